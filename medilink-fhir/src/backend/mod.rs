@@ -1,0 +1,70 @@
+//! Backends behind the crate's seams, and the builder that picks one from a URL.
+
+#[cfg(feature = "sql")]
+pub mod sql;
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, IdGen};
+use crate::error::{FhirError, FhirResult};
+use crate::store::ResourceStore;
+
+/// Options of the SQL resource store.
+#[derive(Debug, Clone)]
+pub struct SqlOptions {
+    /// `sqlite://path/to/file.db`, `sqlite::memory:` or `postgres://…`.
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// Apply pending migrations when opening.
+    pub migrate: bool,
+}
+
+impl SqlOptions {
+    /// Options for `url` with defaults (pool of 8, migrations applied).
+    pub fn new(url: impl Into<String>) -> Self {
+        SqlOptions {
+            url: url.into(),
+            max_connections: 8,
+            migrate: true,
+        }
+    }
+}
+
+/// Opens the resource store the URL names. Fails, naming the Cargo feature, when that backend
+/// was compiled out.
+pub async fn open_store(
+    options: &SqlOptions,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+) -> FhirResult<Arc<dyn ResourceStore>> {
+    let scheme = options.url.split(':').next().unwrap_or_default();
+    let feature = match scheme {
+        "sqlite" => "sql-sqlite",
+        "postgres" | "postgresql" => "sql-postgres",
+        _ => {
+            return Err(FhirError::bad_request(format!(
+                "unsupported database url scheme {scheme:?}: use sqlite:// or postgres://"
+            )));
+        }
+    };
+    let compiled = match feature {
+        "sql-sqlite" => cfg!(feature = "sql-sqlite"),
+        _ => cfg!(feature = "sql-postgres"),
+    };
+    if !compiled {
+        return Err(FhirError::Unsupported {
+            feature: format!("{scheme} backend (compiled without the `{feature}` feature)"),
+        });
+    }
+    #[cfg(feature = "sql")]
+    {
+        let store = sql::SqlResourceStore::connect(options, clock, ids).await?;
+        Ok(Arc::new(store))
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        let _ = (clock, ids);
+        unreachable!("invariant: no backend feature compiled in was rejected above")
+    }
+}

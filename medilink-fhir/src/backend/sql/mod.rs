@@ -1,0 +1,540 @@
+//! [`SqlResourceStore`]: the resource store on SQLite (embedded default, WAL) and PostgreSQL,
+//! through sea-orm. One code path serves both; the SQL differs only in placeholders.
+//!
+//! Writers are serialized: an in-process lock (SQLite has one writer anyway) and, on
+//! PostgreSQL, a transaction-scoped advisory lock, so that sequence numbers are assigned in
+//! commit order and the change feed never skips a write that commits late.
+
+mod migrate;
+mod rows;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Statement, TransactionTrait, Value as SqlValue,
+};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::SqlOptions;
+use crate::clock::{Clock, IdGen, from_micros, to_micros};
+use crate::context::RequestContext;
+use crate::error::{FhirError, FhirResult};
+use crate::model::{ResourceId, ResourceType, VersionId};
+use crate::store::{
+    HistoryPage, HistoryQuery, HistoryScope, ResourceStore, StoredResource, WriteOp, WriteOutcome,
+};
+use crate::write::{PreparedWrite, WriteKind, prepare};
+
+use rows::{VERSION_COLUMNS, stored_from_row};
+
+/// Rows per multi-row INSERT (6 parameters a row stays far below both backends' limits).
+const INSERT_CHUNK: usize = 500;
+/// Keys per current-version lookup.
+const LOOKUP_CHUNK: usize = 400;
+
+/// The SQL resource store.
+#[derive(Debug)]
+pub struct SqlResourceStore {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    write_lock: Mutex<()>,
+}
+
+/// Converts a backend error into the crate's error (the one place that does).
+pub(crate) fn classify(err: DbErr) -> FhirError {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => FhirError::Unavailable {
+            source: Box::new(err),
+        },
+        other => FhirError::Internal {
+            source: Box::new(other),
+        },
+    }
+}
+
+/// Rewrites `?` placeholders to `$n` for PostgreSQL.
+pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
+    if backend != DbBackend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// The state of a resource before a write.
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    version: u64,
+    deleted: bool,
+}
+
+impl SqlResourceStore {
+    /// Connects (creating a SQLite file if needed) and applies migrations when asked.
+    pub async fn connect(
+        options: &SqlOptions,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> FhirResult<Self> {
+        let mut connect = ConnectOptions::new(options.url.clone());
+        let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
+        connect
+            .max_connections(if in_memory { 1 } else { options.max_connections })
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .pragma("journal_mode", "WAL")
+                    .pragma("synchronous", "NORMAL")
+                    .pragma("foreign_keys", "ON")
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        let db = Database::connect(connect).await.map_err(classify)?;
+        let backend = db.get_database_backend();
+        let store = SqlResourceStore {
+            db,
+            backend,
+            clock,
+            ids,
+            write_lock: Mutex::new(()),
+        };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations; returns the names of those applied now.
+    pub async fn migrate(&self) -> FhirResult<Vec<&'static str>> {
+        migrate::run(&self.db).await
+    }
+
+    /// Closes the connection pool.
+    pub async fn close(self) -> FhirResult<()> {
+        self.db.close().await.map_err(classify)
+    }
+
+    fn statement(&self, sql: &str, values: Vec<SqlValue>) -> Statement {
+        Statement::from_sql_and_values(self.backend, placeholders(self.backend, sql), values)
+    }
+
+    /// Runs `writes` in one transaction under the writer lock.
+    async fn write_all(&self, writes: Vec<PreparedWrite>) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        let _writer = self.write_lock.lock().await;
+        let txn = self.db.begin().await.map_err(classify)?;
+        if self.backend == DbBackend::Postgres {
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461626)")
+                .await
+                .map_err(classify)?;
+        }
+        let outcomes = self.apply(&txn, writes).await?;
+        txn.commit().await.map_err(classify)?;
+        Ok(outcomes)
+    }
+
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: Vec<PreparedWrite>,
+    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        let mut seen = HashMap::with_capacity(writes.len());
+        for write in &writes {
+            if seen.insert((write.resource_type, write.id.as_str()), ()).is_some() {
+                return Err(FhirError::unprocessable(format!(
+                    "{}/{} is written more than once in one transaction",
+                    write.resource_type, write.id
+                )));
+            }
+        }
+        let current = self.current_versions(txn, &writes).await?;
+        let now = from_micros(to_micros(self.clock.now()));
+        let now_micros = to_micros(now);
+        let mut seq = self.max_seq(txn).await?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
+        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 5);
+        for write in &writes {
+            let before = current.get(&(write.resource_type, write.id.as_str())).copied();
+            let live = before.filter(|c| !c.deleted);
+            if let Some(expected) = write.if_match {
+                let current_version = before.map_or(0, |c| c.version);
+                if live.is_none() || current_version != expected.get() {
+                    return Err(FhirError::VersionMismatch {
+                        resource_type: write.resource_type,
+                        id: write.id.clone(),
+                        expected,
+                        current: current_version,
+                    });
+                }
+            }
+            match write.kind {
+                WriteKind::Create if before.is_some() => {
+                    return Err(FhirError::WriteConflict {
+                        resource_type: write.resource_type,
+                        id: write.id.clone(),
+                    });
+                }
+                WriteKind::Delete if live.is_none() => {
+                    outcomes.push(None);
+                    continue;
+                }
+                _ => {}
+            }
+            seq += 1;
+            let version = VersionId(before.map_or(1, |c| c.version + 1));
+            let json = write.render(version, now);
+            version_rows.extend([
+                SqlValue::from(seq as i64),
+                write.resource_type.as_str().into(),
+                write.id.as_str().into(),
+                SqlValue::from(version.get() as i64),
+                now_micros.into(),
+                SqlValue::from(json.clone()),
+            ]);
+            pointer_rows.extend([
+                SqlValue::from(write.resource_type.as_str()),
+                write.id.as_str().into(),
+                SqlValue::from(version.get() as i64),
+                SqlValue::from(seq as i64),
+                SqlValue::from(json.is_none()),
+            ]);
+            outcomes.push(Some(WriteOutcome {
+                created: live.is_none(),
+                stored: StoredResource {
+                    resource_type: write.resource_type,
+                    id: write.id.clone(),
+                    version_id: version,
+                    last_updated: now,
+                    seq,
+                    json: json.map(Arc::from),
+                },
+            }));
+        }
+        self.insert_rows(
+            txn,
+            "INSERT INTO resource_versions (seq, resource_type, id, version_id, last_updated, content) VALUES ",
+            6,
+            "",
+            version_rows,
+        )
+        .await?;
+        self.insert_rows(
+            txn,
+            "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES ",
+            5,
+            " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
+             seq = excluded.seq, deleted = excluded.deleted",
+            pointer_rows,
+        )
+        .await?;
+        Ok(outcomes)
+    }
+
+    async fn insert_rows(
+        &self,
+        txn: &DatabaseTransaction,
+        head: &str,
+        width: usize,
+        tail: &str,
+        values: Vec<SqlValue>,
+    ) -> FhirResult<()> {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        let mut values = values.into_iter().peekable();
+        while values.peek().is_some() {
+            let chunk: Vec<SqlValue> = values.by_ref().take(INSERT_CHUNK * width).collect();
+            let rows = chunk.len() / width;
+            let sql = format!("{head}{}{tail}", vec![row.as_str(); rows].join(", "));
+            txn.execute_raw(self.statement(&sql, chunk))
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    async fn max_seq(&self, txn: &DatabaseTransaction) -> FhirResult<u64> {
+        let row = txn
+            .query_one_raw(self.statement("SELECT COALESCE(MAX(seq), 0) FROM resource_versions", vec![]))
+            .await
+            .map_err(classify)?;
+        let max: i64 = match row {
+            Some(row) => row.try_get_by_index(0).map_err(classify)?,
+            None => 0,
+        };
+        Ok(max as u64)
+    }
+
+    async fn current_versions<'w>(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: &'w [PreparedWrite],
+    ) -> FhirResult<HashMap<(ResourceType, &'w str), Current>> {
+        let mut found = HashMap::new();
+        for chunk in writes.chunks(LOOKUP_CHUNK) {
+            let mut values = Vec::with_capacity(chunk.len() * 2);
+            for write in chunk {
+                values.push(SqlValue::from(write.resource_type.as_str()));
+                values.push(SqlValue::from(write.id.as_str()));
+            }
+            let sql = format!(
+                "SELECT resource_type, id, version_id, deleted FROM resources \
+                 WHERE (resource_type, id) IN (VALUES {})",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let rows = txn
+                .query_all_raw(self.statement(&sql, values))
+                .await
+                .map_err(classify)?;
+            for row in rows {
+                let type_name: String = row.try_get_by_index(0).map_err(classify)?;
+                let id: String = row.try_get_by_index(1).map_err(classify)?;
+                let version: i64 = row.try_get_by_index(2).map_err(classify)?;
+                let deleted: bool = row.try_get_by_index(3).map_err(classify)?;
+                let Some(write) = chunk
+                    .iter()
+                    .find(|w| w.resource_type.as_str() == type_name && w.id.as_str() == id)
+                else {
+                    continue;
+                };
+                found.insert(
+                    (write.resource_type, write.id.as_str()),
+                    Current {
+                        version: version as u64,
+                        deleted,
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    async fn fetch_one(&self, sql: &str, values: Vec<SqlValue>) -> FhirResult<Option<StoredResource>> {
+        let row = self
+            .db
+            .query_one_raw(self.statement(sql, values))
+            .await
+            .map_err(classify)?;
+        row.map(|row| stored_from_row(&row)).transpose()
+    }
+
+    async fn write_one(&self, op: WriteOp) -> FhirResult<Option<WriteOutcome>> {
+        let write = prepare(op, self.ids.as_ref())?;
+        let mut outcomes = self.write_all(vec![write]).await?;
+        Ok(outcomes.pop().flatten())
+    }
+}
+
+#[async_trait]
+impl ResourceStore for SqlResourceStore {
+    async fn create(&self, _ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
+        let outcome = self.write_one(WriteOp::Create { resource, id: None }).await?;
+        Ok(outcome.expect("invariant: a create always writes a version").stored)
+    }
+
+    async fn read(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> FhirResult<StoredResource> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_versions WHERE resource_type = ? AND id = ? \
+             ORDER BY version_id DESC LIMIT 1"
+        );
+        let stored = self
+            .fetch_one(&sql, vec![resource_type.as_str().into(), id.as_str().into()])
+            .await?
+            .ok_or_else(|| FhirError::NotFound {
+                resource_type,
+                id: id.clone(),
+            })?;
+        if stored.is_deleted() {
+            return Err(FhirError::Gone {
+                resource_type,
+                id: id.clone(),
+                version: stored.version_id,
+            });
+        }
+        Ok(stored)
+    }
+
+    async fn vread(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> FhirResult<StoredResource> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_versions \
+             WHERE resource_type = ? AND id = ? AND version_id = ?"
+        );
+        let values = vec![
+            resource_type.as_str().into(),
+            id.as_str().into(),
+            SqlValue::from(version.get() as i64),
+        ];
+        let stored = self.fetch_one(&sql, values).await?.ok_or_else(|| {
+            FhirError::VersionNotFound {
+                resource_type,
+                id: id.clone(),
+                version,
+            }
+        })?;
+        if stored.is_deleted() {
+            return Err(FhirError::Gone {
+                resource_type,
+                id: id.clone(),
+                version,
+            });
+        }
+        Ok(stored)
+    }
+
+    async fn update(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        resource: Value,
+        if_match: Option<VersionId>,
+    ) -> FhirResult<WriteOutcome> {
+        let op = WriteOp::Update {
+            resource_type,
+            id: id.clone(),
+            resource,
+            if_match,
+        };
+        let outcome = self.write_one(op).await?;
+        Ok(outcome.expect("invariant: an update always writes a version"))
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        if_match: Option<VersionId>,
+    ) -> FhirResult<Option<WriteOutcome>> {
+        self.write_one(WriteOp::Delete {
+            resource_type,
+            id: id.clone(),
+            if_match,
+        })
+        .await
+    }
+
+    async fn history(&self, _ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
+        let (filter, values) = rows::history_filter(query);
+        let count_sql = format!("SELECT COUNT(*) FROM resource_versions v WHERE {filter}");
+        let total: i64 = match self
+            .db
+            .query_one_raw(self.statement(&count_sql, values.clone()))
+            .await
+            .map_err(classify)?
+        {
+            Some(row) => row.try_get_by_index(0).map_err(classify)?,
+            None => 0,
+        };
+        let mut values = values;
+        let mut page_filter = filter;
+        if let Some(before) = query.before_seq {
+            page_filter.push_str(" AND v.seq < ?");
+            values.push(SqlValue::from(before as i64));
+        }
+        let limit = query.count.max(1);
+        let sql = format!(
+            "SELECT {} FROM resource_versions v WHERE {page_filter} ORDER BY v.seq DESC LIMIT {}",
+            rows::VERSION_COLUMNS_V,
+            limit + 1
+        );
+        let rows = self
+            .db
+            .query_all_raw(self.statement(&sql, values))
+            .await
+            .map_err(classify)?;
+        let mut entries = rows
+            .iter()
+            .map(stored_from_row)
+            .collect::<FhirResult<Vec<_>>>()?;
+        let next_before_seq = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(HistoryPage {
+            entries,
+            total: total as u64,
+            next_before_seq,
+        })
+    }
+
+    async fn transaction(
+        &self,
+        _ctx: &RequestContext,
+        ops: Vec<WriteOp>,
+    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        let writes = ops
+            .into_iter()
+            .map(|op| prepare(op, self.ids.as_ref()))
+            .collect::<FhirResult<Vec<_>>>()?;
+        self.write_all(writes).await
+    }
+
+    async fn changes_since(
+        &self,
+        _ctx: &RequestContext,
+        after: u64,
+        limit: usize,
+    ) -> FhirResult<Vec<StoredResource>> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_versions WHERE seq > ? ORDER BY seq LIMIT {}",
+            limit.max(1)
+        );
+        let rows = self
+            .db
+            .query_all_raw(self.statement(&sql, vec![SqlValue::from(after as i64)]))
+            .await
+            .map_err(classify)?;
+        rows.iter().map(stored_from_row).collect()
+    }
+}
+
+impl HistoryScope {
+    fn type_and_id(&self) -> (Option<ResourceType>, Option<&ResourceId>) {
+        match self {
+            HistoryScope::System => (None, None),
+            HistoryScope::Type(t) => (Some(*t), None),
+            HistoryScope::Instance(t, id) => (Some(*t), Some(id)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        assert_eq!(placeholders(DbBackend::Postgres, "a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert_eq!(placeholders(DbBackend::Sqlite, "a = ?"), "a = ?");
+    }
+}

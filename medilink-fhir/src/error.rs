@@ -1,0 +1,318 @@
+//! The crate's error type, [`FhirError`], and the transport-agnostic [`ErrorKind`].
+//!
+//! Messages are lowercase, carry identifiers only and never resource content.
+
+use crate::model::{ResourceId, ResourceType, VersionId};
+
+/// The result type of this crate.
+pub type FhirResult<T> = Result<T, FhirError>;
+
+/// What kind of failure an error is, independent of any transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum ErrorKind {
+    NotFound,
+    Gone,
+    Conflict,
+    PreconditionFailed,
+    Invalid,
+    Unprocessable,
+    Unauthenticated,
+    Forbidden,
+    Unsupported,
+    Unavailable,
+    Timeout,
+    Internal,
+}
+
+/// Severity of an [`Issue`] (the R4 `issue-severity` value set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum Severity {
+    Fatal,
+    Error,
+    Warning,
+    Information,
+}
+
+impl Severity {
+    /// The R4 code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Fatal => "fatal",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Information => "information",
+        }
+    }
+}
+
+/// The R4 `issue-type` codes this crate reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs, reason = "the variant names are the documentation")]
+pub enum IssueCode {
+    Invalid,
+    Structure,
+    Required,
+    Value,
+    Invariant,
+    CodeInvalid,
+    NotSupported,
+    Processing,
+    BusinessRule,
+    Conflict,
+    NotFound,
+    Deleted,
+    TooLong,
+    Exception,
+    Transient,
+    Informational,
+}
+
+impl IssueCode {
+    /// The R4 code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueCode::Invalid => "invalid",
+            IssueCode::Structure => "structure",
+            IssueCode::Required => "required",
+            IssueCode::Value => "value",
+            IssueCode::Invariant => "invariant",
+            IssueCode::CodeInvalid => "code-invalid",
+            IssueCode::NotSupported => "not-supported",
+            IssueCode::Processing => "processing",
+            IssueCode::BusinessRule => "business-rule",
+            IssueCode::Conflict => "conflict",
+            IssueCode::NotFound => "not-found",
+            IssueCode::Deleted => "deleted",
+            IssueCode::TooLong => "too-long",
+            IssueCode::Exception => "exception",
+            IssueCode::Transient => "transient",
+            IssueCode::Informational => "informational",
+        }
+    }
+}
+
+/// One problem found in a request, destined for an `OperationOutcome.issue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// How bad it is.
+    pub severity: Severity,
+    /// The R4 issue type.
+    pub code: IssueCode,
+    /// FHIRPath-style location of the problem, e.g. `Patient.birthDate`.
+    pub expression: Option<String>,
+    /// A developer-facing explanation (no resource content).
+    pub diagnostics: String,
+}
+
+impl Issue {
+    /// An error-severity issue.
+    pub fn error(code: IssueCode, expression: Option<String>, diagnostics: impl Into<String>) -> Self {
+        Issue {
+            severity: Severity::Error,
+            code,
+            expression,
+            diagnostics: diagnostics.into(),
+        }
+    }
+}
+
+/// Every error `medilink-fhir` returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FhirError {
+    /// A resource type name that R4 does not define.
+    #[error("unknown resource type {name:?}")]
+    UnknownResourceType {
+        /// The name as given (truncated).
+        name: String,
+    },
+    /// A malformed logical id.
+    #[error("invalid resource id {id:?}: ids are 1-64 characters of [A-Za-z0-9-.]")]
+    InvalidId {
+        /// The id as given (truncated).
+        id: String,
+    },
+    /// A malformed version id.
+    #[error("invalid version id {version:?}")]
+    InvalidVersion {
+        /// The version as given (truncated).
+        version: String,
+    },
+    /// The request body is not a valid resource of the expected shape.
+    #[error("invalid resource: {}", summarize(.issues))]
+    Invalid {
+        /// What is wrong, element by element.
+        issues: Vec<Issue>,
+    },
+    /// The body's `resourceType` differs from the type in the URL.
+    #[error("resource type {body} in the body does not match {url} in the url")]
+    TypeMismatch {
+        /// Type in the URL.
+        url: ResourceType,
+        /// Type in the body.
+        body: String,
+    },
+    /// The body's `id` differs from the id in the URL (or is missing on update).
+    #[error("resource id {body:?} in the body does not match {url:?} in the url")]
+    IdMismatch {
+        /// Id in the URL.
+        url: String,
+        /// Id in the body (empty when absent).
+        body: String,
+    },
+    /// No resource with this id was ever stored.
+    #[error("{resource_type}/{id} not found")]
+    NotFound {
+        /// Type looked up.
+        resource_type: ResourceType,
+        /// Id looked up.
+        id: ResourceId,
+    },
+    /// The requested version does not exist.
+    #[error("version {version} of {resource_type}/{id} not found")]
+    VersionNotFound {
+        /// Type looked up.
+        resource_type: ResourceType,
+        /// Id looked up.
+        id: ResourceId,
+        /// Version looked up.
+        version: VersionId,
+    },
+    /// The resource's current version is a deletion.
+    #[error("{resource_type}/{id} was deleted (version {version})")]
+    Gone {
+        /// Type looked up.
+        resource_type: ResourceType,
+        /// Id looked up.
+        id: ResourceId,
+        /// The tombstone version.
+        version: VersionId,
+    },
+    /// `If-Match` named a version that is not the current one.
+    #[error("{resource_type}/{id} is at version {current}, not the expected version {expected}")]
+    VersionMismatch {
+        /// Type written.
+        resource_type: ResourceType,
+        /// Id written.
+        id: ResourceId,
+        /// The version the client expected.
+        expected: VersionId,
+        /// The stored current version (0 when none).
+        current: u64,
+    },
+    /// Concurrent writers touched the same resource; the request may be retried.
+    #[error("concurrent write conflict on {resource_type}/{id}")]
+    WriteConflict {
+        /// Type written.
+        resource_type: ResourceType,
+        /// Id written.
+        id: ResourceId,
+    },
+    /// A business rule of the FHIR REST spec was broken (e.g. a bad bundle entry).
+    #[error("{message}")]
+    Unprocessable {
+        /// What rule, in developer terms (no resource content).
+        message: String,
+    },
+    /// A request that is malformed in a way not tied to one element.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong (no resource content).
+        message: String,
+    },
+    /// A feature the store does not offer (yet).
+    #[error("not supported: {feature}")]
+    Unsupported {
+        /// What was asked for.
+        feature: String,
+    },
+    /// The backend is unreachable or exhausted.
+    #[error("storage unavailable")]
+    Unavailable {
+        /// Backend error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Any other backend failure.
+    #[error("internal storage error")]
+    Internal {
+        /// Backend error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn summarize(issues: &[Issue]) -> String {
+    match issues.first() {
+        None => "no details".to_owned(),
+        Some(first) if issues.len() == 1 => first.diagnostics.clone(),
+        Some(first) => format!("{} (and {} more)", first.diagnostics, issues.len() - 1),
+    }
+}
+
+impl FhirError {
+    /// The transport-agnostic kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            FhirError::UnknownResourceType { .. }
+            | FhirError::InvalidId { .. }
+            | FhirError::InvalidVersion { .. }
+            | FhirError::Invalid { .. }
+            | FhirError::TypeMismatch { .. }
+            | FhirError::IdMismatch { .. }
+            | FhirError::BadRequest { .. } => ErrorKind::Invalid,
+            FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => ErrorKind::NotFound,
+            FhirError::Gone { .. } => ErrorKind::Gone,
+            FhirError::VersionMismatch { .. } => ErrorKind::PreconditionFailed,
+            FhirError::WriteConflict { .. } => ErrorKind::Conflict,
+            FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
+            FhirError::Unsupported { .. } => ErrorKind::Unsupported,
+            FhirError::Unavailable { .. } => ErrorKind::Unavailable,
+            FhirError::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The issues to report in an `OperationOutcome`.
+    pub fn issues(&self) -> Vec<Issue> {
+        let code = match self {
+            FhirError::Invalid { issues } => return issues.clone(),
+            FhirError::UnknownResourceType { .. } => IssueCode::NotSupported,
+            FhirError::InvalidId { .. } | FhirError::InvalidVersion { .. } => IssueCode::Value,
+            FhirError::TypeMismatch { .. } | FhirError::IdMismatch { .. } => IssueCode::Invalid,
+            FhirError::BadRequest { .. } => IssueCode::Invalid,
+            FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => IssueCode::NotFound,
+            FhirError::Gone { .. } => IssueCode::Deleted,
+            FhirError::VersionMismatch { .. } | FhirError::WriteConflict { .. } => {
+                IssueCode::Conflict
+            }
+            FhirError::Unprocessable { .. } => IssueCode::Processing,
+            FhirError::Unsupported { .. } => IssueCode::NotSupported,
+            FhirError::Unavailable { .. } => IssueCode::Transient,
+            FhirError::Internal { .. } => IssueCode::Exception,
+        };
+        vec![Issue::error(code, None, self.to_string())]
+    }
+
+    /// Wraps an invalid-request message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        FhirError::BadRequest {
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an unprocessable-entity message.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        FhirError::Unprocessable {
+            message: message.into(),
+        }
+    }
+
+    /// A single structural issue at `expression`.
+    pub fn invalid(code: IssueCode, expression: Option<String>, diagnostics: impl Into<String>) -> Self {
+        FhirError::Invalid {
+            issues: vec![Issue::error(code, expression, diagnostics)],
+        }
+    }
+}

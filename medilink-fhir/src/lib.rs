@@ -1,0 +1,29 @@
+//! `medilink-fhir`: the FHIR R4 storage library of MediLink.
+//!
+//! It owns the resource model helpers ([`model`]), validation against the official R4
+//! StructureDefinitions ([`validate`]), the [`ResourceStore`] seam with its SQL backends
+//! (features `sql-sqlite`, `sql-postgres`), batch/transaction bundles ([`bundle`]), JSON Patch
+//! ([`patch`]) and the change feed. It knows nothing about HTTP, users or consent.
+
+pub mod backend;
+pub mod bundle;
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod model;
+pub mod patch;
+pub mod store;
+pub mod validate;
+mod write;
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use backend::{SqlOptions, open_store};
+pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
+pub use context::{Caller, RequestContext};
+pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, Severity};
+pub use model::{ResourceId, ResourceType, VersionId};
+pub use store::{
+    HistoryPage, HistoryQuery, HistoryScope, ResourceStore, StoredResource, WriteOp, WriteOutcome,
+};

@@ -1,0 +1,214 @@
+//! Backend-independent preparation of writes: checking the body against the URL, validating
+//! it, assigning ids and stamping `meta.versionId` / `meta.lastUpdated`.
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::clock::{IdGen, format_instant};
+use crate::error::{FhirError, FhirResult, IssueCode};
+use crate::model::{ResourceId, ResourceType, VersionId};
+use crate::store::WriteOp;
+use crate::validate;
+
+/// What a prepared write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteKind {
+    /// Must not exist yet.
+    Create,
+    /// Update or create with the client's id.
+    Update,
+    /// Tombstone.
+    Delete,
+}
+
+/// A write checked and ready for a backend.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedWrite {
+    pub(crate) kind: WriteKind,
+    pub(crate) resource_type: ResourceType,
+    pub(crate) id: ResourceId,
+    pub(crate) if_match: Option<VersionId>,
+    /// The resource without meta stamping (`None` for deletes).
+    pub(crate) body: Option<Map<String, Value>>,
+}
+
+impl PreparedWrite {
+    /// The resource text of `version`, with id and meta stamped.
+    pub(crate) fn render(&self, version: VersionId, last_updated: OffsetDateTime) -> Option<String> {
+        let body = self.body.as_ref()?;
+        Some(render(body, &self.id, version, last_updated))
+    }
+}
+
+/// Checks the body of a create/update and returns it as a JSON object.
+pub(crate) fn checked_body(resource: Value, url_type: Option<ResourceType>) -> FhirResult<(ResourceType, Map<String, Value>)> {
+    let Value::Object(body) = resource else {
+        return Err(FhirError::invalid(
+            IssueCode::Structure,
+            None,
+            "the request body must be a JSON object holding a FHIR resource",
+        ));
+    };
+    let type_name = match body.get("resourceType") {
+        Some(Value::String(name)) => name.as_str(),
+        _ => {
+            return Err(FhirError::invalid(
+                IssueCode::Required,
+                Some("resourceType".to_owned()),
+                "the resource has no resourceType",
+            ));
+        }
+    };
+    let resource_type: ResourceType = type_name.parse()?;
+    if let Some(url_type) = url_type {
+        if url_type != resource_type {
+            return Err(FhirError::TypeMismatch {
+                url: url_type,
+                body: resource_type.to_string(),
+            });
+        }
+    }
+    let value = Value::Object(body);
+    validate::validate(&value)?;
+    let Value::Object(body) = value else {
+        unreachable!("invariant: constructed as an object above")
+    };
+    Ok((resource_type, body))
+}
+
+/// Turns a [`WriteOp`] into a [`PreparedWrite`], validating the resource.
+pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite> {
+    match op {
+        WriteOp::Create { resource, id } => {
+            let (resource_type, body) = checked_body(resource, None)?;
+            let id = match id {
+                Some(id) => id,
+                None => ResourceId::new(ids.new_id())?,
+            };
+            Ok(PreparedWrite {
+                kind: WriteKind::Create,
+                resource_type,
+                id,
+                if_match: None,
+                body: Some(body),
+            })
+        }
+        WriteOp::Update {
+            resource_type,
+            id,
+            resource,
+            if_match,
+        } => {
+            let (_, body) = checked_body(resource, Some(resource_type))?;
+            match body.get("id") {
+                Some(Value::String(body_id)) if body_id == id.as_str() => {}
+                other => {
+                    return Err(FhirError::IdMismatch {
+                        url: id.to_string(),
+                        body: match other {
+                            Some(Value::String(s)) => s.chars().take(64).collect(),
+                            _ => String::new(),
+                        },
+                    });
+                }
+            }
+            Ok(PreparedWrite {
+                kind: WriteKind::Update,
+                resource_type,
+                id,
+                if_match,
+                body: Some(body),
+            })
+        }
+        WriteOp::Delete {
+            resource_type,
+            id,
+            if_match,
+        } => Ok(PreparedWrite {
+            kind: WriteKind::Delete,
+            resource_type,
+            id,
+            if_match,
+            body: None,
+        }),
+    }
+}
+
+/// Serializes `body` with `resourceType`, `id` and `meta` first and the store's meta values set.
+fn render(body: &Map<String, Value>, id: &ResourceId, version: VersionId, last_updated: OffsetDateTime) -> String {
+    let mut out = Map::with_capacity(body.len() + 2);
+    if let Some(resource_type) = body.get("resourceType") {
+        out.insert("resourceType".to_owned(), resource_type.clone());
+    }
+    out.insert("id".to_owned(), Value::String(id.to_string()));
+    let mut meta = match body.get("meta") {
+        Some(Value::Object(meta)) => meta.clone(),
+        _ => Map::new(),
+    };
+    let mut stamped = Map::with_capacity(meta.len() + 2);
+    stamped.insert("versionId".to_owned(), Value::String(version.to_string()));
+    stamped.insert("lastUpdated".to_owned(), Value::String(format_instant(last_updated)));
+    meta.remove("versionId");
+    meta.remove("lastUpdated");
+    stamped.extend(meta);
+    out.insert("meta".to_owned(), Value::Object(stamped));
+    for (key, value) in body {
+        if !matches!(key.as_str(), "resourceType" | "id" | "meta") {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    serde_json::to_string(&Value::Object(out)).expect("invariant: a JSON value always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SeqIdGen;
+    use serde_json::json;
+
+    #[test]
+    fn render_puts_id_and_meta_first_and_keeps_other_meta() {
+        let body = json!({"name": [{"family": "Doe"}], "resourceType": "Patient", "id": "old",
+            "meta": {"versionId": "9", "profile": ["http://example.org/p"]}});
+        let Value::Object(body) = body else { panic!("object") };
+        let text = render(
+            &body,
+            &ResourceId::new("p1").unwrap(),
+            VersionId(2),
+            time::macros::datetime!(2024-01-02 03:04:05 UTC),
+        );
+        assert_eq!(
+            text,
+            r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"2","lastUpdated":"2024-01-02T03:04:05.000Z","profile":["http://example.org/p"]},"name":[{"family":"Doe"}]}"#
+        );
+    }
+
+    #[test]
+    fn prepare_checks_types_and_ids_against_the_url() {
+        let ids = SeqIdGen::new("x");
+        let mismatch = prepare(
+            WriteOp::Update {
+                resource_type: ResourceType::Observation,
+                id: ResourceId::new("a").unwrap(),
+                resource: json!({"resourceType": "Patient", "id": "a"}),
+                if_match: None,
+            },
+            &ids,
+        );
+        assert!(matches!(mismatch, Err(FhirError::TypeMismatch { .. })));
+        let id_mismatch = prepare(
+            WriteOp::Update {
+                resource_type: ResourceType::Patient,
+                id: ResourceId::new("a").unwrap(),
+                resource: json!({"resourceType": "Patient", "id": "b"}),
+                if_match: None,
+            },
+            &ids,
+        );
+        assert!(matches!(id_mismatch, Err(FhirError::IdMismatch { .. })));
+        let unknown = prepare(WriteOp::Create { resource: json!({"resourceType": "Nope"}), id: None }, &ids);
+        assert!(matches!(unknown, Err(FhirError::UnknownResourceType { .. })));
+        let created = prepare(WriteOp::Create { resource: json!({"resourceType": "Patient", "id": "ignored"}), id: None }, &ids).unwrap();
+        assert_eq!(created.id.as_str(), "x-1");
+    }
+}
