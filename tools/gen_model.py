@@ -15,8 +15,11 @@ Output layout (minified JSON):
       "valueSets": {"<url>": {"<system>": ["code", ...]} | null},   # null: not checkable
       "regex": {"<primitive>": "<regex>"}
     }
-    element = {"p": path, "n": min, "x": max, "t": [type codes], "tr": [Reference targets],
-               "b": required value set url, "r": contentReference path}   (empty fields omitted)
+    element = {"p": path, "n": min, "x": max, "t": [type codes], "b": required value set url,
+               "r": contentReference path}   (empty fields omitted)
+
+Reference target profiles are left out: several official R4 examples reference other types
+than the targets (DeviceMetric.parent -> DeviceDefinition), so they are not checked.
 """
 import json
 import os
@@ -24,7 +27,6 @@ import sys
 
 FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
-SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 BOUND_TYPES = {"code", "Coding", "CodeableConcept", "string", "uri"}
 
 
@@ -75,14 +77,6 @@ def build_types(sds, bound_urls, regexes):
                 codes = ["id"]  # R4 types Resource.id as System.String; the spec says `id`
             if codes:
                 out["t"] = codes
-            targets = []
-            for t in el.get("type", []):
-                if t["code"] == "Reference":
-                    for prof in t.get("targetProfile", []):
-                        if prof.startswith(SD_PREFIX):
-                            targets.append(prof[len(SD_PREFIX):])
-            if targets:
-                out["tr"] = targets
             binding = el.get("binding")
             if (
                 binding

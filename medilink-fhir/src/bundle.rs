@@ -1,14 +1,24 @@
 //! Batch and transaction Bundles (`POST [base]` with a Bundle of type `batch`/`transaction`).
 //!
-//! The outcome is structured ([`BundleOutcome`]); turning it into a response Bundle with HTTP
-//! status lines is the server's job.
+//! A transaction assigns ids to created resources up front, rewrites `urn:uuid:` (and any other
+//! `fullUrl`) references and conditional references (`Type?identifier=…`) to `Type/id`, and
+//! hands every write to [`ResourceStore::transaction`] at once, so it commits entirely or not
+//! at all. Batch entries run one by one and fail independently. The outcome is structured
+//! ([`BundleOutcome`]); turning it into a response Bundle is the server's job.
+
+mod entry;
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use crate::clock::IdGen;
 use crate::context::RequestContext;
-use crate::error::{FhirError, FhirResult};
-use crate::store::{ResourceStore, StoredResource};
+use crate::error::{FhirError, FhirResult, IssueCode};
+use crate::model::ResourceId;
+use crate::store::{ResourceStore, StoredResource, WriteOp, WriteOutcome};
+
+use entry::{Entry, Method, Target, parse_entry};
 
 /// Which kind of Bundle was processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +71,302 @@ pub async fn process(
     ids: &dyn IdGen,
     bundle: Value,
 ) -> FhirResult<BundleOutcome> {
-    let _ = (store, ctx, ids, bundle);
-    Err(FhirError::Unsupported {
-        feature: "bundles".to_owned(),
+    let Value::Object(mut bundle) = bundle else {
+        return Err(FhirError::invalid(
+            IssueCode::Structure,
+            None,
+            "the body must be a Bundle",
+        ));
+    };
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(FhirError::invalid(
+            IssueCode::Invalid,
+            Some("resourceType".to_owned()),
+            "only a Bundle can be posted to the base url",
+        ));
+    }
+    let bundle_type = match bundle.get("type").and_then(Value::as_str) {
+        Some("batch") => BundleType::Batch,
+        Some("transaction") => BundleType::Transaction,
+        _ => {
+            return Err(FhirError::invalid(
+                IssueCode::Value,
+                Some("Bundle.type".to_owned()),
+                "the bundle type must be batch or transaction",
+            ));
+        }
+    };
+    let raw_entries = match bundle.remove("entry") {
+        Some(Value::Array(entries)) => entries,
+        None => Vec::new(),
+        Some(_) => {
+            return Err(FhirError::invalid(
+                IssueCode::Structure,
+                Some("Bundle.entry".to_owned()),
+                "Bundle.entry must be an array",
+            ));
+        }
+    };
+    let parsed = raw_entries.into_iter().map(parse_entry);
+    let entries = match bundle_type {
+        BundleType::Batch => {
+            let mut results = Vec::new();
+            for entry in parsed {
+                results.push(match entry {
+                    Ok(entry) => run_single(store, ctx, entry).await,
+                    Err(err) => Err(err),
+                });
+            }
+            results
+        }
+        BundleType::Transaction => {
+            let entries = parsed
+                .enumerate()
+                .map(|(index, entry)| entry.map_err(|err| in_entry(index, err)))
+                .collect::<FhirResult<Vec<_>>>()?;
+            run_transaction(store, ctx, ids, entries).await?
+        }
+    };
+    Ok(BundleOutcome {
+        bundle_type,
+        entries,
     })
+}
+
+fn in_entry(index: usize, err: FhirError) -> FhirError {
+    match err {
+        already @ FhirError::BundleEntry { .. } => already,
+        other => FhirError::BundleEntry {
+            index,
+            source: Box::new(other),
+        },
+    }
+}
+
+fn written(outcome: WriteOutcome) -> EntryResult {
+    EntryResult {
+        action: if outcome.created {
+            EntryAction::Created
+        } else if outcome.stored.is_deleted() {
+            EntryAction::Deleted
+        } else {
+            EntryAction::Updated
+        },
+        stored: Some(outcome.stored),
+    }
+}
+
+fn deleted(outcome: Option<WriteOutcome>) -> EntryResult {
+    match outcome {
+        Some(outcome) => EntryResult {
+            action: EntryAction::Deleted,
+            stored: Some(outcome.stored),
+        },
+        None => EntryResult {
+            action: EntryAction::NothingDeleted,
+            stored: None,
+        },
+    }
+}
+
+/// Resolves a conditional query to at most one id (`MultipleMatches` otherwise).
+async fn resolve_one(
+    store: &dyn ResourceStore,
+    ctx: &RequestContext,
+    resource_type: crate::ResourceType,
+    query: &str,
+    operation: &'static str,
+) -> FhirResult<Option<ResourceId>> {
+    let (system, value) = entry::identifier_query(query)?;
+    let mut found = store
+        .find_by_identifier(ctx, resource_type, system.as_deref(), &value)
+        .await?;
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        matches => Err(FhirError::MultipleMatches {
+            resource_type,
+            operation,
+            matches,
+        }),
+    }
+}
+
+/// One batch entry (or one GET of a transaction).
+async fn run_single(
+    store: &dyn ResourceStore,
+    ctx: &RequestContext,
+    entry: Entry,
+) -> FhirResult<EntryResult> {
+    match (entry.method, entry.target.clone()) {
+        (Method::Get, Target::Instance(ty, id)) => Ok(read(store.read(ctx, ty, &id).await?)),
+        (Method::Get, Target::Version(ty, id, v)) => Ok(read(store.vread(ctx, ty, &id, v).await?)),
+        (Method::Post, Target::Type(ty)) => {
+            if let Some(query) = &entry.if_none_exist
+                && let Some(id) = resolve_one(store, ctx, ty, query, "create").await?
+            {
+                let stored = store.read(ctx, ty, &id).await?;
+                return Ok(EntryResult {
+                    action: EntryAction::Matched,
+                    stored: Some(stored),
+                });
+            }
+            let resource = entry.resource.ok_or_else(missing_resource)?;
+            let created = store.create(ctx, resource).await?;
+            Ok(EntryResult {
+                action: EntryAction::Created,
+                stored: Some(created),
+            })
+        }
+        (Method::Put, Target::Instance(ty, id)) => {
+            let resource = entry.resource.ok_or_else(missing_resource)?;
+            Ok(written(
+                store.update(ctx, ty, &id, resource, entry.if_match).await?,
+            ))
+        }
+        (Method::Put, Target::Conditional(ty, query)) => {
+            let mut resource = entry.resource.ok_or_else(missing_resource)?;
+            let id = match resolve_one(store, ctx, ty, &query, "update").await? {
+                Some(id) => id,
+                None => match resource.get("id").and_then(Value::as_str) {
+                    Some(id) => ResourceId::new(id)?,
+                    None => return Ok(written_create(store.create(ctx, resource).await?)),
+                },
+            };
+            resource["id"] = Value::String(id.to_string());
+            Ok(written(
+                store.update(ctx, ty, &id, resource, entry.if_match).await?,
+            ))
+        }
+        (Method::Patch, Target::Instance(ty, id)) => {
+            let patch = entry.patch_document()?;
+            let current = store.read(ctx, ty, &id).await?;
+            let patched = entry::apply_patch(&current, &patch)?;
+            let if_match = entry.if_match.or(Some(current.version_id));
+            Ok(written(
+                store.update(ctx, ty, &id, patched, if_match).await?,
+            ))
+        }
+        (Method::Delete, Target::Instance(ty, id)) => {
+            Ok(deleted(store.delete(ctx, ty, &id, entry.if_match).await?))
+        }
+        (Method::Delete, Target::Conditional(ty, query)) => {
+            match resolve_one(store, ctx, ty, &query, "delete").await? {
+                Some(id) => Ok(deleted(store.delete(ctx, ty, &id, None).await?)),
+                None => Ok(deleted(None)),
+            }
+        }
+        (method, target) => Err(entry::unsupported(method, &target)),
+    }
+}
+
+fn written_create(stored: StoredResource) -> EntryResult {
+    EntryResult {
+        action: EntryAction::Created,
+        stored: Some(stored),
+    }
+}
+
+fn read(stored: StoredResource) -> EntryResult {
+    EntryResult {
+        action: EntryAction::Read,
+        stored: Some(stored),
+    }
+}
+
+fn missing_resource() -> FhirError {
+    FhirError::invalid(
+        IssueCode::Required,
+        Some("Bundle.entry.resource".to_owned()),
+        "this entry needs a resource",
+    )
+}
+
+/// What a transaction entry turns into before the single store call.
+enum Planned {
+    /// Index into the store's write list.
+    Write(usize),
+    /// A conditional create that matched: nothing written.
+    Matched(StoredResource),
+    /// A read, run after the writes.
+    Read(Entry),
+}
+
+async fn run_transaction(
+    store: &dyn ResourceStore,
+    ctx: &RequestContext,
+    ids: &dyn IdGen,
+    entries: Vec<Entry>,
+) -> FhirResult<Vec<FhirResult<EntryResult>>> {
+    // 1. Resolve conditionals and assign ids, recording what each fullUrl now names.
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut staged = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let staged_entry = entry::stage(store, ctx, ids, entry, &mut aliases)
+            .await
+            .map_err(|err| in_entry(index, err))?;
+        staged.push(staged_entry);
+    }
+    // 2. Rewrite references and build the writes.
+    let mut resolver = entry::ReferenceResolver::new(store, ctx, aliases);
+    let mut ops: Vec<WriteOp> = Vec::new();
+    let mut op_entries: Vec<usize> = Vec::new();
+    let mut plan = Vec::with_capacity(staged.len());
+    for (index, staged_entry) in staged.into_iter().enumerate() {
+        let planned = match staged_entry {
+            entry::Staged::Write(mut op) => {
+                resolver
+                    .rewrite_op(&mut op)
+                    .await
+                    .map_err(|err| in_entry(index, err))?;
+                ops.push(op);
+                op_entries.push(index);
+                Planned::Write(ops.len() - 1)
+            }
+            entry::Staged::Matched(stored) => Planned::Matched(stored),
+            entry::Staged::Read(entry) => Planned::Read(entry),
+        };
+        plan.push(planned);
+    }
+    // 3. One atomic write.
+    let written_ops = store.transaction(ctx, ops).await.map_err(|err| match err {
+        FhirError::BundleEntry { index, source } => FhirError::BundleEntry {
+            index: op_entries.get(index).copied().unwrap_or(index),
+            source,
+        },
+        other => other,
+    })?;
+    let mut outcomes: Vec<Option<Option<WriteOutcome>>> =
+        written_ops.into_iter().map(Some).collect();
+    // 4. Reads see the transaction's result.
+    let mut results = Vec::with_capacity(plan.len());
+    for (index, planned) in plan.into_iter().enumerate() {
+        let result = match planned {
+            Planned::Write(slot) => {
+                let outcome = outcomes[slot]
+                    .take()
+                    .expect("invariant: each write is used once");
+                match outcome {
+                    Some(outcome) if outcome.stored.is_deleted() => deleted(Some(outcome)),
+                    Some(outcome) => written(outcome),
+                    None => deleted(None),
+                }
+            }
+            Planned::Matched(stored) => EntryResult {
+                action: EntryAction::Matched,
+                stored: Some(stored),
+            },
+            // The writes are committed: a failed read is reported on its own entry.
+            Planned::Read(entry) => {
+                results.push(
+                    run_single(store, ctx, entry)
+                        .await
+                        .map_err(|err| in_entry(index, err)),
+                );
+                continue;
+            }
+        };
+        results.push(Ok(result));
+    }
+    Ok(results)
 }

@@ -18,7 +18,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        #[allow(clippy::disallowed_methods, reason = "this is the one place that reads the clock")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "this is the one place that reads the clock"
+        )]
         OffsetDateTime::now_utc()
     }
 }
@@ -59,7 +62,10 @@ pub struct UuidIdGen;
 
 impl IdGen for UuidIdGen {
     fn new_id(&self) -> String {
-        #[allow(clippy::disallowed_methods, reason = "this is the one place that draws ids")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "this is the one place that draws ids"
+        )]
         uuid::Uuid::new_v4().to_string()
     }
 }
@@ -83,7 +89,11 @@ impl SeqIdGen {
 
 impl IdGen for SeqIdGen {
     fn new_id(&self) -> String {
-        format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 

@@ -108,7 +108,11 @@ pub struct Issue {
 
 impl Issue {
     /// An error-severity issue.
-    pub fn error(code: IssueCode, expression: Option<String>, diagnostics: impl Into<String>) -> Self {
+    pub fn error(
+        code: IssueCode,
+        expression: Option<String>,
+        diagnostics: impl Into<String>,
+    ) -> Self {
         Issue {
             severity: Severity::Error,
             code,
@@ -202,6 +206,24 @@ pub enum FhirError {
         /// The stored current version (0 when none).
         current: u64,
     },
+    /// A conditional operation matched more than one resource.
+    #[error("the conditional {operation} on {resource_type} matched {matches} resources")]
+    MultipleMatches {
+        /// Type searched.
+        resource_type: ResourceType,
+        /// Which conditional interaction (create, update, delete, reference).
+        operation: &'static str,
+        /// How many matched.
+        matches: usize,
+    },
+    /// One write (bundle entry) of a transaction failed, failing the whole transaction.
+    #[error("bundle entry {index}: {source}")]
+    BundleEntry {
+        /// Zero-based position of the entry.
+        index: usize,
+        /// Why it failed.
+        source: Box<FhirError>,
+    },
     /// Concurrent writers touched the same resource; the request may be retried.
     #[error("concurrent write conflict on {resource_type}/{id}")]
     WriteConflict {
@@ -256,6 +278,7 @@ impl FhirError {
     /// The transport-agnostic kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            FhirError::BundleEntry { source, .. } => source.kind(),
             FhirError::UnknownResourceType { .. }
             | FhirError::InvalidId { .. }
             | FhirError::InvalidVersion { .. }
@@ -265,7 +288,9 @@ impl FhirError {
             | FhirError::BadRequest { .. } => ErrorKind::Invalid,
             FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => ErrorKind::NotFound,
             FhirError::Gone { .. } => ErrorKind::Gone,
-            FhirError::VersionMismatch { .. } => ErrorKind::PreconditionFailed,
+            FhirError::VersionMismatch { .. } | FhirError::MultipleMatches { .. } => {
+                ErrorKind::PreconditionFailed
+            }
             FhirError::WriteConflict { .. } => ErrorKind::Conflict,
             FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
             FhirError::Unsupported { .. } => ErrorKind::Unsupported,
@@ -278,6 +303,20 @@ impl FhirError {
     pub fn issues(&self) -> Vec<Issue> {
         let code = match self {
             FhirError::Invalid { issues } => return issues.clone(),
+            FhirError::BundleEntry { index, source } => {
+                return source
+                    .issues()
+                    .into_iter()
+                    .map(|mut issue| {
+                        issue.diagnostics = format!("bundle entry {index}: {}", issue.diagnostics);
+                        issue.expression = Some(match issue.expression {
+                            Some(inner) => format!("Bundle.entry[{index}].resource.{inner}"),
+                            None => format!("Bundle.entry[{index}]"),
+                        });
+                        issue
+                    })
+                    .collect();
+            }
             FhirError::UnknownResourceType { .. } => IssueCode::NotSupported,
             FhirError::InvalidId { .. } | FhirError::InvalidVersion { .. } => IssueCode::Value,
             FhirError::TypeMismatch { .. } | FhirError::IdMismatch { .. } => IssueCode::Invalid,
@@ -287,6 +326,7 @@ impl FhirError {
             FhirError::VersionMismatch { .. } | FhirError::WriteConflict { .. } => {
                 IssueCode::Conflict
             }
+            FhirError::MultipleMatches { .. } => IssueCode::Processing,
             FhirError::Unprocessable { .. } => IssueCode::Processing,
             FhirError::Unsupported { .. } => IssueCode::NotSupported,
             FhirError::Unavailable { .. } => IssueCode::Transient,
@@ -310,7 +350,11 @@ impl FhirError {
     }
 
     /// A single structural issue at `expression`.
-    pub fn invalid(code: IssueCode, expression: Option<String>, diagnostics: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: IssueCode,
+        expression: Option<String>,
+        diagnostics: impl Into<String>,
+    ) -> Self {
         FhirError::Invalid {
             issues: vec![Issue::error(code, expression, diagnostics)],
         }

@@ -44,9 +44,15 @@ mod tests {
         .unwrap();
         assert_eq!(patched["active"], json!(false));
         assert_eq!(patched["gender"], json!("other"));
-        let err = apply_json_patch(&patient, &json!([{"op": "replace", "path": "/id", "value": "b"}]));
+        let err = apply_json_patch(
+            &patient,
+            &json!([{"op": "replace", "path": "/id", "value": "b"}]),
+        );
         assert!(matches!(err, Err(FhirError::Unprocessable { .. })));
-        let failed = apply_json_patch(&patient, &json!([{"op": "test", "path": "/active", "value": false}]));
+        let failed = apply_json_patch(
+            &patient,
+            &json!([{"op": "test", "path": "/active", "value": false}]),
+        );
         assert!(matches!(failed, Err(FhirError::Unprocessable { .. })));
         let malformed = apply_json_patch(&patient, &json!({"op": "add"}));
         assert!(matches!(malformed, Err(FhirError::Invalid { .. })));

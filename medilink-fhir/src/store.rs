@@ -190,6 +190,17 @@ pub trait ResourceStore: Send + Sync + Debug {
         ops: Vec<WriteOp>,
     ) -> FhirResult<Vec<Option<WriteOutcome>>>;
 
+    /// Ids of the live resources of `resource_type` carrying an `identifier` with this value
+    /// (and system, when given). Serves conditional create and conditional references until
+    /// general search lands.
+    async fn find_by_identifier(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        system: Option<&str>,
+        value: &str,
+    ) -> FhirResult<Vec<ResourceId>>;
+
     /// Versions written after sequence number `after`, in sequence order (the change feed).
     async fn changes_since(
         &self,
@@ -229,7 +240,9 @@ impl<S: ResourceStore + ?Sized> ResourceStore for Arc<S> {
         resource: Value,
         if_match: Option<VersionId>,
     ) -> FhirResult<WriteOutcome> {
-        (**self).update(ctx, resource_type, id, resource, if_match).await
+        (**self)
+            .update(ctx, resource_type, id, resource, if_match)
+            .await
     }
     async fn delete(
         &self,
@@ -249,6 +262,17 @@ impl<S: ResourceStore + ?Sized> ResourceStore for Arc<S> {
         ops: Vec<WriteOp>,
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
         (**self).transaction(ctx, ops).await
+    }
+    async fn find_by_identifier(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        system: Option<&str>,
+        value: &str,
+    ) -> FhirResult<Vec<ResourceId>> {
+        (**self)
+            .find_by_identifier(ctx, resource_type, system, value)
+            .await
     }
     async fn changes_since(
         &self,

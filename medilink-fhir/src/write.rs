@@ -34,14 +34,21 @@ pub(crate) struct PreparedWrite {
 
 impl PreparedWrite {
     /// The resource text of `version`, with id and meta stamped.
-    pub(crate) fn render(&self, version: VersionId, last_updated: OffsetDateTime) -> Option<String> {
+    pub(crate) fn render(
+        &self,
+        version: VersionId,
+        last_updated: OffsetDateTime,
+    ) -> Option<String> {
         let body = self.body.as_ref()?;
         Some(render(body, &self.id, version, last_updated))
     }
 }
 
 /// Checks the body of a create/update and returns it as a JSON object.
-pub(crate) fn checked_body(resource: Value, url_type: Option<ResourceType>) -> FhirResult<(ResourceType, Map<String, Value>)> {
+pub(crate) fn checked_body(
+    resource: Value,
+    url_type: Option<ResourceType>,
+) -> FhirResult<(ResourceType, Map<String, Value>)> {
     let Value::Object(body) = resource else {
         return Err(FhirError::invalid(
             IssueCode::Structure,
@@ -60,13 +67,13 @@ pub(crate) fn checked_body(resource: Value, url_type: Option<ResourceType>) -> F
         }
     };
     let resource_type: ResourceType = type_name.parse()?;
-    if let Some(url_type) = url_type {
-        if url_type != resource_type {
-            return Err(FhirError::TypeMismatch {
-                url: url_type,
-                body: resource_type.to_string(),
-            });
-        }
+    if let Some(url_type) = url_type
+        && url_type != resource_type
+    {
+        return Err(FhirError::TypeMismatch {
+            url: url_type,
+            body: resource_type.to_string(),
+        });
     }
     let value = Value::Object(body);
     validate::validate(&value)?;
@@ -74,6 +81,26 @@ pub(crate) fn checked_body(resource: Value, url_type: Option<ResourceType>) -> F
         unreachable!("invariant: constructed as an object above")
     };
     Ok((resource_type, body))
+}
+
+impl PreparedWrite {
+    /// `(system, value)` of every `identifier` of the resource.
+    pub(crate) fn identifiers(&self) -> Vec<(Option<&str>, &str)> {
+        let Some(body) = &self.body else {
+            return Vec::new();
+        };
+        match body.get("identifier") {
+            Some(Value::Array(list)) => list.iter().filter_map(one_identifier).collect(),
+            Some(single @ Value::Object(_)) => one_identifier(single).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `(system, value)` of one Identifier.
+fn one_identifier(identifier: &Value) -> Option<(Option<&str>, &str)> {
+    let value = identifier.get("value")?.as_str()?;
+    Some((identifier.get("system").and_then(Value::as_str), value))
 }
 
 /// Turns a [`WriteOp`] into a [`PreparedWrite`], validating the resource.
@@ -135,7 +162,12 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
 }
 
 /// Serializes `body` with `resourceType`, `id` and `meta` first and the store's meta values set.
-fn render(body: &Map<String, Value>, id: &ResourceId, version: VersionId, last_updated: OffsetDateTime) -> String {
+fn render(
+    body: &Map<String, Value>,
+    id: &ResourceId,
+    version: VersionId,
+    last_updated: OffsetDateTime,
+) -> String {
     let mut out = Map::with_capacity(body.len() + 2);
     if let Some(resource_type) = body.get("resourceType") {
         out.insert("resourceType".to_owned(), resource_type.clone());
@@ -147,7 +179,10 @@ fn render(body: &Map<String, Value>, id: &ResourceId, version: VersionId, last_u
     };
     let mut stamped = Map::with_capacity(meta.len() + 2);
     stamped.insert("versionId".to_owned(), Value::String(version.to_string()));
-    stamped.insert("lastUpdated".to_owned(), Value::String(format_instant(last_updated)));
+    stamped.insert(
+        "lastUpdated".to_owned(),
+        Value::String(format_instant(last_updated)),
+    );
     meta.remove("versionId");
     meta.remove("lastUpdated");
     stamped.extend(meta);
@@ -170,7 +205,9 @@ mod tests {
     fn render_puts_id_and_meta_first_and_keeps_other_meta() {
         let body = json!({"name": [{"family": "Doe"}], "resourceType": "Patient", "id": "old",
             "meta": {"versionId": "9", "profile": ["http://example.org/p"]}});
-        let Value::Object(body) = body else { panic!("object") };
+        let Value::Object(body) = body else {
+            panic!("object")
+        };
         let text = render(
             &body,
             &ResourceId::new("p1").unwrap(),
@@ -206,9 +243,25 @@ mod tests {
             &ids,
         );
         assert!(matches!(id_mismatch, Err(FhirError::IdMismatch { .. })));
-        let unknown = prepare(WriteOp::Create { resource: json!({"resourceType": "Nope"}), id: None }, &ids);
-        assert!(matches!(unknown, Err(FhirError::UnknownResourceType { .. })));
-        let created = prepare(WriteOp::Create { resource: json!({"resourceType": "Patient", "id": "ignored"}), id: None }, &ids).unwrap();
+        let unknown = prepare(
+            WriteOp::Create {
+                resource: json!({"resourceType": "Nope"}),
+                id: None,
+            },
+            &ids,
+        );
+        assert!(matches!(
+            unknown,
+            Err(FhirError::UnknownResourceType { .. })
+        ));
+        let created = prepare(
+            WriteOp::Create {
+                resource: json!({"resourceType": "Patient", "id": "ignored"}),
+                id: None,
+            },
+            &ids,
+        )
+        .unwrap();
         assert_eq!(created.id.as_str(), "x-1");
     }
 }

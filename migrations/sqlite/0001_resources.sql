@@ -19,3 +19,15 @@ CREATE TABLE resources (
     deleted       INTEGER NOT NULL,
     PRIMARY KEY (resource_type, id)
 ) WITHOUT ROWID;
+
+-- Token index rows (today: `identifier`, used by conditional create and conditional
+-- references; the search issue extends extraction to every token parameter).
+CREATE TABLE search_token (
+    resource_type TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    param         TEXT NOT NULL,
+    system        TEXT,
+    code          TEXT NOT NULL
+);
+CREATE INDEX search_token_lookup ON search_token (resource_type, param, code, system);
+CREATE INDEX search_token_resource ON search_token (resource_type, id);

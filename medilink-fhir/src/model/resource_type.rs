@@ -544,14 +544,18 @@ impl ResourceType {
             "MedicationStatement" => Some(ResourceType::MedicationStatement),
             "MedicinalProduct" => Some(ResourceType::MedicinalProduct),
             "MedicinalProductAuthorization" => Some(ResourceType::MedicinalProductAuthorization),
-            "MedicinalProductContraindication" => Some(ResourceType::MedicinalProductContraindication),
+            "MedicinalProductContraindication" => {
+                Some(ResourceType::MedicinalProductContraindication)
+            }
             "MedicinalProductIndication" => Some(ResourceType::MedicinalProductIndication),
             "MedicinalProductIngredient" => Some(ResourceType::MedicinalProductIngredient),
             "MedicinalProductInteraction" => Some(ResourceType::MedicinalProductInteraction),
             "MedicinalProductManufactured" => Some(ResourceType::MedicinalProductManufactured),
             "MedicinalProductPackaged" => Some(ResourceType::MedicinalProductPackaged),
             "MedicinalProductPharmaceutical" => Some(ResourceType::MedicinalProductPharmaceutical),
-            "MedicinalProductUndesirableEffect" => Some(ResourceType::MedicinalProductUndesirableEffect),
+            "MedicinalProductUndesirableEffect" => {
+                Some(ResourceType::MedicinalProductUndesirableEffect)
+            }
             "MessageDefinition" => Some(ResourceType::MessageDefinition),
             "MessageHeader" => Some(ResourceType::MessageHeader),
             "MolecularSequence" => Some(ResourceType::MolecularSequence),

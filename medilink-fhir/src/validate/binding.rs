@@ -67,6 +67,10 @@ fn check_coding(
     if let Some(codes) = expansion.get(system)
         && !codes.contains(code)
     {
-        walker.report(IssueCode::CodeInvalid, &format!("{location}.code"), NOT_IN_VALUE_SET);
+        walker.report(
+            IssueCode::CodeInvalid,
+            &format!("{location}.code"),
+            NOT_IN_VALUE_SET,
+        );
     }
 }

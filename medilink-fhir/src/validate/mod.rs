@@ -9,14 +9,17 @@
 //! - `_element` companions of primitives hold only `id`/`extension` and align with arrays;
 //! - cardinality: required elements, single values vs arrays, no empty arrays/objects/strings;
 //! - nested data types, backbone elements and `contentReference`s, recursively;
-//! - primitive JSON types and formats ([`primitive`]);
+//! - primitive JSON types and formats (`primitive`, `temporal`);
 //! - required bindings of codes and codings whose value set could be expanded offline.
 //!
-//! Invariants (FHIRPath constraints), profiles and reference targets are not checked.
+//! Invariants (FHIRPath constraints), profiles and reference target types are not checked
+//! (several official R4 examples reference types outside the declared targets).
 
 mod binding;
+mod companion;
 mod model;
 mod primitive;
+mod temporal;
 mod walk;
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-/// The generated model, compiled into the binary.
-const MODEL_JSON: &str = include_str!("../../data/r4-model.json");
+/// The generated model, compiled into the binary (its `regex` table, the official primitive
+/// regexes, is only read by the unit tests that cross-check [`super::primitive`]).
+pub(crate) const MODEL_JSON: &str = include_str!("../../data/r4-model.json");
 
 /// The indexed model, parsed on first use.
 pub(crate) static MODEL: LazyLock<Model> = LazyLock::new(|| {
@@ -22,7 +23,6 @@ struct RawModel {
     types: HashMap<String, RawType>,
     #[serde(rename = "valueSets")]
     value_sets: HashMap<String, Option<HashMap<String, Vec<String>>>>,
-    regex: HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -90,11 +90,6 @@ pub(crate) struct ElementDef {
 }
 
 impl ElementDef {
-    /// Whether the element is a single value (max 1) rather than an array.
-    pub(crate) fn is_single(&self) -> bool {
-        self.max == Max::Bounded(1)
-    }
-
     /// Whether the element is a choice `name[x]`.
     pub(crate) fn is_choice(&self) -> bool {
         self.path.ends_with("[x]")
@@ -130,8 +125,6 @@ pub(crate) struct Model {
     pub(crate) nodes: HashMap<String, Node>,
     /// Required value sets; `None` when they cannot be checked offline.
     pub(crate) value_sets: HashMap<String, Option<Expansion>>,
-    /// Official regexes of the primitive types (documentation and cross-checks only).
-    pub(crate) regex: HashMap<String, String>,
 }
 
 impl Model {
@@ -165,10 +158,22 @@ impl Model {
                 if last.ends_with("[x]") {
                     for (type_index, type_code) in raw_element.t.iter().enumerate() {
                         let prop = format!("{name}{}", capitalize(type_code));
-                        node.props.insert(prop, Prop { element: index, type_index });
+                        node.props.insert(
+                            prop,
+                            Prop {
+                                element: index,
+                                type_index,
+                            },
+                        );
                     }
                 } else {
-                    node.props.insert(name.clone(), Prop { element: index, type_index: 0 });
+                    node.props.insert(
+                        name.clone(),
+                        Prop {
+                            element: index,
+                            type_index: 0,
+                        },
+                    );
                 }
                 elements.push(ElementDef {
                     path: raw_element.p.clone(),
@@ -181,7 +186,13 @@ impl Model {
                     has_children,
                 });
             }
-            types.insert(name, TypeDef { kind, is_abstract: raw_type.a });
+            types.insert(
+                name,
+                TypeDef {
+                    kind,
+                    is_abstract: raw_type.a,
+                },
+            );
         }
         let value_sets = raw
             .value_sets
@@ -196,7 +207,12 @@ impl Model {
                 (url, expansion)
             })
             .collect();
-        Model { types, elements, nodes, value_sets, regex: raw.regex }
+        Model {
+            types,
+            elements,
+            nodes,
+            value_sets,
+        }
     }
 
     /// The definition of a type, if R4 has it.
@@ -206,12 +222,16 @@ impl Model {
 
     /// Whether `name` is a primitive type.
     pub(crate) fn is_primitive(&self, name: &str) -> bool {
-        self.types.get(name).is_some_and(|t| t.kind == TypeKind::Primitive)
+        self.types
+            .get(name)
+            .is_some_and(|t| t.kind == TypeKind::Primitive)
     }
 
     /// Whether `name` is a resource type (including the abstract `Resource`).
     pub(crate) fn is_resource(&self, name: &str) -> bool {
-        self.types.get(name).is_some_and(|t| t.kind == TypeKind::Resource)
+        self.types
+            .get(name)
+            .is_some_and(|t| t.kind == TypeKind::Resource)
     }
 
     /// The children of an element path (or type name).

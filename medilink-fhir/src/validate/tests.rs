@@ -35,15 +35,27 @@ fn model_loads() {
 #[test]
 fn resource_type() {
     assert_valid(json!({"resourceType": "Patient"}));
-    assert_issue(json!({"resourceType": "Patientt"}), IssueCode::NotSupported, "resourceType");
-    assert_issue(json!({"resourceType": "DomainResource"}), IssueCode::NotSupported, "resourceType");
+    assert_issue(
+        json!({"resourceType": "Patientt"}),
+        IssueCode::NotSupported,
+        "resourceType",
+    );
+    assert_issue(
+        json!({"resourceType": "DomainResource"}),
+        IssueCode::NotSupported,
+        "resourceType",
+    );
     assert_issue(json!({"id": "x"}), IssueCode::Required, "resourceType");
     assert_issue(json!([1]), IssueCode::Structure, "Resource");
 }
 
 #[test]
 fn unknown_elements() {
-    assert_issue(json!({"resourceType": "Patient", "foo": 1}), IssueCode::Structure, "Patient.foo");
+    assert_issue(
+        json!({"resourceType": "Patient", "foo": 1}),
+        IssueCode::Structure,
+        "Patient.foo",
+    );
     assert_issue(
         json!({"resourceType": "Patient", "contact": [{"name": {"famly": "x"}}]}),
         IssueCode::Structure,
@@ -54,36 +66,87 @@ fn unknown_elements() {
 #[test]
 fn primitive_formats_and_json_types() {
     assert_valid(json!({"resourceType": "Patient", "birthDate": "1970-01-01", "active": true}));
-    assert_issue(json!({"resourceType": "Patient", "birthDate": "1970-13-01"}), IssueCode::Value, "Patient.birthDate");
-    assert_issue(json!({"resourceType": "Patient", "active": "true"}), IssueCode::Value, "Patient.active");
-    assert_issue(json!({"resourceType": "Patient", "id": "a b"}), IssueCode::Value, "Patient.id");
-    assert_issue(json!({"resourceType": "Patient", "gender": ""}), IssueCode::Value, "Patient.gender");
+    assert_issue(
+        json!({"resourceType": "Patient", "birthDate": "1970-13-01"}),
+        IssueCode::Value,
+        "Patient.birthDate",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "active": "true"}),
+        IssueCode::Value,
+        "Patient.active",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "id": "a b"}),
+        IssueCode::Value,
+        "Patient.id",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "gender": ""}),
+        IssueCode::Value,
+        "Patient.gender",
+    );
     let found = check(&json!({"resourceType": "Patient", "birthDate": "secret"}));
-    assert!(found.iter().all(|issue| !issue.diagnostics.contains("secret")));
+    assert!(
+        found
+            .iter()
+            .all(|issue| !issue.diagnostics.contains("secret"))
+    );
 }
 
 #[test]
 fn cardinality() {
-    assert_issue(json!({"resourceType": "Observation", "code": {"text": "x"}}), IssueCode::Required, "Observation.status");
-    assert_issue(json!({"resourceType": "Patient", "gender": ["male"]}), IssueCode::Structure, "Patient.gender");
-    assert_issue(json!({"resourceType": "Patient", "name": {"family": "x"}}), IssueCode::Structure, "Patient.name");
-    assert_issue(json!({"resourceType": "Patient", "name": []}), IssueCode::Structure, "Patient.name");
-    assert_issue(json!({"resourceType": "Patient", "name": [{}]}), IssueCode::Structure, "Patient.name[0]");
+    assert_issue(
+        json!({"resourceType": "Observation", "code": {"text": "x"}}),
+        IssueCode::Required,
+        "Observation.status",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "gender": ["male"]}),
+        IssueCode::Structure,
+        "Patient.gender",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "name": {"family": "x"}}),
+        IssueCode::Structure,
+        "Patient.name",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "name": []}),
+        IssueCode::Structure,
+        "Patient.name",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "name": [{}]}),
+        IssueCode::Structure,
+        "Patient.name[0]",
+    );
 }
 
 #[test]
 fn choice_types() {
     let observation = |extra: Value| {
-        let mut base = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+        let mut base =
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
         if let (Value::Object(base), Value::Object(extra)) = (&mut base, extra) {
             base.extend(extra);
         }
         base
     };
-    assert_valid(observation(json!({"valueQuantity": {"value": 1.5, "unit": "kg"}})));
+    assert_valid(observation(
+        json!({"valueQuantity": {"value": 1.5, "unit": "kg"}}),
+    ));
     assert_valid(observation(json!({"valueString": "x"})));
-    assert_issue(observation(json!({"valueFoo": "x"})), IssueCode::Structure, "Observation.valueFoo");
-    assert_issue(observation(json!({"valueMarkdown": "x"})), IssueCode::Structure, "Observation.valueMarkdown");
+    assert_issue(
+        observation(json!({"valueFoo": "x"})),
+        IssueCode::Structure,
+        "Observation.valueFoo",
+    );
+    assert_issue(
+        observation(json!({"valueMarkdown": "x"})),
+        IssueCode::Structure,
+        "Observation.valueMarkdown",
+    );
     let both = observation(json!({"valueString": "x", "valueBoolean": true}));
     assert_issue(both, IssueCode::Structure, "Observation.valueBoolean");
 }
@@ -92,7 +155,9 @@ fn choice_types() {
 fn primitive_extensions() {
     let extension = json!({"extension": [{"url": "http://example.org/x", "valueCode": "masked"}]});
     assert_valid(json!({"resourceType": "Patient", "_birthDate": extension.clone()}));
-    assert_valid(json!({"resourceType": "Patient", "name": [{"given": ["a", null], "_given": [null, extension.clone()]}]}));
+    assert_valid(
+        json!({"resourceType": "Patient", "name": [{"given": ["a", null], "_given": [null, extension.clone()]}]}),
+    );
     assert_issue(
         json!({"resourceType": "Patient", "name": [{"given": ["a", null]}]}),
         IssueCode::Structure,
@@ -103,8 +168,16 @@ fn primitive_extensions() {
         IssueCode::Structure,
         "Patient.name[0].given",
     );
-    assert_issue(json!({"resourceType": "Patient", "_birthDate": {"value": "x"}}), IssueCode::Structure, "Patient._birthDate.value");
-    assert_issue(json!({"resourceType": "Patient", "_name": {"id": "x"}}), IssueCode::Structure, "Patient._name");
+    assert_issue(
+        json!({"resourceType": "Patient", "_birthDate": {"value": "x"}}),
+        IssueCode::Structure,
+        "Patient._birthDate.value",
+    );
+    assert_issue(
+        json!({"resourceType": "Patient", "_name": {"id": "x"}}),
+        IssueCode::Structure,
+        "Patient._name",
+    );
 }
 
 #[test]
@@ -164,7 +237,11 @@ fn contained_and_bundled_resources() {
 #[test]
 fn required_bindings() {
     assert_valid(json!({"resourceType": "Patient", "gender": "female"}));
-    assert_issue(json!({"resourceType": "Patient", "gender": "f"}), IssueCode::CodeInvalid, "Patient.gender");
+    assert_issue(
+        json!({"resourceType": "Patient", "gender": "f"}),
+        IssueCode::CodeInvalid,
+        "Patient.gender",
+    );
     let coding = |code: &str| {
         json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
             "resourceType": "Encounter", "status": "finished",
@@ -172,5 +249,7 @@ fn required_bindings() {
     };
     assert_valid(coding("AMB"));
     // codings of systems the value set does not cover are not judged
-    assert_valid(json!({"resourceType": "Patient", "maritalStatus": {"coding": [{"system": "http://example.org", "code": "zz"}]}}));
+    assert_valid(
+        json!({"resourceType": "Patient", "maritalStatus": {"coding": [{"system": "http://example.org", "code": "zz"}]}}),
+    );
 }

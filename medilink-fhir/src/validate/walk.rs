@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::companion::companion_location;
 use super::model::{ElementDef, MODEL, Max, Node};
 use super::{binding, primitive};
 use crate::error::{Issue, IssueCode};
@@ -19,9 +20,11 @@ pub(crate) struct Walker {
 }
 
 impl Walker {
+    /// Records an error-severity issue at `location` (a FHIRPath-style path).
     pub(crate) fn report(&mut self, code: IssueCode, location: &str, message: &str) {
         if self.issues.len() < MAX_ISSUES {
-            self.issues.push(Issue::error(code, Some(location.to_owned()), message));
+            self.issues
+                .push(Issue::error(code, Some(location.to_owned()), message));
         }
     }
 
@@ -29,39 +32,77 @@ impl Walker {
     /// declared type of the element holding it (`Resource` when any resource is allowed).
     pub(crate) fn resource(&mut self, value: &Value, location: &str, expected: &str) {
         let Value::Object(object) = value else {
-            self.report(IssueCode::Structure, or_root(location), "resource must be a json object");
+            self.report(
+                IssueCode::Structure,
+                or_root(location),
+                "resource must be a json object",
+            );
             return;
         };
         let Some(type_value) = object.get("resourceType") else {
-            self.report(IssueCode::Required, &join(location, "resourceType"), "missing resourceType");
+            self.report(
+                IssueCode::Required,
+                &join(location, "resourceType"),
+                "missing resourceType",
+            );
             return;
         };
         let Some(type_name) = type_value.as_str() else {
-            self.report(IssueCode::Structure, &join(location, "resourceType"), "resourceType must be a string");
+            self.report(
+                IssueCode::Structure,
+                &join(location, "resourceType"),
+                "resourceType must be a string",
+            );
             return;
         };
         let known = ResourceType::from_name(type_name).is_some()
             && MODEL.type_def(type_name).is_some_and(|t| !t.is_abstract);
         if !known {
-            self.report(IssueCode::NotSupported, &join(location, "resourceType"), "unknown resource type");
+            self.report(
+                IssueCode::NotSupported,
+                &join(location, "resourceType"),
+                "unknown resource type",
+            );
             return;
         }
         if expected != "Resource" && expected != type_name {
-            self.report(IssueCode::Structure, &join(location, "resourceType"), "resource type not allowed here");
+            self.report(
+                IssueCode::Structure,
+                &join(location, "resourceType"),
+                "resource type not allowed here",
+            );
             return;
         }
-        let location = if location.is_empty() { type_name.to_owned() } else { location.to_owned() };
+        let location = if location.is_empty() {
+            type_name.to_owned()
+        } else {
+            location.to_owned()
+        };
         self.object(object, type_name, &location, true);
     }
 
     /// Validates the properties of `object` against the children of `node_path`.
-    fn object(&mut self, object: &Map<String, Value>, node_path: &str, location: &str, is_resource: bool) {
+    pub(super) fn object(
+        &mut self,
+        object: &Map<String, Value>,
+        node_path: &str,
+        location: &str,
+        is_resource: bool,
+    ) {
         if object.is_empty() {
-            self.report(IssueCode::Structure, location, "empty object is not allowed");
+            self.report(
+                IssueCode::Structure,
+                location,
+                "empty object is not allowed",
+            );
             return;
         }
         let Some(node) = MODEL.node(node_path) else {
-            self.report(IssueCode::Structure, location, "element cannot have properties");
+            self.report(
+                IssueCode::Structure,
+                location,
+                "element cannot have properties",
+            );
             return;
         };
         let mut seen_choice: Vec<usize> = Vec::new();
@@ -79,7 +120,10 @@ impl Walker {
                 continue;
             };
             let element = MODEL.element(prop.element);
-            let type_code = element.types.get(prop.type_index).map_or("", String::as_str);
+            let type_code = element
+                .types
+                .get(prop.type_index)
+                .map_or("", String::as_str);
             if is_companion {
                 if !MODEL.is_primitive(type_code) {
                     self.report(IssueCode::Structure, &child, "unknown element");
@@ -90,7 +134,11 @@ impl Walker {
             }
             if element.is_choice() {
                 if seen_choice.contains(&prop.element) {
-                    self.report(IssueCode::Structure, &child, "only one type of a choice element is allowed");
+                    self.report(
+                        IssueCode::Structure,
+                        &child,
+                        "only one type of a choice element is allowed",
+                    );
                     continue;
                 }
                 seen_choice.push(prop.element);
@@ -110,49 +158,83 @@ impl Walker {
             }
             let present = object.iter().any(|(key, _)| {
                 let base = key.strip_prefix('_').unwrap_or(key);
-                node.props.get(base).is_some_and(|prop| prop.element == index)
+                node.props
+                    .get(base)
+                    .is_some_and(|prop| prop.element == index)
             });
             if !present {
-                self.report(IssueCode::Required, &join(location, &element.name), "missing required element");
+                self.report(
+                    IssueCode::Required,
+                    &join(location, &element.name),
+                    "missing required element",
+                );
             } else if element.min > 1 {
-                let count = object.get(&element.name).and_then(Value::as_array).map_or(1, Vec::len);
+                let count = object
+                    .get(&element.name)
+                    .and_then(Value::as_array)
+                    .map_or(1, Vec::len);
                 if count < element.min as usize {
-                    self.report(IssueCode::Required, &join(location, &element.name), "too few repetitions");
+                    self.report(
+                        IssueCode::Required,
+                        &join(location, &element.name),
+                        "too few repetitions",
+                    );
                 }
             }
         }
     }
 
     /// Validates one property `value` (and its `_` companion) populating `element` as `type_code`.
-    fn element(&mut self, element: &ElementDef, type_code: &str, value: &Value, companion: Option<&Value>, location: &str) {
+    fn element(
+        &mut self,
+        element: &ElementDef,
+        type_code: &str,
+        value: &Value,
+        companion: Option<&Value>,
+        location: &str,
+    ) {
         if !self.shape(element, value, location) {
             return;
         }
         let is_primitive = MODEL.is_primitive(type_code);
         match value {
             Value::Array(items) => {
+                let companion_base = companion_location(location);
                 let companions = match companion {
-                    Some(Value::Array(companions)) if companions.len() == items.len() => Some(companions),
+                    Some(Value::Array(companions)) if companions.len() == items.len() => {
+                        Some(companions)
+                    }
                     Some(_) => {
-                        self.report(IssueCode::Structure, location, "primitive extension array does not align with its values");
+                        self.report(
+                            IssueCode::Structure,
+                            location,
+                            "primitive extension array does not align with its values",
+                        );
                         None
                     }
                     None => None,
                 };
                 for (position, item) in items.iter().enumerate() {
                     let item_location = format!("{location}[{position}]");
-                    let item_companion = companions.and_then(|c| c.get(position)).filter(|c| !c.is_null());
+                    let companion_location = format!("{companion_base}[{position}]");
+                    let item_companion = companions
+                        .and_then(|c| c.get(position))
+                        .filter(|c| !c.is_null());
                     if item.is_null() {
                         if !is_primitive || item_companion.is_none() {
-                            self.report(IssueCode::Structure, &item_location, "null is only allowed in primitive arrays with extensions");
+                            self.report(
+                                IssueCode::Structure,
+                                &item_location,
+                                "null is only allowed in primitive arrays with extensions",
+                            );
                         } else {
-                            self.companion_item(type_code, item_companion, &item_location);
+                            self.companion_item(type_code, item_companion, &companion_location);
                         }
                         continue;
                     }
                     self.value(element, type_code, item, &item_location);
                     if is_primitive {
-                        self.companion_item(type_code, item_companion, &item_location);
+                        self.companion_item(type_code, item_companion, &companion_location);
                     }
                 }
             }
@@ -166,14 +248,18 @@ impl Walker {
     }
 
     /// Checks array-ness and size against the cardinality; false when the value is unusable.
-    fn shape(&mut self, element: &ElementDef, value: &Value, location: &str) -> bool {
+    pub(super) fn shape(&mut self, element: &ElementDef, value: &Value, location: &str) -> bool {
         match (element.max, value) {
             (Max::Bounded(0), _) => {
                 self.report(IssueCode::Structure, location, "element is not allowed");
                 false
             }
             (Max::Bounded(1), Value::Array(_)) => {
-                self.report(IssueCode::Structure, location, "element cannot repeat; expected a single value, not an array");
+                self.report(
+                    IssueCode::Structure,
+                    location,
+                    "element cannot repeat; expected a single value, not an array",
+                );
                 false
             }
             (Max::Bounded(1), _) => true,
@@ -187,49 +273,14 @@ impl Walker {
             }
             (_, Value::Array(_)) => true,
             _ => {
-                self.report(IssueCode::Structure, location, "repeating element must be a json array");
+                self.report(
+                    IssueCode::Structure,
+                    location,
+                    "repeating element must be a json array",
+                );
                 false
             }
         }
-    }
-
-    /// A `_name` companion: shape like its primitive, and each item an `Element` (id, extension).
-    fn companion(&mut self, element: &ElementDef, type_code: &str, companion: &Value, value: Option<&Value>, location: &str) {
-        let location = companion_location(location);
-        match (companion, value) {
-            (Value::Array(_), Some(value)) if !value.is_array() => {
-                self.report(IssueCode::Structure, &location, "primitive extension must match its value's shape");
-            }
-            (Value::Array(items), None) => {
-                if self.shape(element, companion, &location) {
-                    for (position, item) in items.iter().enumerate() {
-                        self.companion_item(type_code, Some(item).filter(|i| !i.is_null()), &format!("{location}[{position}]"));
-                    }
-                }
-            }
-            (_, Some(Value::Array(_))) => {
-                self.report(IssueCode::Structure, &location, "primitive extension must match its value's shape");
-            }
-            _ => {
-                if self.shape(element, companion, &location) {
-                    self.companion_item(type_code, Some(companion), &location);
-                }
-            }
-        }
-    }
-
-    /// One companion object: only `id` and `extension`.
-    fn companion_item(&mut self, type_code: &str, companion: Option<&Value>, location: &str) {
-        let Some(companion) = companion else { return };
-        let Value::Object(object) = companion else {
-            self.report(IssueCode::Structure, location, "primitive extension must be a json object");
-            return;
-        };
-        if object.contains_key("value") {
-            self.report(IssueCode::Structure, &join(location, "value"), "unknown element");
-            return;
-        }
-        self.object(object, type_code, location, false);
     }
 
     /// One (non-array) value of `element` as `type_code`.
@@ -263,18 +314,19 @@ impl Walker {
     }
 }
 
-fn join(location: &str, name: &str) -> String {
-    if location.is_empty() { name.to_owned() } else { format!("{location}.{name}") }
+/// `location.name`, or `name` at the root.
+pub(super) fn join(location: &str, name: &str) -> String {
+    if location.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{location}.{name}")
+    }
 }
 
 fn or_root(location: &str) -> &str {
-    if location.is_empty() { "Resource" } else { location }
-}
-
-/// `Patient.birthDate` → `Patient._birthDate`.
-fn companion_location(location: &str) -> String {
-    match location.rsplit_once('.') {
-        Some((parent, name)) if !name.starts_with('_') => format!("{parent}._{name}"),
-        _ => location.to_owned(),
+    if location.is_empty() {
+        "Resource"
+    } else {
+        location
     }
 }

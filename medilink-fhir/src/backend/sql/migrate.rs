@@ -39,7 +39,10 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
         let done = txn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
-                super::placeholders(backend, "SELECT name FROM medilink_migrations WHERE name = ?"),
+                super::placeholders(
+                    backend,
+                    "SELECT name FROM medilink_migrations WHERE name = ?",
+                ),
                 [migration.name.into()],
             ))
             .await

@@ -95,7 +95,11 @@ impl SqlResourceStore {
         let mut connect = ConnectOptions::new(options.url.clone());
         let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
         connect
-            .max_connections(if in_memory { 1 } else { options.max_connections })
+            .max_connections(if in_memory {
+                1
+            } else {
+                options.max_connections
+            })
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(30))
@@ -157,7 +161,10 @@ impl SqlResourceStore {
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
         let mut seen = HashMap::with_capacity(writes.len());
         for write in &writes {
-            if seen.insert((write.resource_type, write.id.as_str()), ()).is_some() {
+            if seen
+                .insert((write.resource_type, write.id.as_str()), ())
+                .is_some()
+            {
                 return Err(FhirError::unprocessable(format!(
                     "{}/{} is written more than once in one transaction",
                     write.resource_type, write.id
@@ -171,8 +178,12 @@ impl SqlResourceStore {
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
         let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 5);
+        let mut token_rows: Vec<SqlValue> = Vec::new();
+        let mut stale_tokens: Vec<SqlValue> = Vec::new();
         for write in &writes {
-            let before = current.get(&(write.resource_type, write.id.as_str())).copied();
+            let before = current
+                .get(&(write.resource_type, write.id.as_str()))
+                .copied();
             let live = before.filter(|c| !c.deleted);
             if let Some(expected) = write.if_match {
                 let current_version = before.map_or(0, |c| c.version);
@@ -199,6 +210,19 @@ impl SqlResourceStore {
                 _ => {}
             }
             seq += 1;
+            if before.is_some() {
+                stale_tokens.push(write.resource_type.as_str().into());
+                stale_tokens.push(write.id.as_str().into());
+            }
+            for (system, value) in write.identifiers() {
+                token_rows.extend([
+                    SqlValue::from(write.resource_type.as_str()),
+                    write.id.as_str().into(),
+                    "identifier".into(),
+                    SqlValue::from(system.map(str::to_owned)),
+                    value.into(),
+                ]);
+            }
             let version = VersionId(before.map_or(1, |c| c.version + 1));
             let json = write.render(version, now);
             version_rows.extend([
@@ -245,6 +269,23 @@ impl SqlResourceStore {
             pointer_rows,
         )
         .await?;
+        for stale in stale_tokens.chunks(LOOKUP_CHUNK * 2) {
+            let sql = format!(
+                "DELETE FROM search_token WHERE (resource_type, id) IN (VALUES {})",
+                vec!["(?, ?)"; stale.len() / 2].join(", ")
+            );
+            txn.execute_raw(self.statement(&sql, stale.to_vec()))
+                .await
+                .map_err(classify)?;
+        }
+        self.insert_rows(
+            txn,
+            "INSERT INTO search_token (resource_type, id, param, system, code) VALUES ",
+            5,
+            "",
+            token_rows,
+        )
+        .await?;
         Ok(outcomes)
     }
 
@@ -271,7 +312,10 @@ impl SqlResourceStore {
 
     async fn max_seq(&self, txn: &DatabaseTransaction) -> FhirResult<u64> {
         let row = txn
-            .query_one_raw(self.statement("SELECT COALESCE(MAX(seq), 0) FROM resource_versions", vec![]))
+            .query_one_raw(self.statement(
+                "SELECT COALESCE(MAX(seq), 0) FROM resource_versions",
+                vec![],
+            ))
             .await
             .map_err(classify)?;
         let max: i64 = match row {
@@ -325,7 +369,11 @@ impl SqlResourceStore {
         Ok(found)
     }
 
-    async fn fetch_one(&self, sql: &str, values: Vec<SqlValue>) -> FhirResult<Option<StoredResource>> {
+    async fn fetch_one(
+        &self,
+        sql: &str,
+        values: Vec<SqlValue>,
+    ) -> FhirResult<Option<StoredResource>> {
         let row = self
             .db
             .query_one_raw(self.statement(sql, values))
@@ -344,8 +392,12 @@ impl SqlResourceStore {
 #[async_trait]
 impl ResourceStore for SqlResourceStore {
     async fn create(&self, _ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
-        let outcome = self.write_one(WriteOp::Create { resource, id: None }).await?;
-        Ok(outcome.expect("invariant: a create always writes a version").stored)
+        let outcome = self
+            .write_one(WriteOp::Create { resource, id: None })
+            .await?;
+        Ok(outcome
+            .expect("invariant: a create always writes a version")
+            .stored)
     }
 
     async fn read(
@@ -359,7 +411,10 @@ impl ResourceStore for SqlResourceStore {
              ORDER BY version_id DESC LIMIT 1"
         );
         let stored = self
-            .fetch_one(&sql, vec![resource_type.as_str().into(), id.as_str().into()])
+            .fetch_one(
+                &sql,
+                vec![resource_type.as_str().into(), id.as_str().into()],
+            )
             .await?
             .ok_or_else(|| FhirError::NotFound {
                 resource_type,
@@ -391,13 +446,14 @@ impl ResourceStore for SqlResourceStore {
             id.as_str().into(),
             SqlValue::from(version.get() as i64),
         ];
-        let stored = self.fetch_one(&sql, values).await?.ok_or_else(|| {
-            FhirError::VersionNotFound {
-                resource_type,
-                id: id.clone(),
-                version,
-            }
-        })?;
+        let stored =
+            self.fetch_one(&sql, values)
+                .await?
+                .ok_or_else(|| FhirError::VersionNotFound {
+                    resource_type,
+                    id: id.clone(),
+                    version,
+                })?;
         if stored.is_deleted() {
             return Err(FhirError::Gone {
                 resource_type,
@@ -441,7 +497,11 @@ impl ResourceStore for SqlResourceStore {
         .await
     }
 
-    async fn history(&self, _ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
+    async fn history(
+        &self,
+        _ctx: &RequestContext,
+        query: &HistoryQuery,
+    ) -> FhirResult<HistoryPage> {
         let (filter, values) = rows::history_filter(query);
         let count_sql = format!("SELECT COUNT(*) FROM resource_versions v WHERE {filter}");
         let total: i64 = match self
@@ -494,9 +554,49 @@ impl ResourceStore for SqlResourceStore {
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
         let writes = ops
             .into_iter()
-            .map(|op| prepare(op, self.ids.as_ref()))
+            .enumerate()
+            .map(|(index, op)| {
+                prepare(op, self.ids.as_ref()).map_err(|err| FhirError::BundleEntry {
+                    index,
+                    source: Box::new(err),
+                })
+            })
             .collect::<FhirResult<Vec<_>>>()?;
         self.write_all(writes).await
+    }
+
+    async fn find_by_identifier(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: ResourceType,
+        system: Option<&str>,
+        value: &str,
+    ) -> FhirResult<Vec<ResourceId>> {
+        let mut sql = String::from(
+            "SELECT DISTINCT t.id FROM search_token t JOIN resources r \
+             ON r.resource_type = t.resource_type AND r.id = t.id \
+             WHERE t.resource_type = ? AND t.param = 'identifier' AND t.code = ? AND r.deleted = ?",
+        );
+        let mut values = vec![
+            resource_type.as_str().into(),
+            value.into(),
+            SqlValue::from(false),
+        ];
+        if let Some(system) = system {
+            sql.push_str(" AND t.system = ?");
+            values.push(system.into());
+        }
+        let rows = self
+            .db
+            .query_all_raw(self.statement(&sql, values))
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get_by_index(0).map_err(classify)?;
+                ResourceId::new(id)
+            })
+            .collect()
     }
 
     async fn changes_since(
@@ -534,7 +634,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {
-        assert_eq!(placeholders(DbBackend::Postgres, "a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert_eq!(
+            placeholders(DbBackend::Postgres, "a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
         assert_eq!(placeholders(DbBackend::Sqlite, "a = ?"), "a = ?");
     }
 }

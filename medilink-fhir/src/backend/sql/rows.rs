@@ -11,7 +11,8 @@ use crate::model::{ResourceId, ResourceType, VersionId};
 use crate::store::{HistoryQuery, StoredResource};
 
 /// The columns [`stored_from_row`] decodes, in order.
-pub(super) const VERSION_COLUMNS: &str = "seq, resource_type, id, version_id, last_updated, content";
+pub(super) const VERSION_COLUMNS: &str =
+    "seq, resource_type, id, version_id, last_updated, content";
 /// [`VERSION_COLUMNS`] qualified with the alias `v`.
 pub(super) const VERSION_COLUMNS_V: &str =
     "v.seq, v.resource_type, v.id, v.version_id, v.last_updated, v.content";

@@ -1,0 +1,485 @@
+//! Parsing of Bundle entries (`request.method`, `request.url`, `ifMatch`, `ifNoneExist`) and
+//! the transaction's staging: conditional resolution, id assignment and reference rewriting.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use crate::clock::IdGen;
+use crate::context::RequestContext;
+use crate::error::{FhirError, FhirResult, IssueCode};
+use crate::model::{ResourceId, ResourceType, VersionId};
+use crate::patch::apply_json_patch;
+use crate::store::{ResourceStore, StoredResource, WriteOp};
+
+/// The HTTP verb of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// What an entry's `request.url` names.
+#[derive(Debug, Clone)]
+pub(super) enum Target {
+    /// `Type` (create, search).
+    Type(ResourceType),
+    /// `Type/id`.
+    Instance(ResourceType, ResourceId),
+    /// `Type/id/_history/vid`.
+    Version(ResourceType, ResourceId, VersionId),
+    /// `Type?query` (conditional update/delete, search).
+    Conditional(ResourceType, String),
+}
+
+/// A parsed entry.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    pub(super) full_url: Option<String>,
+    pub(super) method: Method,
+    pub(super) target: Target,
+    pub(super) resource: Option<Value>,
+    pub(super) if_match: Option<VersionId>,
+    pub(super) if_none_exist: Option<String>,
+}
+
+fn invalid(path: &str, message: impl Into<String>) -> FhirError {
+    FhirError::invalid(IssueCode::Invalid, Some(path.to_owned()), message)
+}
+
+/// Parses `W/"3"`, `"3"` or `3`.
+pub(super) fn parse_etag(etag: &str) -> FhirResult<VersionId> {
+    let bare = etag.trim().trim_start_matches("W/").trim_matches('"');
+    bare.parse()
+}
+
+pub(super) fn parse_entry(entry: Value) -> FhirResult<Entry> {
+    let Value::Object(mut entry) = entry else {
+        return Err(invalid("Bundle.entry", "each entry must be an object"));
+    };
+    let request = entry
+        .get("request")
+        .ok_or_else(|| invalid("Bundle.entry.request", "each entry needs a request"))?;
+    let method = match request.get("method").and_then(Value::as_str) {
+        Some("GET") | Some("HEAD") => Method::Get,
+        Some("POST") => Method::Post,
+        Some("PUT") => Method::Put,
+        Some("PATCH") => Method::Patch,
+        Some("DELETE") => Method::Delete,
+        _ => {
+            return Err(invalid(
+                "Bundle.entry.request.method",
+                "unknown or missing request method",
+            ));
+        }
+    };
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("Bundle.entry.request.url", "missing request url"))?;
+    let target = parse_target(url)?;
+    let if_match = request
+        .get("ifMatch")
+        .and_then(Value::as_str)
+        .map(parse_etag)
+        .transpose()?;
+    let if_none_exist = request
+        .get("ifNoneExist")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let full_url = entry
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Entry {
+        full_url,
+        method,
+        target,
+        resource: entry.remove("resource"),
+        if_match,
+        if_none_exist,
+    })
+}
+
+/// Parses a relative (or absolute) request url into a [`Target`].
+pub(super) fn parse_target(url: &str) -> FhirResult<Target> {
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (url, None),
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let start = segments
+        .iter()
+        .position(|s| ResourceType::from_name(s).is_some())
+        .ok_or_else(|| {
+            invalid(
+                "Bundle.entry.request.url",
+                "the url names no known resource type",
+            )
+        })?;
+    let resource_type: ResourceType = segments[start].parse()?;
+    match (&segments[start + 1..], query) {
+        ([], None) => Ok(Target::Type(resource_type)),
+        ([], Some(query)) => Ok(Target::Conditional(resource_type, query.to_owned())),
+        ([id], None) => Ok(Target::Instance(resource_type, id.parse()?)),
+        ([id, "_history", version], None) => Ok(Target::Version(
+            resource_type,
+            id.parse()?,
+            version.parse()?,
+        )),
+        _ => Err(invalid(
+            "Bundle.entry.request.url",
+            "unsupported request url form",
+        )),
+    }
+}
+
+/// Parses a conditional query that names one identifier: `identifier=[system|]value`.
+pub(super) fn identifier_query(query: &str) -> FhirResult<(Option<String>, String)> {
+    let mut pairs = query.split('&').filter(|p| !p.is_empty());
+    let (Some(pair), None) = (pairs.next(), pairs.next()) else {
+        return Err(FhirError::Unsupported {
+            feature: "conditional operations on anything but one identifier parameter (until search lands)"
+                .to_owned(),
+        });
+    };
+    let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+    if name != "identifier" {
+        return Err(FhirError::Unsupported {
+            feature: format!("conditional operations on parameter {name:?} (until search lands)"),
+        });
+    }
+    let decoded = percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned();
+    match decoded.split_once('|') {
+        Some((system, value)) if !value.is_empty() => Ok((
+            (!system.is_empty()).then(|| system.to_owned()),
+            value.to_owned(),
+        )),
+        None if !decoded.is_empty() => Ok((None, decoded)),
+        _ => Err(FhirError::bad_request("an identifier query needs a value")),
+    }
+}
+
+pub(super) fn unsupported(method: Method, target: &Target) -> FhirError {
+    let what = match target {
+        Target::Type(_) | Target::Conditional(..) if method == Method::Get => {
+            "search in bundles (until search lands)"
+        }
+        _ => "this combination of request method and url in a bundle",
+    };
+    FhirError::Unsupported {
+        feature: what.to_owned(),
+    }
+}
+
+impl Entry {
+    /// The JSON Patch of a PATCH entry: a Binary with `application/json-patch+json` content.
+    pub(super) fn patch_document(&self) -> FhirResult<Value> {
+        let resource = self.resource.as_ref().ok_or_else(|| {
+            invalid(
+                "Bundle.entry.resource",
+                "a PATCH entry needs a Binary holding a JSON Patch",
+            )
+        })?;
+        let is_json_patch = resource.get("resourceType").and_then(Value::as_str) == Some("Binary")
+            && resource.get("contentType").and_then(Value::as_str)
+                == Some("application/json-patch+json");
+        if !is_json_patch {
+            return Err(FhirError::Unsupported {
+                feature: "PATCH entries other than a Binary of application/json-patch+json"
+                    .to_owned(),
+            });
+        }
+        let data = resource
+            .get("data")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| {
+                invalid(
+                    "Bundle.entry.resource.data",
+                    "the patch is not valid base64",
+                )
+            })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| invalid("Bundle.entry.resource.data", "the patch is not valid JSON"))
+    }
+}
+
+/// Applies a JSON Patch to a stored resource.
+pub(super) fn apply_patch(current: &StoredResource, patch: &Value) -> FhirResult<Value> {
+    let text = current.json.as_deref().unwrap_or("{}");
+    let resource: Value = serde_json::from_str(text).map_err(|err| FhirError::Internal {
+        source: Box::new(err),
+    })?;
+    apply_json_patch(&resource, patch)
+}
+
+/// A transaction entry after staging.
+pub(super) enum Staged {
+    Write(WriteOp),
+    Matched(StoredResource),
+    Read(Entry),
+}
+
+/// Resolves conditionals, assigns ids and records `fullUrl` → `Type/id` aliases.
+pub(super) async fn stage(
+    store: &dyn ResourceStore,
+    ctx: &RequestContext,
+    ids: &dyn IdGen,
+    entry: Entry,
+    aliases: &mut HashMap<String, String>,
+) -> FhirResult<Staged> {
+    let mut alias = |full_url: &Option<String>, ty: ResourceType, id: &ResourceId| {
+        if let Some(full_url) = full_url {
+            aliases.insert(full_url.clone(), format!("{ty}/{id}"));
+        }
+    };
+    let staged = match (entry.method, entry.target.clone()) {
+        (Method::Post, Target::Type(ty)) => {
+            if let Some(query) = &entry.if_none_exist
+                && let Some(id) = super::resolve_one(store, ctx, ty, query, "create").await?
+            {
+                alias(&entry.full_url, ty, &id);
+                return Ok(Staged::Matched(store.read(ctx, ty, &id).await?));
+            }
+            let id = ResourceId::new(ids.new_id())?;
+            alias(&entry.full_url, ty, &id);
+            let resource = entry.resource.ok_or_else(super::missing_resource)?;
+            Staged::Write(WriteOp::Create {
+                resource,
+                id: Some(id),
+            })
+        }
+        (Method::Put, Target::Instance(ty, id)) => {
+            alias(&entry.full_url, ty, &id);
+            let resource = entry.resource.ok_or_else(super::missing_resource)?;
+            Staged::Write(WriteOp::Update {
+                resource_type: ty,
+                id,
+                resource,
+                if_match: entry.if_match,
+            })
+        }
+        (Method::Put, Target::Conditional(ty, query)) => {
+            let mut resource = entry.resource.ok_or_else(super::missing_resource)?;
+            let id = match super::resolve_one(store, ctx, ty, &query, "update").await? {
+                Some(id) => id,
+                None => match resource.get("id").and_then(Value::as_str) {
+                    Some(id) => ResourceId::new(id)?,
+                    None => ResourceId::new(ids.new_id())?,
+                },
+            };
+            alias(&entry.full_url, ty, &id);
+            resource["id"] = Value::String(id.to_string());
+            Staged::Write(WriteOp::Update {
+                resource_type: ty,
+                id,
+                resource,
+                if_match: entry.if_match,
+            })
+        }
+        (Method::Patch, Target::Instance(ty, id)) => {
+            let patch = entry.patch_document()?;
+            let current = store.read(ctx, ty, &id).await?;
+            let patched = apply_patch(&current, &patch)?;
+            alias(&entry.full_url, ty, &id);
+            let if_match = entry.if_match.or(Some(current.version_id));
+            Staged::Write(WriteOp::Update {
+                resource_type: ty,
+                id,
+                resource: patched,
+                if_match,
+            })
+        }
+        (Method::Delete, Target::Instance(ty, id)) => Staged::Write(WriteOp::Delete {
+            resource_type: ty,
+            id,
+            if_match: entry.if_match,
+        }),
+        (Method::Delete, Target::Conditional(ty, query)) => {
+            match super::resolve_one(store, ctx, ty, &query, "delete").await? {
+                Some(id) => Staged::Write(WriteOp::Delete {
+                    resource_type: ty,
+                    id,
+                    if_match: None,
+                }),
+                None => Staged::Write(WriteOp::Delete {
+                    resource_type: ty,
+                    // Deleting an id that cannot exist writes nothing and reports 204.
+                    id: ResourceId::new(ids.new_id())?,
+                    if_match: None,
+                }),
+            }
+        }
+        (Method::Get, Target::Instance(..) | Target::Version(..)) => Staged::Read(entry),
+        (method, target) => return Err(unsupported(method, &target)),
+    };
+    Ok(staged)
+}
+
+/// Rewrites `Reference.reference` values: bundle `fullUrl`s and conditional references.
+pub(super) struct ReferenceResolver<'a> {
+    store: &'a dyn ResourceStore,
+    ctx: &'a RequestContext,
+    aliases: HashMap<String, String>,
+}
+
+impl<'a> ReferenceResolver<'a> {
+    pub(super) fn new(
+        store: &'a dyn ResourceStore,
+        ctx: &'a RequestContext,
+        aliases: HashMap<String, String>,
+    ) -> Self {
+        ReferenceResolver {
+            store,
+            ctx,
+            aliases,
+        }
+    }
+
+    pub(super) async fn rewrite_op(&mut self, op: &mut WriteOp) -> FhirResult<()> {
+        let resource = match op {
+            WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => resource,
+            WriteOp::Delete { .. } => return Ok(()),
+        };
+        let mut references = Vec::new();
+        collect_references(resource, &mut references);
+        for reference in references {
+            if self.aliases.contains_key(&reference) {
+                continue;
+            }
+            if let Some((type_name, query)) = reference.split_once('?') {
+                if let Some(ty) = ResourceType::from_name(type_name) {
+                    let id = super::resolve_one(self.store, self.ctx, ty, query, "reference")
+                        .await?
+                        .ok_or_else(|| {
+                            FhirError::unprocessable(format!(
+                                "the conditional reference to {ty} matched no resource"
+                            ))
+                        })?;
+                    self.aliases.insert(reference.clone(), format!("{ty}/{id}"));
+                }
+            } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+                return Err(FhirError::unprocessable(
+                    "a urn reference names no entry of this transaction",
+                ));
+            }
+        }
+        replace_references(resource, &self.aliases);
+        Ok(())
+    }
+}
+
+fn collect_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child) {
+                    ("reference", Value::String(reference)) => out.push(reference.clone()),
+                    _ => collect_references(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_references(item, out)),
+        _ => {}
+    }
+}
+
+fn replace_references(value: &mut Value, aliases: &HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if let ("reference", Value::String(reference)) = (key.as_str(), &mut *child) {
+                    if let Some(target) = aliases.get(reference.as_str()) {
+                        *reference = target.clone();
+                    }
+                } else {
+                    replace_references(child, aliases);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| replace_references(item, aliases)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_urls_parse_into_targets() {
+        assert!(matches!(
+            parse_target("Patient"),
+            Ok(Target::Type(ResourceType::Patient))
+        ));
+        assert!(matches!(
+            parse_target("Patient/1"),
+            Ok(Target::Instance(ResourceType::Patient, _))
+        ));
+        assert!(matches!(
+            parse_target("/Patient/1/_history/2"),
+            Ok(Target::Version(_, _, VersionId(2)))
+        ));
+        assert!(matches!(
+            parse_target("http://x/fhir/R4/Patient?identifier=a|b"),
+            Ok(Target::Conditional(_, _))
+        ));
+        assert!(parse_target("Nope/1").is_err());
+        assert!(parse_target("Patient/bad id").is_err());
+    }
+
+    #[test]
+    fn identifier_queries_decode_system_and_value() {
+        assert_eq!(
+            identifier_query("identifier=http%3A%2F%2Fx|12").unwrap(),
+            (Some("http://x".to_owned()), "12".to_owned())
+        );
+        assert_eq!(
+            identifier_query("identifier=12").unwrap(),
+            (None, "12".to_owned())
+        );
+        assert_eq!(
+            identifier_query("identifier=|12").unwrap(),
+            (None, "12".to_owned())
+        );
+        assert!(matches!(
+            identifier_query("name=x"),
+            Err(FhirError::Unsupported { .. })
+        ));
+        assert!(identifier_query("identifier=").is_err());
+    }
+
+    #[test]
+    fn etags_parse_weak_and_bare() {
+        assert_eq!(parse_etag("W/\"3\"").unwrap(), VersionId(3));
+        assert_eq!(parse_etag("3").unwrap(), VersionId(3));
+        assert!(parse_etag("W/\"x\"").is_err());
+    }
+
+    #[test]
+    fn references_are_rewritten_in_nested_elements() {
+        let mut resource = json!({"subject": {"reference": "urn:uuid:1"},
+            "part": [{"x": {"reference": "urn:uuid:2"}}], "reference": "keep"});
+        let aliases = HashMap::from([
+            ("urn:uuid:1".to_owned(), "Patient/a".to_owned()),
+            ("urn:uuid:2".to_owned(), "Encounter/b".to_owned()),
+        ]);
+        replace_references(&mut resource, &aliases);
+        assert_eq!(resource["subject"]["reference"], "Patient/a");
+        assert_eq!(resource["part"][0]["x"]["reference"], "Encounter/b");
+        assert_eq!(resource["reference"], "keep");
+    }
+}
