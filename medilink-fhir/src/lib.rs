@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod import;
 pub mod model;
 pub mod patch;
 pub mod store;
