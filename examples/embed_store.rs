@@ -8,11 +8,21 @@ use medilink_fhir::{RequestContext, ResourceType, SqlOptions, SystemClock, UuidI
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store(&SqlOptions::new("sqlite::memory:"), Arc::new(SystemClock), Arc::new(UuidIdGen)).await?;
+    let store = open_store(
+        &SqlOptions::new("sqlite::memory:"),
+        Arc::new(SystemClock),
+        Arc::new(UuidIdGen),
+    )
+    .await?;
     let ctx = RequestContext::system();
     let patient = serde_json::json!({"resourceType": "Patient", "name": [{"family": "Example", "given": ["Synthetic"]}]});
     let created = store.create(&ctx, patient).await?;
     let read = store.read(&ctx, ResourceType::Patient, &created.id).await?;
-    eprintln!("{} version {}: {}", read.reference(), read.version_id, read.json.as_deref().unwrap_or(""));
+    eprintln!(
+        "{} version {}: {}",
+        read.reference(),
+        read.version_id,
+        read.json.as_deref().unwrap_or("")
+    );
     Ok(())
 }

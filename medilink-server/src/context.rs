@@ -1,0 +1,85 @@
+//! Who is calling: the request id and the [`Caller`] extractor that turns a request into the
+//! library's [`RequestContext`].
+//!
+//! This is the seam where authentication (bearer tokens) and the consent guard plug in later;
+//! for now every caller is anonymous.
+
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::HeaderValue;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use medilink_fhir::RequestContext;
+
+/// The request id header, read from the client when well-formed and always echoed back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served on this task (`"unknown"` outside a request).
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| String::from("unknown"))
+}
+
+/// The request id, stored in the request's extensions by [`assign_request_id`].
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    ok.then(|| text.to_owned())
+}
+
+/// Middleware: gives every request an id (the client's `X-Request-Id` when well-formed, else
+/// a fresh UUID), makes it available to the request's task and echoes it in the response.
+pub(crate) async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// The authenticated caller of a request (today: always anonymous).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    context: RequestContext,
+}
+
+impl Caller {
+    /// The context to pass to every store call.
+    pub fn context(&self) -> &RequestContext {
+        &self.context
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = match parts.extensions.get::<RequestId>() {
+            Some(RequestId(id)) => id.clone(),
+            None => current_request_id(),
+        };
+        Ok(Caller {
+            context: RequestContext::anonymous(request_id),
+        })
+    }
+}

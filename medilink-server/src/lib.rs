@@ -1,0 +1,35 @@
+//! `medilink-server`: the MediLink HTTP host.
+//!
+//! It serves the FHIR R4 REST API at `/fhir/R4` (read, vread, create, update, patch, delete,
+//! history, batch/transaction, `metadata`) and the health endpoints, on top of the
+//! [`medilink_fhir::ResourceStore`] seam. It is thin: extractors parse and negotiate, a handler
+//! makes one library call, [`fhir_response::FhirResponse`] and [`error::ApiError`] map the
+//! result. Library errors become HTTP statuses and OperationOutcomes in [`error`] only.
+//!
+//! [`app`] builds the router, so tests and examples can drive it without a socket.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod fhir_response;
+pub mod import;
+pub mod serve;
+pub mod state;
+
+mod bundle;
+mod extract;
+mod health;
+mod history;
+mod metadata;
+mod middleware;
+mod read;
+mod routes;
+mod write;
+
+pub use error::ApiError;
+pub use state::{AppState, Limits};
+
+/// The complete HTTP application: FHIR REST API, health endpoints and middleware.
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state)
+}

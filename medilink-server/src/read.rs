@@ -1,0 +1,40 @@
+//! FHIR `read` and `vread`: `GET [base]/{type}/{id}` and `GET [base]/{type}/{id}/_history/{vid}`.
+
+use axum::extract::State;
+use medilink_fhir::FhirError;
+
+use crate::context::Caller;
+use crate::error::ApiError;
+use crate::extract::{InstancePath, TypePath, VersionPath};
+use crate::fhir_response::FhirResponse;
+use crate::state::AppState;
+
+/// `GET [base]/{type}/{id}`: the current version (`410` once deleted).
+pub(crate) async fn read(
+    State(app): State<AppState>,
+    caller: Caller,
+    InstancePath(resource_type, id): InstancePath,
+) -> Result<FhirResponse, ApiError> {
+    let stored = app.store.read(caller.context(), resource_type, &id).await?;
+    Ok(FhirResponse::resource(stored))
+}
+
+/// `GET [base]/{type}/{id}/_history/{vid}`: one version.
+pub(crate) async fn vread(
+    State(app): State<AppState>,
+    caller: Caller,
+    VersionPath(resource_type, id, version): VersionPath,
+) -> Result<FhirResponse, ApiError> {
+    let stored = app
+        .store
+        .vread(caller.context(), resource_type, &id, version)
+        .await?;
+    Ok(FhirResponse::resource(stored))
+}
+
+/// `GET [base]/{type}`: search is not implemented yet (`501`), as the CapabilityStatement says.
+pub(crate) async fn search(TypePath(_resource_type): TypePath) -> ApiError {
+    ApiError::from(FhirError::Unsupported {
+        feature: "search".to_owned(),
+    })
+}

@@ -1,0 +1,119 @@
+//! FHIR `create`, `update`, `patch` and `delete`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use medilink_fhir::patch::apply_json_patch;
+use medilink_fhir::{
+    FhirError, FhirResult, RequestContext, ResourceId, ResourceType, VersionId, WriteOutcome,
+};
+use serde_json::Value;
+
+use crate::context::Caller;
+use crate::error::{ApiError, information};
+use crate::extract::{Base, FhirJson, IfMatch, InstancePath, JsonPatch, TypePath, expect_type};
+use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference};
+use crate::state::AppState;
+
+/// `POST [base]/{type}`: creates with a server-assigned id (a body id is ignored); `201`.
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    prefer: Prefer,
+    TypePath(resource_type): TypePath,
+    FhirJson(body): FhirJson,
+) -> Result<FhirResponse, ApiError> {
+    expect_type(&body, resource_type)?;
+    let stored = app.store.create(caller.context(), body).await?;
+    let prefer = prefer.or(ReturnPreference::Representation);
+    Ok(FhirResponse::written(stored, true, prefer, &base))
+}
+
+/// `PUT [base]/{type}/{id}`: `200` update or `201` update-as-create; honours `If-Match`.
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    prefer: Prefer,
+    IfMatch(if_match): IfMatch,
+    InstancePath(resource_type, id): InstancePath,
+    FhirJson(body): FhirJson,
+) -> Result<FhirResponse, ApiError> {
+    let outcome = app
+        .store
+        .update(caller.context(), resource_type, &id, body, if_match)
+        .await?;
+    let prefer = prefer.or(ReturnPreference::Representation);
+    Ok(FhirResponse::written(
+        outcome.stored,
+        outcome.created,
+        prefer,
+        &base,
+    ))
+}
+
+/// `PATCH [base]/{type}/{id}` with a JSON Patch document.
+pub(crate) async fn patch(
+    State(app): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    prefer: Prefer,
+    IfMatch(if_match): IfMatch,
+    InstancePath(resource_type, id): InstancePath,
+    JsonPatch(patch): JsonPatch,
+) -> Result<FhirResponse, ApiError> {
+    let target = (resource_type, &id);
+    let outcome = patch_resource(&app, caller.context(), target, &patch, if_match).await?;
+    let prefer = prefer.or(ReturnPreference::Representation);
+    Ok(FhirResponse::written(outcome.stored, false, prefer, &base))
+}
+
+/// Reads the current version, applies the patch and writes the result with `If-Match` set to
+/// the version read, so a concurrent write in between fails instead of being overwritten.
+async fn patch_resource(
+    app: &AppState,
+    ctx: &RequestContext,
+    (resource_type, id): (ResourceType, &ResourceId),
+    patch: &Value,
+    if_match: Option<VersionId>,
+) -> FhirResult<WriteOutcome> {
+    let current = app.store.read(ctx, resource_type, id).await?;
+    if let Some(expected) = if_match.filter(|expected| *expected != current.version_id) {
+        return Err(FhirError::VersionMismatch {
+            resource_type,
+            id: id.clone(),
+            expected,
+            current: current.version_id.get(),
+        });
+    }
+    let text = current.json.as_deref().unwrap_or("null");
+    let resource: Value = serde_json::from_str(text).map_err(|err| FhirError::Internal {
+        source: Box::new(err),
+    })?;
+    let patched = apply_json_patch(&resource, patch)?;
+    let version = Some(current.version_id);
+    app.store
+        .update(ctx, resource_type, id, patched, version)
+        .await
+}
+
+/// `DELETE [base]/{type}/{id}`: `200` with an OperationOutcome, or `204` when there was
+/// nothing live to delete.
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    IfMatch(if_match): IfMatch,
+    InstancePath(resource_type, id): InstancePath,
+) -> Result<FhirResponse, ApiError> {
+    let deleted = app
+        .store
+        .delete(caller.context(), resource_type, &id, if_match)
+        .await?;
+    Ok(match deleted {
+        Some(outcome) => {
+            let message = format!("deleted {}", outcome.stored.reference());
+            FhirResponse::json(StatusCode::OK, information(message)).versioned(&outcome.stored)
+        }
+        None => FhirResponse::no_content(),
+    })
+}

@@ -1,0 +1,142 @@
+//! End to end over a real socket: the server on 127.0.0.1 (random port) driven by `reqwest`,
+//! on in-memory SQLite and, when `MEDILINK_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL
+//! database.
+
+use medilink_fhir::SqlOptions;
+use medilink_server::Limits;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+use crate::support::{TestApp, patient};
+
+/// A server running on a random local port until dropped.
+struct Running {
+    base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn start(app: TestApp) -> Running {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app.router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Running {
+            base: format!("http://{address}/fhir/R4"),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = (&mut self.task).await.expect("server task");
+        served.expect("served without error");
+    }
+}
+
+async fn round_trip(base: &str) {
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/Patient"))
+        .header("content-type", "application/fhir+json")
+        .body(patient().to_string())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        location.starts_with(&format!("{base}/Patient/")),
+        "{location}"
+    );
+    assert_eq!(created.headers()["etag"], "W/\"1\"");
+    let body: Value = created.json().await.expect("json");
+    let id = body["id"].as_str().expect("id").to_owned();
+    assert_eq!(location, format!("{base}/Patient/{id}/_history/1"));
+
+    let read = client
+        .get(format!("{base}/Patient/{id}"))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.headers()["etag"], "W/\"1\"");
+    assert_eq!(
+        read.headers()["content-type"],
+        "application/fhir+json; charset=utf-8"
+    );
+    let read_body: Value = read.json().await.expect("json");
+    assert_eq!(read_body, body);
+
+    let deleted = client
+        .delete(format!("{base}/Patient/{id}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let gone = client
+        .get(format!("{base}/Patient/{id}"))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let outcome: Value = gone.json().await.expect("json");
+    assert_eq!(outcome["issue"][0]["code"], "deleted");
+}
+
+#[tokio::test]
+async fn http_round_trip_on_sqlite() {
+    let server = Running::start(TestApp::new().await).await;
+    round_trip(&server.base).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn http_round_trip_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("skipping the PostgreSQL round trip: MEDILINK_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let database = format!("medilink_test_{}_{suffix}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres url");
+    url.set_path(&format!("/{database}"));
+
+    let app = TestApp::on(&SqlOptions::new(url.as_str()), Limits::default()).await;
+    let server = Running::start(app).await;
+    round_trip(&server.base).await;
+    server.shutdown().await;
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop database");
+}

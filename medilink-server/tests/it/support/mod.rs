@@ -1,0 +1,170 @@
+//! Helpers of the HTTP integration tests: a [`TestApp`] on in-memory SQLite with a fixed
+//! clock and sequential ids, driven through `tower::ServiceExt::oneshot`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use medilink_fhir::{Clock, FixedClock, IdGen, ResourceStore, SeqIdGen, SqlOptions, open_store};
+use medilink_server::{AppState, Limits};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// The application on a fresh in-memory store.
+#[derive(Debug, Clone)]
+pub(crate) struct TestApp {
+    pub(crate) router: Router,
+    /// The state behind the router (its store and clock).
+    #[allow(dead_code, reason = "available to tests that call the store directly")]
+    pub(crate) state: AppState,
+}
+
+/// A buffered response.
+#[derive(Debug)]
+pub(crate) struct TestResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+impl TestApp {
+    pub(crate) async fn new() -> TestApp {
+        TestApp::with_limits(Limits::default()).await
+    }
+
+    pub(crate) async fn with_limits(limits: Limits) -> TestApp {
+        TestApp::on(&SqlOptions::new("sqlite::memory:"), limits).await
+    }
+
+    pub(crate) async fn on(options: &SqlOptions, limits: Limits) -> TestApp {
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(
+            time::macros::datetime!(2024-01-01 0:00 UTC),
+        ));
+        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
+        let store: Arc<dyn ResourceStore> = open_store(options, clock.clone(), ids.clone())
+            .await
+            .expect("store opens");
+        let mut state = AppState::new(store, ids, clock);
+        state.limits = limits;
+        TestApp::from_state(state)
+    }
+
+    pub(crate) fn from_state(state: AppState) -> TestApp {
+        TestApp {
+            router: medilink_server::app(state.clone()),
+            state,
+        }
+    }
+
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "test.local");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body.into()).expect("valid request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub(crate) async fn get(&self, uri: &str) -> TestResponse {
+        self.request(Method::GET, uri, &[], Body::empty()).await
+    }
+
+    pub(crate) async fn send_json(
+        &self,
+        method: Method,
+        uri: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut all = vec![("content-type", "application/fhir+json")];
+        all.extend_from_slice(headers);
+        self.request(method, uri, &all, body.to_string()).await
+    }
+
+    pub(crate) async fn post(&self, uri: &str, body: &Value) -> TestResponse {
+        self.send_json(Method::POST, uri, body, &[]).await
+    }
+
+    pub(crate) async fn put(&self, uri: &str, body: &Value) -> TestResponse {
+        self.send_json(Method::PUT, uri, body, &[]).await
+    }
+
+    pub(crate) async fn delete(&self, uri: &str) -> TestResponse {
+        self.request(Method::DELETE, uri, &[], Body::empty()).await
+    }
+
+    /// Creates a Patient and returns its id.
+    pub(crate) async fn create_patient(&self) -> String {
+        let response = self.post("/fhir/R4/Patient", &patient()).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        response.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// `total` of the system history (how many versions were ever written).
+    pub(crate) async fn versions_written(&self) -> u64 {
+        let response = self.get("/fhir/R4/_history").await;
+        assert_eq!(response.status, StatusCode::OK);
+        response.json()["total"].as_u64().expect("total")
+    }
+}
+
+impl TestResponse {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.text()))
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|value| value.to_str().expect("ascii header"))
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+
+    /// Asserts an OperationOutcome response with `status` and first `issue.code`.
+    pub(crate) fn assert_outcome(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            "application/fhir+json; charset=utf-8"
+        );
+        let body = self.json();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+        assert_eq!(body["issue"][0]["code"], code, "{body}");
+        assert!(body["issue"][0]["severity"].is_string(), "{body}");
+    }
+}
+
+/// A small valid synthetic Patient.
+pub(crate) fn patient() -> Value {
+    json!({"resourceType": "Patient", "active": true, "gender": "other", "birthDate": "1970-01-01"})
+}
