@@ -208,6 +208,10 @@ pub trait ResourceStore: Send + Sync + Debug {
         after: u64,
         limit: usize,
     ) -> FhirResult<Vec<StoredResource>>;
+
+    /// Closes the store cleanly (connection pools drained, SQLite checkpointed). Later calls
+    /// fail with [`crate::FhirError::Unavailable`].
+    async fn close(&self) -> FhirResult<()>;
 }
 
 #[async_trait]
@@ -281,5 +285,8 @@ impl<S: ResourceStore + ?Sized> ResourceStore for Arc<S> {
         limit: usize,
     ) -> FhirResult<Vec<StoredResource>> {
         (**self).changes_since(ctx, after, limit).await
+    }
+    async fn close(&self) -> FhirResult<()> {
+        (**self).close().await
     }
 }

@@ -16,13 +16,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (store, _ids) =
                 open_storage(&cli.storage.validate(true)?, Arc::new(SystemClock)).await?;
             tracing::info!("migrations applied");
-            drop(store);
-            Ok(())
+            store.close().await.context("closing the store")
         }
         Command::Import { paths } => {
             let (store, ids) =
                 open_storage(&cli.storage.validate(true)?, Arc::new(SystemClock)).await?;
-            crate::import::run(store, ids, paths.clone()).await
+            crate::import::run(store.clone(), ids, paths.clone()).await?;
+            store.close().await.context("closing the store")
         }
     }
 }
@@ -39,11 +39,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(listen = %config.listen, "serving the FHIR API at /fhir/R4");
+    let store = state.store.clone();
     axum::serve(listener, crate::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
-    // The store has no explicit close on the trait; dropping the last handle closes the pool.
+    store.close().await.context("closing the store")?;
     tracing::info!("shut down");
     Ok(())
 }

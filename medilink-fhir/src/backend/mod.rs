@@ -68,3 +68,34 @@ pub async fn open_store(
         unreachable!("invariant: no backend feature compiled in was rejected above")
     }
 }
+
+/// Opens the resource store the URL names together with the platform stores (accounts,
+/// audit trail) on the same database (and connection pool).
+pub async fn open_store_and_platform(
+    options: &SqlOptions,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+) -> FhirResult<(Arc<dyn ResourceStore>, crate::platform::Platform)> {
+    let compiled = match options.url.split(':').next().unwrap_or_default() {
+        "sqlite" => cfg!(feature = "sql-sqlite"),
+        "postgres" | "postgresql" => cfg!(feature = "sql-postgres"),
+        _ => false,
+    };
+    if !compiled {
+        // `open_store` names the unsupported scheme or the missing feature.
+        let err = open_store(options, clock, ids).await.err();
+        return Err(err.unwrap_or_else(|| FhirError::Unsupported {
+            feature: "platform stores".to_owned(),
+        }));
+    }
+    #[cfg(feature = "sql")]
+    {
+        let store = sql::SqlResourceStore::connect(options, clock, ids).await?;
+        let platform = store.platform();
+        Ok((Arc::new(store), platform))
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        unreachable!("invariant: no backend feature compiled in was rejected above")
+    }
+}

@@ -72,7 +72,8 @@ macro_rules! resource_store_suite {
             transactions_are_all_or_nothing, concurrent_writers_keep_versions_and_feed_consistent,
             concurrent_transactions_never_interleave, change_feed_is_ordered, identifiers_follow_writes,
             bundle_transaction_resolves_references, bundle_transaction_rolls_back_on_failure,
-            bundle_batch_entries_fail_independently, bundle_conditional_create_and_references);
+            bundle_batch_entries_fail_independently, bundle_conditional_create_and_references,
+            close_is_clean);
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
         $(

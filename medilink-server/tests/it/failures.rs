@@ -96,6 +96,10 @@ impl ResourceStore for FailingStore {
     ) -> FhirResult<Vec<StoredResource>> {
         Err(FhirError::Unavailable { source: broken() })
     }
+
+    async fn close(&self) -> FhirResult<()> {
+        Ok(())
+    }
 }
 
 async fn failing_app() -> TestApp {

@@ -13,11 +13,18 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_resources",
-    sqlite: include_str!("../../../../migrations/sqlite/0001_resources.sql"),
-    postgres: include_str!("../../../../migrations/postgres/0001_resources.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_resources",
+        sqlite: include_str!("../../../../migrations/sqlite/0001_resources.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0001_resources.sql"),
+    },
+    Migration {
+        name: "0002_platform",
+        sqlite: include_str!("../../../../migrations/sqlite/0002_platform.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0002_platform.sql"),
+    },
+];
 
 /// Applies every pending migration; returns the names applied now.
 pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>> {

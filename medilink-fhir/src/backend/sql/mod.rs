@@ -6,7 +6,10 @@
 //! commit order and the change feed never skips a write that commits late.
 
 mod migrate;
+mod platform;
 mod rows;
+
+pub use platform::{SqlAccountStore, SqlAuditLog};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,11 +132,6 @@ impl SqlResourceStore {
     /// Applies pending migrations; returns the names of those applied now.
     pub async fn migrate(&self) -> FhirResult<Vec<&'static str>> {
         migrate::run(&self.db).await
-    }
-
-    /// Closes the connection pool.
-    pub async fn close(self) -> FhirResult<()> {
-        self.db.close().await.map_err(classify)
     }
 
     fn statement(&self, sql: &str, values: Vec<SqlValue>) -> Statement {
@@ -615,6 +613,11 @@ impl ResourceStore for SqlResourceStore {
             .await
             .map_err(classify)?;
         rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn close(&self) -> FhirResult<()> {
+        let _writer = self.write_lock.lock().await;
+        self.db.close_by_ref().await.map_err(classify)
     }
 }
 

@@ -1,0 +1,506 @@
+//! The platform stores on the resource store's database: [`SqlAccountStore`] (users and
+//! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
+    Value as SqlValue,
+};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use super::{SqlResourceStore, classify, placeholders};
+use crate::clock::{from_micros, to_micros};
+use crate::error::{FhirError, FhirResult};
+use crate::model::ResourceId;
+use crate::platform::accounts::duplicate;
+use crate::platform::audit::{GENESIS_HASH, chain_hash, verify_records};
+use crate::platform::{
+    AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord,
+    AuditVerification, NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter,
+    UserId, UserRecord,
+};
+
+impl SqlResourceStore {
+    /// The platform stores on this store's connection pool.
+    pub fn platform(&self) -> Platform {
+        Platform {
+            accounts: Arc::new(SqlAccountStore {
+                db: self.db.clone(),
+                backend: self.backend,
+                clock: self.clock.clone(),
+            }),
+            audit: Arc::new(SqlAuditLog {
+                db: self.db.clone(),
+                backend: self.backend,
+                append_lock: Mutex::new(()),
+            }),
+        }
+    }
+}
+
+fn statement(backend: DbBackend, sql: &str, values: Vec<SqlValue>) -> Statement {
+    Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
+}
+
+fn corrupt(what: &str) -> FhirError {
+    FhirError::Internal {
+        source: format!("stored row has an invalid {what}").into(),
+    }
+}
+
+/// Users and refresh tokens in SQL.
+#[derive(Debug)]
+pub struct SqlAccountStore {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+const USER_COLUMNS: &str = "id, email_hash, email_enc, name_enc, password_hash, role, status, \
+     patient_id, totp_secret_enc, totp_enabled, backup_codes, created_at, updated_at";
+
+fn user_from_row(row: &QueryResult) -> FhirResult<UserRecord> {
+    let role: String = row.try_get_by_index(5).map_err(classify)?;
+    let status: String = row.try_get_by_index(6).map_err(classify)?;
+    let patient_id: Option<String> = row.try_get_by_index(7).map_err(classify)?;
+    let backup_codes: String = row.try_get_by_index(10).map_err(classify)?;
+    Ok(UserRecord {
+        id: UserId(row.try_get_by_index(0).map_err(classify)?),
+        email_hash: row.try_get_by_index(1).map_err(classify)?,
+        email_enc: row.try_get_by_index(2).map_err(classify)?,
+        name_enc: row.try_get_by_index(3).map_err(classify)?,
+        password_hash: row.try_get_by_index(4).map_err(classify)?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+        status: AccountStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        patient_id: patient_id.map(ResourceId::new).transpose()?,
+        totp_secret_enc: row.try_get_by_index(8).map_err(classify)?,
+        totp_enabled: row.try_get_by_index(9).map_err(classify)?,
+        backup_codes: serde_json::from_str(&backup_codes).map_err(|_| corrupt("backup_codes"))?,
+        created_at: from_micros(row.try_get_by_index(11).map_err(classify)?),
+        updated_at: from_micros(row.try_get_by_index(12).map_err(classify)?),
+    })
+}
+
+fn refresh_from_row(row: &QueryResult) -> FhirResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        token_hash: row.try_get_by_index(0).map_err(classify)?,
+        user_id: UserId(row.try_get_by_index(1).map_err(classify)?),
+        family_id: row.try_get_by_index(2).map_err(classify)?,
+        created_at: from_micros(row.try_get_by_index(3).map_err(classify)?),
+        expires_at: from_micros(row.try_get_by_index(4).map_err(classify)?),
+    })
+}
+
+fn refresh_values(token: &RefreshTokenRecord) -> Vec<SqlValue> {
+    vec![
+        token.token_hash.clone().into(),
+        token.user_id.as_str().into(),
+        token.family_id.as_str().into(),
+        to_micros(token.created_at).into(),
+        to_micros(token.expires_at).into(),
+    ]
+}
+
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
+     (token_hash, user_id, family_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
+
+impl SqlAccountStore {
+    async fn one_user(&self, sql: &str, values: Vec<SqlValue>) -> FhirResult<Option<UserRecord>> {
+        let row = self
+            .db
+            .query_one_raw(statement(self.backend, sql, values))
+            .await
+            .map_err(classify)?;
+        row.map(|row| user_from_row(&row)).transpose()
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqlAccountStore {
+    async fn create_user(&self, user: NewUser) -> FhirResult<UserRecord> {
+        if self.user_by_email_hash(&user.email_hash).await?.is_some() {
+            return Err(duplicate("an account with this e-mail"));
+        }
+        let now = to_micros(self.clock.now());
+        let sql = format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        let values = vec![
+            user.id.as_str().into(),
+            user.email_hash.clone().into(),
+            user.email_enc.into(),
+            user.name_enc.into(),
+            user.password_hash.into(),
+            user.role.as_str().into(),
+            user.status.as_str().into(),
+            user.patient_id.map(|id| id.as_str().to_owned()).into(),
+            SqlValue::from(None::<Vec<u8>>),
+            false.into(),
+            "[]".into(),
+            now.into(),
+            now.into(),
+        ];
+        let inserted = self
+            .db
+            .execute_raw(statement(self.backend, &sql, values))
+            .await;
+        if let Err(err) = inserted {
+            // A concurrent registration with the same e-mail loses on the unique index.
+            if self.user_by_email_hash(&user.email_hash).await?.is_some() {
+                return Err(duplicate("an account with this e-mail"));
+            }
+            return Err(classify(err));
+        }
+        self.user(&user.id)
+            .await?
+            .ok_or_else(|| corrupt("user (vanished after insert)"))
+    }
+
+    async fn user(&self, id: &UserId) -> FhirResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        self.one_user(&sql, vec![id.as_str().into()]).await
+    }
+
+    async fn user_by_email_hash(&self, email_hash: &[u8]) -> FhirResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_hash = ?");
+        self.one_user(&sql, vec![email_hash.to_vec().into()]).await
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> FhirResult<Vec<UserRecord>> {
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1");
+        let mut values: Vec<SqlValue> = Vec::new();
+        if let Some(role) = filter.role {
+            sql.push_str(" AND role = ?");
+            values.push(role.as_str().into());
+        }
+        if let Some(status) = filter.status {
+            sql.push_str(" AND status = ?");
+            values.push(status.as_str().into());
+        }
+        if let Some(hash) = &filter.email_hash {
+            sql.push_str(" AND email_hash = ?");
+            values.push(hash.clone().into());
+        }
+        let limit = match filter.limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        sql.push_str(&format!(
+            " ORDER BY created_at, id LIMIT {limit} OFFSET {}",
+            filter.offset
+        ));
+        let rows = self
+            .db
+            .query_all_raw(statement(self.backend, &sql, values))
+            .await
+            .map_err(classify)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> FhirResult<UserRecord> {
+        let codes = serde_json::to_string(&user.backup_codes).map_err(|err| FhirError::Internal {
+            source: Box::new(err),
+        })?;
+        let values = vec![
+            user.name_enc.clone().into(),
+            user.password_hash.as_str().into(),
+            user.status.as_str().into(),
+            user.patient_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned())
+                .into(),
+            user.totp_secret_enc.clone().into(),
+            user.totp_enabled.into(),
+            codes.into(),
+            to_micros(self.clock.now()).into(),
+            user.id.as_str().into(),
+        ];
+        self.db
+            .execute_raw(statement(
+                self.backend,
+                "UPDATE users SET name_enc = ?, password_hash = ?, status = ?, patient_id = ?, \
+                 totp_secret_enc = ?, totp_enabled = ?, backup_codes = ?, updated_at = ? WHERE id = ?",
+                values,
+            ))
+            .await
+            .map_err(classify)?;
+        self.user(&user.id)
+            .await?
+            .ok_or_else(|| corrupt("user (not found on update)"))
+    }
+
+    async fn insert_refresh(&self, token: &RefreshTokenRecord) -> FhirResult<()> {
+        self.db
+            .execute_raw(statement(self.backend, INSERT_REFRESH, refresh_values(token)))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: &[u8],
+        successor: &RefreshTokenRecord,
+        now: OffsetDateTime,
+    ) -> FhirResult<RefreshConsumed> {
+        let now = to_micros(now);
+        let txn = self.db.begin().await.map_err(classify)?;
+        let claimed = txn
+            .execute_raw(statement(
+                self.backend,
+                "UPDATE refresh_tokens SET used_at = ? \
+                 WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+                vec![now.into(), token_hash.to_vec().into(), now.into()],
+            ))
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        let row = txn
+            .query_one_raw(statement(
+                self.backend,
+                "SELECT token_hash, user_id, family_id, created_at, expires_at \
+                 FROM refresh_tokens WHERE token_hash = ?",
+                vec![token_hash.to_vec().into()],
+            ))
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else {
+            txn.rollback().await.map_err(classify)?;
+            return Ok(RefreshConsumed::Unknown);
+        };
+        let record = refresh_from_row(&row)?;
+        let outcome = if claimed == 1 {
+            let mut next = successor.clone();
+            next.family_id.clone_from(&record.family_id);
+            next.user_id = record.user_id.clone();
+            txn.execute_raw(statement(self.backend, INSERT_REFRESH, refresh_values(&next)))
+                .await
+                .map_err(classify)?;
+            RefreshConsumed::Rotated(record)
+        } else if to_micros(record.expires_at) <= now {
+            RefreshConsumed::Expired
+        } else {
+            txn.execute_raw(statement(
+                self.backend,
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+                vec![now.into(), record.family_id.as_str().into()],
+            ))
+            .await
+            .map_err(classify)?;
+            RefreshConsumed::Reused(record)
+        };
+        txn.commit().await.map_err(classify)?;
+        Ok(outcome)
+    }
+
+    async fn revoke_refresh(&self, token_hash: &[u8], now: OffsetDateTime) -> FhirResult<bool> {
+        let revoked = self
+            .db
+            .execute_raw(statement(
+                self.backend,
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND family_id = \
+                 (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
+                vec![to_micros(now).into(), token_hash.to_vec().into()],
+            ))
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        Ok(revoked > 0)
+    }
+
+    async fn revoke_user_refresh(&self, user_id: &UserId, now: OffsetDateTime) -> FhirResult<()> {
+        self.db
+            .execute_raw(statement(
+                self.backend,
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                vec![to_micros(now).into(), user_id.as_str().into()],
+            ))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// The audit trail in SQL; appends are serialized (in process and, on PostgreSQL, by an
+/// advisory lock) so the chain has one order.
+#[derive(Debug)]
+pub struct SqlAuditLog {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    append_lock: Mutex<()>,
+}
+
+const AUDIT_COLUMNS: &str = "seq, recorded_at, actor, role, action, resource_type, resource_ids, \
+     patient_id, outcome, client_ip, request_id, prev_hash, hash";
+
+/// Records read per round trip while verifying.
+const VERIFY_CHUNK: u64 = 1000;
+
+fn audit_from_row(row: &QueryResult) -> FhirResult<AuditRecord> {
+    let seq: i64 = row.try_get_by_index(0).map_err(classify)?;
+    let ids: String = row.try_get_by_index(6).map_err(classify)?;
+    let outcome: i32 = row.try_get_by_index(8).map_err(classify)?;
+    Ok(AuditRecord {
+        seq: seq as u64,
+        entry: AuditEntry {
+            at: from_micros(row.try_get_by_index(1).map_err(classify)?),
+            actor: row.try_get_by_index(2).map_err(classify)?,
+            role: row.try_get_by_index(3).map_err(classify)?,
+            action: row.try_get_by_index(4).map_err(classify)?,
+            resource_type: row.try_get_by_index(5).map_err(classify)?,
+            // An unparsable id list must still verify as broken, not fail the read.
+            resource_ids: serde_json::from_str(&ids).unwrap_or_else(|_| vec![ids]),
+            patient_id: row.try_get_by_index(7).map_err(classify)?,
+            outcome: u16::try_from(outcome).unwrap_or(0),
+            client_ip: row.try_get_by_index(9).map_err(classify)?,
+            request_id: row.try_get_by_index(10).map_err(classify)?,
+        },
+        prev_hash: row.try_get_by_index(11).map_err(classify)?,
+        hash: row.try_get_by_index(12).map_err(classify)?,
+    })
+}
+
+#[async_trait]
+impl AuditLog for SqlAuditLog {
+    async fn append(&self, entries: &[AuditEntry]) -> FhirResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let _appender = self.append_lock.lock().await;
+        let txn = self.db.begin().await.map_err(classify)?;
+        if self.backend == DbBackend::Postgres {
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461628)")
+                .await
+                .map_err(classify)?;
+        }
+        let last = txn
+            .query_one_raw(statement(
+                self.backend,
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                vec![],
+            ))
+            .await
+            .map_err(classify)?;
+        let (mut seq, mut prev) = match last {
+            Some(row) => {
+                let seq: i64 = row.try_get_by_index(0).map_err(classify)?;
+                let hash: String = row.try_get_by_index(1).map_err(classify)?;
+                (seq as u64, hash)
+            }
+            None => (0, GENESIS_HASH.to_owned()),
+        };
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        for entry in entries {
+            seq += 1;
+            let hash = chain_hash(&prev, seq, entry);
+            let ids = serde_json::to_string(&entry.resource_ids).map_err(|err| {
+                FhirError::Internal {
+                    source: Box::new(err),
+                }
+            })?;
+            let values = vec![
+                SqlValue::from(seq as i64),
+                to_micros(entry.at).into(),
+                entry.actor.clone().into(),
+                entry.role.clone().into(),
+                entry.action.as_str().into(),
+                entry.resource_type.clone().into(),
+                ids.into(),
+                entry.patient_id.clone().into(),
+                i32::from(entry.outcome).into(),
+                entry.client_ip.clone().into(),
+                entry.request_id.as_str().into(),
+                prev.as_str().into(),
+                hash.as_str().into(),
+            ];
+            txn.execute_raw(statement(self.backend, &sql, values))
+                .await
+                .map_err(classify)?;
+            prev = hash;
+        }
+        txn.commit().await.map_err(classify)
+    }
+
+    async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
+        let mut values: Vec<SqlValue> = Vec::new();
+        for (column, value) in [
+            ("actor", &filter.actor),
+            ("patient_id", &filter.patient_id),
+            ("action", &filter.action),
+            ("resource_type", &filter.resource_type),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                values.push(value.as_str().into());
+            }
+        }
+        if let Some(since) = filter.since {
+            sql.push_str(" AND recorded_at >= ?");
+            values.push(to_micros(since).into());
+        }
+        if let Some(until) = filter.until {
+            sql.push_str(" AND recorded_at < ?");
+            values.push(to_micros(until).into());
+        }
+        if let Some(before) = filter.before_seq {
+            sql.push_str(" AND seq < ?");
+            values.push(SqlValue::from(before as i64));
+        }
+        let limit = match filter.limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
+        let rows = self
+            .db
+            .query_all_raw(statement(self.backend, &sql, values))
+            .await
+            .map_err(classify)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn verify(&self) -> FhirResult<AuditVerification> {
+        let mut expected_seq = 1;
+        let mut expected_prev = GENESIS_HASH.to_owned();
+        let mut checked = 0;
+        loop {
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT {VERIFY_CHUNK}"
+            );
+            let rows = self
+                .db
+                .query_all_raw(statement(
+                    self.backend,
+                    &sql,
+                    vec![SqlValue::from(expected_seq as i64)],
+                ))
+                .await
+                .map_err(classify)?;
+            let records = rows
+                .iter()
+                .map(audit_from_row)
+                .collect::<FhirResult<Vec<_>>>()?;
+            if let Some(broken) =
+                verify_records(&records, &mut expected_seq, &mut expected_prev)
+            {
+                return Ok(AuditVerification {
+                    records: checked + (broken - records.first().map_or(broken, |r| r.seq)),
+                    first_broken: Some(broken),
+                });
+            }
+            checked += records.len() as u64;
+            if (records.len() as u64) < VERIFY_CHUNK {
+                return Ok(AuditVerification {
+                    records: checked,
+                    first_broken: None,
+                });
+            }
+        }
+    }
+}
