@@ -34,7 +34,11 @@ pub(crate) async fn run(url: &str, bundles: &[Value]) -> Result<()> {
         })
         .collect();
     let total: usize = rows.iter().map(Vec::len).sum();
-    let url = if url.starts_with("sqlite") && !url.contains('?') { format!("{url}?mode=rwc") } else { url.to_owned() };
+    let url = if url.starts_with("sqlite") && !url.contains('?') {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_owned()
+    };
     let db = Database::connect(url.as_str()).await?;
     let backend = db.get_database_backend();
     db.execute_unprepared("CREATE TABLE raw_rows (resource_type TEXT NOT NULL, id TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (resource_type, id))").await?;

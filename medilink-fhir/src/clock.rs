@@ -43,6 +43,14 @@ impl FixedClock {
     }
 }
 
+impl FixedClock {
+    /// Moves the clock forward by `by` (expiry, lockout and token lifetime tests).
+    pub fn advance(&self, by: std::time::Duration) {
+        let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ticks.fetch_add(millis, Ordering::Relaxed);
+    }
+}
+
 impl Clock for FixedClock {
     fn now(&self) -> OffsetDateTime {
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,7 @@
 //! The request context every store call receives: who is asking, why, and the request id.
 //!
-//! Authentication and the consent check wrap the store later without changing its callers;
-//! for now the caller is always [`Caller::System`] or [`Caller::Anonymous`].
+//! The server authenticates requests into [`Caller::User`]; the consent check wraps the store
+//! later without changing its callers.
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +11,17 @@ pub enum Caller {
     System,
     /// An unauthenticated client (until authentication lands).
     Anonymous,
+    /// An authenticated platform user.
+    User {
+        /// The account.
+        user_id: crate::platform::UserId,
+        /// Its role.
+        role: crate::platform::Role,
+        /// Whether the session passed a second factor.
+        mfa: bool,
+        /// The linked `Patient` of a patient account.
+        patient_id: Option<crate::model::ResourceId>,
+    },
 }
 
 /// Per-request information passed to every store method.

@@ -67,6 +67,9 @@ pub enum IssueCode {
     Exception,
     Transient,
     Informational,
+    Login,
+    Forbidden,
+    Throttled,
 }
 
 impl IssueCode {
@@ -89,6 +92,9 @@ impl IssueCode {
             IssueCode::Exception => "exception",
             IssueCode::Transient => "transient",
             IssueCode::Informational => "informational",
+            IssueCode::Login => "login",
+            IssueCode::Forbidden => "forbidden",
+            IssueCode::Throttled => "throttled",
         }
     }
 }
@@ -232,6 +238,12 @@ pub enum FhirError {
         /// Id written.
         id: ResourceId,
     },
+    /// A unique platform key is already taken (e.g. an account's e-mail).
+    #[error("{what} already exists")]
+    Duplicate {
+        /// What is duplicated (no value).
+        what: &'static str,
+    },
     /// A business rule of the FHIR REST spec was broken (e.g. a bad bundle entry).
     #[error("{message}")]
     Unprocessable {
@@ -291,7 +303,7 @@ impl FhirError {
             FhirError::VersionMismatch { .. } | FhirError::MultipleMatches { .. } => {
                 ErrorKind::PreconditionFailed
             }
-            FhirError::WriteConflict { .. } => ErrorKind::Conflict,
+            FhirError::WriteConflict { .. } | FhirError::Duplicate { .. } => ErrorKind::Conflict,
             FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
             FhirError::Unsupported { .. } => ErrorKind::Unsupported,
             FhirError::Unavailable { .. } => ErrorKind::Unavailable,
@@ -323,9 +335,9 @@ impl FhirError {
             FhirError::BadRequest { .. } => IssueCode::Invalid,
             FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => IssueCode::NotFound,
             FhirError::Gone { .. } => IssueCode::Deleted,
-            FhirError::VersionMismatch { .. } | FhirError::WriteConflict { .. } => {
-                IssueCode::Conflict
-            }
+            FhirError::VersionMismatch { .. }
+            | FhirError::WriteConflict { .. }
+            | FhirError::Duplicate { .. } => IssueCode::Conflict,
             FhirError::MultipleMatches { .. } => IssueCode::Processing,
             FhirError::Unprocessable { .. } => IssueCode::Processing,
             FhirError::Unsupported { .. } => IssueCode::NotSupported,

@@ -10,9 +10,14 @@ pub mod bundle;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod fhirpath;
+#[cfg(feature = "tantivy")]
+pub mod fulltext;
 pub mod import;
 pub mod model;
 pub mod patch;
+pub mod platform;
+pub mod search;
 pub mod store;
 pub mod validate;
 mod write;
@@ -20,7 +25,7 @@ mod write;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use backend::{SqlOptions, open_store};
+pub use backend::{SqlOptions, open_store, open_store_and_platform};
 pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
 pub use context::{Caller, RequestContext};
 pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, Severity};

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use crate::clock::{IdGen, format_instant};
 use crate::error::{FhirError, FhirResult, IssueCode};
 use crate::model::{ResourceId, ResourceType, VersionId};
+use crate::search::extract::{IndexRows, extract};
 use crate::store::WriteOp;
 use crate::validate;
 
@@ -30,6 +31,8 @@ pub(crate) struct PreparedWrite {
     pub(crate) if_match: Option<VersionId>,
     /// The resource without meta stamping (`None` for deletes).
     pub(crate) body: Option<Map<String, Value>>,
+    /// Its search index rows (empty for deletes).
+    pub(crate) index: IndexRows,
 }
 
 impl PreparedWrite {
@@ -83,31 +86,11 @@ pub(crate) fn checked_body(
     Ok((resource_type, body))
 }
 
-impl PreparedWrite {
-    /// `(system, value)` of every `identifier` of the resource.
-    pub(crate) fn identifiers(&self) -> Vec<(Option<&str>, &str)> {
-        let Some(body) = &self.body else {
-            return Vec::new();
-        };
-        match body.get("identifier") {
-            Some(Value::Array(list)) => list.iter().filter_map(one_identifier).collect(),
-            Some(single @ Value::Object(_)) => one_identifier(single).into_iter().collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// `(system, value)` of one Identifier.
-fn one_identifier(identifier: &Value) -> Option<(Option<&str>, &str)> {
-    let value = identifier.get("value")?.as_str()?;
-    Some((identifier.get("system").and_then(Value::as_str), value))
-}
-
 /// Turns a [`WriteOp`] into a [`PreparedWrite`], validating the resource.
 pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite> {
     match op {
         WriteOp::Create { resource, id } => {
-            let (resource_type, body) = checked_body(resource, None)?;
+            let (resource_type, mut body) = checked_body(resource, None)?;
             let id = match id {
                 Some(id) => id,
                 None => ResourceId::new(ids.new_id())?,
@@ -117,6 +100,7 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
                 resource_type,
                 id,
                 if_match: None,
+                index: index_of(resource_type, &mut body),
                 body: Some(body),
             })
         }
@@ -126,7 +110,7 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
             resource,
             if_match,
         } => {
-            let (_, body) = checked_body(resource, Some(resource_type))?;
+            let (_, mut body) = checked_body(resource, Some(resource_type))?;
             match body.get("id") {
                 Some(Value::String(body_id)) if body_id == id.as_str() => {}
                 other => {
@@ -144,6 +128,7 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
                 resource_type,
                 id,
                 if_match,
+                index: index_of(resource_type, &mut body),
                 body: Some(body),
             })
         }
@@ -157,8 +142,19 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
             id,
             if_match,
             body: None,
+            index: IndexRows::default(),
         }),
     }
+}
+
+/// Extracts the search index rows of a body (briefly viewed as a JSON value, without copying).
+fn index_of(resource_type: ResourceType, body: &mut Map<String, Value>) -> IndexRows {
+    let value = Value::Object(std::mem::take(body));
+    let index = extract(resource_type, &value);
+    if let Value::Object(map) = value {
+        *body = map;
+    }
+    index
 }
 
 /// Serializes `body` with `resourceType`, `id` and `meta` first and the store's meta values set.

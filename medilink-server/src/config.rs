@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use medilink_fhir::SqlOptions;
 
+use crate::auth::crypto::{self, KeySource};
+use crate::auth::{AuthSettings, HashParams, Keys};
 use crate::state::Limits;
 
 /// `medilink-server`: the MediLink FHIR R4 server.
@@ -18,6 +20,9 @@ pub struct Cli {
     /// Storage options shared by every command.
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// Keys and environment shared by every command.
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -60,6 +65,74 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `user …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create an active account (e.g. the first admin).
+    Add {
+        /// E-mail address (the login).
+        #[arg(long)]
+        email: String,
+        /// Password (at least 12 characters, not a common one).
+        #[arg(long, env = "MEDILINK_USER_PASSWORD")]
+        password: String,
+        /// `patient`, `physician`, `admin` or `researcher`.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+/// `audit …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; fails naming the first broken record.
+    Verify,
+}
+
+/// Keys (base64, 32 bytes each; generated into `{data-dir}/keys/` when absent, which
+/// `MEDILINK_ENV=production` refuses) and the deployment environment.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// `development` or `production` (production refuses development defaults).
+    #[arg(
+        long = "env",
+        global = true,
+        env = "MEDILINK_ENV",
+        default_value = "development"
+    )]
+    pub environment: String,
+    /// HS256 key of access tokens.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDILINK_AUTH_JWT_KEY",
+        hide_env_values = true
+    )]
+    pub jwt_key: Option<String>,
+    /// AEAD key of the PII columns.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDILINK_AUTH_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<String>,
+    /// HMAC key of the e-mail lookup hash.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDILINK_AUTH_LOOKUP_KEY",
+        hide_env_values = true
+    )]
+    pub lookup_key: Option<String>,
 }
 
 /// Options of `serve`.
@@ -78,6 +151,90 @@ pub struct ServeArgs {
     /// derived from the `Host` header when absent.
     #[arg(long, env = "MEDILINK_SERVER_BASE_URL")]
     pub base_url: Option<String>,
+    /// `redis://…` for rate limits, lockouts and the token denylist shared by several
+    /// servers; in process when absent.
+    #[arg(long, env = "MEDILINK_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Origins allowed by CORS (comma-separated); none by default.
+    #[arg(long, env = "MEDILINK_SERVER_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Trust the first `X-Forwarded-For` address (only behind a proxy that sets it).
+    #[arg(long, env = "MEDILINK_SERVER_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Send `Strict-Transport-Security` (served behind TLS).
+    #[arg(long, env = "MEDILINK_SERVER_HSTS")]
+    pub hsts: bool,
+    /// argon2id memory in KiB.
+    #[arg(long, env = "MEDILINK_AUTH_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    #[arg(long, env = "MEDILINK_AUTH_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "MEDILINK_AUTH_ACCESS_TTL_SECS", default_value_t = 900)]
+    pub access_ttl_secs: u64,
+}
+
+/// Validated security configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// The keys.
+    pub keys: Keys,
+    /// Authentication tunables.
+    pub auth: AuthSettings,
+    /// Redis URL of the key-value store.
+    pub redis_url: Option<String>,
+    /// CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Send HSTS.
+    pub hsts: bool,
+}
+
+impl KeyArgs {
+    /// Whether `MEDILINK_ENV` is `production`.
+    pub fn production(&self) -> anyhow::Result<bool> {
+        match self.environment.as_str() {
+            "production" => Ok(true),
+            "development" => Ok(false),
+            other => bail!("--env / MEDILINK_ENV: {other:?} is neither development nor production"),
+        }
+    }
+
+    /// The keys: configured, or read from / generated into `{data_dir}/keys/`.
+    pub fn keys(&self, data_dir: &std::path::Path) -> anyhow::Result<Keys> {
+        let production = self.production()?;
+        let dir = data_dir.join("keys");
+        let one = |given: &Option<String>, name: &str, file: &str| -> anyhow::Result<[u8; 32]> {
+            if let Some(text) = given {
+                return crypto::parse_key(text, name);
+            }
+            let (key, source) = crypto::key_file(&dir, file)?;
+            if production && source == KeySource::Generated {
+                let _ = std::fs::remove_file(dir.join(file));
+                bail!(
+                    "{name}: MEDILINK_ENV=production refuses a generated development key; configure it"
+                );
+            }
+            Ok(key)
+        };
+        Ok(Keys {
+            jwt: one(
+                &self.jwt_key,
+                "--jwt-key / MEDILINK_AUTH_JWT_KEY",
+                "jwt.key",
+            )?,
+            encryption: one(
+                &self.encryption_key,
+                "--encryption-key / MEDILINK_AUTH_ENCRYPTION_KEY",
+                "encryption.key",
+            )?,
+            lookup: one(
+                &self.lookup_key,
+                "--lookup-key / MEDILINK_AUTH_LOOKUP_KEY",
+                "lookup.key",
+            )?,
+        })
+    }
 }
 
 /// Validated storage configuration.
@@ -100,6 +257,8 @@ pub struct ServeConfig {
     pub base_url: Option<String>,
     /// Request limits.
     pub limits: Limits,
+    /// Keys, authentication, CORS.
+    pub security: SecurityConfig,
 }
 
 impl StorageArgs {
@@ -140,7 +299,7 @@ impl StorageArgs {
 
 impl ServeArgs {
     /// Checks the values and merges them with the storage configuration.
-    pub fn validate(&self, storage: &StorageArgs) -> anyhow::Result<ServeConfig> {
+    pub fn validate(&self, storage: &StorageArgs, keys: &KeyArgs) -> anyhow::Result<ServeConfig> {
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes / MEDILINK_SERVER_MAX_BODY_BYTES must be at least 1");
         }
@@ -158,8 +317,36 @@ impl ServeArgs {
                 Some(text.trim_end_matches('/').to_owned())
             }
         };
+        let production = keys.production()?;
+        if production && self.cors_origins.iter().any(|origin| origin == "*") {
+            bail!("--cors-origins / MEDILINK_SERVER_CORS_ORIGINS: `*` is refused in production");
+        }
+        if production && (self.argon2_memory_kib < 19 * 1024 || self.argon2_iterations < 2) {
+            bail!(
+                "--argon2-memory-kib / --argon2-iterations: below the production minimum (19456 KiB, 2)"
+            );
+        }
+        let storage = storage.validate(!self.no_migrate)?;
+        let auth = AuthSettings {
+            access_ttl: std::time::Duration::from_secs(self.access_ttl_secs.clamp(60, 3600)),
+            hash: HashParams {
+                memory_kib: self.argon2_memory_kib,
+                iterations: self.argon2_iterations,
+                parallelism: 1,
+            },
+            trust_forwarded_for: self.trust_forwarded_for,
+            ..AuthSettings::default()
+        };
+        let security = SecurityConfig {
+            keys: keys.keys(&storage.data_dir)?,
+            auth,
+            redis_url: self.redis_url.clone(),
+            cors_origins: self.cors_origins.clone(),
+            hsts: self.hsts,
+        };
         Ok(ServeConfig {
-            storage: storage.validate(!self.no_migrate)?,
+            security,
+            storage,
             listen: self.listen,
             base_url,
             limits: Limits {
@@ -186,7 +373,7 @@ mod tests {
         let Command::Serve(serve) = &cli.command else {
             panic!("serve")
         };
-        let config = serve.validate(&cli.storage).expect("valid");
+        let config = serve.validate(&cli.storage, &cli.keys).expect("valid");
         assert_eq!(
             config.storage.sql.url,
             format!("sqlite://{}/medilink.db", dir.display())
@@ -206,7 +393,7 @@ mod tests {
         };
         let mut storage = cli.storage.clone();
         storage.data_dir = std::env::temp_dir();
-        let err = serve.validate(&storage).expect_err("invalid");
+        let err = serve.validate(&storage, &cli.keys).expect_err("invalid");
         assert!(err.to_string().contains("--base-url"));
         assert!(Cli::try_parse_from(["medilink-server", "import"]).is_err());
     }

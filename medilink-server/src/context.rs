@@ -1,8 +1,8 @@
 //! Who is calling: the request id and the [`Caller`] extractor that turns a request into the
 //! library's [`RequestContext`].
 //!
-//! This is the seam where authentication (bearer tokens) and the consent guard plug in later;
-//! for now every caller is anonymous.
+//! Authentication itself is the `authenticate` middleware of [`crate::auth::session`]; the
+//! consent guard plugs in here later.
 
 use std::convert::Infallible;
 
@@ -12,6 +12,8 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use medilink_fhir::RequestContext;
+
+use crate::auth::Principal;
 
 /// The request id header, read from the client when well-formed and always echoed back.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -57,16 +59,24 @@ pub(crate) async fn assign_request_id(mut request: Request, next: Next) -> Respo
     response
 }
 
-/// The authenticated caller of a request (today: always anonymous).
+/// The authenticated caller of a request: the principal the `authenticate` middleware left in
+/// the request (see [`crate::auth::session`]), as the library's [`RequestContext`]. Public
+/// routes without a token get an anonymous context.
 #[derive(Debug, Clone)]
 pub struct Caller {
     context: RequestContext,
+    principal: Option<Principal>,
 }
 
 impl Caller {
     /// The context to pass to every store call.
     pub fn context(&self) -> &RequestContext {
         &self.context
+    }
+
+    /// The authenticated principal, when there is one.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
     }
 }
 
@@ -78,8 +88,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             Some(RequestId(id)) => id.clone(),
             None => current_request_id(),
         };
-        Ok(Caller {
-            context: RequestContext::anonymous(request_id),
-        })
+        let principal = parts.extensions.get::<Principal>().cloned();
+        let context = match &principal {
+            Some(principal) => RequestContext {
+                caller: medilink_fhir::Caller::User {
+                    user_id: principal.claims.sub.clone(),
+                    role: principal.claims.role,
+                    mfa: principal.claims.mfa,
+                    patient_id: principal.claims.pid.clone(),
+                },
+                request_id,
+            },
+            None => RequestContext::anonymous(request_id),
+        };
+        Ok(Caller { context, principal })
     }
 }

@@ -6,7 +6,8 @@
 //! | NotFound / Gone | 404 / 410 | `not-found` / `deleted` | |
 //! | Conflict / PreconditionFailed | 409 / 412 | `conflict` | concurrent write / `If-Match` mismatch |
 //! | Invalid / Unprocessable | 400 / 422 | the validator's codes (`structure`, `required`, `value`, …) / `processing` | |
-//! | Unauthenticated / Forbidden | 401 / 403 | `login` / `forbidden` | not produced yet (no auth); consent decides 403 vs 404 later |
+//! | Unauthenticated / Forbidden | 401 / 403 | `login` / `forbidden` | authentication (`auth::session`); consent decides 403 vs 404 later |
+//! | (rate limit, lockout) | 429 (`Retry-After`) | `throttled` | `auth::limits`, login and TOTP lockouts |
 //! | Unsupported | 501 | `not-supported` | |
 //! | Unavailable / Timeout | 503 (`Retry-After: 5`) / 504 | `transient` / `timeout` | |
 //! | Internal | 500 | `exception` | generic diagnostics plus the request id; the detail goes only to the log |
@@ -126,6 +127,25 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, diagnostics)
     }
 
+    /// `401`: no valid credentials (never says which part was wrong).
+    pub fn unauthenticated(diagnostics: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, diagnostics)
+    }
+
+    /// `403`: authenticated, but not allowed.
+    pub fn forbidden(diagnostics: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, IssueCode::Forbidden, diagnostics)
+    }
+
+    /// `429`: rate limited or locked out (`Retry-After: 60`).
+    pub fn throttled(diagnostics: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            IssueCode::Throttled,
+            diagnostics,
+        )
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -178,6 +198,12 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -8,6 +8,8 @@
 //!
 //! [`app`] builds the router, so tests and examples can drive it without a socket.
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -16,12 +18,14 @@ pub mod import;
 pub mod serve;
 pub mod state;
 
+mod api;
 mod bundle;
 mod extract;
 mod health;
 mod history;
 mod metadata;
 mod middleware;
+mod pipeline;
 mod read;
 mod routes;
 mod write;

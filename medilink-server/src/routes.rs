@@ -2,15 +2,16 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{limits, session};
 use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
-use crate::{bundle, health, history, metadata, read, write};
+use crate::{api, audit, bundle, health, history, metadata, pipeline, read, write};
 
 /// Builds the application router.
 pub(crate) fn router(state: AppState) -> Router {
@@ -39,13 +40,48 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
         .method_not_allowed_fallback(wrong_method);
+    let api = Router::new()
+        .route("/api/auth/register", post(api::auth::register))
+        .route("/api/auth/login", post(api::auth::login))
+        .route("/api/auth/refresh", post(api::auth::refresh))
+        .route("/api/auth/logout", post(api::auth::logout))
+        .route("/api/auth/me", get(api::auth::me))
+        .route("/api/auth/password", post(api::auth::password))
+        .route("/api/auth/totp/setup", post(api::auth::totp_setup))
+        .route("/api/auth/totp/verify", post(api::auth::totp_verify))
+        .route("/api/auth/totp/disable", post(api::auth::totp_disable))
+        .route("/api/admin/users", get(api::admin::users))
+        .route(
+            "/api/admin/users/{id}/{action}",
+            post(api::admin::user_action),
+        )
+        .route("/api/admin/audit", get(api::admin::audit))
+        .method_not_allowed_fallback(wrong_method);
+    // Outermost last: CORS, security headers, request id, logs, rate limits, authentication,
+    // audit, panic catching, then the routes.
+    let cors = pipeline::cors(&state.cors_origins);
     Router::new()
         .merge(health)
         .merge(fhir)
+        .merge(api)
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(state.clone(), audit::record))
+        .layer(from_fn_with_state(state.clone(), session::authenticate))
+        .layer(from_fn_with_state(state.clone(), limits::rate_limit))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                // Method and route template only: no query strings, ids or tokens in logs.
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |path| path.as_str());
+                tracing::info_span!("request", method = %request.method(), route, request_id = %crate::context::current_request_id())
+            }),
+        )
         .layer(from_fn(assign_request_id))
+        .layer(from_fn_with_state(state.clone(), pipeline::security_headers))
+        .layer(cors)
+        .with_state(state)
 }

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_fhir::SystemClock;
+use medilink_fhir::platform::{AccountStatus, KeyValue, LocalKeyValue, Role};
+use medilink_fhir::{Clock, SystemClock};
 
-use crate::config::{Cli, Command, ServeConfig};
-use crate::state::{AppState, open_storage};
+use crate::auth::{Auth, AuthSettings};
+use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand};
+use crate::state::{AppState, open_platform, open_storage};
 
 /// Runs the command the command line names.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve(args) => serve(args.validate(&cli.storage)?).await,
+        Command::Serve(args) => serve(args.validate(&cli.storage, &cli.keys)?).await,
         Command::Migrate => {
             let (store, _ids) =
                 open_storage(&cli.storage.validate(true)?, Arc::new(SystemClock)).await?;
@@ -24,6 +26,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::import::run(store.clone(), ids, paths.clone()).await?;
             store.close().await.context("closing the store")
         }
+        Command::User(UserCommand::Add {
+            email,
+            password,
+            role,
+        }) => user_add(&cli, email, password, role).await,
+        Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
+    }
+}
+
+/// `user add`: an active account (TOTP is enrolled at first login where mandatory).
+async fn user_add(cli: &Cli, email: &str, password: &str, role: &str) -> anyhow::Result<()> {
+    let role = Role::parse(role).with_context(|| {
+        format!("--role: {role:?} is not patient, physician, admin or researcher")
+    })?;
+    let storage = cli.storage.validate(true)?;
+    let keys = cli.keys.keys(&storage.data_dir)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (store, platform, _ids) = open_platform(&storage, clock.clone()).await?;
+    let kv: Arc<dyn KeyValue> = Arc::new(LocalKeyValue::new(clock.clone()));
+    let auth = Auth::new(
+        platform.accounts,
+        kv,
+        clock,
+        store.clone(),
+        keys,
+        AuthSettings::default(),
+    )?;
+    let user = auth
+        .create_account(email, password, None, role, Some(AccountStatus::Active))
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", err.outcome()["issue"][0]["diagnostics"]))?;
+    tracing::info!(user_id = %user.id, %role, "user added");
+    drop(auth);
+    store.close().await.context("closing the store")
+}
+
+/// `audit verify`: fails naming the first broken record.
+async fn audit_verify(cli: &Cli) -> anyhow::Result<()> {
+    let storage = cli.storage.validate(true)?;
+    let (_store, platform, _ids) = open_platform(&storage, Arc::new(SystemClock)).await?;
+    let verification = platform.audit.verify().await?;
+    match verification.first_broken {
+        None => {
+            tracing::info!(records = verification.records, "audit trail verified");
+            Ok(())
+        }
+        Some(seq) => anyhow::bail!(
+            "audit trail broken at record {seq} ({} records verified before it)",
+            verification.records
+        ),
     }
 }
 
@@ -40,10 +92,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         })?;
     tracing::info!(listen = %config.listen, "serving the FHIR API at /fhir/R4");
     let store = state.store.clone();
-    axum::serve(listener, crate::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")?;
+    let app = crate::app(state.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server error")?;
+    state.audit.flush().await;
     store.close().await.context("closing the store")?;
     tracing::info!("shut down");
     Ok(())

@@ -3,8 +3,14 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_fhir::{Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_store};
+use medilink_fhir::platform::kv::RedisKeyValue;
+use medilink_fhir::platform::{AuditLog, KeyValue, LocalKeyValue, Platform};
+use medilink_fhir::{
+    Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_store, open_store_and_platform,
+};
 
+use crate::audit::AuditSink;
+use crate::auth::{Auth, AuthSettings, Keys};
 use crate::config::{ServeConfig, StorageConfig};
 
 /// Request limits.
@@ -29,36 +35,105 @@ pub struct AppState {
     pub store: Arc<dyn ResourceStore>,
     /// Id generator (bundle ids, and what the store was built with).
     pub ids: Arc<dyn IdGen>,
-    /// Clock (CapabilityStatement date, bundle timestamps).
+    /// Clock (CapabilityStatement date, bundle timestamps, token expiry).
     pub clock: Arc<dyn Clock>,
     /// Public base URL of the server (`https://example.org`, no trailing slash); when `None`
     /// it is derived from the request's `Host` header.
     pub base_url: Option<String>,
     /// Request limits.
     pub limits: Limits,
+    /// Accounts, tokens, lockouts and rate limits.
+    pub auth: Arc<Auth>,
+    /// The audit queue.
+    pub audit: AuditSink,
+    /// The audit trail (for reading it).
+    pub audit_log: Arc<dyn AuditLog>,
+    /// Allowed CORS origins (none: no cross-origin access).
+    pub cors_origins: Vec<String>,
+    /// Whether the server is behind TLS (adds HSTS).
+    pub hsts: bool,
 }
 
 impl AppState {
-    /// State with default limits and a `Host`-derived base URL.
-    pub fn new(store: Arc<dyn ResourceStore>, ids: Arc<dyn IdGen>, clock: Arc<dyn Clock>) -> Self {
-        AppState {
+    /// State with default limits and a `Host`-derived base URL; starts the audit writer.
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        platform: Platform,
+        kv: Arc<dyn KeyValue>,
+        ids: Arc<dyn IdGen>,
+        clock: Arc<dyn Clock>,
+        keys: Keys,
+        settings: AuthSettings,
+    ) -> anyhow::Result<Self> {
+        let auth = Auth::new(
+            platform.accounts.clone(),
+            kv,
+            clock.clone(),
+            store.clone(),
+            keys,
+            settings,
+        )?;
+        Ok(AppState {
             store,
             ids,
             clock,
             base_url: None,
             limits: Limits::default(),
-        }
+            auth: Arc::new(auth),
+            audit: AuditSink::start(platform.audit.clone()),
+            audit_log: platform.audit,
+            cors_origins: Vec::new(),
+            hsts: false,
+        })
     }
 
-    /// Opens the store the configuration names (system clock, UUID ids) and builds the state.
+    /// Opens the stores the configuration names (system clock, UUID ids) and builds the state.
     pub async fn from_config(config: &ServeConfig) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (store, ids) = open_storage(&config.storage, clock.clone()).await?;
-        let mut state = AppState::new(store, ids, clock);
+        let (store, platform, ids) = open_platform(&config.storage, clock.clone()).await?;
+        let kv = open_key_value(config.security.redis_url.as_deref(), clock.clone()).await?;
+        let mut state = AppState::new(
+            store,
+            platform,
+            kv,
+            ids,
+            clock,
+            config.security.keys.clone(),
+            config.security.auth.clone(),
+        )?;
         state.base_url = config.base_url.clone();
         state.limits = config.limits;
+        state.cors_origins = config.security.cors_origins.clone();
+        state.hsts = config.security.hsts;
         Ok(state)
     }
+}
+
+/// Opens the resource store and the platform stores of `storage`, with UUID ids.
+pub async fn open_platform(
+    storage: &StorageConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<dyn ResourceStore>, Platform, Arc<dyn IdGen>)> {
+    let ids: Arc<dyn IdGen> = Arc::new(UuidIdGen);
+    let (store, platform) = open_store_and_platform(&storage.sql, clock, ids.clone())
+        .await
+        .context("--database-url / MEDILINK_DATABASE_URL: cannot open the store")?;
+    Ok((store, platform, ids))
+}
+
+/// The key-value store: Redis when a URL is given, else in process.
+pub async fn open_key_value(
+    redis_url: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn KeyValue>> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(
+            RedisKeyValue::connect(url, "medilink:")
+                .await
+                .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?,
+        ),
+        None => Arc::new(LocalKeyValue::new(clock)),
+    })
 }
 
 /// Opens the resource store of `storage`, with UUID ids.

@@ -76,11 +76,9 @@ pub async fn open_store_and_platform(
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
 ) -> FhirResult<(Arc<dyn ResourceStore>, crate::platform::Platform)> {
-    let compiled = match options.url.split(':').next().unwrap_or_default() {
-        "sqlite" => cfg!(feature = "sql-sqlite"),
-        "postgres" | "postgresql" => cfg!(feature = "sql-postgres"),
-        _ => false,
-    };
+    let scheme = options.url.split(':').next().unwrap_or_default();
+    let compiled = (scheme == "sqlite" && cfg!(feature = "sql-sqlite"))
+        || (matches!(scheme, "postgres" | "postgresql") && cfg!(feature = "sql-postgres"));
     if !compiled {
         // `open_store` names the unsupported scheme or the missing feature.
         let err = open_store(options, clock, ids).await.err();

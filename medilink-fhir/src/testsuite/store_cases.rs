@@ -685,12 +685,18 @@ pub async fn identifiers_follow_writes(store: Arc<dyn ResourceStore>) {
 
 /// After `close`, calls fail cleanly instead of hanging or panicking.
 pub async fn close_is_clean(store: Arc<dyn ResourceStore>) {
-    let created = store.create(&ctx(), patient("Closing")).await.expect("create");
+    let created = store
+        .create(&ctx(), patient("Closing"))
+        .await
+        .expect("create");
     store.close().await.expect("close");
     let after = store.read(&ctx(), ResourceType::Patient, &created.id).await;
     let err = after.expect_err("closed store");
     assert!(
-        matches!(err.kind(), crate::ErrorKind::Unavailable | crate::ErrorKind::Internal),
+        matches!(
+            err.kind(),
+            crate::ErrorKind::Unavailable | crate::ErrorKind::Internal
+        ),
         "{err:?}"
     );
 }

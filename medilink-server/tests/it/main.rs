@@ -2,10 +2,14 @@
 
 mod support;
 
+mod audit;
 mod bundle;
 mod errors;
 mod failures;
 mod history;
 mod live;
+mod lockouts;
 mod metadata;
 mod read_write;
+mod route_table;
+mod tokens;

@@ -24,6 +24,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0002_platform.sql"),
         postgres: include_str!("../../../../migrations/postgres/0002_platform.sql"),
     },
+    Migration {
+        name: "0003_search",
+        sqlite: include_str!("../../../../migrations/sqlite/0003_search.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0003_search.sql"),
+    },
 ];
 
 /// Applies every pending migration; returns the names applied now.

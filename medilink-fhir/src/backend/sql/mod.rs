@@ -5,6 +5,7 @@
 //! PostgreSQL, a transaction-scoped advisory lock, so that sequence numbers are assigned in
 //! commit order and the change feed never skips a write that commits late.
 
+mod index_rows;
 mod migrate;
 mod platform;
 mod rows;
@@ -112,6 +113,10 @@ impl SqlResourceStore {
                     .pragma("journal_mode", "WAL")
                     .pragma("synchronous", "NORMAL")
                     .pragma("foreign_keys", "ON")
+                    .pragma("cache_size", "-65536")
+                    .pragma("temp_store", "MEMORY")
+                    .pragma("mmap_size", "268435456")
+                    .pragma("wal_autocheckpoint", "8000")
                     .busy_timeout(Duration::from_secs(10))
             });
         let db = Database::connect(connect).await.map_err(classify)?;
@@ -134,7 +139,7 @@ impl SqlResourceStore {
         migrate::run(&self.db).await
     }
 
-    fn statement(&self, sql: &str, values: Vec<SqlValue>) -> Statement {
+    pub(super) fn statement(&self, sql: &str, values: Vec<SqlValue>) -> Statement {
         Statement::from_sql_and_values(self.backend, placeholders(self.backend, sql), values)
     }
 
@@ -175,9 +180,8 @@ impl SqlResourceStore {
         let mut seq = self.max_seq(txn).await?;
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
-        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 5);
-        let mut token_rows: Vec<SqlValue> = Vec::new();
-        let mut stale_tokens: Vec<SqlValue> = Vec::new();
+        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
+        let mut index = index_rows::IndexBatch::default();
         for write in &writes {
             let before = current
                 .get(&(write.resource_type, write.id.as_str()))
@@ -209,17 +213,10 @@ impl SqlResourceStore {
             }
             seq += 1;
             if before.is_some() {
-                stale_tokens.push(write.resource_type.as_str().into());
-                stale_tokens.push(write.id.as_str().into());
+                index.remove(write.resource_type, write.id.as_str());
             }
-            for (system, value) in write.identifiers() {
-                token_rows.extend([
-                    SqlValue::from(write.resource_type.as_str()),
-                    write.id.as_str().into(),
-                    "identifier".into(),
-                    SqlValue::from(system.map(str::to_owned)),
-                    value.into(),
-                ]);
+            if write.body.is_some() {
+                index.add(write.resource_type, write.id.as_str(), &write.index);
             }
             let version = VersionId(before.map_or(1, |c| c.version + 1));
             let json = write.render(version, now);
@@ -237,6 +234,7 @@ impl SqlResourceStore {
                 SqlValue::from(version.get() as i64),
                 SqlValue::from(seq as i64),
                 SqlValue::from(json.is_none()),
+                now_micros.into(),
             ]);
             outcomes.push(Some(WriteOutcome {
                 created: live.is_none(),
@@ -260,34 +258,18 @@ impl SqlResourceStore {
         .await?;
         self.insert_rows(
             txn,
-            "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES ",
-            5,
+            "INSERT INTO resources (resource_type, id, version_id, seq, deleted, last_updated) VALUES ",
+            6,
             " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
-             seq = excluded.seq, deleted = excluded.deleted",
+             seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated",
             pointer_rows,
         )
         .await?;
-        for stale in stale_tokens.chunks(LOOKUP_CHUNK * 2) {
-            let sql = format!(
-                "DELETE FROM search_token WHERE (resource_type, id) IN (VALUES {})",
-                vec!["(?, ?)"; stale.len() / 2].join(", ")
-            );
-            txn.execute_raw(self.statement(&sql, stale.to_vec()))
-                .await
-                .map_err(classify)?;
-        }
-        self.insert_rows(
-            txn,
-            "INSERT INTO search_token (resource_type, id, param, system, code) VALUES ",
-            5,
-            "",
-            token_rows,
-        )
-        .await?;
+        index.write(self, txn).await?;
         Ok(outcomes)
     }
 
-    async fn insert_rows(
+    pub(super) async fn insert_rows(
         &self,
         txn: &DatabaseTransaction,
         head: &str,

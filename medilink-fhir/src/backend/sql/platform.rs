@@ -18,9 +18,8 @@ use crate::model::ResourceId;
 use crate::platform::accounts::duplicate;
 use crate::platform::audit::{GENESIS_HASH, chain_hash, verify_records};
 use crate::platform::{
-    AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord,
-    AuditVerification, NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter,
-    UserId, UserRecord,
+    AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification,
+    NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
 };
 
 impl SqlResourceStore {
@@ -201,9 +200,10 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn update_user(&self, user: &UserRecord) -> FhirResult<UserRecord> {
-        let codes = serde_json::to_string(&user.backup_codes).map_err(|err| FhirError::Internal {
-            source: Box::new(err),
-        })?;
+        let codes =
+            serde_json::to_string(&user.backup_codes).map_err(|err| FhirError::Internal {
+                source: Box::new(err),
+            })?;
         let values = vec![
             user.name_enc.clone().into(),
             user.password_hash.as_str().into(),
@@ -234,7 +234,11 @@ impl AccountStore for SqlAccountStore {
 
     async fn insert_refresh(&self, token: &RefreshTokenRecord) -> FhirResult<()> {
         self.db
-            .execute_raw(statement(self.backend, INSERT_REFRESH, refresh_values(token)))
+            .execute_raw(statement(
+                self.backend,
+                INSERT_REFRESH,
+                refresh_values(token),
+            ))
             .await
             .map_err(classify)?;
         Ok(())
@@ -276,9 +280,13 @@ impl AccountStore for SqlAccountStore {
             let mut next = successor.clone();
             next.family_id.clone_from(&record.family_id);
             next.user_id = record.user_id.clone();
-            txn.execute_raw(statement(self.backend, INSERT_REFRESH, refresh_values(&next)))
-                .await
-                .map_err(classify)?;
+            txn.execute_raw(statement(
+                self.backend,
+                INSERT_REFRESH,
+                refresh_values(&next),
+            ))
+            .await
+            .map_err(classify)?;
             RefreshConsumed::Rotated(record)
         } else if to_micros(record.expires_at) <= now {
             RefreshConsumed::Expired
@@ -398,11 +406,10 @@ impl AuditLog for SqlAuditLog {
         for entry in entries {
             seq += 1;
             let hash = chain_hash(&prev, seq, entry);
-            let ids = serde_json::to_string(&entry.resource_ids).map_err(|err| {
-                FhirError::Internal {
+            let ids =
+                serde_json::to_string(&entry.resource_ids).map_err(|err| FhirError::Internal {
                     source: Box::new(err),
-                }
-            })?;
+                })?;
             let values = vec![
                 SqlValue::from(seq as i64),
                 to_micros(entry.at).into(),
@@ -486,9 +493,7 @@ impl AuditLog for SqlAuditLog {
                 .iter()
                 .map(audit_from_row)
                 .collect::<FhirResult<Vec<_>>>()?;
-            if let Some(broken) =
-                verify_records(&records, &mut expected_seq, &mut expected_prev)
-            {
+            if let Some(broken) = verify_records(&records, &mut expected_seq, &mut expected_prev) {
                 return Ok(AuditVerification {
                     records: checked + (broken - records.first().map_or(broken, |r| r.seq)),
                     first_broken: Some(broken),

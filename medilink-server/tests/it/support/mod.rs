@@ -6,18 +6,26 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use medilink_fhir::{Clock, FixedClock, IdGen, ResourceStore, SeqIdGen, SqlOptions, open_store};
+use medilink_fhir::platform::{AccountStatus, KeyValue, LocalKeyValue, Role};
+use medilink_fhir::{Clock, FixedClock, IdGen, SeqIdGen, SqlOptions, open_store_and_platform};
+use medilink_server::auth::{AuthSettings, Keys, RateLimits};
 use medilink_server::{AppState, Limits};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// The application on a fresh in-memory store.
+/// The application on a fresh in-memory store, with a signed-in admin (TOTP passed) whose
+/// token every request carries unless it sets its own `authorization` header.
 #[derive(Debug, Clone)]
 pub(crate) struct TestApp {
     pub(crate) router: Router,
     /// The state behind the router (its store and clock).
     #[allow(dead_code, reason = "available to tests that call the store directly")]
     pub(crate) state: AppState,
+    /// The clock behind the state (tests move it forward).
+    #[allow(dead_code, reason = "available to tests that need time to pass")]
+    pub(crate) clock: Arc<FixedClock>,
+    /// The admin's access token.
+    pub(crate) token: String,
 }
 
 /// A buffered response.
@@ -26,6 +34,19 @@ pub(crate) struct TestResponse {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Vec<u8>,
+}
+
+/// Limits high enough that ordinary tests never meet them.
+pub(crate) fn unlimited() -> RateLimits {
+    RateLimits {
+        login: u64::MAX,
+        totp: u64::MAX,
+        anonymous: u64::MAX,
+        patient: u64::MAX,
+        physician: u64::MAX,
+        admin: u64::MAX,
+        researcher: u64::MAX,
+    }
 }
 
 impl TestApp {
@@ -38,22 +59,54 @@ impl TestApp {
     }
 
     pub(crate) async fn on(options: &SqlOptions, limits: Limits) -> TestApp {
-        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(
-            time::macros::datetime!(2024-01-01 0:00 UTC),
-        ));
-        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
-        let store: Arc<dyn ResourceStore> = open_store(options, clock.clone(), ids.clone())
-            .await
-            .expect("store opens");
-        let mut state = AppState::new(store, ids, clock);
-        state.limits = limits;
-        TestApp::from_state(state)
+        let mut settings = AuthSettings::for_tests();
+        settings.rate = unlimited();
+        TestApp::build(options, limits, settings, None).await
     }
 
-    pub(crate) fn from_state(state: AppState) -> TestApp {
+    /// The application with `settings` and, when given, a shared key-value store.
+    pub(crate) async fn build(
+        options: &SqlOptions,
+        limits: Limits,
+        settings: AuthSettings,
+        kv: Option<Arc<dyn KeyValue>>,
+    ) -> TestApp {
+        let clock = Arc::new(FixedClock::new(
+            time::macros::datetime!(2024-01-01 0:00 UTC),
+        ));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
+        let (store, platform) = open_store_and_platform(options, dyn_clock.clone(), ids.clone())
+            .await
+            .expect("store opens");
+        let kv = kv.unwrap_or_else(|| Arc::new(LocalKeyValue::new(dyn_clock.clone())));
+        let mut state = AppState::new(
+            store,
+            platform,
+            kv,
+            ids,
+            dyn_clock,
+            Keys::for_tests(),
+            settings,
+        )
+        .expect("state");
+        state.limits = limits;
+        let token = admin_token(&state).await;
         TestApp {
             router: medilink_server::app(state.clone()),
             state,
+            clock,
+            token,
+        }
+    }
+
+    /// The application on `state` (e.g. with a store double), with the same admin token.
+    pub(crate) fn with_state(&self, state: AppState) -> TestApp {
+        TestApp {
+            router: medilink_server::app(state.clone()),
+            state,
+            clock: self.clock.clone(),
+            token: self.token.clone(),
         }
     }
 
@@ -68,7 +121,18 @@ impl TestApp {
             .method(method)
             .uri(uri)
             .header("host", "test.local");
+        let bearer = format!("Bearer {}", self.token);
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        {
+            request = request.header("authorization", bearer.as_str());
+        }
         for (name, value) in headers {
+            // An empty authorization header means: send none.
+            if name.eq_ignore_ascii_case("authorization") && value.is_empty() {
+                continue;
+            }
             request = request.header(*name, *value);
         }
         let request = request.body(body.into()).expect("valid request");
@@ -167,4 +231,26 @@ impl TestResponse {
 /// A small valid synthetic Patient.
 pub(crate) fn patient() -> Value {
     json!({"resourceType": "Patient", "active": true, "gender": "other", "birthDate": "1970-01-01"})
+}
+
+/// A password that passes the strength rule.
+pub(crate) const PASSWORD: &str = "violet-tangerine-47";
+
+/// Creates an active user and returns its full session's access token (TOTP passed).
+pub(crate) async fn signed_in(state: &AppState, email: &str, role: Role) -> String {
+    let user = state
+        .auth
+        .create_account(email, PASSWORD, None, role, Some(AccountStatus::Active))
+        .await
+        .expect("account");
+    state
+        .auth
+        .issue_session(&user, true)
+        .await
+        .expect("session")
+        .access_token
+}
+
+async fn admin_token(state: &AppState) -> String {
+    signed_in(state, "admin@test.local", Role::Admin).await
 }

@@ -1,0 +1,131 @@
+//! Writing search index rows: the stale rows of rewritten resources are deleted and the new
+//! rows inserted with multi-row INSERTs, inside the write transaction.
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Value as SqlValue};
+
+use super::{LOOKUP_CHUNK, SqlResourceStore, classify};
+use crate::error::FhirResult;
+use crate::model::ResourceType;
+use crate::search::extract::IndexRows;
+
+/// The index tables and their columns after `(resource_type, id)`.
+pub(super) const INDEX_TABLES: [(&str, &str); 8] = [
+    ("search_string", "param, value_norm, value_exact"),
+    ("search_token", "param, system, code"),
+    ("search_reference", "param, target_type, target_id, url"),
+    ("search_date", "param, low, high"),
+    ("search_number", "param, value"),
+    ("search_quantity", "param, system, code, value"),
+    ("search_uri", "param, uri"),
+    (
+        "search_composite",
+        "param, s1, k1, s2, k2, n2, lo2, hi2, n3",
+    ),
+];
+
+/// Index rows of one write transaction, ready to be written.
+#[derive(Debug, Default)]
+pub(super) struct IndexBatch {
+    stale: Vec<SqlValue>,
+    rows: [Vec<SqlValue>; 8],
+}
+
+impl IndexBatch {
+    /// The existing rows of this resource must go.
+    pub(super) fn remove(&mut self, resource_type: ResourceType, id: &str) {
+        self.stale.push(resource_type.as_str().into());
+        self.stale.push(id.into());
+    }
+
+    /// Adds the rows of one resource.
+    pub(super) fn add(&mut self, resource_type: ResourceType, id: &str, index: &IndexRows) {
+        let key = |out: &mut Vec<SqlValue>| {
+            out.push(resource_type.as_str().into());
+            out.push(id.into());
+        };
+        for (param, norm, exact) in &index.strings {
+            key(&mut self.rows[0]);
+            self.rows[0].extend([
+                param.as_str().into(),
+                norm.as_str().into(),
+                exact.as_str().into(),
+            ]);
+        }
+        for (param, system, code) in &index.tokens {
+            key(&mut self.rows[1]);
+            self.rows[1].extend([
+                param.as_str().into(),
+                SqlValue::from(system.clone()),
+                code.as_str().into(),
+            ]);
+        }
+        for (param, target_type, target_id, url) in &index.references {
+            key(&mut self.rows[2]);
+            self.rows[2].extend([
+                param.as_str().into(),
+                SqlValue::from(target_type.clone()),
+                SqlValue::from(target_id.clone()),
+                SqlValue::from(url.clone()),
+            ]);
+        }
+        for (param, low, high) in &index.dates {
+            key(&mut self.rows[3]);
+            self.rows[3].extend([param.as_str().into(), (*low).into(), (*high).into()]);
+        }
+        for (param, value) in &index.numbers {
+            key(&mut self.rows[4]);
+            self.rows[4].extend([param.as_str().into(), (*value).into()]);
+        }
+        for (param, system, code, value) in &index.quantities {
+            key(&mut self.rows[5]);
+            self.rows[5].extend([
+                param.as_str().into(),
+                SqlValue::from(system.clone()),
+                SqlValue::from(code.clone()),
+                (*value).into(),
+            ]);
+        }
+        for (param, uri) in &index.uris {
+            key(&mut self.rows[6]);
+            self.rows[6].extend([param.as_str().into(), uri.as_str().into()]);
+        }
+        for row in &index.composites {
+            key(&mut self.rows[7]);
+            self.rows[7].extend([
+                row.param.as_str().into(),
+                SqlValue::from(row.s1.clone()),
+                row.k1.as_str().into(),
+                SqlValue::from(row.s2.clone()),
+                SqlValue::from(row.k2.clone()),
+                SqlValue::from(row.n2),
+                SqlValue::from(row.lo2),
+                SqlValue::from(row.hi2),
+                SqlValue::from(row.n3),
+            ]);
+        }
+    }
+
+    /// Deletes the stale rows and inserts the new ones.
+    pub(super) async fn write(
+        self,
+        store: &SqlResourceStore,
+        txn: &DatabaseTransaction,
+    ) -> FhirResult<()> {
+        for stale in self.stale.chunks(LOOKUP_CHUNK * 2) {
+            let keys = vec!["(?, ?)"; stale.len() / 2].join(", ");
+            for (table, _) in INDEX_TABLES {
+                let sql =
+                    format!("DELETE FROM {table} WHERE (resource_type, id) IN (VALUES {keys})");
+                txn.execute_raw(store.statement(&sql, stale.to_vec()))
+                    .await
+                    .map_err(classify)?;
+            }
+        }
+        for ((table, columns), rows) in INDEX_TABLES.iter().zip(self.rows) {
+            let width = 2 + columns.split(',').count();
+            let head = format!("INSERT INTO {table} (resource_type, id, {columns}) VALUES ");
+            store.insert_rows(txn, &head, width, "", rows).await?;
+        }
+        Ok(())
+    }
+}

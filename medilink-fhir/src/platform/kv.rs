@@ -1,0 +1,165 @@
+//! The [`KeyValue`] seam: small values and counters with a time to live, for rate limits,
+//! lockouts and the access-token denylist.
+//!
+//! [`LocalKeyValue`] keeps them in process (expiry driven by the [`Clock`] seam);
+//! `RedisKeyValue` (feature `kv-redis`) shares them between server processes.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::error::{FhirError, FhirResult};
+
+#[cfg(feature = "kv-redis")]
+mod redis_store;
+#[cfg(feature = "kv-redis")]
+pub use self::redis_store::RedisKeyValue;
+
+/// A key-value store with expiring entries.
+#[async_trait]
+pub trait KeyValue: Send + Sync + Debug {
+    /// The live value of `key`.
+    async fn get(&self, key: &str) -> FhirResult<Option<Vec<u8>>>;
+    /// Sets `key` to `value` for `ttl`.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> FhirResult<()>;
+    /// Adds one to the counter `key` and returns the new count; a counter that did not exist
+    /// starts at 1 and expires `ttl` later (a fixed window).
+    async fn incr(&self, key: &str, ttl: Duration) -> FhirResult<u64>;
+    /// Removes `key`.
+    async fn delete(&self, key: &str) -> FhirResult<()>;
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Vec<u8>,
+    expires_at: OffsetDateTime,
+}
+
+/// The in-process key-value store (one server process).
+#[derive(Debug)]
+pub struct LocalKeyValue {
+    clock: Arc<dyn Clock>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// Entries above which a write first sweeps expired ones.
+const SWEEP_ABOVE: usize = 10_000;
+
+impl LocalKeyValue {
+    /// An empty store whose entries expire by `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        LocalKeyValue {
+            clock,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_entries<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, Entry>, OffsetDateTime) -> T,
+    ) -> FhirResult<T> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock().map_err(|_| FhirError::Internal {
+            source: "key-value lock poisoned".into(),
+        })?;
+        if entries.len() > SWEEP_ABOVE {
+            entries.retain(|_, entry| entry.expires_at > now);
+        }
+        Ok(f(&mut entries, now))
+    }
+}
+
+fn expiry(now: OffsetDateTime, ttl: Duration) -> OffsetDateTime {
+    now + time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX)
+}
+
+#[async_trait]
+impl KeyValue for LocalKeyValue {
+    async fn get(&self, key: &str) -> FhirResult<Option<Vec<u8>>> {
+        self.with_entries(|entries, now| {
+            entries
+                .get(key)
+                .filter(|entry| entry.expires_at > now)
+                .map(|entry| entry.value.clone())
+        })
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> FhirResult<()> {
+        self.with_entries(|entries, now| {
+            entries.insert(
+                key.to_owned(),
+                Entry {
+                    value: value.to_vec(),
+                    expires_at: expiry(now, ttl),
+                },
+            );
+        })
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> FhirResult<u64> {
+        self.with_entries(|entries, now| {
+            let entry = entries
+                .entry(key.to_owned())
+                .and_modify(|entry| {
+                    if entry.expires_at <= now {
+                        *entry = Entry {
+                            value: b"0".to_vec(),
+                            expires_at: expiry(now, ttl),
+                        };
+                    }
+                })
+                .or_insert_with(|| Entry {
+                    value: b"0".to_vec(),
+                    expires_at: expiry(now, ttl),
+                });
+            let count = std::str::from_utf8(&entry.value)
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok())
+                .unwrap_or(0)
+                + 1;
+            entry.value = count.to_string().into_bytes();
+            count
+        })
+    }
+
+    async fn delete(&self, key: &str) -> FhirResult<()> {
+        self.with_entries(|entries, _| {
+            entries.remove(key);
+        })
+    }
+}
+
+/// The conformance cases every [`KeyValue`] passes; `advance` moves the store's clock.
+#[cfg(any(test, feature = "testsuite"))]
+pub async fn key_value_cases(kv: &dyn KeyValue, advance: &(dyn Fn(Duration) + Sync)) {
+    let minute = Duration::from_secs(60);
+    assert_eq!(kv.get("a").await.ok(), Some(None));
+    kv.set("a", b"1", minute).await.expect("set");
+    assert_eq!(kv.get("a").await.ok(), Some(Some(b"1".to_vec())));
+    assert_eq!(kv.incr("n", minute).await.ok(), Some(1));
+    assert_eq!(kv.incr("n", minute).await.ok(), Some(2));
+    kv.delete("a").await.expect("delete");
+    assert_eq!(kv.get("a").await.ok(), Some(None));
+    advance(Duration::from_secs(61));
+    assert_eq!(kv.incr("n", minute).await.ok(), Some(1), "window restarts");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+
+    #[tokio::test]
+    async fn local_store_expires_by_its_clock() {
+        let clock = Arc::new(FixedClock::new(
+            time::macros::datetime!(2024-01-01 0:00 UTC),
+        ));
+        let kv = LocalKeyValue::new(clock.clone());
+        key_value_cases(&kv, &|by| clock.advance(by)).await;
+    }
+}

@@ -1,0 +1,28 @@
+//! Platform state that is not FHIR data: user accounts and refresh tokens ([`accounts`]), the
+//! tamper-evident audit trail ([`audit`]) and the key-value seam for counters, lockouts and the
+//! token denylist ([`kv`]).
+//!
+//! This module stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
+//! already encrypted and secrets already hashed: the server owns the cryptography.
+
+pub mod accounts;
+pub mod audit;
+pub mod kv;
+
+use std::sync::Arc;
+
+pub use accounts::{
+    AccountStatus, AccountStore, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter,
+    UserId, UserRecord,
+};
+pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification};
+pub use kv::{KeyValue, LocalKeyValue};
+
+/// The platform stores that share the resource store's database.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    /// Users and refresh tokens.
+    pub accounts: Arc<dyn AccountStore>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
+}

@@ -1,0 +1,710 @@
+//! The parsed form of a search request (`GET [type]?params`) and its parser.
+//!
+//! Parsing validates every value up front, so a malformed date or prefix is a 400 naming the
+//! parameter and the value, and planning never sees bad input.
+
+use std::sync::Arc;
+
+use super::normalize::{Number, Range, date_range, parse_number};
+use super::registry::{ParamType, SearchParam, registry};
+use crate::error::{FhirError, FhirResult, Issue, IssueCode, Severity};
+use crate::model::{ResourceId, ResourceType};
+
+/// Comparison prefixes of number, date and quantity values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the variants are the R4 prefixes")]
+pub enum Prefix {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+    Ap,
+}
+
+/// Search modifiers (`name:exact`, `code:not`, `subject:Patient`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the variants are the R4 modifiers")]
+pub enum Modifier {
+    None,
+    Exact,
+    Contains,
+    Text,
+    Not,
+    Above,
+    Below,
+    OfType,
+    Identifier,
+    Type(ResourceType),
+}
+
+/// A token value: `code`, `system|code`, `|code`, `system|`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenValue {
+    /// `None`: any system; `Some(None)`: no system; `Some(Some(s))`: that system.
+    pub system: Option<Option<String>>,
+    /// `None` for `system|`.
+    pub code: Option<String>,
+}
+
+/// One value of a criterion (values of one parameter occurrence are ORed).
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs, reason = "each variant mirrors a parameter type")]
+pub enum SearchValue {
+    String(String),
+    Token(TokenValue),
+    Reference {
+        resource_type: Option<ResourceType>,
+        id: Option<String>,
+        url: String,
+    },
+    Date {
+        prefix: Prefix,
+        range: Range,
+    },
+    Number {
+        prefix: Prefix,
+        number: Number,
+    },
+    Quantity {
+        prefix: Prefix,
+        number: Number,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Uri(String),
+    Composite(Vec<SearchValue>),
+}
+
+/// One criterion; the criteria of a query are ANDed.
+#[derive(Debug, Clone)]
+pub enum Criterion {
+    /// A parameter with OR-ed values.
+    Param {
+        /// The parameter.
+        param: Arc<SearchParam>,
+        /// Its modifier.
+        modifier: Modifier,
+        /// OR-ed values.
+        values: Vec<SearchValue>,
+    },
+    /// `name:missing=true|false`.
+    Missing {
+        /// The parameter.
+        param: Arc<SearchParam>,
+        /// `true`: resources without any value.
+        missing: bool,
+    },
+    /// `_id=a,b`.
+    Ids(Vec<String>),
+    /// `_lastUpdated` with OR-ed values.
+    LastUpdated(Vec<(Prefix, Range)>),
+    /// `ref:Type.param=…` (or `ref.param=…` over every target type that has `param`).
+    Chain {
+        /// The reference parameter on this type.
+        reference: Arc<SearchParam>,
+        /// Per target type, the criterion on the target.
+        targets: Vec<(ResourceType, Box<Criterion>)>,
+    },
+    /// `_has:Type:ref:param=…` (reverse chain).
+    Has {
+        /// The type that references this one.
+        source: ResourceType,
+        /// The reference parameter on `source`.
+        reference: Arc<SearchParam>,
+        /// The criterion on `source`.
+        inner: Box<Criterion>,
+    },
+}
+
+/// A sort key of `_sort`.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    /// The parameter code (`_id`, `_lastUpdated` or a registry parameter).
+    pub code: String,
+    /// The parameter, for registry parameters.
+    pub param: Option<Arc<SearchParam>>,
+    /// `-code`.
+    pub descending: bool,
+}
+
+/// `_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TotalMode {
+    /// No total.
+    None,
+    /// An estimate (we give the exact count).
+    Estimate,
+    /// The exact count (the default).
+    #[default]
+    Accurate,
+}
+
+/// `_summary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(missing_docs, reason = "the variants are the R4 codes")]
+pub enum Summary {
+    #[default]
+    False,
+    True,
+    Text,
+    Data,
+    Count,
+}
+
+/// `_include` / `_revinclude`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    /// The type whose reference parameter is followed.
+    pub source: ResourceType,
+    /// The reference parameter code, or `None` for `*`.
+    pub param: Option<String>,
+    /// Only targets of this type.
+    pub target: Option<ResourceType>,
+    /// `:iterate` (`:recurse`).
+    pub iterate: bool,
+}
+
+/// A parsed search request.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// The type searched.
+    pub resource_type: ResourceType,
+    /// ANDed criteria.
+    pub criteria: Vec<Criterion>,
+    /// `_text` (narrative full text).
+    pub text: Option<String>,
+    /// `_content` (all string content).
+    pub content: Option<String>,
+    /// `_sort`.
+    pub sort: Vec<SortKey>,
+    /// `_count` (page size).
+    pub count: usize,
+    /// Paging cursor from a previous page's link.
+    pub cursor: Option<String>,
+    /// `_total`.
+    pub total: TotalMode,
+    /// `_summary`.
+    pub summary: Summary,
+    /// `_elements`.
+    pub elements: Vec<String>,
+    /// `_include`.
+    pub includes: Vec<Include>,
+    /// `_revinclude`.
+    pub revincludes: Vec<Include>,
+    /// Parameters ignored under lenient handling, reported back as warnings.
+    pub ignored: Vec<Issue>,
+}
+
+/// Default and maximum `_count`.
+pub const DEFAULT_COUNT: usize = 50;
+/// Largest `_count` honoured.
+pub const MAX_COUNT: usize = 1000;
+
+fn bad(name: &str, value: &str, why: &str) -> FhirError {
+    let value: String = value.chars().take(100).collect();
+    FhirError::invalid(
+        IssueCode::Invalid,
+        Some(name.to_owned()),
+        format!("search parameter {name}={value:?}: {why}"),
+    )
+}
+
+impl SearchQuery {
+    /// Parses the query parameters of a search on `resource_type`. With `strict`, unknown
+    /// parameters are errors; otherwise they are ignored and listed in `ignored`.
+    pub fn parse(
+        resource_type: ResourceType,
+        params: &[(String, String)],
+        strict: bool,
+    ) -> FhirResult<SearchQuery> {
+        let mut query = SearchQuery {
+            resource_type,
+            criteria: Vec::new(),
+            text: None,
+            content: None,
+            sort: Vec::new(),
+            count: DEFAULT_COUNT,
+            cursor: None,
+            total: TotalMode::default(),
+            summary: Summary::default(),
+            elements: Vec::new(),
+            includes: Vec::new(),
+            revincludes: Vec::new(),
+            ignored: Vec::new(),
+        };
+        for (name, value) in params {
+            match name.as_str() {
+                "_format" | "_pretty" => {}
+                "_count" => {
+                    query.count = value
+                        .parse::<usize>()
+                        .map_err(|_| bad(name, value, "not a non-negative integer"))?
+                        .min(MAX_COUNT)
+                }
+                "_cursor" => query.cursor = Some(value.clone()),
+                "_total" => {
+                    query.total = match value.as_str() {
+                        "none" => TotalMode::None,
+                        "estimate" => TotalMode::Estimate,
+                        "accurate" => TotalMode::Accurate,
+                        _ => return Err(bad(name, value, "expected none, estimate or accurate")),
+                    }
+                }
+                "_summary" => {
+                    query.summary = match value.as_str() {
+                        "true" => Summary::True,
+                        "false" => Summary::False,
+                        "text" => Summary::Text,
+                        "data" => Summary::Data,
+                        "count" => Summary::Count,
+                        _ => {
+                            return Err(bad(
+                                name,
+                                value,
+                                "expected true, false, text, data or count",
+                            ));
+                        }
+                    }
+                }
+                "_elements" => query.elements.extend(
+                    value
+                        .split(',')
+                        .map(|e| e.trim().to_owned())
+                        .filter(|e| !e.is_empty()),
+                ),
+                "_sort" => {
+                    for key in value.split(',').filter(|k| !k.is_empty()) {
+                        query.sort.push(
+                            parse_sort(resource_type, key)
+                                .ok_or_else(|| bad(name, value, "unknown sort parameter"))?,
+                        );
+                    }
+                }
+                "_text" => query.text = Some(value.clone()),
+                "_content" => query.content = Some(value.clone()),
+                _ if name.starts_with("_include") || name.starts_with("_revinclude") => {
+                    let include = parse_include(name, value)?;
+                    if name.starts_with("_include") {
+                        query.includes.push(include);
+                    } else {
+                        query.revincludes.push(include);
+                    }
+                }
+                _ => match parse_criterion(resource_type, name, value) {
+                    Ok(criterion) => query.criteria.push(criterion),
+                    Err(Unknown(reason)) if !strict => query.ignored.push(Issue {
+                        severity: Severity::Warning,
+                        code: IssueCode::NotSupported,
+                        expression: Some(name.clone()),
+                        diagnostics: format!("search parameter {name} ignored: {reason}"),
+                    }),
+                    Err(Unknown(reason)) => {
+                        return Err(FhirError::invalid(
+                            IssueCode::NotSupported,
+                            Some(name.clone()),
+                            format!("unknown or unsupported search parameter {name}: {reason}"),
+                        ));
+                    }
+                    Err(Malformed(err)) => return Err(err),
+                },
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// Why a criterion did not parse.
+enum ParseFailure {
+    /// Unknown parameter or modifier (lenient handling may ignore it).
+    Unknown(String),
+    /// A malformed value: always an error.
+    Malformed(FhirError),
+}
+use ParseFailure::{Malformed, Unknown};
+
+fn parse_sort(resource_type: ResourceType, key: &str) -> Option<SortKey> {
+    let (descending, code) = match key.strip_prefix('-') {
+        Some(code) => (true, code),
+        None => (false, key),
+    };
+    let param = match code {
+        "_id" | "_lastUpdated" => None,
+        _ => {
+            let param = registry().param(resource_type, code)?;
+            if matches!(param.kind, ParamType::Composite | ParamType::Special) {
+                return None;
+            }
+            Some(param.clone())
+        }
+    };
+    Some(SortKey {
+        code: code.to_owned(),
+        param,
+        descending,
+    })
+}
+
+fn parse_include(name: &str, value: &str) -> FhirResult<Include> {
+    let iterate = name.ends_with(":iterate") || name.ends_with(":recurse");
+    let mut parts = value.split(':');
+    let source = parts.next().unwrap_or_default();
+    let source: ResourceType = source
+        .parse()
+        .map_err(|_| bad(name, value, "unknown source type"))?;
+    let param = match parts.next() {
+        Some("*") | None => None,
+        Some(code) => {
+            let param = registry()
+                .param(source, code)
+                .ok_or_else(|| bad(name, value, "unknown reference parameter"))?;
+            if param.kind != ParamType::Reference {
+                return Err(bad(name, value, "not a reference parameter"));
+            }
+            Some(code.to_owned())
+        }
+    };
+    let target = parts
+        .next()
+        .map(|t| {
+            t.parse()
+                .map_err(|_| bad(name, value, "unknown target type"))
+        })
+        .transpose()?;
+    Ok(Include {
+        source,
+        param,
+        target,
+        iterate,
+    })
+}
+
+fn parse_criterion(
+    resource_type: ResourceType,
+    name: &str,
+    value: &str,
+) -> Result<Criterion, ParseFailure> {
+    if let Some(rest) = name.strip_prefix("_has:") {
+        return parse_has(resource_type, name, rest, value);
+    }
+    let (head, chained) = match name.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (name, None),
+    };
+    let (code, modifier_text) = match head.split_once(':') {
+        Some((code, modifier)) => (code, Some(modifier)),
+        None => (head, None),
+    };
+    match code {
+        "_id" => {
+            return Ok(Criterion::Ids(
+                value.split(',').map(str::to_owned).collect(),
+            ));
+        }
+        "_lastUpdated" => {
+            let values = value
+                .split(',')
+                .map(|v| {
+                    let (prefix, rest) = split_prefix(v);
+                    date_range(rest)
+                        .map(|r| (prefix, r))
+                        .ok_or_else(|| Malformed(bad(name, v, "not a valid date")))
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(Criterion::LastUpdated(values));
+        }
+        _ => {}
+    }
+    let param = registry()
+        .param(resource_type, code)
+        .ok_or_else(|| Unknown(format!("{resource_type} has no search parameter {code}")))?
+        .clone();
+    if let Some(chained) = chained {
+        return parse_chain(resource_type, name, param, modifier_text, chained, value);
+    }
+    let modifier = parse_modifier(&param, modifier_text)?;
+    if modifier_text == Some("missing") {
+        let missing = match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err(Malformed(bad(name, value, "expected true or false"))),
+        };
+        return Ok(Criterion::Missing { param, missing });
+    }
+    let values = split_values(value)
+        .iter()
+        .map(|v| parse_value(&param, &modifier, name, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    if values.is_empty() {
+        return Err(Malformed(bad(name, value, "empty value")));
+    }
+    Ok(Criterion::Param {
+        param,
+        modifier,
+        values,
+    })
+}
+
+/// Splits on commas not escaped with `\`.
+fn split_values(value: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = value.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    out.last_mut().expect("invariant: never empty").push(next);
+                }
+            }
+            ',' => out.push(String::new()),
+            other => out.last_mut().expect("invariant: never empty").push(other),
+        }
+    }
+    out.into_iter().filter(|v| !v.is_empty()).collect()
+}
+
+fn parse_modifier(param: &SearchParam, modifier: Option<&str>) -> Result<Modifier, ParseFailure> {
+    let Some(text) = modifier else {
+        return Ok(Modifier::None);
+    };
+    let allowed = |ok: bool, m: Modifier| {
+        if ok {
+            Ok(m)
+        } else {
+            Err(Unknown(format!(
+                "modifier :{text} does not apply to {} parameters",
+                param.kind.as_str()
+            )))
+        }
+    };
+    match text {
+        "missing" => Ok(Modifier::None),
+        "exact" => allowed(param.kind == ParamType::String, Modifier::Exact),
+        "contains" => allowed(param.kind == ParamType::String, Modifier::Contains),
+        "text" => allowed(param.kind == ParamType::Token, Modifier::Text),
+        "not" => allowed(param.kind == ParamType::Token, Modifier::Not),
+        "of-type" => allowed(param.kind == ParamType::Token, Modifier::OfType),
+        "above" => allowed(param.kind == ParamType::Uri, Modifier::Above),
+        "below" => allowed(param.kind == ParamType::Uri, Modifier::Below),
+        "identifier" => allowed(param.kind == ParamType::Reference, Modifier::Identifier),
+        other => match ResourceType::from_name(other) {
+            Some(t) if param.kind == ParamType::Reference => Ok(Modifier::Type(t)),
+            _ => Err(Unknown(format!("unsupported modifier :{other}"))),
+        },
+    }
+}
+
+fn split_prefix(value: &str) -> (Prefix, &str) {
+    let prefix = match value.get(..2) {
+        Some("eq") => Prefix::Eq,
+        Some("ne") => Prefix::Ne,
+        Some("gt") => Prefix::Gt,
+        Some("lt") => Prefix::Lt,
+        Some("ge") => Prefix::Ge,
+        Some("le") => Prefix::Le,
+        Some("sa") => Prefix::Sa,
+        Some("eb") => Prefix::Eb,
+        Some("ap") => Prefix::Ap,
+        _ => return (Prefix::Eq, value),
+    };
+    (prefix, &value[2..])
+}
+
+fn parse_token(value: &str) -> TokenValue {
+    match value.split_once('|') {
+        None => TokenValue {
+            system: None,
+            code: Some(value.to_owned()),
+        },
+        Some(("", code)) => TokenValue {
+            system: Some(None),
+            code: Some(code.to_owned()),
+        },
+        Some((system, "")) => TokenValue {
+            system: Some(Some(system.to_owned())),
+            code: None,
+        },
+        Some((system, code)) => TokenValue {
+            system: Some(Some(system.to_owned())),
+            code: Some(code.to_owned()),
+        },
+    }
+}
+
+fn parse_typed(
+    kind: ParamType,
+    param: &SearchParam,
+    modifier: &Modifier,
+    name: &str,
+    value: &str,
+) -> Result<SearchValue, ParseFailure> {
+    let malformed = |why: &str| Malformed(bad(name, value, why));
+    Ok(match kind {
+        ParamType::String => SearchValue::String(value.to_owned()),
+        ParamType::Token => SearchValue::Token(parse_token(value)),
+        ParamType::Uri => SearchValue::Uri(value.to_owned()),
+        ParamType::Date => {
+            let (prefix, rest) = split_prefix(value);
+            let range = date_range(rest).ok_or_else(|| {
+                malformed(
+                    "not a valid date (yyyy, yyyy-mm, yyyy-mm-dd or a dateTime with time zone)",
+                )
+            })?;
+            SearchValue::Date { prefix, range }
+        }
+        ParamType::Number => {
+            let (prefix, rest) = split_prefix(value);
+            SearchValue::Number {
+                prefix,
+                number: parse_number(rest).ok_or_else(|| malformed("not a valid number"))?,
+            }
+        }
+        ParamType::Quantity => {
+            let (prefix, rest) = split_prefix(value);
+            let mut parts = rest.splitn(3, '|');
+            let number = parse_number(parts.next().unwrap_or_default())
+                .ok_or_else(|| malformed("not a valid quantity number"))?;
+            let system = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+            let code = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+            SearchValue::Quantity {
+                prefix,
+                number,
+                system,
+                code,
+            }
+        }
+        ParamType::Reference => {
+            if *modifier == Modifier::Identifier {
+                return Ok(SearchValue::Token(parse_token(value)));
+            }
+            let explicit = match modifier {
+                Modifier::Type(t) => Some(*t),
+                _ => None,
+            };
+            let (resource_type, id) = match super::extract::split_reference(value) {
+                Some((t, id)) => (Some(t), Some(id)),
+                None if ResourceId::is_valid(value) => (
+                    explicit.or_else(|| (param.targets.len() == 1).then(|| param.targets[0])),
+                    Some(value.to_owned()),
+                ),
+                None => (None, None),
+            };
+            if id.is_none() && !value.contains(':') {
+                return Err(malformed(
+                    "not a reference (Type/id, id or an absolute url)",
+                ));
+            }
+            SearchValue::Reference {
+                resource_type,
+                id,
+                url: value.to_owned(),
+            }
+        }
+        ParamType::Composite => {
+            let parts: Vec<&str> = value.split('$').collect();
+            if parts.len() != param.components.len() {
+                return Err(malformed(
+                    "a composite value needs one $-separated part per component",
+                ));
+            }
+            let values = parts
+                .iter()
+                .zip(&param.components)
+                .map(|(part, component)| {
+                    parse_typed(component.kind, param, &Modifier::None, name, part)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            SearchValue::Composite(values)
+        }
+        ParamType::Special => {
+            return Err(Unknown("special parameters are not supported".to_owned()));
+        }
+    })
+}
+
+fn parse_value(
+    param: &SearchParam,
+    modifier: &Modifier,
+    name: &str,
+    value: &str,
+) -> Result<SearchValue, ParseFailure> {
+    parse_typed(param.kind, param, modifier, name, value)
+}
+
+fn parse_chain(
+    resource_type: ResourceType,
+    name: &str,
+    reference: Arc<SearchParam>,
+    modifier: Option<&str>,
+    chained: &str,
+    value: &str,
+) -> Result<Criterion, ParseFailure> {
+    if reference.kind != ParamType::Reference {
+        return Err(Unknown(format!(
+            "{} on {resource_type} is not a reference parameter and cannot be chained",
+            reference.code
+        )));
+    }
+    let candidates: Vec<ResourceType> = match modifier {
+        Some(t) => vec![
+            t.parse()
+                .map_err(|_| Malformed(bad(name, value, "unknown chain target type")))?,
+        ],
+        None if reference.targets.is_empty() => ResourceType::ALL.to_vec(),
+        None => reference.targets.clone(),
+    };
+    let mut targets = Vec::new();
+    let mut last_unknown = String::new();
+    for target in candidates {
+        match parse_criterion(target, chained, value) {
+            Ok(inner) => targets.push((target, Box::new(inner))),
+            Err(Unknown(reason)) => last_unknown = reason,
+            Err(err) => return Err(err),
+        }
+    }
+    if targets.is_empty() {
+        return Err(Unknown(last_unknown));
+    }
+    Ok(Criterion::Chain { reference, targets })
+}
+
+fn parse_has(
+    resource_type: ResourceType,
+    name: &str,
+    rest: &str,
+    value: &str,
+) -> Result<Criterion, ParseFailure> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(reference), Some(inner)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Malformed(bad(
+            name,
+            value,
+            "expected _has:Type:reference:parameter",
+        )));
+    };
+    let source: ResourceType = source
+        .parse()
+        .map_err(|_| Malformed(bad(name, value, "unknown _has type")))?;
+    let reference_param = registry()
+        .param(source, reference)
+        .filter(|p| p.kind == ParamType::Reference)
+        .ok_or_else(|| Unknown(format!("{source} has no reference parameter {reference}")))?
+        .clone();
+    if !reference_param.targets.is_empty() && !reference_param.targets.contains(&resource_type) {
+        return Err(Malformed(bad(
+            name,
+            value,
+            "that reference parameter cannot point at this type",
+        )));
+    }
+    let inner = parse_criterion(source, inner, value)?;
+    Ok(Criterion::Has {
+        source,
+        reference: reference_param,
+        inner: Box::new(inner),
+    })
+}

@@ -1,0 +1,163 @@
+//! The audit trail of patient-data access: the `record` middleware describes every `/fhir`
+//! request and hands it to [`AuditSink`], a bounded queue drained by one writer task that
+//! appends in batches (group commit) to the [`AuditLog`]. The response waits for its record
+//! to be stored — never dropped, back-pressure when the queue is full — so a completed request
+//! always has its record, even if the process is killed right after.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use medilink_fhir::platform::{AuditEntry, AuditLog};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::Principal;
+use crate::auth::limits::client_ip;
+use crate::context::RequestId;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Records per append transaction at most.
+const BATCH: usize = 256;
+/// Queue capacity (requests wait when it is full).
+const CAPACITY: usize = 4096;
+/// How long a response waits for its record before failing closed with `503`.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Job = (AuditEntry, oneshot::Sender<()>);
+
+/// The sending side of the audit queue.
+#[derive(Debug, Clone)]
+pub struct AuditSink {
+    sender: mpsc::Sender<Job>,
+}
+
+impl AuditSink {
+    /// Starts the writer task on `log`.
+    pub fn start(log: Arc<dyn AuditLog>) -> AuditSink {
+        let (sender, receiver) = mpsc::channel(CAPACITY);
+        tokio::spawn(write_loop(log, receiver));
+        AuditSink { sender }
+    }
+
+    /// Queues `entry` and waits until it is stored; `false` when that failed or timed out.
+    pub async fn record(&self, entry: AuditEntry) -> bool {
+        let (done, stored) = oneshot::channel();
+        if self.sender.send((entry, done)).await.is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(ACK_TIMEOUT, stored).await, Ok(Ok(())))
+    }
+
+    /// Waits until every record queued so far is stored (shutdown).
+    pub async fn flush(&self) {
+        // The queue is FIFO: once a sentinel-free wait on capacity returns, earlier jobs were
+        // taken; waiting for all permits means the writer drained them.
+        let _ = tokio::time::timeout(
+            ACK_TIMEOUT,
+            self.sender.reserve_many(self.sender.max_capacity()),
+        )
+        .await;
+    }
+}
+
+async fn write_loop(log: Arc<dyn AuditLog>, mut receiver: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut jobs, BATCH).await > 0 {
+        let entries: Vec<AuditEntry> = jobs.iter().map(|(entry, _)| entry.clone()).collect();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match log.append(&entries).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::error!(error = %err, records = entries.len(), "audit append failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        for (_, done) in jobs.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn action(method: &Method, route: &str) -> &'static str {
+    let history = route.contains("/_history");
+    match *method {
+        Method::GET if route.ends_with("{vid}") => "vread",
+        Method::GET if history => "history",
+        Method::GET if route.ends_with("{id}") => "read",
+        Method::GET => "search",
+        Method::POST if route == "/fhir/R4" => "bundle",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+/// Middleware on `/fhir/**` (but `metadata`): writes the audit record of the request.
+pub(crate) async fn record(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if !path.starts_with("/fhir/") || path == "/fhir/R4/metadata" {
+        return next.run(request).await;
+    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let principal = request.extensions().get::<Principal>().cloned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|RequestId(id)| id.clone())
+        .unwrap_or_default();
+    let ip = client_ip(&request, app.auth.settings().trust_forwarded_for);
+    let segments: Vec<&str> = path
+        .trim_start_matches("/fhir/R4")
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    let resource_type = segments
+        .first()
+        .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
+        .map(|segment| (*segment).to_owned());
+    let resource_ids: Vec<String> = segments
+        .get(1)
+        .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
+        .map(|id| vec![(*id).to_owned()])
+        .unwrap_or_default();
+    let patient_id = match resource_type.as_deref() {
+        Some("Patient") => resource_ids.first().cloned(),
+        _ => None,
+    };
+    let response = next.run(request).await;
+    let entry = AuditEntry {
+        at: app.clock.now(),
+        actor: principal.as_ref().map(|p| p.claims.sub.to_string()),
+        role: principal.as_ref().map(|p| p.role().as_str().to_owned()),
+        action: action(&method, &route).to_owned(),
+        resource_type,
+        resource_ids,
+        patient_id,
+        outcome: response.status().as_u16(),
+        client_ip: ip,
+        request_id,
+    };
+    if app.audit.record(entry).await {
+        response
+    } else {
+        tracing::error!("audit record not stored: response withheld");
+        ApiError::from(medilink_fhir::FhirError::Unavailable {
+            source: "audit trail unavailable".into(),
+        })
+        .into_response()
+    }
+}

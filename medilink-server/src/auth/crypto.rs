@@ -1,0 +1,188 @@
+//! The server's secrets and primitives: AEAD encryption of PII columns (ChaCha20-Poly1305),
+//! keyed hashes for e-mail lookup (HMAC-SHA256), random tokens and their hashes.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// Length of every key, in bytes.
+pub const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+
+/// The three keys: JWT signing (HS256), PII encryption and the e-mail lookup hash.
+#[derive(Clone)]
+pub struct Keys {
+    pub(crate) jwt: [u8; KEY_LEN],
+    pub(crate) encryption: [u8; KEY_LEN],
+    pub(crate) lookup: [u8; KEY_LEN],
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keys([redacted])")
+    }
+}
+
+/// Where a key came from (production refuses generated ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Given in the configuration (flag, env or `*_FILE`).
+    Configured,
+    /// Read from a file in the data dir that an earlier start generated.
+    DataDir,
+    /// Generated now into the data dir.
+    Generated,
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("invariant: the OS random source is available");
+    bytes
+}
+
+/// A random URL-safe token of `N` bytes of entropy.
+pub fn random_token<const N: usize>() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<N>())
+}
+
+/// SHA-256 of `data` (for high-entropy secrets such as refresh tokens).
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+/// Parses a base64 key of [`KEY_LEN`] bytes.
+pub fn parse_key(text: &str, name: &str) -> anyhow::Result<[u8; KEY_LEN]> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .with_context(|| format!("{name}: not base64"))?;
+    let Ok(key) = <[u8; KEY_LEN]>::try_from(bytes.as_slice()) else {
+        bail!(
+            "{name}: a key is {KEY_LEN} bytes (base64), got {}",
+            bytes.len()
+        );
+    };
+    Ok(key)
+}
+
+/// Reads `dir/name`, or generates it (mode 0600) when missing.
+pub fn key_file(dir: &Path, name: &str) -> anyhow::Result<([u8; KEY_LEN], KeySource)> {
+    let path = dir.join(name);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?;
+        return Ok((
+            parse_key(&text, &path.display().to_string())?,
+            KeySource::DataDir,
+        ));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let key = random_bytes::<KEY_LEN>();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create key file {}", path.display()))?;
+    std::io::Write::write_all(&mut file, STANDARD.encode(key).as_bytes())
+        .with_context(|| format!("cannot write key file {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "generated a new key (development default)");
+    Ok((key, KeySource::Generated))
+}
+
+impl Keys {
+    /// Fixed keys for tests.
+    pub fn for_tests() -> Keys {
+        Keys {
+            jwt: [1; KEY_LEN],
+            encryption: [2; KEY_LEN],
+            lookup: [3; KEY_LEN],
+        }
+    }
+
+    /// Encrypts `plaintext` for column `field` (bound as associated data): nonce ‖ ciphertext.
+    pub fn seal(&self, field: &str, plaintext: &[u8]) -> Vec<u8> {
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.encryption));
+        let nonce = random_bytes::<NONCE_LEN>();
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: field.as_bytes(),
+                },
+            )
+            .expect("invariant: encryption of a bounded buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        out
+    }
+
+    /// Decrypts what [`Keys::seal`] produced for `field`; `None` when it does not authenticate.
+    pub fn open(&self, field: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        ChaCha20Poly1305::new(Key::from_slice(&self.encryption))
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: field.as_bytes(),
+                },
+            )
+            .ok()
+    }
+
+    /// The keyed lookup hash of `value` under `purpose`.
+    pub fn lookup_hash(&self, purpose: &str, value: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup)
+            .expect("invariant: HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The lookup form of an e-mail address (trimmed, lowercase).
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_pii_opens_only_for_its_field_and_key() {
+        let keys = Keys::for_tests();
+        let sealed = keys.seal("email", b"someone@example.org");
+        assert_eq!(
+            keys.open("email", &sealed).as_deref(),
+            Some(&b"someone@example.org"[..])
+        );
+        assert_eq!(keys.open("name", &sealed), None);
+        let mut other = Keys::for_tests();
+        other.encryption = [9; KEY_LEN];
+        assert_eq!(other.open("email", &sealed), None);
+        assert_ne!(
+            keys.seal("email", b"x"),
+            keys.seal("email", b"x"),
+            "fresh nonces"
+        );
+        assert_eq!(
+            keys.lookup_hash("email", &normalize_email(" A@B.org ")),
+            keys.lookup_hash("email", "a@b.org")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Rate limiting per role and route class (login, TOTP, API) through the
+//! [`medilink_fhir::platform::KeyValue`] seam: fixed one-minute windows, shared between
+//! processes when the key-value store is Redis.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use medilink_fhir::platform::Role;
+
+use super::session::bearer;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Requests per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Login, register and refresh, per client address.
+    pub login: u64,
+    /// TOTP setup/verify/disable, per user.
+    pub totp: u64,
+    /// Anything else without a valid token, per client address.
+    pub anonymous: u64,
+    /// Anything else, per patient.
+    pub patient: u64,
+    /// Anything else, per physician.
+    pub physician: u64,
+    /// Anything else, per admin.
+    pub admin: u64,
+    /// Anything else, per researcher.
+    pub researcher: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login: 30,
+            totp: 10,
+            anonymous: 120,
+            patient: 600,
+            physician: 3000,
+            admin: 3000,
+            researcher: 1200,
+        }
+    }
+}
+
+impl RateLimits {
+    fn for_role(&self, role: Role) -> u64 {
+        match role {
+            Role::Patient => self.patient,
+            Role::Physician => self.physician,
+            Role::Admin => self.admin,
+            Role::Researcher => self.researcher,
+        }
+    }
+}
+
+/// The route classes that are limited separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitClass {
+    /// Credential endpoints.
+    Login,
+    /// TOTP endpoints.
+    Totp,
+    /// Everything else.
+    Api,
+}
+
+/// The limit class of a path.
+pub fn limit_class(path: &str) -> LimitClass {
+    match path {
+        "/api/auth/login" | "/api/auth/register" | "/api/auth/refresh" => LimitClass::Login,
+        _ if path.starts_with("/api/auth/totp/") => LimitClass::Totp,
+        _ => LimitClass::Api,
+    }
+}
+
+/// The client address: the socket peer, or the first `X-Forwarded-For` hop when trusted.
+pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<String> {
+    if trust_forwarded_for {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .map(|ip| ip.trim().to_owned())
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string())
+}
+
+/// Middleware: counts the request in its window and answers `429` past the limit.
+pub(crate) async fn rate_limit(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let auth = &app.auth;
+    let limits = auth.settings.rate;
+    let class = limit_class(request.uri().path());
+    let ip = client_ip(&request, auth.settings.trust_forwarded_for)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let user = bearer(&request).and_then(|token| auth.codec.verify(token, auth.clock.now()).ok());
+    let (key, limit) = match (class, &user) {
+        (LimitClass::Login, _) => (format!("rate:login:{ip}"), limits.login),
+        (LimitClass::Totp, Some(claims)) => (format!("rate:totp:{}", claims.sub), limits.totp),
+        (LimitClass::Totp, None) => (format!("rate:totp:{ip}"), limits.totp),
+        (LimitClass::Api, Some(claims)) => (
+            format!("rate:api:{}", claims.sub),
+            limits.for_role(claims.role),
+        ),
+        (LimitClass::Api, None) => (format!("rate:anon:{ip}"), limits.anonymous),
+    };
+    match auth.kv.incr(&key, Duration::from_secs(60)).await {
+        Ok(count) if count > limit => {
+            tracing::warn!(class = ?class, "rate limited");
+            ApiError::throttled("rate limit exceeded").into_response()
+        }
+        Ok(_) => next.run(request).await,
+        // Fail closed: without counters the limits cannot be enforced.
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}

@@ -1,0 +1,633 @@
+//! The account flows behind `/api/auth/*`, `/api/admin/users*` and `user add`: register,
+//! login (with lockout and TOTP), refresh rotation with reuse detection, logout, password
+//! change, TOTP enrolment and the admin actions.
+
+use std::time::Duration;
+
+use medilink_fhir::platform::{
+    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
+    UserRecord,
+};
+use medilink_fhir::{RequestContext, ResourceId};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::crypto::{normalize_email, random_token, sha256};
+use super::password::check_strength;
+use super::session::Principal;
+use super::token::{Claims, new_jti};
+use super::{Auth, totp};
+use crate::error::ApiError;
+
+/// Tokens handed to a client after a successful login or refresh.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    /// The JWT access token.
+    pub access_token: String,
+    /// The opaque refresh token.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// The answer to a login.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Tokens(TokenPair),
+    /// TOTP is enabled and no valid code was given: only a partial token.
+    MfaRequired {
+        /// A token every protected endpoint rejects.
+        partial_token: String,
+    },
+}
+
+/// A user as shown to its owner and to admins (PII decrypted).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// The id.
+    pub id: String,
+    /// The e-mail.
+    pub email: String,
+    /// The display name.
+    pub name: Option<String>,
+    /// The role.
+    pub role: &'static str,
+    /// The status.
+    pub status: &'static str,
+    /// The linked Patient id.
+    pub patient_id: Option<String>,
+    /// Whether TOTP is enabled.
+    pub totp_enabled: bool,
+}
+
+/// What TOTP setup returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotpEnrolment {
+    /// The `otpauth://` URI.
+    pub otpauth_uri: String,
+    /// The URI as a QR code (`data:image/svg+xml;base64,…`).
+    pub qr_svg: String,
+}
+
+const INVALID_LOGIN: &str = "invalid e-mail, password or code";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Roles that must pass TOTP before reaching patient data.
+pub fn mfa_mandatory(role: Role) -> bool {
+    matches!(role, Role::Physician | Role::Admin)
+}
+
+impl Auth {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn email_hash(&self, email: &str) -> Vec<u8> {
+        self.keys.lookup_hash("email", &normalize_email(email))
+    }
+
+    fn backup_hash(&self, code: &str) -> String {
+        hex(&self
+            .keys
+            .lookup_hash("backup", &totp::normalize_backup_code(code)))
+    }
+
+    /// Decrypts a user for display.
+    pub fn view(&self, user: &UserRecord) -> UserView {
+        let open = |field: &str, sealed: &[u8]| {
+            self.keys
+                .open(field, sealed)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        };
+        UserView {
+            id: user.id.to_string(),
+            email: open("email", &user.email_enc).unwrap_or_default(),
+            name: user
+                .name_enc
+                .as_deref()
+                .and_then(|sealed| open("name", sealed)),
+            role: user.role.as_str(),
+            status: user.status.as_str(),
+            patient_id: user.patient_id.as_ref().map(|id| id.to_string()),
+            totp_enabled: user.totp_enabled,
+        }
+    }
+
+    /// Creates an account. Patients get their linked `Patient` resource; physicians and
+    /// researchers start `pending` unless `status` says otherwise (the `user add` command).
+    pub async fn create_account(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+        role: Role,
+        status: Option<AccountStatus>,
+    ) -> Result<UserRecord, ApiError> {
+        let email = normalize_email(email);
+        if email.len() > 254 || !email.contains('@') || email.starts_with('@') {
+            return Err(ApiError::bad_request(
+                medilink_fhir::IssueCode::Value,
+                "email is not an e-mail address",
+            ));
+        }
+        check_strength(password, &email).map_err(|weak| {
+            ApiError::bad_request(medilink_fhir::IssueCode::Value, weak.message())
+        })?;
+        let email_hash = self.email_hash(&email);
+        if self
+            .accounts
+            .user_by_email_hash(&email_hash)
+            .await?
+            .is_some()
+        {
+            return Err(medilink_fhir::FhirError::Duplicate {
+                what: "an account with this e-mail",
+            }
+            .into());
+        }
+        let patient_id = match role {
+            Role::Patient => Some(self.create_patient(name).await?),
+            _ => None,
+        };
+        let status = status.unwrap_or(match role {
+            Role::Patient => AccountStatus::Active,
+            _ => AccountStatus::Pending,
+        });
+        let user = NewUser {
+            id: UserId(uuid::Uuid::new_v4().to_string()),
+            email_hash,
+            email_enc: self.keys.seal("email", email.as_bytes()),
+            name_enc: name.map(|name| self.keys.seal("name", name.as_bytes())),
+            password_hash: self.hasher.hash(password),
+            role,
+            status,
+            patient_id,
+        };
+        let created = self.accounts.create_user(user).await?;
+        tracing::info!(user_id = %created.id, role = %role, "account created");
+        Ok(created)
+    }
+
+    async fn create_patient(&self, name: Option<&str>) -> Result<ResourceId, ApiError> {
+        let mut patient = json!({"resourceType": "Patient", "active": true});
+        if let Some(name) = name.filter(|name| !name.trim().is_empty()) {
+            patient["name"] = json!([{"text": name.trim()}]);
+        }
+        let stored = self
+            .store
+            .create(&RequestContext::system(), patient)
+            .await?;
+        Ok(stored.id)
+    }
+
+    /// Issues an access token and a new refresh-token family for `user`.
+    pub async fn issue_session(&self, user: &UserRecord, mfa: bool) -> Result<TokenPair, ApiError> {
+        let family = format!("{}.{}", if mfa { "m" } else { "s" }, random_token::<12>());
+        self.issue_in_family(user, mfa, family).await
+    }
+
+    async fn issue_in_family(
+        &self,
+        user: &UserRecord,
+        mfa: bool,
+        family_id: String,
+    ) -> Result<TokenPair, ApiError> {
+        let now = self.now();
+        let refresh_token = random_token::<32>();
+        self.accounts
+            .insert_refresh(&RefreshTokenRecord {
+                token_hash: sha256(refresh_token.as_bytes()),
+                user_id: user.id.clone(),
+                family_id,
+                created_at: now,
+                expires_at: now + self.settings.refresh_ttl,
+            })
+            .await?;
+        Ok(TokenPair {
+            access_token: self.access_token(user, mfa, false, now),
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl.as_secs(),
+        })
+    }
+
+    fn access_token(
+        &self,
+        user: &UserRecord,
+        mfa: bool,
+        partial: bool,
+        now: OffsetDateTime,
+    ) -> String {
+        let ttl = if partial {
+            Duration::from_secs(300)
+        } else {
+            self.settings.access_ttl
+        };
+        self.codec.issue(&Claims {
+            sub: user.id.clone(),
+            role: user.role,
+            jti: new_jti(),
+            iat: now.unix_timestamp(),
+            iat_ms: unix_ms(now),
+            exp: now.unix_timestamp() + secs(ttl),
+            mfa,
+            partial,
+            pid: user.patient_id.clone(),
+        })
+    }
+
+    async fn locked(&self, key: &str) -> Result<bool, ApiError> {
+        Ok(self.kv.get(&format!("lock:{key}")).await?.is_some())
+    }
+
+    /// Counts a failure under `key`; locks it once the limit is reached.
+    async fn fail(&self, key: &str) -> Result<(), ApiError> {
+        let failures = self
+            .kv
+            .incr(&format!("fail:{key}"), self.settings.lockout)
+            .await?;
+        if failures >= self.settings.max_failures {
+            self.kv
+                .set(&format!("lock:{key}"), b"1", self.settings.lockout)
+                .await?;
+            self.kv.delete(&format!("fail:{key}")).await?;
+            tracing::warn!(
+                lock = key.split(':').next().unwrap_or(""),
+                "locked out after failures"
+            );
+        }
+        Ok(())
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), ApiError> {
+        self.kv.delete(&format!("fail:{key}")).await?;
+        Ok(())
+    }
+
+    /// Checks a TOTP or backup code for `user`, counting failures and honouring the lockout;
+    /// a used backup code is consumed.
+    async fn check_second_factor(&self, user: &UserRecord, code: &str) -> Result<(), ApiError> {
+        let key = format!("totp:{}", user.id);
+        if self.locked(&key).await? {
+            return Err(ApiError::throttled(
+                "too many failed codes; try again later",
+            ));
+        }
+        let secret = user
+            .totp_secret_enc
+            .as_deref()
+            .and_then(|sealed| self.keys.open("totp", sealed));
+        let now = self.now().unix_timestamp();
+        if secret.is_some_and(|secret| totp::check(&secret, code, now)) {
+            // One code, one use: replaying it within its window is refused.
+            let replay = format!("totp-used:{}:{}", user.id, code.trim());
+            if self.kv.get(&replay).await?.is_none() {
+                self.kv.set(&replay, b"1", Duration::from_secs(120)).await?;
+                return self.clear_failures(&key).await;
+            }
+        }
+        let backup = self.backup_hash(code);
+        if let Some(index) = user.backup_codes.iter().position(|hash| *hash == backup) {
+            let mut updated = user.clone();
+            updated.backup_codes.remove(index);
+            self.accounts.update_user(&updated).await?;
+            return self.clear_failures(&key).await;
+        }
+        self.fail(&key).await?;
+        Err(ApiError::unauthenticated(INVALID_LOGIN))
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        totp_code: Option<&str>,
+    ) -> Result<LoginOutcome, ApiError> {
+        let email_hash = self.email_hash(email);
+        let key = format!("login:{}", hex(&email_hash));
+        if self.locked(&key).await? {
+            // Same answer whether or not the e-mail exists.
+            self.hasher.verify_dummy(password);
+            return Err(ApiError::throttled(
+                "too many failed logins; try again later",
+            ));
+        }
+        let user = self.accounts.user_by_email_hash(&email_hash).await?;
+        let verified = match &user {
+            Some(user) => self.hasher.verify(password, &user.password_hash),
+            None => {
+                self.hasher.verify_dummy(password);
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| verified) else {
+            self.fail(&key).await?;
+            return Err(ApiError::unauthenticated(INVALID_LOGIN));
+        };
+        self.clear_failures(&key).await?;
+        match user.status {
+            AccountStatus::Active => {}
+            AccountStatus::Pending => {
+                return Err(ApiError::forbidden("the account is waiting for approval"));
+            }
+            AccountStatus::Suspended => {
+                return Err(ApiError::forbidden("the account is suspended"));
+            }
+        }
+        if !user.totp_enabled {
+            return Ok(LoginOutcome::Tokens(
+                self.issue_session(&user, false).await?,
+            ));
+        }
+        match totp_code.filter(|code| !code.trim().is_empty()) {
+            Some(code) => {
+                self.check_second_factor(&user, code).await?;
+                Ok(LoginOutcome::Tokens(self.issue_session(&user, true).await?))
+            }
+            None => Ok(LoginOutcome::MfaRequired {
+                partial_token: self.access_token(&user, false, true, self.now()),
+            }),
+        }
+    }
+
+    /// `POST /api/auth/refresh`: rotates the refresh token; a reused one revokes its family.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+        let now = self.now();
+        let next_token = random_token::<32>();
+        let successor = RefreshTokenRecord {
+            token_hash: sha256(next_token.as_bytes()),
+            user_id: UserId(String::new()),
+            family_id: String::new(),
+            created_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+        };
+        let consumed = self
+            .accounts
+            .rotate_refresh(&sha256(refresh_token.as_bytes()), &successor, now)
+            .await?;
+        let record = match consumed {
+            RefreshConsumed::Rotated(record) => record,
+            RefreshConsumed::Reused(record) => {
+                tracing::warn!(user_id = %record.user_id, "refresh token reused: family revoked");
+                return Err(ApiError::unauthenticated(
+                    "refresh token is no longer valid",
+                ));
+            }
+            RefreshConsumed::Expired | RefreshConsumed::Unknown => {
+                return Err(ApiError::unauthenticated(
+                    "refresh token is no longer valid",
+                ));
+            }
+        };
+        let user = self
+            .accounts
+            .user(&record.user_id)
+            .await?
+            .filter(|user| user.status == AccountStatus::Active)
+            .ok_or_else(|| ApiError::unauthenticated("refresh token is no longer valid"))?;
+        let mfa = record.family_id.starts_with("m.");
+        Ok(TokenPair {
+            access_token: self.access_token(&user, mfa, false, now),
+            refresh_token: next_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl.as_secs(),
+        })
+    }
+
+    /// Denylists an access token's `jti` until it expires.
+    async fn deny(&self, claims: &Claims) -> Result<(), ApiError> {
+        let left = (claims.exp - self.now().unix_timestamp()).max(1);
+        self.kv
+            .set(
+                &format!("deny:{}", claims.jti),
+                b"1",
+                Duration::from_secs(u64::try_from(left).unwrap_or(1)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Rejects every access token of `user` issued before now (password change, suspension).
+    async fn end_sessions(&self, user: &UserId) -> Result<(), ApiError> {
+        let now = self.now();
+        self.accounts.revoke_user_refresh(user, now).await?;
+        self.kv
+            .set(
+                &format!("epoch:{user}"),
+                unix_ms(now).to_string().as_bytes(),
+                self.settings.access_ttl + Duration::from_secs(60),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether claims were revoked (denylisted `jti`, or issued before the user's epoch).
+    pub async fn revoked(&self, claims: &Claims) -> Result<bool, ApiError> {
+        if self
+            .kv
+            .get(&format!("deny:{}", claims.jti))
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        let epoch = self.kv.get(&format!("epoch:{}", claims.sub)).await?;
+        let epoch = epoch
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<i64>().ok());
+        Ok(epoch.is_some_and(|epoch| claims.iat_ms <= epoch))
+    }
+
+    /// `POST /api/auth/logout`: denylists the access token, revokes the refresh family.
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        refresh_token: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.deny(&principal.claims).await?;
+        if let Some(token) = refresh_token {
+            self.accounts
+                .revoke_refresh(&sha256(token.as_bytes()), self.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn current_user(&self, principal: &Principal) -> Result<UserRecord, ApiError> {
+        self.accounts
+            .user(&principal.claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))
+    }
+
+    /// `GET /api/auth/me`.
+    pub async fn me(&self, principal: &Principal) -> Result<UserView, ApiError> {
+        Ok(self.view(&self.current_user(principal).await?))
+    }
+
+    /// `POST /api/auth/password`: verifies the old password, sets the new one and ends every
+    /// session of the user.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ApiError> {
+        let mut user = self.current_user(principal).await?;
+        if !self.hasher.verify(current, &user.password_hash) {
+            return Err(ApiError::forbidden("the current password is wrong"));
+        }
+        let email = self.view(&user).email;
+        check_strength(new, &email).map_err(|weak| {
+            ApiError::bad_request(medilink_fhir::IssueCode::Value, weak.message())
+        })?;
+        user.password_hash = self.hasher.hash(new);
+        self.accounts.update_user(&user).await?;
+        self.end_sessions(&user.id).await
+    }
+
+    /// `POST /api/auth/totp/setup`: a fresh secret (not yet enabled).
+    pub async fn totp_setup(&self, principal: &Principal) -> Result<TotpEnrolment, ApiError> {
+        let mut user = self.current_user(principal).await?;
+        if user.totp_enabled {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                medilink_fhir::IssueCode::Conflict,
+                "TOTP is already enabled; disable it first",
+            ));
+        }
+        let secret = totp::new_secret();
+        user.totp_secret_enc = Some(self.keys.seal("totp", &secret));
+        self.accounts.update_user(&user).await?;
+        let (otpauth_uri, qr_svg) = totp::enrolment(&secret, &self.view(&user).email);
+        Ok(TotpEnrolment {
+            otpauth_uri,
+            qr_svg,
+        })
+    }
+
+    /// `POST /api/auth/totp/verify`: enables TOTP with a first valid code; returns the backup
+    /// codes (shown once) and a full session.
+    pub async fn totp_verify(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<(Vec<String>, TokenPair), ApiError> {
+        let mut user = self.current_user(principal).await?;
+        if user.totp_enabled || user.totp_secret_enc.is_none() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                medilink_fhir::IssueCode::Conflict,
+                "run TOTP setup first",
+            ));
+        }
+        self.check_second_factor(&user, code).await?;
+        let codes = totp::new_backup_codes();
+        user.backup_codes = codes.iter().map(|code| self.backup_hash(code)).collect();
+        user.totp_enabled = true;
+        let user = self.accounts.update_user(&user).await?;
+        let tokens = self.issue_session(&user, true).await?;
+        Ok((codes, tokens))
+    }
+
+    /// `POST /api/auth/totp/disable`: needs a valid code; not allowed where TOTP is mandatory.
+    pub async fn totp_disable(&self, principal: &Principal, code: &str) -> Result<(), ApiError> {
+        let mut user = self.current_user(principal).await?;
+        if mfa_mandatory(user.role) {
+            return Err(ApiError::forbidden("TOTP is mandatory for this role"));
+        }
+        if !user.totp_enabled {
+            return Ok(());
+        }
+        self.check_second_factor(&user, code).await?;
+        user.totp_enabled = false;
+        user.totp_secret_enc = None;
+        user.backup_codes.clear();
+        self.accounts.update_user(&user).await?;
+        Ok(())
+    }
+
+    /// Admin: users by role, status or e-mail.
+    pub async fn list_users(
+        &self,
+        role: Option<Role>,
+        status: Option<AccountStatus>,
+        email: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<UserView>, ApiError> {
+        let filter = UserFilter {
+            role,
+            status,
+            email_hash: email.map(|email| self.email_hash(email)),
+            limit,
+            offset,
+        };
+        let users = self.accounts.list_users(&filter).await?;
+        Ok(users.iter().map(|user| self.view(user)).collect())
+    }
+
+    /// Admin: approve, suspend or unlock.
+    pub async fn admin_action(&self, id: &str, action: AdminAction) -> Result<UserView, ApiError> {
+        let mut user = self
+            .accounts
+            .user(&UserId(id.to_owned()))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    medilink_fhir::IssueCode::NotFound,
+                    "no such user",
+                )
+            })?;
+        match action {
+            AdminAction::Approve => {
+                user.status = AccountStatus::Active;
+                user = self.accounts.update_user(&user).await?;
+            }
+            AdminAction::Suspend => {
+                user.status = AccountStatus::Suspended;
+                user = self.accounts.update_user(&user).await?;
+                self.end_sessions(&user.id).await?;
+            }
+            AdminAction::Unlock => {
+                for key in [
+                    format!("login:{}", hex(&user.email_hash)),
+                    format!("totp:{}", user.id),
+                ] {
+                    self.kv.delete(&format!("lock:{key}")).await?;
+                    self.kv.delete(&format!("fail:{key}")).await?;
+                }
+            }
+        }
+        tracing::info!(user_id = %user.id, ?action, "admin action");
+        Ok(self.view(&user))
+    }
+}
+
+/// What an admin does to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    /// Pending → active.
+    Approve,
+    /// → suspended; ends its sessions.
+    Suspend,
+    /// Clears login and TOTP lockouts.
+    Unlock,
+}
