@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::context::RequestContext;
 use crate::error::FhirResult;
 use crate::model::{ResourceId, ResourceType, VersionId};
+use crate::search::{SearchPage, SearchQuery};
 
 /// One stored version of a resource.
 #[derive(Debug, Clone)]
@@ -201,6 +202,10 @@ pub trait ResourceStore: Send + Sync + Debug {
         value: &str,
     ) -> FhirResult<Vec<ResourceId>>;
 
+    /// One page of a search: matches (current versions of live resources) in the query's
+    /// sort order, plus `_include`/`_revinclude` resources, the total and paging cursors.
+    async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage>;
+
     /// Versions written after sequence number `after`, in sequence order (the change feed).
     async fn changes_since(
         &self,
@@ -277,6 +282,9 @@ impl<S: ResourceStore + ?Sized> ResourceStore for Arc<S> {
         (**self)
             .find_by_identifier(ctx, resource_type, system, value)
             .await
+    }
+    async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
+        (**self).search(ctx, query).await
     }
     async fn changes_since(
         &self,

@@ -88,6 +88,14 @@ impl ResourceStore for FailingStore {
             .find_by_identifier(ctx, resource_type, system, value)
             .await
     }
+    async fn search(
+        &self,
+        _ctx: &RequestContext,
+        _query: &medilink_fhir::search::SearchQuery,
+    ) -> FhirResult<medilink_fhir::search::SearchPage> {
+        Err(FhirError::Unavailable { source: broken() })
+    }
+
     async fn changes_since(
         &self,
         _ctx: &RequestContext,

@@ -7,6 +7,7 @@
 
 mod index_rows;
 mod migrate;
+mod search;
 mod platform;
 mod rows;
 
@@ -32,6 +33,7 @@ use crate::model::{ResourceId, ResourceType, VersionId};
 use crate::store::{
     HistoryPage, HistoryQuery, HistoryScope, ResourceStore, StoredResource, WriteOp, WriteOutcome,
 };
+use crate::search::{SearchPage, SearchQuery};
 use crate::write::{PreparedWrite, WriteKind, prepare};
 
 use rows::{VERSION_COLUMNS, stored_from_row};
@@ -595,6 +597,10 @@ impl ResourceStore for SqlResourceStore {
             .await
             .map_err(classify)?;
         rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn search(&self, _ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
+        search::run(self, query).await
     }
 
     async fn close(&self) -> FhirResult<()> {
