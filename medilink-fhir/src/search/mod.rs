@@ -4,6 +4,7 @@
 //! Planning a [`SearchQuery`] into SQL over the index tables is the SQL backend's job
 //! (`backend/sql/search.rs`).
 
+pub mod compartment;
 pub(crate) mod extract;
 pub mod normalize;
 pub mod query;
@@ -34,3 +35,5 @@ pub struct SearchPage {
     /// Warnings (ignored parameters) for the result Bundle's OperationOutcome.
     pub warnings: Vec<Issue>,
 }
+
+pub mod shape;

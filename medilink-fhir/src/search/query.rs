@@ -109,6 +109,9 @@ pub enum Criterion {
         /// Per target type, the criterion on the target.
         targets: Vec<(ResourceType, Box<Criterion>)>,
     },
+    /// Resources in the Patient compartment of one of these patients (the consent guard's
+    /// restriction; a Patient matches by its id). Types outside the compartment match nothing.
+    PatientCompartment(Vec<String>),
     /// `_has:Type:ref:param=…` (reverse chain).
     Has {
         /// The type that references this one.

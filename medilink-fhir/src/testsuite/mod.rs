@@ -6,10 +6,12 @@
 
 mod bundles;
 mod harness;
+mod search_cases;
 mod store_cases;
 
 pub use bundles::*;
 pub use harness::*;
+pub use search_cases::*;
 pub use store_cases::*;
 
 use std::future::Future;
@@ -73,7 +75,8 @@ macro_rules! resource_store_suite {
             concurrent_transactions_never_interleave, change_feed_is_ordered, identifiers_follow_writes,
             bundle_transaction_resolves_references, bundle_transaction_rolls_back_on_failure,
             bundle_batch_entries_fail_independently, bundle_conditional_create_and_references,
-            close_is_clean);
+            close_is_clean, search_table_of_queries, search_sees_only_current_versions,
+            search_totals_and_includes, search_paging_is_stable_under_writes);
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
         $(

@@ -7,9 +7,10 @@
 
 mod index_rows;
 mod migrate;
-mod search;
 mod platform;
 mod rows;
+mod search;
+mod search_plan;
 
 pub use platform::{SqlAccountStore, SqlAuditLog};
 
@@ -30,10 +31,10 @@ use crate::clock::{Clock, IdGen, from_micros, to_micros};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::model::{ResourceId, ResourceType, VersionId};
+use crate::search::{SearchPage, SearchQuery};
 use crate::store::{
     HistoryPage, HistoryQuery, HistoryScope, ResourceStore, StoredResource, WriteOp, WriteOutcome,
 };
-use crate::search::{SearchPage, SearchQuery};
 use crate::write::{PreparedWrite, WriteKind, prepare};
 
 use rows::{VERSION_COLUMNS, stored_from_row};

@@ -1,0 +1,493 @@
+//! Criteria → SQL: each criterion becomes a boolean expression over a resource-table alias,
+//! built from `IN (subquery)` over the per-type index tables, so chains, `_has` and the
+//! compartment restriction nest naturally and the planner can drive from the indexes.
+
+use sea_orm::Value as SqlValue;
+
+use crate::error::{FhirError, FhirResult};
+use crate::model::ResourceType;
+use crate::search::compartment::patient_compartment_params;
+use crate::search::normalize::{Number, Range, normalize_string};
+use crate::search::{Criterion, Modifier, ParamType, Prefix, SearchParam, SearchValue, TokenValue};
+
+/// Accumulates SQL text parameters while criteria are planned.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    pub(super) values: Vec<SqlValue>,
+    pub(super) aliases: usize,
+    /// "now" in microseconds, for `ap` on dates.
+    pub(super) now: i64,
+}
+
+/// The index table of a parameter type.
+pub(super) fn table_of(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::String => "search_string",
+        ParamType::Token => "search_token",
+        ParamType::Reference => "search_reference",
+        ParamType::Date => "search_date",
+        ParamType::Number => "search_number",
+        ParamType::Quantity => "search_quantity",
+        ParamType::Uri => "search_uri",
+        ParamType::Composite | ParamType::Special => "search_composite",
+    }
+}
+
+/// The largest char, appended to a prefix to bound a range scan.
+const MAX_CHAR: char = '\u{10FFFF}';
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+impl Plan {
+    fn bind(&mut self, value: impl Into<SqlValue>) -> &'static str {
+        self.values.push(value.into());
+        "?"
+    }
+
+    fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("s{}", self.aliases)
+    }
+
+    /// All criteria ANDed, over `alias` (a `resources` row of `resource_type`).
+    pub(super) fn all(
+        &mut self,
+        criteria: &[Criterion],
+        resource_type: ResourceType,
+        alias: &str,
+    ) -> FhirResult<String> {
+        let mut parts = Vec::with_capacity(criteria.len());
+        for criterion in criteria {
+            parts.push(self.criterion(criterion, resource_type, alias)?);
+        }
+        Ok(if parts.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            parts.join(" AND ")
+        })
+    }
+
+    fn criterion(
+        &mut self,
+        criterion: &Criterion,
+        ty: ResourceType,
+        alias: &str,
+    ) -> FhirResult<String> {
+        Ok(match criterion {
+            Criterion::Ids(ids) => {
+                if ids.is_empty() {
+                    return Ok("1 = 0".to_owned());
+                }
+                let marks: Vec<&str> = ids.iter().map(|id| self.bind(id.as_str())).collect();
+                format!("{alias}.id IN ({})", marks.join(", "))
+            }
+            Criterion::LastUpdated(values) => {
+                let conds: Vec<String> = values
+                    .iter()
+                    .map(|(prefix, range)| {
+                        self.range_cond(
+                            &format!("{alias}.last_updated"),
+                            &format!("({alias}.last_updated + 1)"),
+                            *prefix,
+                            *range,
+                        )
+                    })
+                    .collect();
+                format!("({})", conds.join(" OR "))
+            }
+            Criterion::Param {
+                param,
+                modifier,
+                values,
+            } => self.param(param, modifier, values, ty, alias)?,
+            Criterion::Missing { param, missing } => {
+                let s = self.alias();
+                let (table, code) = match param.kind {
+                    ParamType::Special => return Err(unsupported("special parameters")),
+                    kind => (table_of(kind), param.code.clone()),
+                };
+                let t = self.bind(ty.as_str());
+                let p = self.bind(code);
+                let not = if *missing { "NOT " } else { "" };
+                format!(
+                    "{alias}.id {not}IN (SELECT {s}.id FROM {table} {s} WHERE {s}.resource_type = {t} AND {s}.param = {p})"
+                )
+            }
+            Criterion::Chain { reference, targets } => {
+                let s = self.alias();
+                let t = self.bind(ty.as_str());
+                let p = self.bind(reference.code.as_str());
+                let mut branches = Vec::new();
+                for (target_type, inner) in targets {
+                    let target_alias = self.alias();
+                    let tt = self.bind(target_type.as_str());
+                    let tt2 = self.bind(target_type.as_str());
+                    let live = self.bind(false);
+                    let inner = self.criterion(inner, *target_type, &target_alias)?;
+                    branches.push(format!(
+                        "({s}.target_type = {tt} AND {s}.target_id IN (SELECT {target_alias}.id FROM resources {target_alias} \
+                         WHERE {target_alias}.resource_type = {tt2} AND {target_alias}.deleted = {live} AND {inner}))"
+                    ));
+                }
+                format!(
+                    "{alias}.id IN (SELECT {s}.id FROM search_reference {s} WHERE {s}.resource_type = {t} AND {s}.param = {p} AND ({}))",
+                    branches.join(" OR ")
+                )
+            }
+            Criterion::Has {
+                source,
+                reference,
+                inner,
+            } => {
+                let s = self.alias();
+                let source_alias = self.alias();
+                let st = self.bind(source.as_str());
+                let p = self.bind(reference.code.as_str());
+                let tt = self.bind(ty.as_str());
+                let st2 = self.bind(source.as_str());
+                let live = self.bind(false);
+                let inner = self.criterion(inner, *source, &source_alias)?;
+                format!(
+                    "{alias}.id IN (SELECT {s}.target_id FROM search_reference {s} WHERE {s}.resource_type = {st} AND {s}.param = {p} \
+                     AND {s}.target_type = {tt} AND {s}.id IN (SELECT {source_alias}.id FROM resources {source_alias} \
+                     WHERE {source_alias}.resource_type = {st2} AND {source_alias}.deleted = {live} AND {inner}))"
+                )
+            }
+            Criterion::PatientCompartment(patients) => {
+                if patients.is_empty() {
+                    return Ok("1 = 0".to_owned());
+                }
+                if ty == ResourceType::Patient {
+                    let marks: Vec<&str> =
+                        patients.iter().map(|id| self.bind(id.as_str())).collect();
+                    return Ok(format!("{alias}.id IN ({})", marks.join(", ")));
+                }
+                let params = patient_compartment_params(ty);
+                if params.is_empty() {
+                    return Ok("1 = 0".to_owned());
+                }
+                let s = self.alias();
+                let t = self.bind(ty.as_str());
+                let param_marks: Vec<&str> = params.iter().map(|p| self.bind(p.as_str())).collect();
+                let patient = self.bind("Patient");
+                let id_marks: Vec<&str> =
+                    patients.iter().map(|id| self.bind(id.as_str())).collect();
+                format!(
+                    "{alias}.id IN (SELECT {s}.id FROM search_reference {s} WHERE {s}.resource_type = {t} AND {s}.param IN ({}) \
+                     AND {s}.target_type = {patient} AND {s}.target_id IN ({}))",
+                    param_marks.join(", "),
+                    id_marks.join(", ")
+                )
+            }
+        })
+    }
+
+    fn param(
+        &mut self,
+        param: &SearchParam,
+        modifier: &Modifier,
+        values: &[SearchValue],
+        ty: ResourceType,
+        alias: &str,
+    ) -> FhirResult<String> {
+        let s = self.alias();
+        let (table, code) = match (param.kind, modifier) {
+            (ParamType::Token, Modifier::Text) => ("search_string", format!("{}:text", param.code)),
+            (ParamType::Token, Modifier::OfType) => {
+                ("search_token", format!("{}:of-type", param.code))
+            }
+            (ParamType::Reference, Modifier::Identifier) => {
+                ("search_token", format!("{}:identifier", param.code))
+            }
+            (ParamType::Special, _) => return Err(unsupported("special parameters")),
+            (kind, _) => (table_of(kind), param.code.clone()),
+        };
+        let t = self.bind(ty.as_str());
+        let p = self.bind(code);
+        let mut conds = Vec::with_capacity(values.len());
+        for value in values {
+            conds.push(self.value(&s, param, modifier, value)?);
+        }
+        let negate = if *modifier == Modifier::Not {
+            "NOT "
+        } else {
+            ""
+        };
+        Ok(format!(
+            "{alias}.id {negate}IN (SELECT {s}.id FROM {table} {s} WHERE {s}.resource_type = {t} AND {s}.param = {p} AND (({})))",
+            conds.join(") OR (")
+        ))
+    }
+
+    fn value(
+        &mut self,
+        s: &str,
+        param: &SearchParam,
+        modifier: &Modifier,
+        value: &SearchValue,
+    ) -> FhirResult<String> {
+        Ok(match (value, modifier) {
+            (SearchValue::String(text), Modifier::Exact) => {
+                format!("{s}.value_exact = {}", self.bind(text.as_str()))
+            }
+            (SearchValue::String(text), Modifier::Contains) => {
+                format!(
+                    "{s}.value_norm LIKE {} ESCAPE '\\'",
+                    self.bind(format!("%{}%", escape_like(&normalize_string(text))))
+                )
+            }
+            (SearchValue::String(text), _) => {
+                self.prefix_cond(&format!("{s}.value_norm"), &normalize_string(text))
+            }
+            (SearchValue::Token(token), Modifier::Text) => {
+                // Any word of the display text starting with the value.
+                let norm =
+                    escape_like(&normalize_string(token.code.as_deref().unwrap_or_default()));
+                let start = self.bind(format!("{norm}%"));
+                let word = self.bind(format!("% {norm}%"));
+                format!(
+                    "({s}.value_norm LIKE {start} ESCAPE '\\' OR {s}.value_norm LIKE {word} ESCAPE '\\')"
+                )
+            }
+            (SearchValue::Token(token), Modifier::OfType) => {
+                // `type-system|type-code|value`: stored as system = type system, code = `type-code|value`.
+                let raw = match (&token.system, &token.code) {
+                    (Some(Some(system)), Some(code)) => format!("{system}|{code}"),
+                    (_, Some(code)) => code.clone(),
+                    _ => String::new(),
+                };
+                let mut parts = raw.splitn(3, '|');
+                let (Some(system), Some(code), Some(id_value)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(FhirError::bad_request(format!(
+                        "{}:of-type needs system|code|value",
+                        param.code
+                    )));
+                };
+                let sys = self.bind(system);
+                let key = self.bind(format!("{code}|{id_value}"));
+                format!("{s}.system = {sys} AND {s}.code = {key}")
+            }
+            (SearchValue::Token(token), _) => self.token_cond(s, "system", "code", token),
+            (
+                SearchValue::Reference {
+                    resource_type,
+                    id,
+                    url,
+                },
+                _,
+            ) => {
+                let mut cond = match id {
+                    Some(id) => {
+                        let mut c = format!("{s}.target_id = {}", self.bind(id.as_str()));
+                        if let Some(t) = resource_type {
+                            c.push_str(&format!(
+                                " AND {s}.target_type = {}",
+                                self.bind(t.as_str())
+                            ));
+                        }
+                        c
+                    }
+                    None => "1 = 0".to_owned(),
+                };
+                if url.contains("://") || url.starts_with("urn:") {
+                    cond = format!("({cond}) OR {s}.url = {}", self.bind(url.as_str()));
+                }
+                cond
+            }
+            (SearchValue::Date { prefix, range }, _) => {
+                self.range_cond(&format!("{s}.low"), &format!("{s}.high"), *prefix, *range)
+            }
+            (SearchValue::Number { prefix, number }, _) => {
+                self.number_cond(&format!("{s}.value"), *prefix, *number)
+            }
+            (
+                SearchValue::Quantity {
+                    prefix,
+                    number,
+                    system,
+                    code,
+                },
+                _,
+            ) => {
+                let mut cond = self.number_cond(&format!("{s}.value"), *prefix, *number);
+                if let Some(system) = system {
+                    cond.push_str(&format!(" AND {s}.system = {}", self.bind(system.as_str())));
+                }
+                if let Some(code) = code {
+                    cond.push_str(&format!(" AND {s}.code = {}", self.bind(code.as_str())));
+                }
+                cond
+            }
+            (SearchValue::Uri(uri), Modifier::Below) => {
+                format!(
+                    "{s}.uri LIKE {} ESCAPE '\\'",
+                    self.bind(format!("{}%", escape_like(uri)))
+                )
+            }
+            (SearchValue::Uri(uri), Modifier::Above) => {
+                let v = self.bind(uri.as_str());
+                format!("substr({v}, 1, length({s}.uri)) = {s}.uri")
+            }
+            (SearchValue::Uri(uri), _) => format!("{s}.uri = {}", self.bind(uri.as_str())),
+            (SearchValue::Composite(parts), _) => self.composite_cond(s, param, parts)?,
+        })
+    }
+
+    fn token_cond(
+        &mut self,
+        s: &str,
+        system_col: &str,
+        code_col: &str,
+        token: &TokenValue,
+    ) -> String {
+        let mut conds = Vec::new();
+        match &token.system {
+            None => {}
+            Some(None) => conds.push(format!("{s}.{system_col} IS NULL")),
+            Some(Some(system)) => {
+                conds.push(format!("{s}.{system_col} = {}", self.bind(system.as_str())))
+            }
+        }
+        if let Some(code) = &token.code {
+            conds.push(format!("{s}.{code_col} = {}", self.bind(code.as_str())));
+        }
+        if conds.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            conds.join(" AND ")
+        }
+    }
+
+    fn prefix_cond(&mut self, column: &str, norm: &str) -> String {
+        let low = self.bind(norm);
+        let high = self.bind(format!("{norm}{MAX_CHAR}"));
+        format!("{column} >= {low} AND {column} < {high}")
+    }
+
+    fn composite_cond(
+        &mut self,
+        s: &str,
+        param: &SearchParam,
+        parts: &[SearchValue],
+    ) -> FhirResult<String> {
+        let mut conds = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let cond = match (i, part) {
+                (0, SearchValue::Token(token)) => self.token_cond(s, "s1", "k1", token),
+                (0, SearchValue::Reference { url, .. }) => {
+                    format!("{s}.k1 = {}", self.bind(url.as_str()))
+                }
+                (1, SearchValue::Token(token)) => self.token_cond(s, "s2", "k2", token),
+                (
+                    1,
+                    SearchValue::Quantity {
+                        prefix,
+                        number,
+                        system,
+                        code,
+                    },
+                ) => {
+                    let mut c = self.number_cond(&format!("{s}.n2"), *prefix, *number);
+                    if let Some(system) = system {
+                        c.push_str(&format!(" AND {s}.s2 = {}", self.bind(system.as_str())));
+                    }
+                    if let Some(code) = code {
+                        c.push_str(&format!(" AND {s}.k2 = {}", self.bind(code.as_str())));
+                    }
+                    c
+                }
+                (1, SearchValue::Number { prefix, number }) => {
+                    self.number_cond(&format!("{s}.n2"), *prefix, *number)
+                }
+                (1, SearchValue::Date { prefix, range }) => {
+                    self.range_cond(&format!("{s}.lo2"), &format!("{s}.hi2"), *prefix, *range)
+                }
+                (1, SearchValue::String(text)) => {
+                    self.prefix_cond(&format!("{s}.k2"), &normalize_string(text))
+                }
+                (2, SearchValue::Number { prefix, number }) => {
+                    self.number_cond(&format!("{s}.n3"), *prefix, *number)
+                }
+                _ => {
+                    return Err(FhirError::bad_request(format!(
+                        "unsupported component value in {}",
+                        param.code
+                    )));
+                }
+            };
+            conds.push(format!("({cond})"));
+        }
+        Ok(conds.join(" AND "))
+    }
+
+    /// Prefix semantics for ranges (dates): `[lo, hi)` of the target against the value's range.
+    fn range_cond(&mut self, lo: &str, hi: &str, prefix: Prefix, v: Range) -> String {
+        match prefix {
+            Prefix::Eq => format!(
+                "{lo} >= {} AND {hi} <= {}",
+                self.bind(v.low),
+                self.bind(v.high)
+            ),
+            Prefix::Ne => format!(
+                "NOT ({lo} >= {} AND {hi} <= {})",
+                self.bind(v.low),
+                self.bind(v.high)
+            ),
+            Prefix::Gt => format!("{hi} > {}", self.bind(v.high)),
+            Prefix::Lt => format!("{lo} < {}", self.bind(v.low)),
+            Prefix::Ge => format!("{hi} > {}", self.bind(v.low)),
+            Prefix::Le => format!("{lo} < {}", self.bind(v.high)),
+            Prefix::Sa => format!("{lo} >= {}", self.bind(v.high)),
+            Prefix::Eb => format!("{hi} <= {}", self.bind(v.low)),
+            Prefix::Ap => {
+                let distance = (self.now.saturating_sub(v.low)).unsigned_abs() / 10;
+                let slack = (distance as i64).max(86_400_000_000);
+                format!(
+                    "{lo} < {} AND {hi} > {}",
+                    self.bind(v.high.saturating_add(slack)),
+                    self.bind(v.low.saturating_sub(slack))
+                )
+            }
+        }
+    }
+
+    /// Prefix semantics for numbers: `eq` uses the value's precision range.
+    fn number_cond(&mut self, column: &str, prefix: Prefix, n: Number) -> String {
+        match prefix {
+            Prefix::Eq => format!(
+                "{column} >= {} AND {column} < {}",
+                self.bind(n.low),
+                self.bind(n.high)
+            ),
+            Prefix::Ne => format!(
+                "NOT ({column} >= {} AND {column} < {})",
+                self.bind(n.low),
+                self.bind(n.high)
+            ),
+            Prefix::Gt | Prefix::Sa => format!("{column} > {}", self.bind(n.value)),
+            Prefix::Lt | Prefix::Eb => format!("{column} < {}", self.bind(n.value)),
+            Prefix::Ge => format!("{column} >= {}", self.bind(n.value)),
+            Prefix::Le => format!("{column} <= {}", self.bind(n.value)),
+            Prefix::Ap => {
+                let (a, b) = (n.value * 0.9, n.value * 1.1);
+                format!(
+                    "{column} >= {} AND {column} <= {}",
+                    self.bind(a.min(b)),
+                    self.bind(a.max(b))
+                )
+            }
+        }
+    }
+}
+
+fn unsupported(what: &str) -> FhirError {
+    FhirError::Unsupported {
+        feature: what.to_owned(),
+    }
+}
