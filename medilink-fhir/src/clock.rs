@@ -64,7 +64,9 @@ pub trait IdGen: Send + Sync + Debug {
     fn new_id(&self) -> String;
 }
 
-/// UUID v4 ids (the server default: unguessable, as ids end up in URLs).
+/// UUID v7 ids, the server default: time-ordered, so new rows land at the end of every index
+/// keyed by id (far fewer pages touched per write than random v4 ids), yet with 74 random
+/// bits they stay unguessable.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UuidIdGen;
 
@@ -74,7 +76,7 @@ impl IdGen for UuidIdGen {
             clippy::disallowed_methods,
             reason = "this is the one place that draws ids"
         )]
-        uuid::Uuid::new_v4().to_string()
+        uuid::Uuid::now_v7().to_string()
     }
 }
 

@@ -83,6 +83,16 @@ pub(crate) fn extract(resource_type: ResourceType, resource: &Value) -> IndexRow
     rows.tokens.dedup();
     rows.references.sort();
     rows.references.dedup();
+    rows.dates.sort();
+    rows.dates.dedup();
+    rows.numbers
+        .sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    rows.numbers.dedup();
+    rows.quantities
+        .sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    rows.quantities.dedup();
+    rows.uris.sort();
+    rows.uris.dedup();
     rows
 }
 

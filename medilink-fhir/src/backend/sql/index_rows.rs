@@ -23,6 +23,11 @@ pub(super) const INDEX_TABLES: [(&str, &str); 8] = [
     ),
 ];
 
+/// Absent key parts are stored as `''` (key columns cannot be NULL).
+fn or_empty(value: &Option<String>) -> SqlValue {
+    value.as_deref().unwrap_or_default().into()
+}
+
 /// Index rows of one write transaction, ready to be written.
 #[derive(Debug, Default)]
 pub(super) struct IndexBatch {
@@ -55,7 +60,7 @@ impl IndexBatch {
             key(&mut self.rows[1]);
             self.rows[1].extend([
                 param.as_str().into(),
-                SqlValue::from(system.clone()),
+                or_empty(system),
                 code.as_str().into(),
             ]);
         }
@@ -63,9 +68,9 @@ impl IndexBatch {
             key(&mut self.rows[2]);
             self.rows[2].extend([
                 param.as_str().into(),
-                SqlValue::from(target_type.clone()),
-                SqlValue::from(target_id.clone()),
-                SqlValue::from(url.clone()),
+                or_empty(target_type),
+                or_empty(target_id),
+                or_empty(url),
             ]);
         }
         for (param, low, high) in &index.dates {
@@ -80,8 +85,8 @@ impl IndexBatch {
             key(&mut self.rows[5]);
             self.rows[5].extend([
                 param.as_str().into(),
-                SqlValue::from(system.clone()),
-                SqlValue::from(code.clone()),
+                or_empty(system),
+                or_empty(code),
                 (*value).into(),
             ]);
         }
@@ -93,9 +98,9 @@ impl IndexBatch {
             key(&mut self.rows[7]);
             self.rows[7].extend([
                 row.param.as_str().into(),
-                SqlValue::from(row.s1.clone()),
+                or_empty(&row.s1),
                 row.k1.as_str().into(),
-                SqlValue::from(row.s2.clone()),
+                or_empty(&row.s2),
                 SqlValue::from(row.k2.clone()),
                 SqlValue::from(row.n2),
                 SqlValue::from(row.lo2),

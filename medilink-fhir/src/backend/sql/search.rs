@@ -409,7 +409,7 @@ async fn forward_targets(
     }
     let mut values: Vec<SqlValue> = vec![include.source.as_str().into()];
     let mut sql = String::from(
-        "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s WHERE s.resource_type = ? AND s.target_id IS NOT NULL",
+        "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s WHERE s.resource_type = ? AND s.target_id <> ''",
     );
     match &include.param {
         Some(code) => {

@@ -349,7 +349,7 @@ impl Plan {
         let mut conds = Vec::new();
         match &token.system {
             None => {}
-            Some(None) => conds.push(format!("{s}.{system_col} IS NULL")),
+            Some(None) => conds.push(format!("{s}.{system_col} = ''")),
             Some(Some(system)) => {
                 conds.push(format!("{s}.{system_col} = {}", self.bind(system.as_str())))
             }
