@@ -15,6 +15,7 @@
 
 mod data;
 mod raw;
+mod search;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +59,15 @@ enum Command {
         patients: usize,
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+    },
+    /// Search latency on a loaded store (loads the data first when the store has fewer patients).
+    Search {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 375)]
+        patients: usize,
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
     },
     /// Create patients for a read load test; prints one id per line.
     SeedRead {
@@ -144,6 +154,11 @@ async fn main() -> Result<()> {
             concurrency,
         } => http(&url, patients, concurrency).await,
         Command::SeedRead { url, count } => seed_read(&url, count).await,
+        Command::Search {
+            database_url,
+            patients,
+            rounds,
+        } => search::run(&database_url, patients, rounds).await,
     }
 }
 

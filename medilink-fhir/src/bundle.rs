@@ -1,7 +1,7 @@
 //! Batch and transaction Bundles (`POST [base]` with a Bundle of type `batch`/`transaction`).
 //!
 //! A transaction assigns ids to created resources up front, rewrites `urn:uuid:` (and any other
-//! `fullUrl`) references and conditional references (`Type?identifier=…`) to `Type/id`, and
+//! `fullUrl`) references and conditional references (`Type?criteria`, resolved through search by [`crate::conditional`]) to `Type/id`, and
 //! hands every write to [`ResourceStore::transaction`] at once, so it commits entirely or not
 //! at all. Batch entries run one by one and fail independently. The outcome is structured
 //! ([`BundleOutcome`]); turning it into a response Bundle is the server's job.
@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::clock::IdGen;
+use crate::conditional;
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult, IssueCode};
-use crate::model::ResourceId;
 use crate::store::{ResourceStore, StoredResource, WriteOp, WriteOutcome};
 
 use entry::{Entry, Method, Target, parse_entry};
@@ -169,27 +169,17 @@ fn deleted(outcome: Option<WriteOutcome>) -> EntryResult {
     }
 }
 
-/// Resolves a conditional query to at most one id (`MultipleMatches` otherwise).
+/// Resolves a conditional query (`identifier=…&…`) through search to at most one resource
+/// (`MultipleMatches` otherwise).
 async fn resolve_one(
     store: &dyn ResourceStore,
     ctx: &RequestContext,
     resource_type: crate::ResourceType,
     query: &str,
     operation: &'static str,
-) -> FhirResult<Option<ResourceId>> {
-    let (system, value) = entry::identifier_query(query)?;
-    let mut found = store
-        .find_by_identifier(ctx, resource_type, system.as_deref(), &value)
-        .await?;
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(found.pop()),
-        matches => Err(FhirError::MultipleMatches {
-            resource_type,
-            operation,
-            matches,
-        }),
-    }
+) -> FhirResult<Option<StoredResource>> {
+    let params = conditional::parse_query_string(query);
+    conditional::resolve(store, ctx, resource_type, &params, operation).await
 }
 
 /// One batch entry (or one GET of a transaction).
@@ -202,21 +192,20 @@ async fn run_single(
         (Method::Get, Target::Instance(ty, id)) => Ok(read(store.read(ctx, ty, &id).await?)),
         (Method::Get, Target::Version(ty, id, v)) => Ok(read(store.vread(ctx, ty, &id, v).await?)),
         (Method::Post, Target::Type(ty)) => {
-            if let Some(query) = &entry.if_none_exist
-                && let Some(id) = resolve_one(store, ctx, ty, query, "create").await?
-            {
-                let stored = store.read(ctx, ty, &id).await?;
-                return Ok(EntryResult {
-                    action: EntryAction::Matched,
-                    stored: Some(stored),
-                });
-            }
             let resource = entry.resource.ok_or_else(missing_resource)?;
-            let created = store.create(ctx, resource).await?;
-            Ok(EntryResult {
-                action: EntryAction::Created,
-                stored: Some(created),
-            })
+            let Some(query) = &entry.if_none_exist else {
+                return Ok(written_create(store.create(ctx, resource).await?));
+            };
+            let criteria = conditional::parse_query_string(query);
+            Ok(
+                match conditional::create(store, ctx, ty, &criteria, resource).await? {
+                    conditional::CreateOutcome::Created(stored) => written_create(stored),
+                    conditional::CreateOutcome::Existing(stored) => EntryResult {
+                        action: EntryAction::Matched,
+                        stored: Some(stored),
+                    },
+                },
+            )
         }
         (Method::Put, Target::Instance(ty, id)) => {
             let resource = entry.resource.ok_or_else(missing_resource)?;
@@ -225,18 +214,11 @@ async fn run_single(
             ))
         }
         (Method::Put, Target::Conditional(ty, query)) => {
-            let mut resource = entry.resource.ok_or_else(missing_resource)?;
-            let id = match resolve_one(store, ctx, ty, &query, "update").await? {
-                Some(id) => id,
-                None => match resource.get("id").and_then(Value::as_str) {
-                    Some(id) => ResourceId::new(id)?,
-                    None => return Ok(written_create(store.create(ctx, resource).await?)),
-                },
-            };
-            resource["id"] = Value::String(id.to_string());
-            Ok(written(
-                store.update(ctx, ty, &id, resource, entry.if_match).await?,
-            ))
+            let resource = entry.resource.ok_or_else(missing_resource)?;
+            let criteria = conditional::parse_query_string(&query);
+            let outcome =
+                conditional::update(store, ctx, ty, &criteria, resource, entry.if_match).await?;
+            Ok(written(outcome))
         }
         (Method::Patch, Target::Instance(ty, id)) => {
             let patch = entry.patch_document()?;
@@ -251,10 +233,10 @@ async fn run_single(
             Ok(deleted(store.delete(ctx, ty, &id, entry.if_match).await?))
         }
         (Method::Delete, Target::Conditional(ty, query)) => {
-            match resolve_one(store, ctx, ty, &query, "delete").await? {
-                Some(id) => Ok(deleted(store.delete(ctx, ty, &id, None).await?)),
-                None => Ok(deleted(None)),
-            }
+            let criteria = conditional::parse_query_string(&query);
+            Ok(deleted(
+                conditional::delete(store, ctx, ty, &criteria).await?,
+            ))
         }
         (method, target) => Err(entry::unsupported(method, &target)),
     }

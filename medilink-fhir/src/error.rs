@@ -257,6 +257,12 @@ pub enum FhirError {
         message: String,
     },
     /// A feature the store does not offer (yet).
+    /// The caller may not perform this interaction (decided by a guard wrapping the store).
+    #[error("access denied: {reason}")]
+    Forbidden {
+        /// Why (no resource content).
+        reason: &'static str,
+    },
     #[error("not supported: {feature}")]
     Unsupported {
         /// What was asked for.
@@ -305,6 +311,7 @@ impl FhirError {
             }
             FhirError::WriteConflict { .. } | FhirError::Duplicate { .. } => ErrorKind::Conflict,
             FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
+            FhirError::Forbidden { .. } => ErrorKind::Forbidden,
             FhirError::Unsupported { .. } => ErrorKind::Unsupported,
             FhirError::Unavailable { .. } => ErrorKind::Unavailable,
             FhirError::Internal { .. } => ErrorKind::Internal,
@@ -340,6 +347,7 @@ impl FhirError {
             | FhirError::Duplicate { .. } => IssueCode::Conflict,
             FhirError::MultipleMatches { .. } => IssueCode::Processing,
             FhirError::Unprocessable { .. } => IssueCode::Processing,
+            FhirError::Forbidden { .. } => IssueCode::Forbidden,
             FhirError::Unsupported { .. } => IssueCode::NotSupported,
             FhirError::Unavailable { .. } => IssueCode::Transient,
             FhirError::Internal { .. } => IssueCode::Exception,

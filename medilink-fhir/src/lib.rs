@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod bundle;
 pub mod clock;
+pub mod conditional;
 pub mod context;
 pub mod error;
 pub mod fhirpath;

@@ -65,6 +65,9 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Rebuild the full-text index (`{data-dir}/fulltext`) from the store; run it while no
+    /// server uses that data directory.
+    Reindex,
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),

@@ -6,11 +6,19 @@
 //! | NotFound / Gone | 404 / 410 | `not-found` / `deleted` | |
 //! | Conflict / PreconditionFailed | 409 / 412 | `conflict` | concurrent write / `If-Match` mismatch |
 //! | Invalid / Unprocessable | 400 / 422 | the validator's codes (`structure`, `required`, `value`, …) / `processing` | |
-//! | Unauthenticated / Forbidden | 401 / 403 | `login` / `forbidden` | authentication (`auth::session`); consent decides 403 vs 404 later |
+//! | Unauthenticated / Forbidden | 401 / 403 | `login` / `forbidden` | authentication (`auth::session`); consent: see below |
 //! | (rate limit, lockout) | 429 (`Retry-After`) | `throttled` | `auth::limits`, login and TOTP lockouts |
 //! | Unsupported | 501 | `not-supported` | |
 //! | Unavailable / Timeout | 503 (`Retry-After: 5`) / 504 | `transient` / `timeout` | |
 //! | Internal | 500 | `exception` | generic diagnostics plus the request id; the detail goes only to the log |
+//!
+//! **Consent (issue #5): a resource the caller may not see is `404 not-found`, exactly as if
+//! it did not exist** — on read, vread (also of deleted or unknown versions), instance history,
+//! update and delete by id; searches and type/system history simply do not contain it. `403
+//! forbidden` is reserved for what reveals nothing about stored data: a role that never gets a
+//! type (researchers, patients on non-patient types), writing content into a compartment the
+//! caller may not write, `Consent` writes outside `/api/consents`, the change feed.
+//! `ConsentError` maps through the same kinds; a break-glass over the limit is `429`.
 //!
 //! Errors that arise in HTTP itself, before any library call:
 //!
@@ -55,6 +63,22 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<medilink_consent::ConsentError> for ApiError {
+    fn from(err: medilink_consent::ConsentError) -> Self {
+        use medilink_consent::ConsentError;
+        let code = match &err {
+            ConsentError::Store(_) => return ApiError::from(FhirError::from(err)),
+            ConsentError::RateLimited { .. } => return ApiError::throttled(err.to_string()),
+            ConsentError::Invalid { .. } => IssueCode::Value,
+            ConsentError::NotFound { .. } => IssueCode::NotFound,
+            ConsentError::Forbidden { .. } => IssueCode::Forbidden,
+            ConsentError::WrongState { .. } => IssueCode::Conflict,
+            _ => IssueCode::Processing,
+        };
+        ApiError::new(status_of(err.kind()), code, err.to_string())
     }
 }
 

@@ -1,10 +1,16 @@
 //! FHIR `capabilities`: `GET [base]/metadata`, a CapabilityStatement that lists exactly the
-//! interactions this server implements.
+//! interactions this server implements, with each type's search parameters (every registry
+//! parameter the planner serves: all but `special` ones and `_query`), `_include` /
+//! `_revinclude` values and the conditional interactions.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use medilink_fhir::ResourceType;
 use medilink_fhir::clock::format_instant;
+use medilink_fhir::search::{ParamType, SearchParam, registry};
 use serde_json::{Value, json};
 
 use crate::extract::Base;
@@ -12,7 +18,7 @@ use crate::fhir_response::FhirResponse;
 use crate::state::AppState;
 
 /// The interactions every resource type supports.
-const TYPE_INTERACTIONS: [&str; 8] = [
+const TYPE_INTERACTIONS: [&str; 9] = [
     "read",
     "vread",
     "update",
@@ -21,6 +27,7 @@ const TYPE_INTERACTIONS: [&str; 8] = [
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
 
 /// The system-level interactions.
@@ -36,23 +43,95 @@ fn codes(codes: &[&str]) -> Vec<Value> {
     codes.iter().map(|code| json!({"code": code})).collect()
 }
 
+/// Whether the search planner serves `param` (full text goes through the index).
+fn served(param: &SearchParam) -> bool {
+    param.kind != ParamType::Special && param.code != "_query"
+}
+
+fn search_params(resource_type: ResourceType) -> Vec<Value> {
+    let mut params: Vec<&SearchParam> = registry()
+        .params(resource_type)
+        .map(|param| param.as_ref())
+        .filter(|param| served(param))
+        .collect();
+    params.sort_by(|a, b| a.code.cmp(&b.code));
+    params
+        .into_iter()
+        .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.as_str()}))
+        .collect()
+}
+
+fn reference_codes(resource_type: ResourceType) -> Vec<String> {
+    let mut codes: Vec<String> = registry()
+        .params(resource_type)
+        .filter(|param| param.kind == ParamType::Reference)
+        .map(|param| param.code.clone())
+        .collect();
+    codes.sort();
+    codes
+}
+
+/// Per target type, the `Source:param` values `_revinclude` accepts.
+static REV_INCLUDES: LazyLock<BTreeMap<ResourceType, Vec<String>>> = LazyLock::new(|| {
+    let mut by_target: BTreeMap<ResourceType, Vec<String>> = BTreeMap::new();
+    for source in ResourceType::ALL {
+        for code in reference_codes(source) {
+            let Some(param) = registry().param(source, &code) else {
+                continue;
+            };
+            let targets: &[ResourceType] = match param.targets.is_empty() {
+                true => &ResourceType::ALL,
+                false => &param.targets,
+            };
+            for target in targets {
+                by_target
+                    .entry(*target)
+                    .or_default()
+                    .push(format!("{source}:{code}"));
+            }
+        }
+    }
+    by_target
+});
+
+fn resource_entry(resource_type: ResourceType) -> Value {
+    let mut includes: Vec<String> = vec!["*".to_owned()];
+    includes.extend(
+        reference_codes(resource_type)
+            .into_iter()
+            .map(|code| format!("{resource_type}:{code}")),
+    );
+    let rev_includes = REV_INCLUDES
+        .get(&resource_type)
+        .cloned()
+        .unwrap_or_default();
+    json!({
+        "type": resource_type.as_str(),
+        "interaction": codes(&TYPE_INTERACTIONS),
+        "versioning": "versioned-update",
+        "readHistory": true,
+        "updateCreate": true,
+        "conditionalCreate": true,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": true,
+        "conditionalDelete": "single",
+        "searchInclude": includes,
+        "searchRevInclude": rev_includes,
+        "searchParam": search_params(resource_type),
+    })
+}
+
 fn capability_statement(base: &str, date: &str) -> Value {
     let resources: Vec<Value> = ResourceType::ALL
         .iter()
-        .map(|resource_type| {
-            json!({
-                "type": resource_type.as_str(),
-                "interaction": codes(&TYPE_INTERACTIONS),
-                "versioning": "versioned-update",
-                "readHistory": true,
-                "updateCreate": true,
-                "conditionalCreate": false,
-                "conditionalRead": "not-supported",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
-            })
-        })
+        .copied()
+        .map(resource_entry)
         .collect();
+    let full_text = |code: &str| {
+        registry()
+            .param(ResourceType::Patient, code)
+            .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.as_str()}))
+    };
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -68,6 +147,7 @@ fn capability_statement(base: &str, date: &str) -> Value {
             "mode": "server",
             "resource": resources,
             "interaction": codes(&SYSTEM_INTERACTIONS),
+            "searchParam": [full_text("_text"), full_text("_content")],
         }],
     })
 }

@@ -1,11 +1,10 @@
 //! FHIR `read` and `vread`: `GET [base]/{type}/{id}` and `GET [base]/{type}/{id}/_history/{vid}`.
 
 use axum::extract::State;
-use medilink_fhir::FhirError;
 
 use crate::context::Caller;
 use crate::error::ApiError;
-use crate::extract::{InstancePath, TypePath, VersionPath};
+use crate::extract::{InstancePath, VersionPath};
 use crate::fhir_response::FhirResponse;
 use crate::state::AppState;
 
@@ -30,11 +29,4 @@ pub(crate) async fn vread(
         .vread(caller.context(), resource_type, &id, version)
         .await?;
     Ok(FhirResponse::resource(stored))
-}
-
-/// `GET [base]/{type}`: search is not implemented yet (`501`), as the CapabilityStatement says.
-pub(crate) async fn search(TypePath(_resource_type): TypePath) -> ApiError {
-    ApiError::from(FhirError::Unsupported {
-        feature: "search".to_owned(),
-    })
 }

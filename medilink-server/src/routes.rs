@@ -11,7 +11,7 @@ use crate::auth::{limits, session};
 use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
-use crate::{api, audit, bundle, health, history, metadata, pipeline, read, write};
+use crate::{api, audit, bundle, health, history, metadata, pipeline, read, search, write};
 
 /// Builds the application router.
 pub(crate) fn router(state: AppState) -> Router {
@@ -20,7 +20,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/fhir/R4", post(bundle::bundle))
         .route("/fhir/R4/metadata", get(metadata::capabilities))
         .route("/fhir/R4/_history", get(history::system_history))
-        .route("/fhir/R4/{type}", post(write::create).get(read::search))
+        .route(
+            "/fhir/R4/{type}",
+            post(search::create)
+                .get(search::search)
+                .put(search::conditional_update)
+                .delete(search::conditional_delete),
+        )
+        .route("/fhir/R4/{type}/_search", post(search::search))
         .route("/fhir/R4/{type}/_history", get(history::type_history))
         .route(
             "/fhir/R4/{type}/{id}",
@@ -56,6 +63,20 @@ pub(crate) fn router(state: AppState) -> Router {
             post(api::admin::user_action),
         )
         .route("/api/admin/audit", get(api::admin::audit))
+        .route(
+            "/api/consents",
+            get(api::consents::list).post(api::consents::create),
+        )
+        .route(
+            "/api/consents/break-glass",
+            post(api::consents::break_glass),
+        )
+        .route("/api/consents/access-log", get(api::consents::access_log))
+        .route(
+            "/api/consents/{id}",
+            axum::routing::delete(api::consents::revoke),
+        )
+        .route("/api/consents/{id}/{action}", post(api::consents::answer))
         .method_not_allowed_fallback(wrong_method);
     // Outermost last: CORS, security headers, request id, logs, rate limits, authentication,
     // audit, panic catching, then the routes.

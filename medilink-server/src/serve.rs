@@ -8,7 +8,10 @@ use medilink_fhir::{Clock, SystemClock};
 
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand};
-use crate::state::{AppState, open_platform, open_storage};
+use crate::state::{AppState, open_platform, open_search_index, open_storage};
+
+/// How often the full-text follower polls the change feed when caught up.
+const FULLTEXT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the command the command line names.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -26,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::import::run(store.clone(), ids, paths.clone()).await?;
             store.close().await.context("closing the store")
         }
+        Command::Reindex => reindex(&cli).await,
         Command::User(UserCommand::Add {
             email,
             password,
@@ -33,6 +37,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => user_add(&cli, email, password, role).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
     }
+}
+
+/// `reindex`: empties the full-text index and refills it from the whole change feed.
+async fn reindex(cli: &Cli) -> anyhow::Result<()> {
+    use medilink_fhir::fulltext::SearchIndex;
+    let storage = cli.storage.validate(true)?;
+    let (store, _ids) = open_storage(&storage, Arc::new(SystemClock)).await?;
+    let index = open_search_index(&storage)
+        .await
+        .context("is a server still running on this data directory?")?;
+    let applied = index
+        .rebuild(store.as_ref(), &medilink_fhir::RequestContext::system())
+        .await
+        .context("rebuilding the full-text index")?;
+    tracing::info!(applied, "full-text index rebuilt");
+    drop(index);
+    store.close().await.context("closing the store")
 }
 
 /// `user add`: an active account (TOTP is enrolled at first login where mandatory).
@@ -91,15 +112,28 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(listen = %config.listen, "serving the FHIR API at /fhir/R4");
-    let store = state.store.clone();
+    // The index follower and shutdown are the platform's own work: the unguarded store.
+    let store = state.store.inner().clone();
+    let (stop_follower, mut stopped) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn(medilink_fhir::fulltext::follow(
+        store.clone(),
+        state.search_index.clone(),
+        FULLTEXT_POLL,
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     let app = crate::app(state.clone());
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .context("server error")?;
+    .context("server error");
+    let _ = stop_follower.send(true);
+    let _ = follower.await;
+    served?;
     state.audit.flush().await;
     store.close().await.context("closing the store")?;
     tracing::info!("shut down");

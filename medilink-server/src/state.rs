@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use medilink_consent::mail::LogMailer;
+use medilink_consent::{ConsentGuard, ConsentService};
+use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::platform::kv::RedisKeyValue;
 use medilink_fhir::platform::{AuditLog, KeyValue, LocalKeyValue, Platform};
 use medilink_fhir::{
@@ -31,8 +34,8 @@ impl Default for Limits {
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The resource store (consent guard to be wrapped around it once consent lands).
-    pub store: Arc<dyn ResourceStore>,
+    /// The resource store, behind the consent guard: handlers cannot reach an unguarded one.
+    pub store: ConsentGuard<Arc<dyn ResourceStore>>,
     /// Id generator (bundle ids, and what the store was built with).
     pub ids: Arc<dyn IdGen>,
     /// Clock (CapabilityStatement date, bundle timestamps, token expiry).
@@ -52,6 +55,9 @@ pub struct AppState {
     pub cors_origins: Vec<String>,
     /// Whether the server is behind TLS (adds HSTS).
     pub hsts: bool,
+    /// The full-text index of `_text` / `_content` (RAM by default; on disk in the data
+    /// directory when built from the configuration).
+    pub search_index: Arc<dyn SearchIndex>,
 }
 
 impl AppState {
@@ -65,6 +71,13 @@ impl AppState {
         keys: Keys,
         settings: AuthSettings,
     ) -> anyhow::Result<Self> {
+        let consents = ConsentService::new(
+            store.clone(),
+            kv.clone(),
+            clock.clone(),
+            Arc::new(LogMailer),
+        )
+        .with_audit(platform.audit.clone());
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -74,7 +87,7 @@ impl AppState {
             settings,
         )?;
         Ok(AppState {
-            store,
+            store: ConsentGuard::new(store, Arc::new(consents)),
             ids,
             clock,
             base_url: None,
@@ -84,6 +97,7 @@ impl AppState {
             audit_log: platform.audit,
             cors_origins: Vec::new(),
             hsts: false,
+            search_index: Arc::new(TantivySearchIndex::in_memory()?),
         })
     }
 
@@ -105,6 +119,7 @@ impl AppState {
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
+        state.search_index = Arc::new(open_search_index(&config.storage).await?);
         Ok(state)
     }
 }
@@ -146,4 +161,16 @@ pub async fn open_storage(
         .await
         .context("--database-url / MEDILINK_DATABASE_URL: cannot open the store")?;
     Ok((store, ids))
+}
+
+/// Opens (or recreates) the full-text index in `{data-dir}/fulltext`.
+pub async fn open_search_index(storage: &StorageConfig) -> anyhow::Result<TantivySearchIndex> {
+    let dir = storage.data_dir.join("fulltext");
+    let shown = dir.display().to_string();
+    tokio::task::spawn_blocking(move || TantivySearchIndex::open(&dir))
+        .await
+        .context("opening the full-text index")?
+        .with_context(|| {
+            format!("--data-dir / MEDILINK_DATA_DIR: cannot open the full-text index in {shown}")
+        })
 }

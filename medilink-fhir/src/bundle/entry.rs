@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::clock::IdGen;
@@ -139,38 +138,10 @@ pub(super) fn parse_target(url: &str) -> FhirResult<Target> {
     }
 }
 
-/// Parses a conditional query that names one identifier: `identifier=[system|]value`.
-pub(super) fn identifier_query(query: &str) -> FhirResult<(Option<String>, String)> {
-    let mut pairs = query.split('&').filter(|p| !p.is_empty());
-    let (Some(pair), None) = (pairs.next(), pairs.next()) else {
-        return Err(FhirError::Unsupported {
-            feature: "conditional operations on anything but one identifier parameter (until search lands)"
-                .to_owned(),
-        });
-    };
-    let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
-    if name != "identifier" {
-        return Err(FhirError::Unsupported {
-            feature: format!("conditional operations on parameter {name:?} (until search lands)"),
-        });
-    }
-    let decoded = percent_decode_str(&raw.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned();
-    match decoded.split_once('|') {
-        Some((system, value)) if !value.is_empty() => Ok((
-            (!system.is_empty()).then(|| system.to_owned()),
-            value.to_owned(),
-        )),
-        None if !decoded.is_empty() => Ok((None, decoded)),
-        _ => Err(FhirError::bad_request("an identifier query needs a value")),
-    }
-}
-
 pub(super) fn unsupported(method: Method, target: &Target) -> FhirError {
     let what = match target {
         Target::Type(_) | Target::Conditional(..) if method == Method::Get => {
-            "search in bundles (until search lands)"
+            "search entries in bundles"
         }
         _ => "this combination of request method and url in a bundle",
     };
@@ -246,10 +217,10 @@ pub(super) async fn stage(
     let staged = match (entry.method, entry.target.clone()) {
         (Method::Post, Target::Type(ty)) => {
             if let Some(query) = &entry.if_none_exist
-                && let Some(id) = super::resolve_one(store, ctx, ty, query, "create").await?
+                && let Some(found) = super::resolve_one(store, ctx, ty, query, "create").await?
             {
-                alias(&entry.full_url, ty, &id);
-                return Ok(Staged::Matched(store.read(ctx, ty, &id).await?));
+                alias(&entry.full_url, ty, &found.id);
+                return Ok(Staged::Matched(found));
             }
             let id = ResourceId::new(ids.new_id())?;
             alias(&entry.full_url, ty, &id);
@@ -271,13 +242,10 @@ pub(super) async fn stage(
         }
         (Method::Put, Target::Conditional(ty, query)) => {
             let mut resource = entry.resource.ok_or_else(super::missing_resource)?;
-            let id = match super::resolve_one(store, ctx, ty, &query, "update").await? {
-                Some(id) => id,
-                None => match resource.get("id").and_then(Value::as_str) {
-                    Some(id) => ResourceId::new(id)?,
-                    None => ResourceId::new(ids.new_id())?,
-                },
-            };
+            let matched = super::resolve_one(store, ctx, ty, &query, "update").await?;
+            let id = crate::conditional::update_target(ty, matched.as_ref(), &resource, || {
+                ResourceId::new(ids.new_id())
+            })?;
             alias(&entry.full_url, ty, &id);
             resource["id"] = Value::String(id.to_string());
             Staged::Write(WriteOp::Update {
@@ -307,9 +275,9 @@ pub(super) async fn stage(
         }),
         (Method::Delete, Target::Conditional(ty, query)) => {
             match super::resolve_one(store, ctx, ty, &query, "delete").await? {
-                Some(id) => Staged::Write(WriteOp::Delete {
+                Some(found) => Staged::Write(WriteOp::Delete {
                     resource_type: ty,
-                    id,
+                    id: found.id,
                     if_match: None,
                 }),
                 None => Staged::Write(WriteOp::Delete {
@@ -365,7 +333,8 @@ impl<'a> ReferenceResolver<'a> {
                             FhirError::unprocessable(format!(
                                 "the conditional reference to {ty} matched no resource"
                             ))
-                        })?;
+                        })?
+                        .id;
                     self.aliases.insert(reference.clone(), format!("{ty}/{id}"));
                 }
             } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
@@ -439,27 +408,6 @@ mod tests {
         ));
         assert!(parse_target("Nope/1").is_err());
         assert!(parse_target("Patient/bad id").is_err());
-    }
-
-    #[test]
-    fn identifier_queries_decode_system_and_value() {
-        assert_eq!(
-            identifier_query("identifier=http%3A%2F%2Fx|12").unwrap(),
-            (Some("http://x".to_owned()), "12".to_owned())
-        );
-        assert_eq!(
-            identifier_query("identifier=12").unwrap(),
-            (None, "12".to_owned())
-        );
-        assert_eq!(
-            identifier_query("identifier=|12").unwrap(),
-            (None, "12".to_owned())
-        );
-        assert!(matches!(
-            identifier_query("name=x"),
-            Err(FhirError::Unsupported { .. })
-        ));
-        assert!(identifier_query("identifier=").is_err());
     }
 
     #[test]

@@ -76,7 +76,8 @@ macro_rules! resource_store_suite {
             bundle_transaction_resolves_references, bundle_transaction_rolls_back_on_failure,
             bundle_batch_entries_fail_independently, bundle_conditional_create_and_references,
             close_is_clean, search_table_of_queries, search_sees_only_current_versions,
-            search_totals_and_includes, search_paging_is_stable_under_writes);
+            search_totals_and_includes, search_paging_is_stable_under_writes,
+            search_restriction_applies_to_every_hop);
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
         $(

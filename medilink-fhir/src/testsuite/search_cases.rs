@@ -543,3 +543,80 @@ pub async fn search_paging_is_stable_under_writes(store: Arc<dyn ResourceStore>)
         "the previous link leads back to a page"
     );
 }
+
+/// The consent restriction (`PatientCompartment`) applies at every chain and `_has` hop: a
+/// permitted resource pointing at another patient's resource does not reveal it.
+pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStore>) {
+    load(store.as_ref()).await;
+    let bridge = json!({"resourceType": "Observation", "id": "ox", "status": "final", "code": {"text": "derived"},
+        "subject": {"reference": "Patient/p1"}, "derivedFrom": [{"reference": "Observation/o3"}]});
+    store
+        .update(
+            &ctx(),
+            ResourceType::Observation,
+            &ResourceId::new("ox").expect("id"),
+            bridge,
+            None,
+        )
+        .await
+        .expect("bridge");
+    let search = |query: &str, restrict: Option<Vec<&str>>| {
+        let mut parsed =
+            SearchQuery::parse(ResourceType::Observation, &params(query), true).expect("parse");
+        if let Some(patients) = restrict {
+            parsed
+                .criteria
+                .push(crate::search::Criterion::PatientCompartment(
+                    patients.into_iter().map(str::to_owned).collect(),
+                ));
+        }
+        parsed
+    };
+    let ids_of = |page: crate::search::SearchPage| {
+        page.matches
+            .iter()
+            .map(|m| m.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let open = store
+        .search(
+            &ctx(),
+            &search("derived-from:Observation.code=2339-0", None),
+        )
+        .await
+        .expect("open");
+    assert_eq!(ids_of(open), vec!["ox"]);
+    let restricted = store
+        .search(
+            &ctx(),
+            &search("derived-from:Observation.code=2339-0", Some(vec!["p1"])),
+        )
+        .await
+        .expect("restricted");
+    assert!(
+        ids_of(restricted).is_empty(),
+        "the hop to p2's observation is cut"
+    );
+    let both = store
+        .search(
+            &ctx(),
+            &search(
+                "derived-from:Observation.code=2339-0",
+                Some(vec!["p1", "p2"]),
+            ),
+        )
+        .await
+        .expect("both");
+    assert_eq!(ids_of(both), vec!["ox"]);
+    let mut has = SearchQuery::parse(
+        ResourceType::Patient,
+        &params("_has:Observation:patient:code=2339-0"),
+        true,
+    )
+    .expect("parse");
+    has.criteria
+        .push(crate::search::Criterion::PatientCompartment(vec![
+            "p1".to_owned(),
+        ]));
+    assert!(ids_of(store.search(&ctx(), &has).await.expect("has")).is_empty());
+}

@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod auth;
+pub(crate) mod consents;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

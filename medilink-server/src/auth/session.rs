@@ -33,7 +33,8 @@ pub enum RouteClass {
     Public,
     /// Any signed-in user, even before TOTP enrolment (`/api/auth/*`).
     Account,
-    /// Patient data (`/fhir/R4/**`): physicians and admins, with TOTP passed.
+    /// Patient data (`/fhir/R4/**`, `/api/consents/**`): every role (the consent guard
+    /// decides what each may see), physicians and admins with TOTP passed.
     Clinical,
     /// `/api/admin/**`: admins, with TOTP passed.
     Admin,
@@ -116,7 +117,7 @@ fn allowed(class: RouteClass, principal: &Principal) -> Result<(), ApiError> {
     };
     match class {
         RouteClass::Public | RouteClass::Account => Ok(()),
-        RouteClass::Clinical => needs(&[Role::Physician, Role::Admin]),
+        RouteClass::Clinical => needs(&Role::ALL),
         RouteClass::Admin => needs(&[Role::Admin]),
     }
 }

@@ -179,11 +179,3 @@ async fn xml_is_not_acceptable() {
     xml_create.assert_outcome(StatusCode::NOT_ACCEPTABLE, "not-supported");
     assert_eq!(app.versions_written().await, 0);
 }
-
-#[tokio::test]
-async fn search_is_not_implemented_yet() {
-    let app = TestApp::new().await;
-    app.get("/fhir/R4/Patient")
-        .await
-        .assert_outcome(StatusCode::NOT_IMPLEMENTED, "not-supported");
-}

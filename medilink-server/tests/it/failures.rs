@@ -113,7 +113,8 @@ impl ResourceStore for FailingStore {
 async fn failing_app() -> TestApp {
     let real = TestApp::new().await;
     let mut state = real.state.clone();
-    state.store = Arc::new(FailingStore(real.state.store.clone()));
+    let failing: Arc<dyn ResourceStore> = Arc::new(FailingStore(real.state.store.inner().clone()));
+    state.store = real.state.store.rewrap(failing);
     real.with_state(state)
 }
 

@@ -4,6 +4,7 @@ mod support;
 
 mod audit;
 mod bundle;
+mod consent;
 mod errors;
 mod failures;
 mod history;
@@ -12,4 +13,5 @@ mod lockouts;
 mod metadata;
 mod read_write;
 mod route_table;
+mod search;
 mod tokens;

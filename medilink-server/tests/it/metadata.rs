@@ -41,12 +41,43 @@ async fn capability_statement_lists_exactly_what_is_implemented() {
             "delete",
             "history-instance",
             "history-type",
-            "create"
+            "create",
+            "search-type"
         ]
     );
     assert_eq!(patient["updateCreate"], true);
     assert_eq!(patient["versioning"], "versioned-update");
-    assert!(patient.get("searchParam").is_none());
+    let params = patient["searchParam"].as_array().expect("searchParam");
+    let birthdate = params
+        .iter()
+        .find(|p| p["name"] == "birthdate")
+        .expect("birthdate");
+    assert_eq!(birthdate["type"], "date");
+    assert_eq!(
+        birthdate["definition"],
+        "http://hl7.org/fhir/SearchParameter/individual-birthdate"
+    );
+    assert!(
+        params
+            .iter()
+            .all(|p| p["type"] != "special" && p["name"] != "_query")
+    );
+    assert_eq!(patient["conditionalCreate"], true);
+    assert_eq!(patient["conditionalUpdate"], true);
+    assert_eq!(patient["conditionalDelete"], "single");
+    let includes = patient["searchInclude"].as_array().expect("searchInclude");
+    assert!(includes.contains(&json!("Patient:general-practitioner")));
+    let rev = patient["searchRevInclude"]
+        .as_array()
+        .expect("searchRevInclude");
+    assert!(rev.contains(&json!("Observation:subject")));
+    let system_params: Vec<&str> = rest["searchParam"]
+        .as_array()
+        .expect("system searchParam")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(system_params, ["_text", "_content"]);
     assert_eq!(
         rest["interaction"],
         json!([{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}])

@@ -91,9 +91,11 @@ async fn tokens_expire_and_logout_revokes_them() {
         me["patient_id"].is_string(),
         "a patient gets a linked Patient"
     );
-    // Patients do not reach the FHIR API (until consent scopes them).
-    let (status, _) = call(&app, Method::GET, "/fhir/R4/_history", access, None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Patients reach the FHIR API scoped to their own compartment (issue #5): the system
+    // history holds only their own Patient.
+    let (status, history) = call(&app, Method::GET, "/fhir/R4/_history", access, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(history["total"], 1, "{history}");
     // Logout denylists the access token and revokes the refresh token.
     let refresh = tokens["refresh_token"].as_str().expect("refresh");
     let (status, _) = call(

@@ -18,7 +18,9 @@ use crate::clock::to_micros;
 use crate::error::{FhirError, FhirResult};
 use crate::model::ResourceType;
 use crate::search::registry::registry;
-use crate::search::{Include, ParamType, SearchPage, SearchQuery, SortKey, Summary, TotalMode};
+use crate::search::{
+    Criterion, Include, ParamType, SearchPage, SearchQuery, SortKey, Summary, TotalMode,
+};
 use crate::store::StoredResource;
 
 /// How a sort key's SQL value is typed.
@@ -134,8 +136,13 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
                 .to_owned(),
         });
     }
+    let restrict = query.criteria.iter().find_map(|c| match c {
+        Criterion::PatientCompartment(patients) => Some(patients.clone()),
+        _ => None,
+    });
     let mut plan = Plan {
         now: to_micros(store.clock.now()),
+        restrict,
         ..Plan::default()
     };
     let live = plan_filter(&mut plan, query)?;

@@ -17,6 +17,9 @@ pub(super) struct Plan {
     pub(super) aliases: usize,
     /// "now" in microseconds, for `ap` on dates.
     pub(super) now: i64,
+    /// The consent guard's patient restriction, applied again at every chain and `_has` step
+    /// so that no hop reaches a resource of a non-permitted patient.
+    pub(super) restrict: Option<Vec<String>>,
 }
 
 /// The index table of a parameter type.
@@ -127,7 +130,8 @@ impl Plan {
                     let tt = self.bind(target_type.as_str());
                     let tt2 = self.bind(target_type.as_str());
                     let live = self.bind(false);
-                    let inner = self.criterion(inner, *target_type, &target_alias)?;
+                    let mut inner = self.criterion(inner, *target_type, &target_alias)?;
+                    inner.push_str(&self.restriction(*target_type, &target_alias)?);
                     branches.push(format!(
                         "({s}.target_type = {tt} AND {s}.target_id IN (SELECT {target_alias}.id FROM resources {target_alias} \
                          WHERE {target_alias}.resource_type = {tt2} AND {target_alias}.deleted = {live} AND {inner}))"
@@ -150,7 +154,8 @@ impl Plan {
                 let tt = self.bind(ty.as_str());
                 let st2 = self.bind(source.as_str());
                 let live = self.bind(false);
-                let inner = self.criterion(inner, *source, &source_alias)?;
+                let mut inner = self.criterion(inner, *source, &source_alias)?;
+                inner.push_str(&self.restriction(*source, &source_alias)?);
                 format!(
                     "{alias}.id IN (SELECT {s}.target_id FROM search_reference {s} WHERE {s}.resource_type = {st} AND {s}.param = {p} \
                      AND {s}.target_type = {tt} AND {s}.id IN (SELECT {source_alias}.id FROM resources {source_alias} \
@@ -184,6 +189,18 @@ impl Plan {
                 )
             }
         })
+    }
+
+    /// ` AND <compartment condition>` for a hop to `ty` when the query is restricted.
+    fn restriction(&mut self, ty: ResourceType, alias: &str) -> FhirResult<String> {
+        match self.restrict.clone() {
+            Some(patients) if crate::search::compartment::in_patient_compartment(ty) => {
+                let condition =
+                    self.criterion(&Criterion::PatientCompartment(patients), ty, alias)?;
+                Ok(format!(" AND {condition}"))
+            }
+            _ => Ok(String::new()),
+        }
     }
 
     fn param(

@@ -1,0 +1,642 @@
+//! [`ConsentGuard`]: a [`ResourceStore`] that enforces the consent policy on every
+//! interaction of the store it wraps.
+//!
+//! - read / vread / instance history: the resource's compartment patients are checked; a
+//!   resource the caller may not see is reported exactly like a missing one
+//!   ([`FhirError::NotFound`], HTTP 404), including its deleted and unknown versions;
+//! - search: the query gets [`Criterion::PatientCompartment`] with the permitted patients, so
+//!   the store never matches anything else (totals and paging count only permitted
+//!   resources); `_include`/`_revinclude` results are filtered by the same decision;
+//! - type and system history of a restricted caller: the store's history is walked and
+//!   filtered here, and total and paging are computed over the filtered versions;
+//! - identifier lookups (conditional create, conditional references) see only permitted ids;
+//! - writes: the current version (if any) must be visible, and the new content may only land
+//!   in compartments the caller may write ([`FhirError::Forbidden`], HTTP 403);
+//! - the change feed is for the platform and admins only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use medilink_fhir::search::{Criterion, SearchPage, SearchQuery};
+use medilink_fhir::{
+    FhirError, FhirResult, HistoryPage, HistoryQuery, HistoryScope, RequestContext, ResourceId,
+    ResourceStore, ResourceType, StoredResource, VersionId, WriteOp, WriteOutcome,
+};
+use serde_json::Value;
+
+use crate::compartment::patients_of;
+use crate::grant::Grant;
+use crate::policy::{Access, Action, Decision, Principal, Target, access, decide};
+use crate::service::ConsentService;
+
+/// Versions a restricted type/system history walks at most.
+const MAX_HISTORY_SCAN: usize = 100_000;
+/// Page size of that walk.
+const SCAN_PAGE: usize = 1000;
+
+/// Wraps a store and enforces the consent policy for the caller of each request.
+#[derive(Debug, Clone)]
+pub struct ConsentGuard<S> {
+    inner: S,
+    consents: Arc<ConsentService>,
+}
+
+fn parse(stored: &StoredResource) -> Option<Value> {
+    serde_json::from_str(stored.json.as_deref()?).ok()
+}
+
+fn not_found(resource_type: ResourceType, id: &ResourceId) -> FhirError {
+    FhirError::NotFound {
+        resource_type,
+        id: id.clone(),
+    }
+}
+
+fn denied(decision: &Decision) -> FhirError {
+    FhirError::Forbidden {
+        reason: match decision.reason {
+            crate::policy::Reason::ConsentResource => "consents change only through /api/consents",
+            crate::policy::Reason::Anonymous => "not signed in",
+            crate::policy::Reason::Role => "this role may not access this data",
+            _ => "no active consent covers this write",
+        },
+    }
+}
+
+impl<S: ResourceStore> ConsentGuard<S> {
+    /// Guards `inner` with the grants of `consents`.
+    pub fn new(inner: S, consents: Arc<ConsentService>) -> Self {
+        ConsentGuard { inner, consents }
+    }
+
+    /// The wrapped store (for the platform's own work only).
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The consent service.
+    pub fn consents(&self) -> &Arc<ConsentService> {
+        &self.consents
+    }
+
+    /// The same guard around another store.
+    pub fn rewrap<T: ResourceStore>(&self, inner: T) -> ConsentGuard<T> {
+        ConsentGuard {
+            inner,
+            consents: self.consents.clone(),
+        }
+    }
+
+    async fn grants(&self, principal: &Principal) -> FhirResult<Vec<Grant>> {
+        match principal {
+            Principal::User {
+                role: medilink_fhir::platform::Role::Physician,
+                user_id,
+                ..
+            } => Ok(self.consents.grants_of_grantee(user_id).await?),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn decide_on(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource_type: ResourceType,
+        resource: &Value,
+        grants: &[Grant],
+    ) -> Decision {
+        let patients = patients_of(resource_type, resource);
+        let target = Target {
+            resource_type,
+            patients: &patients,
+        };
+        let decision = decide(principal, action, &target, grants, self.consents.now());
+        if decision.allow && decision.flagged {
+            tracing::info!(
+                reason = decision.reason.as_str(),
+                grant = decision.grant.as_deref().unwrap_or(""),
+                %resource_type,
+                "flagged access"
+            );
+        }
+        decision
+    }
+
+    fn readable(&self, principal: &Principal, stored: &StoredResource, grants: &[Grant]) -> bool {
+        match parse(stored) {
+            Some(resource) => {
+                self.decide_on(
+                    principal,
+                    Action::Read,
+                    stored.resource_type,
+                    &resource,
+                    grants,
+                )
+                .allow
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the caller may see the resource at all (judged by its newest live version).
+    async fn visible(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        grants: &[Grant],
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> FhirResult<bool> {
+        if access(principal, resource_type, grants, self.consents.now()) == Access::All {
+            return Ok(true);
+        }
+        let mut before_seq = None;
+        loop {
+            let page = self
+                .inner
+                .history(
+                    ctx,
+                    &HistoryQuery {
+                        scope: HistoryScope::Instance(resource_type, id.clone()),
+                        since: None,
+                        at: None,
+                        count: 50,
+                        before_seq,
+                    },
+                )
+                .await?;
+            if let Some(live) = page.entries.iter().find(|entry| !entry.is_deleted()) {
+                return Ok(self.readable(principal, live, grants));
+            }
+            match page.next_before_seq {
+                Some(next) => before_seq = Some(next),
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// Maps errors that would reveal an invisible resource (gone, unknown version) to the
+    /// error of a missing one.
+    async fn hide(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        grants: &[Grant],
+        resource_type: ResourceType,
+        id: &ResourceId,
+        err: FhirError,
+    ) -> FhirError {
+        match err {
+            FhirError::Gone { .. } | FhirError::VersionNotFound { .. } => {
+                match self
+                    .visible(ctx, principal, grants, resource_type, id)
+                    .await
+                {
+                    Ok(true) => err,
+                    Ok(false) => not_found(resource_type, id),
+                    Err(other) => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn check_read(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        grants: &[Grant],
+        result: FhirResult<StoredResource>,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> FhirResult<StoredResource> {
+        match result {
+            Ok(stored) if self.readable(principal, &stored, grants) => Ok(stored),
+            Ok(_) => Err(not_found(resource_type, id)),
+            Err(err) => Err(self
+                .hide(ctx, principal, grants, resource_type, id, err)
+                .await),
+        }
+    }
+
+    /// Checks a write of `resource` over the current version of `resource_type/id` (if any).
+    async fn check_write(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        grants: &[Grant],
+        current: Option<(ResourceType, &ResourceId)>,
+        resource: Option<&Value>,
+    ) -> FhirResult<()> {
+        if matches!(principal, Principal::System) {
+            return Ok(());
+        }
+        if let Some((resource_type, id)) = current {
+            match self.inner.read(ctx, resource_type, id).await {
+                Ok(stored) => {
+                    let Some(existing) = parse(&stored) else {
+                        return Err(not_found(resource_type, id));
+                    };
+                    let read =
+                        self.decide_on(principal, Action::Read, resource_type, &existing, grants);
+                    if !read.allow {
+                        return Err(not_found(resource_type, id));
+                    }
+                    let write =
+                        self.decide_on(principal, Action::Write, resource_type, &existing, grants);
+                    if !write.allow {
+                        return Err(denied(&write));
+                    }
+                }
+                Err(FhirError::Gone { .. }) => {
+                    if !self
+                        .visible(ctx, principal, grants, resource_type, id)
+                        .await?
+                    {
+                        return Err(not_found(resource_type, id));
+                    }
+                }
+                Err(FhirError::NotFound { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if let Some(resource) = resource {
+            // Without a known type the store rejects the write itself (and writes nothing).
+            let Some(resource_type) = resource["resourceType"]
+                .as_str()
+                .and_then(ResourceType::from_name)
+            else {
+                return Ok(());
+            };
+            let mut resource = resource.clone();
+            if let (Some((_, id)), Some(object)) = (current, resource.as_object_mut()) {
+                object.insert("id".into(), Value::String(id.as_str().to_owned()));
+            }
+            let decision =
+                self.decide_on(principal, Action::Write, resource_type, &resource, grants);
+            if !decision.allow {
+                return Err(denied(&decision));
+            }
+        }
+        Ok(())
+    }
+
+    fn filter_includes(&self, principal: &Principal, grants: &[Grant], page: &mut SearchPage) {
+        page.includes
+            .retain(|stored| self.readable(principal, stored, grants));
+        let before = page.matches.len();
+        page.matches
+            .retain(|stored| self.readable(principal, stored, grants));
+        if page.matches.len() != before {
+            tracing::error!(
+                dropped = before - page.matches.len(),
+                "search returned resources outside the permitted compartments"
+            );
+        }
+    }
+
+    async fn filtered_history(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        grants: &[Grant],
+        query: &HistoryQuery,
+    ) -> FhirResult<HistoryPage> {
+        let mut versions = Vec::new();
+        let mut before_seq = None;
+        loop {
+            let page = self
+                .inner
+                .history(
+                    ctx,
+                    &HistoryQuery {
+                        count: SCAN_PAGE,
+                        before_seq,
+                        ..query.clone()
+                    },
+                )
+                .await?;
+            versions.extend(page.entries);
+            if versions.len() > MAX_HISTORY_SCAN {
+                return Err(FhirError::Unsupported {
+                    feature: "history this large for a consent-restricted caller (use _since)"
+                        .to_owned(),
+                });
+            }
+            match page.next_before_seq {
+                Some(next) => before_seq = Some(next),
+                None => break,
+            }
+        }
+        // A deletion belongs where its resource's newest live version belongs.
+        let mut membership: HashMap<(ResourceType, String), bool> = HashMap::new();
+        for stored in &versions {
+            if !stored.is_deleted() {
+                membership
+                    .entry((stored.resource_type, stored.id.as_str().to_owned()))
+                    .or_insert_with(|| self.readable(principal, stored, grants));
+            }
+        }
+        let permitted: Vec<StoredResource> = versions
+            .into_iter()
+            .filter(|stored| {
+                if stored.is_deleted() {
+                    membership
+                        .get(&(stored.resource_type, stored.id.as_str().to_owned()))
+                        .copied()
+                        .unwrap_or(false)
+                } else {
+                    self.readable(principal, stored, grants)
+                }
+            })
+            .collect();
+        let total = permitted.len() as u64;
+        let mut entries: Vec<StoredResource> = permitted
+            .into_iter()
+            .filter(|stored| query.before_seq.is_none_or(|before| stored.seq < before))
+            .take(query.count.saturating_add(1))
+            .collect();
+        let next_before_seq = if entries.len() > query.count {
+            entries.truncate(query.count);
+            entries.last().map(|last| last.seq)
+        } else {
+            None
+        };
+        Ok(HistoryPage {
+            entries,
+            total,
+            next_before_seq,
+        })
+    }
+}
+
+#[async_trait]
+impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
+    async fn create(&self, ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        self.check_write(ctx, &principal, &grants, None, Some(&resource))
+            .await?;
+        self.inner.create(ctx, resource).await
+    }
+
+    async fn read(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> FhirResult<StoredResource> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        let result = self.inner.read(ctx, resource_type, id).await;
+        self.check_read(ctx, &principal, &grants, result, resource_type, id)
+            .await
+    }
+
+    async fn vread(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> FhirResult<StoredResource> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        let result = self.inner.vread(ctx, resource_type, id, version).await;
+        self.check_read(ctx, &principal, &grants, result, resource_type, id)
+            .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        resource: Value,
+        if_match: Option<VersionId>,
+    ) -> FhirResult<WriteOutcome> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        self.check_write(
+            ctx,
+            &principal,
+            &grants,
+            Some((resource_type, id)),
+            Some(&resource),
+        )
+        .await?;
+        self.inner
+            .update(ctx, resource_type, id, resource, if_match)
+            .await
+    }
+
+    async fn delete(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        if_match: Option<VersionId>,
+    ) -> FhirResult<Option<WriteOutcome>> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        self.check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
+            .await?;
+        self.inner.delete(ctx, resource_type, id, if_match).await
+    }
+
+    async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        let now = self.consents.now();
+        match &query.scope {
+            HistoryScope::Instance(resource_type, id) => {
+                if let Access::Denied(reason) = access(&principal, *resource_type, &grants, now) {
+                    return Err(FhirError::Forbidden {
+                        reason: match reason {
+                            crate::policy::Reason::Anonymous => "not signed in",
+                            _ => "this role may not access this data",
+                        },
+                    });
+                }
+                if !self
+                    .visible(ctx, &principal, &grants, *resource_type, id)
+                    .await?
+                {
+                    return Err(not_found(*resource_type, id));
+                }
+                let page = self.inner.history(ctx, query).await?;
+                let foreign = page
+                    .entries
+                    .iter()
+                    .any(|entry| !entry.is_deleted() && !self.readable(&principal, entry, &grants));
+                if foreign {
+                    return Err(not_found(*resource_type, id));
+                }
+                Ok(page)
+            }
+            HistoryScope::Type(resource_type) => {
+                match access(&principal, *resource_type, &grants, now) {
+                    Access::All => self.inner.history(ctx, query).await,
+                    Access::Denied(_) => Err(FhirError::Forbidden {
+                        reason: "this role may not access this data",
+                    }),
+                    Access::Patients(_) => {
+                        self.filtered_history(ctx, &principal, &grants, query).await
+                    }
+                }
+            }
+            HistoryScope::System => {
+                let admin = matches!(principal, Principal::System)
+                    || principal.role() == Some(medilink_fhir::platform::Role::Admin);
+                if admin {
+                    self.inner.history(ctx, query).await
+                } else if matches!(principal, Principal::Anonymous) {
+                    Err(FhirError::Forbidden {
+                        reason: "not signed in",
+                    })
+                } else {
+                    self.filtered_history(ctx, &principal, &grants, query).await
+                }
+            }
+        }
+    }
+
+    async fn transaction(
+        &self,
+        ctx: &RequestContext,
+        ops: Vec<WriteOp>,
+    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        for (index, op) in ops.iter().enumerate() {
+            let checked = match op {
+                WriteOp::Create { resource, .. } => {
+                    self.check_write(ctx, &principal, &grants, None, Some(resource))
+                        .await
+                }
+                WriteOp::Update {
+                    resource_type,
+                    id,
+                    resource,
+                    ..
+                } => {
+                    self.check_write(
+                        ctx,
+                        &principal,
+                        &grants,
+                        Some((*resource_type, id)),
+                        Some(resource),
+                    )
+                    .await
+                }
+                WriteOp::Delete {
+                    resource_type, id, ..
+                } => {
+                    self.check_write(ctx, &principal, &grants, Some((*resource_type, id)), None)
+                        .await
+                }
+            };
+            checked.map_err(|err| FhirError::BundleEntry {
+                index,
+                source: Box::new(err),
+            })?;
+        }
+        self.inner.transaction(ctx, ops).await
+    }
+
+    async fn find_by_identifier(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        system: Option<&str>,
+        value: &str,
+    ) -> FhirResult<Vec<ResourceId>> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        let ids = self
+            .inner
+            .find_by_identifier(ctx, resource_type, system, value)
+            .await?;
+        match access(&principal, resource_type, &grants, self.consents.now()) {
+            Access::All => Ok(ids),
+            Access::Denied(_) => Ok(Vec::new()),
+            Access::Patients(_) => {
+                let mut visible = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Ok(stored) = self.inner.read(ctx, resource_type, &id).await
+                        && self.readable(&principal, &stored, &grants)
+                    {
+                        visible.push(id);
+                    }
+                }
+                Ok(visible)
+            }
+        }
+    }
+
+    async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
+        let principal = Principal::of(&ctx.caller);
+        let grants = self.grants(&principal).await?;
+        let mut page = match access(
+            &principal,
+            query.resource_type,
+            &grants,
+            self.consents.now(),
+        ) {
+            Access::All => self.inner.search(ctx, query).await?,
+            Access::Denied(_) => {
+                return Err(FhirError::Forbidden {
+                    reason: "this role may not access this data",
+                });
+            }
+            Access::Patients(patients) => {
+                let mut restricted = query.clone();
+                restricted
+                    .criteria
+                    .push(Criterion::PatientCompartment(patients));
+                self.inner.search(ctx, &restricted).await?
+            }
+        };
+        self.filter_includes(&principal, &grants, &mut page);
+        Ok(page)
+    }
+
+    async fn changes_since(
+        &self,
+        ctx: &RequestContext,
+        after: u64,
+        limit: usize,
+    ) -> FhirResult<Vec<StoredResource>> {
+        let principal = Principal::of(&ctx.caller);
+        let platform = matches!(principal, Principal::System)
+            || principal.role() == Some(medilink_fhir::platform::Role::Admin);
+        if !platform {
+            return Err(FhirError::Forbidden {
+                reason: "the change feed is for the platform",
+            });
+        }
+        self.inner.changes_since(ctx, after, limit).await
+    }
+
+    async fn close(&self) -> FhirResult<()> {
+        self.inner.close().await
+    }
+}
+
+/// The guard as a store trait object, so callers call store methods on it without importing
+/// the trait. It dereferences to **itself**: every call still goes through the guard.
+impl<S: ResourceStore + 'static> std::ops::Deref for ConsentGuard<S> {
+    type Target = dyn ResourceStore;
+
+    fn deref(&self) -> &(dyn ResourceStore + 'static) {
+        self
+    }
+}
+
+impl<S: ResourceStore + 'static> AsRef<dyn ResourceStore> for ConsentGuard<S> {
+    fn as_ref(&self) -> &(dyn ResourceStore + 'static) {
+        self
+    }
+}

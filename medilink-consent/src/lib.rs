@@ -1,0 +1,26 @@
+//! `medilink-consent`: who may see which patient data.
+//!
+//! - [`grant`]: a consent ([`Grant`]) and its FHIR R4 `Consent` form, which the store holds;
+//! - [`policy`]: the one decision function [`decide`] and the query restriction [`access`];
+//! - [`compartment`]: which patients a resource belongs to (official Patient compartment);
+//! - [`service`]: the lifecycle (grant, request, accept, decline, revoke, break-glass) and
+//!   the grant cache behind the `KeyValue` seam;
+//! - [`guard`]: [`ConsentGuard`], a [`medilink_fhir::ResourceStore`] that enforces the policy
+//!   on every interaction of any store it wraps.
+//!
+//! This crate never talks HTTP; it sends mail only through the [`Mailer`] seam.
+
+pub mod compartment;
+pub mod error;
+pub mod grant;
+pub mod guard;
+pub mod mail;
+pub mod policy;
+pub mod service;
+
+pub use error::{ConsentError, ConsentResult};
+pub use grant::{ConsentStatus, Grant, GrantState, Initiator, Scope};
+pub use guard::ConsentGuard;
+pub use mail::{Mail, Mailer};
+pub use policy::{Access, Action, Decision, Principal, Reason, Target, access, decide};
+pub use service::{BreakGlass, ConsentService, GrantRequest};

@@ -1,0 +1,496 @@
+//! [`ConsentService`]: the consent lifecycle and the grant cache.
+//!
+//! Grants are `Consent` resources written through the unguarded store with the platform's
+//! context (the guard forbids patients and physicians to write `Consent` through FHIR). A
+//! physician's grants are cached in the `KeyValue` store under [`grantee_key`] and the key is
+//! deleted on every change, so a revocation is effective at once in every process sharing the
+//! store (Redis). Expiry needs no invalidation: cached grants keep their period and the policy
+//! compares it with the clock at each decision.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use medilink_fhir::platform::{AuditEntry, AuditLog, KeyValue, Role};
+use medilink_fhir::{Clock, FhirError, RequestContext, ResourceId, ResourceStore, ResourceType};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::error::{ConsentError, ConsentResult};
+use crate::grant::{
+    BREAK_GLASS_PURPOSE, GRANTEE_SYSTEM, Grant, GrantState, Initiator, PATIENT_SYSTEM, PURPOSES,
+    Scope,
+};
+use crate::mail::{Mail, Mailer};
+use crate::policy::Principal;
+
+/// How long a physician's grants stay cached (changes invalidate at once regardless).
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// Break-glass grants per physician per window.
+pub const BREAK_GLASS_LIMIT: u64 = 3;
+/// The break-glass window and the lifetime of a break-glass grant.
+pub const BREAK_GLASS_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Shortest accepted break-glass reason, in characters.
+pub const MIN_REASON_CHARS: usize = 20;
+
+/// The cache key of a grantee's grants.
+pub fn grantee_key(user_id: &str) -> String {
+    format!("consent:grantee:{user_id}")
+}
+
+/// A new grant or request.
+#[derive(Debug, Clone)]
+pub struct GrantRequest {
+    /// Patient granting (for physician requests: the patient asked).
+    pub patient: Option<String>,
+    /// The user receiving access (patient grants), none for a physician's own request.
+    pub grantee: Option<String>,
+    /// The grantee's role, as the caller resolved it (must be a physician).
+    pub grantee_role: Option<Role>,
+    /// Resource type names; empty or `*`: all data.
+    pub scope: Vec<String>,
+    /// A v3-ActReason code (default `TREAT`).
+    pub purpose: Option<String>,
+    /// Optional end of the period (exclusive).
+    pub end: Option<OffsetDateTime>,
+}
+
+/// A break-glass request.
+#[derive(Debug, Clone)]
+pub struct BreakGlass {
+    /// The patient.
+    pub patient: String,
+    /// Why (at least [`MIN_REASON_CHARS`] characters).
+    pub reason: String,
+}
+
+/// The consent lifecycle over a store, a key-value cache, a clock and a mailer.
+#[derive(Debug, Clone)]
+pub struct ConsentService {
+    store: Arc<dyn ResourceStore>,
+    kv: Arc<dyn KeyValue>,
+    clock: Arc<dyn Clock>,
+    mailer: Arc<dyn Mailer>,
+    audit: Option<Arc<dyn AuditLog>>,
+}
+
+fn invalid(reason: &'static str) -> ConsentError {
+    ConsentError::Invalid { reason }
+}
+
+fn forbidden(reason: &'static str) -> ConsentError {
+    ConsentError::Forbidden { reason }
+}
+
+impl ConsentService {
+    /// A service writing through `store` (unguarded), caching in `kv`.
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        kv: Arc<dyn KeyValue>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<dyn Mailer>,
+    ) -> Self {
+        ConsentService {
+            store,
+            kv,
+            clock,
+            mailer,
+            audit: None,
+        }
+    }
+
+    /// Also append lifecycle and break-glass records to `audit`.
+    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Replaces the mailer.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// The clock decisions are made by.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    async fn lookup(&self, system: &str, value: &str) -> ConsentResult<Vec<Grant>> {
+        let ctx = RequestContext::system();
+        let ids = self
+            .store
+            .find_by_identifier(&ctx, ResourceType::Consent, Some(system), value)
+            .await?;
+        let mut grants = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(grant) = self.load(&id).await? {
+                grants.push(grant);
+            }
+        }
+        grants.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(grants)
+    }
+
+    async fn load(&self, id: &ResourceId) -> ConsentResult<Option<Grant>> {
+        let ctx = RequestContext::system();
+        match self.store.read(&ctx, ResourceType::Consent, id).await {
+            Ok(stored) => {
+                let Some(json) = stored.json else {
+                    return Ok(None);
+                };
+                let resource: Value =
+                    serde_json::from_str(&json).map_err(|err| FhirError::Internal {
+                        source: Box::new(err),
+                    })?;
+                Ok(Grant::from_fhir(id, &resource))
+            }
+            Err(FhirError::NotFound { .. } | FhirError::Gone { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The grants naming `user_id` as grantee (cached).
+    pub async fn grants_of_grantee(&self, user_id: &str) -> ConsentResult<Vec<Grant>> {
+        let key = grantee_key(user_id);
+        if let Some(bytes) = self.kv.get(&key).await?
+            && let Some(grants) = decode(&bytes)
+        {
+            return Ok(grants);
+        }
+        let grants = self.lookup(GRANTEE_SYSTEM, user_id).await?;
+        self.kv.set(&key, &encode(&grants), CACHE_TTL).await?;
+        Ok(grants)
+    }
+
+    /// The grants of a patient (uncached).
+    pub async fn grants_of_patient(&self, patient: &str) -> ConsentResult<Vec<Grant>> {
+        self.lookup(PATIENT_SYSTEM, patient).await
+    }
+
+    /// The grants a principal may list: a patient's own, a physician's (as grantee).
+    pub async fn list(&self, principal: &Principal) -> ConsentResult<Vec<Grant>> {
+        match principal {
+            Principal::User {
+                role: Role::Patient,
+                patient_id: Some(patient),
+                ..
+            } => self.grants_of_patient(patient).await,
+            Principal::User {
+                role: Role::Physician,
+                user_id,
+                ..
+            } => self.lookup(GRANTEE_SYSTEM, user_id).await,
+            _ => Err(forbidden("only patients and physicians have consents")),
+        }
+    }
+
+    async fn save(&self, mut grant: Grant) -> ConsentResult<Grant> {
+        let ctx = RequestContext::system();
+        let resource = grant.to_fhir(self.now());
+        let stored = match &grant.id {
+            None => self.store.create(&ctx, resource).await?,
+            Some(id) => {
+                let id = ResourceId::new(id.clone())?;
+                self.store
+                    .update(&ctx, ResourceType::Consent, &id, resource, None)
+                    .await?
+                    .stored
+            }
+        };
+        grant.id = Some(stored.id.as_str().to_owned());
+        self.kv.delete(&grantee_key(&grant.grantee)).await?;
+        Ok(grant)
+    }
+
+    async fn audit(&self, principal: &Principal, action: &str, grant: &Grant) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let (actor, role) = match principal {
+            Principal::User { user_id, role, .. } => {
+                (Some(user_id.clone()), Some(role.as_str().to_owned()))
+            }
+            _ => (None, None),
+        };
+        let entry = AuditEntry {
+            at: self.now(),
+            actor,
+            role,
+            action: action.to_owned(),
+            resource_type: Some("Consent".to_owned()),
+            resource_ids: grant.id.iter().cloned().collect(),
+            patient_id: Some(grant.patient.clone()),
+            outcome: 200,
+            client_ip: None,
+            request_id: String::from("consent"),
+        };
+        if let Err(err) = audit.append(&[entry]).await {
+            tracing::error!(error = %err, action, "consent audit record not stored");
+        }
+    }
+
+    async fn patient_exists(&self, patient: &str) -> ConsentResult<()> {
+        let id = ResourceId::new(patient.to_owned()).map_err(|_| invalid("unknown patient"))?;
+        self.store
+            .read(&RequestContext::system(), ResourceType::Patient, &id)
+            .await
+            .map(|_| ())
+            .map_err(|err| match err {
+                FhirError::NotFound { .. } | FhirError::Gone { .. } => ConsentError::NotFound {
+                    id: patient.to_owned(),
+                },
+                other => other.into(),
+            })
+    }
+
+    fn shape(request: &GrantRequest) -> ConsentResult<(Scope, String)> {
+        let scope =
+            Scope::parse(&request.scope).ok_or(invalid("unknown resource type in scope"))?;
+        let purpose = request
+            .purpose
+            .clone()
+            .unwrap_or_else(|| "TREAT".to_owned());
+        if !PURPOSES.contains(&purpose.as_str()) {
+            return Err(invalid("unknown purpose"));
+        }
+        Ok((scope, purpose))
+    }
+
+    /// A patient grants a physician access (active at once), or a physician requests access
+    /// from a patient (proposed until the patient accepts).
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        request: GrantRequest,
+    ) -> ConsentResult<Grant> {
+        let (scope, purpose) = Self::shape(&request)?;
+        let now = self.now();
+        if request.end.is_some_and(|end| end <= now) {
+            return Err(invalid("the period ends before it starts"));
+        }
+        let (patient, grantee, state, initiator) = match principal {
+            Principal::User {
+                role: Role::Patient,
+                user_id,
+                patient_id: Some(patient),
+            } => {
+                let grantee = request
+                    .grantee
+                    .clone()
+                    .ok_or(invalid("grantee is required"))?;
+                if grantee == *user_id {
+                    return Err(invalid("a patient cannot consent to themselves"));
+                }
+                if request.grantee_role != Some(Role::Physician) {
+                    return Err(invalid("the grantee must be a physician"));
+                }
+                (
+                    patient.clone(),
+                    grantee,
+                    GrantState::Active,
+                    Initiator::Patient,
+                )
+            }
+            Principal::User {
+                role: Role::Physician,
+                user_id,
+                ..
+            } => {
+                let patient = request
+                    .patient
+                    .clone()
+                    .ok_or(invalid("patient is required"))?;
+                if request
+                    .grantee
+                    .as_ref()
+                    .is_some_and(|grantee| grantee != user_id)
+                {
+                    return Err(invalid("a physician requests access for themselves only"));
+                }
+                self.patient_exists(&patient).await?;
+                (
+                    patient,
+                    user_id.clone(),
+                    GrantState::Proposed,
+                    Initiator::Physician,
+                )
+            }
+            _ => {
+                return Err(forbidden(
+                    "only patients grant and physicians request consent",
+                ));
+            }
+        };
+        let grant = self
+            .save(Grant {
+                id: None,
+                patient,
+                grantee,
+                scope,
+                purpose,
+                start: now,
+                end: request.end,
+                state,
+                initiator,
+                reason: None,
+            })
+            .await?;
+        let action = match initiator {
+            Initiator::Patient => "consent-grant",
+            Initiator::Physician => "consent-request",
+        };
+        self.audit(principal, action, &grant).await;
+        Ok(grant)
+    }
+
+    /// A grant visible to `principal` (its patient or its grantee), else not found.
+    pub async fn get(&self, principal: &Principal, id: &str) -> ConsentResult<Grant> {
+        let not_found = || ConsentError::NotFound { id: id.to_owned() };
+        let resource_id = ResourceId::new(id.to_owned()).map_err(|_| not_found())?;
+        let grant = self.load(&resource_id).await?.ok_or_else(not_found)?;
+        let visible = match principal {
+            Principal::User {
+                role: Role::Patient,
+                patient_id: Some(patient),
+                ..
+            } => grant.patient == *patient,
+            Principal::User {
+                role: Role::Physician,
+                user_id,
+                ..
+            } => grant.grantee == *user_id,
+            Principal::User {
+                role: Role::Admin, ..
+            }
+            | Principal::System => true,
+            _ => false,
+        };
+        if visible { Ok(grant) } else { Err(not_found()) }
+    }
+
+    /// The patient accepts (`accept`) or declines a physician's request.
+    pub async fn answer(
+        &self,
+        principal: &Principal,
+        id: &str,
+        accept: bool,
+    ) -> ConsentResult<Grant> {
+        if principal.role() != Some(Role::Patient) {
+            return Err(forbidden("only the patient answers a consent request"));
+        }
+        let mut grant = self.get(principal, id).await?;
+        let action = if accept { "accept" } else { "decline" };
+        if grant.state != GrantState::Proposed {
+            return Err(ConsentError::WrongState {
+                id: id.to_owned(),
+                status: grant.status(self.now()).as_str(),
+                action,
+            });
+        }
+        grant.state = if accept {
+            GrantState::Active
+        } else {
+            GrantState::Rejected
+        };
+        grant.start = self.now();
+        let grant = self.save(grant).await?;
+        self.audit(principal, &format!("consent-{action}"), &grant)
+            .await;
+        Ok(grant)
+    }
+
+    /// Revokes a grant (its patient, its grantee or an admin). Revoking a grant that is no
+    /// longer in force changes nothing and succeeds.
+    pub async fn revoke(&self, principal: &Principal, id: &str) -> ConsentResult<Grant> {
+        let mut grant = self.get(principal, id).await?;
+        if matches!(grant.state, GrantState::Revoked | GrantState::Rejected) {
+            return Ok(grant);
+        }
+        grant.state = GrantState::Revoked;
+        let grant = self.save(grant).await?;
+        self.audit(principal, "consent-revoke", &grant).await;
+        Ok(grant)
+    }
+
+    /// Emergency access: a 24-hour all-data grant, at most [`BREAK_GLASS_LIMIT`] per
+    /// physician per 24 hours, audited, and the patient is e-mailed.
+    pub async fn break_glass(
+        &self,
+        principal: &Principal,
+        request: BreakGlass,
+    ) -> ConsentResult<Grant> {
+        let Principal::User {
+            role: Role::Physician,
+            user_id,
+            ..
+        } = principal
+        else {
+            return Err(forbidden("only physicians may break the glass"));
+        };
+        let reason = request.reason.trim();
+        if reason.chars().count() < MIN_REASON_CHARS {
+            return Err(invalid("the reason must be at least 20 characters"));
+        }
+        self.patient_exists(&request.patient).await?;
+        let counter = format!("consent:break-glass:{user_id}");
+        if self.kv.incr(&counter, BREAK_GLASS_WINDOW).await? > BREAK_GLASS_LIMIT {
+            return Err(ConsentError::RateLimited {
+                limit: BREAK_GLASS_LIMIT,
+            });
+        }
+        let now = self.now();
+        let window = time::Duration::try_from(BREAK_GLASS_WINDOW)
+            .map_err(|_| invalid("break-glass window out of range"))?;
+        let grant = self
+            .save(Grant {
+                id: None,
+                patient: request.patient.clone(),
+                grantee: user_id.clone(),
+                scope: Scope::All,
+                purpose: BREAK_GLASS_PURPOSE.to_owned(),
+                start: now,
+                end: Some(now + window),
+                state: GrantState::Active,
+                initiator: Initiator::Physician,
+                reason: Some(reason.to_owned()),
+            })
+            .await?;
+        self.audit(principal, "break-glass", &grant).await;
+        let mail = Mail {
+            to_patient: request.patient,
+            subject: "Emergency access to your health record".to_owned(),
+            body: format!(
+                "A physician used emergency (break-glass) access to your health record at {}. \
+                 The access lasts 24 hours. You can see it in your access log and revoke it \
+                 from your consents page.",
+                medilink_fhir::clock::format_instant(now)
+            ),
+        };
+        if let Err(err) = self.mailer.send(mail).await {
+            tracing::error!(error = %err, "break-glass notice not queued");
+        }
+        Ok(grant)
+    }
+}
+
+fn encode(grants: &[Grant]) -> Vec<u8> {
+    let items: Vec<Value> = grants
+        .iter()
+        .map(|grant| grant.to_fhir(grant.start))
+        .collect();
+    json!(items).to_string().into_bytes()
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<Grant>> {
+    let items: Vec<Value> = serde_json::from_slice(bytes).ok()?;
+    items
+        .iter()
+        .map(|item| {
+            let id = ResourceId::new(item["id"].as_str()?.to_owned()).ok()?;
+            Grant::from_fhir(&id, item)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+//! The consent lifecycle over an in-memory SQLite store, and the guard around that store.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use medilink_fhir::platform::{KeyValue, LocalKeyValue, Role, UserId};
+use medilink_fhir::{
+    Caller, Clock, FixedClock, IdGen, RequestContext, ResourceId, ResourceStore, ResourceType,
+    SeqIdGen, SqlOptions, open_store,
+};
+use serde_json::json;
+use time::macros::datetime;
+
+use super::*;
+use crate::guard::ConsentGuard;
+use crate::mail::{Mail, Mailer};
+
+#[derive(Debug, Default)]
+struct MemoryMailer(Mutex<Vec<Mail>>);
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, mail: Mail) -> ConsentResult<()> {
+        self.0.lock().expect("lock").push(mail);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    store: Arc<dyn ResourceStore>,
+    service: Arc<ConsentService>,
+    clock: Arc<FixedClock>,
+    mailer: Arc<MemoryMailer>,
+    patient: String,
+}
+
+async fn fixture() -> Fixture {
+    let clock = Arc::new(FixedClock::new(datetime!(2024-01-01 0:00 UTC)));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
+    let store = open_store(&SqlOptions::new("sqlite::memory:"), dyn_clock.clone(), ids)
+        .await
+        .expect("store");
+    let kv: Arc<dyn KeyValue> = Arc::new(LocalKeyValue::new(dyn_clock.clone()));
+    let mailer = Arc::new(MemoryMailer::default());
+    let service = Arc::new(ConsentService::new(
+        store.clone(),
+        kv,
+        dyn_clock,
+        mailer.clone(),
+    ));
+    let patient = store
+        .create(
+            &RequestContext::system(),
+            json!({"resourceType": "Patient", "active": true}),
+        )
+        .await
+        .expect("patient")
+        .id
+        .as_str()
+        .to_owned();
+    Fixture {
+        store,
+        service,
+        clock,
+        mailer,
+        patient,
+    }
+}
+
+fn patient_principal(patient: &str) -> Principal {
+    Principal::User {
+        user_id: "pat-user".into(),
+        role: Role::Patient,
+        patient_id: Some(patient.to_owned()),
+    }
+}
+
+fn doctor() -> Principal {
+    Principal::User {
+        user_id: "doc".into(),
+        role: Role::Physician,
+        patient_id: None,
+    }
+}
+
+fn doctor_ctx() -> RequestContext {
+    RequestContext {
+        caller: Caller::User {
+            user_id: UserId("doc".into()),
+            role: Role::Physician,
+            mfa: true,
+            patient_id: None,
+        },
+        request_id: "r".into(),
+    }
+}
+
+fn grant_to_doctor(scope: &[&str]) -> GrantRequest {
+    GrantRequest {
+        patient: None,
+        grantee: Some("doc".into()),
+        grantee_role: Some(Role::Physician),
+        scope: scope.iter().map(|s| (*s).to_owned()).collect(),
+        purpose: None,
+        end: None,
+    }
+}
+
+#[tokio::test]
+async fn patient_grants_are_stored_as_fhir_consents_and_revocation_is_immediate() {
+    let f = fixture().await;
+    let me = patient_principal(&f.patient);
+    let grant = f
+        .service
+        .create(&me, grant_to_doctor(&[]))
+        .await
+        .expect("grant");
+    let id = ResourceId::new(grant.id.clone().expect("id")).expect("valid");
+    let stored = f
+        .store
+        .read(&RequestContext::system(), ResourceType::Consent, &id)
+        .await
+        .expect("stored");
+    let consent: serde_json::Value =
+        serde_json::from_str(stored.json.as_deref().expect("live")).expect("json");
+    assert_eq!(consent["status"], "active");
+    assert_eq!(consent["scope"]["coding"][0]["code"], "patient-privacy");
+    assert_eq!(
+        consent["patient"]["reference"],
+        format!("Patient/{}", f.patient)
+    );
+    assert_eq!(
+        f.service
+            .grants_of_grantee("doc")
+            .await
+            .expect("cached")
+            .len(),
+        1
+    );
+
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let patient_id = ResourceId::new(f.patient.clone()).expect("id");
+    guard
+        .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+        .await
+        .expect("consented read");
+    let revoked = f.service.revoke(&me, id.as_str()).await.expect("revoke");
+    assert_eq!(revoked.state, GrantState::Revoked);
+    let again = f
+        .service
+        .revoke(&me, id.as_str())
+        .await
+        .expect("revoke twice");
+    assert_eq!(again.state, GrantState::Revoked);
+    let err = guard
+        .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+        .await
+        .expect_err("revoked at once");
+    assert!(matches!(err, FhirError::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn requests_are_answered_by_the_patient() {
+    let f = fixture().await;
+    let me = patient_principal(&f.patient);
+    let request = GrantRequest {
+        patient: Some(f.patient.clone()),
+        grantee: None,
+        grantee_role: None,
+        scope: vec!["Observation".into()],
+        purpose: Some("TREAT".into()),
+        end: Some(datetime!(2024-01-02 0:00 UTC)),
+    };
+    let proposed = f
+        .service
+        .create(&doctor(), request.clone())
+        .await
+        .expect("request");
+    assert_eq!(proposed.state, GrantState::Proposed);
+    let id = proposed.id.clone().expect("id");
+    assert!(matches!(
+        f.service.answer(&doctor(), &id, true).await,
+        Err(ConsentError::Forbidden { .. })
+    ));
+    let accepted = f.service.answer(&me, &id, true).await.expect("accept");
+    assert_eq!(
+        accepted.status(f.service.now()),
+        crate::ConsentStatus::Active
+    );
+    assert!(matches!(
+        f.service.answer(&me, &id, false).await,
+        Err(ConsentError::WrongState { .. })
+    ));
+    f.clock.advance(std::time::Duration::from_secs(24 * 3600));
+    let listed = f.service.list(&me).await.expect("list");
+    assert_eq!(
+        listed[0].status(f.service.now()),
+        crate::ConsentStatus::Expired
+    );
+
+    let second = GrantRequest {
+        end: None,
+        ..request
+    };
+    let second = f.service.create(&doctor(), second).await.expect("request");
+    let declined = f
+        .service
+        .answer(&me, second.id.as_deref().expect("id"), false)
+        .await
+        .expect("decline");
+    assert_eq!(declined.state, GrantState::Rejected);
+}
+
+#[tokio::test]
+async fn self_consent_unknown_scopes_and_purposes_are_rejected() {
+    let f = fixture().await;
+    let me = patient_principal(&f.patient);
+    let mut to_self = grant_to_doctor(&[]);
+    to_self.grantee = Some("pat-user".into());
+    assert!(matches!(
+        f.service.create(&me, to_self).await,
+        Err(ConsentError::Invalid { .. })
+    ));
+    assert!(matches!(
+        f.service
+            .create(&me, grant_to_doctor(&["NoSuchType"]))
+            .await,
+        Err(ConsentError::Invalid { .. })
+    ));
+    let mut purpose = grant_to_doctor(&[]);
+    purpose.purpose = Some("BTG".into());
+    assert!(matches!(
+        f.service.create(&me, purpose).await,
+        Err(ConsentError::Invalid { .. })
+    ));
+    let mut not_physician = grant_to_doctor(&[]);
+    not_physician.grantee_role = Some(Role::Researcher);
+    assert!(matches!(
+        f.service.create(&me, not_physician).await,
+        Err(ConsentError::Invalid { .. })
+    ));
+}
+
+#[tokio::test]
+async fn break_glass_is_limited_mailed_and_lasts_a_day() {
+    let f = fixture().await;
+    let short = BreakGlass {
+        patient: f.patient.clone(),
+        reason: "too short".into(),
+    };
+    assert!(matches!(
+        f.service.break_glass(&doctor(), short).await,
+        Err(ConsentError::Invalid { .. })
+    ));
+    let request = BreakGlass {
+        patient: f.patient.clone(),
+        reason: "unconscious patient in the emergency room".into(),
+    };
+    for _ in 0..3 {
+        let grant = f
+            .service
+            .break_glass(&doctor(), request.clone())
+            .await
+            .expect("granted");
+        assert!(grant.is_break_glass());
+        assert_eq!(grant.end, Some(grant.start + time::Duration::hours(24)));
+    }
+    assert!(matches!(
+        f.service.break_glass(&doctor(), request.clone()).await,
+        Err(ConsentError::RateLimited { .. })
+    ));
+    assert_eq!(f.mailer.0.lock().expect("lock").len(), 3);
+    assert!(matches!(
+        f.service
+            .break_glass(&patient_principal(&f.patient), request.clone())
+            .await,
+        Err(ConsentError::Forbidden { .. })
+    ));
+    f.clock.advance(std::time::Duration::from_secs(24 * 3600));
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let patient_id = ResourceId::new(f.patient.clone()).expect("id");
+    assert!(
+        guard
+            .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+            .await
+            .is_err(),
+        "break-glass grants expire after 24 hours"
+    );
+    f.service
+        .break_glass(&doctor(), request)
+        .await
+        .expect("window restarted");
+}
+
+#[tokio::test]
+async fn admins_write_through_the_guard() {
+    let f = fixture().await;
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let admin = RequestContext {
+        caller: Caller::User {
+            user_id: UserId("admin".into()),
+            role: Role::Admin,
+            mfa: true,
+            patient_id: None,
+        },
+        request_id: "r".into(),
+    };
+    let created = guard
+        .create(&admin, json!({"resourceType": "Patient", "active": true}))
+        .await;
+    assert!(created.is_ok(), "{created:?}");
+}

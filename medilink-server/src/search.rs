@@ -1,0 +1,457 @@
+//! FHIR `search-type`: `GET [base]/{type}?params` and `POST [base]/{type}/_search` (form body),
+//! rendered as a `searchset` Bundle; and the conditional interactions that select their
+//! target by search: create with `If-None-Exist`, `PUT [base]/{type}?criteria` and
+//! `DELETE [base]/{type}?criteria` (the 0/1/many rules live in [`medilink_fhir::conditional`]).
+//!
+//! `_text` and `_content` are answered by the full-text index first: its hits (after a
+//! [`catch_up`] so that the caller's own writes are visible) become an `_id` criterion, and the
+//! store's search applies every other parameter, sorting and paging.
+
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+use medilink_fhir::conditional::{self, CreateOutcome};
+use medilink_fhir::fulltext::{FullTextQuery, catch_up};
+use medilink_fhir::search::shape::shape;
+use medilink_fhir::search::{Criterion, SearchPage, SearchQuery, Summary, TotalMode};
+use medilink_fhir::{
+    FhirError, FhirResult, Issue, IssueCode, RequestContext, ResourceType, Severity, StoredResource,
+};
+use serde_json::{Map, Value, json};
+
+use crate::context::Caller;
+use crate::error::{ApiError, information, operation_outcome};
+use crate::extract::{Base, FhirJson, IfMatch, TypePath};
+use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference};
+use crate::state::AppState;
+use crate::write;
+
+/// How many full-text hits are handed to the store's search at most.
+const FULLTEXT_LIMIT: usize = 10_000;
+/// The paging cursor parameter.
+const CURSOR: &str = "_cursor";
+
+/// The parameters of a search request: the URL query (and for `POST _search` the form body
+/// after it), decoded, in order, repeats kept; `_format` and `_pretty` removed. `strict` is
+/// `Prefer: handling=strict`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SearchParams {
+    pub(crate) pairs: Vec<(String, String)>,
+    pub(crate) strict: bool,
+}
+
+fn decode_pairs(text: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    url::form_urlencoded::parse(text)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .filter(|(name, _)| name != "_format" && name != "_pretty")
+}
+
+/// Whether `Prefer` asks for `handling=strict`.
+fn strict_handling(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split([',', ';']))
+        .any(|token| token.trim().eq_ignore_ascii_case("handling=strict"))
+}
+
+impl<S: Send + Sync> FromRequest<S> for SearchParams {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let strict = strict_handling(request.headers());
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        let mut pairs: Vec<(String, String)> = decode_pairs(query.as_bytes()).collect();
+        if request.method() == axum::http::Method::POST {
+            let form = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(';').next())
+                .is_some_and(|media| {
+                    media
+                        .trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                });
+            if !form {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    IssueCode::NotSupported,
+                    "_search parameters must be sent as application/x-www-form-urlencoded",
+                ));
+            }
+            let body = Bytes::from_request(request, state).await.map_err(|_| {
+                ApiError::bad_request(IssueCode::Structure, "the request body could not be read")
+            })?;
+            pairs.extend(decode_pairs(&body));
+        }
+        Ok(SearchParams { pairs, strict })
+    }
+}
+
+/// `GET [base]/{type}` and `POST [base]/{type}/_search`: a `searchset` Bundle.
+pub(crate) async fn search(
+    State(app): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    TypePath(resource_type): TypePath,
+    params: SearchParams,
+) -> Result<FhirResponse, ApiError> {
+    let query = SearchQuery::parse(resource_type, &params.pairs, params.strict)?;
+    let (page, notes) = run(&app, caller.context(), query.clone()).await?;
+    let links = Links::new(&base, resource_type, &params.pairs);
+    let bundle = render(&base, &links, &query, page, notes, app.ids.new_id())?;
+    Ok(FhirResponse::json(StatusCode::OK, bundle))
+}
+
+/// Runs `query`: full text first when asked, then the store. Returns the page and extra
+/// warnings for the outcome entry.
+async fn run(
+    app: &AppState,
+    ctx: &RequestContext,
+    mut query: SearchQuery,
+) -> FhirResult<(SearchPage, Vec<Issue>)> {
+    let mut notes = Vec::new();
+    if query.summary == Summary::Count {
+        query.count = 0;
+        if query.total == TotalMode::None {
+            query.total = TotalMode::Accurate;
+        }
+    }
+    if query.text.is_some() || query.content.is_some() {
+        let index = app.search_index.as_ref();
+        catch_up(&app.store, index).await?;
+        let hits = index
+            .query(&FullTextQuery {
+                text: query.text.take(),
+                content: query.content.take(),
+                resource_types: vec![query.resource_type],
+                limit: FULLTEXT_LIMIT,
+            })
+            .await?;
+        if hits.len() >= FULLTEXT_LIMIT {
+            notes.push(Issue {
+                severity: Severity::Warning,
+                code: IssueCode::TooLong,
+                expression: None,
+                diagnostics: format!("only the best {FULLTEXT_LIMIT} full-text matches are used"),
+            });
+        }
+        if hits.is_empty() {
+            let total = (query.total != TotalMode::None).then_some(0);
+            return Ok((
+                SearchPage {
+                    total,
+                    ..SearchPage::default()
+                },
+                notes,
+            ));
+        }
+        let ids = hits.into_iter().map(|hit| hit.id.to_string()).collect();
+        query.criteria.push(Criterion::Ids(ids));
+    }
+    let page = app.store.search(ctx, &query).await?;
+    Ok((page, notes))
+}
+
+/// The Bundle links of one search: the request as received, and the same parameters with
+/// another cursor.
+struct Links {
+    path: String,
+    /// Every parameter but the cursor, in request order.
+    pairs: Vec<(String, String)>,
+    /// The cursor of this request.
+    cursor: Option<String>,
+}
+
+impl Links {
+    fn new(base: &str, resource_type: ResourceType, pairs: &[(String, String)]) -> Links {
+        Links {
+            path: format!("{base}/{resource_type}"),
+            pairs: pairs
+                .iter()
+                .filter(|(name, _)| name != CURSOR)
+                .cloned()
+                .collect(),
+            cursor: pairs
+                .iter()
+                .rev()
+                .find(|(name, _)| name == CURSOR)
+                .map(|(_, value)| value.clone()),
+        }
+    }
+
+    fn url(&self, cursor: Option<&str>) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(&self.pairs);
+        if let Some(cursor) = cursor {
+            query.append_pair(CURSOR, cursor);
+        }
+        let query = query.finish();
+        match query.is_empty() {
+            true => self.path.clone(),
+            false => format!("{}?{query}", self.path),
+        }
+    }
+}
+
+fn parse_stored(stored: &StoredResource) -> FhirResult<Option<Value>> {
+    stored
+        .json
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|err| FhirError::Internal {
+            source: Box::new(err),
+        })
+}
+
+fn entry(base: &str, stored: &StoredResource, resource: Value, mode: &str) -> Value {
+    json!({
+        "fullUrl": format!("{base}/{}", stored.reference()),
+        "resource": resource,
+        "search": {"mode": mode},
+    })
+}
+
+/// The `searchset` Bundle of one page.
+fn render(
+    base: &str,
+    links: &Links,
+    query: &SearchQuery,
+    page: SearchPage,
+    notes: Vec<Issue>,
+    id: String,
+) -> FhirResult<Value> {
+    let mut bundle = Map::new();
+    bundle.insert("resourceType".into(), json!("Bundle"));
+    bundle.insert("id".into(), json!(id));
+    bundle.insert("type".into(), json!("searchset"));
+    if let Some(total) = page.total {
+        bundle.insert("total".into(), json!(total));
+    }
+    let mut link = vec![json!({"relation": "self", "url": links.url(links.cursor.as_deref())})];
+    if query.summary != Summary::Count {
+        if let Some(next) = &page.next_cursor {
+            link.push(json!({"relation": "next", "url": links.url(Some(next))}));
+        }
+        if let Some(previous) = &page.previous_cursor {
+            link.push(json!({"relation": "previous", "url": links.url(Some(previous))}));
+        }
+    }
+    bundle.insert("link".into(), Value::Array(link));
+    let mut entries = Vec::new();
+    if query.summary != Summary::Count {
+        for stored in &page.matches {
+            if let Some(mut resource) = parse_stored(stored)? {
+                shape(&mut resource, query.summary, &query.elements);
+                entries.push(entry(base, stored, resource, "match"));
+            }
+        }
+        for stored in &page.includes {
+            if let Some(resource) = parse_stored(stored)? {
+                entries.push(entry(base, stored, resource, "include"));
+            }
+        }
+        let mut warnings = query.ignored.clone();
+        for warning in page.warnings.into_iter().chain(notes) {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        if !warnings.is_empty() {
+            entries.push(json!({
+                "resource": operation_outcome(&warnings),
+                "search": {"mode": "outcome"},
+            }));
+        }
+    }
+    if !entries.is_empty() {
+        bundle.insert("entry".into(), Value::Array(entries));
+    }
+    Ok(Value::Object(bundle))
+}
+
+/// The raw criteria of a conditional request: its URL query, decoded.
+fn criteria(request_query: Option<&str>) -> Vec<(String, String)> {
+    decode_pairs(request_query.unwrap_or_default().as_bytes()).collect()
+}
+
+/// `{type}?criteria` of a conditional update or delete.
+pub(crate) struct ConditionalTarget(ResourceType, Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConditionalTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let TypePath(resource_type) = TypePath::from_request_parts(parts, state).await?;
+        Ok(ConditionalTarget(
+            resource_type,
+            criteria(parts.uri.query()),
+        ))
+    }
+}
+
+/// `If-None-Exist`, when present.
+pub(crate) struct IfNoneExist(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneExist {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("if-none-exist") {
+            None => Ok(IfNoneExist(None)),
+            Some(value) => value
+                .to_str()
+                .map(|text| IfNoneExist(Some(text.to_owned())))
+                .map_err(|_| {
+                    ApiError::bad_request(IssueCode::Value, "If-None-Exist must be a query string")
+                }),
+        }
+    }
+}
+
+/// `POST [base]/{type}`: a create, conditional when `If-None-Exist` is sent (no match:
+/// `201`; one match: `200` with it and nothing written; several: `412`).
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    prefer: Prefer,
+    TypePath(resource_type): TypePath,
+    IfNoneExist(if_none_exist): IfNoneExist,
+    FhirJson(body): FhirJson,
+) -> Result<FhirResponse, ApiError> {
+    let Some(condition) = if_none_exist else {
+        let (state, base) = (State(app), Base(base));
+        return write::create(
+            state,
+            caller,
+            base,
+            prefer,
+            TypePath(resource_type),
+            FhirJson(body),
+        )
+        .await;
+    };
+    crate::extract::expect_type(&body, resource_type)?;
+    let criteria = criteria(Some(&condition));
+    let ctx = caller.context();
+    let outcome = conditional::create(&app.store, ctx, resource_type, &criteria, body);
+    let (stored, created) = match outcome.await? {
+        CreateOutcome::Created(stored) => (stored, true),
+        CreateOutcome::Existing(stored) => (stored, false),
+    };
+    let prefer = prefer.or(ReturnPreference::Representation);
+    Ok(FhirResponse::written(stored, created, prefer, &base))
+}
+
+/// `PUT [base]/{type}?criteria`: no match creates (`201`), one match is updated (`200`),
+/// several are `412`.
+pub(crate) async fn conditional_update(
+    State(app): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    prefer: Prefer,
+    IfMatch(if_match): IfMatch,
+    ConditionalTarget(resource_type, criteria): ConditionalTarget,
+    FhirJson(body): FhirJson,
+) -> Result<FhirResponse, ApiError> {
+    crate::extract::expect_type(&body, resource_type)?;
+    let store = &app.store;
+    let outcome = conditional::update(
+        store,
+        caller.context(),
+        resource_type,
+        &criteria,
+        body,
+        if_match,
+    )
+    .await?;
+    let prefer = prefer.or(ReturnPreference::Representation);
+    Ok(FhirResponse::written(
+        outcome.stored,
+        outcome.created,
+        prefer,
+        &base,
+    ))
+}
+
+/// `DELETE [base]/{type}?criteria`: no match is `204`, one match is deleted (`200`), several
+/// are `412`.
+pub(crate) async fn conditional_delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    ConditionalTarget(resource_type, criteria): ConditionalTarget,
+) -> Result<FhirResponse, ApiError> {
+    let store = &app.store;
+    let deleted = conditional::delete(store, caller.context(), resource_type, &criteria).await?;
+    Ok(match deleted {
+        Some(outcome) => {
+            let message = format!("deleted {}", outcome.stored.reference());
+            FhirResponse::json(StatusCode::OK, information(message)).versioned(&outcome.stored)
+        }
+        None => FhirResponse::no_content(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_order_and_repeats_and_swap_the_cursor() {
+        let pairs = vec![
+            ("_id".to_owned(), "a".to_owned()),
+            ("_cursor".to_owned(), "c1".to_owned()),
+            ("_id".to_owned(), "b|c".to_owned()),
+        ];
+        let links = Links::new("http://h/fhir/R4", ResourceType::Patient, &pairs);
+        assert_eq!(
+            links.url(links.cursor.as_deref()),
+            "http://h/fhir/R4/Patient?_id=a&_id=b%7Cc&_cursor=c1"
+        );
+        assert_eq!(
+            links.url(Some("c2")),
+            "http://h/fhir/R4/Patient?_id=a&_id=b%7Cc&_cursor=c2"
+        );
+        assert_eq!(
+            Links::new("http://h/fhir/R4", ResourceType::Patient, &[]).url(None),
+            "http://h/fhir/R4/Patient"
+        );
+    }
+
+    #[test]
+    fn decoding_strips_format_and_keeps_repeats() {
+        let pairs: Vec<_> =
+            decode_pairs(b"_id=a&_format=json&_id=b&name=J%C3%B6+x&_pretty=true").collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("_id".to_owned(), "a".to_owned()),
+                ("_id".to_owned(), "b".to_owned()),
+                ("name".to_owned(), "Jö x".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn prefer_handling_strict_is_recognised() {
+        let mut headers = HeaderMap::new();
+        assert!(!strict_handling(&headers));
+        headers.insert(
+            "prefer",
+            "return=minimal, handling=strict".parse().expect("value"),
+        );
+        assert!(strict_handling(&headers));
+        headers.insert("prefer", "handling=lenient".parse().expect("value"));
+        assert!(!strict_handling(&headers));
+    }
+}
