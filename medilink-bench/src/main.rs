@@ -59,6 +59,9 @@ enum Command {
         patients: usize,
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Bearer token (see scripts/bench/admin_token.py).
+        #[arg(long, env = "MEDILINK_BENCH_TOKEN")]
+        token: String,
     },
     /// Search latency on a loaded store (loads the data first when the store has fewer patients).
     Search {
@@ -75,6 +78,9 @@ enum Command {
         url: String,
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// Bearer token (see scripts/bench/admin_token.py).
+        #[arg(long, env = "MEDILINK_BENCH_TOKEN")]
+        token: String,
     },
 }
 
@@ -152,8 +158,9 @@ async fn main() -> Result<()> {
             url,
             patients,
             concurrency,
-        } => http(&url, patients, concurrency).await,
-        Command::SeedRead { url, count } => seed_read(&url, count).await,
+            token,
+        } => http(&url, patients, concurrency, &token).await,
+        Command::SeedRead { url, count, token } => seed_read(&url, count, &token).await,
         Command::Search {
             database_url,
             patients,
@@ -206,7 +213,7 @@ async fn ingest(database_url: &str, patients: usize, concurrency: usize) -> Resu
     scratch.finish().await
 }
 
-async fn http(url: &str, patients: usize, concurrency: usize) -> Result<()> {
+async fn http(url: &str, patients: usize, concurrency: usize, token: &str) -> Result<()> {
     let bundles = data::bundles(patients)?;
     let resources: usize = bundles.iter().map(data::entry_count).sum();
     let bodies: Vec<String> = bundles
@@ -218,7 +225,12 @@ async fn http(url: &str, patients: usize, concurrency: usize) -> Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, queue, url) = (client.clone(), queue.clone(), url.to_owned());
+        let (client, queue, url, auth) = (
+            client.clone(),
+            queue.clone(),
+            url.to_owned(),
+            format!("Bearer {token}"),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
@@ -229,6 +241,7 @@ async fn http(url: &str, patients: usize, concurrency: usize) -> Result<()> {
                     .post(&url)
                     .header("content-type", "application/fhir+json")
                     .header("prefer", "return=minimal")
+                    .header("authorization", &auth)
                     .body(body)
                     .send()
                     .await?;
@@ -251,13 +264,14 @@ async fn http(url: &str, patients: usize, concurrency: usize) -> Result<()> {
     Ok(())
 }
 
-async fn seed_read(url: &str, count: usize) -> Result<()> {
+async fn seed_read(url: &str, count: usize, token: &str) -> Result<()> {
     let client = reqwest::Client::new();
     for n in 0..count {
         let body = serde_json::json!({"resourceType": "Patient", "id": format!("read-{n}"),
             "name": [{"family": format!("Bench{n}"), "given": ["Synthetic"]}], "gender": "other", "birthDate": "1980-01-01"});
         let response = client
             .put(format!("{url}/Patient/read-{n}"))
+            .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/fhir+json")
             .body(body.to_string())
             .send()

@@ -1,7 +1,7 @@
 //! Applies the SQL migrations of `migrations/` (embedded at build time) in order, recording
 //! each in `medilink_migrations`.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use super::classify;
 use crate::error::FhirResult;
@@ -41,7 +41,7 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
     .map_err(classify)?;
     let mut applied_now = Vec::new();
     for migration in MIGRATIONS {
-        let txn = db.begin().await.map_err(classify)?;
+        let txn = super::begin_write(db).await?;
         if backend == DbBackend::Postgres {
             // Many servers may start at once: one applies, the others wait and then skip.
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461627)")

@@ -66,6 +66,19 @@ pub(crate) fn classify(err: DbErr) -> FhirError {
     }
 }
 
+/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken (with
+/// the busy timeout) before the first read, so a transaction that reads and then writes never
+/// fails with `SQLITE_BUSY_SNAPSHOT` when another connection (the audit writer, a second
+/// process) committed in between.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> FhirResult<DatabaseTransaction> {
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
+            .then_some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    db.begin_with_options(options).await.map_err(classify)
+}
+
 /// Rewrites `?` placeholders to `$n` for PostgreSQL.
 pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
     if backend != DbBackend::Postgres {
@@ -149,7 +162,7 @@ impl SqlResourceStore {
     /// Runs `writes` in one transaction under the writer lock.
     async fn write_all(&self, writes: Vec<PreparedWrite>) -> FhirResult<Vec<Option<WriteOutcome>>> {
         let _writer = self.write_lock.lock().await;
-        let txn = self.db.begin().await.map_err(classify)?;
+        let txn = begin_write(&self.db).await?;
         if self.backend == DbBackend::Postgres {
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461626)")
                 .await

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
-    Value as SqlValue,
+    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value as SqlValue,
 };
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -251,7 +250,7 @@ impl AccountStore for SqlAccountStore {
         now: OffsetDateTime,
     ) -> FhirResult<RefreshConsumed> {
         let now = to_micros(now);
-        let txn = self.db.begin().await.map_err(classify)?;
+        let txn = super::begin_write(&self.db).await?;
         let claimed = txn
             .execute_raw(statement(
                 self.backend,
@@ -378,7 +377,7 @@ impl AuditLog for SqlAuditLog {
             return Ok(());
         }
         let _appender = self.append_lock.lock().await;
-        let txn = self.db.begin().await.map_err(classify)?;
+        let txn = super::begin_write(&self.db).await?;
         if self.backend == DbBackend::Postgres {
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461628)")
                 .await
