@@ -28,6 +28,12 @@ fn clone_patient(template: &Value, n: usize) -> Value {
                 entry["resource"]["id"] = Value::String(patient_id.clone());
                 entry["resource"]["name"] =
                     serde_json::json!([{"family": format!("Synthetic{n}"), "given": ["Bench"]}]);
+                entry["resource"]["birthDate"] = Value::String(format!(
+                    "{}-{:02}-{:02}",
+                    1930 + n % 70,
+                    1 + n % 12,
+                    1 + n % 28
+                ));
             }
             shift_values(&mut entry["resource"], n);
         }

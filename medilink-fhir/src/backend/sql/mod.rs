@@ -52,6 +52,8 @@ pub struct SqlResourceStore {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     write_lock: Mutex<()>,
+    /// Versions written since open; planner statistics are refreshed as it doubles.
+    written: std::sync::atomic::AtomicU64,
 }
 
 /// Converts a backend error into the crate's error (the one place that does).
@@ -143,6 +145,7 @@ impl SqlResourceStore {
             clock,
             ids,
             write_lock: Mutex::new(()),
+            written: std::sync::atomic::AtomicU64::new(0),
         };
         if options.migrate {
             store.migrate().await?;
@@ -161,7 +164,7 @@ impl SqlResourceStore {
 
     /// Runs `writes` in one transaction under the writer lock.
     async fn write_all(&self, writes: Vec<PreparedWrite>) -> FhirResult<Vec<Option<WriteOutcome>>> {
-        let _writer = self.write_lock.lock().await;
+        let writer = self.write_lock.lock().await;
         let txn = begin_write(&self.db).await?;
         if self.backend == DbBackend::Postgres {
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461626)")
@@ -170,7 +173,33 @@ impl SqlResourceStore {
         }
         let outcomes = self.apply(&txn, writes).await?;
         txn.commit().await.map_err(classify)?;
+        drop(writer);
+        let count = outcomes.iter().flatten().count() as u64;
+        let before = self
+            .written
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        let after = before + count;
+        // Refresh planner statistics at 1k, 2k, 4k, … written versions (SQLite has no
+        // autovacuum/autoanalyze; without statistics it drives searches from the wrong side).
+        if after >= 1024 && (before < 1024 || before.leading_zeros() != after.leading_zeros()) {
+            self.refresh_statistics().await;
+        }
         Ok(outcomes)
+    }
+
+    /// Updates the query planner's statistics (`PRAGMA optimize` on SQLite; PostgreSQL's
+    /// autovacuum analyzes on its own). Failures are logged, never fatal.
+    pub async fn refresh_statistics(&self) {
+        if self.backend != DbBackend::Sqlite {
+            return;
+        }
+        if let Err(err) = self
+            .db
+            .execute_unprepared("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002")
+            .await
+        {
+            tracing::warn!(error = %err, "refreshing planner statistics failed");
+        }
     }
 
     async fn apply(
