@@ -28,7 +28,10 @@ fn fixtures() -> Vec<Value> {
             "telecom": [{"system": "email", "value": "anna@example.org"}]}),
         json!({"resourceType": "Patient", "id": "p2", "name": [{"family": "Muller", "given": ["Bert"]}], "gender": "male",
             "birthDate": "1980-11", "active": false}),
-        json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Smith", "given": ["Carla", "Anne"]}], "gender": "female",
+        json!({"resourceType": "Patient", "id": "p3", "meta": {"tag": [{"system": "urn:tags", "code": "vip"}],
+            "profile": ["http://example.org/StructureDefinition/special-patient"], "source": "urn:source:lab",
+            "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]},
+            "name": [{"family": "Smith", "given": ["Carla", "Anne"]}], "gender": "female",
             "birthDate": "1999-01-01"}),
         json!({"resourceType": "Patient", "id": "p4", "name": [{"family": "Doe"}], "gender": "unknown"}),
         json!({"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
@@ -49,6 +52,7 @@ fn fixtures() -> Vec<Value> {
         json!({"resourceType": "Observation", "id": "o4", "status": "final",
             "code": {"coding": [{"system": "urn:local", "code": "8480-6"}], "text": "local systolic"},
             "subject": {"reference": "Patient/p3"}, "effectiveDateTime": "2023-02-02T08:00:00+02:00",
+            "performer": [{"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "222"}}],
             "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
                 "valueQuantity": {"value": 80, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]}),
         json!({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
@@ -261,6 +265,27 @@ const CASES: &[(ResourceType, &str, &[&str])] = &[
         &["vs1"],
     ),
     (ResourceType::ValueSet, "url=http://example.org/fhir", &[]),
+    // meta parameters, reference :identifier
+    (ResourceType::Patient, "_tag=urn:tags|vip", &["p3"]),
+    (ResourceType::Patient, "_tag:not=vip", &["p1", "p2", "p4"]),
+    (
+        ResourceType::Patient,
+        "_profile=http://example.org/StructureDefinition/special-patient",
+        &["p3"],
+    ),
+    (ResourceType::Patient, "_security=R", &["p3"]),
+    (ResourceType::Patient, "_source=urn:source:lab", &["p3"]),
+    (
+        ResourceType::Observation,
+        "performer:identifier=http://hl7.org/fhir/sid/us-npi|222",
+        &["o4"],
+    ),
+    (
+        ResourceType::Observation,
+        "_lastUpdated=gt2000-01-01&code=2339-0",
+        &["o3"],
+    ),
+    (ResourceType::Observation, "_lastUpdated=lt2000-01-01", &[]),
     // _id, chains, reverse chains
     (ResourceType::Patient, "_id=p2,p4", &["p2", "p4"]),
     (
