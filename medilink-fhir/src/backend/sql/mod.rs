@@ -88,6 +88,7 @@ pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
 /// The state of a resource before a write.
 #[derive(Debug, Clone, Copy)]
 struct Current {
+    rid: i64,
     version: u64,
     deleted: bool,
 }
@@ -180,10 +181,10 @@ impl SqlResourceStore {
         let current = self.current_versions(txn, &writes).await?;
         let now = from_micros(to_micros(self.clock.now()));
         let now_micros = to_micros(now);
-        let mut seq = self.max_seq(txn).await?;
+        let (mut seq, mut next_rid) = self.max_seq_and_rid(txn).await?;
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
-        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
+        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 7);
         let mut index = index_rows::IndexBatch::default();
         for write in &writes {
             let before = current
@@ -215,11 +216,18 @@ impl SqlResourceStore {
                 _ => {}
             }
             seq += 1;
-            if before.is_some() {
-                index.remove(write.resource_type, write.id.as_str());
-            }
+            let rid = match before {
+                Some(current) => {
+                    index.remove(current.rid);
+                    current.rid
+                }
+                None => {
+                    next_rid += 1;
+                    next_rid
+                }
+            };
             if write.body.is_some() {
-                index.add(write.resource_type, write.id.as_str(), &write.index);
+                index.add(rid, &write.index);
             }
             let version = VersionId(before.map_or(1, |c| c.version + 1));
             let json = write.render(version, now);
@@ -232,6 +240,7 @@ impl SqlResourceStore {
                 SqlValue::from(json.clone()),
             ]);
             pointer_rows.extend([
+                SqlValue::from(rid),
                 SqlValue::from(write.resource_type.as_str()),
                 write.id.as_str().into(),
                 SqlValue::from(version.get() as i64),
@@ -261,9 +270,9 @@ impl SqlResourceStore {
         .await?;
         self.insert_rows(
             txn,
-            "INSERT INTO resources (resource_type, id, version_id, seq, deleted, last_updated) VALUES ",
-            6,
-            " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
+            "INSERT INTO resources (rid, resource_type, id, version_id, seq, deleted, last_updated) VALUES ",
+            7,
+            " ON CONFLICT (rid) DO UPDATE SET version_id = excluded.version_id, \
              seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated",
             pointer_rows,
         )
@@ -293,19 +302,24 @@ impl SqlResourceStore {
         Ok(())
     }
 
-    async fn max_seq(&self, txn: &DatabaseTransaction) -> FhirResult<u64> {
+    /// The last assigned sequence number and resource key (writers are serialized).
+    async fn max_seq_and_rid(&self, txn: &DatabaseTransaction) -> FhirResult<(u64, i64)> {
         let row = txn
             .query_one_raw(self.statement(
-                "SELECT COALESCE(MAX(seq), 0) FROM resource_versions",
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM resource_versions), \
+                 (SELECT COALESCE(MAX(rid), 0) FROM resources)",
                 vec![],
             ))
             .await
             .map_err(classify)?;
-        let max: i64 = match row {
-            Some(row) => row.try_get_by_index(0).map_err(classify)?,
-            None => 0,
+        let (seq, rid): (i64, i64) = match row {
+            Some(row) => (
+                row.try_get_by_index(0).map_err(classify)?,
+                row.try_get_by_index(1).map_err(classify)?,
+            ),
+            None => (0, 0),
         };
-        Ok(max as u64)
+        Ok((seq as u64, rid))
     }
 
     async fn current_versions<'w>(
@@ -321,7 +335,7 @@ impl SqlResourceStore {
                 values.push(SqlValue::from(write.id.as_str()));
             }
             let sql = format!(
-                "SELECT resource_type, id, version_id, deleted FROM resources \
+                "SELECT resource_type, id, version_id, deleted, rid FROM resources \
                  WHERE (resource_type, id) IN (VALUES {})",
                 vec!["(?, ?)"; chunk.len()].join(", ")
             );
@@ -334,6 +348,7 @@ impl SqlResourceStore {
                 let id: String = row.try_get_by_index(1).map_err(classify)?;
                 let version: i64 = row.try_get_by_index(2).map_err(classify)?;
                 let deleted: bool = row.try_get_by_index(3).map_err(classify)?;
+                let rid: i64 = row.try_get_by_index(4).map_err(classify)?;
                 let Some(write) = chunk
                     .iter()
                     .find(|w| w.resource_type.as_str() == type_name && w.id.as_str() == id)
@@ -343,6 +358,7 @@ impl SqlResourceStore {
                 found.insert(
                     (write.resource_type, write.id.as_str()),
                     Current {
+                        rid,
                         version: version as u64,
                         deleted,
                     },
@@ -556,9 +572,8 @@ impl ResourceStore for SqlResourceStore {
         value: &str,
     ) -> FhirResult<Vec<ResourceId>> {
         let mut sql = String::from(
-            "SELECT DISTINCT t.id FROM search_token t JOIN resources r \
-             ON r.resource_type = t.resource_type AND r.id = t.id \
-             WHERE t.resource_type = ? AND t.param = 'identifier' AND t.code = ? AND r.deleted = ?",
+            "SELECT DISTINCT r.id FROM search_token t JOIN resources r ON r.rid = t.rid \
+             WHERE r.resource_type = ? AND t.param = 'identifier' AND t.code = ? AND r.deleted = ?",
         );
         let mut values = vec![
             resource_type.as_str().into(),
