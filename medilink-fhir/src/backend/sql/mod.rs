@@ -39,8 +39,12 @@ use crate::write::{PreparedWrite, WriteKind, prepare};
 
 use rows::{VERSION_COLUMNS, stored_from_row};
 
-/// Rows per multi-row INSERT (6 parameters a row stays far below both backends' limits).
-const INSERT_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (10 parameters a row stays far below both backends' limits). A
+/// remainder is written in power-of-two chunks, so each INSERT takes one of a few SQL texts and
+/// stays in the driver's prepared-statement cache.
+const INSERT_CHUNK: usize = 256;
+/// Prepared statements kept per connection (the INSERT shapes above, plus queries).
+const STATEMENT_CACHE: usize = 512;
 /// Keys per current-version lookup.
 const LOOKUP_CHUNK: usize = 400;
 
@@ -113,7 +117,10 @@ impl SqlResourceStore {
             .acquire_timeout(Duration::from_secs(30))
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|opts| {
+                // page_size takes effect only on a new database (set before the schema).
                 opts.create_if_missing(true)
+                    .page_size(8192)
+                    .statement_cache_capacity(STATEMENT_CACHE)
                     .pragma("journal_mode", "WAL")
                     .pragma("synchronous", "NORMAL")
                     .pragma("foreign_keys", "ON")
@@ -123,6 +130,8 @@ impl SqlResourceStore {
                     .pragma("wal_autocheckpoint", "8000")
                     .busy_timeout(Duration::from_secs(10))
             });
+        #[cfg(feature = "sql-postgres")]
+        connect.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
         let db = Database::connect(connect).await.map_err(classify)?;
         let backend = db.get_database_backend();
         let store = SqlResourceStore {
@@ -290,10 +299,16 @@ impl SqlResourceStore {
         values: Vec<SqlValue>,
     ) -> FhirResult<()> {
         let row = format!("({})", vec!["?"; width].join(", "));
-        let mut values = values.into_iter().peekable();
-        while values.peek().is_some() {
-            let chunk: Vec<SqlValue> = values.by_ref().take(INSERT_CHUNK * width).collect();
-            let rows = chunk.len() / width;
+        let mut remaining = values.len() / width;
+        let mut values = values.into_iter();
+        while remaining > 0 {
+            let rows = if remaining >= INSERT_CHUNK {
+                INSERT_CHUNK
+            } else {
+                1 << remaining.ilog2()
+            };
+            remaining -= rows;
+            let chunk: Vec<SqlValue> = values.by_ref().take(rows * width).collect();
             let sql = format!("{head}{}{tail}", vec![row.as_str(); rows].join(", "));
             txn.execute_raw(self.statement(&sql, chunk))
                 .await
@@ -329,6 +344,10 @@ impl SqlResourceStore {
     ) -> FhirResult<HashMap<(ResourceType, &'w str), Current>> {
         let mut found = HashMap::new();
         for chunk in writes.chunks(LOOKUP_CHUNK) {
+            let by_key: HashMap<(&str, &str), &PreparedWrite> = chunk
+                .iter()
+                .map(|w| ((w.resource_type.as_str(), w.id.as_str()), w))
+                .collect();
             let mut values = Vec::with_capacity(chunk.len() * 2);
             for write in chunk {
                 values.push(SqlValue::from(write.resource_type.as_str()));
@@ -349,10 +368,7 @@ impl SqlResourceStore {
                 let version: i64 = row.try_get_by_index(2).map_err(classify)?;
                 let deleted: bool = row.try_get_by_index(3).map_err(classify)?;
                 let rid: i64 = row.try_get_by_index(4).map_err(classify)?;
-                let Some(write) = chunk
-                    .iter()
-                    .find(|w| w.resource_type.as_str() == type_name && w.id.as_str() == id)
-                else {
+                let Some(write) = by_key.get(&(type_name.as_str(), id.as_str())) else {
                     continue;
                 };
                 found.insert(
