@@ -108,3 +108,30 @@ CREATE TABLE search_composite (
 );
 CREATE INDEX search_composite_lookup ON search_composite (param, k1);
 CREATE INDEX search_composite_rid ON search_composite (rid);
+
+-- Planner statistics, until ANALYZE replaces them with real ones. Without any, SQLite prefers
+-- the resources(resource_type, …) index to rid lookups driven by the index tables, so a search
+-- would scan every resource of its type. These describe a large database: many resources per
+-- type and many rows per parameter, few rows per rid or per key.
+ANALYZE sqlite_schema;
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('resources', 'resources_type_updated', '1000000 20000 2'),
+    ('resources', 'sqlite_autoindex_resources_1', '1000000 20000 1'),
+    ('search_string', 'search_string', '1000000 20000 5 5 1'),
+    ('search_string', 'search_string_rid', '1000000 5'),
+    ('search_token', 'search_token', '1000000 20000 20 20 1'),
+    ('search_token', 'search_token_rid', '1000000 5'),
+    ('search_reference', 'search_reference', '1000000 20000 10 10 10 1'),
+    ('search_reference', 'search_reference_rid', '1000000 5'),
+    ('search_date', 'search_date', '1000000 20000 5 5 1'),
+    ('search_date', 'search_date_rid', '1000000 5'),
+    ('search_number', 'search_number', '1000000 20000 5 1'),
+    ('search_number', 'search_number_rid', '1000000 5'),
+    ('search_quantity', 'search_quantity', '1000000 20000 50 5 5 1'),
+    ('search_quantity', 'search_quantity_rid', '1000000 5'),
+    ('search_uri', 'search_uri', '1000000 20000 10 1'),
+    ('search_uri', 'search_uri_rid', '1000000 5'),
+    ('search_composite', 'search_composite_lookup', '1000000 20000 20'),
+    ('search_composite', 'search_composite_rid', '1000000 5');
+-- Loads them into this connection (others load them when they open).
+ANALYZE sqlite_schema;
