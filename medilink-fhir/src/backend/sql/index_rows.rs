@@ -5,10 +5,9 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, Value as SqlValue};
 
 use super::{LOOKUP_CHUNK, SqlResourceStore, classify};
 use crate::error::FhirResult;
-use crate::model::ResourceType;
 use crate::search::extract::IndexRows;
 
-/// The index tables and their columns after `(resource_type, id)`.
+/// The index tables and their columns before `rid` (the resource's surrogate key).
 pub(super) const INDEX_TABLES: [(&str, &str); 8] = [
     ("search_string", "param, value_norm, value_exact"),
     ("search_token", "param, system, code"),
@@ -31,71 +30,66 @@ fn or_empty(value: &Option<String>) -> SqlValue {
 /// Index rows of one write transaction, ready to be written.
 #[derive(Debug, Default)]
 pub(super) struct IndexBatch {
-    stale: Vec<SqlValue>,
+    stale: Vec<i64>,
     rows: [Vec<SqlValue>; 8],
 }
 
 impl IndexBatch {
     /// The existing rows of this resource must go.
-    pub(super) fn remove(&mut self, resource_type: ResourceType, id: &str) {
-        self.stale.push(resource_type.as_str().into());
-        self.stale.push(id.into());
+    pub(super) fn remove(&mut self, rid: i64) {
+        self.stale.push(rid);
     }
 
-    /// Adds the rows of one resource.
-    pub(super) fn add(&mut self, resource_type: ResourceType, id: &str, index: &IndexRows) {
-        let key = |out: &mut Vec<SqlValue>| {
-            out.push(resource_type.as_str().into());
-            out.push(id.into());
-        };
+    /// Adds the rows of one resource (columns as in [`INDEX_TABLES`], then the rid).
+    pub(super) fn add(&mut self, rid: i64, index: &IndexRows) {
+        let key = |out: &mut Vec<SqlValue>| out.push(SqlValue::BigInt(Some(rid)));
         for (param, norm, exact) in &index.strings {
-            key(&mut self.rows[0]);
             self.rows[0].extend([
                 param.as_str().into(),
                 norm.as_str().into(),
                 exact.as_str().into(),
             ]);
+            key(&mut self.rows[0]);
         }
         for (param, system, code) in &index.tokens {
-            key(&mut self.rows[1]);
             self.rows[1].extend([
                 param.as_str().into(),
                 or_empty(system),
                 code.as_str().into(),
             ]);
+            key(&mut self.rows[1]);
         }
         for (param, target_type, target_id, url) in &index.references {
-            key(&mut self.rows[2]);
             self.rows[2].extend([
                 param.as_str().into(),
                 or_empty(target_type),
                 or_empty(target_id),
                 or_empty(url),
             ]);
+            key(&mut self.rows[2]);
         }
         for (param, low, high) in &index.dates {
-            key(&mut self.rows[3]);
             self.rows[3].extend([param.as_str().into(), (*low).into(), (*high).into()]);
+            key(&mut self.rows[3]);
         }
         for (param, value) in &index.numbers {
-            key(&mut self.rows[4]);
             self.rows[4].extend([param.as_str().into(), (*value).into()]);
+            key(&mut self.rows[4]);
         }
         for (param, system, code, value) in &index.quantities {
-            key(&mut self.rows[5]);
             self.rows[5].extend([
                 param.as_str().into(),
                 or_empty(system),
                 or_empty(code),
                 (*value).into(),
             ]);
+            key(&mut self.rows[5]);
         }
         for (param, uri) in &index.uris {
-            key(&mut self.rows[6]);
             self.rows[6].extend([param.as_str().into(), uri.as_str().into()]);
+            key(&mut self.rows[6]);
         }
         for row in &index.composites {
-            key(&mut self.rows[7]);
             self.rows[7].extend([
                 row.param.as_str().into(),
                 or_empty(&row.s1),
@@ -107,6 +101,7 @@ impl IndexBatch {
                 SqlValue::from(row.hi2),
                 SqlValue::from(row.n3),
             ]);
+            key(&mut self.rows[7]);
         }
     }
 
@@ -116,19 +111,22 @@ impl IndexBatch {
         store: &SqlResourceStore,
         txn: &DatabaseTransaction,
     ) -> FhirResult<()> {
-        for stale in self.stale.chunks(LOOKUP_CHUNK * 2) {
-            let keys = vec!["(?, ?)"; stale.len() / 2].join(", ");
+        for stale in self.stale.chunks(LOOKUP_CHUNK) {
+            let keys = vec!["?"; stale.len()].join(", ");
             for (table, _) in INDEX_TABLES {
-                let sql =
-                    format!("DELETE FROM {table} WHERE (resource_type, id) IN (VALUES {keys})");
-                txn.execute_raw(store.statement(&sql, stale.to_vec()))
+                let sql = format!("DELETE FROM {table} WHERE rid IN ({keys})");
+                let values = stale
+                    .iter()
+                    .map(|rid| SqlValue::BigInt(Some(*rid)))
+                    .collect();
+                txn.execute_raw(store.statement(&sql, values))
                     .await
                     .map_err(classify)?;
             }
         }
         for ((table, columns), rows) in INDEX_TABLES.iter().zip(self.rows) {
-            let width = 2 + columns.split(',').count();
-            let head = format!("INSERT INTO {table} (resource_type, id, {columns}) VALUES ");
+            let width = 1 + columns.split(',').count();
+            let head = format!("INSERT INTO {table} ({columns}, rid) VALUES ");
             store.insert_rows(txn, &head, width, "", rows).await?;
         }
         Ok(())

@@ -39,8 +39,12 @@ use crate::write::{PreparedWrite, WriteKind, prepare};
 
 use rows::{VERSION_COLUMNS, stored_from_row};
 
-/// Rows per multi-row INSERT (6 parameters a row stays far below both backends' limits).
-const INSERT_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (10 parameters a row stays far below both backends' limits). A
+/// remainder is written in power-of-two chunks, so each INSERT takes one of a few SQL texts and
+/// stays in the driver's prepared-statement cache.
+const INSERT_CHUNK: usize = 256;
+/// Prepared statements kept per connection (the INSERT shapes above, plus queries).
+const STATEMENT_CACHE: usize = 512;
 /// Keys per current-version lookup.
 const LOOKUP_CHUNK: usize = 400;
 
@@ -103,6 +107,7 @@ pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
 /// The state of a resource before a write.
 #[derive(Debug, Clone, Copy)]
 struct Current {
+    rid: i64,
     version: u64,
     deleted: bool,
 }
@@ -127,7 +132,10 @@ impl SqlResourceStore {
             .acquire_timeout(Duration::from_secs(30))
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|opts| {
+                // page_size takes effect only on a new database (set before the schema).
                 opts.create_if_missing(true)
+                    .page_size(8192)
+                    .statement_cache_capacity(STATEMENT_CACHE)
                     .pragma("journal_mode", "WAL")
                     .pragma("synchronous", "NORMAL")
                     .pragma("foreign_keys", "ON")
@@ -137,6 +145,8 @@ impl SqlResourceStore {
                     .pragma("wal_autocheckpoint", "8000")
                     .busy_timeout(Duration::from_secs(10))
             });
+        #[cfg(feature = "sql-postgres")]
+        connect.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
         let db = Database::connect(connect).await.map_err(classify)?;
         let backend = db.get_database_backend();
         let store = SqlResourceStore {
@@ -222,10 +232,10 @@ impl SqlResourceStore {
         let current = self.current_versions(txn, &writes).await?;
         let now = from_micros(to_micros(self.clock.now()));
         let now_micros = to_micros(now);
-        let mut seq = self.max_seq(txn).await?;
+        let (mut seq, mut next_rid) = self.max_seq_and_rid(txn).await?;
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
-        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
+        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 7);
         let mut index = index_rows::IndexBatch::default();
         for write in &writes {
             let before = current
@@ -257,11 +267,18 @@ impl SqlResourceStore {
                 _ => {}
             }
             seq += 1;
-            if before.is_some() {
-                index.remove(write.resource_type, write.id.as_str());
-            }
+            let rid = match before {
+                Some(current) => {
+                    index.remove(current.rid);
+                    current.rid
+                }
+                None => {
+                    next_rid += 1;
+                    next_rid
+                }
+            };
             if write.body.is_some() {
-                index.add(write.resource_type, write.id.as_str(), &write.index);
+                index.add(rid, &write.index);
             }
             let version = VersionId(before.map_or(1, |c| c.version + 1));
             let json = write.render(version, now);
@@ -274,6 +291,7 @@ impl SqlResourceStore {
                 SqlValue::from(json.clone()),
             ]);
             pointer_rows.extend([
+                SqlValue::from(rid),
                 SqlValue::from(write.resource_type.as_str()),
                 write.id.as_str().into(),
                 SqlValue::from(version.get() as i64),
@@ -303,9 +321,9 @@ impl SqlResourceStore {
         .await?;
         self.insert_rows(
             txn,
-            "INSERT INTO resources (resource_type, id, version_id, seq, deleted, last_updated) VALUES ",
-            6,
-            " ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, \
+            "INSERT INTO resources (rid, resource_type, id, version_id, seq, deleted, last_updated) VALUES ",
+            7,
+            " ON CONFLICT (rid) DO UPDATE SET version_id = excluded.version_id, \
              seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated",
             pointer_rows,
         )
@@ -323,10 +341,16 @@ impl SqlResourceStore {
         values: Vec<SqlValue>,
     ) -> FhirResult<()> {
         let row = format!("({})", vec!["?"; width].join(", "));
-        let mut values = values.into_iter().peekable();
-        while values.peek().is_some() {
-            let chunk: Vec<SqlValue> = values.by_ref().take(INSERT_CHUNK * width).collect();
-            let rows = chunk.len() / width;
+        let mut remaining = values.len() / width;
+        let mut values = values.into_iter();
+        while remaining > 0 {
+            let rows = if remaining >= INSERT_CHUNK {
+                INSERT_CHUNK
+            } else {
+                1 << remaining.ilog2()
+            };
+            remaining -= rows;
+            let chunk: Vec<SqlValue> = values.by_ref().take(rows * width).collect();
             let sql = format!("{head}{}{tail}", vec![row.as_str(); rows].join(", "));
             txn.execute_raw(self.statement(&sql, chunk))
                 .await
@@ -335,19 +359,24 @@ impl SqlResourceStore {
         Ok(())
     }
 
-    async fn max_seq(&self, txn: &DatabaseTransaction) -> FhirResult<u64> {
+    /// The last assigned sequence number and resource key (writers are serialized).
+    async fn max_seq_and_rid(&self, txn: &DatabaseTransaction) -> FhirResult<(u64, i64)> {
         let row = txn
             .query_one_raw(self.statement(
-                "SELECT COALESCE(MAX(seq), 0) FROM resource_versions",
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM resource_versions), \
+                 (SELECT COALESCE(MAX(rid), 0) FROM resources)",
                 vec![],
             ))
             .await
             .map_err(classify)?;
-        let max: i64 = match row {
-            Some(row) => row.try_get_by_index(0).map_err(classify)?,
-            None => 0,
+        let (seq, rid): (i64, i64) = match row {
+            Some(row) => (
+                row.try_get_by_index(0).map_err(classify)?,
+                row.try_get_by_index(1).map_err(classify)?,
+            ),
+            None => (0, 0),
         };
-        Ok(max as u64)
+        Ok((seq as u64, rid))
     }
 
     async fn current_versions<'w>(
@@ -357,13 +386,17 @@ impl SqlResourceStore {
     ) -> FhirResult<HashMap<(ResourceType, &'w str), Current>> {
         let mut found = HashMap::new();
         for chunk in writes.chunks(LOOKUP_CHUNK) {
+            let by_key: HashMap<(&str, &str), &PreparedWrite> = chunk
+                .iter()
+                .map(|w| ((w.resource_type.as_str(), w.id.as_str()), w))
+                .collect();
             let mut values = Vec::with_capacity(chunk.len() * 2);
             for write in chunk {
                 values.push(SqlValue::from(write.resource_type.as_str()));
                 values.push(SqlValue::from(write.id.as_str()));
             }
             let sql = format!(
-                "SELECT resource_type, id, version_id, deleted FROM resources \
+                "SELECT resource_type, id, version_id, deleted, rid FROM resources \
                  WHERE (resource_type, id) IN (VALUES {})",
                 vec!["(?, ?)"; chunk.len()].join(", ")
             );
@@ -376,15 +409,14 @@ impl SqlResourceStore {
                 let id: String = row.try_get_by_index(1).map_err(classify)?;
                 let version: i64 = row.try_get_by_index(2).map_err(classify)?;
                 let deleted: bool = row.try_get_by_index(3).map_err(classify)?;
-                let Some(write) = chunk
-                    .iter()
-                    .find(|w| w.resource_type.as_str() == type_name && w.id.as_str() == id)
-                else {
+                let rid: i64 = row.try_get_by_index(4).map_err(classify)?;
+                let Some(write) = by_key.get(&(type_name.as_str(), id.as_str())) else {
                     continue;
                 };
                 found.insert(
                     (write.resource_type, write.id.as_str()),
                     Current {
+                        rid,
                         version: version as u64,
                         deleted,
                     },
@@ -598,9 +630,8 @@ impl ResourceStore for SqlResourceStore {
         value: &str,
     ) -> FhirResult<Vec<ResourceId>> {
         let mut sql = String::from(
-            "SELECT DISTINCT t.id FROM search_token t JOIN resources r \
-             ON r.resource_type = t.resource_type AND r.id = t.id \
-             WHERE t.resource_type = ? AND t.param = 'identifier' AND t.code = ? AND r.deleted = ?",
+            "SELECT DISTINCT r.id FROM search_token t JOIN resources r ON r.rid = t.rid \
+             WHERE r.resource_type = ? AND t.param = 'identifier' AND t.code = ? AND r.deleted = ?",
         );
         let mut values = vec![
             resource_type.as_str().into(),

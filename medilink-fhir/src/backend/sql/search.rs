@@ -93,7 +93,7 @@ fn sort_expr(
             values.push(param.code.as_str().into());
             (
                 format!(
-                    "(SELECT {agg}(x.{column}) FROM {} x WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.param = ?)",
+                    "(SELECT {agg}(x.{column}) FROM {} x WHERE x.rid = r.rid AND x.param = ?)",
                     table_of(param.kind)
                 ),
                 class,
@@ -414,39 +414,20 @@ async fn forward_targets(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut values: Vec<SqlValue> = vec![include.source.as_str().into()];
+    let mut values: Vec<SqlValue> = Vec::new();
     let mut sql = String::from(
-        "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s WHERE s.resource_type = ? AND s.target_id <> ''",
+        "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s WHERE s.target_id <> ''",
     );
-    match &include.param {
-        Some(code) => {
-            sql.push_str(" AND s.param = ?");
-            values.push(code.as_str().into());
-        }
-        None => {
-            let reference_params: Vec<String> = registry()
-                .params(include.source)
-                .filter(|p| p.kind == ParamType::Reference)
-                .map(|p| p.code.clone())
-                .collect();
-            sql.push_str(&format!(
-                " AND s.param IN ({})",
-                vec!["?"; reference_params.len().max(1)].join(", ")
-            ));
-            values.extend(reference_params.into_iter().map(SqlValue::from));
-            if values.len() == 1 {
-                values.push("".into());
-            }
-        }
-    }
+    param_filter(&mut sql, &mut values, include);
     if let Some(target) = include.target {
         sql.push_str(" AND s.target_type = ?");
         values.push(target.as_str().into());
     }
     sql.push_str(&format!(
-        " AND s.id IN ({})",
+        " AND s.rid IN (SELECT t.rid FROM resources t WHERE t.resource_type = ? AND t.id IN ({}))",
         vec!["?"; ids.len()].join(", ")
     ));
+    values.push(include.source.as_str().into());
     values.extend(ids.into_iter().map(SqlValue::from));
     let rows = store
         .db
@@ -461,6 +442,33 @@ async fn forward_targets(
             ))
         })
         .collect()
+}
+
+/// ` AND s.param …`: the include's parameter, or every reference parameter of its source type
+/// (index rows do not carry the type, and the parameter leads the index key).
+fn param_filter(sql: &mut String, values: &mut Vec<SqlValue>, include: &Include) {
+    match &include.param {
+        Some(code) => {
+            sql.push_str(" AND s.param = ?");
+            values.push(code.as_str().into());
+        }
+        None => {
+            let reference_params: Vec<String> = registry()
+                .params(include.source)
+                .filter(|p| p.kind == ParamType::Reference)
+                .map(|p| p.code.clone())
+                .collect();
+            if reference_params.is_empty() {
+                sql.push_str(" AND 1 = 0");
+                return;
+            }
+            sql.push_str(&format!(
+                " AND s.param IN ({})",
+                vec!["?"; reference_params.len()].join(", ")
+            ));
+            values.extend(reference_params.into_iter().map(SqlValue::from));
+        }
+    }
 }
 
 async fn reverse_sources(
@@ -483,12 +491,10 @@ async fn reverse_sources(
         let mut values: Vec<SqlValue> =
             vec![include.source.as_str().into(), target_type.as_str().into()];
         let mut sql = String::from(
-            "SELECT DISTINCT s.id FROM search_reference s WHERE s.resource_type = ? AND s.target_type = ?",
+            "SELECT DISTINCT t.id FROM search_reference s JOIN resources t ON t.rid = s.rid \
+             WHERE t.resource_type = ? AND s.target_type = ?",
         );
-        if let Some(code) = &include.param {
-            sql.push_str(" AND s.param = ?");
-            values.push(code.as_str().into());
-        }
+        param_filter(&mut sql, &mut values, include);
         sql.push_str(&format!(
             " AND s.target_id IN ({})",
             vec!["?"; ids.len()].join(", ")

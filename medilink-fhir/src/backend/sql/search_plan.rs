@@ -1,5 +1,6 @@
 //! Criteria → SQL: each criterion becomes a boolean expression over a resource-table alias,
-//! built from `IN (subquery)` over the per-type index tables, so chains, `_has` and the
+//! built from `IN (subquery)` over the index tables (by `rid`, the resource's surrogate key;
+//! the alias's own `resource_type` condition restricts the type), so chains, `_has` and the
 //! compartment restriction nest naturally and the planner can drive from the indexes.
 
 use sea_orm::Value as SqlValue;
@@ -106,23 +107,21 @@ impl Plan {
                 param,
                 modifier,
                 values,
-            } => self.param(param, modifier, values, ty, alias)?,
+            } => self.param(param, modifier, values, alias)?,
             Criterion::Missing { param, missing } => {
                 let s = self.alias();
                 let (table, code) = match param.kind {
                     ParamType::Special => return Err(unsupported("special parameters")),
                     kind => (table_of(kind), param.code.clone()),
                 };
-                let t = self.bind(ty.as_str());
                 let p = self.bind(code);
                 let not = if *missing { "NOT " } else { "" };
                 format!(
-                    "{alias}.id {not}IN (SELECT {s}.id FROM {table} {s} WHERE {s}.resource_type = {t} AND {s}.param = {p})"
+                    "{alias}.rid {not}IN (SELECT {s}.rid FROM {table} {s} WHERE {s}.param = {p})"
                 )
             }
             Criterion::Chain { reference, targets } => {
                 let s = self.alias();
-                let t = self.bind(ty.as_str());
                 let p = self.bind(reference.code.as_str());
                 let mut branches = Vec::new();
                 for (target_type, inner) in targets {
@@ -138,7 +137,7 @@ impl Plan {
                     ));
                 }
                 format!(
-                    "{alias}.id IN (SELECT {s}.id FROM search_reference {s} WHERE {s}.resource_type = {t} AND {s}.param = {p} AND ({}))",
+                    "{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {s}.param = {p} AND ({}))",
                     branches.join(" OR ")
                 )
             }
@@ -149,17 +148,16 @@ impl Plan {
             } => {
                 let s = self.alias();
                 let source_alias = self.alias();
-                let st = self.bind(source.as_str());
                 let p = self.bind(reference.code.as_str());
                 let tt = self.bind(ty.as_str());
-                let st2 = self.bind(source.as_str());
+                let st = self.bind(source.as_str());
                 let live = self.bind(false);
                 let mut inner = self.criterion(inner, *source, &source_alias)?;
                 inner.push_str(&self.restriction(*source, &source_alias)?);
                 format!(
-                    "{alias}.id IN (SELECT {s}.target_id FROM search_reference {s} WHERE {s}.resource_type = {st} AND {s}.param = {p} \
-                     AND {s}.target_type = {tt} AND {s}.id IN (SELECT {source_alias}.id FROM resources {source_alias} \
-                     WHERE {source_alias}.resource_type = {st2} AND {source_alias}.deleted = {live} AND {inner}))"
+                    "{alias}.id IN (SELECT {s}.target_id FROM search_reference {s} WHERE {s}.param = {p} \
+                     AND {s}.target_type = {tt} AND {s}.rid IN (SELECT {source_alias}.rid FROM resources {source_alias} \
+                     WHERE {source_alias}.resource_type = {st} AND {source_alias}.deleted = {live} AND {inner}))"
                 )
             }
             Criterion::PatientCompartment(patients) => {
@@ -176,13 +174,12 @@ impl Plan {
                     return Ok("1 = 0".to_owned());
                 }
                 let s = self.alias();
-                let t = self.bind(ty.as_str());
                 let param_marks: Vec<&str> = params.iter().map(|p| self.bind(p.as_str())).collect();
                 let patient = self.bind("Patient");
                 let id_marks: Vec<&str> =
                     patients.iter().map(|id| self.bind(id.as_str())).collect();
                 format!(
-                    "{alias}.id IN (SELECT {s}.id FROM search_reference {s} WHERE {s}.resource_type = {t} AND {s}.param IN ({}) \
+                    "{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {s}.param IN ({}) \
                      AND {s}.target_type = {patient} AND {s}.target_id IN ({}))",
                     param_marks.join(", "),
                     id_marks.join(", ")
@@ -208,7 +205,6 @@ impl Plan {
         param: &SearchParam,
         modifier: &Modifier,
         values: &[SearchValue],
-        ty: ResourceType,
         alias: &str,
     ) -> FhirResult<String> {
         let s = self.alias();
@@ -223,7 +219,6 @@ impl Plan {
             (ParamType::Special, _) => return Err(unsupported("special parameters")),
             (kind, _) => (table_of(kind), param.code.clone()),
         };
-        let t = self.bind(ty.as_str());
         let p = self.bind(code);
         let mut conds = Vec::with_capacity(values.len());
         for value in values {
@@ -235,7 +230,7 @@ impl Plan {
             ""
         };
         Ok(format!(
-            "{alias}.id {negate}IN (SELECT {s}.id FROM {table} {s} WHERE {s}.resource_type = {t} AND {s}.param = {p} AND (({})))",
+            "{alias}.rid {negate}IN (SELECT {s}.rid FROM {table} {s} WHERE {s}.param = {p} AND (({})))",
             conds.join(") OR (")
         ))
     }
