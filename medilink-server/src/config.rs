@@ -176,6 +176,17 @@ pub struct ServeArgs {
     /// Access token lifetime in seconds.
     #[arg(long, env = "MEDILINK_AUTH_ACCESS_TTL_SECS", default_value_t = 900)]
     pub access_ttl_secs: u64,
+    /// `smtp://[user:password@]host[:port]` for patient notices (break-glass); they are only
+    /// logged when absent.
+    #[arg(long, env = "MEDILINK_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of the notices.
+    #[arg(
+        long,
+        env = "MEDILINK_SMTP_FROM",
+        default_value = "MediLink <no-reply@medilink.invalid>"
+    )]
+    pub smtp_from: String,
 }
 
 /// Validated security configuration of `serve`.
@@ -262,6 +273,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Keys, authentication, CORS.
     pub security: SecurityConfig,
+    /// SMTP delivery of patient notices (logged only when `None`).
+    pub smtp: Option<crate::mail::SmtpSettings>,
 }
 
 impl StorageArgs {
@@ -347,7 +360,12 @@ impl ServeArgs {
             cors_origins: self.cors_origins.clone(),
             hsts: self.hsts,
         };
+        let smtp = self
+            .smtp_url
+            .as_ref()
+            .map(|url| crate::mail::SmtpSettings::new(url.clone(), self.smtp_from.clone()));
         Ok(ServeConfig {
+            smtp,
             security,
             storage,
             listen: self.listen,

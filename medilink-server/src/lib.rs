@@ -15,11 +15,13 @@ pub mod context;
 pub mod error;
 pub mod fhir_response;
 pub mod import;
+pub mod mail;
 pub mod serve;
 pub mod state;
 
 mod api;
 mod bundle;
+mod everything;
 mod extract;
 mod health;
 mod history;

@@ -11,7 +11,9 @@ use crate::auth::{limits, session};
 use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
-use crate::{api, audit, bundle, health, history, metadata, pipeline, read, search, write};
+use crate::{
+    api, audit, bundle, everything, health, history, metadata, pipeline, read, search, write,
+};
 
 /// Builds the application router.
 pub(crate) fn router(state: AppState) -> Router {
@@ -41,6 +43,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(history::instance_history),
         )
         .route("/fhir/R4/{type}/{id}/_history/{vid}", get(read::vread))
+        .route(
+            "/fhir/R4/{type}/{id}/$everything",
+            get(everything::everything),
+        )
         .method_not_allowed_fallback(wrong_method)
         .layer(from_fn(negotiate));
     let health = Router::new()
@@ -77,6 +83,7 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::delete(api::consents::revoke),
         )
         .route("/api/consents/{id}/{action}", post(api::consents::answer))
+        .route("/api/search", get(api::search::search))
         .method_not_allowed_fallback(wrong_method);
     // Outermost last: CORS, security headers, request id, logs, rate limits, authentication,
     // audit, panic catching, then the routes.

@@ -120,7 +120,18 @@ impl AppState {
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
         state.search_index = Arc::new(open_search_index(&config.storage).await?);
+        if let Some(smtp) = &config.smtp {
+            let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
+            state = state.with_mailer(Arc::new(mailer));
+        }
         Ok(state)
+    }
+
+    /// The same state with break-glass notices sent through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn medilink_consent::Mailer>) -> Self {
+        let consents = (**self.store.consents()).clone().with_mailer(mailer);
+        self.store = ConsentGuard::new(self.store.inner().clone(), Arc::new(consents));
+        self
     }
 }
 

@@ -2,15 +2,20 @@
 
 mod support;
 
+mod admin;
 mod audit;
 mod bundle;
+mod cli;
 mod consent;
+mod consent_paths;
 mod errors;
 mod failures;
 mod history;
 mod live;
 mod lockouts;
 mod metadata;
+mod mfa;
+mod rate_limits;
 mod read_write;
 mod route_table;
 mod search;

@@ -254,3 +254,50 @@ pub(crate) async fn signed_in(state: &AppState, email: &str, role: Role) -> Stri
 async fn admin_token(state: &AppState) -> String {
     signed_in(state, "admin@test.local", Role::Admin).await
 }
+
+/// Sends `body` (JSON) with `token` as bearer (none when empty); the status and JSON body
+/// (`null` when the body is not JSON).
+#[allow(dead_code, reason = "shared by the security tests")]
+pub(crate) async fn api_call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let bearer = format!("Bearer {token}");
+    let auth = if token.is_empty() {
+        ""
+    } else {
+        bearer.as_str()
+    };
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", auth),
+    ];
+    let body = body.map_or_else(Body::empty, |body| Body::from(body.to_string()));
+    let response = app.request(method, path, &headers, body).await;
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
+}
+
+/// The TOTP code an authenticator app configured from `otpauth_uri` shows at `at`.
+#[allow(dead_code, reason = "shared by the security tests")]
+pub(crate) fn totp_code(otpauth_uri: &str, at: time::OffsetDateTime) -> String {
+    let totp = totp_rs::TOTP::from_url(otpauth_uri).expect("a valid otpauth URI");
+    totp.generate(u64::try_from(at.unix_timestamp()).expect("after 1970"))
+}
+
+/// A six-digit code that is not `code` (nor valid one step either side, by construction of
+/// changing every digit).
+#[allow(dead_code, reason = "shared by the security tests")]
+pub(crate) fn wrong_code(otpauth_uri: &str, at: time::OffsetDateTime) -> String {
+    let valid: Vec<String> = [-30i64, 0, 30]
+        .iter()
+        .map(|skew| totp_code(otpauth_uri, at + time::Duration::seconds(*skew)))
+        .collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
+        .find(|candidate| !valid.contains(candidate))
+        .expect("some code is wrong")
+}

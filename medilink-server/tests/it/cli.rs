@@ -1,0 +1,430 @@
+//! Issue #4, against the compiled binary: `user add` bootstraps an account that can log in
+//! and refuses weak passwords; `audit verify` proves the chain and names the first record an
+//! attacker with file access rewrote; a server killed with SIGKILL under load has the audit
+//! record of every request it answered; production refuses development keys.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_medilink-server");
+const PASSWORD: &str = "violet-tangerine-47";
+
+/// The binary with a clean `MEDILINK_*` environment on `data_dir`.
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("MEDILINK_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .arg("--data-dir")
+        .arg(data_dir);
+    command
+}
+
+fn run(data_dir: &Path, args: &[&str]) -> Output {
+    command(data_dir)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn user_add(data_dir: &Path, email: &str, password: &str, role: &str) -> Output {
+    run(
+        data_dir,
+        &[
+            "user",
+            "add",
+            "--email",
+            email,
+            "--password",
+            password,
+            "--role",
+            role,
+        ],
+    )
+}
+
+/// A `serve` process on a free port of 127.0.0.1, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Server {
+    async fn start(data_dir: &Path) -> Server {
+        let port = free_port();
+        let log = std::fs::File::create(data_dir.join("server.log")).expect("log file");
+        let child = command(data_dir)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--argon2-memory-kib",
+                "1024",
+                "--argon2-iterations",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("serve starts");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                panic!("serve exited early ({status}): {log}");
+            }
+            let health = client.get(format!("{}/health", server.base)).send().await;
+            if health.is_ok_and(|response| response.status().is_success()) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "serve did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn login(&self, email: &str, password: &str) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", self.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    fn kill(&mut self) {
+        // `Child::kill` is SIGKILL on Unix: no shutdown hook runs.
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+#[tokio::test]
+async fn user_add_bootstraps_an_admin_that_can_log_in() {
+    let dir = temp_dir();
+    let added = user_add(dir.path(), "root@test.local", PASSWORD, "admin");
+    assert!(added.status.success(), "{}", describe(&added));
+    // The e-mail is taken now.
+    let again = user_add(dir.path(), "root@test.local", PASSWORD, "admin");
+    assert!(!again.status.success(), "{}", describe(&again));
+    let server = Server::start(dir.path()).await;
+    let (status, tokens) = server.login("root@test.local", PASSWORD).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access token");
+    let me: Value = reqwest::Client::new()
+        .get(format!("{}/api/auth/me", server.base))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["role"], "admin", "{me}");
+    assert_eq!(me["status"], "active", "{me}");
+    let (status, _) = server.login("root@test.local", "not-the-password-1").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn user_add_refuses_weak_passwords_and_unknown_roles_clearly() {
+    let dir = temp_dir();
+    for (password, message) in [
+        ("password1234", "too common"),
+        ("short-1", "at least 12 characters"),
+        ("aaaaaaaaaaaaaaaa", "too few distinct characters"),
+    ] {
+        let output = user_add(dir.path(), "root@test.local", password, "admin");
+        assert!(
+            !output.status.success(),
+            "{password}: {}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(message),
+            "{password}: {}",
+            describe(&output)
+        );
+    }
+    let output = user_add(dir.path(), "root@test.local", PASSWORD, "wizard");
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--role"),
+        "{}",
+        describe(&output)
+    );
+    // Nothing was created: the address is still free.
+    let output = user_add(dir.path(), "root@test.local", PASSWORD, "admin");
+    assert!(output.status.success(), "{}", describe(&output));
+}
+
+async fn sqlite(data_dir: &Path) -> sqlx::SqliteConnection {
+    let url = format!("sqlite://{}/medilink.db", data_dir.display());
+    sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("the database opens")
+}
+
+/// Runs a load of patient reads, SIGKILLs the server while requests are still in flight,
+/// and returns the request ids of every read that was answered `200`.
+async fn reads_then_sigkill(server: &mut Server, token: &str, patient_id: &str) -> Vec<String> {
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let url = format!("{}/fhir/R4/Patient/{patient_id}", server.base);
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (answered, stop, client, url) =
+            (answered.clone(), stop.clone(), client.clone(), url.clone());
+        let token = token.to_owned();
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok(response) = client.get(&url).bearer_auth(&token).send().await else {
+                    break;
+                };
+                let status = response.status();
+                let id = response
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                // Only a response received in full counts as completed.
+                if response.bytes().await.is_ok() && status == reqwest::StatusCode::OK {
+                    answered
+                        .lock()
+                        .expect("lock")
+                        .push(id.expect("x-request-id"));
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.lock().expect("lock").len() < 150 {
+        assert!(Instant::now() < deadline, "the load did not progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill();
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    answered.lock().expect("lock").clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_loses_no_audit_record_and_verify_detects_tampering() {
+    let dir = temp_dir();
+    let added = user_add(dir.path(), "pat@test.local", PASSWORD, "patient");
+    assert!(added.status.success(), "{}", describe(&added));
+    let mut server = Server::start(dir.path()).await;
+    let (status, tokens) = server.login("pat@test.local", PASSWORD).await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("access").to_owned();
+    let me: Value = reqwest::Client::new()
+        .get(format!("{}/api/auth/me", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    let patient_id = me["patient_id"].as_str().expect("patient id").to_owned();
+    let answered = reads_then_sigkill(&mut server, &token, &patient_id).await;
+    assert!(answered.len() >= 150, "{}", answered.len());
+
+    // The chain verifies, and holds a record of every answered request.
+    let verified = run(dir.path(), &["audit", "verify"]);
+    assert!(verified.status.success(), "{}", describe(&verified));
+    let mut db = sqlite(dir.path()).await;
+    let rows: Vec<(i64, String, String, i64)> =
+        sqlx::query_as("SELECT seq, request_id, action, outcome FROM audit_log ORDER BY seq")
+            .fetch_all(&mut db)
+            .await
+            .expect("audit rows");
+    let recorded: HashSet<&str> = rows
+        .iter()
+        .filter(|(_, _, action, outcome)| action == "read" && *outcome == 200)
+        .map(|(_, request_id, _, _)| request_id.as_str())
+        .collect();
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|id| !recorded.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered requests have no audit record: {missing:?}",
+        missing.len(),
+        answered.len()
+    );
+    let distinct: HashSet<&String> = answered.iter().collect();
+    assert_eq!(distinct.len(), answered.len(), "request ids are unique");
+
+    // An attacker with file access drops the append-only trigger and rewrites a record.
+    let target = rows[rows.len() / 2].0;
+    sqlx::raw_sql("DROP TRIGGER audit_log_no_update")
+        .execute(&mut db)
+        .await
+        .expect("drop trigger");
+    let changed = sqlx::query("UPDATE audit_log SET outcome = 404 WHERE seq = ?")
+        .bind(target)
+        .execute(&mut db)
+        .await
+        .expect("tamper");
+    assert_eq!(changed.rows_affected(), 1);
+    db.close().await.expect("close");
+    let broken = run(dir.path(), &["audit", "verify"]);
+    assert!(!broken.status.success(), "{}", describe(&broken));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains(&format!("broken at record {target} ")),
+        "names record {target}: {}",
+        describe(&broken)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_detects_a_deleted_record() {
+    let dir = temp_dir();
+    let added = user_add(dir.path(), "pat@test.local", PASSWORD, "patient");
+    assert!(added.status.success(), "{}", describe(&added));
+    {
+        let server = Server::start(dir.path()).await;
+        let (_, tokens) = server.login("pat@test.local", PASSWORD).await;
+        let token = tokens["access_token"].as_str().expect("access");
+        let client = reqwest::Client::new();
+        for _ in 0..5 {
+            let response = client
+                .get(format!("{}/fhir/R4/Patient", server.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("search");
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let verified = run(dir.path(), &["audit", "verify"]);
+    assert!(verified.status.success(), "{}", describe(&verified));
+    let mut db = sqlite(dir.path()).await;
+    sqlx::raw_sql("DROP TRIGGER audit_log_no_delete")
+        .execute(&mut db)
+        .await
+        .expect("drop trigger");
+    let deleted = sqlx::query("DELETE FROM audit_log WHERE seq = 3")
+        .execute(&mut db)
+        .await
+        .expect("delete");
+    assert_eq!(deleted.rows_affected(), 1);
+    db.close().await.expect("close");
+    let broken = run(dir.path(), &["audit", "verify"]);
+    assert!(!broken.status.success(), "{}", describe(&broken));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("broken at record"),
+        "{}",
+        describe(&broken)
+    );
+}
+
+#[tokio::test]
+async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
+    let dir = temp_dir();
+    let output = command(dir.path())
+        .env("MEDILINK_ENV", "production")
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("MEDILINK_AUTH_JWT_KEY") && stderr.contains("production"),
+        "{}",
+        describe(&output)
+    );
+    // No generated development key is left behind for a later start to pick up.
+    assert!(
+        !dir.path().join("keys/jwt.key").exists(),
+        "generated key left in the data dir"
+    );
+    // With the three keys configured, production starts.
+    let key = |byte: u8| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([byte; 32])
+    };
+    let port = free_port();
+    let mut child = command(dir.path())
+        .env("MEDILINK_ENV", "production")
+        .env("MEDILINK_AUTH_JWT_KEY", key(7))
+        .env("MEDILINK_AUTH_ENCRYPTION_KEY", key(8))
+        .env("MEDILINK_AUTH_LOOKUP_KEY", key(9))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let up = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(format!("exited: {status}"));
+        }
+        let health = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await;
+        if health.is_ok_and(|response| response.status().is_success()) {
+            break Ok(());
+        }
+        if Instant::now() > deadline {
+            break Err("did not come up".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(up, Ok(()), "production with configured keys");
+}
