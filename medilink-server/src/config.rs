@@ -176,6 +176,15 @@ pub struct ServeArgs {
     /// Access token lifetime in seconds.
     #[arg(long, env = "MEDILINK_AUTH_ACCESS_TTL_SECS", default_value_t = 900)]
     pub access_ttl_secs: u64,
+    /// API requests per minute allowed to each admin (0: unlimited).
+    #[arg(long, env = "MEDILINK_RATE_LIMIT_ADMIN", default_value_t = crate::auth::RateLimits::default().admin)]
+    pub rate_limit_admin: u64,
+    /// API requests per minute allowed to each physician (0: unlimited).
+    #[arg(long, env = "MEDILINK_RATE_LIMIT_PHYSICIAN", default_value_t = crate::auth::RateLimits::default().physician)]
+    pub rate_limit_physician: u64,
+    /// API requests per minute allowed to each patient (0: unlimited).
+    #[arg(long, env = "MEDILINK_RATE_LIMIT_PATIENT", default_value_t = crate::auth::RateLimits::default().patient)]
+    pub rate_limit_patient: u64,
     /// `smtp://[user:password@]host[:port]` for patient notices (break-glass); they are only
     /// logged when absent.
     #[arg(long, env = "MEDILINK_SMTP_URL", hide_env_values = true)]
@@ -351,6 +360,12 @@ impl ServeArgs {
                 parallelism: 1,
             },
             trust_forwarded_for: self.trust_forwarded_for,
+            rate: crate::auth::RateLimits {
+                admin: self.rate_limit_admin,
+                physician: self.rate_limit_physician,
+                patient: self.rate_limit_patient,
+                ..crate::auth::RateLimits::default()
+            },
             ..AuthSettings::default()
         };
         let security = SecurityConfig {
