@@ -20,6 +20,9 @@ const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::DELETE, "/fhir/R4/Patient/p1", false),
     (Method::GET, "/fhir/R4/Patient/p1/_history", false),
     (Method::GET, "/fhir/R4/Patient/p1/_history/1", false),
+    (Method::POST, "/fhir/R4/Patient/_search", false),
+    (Method::GET, "/fhir/R4/Patient/p1/$everything", false),
+    (Method::GET, "/api/search?q=x", false),
     (Method::POST, "/api/auth/logout", false),
     (Method::GET, "/api/auth/me", false),
     (Method::POST, "/api/auth/password", false),
@@ -31,6 +34,9 @@ const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::GET, "/api/admin/audit", true),
     (Method::GET, "/api/consents", false),
     (Method::POST, "/api/consents/break-glass", false),
+    (Method::GET, "/api/consents/access-log", false),
+    (Method::DELETE, "/api/consents/c1", false),
+    (Method::POST, "/api/consents/c1/accept", false),
     (Method::GET, "/some/new/route", false),
 ];
 
@@ -66,6 +72,7 @@ async fn every_protected_route_needs_a_token_and_the_right_role() {
         if path.starts_with("/fhir/")
             || path.starts_with("/some/")
             || path.starts_with("/api/consents")
+            || path.starts_with("/api/search")
         {
             // Issue #5: every role reaches the FHIR API; the consent guard decides what each
             // sees (`consent.rs` holds that matrix).
