@@ -13,6 +13,7 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark driver reports on stdout")]
 
+mod consent;
 mod data;
 mod raw;
 mod search;
@@ -70,6 +71,15 @@ enum Command {
         #[arg(long, default_value_t = 375)]
         patients: usize,
         #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+    /// Consent-guard overhead on reads and searches (run `search` first to load the store).
+    Consent {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 50)]
+        patients: usize,
+        #[arg(long, default_value_t = 400)]
         rounds: usize,
     },
     /// Create patients for a read load test; prints one id per line.
@@ -161,6 +171,11 @@ async fn main() -> Result<()> {
             token,
         } => http(&url, patients, concurrency, &token).await,
         Command::SeedRead { url, count, token } => seed_read(&url, count, &token).await,
+        Command::Consent {
+            database_url,
+            patients,
+            rounds,
+        } => consent::run(&database_url, patients, rounds).await,
         Command::Search {
             database_url,
             patients,

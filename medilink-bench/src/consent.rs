@@ -1,0 +1,138 @@
+//! `medilink-bench consent`: what the consent guard adds to reads and searches. The same
+//! requests run on the unguarded store (platform caller) and through `ConsentGuard` as a
+//! physician holding active consents from the patients asked for.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use medilink_consent::{ConsentGuard, ConsentService, GrantRequest, Principal};
+use medilink_fhir::platform::{LocalKeyValue, Role, UserId};
+use medilink_fhir::search::SearchQuery;
+use medilink_fhir::{
+    Caller, RequestContext, ResourceId, ResourceStore, ResourceType, SqlOptions, SystemClock,
+    UuidIdGen, open_store,
+};
+
+fn params(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// Runs the comparison on a store already loaded by `medilink-bench search`.
+pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> Result<()> {
+    let store = open_store(
+        &SqlOptions::new(database_url.to_owned()),
+        Arc::new(SystemClock),
+        Arc::new(UuidIdGen),
+    )
+    .await?;
+    let clock = Arc::new(SystemClock);
+    let kv = Arc::new(LocalKeyValue::new(clock.clone()));
+    let service = Arc::new(ConsentService::new(
+        store.clone(),
+        kv,
+        clock,
+        Arc::new(medilink_consent::mail::LogMailer),
+    ));
+    let physician = "bench-physician";
+    for n in 0..patients {
+        let patient = Principal::User {
+            user_id: format!("bench-patient-{n}"),
+            role: Role::Patient,
+            patient_id: Some(format!("bench-{n}")),
+        };
+        let request = GrantRequest {
+            patient: None,
+            grantee: Some(physician.to_owned()),
+            grantee_role: Some(Role::Physician),
+            scope: Vec::new(),
+            purpose: None,
+            end: None,
+        };
+        service.create(&patient, request).await?;
+    }
+    let guarded = ConsentGuard::new(store.clone(), service);
+    let doctor = RequestContext {
+        caller: Caller::User {
+            user_id: UserId(physician.to_owned()),
+            role: Role::Physician,
+            mfa: true,
+            patient_id: None,
+        },
+        request_id: "bench".to_owned(),
+    };
+    let system = RequestContext::system();
+    println!(
+        "| request | unguarded p50 | guarded p50 | unguarded req/s | guarded req/s | overhead |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (label, search) in [
+        ("read Patient/{id}", None),
+        (
+            "Observation?patient=X&code=Y&_sort=-date",
+            Some(ResourceType::Observation),
+        ),
+    ] {
+        let mut plain = Vec::with_capacity(rounds);
+        let mut with_guard = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let k = round % patients;
+            for (ctx, target, times) in [
+                (&system, store.as_ref() as &dyn ResourceStore, &mut plain),
+                (&doctor, &guarded as &dyn ResourceStore, &mut with_guard),
+            ] {
+                let started = Instant::now();
+                match search {
+                    None => {
+                        target
+                            .read(
+                                ctx,
+                                ResourceType::Patient,
+                                &ResourceId::new(format!("bench-{k}"))?,
+                            )
+                            .await?;
+                    }
+                    Some(ty) => {
+                        let query = SearchQuery::parse(
+                            ty,
+                            &params(&format!(
+                                "patient=Patient/bench-{k}&code=http://loinc.org|2708-6&_sort=-date"
+                            )),
+                            true,
+                        )?;
+                        let page = target.search(ctx, &query).await?;
+                        anyhow::ensure!(
+                            !page.matches.is_empty(),
+                            "the consented physician sees the data"
+                        );
+                    }
+                }
+                times.push(started.elapsed());
+            }
+        }
+        let (p_plain, rate_plain) = stats(&mut plain);
+        let (p_guard, rate_guard) = stats(&mut with_guard);
+        println!(
+            "| `{label}` | {:.3} ms | {:.3} ms | {rate_plain:.0} | {rate_guard:.0} | {:+.0}% |",
+            p_plain.as_secs_f64() * 1e3,
+            p_guard.as_secs_f64() * 1e3,
+            (rate_plain / rate_guard - 1.0) * 100.0
+        );
+    }
+    Ok(())
+}
+
+fn stats(times: &mut [Duration]) -> (Duration, f64) {
+    times.sort();
+    let total: Duration = times.iter().sum();
+    (
+        times[times.len() / 2],
+        times.len() as f64 / total.as_secs_f64(),
+    )
+}
