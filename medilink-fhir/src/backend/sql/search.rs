@@ -142,6 +142,7 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
     });
     let mut plan = Plan {
         now: to_micros(store.clock.now()),
+        correlate_compartment: restrict.is_some() && query.criteria.len() > 1,
         restrict,
         ..Plan::default()
     };

@@ -21,6 +21,9 @@ pub(super) struct Plan {
     /// The consent guard's patient restriction, applied again at every chain and `_has` step
     /// so that no hop reaches a resource of a non-permitted patient.
     pub(super) restrict: Option<Vec<String>>,
+    /// Plan the compartment restriction as a correlated `EXISTS` (set when other criteria are
+    /// present to drive the query).
+    pub(super) correlate_compartment: bool,
 }
 
 /// The index table of a parameter type.
@@ -178,12 +181,22 @@ impl Plan {
                 let patient = self.bind("Patient");
                 let id_marks: Vec<&str> =
                     patients.iter().map(|id| self.bind(id.as_str())).collect();
-                format!(
-                    "{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {s}.param IN ({}) \
-                     AND {s}.target_type = {patient} AND {s}.target_id IN ({}))",
+                let condition = format!(
+                    "{s}.param IN ({}) AND {s}.target_type = {patient} AND {s}.target_id IN ({})",
                     param_marks.join(", "),
                     id_marks.join(", ")
-                )
+                );
+                if self.correlate_compartment {
+                    // Other criteria already narrow the rows: check each candidate through the
+                    // `rid` index instead of materializing every permitted patient's rows.
+                    format!(
+                        "EXISTS (SELECT 1 FROM search_reference {s} WHERE {s}.rid = {alias}.rid AND {condition})"
+                    )
+                } else {
+                    format!(
+                        "{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {condition})"
+                    )
+                }
             }
         })
     }
