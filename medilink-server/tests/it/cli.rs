@@ -428,3 +428,48 @@ async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
     let _ = child.wait();
     assert_eq!(up, Ok(()), "production with configured keys");
 }
+
+/// `import DIR`: Synthea output loads as is (hospitals and practitioners first, by name), a bad
+/// file is reported by name and the others still load; the command then fails.
+#[tokio::test]
+async fn import_loads_synthea_and_reports_bad_files() {
+    let data = temp_dir();
+    let input = temp_dir();
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/synthea");
+    for file in [
+        "0-hospitalInformation1625911868739.json",
+        "0-practitionerInformation1625911868739.json",
+        "085e81c0-7a95-ef02-16ef-aa1b4344deed.json",
+    ] {
+        std::fs::copy(testdata.join(file), input.path().join(file)).expect("copy test data");
+    }
+    std::fs::write(input.path().join("broken.json"), "{not json").expect("write");
+    let output = run(
+        data.path(),
+        &["import", input.path().to_str().expect("utf-8 path")],
+    );
+    assert!(
+        !output.status.success(),
+        "a bad file fails the command: {}",
+        describe(&output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broken.json"),
+        "the bad file is named: {}",
+        describe(&output)
+    );
+    assert!(
+        stderr.contains("from 3 of 4 files"),
+        "{}",
+        describe(&output)
+    );
+    let mut db = sqlite(data.path()).await;
+    let patients: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM resources WHERE resource_type = 'Patient' AND deleted = 0",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("count");
+    assert_eq!(patients, 1, "the good files loaded");
+}
