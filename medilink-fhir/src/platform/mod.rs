@@ -7,6 +7,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod blob;
+pub mod jobs;
 pub mod kv;
 
 use std::sync::Arc;
@@ -16,6 +18,8 @@ pub use accounts::{
     UserId, UserRecord,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification};
+pub use blob::BlobStore;
+pub use jobs::{Job, JobFilter, JobQueue, JobStatus, NewJob};
 pub use kv::{KeyValue, LocalKeyValue};
 
 /// The platform stores that share the resource store's database.

@@ -1,0 +1,143 @@
+//! The [`JobQueue`] seam: a durable queue of background jobs (document ingest, exports,
+//! e-mail, periodic maintenance), at-least-once with leases.
+//!
+//! A worker [`lease`](JobQueue::lease)s a job for a time; while it holds the lease nobody else
+//! gets the job. It then [`complete`](JobQueue::complete)s it, or
+//! [`fail`](JobQueue::fail)s it (retried with backoff until `max_attempts`, then `failed` with
+//! the reason: the dead letter). A worker that dies loses its lease when it runs out, and the
+//! job becomes leasable again. Handlers must therefore be idempotent.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::FhirResult;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting to be leased (also after a failed attempt that will be retried).
+    Pending,
+    /// Leased by a worker.
+    Processing,
+    /// Done.
+    Completed,
+    /// Done, but its output waits for a person's review before it is published.
+    NeedsReview,
+    /// Given up: attempts exhausted or a permanent error.
+    Failed,
+    /// Cancelled by its owner before it completed.
+    Cancelled,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// The handler that runs it (`document.ingest`, `maintenance.tokens`, …).
+    pub kind: String,
+    /// Handler input.
+    pub payload: serde_json::Value,
+    /// The user on whose behalf it runs (owner of the job), if any.
+    pub owner: Option<String>,
+    /// Attempts before the job is `failed`.
+    pub max_attempts: u32,
+    /// Not leased before this instant (`None`: now).
+    pub run_at: Option<OffsetDateTime>,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Job id.
+    pub id: Uuid,
+    /// Handler kind.
+    pub kind: String,
+    /// Handler input.
+    pub payload: serde_json::Value,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Status.
+    pub status: JobStatus,
+    /// Attempts started so far (a lease is an attempt).
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Earliest next lease.
+    pub run_at: OffsetDateTime,
+    /// While processing: when the lease runs out.
+    pub lease_until: Option<OffsetDateTime>,
+    /// While processing: the worker holding the lease.
+    pub leased_by: Option<String>,
+    /// The last error, readable by a person.
+    pub last_error: Option<String>,
+    /// Handler output (counts, analysis, …).
+    pub result: Option<serde_json::Value>,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    /// Only this owner's.
+    pub owner: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<JobStatus>,
+    /// At most this many, newest first (`None`: 100).
+    pub limit: Option<u32>,
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync + Debug {
+    /// Stores a pending job and returns it.
+    async fn enqueue(&self, job: NewJob) -> FhirResult<Job>;
+    /// Leases the oldest runnable job of one of `kinds` (pending with `run_at` due, or
+    /// processing with an expired lease) to `worker` for `lease`, counting an attempt.
+    /// Two callers never get the same job while a lease holds.
+    async fn lease(&self, worker: &str, kinds: &[&str], lease: Duration)
+    -> FhirResult<Option<Job>>;
+    /// Extends the lease `worker` holds on `id`; `false` when it no longer holds it.
+    async fn heartbeat(&self, id: Uuid, worker: &str, lease: Duration) -> FhirResult<bool>;
+    /// Finishes a leased job with `status` (`Completed` or `NeedsReview`) and `result`;
+    /// `false` when `worker` no longer holds the lease (nothing changes).
+    async fn complete(
+        &self,
+        id: Uuid,
+        worker: &str,
+        status: JobStatus,
+        result: serde_json::Value,
+    ) -> FhirResult<bool>;
+    /// Records a failed attempt: back to `pending` after `retry_after` when attempts remain and
+    /// `retryable`, else `failed`. `false` when `worker` no longer holds the lease.
+    async fn fail(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        retryable: bool,
+        retry_after: Duration,
+    ) -> FhirResult<bool>;
+    /// The job `id`.
+    async fn get(&self, id: Uuid) -> FhirResult<Option<Job>>;
+    /// Jobs matching `filter`, newest first.
+    async fn list(&self, filter: &JobFilter) -> FhirResult<Vec<Job>>;
+    /// Sets a job's status and result outside a lease (cancel a pending job, accept a reviewed
+    /// one); only from one of `from`. `false` when the job's status is not in `from`.
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: &[JobStatus],
+        to: JobStatus,
+        result: Option<serde_json::Value>,
+    ) -> FhirResult<bool>;
+}

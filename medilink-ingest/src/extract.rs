@@ -1,0 +1,49 @@
+//! Stage 2: structured lab results from a document's text.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::IngestResult;
+use crate::text::DocumentText;
+
+/// One result line as printed in the report (before LOINC mapping).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractedResult {
+    /// The test name as printed (`Hemoglobin`, `HGB`, `Glucose, fasting`).
+    pub name: String,
+    /// The value as printed (`13.5`, `<0.01`, `Positive`).
+    pub value_text: String,
+    /// The numeric value, when the value is a number.
+    pub value: Option<f64>,
+    /// `<`, `<=`, `>=`, `>` when the value carries a comparator.
+    pub comparator: Option<String>,
+    /// The unit as printed (`g/dL`, `x10^9/L`, `mmol/L`).
+    pub unit: Option<String>,
+    /// Low end of the reference range.
+    pub range_low: Option<f64>,
+    /// High end of the reference range.
+    pub range_high: Option<f64>,
+    /// The reference range as printed, when it is not a simple low–high (`Negative`, `<200`).
+    pub range_text: Option<String>,
+    /// The flag as printed (`H`, `L`, `HH`, `A`, `*`).
+    pub flag: Option<String>,
+    /// How sure the extractor is that this line was read correctly, 0–1.
+    pub confidence: f64,
+}
+
+/// Everything extracted from one report.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ExtractedReport {
+    /// The date the specimen was collected or the report issued (`YYYY-MM-DD`, or a FHIR
+    /// dateTime), when the report gives one.
+    pub report_date: Option<String>,
+    /// The results in document order.
+    pub results: Vec<ExtractedResult>,
+}
+
+/// Extracts results from text.
+#[async_trait]
+pub trait Extractor: Send + Sync + std::fmt::Debug {
+    /// The results found in `text`.
+    async fn extract(&self, text: &DocumentText) -> IngestResult<ExtractedReport>;
+}

@@ -1,0 +1,1 @@
+//! Stage 4: FHIR Observations and a DiagnosticReport, as one transaction Bundle.
