@@ -4,9 +4,11 @@
 //! [`LlmExtractor`] asks a language model (Gemini or an OpenAI-compatible endpoint) for JSON of
 //! a fixed schema and validates what comes back.
 
+mod llm;
 mod rules;
 mod values;
 
+pub use llm::{ApiKey, LlmConfig, LlmExtractor, LlmProvider, validate as validate_llm_answer};
 pub use rules::RuleExtractor;
 
 use async_trait::async_trait;
