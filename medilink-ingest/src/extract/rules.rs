@@ -75,10 +75,6 @@ const NOT_RESULTS: &[&str] = &[
     "sample",
     "lab",
     "laboratory",
-    "test",
-    "tests",
-    "result",
-    "results",
     "reference",
     "ref",
     "comment",
@@ -99,13 +95,6 @@ const NOT_RESULTS: &[&str] = &[
     "issued",
     "final",
     "status",
-    "fasting",
-    "units",
-    "unit",
-    "flag",
-    "range",
-    "analyte",
-    "component",
     "signed",
     "verified",
     "approved",
@@ -208,8 +197,11 @@ impl RuleExtractor {
             .table
             .lookup(&name, tail.ucum.as_deref())
             .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.7);
-        if tail.unit.is_none() && tail.range.is_none() && known.is_none() {
-            return None;
+        if known.is_none() {
+            let letters = name.chars().filter(|c| c.is_alphabetic()).count();
+            if letters < 2 || (tail.unit.is_none() && tail.range.is_none()) {
+                return None;
+            }
         }
         let mut confidence = 0.97 * factor;
         if !tail.clean {
@@ -248,14 +240,9 @@ impl RuleExtractor {
 
 /// Whether a test is reported without a unit (pH, specific gravity, INR, ratios).
 fn unitless(known: Option<&crate::loinc::LoincMatch>) -> bool {
-    let Some(known) = known else {
-        return false;
-    };
-    let entry = LoincTable::builtin().entry(&known.code);
-    matches!(
-        entry.and_then(|e| e.unit.as_deref()),
-        None | Some("[pH]" | "1" | "{ratio}" | "{INR}" | "{titer}")
-    )
+    known
+        .and_then(|known| LoincTable::builtin().entry(&known.code))
+        .is_some_and(|entry| entry.unit.is_none() || entry.is_dimensionless())
 }
 
 /// The part of a line after the name.
@@ -409,7 +396,7 @@ fn clean_line(raw: &str) -> String {
 
 fn plausible_name(name: &str) -> bool {
     let letters = name.chars().filter(|c| c.is_alphabetic()).count();
-    if letters < 2 || name.len() > 70 {
+    if letters < 1 || name.len() > 70 {
         return false;
     }
     let key = normalize_name(name);

@@ -61,6 +61,36 @@ pub struct LoincEntry {
 }
 
 impl LoincEntry {
+    /// Whether a UCUM unit can express this test (listed, or of the same dimension).
+    pub fn fits(&self, ucum_unit: &str) -> bool {
+        self.unit.is_none() || self.unit_fit(ucum_unit) > 0
+    }
+
+    /// The unit to record for a printed unit (UCUM): the test's usual unit when the two have
+    /// the same magnitude by definition — `meq/L` for the monovalent ions that list it, the
+    /// enzyme `[IU]/L` for tests counted in `U/L` — otherwise the printed unit.
+    pub fn preferred_unit(&self, ucum_unit: &str) -> String {
+        let usual = self.unit.as_deref().unwrap_or_default();
+        let same = match (ucum_unit, usual) {
+            ("meq/L", "mmol/L") => self.units.iter().any(|unit| unit == "meq/L"),
+            ("[IU]/L", "U/L") => true,
+            _ => false,
+        };
+        if same {
+            usual.to_owned()
+        } else {
+            ucum_unit.to_owned()
+        }
+    }
+
+    /// Whether the test's usual unit is dimensionless (pH, specific gravity, INR, ratios).
+    pub fn is_dimensionless(&self) -> bool {
+        matches!(
+            self.unit.as_deref(),
+            Some("[pH]" | "1" | "{ratio}" | "{INR}" | "{titer}")
+        )
+    }
+
     /// How well a printed unit (already UCUM) fits this row: 2 listed, 1 same dimension, 0 not.
     fn unit_fit(&self, ucum_unit: &str) -> u8 {
         let listed = self.unit.as_deref() == Some(ucum_unit)
@@ -358,19 +388,19 @@ fn loinc_check_digit(number: &str) -> u8 {
     ((10 - sum % 10) % 10) as u8
 }
 
-/// Lower case, punctuation to spaces (keeping `%` and `#` as words), single spaces.
+/// Lower case, punctuation to spaces (keeping `%`, `#` and `+` as words), single spaces.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut pending_space = false;
     for character in name.chars() {
         let piece: Option<char> = match character {
             c if c.is_alphanumeric() => Some(c),
-            '%' | '#' => Some(character),
+            '%' | '#' | '+' => Some(character),
             _ => None,
         };
         match piece {
             Some(c) => {
-                let standalone = c == '%' || c == '#';
+                let standalone = matches!(c, '%' | '#' | '+');
                 if (pending_space || standalone) && !out.is_empty() && !out.ends_with(' ') {
                     out.push(' ');
                 }
