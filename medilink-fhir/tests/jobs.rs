@@ -102,6 +102,7 @@ async fn concurrent_leases(db: TestDb) {
                 .id,
         );
     }
+    let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for w in 0..8 {
         let queue: Arc<dyn JobQueue> = queue.clone();
@@ -134,6 +135,11 @@ async fn concurrent_leases(db: TestDb) {
         workers_with_jobs += usize::from(!done.is_empty());
         processed.extend(done);
     }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "leased and completed {total} jobs with 8 concurrent workers in {elapsed:?} ({:.0} jobs/s)",
+        f64::from(total) / elapsed.as_secs_f64()
+    );
     assert_eq!(processed.len(), total as usize, "every job processed once");
     let unique: HashSet<_> = processed.into_iter().collect();
     assert_eq!(unique, ids, "no job twice, none missing");
