@@ -73,6 +73,10 @@ macro_rules! queue_suite {
             with_db(|db| async move { super::recovery(db).await }).await
         }
         #[tokio::test]
+        async fn finished_jobs_of_a_kind_are_purged_before_an_instant() {
+            with_db(|db| async move { super::purge(db).await }).await
+        }
+        #[tokio::test]
         async fn listing_and_bad_input() {
             with_db(|db| async move { super::listing_and_bad_input(db).await }).await
         }
@@ -704,4 +708,58 @@ async fn listing_and_bad_input(db: TestDb) {
         4,
         "nothing written"
     );
+}
+
+async fn purge(db: TestDb) {
+    let queue = &db.jobs;
+    let old_done = queue.enqueue(job("m", 1)).await.expect("enqueue");
+    let old_pending = queue.enqueue(job("m", 2)).await.expect("enqueue");
+    let other_kind = queue.enqueue(job("x", 3)).await.expect("enqueue");
+    for kind in ["m", "x"] {
+        let leased = queue
+            .lease("w", &[kind], LEASE)
+            .await
+            .expect("lease")
+            .expect("job");
+        queue
+            .complete(leased.id, "w", JobStatus::Completed, json!({}))
+            .await
+            .expect("done");
+    }
+    db.clock.advance(Duration::from_secs(3600));
+    let cutoff = db.clock_now();
+    let recent_done = queue.enqueue(job("m", 4)).await.expect("enqueue");
+    let leased = queue
+        .lease("w", &["m"], LEASE)
+        .await
+        .expect("lease")
+        .expect("job");
+    assert_eq!(leased.id, old_pending.id, "oldest first");
+    queue
+        .complete(leased.id, "w", JobStatus::Completed, json!({}))
+        .await
+        .expect("done");
+    let leased = queue
+        .lease("w", &["m"], LEASE)
+        .await
+        .expect("lease")
+        .expect("job");
+    assert_eq!(leased.id, recent_done.id);
+    queue
+        .complete(leased.id, "w", JobStatus::Failed, json!({}))
+        .await
+        .expect_err("not a finish");
+    queue
+        .fail(leased.id, "w", "x", false, Duration::ZERO)
+        .await
+        .expect("fail");
+
+    assert_eq!(queue.delete_finished("m", cutoff).await.expect("purge"), 1);
+    assert!(
+        queue.get(old_done.id).await.expect("get").is_none(),
+        "old and finished: gone"
+    );
+    for kept in [old_pending.id, recent_done.id, other_kind.id] {
+        assert!(queue.get(kept).await.expect("get").is_some(), "kept {kept}");
+    }
 }

@@ -14,7 +14,8 @@ use jobs_support::TestDb;
 use medilink_fhir::RequestContext;
 use medilink_fhir::platform::maintenance::{self, STALE_JOBS, STATISTICS, TOKENS};
 use medilink_fhir::platform::worker::{
-    Backoff, JobError, JobHandler, JobOutcome, Registry, Step, Worker, WorkerOptions,
+    Backoff, JobError, JobHandler, JobOutcome, PERIODIC_HISTORY, Registry, Step, Worker,
+    WorkerOptions,
 };
 use medilink_fhir::platform::{
     AccountStatus, Job, JobFilter, JobStatus, NewJob, NewUser, RefreshTokenRecord, Role, UserId,
@@ -300,6 +301,33 @@ async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
         "{step:?}"
     );
     assert_eq!(worker.run_once().await.expect("step"), Step::Idle);
+
+    // Finished instances are kept for a week, then purged as new ones are scheduled.
+    let finished = |db: &TestDb| {
+        let jobs = db.jobs.clone();
+        async move {
+            jobs.list(&JobFilter {
+                kind: Some(STALE_JOBS.to_owned()),
+                statuses: vec![JobStatus::Completed],
+                ..JobFilter::default()
+            })
+            .await
+            .expect("list")
+            .len()
+        }
+    };
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 1);
+    assert_eq!(finished(&db).await, 2);
+    db.clock
+        .advance(PERIODIC_HISTORY + Duration::from_secs(3600));
+    while let Step::Ran { .. } = worker.run_once().await.expect("step") {}
+    assert_eq!(finished(&db).await, 3);
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 3);
+    assert_eq!(
+        finished(&db).await,
+        1,
+        "only the run inside the last week is kept"
+    );
 }
 
 fn registry_of(db: &TestDb) -> Registry {

@@ -200,6 +200,9 @@ pub trait JobQueue: Send + Sync + Debug {
     /// when attempts remain, else `failed` with the reason. Such jobs are leasable again even
     /// without this; it makes the dead letter and the counts exact.
     async fn recover_expired(&self) -> FhirResult<LeaseRecovery>;
+    /// Deletes the finished jobs (completed, needs review, failed, cancelled) of `kind` last
+    /// changed before `before`; returns how many (periodic jobs keep a bounded history).
+    async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64>;
     /// How many jobs are in each status (statuses with none left out).
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>>;
     /// The job `id`.

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Value as SqlValue};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqlResourceStore, classify};
@@ -377,6 +378,15 @@ impl JobQueue for SqlJobQueue {
             .rows_affected();
         txn.commit().await.map_err(classify)?;
         Ok(LeaseRecovery { requeued, failed })
+    }
+
+    async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64> {
+        self.update(
+            "DELETE FROM jobs WHERE kind = ? AND updated_at < ? \
+             AND status NOT IN ('pending', 'processing')",
+            vec![kind.into(), to_micros(before).into()],
+        )
+        .await
     }
 
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>> {
