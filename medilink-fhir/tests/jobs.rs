@@ -299,6 +299,14 @@ async fn heartbeat(db: TestDb) {
     }
     let held = queue.get(queued.id).await.expect("get").expect("job");
     assert!(held.lease_until.expect("lease") > db.clock_now());
+    db.clock.advance(LEASE + Duration::from_secs(1));
+    assert!(
+        !queue
+            .heartbeat(queued.id, "a", LEASE)
+            .await
+            .expect("heartbeat"),
+        "a lease that ran out is not renewed"
+    );
     assert!(
         !queue
             .heartbeat(queued.id, "b", LEASE)

@@ -268,13 +268,14 @@ impl JobQueue for SqlJobQueue {
         let changed = self
             .update(
                 "UPDATE jobs SET lease_until = ?, run_at = ?, updated_at = ? \
-                 WHERE id = ? AND status = 'processing' AND leased_by = ?",
+                 WHERE id = ? AND status = 'processing' AND leased_by = ? AND lease_until > ?",
                 vec![
                     until.into(),
                     until.into(),
                     now.into(),
                     id.to_string().into(),
                     worker.into(),
+                    now.into(),
                 ],
             )
             .await?;
