@@ -14,7 +14,8 @@ use jobs_support::TestDb;
 use medilink_fhir::RequestContext;
 use medilink_fhir::platform::maintenance::{self, STALE_JOBS, STATISTICS, TOKENS};
 use medilink_fhir::platform::worker::{
-    Backoff, JobError, JobHandler, JobOutcome, Registry, Step, Worker, WorkerOptions,
+    Backoff, JobError, JobHandler, JobOutcome, PERIODIC_HISTORY, Registry, Step, Worker,
+    WorkerOptions,
 };
 use medilink_fhir::platform::{
     AccountStatus, Job, JobFilter, JobStatus, NewJob, NewUser, RefreshTokenRecord, Role, UserId,
@@ -27,6 +28,7 @@ use tokio::sync::Notify;
 struct Scripted {
     runs: AtomicUsize,
     started: Notify,
+    release: Notify,
     db_jobs: Option<Arc<dyn medilink_fhir::platform::JobQueue>>,
 }
 
@@ -41,6 +43,10 @@ impl JobHandler for Scripted {
             "panic" => panic!("scripted panic"),
             "review" => Ok(JobOutcome::needs_review(json!({"draft": 1}))),
             "block" => std::future::pending().await,
+            "wait" => {
+                self.release.notified().await;
+                Ok(JobOutcome::completed(json!({"waited": true})))
+            }
             "steal" => {
                 let queue = self.db_jobs.as_ref().expect("queue");
                 queue
@@ -300,6 +306,33 @@ async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
         "{step:?}"
     );
     assert_eq!(worker.run_once().await.expect("step"), Step::Idle);
+
+    // Finished instances are kept for a week, then purged as new ones are scheduled.
+    let finished = |db: &TestDb| {
+        let jobs = db.jobs.clone();
+        async move {
+            jobs.list(&JobFilter {
+                kind: Some(STALE_JOBS.to_owned()),
+                statuses: vec![JobStatus::Completed],
+                ..JobFilter::default()
+            })
+            .await
+            .expect("list")
+            .len()
+        }
+    };
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 1);
+    assert_eq!(finished(&db).await, 2);
+    db.clock
+        .advance(PERIODIC_HISTORY + Duration::from_secs(3600));
+    while let Step::Ran { .. } = worker.run_once().await.expect("step") {}
+    assert_eq!(finished(&db).await, 3);
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 3);
+    assert_eq!(
+        finished(&db).await,
+        1,
+        "only the run inside the last week is kept"
+    );
 }
 
 fn registry_of(db: &TestDb) -> Registry {
@@ -411,4 +444,86 @@ async fn maintenance_handlers_clean_tokens_and_count() {
         .await
         .expect("list");
     assert_eq!(listed.len(), 1);
+}
+
+/// Polls `job` until `until` holds for it (bounded; the worker's heartbeats run on their own).
+async fn wait_for(db: &TestDb, job: &Job, until: impl Fn(&Job) -> bool) -> Job {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = status(db, job).await;
+        if until(&now) {
+            return now;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {now:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_job_and_a_lost_lease_stops_it() {
+    let (db, _cleanup) = open().await;
+    let handler = Arc::new(Scripted::default());
+    let mut short = options("w1");
+    short.lease = Duration::from_millis(300);
+    let mut registry = Registry::new();
+    registry.register("test.scripted", handler.clone());
+    let worker = Worker::new(
+        db.jobs.clone(),
+        registry.clone(),
+        db.clock.clone(),
+        short.clone(),
+    );
+
+    // A job that outlives its lease several times over is kept by heartbeats.
+    let long = enqueue(&db, json!({"do": "wait"}), 3).await;
+    let running = {
+        let worker = worker.clone();
+        tokio::spawn(async move { worker.run_once().await })
+    };
+    let first = wait_for(&db, &long, |j| j.lease_until.is_some()).await;
+    let mut lease_until = first.lease_until.expect("leased");
+    for _ in 0..3 {
+        let renewed = wait_for(&db, &long, |j| j.lease_until > Some(lease_until)).await;
+        lease_until = renewed.lease_until.expect("leased");
+        assert_eq!(renewed.leased_by.as_deref(), Some("w1"));
+    }
+    handler.release.notify_one();
+    let step = running.await.expect("task").expect("step");
+    assert!(
+        matches!(
+            step,
+            Step::Ran {
+                status: JobStatus::Completed,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    assert_eq!(
+        status(&db, &long).await.result,
+        Some(json!({"waited": true}))
+    );
+
+    // A worker that lost its lease (it hung past the lease, another took the job) drops it.
+    let taken = enqueue(&db, json!({"do": "block"}), 3).await;
+    let running = {
+        let worker = worker.clone();
+        tokio::spawn(async move { worker.run_once().await })
+    };
+    wait_for(&db, &taken, |j| j.status == JobStatus::Processing).await;
+    db.clock.advance(Duration::from_secs(60));
+    let thief = db
+        .jobs
+        .lease("w2", &["test.scripted"], Duration::from_secs(600))
+        .await
+        .expect("lease")
+        .expect("expired lease taken over");
+    assert_eq!(thief.id, taken.id);
+    let step = running.await.expect("task").expect("step");
+    assert_eq!(step, Step::LostLease { id: taken.id });
+    let now = status(&db, &taken).await;
+    assert_eq!(
+        (now.status, now.leased_by.as_deref()),
+        (JobStatus::Processing, Some("w2"))
+    );
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Value as SqlValue};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqlResourceStore, classify};
@@ -267,13 +268,14 @@ impl JobQueue for SqlJobQueue {
         let changed = self
             .update(
                 "UPDATE jobs SET lease_until = ?, run_at = ?, updated_at = ? \
-                 WHERE id = ? AND status = 'processing' AND leased_by = ?",
+                 WHERE id = ? AND status = 'processing' AND leased_by = ? AND lease_until > ?",
                 vec![
                     until.into(),
                     until.into(),
                     now.into(),
                     id.to_string().into(),
                     worker.into(),
+                    now.into(),
                 ],
             )
             .await?;
@@ -377,6 +379,15 @@ impl JobQueue for SqlJobQueue {
             .rows_affected();
         txn.commit().await.map_err(classify)?;
         Ok(LeaseRecovery { requeued, failed })
+    }
+
+    async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64> {
+        self.update(
+            "DELETE FROM jobs WHERE kind = ? AND updated_at < ? \
+             AND status NOT IN ('pending', 'processing')",
+            vec![kind.into(), to_micros(before).into()],
+        )
+        .await
     }
 
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>> {
