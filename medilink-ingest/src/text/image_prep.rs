@@ -85,9 +85,10 @@ pub struct PrepOptions {
     pub deskew: bool,
     /// Whether to even out the lighting and stretch the contrast.
     pub normalise_light: bool,
-    /// Whether to remove specks (3 × 3 median) and dot leaders (`Glucose ........ 105`), which
-    /// make OCR drop whole lines.
-    pub clean_dots: bool,
+    /// Whether to remove specks (3 × 3 median).
+    pub despeckle: bool,
+    /// Whether to erase dot leaders (`Glucose ........ 105`), which make OCR drop whole lines.
+    pub erase_leaders: bool,
 }
 
 impl Default for PrepOptions {
@@ -96,7 +97,8 @@ impl Default for PrepOptions {
             target_width: 2400,
             deskew: true,
             normalise_light: true,
-            clean_dots: true,
+            despeckle: true,
+            erase_leaders: true,
         }
     }
 }
@@ -117,7 +119,7 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
     if options.normalise_light {
         image = even_out_light(&image);
     }
-    if options.clean_dots {
+    if options.despeckle {
         image = median3(&image);
     }
     if options.deskew {
@@ -126,7 +128,7 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
             image = rotate(&image, angle);
         }
     }
-    if options.clean_dots {
+    if options.erase_leaders {
         erase_leader_dots(&mut image);
     }
     image
@@ -207,23 +209,36 @@ fn erase_leader_dots(image: &mut GrayImage) {
     for (k, (x, y, _)) in dots.iter().enumerate() {
         grid.entry((x / reach, y / reach)).or_default().push(k);
     }
-    let mut erase = Vec::new();
-    for (k, (x, y, _)) in dots.iter().enumerate() {
-        let mut neighbours = 0;
+    let on_the_line_near = |k: usize, other: usize| {
+        let ((x, y, _), (ox, oy, _)) = (&dots[k], &dots[other]);
+        other != k && ox.abs_diff(*x) <= reach && oy.abs_diff(*y) <= max_dot
+    };
+    let neighbours_of = |k: usize| {
+        let (x, y, _) = dots[k];
+        let mut found = Vec::new();
         for cx in (x / reach).saturating_sub(1)..=x / reach + 1 {
             for cy in (y / reach).saturating_sub(1)..=y / reach + 1 {
                 for &other in grid.get(&(cx, cy)).map(Vec::as_slice).unwrap_or(&[]) {
-                    let (ox, oy, _) = &dots[other];
-                    if other != k && ox.abs_diff(*x) <= reach && oy.abs_diff(*y) * 2 <= max_dot {
-                        neighbours += 1;
+                    if on_the_line_near(k, other) {
+                        found.push(other);
                     }
                 }
             }
         }
-        if neighbours >= 3 {
-            erase.push(k);
-        }
+        found
+    };
+    let mut erase = vec![false; dots.len()];
+    for (k, flag) in erase.iter_mut().enumerate() {
+        *flag = neighbours_of(k).len() >= 3;
     }
+    // The dots at either end of a leader have fewer dots around them, but a leader dot close by.
+    let ends: Vec<usize> = (0..dots.len())
+        .filter(|&k| !erase[k] && neighbours_of(k).iter().any(|&n| erase[n]))
+        .collect();
+    for k in ends {
+        erase[k] = true;
+    }
+    let erase: Vec<usize> = (0..dots.len()).filter(|&k| erase[k]).collect();
     // The blob and its anti-aliased rim (which would otherwise read as a ring, `o`).
     for k in erase {
         let [x0, y0, x1, y1] = dots[k].2;
