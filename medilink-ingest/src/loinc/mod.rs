@@ -114,7 +114,15 @@ pub struct LoincTable {
     /// OCR-folded name → rows.
     by_folded: HashMap<String, Vec<(usize, MatchKind)>>,
     /// Every normalised name of at least 4 characters, for fuzzy matching.
-    names: Vec<(String, usize)>,
+    names: Vec<FuzzyName>,
+}
+
+/// A name prepared for fuzzy matching.
+#[derive(Debug)]
+struct FuzzyName {
+    key: String,
+    folded: String,
+    index: usize,
 }
 
 /// Below this Jaro–Winkler similarity a fuzzy candidate is not a match.
@@ -208,8 +216,16 @@ impl LoincTable {
                         rows.push((index, kind));
                     }
                 }
-                if key.len() >= 4 {
-                    names.push((key, index));
+                if key.len() >= 4
+                    && !names
+                        .iter()
+                        .any(|n: &FuzzyName| n.key == key && n.index == index)
+                {
+                    names.push(FuzzyName {
+                        folded: fold_ocr(&key),
+                        key,
+                        index,
+                    });
                 }
             }
         }
@@ -308,21 +324,30 @@ impl LoincTable {
             return None;
         }
         let folded = fold_ocr(key);
+        let key_words = key.split(' ').count();
         let mut best: Option<(f64, usize)> = None;
-        for (name, index) in &self.names {
-            let score = strsim::jaro_winkler(key, name)
-                .max(strsim::jaro_winkler(&folded, &fold_ocr(name)) * 0.98)
-                .max(token_similarity(key, name));
+        for name in &self.names {
+            // Names of very different lengths are never close enough.
+            let (a, b) = (key.len(), name.key.len());
+            if a.abs_diff(b) * 2 > a.max(b) {
+                continue;
+            }
+            let mut score = strsim::jaro_winkler(key, &name.key)
+                .max(strsim::jaro_winkler(&folded, &name.folded) * 0.98);
+            if key_words > 1 || name.key.contains(' ') {
+                score = score.max(token_similarity(key, &name.key));
+            }
+            let index = name.index;
             let better = match best {
                 None => true,
                 Some((best_score, best_index)) => {
                     score > best_score + 1e-9
                         || ((score - best_score).abs() <= 1e-9
-                            && self.unit_preferred(*index, best_index, ucum_unit))
+                            && self.unit_preferred(index, best_index, ucum_unit))
                 }
             };
             if better {
-                best = Some((score, *index));
+                best = Some((score, index));
             }
         }
         let (score, index) = best?;
