@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use medilink_ingest::loinc::{LoincTable, normalize_name};
+use medilink_ingest::loinc::LoincTable;
 use medilink_ingest::pipeline::Analysis;
 use serde::Deserialize;
 
@@ -139,23 +139,9 @@ fn ratio(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Whether two codes name the same analyte (the same code, or rows of the table sharing their
-/// common name, like the mass and molar glucose codes).
+/// Whether two codes name the same analyte (see [`LoincTable::same_analyte`]).
 pub(crate) fn same_analyte(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
-    }
-    let table = LoincTable::builtin();
-    let common = |code: &str| {
-        table
-            .entry(code)
-            .and_then(|entry| entry.synonyms.first())
-            .map(|name| normalize_name(name))
-    };
-    match (common(a), common(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
+    LoincTable::builtin().same_analyte(a, b)
 }
 
 fn same_value(a: f64, b: f64) -> bool {

@@ -115,6 +115,8 @@ pub struct LoincTable {
     by_folded: HashMap<String, Vec<(usize, MatchKind)>>,
     /// Every normalised name of at least 4 characters, for fuzzy matching.
     names: Vec<FuzzyName>,
+    /// Per row: the other rows of the same analyte (sharing the common name).
+    siblings: Vec<Vec<usize>>,
 }
 
 /// A name prepared for fuzzy matching.
@@ -229,11 +231,40 @@ impl LoincTable {
                 }
             }
         }
+        let mut by_common: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(common) = entry.synonyms.first() {
+                by_common
+                    .entry(normalize_name(common))
+                    .or_default()
+                    .push(index);
+            }
+        }
+        let mut siblings = vec![Vec::new(); entries.len()];
+        for rows in by_common.values() {
+            for &row in rows {
+                siblings[row] = rows.iter().copied().filter(|&other| other != row).collect();
+            }
+        }
         LoincTable {
             entries,
             by_name,
             by_folded,
             names,
+            siblings,
+        }
+    }
+
+    /// Whether two codes name the same analyte: the same code, or rows sharing their common
+    /// name (the mass and the molar glucose codes).
+    pub fn same_analyte(&self, a: &str, b: &str) -> bool {
+        if a == b {
+            return true;
+        }
+        let position = |code: &str| self.entries.iter().position(|entry| entry.code == code);
+        match (position(a), position(b)) {
+            (Some(a), Some(b)) => self.siblings[a].contains(&b),
+            _ => false,
         }
     }
 
@@ -310,6 +341,16 @@ impl LoincTable {
             let fit = self.entries[row.0].unit_fit(unit);
             if fit > best.1 {
                 best = (row, fit);
+            }
+        }
+        if best.1 == 0 {
+            // A name listed on one row only: a sibling of the same analyte may fit the unit
+            // (`VIT B12` in pmol/L is the molar B12 code).
+            for &sibling in &self.siblings[best.0.0] {
+                let fit = self.entries[sibling].unit_fit(unit);
+                if fit > best.1 {
+                    best = ((sibling, best.0.1), fit);
+                }
             }
         }
         let factor = match (best.1, self.entries[best.0.0].unit.is_some()) {
