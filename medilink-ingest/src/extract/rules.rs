@@ -330,6 +330,10 @@ fn tail(text: &str) -> Option<Tail> {
     }) {
         noise = true;
         (Some(first_word.to_owned()), Some(ucum_unit), true)
+    } else if let Some((unit, ucum_unit)) = trimmed_unit(first_word) {
+        // A unit with a stray letter or two glued on (`ng/dlb`).
+        noise = true;
+        (Some(unit.to_owned()), Some(ucum_unit), true)
     } else if let Some(words) = values::qualitative(
         leftover
             .trim_start_matches(|c: char| !c.is_alphanumeric())
@@ -407,6 +411,18 @@ fn value_prefix(text: &str) -> Option<(String, Option<Number>, Option<String>, S
         }
     }
     values::qualitative(first).map(|word| (word.to_owned(), None, None, rest.join(" ")))
+}
+
+/// `ng/dlb` → `ng/dl`: a unit once one or two stray trailing letters are dropped.
+fn trimmed_unit(word: &str) -> Option<(&str, String)> {
+    if !word.contains('/') {
+        return None;
+    }
+    (1..=2).find_map(|cut| {
+        let end = word.char_indices().rev().nth(cut - 1)?.0;
+        let unit = &word[..end];
+        ucum::normalize(unit).map(|ucum_unit| (unit, ucum_unit))
+    })
 }
 
 /// `61.5%` → (61.5, `%`), when the tail is a unit.

@@ -495,7 +495,9 @@ fn fold_ocr(key: &str) -> String {
             '1' | 'i' | '|' | '!' => 'l',
             '5' => 's',
             '8' => 'b',
-            'c' => 'c',
+            'e' => 'c',
+            'q' => 'g',
+            '4' => 'a',
             other => other,
         })
         .collect::<String>()
