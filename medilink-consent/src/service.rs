@@ -5,7 +5,9 @@
 //! physician's grants are cached in the `KeyValue` store under [`grantee_key`] and the key is
 //! deleted on every change, so a revocation is effective at once in every process sharing the
 //! store (Redis). Expiry needs no invalidation: cached grants keep their period and the policy
-//! compares it with the clock at each decision.
+//! compares it with the clock at each decision. Decoding the cached value is memoized in
+//! process ([`decoded`]), keyed by the exact bytes the key-value store returns, so the
+//! key-value entry is still read, and obeyed, on every request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,9 @@ use crate::grant::{
 };
 use crate::mail::{Mail, Mailer};
 use crate::policy::Principal;
+use decoded::DecodedGrants;
+
+mod decoded;
 
 /// How long a physician's grants stay cached (changes invalidate at once regardless).
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -71,6 +76,7 @@ pub struct ConsentService {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     audit: Option<Arc<dyn AuditLog>>,
+    decoded: Arc<DecodedGrants>,
 }
 
 fn invalid(reason: &'static str) -> ConsentError {
@@ -95,6 +101,7 @@ impl ConsentService {
             clock,
             mailer,
             audit: None,
+            decoded: Arc::default(),
         }
     }
 
@@ -149,16 +156,25 @@ impl ConsentService {
         }
     }
 
-    /// The grants naming `user_id` as grantee (cached).
-    pub async fn grants_of_grantee(&self, user_id: &str) -> ConsentResult<Vec<Grant>> {
+    /// The grants naming `user_id` as grantee (cached in the key-value store; the decoding of
+    /// the cached value is memoized in process while that value is unchanged).
+    pub async fn grants_of_grantee(&self, user_id: &str) -> ConsentResult<Arc<[Grant]>> {
         let key = grantee_key(user_id);
-        if let Some(bytes) = self.kv.get(&key).await?
-            && let Some(grants) = decode(&bytes)
-        {
-            return Ok(grants);
+        if let Some(bytes) = self.kv.get(&key).await? {
+            if let Some(grants) = self.decoded.get(user_id, &bytes) {
+                return Ok(grants);
+            }
+            if let Some(grants) = decode(&bytes) {
+                let grants: Arc<[Grant]> = Arc::from(grants);
+                self.decoded.put(user_id, bytes, grants.clone());
+                return Ok(grants);
+            }
         }
         let grants = self.lookup(GRANTEE_SYSTEM, user_id).await?;
-        self.kv.set(&key, &encode(&grants), CACHE_TTL).await?;
+        let bytes = encode(&grants);
+        self.kv.set(&key, &bytes, CACHE_TTL).await?;
+        let grants: Arc<[Grant]> = Arc::from(grants);
+        self.decoded.put(user_id, bytes, grants.clone());
         Ok(grants)
     }
 
@@ -199,6 +215,7 @@ impl ConsentService {
         };
         grant.id = Some(stored.id.as_str().to_owned());
         self.kv.delete(&grantee_key(&grant.grantee)).await?;
+        self.decoded.forget(&grant.grantee);
         Ok(grant)
     }
 
