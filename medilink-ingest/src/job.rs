@@ -250,17 +250,6 @@ pub struct DocumentIngest {
     pipeline: Pipeline,
 }
 
-fn status_name(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Pending => "pending",
-        JobStatus::Processing => "processing",
-        JobStatus::Completed => "completed",
-        JobStatus::NeedsReview => "needs_review",
-        JobStatus::Failed => "failed",
-        JobStatus::Cancelled => "cancelled",
-    }
-}
-
 /// The file name without directories, control characters or excess length.
 fn clean_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -465,7 +454,7 @@ impl DocumentIngest {
         }
         if job.status != JobStatus::NeedsReview {
             return Err(DocumentError::WrongStatus {
-                status: status_name(job.status),
+                status: job.status.as_str(),
             });
         }
         let report: IngestReport = job
@@ -495,7 +484,7 @@ impl DocumentIngest {
             // Accepted or cancelled concurrently; the resources written are the same ids.
             let now = self.queue.get(job.id).await?.map(|job| job.status);
             return Err(DocumentError::WrongStatus {
-                status: now.map_or("gone", status_name),
+                status: now.map_or("gone", JobStatus::as_str),
             });
         }
         Ok(report)
