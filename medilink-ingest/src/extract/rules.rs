@@ -16,7 +16,7 @@ use regex::Regex;
 use super::values::{self, Number};
 use super::{ExtractedReport, ExtractedResult, Extractor};
 use crate::error::IngestResult;
-use crate::loinc::{LoincTable, MatchKind, normalize_name, ucum};
+use crate::loinc::{LoincMatch, LoincTable, MatchKind, normalize_name, ucum};
 use crate::text::DocumentText;
 
 /// The default extractor: rules over the text's lines, no network.
@@ -75,10 +75,6 @@ const NOT_RESULTS: &[&str] = &[
     "sample",
     "lab",
     "laboratory",
-    "test",
-    "tests",
-    "result",
-    "results",
     "reference",
     "ref",
     "comment",
@@ -99,13 +95,6 @@ const NOT_RESULTS: &[&str] = &[
     "issued",
     "final",
     "status",
-    "fasting",
-    "units",
-    "unit",
-    "flag",
-    "range",
-    "analyte",
-    "component",
     "signed",
     "verified",
     "approved",
@@ -203,19 +192,38 @@ impl RuleExtractor {
                 let score = |c: &(String, Tail, f64)| (u8::from(c.1.clean), c.2 >= 1.0);
                 score(a).cmp(&score(b)).then(std::cmp::Ordering::Greater)
             })?;
-        let name = tidy_name(&name);
-        let known = self
+        let mut name = tidy_name(&name);
+        let mut known = self
             .table
             .lookup(&name, tail.ucum.as_deref())
             .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.7);
-        if tail.unit.is_none() && tail.range.is_none() && known.is_none() {
-            return None;
+        let mut trimmed = false;
+        if known.is_none()
+            && (tail.unit.is_some() || tail.range.is_some())
+            && let Some((prefix, found)) = self.known_prefix(&name, tail.ucum.as_deref())
+        {
+            // OCR noise after the name (leader dots read as letters): keep the known part.
+            name = prefix;
+            known = Some(found);
+            trimmed = true;
+        }
+        if known.is_none() {
+            let letters = name.chars().filter(|c| c.is_alphabetic()).count();
+            if letters < 2 || (tail.unit.is_none() && tail.range.is_none()) {
+                return None;
+            }
         }
         let mut confidence = 0.97 * factor;
         if !tail.clean {
             confidence -= 0.25;
         }
         if tail.repaired {
+            confidence -= 0.1;
+        }
+        if tail.noise {
+            confidence -= 0.1;
+        }
+        if trimmed {
             confidence -= 0.1;
         }
         if tail.number.is_some() && tail.unit.is_none() && !unitless(known.as_ref()) {
@@ -246,16 +254,29 @@ impl RuleExtractor {
     }
 }
 
+impl RuleExtractor {
+    /// The longest leading run of `name`'s words that is a known test name.
+    fn known_prefix(&self, name: &str, ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
+        let words: Vec<&str> = name.split_whitespace().collect();
+        (1..words.len()).rev().find_map(|length| {
+            let prefix = tidy_name(&words[..length].join(" "));
+            let letters = prefix.chars().filter(|c| c.is_alphanumeric()).count();
+            if letters < 2 {
+                return None;
+            }
+            self.table
+                .lookup(&prefix, ucum_unit)
+                .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.75)
+                .map(|found| (prefix, found))
+        })
+    }
+}
+
 /// Whether a test is reported without a unit (pH, specific gravity, INR, ratios).
 fn unitless(known: Option<&crate::loinc::LoincMatch>) -> bool {
-    let Some(known) = known else {
-        return false;
-    };
-    let entry = LoincTable::builtin().entry(&known.code);
-    matches!(
-        entry.and_then(|e| e.unit.as_deref()),
-        None | Some("[pH]" | "1" | "{ratio}" | "{INR}" | "{titer}")
-    )
+    known
+        .and_then(|known| LoincTable::builtin().entry(&known.code))
+        .is_some_and(|entry| entry.unit.is_none() || entry.is_dimensionless())
 }
 
 /// The part of a line after the name.
@@ -271,6 +292,8 @@ struct Tail {
     repaired: bool,
     /// Everything after the value was understood.
     clean: bool,
+    /// Stray characters were ignored.
+    noise: bool,
 }
 
 /// Reads "value [unit] [range] [flag]" in any order after the value.
@@ -293,10 +316,24 @@ fn tail(text: &str) -> Option<Tail> {
         .trim_matches(|c: char| c == '(' || c == ')' || c == ':' || c == ',' || c == '-')
         .trim();
     let mut range_words = None;
+    let mut noise = false;
+    let first_word = leftover.split_whitespace().next().unwrap_or_default();
     let (unit, ucum_unit, clean) = if leftover.is_empty() {
         (None, None, true)
     } else if let Some(ucum_unit) = ucum::normalize(leftover) {
         (Some(leftover.to_owned()), Some(ucum_unit), true)
+    } else if let Some(ucum_unit) = ucum::normalize(first_word).filter(|_| {
+        // A unit followed by a stray letter or two (`% i`).
+        leftover[first_word.len()..]
+            .split_whitespace()
+            .all(|junk| junk.chars().count() <= 2)
+    }) {
+        noise = true;
+        (Some(first_word.to_owned()), Some(ucum_unit), true)
+    } else if let Some((unit, ucum_unit)) = trimmed_unit(first_word) {
+        // A unit with a stray letter or two glued on (`ng/dlb`).
+        noise = true;
+        (Some(unit.to_owned()), Some(ucum_unit), true)
     } else if let Some(words) = values::qualitative(
         leftover
             .trim_start_matches(|c: char| !c.is_alphanumeric())
@@ -323,6 +360,7 @@ fn tail(text: &str) -> Option<Tail> {
         flag,
         repaired,
         clean,
+        noise,
     })
 }
 
@@ -339,8 +377,21 @@ fn value_prefix(text: &str) -> Option<(String, Option<Number>, Option<String>, S
     } else {
         first
     };
+    // `.1.3` (a speck before the number).
+    let first = match first.strip_prefix(['.', ',']) {
+        Some(stripped) if stripped.contains(['.', ',']) => stripped,
+        _ => first,
+    };
     if let Some(number) = values::number(first) {
         return Some((number.text.clone(), Some(number), None, rest.join(" ")));
+    }
+    // A unit glued to the number (`61.5%`, `2.80K/uL`).
+    if let Some((number, unit)) = glued_unit(first) {
+        let rest = std::iter::once(unit)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Some((number.text.clone(), Some(number), None, rest));
     }
     if let Some((value, attached)) = values::trailing_flag(first)
         && let Some(number) = values::number(value)
@@ -360,6 +411,31 @@ fn value_prefix(text: &str) -> Option<(String, Option<Number>, Option<String>, S
         }
     }
     values::qualitative(first).map(|word| (word.to_owned(), None, None, rest.join(" ")))
+}
+
+/// `ng/dlb` → `ng/dl`: a unit once one or two stray trailing letters are dropped.
+fn trimmed_unit(word: &str) -> Option<(&str, String)> {
+    if !word.contains('/') {
+        return None;
+    }
+    (1..=2).find_map(|cut| {
+        let end = word.char_indices().rev().nth(cut - 1)?.0;
+        let unit = &word[..end];
+        ucum::normalize(unit).map(|ucum_unit| (unit, ucum_unit))
+    })
+}
+
+/// `61.5%` → (61.5, `%`), when the tail is a unit.
+fn glued_unit(token: &str) -> Option<(Number, &str)> {
+    let split = token
+        .char_indices()
+        .find(|(index, c)| {
+            *index > 0 && !(c.is_ascii_digit() || matches!(c, '.' | ',' | '<' | '>' | '='))
+        })
+        .map(|(index, _)| index)?;
+    let (number, unit) = token.split_at(split);
+    let number = values::number(number)?;
+    ucum::normalize(unit).map(|_| (number, unit))
 }
 
 /// `Name: rest` when the part before the first colon reads as a test name.
@@ -404,12 +480,93 @@ fn clean_line(raw: &str) -> String {
             other => line.push(other),
         }
     }
-    leaders.replace_all(&line, "  ").into_owned()
+    let line = leaders.replace_all(&line, "  ");
+    drop_noise(&line)
+}
+
+/// Characters OCR makes of dotted leaders (`ccecsceeeneerenae…`) and of specks.
+const LEADER_CHARACTERS: &str = "ceoasnrtuigqvdl.,:;'`·";
+
+/// Whether `token` is OCR'd leader dots: long, from a handful of round letters, mostly c and e.
+fn is_leader(token: &str) -> bool {
+    let length = token.chars().count();
+    length >= 6
+        && token.chars().all(|c| LEADER_CHARACTERS.contains(c))
+        && token.chars().filter(|c| matches!(c, 'c' | 'e')).count() * 2 >= length
+}
+
+/// Whether `token` is a speck: lone punctuation (`‘`, `;`, `_`), never a value or a flag.
+fn is_speck(token: &str) -> bool {
+    token.chars().all(|c| {
+        matches!(
+            c,
+            '‘' | '’'
+                | '\''
+                | '`'
+                | '"'
+                | '“'
+                | '”'
+                | ';'
+                | ':'
+                | '_'
+                | ','
+                | '~'
+                | '.'
+                | '»'
+                | '«'
+        )
+    })
+}
+
+/// Removes OCR leaders (with the short fragments stuck to them) and specks, keeping the column
+/// gaps they leave.
+fn drop_noise(line: &str) -> String {
+    static TOKEN: OnceLock<Regex> = OnceLock::new();
+    let token = TOKEN.get_or_init(|| Regex::new(r"\S+").expect("invariant: valid regex"));
+    let tokens: Vec<(usize, usize, &str)> = token
+        .find_iter(line)
+        .map(|m| (m.start(), m.end(), m.as_str()))
+        .collect();
+    let mut drop: Vec<bool> = tokens
+        .iter()
+        .map(|(_, _, text)| is_leader(text) || is_speck(text))
+        .collect();
+    // Short lower-case fragments next to a leader belong to it (`ou. cceecs… eens`).
+    for index in 0..tokens.len() {
+        if !is_leader(tokens[index].2) {
+            continue;
+        }
+        for neighbour in [index.checked_sub(1), Some(index + 1)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some((_, _, text)) = tokens.get(neighbour)
+                && text.chars().count() <= 5
+                && text.chars().all(|c| LEADER_CHARACTERS.contains(c))
+            {
+                drop[neighbour] = true;
+            }
+        }
+    }
+    if !drop.iter().any(|d| *d) {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut last = 0;
+    for ((start, end, _), dropped) in tokens.iter().zip(&drop) {
+        if *dropped {
+            out.push_str(&line[last..*start]);
+            out.push_str("  ");
+            last = *end;
+        }
+    }
+    out.push_str(&line[last..]);
+    out
 }
 
 fn plausible_name(name: &str) -> bool {
     let letters = name.chars().filter(|c| c.is_alphabetic()).count();
-    if letters < 2 || name.len() > 70 {
+    if letters < 1 || name.len() > 70 {
         return false;
     }
     let key = normalize_name(name);
@@ -421,7 +578,7 @@ fn plausible_name(name: &str) -> bool {
 fn tidy_name(name: &str) -> String {
     name.trim()
         .trim_start_matches(['*', '-', '•', '>', '#'])
-        .trim_end_matches([':', '.', ',', '-', '*'])
+        .trim_end_matches([':', '.', ',', '-', '*', '|', ';', '_'])
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

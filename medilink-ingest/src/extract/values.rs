@@ -150,12 +150,12 @@ pub(crate) fn range(text: &str) -> Option<Range> {
     let two_sided = regex(
         &TWO_SIDED,
         &format!(
-            r"(?:^|[\s(\[:])[(\[]?\s*{label}({NUMBER})\s*(?:-|–|—|to|TO)\s*({NUMBER})\s*[)\]]?"
+            r"(?:^|[\s(\[:])[(\[]?\s*{label}[.,]?({NUMBER})[.,]?\s*(?:-|–|—|to|TO)\s*({NUMBER})\s*[)\]]?"
         ),
     );
     let one_sided = regex(
         &ONE_SIDED,
-        &format!(r"(?:^|[\s(\[:])[(\[]?\s*{label}(<=|>=|=<|=>|<|>|≤|≥)\s*({NUMBER})\s*[)\]]?"),
+        &format!(r"(?:^|[\s(\[:])[(\[]?\s*{label}[.,]?(<=|>=|=<|=>|<|>|≤|≥)\s*({NUMBER})\s*[)\]]?"),
     );
     let two = two_sided.captures(text).and_then(|captures| {
         let whole = captures.get(0)?;
@@ -443,6 +443,11 @@ mod tests {
         );
         assert_eq!(low_high("-2.0 - 2.0"), Some((Some(-2.0), Some(2.0), None)));
         assert_eq!(low_high("13.O-17.O"), Some((Some(13.0), Some(17.0), None)));
+        assert_eq!(
+            low_high("(Ref:.0 - 125)"),
+            Some((Some(0.0), Some(125.0), None))
+        );
+        assert_eq!(low_high("0.0.- 30.0"), Some((Some(0.0), Some(30.0), None)));
         assert_eq!(low_high("mg/dL"), None);
         assert_eq!(low_high("x10^9/L"), None);
         assert_eq!(low_high("mL/min/1.73m2"), None);

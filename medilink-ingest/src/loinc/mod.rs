@@ -61,6 +61,36 @@ pub struct LoincEntry {
 }
 
 impl LoincEntry {
+    /// Whether a UCUM unit can express this test (listed, or of the same dimension).
+    pub fn fits(&self, ucum_unit: &str) -> bool {
+        self.unit.is_none() || self.unit_fit(ucum_unit) > 0
+    }
+
+    /// The unit to record for a printed unit (UCUM): the test's usual unit when the two have
+    /// the same magnitude by definition — `meq/L` for the monovalent ions that list it, the
+    /// enzyme `[IU]/L` for tests counted in `U/L` — otherwise the printed unit.
+    pub fn preferred_unit(&self, ucum_unit: &str) -> String {
+        let usual = self.unit.as_deref().unwrap_or_default();
+        let same = match (ucum_unit, usual) {
+            ("meq/L", "mmol/L") => self.units.iter().any(|unit| unit == "meq/L"),
+            ("[IU]/L", "U/L") => true,
+            _ => false,
+        };
+        if same {
+            usual.to_owned()
+        } else {
+            ucum_unit.to_owned()
+        }
+    }
+
+    /// Whether the test's usual unit is dimensionless (pH, specific gravity, INR, ratios).
+    pub fn is_dimensionless(&self) -> bool {
+        matches!(
+            self.unit.as_deref(),
+            Some("[pH]" | "1" | "{ratio}" | "{INR}" | "{titer}")
+        )
+    }
+
     /// How well a printed unit (already UCUM) fits this row: 2 listed, 1 same dimension, 0 not.
     fn unit_fit(&self, ucum_unit: &str) -> u8 {
         let listed = self.unit.as_deref() == Some(ucum_unit)
@@ -84,7 +114,17 @@ pub struct LoincTable {
     /// OCR-folded name → rows.
     by_folded: HashMap<String, Vec<(usize, MatchKind)>>,
     /// Every normalised name of at least 4 characters, for fuzzy matching.
-    names: Vec<(String, usize)>,
+    names: Vec<FuzzyName>,
+    /// Per row: the other rows of the same analyte (sharing the common name).
+    siblings: Vec<Vec<usize>>,
+}
+
+/// A name prepared for fuzzy matching.
+#[derive(Debug)]
+struct FuzzyName {
+    key: String,
+    folded: String,
+    index: usize,
 }
 
 /// Below this Jaro–Winkler similarity a fuzzy candidate is not a match.
@@ -178,9 +218,32 @@ impl LoincTable {
                         rows.push((index, kind));
                     }
                 }
-                if key.len() >= 4 {
-                    names.push((key, index));
+                if key.len() >= 4
+                    && !names
+                        .iter()
+                        .any(|n: &FuzzyName| n.key == key && n.index == index)
+                {
+                    names.push(FuzzyName {
+                        folded: fold_ocr(&key),
+                        key,
+                        index,
+                    });
                 }
+            }
+        }
+        let mut by_common: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(common) = entry.synonyms.first() {
+                by_common
+                    .entry(normalize_name(common))
+                    .or_default()
+                    .push(index);
+            }
+        }
+        let mut siblings = vec![Vec::new(); entries.len()];
+        for rows in by_common.values() {
+            for &row in rows {
+                siblings[row] = rows.iter().copied().filter(|&other| other != row).collect();
             }
         }
         LoincTable {
@@ -188,6 +251,20 @@ impl LoincTable {
             by_name,
             by_folded,
             names,
+            siblings,
+        }
+    }
+
+    /// Whether two codes name the same analyte: the same code, or rows sharing their common
+    /// name (the mass and the molar glucose codes).
+    pub fn same_analyte(&self, a: &str, b: &str) -> bool {
+        if a == b {
+            return true;
+        }
+        let position = |code: &str| self.entries.iter().position(|entry| entry.code == code);
+        match (position(a), position(b)) {
+            (Some(a), Some(b)) => self.siblings[a].contains(&b),
+            _ => false,
         }
     }
 
@@ -266,6 +343,16 @@ impl LoincTable {
                 best = (row, fit);
             }
         }
+        if best.1 == 0 {
+            // A name listed on one row only: a sibling of the same analyte may fit the unit
+            // (`VIT B12` in pmol/L is the molar B12 code).
+            for &sibling in &self.siblings[best.0.0] {
+                let fit = self.entries[sibling].unit_fit(unit);
+                if fit > best.1 {
+                    best = ((sibling, best.0.1), fit);
+                }
+            }
+        }
         let factor = match (best.1, self.entries[best.0.0].unit.is_some()) {
             (0, true) => 0.8,
             _ => 1.0,
@@ -278,21 +365,30 @@ impl LoincTable {
             return None;
         }
         let folded = fold_ocr(key);
+        let key_words = key.split(' ').count();
         let mut best: Option<(f64, usize)> = None;
-        for (name, index) in &self.names {
-            let score = strsim::jaro_winkler(key, name)
-                .max(strsim::jaro_winkler(&folded, &fold_ocr(name)) * 0.98)
-                .max(token_similarity(key, name));
+        for name in &self.names {
+            // Names of very different lengths are never close enough.
+            let (a, b) = (key.len(), name.key.len());
+            if a.abs_diff(b) * 2 > a.max(b) {
+                continue;
+            }
+            let mut score = strsim::jaro_winkler(key, &name.key)
+                .max(strsim::jaro_winkler(&folded, &name.folded) * 0.98);
+            if key_words > 1 || name.key.contains(' ') {
+                score = score.max(token_similarity(key, &name.key));
+            }
+            let index = name.index;
             let better = match best {
                 None => true,
                 Some((best_score, best_index)) => {
                     score > best_score + 1e-9
                         || ((score - best_score).abs() <= 1e-9
-                            && self.unit_preferred(*index, best_index, ucum_unit))
+                            && self.unit_preferred(index, best_index, ucum_unit))
                 }
             };
             if better {
-                best = Some((score, *index));
+                best = Some((score, index));
             }
         }
         let (score, index) = best?;
@@ -358,19 +454,19 @@ fn loinc_check_digit(number: &str) -> u8 {
     ((10 - sum % 10) % 10) as u8
 }
 
-/// Lower case, punctuation to spaces (keeping `%` and `#` as words), single spaces.
+/// Lower case, punctuation to spaces (keeping `%`, `#` and `+` as words), single spaces.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut pending_space = false;
     for character in name.chars() {
         let piece: Option<char> = match character {
             c if c.is_alphanumeric() => Some(c),
-            '%' | '#' => Some(character),
+            '%' | '#' | '+' => Some(character),
             _ => None,
         };
         match piece {
             Some(c) => {
-                let standalone = c == '%' || c == '#';
+                let standalone = matches!(c, '%' | '#' | '+');
                 if (pending_space || standalone) && !out.is_empty() && !out.ends_with(' ') {
                     out.push(' ');
                 }
@@ -399,7 +495,9 @@ fn fold_ocr(key: &str) -> String {
             '1' | 'i' | '|' | '!' => 'l',
             '5' => 's',
             '8' => 'b',
-            'c' => 'c',
+            'e' => 'c',
+            'q' => 'g',
+            '4' => 'a',
             other => other,
         })
         .collect::<String>()

@@ -19,6 +19,7 @@ pub fn normalize(printed: &str) -> Option<String> {
     if let Some(special) = special(&key) {
         return Some(special.to_owned());
     }
+    let cleaned = ocr_repairs(&cleaned);
     if let Some(captures) = power_of_ten().captures(&cleaned) {
         let exponent = captures.get(1)?.as_str().trim_start_matches('0');
         let rest = captures.get(2)?.as_str();
@@ -178,6 +179,29 @@ fn special(key: &str) -> Option<&'static str> {
     })
 }
 
+/// OCR misreadings seen in printed units: `lU` for `IU`, `p`/`ul` for `µ` before `IU`, and a
+/// caret read as `%`, `~` or `7` in powers of ten (`x10%3/uL`, `x10712/L`).
+fn ocr_repairs(cleaned: &str) -> String {
+    static GARBLED_POWER: OnceLock<Regex> = OnceLock::new();
+    let garbled = GARBLED_POWER.get_or_init(|| {
+        Regex::new(r"^([xX]?)10(?:[%~^*]{1,2}|7)(3|6|9|12)(/.+)$").expect("invariant: valid regex")
+    });
+    let mut out = cleaned.replace("lU", "IU").replace("1U/", "IU/");
+    for (garbled, fixed) in [("pIU", "uIU"), ("uIIU", "uIU"), ("ulU", "uIU")] {
+        out = out.replace(garbled, fixed);
+    }
+    if power_of_ten().is_match(&out) {
+        return out;
+    }
+    if let Some(captures) = garbled.captures(&out) {
+        let (Some(exponent), Some(rest)) = (captures.get(2), captures.get(3)) else {
+            return out;
+        };
+        return format!("x10^{}{}", exponent.as_str(), rest.as_str());
+    }
+    out
+}
+
 fn power_of_ten() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -323,6 +347,13 @@ mod tests {
             ("pmol/L", "pmol/L"),
             ("mOsm/kg", "mosm/kg"),
             ("ratio", "{ratio}"),
+            ("mlU/L", "m[IU]/L"),
+            ("ulU/mL", "u[IU]/mL"),
+            ("plU/mL", "u[IU]/mL"),
+            ("x10%3/uL", "10*3/uL"),
+            ("x10~*3/uL", "10*3/uL"),
+            ("x10712/L", "10*12/L"),
+            ("x10%9/L", "10*9/L"),
         ] {
             assert_eq!(normalize(printed).as_deref(), Some(ucum), "{printed}");
         }
