@@ -58,6 +58,8 @@ pub struct AppState {
     /// The full-text index of `_text` / `_content` (RAM by default; on disk in the data
     /// directory when built from the configuration).
     pub search_index: Arc<dyn SearchIndex>,
+    /// The web dashboards served at `/` and `/patient/` (none: not served).
+    pub dashboards: Option<crate::static_files::Dashboards>,
 }
 
 impl AppState {
@@ -98,6 +100,7 @@ impl AppState {
             cors_origins: Vec::new(),
             hsts: false,
             search_index: Arc::new(TantivySearchIndex::in_memory()?),
+            dashboards: None,
         })
     }
 
@@ -119,6 +122,7 @@ impl AppState {
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
+        state.dashboards = Some(config.dashboards.clone());
         state.search_index = Arc::new(open_search_index(&config.storage).await?);
         if let Some(smtp) = &config.smtp {
             let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
