@@ -17,6 +17,11 @@ const ACTIONS: Record<string, string> = {
   delete: 'Deleted',
   bundle: 'Batch',
   'break-glass': 'Emergency access opened',
+  'consent-grant': 'Sharing granted',
+  'consent-request': 'Access requested',
+  'consent-accept': 'Request accepted',
+  'consent-decline': 'Request declined',
+  'consent-revoke': 'Sharing revoked',
 };
 
 export function actionLabel(entry: AccessLogEntry): string {
@@ -26,7 +31,7 @@ export function actionLabel(entry: AccessLogEntry): string {
 export function AccessLogPage() {
   const client = useClient();
   const locale = userLocale();
-  const log = useQuery({ queryKey: ['access-log'], queryFn: () => client.accessLog() });
+  const log = useQuery({ queryKey: ['access-log'], queryFn: () => client.accessLog(), staleTime: 0 });
   return (
     <>
       <PageTitle actions={<button type="button" onClick={() => void log.refetch()}>Refresh</button>}>Access log</PageTitle>

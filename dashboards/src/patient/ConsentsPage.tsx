@@ -42,7 +42,7 @@ export function ConsentsPage() {
   const client = useClient();
   const queryClient = useQueryClient();
   const locale = userLocale();
-  const consents = useQuery({ queryKey: ['consents'], queryFn: () => client.consents() });
+  const consents = useQuery({ queryKey: ['consents'], queryFn: () => client.consents(), staleTime: 0 });
   const [grantee, setGrantee] = useState('');
   const [everything, setEverything] = useState(true);
   const [types, setTypes] = useState<string[]>([]);

@@ -28,7 +28,7 @@ export function SummaryPage() {
   const conditions = usePatientResources<fhir4.Condition>(id, 'Condition');
   const medications = usePatientResources<fhir4.MedicationRequest>(id, 'MedicationRequest');
   const allergies = usePatientResources<fhir4.AllergyIntolerance>(id, 'AllergyIntolerance');
-  const consents = useQuery({ queryKey: ['consents'], queryFn: () => client.consents() });
+  const consents = useQuery({ queryKey: ['consents'], queryFn: () => client.consents(), staleTime: 0 });
   return (
     <>
       <PageTitle>Health summary</PageTitle>

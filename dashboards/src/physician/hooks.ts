@@ -6,7 +6,8 @@ import type { Grant } from '../api/types';
 
 export function useConsents() {
   const client = useClient();
-  return useQuery({ queryKey: ['consents'], queryFn: () => client.consents() });
+  // Always re-read on mount: access can change at any time (revocation, expiry).
+  return useQuery({ queryKey: ['consents'], queryFn: () => client.consents(), staleTime: 0 });
 }
 
 /** The grants in force for a patient (regular first, then break-glass). */

@@ -49,11 +49,15 @@ export function QueryState<T>({
   return <>{children(data)}</>;
 }
 
-/** The page heading; focused on navigation so screen readers announce the new page. */
+/** Whether a page was shown already (the first one keeps the browser's focus: the skip link). */
+let pageShown = false;
+
+/** The page heading; focused on in-app navigation so screen readers announce the new page. */
 export function PageTitle({ children, actions }: { children: ReactNode; actions?: ReactNode }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    ref.current?.focus();
+    if (pageShown) ref.current?.focus();
+    pageShown = true;
     if (typeof children === 'string') document.title = `${children} · MediLink`;
   }, [children]);
   return (
