@@ -8,7 +8,7 @@
 // report and sees the resulting observations; the patient revokes and the physician loses
 // access; the physician breaks the glass; the patient's access log highlights it.
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -239,19 +239,14 @@ await run('physician uploads a lab report and sees the resulting observations', 
   }
   expect(probe.ok, `GET /api/documents/jobs: ${probe.status}`);
   await doc.getByRole('link', { name: patient.name }).click();
+  const reportPath = process.env.E2E_LAB_REPORT ?? join(import.meta.dirname, '../../medilink-ingest/tests/fixtures/report-text-a-001.pdf');
+  if (!existsSync(reportPath)) return { skipped: `no lab report fixture at ${reportPath}` };
+  const truthPath = reportPath.replace(/\.[a-z]+$/, '.json');
+  const truth = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) : { results: [] };
   await doc.getByRole('heading', { name: patient.name, level: 1 }).waitFor();
-  const report = [
-    'CITY LABORATORY — LAB REPORT',
-    `Patient: ${patient.name}`,
-    'Collected: 2024-05-20',
-    '',
-    'Test                 Result   Units    Reference range',
-    'Potassium            4.2      mmol/L   3.5 - 5.1',
-    'Sodium               139      mmol/L   135 - 145',
-    'Creatinine           0.9      mg/dL    0.6 - 1.2',
-    '',
-  ].join('\n');
-  await doc.getByLabel('Lab report (PDF, image or text)').setInputFiles({ name: 'lab-report.txt', mimeType: 'text/plain', buffer: Buffer.from(report) });
+  await doc.getByRole('cell', { name: 'Hemoglobin A1c' }).first().waitFor();
+  const before = await doc.locator('#labs tbody tr').count();
+  await doc.getByLabel('Lab report (PDF, image or text)').setInputFiles(reportPath);
   await doc.getByRole('button', { name: 'Upload' }).click();
   const job = doc.locator('.job').first();
   await job.waitFor();
@@ -259,14 +254,26 @@ await run('physician uploads a lab report and sees the resulting observations', 
   await doc.waitForFunction(() => {
     const status = document.querySelector('.job')?.getAttribute('data-status');
     return status && !['pending', 'processing'].includes(status);
-  }, undefined, { timeout: 90_000 });
+  }, undefined, { timeout: 120_000 });
   if ((await job.getAttribute('data-status')) === 'needs_review') {
+    await shot(doc, 'physician-upload-review');
     await job.getByRole('button', { name: 'Accept results' }).click();
-    await doc.locator('.job[data-status="completed"]').first().waitFor({ timeout: 30_000 });
+    await doc.locator('.job[data-status="completed"]').first().waitFor({ timeout: 60_000 });
   }
   const status = await job.getAttribute('data-status');
   expect(status === 'completed', `the job ended ${status}: ${await job.textContent()}`);
-  await doc.getByRole('cell', { name: 'Potassium' }).first().waitFor({ timeout: 30_000 });
+  // The new observations show up in the lab results (the page refreshes them by itself).
+  await doc.waitForFunction((n) => document.querySelectorAll('#labs tbody tr').length > n, before, { timeout: 30_000 });
+  const expected = truth.results.filter((r) => r.loinc).map((r) => r.loinc);
+  if (expected.length) {
+    const search = await fetch(`${base}/fhir/R4/Observation?patient=Patient/${patientId}&_count=200`, { headers: { authorization: `Bearer ${token}` } });
+    const codes = new Set(
+      ((await search.json()).entry ?? []).flatMap((e) => (e.resource.code?.coding ?? []).map((c) => c.code)),
+    );
+    const found = expected.filter((code) => codes.has(code));
+    expect(found.length >= Math.ceil(expected.length / 2), `only ${found.length} of ${expected.length} LOINC codes of the report were filed`);
+  }
+  await doc.locator('#labs').scrollIntoViewIfNeeded();
   await shot(doc, 'physician-upload-results');
 });
 
@@ -338,6 +345,24 @@ await run('keyboard: the skip link and navigation are reachable by Tab', async (
   expect(focused === 'Skip to content', `first Tab focuses ${focused}`);
   await pat.keyboard.press('Enter');
   expect(await pat.evaluate(() => document.activeElement?.id === 'main'), 'skip link does not move focus to the content');
+});
+
+await run('small screens: the navigation folds into a menu button', async () => {
+  current = pat;
+  await pat.setViewportSize({ width: 390, height: 844 });
+  await pat.goto(`${base}/patient/labs`);
+  await pat.getByRole('heading', { name: 'Lab results', level: 1 }).waitFor();
+  const menu = pat.getByRole('button', { name: 'Menu' });
+  await menu.waitFor();
+  expect(!(await nav(pat, 'Sharing').isVisible()), 'the navigation should be folded');
+  await shot(pat, 'patient-labs-mobile');
+  await menu.focus();
+  await pat.keyboard.press('Enter');
+  expect((await menu.getAttribute('aria-expanded')) === 'true', 'the menu button does not say it is open');
+  await nav(pat, 'Sharing').click();
+  await pat.getByRole('heading', { name: 'Sharing', level: 1 }).waitFor();
+  await shot(pat, 'patient-consents-mobile');
+  await pat.setViewportSize({ width: 1280, height: 900 });
 });
 
 await run('no uncaught errors in the browser', async () => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser end-to-end tests of the dashboards: builds them and the server (debug) if needed,
+# The dashboards' tests: the unit tests (Vitest), then the browser end-to-end tests. Builds them and the server (debug) if needed,
 # starts medilink-server on a free port with a temporary data directory, seeds it (a physician
 # with `user add`, the demo data of testdata/ with `import`), runs e2e/run.mjs in headless
 # Chromium (playwright-core driving /usr/bin/chromium, or $CHROMIUM), and stops the server.
@@ -13,7 +13,10 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$CHROMIUM" ] || { echo "e2e: no Chromium at $CHROMIUM (apt-get install chromium)" >&2; exit 1; }
 
-[ -d node_modules ] || npm ci --no-audit --no-fund
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+fi
+npm test --silent
 npm run build --silent
 (cd "$root" && cargo build --locked -p medilink-server --bin medilink-server)
 server="$target/debug/medilink-server"

@@ -26,22 +26,22 @@ function resultCount(job: DocumentJob): number {
   return (job.resources ?? []).filter((r) => r.startsWith('Observation/')).length;
 }
 
-/** One job, polled while it is queued or processing. */
-function JobRow({ jobId, patientId }: { jobId: string; patientId: string }) {
+/** One job, polled while it is queued or processing; `fresh` when uploaded on this page. */
+function JobRow({ jobId, fresh }: { jobId: string; fresh: boolean }) {
   const client = useClient();
   const queryClient = useQueryClient();
   const locale = userLocale();
-  const seen = useRef<JobStatus | undefined>(undefined);
+  const settled = useRef(!fresh);
   const job = useQuery({
     queryKey: ['documents', 'job', jobId],
     queryFn: async () => {
       const next = await client.documentJob(jobId);
-      if (seen.current && jobActive(seen.current) && !jobActive(next.status)) {
+      if (!settled.current && !jobActive(next.status)) {
         // Results were written: refresh the patient's data and the job lists.
+        settled.current = true;
         void queryClient.invalidateQueries({ queryKey: ['fhir'] });
         void queryClient.invalidateQueries({ queryKey: ['documents', 'jobs'] });
       }
-      seen.current = next.status;
       return next;
     },
     refetchInterval: (query) => (query.state.data && !jobActive(query.state.data.status) ? false : 1000),
@@ -49,8 +49,9 @@ function JobRow({ jobId, patientId }: { jobId: string; patientId: string }) {
   const accept = useMutation({
     mutationFn: () => client.acceptDocumentJob(jobId),
     onSuccess: () => {
+      // The job publishes the accepted results: poll it again until it settles.
+      settled.current = false;
       void queryClient.invalidateQueries({ queryKey: ['documents'] });
-      void queryClient.invalidateQueries({ queryKey: ['fhir', 'Observation', patientId] });
     },
   });
   if (job.isPending) return <li><Loading label="Checking the job…" /></li>;
@@ -121,10 +122,10 @@ export function DocumentsPanel({ patientId }: { patientId: string }) {
           {started.length || earlier.length ? (
             <ul className="plain-list jobs" aria-label="Uploads">
               {started.map((id) => (
-                <JobRow key={id} jobId={id} patientId={patientId} />
+                <JobRow key={id} jobId={id} fresh />
               ))}
               {earlier.slice(0, 10).map((job) => (
-                <JobRow key={job.id} jobId={job.id} patientId={patientId} />
+                <JobRow key={job.id} jobId={job.id} fresh={false} />
               ))}
             </ul>
           ) : jobs.isPending ? (
