@@ -203,10 +203,14 @@ await run('patient grants the physician access to all records', async () => {
   await nav(pat, 'Sharing').click();
   await pat.getByText('You have not shared your records with anyone.').first().waitFor();
   await pat.getByLabel('Clinician ID').fill(doctorId);
+  const until = new Date(Date.now() + 30 * 86_400_000);
+  await pat.getByLabel('Share until (optional)').fill(until.toISOString().slice(0, 10));
   await pat.getByRole('button', { name: 'Share', exact: true }).click();
   const row = pat.getByTestId('consent-row').filter({ hasText: doctorId });
   await row.filter({ hasText: 'active' }).waitFor();
   await row.filter({ hasText: 'All records' }).waitFor();
+  const shownEnd = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium' }).format(new Date(until.getTime() + 86_400_000));
+  await row.filter({ hasText: shownEnd }).waitFor();
   await shot(pat, 'patient-consents');
 });
 

@@ -5,7 +5,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useParams } from 'react-router-dom';
 import { useClient } from '../ui/session';
-import { ErrorMessage, Loading, PageTitle, Section, isForbidden, isNotFound } from '../ui/components';
+import { Empty, ErrorMessage, Loading, PageTitle, Section, isForbidden, isNotFound } from '../ui/components';
 import {
   AllergiesSection,
   ConditionsSection,
@@ -19,6 +19,16 @@ import {
 import { ageInYears, formatDate, patientName, statusLabel, userLocale } from '../fhir/format';
 import { AccessPanel, ConsentStatus } from './AccessPanel';
 import { DocumentsPanel } from './DocumentsPanel';
+import { shares, useConsents } from './hooks';
+
+/** A section the patient did not share with this physician. */
+function NotShared({ title, id }: { title: string; id: string }) {
+  return (
+    <Section title={title} id={id}>
+      <Empty>The patient has not shared these records with you.</Empty>
+    </Section>
+  );
+}
 
 const SECTIONS = [
   ['timeline', 'Timeline'],
@@ -36,13 +46,17 @@ export function PatientDetailPage() {
   const client = useClient();
   const locale = userLocale();
   const patient = useQuery({ queryKey: ['fhir', 'Patient', id], queryFn: () => client.read<fhir4.Patient>('Patient', id) });
-  const allowed = patient.isSuccess;
-  const observations = usePatientResources<fhir4.Observation>(id, 'Observation', allowed);
-  const conditions = usePatientResources<fhir4.Condition>(id, 'Condition', allowed);
-  const medications = usePatientResources<fhir4.MedicationRequest>(id, 'MedicationRequest', allowed);
-  const allergies = usePatientResources<fhir4.AllergyIntolerance>(id, 'AllergyIntolerance', allowed);
-  const immunizations = usePatientResources<fhir4.Immunization>(id, 'Immunization', allowed);
-  if (patient.isPending) return <Loading label="Loading the patient…" />;
+  const consents = useConsents();
+  const allowed = patient.isSuccess && consents.isSuccess;
+  // Sections outside the consent's scope are not even asked for (an empty answer would read as
+  // "none recorded").
+  const shared = (type: string) => consents.isSuccess && shares(consents.data, id, type);
+  const observations = usePatientResources<fhir4.Observation>(id, 'Observation', allowed && shared('Observation'));
+  const conditions = usePatientResources<fhir4.Condition>(id, 'Condition', allowed && shared('Condition'));
+  const medications = usePatientResources<fhir4.MedicationRequest>(id, 'MedicationRequest', allowed && shared('MedicationRequest'));
+  const allergies = usePatientResources<fhir4.AllergyIntolerance>(id, 'AllergyIntolerance', allowed && shared('AllergyIntolerance'));
+  const immunizations = usePatientResources<fhir4.Immunization>(id, 'Immunization', allowed && shared('Immunization'));
+  if (patient.isPending || consents.isPending) return <Loading label="Loading the patient…" />;
   if (patient.isError) {
     if (isForbidden(patient.error) || isNotFound(patient.error)) {
       return (
@@ -85,12 +99,12 @@ export function PatientDetailPage() {
         </nav>
       </Section>
       <TimelineSection patientId={id} />
-      <VitalsSection query={observations} />
-      <LabsSection query={observations} />
-      <ConditionsSection query={conditions} />
-      <MedicationsSection query={medications} />
-      <AllergiesSection query={allergies} />
-      <ImmunizationsSection query={immunizations} />
+      {shared('Observation') ? <VitalsSection query={observations} /> : <NotShared title="Vital signs" id="vitals" />}
+      {shared('Observation') ? <LabsSection query={observations} /> : <NotShared title="Lab results" id="labs" />}
+      {shared('Condition') ? <ConditionsSection query={conditions} /> : <NotShared title="Conditions" id="conditions" />}
+      {shared('MedicationRequest') ? <MedicationsSection query={medications} /> : <NotShared title="Medications" id="medications" />}
+      {shared('AllergyIntolerance') ? <AllergiesSection query={allergies} /> : <NotShared title="Allergies" id="allergies" />}
+      {shared('Immunization') ? <ImmunizationsSection query={immunizations} /> : <NotShared title="Immunizations" id="immunizations" />}
       <DocumentsPanel patientId={id} />
     </>
   );

@@ -26,3 +26,8 @@ export function usePatients(ids: string[]) {
     queryFn: async () => (await client.searchAll<fhir4.Patient>('Patient', { _id: ids.join(','), _count: 100 })).resources,
   });
 }
+
+/** Whether the grants in force for `patient` cover records of `type`. */
+export function shares(grants: Grant[] | undefined, patient: string, type: string): boolean {
+  return activeGrants(grants, patient).some((g) => g.scope === '*' || g.scope.includes(type));
+}
