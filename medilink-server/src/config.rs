@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use medilink_fhir::SqlOptions;
+use medilink_fhir::{BlobOptions, SqlOptions};
 
 use crate::auth::crypto::{self, KeySource};
 use crate::auth::{AuthSettings, HashParams, Keys};
@@ -56,7 +56,7 @@ pub struct StorageArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (applies pending migrations first unless `--no-migrate`).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Import FHIR Bundles / NDJSON files (or directories of them).
@@ -200,6 +200,31 @@ pub struct ServeArgs {
     /// the copy embedded in the binary.
     #[arg(long, env = "MEDILINK_DASHBOARDS_DIR")]
     pub dashboards_dir: Option<PathBuf>,
+    /// Largest accepted document upload (`POST /api/documents`) in bytes.
+    #[arg(long, env = "MEDILINK_MAX_DOCUMENT_BYTES", default_value_t = crate::state::DEFAULT_MAX_DOCUMENT_BYTES)]
+    pub max_document_bytes: usize,
+    /// Where uploaded documents go: `fs:///path` or `s3://bucket?endpoint=…&region=…`;
+    /// defaults to `fs://{data-dir}/blobs`.
+    #[arg(long, env = "MEDILINK_BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// S3 access key id of the blob store.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub blob_access_key_id: Option<String>,
+    /// S3 secret access key of the blob store.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub blob_secret_access_key: Option<String>,
+    /// Do not run the job worker in this process (run `medilink-worker` processes instead).
+    #[arg(long, env = "MEDILINK_NO_WORKER")]
+    pub no_worker: bool,
+}
+
+/// Validated document configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct DocumentsConfig {
+    /// Largest accepted upload in bytes.
+    pub max_bytes: usize,
+    /// The blob store.
+    pub blobs: BlobOptions,
 }
 
 /// Validated security configuration of `serve`.
@@ -290,6 +315,10 @@ pub struct ServeConfig {
     pub smtp: Option<crate::mail::SmtpSettings>,
     /// Where the web dashboards come from.
     pub dashboards: crate::static_files::Dashboards,
+    /// Document uploads and their blob store.
+    pub documents: DocumentsConfig,
+    /// Whether `serve` runs the job worker in process.
+    pub worker: bool,
 }
 
 impl StorageArgs {
@@ -334,6 +363,9 @@ impl ServeArgs {
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes / MEDILINK_SERVER_MAX_BODY_BYTES must be at least 1");
         }
+        if self.max_document_bytes == 0 {
+            bail!("--max-document-bytes / MEDILINK_MAX_DOCUMENT_BYTES must be at least 1");
+        }
         let base_url = match &self.base_url {
             None => None,
             Some(text) => {
@@ -358,6 +390,7 @@ impl ServeArgs {
             );
         }
         let storage = storage.validate(!self.no_migrate)?;
+        let documents = self.documents(&storage.data_dir)?;
         let auth = AuthSettings {
             access_ttl: std::time::Duration::from_secs(self.access_ttl_secs.clamp(60, 3600)),
             hash: HashParams {
@@ -398,12 +431,47 @@ impl ServeArgs {
         Ok(ServeConfig {
             dashboards,
             smtp,
+            documents,
+            worker: !self.no_worker,
             security,
             storage,
             listen: self.listen,
             base_url,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
+            },
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The document options; the default blob store is `fs://{data-dir}/blobs` (absolute).
+    fn documents(&self, data_dir: &std::path::Path) -> anyhow::Result<DocumentsConfig> {
+        let url = match &self.blob_url {
+            Some(url) => {
+                let scheme = url.split("://").next().unwrap_or_default();
+                if !url.contains("://") || !matches!(scheme, "fs" | "s3") {
+                    bail!(
+                        "--blob-url / MEDILINK_BLOB_URL: unsupported scheme {scheme:?} (use fs:///path or s3://bucket)"
+                    );
+                }
+                url.clone()
+            }
+            None => {
+                let dir = std::fs::canonicalize(data_dir)
+                    .with_context(|| {
+                        format!("--data-dir / MEDILINK_DATA_DIR: {}", data_dir.display())
+                    })?
+                    .join("blobs");
+                format!("fs://{}", dir.display())
+            }
+        };
+        Ok(DocumentsConfig {
+            max_bytes: self.max_document_bytes,
+            blobs: BlobOptions {
+                url,
+                access_key_id: self.blob_access_key_id.clone(),
+                secret_access_key: self.blob_secret_access_key.clone(),
             },
         })
     }
@@ -433,6 +501,13 @@ mod tests {
         );
         assert!(config.storage.sql.migrate);
         assert_eq!(config.limits.max_body_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.documents.max_bytes, 20 * 1024 * 1024);
+        let blobs = std::fs::canonicalize(&dir).expect("exists").join("blobs");
+        assert_eq!(
+            config.documents.blobs.url,
+            format!("fs://{}", blobs.display())
+        );
+        assert!(config.worker);
         assert!(dir.is_dir());
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -448,6 +523,13 @@ mod tests {
         storage.data_dir = std::env::temp_dir();
         let err = serve.validate(&storage, &cli.keys).expect_err("invalid");
         assert!(err.to_string().contains("--base-url"));
+        let cli = Cli::try_parse_from(["medilink-server", "serve", "--blob-url", "ftp://x"])
+            .expect("parses");
+        let Command::Serve(serve) = &cli.command else {
+            panic!("serve")
+        };
+        let err = serve.validate(&storage, &cli.keys).expect_err("invalid");
+        assert!(err.to_string().contains("--blob-url"), "{err}");
         assert!(Cli::try_parse_from(["medilink-server", "import"]).is_err());
     }
 }

@@ -86,6 +86,26 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/consents/{id}/{action}", post(api::consents::answer))
         .route("/api/search", get(api::search::search))
         .method_not_allowed_fallback(wrong_method);
+    // Documents: the only route whose body may exceed --max-body-bytes (up to
+    // --max-document-bytes plus the multipart framing).
+    let document_limit = state
+        .max_document_bytes
+        .saturating_add(api::documents::MULTIPART_OVERHEAD);
+    let documents = Router::new()
+        .route(
+            "/api/documents",
+            post(api::documents::upload).layer(DefaultBodyLimit::max(document_limit)),
+        )
+        .route("/api/documents/jobs", get(api::documents::jobs))
+        .route(
+            "/api/documents/jobs/{id}",
+            get(api::documents::job).delete(api::documents::cancel),
+        )
+        .route(
+            "/api/documents/jobs/{id}/accept",
+            post(api::documents::accept),
+        )
+        .method_not_allowed_fallback(wrong_method);
     // Outermost last: CORS, security headers, request id, logs, rate limits, authentication,
     // audit, panic catching, then the routes.
     let cors = pipeline::cors(&state.cors_origins);
@@ -93,6 +113,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(health)
         .merge(fhir)
         .merge(api)
+        .merge(documents)
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -19,7 +19,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification};
 pub use blob::BlobStore;
-pub use jobs::{Job, JobFilter, JobQueue, JobStatus, NewJob};
+pub use jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 pub use kv::{KeyValue, LocalKeyValue};
 
 /// The platform stores that share the resource store's database.
@@ -29,4 +29,6 @@ pub struct Platform {
     pub accounts: Arc<dyn AccountStore>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// The durable job queue.
+    pub jobs: Arc<dyn JobQueue>,
 }

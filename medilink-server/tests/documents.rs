@@ -1,0 +1,759 @@
+//! Issue #6: document upload and ingest jobs over HTTP, on a real socket (127.0.0.1, random
+//! port), the SQL job queue and the filesystem blob store: types by content (415), the size
+//! limit (413), consent at upload, the job life cycle (pending → needs_review → accepted →
+//! completed, cancel, 409 once completed), own jobs only, and re-runs that never duplicate.
+//!
+//! The pipeline's stages here are fixture doubles (`FixtureText`, `FixtureExtractor`) so each
+//! test decides what a document contains; the LOINC mapping and review decision are the real
+//! pipeline's.
+
+#[path = "it/support/mod.rs"]
+#[allow(
+    dead_code,
+    reason = "the support module is shared with the `it` test binary"
+)]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use medilink_fhir::platform::{JobStatus, Role};
+use medilink_fhir::{BlobOptions, open_blob_store};
+use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
+use medilink_ingest::job::KIND;
+use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
+use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use support::{TestApp, signed_in};
+
+/// Text stage double: the document's text is its bytes after the first line.
+#[derive(Debug)]
+struct FixtureText {
+    delay: Duration,
+}
+
+#[async_trait]
+impl TextExtractor for FixtureText {
+    async fn text(&self, bytes: &[u8], _: DocumentKind) -> IngestResult<DocumentText> {
+        tokio::time::sleep(self.delay).await;
+        let text = String::from_utf8_lossy(bytes);
+        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+        Ok(DocumentText {
+            pages: vec![body.to_owned()],
+            origin: TextOrigin::TextLayer,
+        })
+    }
+}
+
+/// Extraction double: one result per `name;value;unit;confidence` line.
+#[derive(Debug)]
+struct FixtureExtractor;
+
+#[async_trait]
+impl Extractor for FixtureExtractor {
+    async fn extract(&self, text: &DocumentText) -> IngestResult<ExtractedReport> {
+        let results = text
+            .pages
+            .iter()
+            .flat_map(|page| page.lines())
+            .filter_map(|line| {
+                let parts: Vec<&str> = line.split(';').collect();
+                let [name, value, unit, confidence] = parts[..] else {
+                    return None;
+                };
+                Some(ExtractedResult {
+                    name: name.to_owned(),
+                    value_text: value.to_owned(),
+                    value: value.parse().ok(),
+                    comparator: None,
+                    unit: Some(unit.to_owned()).filter(|u| !u.is_empty()),
+                    range_low: None,
+                    range_high: None,
+                    range_text: None,
+                    flag: None,
+                    confidence: confidence.parse().unwrap_or(0.0),
+                })
+            })
+            .collect();
+        Ok(ExtractedReport {
+            report_date: Some("2026-03-14".to_owned()),
+            results,
+        })
+    }
+}
+
+/// A "PDF" the fixture stages read: `%PDF-1.4` then result lines.
+fn report(lines: &[&str]) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    bytes.extend_from_slice(lines.join("\n").as_bytes());
+    bytes
+}
+
+/// Three results, the last one read with low confidence.
+fn uncertain_report() -> Vec<u8> {
+    report(&[
+        "Hemoglobin;13.5;g/dL;0.99",
+        "Glucose;95;mg/dL;0.99",
+        "Potassium;4.1;mmol/L;0.2",
+    ])
+}
+
+/// A multipart body with the fields `patient` and `file`; returns its content type too.
+fn multipart(patient: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "medilink-test-boundary-7c1f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"patient\"\r\n\r\n{patient}\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The application on a real socket, with fs blobs in a temporary directory.
+struct World {
+    app: TestApp,
+    base: String,
+    client: reqwest::Client,
+    admin: String,
+    doctor: String,
+    doctor_id: String,
+    patient_a: String,
+    a: String,
+    patient_b: String,
+    b: String,
+    _blobs: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
+    let app = TestApp::new().await;
+    let blobs_dir = tempfile::tempdir().expect("temp dir");
+    let blobs = open_blob_store(&BlobOptions::new(format!(
+        "fs://{}",
+        blobs_dir.path().display()
+    )))
+    .expect("fs blob store");
+    let pipeline = Pipeline {
+        text: Arc::new(FixtureText { delay }),
+        extractor: Arc::new(FixtureExtractor),
+    };
+    let mut state = app.state.clone().with_documents(blobs, pipeline);
+    state.max_document_bytes = max_document_bytes;
+    let app = app.with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
+    let patient_a = signed_in(&app.state, "a@test.local", Role::Patient).await;
+    let patient_b = signed_in(&app.state, "b@test.local", Role::Patient).await;
+    let mut world = World {
+        admin: app.token.clone(),
+        app,
+        base: format!("http://{address}"),
+        client: reqwest::Client::new(),
+        doctor,
+        doctor_id: String::new(),
+        patient_a,
+        a: String::new(),
+        patient_b,
+        b: String::new(),
+        _blobs: blobs_dir,
+        stop: Some(stop),
+    };
+    world.doctor_id = world.me(&world.doctor.clone()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    world.a = world.me(&world.patient_a.clone()).await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    world.b = world.me(&world.patient_b.clone()).await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    world
+}
+
+async fn world() -> World {
+    world_with(20 * 1024 * 1024, Duration::ZERO).await
+}
+
+impl World {
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn me(&self, token: &str) -> Value {
+        let (status, body) = self
+            .call(token, reqwest::Method::GET, "/api/auth/me", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Uploads `bytes` as `file_name` for `patient`; status, body and `Location`.
+    async fn upload(
+        &self,
+        token: &str,
+        patient: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value, Option<String>) {
+        let (content_type, body) = multipart(patient, file_name, bytes);
+        let response = self
+            .client
+            .post(format!("{}/api/documents", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            location,
+        )
+    }
+
+    /// Uploads and expects `202`; the job id.
+    async fn submit(&self, token: &str, patient: &str, bytes: &[u8]) -> String {
+        let (status, body, location) = self.upload(token, patient, "report.pdf", bytes).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["status"], "pending", "{body}");
+        let id = body["job_id"].as_str().expect("job id").to_owned();
+        assert_eq!(
+            location.as_deref(),
+            Some(format!("/api/documents/jobs/{id}").as_str())
+        );
+        id
+    }
+
+    async fn job(&self, token: &str, id: &str) -> (StatusCode, Value) {
+        self.call(
+            token,
+            reqwest::Method::GET,
+            &format!("/api/documents/jobs/{id}"),
+            None,
+        )
+        .await
+    }
+
+    /// The patient grants the doctor access to everything.
+    async fn grant(&self, patient_token: &str) {
+        let body = json!({"grantee": self.doctor_id, "scope": ["*"], "purpose": "TREAT"});
+        let (status, body) = self
+            .call(
+                patient_token,
+                reqwest::Method::POST,
+                "/api/consents",
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// Runs one pending document job the way a worker does (lease, run, complete or fail);
+    /// `false` when none was pending.
+    async fn work_once(&self) -> bool {
+        let state = &self.app.state;
+        let Some(job) = state
+            .jobs
+            .lease("test-worker", &[KIND], Duration::from_secs(60))
+            .await
+            .expect("lease")
+        else {
+            return false;
+        };
+        match state.documents.run(&job).await {
+            Ok(finished) => assert!(
+                state
+                    .jobs
+                    .complete(job.id, "test-worker", finished.status, finished.result)
+                    .await
+                    .expect("complete")
+            ),
+            Err(failure) => assert!(
+                state
+                    .jobs
+                    .fail(
+                        job.id,
+                        "test-worker",
+                        &failure.message,
+                        failure.retryable,
+                        Duration::ZERO
+                    )
+                    .await
+                    .expect("fail")
+            ),
+        }
+        true
+    }
+
+    /// `Observation`s of `patient` as `token` sees them (search total).
+    async fn observations(&self, token: &str, patient: &str) -> u64 {
+        let response = self
+            .client
+            .get(format!(
+                "{}/fhir/R4/Observation?patient={patient}&_total=accurate",
+                self.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("search");
+        assert_eq!(response.status(), StatusCode::OK);
+        let bundle: Value = response.json().await.expect("bundle");
+        bundle["total"].as_u64().expect("total")
+    }
+
+    /// Versions ever written (system history total, admin).
+    async fn versions(&self) -> u64 {
+        self.app.versions_written().await
+    }
+}
+
+#[tokio::test]
+async fn review_then_accept_publishes_the_results_once() {
+    let w = world().await;
+    w.grant(&w.patient_a).await;
+    let id = w
+        .submit(
+            &w.patient_a,
+            &format!("Patient/{}", w.a),
+            &uncertain_report(),
+        )
+        .await;
+    let (status, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "pending");
+    assert_eq!(job["file_name"], "report.pdf");
+    assert_eq!(job["patient"], format!("Patient/{}", w.a));
+    assert_eq!(job["attempts"], 0);
+    // The DocumentReference describes the file (type by content, SHA-1, size).
+    let document = job["document_reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let (status, resource) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::GET,
+            &format!("/fhir/R4/{document}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resource}");
+    let attachment = &resource["content"][0]["attachment"];
+    assert_eq!(attachment["contentType"], "application/pdf");
+    assert_eq!(attachment["size"], uncertain_report().len());
+    assert_eq!(attachment["title"], "report.pdf");
+    assert_eq!(attachment["hash"].as_str().map(str::len), Some(28));
+
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "needs_review", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["counts"]["observations"], 3, "{job}");
+    assert!(job["counts"]["needs_review"].as_u64() >= Some(1), "{job}");
+    let results = job["review"]["results"]
+        .as_array()
+        .expect("results to review");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[2]["index"], 2);
+    // Nothing is published before the review.
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 0);
+
+    let corrections = json!({"corrections": [
+        {"index": 2, "loinc": "2823-3", "display": "Potassium [Moles/volume] in Serum or Plasma", "value": 4.2}
+    ]});
+    let accept = format!("/api/documents/jobs/{id}/accept");
+    let (status, job) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::POST,
+            &accept,
+            Some(corrections.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["counts"]["observations"], 3);
+    assert_eq!(job["counts"]["needs_review"], 0);
+    assert!(job.get("review").is_none());
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 3);
+    let versions = w.versions().await;
+    // Accepting twice publishes nothing more.
+    let (status, again) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::POST,
+            &accept,
+            Some(corrections),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["resourceType"], "OperationOutcome");
+    assert_eq!(again["issue"][0]["code"], "conflict");
+    assert_eq!(w.versions().await, versions);
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 3);
+    // The corrected value is the published one.
+    let response = w
+        .client
+        .get(format!(
+            "{}/fhir/R4/Observation?patient={}&code=2823-3",
+            w.base, w.a
+        ))
+        .bearer_auth(&w.doctor)
+        .send()
+        .await
+        .expect("search");
+    let bundle: Value = response.json().await.expect("bundle");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["valueQuantity"]["value"].as_f64(),
+        Some(4.2),
+        "{bundle}"
+    );
+}
+
+#[tokio::test]
+async fn content_decides_the_type_not_the_name() {
+    let w = world().await;
+    let versions = w.versions().await;
+    let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00fake zip archive";
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "report.pdf", zip).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "not-supported");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "scan.txt", png).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, body) = w
+        .job(&w.patient_a, body["job_id"].as_str().expect("id"))
+        .await;
+    assert_eq!(body["content_type"], "image/png");
+    // Only the PNG wrote anything (its DocumentReference).
+    assert_eq!(w.versions().await, versions + 1);
+}
+
+#[tokio::test]
+async fn the_size_limit_is_413_and_applies_to_this_route_only() {
+    let w = world_with(1000, Duration::ZERO).await;
+    let mut big = report(&["Hemoglobin;13.5;g/dL;0.99"]);
+    big.resize(1001, b' ');
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "big.pdf", &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["issue"][0]["code"], "too-long");
+    big.truncate(1000);
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "fits.pdf", &big).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // The default: 20 MB documents pass although other bodies stop at 16 MB.
+    let w = world().await;
+    let mut large = report(&["Hemoglobin;13.5;g/dL;0.99"]);
+    large.resize(18 * 1024 * 1024, b' ');
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "large.pdf", &large).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    large.resize(20 * 1024 * 1024 + 1, b' ');
+    let (status, _, _) = w.upload(&w.patient_a, &w.a, "huge.pdf", &large).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let response = w
+        .client
+        .post(format!("{}/fhir/R4/Binary", w.base))
+        .bearer_auth(&w.admin)
+        .header("content-type", "application/fhir+json")
+        .body(vec![b' '; 18 * 1024 * 1024])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn uploads_need_the_right_to_write_into_the_patients_record() {
+    let w = world().await;
+    let bytes = uncertain_report();
+    let versions = w.versions().await;
+    // A physician without consent gets what an unknown patient gets: 404.
+    let (unknown, body, _) = w
+        .upload(&w.doctor, "Patient/no-such-patient", "r.pdf", &bytes)
+        .await;
+    assert_eq!(unknown, StatusCode::NOT_FOUND, "{body}");
+    let (no_consent, body, _) = w.upload(&w.doctor, &w.a, "r.pdf", &bytes).await;
+    assert_eq!(no_consent, unknown, "{body}");
+    assert_eq!(body["issue"][0]["code"], "not-found");
+    // A patient only for themselves.
+    let (status, body, _) = w.upload(&w.patient_b, &w.a, "r.pdf", &bytes).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        w.versions().await,
+        versions,
+        "refused uploads write nothing"
+    );
+    w.submit(&w.patient_b, &w.b, &bytes).await;
+    // With consent, the physician may.
+    w.grant(&w.patient_a).await;
+    w.submit(&w.doctor, &format!("Patient/{}", w.a), &bytes)
+        .await;
+    // Malformed forms are 400s.
+    let (status, body, _) = w
+        .upload(&w.doctor, "Patient/bad id!", "r.pdf", &bytes)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let response = w
+        .client
+        .post(format!("{}/api/documents", w.base))
+        .bearer_auth(&w.doctor)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn jobs_are_visible_to_their_owner_and_admins_only() {
+    let w = world().await;
+    w.grant(&w.patient_a).await;
+    let mine = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let doctors = w.submit(&w.doctor, &w.a, &uncertain_report()).await;
+    let theirs = w.submit(&w.patient_b, &w.b, &uncertain_report()).await;
+    let list = |token: String| {
+        let w = &w;
+        async move {
+            let (status, body) = w
+                .call(&token, reqwest::Method::GET, "/api/documents/jobs", None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let mut ids: Vec<String> = body["jobs"]
+                .as_array()
+                .expect("jobs")
+                .iter()
+                .map(|job| job["id"].as_str().expect("id").to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(list(w.patient_a.clone()).await, vec![mine.clone()]);
+    assert_eq!(list(w.doctor.clone()).await, vec![doctors.clone()]);
+    let mut all = vec![mine.clone(), doctors.clone(), theirs.clone()];
+    all.sort();
+    assert_eq!(list(w.admin.clone()).await, all);
+    // Someone else's job does not exist for them.
+    assert_eq!(w.job(&w.patient_b, &mine).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(w.job(&w.doctor, &mine).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(w.job(&w.admin, &mine).await.0, StatusCode::OK);
+    assert_eq!(
+        w.job(&w.patient_a, "not-a-uuid").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = w
+        .call(
+            &w.patient_b,
+            reqwest::Method::DELETE,
+            &format!("/api/documents/jobs/{mine}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::GET,
+            "/api/documents/jobs?status=pending",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn pending_jobs_cancel_and_completed_ones_do_not() {
+    let w = world().await;
+    let first = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let path = format!("/api/documents/jobs/{first}");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "cancelled");
+    // A cancelled job is never run; cancelling again changes nothing.
+    assert!(!w.work_once().await);
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
+
+    let second = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    assert!(w.work_once().await);
+    let accept = format!("/api/documents/jobs/{second}/accept");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("completed")),
+        "{job}"
+    );
+    let path = format!("/api/documents/jobs/{second}");
+    let (status, body) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "conflict");
+    assert!(
+        body["issue"][0]["diagnostics"]
+            .as_str()
+            .is_some_and(|text| text.contains("completed")),
+        "{body}"
+    );
+    // A job to review can be cancelled: nothing is published.
+    let third = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    assert!(w.work_once().await);
+    let path = format!("/api/documents/jobs/{third}");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
+    let (status, _) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::POST,
+            &format!("{path}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+}
+
+#[tokio::test]
+async fn a_job_run_twice_writes_its_results_once() {
+    let w = world().await;
+    let id = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let job_id: uuid::Uuid = id.parse().expect("uuid");
+    // A worker leases the job and dies before completing it (lease lost, nothing recorded).
+    let state = &w.app.state;
+    let lost = state
+        .jobs
+        .lease("dead-worker", &[KIND], Duration::from_secs(1))
+        .await
+        .expect("lease")
+        .expect("the job");
+    assert_eq!(lost.id, job_id);
+    state.documents.run(&lost).await.expect("runs");
+    w.app.clock.advance(Duration::from_secs(5));
+    // Another worker gets it once the lease ran out, and finishes it.
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "needs_review");
+    assert_eq!(job["attempts"], 2);
+    let review = state
+        .jobs
+        .get(job_id)
+        .await
+        .expect("get")
+        .expect("job")
+        .result;
+    let accept = format!("/api/documents/jobs/{id}/accept");
+    let (status, _) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+    let versions = w.versions().await;
+    // Publishing the same job again (a forced second run) adds versions, never resources.
+    assert!(
+        state
+            .jobs
+            .transition(
+                job_id,
+                &[JobStatus::Completed],
+                JobStatus::NeedsReview,
+                review
+            )
+            .await
+            .expect("transition")
+    );
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("completed")),
+        "{job}"
+    );
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+    assert_eq!(
+        w.versions().await,
+        versions + 4,
+        "3 Observations and the report, again"
+    );
+}
