@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { totp } from './totp.mjs';
 import { seedPatient } from './seed.mjs';
+import { textPdf } from './pdf.mjs';
 
 const base = process.env.MEDILINK_URL;
 if (!base) {
@@ -243,14 +244,33 @@ await run('physician uploads a lab report and sees the resulting observations', 
   }
   expect(probe.ok, `GET /api/documents/jobs: ${probe.status}`);
   await doc.getByRole('link', { name: patient.name }).click();
+  // A generated report of medilink-ingest (with its ground truth) when present, else a
+  // minimal text PDF of three results.
   const reportPath = process.env.E2E_LAB_REPORT ?? join(import.meta.dirname, '../../medilink-ingest/tests/fixtures/report-text-a-001.pdf');
-  if (!existsSync(reportPath)) return { skipped: `no lab report fixture at ${reportPath}` };
+  const fixture = existsSync(reportPath);
   const truthPath = reportPath.replace(/\.[a-z]+$/, '.json');
-  const truth = existsSync(truthPath) ? JSON.parse(readFileSync(truthPath, 'utf8')) : { results: [] };
+  const truth = fixture && existsSync(truthPath)
+    ? JSON.parse(readFileSync(truthPath, 'utf8'))
+    : { results: [{ loinc: '2823-3' }, { loinc: '2951-2' }, { loinc: '2160-0' }] };
+  const upload = fixture
+    ? reportPath
+    : {
+        name: 'lab-report.pdf',
+        mimeType: 'application/pdf',
+        buffer: textPdf([
+          'CITY LABORATORY - LAB REPORT',
+          `Patient: ${patient.name}`,
+          'Collected: 2024-05-20',
+          'Test                 Result   Units    Reference range',
+          'Potassium            4.2      mmol/L   3.5 - 5.1',
+          'Sodium               139      mmol/L   135 - 145',
+          'Creatinine           0.9      mg/dL    0.6 - 1.2',
+        ]),
+      };
   await doc.getByRole('heading', { name: patient.name, level: 1 }).waitFor();
   await doc.getByRole('cell', { name: 'Hemoglobin A1c' }).first().waitFor();
   const before = await doc.locator('#labs tbody tr').count();
-  await doc.getByLabel('Lab report (PDF, image or text)').setInputFiles(reportPath);
+  await doc.getByLabel('Lab report (PDF, image or text)').setInputFiles(upload);
   await doc.getByRole('button', { name: 'Upload' }).click();
   const job = doc.locator('.job').first();
   await job.waitFor();
@@ -265,7 +285,12 @@ await run('physician uploads a lab report and sees the resulting observations', 
     await doc.locator('.job[data-status="completed"]').first().waitFor({ timeout: 60_000 });
   }
   const status = await job.getAttribute('data-status');
-  expect(status === 'completed', `the job ended ${status}: ${await job.textContent()}`);
+  const jobText = await job.textContent();
+  if (status === 'failed' && /no \w+ stage is configured/.test(jobText)) {
+    await shot(doc, 'physician-upload-failed');
+    return { skipped: `upload and live status work, but this server has no ingest pipeline wired in (the job failed: ${jobText.split(' — ').pop()})` };
+  }
+  expect(status === 'completed', `the job ended ${status}: ${jobText}`);
   // The new observations show up in the lab results (the page refreshes them by itself).
   await doc.waitForFunction((n) => document.querySelectorAll('#labs tbody tr').length > n, before, { timeout: 30_000 });
   const expected = truth.results.filter((r) => r.loinc).map((r) => r.loinc);
