@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use medilink_fhir::clock::format_instant;
+use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{BlobStore, Job, JobQueue, JobStatus, NewJob};
 use medilink_fhir::{
     Clock, ErrorKind, FhirError, IdGen, RequestContext, ResourceId, ResourceStore, ResourceType,
@@ -194,47 +195,18 @@ impl DocumentError {
     }
 }
 
-/// How a run ended well.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finished {
-    /// `Completed` or `NeedsReview`.
-    pub status: JobStatus,
-    /// The job result (an [`IngestReport`]).
-    pub result: Value,
-}
-
-/// How a run failed: a message for the uploader and whether to try again later.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    /// Readable by the person who uploaded the document.
-    pub message: String,
-    /// Whether a later attempt may succeed.
-    pub retryable: bool,
-}
-
-impl Failure {
-    fn permanent(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            retryable: false,
-        }
-    }
-
-    fn storage(what: &str, err: &FhirError) -> Failure {
-        let retryable = matches!(
-            err.kind(),
-            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal | ErrorKind::Conflict
-        );
-        tracing::warn!(error = %err, retryable, "{what} failed");
-        Failure {
-            message: if retryable {
-                format!("{what} failed temporarily; it will be retried")
-            } else {
-                format!("{what} failed: {err}")
-            },
-            retryable,
-        }
+/// A failed storage step as a job error: transient kinds are retried, the rest fail the job
+/// with a message that names the step (never resource content).
+fn storage_error(what: &str, err: &FhirError) -> JobError {
+    let retryable = matches!(
+        err.kind(),
+        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal | ErrorKind::Conflict
+    );
+    tracing::warn!(error = %err, retryable, "{what} failed");
+    if retryable {
+        JobError::retryable(format!("{what} failed temporarily; it will be retried"))
+    } else {
+        JobError::permanent(format!("{what} failed: {err}"))
     }
 }
 
@@ -383,19 +355,23 @@ impl DocumentIngest {
         }
     }
 
-    /// Runs a `document.ingest` job.
-    pub async fn run(&self, job: &Job) -> Result<Finished, Failure> {
+    /// Runs a `document.ingest` job (what [`JobHandler::run`] does).
+    pub async fn ingest(&self, job: &Job) -> Result<JobOutcome, JobError> {
         let payload: IngestPayload = serde_json::from_value(job.payload.clone())
-            .map_err(|_| Failure::permanent("the job's input is damaged"))?;
+            .map_err(|_| JobError::permanent("the job's input is damaged"))?;
         let bytes = match self.blobs.get(&payload.blob_key).await {
             Ok(Some(bytes)) => bytes,
-            Ok(None) => return Err(Failure::permanent("the uploaded file is no longer stored")),
-            Err(err) => return Err(Failure::storage("reading the uploaded file", &err)),
+            Ok(None) => return Err(JobError::permanent("the uploaded file is no longer stored")),
+            Err(err) => return Err(storage_error("reading the uploaded file", &err)),
         };
-        let analysis = self.pipeline.analyse(&bytes).await.map_err(|err| Failure {
-            message: err.to_string(),
-            retryable: err.is_retryable(),
-        })?;
+        let analysis = self
+            .pipeline
+            .analyse(&bytes)
+            .await
+            .map_err(|err| JobError {
+                message: err.to_string(),
+                retryable: err.is_retryable(),
+            })?;
         let counts = IngestCounts::of(&analysis);
         if analysis.needs_review() {
             let report = IngestReport {
@@ -404,25 +380,19 @@ impl DocumentIngest {
                 resources: Vec::new(),
                 reviewed_by: None,
             };
-            return Ok(Finished {
-                status: JobStatus::NeedsReview,
-                result: report_json(&report)?,
-            });
+            return Ok(JobOutcome::needs_review(report_json(&report)?));
         }
         let resources = self
             .publish(job.id, &payload, &analysis)
             .await
-            .map_err(|err| Failure::storage("storing the results", &err))?;
+            .map_err(|err| storage_error("storing the results", &err))?;
         let report = IngestReport {
             counts,
             analysis: None,
             resources,
             reviewed_by: None,
         };
-        Ok(Finished {
-            status: JobStatus::Completed,
-            result: report_json(&report)?,
-        })
+        Ok(JobOutcome::completed(report_json(&report)?))
     }
 
     /// Publishes the reviewed analysis of the `needs_review` job `id` with `corrections`
@@ -516,8 +486,15 @@ impl DocumentIngest {
     }
 }
 
-fn report_json(report: &IngestReport) -> Result<Value, Failure> {
-    serde_json::to_value(report).map_err(|_| Failure::permanent("the results cannot be recorded"))
+fn report_json(report: &IngestReport) -> Result<Value, JobError> {
+    serde_json::to_value(report).map_err(|_| JobError::permanent("the results cannot be recorded"))
+}
+
+#[async_trait::async_trait]
+impl JobHandler for DocumentIngest {
+    async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        self.ingest(job).await
+    }
 }
 
 /// `analysis` with `corrections` applied and every result marked reviewed.

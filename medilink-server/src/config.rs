@@ -216,6 +216,21 @@ pub struct ServeArgs {
     /// Do not run the job worker in this process (run `medilink-worker` processes instead).
     #[arg(long, env = "MEDILINK_NO_WORKER")]
     pub no_worker: bool,
+    /// Jobs the in-process worker runs at once.
+    #[arg(long, env = "MEDILINK_WORKER_CONCURRENCY", default_value_t = 2)]
+    pub worker_concurrency: usize,
+    /// Lease of a running job in seconds (a job whose worker died is taken up again after it).
+    #[arg(long, env = "MEDILINK_WORKER_LEASE_SECS", default_value_t = 60)]
+    pub worker_lease_secs: u64,
+}
+
+/// Validated settings of the in-process worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Lease length.
+    pub lease: std::time::Duration,
 }
 
 /// Validated document configuration of `serve`.
@@ -317,8 +332,8 @@ pub struct ServeConfig {
     pub dashboards: crate::static_files::Dashboards,
     /// Document uploads and their blob store.
     pub documents: DocumentsConfig,
-    /// Whether `serve` runs the job worker in process.
-    pub worker: bool,
+    /// The in-process job worker (`None`: `--no-worker`).
+    pub worker: Option<WorkerSettings>,
 }
 
 impl StorageArgs {
@@ -362,6 +377,12 @@ impl ServeArgs {
     pub fn validate(&self, storage: &StorageArgs, keys: &KeyArgs) -> anyhow::Result<ServeConfig> {
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes / MEDILINK_SERVER_MAX_BODY_BYTES must be at least 1");
+        }
+        if self.worker_concurrency == 0 || self.worker_concurrency > 64 {
+            bail!("--worker-concurrency / MEDILINK_WORKER_CONCURRENCY must be 1 to 64");
+        }
+        if self.worker_lease_secs < 2 {
+            bail!("--worker-lease-secs / MEDILINK_WORKER_LEASE_SECS must be at least 2");
         }
         if self.max_document_bytes == 0 {
             bail!("--max-document-bytes / MEDILINK_MAX_DOCUMENT_BYTES must be at least 1");
@@ -432,7 +453,10 @@ impl ServeArgs {
             dashboards,
             smtp,
             documents,
-            worker: !self.no_worker,
+            worker: (!self.no_worker).then_some(WorkerSettings {
+                concurrency: self.worker_concurrency,
+                lease: std::time::Duration::from_secs(self.worker_lease_secs),
+            }),
             security,
             storage,
             listen: self.listen,
@@ -507,7 +531,7 @@ mod tests {
             config.documents.blobs.url,
             format!("fs://{}", blobs.display())
         );
-        assert!(config.worker);
+        assert_eq!(config.worker.map(|w| w.concurrency), Some(2));
         assert!(dir.is_dir());
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use medilink_fhir::platform::worker::{Step, Worker};
 use medilink_fhir::platform::{JobStatus, Role};
 use medilink_fhir::{BlobOptions, open_blob_store};
 use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
 use medilink_ingest::job::KIND;
 use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
 use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
+use medilink_server::config::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -135,6 +137,8 @@ struct World {
     a: String,
     patient_b: String,
     b: String,
+    /// The server's worker (driven step by step, or run as a task).
+    worker: Worker,
     _blobs: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -162,6 +166,11 @@ async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
     let mut state = app.state.clone().with_documents(blobs, pipeline);
     state.max_document_bytes = max_document_bytes;
     let app = app.with_state(state);
+    let settings = WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+    };
+    let worker = medilink_server::serve::worker(&app.state, settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -189,6 +198,7 @@ async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
         a: String::new(),
         patient_b,
         b: String::new(),
+        worker,
         _blobs: blobs_dir,
         stop: Some(stop),
     };
@@ -311,41 +321,29 @@ impl World {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
-    /// Runs one pending document job the way a worker does (lease, run, complete or fail);
-    /// `false` when none was pending.
+    /// Runs one pending job with the server's worker; `false` when none was pending.
     async fn work_once(&self) -> bool {
-        let state = &self.app.state;
-        let Some(job) = state
-            .jobs
-            .lease("test-worker", &[KIND], Duration::from_secs(60))
-            .await
-            .expect("lease")
-        else {
-            return false;
-        };
-        match state.documents.run(&job).await {
-            Ok(finished) => assert!(
-                state
-                    .jobs
-                    .complete(job.id, "test-worker", finished.status, finished.result)
-                    .await
-                    .expect("complete")
-            ),
-            Err(failure) => assert!(
-                state
-                    .jobs
-                    .fail(
-                        job.id,
-                        "test-worker",
-                        &failure.message,
-                        failure.retryable,
-                        Duration::ZERO
-                    )
-                    .await
-                    .expect("fail")
-            ),
+        match self.worker.run_once().await.expect("queue") {
+            Step::Idle => false,
+            Step::Ran { kind, .. } => {
+                assert_eq!(kind, KIND);
+                true
+            }
+            Step::LostLease { .. } => panic!("the lease cannot be lost here"),
         }
-        true
+    }
+
+    /// Polls the job until `done` holds for it (at most 20 s).
+    async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..400 {
+            let (status, job) = self.job(&self.admin, id).await;
+            assert_eq!(status, StatusCode::OK, "{job}");
+            if done(&job) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not reach the expected state");
     }
 
     /// `Observation`s of `patient` as `token` sees them (search total).
@@ -708,7 +706,7 @@ async fn a_job_run_twice_writes_its_results_once() {
         .expect("lease")
         .expect("the job");
     assert_eq!(lost.id, job_id);
-    state.documents.run(&lost).await.expect("runs");
+    state.documents.ingest(&lost).await.expect("runs");
     w.app.clock.advance(Duration::from_secs(5));
     // Another worker gets it once the lease ran out, and finishes it.
     assert!(w.work_once().await);
@@ -756,4 +754,49 @@ async fn a_job_run_twice_writes_its_results_once() {
         versions + 4,
         "3 Observations and the report, again"
     );
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_leaves_it_to_the_next_one_which_completes_it_once() {
+    let w = world_with(20 * 1024 * 1024, Duration::from_millis(1500)).await;
+    let id = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let first = tokio::spawn(w.worker.clone().run(std::future::pending::<()>()));
+    let job = w.wait_for(&id, |job| job["status"] == "processing").await;
+    assert_eq!(job["attempts"], 1);
+    // Killed: no release, no outcome; the lease is still held.
+    first.abort();
+    assert!(first.await.is_err_and(|err| err.is_cancelled()));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "processing", "{job}");
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 0);
+    // Once the lease has run out, a new worker takes the job up and finishes it.
+    w.app.clock.advance(Duration::from_secs(61));
+    let settings = WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+    };
+    let second = medilink_server::serve::worker(&w.app.state, settings);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(second.run(async {
+        let _ = stopped.await;
+    }));
+    let job = w
+        .wait_for(&id, |job| {
+            job["status"] == "needs_review" || job["status"] == "completed"
+        })
+        .await;
+    assert_eq!(job["attempts"], 2, "{job}");
+    let _ = stop.send(());
+    // It also ran the periodic maintenance jobs it scheduled.
+    let report = running.await.expect("worker");
+    assert!(report.ran > 1, "{report:?}");
+    if job["status"] == "needs_review" {
+        let accept = format!("/api/documents/jobs/{id}/accept");
+        let (status, job) = w
+            .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+    }
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
 }

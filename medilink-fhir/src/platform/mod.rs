@@ -1,6 +1,7 @@
 //! Platform state that is not FHIR data: user accounts and refresh tokens ([`accounts`]), the
 //! tamper-evident audit trail ([`audit`]) and the key-value seam for counters, lockouts and the
-//! token denylist ([`kv`]).
+//! token denylist ([`kv`]), the durable job queue ([`jobs`]) with its worker loop ([`worker`]) and
+//! periodic maintenance jobs ([`maintenance`]), and the blob store seam ([`blob`]).
 //!
 //! This module stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
 //! already encrypted and secrets already hashed: the server owns the cryptography.
@@ -10,6 +11,8 @@ pub mod audit;
 pub mod blob;
 pub mod jobs;
 pub mod kv;
+pub mod maintenance;
+pub mod worker;
 
 use std::sync::Arc;
 

@@ -1,0 +1,414 @@
+//! The worker loop (issue #6) on a SQLite queue: outcomes, retries with backoff, panics, lost
+//! leases, concurrency with graceful shutdown (finish or release), periodic scheduling and the
+//! maintenance handlers. Steps are driven with `run_once`; the loop is stopped by a signal
+//! the handlers raise, never by sleeping.
+
+mod jobs_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jobs_support::TestDb;
+use medilink_fhir::RequestContext;
+use medilink_fhir::platform::maintenance::{self, STALE_JOBS, STATISTICS, TOKENS};
+use medilink_fhir::platform::worker::{
+    Backoff, JobError, JobHandler, JobOutcome, Registry, Step, Worker, WorkerOptions,
+};
+use medilink_fhir::platform::{
+    AccountStatus, Job, JobFilter, JobStatus, NewJob, NewUser, RefreshTokenRecord, Role, UserId,
+};
+use serde_json::json;
+use tokio::sync::Notify;
+
+/// Records each run; fails, panics, blocks or steals its job as the payload says.
+#[derive(Debug, Default)]
+struct Scripted {
+    runs: AtomicUsize,
+    started: Notify,
+    db_jobs: Option<Arc<dyn medilink_fhir::platform::JobQueue>>,
+}
+
+#[async_trait]
+impl JobHandler for Scripted {
+    async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        match job.payload["do"].as_str().unwrap_or("ok") {
+            "retry" => Err(JobError::retryable("service down")),
+            "permanent" => Err(JobError::permanent("bad input")),
+            "panic" => panic!("scripted panic"),
+            "review" => Ok(JobOutcome::needs_review(json!({"draft": 1}))),
+            "block" => std::future::pending().await,
+            "steal" => {
+                let queue = self.db_jobs.as_ref().expect("queue");
+                queue
+                    .transition(job.id, &[JobStatus::Processing], JobStatus::Cancelled, None)
+                    .await
+                    .expect("cancel underneath");
+                Ok(JobOutcome::completed(json!({})))
+            }
+            _ => Ok(JobOutcome::completed(json!({"n": job.payload["n"]}))),
+        }
+    }
+}
+
+fn options(name: &str) -> WorkerOptions {
+    let mut options = WorkerOptions::new(name);
+    options.concurrency = 4;
+    options.lease = Duration::from_secs(30);
+    options.poll = Duration::from_millis(20);
+    options.backoff = Backoff {
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(100),
+    };
+    options.shutdown_grace = Duration::from_millis(200);
+    options.schedule_every = None;
+    options
+}
+
+fn worker(db: &TestDb, handler: Arc<Scripted>, name: &str) -> Worker {
+    let mut registry = Registry::new();
+    registry.register("test.scripted", handler);
+    Worker::new(db.jobs.clone(), registry, db.clock.clone(), options(name))
+}
+
+async fn enqueue(db: &TestDb, payload: serde_json::Value, max_attempts: u32) -> Job {
+    let mut job = NewJob::new("test.scripted", payload);
+    job.max_attempts = max_attempts;
+    db.jobs.enqueue(job).await.expect("enqueue")
+}
+
+async fn status(db: &TestDb, job: &Job) -> Job {
+    db.jobs.get(job.id).await.expect("get").expect("job")
+}
+
+async fn open() -> (TestDb, jobs_support::Cleanup) {
+    jobs_support::sqlite().await.expect("sqlite")
+}
+
+#[tokio::test]
+async fn outcomes_retries_panics_and_lost_leases() {
+    let (db, _cleanup) = jobs_support::sqlite().await.expect("sqlite");
+    let handler = Arc::new(Scripted {
+        db_jobs: Some(db.jobs.clone()),
+        ..Scripted::default()
+    });
+    let worker = worker(&db, handler.clone(), "w1");
+    assert_eq!(worker.run_once().await.expect("step"), Step::Idle);
+
+    let ok = enqueue(&db, json!({"n": 7}), 3).await;
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(
+            step,
+            Step::Ran {
+                status: JobStatus::Completed,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    assert_eq!(status(&db, &ok).await.result, Some(json!({"n": 7})));
+
+    let review = enqueue(&db, json!({"do": "review"}), 3).await;
+    worker.run_once().await.expect("step");
+    assert_eq!(status(&db, &review).await.status, JobStatus::NeedsReview);
+
+    // Retryable: back to pending after the backoff (10 s, then 20 s), then the dead letter.
+    let flaky = enqueue(&db, json!({"do": "retry"}), 3).await;
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(
+            step,
+            Step::Ran {
+                status: JobStatus::Pending,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let after = status(&db, &flaky).await;
+    let wait = after.run_at - db.clock_now();
+    assert!(
+        wait > time::Duration::seconds(9) && wait <= time::Duration::seconds(10),
+        "{wait}"
+    );
+    assert_eq!(
+        worker.run_once().await.expect("step"),
+        Step::Idle,
+        "backing off"
+    );
+    db.clock.advance(Duration::from_secs(11));
+    worker.run_once().await.expect("step");
+    let after = status(&db, &flaky).await;
+    let wait = after.run_at - db.clock_now();
+    assert!(wait > time::Duration::seconds(19), "doubled: {wait}");
+    db.clock.advance(Duration::from_secs(21));
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(
+            step,
+            Step::Ran {
+                status: JobStatus::Failed,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let dead = status(&db, &flaky).await;
+    assert_eq!((dead.status, dead.attempts), (JobStatus::Failed, 3));
+    assert_eq!(dead.last_error.as_deref(), Some("service down"));
+
+    let bad = enqueue(&db, json!({"do": "permanent"}), 3).await;
+    worker.run_once().await.expect("step");
+    assert_eq!(status(&db, &bad).await.status, JobStatus::Failed);
+
+    let panics = enqueue(&db, json!({"do": "panic"}), 3).await;
+    worker.run_once().await.expect("step");
+    let after = status(&db, &panics).await;
+    assert_eq!(after.status, JobStatus::Pending, "a panic is retried");
+    assert_eq!(after.last_error.as_deref(), Some("the handler panicked"));
+    db.jobs
+        .transition(panics.id, &[JobStatus::Pending], JobStatus::Cancelled, None)
+        .await
+        .expect("cancel");
+
+    let stolen = enqueue(&db, json!({"do": "steal"}), 3).await;
+    assert_eq!(
+        worker.run_once().await.expect("step"),
+        Step::LostLease { id: stolen.id }
+    );
+    assert_eq!(
+        status(&db, &stolen).await.status,
+        JobStatus::Cancelled,
+        "outcome dropped"
+    );
+    assert_eq!(handler.runs.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_loop_runs_everything_once_then_stops_cleanly() {
+    let (db, _cleanup) = open().await;
+    let handler = Arc::new(Scripted::default());
+    let total = 40;
+    for n in 0..total {
+        enqueue(&db, json!({"n": n}), 3).await;
+    }
+    let all_done = Arc::new(Notify::new());
+    let watcher = {
+        let jobs = db.jobs.clone();
+        let all_done = all_done.clone();
+        tokio::spawn(async move {
+            loop {
+                let counts = jobs.count_by_status().await.expect("counts");
+                if counts == vec![(JobStatus::Completed, total)] {
+                    all_done.notify_one();
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let report = worker(&db, handler.clone(), "w1")
+        .run(async move { all_done.notified().await })
+        .await;
+    watcher.await.expect("watcher");
+    assert_eq!(report.ran, total);
+    assert_eq!((report.released, report.errors), (0, 0));
+    assert_eq!(
+        handler.runs.load(Ordering::SeqCst),
+        total as usize,
+        "each job once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
+    let (db, _cleanup) = open().await;
+    let handler = Arc::new(Scripted::default());
+    let stuck = enqueue(&db, json!({"do": "block"}), 3).await;
+    let started = {
+        let handler = handler.clone();
+        async move { handler.started.notified().await }
+    };
+    let report = worker(&db, handler.clone(), "w1").run(started).await;
+    assert_eq!((report.released, report.ran), (1, 0));
+    let after = status(&db, &stuck).await;
+    assert_eq!(
+        (after.status, after.attempts),
+        (JobStatus::Pending, 0),
+        "attempt not spent"
+    );
+    assert_eq!(after.leased_by, None);
+}
+
+#[tokio::test]
+async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
+    let (db, _cleanup) = open().await;
+    let mut registry = Registry::new();
+    maintenance::register_maintenance(
+        &mut registry,
+        db.store.clone(),
+        db.platform.accounts.clone(),
+        db.jobs.clone(),
+        db.clock.clone(),
+    );
+    let worker = Worker::new(db.jobs.clone(), registry, db.clock.clone(), options("w1"));
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 3);
+    assert_eq!(
+        worker.schedule_periodic().await.expect("schedule"),
+        0,
+        "idempotent"
+    );
+    let second = Worker::new(
+        db.jobs.clone(),
+        registry_of(&db),
+        db.clock.clone(),
+        options("w2"),
+    );
+    assert_eq!(
+        second.schedule_periodic().await.expect("schedule"),
+        0,
+        "across workers"
+    );
+    for _ in 0..3 {
+        assert!(matches!(
+            worker.run_once().await.expect("step"),
+            Step::Ran {
+                status: JobStatus::Completed,
+                ..
+            }
+        ));
+    }
+    assert_eq!(worker.run_once().await.expect("step"), Step::Idle);
+    assert_eq!(
+        worker.schedule_periodic().await.expect("schedule"),
+        3,
+        "next instances"
+    );
+    assert_eq!(
+        worker.run_once().await.expect("step"),
+        Step::Idle,
+        "not due yet"
+    );
+    db.clock.advance(Duration::from_secs(61));
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(&step, Step::Ran { kind, .. } if kind == STALE_JOBS),
+        "{step:?}"
+    );
+    assert_eq!(worker.run_once().await.expect("step"), Step::Idle);
+}
+
+fn registry_of(db: &TestDb) -> Registry {
+    let mut registry = Registry::new();
+    maintenance::register_maintenance(
+        &mut registry,
+        db.store.clone(),
+        db.platform.accounts.clone(),
+        db.jobs.clone(),
+        db.clock.clone(),
+    );
+    registry
+}
+
+async fn run_kind(db: &TestDb, kind: &str) -> serde_json::Value {
+    let job = db
+        .jobs
+        .enqueue(NewJob::new(kind, json!({})))
+        .await
+        .expect("enqueue");
+    let worker = Worker::new(
+        db.jobs.clone(),
+        registry_of(db),
+        db.clock.clone(),
+        options("m"),
+    );
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(
+            step,
+            Step::Ran {
+                status: JobStatus::Completed,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    status(db, &job).await.result.expect("result")
+}
+
+#[tokio::test]
+async fn maintenance_handlers_clean_tokens_and_count() {
+    let (db, _cleanup) = open().await;
+    let user = UserId("u-1".to_owned());
+    db.platform
+        .accounts
+        .create_user(NewUser {
+            id: user.clone(),
+            email_hash: vec![1, 2, 3],
+            email_enc: vec![4],
+            name_enc: None,
+            password_hash: "hash".to_owned(),
+            role: Role::Admin,
+            status: AccountStatus::Active,
+            patient_id: None,
+        })
+        .await
+        .expect("user");
+    let now = db.clock_now();
+    for (n, expires) in [(1u8, -3600i64), (2, -1), (3, 3600)] {
+        db.platform
+            .accounts
+            .insert_refresh(&RefreshTokenRecord {
+                token_hash: vec![n],
+                user_id: user.clone(),
+                family_id: format!("f{n}"),
+                created_at: now - time::Duration::days(1),
+                expires_at: now + time::Duration::seconds(expires),
+            })
+            .await
+            .expect("token");
+    }
+    assert_eq!(run_kind(&db, TOKENS).await, json!({"deleted": 2}));
+    assert_eq!(
+        run_kind(&db, TOKENS).await,
+        json!({"deleted": 0}),
+        "idempotent"
+    );
+
+    let ctx = RequestContext::system();
+    for resource in [
+        json!({"resourceType": "Patient"}),
+        json!({"resourceType": "Patient"}),
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}}),
+    ] {
+        db.store.create(&ctx, resource).await.expect("create");
+    }
+    let stats = run_kind(&db, STATISTICS).await;
+    assert_eq!(stats["resources"], json!({"Observation": 1, "Patient": 2}));
+    assert_eq!(stats["resources_total"], json!(3));
+    assert_eq!(stats["jobs"]["completed"], json!(2), "the two token runs");
+    assert_eq!(stats["jobs"]["processing"], json!(1), "itself");
+    assert!(
+        stats["at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("2024-01-01"))
+    );
+
+    assert_eq!(
+        run_kind(&db, STALE_JOBS).await,
+        json!({"requeued": 0, "failed": 0})
+    );
+    let listed = db
+        .jobs
+        .list(&JobFilter {
+            kind: Some(STATISTICS.to_owned()),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+}
