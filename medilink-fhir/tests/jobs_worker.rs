@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jobs_support::TestDb;
 use medilink_fhir::RequestContext;
-use medilink_fhir::platform::maintenance::{self, STALE_JOBS, STATISTICS, TOKENS};
+use medilink_fhir::platform::maintenance::{self, FULLTEXT, STALE_JOBS, STATISTICS, TOKENS};
 use medilink_fhir::platform::worker::{
     Backoff, JobError, JobHandler, JobOutcome, PERIODIC_HISTORY, Registry, Step, Worker,
     WorkerOptions,
@@ -435,6 +435,27 @@ async fn maintenance_handlers_clean_tokens_and_count() {
         run_kind(&db, STALE_JOBS).await,
         json!({"requeued": 0, "failed": 0})
     );
+
+    // The full-text catch-up applies the change feed to this process's index.
+    let index = Arc::new(medilink_fhir::fulltext::TantivySearchIndex::in_memory().expect("index"));
+    let mut registry = Registry::new();
+    maintenance::register_fulltext(&mut registry, db.store.clone(), index.clone());
+    let worker = Worker::new(db.jobs.clone(), registry, db.clock.clone(), options("f"));
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 1);
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(&step, Step::Ran { kind, .. } if kind == FULLTEXT),
+        "{step:?}"
+    );
+    let done = db
+        .jobs
+        .list(&JobFilter {
+            kind: Some(FULLTEXT.to_owned()),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(done[0].result, Some(json!({"applied": 3, "position": 3})));
     let listed = db
         .jobs
         .list(&JobFilter {
