@@ -1,4 +1,5 @@
-//! The worker loop (issue #6) on a SQLite queue: outcomes, retries with backoff, panics, lost
+//! The worker loop (issue #6) on a SQLite queue (and a PostgreSQL one when
+//! `MEDILINK_TEST_POSTGRES_URL` is set): outcomes, retries with backoff, panics, lost
 //! leases, concurrency with graceful shutdown (finish or release), periodic scheduling and the
 //! maintenance handlers. Steps are driven with `run_once`; the loop is stopped by a signal
 //! the handlers raise, never by sleeping.
@@ -12,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jobs_support::TestDb;
 use medilink_fhir::RequestContext;
-use medilink_fhir::platform::maintenance::{self, STALE_JOBS, STATISTICS, TOKENS};
+use medilink_fhir::platform::maintenance::{self, FULLTEXT, STALE_JOBS, STATISTICS, TOKENS};
 use medilink_fhir::platform::worker::{
     Backoff, JobError, JobHandler, JobOutcome, PERIODIC_HISTORY, Registry, Step, Worker,
     WorkerOptions,
@@ -90,13 +91,61 @@ async fn status(db: &TestDb, job: &Job) -> Job {
     db.jobs.get(job.id).await.expect("get").expect("job")
 }
 
-async fn open() -> (TestDb, jobs_support::Cleanup) {
-    jobs_support::sqlite().await.expect("sqlite")
+macro_rules! worker_suite {
+    ($open:path) => {
+        async fn with_db<F, Fut>(case: F)
+        where
+            F: FnOnce(TestDb) -> Fut,
+            Fut: std::future::Future<Output = ()> + Send + 'static,
+        {
+            let Some((db, cleanup)) = $open().await else {
+                return;
+            };
+            let outcome = tokio::spawn(case(db)).await;
+            cleanup.run().await;
+            if let Err(err) = outcome {
+                std::panic::resume_unwind(err.into_panic());
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn outcomes_retries_panics_and_lost_leases() {
+            with_db(super::outcomes_retries_panics_and_lost_leases).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn the_loop_runs_everything_once_then_stops_cleanly() {
+            with_db(super::the_loop_runs_everything_once_then_stops_cleanly).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
+            with_db(super::shutdown_releases_a_job_that_does_not_finish_in_the_grace_period).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
+            with_db(super::periodic_jobs_have_one_live_instance_and_follow_the_last_run).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn maintenance_handlers_clean_tokens_and_count() {
+            with_db(super::maintenance_handlers_clean_tokens_and_count).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn heartbeats_keep_a_long_job_and_a_lost_lease_stops_it() {
+            with_db(super::heartbeats_keep_a_long_job_and_a_lost_lease_stops_it).await
+        }
+    };
 }
 
-#[tokio::test]
-async fn outcomes_retries_panics_and_lost_leases() {
-    let (db, _cleanup) = jobs_support::sqlite().await.expect("sqlite");
+mod sqlite {
+    use super::*;
+    worker_suite!(jobs_support::sqlite);
+}
+
+mod postgres {
+    use super::*;
+    worker_suite!(jobs_support::postgres);
+}
+
+async fn outcomes_retries_panics_and_lost_leases(db: TestDb) {
     let handler = Arc::new(Scripted {
         db_jobs: Some(db.jobs.clone()),
         ..Scripted::default()
@@ -194,9 +243,7 @@ async fn outcomes_retries_panics_and_lost_leases() {
     assert_eq!(handler.runs.load(Ordering::SeqCst), 8);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_loop_runs_everything_once_then_stops_cleanly() {
-    let (db, _cleanup) = open().await;
+async fn the_loop_runs_everything_once_then_stops_cleanly(db: TestDb) {
     let handler = Arc::new(Scripted::default());
     let total = 40;
     for n in 0..total {
@@ -230,9 +277,7 @@ async fn the_loop_runs_everything_once_then_stops_cleanly() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
-    let (db, _cleanup) = open().await;
+async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period(db: TestDb) {
     let handler = Arc::new(Scripted::default());
     let stuck = enqueue(&db, json!({"do": "block"}), 3).await;
     let started = {
@@ -250,9 +295,7 @@ async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
     assert_eq!(after.leased_by, None);
 }
 
-#[tokio::test]
-async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
-    let (db, _cleanup) = open().await;
+async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run(db: TestDb) {
     let mut registry = Registry::new();
     maintenance::register_maintenance(
         &mut registry,
@@ -373,9 +416,7 @@ async fn run_kind(db: &TestDb, kind: &str) -> serde_json::Value {
     status(db, &job).await.result.expect("result")
 }
 
-#[tokio::test]
-async fn maintenance_handlers_clean_tokens_and_count() {
-    let (db, _cleanup) = open().await;
+async fn maintenance_handlers_clean_tokens_and_count(db: TestDb) {
     let user = UserId("u-1".to_owned());
     db.platform
         .accounts
@@ -435,6 +476,27 @@ async fn maintenance_handlers_clean_tokens_and_count() {
         run_kind(&db, STALE_JOBS).await,
         json!({"requeued": 0, "failed": 0})
     );
+
+    // The full-text catch-up applies the change feed to this process's index.
+    let index = Arc::new(medilink_fhir::fulltext::TantivySearchIndex::in_memory().expect("index"));
+    let mut registry = Registry::new();
+    maintenance::register_fulltext(&mut registry, db.store.clone(), index.clone());
+    let worker = Worker::new(db.jobs.clone(), registry, db.clock.clone(), options("f"));
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 1);
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(&step, Step::Ran { kind, .. } if kind == FULLTEXT),
+        "{step:?}"
+    );
+    let done = db
+        .jobs
+        .list(&JobFilter {
+            kind: Some(FULLTEXT.to_owned()),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(done[0].result, Some(json!({"applied": 3, "position": 3})));
     let listed = db
         .jobs
         .list(&JobFilter {
@@ -459,9 +521,7 @@ async fn wait_for(db: &TestDb, job: &Job, until: impl Fn(&Job) -> bool) -> Job {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_keep_a_long_job_and_a_lost_lease_stops_it() {
-    let (db, _cleanup) = open().await;
+async fn heartbeats_keep_a_long_job_and_a_lost_lease_stops_it(db: TestDb) {
     let handler = Arc::new(Scripted::default());
     let mut short = options("w1");
     short.lease = Duration::from_millis(300);
