@@ -89,12 +89,16 @@ fn date_styles(iso: &str) -> [String; 3] {
 
 #[tokio::test]
 async fn text_pdfs_come_from_the_text_layer_with_cells_apart() {
+    let mut multi_page = 0;
     for path in documents("-text-") {
         let ocr = Arc::new(FixtureOcr::default());
         let text = text_of(&path, ocr.clone()).await.expect("text");
         let name = path.display();
         assert_eq!(text.origin, TextOrigin::TextLayer, "{name}");
         assert!(ocr.seen.lock().expect("lock").is_empty(), "{name}: no OCR");
+        if text.pages.len() > 1 {
+            multi_page += 1;
+        }
         let truth = ground_truth(&path);
         let all = text.pages.join("\n");
         assert!(
@@ -135,6 +139,7 @@ async fn text_pdfs_come_from_the_text_layer_with_cells_apart() {
             }
         }
     }
+    assert!(multi_page >= 1, "a long report runs over two pages");
 }
 
 #[tokio::test]
