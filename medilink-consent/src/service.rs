@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use medilink_fhir::clock::{from_micros, to_micros};
 use medilink_fhir::platform::{AuditEntry, AuditLog, KeyValue, Role};
 use medilink_fhir::{Clock, FhirError, RequestContext, ResourceId, ResourceStore, ResourceType};
 use serde_json::{Value, json};
@@ -490,21 +491,92 @@ impl ConsentService {
     }
 }
 
+/// The cached form of a grantee's grants: one compact JSON array per grant (`id`, patient,
+/// grantee, resource types or `null` for all, purpose, start and end in Unix microseconds,
+/// state, initiator, reason). Small, because every guarded request reads it.
 fn encode(grants: &[Grant]) -> Vec<u8> {
     let items: Vec<Value> = grants
         .iter()
-        .map(|grant| grant.to_fhir(grant.start))
+        .map(|grant| {
+            let scope = match &grant.scope {
+                Scope::All => Value::Null,
+                Scope::Types(types) => types.iter().map(|ty| json!(ty.as_str())).collect(),
+            };
+            let state = match grant.state {
+                GrantState::Proposed => "proposed",
+                GrantState::Active => "active",
+                GrantState::Rejected => "rejected",
+                GrantState::Revoked => "revoked",
+            };
+            let initiator = match grant.initiator {
+                Initiator::Patient => "patient",
+                Initiator::Physician => "physician",
+            };
+            json!([
+                grant.id,
+                grant.patient,
+                grant.grantee,
+                scope,
+                grant.purpose,
+                to_micros(grant.start),
+                grant.end.map(to_micros),
+                state,
+                initiator,
+                grant.reason,
+            ])
+        })
         .collect();
     json!(items).to_string().into_bytes()
 }
 
+/// The inverse of [`encode`]; `None` for anything else (the entry is then refilled).
 fn decode(bytes: &[u8]) -> Option<Vec<Grant>> {
     let items: Vec<Value> = serde_json::from_slice(bytes).ok()?;
     items
         .iter()
         .map(|item| {
-            let id = ResourceId::new(item["id"].as_str()?.to_owned()).ok()?;
-            Grant::from_fhir(&id, item)
+            let text = |index: usize| item[index].as_str().map(str::to_owned);
+            let scope = match &item[3] {
+                Value::Null => Scope::All,
+                types => Scope::Types(
+                    types
+                        .as_array()?
+                        .iter()
+                        .map(|ty| ResourceType::from_name(ty.as_str()?))
+                        .collect::<Option<_>>()?,
+                ),
+            };
+            let state = match item[7].as_str()? {
+                "proposed" => GrantState::Proposed,
+                "active" => GrantState::Active,
+                "rejected" => GrantState::Rejected,
+                "revoked" => GrantState::Revoked,
+                _ => return None,
+            };
+            let initiator = match item[8].as_str()? {
+                "patient" => Initiator::Patient,
+                "physician" => Initiator::Physician,
+                _ => return None,
+            };
+            let end = match &item[6] {
+                Value::Null => None,
+                micros => Some(from_micros(micros.as_i64()?)),
+            };
+            Some(Grant {
+                id: Some(text(0)?),
+                patient: text(1)?,
+                grantee: text(2)?,
+                scope,
+                purpose: text(4)?,
+                start: from_micros(item[5].as_i64()?),
+                end,
+                state,
+                initiator,
+                reason: match &item[9] {
+                    Value::Null => None,
+                    reason => Some(reason.as_str()?.to_owned()),
+                },
+            })
         })
         .collect()
 }

@@ -408,3 +408,51 @@ async fn memoized_grants_expire_at_the_instant() {
         "searches expire at the same instant"
     );
 }
+
+#[test]
+fn the_cached_form_round_trips_every_field_and_refuses_anything_else() {
+    let start = datetime!(2024-01-01 0:00:00.123456 UTC);
+    let grants = vec![
+        Grant {
+            id: Some("c1".into()),
+            patient: "p1".into(),
+            grantee: "doc".into(),
+            scope: Scope::All,
+            purpose: "TREAT".into(),
+            start,
+            end: None,
+            state: GrantState::Active,
+            initiator: Initiator::Patient,
+            reason: None,
+        },
+        Grant {
+            id: Some("c2".into()),
+            patient: "p2".into(),
+            grantee: "doc".into(),
+            scope: Scope::Types(vec![ResourceType::Observation, ResourceType::Condition]),
+            purpose: "BTG".into(),
+            start,
+            end: Some(start + time::Duration::hours(24)),
+            state: GrantState::Revoked,
+            initiator: Initiator::Physician,
+            reason: Some("unconscious patient in the emergency room".into()),
+        },
+    ];
+    let bytes = encode(&grants);
+    assert_eq!(decode(&bytes), Some(grants));
+    assert_eq!(decode(b"[]"), Some(Vec::new()));
+    for garbage in [
+        &b"not json"[..],
+        b"{}",
+        b"[[\"c1\"]]",
+        b"[[\"c1\",\"p1\",\"doc\",null,\"TREAT\",0,null,\"expired\",\"patient\",null]]",
+        b"[[\"c1\",\"p1\",\"doc\",[\"NoSuchType\"],\"TREAT\",0,null,\"active\",\"patient\",null]]",
+    ] {
+        assert_eq!(
+            decode(garbage),
+            None,
+            "{}",
+            String::from_utf8_lossy(garbage)
+        );
+    }
+}
