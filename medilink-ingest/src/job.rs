@@ -32,6 +32,7 @@ use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
 use crate::detect::DocumentKind;
+use crate::fhir::{FhirContext, transaction_bundle};
 use crate::loinc::{LoincMatch, MatchKind};
 use crate::pipeline::{Analysis, Pipeline};
 
@@ -460,15 +461,24 @@ impl DocumentIngest {
         Ok(report)
     }
 
-    /// Writes the analysis as one transaction; returns the references written.
+    /// Writes the analysis as one transaction ([`crate::fhir::transaction_bundle`]); returns
+    /// the references written.
     async fn publish(
         &self,
         job_id: Uuid,
         payload: &IngestPayload,
         analysis: &Analysis,
     ) -> Result<Vec<String>, FhirError> {
-        let issued = format_instant(self.clock.now());
-        let bundle = transaction_bundle(job_id, payload, analysis, &issued);
+        let context = FhirContext {
+            patient: ResourceId::new(payload.patient.clone())?,
+            document: ResourceId::new(payload.document_reference.clone())?,
+            job_id,
+            issued: self.clock.now(),
+        };
+        let bundle =
+            transaction_bundle(analysis, &context).map_err(|err| FhirError::Unprocessable {
+                message: err.to_string(),
+            })?;
         let outcome = medilink_fhir::bundle::process(
             self.store.as_ref(),
             &RequestContext::system(),
@@ -559,124 +569,6 @@ fn corrected(
     Ok(analysis)
 }
 
-/// The id of the `index`th Observation of job `job_id` (stable across runs).
-fn observation_id(job_id: Uuid, index: usize) -> String {
-    format!("{job_id}-{index}")
-}
-
-/// A date the report printed, when it is a FHIR date (`YYYY-MM-DD`).
-fn fhir_date(text: &str) -> Option<&str> {
-    let bytes = text.as_bytes();
-    let ok = bytes.len() >= 10
-        && bytes[..10].iter().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                *b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    ok.then(|| &text[..10])
-}
-
-/// The transaction Bundle of an analysis: one Observation per result and a DiagnosticReport,
-/// all written with `PUT` under ids derived from the job.
-fn transaction_bundle(
-    job_id: Uuid,
-    payload: &IngestPayload,
-    analysis: &Analysis,
-    issued: &str,
-) -> Value {
-    let subject = json!({"reference": format!("Patient/{}", payload.patient)});
-    let source = json!({"reference": format!("DocumentReference/{}", payload.document_reference)});
-    let effective = analysis.report_date.as_deref().and_then(fhir_date);
-    let mut entries = Vec::new();
-    let mut results = Vec::new();
-    for (index, mapped) in analysis.results.iter().enumerate() {
-        let id = observation_id(job_id, index);
-        let extracted = &mapped.extracted;
-        let code = match &mapped.loinc {
-            Some(loinc) => json!({
-                "coding": [{"system": "http://loinc.org", "code": loinc.code, "display": loinc.display}],
-                "text": extracted.name,
-            }),
-            None => json!({"text": extracted.name}),
-        };
-        let mut observation = json!({
-            "resourceType": "Observation",
-            "id": id,
-            "status": "final",
-            "category": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                "code": "laboratory"
-            }]}],
-            "code": code,
-            "subject": subject,
-            "derivedFrom": [source],
-        });
-        if let Some(date) = effective {
-            observation["effectiveDateTime"] = json!(date);
-        }
-        match extracted.value {
-            Some(value) if value.is_finite() => {
-                let mut quantity = json!({"value": value});
-                if let Some(comparator) = &extracted.comparator {
-                    quantity["comparator"] = json!(comparator);
-                }
-                if let Some(unit) = extracted.unit.as_ref().or(mapped.ucum_unit.as_ref()) {
-                    quantity["unit"] = json!(unit);
-                }
-                if let Some(ucum) = &mapped.ucum_unit {
-                    quantity["system"] = json!("http://unitsofmeasure.org");
-                    quantity["code"] = json!(ucum);
-                }
-                observation["valueQuantity"] = quantity;
-            }
-            _ => observation["valueString"] = json!(extracted.value_text),
-        }
-        let mut range = serde_json::Map::new();
-        if let Some(low) = extracted.range_low.filter(|v| v.is_finite()) {
-            range.insert("low".into(), json!({"value": low}));
-        }
-        if let Some(high) = extracted.range_high.filter(|v| v.is_finite()) {
-            range.insert("high".into(), json!({"value": high}));
-        }
-        if let Some(text) = &extracted.range_text {
-            range.insert("text".into(), json!(text));
-        }
-        if !range.is_empty() {
-            observation["referenceRange"] = json!([range]);
-        }
-        results.push(json!({"reference": format!("Observation/{id}")}));
-        entries.push(put_entry("Observation", &id, observation));
-    }
-    let report_id = format!("{job_id}-report");
-    let mut report = json!({
-        "resourceType": "DiagnosticReport",
-        "id": report_id,
-        "status": "final",
-        "category": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/v2-0074",
-            "code": "LAB"
-        }]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "11502-2", "display": "Laboratory report"}]},
-        "subject": subject,
-        "issued": issued,
-        "result": results,
-    });
-    if let Some(date) = effective {
-        report["effectiveDateTime"] = json!(date);
-    }
-    entries.push(put_entry("DiagnosticReport", &report_id, report));
-    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-}
-
-fn put_entry(resource_type: &str, id: &str, resource: Value) -> Value {
-    json!({
-        "resource": resource,
-        "request": {"method": "PUT", "url": format!("{resource_type}/{id}")}
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,6 +592,7 @@ mod tests {
             },
             loinc: None,
             ucum_unit: Some("g/dL".into()),
+            confidence: 0.5,
             review_reason: review.map(Into::into),
         }
     }
@@ -781,31 +674,5 @@ mod tests {
             ..Correction::default()
         };
         assert!(corrected(analysis(), &[bad_code]).is_err());
-    }
-
-    #[test]
-    fn bundle_ids_depend_only_on_the_job() {
-        let job = Uuid::from_u128(7);
-        let payload = IngestPayload {
-            blob_key: "documents/x".into(),
-            patient: "p1".into(),
-            document_reference: "d1".into(),
-            uploader: "u1".into(),
-            file_name: "r.pdf".into(),
-            content_type: "application/pdf".into(),
-            size: 10,
-        };
-        let first = transaction_bundle(job, &payload, &analysis(), "2026-03-15T00:00:00.000Z");
-        let again = transaction_bundle(job, &payload, &analysis(), "2026-03-15T00:00:00.000Z");
-        assert_eq!(first, again);
-        let entries = first["entry"].as_array().expect("entries");
-        assert_eq!(entries.len(), 4);
-        assert_eq!(entries[0]["request"]["url"], format!("Observation/{job}-0"));
-        assert_eq!(entries[1]["resource"]["valueString"], "Positive");
-        assert_eq!(entries[0]["resource"]["effectiveDateTime"], "2026-03-14");
-        assert_eq!(
-            entries[3]["resource"]["result"].as_array().map(Vec::len),
-            Some(3)
-        );
     }
 }

@@ -103,7 +103,7 @@ impl AppState {
             platform.jobs.clone(),
             ids.clone(),
             clock.clone(),
-            unconfigured_pipeline(),
+            default_pipeline(),
         );
         let auth = Auth::new(
             platform.accounts.clone(),
@@ -271,48 +271,8 @@ impl BlobStore for MemoryBlobStore {
     }
 }
 
-/// The ingest pipeline the server runs by default.
+/// The ingest pipeline the server runs: the PDF text layer, else OCR by `tesseract`, then the
+/// rule-based extractor and the LOINC mapping.
 pub fn default_pipeline() -> Pipeline {
-    unconfigured_pipeline()
-}
-
-/// A pipeline whose stages all fail permanently, naming what is missing.
-fn unconfigured_pipeline() -> Pipeline {
-    Pipeline {
-        text: Arc::new(Unconfigured),
-        extractor: Arc::new(Unconfigured),
-    }
-}
-
-/// A stage that is not configured.
-#[derive(Debug)]
-struct Unconfigured;
-
-#[async_trait::async_trait]
-impl medilink_ingest::text::TextExtractor for Unconfigured {
-    async fn text(
-        &self,
-        _: &[u8],
-        _: medilink_ingest::DocumentKind,
-    ) -> medilink_ingest::IngestResult<medilink_ingest::text::DocumentText> {
-        Err(medilink_ingest::IngestError::Stage {
-            stage: "text",
-            message: "no text stage is configured".into(),
-            retryable: false,
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl medilink_ingest::extract::Extractor for Unconfigured {
-    async fn extract(
-        &self,
-        _: &medilink_ingest::text::DocumentText,
-    ) -> medilink_ingest::IngestResult<medilink_ingest::extract::ExtractedReport> {
-        Err(medilink_ingest::IngestError::Stage {
-            stage: "extraction",
-            message: "no extractor is configured".into(),
-            retryable: false,
-        })
-    }
+    Pipeline::offline(Arc::new(medilink_ingest::text::TesseractOcr::default()))
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::worker::{Step, Worker};
+use medilink_fhir::platform::worker::{JobHandler, Step, Worker};
 use medilink_fhir::platform::{JobStatus, Role};
 use medilink_fhir::{BlobOptions, open_blob_store};
 use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
@@ -152,6 +152,11 @@ impl Drop for World {
 }
 
 async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
+    let pipeline = Pipeline::new(Arc::new(FixtureText { delay }), Arc::new(FixtureExtractor));
+    world_on(max_document_bytes, pipeline).await
+}
+
+async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
     let app = TestApp::new().await;
     let blobs_dir = tempfile::tempdir().expect("temp dir");
     let blobs = open_blob_store(&BlobOptions::new(format!(
@@ -159,10 +164,6 @@ async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
         blobs_dir.path().display()
     )))
     .expect("fs blob store");
-    let pipeline = Pipeline {
-        text: Arc::new(FixtureText { delay }),
-        extractor: Arc::new(FixtureExtractor),
-    };
     let mut state = app.state.clone().with_documents(blobs, pipeline);
     state.max_document_bytes = max_document_bytes;
     let app = app.with_state(state);
@@ -799,4 +800,126 @@ async fn a_worker_killed_mid_job_leaves_it_to_the_next_one_which_completes_it_on
         assert_eq!(status, StatusCode::OK, "{job}");
     }
     assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+}
+
+/// A fixture of the ingest crate (synthetic lab reports with their ground truth).
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../medilink-ingest/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+#[tokio::test]
+async fn a_text_pdf_becomes_observations_a_consented_physician_finds() {
+    let w = world_on(20 * 1024 * 1024, medilink_server::state::default_pipeline()).await;
+    w.grant(&w.patient_a).await;
+    let truth: Value =
+        serde_json::from_slice(&fixture("report-text-a-001.json")).expect("ground truth");
+    let expected = truth["results"].as_array().expect("results").len() as u64;
+    let id = w
+        .submit(&w.doctor, &w.a, &fixture("report-text-a-001.pdf"))
+        .await;
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.doctor, &id).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["counts"]["observations"], expected, "{job}");
+    assert_eq!(job["counts"]["needs_review"], 0, "{job}");
+    assert_eq!(job["error"], Value::Null);
+    assert_eq!(w.observations(&w.doctor, &w.a).await, expected);
+    // The first result of the ground truth, by its LOINC code, with its value.
+    let first = &truth["results"][0];
+    let response = w
+        .client
+        .get(format!(
+            "{}/fhir/R4/Observation?patient=Patient/{}&code=http://loinc.org|{}",
+            w.base,
+            w.a,
+            first["loinc"].as_str().expect("loinc")
+        ))
+        .bearer_auth(&w.doctor)
+        .send()
+        .await
+        .expect("search");
+    let bundle: Value = response.json().await.expect("bundle");
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    let observation = &bundle["entry"][0]["resource"];
+    assert_eq!(
+        observation["valueQuantity"]["value"].as_f64(),
+        first["value"].as_f64(),
+        "{observation}"
+    );
+    assert_eq!(
+        observation["derivedFrom"][0]["reference"],
+        job["document_reference"]
+    );
+    // The DiagnosticReport lists them all.
+    let response = w
+        .client
+        .get(format!(
+            "{}/fhir/R4/DiagnosticReport?patient={}",
+            w.base, w.a
+        ))
+        .bearer_auth(&w.doctor)
+        .send()
+        .await
+        .expect("search");
+    let bundle: Value = response.json().await.expect("bundle");
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    let listed = bundle["entry"][0]["resource"]["result"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(listed, Some(expected as usize));
+    // Someone without consent finds nothing.
+    assert_eq!(w.observations(&w.patient_b, &w.a).await, 0);
+
+    // Forced second run of the same job (as after a lost completion): same resources.
+    let versions = w.versions().await;
+    let job_id: uuid::Uuid = id.parse().expect("uuid");
+    let job = w
+        .app
+        .state
+        .jobs
+        .get(job_id)
+        .await
+        .expect("get")
+        .expect("job");
+    let outcome = JobHandler::run(w.app.state.documents.as_ref(), &job)
+        .await
+        .expect("runs again");
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(w.observations(&w.doctor, &w.a).await, expected);
+    assert_eq!(
+        w.versions().await,
+        versions + expected + 1,
+        "new versions only"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_documents_fail_with_a_readable_reason() {
+    let w = world_on(20 * 1024 * 1024, medilink_server::state::default_pipeline()).await;
+    let id = w
+        .submit(&w.patient_a, &w.a, &fixture("poison/truncated.pdf"))
+        .await;
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["attempts"], 1,
+        "a permanent error is not retried: {job}"
+    );
+    let error = job["error"].as_str().expect("a reason");
+    assert!(error.contains("cannot be read"), "{error}");
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 0);
+    // A failed job can be cancelled (dismissed).
+    let path = format!("/api/documents/jobs/{id}");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
 }
