@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{GrayImage, ImageFormat, ImageReader, Luma};
+use image::{GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma};
 
 use crate::error::{IngestError, IngestResult};
 
@@ -51,27 +51,35 @@ impl ImageLimits {
     }
 }
 
-/// Decodes PNG or JPEG `bytes` to grey, within `limits`.
+/// Decodes PNG or JPEG `bytes` to grey, within `limits`, turned upright as the EXIF
+/// orientation says (phone photos are often stored sideways).
 pub(crate) fn decode(
     bytes: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
 ) -> IngestResult<GrayImage> {
+    let unreadable =
+        |e: image::ImageError| IngestError::Unreadable(format!("the image cannot be decoded: {e}"));
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_width);
     decoder_limits.max_image_height = Some(limits.max_height);
     decoder_limits.max_alloc = Some(limits.max_alloc);
-    reader.limits(decoder_limits.clone());
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| IngestError::Unreadable(format!("the image cannot be decoded: {e}")))?;
-    limits.check(u64::from(width), u64::from(height))?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(decoder_limits);
-    let image = reader
-        .decode()
-        .map_err(|e| IngestError::Unreadable(format!("the image cannot be decoded: {e}")))?;
+    // Only the header has been read so far; the size is checked before any pixel is decoded.
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let (width, height) = decoder.dimensions();
+    limits.check(u64::from(width), u64::from(height))?;
+    if decoder.total_bytes() > limits.max_alloc {
+        return Err(IngestError::Unreadable(format!(
+            "the image is too large ({width} × {height} pixels)"
+        )));
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    image.apply_orientation(orientation);
     Ok(image.into_luma8())
 }
 
@@ -623,6 +631,36 @@ mod tests {
         assert_eq!(down.dimensions(), (20, 12));
         assert_eq!(down.get_pixel(2, 6).0[0], 0);
         assert_eq!(down.get_pixel(18, 6).0[0], 200);
+    }
+
+    /// `jpeg` with an EXIF segment saying "rotate 90° clockwise to display" (orientation 6).
+    fn with_exif_orientation_6(jpeg: &[u8]) -> Vec<u8> {
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08".to_vec(); // big-endian TIFF, IFD at 8
+        exif.extend([0, 1]); // one entry
+        exif.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]); // Orientation, SHORT, 1, = 6
+        exif.extend([0, 0, 0, 0]); // no next IFD
+        let length = u16::try_from(exif.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend([0xFF, 0xE1, length[0], length[1]]);
+        out.extend(exif);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn photos_are_turned_upright_by_their_exif_orientation() {
+        let page = GrayImage::from_fn(200, 100, |x, _| Luma([if x < 20 { 0 } else { 255 }]));
+        let mut jpeg = Vec::new();
+        page.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let limits = ImageLimits::default();
+        let plain = decode(&jpeg, ImageFormat::Jpeg, &limits).unwrap();
+        assert_eq!(plain.dimensions(), (200, 100));
+        let upright = decode(&with_exif_orientation_6(&jpeg), ImageFormat::Jpeg, &limits).unwrap();
+        assert_eq!(upright.dimensions(), (100, 200));
+        // The dark left edge is now the top edge.
+        assert!(upright.get_pixel(50, 5).0[0] < 60);
+        assert!(upright.get_pixel(50, 150).0[0] > 200);
     }
 
     #[test]
