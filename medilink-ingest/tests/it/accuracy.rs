@@ -8,14 +8,7 @@ use std::path::PathBuf;
 
 use medilink_ingest::pipeline::Pipeline;
 
-#[path = "../../examples/accuracy/score.rs"]
-#[allow(
-    dead_code,
-    reason = "shared with the accuracy example; only part is used here"
-)]
-mod score;
-
-use score::{Tally, load_truth, score};
+use crate::support::score::{Tally, load_truth, score};
 
 #[tokio::test]
 async fn the_pipeline_meets_the_accuracy_goals_on_every_fixture() {
