@@ -20,11 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobHandler, Step, Worker};
 use medilink_fhir::platform::{JobStatus, Role};
-use medilink_fhir::{BlobOptions, open_blob_store};
+use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
 use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
 use medilink_ingest::job::KIND;
 use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
 use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
+use medilink_server::Limits;
 use medilink_server::config::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -157,7 +158,16 @@ async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
 }
 
 async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
-    let app = TestApp::new().await;
+    world_at(
+        &SqlOptions::new("sqlite::memory:"),
+        max_document_bytes,
+        pipeline,
+    )
+    .await
+}
+
+async fn world_at(options: &SqlOptions, max_document_bytes: usize, pipeline: Pipeline) -> World {
+    let app = TestApp::on(options, Limits::default()).await;
     let blobs_dir = tempfile::tempdir().expect("temp dir");
     let blobs = open_blob_store(&BlobOptions::new(format!(
         "fs://{}",
@@ -816,6 +826,48 @@ fn fixture(name: &str) -> Vec<u8> {
 #[tokio::test]
 async fn a_text_pdf_becomes_observations_a_consented_physician_finds() {
     let w = world_on(20 * 1024 * 1024, medilink_server::state::default_pipeline()).await;
+    text_pdf_to_observations(&w).await;
+}
+
+#[tokio::test]
+async fn a_text_pdf_becomes_observations_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("skipping the PostgreSQL document test: MEDILINK_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    use sqlx::Connection;
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let database = format!("medilink_docs_{}_{suffix}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres url");
+    url.set_path(&format!("/{database}"));
+    let w = world_at(
+        &SqlOptions::new(url.as_str()),
+        20 * 1024 * 1024,
+        medilink_server::state::default_pipeline(),
+    )
+    .await;
+    text_pdf_to_observations(&w).await;
+    drop(w);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop database");
+}
+
+/// A consented physician uploads a text PDF fixture; the job completes; the Observations are
+/// searchable; a forced second run writes new versions only.
+async fn text_pdf_to_observations(w: &World) {
     w.grant(&w.patient_a).await;
     let truth: Value =
         serde_json::from_slice(&fixture("report-text-a-001.json")).expect("ground truth");
