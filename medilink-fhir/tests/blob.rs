@@ -53,6 +53,7 @@ async fn filesystem_store_keeps_blobs_under_its_root() {
     let dir = tempfile::tempdir().expect("dir");
     let root = dir.path().join("blobs");
     let blobs = open_blob_store(&BlobOptions::new(format!("fs://{}", root.display())))
+        .await
         .expect("open fs store");
     conformance(blobs.clone()).await;
     blobs
@@ -63,6 +64,15 @@ async fn filesystem_store_keeps_blobs_under_its_root() {
         std::fs::read(root.join("documents/x")).expect("file"),
         b"on disk"
     );
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("file");
+    let err = open_blob_store(&BlobOptions::new(format!("fs://{}/blobs", file.display())))
+        .await
+        .expect_err("a root under a regular file");
+    assert!(
+        err.to_string().contains("a-file") || format!("{err:?}").contains("a-file"),
+        "{err:?}"
+    );
     let outside = dir.path().join("outside");
     assert!(blobs.put("../outside", b"x".to_vec()).await.is_err());
     assert!(!outside.exists(), "nothing written outside the root");
@@ -70,7 +80,9 @@ async fn filesystem_store_keeps_blobs_under_its_root() {
 
 #[tokio::test]
 async fn unknown_scheme_names_the_choices() {
-    let err = open_blob_store(&BlobOptions::new("gs://bucket")).expect_err("gs");
+    let err = open_blob_store(&BlobOptions::new("gs://bucket"))
+        .await
+        .expect_err("gs");
     assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(err.to_string().contains("s3://"), "{err}");
 }
@@ -168,7 +180,7 @@ async fn s3_store_passes_the_same_conformance_with_a_prefix() {
     ));
     options.access_key_id = Some("testing".to_owned());
     options.secret_access_key = Some("testing".to_owned());
-    let blobs = open_blob_store(&options).expect("open s3 store");
+    let blobs = open_blob_store(&options).await.expect("open s3 store");
     let outcome = tokio::spawn(async move {
         conformance(blobs.clone()).await;
         blobs
@@ -199,7 +211,7 @@ async fn s3_credentials_from_the_url_and_a_missing_bucket() {
         "s3://{}?endpoint={endpoint}&access_key_id=testing&secret_access_key=testing",
         bucket.name
     );
-    let blobs = open_blob_store(&BlobOptions::new(url)).expect("open");
+    let blobs = open_blob_store(&BlobOptions::new(url)).await.expect("open");
     let outcome = tokio::spawn(async move {
         blobs.put("k", b"v".to_vec()).await.expect("put");
         assert_eq!(
@@ -217,10 +229,17 @@ async fn s3_credentials_from_the_url_and_a_missing_bucket() {
     let missing = format!(
         "s3://medilink-no-such-bucket?endpoint={endpoint}&access_key_id=t&secret_access_key=t"
     );
-    let blobs = open_blob_store(&BlobOptions::new(missing)).expect("open");
-    let err = blobs.put("k", b"v".to_vec()).await.expect_err("no bucket");
+    let err = open_blob_store(&BlobOptions::new(missing))
+        .await
+        .expect_err("a missing bucket fails at open");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    let shown = format!("{err} {err:?}");
     assert!(
-        !err.to_string().contains("secret_access_key=t"),
-        "no credentials in errors: {err}"
+        shown.contains("medilink-no-such-bucket"),
+        "names the bucket: {shown}"
+    );
+    assert!(
+        !shown.contains("secret_access_key=t"),
+        "no credentials in errors: {shown}"
     );
 }

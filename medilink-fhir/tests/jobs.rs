@@ -73,6 +73,10 @@ macro_rules! queue_suite {
             with_db(|db| async move { super::recovery(db).await }).await
         }
         #[tokio::test]
+        async fn finished_jobs_of_a_kind_are_purged_before_an_instant() {
+            with_db(|db| async move { super::purge(db).await }).await
+        }
+        #[tokio::test]
         async fn listing_and_bad_input() {
             with_db(|db| async move { super::listing_and_bad_input(db).await }).await
         }
@@ -102,6 +106,7 @@ async fn concurrent_leases(db: TestDb) {
                 .id,
         );
     }
+    let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for w in 0..8 {
         let queue: Arc<dyn JobQueue> = queue.clone();
@@ -134,6 +139,11 @@ async fn concurrent_leases(db: TestDb) {
         workers_with_jobs += usize::from(!done.is_empty());
         processed.extend(done);
     }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "leased and completed {total} jobs with 8 concurrent workers in {elapsed:?} ({:.0} jobs/s)",
+        f64::from(total) / elapsed.as_secs_f64()
+    );
     assert_eq!(processed.len(), total as usize, "every job processed once");
     let unique: HashSet<_> = processed.into_iter().collect();
     assert_eq!(unique, ids, "no job twice, none missing");
@@ -289,6 +299,14 @@ async fn heartbeat(db: TestDb) {
     }
     let held = queue.get(queued.id).await.expect("get").expect("job");
     assert!(held.lease_until.expect("lease") > db.clock_now());
+    db.clock.advance(LEASE + Duration::from_secs(1));
+    assert!(
+        !queue
+            .heartbeat(queued.id, "a", LEASE)
+            .await
+            .expect("heartbeat"),
+        "a lease that ran out is not renewed"
+    );
     assert!(
         !queue
             .heartbeat(queued.id, "b", LEASE)
@@ -698,4 +716,58 @@ async fn listing_and_bad_input(db: TestDb) {
         4,
         "nothing written"
     );
+}
+
+async fn purge(db: TestDb) {
+    let queue = &db.jobs;
+    let old_done = queue.enqueue(job("m", 1)).await.expect("enqueue");
+    let old_pending = queue.enqueue(job("m", 2)).await.expect("enqueue");
+    let other_kind = queue.enqueue(job("x", 3)).await.expect("enqueue");
+    for kind in ["m", "x"] {
+        let leased = queue
+            .lease("w", &[kind], LEASE)
+            .await
+            .expect("lease")
+            .expect("job");
+        queue
+            .complete(leased.id, "w", JobStatus::Completed, json!({}))
+            .await
+            .expect("done");
+    }
+    db.clock.advance(Duration::from_secs(3600));
+    let cutoff = db.clock_now();
+    let recent_done = queue.enqueue(job("m", 4)).await.expect("enqueue");
+    let leased = queue
+        .lease("w", &["m"], LEASE)
+        .await
+        .expect("lease")
+        .expect("job");
+    assert_eq!(leased.id, old_pending.id, "oldest first");
+    queue
+        .complete(leased.id, "w", JobStatus::Completed, json!({}))
+        .await
+        .expect("done");
+    let leased = queue
+        .lease("w", &["m"], LEASE)
+        .await
+        .expect("lease")
+        .expect("job");
+    assert_eq!(leased.id, recent_done.id);
+    queue
+        .complete(leased.id, "w", JobStatus::Failed, json!({}))
+        .await
+        .expect_err("not a finish");
+    queue
+        .fail(leased.id, "w", "x", false, Duration::ZERO)
+        .await
+        .expect("fail");
+
+    assert_eq!(queue.delete_finished("m", cutoff).await.expect("purge"), 1);
+    assert!(
+        queue.get(old_done.id).await.expect("get").is_none(),
+        "old and finished: gone"
+    );
+    for kept in [old_pending.id, recent_done.id, other_kind.id] {
+        assert!(queue.get(kept).await.expect("get").is_some(), "kept {kept}");
+    }
 }

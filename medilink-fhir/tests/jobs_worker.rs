@@ -1,4 +1,5 @@
-//! The worker loop (issue #6) on a SQLite queue: outcomes, retries with backoff, panics, lost
+//! The worker loop (issue #6) on a SQLite queue (and a PostgreSQL one when
+//! `MEDILINK_TEST_POSTGRES_URL` is set): outcomes, retries with backoff, panics, lost
 //! leases, concurrency with graceful shutdown (finish or release), periodic scheduling and the
 //! maintenance handlers. Steps are driven with `run_once`; the loop is stopped by a signal
 //! the handlers raise, never by sleeping.
@@ -12,9 +13,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jobs_support::TestDb;
 use medilink_fhir::RequestContext;
-use medilink_fhir::platform::maintenance::{self, STALE_JOBS, STATISTICS, TOKENS};
+use medilink_fhir::platform::maintenance::{self, FULLTEXT, STALE_JOBS, STATISTICS, TOKENS};
 use medilink_fhir::platform::worker::{
-    Backoff, JobError, JobHandler, JobOutcome, Registry, Step, Worker, WorkerOptions,
+    Backoff, JobError, JobHandler, JobOutcome, PERIODIC_HISTORY, Registry, Step, Worker,
+    WorkerOptions,
 };
 use medilink_fhir::platform::{
     AccountStatus, Job, JobFilter, JobStatus, NewJob, NewUser, RefreshTokenRecord, Role, UserId,
@@ -27,6 +29,7 @@ use tokio::sync::Notify;
 struct Scripted {
     runs: AtomicUsize,
     started: Notify,
+    release: Notify,
     db_jobs: Option<Arc<dyn medilink_fhir::platform::JobQueue>>,
 }
 
@@ -41,6 +44,10 @@ impl JobHandler for Scripted {
             "panic" => panic!("scripted panic"),
             "review" => Ok(JobOutcome::needs_review(json!({"draft": 1}))),
             "block" => std::future::pending().await,
+            "wait" => {
+                self.release.notified().await;
+                Ok(JobOutcome::completed(json!({"waited": true})))
+            }
             "steal" => {
                 let queue = self.db_jobs.as_ref().expect("queue");
                 queue
@@ -84,13 +91,61 @@ async fn status(db: &TestDb, job: &Job) -> Job {
     db.jobs.get(job.id).await.expect("get").expect("job")
 }
 
-async fn open() -> (TestDb, jobs_support::Cleanup) {
-    jobs_support::sqlite().await.expect("sqlite")
+macro_rules! worker_suite {
+    ($open:path) => {
+        async fn with_db<F, Fut>(case: F)
+        where
+            F: FnOnce(TestDb) -> Fut,
+            Fut: std::future::Future<Output = ()> + Send + 'static,
+        {
+            let Some((db, cleanup)) = $open().await else {
+                return;
+            };
+            let outcome = tokio::spawn(case(db)).await;
+            cleanup.run().await;
+            if let Err(err) = outcome {
+                std::panic::resume_unwind(err.into_panic());
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn outcomes_retries_panics_and_lost_leases() {
+            with_db(super::outcomes_retries_panics_and_lost_leases).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn the_loop_runs_everything_once_then_stops_cleanly() {
+            with_db(super::the_loop_runs_everything_once_then_stops_cleanly).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
+            with_db(super::shutdown_releases_a_job_that_does_not_finish_in_the_grace_period).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
+            with_db(super::periodic_jobs_have_one_live_instance_and_follow_the_last_run).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn maintenance_handlers_clean_tokens_and_count() {
+            with_db(super::maintenance_handlers_clean_tokens_and_count).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn heartbeats_keep_a_long_job_and_a_lost_lease_stops_it() {
+            with_db(super::heartbeats_keep_a_long_job_and_a_lost_lease_stops_it).await
+        }
+    };
 }
 
-#[tokio::test]
-async fn outcomes_retries_panics_and_lost_leases() {
-    let (db, _cleanup) = jobs_support::sqlite().await.expect("sqlite");
+mod sqlite {
+    use super::*;
+    worker_suite!(jobs_support::sqlite);
+}
+
+mod postgres {
+    use super::*;
+    worker_suite!(jobs_support::postgres);
+}
+
+async fn outcomes_retries_panics_and_lost_leases(db: TestDb) {
     let handler = Arc::new(Scripted {
         db_jobs: Some(db.jobs.clone()),
         ..Scripted::default()
@@ -188,9 +243,7 @@ async fn outcomes_retries_panics_and_lost_leases() {
     assert_eq!(handler.runs.load(Ordering::SeqCst), 8);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_loop_runs_everything_once_then_stops_cleanly() {
-    let (db, _cleanup) = open().await;
+async fn the_loop_runs_everything_once_then_stops_cleanly(db: TestDb) {
     let handler = Arc::new(Scripted::default());
     let total = 40;
     for n in 0..total {
@@ -224,9 +277,7 @@ async fn the_loop_runs_everything_once_then_stops_cleanly() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
-    let (db, _cleanup) = open().await;
+async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period(db: TestDb) {
     let handler = Arc::new(Scripted::default());
     let stuck = enqueue(&db, json!({"do": "block"}), 3).await;
     let started = {
@@ -244,9 +295,7 @@ async fn shutdown_releases_a_job_that_does_not_finish_in_the_grace_period() {
     assert_eq!(after.leased_by, None);
 }
 
-#[tokio::test]
-async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
-    let (db, _cleanup) = open().await;
+async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run(db: TestDb) {
     let mut registry = Registry::new();
     maintenance::register_maintenance(
         &mut registry,
@@ -300,6 +349,33 @@ async fn periodic_jobs_have_one_live_instance_and_follow_the_last_run() {
         "{step:?}"
     );
     assert_eq!(worker.run_once().await.expect("step"), Step::Idle);
+
+    // Finished instances are kept for a week, then purged as new ones are scheduled.
+    let finished = |db: &TestDb| {
+        let jobs = db.jobs.clone();
+        async move {
+            jobs.list(&JobFilter {
+                kind: Some(STALE_JOBS.to_owned()),
+                statuses: vec![JobStatus::Completed],
+                ..JobFilter::default()
+            })
+            .await
+            .expect("list")
+            .len()
+        }
+    };
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 1);
+    assert_eq!(finished(&db).await, 2);
+    db.clock
+        .advance(PERIODIC_HISTORY + Duration::from_secs(3600));
+    while let Step::Ran { .. } = worker.run_once().await.expect("step") {}
+    assert_eq!(finished(&db).await, 3);
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 3);
+    assert_eq!(
+        finished(&db).await,
+        1,
+        "only the run inside the last week is kept"
+    );
 }
 
 fn registry_of(db: &TestDb) -> Registry {
@@ -340,9 +416,7 @@ async fn run_kind(db: &TestDb, kind: &str) -> serde_json::Value {
     status(db, &job).await.result.expect("result")
 }
 
-#[tokio::test]
-async fn maintenance_handlers_clean_tokens_and_count() {
-    let (db, _cleanup) = open().await;
+async fn maintenance_handlers_clean_tokens_and_count(db: TestDb) {
     let user = UserId("u-1".to_owned());
     db.platform
         .accounts
@@ -402,6 +476,27 @@ async fn maintenance_handlers_clean_tokens_and_count() {
         run_kind(&db, STALE_JOBS).await,
         json!({"requeued": 0, "failed": 0})
     );
+
+    // The full-text catch-up applies the change feed to this process's index.
+    let index = Arc::new(medilink_fhir::fulltext::TantivySearchIndex::in_memory().expect("index"));
+    let mut registry = Registry::new();
+    maintenance::register_fulltext(&mut registry, db.store.clone(), index.clone());
+    let worker = Worker::new(db.jobs.clone(), registry, db.clock.clone(), options("f"));
+    assert_eq!(worker.schedule_periodic().await.expect("schedule"), 1);
+    let step = worker.run_once().await.expect("step");
+    assert!(
+        matches!(&step, Step::Ran { kind, .. } if kind == FULLTEXT),
+        "{step:?}"
+    );
+    let done = db
+        .jobs
+        .list(&JobFilter {
+            kind: Some(FULLTEXT.to_owned()),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(done[0].result, Some(json!({"applied": 3, "position": 3})));
     let listed = db
         .jobs
         .list(&JobFilter {
@@ -411,4 +506,84 @@ async fn maintenance_handlers_clean_tokens_and_count() {
         .await
         .expect("list");
     assert_eq!(listed.len(), 1);
+}
+
+/// Polls `job` until `until` holds for it (bounded; the worker's heartbeats run on their own).
+async fn wait_for(db: &TestDb, job: &Job, until: impl Fn(&Job) -> bool) -> Job {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = status(db, job).await;
+        if until(&now) {
+            return now;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {now:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn heartbeats_keep_a_long_job_and_a_lost_lease_stops_it(db: TestDb) {
+    let handler = Arc::new(Scripted::default());
+    let mut short = options("w1");
+    short.lease = Duration::from_millis(300);
+    let mut registry = Registry::new();
+    registry.register("test.scripted", handler.clone());
+    let worker = Worker::new(
+        db.jobs.clone(),
+        registry.clone(),
+        db.clock.clone(),
+        short.clone(),
+    );
+
+    // A job that outlives its lease several times over is kept by heartbeats.
+    let long = enqueue(&db, json!({"do": "wait"}), 3).await;
+    let running = {
+        let worker = worker.clone();
+        tokio::spawn(async move { worker.run_once().await })
+    };
+    let first = wait_for(&db, &long, |j| j.lease_until.is_some()).await;
+    let mut lease_until = first.lease_until.expect("leased");
+    for _ in 0..3 {
+        let renewed = wait_for(&db, &long, |j| j.lease_until > Some(lease_until)).await;
+        lease_until = renewed.lease_until.expect("leased");
+        assert_eq!(renewed.leased_by.as_deref(), Some("w1"));
+    }
+    handler.release.notify_one();
+    let step = running.await.expect("task").expect("step");
+    assert!(
+        matches!(
+            step,
+            Step::Ran {
+                status: JobStatus::Completed,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    assert_eq!(
+        status(&db, &long).await.result,
+        Some(json!({"waited": true}))
+    );
+
+    // A worker that lost its lease (it hung past the lease, another took the job) drops it.
+    let taken = enqueue(&db, json!({"do": "block"}), 3).await;
+    let running = {
+        let worker = worker.clone();
+        tokio::spawn(async move { worker.run_once().await })
+    };
+    wait_for(&db, &taken, |j| j.status == JobStatus::Processing).await;
+    db.clock.advance(Duration::from_secs(60));
+    let thief = db
+        .jobs
+        .lease("w2", &["test.scripted"], Duration::from_secs(600))
+        .await
+        .expect("lease")
+        .expect("expired lease taken over");
+    assert_eq!(thief.id, taken.id);
+    let step = running.await.expect("task").expect("step");
+    assert_eq!(step, Step::LostLease { id: taken.id });
+    let now = status(&db, &taken).await;
+    assert_eq!(
+        (now.status, now.leased_by.as_deref()),
+        (JobStatus::Processing, Some("w2"))
+    );
 }

@@ -46,6 +46,7 @@ pub async fn run(
             .await
             .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
     let blobs = medilink_fhir::open_blob_store(&config.blob)
+        .await
         .context("--blob-url / MEDILINK_BLOB_URL: cannot open the blob store")?;
     if let Some(url) = &config.redis_url {
         medilink_fhir::platform::kv::RedisKeyValue::connect(url, "medilink:")

@@ -66,21 +66,28 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens the blob store the URL names. Fails, naming the Cargo feature, when that service was
-/// compiled out, and names the problem when the URL is malformed.
-pub fn open_blob_store(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
+/// Opens the blob store the URL names and checks that it answers (the directory can be
+/// created, the bucket exists and the credentials are accepted). Fails, naming the Cargo
+/// feature, when that service was compiled out, and names the problem when the URL is
+/// malformed or the store unreachable.
+pub async fn open_blob_store(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
     let scheme = options.url.split("://").next().unwrap_or_default();
-    match scheme {
-        "fs" => open_fs(options),
-        "s3" => open_s3(options),
-        _ => Err(FhirError::bad_request(format!(
-            "unsupported blob url scheme {scheme:?}: use fs:///path or s3://bucket"
-        ))),
-    }
+    let store: Opened = match scheme {
+        "fs" => open_fs(options)?,
+        "s3" => open_s3(options)?,
+        _ => {
+            return Err(FhirError::bad_request(format!(
+                "unsupported blob url scheme {scheme:?}: use fs:///path or s3://bucket"
+            )));
+        }
+    };
+    #[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+    store.check().await?;
+    Ok(store)
 }
 
 #[cfg(feature = "blob-fs")]
-fn open_fs(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
+fn open_fs(options: &BlobOptions) -> FhirResult<Arc<OpendalBlobStore>> {
     let root = options.url.trim_start_matches("fs://");
     if root.is_empty() || root.contains('?') {
         return Err(FhirError::bad_request(
@@ -89,7 +96,7 @@ fn open_fs(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
     }
     let builder = opendal::services::Fs::default().root(root);
     let operator = opendal::Operator::new(builder)
-        .map_err(convert)?
+        .map_err(|err| unopenable(&format!("fs://{root}"), err))?
         .layer(opendal::layers::RetryLayer::new().with_max_times(3))
         .finish();
     Ok(Arc::new(OpendalBlobStore {
@@ -98,15 +105,21 @@ fn open_fs(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
     }))
 }
 
+/// What the service openers return.
+#[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+type Opened = Arc<OpendalBlobStore>;
+#[cfg(not(any(feature = "blob-fs", feature = "blob-s3")))]
+type Opened = Arc<dyn BlobStore>;
+
 #[cfg(not(feature = "blob-fs"))]
-fn open_fs(_: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
+fn open_fs<T>(_: &BlobOptions) -> FhirResult<T> {
     Err(FhirError::Unsupported {
         feature: "fs blob store (compiled without the `blob-fs` feature)".to_owned(),
     })
 }
 
 #[cfg(feature = "blob-s3")]
-fn open_s3(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
+fn open_s3(options: &BlobOptions) -> FhirResult<Arc<OpendalBlobStore>> {
     let bad =
         |why: &str| FhirError::bad_request(format!("blob url {}: {why}", redact_url(&options.url)));
     let parsed = url::Url::parse(&options.url).map_err(|err| bad(&err.to_string()))?;
@@ -156,7 +169,7 @@ fn open_s3(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
         _ => return Err(bad("give both the access key id and the secret access key")),
     }
     let operator = opendal::Operator::new(builder)
-        .map_err(convert)?
+        .map_err(|err| unopenable(&format!("s3://{bucket}/{prefix}"), err))?
         .layer(opendal::layers::TimeoutLayer::new())
         .layer(opendal::layers::RetryLayer::new().with_max_times(3))
         .finish();
@@ -167,7 +180,7 @@ fn open_s3(options: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
 }
 
 #[cfg(not(feature = "blob-s3"))]
-fn open_s3(_: &BlobOptions) -> FhirResult<Arc<dyn BlobStore>> {
+fn open_s3<T>(_: &BlobOptions) -> FhirResult<T> {
     Err(FhirError::Unsupported {
         feature: "s3 blob store (compiled without the `blob-s3` feature)".to_owned(),
     })
@@ -208,12 +221,33 @@ fn convert(err: opendal::Error) -> FhirError {
     }
 }
 
+/// A store that cannot be opened at `location` (no credentials in it).
+#[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+fn unopenable(location: &str, err: opendal::Error) -> FhirError {
+    FhirError::Unavailable {
+        source: format!("blob store {location} cannot be opened: {err}").into(),
+    }
+}
+
 /// A [`BlobStore`] on an OpenDAL operator (filesystem or S3).
 #[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
 pub struct OpendalBlobStore {
     operator: opendal::Operator,
     /// Where, for `Debug` (no credentials).
     location: String,
+}
+
+#[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+impl OpendalBlobStore {
+    /// Lists the root once: the store exists and accepts the credentials.
+    async fn check(&self) -> FhirResult<()> {
+        self.operator
+            .check()
+            .await
+            .map_err(|err| FhirError::Unavailable {
+                source: format!("blob store {} does not answer: {err}", self.location).into(),
+            })
+    }
 }
 
 #[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
@@ -294,17 +328,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn unknown_schemes_and_bad_urls_are_named() {
-        let err = open_blob_store(&BlobOptions::new("ftp://x")).expect_err("ftp");
+    #[tokio::test]
+    async fn unknown_schemes_and_bad_urls_are_named() {
+        let err = open_blob_store(&BlobOptions::new("ftp://x"))
+            .await
+            .expect_err("ftp");
         assert!(err.to_string().contains("ftp"), "{err}");
-        let err = open_blob_store(&BlobOptions::new("fs://")).expect_err("empty fs");
+        let err = open_blob_store(&BlobOptions::new("fs://"))
+            .await
+            .expect_err("empty fs");
         assert!(err.to_string().contains("directory"), "{err}");
         #[cfg(feature = "blob-s3")]
         {
-            let err = open_blob_store(&BlobOptions::new("s3://b?colour=red")).expect_err("query");
+            let err = open_blob_store(&BlobOptions::new("s3://b?colour=red"))
+                .await
+                .expect_err("query");
             assert!(err.to_string().contains("colour"), "{err}");
             let err = open_blob_store(&BlobOptions::new("s3://b?access_key_id=A"))
+                .await
                 .expect_err("half credentials");
             assert!(err.to_string().contains("both"), "{err}");
         }

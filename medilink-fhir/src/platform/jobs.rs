@@ -168,11 +168,13 @@ pub trait JobQueue: Send + Sync + Debug {
     /// queue (periodic jobs).
     async fn enqueue_unique(&self, job: NewJob, unique_key: &str) -> FhirResult<Option<Job>>;
     /// Leases the oldest runnable job of one of `kinds` (pending with `run_at` due, or
-    /// processing with an expired lease) to `worker` for `lease`, counting an attempt.
-    /// Two callers never get the same job while a lease holds.
+    /// processing with an expired lease and attempts left) to `worker` for `lease`, counting
+    /// an attempt. Two callers never get the same job while a lease holds. An empty `kinds`
+    /// leases nothing.
     async fn lease(&self, worker: &str, kinds: &[&str], lease: Duration)
     -> FhirResult<Option<Job>>;
-    /// Extends the lease `worker` holds on `id`; `false` when it no longer holds it.
+    /// Extends the lease `worker` holds on `id`; `false` when it no longer holds it (another
+    /// worker leased the job, or the lease ran out: a worker that hung past its lease stops).
     async fn heartbeat(&self, id: Uuid, worker: &str, lease: Duration) -> FhirResult<bool>;
     /// Finishes a leased job with `status` (`Completed` or `NeedsReview`) and `result`;
     /// `false` when `worker` no longer holds the lease (nothing changes).
@@ -200,6 +202,9 @@ pub trait JobQueue: Send + Sync + Debug {
     /// when attempts remain, else `failed` with the reason. Such jobs are leasable again even
     /// without this; it makes the dead letter and the counts exact.
     async fn recover_expired(&self) -> FhirResult<LeaseRecovery>;
+    /// Deletes the finished jobs (completed, needs review, failed, cancelled) of `kind` last
+    /// changed before `before`; returns how many (periodic jobs keep a bounded history).
+    async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64>;
     /// How many jobs are in each status (statuses with none left out).
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>>;
     /// The job `id`.

@@ -70,6 +70,20 @@ pub fn register_maintenance(
         );
 }
 
+/// Registers the full-text catch-up of this process's `index` (every minute).
+#[cfg(feature = "tantivy")]
+pub fn register_fulltext(
+    registry: &mut Registry,
+    store: Arc<dyn ResourceStore>,
+    index: Arc<dyn crate::fulltext::SearchIndex>,
+) {
+    registry.register_periodic(
+        FULLTEXT,
+        Duration::from_secs(60),
+        Arc::new(FullTextCatchUp { store, index }),
+    );
+}
+
 /// Deletes expired refresh tokens.
 #[derive(Debug)]
 pub struct TokenCleanup {

@@ -11,7 +11,8 @@
 //! Periodic jobs ([`Periodic`]) go through the same queue: the scheduler enqueues the next
 //! instance of each registered periodic kind with [`JobQueue::enqueue_unique`], keyed by kind,
 //! due one interval after the last finished instance, so any number of processes can run the
-//! scheduler and there is still one live instance per kind.
+//! scheduler and there is still one live instance per kind. Finished instances are kept for
+//! [`PERIODIC_HISTORY`].
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -101,6 +102,9 @@ pub trait JobHandler: Send + Sync + Debug {
     /// Runs `job`.
     async fn run(&self, job: &Job) -> Result<JobOutcome, JobError>;
 }
+
+/// How long finished instances of periodic jobs are kept.
+pub const PERIODIC_HISTORY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A kind that runs on a schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,6 +435,8 @@ impl Worker {
                 .is_some()
             {
                 enqueued += 1;
+                let horizon = now - time::Duration::try_from(PERIODIC_HISTORY).unwrap_or_default();
+                self.queue.delete_finished(&periodic.kind, horizon).await?;
             }
         }
         Ok(enqueued)

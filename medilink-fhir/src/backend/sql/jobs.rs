@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Value as SqlValue};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqlResourceStore, classify};
@@ -225,11 +226,23 @@ impl JobQueue for SqlJobQueue {
              ORDER BY run_at, id LIMIT 1",
             marks(kinds.len())
         );
-        if self.backend == DbBackend::Postgres {
-            pick.push_str(" FOR UPDATE SKIP LOCKED");
-        }
         let mut values: Vec<SqlValue> = vec![now.into()];
         values.extend(kinds.iter().map(|kind| SqlValue::from(*kind)));
+        if self.backend == DbBackend::Postgres {
+            // Concurrent leases skip each other's rows instead of waiting on them.
+            pick.push_str(" FOR UPDATE SKIP LOCKED");
+        } else {
+            // SQLite has one writer: an idle poll looks without the write lock first, so it
+            // never queues behind resource writes.
+            let candidate = self
+                .db
+                .query_one_raw(self.statement(&pick, values.clone()))
+                .await
+                .map_err(classify)?;
+            if candidate.is_none() {
+                return Ok(None);
+            }
+        }
         let txn = super::begin_write(&self.db).await?;
         let picked = txn
             .query_one_raw(self.statement(&pick, values))
@@ -267,13 +280,14 @@ impl JobQueue for SqlJobQueue {
         let changed = self
             .update(
                 "UPDATE jobs SET lease_until = ?, run_at = ?, updated_at = ? \
-                 WHERE id = ? AND status = 'processing' AND leased_by = ?",
+                 WHERE id = ? AND status = 'processing' AND leased_by = ? AND lease_until > ?",
                 vec![
                     until.into(),
                     until.into(),
                     now.into(),
                     id.to_string().into(),
                     worker.into(),
+                    now.into(),
                 ],
             )
             .await?;
@@ -377,6 +391,15 @@ impl JobQueue for SqlJobQueue {
             .rows_affected();
         txn.commit().await.map_err(classify)?;
         Ok(LeaseRecovery { requeued, failed })
+    }
+
+    async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64> {
+        self.update(
+            "DELETE FROM jobs WHERE kind = ? AND updated_at < ? \
+             AND status NOT IN ('pending', 'processing')",
+            vec![kind.into(), to_micros(before).into()],
+        )
+        .await
     }
 
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>> {
