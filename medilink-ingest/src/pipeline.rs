@@ -15,7 +15,9 @@ use crate::detect::DocumentKind;
 use crate::error::{IngestError, IngestResult};
 use crate::extract::{ExtractedReport, ExtractedResult, Extractor, RuleExtractor};
 use crate::loinc::{LoincMatch, LoincTable, ucum};
-use crate::text::{DefaultTextExtractor, DocumentText, Ocr, TextExtractor, TextOrigin};
+use crate::text::{
+    DefaultTextExtractor, DocumentText, Ocr, TesseractOcr, TextExtractor, TextOrigin,
+};
 
 /// One extracted result with its coding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +79,12 @@ impl Pipeline {
         }
     }
 
-    /// The offline default: the PDF text layer or `ocr`, then the rule-based extractor.
+    /// The offline default: the PDF text layer or tesseract OCR, then the rule-based extractor.
+    pub fn offline_default() -> Self {
+        Pipeline::offline(Arc::new(TesseractOcr::default()))
+    }
+
+    /// The PDF text layer or `ocr`, then the rule-based extractor.
     pub fn offline(ocr: Arc<dyn Ocr>) -> Self {
         Pipeline::new(
             Arc::new(DefaultTextExtractor::new(ocr)),
@@ -128,13 +135,21 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
     let loinc = table.lookup(&extracted.name, printed_ucum.as_deref());
     let entry = loinc.as_ref().and_then(|m| table.entry(&m.code));
     let mut reasons: Vec<String> = Vec::new();
+    let mut unit_factor = 1.0;
     let ucum_unit = match (&extracted.unit, &printed_ucum, entry) {
-        (_, Some(unit), Some(entry)) => {
-            if !entry.fits(unit) {
-                reasons.push("the unit does not fit the test".into());
+        (_, Some(unit), Some(entry)) => match entry.repaired_unit(unit) {
+            Some(repaired) if !entry.fits(unit) || unit_misread(unit, &repaired) => {
+                reasons.push(format!("the unit was read as {unit}, taken as {repaired}"));
+                unit_factor = 0.9;
+                Some(entry.preferred_unit(&repaired))
             }
-            Some(entry.preferred_unit(unit))
-        }
+            _ => {
+                if !entry.fits(unit) {
+                    reasons.push("the unit does not fit the test".into());
+                }
+                Some(entry.preferred_unit(unit))
+            }
+        },
         (_, Some(unit), None) => Some(unit.clone()),
         (Some(_), None, _) => {
             reasons.push("the unit is not recognised".into());
@@ -156,7 +171,8 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
     if extracted.value.is_none() && quantitative {
         reasons.push("the value is not a number".into());
     }
-    let confidence = extracted.confidence * loinc.as_ref().map_or(1.0, |m| m.confidence);
+    let confidence =
+        extracted.confidence * loinc.as_ref().map_or(1.0, |m| m.confidence) * unit_factor;
     if confidence < review_threshold {
         reasons.insert(0, format!("low confidence ({confidence:.2})"));
     }
@@ -167,6 +183,21 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
         review_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
         confidence,
     }
+}
+
+/// Whether `printed` is a typical OCR misreading of `repaired` even though both are valid
+/// units of the test's dimension: a micro sign lost or read as `p` (`mol/L`, `pmol/L`), or
+/// `µIU` read as `U`.
+fn unit_misread(printed: &str, repaired: &str) -> bool {
+    let international = |prefix: &str| {
+        printed
+            .strip_prefix("U/")
+            .is_some_and(|rest| repaired.strip_prefix(prefix) == Some(rest))
+    };
+    repaired.strip_prefix('u') == Some(printed)
+        || (printed.starts_with('p') && repaired.strip_prefix('u') == printed.strip_prefix('p'))
+        || international("u[IU]/")
+        || international("m[IU]/")
 }
 
 #[cfg(test)]
@@ -261,6 +292,26 @@ mod tests {
                 .as_deref()
                 .is_some_and(|r| r.contains("does not fit"))
         );
+        // OCR'd micro signs: a unit the test is not reported in becomes the one it is.
+        let ammonia = map_result(extracted("Ammonia", Some(21.0), Some("mol/L"), 0.97), 0.75);
+        assert_eq!(ammonia.ucum_unit.as_deref(), Some("umol/L"));
+        assert!(
+            ammonia
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as mol/L"))
+        );
+        let homocysteine = map_result(
+            extracted("Homocysteine", Some(10.0), Some("pmol/L"), 0.97),
+            0.75,
+        );
+        assert_eq!(homocysteine.ucum_unit.as_deref(), Some("umol/L"));
+        // A listed unit is never changed.
+        let b12 = map_result(
+            extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),
+            0.75,
+        );
+        assert_eq!(b12.ucum_unit.as_deref(), Some("pmol/L"));
         // A qualitative test needs no unit and no number.
         let nitrite = map_result(extracted("Nitrite", None, None, 0.97), 0.75);
         assert_eq!(nitrite.review_reason, None);

@@ -7,7 +7,7 @@
 //! For every `*.json` ground truth in DIR (default: the committed fixtures) the document beside
 //! it (`.pdf`, `.jpg` or `.png`, same stem) goes through the offline default pipeline; with
 //! `--text-dir` the text is read from `<stem>.txt` there instead (to tune the extractor on text
-//! from another engine). Prints precision and recall of (LOINC, value, unit) triples per kind
+//! from another engine; `--dump-text DIR` writes the text the pipeline read there). Prints precision and recall of (LOINC, value, unit) triples per kind
 //! (`text_pdf`, `scan_pdf`, `photo`), report-date accuracy, and documents per minute.
 #![allow(clippy::print_stdout, reason = "a command-line report")]
 
@@ -23,18 +23,24 @@ use medilink_ingest::{DocumentKind, IngestError};
 
 use score::{Tally, load_truth, score};
 
-#[path = "../support/ocr.rs"]
-mod ocr;
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
     let mut directory = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
     let mut text_dir: Option<PathBuf> = None;
+    let mut dump_dir: Option<PathBuf> = None;
     let mut verbose = false;
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
             "--verbose" | "-v" => verbose = true,
+            "--dump-text" => {
+                dump_dir = Some(
+                    arguments
+                        .next()
+                        .ok_or("--dump-text needs a directory")?
+                        .into(),
+                )
+            }
             "--text-dir" => {
                 text_dir = Some(
                     arguments
@@ -47,7 +53,7 @@ async fn main() -> Result<(), String> {
             other => directory = other.into(),
         }
     }
-    let pipeline = Pipeline::offline(ocr::default_ocr());
+    let pipeline = Pipeline::offline_default();
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     for truth_path in truth_files(&directory)? {
         let truth = load_truth(&truth_path)?;
@@ -71,7 +77,7 @@ async fn main() -> Result<(), String> {
                 let document = document_path(&truth_path)
                     .ok_or_else(|| format!("{stem}: no document beside the ground truth"))?;
                 let bytes = std::fs::read(&document).map_err(|e| format!("{stem}: {e}"))?;
-                pipeline.analyse(&bytes).await
+                analyse(&pipeline, &bytes, dump_dir.as_deref(), &stem).await
             }
         };
         let seconds = started.elapsed().as_secs_f64();
@@ -127,6 +133,22 @@ async fn main() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Stages 1–3, writing the text to `dump_dir/<stem>.txt` when asked.
+async fn analyse(
+    pipeline: &Pipeline,
+    bytes: &[u8],
+    dump_dir: Option<&Path>,
+    stem: &str,
+) -> Result<medilink_ingest::Analysis, IngestError> {
+    let kind = DocumentKind::sniff(bytes)
+        .ok_or_else(|| IngestError::UnsupportedType("not a PDF, PNG or JPEG".into()))?;
+    let text = pipeline.text.text(bytes, kind).await?;
+    if let Some(dump_dir) = dump_dir {
+        let _ = std::fs::write(dump_dir.join(format!("{stem}.txt")), text.pages.join("\n"));
+    }
+    pipeline.analyse_text(kind, &text).await
 }
 
 fn truth_files(directory: &Path) -> Result<Vec<PathBuf>, String> {

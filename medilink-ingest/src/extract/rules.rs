@@ -17,7 +17,7 @@ use super::values::{self, Number};
 use super::{ExtractedReport, ExtractedResult, Extractor};
 use crate::error::IngestResult;
 use crate::loinc::{LoincMatch, LoincTable, MatchKind, normalize_name, ucum};
-use crate::text::DocumentText;
+use crate::text::{DocumentText, TextOrigin};
 
 /// The default extractor: rules over the text's lines, no network.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ impl Default for RuleExtractor {
 #[async_trait]
 impl Extractor for RuleExtractor {
     async fn extract(&self, text: &DocumentText) -> IngestResult<ExtractedReport> {
-        Ok(self.extract_text(&text.pages.join("\n")))
+        Ok(self.extract_lines(&text.pages.join("\n"), text.origin))
     }
 }
 
@@ -130,8 +130,13 @@ const DATE_LABELS: &[(&str, u8)] = &[
 ];
 
 impl RuleExtractor {
-    /// Extracts from plain text (pages joined by newlines).
+    /// Extracts from plain text (pages joined by newlines) of a PDF text layer.
     pub fn extract_text(&self, text: &str) -> ExtractedReport {
+        self.extract_lines(text, TextOrigin::TextLayer)
+    }
+
+    /// Extracts from text that came from `origin`: OCR text gets lost decimal points back.
+    pub fn extract_lines(&self, text: &str, origin: TextOrigin) -> ExtractedReport {
         let mut report_date: Option<(u8, String)> = None;
         let mut results = Vec::new();
         for raw in text.lines() {
@@ -149,7 +154,10 @@ impl RuleExtractor {
                 }
                 continue;
             }
-            if let Some(result) = self.result_line(&line) {
+            if let Some((mut result, decimals)) = self.result_line(&line) {
+                if origin == TextOrigin::Ocr {
+                    restore_decimal_point(&mut result, decimals);
+                }
                 results.push(result);
             }
         }
@@ -160,7 +168,8 @@ impl RuleExtractor {
     }
 
     /// One result from one cleaned line, if it is a result line.
-    fn result_line(&self, line: &str) -> Option<ExtractedResult> {
+    /// The result and the decimals its range is printed with.
+    fn result_line(&self, line: &str) -> Option<(ExtractedResult, usize)> {
         let mut candidates: Vec<(String, Tail, f64)> = Vec::new();
         if let Some((name, rest)) = colon_split(line)
             && let Some(tail) = tail(&rest)
@@ -236,7 +245,8 @@ impl RuleExtractor {
             confidence -= 0.1;
         }
         let range = tail.range;
-        Some(ExtractedResult {
+        let decimals = range.as_ref().map_or(0, |range| range.decimals);
+        let result = ExtractedResult {
             name,
             value_text: tail.value_text,
             value: tail.number.as_ref().map(|n| n.value),
@@ -250,26 +260,78 @@ impl RuleExtractor {
             range_text: range.and_then(|r| r.text).or(tail.range_words),
             flag: tail.flag,
             confidence: confidence.clamp(0.0, 1.0),
-        })
+        };
+        Some((result, decimals))
     }
 }
 
 impl RuleExtractor {
-    /// The longest leading run of `name`'s words that is a known test name.
+    /// The longest run of `name`'s words that is a known test name, after at most two short
+    /// leading specks (`3 Uric Acid`, `; Iron`) and before any trailing noise.
     fn known_prefix(&self, name: &str, ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
-        let words: Vec<&str> = name.split_whitespace().collect();
-        (1..words.len()).rev().find_map(|length| {
-            let prefix = tidy_name(&words[..length].join(" "));
-            let letters = prefix.chars().filter(|c| c.is_alphanumeric()).count();
-            if letters < 2 {
-                return None;
-            }
-            self.table
-                .lookup(&prefix, ucum_unit)
-                .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.75)
-                .map(|found| (prefix, found))
+        let all: Vec<&str> = name.split_whitespace().collect();
+        let skippable = all
+            .iter()
+            .take(2)
+            .take_while(|word| word.chars().count() <= 2)
+            .count();
+        (0..=skippable).find_map(|skip| {
+            let words = &all[skip..];
+            let longest = if skip == 0 {
+                words.len().saturating_sub(1)
+            } else {
+                words.len()
+            };
+            (1..=longest)
+                .rev()
+                .find_map(|length| self.known_name(&words[..length], ucum_unit))
         })
     }
+
+    fn known_name(&self, words: &[&str], ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
+        let name = tidy_name(&words.join(" "));
+        let letters = name.chars().filter(|c| c.is_alphanumeric()).count();
+        if letters < 2 {
+            return None;
+        }
+        self.table
+            .lookup(&name, ucum_unit)
+            .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.75)
+            .map(|found| (name, found))
+    }
+}
+
+/// OCR often loses a decimal point (`61.5` read as `615`). Labs print a value with the
+/// decimals of its reference range, so a whole number far outside a range printed with
+/// decimals (more than six times its bounds), which becomes plausible with the range's decimals
+/// restored, is read that way — at a confidence low enough that a person confirms it.
+fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
+    let (Some(value), Some(low), Some(high)) = (result.value, result.range_low, result.range_high)
+    else {
+        return;
+    };
+    if decimals == 0 || result.comparator.is_some() || result.value_text.contains(['.', ',']) {
+        return;
+    }
+    // Six times the upper limit: a real, very abnormal value (a white count of 45 against
+    // 4.0–10.0) is left alone.
+    let plausible = |v: f64| v >= low / 6.0 && v <= high * 6.0;
+    let digits = result.value_text.trim_start_matches('-');
+    if plausible(value) || digits.len() <= decimals || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return;
+    }
+    let restored = value / 10f64.powi(decimals as i32);
+    if !plausible(restored) {
+        return;
+    }
+    let split = result.value_text.len() - decimals;
+    result.value_text = format!(
+        "{}.{}",
+        &result.value_text[..split],
+        &result.value_text[split..]
+    );
+    result.value = Some(restored);
+    result.confidence = result.confidence.min(0.6);
 }
 
 /// Whether a test is reported without a unit (pH, specific gravity, INR, ratios).

@@ -137,6 +137,15 @@ pub(crate) struct Range {
     pub(crate) high: Option<f64>,
     pub(crate) text: Option<String>,
     pub(crate) span: (usize, usize),
+    /// The most decimals either bound is printed with.
+    pub(crate) decimals: usize,
+}
+
+/// Digits after the decimal point of a number as printed (`40.0` → 1).
+pub(crate) fn decimals(text: &str) -> usize {
+    text.rsplit_once(['.', ',']).map_or(0, |(_, fraction)| {
+        fraction.chars().filter(char::is_ascii_digit).count()
+    })
 }
 
 /// The first reference range in `text` (`13.0-17.0`, `(Ref: 13 - 17)`, `[4.0 to 10.0]`,
@@ -166,6 +175,7 @@ pub(crate) fn range(text: &str) -> Option<Range> {
             high: Some(high.value),
             text: None,
             span: (whole.start(), whole.end()),
+            decimals: decimals(&low.text).max(decimals(&high.text)),
         })
     });
     let one = one_sided.captures(text).and_then(|captures| {
@@ -183,6 +193,7 @@ pub(crate) fn range(text: &str) -> Option<Range> {
             high,
             text: Some(format!("{comparator}{}", bound.text)),
             span: (whole.start(), whole.end()),
+            decimals: decimals(&bound.text),
         })
     });
     match (two, one) {

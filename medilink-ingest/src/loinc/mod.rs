@@ -83,6 +83,37 @@ impl LoincEntry {
         }
     }
 
+    /// A reading of a unit that OCR may have garbled (`mol/L` for µmol/L, `pmol/L` for µmol/L,
+    /// `U/mL` for µIU/mL, `mg/(24.h)` for mg/dL, `ng` for ng/dL) that this test is listed with,
+    /// when `ucum_unit` itself is not listed.
+    pub fn repaired_unit(&self, ucum_unit: &str) -> Option<String> {
+        let listed =
+            |unit: &str| self.unit.as_deref() == Some(unit) || self.units.iter().any(|u| u == unit);
+        if self.unit.is_none() || listed(ucum_unit) {
+            return None;
+        }
+        let mut candidates = vec![format!("u{ucum_unit}")];
+        if let Some(rest) = ucum_unit.strip_prefix('p') {
+            candidates.push(format!("u{rest}"));
+        }
+        if let Some(rest) = ucum_unit.strip_prefix('u') {
+            candidates.push(format!("p{rest}"));
+        }
+        if let Some(rest) = ucum_unit.strip_prefix("U/") {
+            candidates.push(format!("u[IU]/{rest}"));
+            candidates.push(format!("m[IU]/{rest}"));
+        }
+        if let Some(stem) = ucum_unit.strip_suffix("/(24.h)") {
+            candidates.push(format!("{stem}/dL"));
+        }
+        if !ucum_unit.contains('/') {
+            for volume in ["dL", "mL", "L"] {
+                candidates.push(format!("{ucum_unit}/{volume}"));
+            }
+        }
+        candidates.into_iter().find(|candidate| listed(candidate))
+    }
+
     /// Whether the test's usual unit is dimensionless (pH, specific gravity, INR, ratios).
     pub fn is_dimensionless(&self) -> bool {
         matches!(

@@ -190,6 +190,29 @@ fn ocr_repairs(cleaned: &str) -> String {
     for (garbled, fixed) in [("pIU", "uIU"), ("uIIU", "uIU"), ("ulU", "uIU")] {
         out = out.replace(garbled, fixed);
     }
+    // `/di`, `/db` for `/dl`; `/mi` for `/ml`.
+    for (garbled, fixed) in [
+        ("/di", "/dL"),
+        ("/db", "/dL"),
+        ("/dI", "/dL"),
+        ("/mi", "/mL"),
+        ("/mI", "/mL"),
+    ] {
+        if let Some(stem) = out.strip_suffix(garbled) {
+            out = format!("{stem}{fixed}");
+        }
+    }
+    // Letters OCR made of a µ before `IU` (`pwIU/mL`).
+    if let Some(index) = out.find("IU/") {
+        let before = &out[..index];
+        if !before.is_empty()
+            && before.len() <= 3
+            && before.chars().all(|c| c.is_ascii_lowercase())
+            && !matches!(before, "m" | "u" | "k" | "n")
+        {
+            out = format!("uIU/{}", &out[index + 3..]);
+        }
+    }
     if power_of_ten().is_match(&out) {
         return out;
     }
@@ -354,6 +377,9 @@ mod tests {
             ("x10~*3/uL", "10*3/uL"),
             ("x10712/L", "10*12/L"),
             ("x10%9/L", "10*9/L"),
+            ("pwlU/mL", "u[IU]/mL"),
+            ("ug/di", "ug/dL"),
+            ("mcg/db", "ug/dL"),
         ] {
             assert_eq!(normalize(printed).as_deref(), Some(ucum), "{printed}");
         }

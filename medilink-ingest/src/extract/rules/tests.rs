@@ -329,3 +329,20 @@ fn an_unknown_test_with_a_unit_is_kept() {
         )]
     );
 }
+
+#[test]
+fn ocr_text_gets_a_lost_decimal_point_back() {
+    let text =
+        "Neut%   615   %   40.0-75.0\nWBC   45   x10^9/L   4.0-10.0\nPLT   250   K/uL   150-400\n";
+    let ocr = RuleExtractor::default().extract_lines(text, TextOrigin::Ocr);
+    assert_eq!(ocr.results[0].value, Some(61.5));
+    assert_eq!(ocr.results[0].value_text, "61.5");
+    assert!(ocr.results[0].confidence <= 0.6);
+    // Plausible as printed: left alone.
+    assert_eq!(ocr.results[1].value, Some(45.0));
+    // A range without decimals says nothing about the value's.
+    assert_eq!(ocr.results[2].value, Some(250.0));
+    // A text layer is never second-guessed.
+    let layer = RuleExtractor::default().extract_text(text);
+    assert_eq!(layer.results[0].value, Some(615.0));
+}
