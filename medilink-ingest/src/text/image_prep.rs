@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{GrayImage, ImageFormat, ImageReader, Luma, imageops};
+use image::{GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma};
 
 use crate::error::{IngestError, IngestResult};
 
@@ -51,27 +51,35 @@ impl ImageLimits {
     }
 }
 
-/// Decodes PNG or JPEG `bytes` to grey, within `limits`.
+/// Decodes PNG or JPEG `bytes` to grey, within `limits`, turned upright as the EXIF
+/// orientation says (phone photos are often stored sideways).
 pub(crate) fn decode(
     bytes: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
 ) -> IngestResult<GrayImage> {
+    let unreadable =
+        |e: image::ImageError| IngestError::Unreadable(format!("the image cannot be decoded: {e}"));
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_width);
     decoder_limits.max_image_height = Some(limits.max_height);
     decoder_limits.max_alloc = Some(limits.max_alloc);
-    reader.limits(decoder_limits.clone());
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| IngestError::Unreadable(format!("the image cannot be decoded: {e}")))?;
-    limits.check(u64::from(width), u64::from(height))?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(decoder_limits);
-    let image = reader
-        .decode()
-        .map_err(|e| IngestError::Unreadable(format!("the image cannot be decoded: {e}")))?;
+    // Only the header has been read so far; the size is checked before any pixel is decoded.
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let (width, height) = decoder.dimensions();
+    limits.check(u64::from(width), u64::from(height))?;
+    if decoder.total_bytes() > limits.max_alloc {
+        return Err(IngestError::Unreadable(format!(
+            "the image is too large ({width} × {height} pixels)"
+        )));
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    image.apply_orientation(orientation);
     Ok(image.into_luma8())
 }
 
@@ -85,9 +93,10 @@ pub struct PrepOptions {
     pub deskew: bool,
     /// Whether to even out the lighting and stretch the contrast.
     pub normalise_light: bool,
-    /// Whether to remove specks (3 × 3 median) and dot leaders (`Glucose ........ 105`), which
-    /// make OCR drop whole lines.
-    pub clean_dots: bool,
+    /// Whether to remove specks (3 × 3 median).
+    pub despeckle: bool,
+    /// Whether to erase dot leaders (`Glucose ........ 105`), which make OCR drop whole lines.
+    pub erase_leaders: bool,
 }
 
 impl Default for PrepOptions {
@@ -96,7 +105,8 @@ impl Default for PrepOptions {
             target_width: 2400,
             deskew: true,
             normalise_light: true,
-            clean_dots: true,
+            despeckle: true,
+            erase_leaders: true,
         }
     }
 }
@@ -111,13 +121,13 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
             let scale = scale.clamp(0.25, 3.0);
             let width = (f64::from(image.width()) * scale).round().max(1.0) as u32;
             let height = (f64::from(image.height()) * scale).round().max(1.0) as u32;
-            image = imageops::resize(&image, width, height, imageops::FilterType::Triangle);
+            image = resize(&image, width, height);
         }
     }
     if options.normalise_light {
         image = even_out_light(&image);
     }
-    if options.clean_dots {
+    if options.despeckle {
         image = median3(&image);
     }
     if options.deskew {
@@ -126,7 +136,7 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
             image = rotate(&image, angle);
         }
     }
-    if options.clean_dots {
+    if options.erase_leaders {
         erase_leader_dots(&mut image);
     }
     image
@@ -142,17 +152,62 @@ fn median3(image: &GrayImage) -> GrayImage {
     }
     let raw = image.as_raw();
     let w = width as usize;
-    let mut window = [0u8; 9];
+    let target: &mut [u8] = &mut out;
     for y in 1..(height as usize - 1) {
+        let (above, row, below) = (
+            &raw[(y - 1) * w..y * w],
+            &raw[y * w..(y + 1) * w],
+            &raw[(y + 1) * w..(y + 2) * w],
+        );
         for x in 1..(w - 1) {
-            for (k, slot) in window.iter_mut().enumerate() {
-                *slot = raw[(y + k / 3 - 1) * w + x + k % 3 - 1];
-            }
-            window.select_nth_unstable(4);
-            out.put_pixel(x as u32, y as u32, Luma([window[4]]));
+            let mut p = [
+                above[x - 1],
+                above[x],
+                above[x + 1],
+                row[x - 1],
+                row[x],
+                row[x + 1],
+                below[x - 1],
+                below[x],
+                below[x + 1],
+            ];
+            target[y * w + x] = median9(&mut p);
         }
     }
     out
+}
+
+/// The median of nine values by a fixed network of 19 compare-exchanges.
+fn median9(p: &mut [u8; 9]) -> u8 {
+    let mut op = |a: usize, b: usize| {
+        let (lo, hi) = (p[a].min(p[b]), p[a].max(p[b]));
+        p[a] = lo;
+        p[b] = hi;
+    };
+    for (a, b) in [
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 1),
+        (3, 4),
+        (6, 7),
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 3),
+        (5, 8),
+        (4, 7),
+        (3, 6),
+        (1, 4),
+        (2, 5),
+        (4, 7),
+        (4, 2),
+        (6, 4),
+        (4, 2),
+    ] {
+        op(a, b);
+    }
+    p[4]
 }
 
 /// Erases dot leaders: small round blobs with at least three others of their kind on the same
@@ -207,23 +262,36 @@ fn erase_leader_dots(image: &mut GrayImage) {
     for (k, (x, y, _)) in dots.iter().enumerate() {
         grid.entry((x / reach, y / reach)).or_default().push(k);
     }
-    let mut erase = Vec::new();
-    for (k, (x, y, _)) in dots.iter().enumerate() {
-        let mut neighbours = 0;
+    let on_the_line_near = |k: usize, other: usize| {
+        let ((x, y, _), (ox, oy, _)) = (&dots[k], &dots[other]);
+        other != k && ox.abs_diff(*x) <= reach && oy.abs_diff(*y) <= max_dot
+    };
+    let neighbours_of = |k: usize| {
+        let (x, y, _) = dots[k];
+        let mut found = Vec::new();
         for cx in (x / reach).saturating_sub(1)..=x / reach + 1 {
             for cy in (y / reach).saturating_sub(1)..=y / reach + 1 {
                 for &other in grid.get(&(cx, cy)).map(Vec::as_slice).unwrap_or(&[]) {
-                    let (ox, oy, _) = &dots[other];
-                    if other != k && ox.abs_diff(*x) <= reach && oy.abs_diff(*y) * 2 <= max_dot {
-                        neighbours += 1;
+                    if on_the_line_near(k, other) {
+                        found.push(other);
                     }
                 }
             }
         }
-        if neighbours >= 3 {
-            erase.push(k);
-        }
+        found
+    };
+    let mut erase = vec![false; dots.len()];
+    for (k, flag) in erase.iter_mut().enumerate() {
+        *flag = neighbours_of(k).len() >= 3;
     }
+    // The dots at either end of a leader have fewer dots around them, but a leader dot close by.
+    let ends: Vec<usize> = (0..dots.len())
+        .filter(|&k| !erase[k] && neighbours_of(k).iter().any(|&n| erase[n]))
+        .collect();
+    for k in ends {
+        erase[k] = true;
+    }
+    let erase: Vec<usize> = (0..dots.len()).filter(|&k| erase[k]).collect();
     // The blob and its anti-aliased rim (which would otherwise read as a ring, `o`).
     for k in erase {
         let [x0, y0, x1, y1] = dots[k].2;
@@ -233,6 +301,63 @@ fn erase_leader_dots(image: &mut GrayImage) {
             }
         }
     }
+}
+
+/// `image` scaled to `width` × `height`: halved by 2 × 2 averaging while more than halving is
+/// left, then bilinear.
+fn resize(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+    let mut current = image.clone();
+    while current.width() / 2 >= width.max(1) && current.height() / 2 >= height.max(1) {
+        let (w, h) = (current.width() / 2, current.height() / 2);
+        let source = current.as_raw();
+        let stride = current.width() as usize;
+        let halved = GrayImage::from_fn(w, h, |x, y| {
+            let (x, y) = (2 * x as usize, 2 * y as usize);
+            let sum = u16::from(source[y * stride + x])
+                + u16::from(source[y * stride + x + 1])
+                + u16::from(source[(y + 1) * stride + x])
+                + u16::from(source[(y + 1) * stride + x + 1]);
+            Luma([(sum / 4) as u8])
+        });
+        current = halved;
+    }
+    bilinear(&current, width, height)
+}
+
+/// Bilinear resampling (pixel centres aligned), in 8-bit fixed point.
+fn bilinear(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+    let (sw, sh) = (image.width() as usize, image.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    let mut out = GrayImage::new(width, height);
+    if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
+        return out;
+    }
+    // Source index and weight (0–256) of the right/lower neighbour, per output column/row.
+    let table = |source: usize, target: usize| -> Vec<(usize, u32)> {
+        (0..target)
+            .map(|i| {
+                let s = ((i as f64 + 0.5) * source as f64 / target as f64 - 0.5)
+                    .clamp(0.0, (source - 1) as f64);
+                let i0 = s.floor() as usize;
+                (i0, ((s - i0 as f64) * 256.0).round() as u32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (table(sw, dw), table(sh, dh));
+    let raw = image.as_raw();
+    let target: &mut [u8] = &mut out;
+    for (y, &(y0, fy)) in ys.iter().enumerate() {
+        let y1 = (y0 + 1).min(sh - 1);
+        let (top, bottom) = (&raw[y0 * sw..(y0 + 1) * sw], &raw[y1 * sw..(y1 + 1) * sw]);
+        let row = &mut target[y * dw..(y + 1) * dw];
+        for (o, &(x0, fx)) in row.iter_mut().zip(xs.iter()) {
+            let x1 = (x0 + 1).min(sw - 1);
+            let upper = u32::from(top[x0]) * (256 - fx) + u32::from(top[x1]) * fx;
+            let lower = u32::from(bottom[x0]) * (256 - fx) + u32::from(bottom[x1]) * fx;
+            *o = ((upper * (256 - fy) + lower * fy + 32768) >> 16) as u8;
+        }
+    }
+    out
 }
 
 /// Encodes `image` as PNG (fast compression) for an OCR engine.
@@ -253,84 +378,64 @@ pub(crate) fn to_png(image: &GrayImage) -> IngestResult<Vec<u8>> {
 /// which removes shadows and gradients, then stretches the contrast.
 fn even_out_light(image: &GrayImage) -> GrayImage {
     let (width, height) = image.dimensions();
-    let block = (width.min(height) / 40).max(16);
-    let cols = width.div_ceil(block);
-    let rows = height.div_ceil(block);
+    let (w, h) = (width as usize, height as usize);
+    let block = (width.min(height) / 40).max(16) as usize;
+    let cols = w.div_ceil(block);
+    let rows = h.div_ceil(block);
+    let raw = image.as_raw();
     // Paper brightness per block: a high percentile, robust to specks.
-    let mut grid = vec![0f64; (cols * rows) as usize];
-    let mut histogram = [0u32; 256];
+    let mut grid = vec![0u8; cols * rows];
+    let mut histograms = vec![[0u32; 256]; cols];
     for by in 0..rows {
-        for bx in 0..cols {
+        for histogram in &mut histograms {
             histogram.fill(0);
-            let mut count = 0u32;
-            for y in (by * block)..((by + 1) * block).min(height) {
-                for x in (bx * block)..((bx + 1) * block).min(width) {
-                    histogram[usize::from(image.get_pixel(x, y).0[0])] += 1;
-                    count += 1;
-                }
+        }
+        for y in (by * block)..((by + 1) * block).min(h) {
+            for (x, &p) in raw[y * w..(y + 1) * w].iter().enumerate() {
+                histograms[x / block][usize::from(p)] += 1;
             }
-            grid[(by * cols + bx) as usize] = percentile(&histogram, count, 0.9);
+        }
+        for (bx, histogram) in histograms.iter().enumerate() {
+            let count = histogram.iter().sum::<u32>();
+            grid[by * cols + bx] = percentile(histogram, count, 0.9) as u8;
         }
     }
-    // Smooth the grid (3 × 3 maximum then mean) so text-filled blocks take their neighbours'
-    // paper brightness.
-    let at = |g: &[f64], x: i64, y: i64| {
-        let x = x.clamp(0, i64::from(cols) - 1) as u32;
-        let y = y.clamp(0, i64::from(rows) - 1) as u32;
-        g[(y * cols + x) as usize]
-    };
-    let mut maxed = grid.clone();
-    for y in 0..i64::from(rows) {
-        for x in 0..i64::from(cols) {
-            let mut m = 0f64;
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    m = m.max(at(&grid, x + dx, y + dy));
+    // Each block takes the brightest of its neighbours (text-filled blocks are darker than
+    // their paper), then the grid is scaled up smoothly to a background image.
+    let at = |x: usize, y: usize| grid[y * cols + x];
+    let mut maxed = GrayImage::new(cols as u32, rows as u32);
+    for y in 0..rows {
+        for x in 0..cols {
+            let mut m = 0u8;
+            for ny in y.saturating_sub(1)..=(y + 1).min(rows - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(cols - 1) {
+                    m = m.max(at(nx, ny));
                 }
             }
-            maxed[(y as u32 * cols + x as u32) as usize] = m;
+            maxed.put_pixel(x as u32, y as u32, Luma([m]));
         }
     }
-    let mut smooth = maxed.clone();
-    for y in 0..i64::from(rows) {
-        for x in 0..i64::from(cols) {
-            let mut s = 0f64;
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    s += at(&maxed, x + dx, y + dy);
-                }
-            }
-            smooth[(y as u32 * cols + x as u32) as usize] = s / 9.0;
-        }
-    }
+    let background = bilinear(&maxed, width, height);
     let mut out = GrayImage::new(width, height);
-    let half = f64::from(block) / 2.0;
-    for y in 0..height {
-        let gy = ((f64::from(y) - half) / f64::from(block)).max(0.0);
-        let y0 = gy.floor() as i64;
-        let fy = gy - y0 as f64;
-        for x in 0..width {
-            let gx = ((f64::from(x) - half) / f64::from(block)).max(0.0);
-            let x0 = gx.floor() as i64;
-            let fx = gx - x0 as f64;
-            let background = (1.0 - fy)
-                * ((1.0 - fx) * at(&smooth, x0, y0) + fx * at(&smooth, x0 + 1, y0))
-                + fy * ((1.0 - fx) * at(&smooth, x0, y0 + 1) + fx * at(&smooth, x0 + 1, y0 + 1));
-            let value = f64::from(image.get_pixel(x, y).0[0]) / background.max(1.0);
-            out.put_pixel(x, y, Luma([(value * 255.0).clamp(0.0, 255.0) as u8]));
-        }
+    let mut histogram = [0u32; 256];
+    for ((o, &p), &b) in out
+        .iter_mut()
+        .zip(raw.iter())
+        .zip(background.as_raw().iter())
+    {
+        let value = (u32::from(p) * 255 / u32::from(b).max(1)).min(255) as u8;
+        *o = value;
+        histogram[usize::from(value)] += 1;
     }
     // Stretch: the darkest 0.5 % becomes black.
-    let mut histogram = [0u32; 256];
-    for p in out.pixels() {
-        histogram[usize::from(p.0[0])] += 1;
-    }
     let low = percentile(&histogram, width * height, 0.005);
     if low < 200.0 {
         let span = (255.0 - low).max(1.0);
-        for p in out.pixels_mut() {
-            let v = (f64::from(p.0[0]) - low) / span * 255.0;
-            p.0[0] = v.clamp(0.0, 255.0) as u8;
+        let table: Vec<u8> = (0..=255u8)
+            .map(|v| ((f64::from(v) - low) / span * 255.0).clamp(0.0, 255.0) as u8)
+            .collect();
+        for p in out.iter_mut() {
+            *p = table[usize::from(*p)];
         }
     }
     out
@@ -404,20 +509,23 @@ fn skew_angle(image: &GrayImage) -> f64 {
 /// with white where nothing was.
 fn rotate(image: &GrayImage, degrees: f64) -> GrayImage {
     let (width, height) = image.dimensions();
+    let (w, h) = (width as usize, height as usize);
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (cx, cy) = (f64::from(width) / 2.0, f64::from(height) / 2.0);
+    let raw = image.as_raw();
     let mut out = GrayImage::from_pixel(width, height, Luma([255]));
+    let target: &mut [u8] = &mut out;
     let sample = |x: i64, y: i64| -> f64 {
-        if x < 0 || y < 0 || x >= i64::from(width) || y >= i64::from(height) {
+        if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
             255.0
         } else {
-            f64::from(image.get_pixel(x as u32, y as u32).0[0])
+            f64::from(raw[y as usize * w + x as usize])
         }
     };
-    for yo in 0..height {
-        let dy = f64::from(yo) - cy;
-        for xo in 0..width {
-            let dx = f64::from(xo) - cx;
+    for yo in 0..h {
+        let dy = yo as f64 - cy;
+        for xo in 0..w {
+            let dx = xo as f64 - cx;
             let xs = cx + dx * cos - dy * sin;
             let ys = cy + dx * sin + dy * cos;
             let (x0, y0) = (xs.floor(), ys.floor());
@@ -425,7 +533,7 @@ fn rotate(image: &GrayImage, degrees: f64) -> GrayImage {
             let (x0, y0) = (x0 as i64, y0 as i64);
             let v = (1.0 - fy) * ((1.0 - fx) * sample(x0, y0) + fx * sample(x0 + 1, y0))
                 + fy * ((1.0 - fx) * sample(x0, y0 + 1) + fx * sample(x0 + 1, y0 + 1));
-            out.put_pixel(xo, yo, Luma([v.round().clamp(0.0, 255.0) as u8]));
+            target[yo * w + xo] = v.round().clamp(0.0, 255.0) as u8;
         }
     }
     out
@@ -508,6 +616,66 @@ mod tests {
         );
         assert_eq!(page.get_pixel(418, 157).0[0], 0, "decimal point kept");
         assert_eq!(page.get_pixel(405, 140).0[0], 0, "digits kept");
+    }
+
+    #[test]
+    fn resizing_keeps_flat_areas_and_edges_in_place() {
+        let page = GrayImage::from_fn(100, 60, |x, _| Luma([if x < 50 { 0 } else { 200 }]));
+        let up = resize(&page, 250, 150);
+        assert_eq!(up.dimensions(), (250, 150));
+        assert_eq!(up.get_pixel(10, 75).0[0], 0);
+        assert_eq!(up.get_pixel(240, 75).0[0], 200);
+        let edge = up.get_pixel(125, 75).0[0];
+        assert!(edge > 20 && edge < 180, "{edge}");
+        let down = resize(&page, 20, 12);
+        assert_eq!(down.dimensions(), (20, 12));
+        assert_eq!(down.get_pixel(2, 6).0[0], 0);
+        assert_eq!(down.get_pixel(18, 6).0[0], 200);
+    }
+
+    /// `jpeg` with an EXIF segment saying "rotate 90° clockwise to display" (orientation 6).
+    fn with_exif_orientation_6(jpeg: &[u8]) -> Vec<u8> {
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08".to_vec(); // big-endian TIFF, IFD at 8
+        exif.extend([0, 1]); // one entry
+        exif.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]); // Orientation, SHORT, 1, = 6
+        exif.extend([0, 0, 0, 0]); // no next IFD
+        let length = u16::try_from(exif.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend([0xFF, 0xE1, length[0], length[1]]);
+        out.extend(exif);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn photos_are_turned_upright_by_their_exif_orientation() {
+        let page = GrayImage::from_fn(200, 100, |x, _| Luma([if x < 20 { 0 } else { 255 }]));
+        let mut jpeg = Vec::new();
+        page.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let limits = ImageLimits::default();
+        let plain = decode(&jpeg, ImageFormat::Jpeg, &limits).unwrap();
+        assert_eq!(plain.dimensions(), (200, 100));
+        let upright = decode(&with_exif_orientation_6(&jpeg), ImageFormat::Jpeg, &limits).unwrap();
+        assert_eq!(upright.dimensions(), (100, 200));
+        // The dark left edge is now the top edge.
+        assert!(upright.get_pixel(50, 5).0[0] < 60);
+        assert!(upright.get_pixel(50, 150).0[0] > 200);
+    }
+
+    #[test]
+    fn median9_is_the_median() {
+        let mut state = 12345u32;
+        for _ in 0..2000 {
+            let mut values = [0u8; 9];
+            for v in &mut values {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *v = (state >> 16) as u8;
+            }
+            let mut sorted = values;
+            sorted.sort_unstable();
+            assert_eq!(median9(&mut values), sorted[4]);
+        }
     }
 
     #[test]
