@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use medilink_consent::{ConsentGuard, ConsentService, GrantRequest, Principal};
 use medilink_fhir::platform::{LocalKeyValue, Role, UserId};
 use medilink_fhir::search::SearchQuery;
@@ -24,6 +24,14 @@ fn params(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One timed request kind.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    ReadPatient,
+    ReadObservation,
+    Search,
+}
+
 /// Runs the comparison on a store already loaded by `medilink-bench search`.
 pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> Result<()> {
     let store = open_store(
@@ -40,7 +48,13 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
         clock,
         Arc::new(medilink_consent::mail::LogMailer),
     ));
-    let physician = "bench-physician";
+    // A physician of its own per run: grants of earlier runs on the same store stay out.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let physician = format!("bench-physician-{started}");
+    let physician = physician.as_str();
     for n in 0..patients {
         let patient = Principal::User {
             user_id: format!("bench-patient-{n}"),
@@ -68,16 +82,28 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
         request_id: "bench".to_owned(),
     };
     let system = RequestContext::system();
+    let mut observations = Vec::with_capacity(patients);
+    for n in 0..patients {
+        let query = SearchQuery::parse(
+            ResourceType::Observation,
+            &params(&format!("patient=Patient/bench-{n}&_count=1")),
+            true,
+        )?;
+        let page = store.search(&system, &query).await?;
+        let first = page
+            .matches
+            .first()
+            .context("every bench patient has observations")?;
+        observations.push(first.id.clone());
+    }
     println!(
-        "| request | unguarded p50 | guarded p50 | unguarded req/s | guarded req/s | overhead |"
+        "| request | unguarded p50 | guarded p50 | p50 overhead | unguarded req/s | guarded req/s | req/s overhead |"
     );
-    println!("|---|---|---|---|---|---|");
-    for (label, search) in [
-        ("read Patient/{id}", None),
-        (
-            "Observation?patient=X&code=Y&_sort=-date",
-            Some(ResourceType::Observation),
-        ),
+    println!("|---|---|---|---|---|---|---|");
+    for (label, request) in [
+        ("read Patient/{id}", Request::ReadPatient),
+        ("read Observation/{id}", Request::ReadObservation),
+        ("Observation?patient=X&code=Y&_sort=-date", Request::Search),
     ] {
         let mut plain = Vec::with_capacity(rounds);
         let mut with_guard = Vec::with_capacity(rounds);
@@ -88,8 +114,8 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
                 (&doctor, &guarded as &dyn ResourceStore, &mut with_guard),
             ] {
                 let started = Instant::now();
-                match search {
-                    None => {
+                match request {
+                    Request::ReadPatient => {
                         target
                             .read(
                                 ctx,
@@ -98,9 +124,14 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
                             )
                             .await?;
                     }
-                    Some(ty) => {
+                    Request::ReadObservation => {
+                        target
+                            .read(ctx, ResourceType::Observation, &observations[k])
+                            .await?;
+                    }
+                    Request::Search => {
                         let query = SearchQuery::parse(
-                            ty,
+                            ResourceType::Observation,
                             &params(&format!(
                                 "patient=Patient/bench-{k}&code=http://loinc.org|2708-6&_sort=-date"
                             )),
@@ -119,9 +150,10 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
         let (p_plain, rate_plain) = stats(&mut plain);
         let (p_guard, rate_guard) = stats(&mut with_guard);
         println!(
-            "| `{label}` | {:.3} ms | {:.3} ms | {rate_plain:.0} | {rate_guard:.0} | {:+.0}% |",
+            "| `{label}` | {:.3} ms | {:.3} ms | {:+.0}% | {rate_plain:.0} | {rate_guard:.0} | {:+.0}% |",
             p_plain.as_secs_f64() * 1e3,
             p_guard.as_secs_f64() * 1e3,
+            (p_guard.as_secs_f64() / p_plain.as_secs_f64() - 1.0) * 100.0,
             (rate_plain / rate_guard - 1.0) * 100.0
         );
     }

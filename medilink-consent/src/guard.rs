@@ -25,7 +25,7 @@ use medilink_fhir::{
 };
 use serde_json::Value;
 
-use crate::compartment::patients_of;
+use crate::compartment::{patients_of, patients_of_json};
 use crate::grant::Grant;
 use crate::policy::{Access, Action, Decision, Principal, Target, access, decide};
 use crate::service::ConsentService;
@@ -88,14 +88,14 @@ impl<S: ResourceStore> ConsentGuard<S> {
         }
     }
 
-    async fn grants(&self, principal: &Principal) -> FhirResult<Vec<Grant>> {
+    async fn grants(&self, principal: &Principal) -> FhirResult<Arc<[Grant]>> {
         match principal {
             Principal::User {
                 role: medilink_fhir::platform::Role::Physician,
                 user_id,
                 ..
             } => Ok(self.consents.grants_of_grantee(user_id).await?),
-            _ => Ok(Vec::new()),
+            _ => Ok(Arc::from(Vec::new())),
         }
     }
 
@@ -108,9 +108,22 @@ impl<S: ResourceStore> ConsentGuard<S> {
         grants: &[Grant],
     ) -> Decision {
         let patients = patients_of(resource_type, resource);
+        self.decide_for(principal, action, resource_type, &patients, grants)
+    }
+
+    /// [`decide`] for a resource of `resource_type` in the compartments of `patients`, with
+    /// flagged decisions logged.
+    fn decide_for(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource_type: ResourceType,
+        patients: &[String],
+        grants: &[Grant],
+    ) -> Decision {
         let target = Target {
             resource_type,
-            patients: &patients,
+            patients,
         };
         let decision = decide(principal, action, &target, grants, self.consents.now());
         if decision.allow && decision.flagged {
@@ -125,13 +138,28 @@ impl<S: ResourceStore> ConsentGuard<S> {
     }
 
     fn readable(&self, principal: &Principal, stored: &StoredResource, grants: &[Grant]) -> bool {
-        match parse(stored) {
-            Some(resource) => {
-                self.decide_on(
+        if stored.resource_type == ResourceType::Patient && !stored.is_deleted() {
+            // A Patient is in its own compartment (its id, which the store stamped); reading
+            // needs one permitted member, so a permitted id decides without parsing. Otherwise
+            // its `link`s may still make it visible: the full evaluation below.
+            let own = [stored.id.as_str().to_owned()];
+            if self
+                .decide_for(principal, Action::Read, ResourceType::Patient, &own, grants)
+                .allow
+            {
+                return true;
+            }
+        }
+        let Some(json) = stored.json.as_deref() else {
+            return false;
+        };
+        match patients_of_json(stored.resource_type, json) {
+            Some(patients) => {
+                self.decide_for(
                     principal,
                     Action::Read,
                     stored.resource_type,
-                    &resource,
+                    &patients,
                     grants,
                 )
                 .allow

@@ -243,26 +243,44 @@ pub fn decide(
     {
         return Decision::deny(Reason::ConsentResource);
     }
-    let patients = match access(principal, target.resource_type, grants, now) {
-        Access::All => {
-            let reason = match (principal, role) {
-                (Principal::System, _) => Reason::System,
-                (_, Some(Role::Admin)) => Reason::Admin,
-                _ if is_directory(target.resource_type) && action == Action::Read => {
-                    Reason::Directory
-                }
-                _ if is_directory(target.resource_type) => return Decision::deny(Reason::Role),
-                _ => Reason::NotPatientData,
-            };
-            return Decision::allow(reason);
-        }
-        Access::Denied(reason) => return Decision::deny(reason),
-        Access::Patients(patients) => patients,
+    let user_id = match principal {
+        Principal::User { user_id, .. } => user_id.as_str(),
+        _ => "",
     };
-    let permitted = |patient: &String| patients.contains(patient);
-    let ok = match action {
-        Action::Read => target.patients.iter().any(permitted),
-        Action::Write => !target.patients.is_empty() && target.patients.iter().all(permitted),
+    let ok = if role == Some(Role::Physician)
+        && is_compartment_type(target.resource_type)
+        && !is_directory(target.resource_type)
+    {
+        // What `access` would list, asked per target patient without building the list.
+        judge(action, target.patients, |patient| {
+            grants.iter().any(|grant| {
+                grant.grantee == user_id
+                    && grant.patient == *patient
+                    && grant.permits(target.resource_type, now)
+            })
+        })
+    } else {
+        let patients = match access(principal, target.resource_type, grants, now) {
+            Access::All => {
+                let reason = match (principal, role) {
+                    (Principal::System, _) => Reason::System,
+                    (_, Some(Role::Admin)) => Reason::Admin,
+                    _ if is_directory(target.resource_type) && action == Action::Read => {
+                        Reason::Directory
+                    }
+                    _ if is_directory(target.resource_type) => {
+                        return Decision::deny(Reason::Role);
+                    }
+                    _ => Reason::NotPatientData,
+                };
+                return Decision::allow(reason);
+            }
+            Access::Denied(reason) => return Decision::deny(reason),
+            Access::Patients(patients) => patients,
+        };
+        judge(action, target.patients, |patient| {
+            patients.contains(patient)
+        })
     };
     if role == Some(Role::Patient) {
         return if ok {
@@ -275,10 +293,6 @@ pub fn decide(
         return Decision::deny(Reason::NoConsent);
     }
     // The grant that allowed it: a regular one when there is one, else break-glass.
-    let user_id = match principal {
-        Principal::User { user_id, .. } => user_id.as_str(),
-        _ => "",
-    };
     let mut covering: Vec<&Grant> = grants
         .iter()
         .filter(|grant| {
@@ -297,6 +311,14 @@ pub fn decide(
     Decision {
         grant: grant.and_then(|grant| grant.id.clone()),
         ..Decision::allow(reason)
+    }
+}
+
+/// Reads need one permitted compartment patient; writes need all of them (and at least one).
+fn judge(action: Action, patients: &[String], permitted: impl Fn(&String) -> bool) -> bool {
+    match action {
+        Action::Read => patients.iter().any(permitted),
+        Action::Write => !patients.is_empty() && patients.iter().all(permitted),
     }
 }
 

@@ -5,11 +5,14 @@
 //! physician's grants are cached in the `KeyValue` store under [`grantee_key`] and the key is
 //! deleted on every change, so a revocation is effective at once in every process sharing the
 //! store (Redis). Expiry needs no invalidation: cached grants keep their period and the policy
-//! compares it with the clock at each decision.
+//! compares it with the clock at each decision. Decoding the cached value is memoized in
+//! process ([`decoded`]), keyed by the exact bytes the key-value store returns, so the
+//! key-value entry is still read, and obeyed, on every request.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use medilink_fhir::clock::{from_micros, to_micros};
 use medilink_fhir::platform::{AuditEntry, AuditLog, KeyValue, Role};
 use medilink_fhir::{Clock, FhirError, RequestContext, ResourceId, ResourceStore, ResourceType};
 use serde_json::{Value, json};
@@ -22,6 +25,9 @@ use crate::grant::{
 };
 use crate::mail::{Mail, Mailer};
 use crate::policy::Principal;
+use decoded::DecodedGrants;
+
+mod decoded;
 
 /// How long a physician's grants stay cached (changes invalidate at once regardless).
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -71,6 +77,7 @@ pub struct ConsentService {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     audit: Option<Arc<dyn AuditLog>>,
+    decoded: Arc<DecodedGrants>,
 }
 
 fn invalid(reason: &'static str) -> ConsentError {
@@ -95,6 +102,7 @@ impl ConsentService {
             clock,
             mailer,
             audit: None,
+            decoded: Arc::default(),
         }
     }
 
@@ -149,16 +157,25 @@ impl ConsentService {
         }
     }
 
-    /// The grants naming `user_id` as grantee (cached).
-    pub async fn grants_of_grantee(&self, user_id: &str) -> ConsentResult<Vec<Grant>> {
+    /// The grants naming `user_id` as grantee (cached in the key-value store; the decoding of
+    /// the cached value is memoized in process while that value is unchanged).
+    pub async fn grants_of_grantee(&self, user_id: &str) -> ConsentResult<Arc<[Grant]>> {
         let key = grantee_key(user_id);
-        if let Some(bytes) = self.kv.get(&key).await?
-            && let Some(grants) = decode(&bytes)
-        {
-            return Ok(grants);
+        if let Some(bytes) = self.kv.get(&key).await? {
+            if let Some(grants) = self.decoded.get(user_id, &bytes) {
+                return Ok(grants);
+            }
+            if let Some(grants) = decode(&bytes) {
+                let grants: Arc<[Grant]> = Arc::from(grants);
+                self.decoded.put(user_id, bytes, grants.clone());
+                return Ok(grants);
+            }
         }
         let grants = self.lookup(GRANTEE_SYSTEM, user_id).await?;
-        self.kv.set(&key, &encode(&grants), CACHE_TTL).await?;
+        let bytes = encode(&grants);
+        self.kv.set(&key, &bytes, CACHE_TTL).await?;
+        let grants: Arc<[Grant]> = Arc::from(grants);
+        self.decoded.put(user_id, bytes, grants.clone());
         Ok(grants)
     }
 
@@ -199,6 +216,7 @@ impl ConsentService {
         };
         grant.id = Some(stored.id.as_str().to_owned());
         self.kv.delete(&grantee_key(&grant.grantee)).await?;
+        self.decoded.forget(&grant.grantee);
         Ok(grant)
     }
 
@@ -473,21 +491,92 @@ impl ConsentService {
     }
 }
 
+/// The cached form of a grantee's grants: one compact JSON array per grant (`id`, patient,
+/// grantee, resource types or `null` for all, purpose, start and end in Unix microseconds,
+/// state, initiator, reason). Small, because every guarded request reads it.
 fn encode(grants: &[Grant]) -> Vec<u8> {
     let items: Vec<Value> = grants
         .iter()
-        .map(|grant| grant.to_fhir(grant.start))
+        .map(|grant| {
+            let scope = match &grant.scope {
+                Scope::All => Value::Null,
+                Scope::Types(types) => types.iter().map(|ty| json!(ty.as_str())).collect(),
+            };
+            let state = match grant.state {
+                GrantState::Proposed => "proposed",
+                GrantState::Active => "active",
+                GrantState::Rejected => "rejected",
+                GrantState::Revoked => "revoked",
+            };
+            let initiator = match grant.initiator {
+                Initiator::Patient => "patient",
+                Initiator::Physician => "physician",
+            };
+            json!([
+                grant.id,
+                grant.patient,
+                grant.grantee,
+                scope,
+                grant.purpose,
+                to_micros(grant.start),
+                grant.end.map(to_micros),
+                state,
+                initiator,
+                grant.reason,
+            ])
+        })
         .collect();
     json!(items).to_string().into_bytes()
 }
 
+/// The inverse of [`encode`]; `None` for anything else (the entry is then refilled).
 fn decode(bytes: &[u8]) -> Option<Vec<Grant>> {
     let items: Vec<Value> = serde_json::from_slice(bytes).ok()?;
     items
         .iter()
         .map(|item| {
-            let id = ResourceId::new(item["id"].as_str()?.to_owned()).ok()?;
-            Grant::from_fhir(&id, item)
+            let text = |index: usize| item[index].as_str().map(str::to_owned);
+            let scope = match &item[3] {
+                Value::Null => Scope::All,
+                types => Scope::Types(
+                    types
+                        .as_array()?
+                        .iter()
+                        .map(|ty| ResourceType::from_name(ty.as_str()?))
+                        .collect::<Option<_>>()?,
+                ),
+            };
+            let state = match item[7].as_str()? {
+                "proposed" => GrantState::Proposed,
+                "active" => GrantState::Active,
+                "rejected" => GrantState::Rejected,
+                "revoked" => GrantState::Revoked,
+                _ => return None,
+            };
+            let initiator = match item[8].as_str()? {
+                "patient" => Initiator::Patient,
+                "physician" => Initiator::Physician,
+                _ => return None,
+            };
+            let end = match &item[6] {
+                Value::Null => None,
+                micros => Some(from_micros(micros.as_i64()?)),
+            };
+            Some(Grant {
+                id: Some(text(0)?),
+                patient: text(1)?,
+                grantee: text(2)?,
+                scope,
+                purpose: text(4)?,
+                start: from_micros(item[5].as_i64()?),
+                end,
+                state,
+                initiator,
+                reason: match &item[9] {
+                    Value::Null => None,
+                    reason => Some(reason.as_str()?.to_owned()),
+                },
+            })
         })
         .collect()
 }

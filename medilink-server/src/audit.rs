@@ -22,6 +22,8 @@ use crate::state::AppState;
 
 /// Records per append transaction at most.
 const BATCH: usize = 256;
+/// Scheduler turns the writer waits for more records before committing a batch.
+const LINGER_TURNS: usize = 2;
 /// Queue capacity (requests wait when it is full).
 const CAPACITY: usize = 4096;
 /// How long a response waits for its record before failing closed with `503`.
@@ -67,6 +69,20 @@ impl AuditSink {
 async fn write_loop(log: Arc<dyn AuditLog>, mut receiver: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut jobs, BATCH).await > 0 {
+        // Linger for two scheduler turns so that requests finishing concurrently join this
+        // batch: fewer, larger commits (each commit is a WAL sync on SQLite).
+        for _ in 0..LINGER_TURNS {
+            if jobs.len() >= BATCH {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while jobs.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
         let entries: Vec<AuditEntry> = jobs.iter().map(|(entry, _)| entry.clone()).collect();
         let mut delay = Duration::from_millis(50);
         loop {

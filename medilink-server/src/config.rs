@@ -196,6 +196,10 @@ pub struct ServeArgs {
         default_value = "MediLink <no-reply@medilink.invalid>"
     )]
     pub smtp_from: String,
+    /// Serve the web dashboards from this directory (a `dashboards/dist` build) instead of
+    /// the copy embedded in the binary.
+    #[arg(long, env = "MEDILINK_DASHBOARDS_DIR")]
+    pub dashboards_dir: Option<PathBuf>,
     /// Largest accepted document upload (`POST /api/documents`) in bytes.
     #[arg(long, env = "MEDILINK_MAX_DOCUMENT_BYTES", default_value_t = crate::state::DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
@@ -324,6 +328,8 @@ pub struct ServeConfig {
     pub security: SecurityConfig,
     /// SMTP delivery of patient notices (logged only when `None`).
     pub smtp: Option<crate::mail::SmtpSettings>,
+    /// Where the web dashboards come from.
+    pub dashboards: crate::static_files::Dashboards,
     /// Document uploads and their blob store.
     pub documents: DocumentsConfig,
     /// The in-process job worker (`None`: `--no-worker`).
@@ -433,7 +439,18 @@ impl ServeArgs {
             .smtp_url
             .as_ref()
             .map(|url| crate::mail::SmtpSettings::new(url.clone(), self.smtp_from.clone()));
+        let dashboards = match &self.dashboards_dir {
+            None => crate::static_files::Dashboards::Embedded,
+            Some(dir) if dir.join("index.html").is_file() => {
+                crate::static_files::Dashboards::Dir(dir.clone())
+            }
+            Some(dir) => bail!(
+                "--dashboards-dir / MEDILINK_DASHBOARDS_DIR: {} has no index.html (build the dashboards first)",
+                dir.display()
+            ),
+        };
         Ok(ServeConfig {
+            dashboards,
             smtp,
             documents,
             worker: (!self.no_worker).then_some(WorkerSettings {

@@ -12,7 +12,8 @@ use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
 use crate::{
-    api, audit, bundle, everything, health, history, metadata, pipeline, read, search, write,
+    api, audit, bundle, everything, health, history, metadata, pipeline, read, search,
+    static_files, write,
 };
 
 /// Builds the application router.
@@ -119,6 +120,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn_with_state(state.clone(), session::authenticate))
         .layer(from_fn_with_state(state.clone(), limits::rate_limit))
+        // The dashboards' pages are public: served before authentication and rate limits.
+        .layer(from_fn_with_state(state.clone(), static_files::serve))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
                 // Method and route template only: no query strings, ids or tokens in logs.

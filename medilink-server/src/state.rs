@@ -61,6 +61,8 @@ pub struct AppState {
     /// The full-text index of `_text` / `_content` (RAM by default; on disk in the data
     /// directory when built from the configuration).
     pub search_index: Arc<dyn SearchIndex>,
+    /// The web dashboards served at `/` and `/patient/` (none: not served).
+    pub dashboards: Option<crate::static_files::Dashboards>,
     /// The job queue (document ingest, periodic work).
     pub jobs: Arc<dyn JobQueue>,
     /// Uploaded documents (in memory by default; `--blob-url` when built from the
@@ -123,6 +125,7 @@ impl AppState {
             cors_origins: Vec::new(),
             hsts: false,
             search_index: Arc::new(TantivySearchIndex::in_memory()?),
+            dashboards: None,
             jobs: platform.jobs,
             blobs,
             documents: Arc::new(documents),
@@ -162,6 +165,7 @@ impl AppState {
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
+        state.dashboards = Some(config.dashboards.clone());
         state.search_index = Arc::new(open_search_index(&config.storage).await?);
         state.max_document_bytes = config.documents.max_bytes;
         let blobs = open_blob_store(&config.documents.blobs).with_context(|| {

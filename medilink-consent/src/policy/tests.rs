@@ -256,3 +256,68 @@ fn grants_of_other_physicians_do_not_count() {
     };
     assert!(!decide(&other, Action::Read, &observation_of(&own), &grants, NOW).allow);
 }
+
+// Issue #5: `decide` asks physicians' grants per target patient instead of building the
+// `access` list; both must agree on every state, type, action and patient set.
+#[test]
+fn physician_decisions_agree_with_the_access_list() {
+    let doc = Principal::User {
+        user_id: "doc".into(),
+        role: Role::Physician,
+        patient_id: None,
+    };
+    let other_doc = Principal::User {
+        user_id: "other".into(),
+        role: Role::Physician,
+        patient_id: None,
+    };
+    let targets: [&[String]; 4] = [
+        &[],
+        &["p1".to_owned()],
+        &["p2".to_owned()],
+        &["p1".to_owned(), "p2".to_owned()],
+    ];
+    for state in STATES {
+        let grants = grants(state);
+        for principal in [&doc, &other_doc] {
+            for ty in [
+                ResourceType::Observation,
+                ResourceType::Patient,
+                ResourceType::Practitioner,
+                ResourceType::Medication,
+            ] {
+                for patients in targets {
+                    for action in [Action::Read, Action::Write] {
+                        let decision = decide(
+                            principal,
+                            action,
+                            &Target {
+                                resource_type: ty,
+                                patients,
+                            },
+                            &grants,
+                            NOW,
+                        );
+                        let expected = match access(principal, ty, &grants, NOW) {
+                            Access::All => {
+                                action == Action::Read || !crate::policy::is_directory(ty)
+                            }
+                            Access::Denied(_) => false,
+                            Access::Patients(listed) => match action {
+                                Action::Read => patients.iter().any(|p| listed.contains(p)),
+                                Action::Write => {
+                                    !patients.is_empty()
+                                        && patients.iter().all(|p| listed.contains(p))
+                                }
+                            },
+                        };
+                        assert_eq!(
+                            decision.allow, expected,
+                            "{state:?} {principal:?} {ty} {patients:?} {action:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

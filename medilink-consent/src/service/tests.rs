@@ -28,6 +28,7 @@ impl Mailer for MemoryMailer {
 
 struct Fixture {
     store: Arc<dyn ResourceStore>,
+    kv: Arc<dyn KeyValue>,
     service: Arc<ConsentService>,
     clock: Arc<FixedClock>,
     mailer: Arc<MemoryMailer>,
@@ -45,7 +46,7 @@ async fn fixture() -> Fixture {
     let mailer = Arc::new(MemoryMailer::default());
     let service = Arc::new(ConsentService::new(
         store.clone(),
-        kv,
+        kv.clone(),
         dyn_clock,
         mailer.clone(),
     ));
@@ -61,6 +62,7 @@ async fn fixture() -> Fixture {
         .to_owned();
     Fixture {
         store,
+        kv,
         service,
         clock,
         mailer,
@@ -310,4 +312,147 @@ async fn admins_write_through_the_guard() {
         .create(&admin, json!({"resourceType": "Patient", "active": true}))
         .await;
     assert!(created.is_ok(), "{created:?}");
+}
+
+// Issue #5: the in-process memo of decoded grants must never outlive the key-value entry.
+#[tokio::test]
+async fn decoded_grants_follow_the_key_value_entry_in_every_instance() {
+    let f = fixture().await;
+    // A second instance (another server process) sharing the store and the key-value store,
+    // with its own memo.
+    let clock: Arc<dyn Clock> = f.clock.clone();
+    let other = Arc::new(ConsentService::new(
+        f.store.clone(),
+        f.kv.clone(),
+        clock,
+        Arc::new(MemoryMailer::default()),
+    ));
+    let me = patient_principal(&f.patient);
+    let grant = other
+        .create(&me, grant_to_doctor(&[]))
+        .await
+        .expect("grant");
+    let id = grant.id.clone().expect("id");
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let patient_id = ResourceId::new(f.patient.clone()).expect("id");
+    let ctx = doctor_ctx();
+    let read = || guard.read(&ctx, ResourceType::Patient, &patient_id);
+    for _ in 0..3 {
+        read().await.expect("consented read, memo warm");
+    }
+
+    // Revoked in the other instance: refused by the very next read here.
+    other.revoke(&me, &id).await.expect("revoke");
+    let err = read().await.expect_err("revoked at once");
+    assert!(matches!(err, FhirError::NotFound { .. }), "{err}");
+
+    // Granted again elsewhere: allowed at once.
+    other
+        .create(&me, grant_to_doctor(&[]))
+        .await
+        .expect("grant again");
+    read().await.expect("new grant seen at once");
+
+    // Whatever the key-value store says wins over the memo: an entry listing no grants.
+    f.kv.set(&grantee_key("doc"), b"[]", CACHE_TTL)
+        .await
+        .expect("set");
+    let err = read().await.expect_err("the key-value entry is the truth");
+    assert!(matches!(err, FhirError::NotFound { .. }), "{err}");
+    f.kv.delete(&grantee_key("doc")).await.expect("delete");
+    read().await.expect("refilled from the store");
+}
+
+#[tokio::test]
+async fn memoized_grants_expire_at_the_instant() {
+    let f = fixture().await;
+    let me = patient_principal(&f.patient);
+    let end = f.clock.now() + time::Duration::hours(1);
+    f.service
+        .create(
+            &me,
+            GrantRequest {
+                end: Some(end),
+                ..grant_to_doctor(&["Patient"])
+            },
+        )
+        .await
+        .expect("grant");
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let patient_id = ResourceId::new(f.patient.clone()).expect("id");
+    guard
+        .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+        .await
+        .expect("in force");
+    // The test clock ticks a millisecond per reading: stop 5 s short of the end, then pass it.
+    // The key-value entry (5 min TTL) and the memo are both still warm at that point.
+    let cached_end = f.service.grants_of_grantee("doc").await.expect("grants")[0].end;
+    assert_eq!(cached_end, Some(end));
+    f.clock.advance(std::time::Duration::from_secs(3600 - 5));
+    guard
+        .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+        .await
+        .expect("still in force");
+    f.clock.advance(std::time::Duration::from_secs(5));
+    assert!(f.clock.now() >= end);
+    let err = guard
+        .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+        .await
+        .expect_err("expired at its end");
+    assert!(matches!(err, FhirError::NotFound { .. }), "{err}");
+    let query =
+        medilink_fhir::search::SearchQuery::parse(ResourceType::Patient, &[], true).expect("query");
+    let page = guard.search(&doctor_ctx(), &query).await.expect("search");
+    assert!(
+        page.matches.is_empty(),
+        "searches expire at the same instant"
+    );
+}
+
+#[test]
+fn the_cached_form_round_trips_every_field_and_refuses_anything_else() {
+    let start = datetime!(2024-01-01 0:00:00.123456 UTC);
+    let grants = vec![
+        Grant {
+            id: Some("c1".into()),
+            patient: "p1".into(),
+            grantee: "doc".into(),
+            scope: Scope::All,
+            purpose: "TREAT".into(),
+            start,
+            end: None,
+            state: GrantState::Active,
+            initiator: Initiator::Patient,
+            reason: None,
+        },
+        Grant {
+            id: Some("c2".into()),
+            patient: "p2".into(),
+            grantee: "doc".into(),
+            scope: Scope::Types(vec![ResourceType::Observation, ResourceType::Condition]),
+            purpose: "BTG".into(),
+            start,
+            end: Some(start + time::Duration::hours(24)),
+            state: GrantState::Revoked,
+            initiator: Initiator::Physician,
+            reason: Some("unconscious patient in the emergency room".into()),
+        },
+    ];
+    let bytes = encode(&grants);
+    assert_eq!(decode(&bytes), Some(grants));
+    assert_eq!(decode(b"[]"), Some(Vec::new()));
+    for garbage in [
+        &b"not json"[..],
+        b"{}",
+        b"[[\"c1\"]]",
+        b"[[\"c1\",\"p1\",\"doc\",null,\"TREAT\",0,null,\"expired\",\"patient\",null]]",
+        b"[[\"c1\",\"p1\",\"doc\",[\"NoSuchType\"],\"TREAT\",0,null,\"active\",\"patient\",null]]",
+    ] {
+        assert_eq!(
+            decode(garbage),
+            None,
+            "{}",
+            String::from_utf8_lossy(garbage)
+        );
+    }
 }

@@ -644,4 +644,58 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
             "p1".to_owned(),
         ]));
     assert!(ids_of(store.search(&ctx(), &has).await.expect("has")).is_empty());
+
+    // Issue #5: a `patient=` criterion naming permitted patients stands in for the restriction
+    // (same matches); a reference outside the compartment parameters (`focus`) does not.
+    let focus = json!({"resourceType": "Observation", "id": "of", "status": "final", "code": {"text": "focus"},
+        "subject": {"reference": "Patient/p2"}, "focus": [{"reference": "Patient/p1"}]});
+    store
+        .update(
+            &ctx(),
+            ResourceType::Observation,
+            &ResourceId::new("of").expect("id"),
+            focus,
+            None,
+        )
+        .await
+        .expect("focus");
+    let sorted = |page: crate::search::SearchPage| {
+        let mut found = ids_of(page);
+        found.sort();
+        found
+    };
+    for (query, permitted) in [
+        ("patient=Patient/p1", vec!["p1"]),
+        ("patient=p1,p2", vec!["p1", "p2"]),
+        ("subject=Patient/p2", vec!["p2", "p3"]),
+    ] {
+        let open = store
+            .search(&ctx(), &search(query, None))
+            .await
+            .expect("open");
+        let restricted = store
+            .search(&ctx(), &search(query, Some(permitted)))
+            .await
+            .expect("restricted");
+        assert!(!open.matches.is_empty(), "{query}");
+        assert_eq!(sorted(open), sorted(restricted), "{query}");
+    }
+    let only_p1 = store
+        .search(&ctx(), &search("focus=Patient/p1", Some(vec!["p1"])))
+        .await
+        .expect("focus p1");
+    assert!(ids_of(only_p1).is_empty(), "p2's observation stays hidden");
+    let p2 = store
+        .search(&ctx(), &search("focus=Patient/p1", Some(vec!["p2"])))
+        .await
+        .expect("focus p2");
+    assert_eq!(ids_of(p2), vec!["of"]);
+    let mixed = store
+        .search(&ctx(), &search("patient=p1,p2", Some(vec!["p1"])))
+        .await
+        .expect("mixed");
+    assert!(
+        !ids_of(mixed).iter().any(|id| id == "of"),
+        "a non-permitted value keeps the restriction"
+    );
 }

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::platform::Role;
 
-use super::session::bearer;
+use super::session::verify_bearer;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -101,15 +101,15 @@ pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<String>
 /// Middleware: counts the request in its window and answers `429` past the limit.
 pub(crate) async fn rate_limit(
     State(app): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    let user = verify_bearer(&app, &mut request).and_then(Result::ok);
     let auth = &app.auth;
     let limits = auth.settings.rate;
     let class = limit_class(request.uri().path());
     let ip = client_ip(&request, auth.settings.trust_forwarded_for)
         .unwrap_or_else(|| "unknown".to_owned());
-    let user = bearer(&request).and_then(|token| auth.codec.verify(token, auth.clock.now()).ok());
     let (key, limit) = match (class, &user) {
         (LimitClass::Login, _) => (format!("rate:login:{ip}"), limits.login),
         (LimitClass::Totp, Some(claims)) => (format!("rate:totp:{}", claims.sub), limits.totp),

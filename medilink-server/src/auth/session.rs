@@ -83,10 +83,41 @@ pub fn bearer(request: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Checks a token (signature, expiry, partial, revocation) into a principal.
-pub async fn principal_of(app: &AppState, token: &str) -> Result<Principal, ApiError> {
+/// A bearer token's signature, algorithm and expiry check, kept in the request's extensions
+/// by the first middleware that needs it (the rate limit) so it is done once per request.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedToken {
+    token: String,
+    result: Result<Claims, TokenError>,
+}
+
+/// The check of the request's bearer token (`None`: no token), done at most once per request.
+pub(crate) fn verify_bearer(
+    app: &AppState,
+    request: &mut Request,
+) -> Option<Result<Claims, TokenError>> {
+    let token = bearer(request)?;
+    if let Some(verified) = request.extensions().get::<VerifiedToken>()
+        && verified.token == token
+    {
+        return Some(verified.result.clone());
+    }
+    let result = app.auth.codec.verify(token, app.auth.clock.now());
+    let verified = VerifiedToken {
+        token: token.to_owned(),
+        result: result.clone(),
+    };
+    request.extensions_mut().insert(verified);
+    Some(result)
+}
+
+/// The principal of a checked token (expired, invalid, partial and revoked tokens refused).
+async fn principal_from(
+    app: &AppState,
+    verified: Result<Claims, TokenError>,
+) -> Result<Principal, ApiError> {
     let auth = &app.auth;
-    let claims = match auth.codec.verify(token, auth.clock.now()) {
+    let claims = match verified {
         Ok(claims) => claims,
         Err(TokenError::Expired) => return Err(ApiError::unauthenticated("the token has expired")),
         Err(TokenError::Invalid) => return Err(ApiError::unauthenticated("invalid token")),
@@ -129,9 +160,8 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     let class = route_class(request.method(), request.uri().path());
-    let token = bearer(&request).map(str::to_owned);
-    let principal = match token {
-        Some(token) => match principal_of(&app, &token).await {
+    let principal = match verify_bearer(&app, &mut request) {
+        Some(verified) => match principal_from(&app, verified).await {
             Ok(principal) => Some(principal),
             Err(err) if class != RouteClass::Public => return err.into_response(),
             Err(_) => None,

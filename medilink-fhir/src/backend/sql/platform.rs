@@ -44,6 +44,19 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<SqlValue>) -> Statement 
     Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
 }
 
+/// Most audit rows per INSERT statement (13 values each, within every backend's limit).
+const AUDIT_CHUNK: usize = 128;
+
+/// The rows the next audit INSERT takes out of `remaining`: the largest power of two that
+/// fits, at most [`AUDIT_CHUNK`].
+fn chunk_size(remaining: usize) -> usize {
+    if remaining >= AUDIT_CHUNK {
+        AUDIT_CHUNK
+    } else {
+        1 << (usize::BITS - 1 - remaining.leading_zeros())
+    }
+}
+
 fn corrupt(what: &str) -> FhirError {
     FhirError::Internal {
         source: format!("stored row has an invalid {what}").into(),
@@ -410,9 +423,9 @@ impl AuditLog for SqlAuditLog {
             }
             None => (0, GENESIS_HASH.to_owned()),
         };
-        let sql = format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
+        // One multi-row INSERT per chunk; chunk sizes are powers of two (at most
+        // AUDIT_CHUNK rows) so the statement shapes stay few and cached.
+        let mut rows: Vec<Vec<SqlValue>> = Vec::with_capacity(entries.len());
         for entry in entries {
             seq += 1;
             let hash = chain_hash(&prev, seq, entry);
@@ -420,7 +433,7 @@ impl AuditLog for SqlAuditLog {
                 serde_json::to_string(&entry.resource_ids).map_err(|err| FhirError::Internal {
                     source: Box::new(err),
                 })?;
-            let values = vec![
+            rows.push(vec![
                 SqlValue::from(seq as i64),
                 to_micros(entry.at).into(),
                 entry.actor.clone().into(),
@@ -434,11 +447,22 @@ impl AuditLog for SqlAuditLog {
                 entry.request_id.as_str().into(),
                 prev.as_str().into(),
                 hash.as_str().into(),
-            ];
+            ]);
+            prev = hash;
+        }
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let size = chunk_size(rest.len());
+            let (chunk, tail) = rest.split_at(size);
+            let sql = format!(
+                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
+            );
+            let values: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
             txn.execute_raw(statement(self.backend, &sql, values))
                 .await
                 .map_err(classify)?;
-            prev = hash;
+            rest = tail;
         }
         txn.commit().await.map_err(classify)
     }
@@ -517,5 +541,27 @@ impl AuditLog for SqlAuditLog {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_batches_split_into_power_of_two_statements() {
+        let split = |mut remaining: usize| {
+            let mut sizes = Vec::new();
+            while remaining > 0 {
+                let size = chunk_size(remaining);
+                sizes.push(size);
+                remaining -= size;
+            }
+            sizes
+        };
+        assert_eq!(split(1), vec![1]);
+        assert_eq!(split(37), vec![32, 4, 1]);
+        assert_eq!(split(128), vec![128]);
+        assert_eq!(split(300), vec![128, 128, 32, 8, 4]);
     }
 }

@@ -3,9 +3,13 @@
 //! the alias's own `resource_type` condition restricts the type), so chains, `_has` and the
 //! compartment restriction nest naturally and the planner can drive from the indexes.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use sea_orm::Value as SqlValue;
 
 use crate::error::{FhirError, FhirResult};
+use crate::fhirpath::Expression;
 use crate::model::ResourceType;
 use crate::search::compartment::patient_compartment_params;
 use crate::search::normalize::{Number, Range, normalize_string};
@@ -69,6 +73,15 @@ impl Plan {
     ) -> FhirResult<String> {
         let mut parts = Vec::with_capacity(criteria.len());
         for criterion in criteria {
+            if let Criterion::PatientCompartment(patients) = criterion
+                && criteria
+                    .iter()
+                    .any(|other| implies_compartment(other, resource_type, patients))
+            {
+                // Another criterion already confines every match to permitted patients'
+                // compartments: the restriction would only re-check it row by row.
+                continue;
+            }
             parts.push(self.criterion(criterion, resource_type, alias)?);
         }
         Ok(if parts.is_empty() {
@@ -511,8 +524,143 @@ impl Plan {
     }
 }
 
+/// Whether every resource of type `ty` matching `criterion` is in the Patient compartment of
+/// one of `patients`, so that the compartment restriction adds nothing: `_id` of permitted
+/// Patients, or a plain reference criterion whose every value is `Patient/<permitted id>` (or
+/// that id alone) on a parameter whose references are all indexed under a compartment
+/// parameter too ([`implies_membership`]). Anything else (modifiers, chains, absolute urls,
+/// versioned references) is not taken as proof.
+pub(super) fn implies_compartment(
+    criterion: &Criterion,
+    ty: ResourceType,
+    patients: &[String],
+) -> bool {
+    match criterion {
+        Criterion::Ids(ids) if ty == ResourceType::Patient => {
+            !ids.is_empty() && ids.iter().all(|id| patients.contains(id))
+        }
+        Criterion::Param {
+            param,
+            modifier: Modifier::None | Modifier::Type(ResourceType::Patient),
+            values,
+        } if param.kind == ParamType::Reference && !values.is_empty() => {
+            let permitted = |value: &SearchValue| match value {
+                SearchValue::Reference {
+                    resource_type: Some(ResourceType::Patient),
+                    id: Some(id),
+                    url,
+                } => (*url == format!("Patient/{id}") || url == id) && patients.contains(id),
+                _ => false,
+            };
+            values.iter().all(permitted) && implies_membership(ty, param)
+        }
+        _ => false,
+    }
+}
+
+/// Whether every `Patient` reference indexed under `param` (of `ty`) is also indexed under
+/// one of the type's Patient compartment parameters: `param` is one of them, or each of its
+/// expressions is one of theirs, or is `Type.element.where(resolve() is Patient)` where
+/// `Type.element` is one of theirs (`Observation.patient` over `Observation.subject`). Decided
+/// by comparing parsed expressions, once per parameter.
+fn implies_membership(ty: ResourceType, param: &SearchParam) -> bool {
+    static MEMO: LazyLock<Mutex<HashMap<(ResourceType, String), bool>>> =
+        LazyLock::new(Mutex::default);
+    let key = (ty, param.code.clone());
+    if let Some(known) = MEMO.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return *known;
+    }
+    let compartment = patient_compartment_params(ty);
+    let registry = crate::search::registry();
+    let members: Vec<&Expression> = compartment
+        .iter()
+        .filter_map(|code| registry.param(ty, code))
+        .flat_map(|member| member.expressions.iter())
+        .collect();
+    let narrowed: Vec<Expression> = compartment
+        .iter()
+        .filter(|code| {
+            Expression::parse(&format!("{}.{code}", ty.as_str()))
+                .is_ok_and(|plain| members.contains(&&plain))
+        })
+        .filter_map(|code| {
+            Expression::parse(&format!(
+                "{}.{code}.where(resolve() is Patient)",
+                ty.as_str()
+            ))
+            .ok()
+        })
+        .collect();
+    let implied = compartment.contains(&param.code)
+        || (!param.expressions.is_empty()
+            && param
+                .expressions
+                .iter()
+                .all(|expression| members.contains(&expression) || narrowed.contains(expression)));
+    MEMO.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, implied);
+    implied
+}
+
 fn unsupported(what: &str) -> FhirError {
     FhirError::Unsupported {
         feature: what.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::SearchQuery;
+
+    fn criterion(ty: ResourceType, name: &str, value: &str) -> Criterion {
+        let query = SearchQuery::parse(ty, &[(name.to_owned(), value.to_owned())], true)
+            .expect("valid query");
+        query.criteria.into_iter().next().expect("one criterion")
+    }
+
+    fn implied(ty: ResourceType, name: &str, value: &str) -> bool {
+        let permitted = ["p1".to_owned(), "p2".to_owned()];
+        implies_compartment(&criterion(ty, name, value), ty, &permitted)
+    }
+
+    #[test]
+    fn a_reference_to_permitted_patients_through_the_compartment_implies_the_restriction() {
+        let obs = ResourceType::Observation;
+        assert!(implied(obs, "subject", "Patient/p1"));
+        assert!(implied(obs, "performer", "Patient/p2"));
+        // `patient` is `subject.where(resolve() is Patient)`: a subset of `subject`.
+        assert!(implied(obs, "patient", "Patient/p1"));
+        assert!(implied(obs, "patient", "p1"));
+        assert!(implied(obs, "patient", "Patient/p1,Patient/p2"));
+        assert!(implied(obs, "subject:Patient", "p1"));
+        assert!(implied(ResourceType::Condition, "patient", "Patient/p2"));
+        assert!(implied(ResourceType::Patient, "_id", "p1,p2"));
+    }
+
+    #[test]
+    fn anything_less_than_proof_keeps_the_restriction() {
+        let obs = ResourceType::Observation;
+        // A patient outside the permitted set, alone or among permitted ones.
+        assert!(!implied(obs, "patient", "Patient/p3"));
+        assert!(!implied(obs, "patient", "Patient/p1,Patient/p3"));
+        // `focus` is not a compartment parameter: the resource may belong to someone else.
+        assert!(!implied(obs, "focus", "Patient/p1"));
+        // Modifiers, absolute urls, other types, versions, ids of other types.
+        assert!(!implied(obs, "patient:missing", "false"));
+        assert!(!implied(obs, "patient:identifier", "urn:x|p1"));
+        assert!(!implied(
+            obs,
+            "subject",
+            "https://other.example/fhir/Patient/p1"
+        ));
+        assert!(!implied(obs, "subject", "Group/p1"));
+        assert!(!implied(obs, "subject", "Patient/p1/_history/2"));
+        assert!(!implied(obs, "code", "http://loinc.org|2708-6"));
+        assert!(!implied(ResourceType::Patient, "_id", "p1,p3"));
+        assert!(!implied(obs, "_id", "p1"));
+        // A chain to a permitted patient's name is not a reference to that patient.
+        assert!(!implied(obs, "subject:Patient.name", "p1"));
     }
 }
