@@ -173,6 +173,7 @@ async fn world_at(options: &SqlOptions, max_document_bytes: usize, pipeline: Pip
         "fs://{}",
         blobs_dir.path().display()
     )))
+    .await
     .expect("fs blob store");
     let mut state = app.state.clone().with_documents(blobs, pipeline);
     state.max_document_bytes = max_document_bytes;
