@@ -168,12 +168,14 @@ impl AppState {
         state.dashboards = Some(config.dashboards.clone());
         state.search_index = Arc::new(open_search_index(&config.storage).await?);
         state.max_document_bytes = config.documents.max_bytes;
-        let blobs = open_blob_store(&config.documents.blobs).with_context(|| {
-            format!(
-                "--blob-url / MEDILINK_BLOB_URL: cannot open {}",
-                medilink_fhir::backend::blob::redact_url(&config.documents.blobs.url)
-            )
-        })?;
+        let blobs = open_blob_store(&config.documents.blobs)
+            .await
+            .with_context(|| {
+                format!(
+                    "--blob-url / MEDILINK_BLOB_URL: cannot open {}",
+                    medilink_fhir::backend::blob::redact_url(&config.documents.blobs.url)
+                )
+            })?;
         state = state.with_documents(blobs, default_pipeline());
         if let Some(smtp) = &config.smtp {
             let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
