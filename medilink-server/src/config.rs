@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use medilink_fhir::{BlobOptions, SqlOptions};
+use medilink_ingest::extract::{ApiKey, LlmConfig, LlmProvider};
 
 use crate::auth::crypto::{self, KeySource};
 use crate::auth::{AuthSettings, HashParams, Keys};
@@ -222,6 +223,106 @@ pub struct ServeArgs {
     /// Lease of a running job in seconds (a job whose worker died is taken up again after it).
     #[arg(long, env = "MEDILINK_WORKER_LEASE_SECS", default_value_t = 60)]
     pub worker_lease_secs: u64,
+    /// How uploaded documents are read.
+    #[command(flatten)]
+    pub extractor: ExtractorArgs,
+}
+
+/// The structured extractor of the ingest pipeline: rules (offline) or an LLM over HTTP.
+#[derive(Debug, Clone, Args)]
+pub struct ExtractorArgs {
+    /// `rules` (offline) or `llm` (a language model over HTTP; needs a model and a key).
+    #[arg(long, env = "MEDILINK_EXTRACTOR", default_value = "rules", value_parser = ["rules", "llm"])]
+    pub extractor: String,
+    /// `gemini` or `openai` (any OpenAI-compatible chat/completions API).
+    #[arg(long, env = "MEDILINK_LLM_PROVIDER", default_value = "gemini", value_parser = ["gemini", "openai"])]
+    pub llm_provider: String,
+    /// The API's base URL; defaults to the provider's public endpoint.
+    #[arg(long, env = "MEDILINK_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// The model name (e.g. `gemini-2.5-flash`, `gpt-4o-mini`).
+    #[arg(long, env = "MEDILINK_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// A file holding the API key (alternative to `MEDILINK_LLM_API_KEY`).
+    #[arg(
+        long,
+        env = "MEDILINK_LLM_API_KEY_FILE",
+        conflicts_with = "llm_api_key"
+    )]
+    pub llm_api_key_file: Option<PathBuf>,
+    /// The API key (prefer the environment variable or the key file to the flag).
+    #[arg(long, env = "MEDILINK_LLM_API_KEY", hide_env_values = true, value_parser = parse_api_key)]
+    pub llm_api_key: Option<ApiKey>,
+    /// Time allowed for one request to the model, in seconds.
+    #[arg(long, env = "MEDILINK_LLM_TIMEOUT_SECS", default_value_t = 60)]
+    pub llm_timeout_secs: u64,
+}
+
+fn parse_api_key(text: &str) -> Result<ApiKey, std::convert::Infallible> {
+    Ok(ApiKey::new(text))
+}
+
+/// The validated extractor choice.
+#[derive(Debug, Clone)]
+pub enum ExtractorConfig {
+    /// The offline rule-based extractor.
+    Rules,
+    /// A language model over HTTP.
+    Llm(LlmConfig),
+}
+
+impl ExtractorArgs {
+    /// Checks the values: `llm` needs a model and a key; the base URL must be http(s).
+    pub fn validate(&self) -> anyhow::Result<ExtractorConfig> {
+        if self.extractor == "rules" {
+            return Ok(ExtractorConfig::Rules);
+        }
+        let (provider, default_url) = match self.llm_provider.as_str() {
+            "gemini" => (
+                LlmProvider::Gemini,
+                "https://generativelanguage.googleapis.com/v1beta",
+            ),
+            "openai" => (LlmProvider::OpenAiCompatible, "https://api.openai.com/v1"),
+            other => bail!("--llm-provider / MEDILINK_LLM_PROVIDER: unknown provider {other:?}"),
+        };
+        let base_url = self.llm_base_url.as_deref().unwrap_or(default_url);
+        match url::Url::parse(base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => bail!("--llm-base-url / MEDILINK_LLM_BASE_URL must be an http(s) URL"),
+        }
+        let model = match self.llm_model.as_deref().map(str::trim) {
+            Some(model) if !model.is_empty() => model.to_owned(),
+            _ => bail!("--extractor llm needs a model: set --llm-model / MEDILINK_LLM_MODEL"),
+        };
+        let api_key = match (&self.llm_api_key, &self.llm_api_key_file) {
+            (Some(key), _) => key.clone(),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "--llm-api-key-file / MEDILINK_LLM_API_KEY_FILE: cannot read {}",
+                        path.display()
+                    )
+                })?;
+                let key = text.trim();
+                if key.is_empty() {
+                    bail!(
+                        "--llm-api-key-file / MEDILINK_LLM_API_KEY_FILE: {} is empty",
+                        path.display()
+                    );
+                }
+                ApiKey::new(key)
+            }
+            (None, None) => bail!(
+                "--extractor llm needs an API key: set MEDILINK_LLM_API_KEY or --llm-api-key-file"
+            ),
+        };
+        if !(1..=600).contains(&self.llm_timeout_secs) {
+            bail!("--llm-timeout-secs / MEDILINK_LLM_TIMEOUT_SECS must be between 1 and 600");
+        }
+        let mut config = LlmConfig::new(provider, base_url, model, api_key);
+        config.timeout = std::time::Duration::from_secs(self.llm_timeout_secs);
+        Ok(ExtractorConfig::Llm(config))
+    }
 }
 
 /// Validated settings of the in-process worker.
@@ -334,6 +435,8 @@ pub struct ServeConfig {
     pub documents: DocumentsConfig,
     /// The in-process job worker (`None`: `--no-worker`).
     pub worker: Option<WorkerSettings>,
+    /// The structured extractor of uploaded documents.
+    pub extractor: ExtractorConfig,
 }
 
 impl StorageArgs {
@@ -410,6 +513,7 @@ impl ServeArgs {
                 "--argon2-memory-kib / --argon2-iterations: below the production minimum (19456 KiB, 2)"
             );
         }
+        let extractor = self.extractor.validate()?;
         let storage = storage.validate(!self.no_migrate)?;
         let documents = self.documents(&storage.data_dir)?;
         let auth = AuthSettings {
@@ -450,6 +554,7 @@ impl ServeArgs {
             ),
         };
         Ok(ServeConfig {
+            extractor,
             dashboards,
             smtp,
             documents,
@@ -555,5 +660,116 @@ mod tests {
         let err = serve.validate(&storage, &cli.keys).expect_err("invalid");
         assert!(err.to_string().contains("--blob-url"), "{err}");
         assert!(Cli::try_parse_from(["medilink-server", "import"]).is_err());
+    }
+
+    fn extractor(args: &[&str]) -> anyhow::Result<ExtractorConfig> {
+        let cli = Cli::try_parse_from(["medilink-server", "serve"].iter().chain(args))
+            .map_err(anyhow::Error::from)?;
+        let Command::Serve(serve) = &cli.command else {
+            panic!("serve")
+        };
+        serve.extractor.validate()
+    }
+
+    #[test]
+    fn the_extractor_defaults_to_rules() {
+        assert!(matches!(
+            extractor(&[]).expect("valid"),
+            ExtractorConfig::Rules
+        ));
+    }
+
+    #[test]
+    fn llm_needs_a_model_and_a_key() {
+        let err = extractor(&["--extractor", "llm", "--llm-api-key", "k"]).expect_err("no model");
+        assert!(err.to_string().contains("--llm-model"), "{err}");
+        let err = extractor(&["--extractor", "llm", "--llm-model", "m"]).expect_err("no key");
+        assert!(err.to_string().contains("MEDILINK_LLM_API_KEY"), "{err}");
+        let err = extractor(&[
+            "--extractor",
+            "llm",
+            "--llm-model",
+            "m",
+            "--llm-api-key-file",
+        ])
+        .expect_err("missing value");
+        assert!(err.to_string().contains("--llm-api-key-file"), "{err}");
+        let err = extractor(&["--extractor", "gpt"]).expect_err("unknown extractor");
+        assert!(err.to_string().contains("--extractor"), "{err}");
+        let args = [
+            "--extractor",
+            "llm",
+            "--llm-model",
+            "m",
+            "--llm-api-key",
+            "k",
+        ];
+        let err =
+            extractor(&[&args[..], &["--llm-base-url", "ftp://x"]].concat()).expect_err("bad url");
+        assert!(err.to_string().contains("--llm-base-url"), "{err}");
+        let err = extractor(&[&args[..], &["--llm-timeout-secs", "0"]].concat())
+            .expect_err("bad timeout");
+        assert!(err.to_string().contains("--llm-timeout-secs"), "{err}");
+    }
+
+    #[test]
+    fn llm_reads_the_key_file_and_never_prints_the_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, "sk-secret-4711\n").expect("write");
+        let path = path.display().to_string();
+        let args = [
+            "--extractor",
+            "llm",
+            "--llm-provider",
+            "openai",
+            "--llm-model",
+            "gpt-4o-mini",
+            "--llm-api-key-file",
+            &path,
+            "--llm-timeout-secs",
+            "7",
+        ];
+        let ExtractorConfig::Llm(config) = extractor(&args).expect("valid") else {
+            panic!("llm")
+        };
+        assert_eq!(config.provider, LlmProvider::OpenAiCompatible);
+        assert_eq!(config.base_url, "https://api.openai.com/v1");
+        assert_eq!(config.model, "gpt-4o-mini");
+        assert_eq!(config.api_key, ApiKey::new("sk-secret-4711"));
+        assert_eq!(config.timeout, std::time::Duration::from_secs(7));
+        assert!(!format!("{config:?}").contains("sk-secret"));
+        let args = [
+            "--extractor",
+            "llm",
+            "--llm-model",
+            "m",
+            "--llm-api-key",
+            "sk-flag-0815",
+        ];
+        let cli =
+            Cli::try_parse_from(["medilink-server", "serve"].iter().chain(&args)).expect("parses");
+        assert!(!format!("{cli:?}").contains("sk-flag"));
+        let ExtractorConfig::Llm(config) = extractor(&args).expect("valid") else {
+            panic!("llm")
+        };
+        assert_eq!(config.provider, LlmProvider::Gemini);
+        assert!(
+            config
+                .base_url
+                .starts_with("https://generativelanguage.googleapis.com/")
+        );
+        std::fs::write(dir.path().join("empty"), " \n").expect("write");
+        let empty = dir.path().join("empty").display().to_string();
+        let args = [
+            "--extractor",
+            "llm",
+            "--llm-model",
+            "m",
+            "--llm-api-key-file",
+            &empty,
+        ];
+        let err = extractor(&args).expect_err("empty key");
+        assert!(err.to_string().contains("is empty"), "{err}");
     }
 }

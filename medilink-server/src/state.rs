@@ -176,7 +176,7 @@ impl AppState {
                     medilink_fhir::backend::blob::redact_url(&config.documents.blobs.url)
                 )
             })?;
-        state = state.with_documents(blobs, default_pipeline());
+        state = state.with_documents(blobs, pipeline(&config.extractor)?);
         if let Some(smtp) = &config.smtp {
             let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
             state = state.with_mailer(Arc::new(mailer));
@@ -277,4 +277,16 @@ impl BlobStore for MemoryBlobStore {
 /// rule-based extractor and the LOINC mapping.
 pub fn default_pipeline() -> Pipeline {
     Pipeline::offline(Arc::new(medilink_ingest::text::TesseractOcr::default()))
+}
+
+/// The ingest pipeline of `extractor`: [`default_pipeline`] with the rule-based extractor, or
+/// with the LLM extractor when it is configured.
+pub fn pipeline(extractor: &crate::config::ExtractorConfig) -> anyhow::Result<Pipeline> {
+    let mut pipeline = default_pipeline();
+    if let crate::config::ExtractorConfig::Llm(config) = extractor {
+        let llm = medilink_ingest::extract::LlmExtractor::new(config.clone())
+            .context("--extractor llm: cannot build the LLM extractor")?;
+        pipeline.extractor = Arc::new(llm);
+    }
+    Ok(pipeline)
 }

@@ -7,8 +7,22 @@ use medilink_fhir::platform::maintenance::register_maintenance;
 use medilink_fhir::platform::worker::{Registry, Worker};
 use medilink_fhir::platform::{BlobStore, Platform};
 use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
+use medilink_ingest::Pipeline;
+use medilink_ingest::job::{DocumentIngest, KIND as DOCUMENT_INGEST};
 
-use crate::config::WorkerConfig;
+use crate::config::{ExtractorConfig, WorkerConfig};
+
+/// The ingest pipeline of `extractor`: the PDF text layer, else OCR by `tesseract`, then the
+/// rule-based extractor or, when configured, the LLM extractor; then the LOINC mapping.
+pub fn pipeline(extractor: &ExtractorConfig) -> anyhow::Result<Pipeline> {
+    let mut pipeline = Pipeline::offline_default();
+    if let ExtractorConfig::Llm(config) = extractor {
+        let llm = medilink_ingest::extract::LlmExtractor::new(config.clone())
+            .context("--extractor llm: cannot build the LLM extractor")?;
+        pipeline.extractor = Arc::new(llm);
+    }
+    Ok(pipeline)
+}
 
 /// The handlers this process runs.
 pub fn registry(
@@ -17,6 +31,7 @@ pub fn registry(
     platform: &Platform,
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
+    pipeline: Pipeline,
 ) -> Registry {
     let mut registry = Registry::new();
     register_maintenance(
@@ -24,10 +39,17 @@ pub fn registry(
         store.clone(),
         platform.accounts.clone(),
         platform.jobs.clone(),
-        clock,
+        clock.clone(),
     );
-    // Document ingest (issue #6, helper C2): register `medilink_ingest::job`'s handler here.
-    let _ = &blobs;
+    let documents = DocumentIngest::new(
+        store.clone(),
+        blobs,
+        platform.jobs.clone(),
+        Arc::new(UuidIdGen),
+        clock,
+        pipeline,
+    );
+    registry.register(DOCUMENT_INGEST, Arc::new(documents));
     if config.test_handlers {
         crate::test_handlers::register(&mut registry, store, &config.worker.worker_id);
     }
@@ -41,6 +63,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     // Services first: a misconfigured one stops start-up before any migration runs.
+    let pipeline = pipeline(&config.extractor)?;
     let blobs = medilink_fhir::open_blob_store(&config.blob)
         .await
         .context("--blob-url / MEDILINK_BLOB_URL: cannot open the blob store")?;
@@ -54,7 +77,14 @@ pub async fn run(
         medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
             .await
             .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
-    let registry = registry(&config, store.clone(), &platform, blobs, clock.clone());
+    let registry = registry(
+        &config,
+        store.clone(),
+        &platform,
+        blobs,
+        clock.clone(),
+        pipeline,
+    );
     let worker = Worker::new(
         platform.jobs.clone(),
         registry,
