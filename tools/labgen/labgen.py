@@ -91,7 +91,7 @@ def pick_value(rng: random.Random, low: float, high: float, decimals: int) -> tu
     return value, text, flag
 
 
-def make_report(rng: random.Random, catalog: dict, kind: str, layout: str) -> dict:
+def make_report(rng: random.Random, catalog: dict, kind: str, layout: str, long: bool = False) -> dict:
     tests = catalog["tests"]
     panels: dict[str, list[dict]] = {}
     for t in tests:
@@ -100,6 +100,8 @@ def make_report(rng: random.Random, catalog: dict, kind: str, layout: str) -> di
     naming = rng.choice(["full", "abbrev", "mixed"])
     si = rng.random() < 0.25  # prefer the second (SI) unit where there is one
     n_panels = rng.randint(2, 4) if kind == "text_pdf" else rng.randint(2, 3)
+    if long:
+        n_panels = 7  # runs over two pages
     chosen = rng.sample(sorted(panels), n_panels)
     groups = []
     for p in chosen:
@@ -489,7 +491,8 @@ def generate(out: pathlib.Path, seed: int, counts: dict[str, int]) -> list[pathl
             # One generator per document, so changing one count does not change other files.
             rng = random.Random(f"{seed}:{short}:{i}")
             nrng = np.random.default_rng([seed, i, ord(short[0])])
-            report = make_report(rng, catalog, kind, layout)
+            # Every ninth document is a long report that runs over two pages.
+            report = make_report(rng, catalog, kind, layout, long=i % 9 == 8)
             page_size = rng.choice([letter, A4])
             pages = lay_out(report, page_size)
             stem = f"report-{short}-{layout}-{i + 1:03d}"

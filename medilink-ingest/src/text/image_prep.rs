@@ -3,8 +3,9 @@
 
 use std::io::Cursor;
 
-use image::{GrayImage, ImageFormat, ImageReader, Luma, imageops};
+use image::{GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma};
 
+use super::cleanup::{erase_leader_dots, even_out_light, median3, rotate, skew_angle};
 use crate::error::{IngestError, IngestResult};
 
 /// How large an image the text stage decodes. Anything larger is refused before its pixels are
@@ -51,27 +52,35 @@ impl ImageLimits {
     }
 }
 
-/// Decodes PNG or JPEG `bytes` to grey, within `limits`.
+/// Decodes PNG or JPEG `bytes` to grey, within `limits`, turned upright as the EXIF
+/// orientation says (phone photos are often stored sideways).
 pub(crate) fn decode(
     bytes: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
 ) -> IngestResult<GrayImage> {
+    let unreadable =
+        |e: image::ImageError| IngestError::Unreadable(format!("the image cannot be decoded: {e}"));
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_width);
     decoder_limits.max_image_height = Some(limits.max_height);
     decoder_limits.max_alloc = Some(limits.max_alloc);
-    reader.limits(decoder_limits.clone());
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| IngestError::Unreadable(format!("the image cannot be decoded: {e}")))?;
-    limits.check(u64::from(width), u64::from(height))?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(decoder_limits);
-    let image = reader
-        .decode()
-        .map_err(|e| IngestError::Unreadable(format!("the image cannot be decoded: {e}")))?;
+    // Only the header has been read so far; the size is checked before any pixel is decoded.
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let (width, height) = decoder.dimensions();
+    limits.check(u64::from(width), u64::from(height))?;
+    if decoder.total_bytes() > limits.max_alloc {
+        return Err(IngestError::Unreadable(format!(
+            "the image is too large ({width} × {height} pixels)"
+        )));
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    image.apply_orientation(orientation);
     Ok(image.into_luma8())
 }
 
@@ -85,9 +94,10 @@ pub struct PrepOptions {
     pub deskew: bool,
     /// Whether to even out the lighting and stretch the contrast.
     pub normalise_light: bool,
-    /// Whether to remove specks (3 × 3 median) and dot leaders (`Glucose ........ 105`), which
-    /// make OCR drop whole lines.
-    pub clean_dots: bool,
+    /// Whether to remove specks (3 × 3 median).
+    pub despeckle: bool,
+    /// Whether to erase dot leaders (`Glucose ........ 105`), which make OCR drop whole lines.
+    pub erase_leaders: bool,
 }
 
 impl Default for PrepOptions {
@@ -96,7 +106,8 @@ impl Default for PrepOptions {
             target_width: 2400,
             deskew: true,
             normalise_light: true,
-            clean_dots: true,
+            despeckle: true,
+            erase_leaders: true,
         }
     }
 }
@@ -111,13 +122,13 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
             let scale = scale.clamp(0.25, 3.0);
             let width = (f64::from(image.width()) * scale).round().max(1.0) as u32;
             let height = (f64::from(image.height()) * scale).round().max(1.0) as u32;
-            image = imageops::resize(&image, width, height, imageops::FilterType::Triangle);
+            image = resize(&image, width, height);
         }
     }
     if options.normalise_light {
         image = even_out_light(&image);
     }
-    if options.clean_dots {
+    if options.despeckle {
         image = median3(&image);
     }
     if options.deskew {
@@ -126,113 +137,67 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
             image = rotate(&image, angle);
         }
     }
-    if options.clean_dots {
+    if options.erase_leaders {
         erase_leader_dots(&mut image);
     }
     image
 }
 
-/// 3 × 3 median: removes specks of a pixel or two, keeps strokes and decimal points (several
-/// pixels wide at OCR resolution).
-fn median3(image: &GrayImage) -> GrayImage {
-    let (width, height) = image.dimensions();
-    let mut out = image.clone();
-    if width < 3 || height < 3 {
+/// `image` scaled to `width` × `height`: halved by 2 × 2 averaging while more than halving is
+/// left, then bilinear.
+fn resize(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+    let mut current = image.clone();
+    while current.width() / 2 >= width.max(1) && current.height() / 2 >= height.max(1) {
+        let (w, h) = (current.width() / 2, current.height() / 2);
+        let source = current.as_raw();
+        let stride = current.width() as usize;
+        let halved = GrayImage::from_fn(w, h, |x, y| {
+            let (x, y) = (2 * x as usize, 2 * y as usize);
+            let sum = u16::from(source[y * stride + x])
+                + u16::from(source[y * stride + x + 1])
+                + u16::from(source[(y + 1) * stride + x])
+                + u16::from(source[(y + 1) * stride + x + 1]);
+            Luma([(sum / 4) as u8])
+        });
+        current = halved;
+    }
+    bilinear(&current, width, height)
+}
+
+/// Bilinear resampling (pixel centres aligned), in 8-bit fixed point.
+pub(super) fn bilinear(image: &GrayImage, width: u32, height: u32) -> GrayImage {
+    let (sw, sh) = (image.width() as usize, image.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    let mut out = GrayImage::new(width, height);
+    if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
         return out;
     }
+    // Source index and weight (0–256) of the right/lower neighbour, per output column/row.
+    let table = |source: usize, target: usize| -> Vec<(usize, u32)> {
+        (0..target)
+            .map(|i| {
+                let s = ((i as f64 + 0.5) * source as f64 / target as f64 - 0.5)
+                    .clamp(0.0, (source - 1) as f64);
+                let i0 = s.floor() as usize;
+                (i0, ((s - i0 as f64) * 256.0).round() as u32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (table(sw, dw), table(sh, dh));
     let raw = image.as_raw();
-    let w = width as usize;
-    let mut window = [0u8; 9];
-    for y in 1..(height as usize - 1) {
-        for x in 1..(w - 1) {
-            for (k, slot) in window.iter_mut().enumerate() {
-                *slot = raw[(y + k / 3 - 1) * w + x + k % 3 - 1];
-            }
-            window.select_nth_unstable(4);
-            out.put_pixel(x as u32, y as u32, Luma([window[4]]));
+    let target: &mut [u8] = &mut out;
+    for (y, &(y0, fy)) in ys.iter().enumerate() {
+        let y1 = (y0 + 1).min(sh - 1);
+        let (top, bottom) = (&raw[y0 * sw..(y0 + 1) * sw], &raw[y1 * sw..(y1 + 1) * sw]);
+        let row = &mut target[y * dw..(y + 1) * dw];
+        for (o, &(x0, fx)) in row.iter_mut().zip(xs.iter()) {
+            let x1 = (x0 + 1).min(sw - 1);
+            let upper = u32::from(top[x0]) * (256 - fx) + u32::from(top[x1]) * fx;
+            let lower = u32::from(bottom[x0]) * (256 - fx) + u32::from(bottom[x1]) * fx;
+            *o = ((upper * (256 - fy) + lower * fy + 32768) >> 16) as u8;
         }
     }
     out
-}
-
-/// Erases dot leaders: small round blobs with at least three others of their kind on the same
-/// line close by. A decimal point or a full stop has letters, not dots, around it.
-fn erase_leader_dots(image: &mut GrayImage) {
-    let (width, height) = image.dimensions();
-    let (w, h) = (width as usize, height as usize);
-    let max_dot = ((f64::from(width) * 0.0035).round() as usize).max(3);
-    let dark: Vec<bool> = image.as_raw().iter().map(|&p| p < 140).collect();
-    let mut seen = vec![false; w * h];
-    // Centre x, centre y, bounding box.
-    let mut dots: Vec<(usize, usize, [usize; 4])> = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..w * h {
-        if !dark[start] || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut too_big = false;
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-            if x1 - x0 >= max_dot || y1 - y0 >= max_dot {
-                too_big = true;
-            }
-            let neighbours = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ];
-            for n in neighbours.into_iter().flatten() {
-                if dark[n] && !seen[n] {
-                    seen[n] = true;
-                    stack.push(n);
-                }
-            }
-        }
-        let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
-        if !too_big && bw >= 2 && bh >= 2 && bw <= 2 * bh && bh <= 2 * bw {
-            dots.push(((x0 + x1) / 2, (y0 + y1) / 2, [x0, y0, x1, y1]));
-        }
-    }
-    // Bucket the dots by row band and column cell, then count close neighbours on the line.
-    let reach = 4 * max_dot;
-    let mut grid: std::collections::HashMap<(usize, usize), Vec<usize>> = Default::default();
-    for (k, (x, y, _)) in dots.iter().enumerate() {
-        grid.entry((x / reach, y / reach)).or_default().push(k);
-    }
-    let mut erase = Vec::new();
-    for (k, (x, y, _)) in dots.iter().enumerate() {
-        let mut neighbours = 0;
-        for cx in (x / reach).saturating_sub(1)..=x / reach + 1 {
-            for cy in (y / reach).saturating_sub(1)..=y / reach + 1 {
-                for &other in grid.get(&(cx, cy)).map(Vec::as_slice).unwrap_or(&[]) {
-                    let (ox, oy, _) = &dots[other];
-                    if other != k && ox.abs_diff(*x) <= reach && oy.abs_diff(*y) * 2 <= max_dot {
-                        neighbours += 1;
-                    }
-                }
-            }
-        }
-        if neighbours >= 3 {
-            erase.push(k);
-        }
-    }
-    // The blob and its anti-aliased rim (which would otherwise read as a ring, `o`).
-    for k in erase {
-        let [x0, y0, x1, y1] = dots[k].2;
-        for y in y0.saturating_sub(2)..=(y1 + 2).min(h - 1) {
-            for x in x0.saturating_sub(2)..=(x1 + 2).min(w - 1) {
-                image.put_pixel(x as u32, y as u32, Luma([255]));
-            }
-        }
-    }
 }
 
 /// Encodes `image` as PNG (fast compression) for an OCR engine.
@@ -249,265 +214,53 @@ pub(crate) fn to_png(image: &GrayImage) -> IngestResult<Vec<u8>> {
     Ok(out)
 }
 
-/// Divides every pixel by the local paper brightness (the bright end of its neighbourhood),
-/// which removes shadows and gradients, then stretches the contrast.
-fn even_out_light(image: &GrayImage) -> GrayImage {
-    let (width, height) = image.dimensions();
-    let block = (width.min(height) / 40).max(16);
-    let cols = width.div_ceil(block);
-    let rows = height.div_ceil(block);
-    // Paper brightness per block: a high percentile, robust to specks.
-    let mut grid = vec![0f64; (cols * rows) as usize];
-    let mut histogram = [0u32; 256];
-    for by in 0..rows {
-        for bx in 0..cols {
-            histogram.fill(0);
-            let mut count = 0u32;
-            for y in (by * block)..((by + 1) * block).min(height) {
-                for x in (bx * block)..((bx + 1) * block).min(width) {
-                    histogram[usize::from(image.get_pixel(x, y).0[0])] += 1;
-                    count += 1;
-                }
-            }
-            grid[(by * cols + bx) as usize] = percentile(&histogram, count, 0.9);
-        }
-    }
-    // Smooth the grid (3 × 3 maximum then mean) so text-filled blocks take their neighbours'
-    // paper brightness.
-    let at = |g: &[f64], x: i64, y: i64| {
-        let x = x.clamp(0, i64::from(cols) - 1) as u32;
-        let y = y.clamp(0, i64::from(rows) - 1) as u32;
-        g[(y * cols + x) as usize]
-    };
-    let mut maxed = grid.clone();
-    for y in 0..i64::from(rows) {
-        for x in 0..i64::from(cols) {
-            let mut m = 0f64;
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    m = m.max(at(&grid, x + dx, y + dy));
-                }
-            }
-            maxed[(y as u32 * cols + x as u32) as usize] = m;
-        }
-    }
-    let mut smooth = maxed.clone();
-    for y in 0..i64::from(rows) {
-        for x in 0..i64::from(cols) {
-            let mut s = 0f64;
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    s += at(&maxed, x + dx, y + dy);
-                }
-            }
-            smooth[(y as u32 * cols + x as u32) as usize] = s / 9.0;
-        }
-    }
-    let mut out = GrayImage::new(width, height);
-    let half = f64::from(block) / 2.0;
-    for y in 0..height {
-        let gy = ((f64::from(y) - half) / f64::from(block)).max(0.0);
-        let y0 = gy.floor() as i64;
-        let fy = gy - y0 as f64;
-        for x in 0..width {
-            let gx = ((f64::from(x) - half) / f64::from(block)).max(0.0);
-            let x0 = gx.floor() as i64;
-            let fx = gx - x0 as f64;
-            let background = (1.0 - fy)
-                * ((1.0 - fx) * at(&smooth, x0, y0) + fx * at(&smooth, x0 + 1, y0))
-                + fy * ((1.0 - fx) * at(&smooth, x0, y0 + 1) + fx * at(&smooth, x0 + 1, y0 + 1));
-            let value = f64::from(image.get_pixel(x, y).0[0]) / background.max(1.0);
-            out.put_pixel(x, y, Luma([(value * 255.0).clamp(0.0, 255.0) as u8]));
-        }
-    }
-    // Stretch: the darkest 0.5 % becomes black.
-    let mut histogram = [0u32; 256];
-    for p in out.pixels() {
-        histogram[usize::from(p.0[0])] += 1;
-    }
-    let low = percentile(&histogram, width * height, 0.005);
-    if low < 200.0 {
-        let span = (255.0 - low).max(1.0);
-        for p in out.pixels_mut() {
-            let v = (f64::from(p.0[0]) - low) / span * 255.0;
-            p.0[0] = v.clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
-}
-
-fn percentile(histogram: &[u32; 256], count: u32, q: f64) -> f64 {
-    let target = (f64::from(count) * q) as u64;
-    let mut seen = 0u64;
-    for (value, n) in histogram.iter().enumerate() {
-        seen += u64::from(*n);
-        if seen > target {
-            return value as f64;
-        }
-    }
-    255.0
-}
-
-/// The angle of the text lines, in degrees (positive: lines fall to the right in image
-/// coordinates), found by maximising the sharpness of the horizontal projection of the dark
-/// pixels over candidate angles.
-fn skew_angle(image: &GrayImage) -> f64 {
-    // Work on at most ~1000 px wide.
-    let step = (image.width() / 1000).max(1);
-    let mut points = Vec::new();
-    for y in (0..image.height()).step_by(step as usize) {
-        for x in (0..image.width()).step_by(step as usize) {
-            if image.get_pixel(x, y).0[0] < 110 {
-                points.push((f64::from(x / step), f64::from(y / step)));
-            }
-        }
-    }
-    if points.len() < 200 {
-        return 0.0;
-    }
-    let height = f64::from(image.height() / step);
-    let width = f64::from(image.width() / step);
-    let bins = (height + width) as usize + 2;
-    let mut histogram = vec![0u32; bins];
-    let mut score = |degrees: f64| {
-        let (sin, cos) = degrees.to_radians().sin_cos();
-        histogram.fill(0);
-        for (x, y) in &points {
-            let row = (y * cos - x * sin + width) as usize;
-            if let Some(slot) = histogram.get_mut(row) {
-                *slot += 1;
-            }
-        }
-        histogram
-            .iter()
-            .map(|&c| f64::from(c) * f64::from(c))
-            .sum::<f64>()
-    };
-    let mut best = (0.0, score(0.0));
-    let mut search = |from: f64, to: f64, by: f64, best: &mut (f64, f64)| {
-        let mut angle = from;
-        while angle <= to + 1e-9 {
-            let s = score(angle);
-            if s > best.1 {
-                *best = (angle, s);
-            }
-            angle += by;
-        }
-    };
-    search(-8.0, 8.0, 0.5, &mut best);
-    let coarse = best.0;
-    search(coarse - 0.5, coarse + 0.5, 0.05, &mut best);
-    best.0
-}
-
-/// `image` turned by `-degrees` about its centre (which levels lines at `degrees`), bilinear,
-/// with white where nothing was.
-fn rotate(image: &GrayImage, degrees: f64) -> GrayImage {
-    let (width, height) = image.dimensions();
-    let (sin, cos) = degrees.to_radians().sin_cos();
-    let (cx, cy) = (f64::from(width) / 2.0, f64::from(height) / 2.0);
-    let mut out = GrayImage::from_pixel(width, height, Luma([255]));
-    let sample = |x: i64, y: i64| -> f64 {
-        if x < 0 || y < 0 || x >= i64::from(width) || y >= i64::from(height) {
-            255.0
-        } else {
-            f64::from(image.get_pixel(x as u32, y as u32).0[0])
-        }
-    };
-    for yo in 0..height {
-        let dy = f64::from(yo) - cy;
-        for xo in 0..width {
-            let dx = f64::from(xo) - cx;
-            let xs = cx + dx * cos - dy * sin;
-            let ys = cy + dx * sin + dy * cos;
-            let (x0, y0) = (xs.floor(), ys.floor());
-            let (fx, fy) = (xs - x0, ys - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            let v = (1.0 - fy) * ((1.0 - fx) * sample(x0, y0) + fx * sample(x0 + 1, y0))
-                + fy * ((1.0 - fx) * sample(x0, y0 + 1) + fx * sample(x0 + 1, y0 + 1));
-            out.put_pixel(xo, yo, Luma([v.round().clamp(0.0, 255.0) as u8]));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// White page with dark horizontal bars (text lines), turned by `degrees`.
-    fn lined_page(degrees: f64) -> GrayImage {
-        let mut page = GrayImage::from_pixel(800, 1000, Luma([250]));
-        for line in 0..20 {
-            let y0 = 100 + line * 40;
-            for y in y0..y0 + 10 {
-                for x in 100..700 {
-                    // gaps between "words"
-                    if x % 60 < 50 {
-                        page.put_pixel(x, y, Luma([20]));
-                    }
-                }
-            }
-        }
-        rotate(&page, -degrees)
+    #[test]
+    fn resizing_keeps_flat_areas_and_edges_in_place() {
+        let page = GrayImage::from_fn(100, 60, |x, _| Luma([if x < 50 { 0 } else { 200 }]));
+        let up = resize(&page, 250, 150);
+        assert_eq!(up.dimensions(), (250, 150));
+        assert_eq!(up.get_pixel(10, 75).0[0], 0);
+        assert_eq!(up.get_pixel(240, 75).0[0], 200);
+        let edge = up.get_pixel(125, 75).0[0];
+        assert!(edge > 20 && edge < 180, "{edge}");
+        let down = resize(&page, 20, 12);
+        assert_eq!(down.dimensions(), (20, 12));
+        assert_eq!(down.get_pixel(2, 6).0[0], 0);
+        assert_eq!(down.get_pixel(18, 6).0[0], 200);
+    }
+
+    /// `jpeg` with an EXIF segment saying "rotate 90° clockwise to display" (orientation 6).
+    fn with_exif_orientation_6(jpeg: &[u8]) -> Vec<u8> {
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08".to_vec(); // big-endian TIFF, IFD at 8
+        exif.extend([0, 1]); // one entry
+        exif.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]); // Orientation, SHORT, 1, = 6
+        exif.extend([0, 0, 0, 0]); // no next IFD
+        let length = u16::try_from(exif.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend([0xFF, 0xE1, length[0], length[1]]);
+        out.extend(exif);
+        out.extend(&jpeg[2..]);
+        out
     }
 
     #[test]
-    fn finds_the_skew_angle_and_levels_the_lines() {
-        for degrees in [-4.0, -1.5, 2.0, 5.5] {
-            let page = lined_page(degrees);
-            let found = skew_angle(&page);
-            assert!((found - degrees).abs() < 0.2, "{degrees} → {found}");
-            let levelled = rotate(&page, found);
-            assert!(skew_angle(&levelled).abs() < 0.2);
-        }
-    }
-
-    #[test]
-    fn evens_out_a_shadow() {
-        // Paper that darkens from 250 to 120 left to right, with black text on both sides.
-        let mut page = GrayImage::from_fn(600, 400, |x, _| Luma([(250 - x * 130 / 600) as u8]));
-        for y in 200..210 {
-            for x in (20..580).filter(|x| x % 40 < 20) {
-                let paper = page.get_pixel(x, y).0[0];
-                page.put_pixel(x, y, Luma([paper / 5]));
-            }
-        }
-        let out = even_out_light(&page);
-        let left_paper = out.get_pixel(30, 50).0[0];
-        let right_paper = out.get_pixel(570, 50).0[0];
-        assert!(
-            left_paper > 230 && right_paper > 230,
-            "{left_paper} {right_paper}"
-        );
-        assert!(out.get_pixel(570, 205).0[0] < 90, "dark text stays dark");
-    }
-
-    #[test]
-    fn erases_dot_leaders_but_not_decimal_points() {
-        // A 2400 px wide page: dots of 5 × 5 px. Leaders every 10 px on one line; a decimal
-        // point between two "digits" (tall bars) on another.
-        let mut page = GrayImage::from_pixel(2400, 200, Luma([255]));
-        let blob = |page: &mut GrayImage, x0: u32, y0: u32, w: u32, h: u32| {
-            for y in y0..y0 + h {
-                for x in x0..x0 + w {
-                    page.put_pixel(x, y, Luma([0]));
-                }
-            }
-        };
-        for k in 0..20 {
-            blob(&mut page, 100 + k * 10, 50, 5, 5);
-        }
-        blob(&mut page, 400, 130, 12, 30);
-        blob(&mut page, 416, 155, 5, 5);
-        blob(&mut page, 425, 130, 12, 30);
-        erase_leader_dots(&mut page);
-        assert!(
-            (100..300).all(|x| page.get_pixel(x, 52).0[0] == 255),
-            "leaders erased"
-        );
-        assert_eq!(page.get_pixel(418, 157).0[0], 0, "decimal point kept");
-        assert_eq!(page.get_pixel(405, 140).0[0], 0, "digits kept");
+    fn photos_are_turned_upright_by_their_exif_orientation() {
+        let page = GrayImage::from_fn(200, 100, |x, _| Luma([if x < 20 { 0 } else { 255 }]));
+        let mut jpeg = Vec::new();
+        page.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let limits = ImageLimits::default();
+        let plain = decode(&jpeg, ImageFormat::Jpeg, &limits).unwrap();
+        assert_eq!(plain.dimensions(), (200, 100));
+        let upright = decode(&with_exif_orientation_6(&jpeg), ImageFormat::Jpeg, &limits).unwrap();
+        assert_eq!(upright.dimensions(), (100, 200));
+        // The dark left edge is now the top edge.
+        assert!(upright.get_pixel(50, 5).0[0] < 60);
+        assert!(upright.get_pixel(50, 150).0[0] > 200);
     }
 
     #[test]
