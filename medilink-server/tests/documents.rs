@@ -3,6 +3,10 @@
 //! limit (413), consent at upload, the job life cycle (pending → needs_review → accepted →
 //! completed, cancel, 409 once completed), own jobs only, and re-runs that never duplicate.
 //!
+//! This file is over 800 lines on purpose: it is one test binary (one link step, which is what
+//! the two-core machine pays most for) whose tests share the fixture stages, the multipart
+//! builder and the socket harness.
+//!
 //! The pipeline's stages here are fixture doubles (`FixtureText`, `FixtureExtractor`) so each
 //! test decides what a document contains; the LOINC mapping and review decision are the real
 //! pipeline's.
