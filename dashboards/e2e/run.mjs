@@ -24,6 +24,7 @@ if (!base) {
 const doctor = { email: process.env.E2E_PHYSICIAN_EMAIL ?? 'doctor@e2e.test', password: process.env.E2E_PHYSICIAN_PASSWORD ?? '' };
 const patient = { name: 'Ada Lovelace-E2E', email: `ada.${Date.now()}@e2e.test`, password: 'correct horse battery staple 42' };
 const screenshots = join(import.meta.dirname, 'screenshots');
+rmSync(screenshots, { recursive: true, force: true });
 mkdirSync(screenshots, { recursive: true });
 const timeout = 15_000;
 const requireIngest = process.env.E2E_REQUIRE_INGEST === '1';

@@ -118,7 +118,11 @@ export function ObservationsView({ observations, kind }: { observations: fhir4.O
 
 export function splitObservations(observations: fhir4.Observation[]) {
   const vitals = observations.filter(isVitalSign);
-  const labs = observations.filter((o) => isLaboratory(o) || (!isVitalSign(o) && o.referenceRange?.length));
+  // Results without a category (as some lab systems send them) count as lab results too;
+  // other categories (social history, surveys) only show on the timeline.
+  const labs = observations.filter(
+    (o) => isLaboratory(o) || (!isVitalSign(o) && (o.referenceRange?.length || !o.category?.length)),
+  );
   const other = observations.filter((o) => !vitals.includes(o) && !labs.includes(o));
   return { vitals, labs, other };
 }
