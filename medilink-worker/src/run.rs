@@ -8,6 +8,10 @@ use medilink_fhir::platform::worker::{Registry, Worker};
 use medilink_fhir::platform::{BlobStore, Platform};
 use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
 
+use medilink_ingest::Pipeline;
+use medilink_ingest::job::DocumentIngest;
+use medilink_ingest::text::TesseractOcr;
+
 use crate::config::WorkerConfig;
 
 /// The handlers this process runs.
@@ -24,10 +28,19 @@ pub fn registry(
         store.clone(),
         platform.accounts.clone(),
         platform.jobs.clone(),
-        clock,
+        clock.clone(),
     );
-    // Document ingest (issue #6, helper C2): register `medilink_ingest::job`'s handler here.
-    let _ = &blobs;
+    // Document ingest (issue #6): the handler the server's in-process worker runs too.
+    let pipeline = Pipeline::offline(Arc::new(TesseractOcr::default()));
+    let documents = DocumentIngest::new(
+        store.clone(),
+        blobs,
+        platform.jobs.clone(),
+        Arc::new(UuidIdGen),
+        clock,
+        pipeline,
+    );
+    registry.register(medilink_ingest::job::KIND, Arc::new(documents));
     if config.test_handlers {
         crate::test_handlers::register(&mut registry, store, &config.worker.worker_id);
     }
