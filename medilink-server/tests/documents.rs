@@ -163,6 +163,7 @@ async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
         "fs://{}",
         blobs_dir.path().display()
     )))
+    .await
     .expect("fs blob store");
     let mut state = app.state.clone().with_documents(blobs, pipeline);
     state.max_document_bytes = max_document_bytes;
