@@ -467,3 +467,71 @@ async fn each_pdf_page_is_read_its_own_way() {
     );
     assert_eq!(text.pages[1], "Glucose  105  mg/dL  70-99  H");
 }
+
+/// A one-page PDF whose content stream is `content`, with Helvetica as `/F1`.
+fn one_page_pdf(content: Vec<u8>) -> Vec<u8> {
+    use lopdf::{Document, Object, Stream, dictionary};
+
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+    });
+    let contents = doc.add_object(Stream::new(dictionary! {}, content));
+    let page = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => contents,
+        "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+        ),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save");
+    out
+}
+
+#[tokio::test]
+async fn a_page_placing_millions_of_glyphs_is_refused() {
+    let mut content = b"BT /F1 1 Tf (".to_vec();
+    content.extend(std::iter::repeat_n(b'x', 300_000));
+    content.extend(b") Tj ET");
+    let bytes = one_page_pdf(content);
+    let started = Instant::now();
+    let err = DefaultTextExtractor::new(Arc::new(FixtureOcr::default()))
+        .text(&bytes, DocumentKind::Pdf)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, IngestError::Unreadable(_)), "{err}");
+    assert!(err.to_string().contains("glyphs"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn scaled_and_kerned_text_keeps_its_reading_order() {
+    // Text drawn through a scaled CTM, with TJ kerning and T* line moves.
+    let content = b"q 2 0 0 2 0 0 cm BT /F1 5 Tf 12 TL 25 380 Td \
+        [(Hemo) -20 (globin)] TJ 60 0 Td (13.5) Tj T* (next line) Tj ET Q"
+        .to_vec();
+    let bytes = one_page_pdf(content);
+    let text = medilink_ingest::text::DefaultTextExtractor::with_options(
+        Arc::new(FixtureOcr::default()),
+        medilink_ingest::text::TextOptions {
+            min_text_chars: 5,
+            ..Default::default()
+        },
+    )
+    .text(&bytes, DocumentKind::Pdf)
+    .await
+    .expect("text");
+    let lines: Vec<&str> = text.pages[0].lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("Hemoglobin  "), "{lines:?}");
+    assert!(lines[0].ends_with("13.5"), "{lines:?}");
+    assert_eq!(lines[1], "next line");
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_fhir::platform::maintenance::{self, register_maintenance};
+use medilink_fhir::platform::maintenance::{register_fulltext, register_maintenance};
 use medilink_fhir::platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_fhir::platform::{AccountStatus, KeyValue, LocalKeyValue, Role};
 use medilink_fhir::{Clock, SystemClock};
@@ -175,14 +175,7 @@ pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
         state.jobs.clone(),
         state.clock.clone(),
     );
-    registry.register_periodic(
-        maintenance::FULLTEXT,
-        std::time::Duration::from_secs(60),
-        Arc::new(maintenance::FullTextCatchUp {
-            store,
-            index: state.search_index.clone(),
-        }),
-    );
+    register_fulltext(&mut registry, store, state.search_index.clone());
     let worker_id = format!("server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
     let mut options = WorkerOptions::new(worker_id);
     options.concurrency = settings.concurrency;

@@ -20,11 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobHandler, Step, Worker};
 use medilink_fhir::platform::{JobStatus, Role};
-use medilink_fhir::{BlobOptions, open_blob_store};
+use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
 use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
 use medilink_ingest::job::KIND;
 use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
 use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
+use medilink_server::Limits;
 use medilink_server::config::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -157,7 +158,16 @@ async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
 }
 
 async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
-    let app = TestApp::new().await;
+    world_at(
+        &SqlOptions::new("sqlite::memory:"),
+        max_document_bytes,
+        pipeline,
+    )
+    .await
+}
+
+async fn world_at(options: &SqlOptions, max_document_bytes: usize, pipeline: Pipeline) -> World {
+    let app = TestApp::on(options, Limits::default()).await;
     let blobs_dir = tempfile::tempdir().expect("temp dir");
     let blobs = open_blob_store(&BlobOptions::new(format!(
         "fs://{}",
@@ -762,7 +772,9 @@ async fn a_job_run_twice_writes_its_results_once() {
 async fn a_worker_killed_mid_job_leaves_it_to_the_next_one_which_completes_it_once() {
     let w = world_with(20 * 1024 * 1024, Duration::from_millis(1500)).await;
     let id = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
-    let first = tokio::spawn(w.worker.clone().run(std::future::pending::<()>()));
+    // One step of the loop (lease, heartbeat, handler) in a task, aborted mid-handler.
+    let worker = w.worker.clone();
+    let first = tokio::spawn(async move { worker.run_once().await });
     let job = w.wait_for(&id, |job| job["status"] == "processing").await;
     assert_eq!(job["attempts"], 1);
     // Killed: no release, no outcome; the lease is still held.
@@ -815,6 +827,48 @@ fn fixture(name: &str) -> Vec<u8> {
 #[tokio::test]
 async fn a_text_pdf_becomes_observations_a_consented_physician_finds() {
     let w = world_on(20 * 1024 * 1024, medilink_server::state::default_pipeline()).await;
+    text_pdf_to_observations(&w).await;
+}
+
+#[tokio::test]
+async fn a_text_pdf_becomes_observations_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("skipping the PostgreSQL document test: MEDILINK_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    use sqlx::Connection;
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let database = format!("medilink_docs_{}_{suffix}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres url");
+    url.set_path(&format!("/{database}"));
+    let w = world_at(
+        &SqlOptions::new(url.as_str()),
+        20 * 1024 * 1024,
+        medilink_server::state::default_pipeline(),
+    )
+    .await;
+    text_pdf_to_observations(&w).await;
+    drop(w);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop database");
+}
+
+/// A consented physician uploads a text PDF fixture; the job completes; the Observations are
+/// searchable; a forced second run writes new versions only.
+async fn text_pdf_to_observations(w: &World) {
     w.grant(&w.patient_a).await;
     let truth: Value =
         serde_json::from_slice(&fixture("report-text-a-001.json")).expect("ground truth");
@@ -923,4 +977,181 @@ async fn unreadable_documents_fail_with_a_readable_reason() {
         (status, &job["status"]),
         (StatusCode::OK, &json!("cancelled"))
     );
+}
+
+/// The `medilink-server` binary, for the test that kills it.
+const BIN: &str = env!("CARGO_BIN_EXE_medilink-server");
+
+/// A `serve` process (in-process worker, 2 s leases) on `data_dir`, killed when dropped.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary(data_dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("MEDILINK_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .arg("--data-dir")
+        .arg(data_dir);
+    command
+}
+
+impl Process {
+    async fn start(data_dir: &std::path::Path, port: u16) -> Process {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("log file");
+        let child = binary(data_dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"])
+            .args(["--worker-lease-secs", "2", "--worker-concurrency", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("serve starts");
+        let mut process = Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..1200 {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                panic!("serve exited early ({status}): {log}");
+            }
+            let health = reqwest::get(format!("{}/health", process.base)).await;
+            if health.is_ok_and(|response| response.status().is_success()) {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("serve did not come up");
+    }
+
+    /// SIGKILL: no shutdown hook runs, the job's lease stays held.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.expect("json")
+    }
+
+    /// Polls the job until its status is one of `statuses` (at most 3 minutes).
+    async fn wait_for(&self, token: &str, id: &str, statuses: &[&str]) -> Value {
+        for _ in 0..3600 {
+            let job = self.get(token, &format!("/api/documents/jobs/{id}")).await;
+            if statuses.iter().any(|status| job["status"] == *status) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} never reached {statuses:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_job_completes_it_once_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let added = binary(dir.path())
+        .args([
+            "user",
+            "add",
+            "--email",
+            "p@test.local",
+            "--role",
+            "patient",
+        ])
+        .args(["--password", support::PASSWORD])
+        .output()
+        .expect("user add runs");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut server = Process::start(dir.path(), port).await;
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/auth/login", server.base))
+        .json(&json!({"email": "p@test.local", "password": support::PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let patient = server.get(&token, "/api/auth/me").await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    // A scanned report: OCR takes long enough to kill the server in the middle of it.
+    let (content_type, body) = multipart(&patient, "scan.pdf", &fixture("report-scan-b-002.pdf"));
+    let response = client
+        .post(format!("{}/api/documents", server.base))
+        .bearer_auth(&token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<Value>().await.expect("json")["job_id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
+    let job = server.wait_for(&token, &id, &["processing"]).await;
+    assert_eq!(job["attempts"], 1);
+    server.kill();
+
+    let server = Process::start(dir.path(), port).await;
+    let done = ["completed", "needs_review", "failed"];
+    let job = server.wait_for(&token, &id, &done).await;
+    assert_eq!(job["attempts"], 2, "{job}");
+    if job["status"] == "needs_review" {
+        let response = client
+            .post(format!("{}/api/documents/jobs/{id}/accept", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("accept");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let job = server
+        .get(&token, &format!("/api/documents/jobs/{id}"))
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let expected = job["counts"]["observations"].as_u64().expect("count");
+    assert!(expected > 0, "{job}");
+    let path = format!("/fhir/R4/Observation?patient={patient}&_count=200");
+    assert_eq!(server.get(&token, &path).await["total"], expected);
+    let path = format!("/fhir/R4/DiagnosticReport?patient={patient}");
+    assert_eq!(server.get(&token, &path).await["total"], 1);
 }

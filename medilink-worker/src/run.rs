@@ -40,11 +40,7 @@ pub async fn run(
     config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (store, platform) =
-        medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
-            .await
-            .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
+    // Services first: a misconfigured one stops start-up before any migration runs.
     let blobs = medilink_fhir::open_blob_store(&config.blob)
         .await
         .context("--blob-url / MEDILINK_BLOB_URL: cannot open the blob store")?;
@@ -53,6 +49,11 @@ pub async fn run(
             .await
             .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?;
     }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (store, platform) =
+        medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
+            .await
+            .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
     let registry = registry(&config, store.clone(), &platform, blobs, clock.clone());
     let worker = Worker::new(
         platform.jobs.clone(),

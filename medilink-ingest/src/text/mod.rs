@@ -6,6 +6,7 @@
 //! against [`ImageLimits`] before pixels are allocated. Parsing and image work run on the
 //! blocking thread pool.
 
+mod cleanup;
 mod image_prep;
 mod layout;
 mod pdf;

@@ -15,8 +15,14 @@ use super::layout::{self, Glyph};
 use super::{TextOptions, pdf_image, pdf_metrics};
 use crate::error::{IngestError, IngestResult};
 
-/// The most bytes one stream (page content, font map, object stream) may decompress to.
+/// The most bytes one stream (font map, object stream) may decompress to.
 const MAX_STREAM_BYTES: usize = 32 * 1024 * 1024;
+/// The most bytes a page's content may decompress to (real pages need well under 1 MiB).
+const MAX_CONTENT_BYTES: usize = 8 * 1024 * 1024;
+/// The most glyphs one page may place (a dense A4 page has about 5 000).
+const MAX_GLYPHS: usize = 200_000;
+/// The most `/W` width entries read from one composite font.
+const MAX_CID_WIDTHS: usize = 1 << 17;
 /// The end-of-file marker must be within this many bytes of the end.
 const EOF_WINDOW: usize = 2048;
 
@@ -98,7 +104,7 @@ fn page_text(document: &Document, page_id: ObjectId) -> lopdf::Result<String> {
     for (name, dict) in fonts {
         loaded.insert(name, PdfFont::load(document, dict)?);
     }
-    let content = document.get_page_content_with_limit(page_id, MAX_STREAM_BYTES)?;
+    let content = document.get_page_content_with_limit(page_id, MAX_CONTENT_BYTES)?;
     let content = Content::decode(&content)?;
     let mut interpreter = Interpreter {
         fonts: &loaded,
@@ -110,6 +116,11 @@ fn page_text(document: &Document, page_id: ObjectId) -> lopdf::Result<String> {
     };
     for op in &content.operations {
         interpreter.apply(&op.operator, &op.operands);
+        if interpreter.glyphs.len() > MAX_GLYPHS {
+            return Err(lopdf::Error::Syntax(format!(
+                "the page places more than {MAX_GLYPHS} glyphs"
+            )));
+        }
     }
     Ok(layout::lines(interpreter.glyphs))
 }
@@ -223,11 +234,13 @@ impl<'a> PdfFont<'a> {
     }
 }
 
-/// `/W` of a CID font: `c [w1 w2 …]` and `c_first c_last w` entries.
+/// `/W` of a CID font: `c [w1 w2 …]` and `c_first c_last w` entries (at most
+/// [`MAX_CID_WIDTHS`] widths in all, so a hostile array cannot keep the parser busy).
 fn cid_widths(document: &Document, w: &[Object]) -> HashMap<u32, f64> {
     let mut out = HashMap::new();
+    let mut budget = MAX_CID_WIDTHS;
     let mut i = 0;
-    while i < w.len() {
+    while i < w.len() && budget > 0 {
         let Some(first) = number(&w[i]) else { break };
         let first = first.max(0.0) as u32;
         match w
@@ -235,11 +248,12 @@ fn cid_widths(document: &Document, w: &[Object]) -> HashMap<u32, f64> {
             .map(|o| document.dereference(o).map(|(_, o)| o))
         {
             Some(Ok(Object::Array(list))) => {
-                for (k, width) in list.iter().enumerate().take(65536) {
+                for (k, width) in list.iter().enumerate().take(budget) {
                     if let Some(width) = number(width) {
                         out.insert(first.saturating_add(k as u32), width);
                     }
                 }
+                budget = budget.saturating_sub(list.len());
                 i += 2;
             }
             Some(Ok(last)) => {
@@ -247,10 +261,11 @@ fn cid_widths(document: &Document, w: &[Object]) -> HashMap<u32, f64> {
                 else {
                     break;
                 };
-                let last = (last.max(0.0) as u32).min(first.saturating_add(65535));
-                for code in first..=last {
+                let last = last.max(0.0) as u32;
+                for code in (first..=last).take(budget) {
                     out.insert(code, width);
                 }
+                budget = budget.saturating_sub(last.saturating_sub(first) as usize + 1);
                 i += 3;
             }
             _ => break,
@@ -465,6 +480,30 @@ mod tests {
         ));
         assert!(!has_text_layer("Page 1 of 1", 20));
         assert!(!has_text_layer(&"\u{FFFD}\u{2022}".repeat(40), 20));
+    }
+
+    #[test]
+    fn cid_widths_read_both_forms_within_a_budget() {
+        let document = Document::new();
+        let w = vec![
+            Object::Integer(1),
+            Object::Array(vec![Object::Integer(500), Object::Real(600.5)]),
+            Object::Integer(10),
+            Object::Integer(12),
+            Object::Integer(250),
+        ];
+        let widths = cid_widths(&document, &w);
+        assert_eq!(widths.get(&1), Some(&500.0));
+        assert_eq!(widths.get(&2), Some(&600.5));
+        assert_eq!(widths.get(&12), Some(&250.0));
+        assert_eq!(widths.len(), 5);
+        // A range over every code stops at the budget.
+        let hostile = vec![
+            Object::Integer(0),
+            Object::Integer(i64::from(u32::MAX)),
+            Object::Integer(1),
+        ];
+        assert_eq!(cid_widths(&document, &hostile).len(), MAX_CID_WIDTHS);
     }
 
     #[test]

@@ -8,13 +8,6 @@ use medilink_ingest::loinc::LoincTable;
 use medilink_ingest::pipeline::map_result;
 use serde_json::Value;
 
-#[path = "../../examples/accuracy/score.rs"]
-#[allow(
-    dead_code,
-    reason = "shared with the accuracy example; only part is used here"
-)]
-mod score;
-
 fn catalog() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/labgen/catalog.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("catalog.json")).expect("json")
@@ -66,7 +59,7 @@ fn every_catalog_test_is_in_the_table_and_maps_back() {
                         0.75,
                     );
                     let got = mapped.loinc.as_ref().map(|m| m.code.as_str());
-                    if !got.is_some_and(|got| score::same_analyte(got, code)) {
+                    if !got.is_some_and(|got| crate::support::score::same_analyte(got, code)) {
                         problems.push(format!("{name} [{printed}] → {got:?}, expected {code}"));
                     } else if mapped.ucum_unit.as_deref() != Some(ucum) {
                         problems.push(format!(

@@ -1,5 +1,6 @@
 //! Integration tests of medilink-ingest (one binary; a module per area).
 
+mod accuracy;
 mod catalog;
 mod fhir;
 mod llm;

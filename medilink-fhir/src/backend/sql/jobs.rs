@@ -226,11 +226,23 @@ impl JobQueue for SqlJobQueue {
              ORDER BY run_at, id LIMIT 1",
             marks(kinds.len())
         );
-        if self.backend == DbBackend::Postgres {
-            pick.push_str(" FOR UPDATE SKIP LOCKED");
-        }
         let mut values: Vec<SqlValue> = vec![now.into()];
         values.extend(kinds.iter().map(|kind| SqlValue::from(*kind)));
+        if self.backend == DbBackend::Postgres {
+            // Concurrent leases skip each other's rows instead of waiting on them.
+            pick.push_str(" FOR UPDATE SKIP LOCKED");
+        } else {
+            // SQLite has one writer: an idle poll looks without the write lock first, so it
+            // never queues behind resource writes.
+            let candidate = self
+                .db
+                .query_one_raw(self.statement(&pick, values.clone()))
+                .await
+                .map_err(classify)?;
+            if candidate.is_none() {
+                return Ok(None);
+            }
+        }
         let txn = super::begin_write(&self.db).await?;
         let picked = txn
             .query_one_raw(self.statement(&pick, values))
