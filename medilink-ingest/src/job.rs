@@ -556,6 +556,8 @@ fn corrected(
         if let Some(unit) = &correction.unit {
             result.ucum_unit = Some(unit.clone());
         }
+        // A person checked this line.
+        result.confidence = 1.0;
     }
     let mut index = 0;
     analysis.results.retain(|_| {
@@ -654,6 +656,7 @@ mod tests {
             Some("718-7")
         );
         assert_eq!(fixed.results[0].extracted.value, Some(12.9));
+        assert_eq!(fixed.results[0].confidence, 1.0);
         assert_eq!(fixed.results[1].extracted.name, "Culture");
         assert!(!fixed.needs_review());
     }

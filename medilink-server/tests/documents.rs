@@ -3,6 +3,10 @@
 //! limit (413), consent at upload, the job life cycle (pending → needs_review → accepted →
 //! completed, cancel, 409 once completed), own jobs only, and re-runs that never duplicate.
 //!
+//! This file is over 800 lines on purpose: it is one test binary (one link step, which is what
+//! the two-core machine pays most for) whose tests share the fixture stages, the multipart
+//! builder and the socket harness.
+//!
 //! The pipeline's stages here are fixture doubles (`FixtureText`, `FixtureExtractor`) so each
 //! test decides what a document contains; the LOINC mapping and review decision are the real
 //! pipeline's.
@@ -432,10 +436,23 @@ async fn review_then_accept_publishes_the_results_once() {
     // Nothing is published before the review.
     assert_eq!(w.observations(&w.doctor, &w.a).await, 0);
 
+    // Corrections that do not fit are 400s, and publish nothing.
+    let accept = format!("/api/documents/jobs/{id}/accept");
+    for bad in [
+        json!({"corrections": [{"index": 9}]}),
+        json!({"corrections": [{"index": "first"}]}),
+        json!({"corrections": [{"index": 0, "loinc": "x; DROP"}]}),
+    ] {
+        let (status, body) = w
+            .call(&w.patient_a, reqwest::Method::POST, &accept, Some(bad))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["resourceType"], "OperationOutcome");
+    }
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 0);
     let corrections = json!({"corrections": [
         {"index": 2, "loinc": "2823-3", "display": "Potassium [Moles/volume] in Serum or Plasma", "value": 4.2}
     ]});
-    let accept = format!("/api/documents/jobs/{id}/accept");
     let (status, job) = w
         .call(
             &w.patient_a,

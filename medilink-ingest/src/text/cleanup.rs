@@ -1,6 +1,6 @@
 //! The clean-up steps for page images before OCR: lighting, specks, skew, dot leaders.
-//! Each works on grey pixels in place of the whole page; [`super::image_prep::prepare`] runs
-//! them in order.
+//! Each takes a whole grey page and gives back the cleaned page;
+//! [`super::image_prep::prepare`] runs them in order.
 
 use image::{GrayImage, Luma};
 

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::ClassifyMessage;
 use crate::context::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -344,7 +345,10 @@ pub(crate) async fn accept(
         AcceptBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|err| {
-            ApiError::bad_request(IssueCode::Structure, format!("invalid accept body: {err}"))
+            ApiError::bad_request(
+                IssueCode::Structure,
+                format!("invalid accept body: {}", err.classify_message()),
+            )
         })?
     };
     let job = visible_job(&app, &caller, &id).await?;
