@@ -17,6 +17,7 @@ pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod fhir;
+pub mod job;
 pub mod loinc;
 pub mod pipeline;
 pub mod text;

@@ -1,4 +1,11 @@
 //! The pipeline: text → extraction → LOINC mapping, and what came out.
+//!
+//! Mapping gives every extracted result a LOINC code (when the table knows the name) and its
+//! unit in UCUM. A result needs review — and holds the whole analysis back from publication —
+//! when its combined confidence (extraction × name match) is below the pipeline's threshold,
+//! when its test is unknown (it is kept, coded by its printed name only), when its value is not
+//! a number although the test is quantitative, or when its unit is unknown or does not fit the
+//! test.
 
 use std::sync::Arc;
 
@@ -6,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::DocumentKind;
 use crate::error::{IngestError, IngestResult};
-use crate::extract::{ExtractedReport, ExtractedResult, Extractor};
-use crate::loinc::LoincMatch;
-use crate::text::{TextExtractor, TextOrigin};
+use crate::extract::{ExtractedReport, ExtractedResult, Extractor, RuleExtractor};
+use crate::loinc::{LoincMatch, LoincTable, ucum};
+use crate::text::{
+    DefaultTextExtractor, DocumentText, Ocr, TesseractOcr, TextExtractor, TextOrigin,
+};
 
 /// One extracted result with its coding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +30,9 @@ pub struct MappedResult {
     pub ucum_unit: Option<String>,
     /// Why this result needs a person to look at it, if it does.
     pub review_reason: Option<String>,
+    /// Extraction confidence × name-match confidence, 0–1.
+    #[serde(default)]
+    pub confidence: f64,
 }
 
 /// What the pipeline made of one document; stored with the job, turned into FHIR by [`crate::fhir`].
@@ -43,6 +55,9 @@ impl Analysis {
     }
 }
 
+/// Results below this combined confidence need review unless configured otherwise.
+pub const DEFAULT_REVIEW_THRESHOLD: f64 = 0.75;
+
 /// The configured stages.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -50,18 +65,54 @@ pub struct Pipeline {
     pub text: Arc<dyn TextExtractor>,
     /// Stage 2.
     pub extractor: Arc<dyn Extractor>,
+    /// Results whose combined confidence is below this need review (0–1).
+    pub review_threshold: f64,
 }
 
 impl Pipeline {
+    /// A pipeline of the given stages with the default review threshold.
+    pub fn new(text: Arc<dyn TextExtractor>, extractor: Arc<dyn Extractor>) -> Self {
+        Pipeline {
+            text,
+            extractor,
+            review_threshold: DEFAULT_REVIEW_THRESHOLD,
+        }
+    }
+
+    /// The offline default: the PDF text layer or tesseract OCR, then the rule-based extractor.
+    pub fn offline_default() -> Self {
+        Pipeline::offline(Arc::new(TesseractOcr::default()))
+    }
+
+    /// The PDF text layer or `ocr`, then the rule-based extractor.
+    pub fn offline(ocr: Arc<dyn Ocr>) -> Self {
+        Pipeline::new(
+            Arc::new(DefaultTextExtractor::new(ocr)),
+            Arc::new(RuleExtractor::default()),
+        )
+    }
+
     /// Runs stages 1–3 on `bytes`.
     pub async fn analyse(&self, bytes: &[u8]) -> IngestResult<Analysis> {
+        if bytes.is_empty() {
+            return Err(IngestError::Unreadable("the file is empty".into()));
+        }
         let kind = DocumentKind::sniff(bytes)
             .ok_or_else(|| IngestError::UnsupportedType("not a PDF, PNG or JPEG".into()))?;
         let text = self.text.text(bytes, kind).await?;
+        self.analyse_text(kind, &text).await
+    }
+
+    /// Runs stages 2–3 on text already extracted from a document of `kind`.
+    pub async fn analyse_text(
+        &self,
+        kind: DocumentKind,
+        text: &DocumentText,
+    ) -> IngestResult<Analysis> {
         let ExtractedReport {
             report_date,
             results,
-        } = self.extractor.extract(&text).await?;
+        } = self.extractor.extract(text).await?;
         if results.is_empty() {
             return Err(IngestError::NothingFound);
         }
@@ -71,13 +122,202 @@ impl Pipeline {
             report_date,
             results: results
                 .into_iter()
-                .map(|extracted| MappedResult {
-                    extracted,
-                    loinc: None,
-                    ucum_unit: None,
-                    review_reason: Some("not mapped to LOINC".into()),
-                })
+                .map(|extracted| map_result(extracted, self.review_threshold))
                 .collect(),
         })
+    }
+}
+
+/// Stage 3 for one result: LOINC code, UCUM unit, and whether a person must look at it.
+pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedResult {
+    let table = LoincTable::builtin();
+    let printed_ucum = extracted.unit.as_deref().and_then(ucum::normalize);
+    let loinc = table.lookup(&extracted.name, printed_ucum.as_deref());
+    let entry = loinc.as_ref().and_then(|m| table.entry(&m.code));
+    let mut reasons: Vec<String> = Vec::new();
+    let mut unit_factor = 1.0;
+    let ucum_unit = match (&extracted.unit, &printed_ucum, entry) {
+        (_, Some(unit), Some(entry)) => match entry.repaired_unit(unit) {
+            Some(repaired) if !entry.fits(unit) || unit_misread(unit, &repaired) => {
+                reasons.push(format!("the unit was read as {unit}, taken as {repaired}"));
+                unit_factor = 0.9;
+                Some(entry.preferred_unit(&repaired))
+            }
+            _ => {
+                if !entry.fits(unit) {
+                    reasons.push("the unit does not fit the test".into());
+                }
+                Some(entry.preferred_unit(unit))
+            }
+        },
+        (_, Some(unit), None) => Some(unit.clone()),
+        (Some(_), None, _) => {
+            reasons.push("the unit is not recognised".into());
+            None
+        }
+        (None, None, Some(entry)) if entry.is_dimensionless() => entry.unit.clone(),
+        (None, None, Some(entry)) => {
+            if entry.unit.is_some() && extracted.value.is_some() {
+                reasons.push("the unit is missing".into());
+            }
+            None
+        }
+        (None, None, None) => None,
+    };
+    if loinc.is_none() {
+        reasons.push("unknown test: kept as printed, without a LOINC code".into());
+    }
+    let quantitative = entry.is_some_and(|entry| entry.unit.is_some());
+    if extracted.value.is_none() && quantitative {
+        reasons.push("the value is not a number".into());
+    }
+    let confidence =
+        extracted.confidence * loinc.as_ref().map_or(1.0, |m| m.confidence) * unit_factor;
+    if confidence < review_threshold {
+        reasons.insert(0, format!("low confidence ({confidence:.2})"));
+    }
+    MappedResult {
+        extracted,
+        loinc,
+        ucum_unit,
+        review_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        confidence,
+    }
+}
+
+/// Whether `printed` is a typical OCR misreading of `repaired` even though both are valid
+/// units of the test's dimension: a micro sign lost or read as `p` (`mol/L`, `pmol/L`), or
+/// `µIU` read as `U`.
+fn unit_misread(printed: &str, repaired: &str) -> bool {
+    let international = |prefix: &str| {
+        printed
+            .strip_prefix("U/")
+            .is_some_and(|rest| repaired.strip_prefix(prefix) == Some(rest))
+    };
+    repaired.strip_prefix('u') == Some(printed)
+        || (printed.starts_with('p') && repaired.strip_prefix('u') == printed.strip_prefix('p'))
+        || international("u[IU]/")
+        || international("m[IU]/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extracted(
+        name: &str,
+        value: Option<f64>,
+        unit: Option<&str>,
+        confidence: f64,
+    ) -> ExtractedResult {
+        ExtractedResult {
+            name: name.into(),
+            value_text: value.map_or("Positive".into(), |v| v.to_string()),
+            value,
+            comparator: None,
+            unit: unit.map(str::to_owned),
+            range_low: None,
+            range_high: None,
+            range_text: None,
+            flag: None,
+            confidence,
+        }
+    }
+
+    #[test]
+    fn a_clean_result_is_coded_and_needs_no_review() {
+        let mapped = map_result(
+            extracted("Hemoglobin", Some(13.5), Some("g/dl"), 0.97),
+            0.75,
+        );
+        assert_eq!(
+            mapped.loinc.as_ref().map(|m| m.code.as_str()),
+            Some("718-7")
+        );
+        assert_eq!(mapped.ucum_unit.as_deref(), Some("g/dL"));
+        assert_eq!(mapped.review_reason, None);
+    }
+
+    #[test]
+    fn equivalent_units_take_the_tests_usual_spelling() {
+        let sodium = map_result(extracted("Sodium", Some(139.0), Some("mEq/L"), 0.97), 0.75);
+        assert_eq!(sodium.ucum_unit.as_deref(), Some("mmol/L"));
+        let alt = map_result(extracted("ALT", Some(30.0), Some("IU/L"), 0.97), 0.75);
+        assert_eq!(alt.ucum_unit.as_deref(), Some("U/L"));
+        // Not for an unknown test: the printed unit's UCUM form stays.
+        let unknown = map_result(extracted("Zonulin", Some(1.0), Some("IU/L"), 0.97), 0.75);
+        assert_eq!(unknown.ucum_unit.as_deref(), Some("[IU]/L"));
+    }
+
+    #[test]
+    fn review_reasons() {
+        let unknown = map_result(
+            extracted("Zonulin factor", Some(42.0), Some("ng/mL"), 0.97),
+            0.75,
+        );
+        assert!(unknown.loinc.is_none());
+        assert!(
+            unknown
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("unknown test"))
+        );
+        let low = map_result(extracted("Hemoglobin", Some(13.5), Some("g/dL"), 0.5), 0.75);
+        assert!(
+            low.review_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("low confidence"))
+        );
+        let not_a_number = map_result(extracted("Hemoglobin", None, None, 0.97), 0.75);
+        assert!(
+            not_a_number
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("not a number"))
+        );
+        let bad_unit = map_result(
+            extracted("Hemoglobin", Some(13.5), Some("furlongs"), 0.97),
+            0.75,
+        );
+        assert!(
+            bad_unit
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("not recognised"))
+        );
+        let wrong_unit = map_result(extracted("Hemoglobin", Some(13.5), Some("U/L"), 0.97), 0.75);
+        assert!(
+            wrong_unit
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("does not fit"))
+        );
+        // OCR'd micro signs: a unit the test is not reported in becomes the one it is.
+        let ammonia = map_result(extracted("Ammonia", Some(21.0), Some("mol/L"), 0.97), 0.75);
+        assert_eq!(ammonia.ucum_unit.as_deref(), Some("umol/L"));
+        assert!(
+            ammonia
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as mol/L"))
+        );
+        let homocysteine = map_result(
+            extracted("Homocysteine", Some(10.0), Some("pmol/L"), 0.97),
+            0.75,
+        );
+        assert_eq!(homocysteine.ucum_unit.as_deref(), Some("umol/L"));
+        // A listed unit is never changed.
+        let b12 = map_result(
+            extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),
+            0.75,
+        );
+        assert_eq!(b12.ucum_unit.as_deref(), Some("pmol/L"));
+        // A qualitative test needs no unit and no number.
+        let nitrite = map_result(extracted("Nitrite", None, None, 0.97), 0.75);
+        assert_eq!(nitrite.review_reason, None);
+        // A dimensionless test takes its unit from the table.
+        let inr = map_result(extracted("INR", Some(1.1), None, 0.97), 0.75);
+        assert_eq!(inr.ucum_unit.as_deref(), Some("{INR}"));
+        assert_eq!(inr.review_reason, None);
     }
 }

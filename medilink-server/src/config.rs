@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use medilink_fhir::SqlOptions;
+use medilink_fhir::{BlobOptions, SqlOptions};
 
 use crate::auth::crypto::{self, KeySource};
 use crate::auth::{AuthSettings, HashParams, Keys};
@@ -56,7 +56,7 @@ pub struct StorageArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (applies pending migrations first unless `--no-migrate`).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Import FHIR Bundles / NDJSON files (or directories of them).
@@ -196,6 +196,50 @@ pub struct ServeArgs {
         default_value = "MediLink <no-reply@medilink.invalid>"
     )]
     pub smtp_from: String,
+    /// Serve the web dashboards from this directory (a `dashboards/dist` build) instead of
+    /// the copy embedded in the binary.
+    #[arg(long, env = "MEDILINK_DASHBOARDS_DIR")]
+    pub dashboards_dir: Option<PathBuf>,
+    /// Largest accepted document upload (`POST /api/documents`) in bytes.
+    #[arg(long, env = "MEDILINK_MAX_DOCUMENT_BYTES", default_value_t = crate::state::DEFAULT_MAX_DOCUMENT_BYTES)]
+    pub max_document_bytes: usize,
+    /// Where uploaded documents go: `fs:///path` or `s3://bucket?endpoint=…&region=…`;
+    /// defaults to `fs://{data-dir}/blobs`.
+    #[arg(long, env = "MEDILINK_BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// S3 access key id of the blob store.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub blob_access_key_id: Option<String>,
+    /// S3 secret access key of the blob store.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub blob_secret_access_key: Option<String>,
+    /// Do not run the job worker in this process (run `medilink-worker` processes instead).
+    #[arg(long, env = "MEDILINK_NO_WORKER")]
+    pub no_worker: bool,
+    /// Jobs the in-process worker runs at once.
+    #[arg(long, env = "MEDILINK_WORKER_CONCURRENCY", default_value_t = 2)]
+    pub worker_concurrency: usize,
+    /// Lease of a running job in seconds (a job whose worker died is taken up again after it).
+    #[arg(long, env = "MEDILINK_WORKER_LEASE_SECS", default_value_t = 60)]
+    pub worker_lease_secs: u64,
+}
+
+/// Validated settings of the in-process worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Lease length.
+    pub lease: std::time::Duration,
+}
+
+/// Validated document configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct DocumentsConfig {
+    /// Largest accepted upload in bytes.
+    pub max_bytes: usize,
+    /// The blob store.
+    pub blobs: BlobOptions,
 }
 
 /// Validated security configuration of `serve`.
@@ -284,6 +328,12 @@ pub struct ServeConfig {
     pub security: SecurityConfig,
     /// SMTP delivery of patient notices (logged only when `None`).
     pub smtp: Option<crate::mail::SmtpSettings>,
+    /// Where the web dashboards come from.
+    pub dashboards: crate::static_files::Dashboards,
+    /// Document uploads and their blob store.
+    pub documents: DocumentsConfig,
+    /// The in-process job worker (`None`: `--no-worker`).
+    pub worker: Option<WorkerSettings>,
 }
 
 impl StorageArgs {
@@ -328,6 +378,15 @@ impl ServeArgs {
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes / MEDILINK_SERVER_MAX_BODY_BYTES must be at least 1");
         }
+        if self.worker_concurrency == 0 || self.worker_concurrency > 64 {
+            bail!("--worker-concurrency / MEDILINK_WORKER_CONCURRENCY must be 1 to 64");
+        }
+        if self.worker_lease_secs < 2 {
+            bail!("--worker-lease-secs / MEDILINK_WORKER_LEASE_SECS must be at least 2");
+        }
+        if self.max_document_bytes == 0 {
+            bail!("--max-document-bytes / MEDILINK_MAX_DOCUMENT_BYTES must be at least 1");
+        }
         let base_url = match &self.base_url {
             None => None,
             Some(text) => {
@@ -352,6 +411,7 @@ impl ServeArgs {
             );
         }
         let storage = storage.validate(!self.no_migrate)?;
+        let documents = self.documents(&storage.data_dir)?;
         let auth = AuthSettings {
             access_ttl: std::time::Duration::from_secs(self.access_ttl_secs.clamp(60, 3600)),
             hash: HashParams {
@@ -379,14 +439,63 @@ impl ServeArgs {
             .smtp_url
             .as_ref()
             .map(|url| crate::mail::SmtpSettings::new(url.clone(), self.smtp_from.clone()));
+        let dashboards = match &self.dashboards_dir {
+            None => crate::static_files::Dashboards::Embedded,
+            Some(dir) if dir.join("index.html").is_file() => {
+                crate::static_files::Dashboards::Dir(dir.clone())
+            }
+            Some(dir) => bail!(
+                "--dashboards-dir / MEDILINK_DASHBOARDS_DIR: {} has no index.html (build the dashboards first)",
+                dir.display()
+            ),
+        };
         Ok(ServeConfig {
+            dashboards,
             smtp,
+            documents,
+            worker: (!self.no_worker).then_some(WorkerSettings {
+                concurrency: self.worker_concurrency,
+                lease: std::time::Duration::from_secs(self.worker_lease_secs),
+            }),
             security,
             storage,
             listen: self.listen,
             base_url,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
+            },
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The document options; the default blob store is `fs://{data-dir}/blobs` (absolute).
+    fn documents(&self, data_dir: &std::path::Path) -> anyhow::Result<DocumentsConfig> {
+        let url = match &self.blob_url {
+            Some(url) => {
+                let scheme = url.split("://").next().unwrap_or_default();
+                if !url.contains("://") || !matches!(scheme, "fs" | "s3") {
+                    bail!(
+                        "--blob-url / MEDILINK_BLOB_URL: unsupported scheme {scheme:?} (use fs:///path or s3://bucket)"
+                    );
+                }
+                url.clone()
+            }
+            None => {
+                let dir = std::fs::canonicalize(data_dir)
+                    .with_context(|| {
+                        format!("--data-dir / MEDILINK_DATA_DIR: {}", data_dir.display())
+                    })?
+                    .join("blobs");
+                format!("fs://{}", dir.display())
+            }
+        };
+        Ok(DocumentsConfig {
+            max_bytes: self.max_document_bytes,
+            blobs: BlobOptions {
+                url,
+                access_key_id: self.blob_access_key_id.clone(),
+                secret_access_key: self.blob_secret_access_key.clone(),
             },
         })
     }
@@ -416,6 +525,13 @@ mod tests {
         );
         assert!(config.storage.sql.migrate);
         assert_eq!(config.limits.max_body_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.documents.max_bytes, 20 * 1024 * 1024);
+        let blobs = std::fs::canonicalize(&dir).expect("exists").join("blobs");
+        assert_eq!(
+            config.documents.blobs.url,
+            format!("fs://{}", blobs.display())
+        );
+        assert_eq!(config.worker.map(|w| w.concurrency), Some(2));
         assert!(dir.is_dir());
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -431,6 +547,13 @@ mod tests {
         storage.data_dir = std::env::temp_dir();
         let err = serve.validate(&storage, &cli.keys).expect_err("invalid");
         assert!(err.to_string().contains("--base-url"));
+        let cli = Cli::try_parse_from(["medilink-server", "serve", "--blob-url", "ftp://x"])
+            .expect("parses");
+        let Command::Serve(serve) = &cli.command else {
+            panic!("serve")
+        };
+        let err = serve.validate(&storage, &cli.keys).expect_err("invalid");
+        assert!(err.to_string().contains("--blob-url"), "{err}");
         assert!(Cli::try_parse_from(["medilink-server", "import"]).is_err());
     }
 }

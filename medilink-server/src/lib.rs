@@ -18,6 +18,7 @@ pub mod import;
 pub mod mail;
 pub mod serve;
 pub mod state;
+pub mod static_files;
 
 mod api;
 mod bundle;

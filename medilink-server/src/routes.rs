@@ -12,7 +12,8 @@ use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
 use crate::{
-    api, audit, bundle, everything, health, history, metadata, pipeline, read, search, write,
+    api, audit, bundle, everything, health, history, metadata, pipeline, read, search,
+    static_files, write,
 };
 
 /// Builds the application router.
@@ -85,6 +86,26 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/consents/{id}/{action}", post(api::consents::answer))
         .route("/api/search", get(api::search::search))
         .method_not_allowed_fallback(wrong_method);
+    // Documents: the only route whose body may exceed --max-body-bytes (up to
+    // --max-document-bytes plus the multipart framing).
+    let document_limit = state
+        .max_document_bytes
+        .saturating_add(api::documents::MULTIPART_OVERHEAD);
+    let documents = Router::new()
+        .route(
+            "/api/documents",
+            post(api::documents::upload).layer(DefaultBodyLimit::max(document_limit)),
+        )
+        .route("/api/documents/jobs", get(api::documents::jobs))
+        .route(
+            "/api/documents/jobs/{id}",
+            get(api::documents::job).delete(api::documents::cancel),
+        )
+        .route(
+            "/api/documents/jobs/{id}/accept",
+            post(api::documents::accept),
+        )
+        .method_not_allowed_fallback(wrong_method);
     // Outermost last: CORS, security headers, request id, logs, rate limits, authentication,
     // audit, panic catching, then the routes.
     let cors = pipeline::cors(&state.cors_origins);
@@ -92,12 +113,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(health)
         .merge(fhir)
         .merge(api)
+        .merge(documents)
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn_with_state(state.clone(), session::authenticate))
         .layer(from_fn_with_state(state.clone(), limits::rate_limit))
+        // The dashboards' pages are public: served before authentication and rate limits.
+        .layer(from_fn_with_state(state.clone(), static_files::serve))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
                 // Method and route template only: no query strings, ids or tokens in logs.

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use medilink_fhir::platform::maintenance::{register_fulltext, register_maintenance};
+use medilink_fhir::platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_fhir::platform::{AccountStatus, KeyValue, LocalKeyValue, Role};
 use medilink_fhir::{Clock, SystemClock};
 
 use crate::auth::{Auth, AuthSettings};
-use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand};
+use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand, WorkerSettings};
 use crate::state::{AppState, open_platform, open_search_index, open_storage};
 
 /// How often the full-text follower polls the change feed when caught up.
@@ -123,6 +125,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|stop| *stop).await;
         },
     ));
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = config.worker.map(|settings| {
+        let mut stopped = worker_stopped;
+        tokio::spawn(worker(&state, settings).run(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     let app = crate::app(state.clone());
     let served = axum::serve(
         listener,
@@ -132,12 +141,46 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .await
     .context("server error");
     let _ = stop_follower.send(true);
+    let _ = stop_worker.send(true);
     let _ = follower.await;
+    if let Some(worker) = worker {
+        match worker.await {
+            Ok(report) => tracing::info!(
+                ran = report.ran,
+                released = report.released,
+                "worker stopped"
+            ),
+            Err(err) => tracing::error!(error = %err, "worker task failed"),
+        }
+    }
     served?;
     state.audit.flush().await;
     store.close().await.context("closing the store")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// The job worker of a server process: the `document.ingest` handler, the periodic
+/// maintenance (expired tokens, stale leases, statistics) and the full-text catch-up of this
+/// process's index. Handlers get the platform's store: their work was authorized when it was
+/// queued.
+pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
+    let store = state.store.inner().clone();
+    let mut registry = Registry::new();
+    registry.register(medilink_ingest::job::KIND, state.documents.clone());
+    register_maintenance(
+        &mut registry,
+        store.clone(),
+        state.auth.accounts.clone(),
+        state.jobs.clone(),
+        state.clock.clone(),
+    );
+    register_fulltext(&mut registry, store, state.search_index.clone());
+    let worker_id = format!("server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    let mut options = WorkerOptions::new(worker_id);
+    options.concurrency = settings.concurrency;
+    options.lease = settings.lease;
+    Worker::new(state.jobs.clone(), registry, state.clock.clone(), options)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -7,10 +7,13 @@ use medilink_consent::mail::LogMailer;
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::platform::kv::RedisKeyValue;
-use medilink_fhir::platform::{AuditLog, KeyValue, LocalKeyValue, Platform};
+use medilink_fhir::platform::{AuditLog, BlobStore, JobQueue, KeyValue, LocalKeyValue, Platform};
 use medilink_fhir::{
-    Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_store, open_store_and_platform,
+    Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store, open_store,
+    open_store_and_platform,
 };
+use medilink_ingest::Pipeline;
+use medilink_ingest::job::DocumentIngest;
 
 use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};
@@ -58,7 +61,22 @@ pub struct AppState {
     /// The full-text index of `_text` / `_content` (RAM by default; on disk in the data
     /// directory when built from the configuration).
     pub search_index: Arc<dyn SearchIndex>,
+    /// The web dashboards served at `/` and `/patient/` (none: not served).
+    pub dashboards: Option<crate::static_files::Dashboards>,
+    /// The job queue (document ingest, periodic work).
+    pub jobs: Arc<dyn JobQueue>,
+    /// Uploaded documents (in memory by default; `--blob-url` when built from the
+    /// configuration).
+    pub blobs: Arc<dyn BlobStore>,
+    /// Document upload and the `document.ingest` job, over the platform's store, `blobs`,
+    /// `jobs` and the ingest pipeline.
+    pub documents: Arc<DocumentIngest>,
+    /// Largest accepted document upload, in bytes (larger ones get `413`).
+    pub max_document_bytes: usize,
 }
+
+/// Default of `--max-document-bytes`: 20 MB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 
 impl AppState {
     /// State with default limits and a `Host`-derived base URL; starts the audit writer.
@@ -78,6 +96,15 @@ impl AppState {
             Arc::new(LogMailer),
         )
         .with_audit(platform.audit.clone());
+        let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::default());
+        let documents = DocumentIngest::new(
+            store.clone(),
+            blobs.clone(),
+            platform.jobs.clone(),
+            ids.clone(),
+            clock.clone(),
+            default_pipeline(),
+        );
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -98,7 +125,26 @@ impl AppState {
             cors_origins: Vec::new(),
             hsts: false,
             search_index: Arc::new(TantivySearchIndex::in_memory()?),
+            dashboards: None,
+            jobs: platform.jobs,
+            blobs,
+            documents: Arc::new(documents),
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
         })
+    }
+
+    /// The same state with documents stored in `blobs` and analysed by `pipeline`.
+    pub fn with_documents(mut self, blobs: Arc<dyn BlobStore>, pipeline: Pipeline) -> Self {
+        self.documents = Arc::new(DocumentIngest::new(
+            self.store.inner().clone(),
+            blobs.clone(),
+            self.jobs.clone(),
+            self.ids.clone(),
+            self.clock.clone(),
+            pipeline,
+        ));
+        self.blobs = blobs;
+        self
     }
 
     /// Opens the stores the configuration names (system clock, UUID ids) and builds the state.
@@ -119,7 +165,18 @@ impl AppState {
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
+        state.dashboards = Some(config.dashboards.clone());
         state.search_index = Arc::new(open_search_index(&config.storage).await?);
+        state.max_document_bytes = config.documents.max_bytes;
+        let blobs = open_blob_store(&config.documents.blobs)
+            .await
+            .with_context(|| {
+                format!(
+                    "--blob-url / MEDILINK_BLOB_URL: cannot open {}",
+                    medilink_fhir::backend::blob::redact_url(&config.documents.blobs.url)
+                )
+            })?;
+        state = state.with_documents(blobs, default_pipeline());
         if let Some(smtp) = &config.smtp {
             let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
             state = state.with_mailer(Arc::new(mailer));
@@ -184,4 +241,40 @@ pub async fn open_search_index(storage: &StorageConfig) -> anyhow::Result<Tantiv
         .with_context(|| {
             format!("--data-dir / MEDILINK_DATA_DIR: cannot open the full-text index in {shown}")
         })
+}
+
+/// Blobs in process memory: the store of [`AppState::new`] (tests, examples); a server built
+/// from its configuration uses `--blob-url`.
+#[derive(Debug, Default)]
+pub struct MemoryBlobStore {
+    objects: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryBlobStore {
+    fn objects(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
+        self.objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for MemoryBlobStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> medilink_fhir::FhirResult<()> {
+        self.objects().insert(key.to_owned(), bytes);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> medilink_fhir::FhirResult<Option<Vec<u8>>> {
+        Ok(self.objects().get(key).cloned())
+    }
+    async fn delete(&self, key: &str) -> medilink_fhir::FhirResult<()> {
+        self.objects().remove(key);
+        Ok(())
+    }
+}
+
+/// The ingest pipeline the server runs: the PDF text layer, else OCR by `tesseract`, then the
+/// rule-based extractor and the LOINC mapping.
+pub fn default_pipeline() -> Pipeline {
+    Pipeline::offline(Arc::new(medilink_ingest::text::TesseractOcr::default()))
 }

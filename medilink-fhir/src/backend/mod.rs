@@ -1,7 +1,10 @@
 //! Backends behind the crate's seams, and the builder that picks one from a URL.
 
+pub mod blob;
 #[cfg(feature = "sql")]
 pub mod sql;
+
+pub use blob::{BlobOptions, open_blob_store};
 
 use std::sync::Arc;
 

@@ -254,6 +254,9 @@ pub trait AccountStore: Send + Sync + Debug {
     async fn revoke_refresh(&self, token_hash: &[u8], now: OffsetDateTime) -> FhirResult<bool>;
     /// Revokes every refresh token of a user (password change, suspension).
     async fn revoke_user_refresh(&self, user_id: &UserId, now: OffsetDateTime) -> FhirResult<()>;
+    /// Deletes the refresh tokens that expired before `now` (used, revoked or not: an expired
+    /// token is refused either way); returns how many.
+    async fn delete_expired_refresh(&self, now: OffsetDateTime) -> FhirResult<u64>;
 }
 
 /// A duplicate-key error for `what`.

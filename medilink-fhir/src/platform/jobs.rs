@@ -35,6 +35,68 @@ pub enum JobStatus {
     Cancelled,
 }
 
+impl JobStatus {
+    /// Every status.
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Pending,
+        JobStatus::Processing,
+        JobStatus::Completed,
+        JobStatus::NeedsReview,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    /// The stored (and serialized) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::NeedsReview => "needs_review",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status named `name`.
+    pub fn parse(name: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether the job is done for good (no lease, retry or transition out of it by a worker).
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobStatus::Pending | JobStatus::Processing)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl NewJob {
+    /// A job of `kind` with `payload`, no owner, 5 attempts, runnable now.
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        NewJob {
+            kind: kind.into(),
+            payload,
+            owner: None,
+            max_attempts: 5,
+            run_at: None,
+        }
+    }
+}
+
+/// What [`JobQueue::recover_expired`] did with jobs whose lease ran out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecovery {
+    /// Put back to `pending` (attempts remained).
+    pub requeued: u64,
+    /// Marked `failed` (the lost attempt was the last one).
+    pub failed: u64,
+}
+
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
@@ -101,12 +163,18 @@ pub struct JobFilter {
 pub trait JobQueue: Send + Sync + Debug {
     /// Stores a pending job and returns it.
     async fn enqueue(&self, job: NewJob) -> FhirResult<Job>;
+    /// Stores a pending job unless a job with the same `unique_key` is pending or processing
+    /// (then `None`): at most one live instance per key, across every process sharing the
+    /// queue (periodic jobs).
+    async fn enqueue_unique(&self, job: NewJob, unique_key: &str) -> FhirResult<Option<Job>>;
     /// Leases the oldest runnable job of one of `kinds` (pending with `run_at` due, or
-    /// processing with an expired lease) to `worker` for `lease`, counting an attempt.
-    /// Two callers never get the same job while a lease holds.
+    /// processing with an expired lease and attempts left) to `worker` for `lease`, counting
+    /// an attempt. Two callers never get the same job while a lease holds. An empty `kinds`
+    /// leases nothing.
     async fn lease(&self, worker: &str, kinds: &[&str], lease: Duration)
     -> FhirResult<Option<Job>>;
-    /// Extends the lease `worker` holds on `id`; `false` when it no longer holds it.
+    /// Extends the lease `worker` holds on `id`; `false` when it no longer holds it (another
+    /// worker leased the job, or the lease ran out: a worker that hung past its lease stops).
     async fn heartbeat(&self, id: Uuid, worker: &str, lease: Duration) -> FhirResult<bool>;
     /// Finishes a leased job with `status` (`Completed` or `NeedsReview`) and `result`;
     /// `false` when `worker` no longer holds the lease (nothing changes).
@@ -127,6 +195,18 @@ pub trait JobQueue: Send + Sync + Debug {
         retryable: bool,
         retry_after: Duration,
     ) -> FhirResult<bool>;
+    /// Gives a leased job back without counting the attempt (the worker is shutting down
+    /// before the handler finished); `false` when `worker` no longer holds the lease.
+    async fn release(&self, id: Uuid, worker: &str) -> FhirResult<bool>;
+    /// Releases the jobs whose lease ran out (their worker died or hung): back to `pending`
+    /// when attempts remain, else `failed` with the reason. Such jobs are leasable again even
+    /// without this; it makes the dead letter and the counts exact.
+    async fn recover_expired(&self) -> FhirResult<LeaseRecovery>;
+    /// Deletes the finished jobs (completed, needs review, failed, cancelled) of `kind` last
+    /// changed before `before`; returns how many (periodic jobs keep a bounded history).
+    async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64>;
+    /// How many jobs are in each status (statuses with none left out).
+    async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>>;
     /// The job `id`.
     async fn get(&self, id: Uuid) -> FhirResult<Option<Job>>;
     /// Jobs matching `filter`, newest first.

@@ -1,6 +1,7 @@
 //! Platform state that is not FHIR data: user accounts and refresh tokens ([`accounts`]), the
 //! tamper-evident audit trail ([`audit`]) and the key-value seam for counters, lockouts and the
-//! token denylist ([`kv`]).
+//! token denylist ([`kv`]), the durable job queue ([`jobs`]) with its worker loop ([`worker`]) and
+//! periodic maintenance jobs ([`maintenance`]), and the blob store seam ([`blob`]).
 //!
 //! This module stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
 //! already encrypted and secrets already hashed: the server owns the cryptography.
@@ -10,6 +11,8 @@ pub mod audit;
 pub mod blob;
 pub mod jobs;
 pub mod kv;
+pub mod maintenance;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification};
 pub use blob::BlobStore;
-pub use jobs::{Job, JobFilter, JobQueue, JobStatus, NewJob};
+pub use jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 pub use kv::{KeyValue, LocalKeyValue};
 
 /// The platform stores that share the resource store's database.
@@ -29,4 +32,6 @@ pub struct Platform {
     pub accounts: Arc<dyn AccountStore>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// The durable job queue.
+    pub jobs: Arc<dyn JobQueue>,
 }

@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod consents;
+pub(crate) mod documents;
 pub(crate) mod search;
 
 use axum::extract::FromRequestParts;

@@ -19,4 +19,5 @@ mod rate_limits;
 mod read_write;
 mod route_table;
 mod search;
+mod static_files;
 mod tokens;

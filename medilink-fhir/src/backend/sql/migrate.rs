@@ -29,6 +29,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0003_search.sql"),
         postgres: include_str!("../../../../migrations/postgres/0003_search.sql"),
     },
+    Migration {
+        name: "0004_jobs",
+        sqlite: include_str!("../../../../migrations/sqlite/0004_jobs.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0004_jobs.sql"),
+    },
 ];
 
 /// Applies every pending migration; returns the names applied now.

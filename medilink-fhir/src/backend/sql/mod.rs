@@ -6,12 +6,14 @@
 //! commit order and the change feed never skips a write that commits late.
 
 mod index_rows;
+mod jobs;
 mod migrate;
 mod platform;
 mod rows;
 mod search;
 mod search_plan;
 
+pub use jobs::SqlJobQueue;
 pub use platform::{SqlAccountStore, SqlAuditLog};
 
 use std::collections::HashMap;

@@ -35,6 +35,7 @@ impl SqlResourceStore {
                 backend: self.backend,
                 append_lock: Mutex::new(()),
             }),
+            jobs: Arc::new(self.job_queue()),
         }
     }
 }
@@ -341,6 +342,16 @@ impl AccountStore for SqlAccountStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn delete_expired_refresh(&self, now: OffsetDateTime) -> FhirResult<u64> {
+        let sql = "DELETE FROM refresh_tokens WHERE expires_at < ?";
+        let deleted = self
+            .db
+            .execute_raw(statement(self.backend, sql, vec![to_micros(now).into()]))
+            .await
+            .map_err(classify)?;
+        Ok(deleted.rows_affected())
     }
 }
 

@@ -1,4 +1,15 @@
 //! Stage 2: structured lab results from a document's text.
+//!
+//! [`RuleExtractor`] (the default) reads table-like layouts with rules and needs no network;
+//! [`LlmExtractor`] asks a language model (Gemini or an OpenAI-compatible endpoint) for JSON of
+//! a fixed schema and validates what comes back.
+
+mod llm;
+mod rules;
+mod values;
+
+pub use llm::{ApiKey, LlmConfig, LlmExtractor, LlmProvider, validate as validate_llm_answer};
+pub use rules::RuleExtractor;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

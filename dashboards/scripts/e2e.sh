@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The dashboards' tests: the unit tests (Vitest), then the browser end-to-end tests. Builds them and the server (debug) if needed,
+# starts medilink-server on a free port with a temporary data directory, seeds it (a physician
+# with `user add`, the demo data of testdata/ with `import`), runs e2e/run.mjs in headless
+# Chromium (playwright-core driving /usr/bin/chromium, or $CHROMIUM), and stops the server.
+# Screenshots: dashboards/e2e/screenshots/. Server log: printed when the tests fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dashboards="$PWD"
+root="$(cd .. && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+[ -x "$CHROMIUM" ] || { echo "e2e: no Chromium at $CHROMIUM (apt-get install chromium)" >&2; exit 1; }
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+fi
+npm test --silent
+npm run build --silent
+(cd "$root" && cargo build --locked -p medilink-server --bin medilink-server)
+server="$target/debug/medilink-server"
+
+data="$(mktemp -d -t medilink-e2e-XXXXXX)"
+log="$data/server.log"
+pid=""
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$data"
+}
+trap cleanup EXIT
+
+export MEDILINK_DATA_DIR="$data/data"
+export MEDILINK_ENV=development
+export E2E_PHYSICIAN_EMAIL="doctor@e2e.test"
+export E2E_PHYSICIAN_PASSWORD="e2e physician password 7"
+"$server" user add --email "$E2E_PHYSICIAN_EMAIL" --password "$E2E_PHYSICIAN_PASSWORD" --role physician >>"$log" 2>&1
+"$server" import "$root/testdata/synthea" "$root/testdata/us-core" >>"$log" 2>&1
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export MEDILINK_URL="http://127.0.0.1:$port"
+"$server" serve --listen "127.0.0.1:$port" --dashboards-dir "$dashboards/dist" \
+    --argon2-memory-kib 4096 --argon2-iterations 1 >>"$log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+    curl -fsS "$MEDILINK_URL/health" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "e2e: the server did not start" >&2; exit 1; }
+    sleep 0.2
+done
+
+if ! node e2e/run.mjs; then
+    echo "--- server log (last 60 lines) ---" >&2
+    tail -n 60 "$log" >&2
+    exit 1
+fi

@@ -1,0 +1,73 @@
+// Patient registration: name, e-mail and password; signs in right after.
+
+import { useState, type FormEvent } from 'react';
+import { useMutation } from '@tanstack/react-query';
+import { Link, useNavigate } from 'react-router-dom';
+import { useSession } from '../ui/session';
+import { Field, FormError } from '../ui/components';
+
+export function RegisterPage() {
+  const { client, signedIn } = useSession();
+  const navigate = useNavigate();
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [mismatch, setMismatch] = useState(false);
+  const register = useMutation({
+    mutationFn: async () => {
+      await client.register(email, password, name.trim());
+      await client.login(email, password);
+      return signedIn();
+    },
+    onSuccess: () => navigate('/', { replace: true }),
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (password !== confirm) {
+      setMismatch(true);
+      return;
+    }
+    setMismatch(false);
+    register.mutate();
+  };
+  return (
+    <div className="auth-page">
+      <form className="card auth-card" onSubmit={submit} aria-labelledby="register-title" noValidate>
+        <h1 id="register-title">Create your account</h1>
+        <Field label="Full name" id="name">
+          <input id="name" autoComplete="name" required value={name} onChange={(e) => setName(e.target.value)} />
+        </Field>
+        <Field label="E-mail" id="email">
+          <input id="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+        </Field>
+        <Field label="Password" id="password" hint="At least 12 characters; not a common password.">
+          <input
+            id="password"
+            type="password"
+            autoComplete="new-password"
+            required
+            aria-describedby="password-hint"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </Field>
+        <Field label="Repeat the password" id="confirm">
+          <input id="confirm" type="password" autoComplete="new-password" required value={confirm} onChange={(e) => setConfirm(e.target.value)} />
+        </Field>
+        {mismatch ? (
+          <p className="form-error" role="alert">
+            The passwords differ.
+          </p>
+        ) : null}
+        <FormError error={register.error} />
+        <button type="submit" className="primary" disabled={register.isPending}>
+          {register.isPending ? 'Creating…' : 'Create account'}
+        </button>
+        <p>
+          Already registered? <Link to="/login">Sign in</Link>
+        </p>
+      </form>
+    </div>
+  );
+}

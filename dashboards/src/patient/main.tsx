@@ -1,0 +1,31 @@
+// Entry point of the patient portal (served at `/patient/`).
+
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { BrowserRouter } from 'react-router-dom';
+import { SessionProvider } from '../ui/session';
+import { PatientApp } from './App';
+import '../ui/styles.css';
+
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      staleTime: 15_000,
+      retry: (count, error) => count < 1 && !(error instanceof Error && 'status' in error && (error as { status: number }).status < 500),
+      refetchOnWindowFocus: false,
+    },
+  },
+});
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <QueryClientProvider client={queryClient}>
+      <BrowserRouter basename="/patient">
+        <SessionProvider storageKey="medilink.patient.session">
+          <PatientApp />
+        </SessionProvider>
+      </BrowserRouter>
+    </QueryClientProvider>
+  </StrictMode>,
+);

@@ -1,0 +1,111 @@
+// One patient: demographics and consent status, timeline, vitals and lab results with trends,
+// conditions, medications, allergies, immunizations and document upload; without access, the
+// request and break-glass panel.
+
+import { useQuery } from '@tanstack/react-query';
+import { useParams } from 'react-router-dom';
+import { useClient } from '../ui/session';
+import { Empty, ErrorMessage, Loading, PageTitle, Section, isForbidden, isNotFound } from '../ui/components';
+import {
+  AllergiesSection,
+  ConditionsSection,
+  ImmunizationsSection,
+  LabsSection,
+  MedicationsSection,
+  TimelineSection,
+  VitalsSection,
+  usePatientResources,
+} from '../ui/clinical';
+import { ageInYears, formatDate, patientName, statusLabel, userLocale } from '../fhir/format';
+import { AccessPanel, ConsentStatus } from './AccessPanel';
+import { DocumentsPanel } from './DocumentsPanel';
+import { shares, useConsents } from './hooks';
+
+/** A section the patient did not share with this physician. */
+function NotShared({ title, id }: { title: string; id: string }) {
+  return (
+    <Section title={title} id={id}>
+      <Empty>The patient has not shared these records with you.</Empty>
+    </Section>
+  );
+}
+
+const SECTIONS = [
+  ['timeline', 'Timeline'],
+  ['vitals', 'Vital signs'],
+  ['labs', 'Lab results'],
+  ['conditions', 'Conditions'],
+  ['medications', 'Medications'],
+  ['allergies', 'Allergies'],
+  ['immunizations', 'Immunizations'],
+  ['documents', 'Documents'],
+] as const;
+
+export function PatientDetailPage() {
+  const { id = '' } = useParams();
+  const client = useClient();
+  const locale = userLocale();
+  const patient = useQuery({ queryKey: ['fhir', 'Patient', id], queryFn: () => client.read<fhir4.Patient>('Patient', id) });
+  const consents = useConsents();
+  const allowed = patient.isSuccess && consents.isSuccess;
+  // Sections outside the consent's scope are not even asked for (an empty answer would read as
+  // "none recorded").
+  const shared = (type: string) => consents.isSuccess && shares(consents.data, id, type);
+  const observations = usePatientResources<fhir4.Observation>(id, 'Observation', allowed && shared('Observation'));
+  const conditions = usePatientResources<fhir4.Condition>(id, 'Condition', allowed && shared('Condition'));
+  const medications = usePatientResources<fhir4.MedicationRequest>(id, 'MedicationRequest', allowed && shared('MedicationRequest'));
+  const allergies = usePatientResources<fhir4.AllergyIntolerance>(id, 'AllergyIntolerance', allowed && shared('AllergyIntolerance'));
+  const immunizations = usePatientResources<fhir4.Immunization>(id, 'Immunization', allowed && shared('Immunization'));
+  if (patient.isPending || consents.isPending) return <Loading label="Loading the patient…" />;
+  if (patient.isError) {
+    if (isForbidden(patient.error) || isNotFound(patient.error)) {
+      return (
+        <>
+          <PageTitle>Patient {id}</PageTitle>
+          <AccessPanel patientId={id} />
+        </>
+      );
+    }
+    return <ErrorMessage error={patient.error} title="Cannot load the patient" />;
+  }
+  const p = patient.data;
+  const age = ageInYears(p.birthDate);
+  return (
+    <>
+      <PageTitle>{patientName(p)}</PageTitle>
+      <Section title="Patient">
+        <dl className="facts facts-inline">
+          <dt>Born</dt>
+          <dd>
+            {formatDate(p.birthDate, locale)}
+            {age !== undefined ? ` (${age} years)` : ''}
+          </dd>
+          <dt>Gender</dt>
+          <dd>{statusLabel(p.gender) || '—'}</dd>
+          <dt>Patient ID</dt>
+          <dd>
+            <code>{p.id}</code>
+          </dd>
+        </dl>
+        <ConsentStatus patientId={id} />
+        <nav aria-label="Sections of the record" className="section-nav">
+          <ul>
+            {SECTIONS.map(([anchor, label]) => (
+              <li key={anchor}>
+                <a href={`#${anchor}`}>{label}</a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      </Section>
+      <TimelineSection patientId={id} />
+      {shared('Observation') ? <VitalsSection query={observations} /> : <NotShared title="Vital signs" id="vitals" />}
+      {shared('Observation') ? <LabsSection query={observations} /> : <NotShared title="Lab results" id="labs" />}
+      {shared('Condition') ? <ConditionsSection query={conditions} /> : <NotShared title="Conditions" id="conditions" />}
+      {shared('MedicationRequest') ? <MedicationsSection query={medications} /> : <NotShared title="Medications" id="medications" />}
+      {shared('AllergyIntolerance') ? <AllergiesSection query={allergies} /> : <NotShared title="Allergies" id="allergies" />}
+      {shared('Immunization') ? <ImmunizationsSection query={immunizations} /> : <NotShared title="Immunizations" id="immunizations" />}
+      <DocumentsPanel patientId={id} />
+    </>
+  );
+}

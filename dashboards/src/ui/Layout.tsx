@@ -1,0 +1,74 @@
+// The frame of a portal page: skip link, header with navigation and the user, main content.
+
+import { useState, type ReactNode } from 'react';
+import { NavLink, Navigate, useLocation } from 'react-router-dom';
+import { useSession } from './session';
+import { Loading } from './components';
+
+export interface NavItem {
+  to: string;
+  label: string;
+  end?: boolean;
+}
+
+export function Layout({ portal, nav, children }: { portal: string; nav: NavItem[]; children: ReactNode }) {
+  const { user, signOut } = useSession();
+  const [menuOpen, setMenuOpen] = useState(false);
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="app-header">
+        <div className="brand">
+          <span aria-hidden="true" className="brand-mark">
+            ✚
+          </span>{' '}
+          MediLink <span className="brand-portal">{portal}</span>
+        </div>
+        <button
+          type="button"
+          className="menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls="main-nav"
+          onClick={() => setMenuOpen((open) => !open)}
+        >
+          Menu
+        </button>
+        <nav id="main-nav" aria-label="Main" className={menuOpen ? 'open' : ''}>
+          <ul>
+            {nav.map((item) => (
+              <li key={item.to}>
+                <NavLink to={item.to} end={item.end} onClick={() => setMenuOpen(false)}>
+                  {item.label}
+                </NavLink>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        {user ? (
+          <div className="user">
+            <span className="user-name">{user.name || user.email}</span>
+            <button type="button" className="link-button" onClick={() => void signOut()}>
+              Sign out
+            </button>
+          </div>
+        ) : null}
+      </header>
+      <main id="main" tabIndex={-1}>
+        {children}
+      </main>
+    </div>
+  );
+}
+
+/** Children only for a signed-in user of `role`; else the login page. */
+export function RequireUser({ role, children }: { role: string; children: ReactNode }) {
+  const { user } = useSession();
+  const location = useLocation();
+  if (user === undefined) return <Loading label="Checking your session…" />;
+  if (user === null || user.role !== role) {
+    return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+  }
+  return <>{children}</>;
+}

@@ -1,0 +1,127 @@
+// Small shared pieces: loading, error and empty states, page headings, fields and badges.
+
+import { useEffect, useRef, type ReactNode } from 'react';
+import type { UseQueryResult } from '@tanstack/react-query';
+import { ApiError } from '../api/client';
+
+export function Loading({ label = 'Loading…' }: { label?: string }) {
+  return (
+    <p className="state state-loading" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" /> {label}
+    </p>
+  );
+}
+
+export function ErrorMessage({ error, title = 'Something went wrong' }: { error: unknown; title?: string }) {
+  const message = error instanceof Error ? error.message : String(error);
+  return (
+    <div className="state state-error" role="alert">
+      <strong>{title}.</strong> {message}
+    </div>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="state state-empty">{children}</p>;
+}
+
+/** Renders a query's loading, error and empty states, else `children(data)`. */
+export function QueryState<T>({
+  query,
+  empty,
+  isEmpty,
+  loadingLabel,
+  errorTitle,
+  children,
+}: {
+  query: UseQueryResult<T>;
+  empty?: ReactNode;
+  isEmpty?: (data: T) => boolean;
+  loadingLabel?: string;
+  errorTitle?: string;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isPending) return <Loading label={loadingLabel} />;
+  if (query.isError) return <ErrorMessage error={query.error} title={errorTitle} />;
+  const data = query.data as T;
+  const emptyData = isEmpty ? isEmpty(data) : Array.isArray(data) && data.length === 0;
+  if (emptyData && empty !== undefined) return <Empty>{empty}</Empty>;
+  return <>{children(data)}</>;
+}
+
+/** Whether a page was shown already (the first one keeps the browser's focus: the skip link). */
+let pageShown = false;
+
+/** The page heading; focused on in-app navigation so screen readers announce the new page. */
+export function PageTitle({ children, actions }: { children: ReactNode; actions?: ReactNode }) {
+  const ref = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (pageShown) ref.current?.focus();
+    pageShown = true;
+    if (typeof children === 'string') document.title = `${children} · MediLink`;
+  }, [children]);
+  return (
+    <div className="page-title">
+      <h1 ref={ref} tabIndex={-1}>
+        {children}
+      </h1>
+      {actions ? <div className="page-actions">{actions}</div> : null}
+    </div>
+  );
+}
+
+export function Section({ title, children, id }: { title: string; children: ReactNode; id?: string }) {
+  const headingId = `${id ?? title.toLowerCase().replace(/\W+/g, '-')}-heading`;
+  return (
+    <section className="card" aria-labelledby={headingId} id={id}>
+      <h2 id={headingId}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+export function Field({
+  label,
+  id,
+  hint,
+  children,
+}: {
+  label: string;
+  id: string;
+  hint?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      {children}
+      {hint ? (
+        <p className="hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export function Badge({ tone = 'neutral', children }: { tone?: 'neutral' | 'good' | 'warn' | 'bad' | 'info'; children: ReactNode }) {
+  return <span className={`badge badge-${tone}`}>{children}</span>;
+}
+
+/** A form's error (from a mutation), announced. */
+export function FormError({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <p className="form-error" role="alert">
+      {error instanceof ApiError || error instanceof Error ? error.message : String(error)}
+    </p>
+  );
+}
+
+export function isForbidden(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 403;
+}
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404;
+}

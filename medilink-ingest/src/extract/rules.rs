@@ -1,0 +1,675 @@
+//! The rule-based extractor: result lines of table-like lab reports.
+//!
+//! A line is split into the test name and the rest in one of three ways, the first that reads
+//! well wins: `Name: value unit (Ref: a-b) H`; columns separated by two or more spaces (tabs,
+//! `|` and dotted leaders count as separators); or, when OCR collapsed the spacing, the
+//! earliest word that starts a readable "value [unit] [range] [flag]" tail. In the tail the
+//! value comes first; the range and the flag are found by shape wherever they are; what is left
+//! is the unit. Lines that look like headers, patient details or dates are skipped; a line with
+//! neither unit nor range is kept only when its name is a known test.
+
+use std::sync::OnceLock;
+
+use async_trait::async_trait;
+use regex::Regex;
+
+use super::values::{self, Number};
+use super::{ExtractedReport, ExtractedResult, Extractor};
+use crate::error::IngestResult;
+use crate::loinc::{LoincMatch, LoincTable, MatchKind, normalize_name, ucum};
+use crate::text::{DocumentText, TextOrigin};
+
+/// The default extractor: rules over the text's lines, no network.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleExtractor {
+    table: &'static LoincTable,
+}
+
+impl Default for RuleExtractor {
+    fn default() -> Self {
+        RuleExtractor {
+            table: LoincTable::builtin(),
+        }
+    }
+}
+
+#[async_trait]
+impl Extractor for RuleExtractor {
+    async fn extract(&self, text: &DocumentText) -> IngestResult<ExtractedReport> {
+        Ok(self.extract_lines(&text.pages.join("\n"), text.origin))
+    }
+}
+
+/// Words that start lines which are never results.
+const NOT_RESULTS: &[&str] = &[
+    "patient",
+    "name",
+    "dob",
+    "birth",
+    "age",
+    "sex",
+    "gender",
+    "mrn",
+    "id",
+    "account",
+    "acct",
+    "accession",
+    "page",
+    "phone",
+    "tel",
+    "fax",
+    "address",
+    "physician",
+    "doctor",
+    "dr",
+    "ordered",
+    "ordering",
+    "provider",
+    "collected",
+    "collection",
+    "received",
+    "reported",
+    "report",
+    "printed",
+    "specimen",
+    "sample",
+    "lab",
+    "laboratory",
+    "reference",
+    "ref",
+    "comment",
+    "comments",
+    "note",
+    "notes",
+    "method",
+    "time",
+    "date",
+    "location",
+    "clinic",
+    "npi",
+    "room",
+    "bed",
+    "requisition",
+    "order",
+    "drawn",
+    "issued",
+    "final",
+    "status",
+    "signed",
+    "verified",
+    "approved",
+    "performed",
+    "electronically",
+    "end",
+    "continued",
+    "www",
+    "http",
+    "https",
+    "email",
+    "client",
+    "insurance",
+    "mr",
+    "mrs",
+    "ms",
+];
+
+/// Date labels, most specific (the specimen's collection) first.
+const DATE_LABELS: &[(&str, u8)] = &[
+    ("collected", 0),
+    ("collection", 0),
+    ("drawn", 0),
+    ("specimen date", 0),
+    ("date of service", 1),
+    ("service date", 1),
+    ("date", 2),
+    ("received", 3),
+    ("reported", 3),
+    ("report", 3),
+    ("issued", 3),
+    ("printed", 4),
+];
+
+impl RuleExtractor {
+    /// Extracts from plain text (pages joined by newlines) of a PDF text layer.
+    pub fn extract_text(&self, text: &str) -> ExtractedReport {
+        self.extract_lines(text, TextOrigin::TextLayer)
+    }
+
+    /// Extracts from text that came from `origin`: OCR text gets lost decimal points back.
+    pub fn extract_lines(&self, text: &str, origin: TextOrigin) -> ExtractedReport {
+        let mut report_date: Option<(u8, String)> = None;
+        let mut results = Vec::new();
+        for raw in text.lines() {
+            let line = clean_line(raw);
+            if line.trim().is_empty() {
+                continue;
+            }
+            if !values::dates(&line).is_empty() {
+                if let Some((priority, date)) = labelled_date(&line)
+                    && report_date
+                        .as_ref()
+                        .is_none_or(|(best, _)| priority < *best)
+                {
+                    report_date = Some((priority, date));
+                }
+                continue;
+            }
+            if let Some((mut result, decimals)) = self.result_line(&line) {
+                if origin == TextOrigin::Ocr {
+                    restore_decimal_point(&mut result, decimals);
+                }
+                results.push(result);
+            }
+        }
+        ExtractedReport {
+            report_date: report_date.map(|(_, date)| date),
+            results,
+        }
+    }
+
+    /// One result from one cleaned line, if it is a result line.
+    /// The result and the decimals its range is printed with.
+    fn result_line(&self, line: &str) -> Option<(ExtractedResult, usize)> {
+        let mut candidates: Vec<(String, Tail, f64)> = Vec::new();
+        if let Some((name, rest)) = colon_split(line)
+            && let Some(tail) = tail(&rest)
+        {
+            candidates.push((name, tail, 1.0));
+        }
+        let cells: Vec<&str> = cell_separator()
+            .split(line.trim())
+            .filter(|cell| !cell.trim().is_empty())
+            .collect();
+        if cells.len() >= 2
+            && let Some(tail) = tail(&cells[1..].join(" "))
+        {
+            candidates.push((cells[0].trim().to_owned(), tail, 1.0));
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for split in 1..words.len() {
+            if let Some(tail) = tail(&words[split..].join(" "))
+                && tail.clean
+            {
+                candidates.push((words[..split].join(" "), tail, 0.95));
+                break;
+            }
+        }
+        let (name, tail, factor) = candidates
+            .into_iter()
+            .filter(|(name, _, _)| plausible_name(name))
+            .max_by(|a, b| {
+                let score = |c: &(String, Tail, f64)| (u8::from(c.1.clean), c.2 >= 1.0);
+                score(a).cmp(&score(b)).then(std::cmp::Ordering::Greater)
+            })?;
+        let mut name = tidy_name(&name);
+        let mut known = self
+            .table
+            .lookup(&name, tail.ucum.as_deref())
+            .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.7);
+        let mut trimmed = false;
+        if known.is_none()
+            && (tail.unit.is_some() || tail.range.is_some())
+            && let Some((prefix, found)) = self.known_prefix(&name, tail.ucum.as_deref())
+        {
+            // OCR noise after the name (leader dots read as letters): keep the known part.
+            name = prefix;
+            known = Some(found);
+            trimmed = true;
+        }
+        if known.is_none() {
+            let letters = name.chars().filter(|c| c.is_alphabetic()).count();
+            if letters < 2 || (tail.unit.is_none() && tail.range.is_none()) {
+                return None;
+            }
+        }
+        let mut confidence = 0.97 * factor;
+        if !tail.clean {
+            confidence -= 0.25;
+        }
+        if tail.repaired {
+            confidence -= 0.1;
+        }
+        if tail.noise {
+            confidence -= 0.1;
+        }
+        if trimmed {
+            confidence -= 0.1;
+        }
+        if tail.number.is_some() && tail.unit.is_none() && !unitless(known.as_ref()) {
+            confidence -= 0.1;
+        }
+        if tail.range.is_none() {
+            confidence -= 0.05;
+        }
+        if name.chars().any(|c| c.is_ascii_digit()) && known.is_none() {
+            confidence -= 0.1;
+        }
+        let range = tail.range;
+        let decimals = range.as_ref().map_or(0, |range| range.decimals);
+        let result = ExtractedResult {
+            name,
+            value_text: tail.value_text,
+            value: tail.number.as_ref().map(|n| n.value),
+            comparator: tail
+                .number
+                .as_ref()
+                .and_then(|n| n.comparator.map(str::to_owned)),
+            unit: tail.unit,
+            range_low: range.as_ref().and_then(|r| r.low),
+            range_high: range.as_ref().and_then(|r| r.high),
+            range_text: range.and_then(|r| r.text).or(tail.range_words),
+            flag: tail.flag,
+            confidence: confidence.clamp(0.0, 1.0),
+        };
+        Some((result, decimals))
+    }
+}
+
+impl RuleExtractor {
+    /// The longest run of `name`'s words that is a known test name, after at most two short
+    /// leading specks (`3 Uric Acid`, `; Iron`) and before any trailing noise.
+    fn known_prefix(&self, name: &str, ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
+        let all: Vec<&str> = name.split_whitespace().collect();
+        let skippable = all
+            .iter()
+            .take(2)
+            .take_while(|word| word.chars().count() <= 2)
+            .count();
+        (0..=skippable).find_map(|skip| {
+            let words = &all[skip..];
+            let longest = if skip == 0 {
+                words.len().saturating_sub(1)
+            } else {
+                words.len()
+            };
+            (1..=longest)
+                .rev()
+                .find_map(|length| self.known_name(&words[..length], ucum_unit))
+        })
+    }
+
+    fn known_name(&self, words: &[&str], ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
+        let name = tidy_name(&words.join(" "));
+        let letters = name.chars().filter(|c| c.is_alphanumeric()).count();
+        if letters < 2 {
+            return None;
+        }
+        self.table
+            .lookup(&name, ucum_unit)
+            .filter(|m| m.kind != MatchKind::Fuzzy || m.confidence >= 0.75)
+            .map(|found| (name, found))
+    }
+}
+
+/// OCR often loses a decimal point (`61.5` read as `615`). Labs print a value with the
+/// decimals of its reference range, so a whole number far outside a range printed with
+/// decimals (more than six times its bounds), which becomes plausible with the range's decimals
+/// restored, is read that way — at a confidence low enough that a person confirms it.
+fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
+    let (Some(value), Some(low), Some(high)) = (result.value, result.range_low, result.range_high)
+    else {
+        return;
+    };
+    if decimals == 0 || result.comparator.is_some() || result.value_text.contains(['.', ',']) {
+        return;
+    }
+    // Six times the upper limit: a real, very abnormal value (a white count of 45 against
+    // 4.0–10.0) is left alone.
+    let plausible = |v: f64| v >= low / 6.0 && v <= high * 6.0;
+    let digits = result.value_text.trim_start_matches('-');
+    if plausible(value) || digits.len() <= decimals || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return;
+    }
+    let restored = value / 10f64.powi(decimals as i32);
+    if !plausible(restored) {
+        return;
+    }
+    let split = result.value_text.len() - decimals;
+    result.value_text = format!(
+        "{}.{}",
+        &result.value_text[..split],
+        &result.value_text[split..]
+    );
+    result.value = Some(restored);
+    result.confidence = result.confidence.min(0.6);
+}
+
+/// Whether a test is reported without a unit (pH, specific gravity, INR, ratios).
+fn unitless(known: Option<&crate::loinc::LoincMatch>) -> bool {
+    known
+        .and_then(|known| LoincTable::builtin().entry(&known.code))
+        .is_some_and(|entry| entry.unit.is_none() || entry.is_dimensionless())
+}
+
+/// The part of a line after the name.
+#[derive(Debug)]
+struct Tail {
+    value_text: String,
+    number: Option<Number>,
+    unit: Option<String>,
+    ucum: Option<String>,
+    range: Option<values::Range>,
+    range_words: Option<String>,
+    flag: Option<String>,
+    repaired: bool,
+    /// Everything after the value was understood.
+    clean: bool,
+    /// Stray characters were ignored.
+    noise: bool,
+}
+
+/// Reads "value [unit] [range] [flag]" in any order after the value.
+fn tail(text: &str) -> Option<Tail> {
+    let text = text.trim();
+    let (value_text, number, mut flag, rest) = value_prefix(text)?;
+    let mut rest = format!(" {rest} ");
+    let range = values::range(&rest);
+    if let Some(range) = &range {
+        rest.replace_range(range.span.0..range.span.1, " ");
+    }
+    if flag.is_none()
+        && let Some((word, (start, end))) = values::flag(&rest)
+    {
+        flag = Some(word);
+        rest.replace_range(start..end, " ");
+    }
+    let leftover = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+    let leftover = leftover
+        .trim_matches(|c: char| c == '(' || c == ')' || c == ':' || c == ',' || c == '-')
+        .trim();
+    let mut range_words = None;
+    let mut noise = false;
+    let first_word = leftover.split_whitespace().next().unwrap_or_default();
+    let (unit, ucum_unit, clean) = if leftover.is_empty() {
+        (None, None, true)
+    } else if let Some(ucum_unit) = ucum::normalize(leftover) {
+        (Some(leftover.to_owned()), Some(ucum_unit), true)
+    } else if let Some(ucum_unit) = ucum::normalize(first_word).filter(|_| {
+        // A unit followed by a stray letter or two (`% i`).
+        leftover[first_word.len()..]
+            .split_whitespace()
+            .all(|junk| junk.chars().count() <= 2)
+    }) {
+        noise = true;
+        (Some(first_word.to_owned()), Some(ucum_unit), true)
+    } else if let Some((unit, ucum_unit)) = trimmed_unit(first_word) {
+        // A unit with a stray letter or two glued on (`ng/dlb`).
+        noise = true;
+        (Some(unit.to_owned()), Some(ucum_unit), true)
+    } else if let Some(words) = values::qualitative(
+        leftover
+            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .trim_start_matches("Ref:")
+            .trim(),
+    ) {
+        range_words = Some(words.to_owned());
+        (None, None, true)
+    } else {
+        // Something unit-like but unknown: keep it as printed, mark the line unclean.
+        let unit_like = leftover.len() <= 16
+            && !leftover.contains(' ')
+            && leftover.chars().any(|c| c.is_alphabetic() || c == '%');
+        (unit_like.then(|| leftover.to_owned()), None, false)
+    };
+    let repaired = number.as_ref().is_some_and(|n| n.repaired);
+    Some(Tail {
+        value_text,
+        number,
+        unit,
+        ucum: ucum_unit,
+        range,
+        range_words,
+        flag,
+        repaired,
+        clean,
+        noise,
+    })
+}
+
+/// The value at the start of `text`: its text, number, an attached flag and the rest.
+fn value_prefix(text: &str) -> Option<(String, Option<Number>, Option<String>, String)> {
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    let mut rest: Vec<&str> = words.collect();
+    // `< 0.01`: comparator and number as two words.
+    let first_owned;
+    let first = if matches!(first, "<" | ">" | "<=" | ">=" | "≤" | "≥") && !rest.is_empty() {
+        first_owned = format!("{first}{}", rest.remove(0));
+        first_owned.as_str()
+    } else {
+        first
+    };
+    // `.1.3` (a speck before the number).
+    let first = match first.strip_prefix(['.', ',']) {
+        Some(stripped) if stripped.contains(['.', ',']) => stripped,
+        _ => first,
+    };
+    if let Some(number) = values::number(first) {
+        return Some((number.text.clone(), Some(number), None, rest.join(" ")));
+    }
+    // A unit glued to the number (`61.5%`, `2.80K/uL`).
+    if let Some((number, unit)) = glued_unit(first) {
+        let rest = std::iter::once(unit)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Some((number.text.clone(), Some(number), None, rest));
+    }
+    if let Some((value, attached)) = values::trailing_flag(first)
+        && let Some(number) = values::number(value)
+    {
+        return Some((
+            number.text.clone(),
+            Some(number),
+            Some(attached.to_owned()),
+            rest.join(" "),
+        ));
+    }
+    // Qualitative values of one or two words.
+    if !rest.is_empty() {
+        let two = format!("{first} {}", rest[0]);
+        if let Some(word) = values::qualitative(&two) {
+            return Some((word.to_owned(), None, None, rest[1..].join(" ")));
+        }
+    }
+    values::qualitative(first).map(|word| (word.to_owned(), None, None, rest.join(" ")))
+}
+
+/// `ng/dlb` → `ng/dl`: a unit once one or two stray trailing letters are dropped.
+fn trimmed_unit(word: &str) -> Option<(&str, String)> {
+    if !word.contains('/') {
+        return None;
+    }
+    (1..=2).find_map(|cut| {
+        let end = word.char_indices().rev().nth(cut - 1)?.0;
+        let unit = &word[..end];
+        ucum::normalize(unit).map(|ucum_unit| (unit, ucum_unit))
+    })
+}
+
+/// `61.5%` → (61.5, `%`), when the tail is a unit.
+fn glued_unit(token: &str) -> Option<(Number, &str)> {
+    let split = token
+        .char_indices()
+        .find(|(index, c)| {
+            *index > 0 && !(c.is_ascii_digit() || matches!(c, '.' | ',' | '<' | '>' | '='))
+        })
+        .map(|(index, _)| index)?;
+    let (number, unit) = token.split_at(split);
+    let number = values::number(number)?;
+    ucum::normalize(unit).map(|_| (number, unit))
+}
+
+/// `Name: rest` when the part before the first colon reads as a test name.
+fn colon_split(line: &str) -> Option<(String, String)> {
+    let (name, rest) = line.split_once(':')?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 60 || rest.trim().is_empty() {
+        return None;
+    }
+    Some((name.to_owned(), rest.trim().to_owned()))
+}
+
+fn cell_separator() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\s{2,}").expect("invariant: valid regex"))
+}
+
+/// Tabs and stray `|` become column gaps; dotted leaders too; dashes are unified.
+fn clean_line(raw: &str) -> String {
+    static LEADERS: OnceLock<Regex> = OnceLock::new();
+    let leaders = LEADERS.get_or_init(|| {
+        Regex::new(r"(?:\s*[._·]){3,}\s*|\s+-{2,}\s+").expect("invariant: valid regex")
+    });
+    let mut line = String::with_capacity(raw.len());
+    let characters: Vec<char> = raw.chars().collect();
+    for (index, &character) in characters.iter().enumerate() {
+        match character {
+            '\t' => line.push_str("  "),
+            '|' | '¦' => {
+                // A pipe between digits is an OCR'd `1`; elsewhere it is a table rule.
+                let before = index.checked_sub(1).and_then(|i| characters.get(i));
+                let after = characters.get(index + 1);
+                let digit = |c: Option<&char>| c.is_some_and(|c| c.is_ascii_digit() || *c == '.');
+                if digit(before) || digit(after) {
+                    line.push('|');
+                } else {
+                    line.push_str("  ");
+                }
+            }
+            '–' | '—' | '−' => line.push('-'),
+            '\u{a0}' => line.push(' '),
+            other => line.push(other),
+        }
+    }
+    let line = leaders.replace_all(&line, "  ");
+    drop_noise(&line)
+}
+
+/// Characters OCR makes of dotted leaders (`ccecsceeeneerenae…`) and of specks.
+const LEADER_CHARACTERS: &str = "ceoasnrtuigqvdl.,:;'`·";
+
+/// Whether `token` is OCR'd leader dots: long, from a handful of round letters, mostly c and e.
+fn is_leader(token: &str) -> bool {
+    let length = token.chars().count();
+    length >= 6
+        && token.chars().all(|c| LEADER_CHARACTERS.contains(c))
+        && token.chars().filter(|c| matches!(c, 'c' | 'e')).count() * 2 >= length
+}
+
+/// Whether `token` is a speck: lone punctuation (`‘`, `;`, `_`), never a value or a flag.
+fn is_speck(token: &str) -> bool {
+    token.chars().all(|c| {
+        matches!(
+            c,
+            '‘' | '’'
+                | '\''
+                | '`'
+                | '"'
+                | '“'
+                | '”'
+                | ';'
+                | ':'
+                | '_'
+                | ','
+                | '~'
+                | '.'
+                | '»'
+                | '«'
+        )
+    })
+}
+
+/// Removes OCR leaders (with the short fragments stuck to them) and specks, keeping the column
+/// gaps they leave.
+fn drop_noise(line: &str) -> String {
+    static TOKEN: OnceLock<Regex> = OnceLock::new();
+    let token = TOKEN.get_or_init(|| Regex::new(r"\S+").expect("invariant: valid regex"));
+    let tokens: Vec<(usize, usize, &str)> = token
+        .find_iter(line)
+        .map(|m| (m.start(), m.end(), m.as_str()))
+        .collect();
+    let mut drop: Vec<bool> = tokens
+        .iter()
+        .map(|(_, _, text)| is_leader(text) || is_speck(text))
+        .collect();
+    // Short lower-case fragments next to a leader belong to it (`ou. cceecs… eens`).
+    for index in 0..tokens.len() {
+        if !is_leader(tokens[index].2) {
+            continue;
+        }
+        for neighbour in [index.checked_sub(1), Some(index + 1)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some((_, _, text)) = tokens.get(neighbour)
+                && text.chars().count() <= 5
+                && text.chars().all(|c| LEADER_CHARACTERS.contains(c))
+            {
+                drop[neighbour] = true;
+            }
+        }
+    }
+    if !drop.iter().any(|d| *d) {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut last = 0;
+    for ((start, end, _), dropped) in tokens.iter().zip(&drop) {
+        if *dropped {
+            out.push_str(&line[last..*start]);
+            out.push_str("  ");
+            last = *end;
+        }
+    }
+    out.push_str(&line[last..]);
+    out
+}
+
+fn plausible_name(name: &str) -> bool {
+    let letters = name.chars().filter(|c| c.is_alphabetic()).count();
+    if letters < 1 || name.len() > 70 {
+        return false;
+    }
+    let key = normalize_name(name);
+    let first = key.split(' ').next().unwrap_or_default();
+    !NOT_RESULTS.contains(&first) && !NOT_RESULTS.contains(&key.as_str())
+}
+
+/// Trailing punctuation and a leading bullet or asterisk off the name.
+fn tidy_name(name: &str) -> String {
+    name.trim()
+        .trim_start_matches(['*', '-', '•', '>', '#'])
+        .trim_end_matches([':', '.', ',', '-', '*', '|', ';', '_'])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The best-labelled date of a line with dates (`Collected: 2026-03-14`): the label's
+/// priority (lower is better) and the date. Birth dates are never report dates.
+fn labelled_date(line: &str) -> Option<(u8, String)> {
+    let dates = values::dates(line);
+    let mut best: Option<(u8, String)> = None;
+    let mut label_start = 0;
+    for (date, start, end) in dates {
+        let label = line[label_start..start].to_ascii_lowercase();
+        label_start = end;
+        if label.contains("birth") || label.contains("dob") || label.contains("d.o.b") {
+            continue;
+        }
+        let priority = DATE_LABELS
+            .iter()
+            .filter(|(word, _)| label.contains(word))
+            .map(|(_, priority)| *priority)
+            .min()
+            .unwrap_or(5);
+        if best.as_ref().is_none_or(|(best, _)| priority < *best) {
+            best = Some((priority, date));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,678 @@
+//! The `document.ingest` job: an uploaded lab report becomes FHIR results.
+//!
+//! - [`DocumentIngest::submit`] is the upload side. It writes the `DocumentReference` through
+//!   the store it is given — the server passes its consent-guarded store, so the uploader's
+//!   right to write into the patient's compartment is decided there, never here — then puts
+//!   the file in the blob store and enqueues the job. A refused upload stores nothing; a
+//!   failure after the `DocumentReference` is written undoes what was done.
+//! - [`DocumentIngest::run`] is the job (the worker and the in-process worker both run it): it
+//!   loads the blob, runs the [`Pipeline`], and either publishes the results as one FHIR
+//!   transaction on the platform's store (authorization happened at upload) and completes with
+//!   counts, or completes as `needs_review` with the [`Analysis`] stored in the job result and
+//!   nothing published.
+//! - [`DocumentIngest::accept`] publishes a reviewed analysis (with corrections) and completes
+//!   the job.
+//!
+//! Every resource the job writes has an id derived from the job id and is written with `PUT`,
+//! so running a job twice (a worker killed mid-job, a lease that ran out) writes new versions
+//! of the same resources, never duplicates.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use medilink_fhir::clock::format_instant;
+use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_fhir::platform::{BlobStore, Job, JobQueue, JobStatus, NewJob};
+use medilink_fhir::{
+    Clock, ErrorKind, FhirError, IdGen, RequestContext, ResourceId, ResourceStore, ResourceType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+use uuid::Uuid;
+
+use crate::detect::DocumentKind;
+use crate::fhir::{FhirContext, transaction_bundle};
+use crate::loinc::{LoincMatch, MatchKind};
+use crate::pipeline::{Analysis, Pipeline};
+
+/// The job kind.
+pub const KIND: &str = "document.ingest";
+
+/// Attempts before a job whose errors are all retryable is given up.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Longest file name kept (longer names are cut).
+const MAX_FILE_NAME: usize = 200;
+
+/// The input of a `document.ingest` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestPayload {
+    /// Where the file is in the blob store.
+    pub blob_key: String,
+    /// The patient's id.
+    pub patient: String,
+    /// The id of the `DocumentReference` describing the file.
+    pub document_reference: String,
+    /// The uploader's user id.
+    pub uploader: String,
+    /// The file name as uploaded (without directories).
+    pub file_name: String,
+    /// The detected MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Result counts of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestCounts {
+    /// Results found (each becomes an Observation once published).
+    pub observations: usize,
+    /// Results without a LOINC code (published coded by text only).
+    pub unmapped: usize,
+    /// Results a person must look at before anything is published.
+    pub needs_review: usize,
+}
+
+impl IngestCounts {
+    fn of(analysis: &Analysis) -> IngestCounts {
+        IngestCounts {
+            observations: analysis.results.len(),
+            unmapped: analysis
+                .results
+                .iter()
+                .filter(|r| r.loinc.is_none())
+                .count(),
+            needs_review: analysis
+                .results
+                .iter()
+                .filter(|r| r.review_reason.is_some())
+                .count(),
+        }
+    }
+}
+
+/// The result stored with a finished job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Counts.
+    pub counts: IngestCounts,
+    /// The analysis awaiting review (`needs_review` jobs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// The published resources (`Observation/…`, `DiagnosticReport/…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Who accepted a reviewed analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<String>,
+}
+
+/// A reviewer's correction of one result of an analysis (by its position).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    /// Position of the result in the analysis.
+    pub index: usize,
+    /// Drop the result (misread line, not a lab result).
+    #[serde(default)]
+    pub remove: bool,
+    /// The right LOINC code.
+    pub loinc: Option<String>,
+    /// Its display (kept from the old coding or empty when absent).
+    pub display: Option<String>,
+    /// The right numeric value.
+    pub value: Option<f64>,
+    /// The right UCUM unit.
+    pub unit: Option<String>,
+}
+
+/// A document to submit.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The patient the document belongs to.
+    pub patient: ResourceId,
+    /// File name as sent by the client.
+    pub file_name: String,
+    /// The file.
+    pub bytes: Vec<u8>,
+    /// The uploader's user id (the job's owner).
+    pub uploader: String,
+}
+
+/// What [`DocumentIngest::submit`] created.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The pending job.
+    pub job: Job,
+    /// The `DocumentReference` id.
+    pub document_reference: ResourceId,
+}
+
+/// Why a document operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocumentError {
+    /// The bytes are not a PDF, PNG or JPEG.
+    #[error("unsupported document type: only PDF, PNG and JPEG files are accepted")]
+    Unsupported,
+    /// No such document job.
+    #[error("document job not found")]
+    JobNotFound,
+    /// The job is not in a state that allows this.
+    #[error("the job is {status}")]
+    WrongStatus {
+        /// Its status.
+        status: &'static str,
+    },
+    /// A correction does not fit the analysis.
+    #[error("correction {index}: {reason}")]
+    InvalidCorrection {
+        /// Position of the corrected result.
+        index: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The job's stored payload or result is not what this module wrote.
+    #[error("the job's stored data is damaged")]
+    Damaged,
+    /// The store, blob store or queue failed.
+    #[error(transparent)]
+    Store(#[from] FhirError),
+}
+
+impl DocumentError {
+    /// The transport-agnostic kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DocumentError::Unsupported => ErrorKind::Unsupported,
+            DocumentError::JobNotFound => ErrorKind::NotFound,
+            DocumentError::WrongStatus { .. } => ErrorKind::Conflict,
+            DocumentError::InvalidCorrection { .. } => ErrorKind::Invalid,
+            DocumentError::Damaged => ErrorKind::Internal,
+            DocumentError::Store(err) => err.kind(),
+        }
+    }
+}
+
+/// A failed storage step as a job error: transient kinds are retried, the rest fail the job
+/// with a message that names the step (never resource content).
+fn storage_error(what: &str, err: &FhirError) -> JobError {
+    let retryable = matches!(
+        err.kind(),
+        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal | ErrorKind::Conflict
+    );
+    tracing::warn!(error = %err, retryable, "{what} failed");
+    if retryable {
+        JobError::retryable(format!("{what} failed temporarily; it will be retried"))
+    } else {
+        JobError::permanent(format!("{what} failed: {err}"))
+    }
+}
+
+/// The ingest service: submits documents and runs their jobs.
+#[derive(Debug, Clone)]
+pub struct DocumentIngest {
+    /// The platform's (unguarded) store the results are published to.
+    store: Arc<dyn ResourceStore>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn JobQueue>,
+    ids: Arc<dyn IdGen>,
+    clock: Arc<dyn Clock>,
+    pipeline: Pipeline,
+}
+
+/// The file name without directories, control characters or excess length.
+fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FILE_NAME)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        "document".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+impl DocumentIngest {
+    /// The service over the platform's `store` (results are written there without a consent
+    /// check), `blobs`, `queue` and the `pipeline`.
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        blobs: Arc<dyn BlobStore>,
+        queue: Arc<dyn JobQueue>,
+        ids: Arc<dyn IdGen>,
+        clock: Arc<dyn Clock>,
+        pipeline: Pipeline,
+    ) -> Self {
+        DocumentIngest {
+            store,
+            blobs,
+            queue,
+            ids,
+            clock,
+            pipeline,
+        }
+    }
+
+    /// The job queue.
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.queue
+    }
+
+    /// Submits `upload`: checks the type by content, reads the patient through `guarded` (a
+    /// patient the caller may not see is not found), writes the `DocumentReference` through
+    /// `guarded` (the write decision), stores the file and enqueues the job.
+    pub async fn submit(
+        &self,
+        guarded: &dyn ResourceStore,
+        ctx: &RequestContext,
+        upload: Upload,
+    ) -> Result<Submitted, DocumentError> {
+        let kind = DocumentKind::sniff(&upload.bytes).ok_or(DocumentError::Unsupported)?;
+        guarded
+            .read(ctx, ResourceType::Patient, &upload.patient)
+            .await
+            .map_err(|err| match err {
+                FhirError::Gone { .. } => FhirError::NotFound {
+                    resource_type: ResourceType::Patient,
+                    id: upload.patient.clone(),
+                },
+                other => other,
+            })?;
+        let file_name = clean_file_name(&upload.file_name);
+        let blob_key = format!("documents/{}", self.ids.new_id());
+        let size = upload.bytes.len() as u64;
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha1::digest(&upload.bytes));
+        let document = json!({
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "type": {"coding": [{
+                "system": "http://loinc.org",
+                "code": "11502-2",
+                "display": "Laboratory report"
+            }]},
+            "subject": {"reference": format!("Patient/{}", upload.patient)},
+            "date": format_instant(self.clock.now()),
+            "content": [{"attachment": {
+                "contentType": kind.mime(),
+                "url": blob_key,
+                "size": size,
+                "hash": hash,
+                "title": file_name,
+            }}],
+        });
+        let stored = guarded.create(ctx, document).await?;
+        let document_reference = stored.id.clone();
+        let payload = IngestPayload {
+            blob_key: blob_key.clone(),
+            patient: upload.patient.to_string(),
+            document_reference: document_reference.to_string(),
+            uploader: upload.uploader.clone(),
+            file_name,
+            content_type: kind.mime().to_owned(),
+            size,
+        };
+        let enqueued = match self.blobs.put(&blob_key, upload.bytes).await {
+            Ok(()) => {
+                self.queue
+                    .enqueue(NewJob {
+                        kind: KIND.to_owned(),
+                        payload: serde_json::to_value(&payload)
+                            .map_err(|_| DocumentError::Damaged)?,
+                        owner: Some(upload.uploader),
+                        max_attempts: MAX_ATTEMPTS,
+                        run_at: None,
+                    })
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match enqueued {
+            Ok(job) => Ok(Submitted {
+                job,
+                document_reference,
+            }),
+            Err(err) => {
+                // Undo: the document is not accepted, so neither its record nor its bytes stay.
+                let _ = self.blobs.delete(&blob_key).await;
+                let system = RequestContext::system();
+                let _ = self
+                    .store
+                    .delete(
+                        &system,
+                        ResourceType::DocumentReference,
+                        &document_reference,
+                        None,
+                    )
+                    .await;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Runs a `document.ingest` job (what [`JobHandler::run`] does).
+    pub async fn ingest(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let payload: IngestPayload = serde_json::from_value(job.payload.clone())
+            .map_err(|_| JobError::permanent("the job's input is damaged"))?;
+        let bytes = match self.blobs.get(&payload.blob_key).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(JobError::permanent("the uploaded file is no longer stored")),
+            Err(err) => return Err(storage_error("reading the uploaded file", &err)),
+        };
+        let analysis = self
+            .pipeline
+            .analyse(&bytes)
+            .await
+            .map_err(|err| JobError {
+                message: err.to_string(),
+                retryable: err.is_retryable(),
+            })?;
+        let counts = IngestCounts::of(&analysis);
+        if analysis.needs_review() {
+            let report = IngestReport {
+                counts,
+                analysis: Some(analysis),
+                resources: Vec::new(),
+                reviewed_by: None,
+            };
+            return Ok(JobOutcome::needs_review(report_json(&report)?));
+        }
+        let resources = self
+            .publish(job.id, &payload, &analysis)
+            .await
+            .map_err(|err| storage_error("storing the results", &err))?;
+        let report = IngestReport {
+            counts,
+            analysis: None,
+            resources,
+            reviewed_by: None,
+        };
+        Ok(JobOutcome::completed(report_json(&report)?))
+    }
+
+    /// Publishes the reviewed analysis of the `needs_review` job `id` with `corrections`
+    /// applied, and completes the job. `guarded` and `ctx` are the reviewer's: a reviewer who
+    /// can no longer see the document (consent revoked) is told the job does not exist.
+    pub async fn accept(
+        &self,
+        guarded: &dyn ResourceStore,
+        ctx: &RequestContext,
+        id: Uuid,
+        reviewer: &str,
+        corrections: &[Correction],
+    ) -> Result<IngestReport, DocumentError> {
+        let job = self
+            .queue
+            .get(id)
+            .await?
+            .filter(|job| job.kind == KIND)
+            .ok_or(DocumentError::JobNotFound)?;
+        let payload: IngestPayload =
+            serde_json::from_value(job.payload.clone()).map_err(|_| DocumentError::Damaged)?;
+        let document = ResourceId::new(payload.document_reference.clone())?;
+        if guarded
+            .read(ctx, ResourceType::DocumentReference, &document)
+            .await
+            .is_err()
+        {
+            return Err(DocumentError::JobNotFound);
+        }
+        if job.status != JobStatus::NeedsReview {
+            return Err(DocumentError::WrongStatus {
+                status: job.status.as_str(),
+            });
+        }
+        let report: IngestReport = job
+            .result
+            .clone()
+            .and_then(|result| serde_json::from_value(result).ok())
+            .ok_or(DocumentError::Damaged)?;
+        let analysis = corrected(report.analysis.ok_or(DocumentError::Damaged)?, corrections)?;
+        let resources = self.publish(job.id, &payload, &analysis).await?;
+        let report = IngestReport {
+            counts: IngestCounts::of(&analysis),
+            analysis: None,
+            resources,
+            reviewed_by: Some(reviewer.to_owned()),
+        };
+        let result = serde_json::to_value(&report).map_err(|_| DocumentError::Damaged)?;
+        let moved = self
+            .queue
+            .transition(
+                job.id,
+                &[JobStatus::NeedsReview],
+                JobStatus::Completed,
+                Some(result),
+            )
+            .await?;
+        if !moved {
+            // Accepted or cancelled concurrently; the resources written are the same ids.
+            let now = self.queue.get(job.id).await?.map(|job| job.status);
+            return Err(DocumentError::WrongStatus {
+                status: now.map_or("gone", JobStatus::as_str),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Writes the analysis as one transaction ([`crate::fhir::transaction_bundle`]); returns
+    /// the references written.
+    async fn publish(
+        &self,
+        job_id: Uuid,
+        payload: &IngestPayload,
+        analysis: &Analysis,
+    ) -> Result<Vec<String>, FhirError> {
+        let context = FhirContext {
+            patient: ResourceId::new(payload.patient.clone())?,
+            document: ResourceId::new(payload.document_reference.clone())?,
+            job_id,
+            issued: self.clock.now(),
+        };
+        let bundle =
+            transaction_bundle(analysis, &context).map_err(|err| FhirError::Unprocessable {
+                message: err.to_string(),
+            })?;
+        let outcome = medilink_fhir::bundle::process(
+            self.store.as_ref(),
+            &RequestContext::system(),
+            self.ids.as_ref(),
+            bundle,
+        )
+        .await?;
+        let mut references = Vec::new();
+        for entry in outcome.entries {
+            if let Some(stored) = entry?.stored {
+                references.push(stored.reference());
+            }
+        }
+        Ok(references)
+    }
+}
+
+fn report_json(report: &IngestReport) -> Result<Value, JobError> {
+    serde_json::to_value(report).map_err(|_| JobError::permanent("the results cannot be recorded"))
+}
+
+#[async_trait::async_trait]
+impl JobHandler for DocumentIngest {
+    async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        self.ingest(job).await
+    }
+}
+
+/// `analysis` with `corrections` applied and every result marked reviewed.
+fn corrected(
+    mut analysis: Analysis,
+    corrections: &[Correction],
+) -> Result<Analysis, DocumentError> {
+    let mut remove = vec![false; analysis.results.len()];
+    for correction in corrections {
+        let index = correction.index;
+        let Some(result) = analysis.results.get_mut(index) else {
+            return Err(DocumentError::InvalidCorrection {
+                index,
+                reason: "no result at this position",
+            });
+        };
+        if correction.remove {
+            remove[index] = true;
+            continue;
+        }
+        if let Some(code) = &correction.loinc {
+            let valid = !code.is_empty()
+                && code.len() <= 10
+                && code.chars().all(|c| c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(DocumentError::InvalidCorrection {
+                    index,
+                    reason: "a LOINC code is digits and a check digit, like 718-7",
+                });
+            }
+            let display = correction.display.clone().unwrap_or_default();
+            result.loinc = Some(LoincMatch {
+                code: code.clone(),
+                display,
+                kind: MatchKind::Exact,
+                confidence: 1.0,
+            });
+        }
+        if let Some(value) = correction.value {
+            if !value.is_finite() {
+                return Err(DocumentError::InvalidCorrection {
+                    index,
+                    reason: "the value must be a finite number",
+                });
+            }
+            result.extracted.value = Some(value);
+            result.extracted.value_text = value.to_string();
+        }
+        if let Some(unit) = &correction.unit {
+            result.ucum_unit = Some(unit.clone());
+        }
+    }
+    let mut index = 0;
+    analysis.results.retain(|_| {
+        let keep = !remove[index];
+        index += 1;
+        keep
+    });
+    for result in &mut analysis.results {
+        result.review_reason = None;
+    }
+    Ok(analysis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::ExtractedResult;
+    use crate::pipeline::MappedResult;
+    use crate::text::TextOrigin;
+
+    fn result(name: &str, value: Option<f64>, review: Option<&str>) -> MappedResult {
+        MappedResult {
+            extracted: ExtractedResult {
+                name: name.into(),
+                value_text: value.map_or("Positive".into(), |v| v.to_string()),
+                value,
+                comparator: None,
+                unit: Some("g/dL".into()),
+                range_low: Some(13.0),
+                range_high: Some(17.0),
+                range_text: None,
+                flag: None,
+                confidence: 0.5,
+            },
+            loinc: None,
+            ucum_unit: Some("g/dL".into()),
+            confidence: 0.5,
+            review_reason: review.map(Into::into),
+        }
+    }
+
+    fn analysis() -> Analysis {
+        Analysis {
+            kind: DocumentKind::Pdf,
+            origin: TextOrigin::TextLayer,
+            report_date: Some("2026-03-14".into()),
+            results: vec![
+                result("Hemoglobin", Some(13.5), Some("low confidence")),
+                result("Culture", None, None),
+                result("Noise", Some(1.0), Some("not a test")),
+            ],
+        }
+    }
+
+    #[test]
+    fn file_names_lose_directories_and_control_characters() {
+        assert_eq!(clean_file_name("../../etc/report.pdf"), "report.pdf");
+        assert_eq!(clean_file_name("C:\\scans\\lab\u{0}.png"), "lab.png");
+        assert_eq!(clean_file_name("  "), "document");
+        assert_eq!(clean_file_name(&"a".repeat(500)).len(), MAX_FILE_NAME);
+    }
+
+    #[test]
+    fn counts_follow_the_analysis() {
+        let counts = IngestCounts::of(&analysis());
+        assert_eq!(
+            counts,
+            IngestCounts {
+                observations: 3,
+                unmapped: 3,
+                needs_review: 2
+            }
+        );
+    }
+
+    #[test]
+    fn corrections_recode_revalue_remove_and_mark_reviewed() {
+        let corrections = [
+            Correction {
+                index: 0,
+                loinc: Some("718-7".into()),
+                display: Some("Hemoglobin [Mass/volume] in Blood".into()),
+                value: Some(12.9),
+                ..Correction::default()
+            },
+            Correction {
+                index: 2,
+                remove: true,
+                ..Correction::default()
+            },
+        ];
+        let fixed = corrected(analysis(), &corrections).expect("valid corrections");
+        assert_eq!(fixed.results.len(), 2);
+        assert_eq!(
+            fixed.results[0].loinc.as_ref().map(|l| l.code.as_str()),
+            Some("718-7")
+        );
+        assert_eq!(fixed.results[0].extracted.value, Some(12.9));
+        assert_eq!(fixed.results[1].extracted.name, "Culture");
+        assert!(!fixed.needs_review());
+    }
+
+    #[test]
+    fn bad_corrections_are_refused() {
+        let out_of_range = Correction {
+            index: 9,
+            ..Correction::default()
+        };
+        assert!(matches!(
+            corrected(analysis(), &[out_of_range]),
+            Err(DocumentError::InvalidCorrection { index: 9, .. })
+        ));
+        let bad_code = Correction {
+            index: 0,
+            loinc: Some("DROP TABLE".into()),
+            ..Correction::default()
+        };
+        assert!(corrected(analysis(), &[bad_code]).is_err());
+    }
+}

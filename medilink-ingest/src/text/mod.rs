@@ -1,0 +1,194 @@
+//! Stage 1: the text of a document, from the PDF text layer or by OCR.
+//!
+//! A PDF page whose text layer has enough readable characters is read from it (pure Rust,
+//! [`lopdf`] plus a small content-stream interpreter that places every glyph); any other page,
+//! and every PNG or JPEG, is OCRed after clean-up ([`PrepOptions`]). Image sizes are checked
+//! against [`ImageLimits`] before pixels are allocated. Parsing and image work run on the
+//! blocking thread pool.
+
+mod cleanup;
+mod image_prep;
+mod layout;
+mod pdf;
+mod pdf_image;
+mod pdf_metrics;
+mod tesseract;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DocumentKind;
+use crate::error::{IngestError, IngestResult};
+
+pub use image_prep::{ImageLimits, PrepOptions};
+pub use tesseract::{TesseractOcr, TesseractOptions};
+
+/// Where a document's text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextOrigin {
+    /// The PDF's own text layer.
+    TextLayer,
+    /// Optical character recognition of page images.
+    Ocr,
+    /// Some pages from the text layer, the others by OCR.
+    Mixed,
+}
+
+/// The text of a document, page by page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentText {
+    /// One string per page, lines separated by `\n`, in reading order. Table cells are
+    /// separated by at least two spaces.
+    pub pages: Vec<String>,
+    /// Where the text came from.
+    pub origin: TextOrigin,
+}
+
+/// Recognises the text in one page image.
+#[async_trait]
+pub trait Ocr: Send + Sync + std::fmt::Debug {
+    /// The text of `image` (PNG or JPEG bytes), lines separated by `\n`.
+    async fn recognize(&self, image: &[u8]) -> IngestResult<String>;
+}
+
+/// Turns a document into text.
+#[async_trait]
+pub trait TextExtractor: Send + Sync + std::fmt::Debug {
+    /// The text of `bytes`, which are of `kind`.
+    async fn text(&self, bytes: &[u8], kind: DocumentKind) -> IngestResult<DocumentText>;
+}
+
+/// Options of [`DefaultTextExtractor`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextOptions {
+    /// Largest images decoded.
+    pub limits: ImageLimits,
+    /// Clean-up of page images before OCR.
+    pub prep: PrepOptions,
+    /// A PDF page with fewer readable characters than this in its text layer is OCRed.
+    pub min_text_chars: usize,
+    /// PDFs with more pages are refused.
+    pub max_pages: usize,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            limits: ImageLimits::default(),
+            prep: PrepOptions::default(),
+            min_text_chars: 40,
+            max_pages: 50,
+        }
+    }
+}
+
+/// The default text stage: the PDF text layer, else OCR.
+#[derive(Debug)]
+pub struct DefaultTextExtractor {
+    ocr: Arc<dyn Ocr>,
+    options: TextOptions,
+}
+
+impl DefaultTextExtractor {
+    /// A text stage that falls back to `ocr`, with default options.
+    pub fn new(ocr: Arc<dyn Ocr>) -> Self {
+        Self::with_options(ocr, TextOptions::default())
+    }
+
+    /// A text stage that falls back to `ocr`.
+    pub fn with_options(ocr: Arc<dyn Ocr>, options: TextOptions) -> Self {
+        DefaultTextExtractor { ocr, options }
+    }
+}
+
+/// Runs `work` on the blocking pool; a panic in a parser becomes [`IngestError::Unreadable`].
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> IngestResult<T> + Send + 'static,
+) -> IngestResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        if e.is_panic() {
+            IngestError::Unreadable("the document could not be parsed".into())
+        } else {
+            IngestError::Stage {
+                stage: "text",
+                message: "the text extraction was cancelled".into(),
+                retryable: true,
+            }
+        }
+    })?
+}
+
+#[async_trait]
+impl TextExtractor for DefaultTextExtractor {
+    async fn text(&self, bytes: &[u8], kind: DocumentKind) -> IngestResult<DocumentText> {
+        if bytes.is_empty() {
+            return Err(IngestError::Unreadable("the document is empty".into()));
+        }
+        let owned = bytes.to_vec();
+        let options = self.options.clone();
+        match kind {
+            DocumentKind::Png | DocumentKind::Jpeg => {
+                let format = match kind {
+                    DocumentKind::Png => image::ImageFormat::Png,
+                    _ => image::ImageFormat::Jpeg,
+                };
+                let png = blocking(move || {
+                    let page = image_prep::decode(&owned, format, &options.limits)?;
+                    image_prep::to_png(&image_prep::prepare(page, &options.prep))
+                })
+                .await?;
+                Ok(DocumentText {
+                    pages: vec![self.ocr.recognize(&png).await?],
+                    origin: TextOrigin::Ocr,
+                })
+            }
+            DocumentKind::Pdf => {
+                let pages = blocking(move || {
+                    pdf::read(&owned, &options)?
+                        .into_iter()
+                        .map(|page| match page {
+                            pdf::PdfPage::Text(text) => Ok(Page::Text(text)),
+                            pdf::PdfPage::Image(image) => {
+                                image_prep::to_png(&image_prep::prepare(image, &options.prep))
+                                    .map(Page::Png)
+                            }
+                        })
+                        .collect::<IngestResult<Vec<Page>>>()
+                })
+                .await?;
+                let (mut from_layer, mut from_ocr) = (0, 0);
+                let mut texts = Vec::with_capacity(pages.len());
+                for page in pages {
+                    match page {
+                        Page::Text(text) => {
+                            from_layer += 1;
+                            texts.push(text);
+                        }
+                        Page::Png(png) => {
+                            from_ocr += 1;
+                            texts.push(self.ocr.recognize(&png).await?);
+                        }
+                    }
+                }
+                let origin = match (from_layer, from_ocr) {
+                    (_, 0) => TextOrigin::TextLayer,
+                    (0, _) => TextOrigin::Ocr,
+                    _ => TextOrigin::Mixed,
+                };
+                Ok(DocumentText {
+                    pages: texts,
+                    origin,
+                })
+            }
+        }
+    }
+}
+
+/// A PDF page after the blocking work: text, or an image for the OCR engine.
+enum Page {
+    Text(String),
+    Png(Vec<u8>),
+}

@@ -1,0 +1,362 @@
+//! `/api/documents`: lab-report upload (`POST`, multipart `file` + `patient` → `202` with a
+//! job) and the uploader's jobs (`GET`, `DELETE` = cancel, `POST …/accept` after review).
+//!
+//! The rules live in `medilink_ingest::job::DocumentIngest`: the type is detected from the
+//! content, the `DocumentReference` is written through the consent-guarded store (a patient
+//! the uploader may not see is `404` like an unknown one, one they may see but not write to
+//! is `403`), and the job publishes its results later. A job is visible to its owner and to
+//! admins; to anyone else it does not exist (`404`).
+
+use axum::Json;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use medilink_fhir::clock::format_instant;
+use medilink_fhir::platform::{Job, JobFilter, JobStatus, Role};
+use medilink_fhir::{IssueCode, ResourceId};
+use medilink_ingest::job::{Correction, DocumentError, IngestPayload, IngestReport, KIND, Upload};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::context::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Room for the multipart framing and the `patient` field around the file.
+pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+/// Longest accepted `patient` field.
+const MAX_PATIENT_FIELD: usize = 200;
+
+impl From<DocumentError> for ApiError {
+    fn from(err: DocumentError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match err {
+            DocumentError::Store(err) => return ApiError::from(err),
+            DocumentError::Unsupported => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueCode::NotSupported)
+            }
+            DocumentError::JobNotFound => (StatusCode::NOT_FOUND, IssueCode::NotFound),
+            DocumentError::WrongStatus { .. } => (StatusCode::CONFLICT, IssueCode::Conflict),
+            DocumentError::InvalidCorrection { .. } => (StatusCode::BAD_REQUEST, IssueCode::Value),
+            _ => {
+                tracing::error!(error = %message, "document job");
+                return ApiError::internal(&crate::context::current_request_id());
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+/// The caller's user id (every `/api/documents` route requires a signed-in user).
+fn user_id(caller: &Caller) -> Result<&str, ApiError> {
+    caller
+        .principal()
+        .map(|principal| principal.claims.sub.0.as_str())
+        .ok_or_else(|| ApiError::unauthenticated("a bearer token is required"))
+}
+
+fn is_admin(caller: &Caller) -> bool {
+    caller
+        .principal()
+        .is_some_and(|principal| principal.role() == Role::Admin)
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        IssueCode::TooLong,
+        format!("the document is larger than {max} bytes"),
+    )
+}
+
+fn multipart_error(err: &MultipartError, max: usize) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(max)
+    } else {
+        ApiError::bad_request(
+            IssueCode::Structure,
+            format!("malformed multipart body: {}", err.body_text()),
+        )
+    }
+}
+
+/// The multipart form of an upload: `file` (the document) and `patient` (`Patient/{id}` or
+/// the id). The file is read in chunks and refused past `--max-document-bytes`.
+#[derive(Debug)]
+pub(crate) struct UploadForm {
+    patient: ResourceId,
+    file_name: String,
+    bytes: Vec<u8>,
+}
+
+impl FromRequest<AppState> for UploadForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+        let max = app.max_document_bytes;
+        let mut multipart = Multipart::from_request(req, app).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                IssueCode::NotSupported,
+                "the body must be multipart/form-data with the fields file and patient",
+            )
+        })?;
+        let (mut file, mut patient) = (None, None);
+        while let Some(mut field) = multipart
+            .next_field()
+            .await
+            .map_err(|err| multipart_error(&err, max))?
+        {
+            match field.name() {
+                Some("file") => {
+                    let name = field.file_name().unwrap_or("document").to_owned();
+                    let mut bytes = Vec::new();
+                    while let Some(chunk) = field
+                        .chunk()
+                        .await
+                        .map_err(|err| multipart_error(&err, max))?
+                    {
+                        if bytes.len() + chunk.len() > max {
+                            return Err(too_large(max));
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    file = Some((name, bytes));
+                }
+                Some("patient") => {
+                    let text = field
+                        .text()
+                        .await
+                        .map_err(|err| multipart_error(&err, max))?;
+                    patient = Some(text.chars().take(MAX_PATIENT_FIELD).collect::<String>());
+                }
+                _ => {}
+            }
+        }
+        let required = |name: &str| {
+            ApiError::bad_request(IssueCode::Required, format!("the field {name} is required"))
+        };
+        let (file_name, bytes) = file.ok_or_else(|| required("file"))?;
+        let patient = patient.ok_or_else(|| required("patient"))?;
+        let id = patient.trim();
+        let id = id.strip_prefix("Patient/").unwrap_or(id);
+        let patient = ResourceId::new(id).map_err(|_| {
+            ApiError::bad_request(
+                IssueCode::Value,
+                "patient must be Patient/{id} or a patient id",
+            )
+        })?;
+        Ok(UploadForm {
+            patient,
+            file_name,
+            bytes,
+        })
+    }
+}
+
+/// `POST /api/documents`: stores the document and queues its ingest; `202` with the job.
+pub(crate) async fn upload(
+    State(app): State<AppState>,
+    caller: Caller,
+    form: UploadForm,
+) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+    let upload = Upload {
+        patient: form.patient,
+        file_name: form.file_name,
+        bytes: form.bytes,
+        uploader: user_id(&caller)?.to_owned(),
+    };
+    let submitted = app
+        .documents
+        .submit(&app.store, caller.context(), upload)
+        .await?;
+    let mut headers = HeaderMap::new();
+    let location = format!("/api/documents/jobs/{}", submitted.job.id);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    let body = json!({
+        "job_id": submitted.job.id,
+        "status": submitted.job.status,
+        "document_reference": format!("DocumentReference/{}", submitted.document_reference),
+    });
+    Ok((StatusCode::ACCEPTED, headers, Json(body)))
+}
+
+/// The job `id` when the caller may see it (owner or admin); `404` otherwise.
+async fn visible_job(app: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+    let not_found = || ApiError::from(DocumentError::JobNotFound);
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let job = app.jobs.get(id).await?.ok_or_else(not_found)?;
+    let owner = job.owner.as_deref() == Some(user_id(caller)?);
+    if job.kind != KIND || !(owner || is_admin(caller)) {
+        return Err(not_found());
+    }
+    Ok(job)
+}
+
+/// The JSON view of a job: status, file, patient, times, attempts, counts, a readable error,
+/// and for `needs_review` the results to review (with their positions for corrections).
+fn view(job: &Job) -> Value {
+    let payload: Option<IngestPayload> = serde_json::from_value(job.payload.clone()).ok();
+    let report: Option<IngestReport> = job
+        .result
+        .clone()
+        .and_then(|result| serde_json::from_value(result).ok());
+    let mut view = json!({
+        "id": job.id,
+        "status": job.status,
+        "file_name": payload.as_ref().map(|p| p.file_name.clone()),
+        "content_type": payload.as_ref().map(|p| p.content_type.clone()),
+        "size": payload.as_ref().map(|p| p.size),
+        "patient": payload.as_ref().map(|p| format!("Patient/{}", p.patient)),
+        "document_reference": payload
+            .as_ref()
+            .map(|p| format!("DocumentReference/{}", p.document_reference)),
+        "created": format_instant(job.created_at),
+        "updated": format_instant(job.updated_at),
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "counts": report.as_ref().map(|r| r.counts),
+        "error": job.last_error,
+    });
+    if let Some(report) = report {
+        if !report.resources.is_empty() {
+            view["resources"] = json!(report.resources);
+        }
+        if let Some(reviewer) = report.reviewed_by {
+            view["reviewed_by"] = json!(reviewer);
+        }
+        if let (JobStatus::NeedsReview, Some(analysis)) = (job.status, report.analysis) {
+            let results: Vec<Value> = analysis
+                .results
+                .iter()
+                .enumerate()
+                .map(|(index, result)| {
+                    let mut item = serde_json::to_value(result).unwrap_or(Value::Null);
+                    item["index"] = json!(index);
+                    item
+                })
+                .collect();
+            view["review"] = json!({
+                "report_date": analysis.report_date,
+                "results": results,
+            });
+        }
+    }
+    view
+}
+
+/// `GET /api/documents/jobs/{id}`.
+pub(crate) async fn job(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
+}
+
+/// Query of `GET /api/documents/jobs`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    /// Only this status.
+    status: Option<String>,
+    /// At most this many (1–100, default 50).
+    limit: Option<u32>,
+}
+
+/// `GET /api/documents/jobs`: the caller's jobs, newest first (admins: everyone's).
+pub(crate) async fn jobs(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let statuses = match query.status.as_deref() {
+        None => Vec::new(),
+        Some(name) => vec![
+            serde_json::from_value::<JobStatus>(json!(name))
+                .map_err(|_| ApiError::bad_request(IssueCode::Value, "unknown status"))?,
+        ],
+    };
+    let filter = JobFilter {
+        owner: (!is_admin(&caller))
+            .then(|| user_id(&caller).map(str::to_owned))
+            .transpose()?,
+        kind: Some(KIND.to_owned()),
+        statuses,
+        limit: Some(query.limit.unwrap_or(50).clamp(1, 100)),
+    };
+    let jobs = app.jobs.list(&filter).await?;
+    Ok(Json(
+        json!({ "jobs": jobs.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `DELETE /api/documents/jobs/{id}`: cancels a pending, failed or to-be-reviewed job
+/// (again: no change); a completed or running one is `409`.
+pub(crate) async fn cancel(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = visible_job(&app, &caller, &id).await?;
+    if job.status != JobStatus::Cancelled {
+        let from = [
+            JobStatus::Pending,
+            JobStatus::NeedsReview,
+            JobStatus::Failed,
+        ];
+        let moved = app
+            .jobs
+            .transition(job.id, &from, JobStatus::Cancelled, job.result.clone())
+            .await?;
+        if !moved {
+            let now = app.jobs.get(job.id).await?.map_or(job.status, |j| j.status);
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                IssueCode::Conflict,
+                format!("the job is {}: it can no longer be cancelled", now.as_str()),
+            ));
+        }
+    }
+    Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
+}
+
+/// Body of `POST /api/documents/jobs/{id}/accept` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AcceptBody {
+    #[serde(default)]
+    corrections: Vec<Correction>,
+}
+
+/// `POST /api/documents/jobs/{id}/accept`: publishes a reviewed job's results (with the
+/// reviewer's corrections); `409` unless the job is `needs_review`.
+pub(crate) async fn accept(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: AcceptBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AcceptBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| {
+            ApiError::bad_request(IssueCode::Structure, format!("invalid accept body: {err}"))
+        })?
+    };
+    let job = visible_job(&app, &caller, &id).await?;
+    let reviewer = user_id(&caller)?.to_owned();
+    app.documents
+        .accept(
+            &app.store,
+            caller.context(),
+            job.id,
+            &reviewer,
+            &body.corrections,
+        )
+        .await?;
+    Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
+}

@@ -1,0 +1,1157 @@
+//! Issue #6: document upload and ingest jobs over HTTP, on a real socket (127.0.0.1, random
+//! port), the SQL job queue and the filesystem blob store: types by content (415), the size
+//! limit (413), consent at upload, the job life cycle (pending → needs_review → accepted →
+//! completed, cancel, 409 once completed), own jobs only, and re-runs that never duplicate.
+//!
+//! The pipeline's stages here are fixture doubles (`FixtureText`, `FixtureExtractor`) so each
+//! test decides what a document contains; the LOINC mapping and review decision are the real
+//! pipeline's.
+
+#[path = "it/support/mod.rs"]
+#[allow(
+    dead_code,
+    reason = "the support module is shared with the `it` test binary"
+)]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use medilink_fhir::platform::worker::{JobHandler, Step, Worker};
+use medilink_fhir::platform::{JobStatus, Role};
+use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
+use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
+use medilink_ingest::job::KIND;
+use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
+use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
+use medilink_server::Limits;
+use medilink_server::config::WorkerSettings;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use support::{TestApp, signed_in};
+
+/// Text stage double: the document's text is its bytes after the first line.
+#[derive(Debug)]
+struct FixtureText {
+    delay: Duration,
+}
+
+#[async_trait]
+impl TextExtractor for FixtureText {
+    async fn text(&self, bytes: &[u8], _: DocumentKind) -> IngestResult<DocumentText> {
+        tokio::time::sleep(self.delay).await;
+        let text = String::from_utf8_lossy(bytes);
+        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+        Ok(DocumentText {
+            pages: vec![body.to_owned()],
+            origin: TextOrigin::TextLayer,
+        })
+    }
+}
+
+/// Extraction double: one result per `name;value;unit;confidence` line.
+#[derive(Debug)]
+struct FixtureExtractor;
+
+#[async_trait]
+impl Extractor for FixtureExtractor {
+    async fn extract(&self, text: &DocumentText) -> IngestResult<ExtractedReport> {
+        let results = text
+            .pages
+            .iter()
+            .flat_map(|page| page.lines())
+            .filter_map(|line| {
+                let parts: Vec<&str> = line.split(';').collect();
+                let [name, value, unit, confidence] = parts[..] else {
+                    return None;
+                };
+                Some(ExtractedResult {
+                    name: name.to_owned(),
+                    value_text: value.to_owned(),
+                    value: value.parse().ok(),
+                    comparator: None,
+                    unit: Some(unit.to_owned()).filter(|u| !u.is_empty()),
+                    range_low: None,
+                    range_high: None,
+                    range_text: None,
+                    flag: None,
+                    confidence: confidence.parse().unwrap_or(0.0),
+                })
+            })
+            .collect();
+        Ok(ExtractedReport {
+            report_date: Some("2026-03-14".to_owned()),
+            results,
+        })
+    }
+}
+
+/// A "PDF" the fixture stages read: `%PDF-1.4` then result lines.
+fn report(lines: &[&str]) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    bytes.extend_from_slice(lines.join("\n").as_bytes());
+    bytes
+}
+
+/// Three results, the last one read with low confidence.
+fn uncertain_report() -> Vec<u8> {
+    report(&[
+        "Hemoglobin;13.5;g/dL;0.99",
+        "Glucose;95;mg/dL;0.99",
+        "Potassium;4.1;mmol/L;0.2",
+    ])
+}
+
+/// A multipart body with the fields `patient` and `file`; returns its content type too.
+fn multipart(patient: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "medilink-test-boundary-7c1f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"patient\"\r\n\r\n{patient}\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The application on a real socket, with fs blobs in a temporary directory.
+struct World {
+    app: TestApp,
+    base: String,
+    client: reqwest::Client,
+    admin: String,
+    doctor: String,
+    doctor_id: String,
+    patient_a: String,
+    a: String,
+    patient_b: String,
+    b: String,
+    /// The server's worker (driven step by step, or run as a task).
+    worker: Worker,
+    _blobs: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
+    let pipeline = Pipeline::new(Arc::new(FixtureText { delay }), Arc::new(FixtureExtractor));
+    world_on(max_document_bytes, pipeline).await
+}
+
+async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
+    world_at(
+        &SqlOptions::new("sqlite::memory:"),
+        max_document_bytes,
+        pipeline,
+    )
+    .await
+}
+
+async fn world_at(options: &SqlOptions, max_document_bytes: usize, pipeline: Pipeline) -> World {
+    let app = TestApp::on(options, Limits::default()).await;
+    let blobs_dir = tempfile::tempdir().expect("temp dir");
+    let blobs = open_blob_store(&BlobOptions::new(format!(
+        "fs://{}",
+        blobs_dir.path().display()
+    )))
+    .await
+    .expect("fs blob store");
+    let mut state = app.state.clone().with_documents(blobs, pipeline);
+    state.max_document_bytes = max_document_bytes;
+    let app = app.with_state(state);
+    let settings = WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+    };
+    let worker = medilink_server::serve::worker(&app.state, settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
+    let patient_a = signed_in(&app.state, "a@test.local", Role::Patient).await;
+    let patient_b = signed_in(&app.state, "b@test.local", Role::Patient).await;
+    let mut world = World {
+        admin: app.token.clone(),
+        app,
+        base: format!("http://{address}"),
+        client: reqwest::Client::new(),
+        doctor,
+        doctor_id: String::new(),
+        patient_a,
+        a: String::new(),
+        patient_b,
+        b: String::new(),
+        worker,
+        _blobs: blobs_dir,
+        stop: Some(stop),
+    };
+    world.doctor_id = world.me(&world.doctor.clone()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    world.a = world.me(&world.patient_a.clone()).await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    world.b = world.me(&world.patient_b.clone()).await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    world
+}
+
+async fn world() -> World {
+    world_with(20 * 1024 * 1024, Duration::ZERO).await
+}
+
+impl World {
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn me(&self, token: &str) -> Value {
+        let (status, body) = self
+            .call(token, reqwest::Method::GET, "/api/auth/me", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Uploads `bytes` as `file_name` for `patient`; status, body and `Location`.
+    async fn upload(
+        &self,
+        token: &str,
+        patient: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value, Option<String>) {
+        let (content_type, body) = multipart(patient, file_name, bytes);
+        let response = self
+            .client
+            .post(format!("{}/api/documents", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            location,
+        )
+    }
+
+    /// Uploads and expects `202`; the job id.
+    async fn submit(&self, token: &str, patient: &str, bytes: &[u8]) -> String {
+        let (status, body, location) = self.upload(token, patient, "report.pdf", bytes).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["status"], "pending", "{body}");
+        let id = body["job_id"].as_str().expect("job id").to_owned();
+        assert_eq!(
+            location.as_deref(),
+            Some(format!("/api/documents/jobs/{id}").as_str())
+        );
+        id
+    }
+
+    async fn job(&self, token: &str, id: &str) -> (StatusCode, Value) {
+        self.call(
+            token,
+            reqwest::Method::GET,
+            &format!("/api/documents/jobs/{id}"),
+            None,
+        )
+        .await
+    }
+
+    /// The patient grants the doctor access to everything.
+    async fn grant(&self, patient_token: &str) {
+        let body = json!({"grantee": self.doctor_id, "scope": ["*"], "purpose": "TREAT"});
+        let (status, body) = self
+            .call(
+                patient_token,
+                reqwest::Method::POST,
+                "/api/consents",
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// Runs one pending job with the server's worker; `false` when none was pending.
+    async fn work_once(&self) -> bool {
+        match self.worker.run_once().await.expect("queue") {
+            Step::Idle => false,
+            Step::Ran { kind, .. } => {
+                assert_eq!(kind, KIND);
+                true
+            }
+            Step::LostLease { .. } => panic!("the lease cannot be lost here"),
+        }
+    }
+
+    /// Polls the job until `done` holds for it (at most 20 s).
+    async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..400 {
+            let (status, job) = self.job(&self.admin, id).await;
+            assert_eq!(status, StatusCode::OK, "{job}");
+            if done(&job) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not reach the expected state");
+    }
+
+    /// `Observation`s of `patient` as `token` sees them (search total).
+    async fn observations(&self, token: &str, patient: &str) -> u64 {
+        let response = self
+            .client
+            .get(format!(
+                "{}/fhir/R4/Observation?patient={patient}&_total=accurate",
+                self.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("search");
+        assert_eq!(response.status(), StatusCode::OK);
+        let bundle: Value = response.json().await.expect("bundle");
+        bundle["total"].as_u64().expect("total")
+    }
+
+    /// Versions ever written (system history total, admin).
+    async fn versions(&self) -> u64 {
+        self.app.versions_written().await
+    }
+}
+
+#[tokio::test]
+async fn review_then_accept_publishes_the_results_once() {
+    let w = world().await;
+    w.grant(&w.patient_a).await;
+    let id = w
+        .submit(
+            &w.patient_a,
+            &format!("Patient/{}", w.a),
+            &uncertain_report(),
+        )
+        .await;
+    let (status, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "pending");
+    assert_eq!(job["file_name"], "report.pdf");
+    assert_eq!(job["patient"], format!("Patient/{}", w.a));
+    assert_eq!(job["attempts"], 0);
+    // The DocumentReference describes the file (type by content, SHA-1, size).
+    let document = job["document_reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let (status, resource) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::GET,
+            &format!("/fhir/R4/{document}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resource}");
+    let attachment = &resource["content"][0]["attachment"];
+    assert_eq!(attachment["contentType"], "application/pdf");
+    assert_eq!(attachment["size"], uncertain_report().len());
+    assert_eq!(attachment["title"], "report.pdf");
+    assert_eq!(attachment["hash"].as_str().map(str::len), Some(28));
+
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "needs_review", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["counts"]["observations"], 3, "{job}");
+    assert!(job["counts"]["needs_review"].as_u64() >= Some(1), "{job}");
+    let results = job["review"]["results"]
+        .as_array()
+        .expect("results to review");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[2]["index"], 2);
+    // Nothing is published before the review.
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 0);
+
+    let corrections = json!({"corrections": [
+        {"index": 2, "loinc": "2823-3", "display": "Potassium [Moles/volume] in Serum or Plasma", "value": 4.2}
+    ]});
+    let accept = format!("/api/documents/jobs/{id}/accept");
+    let (status, job) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::POST,
+            &accept,
+            Some(corrections.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["counts"]["observations"], 3);
+    assert_eq!(job["counts"]["needs_review"], 0);
+    assert!(job.get("review").is_none());
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 3);
+    let versions = w.versions().await;
+    // Accepting twice publishes nothing more.
+    let (status, again) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::POST,
+            &accept,
+            Some(corrections),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["resourceType"], "OperationOutcome");
+    assert_eq!(again["issue"][0]["code"], "conflict");
+    assert_eq!(w.versions().await, versions);
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 3);
+    // The corrected value is the published one.
+    let response = w
+        .client
+        .get(format!(
+            "{}/fhir/R4/Observation?patient={}&code=2823-3",
+            w.base, w.a
+        ))
+        .bearer_auth(&w.doctor)
+        .send()
+        .await
+        .expect("search");
+    let bundle: Value = response.json().await.expect("bundle");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["valueQuantity"]["value"].as_f64(),
+        Some(4.2),
+        "{bundle}"
+    );
+}
+
+#[tokio::test]
+async fn content_decides_the_type_not_the_name() {
+    let w = world().await;
+    let versions = w.versions().await;
+    let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00fake zip archive";
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "report.pdf", zip).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "not-supported");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "scan.txt", png).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, body) = w
+        .job(&w.patient_a, body["job_id"].as_str().expect("id"))
+        .await;
+    assert_eq!(body["content_type"], "image/png");
+    // Only the PNG wrote anything (its DocumentReference).
+    assert_eq!(w.versions().await, versions + 1);
+}
+
+#[tokio::test]
+async fn the_size_limit_is_413_and_applies_to_this_route_only() {
+    let w = world_with(1000, Duration::ZERO).await;
+    let mut big = report(&["Hemoglobin;13.5;g/dL;0.99"]);
+    big.resize(1001, b' ');
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "big.pdf", &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["issue"][0]["code"], "too-long");
+    big.truncate(1000);
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "fits.pdf", &big).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // The default: 20 MB documents pass although other bodies stop at 16 MB.
+    let w = world().await;
+    let mut large = report(&["Hemoglobin;13.5;g/dL;0.99"]);
+    large.resize(18 * 1024 * 1024, b' ');
+    let (status, body, _) = w.upload(&w.patient_a, &w.a, "large.pdf", &large).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    large.resize(20 * 1024 * 1024 + 1, b' ');
+    let (status, _, _) = w.upload(&w.patient_a, &w.a, "huge.pdf", &large).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let response = w
+        .client
+        .post(format!("{}/fhir/R4/Binary", w.base))
+        .bearer_auth(&w.admin)
+        .header("content-type", "application/fhir+json")
+        .body(vec![b' '; 18 * 1024 * 1024])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn uploads_need_the_right_to_write_into_the_patients_record() {
+    let w = world().await;
+    let bytes = uncertain_report();
+    let versions = w.versions().await;
+    // A physician without consent gets what an unknown patient gets: 404.
+    let (unknown, body, _) = w
+        .upload(&w.doctor, "Patient/no-such-patient", "r.pdf", &bytes)
+        .await;
+    assert_eq!(unknown, StatusCode::NOT_FOUND, "{body}");
+    let (no_consent, body, _) = w.upload(&w.doctor, &w.a, "r.pdf", &bytes).await;
+    assert_eq!(no_consent, unknown, "{body}");
+    assert_eq!(body["issue"][0]["code"], "not-found");
+    // A patient only for themselves.
+    let (status, body, _) = w.upload(&w.patient_b, &w.a, "r.pdf", &bytes).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        w.versions().await,
+        versions,
+        "refused uploads write nothing"
+    );
+    w.submit(&w.patient_b, &w.b, &bytes).await;
+    // With consent, the physician may.
+    w.grant(&w.patient_a).await;
+    w.submit(&w.doctor, &format!("Patient/{}", w.a), &bytes)
+        .await;
+    // Malformed forms are 400s.
+    let (status, body, _) = w
+        .upload(&w.doctor, "Patient/bad id!", "r.pdf", &bytes)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let response = w
+        .client
+        .post(format!("{}/api/documents", w.base))
+        .bearer_auth(&w.doctor)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn jobs_are_visible_to_their_owner_and_admins_only() {
+    let w = world().await;
+    w.grant(&w.patient_a).await;
+    let mine = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let doctors = w.submit(&w.doctor, &w.a, &uncertain_report()).await;
+    let theirs = w.submit(&w.patient_b, &w.b, &uncertain_report()).await;
+    let list = |token: String| {
+        let w = &w;
+        async move {
+            let (status, body) = w
+                .call(&token, reqwest::Method::GET, "/api/documents/jobs", None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let mut ids: Vec<String> = body["jobs"]
+                .as_array()
+                .expect("jobs")
+                .iter()
+                .map(|job| job["id"].as_str().expect("id").to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(list(w.patient_a.clone()).await, vec![mine.clone()]);
+    assert_eq!(list(w.doctor.clone()).await, vec![doctors.clone()]);
+    let mut all = vec![mine.clone(), doctors.clone(), theirs.clone()];
+    all.sort();
+    assert_eq!(list(w.admin.clone()).await, all);
+    // Someone else's job does not exist for them.
+    assert_eq!(w.job(&w.patient_b, &mine).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(w.job(&w.doctor, &mine).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(w.job(&w.admin, &mine).await.0, StatusCode::OK);
+    assert_eq!(
+        w.job(&w.patient_a, "not-a-uuid").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = w
+        .call(
+            &w.patient_b,
+            reqwest::Method::DELETE,
+            &format!("/api/documents/jobs/{mine}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::GET,
+            "/api/documents/jobs?status=pending",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn pending_jobs_cancel_and_completed_ones_do_not() {
+    let w = world().await;
+    let first = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let path = format!("/api/documents/jobs/{first}");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "cancelled");
+    // A cancelled job is never run; cancelling again changes nothing.
+    assert!(!w.work_once().await);
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
+
+    let second = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    assert!(w.work_once().await);
+    let accept = format!("/api/documents/jobs/{second}/accept");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("completed")),
+        "{job}"
+    );
+    let path = format!("/api/documents/jobs/{second}");
+    let (status, body) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "conflict");
+    assert!(
+        body["issue"][0]["diagnostics"]
+            .as_str()
+            .is_some_and(|text| text.contains("completed")),
+        "{body}"
+    );
+    // A job to review can be cancelled: nothing is published.
+    let third = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    assert!(w.work_once().await);
+    let path = format!("/api/documents/jobs/{third}");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
+    let (status, _) = w
+        .call(
+            &w.patient_a,
+            reqwest::Method::POST,
+            &format!("{path}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+}
+
+#[tokio::test]
+async fn a_job_run_twice_writes_its_results_once() {
+    let w = world().await;
+    let id = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    let job_id: uuid::Uuid = id.parse().expect("uuid");
+    // A worker leases the job and dies before completing it (lease lost, nothing recorded).
+    let state = &w.app.state;
+    let lost = state
+        .jobs
+        .lease("dead-worker", &[KIND], Duration::from_secs(1))
+        .await
+        .expect("lease")
+        .expect("the job");
+    assert_eq!(lost.id, job_id);
+    state.documents.ingest(&lost).await.expect("runs");
+    w.app.clock.advance(Duration::from_secs(5));
+    // Another worker gets it once the lease ran out, and finishes it.
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "needs_review");
+    assert_eq!(job["attempts"], 2);
+    let review = state
+        .jobs
+        .get(job_id)
+        .await
+        .expect("get")
+        .expect("job")
+        .result;
+    let accept = format!("/api/documents/jobs/{id}/accept");
+    let (status, _) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+    let versions = w.versions().await;
+    // Publishing the same job again (a forced second run) adds versions, never resources.
+    assert!(
+        state
+            .jobs
+            .transition(
+                job_id,
+                &[JobStatus::Completed],
+                JobStatus::NeedsReview,
+                review
+            )
+            .await
+            .expect("transition")
+    );
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("completed")),
+        "{job}"
+    );
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+    assert_eq!(
+        w.versions().await,
+        versions + 4,
+        "3 Observations and the report, again"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_leaves_it_to_the_next_one_which_completes_it_once() {
+    let w = world_with(20 * 1024 * 1024, Duration::from_millis(1500)).await;
+    let id = w.submit(&w.patient_a, &w.a, &uncertain_report()).await;
+    // One step of the loop (lease, heartbeat, handler) in a task, aborted mid-handler.
+    let worker = w.worker.clone();
+    let first = tokio::spawn(async move { worker.run_once().await });
+    let job = w.wait_for(&id, |job| job["status"] == "processing").await;
+    assert_eq!(job["attempts"], 1);
+    // Killed: no release, no outcome; the lease is still held.
+    first.abort();
+    assert!(first.await.is_err_and(|err| err.is_cancelled()));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "processing", "{job}");
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 0);
+    // Once the lease has run out, a new worker takes the job up and finishes it.
+    w.app.clock.advance(Duration::from_secs(61));
+    let settings = WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+    };
+    let second = medilink_server::serve::worker(&w.app.state, settings);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(second.run(async {
+        let _ = stopped.await;
+    }));
+    let job = w
+        .wait_for(&id, |job| {
+            job["status"] == "needs_review" || job["status"] == "completed"
+        })
+        .await;
+    assert_eq!(job["attempts"], 2, "{job}");
+    let _ = stop.send(());
+    // It also ran the periodic maintenance jobs it scheduled.
+    let report = running.await.expect("worker");
+    assert!(report.ran > 1, "{report:?}");
+    if job["status"] == "needs_review" {
+        let accept = format!("/api/documents/jobs/{id}/accept");
+        let (status, job) = w
+            .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+    }
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 3);
+}
+
+/// A fixture of the ingest crate (synthetic lab reports with their ground truth).
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../medilink-ingest/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+#[tokio::test]
+async fn a_text_pdf_becomes_observations_a_consented_physician_finds() {
+    let w = world_on(20 * 1024 * 1024, medilink_server::state::default_pipeline()).await;
+    text_pdf_to_observations(&w).await;
+}
+
+#[tokio::test]
+async fn a_text_pdf_becomes_observations_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("skipping the PostgreSQL document test: MEDILINK_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    use sqlx::Connection;
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let database = format!("medilink_docs_{}_{suffix}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres url");
+    url.set_path(&format!("/{database}"));
+    let w = world_at(
+        &SqlOptions::new(url.as_str()),
+        20 * 1024 * 1024,
+        medilink_server::state::default_pipeline(),
+    )
+    .await;
+    text_pdf_to_observations(&w).await;
+    drop(w);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop database");
+}
+
+/// A consented physician uploads a text PDF fixture; the job completes; the Observations are
+/// searchable; a forced second run writes new versions only.
+async fn text_pdf_to_observations(w: &World) {
+    w.grant(&w.patient_a).await;
+    let truth: Value =
+        serde_json::from_slice(&fixture("report-text-a-001.json")).expect("ground truth");
+    let expected = truth["results"].as_array().expect("results").len() as u64;
+    let id = w
+        .submit(&w.doctor, &w.a, &fixture("report-text-a-001.pdf"))
+        .await;
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.doctor, &id).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["counts"]["observations"], expected, "{job}");
+    assert_eq!(job["counts"]["needs_review"], 0, "{job}");
+    assert_eq!(job["error"], Value::Null);
+    assert_eq!(w.observations(&w.doctor, &w.a).await, expected);
+    // The first result of the ground truth, by its LOINC code, with its value.
+    let first = &truth["results"][0];
+    let response = w
+        .client
+        .get(format!(
+            "{}/fhir/R4/Observation?patient=Patient/{}&code=http://loinc.org|{}",
+            w.base,
+            w.a,
+            first["loinc"].as_str().expect("loinc")
+        ))
+        .bearer_auth(&w.doctor)
+        .send()
+        .await
+        .expect("search");
+    let bundle: Value = response.json().await.expect("bundle");
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    let observation = &bundle["entry"][0]["resource"];
+    assert_eq!(
+        observation["valueQuantity"]["value"].as_f64(),
+        first["value"].as_f64(),
+        "{observation}"
+    );
+    assert_eq!(
+        observation["derivedFrom"][0]["reference"],
+        job["document_reference"]
+    );
+    // The DiagnosticReport lists them all.
+    let response = w
+        .client
+        .get(format!(
+            "{}/fhir/R4/DiagnosticReport?patient={}",
+            w.base, w.a
+        ))
+        .bearer_auth(&w.doctor)
+        .send()
+        .await
+        .expect("search");
+    let bundle: Value = response.json().await.expect("bundle");
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    let listed = bundle["entry"][0]["resource"]["result"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(listed, Some(expected as usize));
+    // Someone without consent finds nothing.
+    assert_eq!(w.observations(&w.patient_b, &w.a).await, 0);
+
+    // Forced second run of the same job (as after a lost completion): same resources.
+    let versions = w.versions().await;
+    let job_id: uuid::Uuid = id.parse().expect("uuid");
+    let job = w
+        .app
+        .state
+        .jobs
+        .get(job_id)
+        .await
+        .expect("get")
+        .expect("job");
+    let outcome = JobHandler::run(w.app.state.documents.as_ref(), &job)
+        .await
+        .expect("runs again");
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(w.observations(&w.doctor, &w.a).await, expected);
+    assert_eq!(
+        w.versions().await,
+        versions + expected + 1,
+        "new versions only"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_documents_fail_with_a_readable_reason() {
+    let w = world_on(20 * 1024 * 1024, medilink_server::state::default_pipeline()).await;
+    let id = w
+        .submit(&w.patient_a, &w.a, &fixture("poison/truncated.pdf"))
+        .await;
+    assert!(w.work_once().await);
+    let (_, job) = w.job(&w.patient_a, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["attempts"], 1,
+        "a permanent error is not retried: {job}"
+    );
+    let error = job["error"].as_str().expect("a reason");
+    assert!(error.contains("cannot be read"), "{error}");
+    assert_eq!(w.observations(&w.patient_a, &w.a).await, 0);
+    // A failed job can be cancelled (dismissed).
+    let path = format!("/api/documents/jobs/{id}");
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(
+        (status, &job["status"]),
+        (StatusCode::OK, &json!("cancelled"))
+    );
+}
+
+/// The `medilink-server` binary, for the test that kills it.
+const BIN: &str = env!("CARGO_BIN_EXE_medilink-server");
+
+/// A `serve` process (in-process worker, 2 s leases) on `data_dir`, killed when dropped.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary(data_dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("MEDILINK_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .arg("--data-dir")
+        .arg(data_dir);
+    command
+}
+
+impl Process {
+    async fn start(data_dir: &std::path::Path, port: u16) -> Process {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("log file");
+        let child = binary(data_dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"])
+            .args(["--worker-lease-secs", "2", "--worker-concurrency", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("serve starts");
+        let mut process = Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..1200 {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                panic!("serve exited early ({status}): {log}");
+            }
+            let health = reqwest::get(format!("{}/health", process.base)).await;
+            if health.is_ok_and(|response| response.status().is_success()) {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("serve did not come up");
+    }
+
+    /// SIGKILL: no shutdown hook runs, the job's lease stays held.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.expect("json")
+    }
+
+    /// Polls the job until its status is one of `statuses` (at most 3 minutes).
+    async fn wait_for(&self, token: &str, id: &str, statuses: &[&str]) -> Value {
+        for _ in 0..3600 {
+            let job = self.get(token, &format!("/api/documents/jobs/{id}")).await;
+            if statuses.iter().any(|status| job["status"] == *status) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} never reached {statuses:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_job_completes_it_once_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let added = binary(dir.path())
+        .args([
+            "user",
+            "add",
+            "--email",
+            "p@test.local",
+            "--role",
+            "patient",
+        ])
+        .args(["--password", support::PASSWORD])
+        .output()
+        .expect("user add runs");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut server = Process::start(dir.path(), port).await;
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/auth/login", server.base))
+        .json(&json!({"email": "p@test.local", "password": support::PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let patient = server.get(&token, "/api/auth/me").await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    // A scanned report: OCR takes long enough to kill the server in the middle of it.
+    let (content_type, body) = multipart(&patient, "scan.pdf", &fixture("report-scan-b-002.pdf"));
+    let response = client
+        .post(format!("{}/api/documents", server.base))
+        .bearer_auth(&token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<Value>().await.expect("json")["job_id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
+    let job = server.wait_for(&token, &id, &["processing"]).await;
+    assert_eq!(job["attempts"], 1);
+    server.kill();
+
+    let server = Process::start(dir.path(), port).await;
+    let done = ["completed", "needs_review", "failed"];
+    let job = server.wait_for(&token, &id, &done).await;
+    assert_eq!(job["attempts"], 2, "{job}");
+    if job["status"] == "needs_review" {
+        let response = client
+            .post(format!("{}/api/documents/jobs/{id}/accept", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("accept");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let job = server
+        .get(&token, &format!("/api/documents/jobs/{id}"))
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let expected = job["counts"]["observations"].as_u64().expect("count");
+    assert!(expected > 0, "{job}");
+    let path = format!("/fhir/R4/Observation?patient={patient}&_count=200");
+    assert_eq!(server.get(&token, &path).await["total"], expected);
+    let path = format!("/fhir/R4/DiagnosticReport?patient={patient}");
+    assert_eq!(server.get(&token, &path).await["total"], 1);
+}

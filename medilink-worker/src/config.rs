@@ -1,0 +1,216 @@
+//! Command line and environment configuration of `medilink-worker`, in two stages: the raw
+//! [`Cli`] (clap; every flag also reads `MEDILINK_…`), then the validated [`WorkerConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use medilink_fhir::{BlobOptions, SqlOptions};
+
+/// `medilink-worker`: runs queued MediLink jobs (document ingest, maintenance). Start as many
+/// as needed on one database: no two ever run the same job at once.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "medilink-worker", version, about)]
+pub struct Cli {
+    /// Directory for local data (the default database and blob store live here).
+    #[arg(long, env = "MEDILINK_DATA_DIR", default_value = "./medilink-data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://{data-dir}/medilink.db`.
+    #[arg(long, env = "MEDILINK_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Connection pool size.
+    #[arg(long, env = "MEDILINK_DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
+    pub database_max_connections: u32,
+    /// Do not apply pending migrations at start-up.
+    #[arg(long, env = "MEDILINK_DATABASE_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// `redis://…` of the key-value store shared with the servers (checked at start-up); the
+    /// job queue itself stays in the SQL database.
+    #[arg(long, env = "MEDILINK_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// `fs:///path` or `s3://bucket[/prefix]?endpoint=…&region=…`; defaults to
+    /// `fs://{data-dir}/blobs`.
+    #[arg(long, env = "MEDILINK_BLOB_URL", hide_env_values = true)]
+    pub blob_url: Option<String>,
+    /// S3 access key id (else from the blob URL, else the AWS default chain).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Jobs run at once by this process.
+    #[arg(long, env = "MEDILINK_WORKER_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Lease length in seconds (heartbeats renew it every third).
+    #[arg(long, env = "MEDILINK_WORKER_LEASE_SECS", default_value_t = 60)]
+    pub lease_secs: u64,
+    /// Wait between polls of an empty queue, in milliseconds.
+    #[arg(long, env = "MEDILINK_WORKER_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// Seconds running jobs may take to finish after SIGTERM before they are released.
+    #[arg(
+        long,
+        env = "MEDILINK_WORKER_SHUTDOWN_GRACE_SECS",
+        default_value_t = 20
+    )]
+    pub shutdown_grace_secs: u64,
+    /// This worker's name in leases (default: `worker-{pid}-{random}`).
+    #[arg(long, env = "MEDILINK_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Do not schedule the periodic maintenance jobs from this process.
+    #[arg(long, env = "MEDILINK_WORKER_NO_SCHEDULE")]
+    pub no_schedule: bool,
+    /// Register the test-only `test.record` job kind (integration tests).
+    #[arg(long, env = "MEDILINK_WORKER_TEST_HANDLERS", hide = true)]
+    pub enable_test_handlers: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The data directory (exists once validated).
+    pub data_dir: PathBuf,
+    /// The database.
+    pub sql: SqlOptions,
+    /// The shared key-value store, if any.
+    pub redis_url: Option<String>,
+    /// The blob store.
+    pub blob: BlobOptions,
+    /// Worker loop options.
+    pub worker: medilink_fhir::platform::worker::WorkerOptions,
+    /// Whether `test.record` is registered.
+    pub test_handlers: bool,
+}
+
+impl Cli {
+    /// Checks the values, creates the data directory and builds the option structs.
+    pub fn validate(&self) -> anyhow::Result<WorkerConfig> {
+        std::fs::create_dir_all(&self.data_dir).with_context(|| {
+            format!(
+                "--data-dir / MEDILINK_DATA_DIR: cannot create {}",
+                self.data_dir.display()
+            )
+        })?;
+        let data_dir = std::fs::canonicalize(&self.data_dir).with_context(|| {
+            format!(
+                "--data-dir / MEDILINK_DATA_DIR: {}",
+                self.data_dir.display()
+            )
+        })?;
+        let url = match &self.database_url {
+            Some(url) => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+                    bail!(
+                        "--database-url / MEDILINK_DATABASE_URL: unsupported scheme {scheme:?} (use sqlite:// or postgres://)"
+                    );
+                }
+                url.clone()
+            }
+            None => format!("sqlite://{}/medilink.db", data_dir.display()),
+        };
+        if self.database_max_connections == 0 {
+            bail!(
+                "--database-max-connections / MEDILINK_DATABASE_MAX_CONNECTIONS must be at least 1"
+            );
+        }
+        let mut sql = SqlOptions::new(url);
+        sql.max_connections = self.database_max_connections;
+        sql.migrate = !self.no_migrate;
+        if let Some(redis) = &self.redis_url
+            && !(redis.starts_with("redis://") || redis.starts_with("rediss://"))
+        {
+            bail!("--redis-url / MEDILINK_REDIS_URL must start with redis:// or rediss://");
+        }
+        let blob_url = match &self.blob_url {
+            Some(url) if url.starts_with("fs://") || url.starts_with("s3://") => url.clone(),
+            Some(_) => bail!("--blob-url / MEDILINK_BLOB_URL must be fs:///path or s3://bucket"),
+            None => format!("fs://{}", data_dir.join("blobs").display()),
+        };
+        let blob = BlobOptions {
+            url: blob_url,
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        };
+        if !(1..=256).contains(&self.concurrency) {
+            bail!("--concurrency / MEDILINK_WORKER_CONCURRENCY must be between 1 and 256");
+        }
+        if !(3..=3600).contains(&self.lease_secs) {
+            bail!("--lease-secs / MEDILINK_WORKER_LEASE_SECS must be between 3 and 3600");
+        }
+        if !(10..=60_000).contains(&self.poll_ms) {
+            bail!("--poll-ms / MEDILINK_WORKER_POLL_MS must be between 10 and 60000");
+        }
+        let worker_id = match &self.worker_id {
+            Some(id) if id.trim().is_empty() || id.len() > 200 => {
+                bail!("--worker-id / MEDILINK_WORKER_ID must be 1-200 characters")
+            }
+            Some(id) => id.clone(),
+            None => {
+                let random = uuid::Uuid::new_v4().simple().to_string();
+                format!("worker-{}-{}", std::process::id(), &random[..8])
+            }
+        };
+        let mut worker = medilink_fhir::platform::worker::WorkerOptions::new(worker_id);
+        worker.concurrency = self.concurrency;
+        worker.lease = Duration::from_secs(self.lease_secs);
+        worker.poll = Duration::from_millis(self.poll_ms);
+        worker.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);
+        if self.no_schedule {
+            worker.schedule_every = None;
+        }
+        Ok(WorkerConfig {
+            data_dir,
+            sql,
+            redis_url: self.redis_url.clone(),
+            blob,
+            worker,
+            test_handlers: self.enable_test_handlers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("medilink-worker").chain(args.iter().copied()))
+            .expect("parse")
+    }
+
+    #[test]
+    fn defaults_live_in_the_data_dir() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data_dir = dir.path().display().to_string();
+        let config = parse(&["--data-dir", &data_dir]).validate().expect("valid");
+        assert!(
+            config.sql.url.starts_with("sqlite://") && config.sql.url.ends_with("/medilink.db")
+        );
+        assert!(config.blob.url.starts_with("fs://") && config.blob.url.ends_with("/blobs"));
+        assert_eq!(config.worker.concurrency, 4);
+        assert!(config.worker.worker_id.starts_with("worker-"));
+        assert!(config.worker.schedule_every.is_some());
+        assert!(!config.test_handlers);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data_dir = dir.path().display().to_string();
+        for (args, flag) in [
+            (vec!["--database-url", "mysql://x"], "--database-url"),
+            (vec!["--concurrency", "0"], "--concurrency"),
+            (vec!["--blob-url", "gs://b"], "--blob-url"),
+            (vec!["--redis-url", "http://x"], "--redis-url"),
+            (vec!["--lease-secs", "1"], "--lease-secs"),
+            (vec!["--worker-id", " "], "--worker-id"),
+        ] {
+            let mut all = vec!["--data-dir", data_dir.as_str()];
+            all.extend(args);
+            let err = parse(&all).validate().expect_err(flag);
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
+        }
+    }
+}

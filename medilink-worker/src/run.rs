@@ -1,0 +1,102 @@
+//! Opening the stores and running the worker loop.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use medilink_fhir::platform::maintenance::register_maintenance;
+use medilink_fhir::platform::worker::{Registry, Worker};
+use medilink_fhir::platform::{BlobStore, Platform};
+use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
+
+use crate::config::WorkerConfig;
+
+/// The handlers this process runs.
+pub fn registry(
+    config: &WorkerConfig,
+    store: Arc<dyn ResourceStore>,
+    platform: &Platform,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+) -> Registry {
+    let mut registry = Registry::new();
+    register_maintenance(
+        &mut registry,
+        store.clone(),
+        platform.accounts.clone(),
+        platform.jobs.clone(),
+        clock,
+    );
+    // Document ingest (issue #6, helper C2): register `medilink_ingest::job`'s handler here.
+    let _ = &blobs;
+    if config.test_handlers {
+        crate::test_handlers::register(&mut registry, store, &config.worker.worker_id);
+    }
+    registry
+}
+
+/// Opens the database (applying migrations unless disabled), the blob store and the optional
+/// Redis connection, then runs the worker until `shutdown` completes.
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    // Services first: a misconfigured one stops start-up before any migration runs.
+    let blobs = medilink_fhir::open_blob_store(&config.blob)
+        .await
+        .context("--blob-url / MEDILINK_BLOB_URL: cannot open the blob store")?;
+    if let Some(url) = &config.redis_url {
+        medilink_fhir::platform::kv::RedisKeyValue::connect(url, "medilink:")
+            .await
+            .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (store, platform) =
+        medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
+            .await
+            .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
+    let registry = registry(&config, store.clone(), &platform, blobs, clock.clone());
+    let worker = Worker::new(
+        platform.jobs.clone(),
+        registry,
+        clock,
+        config.worker.clone(),
+    );
+    let report = worker.run(shutdown).await;
+    store.close().await.context("closing the database")?;
+    tracing::info!(
+        ran = report.ran,
+        released = report.released,
+        errors = report.errors,
+        "medilink-worker stopped"
+    );
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
