@@ -417,14 +417,15 @@ impl ConsentService {
         Ok(grant)
     }
 
-    /// Revokes a grant (its patient, its grantee or an admin). Revoking a grant that is no
-    /// longer in force changes nothing and succeeds.
+    /// Revokes a grant (its patient, its grantee or an admin); its period then ends at the
+    /// revocation instant. Revoking a grant that is no longer in force changes nothing and
+    /// succeeds.
     pub async fn revoke(&self, principal: &Principal, id: &str) -> ConsentResult<Grant> {
         let mut grant = self.get(principal, id).await?;
         if matches!(grant.state, GrantState::Revoked | GrantState::Rejected) {
             return Ok(grant);
         }
-        grant.state = GrantState::Revoked;
+        grant.revoke_at(self.now());
         let grant = self.save(grant).await?;
         self.audit(principal, "consent-revoke", &grant).await;
         Ok(grant)
