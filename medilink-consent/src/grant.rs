@@ -6,7 +6,10 @@
 //! reference); `provision.class` the resource types (none: all data); `provision.purpose` a
 //! v3-ActReason code (`BTG` marks break-glass); `provision.period`; `status` proposed / active /
 //! rejected / inactive (= revoked). "Expired" is not stored: it is an active grant whose period
-//! ended, decided at the instant by the caller's clock. Two `identifier`s (grantee, patient)
+//! ended, decided at the instant by the caller's clock. A revoked grant's `provision.period.end`
+//! is the revocation instant (its start, for a request revoked before it was accepted), so the
+//! period says when it was in force; a revoked `Consent` stored without an end (before this
+//! rule) ends at its `dateTime`, which is stamped at every save and so at the revocation. Two `identifier`s (grantee, patient)
 //! let the store find a user's or a patient's consents without general search.
 
 use medilink_fhir::clock::format_instant;
@@ -166,6 +169,30 @@ impl Grant {
         self.status(now) == ConsentStatus::Active && self.scope.covers(resource_type)
     }
 
+    /// Whether the grant was in force at `at` (active or later revoked, and `at` inside its
+    /// period; a revoked grant's period ends at the revocation). Scope is not considered.
+    /// Attribution of past reads uses this; access decisions use [`Grant::permits`].
+    pub fn in_force_at(&self, at: OffsetDateTime) -> bool {
+        let end = match self.state {
+            GrantState::Active => self.end,
+            // A revoked grant without a known end cannot be placed in time.
+            GrantState::Revoked if self.end.is_some() => self.end,
+            _ => return false,
+        };
+        at >= self.start && end.is_none_or(|end| at < end)
+    }
+
+    /// Marks the grant revoked at `now`: its period ends then (or at its start, when it never
+    /// came into force: a request withdrawn before the patient answered).
+    pub fn revoke_at(&mut self, now: OffsetDateTime) {
+        let end = match self.state {
+            GrantState::Active => self.end.map_or(now, |end| end.min(now)).max(self.start),
+            _ => self.start,
+        };
+        self.end = Some(end);
+        self.state = GrantState::Revoked;
+    }
+
     /// The grantee as a user id.
     pub fn grantee_id(&self) -> UserId {
         UserId(self.grantee.clone())
@@ -280,7 +307,13 @@ impl Grant {
                 .and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok())
         };
         let start = instant(&provision["period"]["start"])?;
-        let end = instant(&provision["period"]["end"]);
+        let end = instant(&provision["period"]["end"]).or_else(|| {
+            // A revoked consent stored before revocations recorded their instant: `dateTime`
+            // was stamped when it was saved revoked.
+            (state == GrantState::Revoked)
+                .then(|| instant(&resource["dateTime"]))
+                .flatten()
+        });
         let purpose = provision["purpose"][0]["code"]
             .as_str()
             .unwrap_or("TREAT")
@@ -353,6 +386,54 @@ mod tests {
         );
         assert_eq!(grant.status(end), ConsentStatus::Expired);
         assert!(!grant.permits(ResourceType::Observation, end));
+    }
+
+    #[test]
+    fn a_revoked_grant_was_in_force_until_the_revocation() {
+        let mut grant = grant();
+        grant.end = None;
+        let revoked_at = datetime!(2024-01-10 0:00 UTC);
+        grant.revoke_at(revoked_at);
+        assert_eq!(grant.state, GrantState::Revoked);
+        assert_eq!(grant.end, Some(revoked_at));
+        assert!(grant.in_force_at(datetime!(2024-01-05 0:00 UTC)));
+        assert!(!grant.in_force_at(revoked_at));
+        assert!(!grant.in_force_at(datetime!(2023-12-31 0:00 UTC)));
+        assert!(!grant.permits(ResourceType::Observation, datetime!(2024-01-05 0:00 UTC)));
+        // The end survives the FHIR round trip.
+        let id = ResourceId::new("c1").expect("id");
+        let resource = grant.to_fhir(revoked_at);
+        assert_eq!(resource["status"], "inactive");
+        assert_eq!(Grant::from_fhir(&id, &resource), Some(grant));
+    }
+
+    #[test]
+    fn revoking_keeps_an_earlier_end_and_a_request_never_was_in_force() {
+        let mut expired = grant();
+        expired.revoke_at(datetime!(2024-03-01 0:00 UTC));
+        assert_eq!(expired.end, Some(datetime!(2024-02-01 0:00 UTC)));
+        let mut request = grant();
+        request.state = GrantState::Proposed;
+        request.revoke_at(datetime!(2024-01-10 0:00 UTC));
+        assert_eq!(request.end, Some(request.start));
+        assert!(!request.in_force_at(request.start));
+        let mut rejected = grant();
+        rejected.state = GrantState::Rejected;
+        assert!(!rejected.in_force_at(datetime!(2024-01-05 0:00 UTC)));
+    }
+
+    #[test]
+    fn a_legacy_revoked_consent_ends_at_its_date_time() {
+        let mut grant = grant();
+        grant.end = None;
+        grant.state = GrantState::Revoked;
+        let saved = datetime!(2024-01-10 0:00 UTC);
+        let resource = grant.to_fhir(saved);
+        let id = ResourceId::new("c1").expect("id");
+        let read = Grant::from_fhir(&id, &resource).expect("grant");
+        assert_eq!(read.end, Some(saved));
+        assert!(read.in_force_at(datetime!(2024-01-05 0:00 UTC)));
+        assert!(!read.in_force_at(saved));
     }
 
     #[test]

@@ -29,6 +29,9 @@ use crate::compartment::{patients_of, patients_of_json};
 use crate::grant::Grant;
 use crate::policy::{Access, Action, Decision, Principal, Target, access, decide};
 use crate::service::ConsentService;
+use members::Members;
+
+mod members;
 
 /// Versions a restricted type/system history walks at most.
 const MAX_HISTORY_SCAN: usize = 100_000;
@@ -40,6 +43,8 @@ const SCAN_PAGE: usize = 1000;
 pub struct ConsentGuard<S> {
     inner: S,
     consents: Arc<ConsentService>,
+    /// Compartment patients per stored version (versions are immutable).
+    members: Arc<Members>,
 }
 
 fn parse(stored: &StoredResource) -> Option<Value> {
@@ -67,7 +72,11 @@ fn denied(decision: &Decision) -> FhirError {
 impl<S: ResourceStore> ConsentGuard<S> {
     /// Guards `inner` with the grants of `consents`.
     pub fn new(inner: S, consents: Arc<ConsentService>) -> Self {
-        ConsentGuard { inner, consents }
+        ConsentGuard {
+            inner,
+            consents,
+            members: Arc::default(),
+        }
     }
 
     /// The wrapped store (for the platform's own work only).
@@ -80,11 +89,13 @@ impl<S: ResourceStore> ConsentGuard<S> {
         &self.consents
     }
 
-    /// The same guard around another store.
+    /// The same guard around another store (with a memo of its own: the other store's
+    /// versions are not this one's).
     pub fn rewrap<T: ResourceStore>(&self, inner: T) -> ConsentGuard<T> {
         ConsentGuard {
             inner,
             consents: self.consents.clone(),
+            members: Arc::default(),
         }
     }
 
@@ -153,7 +164,10 @@ impl<S: ResourceStore> ConsentGuard<S> {
         let Some(json) = stored.json.as_deref() else {
             return false;
         };
-        match patients_of_json(stored.resource_type, json) {
+        let patients = self.members.get_or(stored, json, || {
+            patients_of_json(stored.resource_type, json)
+        });
+        match patients {
             Some(patients) => {
                 self.decide_for(
                     principal,

@@ -5,7 +5,13 @@
 //! physician's grants are cached in the `KeyValue` store under [`grantee_key`] and the key is
 //! deleted on every change, so a revocation is effective at once in every process sharing the
 //! store (Redis). Expiry needs no invalidation: cached grants keep their period and the policy
-//! compares it with the clock at each decision. Decoding the cached value is memoized in
+//! compares it with the clock at each decision.
+//!
+//! A fill races with a change: a process may read the grants before a revocation and write
+//! them after the revocation deleted the key. So every change also sets the grantee's
+//! generation key ([`generation_key`]) to a fresh token, a fill tags the value with the token
+//! it read before its store lookup, and a cached value is used only while its tag equals the
+//! current token: a late stale fill carries the old token and is ignored (and overwritten). Decoding the cached value is memoized in
 //! process ([`decoded`]), keyed by the exact bytes the key-value store returns, so the
 //! key-value entry is still read, and obeyed, on every request.
 
@@ -31,6 +37,9 @@ mod decoded;
 
 /// How long a physician's grants stay cached (changes invalidate at once regardless).
 const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a generation token lives: far longer than a cached value, so a value tagged with
+/// an earlier state can never meet a missing (expired) token that it matches.
+const GENERATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Break-glass grants per physician per window.
 pub const BREAK_GLASS_LIMIT: u64 = 3;
 /// The break-glass window and the lifetime of a break-glass grant.
@@ -41,6 +50,28 @@ pub const MIN_REASON_CHARS: usize = 20;
 /// The cache key of a grantee's grants.
 pub fn grantee_key(user_id: &str) -> String {
     format!("consent:grantee:{user_id}")
+}
+
+/// The key-value key of a grantee's generation token (changed on every change of the
+/// grantee's grants).
+pub fn generation_key(user_id: &str) -> String {
+    format!("consent:generation:{user_id}")
+}
+
+/// A fresh generation token: the instant in microseconds and 64 bits unique to this process
+/// and call (no `\n`, which ends the tag of a cached value).
+fn fresh_token(now: OffsetDateTime) -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    format!("{}-{:016x}", to_micros(now), hasher.finish()).into_bytes()
+}
+
+/// The encoded grants of a cached value if its tag is `generation`.
+fn untag<'a>(bytes: &'a [u8], generation: &[u8]) -> Option<&'a [u8]> {
+    bytes.strip_prefix(generation)?.strip_prefix(b"\n")
 }
 
 /// A new grant or request.
@@ -157,22 +188,34 @@ impl ConsentService {
         }
     }
 
-    /// The grants naming `user_id` as grantee (cached in the key-value store; the decoding of
-    /// the cached value is memoized in process while that value is unchanged).
+    /// The grants naming `user_id` as grantee (cached in the key-value store under the current
+    /// generation token; the decoding of the cached value is memoized in process while that
+    /// value is unchanged).
     pub async fn grants_of_grantee(&self, user_id: &str) -> ConsentResult<Arc<[Grant]>> {
         let key = grantee_key(user_id);
-        if let Some(bytes) = self.kv.get(&key).await? {
+        // Read before the value (and before any store lookup): a change after this point sets
+        // another token, so whatever this request writes is not used after it.
+        let generation = self
+            .kv
+            .get(&generation_key(user_id))
+            .await?
+            .unwrap_or_default();
+        if let Some(bytes) = self.kv.get(&key).await?
+            && let Some(encoded) = untag(&bytes, &generation)
+        {
             if let Some(grants) = self.decoded.get(user_id, &bytes) {
                 return Ok(grants);
             }
-            if let Some(grants) = decode(&bytes) {
+            if let Some(grants) = decode(encoded) {
                 let grants: Arc<[Grant]> = Arc::from(grants);
                 self.decoded.put(user_id, bytes, grants.clone());
                 return Ok(grants);
             }
         }
         let grants = self.lookup(GRANTEE_SYSTEM, user_id).await?;
-        let bytes = encode(&grants);
+        let mut bytes = generation;
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&encode(&grants));
         self.kv.set(&key, &bytes, CACHE_TTL).await?;
         let grants: Arc<[Grant]> = Arc::from(grants);
         self.decoded.put(user_id, bytes, grants.clone());
@@ -215,6 +258,15 @@ impl ConsentService {
             }
         };
         grant.id = Some(stored.id.as_str().to_owned());
+        // A new generation first (a fill that read the old one is then ignored), then the
+        // value itself goes.
+        self.kv
+            .set(
+                &generation_key(&grant.grantee),
+                &fresh_token(self.now()),
+                GENERATION_TTL,
+            )
+            .await?;
         self.kv.delete(&grantee_key(&grant.grantee)).await?;
         self.decoded.forget(&grant.grantee);
         Ok(grant)
@@ -417,14 +469,15 @@ impl ConsentService {
         Ok(grant)
     }
 
-    /// Revokes a grant (its patient, its grantee or an admin). Revoking a grant that is no
-    /// longer in force changes nothing and succeeds.
+    /// Revokes a grant (its patient, its grantee or an admin); its period then ends at the
+    /// revocation instant. Revoking a grant that is no longer in force changes nothing and
+    /// succeeds.
     pub async fn revoke(&self, principal: &Principal, id: &str) -> ConsentResult<Grant> {
         let mut grant = self.get(principal, id).await?;
         if matches!(grant.state, GrantState::Revoked | GrantState::Rejected) {
             return Ok(grant);
         }
-        grant.state = GrantState::Revoked;
+        grant.revoke_at(self.now());
         let grant = self.save(grant).await?;
         self.audit(principal, "consent-revoke", &grant).await;
         Ok(grant)

@@ -354,7 +354,14 @@ async fn decoded_grants_follow_the_key_value_entry_in_every_instance() {
     read().await.expect("new grant seen at once");
 
     // Whatever the key-value store says wins over the memo: an entry listing no grants.
-    f.kv.set(&grantee_key("doc"), b"[]", CACHE_TTL)
+    let generation =
+        f.kv.get(&generation_key("doc"))
+            .await
+            .expect("get")
+            .expect("a change set a generation");
+    let mut empty = generation;
+    empty.extend_from_slice(b"\n[]");
+    f.kv.set(&grantee_key("doc"), &empty, CACHE_TTL)
         .await
         .expect("set");
     let err = read().await.expect_err("the key-value entry is the truth");
@@ -455,4 +462,61 @@ fn the_cached_form_round_trips_every_field_and_refuses_anything_else() {
             String::from_utf8_lossy(garbage)
         );
     }
+}
+
+/// The fill race: a process reads the grants before a revocation and writes them to the
+/// key-value store after the revocation deleted the entry. The late value carries the old
+/// generation and is not used.
+#[tokio::test]
+async fn a_fill_written_after_a_revocation_is_ignored() {
+    let f = fixture().await;
+    let me = patient_principal(&f.patient);
+    let grant = f
+        .service
+        .create(&me, grant_to_doctor(&[]))
+        .await
+        .expect("grant");
+    let id = grant.id.clone().expect("id");
+    // The slow filler's view: the grants as they were, in the cached form it writes.
+    let before = f.service.grants_of_grantee("doc").await.expect("grants");
+    assert_eq!(before.first().map(|g| g.state), Some(GrantState::Active));
+    let stale =
+        f.kv.get(&grantee_key("doc"))
+            .await
+            .expect("get")
+            .expect("cached");
+    f.service.revoke(&me, &id).await.expect("revoke");
+    // ... and writes after the revocation deleted the entry.
+    f.kv.set(&grantee_key("doc"), &stale, CACHE_TTL)
+        .await
+        .expect("late fill");
+    for service in [f.service.clone(), other_instance(&f)] {
+        let grants = service.grants_of_grantee("doc").await.expect("grants");
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].state, GrantState::Revoked, "{grants:?}");
+    }
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let patient_id = ResourceId::new(f.patient.clone()).expect("id");
+    let err = guard
+        .read(&doctor_ctx(), ResourceType::Patient, &patient_id)
+        .await
+        .expect_err("the stale fill is not obeyed");
+    assert!(matches!(err, FhirError::NotFound { .. }), "{err}");
+    // The refill replaced the stale value with one of the current generation.
+    let refilled =
+        f.kv.get(&grantee_key("doc"))
+            .await
+            .expect("get")
+            .expect("refilled");
+    assert_ne!(refilled, stale);
+}
+
+fn other_instance(f: &Fixture) -> Arc<ConsentService> {
+    let clock: Arc<dyn Clock> = f.clock.clone();
+    Arc::new(ConsentService::new(
+        f.store.clone(),
+        f.kv.clone(),
+        clock,
+        Arc::new(MemoryMailer::default()),
+    ))
 }

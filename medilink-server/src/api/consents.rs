@@ -167,7 +167,7 @@ pub(crate) struct LogQuery {
 }
 
 /// `GET /api/consents/access-log`: who accessed the calling patient's data, when, and under
-/// which grant (break-glass marked).
+/// which grant: one in force at that instant, break-glass first (and then marked).
 pub(crate) async fn access_log(
     State(app): State<AppState>,
     caller: Caller,
@@ -195,11 +195,16 @@ pub(crate) async fn access_log(
         .iter()
         .map(|record| {
             let entry = &record.entry;
-            let grant = grants.iter().find(|grant| {
+            // Only grants in force at the read instant (a revoked grant's period ends at its
+            // revocation); a break-glass grant wins over an ordinary one.
+            let mut in_force = grants.iter().filter(|grant| {
                 entry.actor.as_deref() == Some(grant.grantee.as_str())
-                    && entry.at >= grant.start
-                    && grant.end.is_none_or(|end| entry.at < end)
+                    && grant.in_force_at(entry.at)
             });
+            let grant = in_force
+                .clone()
+                .find(|grant| grant.is_break_glass())
+                .or_else(|| in_force.next());
             json!({
                 "seq": record.seq,
                 "at": format_instant(entry.at),

@@ -10,6 +10,8 @@ use medilink_fhir::Clock;
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::platform::Role;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::support::{TestApp, TestResponse, signed_in};
 
@@ -768,4 +770,101 @@ async fn break_glass_is_limited_and_shows_in_the_access_log() {
     )
     .await;
     assert_eq!(doctor_log.status, StatusCode::FORBIDDEN);
+}
+
+async fn grant(w: &World, body: &Value) -> String {
+    let response = call(
+        &w.app,
+        &w.patient_a,
+        Method::POST,
+        "/api/consents",
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// The doctor reads patient A (the reads the access log lists carry the patient's id).
+async fn read_patient_a(w: &World) {
+    let uri = format!("/fhir/R4/Patient/{}", w.a);
+    let response = call(&w.app, &w.doctor, Method::GET, &uri, None).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+}
+
+/// The access log credits a read to a grant in force at its instant: a read after a revocation
+/// is not credited to the revoked consent, and break-glass wins when both apply.
+#[tokio::test]
+async fn the_access_log_credits_reads_to_the_grant_in_force_then() {
+    let w = world().await;
+    let step = || w.app.clock.advance(Duration::from_secs(60));
+    let grant_body = json!({"grantee": w.doctor_id, "purpose": "TREAT"});
+    let consent = grant(&w, &grant_body).await;
+    step();
+    read_patient_a(&w).await;
+    step();
+    let revoked = call(
+        &w.app,
+        &w.patient_a,
+        Method::DELETE,
+        &format!("/api/consents/{consent}"),
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
+    // The revoked consent's period ends at the revocation (the test clock ticks per reading).
+    let end = revoked.json()["end"].as_str().map(str::to_owned);
+    let end = end.and_then(|end| OffsetDateTime::parse(&end, &Rfc3339).ok());
+    let now = w.app.clock.now();
+    assert!(
+        end.is_some_and(|end| end <= now && now - end < time::Duration::SECOND),
+        "{}",
+        revoked.text()
+    );
+    assert_eq!(revoked.json()["status"], "revoked");
+    step();
+    let body = json!({"patient": w.a, "reason": "patient unconscious in the emergency room"});
+    let response = call(
+        &w.app,
+        &w.doctor,
+        Method::POST,
+        "/api/consents/break-glass",
+        Some(&body),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    let emergency = response.json()["id"].as_str().expect("id").to_owned();
+    step();
+    read_patient_a(&w).await;
+    // A new ordinary consent while the break-glass grant is in force: break-glass still wins.
+    step();
+    let second = grant(&w, &grant_body).await;
+    step();
+    read_patient_a(&w).await;
+
+    let log = call(
+        &w.app,
+        &w.patient_a,
+        Method::GET,
+        "/api/consents/access-log",
+        None,
+    )
+    .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.text());
+    let mut reads: Vec<Value> = log.json()["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["action"] == "read" && e["actor"] == w.doctor_id.as_str())
+        .collect();
+    reads.sort_by_key(|e| e["seq"].as_u64());
+    assert_eq!(reads.len(), 3, "{reads:?} {}", log.text());
+    assert_eq!(reads[0]["grant"], consent.as_str(), "{reads:?}");
+    assert_eq!(reads[0]["break_glass"], false, "{reads:?}");
+    assert_eq!(reads[1]["grant"], emergency.as_str(), "{reads:?}");
+    assert_eq!(reads[1]["break_glass"], true, "{reads:?}");
+    assert_eq!(reads[2]["grant"], emergency.as_str(), "{reads:?}");
+    assert_eq!(reads[2]["break_glass"], true, "{reads:?}");
+    assert_ne!(second, emergency);
 }
