@@ -51,10 +51,12 @@ pub async fn open_store(
             )));
         }
     };
-    let compiled = match feature {
-        "sql-sqlite" => cfg!(feature = "sql-sqlite"),
-        _ => cfg!(feature = "sql-postgres"),
-    };
+    // A table rather than a `match`: with one backend feature the arms become constants.
+    const COMPILED: [(&str, bool); 2] = [
+        ("sql-sqlite", cfg!(feature = "sql-sqlite")),
+        ("sql-postgres", cfg!(feature = "sql-postgres")),
+    ];
+    let compiled = COMPILED.iter().any(|&(name, on)| name == feature && on);
     if !compiled {
         return Err(FhirError::Unsupported {
             feature: format!("{scheme} backend (compiled without the `{feature}` feature)"),
