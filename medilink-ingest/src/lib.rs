@@ -13,6 +13,8 @@
 //! [`pipeline::Pipeline`] strings the stages together. The crate knows nothing about HTTP,
 //! queues or users.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod detect;
 pub mod error;
 pub mod extract;

@@ -279,14 +279,7 @@ pub fn default_pipeline() -> Pipeline {
     Pipeline::offline(Arc::new(medilink_ingest::text::TesseractOcr::default()))
 }
 
-/// The ingest pipeline of `extractor`: [`default_pipeline`] with the rule-based extractor, or
-/// with the LLM extractor when it is configured.
+/// The ingest pipeline of `extractor` (the offline default, or with the LLM extractor).
 pub fn pipeline(extractor: &crate::config::ExtractorConfig) -> anyhow::Result<Pipeline> {
-    let mut pipeline = default_pipeline();
-    if let crate::config::ExtractorConfig::Llm(config) = extractor {
-        let llm = medilink_ingest::extract::LlmExtractor::new(config.clone())
-            .context("--extractor llm: cannot build the LLM extractor")?;
-        pipeline.extractor = Arc::new(llm);
-    }
-    Ok(pipeline)
+    medilink_ingest::cli::pipeline(extractor)
 }

@@ -10,19 +10,11 @@ use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::{DocumentIngest, KIND as DOCUMENT_INGEST};
 
-use crate::config::{ExtractorConfig, WorkerConfig};
+use crate::config::WorkerConfig;
 
 /// The ingest pipeline of `extractor`: the PDF text layer, else OCR by `tesseract`, then the
 /// rule-based extractor or, when configured, the LLM extractor; then the LOINC mapping.
-pub fn pipeline(extractor: &ExtractorConfig) -> anyhow::Result<Pipeline> {
-    let mut pipeline = Pipeline::offline_default();
-    if let ExtractorConfig::Llm(config) = extractor {
-        let llm = medilink_ingest::extract::LlmExtractor::new(config.clone())
-            .context("--extractor llm: cannot build the LLM extractor")?;
-        pipeline.extractor = Arc::new(llm);
-    }
-    Ok(pipeline)
-}
+pub use medilink_ingest::cli::pipeline;
 
 /// The handlers this process runs.
 pub fn registry(
