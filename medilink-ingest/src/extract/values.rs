@@ -275,82 +275,23 @@ pub(crate) fn date(text: &str) -> Option<(String, usize)> {
 
 /// Every date in one of the usual report formats, as `YYYY-MM-DD`, with its byte span, in order.
 pub(crate) fn dates(text: &str) -> Vec<(String, usize, usize)> {
-    static ISO: OnceLock<Regex> = OnceLock::new();
-    static NUMERIC: OnceLock<Regex> = OnceLock::new();
-    static DAY_MONTH: OnceLock<Regex> = OnceLock::new();
-    static MONTH_DAY: OnceLock<Regex> = OnceLock::new();
+    static PATTERNS: OnceLock<[Regex; 4]> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        let months = r"(?<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?";
+        [
+            r"\b(?<y>\d{4})-(?<m>\d{1,2})-(?<d>\d{1,2})\b".to_owned(),
+            r"\b(?<a>\d{1,2})(?<sep>[/.])(?<b>\d{1,2})[/.](?<y>\d{4})\b".to_owned(),
+            format!(r"(?i:\b(?<d>\d{{1,2}})[\s-]+{months}[\s,-]+(?<y>\d{{4}})\b)"),
+            format!(r"(?i:\b{months}\s+(?<d>\d{{1,2}}),?\s+(?<y>\d{{4}})\b)"),
+        ]
+        .map(|pattern| Regex::new(&pattern).expect("invariant: valid regex"))
+    });
     let mut found: Vec<(usize, usize, String)> = Vec::new();
-    let iso = regex(&ISO, r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b");
-    for captures in iso.captures_iter(text) {
-        let (Some(whole), Some(y), Some(m), Some(d)) = (
-            captures.get(0),
-            captures.get(1),
-            captures.get(2),
-            captures.get(3),
-        ) else {
-            continue;
-        };
-        if let Some(date) = ymd(y.as_str(), m.as_str(), d.as_str()) {
-            found.push((whole.start(), whole.end(), date));
-        }
-    }
-    let numeric = regex(&NUMERIC, r"\b(\d{1,2})([/.])(\d{1,2})[/.](\d{4})\b");
-    for captures in numeric.captures_iter(text) {
-        let (Some(whole), Some(a), Some(separator), Some(b), Some(y)) = (
-            captures.get(0),
-            captures.get(1),
-            captures.get(2),
-            captures.get(3),
-            captures.get(4),
-        ) else {
-            continue;
-        };
-        let (a, b) = (a.as_str(), b.as_str());
-        let first: u32 = a.parse().unwrap_or(0);
-        // US style month/day with slashes unless the first number cannot be a month;
-        // day.month with dots (European).
-        let date = if separator.as_str() == "." || first > 12 {
-            ymd(y.as_str(), b, a)
-        } else {
-            ymd(y.as_str(), a, b)
-        };
-        if let Some(date) = date {
-            found.push((whole.start(), whole.end(), date));
-        }
-    }
-    let months = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?";
-    let day_month = regex(
-        &DAY_MONTH,
-        &format!(r"(?i:\b(\d{{1,2}})[\s-]+{months}[\s,-]+(\d{{4}})\b)"),
-    );
-    for captures in day_month.captures_iter(text) {
-        let (Some(whole), Some(d), Some(m), Some(y)) = (
-            captures.get(0),
-            captures.get(1),
-            captures.get(2),
-            captures.get(3),
-        ) else {
-            continue;
-        };
-        if let Some(date) = month_number(m.as_str()).and_then(|m| ymd(y.as_str(), &m, d.as_str())) {
-            found.push((whole.start(), whole.end(), date));
-        }
-    }
-    let month_day = regex(
-        &MONTH_DAY,
-        &format!(r"(?i:\b{months}\s+(\d{{1,2}}),?\s+(\d{{4}})\b)"),
-    );
-    for captures in month_day.captures_iter(text) {
-        let (Some(whole), Some(m), Some(d), Some(y)) = (
-            captures.get(0),
-            captures.get(1),
-            captures.get(2),
-            captures.get(3),
-        ) else {
-            continue;
-        };
-        if let Some(date) = month_number(m.as_str()).and_then(|m| ymd(y.as_str(), &m, d.as_str())) {
-            found.push((whole.start(), whole.end(), date));
+    for pattern in patterns {
+        for captures in pattern.captures_iter(text) {
+            if let (Some(whole), Some(date)) = (captures.get(0), date_of(&captures)) {
+                found.push((whole.start(), whole.end(), date));
+            }
         }
     }
     found.sort();
@@ -362,6 +303,27 @@ pub(crate) fn dates(text: &str) -> Vec<(String, usize, usize)> {
         }
     }
     out
+}
+
+/// The date one of the patterns of [`dates`] matched: year `y` with month `m` and day `d`, or
+/// a month name `mon`, or two numbers `a`, `b` whose order the separator `sep` decides.
+fn date_of(captures: &regex::Captures<'_>) -> Option<String> {
+    let group = |name: &str| captures.name(name).map(|found| found.as_str());
+    let year = group("y")?;
+    if let Some(name) = group("mon") {
+        return ymd(year, &month_number(name)?, group("d")?);
+    }
+    if let (Some(a), Some(separator), Some(b)) = (group("a"), group("sep"), group("b")) {
+        // US style month/day with slashes unless the first number cannot be a month;
+        // day.month with dots (European).
+        let first: u32 = a.parse().ok()?;
+        return if separator == "." || first > 12 {
+            ymd(year, b, a)
+        } else {
+            ymd(year, a, b)
+        };
+    }
+    ymd(year, group("m")?, group("d")?)
 }
 
 fn month_number(name: &str) -> Option<String> {

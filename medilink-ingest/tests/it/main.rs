@@ -5,3 +5,4 @@ mod catalog;
 mod fhir;
 mod llm;
 mod support;
+mod text;

@@ -5,139 +5,16 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Connection;
 
-const BIN: &str = env!("CARGO_BIN_EXE_medilink-server");
-const PASSWORD: &str = "violet-tangerine-47";
-
-/// The binary with a clean `MEDILINK_*` environment on `data_dir`.
-fn command(data_dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("MEDILINK_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("RUST_LOG", "info")
-        .arg("--data-dir")
-        .arg(data_dir);
-    command
-}
-
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    command(data_dir)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn user_add(data_dir: &Path, email: &str, password: &str, role: &str) -> Output {
-    run(
-        data_dir,
-        &[
-            "user",
-            "add",
-            "--email",
-            email,
-            "--password",
-            password,
-            "--role",
-            role,
-        ],
-    )
-}
-
-/// A `serve` process on a free port of 127.0.0.1, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Server {
-        let port = free_port();
-        let log = std::fs::File::create(data_dir.join("server.log")).expect("log file");
-        let child = command(data_dir)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--argon2-memory-kib",
-                "1024",
-                "--argon2-iterations",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("serve starts");
-        let mut server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-                panic!("serve exited early ({status}): {log}");
-            }
-            let health = client.get(format!("{}/health", server.base)).send().await;
-            if health.is_ok_and(|response| response.status().is_success()) {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "serve did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn login(&self, email: &str, password: &str) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/auth/login", self.base))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .expect("login answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    fn kill(&mut self) {
-        // `Child::kill` is SIGKILL on Unix: no shutdown hook runs.
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reaped");
-    }
-}
+use crate::support::PASSWORD;
+use crate::support::process::{Server, command, describe, free_port, run, user_add};
 
 fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")

@@ -8,6 +8,8 @@ mod bundle;
 mod cli;
 mod consent;
 mod consent_paths;
+mod documents;
+mod documents_llm;
 mod errors;
 mod failures;
 mod history;

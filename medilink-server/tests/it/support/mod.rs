@@ -13,6 +13,8 @@ use medilink_server::{AppState, Limits};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub(crate) mod process;
+
 /// The application on a fresh in-memory store, with a signed-in admin (TOTP passed) whose
 /// token every request carries unless it sets its own `authorization` header.
 #[derive(Debug, Clone)]
@@ -300,4 +302,19 @@ pub(crate) fn wrong_code(otpauth_uri: &str, at: time::OffsetDateTime) -> String 
         .map(|n| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
         .find(|candidate| !valid.contains(candidate))
         .expect("some code is wrong")
+}
+
+/// A multipart body with the fields `patient` and `file` (sent as `application/octet-stream`:
+/// the server decides the type by content); returns its content type too.
+pub(crate) fn multipart(patient: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "medilink-test-boundary-7c1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"patient\"\r\n\r\n{patient}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -9,12 +9,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The `medilink-server` binary.
-const BIN: &str = env!("CARGO_BIN_EXE_medilink-server");
-const PASSWORD: &str = "correct-horse-battery-staple-91";
+use crate::support::PASSWORD;
+use crate::support::process::{Server, command, describe, free_port, user_add};
+
 const API_KEY: &str = "sk-test-llm-4711";
 
 /// What the fake endpoint saw: the `authorization` header and the JSON body of each request.
@@ -68,124 +67,27 @@ async fn fake_openai() -> (String, Seen) {
     (format!("http://{address}/v1"), seen)
 }
 
-/// A `serve` process, killed when dropped.
-struct Process {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary(data_dir: &std::path::Path) -> std::process::Command {
-    let mut command = std::process::Command::new(BIN);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("MEDILINK_") {
-            command.env_remove(name);
-        }
-    }
-    command.arg("--data-dir").arg(data_dir);
-    command
-}
-
-async fn start(data_dir: &std::path::Path, llm_base_url: &str) -> Process {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let log = std::fs::File::create(data_dir.join("server.log")).expect("log file");
-    let child = binary(data_dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"])
-        .args(["--extractor", "llm", "--llm-provider", "openai"])
-        .args(["--llm-base-url", llm_base_url, "--llm-model", "fake-model"])
-        .args(["--llm-timeout-secs", "20"])
-        .env("MEDILINK_LLM_API_KEY", API_KEY)
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("serve starts");
-    let mut process = Process {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..1200 {
-        if let Ok(Some(status)) = process.child.try_wait() {
-            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-            panic!("serve exited early ({status}): {log}");
-        }
-        let health = reqwest::get(format!("{}/health", process.base)).await;
-        if health.is_ok_and(|response| response.status().is_success()) {
-            return process;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("serve did not come up");
-}
-
-impl Process {
-    async fn get(&self, token: &str, path: &str) -> Value {
-        let response = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        response.json().await.expect("json")
-    }
-}
-
-fn multipart(patient: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "medilink-llm-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"patient\"\r\n\r\n{patient}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"report.pdf\"\r\n\
-         Content-Type: application/pdf\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+/// `serve --extractor llm` against the fake endpoint at `llm_base_url`, with the key in the
+/// environment.
+async fn start(data_dir: &std::path::Path, llm_base_url: &str) -> Server {
+    Server::start_with(data_dir, free_port(), |command| {
+        command
+            .args(["--extractor", "llm", "--llm-provider", "openai"])
+            .args(["--llm-base-url", llm_base_url, "--llm-model", "fake-model"])
+            .args(["--llm-timeout-secs", "20"])
+            .env("MEDILINK_LLM_API_KEY", API_KEY);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn serve_with_the_llm_extractor_stores_what_the_model_answered() {
     let (llm_base_url, seen) = fake_openai().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let added = binary(dir.path())
-        .args([
-            "user",
-            "add",
-            "--email",
-            "p@test.local",
-            "--role",
-            "patient",
-        ])
-        .args(["--password", PASSWORD])
-        .output()
-        .expect("user add runs");
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    let added = user_add(dir.path(), "p@test.local", PASSWORD, "patient");
+    assert!(added.status.success(), "{}", describe(&added));
     let server = start(dir.path(), &llm_base_url).await;
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/auth/login", server.base))
-        .json(&json!({"email": "p@test.local", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let token = login["access_token"].as_str().expect("token").to_owned();
+    let token = server.token("p@test.local", PASSWORD).await;
     let patient = server.get(&token, "/api/auth/me").await["patient_id"]
         .as_str()
         .expect("patient id")
@@ -196,20 +98,7 @@ async fn serve_with_the_llm_extractor_stores_what_the_model_answered() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("fixture");
-    let (content_type, body) = multipart(&patient, &pdf);
-    let response = client
-        .post(format!("{}/api/documents", server.base))
-        .bearer_auth(&token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let id = response.json::<Value>().await.expect("json")["job_id"]
-        .as_str()
-        .expect("job id")
-        .to_owned();
+    let id = server.upload(&token, &patient, &pdf).await;
     let mut job = Value::Null;
     for _ in 0..600 {
         job = server
@@ -258,7 +147,7 @@ async fn serve_with_the_llm_extractor_stores_what_the_model_answered() {
 #[tokio::test]
 async fn serve_with_the_llm_extractor_and_no_key_refuses_to_start() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = binary(dir.path())
+    let output = command(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--extractor", "llm", "--llm-model", "fake-model"])
         .output()

@@ -3,13 +3,11 @@
 //! retries with backoff and the dead letter, heartbeats, lease-holder-only completion and the
 //! transition rules. Time moves by a [`FixedClock`], never by sleeping.
 
-mod jobs_support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_support::TestDb;
+use crate::jobs_support::TestDb;
 use medilink_fhir::platform::{JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 use serde_json::json;
 
@@ -85,12 +83,12 @@ macro_rules! queue_suite {
 
 mod sqlite {
     use super::*;
-    queue_suite!(jobs_support::sqlite);
+    queue_suite!(crate::jobs_support::sqlite);
 }
 
 mod postgres {
     use super::*;
-    queue_suite!(jobs_support::postgres);
+    queue_suite!(crate::jobs_support::postgres);
 }
 
 async fn concurrent_leases(db: TestDb) {

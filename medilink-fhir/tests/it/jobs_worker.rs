@@ -4,14 +4,12 @@
 //! maintenance handlers. Steps are driven with `run_once`; the loop is stopped by a signal
 //! the handlers raise, never by sleeping.
 
-mod jobs_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::jobs_support::TestDb;
 use async_trait::async_trait;
-use jobs_support::TestDb;
 use medilink_fhir::RequestContext;
 use medilink_fhir::platform::maintenance::{self, FULLTEXT, STALE_JOBS, STATISTICS, TOKENS};
 use medilink_fhir::platform::worker::{
@@ -137,12 +135,12 @@ macro_rules! worker_suite {
 
 mod sqlite {
     use super::*;
-    worker_suite!(jobs_support::sqlite);
+    worker_suite!(crate::jobs_support::sqlite);
 }
 
 mod postgres {
     use super::*;
-    worker_suite!(jobs_support::postgres);
+    worker_suite!(crate::jobs_support::postgres);
 }
 
 async fn outcomes_retries_panics_and_lost_leases(db: TestDb) {

@@ -3,20 +3,9 @@
 //! limit (413), consent at upload, the job life cycle (pending → needs_review → accepted →
 //! completed, cancel, 409 once completed), own jobs only, and re-runs that never duplicate.
 //!
-//! This file is over 800 lines on purpose: it is one test binary (one link step, which is what
-//! the two-core machine pays most for) whose tests share the fixture stages, the multipart
-//! builder and the socket harness.
-//!
 //! The pipeline's stages here are fixture doubles (`FixtureText`, `FixtureExtractor`) so each
 //! test decides what a document contains; the LOINC mapping and review decision are the real
 //! pipeline's.
-
-#[path = "it/support/mod.rs"]
-#[allow(
-    dead_code,
-    reason = "the support module is shared with the `it` test binary"
-)]
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +24,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use support::{TestApp, signed_in};
+use crate::support::process::{Server, free_port, user_add};
+use crate::support::{self, TestApp, multipart, signed_in};
 
 /// Text stage double: the document's text is its bytes after the first line.
 #[derive(Debug)]
@@ -107,27 +97,6 @@ fn uncertain_report() -> Vec<u8> {
         "Glucose;95;mg/dL;0.99",
         "Potassium;4.1;mmol/L;0.2",
     ])
-}
-
-/// A multipart body with the fields `patient` and `file`; returns its content type too.
-fn multipart(patient: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "medilink-test-boundary-7c1f";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"patient\"\r\n\r\n{patient}\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// The application on a real socket, with fs blobs in a temporary directory.
@@ -996,164 +965,45 @@ async fn unreadable_documents_fail_with_a_readable_reason() {
     );
 }
 
-/// The `medilink-server` binary, for the test that kills it.
-const BIN: &str = env!("CARGO_BIN_EXE_medilink-server");
-
-/// A `serve` process (in-process worker, 2 s leases) on `data_dir`, killed when dropped.
-struct Process {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary(data_dir: &std::path::Path) -> std::process::Command {
-    let mut command = std::process::Command::new(BIN);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("MEDILINK_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("RUST_LOG", "info")
-        .arg("--data-dir")
-        .arg(data_dir);
-    command
-}
-
-impl Process {
-    async fn start(data_dir: &std::path::Path, port: u16) -> Process {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.join("server.log"))
-            .expect("log file");
-        let child = binary(data_dir)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"])
-            .args(["--worker-lease-secs", "2", "--worker-concurrency", "1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("serve starts");
-        let mut process = Process {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..1200 {
-            if let Ok(Some(status)) = process.child.try_wait() {
-                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-                panic!("serve exited early ({status}): {log}");
-            }
-            let health = reqwest::get(format!("{}/health", process.base)).await;
-            if health.is_ok_and(|response| response.status().is_success()) {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("serve did not come up");
-    }
-
-    /// SIGKILL: no shutdown hook runs, the job's lease stays held.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reaped");
-    }
-
-    async fn get(&self, token: &str, path: &str) -> Value {
-        let response = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        response.json().await.expect("json")
-    }
-
-    /// Polls the job until its status is one of `statuses` (at most 3 minutes).
-    async fn wait_for(&self, token: &str, id: &str, statuses: &[&str]) -> Value {
-        for _ in 0..3600 {
-            let job = self.get(token, &format!("/api/documents/jobs/{id}")).await;
-            if statuses.iter().any(|status| job["status"] == *status) {
-                return job;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("job {id} never reached {statuses:?}");
-    }
+/// `serve` on `data_dir` with the in-process worker, one job at a time and 2 s leases (so a
+/// killed server's lease expires soon).
+async fn serve_with_short_leases(data_dir: &std::path::Path, port: u16) -> Server {
+    Server::start_with(data_dir, port, |command| {
+        command.args(["--worker-lease-secs", "2", "--worker-concurrency", "1"]);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_server_killed_mid_job_completes_it_once_after_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let added = binary(dir.path())
-        .args([
-            "user",
-            "add",
-            "--email",
-            "p@test.local",
-            "--role",
-            "patient",
-        ])
-        .args(["--password", support::PASSWORD])
-        .output()
-        .expect("user add runs");
+    let added = user_add(dir.path(), "p@test.local", support::PASSWORD, "patient");
     assert!(
         added.status.success(),
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let mut server = Process::start(dir.path(), port).await;
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/auth/login", server.base))
-        .json(&json!({"email": "p@test.local", "password": support::PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let token = login["access_token"].as_str().expect("token").to_owned();
+    let port = free_port();
+    let mut server = serve_with_short_leases(dir.path(), port).await;
+    let token = server.token("p@test.local", support::PASSWORD).await;
     let patient = server.get(&token, "/api/auth/me").await["patient_id"]
         .as_str()
         .expect("patient id")
         .to_owned();
     // A scanned report: OCR takes long enough to kill the server in the middle of it.
-    let (content_type, body) = multipart(&patient, "scan.pdf", &fixture("report-scan-b-002.pdf"));
-    let response = client
-        .post(format!("{}/api/documents", server.base))
-        .bearer_auth(&token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let id = response.json::<Value>().await.expect("json")["job_id"]
-        .as_str()
-        .expect("job id")
-        .to_owned();
+    let id = server
+        .upload(&token, &patient, &fixture("report-scan-b-002.pdf"))
+        .await;
     let job = server.wait_for(&token, &id, &["processing"]).await;
     assert_eq!(job["attempts"], 1);
     server.kill();
 
-    let server = Process::start(dir.path(), port).await;
+    let server = serve_with_short_leases(dir.path(), port).await;
     let done = ["completed", "needs_review", "failed"];
     let job = server.wait_for(&token, &id, &done).await;
     assert_eq!(job["attempts"], 2, "{job}");
     if job["status"] == "needs_review" {
-        let response = client
+        let response = reqwest::Client::new()
             .post(format!("{}/api/documents/jobs/{id}/accept", server.base))
             .bearer_auth(&token)
             .send()

@@ -2,8 +2,6 @@
 //! PostgreSQL database (dropped afterwards) when `MEDILINK_TEST_POSTGRES_URL` is set. The
 //! clock is a [`FixedClock`] the test moves.
 
-#![allow(dead_code, reason = "each test binary uses part of it")]
-
 use std::sync::Arc;
 
 use medilink_fhir::platform::{JobQueue, Platform};

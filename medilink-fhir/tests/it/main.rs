@@ -1,0 +1,14 @@
+//! The library's integration tests, linked into one binary: one link instead of one per file
+//! keeps the build fast on 2 cores and the target directory small.
+
+mod blob;
+mod fhirpath_conformance;
+#[cfg(all(feature = "tantivy", feature = "testsuite", feature = "sql-sqlite"))]
+mod fulltext;
+mod import;
+mod jobs;
+mod jobs_support;
+mod jobs_worker;
+mod r4_examples;
+mod shared_pool;
+mod store_suite;
