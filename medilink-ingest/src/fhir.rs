@@ -151,10 +151,15 @@ fn entry(resource_type: &str, id: &str, resource: Value) -> Value {
 fn code(result: &MappedResult) -> Value {
     let text = result.extracted.name.trim();
     match &result.loinc {
-        Some(loinc) => json!({
-            "coding": [{"system": LOINC, "code": loinc.code, "display": loinc.display}],
-            "text": text,
-        }),
+        Some(loinc) => {
+            let mut coding = json!({"system": LOINC, "code": loinc.code});
+            // A code a reviewer typed that the table does not know has no display; FHIR
+            // forbids an empty string.
+            if !loinc.display.is_empty() {
+                coding["display"] = json!(loinc.display);
+            }
+            json!({"coding": [coding], "text": text})
+        }
         None => json!({"text": text}),
     }
 }

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::detect::DocumentKind;
 use crate::fhir::{FhirContext, transaction_bundle};
-use crate::loinc::{LoincMatch, MatchKind};
+use crate::loinc::{LoincMatch, LoincTable, MatchKind};
 use crate::pipeline::{Analysis, Pipeline};
 
 /// The job kind.
@@ -44,6 +44,10 @@ pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Longest file name kept (longer names are cut).
 const MAX_FILE_NAME: usize = 200;
+
+/// How old a claimed, unpublished review must be before another accept publishes it: a live
+/// accept publishes within seconds, so an older claim belongs to one that died.
+pub const STALE_CLAIM: time::Duration = time::Duration::minutes(2);
 
 /// The input of a `document.ingest` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +102,8 @@ impl IngestCounts {
 pub struct IngestReport {
     /// Counts.
     pub counts: IngestCounts,
-    /// The analysis awaiting review (`needs_review` jobs only).
+    /// The analysis awaiting review (`needs_review` jobs), or claimed by an accept and not
+    /// yet published (`completed` jobs without `resources`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
     /// The published resources (`Observation/…`, `DiagnosticReport/…`).
@@ -120,7 +125,7 @@ pub struct Correction {
     pub remove: bool,
     /// The right LOINC code.
     pub loinc: Option<String>,
-    /// Its display (kept from the old coding or empty when absent).
+    /// Its display (when absent: the LOINC table's, or the old coding's for the same code).
     pub display: Option<String>,
     /// The right numeric value.
     pub value: Option<f64>,
@@ -399,6 +404,13 @@ impl DocumentIngest {
     /// Publishes the reviewed analysis of the `needs_review` job `id` with `corrections`
     /// applied, and completes the job. `guarded` and `ctx` are the reviewer's: a reviewer who
     /// can no longer see the document (consent revoked) is told the job does not exist.
+    ///
+    /// The job is claimed before anything is written: it moves to `completed` holding the
+    /// corrected analysis, so of two reviewers accepting at once exactly one wins and only
+    /// its corrections are published; the other gets [`DocumentError::WrongStatus`]. If the
+    /// publication fails the claim is undone (the job needs review again). If the process dies
+    /// in between, the job stays `completed` with its analysis unpublished, and accepting it
+    /// again after [`STALE_CLAIM`] publishes that analysis (the writes are idempotent `PUT`s).
     pub async fn accept(
         &self,
         guarded: &dyn ResourceStore,
@@ -423,42 +435,96 @@ impl DocumentIngest {
         {
             return Err(DocumentError::JobNotFound);
         }
-        if job.status != JobStatus::NeedsReview {
-            return Err(DocumentError::WrongStatus {
-                status: job.status.as_str(),
-            });
-        }
-        let report: IngestReport = job
+        let stored: Option<IngestReport> = job
             .result
             .clone()
-            .and_then(|result| serde_json::from_value(result).ok())
-            .ok_or(DocumentError::Damaged)?;
-        let analysis = corrected(report.analysis.ok_or(DocumentError::Damaged)?, corrections)?;
-        let resources = self.publish(job.id, &payload, &analysis).await?;
+            .and_then(|result| serde_json::from_value(result).ok());
+        let (analysis, reviewed_by) = match (job.status, stored) {
+            (JobStatus::NeedsReview, Some(report)) => {
+                let analysis =
+                    corrected(report.analysis.ok_or(DocumentError::Damaged)?, corrections)?;
+                let claim = IngestReport {
+                    counts: IngestCounts::of(&analysis),
+                    analysis: Some(analysis.clone()),
+                    resources: Vec::new(),
+                    reviewed_by: Some(reviewer.to_owned()),
+                };
+                if !self
+                    .move_job(&job, JobStatus::NeedsReview, JobStatus::Completed, &claim)
+                    .await?
+                {
+                    return Err(self.status_now(job.id).await?);
+                }
+                (analysis, reviewer.to_owned())
+            }
+            // Claimed by an accept that died before it published (a live one publishes within
+            // seconds): publish what it claimed.
+            (
+                JobStatus::Completed,
+                Some(IngestReport {
+                    analysis: Some(analysis),
+                    reviewed_by: Some(reviewed_by),
+                    ..
+                }),
+            ) if self.clock.now() - job.updated_at > STALE_CLAIM => (analysis, reviewed_by),
+            (JobStatus::NeedsReview, None) => return Err(DocumentError::Damaged),
+            (status, _) => {
+                return Err(DocumentError::WrongStatus {
+                    status: status.as_str(),
+                });
+            }
+        };
+        let resources = match self.publish(job.id, &payload, &analysis).await {
+            Ok(resources) => resources,
+            Err(err) => {
+                if job.status == JobStatus::NeedsReview
+                    && let Some(result) = job.result.clone()
+                {
+                    // Undo the claim: the job needs review again, with its own analysis.
+                    self.queue
+                        .transition(
+                            job.id,
+                            &[JobStatus::Completed],
+                            JobStatus::NeedsReview,
+                            Some(result),
+                        )
+                        .await?;
+                }
+                return Err(err.into());
+            }
+        };
         let report = IngestReport {
             counts: IngestCounts::of(&analysis),
             analysis: None,
             resources,
-            reviewed_by: Some(reviewer.to_owned()),
+            reviewed_by: Some(reviewed_by),
         };
-        let result = serde_json::to_value(&report).map_err(|_| DocumentError::Damaged)?;
-        let moved = self
-            .queue
-            .transition(
-                job.id,
-                &[JobStatus::NeedsReview],
-                JobStatus::Completed,
-                Some(result),
-            )
+        self.move_job(&job, JobStatus::Completed, JobStatus::Completed, &report)
             .await?;
-        if !moved {
-            // Accepted or cancelled concurrently; the resources written are the same ids.
-            let now = self.queue.get(job.id).await?.map(|job| job.status);
-            return Err(DocumentError::WrongStatus {
-                status: now.map_or("gone", JobStatus::as_str),
-            });
-        }
         Ok(report)
+    }
+
+    /// Moves `job` from `from` to `to` recording `report`; false if it was not in `from`.
+    async fn move_job(
+        &self,
+        job: &Job,
+        from: JobStatus,
+        to: JobStatus,
+        report: &IngestReport,
+    ) -> Result<bool, DocumentError> {
+        let result = serde_json::to_value(report).map_err(|_| DocumentError::Damaged)?;
+        Ok(self
+            .queue
+            .transition(job.id, &[from], to, Some(result))
+            .await?)
+    }
+
+    /// The error for a job that another request moved first (accepted or cancelled).
+    async fn status_now(&self, id: Uuid) -> Result<DocumentError, DocumentError> {
+        let now = self.queue.get(id).await?.map(|job| job.status);
+        Ok(DocumentError::WrongStatus {
+            status: now.map_or("gone", JobStatus::as_str),
+        })
     }
 
     /// Writes the analysis as one transaction ([`crate::fhir::transaction_bundle`]); returns
@@ -535,7 +601,23 @@ fn corrected(
                     reason: "a LOINC code is digits and a check digit, like 718-7",
                 });
             }
-            let display = correction.display.clone().unwrap_or_default();
+            // The reviewer's display, else the table's, else the old one if the code is
+            // unchanged; a code outside the table may stay without one (FHIR forbids "").
+            let display = correction
+                .display
+                .as_deref()
+                .map(str::trim)
+                .filter(|display| !display.is_empty())
+                .map(str::to_owned)
+                .or_else(|| LoincTable::builtin().entry(code).map(|e| e.display.clone()))
+                .or_else(|| {
+                    result
+                        .loinc
+                        .as_ref()
+                        .filter(|old| old.code == *code)
+                        .map(|old| old.display.clone())
+                })
+                .unwrap_or_default();
             result.loinc = Some(LoincMatch {
                 code: code.clone(),
                 display,
@@ -659,6 +741,36 @@ mod tests {
         assert_eq!(fixed.results[0].confidence, 1.0);
         assert_eq!(fixed.results[1].extracted.name, "Culture");
         assert!(!fixed.needs_review());
+    }
+
+    #[test]
+    fn a_recode_without_display_takes_the_tables_or_none() {
+        let recode = |code: &str, display: Option<&str>| Correction {
+            index: 0,
+            loinc: Some(code.into()),
+            display: display.map(str::to_owned),
+            ..Correction::default()
+        };
+        let display_of = |correction: Correction| {
+            corrected(analysis(), &[correction]).expect("valid").results[0]
+                .loinc
+                .clone()
+                .map(|loinc| loinc.display)
+        };
+        assert_eq!(
+            display_of(recode("2823-3", None)).as_deref(),
+            Some("Potassium [Moles/volume] in Serum or Plasma")
+        );
+        assert_eq!(
+            display_of(recode("2823-3", Some("  "))).as_deref(),
+            Some("Potassium [Moles/volume] in Serum or Plasma")
+        );
+        assert_eq!(
+            display_of(recode("2823-3", Some("K+"))).as_deref(),
+            Some("K+")
+        );
+        // Not in the table: no display (the Observation's coding then has none).
+        assert_eq!(display_of(recode("99999-9", None)).as_deref(), Some(""));
     }
 
     #[test]

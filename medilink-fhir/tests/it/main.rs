@@ -2,6 +2,7 @@
 //! keeps the build fast on 2 cores and the target directory small.
 
 mod blob;
+mod cancel_safety;
 mod fhirpath_conformance;
 #[cfg(all(feature = "tantivy", feature = "testsuite", feature = "sql-sqlite"))]
 mod fulltext;

@@ -470,6 +470,137 @@ async fn review_then_accept_publishes_the_results_once() {
     );
 }
 
+/// Two reviewers accept the same job at once with different corrections: one wins (200), the
+/// other gets 409, and the published Observation carries the winner's value, never a mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_accepts_publish_exactly_one_review() {
+    let w = world().await;
+    w.grant(&w.patient_a).await;
+    for round in 0..4 {
+        let id = w
+            .submit(
+                &w.patient_a,
+                &format!("Patient/{}", w.a),
+                &uncertain_report(),
+            )
+            .await;
+        assert!(w.work_once().await);
+        let (_, job) = w.job(&w.patient_a, &id).await;
+        assert_eq!(job["status"], "needs_review", "{job}");
+        let accept = format!("/api/documents/jobs/{id}/accept");
+        let correction =
+            |value: f64| json!({"corrections": [{"index": 2, "loinc": "2823-3", "value": value}]});
+        let (first, second) = tokio::join!(
+            w.call(
+                &w.patient_a,
+                reqwest::Method::POST,
+                &accept,
+                Some(correction(4.1))
+            ),
+            w.call(
+                &w.admin,
+                reqwest::Method::POST,
+                &accept,
+                Some(correction(5.3))
+            ),
+        );
+        let winner = match (first.0, second.0) {
+            (StatusCode::OK, StatusCode::CONFLICT) => 4.1,
+            (StatusCode::CONFLICT, StatusCode::OK) => 5.3,
+            other => panic!("round {round}: {other:?} {} {}", first.1, second.1),
+        };
+        let (_, job) = w.job(&w.patient_a, &id).await;
+        assert_eq!(job["status"], "completed", "{job}");
+        let potassium = job["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|reference| reference.starts_with("Observation/"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert_eq!(potassium.len(), 3, "{job}");
+        let mut values = Vec::new();
+        for reference in &potassium {
+            let (status, observation) = w
+                .call(
+                    &w.doctor,
+                    reqwest::Method::GET,
+                    &format!("/fhir/R4/{reference}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{observation}");
+            if observation["code"]["coding"][0]["code"] == "2823-3" {
+                values.push(observation["valueQuantity"]["value"].as_f64());
+                // Written once: the loser published nothing.
+                assert_eq!(observation["meta"]["versionId"], "1", "{observation}");
+            }
+        }
+        assert_eq!(values, vec![Some(winner)], "round {round}");
+    }
+}
+
+/// An accept that claimed a job and died before publishing leaves it `completed` with the
+/// claimed analysis; accepting it again publishes that analysis, but only once the claim is
+/// stale (a live accept may still be publishing).
+#[tokio::test]
+async fn an_accept_that_died_after_its_claim_is_finished_by_the_next() {
+    let w = world().await;
+    w.grant(&w.patient_a).await;
+    let id = w
+        .submit(
+            &w.patient_a,
+            &format!("Patient/{}", w.a),
+            &uncertain_report(),
+        )
+        .await;
+    assert!(w.work_once().await);
+    let jobs = &w.app.state.jobs;
+    let uuid = id.parse().expect("job id");
+    let job = jobs.get(uuid).await.expect("get").expect("job");
+    let mut claim = job.result.clone().expect("analysis to review");
+    claim["reviewed_by"] = json!("reviewer-who-died");
+    assert!(
+        jobs.transition(
+            uuid,
+            &[JobStatus::NeedsReview],
+            JobStatus::Completed,
+            Some(claim)
+        )
+        .await
+        .expect("claim")
+    );
+    let accept = format!("/api/documents/jobs/{id}/accept");
+    let (status, body) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a fresh claim is left alone: {body}"
+    );
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 0);
+
+    w.app.clock.advance(Duration::from_secs(121));
+    let (status, job) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["reviewed_by"], "reviewer-who-died");
+    assert_eq!(job["resources"].as_array().map(Vec::len), Some(4), "{job}");
+    assert_eq!(w.observations(&w.doctor, &w.a).await, 3);
+    // Published now: a further accept is a conflict again and writes nothing.
+    let versions = w.versions().await;
+    w.app.clock.advance(Duration::from_secs(121));
+    let (status, _) = w
+        .call(&w.patient_a, reqwest::Method::POST, &accept, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(w.versions().await, versions);
+}
+
 #[tokio::test]
 async fn content_decides_the_type_not_the_name() {
     let w = world().await;

@@ -62,6 +62,13 @@ pub struct SqlResourceStore {
     written: std::sync::atomic::AtomicU64,
     /// The background WAL checkpointer of a SQLite file (stopped on close and drop).
     checkpointer: Option<tokio::task::AbortHandle>,
+    /// An in-memory SQLite database lives only while a connection to it is open, and the pool
+    /// closes a connection whose statement was abandoned half-way (a cancelled request or job):
+    /// the pool's next connection would open an empty database (`no such table`). This idle
+    /// connection to the same named database keeps it alive for the store's lifetime.
+    #[cfg(feature = "sql-sqlite")]
+    #[allow(dead_code, reason = "held, never used")]
+    memory_keeper: Option<std::sync::Mutex<sea_orm::sqlx::SqliteConnection>>,
 }
 
 /// How often a SQLite file's WAL is checkpointed in the background.
@@ -158,8 +165,18 @@ impl SqlResourceStore {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> FhirResult<Self> {
-        let mut connect = ConnectOptions::new(options.url.clone());
         let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
+        // `sqlite::memory:` names a new database at every parse; name it once, so that every
+        // connection (the pool's, and the keeper's) opens the same one.
+        let url = if options.url.contains(":memory:") {
+            format!(
+                "sqlite:file:medilink-memory-{}?mode=memory&cache=shared",
+                uuid::Uuid::new_v4().simple()
+            )
+        } else {
+            options.url.clone()
+        };
+        let mut connect = ConnectOptions::new(url.clone());
         connect
             .max_connections(if in_memory {
                 1
@@ -192,6 +209,18 @@ impl SqlResourceStore {
         let backend = db.get_database_backend();
         let checkpointer =
             (backend == DbBackend::Sqlite && !in_memory).then(|| start_checkpointer(&db));
+        #[cfg(feature = "sql-sqlite")]
+        let memory_keeper = if backend == DbBackend::Sqlite && in_memory {
+            use sea_orm::sqlx::Connection as _;
+            let keeper = sea_orm::sqlx::SqliteConnection::connect(&url)
+                .await
+                .map_err(|err| FhirError::Unavailable {
+                    source: Box::new(err),
+                })?;
+            Some(std::sync::Mutex::new(keeper))
+        } else {
+            None
+        };
         let store = SqlResourceStore {
             db,
             backend,
@@ -200,6 +229,8 @@ impl SqlResourceStore {
             write_lock: Mutex::new(()),
             written: std::sync::atomic::AtomicU64::new(0),
             checkpointer,
+            #[cfg(feature = "sql-sqlite")]
+            memory_keeper,
         };
         if options.migrate {
             store.migrate().await?;

@@ -81,6 +81,12 @@ pub(crate) async fn sqlite() -> Option<(TestDb, Cleanup)> {
     open(url, Cleanup::Dir(dir)).await
 }
 
+/// An in-memory SQLite database (one connection: the database lives as long as it does).
+pub(crate) async fn sqlite_memory() -> Option<(TestDb, Cleanup)> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    open("sqlite::memory:".to_owned(), Cleanup::Dir(dir)).await
+}
+
 /// A new PostgreSQL database, or `None` (skip) when `MEDILINK_TEST_POSTGRES_URL` is unset.
 pub(crate) async fn postgres() -> Option<(TestDb, Cleanup)> {
     use sea_orm::{ConnectionTrait, Database};

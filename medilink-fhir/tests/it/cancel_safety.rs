@@ -1,0 +1,137 @@
+//! Cancel safety: a write abandoned at any await point (a client that hangs up, a worker whose
+//! shutdown grace ran out) leaves the store whole and working. Every transaction is committed in
+//! full or not at all, and the pooled connection it held serves the next request. The futures
+//! are dropped by timeouts that sweep from "before the first statement" to "after the commit",
+//! on SQLite always and on PostgreSQL when `MEDILINK_TEST_POSTGRES_URL` is set.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use medilink_fhir::platform::NewJob;
+use medilink_fhir::{RequestContext, ResourceType, WriteOp};
+use serde_json::json;
+
+use crate::jobs_support::TestDb;
+
+/// Transactions of this many creates; each round's ids share the prefix `r{round}-`.
+const SIZE: usize = 12;
+const ROUNDS: u64 = 120;
+
+/// How long round `round` lets its write run before dropping it: a sweep over 0..6 ms in
+/// uneven steps, so cancellations land before, inside and after the transaction.
+fn deadline(round: u64) -> Duration {
+    Duration::from_micros((round * 53) % 6000)
+}
+
+async fn abandoned_writes(db: TestDb) {
+    let ctx = RequestContext::system();
+    let mut cancelled = 0;
+    for round in 0..ROUNDS {
+        let ops = (0..SIZE)
+            .map(|k| WriteOp::Create {
+                resource: json!({"resourceType": "Patient"}),
+                id: Some(format!("r{round}-{k}").parse().expect("id")),
+            })
+            .collect();
+        let write = db.store.transaction(&ctx, ops);
+        match tokio::time::timeout(deadline(round), write).await {
+            Err(_) => cancelled += 1,
+            Ok(Err(err)) => {
+                panic!("round {round}: a transaction that ran to its end failed: {err:?}")
+            }
+            Ok(Ok(_)) => {}
+        }
+        // A single write and a job-queue write, abandoned the same way.
+        let single = db.store.create(
+            &ctx,
+            json!({"resourceType": "Basic", "id": format!("b{round}")}),
+        );
+        let _ = tokio::time::timeout(deadline(round + 7), single).await;
+        let enqueue = db
+            .jobs
+            .enqueue(NewJob::new("cancel.test", json!({"n": round})));
+        let _ = tokio::time::timeout(deadline(round + 3), enqueue).await;
+    }
+    assert!(
+        cancelled > ROUNDS / 10,
+        "the sweep must cancel some transactions mid-way ({cancelled} of {ROUNDS})"
+    );
+
+    // The pool's connections all still work: more writes and reads than the pool has
+    // connections, each of which must succeed.
+    for n in 0..40 {
+        let created = db
+            .store
+            .create(
+                &ctx,
+                json!({"resourceType": "Patient", "id": format!("after-{n}")}),
+            )
+            .await
+            .expect("a write after abandoned writes");
+        let read = db
+            .store
+            .read(&ctx, ResourceType::Patient, &created.id)
+            .await
+            .expect("a read after abandoned writes");
+        assert_eq!(read.version_id, created.version_id);
+        db.jobs
+            .enqueue(NewJob::new("cancel.test", json!({"after": n})))
+            .await
+            .expect("an enqueue after abandoned writes");
+    }
+
+    // All or nothing: each transaction's creates are all there or none is.
+    let feed = db
+        .store
+        .changes_since(&ctx, 0, 1_000_000)
+        .await
+        .expect("change feed");
+    let mut per_round: HashMap<String, usize> = HashMap::new();
+    for change in &feed {
+        if let Some((round, _)) = change.id.as_str().split_once('-')
+            && round.starts_with('r')
+        {
+            *per_round.entry(round.to_owned()).or_default() += 1;
+        }
+    }
+    for (round, count) in &per_round {
+        assert_eq!(*count, SIZE, "transaction {round} is partly committed");
+    }
+    eprintln!(
+        "{cancelled} of {ROUNDS} transactions timed out, {} committed",
+        per_round.len()
+    );
+    assert!(
+        per_round.len() < ROUNDS as usize,
+        "some transactions were abandoned before their commit"
+    );
+    assert!(!per_round.is_empty(), "some transactions committed");
+}
+
+macro_rules! cancel_suite {
+    ($open:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn abandoned_writes_leave_the_store_whole_and_working() {
+            let Some((db, cleanup)) = $open().await else {
+                return;
+            };
+            let outcome = tokio::spawn(super::abandoned_writes(db)).await;
+            cleanup.run().await;
+            if let Err(err) = outcome {
+                std::panic::resume_unwind(err.into_panic());
+            }
+        }
+    };
+}
+
+mod sqlite {
+    cancel_suite!(crate::jobs_support::sqlite);
+}
+
+mod sqlite_memory {
+    cancel_suite!(crate::jobs_support::sqlite_memory);
+}
+
+mod postgres {
+    cancel_suite!(crate::jobs_support::postgres);
+}
