@@ -1,0 +1,4 @@
+//! Integration tests of `medilink-worker`, against the compiled binary (one test binary).
+
+mod documents;
+mod two_workers;
