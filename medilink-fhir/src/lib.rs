@@ -21,6 +21,13 @@ pub mod platform;
 pub mod search;
 pub mod store;
 pub mod validate;
+#[cfg_attr(
+    not(feature = "sql"),
+    allow(
+        dead_code,
+        reason = "prepared writes are applied by the SQL backends only"
+    )
+)]
 mod write;
 
 #[cfg(feature = "testsuite")]

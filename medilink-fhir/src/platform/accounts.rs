@@ -6,7 +6,9 @@ use std::fmt::{self, Debug};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::error::{FhirError, FhirResult};
+#[cfg(feature = "sql")]
+use crate::error::FhirError;
+use crate::error::FhirResult;
 use crate::model::ResourceId;
 
 /// A user's id (a UUID chosen by the caller).
@@ -260,6 +262,7 @@ pub trait AccountStore: Send + Sync + Debug {
 }
 
 /// A duplicate-key error for `what`.
+#[cfg(feature = "sql")]
 pub(crate) fn duplicate(what: &'static str) -> FhirError {
     FhirError::Duplicate { what }
 }

@@ -5,6 +5,13 @@
 //! (`backend/sql/search.rs`).
 
 pub mod compartment;
+#[cfg_attr(
+    not(feature = "sql"),
+    allow(
+        dead_code,
+        reason = "the index rows are written by the SQL backends only"
+    )
+)]
 pub(crate) mod extract;
 pub mod normalize;
 pub mod query;

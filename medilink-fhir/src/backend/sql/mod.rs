@@ -186,23 +186,24 @@ impl SqlResourceStore {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
-                // page_size takes effect only on a new database (set before the schema).
-                opts.create_if_missing(true)
-                    .page_size(8192)
-                    .statement_cache_capacity(STATEMENT_CACHE)
-                    .pragma("journal_mode", "WAL")
-                    .pragma("synchronous", "NORMAL")
-                    .pragma("foreign_keys", "ON")
-                    .pragma("cache_size", "-65536")
-                    .pragma("temp_store", "MEMORY")
-                    // No memory map: reads through SQLite's own page cache measured faster
-                    // under concurrent HTTP reads (WAL mode re-maps as the file grows).
-                    .pragma("mmap_size", "0")
-                    .pragma("wal_autocheckpoint", "8000")
-                    .busy_timeout(Duration::from_secs(10))
-            });
+            .sqlx_logging(false);
+        #[cfg(feature = "sql-sqlite")]
+        connect.map_sqlx_sqlite_opts(|opts| {
+            // page_size takes effect only on a new database (set before the schema).
+            opts.create_if_missing(true)
+                .page_size(8192)
+                .statement_cache_capacity(STATEMENT_CACHE)
+                .pragma("journal_mode", "WAL")
+                .pragma("synchronous", "NORMAL")
+                .pragma("foreign_keys", "ON")
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "MEMORY")
+                // No memory map: reads through SQLite's own page cache measured faster
+                // under concurrent HTTP reads (WAL mode re-maps as the file grows).
+                .pragma("mmap_size", "0")
+                .pragma("wal_autocheckpoint", "8000")
+                .busy_timeout(Duration::from_secs(10))
+        });
         #[cfg(feature = "sql-postgres")]
         connect.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
         let db = Database::connect(connect).await.map_err(classify)?;
