@@ -4,9 +4,10 @@
 // (with a screenshot of the page where it happened).
 //
 // Story: a physician enrols TOTP and signs in with it; a patient registers, sees their own
-// records and grants the physician access; the physician sees the patient, uploads a lab
-// report and sees the resulting observations; the patient revokes and the physician loses
-// access; the physician breaks the glass; the patient's access log highlights it.
+// records and grants the physician access (found by name in the clinician directory); the
+// physician sees the patient, uploads a lab report and sees the resulting observations; the
+// patient revokes and the physician loses access; the physician breaks the glass; the
+// patient's access log names the physician and highlights the break-glass access.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,11 @@ if (!base) {
   console.error('MEDILINK_URL is not set (run scripts/e2e.sh)');
   process.exit(2);
 }
-const doctor = { email: process.env.E2E_PHYSICIAN_EMAIL ?? 'doctor@e2e.test', password: process.env.E2E_PHYSICIAN_PASSWORD ?? '' };
+const doctor = {
+  email: process.env.E2E_PHYSICIAN_EMAIL ?? 'doctor@e2e.test',
+  password: process.env.E2E_PHYSICIAN_PASSWORD ?? '',
+  name: process.env.E2E_PHYSICIAN_NAME ?? 'Dr. Grace Hopper-E2E',
+};
 const patient = { name: 'Ada Lovelace-E2E', email: `ada.${Date.now()}@e2e.test`, password: 'correct horse battery staple 42' };
 const screenshots = join(import.meta.dirname, 'screenshots');
 rmSync(screenshots, { recursive: true, force: true });
@@ -201,11 +206,22 @@ await run('patient sees their own records (vitals, labs with trends, medications
   await shot(pat, 'patient-immunizations');
 });
 
-await run('patient grants the physician access to all records', async () => {
+await run('patient finds the physician by name and grants access to all records', async () => {
   current = pat;
   await nav(pat, 'Sharing').click();
   await pat.getByText('You have not shared your records with anyone.').first().waitFor();
-  await pat.getByLabel('Clinician ID').fill(doctorId);
+  // Part of the surname, in lower case; chosen with the keyboard.
+  const finder = pat.getByRole('combobox', { name: 'Find a clinician by name' });
+  await finder.fill('hopper');
+  const option = pat.getByRole('option', { name: new RegExp(doctor.name) });
+  await option.waitFor();
+  expect((await pat.getByRole('option').count()) === 1, 'the directory should list exactly the seeded physician');
+  expect(!(await pat.getByRole('listbox', { name: 'Clinicians' }).textContent()).includes('@'), 'the directory shows an e-mail address');
+  await shot(pat, 'patient-clinician-search');
+  await finder.press('ArrowDown');
+  await finder.press('Enter');
+  expect((await pat.getByLabel('Clinician ID').inputValue()) === doctorId, 'choosing the clinician did not fill in their id');
+  await pat.getByTestId('chosen-clinician').filter({ hasText: doctor.name }).waitFor();
   const until = new Date(Date.now() + 30 * 86_400_000);
   await pat.getByLabel('Share until (optional)').fill(until.toISOString().slice(0, 10));
   await pat.getByRole('button', { name: 'Share', exact: true }).click();
@@ -347,12 +363,15 @@ await run('physician breaks the glass with a reason', async () => {
   await shot(doc, 'physician-emergency-access');
 });
 
-await run("break-glass is highlighted in the patient's access log", async () => {
+await run("the patient's access log names the physician and highlights break-glass", async () => {
   current = pat;
   await nav(pat, 'Access log').click();
   await pat.getByRole('heading', { name: 'Access log', level: 1 }).waitFor();
   await pat.getByTestId('break-glass-entry').first().waitFor();
   expect((await pat.getByTestId('access-entry').count()) > 0, 'the consented reads are missing from the log');
+  // The physician is named (not only identified by account id) in both kinds of entries.
+  await pat.getByTestId('access-entry').filter({ hasText: doctor.name }).first().waitFor();
+  await pat.getByTestId('break-glass-entry').filter({ hasText: doctor.name }).first().waitFor();
   await pat.getByText(/used break-glass/).first().waitFor();
   const highlighted = await pat.getByTestId('break-glass-entry').first().evaluate((row) => getComputedStyle(row).backgroundColor);
   expect(highlighted !== 'rgba(0, 0, 0, 0)', 'the break-glass row is not highlighted');

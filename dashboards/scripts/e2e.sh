@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dashboards' tests: the unit tests (Vitest), then the browser end-to-end tests. Builds them and the server (debug) if needed,
-# starts medilink-server on a free port with a temporary data directory, seeds it (a physician
-# with `user add`, the demo data of testdata/ with `import`), runs e2e/run.mjs in headless
+# starts medilink-server on a free port with a temporary data directory, seeds it (a named
+# physician with `user add`, the demo data of testdata/ with `import`), runs e2e/run.mjs in headless
 # Chromium (playwright-core driving /usr/bin/chromium, or $CHROMIUM), and stops the server.
 # Screenshots: dashboards/e2e/screenshots/. Server log: printed when the tests fail.
 set -euo pipefail
@@ -37,7 +37,9 @@ export MEDILINK_DATA_DIR="$data/data"
 export MEDILINK_ENV=development
 export E2E_PHYSICIAN_EMAIL="doctor@e2e.test"
 export E2E_PHYSICIAN_PASSWORD="e2e physician password 7"
-"$server" user add --email "$E2E_PHYSICIAN_EMAIL" --password "$E2E_PHYSICIAN_PASSWORD" --role physician >>"$log" 2>&1
+export E2E_PHYSICIAN_NAME="Dr. Grace Hopper-E2E"
+"$server" user add --email "$E2E_PHYSICIAN_EMAIL" --password "$E2E_PHYSICIAN_PASSWORD" --role physician \
+    --name "$E2E_PHYSICIAN_NAME" >>"$log" 2>&1
 "$server" import "$root/testdata/synthea" "$root/testdata/us-core" >>"$log" 2>&1
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -91,6 +91,9 @@ pub enum UserCommand {
         /// `patient`, `physician`, `admin` or `researcher`.
         #[arg(long)]
         role: String,
+        /// Display name (shown in the clinician directory and in patients' access logs).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 

@@ -85,6 +85,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/consents/{id}/{action}", post(api::consents::answer))
         .route("/api/search", get(api::search::search))
+        .route("/api/directory/clinicians", get(api::directory::clinicians))
         .method_not_allowed_fallback(wrong_method);
     // Documents: the only route whose body may exceed --max-body-bytes (up to
     // --max-document-bytes plus the multipart framing).

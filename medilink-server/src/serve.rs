@@ -36,7 +36,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password,
             role,
-        }) => user_add(&cli, email, password, role).await,
+            name,
+        }) => user_add(&cli, email, password, role, name.as_deref()).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
     }
 }
@@ -59,7 +60,13 @@ async fn reindex(cli: &Cli) -> anyhow::Result<()> {
 }
 
 /// `user add`: an active account (TOTP is enrolled at first login where mandatory).
-async fn user_add(cli: &Cli, email: &str, password: &str, role: &str) -> anyhow::Result<()> {
+async fn user_add(
+    cli: &Cli,
+    email: &str,
+    password: &str,
+    role: &str,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
     let role = Role::parse(role).with_context(|| {
         format!("--role: {role:?} is not patient, physician, admin or researcher")
     })?;
@@ -77,7 +84,7 @@ async fn user_add(cli: &Cli, email: &str, password: &str, role: &str) -> anyhow:
         AuthSettings::default(),
     )?;
     let user = auth
-        .create_account(email, password, None, role, Some(AccountStatus::Active))
+        .create_account(email, password, name, role, Some(AccountStatus::Active))
         .await
         .map_err(|err| anyhow::anyhow!("{}", err.outcome()["issue"][0]["diagnostics"]))?;
     tracing::info!(user_id = %user.id, %role, "user added");

@@ -130,6 +130,16 @@ describe('ApiClient', () => {
     expect(calls[0].headers['content-type']).toBeUndefined();
   });
 
+  it('looks clinicians up in the directory by name', async () => {
+    const clinicians = [{ id: 'u1', name: 'Grace Hopper', role: 'physician' }];
+    const { fetch, calls } = scripted([json(200, { clinicians })]);
+    const client = new ApiClient({ store: memoryTokenStore(tokens(1)), fetch });
+    expect(await client.clinicians('grace h')).toEqual(clinicians);
+    expect(calls[0].method).toBe('GET');
+    expect(calls[0].url).toBe('/api/directory/clinicians?q=grace+h&limit=10');
+    expect(calls[0].headers.authorization).toBe('Bearer a1');
+  });
+
   it('keeps the new session after TOTP enrolment, without the backup codes', async () => {
     const store = memoryTokenStore(tokens(1));
     const { fetch } = scripted([json(200, { ...tokens(2), backup_codes: ['aaaaa-bbbbb'] })]);

@@ -5,6 +5,7 @@
 
 import type {
   AccessLogEntry,
+  Clinician,
   DocumentJob,
   DocumentSubmitted,
   Grant,
@@ -303,6 +304,12 @@ export class ApiClient {
   async accessLog(limit = 200): Promise<AccessLogEntry[]> {
     return (await this.request<{ entries: AccessLogEntry[] }>('GET', '/api/consents/access-log', { query: { limit } }))
       .entries;
+  }
+
+  /** Active physicians whose name contains `q` (at least 2 characters), for sharing. */
+  async clinicians(q: string, limit = 10): Promise<Clinician[]> {
+    return (await this.request<{ clinicians: Clinician[] }>('GET', '/api/directory/clinicians', { query: { q, limit } }))
+      .clinicians;
   }
 
   async search(q: string, limit = 20): Promise<SearchHit[]> {

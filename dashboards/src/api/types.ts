@@ -72,6 +72,8 @@ export interface AccessLogEntry {
   seq: number;
   at: string;
   actor: string | null;
+  /** The display name of the `actor` account (null when unknown or it has none). */
+  actor_name: string | null;
   role: Role | null;
   action: string;
   resource_type: string | null;
@@ -79,6 +81,14 @@ export interface AccessLogEntry {
   outcome: number;
   grant: string | null;
   break_glass: boolean;
+}
+
+/** One clinician of `GET /api/directory/clinicians` (never an e-mail address). */
+export interface Clinician {
+  id: string;
+  /** The display name (null when the account has none). */
+  name: string | null;
+  role: 'physician';
 }
 
 export type JobStatus = 'pending' | 'processing' | 'completed' | 'needs_review' | 'failed' | 'cancelled';

@@ -28,6 +28,11 @@ export function actionLabel(entry: AccessLogEntry): string {
   return ACTIONS[entry.action] ?? entry.action;
 }
 
+/** Who did it: the account's display name, else its id, else the platform itself. */
+export function actorLabel(entry: AccessLogEntry): string {
+  return entry.actor_name ?? entry.actor ?? 'system';
+}
+
 export function AccessLogPage() {
   const client = useClient();
   const locale = userLocale();
@@ -64,7 +69,14 @@ export function AccessLogPage() {
                         <tr key={e.seq} className={e.break_glass ? 'row-alert' : undefined} data-testid={e.break_glass ? 'break-glass-entry' : 'access-entry'}>
                           <td>{formatDateTime(e.at, locale)}</td>
                           <td>
-                            <code>{e.actor ?? 'system'}</code> {e.role ? <span className="muted">({e.role})</span> : null}
+                            {e.actor_name ? <span className="actor-name">{e.actor_name}</span> : <code>{actorLabel(e)}</code>}{' '}
+                            {e.role ? <span className="muted">({e.role})</span> : null}
+                            {e.actor_name && e.actor ? (
+                              <>
+                                <br />
+                                <code className="muted">{e.actor}</code>
+                              </>
+                            ) : null}
                             {e.break_glass ? (
                               <>
                                 {' '}

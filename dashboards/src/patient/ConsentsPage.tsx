@@ -1,11 +1,13 @@
-// Sharing: grant a clinician access (scope and expiry), answer their requests, revoke.
+// Sharing: grant a clinician access (found by name in the directory, or by pasted id; scope
+// and expiry), answer their requests, revoke.
 
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import { Badge, Field, FormError, PageTitle, QueryState, Section } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
-import type { ConsentStatus, Grant } from '../api/types';
+import type { Clinician, ConsentStatus, Grant } from '../api/types';
+import { ClinicianPicker, clinicianLabel } from './ClinicianPicker';
 
 /** Record types a patient can share one by one. */
 export const SCOPE_TYPES: { type: string; label: string }[] = [
@@ -44,6 +46,7 @@ export function ConsentsPage() {
   const locale = userLocale();
   const consents = useQuery({ queryKey: ['consents'], queryFn: () => client.consents(), staleTime: 0 });
   const [grantee, setGrantee] = useState('');
+  const [chosen, setChosen] = useState<Clinician | null>(null);
   const [everything, setEverything] = useState(true);
   const [types, setTypes] = useState<string[]>([]);
   const [until, setUntil] = useState('');
@@ -57,6 +60,7 @@ export function ConsentsPage() {
       }),
     onSuccess: () => {
       setGrantee('');
+      setChosen(null);
       setUntil('');
       return refresh();
     },
@@ -73,9 +77,29 @@ export function ConsentsPage() {
       <PageTitle>Sharing</PageTitle>
       <Section title="Share your records with a clinician">
         <form onSubmit={submit} noValidate>
-          <Field label="Clinician ID" id="grantee" hint="Your clinician can read it on their MediLink dashboard.">
-            <input id="grantee" required value={grantee} onChange={(e) => setGrantee(e.target.value)} aria-describedby="grantee-hint" />
+          <ClinicianPicker
+            onChoose={(clinician) => {
+              setChosen(clinician);
+              setGrantee(clinician.id);
+            }}
+          />
+          <Field label="Clinician ID" id="grantee" hint="Filled in when you choose a clinician above; your clinician can also read it on their MediLink dashboard.">
+            <input
+              id="grantee"
+              required
+              value={grantee}
+              onChange={(e) => {
+                setGrantee(e.target.value);
+                setChosen(null);
+              }}
+              aria-describedby="grantee-hint"
+            />
           </Field>
+          {chosen && chosen.id === grantee ? (
+            <p className="notice" data-testid="chosen-clinician">
+              Sharing with <strong>{clinicianLabel(chosen)}</strong>
+            </p>
+          ) : null}
           <fieldset>
             <legend>What to share</legend>
             <label className="check">

@@ -166,8 +166,9 @@ pub(crate) struct LogQuery {
     before: Option<u64>,
 }
 
-/// `GET /api/consents/access-log`: who accessed the calling patient's data, when, and under
-/// which grant: one in force at that instant, break-glass first (and then marked).
+/// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and,
+/// when it has one, display name), when, and under which grant: one in force at that instant,
+/// break-glass first (and then marked).
 pub(crate) async fn access_log(
     State(app): State<AppState>,
     caller: Caller,
@@ -191,6 +192,10 @@ pub(crate) async fn access_log(
         })
         .await?;
     let grants = app.store.consents().grants_of_patient(&patient).await?;
+    let names = app
+        .auth
+        .display_names(records.iter().filter_map(|r| r.entry.actor.as_deref()))
+        .await?;
     let entries: Vec<Value> = records
         .iter()
         .map(|record| {
@@ -209,6 +214,7 @@ pub(crate) async fn access_log(
                 "seq": record.seq,
                 "at": format_instant(entry.at),
                 "actor": entry.actor,
+                "actor_name": entry.actor.as_ref().and_then(|actor| names.get(actor)),
                 "role": entry.role,
                 "action": entry.action,
                 "resource_type": entry.resource_type,

@@ -1,9 +1,11 @@
-//! The application API under `/api` (JSON): accounts and sessions ([`auth`]) and
-//! administration ([`admin`]). Errors are `OperationOutcome`s like the FHIR API's.
+//! The application API under `/api` (JSON): accounts and sessions ([`auth`]),
+//! administration ([`admin`]) and the clinician directory ([`directory`]). Errors are
+//! `OperationOutcome`s like the FHIR API's.
 
 pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod consents;
+pub(crate) mod directory;
 pub(crate) mod documents;
 pub(crate) mod search;
 

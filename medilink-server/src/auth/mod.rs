@@ -3,10 +3,11 @@
 //!
 //! Everything cryptographic lives here ([`crypto`], [`password`], [`token`], [`totp`]); the
 //! library stores only ciphertext and hashes through [`medilink_fhir::platform`]. The flows
-//! (register, login, refresh, …) are in [`service`], the request-time checks in [`session`]
-//! and [`limits`].
+//! (register, login, refresh, …) are in [`service`], the clinician directory and display
+//! names in [`directory`], the request-time checks in [`session`] and [`limits`].
 
 pub mod crypto;
+pub mod directory;
 pub mod limits;
 pub mod password;
 pub mod service;

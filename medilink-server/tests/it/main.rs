@@ -8,6 +8,7 @@ mod bundle;
 mod cli;
 mod consent;
 mod consent_paths;
+mod directory;
 mod documents;
 mod documents_llm;
 mod errors;
