@@ -54,6 +54,12 @@ impl AuditSink {
         matches!(tokio::time::timeout(ACK_TIMEOUT, stored).await, Ok(Ok(())))
     }
 
+    /// Records waiting in the queue for the writer (those of the batch being written are not
+    /// counted).
+    pub fn queued(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
     /// Waits until every record queued so far is stored (shutdown).
     pub async fn flush(&self) {
         // The queue is FIFO: once a sentinel-free wait on capacity returns, earlier jobs were

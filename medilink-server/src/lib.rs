@@ -16,6 +16,7 @@ pub mod error;
 pub mod fhir_response;
 pub mod import;
 pub mod mail;
+pub mod metrics;
 pub mod serve;
 pub mod state;
 pub mod static_files;

@@ -12,7 +12,7 @@ use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
 use crate::{
-    api, audit, bundle, everything, health, history, metadata, pipeline, read, search,
+    api, audit, bundle, everything, health, history, metadata, metrics, pipeline, read, search,
     static_files, write,
 };
 
@@ -53,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let health = Router::new()
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .method_not_allowed_fallback(wrong_method);
     let api = Router::new()
         .route("/api/auth/register", post(api::auth::register))
@@ -107,7 +108,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(api::documents::accept),
         )
         .method_not_allowed_fallback(wrong_method);
-    // Outermost last: CORS, security headers, request id, logs, rate limits, authentication,
+    // Outermost last: metrics, CORS, security headers, request id, logs, rate limits, authentication,
     // audit, panic catching, then the routes.
     let cors = pipeline::cors(&state.cors_origins);
     Router::new()
@@ -136,5 +137,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn(assign_request_id))
         .layer(from_fn_with_state(state.clone(), pipeline::security_headers))
         .layer(cors)
+        // Outermost, so that durations and in-flight counts cover every layer.
+        .layer(from_fn_with_state(state.clone(), metrics::measure))
         .with_state(state)
 }

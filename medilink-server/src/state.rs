@@ -73,6 +73,8 @@ pub struct AppState {
     pub documents: Arc<DocumentIngest>,
     /// Largest accepted document upload, in bytes (larger ones get `413`).
     pub max_document_bytes: usize,
+    /// The Prometheus metrics of `GET /metrics` (one registry per state).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Default of `--max-document-bytes`: 20 MB.
@@ -130,6 +132,7 @@ impl AppState {
             blobs,
             documents: Arc::new(documents),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
 

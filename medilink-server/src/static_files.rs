@@ -64,6 +64,12 @@ async fn read_regular_file(path: &Path) -> Option<Vec<u8>> {
     tokio::fs::read(path).await.ok()
 }
 
+/// Whether the dashboards middleware answers a `method` request for `path` (the metrics
+/// give all of its answers one route label).
+pub(crate) fn serves(app: &AppState, method: &Method, path: &str) -> bool {
+    app.dashboards.is_some() && matches!(*method, Method::GET | Method::HEAD) && !reserved(path)
+}
+
 /// Whether `path` belongs to an API (`/api`, `/api/…`, …).
 fn reserved(path: &str) -> bool {
     RESERVED.iter().any(|prefix| {

@@ -69,6 +69,17 @@ pub enum LimitClass {
     Api,
 }
 
+impl LimitClass {
+    /// The metrics label of the class.
+    pub fn label(self) -> &'static str {
+        match self {
+            LimitClass::Login => "login",
+            LimitClass::Totp => "totp",
+            LimitClass::Api => "api",
+        }
+    }
+}
+
 /// The limit class of a path.
 pub fn limit_class(path: &str) -> LimitClass {
     match path {
@@ -127,6 +138,7 @@ pub(crate) async fn rate_limit(
     match auth.kv.incr(&key, Duration::from_secs(60)).await {
         Ok(count) if count > limit => {
             tracing::warn!(class = ?class, "rate limited");
+            app.metrics.rate_limited(class.label());
             ApiError::throttled("rate limit exceeded").into_response()
         }
         Ok(_) => next.run(request).await,

@@ -17,6 +17,7 @@ mod history;
 mod live;
 mod lockouts;
 mod metadata;
+mod metrics;
 mod mfa;
 mod rate_limits;
 mod read_write;

@@ -117,7 +117,7 @@ async fn every_protected_route_needs_a_token_and_the_right_role() {
 #[tokio::test]
 async fn public_routes_answer_without_a_token() {
     let app = TestApp::new().await;
-    for path in ["/health", "/health/ready", "/fhir/R4/metadata"] {
+    for path in ["/health", "/health/ready", "/metrics", "/fhir/R4/metadata"] {
         let response = app
             .request(Method::GET, path, &[("authorization", "")], Body::empty())
             .await;
