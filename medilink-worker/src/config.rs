@@ -62,6 +62,10 @@ pub struct Cli {
     /// Do not schedule the periodic maintenance jobs from this process.
     #[arg(long, env = "MEDILINK_WORKER_NO_SCHEDULE")]
     pub no_schedule: bool,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (e.g. `127.0.0.1:9185`);
+    /// none by default.
+    #[arg(long, env = "MEDILINK_WORKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Register the test-only `test.record` job kind (integration tests).
     #[arg(long, env = "MEDILINK_WORKER_TEST_HANDLERS", hide = true)]
     pub enable_test_handlers: bool,
@@ -85,6 +89,8 @@ pub struct WorkerConfig {
     pub worker: medilink_fhir::platform::worker::WorkerOptions,
     /// Whether `test.record` is registered.
     pub test_handlers: bool,
+    /// Where `GET /metrics` is served, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The structured extractor of document ingest.
     pub extractor: ExtractorConfig,
 }
@@ -174,6 +180,7 @@ impl Cli {
             blob,
             worker,
             test_handlers: self.enable_test_handlers,
+            metrics_listen: self.metrics_listen,
             extractor,
         })
     }
@@ -202,6 +209,22 @@ mod tests {
         assert!(config.worker.worker_id.starts_with("worker-"));
         assert!(config.worker.schedule_every.is_some());
         assert!(!config.test_handlers);
+        assert_eq!(config.metrics_listen, None);
+        let listen = parse(&[
+            "--data-dir",
+            &data_dir,
+            "--metrics-listen",
+            "127.0.0.1:9185",
+        ])
+        .validate()
+        .expect("valid");
+        assert_eq!(
+            listen.metrics_listen.map(|address| address.to_string()),
+            Some("127.0.0.1:9185".to_owned())
+        );
+        let bad = Cli::try_parse_from(["medilink-worker", "--metrics-listen", "localhost"])
+            .expect_err("not an address");
+        assert!(bad.to_string().contains("--metrics-listen"), "{bad}");
     }
 
     #[test]

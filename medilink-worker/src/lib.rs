@@ -3,8 +3,10 @@
 //!
 //! It is thin: [`config`] parses the command line, [`run`] opens the stores and runs the
 //! library's [`Worker`](medilink_fhir::platform::worker::Worker) with the handlers registered
-//! in [`run::registry`] until SIGTERM or Ctrl-C.
+//! in [`run::registry`] until SIGTERM or Ctrl-C; with `--metrics-listen` it serves [`metrics`]
+//! at `GET /metrics`.
 
 pub mod config;
+pub mod metrics;
 pub mod run;
 pub mod test_handlers;

@@ -11,6 +11,7 @@ use medilink_ingest::Pipeline;
 use medilink_ingest::job::{DocumentIngest, KIND as DOCUMENT_INGEST};
 
 use crate::config::WorkerConfig;
+use crate::metrics::WorkerMetrics;
 
 /// The ingest pipeline of `extractor`: the PDF text layer, else OCR by `tesseract`, then the
 /// rule-based extractor or, when configured, the LLM extractor; then the LOINC mapping.
@@ -69,7 +70,7 @@ pub async fn run(
         medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
             .await
             .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
-    let registry = registry(
+    let mut registry = registry(
         &config,
         store.clone(),
         &platform,
@@ -77,6 +78,14 @@ pub async fn run(
         clock.clone(),
         pipeline,
     );
+    let metrics_listener = match config.metrics_listen {
+        Some(listen) => {
+            let metrics = Arc::new(WorkerMetrics::new());
+            metrics.instrument(&mut registry);
+            Some(crate::metrics::serve(listen, metrics, platform.jobs.clone()).await?)
+        }
+        None => None,
+    };
     let worker = Worker::new(
         platform.jobs.clone(),
         registry,
@@ -84,6 +93,9 @@ pub async fn run(
         config.worker.clone(),
     );
     let report = worker.run(shutdown).await;
+    if let Some(listener) = metrics_listener {
+        listener.abort();
+    }
     store.close().await.context("closing the database")?;
     tracing::info!(
         ran = report.ran,

@@ -150,6 +150,18 @@ impl Registry {
         self.register(kind, handler)
     }
 
+    /// Replaces every registered handler by `decorate(kind, handler)` (a decorator: metrics,
+    /// tracing), keeping the kinds and the schedules.
+    pub fn decorate(
+        &mut self,
+        decorate: impl Fn(&str, Arc<dyn JobHandler>) -> Arc<dyn JobHandler>,
+    ) -> &mut Self {
+        for (kind, handler) in &mut self.handlers {
+            *handler = decorate(kind, handler.clone());
+        }
+        self
+    }
+
     /// The registered kinds, sorted.
     pub fn kinds(&self) -> Vec<&str> {
         self.handlers.keys().map(String::as_str).collect()
@@ -604,6 +616,36 @@ mod tests {
         assert_eq!(delays, vec![5, 10, 20, 40, 60, 60]);
         assert_eq!(backoff.delay(0).as_secs(), 5);
         assert_eq!(backoff.delay(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[derive(Debug)]
+    struct Nothing;
+
+    #[async_trait]
+    impl JobHandler for Nothing {
+        async fn run(&self, _job: &Job) -> Result<JobOutcome, JobError> {
+            Ok(JobOutcome::completed(serde_json::Value::Null))
+        }
+    }
+
+    #[test]
+    fn decorate_wraps_every_handler_and_keeps_kinds_and_schedules() {
+        let mut registry = Registry::new();
+        registry.register("a", Arc::new(Nothing));
+        registry.register_periodic("b", Duration::from_secs(60), Arc::new(Nothing));
+        let wrapper: Arc<dyn JobHandler> = Arc::new(Nothing);
+        let seen = std::cell::RefCell::new(Vec::new());
+        registry.decorate(|kind, _inner| {
+            seen.borrow_mut().push(kind.to_owned());
+            wrapper.clone()
+        });
+        assert_eq!(seen.into_inner(), ["a", "b"]);
+        assert_eq!(registry.kinds(), ["a", "b"]);
+        assert_eq!(registry.periodic().len(), 1);
+        for kind in ["a", "b"] {
+            let handler = registry.handler(kind).expect("registered");
+            assert!(Arc::ptr_eq(&handler, &wrapper), "{kind}");
+        }
     }
 
     #[test]
