@@ -183,3 +183,65 @@ pub(crate) async fn record(State(app): State<AppState>, request: Request, next: 
         .into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medilink_fhir::FhirResult;
+    use medilink_fhir::platform::{AuditFilter, AuditRecord, AuditVerification};
+
+    /// An audit log whose appends never finish (a stuck database).
+    #[derive(Debug)]
+    struct StuckLog;
+
+    #[async_trait::async_trait]
+    impl AuditLog for StuckLog {
+        async fn append(&self, _entries: &[AuditEntry]) -> FhirResult<()> {
+            std::future::pending().await
+        }
+        async fn list(&self, _filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
+            Ok(Vec::new())
+        }
+        async fn verify(&self) -> FhirResult<AuditVerification> {
+            Ok(AuditVerification {
+                records: 0,
+                first_broken: None,
+            })
+        }
+    }
+
+    fn entry(n: u16) -> AuditEntry {
+        AuditEntry {
+            at: time::macros::datetime!(2024-01-01 0:00 UTC),
+            actor: None,
+            role: None,
+            action: "read".to_owned(),
+            resource_type: None,
+            resource_ids: Vec::new(),
+            patient_id: None,
+            outcome: n,
+            client_ip: None,
+            request_id: format!("r{n}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_counts_the_records_waiting_behind_the_writer() {
+        let sink = AuditSink::start(Arc::new(StuckLog));
+        assert_eq!(sink.queued(), 0);
+        let mut waiting = Vec::new();
+        for n in 0..3 {
+            let sink = sink.clone();
+            waiting.push(tokio::spawn(async move { sink.record(entry(n)).await }));
+            // Let the record reach the queue (and the first one the writer's batch).
+            for _ in 0..8 {
+                tokio::task::yield_now().await;
+            }
+        }
+        // The first record is in the batch the stuck writer holds; two wait behind it.
+        assert_eq!(sink.queued(), 2);
+        for task in waiting {
+            task.abort();
+        }
+    }
+}

@@ -299,12 +299,31 @@ pub(crate) async fn measure(State(app): State<AppState>, request: Request, next:
         None => RouteLabel::Unmatched,
     };
     let metrics = &app.metrics;
-    metrics.in_flight.inc();
+    let in_flight = InFlight::enter(&metrics.in_flight);
     let started = tokio::time::Instant::now();
     let response = next.run(request).await;
-    metrics.in_flight.dec();
+    drop(in_flight);
     metrics.finished(method, route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// One request in `medilink_http_requests_in_flight`, until dropped — also when the client
+/// goes away and the request's future is dropped before it answers.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    /// Counts one more in `gauge`.
+    pub fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// `GET /metrics`: the server's metrics in the Prometheus text format (version 0.0.4); job
@@ -375,6 +394,18 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         );
         assert!(metrics.render().expect("renders").contains(&build));
+    }
+
+    #[test]
+    fn a_request_dropped_midway_leaves_the_in_flight_gauge() {
+        let gauge = Gauge::default();
+        let outer = InFlight::enter(&gauge);
+        let inner = InFlight::enter(&gauge);
+        assert_eq!(gauge.get(), 2);
+        drop(inner);
+        assert_eq!(gauge.get(), 1);
+        drop(outer);
+        assert_eq!(gauge.get(), 0);
     }
 
     #[test]

@@ -174,10 +174,10 @@ impl JobHandler for Metered {
     async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
         let metrics = &self.metrics;
         metrics.run.get_or_create(&self.kind).inc();
-        metrics.running.inc();
+        let running = Running::enter(&metrics.running);
         let started = tokio::time::Instant::now();
         let result = self.inner.run(job).await;
-        metrics.running.dec();
+        drop(running);
         metrics
             .durations
             .get_or_create(&self.kind)
@@ -189,6 +189,23 @@ impl JobHandler for Metered {
         };
         outcome.get_or_create(&self.kind).inc();
         result
+    }
+}
+
+/// One job in `medilink_worker_jobs_running` until dropped (also when the run is aborted).
+#[derive(Debug)]
+struct Running<'a>(&'a Gauge);
+
+impl<'a> Running<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        Running(gauge)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
