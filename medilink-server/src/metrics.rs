@@ -16,6 +16,9 @@
 //! histogram is [`DurationHistogram`] (one atomic per bucket; the crate's `Histogram` takes a
 //! mutex per observation), and finding a series in a `Family` takes the crate's read lock
 //! (readers never wait for each other; the write lock is taken once per new label set).
+//! Measured (2026-11-29, ad-hoc release build of this path on a loaded 2-core machine): about
+//! 170 ns per request, 300 ns with two threads on the same series — against about 1.8 ms for
+//! an HTTP read through the full pipeline (BENCHMARKS.md).
 
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
