@@ -75,7 +75,11 @@ impl Reply {
 }
 
 async fn world() -> World {
-    let app = TestApp::on(&SqlOptions::new("sqlite::memory:"), Limits::default()).await;
+    world_on(&SqlOptions::new("sqlite::memory:")).await
+}
+
+async fn world_on(options: &SqlOptions) -> World {
+    let app = TestApp::on(options, Limits::default()).await;
     let blobs_dir = tempfile::tempdir().expect("temp dir");
     let blobs = open_blob_store(&BlobOptions::new(format!(
         "fs://{}",
@@ -472,7 +476,42 @@ async fn type_and_since_filter_the_export() {
 
 #[tokio::test]
 async fn a_physician_exports_only_consented_patients_data_of_granted_types() {
-    let w = world().await;
+    physician_export(&world().await).await;
+}
+
+#[tokio::test]
+async fn a_physician_exports_only_consented_patients_data_on_postgres() {
+    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("skipping the PostgreSQL export test: MEDILINK_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    use sqlx::Connection;
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let database = format!("medilink_export_{}_{suffix}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres url");
+    url.set_path(&format!("/{database}"));
+    let w = world_on(&SqlOptions::new(url.as_str())).await;
+    physician_export(&w).await;
+    drop(w);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop database");
+}
+
+/// A grants Observations only, B nothing: the doctor's exports hold A's Observations only.
+async fn physician_export(w: &World) {
     let obs_a = w.observation(&w.a).await;
     let obs_b = w.observation(&w.b).await;
     w.create(json!({

@@ -1,4 +1,5 @@
 //! Integration tests of `medilink-worker`, against the compiled binary (one test binary).
 
 mod documents;
+mod export;
 mod two_workers;
