@@ -43,7 +43,7 @@ pub const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/n
 /// Resources read per guarded search page.
 const PAGE: usize = 1000;
 /// Lines buffered before they are handed to the blob writer.
-const FLUSH_BYTES: usize = 1 << 20;
+const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Which resources an export covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

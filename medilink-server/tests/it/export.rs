@@ -564,6 +564,14 @@ async fn a_patient_exports_only_their_own_compartment() {
             );
         }
     }
+    let own = format!("/fhir/R4/Patient/{}/$export", w.a);
+    let manifest = w.export(&w.patient_a, &own).await;
+    let files = w.files(&w.patient_a, &manifest).await;
+    assert_eq!(ids(files.get("Observation")), vec![obs_a]);
+    assert_eq!(ids(files.get("Patient")), vec![w.a.clone()]);
+    w.kick_off(&w.patient_a, &format!("/fhir/R4/Patient/{}/$export", w.b))
+        .await
+        .assert_outcome(StatusCode::NOT_FOUND, "not-found");
 }
 
 #[tokio::test]
