@@ -28,6 +28,12 @@ pub enum ConsentError {
         /// Why.
         reason: &'static str,
     },
+    /// No such bulk export, or not one the caller may see (the two look the same).
+    #[error("export {id} not found")]
+    ExportNotFound {
+        /// The export (job) id.
+        id: String,
+    },
     /// The consent is not in a state that allows the transition.
     #[error("consent {id} is {status}, cannot {action}")]
     WrongState {
@@ -54,7 +60,9 @@ impl ConsentError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ConsentError::Invalid { .. } => ErrorKind::Invalid,
-            ConsentError::NotFound { .. } => ErrorKind::NotFound,
+            ConsentError::NotFound { .. } | ConsentError::ExportNotFound { .. } => {
+                ErrorKind::NotFound
+            }
             ConsentError::Forbidden { .. } => ErrorKind::Forbidden,
             ConsentError::WrongState { .. } => ErrorKind::Conflict,
             ConsentError::RateLimited { .. } => ErrorKind::Unavailable,

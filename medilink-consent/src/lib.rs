@@ -5,6 +5,7 @@
 //! - [`compartment`]: which patients a resource belongs to (official Patient compartment);
 //! - [`service`]: the lifecycle (grant, request, accept, decline, revoke, break-glass) and
 //!   the grant cache behind the `KeyValue` seam;
+//! - [`export`]: FHIR Bulk Data `$export`, a job that runs as its requester through the guard;
 //! - [`guard`]: [`ConsentGuard`], a [`medilink_fhir::ResourceStore`] that enforces the policy
 //!   on every interaction of any store it wraps.
 //!
@@ -12,6 +13,7 @@
 
 pub mod compartment;
 pub mod error;
+pub mod export;
 pub mod grant;
 pub mod guard;
 pub mod mail;

@@ -110,6 +110,10 @@ async fn write_loop(log: Arc<dyn AuditLog>, mut receiver: mpsc::Receiver<Job>) {
 fn action(method: &Method, route: &str) -> &'static str {
     let history = route.contains("/_history");
     match *method {
+        _ if route.contains("$export-file") => "export-file",
+        Method::DELETE if route.contains("$export-poll-status") => "export-cancel",
+        _ if route.contains("$export-poll-status") => "export-status",
+        _ if route.ends_with("$export") => "export",
         Method::GET if route.ends_with("{vid}") => "vread",
         Method::GET if history => "history",
         Method::GET if route.ends_with("{id}") => "read",
@@ -147,10 +151,14 @@ pub(crate) async fn record(State(app): State<AppState>, request: Request, next: 
         .split('/')
         .filter(|segment| !segment.is_empty())
         .collect();
-    let resource_type = segments
-        .first()
-        .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
-        .map(|segment| (*segment).to_owned());
+    let resource_type = match segments.as_slice() {
+        // An export file is a read of many resources of its type.
+        ["$export-file", _, file] => file.strip_suffix(".ndjson").map(str::to_owned),
+        _ => segments
+            .first()
+            .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
+            .map(|segment| (*segment).to_owned()),
+    };
     let resource_ids: Vec<String> = segments
         .get(1)
         .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))

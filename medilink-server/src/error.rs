@@ -73,7 +73,9 @@ impl From<medilink_consent::ConsentError> for ApiError {
             ConsentError::Store(_) => return ApiError::from(FhirError::from(err)),
             ConsentError::RateLimited { .. } => return ApiError::throttled(err.to_string()),
             ConsentError::Invalid { .. } => IssueCode::Value,
-            ConsentError::NotFound { .. } => IssueCode::NotFound,
+            ConsentError::NotFound { .. } | ConsentError::ExportNotFound { .. } => {
+                IssueCode::NotFound
+            }
             ConsentError::Forbidden { .. } => IssueCode::Forbidden,
             ConsentError::WrongState { .. } => IssueCode::Conflict,
             _ => IssueCode::Processing,

@@ -1,7 +1,7 @@
 //! `medilink-server`: the MediLink HTTP host.
 //!
 //! It serves the FHIR R4 REST API at `/fhir/R4` (read, vread, create, update, patch, delete,
-//! history, search, conditional create/update/delete, batch/transaction, `metadata`) and the health endpoints, on top of the
+//! history, search, conditional create/update/delete, batch/transaction, `metadata`, Bulk Data `$export`) and the health endpoints, on top of the
 //! [`medilink_fhir::ResourceStore`] seam. It is thin: extractors parse and negotiate, a handler
 //! makes one library call, [`fhir_response::FhirResponse`] and [`error::ApiError`] map the
 //! result. Library errors become HTTP statuses and OperationOutcomes in [`error`] only.
@@ -24,6 +24,7 @@ pub mod static_files;
 mod api;
 mod bundle;
 mod everything;
+mod export;
 mod extract;
 mod health;
 mod history;

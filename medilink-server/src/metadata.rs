@@ -1,7 +1,7 @@
 //! FHIR `capabilities`: `GET [base]/metadata`, a CapabilityStatement that lists exactly the
 //! interactions this server implements, with each type's search parameters (every registry
 //! parameter the planner serves: all but `special` ones and `_query`), `_include` /
-//! `_revinclude` values and the conditional interactions.
+//! `_revinclude` values, the conditional interactions and the Bulk Data `export` operations.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -94,6 +94,11 @@ static REV_INCLUDES: LazyLock<BTreeMap<ResourceType, Vec<String>>> = LazyLock::n
     by_target
 });
 
+/// The Bulk Data export operations (Bulk Data Access IG 2.0.0).
+const EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export";
+/// Patient-level export.
+const PATIENT_EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
+
 fn resource_entry(resource_type: ResourceType) -> Value {
     let mut includes: Vec<String> = vec!["*".to_owned()];
     includes.extend(
@@ -105,7 +110,7 @@ fn resource_entry(resource_type: ResourceType) -> Value {
         .get(&resource_type)
         .cloned()
         .unwrap_or_default();
-    json!({
+    let mut entry = json!({
         "type": resource_type.as_str(),
         "interaction": codes(&TYPE_INTERACTIONS),
         "versioning": "versioned-update",
@@ -118,7 +123,11 @@ fn resource_entry(resource_type: ResourceType) -> Value {
         "searchInclude": includes,
         "searchRevInclude": rev_includes,
         "searchParam": search_params(resource_type),
-    })
+    });
+    if resource_type == ResourceType::Patient {
+        entry["operation"] = json!([{"name": "export", "definition": PATIENT_EXPORT}]);
+    }
+    entry
 }
 
 fn capability_statement(base: &str, date: &str) -> Value {
@@ -148,6 +157,7 @@ fn capability_statement(base: &str, date: &str) -> Value {
             "resource": resources,
             "interaction": codes(&SYSTEM_INTERACTIONS),
             "searchParam": [full_text("_text"), full_text("_content")],
+            "operation": [{"name": "export", "definition": EXPORT}],
         }],
     })
 }

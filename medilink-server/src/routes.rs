@@ -12,8 +12,8 @@ use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::state::AppState;
 use crate::{
-    api, audit, bundle, everything, health, history, metadata, metrics, pipeline, read, search,
-    static_files, write,
+    api, audit, bundle, everything, export, health, history, metadata, metrics, pipeline, read,
+    search, static_files, write,
 };
 
 /// Builds the application router.
@@ -23,6 +23,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/fhir/R4", post(bundle::bundle))
         .route("/fhir/R4/metadata", get(metadata::capabilities))
         .route("/fhir/R4/_history", get(history::system_history))
+        .route("/fhir/R4/$export", get(export::system))
+        .route(
+            "/fhir/R4/$export-poll-status/{id}",
+            get(export::status).delete(export::cancel),
+        )
+        .route("/fhir/R4/{type}/$export", get(export::patients))
+        .route("/fhir/R4/{type}/{id}/$export", get(export::patient))
         .route(
             "/fhir/R4/{type}",
             post(search::create)
@@ -50,6 +57,10 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(wrong_method)
         .layer(from_fn(negotiate));
+    // Export files are NDJSON: outside the JSON-only negotiation.
+    let export_files = Router::new()
+        .route("/fhir/R4/$export-file/{id}/{file}", get(export::file))
+        .method_not_allowed_fallback(wrong_method);
     let health = Router::new()
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -114,6 +125,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(health)
         .merge(fhir)
+        .merge(export_files)
         .merge(api)
         .merge(documents)
         .fallback(unknown_route)

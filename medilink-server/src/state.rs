@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::platform::kv::RedisKeyValue;
-use medilink_fhir::platform::{AuditLog, BlobStore, JobQueue, KeyValue, LocalKeyValue, Platform};
+use medilink_fhir::platform::{
+    AuditLog, BlobStore, BlobWriter, JobQueue, KeyValue, LocalKeyValue, Platform,
+};
 use medilink_fhir::{
     Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store, open_store,
     open_store_and_platform,
@@ -75,6 +78,9 @@ pub struct AppState {
     pub max_document_bytes: usize,
     /// The Prometheus metrics of `GET /metrics` (one registry per state).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bulk Data `$export` and the `fhir.export` job, over the platform's store (guarded per
+    /// job as its requester), `blobs` and `jobs`.
+    pub exports: Arc<BulkExport>,
 }
 
 /// Default of `--max-document-bytes`: 20 MB.
@@ -107,6 +113,12 @@ impl AppState {
             clock.clone(),
             default_pipeline(),
         );
+        let exports = BulkExport::new(
+            store.clone(),
+            blobs.clone(),
+            platform.jobs.clone(),
+            clock.clone(),
+        );
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -133,10 +145,12 @@ impl AppState {
             documents: Arc::new(documents),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            exports: Arc::new(exports),
         })
     }
 
-    /// The same state with documents stored in `blobs` and analysed by `pipeline`.
+    /// The same state with documents and exports stored in `blobs`, documents analysed by
+    /// `pipeline`.
     pub fn with_documents(mut self, blobs: Arc<dyn BlobStore>, pipeline: Pipeline) -> Self {
         self.documents = Arc::new(DocumentIngest::new(
             self.store.inner().clone(),
@@ -145,6 +159,12 @@ impl AppState {
             self.ids.clone(),
             self.clock.clone(),
             pipeline,
+        ));
+        self.exports = Arc::new(BulkExport::new(
+            self.store.inner().clone(),
+            blobs.clone(),
+            self.jobs.clone(),
+            self.clock.clone(),
         ));
         self.blobs = blobs;
         self
@@ -250,14 +270,46 @@ pub async fn open_search_index(storage: &StorageConfig) -> anyhow::Result<Tantiv
 /// from its configuration uses `--blob-url`.
 #[derive(Debug, Default)]
 pub struct MemoryBlobStore {
-    objects: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    objects: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+}
+
+type Objects = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>;
+
+fn lock(
+    objects: &Objects,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
+    objects
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryBlobStore {
     fn objects(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
-        self.objects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.objects)
+    }
+}
+
+/// An object written in parts into a [`MemoryBlobStore`] (stored on close).
+struct MemoryBlobWriter {
+    objects: Objects,
+    key: String,
+    bytes: Vec<u8>,
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for MemoryBlobWriter {
+    async fn write(&mut self, bytes: Vec<u8>) -> medilink_fhir::FhirResult<()> {
+        self.bytes.extend_from_slice(&bytes);
+        Ok(())
+    }
+    async fn close(self: Box<Self>) -> medilink_fhir::FhirResult<()> {
+        let MemoryBlobWriter {
+            objects,
+            key,
+            bytes,
+        } = *self;
+        lock(&objects).insert(key, bytes);
+        Ok(())
     }
 }
 
@@ -273,6 +325,32 @@ impl BlobStore for MemoryBlobStore {
     async fn delete(&self, key: &str) -> medilink_fhir::FhirResult<()> {
         self.objects().remove(key);
         Ok(())
+    }
+    async fn writer(&self, key: &str) -> medilink_fhir::FhirResult<Box<dyn BlobWriter>> {
+        Ok(Box::new(MemoryBlobWriter {
+            objects: self.objects.clone(),
+            key: key.to_owned(),
+            bytes: Vec::new(),
+        }))
+    }
+    async fn size(&self, key: &str) -> medilink_fhir::FhirResult<Option<u64>> {
+        Ok(self.objects().get(key).map(|bytes| bytes.len() as u64))
+    }
+    async fn read_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> medilink_fhir::FhirResult<Option<Vec<u8>>> {
+        Ok(self.objects().get(key).map(|bytes| {
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let end = start
+                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                .min(bytes.len());
+            bytes[start..end].to_vec()
+        }))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use medilink_consent::export::{BulkExport, KIND as EXPORT};
 use medilink_fhir::platform::maintenance::register_maintenance;
 use medilink_fhir::platform::worker::{Registry, Worker};
 use medilink_fhir::platform::{BlobStore, Platform};
@@ -17,7 +18,8 @@ use crate::metrics::WorkerMetrics;
 /// rule-based extractor or, when configured, the LLM extractor; then the LOINC mapping.
 pub use medilink_ingest::cli::pipeline;
 
-/// The handlers this process runs.
+/// The handlers this process runs: maintenance, `fhir.export` (guarded as each export's
+/// requester) and `document.ingest`.
 pub fn registry(
     config: &WorkerConfig,
     store: Arc<dyn ResourceStore>,
@@ -34,6 +36,13 @@ pub fn registry(
         platform.jobs.clone(),
         clock.clone(),
     );
+    let exports = BulkExport::new(
+        store.clone(),
+        blobs.clone(),
+        platform.jobs.clone(),
+        clock.clone(),
+    );
+    registry.register(EXPORT, Arc::new(exports));
     let documents = DocumentIngest::new(
         store.clone(),
         blobs,

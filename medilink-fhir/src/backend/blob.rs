@@ -285,6 +285,67 @@ impl BlobStore for OpendalBlobStore {
             Err(err) => Err(convert(err)),
         }
     }
+
+    async fn writer(&self, key: &str) -> FhirResult<Box<dyn crate::platform::BlobWriter>> {
+        check_key(key)?;
+        // Parts are gathered into chunks of WRITER_CHUNK (S3 multipart parts must be at least
+        // 5 MiB but the last).
+        let writer = self
+            .operator
+            .writer_with(key)
+            .chunk(WRITER_CHUNK)
+            .await
+            .map_err(convert)?;
+        Ok(Box::new(OpendalBlobWriter { writer }))
+    }
+
+    async fn size(&self, key: &str) -> FhirResult<Option<u64>> {
+        check_key(key)?;
+        match self.operator.stat(key).await {
+            Ok(metadata) => Ok(Some(metadata.content_length())),
+            Err(err) if err.kind() == opendal::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(convert(err)),
+        }
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> FhirResult<Option<Vec<u8>>> {
+        check_key(key)?;
+        let Some(size) = self.size(key).await? else {
+            return Ok(None);
+        };
+        let end = offset.saturating_add(len).min(size);
+        if offset >= end {
+            return Ok(Some(Vec::new()));
+        }
+        match self.operator.read_with(key).range(offset..end).await {
+            Ok(buffer) => Ok(Some(buffer.to_vec())),
+            Err(err) if err.kind() == opendal::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(convert(err)),
+        }
+    }
+}
+
+/// Bytes gathered per upload by an [`OpendalBlobWriter`].
+#[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+const WRITER_CHUNK: usize = 8 * 1024 * 1024;
+
+/// An object being written through opendal.
+#[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+struct OpendalBlobWriter {
+    writer: opendal::Writer,
+}
+
+#[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
+#[async_trait::async_trait]
+impl crate::platform::BlobWriter for OpendalBlobWriter {
+    async fn write(&mut self, bytes: Vec<u8>) -> FhirResult<()> {
+        self.writer.write(bytes).await.map_err(convert)
+    }
+
+    async fn close(mut self: Box<Self>) -> FhirResult<()> {
+        self.writer.close().await.map_err(convert)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub use accounts::{
     UserId, UserRecord,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification};
-pub use blob::BlobStore;
+pub use blob::{BlobStore, BlobWriter};
 pub use jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 pub use kv::{KeyValue, LocalKeyValue};
 

@@ -12,6 +12,7 @@ mod directory;
 mod documents;
 mod documents_llm;
 mod errors;
+mod export;
 mod failures;
 mod history;
 mod live;

@@ -1,0 +1,554 @@
+//! FHIR Bulk Data `$export` (Bulk Data Access IG 2.0.0): the kick-off request, the
+//! `fhir.export` job that writes one NDJSON blob per type, and the requester's view of it.
+//!
+//! The job runs **as the caller**: its payload holds the caller's identity, and the handler
+//! rebuilds the consent-guarded store around it, so every page it reads is a guarded search
+//! (the guard restricts the query itself; nothing is filtered afterwards). A physician's
+//! export therefore holds only the consented patients' data of the types the grants cover, a
+//! patient's only their own compartment, an admin's everything; researchers are refused at
+//! kick-off (they get de-identified research exports instead). Grants are read afresh for
+//! every run (a key-value cache of the run's own), so a revocation before the run counts.
+//!
+//! Files are `exports/{job}/{Type}.ndjson` in the [`BlobStore`], written page by page through
+//! a [`medilink_fhir::platform::BlobWriter`]: current versions only, no tombstones, and never
+//! more than one page in memory. A job is visible to its owner and to admins only; to anyone
+//! else it does not exist.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_fhir::platform::{
+    BlobStore, BlobWriter, Job, JobQueue, JobStatus, LocalKeyValue, NewJob, Role, UserId,
+};
+use medilink_fhir::search::{Criterion, SearchQuery};
+use medilink_fhir::{
+    Caller, Clock, FhirError, IssueCode, RequestContext, ResourceId, ResourceStore, ResourceType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::compartment::is_compartment_type;
+use crate::error::{ConsentError, ConsentResult};
+use crate::guard::ConsentGuard;
+use crate::mail::LogMailer;
+use crate::policy::{Access, Principal, access};
+use crate::service::ConsentService;
+
+/// The job kind.
+pub const KIND: &str = "fhir.export";
+/// The accepted `_outputFormat` values (all mean NDJSON).
+pub const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
+/// Resources read per guarded search page.
+const PAGE: usize = 1000;
+/// Lines buffered before they are handed to the blob writer.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+/// Which resources an export covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "level", content = "patient", rename_all = "snake_case")]
+pub enum ExportLevel {
+    /// `GET [base]/$export`: every type the caller may see.
+    System,
+    /// `GET [base]/Patient/$export`: the Patient compartments the caller may see.
+    Patients,
+    /// `GET [base]/Patient/{id}/$export`: one patient's compartment.
+    Patient(String),
+}
+
+/// A validated kick-off request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// The level.
+    pub level: ExportLevel,
+    /// `_type` (names; empty: every type of the level).
+    pub types: Vec<String>,
+    /// `_since`, as given (a valid instant).
+    pub since: Option<String>,
+    /// The kick-off URL (the manifest's `request`).
+    pub request_url: String,
+}
+
+fn bad(param: &str, diagnostics: String) -> FhirError {
+    FhirError::invalid(IssueCode::Value, Some(param.to_owned()), diagnostics)
+}
+
+impl ExportRequest {
+    /// Validates the kick-off parameters: `_outputFormat` (NDJSON only), `_since` (an
+    /// instant), `_type` (known types); `_typeFilter`, `_elements`, `patient` and
+    /// `includeAssociatedData` are not supported, and unknown parameters are refused.
+    pub fn parse(
+        level: ExportLevel,
+        params: &[(String, String)],
+        request_url: String,
+    ) -> Result<ExportRequest, FhirError> {
+        let mut request = ExportRequest {
+            level,
+            types: Vec::new(),
+            since: None,
+            request_url,
+        };
+        for (name, value) in params {
+            match name.as_str() {
+                "_format" | "_pretty" => {}
+                "_outputFormat" => {
+                    if !OUTPUT_FORMATS.contains(&value.as_str()) {
+                        return Err(bad(
+                            name,
+                            format!(
+                                "_outputFormat {value:?} is not supported: use application/fhir+ndjson"
+                            ),
+                        ));
+                    }
+                }
+                "_since" => {
+                    time::OffsetDateTime::parse(
+                        value,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| bad(name, format!("_since {value:?} is not an instant")))?;
+                    request.since = Some(value.clone());
+                }
+                "_type" => {
+                    for type_name in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        if ResourceType::from_name(type_name).is_none() {
+                            return Err(bad(
+                                name,
+                                format!("_type {type_name:?} is not a resource type"),
+                            ));
+                        }
+                        request.types.push(type_name.to_owned());
+                    }
+                }
+                "_typeFilter" | "_elements" | "includeAssociatedData" | "patient" => {
+                    return Err(FhirError::invalid(
+                        IssueCode::NotSupported,
+                        Some(name.clone()),
+                        format!("{name} is not supported by this server's $export"),
+                    ));
+                }
+                _ => {
+                    return Err(FhirError::invalid(
+                        IssueCode::NotSupported,
+                        Some(name.clone()),
+                        format!("unknown $export parameter {name:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(request)
+    }
+
+    /// The types the export reads, in order: `_type`, else every type; at the patient levels
+    /// only types of the Patient compartment.
+    pub fn resource_types(&self) -> Vec<ResourceType> {
+        let mut types: Vec<ResourceType> = if self.types.is_empty() {
+            ResourceType::ALL.to_vec()
+        } else {
+            self.types
+                .iter()
+                .filter_map(|name| ResourceType::from_name(name))
+                .collect()
+        };
+        if self.level != ExportLevel::System {
+            types.retain(|resource_type| is_compartment_type(*resource_type));
+        }
+        types.dedup();
+        types
+    }
+}
+
+/// The caller an export runs as (in the job payload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RunAs {
+    user_id: String,
+    role: String,
+    mfa: bool,
+    patient_id: Option<String>,
+}
+
+/// The job payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Payload {
+    run_as: RunAs,
+    request: ExportRequest,
+    transaction_time: String,
+}
+
+/// The blob key of a job's file for `resource_type`.
+pub fn file_key(job: Uuid, resource_type: ResourceType) -> String {
+    format!("exports/{job}/{resource_type}.ndjson")
+}
+
+/// Bulk export: kick-off, status, cancel, files, and the `fhir.export` job handler.
+#[derive(Debug, Clone)]
+pub struct BulkExport {
+    store: Arc<dyn ResourceStore>,
+    blobs: Arc<dyn BlobStore>,
+    jobs: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+}
+
+fn not_found(id: &str) -> ConsentError {
+    ConsentError::ExportNotFound { id: id.to_owned() }
+}
+
+impl BulkExport {
+    /// Exports from the platform's `store` (guarded per job) into `blobs`, queued on `jobs`.
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        blobs: Arc<dyn BlobStore>,
+        jobs: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        BulkExport {
+            store,
+            blobs,
+            jobs,
+            clock,
+        }
+    }
+
+    /// The store guarded for one run: grants read afresh (a cache of the run's own).
+    fn guard(&self) -> ConsentGuard<Arc<dyn ResourceStore>> {
+        let consents = ConsentService::new(
+            self.store.clone(),
+            Arc::new(LocalKeyValue::new(self.clock.clone())),
+            self.clock.clone(),
+            Arc::new(LogMailer),
+        );
+        ConsentGuard::new(self.store.clone(), Arc::new(consents))
+    }
+
+    /// Kick-off: queues the export of `request` for the caller of `ctx`. Researchers (and
+    /// anyone not signed in) are refused; a patient the caller may not see is not found.
+    pub async fn start(&self, ctx: &RequestContext, request: ExportRequest) -> ConsentResult<Job> {
+        let Caller::User {
+            user_id,
+            role,
+            mfa,
+            patient_id,
+        } = &ctx.caller
+        else {
+            return Err(ConsentError::Forbidden {
+                reason: "not signed in",
+            });
+        };
+        if *role == Role::Researcher {
+            return Err(ConsentError::Forbidden {
+                reason: "researchers receive de-identified research exports only",
+            });
+        }
+        if let ExportLevel::Patient(id) = &request.level {
+            self.check_patient(ctx, &request, id).await?;
+        }
+        let payload = Payload {
+            run_as: RunAs {
+                user_id: user_id.0.clone(),
+                role: role.as_str().to_owned(),
+                mfa: *mfa,
+                patient_id: patient_id.as_ref().map(|id| id.as_str().to_owned()),
+            },
+            request,
+            transaction_time: medilink_fhir::clock::format_instant(self.clock.now()),
+        };
+        let payload = serde_json::to_value(&payload)
+            .map_err(|err| FhirError::Internal { source: err.into() })?;
+        let mut job = NewJob::new(KIND, payload);
+        job.owner = Some(user_id.0.clone());
+        job.max_attempts = 3;
+        Ok(self.jobs.enqueue(job).await?)
+    }
+
+    /// A one-patient export is for a patient some of whose requested data the caller may see
+    /// (else the patient is not found, like a missing one): the same restriction the guard
+    /// puts on the job's queries.
+    async fn check_patient(
+        &self,
+        ctx: &RequestContext,
+        request: &ExportRequest,
+        id: &str,
+    ) -> ConsentResult<()> {
+        let principal = Principal::of(&ctx.caller);
+        let guard = self.guard();
+        let grants = match &principal {
+            Principal::User {
+                role: Role::Physician,
+                user_id,
+                ..
+            } => guard.consents().grants_of_grantee(user_id).await?,
+            _ => Arc::from(Vec::new()),
+        };
+        let now = self.clock.now();
+        let visible = request.resource_types().into_iter().any(|resource_type| {
+            match access(&principal, resource_type, &grants, now) {
+                Access::All => true,
+                Access::Patients(patients) => patients.iter().any(|patient| patient == id),
+                Access::Denied(_) => false,
+            }
+        });
+        if visible {
+            Ok(())
+        } else {
+            Err(FhirError::NotFound {
+                resource_type: ResourceType::Patient,
+                id: ResourceId::new(id.to_owned())?,
+            }
+            .into())
+        }
+    }
+
+    /// The export job `id` if the caller of `ctx` requested it (or is an admin) and it was not
+    /// cancelled; otherwise it does not exist.
+    pub async fn job(&self, ctx: &RequestContext, id: &str) -> ConsentResult<Job> {
+        let Caller::User { user_id, role, .. } = &ctx.caller else {
+            return Err(not_found(id));
+        };
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found(id))?;
+        let job = self.jobs.get(uuid).await?.ok_or_else(|| not_found(id))?;
+        let owner = job.owner.as_deref() == Some(user_id.0.as_str());
+        if job.kind != KIND
+            || job.status == JobStatus::Cancelled
+            || !(owner || *role == Role::Admin)
+        {
+            return Err(not_found(id));
+        }
+        Ok(job)
+    }
+
+    /// Cancels the export `id` (whatever its state) and deletes its files.
+    pub async fn cancel(&self, ctx: &RequestContext, id: &str) -> ConsentResult<()> {
+        let job = self.job(ctx, id).await?;
+        let from = [
+            JobStatus::Pending,
+            JobStatus::Processing,
+            JobStatus::Completed,
+            JobStatus::Failed,
+        ];
+        if !self
+            .jobs
+            .transition(job.id, &from, JobStatus::Cancelled, None)
+            .await?
+        {
+            return Err(not_found(id));
+        }
+        self.delete_files(&job).await?;
+        Ok(())
+    }
+
+    async fn delete_files(&self, job: &Job) -> ConsentResult<()> {
+        let payload: Payload = serde_json::from_value(job.payload.clone())
+            .map_err(|err| FhirError::Internal { source: err.into() })?;
+        for resource_type in payload.request.resource_types() {
+            self.blobs.delete(&file_key(job.id, resource_type)).await?;
+        }
+        Ok(())
+    }
+
+    /// The blob key and size of the completed export `id`'s file for `type_name`.
+    pub async fn file(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        type_name: &str,
+    ) -> ConsentResult<(String, u64)> {
+        let job = self.job(ctx, id).await?;
+        let listed = job.status == JobStatus::Completed
+            && job.result.as_ref().is_some_and(|result| {
+                result["output"]
+                    .as_array()
+                    .is_some_and(|files| files.iter().any(|file| file["type"] == type_name))
+            });
+        let resource_type = ResourceType::from_name(type_name).filter(|_| listed);
+        let Some(resource_type) = resource_type else {
+            return Err(not_found(id));
+        };
+        let key = file_key(job.id, resource_type);
+        let size = self.blobs.size(&key).await?.ok_or_else(|| not_found(id))?;
+        Ok((key, size))
+    }
+
+    /// Writes the file of one type; its line count (`0`: no file, the caller may not see the
+    /// type, or nothing matched).
+    async fn export_type(
+        &self,
+        store: &ConsentGuard<Arc<dyn ResourceStore>>,
+        ctx: &RequestContext,
+        job: Uuid,
+        payload: &Payload,
+        resource_type: ResourceType,
+    ) -> Result<u64, FhirError> {
+        let mut params = vec![
+            ("_count".to_owned(), PAGE.to_string()),
+            ("_total".to_owned(), "none".to_owned()),
+        ];
+        if let Some(since) = &payload.request.since {
+            params.push(("_lastUpdated".to_owned(), format!("gt{since}")));
+        }
+        let mut query = SearchQuery::parse(resource_type, &params, true)?;
+        if let ExportLevel::Patient(id) = &payload.request.level {
+            query
+                .criteria
+                .push(Criterion::PatientCompartment(vec![id.clone()]));
+        }
+        let mut writer: Option<Box<dyn BlobWriter>> = None;
+        let mut buffer = Vec::new();
+        let mut count = 0u64;
+        loop {
+            let page = match store.search(ctx, &query).await {
+                Ok(page) => page,
+                // The caller's role never sees this type: no file.
+                Err(FhirError::Forbidden { .. }) if count == 0 => return Ok(0),
+                Err(err) => return Err(err),
+            };
+            for stored in &page.matches {
+                let Some(json) = stored.json.as_deref() else {
+                    continue;
+                };
+                if json.contains('\n') {
+                    let value: Value = serde_json::from_str(json)
+                        .map_err(|err| FhirError::Internal { source: err.into() })?;
+                    buffer.extend_from_slice(value.to_string().as_bytes());
+                } else {
+                    buffer.extend_from_slice(json.as_bytes());
+                }
+                buffer.push(b'\n');
+                count += 1;
+                if buffer.len() >= FLUSH_BYTES {
+                    let open = match writer.as_mut() {
+                        Some(open) => open,
+                        None => {
+                            writer.insert(self.blobs.writer(&file_key(job, resource_type)).await?)
+                        }
+                    };
+                    open.write(std::mem::take(&mut buffer)).await?;
+                }
+            }
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        if count > 0 {
+            let mut open = match writer {
+                Some(open) => open,
+                None => self.blobs.writer(&file_key(job, resource_type)).await?,
+            };
+            if !buffer.is_empty() {
+                open.write(buffer).await?;
+            }
+            open.close().await?;
+        }
+        Ok(count)
+    }
+}
+
+/// The request context of the export's caller.
+fn context(job: &Job, run_as: &RunAs) -> Result<RequestContext, JobError> {
+    let role = Role::parse(&run_as.role).ok_or_else(|| JobError::permanent("unknown role"))?;
+    Ok(RequestContext {
+        caller: Caller::User {
+            user_id: UserId(run_as.user_id.clone()),
+            role,
+            mfa: run_as.mfa,
+            patient_id: run_as
+                .patient_id
+                .as_ref()
+                .and_then(|id| ResourceId::new(id.clone()).ok()),
+        },
+        request_id: format!("export-{}", job.id),
+    })
+}
+
+#[async_trait]
+impl JobHandler for BulkExport {
+    async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let payload: Payload = serde_json::from_value(job.payload.clone())
+            .map_err(|_| JobError::permanent("invalid export payload"))?;
+        let ctx = context(job, &payload.run_as)?;
+        if Principal::of(&ctx.caller).role() == Some(Role::Researcher) {
+            return Err(JobError::permanent(
+                "researchers may not export patient data",
+            ));
+        }
+        let store = self.guard();
+        let mut output = Vec::new();
+        for resource_type in payload.request.resource_types() {
+            let count = self
+                .export_type(&store, &ctx, job.id, &payload, resource_type)
+                .await?;
+            if count > 0 {
+                output.push(json!({"type": resource_type.as_str(), "count": count}));
+            }
+            let cancelled = self
+                .jobs
+                .get(job.id)
+                .await?
+                .is_none_or(|now| now.status == JobStatus::Cancelled);
+            if cancelled {
+                let _ = self.delete_files(job).await;
+                return Err(JobError::permanent("cancelled"));
+            }
+        }
+        Ok(JobOutcome::completed(json!({
+            "transactionTime": payload.transaction_time,
+            "request": payload.request.request_url,
+            "output": output,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ExportRequest, FhirError> {
+        ExportRequest::parse(ExportLevel::System, &params(pairs), "u".to_owned())
+    }
+
+    #[test]
+    fn kick_off_parameters_are_validated() {
+        let request = parse(&[
+            ("_outputFormat", "ndjson"),
+            ("_type", "Patient, Observation"),
+            ("_since", "2024-01-01T00:00:00Z"),
+        ])
+        .expect("valid");
+        assert_eq!(request.types, ["Patient", "Observation"]);
+        assert_eq!(request.since.as_deref(), Some("2024-01-01T00:00:00Z"));
+        for bad in [
+            ("_outputFormat", "application/fhir+json"),
+            ("_type", "Patient,Nonsense"),
+            ("_since", "yesterday"),
+            ("_typeFilter", "Observation?code=x"),
+            ("_elements", "id"),
+            ("includeAssociatedData", "LatestProvenanceResources"),
+            ("unknown", "1"),
+        ] {
+            assert!(parse(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn patient_levels_read_compartment_types_only() {
+        let mut request = parse(&[("_type", "Observation,Organization")]).expect("valid");
+        assert_eq!(request.resource_types().len(), 2);
+        request.level = ExportLevel::Patients;
+        assert_eq!(request.resource_types(), [ResourceType::Observation]);
+        request.types.clear();
+        assert!(request.resource_types().contains(&ResourceType::Patient));
+        assert!(
+            !request
+                .resource_types()
+                .contains(&ResourceType::Organization)
+        );
+    }
+}
