@@ -22,27 +22,31 @@
 //! device, referenceRange, hasMember, derivedFrom, component, basedOn, partOf); Condition;
 //! Encounter; MedicationRequest (and a contained or exported Medication, without `batch`);
 //! DiagnosticReport (without `conclusion`, `presentedForm`, `media`); AllergyIntolerance;
-//! Immunization (without `lotNumber`, `education`); Procedure. Contained resources of other
-//! types are dropped together with the `#id` references to them.
+//! Immunization (without `lotNumber`, `education`); Procedure. Contained resources of
+//! exported types are de-identified too and renamed `c1`, `c2`, … (a local id can be anything),
+//! with the `#id` references to them rewritten; contained resources of other types are dropped
+//! together with the references to them.
 //!
 //! **Removed at every depth** (`rules::DROPPED_EVERYWHERE`): `name`, `telecom`, `photo`,
 //! `contact`, `identifier` (MRN, SSN, …, also inside references), `groupIdentifier`,
 //! `preAdmissionIdentifier`, `lotNumber`, `serialNumber`, `udiCarrier`, `batch`; free text that
 //! can carry identifiers: `text` (the narrative, CodeableConcept.text, Annotation.text,
 //! Dosage.text), `note`, `comment`, `description`, `conclusion`, `patientInstruction`,
-//! `summary`, string-valued choices (`valueString`, `valueMarkdown`, `onsetString`,
+//! string-valued choices (`valueString`, `valueMarkdown`, `onsetString`,
 //! `abatementString`, `occurrenceString`, `performedString`, `doseNumberString`,
 //! `seriesDosesString`); attachment content and locations (`data`, `url`, `title`,
-//! `valueAttachment`, `presentedForm`); instants (`issued`, `effectiveInstant`: an `instant`
+//! `valueAttachment`, `presentedForm`; SampledData's `data`, the samples, stays); instants (`issued`, `effectiveInstant`: an `instant`
 //! cannot be shortened to a year); element ids; every `_element` companion (they hold only
-//! extensions, such as a birth time); every extension but data-absent-reason (an extension can
-//! carry anything); `display` on anything without a `code` (a Reference's display is a name, a
+//! extensions, such as a birth time); every extension but data-absent-reason, which is rebuilt
+//! from its `url` and `valueCode` alone (an extension can carry anything); `display` on anything without a `code` (a Reference's display is a name, a
 //! Coding's display is terminology and stays); `meta` but its `profile`.
 //!
 //! **Generalised**: every `date`/`dateTime` (and so every Period, Timing event, …) to its year,
 //! which R4 allows (`YYYY`); a Patient's `birthDate` to the year `as_of - 90` when that year or
 //! an earlier one (everyone who may be 90 or older shares one bucket, "90 or older"); `Age`
-//! quantities of 90 years or more to `>= 90 a`; an address to `use`, `type`, `state`, `country`
+//! quantities (`onsetAge`, `performedAge`, …) and the `valueQuantity` of LOINC age
+//! Observations (30525-0, 21612-7, 29553-5) of 90 years or more to `>= 90 a`, and dropped when
+//! they are 90 or more in a unit that is not a known time unit; an address to `use`, `type`, `state`, `country`
 //! and the years of its period, plus, with [`DeidOptions::keep_zip3`], the first three digits of
 //! a US ZIP code, `000` for the 17 restricted prefixes (≤ 20,000 people). Other postal codes,
 //! lines, cities and districts go.
@@ -72,7 +76,7 @@ use time::OffsetDateTime;
 
 pub use error::DeidError;
 
-use pseudonym::{Pseudonymizer, is_fhir_id};
+use pseudonym::Pseudonymizer;
 use scrub::{Scrubber, is_temporal};
 
 /// How to de-identify.
@@ -134,7 +138,7 @@ impl Deidentifier {
             });
         }
         refuse_modifiers(resource, resource_type)?;
-        let out = self.resource(resource, false)?;
+        let out = self.resource(resource, None)?;
         match medilink_fhir::validate::check(&out).into_iter().next() {
             None => Ok(out),
             Some(issue) => Err(DeidError::InvalidOutput {
@@ -144,7 +148,8 @@ impl Deidentifier {
         }
     }
 
-    fn resource(&self, resource: &Value, is_contained: bool) -> Result<Value, DeidError> {
+    /// One resource; a contained one gets `contained_id` (`c1`, `c2`, …) instead of a pseudonym.
+    fn resource(&self, resource: &Value, contained_id: Option<&str>) -> Result<Value, DeidError> {
         let map = resource.as_object().ok_or(DeidError::NotAResource)?;
         let resource_type = map
             .get("resourceType")
@@ -156,14 +161,14 @@ impl Deidentifier {
             })?;
         let mut out = Map::new();
         out.insert("resourceType".to_owned(), resource_type.into());
-        if let Some(id) = map.get("id").and_then(Value::as_str) {
-            if is_contained {
-                if is_fhir_id(id) {
-                    out.insert("id".to_owned(), id.into());
-                }
-            } else {
+        match (contained_id, map.get("id").and_then(Value::as_str)) {
+            (Some(contained_id), _) => {
+                out.insert("id".to_owned(), contained_id.into());
+            }
+            (None, Some(id)) => {
                 out.insert("id".to_owned(), self.pseudonym(resource_type, id).into());
             }
+            (None, None) => {}
         }
         if let Some(profile) = map.get("meta").and_then(|meta| meta.get("profile"))
             && let Some(profiles) = profile.as_array().filter(|profiles| !profiles.is_empty())
@@ -174,15 +179,19 @@ impl Deidentifier {
             );
         }
         let mut kept_contained = Vec::new();
-        if !is_contained && let Some(contained) = map.get("contained").and_then(Value::as_array) {
+        if contained_id.is_none()
+            && let Some(contained) = map.get("contained").and_then(Value::as_array)
+        {
             let mut exported = Vec::new();
             for inner in contained {
-                match self.resource(inner, true) {
+                let Some(id) = inner.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let new_id = format!("c{}", exported.len() + 1);
+                match self.resource(inner, Some(&new_id)) {
                     Ok(inner) => {
-                        if let Some(id) = inner.get("id").and_then(Value::as_str) {
-                            kept_contained.push(id.to_owned());
-                            exported.push(inner);
-                        }
+                        kept_contained.push((id.to_owned(), new_id));
+                        exported.push(inner);
                     }
                     Err(DeidError::UnsupportedType { .. }) => {}
                     Err(err) => return Err(err),
@@ -210,6 +219,21 @@ impl Deidentifier {
                 out.insert(key.clone(), scrubbed);
             }
         }
+        if resource_type == "Observation" && is_age_observation(&out) {
+            let capped = out
+                .get("valueQuantity")
+                .and_then(Value::as_object)
+                .map(|quantity| scrubber.age(quantity));
+            match capped {
+                Some(Some(capped)) => {
+                    out.insert("valueQuantity".to_owned(), capped);
+                }
+                Some(None) => {
+                    out.remove("valueQuantity");
+                }
+                None => {}
+            }
+        }
         Ok(Value::Object(out))
     }
 
@@ -221,6 +245,21 @@ impl Deidentifier {
         let bucket = self.options.as_of.year() - 90;
         Some(Value::String(format!("{:04}", year.max(bucket))))
     }
+}
+
+/// Whether an Observation's code is a LOINC age code (its value is the patient's age).
+fn is_age_observation(observation: &Map<String, Value>) -> bool {
+    let codings = observation
+        .get("code")
+        .and_then(|code| code.get("coding"))
+        .and_then(Value::as_array);
+    codings.into_iter().flatten().any(|coding| {
+        coding.get("system").and_then(Value::as_str) == Some("http://loinc.org")
+            && coding
+                .get("code")
+                .and_then(Value::as_str)
+                .is_some_and(|code| rules::AGE_OBSERVATION_CODES.contains(&code))
+    })
 }
 
 /// Refuses a resource holding a `modifierExtension` or `implicitRules` at any depth.

@@ -63,14 +63,19 @@ impl Pseudonymizer {
     /// - `http(s)://base/…/Type/id[/_history/v]` → `Type/{pseudonym}` (the base URL names the
     ///   source system, so it goes too);
     /// - `urn:uuid:…` → `urn:uuid:{pseudonym}`;
-    /// - `#local` → unchanged when the contained resource `local` is exported, else dropped;
+    /// - `#local` → `#c1`, … the new id of the contained resource `local` when it is exported,
+    ///   else dropped;
     /// - anything else (conditional references with search parameters, `urn:oid:`, …) → dropped.
-    pub(super) fn reference(&self, reference: &str, kept_contained: &[String]) -> Option<String> {
+    pub(super) fn reference(
+        &self,
+        reference: &str,
+        kept_contained: &[(String, String)],
+    ) -> Option<String> {
         if let Some(local) = reference.strip_prefix('#') {
             return kept_contained
                 .iter()
-                .any(|id| id == local)
-                .then(|| reference.to_owned());
+                .find(|(id, _)| id == local)
+                .map(|(_, new_id)| format!("#{new_id}"));
         }
         if let Some(uuid) = reference.strip_prefix("urn:uuid:") {
             return is_uuid(uuid).then(|| self.uuid(uuid));

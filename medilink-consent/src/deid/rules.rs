@@ -1,6 +1,10 @@
 //! The export allowlist: which resource types are exported, and which of their top-level
 //! elements survive. Everything not listed is dropped; every type not listed is refused.
 
+/// LOINC codes of Observations whose `valueQuantity` is the patient's age (capped at 90 like
+/// an `Age`).
+pub(super) const AGE_OBSERVATION_CODES: &[&str] = &["30525-0", "21612-7", "29553-5"];
+
 /// Exported resource types and the top-level elements kept for each (besides `resourceType`,
 /// `id`, `meta` and `contained`, which [`super::Deidentifier`] handles itself). Nested content of
 /// a kept element is then scrubbed by the element rules in [`super::scrub`].
@@ -296,7 +300,6 @@ pub(super) const DROPPED_EVERYWHERE: &[&str] = &[
     "description",
     "conclusion",
     "patientInstruction",
-    "summary",
     "valueString",
     "valueMarkdown",
     "onsetString",
@@ -316,7 +319,8 @@ pub(super) const DROPPED_EVERYWHERE: &[&str] = &[
     "effectiveInstant",
 ];
 
-/// Extensions kept (by `url`): only those known to carry no identifying content.
+/// Extensions kept (by `url`, with their `valueCode` only): only those known to carry no
+/// identifying content.
 pub(super) const KEPT_EXTENSIONS: &[&str] =
     &["http://hl7.org/fhir/StructureDefinition/data-absent-reason"];
 

@@ -10,12 +10,23 @@ use super::rules::{DROPPED_EVERYWHERE, KEPT_EXTENSIONS, RESTRICTED_ZIP3};
 /// Keys whose string values are codes, never dates, even when they look like one.
 const NOT_TEMPORAL: &[&str] = &["code", "system", "version", "unit", "reference"];
 
-/// UCUM age units and how many of them make a year.
+/// Age units (UCUM codes, then common spellings of `unit`) and how many of them make a year.
 const AGE_UNITS_PER_YEAR: &[(&str, f64)] = &[
     ("a", 1.0),
+    ("year", 1.0),
+    ("years", 1.0),
+    ("yr", 1.0),
+    ("yrs", 1.0),
+    ("y", 1.0),
     ("mo", 12.0),
+    ("month", 12.0),
+    ("months", 12.0),
     ("wk", 52.1775),
+    ("week", 52.1775),
+    ("weeks", 52.1775),
     ("d", 365.25),
+    ("day", 365.25),
+    ("days", 365.25),
     ("h", 8766.0),
     ("min", 525_960.0),
 ];
@@ -24,8 +35,9 @@ const AGE_UNITS_PER_YEAR: &[(&str, f64)] = &[
 #[derive(Debug)]
 pub(super) struct Scrubber<'a> {
     pub(super) pseudonyms: &'a Pseudonymizer,
-    /// Ids of the contained resources that are exported (`#id` references to them survive).
-    pub(super) kept_contained: &'a [String],
+    /// The contained resources that are exported: their ids in the input and in the output
+    /// (`#id` references to them are rewritten, all others dropped).
+    pub(super) kept_contained: &'a [(String, String)],
     pub(super) keep_zip3: bool,
 }
 
@@ -36,18 +48,9 @@ impl Scrubber<'_> {
             return None;
         }
         match (key, value) {
-            ("extension", Value::Array(extensions)) => non_empty_array(
-                extensions
-                    .iter()
-                    .filter(|extension| {
-                        extension
-                            .get("url")
-                            .and_then(Value::as_str)
-                            .is_some_and(|url| KEPT_EXTENSIONS.contains(&url))
-                    })
-                    .cloned()
-                    .collect(),
-            ),
+            ("extension", Value::Array(extensions)) => {
+                non_empty_array(extensions.iter().filter_map(kept_extension).collect())
+            }
             ("extension", _) => None,
             ("address", Value::Array(addresses)) => non_empty_array(
                 addresses
@@ -60,16 +63,7 @@ impl Scrubber<'_> {
                 .pseudonyms
                 .reference(reference, self.kept_contained)
                 .map(Value::String),
-            (_, Value::Object(quantity)) if key.ends_with("Age") => match age_years(quantity) {
-                Some(years) if years >= 90.0 => Some(json!({
-                    "value": 90,
-                    "comparator": ">=",
-                    "unit": "years",
-                    "system": "http://unitsofmeasure.org",
-                    "code": "a"
-                })),
-                _ => self.object(quantity),
-            },
+            (_, Value::Object(quantity)) if key.ends_with("Age") => self.age(quantity),
             (_, Value::String(text)) if !NOT_TEMPORAL.contains(&key) && is_temporal(text) => {
                 Some(Value::String(text[..4].to_owned()))
             }
@@ -86,6 +80,23 @@ impl Scrubber<'_> {
         }
     }
 
+    /// An age: 90 years or more becomes `>= 90 a` ("90 or older"); an age of 90 or more in a
+    /// unit we do not know is dropped rather than guessed.
+    pub(super) fn age(&self, quantity: &Map<String, Value>) -> Option<Value> {
+        let value = quantity.get("value").and_then(Value::as_f64);
+        match age_years(quantity) {
+            Ok(Some(years)) if years >= 90.0 => Some(json!({
+                "value": 90,
+                "comparator": ">=",
+                "unit": "years",
+                "system": "http://unitsofmeasure.org",
+                "code": "a"
+            })),
+            Err(()) if value.is_some_and(|value| value >= 90.0) => None,
+            _ => self.object(quantity),
+        }
+    }
+
     /// A complex value: every member scrubbed; `display` survives only next to a `code`
     /// (a Coding's display is terminology, a Reference's display is a name).
     fn object(&self, map: &Map<String, Value>) -> Option<Value> {
@@ -93,6 +104,11 @@ impl Scrubber<'_> {
         let mut out = Map::new();
         for (key, value) in map {
             if key == "display" && !has_code {
+                continue;
+            }
+            // SampledData.data holds the samples, not an attachment's content.
+            if key == "data" && map.contains_key("dimensions") {
+                out.insert(key.clone(), value.clone());
                 continue;
             }
             if let Some(scrubbed) = self.element(key, value) {
@@ -123,16 +139,33 @@ impl Scrubber<'_> {
     }
 }
 
+/// A kept extension, rebuilt from its `url` and `valueCode` only (nothing else rides along).
+fn kept_extension(extension: &Value) -> Option<Value> {
+    let url = extension.get("url").and_then(Value::as_str)?;
+    let code = extension.get("valueCode").and_then(Value::as_str)?;
+    KEPT_EXTENSIONS
+        .contains(&url)
+        .then(|| json!({ "url": url, "valueCode": code }))
+}
+
 fn non_empty_array(items: Vec<Value>) -> Option<Value> {
     (!items.is_empty()).then_some(Value::Array(items))
 }
 
-/// The age in years of an `Age` quantity, when its unit is a UCUM time unit.
-fn age_years(quantity: &Map<String, Value>) -> Option<f64> {
-    let value = quantity.get("value")?.as_f64()?;
-    let code = quantity.get("code")?.as_str()?;
-    let (_, per_year) = AGE_UNITS_PER_YEAR.iter().find(|(unit, _)| *unit == code)?;
-    Some(value / per_year)
+/// The age in years of an age quantity: `Err(())` when it has a value but no unit we know.
+fn age_years(quantity: &Map<String, Value>) -> Result<Option<f64>, ()> {
+    let Some(value) = quantity.get("value").and_then(Value::as_f64) else {
+        return Ok(None);
+    };
+    let unit_of = |key: &str| {
+        let unit = quantity.get(key).and_then(Value::as_str)?;
+        AGE_UNITS_PER_YEAR
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(unit.trim()))
+            .map(|(_, per_year)| *per_year)
+    };
+    let per_year = unit_of("code").or_else(|| unit_of("unit")).ok_or(())?;
+    Ok(Some(value / per_year))
 }
 
 /// Whether `text` is an R4 `date`, `dateTime` or `instant` (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`,

@@ -72,13 +72,9 @@ fn references_are_pseudonymised_in_every_form() {
         .expect("a uuid reference survives");
     assert!(uuid.starts_with("urn:uuid:") && uuid.len() == 45, "{uuid}");
     assert!(!uuid.contains("0c3151bd"));
-    assert_eq!(
-        pseudonyms
-            .reference("#med1", &["med1".to_owned()])
-            .as_deref(),
-        Some("#med1")
-    );
-    assert_eq!(pseudonyms.reference("#gone", &["med1".to_owned()]), None);
+    let kept = [("med1".to_owned(), "c1".to_owned())];
+    assert_eq!(pseudonyms.reference("#med1", &kept).as_deref(), Some("#c1"));
+    assert_eq!(pseudonyms.reference("#gone", &kept), None);
     for dropped in [
         "Patient?identifier=123",
         "urn:oid:1.2.3",
@@ -270,4 +266,70 @@ fn extensions_meta_and_displays_are_reduced() {
             "valueQuantity": {"value": 185, "unit": "lbs", "system": "http://unitsofmeasure.org", "code": "[lb_av]"}
         })
     );
+}
+
+#[test]
+fn ages_in_unknown_units_and_age_observations_are_handled() {
+    let deid = deidentifier(false);
+    let observation = |code: &str, quantity: Value| {
+        json!({
+            "resourceType": "Observation",
+            "id": "o",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "valueQuantity": quantity
+        })
+    };
+    let age = deid
+        .deidentify(&observation("30525-0", json!({"value": 93, "unit": "yr"})))
+        .expect("exported");
+    assert_eq!(age["valueQuantity"]["value"], 90);
+    assert_eq!(age["valueQuantity"]["comparator"], ">=");
+    let unknown_unit = deid
+        .deidentify(&observation(
+            "30525-0",
+            json!({"value": 93, "unit": "moons"}),
+        ))
+        .expect("exported");
+    assert!(unknown_unit.get("valueQuantity").is_none());
+    let weight = deid
+        .deidentify(&observation("29463-7", json!({"value": 93, "unit": "kg"})))
+        .expect("exported");
+    assert_eq!(weight["valueQuantity"], json!({"value": 93, "unit": "kg"}));
+}
+
+#[test]
+fn contained_resources_get_new_ids_and_sampled_data_keeps_its_samples() {
+    let request = json!({
+        "resourceType": "MedicationRequest",
+        "id": "rx",
+        "contained": [
+            {"resourceType": "Provenance", "id": "sig"},
+            {"resourceType": "Medication", "id": "MRN-123-med",
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430127000"}]},
+             "batch": {"lotNumber": "AAJN11K"}}
+        ],
+        "status": "active",
+        "intent": "order",
+        "medicationReference": {"reference": "#MRN-123-med"},
+        "subject": {"reference": "Patient/p"},
+        "supportingInformation": [{"reference": "#sig"}]
+    });
+    let out = deidentifier(false).deidentify(&request).expect("exported");
+    assert_eq!(
+        out["contained"],
+        json!([{"resourceType": "Medication", "id": "c1",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430127000"}]}}])
+    );
+    assert_eq!(out["medicationReference"]["reference"], "#c1");
+    assert!(out.get("supportingInformation").is_none());
+    let sampled = json!({
+        "resourceType": "Observation",
+        "id": "o",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "131328"}]},
+        "valueSampledData": {"origin": {"value": 2048}, "period": 10, "dimensions": 1, "data": "2041 2043 2037"}
+    });
+    let out = deidentifier(false).deidentify(&sampled).expect("exported");
+    assert_eq!(out["valueSampledData"]["data"], "2041 2043 2037");
 }

@@ -98,7 +98,7 @@ fn the_clinical_content_survives() {
     assert_eq!(contained.len(), 1, "the contained Provenance is dropped");
     assert_eq!(
         medication_request["medicationReference"]["reference"],
-        "#med0310"
+        "#c1"
     );
     let dosage = &medication_request["dosageInstruction"][0];
     assert!(dosage.get("text").is_none() && dosage.get("patientInstruction").is_none());
