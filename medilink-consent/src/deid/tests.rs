@@ -333,3 +333,17 @@ fn contained_resources_get_new_ids_and_sampled_data_keeps_its_samples() {
     let out = deidentifier(false).deidentify(&sampled).expect("exported");
     assert_eq!(out["valueSampledData"]["data"], "2041 2043 2037");
 }
+
+#[test]
+fn the_key_never_shows_in_debug_output() {
+    let deid = Deidentifier::new(
+        &[0xab; 32],
+        DeidOptions::new(datetime!(2026-11-29 12:00 UTC)),
+    );
+    let debug = format!("{deid:?}");
+    assert!(debug.contains("<redacted>"), "{debug}");
+    assert!(
+        !debug.contains("171") && !debug.contains("0xab") && !debug.contains("ab, ab"),
+        "{debug}"
+    );
+}
