@@ -50,6 +50,9 @@ pub enum ConsentError {
         /// The limit.
         limit: u64,
     },
+    /// A resource refused for research export.
+    #[error(transparent)]
+    Deid(#[from] crate::deid::DeidError),
     /// A storage error.
     #[error(transparent)]
     Store(#[from] FhirError),
@@ -66,6 +69,7 @@ impl ConsentError {
             ConsentError::Forbidden { .. } => ErrorKind::Forbidden,
             ConsentError::WrongState { .. } => ErrorKind::Conflict,
             ConsentError::RateLimited { .. } => ErrorKind::Unavailable,
+            ConsentError::Deid(err) => err.kind(),
             ConsentError::Store(err) => err.kind(),
         }
     }
@@ -81,6 +85,9 @@ impl From<ConsentError> for FhirError {
                 message: reason.to_owned(),
             },
             ConsentError::Forbidden { reason } => FhirError::Forbidden { reason },
+            ConsentError::Deid(err) => FhirError::Unprocessable {
+                message: err.to_string(),
+            },
             other => FhirError::Internal {
                 source: other.to_string().into(),
             },

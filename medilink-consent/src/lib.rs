@@ -7,11 +7,14 @@
 //!   the grant cache behind the `KeyValue` seam;
 //! - [`export`]: FHIR Bulk Data `$export`, a job that runs as its requester through the guard;
 //! - [`guard`]: [`ConsentGuard`], a [`medilink_fhir::ResourceStore`] that enforces the policy
-//!   on every interaction of any store it wraps.
+//!   on every interaction of any store it wraps;
+//! - [`deid`]: [`Deidentifier`], HIPAA Safe Harbor de-identification of resources for research
+//!   export (pure, no I/O).
 //!
 //! This crate never talks HTTP; it sends mail only through the [`Mailer`] seam.
 
 pub mod compartment;
+pub mod deid;
 pub mod error;
 pub mod export;
 pub mod grant;
@@ -20,6 +23,7 @@ pub mod mail;
 pub mod policy;
 pub mod service;
 
+pub use deid::{DeidError, DeidOptions, Deidentifier};
 pub use error::{ConsentError, ConsentResult};
 pub use grant::{ConsentStatus, Grant, GrantState, Initiator, Scope};
 pub use guard::ConsentGuard;
