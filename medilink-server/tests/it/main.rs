@@ -19,6 +19,7 @@ mod lockouts;
 mod metadata;
 mod metrics;
 mod mfa;
+mod openapi;
 mod rate_limits;
 mod read_write;
 mod route_table;
