@@ -7,12 +7,14 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
+use medilink_fhir::Clock;
 use medilink_fhir::platform::Role;
 use medilink_server::auth::session::PUBLIC_ROUTES;
 use serde_json::{Value, json};
 
 use crate::route_table::PROTECTED;
-use crate::support::{TestApp, api_call, multipart};
+use crate::support::schema::{assert_documented, refs, resolve, validate};
+use crate::support::{TestApp, api_call, multipart, signed_in, totp_code};
 
 /// The HTTP methods an OpenAPI path item may hold.
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
@@ -147,135 +149,6 @@ fn concrete(template: &str) -> String {
         .map(|part| if part.starts_with('{') { "x1" } else { part })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Every `$ref` value in `value`.
-fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                match (key.as_str(), inner) {
-                    ("$ref", Value::String(target)) => out.push(target),
-                    _ => refs(inner, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
-        _ => {}
-    }
-}
-
-/// The value a local `$ref` (`#/components/…`) points at.
-fn resolve<'a>(document: &'a Value, target: &str) -> Option<&'a Value> {
-    document.pointer(target.strip_prefix('#')?)
-}
-
-/// Validates `instance` against `schema` (the subset the document uses: `$ref`, `type` (one or
-/// several, `null` included), `enum`, `required`, `properties`, `additionalProperties: false`,
-/// `items`, `oneOf`, `minimum`); the problems, with their JSON paths.
-fn validate(
-    document: &Value,
-    schema: &Value,
-    instance: &Value,
-    at: &str,
-    problems: &mut Vec<String>,
-) {
-    if let Some(target) = schema["$ref"].as_str() {
-        match resolve(document, target) {
-            Some(schema) => validate(document, schema, instance, at, problems),
-            None => problems.push(format!("{at}: unresolved {target}")),
-        }
-        return;
-    }
-    if let Some(types) = schema.get("type") {
-        let types: Vec<&str> = match types {
-            Value::String(one) => vec![one.as_str()],
-            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        let fits = |ty: &str| match ty {
-            "null" => instance.is_null(),
-            "boolean" => instance.is_boolean(),
-            "string" => instance.is_string(),
-            "integer" => instance.is_i64() || instance.is_u64(),
-            "number" => instance.is_number(),
-            "array" => instance.is_array(),
-            "object" => instance.is_object(),
-            _ => false,
-        };
-        if !types.iter().any(|ty| fits(ty)) {
-            problems.push(format!("{at}: {instance} is not of type {types:?}"));
-            return;
-        }
-    }
-    if let Some(allowed) = schema["enum"].as_array()
-        && !allowed.contains(instance)
-    {
-        problems.push(format!("{at}: {instance} is not one of {allowed:?}"));
-    }
-    if let (Some(minimum), Some(number)) = (schema["minimum"].as_f64(), instance.as_f64())
-        && number < minimum
-    {
-        problems.push(format!("{at}: {number} < {minimum}"));
-    }
-    if let Some(variants) = schema["oneOf"].as_array() {
-        let matching = variants
-            .iter()
-            .filter(|variant| {
-                let mut inner = Vec::new();
-                validate(document, variant, instance, at, &mut inner);
-                inner.is_empty()
-            })
-            .count();
-        if matching != 1 {
-            problems.push(format!("{at}: {matching} oneOf variants match, not 1"));
-        }
-    }
-    if let Some(object) = instance.as_object() {
-        for name in schema["required"].as_array().into_iter().flatten() {
-            let name = name.as_str().expect("required names are strings");
-            if !object.contains_key(name) {
-                problems.push(format!("{at}: missing {name}"));
-            }
-        }
-        let properties = schema["properties"].as_object();
-        for (name, value) in object {
-            match properties.and_then(|properties| properties.get(name)) {
-                Some(property) => {
-                    validate(document, property, value, &format!("{at}.{name}"), problems);
-                }
-                None if schema["additionalProperties"] == json!(false) => {
-                    problems.push(format!("{at}: undocumented property {name}"));
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Some(items), Some(array)) = (schema.get("items"), instance.as_array()) {
-        for (index, item) in array.iter().enumerate() {
-            validate(document, items, item, &format!("{at}[{index}]"), problems);
-        }
-    }
-}
-
-/// Asserts that `body`, answered with `status` by `METHOD path`, matches the documented
-/// response schema (`application/json` for success, the `OperationOutcome` for errors).
-fn assert_documented(document: &Value, method: &str, path: &str, status: StatusCode, body: &Value) {
-    let operation = &document["paths"][path][method.to_lowercase()];
-    let mut response = &operation["responses"][status.as_str()];
-    if let Some(target) = response["$ref"].as_str() {
-        response = resolve(document, target).expect("a resolvable response");
-    }
-    let content = response["content"]
-        .as_object()
-        .and_then(|content| content.values().next())
-        .unwrap_or_else(|| panic!("{method} {path} documents no {status} body"));
-    let mut problems = Vec::new();
-    validate(document, &content["schema"], body, "$", &mut problems);
-    assert!(
-        problems.is_empty(),
-        "{method} {path} {status}: {problems:#?}\n{body:#}"
-    );
 }
 
 #[tokio::test]
@@ -520,6 +393,153 @@ async fn real_responses_validate_against_the_documented_schemas() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     check("GET", "/api/documents/jobs/{id}", status, &body);
+}
+
+/// Calls `METHOD path` (of the documented `template`) with `token` and `body`, asserts
+/// `expected` and that the answer matches the documented schema; the answer.
+async fn call(
+    app: &TestApp,
+    document: &Value,
+    (method, template, path): (Method, &str, &str),
+    token: &str,
+    body: Option<&Value>,
+    expected: StatusCode,
+) -> Value {
+    let (status, answer) = api_call(app, method.clone(), path, token, body).await;
+    assert_eq!(status, expected, "{method} {path}: {answer}");
+    assert_documented(document, method.as_str(), template, status, &answer);
+    answer
+}
+
+#[tokio::test]
+async fn the_other_answers_validate_against_the_documented_schemas_too() {
+    let app = TestApp::new().await;
+    let document = served(&app).await;
+    let doc = &document;
+    let admin = app.token.clone();
+    let (ok, created) = (StatusCode::OK, StatusCode::CREATED);
+
+    // Administration: a physician registers (pending), an admin approves; users and audit.
+    let physician = json!({"email": "dr@test.local", "password": "a long enough passphrase 42",
+        "role": "physician", "name": "Drew Doctor"});
+    let register = (Method::POST, "/api/auth/register", "/api/auth/register");
+    let pending = call(&app, doc, register.clone(), "", Some(&physician), created).await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let approve = format!(
+        "/api/admin/users/{}/approve",
+        pending["id"].as_str().expect("id")
+    );
+    let action = (
+        Method::POST,
+        "/api/admin/users/{id}/{action}",
+        approve.as_str(),
+    );
+    let approved = call(&app, doc, action, &admin, None, ok).await;
+    assert_eq!(approved["status"], "active", "{approved}");
+    let users = (Method::GET, "/api/admin/users", "/api/admin/users");
+    let body = call(&app, doc, users, &admin, None, ok).await;
+    assert_eq!(body["users"].as_array().map(Vec::len), Some(2), "{body}");
+    let bad_role = (
+        Method::GET,
+        "/api/admin/users",
+        "/api/admin/users?role=nope",
+    );
+    call(&app, doc, bad_role, &admin, None, StatusCode::BAD_REQUEST).await;
+
+    // A patient: refresh, TOTP setup and verify, then a login that asks for the code.
+    let account = json!({"email": "pa@test.local", "password": "a long enough passphrase 42",
+        "role": "patient"});
+    call(&app, doc, register, "", Some(&account), created).await;
+    let login = (Method::POST, "/api/auth/login", "/api/auth/login");
+    let tokens = call(&app, doc, login.clone(), "", Some(&account), ok).await;
+    let refresh = json!({"refresh_token": tokens["refresh_token"]});
+    let route = (Method::POST, "/api/auth/refresh", "/api/auth/refresh");
+    let tokens = call(&app, doc, route, "", Some(&refresh), ok).await;
+    let patient = tokens["access_token"].as_str().expect("a token").to_owned();
+    let route = (Method::POST, "/api/auth/totp/setup", "/api/auth/totp/setup");
+    let enrolment = call(&app, doc, route, &patient, None, ok).await;
+    let uri = enrolment["otpauth_uri"].as_str().expect("a URI");
+    let code = json!({"code": totp_code(uri, app.clock.now())});
+    let route = (
+        Method::POST,
+        "/api/auth/totp/verify",
+        "/api/auth/totp/verify",
+    );
+    let verified = call(&app, doc, route, &patient, Some(&code), ok).await;
+    let patient = verified["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let mfa = call(&app, doc, login, "", Some(&account), ok).await;
+    assert_eq!(mfa["mfa_required"], true, "{mfa}");
+    let me = (Method::GET, "/api/auth/me", "/api/auth/me");
+    let patient_id = call(&app, doc, me, &patient, None, ok).await["patient_id"]
+        .as_str()
+        .expect("a patient")
+        .to_owned();
+
+    // A physician requests access, the patient accepts then revokes; break-glass; the log.
+    let doctor = signed_in(&app.state, "d@test.local", Role::Physician).await;
+    let request = json!({"patient": patient_id, "scope": ["Observation"]});
+    let route = (Method::POST, "/api/consents", "/api/consents");
+    let proposed = call(&app, doc, route, &doctor, Some(&request), created).await;
+    let id = proposed["id"].as_str().expect("an id").to_owned();
+    let accept = format!("/api/consents/{id}/accept");
+    let route = (Method::POST, "/api/consents/{id}/{action}", accept.as_str());
+    let active = call(&app, doc, route, &patient, None, ok).await;
+    assert_eq!(active["status"], "active", "{active}");
+    let revoke = format!("/api/consents/{id}");
+    let route = (Method::DELETE, "/api/consents/{id}", revoke.as_str());
+    call(&app, doc, route, &patient, None, ok).await;
+    let reason = json!({"patient": patient_id, "reason": "unconscious in the emergency room"});
+    let route = (
+        Method::POST,
+        "/api/consents/break-glass",
+        "/api/consents/break-glass",
+    );
+    call(&app, doc, route, &doctor, Some(&reason), created).await;
+    let read = format!("/fhir/R4/Patient/{patient_id}");
+    let (status, _) = api_call(&app, Method::GET, &read, &doctor, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let route = (
+        Method::GET,
+        "/api/consents/access-log",
+        "/api/consents/access-log",
+    );
+    let log = call(&app, doc, route, &patient, None, ok).await;
+    assert!(
+        log["entries"].as_array().is_some_and(|e| !e.is_empty()),
+        "{log}"
+    );
+    let route = (Method::GET, "/api/admin/audit", "/api/admin/audit?limit=50");
+    let audit = call(&app, doc, route, &admin, None, ok).await;
+    assert!(
+        audit["records"].as_array().is_some_and(|r| !r.is_empty()),
+        "{audit}"
+    );
+
+    // Search, and a cancelled document job.
+    let route = (Method::GET, "/api/search", "/api/search?q=Patient");
+    call(&app, doc, route, &patient, None, ok).await;
+    let route = (Method::GET, "/api/search", "/api/search");
+    call(&app, doc, route, &patient, None, StatusCode::BAD_REQUEST).await;
+    let (content_type, upload) = multipart(&patient_id, "report.pdf", b"%PDF-1.4\nGlucose 95");
+    let response = app
+        .request(
+            Method::POST,
+            "/api/documents",
+            &[("content-type", &content_type)],
+            upload,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.text());
+    let job = format!(
+        "/api/documents/jobs/{}",
+        response.json()["job_id"].as_str().expect("id")
+    );
+    let route = (Method::DELETE, "/api/documents/jobs/{id}", job.as_str());
+    let cancelled = call(&app, doc, route, &admin, None, ok).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
 }
 
 #[test]
