@@ -67,6 +67,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .method_not_allowed_fallback(wrong_method);
     let api = Router::new()
+        .route("/api/openapi.json", get(api::openapi::document))
         .route("/api/auth/register", post(api::auth::register))
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/refresh", post(api::auth::refresh))

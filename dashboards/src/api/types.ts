@@ -1,26 +1,20 @@
-// Shapes of the MediLink application API (`/api`), as the server's handlers write them
-// (`medilink-server/src/api/*.rs`). FHIR resources use the `fhir4` types of `@types/fhir`.
+// Shapes of the MediLink application API (`/api`). Where the server's OpenAPI document
+// (`medilink-server/openapi.json`, served at `/api/openapi.json`) describes a shape exactly as
+// the portals use it, it is re-exported from the types generated from that document
+// (`openapi.d.ts`, `npm run gen:api`); the others are written here, each saying how it
+// differs. FHIR resources use the `fhir4` types of `@types/fhir`.
 
-export type Role = 'patient' | 'physician' | 'admin' | 'researcher';
+import type { components } from './openapi';
+
+type Schemas = components['schemas'];
+
+export type Role = Schemas['Role'];
 
 /** `POST /api/auth/login`, `/refresh`, `/totp/verify`. */
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-}
+export type TokenPair = Schemas['TokenPair'];
 
 /** `GET /api/auth/me`, `POST /api/auth/register`. */
-export interface UserView {
-  id: string;
-  email: string;
-  name: string | null;
-  role: Role;
-  status: 'active' | 'pending' | 'suspended';
-  patient_id: string | null;
-  totp_enabled: boolean;
-}
+export type UserView = Schemas['UserView'];
 
 /** The answer to a login: a session, or a request for the TOTP code. */
 export type LoginResult =
@@ -28,20 +22,15 @@ export type LoginResult =
   | { kind: 'totp-required' };
 
 /** `POST /api/auth/totp/setup`. */
-export interface TotpEnrolment {
-  otpauth_uri: string;
-  /** `data:image/svg+xml;base64,…` */
-  qr_svg: string;
-}
+export type TotpEnrolment = Schemas['TotpEnrolment'];
 
 /** `POST /api/auth/totp/verify`: a full session plus the one-time backup codes. */
-export interface TotpVerified extends TokenPair {
-  backup_codes: string[];
-}
+export type TotpVerified = Schemas['TotpVerified'];
 
-export type ConsentStatus = 'proposed' | 'active' | 'rejected' | 'revoked' | 'expired';
+export type ConsentStatus = Schemas['ConsentStatus'];
 
-/** A consent as `/api/consents` shows it. */
+/** A consent as `/api/consents` shows it. The document's `id` may be null (a grant not yet
+ * stored has none); every grant the API returns is stored, so here it is a string. */
 export interface Grant {
   id: string;
   patient: string;
@@ -57,7 +46,8 @@ export interface Grant {
   reason: string | null;
 }
 
-/** What a patient grants (or a physician requests). */
+/** What a patient grants (or a physician requests). `scope` is optional in the document
+ * (default: none); the portals always send it. */
 export interface NewGrant {
   grantee?: string;
   patient?: string;
@@ -67,7 +57,8 @@ export interface NewGrant {
   end?: string;
 }
 
-/** One row of `GET /api/consents/access-log`. */
+/** One row of `GET /api/consents/access-log`. The document's `role` is any string (as
+ * audited); the portals read it as a `Role`. */
 export interface AccessLogEntry {
   seq: number;
   at: string;
@@ -84,23 +75,15 @@ export interface AccessLogEntry {
 }
 
 /** One clinician of `GET /api/directory/clinicians` (never an e-mail address). */
-export interface Clinician {
-  id: string;
-  /** The display name (null when the account has none). */
-  name: string | null;
-  role: 'physician';
-}
+export type Clinician = Schemas['Clinician'];
 
-export type JobStatus = 'pending' | 'processing' | 'completed' | 'needs_review' | 'failed' | 'cancelled';
+export type JobStatus = Schemas['JobStatus'];
 
 /** `POST /api/documents` (202). */
-export interface DocumentSubmitted {
-  job_id: string;
-  status: JobStatus;
-  document_reference?: string;
-}
+export type DocumentSubmitted = Schemas['DocumentSubmitted'];
 
-/** A document-ingest job (`GET /api/documents/jobs[/{id}]`). */
+/** A document-ingest job (`GET /api/documents/jobs[/{id}]`). The document requires the
+ * fields marked optional here (and types `counts`); the portals tolerate their absence. */
 export interface DocumentJob {
   id: string;
   status: JobStatus;
@@ -128,8 +111,4 @@ export function jobActive(status: JobStatus): boolean {
 }
 
 /** One hit of `GET /api/search`. */
-export interface SearchHit {
-  resourceType: string;
-  id: string;
-  display?: string;
-}
+export type SearchHit = Schemas['SearchHit'];

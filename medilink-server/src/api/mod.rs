@@ -1,12 +1,13 @@
 //! The application API under `/api` (JSON): accounts and sessions ([`auth`]),
-//! administration ([`admin`]) and the clinician directory ([`directory`]). Errors are
-//! `OperationOutcome`s like the FHIR API's.
+//! administration ([`admin`]) and the clinician directory ([`directory`]), described by the
+//! OpenAPI document [`openapi`] serves. Errors are `OperationOutcome`s like the FHIR API's.
 
 pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod consents;
 pub(crate) mod directory;
 pub(crate) mod documents;
+pub(crate) mod openapi;
 pub(crate) mod search;
 
 use axum::extract::FromRequestParts;

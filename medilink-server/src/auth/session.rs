@@ -24,6 +24,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/refresh"),
+    ("GET", "/api/openapi.json"),
 ];
 
 /// Who may call a class of routes.

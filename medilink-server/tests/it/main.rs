@@ -20,6 +20,7 @@ mod lockouts;
 mod metadata;
 mod metrics;
 mod mfa;
+mod openapi;
 mod rate_limits;
 mod read_write;
 mod route_table;

@@ -7,8 +7,9 @@ use medilink_fhir::platform::Role;
 
 use crate::support::{TestApp, signed_in};
 
-/// Every protected route of the application: `(method, path, admin only)`.
-const PROTECTED: &[(Method, &str, bool)] = &[
+/// Every protected route of the application: `(method, path, admin only)`. `openapi.rs` checks
+/// that the `/api` entries cover every `/api` route of `src/routes.rs`.
+pub(crate) const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::POST, "/fhir/R4", false),
     (Method::GET, "/fhir/R4/_history", false),
     (Method::GET, "/fhir/R4/Patient", false),
@@ -44,10 +45,16 @@ const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::POST, "/api/admin/users/u1/approve", true),
     (Method::GET, "/api/admin/audit", true),
     (Method::GET, "/api/consents", false),
+    (Method::POST, "/api/consents", false),
     (Method::POST, "/api/consents/break-glass", false),
     (Method::GET, "/api/consents/access-log", false),
     (Method::DELETE, "/api/consents/c1", false),
     (Method::POST, "/api/consents/c1/accept", false),
+    (Method::POST, "/api/documents", false),
+    (Method::GET, "/api/documents/jobs", false),
+    (Method::GET, "/api/documents/jobs/j1", false),
+    (Method::DELETE, "/api/documents/jobs/j1", false),
+    (Method::POST, "/api/documents/jobs/j1/accept", false),
     (Method::GET, "/some/new/route", false),
 ];
 
@@ -85,10 +92,12 @@ async fn every_protected_route_needs_a_token_and_the_right_role() {
             || path.starts_with("/api/consents")
             || path.starts_with("/api/search")
             || path.starts_with("/api/directory")
+            || path.starts_with("/api/documents")
         {
             // Issue #5: every role reaches the FHIR API; the consent guard decides what each
             // sees (`consent.rs` holds that matrix). Every signed-in user may look clinicians
-            // up in the directory (`directory.rs`).
+            // up in the directory (`directory.rs`). Documents: the uploader's own jobs, and
+            // the consent guard at upload (`documents.rs`).
             continue;
         }
         for token in [&researcher, &patient] {
@@ -127,7 +136,13 @@ async fn every_protected_route_needs_a_token_and_the_right_role() {
 #[tokio::test]
 async fn public_routes_answer_without_a_token() {
     let app = TestApp::new().await;
-    for path in ["/health", "/health/ready", "/metrics", "/fhir/R4/metadata"] {
+    for path in [
+        "/health",
+        "/health/ready",
+        "/metrics",
+        "/fhir/R4/metadata",
+        "/api/openapi.json",
+    ] {
         let response = app
             .request(Method::GET, path, &[("authorization", "")], Body::empty())
             .await;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 pub(crate) mod process;
+pub(crate) mod schema;
 
 /// The application on a fresh in-memory store, with a signed-in admin (TOTP passed) whose
 /// token every request carries unless it sets its own `authorization` header.
