@@ -40,47 +40,8 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
         Arc::new(UuidIdGen),
     )
     .await?;
-    let clock = Arc::new(SystemClock);
-    let kv = Arc::new(LocalKeyValue::new(clock.clone()));
-    let service = Arc::new(ConsentService::new(
-        store.clone(),
-        kv,
-        clock,
-        Arc::new(medilink_consent::mail::LogMailer),
-    ));
-    // A physician of its own per run: grants of earlier runs on the same store stay out.
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    let physician = format!("bench-physician-{started}");
-    let physician = physician.as_str();
-    for n in 0..patients {
-        let patient = Principal::User {
-            user_id: format!("bench-patient-{n}"),
-            role: Role::Patient,
-            patient_id: Some(format!("bench-{n}")),
-        };
-        let request = GrantRequest {
-            patient: None,
-            grantee: Some(physician.to_owned()),
-            grantee_role: Some(Role::Physician),
-            scope: Vec::new(),
-            purpose: None,
-            end: None,
-        };
-        service.create(&patient, request).await?;
-    }
+    let (service, doctor) = physician_with_grants(&store, patients).await?;
     let guarded = ConsentGuard::new(store.clone(), service);
-    let doctor = RequestContext {
-        caller: Caller::User {
-            user_id: UserId(physician.to_owned()),
-            role: Role::Physician,
-            mfa: true,
-            patient_id: None,
-        },
-        request_id: "bench".to_owned(),
-    };
     let system = RequestContext::system();
     let mut observations = Vec::with_capacity(patients);
     for n in 0..patients {
@@ -167,4 +128,54 @@ fn stats(times: &mut [Duration]) -> (Duration, f64) {
         times[times.len() / 2],
         times.len() as f64 / total.as_secs_f64(),
     )
+}
+
+/// A physician of its own (grants of earlier runs on the same store stay out) holding active
+/// all-data grants from the bench patients `bench-0` … `bench-{patients-1}`: the consent
+/// service and the physician's request context.
+pub(crate) async fn physician_with_grants(
+    store: &Arc<dyn ResourceStore>,
+    patients: usize,
+) -> Result<(Arc<ConsentService>, RequestContext)> {
+    let clock = Arc::new(SystemClock);
+    let kv = Arc::new(LocalKeyValue::new(clock.clone()));
+    let service = Arc::new(ConsentService::new(
+        store.clone(),
+        kv,
+        clock,
+        Arc::new(medilink_consent::mail::LogMailer),
+    ));
+    // A physician of its own per run: grants of earlier runs on the same store stay out.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let physician = format!("bench-physician-{started}");
+    let physician = physician.as_str();
+    for n in 0..patients {
+        let patient = Principal::User {
+            user_id: format!("bench-patient-{n}"),
+            role: Role::Patient,
+            patient_id: Some(format!("bench-{n}")),
+        };
+        let request = GrantRequest {
+            patient: None,
+            grantee: Some(physician.to_owned()),
+            grantee_role: Some(Role::Physician),
+            scope: Vec::new(),
+            purpose: None,
+            end: None,
+        };
+        service.create(&patient, request).await?;
+    }
+    let doctor = RequestContext {
+        caller: Caller::User {
+            user_id: UserId(physician.to_owned()),
+            role: Role::Physician,
+            mfa: true,
+            patient_id: None,
+        },
+        request_id: "bench".to_owned(),
+    };
+    Ok((service, doctor))
 }

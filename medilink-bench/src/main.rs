@@ -15,6 +15,7 @@
 
 mod consent;
 mod data;
+mod export;
 mod raw;
 mod search;
 
@@ -72,6 +73,14 @@ enum Command {
         patients: usize,
         #[arg(long, default_value_t = 200)]
         rounds: usize,
+    },
+    /// Bulk `$export` throughput (run `search` first to load the store).
+    Export {
+        #[arg(long)]
+        database_url: String,
+        /// Patients whose grants the exporting physician holds.
+        #[arg(long, default_value_t = 50)]
+        patients: usize,
     },
     /// Consent-guard overhead on reads and searches (run `search` first to load the store).
     Consent {
@@ -176,6 +185,10 @@ async fn main() -> Result<()> {
             patients,
             rounds,
         } => consent::run(&database_url, patients, rounds).await,
+        Command::Export {
+            database_url,
+            patients,
+        } => export::run(&database_url, patients).await,
         Command::Search {
             database_url,
             patients,
