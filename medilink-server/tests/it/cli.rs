@@ -267,7 +267,7 @@ async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
         !dir.path().join("keys/jwt.key").exists(),
         "generated key left in the data dir"
     );
-    // With the three keys configured, production starts.
+    // With the four keys configured, production starts.
     let key = |byte: u8| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -278,6 +278,7 @@ async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
         .env("MEDILINK_AUTH_JWT_KEY", key(7))
         .env("MEDILINK_AUTH_ENCRYPTION_KEY", key(8))
         .env("MEDILINK_AUTH_LOOKUP_KEY", key(9))
+        .env("MEDILINK_RESEARCH_KEY", key(10))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
