@@ -42,8 +42,12 @@ async fn audit(app: &AppState, caller: &Caller, types: &[String], id: &str, outc
         actor: principal.map(|p| p.claims.sub.to_string()),
         role: principal.map(|p| p.role().as_str().to_owned()),
         action: "research-export".to_owned(),
-        resource_type: Some(types.join(",")),
-        resource_ids: vec![id.to_owned()],
+        resource_type: (!types.is_empty()).then(|| types.join(",")),
+        resource_ids: [id]
+            .into_iter()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .collect(),
         patient_id: None,
         outcome,
         client_ip: None,

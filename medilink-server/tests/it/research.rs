@@ -14,6 +14,7 @@ use medilink_fhir::platform::worker::{Step, Worker};
 use medilink_server::config::WorkerSettings;
 use serde_json::{Value, json};
 
+use crate::support::schema::assert_documented;
 use crate::support::{TestApp, api_call, signed_in};
 
 #[path = "../../../medilink-consent/tests/it/support/leaks.rs"]
@@ -48,6 +49,8 @@ struct Research {
     app: TestApp,
     worker: Worker,
     researcher: String,
+    /// The served OpenAPI document: every answer here must validate against it.
+    openapi: Value,
 }
 
 async fn research(app: TestApp, email: &str) -> Research {
@@ -57,14 +60,32 @@ async fn research(app: TestApp, email: &str) -> Research {
     };
     let worker = medilink_server::serve::worker(&app.state, settings);
     let researcher = signed_in(&app.state, email, Role::Researcher).await;
+    let openapi = app.get("/api/openapi.json").await.json();
     Research {
         app,
         worker,
         researcher,
+        openapi,
     }
 }
 
 impl Research {
+    /// `api_call`, with the answer checked against the documented schema of `template`.
+    async fn call(
+        &self,
+        method: Method,
+        template: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let (status, answer) = api_call(&self.app, method.clone(), path, token, body).await;
+        if status != StatusCode::NO_CONTENT {
+            assert_documented(&self.openapi, method.as_str(), template, status, &answer);
+        }
+        (status, answer)
+    }
+
     async fn create(&self, resource: Value) -> String {
         let path = format!(
             "/fhir/R4/{}",
@@ -77,23 +98,25 @@ impl Research {
 
     /// Kicks off as `token`, runs the job; the completed status.
     async fn export(&self, token: &str, body: Value) -> Value {
-        let (status, accepted) = api_call(
-            &self.app,
-            Method::POST,
-            "/api/research/exports",
-            token,
-            Some(&body),
-        )
-        .await;
+        let exports = "/api/research/exports";
+        let (status, accepted) = self
+            .call(Method::POST, exports, exports, token, Some(&body))
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
         assert_eq!(accepted["status"], "pending");
         let id = accepted["id"].as_str().expect("id").to_owned();
+        let path = format!("/api/research/exports/{id}");
+        let template = "/api/research/exports/{id}";
+        let (status, view) = self.call(Method::GET, template, &path, token, None).await;
+        assert_eq!(
+            (status, &view["status"]),
+            (StatusCode::OK, &json!("pending"))
+        );
         match self.worker.run_once().await.expect("queue") {
             Step::Ran { kind, .. } => assert_eq!(kind, KIND),
             other => panic!("expected a research export, got {other:?}"),
         }
-        let path = format!("/api/research/exports/{id}");
-        let (status, view) = api_call(&self.app, Method::GET, &path, token, None).await;
+        let (status, view) = self.call(Method::GET, template, &path, token, None).await;
         assert_eq!(status, StatusCode::OK, "{view}");
         assert_eq!(view["status"], "completed", "{view}");
         view
@@ -203,12 +226,18 @@ async fn a_research_export_is_de_identified_linked_and_private() {
     }
     let other = signed_in(&world.app.state, "res2@test.local", Role::Researcher).await;
     let id = view["id"].as_str().expect("id");
-    for path in [
-        format!("/api/research/exports/{id}"),
-        format!("/api/research/exports/{id}/files/Patient.ndjson"),
+    for (template, path) in [
+        (
+            "/api/research/exports/{id}",
+            format!("/api/research/exports/{id}"),
+        ),
+        (
+            "/api/research/exports/{id}/files/{file}",
+            format!("/api/research/exports/{id}/files/Patient.ndjson"),
+        ),
     ] {
         for token in [&other, &physician] {
-            let (status, _) = api_call(&world.app, Method::GET, &path, token, None).await;
+            let (status, _) = world.call(Method::GET, template, &path, token, None).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         }
     }
@@ -242,8 +271,18 @@ async fn a_research_export_is_de_identified_linked_and_private() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{audit}");
-    let text = audit.to_string();
-    assert!(text.contains("Patient,Observation"), "{text}");
+    let records = audit["records"].as_array().cloned().unwrap_or_default();
+    let kick_off = records.iter().find(|record| {
+        record["resource_type"] == "Patient,Observation" && record["outcome"] == 202
+    });
+    assert!(kick_off.is_some(), "{audit}");
+    let download = records.iter().find(|record| {
+        record["resource_type"] == "Observation" && record["resource_ids"] == json!([id])
+    });
+    assert!(
+        download.is_some_and(|record| record["outcome"] == 200),
+        "{audit}"
+    );
 
     // Cancel: the export and its files are gone.
     let (status, _) = api_call(
