@@ -7,7 +7,8 @@
 //! `medilink_consent::research`'s.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medilink_consent::research::{ResearchExport, ResearchRequest};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ClassifyMessage;
+use crate::auth::limits::client_ip;
 use crate::context::Caller;
 use crate::error::ApiError;
 use crate::extract::Base;
@@ -34,8 +36,16 @@ pub(crate) struct NewExport {
     keep_zip3: bool,
 }
 
-/// Records the audit entry of a kick-off or download (`types`: the types concerned).
-async fn audit(app: &AppState, caller: &Caller, types: &[String], id: &str, outcome: u16) {
+/// Records the audit entry of a kick-off or download (`types`: the types concerned). As in
+/// the `/fhir` audit middleware, an answer whose record is not stored is withheld (`503`).
+async fn audit(
+    app: &AppState,
+    caller: &Caller,
+    client_ip: Option<String>,
+    types: &[String],
+    id: &str,
+    outcome: u16,
+) -> Result<(), ApiError> {
     let principal = caller.principal();
     let entry = AuditEntry {
         at: app.clock.now(),
@@ -50,11 +60,16 @@ async fn audit(app: &AppState, caller: &Caller, types: &[String], id: &str, outc
             .collect(),
         patient_id: None,
         outcome,
-        client_ip: None,
+        client_ip,
         request_id: caller.context().request_id.clone(),
     };
-    if !app.audit.record(entry).await {
-        tracing::error!("research export audit record not stored");
+    if app.audit.record(entry).await {
+        Ok(())
+    } else {
+        tracing::error!("research export audit record not stored: response withheld");
+        Err(ApiError::from(medilink_fhir::FhirError::Unavailable {
+            source: "audit trail unavailable".into(),
+        }))
     }
 }
 
@@ -110,20 +125,24 @@ pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
     Base(base): Base,
-    body: axum::body::Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let ip = client_ip(&request, app.auth.settings().trust_forwarded_for);
     // The role first: a non-researcher learns nothing about the body or exportable types.
     if caller
         .principal()
         .is_none_or(|p| p.role() != medilink_fhir::platform::Role::Researcher)
     {
-        audit(&app, &caller, &[], "", 403).await;
+        audit(&app, &caller, ip, &[], "", 403).await?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             medilink_fhir::IssueCode::Forbidden,
             "research exports are for researchers only",
         ));
     }
+    let body = Bytes::from_request(request, &app).await.map_err(|_| {
+        ApiError::bad_request(medilink_fhir::IssueCode::Structure, "cannot read the body")
+    })?;
     let body: NewExport = serde_json::from_slice(&body).map_err(|err| {
         ApiError::bad_request(
             medilink_fhir::IssueCode::Structure,
@@ -136,7 +155,7 @@ pub(crate) async fn create(
         .start(caller.context(), request.clone())
         .await?;
     let id = job.id.to_string();
-    audit(&app, &caller, &request.types, &id, 202).await;
+    audit(&app, &caller, ip, &request.types, &id, 202).await?;
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "status": "pending"})),
@@ -174,11 +193,13 @@ pub(crate) async fn file(
     State(app): State<AppState>,
     caller: Caller,
     Path((id, file_name)): Path<(String, String)>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let ip = client_ip(&request, app.auth.settings().trust_forwarded_for);
     let type_name = file_name.strip_suffix(".ndjson").unwrap_or_default();
     let found = app.research.file(caller.context(), &id, type_name).await;
     let outcome = if found.is_ok() { 200 } else { 404 };
-    audit(&app, &caller, &[type_name.to_owned()], &id, outcome).await;
+    audit(&app, &caller, ip, &[type_name.to_owned()], &id, outcome).await?;
     let (key, size) = found?;
     Ok(crate::export::stream_ndjson(&app, key, size))
 }

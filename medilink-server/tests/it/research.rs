@@ -272,6 +272,18 @@ async fn a_research_export_is_de_identified_linked_and_private() {
     .await;
     assert_eq!(status, StatusCode::OK, "{audit}");
     let records = audit["records"].as_array().cloned().unwrap_or_default();
+    assert!(
+        records
+            .iter()
+            .all(|record| record["action"] == "research-export"),
+        "{audit}"
+    );
+    // The refused kick-offs of the physician, the patient and the admin.
+    let refused = records
+        .iter()
+        .filter(|record| record["outcome"] == 403)
+        .count();
+    assert_eq!(refused, 3, "{audit}");
     let kick_off = records.iter().find(|record| {
         record["resource_type"] == "Patient,Observation" && record["outcome"] == 202
     });
