@@ -2,7 +2,8 @@
 //! patients with names, addresses, identifiers, narratives and full dates holds none of them
 //! (the leak hunt of `medilink-consent`'s tests); references between the exported Patient and
 //! Observations still match; pseudonyms are stable across exports and change with the key;
-//! other roles get 403, another researcher 404; unknown types 400; refusals are counted.
+//! `keep_zip3` keeps ZIP3 only; other roles get 403, another researcher 404; unknown types
+//! 400; refusals are counted; kick-offs and downloads are audited; `DELETE` cancels.
 
 use std::time::Duration;
 
@@ -203,11 +204,18 @@ async fn a_research_export_is_de_identified_linked_and_private() {
     }
 
     // The same patient, the same pseudonym in a second export.
+    // With `keep_zip3`, the first three ZIP digits stay (and nothing else of the address).
     let again = world
-        .export(&world.researcher, json!({"types": ["Patient"]}))
+        .export(
+            &world.researcher,
+            json!({"types": ["Patient"], "keep_zip3": true}),
+        )
         .await;
     let patients_again = world.file(&world.researcher, &again, "Patient").await;
     assert_eq!(patients_again[0]["id"], patients[0]["id"]);
+    assert_eq!(patients[0]["address"][0].get("postalCode"), None);
+    assert_eq!(patients_again[0]["address"][0]["postalCode"], "011");
+    leaks::assert_no_leak("Patient", &patient, &patients_again[0]);
 
     // Other roles: 403; another researcher: 404 on the status and the files.
     let physician = signed_in(&world.app.state, "doc@test.local", Role::Physician).await;
