@@ -41,7 +41,7 @@ pub const KIND: &str = "fhir.export";
 /// The accepted `_outputFormat` values (all mean NDJSON).
 pub const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Resources read per guarded search page.
-const PAGE: usize = 1000;
+pub(crate) const PAGE: usize = 1000;
 /// Lines buffered before they are handed to the blob writer.
 const FLUSH_BYTES: usize = 64 * 1024;
 
@@ -194,6 +194,13 @@ fn not_found(id: &str) -> ConsentError {
     ConsentError::ExportNotFound { id: id.to_owned() }
 }
 
+/// The types a `fhir.export` job's payload reads.
+fn payload_types(job: &Job) -> ConsentResult<Vec<ResourceType>> {
+    let payload: Payload = serde_json::from_value(job.payload.clone())
+        .map_err(|err| FhirError::Internal { source: err.into() })?;
+    Ok(payload.request.resource_types())
+}
+
 impl BulkExport {
     /// Exports from the platform's `store` (guarded per job) into `blobs`, queued on `jobs`.
     pub fn new(
@@ -302,48 +309,14 @@ impl BulkExport {
     /// The export job `id` if the caller of `ctx` requested it (or is an admin) and it was not
     /// cancelled; otherwise it does not exist.
     pub async fn job(&self, ctx: &RequestContext, id: &str) -> ConsentResult<Job> {
-        let Caller::User { user_id, role, .. } = &ctx.caller else {
-            return Err(not_found(id));
-        };
-        let uuid = Uuid::parse_str(id).map_err(|_| not_found(id))?;
-        let job = self.jobs.get(uuid).await?.ok_or_else(|| not_found(id))?;
-        let owner = job.owner.as_deref() == Some(user_id.0.as_str());
-        if job.kind != KIND
-            || job.status == JobStatus::Cancelled
-            || !(owner || *role == Role::Admin)
-        {
-            return Err(not_found(id));
-        }
-        Ok(job)
+        visible_job(self.jobs.as_ref(), ctx, id, KIND, true).await
     }
 
     /// Cancels the export `id` (whatever its state) and deletes its files.
     pub async fn cancel(&self, ctx: &RequestContext, id: &str) -> ConsentResult<()> {
         let job = self.job(ctx, id).await?;
-        let from = [
-            JobStatus::Pending,
-            JobStatus::Processing,
-            JobStatus::Completed,
-            JobStatus::Failed,
-        ];
-        if !self
-            .jobs
-            .transition(job.id, &from, JobStatus::Cancelled, None)
-            .await?
-        {
-            return Err(not_found(id));
-        }
-        self.delete_files(&job).await?;
-        Ok(())
-    }
-
-    async fn delete_files(&self, job: &Job) -> ConsentResult<()> {
-        let payload: Payload = serde_json::from_value(job.payload.clone())
-            .map_err(|err| FhirError::Internal { source: err.into() })?;
-        for resource_type in payload.request.resource_types() {
-            self.blobs.delete(&file_key(job.id, resource_type)).await?;
-        }
-        Ok(())
+        let types = payload_types(&job)?;
+        cancel_job(self.jobs.as_ref(), self.blobs.as_ref(), &job, &types).await
     }
 
     /// The blob key and size of the completed export `id`'s file for `type_name`.
@@ -354,19 +327,7 @@ impl BulkExport {
         type_name: &str,
     ) -> ConsentResult<(String, u64)> {
         let job = self.job(ctx, id).await?;
-        let listed = job.status == JobStatus::Completed
-            && job.result.as_ref().is_some_and(|result| {
-                result["output"]
-                    .as_array()
-                    .is_some_and(|files| files.iter().any(|file| file["type"] == type_name))
-            });
-        let resource_type = ResourceType::from_name(type_name).filter(|_| listed);
-        let Some(resource_type) = resource_type else {
-            return Err(not_found(id));
-        };
-        let key = file_key(job.id, resource_type);
-        let size = self.blobs.size(&key).await?.ok_or_else(|| not_found(id))?;
-        Ok((key, size))
+        listed_file(self.blobs.as_ref(), &job, type_name).await
     }
 
     /// Writes the file of one type; its line count (`0`: no file, the caller may not see the
@@ -379,69 +340,194 @@ impl BulkExport {
         payload: &Payload,
         resource_type: ResourceType,
     ) -> Result<u64, FhirError> {
-        let mut params = vec![
-            ("_count".to_owned(), PAGE.to_string()),
-            ("_total".to_owned(), "none".to_owned()),
-        ];
-        if let Some(since) = &payload.request.since {
-            params.push(("_lastUpdated".to_owned(), format!("gt{since}")));
-        }
-        let mut query = SearchQuery::parse(resource_type, &params, true)?;
+        let mut query = page_query(resource_type, payload.request.since.as_deref())?;
         if let ExportLevel::Patient(id) = &payload.request.level {
             query
                 .criteria
                 .push(Criterion::PatientCompartment(vec![id.clone()]));
         }
-        let mut writer: Option<Box<dyn BlobWriter>> = None;
-        let mut buffer = Vec::new();
-        let mut count = 0u64;
-        loop {
-            let page = match store.search(ctx, &query).await {
-                Ok(page) => page,
-                // The caller's role never sees this type: no file.
-                Err(FhirError::Forbidden { .. }) if count == 0 => return Ok(0),
-                Err(err) => return Err(err),
-            };
-            for stored in &page.matches {
-                let Some(json) = stored.json.as_deref() else {
-                    continue;
-                };
-                if json.contains('\n') {
-                    let value: Value = serde_json::from_str(json)
-                        .map_err(|err| FhirError::Internal { source: err.into() })?;
-                    buffer.extend_from_slice(value.to_string().as_bytes());
-                } else {
-                    buffer.extend_from_slice(json.as_bytes());
-                }
-                buffer.push(b'\n');
-                count += 1;
-                if buffer.len() >= FLUSH_BYTES {
-                    let open = match writer.as_mut() {
-                        Some(open) => open,
-                        None => {
-                            writer.insert(self.blobs.writer(&file_key(job, resource_type)).await?)
-                        }
-                    };
-                    open.write(std::mem::take(&mut buffer)).await?;
-                }
-            }
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        if count > 0 {
-            let mut open = match writer {
-                Some(open) => open,
-                None => self.blobs.writer(&file_key(job, resource_type)).await?,
-            };
-            if !buffer.is_empty() {
-                open.write(buffer).await?;
-            }
-            open.close().await?;
-        }
-        Ok(count)
+        let key = file_key(job, resource_type);
+        write_ndjson(self.blobs.as_ref(), store, ctx, query, &key, |json| {
+            Ok(Some(one_line(json)?))
+        })
+        .await
     }
+}
+
+/// The first page query of an export of `resource_type`: current versions, [`PAGE`] at a
+/// time, no total, changed after `since` when given.
+pub(crate) fn page_query(
+    resource_type: ResourceType,
+    since: Option<&str>,
+) -> Result<SearchQuery, FhirError> {
+    let mut params = vec![
+        ("_count".to_owned(), PAGE.to_string()),
+        ("_total".to_owned(), "none".to_owned()),
+    ];
+    if let Some(since) = since {
+        params.push(("_lastUpdated".to_owned(), format!("gt{since}")));
+    }
+    SearchQuery::parse(resource_type, &params, true)
+}
+
+/// A stored resource's JSON as one NDJSON line (without the newline).
+fn one_line(json: &str) -> Result<String, FhirError> {
+    if json.contains('\n') {
+        let value: Value =
+            serde_json::from_str(json).map_err(|err| FhirError::Internal { source: err.into() })?;
+        Ok(value.to_string())
+    } else {
+        Ok(json.to_owned())
+    }
+}
+
+/// Pages through `query` on `store` as `ctx` and writes the line `line` makes of each match
+/// (`None`: skip it) to the blob `key`, never more than one page in memory; the line count.
+/// No lines, no blob. A search the caller's role may never make (`Forbidden` on the first
+/// page) counts as no lines.
+pub(crate) async fn write_ndjson<S, F>(
+    blobs: &dyn BlobStore,
+    store: &S,
+    ctx: &RequestContext,
+    mut query: SearchQuery,
+    key: &str,
+    mut line: F,
+) -> Result<u64, FhirError>
+where
+    S: ResourceStore + ?Sized,
+    F: FnMut(&str) -> Result<Option<String>, FhirError> + Send,
+{
+    let mut writer: Option<Box<dyn BlobWriter>> = None;
+    let mut buffer = Vec::new();
+    let mut count = 0u64;
+    loop {
+        let page = match store.search(ctx, &query).await {
+            Ok(page) => page,
+            // The caller's role never sees this type: no file.
+            Err(FhirError::Forbidden { .. }) if count == 0 => return Ok(0),
+            Err(err) => return Err(err),
+        };
+        for stored in &page.matches {
+            let Some(json) = stored.json.as_deref() else {
+                continue;
+            };
+            let Some(text) = line(json)? else {
+                continue;
+            };
+            buffer.extend_from_slice(text.as_bytes());
+            buffer.push(b'\n');
+            count += 1;
+            if buffer.len() >= FLUSH_BYTES {
+                let open = match writer.as_mut() {
+                    Some(open) => open,
+                    None => writer.insert(blobs.writer(key).await?),
+                };
+                open.write(std::mem::take(&mut buffer)).await?;
+            }
+        }
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    if count > 0 {
+        let mut open = match writer {
+            Some(open) => open,
+            None => blobs.writer(key).await?,
+        };
+        if !buffer.is_empty() {
+            open.write(buffer).await?;
+        }
+        open.close().await?;
+    }
+    Ok(count)
+}
+
+/// The job `id` of `kind` if the caller of `ctx` requested it (or is an admin and `admins`
+/// may see such jobs) and it was not cancelled; otherwise it does not exist.
+pub(crate) async fn visible_job(
+    jobs: &dyn JobQueue,
+    ctx: &RequestContext,
+    id: &str,
+    kind: &str,
+    admins: bool,
+) -> ConsentResult<Job> {
+    let Caller::User { user_id, role, .. } = &ctx.caller else {
+        return Err(not_found(id));
+    };
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found(id))?;
+    let job = jobs.get(uuid).await?.ok_or_else(|| not_found(id))?;
+    let owner = job.owner.as_deref() == Some(user_id.0.as_str());
+    let admin = admins && *role == Role::Admin;
+    if job.kind != kind || job.status == JobStatus::Cancelled || !(owner || admin) {
+        return Err(not_found(id));
+    }
+    Ok(job)
+}
+
+/// Cancels `job` (whatever its state) and deletes its files of `types`.
+pub(crate) async fn cancel_job(
+    jobs: &dyn JobQueue,
+    blobs: &dyn BlobStore,
+    job: &Job,
+    types: &[ResourceType],
+) -> ConsentResult<()> {
+    let from = [
+        JobStatus::Pending,
+        JobStatus::Processing,
+        JobStatus::Completed,
+        JobStatus::Failed,
+    ];
+    if !jobs
+        .transition(job.id, &from, JobStatus::Cancelled, None)
+        .await?
+    {
+        return Err(not_found(&job.id.to_string()));
+    }
+    delete_files(blobs, job.id, types).await
+}
+
+/// Deletes the files of `types` of the export `job`.
+pub(crate) async fn delete_files(
+    blobs: &dyn BlobStore,
+    job: Uuid,
+    types: &[ResourceType],
+) -> ConsentResult<()> {
+    for resource_type in types {
+        blobs.delete(&file_key(job, *resource_type)).await?;
+    }
+    Ok(())
+}
+
+/// The blob key and size of the completed `job`'s file for `type_name`, when its result's
+/// `output` lists that type.
+pub(crate) async fn listed_file(
+    blobs: &dyn BlobStore,
+    job: &Job,
+    type_name: &str,
+) -> ConsentResult<(String, u64)> {
+    let id = job.id.to_string();
+    let listed = job.status == JobStatus::Completed
+        && job.result.as_ref().is_some_and(|result| {
+            result["output"]
+                .as_array()
+                .is_some_and(|files| files.iter().any(|file| file["type"] == type_name))
+        });
+    let resource_type = ResourceType::from_name(type_name).filter(|_| listed);
+    let Some(resource_type) = resource_type else {
+        return Err(not_found(&id));
+    };
+    let key = file_key(job.id, resource_type);
+    let size = blobs.size(&key).await?.ok_or_else(|| not_found(&id))?;
+    Ok((key, size))
+}
+
+/// Whether `job` was cancelled (or removed) while it ran.
+pub(crate) async fn cancelled(jobs: &dyn JobQueue, job: Uuid) -> Result<bool, FhirError> {
+    Ok(jobs
+        .get(job)
+        .await?
+        .is_none_or(|now| now.status == JobStatus::Cancelled))
 }
 
 /// The request context of the export's caller.
@@ -481,13 +567,9 @@ impl JobHandler for BulkExport {
             if count > 0 {
                 output.push(json!({"type": resource_type.as_str(), "count": count}));
             }
-            let cancelled = self
-                .jobs
-                .get(job.id)
-                .await?
-                .is_none_or(|now| now.status == JobStatus::Cancelled);
-            if cancelled {
-                let _ = self.delete_files(job).await;
+            if cancelled(self.jobs.as_ref(), job.id).await? {
+                let types = payload.request.resource_types();
+                let _ = delete_files(self.blobs.as_ref(), job.id, &types).await;
                 return Err(JobError::permanent("cancelled"));
             }
         }

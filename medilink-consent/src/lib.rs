@@ -21,6 +21,7 @@ pub mod grant;
 pub mod guard;
 pub mod mail;
 pub mod policy;
+pub mod research;
 pub mod service;
 
 pub use deid::{DeidError, DeidOptions, Deidentifier};

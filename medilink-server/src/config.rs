@@ -140,6 +140,14 @@ pub struct KeyArgs {
         hide_env_values = true
     )]
     pub lookup_key: Option<String>,
+    /// HMAC key of the pseudonyms in research exports (a new key unlinks earlier exports).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDILINK_RESEARCH_KEY",
+        hide_env_values = true
+    )]
+    pub research_key: Option<String>,
 }
 
 /// Options of `serve`.
@@ -306,6 +314,11 @@ impl KeyArgs {
                 &self.lookup_key,
                 "--lookup-key / MEDILINK_AUTH_LOOKUP_KEY",
                 "lookup.key",
+            )?,
+            research: one(
+                &self.research_key,
+                "--research-key / MEDILINK_RESEARCH_KEY",
+                "research.key",
             )?,
         })
     }

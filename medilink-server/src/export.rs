@@ -221,6 +221,12 @@ pub(crate) async fn file(
 ) -> Result<Response, ApiError> {
     let type_name = file_name.strip_suffix(".ndjson").unwrap_or_default();
     let (key, size) = app.exports.file(caller.context(), &id, type_name).await?;
+    Ok(stream_ndjson(&app, key, size))
+}
+
+/// The NDJSON blob `key` of `size` bytes as an `application/fhir+ndjson` response, streamed
+/// from the blob store a chunk at a time.
+pub(crate) fn stream_ndjson(app: &AppState, key: String, size: u64) -> Response {
     let blobs = app.blobs.clone();
     let chunks = futures::stream::try_unfold(0u64, move |offset| {
         let blobs = blobs.clone();
@@ -245,5 +251,5 @@ pub(crate) async fn file(
         HeaderValue::from_static("application/fhir+ndjson"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    Ok(response)
+    response
 }

@@ -60,6 +60,10 @@ pub(crate) fn router(state: AppState) -> Router {
     // Export files are NDJSON: outside the JSON-only negotiation.
     let export_files = Router::new()
         .route("/fhir/R4/$export-file/{id}/{file}", get(export::file))
+        .route(
+            "/api/research/exports/{id}/files/{file}",
+            get(api::research::file),
+        )
         .method_not_allowed_fallback(wrong_method);
     let health = Router::new()
         .route("/health", get(health::live))
@@ -98,6 +102,11 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/consents/{id}/{action}", post(api::consents::answer))
         .route("/api/search", get(api::search::search))
+        .route("/api/research/exports", post(api::research::create))
+        .route(
+            "/api/research/exports/{id}",
+            get(api::research::status).delete(api::research::cancel),
+        )
         .route("/api/directory/clinicians", get(api::directory::clinicians))
         .method_not_allowed_fallback(wrong_method);
     // Documents: the only route whose body may exceed --max-body-bytes (up to

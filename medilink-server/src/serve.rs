@@ -167,15 +167,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The job worker of a server process: the `document.ingest` and `fhir.export` handlers, the
-/// periodic maintenance (expired tokens, stale leases, statistics) and the full-text catch-up
-/// of this process's index. Handlers get the platform's store: document work was authorized
-/// when it was queued, and an export guards it again as its requester.
+/// The job worker of a server process: the `document.ingest`, `fhir.export` and
+/// `research.export` handlers, the periodic maintenance (expired tokens, stale leases,
+/// statistics) and the full-text catch-up of this process's index. Handlers get the platform's
+/// store: document work was authorized when it was queued, an export guards it again as its
+/// requester, and a research export writes only de-identified output.
 pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
     let store = state.store.inner().clone();
     let mut registry = Registry::new();
     registry.register(medilink_ingest::job::KIND, state.documents.clone());
     registry.register(medilink_consent::export::KIND, state.exports.clone());
+    registry.register(medilink_consent::research::KIND, state.research.clone());
     register_maintenance(
         &mut registry,
         store.clone(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
+use medilink_consent::research::ResearchExport;
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::platform::kv::RedisKeyValue;
@@ -81,6 +82,9 @@ pub struct AppState {
     /// Bulk Data `$export` and the `fhir.export` job, over the platform's store (guarded per
     /// job as its requester), `blobs` and `jobs`.
     pub exports: Arc<BulkExport>,
+    /// Research exports and the `research.export` job, over the platform's unguarded store
+    /// (every output de-identified with the research key), `blobs` and `jobs`.
+    pub research: Arc<ResearchExport>,
 }
 
 /// Default of `--max-document-bytes`: 20 MB.
@@ -119,6 +123,13 @@ impl AppState {
             platform.jobs.clone(),
             clock.clone(),
         );
+        let research = ResearchExport::new(
+            store.clone(),
+            blobs.clone(),
+            platform.jobs.clone(),
+            clock.clone(),
+            *keys.research(),
+        );
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -146,6 +157,7 @@ impl AppState {
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             metrics: Arc::new(crate::metrics::Metrics::new()),
             exports: Arc::new(exports),
+            research: Arc::new(research),
         })
     }
 
@@ -166,7 +178,26 @@ impl AppState {
             self.jobs.clone(),
             self.clock.clone(),
         ));
+        self.research = Arc::new(ResearchExport::new(
+            self.store.inner().clone(),
+            blobs.clone(),
+            self.jobs.clone(),
+            self.clock.clone(),
+            *self.auth.keys.research(),
+        ));
         self.blobs = blobs;
+        self
+    }
+
+    /// The same state with research exports pseudonymised with `key` instead.
+    pub fn with_research_key(mut self, key: [u8; 32]) -> Self {
+        self.research = Arc::new(ResearchExport::new(
+            self.store.inner().clone(),
+            self.blobs.clone(),
+            self.jobs.clone(),
+            self.clock.clone(),
+            key,
+        ));
         self
     }
 

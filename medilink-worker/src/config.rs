@@ -69,6 +69,13 @@ pub struct Cli {
     /// Register the test-only `test.record` job kind (integration tests).
     #[arg(long, env = "MEDILINK_WORKER_TEST_HANDLERS", hide = true)]
     pub enable_test_handlers: bool,
+    /// `development` or `production` (production refuses a generated research key).
+    #[arg(long = "env", env = "MEDILINK_ENV", default_value = "development")]
+    pub environment: String,
+    /// HMAC key (base64, 32 bytes) of the pseudonyms in research exports: the servers' key.
+    /// Else `{data-dir}/keys/research.key`, generated when absent (refused in production).
+    #[arg(long, env = "MEDILINK_RESEARCH_KEY", hide_env_values = true)]
+    pub research_key: Option<String>,
     /// How documents are read.
     #[command(flatten)]
     pub extractor: ExtractorArgs,
@@ -93,12 +100,76 @@ pub struct WorkerConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The structured extractor of document ingest.
     pub extractor: ExtractorConfig,
+    /// The pseudonym key of research exports.
+    pub research_key: ResearchKey,
+}
+
+/// The research export pseudonym key. Its `Debug` output never shows it.
+#[derive(Clone)]
+pub struct ResearchKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ResearchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResearchKey(<redacted>)")
+    }
+}
+
+/// The research key, as `medilink-server` finds it (`auth::crypto::key_file`): configured
+/// (base64), else read from `{data_dir}/keys/research.key`, else generated there (mode 0600) —
+/// which `production` refuses, leaving no generated key behind.
+fn research_key(
+    given: Option<&str>,
+    data_dir: &std::path::Path,
+    production: bool,
+) -> anyhow::Result<[u8; 32]> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let name = "--research-key / MEDILINK_RESEARCH_KEY";
+    let parse = |text: &str, name: &str| -> anyhow::Result<[u8; 32]> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{name}: not base64"))?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("{name}: a key is 32 bytes (base64), got {}", bytes.len()))
+    };
+    if let Some(text) = given {
+        return parse(text, name);
+    }
+    let dir = data_dir.join("keys");
+    let path = dir.join("research.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?;
+        return parse(&text, &path.display().to_string());
+    }
+    if production {
+        bail!("{name}: MEDILINK_ENV=production refuses a generated development key; configure it");
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("no random source: {err}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create key file {}", path.display()))?;
+    std::io::Write::write_all(&mut file, STANDARD.encode(key).as_bytes())
+        .with_context(|| format!("cannot write key file {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "generated a new research key (development default)");
+    Ok(key)
 }
 
 impl Cli {
     /// Checks the values, creates the data directory and builds the option structs.
     pub fn validate(&self) -> anyhow::Result<WorkerConfig> {
         let extractor = self.extractor.validate()?;
+        let production = match self.environment.as_str() {
+            "production" => true,
+            "development" => false,
+            other => bail!("--env / MEDILINK_ENV: {other:?} is neither development nor production"),
+        };
         std::fs::create_dir_all(&self.data_dir).with_context(|| {
             format!(
                 "--data-dir / MEDILINK_DATA_DIR: cannot create {}",
@@ -173,7 +244,13 @@ impl Cli {
         if self.no_schedule {
             worker.schedule_every = None;
         }
+        let research_key = ResearchKey(research_key(
+            self.research_key.as_deref(),
+            &data_dir,
+            production,
+        )?);
         Ok(WorkerConfig {
+            research_key,
             data_dir,
             sql,
             redis_url: self.redis_url.clone(),
@@ -194,6 +271,34 @@ mod tests {
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("medilink-worker").chain(args.iter().copied()))
             .expect("parse")
+    }
+
+    #[test]
+    fn the_research_key_is_configured_or_a_development_default() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data_dir = dir.path().display().to_string();
+        let production = parse(&["--data-dir", &data_dir, "--env", "production"]);
+        let err = production
+            .validate()
+            .expect_err("no generated key in production");
+        assert!(err.to_string().contains("MEDILINK_RESEARCH_KEY"), "{err}");
+        assert!(!dir.path().join("keys/research.key").exists());
+        let generated = parse(&["--data-dir", &data_dir])
+            .validate()
+            .expect("development");
+        let again = parse(&["--data-dir", &data_dir])
+            .validate()
+            .expect("read back");
+        assert_eq!(generated.research_key.0, again.research_key.0);
+        assert!(!format!("{generated:?}").contains(&format!("{:?}", generated.research_key.0)));
+        let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+        let given = parse(&["--data-dir", &data_dir, "--research-key", key]);
+        assert_eq!(
+            given.validate().expect("configured").research_key.0,
+            [7; 32]
+        );
+        let short = parse(&["--data-dir", &data_dir, "--research-key", "AAAA"]);
+        assert!(short.validate().is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use medilink_consent::export::{BulkExport, KIND as EXPORT};
+use medilink_consent::research::{KIND as RESEARCH_EXPORT, ResearchExport};
 use medilink_fhir::platform::maintenance::register_maintenance;
 use medilink_fhir::platform::worker::{Registry, Worker};
 use medilink_fhir::platform::{BlobStore, Platform};
@@ -19,7 +20,7 @@ use crate::metrics::WorkerMetrics;
 pub use medilink_ingest::cli::pipeline;
 
 /// The handlers this process runs: maintenance, `fhir.export` (guarded as each export's
-/// requester) and `document.ingest`.
+/// requester), `research.export` (de-identified with `--research-key`) and `document.ingest`.
 pub fn registry(
     config: &WorkerConfig,
     store: Arc<dyn ResourceStore>,
@@ -43,6 +44,14 @@ pub fn registry(
         clock.clone(),
     );
     registry.register(EXPORT, Arc::new(exports));
+    let research = ResearchExport::new(
+        store.clone(),
+        blobs.clone(),
+        platform.jobs.clone(),
+        clock.clone(),
+        config.research_key.0,
+    );
+    registry.register(RESEARCH_EXPORT, Arc::new(research));
     let documents = DocumentIngest::new(
         store.clone(),
         blobs,

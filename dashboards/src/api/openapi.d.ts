@@ -105,6 +105,20 @@ export interface paths {
     /** Publish a reviewed job's results, with the reviewer's corrections. */
     post: operations["acceptDocumentJob"];
   };
+  "/api/research/exports": {
+    /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export of every patient's data of the given types. Researchers only (everyone else 403, admins too). */
+    post: operations["createResearchExport"];
+  };
+  "/api/research/exports/{id}": {
+    /** The status of an export (the requesting researcher's only), with its files when completed. */
+    get: operations["researchExport"];
+    /** Cancel an export and delete its files. */
+    delete: operations["cancelResearchExport"];
+  };
+  "/api/research/exports/{id}/files/{file}": {
+    /** One file of a completed export: de-identified resources of one type, one per line. */
+    get: operations["researchExportFile"];
+  };
 }
 
 export type webhooks = Record<string, never>;
@@ -347,6 +361,45 @@ export interface components {
     };
     AcceptBody: {
       corrections?: components["schemas"]["Correction"][];
+    };
+    NewResearchExport: {
+      /** @description Resource types the de-identifier exports (default: all of them); others are refused with 400. */
+      types?: string[];
+      /**
+       * Format: date-time
+       * @description Only resources changed after this instant.
+       */
+      since?: string;
+      /** @description Keep the first three digits of US ZIP codes (000 for restricted prefixes). */
+      keep_zip3?: boolean;
+    };
+    ResearchExportAccepted: {
+      /** Format: uuid */
+      id: string;
+      /** @enum {string} */
+      status: "pending";
+    };
+    ResearchExport: {
+      /** Format: uuid */
+      id: string;
+      /** @enum {string} */
+      status: "pending" | "processing" | "completed" | "failed";
+      types: string[];
+      /** @description The export instant (the run's start): ages are computed at it. */
+      as_of?: string;
+      output: {
+          type: string;
+          url: string;
+          count: number;
+        }[];
+      /** @description Resources the de-identifier refused (never written), per type and reason. */
+      skipped: ({
+          type: string;
+          /** @enum {string} */
+          reason: "not-a-resource" | "unsupported-type" | "modifier-extension" | "implicit-rules" | "invalid-output";
+          count: number;
+        })[];
+      error?: string;
     };
   };
   responses: {
@@ -940,6 +993,94 @@ export interface operations {
       403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export of every patient's data of the given types. Researchers only (everyone else 403, admins too). */
+  createResearchExport: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NewResearchExport"];
+      };
+    };
+    responses: {
+      /** @description Queued; Location is the status URL. */
+      202: {
+        headers: {
+          /** @description The status URL. */
+          Location?: string;
+        };
+        content: {
+          "application/json": components["schemas"]["ResearchExportAccepted"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** The status of an export (the requesting researcher's only), with its files when completed. */
+  researchExport: {
+    parameters: {
+      path: {
+        /** @description The export id. */
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The export. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ResearchExport"];
+        };
+      };
+      401: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Cancel an export and delete its files. */
+  cancelResearchExport: {
+    parameters: {
+      path: {
+        /** @description The export id. */
+        id: string;
+      };
+    };
+    responses: {
+      /** @description Cancelled. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** One file of a completed export: de-identified resources of one type, one per line. */
+  researchExportFile: {
+    parameters: {
+      path: {
+        /** @description The export id. */
+        id: string;
+        /** @description `{Type}.ndjson`, as listed in `output`. */
+        file: string;
+      };
+    };
+    responses: {
+      /** @description The NDJSON file. */
+      200: {
+        content: {
+          "application/fhir+ndjson": string;
+        };
+      };
+      401: components["responses"]["Error"];
+      404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };

@@ -8,6 +8,7 @@ pub(crate) mod consents;
 pub(crate) mod directory;
 pub(crate) mod documents;
 pub(crate) mod openapi;
+pub(crate) mod research;
 pub(crate) mod search;
 
 use axum::extract::FromRequestParts;

@@ -16,12 +16,14 @@ use sha2::{Digest, Sha256};
 pub const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 
-/// The three keys: JWT signing (HS256), PII encryption and the e-mail lookup hash.
+/// The four keys: JWT signing (HS256), PII encryption, the e-mail lookup hash and the
+/// pseudonyms of research exports (HMAC-SHA256).
 #[derive(Clone)]
 pub struct Keys {
     pub(crate) jwt: [u8; KEY_LEN],
     pub(crate) encryption: [u8; KEY_LEN],
     pub(crate) lookup: [u8; KEY_LEN],
+    pub(crate) research: [u8; KEY_LEN],
 }
 
 impl fmt::Debug for Keys {
@@ -105,7 +107,13 @@ impl Keys {
             jwt: [1; KEY_LEN],
             encryption: [2; KEY_LEN],
             lookup: [3; KEY_LEN],
+            research: [4; KEY_LEN],
         }
+    }
+
+    /// The pseudonym key of research exports.
+    pub fn research(&self) -> &[u8; KEY_LEN] {
+        &self.research
     }
 
     /// Encrypts `plaintext` for column `field` (bound as associated data): nonce ‖ ciphertext.

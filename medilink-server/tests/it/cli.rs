@@ -267,17 +267,34 @@ async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
         !dir.path().join("keys/jwt.key").exists(),
         "generated key left in the data dir"
     );
-    // With the three keys configured, production starts.
     let key = |byte: u8| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode([byte; 32])
     };
+    // Without the research key, production refuses to generate one.
+    let output = command(dir.path())
+        .env("MEDILINK_ENV", "production")
+        .env("MEDILINK_AUTH_JWT_KEY", key(7))
+        .env("MEDILINK_AUTH_ENCRYPTION_KEY", key(8))
+        .env("MEDILINK_AUTH_LOOKUP_KEY", key(9))
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("MEDILINK_RESEARCH_KEY"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!dir.path().join("keys/research.key").exists());
+    // With the four keys configured, production starts.
     let port = free_port();
     let mut child = command(dir.path())
         .env("MEDILINK_ENV", "production")
         .env("MEDILINK_AUTH_JWT_KEY", key(7))
         .env("MEDILINK_AUTH_ENCRYPTION_KEY", key(8))
         .env("MEDILINK_AUTH_LOOKUP_KEY", key(9))
+        .env("MEDILINK_RESEARCH_KEY", key(10))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -23,6 +23,7 @@ mod mfa;
 mod openapi;
 mod rate_limits;
 mod read_write;
+mod research;
 mod route_table;
 mod search;
 mod static_files;

@@ -55,6 +55,14 @@ pub(crate) const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::GET, "/api/documents/jobs/j1", false),
     (Method::DELETE, "/api/documents/jobs/j1", false),
     (Method::POST, "/api/documents/jobs/j1/accept", false),
+    (Method::POST, "/api/research/exports", false),
+    (Method::GET, "/api/research/exports/j1", false),
+    (Method::DELETE, "/api/research/exports/j1", false),
+    (
+        Method::GET,
+        "/api/research/exports/j1/files/Patient.ndjson",
+        false,
+    ),
     (Method::GET, "/some/new/route", false),
 ];
 
@@ -93,11 +101,13 @@ async fn every_protected_route_needs_a_token_and_the_right_role() {
             || path.starts_with("/api/search")
             || path.starts_with("/api/directory")
             || path.starts_with("/api/documents")
+            || path.starts_with("/api/research")
         {
             // Issue #5: every role reaches the FHIR API; the consent guard decides what each
             // sees (`consent.rs` holds that matrix). Every signed-in user may look clinicians
             // up in the directory (`directory.rs`). Documents: the uploader's own jobs, and
-            // the consent guard at upload (`documents.rs`).
+            // the consent guard at upload (`documents.rs`). Research exports: researchers
+            // only, another's export does not exist (`research.rs`).
             continue;
         }
         for token in [&researcher, &patient] {

@@ -1,0 +1,332 @@
+//! Research exports: the only way researchers see patient data. A researcher asks for types
+//! (default: every type [`Deidentifier`] exports); the `research.export` job reads **every**
+//! patient's resources of those types with the platform's unguarded store (as the system, not
+//! as the researcher, who may read no record directly) and writes each one through the
+//! [`Deidentifier`], so the job's only output is de-identified NDJSON, one blob per type
+//! (`exports/{job}/{Type}.ndjson`, the same keys, paging and blob writer as
+//! [`crate::export`]'s Bulk Data `$export`).
+//!
+//! Resources the de-identifier refuses are never written; they are counted per type and
+//! reason in the result's `skipped`. `as_of` (the instant ages are computed at) is the start of
+//! the run. Pseudonyms come from the deployment's research key: the same key gives the same
+//! pseudonym for a resource in every export, another key unlinks them.
+//!
+//! Only researchers may start one; a job is visible to the researcher who asked only (not to
+//! admins either: an admin reads identified data directly and has no use for a researcher's
+//! files); to anyone else it does not exist.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_fhir::platform::{BlobStore, Job, JobQueue, NewJob, Role};
+use medilink_fhir::{Caller, Clock, FhirError, IssueCode, RequestContext, ResourceType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::deid::{DeidError, DeidOptions, Deidentifier};
+use crate::error::{ConsentError, ConsentResult};
+use crate::export::{
+    cancel_job, cancelled, delete_files, file_key, listed_file, page_query, visible_job,
+    write_ndjson,
+};
+
+/// The job kind.
+pub const KIND: &str = "research.export";
+
+/// A validated research export request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResearchRequest {
+    /// The types, in order, without duplicates (all exportable).
+    pub types: Vec<String>,
+    /// Only resources changed after this instant.
+    pub since: Option<String>,
+    /// Keep the first three digits of US ZIP codes.
+    pub keep_zip3: bool,
+}
+
+fn bad(element: &str, diagnostics: String) -> FhirError {
+    FhirError::invalid(IssueCode::Value, Some(element.to_owned()), diagnostics)
+}
+
+impl ResearchRequest {
+    /// Validates a request: `types` (default: every exportable type) must be types the
+    /// de-identifier exports, `since` an instant.
+    pub fn parse(
+        types: Option<Vec<String>>,
+        since: Option<String>,
+        keep_zip3: bool,
+    ) -> Result<ResearchRequest, FhirError> {
+        let exportable: Vec<&str> = Deidentifier::exported_types()
+            .filter(|name| ResourceType::from_name(name).is_some())
+            .collect();
+        let types = match types {
+            None => exportable.iter().map(|name| (*name).to_owned()).collect(),
+            Some(types) if types.is_empty() => {
+                return Err(bad("types", "types is empty".to_owned()));
+            }
+            Some(types) => {
+                let mut unique: Vec<String> = Vec::new();
+                for name in types {
+                    if ResourceType::from_name(&name).is_none() {
+                        return Err(bad("types", format!("{name:?} is not a resource type")));
+                    }
+                    if !exportable.contains(&name.as_str()) {
+                        return Err(bad(
+                            "types",
+                            format!(
+                                "{name} is not exported for research (exportable: {})",
+                                exportable.join(", ")
+                            ),
+                        ));
+                    }
+                    if !unique.contains(&name) {
+                        unique.push(name);
+                    }
+                }
+                unique
+            }
+        };
+        if let Some(since) = &since {
+            OffsetDateTime::parse(since, &Rfc3339)
+                .map_err(|_| bad("since", format!("since {since:?} is not an instant")))?;
+        }
+        Ok(ResearchRequest {
+            types,
+            since,
+            keep_zip3,
+        })
+    }
+
+    /// The types as resource types.
+    pub fn resource_types(&self) -> Vec<ResourceType> {
+        self.types
+            .iter()
+            .filter_map(|name| ResourceType::from_name(name))
+            .collect()
+    }
+}
+
+/// The job payload (no key, no identity beyond the owner on the job itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Payload {
+    request: ResearchRequest,
+}
+
+/// Why a resource was skipped, as a stable code (never resource content).
+fn reason(err: &DeidError) -> &'static str {
+    match err {
+        DeidError::NotAResource => "not-a-resource",
+        DeidError::UnsupportedType { .. } => "unsupported-type",
+        DeidError::ModifierExtension { .. } => "modifier-extension",
+        DeidError::ImplicitRules { .. } => "implicit-rules",
+        DeidError::InvalidOutput { .. } => "invalid-output",
+    }
+}
+
+/// Research exports: kick-off, status, cancel, files, and the `research.export` job handler.
+#[derive(Clone)]
+pub struct ResearchExport {
+    store: Arc<dyn medilink_fhir::ResourceStore>,
+    blobs: Arc<dyn BlobStore>,
+    jobs: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for ResearchExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResearchExport { key: <redacted>, .. }")
+    }
+}
+
+fn not_found(id: &str) -> ConsentError {
+    ConsentError::ExportNotFound { id: id.to_owned() }
+}
+
+impl ResearchExport {
+    /// Exports from the platform's unguarded `store` into `blobs`, queued on `jobs`,
+    /// pseudonymised with the deployment's research `key`.
+    pub fn new(
+        store: Arc<dyn medilink_fhir::ResourceStore>,
+        blobs: Arc<dyn BlobStore>,
+        jobs: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+        key: [u8; 32],
+    ) -> Self {
+        ResearchExport {
+            store,
+            blobs,
+            jobs,
+            clock,
+            key,
+        }
+    }
+
+    /// Kick-off: queues `request` for the researcher of `ctx`; every other caller is refused.
+    pub async fn start(
+        &self,
+        ctx: &RequestContext,
+        request: ResearchRequest,
+    ) -> ConsentResult<Job> {
+        let Caller::User { user_id, role, .. } = &ctx.caller else {
+            return Err(ConsentError::Forbidden {
+                reason: "not signed in",
+            });
+        };
+        if *role != Role::Researcher {
+            return Err(ConsentError::Forbidden {
+                reason: "research exports are for researchers only",
+            });
+        }
+        let payload = serde_json::to_value(Payload { request })
+            .map_err(|err| FhirError::Internal { source: err.into() })?;
+        let mut job = NewJob::new(KIND, payload);
+        job.owner = Some(user_id.0.clone());
+        job.max_attempts = 3;
+        Ok(self.jobs.enqueue(job).await?)
+    }
+
+    /// The research export `id` if the caller of `ctx` asked for it and it was not cancelled;
+    /// otherwise it does not exist.
+    pub async fn job(&self, ctx: &RequestContext, id: &str) -> ConsentResult<Job> {
+        visible_job(self.jobs.as_ref(), ctx, id, KIND, false).await
+    }
+
+    /// The request of a research export job.
+    pub fn request(job: &Job) -> ConsentResult<ResearchRequest> {
+        let payload: Payload = serde_json::from_value(job.payload.clone())
+            .map_err(|_| not_found(&job.id.to_string()))?;
+        Ok(payload.request)
+    }
+
+    /// Cancels the export `id` (whatever its state) and deletes its files.
+    pub async fn cancel(&self, ctx: &RequestContext, id: &str) -> ConsentResult<()> {
+        let job = self.job(ctx, id).await?;
+        let types = Self::request(&job)?.resource_types();
+        cancel_job(self.jobs.as_ref(), self.blobs.as_ref(), &job, &types).await
+    }
+
+    /// The blob key and size of the completed export `id`'s file for `type_name`.
+    pub async fn file(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        type_name: &str,
+    ) -> ConsentResult<(String, u64)> {
+        let job = self.job(ctx, id).await?;
+        listed_file(self.blobs.as_ref(), &job, type_name).await
+    }
+
+    /// Writes the de-identified file of one type; its line count, and the refusals counted
+    /// into `skipped` (reason → count).
+    async fn export_type(
+        &self,
+        deid: &Deidentifier,
+        job: Uuid,
+        request: &ResearchRequest,
+        resource_type: ResourceType,
+        skipped: &mut BTreeMap<&'static str, u64>,
+    ) -> Result<u64, FhirError> {
+        let query = page_query(resource_type, request.since.as_deref())?;
+        let ctx = RequestContext::system();
+        let key = file_key(job, resource_type);
+        write_ndjson(
+            self.blobs.as_ref(),
+            self.store.as_ref(),
+            &ctx,
+            query,
+            &key,
+            |json| {
+                let value: Value = serde_json::from_str(json)
+                    .map_err(|err| FhirError::Internal { source: err.into() })?;
+                match deid.deidentify(&value) {
+                    Ok(out) => Ok(Some(out.to_string())),
+                    Err(err) => {
+                        *skipped.entry(reason(&err)).or_default() += 1;
+                        Ok(None)
+                    }
+                }
+            },
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl JobHandler for ResearchExport {
+    async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let request = Self::request(job)
+            .map_err(|_| JobError::permanent("invalid research export payload"))?;
+        let as_of = self.clock.now();
+        let options = DeidOptions {
+            as_of,
+            keep_zip3: request.keep_zip3,
+        };
+        let deid = Deidentifier::new(&self.key, options);
+        let types = request.resource_types();
+        let mut output = Vec::new();
+        let mut skipped = Vec::new();
+        for resource_type in &types {
+            let mut reasons = BTreeMap::new();
+            let count = self
+                .export_type(&deid, job.id, &request, *resource_type, &mut reasons)
+                .await?;
+            if count > 0 {
+                output.push(json!({"type": resource_type.as_str(), "count": count}));
+            }
+            for (reason, count) in reasons {
+                skipped.push(json!({
+                    "type": resource_type.as_str(),
+                    "reason": reason,
+                    "count": count,
+                }));
+            }
+            if cancelled(self.jobs.as_ref(), job.id).await? {
+                let _ = delete_files(self.blobs.as_ref(), job.id, &types).await;
+                return Err(JobError::permanent("cancelled"));
+            }
+        }
+        Ok(JobOutcome::completed(json!({
+            "as_of": medilink_fhir::clock::format_instant(as_of),
+            "types": request.types,
+            "output": output,
+            "skipped": skipped,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_validated() {
+        let all = ResearchRequest::parse(None, None, false).expect("default");
+        assert!(all.types.contains(&"Patient".to_owned()));
+        assert!(!all.types.contains(&"Practitioner".to_owned()));
+        let some = ResearchRequest::parse(
+            Some(vec![
+                "Observation".into(),
+                "Patient".into(),
+                "Observation".into(),
+            ]),
+            Some("2024-01-01T00:00:00Z".into()),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(some.types, ["Observation", "Patient"]);
+        for (types, since) in [
+            (Some(vec!["Nonsense".to_owned()]), None),
+            (Some(vec!["Practitioner".to_owned()]), None),
+            (Some(vec![]), None),
+            (None, Some("yesterday".to_owned())),
+        ] {
+            assert!(ResearchRequest::parse(types, since, false).is_err());
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Research exports (`/api/research/exports`): a researcher's de-identified export over
+//! patients with names, addresses, identifiers, narratives and full dates holds none of them
+//! (the leak hunt of `medilink-consent`'s tests); references between the exported Patient and
+//! Observations still match; pseudonyms are stable across exports and change with the key;
+//! `keep_zip3` keeps ZIP3 only; other roles get 403, another researcher 404; unknown types
+//! 400; refusals are counted; kick-offs and downloads are audited; `DELETE` cancels.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use medilink_consent::research::KIND;
+use medilink_fhir::platform::Role;
+use medilink_fhir::platform::worker::{Step, Worker};
+use medilink_server::config::WorkerSettings;
+use serde_json::{Value, json};
+
+use crate::support::schema::assert_documented;
+use crate::support::{TestApp, api_call, signed_in};
+
+#[path = "../../../medilink-consent/tests/it/support/leaks.rs"]
+mod leaks;
+
+fn identified_patient() -> Value {
+    json!({
+        "resourceType": "Patient",
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Jane Q. Smithington</div>"},
+        "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-12-3456"}],
+        "name": [{"family": "Smithington", "given": ["Janette"]}],
+        "telecom": [{"system": "phone", "value": "555-0199-1234"}],
+        "gender": "female",
+        "birthDate": "1961-04-17",
+        "address": [{"line": ["42 Wallaby Way"], "city": "Springfield", "state": "MA", "postalCode": "01103"}],
+    })
+}
+
+fn identified_observation(patient: &str) -> Value {
+    json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "Heart rate of Janette"},
+        "subject": {"reference": format!("Patient/{patient}"), "display": "Janette Smithington"},
+        "effectiveDateTime": "2023-06-01T10:20:30Z",
+        "note": [{"text": "Patient Smithington called from 555-0199-1234"}],
+        "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    })
+}
+
+struct Research {
+    app: TestApp,
+    worker: Worker,
+    researcher: String,
+    /// The served OpenAPI document: every answer here must validate against it.
+    openapi: Value,
+}
+
+async fn research(app: TestApp, email: &str) -> Research {
+    let settings = WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+    };
+    let worker = medilink_server::serve::worker(&app.state, settings);
+    let researcher = signed_in(&app.state, email, Role::Researcher).await;
+    let openapi = app.get("/api/openapi.json").await.json();
+    Research {
+        app,
+        worker,
+        researcher,
+        openapi,
+    }
+}
+
+impl Research {
+    /// `api_call`, with the answer checked against the documented schema of `template`.
+    async fn call(
+        &self,
+        method: Method,
+        template: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let (status, answer) = api_call(&self.app, method.clone(), path, token, body).await;
+        if status != StatusCode::NO_CONTENT {
+            assert_documented(&self.openapi, method.as_str(), template, status, &answer);
+        }
+        (status, answer)
+    }
+
+    async fn create(&self, resource: Value) -> String {
+        let path = format!(
+            "/fhir/R4/{}",
+            resource["resourceType"].as_str().expect("type")
+        );
+        let response = self.app.post(&path, &resource).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        response.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Kicks off as `token`, runs the job; the completed status.
+    async fn export(&self, token: &str, body: Value) -> Value {
+        let exports = "/api/research/exports";
+        let (status, accepted) = self
+            .call(Method::POST, exports, exports, token, Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        assert_eq!(accepted["status"], "pending");
+        let id = accepted["id"].as_str().expect("id").to_owned();
+        let path = format!("/api/research/exports/{id}");
+        let template = "/api/research/exports/{id}";
+        let (status, view) = self.call(Method::GET, template, &path, token, None).await;
+        assert_eq!(
+            (status, &view["status"]),
+            (StatusCode::OK, &json!("pending"))
+        );
+        match self.worker.run_once().await.expect("queue") {
+            Step::Ran { kind, .. } => assert_eq!(kind, KIND),
+            other => panic!("expected a research export, got {other:?}"),
+        }
+        let (status, view) = self.call(Method::GET, template, &path, token, None).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["status"], "completed", "{view}");
+        view
+    }
+
+    /// The lines of the export's file of `type_name`, fetched as `token`.
+    async fn file(&self, token: &str, view: &Value, type_name: &str) -> Vec<Value> {
+        let path = format!(
+            "/api/research/exports/{}/files/{type_name}.ndjson",
+            view["id"].as_str().expect("id")
+        );
+        let bearer = format!("Bearer {token}");
+        let response = self
+            .app
+            .request(
+                Method::GET,
+                &path,
+                &[("authorization", &bearer)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        assert_eq!(response.header("content-type"), "application/fhir+ndjson");
+        response
+            .text()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_research_export_is_de_identified_linked_and_private() {
+    let world = research(TestApp::new().await, "res@test.local").await;
+    let patient = identified_patient();
+    let patient_id = world.create(patient.clone()).await;
+    let observation = identified_observation(&patient_id);
+    world.create(observation.clone()).await;
+    world.create(observation.clone()).await;
+    // A resource the de-identifier refuses: a modifier extension.
+    let mut refused = identified_observation(&patient_id);
+    refused["modifierExtension"] = json!([{"url": "http://example.org/x", "valueBoolean": true}]);
+    world.create(refused).await;
+
+    let body = json!({"types": ["Patient", "Observation"]});
+    let view = world.export(&world.researcher, body.clone()).await;
+    assert!(view["as_of"].is_string(), "{view}");
+    let counts: Vec<(String, u64)> = view["output"]
+        .as_array()
+        .expect("output")
+        .iter()
+        .map(|file| {
+            (
+                file["type"].as_str().expect("type").to_owned(),
+                file["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("Patient".to_owned(), 1), ("Observation".to_owned(), 2)]
+    );
+    assert_eq!(
+        view["skipped"],
+        json!([{"type": "Observation", "reason": "modifier-extension", "count": 1}])
+    );
+
+    // The leak hunt: nothing identifying survives, references still match.
+    let patients = world.file(&world.researcher, &view, "Patient").await;
+    let observations = world.file(&world.researcher, &view, "Observation").await;
+    assert_eq!((patients.len(), observations.len()), (1, 2));
+    leaks::assert_no_leak("Patient", &patient, &patients[0]);
+    assert_eq!(patients[0]["birthDate"], "1961");
+    assert_ne!(patients[0]["id"], json!(patient_id));
+    for exported in &observations {
+        leaks::assert_no_leak("Observation", &observation, exported);
+        assert_eq!(
+            exported["subject"]["reference"],
+            json!(format!(
+                "Patient/{}",
+                patients[0]["id"].as_str().expect("id")
+            ))
+        );
+    }
+
+    // The same patient, the same pseudonym in a second export.
+    // With `keep_zip3`, the first three ZIP digits stay (and nothing else of the address).
+    let again = world
+        .export(
+            &world.researcher,
+            json!({"types": ["Patient"], "keep_zip3": true}),
+        )
+        .await;
+    let patients_again = world.file(&world.researcher, &again, "Patient").await;
+    assert_eq!(patients_again[0]["id"], patients[0]["id"]);
+    assert_eq!(patients[0]["address"][0].get("postalCode"), None);
+    assert_eq!(patients_again[0]["address"][0]["postalCode"], "011");
+    leaks::assert_no_leak("Patient", &patient, &patients_again[0]);
+
+    // Other roles: 403; another researcher: 404 on the status and the files.
+    let physician = signed_in(&world.app.state, "doc@test.local", Role::Physician).await;
+    let patient_user = signed_in(&world.app.state, "pat@test.local", Role::Patient).await;
+    for token in [&physician, &patient_user, &world.app.token] {
+        let (status, outcome) = api_call(
+            &world.app,
+            Method::POST,
+            "/api/research/exports",
+            token,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+    }
+    let other = signed_in(&world.app.state, "res2@test.local", Role::Researcher).await;
+    let id = view["id"].as_str().expect("id");
+    for (template, path) in [
+        (
+            "/api/research/exports/{id}",
+            format!("/api/research/exports/{id}"),
+        ),
+        (
+            "/api/research/exports/{id}/files/{file}",
+            format!("/api/research/exports/{id}/files/Patient.ndjson"),
+        ),
+    ] {
+        for token in [&other, &physician] {
+            let (status, _) = world.call(Method::GET, template, &path, token, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+
+    // Unknown and non-exportable types, bad instants: 400.
+    for bad in [
+        json!({"types": ["Nonsense"]}),
+        json!({"types": ["Practitioner"]}),
+        json!({"since": "yesterday"}),
+        json!({"typo": true}),
+    ] {
+        let (status, outcome) = api_call(
+            &world.app,
+            Method::POST,
+            "/api/research/exports",
+            &world.researcher,
+            Some(&bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+    }
+
+    // The kick-offs and downloads are audited.
+    let (status, audit) = api_call(
+        &world.app,
+        Method::GET,
+        "/api/admin/audit?action=research-export",
+        &world.app.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let records = audit["records"].as_array().cloned().unwrap_or_default();
+    assert!(
+        records
+            .iter()
+            .all(|record| record["action"] == "research-export"),
+        "{audit}"
+    );
+    // The refused kick-offs of the physician, the patient and the admin.
+    let refused = records
+        .iter()
+        .filter(|record| record["outcome"] == 403)
+        .count();
+    assert_eq!(refused, 3, "{audit}");
+    let kick_off = records.iter().find(|record| {
+        record["resource_type"] == "Patient,Observation" && record["outcome"] == 202
+    });
+    assert!(kick_off.is_some(), "{audit}");
+    let download = records.iter().find(|record| {
+        record["resource_type"] == "Observation" && record["resource_ids"] == json!([id])
+    });
+    assert!(
+        download.is_some_and(|record| record["outcome"] == 200),
+        "{audit}"
+    );
+
+    // Cancel: the export and its files are gone.
+    let (status, _) = api_call(
+        &world.app,
+        Method::DELETE,
+        &format!("/api/research/exports/{id}"),
+        &world.researcher,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api_call(
+        &world.app,
+        Method::GET,
+        &format!("/api/research/exports/{id}"),
+        &world.researcher,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_research_key_gives_other_pseudonyms() {
+    let first = research(TestApp::new().await, "res@test.local").await;
+    let patient_id = first.create(identified_patient()).await;
+    let view = first
+        .export(&first.researcher, json!({"types": ["Patient"]}))
+        .await;
+    let one = first.file(&first.researcher, &view, "Patient").await;
+    let state = first.app.state.clone().with_research_key([9; 32]);
+    let second = research(first.app.with_state(state), "res2@test.local").await;
+    let view = second
+        .export(&second.researcher, json!({"types": ["Patient"]}))
+        .await;
+    let other = second.file(&second.researcher, &view, "Patient").await;
+    assert_ne!(one[0]["id"], other[0]["id"]);
+    assert_ne!(one[0]["id"], json!(patient_id));
+    assert_eq!(other.len(), 1);
+}
