@@ -15,6 +15,7 @@ pub mod fhirpath;
 #[cfg(feature = "tantivy")]
 pub mod fulltext;
 pub mod import;
+pub mod keys;
 pub mod model;
 pub mod patch;
 pub mod platform;

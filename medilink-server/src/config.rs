@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use medilink_fhir::keys::resolve_key;
 use medilink_fhir::{BlobOptions, SqlOptions};
 pub use medilink_ingest::cli::{ExtractorArgs, ExtractorConfig};
 
-use crate::auth::crypto::{self, KeySource};
 use crate::auth::{AuthSettings, HashParams, Keys};
 use crate::state::Limits;
 
@@ -287,17 +287,7 @@ impl KeyArgs {
         let production = self.production()?;
         let dir = data_dir.join("keys");
         let one = |given: &Option<String>, name: &str, file: &str| -> anyhow::Result<[u8; 32]> {
-            if let Some(text) = given {
-                return crypto::parse_key(text, name);
-            }
-            let (key, source) = crypto::key_file(&dir, file)?;
-            if production && source == KeySource::Generated {
-                let _ = std::fs::remove_file(dir.join(file));
-                bail!(
-                    "{name}: MEDILINK_ENV=production refuses a generated development key; configure it"
-                );
-            }
-            Ok(key)
+            Ok(resolve_key(given.as_deref(), name, &dir, file, production)?)
         };
         Ok(Keys {
             jwt: one(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use medilink_fhir::keys::resolve_key;
 use medilink_fhir::{BlobOptions, SqlOptions};
 pub use medilink_ingest::cli::{ExtractorArgs, ExtractorConfig};
 
@@ -114,53 +115,6 @@ impl std::fmt::Debug for ResearchKey {
     }
 }
 
-/// The research key, as `medilink-server` finds it (`auth::crypto::key_file`): configured
-/// (base64), else read from `{data_dir}/keys/research.key`, else generated there (mode 0600) —
-/// which `production` refuses, leaving no generated key behind.
-fn research_key(
-    given: Option<&str>,
-    data_dir: &std::path::Path,
-    production: bool,
-) -> anyhow::Result<[u8; 32]> {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    let name = "--research-key / MEDILINK_RESEARCH_KEY";
-    let parse = |text: &str, name: &str| -> anyhow::Result<[u8; 32]> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .with_context(|| format!("{name}: not base64"))?;
-        <[u8; 32]>::try_from(bytes.as_slice())
-            .map_err(|_| anyhow::anyhow!("{name}: a key is 32 bytes (base64), got {}", bytes.len()))
-    };
-    if let Some(text) = given {
-        return parse(text, name);
-    }
-    let dir = data_dir.join("keys");
-    let path = dir.join("research.key");
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read key file {}", path.display()))?;
-        return parse(&text, &path.display().to_string());
-    }
-    if production {
-        bail!("{name}: MEDILINK_ENV=production refuses a generated development key; configure it");
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("no random source: {err}"))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("cannot create key file {}", path.display()))?;
-    std::io::Write::write_all(&mut file, STANDARD.encode(key).as_bytes())
-        .with_context(|| format!("cannot write key file {}", path.display()))?;
-    tracing::warn!(path = %path.display(), "generated a new research key (development default)");
-    Ok(key)
-}
-
 impl Cli {
     /// Checks the values, creates the data directory and builds the option structs.
     pub fn validate(&self) -> anyhow::Result<WorkerConfig> {
@@ -244,9 +198,11 @@ impl Cli {
         if self.no_schedule {
             worker.schedule_every = None;
         }
-        let research_key = ResearchKey(research_key(
+        let research_key = ResearchKey(resolve_key(
             self.research_key.as_deref(),
-            &data_dir,
+            "--research-key / MEDILINK_RESEARCH_KEY",
+            &data_dir.join("keys"),
+            "research.key",
             production,
         )?);
         Ok(WorkerConfig {

@@ -2,18 +2,16 @@
 //! keyed hashes for e-mail lookup (HMAC-SHA256), random tokens and their hashes.
 
 use std::fmt;
-use std::path::Path;
 
-use anyhow::{Context, bail};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Length of every key, in bytes.
-pub const KEY_LEN: usize = 32;
+pub use medilink_fhir::keys::KEY_LEN;
 const NONCE_LEN: usize = 12;
 
 /// The four keys: JWT signing (HS256), PII encryption, the e-mail lookup hash and the
@@ -32,17 +30,6 @@ impl fmt::Debug for Keys {
     }
 }
 
-/// Where a key came from (production refuses generated ones).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeySource {
-    /// Given in the configuration (flag, env or `*_FILE`).
-    Configured,
-    /// Read from a file in the data dir that an earlier start generated.
-    DataDir,
-    /// Generated now into the data dir.
-    Generated,
-}
-
 /// Random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -58,46 +45,6 @@ pub fn random_token<const N: usize>() -> String {
 /// SHA-256 of `data` (for high-entropy secrets such as refresh tokens).
 pub fn sha256(data: &[u8]) -> Vec<u8> {
     Sha256::digest(data).to_vec()
-}
-
-/// Parses a base64 key of [`KEY_LEN`] bytes.
-pub fn parse_key(text: &str, name: &str) -> anyhow::Result<[u8; KEY_LEN]> {
-    let bytes = STANDARD
-        .decode(text.trim())
-        .with_context(|| format!("{name}: not base64"))?;
-    let Ok(key) = <[u8; KEY_LEN]>::try_from(bytes.as_slice()) else {
-        bail!(
-            "{name}: a key is {KEY_LEN} bytes (base64), got {}",
-            bytes.len()
-        );
-    };
-    Ok(key)
-}
-
-/// Reads `dir/name`, or generates it (mode 0600) when missing.
-pub fn key_file(dir: &Path, name: &str) -> anyhow::Result<([u8; KEY_LEN], KeySource)> {
-    let path = dir.join(name);
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read key file {}", path.display()))?;
-        return Ok((
-            parse_key(&text, &path.display().to_string())?,
-            KeySource::DataDir,
-        ));
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let key = random_bytes::<KEY_LEN>();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("cannot create key file {}", path.display()))?;
-    std::io::Write::write_all(&mut file, STANDARD.encode(key).as_bytes())
-        .with_context(|| format!("cannot write key file {}", path.display()))?;
-    tracing::warn!(path = %path.display(), "generated a new key (development default)");
-    Ok((key, KeySource::Generated))
 }
 
 impl Keys {
