@@ -252,8 +252,11 @@ impl Inner {
             let _ = writer.rollback();
             return Err(classify(err));
         }
+        // Searchable first, then announced: a caller that sees the new position (a follower's
+        // waiter, a `_text` search that caught up) must also see the documents.
+        self.reader.reload().map_err(classify)?;
         self.position.store(position, Ordering::Release);
-        self.reader.reload().map_err(classify)
+        Ok(())
     }
 
     fn apply(&self, changes: &[StoredResource]) -> FhirResult<()> {
