@@ -311,6 +311,44 @@ s1=$(curl -s "http://127.0.0.1:$S1_PORT/metrics" | grep -c '^medilink_http_reque
 s2=$(curl -s "http://127.0.0.1:$S2_PORT/metrics" | grep -c '^medilink_http_requests_total{.*route="/health"' || true)
 [ "$s1" -ge 1 ] && [ "$s2" -ge 1 ] && ok "nginx balances over both servers" || fail "requests reached server-1: $s1 series, server-2: $s2 series"
 
+# What the servers receive from nginx, seen by a header-echoing upstream behind a second copy:
+# a client-sent X-Forwarded-For must be replaced by the peer address (the server trusts its
+# first entry), Host and X-Forwarded-Proto passed.
+ECHO_PORT=$(free_port); NG2_PORT=$(free_port)
+python3 - "$ECHO_PORT" >"$WORK/echo.log" 2>&1 <<'EOF' &
+import http.server, json, sys
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Echo).serve_forever()
+EOF
+PIDS+=($!)
+mkdir -p "$WORK/nginx2/logs"
+sed -e "s#127.0.0.1:$S1_PORT#127.0.0.1:$ECHO_PORT#" -e "s#127.0.0.1:$S2_PORT#127.0.0.1:$ECHO_PORT#" \
+    -e "s#listen 127.0.0.1:$NGINX_PORT #listen 127.0.0.1:$NG2_PORT #" \
+    -e "s#$WORK/nginx/nginx.pid#$WORK/nginx2/nginx.pid#" \
+    "$WORK/nginx/nginx.conf" >"$WORK/nginx2/nginx.conf"
+"$NGINX" -p "$WORK/nginx2" -c "$WORK/nginx2/nginx.conf" -e stderr -g 'daemon off;' >"$WORK/nginx2.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$NG2_PORT/health" 50 || fail "second nginx did not start: $(tail -3 "$WORK/nginx2.log")"
+curl -s -H 'X-Forwarded-For: 203.0.113.66' -H 'Host: medilink.example' \
+    "http://127.0.0.1:$NG2_PORT/fhir/R4/Patient?name=x" >"$WORK/echo.json" || true
+python3 - "$WORK/echo.json" <<'EOF' && ok "nginx replaces a client's X-Forwarded-For with the peer; passes Host, X-Forwarded-Proto, X-Request-Id" || fail "forwarded headers: $(cat "$WORK/echo.json")"
+import json, sys
+seen = json.load(open(sys.argv[1]))
+assert seen.get("x-forwarded-for") == "127.0.0.1", seen
+assert seen.get("x-forwarded-proto") == "http", seen
+assert seen.get("host") == "medilink.example", seen
+assert seen.get("x-request-id"), seen
+EOF
+
 # Every metric used in alerts and dashboards is in a live exposition (families from # TYPE).
 curl -s "http://127.0.0.1:$S1_PORT/metrics" >"$WORK/metrics-server"
 curl -s "http://127.0.0.1:$W_PORT/metrics" >"$WORK/metrics-worker"
