@@ -10,7 +10,7 @@
 # Environment: MEDILINK_BIN_DIR (directory holding medilink-server and medilink-worker; else they
 # are built with cargo), MEDILINK_CHECK_POSTGRES_URL (an admin URL of a PostgreSQL server, default
 # postgres://postgres@127.0.0.1:5432/postgres; SQLite when unreachable), MEDILINK_CHECK_LIVE=0
-# skips the live part.
+# skips the live part, MEDILINK_CHECK_DASHBOARDS=1 adds the dashboards build (npm registry).
 set -euo pipefail
 cd "$(dirname "$0")"
 DEPLOY=$PWD
@@ -105,6 +105,29 @@ secretish = [k for k, v in example.items()
 if missing or secretish:
     sys.exit(f"missing {sorted(missing)}; non-placeholder secrets {secretish}")
 EOF
+
+# The runtime stage (debian:bookworm-slim + libssl3) has every shared library the binaries need.
+if command -v ldd >/dev/null; then
+    extra=$(ldd "$BIN/medilink-server" "$BIN/medilink-worker" | awk '/=>|ld-linux/ {print $1}' \
+        | grep -Ev '^(linux-vdso|/lib64/ld-linux-x86-64|libc|libm|libgcc_s|libssl|libcrypto)\.so' | sort -u || true)
+    [ -z "$extra" ] && ok "binaries need only libc, libgcc_s and OpenSSL 3 (in the runtime image)" \
+        || fail "shared libraries missing from the runtime image: $extra"
+fi
+
+# Optional (MEDILINK_CHECK_DASHBOARDS=1, needs npm and its registry): the Dockerfile's node stage
+# (`npm ci && npm run build` with only dashboards/ present) produces both portals.
+if [ "${MEDILINK_CHECK_DASHBOARDS:-0}" = 1 ]; then
+    mkdir -p "$WORK/node"
+    (cd .. && git archive HEAD dashboards) | tar -x -C "$WORK/node"
+    if (cd "$WORK/node/dashboards" && npm ci --no-audit --no-fund >/dev/null 2>&1 && npm run build >/dev/null 2>&1) \
+        && [ -f "$WORK/node/dashboards/dist/index.html" ] && [ -f "$WORK/node/dashboards/dist/patient/index.html" ]; then
+        ok "Dockerfile node stage builds dashboards/dist from dashboards/ alone"
+    else
+        fail "dashboards build outside the repository"
+    fi
+else
+    skip "dashboards build (MEDILINK_CHECK_DASHBOARDS=1 runs npm ci + npm run build)"
+fi
 
 # --- 3. Metric names in alerts and dashboards exist in the code -------------------------------
 python3 - <<'EOF' && ok "every metric in alerts.yml and medilink.json is registered in src/metrics.rs" || fail "metric names"
