@@ -11,21 +11,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::worker::{JobHandler, Step, Worker};
-use medilink_fhir::platform::{JobStatus, Role};
-use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
+use medilink_fhir::SqlOptions;
+use medilink_fhir::platform::JobStatus;
+use medilink_fhir::platform::worker::{JobHandler, Step};
 use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
 use medilink_ingest::job::KIND;
 use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
 use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
-use medilink_server::Limits;
 use medilink_server::config::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::support::process::{Server, free_port, user_add};
-use crate::support::{self, TestApp, multipart, signed_in};
+use crate::support::socket::SocketWorld;
+use crate::support::{self, multipart};
 
 /// Text stage double: the document's text is its bytes after the first line.
 #[derive(Debug)]
@@ -99,31 +99,8 @@ fn uncertain_report() -> Vec<u8> {
     ])
 }
 
-/// The application on a real socket, with fs blobs in a temporary directory.
-struct World {
-    app: TestApp,
-    base: String,
-    client: reqwest::Client,
-    admin: String,
-    doctor: String,
-    doctor_id: String,
-    patient_a: String,
-    a: String,
-    patient_b: String,
-    b: String,
-    /// The server's worker (driven step by step, or run as a task).
-    worker: Worker,
-    _blobs: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+/// The application on a real socket (see [`SocketWorld`]).
+type World = SocketWorld;
 
 async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
     let pipeline = Pipeline::new(Arc::new(FixtureText { delay }), Arc::new(FixtureExtractor));
@@ -140,66 +117,7 @@ async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
 }
 
 async fn world_at(options: &SqlOptions, max_document_bytes: usize, pipeline: Pipeline) -> World {
-    let app = TestApp::on(options, Limits::default()).await;
-    let blobs_dir = tempfile::tempdir().expect("temp dir");
-    let blobs = open_blob_store(&BlobOptions::new(format!(
-        "fs://{}",
-        blobs_dir.path().display()
-    )))
-    .await
-    .expect("fs blob store");
-    let mut state = app.state.clone().with_documents(blobs, pipeline);
-    state.max_document_bytes = max_document_bytes;
-    let app = app.with_state(state);
-    let settings = WorkerSettings {
-        concurrency: 1,
-        lease: Duration::from_secs(60),
-    };
-    let worker = medilink_server::serve::worker(&app.state, settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
-    let patient_a = signed_in(&app.state, "a@test.local", Role::Patient).await;
-    let patient_b = signed_in(&app.state, "b@test.local", Role::Patient).await;
-    let mut world = World {
-        admin: app.token.clone(),
-        app,
-        base: format!("http://{address}"),
-        client: reqwest::Client::new(),
-        doctor,
-        doctor_id: String::new(),
-        patient_a,
-        a: String::new(),
-        patient_b,
-        b: String::new(),
-        worker,
-        _blobs: blobs_dir,
-        stop: Some(stop),
-    };
-    world.doctor_id = world.me(&world.doctor.clone()).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    world.a = world.me(&world.patient_a.clone()).await["patient_id"]
-        .as_str()
-        .expect("patient id")
-        .to_owned();
-    world.b = world.me(&world.patient_b.clone()).await["patient_id"]
-        .as_str()
-        .expect("patient id")
-        .to_owned();
-    world
+    SocketWorld::start(options, pipeline, Some(max_document_bytes)).await
 }
 
 async fn world() -> World {
@@ -227,14 +145,6 @@ impl World {
         let status = response.status();
         let text = response.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn me(&self, token: &str) -> Value {
-        let (status, body) = self
-            .call(token, reqwest::Method::GET, "/api/auth/me", None)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
     }
 
     /// Uploads `bytes` as `file_name` for `patient`; status, body and `Location`.

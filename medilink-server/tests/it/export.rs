@@ -9,41 +9,26 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use medilink_consent::export::KIND;
+use medilink_fhir::SqlOptions;
 use medilink_fhir::platform::Role;
-use medilink_fhir::platform::worker::{Step, Worker};
-use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
-use medilink_server::Limits;
-use medilink_server::config::WorkerSettings;
+use medilink_fhir::platform::worker::Step;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
-use crate::support::{TestApp, signed_in};
+use crate::support::signed_in;
+use crate::support::socket::SocketWorld;
 
-/// The application on a real socket with fs blobs, two patients and their users, a doctor
-/// and a researcher.
+/// The application on a real socket (see [`SocketWorld`]) and a researcher.
 struct World {
-    app: TestApp,
-    base: String,
-    client: reqwest::Client,
-    admin: String,
-    doctor: String,
-    doctor_id: String,
+    world: SocketWorld,
     researcher: String,
-    patient_a: String,
-    a: String,
-    patient_b: String,
-    b: String,
-    worker: Worker,
-    _blobs: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+impl std::ops::Deref for World {
+    type Target = SocketWorld;
+
+    fn deref(&self) -> &SocketWorld {
+        &self.world
     }
 }
 
@@ -79,70 +64,9 @@ async fn world() -> World {
 }
 
 async fn world_on(options: &SqlOptions) -> World {
-    let app = TestApp::on(options, Limits::default()).await;
-    let blobs_dir = tempfile::tempdir().expect("temp dir");
-    let blobs = open_blob_store(&BlobOptions::new(format!(
-        "fs://{}",
-        blobs_dir.path().display()
-    )))
-    .await
-    .expect("fs blob store");
-    let state = app
-        .state
-        .clone()
-        .with_documents(blobs, medilink_server::state::default_pipeline());
-    let app = app.with_state(state);
-    let settings = WorkerSettings {
-        concurrency: 1,
-        lease: Duration::from_secs(60),
-    };
-    let worker = medilink_server::serve::worker(&app.state, settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
-    let researcher = signed_in(&app.state, "res@test.local", Role::Researcher).await;
-    let patient_a = signed_in(&app.state, "a@test.local", Role::Patient).await;
-    let patient_b = signed_in(&app.state, "b@test.local", Role::Patient).await;
-    let mut world = World {
-        admin: app.token.clone(),
-        app,
-        base: format!("http://{address}"),
-        client: reqwest::Client::new(),
-        doctor,
-        doctor_id: String::new(),
-        researcher,
-        patient_a,
-        a: String::new(),
-        patient_b,
-        b: String::new(),
-        worker,
-        _blobs: blobs_dir,
-        stop: Some(stop),
-    };
-    world.doctor_id = world.me(&world.doctor.clone()).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    world.a = world.me(&world.patient_a.clone()).await["patient_id"]
-        .as_str()
-        .expect("patient id")
-        .to_owned();
-    world.b = world.me(&world.patient_b.clone()).await["patient_id"]
-        .as_str()
-        .expect("patient id")
-        .to_owned();
-    world
+    let world = SocketWorld::start(options, medilink_server::state::default_pipeline(), None).await;
+    let researcher = signed_in(&world.app.state, "res@test.local", Role::Researcher).await;
+    World { world, researcher }
 }
 
 impl World {
@@ -181,12 +105,6 @@ impl World {
 
     async fn get(&self, token: &str, url: &str) -> Reply {
         self.send(token, reqwest::Method::GET, url, &[], None).await
-    }
-
-    async fn me(&self, token: &str) -> Value {
-        let reply = self.get(token, "/api/auth/me").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        reply.json()
     }
 
     /// The patient grants the doctor `scope`.

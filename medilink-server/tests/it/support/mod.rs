@@ -15,6 +15,7 @@ use tower::ServiceExt;
 
 pub(crate) mod process;
 pub(crate) mod schema;
+pub(crate) mod socket;
 
 /// The application on a fresh in-memory store, with a signed-in admin (TOTP passed) whose
 /// token every request carries unless it sets its own `authorization` header.
