@@ -130,14 +130,7 @@ macro_rules! cancel_suite {
     ($open:path) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn abandoned_writes_leave_the_store_whole_and_working() {
-            let Some((db, cleanup)) = $open().await else {
-                return;
-            };
-            let outcome = tokio::spawn(super::abandoned_writes(db)).await;
-            cleanup.run().await;
-            if let Err(err) = outcome {
-                std::panic::resume_unwind(err.into_panic());
-            }
+            crate::jobs_support::run_on($open(), super::abandoned_writes).await
         }
     };
 }

@@ -96,14 +96,7 @@ macro_rules! worker_suite {
             F: FnOnce(TestDb) -> Fut,
             Fut: std::future::Future<Output = ()> + Send + 'static,
         {
-            let Some((db, cleanup)) = $open().await else {
-                return;
-            };
-            let outcome = tokio::spawn(case(db)).await;
-            cleanup.run().await;
-            if let Err(err) = outcome {
-                std::panic::resume_unwind(err.into_panic());
-            }
+            crate::jobs_support::run_on($open(), case).await
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

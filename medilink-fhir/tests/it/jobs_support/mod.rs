@@ -51,6 +51,25 @@ impl Cleanup {
     }
 }
 
+/// Runs `case` on the database `open` gives (nothing when it gives none: that backend is not
+/// configured), always cleans up, and re-raises the case's panic.
+pub(crate) async fn run_on<F, Fut>(
+    open: impl std::future::Future<Output = Option<(TestDb, Cleanup)>>,
+    case: F,
+) where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some((db, cleanup)) = open.await else {
+        return;
+    };
+    let outcome = tokio::spawn(case(db)).await;
+    cleanup.run().await;
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
 async fn open(url: String, cleanup: Cleanup) -> Option<(TestDb, Cleanup)> {
     let clock = Arc::new(FixedClock::new(
         time::macros::datetime!(2024-01-01 0:00 UTC),
