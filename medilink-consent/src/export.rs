@@ -291,7 +291,7 @@ impl BulkExport {
         let visible = request.resource_types().into_iter().any(|resource_type| {
             match access(&principal, resource_type, &grants, now) {
                 Access::All => true,
-                Access::Patients(patients) => patients.iter().any(|patient| patient == id),
+                Access::Patients { permitted, .. } => permitted.iter().any(|patient| patient == id),
                 Access::Denied(_) => false,
             }
         });

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use medilink_fhir::search::{Criterion, SearchPage, SearchQuery};
+use medilink_fhir::search::{Criterion, Restriction, SearchPage, SearchQuery, Visibility};
 use medilink_fhir::{
     FhirError, FhirResult, HistoryPage, HistoryQuery, HistoryScope, RequestContext, ResourceId,
     ResourceStore, ResourceType, StoredResource, VersionId, WriteOp, WriteOutcome,
@@ -149,18 +149,6 @@ impl<S: ResourceStore> ConsentGuard<S> {
     }
 
     fn readable(&self, principal: &Principal, stored: &StoredResource, grants: &[Grant]) -> bool {
-        if stored.resource_type == ResourceType::Patient && !stored.is_deleted() {
-            // A Patient is in its own compartment (its id, which the store stamped); reading
-            // needs one permitted member, so a permitted id decides without parsing. Otherwise
-            // its `link`s may still make it visible: the full evaluation below.
-            let own = [stored.id.as_str().to_owned()];
-            if self
-                .decide_for(principal, Action::Read, ResourceType::Patient, &own, grants)
-                .allow
-            {
-                return true;
-            }
-        }
         let Some(json) = stored.json.as_deref() else {
             return false;
         };
@@ -180,6 +168,28 @@ impl<S: ResourceStore> ConsentGuard<S> {
             }
             None => false,
         }
+    }
+
+    /// Whether the caller is unrestricted (the platform, admins).
+    fn unrestricted(principal: &Principal) -> bool {
+        matches!(principal, Principal::System)
+            || principal.role() == Some(medilink_fhir::platform::Role::Admin)
+    }
+
+    /// The search restriction of `principal`: what [`access`] gives each type a query reaches.
+    fn restriction(&self, principal: &Principal, grants: Arc<[Grant]>) -> Restriction {
+        let principal = principal.clone();
+        let now = self.consents.now();
+        Restriction::new(move |resource_type| {
+            match access(&principal, resource_type, &grants, now) {
+                Access::All => Visibility::All,
+                Access::Denied(_) => Visibility::Nothing,
+                Access::Patients { permitted, member } => Visibility::Patients {
+                    permitted: permitted.into(),
+                    member,
+                },
+            }
+        })
     }
 
     /// Whether the caller may see the resource at all (judged by its newest live version).
@@ -300,7 +310,10 @@ impl<S: ResourceStore> ConsentGuard<S> {
                         return Err(not_found(resource_type, id));
                     }
                 }
-                Err(FhirError::NotFound { .. }) => {}
+                // Update-as-create and deletes of missing ids are the platform's and admins':
+                // for anyone else a missing id answers exactly like one they may not see.
+                Err(FhirError::NotFound { .. }) if Self::unrestricted(principal) => {}
+                Err(FhirError::NotFound { .. }) => return Err(not_found(resource_type, id)),
                 Err(err) => return Err(err),
             }
         }
@@ -524,7 +537,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                     Access::Denied(_) => Err(FhirError::Forbidden {
                         reason: "this role may not access this data",
                     }),
-                    Access::Patients(_) => {
+                    Access::Patients { .. } => {
                         self.filtered_history(ctx, &principal, &grants, query).await
                     }
                 }
@@ -604,7 +617,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         match access(&principal, resource_type, &grants, self.consents.now()) {
             Access::All => Ok(ids),
             Access::Denied(_) => Ok(Vec::new()),
-            Access::Patients(_) => {
+            Access::Patients { .. } => {
                 let mut visible = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Ok(stored) = self.inner.read(ctx, resource_type, &id).await
@@ -633,11 +646,11 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                     reason: "this role may not access this data",
                 });
             }
-            Access::Patients(patients) => {
+            Access::Patients { .. } => {
                 let mut restricted = query.clone();
-                restricted
-                    .criteria
-                    .push(Criterion::PatientCompartment(patients));
+                restricted.criteria.push(Criterion::Restricted(
+                    self.restriction(&principal, grants.clone()),
+                ));
                 self.inner.search(ctx, &restricted).await?
             }
         };

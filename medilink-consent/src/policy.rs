@@ -2,18 +2,31 @@
 //! grant that allowed it) and [`access`] (which patients' data of a type a caller may see,
 //! the restriction the guard adds to queries). Pure: no I/O, the instant is an argument.
 //!
+//! A resource **belongs to every patient it references**: its own id for a `Patient`, and
+//! every reference to a `Patient` anywhere in it, whatever the element (the Patient
+//! compartment's parameters, but also `Device.patient`, `Binary.securityContext`,
+//! `Observation.performer`, `Group.member`, `Patient.link`, extensions, contained and bundled
+//! resources: [`medilink_fhir::search::compartment::referenced_patients`]). The stores index
+//! the same set (`_patient` rows), so searches and single-resource decisions agree.
+//!
 //! The rules:
 //! - the platform itself (imports, jobs) may do anything;
 //! - anonymous callers may do nothing;
 //! - admins may do anything, and every decision is flagged for the audit trail;
-//! - researchers may read only the directory (`Practitioner`, `Organization`, `Location`):
-//!   patient data reaches them only as de-identified exports;
-//! - every signed-in user may read the directory;
-//! - a patient may read and write only resources in their own compartment;
-//! - a physician may read resources in a patient's compartment only under an active grant of
-//!   that patient covering the type, and write only resources whose every patient is so
-//!   covered; resource types outside the compartment (no patient data) are theirs to read
+//! - every other caller may read or write a resource only when permitted for **every**
+//!   patient it belongs to, for the resource's type; Patient-compartment data must also
+//!   belong to at least one patient;
+//! - a patient is permitted for themself: they see their own data and, of other types, only
+//!   resources that name them (and the directory);
+//! - a physician is permitted for a patient, per type, by an active grant of that patient
+//!   covering the type (a scoped grant permits its types only, at every chain hop too);
+//!   data that belongs to no patient (`Medication`, an unassigned `Device`) is theirs to read
 //!   and write;
+//! - researchers read the directory only: patient data reaches them only as de-identified
+//!   exports;
+//! - the directory (`Practitioner`, `Organization`, `Location`, [`is_directory`]) is readable
+//!   by every signed-in user, subject to the rule above (a directory resource naming a patient
+//!   is that patient's data), and written by admins only;
 //! - `Consent` resources are written only through the consent API (the platform), never
 //!   through FHIR by a patient or physician.
 
@@ -167,11 +180,32 @@ impl Principal {
     }
 }
 
-/// Types every signed-in user may read.
+/// The directory: definitional types every signed-in user may read and only admins write —
+/// who provides care (practitioners, organizations, locations, services, endpoints) and the
+/// terminology and conformance resources that give data its meaning. None of them is about a
+/// patient; one that names a patient all the same is that patient's data ([`decide`]).
 pub fn is_directory(resource_type: ResourceType) -> bool {
+    use ResourceType as T;
     matches!(
         resource_type,
-        ResourceType::Practitioner | ResourceType::Organization | ResourceType::Location
+        T::Practitioner
+            | T::PractitionerRole
+            | T::Organization
+            | T::Location
+            | T::HealthcareService
+            | T::Endpoint
+            | T::CodeSystem
+            | T::ValueSet
+            | T::ConceptMap
+            | T::NamingSystem
+            | T::TerminologyCapabilities
+            | T::CapabilityStatement
+            | T::StructureDefinition
+            | T::StructureMap
+            | T::ImplementationGuide
+            | T::SearchParameter
+            | T::OperationDefinition
+            | T::CompartmentDefinition
     )
 }
 
@@ -180,14 +214,37 @@ pub fn is_directory(resource_type: ResourceType) -> bool {
 pub enum Access {
     /// Everything of the type.
     All,
-    /// Only resources in these patients' compartments (possibly none).
-    Patients(Vec<String>),
+    /// Only resources all of whose patients are in `permitted` (and, with `member`, that have
+    /// at least one patient).
+    Patients {
+        /// The patients whose data of the type the caller may see (sorted).
+        permitted: Vec<String>,
+        /// Whether a resource that belongs to no patient is hidden too.
+        member: bool,
+    },
     /// Nothing, whatever the patient: the role never gets this type.
     Denied(Reason),
 }
 
+impl Access {
+    /// Whether a resource of the type belonging to `patients` may be seen.
+    pub fn admits(&self, patients: &[String]) -> bool {
+        match self {
+            Access::All => true,
+            Access::Denied(_) => false,
+            Access::Patients { permitted, member } => {
+                (!member || !patients.is_empty())
+                    && patients
+                        .iter()
+                        .all(|patient| permitted.binary_search(patient).is_ok())
+            }
+        }
+    }
+}
+
 /// What `principal` may read of `resource_type` at `now`, given the grants naming it as
-/// grantee: the restriction a search or history query gets.
+/// grantee: the restriction a search or history query gets, at its own type and at every
+/// chain and `_has` hop.
 pub fn access(
     principal: &Principal,
     resource_type: ResourceType,
@@ -203,15 +260,13 @@ pub fn access(
             patient_id,
         } => (user_id, *role, patient_id),
     };
-    match role {
-        Role::Admin => Access::All,
-        _ if is_directory(resource_type) => Access::All,
-        Role::Researcher => Access::Denied(Reason::Role),
-        Role::Patient if is_compartment_type(resource_type) => {
-            Access::Patients(own.iter().cloned().collect())
-        }
-        Role::Patient => Access::Denied(Reason::Role),
-        Role::Physician if is_compartment_type(resource_type) => {
+    let directory = is_directory(resource_type);
+    let permitted: Vec<String> = match role {
+        Role::Admin => return Access::All,
+        Role::Researcher if directory => Vec::new(),
+        Role::Researcher => return Access::Denied(Reason::Role),
+        Role::Patient => own.iter().cloned().collect(),
+        Role::Physician => {
             let mut patients: Vec<String> = grants
                 .iter()
                 .filter(|grant| grant.grantee == *user_id && grant.permits(resource_type, now))
@@ -219,15 +274,19 @@ pub fn access(
                 .collect();
             patients.sort();
             patients.dedup();
-            Access::Patients(patients)
+            patients
         }
-        Role::Physician => Access::All,
-    }
+    };
+    // A patient sees only what is about them (beyond the directory); a physician sees
+    // compartment data only of a patient, and other data unless it names someone else.
+    let member = !directory && (role == Role::Patient || is_compartment_type(resource_type));
+    Access::Patients { permitted, member }
 }
 
 /// The one decision function: may `principal` do `action` on `target` at `now`, given the
-/// grants naming it as grantee? Reads need one permitted compartment patient (the same rule
-/// the search restriction applies); writes need every compartment patient permitted.
+/// grants naming it as grantee? The rule is the one [`access`] gives searches: every patient
+/// the resource belongs to must be permitted (for the resource's type), and compartment data
+/// must belong to at least one. Writes of directory data are the admins'.
 pub fn decide(
     principal: &Principal,
     action: Action,
@@ -243,55 +302,41 @@ pub fn decide(
     {
         return Decision::deny(Reason::ConsentResource);
     }
+    let directory = is_directory(target.resource_type);
+    let access = access(principal, target.resource_type, grants, now);
+    match access {
+        Access::All => {
+            return Decision::allow(match principal {
+                Principal::System => Reason::System,
+                _ => Reason::Admin,
+            });
+        }
+        Access::Denied(reason) => return Decision::deny(reason),
+        Access::Patients { .. } if directory && action == Action::Write => {
+            return Decision::deny(Reason::Role);
+        }
+        Access::Patients { .. } => {}
+    }
+    if !access.admits(target.patients) {
+        return Decision::deny(match role {
+            Some(Role::Physician) => Reason::NoConsent,
+            _ => Reason::Role,
+        });
+    }
+    if target.patients.is_empty() {
+        return Decision::allow(if directory {
+            Reason::Directory
+        } else {
+            Reason::NotPatientData
+        });
+    }
+    if role == Some(Role::Patient) {
+        return Decision::allow(Reason::OwnData);
+    }
     let user_id = match principal {
         Principal::User { user_id, .. } => user_id.as_str(),
         _ => "",
     };
-    let ok = if role == Some(Role::Physician)
-        && is_compartment_type(target.resource_type)
-        && !is_directory(target.resource_type)
-    {
-        // What `access` would list, asked per target patient without building the list.
-        judge(action, target.patients, |patient| {
-            grants.iter().any(|grant| {
-                grant.grantee == user_id
-                    && grant.patient == *patient
-                    && grant.permits(target.resource_type, now)
-            })
-        })
-    } else {
-        let patients = match access(principal, target.resource_type, grants, now) {
-            Access::All => {
-                let reason = match (principal, role) {
-                    (Principal::System, _) => Reason::System,
-                    (_, Some(Role::Admin)) => Reason::Admin,
-                    _ if is_directory(target.resource_type) && action == Action::Read => {
-                        Reason::Directory
-                    }
-                    _ if is_directory(target.resource_type) => {
-                        return Decision::deny(Reason::Role);
-                    }
-                    _ => Reason::NotPatientData,
-                };
-                return Decision::allow(reason);
-            }
-            Access::Denied(reason) => return Decision::deny(reason),
-            Access::Patients(patients) => patients,
-        };
-        judge(action, target.patients, |patient| {
-            patients.contains(patient)
-        })
-    };
-    if role == Some(Role::Patient) {
-        return if ok {
-            Decision::allow(Reason::OwnData)
-        } else {
-            Decision::deny(Reason::Role)
-        };
-    }
-    if !ok {
-        return Decision::deny(Reason::NoConsent);
-    }
     // The grant that allowed it: a regular one when there is one, else break-glass.
     let mut covering: Vec<&Grant> = grants
         .iter()
@@ -311,14 +356,6 @@ pub fn decide(
     Decision {
         grant: grant.and_then(|grant| grant.id.clone()),
         ..Decision::allow(reason)
-    }
-}
-
-/// Reads need one permitted compartment patient; writes need all of them (and at least one).
-fn judge(action: Action, patients: &[String], permitted: impl Fn(&String) -> bool) -> bool {
-    match action {
-        Action::Read => patients.iter().any(permitted),
-        Action::Write => !patients.is_empty() && patients.iter().all(permitted),
     }
 }
 

@@ -272,6 +272,8 @@ enum Planned {
     Matched(StoredResource),
     /// A read, run after the writes.
     Read(Entry),
+    /// A conditional delete that matched nothing.
+    Nothing,
 }
 
 async fn run_transaction(
@@ -307,6 +309,7 @@ async fn run_transaction(
             }
             entry::Staged::Matched(stored) => Planned::Matched(stored),
             entry::Staged::Read(entry) => Planned::Read(entry),
+            entry::Staged::Nothing => Planned::Nothing,
         };
         plan.push(planned);
     }
@@ -338,6 +341,7 @@ async fn run_transaction(
                 action: EntryAction::Matched,
                 stored: Some(stored),
             },
+            Planned::Nothing => deleted(None),
             // The writes are committed: a failed read is reported on its own entry.
             Planned::Read(entry) => {
                 results.push(

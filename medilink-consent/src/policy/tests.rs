@@ -148,11 +148,17 @@ fn scoped_consents_cover_only_their_types() {
     assert!(!decide(&doc, Action::Read, &observation_of(&own), &grants, NOW).allow);
     assert_eq!(
         access(&doc, ResourceType::Condition, &grants, NOW),
-        Access::Patients(own.clone())
+        Access::Patients {
+            permitted: own.clone(),
+            member: true
+        }
     );
     assert_eq!(
         access(&doc, ResourceType::Observation, &grants, NOW),
-        Access::Patients(Vec::new())
+        Access::Patients {
+            permitted: Vec::new(),
+            member: true
+        }
     );
 }
 
@@ -175,15 +181,104 @@ fn expiry_takes_effect_at_the_instant() {
     assert!(!decide(&doc, Action::Read, &observation_of(&own), &grants, NOW).allow);
 }
 
+/// Issue #11: a resource that names two patients is readable and writable only by whoever
+/// may see both.
 #[test]
-fn writes_need_every_patient_and_reads_one() {
+fn reads_and_writes_need_every_patient() {
     let both = vec!["p1".to_owned(), "p2".to_owned()];
+    let mut grants = grants(State::Active);
+    let doc = user(Role::Physician);
+    for action in [Action::Read, Action::Write] {
+        assert!(!decide(&doc, action, &observation_of(&both), &grants, NOW).allow);
+        assert!(
+            !decide(
+                &user(Role::Patient),
+                action,
+                &observation_of(&both),
+                &grants,
+                NOW
+            )
+            .allow
+        );
+    }
+    let nobody: Vec<String> = Vec::new();
+    assert!(!decide(&doc, Action::Read, &observation_of(&nobody), &grants, NOW).allow);
+    assert!(!decide(&doc, Action::Write, &observation_of(&nobody), &grants, NOW).allow);
+    // Positive control: with p2's consent too, both are allowed.
+    grants.push(Grant {
+        id: Some("c2".into()),
+        patient: "p2".into(),
+        ..grants[0].clone()
+    });
+    for action in [Action::Read, Action::Write] {
+        assert!(decide(&doc, action, &observation_of(&both), &grants, NOW).allow);
+    }
+}
+
+/// Issue #11: types outside the Patient compartment that reference a patient (`Device`,
+/// `Binary`, `Bundle`, …) are that patient's data.
+#[test]
+fn non_compartment_types_naming_a_patient_are_that_patients_data() {
+    let p1 = vec!["p1".to_owned()];
+    let p2 = vec!["p2".to_owned()];
+    let none: Vec<String> = Vec::new();
     let grants = grants(State::Active);
     let doc = user(Role::Physician);
-    assert!(decide(&doc, Action::Read, &observation_of(&both), &grants, NOW).allow);
-    assert!(!decide(&doc, Action::Write, &observation_of(&both), &grants, NOW).allow);
-    let nobody: Vec<String> = Vec::new();
-    assert!(!decide(&doc, Action::Write, &observation_of(&nobody), &grants, NOW).allow);
+    let patient = user(Role::Patient);
+    for resource_type in [
+        ResourceType::Device,
+        ResourceType::Binary,
+        ResourceType::Bundle,
+    ] {
+        let of = |patients| Target {
+            resource_type,
+            patients,
+        };
+        for action in [Action::Read, Action::Write] {
+            assert!(
+                decide(&doc, action, &of(&p1), &grants, NOW).allow,
+                "{resource_type}"
+            );
+            assert!(
+                !decide(&doc, action, &of(&p2), &grants, NOW).allow,
+                "{resource_type}"
+            );
+            assert!(
+                decide(&doc, action, &of(&none), &grants, NOW).allow,
+                "{resource_type}"
+            );
+            assert!(
+                decide(&patient, action, &of(&p1), &[], NOW).allow,
+                "{resource_type}"
+            );
+            assert!(
+                !decide(&patient, action, &of(&p2), &[], NOW).allow,
+                "{resource_type}"
+            );
+            assert!(
+                !decide(&patient, action, &of(&none), &[], NOW).allow,
+                "{resource_type}"
+            );
+        }
+        let researcher = user(Role::Researcher);
+        assert!(!decide(&researcher, Action::Read, &of(&none), &[], NOW).allow);
+    }
+    // A directory resource naming a patient is that patient's data too.
+    let practitioner = Target {
+        resource_type: ResourceType::Practitioner,
+        patients: &p2,
+    };
+    assert!(!decide(&doc, Action::Read, &practitioner, &grants, NOW).allow);
+    assert!(
+        !decide(
+            &user(Role::Researcher),
+            Action::Read,
+            &practitioner,
+            &[],
+            NOW
+        )
+        .allow
+    );
 }
 
 #[test]
@@ -257,8 +352,8 @@ fn grants_of_other_physicians_do_not_count() {
     assert!(!decide(&other, Action::Read, &observation_of(&own), &grants, NOW).allow);
 }
 
-// Issue #5: `decide` asks physicians' grants per target patient instead of building the
-// `access` list; both must agree on every state, type, action and patient set.
+// `decide` and the search restriction (`access`) must agree on every state, type, action and
+// patient set.
 #[test]
 fn physician_decisions_agree_with_the_access_list() {
     let doc = Principal::User {
@@ -298,19 +393,26 @@ fn physician_decisions_agree_with_the_access_list() {
                             &grants,
                             NOW,
                         );
-                        let expected = match access(principal, ty, &grants, NOW) {
-                            Access::All => {
-                                action == Action::Read || !crate::policy::is_directory(ty)
-                            }
+                        let access = access(principal, ty, &grants, NOW);
+                        let expected = match access {
+                            Access::All => true,
                             Access::Denied(_) => false,
-                            Access::Patients(listed) => match action {
-                                Action::Read => patients.iter().any(|p| listed.contains(p)),
-                                Action::Write => {
-                                    !patients.is_empty()
-                                        && patients.iter().all(|p| listed.contains(p))
-                                }
-                            },
+                            Access::Patients {
+                                ref permitted,
+                                member,
+                            } => {
+                                (action == Action::Read || !crate::policy::is_directory(ty))
+                                    && (!member || !patients.is_empty())
+                                    && patients.iter().all(|p| permitted.contains(p))
+                            }
                         };
+                        assert_eq!(access.admits(patients), {
+                            let Access::Patients { permitted, member } = &access else {
+                                unreachable!("physicians are always restricted")
+                            };
+                            (!member || !patients.is_empty())
+                                && patients.iter().all(|p| permitted.contains(p))
+                        });
                         assert_eq!(
                             decision.allow, expected,
                             "{state:?} {principal:?} {ty} {patients:?} {action:?}"

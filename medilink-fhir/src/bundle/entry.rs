@@ -199,6 +199,8 @@ pub(super) enum Staged {
     Write(WriteOp),
     Matched(StoredResource),
     Read(Entry),
+    /// A conditional delete that matched nothing: nothing to write, reported as deleted.
+    Nothing,
 }
 
 /// Resolves conditionals, assigns ids and records `fullUrl` → `Type/id` aliases.
@@ -243,17 +245,26 @@ pub(super) async fn stage(
         (Method::Put, Target::Conditional(ty, query)) => {
             let mut resource = entry.resource.ok_or_else(super::missing_resource)?;
             let matched = super::resolve_one(store, ctx, ty, &query, "update").await?;
+            let fresh = matched.is_none() && resource.get("id").is_none();
             let id = crate::conditional::update_target(ty, matched.as_ref(), &resource, || {
                 ResourceId::new(ids.new_id())
             })?;
             alias(&entry.full_url, ty, &id);
             resource["id"] = Value::String(id.to_string());
-            Staged::Write(WriteOp::Update {
-                resource_type: ty,
-                id,
-                resource,
-                if_match: entry.if_match,
-            })
+            if fresh {
+                // No match and no id in the body: a create with a server-assigned id.
+                Staged::Write(WriteOp::Create {
+                    resource,
+                    id: Some(id),
+                })
+            } else {
+                Staged::Write(WriteOp::Update {
+                    resource_type: ty,
+                    id,
+                    resource,
+                    if_match: entry.if_match,
+                })
+            }
         }
         (Method::Patch, Target::Instance(ty, id)) => {
             let patch = entry.patch_document()?;
@@ -280,12 +291,7 @@ pub(super) async fn stage(
                     id: found.id,
                     if_match: None,
                 }),
-                None => Staged::Write(WriteOp::Delete {
-                    resource_type: ty,
-                    // Deleting an id that cannot exist writes nothing and reports 204.
-                    id: ResourceId::new(ids.new_id())?,
-                    if_match: None,
-                }),
+                None => Staged::Nothing,
             }
         }
         (Method::Get, Target::Instance(..) | Target::Version(..)) => Staged::Read(entry),

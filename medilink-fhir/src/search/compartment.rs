@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::model::ResourceType;
 
@@ -36,9 +37,97 @@ pub fn in_patient_compartment(resource_type: ResourceType) -> bool {
     resource_type == ResourceType::Patient || PATIENT.contains_key(&resource_type)
 }
 
+/// The index parameter under which every resource's [`referenced_patients`] are stored as
+/// reference rows (not a registry parameter: clients cannot search it; the consent
+/// restriction does).
+pub const PATIENTS_PARAM: &str = "_patient";
+
+/// Every patient a resource is about: its own id for a `Patient`, and the target of every
+/// reference to a `Patient` anywhere in it (any element, extensions and contained resources
+/// included), plus the ids of `Patient`s bundled in it (`Bundle.entry.resource`,
+/// `Parameters.parameter.resource`; a contained resource's id is local and not counted).
+/// Sorted, without duplicates. This is membership for access control: wider than the
+/// official Patient compartment, which leaves out e.g. `Device.patient`,
+/// `Binary.securityContext`, `Observation.performer` or `Group.member`.
+pub fn referenced_patients(resource: &Value) -> Vec<String> {
+    let mut patients = Vec::new();
+    collect_patients(resource, false, &mut patients);
+    patients.sort();
+    patients.dedup();
+    patients
+}
+
+fn collect_patients(value: &Value, contained: bool, patients: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            if !contained
+                && object.get("resourceType").and_then(Value::as_str) == Some("Patient")
+                && let Some(id) = object.get("id").and_then(Value::as_str)
+                && crate::model::ResourceId::is_valid(id)
+            {
+                patients.push(id.to_owned());
+            }
+            for (key, child) in object {
+                match (key.as_str(), child) {
+                    ("reference", Value::String(reference)) => {
+                        if let Some(id) = patient_of_reference(reference) {
+                            patients.push(id);
+                        }
+                    }
+                    ("contained", _) => collect_patients(child, true, patients),
+                    _ => collect_patients(child, false, patients),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_patients(item, contained, patients);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The patient id of a reference to a `Patient` (relative, absolute or versioned); `None`
+/// for other targets, local (`#…`) and `urn:` references.
+pub fn patient_of_reference(reference: &str) -> Option<String> {
+    if reference.starts_with('#') || reference.starts_with("urn:") {
+        return None;
+    }
+    match crate::search::extract::split_reference(reference)? {
+        (ResourceType::Patient, id) => Some(id),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn referenced_patients_are_found_anywhere() {
+        let observation = json!({
+            "resourceType": "Observation", "subject": {"reference": "Patient/a"},
+            "performer": [{"reference": "https://x.org/fhir/Patient/b/_history/2"}],
+            "extension": [{"url": "u", "valueReference": {"reference": "Patient/c"}}],
+            "contained": [{"resourceType": "Patient", "id": "local",
+                "link": [{"other": {"reference": "Patient/d"}}]}],
+            "focus": [{"reference": "#local"}, {"reference": "urn:uuid:1"}, {"reference": "Group/g"}]
+        });
+        assert_eq!(referenced_patients(&observation), ["a", "b", "c", "d"]);
+        let bundle = json!({"resourceType": "Bundle", "entry": [
+            {"resource": {"resourceType": "Patient", "id": "e"}},
+            {"resource": {"resourceType": "Device", "patient": {"reference": "Patient/f"}}}]});
+        assert_eq!(referenced_patients(&bundle), ["e", "f"]);
+        let patient = json!({"resourceType": "Patient", "id": "g",
+            "link": [{"other": {"reference": "Patient/h"}}]});
+        assert_eq!(referenced_patients(&patient), ["g", "h"]);
+        let binary =
+            json!({"resourceType": "Binary", "securityContext": {"reference": "Patient/i"}});
+        assert_eq!(referenced_patients(&binary), ["i"]);
+        assert!(referenced_patients(&json!({"resourceType": "Medication"})).is_empty());
+    }
 
     #[test]
     fn compartment_lists_the_official_membership() {

@@ -76,6 +76,14 @@ pub(crate) fn extract(resource_type: ResourceType, resource: &Value) -> IndexRow
             }
         }
     }
+    for patient in crate::search::compartment::referenced_patients(resource) {
+        rows.references.push((
+            crate::search::compartment::PATIENTS_PARAM.to_owned(),
+            Some(ResourceType::Patient.as_str().to_owned()),
+            Some(patient),
+            None,
+        ));
+    }
     rows.strings
         .sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     rows.strings.dedup();

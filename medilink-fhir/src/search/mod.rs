@@ -18,8 +18,8 @@ pub mod query;
 pub mod registry;
 
 pub use query::{
-    Criterion, Include, Modifier, Prefix, SearchQuery, SearchValue, SortKey, Summary, TokenValue,
-    TotalMode,
+    Criterion, Include, Modifier, Prefix, Restriction, SearchQuery, SearchValue, SortKey, Summary,
+    TokenValue, TotalMode, Visibility,
 };
 pub use registry::{ParamType, SearchParam, registry};
 

@@ -109,9 +109,13 @@ pub enum Criterion {
         /// Per target type, the criterion on the target.
         targets: Vec<(ResourceType, Box<Criterion>)>,
     },
-    /// Resources in the Patient compartment of one of these patients (the consent guard's
-    /// restriction; a Patient matches by its id). Types outside the compartment match nothing.
+    /// Resources in the Patient compartment of one of these patients (`$everything`,
+    /// `Patient/$export`; a Patient matches by its id). Types outside the compartment match
+    /// nothing.
     PatientCompartment(Vec<String>),
+    /// A caller's restriction (the consent guard's): applied to the searched type and again
+    /// at every chain and `_has` hop, each hop by its own type's [`Visibility`].
+    Restricted(Restriction),
     /// `_has:Type:ref:param=…` (reverse chain).
     Has {
         /// The type that references this one.
@@ -121,6 +125,47 @@ pub enum Criterion {
         /// The criterion on `source`.
         inner: Box<Criterion>,
     },
+}
+
+/// What a caller may see of one resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every resource of the type.
+    All,
+    /// No resource of the type.
+    Nothing,
+    /// The resources every one of whose patients
+    /// ([`referenced_patients`](crate::search::compartment::referenced_patients)) is in
+    /// `permitted`; with `member`, only those that also have at least one patient.
+    Patients {
+        /// The patients whose data the caller may see (sorted).
+        permitted: Arc<[String]>,
+        /// Whether a resource without a patient is hidden too.
+        member: bool,
+    },
+}
+
+/// A [`Visibility`] per resource type, decided by the caller's policy (a function, so that
+/// only the types a query reaches are decided).
+#[derive(Clone)]
+pub struct Restriction(Arc<dyn Fn(ResourceType) -> Visibility + Send + Sync>);
+
+impl Restriction {
+    /// The restriction deciding each type with `decide`.
+    pub fn new(decide: impl Fn(ResourceType) -> Visibility + Send + Sync + 'static) -> Self {
+        Restriction(Arc::new(decide))
+    }
+
+    /// What may be seen of `resource_type`.
+    pub fn of(&self, resource_type: ResourceType) -> Visibility {
+        (self.0)(resource_type)
+    }
+}
+
+impl std::fmt::Debug for Restriction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Restriction(..)")
+    }
 }
 
 /// A sort key of `_sort`.

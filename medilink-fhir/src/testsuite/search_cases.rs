@@ -569,8 +569,25 @@ pub async fn search_paging_is_stable_under_writes(store: Arc<dyn ResourceStore>)
     );
 }
 
-/// The consent restriction (`PatientCompartment`) applies at every chain and `_has` hop: a
-/// permitted resource pointing at another patient's resource does not reveal it.
+/// A caller's restriction: `permitted` patients for every type (compartment types need a
+/// member), or per type through `visibility`.
+fn restricted(
+    visibility: impl Fn(ResourceType) -> crate::search::Visibility + Send + Sync + 'static,
+) -> crate::search::Criterion {
+    crate::search::Criterion::Restricted(crate::search::Restriction::new(visibility))
+}
+
+fn patients_only(patients: &[&str]) -> crate::search::Criterion {
+    let permitted: Arc<[String]> = patients.iter().map(|p| (*p).to_owned()).collect();
+    restricted(move |ty| crate::search::Visibility::Patients {
+        permitted: permitted.clone(),
+        member: crate::search::compartment::in_patient_compartment(ty),
+    })
+}
+
+/// The consent restriction (`Criterion::Restricted`) applies at every chain and `_has` hop,
+/// each by its own type, and a resource is visible only when every patient it names is
+/// permitted: a permitted resource pointing at another patient's resource does not reveal it.
 pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStore>) {
     load(store.as_ref()).await;
     let bridge = json!({"resourceType": "Observation", "id": "ox", "status": "final", "code": {"text": "derived"},
@@ -585,17 +602,17 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
         )
         .await
         .expect("bridge");
-    let search = |query: &str, restrict: Option<Vec<&str>>| {
-        let mut parsed =
-            SearchQuery::parse(ResourceType::Observation, &params(query), true).expect("parse");
-        if let Some(patients) = restrict {
-            parsed
-                .criteria
-                .push(crate::search::Criterion::PatientCompartment(
-                    patients.into_iter().map(str::to_owned).collect(),
-                ));
-        }
+    let search_on = |ty: ResourceType, query: &str, restrict: Option<crate::search::Criterion>| {
+        let mut parsed = SearchQuery::parse(ty, &params(query), true).expect("parse");
+        parsed.criteria.extend(restrict);
         parsed
+    };
+    let search = |query: &str, restrict: Option<Vec<&str>>| {
+        search_on(
+            ResourceType::Observation,
+            query,
+            restrict.map(|patients| patients_only(&patients)),
+        )
     };
     let ids_of = |page: crate::search::SearchPage| {
         page.matches
@@ -611,7 +628,7 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
         .await
         .expect("open");
     assert_eq!(ids_of(open), vec!["ox"]);
-    let restricted = store
+    let restricted_search = store
         .search(
             &ctx(),
             &search("derived-from:Observation.code=2339-0", Some(vec!["p1"])),
@@ -619,7 +636,7 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
         .await
         .expect("restricted");
     assert!(
-        ids_of(restricted).is_empty(),
+        ids_of(restricted_search).is_empty(),
         "the hop to p2's observation is cut"
     );
     let both = store
@@ -633,20 +650,56 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
         .await
         .expect("both");
     assert_eq!(ids_of(both), vec!["ox"]);
-    let mut has = SearchQuery::parse(
+    let has = search_on(
         ResourceType::Patient,
-        &params("_has:Observation:patient:code=2339-0"),
-        true,
-    )
-    .expect("parse");
-    has.criteria
-        .push(crate::search::Criterion::PatientCompartment(vec![
-            "p1".to_owned(),
-        ]));
+        "_has:Observation:patient:code=2339-0",
+        Some(patients_only(&["p1"])),
+    );
     assert!(ids_of(store.search(&ctx(), &has).await.expect("has")).is_empty());
 
-    // Issue #5: a `patient=` criterion naming permitted patients stands in for the restriction
-    // (same matches); a reference outside the compartment parameters (`focus`) does not.
+    // Per type: a grant scoped to Observations does not open the hop to the Patient.
+    let scoped = |patient_visible: bool| {
+        restricted(move |ty| match ty {
+            ResourceType::Patient if !patient_visible => crate::search::Visibility::Nothing,
+            _ => crate::search::Visibility::Patients {
+                permitted: Arc::from(vec!["p1".to_owned()]),
+                member: true,
+            },
+        })
+    };
+    let chained = |patient_visible| {
+        search_on(
+            ResourceType::Observation,
+            "subject:Patient.family=Müller",
+            Some(scoped(patient_visible)),
+        )
+    };
+    let cut = store.search(&ctx(), &chained(false)).await.expect("cut");
+    assert!(ids_of(cut).is_empty(), "the Patient hop is not granted");
+    let granted = store.search(&ctx(), &chained(true)).await.expect("granted");
+    assert!(!ids_of(granted).is_empty(), "positive control");
+    // A directory-type search is restricted at its hops too (existence oracles).
+    let everyone = search_on(
+        ResourceType::Encounter,
+        "_has:Observation:encounter:code=8480-6",
+        None,
+    );
+    let nothing = search_on(
+        ResourceType::Encounter,
+        "_has:Observation:encounter:code=8480-6",
+        Some(restricted(|ty| match ty {
+            ResourceType::Observation => crate::search::Visibility::Nothing,
+            _ => crate::search::Visibility::All,
+        })),
+    );
+    let open = store.search(&ctx(), &everyone).await.expect("open has");
+    let hidden = store.search(&ctx(), &nothing).await.expect("hidden has");
+    assert_eq!(ids_of(open), vec!["e1"], "positive control");
+    assert!(ids_of(hidden).is_empty(), "the hidden hop hides the match");
+
+    // A `patient=` criterion naming permitted patients stands in for the member condition
+    // (same matches); a resource naming a patient outside the permitted ones stays hidden
+    // whatever it is searched by.
     let focus = json!({"resourceType": "Observation", "id": "of", "status": "final", "code": {"text": "focus"},
         "subject": {"reference": "Patient/p2"}, "focus": [{"reference": "Patient/p1"}]});
     store
@@ -667,7 +720,7 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
     for (query, permitted) in [
         ("patient=Patient/p1", vec!["p1"]),
         ("patient=p1,p2", vec!["p1", "p2"]),
-        ("subject=Patient/p2", vec!["p2", "p3"]),
+        ("subject=Patient/p2", vec!["p1", "p2", "p3"]),
     ] {
         let open = store
             .search(&ctx(), &search(query, None))
@@ -680,16 +733,21 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
         assert!(!open.matches.is_empty(), "{query}");
         assert_eq!(sorted(open), sorted(restricted), "{query}");
     }
-    let only_p1 = store
-        .search(&ctx(), &search("focus=Patient/p1", Some(vec!["p1"])))
+    for permitted in [vec!["p1"], vec!["p2"]] {
+        let one = store
+            .search(&ctx(), &search("focus=Patient/p1", Some(permitted.clone())))
+            .await
+            .expect("focus");
+        assert!(
+            ids_of(one).is_empty(),
+            "names p1 and p2: hidden from {permitted:?}"
+        );
+    }
+    let p1_and_p2 = store
+        .search(&ctx(), &search("focus=Patient/p1", Some(vec!["p1", "p2"])))
         .await
-        .expect("focus p1");
-    assert!(ids_of(only_p1).is_empty(), "p2's observation stays hidden");
-    let p2 = store
-        .search(&ctx(), &search("focus=Patient/p1", Some(vec!["p2"])))
-        .await
-        .expect("focus p2");
-    assert_eq!(ids_of(p2), vec!["of"]);
+        .expect("focus p1 p2");
+    assert_eq!(ids_of(p1_and_p2), vec!["of"]);
     let mixed = store
         .search(&ctx(), &search("patient=p1,p2", Some(vec!["p1"])))
         .await

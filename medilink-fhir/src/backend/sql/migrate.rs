@@ -1,10 +1,14 @@
 //! Applies the SQL migrations of `migrations/` (embedded at build time) in order, recording
 //! each in `medilink_migrations`.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    Value as SqlValue,
+};
 
 use super::classify;
 use crate::error::FhirResult;
+use crate::search::compartment::{PATIENTS_PARAM, referenced_patients};
 
 /// A migration: its name and its SQL for SQLite and PostgreSQL.
 struct Migration {
@@ -34,7 +38,17 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0004_jobs.sql"),
         postgres: include_str!("../../../../migrations/postgres/0004_jobs.sql"),
     },
+    Migration {
+        name: PATIENT_INDEX,
+        sqlite: include_str!("../../../../migrations/sqlite/0007_patient_index.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0007_patient_index.sql"),
+    },
 ];
+
+/// The migration after whose SQL the `_patient` rows of stored resources are written.
+const PATIENT_INDEX: &str = "0007_patient_index";
+/// Resources read per backfill page.
+const BACKFILL_PAGE: i64 = 500;
 
 /// Applies every pending migration; returns the names applied now.
 pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>> {
@@ -72,6 +86,9 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
             _ => migration.sqlite,
         };
         txn.execute_unprepared(sql).await.map_err(classify)?;
+        if migration.name == PATIENT_INDEX {
+            backfill_patients(&txn, backend).await?;
+        }
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
             super::placeholders(
@@ -87,4 +104,61 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
         applied_now.push(migration.name);
     }
     Ok(applied_now)
+}
+
+/// Writes the [`PATIENTS_PARAM`] index rows of every live resource stored before the
+/// migration that introduced them, in pages by `rid`, inside the migration's transaction (all
+/// or nothing, like the migration itself).
+async fn backfill_patients(txn: &DatabaseTransaction, backend: DbBackend) -> FhirResult<()> {
+    let mut after: i64 = -1;
+    loop {
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                super::placeholders(
+                    backend,
+                    "SELECT r.rid, v.content FROM resources r JOIN resource_versions v ON v.seq = r.seq \
+                     WHERE r.rid > ? AND r.deleted = ? ORDER BY r.rid LIMIT ?",
+                ),
+                [after.into(), false.into(), BACKFILL_PAGE.into()],
+            ))
+            .await
+            .map_err(classify)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.try_get_by_index(0).map_err(classify)?;
+        let mut values: Vec<SqlValue> = Vec::new();
+        for row in &rows {
+            let rid: i64 = row.try_get_by_index(0).map_err(classify)?;
+            let content: Option<String> = row.try_get_by_index(1).map_err(classify)?;
+            let Some(resource) = content.and_then(|text| serde_json::from_str(&text).ok()) else {
+                continue;
+            };
+            for patient in referenced_patients(&resource) {
+                values.extend([
+                    PATIENTS_PARAM.into(),
+                    "Patient".into(),
+                    patient.into(),
+                    "".into(),
+                    SqlValue::BigInt(Some(rid)),
+                ]);
+            }
+        }
+        for chunk in values.chunks(5 * 1000) {
+            let marks = vec!["(?, ?, ?, ?, ?)"; chunk.len() / 5].join(", ");
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                super::placeholders(
+                    backend,
+                    &format!(
+                        "INSERT INTO search_reference (param, target_type, target_id, url, rid) VALUES {marks}"
+                    ),
+                ),
+                chunk.to_vec(),
+            ))
+            .await
+            .map_err(classify)?;
+        }
+    }
 }

@@ -137,7 +137,7 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
         });
     }
     let restrict = query.criteria.iter().find_map(|c| match c {
-        Criterion::PatientCompartment(patients) => Some(patients.clone()),
+        Criterion::Restricted(restriction) => Some(restriction.clone()),
         _ => None,
     });
     let mut plan = Plan {

@@ -3,17 +3,16 @@
 //! the alias's own `resource_type` condition restricts the type), so chains, `_has` and the
 //! compartment restriction nest naturally and the planner can drive from the indexes.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-
 use sea_orm::Value as SqlValue;
 
 use crate::error::{FhirError, FhirResult};
-use crate::fhirpath::Expression;
 use crate::model::ResourceType;
-use crate::search::compartment::patient_compartment_params;
+use crate::search::compartment::{PATIENTS_PARAM, patient_compartment_params};
 use crate::search::normalize::{Number, Range, normalize_string};
-use crate::search::{Criterion, Modifier, ParamType, Prefix, SearchParam, SearchValue, TokenValue};
+use crate::search::{
+    Criterion, Modifier, ParamType, Prefix, Restriction, SearchParam, SearchValue, TokenValue,
+    Visibility,
+};
 
 /// Accumulates SQL text parameters while criteria are planned.
 #[derive(Debug, Default)]
@@ -22,10 +21,10 @@ pub(super) struct Plan {
     pub(super) aliases: usize,
     /// "now" in microseconds, for `ap` on dates.
     pub(super) now: i64,
-    /// The consent guard's patient restriction, applied again at every chain and `_has` step
-    /// so that no hop reaches a resource of a non-permitted patient.
-    pub(super) restrict: Option<Vec<String>>,
-    /// Plan the compartment restriction as a correlated `EXISTS` (set when other criteria are
+    /// The caller's restriction, applied again at every chain and `_has` step (each by its
+    /// own type) so that no hop reaches a resource the caller may not see.
+    pub(super) restrict: Option<Restriction>,
+    /// Plan patient membership conditions as correlated `EXISTS` (set when other criteria are
     /// present to drive the query).
     pub(super) correlate_compartment: bool,
 }
@@ -73,13 +72,17 @@ impl Plan {
     ) -> FhirResult<String> {
         let mut parts = Vec::with_capacity(criteria.len());
         for criterion in criteria {
-            if let Criterion::PatientCompartment(patients) = criterion
-                && criteria
-                    .iter()
-                    .any(|other| implies_compartment(other, resource_type, patients))
-            {
-                // Another criterion already confines every match to permitted patients'
-                // compartments: the restriction would only re-check it row by row.
+            if let Criterion::Restricted(restriction) = criterion {
+                let visibility = restriction.of(resource_type);
+                // Another criterion may already confine every match to permitted patients:
+                // asking for a member again would only re-check it row by row.
+                let member_implied = match &visibility {
+                    Visibility::Patients { permitted, .. } => criteria
+                        .iter()
+                        .any(|other| implies_member(other, resource_type, permitted)),
+                    _ => false,
+                };
+                parts.push(self.visible(&visibility, alias, member_implied));
                 continue;
             }
             parts.push(self.criterion(criterion, resource_type, alias)?);
@@ -176,6 +179,10 @@ impl Plan {
                      WHERE {source_alias}.resource_type = {st} AND {source_alias}.deleted = {live} AND {inner}))"
                 )
             }
+            Criterion::Restricted(restriction) => {
+                let visibility = restriction.of(ty);
+                self.visible(&visibility, alias, false)
+            }
             Criterion::PatientCompartment(patients) => {
                 if patients.is_empty() {
                     return Ok("1 = 0".to_owned());
@@ -214,16 +221,56 @@ impl Plan {
         })
     }
 
-    /// ` AND <compartment condition>` for a hop to `ty` when the query is restricted.
+    /// ` AND <visibility condition>` for a hop to `ty` when the query is restricted.
     fn restriction(&mut self, ty: ResourceType, alias: &str) -> FhirResult<String> {
-        match self.restrict.clone() {
-            Some(patients) if crate::search::compartment::in_patient_compartment(ty) => {
-                let condition =
-                    self.criterion(&Criterion::PatientCompartment(patients), ty, alias)?;
-                Ok(format!(" AND {condition}"))
-            }
-            _ => Ok(String::new()),
+        match self.restrict.as_ref().map(|restriction| restriction.of(ty)) {
+            None | Some(Visibility::All) => Ok(String::new()),
+            Some(visibility) => Ok(format!(" AND {}", self.visible(&visibility, alias, false))),
         }
+    }
+
+    /// The condition of `visibility` over `alias`: no patient outside the permitted ones
+    /// (a correlated `NOT EXISTS` over the resource's [`PATIENTS_PARAM`] rows) and, when
+    /// asked and not `member_implied`, at least one permitted patient.
+    fn visible(&mut self, visibility: &Visibility, alias: &str, member_implied: bool) -> String {
+        let (permitted, member) = match visibility {
+            Visibility::All => return "1 = 1".to_owned(),
+            Visibility::Nothing => return "1 = 0".to_owned(),
+            Visibility::Patients { permitted, member } => (permitted.clone(), *member),
+        };
+        if member && permitted.is_empty() {
+            return "1 = 0".to_owned();
+        }
+        let x = self.alias();
+        let param = self.bind(PATIENTS_PARAM);
+        let mut foreign = format!(
+            "NOT EXISTS (SELECT 1 FROM search_reference {x} WHERE {x}.rid = {alias}.rid AND {x}.param = {param}"
+        );
+        if !permitted.is_empty() {
+            let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
+            foreign.push_str(&format!(" AND {x}.target_id NOT IN ({})", marks.join(", ")));
+        }
+        foreign.push(')');
+        if !member || member_implied {
+            return foreign;
+        }
+        let s = self.alias();
+        let param = self.bind(PATIENTS_PARAM);
+        let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
+        let condition = format!(
+            "{s}.param = {param} AND {s}.target_id IN ({})",
+            marks.join(", ")
+        );
+        let member = if self.correlate_compartment {
+            // Other criteria already narrow the rows: check each candidate through the `rid`
+            // index instead of materializing every permitted patient's rows.
+            format!(
+                "EXISTS (SELECT 1 FROM search_reference {s} WHERE {s}.rid = {alias}.rid AND {condition})"
+            )
+        } else {
+            format!("{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {condition})")
+        };
+        format!("{member} AND {foreign}")
     }
 
     fn param(
@@ -524,83 +571,37 @@ impl Plan {
     }
 }
 
-/// Whether every resource of type `ty` matching `criterion` is in the Patient compartment of
-/// one of `patients`, so that the compartment restriction adds nothing: `_id` of permitted
-/// Patients, or a plain reference criterion whose every value is `Patient/<permitted id>` (or
-/// that id alone) on a parameter whose references are all indexed under a compartment
-/// parameter too ([`implies_membership`]). Anything else (modifiers, chains, absolute urls,
-/// versioned references) is not taken as proof.
-pub(super) fn implies_compartment(
+/// Whether every resource matching `criterion` (on `ty`) references one of `permitted`
+/// patients, so that a [`Visibility::Patients`] restriction need not ask for a member: `_id` of
+/// permitted Patients, or a plain reference criterion whose every value is
+/// `Patient/<permitted id>` (or that id alone). Every reference to a Patient is also indexed
+/// under [`PATIENTS_PARAM`], which the restriction reads. Anything else (modifiers, chains,
+/// absolute urls, versioned references) is not taken as proof.
+pub(super) fn implies_member(
     criterion: &Criterion,
     ty: ResourceType,
-    patients: &[String],
+    permitted: &[String],
 ) -> bool {
     match criterion {
         Criterion::Ids(ids) if ty == ResourceType::Patient => {
-            !ids.is_empty() && ids.iter().all(|id| patients.contains(id))
+            !ids.is_empty() && ids.iter().all(|id| permitted.contains(id))
         }
         Criterion::Param {
             param,
             modifier: Modifier::None | Modifier::Type(ResourceType::Patient),
             values,
         } if param.kind == ParamType::Reference && !values.is_empty() => {
-            let permitted = |value: &SearchValue| match value {
+            values.iter().all(|value| match value {
                 SearchValue::Reference {
                     resource_type: Some(ResourceType::Patient),
                     id: Some(id),
                     url,
-                } => (*url == format!("Patient/{id}") || url == id) && patients.contains(id),
+                } => (*url == format!("Patient/{id}") || url == id) && permitted.contains(id),
                 _ => false,
-            };
-            values.iter().all(permitted) && implies_membership(ty, param)
+            })
         }
         _ => false,
     }
-}
-
-/// Whether every `Patient` reference indexed under `param` (of `ty`) is also indexed under
-/// one of the type's Patient compartment parameters: `param` is one of them, or each of its
-/// expressions is one of theirs, or is `Type.element.where(resolve() is Patient)` where
-/// `Type.element` is one of theirs (`Observation.patient` over `Observation.subject`). Decided
-/// by comparing parsed expressions, once per parameter.
-fn implies_membership(ty: ResourceType, param: &SearchParam) -> bool {
-    static MEMO: LazyLock<Mutex<HashMap<(ResourceType, String), bool>>> =
-        LazyLock::new(Mutex::default);
-    let key = (ty, param.code.clone());
-    if let Some(known) = MEMO.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return *known;
-    }
-    let compartment = patient_compartment_params(ty);
-    let registry = crate::search::registry();
-    let members: Vec<&Expression> = compartment
-        .iter()
-        .filter_map(|code| registry.param(ty, code))
-        .flat_map(|member| member.expressions.iter())
-        .collect();
-    let narrowed: Vec<Expression> = compartment
-        .iter()
-        .filter(|code| {
-            Expression::parse(&format!("{}.{code}", ty.as_str()))
-                .is_ok_and(|plain| members.contains(&&plain))
-        })
-        .filter_map(|code| {
-            Expression::parse(&format!(
-                "{}.{code}.where(resolve() is Patient)",
-                ty.as_str()
-            ))
-            .ok()
-        })
-        .collect();
-    let implied = compartment.contains(&param.code)
-        || (!param.expressions.is_empty()
-            && param
-                .expressions
-                .iter()
-                .all(|expression| members.contains(&expression) || narrowed.contains(expression)));
-    MEMO.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, implied);
-    implied
 }
 
 fn unsupported(what: &str) -> FhirError {
@@ -622,31 +623,30 @@ mod tests {
 
     fn implied(ty: ResourceType, name: &str, value: &str) -> bool {
         let permitted = ["p1".to_owned(), "p2".to_owned()];
-        implies_compartment(&criterion(ty, name, value), ty, &permitted)
+        implies_member(&criterion(ty, name, value), ty, &permitted)
     }
 
     #[test]
-    fn a_reference_to_permitted_patients_through_the_compartment_implies_the_restriction() {
+    fn a_reference_to_permitted_patients_implies_a_member() {
         let obs = ResourceType::Observation;
         assert!(implied(obs, "subject", "Patient/p1"));
         assert!(implied(obs, "performer", "Patient/p2"));
-        // `patient` is `subject.where(resolve() is Patient)`: a subset of `subject`.
         assert!(implied(obs, "patient", "Patient/p1"));
         assert!(implied(obs, "patient", "p1"));
         assert!(implied(obs, "patient", "Patient/p1,Patient/p2"));
         assert!(implied(obs, "subject:Patient", "p1"));
+        // Every reference to a Patient is indexed under `_patient`, `focus` included.
+        assert!(implied(obs, "focus", "Patient/p1"));
         assert!(implied(ResourceType::Condition, "patient", "Patient/p2"));
         assert!(implied(ResourceType::Patient, "_id", "p1,p2"));
     }
 
     #[test]
-    fn anything_less_than_proof_keeps_the_restriction() {
+    fn anything_less_than_proof_keeps_the_member_condition() {
         let obs = ResourceType::Observation;
         // A patient outside the permitted set, alone or among permitted ones.
         assert!(!implied(obs, "patient", "Patient/p3"));
         assert!(!implied(obs, "patient", "Patient/p1,Patient/p3"));
-        // `focus` is not a compartment parameter: the resource may belong to someone else.
-        assert!(!implied(obs, "focus", "Patient/p1"));
         // Modifiers, absolute urls, other types, versions, ids of other types.
         assert!(!implied(obs, "patient:missing", "false"));
         assert!(!implied(obs, "patient:identifier", "urn:x|p1"));
