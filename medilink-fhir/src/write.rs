@@ -95,12 +95,13 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
                 Some(id) => id,
                 None => ResourceId::new(ids.new_id())?,
             };
+            let index = index_of(resource_type, &id, &mut body);
             Ok(PreparedWrite {
                 kind: WriteKind::Create,
                 resource_type,
                 id,
                 if_match: None,
-                index: index_of(resource_type, &mut body),
+                index,
                 body: Some(body),
             })
         }
@@ -123,12 +124,13 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
                     });
                 }
             }
+            let index = index_of(resource_type, &id, &mut body);
             Ok(PreparedWrite {
                 kind: WriteKind::Update,
                 resource_type,
                 id,
                 if_match,
-                index: index_of(resource_type, &mut body),
+                index,
                 body: Some(body),
             })
         }
@@ -148,9 +150,13 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
 }
 
 /// Extracts the search index rows of a body (briefly viewed as a JSON value, without copying).
-fn index_of(resource_type: ResourceType, body: &mut Map<String, Value>) -> IndexRows {
+fn index_of(
+    resource_type: ResourceType,
+    id: &ResourceId,
+    body: &mut Map<String, Value>,
+) -> IndexRows {
     let value = Value::Object(std::mem::take(body));
-    let index = extract(resource_type, &value);
+    let index = extract(resource_type, id.as_str(), &value);
     if let Value::Object(map) = value {
         *body = map;
     }

@@ -56,8 +56,9 @@ pub(crate) fn is_table_param(code: &str) -> bool {
     )
 }
 
-/// Extracts the index rows of `resource` (a live resource of `resource_type`).
-pub(crate) fn extract(resource_type: ResourceType, resource: &Value) -> IndexRows {
+/// Extracts the index rows of `resource` (a live resource of `resource_type` stored as `id`;
+/// the body of a create has no id yet).
+pub(crate) fn extract(resource_type: ResourceType, id: &str, resource: &Value) -> IndexRows {
     let mut rows = IndexRows::default();
     for param in registry().params(resource_type) {
         if is_table_param(&param.code) || param.kind == ParamType::Special {
@@ -76,7 +77,11 @@ pub(crate) fn extract(resource_type: ResourceType, resource: &Value) -> IndexRow
             }
         }
     }
-    for patient in crate::search::compartment::referenced_patients(resource) {
+    let mut patients = crate::search::compartment::referenced_patients(resource);
+    if resource_type == ResourceType::Patient && !patients.iter().any(|p| p == id) {
+        patients.push(id.to_owned());
+    }
+    for patient in patients {
         rows.references.push((
             crate::search::compartment::PATIENTS_PARAM.to_owned(),
             Some(ResourceType::Patient.as_str().to_owned()),
