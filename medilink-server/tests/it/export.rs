@@ -403,29 +403,13 @@ async fn a_physician_exports_only_consented_patients_data_on_postgres() {
         eprintln!("skipping the PostgreSQL export test: MEDILINK_TEST_POSTGRES_URL is not set");
         return;
     };
-    use sqlx::Connection;
-    let suffix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let database = format!("medilink_export_{}_{suffix}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to postgres");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres url");
-    url.set_path(&format!("/{database}"));
-    let w = world_on(&SqlOptions::new(url.as_str())).await;
+    let Some(database) = crate::support::PostgresDatabase::create(&admin_url).await else {
+        return;
+    };
+    let w = world_on(&SqlOptions::new(database.url())).await;
     physician_export(&w).await;
     drop(w);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop database");
+    database.drop().await;
 }
 
 /// A grants Observations only, B nothing: the doctor's exports hold A's Observations only.

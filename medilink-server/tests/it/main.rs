@@ -2,6 +2,7 @@
 
 mod support;
 
+mod access_rule;
 mod admin;
 mod audit;
 mod bundle;

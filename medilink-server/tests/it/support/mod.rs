@@ -320,3 +320,52 @@ pub(crate) fn multipart(patient: &str, file_name: &str, bytes: &[u8]) -> (String
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// A PostgreSQL database created for one test next to the one `MEDILINK_TEST_POSTGRES_URL`
+/// names, dropped by [`PostgresDatabase::drop`].
+#[allow(dead_code, reason = "shared by the PostgreSQL variants of the tests")]
+pub(crate) struct PostgresDatabase {
+    admin: sqlx::PgConnection,
+    name: String,
+    url: String,
+}
+
+#[allow(dead_code, reason = "shared by the PostgreSQL variants of the tests")]
+impl PostgresDatabase {
+    /// A new, empty database (`None` when the server cannot be reached).
+    pub(crate) async fn create(admin_url: &str) -> Option<PostgresDatabase> {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.ok()?;
+        let suffix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let name = format!("medilink_it_{}_{suffix}", std::process::id());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let mut url = url::Url::parse(admin_url).expect("postgres url");
+        url.set_path(&format!("/{name}"));
+        Some(PostgresDatabase {
+            admin,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// Its connection URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Drops it (connections still open are closed by force).
+    pub(crate) async fn drop(mut self) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await
+        .expect("drop database");
+    }
+}
