@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0004_jobs.sql"),
         postgres: include_str!("../../../../migrations/postgres/0004_jobs.sql"),
     },
+    Migration {
+        name: "0005_kv",
+        sqlite: include_str!("../../../../migrations/sqlite/0005_kv.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0005_kv.sql"),
+    },
 ];
 
 /// Applies every pending migration; returns the names applied now.
