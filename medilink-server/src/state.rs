@@ -9,9 +9,7 @@ use medilink_consent::research::ResearchExport;
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::platform::kv::RedisKeyValue;
-use medilink_fhir::platform::{
-    AuditLog, BlobStore, BlobWriter, JobQueue, KeyValue, LocalKeyValue, Platform,
-};
+use medilink_fhir::platform::{AuditLog, BlobStore, BlobWriter, JobQueue, KeyValue, Platform};
 use medilink_fhir::{
     Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store, open_store,
     open_store_and_platform,
@@ -205,7 +203,7 @@ impl AppState {
     pub async fn from_config(config: &ServeConfig) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (store, platform, ids) = open_platform(&config.storage, clock.clone()).await?;
-        let kv = open_key_value(config.security.redis_url.as_deref(), clock.clone()).await?;
+        let kv = open_key_value(config.security.redis_url.as_deref(), &platform).await?;
         let mut state = AppState::new(
             store,
             platform,
@@ -258,10 +256,12 @@ pub async fn open_platform(
     Ok((store, platform, ids))
 }
 
-/// The key-value store: Redis when a URL is given, else in process.
+/// The key-value store of the security state (token denylist, revocation cut-offs, lockouts,
+/// rate and break-glass counters) and the consent grant cache: Redis when a URL is given, else
+/// the `kv` table of the platform's database, so that it survives a restart either way.
 pub async fn open_key_value(
     redis_url: Option<&str>,
-    clock: Arc<dyn Clock>,
+    platform: &Platform,
 ) -> anyhow::Result<Arc<dyn KeyValue>> {
     Ok(match redis_url {
         Some(url) => Arc::new(
@@ -269,7 +269,7 @@ pub async fn open_key_value(
                 .await
                 .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?,
         ),
-        None => Arc::new(LocalKeyValue::new(clock)),
+        None => platform.kv.clone(),
     })
 }
 

@@ -23,7 +23,7 @@ use crate::error::{FhirError, FhirResult};
 use crate::platform::KeyValue;
 
 /// Writes of a process between two sweeps of expired rows (the first write sweeps too).
-pub const SWEEP_EVERY: u64 = 1024;
+const SWEEP_EVERY: u64 = 1024;
 
 impl SqlResourceStore {
     /// The key-value store on this store's connection pool.
