@@ -220,6 +220,9 @@ async fn the_break_glass_limit_counts_across_a_restart() {
     .await;
     let patient = me["patient_id"].as_str().expect("patient id").to_owned();
     let (doctor, backup) = enrolled_physician(&server, "doc@test.local").await;
+    let read = format!("/fhir/R4/Patient/{patient}");
+    let (status, _) = call(&server, &doctor, reqwest::Method::GET, &read, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no grant yet");
     for n in 1..=2 {
         let (status, body) = break_glass(&server, &doctor, &patient).await;
         assert_eq!(status, StatusCode::CREATED, "break-glass {n}: {body}");

@@ -84,10 +84,13 @@ impl SqlKeyValue {
 
     /// Sweeps expired rows on every [`SWEEP_EVERY`]th write (failures are only logged).
     async fn after_write(&self) {
-        if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0 {
-            if let Err(err) = self.sweep().await {
-                tracing::warn!(error = %err, "sweeping expired key-value rows failed");
-            }
+        if self
+            .writes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+            && let Err(err) = self.sweep().await
+        {
+            tracing::warn!(error = %err, "sweeping expired key-value rows failed");
         }
     }
 
