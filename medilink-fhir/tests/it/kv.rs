@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use medilink_fhir::platform::LocalKeyValue;
 use medilink_fhir::platform::kv::{RedisKeyValue, key_value_cases, key_value_cases_with};
-use medilink_fhir::platform::{KeyValue, LocalKeyValue};
 use medilink_fhir::{FixedClock, SeqIdGen, SqlOptions};
 
 use crate::jobs_support::{TestDb, postgres, run_on, sqlite};
