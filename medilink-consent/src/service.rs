@@ -4,8 +4,10 @@
 //! context (the guard forbids patients and physicians to write `Consent` through FHIR). A
 //! physician's grants are cached in the `KeyValue` store under [`grantee_key`] and the key is
 //! deleted on every change, so a revocation is effective at once in every process sharing the
-//! store (Redis). Expiry needs no invalidation: cached grants keep their period and the policy
-//! compares it with the clock at each decision.
+//! store (Redis, or the database's `kv` table). Expiry needs no invalidation: cached grants
+//! keep their period and the policy compares it with the clock at each decision. The grant cache
+//! may live in a separate, in-process store ([`ConsentService::with_cache`]); the break-glass
+//! counters always stay in the service's `kv` store (security state: durable).
 //!
 //! A fill races with a change: a process may read the grants before a revocation and write
 //! them after the revocation deleted the key. So every change also sets the grantee's
@@ -104,7 +106,10 @@ pub struct BreakGlass {
 #[derive(Debug, Clone)]
 pub struct ConsentService {
     store: Arc<dyn ResourceStore>,
+    /// The break-glass counters (security state: durable or shared).
     kv: Arc<dyn KeyValue>,
+    /// The grant cache and its generation tokens (`kv` unless [`ConsentService::with_cache`]).
+    cache: Arc<dyn KeyValue>,
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     audit: Option<Arc<dyn AuditLog>>,
@@ -120,7 +125,8 @@ fn forbidden(reason: &'static str) -> ConsentError {
 }
 
 impl ConsentService {
-    /// A service writing through `store` (unguarded), caching in `kv`.
+    /// A service writing through `store` (unguarded), counting break-glass grants and caching
+    /// grants in `kv`.
     pub fn new(
         store: Arc<dyn ResourceStore>,
         kv: Arc<dyn KeyValue>,
@@ -129,6 +135,7 @@ impl ConsentService {
     ) -> Self {
         ConsentService {
             store,
+            cache: kv.clone(),
             kv,
             clock,
             mailer,
@@ -140,6 +147,15 @@ impl ConsentService {
     /// Also append lifecycle and break-glass records to `audit`.
     pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// Caches grants in `cache` instead: a store in process is enough when this process is the
+    /// only one that changes grants and no other reads them (SQLite without Redis), and saves
+    /// two database reads per physician request. Break-glass counters stay in the `kv` store.
+    pub fn with_cache(mut self, cache: Arc<dyn KeyValue>) -> Self {
+        self.cache = cache;
+        self.decoded = Arc::default();
         self
     }
 
@@ -196,11 +212,11 @@ impl ConsentService {
         // Read before the value (and before any store lookup): a change after this point sets
         // another token, so whatever this request writes is not used after it.
         let generation = self
-            .kv
+            .cache
             .get(&generation_key(user_id))
             .await?
             .unwrap_or_default();
-        if let Some(bytes) = self.kv.get(&key).await?
+        if let Some(bytes) = self.cache.get(&key).await?
             && let Some(encoded) = untag(&bytes, &generation)
         {
             if let Some(grants) = self.decoded.get(user_id, &bytes) {
@@ -216,7 +232,7 @@ impl ConsentService {
         let mut bytes = generation;
         bytes.push(b'\n');
         bytes.extend_from_slice(&encode(&grants));
-        self.kv.set(&key, &bytes, CACHE_TTL).await?;
+        self.cache.set(&key, &bytes, CACHE_TTL).await?;
         let grants: Arc<[Grant]> = Arc::from(grants);
         self.decoded.put(user_id, bytes, grants.clone());
         Ok(grants)
@@ -260,14 +276,14 @@ impl ConsentService {
         grant.id = Some(stored.id.as_str().to_owned());
         // A new generation first (a fill that read the old one is then ignored), then the
         // value itself goes.
-        self.kv
+        self.cache
             .set(
                 &generation_key(&grant.grantee),
                 &fresh_token(self.now()),
                 GENERATION_TTL,
             )
             .await?;
-        self.kv.delete(&grantee_key(&grant.grantee)).await?;
+        self.cache.delete(&grantee_key(&grant.grantee)).await?;
         self.decoded.forget(&grant.grantee);
         Ok(grant)
     }

@@ -167,7 +167,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDILINK_SERVER_BASE_URL")]
     pub base_url: Option<String>,
     /// `redis://…` for rate limits, lockouts and the token denylist shared by several
-    /// servers; in process when absent.
+    /// servers; in the database's `kv` table when absent (durable either way).
     #[arg(long, env = "MEDILINK_REDIS_URL")]
     pub redis_url: Option<String>,
     /// Origins allowed by CORS (comma-separated); none by default.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use medilink_fhir::platform::maintenance::{register_fulltext, register_maintenance};
 use medilink_fhir::platform::worker::{Registry, Worker, WorkerOptions};
-use medilink_fhir::platform::{AccountStatus, KeyValue, LocalKeyValue, Role};
+use medilink_fhir::platform::{AccountStatus, Role};
 use medilink_fhir::{Clock, SystemClock};
 
 use crate::auth::{Auth, AuthSettings};
@@ -74,10 +74,9 @@ async fn user_add(
     let keys = cli.keys.keys(&storage.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, platform, _ids) = open_platform(&storage, clock.clone()).await?;
-    let kv: Arc<dyn KeyValue> = Arc::new(LocalKeyValue::new(clock.clone()));
     let auth = Auth::new(
         platform.accounts,
-        kv,
+        platform.kv,
         clock,
         store.clone(),
         keys,

@@ -205,7 +205,8 @@ impl AppState {
     pub async fn from_config(config: &ServeConfig) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (store, platform, ids) = open_platform(&config.storage, clock.clone()).await?;
-        let kv = open_key_value(config.security.redis_url.as_deref(), clock.clone()).await?;
+        let kv = open_key_value(config.security.redis_url.as_deref(), &platform).await?;
+        let grant_cache = grant_cache(config, clock.clone());
         let mut state = AppState::new(
             store,
             platform,
@@ -231,11 +232,22 @@ impl AppState {
                 )
             })?;
         state = state.with_documents(blobs, pipeline(&config.extractor)?);
+        if let Some(cache) = grant_cache {
+            state = state.with_grant_cache(cache);
+        }
         if let Some(smtp) = &config.smtp {
             let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
             state = state.with_mailer(Arc::new(mailer));
         }
         Ok(state)
+    }
+
+    /// The same state with the consent grant cache in `cache` (break-glass counters stay in
+    /// the key-value store the state was built with).
+    pub fn with_grant_cache(mut self, cache: Arc<dyn KeyValue>) -> Self {
+        let consents = (**self.store.consents()).clone().with_cache(cache);
+        self.store = ConsentGuard::new(self.store.inner().clone(), Arc::new(consents));
+        self
     }
 
     /// The same state with break-glass notices sent through `mailer`.
@@ -258,10 +270,12 @@ pub async fn open_platform(
     Ok((store, platform, ids))
 }
 
-/// The key-value store: Redis when a URL is given, else in process.
+/// The key-value store of the security state (token denylist, revocation cut-offs, lockouts,
+/// rate and break-glass counters) and the consent grant cache: Redis when a URL is given, else
+/// the `kv` table of the platform's database, so that it survives a restart either way.
 pub async fn open_key_value(
     redis_url: Option<&str>,
-    clock: Arc<dyn Clock>,
+    platform: &Platform,
 ) -> anyhow::Result<Arc<dyn KeyValue>> {
     Ok(match redis_url {
         Some(url) => Arc::new(
@@ -269,8 +283,18 @@ pub async fn open_key_value(
                 .await
                 .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?,
         ),
-        None => Arc::new(LocalKeyValue::new(clock)),
+        None => platform.kv.clone(),
     })
+}
+
+/// The consent grant cache when it need not be `kv`: without Redis on SQLite this process is
+/// the only server on the database, so the cache (a pure cache of `Consent` resources) stays
+/// in process and a physician's request reads no `kv` rows for it. On PostgreSQL without Redis
+/// several servers may share the database, so they share the cache through its `kv` table.
+fn grant_cache(config: &ServeConfig, clock: Arc<dyn Clock>) -> Option<Arc<dyn KeyValue>> {
+    let sqlite = config.storage.sql.url.starts_with("sqlite:");
+    (config.security.redis_url.is_none() && sqlite)
+        .then(|| Arc::new(LocalKeyValue::new(clock)) as Arc<dyn KeyValue>)
 }
 
 /// Opens the resource store of `storage`, with UUID ids.

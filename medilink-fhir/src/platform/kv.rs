@@ -134,19 +134,83 @@ impl KeyValue for LocalKeyValue {
     }
 }
 
-/// The conformance cases every [`KeyValue`] passes; `advance` moves the store's clock.
+/// The conformance cases every [`KeyValue`] passes, with a one-minute window; `advance` moves
+/// the store's clock.
 #[cfg(any(test, feature = "testsuite"))]
 pub async fn key_value_cases(kv: &dyn KeyValue, advance: &(dyn Fn(Duration) + Sync)) {
-    let minute = Duration::from_secs(60);
-    assert_eq!(kv.get("a").await.ok(), Some(None));
-    kv.set("a", b"1", minute).await.expect("set");
-    assert_eq!(kv.get("a").await.ok(), Some(Some(b"1".to_vec())));
-    assert_eq!(kv.incr("n", minute).await.ok(), Some(1));
-    assert_eq!(kv.incr("n", minute).await.ok(), Some(2));
-    kv.delete("a").await.expect("delete");
-    assert_eq!(kv.get("a").await.ok(), Some(None));
-    advance(Duration::from_secs(61));
-    assert_eq!(kv.incr("n", minute).await.ok(), Some(1), "window restarts");
+    key_value_cases_with(kv, Duration::from_secs(60), advance).await;
+}
+
+/// The conformance cases with entries living `window`; `advance` moves the store's clock (or
+/// sleeps, for a store whose expiry is not driven by a [`Clock`]). Uses keys under `kvt:`.
+#[cfg(any(test, feature = "testsuite"))]
+pub async fn key_value_cases_with(
+    kv: &dyn KeyValue,
+    window: Duration,
+    advance: &(dyn Fn(Duration) + Sync),
+) {
+    let long = window * 100;
+    assert_eq!(kv.get("kvt:a").await.ok(), Some(None), "missing key");
+    kv.set("kvt:a", b"1", window).await.expect("set");
+    assert_eq!(kv.get("kvt:a").await.ok(), Some(Some(b"1".to_vec())));
+    kv.set("kvt:a", b"two", long).await.expect("overwrite");
+    assert_eq!(kv.get("kvt:a").await.ok(), Some(Some(b"two".to_vec())));
+    kv.set("kvt:b", &[0, 255, 10], window)
+        .await
+        .expect("binary value");
+    assert_eq!(kv.get("kvt:b").await.ok(), Some(Some(vec![0, 255, 10])));
+    assert_eq!(kv.incr("kvt:n", window).await.ok(), Some(1));
+    assert_eq!(kv.incr("kvt:n", window).await.ok(), Some(2));
+    assert_eq!(
+        kv.get("kvt:n").await.ok(),
+        Some(Some(b"2".to_vec())),
+        "a counter reads as its decimal count"
+    );
+    assert_eq!(
+        kv.incr("kvt:other", long).await.ok(),
+        Some(1),
+        "counters are per key"
+    );
+    kv.delete("kvt:a").await.expect("delete");
+    kv.delete("kvt:missing")
+        .await
+        .expect("deleting a missing key");
+    assert_eq!(kv.get("kvt:a").await.ok(), Some(None), "deleted");
+    kv.delete("kvt:other").await.expect("delete counter");
+    assert_eq!(
+        kv.incr("kvt:other", long).await.ok(),
+        Some(1),
+        "deleted counter restarts"
+    );
+    advance(window / 2);
+    // A fixed window: counting does not push the expiry back.
+    assert_eq!(kv.incr("kvt:n", window).await.ok(), Some(3));
+    advance(window / 2 + window / 10);
+    assert_eq!(kv.get("kvt:b").await.ok(), Some(None), "expired value");
+    assert_eq!(kv.get("kvt:n").await.ok(), Some(None), "expired counter");
+    assert_eq!(
+        kv.incr("kvt:n", window).await.ok(),
+        Some(1),
+        "window restarts"
+    );
+    assert_eq!(kv.incr("kvt:n", window).await.ok(), Some(2));
+    assert_eq!(
+        kv.get("kvt:a").await.ok(),
+        Some(None),
+        "a deleted key stays deleted"
+    );
+    assert_eq!(
+        kv.incr("kvt:other", long).await.ok(),
+        Some(2),
+        "long-lived counter"
+    );
+    kv.set("kvt:b", b"again", window)
+        .await
+        .expect("set after expiry");
+    assert_eq!(kv.get("kvt:b").await.ok(), Some(Some(b"again".to_vec())));
+    for key in ["kvt:a", "kvt:b", "kvt:n", "kvt:other"] {
+        kv.delete(key).await.expect("clean up");
+    }
 }
 
 #[cfg(test)]

@@ -34,4 +34,7 @@ pub struct Platform {
     pub audit: Arc<dyn AuditLog>,
     /// The durable job queue.
     pub jobs: Arc<dyn JobQueue>,
+    /// The durable key-value store (the `kv` table): security state of a deployment without
+    /// Redis.
+    pub kv: Arc<dyn KeyValue>,
 }

@@ -10,6 +10,7 @@ mod import;
 mod jobs;
 mod jobs_support;
 mod jobs_worker;
+mod kv;
 mod r4_examples;
 mod shared_pool;
 mod store_suite;

@@ -25,6 +25,7 @@ mod openapi;
 mod rate_limits;
 mod read_write;
 mod research;
+mod restart;
 mod route_table;
 mod search;
 mod static_files;

@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../../../migrations/postgres/0004_jobs.sql"),
     },
     Migration {
+        name: "0005_kv",
+        sqlite: include_str!("../../../../migrations/sqlite/0005_kv.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0005_kv.sql"),
+    },
+    Migration {
         name: PATIENT_INDEX,
         sqlite: include_str!("../../../../migrations/sqlite/0007_patient_index.sql"),
         postgres: include_str!("../../../../migrations/postgres/0007_patient_index.sql"),

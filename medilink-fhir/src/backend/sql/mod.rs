@@ -7,6 +7,7 @@
 
 mod index_rows;
 mod jobs;
+mod kv;
 mod migrate;
 mod platform;
 mod rows;
@@ -14,6 +15,7 @@ mod search;
 mod search_plan;
 
 pub use jobs::SqlJobQueue;
+pub use kv::SqlKeyValue;
 pub use platform::{SqlAccountStore, SqlAuditLog};
 
 use std::collections::HashMap;
@@ -57,7 +59,8 @@ pub struct SqlResourceStore {
     backend: DbBackend,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
-    write_lock: Mutex<()>,
+    /// The writer lock (shared with the key-value store's writes on SQLite).
+    write_lock: Arc<Mutex<()>>,
     /// Versions written since open; planner statistics are refreshed as it doubles.
     written: std::sync::atomic::AtomicU64,
     /// The background WAL checkpointer of a SQLite file (stopped on close and drop).
@@ -227,7 +230,7 @@ impl SqlResourceStore {
             backend,
             clock,
             ids,
-            write_lock: Mutex::new(()),
+            write_lock: Arc::new(Mutex::new(())),
             written: std::sync::atomic::AtomicU64::new(0),
             checkpointer,
             #[cfg(feature = "sql-sqlite")]

@@ -1,5 +1,6 @@
 //! The platform stores on the resource store's database: [`SqlAccountStore`] (users and
-//! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail).
+//! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail); the job queue and the
+//! key-value store are in `jobs.rs` and `kv.rs`.
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ impl SqlResourceStore {
                 append_lock: Mutex::new(()),
             }),
             jobs: Arc::new(self.job_queue()),
+            kv: Arc::new(self.key_value()),
         }
     }
 }
