@@ -157,7 +157,7 @@ export interface components {
       name?: string | null;
     };
     Login: {
-      /** @description Normalised like Register.email (a refused address is a 400). */
+      /** @description Normalised like Register.email; invisible, control or formatting characters are a 400 (the local-part and domain rules apply to new accounts only). */
       email: string;
       password: string;
       totp_code?: string | null;

@@ -14,7 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::crypto::{random_token, sha256};
-use super::email::normalize_email;
+use super::email::{new_account_email, normalize_email};
 use super::password::check_strength;
 use super::session::Principal;
 use super::token::{Claims, new_jti};
@@ -145,7 +145,7 @@ impl Auth {
         role: Role,
         status: Option<AccountStatus>,
     ) -> Result<UserRecord, ApiError> {
-        let email = normalize_email(email)?;
+        let email = new_account_email(email)?;
         let name = name.map(str::trim).filter(|name| !name.is_empty());
         if role == Role::Physician && name.is_none() {
             return Err(ApiError::bad_request(

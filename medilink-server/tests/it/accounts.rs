@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::{AccountStatus, Role};
+use medilink_fhir::platform::{AccountStatus, NewUser, Role, UserId};
 use medilink_server::Limits;
+use medilink_server::auth::password::PasswordHasher;
+use medilink_server::auth::{HashParams, Keys};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -180,6 +182,42 @@ async fn look_alike_emails_reach_the_same_account_or_are_refused_on_postgres() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }
+}
+
+#[tokio::test]
+async fn an_account_from_before_the_rules_still_signs_in() {
+    // `root@localhost` was accepted before issue #11 (lookup hash of the trimmed, lowercased
+    // address); new accounts need a plausible domain, but this one must keep working.
+    let app = TestApp::new().await;
+    let keys = Keys::for_tests();
+    let hasher = PasswordHasher::new(HashParams::for_tests()).expect("hasher");
+    let legacy = NewUser {
+        id: UserId("legacy-root".to_owned()),
+        email_hash: keys.lookup_hash("email", "root@localhost"),
+        email_enc: keys.seal("email", b"root@localhost"),
+        name_enc: None,
+        password_hash: hasher.hash("an old but fine passphrase"),
+        role: Role::Researcher,
+        status: AccountStatus::Active,
+        patient_id: None,
+    };
+    app.state
+        .auth
+        .accounts()
+        .create_user(legacy)
+        .await
+        .expect("legacy account");
+    for spelling in ["root@localhost", " ROOT@LocalHost ", "ｒｏｏｔ@localhost"] {
+        let (status, tokens) = login(&app, spelling, "an old but fine passphrase").await;
+        assert_eq!(status, StatusCode::OK, "{spelling:?}: {tokens}");
+    }
+    let (status, outcome) =
+        login(&app, "ro\u{200B}ot@localhost", "an old but fine passphrase").await;
+    assert_outcome(status, &outcome, StatusCode::BAD_REQUEST, "value");
+    // A new account there is refused.
+    let body = json!({"email": "other@localhost", "password": PASSWORD, "role": "patient"});
+    let (status, outcome) = register(&app, &body).await;
+    assert_outcome(status, &outcome, StatusCode::BAD_REQUEST, "value");
 }
 
 #[tokio::test]
