@@ -85,13 +85,15 @@ pub enum UserCommand {
         /// E-mail address (the login).
         #[arg(long)]
         email: String,
-        /// Password (at least 12 characters, not a common one).
+        /// Password (the registration rule: at least 12 characters, not a common one, zxcvbn
+        /// score 4).
         #[arg(long, env = "MEDILINK_USER_PASSWORD")]
         password: String,
         /// `patient`, `physician`, `admin` or `researcher`.
         #[arg(long)]
         role: String,
-        /// Display name (shown in the clinician directory and in patients' access logs).
+        /// Display name (required for physicians; shown in the clinician directory and in
+        /// patients' access logs).
         #[arg(long)]
         name: Option<String>,
     },

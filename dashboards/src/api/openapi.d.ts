@@ -30,7 +30,7 @@ export interface paths {
     get: operations["me"];
   };
   "/api/auth/password": {
-    /** Change the password; ends every session of the user. */
+    /** Change the password; ends every session of the user. Wrong current passwords lock the account like failed logins. */
     post: operations["changePassword"];
   };
   "/api/auth/totp/setup": {
@@ -145,15 +145,19 @@ export interface components {
     JobStatus: "pending" | "processing" | "completed" | "needs_review" | "failed" | "cancelled";
     /** @enum {string} */
     ConsentStatus: "proposed" | "active" | "rejected" | "revoked" | "expired";
-    /** @description Patients are active at once (with their Patient); physicians and researchers wait for an admin's approval. */
+    /** @description Patients are active at once (with their Patient); physicians and researchers wait for an admin's approval. A physician needs a name. */
     Register: {
+      /** @description An e-mail address, normalised before use: trimmed, Unicode NFKC (full-width forms become ASCII), lowercased. Refused (400) when it contains control, format (zero-width, soft hyphen, BOM, bidi) or other invisible characters, or is not one local@domain address with a plausible domain. */
       email: string;
+      /** @description At least 12 characters, not a common password (also with digits or symbols added or letters substituted), not containing the e-mail's local part or the name, and a zxcvbn strength score of 4 (of 4); a 400 says why. */
       password: string;
       /** @enum {string} */
       role: "patient" | "physician" | "researcher";
+      /** @description The display name; required (non-blank) for physicians. */
       name?: string | null;
     };
     Login: {
+      /** @description Normalised like Register.email; invisible, control or formatting characters are a 400 (the local-part and domain rules apply to new accounts only). */
       email: string;
       password: string;
       totp_code?: string | null;
@@ -170,7 +174,9 @@ export interface components {
       code: string;
     };
     PasswordChange: {
+      /** @description A wrong one is a 403 and counts towards the account's login lockout; while locked, the answer is login's 429 whatever the password. */
       current_password: string;
+      /** @description The strength rule of Register.password. */
       new_password: string;
     };
     TokenPair: {
@@ -529,7 +535,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Change the password; ends every session of the user. */
+  /** Change the password; ends every session of the user. Wrong current passwords lock the account like failed logins. */
   changePassword: {
     requestBody: {
       content: {
@@ -543,6 +549,7 @@ export interface operations {
       };
       400: components["responses"]["Error"];
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       422: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];

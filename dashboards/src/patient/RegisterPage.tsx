@@ -41,7 +41,7 @@ export function RegisterPage() {
         <Field label="E-mail" id="email">
           <input id="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
         </Field>
-        <Field label="Password" id="password" hint="At least 12 characters; not a common password.">
+        <Field label="Password" id="password" hint="At least 12 characters and hard to guess: a few uncommon words work best.">
           <input
             id="password"
             type="password"

@@ -59,7 +59,7 @@ export function SettingsPage() {
           <Field label="Current password" id="current-password">
             <input id="current-password" type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />
           </Field>
-          <Field label="New password" id="new-password" hint="At least 12 characters; not a common password.">
+          <Field label="New password" id="new-password" hint="At least 12 characters and hard to guess: a few uncommon words work best.">
             <input
               id="new-password"
               type="password"

@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// Requests per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
-    /// Login, register and refresh, per client address.
+    /// Login, register, refresh and password change, per client address.
     pub login: u64,
     /// TOTP setup/verify/disable, per user.
     pub totp: u64,
@@ -83,7 +83,9 @@ impl LimitClass {
 /// The limit class of a path.
 pub fn limit_class(path: &str) -> LimitClass {
     match path {
-        "/api/auth/login" | "/api/auth/register" | "/api/auth/refresh" => LimitClass::Login,
+        "/api/auth/login" | "/api/auth/register" | "/api/auth/refresh" | "/api/auth/password" => {
+            LimitClass::Login
+        }
         _ if path.starts_with("/api/auth/totp/") => LimitClass::Totp,
         _ => LimitClass::Api,
     }
@@ -144,5 +146,25 @@ pub(crate) async fn rate_limit(
         Ok(_) => next.run(request).await,
         // Fail closed: without counters the limits cannot be enforced.
         Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_routes_share_the_login_class() {
+        // Issue #11: guessing the current password is throttled like login.
+        for path in [
+            "/api/auth/login",
+            "/api/auth/register",
+            "/api/auth/refresh",
+            "/api/auth/password",
+        ] {
+            assert_eq!(limit_class(path), LimitClass::Login, "{path}");
+        }
+        assert_eq!(limit_class("/api/auth/totp/verify"), LimitClass::Totp);
+        assert_eq!(limit_class("/api/auth/me"), LimitClass::Api);
     }
 }

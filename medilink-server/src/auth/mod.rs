@@ -8,6 +8,7 @@
 
 pub mod crypto;
 pub mod directory;
+pub mod email;
 pub mod limits;
 pub mod password;
 pub mod service;
@@ -35,7 +36,8 @@ pub struct AuthSettings {
     pub refresh_ttl: Duration,
     /// argon2id cost.
     pub hash: HashParams,
-    /// Failed logins (per e-mail) or TOTP codes (per user) before a lockout.
+    /// Failed logins or current-password guesses on a password change (one counter per
+    /// e-mail), or TOTP codes (per user), before a lockout.
     pub max_failures: u64,
     /// How long a lockout lasts (and the window failures are counted in).
     pub lockout: Duration,
@@ -107,6 +109,11 @@ impl Auth {
     /// The key-value store (rate limits, lockouts, denylist).
     pub fn kv(&self) -> &Arc<dyn KeyValue> {
         &self.kv
+    }
+
+    /// The account store (for tools and tests that reach accounts directly).
+    pub fn accounts(&self) -> &Arc<dyn AccountStore> {
+        &self.accounts
     }
 
     /// The settings.

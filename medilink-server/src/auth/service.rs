@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::crypto::{normalize_email, random_token, sha256};
+use super::crypto::{random_token, sha256};
+use super::email::{new_account_email, normalize_email};
 use super::password::check_strength;
 use super::session::Principal;
 use super::token::{Claims, new_jti};
@@ -97,8 +98,14 @@ impl Auth {
         self.clock.now()
     }
 
+    /// The lookup hash of an address already normalised by [`normalize_email`].
     fn email_hash(&self, email: &str) -> Vec<u8> {
-        self.keys.lookup_hash("email", &normalize_email(email))
+        self.keys.lookup_hash("email", email)
+    }
+
+    /// The lockout key shared by login and password change (per account e-mail).
+    fn login_key(email_hash: &[u8]) -> String {
+        format!("login:{}", hex(email_hash))
     }
 
     fn backup_hash(&self, code: &str) -> String {
@@ -138,14 +145,16 @@ impl Auth {
         role: Role,
         status: Option<AccountStatus>,
     ) -> Result<UserRecord, ApiError> {
-        let email = normalize_email(email);
-        if email.len() > 254 || !email.contains('@') || email.starts_with('@') {
+        let email = new_account_email(email)?;
+        let name = name.map(str::trim).filter(|name| !name.is_empty());
+        if role == Role::Physician && name.is_none() {
             return Err(ApiError::bad_request(
-                medilink_fhir::IssueCode::Value,
-                "email is not an e-mail address",
+                medilink_fhir::IssueCode::Required,
+                "name is required for a physician (it is shown in the clinician directory and \
+                 in patients' access logs)",
             ));
         }
-        check_strength(password, &email).map_err(|weak| {
+        check_strength(password, &email, name).map_err(|weak| {
             ApiError::bad_request(medilink_fhir::IssueCode::Value, weak.message())
         })?;
         let email_hash = self.email_hash(&email);
@@ -319,8 +328,8 @@ impl Auth {
         password: &str,
         totp_code: Option<&str>,
     ) -> Result<LoginOutcome, ApiError> {
-        let email_hash = self.email_hash(email);
-        let key = format!("login:{}", hex(&email_hash));
+        let email_hash = self.email_hash(&normalize_email(email)?);
+        let key = Self::login_key(&email_hash);
         if self.locked(&key).await? {
             // Same answer whether or not the e-mail exists.
             self.hasher.verify_dummy(password);
@@ -481,8 +490,10 @@ impl Auth {
         Ok(self.view(&self.current_user(principal).await?))
     }
 
-    /// `POST /api/auth/password`: verifies the old password, sets the new one and ends every
-    /// session of the user.
+    /// `POST /api/auth/password`: verifies the current password, sets the new one and ends
+    /// every session of the user. Wrong current passwords count towards the account's login
+    /// lockout (the same counter and lock as `login`), and while it is locked even the right
+    /// one is refused with login's `429`.
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -490,11 +501,20 @@ impl Auth {
         new: &str,
     ) -> Result<(), ApiError> {
         let mut user = self.current_user(principal).await?;
+        let key = Self::login_key(&user.email_hash);
+        if self.locked(&key).await? {
+            self.hasher.verify_dummy(current);
+            return Err(ApiError::throttled(
+                "too many failed logins; try again later",
+            ));
+        }
         if !self.hasher.verify(current, &user.password_hash) {
+            self.fail(&key).await?;
             return Err(ApiError::forbidden("the current password is wrong"));
         }
-        let email = self.view(&user).email;
-        check_strength(new, &email).map_err(|weak| {
+        self.clear_failures(&key).await?;
+        let view = self.view(&user);
+        check_strength(new, &view.email, view.name.as_deref()).map_err(|weak| {
             ApiError::bad_request(medilink_fhir::IssueCode::Value, weak.message())
         })?;
         user.password_hash = self.hasher.hash(new);
@@ -575,7 +595,9 @@ impl Auth {
         let filter = UserFilter {
             role,
             status,
-            email_hash: email.map(|email| self.email_hash(email)),
+            email_hash: email
+                .map(|email| normalize_email(email).map(|email| self.email_hash(&email)))
+                .transpose()?,
             limit,
             offset,
         };
@@ -608,7 +630,7 @@ impl Auth {
             }
             AdminAction::Unlock => {
                 for key in [
-                    format!("login:{}", hex(&user.email_hash)),
+                    Self::login_key(&user.email_hash),
                     format!("totp:{}", user.id),
                 ] {
                     self.kv.delete(&format!("lock:{key}")).await?;

@@ -16,7 +16,7 @@ async fn register(app: &TestApp, email: &str, role: &str) -> Value {
         Method::POST,
         "/api/auth/register",
         "",
-        Some(&json!({"email": email, "password": PASSWORD, "role": role})),
+        Some(&json!({"email": email, "password": PASSWORD, "role": role, "name": "Test Person"})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

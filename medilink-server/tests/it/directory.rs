@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::support::process::{Server, describe, run};
 use crate::support::{PASSWORD, TestApp, TestResponse, api_call};
 
-/// Creates an account with `name` (none when `None`) and `status`.
+/// Creates an account with `name` (none when `None`) and `status`. A nameless physician can no
+/// longer be created (issue #11), but accounts from before that rule exist: one is made by
+/// removing the name in the store.
 async fn account(
     app: &TestApp,
     email: &str,
@@ -17,11 +19,22 @@ async fn account(
     role: Role,
     status: AccountStatus,
 ) -> UserRecord {
-    app.state
-        .auth
+    let auth = &app.state.auth;
+    let legacy_nameless = role == Role::Physician && name.is_none();
+    let name = if legacy_nameless {
+        Some("Placeholder")
+    } else {
+        name
+    };
+    let mut user = auth
         .create_account(email, PASSWORD, name, role, Some(status))
         .await
-        .expect("account")
+        .expect("account");
+    if legacy_nameless {
+        user.name_enc = None;
+        user = auth.accounts().update_user(&user).await.expect("update");
+    }
+    user
 }
 
 /// A full session's access token of `user` (TOTP passed).

@@ -3,6 +3,7 @@
 mod support;
 
 mod access_rule;
+mod accounts;
 mod admin;
 mod audit;
 mod bundle;

@@ -240,11 +240,13 @@ pub(crate) fn patient() -> Value {
 /// A password that passes the strength rule.
 pub(crate) const PASSWORD: &str = "violet-tangerine-47";
 
-/// Creates an active user and returns its full session's access token (TOTP passed).
+/// Creates an active user (a physician named "Test Physician", as physicians must be) and
+/// returns its full session's access token (TOTP passed).
 pub(crate) async fn signed_in(state: &AppState, email: &str, role: Role) -> String {
+    let name = (role == Role::Physician).then_some("Test Physician");
     let user = state
         .auth
-        .create_account(email, PASSWORD, None, role, Some(AccountStatus::Active))
+        .create_account(email, PASSWORD, name, role, Some(AccountStatus::Active))
         .await
         .expect("account");
     state
