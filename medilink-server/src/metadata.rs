@@ -99,6 +99,12 @@ const EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export
 /// Patient-level export.
 const PATIENT_EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
 
+/// Why `updateCreate` is not for everyone (issue #11: no write outcome may tell a hidden
+/// resource from a missing one).
+const UPDATE_CREATE_NOTE: &str = "Update as create (PUT to an id that does not exist) is for \
+administrators and the platform. For any other caller a PUT or DELETE of a missing id answers \
+404, exactly like one the caller may not see; create with POST instead.";
+
 fn resource_entry(resource_type: ResourceType) -> Value {
     let mut includes: Vec<String> = vec!["*".to_owned()];
     includes.extend(
@@ -116,6 +122,7 @@ fn resource_entry(resource_type: ResourceType) -> Value {
         "versioning": "versioned-update",
         "readHistory": true,
         "updateCreate": true,
+        "documentation": UPDATE_CREATE_NOTE,
         "conditionalCreate": true,
         "conditionalRead": "not-supported",
         "conditionalUpdate": true,

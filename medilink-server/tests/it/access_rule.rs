@@ -316,16 +316,16 @@ async fn existence_oracles(w: &World) {
     // Positive controls: an admin sees every match; a patient sees through their own data.
     assert_eq!(
         w.found(&w.app.token, &has_observation).await,
-        [practitioner.clone()]
+        vec![practitioner.clone()]
     );
     assert_eq!(
         w.found(&w.app.token, &has_patient).await,
-        [organization.clone()]
+        vec![organization.clone()]
     );
     assert_eq!(w.found(&w.app.token, &device_chain).await, [device]);
     assert_eq!(
         w.found(&w.patient_b, &has_observation).await,
-        [practitioner.clone()],
+        vec![practitioner.clone()],
         "B sees their own observation's performer"
     );
 
@@ -360,7 +360,7 @@ async fn existence_oracles(w: &World) {
     assert_eq!(
         w.found(&w.doctor, &format!("/fhir/R4/Observation?patient={}", w.a))
             .await,
-        [observation_a.clone()]
+        vec![observation_a.clone()]
     );
     assert!(
         w.found(&w.doctor, &birth_date("1981-05-06"))

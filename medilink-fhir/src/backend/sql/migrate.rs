@@ -167,3 +167,94 @@ async fn backfill_patients(txn: &DatabaseTransaction, backend: DbBackend) -> Fhi
         }
     }
 }
+
+#[cfg(all(test, feature = "sql-sqlite"))]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::backend::SqlOptions;
+    use crate::backend::sql::SqlResourceStore;
+    use crate::clock::{FixedClock, SeqIdGen};
+    use crate::search::{Criterion, Restriction, SearchQuery, Visibility};
+    use crate::{RequestContext, ResourceStore, ResourceType};
+
+    async fn visible_devices(store: &SqlResourceStore, permitted: &[&str]) -> Vec<String> {
+        let permitted: Arc<[String]> = permitted.iter().map(|p| (*p).to_owned()).collect();
+        let mut query = SearchQuery::parse(ResourceType::Device, &[], true).expect("query");
+        query
+            .criteria
+            .push(Criterion::Restricted(Restriction::new(move |_| {
+                Visibility::Patients {
+                    permitted: permitted.clone(),
+                    member: false,
+                }
+            })));
+        let page = store
+            .search(&RequestContext::system(), &query)
+            .await
+            .expect("search");
+        page.matches.iter().map(|m| m.id.to_string()).collect()
+    }
+
+    /// Resources stored before `0007_patient_index` get their `_patient` rows when it runs:
+    /// without them a restricted search would show another patient's Device.
+    #[tokio::test]
+    async fn the_patient_index_migration_writes_the_rows_of_stored_resources() {
+        let clock = Arc::new(FixedClock::new(
+            time::macros::datetime!(2024-01-01 0:00 UTC),
+        ));
+        let store = SqlResourceStore::connect(
+            &SqlOptions::new("sqlite::memory:"),
+            clock,
+            Arc::new(SeqIdGen::new("id")),
+        )
+        .await
+        .expect("store");
+        let ctx = RequestContext::system();
+        for (id, patient) in [("d1", "p1"), ("d2", "p2")] {
+            let device = json!({"resourceType": "Device", "id": id,
+                "patient": {"reference": format!("Patient/{patient}")}});
+            store
+                .update(
+                    &ctx,
+                    ResourceType::Device,
+                    &crate::ResourceId::new(id).expect("id"),
+                    device,
+                    None,
+                )
+                .await
+                .expect("device");
+        }
+        store
+            .create(&ctx, json!({"resourceType": "Device"}))
+            .await
+            .expect("unassigned");
+        assert_eq!(
+            visible_devices(&store, &["p1"]).await.len(),
+            2,
+            "d1 and the unassigned one"
+        );
+        // The state of a database written before the migration.
+        store
+            .db
+            .execute_unprepared(&format!(
+                "DELETE FROM search_reference WHERE param = '{PATIENTS_PARAM}'; \
+                 DELETE FROM medilink_migrations WHERE name = '{PATIENT_INDEX}'"
+            ))
+            .await
+            .expect("forget");
+        assert_eq!(
+            visible_devices(&store, &["p1"]).await.len(),
+            3,
+            "unindexed: a leak"
+        );
+        assert_eq!(store.migrate().await.expect("migrate"), [PATIENT_INDEX]);
+        let mut visible = visible_devices(&store, &["p1"]).await;
+        visible.sort();
+        assert_eq!(visible.len(), 2);
+        assert!(visible.contains(&"d1".to_owned()) && !visible.contains(&"d2".to_owned()));
+    }
+}
