@@ -13,3 +13,4 @@ mod jobs_worker;
 mod r4_examples;
 mod shared_pool;
 mod store_suite;
+mod time_limits;

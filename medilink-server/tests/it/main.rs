@@ -15,6 +15,7 @@ mod errors;
 mod export;
 mod failures;
 mod history;
+mod limits;
 mod live;
 mod lockouts;
 mod metadata;
