@@ -16,6 +16,7 @@ use crate::clock::IdGen;
 use crate::conditional;
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult, IssueCode};
+use crate::search::limits::{MAX_BUNDLE_ENTRIES, exceeded};
 use crate::store::{ResourceStore, StoredResource, WriteOp, WriteOutcome};
 
 use entry::{Entry, Method, Target, parse_entry};
@@ -107,6 +108,13 @@ pub async fn process(
             ));
         }
     };
+    if raw_entries.len() > MAX_BUNDLE_ENTRIES {
+        return Err(exceeded(
+            "the number of Bundle entries",
+            MAX_BUNDLE_ENTRIES,
+            format!("the bundle has {} entries", raw_entries.len()),
+        ));
+    }
     let parsed = raw_entries.into_iter().map(parse_entry);
     let entries = match bundle_type {
         BundleType::Batch => {

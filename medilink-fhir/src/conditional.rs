@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::model::{ResourceId, ResourceType};
+use crate::search::limits::{MAX_CONDITIONAL_CRITERIA, exceeded};
 use crate::search::{SearchQuery, TotalMode};
 use crate::store::{ResourceStore, StoredResource, WriteOutcome};
 
@@ -50,6 +51,13 @@ pub fn parse_criteria(
     resource_type: ResourceType,
     params: &[(String, String)],
 ) -> FhirResult<SearchQuery> {
+    if params.len() > MAX_CONDITIONAL_CRITERIA {
+        return Err(exceeded(
+            "the number of criteria of a conditional operation",
+            MAX_CONDITIONAL_CRITERIA,
+            format!("{} criteria were given", params.len()),
+        ));
+    }
     let mut query = SearchQuery::parse(resource_type, params, true)?;
     if query.text.is_some() || query.content.is_some() {
         return Err(FhirError::Unsupported {

@@ -64,6 +64,7 @@ pub enum IssueCode {
     NotFound,
     Deleted,
     TooLong,
+    TooCostly,
     Exception,
     Transient,
     Informational,
@@ -89,6 +90,7 @@ impl IssueCode {
             IssueCode::NotFound => "not-found",
             IssueCode::Deleted => "deleted",
             IssueCode::TooLong => "too-long",
+            IssueCode::TooCostly => "too-costly",
             IssueCode::Exception => "exception",
             IssueCode::Transient => "transient",
             IssueCode::Informational => "informational",
@@ -268,6 +270,12 @@ pub enum FhirError {
         /// What was asked for.
         feature: String,
     },
+    /// A database statement ran past the store's statement time limit and was stopped (the
+    /// request is too costly, or the database is overloaded).
+    #[error(
+        "the request was stopped after the database statement time limit; narrow the search or retry later"
+    )]
+    TimedOut,
     /// The backend is unreachable or exhausted.
     #[error("storage unavailable")]
     Unavailable {
@@ -313,7 +321,7 @@ impl FhirError {
             FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
             FhirError::Forbidden { .. } => ErrorKind::Forbidden,
             FhirError::Unsupported { .. } => ErrorKind::Unsupported,
-            FhirError::Unavailable { .. } => ErrorKind::Unavailable,
+            FhirError::Unavailable { .. } | FhirError::TimedOut => ErrorKind::Unavailable,
             FhirError::Internal { .. } => ErrorKind::Internal,
         }
     }
@@ -350,6 +358,7 @@ impl FhirError {
             FhirError::Forbidden { .. } => IssueCode::Forbidden,
             FhirError::Unsupported { .. } => IssueCode::NotSupported,
             FhirError::Unavailable { .. } => IssueCode::Transient,
+            FhirError::TimedOut => IssueCode::TooCostly,
             FhirError::Internal { .. } => IssueCode::Exception,
         };
         vec![Issue::error(code, None, self.to_string())]

@@ -34,7 +34,10 @@ mod write;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use backend::{BlobOptions, SqlOptions, open_blob_store, open_store, open_store_and_platform};
+pub use backend::{
+    BlobOptions, DEFAULT_STATEMENT_TIMEOUT, SqlOptions, open_blob_store, open_store,
+    open_store_and_platform,
+};
 pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
 pub use context::{Caller, RequestContext};
 pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, Severity};

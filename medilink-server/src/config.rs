@@ -51,6 +51,15 @@ pub struct StorageArgs {
         default_value_t = 8
     )]
     pub database_max_connections: u32,
+    /// Time limit of every database statement, in seconds (0: none). A search past it is
+    /// stopped and answers `503` (`too-costly`).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDILINK_DATABASE_STATEMENT_TIMEOUT_SECS",
+        default_value_t = medilink_fhir::DEFAULT_STATEMENT_TIMEOUT.as_secs()
+    )]
+    pub database_statement_timeout_secs: u64,
 }
 
 /// The commands.
@@ -378,6 +387,8 @@ impl StorageArgs {
         }
         let mut sql = SqlOptions::new(url);
         sql.max_connections = self.database_max_connections;
+        sql.statement_timeout = (self.database_statement_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.database_statement_timeout_secs));
         sql.migrate = migrate;
         Ok(StorageConfig {
             data_dir: self.data_dir.clone(),

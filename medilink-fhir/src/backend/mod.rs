@@ -21,15 +21,26 @@ pub struct SqlOptions {
     pub max_connections: u32,
     /// Apply pending migrations when opening.
     pub migrate: bool,
+    /// Time limit of every database statement (`None`: unlimited). PostgreSQL enforces it as
+    /// the connections' `statement_timeout`; on SQLite a progress handler interrupts a
+    /// connection's work once the limit has passed since it was taken from the pool (one
+    /// statement, or one transaction). Migrations run without it. A statement stopped by it is
+    /// [`FhirError::TimedOut`].
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
+/// The default [`SqlOptions::statement_timeout`].
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl SqlOptions {
-    /// Options for `url` with defaults (pool of 8, migrations applied).
+    /// Options for `url` with defaults (pool of 8, migrations applied, statements limited to
+    /// [`DEFAULT_STATEMENT_TIMEOUT`]).
     pub fn new(url: impl Into<String>) -> Self {
         SqlOptions {
             url: url.into(),
             max_connections: 8,
             migrate: true,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
         }
     }
 }

@@ -95,14 +95,46 @@ pub(super) fn parse_entry(entry: Value) -> FhirResult<Entry> {
         .get("fullUrl")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let resource = entry.remove("resource");
+    if matches!(method, Method::Post | Method::Put)
+        && let Some(resource) = &resource
+    {
+        check_resource_matches_url(resource, &target)?;
+    }
     Ok(Entry {
         full_url,
         method,
         target,
-        resource: entry.remove("resource"),
+        resource,
         if_match,
         if_none_exist,
     })
+}
+
+/// A POST or PUT entry's resource must be of the type its `request.url` names, and a PUT to
+/// `Type/id` must carry that id.
+fn check_resource_matches_url(resource: &Value, target: &Target) -> FhirResult<()> {
+    let url_type = match target {
+        Target::Type(t) | Target::Instance(t, _) | Target::Conditional(t, _) => *t,
+        Target::Version(t, _, _) => *t,
+    };
+    let body_type = resource.get("resourceType").and_then(Value::as_str);
+    if body_type != Some(url_type.as_str()) {
+        return Err(FhirError::TypeMismatch {
+            url: url_type,
+            body: body_type.unwrap_or_default().chars().take(64).collect(),
+        });
+    }
+    if let Target::Instance(_, id) = target {
+        let body_id = resource.get("id").and_then(Value::as_str);
+        if body_id != Some(id.as_str()) {
+            return Err(FhirError::IdMismatch {
+                url: id.to_string(),
+                body: body_id.unwrap_or_default().chars().take(64).collect(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Parses a relative (or absolute) request url into a [`Target`].

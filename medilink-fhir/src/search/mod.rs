@@ -13,6 +13,7 @@ pub mod compartment;
     )
 )]
 pub(crate) mod extract;
+pub mod limits;
 pub mod normalize;
 pub mod query;
 pub mod registry;

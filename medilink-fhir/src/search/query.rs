@@ -5,6 +5,10 @@
 
 use std::sync::Arc;
 
+use super::limits::{
+    MAX_CHAIN_DEPTH, MAX_CHAIN_FAN_OUT, MAX_CRITERIA, MAX_HAS_DEPTH, MAX_INCLUDES, MAX_SORT_KEYS,
+    MAX_TOTAL_VALUES, MAX_VALUES_PER_PARAM, exceeded,
+};
 use super::normalize::{Number, Range, date_range, parse_number};
 use super::registry::{ParamType, SearchParam, registry};
 use crate::error::{FhirError, FhirResult, Issue, IssueCode, Severity};
@@ -284,7 +288,15 @@ impl SearchQuery {
             revincludes: Vec::new(),
             ignored: Vec::new(),
         };
+        let mut bound_values = 0usize;
         for (name, value) in params {
+            if name.contains('\0') || value.contains('\0') {
+                return Err(bad(
+                    name,
+                    value,
+                    "a NUL character is not allowed in search parameters",
+                ));
+            }
             match name.as_str() {
                 "_format" | "_pretty" => {}
                 "_count" => {
@@ -326,6 +338,13 @@ impl SearchQuery {
                 ),
                 "_sort" => {
                     for key in value.split(',').filter(|k| !k.is_empty()) {
+                        if query.sort.len() == MAX_SORT_KEYS {
+                            return Err(exceeded(
+                                "the number of _sort keys",
+                                MAX_SORT_KEYS,
+                                "sort by fewer parameters",
+                            ));
+                        }
                         query.sort.push(
                             parse_sort(resource_type, key)
                                 .ok_or_else(|| bad(name, value, "unknown sort parameter"))?,
@@ -335,6 +354,13 @@ impl SearchQuery {
                 "_text" => query.text = Some(value.clone()),
                 "_content" => query.content = Some(value.clone()),
                 _ if name.starts_with("_include") || name.starts_with("_revinclude") => {
+                    if query.includes.len() + query.revincludes.len() == MAX_INCLUDES {
+                        return Err(exceeded(
+                            "the number of _include and _revinclude parameters",
+                            MAX_INCLUDES,
+                            "include fewer kinds of resources",
+                        ));
+                    }
                     let include = parse_include(name, value)?;
                     if name.starts_with("_include") {
                         query.includes.push(include);
@@ -342,8 +368,25 @@ impl SearchQuery {
                         query.revincludes.push(include);
                     }
                 }
-                _ => match parse_criterion(resource_type, name, value) {
-                    Ok(criterion) => query.criteria.push(criterion),
+                _ => match parse_criterion(resource_type, name, value, Depth::default()) {
+                    Ok(criterion) => {
+                        if query.criteria.len() == MAX_CRITERIA {
+                            return Err(exceeded(
+                                "the number of search criteria",
+                                MAX_CRITERIA,
+                                "split the search or use fewer parameters",
+                            ));
+                        }
+                        bound_values += cost(&criterion);
+                        if bound_values > MAX_TOTAL_VALUES {
+                            return Err(exceeded(
+                                "the number of search values (over all parameters and chain branches)",
+                                MAX_TOTAL_VALUES,
+                                "split the search into several requests",
+                            ));
+                        }
+                        query.criteria.push(criterion)
+                    }
                     Err(Unknown(reason)) if !strict => query.ignored.push(Issue {
                         severity: Severity::Warning,
                         code: IssueCode::NotSupported,
@@ -430,13 +473,59 @@ fn parse_include(name: &str, value: &str) -> FhirResult<Include> {
     })
 }
 
+/// How deep a criterion is nested: chain hops and `_has` levels above it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Depth {
+    chain: usize,
+    has: usize,
+}
+
+/// What a criterion costs in bound values: its values, plus one per chain branch and `_has`.
+fn cost(criterion: &Criterion) -> usize {
+    match criterion {
+        Criterion::Param { values, .. } => values.len(),
+        Criterion::Ids(ids) => ids.len(),
+        Criterion::LastUpdated(values) => values.len(),
+        Criterion::Missing { .. } => 1,
+        Criterion::PatientCompartment(patients) => patients.len(),
+        Criterion::Chain { targets, .. } => targets.iter().map(|(_, inner)| 1 + cost(inner)).sum(),
+        Criterion::Has { inner, .. } => 1 + cost(inner),
+    }
+}
+
+/// The number of leaf branches of a criterion (a chain's fan-out over its hops).
+fn fan_out(criterion: &Criterion) -> usize {
+    match criterion {
+        Criterion::Chain { targets, .. } => targets.iter().map(|(_, inner)| fan_out(inner)).sum(),
+        Criterion::Has { inner, .. } => fan_out(inner),
+        _ => 1,
+    }
+}
+
+/// Refuses more than [`MAX_VALUES_PER_PARAM`] OR-ed values before any is parsed.
+fn check_value_count(name: &str, count: usize) -> Result<(), ParseFailure> {
+    if count > MAX_VALUES_PER_PARAM {
+        return Err(Malformed(exceeded(
+            "the number of values of one parameter",
+            MAX_VALUES_PER_PARAM,
+            format!("{} has {count} values", truncated(name)),
+        )));
+    }
+    Ok(())
+}
+
+fn truncated(text: &str) -> String {
+    text.chars().take(100).collect()
+}
+
 fn parse_criterion(
     resource_type: ResourceType,
     name: &str,
     value: &str,
+    depth: Depth,
 ) -> Result<Criterion, ParseFailure> {
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(resource_type, name, rest, value);
+        return parse_has(resource_type, name, rest, value, depth);
     }
     let (head, chained) = match name.split_once('.') {
         Some((head, rest)) => (head, Some(rest)),
@@ -448,11 +537,13 @@ fn parse_criterion(
     };
     match code {
         "_id" => {
+            check_value_count(name, value.split(',').count())?;
             return Ok(Criterion::Ids(
                 value.split(',').map(str::to_owned).collect(),
             ));
         }
         "_lastUpdated" => {
+            check_value_count(name, value.split(',').count())?;
             let values = value
                 .split(',')
                 .map(|v| {
@@ -471,7 +562,15 @@ fn parse_criterion(
         .ok_or_else(|| Unknown(format!("{resource_type} has no search parameter {code}")))?
         .clone();
     if let Some(chained) = chained {
-        return parse_chain(resource_type, name, param, modifier_text, chained, value);
+        return parse_chain(
+            resource_type,
+            name,
+            param,
+            modifier_text,
+            chained,
+            value,
+            depth,
+        );
     }
     let modifier = parse_modifier(&param, modifier_text)?;
     if modifier_text == Some("missing") {
@@ -482,7 +581,9 @@ fn parse_criterion(
         };
         return Ok(Criterion::Missing { param, missing });
     }
-    let values = split_values(value)
+    let raw_values = split_values(value);
+    check_value_count(name, raw_values.len())?;
+    let values = raw_values
         .iter()
         .map(|v| parse_value(&param, &modifier, name, v))
         .collect::<Result<Vec<_>, _>>()?;
@@ -689,7 +790,19 @@ fn parse_chain(
     modifier: Option<&str>,
     chained: &str,
     value: &str,
+    depth: Depth,
 ) -> Result<Criterion, ParseFailure> {
+    let depth = Depth {
+        chain: depth.chain + 1,
+        ..depth
+    };
+    if depth.chain > MAX_CHAIN_DEPTH {
+        return Err(Malformed(exceeded(
+            "chain depth",
+            MAX_CHAIN_DEPTH,
+            format!("{} chains too deep", truncated(name)),
+        )));
+    }
     if reference.kind != ParamType::Reference {
         return Err(Unknown(format!(
             "{} on {resource_type} is not a reference parameter and cannot be chained",
@@ -707,7 +820,7 @@ fn parse_chain(
     let mut targets = Vec::new();
     let mut last_unknown = String::new();
     for target in candidates {
-        match parse_criterion(target, chained, value) {
+        match parse_criterion(target, chained, value, depth) {
             Ok(inner) => targets.push((target, Box::new(inner))),
             Err(Unknown(reason)) => last_unknown = reason,
             Err(err) => return Err(err),
@@ -716,7 +829,25 @@ fn parse_chain(
     if targets.is_empty() {
         return Err(Unknown(last_unknown));
     }
-    Ok(Criterion::Chain { reference, targets })
+    let chain = Criterion::Chain { reference, targets };
+    let branches = fan_out(&chain);
+    if branches > MAX_CHAIN_FAN_OUT {
+        let Criterion::Chain { reference, targets } = &chain else {
+            unreachable!("invariant: built as a chain above")
+        };
+        let example = targets.first().map_or("Patient", |(t, _)| t.as_str());
+        return Err(Malformed(exceeded(
+            "chain fan-out (candidate target types over all hops)",
+            MAX_CHAIN_FAN_OUT,
+            format!(
+                "{} reaches {branches} target types; name the target type with a type modifier, \
+                 e.g. {}:{example}.",
+                truncated(name),
+                reference.code
+            ),
+        )));
+    }
+    Ok(chain)
 }
 
 fn parse_has(
@@ -724,7 +855,19 @@ fn parse_has(
     name: &str,
     rest: &str,
     value: &str,
+    depth: Depth,
 ) -> Result<Criterion, ParseFailure> {
+    let depth = Depth {
+        has: depth.has + 1,
+        ..depth
+    };
+    if depth.has > MAX_HAS_DEPTH {
+        return Err(Malformed(exceeded(
+            "_has depth",
+            MAX_HAS_DEPTH,
+            "nest _has less deeply",
+        )));
+    }
     let mut parts = rest.splitn(3, ':');
     let (Some(source), Some(reference), Some(inner)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -749,7 +892,7 @@ fn parse_has(
             "that reference parameter cannot point at this type",
         )));
     }
-    let inner = parse_criterion(source, inner, value)?;
+    let inner = parse_criterion(source, inner, value, depth)?;
     Ok(Criterion::Has {
         source,
         reference: reference_param,

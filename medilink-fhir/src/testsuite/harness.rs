@@ -31,9 +31,25 @@ pub async fn sqlite_harness() -> Option<Harness> {
 /// when `base_url` is `None` (the suite is skipped).
 #[cfg(feature = "sql-postgres")]
 pub async fn postgres_harness(base_url: Option<String>) -> Option<Harness> {
+    let (url, cleanup) = postgres_database(base_url?).await;
+    let options = SqlOptions::new(url);
+    let store = crate::backend::open_store(&options, test_clock(), Arc::new(SeqIdGen::new("id")))
+        .await
+        .expect("open postgres store");
+    Some(Harness {
+        store,
+        cleanup: Some(cleanup),
+    })
+}
+
+/// Creates a new PostgreSQL database next to the one `base_url` names: its url, and the
+/// cleanup that drops it.
+#[cfg(feature = "sql-postgres")]
+pub async fn postgres_database(
+    base_url: String,
+) -> (String, Box<dyn FnOnce() -> super::Cleanup + Send>) {
     use sea_orm::{ConnectionTrait, Database};
 
-    let base_url = base_url?;
     let admin = Database::connect(base_url.as_str())
         .await
         .expect("connect to postgres");
@@ -49,22 +65,57 @@ pub async fn postgres_harness(base_url: Option<String>) -> Option<Harness> {
     let (prefix, _) = base_url
         .rsplit_once('/')
         .expect("postgres url has a database path");
-    let options = SqlOptions::new(format!("{prefix}/{name}"));
-    let store = crate::backend::open_store(&options, test_clock(), Arc::new(SeqIdGen::new("id")))
+    let url = format!("{prefix}/{name}");
+    let cleanup: Box<dyn FnOnce() -> super::Cleanup + Send> = Box::new(move || {
+        Box::pin(async move {
+            let dropped = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            if let Err(err) = dropped {
+                tracing::warn!(%err, database = %name, "could not drop test database");
+            }
+            let _ = admin.close().await;
+        })
+    });
+    (url, cleanup)
+}
+
+/// Checks the statement time limit of a SQL store on the database `url` names: with a limit
+/// of `limit`, an endless statement is stopped with [`crate::FhirError::TimedOut`] soon after
+/// the limit, and the store keeps working afterwards. Returns how long the statement ran.
+#[cfg(feature = "sql")]
+pub async fn check_statement_time_limit(
+    url: &str,
+    limit: std::time::Duration,
+) -> std::time::Duration {
+    use crate::ResourceStore as _;
+
+    let mut options = SqlOptions::new(url);
+    options.statement_timeout = Some(limit);
+    let store = crate::backend::sql::SqlResourceStore::connect(
+        &options,
+        test_clock(),
+        Arc::new(SeqIdGen::new("id")),
+    )
+    .await
+    .expect("open store");
+    let started = std::time::Instant::now();
+    let err = store
+        .run_endless_statement()
         .await
-        .expect("open postgres store");
-    Some(Harness {
-        store,
-        cleanup: Some(Box::new(move || {
-            Box::pin(async move {
-                let dropped = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-                if let Err(err) = dropped {
-                    tracing::warn!(%err, database = %name, "could not drop test database");
-                }
-                let _ = admin.close().await;
-            })
-        })),
-    })
+        .expect_err("an endless statement is stopped");
+    let took = started.elapsed();
+    assert!(
+        matches!(err, crate::FhirError::TimedOut),
+        "stopped by the time limit: {err:?}"
+    );
+    assert_eq!(err.kind(), crate::ErrorKind::Unavailable);
+    // The connection is usable again.
+    let ctx = crate::RequestContext::system();
+    store
+        .create(&ctx, serde_json::json!({"resourceType": "Patient"}))
+        .await
+        .expect("the store works after a timeout");
+    store.close().await.expect("close");
+    took
 }

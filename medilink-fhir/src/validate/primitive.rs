@@ -26,6 +26,16 @@ pub(crate) fn check(type_code: &str, value: &Value) -> Result<(), &'static str> 
             if text.is_empty() {
                 return Err("empty string is not allowed");
             }
+            // The R4 string rules: no control characters but tab, carriage return and line
+            // feed (a NUL, in particular, cannot be stored in a PostgreSQL text column).
+            if text
+                .chars()
+                .any(|ch| ch < ' ' && !matches!(ch, '\t' | '\r' | '\n'))
+            {
+                return Err(
+                    "control characters other than tab, carriage return and line feed are not allowed",
+                );
+            }
             check_text(type_code, text)
         }
     }
@@ -208,6 +218,15 @@ mod tests {
         assert!(ok("decimal", parse("1.50")));
         assert!(ok("decimal", parse("-0.5e-3")));
         assert_eq!(parse("1.50").to_string(), "1.50");
+    }
+
+    #[test]
+    fn control_characters_other_than_tab_cr_lf_are_refused() {
+        assert!(!ok("string", json!("a\u{0}b")));
+        assert!(!ok("markdown", json!("\u{1b}[31m")));
+        assert!(!ok("uri", json!("urn:x\u{0}")));
+        assert!(ok("string", json!("tab\tcr\rlf\n")));
+        assert!(ok("string", json!("\u{7f}\u{85} are not below U+0020")));
     }
 
     #[test]

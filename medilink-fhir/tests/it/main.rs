@@ -14,3 +14,4 @@ mod kv;
 mod r4_examples;
 mod shared_pool;
 mod store_suite;
+mod time_limits;

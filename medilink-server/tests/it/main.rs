@@ -17,6 +17,7 @@ mod errors;
 mod export;
 mod failures;
 mod history;
+mod limits;
 mod live;
 mod lockouts;
 mod metadata;

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, Value as SqlValue};
 use super::{LOOKUP_CHUNK, SqlResourceStore, classify};
 use crate::error::FhirResult;
 use crate::search::extract::IndexRows;
+use crate::search::limits::index_key;
 
 /// The index tables and their columns before `rid` (the resource's surrogate key).
 pub(super) const INDEX_TABLES: [(&str, &str); 8] = [
@@ -22,9 +23,16 @@ pub(super) const INDEX_TABLES: [(&str, &str); 8] = [
     ),
 ];
 
-/// Absent key parts are stored as `''` (key columns cannot be NULL).
+/// Absent key parts are stored as `''` (key columns cannot be NULL); text is stored as its
+/// bounded index key ([`index_key`]).
 fn or_empty(value: &Option<String>) -> SqlValue {
-    value.as_deref().unwrap_or_default().into()
+    text(value.as_deref().unwrap_or_default())
+}
+
+/// A text key column: the bounded [`index_key`] of the value, so that no index row outgrows
+/// PostgreSQL's B-tree row limit whatever the resource holds.
+fn text(value: &str) -> SqlValue {
+    index_key(value).into_owned().into()
 }
 
 /// Index rows of one write transaction, ready to be written.
@@ -44,19 +52,11 @@ impl IndexBatch {
     pub(super) fn add(&mut self, rid: i64, index: &IndexRows) {
         let key = |out: &mut Vec<SqlValue>| out.push(SqlValue::BigInt(Some(rid)));
         for (param, norm, exact) in &index.strings {
-            self.rows[0].extend([
-                param.as_str().into(),
-                norm.as_str().into(),
-                exact.as_str().into(),
-            ]);
+            self.rows[0].extend([param.as_str().into(), text(norm), text(exact)]);
             key(&mut self.rows[0]);
         }
         for (param, system, code) in &index.tokens {
-            self.rows[1].extend([
-                param.as_str().into(),
-                or_empty(system),
-                code.as_str().into(),
-            ]);
+            self.rows[1].extend([param.as_str().into(), or_empty(system), text(code)]);
             key(&mut self.rows[1]);
         }
         for (param, target_type, target_id, url) in &index.references {
@@ -86,16 +86,16 @@ impl IndexBatch {
             key(&mut self.rows[5]);
         }
         for (param, uri) in &index.uris {
-            self.rows[6].extend([param.as_str().into(), uri.as_str().into()]);
+            self.rows[6].extend([param.as_str().into(), text(uri)]);
             key(&mut self.rows[6]);
         }
         for row in &index.composites {
             self.rows[7].extend([
                 row.param.as_str().into(),
                 or_empty(&row.s1),
-                row.k1.as_str().into(),
+                text(&row.k1),
                 or_empty(&row.s2),
-                SqlValue::from(row.k2.clone()),
+                SqlValue::from(row.k2.as_deref().map(|k2| index_key(k2).into_owned())),
                 SqlValue::from(row.n2),
                 SqlValue::from(row.lo2),
                 SqlValue::from(row.hi2),
@@ -127,7 +127,10 @@ impl IndexBatch {
         for ((table, columns), rows) in INDEX_TABLES.iter().zip(self.rows) {
             let width = 1 + columns.split(',').count();
             let head = format!("INSERT INTO {table} ({columns}, rid) VALUES ");
-            store.insert_rows(txn, &head, width, "", rows).await?;
+            // Two values of one resource may share a bounded key: keep one row.
+            store
+                .insert_rows(txn, &head, width, " ON CONFLICT DO NOTHING", rows)
+                .await?;
         }
         Ok(())
     }

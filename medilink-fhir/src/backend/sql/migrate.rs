@@ -68,6 +68,11 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
         let txn = super::begin_write(db).await?;
         if backend == DbBackend::Postgres {
             // Many servers may start at once: one applies, the others wait and then skip.
+            // A migration may rewrite large tables, and waits for another server's: no
+            // statement time limit.
+            txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+                .await
+                .map_err(classify)?;
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461627)")
                 .await
                 .map_err(classify)?;

@@ -72,7 +72,63 @@ pub struct SqlResourceStore {
     #[cfg(feature = "sql-sqlite")]
     #[allow(dead_code, reason = "held, never used")]
     memory_keeper: Option<std::sync::Mutex<sea_orm::sqlx::SqliteConnection>>,
+    /// The SQLite statement time limit in milliseconds (0: none), read whenever a connection
+    /// is taken from the pool; migrations set it to 0 while they run.
+    #[cfg(feature = "sql-sqlite")]
+    sqlite_limit: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// SQLite has no statement timeout: every connection gets a progress handler (called every
+/// [`PROGRESS_STEPS`] virtual-machine steps) that interrupts its work once the limit has passed
+/// since the connection was taken from the pool (sea-orm takes one per statement, or one for a
+/// whole transaction). The interrupted statement fails with `SQLITE_INTERRUPT`, which
+/// [`classify`] reports as [`FhirError::TimedOut`]. The deadline is measured on the monotonic
+/// clock (`Instant`), not the wall clock.
+#[cfg(feature = "sql-sqlite")]
+fn sqlite_time_limit(
+    connect: &mut ConnectOptions,
+    limit: Option<Duration>,
+) -> Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::Ordering;
+
+    let millis = limit.map_or(0, |l| {
+        u64::try_from(l.as_millis()).unwrap_or(u64::MAX).max(1)
+    });
+    let shared = Arc::new(std::sync::atomic::AtomicU64::new(millis));
+    async fn arm(
+        conn: &mut sea_orm::sqlx::SqliteConnection,
+        millis: u64,
+    ) -> Result<(), sea_orm::sqlx::Error> {
+        let mut handle = conn.lock_handle().await?;
+        if millis == 0 {
+            handle.remove_progress_handler();
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + Duration::from_millis(millis);
+        // `false` interrupts the running statement.
+        handle.set_progress_handler(PROGRESS_STEPS, move || std::time::Instant::now() < deadline);
+        Ok(())
+    }
+    let on_connect = shared.clone();
+    connect.map_sqlx_sqlite_pool_opts(move |pool| {
+        let on_connect = on_connect.clone();
+        pool.after_connect(move |conn, _| {
+            let millis = on_connect.load(Ordering::Relaxed);
+            Box::pin(arm(conn, millis))
+        })
+    });
+    let on_acquire = shared.clone();
+    connect.map_sqlx_sqlite_before_acquire(move |conn, _| {
+        let millis = on_acquire.load(Ordering::Relaxed);
+        Box::pin(async move { arm(conn, millis).await.map(|()| true) })
+    });
+    shared
+}
+
+/// Virtual-machine steps between two calls of the SQLite progress handler (a call costs one
+/// monotonic clock read; 10,000 steps take well under a millisecond).
+#[cfg(feature = "sql-sqlite")]
+const PROGRESS_STEPS: i32 = 10_000;
 
 /// How often a SQLite file's WAL is checkpointed in the background.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -111,6 +167,9 @@ impl Drop for SqlResourceStore {
 
 /// Converts a backend error into the crate's error (the one place that does).
 pub(crate) fn classify(err: DbErr) -> FhirError {
+    if timed_out(&err) {
+        return FhirError::TimedOut;
+    }
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => FhirError::Unavailable {
             source: Box::new(err),
@@ -119,6 +178,22 @@ pub(crate) fn classify(err: DbErr) -> FhirError {
             source: Box::new(other),
         },
     }
+}
+
+/// Whether a statement was stopped by the time limit: PostgreSQL's `query_canceled` (57014:
+/// `statement_timeout`, or a cancel request) or SQLite's `SQLITE_INTERRUPT` (9, from the
+/// progress handler).
+fn timed_out(err: &DbErr) -> bool {
+    let (DbErr::Query(sea_orm::RuntimeErr::SqlxError(inner))
+    | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(inner))
+    | DbErr::Conn(sea_orm::RuntimeErr::SqlxError(inner))) = err
+    else {
+        return false;
+    };
+    inner
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "57014" || code == "9")
 }
 
 /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken (with
@@ -209,6 +284,13 @@ impl SqlResourceStore {
         });
         #[cfg(feature = "sql-postgres")]
         connect.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
+        // PostgreSQL: `statement_timeout` set on every connection at start-up (no extra round
+        // trip); SQLite: a progress handler, see `sqlite_time_limit`.
+        if let Some(limit) = options.statement_timeout {
+            connect.statement_timeout(limit);
+        }
+        #[cfg(feature = "sql-sqlite")]
+        let sqlite_limit = sqlite_time_limit(&mut connect, options.statement_timeout);
         let db = Database::connect(connect).await.map_err(classify)?;
         let backend = db.get_database_backend();
         let checkpointer =
@@ -235,6 +317,8 @@ impl SqlResourceStore {
             checkpointer,
             #[cfg(feature = "sql-sqlite")]
             memory_keeper,
+            #[cfg(feature = "sql-sqlite")]
+            sqlite_limit,
         };
         if options.migrate {
             store.migrate().await?;
@@ -242,9 +326,33 @@ impl SqlResourceStore {
         Ok(store)
     }
 
-    /// Applies pending migrations; returns the names of those applied now.
+    /// Runs a statement that never ends on its own (a recursive count without a bound): what
+    /// the statement time limit must stop. For the test suite only.
+    #[cfg(feature = "testsuite")]
+    #[doc(hidden)]
+    pub async fn run_endless_statement(&self) -> FhirResult<()> {
+        self.db
+            .query_one_raw(self.statement(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
+                vec![],
+            ))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Applies pending migrations (without the statement time limit); returns the names of
+    /// those applied now.
     pub async fn migrate(&self) -> FhirResult<Vec<&'static str>> {
-        migrate::run(&self.db).await
+        #[cfg(feature = "sql-sqlite")]
+        let limit = self
+            .sqlite_limit
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        let applied = migrate::run(&self.db).await;
+        #[cfg(feature = "sql-sqlite")]
+        self.sqlite_limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
+        applied
     }
 
     pub(super) fn statement(&self, sql: &str, values: Vec<SqlValue>) -> Statement {

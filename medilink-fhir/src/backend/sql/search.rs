@@ -17,6 +17,7 @@ use super::{SqlResourceStore, classify};
 use crate::clock::to_micros;
 use crate::error::{FhirError, FhirResult};
 use crate::model::ResourceType;
+use crate::search::limits::{MAX_BIND_PARAMETERS, exceeded};
 use crate::search::registry::registry;
 use crate::search::{
     Criterion, Include, ParamType, SearchPage, SearchQuery, SortKey, Summary, TotalMode,
@@ -60,7 +61,12 @@ fn decode_cursor(text: &str, width: usize) -> FhirResult<Cursor> {
         .and_then(Value::as_str)
         .ok_or_else(bad)?
         .to_owned();
-    if keys.len() != width {
+    if keys.len() != width
+        || id.contains('\0')
+        || keys
+            .iter()
+            .any(|k| k.as_str().is_some_and(|k| k.contains('\0')))
+    {
         return Err(bad());
     }
     Ok(Cursor {
@@ -147,6 +153,17 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
         ..Plan::default()
     };
     let live = plan_filter(&mut plan, query)?;
+    // The parser's limits keep every search far below the backends' bind limits (SQLite
+    // 32,766, PostgreSQL 65,535); this guards what they do not see (the consent restriction,
+    // repeated at every hop) with a clean 400 instead of a driver error.
+    let bound = plan.values.len() + 3 * (query.sort.len() + 1);
+    if bound > MAX_BIND_PARAMETERS {
+        return Err(exceeded(
+            "the number of bound values of one search statement",
+            MAX_BIND_PARAMETERS,
+            format!("this search would bind {bound}; narrow it"),
+        ));
+    }
     let filter_values = plan.values.clone();
     let mut page = SearchPage {
         warnings: query.ignored.clone(),

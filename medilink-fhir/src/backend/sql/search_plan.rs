@@ -8,6 +8,7 @@ use sea_orm::Value as SqlValue;
 use crate::error::{FhirError, FhirResult};
 use crate::model::ResourceType;
 use crate::search::compartment::{PATIENTS_PARAM, patient_compartment_params};
+use crate::search::limits::index_key;
 use crate::search::normalize::{Number, Range, normalize_string};
 use crate::search::{
     Criterion, Modifier, ParamType, Prefix, Restriction, SearchParam, SearchValue, TokenValue,
@@ -120,7 +121,7 @@ impl Plan {
                         )
                     })
                     .collect();
-                format!("({})", conds.join(" OR "))
+                format!("({})", balanced_or(&conds))
             }
             Criterion::Param {
                 param,
@@ -157,7 +158,7 @@ impl Plan {
                 }
                 format!(
                     "{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {s}.param = {p} AND ({}))",
-                    branches.join(" OR ")
+                    balanced_or(&branches)
                 )
             }
             Criterion::Has {
@@ -303,8 +304,8 @@ impl Plan {
             ""
         };
         Ok(format!(
-            "{alias}.rid {negate}IN (SELECT {s}.rid FROM {table} {s} WHERE {s}.param = {p} AND (({})))",
-            conds.join(") OR (")
+            "{alias}.rid {negate}IN (SELECT {s}.rid FROM {table} {s} WHERE {s}.param = {p} AND ({}))",
+            balanced_or(&conds)
         ))
     }
 
@@ -317,7 +318,10 @@ impl Plan {
     ) -> FhirResult<String> {
         Ok(match (value, modifier) {
             (SearchValue::String(text), Modifier::Exact) => {
-                format!("{s}.value_exact = {}", self.bind(text.as_str()))
+                format!(
+                    "{s}.value_exact = {}",
+                    self.bind(index_key(text).into_owned())
+                )
             }
             (SearchValue::String(text), Modifier::Contains) => {
                 format!(
@@ -369,7 +373,8 @@ impl Plan {
             ) => {
                 let mut cond = match id {
                     Some(id) => {
-                        let mut c = format!("{s}.target_id = {}", self.bind(id.as_str()));
+                        let mut c =
+                            format!("{s}.target_id = {}", self.bind(index_key(id).into_owned()));
                         if let Some(t) = resource_type {
                             c.push_str(&format!(
                                 " AND {s}.target_type = {}",
@@ -381,7 +386,10 @@ impl Plan {
                     None => "1 = 0".to_owned(),
                 };
                 if url.contains("://") || url.starts_with("urn:") {
-                    cond = format!("({cond}) OR {s}.url = {}", self.bind(url.as_str()));
+                    cond = format!(
+                        "({cond}) OR {s}.url = {}",
+                        self.bind(index_key(url).into_owned())
+                    );
                 }
                 cond
             }
@@ -402,10 +410,12 @@ impl Plan {
             ) => {
                 let mut cond = self.number_cond(&format!("{s}.value"), *prefix, *number);
                 if let Some(system) = system {
-                    cond.push_str(&format!(" AND {s}.system = {}", self.bind(system.as_str())));
+                    let system = self.bind(index_key(system).into_owned());
+                    cond.push_str(&format!(" AND {s}.system = {system}"));
                 }
                 if let Some(code) = code {
-                    cond.push_str(&format!(" AND {s}.code = {}", self.bind(code.as_str())));
+                    let code = self.bind(index_key(code).into_owned());
+                    cond.push_str(&format!(" AND {s}.code = {code}"));
                 }
                 cond
             }
@@ -419,7 +429,9 @@ impl Plan {
                 let v = self.bind(uri.as_str());
                 format!("substr({v}, 1, length({s}.uri)) = {s}.uri")
             }
-            (SearchValue::Uri(uri), _) => format!("{s}.uri = {}", self.bind(uri.as_str())),
+            (SearchValue::Uri(uri), _) => {
+                format!("{s}.uri = {}", self.bind(index_key(uri).into_owned()))
+            }
             (SearchValue::Composite(parts), _) => self.composite_cond(s, param, parts)?,
         })
     }
@@ -436,11 +448,13 @@ impl Plan {
             None => {}
             Some(None) => conds.push(format!("{s}.{system_col} = ''")),
             Some(Some(system)) => {
-                conds.push(format!("{s}.{system_col} = {}", self.bind(system.as_str())))
+                let system = self.bind(index_key(system).into_owned());
+                conds.push(format!("{s}.{system_col} = {system}"))
             }
         }
         if let Some(code) = &token.code {
-            conds.push(format!("{s}.{code_col} = {}", self.bind(code.as_str())));
+            let code = self.bind(index_key(code).into_owned());
+            conds.push(format!("{s}.{code_col} = {code}"));
         }
         if conds.is_empty() {
             "1 = 1".to_owned()
@@ -450,7 +464,9 @@ impl Plan {
     }
 
     fn prefix_cond(&mut self, column: &str, norm: &str) -> String {
-        let low = self.bind(norm);
+        // Stored values are bounded keys: a longer value compares on its key.
+        let norm = index_key(norm);
+        let low = self.bind(norm.as_ref());
         let high = self.bind(format!("{norm}{MAX_CHAR}"));
         format!("{column} >= {low} AND {column} < {high}")
     }
@@ -466,7 +482,7 @@ impl Plan {
             let cond = match (i, part) {
                 (0, SearchValue::Token(token)) => self.token_cond(s, "s1", "k1", token),
                 (0, SearchValue::Reference { url, .. }) => {
-                    format!("{s}.k1 = {}", self.bind(url.as_str()))
+                    format!("{s}.k1 = {}", self.bind(index_key(url).into_owned()))
                 }
                 (1, SearchValue::Token(token)) => self.token_cond(s, "s2", "k2", token),
                 (
@@ -601,6 +617,19 @@ pub(super) fn implies_member(
             })
         }
         _ => false,
+    }
+}
+
+/// `(a) OR (b) OR …` as a balanced tree: a flat chain of a thousand ORs is an expression a
+/// thousand deep, past SQLite's limit (1,000); balanced, its depth is logarithmic.
+fn balanced_or(conds: &[String]) -> String {
+    match conds {
+        [] => "1 = 0".to_owned(),
+        [one] => format!("({one})"),
+        _ => {
+            let (left, right) = conds.split_at(conds.len() / 2);
+            format!("({} OR {})", balanced_or(left), balanced_or(right))
+        }
     }
 }
 
