@@ -488,6 +488,8 @@ fn cost(criterion: &Criterion) -> usize {
         Criterion::LastUpdated(values) => values.len(),
         Criterion::Missing { .. } => 1,
         Criterion::PatientCompartment(patients) => patients.len(),
+        // Added by a guard after parsing; the planner's bound check covers it.
+        Criterion::Restricted(_) => 0,
         Criterion::Chain { targets, .. } => targets.iter().map(|(_, inner)| 1 + cost(inner)).sum(),
         Criterion::Has { inner, .. } => 1 + cost(inner),
     }
