@@ -47,19 +47,21 @@ pub(crate) fn describe(output: &Output) -> String {
 
 /// `user add`, as an operator bootstraps an account.
 pub(crate) fn user_add(data_dir: &Path, email: &str, password: &str, role: &str) -> Output {
-    run(
-        data_dir,
-        &[
-            "user",
-            "add",
-            "--email",
-            email,
-            "--password",
-            password,
-            "--role",
-            role,
-        ],
-    )
+    let mut args = vec![
+        "user",
+        "add",
+        "--email",
+        email,
+        "--password",
+        password,
+        "--role",
+        role,
+    ];
+    // A physician account needs a display name.
+    if role == "physician" {
+        args.extend(["--name", "Dr Test"]);
+    }
+    run(data_dir, &args)
 }
 
 /// A port of 127.0.0.1 nothing listens on right now.
