@@ -36,7 +36,7 @@ pub mod testsuite;
 
 pub use backend::{BlobOptions, SqlOptions, open_blob_store, open_store, open_store_and_platform};
 pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
-pub use context::{Caller, RequestContext};
+pub use context::{AccessSummary, Accessed, Caller, Interaction, RequestContext};
 pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, Severity};
 pub use model::{ResourceId, ResourceType, VersionId};
 pub use store::{

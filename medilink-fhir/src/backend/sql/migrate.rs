@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0004_jobs.sql"),
         postgres: include_str!("../../../../migrations/postgres/0004_jobs.sql"),
     },
+    Migration {
+        name: "0006_audit_patients",
+        sqlite: include_str!("../../../../migrations/sqlite/0006_audit_patients.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0006_audit_patients.sql"),
+    },
 ];
 
 /// Applies every pending migration; returns the names applied now.
