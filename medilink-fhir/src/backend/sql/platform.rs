@@ -637,4 +637,146 @@ mod tests {
         assert_eq!(split(128), vec![128]);
         assert_eq!(split(300), vec![128, 128, 32, 8, 4]);
     }
+
+    /// An entry as the code before migration 0006 wrote it: the URL's id and patient.
+    fn old_entry(n: u64) -> AuditEntry {
+        AuditEntry {
+            at: time::macros::datetime!(2024-01-01 0:00 UTC),
+            actor: Some("u-1".into()),
+            role: Some("physician".into()),
+            action: "read".into(),
+            resource_type: Some("Patient".into()),
+            resource_ids: vec!["p-1".into()],
+            patients: BTreeMap::from([("p-1".to_owned(), Vec::new())]),
+            resource_types: Vec::new(),
+            outcome: 200,
+            client_ip: None,
+            request_id: format!("r-{n}"),
+        }
+    }
+
+    /// Issue #11: records written before migration 0006 (one URL-derived patient) verify
+    /// after the upgrade next to new records, and the filter by patient finds both kinds.
+    async fn old_and_new_records_chain(url: &str) {
+        let db = sea_orm::Database::connect(url).await.expect("connect");
+        let backend = db.get_database_backend();
+        super::super::migrate::run_before(&db, "0006_audit_patients")
+            .await
+            .expect("the schema before 0006");
+        let mut prev = GENESIS_HASH.to_owned();
+        for seq in 1..=2u64 {
+            let entry = old_entry(seq);
+            let hash = crate::platform::audit::chain_hash_in(AuditFormat::V1, &prev, seq, &entry);
+            let sql = "INSERT INTO audit_log (seq, recorded_at, actor, role, action, \
+                 resource_type, resource_ids, patient_id, outcome, client_ip, request_id, \
+                 prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            let values: Vec<SqlValue> = vec![
+                SqlValue::from(seq as i64),
+                to_micros(entry.at).into(),
+                entry.actor.clone().into(),
+                entry.role.clone().into(),
+                entry.action.as_str().into(),
+                entry.resource_type.clone().into(),
+                r#"["p-1"]"#.into(),
+                "p-1".into(),
+                200i32.into(),
+                Option::<String>::None.into(),
+                entry.request_id.as_str().into(),
+                prev.as_str().into(),
+                hash.as_str().into(),
+            ];
+            db.execute_raw(statement(backend, sql, values))
+                .await
+                .expect("an old record");
+            prev = hash;
+        }
+        super::super::migrate::run(&db).await.expect("upgrade");
+        let log = SqlAuditLog {
+            db,
+            backend,
+            append_lock: Mutex::new(()),
+        };
+        let new = AuditEntry {
+            action: "search".into(),
+            resource_type: Some("Observation".into()),
+            resource_ids: vec!["Observation/o1".into(), "Observation/o2".into()],
+            patients: BTreeMap::from([
+                ("p-1".to_owned(), vec!["Observation/o1".to_owned()]),
+                ("p-2".to_owned(), vec!["Observation/o2".to_owned()]),
+            ]),
+            resource_types: vec!["Observation".into()],
+            ..old_entry(3)
+        };
+        log.append(std::slice::from_ref(&new))
+            .await
+            .expect("append");
+        let verification = log.verify().await.expect("verify");
+        assert_eq!(verification.first_broken, None);
+        assert_eq!(verification.records, 3);
+        let of = |patient: &str| AuditFilter {
+            patient_id: Some(patient.to_owned()),
+            ..AuditFilter::default()
+        };
+        let first = log.list(&of("p-1")).await.expect("list");
+        assert_eq!(
+            first.iter().map(|record| record.seq).collect::<Vec<_>>(),
+            vec![3, 2, 1]
+        );
+        assert_eq!(first[0].entry, new);
+        assert_eq!(first[0].format, Some(AuditFormat::V2));
+        assert_eq!(first[2].entry, old_entry(1));
+        assert_eq!(first[2].format, Some(AuditFormat::V1));
+        let second = log.list(&of("p-2")).await.expect("list");
+        assert_eq!(second.len(), 1);
+        // The types a record returned count for the type filter too.
+        let observations = log
+            .list(&AuditFilter {
+                resource_type: Some("Observation".into()),
+                not_actor: Some("u-2".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(observations.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn old_and_new_records_chain_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        old_and_new_records_chain(&format!(
+            "sqlite://{}/audit.db?mode=rwc",
+            dir.path().display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn old_and_new_records_chain_on_postgres() {
+        #[allow(clippy::disallowed_methods, reason = "tests read the database url")]
+        let Ok(base) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+            return;
+        };
+        use sea_orm::Database;
+        let admin = Database::connect(base.as_str()).await.expect("connect");
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "test databases need unique names"
+        )]
+        let name = format!("medilink_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let (prefix, _) = base.rsplit_once('/').expect("a database path");
+        let run = tokio::spawn({
+            let url = format!("{prefix}/{name}");
+            async move { old_and_new_records_chain(&url).await }
+        })
+        .await;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .expect("drop database");
+        run.expect("the test");
+    }
 }
