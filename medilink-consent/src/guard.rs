@@ -20,7 +20,8 @@
 //! vreads, search matches and `_include`/`_revinclude` results, every history entry, and the
 //! new and previous versions of creates, updates, deletes and transaction entries.
 //! Identifier lookups return ids only, for conditional operations whose own read or write is
-//! then recorded: they disclose nothing. With the sink off (platform work) nothing is computed.
+//! then recorded: they disclose nothing. With the sink off (platform work) nothing is computed;
+//! with it on, an update or delete reads the version it replaces once more, for its patients.
 
 use std::collections::HashMap;
 use std::sync::Arc;
