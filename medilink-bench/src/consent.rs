@@ -176,6 +176,7 @@ pub(crate) async fn physician_with_grants(
             patient_id: None,
         },
         request_id: "bench".to_owned(),
+        accessed: Default::default(),
     };
     Ok((service, doctor))
 }

@@ -37,6 +37,7 @@ pub(crate) async fn run(database_url: &str, patients: usize) -> Result<()> {
             patient_id: None,
         },
         request_id: "bench".to_owned(),
+        accessed: Default::default(),
     };
     let (_, physician) = crate::consent::physician_with_grants(&store, patients).await?;
     println!("| export | resources | files | NDJSON bytes | seconds | resources/s |");

@@ -9,6 +9,11 @@
 //! kick-off (they get de-identified research exports instead). Grants are read afresh for
 //! every run (a key-value cache of the run's own), so a revocation before the run counts.
 //!
+//! A finished run appends one audit record (action `export-job`, request id `export-{job}`,
+//! when [`BulkExport::with_audit`] gave it the trail) naming every patient whose data went
+//! into the files and the types exported: the run's guarded searches fill a summarizing
+//! [`Accessed`] sink. A run whose record cannot be stored fails (and is retried).
+//!
 //! Files are `exports/{job}/{Type}.ndjson` in the [`BlobStore`], written page by page through
 //! a [`medilink_fhir::platform::BlobWriter`]: current versions only, no tombstones, and never
 //! more than one page in memory. A job is visible to its owner and to admins only; to anyone
@@ -19,11 +24,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{
-    BlobStore, BlobWriter, Job, JobQueue, JobStatus, LocalKeyValue, NewJob, Role, UserId,
+    AuditEntry, AuditLog, BlobStore, BlobWriter, Job, JobQueue, JobStatus, LocalKeyValue, NewJob,
+    Role, UserId,
 };
 use medilink_fhir::search::{Criterion, SearchQuery};
 use medilink_fhir::{
-    Caller, Clock, FhirError, IssueCode, RequestContext, ResourceId, ResourceStore, ResourceType,
+    Accessed, Caller, Clock, FhirError, IssueCode, RequestContext, ResourceId, ResourceStore,
+    ResourceType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -188,6 +195,7 @@ pub struct BulkExport {
     blobs: Arc<dyn BlobStore>,
     jobs: Arc<dyn JobQueue>,
     clock: Arc<dyn Clock>,
+    audit: Option<Arc<dyn AuditLog>>,
 }
 
 fn not_found(id: &str) -> ConsentError {
@@ -214,7 +222,45 @@ impl BulkExport {
             blobs,
             jobs,
             clock,
+            audit: None,
         }
+    }
+
+    /// Also append one record per finished export to `audit`, naming the patients exported.
+    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The record of a finished run of `job` as `ctx`, from its disclosure sink.
+    async fn audit_run(&self, ctx: &RequestContext, job: &Job) -> Result<(), JobError> {
+        let Some(audit) = &self.audit else {
+            return Ok(());
+        };
+        let (actor, role) = match &ctx.caller {
+            Caller::User { user_id, role, .. } => {
+                (Some(user_id.to_string()), Some(role.as_str().to_owned()))
+            }
+            _ => (None, None),
+        };
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor,
+            role,
+            action: "export-job".to_owned(),
+            resource_type: None,
+            resource_ids: Vec::new(),
+            patients: Default::default(),
+            resource_types: Vec::new(),
+            outcome: 200,
+            client_ip: None,
+            request_id: ctx.request_id.clone(),
+        }
+        .disclosing(&ctx.accessed.summary());
+        audit.append(&[entry]).await.map_err(|err| {
+            tracing::error!(error = %err, job = %job.id, "export audit record not stored");
+            JobError::retryable("audit trail unavailable")
+        })
     }
 
     /// The store guarded for one run: grants read afresh (a cache of the run's own).
@@ -544,6 +590,8 @@ fn context(job: &Job, run_as: &RunAs) -> Result<RequestContext, JobError> {
                 .and_then(|id| ResourceId::new(id.clone()).ok()),
         },
         request_id: format!("export-{}", job.id),
+        // Patients and types only: an export may hold millions of resources.
+        accessed: Accessed::summarizing(),
     })
 }
 
@@ -573,6 +621,7 @@ impl JobHandler for BulkExport {
                 return Err(JobError::permanent("cancelled"));
             }
         }
+        self.audit_run(&ctx, job).await?;
         Ok(JobOutcome::completed(json!({
             "transactionTime": payload.transaction_time,
             "request": payload.request.request_url,

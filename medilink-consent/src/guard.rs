@@ -13,6 +13,15 @@
 //! - writes: the current version (if any) must be visible, and the new content may only land
 //!   in compartments the caller may write ([`FhirError::Forbidden`], HTTP 403);
 //! - the change feed is for the platform and admins only.
+//!
+//! Disclosures: whatever an interaction returns or changes is recorded in the request's
+//! [`Accessed`](medilink_fhir::Accessed) sink with the patients it belongs to (the memo's, so
+//! a version the decision already saw is not parsed again), for the audit record — reads,
+//! vreads, search matches and `_include`/`_revinclude` results, every history entry, and the
+//! new and previous versions of creates, updates, deletes and transaction entries.
+//! Identifier lookups return ids only, for conditional operations whose own read or write is
+//! then recorded: they disclose nothing. With the sink off (platform work) nothing is computed;
+//! with it on, an update or delete reads the version it replaces once more, for its patients.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +29,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use medilink_fhir::search::{Criterion, Restriction, SearchPage, SearchQuery, Visibility};
 use medilink_fhir::{
-    FhirError, FhirResult, HistoryPage, HistoryQuery, HistoryScope, RequestContext, ResourceId,
-    ResourceStore, ResourceType, StoredResource, VersionId, WriteOp, WriteOutcome,
+    FhirError, FhirResult, HistoryPage, HistoryQuery, HistoryScope, Interaction, RequestContext,
+    ResourceId, ResourceStore, ResourceType, StoredResource, VersionId, WriteOp, WriteOutcome,
 };
 use serde_json::Value;
 
@@ -338,6 +347,47 @@ impl<S: ResourceStore> ConsentGuard<S> {
         Ok(())
     }
 
+    /// Records `stored` in the request's disclosure sink as touched by `interaction`, with
+    /// the patients it belongs to (a deletion names none). Decides nothing.
+    fn disclose(&self, ctx: &RequestContext, interaction: Interaction, stored: &StoredResource) {
+        if !ctx.accessed.is_collecting() {
+            return;
+        }
+        let patients = stored.json.as_deref().and_then(|json| {
+            self.members.get_or(stored, json, || {
+                patients_of_json(stored.resource_type, json)
+            })
+        });
+        ctx.accessed.record(
+            interaction,
+            stored.resource_type,
+            &stored.id,
+            patients.as_deref().unwrap_or_default(),
+        );
+    }
+
+    /// Records every entry of a history page (see [`Self::disclose`]).
+    fn disclose_history(&self, ctx: &RequestContext, page: HistoryPage) -> HistoryPage {
+        for entry in &page.entries {
+            self.disclose(ctx, Interaction::History, entry);
+        }
+        page
+    }
+
+    /// The current version of `resource_type/id` before a change, when the request is audited
+    /// (the change then discloses its previous patients too).
+    async fn prior(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> Option<StoredResource> {
+        if !ctx.accessed.is_collecting() {
+            return None;
+        }
+        self.inner.read(ctx, resource_type, id).await.ok()
+    }
+
     fn filter_includes(&self, principal: &Principal, grants: &[Grant], page: &mut SearchPage) {
         page.includes
             .retain(|stored| self.readable(principal, stored, grants));
@@ -434,7 +484,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         let grants = self.grants(&principal).await?;
         self.check_write(ctx, &principal, &grants, None, Some(&resource))
             .await?;
-        self.inner.create(ctx, resource).await
+        let created = self.inner.create(ctx, resource).await?;
+        self.disclose(ctx, Interaction::Create, &created);
+        Ok(created)
     }
 
     async fn read(
@@ -446,8 +498,11 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         let principal = Principal::of(&ctx.caller);
         let grants = self.grants(&principal).await?;
         let result = self.inner.read(ctx, resource_type, id).await;
-        self.check_read(ctx, &principal, &grants, result, resource_type, id)
-            .await
+        let stored = self
+            .check_read(ctx, &principal, &grants, result, resource_type, id)
+            .await?;
+        self.disclose(ctx, Interaction::Read, &stored);
+        Ok(stored)
     }
 
     async fn vread(
@@ -460,8 +515,11 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         let principal = Principal::of(&ctx.caller);
         let grants = self.grants(&principal).await?;
         let result = self.inner.vread(ctx, resource_type, id, version).await;
-        self.check_read(ctx, &principal, &grants, result, resource_type, id)
-            .await
+        let stored = self
+            .check_read(ctx, &principal, &grants, result, resource_type, id)
+            .await?;
+        self.disclose(ctx, Interaction::Vread, &stored);
+        Ok(stored)
     }
 
     async fn update(
@@ -482,9 +540,15 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
             Some(&resource),
         )
         .await?;
-        self.inner
+        let prior = self.prior(ctx, resource_type, id).await;
+        let outcome = self
+            .inner
             .update(ctx, resource_type, id, resource, if_match)
-            .await
+            .await?;
+        for stored in prior.iter().chain([&outcome.stored]) {
+            self.disclose(ctx, Interaction::Update, stored);
+        }
+        Ok(outcome)
     }
 
     async fn delete(
@@ -498,7 +562,12 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         let grants = self.grants(&principal).await?;
         self.check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
             .await?;
-        self.inner.delete(ctx, resource_type, id, if_match).await
+        let prior = self.prior(ctx, resource_type, id).await;
+        let outcome = self.inner.delete(ctx, resource_type, id, if_match).await?;
+        if let (Some(_), Some(prior)) = (&outcome, &prior) {
+            self.disclose(ctx, Interaction::Delete, prior);
+        }
+        Ok(outcome)
     }
 
     async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
@@ -529,7 +598,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                 if foreign {
                     return Err(not_found(*resource_type, id));
                 }
-                Ok(page)
+                Ok(self.disclose_history(ctx, page))
             }
             HistoryScope::Type(resource_type) => {
                 match access(&principal, *resource_type, &grants, now) {
@@ -541,6 +610,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                         self.filtered_history(ctx, &principal, &grants, query).await
                     }
                 }
+                .map(|page| self.disclose_history(ctx, page))
             }
             HistoryScope::System => {
                 let admin = matches!(principal, Principal::System)
@@ -554,6 +624,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                 } else {
                     self.filtered_history(ctx, &principal, &grants, query).await
                 }
+                .map(|page| self.disclose_history(ctx, page))
             }
         }
     }
@@ -598,7 +669,34 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                 source: Box::new(err),
             })?;
         }
-        self.inner.transaction(ctx, ops).await
+        // What each entry does, and (audited requests) the versions it replaces.
+        let mut changes = Vec::with_capacity(ops.len());
+        for op in &ops {
+            changes.push(match op {
+                WriteOp::Create { .. } => (Interaction::Create, None),
+                WriteOp::Update {
+                    resource_type, id, ..
+                } => (
+                    Interaction::Update,
+                    self.prior(ctx, *resource_type, id).await,
+                ),
+                WriteOp::Delete {
+                    resource_type, id, ..
+                } => (
+                    Interaction::Delete,
+                    self.prior(ctx, *resource_type, id).await,
+                ),
+            });
+        }
+        let outcomes = self.inner.transaction(ctx, ops).await?;
+        for ((interaction, prior), outcome) in changes.iter().zip(&outcomes) {
+            if let Some(outcome) = outcome {
+                for stored in prior.iter().chain([&outcome.stored]) {
+                    self.disclose(ctx, *interaction, stored);
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
     async fn find_by_identifier(
@@ -655,6 +753,12 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
             }
         };
         self.filter_includes(&principal, &grants, &mut page);
+        for stored in &page.matches {
+            self.disclose(ctx, Interaction::Search, stored);
+        }
+        for stored in &page.includes {
+            self.disclose(ctx, Interaction::Include, stored);
+        }
         Ok(page)
     }
 
@@ -672,7 +776,11 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                 reason: "the change feed is for the platform",
             });
         }
-        self.inner.changes_since(ctx, after, limit).await
+        let changes = self.inner.changes_since(ctx, after, limit).await?;
+        for stored in &changes {
+            self.disclose(ctx, Interaction::History, stored);
+        }
+        Ok(changes)
     }
 
     async fn close(&self) -> FhirResult<()> {

@@ -304,8 +304,13 @@ impl ConsentService {
             role,
             action: action.to_owned(),
             resource_type: Some("Consent".to_owned()),
-            resource_ids: grant.id.iter().cloned().collect(),
-            patient_id: Some(grant.patient.clone()),
+            resource_ids: grant.id.iter().map(|id| format!("Consent/{id}")).collect(),
+            patients: [(
+                grant.patient.clone(),
+                grant.id.iter().map(|id| format!("Consent/{id}")).collect(),
+            )]
+            .into(),
+            resource_types: vec!["Consent".to_owned()],
             outcome: 200,
             client_ip: None,
             request_id: String::from("consent"),

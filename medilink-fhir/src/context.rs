@@ -1,7 +1,12 @@
-//! The request context every store call receives: who is asking, why, and the request id.
+//! The request context every store call receives: who is asking, why, the request id, and
+//! the [`Accessed`] sink that records what the request touched.
 //!
 //! The server authenticates requests into [`Caller::User`]; the consent check wraps the store
 //! later without changing its callers.
+
+mod accessed;
+
+pub use accessed::{AccessSummary, Accessed, Interaction};
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub struct RequestContext {
     pub caller: Caller,
     /// Correlates logs and audit records.
     pub request_id: String,
+    /// What the request returned or changed (off unless the request is audited).
+    pub accessed: Accessed,
 }
 
 impl RequestContext {
@@ -39,6 +46,7 @@ impl RequestContext {
         RequestContext {
             caller: Caller::System,
             request_id: String::from("system"),
+            accessed: Accessed::default(),
         }
     }
 
@@ -47,6 +55,7 @@ impl RequestContext {
         RequestContext {
             caller: Caller::Anonymous,
             request_id: request_id.into(),
+            accessed: Accessed::default(),
         }
     }
 }

@@ -39,7 +39,7 @@ pub use backend::{
     open_store_and_platform,
 };
 pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
-pub use context::{Caller, RequestContext};
+pub use context::{AccessSummary, Accessed, Caller, Interaction, RequestContext};
 pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, Severity};
 pub use model::{ResourceId, ResourceType, VersionId};
 pub use store::{

@@ -1,8 +1,17 @@
 //! The audit trail of patient-data access: the `record` middleware describes every `/fhir`
-//! request and hands it to [`AuditSink`], a bounded queue drained by one writer task that
-//! appends in batches (group commit) to the [`AuditLog`]. The response waits for its record
-//! to be stored — never dropped, back-pressure when the queue is full — so a completed request
-//! always has its record, even if the process is killed right after.
+//! request (and `/api/search`, `/api/documents…`) and hands it to [`AuditSink`], a bounded
+//! queue drained by one writer task that appends in batches (group commit) to the
+//! [`AuditLog`]. The response waits for its record to be stored — never dropped,
+//! back-pressure when the queue is full — so a completed request always has its record, even
+//! if the process is killed right after.
+//!
+//! What a record names comes from the access decision, not from the URL: the middleware puts
+//! a collecting [`Accessed`] sink into the request's extensions, the [`crate::context::Caller`]
+//! extractor carries it in the request's `RequestContext`, the consent guard records every
+//! resource it returned or changed with the patients it belongs to, and the record holds
+//! those resources (`Type/id`), patients and types. Only the action name (and the type the
+//! URL named) still comes from the route. A Bundle is one record listing every entry's
+//! resources and patients.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +20,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use medilink_fhir::Accessed;
 use medilink_fhir::platform::{AuditEntry, AuditLog};
 use tokio::sync::{mpsc, oneshot};
 
@@ -110,6 +120,11 @@ async fn write_loop(log: Arc<dyn AuditLog>, mut receiver: mpsc::Receiver<Job>) {
 fn action(method: &Method, route: &str) -> &'static str {
     let history = route.contains("/_history");
     match *method {
+        _ if route == "/api/search" => "fulltext-search",
+        Method::POST if route == "/api/documents" => "document-upload",
+        Method::POST if route.ends_with("/accept") => "document-accept",
+        Method::DELETE if route.starts_with("/api/documents/") => "document-cancel",
+        _ if route.starts_with("/api/documents/") => "document-status",
         _ if route.contains("$export-file") => "export-file",
         Method::DELETE if route.contains("$export-poll-status") => "export-cancel",
         _ if route.contains("$export-poll-status") => "export-status",
@@ -127,12 +142,29 @@ fn action(method: &Method, route: &str) -> &'static str {
     }
 }
 
-/// Middleware on `/fhir/**` (but `metadata`): writes the audit record of the request.
-pub(crate) async fn record(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Whether requests to `path` are audited: `/fhir/**` but `metadata`, the full-text search
+/// and the documents API. (Consent lifecycle actions are recorded by the consent service,
+/// research exports by their handlers.)
+fn audited(path: &str) -> bool {
+    (path.starts_with("/fhir/") && path != "/fhir/R4/metadata")
+        || path == "/api/search"
+        || path == "/api/documents"
+        || path.starts_with("/api/documents/")
+}
+
+/// Middleware: writes the audit record of every audited request, naming what the request's
+/// disclosure sink collected.
+pub(crate) async fn record(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_owned();
-    if !path.starts_with("/fhir/") || path == "/fhir/R4/metadata" {
+    if !audited(&path) {
         return next.run(request).await;
     }
+    let accessed = Accessed::collecting();
+    request.extensions_mut().insert(accessed.clone());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -146,28 +178,17 @@ pub(crate) async fn record(State(app): State<AppState>, request: Request, next: 
         .map(|RequestId(id)| id.clone())
         .unwrap_or_default();
     let ip = client_ip(&request, app.auth.settings().trust_forwarded_for);
-    let segments: Vec<&str> = path
-        .trim_start_matches("/fhir/R4")
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .collect();
-    let resource_type = match segments.as_slice() {
-        // An export file is a read of many resources of its type.
-        ["$export-file", _, file] => file.strip_suffix(".ndjson").map(str::to_owned),
-        _ => segments
-            .first()
-            .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
-            .map(|segment| (*segment).to_owned()),
-    };
-    let resource_ids: Vec<String> = segments
-        .get(1)
-        .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
-        .map(|id| vec![(*id).to_owned()])
-        .unwrap_or_default();
-    let patient_id = match resource_type.as_deref() {
-        Some("Patient") => resource_ids.first().cloned(),
-        _ => None,
-    };
+    let resource_type = path.strip_prefix("/fhir/R4/").and_then(|rest| {
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        match segments.as_slice() {
+            // An export file is a read of many resources of its type.
+            ["$export-file", _, file] => file.strip_suffix(".ndjson").map(str::to_owned),
+            _ => segments
+                .first()
+                .filter(|segment| !segment.starts_with('_') && !segment.starts_with('$'))
+                .map(|segment| (*segment).to_owned()),
+        }
+    });
     let response = next.run(request).await;
     let entry = AuditEntry {
         at: app.clock.now(),
@@ -175,12 +196,14 @@ pub(crate) async fn record(State(app): State<AppState>, request: Request, next: 
         role: principal.as_ref().map(|p| p.role().as_str().to_owned()),
         action: action(&method, &route).to_owned(),
         resource_type,
-        resource_ids,
-        patient_id,
+        resource_ids: Vec::new(),
+        patients: Default::default(),
+        resource_types: Vec::new(),
         outcome: response.status().as_u16(),
         client_ip: ip,
         request_id,
-    };
+    }
+    .disclosing(&accessed.summary());
     if app.audit.record(entry).await {
         response
     } else {
@@ -226,7 +249,8 @@ mod tests {
             action: "read".to_owned(),
             resource_type: None,
             resource_ids: Vec::new(),
-            patient_id: None,
+            patients: Default::default(),
+            resource_types: Vec::new(),
             outcome: n,
             client_ip: None,
             request_id: format!("r{n}"),

@@ -2,7 +2,8 @@
 //! library's [`RequestContext`].
 //!
 //! Authentication itself is the `authenticate` middleware of [`crate::auth::session`]; the
-//! consent guard plugs in here later.
+//! audit middleware (`audit::record`) leaves the request's disclosure sink
+//! ([`Accessed`]) in the extensions, and the context carries it to the consent guard.
 
 use std::convert::Infallible;
 
@@ -11,7 +12,7 @@ use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use medilink_fhir::RequestContext;
+use medilink_fhir::{Accessed, RequestContext};
 
 use crate::auth::Principal;
 
@@ -89,7 +90,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             None => current_request_id(),
         };
         let principal = parts.extensions.get::<Principal>().cloned();
-        let context = match &principal {
+        // The audit middleware's sink, when the request is audited.
+        let accessed = parts
+            .extensions
+            .get::<Accessed>()
+            .cloned()
+            .unwrap_or_default();
+        let mut context = match &principal {
             Some(principal) => RequestContext {
                 caller: medilink_fhir::Caller::User {
                     user_id: principal.claims.sub.clone(),
@@ -98,9 +105,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                     patient_id: principal.claims.pid.clone(),
                 },
                 request_id,
+                accessed: Accessed::default(),
             },
             None => RequestContext::anonymous(request_id),
         };
+        context.accessed = accessed;
         Ok(Caller { context, principal })
     }
 }

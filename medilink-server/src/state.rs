@@ -122,7 +122,8 @@ impl AppState {
             blobs.clone(),
             platform.jobs.clone(),
             clock.clone(),
-        );
+        )
+        .with_audit(platform.audit.clone());
         let research = ResearchExport::new(
             store.clone(),
             blobs.clone(),
@@ -172,12 +173,15 @@ impl AppState {
             self.clock.clone(),
             pipeline,
         ));
-        self.exports = Arc::new(BulkExport::new(
-            self.store.inner().clone(),
-            blobs.clone(),
-            self.jobs.clone(),
-            self.clock.clone(),
-        ));
+        self.exports = Arc::new(
+            BulkExport::new(
+                self.store.inner().clone(),
+                blobs.clone(),
+                self.jobs.clone(),
+                self.clock.clone(),
+            )
+            .with_audit(self.audit_log.clone()),
+        );
         self.research = Arc::new(ResearchExport::new(
             self.store.inner().clone(),
             blobs.clone(),

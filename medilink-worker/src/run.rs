@@ -42,7 +42,8 @@ pub fn registry(
         blobs.clone(),
         platform.jobs.clone(),
         clock.clone(),
-    );
+    )
+    .with_audit(platform.audit.clone());
     registry.register(EXPORT, Arc::new(exports));
     let research = ResearchExport::new(
         store.clone(),

@@ -68,7 +68,7 @@ export interface paths {
     post: operations["breakGlass"];
   };
   "/api/consents/access-log": {
-    /** Who accessed the calling patient's data, when, and under which grant. */
+    /** Who else accessed the calling patient's data, which of their resources, when, and under which grant (their own accesses are left out). */
     get: operations["accessLog"];
   };
   "/api/consents/{id}": {
@@ -227,9 +227,16 @@ export interface components {
       actor: string | null;
       role: string | null;
       action: string;
+      /** @description The resource type the request's URL named. */
       resource_type: string | null;
+      /** @description The resources returned or changed, as `Type/id` (records before issue #11: the id the URL named). */
       resource_ids: string[];
-      patient: string | null;
+      /** @description The patients whose data the request returned or changed, each with the `Type/id`s of theirs (empty lists when not kept: bulk exports, records before issue #11). */
+      patients: {
+        [key: string]: string[];
+      };
+      /** @description The types of the resources returned or changed. */
+      resource_types: string[];
       outcome: number;
       client_ip: string | null;
       request_id: string;
@@ -281,7 +288,10 @@ export interface components {
       role: string | null;
       action: string;
       resource_type: string | null;
+      /** @description This patient's resources the access returned or changed, as `Type/id`. */
       resource_ids: string[];
+      /** @description Their types. */
+      resource_types: string[];
       outcome: number;
       grant: string | null;
       break_glass: boolean;
@@ -763,7 +773,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Who accessed the calling patient's data, when, and under which grant. */
+  /** Who else accessed the calling patient's data, which of their resources, when, and under which grant (their own accesses are left out). */
   accessLog: {
     parameters: {
       query?: {

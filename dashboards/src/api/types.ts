@@ -68,7 +68,10 @@ export interface AccessLogEntry {
   role: Role | null;
   action: string;
   resource_type: string | null;
+  /** This patient's resources the access returned or changed, as `Type/id`. */
   resource_ids: string[];
+  /** Their types. */
+  resource_types: string[];
   outcome: number;
   grant: string | null;
   break_glass: boolean;

@@ -86,7 +86,9 @@ export function AccessLogPage() {
                           </td>
                           <td>{actionLabel(e)}</td>
                           <td>
-                            {e.resource_type ?? '—'}
+                            {e.resource_types.length
+                              ? e.resource_types.join(', ')
+                              : (e.resource_type ?? '—')}
                             {e.resource_ids.length ? ` (${e.resource_ids.length})` : ''}
                           </td>
                           <td>{e.outcome < 400 ? 'Allowed' : e.outcome === 403 || e.outcome === 404 ? 'Refused' : `Error ${e.outcome}`}</td>

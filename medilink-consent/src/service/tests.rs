@@ -95,6 +95,7 @@ fn doctor_ctx() -> RequestContext {
             patient_id: None,
         },
         request_id: "r".into(),
+        accessed: Default::default(),
     }
 }
 
@@ -307,6 +308,7 @@ async fn admins_write_through_the_guard() {
             patient_id: None,
         },
         request_id: "r".into(),
+        accessed: Default::default(),
     };
     let created = guard
         .create(&admin, json!({"resourceType": "Patient", "active": true}))

@@ -3,7 +3,12 @@
 //! Each record carries `hash = SHA-256(prev_hash ‖ canonical(seq, entry))`, chained from
 //! [`GENESIS_HASH`]; [`AuditLog::verify`] recomputes the chain and names the first record whose
 //! content, position or link does not match.
+//!
+//! The canonical form has two versions ([`AuditFormat`]): records written before migration
+//! `0006_audit_patients` (one URL-derived `patient_id`) keep their original form, so they
+//! verify unchanged; newer records hash the patients and resource types as well.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -11,6 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::clock::to_micros;
+use crate::context::AccessSummary;
 use crate::error::FhirResult;
 
 /// The `prev_hash` of the first record.
@@ -27,12 +33,17 @@ pub struct AuditEntry {
     pub role: Option<String>,
     /// The interaction (`read`, `create`, `search`, `login`, …).
     pub action: String,
-    /// The resource type touched.
+    /// The resource type the request named (its URL), if any.
     pub resource_type: Option<String>,
-    /// The ids touched.
+    /// The resources returned or changed, as `Type/id` (records of format
+    /// [`AuditFormat::V1`]: the id the URL named).
     pub resource_ids: Vec<String>,
-    /// The patient whose data it was, when known.
-    pub patient_id: Option<String>,
+    /// The patients whose data was returned or changed, each with the `Type/id`s of theirs
+    /// (empty when not kept: records of format [`AuditFormat::V1`], bulk exports).
+    pub patients: BTreeMap<String, Vec<String>>,
+    /// The types of the resources returned or changed (sorted, distinct; empty in
+    /// [`AuditFormat::V1`] records).
+    pub resource_types: Vec<String>,
     /// The outcome as an HTTP status.
     pub outcome: u16,
     /// The client address.
@@ -41,11 +52,77 @@ pub struct AuditEntry {
     pub request_id: String,
 }
 
+impl AuditEntry {
+    /// The entry naming what `accessed` recorded: the resources as `Type/id`, their patients
+    /// and types (the one place a disclosure sink becomes audit fields).
+    ///
+    /// A record names the resources of several patients together; `patients` keeps which
+    /// belong to whom, so that one patient's view shows only theirs.
+    pub fn disclosing(mut self, accessed: &AccessSummary) -> AuditEntry {
+        self.resource_ids = accessed
+            .resources
+            .iter()
+            .map(|(resource_type, id)| format!("{resource_type}/{id}"))
+            .collect();
+        self.patients = accessed
+            .patients
+            .iter()
+            .map(|(patient, theirs)| {
+                let refs = theirs
+                    .iter()
+                    .map(|(resource_type, id)| format!("{resource_type}/{id}"))
+                    .collect();
+                (patient.clone(), refs)
+            })
+            .collect();
+        self.resource_types = accessed
+            .resource_types
+            .iter()
+            .map(|resource_type| resource_type.as_str().to_owned())
+            .collect();
+        self
+    }
+}
+
+/// The canonical form a record was hashed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditFormat {
+    /// Before migration `0006_audit_patients`: at most one patient, no resource types.
+    V1,
+    /// Patients and resource types of what was returned or changed.
+    V2,
+}
+
+impl AuditFormat {
+    /// The format new records are written in.
+    pub const CURRENT: AuditFormat = AuditFormat::V2;
+
+    /// Its stored number.
+    pub fn number(self) -> i32 {
+        match self {
+            AuditFormat::V1 => 1,
+            AuditFormat::V2 => 2,
+        }
+    }
+
+    /// The format stored as `number` (`None`: unknown, such a record does not verify).
+    pub fn from_number(number: i32) -> Option<AuditFormat> {
+        match number {
+            1 => Some(AuditFormat::V1),
+            2 => Some(AuditFormat::V2),
+            _ => None,
+        }
+    }
+}
+
 /// A stored record: the entry, its position and its chain hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     /// Position in the trail (1, 2, …; gapless).
     pub seq: u64,
+    /// The canonical form its hash was computed in (`None`: an unknown format).
+    pub format: Option<AuditFormat>,
     /// What happened.
     pub entry: AuditEntry,
     /// The previous record's hash.
@@ -59,11 +136,13 @@ pub struct AuditRecord {
 pub struct AuditFilter {
     /// Only this actor.
     pub actor: Option<String>,
-    /// Only this patient.
+    /// Not this actor (records without an actor are kept).
+    pub not_actor: Option<String>,
+    /// Only records naming this patient (among all the patients they name).
     pub patient_id: Option<String>,
     /// Only this action.
     pub action: Option<String>,
-    /// Only this resource type.
+    /// Only records whose request named, or that returned or changed, this resource type.
     pub resource_type: Option<String>,
     /// Not before this instant.
     pub since: Option<OffsetDateTime>,
@@ -95,21 +174,56 @@ pub trait AuditLog: Send + Sync + Debug {
     async fn verify(&self) -> FhirResult<AuditVerification>;
 }
 
-/// The hash of record `seq` with `entry`, chained to `prev_hash` (lowercase hex).
+/// The hash of record `seq` with `entry` in the current format, chained to `prev_hash`
+/// (lowercase hex).
 pub fn chain_hash(prev_hash: &str, seq: u64, entry: &AuditEntry) -> String {
-    let canonical = serde_json::json!([
-        seq,
-        to_micros(entry.at),
-        entry.actor,
-        entry.role,
-        entry.action,
-        entry.resource_type,
-        entry.resource_ids,
-        entry.patient_id,
-        entry.outcome,
-        entry.client_ip,
-        entry.request_id,
-    ]);
+    chain_hash_in(AuditFormat::CURRENT, prev_hash, seq, entry)
+}
+
+/// The `patient_id` of a V1 canonical form: null or the one patient; anything else (added
+/// later) cannot hash as the original did.
+fn v1_patient(entry: &AuditEntry) -> serde_json::Value {
+    let mut ids = entry.patients.keys();
+    match (ids.next(), ids.next()) {
+        (None, _) => serde_json::Value::Null,
+        (Some(one), None) if entry.patients[one].is_empty() => serde_json::json!(one),
+        _ => serde_json::json!(entry.patients),
+    }
+}
+
+/// The hash of record `seq` with `entry` in `format`, chained to `prev_hash`.
+pub fn chain_hash_in(format: AuditFormat, prev_hash: &str, seq: u64, entry: &AuditEntry) -> String {
+    let canonical = match format {
+        // Unchanged since issue #4: old records verify as they were written.
+        AuditFormat::V1 => serde_json::json!([
+            seq,
+            to_micros(entry.at),
+            entry.actor,
+            entry.role,
+            entry.action,
+            entry.resource_type,
+            entry.resource_ids,
+            v1_patient(entry),
+            entry.outcome,
+            entry.client_ip,
+            entry.request_id,
+        ]),
+        AuditFormat::V2 => serde_json::json!([
+            "v2",
+            seq,
+            to_micros(entry.at),
+            entry.actor,
+            entry.role,
+            entry.action,
+            entry.resource_type,
+            entry.resource_ids,
+            entry.patients,
+            entry.resource_types,
+            entry.outcome,
+            entry.client_ip,
+            entry.request_id,
+        ]),
+    };
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical.to_string().as_bytes());
@@ -130,7 +244,9 @@ pub fn verify_records(
     for record in records {
         let ok = record.seq == *expected_seq
             && record.prev_hash == *expected_prev
-            && chain_hash(&record.prev_hash, record.seq, &record.entry) == record.hash;
+            && record.format.is_some_and(|format| {
+                chain_hash_in(format, &record.prev_hash, record.seq, &record.entry) == record.hash
+            });
         if !ok {
             return Some(record.seq);
         }
@@ -151,8 +267,9 @@ mod tests {
             role: Some("physician".into()),
             action: action.into(),
             resource_type: Some("Patient".into()),
-            resource_ids: vec!["p-1".into()],
-            patient_id: Some("p-1".into()),
+            resource_ids: vec!["Patient/p-1".into()],
+            patients: BTreeMap::from([("p-1".into(), vec!["Patient/p-1".into()])]),
+            resource_types: vec!["Patient".into()],
             outcome: 200,
             client_ip: None,
             request_id: "r-1".into(),
@@ -167,6 +284,7 @@ mod tests {
             let hash = chain_hash(&prev, seq, &entry(action));
             records.push(AuditRecord {
                 seq,
+                format: Some(AuditFormat::CURRENT),
                 entry: entry(action),
                 prev_hash: prev.clone(),
                 hash: hash.clone(),
@@ -181,5 +299,56 @@ mod tests {
         records.remove(1);
         let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
         assert_eq!(verify_records(&records, &mut seq, &mut prev), Some(3));
+    }
+
+    #[test]
+    fn a_v1_record_hashes_in_its_original_form() {
+        // The canonical form of issue #4, computed by hand: old records must keep verifying.
+        let mut old = entry("read");
+        old.resource_ids = vec!["p-1".into()];
+        old.resource_types = Vec::new();
+        old.patients = BTreeMap::from([("p-1".into(), Vec::new())]);
+        let canonical = serde_json::json!([
+            7,
+            1_704_067_200_000_000_i64,
+            "u-1",
+            "physician",
+            "read",
+            "Patient",
+            ["p-1"],
+            "p-1",
+            200,
+            null,
+            "r-1"
+        ]);
+        let mut hasher = Sha256::new();
+        hasher.update(GENESIS_HASH.as_bytes());
+        hasher.update(canonical.to_string().as_bytes());
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            chain_hash_in(AuditFormat::V1, GENESIS_HASH, 7, &old),
+            expected
+        );
+        // The same content hashes differently in V2, and a second patient breaks V1.
+        assert_ne!(chain_hash(GENESIS_HASH, 7, &old), expected);
+        old.patients.insert("p-2".into(), Vec::new());
+        assert_ne!(
+            chain_hash_in(AuditFormat::V1, GENESIS_HASH, 7, &old),
+            expected
+        );
+        // A record of an unknown format never verifies.
+        let record = AuditRecord {
+            seq: 1,
+            format: None,
+            entry: entry("read"),
+            prev_hash: GENESIS_HASH.to_owned(),
+            hash: chain_hash(GENESIS_HASH, 1, &entry("read")),
+        };
+        let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
+        assert_eq!(verify_records(&[record], &mut seq, &mut prev), Some(1));
     }
 }

@@ -20,7 +20,7 @@ pub use accounts::{
     AccountStatus, AccountStore, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter,
     UserId, UserRecord,
 };
-pub use audit::{AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification};
+pub use audit::{AuditEntry, AuditFilter, AuditFormat, AuditLog, AuditRecord, AuditVerification};
 pub use blob::{BlobStore, BlobWriter};
 pub use jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 pub use kv::{KeyValue, LocalKeyValue};

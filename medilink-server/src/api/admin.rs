@@ -94,6 +94,7 @@ pub(crate) async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     let filter = AuditFilter {
         actor: query.actor,
+        not_actor: None,
         patient_id: query.patient,
         action: query.action,
         resource_type: query.resource_type,
@@ -112,7 +113,8 @@ pub(crate) async fn audit(
                 "at": medilink_fhir::clock::format_instant(entry.at),
                 "actor": entry.actor, "role": entry.role, "action": entry.action,
                 "resource_type": entry.resource_type, "resource_ids": entry.resource_ids,
-                "patient": entry.patient_id, "outcome": entry.outcome,
+                "patients": entry.patients, "resource_types": entry.resource_types,
+                "outcome": entry.outcome,
                 "client_ip": entry.client_ip, "request_id": entry.request_id,
                 "hash": record.hash,
             })

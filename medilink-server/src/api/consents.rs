@@ -167,8 +167,14 @@ pub(crate) struct LogQuery {
 }
 
 /// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and,
-/// when it has one, display name), when, and under which grant: one in force at that instant,
-/// break-glass first (and then marked).
+/// when it has one, display name), when, which of their resources (`Type/id`) and types, and
+/// under which grant: one in force at that instant, break-glass first (and then marked).
+///
+/// Every audit record naming the patient counts — the patients of a record are those of what
+/// the consent guard returned or changed, so a physician's search or batch read of the
+/// patient's Observations is here. The patient's own accesses are left out (by the query, so
+/// paging stays exact); a record naming other patients too shows only this patient's
+/// resources.
 pub(crate) async fn access_log(
     State(app): State<AppState>,
     caller: Caller,
@@ -177,7 +183,7 @@ pub(crate) async fn access_log(
     let Principal::User {
         role: Role::Patient,
         patient_id: Some(patient),
-        ..
+        user_id,
     } = principal(&caller)
     else {
         return Err(ApiError::forbidden("only patients have an access log"));
@@ -186,6 +192,7 @@ pub(crate) async fn access_log(
         .audit_log
         .list(&AuditFilter {
             patient_id: Some(patient.clone()),
+            not_actor: Some(user_id),
             before_seq: query.before,
             limit: query.limit,
             ..AuditFilter::default()
@@ -210,6 +217,18 @@ pub(crate) async fn access_log(
                 .clone()
                 .find(|grant| grant.is_break_glass())
                 .or_else(|| in_force.next());
+            // Only this patient's resources, and their types (a record may name others').
+            let theirs = entry.patients.get(&patient).cloned().unwrap_or_default();
+            let mut types: Vec<&str> = theirs
+                .iter()
+                .filter_map(|reference| reference.split_once('/').map(|(ty, _)| ty))
+                .collect();
+            if types.is_empty() && entry.patients.len() == 1 {
+                // Resources not kept (bulk export, older records): the record's types.
+                types = entry.resource_types.iter().map(String::as_str).collect();
+            }
+            types.sort_unstable();
+            types.dedup();
             json!({
                 "seq": record.seq,
                 "at": format_instant(entry.at),
@@ -218,7 +237,8 @@ pub(crate) async fn access_log(
                 "role": entry.role,
                 "action": entry.action,
                 "resource_type": entry.resource_type,
-                "resource_ids": entry.resource_ids,
+                "resource_ids": theirs,
+                "resource_types": types,
                 "outcome": entry.outcome,
                 "grant": grant.and_then(|grant| grant.id.clone()),
                 "break_glass": entry.action == "break-glass"

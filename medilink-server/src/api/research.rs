@@ -58,7 +58,9 @@ async fn audit(
             .filter(|id| !id.is_empty())
             .map(str::to_owned)
             .collect(),
-        patient_id: None,
+        // De-identified data: no patient is named.
+        patients: Default::default(),
+        resource_types: types.to_vec(),
         outcome,
         client_ip,
         request_id: caller.context().request_id.clone(),

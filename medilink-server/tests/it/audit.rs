@@ -18,7 +18,15 @@ async fn fhir_requests_are_audited_and_the_chain_verifies() {
         .unwrap_or_default();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["action"], "read");
-    assert_eq!(records[0]["patient"], id.as_str());
+    // Issue #11: the patient comes from what was returned, as `Type/id`.
+    assert_eq!(
+        records[0]["patients"],
+        serde_json::json!({ id.as_str(): [format!("Patient/{id}")] })
+    );
+    assert_eq!(
+        records[0]["resource_ids"],
+        serde_json::json!([format!("Patient/{id}")])
+    );
     assert_eq!(records[1]["action"], "create");
     let verification = app.state.audit_log.verify().await.expect("verify");
     assert_eq!(verification.first_broken, None);

@@ -446,6 +446,23 @@ async fn physician_export(w: &World) {
     w.kick_off(&w.doctor, &format!("/fhir/R4/Patient/{}/$export", w.b))
         .await
         .assert_outcome(StatusCode::NOT_FOUND, "not-found");
+    // Issue #11: each finished run leaves one record naming the patients exported: A only.
+    let runs = w
+        .app
+        .state
+        .audit_log
+        .list(&medilink_fhir::platform::AuditFilter {
+            action: Some("export-job".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run.entry.actor.as_deref(), Some(w.doctor_id.as_str()));
+        assert_eq!(run.entry.patients.keys().collect::<Vec<_>>(), [&w.a]);
+        assert_eq!(run.entry.resource_types, ["Observation"]);
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod access_log;
 mod access_rule;
 mod accounts;
 mod admin;

@@ -596,7 +596,7 @@ fn the_validator_rejects_what_the_schemas_exclude() {
     );
     assert_eq!(
         problems(&schema("AuditRecord"), &json!({"seq": -1})).len(),
-        12,
+        13,
         "minimum and required"
     );
     assert_eq!(

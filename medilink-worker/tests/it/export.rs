@@ -71,6 +71,7 @@ async fn a_worker_process_exports_a_patients_own_compartment_only() {
             patient_id: Some(patients[0].clone()),
         },
         request_id: "test".to_owned(),
+        accessed: Default::default(),
     };
     let request =
         ExportRequest::parse(ExportLevel::System, &[], "http://x/$export".to_owned()).expect("ok");

@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../../../migrations/postgres/0005_kv.sql"),
     },
     Migration {
+        name: "0006_audit_patients",
+        sqlite: include_str!("../../../../migrations/sqlite/0006_audit_patients.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0006_audit_patients.sql"),
+    },
+    Migration {
         name: PATIENT_INDEX,
         sqlite: include_str!("../../../../migrations/sqlite/0007_patient_index.sql"),
         postgres: include_str!("../../../../migrations/postgres/0007_patient_index.sql"),
@@ -57,6 +62,24 @@ const BACKFILL_PAGE: i64 = 500;
 
 /// Applies every pending migration; returns the names applied now.
 pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>> {
+    apply(db, MIGRATIONS).await
+}
+
+/// Applies the migrations before `name` only: the schema of an older release (tests of an
+/// upgrade).
+#[cfg(test)]
+pub(crate) async fn run_before(
+    db: &DatabaseConnection,
+    name: &str,
+) -> FhirResult<Vec<&'static str>> {
+    let end = MIGRATIONS
+        .iter()
+        .position(|migration| migration.name == name)
+        .unwrap_or(MIGRATIONS.len());
+    apply(db, &MIGRATIONS[..end]).await
+}
+
+async fn apply(db: &DatabaseConnection, migrations: &[Migration]) -> FhirResult<Vec<&'static str>> {
     let backend = db.get_database_backend();
     db.execute_unprepared(
         "CREATE TABLE IF NOT EXISTS medilink_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
@@ -64,7 +87,7 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
     .await
     .map_err(classify)?;
     let mut applied_now = Vec::new();
-    for migration in MIGRATIONS {
+    for migration in migrations {
         let txn = super::begin_write(db).await?;
         if backend == DbBackend::Postgres {
             // Many servers may start at once: one applies, the others wait and then skip.

@@ -2,6 +2,7 @@
 //! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail); the job queue and the
 //! key-value store are in `jobs.rs` and `kv.rs`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use super::{SqlResourceStore, classify, placeholders};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{FhirError, FhirResult};
 use crate::model::ResourceId;
+use crate::platform::AuditFormat;
 use crate::platform::accounts::duplicate;
 use crate::platform::audit::{GENESIS_HASH, chain_hash, verify_records};
 use crate::platform::{
@@ -46,8 +48,10 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<SqlValue>) -> Statement 
     Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
 }
 
-/// Most audit rows per INSERT statement (13 values each, within every backend's limit).
+/// Most audit rows per INSERT statement (16 values each, within every backend's limit).
 const AUDIT_CHUNK: usize = 128;
+/// Most `audit_log_patients` rows per INSERT statement.
+const PATIENT_CHUNK: usize = 512;
 
 /// The rows the next audit INSERT takes out of `remaining`: the largest power of two that
 /// fits, at most [`AUDIT_CHUNK`].
@@ -367,7 +371,20 @@ pub struct SqlAuditLog {
 }
 
 const AUDIT_COLUMNS: &str = "seq, recorded_at, actor, role, action, resource_type, resource_ids, \
-     patient_id, outcome, client_ip, request_id, prev_hash, hash";
+     patient_id, outcome, client_ip, request_id, prev_hash, hash, format, patients, \
+     resource_types";
+
+/// A JSON array column; an unparsable one is kept as its text, so that the record still
+/// reads (and fails to verify) instead of failing the read.
+fn json_list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_else(|_| vec![text])
+}
+
+fn to_json(list: &[String]) -> FhirResult<String> {
+    serde_json::to_string(list).map_err(|err| FhirError::Internal {
+        source: Box::new(err),
+    })
+}
 
 /// Records read per round trip while verifying.
 const VERIFY_CHUNK: u64 = 1000;
@@ -376,8 +393,27 @@ fn audit_from_row(row: &QueryResult) -> FhirResult<AuditRecord> {
     let seq: i64 = row.try_get_by_index(0).map_err(classify)?;
     let ids: String = row.try_get_by_index(6).map_err(classify)?;
     let outcome: i32 = row.try_get_by_index(8).map_err(classify)?;
+    let format = AuditFormat::from_number(row.try_get_by_index(13).map_err(classify)?);
+    let patient_id: Option<String> = row.try_get_by_index(7).map_err(classify)?;
+    let patients: Option<String> = row.try_get_by_index(14).map_err(classify)?;
+    let resource_types: Option<String> = row.try_get_by_index(15).map_err(classify)?;
+    // A V1 record names the one patient of its `patient_id` column; later ones their list.
+    let one = |patient_id: Option<String>| {
+        patient_id
+            .into_iter()
+            .map(|patient| (patient, Vec::new()))
+            .collect()
+    };
+    let patients = match (format, patients) {
+        (Some(AuditFormat::V1), None) | (_, None) => one(patient_id),
+        // Unparsable: kept under its text, so that the record still reads and fails to verify.
+        (_, Some(map)) => {
+            serde_json::from_str(&map).unwrap_or_else(|_| BTreeMap::from([(map, Vec::new())]))
+        }
+    };
     Ok(AuditRecord {
         seq: seq as u64,
+        format,
         entry: AuditEntry {
             at: from_micros(row.try_get_by_index(1).map_err(classify)?),
             actor: row.try_get_by_index(2).map_err(classify)?,
@@ -385,8 +421,9 @@ fn audit_from_row(row: &QueryResult) -> FhirResult<AuditRecord> {
             action: row.try_get_by_index(4).map_err(classify)?,
             resource_type: row.try_get_by_index(5).map_err(classify)?,
             // An unparsable id list must still verify as broken, not fail the read.
-            resource_ids: serde_json::from_str(&ids).unwrap_or_else(|_| vec![ids]),
-            patient_id: row.try_get_by_index(7).map_err(classify)?,
+            resource_ids: json_list(ids),
+            patients,
+            resource_types: resource_types.map(json_list).unwrap_or_default(),
             outcome: u16::try_from(outcome).unwrap_or(0),
             client_ip: row.try_get_by_index(9).map_err(classify)?,
             request_id: row.try_get_by_index(10).map_err(classify)?,
@@ -428,13 +465,15 @@ impl AuditLog for SqlAuditLog {
         // One multi-row INSERT per chunk; chunk sizes are powers of two (at most
         // AUDIT_CHUNK rows) so the statement shapes stay few and cached.
         let mut rows: Vec<Vec<SqlValue>> = Vec::with_capacity(entries.len());
+        let mut patient_rows: Vec<SqlValue> = Vec::new();
         for entry in entries {
             seq += 1;
             let hash = chain_hash(&prev, seq, entry);
-            let ids =
-                serde_json::to_string(&entry.resource_ids).map_err(|err| FhirError::Internal {
-                    source: Box::new(err),
-                })?;
+            let ids = to_json(&entry.resource_ids)?;
+            for patient in entry.patients.keys() {
+                patient_rows.push(patient.as_str().into());
+                patient_rows.push(SqlValue::from(seq as i64));
+            }
             rows.push(vec![
                 SqlValue::from(seq as i64),
                 to_micros(entry.at).into(),
@@ -443,12 +482,19 @@ impl AuditLog for SqlAuditLog {
                 entry.action.as_str().into(),
                 entry.resource_type.clone().into(),
                 ids.into(),
-                entry.patient_id.clone().into(),
+                Option::<String>::None.into(),
                 i32::from(entry.outcome).into(),
                 entry.client_ip.clone().into(),
                 entry.request_id.as_str().into(),
                 prev.as_str().into(),
                 hash.as_str().into(),
+                AuditFormat::CURRENT.number().into(),
+                serde_json::to_string(&entry.patients)
+                    .map_err(|err| FhirError::Internal {
+                        source: Box::new(err),
+                    })?
+                    .into(),
+                to_json(&entry.resource_types)?.into(),
             ]);
             prev = hash;
         }
@@ -458,7 +504,7 @@ impl AuditLog for SqlAuditLog {
             let (chunk, tail) = rest.split_at(size);
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
             );
             let values: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
             txn.execute_raw(statement(self.backend, &sql, values))
@@ -466,21 +512,48 @@ impl AuditLog for SqlAuditLog {
                 .map_err(classify)?;
             rest = tail;
         }
+        for chunk in patient_rows.chunks(2 * PATIENT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO audit_log_patients (patient_id, seq) VALUES {}",
+                vec!["(?, ?)"; chunk.len() / 2].join(", ")
+            );
+            txn.execute_raw(statement(self.backend, &sql, chunk.to_vec()))
+                .await
+                .map_err(classify)?;
+        }
         txn.commit().await.map_err(classify)
     }
 
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
         let mut values: Vec<SqlValue> = Vec::new();
-        for (column, value) in [
-            ("actor", &filter.actor),
-            ("patient_id", &filter.patient_id),
-            ("action", &filter.action),
-            ("resource_type", &filter.resource_type),
-        ] {
+        for (column, value) in [("actor", &filter.actor), ("action", &filter.action)] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));
                 values.push(value.as_str().into());
+            }
+        }
+        if let Some(actor) = &filter.not_actor {
+            sql.push_str(" AND (actor IS NULL OR actor <> ?)");
+            values.push(actor.as_str().into());
+        }
+        if let Some(patient) = &filter.patient_id {
+            sql.push_str(" AND seq IN (SELECT seq FROM audit_log_patients WHERE patient_id = ?)");
+            values.push(patient.as_str().into());
+        }
+        if let Some(resource_type) = &filter.resource_type {
+            // The type the URL named, or (a known type name, free of LIKE wildcards) one of
+            // the types returned or changed.
+            match crate::model::ResourceType::from_name(resource_type) {
+                Some(known) => {
+                    sql.push_str(" AND (resource_type = ? OR resource_types LIKE ?)");
+                    values.push(resource_type.as_str().into());
+                    values.push(format!("%\"{}\"%", known.as_str()).into());
+                }
+                None => {
+                    sql.push_str(" AND resource_type = ?");
+                    values.push(resource_type.as_str().into());
+                }
             }
         }
         if let Some(since) = filter.since {
@@ -565,5 +638,147 @@ mod tests {
         assert_eq!(split(37), vec![32, 4, 1]);
         assert_eq!(split(128), vec![128]);
         assert_eq!(split(300), vec![128, 128, 32, 8, 4]);
+    }
+
+    /// An entry as the code before migration 0006 wrote it: the URL's id and patient.
+    fn old_entry(n: u64) -> AuditEntry {
+        AuditEntry {
+            at: time::macros::datetime!(2024-01-01 0:00 UTC),
+            actor: Some("u-1".into()),
+            role: Some("physician".into()),
+            action: "read".into(),
+            resource_type: Some("Patient".into()),
+            resource_ids: vec!["p-1".into()],
+            patients: BTreeMap::from([("p-1".to_owned(), Vec::new())]),
+            resource_types: Vec::new(),
+            outcome: 200,
+            client_ip: None,
+            request_id: format!("r-{n}"),
+        }
+    }
+
+    /// Issue #11: records written before migration 0006 (one URL-derived patient) verify
+    /// after the upgrade next to new records, and the filter by patient finds both kinds.
+    async fn old_and_new_records_chain(url: &str) {
+        let db = sea_orm::Database::connect(url).await.expect("connect");
+        let backend = db.get_database_backend();
+        super::super::migrate::run_before(&db, "0006_audit_patients")
+            .await
+            .expect("the schema before 0006");
+        let mut prev = GENESIS_HASH.to_owned();
+        for seq in 1..=2u64 {
+            let entry = old_entry(seq);
+            let hash = crate::platform::audit::chain_hash_in(AuditFormat::V1, &prev, seq, &entry);
+            let sql = "INSERT INTO audit_log (seq, recorded_at, actor, role, action, \
+                 resource_type, resource_ids, patient_id, outcome, client_ip, request_id, \
+                 prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            let values: Vec<SqlValue> = vec![
+                SqlValue::from(seq as i64),
+                to_micros(entry.at).into(),
+                entry.actor.clone().into(),
+                entry.role.clone().into(),
+                entry.action.as_str().into(),
+                entry.resource_type.clone().into(),
+                r#"["p-1"]"#.into(),
+                "p-1".into(),
+                200i32.into(),
+                Option::<String>::None.into(),
+                entry.request_id.as_str().into(),
+                prev.as_str().into(),
+                hash.as_str().into(),
+            ];
+            db.execute_raw(statement(backend, sql, values))
+                .await
+                .expect("an old record");
+            prev = hash;
+        }
+        super::super::migrate::run(&db).await.expect("upgrade");
+        let log = SqlAuditLog {
+            db,
+            backend,
+            append_lock: Mutex::new(()),
+        };
+        let new = AuditEntry {
+            action: "search".into(),
+            resource_type: Some("Observation".into()),
+            resource_ids: vec!["Observation/o1".into(), "Observation/o2".into()],
+            patients: BTreeMap::from([
+                ("p-1".to_owned(), vec!["Observation/o1".to_owned()]),
+                ("p-2".to_owned(), vec!["Observation/o2".to_owned()]),
+            ]),
+            resource_types: vec!["Observation".into()],
+            ..old_entry(3)
+        };
+        log.append(std::slice::from_ref(&new))
+            .await
+            .expect("append");
+        let verification = log.verify().await.expect("verify");
+        assert_eq!(verification.first_broken, None);
+        assert_eq!(verification.records, 3);
+        let of = |patient: &str| AuditFilter {
+            patient_id: Some(patient.to_owned()),
+            ..AuditFilter::default()
+        };
+        let first = log.list(&of("p-1")).await.expect("list");
+        assert_eq!(
+            first.iter().map(|record| record.seq).collect::<Vec<_>>(),
+            vec![3, 2, 1]
+        );
+        assert_eq!(first[0].entry, new);
+        assert_eq!(first[0].format, Some(AuditFormat::V2));
+        assert_eq!(first[2].entry, old_entry(1));
+        assert_eq!(first[2].format, Some(AuditFormat::V1));
+        let second = log.list(&of("p-2")).await.expect("list");
+        assert_eq!(second.len(), 1);
+        // The types a record returned count for the type filter too.
+        let observations = log
+            .list(&AuditFilter {
+                resource_type: Some("Observation".into()),
+                not_actor: Some("u-2".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(observations.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn old_and_new_records_chain_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        old_and_new_records_chain(&format!(
+            "sqlite://{}/audit.db?mode=rwc",
+            dir.path().display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn old_and_new_records_chain_on_postgres() {
+        #[allow(clippy::disallowed_methods, reason = "tests read the database url")]
+        let Ok(base) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+            return;
+        };
+        use sea_orm::Database;
+        let admin = Database::connect(base.as_str()).await.expect("connect");
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "test databases need unique names"
+        )]
+        let name = format!("medilink_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let (prefix, _) = base.rsplit_once('/').expect("a database path");
+        let run = tokio::spawn({
+            let url = format!("{prefix}/{name}");
+            async move { old_and_new_records_chain(&url).await }
+        })
+        .await;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .expect("drop database");
+        run.expect("the test");
     }
 }
