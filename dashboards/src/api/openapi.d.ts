@@ -682,11 +682,11 @@ export interface operations {
       query?: {
         /** @description Only this account id. */
         actor?: string;
-        /** @description Only records about this patient. */
+        /** @description Only records naming this patient (whose data they returned or changed). */
         patient?: string;
         /** @description Only this action. */
         action?: string;
-        /** @description Only this resource type. */
+        /** @description Only records whose URL named, or that returned or changed, this resource type. */
         resource_type?: string;
         /** @description From this instant (RFC 3339). */
         since?: string;

@@ -10,6 +10,7 @@ use medilink_fhir::platform::Role;
 use medilink_server::Limits;
 use serde_json::{Value, json};
 
+use crate::support::PostgresDatabase;
 use crate::support::{TestApp, TestResponse, signed_in};
 
 async fn call(
@@ -269,31 +270,9 @@ async fn a_physicians_access_is_in_the_patients_access_log() {
 
 #[tokio::test]
 async fn a_physicians_access_is_in_the_patients_access_log_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("skipping the PostgreSQL access-log test: MEDILINK_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    use sqlx::Connection;
-    let suffix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let database = format!("medilink_access_log_{}_{suffix}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to postgres");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres url");
-    url.set_path(&format!("/{database}"));
-    let app = TestApp::on(&SqlOptions::new(url.as_str()), Limits::default()).await;
-    let run = tokio::spawn(access_log_follows_the_decision(app)).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop database");
-    run.expect("the test");
+    PostgresDatabase::run("the access-log test", |url| async move {
+        let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
+        access_log_follows_the_decision(app).await;
+    })
+    .await;
 }

@@ -452,23 +452,17 @@ async fn put_and_delete_do_not_tell_hidden_from_missing() {
 /// The four cases above on a fresh PostgreSQL database each.
 #[tokio::test]
 async fn the_access_rule_holds_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("skipping: MEDILINK_TEST_POSTGRES_URL is not set");
-        return;
-    };
     for case in 0..4 {
-        let Some(database) = crate::support::PostgresDatabase::create(&admin_url).await else {
-            return;
-        };
-        let app = TestApp::on(&SqlOptions::new(database.url()), Limits::default()).await;
-        let w = World::new(app).await;
-        match case {
-            0 => non_compartment_types(&w).await,
-            1 => resources_naming_two_patients(&w).await,
-            2 => existence_oracles(&w).await,
-            _ => write_oracles(&w).await,
-        }
-        drop(w);
-        database.drop().await;
+        crate::support::PostgresDatabase::run("the access rule", move |url| async move {
+            let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
+            let w = World::new(app).await;
+            match case {
+                0 => non_compartment_types(&w).await,
+                1 => resources_naming_two_patients(&w).await,
+                2 => existence_oracles(&w).await,
+                _ => write_oracles(&w).await,
+            }
+        })
+        .await;
     }
 }

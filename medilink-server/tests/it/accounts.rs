@@ -12,8 +12,8 @@ use medilink_server::Limits;
 use medilink_server::auth::password::PasswordHasher;
 use medilink_server::auth::{HashParams, Keys};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
+use crate::support::PostgresDatabase;
 use crate::support::process::{describe, run};
 use crate::support::{PASSWORD, TestApp, api_call};
 
@@ -153,35 +153,11 @@ async fn look_alike_emails_reach_the_same_account_or_are_refused_on_sqlite() {
 
 #[tokio::test]
 async fn look_alike_emails_reach_the_same_account_or_are_refused_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("skipping the PostgreSQL accounts test: MEDILINK_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let database = format!("medilink_test_accounts_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to postgres");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres url");
-    url.set_path(&format!("/{database}"));
-    let app = TestApp::on(&SqlOptions::new(url.as_str()), Limits::default()).await;
-    // Run, drop the database, then re-raise a failure.
-    let outcome = tokio::spawn(async move {
+    PostgresDatabase::run("the accounts test", |url| async move {
+        let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
         look_alikes_never_create_a_second_account(&app).await;
     })
     .await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop database");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::support::PostgresDatabase;
 use crate::support::process::{Server, free_port, user_add};
 use crate::support::socket::SocketWorld;
 use crate::support::{self, multipart};
@@ -859,38 +860,16 @@ async fn a_text_pdf_becomes_observations_a_consented_physician_finds() {
 
 #[tokio::test]
 async fn a_text_pdf_becomes_observations_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("skipping the PostgreSQL document test: MEDILINK_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    use sqlx::Connection;
-    let suffix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let database = format!("medilink_docs_{}_{suffix}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to postgres");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres url");
-    url.set_path(&format!("/{database}"));
-    let w = world_at(
-        &SqlOptions::new(url.as_str()),
-        20 * 1024 * 1024,
-        medilink_server::state::default_pipeline(),
-    )
+    PostgresDatabase::run("the document test", |url| async move {
+        let w = world_at(
+            &SqlOptions::new(url),
+            20 * 1024 * 1024,
+            medilink_server::state::default_pipeline(),
+        )
+        .await;
+        text_pdf_to_observations(&w).await;
+    })
     .await;
-    text_pdf_to_observations(&w).await;
-    drop(w);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop database");
 }
 
 /// A consented physician uploads a text PDF fixture; the job completes; the Observations are

@@ -15,6 +15,7 @@ use medilink_fhir::platform::worker::Step;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::support::PostgresDatabase;
 use crate::support::signed_in;
 use crate::support::socket::SocketWorld;
 
@@ -399,17 +400,10 @@ async fn a_physician_exports_only_consented_patients_data_of_granted_types() {
 
 #[tokio::test]
 async fn a_physician_exports_only_consented_patients_data_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("skipping the PostgreSQL export test: MEDILINK_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let Some(database) = crate::support::PostgresDatabase::create(&admin_url).await else {
-        return;
-    };
-    let w = world_on(&SqlOptions::new(database.url())).await;
-    physician_export(&w).await;
-    drop(w);
-    database.drop().await;
+    PostgresDatabase::run("the export test", |url| async move {
+        physician_export(&world_on(&SqlOptions::new(url)).await).await;
+    })
+    .await;
 }
 
 /// A grants Observations only, B nothing: the doctor's exports hold A's Observations only.

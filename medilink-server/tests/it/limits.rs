@@ -10,6 +10,7 @@ use medilink_fhir::SqlOptions;
 use medilink_server::Limits;
 use serde_json::json;
 
+use crate::support::PostgresDatabase;
 use crate::support::TestApp;
 
 fn list(n: usize, item: impl Fn(usize) -> String) -> String {
@@ -203,38 +204,13 @@ async fn limits_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_on_postgres() {
-    let Ok(base) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("MEDILINK_TEST_POSTGRES_URL is unset: skipping");
-        return;
-    };
-    use sqlx::Connection as _;
-    let database = format!(
-        "medilink_limits_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos())
-    );
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connect to postgres");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&base).expect("postgres url");
-    url.set_path(&format!("/{database}"));
-    let mut options = SqlOptions::new(url.as_str());
-    // The searches must finish or be refused well within a tight statement time limit.
-    options.statement_timeout = Some(Duration::from_secs(5));
-    let app = TestApp::on(&options, Limits::default()).await;
-    budget(&app).await;
-    strings_and_bundles(&app).await;
-    drop(app);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop database");
+    PostgresDatabase::run("the limits test", |url| async move {
+        let mut options = SqlOptions::new(url);
+        // The searches must finish or be refused well within a tight statement time limit.
+        options.statement_timeout = Some(Duration::from_secs(5));
+        let app = TestApp::on(&options, Limits::default()).await;
+        budget(&app).await;
+        strings_and_bundles(&app).await;
+    })
+    .await;
 }

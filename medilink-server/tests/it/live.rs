@@ -6,9 +6,9 @@ use medilink_fhir::SqlOptions;
 use medilink_server::Limits;
 use reqwest::StatusCode;
 use serde_json::Value;
-use sqlx::Connection;
 use tokio::sync::oneshot;
 
+use crate::support::PostgresDatabase;
 use crate::support::{TestApp, patient};
 
 /// A server running on a random local port until dropped.
@@ -122,33 +122,11 @@ async fn http_round_trip_on_sqlite() {
 
 #[tokio::test]
 async fn http_round_trip_on_postgres() {
-    let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("skipping the PostgreSQL round trip: MEDILINK_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let suffix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let database = format!("medilink_test_{}_{suffix}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to postgres");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres url");
-    url.set_path(&format!("/{database}"));
-
-    let app = TestApp::on(&SqlOptions::new(url.as_str()), Limits::default()).await;
-    let server = Running::start(app).await;
-    round_trip(&server.base).await;
-    server.shutdown().await;
-
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop database");
+    PostgresDatabase::run("the round trip", |url| async move {
+        let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
+        let server = Running::start(app).await;
+        round_trip(&server.base).await;
+        server.shutdown().await;
+    })
+    .await;
 }

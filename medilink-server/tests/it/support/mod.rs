@@ -334,6 +334,27 @@ pub(crate) struct PostgresDatabase {
 
 #[allow(dead_code, reason = "shared by the PostgreSQL variants of the tests")]
 impl PostgresDatabase {
+    /// Runs `test` with the URL of a new, empty database when `MEDILINK_TEST_POSTGRES_URL` is
+    /// set (else says it skipped `what`), drops the database and re-raises a failure.
+    pub(crate) async fn run<F, Fut>(what: &str, test: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let Ok(admin_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+            eprintln!("skipping {what} on PostgreSQL: MEDILINK_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let database = PostgresDatabase::create(&admin_url)
+            .await
+            .expect("connect to postgres");
+        let outcome = tokio::spawn(test(database.url().to_owned())).await;
+        database.drop().await;
+        if let Err(failure) = outcome {
+            std::panic::resume_unwind(failure.into_panic());
+        }
+    }
+
     /// A new, empty database (`None` when the server cannot be reached).
     pub(crate) async fn create(admin_url: &str) -> Option<PostgresDatabase> {
         use sqlx::Connection;
