@@ -1,6 +1,7 @@
 //! `medilink-bench consent`: what the consent guard adds to reads and searches. The same
 //! requests run on the unguarded store (platform caller) and through `ConsentGuard` as a
-//! physician holding active consents from the patients asked for.
+//! physician holding active consents from the patients asked for. Each guarded request also
+//! collects what it disclosed and summarizes it, as the server does for its audit record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +11,8 @@ use medilink_consent::{ConsentGuard, ConsentService, GrantRequest, Principal};
 use medilink_fhir::platform::{LocalKeyValue, Role, UserId};
 use medilink_fhir::search::SearchQuery;
 use medilink_fhir::{
-    Caller, RequestContext, ResourceId, ResourceStore, ResourceType, SqlOptions, SystemClock,
-    UuidIdGen, open_store,
+    Accessed, Caller, RequestContext, ResourceId, ResourceStore, ResourceType, SqlOptions,
+    SystemClock, UuidIdGen, open_store,
 };
 
 fn params(query: &str) -> Vec<(String, String)> {
@@ -70,9 +71,15 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
         let mut with_guard = Vec::with_capacity(rounds);
         for round in 0..rounds {
             let k = round % patients;
+            // A guarded request collects what it disclosed, as the server's audit middleware
+            // makes it do (a fresh sink per request, summarized for the audit record).
+            let audited = RequestContext {
+                accessed: Accessed::collecting(),
+                ..doctor.clone()
+            };
             for (ctx, target, times) in [
                 (&system, store.as_ref() as &dyn ResourceStore, &mut plain),
-                (&doctor, &guarded as &dyn ResourceStore, &mut with_guard),
+                (&audited, &guarded as &dyn ResourceStore, &mut with_guard),
             ] {
                 let started = Instant::now();
                 match request {
@@ -104,6 +111,9 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
                             "the consented physician sees the data"
                         );
                     }
+                }
+                if ctx.accessed.is_collecting() {
+                    std::hint::black_box(ctx.accessed.summary());
                 }
                 times.push(started.elapsed());
             }

@@ -5,16 +5,17 @@
 //! |---|---|---|---|
 //! | NotFound / Gone | 404 / 410 | `not-found` / `deleted` | |
 //! | Conflict / PreconditionFailed | 409 / 412 | `conflict` | concurrent write / `If-Match` mismatch |
-//! | Invalid / Unprocessable | 400 / 422 | the validator's codes (`structure`, `required`, `value`, …) / `processing` | |
+//! | Invalid / Unprocessable | 400 / 422 | the validator's codes (`structure`, `required`, `value`, …) / `processing` | a query or Bundle past a documented limit is 400 `too-costly` naming it (ARCHITECTURE.md, "Limits") |
 //! | Unauthenticated / Forbidden | 401 / 403 | `login` / `forbidden` | authentication (`auth::session`); consent: see below |
 //! | (rate limit, lockout) | 429 (`Retry-After`) | `throttled` | `auth::limits`, login and TOTP lockouts |
 //! | Unsupported | 501 | `not-supported` | |
-//! | Unavailable / Timeout | 503 (`Retry-After: 5`) / 504 | `transient` / `timeout` | |
+//! | Unavailable / Timeout | 503 (`Retry-After: 5`) / 504 | `transient` / `timeout` | a statement stopped by the time limit is 503 `too-costly` |
 //! | Internal | 500 | `exception` | generic diagnostics plus the request id; the detail goes only to the log |
 //!
 //! **Consent (issue #5): a resource the caller may not see is `404 not-found`, exactly as if
 //! it did not exist** — on read, vread (also of deleted or unknown versions), instance history,
-//! update and delete by id; searches and type/system history simply do not contain it. `403
+//! update and delete by id (and, issue #11, update and delete of a missing id by anyone but
+//! the platform and admins); searches and type/system history simply do not contain it. `403
 //! forbidden` is reserved for what reveals nothing about stored data: a role that never gets a
 //! type (researchers, patients on non-patient types), writing content into a compartment the
 //! caller may not write, `Consent` writes outside `/api/consents`, the change feed.
