@@ -316,6 +316,84 @@ async fn admins_write_through_the_guard() {
     assert!(created.is_ok(), "{created:?}");
 }
 
+// Issue #11: a write's audit detail names the patients of the new content and of the version
+// it replaced, for updates, deletes and transactions alike.
+#[tokio::test]
+async fn writes_disclose_the_patients_before_and_after() {
+    use medilink_fhir::{Accessed, WriteOp};
+
+    let f = fixture().await;
+    let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
+    let request = || RequestContext {
+        caller: Caller::User {
+            user_id: UserId("admin".into()),
+            role: Role::Admin,
+            mfa: true,
+            patient_id: None,
+        },
+        request_id: "r".into(),
+        accessed: Accessed::collecting(),
+    };
+    let observation = |patient: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": format!("Patient/{patient}")}})
+    };
+    let patients = |ctx: &RequestContext| -> Vec<String> {
+        ctx.accessed.summary().patients.into_keys().collect()
+    };
+    let ctx = request();
+    let created = guard.create(&ctx, observation("pa")).await.expect("create");
+    assert_eq!(patients(&ctx), ["pa"]);
+    // Moved from pa to pb: both are named.
+    let ctx = request();
+    let mut moved = observation("pb");
+    moved["id"] = json!(created.id.as_str());
+    guard
+        .update(&ctx, ResourceType::Observation, &created.id, moved, None)
+        .await
+        .expect("update");
+    assert_eq!(patients(&ctx), ["pa", "pb"]);
+    // A delete names the patient of the version it removed.
+    let ctx = request();
+    guard
+        .delete(&ctx, ResourceType::Observation, &created.id, None)
+        .await
+        .expect("delete");
+    assert_eq!(patients(&ctx), ["pb"]);
+    // A transaction names every entry's patients.
+    let ctx = request();
+    guard
+        .transaction(
+            &ctx,
+            vec![
+                WriteOp::Create {
+                    resource: observation("pc"),
+                    id: None,
+                },
+                WriteOp::Create {
+                    resource: observation("pd"),
+                    id: None,
+                },
+            ],
+        )
+        .await
+        .expect("transaction");
+    assert_eq!(patients(&ctx), ["pc", "pd"]);
+    // A request that wrote nothing discloses nothing (positive control of the sink's scope).
+    let ctx = request();
+    let refused = guard
+        .update(
+            &ctx,
+            ResourceType::Observation,
+            &created.id,
+            json!({"resourceType": "Observation"}),
+            None,
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(patients(&ctx).is_empty(), "{:?}", patients(&ctx));
+}
+
 // Issue #5: the in-process memo of decoded grants must never outlive the key-value entry.
 #[tokio::test]
 async fn decoded_grants_follow_the_key_value_entry_in_every_instance() {
