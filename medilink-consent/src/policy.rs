@@ -251,36 +251,85 @@ pub fn access(
     grants: &[Grant],
     now: OffsetDateTime,
 ) -> Access {
-    let (user_id, role, own) = match principal {
-        Principal::System => return Access::All,
-        Principal::Anonymous => return Access::Denied(Reason::Anonymous),
-        Principal::User {
-            user_id,
-            role,
-            patient_id,
-        } => (user_id, *role, patient_id),
+    match rule(principal, resource_type) {
+        Rule::All => Access::All,
+        Rule::Denied(reason) => Access::Denied(reason),
+        Rule::Patients { member } => {
+            let mut permitted: Vec<String> = match principal {
+                Principal::User {
+                    role: Role::Patient,
+                    patient_id,
+                    ..
+                } => patient_id.iter().cloned().collect(),
+                Principal::User {
+                    role: Role::Physician,
+                    user_id,
+                    ..
+                } => grants
+                    .iter()
+                    .filter(|grant| grant.grantee == *user_id && grant.permits(resource_type, now))
+                    .map(|grant| grant.patient.clone())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            permitted.sort();
+            permitted.dedup();
+            Access::Patients { permitted, member }
+        }
+    }
+}
+
+/// [`access`] without the permitted list: what single-resource decisions need, asking the
+/// grants per patient instead ([`permitted`]).
+enum Rule {
+    All,
+    Denied(Reason),
+    Patients { member: bool },
+}
+
+fn rule(principal: &Principal, resource_type: ResourceType) -> Rule {
+    let role = match principal {
+        Principal::System => return Rule::All,
+        Principal::Anonymous => return Rule::Denied(Reason::Anonymous),
+        Principal::User { role, .. } => *role,
     };
     let directory = is_directory(resource_type);
-    let permitted: Vec<String> = match role {
-        Role::Admin => return Access::All,
-        Role::Researcher if directory => Vec::new(),
-        Role::Researcher => return Access::Denied(Reason::Role),
-        Role::Patient => own.iter().cloned().collect(),
-        Role::Physician => {
-            let mut patients: Vec<String> = grants
-                .iter()
-                .filter(|grant| grant.grantee == *user_id && grant.permits(resource_type, now))
-                .map(|grant| grant.patient.clone())
-                .collect();
-            patients.sort();
-            patients.dedup();
-            patients
-        }
-    };
-    // A patient sees only what is about them (beyond the directory); a physician sees
-    // compartment data only of a patient, and other data unless it names someone else.
-    let member = !directory && (role == Role::Patient || is_compartment_type(resource_type));
-    Access::Patients { permitted, member }
+    match role {
+        Role::Admin => Rule::All,
+        Role::Researcher if !directory => Rule::Denied(Reason::Role),
+        // A patient sees only what is about them (beyond the directory); a physician sees
+        // compartment data only of a patient, and other data unless it names someone else.
+        _ => Rule::Patients {
+            member: !directory && (role == Role::Patient || is_compartment_type(resource_type)),
+        },
+    }
+}
+
+/// Whether `principal` is permitted for `patient`'s data of `resource_type` at `now`.
+fn permitted(
+    principal: &Principal,
+    resource_type: ResourceType,
+    grants: &[Grant],
+    now: OffsetDateTime,
+    patient: &str,
+) -> bool {
+    match principal {
+        Principal::User {
+            role: Role::Patient,
+            patient_id,
+            ..
+        } => patient_id.as_deref() == Some(patient),
+        Principal::User {
+            role: Role::Physician,
+            user_id,
+            ..
+        } => grants.iter().any(|grant| {
+            grant.grantee == *user_id
+                && grant.patient == patient
+                && grant.permits(resource_type, now)
+        }),
+        _ => false,
+    }
 }
 
 /// The one decision function: may `principal` do `action` on `target` at `now`, given the
@@ -303,21 +352,25 @@ pub fn decide(
         return Decision::deny(Reason::ConsentResource);
     }
     let directory = is_directory(target.resource_type);
-    let access = access(principal, target.resource_type, grants, now);
-    match access {
-        Access::All => {
+    let member = match rule(principal, target.resource_type) {
+        Rule::All => {
             return Decision::allow(match principal {
                 Principal::System => Reason::System,
                 _ => Reason::Admin,
             });
         }
-        Access::Denied(reason) => return Decision::deny(reason),
-        Access::Patients { .. } if directory && action == Action::Write => {
+        Rule::Denied(reason) => return Decision::deny(reason),
+        Rule::Patients { .. } if directory && action == Action::Write => {
             return Decision::deny(Reason::Role);
         }
-        Access::Patients { .. } => {}
-    }
-    if !access.admits(target.patients) {
+        Rule::Patients { member } => member,
+    };
+    let admitted = (!member || !target.patients.is_empty())
+        && target
+            .patients
+            .iter()
+            .all(|patient| permitted(principal, target.resource_type, grants, now, patient));
+    if !admitted {
         return Decision::deny(match role {
             Some(Role::Physician) => Reason::NoConsent,
             _ => Reason::Role,

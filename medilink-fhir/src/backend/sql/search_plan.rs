@@ -243,9 +243,10 @@ impl Plan {
             return "1 = 0".to_owned();
         }
         let x = self.alias();
-        let param = self.bind(PATIENTS_PARAM);
+        // The parameter is a literal (a constant of ours), so that the planner can use the
+        // partial index `search_reference_patient` (migration 0007).
         let mut foreign = format!(
-            "NOT EXISTS (SELECT 1 FROM search_reference {x} WHERE {x}.rid = {alias}.rid AND {x}.param = {param}"
+            "NOT EXISTS (SELECT 1 FROM search_reference {x} WHERE {x}.rid = {alias}.rid AND {x}.param = '{PATIENTS_PARAM}'"
         );
         if !permitted.is_empty() {
             let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
@@ -256,10 +257,9 @@ impl Plan {
             return foreign;
         }
         let s = self.alias();
-        let param = self.bind(PATIENTS_PARAM);
         let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
         let condition = format!(
-            "{s}.param = {param} AND {s}.target_id IN ({})",
+            "{s}.param = '{PATIENTS_PARAM}' AND {s}.target_id IN ({})",
             marks.join(", ")
         );
         let member = if self.correlate_compartment {
