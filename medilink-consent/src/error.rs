@@ -1,7 +1,7 @@
 //! [`ConsentError`]: every error this crate returns, with its transport-agnostic
-//! [`ErrorKind`].
+//! [`ErrorKind`] and issue code ([`ServiceError`]).
 
-use medilink_fhir::{ErrorKind, FhirError};
+use medilink_fhir::{ErrorKind, FhirError, Issue, IssueCode, ServiceError};
 
 /// The result type of this crate.
 pub type ConsentResult<T> = Result<T, ConsentError>;
@@ -68,9 +68,31 @@ impl ConsentError {
             }
             ConsentError::Forbidden { .. } => ErrorKind::Forbidden,
             ConsentError::WrongState { .. } => ErrorKind::Conflict,
-            ConsentError::RateLimited { .. } => ErrorKind::Unavailable,
+            ConsentError::RateLimited { .. } => ErrorKind::Throttled,
             ConsentError::Deid(err) => err.kind(),
             ConsentError::Store(err) => err.kind(),
+        }
+    }
+}
+
+impl ServiceError for ConsentError {
+    fn kind(&self) -> ErrorKind {
+        ConsentError::kind(self)
+    }
+
+    fn issue_code(&self) -> IssueCode {
+        match self {
+            ConsentError::Invalid { .. } => IssueCode::Value,
+            ConsentError::Deid(_) => IssueCode::Processing,
+            ConsentError::Store(err) => err.issue_code(),
+            other => other.kind().issue_code(),
+        }
+    }
+
+    fn issues(&self) -> Vec<Issue> {
+        match self {
+            ConsentError::Store(err) => err.issues(),
+            other => vec![Issue::error(other.issue_code(), None, other.to_string())],
         }
     }
 }

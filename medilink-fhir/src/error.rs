@@ -1,4 +1,6 @@
-//! The crate's error type, [`FhirError`], and the transport-agnostic [`ErrorKind`].
+//! The crate's error type, [`FhirError`], the transport-agnostic [`ErrorKind`] and
+//! [`ServiceError`], the one trait through which every library error of the workspace says its
+//! kind and its FHIR issue code (a host maps kinds to its transport in one place).
 //!
 //! Messages are lowercase, carry identifiers only and never resource content.
 
@@ -16,13 +18,90 @@ pub enum ErrorKind {
     Conflict,
     PreconditionFailed,
     Invalid,
+    /// The input is larger than a configured limit.
+    TooLarge,
+    /// The input's media type (detected or declared) is not one that is accepted.
+    UnsupportedMediaType,
     Unprocessable,
     Unauthenticated,
     Forbidden,
+    /// Too many attempts (rate limit, lockout); the caller should wait.
+    Throttled,
+    /// A feature that is not offered.
     Unsupported,
     Unavailable,
     Timeout,
     Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, for exhaustive tests of a mapping.
+    pub const ALL: [ErrorKind; 15] = [
+        ErrorKind::NotFound,
+        ErrorKind::Gone,
+        ErrorKind::Conflict,
+        ErrorKind::PreconditionFailed,
+        ErrorKind::Invalid,
+        ErrorKind::TooLarge,
+        ErrorKind::UnsupportedMediaType,
+        ErrorKind::Unprocessable,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Forbidden,
+        ErrorKind::Throttled,
+        ErrorKind::Unsupported,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
+        ErrorKind::Internal,
+    ];
+
+    /// The usual R4 issue code of this kind: what [`ServiceError::issue_code`] returns unless
+    /// an error knows a more precise one (a validator's `required`, a time limit's
+    /// `too-costly`, …).
+    pub fn issue_code(self) -> IssueCode {
+        match self {
+            ErrorKind::NotFound => IssueCode::NotFound,
+            ErrorKind::Gone => IssueCode::Deleted,
+            ErrorKind::Conflict | ErrorKind::PreconditionFailed => IssueCode::Conflict,
+            ErrorKind::Invalid => IssueCode::Invalid,
+            ErrorKind::TooLarge => IssueCode::TooLong,
+            ErrorKind::UnsupportedMediaType | ErrorKind::Unsupported => IssueCode::NotSupported,
+            ErrorKind::Unprocessable => IssueCode::Processing,
+            ErrorKind::Unauthenticated => IssueCode::Login,
+            ErrorKind::Forbidden => IssueCode::Forbidden,
+            ErrorKind::Throttled => IssueCode::Throttled,
+            ErrorKind::Unavailable => IssueCode::Transient,
+            ErrorKind::Timeout => IssueCode::Timeout,
+            ErrorKind::Internal => IssueCode::Exception,
+        }
+    }
+}
+
+/// An error a service (a library use case) returns: its transport-agnostic kind and what to
+/// report about it. Hosts turn any `ServiceError` into their transport's answer in one place
+/// (the HTTP server: `medilink-server/src/error.rs`); library code never names a status.
+///
+/// Implemented by [`FhirError`], `medilink_consent::ConsentError`,
+/// `medilink_ingest::job::DocumentError` and the server's account errors.
+pub trait ServiceError: std::error::Error + Send + Sync + 'static {
+    /// What kind of failure this is.
+    fn kind(&self) -> ErrorKind;
+
+    /// The R4 issue code to report (by default the kind's usual code).
+    fn issue_code(&self) -> IssueCode {
+        self.kind().issue_code()
+    }
+
+    /// What to tell the caller: lowercase, identifiers only, never resource content (by default
+    /// the error's message).
+    fn diagnostics(&self) -> String {
+        self.to_string()
+    }
+
+    /// The issues of the `OperationOutcome` (by default one error issue from
+    /// [`ServiceError::issue_code`] and [`ServiceError::diagnostics`]).
+    fn issues(&self) -> Vec<Issue> {
+        vec![Issue::error(self.issue_code(), None, self.diagnostics())]
+    }
 }
 
 /// Severity of an [`Issue`] (the R4 `issue-severity` value set).
@@ -71,6 +150,7 @@ pub enum IssueCode {
     Login,
     Forbidden,
     Throttled,
+    Timeout,
 }
 
 impl IssueCode {
@@ -97,6 +177,7 @@ impl IssueCode {
             IssueCode::Login => "login",
             IssueCode::Forbidden => "forbidden",
             IssueCode::Throttled => "throttled",
+            IssueCode::Timeout => "timeout",
         }
     }
 }
@@ -292,6 +373,22 @@ pub enum FhirError {
     },
 }
 
+/// The inherent [`FhirError::kind`], [`FhirError::issue_code`] and [`FhirError::issues`] are the
+/// implementation (callers need no trait import); this makes them the shared vocabulary.
+impl ServiceError for FhirError {
+    fn kind(&self) -> ErrorKind {
+        FhirError::kind(self)
+    }
+
+    fn issue_code(&self) -> IssueCode {
+        FhirError::issue_code(self)
+    }
+
+    fn issues(&self) -> Vec<Issue> {
+        FhirError::issues(self)
+    }
+}
+
 fn summarize(issues: &[Issue]) -> String {
     match issues.first() {
         None => "no details".to_owned(),
@@ -328,22 +425,31 @@ impl FhirError {
 
     /// The issues to report in an `OperationOutcome`.
     pub fn issues(&self) -> Vec<Issue> {
-        let code = match self {
-            FhirError::Invalid { issues } => return issues.clone(),
-            FhirError::BundleEntry { index, source } => {
-                return source
-                    .issues()
-                    .into_iter()
-                    .map(|mut issue| {
-                        issue.diagnostics = format!("bundle entry {index}: {}", issue.diagnostics);
-                        issue.expression = Some(match issue.expression {
-                            Some(inner) => format!("Bundle.entry[{index}].resource.{inner}"),
-                            None => format!("Bundle.entry[{index}]"),
-                        });
-                        issue
-                    })
-                    .collect();
-            }
+        match self {
+            FhirError::Invalid { issues } => issues.clone(),
+            FhirError::BundleEntry { index, source } => source
+                .issues()
+                .into_iter()
+                .map(|mut issue| {
+                    issue.diagnostics = format!("bundle entry {index}: {}", issue.diagnostics);
+                    issue.expression = Some(match issue.expression {
+                        Some(inner) => format!("Bundle.entry[{index}].resource.{inner}"),
+                        None => format!("Bundle.entry[{index}]"),
+                    });
+                    issue
+                })
+                .collect(),
+            _ => vec![Issue::error(self.issue_code(), None, self.to_string())],
+        }
+    }
+
+    /// The R4 issue code of this error (of its first issue when it has several).
+    pub fn issue_code(&self) -> IssueCode {
+        match self {
+            FhirError::Invalid { issues } => issues
+                .first()
+                .map_or(IssueCode::Invalid, |issue| issue.code),
+            FhirError::BundleEntry { source, .. } => source.issue_code(),
             FhirError::UnknownResourceType { .. } => IssueCode::NotSupported,
             FhirError::InvalidId { .. } | FhirError::InvalidVersion { .. } => IssueCode::Value,
             FhirError::TypeMismatch { .. } | FhirError::IdMismatch { .. } => IssueCode::Invalid,
@@ -360,8 +466,7 @@ impl FhirError {
             FhirError::Unavailable { .. } => IssueCode::Transient,
             FhirError::TimedOut => IssueCode::TooCostly,
             FhirError::Internal { .. } => IssueCode::Exception,
-        };
-        vec![Issue::error(code, None, self.to_string())]
+        }
     }
 
     /// Wraps an invalid-request message.

@@ -40,7 +40,7 @@ pub use backend::{
 };
 pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
 pub use context::{AccessSummary, Accessed, Caller, Interaction, RequestContext};
-pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, Severity};
+pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, ServiceError, Severity};
 pub use model::{ResourceId, ResourceType, VersionId};
 pub use store::{
     HistoryPage, HistoryQuery, HistoryScope, ResourceStore, StoredResource, WriteOp, WriteOutcome,

@@ -24,7 +24,8 @@ use medilink_fhir::clock::format_instant;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{BlobStore, Job, JobQueue, JobStatus, NewJob};
 use medilink_fhir::{
-    Clock, ErrorKind, FhirError, IdGen, RequestContext, ResourceId, ResourceStore, ResourceType,
+    Clock, ErrorKind, FhirError, IdGen, Issue, IssueCode, RequestContext, ResourceId,
+    ResourceStore, ResourceType, ServiceError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -188,15 +189,37 @@ pub enum DocumentError {
 }
 
 impl DocumentError {
-    /// The transport-agnostic kind.
+    /// The transport-agnostic kind. An upload whose content is not an accepted type is an
+    /// unsupported *media type* (HTTP 415), not an unoffered feature.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            DocumentError::Unsupported => ErrorKind::Unsupported,
+            DocumentError::Unsupported => ErrorKind::UnsupportedMediaType,
             DocumentError::JobNotFound => ErrorKind::NotFound,
             DocumentError::WrongStatus { .. } => ErrorKind::Conflict,
             DocumentError::InvalidCorrection { .. } => ErrorKind::Invalid,
             DocumentError::Damaged => ErrorKind::Internal,
             DocumentError::Store(err) => err.kind(),
+        }
+    }
+}
+
+impl ServiceError for DocumentError {
+    fn kind(&self) -> ErrorKind {
+        DocumentError::kind(self)
+    }
+
+    fn issue_code(&self) -> IssueCode {
+        match self {
+            DocumentError::InvalidCorrection { .. } => IssueCode::Value,
+            DocumentError::Store(err) => err.issue_code(),
+            other => other.kind().issue_code(),
+        }
+    }
+
+    fn issues(&self) -> Vec<Issue> {
+        match self {
+            DocumentError::Store(err) => err.issues(),
+            other => vec![Issue::error(other.issue_code(), None, other.to_string())],
         }
     }
 }

@@ -1,14 +1,22 @@
 //! [`ApiError`]: the one place where a library [`ErrorKind`] becomes an HTTP status and an
 //! `OperationOutcome`.
 //!
+//! Every library error speaks one vocabulary, [`ServiceError`] (`medilink_fhir::error`): a
+//! kind, an issue code and diagnostics. `FhirError`, `ConsentError`, `DocumentError` and the
+//! account flows' `AccountError` implement it, and `impl<E: ServiceError> From<E> for ApiError`
+//! below is the only conversion; no other file names a status for a library error. The issue
+//! code is the error's own ([`ServiceError::issue_code`]); the column below is each kind's usual
+//! code ([`ErrorKind::issue_code`]), which an error may refine (noted).
+//!
 //! | `ErrorKind` | HTTP | `issue.code` | Notes |
 //! |---|---|---|---|
-//! | NotFound / Gone | 404 / 410 | `not-found` / `deleted` | |
-//! | Conflict / PreconditionFailed | 409 / 412 | `conflict` | concurrent write / `If-Match` mismatch |
-//! | Invalid / Unprocessable | 400 / 422 | the validator's codes (`structure`, `required`, `value`, …) / `processing` | a query or Bundle past a documented limit is 400 `too-costly` naming it (ARCHITECTURE.md, "Limits") |
-//! | Unauthenticated / Forbidden | 401 / 403 | `login` / `forbidden` | authentication (`auth::session`); consent: see below |
-//! | (rate limit, lockout) | 429 (`Retry-After`) | `throttled` | `auth::limits`, login and TOTP lockouts |
-//! | Unsupported | 501 | `not-supported` | |
+//! | NotFound / Gone | 404 / 410 | `not-found` / `deleted` | an unknown resource type in the URL or an operation on the wrong type is 404 `not-supported` |
+//! | Conflict / PreconditionFailed | 409 / 412 | `conflict` | concurrent write / `If-Match` mismatch; a conditional operation matching several is 412 `processing` |
+//! | Invalid / Unprocessable | 400 / 422 | `invalid` (refined: the validator's `structure`, `required`, `value`, …) / `processing` | a query or Bundle past a documented limit is 400 `too-costly` naming it (ARCHITECTURE.md, "Limits") |
+//! | TooLarge / UnsupportedMediaType | 413 / 415 | `too-long` / `not-supported` | a body or document past its size limit; a body or uploaded document of a type not accepted |
+//! | Unauthenticated / Forbidden | 401 (`WWW-Authenticate: Bearer`) / 403 | `login` / `forbidden` | authentication (`auth::session`, `AccountError`); consent: see below |
+//! | Throttled | 429 (`Retry-After: 60`) | `throttled` | `auth::limits`, login and TOTP lockouts, break-glass over its limit |
+//! | Unsupported | 501 | `not-supported` | a feature not offered |
 //! | Unavailable / Timeout | 503 (`Retry-After: 5`) / 504 | `transient` / `timeout` | a statement stopped by the time limit is 503 `too-costly` |
 //! | Internal | 500 | `exception` | generic diagnostics plus the request id; the detail goes only to the log |
 //!
@@ -30,13 +38,18 @@
 //! | unknown route | 404 | `not-found` |
 //! | wrong method on a known route | 405 | `not-supported` |
 //! | `_format`/`Accept` asks for anything but JSON | 406 | `not-supported` |
-//! | body larger than `--max-body-bytes` | 413 | `too-long` |
-//! | `Content-Type` not `application/fhir+json`/`application/json` (PATCH: `application/json-patch+json`) | 415 | `not-supported` |
+//! | body larger than `--max-body-bytes` (documents: `--max-document-bytes`) | 413 | `too-long` |
+//! | `Content-Type` not `application/fhir+json`/`application/json` (PATCH: `application/json-patch+json`; `_search`: form-encoded; documents: multipart) | 415 | `not-supported` |
 //! | a panic inside a request | 500 | `exception` |
+//!
+//! Those with a kind (400, 404, 413, 415, 500) are built through it ([`ApiError::with_kind`]
+//! and the named constructors); 405 and 406 have no kind, because no library can cause them:
+//! [`ApiError::method_not_allowed`] and [`ApiError::not_acceptable`] are the only statuses
+//! named outside [`status_of`].
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::{ErrorKind, FhirError, Issue, IssueCode, Severity};
+use medilink_fhir::{ErrorKind, Issue, IssueCode, ServiceError, Severity};
 use serde_json::{Map, Value, json};
 
 use crate::context::current_request_id;
@@ -49,7 +62,7 @@ pub struct ApiError {
     issues: Vec<Issue>,
 }
 
-/// The HTTP status of each [`ErrorKind`].
+/// The HTTP status of each [`ErrorKind`] (the module table).
 fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -57,9 +70,12 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -67,28 +83,11 @@ fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-impl From<medilink_consent::ConsentError> for ApiError {
-    fn from(err: medilink_consent::ConsentError) -> Self {
-        use medilink_consent::ConsentError;
-        let code = match &err {
-            ConsentError::Store(_) => return ApiError::from(FhirError::from(err)),
-            ConsentError::RateLimited { .. } => return ApiError::throttled(err.to_string()),
-            ConsentError::Invalid { .. } => IssueCode::Value,
-            ConsentError::NotFound { .. } | ConsentError::ExportNotFound { .. } => {
-                IssueCode::NotFound
-            }
-            ConsentError::Forbidden { .. } => IssueCode::Forbidden,
-            ConsentError::WrongState { .. } => IssueCode::Conflict,
-            _ => IssueCode::Processing,
-        };
-        ApiError::new(status_of(err.kind()), code, err.to_string())
-    }
-}
-
-impl From<FhirError> for ApiError {
-    fn from(err: FhirError) -> Self {
+/// Every library error becomes a response here, by its kind: internal errors are logged and
+/// answered with the request id only; unavailable backends are logged and reported.
+impl<E: ServiceError> From<E> for ApiError {
+    fn from(err: E) -> Self {
         let kind = err.kind();
-        let status = status_of(kind);
         match kind {
             ErrorKind::Internal => {
                 let request_id = current_request_id();
@@ -98,12 +97,12 @@ impl From<FhirError> for ApiError {
             ErrorKind::Unavailable | ErrorKind::Timeout => {
                 tracing::warn!(request_id = %current_request_id(), error = %error_chain(&err), "backend unavailable");
                 ApiError {
-                    status,
+                    status: status_of(kind),
                     issues: err.issues(),
                 }
             }
             _ => ApiError {
-                status,
+                status: status_of(kind),
                 issues: err.issues(),
             },
         }
@@ -122,18 +121,24 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 impl ApiError {
-    /// An error with one error-severity issue.
-    pub fn new(status: StatusCode, code: IssueCode, diagnostics: impl Into<String>) -> Self {
+    /// An error with one error-severity issue (private: statuses come from kinds).
+    fn new(status: StatusCode, code: IssueCode, diagnostics: impl Into<String>) -> Self {
         ApiError {
             status,
             issues: vec![Issue::error(code, None, diagnostics)],
         }
     }
 
+    /// An error of `kind` (its status from the module table) reported with `code`, for
+    /// conditions the server detects itself (HTTP input, route shape).
+    pub fn with_kind(kind: ErrorKind, code: IssueCode, diagnostics: impl Into<String>) -> Self {
+        ApiError::new(status_of(kind), code, diagnostics)
+    }
+
     /// `500` with generic diagnostics naming the request id.
     pub fn internal(request_id: &str) -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        ApiError::with_kind(
+            ErrorKind::Internal,
             IssueCode::Exception,
             format!("internal server error (request id {request_id})"),
         )
@@ -142,8 +147,8 @@ impl ApiError {
     /// `404` for a resource type R4 does not define, named in the URL.
     pub fn unknown_resource_type(name: &str) -> Self {
         let name: String = name.chars().take(64).collect();
-        ApiError::new(
-            StatusCode::NOT_FOUND,
+        ApiError::with_kind(
+            ErrorKind::NotFound,
             IssueCode::NotSupported,
             format!("unknown resource type {name:?}"),
         )
@@ -151,24 +156,58 @@ impl ApiError {
 
     /// `400` for a malformed request element (header, query parameter, body syntax).
     pub fn bad_request(code: IssueCode, diagnostics: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, code, diagnostics)
+        ApiError::with_kind(ErrorKind::Invalid, code, diagnostics)
     }
 
     /// `401`: no valid credentials (never says which part was wrong).
     pub fn unauthenticated(diagnostics: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, diagnostics)
+        ApiError::with_kind(ErrorKind::Unauthenticated, IssueCode::Login, diagnostics)
     }
 
     /// `403`: authenticated, but not allowed.
     pub fn forbidden(diagnostics: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, IssueCode::Forbidden, diagnostics)
+        ApiError::with_kind(ErrorKind::Forbidden, IssueCode::Forbidden, diagnostics)
+    }
+
+    /// `409`: the target's state does not allow the request.
+    pub fn conflict(diagnostics: impl Into<String>) -> Self {
+        ApiError::with_kind(ErrorKind::Conflict, IssueCode::Conflict, diagnostics)
+    }
+
+    /// `413`: a body past its size limit.
+    pub fn too_large(diagnostics: impl Into<String>) -> Self {
+        ApiError::with_kind(ErrorKind::TooLarge, IssueCode::TooLong, diagnostics)
+    }
+
+    /// `415`: a body of a media type the route does not accept.
+    pub fn unsupported_media_type(diagnostics: impl Into<String>) -> Self {
+        ApiError::with_kind(
+            ErrorKind::UnsupportedMediaType,
+            IssueCode::NotSupported,
+            diagnostics,
+        )
     }
 
     /// `429`: rate limited or locked out (`Retry-After: 60`).
     pub fn throttled(diagnostics: impl Into<String>) -> Self {
+        ApiError::with_kind(ErrorKind::Throttled, IssueCode::Throttled, diagnostics)
+    }
+
+    /// `405` (HTTP only, no kind): a method a known route does not support.
+    pub(crate) fn method_not_allowed(diagnostics: impl Into<String>) -> Self {
         ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            IssueCode::Throttled,
+            StatusCode::METHOD_NOT_ALLOWED,
+            IssueCode::NotSupported,
+            diagnostics,
+        )
+    }
+
+    /// `406` (HTTP only, no kind): `_format`/`Accept` asks for a format the server does not
+    /// produce.
+    pub(crate) fn not_acceptable(diagnostics: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            IssueCode::NotSupported,
             diagnostics,
         )
     }
@@ -237,41 +276,4 @@ impl IntoResponse for ApiError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_errors_hide_their_detail() {
-        let err = FhirError::Internal {
-            source: "secret detail".into(),
-        };
-        let api = ApiError::from(err);
-        assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(api.issues()[0].code, IssueCode::Exception);
-        assert!(!api.issues()[0].diagnostics.contains("secret"));
-    }
-
-    #[test]
-    fn every_kind_has_a_status() {
-        assert_eq!(status_of(ErrorKind::Gone), StatusCode::GONE);
-        assert_eq!(status_of(ErrorKind::Conflict), StatusCode::CONFLICT);
-        let conflict = ApiError::from(FhirError::WriteConflict {
-            resource_type: medilink_fhir::ResourceType::Patient,
-            id: medilink_fhir::ResourceId::new("a").expect("valid id"),
-        });
-        assert_eq!(conflict.status(), StatusCode::CONFLICT);
-        assert_eq!(conflict.issues()[0].code, IssueCode::Conflict);
-        assert_eq!(
-            status_of(ErrorKind::PreconditionFailed),
-            StatusCode::PRECONDITION_FAILED
-        );
-        assert_eq!(
-            status_of(ErrorKind::Unprocessable),
-            StatusCode::UNPROCESSABLE_ENTITY
-        );
-        assert_eq!(
-            status_of(ErrorKind::Unavailable),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-    }
-}
+mod tests;

@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use medilink_fhir::search::compartment::patient_compartment_params;
 use medilink_fhir::search::query::MAX_COUNT;
 use medilink_fhir::search::{Criterion, SearchQuery};
-use medilink_fhir::{FhirError, Issue, IssueCode, ResourceType, Severity, StoredResource};
+use medilink_fhir::{
+    ErrorKind, FhirError, Issue, IssueCode, ResourceType, Severity, StoredResource,
+};
 use serde_json::{Value, json};
 
 use crate::context::Caller;
@@ -46,8 +48,8 @@ pub(crate) async fn everything(
     InstancePath(resource_type, id): InstancePath,
 ) -> Result<FhirResponse, ApiError> {
     if resource_type != ResourceType::Patient {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+        return Err(ApiError::with_kind(
+            ErrorKind::NotFound,
             IssueCode::NotSupported,
             "$everything is defined on Patient only",
         ));

@@ -16,8 +16,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medilink_consent::export::{ExportLevel, ExportRequest};
-use medilink_fhir::IssueCode;
 use medilink_fhir::platform::{Job, JobStatus};
+use medilink_fhir::{ErrorKind, IssueCode};
 use serde_json::{Value, json};
 
 use crate::context::Caller;
@@ -94,8 +94,8 @@ pub(crate) async fn system(
 
 fn patient_only(type_name: &str) -> Result<(), ApiError> {
     (type_name == "Patient").then_some(()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
+        ApiError::with_kind(
+            ErrorKind::NotFound,
             IssueCode::NotSupported,
             "$export is served at the system level and for Patient only",
         )
@@ -189,8 +189,8 @@ pub(crate) async fn status(
             Ok(response)
         }
         JobStatus::Completed => Ok(axum::Json(manifest(&base, &job)).into_response()),
-        _ => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        _ => Err(ApiError::with_kind(
+            ErrorKind::Internal,
             IssueCode::Exception,
             format!(
                 "export failed: {}",

@@ -181,21 +181,16 @@ async fn json_body<S: Send + Sync>(
 ) -> Result<Value, ApiError> {
     let media_type = media_type(request.headers()).unwrap_or_default();
     if !accepted.contains(&media_type.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IssueCode::NotSupported,
-            format!("the request body must be sent as {}", accepted.join(" or ")),
-        ));
+        return Err(ApiError::unsupported_media_type(format!(
+            "the request body must be sent as {}",
+            accepted.join(" or ")
+        )));
     }
     let bytes = Bytes::from_request(request, state)
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    IssueCode::TooLong,
-                    "the request body is too large",
-                )
+                ApiError::too_large("the request body is too large")
             } else {
                 ApiError::bad_request(IssueCode::Structure, "the request body could not be read")
             }

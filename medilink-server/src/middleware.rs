@@ -4,10 +4,10 @@
 use std::any::Any;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::IssueCode;
+use medilink_fhir::{ErrorKind, IssueCode};
 
 use crate::context::current_request_id;
 use crate::error::ApiError;
@@ -60,12 +60,7 @@ fn negotiation(query: Option<&str>) -> Negotiation {
 }
 
 fn not_acceptable() -> Response {
-    ApiError::new(
-        StatusCode::NOT_ACCEPTABLE,
-        IssueCode::NotSupported,
-        "this server only produces application/fhir+json",
-    )
-    .into_response()
+    ApiError::not_acceptable("this server only produces application/fhir+json").into_response()
 }
 
 /// Middleware for `/fhir/…`: refuses non-JSON formats with `406` and pretty-prints
@@ -133,21 +128,18 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// `404` for a route that does not exist.
 pub(crate) async fn unknown_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, IssueCode::NotFound, "unknown route")
+    ApiError::with_kind(ErrorKind::NotFound, IssueCode::NotFound, "unknown route")
 }
 
 /// `405` for a method a route does not support.
 pub(crate) async fn wrong_method() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        IssueCode::NotSupported,
-        "this method is not supported on this url",
-    )
+    ApiError::method_not_allowed("this method is not supported on this url")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[tokio::test]
     async fn panics_become_a_generic_exception_outcome() {

@@ -75,9 +75,7 @@ impl<S: Send + Sync> FromRequest<S> for SearchParams {
                         .eq_ignore_ascii_case("application/x-www-form-urlencoded")
                 });
             if !form {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    IssueCode::NotSupported,
+                return Err(ApiError::unsupported_media_type(
                     "_search parameters must be sent as application/x-www-form-urlencoded",
                 ));
             }

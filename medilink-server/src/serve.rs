@@ -84,8 +84,7 @@ async fn user_add(
     )?;
     let user = auth
         .create_account(email, password, name, role, Some(AccountStatus::Active))
-        .await
-        .map_err(|err| anyhow::anyhow!("{}", err.outcome()["issue"][0]["diagnostics"]))?;
+        .await?;
     tracing::info!(user_id = %user.id, %role, "user added");
     drop(auth);
     store.close().await.context("closing the store")

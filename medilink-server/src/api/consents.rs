@@ -124,8 +124,8 @@ pub(crate) async fn answer(
         "accept" => true,
         "decline" => false,
         _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
+            return Err(ApiError::with_kind(
+                medilink_fhir::ErrorKind::NotFound,
                 medilink_fhir::IssueCode::NotFound,
                 "unknown consent action",
             ));

@@ -30,26 +30,6 @@ pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// Longest accepted `patient` field.
 const MAX_PATIENT_FIELD: usize = 200;
 
-impl From<DocumentError> for ApiError {
-    fn from(err: DocumentError) -> Self {
-        let message = err.to_string();
-        let (status, code) = match err {
-            DocumentError::Store(err) => return ApiError::from(err),
-            DocumentError::Unsupported => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueCode::NotSupported)
-            }
-            DocumentError::JobNotFound => (StatusCode::NOT_FOUND, IssueCode::NotFound),
-            DocumentError::WrongStatus { .. } => (StatusCode::CONFLICT, IssueCode::Conflict),
-            DocumentError::InvalidCorrection { .. } => (StatusCode::BAD_REQUEST, IssueCode::Value),
-            _ => {
-                tracing::error!(error = %message, "document job");
-                return ApiError::internal(&crate::context::current_request_id());
-            }
-        };
-        ApiError::new(status, code, message)
-    }
-}
-
 /// The caller's user id (every `/api/documents` route requires a signed-in user).
 fn user_id(caller: &Caller) -> Result<&str, ApiError> {
     caller
@@ -65,11 +45,7 @@ fn is_admin(caller: &Caller) -> bool {
 }
 
 fn too_large(max: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        IssueCode::TooLong,
-        format!("the document is larger than {max} bytes"),
-    )
+    ApiError::too_large(format!("the document is larger than {max} bytes"))
 }
 
 fn multipart_error(err: &MultipartError, max: usize) -> ApiError {
@@ -98,9 +74,7 @@ impl FromRequest<AppState> for UploadForm {
     async fn from_request(req: Request, app: &AppState) -> Result<Self, Self::Rejection> {
         let max = app.max_document_bytes;
         let mut multipart = Multipart::from_request(req, app).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                IssueCode::NotSupported,
+            ApiError::unsupported_media_type(
                 "the body must be multipart/form-data with the fields file and patient",
             )
         })?;
@@ -315,11 +289,10 @@ pub(crate) async fn cancel(
             .await?;
         if !moved {
             let now = app.jobs.get(job.id).await?.map_or(job.status, |j| j.status);
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                IssueCode::Conflict,
-                format!("the job is {}: it can no longer be cancelled", now.as_str()),
-            ));
+            return Err(ApiError::conflict(format!(
+                "the job is {}: it can no longer be cancelled",
+                now.as_str()
+            )));
         }
     }
     Ok(Json(view(&visible_job(&app, &caller, &id).await?)))

@@ -136,9 +136,7 @@ pub(crate) async fn create(
         .is_none_or(|p| p.role() != medilink_fhir::platform::Role::Researcher)
     {
         audit(&app, &caller, ip, &[], "", 403).await?;
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            medilink_fhir::IssueCode::Forbidden,
+        return Err(ApiError::forbidden(
             "research exports are for researchers only",
         ));
     }

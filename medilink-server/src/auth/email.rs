@@ -18,11 +18,8 @@
 //! lookup hashes of existing accounts are unchanged. A domain's Unicode and `xn--` spellings are
 //! not unified.
 
-use medilink_fhir::IssueCode;
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
-
-use crate::error::ApiError;
 
 /// The longest address (RFC 5321's path limit less the angle brackets), in bytes.
 pub const MAX_LENGTH: usize = 254;
@@ -72,12 +69,6 @@ impl InvalidEmail {
                     .to_owned()
             }
         }
-    }
-}
-
-impl From<InvalidEmail> for ApiError {
-    fn from(invalid: InvalidEmail) -> Self {
-        ApiError::bad_request(IssueCode::Value, invalid.message())
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod crypto;
 pub mod directory;
 pub mod email;
+pub mod error;
 pub mod limits;
 pub mod password;
 pub mod service;
@@ -23,6 +24,7 @@ use medilink_fhir::platform::{AccountStore, KeyValue};
 use medilink_fhir::{Clock, ResourceStore};
 
 pub use crypto::Keys;
+pub use error::{AccountError, AccountResult};
 pub use limits::RateLimits;
 pub use password::HashParams;
 pub use session::Principal;

@@ -15,11 +15,11 @@ use time::OffsetDateTime;
 
 use super::crypto::{random_token, sha256};
 use super::email::{new_account_email, normalize_email};
+use super::error::{AccountError, AccountResult};
 use super::password::check_strength;
 use super::session::Principal;
 use super::token::{Claims, new_jti};
 use super::{Auth, totp};
-use crate::error::ApiError;
 
 /// Tokens handed to a client after a successful login or refresh.
 #[derive(Debug, Clone, Serialize)]
@@ -73,8 +73,6 @@ pub struct TotpEnrolment {
     /// The URI as a QR code (`data:image/svg+xml;base64,…`).
     pub qr_svg: String,
 }
-
-const INVALID_LOGIN: &str = "invalid e-mail, password or code";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -144,19 +142,13 @@ impl Auth {
         name: Option<&str>,
         role: Role,
         status: Option<AccountStatus>,
-    ) -> Result<UserRecord, ApiError> {
+    ) -> AccountResult<UserRecord> {
         let email = new_account_email(email)?;
         let name = name.map(str::trim).filter(|name| !name.is_empty());
         if role == Role::Physician && name.is_none() {
-            return Err(ApiError::bad_request(
-                medilink_fhir::IssueCode::Required,
-                "name is required for a physician (it is shown in the clinician directory and \
-                 in patients' access logs)",
-            ));
+            return Err(AccountError::NameRequired);
         }
-        check_strength(password, &email, name).map_err(|weak| {
-            ApiError::bad_request(medilink_fhir::IssueCode::Value, weak.message())
-        })?;
+        check_strength(password, &email, name)?;
         let email_hash = self.email_hash(&email);
         if self
             .accounts
@@ -164,10 +156,7 @@ impl Auth {
             .await?
             .is_some()
         {
-            return Err(medilink_fhir::FhirError::Duplicate {
-                what: "an account with this e-mail",
-            }
-            .into());
+            return Err(AccountError::EmailTaken);
         }
         let patient_id = match role {
             Role::Patient => Some(self.create_patient(name).await?),
@@ -192,7 +181,7 @@ impl Auth {
         Ok(created)
     }
 
-    async fn create_patient(&self, name: Option<&str>) -> Result<ResourceId, ApiError> {
+    async fn create_patient(&self, name: Option<&str>) -> AccountResult<ResourceId> {
         let mut patient = json!({"resourceType": "Patient", "active": true});
         if let Some(name) = name.filter(|name| !name.trim().is_empty()) {
             patient["name"] = json!([{"text": name.trim()}]);
@@ -205,7 +194,7 @@ impl Auth {
     }
 
     /// Issues an access token and a new refresh-token family for `user`.
-    pub async fn issue_session(&self, user: &UserRecord, mfa: bool) -> Result<TokenPair, ApiError> {
+    pub async fn issue_session(&self, user: &UserRecord, mfa: bool) -> AccountResult<TokenPair> {
         let family = format!("{}.{}", if mfa { "m" } else { "s" }, random_token::<12>());
         self.issue_in_family(user, mfa, family).await
     }
@@ -215,7 +204,7 @@ impl Auth {
         user: &UserRecord,
         mfa: bool,
         family_id: String,
-    ) -> Result<TokenPair, ApiError> {
+    ) -> AccountResult<TokenPair> {
         let now = self.now();
         let refresh_token = random_token::<32>();
         self.accounts
@@ -260,12 +249,12 @@ impl Auth {
         })
     }
 
-    async fn locked(&self, key: &str) -> Result<bool, ApiError> {
+    async fn locked(&self, key: &str) -> AccountResult<bool> {
         Ok(self.kv.get(&format!("lock:{key}")).await?.is_some())
     }
 
     /// Counts a failure under `key`; locks it once the limit is reached.
-    async fn fail(&self, key: &str) -> Result<(), ApiError> {
+    async fn fail(&self, key: &str) -> AccountResult<()> {
         let failures = self
             .kv
             .incr(&format!("fail:{key}"), self.settings.lockout)
@@ -283,19 +272,17 @@ impl Auth {
         Ok(())
     }
 
-    async fn clear_failures(&self, key: &str) -> Result<(), ApiError> {
+    async fn clear_failures(&self, key: &str) -> AccountResult<()> {
         self.kv.delete(&format!("fail:{key}")).await?;
         Ok(())
     }
 
     /// Checks a TOTP or backup code for `user`, counting failures and honouring the lockout;
     /// a used backup code is consumed.
-    async fn check_second_factor(&self, user: &UserRecord, code: &str) -> Result<(), ApiError> {
+    async fn check_second_factor(&self, user: &UserRecord, code: &str) -> AccountResult<()> {
         let key = format!("totp:{}", user.id);
         if self.locked(&key).await? {
-            return Err(ApiError::throttled(
-                "too many failed codes; try again later",
-            ));
+            return Err(AccountError::LockedOut { what: "codes" });
         }
         let secret = user
             .totp_secret_enc
@@ -318,7 +305,7 @@ impl Auth {
             return self.clear_failures(&key).await;
         }
         self.fail(&key).await?;
-        Err(ApiError::unauthenticated(INVALID_LOGIN))
+        Err(AccountError::InvalidLogin)
     }
 
     /// `POST /api/auth/login`.
@@ -327,15 +314,13 @@ impl Auth {
         email: &str,
         password: &str,
         totp_code: Option<&str>,
-    ) -> Result<LoginOutcome, ApiError> {
+    ) -> AccountResult<LoginOutcome> {
         let email_hash = self.email_hash(&normalize_email(email)?);
         let key = Self::login_key(&email_hash);
         if self.locked(&key).await? {
             // Same answer whether or not the e-mail exists.
             self.hasher.verify_dummy(password);
-            return Err(ApiError::throttled(
-                "too many failed logins; try again later",
-            ));
+            return Err(AccountError::LockedOut { what: "logins" });
         }
         let user = self.accounts.user_by_email_hash(&email_hash).await?;
         let verified = match &user {
@@ -347,16 +332,18 @@ impl Auth {
         };
         let Some(user) = user.filter(|_| verified) else {
             self.fail(&key).await?;
-            return Err(ApiError::unauthenticated(INVALID_LOGIN));
+            return Err(AccountError::InvalidLogin);
         };
         self.clear_failures(&key).await?;
         match user.status {
             AccountStatus::Active => {}
             AccountStatus::Pending => {
-                return Err(ApiError::forbidden("the account is waiting for approval"));
+                return Err(AccountError::NotActive {
+                    state: "waiting for approval",
+                });
             }
             AccountStatus::Suspended => {
-                return Err(ApiError::forbidden("the account is suspended"));
+                return Err(AccountError::NotActive { state: "suspended" });
             }
         }
         if !user.totp_enabled {
@@ -376,7 +363,7 @@ impl Auth {
     }
 
     /// `POST /api/auth/refresh`: rotates the refresh token; a reused one revokes its family.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+    pub async fn refresh(&self, refresh_token: &str) -> AccountResult<TokenPair> {
         let now = self.now();
         let next_token = random_token::<32>();
         let successor = RefreshTokenRecord {
@@ -394,14 +381,10 @@ impl Auth {
             RefreshConsumed::Rotated(record) => record,
             RefreshConsumed::Reused(record) => {
                 tracing::warn!(user_id = %record.user_id, "refresh token reused: family revoked");
-                return Err(ApiError::unauthenticated(
-                    "refresh token is no longer valid",
-                ));
+                return Err(AccountError::RefreshInvalid);
             }
             RefreshConsumed::Expired | RefreshConsumed::Unknown => {
-                return Err(ApiError::unauthenticated(
-                    "refresh token is no longer valid",
-                ));
+                return Err(AccountError::RefreshInvalid);
             }
         };
         let user = self
@@ -409,7 +392,7 @@ impl Auth {
             .user(&record.user_id)
             .await?
             .filter(|user| user.status == AccountStatus::Active)
-            .ok_or_else(|| ApiError::unauthenticated("refresh token is no longer valid"))?;
+            .ok_or(AccountError::RefreshInvalid)?;
         let mfa = record.family_id.starts_with("m.");
         Ok(TokenPair {
             access_token: self.access_token(&user, mfa, false, now),
@@ -420,7 +403,7 @@ impl Auth {
     }
 
     /// Denylists an access token's `jti` until it expires.
-    async fn deny(&self, claims: &Claims) -> Result<(), ApiError> {
+    async fn deny(&self, claims: &Claims) -> AccountResult<()> {
         let left = (claims.exp - self.now().unix_timestamp()).max(1);
         self.kv
             .set(
@@ -433,7 +416,7 @@ impl Auth {
     }
 
     /// Rejects every access token of `user` issued before now (password change, suspension).
-    async fn end_sessions(&self, user: &UserId) -> Result<(), ApiError> {
+    async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
         let now = self.now();
         self.accounts.revoke_user_refresh(user, now).await?;
         self.kv
@@ -447,7 +430,7 @@ impl Auth {
     }
 
     /// Whether claims were revoked (denylisted `jti`, or issued before the user's epoch).
-    pub async fn revoked(&self, claims: &Claims) -> Result<bool, ApiError> {
+    pub async fn revoked(&self, claims: &Claims) -> AccountResult<bool> {
         if self
             .kv
             .get(&format!("deny:{}", claims.jti))
@@ -468,7 +451,7 @@ impl Auth {
         &self,
         principal: &Principal,
         refresh_token: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> AccountResult<()> {
         self.deny(&principal.claims).await?;
         if let Some(token) = refresh_token {
             self.accounts
@@ -478,15 +461,15 @@ impl Auth {
         Ok(())
     }
 
-    async fn current_user(&self, principal: &Principal) -> Result<UserRecord, ApiError> {
+    async fn current_user(&self, principal: &Principal) -> AccountResult<UserRecord> {
         self.accounts
             .user(&principal.claims.sub)
             .await?
-            .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))
+            .ok_or(AccountError::AccountGone)
     }
 
     /// `GET /api/auth/me`.
-    pub async fn me(&self, principal: &Principal) -> Result<UserView, ApiError> {
+    pub async fn me(&self, principal: &Principal) -> AccountResult<UserView> {
         Ok(self.view(&self.current_user(principal).await?))
     }
 
@@ -499,38 +482,30 @@ impl Auth {
         principal: &Principal,
         current: &str,
         new: &str,
-    ) -> Result<(), ApiError> {
+    ) -> AccountResult<()> {
         let mut user = self.current_user(principal).await?;
         let key = Self::login_key(&user.email_hash);
         if self.locked(&key).await? {
             self.hasher.verify_dummy(current);
-            return Err(ApiError::throttled(
-                "too many failed logins; try again later",
-            ));
+            return Err(AccountError::LockedOut { what: "logins" });
         }
         if !self.hasher.verify(current, &user.password_hash) {
             self.fail(&key).await?;
-            return Err(ApiError::forbidden("the current password is wrong"));
+            return Err(AccountError::WrongCurrentPassword);
         }
         self.clear_failures(&key).await?;
         let view = self.view(&user);
-        check_strength(new, &view.email, view.name.as_deref()).map_err(|weak| {
-            ApiError::bad_request(medilink_fhir::IssueCode::Value, weak.message())
-        })?;
+        check_strength(new, &view.email, view.name.as_deref())?;
         user.password_hash = self.hasher.hash(new);
         self.accounts.update_user(&user).await?;
         self.end_sessions(&user.id).await
     }
 
     /// `POST /api/auth/totp/setup`: a fresh secret (not yet enabled).
-    pub async fn totp_setup(&self, principal: &Principal) -> Result<TotpEnrolment, ApiError> {
+    pub async fn totp_setup(&self, principal: &Principal) -> AccountResult<TotpEnrolment> {
         let mut user = self.current_user(principal).await?;
         if user.totp_enabled {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                medilink_fhir::IssueCode::Conflict,
-                "TOTP is already enabled; disable it first",
-            ));
+            return Err(AccountError::TotpAlreadyEnabled);
         }
         let secret = totp::new_secret();
         user.totp_secret_enc = Some(self.keys.seal("totp", &secret));
@@ -548,14 +523,10 @@ impl Auth {
         &self,
         principal: &Principal,
         code: &str,
-    ) -> Result<(Vec<String>, TokenPair), ApiError> {
+    ) -> AccountResult<(Vec<String>, TokenPair)> {
         let mut user = self.current_user(principal).await?;
         if user.totp_enabled || user.totp_secret_enc.is_none() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                medilink_fhir::IssueCode::Conflict,
-                "run TOTP setup first",
-            ));
+            return Err(AccountError::TotpNotSetUp);
         }
         self.check_second_factor(&user, code).await?;
         let codes = totp::new_backup_codes();
@@ -567,10 +538,10 @@ impl Auth {
     }
 
     /// `POST /api/auth/totp/disable`: needs a valid code; not allowed where TOTP is mandatory.
-    pub async fn totp_disable(&self, principal: &Principal, code: &str) -> Result<(), ApiError> {
+    pub async fn totp_disable(&self, principal: &Principal, code: &str) -> AccountResult<()> {
         let mut user = self.current_user(principal).await?;
         if mfa_mandatory(user.role) {
-            return Err(ApiError::forbidden("TOTP is mandatory for this role"));
+            return Err(AccountError::TotpMandatory);
         }
         if !user.totp_enabled {
             return Ok(());
@@ -591,7 +562,7 @@ impl Auth {
         email: Option<&str>,
         limit: usize,
         offset: usize,
-    ) -> Result<Vec<UserView>, ApiError> {
+    ) -> AccountResult<Vec<UserView>> {
         let filter = UserFilter {
             role,
             status,
@@ -606,18 +577,12 @@ impl Auth {
     }
 
     /// Admin: approve, suspend or unlock.
-    pub async fn admin_action(&self, id: &str, action: AdminAction) -> Result<UserView, ApiError> {
+    pub async fn admin_action(&self, id: &str, action: AdminAction) -> AccountResult<UserView> {
         let mut user = self
             .accounts
             .user(&UserId(id.to_owned()))
             .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    axum::http::StatusCode::NOT_FOUND,
-                    medilink_fhir::IssueCode::NotFound,
-                    "no such user",
-                )
-            })?;
+            .ok_or(AccountError::UserNotFound)?;
         match action {
             AdminAction::Approve => {
                 user.status = AccountStatus::Active;

@@ -11,6 +11,7 @@ use medilink_fhir::platform::{AccountStatus, NewUser, Role, UserId};
 use medilink_server::Limits;
 use medilink_server::auth::password::PasswordHasher;
 use medilink_server::auth::{HashParams, Keys};
+use medilink_server::error::ApiError;
 use serde_json::{Value, json};
 
 use crate::support::PostgresDatabase;
@@ -270,7 +271,11 @@ async fn weak_passwords_are_refused_with_a_reason_wherever_a_password_is_set() {
             )
             .await
             .expect_err(weak);
-        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{weak}");
+        assert_eq!(
+            ApiError::from(refused).status(),
+            StatusCode::BAD_REQUEST,
+            "{weak}"
+        );
     }
 }
 
@@ -376,7 +381,7 @@ async fn a_physician_needs_a_display_name() {
         )
         .await
         .expect_err("nameless physician");
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(ApiError::from(refused).status(), StatusCode::BAD_REQUEST);
 
     // Positive control: with a name it is created (pending), the name trimmed.
     let body = json!({"email": "doc@example.org", "password": PASSWORD,
