@@ -100,7 +100,7 @@ const AMBIENT_ALLOWED: &[(&str, &str, &str)] = &[
     (
         "medilink-fhir/src/clock.rs",
         "Uuid::now_v7",
-        "the IdGen seam (`UuidV7IdGen`)",
+        "the IdGen seam (`UuidIdGen`)",
     ),
     (
         "medilink-fhir/src/backend/sql/mod.rs",
