@@ -1,8 +1,8 @@
 //! The request context every store call receives: who is asking, why, the request id, and
 //! the [`Accessed`] sink that records what the request touched.
 //!
-//! The server authenticates requests into [`Caller::User`]; the consent check wraps the store
-//! later without changing its callers.
+//! The server authenticates requests into [`Caller::User`] (or [`Caller::Anonymous`] on its
+//! public routes); `medilink_consent::ConsentGuard` wraps the store and decides from the caller.
 
 mod accessed;
 
@@ -14,7 +14,7 @@ pub use accessed::{AccessSummary, Accessed, Interaction};
 pub enum Caller {
     /// The platform itself (imports, migrations, jobs).
     System,
-    /// An unauthenticated client (until authentication lands).
+    /// A client without credentials, on a public route (the server's `PUBLIC_ROUTES`).
     Anonymous,
     /// An authenticated platform user.
     User {

@@ -246,6 +246,10 @@ impl SqlResourceStore {
         let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
         // `sqlite::memory:` names a new database at every parse; name it once, so that every
         // connection (the pool's, and the keeper's) opens the same one.
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a private database name, unique per store even with a shared IdGen double"
+        )]
         let url = if options.url.contains(":memory:") {
             format!(
                 "sqlite:file:medilink-memory-{}?mode=memory&cache=shared",
