@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest, KIND};
+use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest, ExportResult, KIND};
 use medilink_fhir::platform::worker::JobHandler;
 use medilink_fhir::platform::{Role, UserId};
 use medilink_fhir::{
@@ -68,13 +68,11 @@ pub(crate) async fn run(database_url: &str, patients: usize) -> Result<()> {
             .await
             .map_err(|err| anyhow::anyhow!("export failed: {err:?}"))?;
         let seconds = started.elapsed().as_secs_f64();
-        let Some(output) = outcome.result["output"].as_array().cloned() else {
+        let Ok(manifest) = serde_json::from_value::<ExportResult>(outcome.result.clone()) else {
             bail!("the export has no manifest: {}", outcome.result);
         };
-        let resources: u64 = output
-            .iter()
-            .filter_map(|file| file["count"].as_u64())
-            .sum();
+        let output = manifest.output;
+        let resources: u64 = output.iter().map(|file| file.count).sum();
         let bytes = walk_bytes(dir.path())?;
         println!(
             "| {name} | {resources} | {} | {bytes} | {seconds:.2} | {:.0} |",

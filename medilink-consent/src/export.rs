@@ -24,8 +24,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{
-    AuditEntry, AuditLog, BlobStore, BlobWriter, Job, JobQueue, JobStatus, LocalKeyValue, NewJob,
-    Role, UserId,
+    AuditEntry, AuditLog, BlobStore, BlobWriter, Job, JobKind, JobQueue, JobStatus, LocalKeyValue,
+    NewJob, Role, UserId,
 };
 use medilink_fhir::search::{Criterion, SearchQuery};
 use medilink_fhir::{
@@ -33,7 +33,7 @@ use medilink_fhir::{
     ResourceType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::compartment::is_compartment_type;
@@ -168,19 +168,54 @@ impl ExportRequest {
 
 /// The caller an export runs as (in the job payload).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct RunAs {
-    user_id: String,
-    role: String,
-    mfa: bool,
-    patient_id: Option<String>,
+pub struct RunAs {
+    /// The requester's user id.
+    pub user_id: String,
+    /// Their role's name.
+    pub role: String,
+    /// Whether they had passed MFA.
+    pub mfa: bool,
+    /// A patient user's own `Patient` id.
+    pub patient_id: Option<String>,
 }
 
-/// The job payload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Payload {
-    run_as: RunAs,
-    request: ExportRequest,
-    transaction_time: String,
+/// The payload of a `fhir.export` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportPayload {
+    /// Whom the job runs as.
+    pub run_as: RunAs,
+    /// The validated kick-off request.
+    pub request: ExportRequest,
+    /// The kick-off instant (the manifest's `transactionTime`).
+    pub transaction_time: String,
+}
+
+/// One file of a finished export (of either kind): a type and its line count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportFile {
+    /// The resource type's name.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// Lines (resources) in the file.
+    pub count: u64,
+}
+
+/// The result of a finished `fhir.export` job (the manifest without URLs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportResult {
+    /// The kick-off instant.
+    #[serde(rename = "transactionTime")]
+    pub transaction_time: String,
+    /// The kick-off URL.
+    pub request: String,
+    /// The files written, in type order (types without lines have none).
+    pub output: Vec<ExportFile>,
+}
+
+impl JobKind for BulkExport {
+    const KIND: &'static str = KIND;
+    type Payload = ExportPayload;
+    type Result = ExportResult;
 }
 
 /// The blob key of a job's file for `resource_type`.
@@ -204,9 +239,7 @@ fn not_found(id: &str) -> ConsentError {
 
 /// The types a `fhir.export` job's payload reads.
 fn payload_types(job: &Job) -> ConsentResult<Vec<ResourceType>> {
-    let payload: Payload = serde_json::from_value(job.payload.clone())
-        .map_err(|err| FhirError::Internal { source: err.into() })?;
-    Ok(payload.request.resource_types())
+    Ok(job.payload_of::<BulkExport>()?.request.resource_types())
 }
 
 impl BulkExport {
@@ -296,7 +329,7 @@ impl BulkExport {
         if let ExportLevel::Patient(id) = &request.level {
             self.check_patient(ctx, &request, id).await?;
         }
-        let payload = Payload {
+        let payload = ExportPayload {
             run_as: RunAs {
                 user_id: user_id.0.clone(),
                 role: role.as_str().to_owned(),
@@ -306,9 +339,7 @@ impl BulkExport {
             request,
             transaction_time: medilink_fhir::clock::format_instant(self.clock.now()),
         };
-        let payload = serde_json::to_value(&payload)
-            .map_err(|err| FhirError::Internal { source: err.into() })?;
-        let mut job = NewJob::new(KIND, payload);
+        let mut job = NewJob::of::<Self>(&payload)?;
         job.owner = Some(user_id.0.clone());
         job.max_attempts = 3;
         Ok(self.jobs.enqueue(job).await?)
@@ -373,7 +404,8 @@ impl BulkExport {
         type_name: &str,
     ) -> ConsentResult<(String, u64)> {
         let job = self.job(ctx, id).await?;
-        listed_file(self.blobs.as_ref(), &job, type_name).await
+        let output = job.result_of::<Self>().map(|result| result.output);
+        listed_file(self.blobs.as_ref(), &job, output, type_name).await
     }
 
     /// Writes the file of one type; its line count (`0`: no file, the caller may not see the
@@ -383,7 +415,7 @@ impl BulkExport {
         store: &ConsentGuard<Arc<dyn ResourceStore>>,
         ctx: &RequestContext,
         job: Uuid,
-        payload: &Payload,
+        payload: &ExportPayload,
         resource_type: ResourceType,
     ) -> Result<u64, FhirError> {
         let mut query = page_query(resource_type, payload.request.since.as_deref())?;
@@ -550,15 +582,12 @@ pub(crate) async fn delete_files(
 pub(crate) async fn listed_file(
     blobs: &dyn BlobStore,
     job: &Job,
+    output: Option<Vec<ExportFile>>,
     type_name: &str,
 ) -> ConsentResult<(String, u64)> {
     let id = job.id.to_string();
     let listed = job.status == JobStatus::Completed
-        && job.result.as_ref().is_some_and(|result| {
-            result["output"]
-                .as_array()
-                .is_some_and(|files| files.iter().any(|file| file["type"] == type_name))
-        });
+        && output.is_some_and(|files| files.iter().any(|file| file.resource_type == type_name));
     let resource_type = ResourceType::from_name(type_name).filter(|_| listed);
     let Some(resource_type) = resource_type else {
         return Err(not_found(&id));
@@ -598,7 +627,8 @@ fn context(job: &Job, run_as: &RunAs) -> Result<RequestContext, JobError> {
 #[async_trait]
 impl JobHandler for BulkExport {
     async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let payload: Payload = serde_json::from_value(job.payload.clone())
+        let payload = job
+            .payload_of::<Self>()
             .map_err(|_| JobError::permanent("invalid export payload"))?;
         let ctx = context(job, &payload.run_as)?;
         if Principal::of(&ctx.caller).role() == Some(Role::Researcher) {
@@ -613,7 +643,10 @@ impl JobHandler for BulkExport {
                 .export_type(&store, &ctx, job.id, &payload, resource_type)
                 .await?;
             if count > 0 {
-                output.push(json!({"type": resource_type.as_str(), "count": count}));
+                output.push(ExportFile {
+                    resource_type: resource_type.as_str().to_owned(),
+                    count,
+                });
             }
             if cancelled(self.jobs.as_ref(), job.id).await? {
                 let types = payload.request.resource_types();
@@ -622,11 +655,11 @@ impl JobHandler for BulkExport {
             }
         }
         self.audit_run(&ctx, job).await?;
-        Ok(JobOutcome::completed(json!({
-            "transactionTime": payload.transaction_time,
-            "request": payload.request.request_url,
-            "output": output,
-        })))
+        JobOutcome::completed_as::<Self>(&ExportResult {
+            transaction_time: payload.transaction_time,
+            request: payload.request.request_url,
+            output,
+        })
     }
 }
 

@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{BlobStore, Job, JobQueue, NewJob, Role};
+use medilink_fhir::platform::{BlobStore, Job, JobKind, JobQueue, NewJob, Role};
 use medilink_fhir::{Caller, Clock, FhirError, IssueCode, RequestContext, ResourceType};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -31,8 +31,8 @@ use uuid::Uuid;
 use crate::deid::{DeidError, DeidOptions, Deidentifier};
 use crate::error::{ConsentError, ConsentResult};
 use crate::export::{
-    cancel_job, cancelled, delete_files, file_key, listed_file, page_query, visible_job,
-    write_ndjson,
+    ExportFile, cancel_job, cancelled, delete_files, file_key, listed_file, page_query,
+    visible_job, write_ndjson,
 };
 
 /// The job kind.
@@ -111,10 +111,43 @@ impl ResearchRequest {
     }
 }
 
-/// The job payload (no key, no identity beyond the owner on the job itself).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Payload {
-    request: ResearchRequest,
+/// The payload of a `research.export` job (no key, no identity beyond the owner on the job
+/// itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResearchPayload {
+    /// The validated request.
+    pub request: ResearchRequest,
+}
+
+/// Resources of one type refused by the de-identification for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The resource type's name.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// The stable reason code (`unsupported-type`, `modifier-extension`, …).
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// The result of a finished `research.export` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResearchResult {
+    /// The instant ages were computed at (the run's start).
+    pub as_of: String,
+    /// The requested types.
+    pub types: Vec<String>,
+    /// The files written.
+    pub output: Vec<ExportFile>,
+    /// What was refused, per type and reason.
+    pub skipped: Vec<Skipped>,
+}
+
+impl JobKind for ResearchExport {
+    const KIND: &'static str = KIND;
+    type Payload = ResearchPayload;
+    type Result = ResearchResult;
 }
 
 /// Why a resource was skipped, as a stable code (never resource content).
@@ -183,9 +216,7 @@ impl ResearchExport {
                 reason: "research exports are for researchers only",
             });
         }
-        let payload = serde_json::to_value(Payload { request })
-            .map_err(|err| FhirError::Internal { source: err.into() })?;
-        let mut job = NewJob::new(KIND, payload);
+        let mut job = NewJob::of::<Self>(&ResearchPayload { request })?;
         job.owner = Some(user_id.0.clone());
         job.max_attempts = 3;
         Ok(self.jobs.enqueue(job).await?)
@@ -199,7 +230,8 @@ impl ResearchExport {
 
     /// The request of a research export job.
     pub fn request(job: &Job) -> ConsentResult<ResearchRequest> {
-        let payload: Payload = serde_json::from_value(job.payload.clone())
+        let payload = job
+            .payload_of::<Self>()
             .map_err(|_| not_found(&job.id.to_string()))?;
         Ok(payload.request)
     }
@@ -219,7 +251,8 @@ impl ResearchExport {
         type_name: &str,
     ) -> ConsentResult<(String, u64)> {
         let job = self.job(ctx, id).await?;
-        listed_file(self.blobs.as_ref(), &job, type_name).await
+        let output = job.result_of::<Self>().map(|result| result.output);
+        listed_file(self.blobs.as_ref(), &job, output, type_name).await
     }
 
     /// Writes the de-identified file of one type; its line count, and the refusals counted
@@ -277,26 +310,29 @@ impl JobHandler for ResearchExport {
                 .export_type(&deid, job.id, &request, *resource_type, &mut reasons)
                 .await?;
             if count > 0 {
-                output.push(json!({"type": resource_type.as_str(), "count": count}));
+                output.push(ExportFile {
+                    resource_type: resource_type.as_str().to_owned(),
+                    count,
+                });
             }
             for (reason, count) in reasons {
-                skipped.push(json!({
-                    "type": resource_type.as_str(),
-                    "reason": reason,
-                    "count": count,
-                }));
+                skipped.push(Skipped {
+                    resource_type: resource_type.as_str().to_owned(),
+                    reason: reason.to_owned(),
+                    count,
+                });
             }
             if cancelled(self.jobs.as_ref(), job.id).await? {
                 let _ = delete_files(self.blobs.as_ref(), job.id, &types).await;
                 return Err(JobError::permanent("cancelled"));
             }
         }
-        Ok(JobOutcome::completed(json!({
-            "as_of": medilink_fhir::clock::format_instant(as_of),
-            "types": request.types,
-            "output": output,
-            "skipped": skipped,
-        })))
+        JobOutcome::completed_as::<Self>(&ResearchResult {
+            as_of: medilink_fhir::clock::format_instant(as_of),
+            types: request.types,
+            output,
+            skipped,
+        })
     }
 }
 

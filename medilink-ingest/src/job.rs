@@ -21,14 +21,15 @@ use std::sync::Arc;
 
 use base64::Engine;
 use medilink_fhir::clock::format_instant;
+use medilink_fhir::platform::job_kind::result_json;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{BlobStore, Job, JobQueue, JobStatus, NewJob};
+use medilink_fhir::platform::{BlobStore, Job, JobKind, JobQueue, JobStatus, NewJob};
 use medilink_fhir::{
     Clock, ErrorKind, FhirError, IdGen, Issue, IssueCode, RequestContext, ResourceId,
     ResourceStore, ResourceType, ServiceError,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
@@ -348,16 +349,10 @@ impl DocumentIngest {
         };
         let enqueued = match self.blobs.put(&blob_key, upload.bytes).await {
             Ok(()) => {
-                self.queue
-                    .enqueue(NewJob {
-                        kind: KIND.to_owned(),
-                        payload: serde_json::to_value(&payload)
-                            .map_err(|_| DocumentError::Damaged)?,
-                        owner: Some(upload.uploader),
-                        max_attempts: MAX_ATTEMPTS,
-                        run_at: None,
-                    })
-                    .await
+                let mut job = NewJob::of::<Self>(&payload)?;
+                job.owner = Some(upload.uploader);
+                job.max_attempts = MAX_ATTEMPTS;
+                self.queue.enqueue(job).await
             }
             Err(err) => Err(err),
         };
@@ -386,7 +381,8 @@ impl DocumentIngest {
 
     /// Runs a `document.ingest` job (what [`JobHandler::run`] does).
     pub async fn ingest(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let payload: IngestPayload = serde_json::from_value(job.payload.clone())
+        let payload = job
+            .payload_of::<Self>()
             .map_err(|_| JobError::permanent("the job's input is damaged"))?;
         let bytes = match self.blobs.get(&payload.blob_key).await {
             Ok(Some(bytes)) => bytes,
@@ -409,7 +405,7 @@ impl DocumentIngest {
                 resources: Vec::new(),
                 reviewed_by: None,
             };
-            return Ok(JobOutcome::needs_review(report_json(&report)?));
+            return Ok(JobOutcome::needs_review(result_json::<Self>(&report)?));
         }
         let resources = self
             .publish(job.id, &payload, &analysis)
@@ -421,7 +417,7 @@ impl DocumentIngest {
             resources,
             reviewed_by: None,
         };
-        Ok(JobOutcome::completed(report_json(&report)?))
+        JobOutcome::completed_as::<Self>(&report)
     }
 
     /// Publishes the reviewed analysis of the `needs_review` job `id` with `corrections`
@@ -446,10 +442,11 @@ impl DocumentIngest {
             .queue
             .get(id)
             .await?
-            .filter(|job| job.kind == KIND)
+            .filter(Job::is::<Self>)
             .ok_or(DocumentError::JobNotFound)?;
-        let payload: IngestPayload =
-            serde_json::from_value(job.payload.clone()).map_err(|_| DocumentError::Damaged)?;
+        let payload = job
+            .payload_of::<Self>()
+            .map_err(|_| DocumentError::Damaged)?;
         let document = ResourceId::new(payload.document_reference.clone())?;
         if guarded
             .read(ctx, ResourceType::DocumentReference, &document)
@@ -458,10 +455,7 @@ impl DocumentIngest {
         {
             return Err(DocumentError::JobNotFound);
         }
-        let stored: Option<IngestReport> = job
-            .result
-            .clone()
-            .and_then(|result| serde_json::from_value(result).ok());
+        let stored = job.result_of::<Self>();
         let (analysis, reviewed_by) = match (job.status, stored) {
             (JobStatus::NeedsReview, Some(report)) => {
                 let analysis =
@@ -535,7 +529,7 @@ impl DocumentIngest {
         to: JobStatus,
         report: &IngestReport,
     ) -> Result<bool, DocumentError> {
-        let result = serde_json::to_value(report).map_err(|_| DocumentError::Damaged)?;
+        let result = result_json::<Self>(report).map_err(|_| DocumentError::Damaged)?;
         Ok(self
             .queue
             .transition(job.id, &[from], to, Some(result))
@@ -585,8 +579,10 @@ impl DocumentIngest {
     }
 }
 
-fn report_json(report: &IngestReport) -> Result<Value, JobError> {
-    serde_json::to_value(report).map_err(|_| JobError::permanent("the results cannot be recorded"))
+impl JobKind for DocumentIngest {
+    const KIND: &'static str = KIND;
+    type Payload = IngestPayload;
+    type Result = IngestReport;
 }
 
 #[async_trait::async_trait]

@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medilink_consent::export::{ExportLevel, ExportRequest};
+use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest};
 use medilink_fhir::platform::{Job, JobStatus};
 use medilink_fhir::{ErrorKind, IssueCode};
 use serde_json::{Value, json};
@@ -141,24 +141,22 @@ pub(crate) async fn patient(
 }
 
 fn manifest(base: &str, job: &Job) -> Value {
-    let result = job.result.clone().unwrap_or(Value::Null);
-    let output: Vec<Value> = result["output"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let result = job.result_of::<BulkExport>();
+    let output: Vec<Value> = result
         .iter()
+        .flat_map(|result| &result.output)
         .map(|file| {
-            let type_name = file["type"].as_str().unwrap_or_default();
+            let type_name = &file.resource_type;
             json!({
                 "type": type_name,
                 "url": format!("{base}/$export-file/{}/{type_name}.ndjson", job.id),
-                "count": file["count"],
+                "count": file.count,
             })
         })
         .collect();
     json!({
-        "transactionTime": result["transactionTime"],
-        "request": result["request"],
+        "transactionTime": result.as_ref().map(|result| &result.transaction_time),
+        "request": result.as_ref().map(|result| &result.request),
         "requiresAccessToken": true,
         "output": output,
         "error": [],

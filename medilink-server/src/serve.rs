@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_fhir::platform::maintenance::{register_fulltext, register_maintenance};
+use medilink_fhir::platform::maintenance::register_fulltext;
 use medilink_fhir::platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_fhir::platform::{AccountStatus, Role};
 use medilink_fhir::{Clock, SystemClock};
+use medilink_jobs::register_jobs;
 
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand, WorkerSettings};
@@ -165,25 +166,23 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The job worker of a server process: the `document.ingest`, `fhir.export` and
-/// `research.export` handlers, the periodic maintenance (expired tokens, stale leases,
-/// statistics) and the full-text catch-up of this process's index. Handlers get the platform's
-/// store: document work was authorized when it was queued, an export guards it again as its
-/// requester, and a research export writes only de-identified output.
-pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
-    let store = state.store.inner().clone();
+/// The handlers of a server process's worker: every queue-wide kind
+/// ([`medilink_jobs::register_jobs`], the same call `medilink-worker` makes) and the
+/// full-text catch-up of this process's own index (`maintenance.fulltext`, node-local).
+pub fn registry(state: &AppState) -> Registry {
     let mut registry = Registry::new();
-    registry.register(medilink_ingest::job::KIND, state.documents.clone());
-    registry.register(medilink_consent::export::KIND, state.exports.clone());
-    registry.register(medilink_consent::research::KIND, state.research.clone());
-    register_maintenance(
+    register_jobs(&mut registry, &state.job_deps);
+    register_fulltext(
         &mut registry,
-        store.clone(),
-        state.auth.accounts.clone(),
-        state.jobs.clone(),
-        state.clock.clone(),
+        state.store.inner().clone(),
+        state.search_index.clone(),
     );
-    register_fulltext(&mut registry, store, state.search_index.clone());
+    registry
+}
+
+/// The job worker of a server process, running [`registry`].
+pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
+    let registry = registry(state);
     let worker_id = format!("server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
     let mut options = WorkerOptions::new(worker_id);
     options.concurrency = settings.concurrency;

@@ -18,6 +18,7 @@ use medilink_fhir::{
 };
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
+use medilink_jobs::JobDeps;
 
 use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};
@@ -85,6 +86,9 @@ pub struct AppState {
     /// Research exports and the `research.export` job, over the platform's unguarded store
     /// (every output de-identified with the research key), `blobs` and `jobs`.
     pub research: Arc<ResearchExport>,
+    /// What the job handlers are built from: `documents`, `exports` and `research` above, and
+    /// the embedded worker's handlers ([`medilink_jobs::register_jobs`]).
+    pub job_deps: JobDeps,
 }
 
 /// Default of `--max-document-bytes`: 20 MB.
@@ -109,28 +113,17 @@ impl AppState {
         )
         .with_audit(platform.audit.clone());
         let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::default());
-        let documents = DocumentIngest::new(
-            store.clone(),
-            blobs.clone(),
-            platform.jobs.clone(),
-            ids.clone(),
-            clock.clone(),
-            default_pipeline(),
-        );
-        let exports = BulkExport::new(
-            store.clone(),
-            blobs.clone(),
-            platform.jobs.clone(),
-            clock.clone(),
-        )
-        .with_audit(platform.audit.clone());
-        let research = ResearchExport::new(
-            store.clone(),
-            blobs.clone(),
-            platform.jobs.clone(),
-            clock.clone(),
-            *keys.research(),
-        );
+        let job_deps = JobDeps {
+            store: store.clone(),
+            accounts: platform.accounts.clone(),
+            audit: platform.audit.clone(),
+            jobs: platform.jobs.clone(),
+            blobs: blobs.clone(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+            pipeline: default_pipeline(),
+            research_key: *keys.research(),
+        };
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -154,55 +147,43 @@ impl AppState {
             dashboards: None,
             jobs: platform.jobs,
             blobs,
-            documents: Arc::new(documents),
+            documents: Arc::new(job_deps.documents()),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             metrics: Arc::new(crate::metrics::Metrics::new()),
-            exports: Arc::new(exports),
-            research: Arc::new(research),
+            exports: Arc::new(job_deps.exports()),
+            research: Arc::new(job_deps.research()),
+            job_deps,
         })
+    }
+
+    /// The same state with the job services rebuilt from `deps`.
+    fn with_job_deps(mut self, deps: JobDeps) -> Self {
+        self.documents = Arc::new(deps.documents());
+        self.exports = Arc::new(deps.exports());
+        self.research = Arc::new(deps.research());
+        self.blobs = deps.blobs.clone();
+        self.job_deps = deps;
+        self
     }
 
     /// The same state with documents and exports stored in `blobs`, documents analysed by
     /// `pipeline`.
-    pub fn with_documents(mut self, blobs: Arc<dyn BlobStore>, pipeline: Pipeline) -> Self {
-        self.documents = Arc::new(DocumentIngest::new(
-            self.store.inner().clone(),
-            blobs.clone(),
-            self.jobs.clone(),
-            self.ids.clone(),
-            self.clock.clone(),
+    pub fn with_documents(self, blobs: Arc<dyn BlobStore>, pipeline: Pipeline) -> Self {
+        let deps = JobDeps {
+            blobs,
             pipeline,
-        ));
-        self.exports = Arc::new(
-            BulkExport::new(
-                self.store.inner().clone(),
-                blobs.clone(),
-                self.jobs.clone(),
-                self.clock.clone(),
-            )
-            .with_audit(self.audit_log.clone()),
-        );
-        self.research = Arc::new(ResearchExport::new(
-            self.store.inner().clone(),
-            blobs.clone(),
-            self.jobs.clone(),
-            self.clock.clone(),
-            *self.auth.keys.research(),
-        ));
-        self.blobs = blobs;
-        self
+            ..self.job_deps.clone()
+        };
+        self.with_job_deps(deps)
     }
 
     /// The same state with research exports pseudonymised with `key` instead.
-    pub fn with_research_key(mut self, key: [u8; 32]) -> Self {
-        self.research = Arc::new(ResearchExport::new(
-            self.store.inner().clone(),
-            self.blobs.clone(),
-            self.jobs.clone(),
-            self.clock.clone(),
-            key,
-        ));
-        self
+    pub fn with_research_key(self, key: [u8; 32]) -> Self {
+        let deps = JobDeps {
+            research_key: key,
+            ..self.job_deps.clone()
+        };
+        self.with_job_deps(deps)
     }
 
     /// Opens the stores the configuration names (system clock, UUID ids) and builds the state.

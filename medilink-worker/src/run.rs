@@ -3,14 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_consent::export::{BulkExport, KIND as EXPORT};
-use medilink_consent::research::{KIND as RESEARCH_EXPORT, ResearchExport};
-use medilink_fhir::platform::maintenance::register_maintenance;
 use medilink_fhir::platform::worker::{Registry, Worker};
 use medilink_fhir::platform::{BlobStore, Platform};
 use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
 use medilink_ingest::Pipeline;
-use medilink_ingest::job::{DocumentIngest, KIND as DOCUMENT_INGEST};
+use medilink_jobs::{JobDeps, register_jobs};
 
 use crate::config::WorkerConfig;
 use crate::metrics::WorkerMetrics;
@@ -19,53 +16,39 @@ use crate::metrics::WorkerMetrics;
 /// rule-based extractor or, when configured, the LLM extractor; then the LOINC mapping.
 pub use medilink_ingest::cli::pipeline;
 
-/// The handlers this process runs: maintenance, `fhir.export` (guarded as each export's
-/// requester), `research.export` (de-identified with `--research-key`) and `document.ingest`.
-pub fn registry(
+/// The handlers this process runs: every queue-wide kind ([`register_jobs`], the same call
+/// the server's embedded worker makes; `research.export` pseudonymises with
+/// `--research-key`), and with `--enable-test-handlers` the test kinds.
+pub fn registry(config: &WorkerConfig, deps: &JobDeps) -> Registry {
+    let mut registry = Registry::new();
+    register_jobs(&mut registry, deps);
+    if config.test_handlers {
+        crate::test_handlers::register(&mut registry, deps.store.clone(), &config.worker.worker_id);
+    }
+    registry
+}
+
+/// What the handlers of this process are built from: the platform's `store`, `blobs`, the
+/// system clock, UUID ids, `pipeline` and the configured research key.
+pub fn job_deps(
     config: &WorkerConfig,
     store: Arc<dyn ResourceStore>,
     platform: &Platform,
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     pipeline: Pipeline,
-) -> Registry {
-    let mut registry = Registry::new();
-    register_maintenance(
-        &mut registry,
-        store.clone(),
-        platform.accounts.clone(),
-        platform.jobs.clone(),
-        clock.clone(),
-    );
-    let exports = BulkExport::new(
-        store.clone(),
-        blobs.clone(),
-        platform.jobs.clone(),
-        clock.clone(),
-    )
-    .with_audit(platform.audit.clone());
-    registry.register(EXPORT, Arc::new(exports));
-    let research = ResearchExport::new(
-        store.clone(),
-        blobs.clone(),
-        platform.jobs.clone(),
-        clock.clone(),
-        config.research_key.0,
-    );
-    registry.register(RESEARCH_EXPORT, Arc::new(research));
-    let documents = DocumentIngest::new(
-        store.clone(),
+) -> JobDeps {
+    JobDeps {
+        store,
+        accounts: platform.accounts.clone(),
+        audit: platform.audit.clone(),
+        jobs: platform.jobs.clone(),
         blobs,
-        platform.jobs.clone(),
-        Arc::new(UuidIdGen),
         clock,
+        ids: Arc::new(UuidIdGen),
         pipeline,
-    );
-    registry.register(DOCUMENT_INGEST, Arc::new(documents));
-    if config.test_handlers {
-        crate::test_handlers::register(&mut registry, store, &config.worker.worker_id);
+        research_key: config.research_key.0,
     }
-    registry
 }
 
 /// Opens the database (applying migrations unless disabled), the blob store and the optional
@@ -89,7 +72,7 @@ pub async fn run(
         medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
             .await
             .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
-    let mut registry = registry(
+    let deps = job_deps(
         &config,
         store.clone(),
         &platform,
@@ -97,6 +80,7 @@ pub async fn run(
         clock.clone(),
         pipeline,
     );
+    let mut registry = registry(&config, &deps);
     let metrics_listener = match config.metrics_listen {
         Some(listen) => {
             let metrics = Arc::new(WorkerMetrics::new());

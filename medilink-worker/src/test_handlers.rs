@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::Job;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome, Registry};
+use medilink_fhir::platform::{Job, JobKind};
 use medilink_fhir::{RequestContext, ResourceStore};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Kind of [`RecordRun`].
@@ -17,6 +18,31 @@ pub const RECORD: &str = "test.record";
 pub const RECORD_SYSTEM: &str = "urn:medilink:test:record";
 /// Identifier system of the worker that ran it.
 pub const WORKER_SYSTEM: &str = "urn:medilink:test:worker";
+
+/// The payload of a [`RecordRun`] job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordPayload {
+    /// The job's number, written into the `Basic` resource.
+    pub n: u64,
+    /// Milliseconds to wait first (at most 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_ms: Option<u64>,
+}
+
+/// The result of a [`RecordRun`] job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordResult {
+    /// The worker that ran it.
+    pub worker: String,
+    /// The `Basic/{id}` it wrote.
+    pub resource: String,
+}
+
+impl JobKind for RecordRun {
+    const KIND: &'static str = RECORD;
+    type Payload = RecordPayload;
+    type Result = RecordResult;
+}
 
 /// Registers the test kinds.
 pub fn register(registry: &mut Registry, store: Arc<dyn ResourceStore>, worker_id: &str) {
@@ -40,10 +66,10 @@ pub struct RecordRun {
 #[async_trait]
 impl JobHandler for RecordRun {
     async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let n = job.payload["n"]
-            .as_u64()
-            .ok_or_else(|| JobError::permanent("payload.n must be a number"))?;
-        if let Some(ms) = job.payload["sleep_ms"].as_u64() {
+        let RecordPayload { n, sleep_ms } = job
+            .payload_of::<Self>()
+            .map_err(|_| JobError::permanent("payload.n must be a number"))?;
+        if let Some(ms) = sleep_ms {
             tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
         }
         let resource = json!({
@@ -58,9 +84,9 @@ impl JobHandler for RecordRun {
             .store
             .create(&RequestContext::system(), resource)
             .await?;
-        Ok(JobOutcome::completed(json!({
-            "worker": self.worker_id,
-            "resource": format!("Basic/{}", stored.id),
-        })))
+        JobOutcome::completed_as::<Self>(&RecordResult {
+            worker: self.worker_id.clone(),
+            resource: format!("Basic/{}", stored.id),
+        })
     }
 }

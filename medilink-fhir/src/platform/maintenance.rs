@@ -14,11 +14,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::job_kind::{JobKind, NoPayload};
 use super::worker::{JobError, JobHandler, JobOutcome, Registry};
-use super::{AccountStore, Job, JobQueue};
+use super::{AccountStore, Job, JobQueue, LeaseRecovery};
 use crate::clock::{Clock, format_instant};
 use crate::context::RequestContext;
 use crate::model::ResourceType;
@@ -33,6 +36,60 @@ pub const STALE_JOBS: &str = "maintenance.stale_jobs";
 pub const FULLTEXT: &str = "maintenance.fulltext";
 /// Kind of the daily statistics.
 pub const STATISTICS: &str = "maintenance.statistics";
+
+/// The result of a [`TokenCleanup`] run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensResult {
+    /// Expired refresh tokens deleted.
+    pub deleted: u64,
+}
+
+/// The result of a [`FullTextCatchUp`] run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullTextResult {
+    /// Changes applied to the index.
+    pub applied: u64,
+    /// The change-feed position the index is at afterwards.
+    pub position: u64,
+}
+
+/// The result of a [`Statistics`] run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatisticsResult {
+    /// When the counts were taken.
+    pub at: String,
+    /// Current, not deleted resources by type (types without any left out).
+    pub resources: BTreeMap<String, u64>,
+    /// Their sum.
+    pub resources_total: u64,
+    /// Jobs by status.
+    pub jobs: BTreeMap<String, u64>,
+}
+
+impl JobKind for TokenCleanup {
+    const KIND: &'static str = TOKENS;
+    type Payload = NoPayload;
+    type Result = TokensResult;
+}
+
+impl JobKind for StaleJobRecovery {
+    const KIND: &'static str = STALE_JOBS;
+    type Payload = NoPayload;
+    type Result = LeaseRecovery;
+}
+
+#[cfg(feature = "tantivy")]
+impl JobKind for FullTextCatchUp {
+    const KIND: &'static str = FULLTEXT;
+    type Payload = NoPayload;
+    type Result = FullTextResult;
+}
+
+impl JobKind for Statistics {
+    const KIND: &'static str = STATISTICS;
+    type Payload = NoPayload;
+    type Result = StatisticsResult;
+}
 
 /// Registers the token clean-up, stale-lease recovery and daily statistics with their default
 /// intervals.
@@ -100,7 +157,7 @@ impl JobHandler for TokenCleanup {
             .accounts
             .delete_expired_refresh(self.clock.now())
             .await?;
-        Ok(JobOutcome::completed(json!({ "deleted": deleted })))
+        JobOutcome::completed_as::<Self>(&TokensResult { deleted })
     }
 }
 
@@ -122,10 +179,7 @@ impl JobHandler for StaleJobRecovery {
                 "recovered jobs whose lease ran out"
             );
         }
-        Ok(JobOutcome::completed(json!({
-            "requeued": recovered.requeued,
-            "failed": recovered.failed,
-        })))
+        JobOutcome::completed_as::<Self>(&recovered)
     }
 }
 
@@ -144,10 +198,10 @@ pub struct FullTextCatchUp {
 impl JobHandler for FullTextCatchUp {
     async fn run(&self, _job: &Job) -> Result<JobOutcome, JobError> {
         let applied = crate::fulltext::catch_up(self.store.as_ref(), self.index.as_ref()).await?;
-        Ok(JobOutcome::completed(json!({
-            "applied": applied,
-            "position": self.index.position(),
-        })))
+        JobOutcome::completed_as::<Self>(&FullTextResult {
+            applied,
+            position: self.index.position(),
+        })
     }
 }
 
@@ -167,28 +221,28 @@ impl JobHandler for Statistics {
     async fn run(&self, _job: &Job) -> Result<JobOutcome, JobError> {
         let ctx = RequestContext::system();
         let count = [("_summary".to_owned(), "count".to_owned())];
-        let mut resources = Map::new();
+        let mut resources = BTreeMap::new();
         let mut total = 0;
         for resource_type in ResourceType::ALL {
             let query = SearchQuery::parse(resource_type, &count, true)?;
             let n = self.store.search(&ctx, &query).await?.total.unwrap_or(0);
             if n > 0 {
-                resources.insert(resource_type.as_str().to_owned(), Value::from(n));
+                resources.insert(resource_type.as_str().to_owned(), n);
                 total += n;
             }
         }
-        let jobs: Map<String, Value> = self
+        let jobs = self
             .queue
             .count_by_status()
             .await?
             .into_iter()
-            .map(|(status, n)| (status.as_str().to_owned(), Value::from(n)))
+            .map(|(status, n)| (status.as_str().to_owned(), n))
             .collect();
-        Ok(JobOutcome::completed(json!({
-            "at": format_instant(self.clock.now()),
-            "resources": resources,
-            "resources_total": total,
-            "jobs": jobs,
-        })))
+        JobOutcome::completed_as::<Self>(&StatisticsResult {
+            at: format_instant(self.clock.now()),
+            resources,
+            resources_total: total,
+            jobs,
+        })
     }
 }

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod blob;
+pub mod job_kind;
 pub mod jobs;
 pub mod kv;
 pub mod maintenance;
@@ -22,6 +23,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditFormat, AuditLog, AuditRecord, AuditVerification};
 pub use blob::{BlobStore, BlobWriter};
+pub use job_kind::{JobKind, NoPayload};
 pub use jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 pub use kv::{KeyValue, LocalKeyValue};
 

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::platform::{Job, JobFilter, JobStatus, Role};
 use medilink_fhir::{IssueCode, ResourceId};
-use medilink_ingest::job::{Correction, DocumentError, IngestPayload, IngestReport, KIND, Upload};
+use medilink_ingest::job::{Correction, DocumentError, DocumentIngest, KIND, Upload};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -175,11 +175,8 @@ async fn visible_job(app: &AppState, caller: &Caller, id: &str) -> Result<Job, A
 /// The JSON view of a job: status, file, patient, times, attempts, counts, a readable error,
 /// and for `needs_review` the results to review (with their positions for corrections).
 fn view(job: &Job) -> Value {
-    let payload: Option<IngestPayload> = serde_json::from_value(job.payload.clone()).ok();
-    let report: Option<IngestReport> = job
-        .result
-        .clone()
-        .and_then(|result| serde_json::from_value(result).ok());
+    let payload = job.payload_of::<DocumentIngest>().ok();
+    let report = job.result_of::<DocumentIngest>();
     let mut view = json!({
         "id": job.id,
         "status": job.status,

@@ -87,25 +87,23 @@ fn view(base: &str, job: &Job) -> Value {
         JobStatus::Completed => "completed",
         _ => "failed",
     };
-    let result = job.result.clone().unwrap_or(Value::Null);
+    let result = job.result_of::<ResearchExport>();
     let types = ResearchExport::request(job)
         .map(|request| request.types)
         .unwrap_or_default();
-    let output: Vec<Value> = result["output"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let output: Vec<Value> = result
         .iter()
+        .flat_map(|result| &result.output)
         .map(|file| {
-            let type_name = file["type"].as_str().unwrap_or_default();
+            let type_name = &file.resource_type;
             json!({
                 "type": type_name,
                 "url": format!("{}/files/{type_name}.ndjson", status_url(base, &job.id.to_string())),
-                "count": file["count"],
+                "count": file.count,
             })
         })
         .collect();
-    let skipped = result["skipped"].as_array().cloned().unwrap_or_default();
+    let skipped = result.as_ref().map_or(&[][..], |result| &result.skipped);
     let mut view = json!({
         "id": job.id.to_string(),
         "status": status,
@@ -113,8 +111,8 @@ fn view(base: &str, job: &Job) -> Value {
         "output": output,
         "skipped": skipped,
     });
-    if let Some(as_of) = result["as_of"].as_str() {
-        view["as_of"] = json!(as_of);
+    if let Some(result) = &result {
+        view["as_of"] = json!(result.as_of);
     }
     if status == "failed" {
         view["error"] = json!(job.last_error.as_deref().unwrap_or("unknown error"));

@@ -18,6 +18,7 @@ mod errors;
 mod export;
 mod failures;
 mod history;
+mod jobs;
 mod limits;
 mod live;
 mod lockouts;

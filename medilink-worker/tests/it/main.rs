@@ -1,6 +1,7 @@
 //! Integration tests of `medilink-worker`, against the compiled binary (one test binary).
 
 mod documents;
+mod every_kind;
 mod export;
 mod metrics;
 mod two_workers;

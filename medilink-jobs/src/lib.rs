@@ -1,0 +1,124 @@
+//! `medilink-jobs`: the one job registry both hosts call. [`register_jobs`] registers every
+//! queue-wide kind — `document.ingest`, `fhir.export`, `research.export` and the maintenance
+//! jobs — with handlers built from [`JobDeps`]; the server's embedded worker and
+//! `medilink-worker` both call it, so a kind added here runs wherever the queue is worked
+//! (a kind registered by one host only would stall under `serve --no-worker`).
+//!
+//! Not here: `maintenance.fulltext` (it catches up *this process's* full-text index, so only
+//! a process holding one — the server — registers it, next to its follower task) and the
+//! worker's hidden `--enable-test-handlers` kinds.
+//!
+//! Each kind's payload and result are serde structs named by its
+//! [`JobKind`](medilink_fhir::platform::JobKind) implementation (the handler type); this crate
+//! sits between the hosts and the handler crates only because it must know them all
+//! (ARCHITECTURE.md, "Jobs and blobs").
+
+use std::sync::Arc;
+
+use medilink_consent::export::BulkExport;
+use medilink_consent::research::ResearchExport;
+use medilink_fhir::platform::maintenance::register_maintenance;
+use medilink_fhir::platform::worker::Registry;
+use medilink_fhir::platform::{AccountStore, AuditLog, BlobStore, JobKind, JobQueue};
+use medilink_fhir::{Clock, IdGen, ResourceStore};
+use medilink_ingest::Pipeline;
+use medilink_ingest::job::DocumentIngest;
+
+#[cfg(test)]
+mod tests;
+
+/// What the job handlers need. `store` is the platform's unguarded store: document work was
+/// authorized when it was queued, an export guards it again as its requester, and a research
+/// export writes only de-identified output.
+#[derive(Clone)]
+pub struct JobDeps {
+    /// The platform's resource store.
+    pub store: Arc<dyn ResourceStore>,
+    /// Accounts (expired refresh tokens).
+    pub accounts: Arc<dyn AccountStore>,
+    /// The audit trail (one record per finished export).
+    pub audit: Arc<dyn AuditLog>,
+    /// The job queue.
+    pub jobs: Arc<dyn JobQueue>,
+    /// Uploaded documents and export files.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Ids of published resources and blobs.
+    pub ids: Arc<dyn IdGen>,
+    /// The ingest pipeline of `document.ingest`.
+    pub pipeline: Pipeline,
+    /// The deployment's research key (pseudonyms of `research.export`).
+    pub research_key: [u8; 32],
+}
+
+impl std::fmt::Debug for JobDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobDeps")
+            .field("store", &self.store)
+            .field("jobs", &self.jobs)
+            .field("blobs", &self.blobs)
+            .field("pipeline", &self.pipeline)
+            .field("research_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobDeps {
+    /// The `document.ingest` service (upload and job).
+    pub fn documents(&self) -> DocumentIngest {
+        DocumentIngest::new(
+            self.store.clone(),
+            self.blobs.clone(),
+            self.jobs.clone(),
+            self.ids.clone(),
+            self.clock.clone(),
+            self.pipeline.clone(),
+        )
+    }
+
+    /// The `fhir.export` service (kick-off, status, files and job), auditing finished runs.
+    pub fn exports(&self) -> BulkExport {
+        BulkExport::new(
+            self.store.clone(),
+            self.blobs.clone(),
+            self.jobs.clone(),
+            self.clock.clone(),
+        )
+        .with_audit(self.audit.clone())
+    }
+
+    /// The `research.export` service (kick-off, status, files and job).
+    pub fn research(&self) -> ResearchExport {
+        ResearchExport::new(
+            self.store.clone(),
+            self.blobs.clone(),
+            self.jobs.clone(),
+            self.clock.clone(),
+            self.research_key,
+        )
+    }
+}
+
+/// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
+/// `fhir.export`, `research.export`, and the periodic `maintenance.tokens`,
+/// `maintenance.stale_jobs` and `maintenance.statistics`.
+pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
+    registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
+    registry.register(BulkExport::KIND, Arc::new(deps.exports()));
+    registry.register(ResearchExport::KIND, Arc::new(deps.research()));
+    register_maintenance(
+        registry,
+        deps.store.clone(),
+        deps.accounts.clone(),
+        deps.jobs.clone(),
+        deps.clock.clone(),
+    );
+}
+
+/// The kinds [`register_jobs`] registers, sorted (what every host's registry must contain).
+pub fn kinds(deps: &JobDeps) -> Vec<String> {
+    let mut registry = Registry::new();
+    register_jobs(&mut registry, deps);
+    registry.kinds().into_iter().map(str::to_owned).collect()
+}
