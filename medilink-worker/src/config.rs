@@ -24,6 +24,14 @@ pub struct Cli {
     /// Connection pool size.
     #[arg(long, env = "MEDILINK_DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
     pub database_max_connections: u32,
+    /// Time limit of every database statement, in seconds (0: none), as the server's: a
+    /// statement past it is stopped and its job attempt fails.
+    #[arg(
+        long,
+        env = "MEDILINK_DATABASE_STATEMENT_TIMEOUT_SECS",
+        default_value_t = medilink_fhir::DEFAULT_STATEMENT_TIMEOUT.as_secs()
+    )]
+    pub database_statement_timeout_secs: u64,
     /// Do not apply pending migrations at start-up.
     #[arg(long, env = "MEDILINK_DATABASE_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -155,6 +163,8 @@ impl Cli {
         }
         let mut sql = SqlOptions::new(url);
         sql.max_connections = self.database_max_connections;
+        sql.statement_timeout = (self.database_statement_timeout_secs > 0)
+            .then(|| Duration::from_secs(self.database_statement_timeout_secs));
         sql.migrate = !self.no_migrate;
         if let Some(redis) = &self.redis_url
             && !(redis.starts_with("redis://") || redis.starts_with("rediss://"))
@@ -271,6 +281,24 @@ mod tests {
         assert!(config.worker.schedule_every.is_some());
         assert!(!config.test_handlers);
         assert_eq!(config.metrics_listen, None);
+        assert_eq!(
+            config.sql.statement_timeout,
+            Some(medilink_fhir::DEFAULT_STATEMENT_TIMEOUT)
+        );
+        let limited = |secs: &str| {
+            parse(&[
+                "--data-dir",
+                &data_dir,
+                "--database-statement-timeout-secs",
+                secs,
+            ])
+            .validate()
+            .expect("valid")
+            .sql
+            .statement_timeout
+        };
+        assert_eq!(limited("120"), Some(Duration::from_secs(120)));
+        assert_eq!(limited("0"), None);
         let listen = parse(&[
             "--data-dir",
             &data_dir,

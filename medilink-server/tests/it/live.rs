@@ -130,3 +130,91 @@ async fn http_round_trip_on_postgres() {
     })
     .await;
 }
+
+/// The name searches running on the test's database (by any connection but `admin`).
+async fn name_searches(admin: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database() \
+         AND state = 'active' AND query LIKE '%FROM search_string%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(admin)
+    .await
+    .expect("pg_stat_activity")
+}
+
+/// Issue #11: a client that leaves mid-search leaves no query running on PostgreSQL. The search
+/// is held on the database by a lock the test takes on `resources` (a statement that would run
+/// until `statement_timeout`, 60 s here); the client sends it over a raw socket and closes the
+/// socket once PostgreSQL runs it; the server drops the handler, and the drop guard cancels the
+/// statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_search_leaves_no_query_on_postgres() {
+    use sqlx::Connection as _;
+    use tokio::io::AsyncWriteExt as _;
+
+    PostgresDatabase::run("the search of a client that left", |url| async move {
+        let mut options = SqlOptions::new(url.clone());
+        options.statement_timeout = Some(std::time::Duration::from_secs(60));
+        let app = TestApp::on(&options, Limits::default()).await;
+        let server = Running::start(app).await;
+        let mut locker = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::raw_sql("BEGIN; LOCK TABLE resources IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut locker)
+            .await
+            .expect("lock");
+        let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect");
+
+        let address = server
+            .base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("host:port")
+            .to_owned();
+        let mut client = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        client
+            .write_all(
+                format!(
+                    "GET /fhir/R4/Patient?name=smith&_total=accurate HTTP/1.1\r\nHost: {address}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .expect("send");
+        let started = std::time::Instant::now();
+        while name_searches(&mut admin).await.is_empty() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the search never reached PostgreSQL"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(client);
+
+        let left = std::time::Instant::now();
+        let mut searches = name_searches(&mut admin).await;
+        while !searches.is_empty() && left.elapsed() < std::time::Duration::from_secs(2) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            searches = name_searches(&mut admin).await;
+        }
+        assert!(
+            searches.is_empty(),
+            "still on PostgreSQL {:?} after the client left: {searches:?}",
+            left.elapsed()
+        );
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .expect("unlock");
+        // The server answers the next client as usual.
+        let page = reqwest::get(format!("{}/Patient", server.base))
+            .await
+            .expect("search");
+        assert_eq!(page.status(), StatusCode::OK);
+        server.shutdown().await;
+    })
+    .await;
+}

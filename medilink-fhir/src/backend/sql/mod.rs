@@ -10,6 +10,7 @@ mod jobs;
 mod kv;
 mod migrate;
 mod platform;
+mod reader;
 mod rows;
 mod search;
 mod search_plan;
@@ -83,7 +84,8 @@ pub struct SqlResourceStore {
 /// since the connection was taken from the pool (sea-orm takes one per statement, or one for a
 /// whole transaction). The interrupted statement fails with `SQLITE_INTERRUPT`, which
 /// [`classify`] reports as [`FhirError::TimedOut`]. The deadline is measured on the monotonic
-/// clock (`Instant`), not the wall clock.
+/// clock (`Instant`), not the wall clock. A statement of a [`reader::Reader`] is interrupted as
+/// well once its future was dropped (the handler also reads the reader's interrupt flag).
 #[cfg(feature = "sql-sqlite")]
 fn sqlite_time_limit(
     connect: &mut ConnectOptions,
@@ -95,18 +97,28 @@ fn sqlite_time_limit(
         u64::try_from(l.as_millis()).unwrap_or(u64::MAX).max(1)
     });
     let shared = Arc::new(std::sync::atomic::AtomicU64::new(millis));
+    // Both hooks run inside the future that takes the connection (sea-orm's, within the
+    // caller's), so they see the caller's interrupt flag (`reader::interrupt_flag`).
     async fn arm(
         conn: &mut sea_orm::sqlx::SqliteConnection,
         millis: u64,
+        interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<(), sea_orm::sqlx::Error> {
         let mut handle = conn.lock_handle().await?;
-        if millis == 0 {
+        if millis == 0 && interrupt.is_none() {
             handle.remove_progress_handler();
             return Ok(());
         }
-        let deadline = std::time::Instant::now() + Duration::from_millis(millis);
-        // `false` interrupts the running statement.
-        handle.set_progress_handler(PROGRESS_STEPS, move || std::time::Instant::now() < deadline);
+        let deadline =
+            (millis > 0).then(|| std::time::Instant::now() + Duration::from_millis(millis));
+        // `false` interrupts the running statement: past the deadline, or once the statement's
+        // future was dropped.
+        handle.set_progress_handler(PROGRESS_STEPS, move || {
+            deadline.is_none_or(|deadline| std::time::Instant::now() < deadline)
+                && !interrupt
+                    .as_ref()
+                    .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        });
         Ok(())
     }
     let on_connect = shared.clone();
@@ -114,13 +126,14 @@ fn sqlite_time_limit(
         let on_connect = on_connect.clone();
         pool.after_connect(move |conn, _| {
             let millis = on_connect.load(Ordering::Relaxed);
-            Box::pin(arm(conn, millis))
+            Box::pin(arm(conn, millis, reader::interrupt_flag()))
         })
     });
     let on_acquire = shared.clone();
     connect.map_sqlx_sqlite_before_acquire(move |conn, _| {
         let millis = on_acquire.load(Ordering::Relaxed);
-        Box::pin(async move { arm(conn, millis).await.map(|()| true) })
+        let interrupt = reader::interrupt_flag();
+        Box::pin(async move { arm(conn, millis, interrupt).await.map(|()| true) })
     });
     shared
 }
@@ -129,6 +142,11 @@ fn sqlite_time_limit(
 /// monotonic clock read; 10,000 steps take well under a millisecond).
 #[cfg(feature = "sql-sqlite")]
 const PROGRESS_STEPS: i32 = 10_000;
+
+/// A statement that never ends on its own (test suite hooks).
+#[cfg(feature = "testsuite")]
+const ENDLESS: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
 
 /// How often a SQLite file's WAL is checkpointed in the background.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -331,15 +349,22 @@ impl SqlResourceStore {
     }
 
     /// Runs a statement that never ends on its own (a recursive count without a bound): what
-    /// the statement time limit must stop. For the test suite only.
+    /// the statement time limit must stop, and what must stop when the future is dropped. It
+    /// runs as searches and history pages do (a [`reader::Reader`]). For the test suite only.
     #[cfg(feature = "testsuite")]
     #[doc(hidden)]
     pub async fn run_endless_statement(&self) -> FhirResult<()> {
+        reader::Reader::new(self).one(ENDLESS, vec![]).await?;
+        Ok(())
+    }
+
+    /// [`Self::run_endless_statement`] straight on the pool, without the drop guard: the
+    /// control of the test that shows the guard stops the statement.
+    #[cfg(feature = "testsuite")]
+    #[doc(hidden)]
+    pub async fn run_endless_statement_unguarded(&self) -> FhirResult<()> {
         self.db
-            .query_one_raw(self.statement(
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
-                vec![],
-            ))
+            .query_one_raw(self.statement(ENDLESS, vec![]))
             .await
             .map_err(classify)?;
         Ok(())
@@ -751,13 +776,9 @@ impl ResourceStore for SqlResourceStore {
         query: &HistoryQuery,
     ) -> FhirResult<HistoryPage> {
         let (filter, values) = rows::history_filter(query);
+        let mut reader = reader::Reader::new(self);
         let count_sql = format!("SELECT COUNT(*) FROM resource_versions v WHERE {filter}");
-        let total: i64 = match self
-            .db
-            .query_one_raw(self.statement(&count_sql, values.clone()))
-            .await
-            .map_err(classify)?
-        {
+        let total: i64 = match reader.one(&count_sql, values.clone()).await? {
             Some(row) => row.try_get_by_index(0).map_err(classify)?,
             None => 0,
         };
@@ -773,11 +794,7 @@ impl ResourceStore for SqlResourceStore {
             rows::VERSION_COLUMNS_V,
             limit + 1
         );
-        let rows = self
-            .db
-            .query_all_raw(self.statement(&sql, values))
-            .await
-            .map_err(classify)?;
+        let rows = reader.all(&sql, values).await?;
         let mut entries = rows
             .iter()
             .map(stored_from_row)

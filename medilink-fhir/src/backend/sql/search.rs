@@ -8,9 +8,10 @@
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
-use sea_orm::{ConnectionTrait, DbBackend, Value as SqlValue};
+use sea_orm::{DbBackend, Value as SqlValue};
 use serde_json::{Value, json};
 
+use super::reader::Reader;
 use super::rows::{VERSION_COLUMNS, stored_from_row};
 use super::search_plan::{Plan, table_of};
 use super::{SqlResourceStore, classify};
@@ -165,6 +166,7 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
         ));
     }
     let filter_values = plan.values.clone();
+    let mut reader = Reader::new(store);
     let mut page = SearchPage {
         warnings: query.ignored.clone(),
         ..SearchPage::default()
@@ -172,11 +174,7 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
 
     if query.total != TotalMode::None || query.summary == Summary::Count {
         let sql = format!("SELECT COUNT(*) FROM resources r WHERE {live}");
-        let row = store
-            .db
-            .query_one_raw(store.statement(&sql, filter_values.clone()))
-            .await
-            .map_err(classify)?;
+        let row = reader.one(&sql, filter_values.clone()).await?;
         let total: i64 = match row {
             Some(row) => row.try_get_by_index(0).map_err(classify)?,
             None => 0,
@@ -268,11 +266,7 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
             .collect::<String>(),
         order.join(", ")
     );
-    let rows = store
-        .db
-        .query_all_raw(store.statement(&sql, values))
-        .await
-        .map_err(classify)?;
+    let rows = reader.all(&sql, values).await?;
     let mut hits: Vec<(String, i64, Vec<Value>)> = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: String = row.try_get_by_index(0).map_err(classify)?;
@@ -308,8 +302,8 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
         }
     }
     let seqs: Vec<i64> = hits.iter().map(|h| h.1).collect();
-    page.matches = fetch_by_seq(store, &seqs).await?;
-    page.includes = includes(store, query, &page.matches).await?;
+    page.matches = fetch_by_seq(&mut reader, &seqs).await?;
+    page.includes = includes(&mut reader, query, &page.matches).await?;
     Ok(page)
 }
 
@@ -324,18 +318,14 @@ fn plan_filter(plan: &mut Plan, query: &SearchQuery) -> FhirResult<String> {
 }
 
 /// Current versions by sequence number, in the order given.
-async fn fetch_by_seq(store: &SqlResourceStore, seqs: &[i64]) -> FhirResult<Vec<StoredResource>> {
+async fn fetch_by_seq(reader: &mut Reader<'_>, seqs: &[i64]) -> FhirResult<Vec<StoredResource>> {
     if seqs.is_empty() {
         return Ok(Vec::new());
     }
     let marks = vec!["?"; seqs.len()].join(", ");
     let sql = format!("SELECT {VERSION_COLUMNS} FROM resource_versions WHERE seq IN ({marks})");
     let values = seqs.iter().map(|s| SqlValue::from(*s)).collect();
-    let rows = store
-        .db
-        .query_all_raw(store.statement(&sql, values))
-        .await
-        .map_err(classify)?;
+    let rows = reader.all(&sql, values).await?;
     let mut by_seq: HashMap<u64, StoredResource> = HashMap::with_capacity(rows.len());
     for row in &rows {
         let stored = stored_from_row(row)?;
@@ -349,7 +339,7 @@ async fn fetch_by_seq(store: &SqlResourceStore, seqs: &[i64]) -> FhirResult<Vec<
 
 /// Current live versions of `(type, id)` keys.
 async fn fetch_current(
-    store: &SqlResourceStore,
+    reader: &mut Reader<'_>,
     keys: &[(String, String)],
 ) -> FhirResult<Vec<StoredResource>> {
     let mut out = Vec::new();
@@ -363,23 +353,19 @@ async fn fetch_current(
             "SELECT r.seq FROM resources r WHERE r.deleted = ? AND (r.resource_type, r.id) IN (VALUES {})",
             vec!["(?, ?)"; chunk.len()].join(", ")
         );
-        let rows = store
-            .db
-            .query_all_raw(store.statement(&sql, values))
-            .await
-            .map_err(classify)?;
+        let rows = reader.all(&sql, values).await?;
         let seqs = rows
             .iter()
             .map(|r| r.try_get_by_index::<i64>(0).map_err(classify))
             .collect::<FhirResult<Vec<_>>>()?;
-        out.extend(fetch_by_seq(store, &seqs).await?);
+        out.extend(fetch_by_seq(reader, &seqs).await?);
     }
     Ok(out)
 }
 
 /// `_include` (with `:iterate`) and `_revinclude` for the page's matches.
 async fn includes(
-    store: &SqlResourceStore,
+    reader: &mut Reader<'_>,
     query: &SearchQuery,
     matches: &[StoredResource],
 ) -> FhirResult<Vec<StoredResource>> {
@@ -398,13 +384,13 @@ async fn includes(
             if round > 0 && !include.iterate {
                 continue;
             }
-            wanted.extend(forward_targets(store, include, &frontier).await?);
+            wanted.extend(forward_targets(reader, include, &frontier).await?);
         }
         for include in &query.revincludes {
             if round > 0 && !include.iterate {
                 continue;
             }
-            wanted.extend(reverse_sources(store, include, &frontier).await?);
+            wanted.extend(reverse_sources(reader, include, &frontier).await?);
         }
         wanted.retain(|(t, id)| {
             ResourceType::from_name(t).is_some_and(|t| seen.insert((t, id.clone())))
@@ -412,7 +398,7 @@ async fn includes(
         if wanted.is_empty() {
             break;
         }
-        let fetched = fetch_current(store, &wanted).await?;
+        let fetched = fetch_current(reader, &wanted).await?;
         included.extend(fetched.iter().cloned());
         frontier = fetched;
     }
@@ -420,7 +406,7 @@ async fn includes(
 }
 
 async fn forward_targets(
-    store: &SqlResourceStore,
+    reader: &mut Reader<'_>,
     include: &Include,
     from: &[StoredResource],
 ) -> FhirResult<Vec<(String, String)>> {
@@ -447,11 +433,7 @@ async fn forward_targets(
     ));
     values.push(include.source.as_str().into());
     values.extend(ids.into_iter().map(SqlValue::from));
-    let rows = store
-        .db
-        .query_all_raw(store.statement(&sql, values))
-        .await
-        .map_err(classify)?;
+    let rows = reader.all(&sql, values).await?;
     rows.iter()
         .map(|r| {
             Ok((
@@ -490,7 +472,7 @@ fn param_filter(sql: &mut String, values: &mut Vec<SqlValue>, include: &Include)
 }
 
 async fn reverse_sources(
-    store: &SqlResourceStore,
+    reader: &mut Reader<'_>,
     include: &Include,
     to: &[StoredResource],
 ) -> FhirResult<Vec<(String, String)>> {
@@ -518,11 +500,7 @@ async fn reverse_sources(
             vec!["?"; ids.len()].join(", ")
         ));
         values.extend(ids.into_iter().map(SqlValue::from));
-        let rows = store
-            .db
-            .query_all_raw(store.statement(&sql, values))
-            .await
-            .map_err(classify)?;
+        let rows = reader.all(&sql, values).await?;
         for row in rows {
             out.push((
                 include.source.as_str().to_owned(),
