@@ -23,10 +23,12 @@ use base64::Engine;
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::platform::job_kind::result_json;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{BlobStore, Job, JobKind, JobQueue, JobStatus, NewJob};
+use medilink_fhir::platform::{
+    AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, JobStatus, NewJob,
+};
 use medilink_fhir::{
-    Clock, ErrorKind, FhirError, IdGen, Issue, IssueCode, RequestContext, ResourceId,
-    ResourceStore, ResourceType, ServiceError,
+    Accessed, Clock, ErrorKind, FhirError, IdGen, Interaction, Issue, IssueCode, RequestContext,
+    ResourceId, ResourceStore, ResourceType, ServiceError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -250,6 +252,8 @@ pub struct DocumentIngest {
     ids: Arc<dyn IdGen>,
     clock: Arc<dyn Clock>,
     pipeline: Pipeline,
+    /// Where a publication is recorded (naming the patient and the resources filed).
+    audit: Option<Arc<dyn AuditLog>>,
 }
 
 /// The file name without directories, control characters or excess length.
@@ -286,7 +290,16 @@ impl DocumentIngest {
             ids,
             clock,
             pipeline,
+            audit: None,
         }
+    }
+
+    /// Also append one audit record per publication to `audit` (action `document-publish`,
+    /// no actor: the platform files the results), naming the patient and every resource
+    /// written, so the patient's access log shows what was filed into their record.
+    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// The job queue.
@@ -570,10 +583,36 @@ impl DocumentIngest {
         )
         .await?;
         let mut references = Vec::new();
+        let filed = Accessed::collecting();
+        let patients = [payload.patient.clone()];
         for entry in outcome.entries {
             if let Some(stored) = entry?.stored {
                 references.push(stored.reference());
+                filed.record(
+                    Interaction::Update,
+                    stored.resource_type,
+                    &stored.id,
+                    &patients,
+                );
             }
+        }
+        if let Some(audit) = &self.audit {
+            let entry = AuditEntry {
+                at: self.clock.now(),
+                actor: None,
+                role: None,
+                action: "document-publish".to_owned(),
+                resource_type: None,
+                resource_ids: Vec::new(),
+                patients: Default::default(),
+                resource_types: Vec::new(),
+                outcome: 200,
+                client_ip: None,
+                request_id: format!("document-{job_id}"),
+            }
+            .disclosing(&filed.summary());
+            // Not stored: the job fails and runs again (the writes are idempotent `PUT`s).
+            audit.append(&[entry]).await?;
         }
         Ok(references)
     }

@@ -75,6 +75,7 @@ impl JobDeps {
             self.clock.clone(),
             self.pipeline.clone(),
         )
+        .with_audit(self.audit.clone())
     }
 
     /// The `fhir.export` service (kick-off, status, files and job), auditing finished runs.

@@ -934,6 +934,29 @@ async fn text_pdf_to_observations(w: &World) {
     assert_eq!(listed, Some(expected as usize));
     // Someone without consent finds nothing.
     assert_eq!(w.observations(&w.patient_b, &w.a).await, 0);
+    // The patient's access log shows what was filed into their record (issue #11).
+    let response = w
+        .client
+        .get(format!("{}/api/consents/access-log", w.base))
+        .bearer_auth(&w.patient_a)
+        .send()
+        .await
+        .expect("access log");
+    let log: Value = response.json().await.expect("log");
+    let published = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|entry| entry["action"] == "document-publish")
+        .unwrap_or_else(|| panic!("no document-publish record: {log}"));
+    let filed = published["resource_ids"].as_array().expect("ids");
+    assert_eq!(filed.len() as u64, expected + 1, "{published}");
+    assert!(
+        filed.iter().any(|id| id
+            .as_str()
+            .is_some_and(|id| id.starts_with("DiagnosticReport/"))),
+        "{published}"
+    );
 
     // Forced second run of the same job (as after a lost completion): same resources.
     let versions = w.versions().await;
