@@ -35,11 +35,6 @@ pub fn patients_of_json(resource_type: ResourceType, json: &str) -> Option<Vec<S
         .then(|| patients_of(resource_type, &resource))
 }
 
-/// The patient id of a reference `Patient/id` (relative, absolute or versioned).
-pub fn patient_id(reference: &str) -> Option<String> {
-    medilink_fhir::search::compartment::patient_of_reference(reference)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,16 +89,5 @@ mod tests {
             None
         );
         assert_eq!(patients_of_json(ResourceType::Practitioner, "[1"), None);
-    }
-
-    #[test]
-    fn references_parse_in_every_form() {
-        assert_eq!(patient_id("Patient/a"), Some("a".into()));
-        assert_eq!(
-            patient_id("https://x.org/fhir/R4/Patient/a/_history/2"),
-            Some("a".into())
-        );
-        assert_eq!(patient_id("Group/a"), None);
-        assert_eq!(patient_id("urn:uuid:1"), None);
     }
 }

@@ -3,16 +3,15 @@
 //! of a patient's Observations are in that patient's access log with the resource types; a
 //! search's record lists the patients and ids returned; the admin view filters by patient.
 
-use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
 use medilink_fhir::platform::Role;
 use medilink_server::Limits;
 use serde_json::{Value, json};
 
-use crate::support::PostgresDatabase;
-use crate::support::{TestApp, TestResponse, signed_in};
+use crate::support::{PostgresDatabase, TestApp, api_call, signed_in};
 
+/// `api_call` that must answer 200; its JSON.
 async fn call(
     app: &TestApp,
     token: &str,
@@ -20,33 +19,9 @@ async fn call(
     uri: &str,
     body: Option<&Value>,
 ) -> Value {
-    let response = send(app, token, method, uri, body).await;
-    assert_eq!(
-        response.status,
-        StatusCode::OK,
-        "{uri}: {}",
-        response.text()
-    );
-    response.json()
-}
-
-async fn send(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    uri: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let bearer = format!("Bearer {token}");
-    let mut headers = vec![("authorization", bearer.as_str())];
-    let body = match body {
-        Some(body) => {
-            headers.push(("content-type", "application/fhir+json"));
-            Body::from(body.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.request(method, uri, &headers, body).await
+    let (status, json) = api_call(app, method, uri, token, body).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {json}");
+    json
 }
 
 async fn create(app: &TestApp, body: Value) -> String {
@@ -125,15 +100,15 @@ async fn access_log_follows_the_decision(app: TestApp) {
 
     // A consents; the doctor reads A's Observations every way there is.
     let grant = json!({"grantee": doctor_id, "scope": ["*"], "purpose": "TREAT"});
-    let granted = send(
+    let (status, granted) = api_call(
         &app,
-        &patient_a,
         Method::POST,
         "/api/consents",
+        &patient_a,
         Some(&grant),
     )
     .await;
-    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text());
+    assert_eq!(status, StatusCode::CREATED, "{granted}");
     let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": format!("Observation/{obs_a}")}}
     ]});
