@@ -290,10 +290,17 @@ impl<S: ResourceStore> ConsentGuard<S> {
         grants: &[Grant],
         current: Option<(ResourceType, &ResourceId)>,
         resource: Option<&Value>,
-    ) -> FhirResult<()> {
+    ) -> FhirResult<Option<StoredResource>> {
         if matches!(principal, Principal::System) {
-            return Ok(());
+            // Nothing to decide; the version replaced is read only for an audited request.
+            return Ok(match current {
+                Some((resource_type, id)) if ctx.accessed.is_collecting() => {
+                    self.inner.read(ctx, resource_type, id).await.ok()
+                }
+                _ => None,
+            });
         }
+        let mut replaced = None;
         if let Some((resource_type, id)) = current {
             match self.inner.read(ctx, resource_type, id).await {
                 Ok(stored) => {
@@ -310,6 +317,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
                     if !write.allow {
                         return Err(denied(&write));
                     }
+                    replaced = Some(stored);
                 }
                 Err(FhirError::Gone { .. }) => {
                     if !self
@@ -332,7 +340,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
                 .as_str()
                 .and_then(ResourceType::from_name)
             else {
-                return Ok(());
+                return Ok(replaced);
             };
             let mut resource = resource.clone();
             if let (Some((_, id)), Some(object)) = (current, resource.as_object_mut()) {
@@ -344,7 +352,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
                 return Err(denied(&decision));
             }
         }
-        Ok(())
+        Ok(replaced)
     }
 
     /// Records `stored` in the request's disclosure sink as touched by `interaction`, with
@@ -372,20 +380,6 @@ impl<S: ResourceStore> ConsentGuard<S> {
             self.disclose(ctx, Interaction::History, entry);
         }
         page
-    }
-
-    /// The current version of `resource_type/id` before a change, when the request is audited
-    /// (the change then discloses its previous patients too).
-    async fn prior(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-    ) -> Option<StoredResource> {
-        if !ctx.accessed.is_collecting() {
-            return None;
-        }
-        self.inner.read(ctx, resource_type, id).await.ok()
     }
 
     fn filter_includes(&self, principal: &Principal, grants: &[Grant], page: &mut SearchPage) {
@@ -532,15 +526,15 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     ) -> FhirResult<WriteOutcome> {
         let principal = Principal::of(&ctx.caller);
         let grants = self.grants(&principal).await?;
-        self.check_write(
-            ctx,
-            &principal,
-            &grants,
-            Some((resource_type, id)),
-            Some(&resource),
-        )
-        .await?;
-        let prior = self.prior(ctx, resource_type, id).await;
+        let prior = self
+            .check_write(
+                ctx,
+                &principal,
+                &grants,
+                Some((resource_type, id)),
+                Some(&resource),
+            )
+            .await?;
         let outcome = self
             .inner
             .update(ctx, resource_type, id, resource, if_match)
@@ -560,9 +554,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     ) -> FhirResult<Option<WriteOutcome>> {
         let principal = Principal::of(&ctx.caller);
         let grants = self.grants(&principal).await?;
-        self.check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
+        let prior = self
+            .check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
             .await?;
-        let prior = self.prior(ctx, resource_type, id).await;
         let outcome = self.inner.delete(ctx, resource_type, id, if_match).await?;
         if let (Some(_), Some(prior)) = (&outcome, &prior) {
             self.disclose(ctx, Interaction::Delete, prior);
@@ -636,6 +630,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
         let principal = Principal::of(&ctx.caller);
         let grants = self.grants(&principal).await?;
+        let mut changes = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
             let checked = match op {
                 WriteOp::Create { resource, .. } => {
@@ -664,29 +659,17 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                         .await
                 }
             };
-            checked.map_err(|err| FhirError::BundleEntry {
+            // What each entry does, and the version it replaces (read by the check).
+            let interaction = match op {
+                WriteOp::Create { .. } => Interaction::Create,
+                WriteOp::Update { .. } => Interaction::Update,
+                WriteOp::Delete { .. } => Interaction::Delete,
+            };
+            let prior = checked.map_err(|err| FhirError::BundleEntry {
                 index,
                 source: Box::new(err),
             })?;
-        }
-        // What each entry does, and (audited requests) the versions it replaces.
-        let mut changes = Vec::with_capacity(ops.len());
-        for op in &ops {
-            changes.push(match op {
-                WriteOp::Create { .. } => (Interaction::Create, None),
-                WriteOp::Update {
-                    resource_type, id, ..
-                } => (
-                    Interaction::Update,
-                    self.prior(ctx, *resource_type, id).await,
-                ),
-                WriteOp::Delete {
-                    resource_type, id, ..
-                } => (
-                    Interaction::Delete,
-                    self.prior(ctx, *resource_type, id).await,
-                ),
-            });
+            changes.push((interaction, prior));
         }
         let outcomes = self.inner.transaction(ctx, ops).await?;
         for ((interaction, prior), outcome) in changes.iter().zip(&outcomes) {
