@@ -42,6 +42,10 @@ pub fn in_patient_compartment(resource_type: ResourceType) -> bool {
 /// restriction does).
 pub const PATIENTS_PARAM: &str = "_patient";
 
+/// The backends' one-column summary of a resource's [`PATIENTS_PARAM`] rows when it names
+/// more than one patient (no patient: none; exactly one: its id). Never a valid resource id.
+pub const MANY_PATIENTS: &str = "*";
+
 /// Every patient a resource is about: its own id for a `Patient`, and the target of every
 /// reference to a `Patient` anywhere in it (any element, extensions and contained resources
 /// included), plus the ids of `Patient`s bundled in it (`Bundle.entry.resource`,

@@ -48,6 +48,26 @@ pub(crate) struct IndexRows {
     pub(crate) composites: Vec<CompositeRow>,
 }
 
+impl IndexRows {
+    /// The one-column summary of the resource's patients (its [`PATIENTS_PARAM`] rows): `None`
+    /// when it names none, the id when it names exactly one, [`MANY_PATIENTS`] otherwise.
+    ///
+    /// [`PATIENTS_PARAM`]: crate::search::compartment::PATIENTS_PARAM
+    /// [`MANY_PATIENTS`]: crate::search::compartment::MANY_PATIENTS
+    pub(crate) fn patient_marker(&self) -> Option<String> {
+        let mut patients = self
+            .references
+            .iter()
+            .filter(|(param, ..)| param == crate::search::compartment::PATIENTS_PARAM)
+            .filter_map(|(_, _, id, _)| id.as_deref());
+        let first = patients.next()?;
+        Some(match patients.find(|other| *other != first) {
+            None => first.to_owned(),
+            Some(_) => crate::search::compartment::MANY_PATIENTS.to_owned(),
+        })
+    }
+}
+
 /// Parameters served from the resource table or the full-text index, not from index rows.
 pub(crate) fn is_table_param(code: &str) -> bool {
     matches!(

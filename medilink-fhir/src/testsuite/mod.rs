@@ -79,7 +79,8 @@ macro_rules! resource_store_suite {
             bundle_batch_entries_fail_independently, bundle_conditional_create_and_references,
             close_is_clean, search_table_of_queries, search_sees_only_current_versions,
             search_totals_and_includes, search_paging_is_stable_under_writes,
-            search_restriction_applies_to_every_hop, search_budget_is_enforced_on_the_backend,
+            search_restriction_applies_to_every_hop, search_restriction_follows_each_version,
+            search_budget_is_enforced_on_the_backend,
             hostile_strings_are_refused_or_stored);
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

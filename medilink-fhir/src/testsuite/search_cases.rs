@@ -757,3 +757,111 @@ pub async fn search_restriction_applies_to_every_hop(store: Arc<dyn ResourceStor
         "a non-permitted value keeps the restriction"
     );
 }
+
+/// The restriction follows each write of a resource's patients (the backends summarize them
+/// per resource): a Device, which may name no patient, and an Observation, which must name a
+/// permitted one, pass from no patient to p1, to p1 and p2, back to p1, and are deleted.
+pub async fn search_restriction_follows_each_version(store: Arc<dyn ResourceStore>) {
+    let versions: [(&str, &[&str]); 4] = [
+        ("none", &[]),
+        ("p1", &["p1"]),
+        ("p1 and p2", &["p1", "p2"]),
+        ("p1 again", &["p1"]),
+    ];
+    for (step, patients) in versions {
+        let references: Vec<Value> = patients
+            .iter()
+            .map(|p| json!({"reference": format!("Patient/{p}")}))
+            .collect();
+        let device = json!({"resourceType": "Device", "id": "dv",
+            "patient": references.first(), "note": [{"text": step}],
+            "extension": references.iter().skip(1).map(|r| json!({
+                "url": "https://example.org/also-about", "valueReference": r})).collect::<Vec<_>>()});
+        let observation = json!({"resourceType": "Observation", "id": "ov", "status": "final",
+            "code": {"text": step}, "subject": references.first(), "focus": references.get(1..)});
+        for (ty, body) in [
+            (ResourceType::Device, device),
+            (ResourceType::Observation, observation),
+        ] {
+            let mut body = body;
+            if let Some(object) = body.as_object_mut() {
+                object.retain(|_, value| {
+                    !value.is_null() && value.as_array().is_none_or(|a| !a.is_empty())
+                });
+            }
+            store
+                .update(
+                    &ctx(),
+                    ty,
+                    &ResourceId::new(body["id"].as_str().unwrap_or_default()).expect("id"),
+                    body,
+                    None,
+                )
+                .await
+                .expect(step);
+        }
+        for (ty, id) in [
+            (ResourceType::Device, "dv"),
+            (ResourceType::Observation, "ov"),
+        ] {
+            let visible_to = |permitted: &[&str]| {
+                let mut query =
+                    SearchQuery::parse(ty, &params(&format!("_id={id}")), true).expect("parse");
+                query.criteria.push(patients_only(permitted));
+                query
+            };
+            let found = |query: SearchQuery| {
+                let store = store.clone();
+                async move {
+                    !store
+                        .search(&ctx(), &query)
+                        .await
+                        .expect("search")
+                        .matches
+                        .is_empty()
+                }
+            };
+            let member = crate::search::compartment::in_patient_compartment(ty);
+            let expected_p1 = match patients {
+                [] => !member,
+                ["p1"] => true,
+                _ => false,
+            };
+            assert_eq!(
+                found(visible_to(&["p1"])).await,
+                expected_p1,
+                "{ty} {step}: p1 only"
+            );
+            assert_eq!(
+                found(visible_to(&["p1", "p2"])).await,
+                !patients.is_empty() || !member,
+                "{ty} {step}: p1 and p2 (positive control)"
+            );
+            assert_eq!(
+                found(visible_to(&["p2", "p3"])).await,
+                patients.is_empty() && !member,
+                "{ty} {step}: others"
+            );
+        }
+    }
+    for (ty, id) in [
+        (ResourceType::Device, "dv"),
+        (ResourceType::Observation, "ov"),
+    ] {
+        store
+            .delete(&ctx(), ty, &ResourceId::new(id).expect("id"), None)
+            .await
+            .expect("delete");
+        let mut query = SearchQuery::parse(ty, &params(&format!("_id={id}")), true).expect("parse");
+        query.criteria.push(patients_only(&["p1"]));
+        assert!(
+            store
+                .search(&ctx(), &query)
+                .await
+                .expect("search")
+                .matches
+                .is_empty(),
+            "{ty} deleted"
+        );
+    }
+}

@@ -451,7 +451,7 @@ impl SqlResourceStore {
         let (mut seq, mut next_rid) = self.max_seq_and_rid(txn).await?;
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
-        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 7);
+        let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 8);
         let mut index = index_rows::IndexBatch::default();
         for write in &writes {
             let before = current
@@ -493,6 +493,10 @@ impl SqlResourceStore {
                     next_rid
                 }
             };
+            let patient = write
+                .body
+                .as_ref()
+                .and_then(|_| write.index.patient_marker());
             if write.body.is_some() {
                 index.add(rid, &write.index);
             }
@@ -514,6 +518,7 @@ impl SqlResourceStore {
                 SqlValue::from(seq as i64),
                 SqlValue::from(json.is_none()),
                 now_micros.into(),
+                SqlValue::from(patient),
             ]);
             outcomes.push(Some(WriteOutcome {
                 created: live.is_none(),
@@ -537,10 +542,11 @@ impl SqlResourceStore {
         .await?;
         self.insert_rows(
             txn,
-            "INSERT INTO resources (rid, resource_type, id, version_id, seq, deleted, last_updated) VALUES ",
-            7,
+            "INSERT INTO resources (rid, resource_type, id, version_id, seq, deleted, last_updated, patient) VALUES ",
+            8,
             " ON CONFLICT (rid) DO UPDATE SET version_id = excluded.version_id, \
-             seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated",
+             seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated, \
+             patient = excluded.patient",
             pointer_rows,
         )
         .await?;

@@ -7,7 +7,7 @@ use sea_orm::Value as SqlValue;
 
 use crate::error::{FhirError, FhirResult};
 use crate::model::ResourceType;
-use crate::search::compartment::{PATIENTS_PARAM, patient_compartment_params};
+use crate::search::compartment::{MANY_PATIENTS, PATIENTS_PARAM, patient_compartment_params};
 use crate::search::limits::index_key;
 use crate::search::normalize::{Number, Range, normalize_string};
 use crate::search::{
@@ -230,9 +230,12 @@ impl Plan {
         }
     }
 
-    /// The condition of `visibility` over `alias`: no patient outside the permitted ones
-    /// (a correlated `NOT EXISTS` over the resource's [`PATIENTS_PARAM`] rows) and, when
-    /// asked and not `member_implied`, at least one permitted patient.
+    /// The condition of `visibility` over `alias`: no patient outside the permitted ones and,
+    /// when asked and not `member_implied`, at least one permitted patient.
+    ///
+    /// The row's `patient` column (migration 0008) decides a resource that names no patient or
+    /// exactly one; only a resource naming several ([`MANY_PATIENTS`]) is checked against its
+    /// [`PATIENTS_PARAM`] rows (a correlated `NOT EXISTS`, and `EXISTS` for membership).
     fn visible(&mut self, visibility: &Visibility, alias: &str, member_implied: bool) -> String {
         let (permitted, member) = match visibility {
             Visibility::All => return "1 = 1".to_owned(),
@@ -242,36 +245,32 @@ impl Plan {
         if member && permitted.is_empty() {
             return "1 = 0".to_owned();
         }
+        let need_member = member && !member_implied;
+        if permitted.is_empty() {
+            return format!("{alias}.patient IS NULL");
+        }
+        let sole: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
+        let sole = format!("{alias}.patient IN ({})", sole.join(", "));
         let x = self.alias();
+        let foreign: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
         // The parameter is a literal (a constant of ours), so that the planner can use the
         // partial index `search_reference_patient` (migration 0007).
-        let mut foreign = format!(
-            "NOT EXISTS (SELECT 1 FROM search_reference {x} WHERE {x}.rid = {alias}.rid AND {x}.param = '{PATIENTS_PARAM}'"
+        let mut many = format!(
+            "{alias}.patient = '{MANY_PATIENTS}' AND NOT EXISTS (SELECT 1 FROM search_reference {x} \
+             WHERE {x}.rid = {alias}.rid AND {x}.param = '{PATIENTS_PARAM}' AND {x}.target_id NOT IN ({}))",
+            foreign.join(", ")
         );
-        if !permitted.is_empty() {
+        if need_member {
+            let s = self.alias();
             let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
-            foreign.push_str(&format!(" AND {x}.target_id NOT IN ({})", marks.join(", ")));
+            many.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM search_reference {s} WHERE {s}.rid = {alias}.rid \
+                 AND {s}.param = '{PATIENTS_PARAM}' AND {s}.target_id IN ({}))",
+                marks.join(", ")
+            ));
+            return format!("({sole} OR ({many}))");
         }
-        foreign.push(')');
-        if !member || member_implied {
-            return foreign;
-        }
-        let s = self.alias();
-        let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
-        let condition = format!(
-            "{s}.param = '{PATIENTS_PARAM}' AND {s}.target_id IN ({})",
-            marks.join(", ")
-        );
-        let member = if self.correlate_compartment {
-            // Other criteria already narrow the rows: check each candidate through the `rid`
-            // index instead of materializing every permitted patient's rows.
-            format!(
-                "EXISTS (SELECT 1 FROM search_reference {s} WHERE {s}.rid = {alias}.rid AND {condition})"
-            )
-        } else {
-            format!("{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {condition})")
-        };
-        format!("{member} AND {foreign}")
+        format!("({alias}.patient IS NULL OR {sole} OR ({many}))")
     }
 
     fn param(
