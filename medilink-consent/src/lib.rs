@@ -5,6 +5,8 @@
 //! - [`compartment`]: which patients a resource belongs to (official Patient compartment);
 //! - [`service`]: the lifecycle (grant, request, accept, decline, revoke, break-glass) and
 //!   the grant cache behind the `KeyValue` seam;
+//! - [`fhir_access`]: [`FhirAccess`], the reads that join the guarded store and the full-text
+//!   index (`_text`/`_content` type search, cross-resource full text, `$everything`);
 //! - [`export`]: FHIR Bulk Data `$export`, a job that runs as its requester through the guard;
 //! - [`guard`]: [`ConsentGuard`], a [`medilink_fhir::ResourceStore`] that enforces the policy
 //!   on every interaction of any store it wraps;
@@ -17,6 +19,7 @@ pub mod compartment;
 pub mod deid;
 pub mod error;
 pub mod export;
+pub mod fhir_access;
 pub mod grant;
 pub mod guard;
 pub mod mail;
@@ -26,6 +29,7 @@ pub mod service;
 
 pub use deid::{DeidError, DeidOptions, Deidentifier};
 pub use error::{ConsentError, ConsentResult};
+pub use fhir_access::FhirAccess;
 pub use grant::{ConsentStatus, Grant, GrantState, Initiator, Scope};
 pub use guard::ConsentGuard;
 pub use mail::{Mail, Mailer};

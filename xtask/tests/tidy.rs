@@ -171,11 +171,8 @@ const LONG_HANDLERS: &[(&str, &str, usize)] = &[
     ("medilink-server/src/api/consents.rs", "access_log", 73),
     ("medilink-server/src/api/consents.rs", "create", 32),
     ("medilink-server/src/api/research.rs", "create", 43),
-    ("medilink-server/src/api/search.rs", "search", 73),
-    ("medilink-server/src/everything.rs", "everything", 68),
     ("medilink-server/src/export.rs", "status", 33),
     ("medilink-server/src/metrics.rs", "scrape", 38),
-    ("medilink-server/src/search.rs", "create", 32),
 ];
 
 /// A handler is an `async fn` visible outside its module whose parameters include one of these
