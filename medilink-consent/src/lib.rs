@@ -3,6 +3,7 @@
 //! - [`grant`]: a consent ([`Grant`]) and its FHIR R4 `Consent` form, which the store holds;
 //! - [`policy`]: the one decision function [`decide`] and the query restriction [`access`];
 //! - [`compartment`]: which patients a resource belongs to (official Patient compartment);
+//! - [`access_log`]: a patient's view of who read their data, under which grant;
 //! - [`service`]: the lifecycle (grant, request, accept, decline, revoke, break-glass) and
 //!   the grant cache behind the `KeyValue` seam;
 //! - [`fhir_access`]: [`FhirAccess`], the reads that join the guarded store and the full-text
@@ -15,6 +16,7 @@
 //!
 //! This crate never talks HTTP; it sends mail only through the [`Mailer`] seam.
 
+pub mod access_log;
 pub mod compartment;
 pub mod deid;
 pub mod error;
