@@ -28,6 +28,12 @@ pub enum ConsentError {
         /// Why.
         reason: &'static str,
     },
+    /// The caller's role does not have this at all (the reason is the whole message).
+    #[error("{reason}")]
+    RoleRequired {
+        /// Why.
+        reason: &'static str,
+    },
     /// No such bulk export, or not one the caller may see (the two look the same).
     #[error("export {id} not found")]
     ExportNotFound {
@@ -66,7 +72,9 @@ impl ConsentError {
             ConsentError::NotFound { .. } | ConsentError::ExportNotFound { .. } => {
                 ErrorKind::NotFound
             }
-            ConsentError::Forbidden { .. } => ErrorKind::Forbidden,
+            ConsentError::Forbidden { .. } | ConsentError::RoleRequired { .. } => {
+                ErrorKind::Forbidden
+            }
             ConsentError::WrongState { .. } => ErrorKind::Conflict,
             ConsentError::RateLimited { .. } => ErrorKind::Throttled,
             ConsentError::Deid(err) => err.kind(),
@@ -106,7 +114,9 @@ impl From<ConsentError> for FhirError {
             ConsentError::Invalid { reason } => FhirError::BadRequest {
                 message: reason.to_owned(),
             },
-            ConsentError::Forbidden { reason } => FhirError::Forbidden { reason },
+            ConsentError::Forbidden { reason } | ConsentError::RoleRequired { reason } => {
+                FhirError::Forbidden { reason }
+            }
             ConsentError::Deid(err) => FhirError::Unprocessable {
                 message: err.to_string(),
             },

@@ -212,6 +212,64 @@ pub struct ExportResult {
     pub output: Vec<ExportFile>,
 }
 
+/// A file of an export manifest: its type, where to download it and its line count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestFile {
+    /// The resource type's name.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// The download URL.
+    pub url: String,
+    /// Lines (resources) in the file.
+    pub count: u64,
+}
+
+/// The manifest entries of `files` (of either kind of export), each with the URL `file_url`
+/// gives for its type name.
+pub fn manifest_files(
+    files: &[ExportFile],
+    file_url: impl Fn(&str) -> String,
+) -> Vec<ManifestFile> {
+    files
+        .iter()
+        .map(|file| ManifestFile {
+            resource_type: file.resource_type.clone(),
+            url: file_url(&file.resource_type),
+            count: file.count,
+        })
+        .collect()
+}
+
+/// The Bulk Data manifest of a completed export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// The kick-off instant.
+    #[serde(rename = "transactionTime")]
+    pub transaction_time: Option<String>,
+    /// The kick-off URL.
+    pub request: Option<String>,
+    /// Always `true`: the files need the requester's token.
+    #[serde(rename = "requiresAccessToken")]
+    pub requires_access_token: bool,
+    /// The files.
+    pub output: Vec<ManifestFile>,
+    /// Error files (none are written).
+    pub error: Vec<ManifestFile>,
+}
+
+/// Where a bulk export stands ([`BulkExport::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Running.
+    InProgress,
+    /// Done: the manifest.
+    Completed(Manifest),
+    /// Failed, with the job's last error.
+    Failed(String),
+}
+
 impl JobKind for BulkExport {
     const KIND: &'static str = KIND;
     type Payload = ExportPayload;
@@ -387,6 +445,35 @@ impl BulkExport {
     /// cancelled; otherwise it does not exist.
     pub async fn job(&self, ctx: &RequestContext, id: &str) -> ConsentResult<Job> {
         visible_job(self.jobs.as_ref(), ctx, id, KIND, true).await
+    }
+
+    /// The status of the export `id` (visible as [`Self::job`]); a completed one's manifest
+    /// names its files under `base` (`{base}/$export-file/{id}/{Type}.ndjson`).
+    pub async fn status(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        base: &str,
+    ) -> ConsentResult<ExportStatus> {
+        let job = self.job(ctx, id).await?;
+        Ok(match job.status {
+            JobStatus::Pending => ExportStatus::Queued,
+            JobStatus::Processing => ExportStatus::InProgress,
+            JobStatus::Completed => {
+                let result = job.result_of::<Self>();
+                let output = result.as_ref().map_or(&[][..], |result| &result.output);
+                let url =
+                    |type_name: &str| format!("{base}/$export-file/{}/{type_name}.ndjson", job.id);
+                ExportStatus::Completed(Manifest {
+                    transaction_time: result.as_ref().map(|r| r.transaction_time.clone()),
+                    request: result.as_ref().map(|r| r.request.clone()),
+                    requires_access_token: true,
+                    output: manifest_files(output, url),
+                    error: Vec::new(),
+                })
+            }
+            _ => ExportStatus::Failed(job.last_error.unwrap_or_else(|| "unknown error".to_owned())),
+        })
     }
 
     /// Cancels the export `id` (whatever its state) and deletes its files.

@@ -16,11 +16,14 @@
 //! files); to anyone else it does not exist.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{BlobStore, Job, JobKind, JobQueue, NewJob, Role};
+use medilink_fhir::platform::{
+    AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, NewJob, Role,
+};
 use medilink_fhir::{Caller, Clock, FhirError, IssueCode, RequestContext, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -161,6 +164,21 @@ fn reason(err: &DeidError) -> &'static str {
     }
 }
 
+/// Where the kick-offs and downloads of research exports are recorded: the host's audit
+/// trail (the server's queue in front of the [`AuditLog`], or the log itself).
+#[async_trait]
+pub trait AuditRecorder: Send + Sync {
+    /// Stores `entry`; `false` when that failed (the answer is then withheld).
+    async fn record(&self, entry: AuditEntry) -> bool;
+}
+
+#[async_trait]
+impl AuditRecorder for Arc<dyn AuditLog> {
+    async fn record(&self, entry: AuditEntry) -> bool {
+        self.append(&[entry]).await.is_ok()
+    }
+}
+
 /// Research exports: kick-off, status, cancel, files, and the `research.export` job handler.
 #[derive(Clone)]
 pub struct ResearchExport {
@@ -198,6 +216,100 @@ impl ResearchExport {
             clock,
             key,
         }
+    }
+
+    /// The kick-off use case: the role first — a caller who is not a researcher learns nothing
+    /// about the request or the exportable types: refused, and audited with outcome 403 —
+    /// then `request` (the host's parsing of the body; its error is returned as is), then
+    /// [`Self::start`], audited with outcome 202 (action `research-export`, the types, the
+    /// job). An answer whose audit record is not stored is withheld (unavailable).
+    pub async fn create<E: From<ConsentError>>(
+        &self,
+        ctx: &RequestContext,
+        audit: &dyn AuditRecorder,
+        client_ip: Option<String>,
+        request: impl Future<Output = Result<ResearchRequest, E>>,
+    ) -> Result<Job, E> {
+        if !matches!(
+            &ctx.caller,
+            Caller::User {
+                role: Role::Researcher,
+                ..
+            }
+        ) {
+            self.audit(ctx, audit, client_ip, &[], "", 403).await?;
+            return Err(ConsentError::RoleRequired {
+                reason: "research exports are for researchers only",
+            }
+            .into());
+        }
+        let request = request.await?;
+        let types = request.types.clone();
+        let job = self.start(ctx, request).await?;
+        self.audit(ctx, audit, client_ip, &types, &job.id.to_string(), 202)
+            .await?;
+        Ok(job)
+    }
+
+    /// The download use case: [`Self::file`], audited with the type and outcome 200, or 404
+    /// when there is no such file for the caller.
+    pub async fn download(
+        &self,
+        ctx: &RequestContext,
+        audit: &dyn AuditRecorder,
+        client_ip: Option<String>,
+        id: &str,
+        type_name: &str,
+    ) -> ConsentResult<(String, u64)> {
+        let found = self.file(ctx, id, type_name).await;
+        let outcome = if found.is_ok() { 200 } else { 404 };
+        let types = [type_name.to_owned()];
+        self.audit(ctx, audit, client_ip, &types, id, outcome)
+            .await?;
+        found
+    }
+
+    /// Records a kick-off or download (`types`: the types concerned; de-identified data names
+    /// no patient).
+    async fn audit(
+        &self,
+        ctx: &RequestContext,
+        audit: &dyn AuditRecorder,
+        client_ip: Option<String>,
+        types: &[String],
+        id: &str,
+        outcome: u16,
+    ) -> ConsentResult<()> {
+        let (actor, role) = match &ctx.caller {
+            Caller::User { user_id, role, .. } => {
+                (Some(user_id.0.clone()), Some(role.as_str().to_owned()))
+            }
+            _ => (None, None),
+        };
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor,
+            role,
+            action: "research-export".to_owned(),
+            resource_type: (!types.is_empty()).then(|| types.join(",")),
+            resource_ids: [id]
+                .into_iter()
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            patients: Default::default(),
+            resource_types: types.to_vec(),
+            outcome,
+            client_ip,
+            request_id: ctx.request_id.clone(),
+        };
+        if audit.record(entry).await {
+            return Ok(());
+        }
+        tracing::error!("research export audit record not stored: response withheld");
+        Err(ConsentError::Store(FhirError::Unavailable {
+            source: "audit trail unavailable".into(),
+        }))
     }
 
     /// Kick-off: queues `request` for the researcher of `ctx`; every other caller is refused.
@@ -338,7 +450,165 @@ impl JobHandler for ResearchExport {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use medilink_fhir::platform::{BlobWriter, UserId};
+    use medilink_fhir::{
+        FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions, open_store_and_platform,
+    };
+    use time::macros::datetime;
+
     use super::*;
+
+    /// Holds no blob (kick-offs and lookups of unknown exports never reach one).
+    #[derive(Debug)]
+    struct NoBlobs;
+
+    #[async_trait]
+    impl BlobStore for NoBlobs {
+        async fn put(&self, _key: &str, _bytes: Vec<u8>) -> FhirResult<()> {
+            Ok(())
+        }
+        async fn get(&self, _key: &str) -> FhirResult<Option<Vec<u8>>> {
+            Ok(None)
+        }
+        async fn delete(&self, _key: &str) -> FhirResult<()> {
+            Ok(())
+        }
+        async fn writer(&self, _key: &str) -> FhirResult<Box<dyn BlobWriter>> {
+            Err(FhirError::Unsupported {
+                feature: "blob writer".into(),
+            })
+        }
+        async fn size(&self, _key: &str) -> FhirResult<Option<u64>> {
+            Ok(None)
+        }
+        async fn read_range(
+            &self,
+            _key: &str,
+            _offset: u64,
+            _len: u64,
+        ) -> FhirResult<Option<Vec<u8>>> {
+            Ok(None)
+        }
+    }
+
+    /// Keeps the records, or refuses them all.
+    #[derive(Default)]
+    struct Recorder {
+        refuse: bool,
+        entries: Mutex<Vec<AuditEntry>>,
+    }
+
+    #[async_trait]
+    impl AuditRecorder for Recorder {
+        async fn record(&self, entry: AuditEntry) -> bool {
+            self.entries.lock().expect("lock").push(entry);
+            !self.refuse
+        }
+    }
+
+    async fn exports() -> ResearchExport {
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(datetime!(2024-01-01 0:00 UTC)));
+        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
+        let (store, platform) =
+            open_store_and_platform(&SqlOptions::new("sqlite::memory:"), clock.clone(), ids)
+                .await
+                .expect("store");
+        ResearchExport::new(store, Arc::new(NoBlobs), platform.jobs, clock, [7; 32])
+    }
+
+    fn as_user(role: Role) -> RequestContext {
+        RequestContext {
+            caller: Caller::User {
+                user_id: UserId("u1".into()),
+                role,
+                mfa: true,
+                patient_id: None,
+            },
+            request_id: "req".into(),
+            accessed: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_researchers_start_and_a_refusal_is_audited_before_the_body_is_read() {
+        let exports = exports().await;
+        let recorder = Recorder::default();
+        let read = AtomicBool::new(false);
+        let body = async {
+            read.store(true, Ordering::SeqCst);
+            Ok::<_, ConsentError>(ResearchRequest::parse(None, None, false)?)
+        };
+        let ctx = as_user(Role::Physician);
+        let err = exports
+            .create(&ctx, &recorder, Some("10.0.0.1".into()), body)
+            .await
+            .expect_err("physicians are refused");
+        assert_eq!(err.to_string(), "research exports are for researchers only");
+        assert!(!read.load(Ordering::SeqCst));
+        let entries = recorder.entries.lock().expect("lock").clone();
+        assert_eq!(entries.len(), 1);
+        let entry = &entries[0];
+        assert_eq!(
+            (entry.outcome, entry.action.as_str()),
+            (403, "research-export")
+        );
+        assert_eq!(entry.actor.as_deref(), Some("u1"));
+        assert_eq!(entry.role.as_deref(), Some("physician"));
+        assert!(entry.resource_ids.is_empty() && entry.resource_type.is_none());
+        assert_eq!(entry.client_ip.as_deref(), Some("10.0.0.1"));
+    }
+
+    #[tokio::test]
+    async fn a_kick_off_is_queued_for_the_researcher_and_audited_with_its_types() {
+        let exports = exports().await;
+        let recorder = Recorder::default();
+        let types = Some(vec!["Patient".to_owned(), "Observation".to_owned()]);
+        let body = async { Ok::<_, ConsentError>(ResearchRequest::parse(types, None, false)?) };
+        let ctx = as_user(Role::Researcher);
+        let job = exports
+            .create(&ctx, &recorder, None, body)
+            .await
+            .expect("queued");
+        assert_eq!(job.owner.as_deref(), Some("u1"));
+        let entries = recorder.entries.lock().expect("lock").clone();
+        assert_eq!(entries[0].outcome, 202);
+        assert_eq!(
+            entries[0].resource_type.as_deref(),
+            Some("Patient,Observation")
+        );
+        assert_eq!(entries[0].resource_ids, [job.id.to_string()]);
+        assert_eq!(entries[0].request_id, "req");
+        assert!(entries[0].patients.is_empty());
+        // A download of a file that does not exist is audited as 404.
+        let err = exports
+            .download(&ctx, &recorder, None, "nonsense", "Patient")
+            .await
+            .expect_err("no such export");
+        assert_eq!(err.kind(), medilink_fhir::ErrorKind::NotFound);
+        let entries = recorder.entries.lock().expect("lock").clone();
+        assert_eq!(
+            (entries[1].outcome, entries[1].resource_types.clone()),
+            (404, vec!["Patient".to_owned()])
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_whose_record_is_not_stored_is_withheld() {
+        let exports = exports().await;
+        let recorder = Recorder {
+            refuse: true,
+            ..Recorder::default()
+        };
+        let body = async { Ok::<_, ConsentError>(ResearchRequest::parse(None, None, false)?) };
+        let err = exports
+            .create(&as_user(Role::Researcher), &recorder, None, body)
+            .await
+            .expect_err("withheld");
+        assert_eq!(err.kind(), medilink_fhir::ErrorKind::Unavailable);
+    }
 
     #[test]
     fn requests_are_validated() {

@@ -26,6 +26,16 @@ pub enum CreateOutcome {
     Existing(StoredResource),
 }
 
+impl CreateOutcome {
+    /// The stored resource and whether it was created.
+    pub fn into_parts(self) -> (StoredResource, bool) {
+        match self {
+            CreateOutcome::Created(stored) => (stored, true),
+            CreateOutcome::Existing(stored) => (stored, false),
+        }
+    }
+}
+
 /// Splits a URL query string (`a=1&b=x%7Cy`) into decoded `(name, value)` pairs, keeping order
 /// and repeats. `+` decodes to a space, as in form encoding.
 pub fn parse_query_string(query: &str) -> Vec<(String, String)> {
@@ -112,6 +122,21 @@ pub async fn create(
 ) -> FhirResult<CreateOutcome> {
     match resolve(store, ctx, resource_type, criteria, "create").await? {
         Some(existing) => Ok(CreateOutcome::Existing(existing)),
+        None => Ok(CreateOutcome::Created(store.create(ctx, resource).await?)),
+    }
+}
+
+/// `POST [base]/{type}`: a plain create without `criteria`, with them (`If-None-Exist`) a
+/// conditional [`create`].
+pub async fn create_unless_exists(
+    store: &dyn ResourceStore,
+    ctx: &RequestContext,
+    resource_type: ResourceType,
+    criteria: Option<&[(String, String)]>,
+    resource: Value,
+) -> FhirResult<CreateOutcome> {
+    match criteria {
+        Some(criteria) => create(store, ctx, resource_type, criteria, resource).await,
         None => Ok(CreateOutcome::Created(store.create(ctx, resource).await?)),
     }
 }

@@ -12,7 +12,6 @@ pub mod conditional;
 pub mod context;
 pub mod error;
 pub mod fhirpath;
-#[cfg(feature = "tantivy")]
 pub mod fulltext;
 pub mod import;
 pub mod keys;

@@ -13,6 +13,9 @@
 //! - [`DocumentIngest::accept`] publishes a reviewed analysis (with corrections) and completes
 //!   the job.
 //!
+//! - [`DocumentIngest::job`] and [`DocumentIngest::cancel`] (module `owner`) are the
+//!   uploader's view of a job and its cancellation.
+//!
 //! Every resource the job writes has an id derived from the job id and is written with `PUT`,
 //! so running a job twice (a worker killed mid-job, a lease that ran out) writes new versions
 //! of the same resources, never duplicates.
@@ -175,6 +178,12 @@ pub enum DocumentError {
         /// Its status.
         status: &'static str,
     },
+    /// The job is running or completed: it can no longer be cancelled.
+    #[error("the job is {status}: it can no longer be cancelled")]
+    NotCancellable {
+        /// Its status.
+        status: &'static str,
+    },
     /// A correction does not fit the analysis.
     #[error("correction {index}: {reason}")]
     InvalidCorrection {
@@ -198,7 +207,9 @@ impl DocumentError {
         match self {
             DocumentError::Unsupported => ErrorKind::UnsupportedMediaType,
             DocumentError::JobNotFound => ErrorKind::NotFound,
-            DocumentError::WrongStatus { .. } => ErrorKind::Conflict,
+            DocumentError::WrongStatus { .. } | DocumentError::NotCancellable { .. } => {
+                ErrorKind::Conflict
+            }
             DocumentError::InvalidCorrection { .. } => ErrorKind::Invalid,
             DocumentError::Damaged => ErrorKind::Internal,
             DocumentError::Store(err) => err.kind(),
@@ -710,6 +721,8 @@ fn corrected(
     }
     Ok(analysis)
 }
+
+mod owner;
 
 #[cfg(test)]
 mod tests {

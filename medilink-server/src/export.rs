@@ -15,10 +15,8 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest};
-use medilink_fhir::platform::{Job, JobStatus};
+use medilink_consent::export::{ExportLevel, ExportRequest, ExportStatus};
 use medilink_fhir::{ErrorKind, IssueCode};
-use serde_json::{Value, json};
 
 use crate::context::Caller;
 use crate::error::{ApiError, information};
@@ -140,27 +138,16 @@ pub(crate) async fn patient(
     kick_off(&app, &caller, &base, &headers, query, level, &path).await
 }
 
-fn manifest(base: &str, job: &Job) -> Value {
-    let result = job.result_of::<BulkExport>();
-    let output: Vec<Value> = result
-        .iter()
-        .flat_map(|result| &result.output)
-        .map(|file| {
-            let type_name = &file.resource_type;
-            json!({
-                "type": type_name,
-                "url": format!("{base}/$export-file/{}/{type_name}.ndjson", job.id),
-                "count": file.count,
-            })
-        })
-        .collect();
-    json!({
-        "transactionTime": result.as_ref().map(|result| &result.transaction_time),
-        "request": result.as_ref().map(|result| &result.request),
-        "requiresAccessToken": true,
-        "output": output,
-        "error": [],
-    })
+/// `202` with the progress while an export is queued or running.
+fn in_progress(progress: &'static str) -> Response {
+    let mut response = StatusCode::ACCEPTED.into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-progress", HeaderValue::from_static(progress));
+    headers.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    response
 }
 
 /// `GET [base]/$export-poll-status/{id}`.
@@ -170,30 +157,14 @@ pub(crate) async fn status(
     Base(base): Base,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = app.exports.job(caller.context(), &id).await?;
-    match job.status {
-        JobStatus::Pending | JobStatus::Processing => {
-            let progress = match job.status {
-                JobStatus::Pending => "queued",
-                _ => "in progress",
-            };
-            let mut response = StatusCode::ACCEPTED.into_response();
-            let headers = response.headers_mut();
-            headers.insert("x-progress", HeaderValue::from_static(progress));
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
-            Ok(response)
-        }
-        JobStatus::Completed => Ok(axum::Json(manifest(&base, &job)).into_response()),
-        _ => Err(ApiError::with_kind(
+    match app.exports.status(caller.context(), &id, &base).await? {
+        ExportStatus::Queued => Ok(in_progress("queued")),
+        ExportStatus::InProgress => Ok(in_progress("in progress")),
+        ExportStatus::Completed(manifest) => Ok(axum::Json(manifest).into_response()),
+        ExportStatus::Failed(error) => Err(ApiError::with_kind(
             ErrorKind::Internal,
             IssueCode::Exception,
-            format!(
-                "export failed: {}",
-                job.last_error.as_deref().unwrap_or("unknown error")
-            ),
+            format!("export failed: {error}"),
         )),
     }
 }

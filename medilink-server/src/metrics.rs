@@ -30,6 +30,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use medilink_fhir::platform::JobQueue;
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder, NoLabelSet,
     prometheus_text,
@@ -40,6 +41,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::audit::AuditSink;
 use crate::state::AppState;
 
 /// Upper bounds of the request duration buckets, in seconds: 1 ms to 10 s.
@@ -329,35 +331,39 @@ impl Drop for InFlight<'_> {
     }
 }
 
+impl Metrics {
+    /// Reads what is counted at scrape time into its gauges: the jobs per status (left out
+    /// rather than stale when counting fails) and the audit queue.
+    async fn gather(&self, jobs: &dyn JobQueue, audit: &AuditSink) {
+        match jobs.count_by_status().await {
+            Ok(counts) => {
+                for status in medilink_fhir::platform::JobStatus::ALL {
+                    let count = counts
+                        .iter()
+                        .find(|(counted, _)| *counted == status)
+                        .map_or(0, |(_, count)| *count);
+                    self.jobs
+                        .get_or_create(&StatusLabel {
+                            status: status.as_str(),
+                        })
+                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "metrics: counting jobs failed");
+                self.jobs.clear();
+            }
+        }
+        self.audit_queue
+            .set(i64::try_from(audit.queued()).unwrap_or(i64::MAX));
+    }
+}
+
 /// `GET /metrics`: the server's metrics in the Prometheus text format (version 0.0.4); job
 /// counts and the audit queue are read at scrape time.
 pub(crate) async fn scrape(State(app): State<AppState>) -> Response {
-    let metrics = &app.metrics;
-    match app.jobs.count_by_status().await {
-        Ok(counts) => {
-            for status in medilink_fhir::platform::JobStatus::ALL {
-                let count = counts
-                    .iter()
-                    .find(|(counted, _)| *counted == status)
-                    .map_or(0, |(_, count)| *count);
-                metrics
-                    .jobs
-                    .get_or_create(&StatusLabel {
-                        status: status.as_str(),
-                    })
-                    .set(i64::try_from(count).unwrap_or(i64::MAX));
-            }
-        }
-        Err(err) => {
-            // Leave the job series out rather than report stale counts.
-            tracing::warn!(error = %err, "metrics: counting jobs failed");
-            metrics.jobs.clear();
-        }
-    }
-    metrics
-        .audit_queue
-        .set(i64::try_from(app.audit.queued()).unwrap_or(i64::MAX));
-    match metrics.render() {
+    app.metrics.gather(app.jobs.as_ref(), &app.audit).await;
+    match app.metrics.render() {
         Ok(text) => {
             let mut response = text.into_response();
             response.headers_mut().insert(

@@ -3,20 +3,20 @@
 //! target by search: create with `If-None-Exist`, `PUT [base]/{type}?criteria` and
 //! `DELETE [base]/{type}?criteria` (the 0/1/many rules live in [`medilink_fhir::conditional`]).
 //!
-//! `_text` and `_content` are answered by the full-text index first: its hits (after a
-//! [`catch_up`] so that the caller's own writes are visible) become an `_id` criterion, and the
-//! store's search applies every other parameter, sorting and paging.
+//! The search itself is [`FhirAccess::search`]: `_text` and `_content` are answered by the
+//! full-text index first (caught up so that the caller's own writes are visible), its hits
+//! become an `_id` criterion, and the guarded store's search applies every other parameter,
+//! sorting and paging. This module parses the request and renders the Bundle; [`entry`] and
+//! [`outcome_entry`] are the Bundle entries of every `searchset` (also `$everything`).
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
-use medilink_fhir::conditional::{self, CreateOutcome};
-use medilink_fhir::fulltext::{FullTextQuery, catch_up};
+use medilink_consent::FhirAccess;
+use medilink_fhir::conditional;
 use medilink_fhir::search::shape::shape;
-use medilink_fhir::search::{Criterion, SearchPage, SearchQuery, Summary, TotalMode};
-use medilink_fhir::{
-    FhirError, FhirResult, Issue, IssueCode, RequestContext, ResourceType, Severity, StoredResource,
-};
+use medilink_fhir::search::{SearchPage, SearchQuery, Summary};
+use medilink_fhir::{FhirError, FhirResult, Issue, IssueCode, ResourceType, StoredResource};
 use serde_json::{Map, Value, json};
 
 use crate::context::Caller;
@@ -24,10 +24,7 @@ use crate::error::{ApiError, information, operation_outcome};
 use crate::extract::{Base, FhirJson, IfMatch, TypePath};
 use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference};
 use crate::state::AppState;
-use crate::write;
 
-/// How many full-text hits are handed to the store's search at most.
-const FULLTEXT_LIMIT: usize = 10_000;
 /// The paging cursor parameter.
 const CURSOR: &str = "_cursor";
 
@@ -97,60 +94,11 @@ pub(crate) async fn search(
     params: SearchParams,
 ) -> Result<FhirResponse, ApiError> {
     let query = SearchQuery::parse(resource_type, &params.pairs, params.strict)?;
-    let (page, notes) = run(&app, caller.context(), query.clone()).await?;
+    let access = FhirAccess::new(&app.store, app.search_index.as_ref());
+    let (page, notes) = access.search(caller.context(), query.clone()).await?;
     let links = Links::new(&base, resource_type, &params.pairs);
     let bundle = render(&base, &links, &query, page, notes, app.ids.new_id())?;
     Ok(FhirResponse::json(StatusCode::OK, bundle))
-}
-
-/// Runs `query`: full text first when asked, then the store. Returns the page and extra
-/// warnings for the outcome entry.
-async fn run(
-    app: &AppState,
-    ctx: &RequestContext,
-    mut query: SearchQuery,
-) -> FhirResult<(SearchPage, Vec<Issue>)> {
-    let mut notes = Vec::new();
-    if query.summary == Summary::Count {
-        query.count = 0;
-        if query.total == TotalMode::None {
-            query.total = TotalMode::Accurate;
-        }
-    }
-    if query.text.is_some() || query.content.is_some() {
-        let index = app.search_index.as_ref();
-        catch_up(&app.store, index).await?;
-        let hits = index
-            .query(&FullTextQuery {
-                text: query.text.take(),
-                content: query.content.take(),
-                resource_types: vec![query.resource_type],
-                limit: FULLTEXT_LIMIT,
-            })
-            .await?;
-        if hits.len() >= FULLTEXT_LIMIT {
-            notes.push(Issue {
-                severity: Severity::Warning,
-                code: IssueCode::TooLong,
-                expression: None,
-                diagnostics: format!("only the best {FULLTEXT_LIMIT} full-text matches are used"),
-            });
-        }
-        if hits.is_empty() {
-            let total = (query.total != TotalMode::None).then_some(0);
-            return Ok((
-                SearchPage {
-                    total,
-                    ..SearchPage::default()
-                },
-                notes,
-            ));
-        }
-        let ids = hits.into_iter().map(|hit| hit.id.to_string()).collect();
-        query.criteria.push(Criterion::Ids(ids));
-    }
-    let page = app.store.search(ctx, &query).await?;
-    Ok((page, notes))
 }
 
 /// The Bundle links of one search: the request as received, and the same parameters with
@@ -194,7 +142,8 @@ impl Links {
     }
 }
 
-fn parse_stored(stored: &StoredResource) -> FhirResult<Option<Value>> {
+/// The resource of a stored version, parsed; `None` for a deletion.
+pub(crate) fn parse_stored(stored: &StoredResource) -> FhirResult<Option<Value>> {
     stored
         .json
         .as_deref()
@@ -205,11 +154,20 @@ fn parse_stored(stored: &StoredResource) -> FhirResult<Option<Value>> {
         })
 }
 
-fn entry(base: &str, stored: &StoredResource, resource: Value, mode: &str) -> Value {
+/// A `searchset` entry: `fullUrl`, the resource and its search mode (`match`, `include`).
+pub(crate) fn entry(base: &str, stored: &StoredResource, resource: Value, mode: &str) -> Value {
     json!({
         "fullUrl": format!("{base}/{}", stored.reference()),
         "resource": resource,
         "search": {"mode": mode},
+    })
+}
+
+/// The `outcome` entry of a `searchset` carrying `issues` (warnings).
+pub(crate) fn outcome_entry(issues: &[Issue]) -> Value {
+    json!({
+        "resource": operation_outcome(issues),
+        "search": {"mode": "outcome"},
     })
 }
 
@@ -259,10 +217,7 @@ fn render(
             }
         }
         if !warnings.is_empty() {
-            entries.push(json!({
-                "resource": operation_outcome(&warnings),
-                "search": {"mode": "outcome"},
-            }));
+            entries.push(outcome_entry(&warnings));
         }
     }
     if !entries.is_empty() {
@@ -316,8 +271,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneExist {
     }
 }
 
-/// `POST [base]/{type}`: a create, conditional when `If-None-Exist` is sent (no match:
-/// `201`; one match: `200` with it and nothing written; several: `412`).
+/// `POST [base]/{type}`: creates with a server-assigned id (a body id is ignored; `201`), or,
+/// when `If-None-Exist` is sent, conditionally (no match: `201`; one match: `200` with it and
+/// nothing written; several: `412`).
 pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -327,26 +283,17 @@ pub(crate) async fn create(
     IfNoneExist(if_none_exist): IfNoneExist,
     FhirJson(body): FhirJson,
 ) -> Result<FhirResponse, ApiError> {
-    let Some(condition) = if_none_exist else {
-        let (state, base) = (State(app), Base(base));
-        return write::create(
-            state,
-            caller,
-            base,
-            prefer,
-            TypePath(resource_type),
-            FhirJson(body),
-        )
-        .await;
-    };
     crate::extract::expect_type(&body, resource_type)?;
-    let criteria = criteria(Some(&condition));
+    let criteria = if_none_exist.map(|condition| criteria(Some(&condition)));
     let ctx = caller.context();
-    let outcome = conditional::create(&app.store, ctx, resource_type, &criteria, body);
-    let (stored, created) = match outcome.await? {
-        CreateOutcome::Created(stored) => (stored, true),
-        CreateOutcome::Existing(stored) => (stored, false),
-    };
+    let outcome = conditional::create_unless_exists(
+        &app.store,
+        ctx,
+        resource_type,
+        criteria.as_deref(),
+        body,
+    );
+    let (stored, created) = outcome.await?.into_parts();
     let prefer = prefer.or(ReturnPreference::Representation);
     Ok(FhirResponse::written(stored, created, prefer, &base))
 }
@@ -363,23 +310,12 @@ pub(crate) async fn conditional_update(
     FhirJson(body): FhirJson,
 ) -> Result<FhirResponse, ApiError> {
     crate::extract::expect_type(&body, resource_type)?;
-    let store = &app.store;
-    let outcome = conditional::update(
-        store,
-        caller.context(),
-        resource_type,
-        &criteria,
-        body,
-        if_match,
-    )
-    .await?;
+    let ctx = caller.context();
+    let outcome = conditional::update(&app.store, ctx, resource_type, &criteria, body, if_match);
+    let outcome = outcome.await?;
     let prefer = prefer.or(ReturnPreference::Representation);
-    Ok(FhirResponse::written(
-        outcome.stored,
-        outcome.created,
-        prefer,
-        &base,
-    ))
+    let (stored, created) = (outcome.stored, outcome.created);
+    Ok(FhirResponse::written(stored, created, prefer, &base))
 }
 
 /// `DELETE [base]/{type}?criteria`: no match is `204`, one match is deleted (`200`), several

@@ -1,4 +1,5 @@
-//! FHIR `create`, `update`, `patch` and `delete`.
+//! FHIR `update`, `patch` and `delete` (`create` is in [`crate::search`], with the
+//! conditional interactions).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,24 +11,9 @@ use serde_json::Value;
 
 use crate::context::Caller;
 use crate::error::{ApiError, information};
-use crate::extract::{Base, FhirJson, IfMatch, InstancePath, JsonPatch, TypePath, expect_type};
+use crate::extract::{Base, FhirJson, IfMatch, InstancePath, JsonPatch};
 use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference};
 use crate::state::AppState;
-
-/// `POST [base]/{type}`: creates with a server-assigned id (a body id is ignored); `201`.
-pub(crate) async fn create(
-    State(app): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    prefer: Prefer,
-    TypePath(resource_type): TypePath,
-    FhirJson(body): FhirJson,
-) -> Result<FhirResponse, ApiError> {
-    expect_type(&body, resource_type)?;
-    let stored = app.store.create(caller.context(), body).await?;
-    let prefer = prefer.or(ReturnPreference::Representation);
-    Ok(FhirResponse::written(stored, true, prefer, &base))
-}
 
 /// `PUT [base]/{type}/{id}`: `200` update or `201` update-as-create; honours `If-Match`.
 pub(crate) async fn update(

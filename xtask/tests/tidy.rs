@@ -161,22 +161,12 @@ const SQL_ALLOWED: &[(&str, &str)] = &[(
 
 /// A handler of `medilink-server` is at most this many lines, signature to closing brace
 /// (issue #12: parse, one library call, map).
-const HANDLER_MAX_LINES: usize = 30;
+const HANDLER_MAX_LINES: usize = 25;
 
 /// (file, handler, lines): handlers longer than `HANDLER_MAX_LINES` today, with their length.
 /// The list only shrinks: a listed handler must keep exactly its length (lower the number when
 /// it shrinks, remove the entry when it fits), and no handler may join it.
-const LONG_HANDLERS: &[(&str, &str, usize)] = &[
-    ("medilink-server/src/api/admin.rs", "audit", 34),
-    ("medilink-server/src/api/consents.rs", "access_log", 73),
-    ("medilink-server/src/api/consents.rs", "create", 32),
-    ("medilink-server/src/api/research.rs", "create", 43),
-    ("medilink-server/src/api/search.rs", "search", 73),
-    ("medilink-server/src/everything.rs", "everything", 68),
-    ("medilink-server/src/export.rs", "status", 33),
-    ("medilink-server/src/metrics.rs", "scrape", 38),
-    ("medilink-server/src/search.rs", "create", 32),
-];
+const LONG_HANDLERS: &[(&str, &str, usize)] = &[];
 
 /// A handler is an `async fn` visible outside its module whose parameters include one of these
 /// extractors; middleware (which takes `Next`) is not a handler.

@@ -12,10 +12,16 @@
 //!
 //! Queries return keys and scores, never resources: the caller reads the resources from the
 //! store (and applies consent there).
+//!
+//! The seam ([`SearchIndex`], [`FullTextQuery`], [`catch_up`], [`follow`]) is always compiled,
+//! so the use cases over it (`medilink_consent::fhir_access`) need no backend; the Tantivy
+//! implementation is the feature `tantivy`.
 
 mod extract;
 mod follow;
+#[cfg(feature = "tantivy")]
 mod query;
+#[cfg(feature = "tantivy")]
 mod tantivy_index;
 
 use std::fmt::Debug;
@@ -29,6 +35,7 @@ use crate::store::{ResourceStore, StoredResource};
 
 pub use extract::{content_strings, narrative_text, strip_xhtml};
 pub use follow::{FEED_BATCH, catch_up, follow, realign};
+#[cfg(feature = "tantivy")]
 pub use tantivy_index::TantivySearchIndex;
 
 /// A full-text search request. When both `text` and `content` are given, a hit must match

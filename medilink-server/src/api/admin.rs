@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use medilink_fhir::IssueCode;
-use medilink_fhir::platform::{AccountStatus, AuditFilter, Role};
+use medilink_fhir::platform::{AccountStatus, AuditFilter, AuditRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -87,38 +87,44 @@ fn instant(text: Option<String>, what: &str) -> Result<Option<time::OffsetDateTi
     .transpose()
 }
 
+impl AuditQuery {
+    /// The audit log's filter (instants parsed).
+    fn filter(self) -> Result<AuditFilter, ApiError> {
+        Ok(AuditFilter {
+            actor: self.actor,
+            not_actor: None,
+            patient_id: self.patient,
+            action: self.action,
+            resource_type: self.resource_type,
+            since: instant(self.since, "since")?,
+            until: instant(self.until, "until")?,
+            before_seq: self.before,
+            limit: self.limit,
+        })
+    }
+}
+
+/// An audit record as the admin API shows it.
+fn record_view(record: &AuditRecord) -> Value {
+    let entry = &record.entry;
+    json!({
+        "seq": record.seq,
+        "at": medilink_fhir::clock::format_instant(entry.at),
+        "actor": entry.actor, "role": entry.role, "action": entry.action,
+        "resource_type": entry.resource_type, "resource_ids": entry.resource_ids,
+        "patients": entry.patients, "resource_types": entry.resource_types,
+        "outcome": entry.outcome,
+        "client_ip": entry.client_ip, "request_id": entry.request_id,
+        "hash": record.hash,
+    })
+}
+
 /// `GET /api/admin/audit?actor=&patient=&action=&resource_type=&since=&until=&before=&limit=`.
 pub(crate) async fn audit(
     State(app): State<AppState>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let filter = AuditFilter {
-        actor: query.actor,
-        not_actor: None,
-        patient_id: query.patient,
-        action: query.action,
-        resource_type: query.resource_type,
-        since: instant(query.since, "since")?,
-        until: instant(query.until, "until")?,
-        before_seq: query.before,
-        limit: query.limit,
-    };
-    let records = app.audit_log.list(&filter).await?;
-    let records: Vec<Value> = records
-        .iter()
-        .map(|record| {
-            let entry = &record.entry;
-            json!({
-                "seq": record.seq,
-                "at": medilink_fhir::clock::format_instant(entry.at),
-                "actor": entry.actor, "role": entry.role, "action": entry.action,
-                "resource_type": entry.resource_type, "resource_ids": entry.resource_ids,
-                "patients": entry.patients, "resource_types": entry.resource_types,
-                "outcome": entry.outcome,
-                "client_ip": entry.client_ip, "request_id": entry.request_id,
-                "hash": record.hash,
-            })
-        })
-        .collect();
+    let records = app.audit_log.list(&query.filter()?).await?;
+    let records: Vec<Value> = records.iter().map(record_view).collect();
     Ok(Json(json!({"records": records})))
 }

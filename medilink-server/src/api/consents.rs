@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use medilink_consent::access_log::{AccessLog, LogPage};
 use medilink_consent::{BreakGlass, Grant, GrantRequest, Principal, Scope};
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::{AuditFilter, Role, UserId};
+use medilink_fhir::platform::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -69,35 +70,42 @@ pub(crate) struct NewConsent {
     end: Option<String>,
 }
 
+impl NewConsent {
+    /// The request: `end` parsed, and the grantee's role looked up (the service checks it).
+    async fn into_request(self, app: &AppState) -> Result<GrantRequest, ApiError> {
+        let end = self
+            .end
+            .as_deref()
+            .map(|text| OffsetDateTime::parse(text, &Rfc3339))
+            .transpose()
+            .map_err(|_| ApiError::bad_request(medilink_fhir::IssueCode::Value, "invalid end"))?;
+        let grantee_role = match &self.grantee {
+            Some(grantee) => app
+                .auth
+                .accounts
+                .user(&UserId(grantee.clone()))
+                .await?
+                .map(|user| user.role),
+            None => None,
+        };
+        Ok(GrantRequest {
+            patient: self.patient,
+            grantee: self.grantee,
+            grantee_role,
+            scope: self.scope,
+            purpose: self.purpose,
+            end,
+        })
+    }
+}
+
 /// `POST /api/consents`: a patient grants, a physician requests.
 pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
     Body(body): Body<NewConsent>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let end = body
-        .end
-        .as_deref()
-        .map(|text| OffsetDateTime::parse(text, &Rfc3339))
-        .transpose()
-        .map_err(|_| ApiError::bad_request(medilink_fhir::IssueCode::Value, "invalid end"))?;
-    let grantee_role = match &body.grantee {
-        Some(grantee) => app
-            .auth
-            .accounts
-            .user(&UserId(grantee.clone()))
-            .await?
-            .map(|user| user.role),
-        None => None,
-    };
-    let request = GrantRequest {
-        patient: body.patient,
-        grantee: body.grantee,
-        grantee_role,
-        scope: body.scope,
-        purpose: body.purpose,
-        end,
-    };
+    let request = body.into_request(&app).await?;
     let consents = app.store.consents();
     let grant = consents.create(&principal(&caller), request).await?;
     Ok((StatusCode::CREATED, Json(view(&grant, consents.now()))))
@@ -167,84 +175,21 @@ pub(crate) struct LogQuery {
 }
 
 /// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and,
-/// when it has one, display name), when, which of their resources (`Type/id`) and types, and
-/// under which grant: one in force at that instant, break-glass first (and then marked).
-///
-/// Every audit record naming the patient counts — the patients of a record are those of what
-/// the consent guard returned or changed, so a physician's search or batch read of the
-/// patient's Observations is here. The patient's own accesses are left out (by the query, so
-/// paging stays exact); a record naming other patients too shows only this patient's
-/// resources.
+/// when it has one, display name), when, which of their resources and under which grant
+/// ([`ConsentService::access_log`](medilink_consent::ConsentService::access_log)).
 pub(crate) async fn access_log(
     State(app): State<AppState>,
     caller: Caller,
     Query(query): Query<LogQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let Principal::User {
-        role: Role::Patient,
-        patient_id: Some(patient),
-        user_id,
-    } = principal(&caller)
-    else {
-        return Err(ApiError::forbidden("only patients have an access log"));
+) -> Result<Json<AccessLog>, ApiError> {
+    let page = LogPage {
+        limit: query.limit,
+        before: query.before,
     };
-    let records = app
-        .audit_log
-        .list(&AuditFilter {
-            patient_id: Some(patient.clone()),
-            not_actor: Some(user_id),
-            before_seq: query.before,
-            limit: query.limit,
-            ..AuditFilter::default()
-        })
+    let consents = app.store.consents();
+    let log = consents
+        .access_log(caller.context(), app.audit_log.as_ref(), page)
         .await?;
-    let grants = app.store.consents().grants_of_patient(&patient).await?;
-    let names = app
-        .auth
-        .display_names(records.iter().filter_map(|r| r.entry.actor.as_deref()))
-        .await?;
-    let entries: Vec<Value> = records
-        .iter()
-        .map(|record| {
-            let entry = &record.entry;
-            // Only grants in force at the read instant (a revoked grant's period ends at its
-            // revocation); a break-glass grant wins over an ordinary one.
-            let mut in_force = grants.iter().filter(|grant| {
-                entry.actor.as_deref() == Some(grant.grantee.as_str())
-                    && grant.in_force_at(entry.at)
-            });
-            let grant = in_force
-                .clone()
-                .find(|grant| grant.is_break_glass())
-                .or_else(|| in_force.next());
-            // Only this patient's resources, and their types (a record may name others').
-            let theirs = entry.patients.get(&patient).cloned().unwrap_or_default();
-            let mut types: Vec<&str> = theirs
-                .iter()
-                .filter_map(|reference| reference.split_once('/').map(|(ty, _)| ty))
-                .collect();
-            if types.is_empty() && entry.patients.len() == 1 {
-                // Resources not kept (bulk export, older records): the record's types.
-                types = entry.resource_types.iter().map(String::as_str).collect();
-            }
-            types.sort_unstable();
-            types.dedup();
-            json!({
-                "seq": record.seq,
-                "at": format_instant(entry.at),
-                "actor": entry.actor,
-                "actor_name": entry.actor.as_ref().and_then(|actor| names.get(actor)),
-                "role": entry.role,
-                "action": entry.action,
-                "resource_type": entry.resource_type,
-                "resource_ids": theirs,
-                "resource_types": types,
-                "outcome": entry.outcome,
-                "grant": grant.and_then(|grant| grant.id.clone()),
-                "break_glass": entry.action == "break-glass"
-                    || grant.is_some_and(Grant::is_break_glass),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "entries": entries })))
+    let names = app.auth.display_names(log.actors()).await?;
+    Ok(Json(log.name_actors(&names)))
 }

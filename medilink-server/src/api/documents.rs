@@ -14,10 +14,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::platform::{Job, JobFilter, JobStatus, Role};
 use medilink_fhir::{IssueCode, ResourceId};
-use medilink_ingest::job::{Correction, DocumentError, DocumentIngest, KIND, Upload};
+use medilink_ingest::job::{Correction, DocumentIngest, KIND, Submitted, Upload};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::ClassifyMessage;
 use crate::context::Caller;
@@ -147,6 +146,11 @@ pub(crate) async fn upload(
         .documents
         .submit(&app.store, caller.context(), upload)
         .await?;
+    Ok(accepted(&submitted))
+}
+
+/// `202` with the job, its status and the `DocumentReference` written; `Location`: the job.
+fn accepted(submitted: &Submitted) -> (StatusCode, HeaderMap, Json<Value>) {
     let mut headers = HeaderMap::new();
     let location = format!("/api/documents/jobs/{}", submitted.job.id);
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -157,19 +161,12 @@ pub(crate) async fn upload(
         "status": submitted.job.status,
         "document_reference": format!("DocumentReference/{}", submitted.document_reference),
     });
-    Ok((StatusCode::ACCEPTED, headers, Json(body)))
+    (StatusCode::ACCEPTED, headers, Json(body))
 }
 
 /// The job `id` when the caller may see it (owner or admin); `404` otherwise.
 async fn visible_job(app: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
-    let not_found = || ApiError::from(DocumentError::JobNotFound);
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let job = app.jobs.get(id).await?.ok_or_else(not_found)?;
-    let owner = job.owner.as_deref() == Some(user_id(caller)?);
-    if job.kind != KIND || !(owner || is_admin(caller)) {
-        return Err(not_found());
-    }
-    Ok(job)
+    Ok(app.documents.job(caller.context(), id).await?)
 }
 
 /// The JSON view of a job: status, file, patient, times, attempts, counts, a readable error,
@@ -273,26 +270,9 @@ pub(crate) async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = visible_job(&app, &caller, &id).await?;
-    if job.status != JobStatus::Cancelled {
-        let from = [
-            JobStatus::Pending,
-            JobStatus::NeedsReview,
-            JobStatus::Failed,
-        ];
-        let moved = app
-            .jobs
-            .transition(job.id, &from, JobStatus::Cancelled, job.result.clone())
-            .await?;
-        if !moved {
-            let now = app.jobs.get(job.id).await?.map_or(job.status, |j| j.status);
-            return Err(ApiError::conflict(format!(
-                "the job is {}: it can no longer be cancelled",
-                now.as_str()
-            )));
-        }
-    }
-    Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
+    Ok(Json(view(
+        &app.documents.cancel(caller.context(), &id).await?,
+    )))
 }
 
 /// Body of `POST /api/documents/jobs/{id}/accept` (optional).
@@ -303,6 +283,21 @@ pub(crate) struct AcceptBody {
     corrections: Vec<Correction>,
 }
 
+impl AcceptBody {
+    /// The body: none (or white space) means no corrections.
+    fn parse(body: &[u8]) -> Result<AcceptBody, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(AcceptBody::default());
+        }
+        serde_json::from_slice(body).map_err(|err| {
+            ApiError::bad_request(
+                IssueCode::Structure,
+                format!("invalid accept body: {}", err.classify_message()),
+            )
+        })
+    }
+}
+
 /// `POST /api/documents/jobs/{id}/accept`: publishes a reviewed job's results (with the
 /// reviewer's corrections); `409` unless the job is `needs_review`.
 pub(crate) async fn accept(
@@ -311,16 +306,7 @@ pub(crate) async fn accept(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body: AcceptBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AcceptBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| {
-            ApiError::bad_request(
-                IssueCode::Structure,
-                format!("invalid accept body: {}", err.classify_message()),
-            )
-        })?
-    };
+    let body = AcceptBody::parse(&body)?;
     let job = visible_job(&app, &caller, &id).await?;
     let reviewer = user_id(&caller)?.to_owned();
     app.documents

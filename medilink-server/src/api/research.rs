@@ -11,12 +11,14 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medilink_consent::research::{ResearchExport, ResearchRequest};
+use medilink_consent::export::manifest_files;
+use medilink_consent::research::{AuditRecorder, ResearchExport, ResearchRequest};
 use medilink_fhir::platform::{AuditEntry, Job, JobStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ClassifyMessage;
+use crate::audit::AuditSink;
 use crate::auth::limits::client_ip;
 use crate::context::Caller;
 use crate::error::ApiError;
@@ -36,43 +38,32 @@ pub(crate) struct NewExport {
     keep_zip3: bool,
 }
 
-/// Records the audit entry of a kick-off or download (`types`: the types concerned). As in
-/// the `/fhir` audit middleware, an answer whose record is not stored is withheld (`503`).
-async fn audit(
-    app: &AppState,
-    caller: &Caller,
-    client_ip: Option<String>,
-    types: &[String],
-    id: &str,
-    outcome: u16,
-) -> Result<(), ApiError> {
-    let principal = caller.principal();
-    let entry = AuditEntry {
-        at: app.clock.now(),
-        actor: principal.map(|p| p.claims.sub.to_string()),
-        role: principal.map(|p| p.role().as_str().to_owned()),
-        action: "research-export".to_owned(),
-        resource_type: (!types.is_empty()).then(|| types.join(",")),
-        resource_ids: [id]
-            .into_iter()
-            .filter(|id| !id.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        // De-identified data: no patient is named.
-        patients: Default::default(),
-        resource_types: types.to_vec(),
-        outcome,
-        client_ip,
-        request_id: caller.context().request_id.clone(),
-    };
-    if app.audit.record(entry).await {
-        Ok(())
-    } else {
-        tracing::error!("research export audit record not stored: response withheld");
-        Err(ApiError::from(medilink_fhir::FhirError::Unavailable {
-            source: "audit trail unavailable".into(),
-        }))
+/// Research exports record their kick-offs and downloads through the audit queue, as the
+/// `/fhir` audit middleware does: the answer waits for its record.
+#[async_trait::async_trait]
+impl AuditRecorder for AuditSink {
+    async fn record(&self, entry: AuditEntry) -> bool {
+        AuditSink::record(self, entry).await
     }
+}
+
+/// The body of a kick-off, read and validated (after the role check: a non-researcher learns
+/// nothing about it).
+async fn read_request(app: &AppState, request: Request) -> Result<ResearchRequest, ApiError> {
+    let body = Bytes::from_request(request, app).await.map_err(|_| {
+        ApiError::bad_request(medilink_fhir::IssueCode::Structure, "cannot read the body")
+    })?;
+    let body: NewExport = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::bad_request(
+            medilink_fhir::IssueCode::Structure,
+            format!("invalid JSON body: {}", err.classify_message()),
+        )
+    })?;
+    Ok(ResearchRequest::parse(
+        body.types,
+        body.since,
+        body.keep_zip3,
+    )?)
 }
 
 fn status_url(base: &str, id: &str) -> String {
@@ -91,18 +82,14 @@ fn view(base: &str, job: &Job) -> Value {
     let types = ResearchExport::request(job)
         .map(|request| request.types)
         .unwrap_or_default();
-    let output: Vec<Value> = result
-        .iter()
-        .flat_map(|result| &result.output)
-        .map(|file| {
-            let type_name = &file.resource_type;
-            json!({
-                "type": type_name,
-                "url": format!("{}/files/{type_name}.ndjson", status_url(base, &job.id.to_string())),
-                "count": file.count,
-            })
-        })
-        .collect();
+    let files = result.as_ref().map_or(&[][..], |result| &result.output);
+    let url = |type_name: &str| {
+        format!(
+            "{}/files/{type_name}.ndjson",
+            status_url(base, &job.id.to_string())
+        )
+    };
+    let output = manifest_files(files, url);
     let skipped = result.as_ref().map_or(&[][..], |result| &result.skipped);
     let mut view = json!({
         "id": job.id.to_string(),
@@ -120,7 +107,8 @@ fn view(base: &str, job: &Job) -> Value {
     view
 }
 
-/// `POST /api/research/exports`: queues a de-identified export for the researcher.
+/// `POST /api/research/exports`: queues a de-identified export for the researcher
+/// ([`ResearchExport::create`]: the role first, audited).
 pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -128,41 +116,16 @@ pub(crate) async fn create(
     request: Request,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(&request, app.auth.settings().trust_forwarded_for);
-    // The role first: a non-researcher learns nothing about the body or exportable types.
-    if caller
-        .principal()
-        .is_none_or(|p| p.role() != medilink_fhir::platform::Role::Researcher)
-    {
-        audit(&app, &caller, ip, &[], "", 403).await?;
-        return Err(ApiError::forbidden(
-            "research exports are for researchers only",
-        ));
-    }
-    let body = Bytes::from_request(request, &app).await.map_err(|_| {
-        ApiError::bad_request(medilink_fhir::IssueCode::Structure, "cannot read the body")
-    })?;
-    let body: NewExport = serde_json::from_slice(&body).map_err(|err| {
-        ApiError::bad_request(
-            medilink_fhir::IssueCode::Structure,
-            format!("invalid JSON body: {}", err.classify_message()),
-        )
-    })?;
-    let request = ResearchRequest::parse(body.types, body.since, body.keep_zip3)?;
+    let body = read_request(&app, request);
     let job = app
         .research
-        .start(caller.context(), request.clone())
+        .create(caller.context(), &app.audit, ip, body)
         .await?;
     let id = job.id.to_string();
-    audit(&app, &caller, ip, &request.types, &id, 202).await?;
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": "pending"})),
-    )
-        .into_response();
     let location = HeaderValue::from_str(&status_url(&base, &id))
         .map_err(|_| ApiError::internal(&caller.context().request_id))?;
-    response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
+    let body = Json(json!({"id": id, "status": "pending"}));
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
 }
 
 /// `GET /api/research/exports/{id}`: the status, with the files when completed.
@@ -195,9 +158,8 @@ pub(crate) async fn file(
 ) -> Result<Response, ApiError> {
     let ip = client_ip(&request, app.auth.settings().trust_forwarded_for);
     let type_name = file_name.strip_suffix(".ndjson").unwrap_or_default();
-    let found = app.research.file(caller.context(), &id, type_name).await;
-    let outcome = if found.is_ok() { 200 } else { 404 };
-    audit(&app, &caller, ip, &[type_name.to_owned()], &id, outcome).await?;
-    let (key, size) = found?;
+    let ctx = caller.context();
+    let download = app.research.download(ctx, &app.audit, ip, &id, type_name);
+    let (key, size) = download.await?;
     Ok(crate::export::stream_ndjson(&app, key, size))
 }
