@@ -36,8 +36,9 @@ mod routes;
 mod search;
 mod write;
 
+pub use config::Limits;
 pub use error::ApiError;
-pub use state::{AppState, Limits};
+pub use state::AppState;
 
 /// The complete HTTP application: FHIR REST API, health endpoints and middleware.
 pub fn app(state: AppState) -> axum::Router {
