@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use medilink_consent::{BreakGlass, Grant, GrantRequest, Principal, Scope};
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::{AuditFilter, Role, UserId};
+use medilink_fhir::platform::{Action, AuditFilter, Role, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -241,7 +241,7 @@ pub(crate) async fn access_log(
                 "resource_types": types,
                 "outcome": entry.outcome,
                 "grant": grant.and_then(|grant| grant.id.clone()),
-                "break_glass": entry.action == "break-glass"
+                "break_glass": entry.action() == Some(Action::BreakGlass)
                     || grant.is_some_and(Grant::is_break_glass),
             })
         })

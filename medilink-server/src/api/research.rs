@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medilink_consent::research::{ResearchExport, ResearchRequest};
-use medilink_fhir::platform::{AuditEntry, Job, JobStatus};
+use medilink_fhir::platform::{Action, AuditEntry, Job, JobStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -51,7 +51,7 @@ async fn audit(
         at: app.clock.now(),
         actor: principal.map(|p| p.claims.sub.to_string()),
         role: principal.map(|p| p.role().as_str().to_owned()),
-        action: "research-export".to_owned(),
+        action: Action::ResearchExport.into(),
         resource_type: (!types.is_empty()).then(|| types.join(",")),
         resource_ids: [id]
             .into_iter()
