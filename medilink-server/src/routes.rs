@@ -23,85 +23,107 @@ use crate::{
 
 /// Every route with its metadata (`document_limit`: the largest document upload body).
 fn routes(document_limit: usize) -> Routes {
-    use Action::*;
-    let clinical = Meta::clinical();
     let fhir = Routes::new()
-        .post("/fhir/R4", bundle::bundle, clinical.audit(Bundle))
+        .post(
+            "/fhir/R4",
+            bundle::bundle,
+            Meta::clinical().audit(Action::Bundle),
+        )
         .get("/fhir/R4/metadata", metadata::capabilities, Meta::public())
         .get(
             "/fhir/R4/_history",
             history::system_history,
-            clinical.audit(History),
+            Meta::clinical().audit(Action::History),
         )
-        .get("/fhir/R4/$export", export::system, clinical.audit(Export))
+        .get(
+            "/fhir/R4/$export",
+            export::system,
+            Meta::clinical().audit(Action::Export),
+        )
         .get(
             "/fhir/R4/$export-poll-status/{id}",
             export::status,
-            clinical.audit(ExportStatus),
+            Meta::clinical().audit(Action::ExportStatus),
         )
         .delete(
             "/fhir/R4/$export-poll-status/{id}",
             export::cancel,
-            clinical.audit(ExportCancel),
+            Meta::clinical().audit(Action::ExportCancel),
         )
         .get(
             "/fhir/R4/{type}/$export",
             export::patients,
-            clinical.audit(Export),
+            Meta::clinical().audit(Action::Export),
         )
         .get(
             "/fhir/R4/{type}/{id}/$export",
             export::patient,
-            clinical.audit(Export),
+            Meta::clinical().audit(Action::Export),
         )
-        .post("/fhir/R4/{type}", search::create, clinical.audit(Create))
-        .get("/fhir/R4/{type}", search::search, clinical.audit(Search))
+        .post(
+            "/fhir/R4/{type}",
+            search::create,
+            Meta::clinical().audit(Action::Create),
+        )
+        .get(
+            "/fhir/R4/{type}",
+            search::search,
+            Meta::clinical().audit(Action::Search),
+        )
         .put(
             "/fhir/R4/{type}",
             search::conditional_update,
-            clinical.audit(Update),
+            Meta::clinical().audit(Action::Update),
         )
         .delete(
             "/fhir/R4/{type}",
             search::conditional_delete,
-            clinical.audit(Delete),
+            Meta::clinical().audit(Action::Delete),
         )
         .post(
             "/fhir/R4/{type}/_search",
             search::search,
-            clinical.audit(Search),
+            Meta::clinical().audit(Action::Search),
         )
         .get(
             "/fhir/R4/{type}/_history",
             history::type_history,
-            clinical.audit(History),
+            Meta::clinical().audit(Action::History),
         )
-        .get("/fhir/R4/{type}/{id}", read::read, clinical.audit(Read))
+        .get(
+            "/fhir/R4/{type}/{id}",
+            read::read,
+            Meta::clinical().audit(Action::Read),
+        )
         .put(
             "/fhir/R4/{type}/{id}",
             write::update,
-            clinical.audit(Update),
+            Meta::clinical().audit(Action::Update),
         )
-        .patch("/fhir/R4/{type}/{id}", write::patch, clinical.audit(Patch))
+        .patch(
+            "/fhir/R4/{type}/{id}",
+            write::patch,
+            Meta::clinical().audit(Action::Patch),
+        )
         .delete(
             "/fhir/R4/{type}/{id}",
             write::delete,
-            clinical.audit(Delete),
+            Meta::clinical().audit(Action::Delete),
         )
         .get(
             "/fhir/R4/{type}/{id}/_history",
             history::instance_history,
-            clinical.audit(History),
+            Meta::clinical().audit(Action::History),
         )
         .get(
             "/fhir/R4/{type}/{id}/_history/{vid}",
             read::vread,
-            clinical.audit(Vread),
+            Meta::clinical().audit(Action::Vread),
         )
         .get(
             "/fhir/R4/{type}/{id}/$everything",
             everything::everything,
-            clinical.audit(Search),
+            Meta::clinical().audit(Action::Search),
         )
         .method_not_allowed_fallback(wrong_method)
         .layer(from_fn(negotiate));
@@ -110,7 +132,7 @@ fn routes(document_limit: usize) -> Routes {
         .get(
             "/fhir/R4/$export-file/{id}/{file}",
             export::file,
-            clinical.audit(ExportFile),
+            Meta::clinical().audit(Action::ExportFile),
         )
         // Audited by the handlers (`research-export`).
         .get(
@@ -174,7 +196,7 @@ fn routes(document_limit: usize) -> Routes {
         .get(
             "/api/search",
             api::search::search,
-            clinical.audit(FulltextSearch),
+            Meta::clinical().audit(Action::FulltextSearch),
         )
         // Research exports are audited by their handlers (`research-export`).
         .post(
@@ -204,27 +226,27 @@ fn routes(document_limit: usize) -> Routes {
         .post(
             "/api/documents",
             api::documents::upload.layer(DefaultBodyLimit::max(document_limit)),
-            clinical.audit(DocumentUpload),
+            Meta::clinical().audit(Action::DocumentUpload),
         )
         .get(
             "/api/documents/jobs",
             api::documents::jobs,
-            clinical.audit(DocumentStatus),
+            Meta::clinical().audit(Action::DocumentStatus),
         )
         .get(
             "/api/documents/jobs/{id}",
             api::documents::job,
-            clinical.audit(DocumentStatus),
+            Meta::clinical().audit(Action::DocumentStatus),
         )
         .delete(
             "/api/documents/jobs/{id}",
             api::documents::cancel,
-            clinical.audit(DocumentCancel),
+            Meta::clinical().audit(Action::DocumentCancel),
         )
         .post(
             "/api/documents/jobs/{id}/accept",
             api::documents::accept,
-            clinical.audit(DocumentAccept),
+            Meta::clinical().audit(Action::DocumentAccept),
         )
         .method_not_allowed_fallback(wrong_method);
     Routes::new()
@@ -234,8 +256,8 @@ fn routes(document_limit: usize) -> Routes {
         .merge(api)
         .merge(documents)
         // Paths no route matches: the strictest class but admin, unless in one of these.
-        .unmatched("/fhir/", Meta::clinical().audit(Other))
-        .unmatched("/api/documents/", Meta::clinical().audit(Other))
+        .unmatched("/fhir/", Meta::clinical().audit(Action::Other))
+        .unmatched("/api/documents/", Meta::clinical().audit(Action::Other))
         .unmatched("/api/auth/", Meta::account())
         .unmatched("/api/auth/totp/", totp)
         .unmatched("/api/admin", Meta::admin())
