@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use medilink_fhir::RequestContext;
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::{AuditFilter, AuditLog, AuditRecord, Role};
+use medilink_fhir::platform::{Action, AuditFilter, AuditLog, AuditRecord, Role};
 use serde::Serialize;
 
 use crate::error::{ConsentError, ConsentResult};
@@ -161,7 +161,8 @@ fn log_entry(record: &AuditRecord, patient: &str, grants: &[Grant]) -> AccessLog
         resource_ids: theirs,
         outcome: entry.outcome,
         grant: grant.and_then(|grant| grant.id.clone()),
-        break_glass: entry.action == "break-glass" || grant.is_some_and(Grant::is_break_glass),
+        break_glass: entry.action() == Some(Action::BreakGlass)
+            || grant.is_some_and(Grant::is_break_glass),
     }
 }
 
@@ -198,7 +199,7 @@ mod tests {
                 at: datetime!(2024-01-02 0:00 UTC),
                 actor: Some("doc".into()),
                 role: Some("physician".into()),
-                action: "search-type".into(),
+                action: Action::Search.into(),
                 resource_type: Some("Observation".into()),
                 resource_ids: Vec::new(),
                 patients,

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{
-    AuditEntry, AuditLog, BlobStore, BlobWriter, Job, JobKind, JobQueue, JobStatus, LocalKeyValue,
-    NewJob, Role, UserId,
+    Action, AuditEntry, AuditLog, BlobStore, BlobWriter, Job, JobKind, JobQueue, JobStatus,
+    LocalKeyValue, NewJob, Role, UserId,
 };
 use medilink_fhir::search::{Criterion, SearchQuery};
 use medilink_fhir::{
@@ -338,7 +338,7 @@ impl BulkExport {
             at: self.clock.now(),
             actor,
             role,
-            action: "export-job".to_owned(),
+            action: Action::ExportJob.into(),
             resource_type: None,
             resource_ids: Vec::new(),
             patients: Default::default(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{
-    AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, NewJob, Role,
+    Action, AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, NewJob, Role,
 };
 use medilink_fhir::{Caller, Clock, FhirError, IssueCode, RequestContext, ResourceType};
 use serde::{Deserialize, Serialize};
@@ -290,7 +290,7 @@ impl ResearchExport {
             at: self.clock.now(),
             actor,
             role,
-            action: "research-export".to_owned(),
+            action: Action::ResearchExport.into(),
             resource_type: (!types.is_empty()).then(|| types.join(",")),
             resource_ids: [id]
                 .into_iter()
@@ -552,8 +552,8 @@ mod tests {
         assert_eq!(entries.len(), 1);
         let entry = &entries[0];
         assert_eq!(
-            (entry.outcome, entry.action.as_str()),
-            (403, "research-export")
+            (entry.outcome, entry.action()),
+            (403, Some(Action::ResearchExport))
         );
         assert_eq!(entry.actor.as_deref(), Some("u1"));
         assert_eq!(entry.role.as_deref(), Some("physician"));

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medilink_fhir::clock::{from_micros, to_micros};
-use medilink_fhir::platform::{AuditEntry, AuditLog, KeyValue, Role};
+use medilink_fhir::platform::{Action, AuditEntry, AuditLog, KeyValue, Role};
 use medilink_fhir::{Clock, FhirError, RequestContext, ResourceId, ResourceStore, ResourceType};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -288,7 +288,7 @@ impl ConsentService {
         Ok(grant)
     }
 
-    async fn audit(&self, principal: &Principal, action: &str, grant: &Grant) {
+    async fn audit(&self, principal: &Principal, action: Action, grant: &Grant) {
         let Some(audit) = &self.audit else {
             return;
         };
@@ -302,7 +302,7 @@ impl ConsentService {
             at: self.now(),
             actor,
             role,
-            action: action.to_owned(),
+            action: action.into(),
             resource_type: Some("Consent".to_owned()),
             resource_ids: grant.id.iter().map(|id| format!("Consent/{id}")).collect(),
             patients: [(
@@ -316,7 +316,7 @@ impl ConsentService {
             request_id: String::from("consent"),
         };
         if let Err(err) = audit.append(&[entry]).await {
-            tracing::error!(error = %err, action, "consent audit record not stored");
+            tracing::error!(error = %err, action = action.as_str(), "consent audit record not stored");
         }
     }
 
@@ -427,8 +427,8 @@ impl ConsentService {
             })
             .await?;
         let action = match initiator {
-            Initiator::Patient => "consent-grant",
-            Initiator::Physician => "consent-request",
+            Initiator::Patient => Action::ConsentGrant,
+            Initiator::Physician => Action::ConsentRequest,
         };
         self.audit(principal, action, &grant).await;
         Ok(grant)
@@ -485,8 +485,12 @@ impl ConsentService {
         };
         grant.start = self.now();
         let grant = self.save(grant).await?;
-        self.audit(principal, &format!("consent-{action}"), &grant)
-            .await;
+        let recorded = if accept {
+            Action::ConsentAccept
+        } else {
+            Action::ConsentDecline
+        };
+        self.audit(principal, recorded, &grant).await;
         Ok(grant)
     }
 
@@ -500,7 +504,7 @@ impl ConsentService {
         }
         grant.revoke_at(self.now());
         let grant = self.save(grant).await?;
-        self.audit(principal, "consent-revoke", &grant).await;
+        self.audit(principal, Action::ConsentRevoke, &grant).await;
         Ok(grant)
     }
 
@@ -547,7 +551,7 @@ impl ConsentService {
                 reason: Some(reason.to_owned()),
             })
             .await?;
-        self.audit(principal, "break-glass", &grant).await;
+        self.audit(principal, Action::BreakGlass, &grant).await;
         let mail = Mail {
             to_patient: request.patient,
             subject: "Emergency access to your health record".to_owned(),

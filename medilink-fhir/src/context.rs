@@ -14,7 +14,7 @@ pub use accessed::{AccessSummary, Accessed, Interaction};
 pub enum Caller {
     /// The platform itself (imports, migrations, jobs).
     System,
-    /// A client without credentials, on a public route (the server's `PUBLIC_ROUTES`).
+    /// A client without credentials, on a public route (declared public in the server's route table).
     Anonymous,
     /// An authenticated platform user.
     User {

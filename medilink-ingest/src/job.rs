@@ -27,7 +27,7 @@ use medilink_fhir::clock::format_instant;
 use medilink_fhir::platform::job_kind::result_json;
 use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_fhir::platform::{
-    AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, JobStatus, NewJob,
+    Action, AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, JobStatus, NewJob,
 };
 use medilink_fhir::{
     Accessed, Clock, ErrorKind, FhirError, IdGen, Interaction, Issue, IssueCode, RequestContext,
@@ -612,7 +612,7 @@ impl DocumentIngest {
                 at: self.clock.now(),
                 actor: None,
                 role: None,
-                action: "document-publish".to_owned(),
+                action: Action::DocumentPublish.into(),
                 resource_type: None,
                 resource_ids: Vec::new(),
                 patients: Default::default(),

@@ -1,5 +1,6 @@
-//! The audit trail of patient-data access: the `record` middleware describes every `/fhir`
-//! request (and `/api/search`, `/api/documents…`) and hands it to [`AuditSink`], a bounded
+//! The audit trail of patient-data access: the `record` middleware describes every request to
+//! an audited route (the action its [`Meta`] names, declared in `routes.rs`: `/fhir/**` but
+//! `metadata`, `/api/search`, `/api/documents…`) and hands it to [`AuditSink`], a bounded
 //! queue drained by one writer task that appends in batches (group commit) to the
 //! [`AuditLog`]. The response waits for its record to be stored — never dropped,
 //! back-pressure when the queue is full — so a completed request always has its record, even
@@ -9,15 +10,14 @@
 //! a collecting [`Accessed`] sink into the request's extensions, the [`crate::context::Caller`]
 //! extractor carries it in the request's `RequestContext`, the consent guard records every
 //! resource it returned or changed with the patients it belongs to, and the record holds
-//! those resources (`Type/id`), patients and types. Only the action name (and the type the
-//! URL named) still comes from the route. A Bundle is one record listing every entry's
+//! those resources (`Type/id`), patients and types. Only the action (and the type the URL
+//! named) comes from the route. A Bundle is one record listing every entry's
 //! resources and patients.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::Accessed;
@@ -28,6 +28,7 @@ use crate::auth::Principal;
 use crate::auth::limits::client_ip;
 use crate::context::RequestId;
 use crate::error::ApiError;
+use crate::route_meta::Meta;
 use crate::state::AppState;
 
 /// Records per append transaction at most.
@@ -117,41 +118,6 @@ async fn write_loop(log: Arc<dyn AuditLog>, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
-fn action(method: &Method, route: &str) -> &'static str {
-    let history = route.contains("/_history");
-    match *method {
-        _ if route == "/api/search" => "fulltext-search",
-        Method::POST if route == "/api/documents" => "document-upload",
-        Method::POST if route.ends_with("/accept") => "document-accept",
-        Method::DELETE if route.starts_with("/api/documents/") => "document-cancel",
-        _ if route.starts_with("/api/documents/") => "document-status",
-        _ if route.contains("$export-file") => "export-file",
-        Method::DELETE if route.contains("$export-poll-status") => "export-cancel",
-        _ if route.contains("$export-poll-status") => "export-status",
-        _ if route.ends_with("$export") => "export",
-        Method::GET if route.ends_with("{vid}") => "vread",
-        Method::GET if history => "history",
-        Method::GET if route.ends_with("{id}") => "read",
-        Method::GET => "search",
-        Method::POST if route == "/fhir/R4" => "bundle",
-        Method::POST => "create",
-        Method::PUT => "update",
-        Method::PATCH => "patch",
-        Method::DELETE => "delete",
-        _ => "other",
-    }
-}
-
-/// Whether requests to `path` are audited: `/fhir/**` but `metadata`, the full-text search
-/// and the documents API. (Consent lifecycle actions are recorded by the consent service,
-/// research exports by their handlers.)
-fn audited(path: &str) -> bool {
-    (path.starts_with("/fhir/") && path != "/fhir/R4/metadata")
-        || path == "/api/search"
-        || path == "/api/documents"
-        || path.starts_with("/api/documents/")
-}
-
 /// Middleware: writes the audit record of every audited request, naming what the request's
 /// disclosure sink collected.
 pub(crate) async fn record(
@@ -159,18 +125,12 @@ pub(crate) async fn record(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    if !audited(&path) {
+    let Some(action) = Meta::of_request(&request).audit else {
         return next.run(request).await;
-    }
+    };
+    let path = request.uri().path().to_owned();
     let accessed = Accessed::collecting();
     request.extensions_mut().insert(accessed.clone());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|matched| matched.as_str().to_owned())
-        .unwrap_or_default();
-    let method = request.method().clone();
     let principal = request.extensions().get::<Principal>().cloned();
     let request_id = request
         .extensions()
@@ -194,7 +154,7 @@ pub(crate) async fn record(
         at: app.clock.now(),
         actor: principal.as_ref().map(|p| p.claims.sub.to_string()),
         role: principal.as_ref().map(|p| p.role().as_str().to_owned()),
-        action: action(&method, &route).to_owned(),
+        action: action.into(),
         resource_type,
         resource_ids: Vec::new(),
         patients: Default::default(),
@@ -246,7 +206,7 @@ mod tests {
             at: time::macros::datetime!(2024-01-01 0:00 UTC),
             actor: None,
             role: None,
-            action: "read".to_owned(),
+            action: medilink_fhir::platform::Action::Read.into(),
             resource_type: None,
             resource_ids: Vec::new(),
             patients: Default::default(),

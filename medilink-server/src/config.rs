@@ -12,7 +12,24 @@ use medilink_fhir::{BlobOptions, SqlOptions};
 pub use medilink_ingest::cli::{ExtractorArgs, ExtractorConfig};
 
 use crate::auth::{AuthSettings, HashParams, Keys};
-use crate::state::Limits;
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes (larger bodies get `413`).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Default of `--max-document-bytes`: 20 MB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 
 /// `medilink-server`: the MediLink FHIR R4 server.
 #[derive(Debug, Parser)]
@@ -224,7 +241,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDILINK_DASHBOARDS_DIR")]
     pub dashboards_dir: Option<PathBuf>,
     /// Largest accepted document upload (`POST /api/documents`) in bytes.
-    #[arg(long, env = "MEDILINK_MAX_DOCUMENT_BYTES", default_value_t = crate::state::DEFAULT_MAX_DOCUMENT_BYTES)]
+    #[arg(long, env = "MEDILINK_MAX_DOCUMENT_BYTES", default_value_t = DEFAULT_MAX_DOCUMENT_BYTES)]
     pub max_document_bytes: usize,
     /// Where uploaded documents go: `fs:///path` or `s3://bucket?endpoint=…&region=…`;
     /// defaults to `fs://{data-dir}/blobs`.

@@ -17,6 +17,7 @@ pub mod fhir_response;
 pub mod import;
 pub mod mail;
 pub mod metrics;
+pub mod route_meta;
 pub mod serve;
 pub mod state;
 pub mod static_files;
@@ -36,10 +37,16 @@ mod routes;
 mod search;
 mod write;
 
+pub use config::Limits;
 pub use error::ApiError;
-pub use state::{AppState, Limits};
+pub use state::AppState;
 
 /// The complete HTTP application: FHIR REST API, health endpoints and middleware.
 pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
+}
+
+/// The metadata of every route of [`app`] (access, rate limit, audit action).
+pub fn route_table() -> route_meta::RouteTable {
+    routes::table()
 }

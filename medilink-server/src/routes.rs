@@ -1,149 +1,291 @@
-//! The route table of the whole application, and the middleware stack around it.
+//! The route table of the whole application, each route with its metadata (access, rate
+//! limit, audit action: [`crate::route_meta`]), and the middleware stack around it.
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{limits, session};
+use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
 use crate::context::assign_request_id;
 use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
+use crate::route_meta::{self, Action, LimitClass, Meta, RouteTable, Routes};
 use crate::state::AppState;
 use crate::{
     api, audit, bundle, everything, export, health, history, metadata, metrics, pipeline, read,
     search, static_files, write,
 };
 
-/// Builds the application router.
-pub(crate) fn router(state: AppState) -> Router {
-    let max_body_bytes = state.limits.max_body_bytes;
-    let fhir = Router::new()
-        .route("/fhir/R4", post(bundle::bundle))
-        .route("/fhir/R4/metadata", get(metadata::capabilities))
-        .route("/fhir/R4/_history", get(history::system_history))
-        .route("/fhir/R4/$export", get(export::system))
-        .route(
+/// Every route with its metadata (`document_limit`: the largest document upload body).
+fn routes(document_limit: usize) -> Routes {
+    let fhir = Routes::new()
+        .post(
+            "/fhir/R4",
+            bundle::bundle,
+            Meta::clinical().audit(Action::Bundle),
+        )
+        .get("/fhir/R4/metadata", metadata::capabilities, Meta::public())
+        .get(
+            "/fhir/R4/_history",
+            history::system_history,
+            Meta::clinical().audit(Action::History),
+        )
+        .get(
+            "/fhir/R4/$export",
+            export::system,
+            Meta::clinical().audit(Action::Export),
+        )
+        .get(
             "/fhir/R4/$export-poll-status/{id}",
-            get(export::status).delete(export::cancel),
+            export::status,
+            Meta::clinical().audit(Action::ExportStatus),
         )
-        .route("/fhir/R4/{type}/$export", get(export::patients))
-        .route("/fhir/R4/{type}/{id}/$export", get(export::patient))
-        .route(
+        .delete(
+            "/fhir/R4/$export-poll-status/{id}",
+            export::cancel,
+            Meta::clinical().audit(Action::ExportCancel),
+        )
+        .get(
+            "/fhir/R4/{type}/$export",
+            export::patients,
+            Meta::clinical().audit(Action::Export),
+        )
+        .get(
+            "/fhir/R4/{type}/{id}/$export",
+            export::patient,
+            Meta::clinical().audit(Action::Export),
+        )
+        .post(
             "/fhir/R4/{type}",
-            post(search::create)
-                .get(search::search)
-                .put(search::conditional_update)
-                .delete(search::conditional_delete),
+            search::create,
+            Meta::clinical().audit(Action::Create),
         )
-        .route("/fhir/R4/{type}/_search", post(search::search))
-        .route("/fhir/R4/{type}/_history", get(history::type_history))
-        .route(
+        .get(
+            "/fhir/R4/{type}",
+            search::search,
+            Meta::clinical().audit(Action::Search),
+        )
+        .put(
+            "/fhir/R4/{type}",
+            search::conditional_update,
+            Meta::clinical().audit(Action::Update),
+        )
+        .delete(
+            "/fhir/R4/{type}",
+            search::conditional_delete,
+            Meta::clinical().audit(Action::Delete),
+        )
+        .post(
+            "/fhir/R4/{type}/_search",
+            search::search,
+            Meta::clinical().audit(Action::Search),
+        )
+        .get(
+            "/fhir/R4/{type}/_history",
+            history::type_history,
+            Meta::clinical().audit(Action::History),
+        )
+        .get(
             "/fhir/R4/{type}/{id}",
-            get(read::read)
-                .put(write::update)
-                .patch(write::patch)
-                .delete(write::delete),
+            read::read,
+            Meta::clinical().audit(Action::Read),
         )
-        .route(
+        .put(
+            "/fhir/R4/{type}/{id}",
+            write::update,
+            Meta::clinical().audit(Action::Update),
+        )
+        .patch(
+            "/fhir/R4/{type}/{id}",
+            write::patch,
+            Meta::clinical().audit(Action::Patch),
+        )
+        .delete(
+            "/fhir/R4/{type}/{id}",
+            write::delete,
+            Meta::clinical().audit(Action::Delete),
+        )
+        .get(
             "/fhir/R4/{type}/{id}/_history",
-            get(history::instance_history),
+            history::instance_history,
+            Meta::clinical().audit(Action::History),
         )
-        .route("/fhir/R4/{type}/{id}/_history/{vid}", get(read::vread))
-        .route(
+        .get(
+            "/fhir/R4/{type}/{id}/_history/{vid}",
+            read::vread,
+            Meta::clinical().audit(Action::Vread),
+        )
+        .get(
             "/fhir/R4/{type}/{id}/$everything",
-            get(everything::everything),
+            everything::everything,
+            Meta::clinical().audit(Action::Search),
         )
         .method_not_allowed_fallback(wrong_method)
         .layer(from_fn(negotiate));
     // Export files are NDJSON: outside the JSON-only negotiation.
-    let export_files = Router::new()
-        .route("/fhir/R4/$export-file/{id}/{file}", get(export::file))
-        .route(
+    let export_files = Routes::new()
+        .get(
+            "/fhir/R4/$export-file/{id}/{file}",
+            export::file,
+            Meta::clinical().audit(Action::ExportFile),
+        )
+        // Audited by the handlers (`research-export`).
+        .get(
             "/api/research/exports/{id}/files/{file}",
-            get(api::research::file),
+            api::research::file,
+            Meta::clinical(),
         )
         .method_not_allowed_fallback(wrong_method);
-    let health = Router::new()
-        .route("/health", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(metrics::scrape))
+    let health = Routes::new()
+        .get("/health", health::live, Meta::public())
+        .get("/health/ready", health::ready, Meta::public())
+        .get("/metrics", metrics::scrape, Meta::public())
         .method_not_allowed_fallback(wrong_method);
-    let api = Router::new()
-        .route("/api/openapi.json", get(api::openapi::document))
-        .route("/api/auth/register", post(api::auth::register))
-        .route("/api/auth/login", post(api::auth::login))
-        .route("/api/auth/refresh", post(api::auth::refresh))
-        .route("/api/auth/logout", post(api::auth::logout))
-        .route("/api/auth/me", get(api::auth::me))
-        .route("/api/auth/password", post(api::auth::password))
-        .route("/api/auth/totp/setup", post(api::auth::totp_setup))
-        .route("/api/auth/totp/verify", post(api::auth::totp_verify))
-        .route("/api/auth/totp/disable", post(api::auth::totp_disable))
-        .route("/api/admin/users", get(api::admin::users))
-        .route(
+    let login = Meta::public().limit(LimitClass::Login);
+    let totp = Meta::account().limit(LimitClass::Totp);
+    let api = Routes::new()
+        .get("/api/openapi.json", api::openapi::document, Meta::public())
+        .post("/api/auth/register", api::auth::register, login)
+        .post("/api/auth/login", api::auth::login, login)
+        .post("/api/auth/refresh", api::auth::refresh, login)
+        .post("/api/auth/logout", api::auth::logout, Meta::account())
+        .get("/api/auth/me", api::auth::me, Meta::account())
+        .post(
+            "/api/auth/password",
+            api::auth::password,
+            Meta::account().limit(LimitClass::Login),
+        )
+        .post("/api/auth/totp/setup", api::auth::totp_setup, totp)
+        .post("/api/auth/totp/verify", api::auth::totp_verify, totp)
+        .post("/api/auth/totp/disable", api::auth::totp_disable, totp)
+        .get("/api/admin/users", api::admin::users, Meta::admin())
+        .post(
             "/api/admin/users/{id}/{action}",
-            post(api::admin::user_action),
+            api::admin::user_action,
+            Meta::admin(),
         )
-        .route("/api/admin/audit", get(api::admin::audit))
-        .route(
-            "/api/consents",
-            get(api::consents::list).post(api::consents::create),
-        )
-        .route(
+        .get("/api/admin/audit", api::admin::audit, Meta::admin())
+        // Consent lifecycle actions are audited by the consent service.
+        .get("/api/consents", api::consents::list, Meta::clinical())
+        .post("/api/consents", api::consents::create, Meta::clinical())
+        .post(
             "/api/consents/break-glass",
-            post(api::consents::break_glass),
+            api::consents::break_glass,
+            Meta::clinical(),
         )
-        .route("/api/consents/access-log", get(api::consents::access_log))
-        .route(
+        .get(
+            "/api/consents/access-log",
+            api::consents::access_log,
+            Meta::clinical(),
+        )
+        .delete(
             "/api/consents/{id}",
-            axum::routing::delete(api::consents::revoke),
+            api::consents::revoke,
+            Meta::clinical(),
         )
-        .route("/api/consents/{id}/{action}", post(api::consents::answer))
-        .route("/api/search", get(api::search::search))
-        .route("/api/research/exports", post(api::research::create))
-        .route(
+        .post(
+            "/api/consents/{id}/{action}",
+            api::consents::answer,
+            Meta::clinical(),
+        )
+        .get(
+            "/api/search",
+            api::search::search,
+            Meta::clinical().audit(Action::FulltextSearch),
+        )
+        // Research exports are audited by their handlers (`research-export`).
+        .post(
+            "/api/research/exports",
+            api::research::create,
+            Meta::clinical(),
+        )
+        .get(
             "/api/research/exports/{id}",
-            get(api::research::status).delete(api::research::cancel),
+            api::research::status,
+            Meta::clinical(),
         )
-        .route("/api/directory/clinicians", get(api::directory::clinicians))
+        .delete(
+            "/api/research/exports/{id}",
+            api::research::cancel,
+            Meta::clinical(),
+        )
+        .get(
+            "/api/directory/clinicians",
+            api::directory::clinicians,
+            Meta::clinical(),
+        )
         .method_not_allowed_fallback(wrong_method);
     // Documents: the only route whose body may exceed --max-body-bytes (up to
     // --max-document-bytes plus the multipart framing).
-    let document_limit = state
-        .max_document_bytes
-        .saturating_add(api::documents::MULTIPART_OVERHEAD);
-    let documents = Router::new()
-        .route(
+    let documents = Routes::new()
+        .post(
             "/api/documents",
-            post(api::documents::upload).layer(DefaultBodyLimit::max(document_limit)),
+            api::documents::upload.layer(DefaultBodyLimit::max(document_limit)),
+            Meta::clinical().audit(Action::DocumentUpload),
         )
-        .route("/api/documents/jobs", get(api::documents::jobs))
-        .route(
+        .get(
+            "/api/documents/jobs",
+            api::documents::jobs,
+            Meta::clinical().audit(Action::DocumentStatus),
+        )
+        .get(
             "/api/documents/jobs/{id}",
-            get(api::documents::job).delete(api::documents::cancel),
+            api::documents::job,
+            Meta::clinical().audit(Action::DocumentStatus),
         )
-        .route(
+        .delete(
+            "/api/documents/jobs/{id}",
+            api::documents::cancel,
+            Meta::clinical().audit(Action::DocumentCancel),
+        )
+        .post(
             "/api/documents/jobs/{id}/accept",
-            post(api::documents::accept),
+            api::documents::accept,
+            Meta::clinical().audit(Action::DocumentAccept),
         )
         .method_not_allowed_fallback(wrong_method);
-    // Outermost last: metrics, CORS, security headers, request id, logs, rate limits, authentication,
-    // audit, panic catching, then the routes.
-    let cors = pipeline::cors(&state.cors_origins);
-    Router::new()
+    Routes::new()
         .merge(health)
         .merge(fhir)
         .merge(export_files)
         .merge(api)
         .merge(documents)
+        // Paths no route matches: the strictest class but admin, unless in one of these.
+        .unmatched("/fhir/", Meta::clinical().audit(Action::Other))
+        .unmatched("/api/documents/", Meta::clinical().audit(Action::Other))
+        .unmatched("/api/auth/", Meta::account())
+        .unmatched("/api/auth/totp/", totp)
+        .unmatched("/api/admin", Meta::admin())
+}
+
+/// The metadata of every route of the application.
+pub(crate) fn table() -> RouteTable {
+    routes(DEFAULT_MAX_DOCUMENT_BYTES).into_parts().1
+}
+
+/// Builds the application router.
+pub(crate) fn router(state: AppState) -> Router {
+    let max_body_bytes = state.limits.max_body_bytes;
+    let document_limit = state
+        .max_document_bytes
+        .saturating_add(api::documents::MULTIPART_OVERHEAD);
+    let (routes, table) = routes(document_limit).into_parts();
+    // Outermost last: metrics, CORS, security headers, request id, logs, static files, route
+    // metadata, rate limits, authentication, audit, panic catching, then the routes.
+    let cors = pipeline::cors(&state.cors_origins);
+    routes
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn_with_state(state.clone(), session::authenticate))
         .layer(from_fn_with_state(state.clone(), limits::rate_limit))
+        .layer(from_fn_with_state(Arc::new(table), route_meta::classify))
         // The dashboards' pages are public: served before authentication and rate limits.
         .layer(from_fn_with_state(state.clone(), static_files::serve))
         .layer(

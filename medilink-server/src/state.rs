@@ -22,22 +22,7 @@ use medilink_jobs::JobDeps;
 
 use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};
-use crate::config::{ServeConfig, StorageConfig};
-
-/// Request limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest accepted request body, in bytes (larger bodies get `413`).
-    pub max_body_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
+use crate::config::{DEFAULT_MAX_DOCUMENT_BYTES, Limits, ServeConfig, StorageConfig};
 
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
@@ -90,9 +75,6 @@ pub struct AppState {
     /// the embedded worker's handlers ([`medilink_jobs::register_jobs`]).
     pub job_deps: JobDeps,
 }
-
-/// Default of `--max-document-bytes`: 20 MB.
-pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 
 impl AppState {
     /// State with default limits and a `Host`-derived base URL; starts the audit writer.

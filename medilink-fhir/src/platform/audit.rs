@@ -31,7 +31,9 @@ pub struct AuditEntry {
     pub actor: Option<String>,
     /// The caller's role.
     pub role: Option<String>,
-    /// The interaction (`read`, `create`, `search`, `login`, …).
+    /// What was done: an [`Action`]'s name (`read`, `create`, `consent-grant`, …). Stored as
+    /// text so that a record still reads, and verifies or fails to, whatever it holds; write
+    /// it with `Action::….into()` and compare it with [`AuditEntry::action`].
     pub action: String,
     /// The resource type the request named (its URL), if any.
     pub resource_type: Option<String>,
@@ -53,6 +55,11 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The entry's action (`None`: a name this version does not know).
+    pub fn action(&self) -> Option<Action> {
+        self.action.parse().ok()
+    }
+
     /// The entry naming what `accessed` recorded: the resources as `Type/id`, their patients
     /// and types (the one place a disclosure sink becomes audit fields).
     ///
@@ -81,6 +88,171 @@ impl AuditEntry {
             .map(|resource_type| resource_type.as_str().to_owned())
             .collect();
         self
+    }
+}
+
+/// Every audit action, by the name it is stored under. Request actions are declared with
+/// their routes (`medilink-server/src/routes.rs`); the others by the code that records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A read of one resource (`GET /fhir/R4/{type}/{id}`).
+    Read,
+    /// A read of one version.
+    Vread,
+    /// A search (`GET` or `POST _search`, `$everything`).
+    Search,
+    /// A history (instance, type or system).
+    History,
+    /// A create, also conditional.
+    Create,
+    /// An update, also conditional.
+    Update,
+    /// A JSON Patch.
+    Patch,
+    /// A delete, also conditional.
+    Delete,
+    /// A batch or transaction Bundle.
+    Bundle,
+    /// A Bulk Data `$export` kick-off.
+    Export,
+    /// A Bulk Data export's status.
+    ExportStatus,
+    /// A Bulk Data export's cancellation.
+    ExportCancel,
+    /// A Bulk Data export file download.
+    ExportFile,
+    /// A finished run of the `fhir.export` job.
+    ExportJob,
+    /// The cross-resource full-text search (`/api/search`).
+    FulltextSearch,
+    /// A document upload.
+    DocumentUpload,
+    /// A reviewer's accept of a document's results.
+    DocumentAccept,
+    /// A document job's cancellation.
+    DocumentCancel,
+    /// A look at document jobs.
+    DocumentStatus,
+    /// The publication of a document's results by the `document.ingest` job.
+    DocumentPublish,
+    /// A patient's grant of consent.
+    ConsentGrant,
+    /// A physician's request for consent.
+    ConsentRequest,
+    /// A patient's accept of a request.
+    ConsentAccept,
+    /// A patient's decline of a request.
+    ConsentDecline,
+    /// A grant's revocation.
+    ConsentRevoke,
+    /// A break-glass grant.
+    BreakGlass,
+    /// A research export: kick-off, status, cancel or file download.
+    ResearchExport,
+    /// Any other request to an audited route (a method it does not have, an unknown path).
+    Other,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 28] = [
+        Action::Read,
+        Action::Vread,
+        Action::Search,
+        Action::History,
+        Action::Create,
+        Action::Update,
+        Action::Patch,
+        Action::Delete,
+        Action::Bundle,
+        Action::Export,
+        Action::ExportStatus,
+        Action::ExportCancel,
+        Action::ExportFile,
+        Action::ExportJob,
+        Action::FulltextSearch,
+        Action::DocumentUpload,
+        Action::DocumentAccept,
+        Action::DocumentCancel,
+        Action::DocumentStatus,
+        Action::DocumentPublish,
+        Action::ConsentGrant,
+        Action::ConsentRequest,
+        Action::ConsentAccept,
+        Action::ConsentDecline,
+        Action::ConsentRevoke,
+        Action::BreakGlass,
+        Action::ResearchExport,
+        Action::Other,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Vread => "vread",
+            Action::Search => "search",
+            Action::History => "history",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Patch => "patch",
+            Action::Delete => "delete",
+            Action::Bundle => "bundle",
+            Action::Export => "export",
+            Action::ExportStatus => "export-status",
+            Action::ExportCancel => "export-cancel",
+            Action::ExportFile => "export-file",
+            Action::ExportJob => "export-job",
+            Action::FulltextSearch => "fulltext-search",
+            Action::DocumentUpload => "document-upload",
+            Action::DocumentAccept => "document-accept",
+            Action::DocumentCancel => "document-cancel",
+            Action::DocumentStatus => "document-status",
+            Action::DocumentPublish => "document-publish",
+            Action::ConsentGrant => "consent-grant",
+            Action::ConsentRequest => "consent-request",
+            Action::ConsentAccept => "consent-accept",
+            Action::ConsentDecline => "consent-decline",
+            Action::ConsentRevoke => "consent-revoke",
+            Action::BreakGlass => "break-glass",
+            Action::ResearchExport => "research-export",
+            Action::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Action> for String {
+    fn from(action: Action) -> String {
+        action.as_str().to_owned()
+    }
+}
+
+/// A name that is no [`Action`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown audit action `{0}`")]
+pub struct UnknownAction(pub String);
+
+impl std::str::FromStr for Action {
+    type Err = UnknownAction;
+
+    fn from_str(name: &str) -> Result<Action, UnknownAction> {
+        Action::ALL
+            .into_iter()
+            .find(|action| action.as_str() == name)
+            .ok_or_else(|| UnknownAction(name.to_owned()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Action, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -141,7 +313,7 @@ pub struct AuditFilter {
     /// Only records naming this patient (among all the patients they name).
     pub patient_id: Option<String>,
     /// Only this action.
-    pub action: Option<String>,
+    pub action: Option<Action>,
     /// Only records whose request named, or that returned or changed, this resource type.
     pub resource_type: Option<String>,
     /// Not before this instant.
@@ -274,6 +446,22 @@ mod tests {
             client_ip: None,
             request_id: "r-1".into(),
         }
+    }
+
+    #[test]
+    fn every_action_reads_back_from_its_name() {
+        let mut names: Vec<&str> = Action::ALL.iter().map(|action| action.as_str()).collect();
+        for action in Action::ALL {
+            assert_eq!(action.as_str().parse(), Ok(action));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+        assert!("login".parse::<Action>().is_err());
+        assert_eq!(
+            entry("consent-revoke").action(),
+            Some(Action::ConsentRevoke)
+        );
     }
 
     #[test]

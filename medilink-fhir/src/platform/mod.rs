@@ -21,7 +21,9 @@ pub use accounts::{
     AccountStatus, AccountStore, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter,
     UserId, UserRecord,
 };
-pub use audit::{AuditEntry, AuditFilter, AuditFormat, AuditLog, AuditRecord, AuditVerification};
+pub use audit::{
+    Action, AuditEntry, AuditFilter, AuditFormat, AuditLog, AuditRecord, AuditVerification,
+};
 pub use blob::{BlobStore, BlobWriter};
 pub use job_kind::{JobKind, NoPayload};
 pub use jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};

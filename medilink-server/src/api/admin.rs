@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use medilink_fhir::IssueCode;
-use medilink_fhir::platform::{AccountStatus, AuditFilter, AuditRecord, Role};
+use medilink_fhir::platform::{AccountStatus, Action, AuditFilter, AuditRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -70,7 +70,7 @@ pub(crate) async fn user_action(
 pub(crate) struct AuditQuery {
     actor: Option<String>,
     patient: Option<String>,
-    action: Option<String>,
+    action: Option<Action>,
     resource_type: Option<String>,
     since: Option<String>,
     until: Option<String>,

@@ -7,8 +7,8 @@
 //! struct per handler or hand-written `#[schema]` overrides anyway, and the proc-macro crates
 //! (`utoipa-gen`, `syn` with full features) would add to every build of this crate on a
 //! 2-core machine. A hand-written document costs nothing to compile; what keeps it true is
-//! `tests/it/openapi.rs`: the router and the document list the same routes and methods,
-//! public routes (`PUBLIC_ROUTES`) are exactly the unsecured operations, and real responses of
+//! `tests/it/openapi.rs`: the route table and the document list the same routes and methods,
+//! the public routes of the table are exactly the unsecured operations, and real responses of
 //! the handlers validate against the documented schemas.
 
 use std::sync::LazyLock;

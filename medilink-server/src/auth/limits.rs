@@ -12,6 +12,7 @@ use medilink_fhir::platform::Role;
 
 use super::session::verify_bearer;
 use crate::error::ApiError;
+use crate::route_meta::Meta;
 use crate::state::AppState;
 
 /// Requests per minute.
@@ -58,7 +59,7 @@ impl RateLimits {
     }
 }
 
-/// The route classes that are limited separately.
+/// The route classes that are limited separately (declared per route: [`crate::route_meta`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitClass {
     /// Credential endpoints.
@@ -77,17 +78,6 @@ impl LimitClass {
             LimitClass::Totp => "totp",
             LimitClass::Api => "api",
         }
-    }
-}
-
-/// The limit class of a path.
-pub fn limit_class(path: &str) -> LimitClass {
-    match path {
-        "/api/auth/login" | "/api/auth/register" | "/api/auth/refresh" | "/api/auth/password" => {
-            LimitClass::Login
-        }
-        _ if path.starts_with("/api/auth/totp/") => LimitClass::Totp,
-        _ => LimitClass::Api,
     }
 }
 
@@ -120,7 +110,7 @@ pub(crate) async fn rate_limit(
     let user = verify_bearer(&app, &mut request).and_then(Result::ok);
     let auth = &app.auth;
     let limits = auth.settings.rate;
-    let class = limit_class(request.uri().path());
+    let class = Meta::of_request(&request).limit;
     let ip = client_ip(&request, auth.settings.trust_forwarded_for)
         .unwrap_or_else(|| "unknown".to_owned());
     let (key, limit) = match (class, &user) {
@@ -146,25 +136,5 @@ pub(crate) async fn rate_limit(
         Ok(_) => next.run(request).await,
         // Fail closed: without counters the limits cannot be enforced.
         Err(err) => ApiError::from(err).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credential_routes_share_the_login_class() {
-        // Issue #11: guessing the current password is throttled like login.
-        for path in [
-            "/api/auth/login",
-            "/api/auth/register",
-            "/api/auth/refresh",
-            "/api/auth/password",
-        ] {
-            assert_eq!(limit_class(path), LimitClass::Login, "{path}");
-        }
-        assert_eq!(limit_class("/api/auth/totp/verify"), LimitClass::Totp);
-        assert_eq!(limit_class("/api/auth/me"), LimitClass::Api);
     }
 }

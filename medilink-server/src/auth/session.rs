@@ -1,11 +1,11 @@
 //! Request-time authentication: the `authenticate` middleware checks the bearer token of
-//! every route except [`PUBLIC_ROUTES`] and the role each route class requires, and leaves a
+//! every route but the public ones and the role its [`Access`] requires, and leaves a
 //! [`Principal`] in the request for the [`crate::context::Caller`] extractor.
 //!
-//! Protection is by default: a new route is protected unless it is added to the public list.
+//! A route's access is declared where it is registered (`routes.rs`, [`crate::route_meta`]).
 
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::platform::Role;
@@ -13,51 +13,8 @@ use medilink_fhir::platform::Role;
 use super::service::mfa_mandatory;
 use super::token::{Claims, TokenError};
 use crate::error::ApiError;
+use crate::route_meta::{Access, Meta};
 use crate::state::AppState;
-
-/// Routes reachable without a token: `(method, path)`.
-pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/health/ready"),
-    ("GET", "/metrics"),
-    ("GET", "/fhir/R4/metadata"),
-    ("POST", "/api/auth/login"),
-    ("POST", "/api/auth/register"),
-    ("POST", "/api/auth/refresh"),
-    ("GET", "/api/openapi.json"),
-];
-
-/// Who may call a class of routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteClass {
-    /// No token needed.
-    Public,
-    /// Any signed-in user, even before TOTP enrolment (`/api/auth/*`).
-    Account,
-    /// Patient data (`/fhir/R4/**`, `/api/consents/**`): every role (the consent guard
-    /// decides what each may see), physicians and admins with TOTP passed.
-    Clinical,
-    /// `/api/admin/**`: admins, with TOTP passed.
-    Admin,
-}
-
-/// The class of `(method, path)`.
-pub fn route_class(method: &Method, path: &str) -> RouteClass {
-    if method == Method::OPTIONS
-        || PUBLIC_ROUTES
-            .iter()
-            .any(|(m, p)| *m == method.as_str() && *p == path)
-    {
-        RouteClass::Public
-    } else if path.starts_with("/api/admin") {
-        RouteClass::Admin
-    } else if path.starts_with("/api/auth/") {
-        RouteClass::Account
-    } else {
-        // `/fhir/**` and anything unknown: the strictest class but admin.
-        RouteClass::Clinical
-    }
-}
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -134,7 +91,7 @@ async fn principal_from(
     Ok(Principal { claims })
 }
 
-fn allowed(class: RouteClass, principal: &Principal) -> Result<(), ApiError> {
+fn allowed(class: Access, principal: &Principal) -> Result<(), ApiError> {
     let role = principal.role();
     let needs = |roles: &[Role]| -> Result<(), ApiError> {
         if !roles.contains(&role) {
@@ -148,26 +105,26 @@ fn allowed(class: RouteClass, principal: &Principal) -> Result<(), ApiError> {
         Ok(())
     };
     match class {
-        RouteClass::Public | RouteClass::Account => Ok(()),
-        RouteClass::Clinical => needs(&Role::ALL),
-        RouteClass::Admin => needs(&[Role::Admin]),
+        Access::Public | Access::Account => Ok(()),
+        Access::Clinical => needs(&Role::ALL),
+        Access::Admin => needs(&[Role::Admin]),
     }
 }
 
-/// Middleware: authentication and the route-class role check.
+/// Middleware: authentication and the role check of the route's access class.
 pub(crate) async fn authenticate(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let class = route_class(request.method(), request.uri().path());
+    let class = Meta::of_request(&request).access;
     let principal = match verify_bearer(&app, &mut request) {
         Some(verified) => match principal_from(&app, verified).await {
             Ok(principal) => Some(principal),
-            Err(err) if class != RouteClass::Public => return err.into_response(),
+            Err(err) if class != Access::Public => return err.into_response(),
             Err(_) => None,
         },
-        None if class == RouteClass::Public => None,
+        None if class == Access::Public => None,
         None => return ApiError::unauthenticated("a bearer token is required").into_response(),
     };
     if let Some(principal) = principal {
@@ -177,38 +134,4 @@ pub(crate) async fn authenticate(
         request.extensions_mut().insert(principal);
     }
     next.run(request).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_are_protected_unless_listed_public() {
-        assert_eq!(route_class(&Method::GET, "/health"), RouteClass::Public);
-        assert_eq!(
-            route_class(&Method::GET, "/fhir/R4/metadata"),
-            RouteClass::Public
-        );
-        assert_eq!(
-            route_class(&Method::POST, "/fhir/R4/metadata"),
-            RouteClass::Clinical
-        );
-        assert_eq!(
-            route_class(&Method::GET, "/fhir/R4/Patient/1"),
-            RouteClass::Clinical
-        );
-        assert_eq!(
-            route_class(&Method::GET, "/api/admin/users"),
-            RouteClass::Admin
-        );
-        assert_eq!(
-            route_class(&Method::GET, "/api/auth/me"),
-            RouteClass::Account
-        );
-        assert_eq!(
-            route_class(&Method::GET, "/new/route"),
-            RouteClass::Clinical
-        );
-    }
 }

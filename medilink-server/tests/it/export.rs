@@ -446,7 +446,7 @@ async fn physician_export(w: &World) {
         .state
         .audit_log
         .list(&medilink_fhir::platform::AuditFilter {
-            action: Some("export-job".to_owned()),
+            action: Some(medilink_fhir::platform::Action::ExportJob),
             ..Default::default()
         })
         .await

@@ -1,6 +1,6 @@
 //! `GET /api/openapi.json` stays true to the router and the handlers: a well-formed OpenAPI 3.1
-//! document; the same `/api` routes and methods as `src/routes.rs` and the router; no
-//! security requirement exactly on `PUBLIC_ROUTES`; and real responses validate against the
+//! document; the same `/api` routes and methods as the route table and the router; no
+//! security requirement exactly on the table's public routes; and real responses validate against the
 //! documented schemas (a minimal validator for the subset the document uses).
 
 use std::collections::BTreeSet;
@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use medilink_fhir::Clock;
 use medilink_fhir::platform::Role;
-use medilink_server::auth::session::PUBLIC_ROUTES;
+use medilink_server::route_meta::Access;
 use serde_json::{Value, json};
 
 use crate::route_table::PROTECTED;
@@ -55,39 +55,22 @@ fn operations(document: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// The `/api` routes of `src/routes.rs` as `(METHOD, template)`: each `.route("…", …)` call
-/// and the method routers (`get(…)`, `.post(…)`, `routing::delete(…)`) inside it.
+/// The `/api` routes of the route table (`src/routes.rs`) as `(METHOD, template)`.
 fn source_routes() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../src/routes.rs");
-    let mut routes = BTreeSet::new();
-    for (start, _) in source.match_indices(".route(") {
-        let call = &source[start + ".route(".len()..];
-        let mut depth = 1;
-        let end = call
-            .char_indices()
-            .find_map(|(at, c)| {
-                match c {
-                    '(' => depth += 1,
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-                (depth == 0).then_some(at)
-            })
-            .expect("a closed .route( call");
-        let call = &call[..end];
-        let path = call.split('"').nth(1).expect("a path literal");
-        for method in ["get", "post", "put", "patch", "delete"] {
-            let pattern = format!("{method}(");
-            let used = call.match_indices(&pattern).any(|(at, _)| {
-                at == 0 || !call[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-            });
-            if used {
-                routes.insert((method.to_uppercase(), path.to_owned()));
-            }
-        }
-    }
-    routes.retain(|(_, path)| path.starts_with("/api/"));
-    routes
+    medilink_server::route_table()
+        .routes()
+        .filter(|(_, template, _)| template.starts_with("/api/"))
+        .map(|(method, template, _)| (method.to_string(), template.to_owned()))
+        .collect()
+}
+
+/// The public routes of the route table: `(METHOD, template)`.
+fn public_routes() -> Vec<(String, &'static str)> {
+    medilink_server::route_table()
+        .routes()
+        .filter(|(_, _, meta)| meta.access == Access::Public)
+        .map(|(method, template, _)| (method.to_string(), template))
+        .collect()
 }
 
 /// The route-table enumeration of `/api` routes: `(method, concrete path)`.
@@ -99,13 +82,13 @@ fn enumerated() -> Vec<(Method, String)> {
             let path = path.split('?').next().unwrap_or(path);
             (method.clone(), path.to_owned())
         });
-    let public = PUBLIC_ROUTES
-        .iter()
+    let public = public_routes()
+        .into_iter()
         .filter(|(_, path)| path.starts_with("/api/"))
         .map(|(method, path)| {
             (
                 Method::from_bytes(method.as_bytes()).expect("a method"),
-                (*path).to_owned(),
+                path.to_owned(),
             )
         });
     protected.chain(public).collect()
@@ -267,7 +250,7 @@ async fn exactly_the_public_routes_need_no_token() {
     assert_eq!(document["security"], json!([{"bearerAuth": []}]));
     for (method, path) in operations(&document) {
         let security = &document["paths"][&path][method.to_lowercase()]["security"];
-        let public = PUBLIC_ROUTES
+        let public = public_routes()
             .iter()
             .any(|(m, p)| *m == method && *p == path);
         let expected = if public {
@@ -277,9 +260,12 @@ async fn exactly_the_public_routes_need_no_token() {
         };
         assert_eq!(security, &expected, "{method} {path}");
     }
-    for (method, path) in PUBLIC_ROUTES.iter().filter(|(_, p)| p.starts_with("/api/")) {
+    for (method, path) in public_routes()
+        .into_iter()
+        .filter(|(_, p)| p.starts_with("/api/"))
+    {
         assert!(
-            operations(&document).contains(&((*method).to_owned(), (*path).to_owned())),
+            operations(&document).contains(&(method.clone(), path.to_owned())),
             "public {method} {path} is not documented"
         );
     }

@@ -1,9 +1,12 @@
 //! Issue #4: every `/api` and `/fhir` route answers `401` without a token and `403` with a
-//! wrong role, so a new route cannot be added unprotected.
+//! wrong role, so a new route cannot be added unprotected. Issue #12: every route is
+//! registered with its metadata, which the router enforces, and which decides as the path
+//! functions it replaced did.
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use medilink_fhir::platform::Role;
+use medilink_fhir::platform::{Action, Role};
+use medilink_server::route_meta::Access;
 
 use crate::support::{TestApp, signed_in};
 
@@ -159,5 +162,225 @@ async fn public_routes_answer_without_a_token() {
         assert_eq!(response.status, StatusCode::OK, "{path}");
         assert_eq!(response.header("x-frame-options"), "DENY");
         assert_eq!(response.header("x-content-type-options"), "nosniff");
+    }
+}
+
+/// A concrete path of a route template.
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|part| match part {
+            "{type}" => "Patient",
+            "{vid}" => "1",
+            "{file}" => "Patient.ndjson",
+            "{action}" => "accept",
+            _ if part.starts_with('{') => "x1",
+            _ => part,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every route the table declares refuses a request without a token exactly when it is not
+/// public: each route is registered with its metadata, and the router enforces it.
+#[tokio::test]
+async fn every_route_is_protected_as_its_metadata_declares() {
+    let app = TestApp::new().await;
+    let table = medilink_server::route_table();
+    assert!(table.routes().count() > 50, "the table lists every route");
+    for (method, template, meta) in table.routes() {
+        let response = app
+            .request(
+                method.clone(),
+                &concrete(template),
+                &[("authorization", "")],
+                Body::empty(),
+            )
+            .await;
+        let refused = response.status == StatusCode::UNAUTHORIZED
+            && response.text().contains("a bearer token is required");
+        assert_eq!(
+            refused,
+            meta.access != Access::Public,
+            "{method} {template}: {meta:?}: {}",
+            response.text()
+        );
+    }
+}
+
+/// Issue #12: the metadata declared at registration replaced three functions that classified
+/// requests by their path. Frozen copies of them (as of the commit that removed them), so
+/// that the table is shown to decide as they did, route by route and for the fallbacks.
+mod legacy {
+    use axum::http::Method;
+    use medilink_server::route_meta::{Access, LimitClass};
+
+    const PUBLIC_ROUTES: &[(&str, &str)] = &[
+        ("GET", "/health"),
+        ("GET", "/health/ready"),
+        ("GET", "/metrics"),
+        ("GET", "/fhir/R4/metadata"),
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/auth/register"),
+        ("POST", "/api/auth/refresh"),
+        ("GET", "/api/openapi.json"),
+    ];
+
+    pub(super) fn route_class(method: &Method, path: &str) -> Access {
+        if method == Method::OPTIONS
+            || PUBLIC_ROUTES
+                .iter()
+                .any(|(m, p)| *m == method.as_str() && *p == path)
+        {
+            Access::Public
+        } else if path.starts_with("/api/admin") {
+            Access::Admin
+        } else if path.starts_with("/api/auth/") {
+            Access::Account
+        } else {
+            Access::Clinical
+        }
+    }
+
+    pub(super) fn limit_class(path: &str) -> LimitClass {
+        match path {
+            "/api/auth/login" | "/api/auth/register" | "/api/auth/refresh"
+            | "/api/auth/password" => LimitClass::Login,
+            _ if path.starts_with("/api/auth/totp/") => LimitClass::Totp,
+            _ => LimitClass::Api,
+        }
+    }
+
+    pub(super) fn action(method: &Method, route: &str) -> &'static str {
+        let history = route.contains("/_history");
+        match *method {
+            _ if route == "/api/search" => "fulltext-search",
+            Method::POST if route == "/api/documents" => "document-upload",
+            Method::POST if route.ends_with("/accept") => "document-accept",
+            Method::DELETE if route.starts_with("/api/documents/") => "document-cancel",
+            _ if route.starts_with("/api/documents/") => "document-status",
+            _ if route.contains("$export-file") => "export-file",
+            Method::DELETE if route.contains("$export-poll-status") => "export-cancel",
+            _ if route.contains("$export-poll-status") => "export-status",
+            _ if route.ends_with("$export") => "export",
+            Method::GET if route.ends_with("{vid}") => "vread",
+            Method::GET if history => "history",
+            Method::GET if route.ends_with("{id}") => "read",
+            Method::GET => "search",
+            Method::POST if route == "/fhir/R4" => "bundle",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE => "delete",
+            _ => "other",
+        }
+    }
+
+    pub(super) fn audited(path: &str) -> bool {
+        (path.starts_with("/fhir/") && path != "/fhir/R4/metadata")
+            || path == "/api/search"
+            || path == "/api/documents"
+            || path.starts_with("/api/documents/")
+    }
+}
+
+/// Where the table knowingly differs from the old functions: `(method, template, action
+/// then, action now, why)`.
+const ACTION_FIXED: &[(Method, &str, &str, &str, &str)] = &[(
+    Method::POST,
+    "/fhir/R4/{type}/_search",
+    "create",
+    "search",
+    "a search by POST was recorded as a create",
+)];
+
+#[test]
+fn the_table_decides_as_the_path_functions_did() {
+    let table = medilink_server::route_table();
+    let mut templates: Vec<&str> = table.routes().map(|(_, template, _)| template).collect();
+    templates.sort_unstable();
+    templates.dedup();
+    for (method, template, meta) in table.routes() {
+        let path = concrete(template);
+        let at = format!("{method} {template}");
+        assert_eq!(meta.access, legacy::route_class(method, &path), "{at}");
+        assert_eq!(meta.limit, legacy::limit_class(&path), "{at}");
+        assert_eq!(meta.audit.is_some(), legacy::audited(&path), "{at}");
+        let then = legacy::action(method, template);
+        let expected = ACTION_FIXED
+            .iter()
+            .find(|(m, t, ..)| m == method && *t == template)
+            .map_or(then, |(_, _, was, now, _)| {
+                assert_eq!(*was, then, "{at}: ACTION_FIXED is stale");
+                now
+            });
+        if let Some(action) = meta.audit {
+            assert_eq!(action.as_str(), expected, "{at}");
+        }
+        assert_eq!(
+            table.meta(method, Some(template), &path),
+            meta,
+            "{at}: the lookup"
+        );
+    }
+    // Methods a route does not have (405, HEAD, OPTIONS): the same class, limit and whether
+    // audited (as `other`).
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    for template in &templates {
+        let path = concrete(template);
+        for method in &methods {
+            if table
+                .routes()
+                .any(|(m, t, _)| m == method && t == *template)
+            {
+                continue;
+            }
+            let meta = table.meta(method, Some(template), &path);
+            let at = format!("{method} {template} (not routed)");
+            assert_eq!(meta.access, legacy::route_class(method, &path), "{at}");
+            assert_eq!(meta.limit, legacy::limit_class(&path), "{at}");
+            assert_eq!(meta.audit.is_some(), legacy::audited(&path), "{at}");
+            assert!(matches!(meta.audit, None | Some(Action::Other)), "{at}");
+        }
+    }
+    // Paths no route matches.
+    for path in [
+        "/some/new/route",
+        "/",
+        "/fhir",
+        "/fhir/",
+        "/fhir/R4/metadata/x",
+        "/fhir/R4/Patient/p1/_history/1/x",
+        "/fhir/R5/Patient",
+        "/api",
+        "/api/search/x",
+        "/api/documents/x",
+        "/api/documents/jobs/j1/accept/x",
+        "/api/documentsx",
+        "/api/admin",
+        "/api/admin/x/y/z/w",
+        "/api/adminx",
+        "/api/auth",
+        "/api/auth/x",
+        "/api/auth/totp/x",
+        "/api/auth/totp",
+        "/api/consents/c1/accept/x",
+        "/health/x",
+    ] {
+        for method in &methods {
+            let meta = table.meta(method, None, path);
+            let at = format!("{method} {path} (unmatched)");
+            assert_eq!(meta.access, legacy::route_class(method, path), "{at}");
+            assert_eq!(meta.limit, legacy::limit_class(path), "{at}");
+            assert_eq!(meta.audit.is_some(), legacy::audited(path), "{at}");
+        }
     }
 }

@@ -527,10 +527,11 @@ impl AuditLog for SqlAuditLog {
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
         let mut values: Vec<SqlValue> = Vec::new();
-        for (column, value) in [("actor", &filter.actor), ("action", &filter.action)] {
+        let action = filter.action.map(|action| action.as_str());
+        for (column, value) in [("actor", filter.actor.as_deref()), ("action", action)] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));
-                values.push(value.as_str().into());
+                values.push(value.into());
             }
         }
         if let Some(actor) = &filter.not_actor {
