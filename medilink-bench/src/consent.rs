@@ -46,17 +46,7 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
     let system = RequestContext::system();
     let mut observations = Vec::with_capacity(patients);
     for n in 0..patients {
-        let query = SearchQuery::parse(
-            ResourceType::Observation,
-            &params(&format!("patient=Patient/bench-{n}&_count=1")),
-            true,
-        )?;
-        let page = store.search(&system, &query).await?;
-        let first = page
-            .matches
-            .first()
-            .context("every bench patient has observations")?;
-        observations.push(first.id.clone());
+        observations.push(first_observation(store.as_ref(), n).await?);
     }
     println!(
         "| request | unguarded p50 | guarded p50 | p50 overhead | unguarded req/s | guarded req/s | req/s overhead |"
@@ -126,6 +116,77 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
             p_guard.as_secs_f64() * 1e3,
             (p_guard.as_secs_f64() / p_plain.as_secs_f64() - 1.0) * 100.0,
             (rate_plain / rate_guard - 1.0) * 100.0
+        );
+    }
+    denied_versus_missing(store.as_ref(), &guarded, &doctor, patients, rounds).await
+}
+
+/// The first Observation of `bench-{n}`, read as the platform.
+async fn first_observation(store: &dyn ResourceStore, n: usize) -> Result<ResourceId> {
+    let query = SearchQuery::parse(
+        ResourceType::Observation,
+        &params(&format!("patient=Patient/bench-{n}&_count=1")),
+        true,
+    )?;
+    let page = store.search(&RequestContext::system(), &query).await?;
+    let first = page
+        .matches
+        .first()
+        .context("every bench patient has observations (load more patients than --patients)")?;
+    Ok(first.id.clone())
+}
+
+/// The timing probe: the physician's read of a stored resource it may not see (a patient
+/// beyond the consented ones) against a read of an id that does not exist. Both answer "not
+/// found"; the table shows how far their latencies differ.
+async fn denied_versus_missing(
+    store: &dyn ResourceStore,
+    guarded: &dyn ResourceStore,
+    doctor: &RequestContext,
+    patients: usize,
+    rounds: usize,
+) -> Result<()> {
+    let mut denied_observations = Vec::with_capacity(patients);
+    for n in patients..patients * 2 {
+        denied_observations.push(first_observation(store, n).await?);
+    }
+    println!();
+    println!("| read (as the physician) | denied p50 | missing p50 | difference |");
+    println!("|---|---|---|---|");
+    for (label, ty) in [
+        ("Patient/{id}", ResourceType::Patient),
+        ("Observation/{id}", ResourceType::Observation),
+    ] {
+        let mut denied = Vec::with_capacity(rounds);
+        let mut missing = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let k = round % patients;
+            let hidden = match ty {
+                ResourceType::Patient => ResourceId::new(format!("bench-{}", patients + k))?,
+                _ => denied_observations[k].clone(),
+            };
+            let absent = ResourceId::new(format!("absent-{round}"))?;
+            for (id, times) in [(&hidden, &mut denied), (&absent, &mut missing)] {
+                let ctx = RequestContext {
+                    accessed: Accessed::collecting(),
+                    ..doctor.clone()
+                };
+                let started = Instant::now();
+                let outcome = guarded.read(&ctx, ty, id).await;
+                times.push(started.elapsed());
+                anyhow::ensure!(
+                    matches!(outcome, Err(medilink_fhir::FhirError::NotFound { .. })),
+                    "{ty}/{id}: not found for the physician"
+                );
+            }
+        }
+        let (p_denied, _) = stats(&mut denied);
+        let (p_missing, _) = stats(&mut missing);
+        println!(
+            "| `{label}` | {:.3} ms | {:.3} ms | {:+.0}% |",
+            p_denied.as_secs_f64() * 1e3,
+            p_missing.as_secs_f64() * 1e3,
+            (p_denied.as_secs_f64() / p_missing.as_secs_f64() - 1.0) * 100.0
         );
     }
     Ok(())

@@ -75,15 +75,16 @@ impl Plan {
         for criterion in criteria {
             if let Criterion::Restricted(restriction) = criterion {
                 let visibility = restriction.of(resource_type);
-                // Another criterion may already confine every match to permitted patients:
-                // asking for a member again would only re-check it row by row.
-                let member_implied = match &visibility {
+                // Another criterion may already confine every match to some permitted
+                // patients: asking for a member again would only re-check it row by row.
+                let implied = match &visibility {
                     Visibility::Patients { permitted, .. } => criteria
                         .iter()
-                        .any(|other| implies_member(other, resource_type, permitted)),
-                    _ => false,
+                        .filter_map(|other| implied_members(other, resource_type, permitted))
+                        .min_by_key(Vec::len),
+                    _ => None,
                 };
-                parts.push(self.visible(&visibility, alias, member_implied));
+                parts.push(self.visible(&visibility, alias, implied.as_deref()));
                 continue;
             }
             parts.push(self.criterion(criterion, resource_type, alias)?);
@@ -182,7 +183,7 @@ impl Plan {
             }
             Criterion::Restricted(restriction) => {
                 let visibility = restriction.of(ty);
-                self.visible(&visibility, alias, false)
+                self.visible(&visibility, alias, None)
             }
             Criterion::PatientCompartment(patients) => {
                 if patients.is_empty() {
@@ -226,17 +227,23 @@ impl Plan {
     fn restriction(&mut self, ty: ResourceType, alias: &str) -> FhirResult<String> {
         match self.restrict.as_ref().map(|restriction| restriction.of(ty)) {
             None | Some(Visibility::All) => Ok(String::new()),
-            Some(visibility) => Ok(format!(" AND {}", self.visible(&visibility, alias, false))),
+            Some(visibility) => Ok(format!(" AND {}", self.visible(&visibility, alias, None))),
         }
     }
 
     /// The condition of `visibility` over `alias`: no patient outside the permitted ones and,
-    /// when asked and not `member_implied`, at least one permitted patient.
+    /// when asked, at least one permitted patient. `implied`: permitted patients one of which
+    /// every match references anyway (another criterion says so, [`implied_members`]).
     ///
     /// The row's `patient` column (migration 0008) decides a resource that names no patient or
     /// exactly one; only a resource naming several ([`MANY_PATIENTS`]) is checked against its
     /// [`PATIENTS_PARAM`] rows (a correlated `NOT EXISTS`, and `EXISTS` for membership).
-    fn visible(&mut self, visibility: &Visibility, alias: &str, member_implied: bool) -> String {
+    fn visible(
+        &mut self,
+        visibility: &Visibility,
+        alias: &str,
+        implied: Option<&[String]>,
+    ) -> String {
         let (permitted, member) = match visibility {
             Visibility::All => return "1 = 1".to_owned(),
             Visibility::Nothing => return "1 = 0".to_owned(),
@@ -245,12 +252,19 @@ impl Plan {
         if member && permitted.is_empty() {
             return "1 = 0".to_owned();
         }
-        let need_member = member && !member_implied;
         if permitted.is_empty() {
             return format!("{alias}.patient IS NULL");
         }
-        let sole: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
-        let sole = format!("{alias}.patient IN ({})", sole.join(", "));
+        // A one-patient match of an implying criterion is one of the implied patients (fewer
+        // values to compare than the whole permitted list).
+        let sole = implied.unwrap_or(&permitted);
+        let sole = match sole {
+            [one] => format!("{alias}.patient = {}", self.bind(one.as_str())),
+            many => {
+                let marks: Vec<&str> = many.iter().map(|id| self.bind(id.as_str())).collect();
+                format!("{alias}.patient IN ({})", marks.join(", "))
+            }
+        };
         let x = self.alias();
         let foreign: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
         // The parameter is a literal (a constant of ours), so that the planner can use the
@@ -260,7 +274,11 @@ impl Plan {
              WHERE {x}.rid = {alias}.rid AND {x}.param = '{PATIENTS_PARAM}' AND {x}.target_id NOT IN ({}))",
             foreign.join(", ")
         );
-        if need_member {
+        if implied.is_some() {
+            // Every match names an implied patient: neither "no patient" nor a member check.
+            return format!("({sole} OR ({many}))");
+        }
+        if member {
             let s = self.alias();
             let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
             many.push_str(&format!(
@@ -586,37 +604,43 @@ impl Plan {
     }
 }
 
-/// Whether every resource matching `criterion` (on `ty`) references one of `permitted`
-/// patients, so that a [`Visibility::Patients`] restriction need not ask for a member: `_id` of
+/// The permitted patients one of which every resource matching `criterion` (on `ty`)
+/// references, if it confines matches so, so that a [`Visibility::Patients`] restriction need
+/// not ask for a member and compares a one-patient row with these only: `_id` of
 /// permitted Patients, or a plain reference criterion whose every value is
 /// `Patient/<permitted id>` (or that id alone). Every reference to a Patient is also indexed
 /// under [`PATIENTS_PARAM`], which the restriction reads. Anything else (modifiers, chains,
 /// absolute urls, versioned references) is not taken as proof.
-pub(super) fn implies_member(
+pub(super) fn implied_members(
     criterion: &Criterion,
     ty: ResourceType,
     permitted: &[String],
-) -> bool {
-    match criterion {
+) -> Option<Vec<String>> {
+    let ids: Vec<String> = match criterion {
         Criterion::Ids(ids) if ty == ResourceType::Patient => {
-            !ids.is_empty() && ids.iter().all(|id| permitted.contains(id))
+            ids.iter().map(|id| id.as_str().to_owned()).collect()
         }
         Criterion::Param {
             param,
             modifier: Modifier::None | Modifier::Type(ResourceType::Patient),
             values,
-        } if param.kind == ParamType::Reference && !values.is_empty() => {
-            values.iter().all(|value| match value {
+        } if param.kind == ParamType::Reference => values
+            .iter()
+            .map(|value| match value {
                 SearchValue::Reference {
                     resource_type: Some(ResourceType::Patient),
                     id: Some(id),
                     url,
-                } => (*url == format!("Patient/{id}") || url == id) && permitted.contains(id),
-                _ => false,
+                } if *url == format!("Patient/{id}") || url == id => Some(id.clone()),
+                _ => None,
             })
-        }
-        _ => false,
-    }
+            .collect::<Option<_>>()?,
+        _ => return None,
+    };
+    let mut ids = ids;
+    ids.sort();
+    ids.dedup();
+    (!ids.is_empty() && ids.iter().all(|id| permitted.contains(id))).then_some(ids)
 }
 
 /// `(a) OR (b) OR …` as a balanced tree: a flat chain of a thousand ORs is an expression a
@@ -651,7 +675,7 @@ mod tests {
 
     fn implied(ty: ResourceType, name: &str, value: &str) -> bool {
         let permitted = ["p1".to_owned(), "p2".to_owned()];
-        implies_member(&criterion(ty, name, value), ty, &permitted)
+        implied_members(&criterion(ty, name, value), ty, &permitted).is_some()
     }
 
     #[test]
