@@ -19,9 +19,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{BlobStore, Job, JobKind, JobQueue, NewJob, Role};
-use medilink_fhir::{Caller, Clock, FhirError, IssueCode, RequestContext, ResourceType};
+use medilink_fhir::blob::BlobStore;
+use medilink_fhir::jobs::JobKind;
+use medilink_fhir::jobs::{Job, JobQueue, NewJob};
+use medilink_fhir::{Clock, FhirError, IssueCode, RequestContext, ResourceType};
+use medilink_platform::Role;
+use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_platform::{Caller, CallerContext};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -206,7 +210,7 @@ impl ResearchExport {
         ctx: &RequestContext,
         request: ResearchRequest,
     ) -> ConsentResult<Job> {
-        let Caller::User { user_id, role, .. } = &ctx.caller else {
+        let Caller::User { user_id, role, .. } = ctx.caller() else {
             return Err(ConsentError::Forbidden {
                 reason: "not signed in",
             });

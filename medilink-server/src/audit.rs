@@ -21,7 +21,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::Accessed;
-use medilink_fhir::platform::{AuditEntry, AuditLog};
+use medilink_platform::{AuditEntry, AuditLog};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
@@ -219,7 +219,7 @@ pub(crate) async fn record(
 mod tests {
     use super::*;
     use medilink_fhir::FhirResult;
-    use medilink_fhir::platform::{AuditFilter, AuditRecord, AuditVerification};
+    use medilink_platform::{AuditFilter, AuditRecord, AuditVerification};
 
     /// An audit log whose appends never finish (a stuck database).
     #[derive(Debug)]

@@ -16,7 +16,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest};
-use medilink_fhir::platform::{Job, JobStatus};
+use medilink_fhir::jobs::{Job, JobStatus};
 use medilink_fhir::{ErrorKind, IssueCode};
 use serde_json::{Value, json};
 

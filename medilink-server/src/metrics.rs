@@ -335,7 +335,7 @@ pub(crate) async fn scrape(State(app): State<AppState>) -> Response {
     let metrics = &app.metrics;
     match app.jobs.count_by_status().await {
         Ok(counts) => {
-            for status in medilink_fhir::platform::JobStatus::ALL {
+            for status in medilink_fhir::jobs::JobStatus::ALL {
                 let count = counts
                     .iter()
                     .find(|(counted, _)| *counted == status)

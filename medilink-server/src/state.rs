@@ -7,18 +7,19 @@ use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::research::ResearchExport;
 use medilink_consent::{ConsentGuard, ConsentService};
+use medilink_fhir::blob::{BlobStore, BlobWriter};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
-use medilink_fhir::platform::kv::RedisKeyValue;
-use medilink_fhir::platform::{
-    AuditLog, BlobStore, BlobWriter, JobQueue, KeyValue, LocalKeyValue, Platform,
-};
+use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::kv::RedisKeyValue;
+use medilink_fhir::kv::{KeyValue, LocalKeyValue};
 use medilink_fhir::{
     Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store, open_store,
-    open_store_and_platform,
 };
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
 use medilink_jobs::JobDeps;
+use medilink_platform::open_store_and_platform;
+use medilink_platform::{AuditLog, Platform};
 
 use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};

@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use medilink_consent::{BreakGlass, Grant, GrantRequest, Principal, Scope};
+use medilink_consent::{BreakGlass, Grant, GrantRequest, Scope};
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::{AuditFilter, Role, UserId};
+use medilink_platform::CallerContext;
+use medilink_platform::{AuditFilter, Role, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -17,8 +18,8 @@ use crate::context::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn principal(caller: &Caller) -> Principal {
-    Principal::of(&caller.context().caller)
+fn principal(caller: &Caller) -> medilink_platform::Caller {
+    caller.context().caller().clone()
 }
 
 fn view(grant: &Grant, now: OffsetDateTime) -> Value {
@@ -180,10 +181,11 @@ pub(crate) async fn access_log(
     caller: Caller,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Principal::User {
+    let medilink_platform::Caller::User {
         role: Role::Patient,
         patient_id: Some(patient),
-        user_id,
+        user_id: UserId(user_id),
+        ..
     } = principal(&caller)
     else {
         return Err(ApiError::forbidden("only patients have an access log"));
@@ -191,14 +193,18 @@ pub(crate) async fn access_log(
     let records = app
         .audit_log
         .list(&AuditFilter {
-            patient_id: Some(patient.clone()),
+            patient_id: Some(patient.to_string()),
             not_actor: Some(user_id),
             before_seq: query.before,
             limit: query.limit,
             ..AuditFilter::default()
         })
         .await?;
-    let grants = app.store.consents().grants_of_patient(&patient).await?;
+    let grants = app
+        .store
+        .consents()
+        .grants_of_patient(patient.as_str())
+        .await?;
     let names = app
         .auth
         .display_names(records.iter().filter_map(|r| r.entry.actor.as_deref()))
@@ -218,7 +224,11 @@ pub(crate) async fn access_log(
                 .find(|grant| grant.is_break_glass())
                 .or_else(|| in_force.next());
             // Only this patient's resources, and their types (a record may name others').
-            let theirs = entry.patients.get(&patient).cloned().unwrap_or_default();
+            let theirs = entry
+                .patients
+                .get(patient.as_str())
+                .cloned()
+                .unwrap_or_default();
             let mut types: Vec<&str> = theirs
                 .iter()
                 .filter_map(|reference| reference.split_once('/').map(|(ty, _)| ty))

@@ -12,7 +12,8 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medilink_consent::research::{ResearchExport, ResearchRequest};
-use medilink_fhir::platform::{AuditEntry, Job, JobStatus};
+use medilink_fhir::jobs::{Job, JobStatus};
+use medilink_platform::AuditEntry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -131,7 +132,7 @@ pub(crate) async fn create(
     // The role first: a non-researcher learns nothing about the body or exportable types.
     if caller
         .principal()
-        .is_none_or(|p| p.role() != medilink_fhir::platform::Role::Researcher)
+        .is_none_or(|p| p.role() != medilink_platform::Role::Researcher)
     {
         audit(&app, &caller, ip, &[], "", 403).await?;
         return Err(ApiError::forbidden(

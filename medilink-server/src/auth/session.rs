@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::platform::Role;
+use medilink_platform::{Caller, Role};
 
 use super::service::mfa_mandatory;
 use super::token::{Claims, TokenError};
@@ -59,7 +59,8 @@ pub fn route_class(method: &Method, path: &str) -> RouteClass {
     }
 }
 
-/// The authenticated caller of a request.
+/// The verified access token of a request: nothing but its claims. Who the caller is, for the
+/// libraries, is the [`Caller`] built from them ([`Principal::caller`]).
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The verified claims of its access token.
@@ -70,6 +71,16 @@ impl Principal {
     /// The role.
     pub fn role(&self) -> Role {
         self.claims.role
+    }
+
+    /// The caller these claims authenticate.
+    pub fn caller(&self) -> Caller {
+        Caller::user(
+            self.claims.sub.clone(),
+            self.claims.role,
+            self.claims.mfa,
+            self.claims.pid.clone(),
+        )
     }
 }
 

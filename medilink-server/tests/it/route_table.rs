@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 
 use crate::support::{TestApp, signed_in};
 

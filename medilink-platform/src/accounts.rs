@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 #[cfg(feature = "sql")]
-use crate::error::FhirError;
-use crate::error::FhirResult;
-use crate::model::ResourceId;
+use medilink_fhir::error::FhirError;
+use medilink_fhir::error::FhirResult;
+use medilink_fhir::model::ResourceId;
 
 /// A user's id (a UUID chosen by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
