@@ -22,6 +22,19 @@ fn principal(caller: &Caller) -> medilink_platform::Caller {
     caller.context().caller().clone()
 }
 
+/// The linked patient and the account of a signed-in patient.
+fn patient_user(caller: &Caller) -> Option<(String, String)> {
+    match caller.context().caller() {
+        medilink_platform::Caller::User {
+            role: Role::Patient,
+            patient_id: Some(patient),
+            user_id,
+            ..
+        } => Some((patient.as_str().to_owned(), user_id.as_str().to_owned())),
+        _ => None,
+    }
+}
+
 fn view(grant: &Grant, now: OffsetDateTime) -> Value {
     let scope = match &grant.scope {
         Scope::All => json!("*"),
@@ -181,30 +194,20 @@ pub(crate) async fn access_log(
     caller: Caller,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let medilink_platform::Caller::User {
-        role: Role::Patient,
-        patient_id: Some(patient),
-        user_id: UserId(user_id),
-        ..
-    } = principal(&caller)
-    else {
+    let Some((patient, user_id)) = patient_user(&caller) else {
         return Err(ApiError::forbidden("only patients have an access log"));
     };
     let records = app
         .audit_log
         .list(&AuditFilter {
-            patient_id: Some(patient.to_string()),
+            patient_id: Some(patient.clone()),
             not_actor: Some(user_id),
             before_seq: query.before,
             limit: query.limit,
             ..AuditFilter::default()
         })
         .await?;
-    let grants = app
-        .store
-        .consents()
-        .grants_of_patient(patient.as_str())
-        .await?;
+    let grants = app.store.consents().grants_of_patient(&patient).await?;
     let names = app
         .auth
         .display_names(records.iter().filter_map(|r| r.entry.actor.as_deref()))
@@ -224,11 +227,7 @@ pub(crate) async fn access_log(
                 .find(|grant| grant.is_break_glass())
                 .or_else(|| in_force.next());
             // Only this patient's resources, and their types (a record may name others').
-            let theirs = entry
-                .patients
-                .get(patient.as_str())
-                .cloned()
-                .unwrap_or_default();
+            let theirs = entry.patients.get(&patient).cloned().unwrap_or_default();
             let mut types: Vec<&str> = theirs
                 .iter()
                 .filter_map(|reference| reference.split_once('/').map(|(ty, _)| ty))
