@@ -1,14 +1,14 @@
 //! `medilink-platform`: what a multi-user service needs around the FHIR store — user accounts
 //! and refresh tokens ([`accounts`]), the tamper-evident audit chain ([`audit`]), the one
 //! [`Caller`] type every crate above the store decides from ([`caller`]), the job loop and its
-//! registry ([`worker`], [`job_kind`]) with the periodic maintenance jobs ([`maintenance`]),
-//! and secret key files ([`keys`]). With the `sql` feature, [`sql`] keeps the account and audit
+//! registry ([`worker`]; typed results of a `JobKind` in [`job_kind`]) with the periodic
+//! maintenance jobs ([`maintenance`]), and secret key files ([`keys`]). With the `sql` feature, [`sql`] keeps the account and audit
 //! tables on the SQL resource store's database.
 //!
 //! This crate stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
 //! already encrypted and secrets already hashed: the server owns the cryptography. The job
-//! queue, key-value and blob seams it drives stay `medilink-fhir`'s (`medilink_fhir::{jobs,
-//! kv, blob}`), built by its backend builder.
+//! queue (with `JobKind`), key-value and blob seams it drives stay `medilink-fhir`'s
+//! (`medilink_fhir::{jobs, kv, blob}`), built by its backend builder.
 
 pub mod accounts;
 pub mod audit;
