@@ -2,8 +2,8 @@
 //! and refresh tokens ([`accounts`]), the tamper-evident audit chain ([`audit`]), the one
 //! [`Caller`] type every crate above the store decides from ([`caller`]), the job loop and its
 //! registry ([`worker`]; typed results of a `JobKind` in [`job_kind`]) with the periodic
-//! maintenance jobs ([`maintenance`]), and secret key files ([`keys`]). With the `sql` feature, [`sql`] keeps the account and audit
-//! tables on the SQL resource store's database.
+//! maintenance jobs ([`maintenance`]), and secret key files ([`keys`]). With the `sql`
+//! feature, `sql` keeps the account and audit tables on the SQL resource store's database.
 //!
 //! This crate stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
 //! already encrypted and secrets already hashed: the server owns the cryptography. The job

@@ -45,7 +45,7 @@ pub struct TokensResult {
     pub deleted: u64,
 }
 
-/// The result of a [`FullTextCatchUp`] run.
+/// The result of a `FullTextCatchUp` run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FullTextResult {
     /// Changes applied to the index.

@@ -1,6 +1,6 @@
-//! Fresh databases for the worker and upgrade tests: a SQLite file in a temporary directory, or a new
-//! PostgreSQL database (dropped afterwards) when `MEDILINK_TEST_POSTGRES_URL` is set. The
-//! clock is a [`FixedClock`] the test moves.
+//! Fresh databases for the worker and upgrade tests: a SQLite file in a temporary directory, or
+//! a new PostgreSQL database (dropped afterwards) when `MEDILINK_TEST_POSTGRES_URL` is set.
+//! The clock is a [`FixedClock`] the test moves.
 
 use std::sync::Arc;
 

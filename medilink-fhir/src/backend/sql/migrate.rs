@@ -1,8 +1,9 @@
 //! Applies SQL migrations in order, recording each by name in `medilink_migrations`: this
 //! crate's own (`migrations/`, embedded at build time: the resource store, search index, jobs
-//! and key-value tables) and, through [`SqlResourceStore::apply_migrations`](super::SqlResourceStore::apply_migrations),
-//! those of the crates that keep their own tables on the same database (`medilink-platform`:
-//! accounts and the audit trail). Names are unique across the workspace, so one table records
+//! and key-value tables) and, through
+//! [`SqlResourceStore::apply_migrations`](super::SqlResourceStore::apply_migrations), those of
+//! the crates that keep their own tables on the same database (`medilink-platform`: accounts
+//! and the audit trail). Names are unique across the workspace, so one table records
 //! them all: a database migrated before the split (where `0002_platform` and
 //! `0006_audit_patients` were applied by this crate) is recognised as up to date.
 
