@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use medilink_consent::{ConsentGuard, ConsentService, GrantRequest, Principal};
-use medilink_fhir::platform::{LocalKeyValue, Role, UserId};
+use medilink_consent::{ConsentGuard, ConsentService, GrantRequest};
+use medilink_fhir::kv::LocalKeyValue;
 use medilink_fhir::search::SearchQuery;
 use medilink_fhir::{
-    Accessed, Caller, RequestContext, ResourceId, ResourceStore, ResourceType, SqlOptions,
-    SystemClock, UuidIdGen, open_store,
+    Accessed, RequestContext, ResourceId, ResourceStore, ResourceType, SqlOptions, SystemClock,
+    UuidIdGen, open_store,
 };
+use medilink_platform::Caller;
+use medilink_platform::{Role, UserId};
 
 fn params(query: &str) -> Vec<(String, String)> {
     query
@@ -224,11 +226,12 @@ pub(crate) async fn physician_with_grants(
     let physician = format!("bench-physician-{started}");
     let physician = physician.as_str();
     for n in 0..patients {
-        let patient = Principal::User {
-            user_id: format!("bench-patient-{n}"),
-            role: Role::Patient,
-            patient_id: Some(format!("bench-{n}")),
-        };
+        let patient = Caller::user(
+            medilink_platform::UserId(format!("bench-patient-{n}")),
+            Role::Patient,
+            false,
+            (Some(format!("bench-{n}"))).map(|id| medilink_fhir::ResourceId::new(id).expect("id")),
+        );
         let request = GrantRequest {
             patient: None,
             grantee: Some(physician.to_owned()),
@@ -240,12 +243,13 @@ pub(crate) async fn physician_with_grants(
         service.create(&patient, request).await?;
     }
     let doctor = RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId(physician.to_owned()),
             role: Role::Physician,
             mfa: true,
             patient_id: None,
-        },
+            purpose_of_use: None,
+        })),
         request_id: "bench".to_owned(),
         accessed: Default::default(),
     };

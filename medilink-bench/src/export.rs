@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest, ExportResult, KIND};
-use medilink_fhir::platform::worker::JobHandler;
-use medilink_fhir::platform::{Role, UserId};
 use medilink_fhir::{
-    BlobOptions, Caller, RequestContext, SqlOptions, SystemClock, UuidIdGen, open_blob_store,
-    open_store_and_platform,
+    BlobOptions, RequestContext, SqlOptions, SystemClock, UuidIdGen, open_blob_store,
 };
+use medilink_platform::Caller;
+use medilink_platform::open_store_and_platform;
+use medilink_platform::worker::JobHandler;
+use medilink_platform::{Role, UserId};
 
 /// Runs both exports and prints a Markdown table row for each.
 pub(crate) async fn run(database_url: &str, patients: usize) -> Result<()> {
@@ -30,12 +31,13 @@ pub(crate) async fn run(database_url: &str, patients: usize) -> Result<()> {
         open_blob_store(&BlobOptions::new(format!("fs://{}", dir.path().display()))).await?;
     let exports = BulkExport::new(store.clone(), blobs, platform.jobs.clone(), clock);
     let admin = RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId("bench-admin".to_owned()),
             role: Role::Admin,
             mfa: true,
             patient_id: None,
-        },
+            purpose_of_use: None,
+        })),
         request_id: "bench".to_owned(),
         accessed: Default::default(),
     };

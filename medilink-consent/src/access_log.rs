@@ -12,12 +12,11 @@ use std::collections::HashMap;
 
 use medilink_fhir::RequestContext;
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::{Action, AuditFilter, AuditLog, AuditRecord, Role};
+use medilink_platform::{Action, AuditFilter, AuditLog, AuditRecord, Caller, CallerContext, Role};
 use serde::Serialize;
 
 use crate::error::{ConsentError, ConsentResult};
 use crate::grant::Grant;
-use crate::policy::Principal;
 use crate::service::ConsentService;
 
 /// Which page of the log: at most `limit` records (0: the audit log's default) before the
@@ -97,11 +96,12 @@ impl ConsentService {
         audit: &dyn AuditLog,
         page: LogPage,
     ) -> ConsentResult<AccessLog> {
-        let Principal::User {
+        let Caller::User {
             role: Role::Patient,
             patient_id: Some(patient),
             user_id,
-        } = Principal::of(&ctx.caller)
+            ..
+        } = ctx.caller()
         else {
             return Err(ConsentError::RoleRequired {
                 reason: "only patients have an access log",
@@ -109,17 +109,17 @@ impl ConsentService {
         };
         let records = audit
             .list(&AuditFilter {
-                patient_id: Some(patient.clone()),
-                not_actor: Some(user_id),
+                patient_id: Some(patient.to_string()),
+                not_actor: Some(user_id.0.clone()),
                 before_seq: page.before,
                 limit: page.limit,
                 ..AuditFilter::default()
             })
             .await?;
-        let grants = self.grants_of_patient(&patient).await?;
+        let grants = self.grants_of_patient(patient.as_str()).await?;
         let entries = records
             .iter()
-            .map(|record| log_entry(record, &patient, &grants))
+            .map(|record| log_entry(record, patient.as_str(), &grants))
             .collect();
         Ok(AccessLog { entries })
     }
@@ -170,7 +170,7 @@ fn log_entry(record: &AuditRecord, patient: &str, grants: &[Grant]) -> AccessLog
 mod tests {
     use std::collections::BTreeMap;
 
-    use medilink_fhir::platform::AuditEntry;
+    use medilink_platform::AuditEntry;
     use time::macros::datetime;
 
     use super::*;

@@ -15,23 +15,25 @@
 //! [`Accessed`] sink. A run whose record cannot be stored fails (and is retried).
 //!
 //! Files are `exports/{job}/{Type}.ndjson` in the [`BlobStore`], written page by page through
-//! a [`medilink_fhir::platform::BlobWriter`]: current versions only, no tombstones, and never
+//! a [`medilink_fhir::blob::BlobWriter`]: current versions only, no tombstones, and never
 //! more than one page in memory. A job is visible to its owner and to admins only; to anyone
 //! else it does not exist.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{
-    Action, AuditEntry, AuditLog, BlobStore, BlobWriter, Job, JobKind, JobQueue, JobStatus,
-    LocalKeyValue, NewJob, Role, UserId,
-};
+use medilink_fhir::blob::{BlobStore, BlobWriter};
+use medilink_fhir::jobs::JobKind;
+use medilink_fhir::jobs::{Job, JobQueue, JobStatus, NewJob};
+use medilink_fhir::kv::LocalKeyValue;
 use medilink_fhir::search::{Criterion, SearchQuery};
 use medilink_fhir::{
-    Accessed, Caller, Clock, FhirError, IssueCode, RequestContext, ResourceId, ResourceStore,
-    ResourceType,
+    Accessed, Clock, FhirError, IssueCode, RequestContext, ResourceId, ResourceStore, ResourceType,
 };
+use medilink_platform::Action;
+use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_platform::{AuditEntry, AuditLog, Role, UserId};
+use medilink_platform::{Caller, CallerContext};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -40,7 +42,7 @@ use crate::compartment::is_compartment_type;
 use crate::error::{ConsentError, ConsentResult};
 use crate::guard::ConsentGuard;
 use crate::mail::LogMailer;
-use crate::policy::{Access, Principal, access};
+use crate::policy::{Access, access};
 use crate::service::ConsentService;
 
 /// The job kind.
@@ -328,7 +330,7 @@ impl BulkExport {
         let Some(audit) = &self.audit else {
             return Ok(());
         };
-        let (actor, role) = match &ctx.caller {
+        let (actor, role) = match ctx.caller() {
             Caller::User { user_id, role, .. } => {
                 (Some(user_id.to_string()), Some(role.as_str().to_owned()))
             }
@@ -373,7 +375,8 @@ impl BulkExport {
             role,
             mfa,
             patient_id,
-        } = &ctx.caller
+            ..
+        } = ctx.caller()
         else {
             return Err(ConsentError::Forbidden {
                 reason: "not signed in",
@@ -412,14 +415,14 @@ impl BulkExport {
         request: &ExportRequest,
         id: &str,
     ) -> ConsentResult<()> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let guard = self.guard();
         let grants = match &principal {
-            Principal::User {
+            Caller::User {
                 role: Role::Physician,
                 user_id,
                 ..
-            } => guard.consents().grants_of_grantee(user_id).await?,
+            } => guard.consents().grants_of_grantee(user_id.as_str()).await?,
             _ => Arc::from(Vec::new()),
         };
         let now = self.clock.now();
@@ -617,7 +620,7 @@ pub(crate) async fn visible_job(
     kind: &str,
     admins: bool,
 ) -> ConsentResult<Job> {
-    let Caller::User { user_id, role, .. } = &ctx.caller else {
+    let Caller::User { user_id, role, .. } = ctx.caller() else {
         return Err(not_found(id));
     };
     let uuid = Uuid::parse_str(id).map_err(|_| not_found(id))?;
@@ -695,20 +698,19 @@ pub(crate) async fn cancelled(jobs: &dyn JobQueue, job: Uuid) -> Result<bool, Fh
 /// The request context of the export's caller.
 fn context(job: &Job, run_as: &RunAs) -> Result<RequestContext, JobError> {
     let role = Role::parse(&run_as.role).ok_or_else(|| JobError::permanent("unknown role"))?;
-    Ok(RequestContext {
-        caller: Caller::User {
-            user_id: UserId(run_as.user_id.clone()),
-            role,
-            mfa: run_as.mfa,
-            patient_id: run_as
-                .patient_id
-                .as_ref()
-                .and_then(|id| ResourceId::new(id.clone()).ok()),
-        },
-        request_id: format!("export-{}", job.id),
-        // Patients and types only: an export may hold millions of resources.
-        accessed: Accessed::summarizing(),
-    })
+    let caller = Caller::user(
+        UserId(run_as.user_id.clone()),
+        role,
+        run_as.mfa,
+        run_as
+            .patient_id
+            .as_ref()
+            .and_then(|id| ResourceId::new(id.clone()).ok()),
+    );
+    let mut context = RequestContext::for_caller(caller, format!("export-{}", job.id));
+    // Patients and types only: an export may hold millions of resources.
+    context.accessed = Accessed::summarizing();
+    Ok(context)
 }
 
 #[async_trait]
@@ -718,7 +720,7 @@ impl JobHandler for BulkExport {
             .payload_of::<Self>()
             .map_err(|_| JobError::permanent("invalid export payload"))?;
         let ctx = context(job, &payload.run_as)?;
-        if Principal::of(&ctx.caller).role() == Some(Role::Researcher) {
+        if ctx.caller().role() == Some(Role::Researcher) {
             return Err(JobError::permanent(
                 "researchers may not export patient data",
             ));

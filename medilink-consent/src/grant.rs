@@ -13,8 +13,8 @@
 //! let the store find a user's or a patient's consents without general search.
 
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::UserId;
 use medilink_fhir::{ResourceId, ResourceType};
+use medilink_platform::UserId;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -36,8 +36,9 @@ use serde_json::Value;
 
 use crate::compartment::{patients_of, patients_of_json};
 use crate::grant::Grant;
-use crate::policy::{Access, Action, Decision, Principal, Target, access, decide};
+use crate::policy::{Access, Action, Decision, Target, access, decide};
 use crate::service::ConsentService;
+use medilink_platform::{Caller, CallerContext};
 use members::Members;
 
 mod members;
@@ -108,20 +109,20 @@ impl<S: ResourceStore> ConsentGuard<S> {
         }
     }
 
-    async fn grants(&self, principal: &Principal) -> FhirResult<Arc<[Grant]>> {
+    async fn grants(&self, principal: &Caller) -> FhirResult<Arc<[Grant]>> {
         match principal {
-            Principal::User {
-                role: medilink_fhir::platform::Role::Physician,
+            Caller::User {
+                role: medilink_platform::Role::Physician,
                 user_id,
                 ..
-            } => Ok(self.consents.grants_of_grantee(user_id).await?),
+            } => Ok(self.consents.grants_of_grantee(user_id.as_str()).await?),
             _ => Ok(Arc::from(Vec::new())),
         }
     }
 
     fn decide_on(
         &self,
-        principal: &Principal,
+        principal: &Caller,
         action: Action,
         resource_type: ResourceType,
         resource: &Value,
@@ -135,7 +136,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
     /// flagged decisions logged.
     fn decide_for(
         &self,
-        principal: &Principal,
+        principal: &Caller,
         action: Action,
         resource_type: ResourceType,
         patients: &[String],
@@ -157,7 +158,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
         decision
     }
 
-    fn readable(&self, principal: &Principal, stored: &StoredResource, grants: &[Grant]) -> bool {
+    fn readable(&self, principal: &Caller, stored: &StoredResource, grants: &[Grant]) -> bool {
         let Some(json) = stored.json.as_deref() else {
             return false;
         };
@@ -180,13 +181,13 @@ impl<S: ResourceStore> ConsentGuard<S> {
     }
 
     /// Whether the caller is unrestricted (the platform, admins).
-    fn unrestricted(principal: &Principal) -> bool {
-        matches!(principal, Principal::System)
-            || principal.role() == Some(medilink_fhir::platform::Role::Admin)
+    fn unrestricted(principal: &Caller) -> bool {
+        matches!(principal, Caller::System)
+            || principal.role() == Some(medilink_platform::Role::Admin)
     }
 
     /// The search restriction of `principal`: what [`access`] gives each type a query reaches.
-    fn restriction(&self, principal: &Principal, grants: Arc<[Grant]>) -> Restriction {
+    fn restriction(&self, principal: &Caller, grants: Arc<[Grant]>) -> Restriction {
         let principal = principal.clone();
         let now = self.consents.now();
         Restriction::new(move |resource_type| {
@@ -205,7 +206,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
     async fn visible(
         &self,
         ctx: &RequestContext,
-        principal: &Principal,
+        principal: &Caller,
         grants: &[Grant],
         resource_type: ResourceType,
         id: &ResourceId,
@@ -243,7 +244,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
     async fn hide(
         &self,
         ctx: &RequestContext,
-        principal: &Principal,
+        principal: &Caller,
         grants: &[Grant],
         resource_type: ResourceType,
         id: &ResourceId,
@@ -267,7 +268,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
     async fn check_read(
         &self,
         ctx: &RequestContext,
-        principal: &Principal,
+        principal: &Caller,
         grants: &[Grant],
         result: FhirResult<StoredResource>,
         resource_type: ResourceType,
@@ -286,12 +287,12 @@ impl<S: ResourceStore> ConsentGuard<S> {
     async fn check_write(
         &self,
         ctx: &RequestContext,
-        principal: &Principal,
+        principal: &Caller,
         grants: &[Grant],
         current: Option<(ResourceType, &ResourceId)>,
         resource: Option<&Value>,
     ) -> FhirResult<Option<StoredResource>> {
-        if matches!(principal, Principal::System) {
+        if matches!(principal, Caller::System) {
             // Nothing to decide; the version replaced is read only for an audited request.
             return Ok(match current {
                 Some((resource_type, id)) if ctx.accessed.is_collecting() => {
@@ -382,7 +383,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
         page
     }
 
-    fn filter_includes(&self, principal: &Principal, grants: &[Grant], page: &mut SearchPage) {
+    fn filter_includes(&self, principal: &Caller, grants: &[Grant], page: &mut SearchPage) {
         page.includes
             .retain(|stored| self.readable(principal, stored, grants));
         let before = page.matches.len();
@@ -399,7 +400,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
     async fn filtered_history(
         &self,
         ctx: &RequestContext,
-        principal: &Principal,
+        principal: &Caller,
         grants: &[Grant],
         query: &HistoryQuery,
     ) -> FhirResult<HistoryPage> {
@@ -474,7 +475,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
 #[async_trait]
 impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     async fn create(&self, ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         self.check_write(ctx, &principal, &grants, None, Some(&resource))
             .await?;
@@ -489,7 +490,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         resource_type: ResourceType,
         id: &ResourceId,
     ) -> FhirResult<StoredResource> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let result = self.inner.read(ctx, resource_type, id).await;
         let stored = self
@@ -506,7 +507,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         id: &ResourceId,
         version: VersionId,
     ) -> FhirResult<StoredResource> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let result = self.inner.vread(ctx, resource_type, id, version).await;
         let stored = self
@@ -524,7 +525,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         resource: Value,
         if_match: Option<VersionId>,
     ) -> FhirResult<WriteOutcome> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let prior = self
             .check_write(
@@ -552,7 +553,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         id: &ResourceId,
         if_match: Option<VersionId>,
     ) -> FhirResult<Option<WriteOutcome>> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let prior = self
             .check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
@@ -565,7 +566,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     }
 
     async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let now = self.consents.now();
         match &query.scope {
@@ -607,11 +608,11 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                 .map(|page| self.disclose_history(ctx, page))
             }
             HistoryScope::System => {
-                let admin = matches!(principal, Principal::System)
-                    || principal.role() == Some(medilink_fhir::platform::Role::Admin);
+                let admin = matches!(principal, Caller::System)
+                    || principal.role() == Some(medilink_platform::Role::Admin);
                 if admin {
                     self.inner.history(ctx, query).await
-                } else if matches!(principal, Principal::Anonymous) {
+                } else if matches!(principal, Caller::Anonymous) {
                     Err(FhirError::Forbidden {
                         reason: "not signed in",
                     })
@@ -628,7 +629,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         ctx: &RequestContext,
         ops: Vec<WriteOp>,
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let mut changes = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
@@ -689,7 +690,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         system: Option<&str>,
         value: &str,
     ) -> FhirResult<Vec<ResourceId>> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let ids = self
             .inner
@@ -713,7 +714,7 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     }
 
     async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
-        let principal = Principal::of(&ctx.caller);
+        let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
         let mut page = match access(
             &principal,
@@ -751,9 +752,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         after: u64,
         limit: usize,
     ) -> FhirResult<Vec<StoredResource>> {
-        let principal = Principal::of(&ctx.caller);
-        let platform = matches!(principal, Principal::System)
-            || principal.role() == Some(medilink_fhir::platform::Role::Admin);
+        let principal = ctx.caller().clone();
+        let platform = matches!(principal, Caller::System)
+            || principal.role() == Some(medilink_platform::Role::Admin);
         if !platform {
             return Err(FhirError::Forbidden {
                 reason: "the change feed is for the platform",

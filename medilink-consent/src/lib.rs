@@ -35,5 +35,5 @@ pub use fhir_access::FhirAccess;
 pub use grant::{ConsentStatus, Grant, GrantState, Initiator, Scope};
 pub use guard::ConsentGuard;
 pub use mail::{Mail, Mailer};
-pub use policy::{Access, Action, Decision, Principal, Reason, Target, access, decide};
+pub use policy::{Access, Action, Decision, Reason, Target, access, decide};
 pub use service::{BreakGlass, ConsentService, GrantRequest};

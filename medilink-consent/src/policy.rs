@@ -30,8 +30,9 @@
 //! - `Consent` resources are written only through the consent API (the platform), never
 //!   through FHIR by a patient or physician.
 
-use medilink_fhir::platform::Role;
-use medilink_fhir::{Caller, ResourceType};
+use medilink_fhir::{ResourceId, ResourceType};
+use medilink_platform::Caller;
+use medilink_platform::Role;
 use time::OffsetDateTime;
 
 use crate::compartment::is_compartment_type;
@@ -134,52 +135,6 @@ impl Decision {
     }
 }
 
-/// Who is asking, reduced to what the policy needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// The platform.
-    System,
-    /// Not signed in.
-    Anonymous,
-    /// A signed-in user.
-    User {
-        /// The user id.
-        user_id: String,
-        /// The role.
-        role: Role,
-        /// The linked patient (patients).
-        patient_id: Option<String>,
-    },
-}
-
-impl Principal {
-    /// The principal of a request's caller.
-    pub fn of(caller: &Caller) -> Principal {
-        match caller {
-            Caller::System => Principal::System,
-            Caller::User {
-                user_id,
-                role,
-                patient_id,
-                ..
-            } => Principal::User {
-                user_id: user_id.as_str().to_owned(),
-                role: *role,
-                patient_id: patient_id.as_ref().map(|id| id.as_str().to_owned()),
-            },
-            _ => Principal::Anonymous,
-        }
-    }
-
-    /// The role, for signed-in users.
-    pub fn role(&self) -> Option<Role> {
-        match self {
-            Principal::User { role, .. } => Some(*role),
-            _ => None,
-        }
-    }
-}
-
 /// The directory: definitional types every signed-in user may read and only admins write —
 /// who provides care (practitioners, organizations, locations, services, endpoints) and the
 /// terminology and conformance resources that give data its meaning. None of them is about a
@@ -246,7 +201,7 @@ impl Access {
 /// grantee: the restriction a search or history query gets, at its own type and at every
 /// chain and `_has` hop.
 pub fn access(
-    principal: &Principal,
+    principal: &Caller,
     resource_type: ResourceType,
     grants: &[Grant],
     now: OffsetDateTime,
@@ -256,18 +211,20 @@ pub fn access(
         Rule::Denied(reason) => Access::Denied(reason),
         Rule::Patients { member } => {
             let mut permitted: Vec<String> = match principal {
-                Principal::User {
+                Caller::User {
                     role: Role::Patient,
                     patient_id,
                     ..
-                } => patient_id.iter().cloned().collect(),
-                Principal::User {
+                } => patient_id.iter().map(|id| id.as_str().to_owned()).collect(),
+                Caller::User {
                     role: Role::Physician,
                     user_id,
                     ..
                 } => grants
                     .iter()
-                    .filter(|grant| grant.grantee == *user_id && grant.permits(resource_type, now))
+                    .filter(|grant| {
+                        grant.grantee == user_id.as_str() && grant.permits(resource_type, now)
+                    })
                     .map(|grant| grant.patient.clone())
                     .collect(),
                 _ => Vec::new(),
@@ -287,11 +244,11 @@ enum Rule {
     Patients { member: bool },
 }
 
-fn rule(principal: &Principal, resource_type: ResourceType) -> Rule {
+fn rule(principal: &Caller, resource_type: ResourceType) -> Rule {
     let role = match principal {
-        Principal::System => return Rule::All,
-        Principal::Anonymous => return Rule::Denied(Reason::Anonymous),
-        Principal::User { role, .. } => *role,
+        Caller::System => return Rule::All,
+        Caller::Anonymous => return Rule::Denied(Reason::Anonymous),
+        Caller::User { role, .. } => *role,
     };
     let directory = is_directory(resource_type);
     match role {
@@ -307,24 +264,24 @@ fn rule(principal: &Principal, resource_type: ResourceType) -> Rule {
 
 /// Whether `principal` is permitted for `patient`'s data of `resource_type` at `now`.
 fn permitted(
-    principal: &Principal,
+    principal: &Caller,
     resource_type: ResourceType,
     grants: &[Grant],
     now: OffsetDateTime,
     patient: &str,
 ) -> bool {
     match principal {
-        Principal::User {
+        Caller::User {
             role: Role::Patient,
             patient_id,
             ..
-        } => patient_id.as_deref() == Some(patient),
-        Principal::User {
+        } => patient_id.as_ref().map(ResourceId::as_str) == Some(patient),
+        Caller::User {
             role: Role::Physician,
             user_id,
             ..
         } => grants.iter().any(|grant| {
-            grant.grantee == *user_id
+            grant.grantee == user_id.as_str()
                 && grant.patient == patient
                 && grant.permits(resource_type, now)
         }),
@@ -337,7 +294,7 @@ fn permitted(
 /// the resource belongs to must be permitted (for the resource's type), and compartment data
 /// must belong to at least one. Writes of directory data are the admins'.
 pub fn decide(
-    principal: &Principal,
+    principal: &Caller,
     action: Action,
     target: &Target<'_>,
     grants: &[Grant],
@@ -346,7 +303,7 @@ pub fn decide(
     let role = principal.role();
     if target.resource_type == ResourceType::Consent
         && action == Action::Write
-        && !matches!(principal, Principal::System)
+        && !matches!(principal, Caller::System)
         && role != Some(Role::Admin)
     {
         return Decision::deny(Reason::ConsentResource);
@@ -355,7 +312,7 @@ pub fn decide(
     let member = match rule(principal, target.resource_type) {
         Rule::All => {
             return Decision::allow(match principal {
-                Principal::System => Reason::System,
+                Caller::System => Reason::System,
                 _ => Reason::Admin,
             });
         }
@@ -387,7 +344,7 @@ pub fn decide(
         return Decision::allow(Reason::OwnData);
     }
     let user_id = match principal {
-        Principal::User { user_id, .. } => user_id.as_str(),
+        Caller::User { user_id, .. } => user_id.as_str(),
         _ => "",
     };
     // The grant that allowed it: a regular one when there is one, else break-glass.

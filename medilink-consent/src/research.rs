@@ -20,11 +20,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{
-    Action, AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, NewJob, Role,
-};
-use medilink_fhir::{Caller, Clock, FhirError, IssueCode, RequestContext, ResourceType};
+use medilink_fhir::blob::BlobStore;
+use medilink_fhir::jobs::JobKind;
+use medilink_fhir::jobs::{Job, JobQueue, NewJob};
+use medilink_fhir::{Clock, FhirError, IssueCode, RequestContext, ResourceType};
+use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_platform::{Action, AuditEntry, AuditLog, Role};
+use medilink_platform::{Caller, CallerContext};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -231,7 +233,7 @@ impl ResearchExport {
         request: impl Future<Output = Result<ResearchRequest, E>>,
     ) -> Result<Job, E> {
         if !matches!(
-            &ctx.caller,
+            ctx.caller(),
             Caller::User {
                 role: Role::Researcher,
                 ..
@@ -280,7 +282,7 @@ impl ResearchExport {
         id: &str,
         outcome: u16,
     ) -> ConsentResult<()> {
-        let (actor, role) = match &ctx.caller {
+        let (actor, role) = match ctx.caller() {
             Caller::User { user_id, role, .. } => {
                 (Some(user_id.0.clone()), Some(role.as_str().to_owned()))
             }
@@ -318,7 +320,7 @@ impl ResearchExport {
         ctx: &RequestContext,
         request: ResearchRequest,
     ) -> ConsentResult<Job> {
-        let Caller::User { user_id, role, .. } = &ctx.caller else {
+        let Caller::User { user_id, role, .. } = ctx.caller() else {
             return Err(ConsentError::Forbidden {
                 reason: "not signed in",
             });
@@ -453,10 +455,9 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use medilink_fhir::platform::{BlobWriter, UserId};
-    use medilink_fhir::{
-        FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions, open_store_and_platform,
-    };
+    use medilink_fhir::blob::BlobWriter;
+    use medilink_fhir::{FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions};
+    use medilink_platform::{UserId, open_store_and_platform};
     use time::macros::datetime;
 
     use super::*;
@@ -520,16 +521,7 @@ mod tests {
     }
 
     fn as_user(role: Role) -> RequestContext {
-        RequestContext {
-            caller: Caller::User {
-                user_id: UserId("u1".into()),
-                role,
-                mfa: true,
-                patient_id: None,
-            },
-            request_id: "req".into(),
-            accessed: Default::default(),
-        }
+        RequestContext::for_caller(Caller::user(UserId("u1".into()), role, true, None), "req")
     }
 
     #[tokio::test]

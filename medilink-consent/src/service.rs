@@ -21,8 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medilink_fhir::clock::{from_micros, to_micros};
-use medilink_fhir::platform::{Action, AuditEntry, AuditLog, KeyValue, Role};
+use medilink_fhir::kv::KeyValue;
 use medilink_fhir::{Clock, FhirError, RequestContext, ResourceId, ResourceStore, ResourceType};
+use medilink_platform::Action;
+use medilink_platform::{AuditEntry, AuditLog, Role, UserId};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -32,8 +34,8 @@ use crate::grant::{
     Scope,
 };
 use crate::mail::{Mail, Mailer};
-use crate::policy::Principal;
 use decoded::DecodedGrants;
+use medilink_platform::Caller;
 
 mod decoded;
 
@@ -244,18 +246,18 @@ impl ConsentService {
     }
 
     /// The grants a principal may list: a patient's own, a physician's (as grantee).
-    pub async fn list(&self, principal: &Principal) -> ConsentResult<Vec<Grant>> {
+    pub async fn list(&self, principal: &Caller) -> ConsentResult<Vec<Grant>> {
         match principal {
-            Principal::User {
+            Caller::User {
                 role: Role::Patient,
                 patient_id: Some(patient),
                 ..
-            } => self.grants_of_patient(patient).await,
-            Principal::User {
+            } => self.grants_of_patient(patient.as_str()).await,
+            Caller::User {
                 role: Role::Physician,
                 user_id,
                 ..
-            } => self.lookup(GRANTEE_SYSTEM, user_id).await,
+            } => self.lookup(GRANTEE_SYSTEM, user_id.as_str()).await,
             _ => Err(forbidden("only patients and physicians have consents")),
         }
     }
@@ -288,13 +290,13 @@ impl ConsentService {
         Ok(grant)
     }
 
-    async fn audit(&self, principal: &Principal, action: Action, grant: &Grant) {
+    async fn audit(&self, principal: &Caller, action: Action, grant: &Grant) {
         let Some(audit) = &self.audit else {
             return;
         };
         let (actor, role) = match principal {
-            Principal::User { user_id, role, .. } => {
-                (Some(user_id.clone()), Some(role.as_str().to_owned()))
+            Caller::User { user_id, role, .. } => {
+                (Some(user_id.to_string()), Some(role.as_str().to_owned()))
             }
             _ => (None, None),
         };
@@ -349,21 +351,18 @@ impl ConsentService {
 
     /// A patient grants a physician access (active at once), or a physician requests access
     /// from a patient (proposed until the patient accepts).
-    pub async fn create(
-        &self,
-        principal: &Principal,
-        request: GrantRequest,
-    ) -> ConsentResult<Grant> {
+    pub async fn create(&self, principal: &Caller, request: GrantRequest) -> ConsentResult<Grant> {
         let (scope, purpose) = Self::shape(&request)?;
         let now = self.now();
         if request.end.is_some_and(|end| end <= now) {
             return Err(invalid("the period ends before it starts"));
         }
         let (patient, grantee, state, initiator) = match principal {
-            Principal::User {
+            Caller::User {
                 role: Role::Patient,
-                user_id,
+                user_id: UserId(user_id),
                 patient_id: Some(patient),
+                ..
             } => {
                 let grantee = request
                     .grantee
@@ -376,15 +375,15 @@ impl ConsentService {
                     return Err(invalid("the grantee must be a physician"));
                 }
                 (
-                    patient.clone(),
+                    patient.as_str().to_owned(),
                     grantee,
                     GrantState::Active,
                     Initiator::Patient,
                 )
             }
-            Principal::User {
+            Caller::User {
                 role: Role::Physician,
-                user_id,
+                user_id: UserId(user_id),
                 ..
             } => {
                 let patient = request
@@ -435,37 +434,32 @@ impl ConsentService {
     }
 
     /// A grant visible to `principal` (its patient or its grantee), else not found.
-    pub async fn get(&self, principal: &Principal, id: &str) -> ConsentResult<Grant> {
+    pub async fn get(&self, principal: &Caller, id: &str) -> ConsentResult<Grant> {
         let not_found = || ConsentError::NotFound { id: id.to_owned() };
         let resource_id = ResourceId::new(id.to_owned()).map_err(|_| not_found())?;
         let grant = self.load(&resource_id).await?.ok_or_else(not_found)?;
         let visible = match principal {
-            Principal::User {
+            Caller::User {
                 role: Role::Patient,
                 patient_id: Some(patient),
                 ..
-            } => grant.patient == *patient,
-            Principal::User {
+            } => grant.patient == patient.as_str(),
+            Caller::User {
                 role: Role::Physician,
                 user_id,
                 ..
-            } => grant.grantee == *user_id,
-            Principal::User {
+            } => grant.grantee == user_id.as_str(),
+            Caller::User {
                 role: Role::Admin, ..
             }
-            | Principal::System => true,
+            | Caller::System => true,
             _ => false,
         };
         if visible { Ok(grant) } else { Err(not_found()) }
     }
 
     /// The patient accepts (`accept`) or declines a physician's request.
-    pub async fn answer(
-        &self,
-        principal: &Principal,
-        id: &str,
-        accept: bool,
-    ) -> ConsentResult<Grant> {
+    pub async fn answer(&self, principal: &Caller, id: &str, accept: bool) -> ConsentResult<Grant> {
         if principal.role() != Some(Role::Patient) {
             return Err(forbidden("only the patient answers a consent request"));
         }
@@ -497,7 +491,7 @@ impl ConsentService {
     /// Revokes a grant (its patient, its grantee or an admin); its period then ends at the
     /// revocation instant. Revoking a grant that is no longer in force changes nothing and
     /// succeeds.
-    pub async fn revoke(&self, principal: &Principal, id: &str) -> ConsentResult<Grant> {
+    pub async fn revoke(&self, principal: &Caller, id: &str) -> ConsentResult<Grant> {
         let mut grant = self.get(principal, id).await?;
         if matches!(grant.state, GrantState::Revoked | GrantState::Rejected) {
             return Ok(grant);
@@ -512,12 +506,12 @@ impl ConsentService {
     /// physician per 24 hours, audited, and the patient is e-mailed.
     pub async fn break_glass(
         &self,
-        principal: &Principal,
+        principal: &Caller,
         request: BreakGlass,
     ) -> ConsentResult<Grant> {
-        let Principal::User {
+        let Caller::User {
             role: Role::Physician,
-            user_id,
+            user_id: UserId(user_id),
             ..
         } = principal
         else {

@@ -321,7 +321,8 @@ pub enum FhirError {
         /// Id written.
         id: ResourceId,
     },
-    /// A unique platform key is already taken (e.g. an account's e-mail).
+    /// A unique key of a table kept beside the resources (by `medilink-platform`) is already
+    /// taken.
     #[error("{what} already exists")]
     Duplicate {
         /// What is duplicated (no value).

@@ -6,6 +6,7 @@
 //! ([`patch`]) and the change feed. It knows nothing about HTTP, users or consent.
 
 pub mod backend;
+pub mod blob;
 pub mod bundle;
 pub mod clock;
 pub mod conditional;
@@ -14,10 +15,10 @@ pub mod error;
 pub mod fhirpath;
 pub mod fulltext;
 pub mod import;
-pub mod keys;
+pub mod jobs;
+pub mod kv;
 pub mod model;
 pub mod patch;
-pub mod platform;
 pub mod search;
 pub mod store;
 pub mod validate;
@@ -33,12 +34,13 @@ mod write;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+#[cfg(feature = "sql")]
+pub use backend::open_sql_store;
 pub use backend::{
     BlobOptions, DEFAULT_STATEMENT_TIMEOUT, SqlOptions, open_blob_store, open_store,
-    open_store_and_platform,
 };
 pub use clock::{Clock, FixedClock, IdGen, SeqIdGen, SystemClock, UuidIdGen};
-pub use context::{AccessSummary, Accessed, Caller, Interaction, RequestContext};
+pub use context::{AccessSummary, Accessed, Interaction, RequestContext, Requester};
 pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, ServiceError, Severity};
 pub use model::{ResourceId, ResourceType, VersionId};
 pub use store::{

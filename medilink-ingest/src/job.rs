@@ -23,16 +23,18 @@
 use std::sync::Arc;
 
 use base64::Engine;
+use medilink_fhir::blob::BlobStore;
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::job_kind::result_json;
-use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_fhir::platform::{
-    Action, AuditEntry, AuditLog, BlobStore, Job, JobKind, JobQueue, JobStatus, NewJob,
-};
+use medilink_fhir::jobs::JobKind;
+use medilink_fhir::jobs::{Job, JobQueue, JobStatus, NewJob};
 use medilink_fhir::{
     Accessed, Clock, ErrorKind, FhirError, IdGen, Interaction, Issue, IssueCode, RequestContext,
     ResourceId, ResourceStore, ResourceType, ServiceError,
 };
+use medilink_platform::Action;
+use medilink_platform::job_kind::result_json;
+use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
+use medilink_platform::{AuditEntry, AuditLog};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha1::{Digest, Sha1};

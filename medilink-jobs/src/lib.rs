@@ -9,7 +9,7 @@
 //! worker's hidden `--enable-test-handlers` kinds.
 //!
 //! Each kind's payload and result are serde structs named by its
-//! [`JobKind`](medilink_fhir::platform::JobKind) implementation (the handler type); this crate
+//! [`JobKind`](medilink_fhir::jobs::JobKind) implementation (the handler type); this crate
 //! sits between the hosts and the handler crates only because it must know them all
 //! (ARCHITECTURE.md, "Jobs and blobs").
 
@@ -17,12 +17,15 @@ use std::sync::Arc;
 
 use medilink_consent::export::BulkExport;
 use medilink_consent::research::ResearchExport;
-use medilink_fhir::platform::maintenance::register_maintenance;
-use medilink_fhir::platform::worker::Registry;
-use medilink_fhir::platform::{AccountStore, AuditLog, BlobStore, JobKind, JobQueue};
+use medilink_fhir::blob::BlobStore;
+use medilink_fhir::jobs::JobKind;
+use medilink_fhir::jobs::JobQueue;
 use medilink_fhir::{Clock, IdGen, ResourceStore};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
+use medilink_platform::maintenance::register_maintenance;
+use medilink_platform::worker::Registry;
+use medilink_platform::{AccountStore, AuditLog};
 
 #[cfg(test)]
 mod tests;

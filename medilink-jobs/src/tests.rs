@@ -4,9 +4,9 @@
 
 use medilink_consent::export::{BulkExport, ExportLevel};
 use medilink_consent::research::ResearchExport;
-use medilink_fhir::platform::maintenance::{StaleJobRecovery, Statistics, TokenCleanup};
-use medilink_fhir::platform::{JobKind, NoPayload};
+use medilink_fhir::jobs::{JobKind, NoPayload};
 use medilink_ingest::job::DocumentIngest;
+use medilink_platform::maintenance::{StaleJobRecovery, Statistics, TokenCleanup};
 use serde_json::{Value, json};
 
 /// `payload` and `result` decode as kind `K`'s and encode back to the same JSON.

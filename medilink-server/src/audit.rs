@@ -21,7 +21,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::Accessed;
-use medilink_fhir::platform::{AuditEntry, AuditLog};
+use medilink_platform::{AuditEntry, AuditLog};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
@@ -179,7 +179,7 @@ pub(crate) async fn record(
 mod tests {
     use super::*;
     use medilink_fhir::FhirResult;
-    use medilink_fhir::platform::{AuditFilter, AuditRecord, AuditVerification};
+    use medilink_platform::{AuditFilter, AuditRecord, AuditVerification};
 
     /// An audit log whose appends never finish (a stuck database).
     #[derive(Debug)]
@@ -206,7 +206,7 @@ mod tests {
             at: time::macros::datetime!(2024-01-01 0:00 UTC),
             actor: None,
             role: None,
-            action: medilink_fhir::platform::Action::Read.into(),
+            action: medilink_platform::Action::Read.into(),
             resource_type: None,
             resource_ids: Vec::new(),
             patients: Default::default(),

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use medilink_fhir::keys::resolve_key;
 use medilink_fhir::{BlobOptions, SqlOptions};
 pub use medilink_ingest::cli::{ExtractorArgs, ExtractorConfig};
+use medilink_platform::keys::resolve_key;
 
 use crate::auth::{AuthSettings, HashParams, Keys};
 

@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use medilink_fhir::{Accessed, RequestContext};
+use medilink_platform::CallerContext;
 
 use crate::auth::Principal;
 
@@ -60,8 +61,9 @@ pub(crate) async fn assign_request_id(mut request: Request, next: Next) -> Respo
     response
 }
 
-/// The authenticated caller of a request: the principal the `authenticate` middleware left in
-/// the request (see [`crate::auth::session`]), as the library's [`RequestContext`]. Public
+/// The extractor of a request's caller: the library's [`RequestContext`] holding the
+/// [`medilink_platform::Caller`] of the principal the `authenticate` middleware left in the
+/// request (see [`crate::auth::session`]), and that principal's verified token claims. Public
 /// routes without a token get an anonymous context.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -97,16 +99,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .cloned()
             .unwrap_or_default();
         let mut context = match &principal {
-            Some(principal) => RequestContext {
-                caller: medilink_fhir::Caller::User {
-                    user_id: principal.claims.sub.clone(),
-                    role: principal.claims.role,
-                    mfa: principal.claims.mfa,
-                    patient_id: principal.claims.pid.clone(),
-                },
-                request_id,
-                accessed: Accessed::default(),
-            },
+            Some(principal) => RequestContext::for_caller(principal.caller(), request_id),
             None => RequestContext::anonymous(request_id),
         };
         context.accessed = accessed;

@@ -20,7 +20,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use medilink_consent::error::ConsentError;
 use medilink_consent::{ConsentResult, Mail, Mailer};
 use medilink_fhir::FhirError;
-use medilink_fhir::platform::{Role, UserFilter};
+use medilink_platform::{Role, UserFilter};
 use tokio::sync::mpsc;
 
 use crate::auth::Auth;

@@ -30,7 +30,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::platform::JobQueue;
+use medilink_fhir::jobs::JobQueue;
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder, NoLabelSet,
     prometheus_text,
@@ -337,7 +337,7 @@ impl Metrics {
     async fn gather(&self, jobs: &dyn JobQueue, audit: &AuditSink) {
         match jobs.count_by_status().await {
             Ok(counts) => {
-                for status in medilink_fhir::platform::JobStatus::ALL {
+                for status in medilink_fhir::jobs::JobStatus::ALL {
                     let count = counts
                         .iter()
                         .find(|(counted, _)| *counted == status)

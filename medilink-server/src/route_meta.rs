@@ -19,7 +19,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-pub use medilink_fhir::platform::Action;
+pub use medilink_platform::Action;
 
 pub use crate::auth::limits::LimitClass;
 use crate::state::AppState;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_fhir::platform::maintenance::register_fulltext;
-use medilink_fhir::platform::worker::{Registry, Worker, WorkerOptions};
-use medilink_fhir::platform::{AccountStatus, Role};
 use medilink_fhir::{Clock, SystemClock};
 use medilink_jobs::register_jobs;
+use medilink_platform::maintenance::register_fulltext;
+use medilink_platform::worker::{Registry, Worker, WorkerOptions};
+use medilink_platform::{AccountStatus, Role};
 
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand, WorkerSettings};
@@ -143,7 +143,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(medilink_fhir::platform::worker::shutdown_signal())
+    .with_graceful_shutdown(medilink_platform::worker::shutdown_signal())
     .await
     .context("server error");
     let _ = stop_follower.send(true);

@@ -7,18 +7,17 @@ use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::research::ResearchExport;
 use medilink_consent::{ConsentGuard, ConsentService};
+use medilink_fhir::blob::{BlobStore, BlobWriter};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
-use medilink_fhir::platform::kv::RedisKeyValue;
-use medilink_fhir::platform::{
-    AuditLog, BlobStore, BlobWriter, JobQueue, KeyValue, LocalKeyValue, Platform,
-};
-use medilink_fhir::{
-    Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store, open_store,
-    open_store_and_platform,
-};
+use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::kv::RedisKeyValue;
+use medilink_fhir::kv::{KeyValue, LocalKeyValue};
+use medilink_fhir::{Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
 use medilink_jobs::JobDeps;
+use medilink_platform::open_store_and_platform;
+use medilink_platform::{AuditLog, Platform};
 
 use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};
@@ -264,13 +263,15 @@ fn grant_cache(config: &ServeConfig, clock: Arc<dyn Clock>) -> Option<Arc<dyn Ke
         .then(|| Arc::new(LocalKeyValue::new(clock)) as Arc<dyn KeyValue>)
 }
 
-/// Opens the resource store of `storage`, with UUID ids.
+/// Opens the resource store of `storage`, with UUID ids. Its database is the platform's too:
+/// when `storage` asks for migrations, the platform's (accounts, audit trail) are applied with
+/// the store's, so `migrate` leaves a database every command can use.
 pub async fn open_storage(
     storage: &StorageConfig,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<(Arc<dyn ResourceStore>, Arc<dyn IdGen>)> {
     let ids: Arc<dyn IdGen> = Arc::new(UuidIdGen);
-    let store = open_store(&storage.sql, clock, ids.clone())
+    let (store, _platform) = open_store_and_platform(&storage.sql, clock, ids.clone())
         .await
         .context("--database-url / MEDILINK_DATABASE_URL: cannot open the store")?;
     Ok((store, ids))

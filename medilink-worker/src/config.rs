@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use medilink_fhir::keys::resolve_key;
 use medilink_fhir::{BlobOptions, SqlOptions};
 pub use medilink_ingest::cli::{ExtractorArgs, ExtractorConfig};
+use medilink_platform::keys::resolve_key;
 
 /// `medilink-worker`: runs queued MediLink jobs (document ingest, maintenance). Start as many
 /// as needed on one database: no two ever run the same job at once.
@@ -102,7 +102,7 @@ pub struct WorkerConfig {
     /// The blob store.
     pub blob: BlobOptions,
     /// Worker loop options.
-    pub worker: medilink_fhir::platform::worker::WorkerOptions,
+    pub worker: medilink_platform::worker::WorkerOptions,
     /// Whether `test.record` is registered.
     pub test_handlers: bool,
     /// Where `GET /metrics` is served, if anywhere.
@@ -200,7 +200,7 @@ impl Cli {
                 format!("worker-{}-{}", std::process::id(), &random[..8])
             }
         };
-        let mut worker = medilink_fhir::platform::worker::WorkerOptions::new(worker_id);
+        let mut worker = medilink_platform::worker::WorkerOptions::new(worker_id);
         worker.concurrency = self.concurrency;
         worker.lease = Duration::from_secs(self.lease_secs);
         worker.poll = Duration::from_millis(self.poll_ms);

@@ -13,5 +13,5 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Cli::parse().validate()?;
-    medilink_worker::run::run(config, medilink_fhir::platform::worker::shutdown_signal()).await
+    medilink_worker::run::run(config, medilink_platform::worker::shutdown_signal()).await
 }

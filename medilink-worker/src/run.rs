@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use medilink_fhir::platform::worker::{Registry, Worker};
-use medilink_fhir::platform::{BlobStore, Platform};
+use medilink_fhir::blob::BlobStore;
 use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
 use medilink_ingest::Pipeline;
 use medilink_jobs::{JobDeps, register_jobs};
+use medilink_platform::Platform;
+use medilink_platform::worker::{Registry, Worker};
 
 use crate::config::WorkerConfig;
 use crate::metrics::WorkerMetrics;
@@ -63,13 +64,13 @@ pub async fn run(
         .await
         .context("--blob-url / MEDILINK_BLOB_URL: cannot open the blob store")?;
     if let Some(url) = &config.redis_url {
-        medilink_fhir::platform::kv::RedisKeyValue::connect(url, "medilink:")
+        medilink_fhir::kv::RedisKeyValue::connect(url, "medilink:")
             .await
             .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?;
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, platform) =
-        medilink_fhir::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
+        medilink_platform::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
             .await
             .context("--database-url / MEDILINK_DATABASE_URL: cannot open the database")?;
     let deps = job_deps(

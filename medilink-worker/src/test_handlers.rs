@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medilink_fhir::platform::worker::{JobError, JobHandler, JobOutcome, Registry};
-use medilink_fhir::platform::{Job, JobKind};
+use medilink_fhir::jobs::Job;
+use medilink_fhir::jobs::JobKind;
 use medilink_fhir::{RequestContext, ResourceStore};
+use medilink_platform::worker::{JobError, JobHandler, JobOutcome, Registry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -23,8 +23,8 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 
 /// Library crates: no binary, no HTTP server, no command line (DESIGN.md "Crate graph").
-/// `medilink-platform` and `medilink-clinical` are planned there (issue #12) and not in the
-/// workspace yet; they are listed so that adding them is checked from the first commit.
+/// `medilink-clinical` is planned there (issue #12) and not in the workspace yet; it is listed
+/// so that adding it is checked from the first commit.
 const LIBRARIES: &[&str] = &[
     "medilink-fhir",
     "medilink-consent",
@@ -36,14 +36,17 @@ const LIBRARIES: &[&str] = &[
 
 /// Every workspace crate and the workspace crates it may depend on, in any dependency kind
 /// (DESIGN.md "Crate graph", STYLE.md §2): the hosts use the libraries, the libraries use
-/// `medilink-fhir` only (ingest never uses consent: it receives a guarded store), and
-/// `medilink-fhir` uses nothing. A new edge is a design decision: change this table, DESIGN.md
-/// and ARCHITECTURE.md together.
+/// `medilink-fhir`, and `medilink-fhir` uses nothing. `medilink-platform` sits beside the other
+/// libraries but below consent and ingest: it holds what every service shares — the one
+/// `Caller` type (consent decides from it), `Role`, the audit chain (consent and ingest append
+/// records) and the job handler types (their jobs implement them) — and uses `medilink-fhir`
+/// only, so no cycle can form. Ingest never uses consent: it receives a guarded store. A new
+/// edge is a design decision: change this table, DESIGN.md and ARCHITECTURE.md together.
 const CRATE_EDGES: &[(&str, &[&str])] = &[
     ("medilink-fhir", &[]),
-    ("medilink-consent", &["medilink-fhir"]),
-    ("medilink-ingest", &["medilink-fhir"]),
     ("medilink-platform", &["medilink-fhir"]),
+    ("medilink-consent", &["medilink-fhir", "medilink-platform"]),
+    ("medilink-ingest", &["medilink-fhir", "medilink-platform"]),
     ("medilink-clinical", &["medilink-fhir"]),
     // The job registry composes the libraries' handlers for both hosts (ARCHITECTURE.md,
     // "Departures": no library may know the others, and the hosts may not share code).
@@ -134,15 +137,19 @@ const AMBIENT_ALLOWED: &[(&str, &str, &str)] = &[
          (validation and search expressions do not call them)",
     ),
     (
-        "medilink-fhir/src/keys.rs",
+        "medilink-platform/src/keys.rs",
         "getrandom::",
         "a new secret key file (development only): key material, not an id",
     ),
 ];
 
-/// Where SQL may be written: the SQL backend (migrations are `.sql` files under
-/// `migrations/`, not Rust).
-const SQL_HOMES: &[&str] = &["medilink-fhir/src/backend/sql/"];
+/// Where SQL may be written: the SQL backend, and the platform's stores on the same database
+/// (accounts, audit trail), which run through the backend's `SqlResourceStore::connection`
+/// seam (migrations are `.sql` files under `migrations/`, not Rust).
+const SQL_HOMES: &[&str] = &[
+    "medilink-fhir/src/backend/sql/",
+    "medilink-platform/src/sql.rs",
+];
 
 /// SQL in a string literal: (keyword, and a second keyword the same literal must contain).
 const SQL_KEYWORDS: &[(&str, Option<&str>)] = &[
@@ -365,7 +372,8 @@ fn no_sql_outside_the_backend() {
                 }
                 None => failures.push(format!(
                     "{}:{number}: SQL (`{}`) in a string literal: SQL lives in \
-                     medilink-fhir/src/backend/sql/ behind a store trait",
+                     medilink-fhir/src/backend/sql/ (or medilink-platform/src/sql.rs) behind a \
+                     store trait",
                     source.path,
                     keyword.trim()
                 )),

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use medilink_fhir::platform::{LocalKeyValue, Role, UserId};
-use medilink_fhir::{Caller, Clock, FixedClock, IdGen, SeqIdGen, SqlOptions, open_store};
+use medilink_fhir::kv::LocalKeyValue;
+use medilink_fhir::{Clock, FixedClock, IdGen, SeqIdGen, SqlOptions, open_store};
+use medilink_platform::{Caller, CallerContext, Role, UserId};
 use serde_json::json;
 use time::macros::datetime;
 
@@ -96,16 +97,15 @@ async fn fixture() -> Fixture {
 }
 
 fn as_user(role: Role, patient_id: Option<&str>) -> RequestContext {
-    RequestContext {
-        caller: Caller::User {
-            user_id: UserId("user".into()),
+    RequestContext::for_caller(
+        Caller::user(
+            UserId("user".into()),
             role,
-            mfa: true,
-            patient_id: patient_id.map(|id| ResourceId::new(id).expect("id")),
-        },
-        request_id: "r".into(),
-        accessed: Default::default(),
-    }
+            true,
+            patient_id.map(|id| ResourceId::new(id).expect("id")),
+        ),
+        "r",
+    )
 }
 
 fn hit(resource_type: ResourceType, id: &str) -> FullTextHit {

@@ -1,8 +1,8 @@
 //! The policy matrix: every role × consent state × action, on a compartment resource of the
 //! consenting patient, of another patient, and on directory and non-patient types.
 
-use medilink_fhir::ResourceType;
-use medilink_fhir::platform::Role;
+use medilink_fhir::{ResourceId, ResourceType};
+use medilink_platform::{Role, UserId};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -79,15 +79,13 @@ fn grants(state: State) -> Vec<Grant> {
     vec![grant]
 }
 
-fn user(role: Role) -> Principal {
-    Principal::User {
-        user_id: match role {
-            Role::Physician => "doc".into(),
-            _ => format!("{role}-user"),
-        },
-        role,
-        patient_id: (role == Role::Patient).then(|| "p1".to_owned()),
-    }
+fn user(role: Role) -> Caller {
+    let user_id = match role {
+        Role::Physician => "doc".into(),
+        _ => format!("{role}-user"),
+    };
+    let patient_id = (role == Role::Patient).then(|| ResourceId::new("p1").expect("id"));
+    Caller::user(UserId(user_id), role, false, patient_id)
 }
 
 fn observation_of(patients: &[String]) -> Target<'_> {
@@ -318,9 +316,9 @@ fn directory_and_non_patient_types() {
         resource_type: ResourceType::Practitioner,
         patients: &none,
     };
-    assert!(!decide(&Principal::Anonymous, Action::Read, &target, &[], NOW).allow);
+    assert!(!decide(&Caller::Anonymous, Action::Read, &target, &[], NOW).allow);
     let target = observation_of(&none);
-    assert!(decide(&Principal::System, Action::Write, &target, &[], NOW).allow);
+    assert!(decide(&Caller::System, Action::Write, &target, &[], NOW).allow);
 }
 
 #[test]
@@ -344,11 +342,12 @@ fn consent_resources_change_only_through_the_consent_api() {
 fn grants_of_other_physicians_do_not_count() {
     let own = vec!["p1".to_owned()];
     let grants = grants(State::Active);
-    let other = Principal::User {
-        user_id: "other-doc".into(),
-        role: Role::Physician,
-        patient_id: None,
-    };
+    let other = Caller::user(
+        medilink_platform::UserId("other-doc".into()),
+        Role::Physician,
+        false,
+        None,
+    );
     assert!(!decide(&other, Action::Read, &observation_of(&own), &grants, NOW).allow);
 }
 
@@ -356,16 +355,18 @@ fn grants_of_other_physicians_do_not_count() {
 // patient set.
 #[test]
 fn physician_decisions_agree_with_the_access_list() {
-    let doc = Principal::User {
-        user_id: "doc".into(),
-        role: Role::Physician,
-        patient_id: None,
-    };
-    let other_doc = Principal::User {
-        user_id: "other".into(),
-        role: Role::Physician,
-        patient_id: None,
-    };
+    let doc = Caller::user(
+        medilink_platform::UserId("doc".into()),
+        Role::Physician,
+        false,
+        None,
+    );
+    let other_doc = Caller::user(
+        medilink_platform::UserId("other".into()),
+        Role::Physician,
+        false,
+        None,
+    );
     let targets: [&[String]; 4] = [
         &[],
         &["p1".to_owned()],

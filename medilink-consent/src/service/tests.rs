@@ -3,11 +3,13 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use medilink_fhir::platform::{KeyValue, LocalKeyValue, Role, UserId};
+use medilink_fhir::kv::{KeyValue, LocalKeyValue};
 use medilink_fhir::{
-    Caller, Clock, FixedClock, IdGen, RequestContext, ResourceId, ResourceStore, ResourceType,
-    SeqIdGen, SqlOptions, open_store,
+    Clock, FixedClock, IdGen, RequestContext, ResourceId, ResourceStore, ResourceType, SeqIdGen,
+    SqlOptions, open_store,
 };
+use medilink_platform::Caller;
+use medilink_platform::{Role, UserId};
 use serde_json::json;
 use time::macros::datetime;
 
@@ -70,30 +72,33 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn patient_principal(patient: &str) -> Principal {
-    Principal::User {
-        user_id: "pat-user".into(),
-        role: Role::Patient,
-        patient_id: Some(patient.to_owned()),
-    }
+fn patient_principal(patient: &str) -> Caller {
+    Caller::user(
+        medilink_platform::UserId("pat-user".into()),
+        Role::Patient,
+        false,
+        (Some(patient.to_owned())).map(|id| medilink_fhir::ResourceId::new(id).expect("id")),
+    )
 }
 
-fn doctor() -> Principal {
-    Principal::User {
-        user_id: "doc".into(),
-        role: Role::Physician,
-        patient_id: None,
-    }
+fn doctor() -> Caller {
+    Caller::user(
+        medilink_platform::UserId("doc".into()),
+        Role::Physician,
+        false,
+        None,
+    )
 }
 
 fn doctor_ctx() -> RequestContext {
     RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId("doc".into()),
             role: Role::Physician,
             mfa: true,
             patient_id: None,
-        },
+            purpose_of_use: None,
+        })),
         request_id: "r".into(),
         accessed: Default::default(),
     }
@@ -301,12 +306,13 @@ async fn admins_write_through_the_guard() {
     let f = fixture().await;
     let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
     let admin = RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId("admin".into()),
             role: Role::Admin,
             mfa: true,
             patient_id: None,
-        },
+            purpose_of_use: None,
+        })),
         request_id: "r".into(),
         accessed: Default::default(),
     };
@@ -325,12 +331,13 @@ async fn writes_disclose_the_patients_before_and_after() {
     let f = fixture().await;
     let guard = ConsentGuard::new(f.store.clone(), f.service.clone());
     let request = || RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId("admin".into()),
             role: Role::Admin,
             mfa: true,
             patient_id: None,
-        },
+            purpose_of_use: None,
+        })),
         request_id: "r".into(),
         accessed: Accessed::collecting(),
     };

@@ -12,8 +12,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::blob::BlobStore;
 use crate::error::{FhirError, FhirResult};
-use crate::platform::BlobStore;
 
 /// Where blobs go and how to authenticate there.
 #[derive(Clone, Default)]
@@ -286,7 +286,7 @@ impl BlobStore for OpendalBlobStore {
         }
     }
 
-    async fn writer(&self, key: &str) -> FhirResult<Box<dyn crate::platform::BlobWriter>> {
+    async fn writer(&self, key: &str) -> FhirResult<Box<dyn crate::blob::BlobWriter>> {
         check_key(key)?;
         // Parts are gathered into chunks of WRITER_CHUNK (S3 multipart parts must be at least
         // 5 MiB but the last).
@@ -337,7 +337,7 @@ struct OpendalBlobWriter {
 
 #[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
 #[async_trait::async_trait]
-impl crate::platform::BlobWriter for OpendalBlobWriter {
+impl crate::blob::BlobWriter for OpendalBlobWriter {
     async fn write(&mut self, bytes: Vec<u8>) -> FhirResult<()> {
         self.writer.write(bytes).await.map_err(convert)
     }

@@ -85,13 +85,17 @@ pub async fn open_store(
     }
 }
 
-/// Opens the resource store the URL names together with the platform stores (accounts,
-/// audit trail) on the same database (and connection pool).
-pub async fn open_store_and_platform(
+/// Opens the SQL resource store the URL names, as its concrete type: what the crates that
+/// keep their own tables on the same database and pool (`medilink-platform`) build on, through
+/// [`sql::SqlResourceStore::connection`], [`sql::SqlResourceStore::job_queue`] and
+/// [`sql::SqlResourceStore::key_value`]. Fails as [`open_store`] does when the backend was
+/// compiled out.
+#[cfg(feature = "sql")]
+pub async fn open_sql_store(
     options: &SqlOptions,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
-) -> FhirResult<(Arc<dyn ResourceStore>, crate::platform::Platform)> {
+) -> FhirResult<Arc<sql::SqlResourceStore>> {
     let scheme = options.url.split(':').next().unwrap_or_default();
     let compiled = (scheme == "sqlite" && cfg!(feature = "sql-sqlite"))
         || (matches!(scheme, "postgres" | "postgresql") && cfg!(feature = "sql-postgres"));
@@ -99,17 +103,10 @@ pub async fn open_store_and_platform(
         // `open_store` names the unsupported scheme or the missing feature.
         let err = open_store(options, clock, ids).await.err();
         return Err(err.unwrap_or_else(|| FhirError::Unsupported {
-            feature: "platform stores".to_owned(),
+            feature: "SQL store".to_owned(),
         }));
     }
-    #[cfg(feature = "sql")]
-    {
-        let store = sql::SqlResourceStore::connect(options, clock, ids).await?;
-        let platform = store.platform();
-        Ok((Arc::new(store), platform))
-    }
-    #[cfg(not(feature = "sql"))]
-    {
-        unreachable!("invariant: no backend feature compiled in was rejected above")
-    }
+    Ok(Arc::new(
+        sql::SqlResourceStore::connect(options, clock, ids).await?,
+    ))
 }

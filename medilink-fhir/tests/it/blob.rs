@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use medilink_fhir::platform::BlobStore;
+use medilink_fhir::blob::BlobStore;
 use medilink_fhir::{BlobOptions, ErrorKind, open_blob_store};
 
 /// Put, get, replace, delete and bad keys: the same behaviour on every service.

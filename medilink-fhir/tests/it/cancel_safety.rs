@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use medilink_fhir::platform::NewJob;
+use medilink_fhir::jobs::NewJob;
 use medilink_fhir::{RequestContext, ResourceType, WriteOp};
 use serde_json::json;
 

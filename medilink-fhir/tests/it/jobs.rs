@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs_support::TestDb;
-use medilink_fhir::platform::{JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
+use medilink_fhir::jobs::{JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 use serde_json::json;
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use medilink_fhir::platform::LocalKeyValue;
-use medilink_fhir::platform::kv::{RedisKeyValue, key_value_cases, key_value_cases_with};
+use medilink_fhir::kv::{LocalKeyValue, RedisKeyValue, key_value_cases, key_value_cases_with};
 use medilink_fhir::{FixedClock, SeqIdGen, SqlOptions};
 
 use crate::jobs_support::{TestDb, postgres, run_on, sqlite};
@@ -130,7 +129,7 @@ async fn sqlite_entries_survive_a_reopen_and_expired_rows_are_swept() {
         time::macros::datetime!(2024-01-01 0:00 UTC),
     ));
     let open = || async {
-        medilink_fhir::open_store_and_platform(
+        crate::jobs_support::open_store_and_platform(
             &SqlOptions::new(url.clone()),
             clock.clone(),
             Arc::new(SeqIdGen::new("kv")),

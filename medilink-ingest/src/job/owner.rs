@@ -2,8 +2,9 @@
 //! admins; to anyone else it does not exist) and [`DocumentIngest::cancel`], the job's state
 //! machine from the owner's side.
 
-use medilink_fhir::platform::{Job, JobStatus, Role};
-use medilink_fhir::{Caller, RequestContext};
+use medilink_fhir::RequestContext;
+use medilink_fhir::jobs::{Job, JobStatus};
+use medilink_platform::{Caller, CallerContext, Role};
 use uuid::Uuid;
 
 use super::{DocumentError, DocumentIngest, KIND};
@@ -26,7 +27,7 @@ impl DocumentIngest {
             .get(id)
             .await?
             .ok_or(DocumentError::JobNotFound)?;
-        let Caller::User { user_id, role, .. } = &ctx.caller else {
+        let Caller::User { user_id, role, .. } = ctx.caller() else {
             return Err(DocumentError::JobNotFound);
         };
         let owner = job.owner.as_deref() == Some(user_id.0.as_str());
@@ -71,11 +72,10 @@ mod tests {
     use std::sync::Arc;
 
     use async_trait::async_trait;
-    use medilink_fhir::platform::{BlobStore, BlobWriter, JobQueue, NewJob, UserId};
-    use medilink_fhir::{
-        Clock, FhirError, FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions,
-        open_store_and_platform,
-    };
+    use medilink_fhir::blob::{BlobStore, BlobWriter};
+    use medilink_fhir::jobs::{JobQueue, NewJob};
+    use medilink_fhir::{Clock, FhirError, FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions};
+    use medilink_platform::{UserId, open_store_and_platform};
     use serde_json::json;
     use time::macros::datetime;
 
@@ -137,16 +137,7 @@ mod tests {
     }
 
     fn as_user(user: &str, role: Role) -> RequestContext {
-        RequestContext {
-            caller: Caller::User {
-                user_id: UserId(user.into()),
-                role,
-                mfa: true,
-                patient_id: None,
-            },
-            request_id: "r".into(),
-            accessed: Default::default(),
-        }
+        RequestContext::for_caller(Caller::user(UserId(user.into()), role, true, None), "r")
     }
 
     #[tokio::test]

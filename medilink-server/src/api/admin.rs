@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use medilink_fhir::IssueCode;
-use medilink_fhir::platform::{AccountStatus, Action, AuditFilter, AuditRecord, Role};
+use medilink_platform::{AccountStatus, Action, AuditFilter, AuditRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use medilink_fhir::IssueCode;
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

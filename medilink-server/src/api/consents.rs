@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use medilink_consent::access_log::{AccessLog, LogPage};
-use medilink_consent::{BreakGlass, Grant, GrantRequest, Principal, Scope};
+use medilink_consent::{BreakGlass, Grant, GrantRequest, Scope};
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::UserId;
+use medilink_platform::CallerContext;
+use medilink_platform::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -18,8 +19,8 @@ use crate::context::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn principal(caller: &Caller) -> Principal {
-    Principal::of(&caller.context().caller)
+fn principal(caller: &Caller) -> medilink_platform::Caller {
+    caller.context().caller().clone()
 }
 
 fn view(grant: &Grant, now: OffsetDateTime) -> Value {

@@ -12,9 +12,10 @@ use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::{Job, JobFilter, JobStatus, Role};
+use medilink_fhir::jobs::{Job, JobFilter, JobStatus};
 use medilink_fhir::{IssueCode, ResourceId};
 use medilink_ingest::job::{Correction, DocumentIngest, KIND, Submitted, Upload};
+use medilink_platform::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -13,7 +13,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medilink_consent::export::manifest_files;
 use medilink_consent::research::{AuditRecorder, ResearchExport, ResearchRequest};
-use medilink_fhir::platform::{AuditEntry, Job, JobStatus};
+use medilink_fhir::jobs::{Job, JobStatus};
+use medilink_platform::AuditEntry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

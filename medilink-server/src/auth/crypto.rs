@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Length of every key, in bytes.
-pub use medilink_fhir::keys::KEY_LEN;
+pub use medilink_platform::keys::KEY_LEN;
 const NONCE_LEN: usize = 12;
 
 /// The four keys: JWT signing (HS256), PII encryption, the e-mail lookup hash and the

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use medilink_fhir::platform::{AccountStatus, Role, UserFilter, UserId, UserRecord};
+use medilink_platform::{AccountStatus, Role, UserFilter, UserId, UserRecord};
 use serde::Serialize;
 
 use super::Auth;

@@ -1,5 +1,5 @@
 //! Rate limiting per role and route class (login, TOTP, API) through the
-//! [`medilink_fhir::platform::KeyValue`] seam: fixed one-minute windows, shared between
+//! [`medilink_fhir::kv::KeyValue`] seam: fixed one-minute windows, shared between
 //! processes when the key-value store is Redis.
 
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 
 use super::session::verify_bearer;
 use crate::error::ApiError;

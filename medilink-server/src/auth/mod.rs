@@ -2,7 +2,7 @@
 //! rate limits of the request pipeline.
 //!
 //! Everything cryptographic lives here ([`crypto`], [`password`], [`token`], [`totp`]); the
-//! library stores only ciphertext and hashes through [`medilink_fhir::platform`]. The flows
+//! library stores only ciphertext and hashes through [`medilink_platform`]. The flows
 //! (register, login, refresh, …) are in [`service`], the clinician directory and display
 //! names in [`directory`], the request-time checks in [`session`] and [`limits`].
 
@@ -20,8 +20,10 @@ pub mod totp;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medilink_fhir::platform::{AccountStore, KeyValue};
+use medilink_fhir::kv::KeyValue;
+
 use medilink_fhir::{Clock, ResourceStore};
+use medilink_platform::AccountStore;
 
 pub use crypto::Keys;
 pub use error::{AccountError, AccountResult};

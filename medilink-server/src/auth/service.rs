@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use medilink_fhir::platform::{
+use medilink_fhir::{RequestContext, ResourceId};
+use medilink_platform::{
     AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
     UserRecord,
 };
-use medilink_fhir::{RequestContext, ResourceId};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::platform::Role;
+use medilink_platform::{Caller, Role};
 
 use super::service::mfa_mandatory;
 use super::token::{Claims, TokenError};
@@ -27,6 +27,16 @@ impl Principal {
     /// The role.
     pub fn role(&self) -> Role {
         self.claims.role
+    }
+
+    /// The caller these claims authenticate.
+    pub fn caller(&self) -> Caller {
+        Caller::user(
+            self.claims.sub.clone(),
+            self.claims.role,
+            self.claims.mfa,
+            self.claims.pid.clone(),
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 use josekit::jws::{HS256, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
 use medilink_fhir::ResourceId;
-use medilink_fhir::platform::{Role, UserId};
+use medilink_platform::{Role, UserId};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

@@ -6,7 +6,7 @@
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 use medilink_server::Limits;
 use serde_json::{Value, json};
 

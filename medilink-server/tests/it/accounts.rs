@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::{AccountStatus, NewUser, Role, UserId};
+use medilink_platform::{AccountStatus, NewUser, Role, UserId};
 use medilink_server::Limits;
 use medilink_server::auth::password::PasswordHasher;
 use medilink_server::auth::{HashParams, Keys};

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use medilink_fhir::platform::AuditFilter;
+use medilink_platform::AuditFilter;
 
 use crate::support::TestApp;
 

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use medilink_fhir::Clock;
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use medilink_fhir::platform::kv::RedisKeyValue;
-use medilink_fhir::platform::{KeyValue, Role};
-use medilink_fhir::{Clock, IdGen, SeqIdGen, SqlOptions, open_store_and_platform};
+use medilink_fhir::kv::KeyValue;
+use medilink_fhir::kv::RedisKeyValue;
+use medilink_fhir::{Clock, IdGen, SeqIdGen, SqlOptions};
+use medilink_platform::Role;
+use medilink_platform::open_store_and_platform;
 use medilink_server::auth::{AuthSettings, Keys};
 use medilink_server::mail::{SmtpMailer, SmtpSettings};
 use medilink_server::{AppState, Limits};

@@ -3,7 +3,7 @@
 //! access log (`actor_name`).
 
 use axum::http::{Method, StatusCode};
-use medilink_fhir::platform::{AccountStatus, Role, UserRecord};
+use medilink_platform::{AccountStatus, Role, UserRecord};
 use serde_json::{Value, json};
 
 use crate::support::process::{Server, describe, run};

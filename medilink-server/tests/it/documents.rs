@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::JobStatus;
-use medilink_fhir::platform::worker::{JobHandler, Step};
+use medilink_fhir::jobs::JobStatus;
 use medilink_ingest::extract::{ExtractedReport, ExtractedResult, Extractor};
 use medilink_ingest::job::KIND;
 use medilink_ingest::text::{DocumentText, TextExtractor, TextOrigin};
 use medilink_ingest::{DocumentKind, IngestResult, Pipeline};
+use medilink_platform::worker::{JobHandler, Step};
 use medilink_server::config::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use medilink_consent::export::KIND;
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::Role;
-use medilink_fhir::platform::worker::Step;
+use medilink_platform::Role;
+use medilink_platform::worker::Step;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -445,8 +445,8 @@ async fn physician_export(w: &World) {
         .app
         .state
         .audit_log
-        .list(&medilink_fhir::platform::AuditFilter {
-            action: Some(medilink_fhir::platform::Action::ExportJob),
+        .list(&medilink_platform::AuditFilter {
+            action: Some(medilink_platform::Action::ExportJob),
             ..Default::default()
         })
         .await
@@ -644,7 +644,7 @@ async fn an_export_pages_through_more_resources_than_one_page_holds() {
 async fn a_failed_export_answers_500_with_an_outcome() {
     let w = world().await;
     // A job whose payload no handler can read fails permanently on its first attempt.
-    let mut job = medilink_fhir::platform::NewJob::new(KIND, json!({"nonsense": true}));
+    let mut job = medilink_fhir::jobs::NewJob::new(KIND, json!({"nonsense": true}));
     job.owner = Some(w.me(&w.admin).await["id"].as_str().expect("id").to_owned());
     let job = w.app.state.jobs.enqueue(job).await.expect("enqueue");
     w.work_once().await;

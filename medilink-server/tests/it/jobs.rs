@@ -4,7 +4,7 @@
 //! each in a worker process) — plus the node-local catch-up of its own full-text index. A kind
 //! registered here only would stall under `serve --no-worker`.
 
-use medilink_fhir::platform::maintenance::FULLTEXT;
+use medilink_platform::maintenance::FULLTEXT;
 
 use crate::support::TestApp;
 

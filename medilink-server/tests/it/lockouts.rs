@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::KeyValue;
-use medilink_fhir::platform::kv::RedisKeyValue;
+use medilink_fhir::kv::KeyValue;
+use medilink_fhir::kv::RedisKeyValue;
 use medilink_server::Limits;
 use medilink_server::auth::AuthSettings;
 use serde_json::json;

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::NewJob;
+use medilink_fhir::jobs::NewJob;
 use medilink_server::Limits;
 use medilink_server::auth::{AuthSettings, RateLimits};
 use medilink_server::static_files::Dashboards;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::Clock;
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 use serde_json::{Value, json};
 
 use crate::support::{PASSWORD, TestApp, api_call, signed_in, totp_code, wrong_code};

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use medilink_fhir::Clock;
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 use medilink_server::route_meta::Access;
 use serde_json::{Value, json};
 
@@ -308,7 +308,7 @@ async fn real_responses_validate_against_the_documented_schemas() {
             "a long enough passphrase 42",
             Some("Dana Doctor"),
             Role::Physician,
-            Some(medilink_fhir::platform::AccountStatus::Active),
+            Some(medilink_platform::AccountStatus::Active),
         )
         .await
         .expect("physician");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
-use medilink_fhir::platform::Role;
+use medilink_platform::Role;
 use medilink_server::Limits;
 use medilink_server::auth::{AuthSettings, RateLimits};
 use serde_json::json;

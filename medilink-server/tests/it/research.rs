@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use medilink_consent::research::KIND;
-use medilink_fhir::platform::Role;
-use medilink_fhir::platform::worker::{Step, Worker};
+use medilink_platform::Role;
+use medilink_platform::worker::{Step, Worker};
 use medilink_server::config::WorkerSettings;
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use medilink_fhir::platform::{Action, Role};
+use medilink_platform::{Action, Role};
 use medilink_server::route_meta::Access;
 
 use crate::support::{TestApp, signed_in};

@@ -8,13 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medilink_fhir::platform::{Job, JobQueue, JobStatus};
+use medilink_fhir::jobs::{Job, JobQueue, JobStatus};
 use medilink_fhir::{
     BlobOptions, RequestContext, ResourceStore, SeqIdGen, SqlOptions, SystemClock, open_blob_store,
-    open_store_and_platform,
 };
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::{DocumentIngest, Upload};
+use medilink_platform::open_store_and_platform;
 use serde_json::json;
 
 /// A worker process, SIGKILLed when dropped.

@@ -13,14 +13,17 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest};
 use medilink_consent::research::{ResearchExport, ResearchRequest};
-use medilink_fhir::platform::{JobFilter, JobKind, JobStatus, Platform, Role, UserId};
+use medilink_fhir::jobs::JobKind;
+use medilink_fhir::jobs::{JobFilter, JobStatus};
 use medilink_fhir::{
-    BlobOptions, Caller, RequestContext, ResourceStore, SeqIdGen, SqlOptions, SystemClock,
-    open_blob_store, open_store_and_platform,
+    BlobOptions, RequestContext, ResourceStore, SeqIdGen, SqlOptions, SystemClock, open_blob_store,
 };
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::{DocumentIngest, Upload};
 use medilink_jobs::JobDeps;
+use medilink_platform::Caller;
+use medilink_platform::open_store_and_platform;
+use medilink_platform::{Platform, Role, UserId};
 use medilink_worker::config::Cli;
 use serde_json::json;
 
@@ -65,12 +68,13 @@ async fn open(data_dir: &std::path::Path) -> (Arc<dyn ResourceStore>, Platform, 
 
 fn user(role: Role) -> RequestContext {
     RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId(format!("{}-1", role.as_str())),
             role,
             mfa: true,
             patient_id: None,
-        },
+            purpose_of_use: None,
+        })),
         request_id: "test".to_owned(),
         accessed: Default::default(),
     }
@@ -117,7 +121,7 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
         .expect("patient");
     let kinds = medilink_jobs::kinds(&deps);
     let periodic: BTreeSet<String> = {
-        let mut registry = medilink_fhir::platform::worker::Registry::new();
+        let mut registry = medilink_platform::worker::Registry::new();
         medilink_jobs::register_jobs(&mut registry, &deps);
         registry.periodic().iter().map(|p| p.kind.clone()).collect()
     };

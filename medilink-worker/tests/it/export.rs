@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest, file_key};
-use medilink_fhir::platform::{BlobStore, JobStatus, Role, UserId};
+use medilink_fhir::blob::BlobStore;
+use medilink_fhir::jobs::JobStatus;
 use medilink_fhir::{
-    BlobOptions, Caller, RequestContext, ResourceStore, ResourceType, SeqIdGen, SqlOptions,
-    SystemClock, open_blob_store, open_store_and_platform,
+    BlobOptions, RequestContext, ResourceStore, ResourceType, SeqIdGen, SqlOptions, SystemClock,
+    open_blob_store,
 };
+use medilink_platform::Caller;
+use medilink_platform::open_store_and_platform;
+use medilink_platform::{Role, UserId};
 use serde_json::{Value, json};
 
 /// The ids in an NDJSON file.
@@ -64,12 +68,13 @@ async fn a_worker_process_exports_a_patients_own_compartment_only() {
     }
     let exports = BulkExport::new(store.clone(), blobs.clone(), platform.jobs.clone(), clock);
     let ctx = RequestContext {
-        caller: Caller::User {
+        caller: Some(std::sync::Arc::new(Caller::User {
             user_id: UserId("user-a".to_owned()),
             role: Role::Patient,
             mfa: true,
             patient_id: Some(patients[0].clone()),
-        },
+            purpose_of_use: None,
+        })),
         request_id: "test".to_owned(),
         accessed: Default::default(),
     };

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medilink_fhir::platform::{JobQueue, JobStatus, NewJob};
+use medilink_fhir::jobs::{JobQueue, JobStatus, NewJob};
 use medilink_fhir::{SeqIdGen, SqlOptions, SystemClock};
 use serde_json::json;
 
@@ -37,7 +37,7 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn a_worker_serves_its_job_metrics() {
     let data = tempfile::tempdir().expect("dir");
     let database_url = format!("sqlite://{}/medilink.db", data.path().display());
-    let (_store, platform) = medilink_fhir::open_store_and_platform(
+    let (_store, platform) = medilink_platform::open_store_and_platform(
         &SqlOptions::new(&database_url),
         Arc::new(SystemClock),
         Arc::new(SeqIdGen::new("t")),

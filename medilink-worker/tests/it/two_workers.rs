@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medilink_fhir::platform::{JobQueue, JobStatus, NewJob};
+use medilink_fhir::jobs::{JobQueue, JobStatus, NewJob};
 use medilink_fhir::{RequestContext, ResourceStore, SeqIdGen, SqlOptions, SystemClock};
 use serde_json::json;
 
@@ -49,7 +49,7 @@ fn terminate(child: &Child) {
 /// Enqueues the jobs, runs two workers until they are done, stops them and checks the record.
 async fn exactly_once(database_url: &str) {
     let data = tempfile::tempdir().expect("dir");
-    let (store, platform) = medilink_fhir::open_store_and_platform(
+    let (store, platform) = medilink_platform::open_store_and_platform(
         &SqlOptions::new(database_url),
         Arc::new(SystemClock),
         Arc::new(SeqIdGen::new("t")),

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::{SqlResourceStore, classify};
 use crate::clock::{Clock, IdGen, from_micros, to_micros};
 use crate::error::{FhirError, FhirResult};
-use crate::platform::jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
+use crate::jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
 
 const JOB_COLUMNS: &str = "id, kind, payload, owner, status, attempts, max_attempts, run_at, \
      lease_until, leased_by, last_error, result, created_at, updated_at";

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::{SqlResourceStore, classify, placeholders};
 use crate::clock::{Clock, to_micros};
 use crate::error::{FhirError, FhirResult};
-use crate::platform::KeyValue;
+use crate::kv::KeyValue;
 
 /// Writes of a process between two sweeps of expired rows (the first write sweeps too).
 const SWEEP_EVERY: u64 = 1024;

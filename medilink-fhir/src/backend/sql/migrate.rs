@@ -1,5 +1,11 @@
-//! Applies the SQL migrations of `migrations/` (embedded at build time) in order, recording
-//! each in `medilink_migrations`.
+//! Applies SQL migrations in order, recording each by name in `medilink_migrations`: this
+//! crate's own (`migrations/`, embedded at build time: the resource store, search index, jobs
+//! and key-value tables) and, through
+//! [`SqlResourceStore::apply_migrations`](super::SqlResourceStore::apply_migrations), those of
+//! the crates that keep their own tables on the same database (`medilink-platform`: accounts
+//! and the audit trail). Names are unique across the workspace, so one table records
+//! them all: a database migrated before the split (where `0002_platform` and
+//! `0006_audit_patients` were applied by this crate) is recognised as up to date.
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
@@ -10,50 +16,47 @@ use super::classify;
 use crate::error::FhirResult;
 use crate::search::compartment::{PATIENTS_PARAM, referenced_patients};
 
-/// A migration: its name and its SQL for SQLite and PostgreSQL.
-struct Migration {
-    name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
+/// A schema migration: its name (unique across the workspace: it is recorded in
+/// `medilink_migrations`) and its SQL for SQLite and PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlMigration {
+    /// The name recorded once the migration is applied.
+    pub name: &'static str,
+    /// The SQL on SQLite.
+    pub sqlite: &'static str,
+    /// The SQL on PostgreSQL.
+    pub postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
+/// This crate's migrations. The gaps (`0002_platform`, `0006_audit_patients`) are
+/// `medilink-platform`'s, applied by it after these.
+const MIGRATIONS: &[SqlMigration] = &[
+    SqlMigration {
         name: "0001_resources",
         sqlite: include_str!("../../../../migrations/sqlite/0001_resources.sql"),
         postgres: include_str!("../../../../migrations/postgres/0001_resources.sql"),
     },
-    Migration {
-        name: "0002_platform",
-        sqlite: include_str!("../../../../migrations/sqlite/0002_platform.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0002_platform.sql"),
-    },
-    Migration {
+    SqlMigration {
         name: "0003_search",
         sqlite: include_str!("../../../../migrations/sqlite/0003_search.sql"),
         postgres: include_str!("../../../../migrations/postgres/0003_search.sql"),
     },
-    Migration {
+    SqlMigration {
         name: "0004_jobs",
         sqlite: include_str!("../../../../migrations/sqlite/0004_jobs.sql"),
         postgres: include_str!("../../../../migrations/postgres/0004_jobs.sql"),
     },
-    Migration {
+    SqlMigration {
         name: "0005_kv",
         sqlite: include_str!("../../../../migrations/sqlite/0005_kv.sql"),
         postgres: include_str!("../../../../migrations/postgres/0005_kv.sql"),
     },
-    Migration {
-        name: "0006_audit_patients",
-        sqlite: include_str!("../../../../migrations/sqlite/0006_audit_patients.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0006_audit_patients.sql"),
-    },
-    Migration {
+    SqlMigration {
         name: PATIENT_INDEX,
         sqlite: include_str!("../../../../migrations/sqlite/0007_patient_index.sql"),
         postgres: include_str!("../../../../migrations/postgres/0007_patient_index.sql"),
     },
-    Migration {
+    SqlMigration {
         name: RESOURCE_PATIENT,
         sqlite: include_str!("../../../../migrations/sqlite/0008_resource_patient.sql"),
         postgres: include_str!("../../../../migrations/postgres/0008_resource_patient.sql"),
@@ -72,21 +75,11 @@ pub(crate) async fn run(db: &DatabaseConnection) -> FhirResult<Vec<&'static str>
     apply(db, MIGRATIONS).await
 }
 
-/// Applies the migrations before `name` only: the schema of an older release (tests of an
-/// upgrade).
-#[cfg(test)]
-pub(crate) async fn run_before(
+/// Applies every pending migration of `migrations`, in order; returns the names applied now.
+pub(crate) async fn apply(
     db: &DatabaseConnection,
-    name: &str,
+    migrations: &[SqlMigration],
 ) -> FhirResult<Vec<&'static str>> {
-    let end = MIGRATIONS
-        .iter()
-        .position(|migration| migration.name == name)
-        .unwrap_or(MIGRATIONS.len());
-    apply(db, &MIGRATIONS[..end]).await
-}
-
-async fn apply(db: &DatabaseConnection, migrations: &[Migration]) -> FhirResult<Vec<&'static str>> {
     let backend = db.get_database_backend();
     db.execute_unprepared(
         "CREATE TABLE IF NOT EXISTS medilink_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",

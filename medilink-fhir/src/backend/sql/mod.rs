@@ -9,7 +9,6 @@ mod index_rows;
 mod jobs;
 mod kv;
 mod migrate;
-mod platform;
 mod reader;
 mod rows;
 mod search;
@@ -17,7 +16,7 @@ mod search_plan;
 
 pub use jobs::SqlJobQueue;
 pub use kv::SqlKeyValue;
-pub use platform::{SqlAccountStore, SqlAuditLog};
+pub use migrate::SqlMigration;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -183,8 +182,9 @@ impl Drop for SqlResourceStore {
     }
 }
 
-/// Converts a backend error into the crate's error (the one place that does).
-pub(crate) fn classify(err: DbErr) -> FhirError {
+/// Converts a backend error into the crate's error (the one place that does; the crates that
+/// run their own SQL on [`SqlResourceStore::connection`] use it too).
+pub fn classify(err: DbErr) -> FhirError {
     if timed_out(&err) {
         return FhirError::TimedOut;
     }
@@ -216,9 +216,9 @@ fn timed_out(err: &DbErr) -> bool {
 
 /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken (with
 /// the busy timeout) before the first read, so a transaction that reads and then writes never
-/// fails with `SQLITE_BUSY_SNAPSHOT` when another connection (the audit writer, a second
+/// fails with `SQLITE_BUSY_SNAPSHOT` when another connection (another store on the pool, a second
 /// process) committed in between.
-pub(crate) async fn begin_write(db: &DatabaseConnection) -> FhirResult<DatabaseTransaction> {
+pub async fn begin_write(db: &DatabaseConnection) -> FhirResult<DatabaseTransaction> {
     let options = sea_orm::TransactionOptions {
         sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
             .then_some(sea_orm::SqliteTransactionMode::Immediate),
@@ -228,7 +228,7 @@ pub(crate) async fn begin_write(db: &DatabaseConnection) -> FhirResult<DatabaseT
 }
 
 /// Rewrites `?` placeholders to `$n` for PostgreSQL.
-pub(crate) fn placeholders(backend: DbBackend, sql: &str) -> String {
+pub fn placeholders(backend: DbBackend, sql: &str) -> String {
     if backend != DbBackend::Postgres {
         return sql.to_owned();
     }
@@ -370,14 +370,42 @@ impl SqlResourceStore {
         Ok(())
     }
 
-    /// Applies pending migrations (without the statement time limit); returns the names of
-    /// those applied now.
+    /// Applies this crate's pending migrations (without the statement time limit); returns
+    /// the names of those applied now.
     pub async fn migrate(&self) -> FhirResult<Vec<&'static str>> {
+        self.without_time_limit(migrate::run(&self.db)).await
+    }
+
+    /// Applies the pending ones of another crate's `migrations` on this store's database, in
+    /// order and without the statement time limit, recorded with this crate's own in
+    /// `medilink_migrations` (so names must be unique across the workspace); returns the names
+    /// applied now.
+    pub async fn apply_migrations(
+        &self,
+        migrations: &[SqlMigration],
+    ) -> FhirResult<Vec<&'static str>> {
+        self.without_time_limit(migrate::apply(&self.db, migrations))
+            .await
+    }
+
+    /// The store's connection pool: the seam through which the crates that keep their own
+    /// tables on the same database (`medilink-platform`: accounts, the audit trail) run their
+    /// SQL, with [`classify`], [`placeholders`] and [`begin_write`].
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    async fn without_time_limit<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         #[cfg(feature = "sql-sqlite")]
         let limit = self
             .sqlite_limit
             .swap(0, std::sync::atomic::Ordering::Relaxed);
-        let applied = migrate::run(&self.db).await;
+        let applied = work.await;
         #[cfg(feature = "sql-sqlite")]
         self.sqlite_limit
             .store(limit, std::sync::atomic::Ordering::Relaxed);

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use medilink_fhir::platform::{JobQueue, Platform};
-use medilink_fhir::{Clock, FixedClock, ResourceStore, SeqIdGen, SqlOptions};
+use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::kv::KeyValue;
+use medilink_fhir::{Clock, FixedClock, IdGen, ResourceStore, SeqIdGen, SqlOptions};
 use time::OffsetDateTime;
 
 /// An open database with its stores.
 #[derive(Debug)]
 pub(crate) struct TestDb {
-    #[allow(dead_code, reason = "used by the worker tests")]
+    #[allow(dead_code, reason = "used by the cancel-safety tests")]
     pub(crate) store: Arc<dyn ResourceStore>,
-    #[allow(dead_code, reason = "used by the worker tests")]
     pub(crate) platform: Platform,
     pub(crate) jobs: Arc<dyn JobQueue>,
     pub(crate) clock: Arc<FixedClock>,
@@ -25,6 +25,28 @@ impl TestDb {
     pub(crate) fn clock_now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+}
+
+/// The SQL store's job queue and key-value store (what `medilink_platform::Platform` takes
+/// from it).
+#[derive(Debug)]
+pub(crate) struct Platform {
+    pub(crate) jobs: Arc<dyn JobQueue>,
+    pub(crate) kv: Arc<dyn KeyValue>,
+}
+
+/// Opens the SQL store the URL names with its job queue and key-value store.
+pub(crate) async fn open_store_and_platform(
+    options: &SqlOptions,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+) -> medilink_fhir::FhirResult<(Arc<dyn ResourceStore>, Platform)> {
+    let store = medilink_fhir::open_sql_store(options, clock, ids).await?;
+    let platform = Platform {
+        jobs: Arc::new(store.job_queue()),
+        kv: Arc::new(store.key_value()),
+    };
+    Ok((store, platform))
 }
 
 /// What to do after a test.
@@ -74,7 +96,7 @@ async fn open(url: String, cleanup: Cleanup) -> Option<(TestDb, Cleanup)> {
     let clock = Arc::new(FixedClock::new(
         time::macros::datetime!(2024-01-01 0:00 UTC),
     ));
-    let (store, platform) = medilink_fhir::open_store_and_platform(
+    let (store, platform) = open_store_and_platform(
         &SqlOptions::new(url),
         clock.clone(),
         Arc::new(SeqIdGen::new("job")),

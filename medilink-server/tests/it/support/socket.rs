@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use medilink_fhir::platform::Role;
-use medilink_fhir::platform::worker::Worker;
 use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
 use medilink_ingest::Pipeline;
+use medilink_platform::Role;
+use medilink_platform::worker::Worker;
 use medilink_server::Limits;
 use medilink_server::config::WorkerSettings;
 use reqwest::StatusCode;

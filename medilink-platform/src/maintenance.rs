@@ -19,14 +19,15 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::job_kind::{JobKind, NoPayload};
-use super::worker::{JobError, JobHandler, JobOutcome, Registry};
-use super::{AccountStore, Job, JobQueue, LeaseRecovery};
-use crate::clock::{Clock, format_instant};
-use crate::context::RequestContext;
-use crate::model::ResourceType;
-use crate::search::SearchQuery;
-use crate::store::ResourceStore;
+use crate::AccountStore;
+use crate::worker::{JobError, JobHandler, JobOutcome, Registry};
+use medilink_fhir::clock::{Clock, format_instant};
+use medilink_fhir::context::RequestContext;
+use medilink_fhir::jobs::{Job, JobQueue, LeaseRecovery};
+use medilink_fhir::jobs::{JobKind, NoPayload};
+use medilink_fhir::model::ResourceType;
+use medilink_fhir::search::SearchQuery;
+use medilink_fhir::store::ResourceStore;
 
 /// Kind of the expired-token clean-up.
 pub const TOKENS: &str = "maintenance.tokens";
@@ -44,7 +45,7 @@ pub struct TokensResult {
     pub deleted: u64,
 }
 
-/// The result of a [`FullTextCatchUp`] run.
+/// The result of a `FullTextCatchUp` run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FullTextResult {
     /// Changes applied to the index.
@@ -132,7 +133,7 @@ pub fn register_maintenance(
 pub fn register_fulltext(
     registry: &mut Registry,
     store: Arc<dyn ResourceStore>,
-    index: Arc<dyn crate::fulltext::SearchIndex>,
+    index: Arc<dyn medilink_fhir::fulltext::SearchIndex>,
 ) {
     registry.register_periodic(
         FULLTEXT,
@@ -190,14 +191,15 @@ pub struct FullTextCatchUp {
     /// The store whose feed is followed.
     pub store: Arc<dyn ResourceStore>,
     /// This process's index.
-    pub index: Arc<dyn crate::fulltext::SearchIndex>,
+    pub index: Arc<dyn medilink_fhir::fulltext::SearchIndex>,
 }
 
 #[cfg(feature = "tantivy")]
 #[async_trait]
 impl JobHandler for FullTextCatchUp {
     async fn run(&self, _job: &Job) -> Result<JobOutcome, JobError> {
-        let applied = crate::fulltext::catch_up(self.store.as_ref(), self.index.as_ref()).await?;
+        let applied =
+            medilink_fhir::fulltext::catch_up(self.store.as_ref(), self.index.as_ref()).await?;
         JobOutcome::completed_as::<Self>(&FullTextResult {
             applied,
             position: self.index.position(),

@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use medilink_fhir::platform::AuditEntry;
-use medilink_fhir::{
-    RequestContext, SeqIdGen, SqlOptions, SystemClock, WriteOp, open_store_and_platform,
-};
+use medilink_fhir::{RequestContext, SeqIdGen, SqlOptions, SystemClock, WriteOp};
+use medilink_platform::{AuditEntry, open_store_and_platform};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::clock::to_micros;
-use crate::context::AccessSummary;
-use crate::error::FhirResult;
+use medilink_fhir::clock::to_micros;
+use medilink_fhir::context::AccessSummary;
+use medilink_fhir::error::FhirResult;
 
 /// The `prev_hash` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

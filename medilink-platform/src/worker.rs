@@ -24,9 +24,9 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::clock::Clock;
-use crate::error::{ErrorKind, FhirError};
-use crate::platform::jobs::{Job, JobFilter, JobQueue, JobStatus, NewJob};
+use medilink_fhir::clock::Clock;
+use medilink_fhir::error::{ErrorKind, FhirError};
+use medilink_fhir::jobs::{Job, JobFilter, JobQueue, JobStatus, NewJob};
 
 /// How a handler's run ended well.
 #[derive(Debug, Clone, PartialEq)]

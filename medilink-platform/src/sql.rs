@@ -1,6 +1,7 @@
 //! The platform stores on the resource store's database: [`SqlAccountStore`] (users and
-//! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail); the job queue and the
-//! key-value store are in `jobs.rs` and `kv.rs`.
+//! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail), their migrations, and
+//! [`platform_stores`], which builds them (with the store's job queue and key-value store) on
+//! an opened [`SqlResourceStore`] through its public seam (`connection`, `apply_migrations`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,36 +13,78 @@ use sea_orm::{
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use super::{SqlResourceStore, classify, placeholders};
-use crate::clock::{from_micros, to_micros};
-use crate::error::{FhirError, FhirResult};
-use crate::model::ResourceId;
-use crate::platform::AuditFormat;
-use crate::platform::accounts::duplicate;
-use crate::platform::audit::{GENESIS_HASH, chain_hash, verify_records};
-use crate::platform::{
+use crate::AuditFormat;
+use crate::accounts::duplicate;
+use crate::audit::{GENESIS_HASH, chain_hash, verify_records};
+use crate::{
     AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification,
     NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
 };
+use medilink_fhir::backend::sql::{
+    SqlMigration, SqlResourceStore, begin_write, classify, placeholders,
+};
+use medilink_fhir::clock::{Clock, IdGen, from_micros, to_micros};
+use medilink_fhir::error::{FhirError, FhirResult};
+use medilink_fhir::model::ResourceId;
+use medilink_fhir::{ResourceStore, SqlOptions};
 
-impl SqlResourceStore {
-    /// The platform stores on this store's connection pool.
-    pub fn platform(&self) -> Platform {
-        Platform {
-            accounts: Arc::new(SqlAccountStore {
-                db: self.db.clone(),
-                backend: self.backend,
-                clock: self.clock.clone(),
-            }),
-            audit: Arc::new(SqlAuditLog {
-                db: self.db.clone(),
-                backend: self.backend,
-                append_lock: Mutex::new(()),
-            }),
-            jobs: Arc::new(self.job_queue()),
-            kv: Arc::new(self.key_value()),
-        }
+/// The platform's migrations: the account and audit tables. Their names are the ones
+/// `medilink-fhir` recorded in `medilink_migrations` when it still applied them, so a database
+/// migrated before the split is up to date and nothing is applied twice.
+pub const MIGRATIONS: &[SqlMigration] = &[
+    SqlMigration {
+        name: "0002_platform",
+        sqlite: include_str!("../../migrations/sqlite/0002_platform.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_platform.sql"),
+    },
+    SqlMigration {
+        name: "0006_audit_patients",
+        sqlite: include_str!("../../migrations/sqlite/0006_audit_patients.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_audit_patients.sql"),
+    },
+];
+
+/// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
+/// own); returns the names applied now.
+pub async fn migrate(store: &SqlResourceStore) -> FhirResult<Vec<&'static str>> {
+    store.apply_migrations(MIGRATIONS).await
+}
+
+/// The platform stores on an opened SQL resource store's database and connection pool:
+/// accounts and the audit trail (this crate's SQL), the job queue and the key-value store
+/// (the store's). Applies the platform's pending migrations first when `migrate` is set.
+pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirResult<Platform> {
+    if migrate {
+        self::migrate(store).await?;
     }
+    let db = store.connection().clone();
+    let backend = db.get_database_backend();
+    Ok(Platform {
+        accounts: Arc::new(SqlAccountStore {
+            db: db.clone(),
+            backend,
+            clock: store.clock(),
+        }),
+        audit: Arc::new(SqlAuditLog {
+            db,
+            backend,
+            append_lock: Mutex::new(()),
+        }),
+        jobs: Arc::new(store.job_queue()),
+        kv: Arc::new(store.key_value()),
+    })
+}
+
+/// Opens the resource store the URL names and the platform stores on its database (one
+/// connection pool), applying the pending migrations of both when `options.migrate` is set.
+pub async fn open_store_and_platform(
+    options: &SqlOptions,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+) -> FhirResult<(Arc<dyn ResourceStore>, Platform)> {
+    let store = medilink_fhir::open_sql_store(options, clock, ids).await?;
+    let platform = platform_stores(&store, options.migrate).await?;
+    Ok((store, platform))
 }
 
 fn statement(backend: DbBackend, sql: &str, values: Vec<SqlValue>) -> Statement {
@@ -74,7 +117,7 @@ fn corrupt(what: &str) -> FhirError {
 pub struct SqlAccountStore {
     db: DatabaseConnection,
     backend: DbBackend,
-    clock: Arc<dyn crate::clock::Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 const USER_COLUMNS: &str = "id, email_hash, email_enc, name_enc, password_hash, role, status, \
@@ -270,7 +313,7 @@ impl AccountStore for SqlAccountStore {
         now: OffsetDateTime,
     ) -> FhirResult<RefreshConsumed> {
         let now = to_micros(now);
-        let txn = super::begin_write(&self.db).await?;
+        let txn = begin_write(&self.db).await?;
         let claimed = txn
             .execute_raw(statement(
                 self.backend,
@@ -440,7 +483,7 @@ impl AuditLog for SqlAuditLog {
             return Ok(());
         }
         let _appender = self.append_lock.lock().await;
-        let txn = super::begin_write(&self.db).await?;
+        let txn = begin_write(&self.db).await?;
         if self.backend == DbBackend::Postgres {
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461628)")
                 .await
@@ -545,7 +588,7 @@ impl AuditLog for SqlAuditLog {
         if let Some(resource_type) = &filter.resource_type {
             // The type the URL named, or (a known type name, free of LIKE wildcards) one of
             // the types returned or changed.
-            match crate::model::ResourceType::from_name(resource_type) {
+            match medilink_fhir::model::ResourceType::from_name(resource_type) {
                 Some(known) => {
                     sql.push_str(" AND (resource_type = ? OR resource_types LIKE ?)");
                     values.push(resource_type.as_str().into());
@@ -661,15 +704,24 @@ mod tests {
     /// Issue #11: records written before migration 0006 (one URL-derived patient) verify
     /// after the upgrade next to new records, and the filter by patient finds both kinds.
     async fn old_and_new_records_chain(url: &str) {
-        let db = sea_orm::Database::connect(url).await.expect("connect");
-        let backend = db.get_database_backend();
-        super::super::migrate::run_before(&db, "0006_audit_patients")
+        // The resource store's schema, and the platform's before 0006.
+        let store = SqlResourceStore::connect(
+            &SqlOptions::new(url),
+            Arc::new(medilink_fhir::SystemClock),
+            Arc::new(medilink_fhir::SeqIdGen::new("id")),
+        )
+        .await
+        .expect("store");
+        store
+            .apply_migrations(&MIGRATIONS[..1])
             .await
             .expect("the schema before 0006");
+        let db = store.connection().clone();
+        let backend = db.get_database_backend();
         let mut prev = GENESIS_HASH.to_owned();
         for seq in 1..=2u64 {
             let entry = old_entry(seq);
-            let hash = crate::platform::audit::chain_hash_in(AuditFormat::V1, &prev, seq, &entry);
+            let hash = crate::audit::chain_hash_in(AuditFormat::V1, &prev, seq, &entry);
             let sql = "INSERT INTO audit_log (seq, recorded_at, actor, role, action, \
                  resource_type, resource_ids, patient_id, outcome, client_ip, request_id, \
                  prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -693,7 +745,10 @@ mod tests {
                 .expect("an old record");
             prev = hash;
         }
-        super::super::migrate::run(&db).await.expect("upgrade");
+        assert_eq!(
+            migrate(&store).await.expect("upgrade"),
+            ["0006_audit_patients"]
+        );
         let log = SqlAuditLog {
             db,
             backend,

@@ -11,14 +11,13 @@ use std::time::Duration;
 use crate::jobs_support::TestDb;
 use async_trait::async_trait;
 use medilink_fhir::RequestContext;
-use medilink_fhir::platform::maintenance::{self, FULLTEXT, STALE_JOBS, STATISTICS, TOKENS};
-use medilink_fhir::platform::worker::{
+use medilink_fhir::jobs::{Job, JobFilter, JobStatus, NewJob};
+use medilink_platform::maintenance::{self, FULLTEXT, STALE_JOBS, STATISTICS, TOKENS};
+use medilink_platform::worker::{
     Backoff, JobError, JobHandler, JobOutcome, PERIODIC_HISTORY, Registry, Step, Worker,
     WorkerOptions,
 };
-use medilink_fhir::platform::{
-    AccountStatus, Job, JobFilter, JobStatus, NewJob, NewUser, RefreshTokenRecord, Role, UserId,
-};
+use medilink_platform::{AccountStatus, NewUser, RefreshTokenRecord, Role, UserId};
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -28,7 +27,7 @@ struct Scripted {
     runs: AtomicUsize,
     started: Notify,
     release: Notify,
-    db_jobs: Option<Arc<dyn medilink_fhir::platform::JobQueue>>,
+    db_jobs: Option<Arc<dyn medilink_fhir::jobs::JobQueue>>,
 }
 
 #[async_trait]

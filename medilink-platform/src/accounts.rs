@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 #[cfg(feature = "sql")]
-use crate::error::FhirError;
-use crate::error::FhirResult;
-use crate::model::ResourceId;
+use medilink_fhir::error::FhirError;
+use medilink_fhir::error::FhirResult;
+use medilink_fhir::model::ResourceId;
 
 /// A user's id (a UUID chosen by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -232,7 +232,8 @@ pub enum RefreshConsumed {
 /// Storage of user accounts and refresh tokens.
 #[async_trait]
 pub trait AccountStore: Send + Sync + Debug {
-    /// Creates a user; [`FhirError::Duplicate`] when the e-mail hash is taken.
+    /// Creates a user; [`FhirError::Duplicate`](medilink_fhir::FhirError::Duplicate) when the
+    /// e-mail hash is taken.
     async fn create_user(&self, user: NewUser) -> FhirResult<UserRecord>;
     /// The user with this id.
     async fn user(&self, id: &UserId) -> FhirResult<Option<UserRecord>>;

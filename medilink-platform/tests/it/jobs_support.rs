@@ -1,0 +1,133 @@
+//! Fresh databases for the worker and upgrade tests: a SQLite file in a temporary directory, or
+//! a new PostgreSQL database (dropped afterwards) when `MEDILINK_TEST_POSTGRES_URL` is set.
+//! The clock is a [`FixedClock`] the test moves.
+
+use std::sync::Arc;
+
+use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::{Clock, FixedClock, ResourceStore, SeqIdGen, SqlOptions};
+use medilink_platform::Platform;
+use time::OffsetDateTime;
+
+/// An open database with its stores.
+#[derive(Debug)]
+pub(crate) struct TestDb {
+    #[allow(dead_code, reason = "used by the worker tests")]
+    pub(crate) store: Arc<dyn ResourceStore>,
+    #[allow(dead_code, reason = "used by the worker tests")]
+    pub(crate) platform: Platform,
+    pub(crate) jobs: Arc<dyn JobQueue>,
+    pub(crate) clock: Arc<FixedClock>,
+}
+
+impl TestDb {
+    /// The clock's current instant.
+    #[allow(dead_code, reason = "not every test binary reads it")]
+    pub(crate) fn clock_now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+/// What to do after a test.
+pub(crate) enum Cleanup {
+    Dir(#[allow(dead_code, reason = "held until the test ends")] tempfile::TempDir),
+    Postgres {
+        admin: sea_orm::DatabaseConnection,
+        name: String,
+    },
+}
+
+impl Cleanup {
+    pub(crate) async fn run(self) {
+        use sea_orm::ConnectionTrait;
+        if let Cleanup::Postgres { admin, name } = self {
+            let dropped = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            if let Err(err) = dropped {
+                eprintln!("could not drop test database {name}: {err}");
+            }
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// Runs `case` on the database `open` gives (nothing when it gives none: that backend is not
+/// configured), always cleans up, and re-raises the case's panic.
+pub(crate) async fn run_on<F, Fut>(
+    open: impl std::future::Future<Output = Option<(TestDb, Cleanup)>>,
+    case: F,
+) where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some((db, cleanup)) = open.await else {
+        return;
+    };
+    let outcome = tokio::spawn(case(db)).await;
+    cleanup.run().await;
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+async fn open(url: String, cleanup: Cleanup) -> Option<(TestDb, Cleanup)> {
+    let clock = Arc::new(FixedClock::new(
+        time::macros::datetime!(2024-01-01 0:00 UTC),
+    ));
+    let (store, platform) = medilink_platform::open_store_and_platform(
+        &SqlOptions::new(url),
+        clock.clone(),
+        Arc::new(SeqIdGen::new("job")),
+    )
+    .await
+    .expect("open store");
+    let jobs = platform.jobs.clone();
+    Some((
+        TestDb {
+            store,
+            platform,
+            jobs,
+            clock,
+        },
+        cleanup,
+    ))
+}
+
+/// A SQLite database file in a new temporary directory.
+pub(crate) async fn sqlite() -> Option<(TestDb, Cleanup)> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}/medilink.db", dir.path().display());
+    open(url, Cleanup::Dir(dir)).await
+}
+
+/// A new PostgreSQL database's url, or `None` (skip) when `MEDILINK_TEST_POSTGRES_URL` is
+/// unset.
+pub(crate) async fn postgres_url() -> Option<(String, Cleanup)> {
+    use sea_orm::{ConnectionTrait, Database};
+    let Ok(base_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("MEDILINK_TEST_POSTGRES_URL is unset: skipping the PostgreSQL platform tests");
+        return None;
+    };
+    let admin = Database::connect(base_url.as_str())
+        .await
+        .expect("connect to postgres");
+    let name = format!("medilink_platform_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let (prefix, _) = base_url
+        .rsplit_once('/')
+        .expect("postgres url has a database path");
+    Some((
+        format!("{prefix}/{name}"),
+        Cleanup::Postgres { admin, name },
+    ))
+}
+
+/// A new PostgreSQL database, or `None` (skip) when `MEDILINK_TEST_POSTGRES_URL` is unset.
+pub(crate) async fn postgres() -> Option<(TestDb, Cleanup)> {
+    let (url, cleanup) = postgres_url().await?;
+    open(url, cleanup).await
+}

@@ -1,0 +1,10 @@
+//! The platform crate's integration tests, linked into one binary.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read their database urls from the environment and name throwaway databases (clippy.toml bans these in library code)"
+)]
+
+mod jobs_support;
+mod jobs_worker;
+mod shared_pool;
+mod upgrade;
