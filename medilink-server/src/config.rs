@@ -101,6 +101,8 @@ pub enum Command {
     /// Inspect the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the OpenAPI document of `/api` (regenerates `medilink-server/openapi.json`).
+    Openapi,
 }
 
 /// `user …`.

@@ -46,6 +46,13 @@ pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
+/// The OpenAPI 3.1 document of [`app`]'s `/api` routes, generated from the route table and the
+/// handlers' types, as JSON text (what `GET /api/openapi.json` serves and
+/// `medilink-server/openapi.json` holds).
+pub fn openapi_document() -> String {
+    api::openapi::render()
+}
+
 /// The metadata of every route of [`app`] (access, rate limit, audit action).
 pub fn route_table() -> route_meta::RouteTable {
     routes::table()

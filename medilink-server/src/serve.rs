@@ -40,6 +40,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
         }) => user_add(&cli, email, password, role, name.as_deref()).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
+        Command::Openapi => {
+            use std::io::Write as _;
+            let document = crate::openapi_document();
+            std::io::stdout().lock().write_all(document.as_bytes())?;
+            Ok(())
+        }
     }
 }
 

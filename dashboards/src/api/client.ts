@@ -4,14 +4,20 @@
 // server's OperationOutcome diagnostics.
 
 import type {
+  AccessLog,
   AccessLogEntry,
   Clinician,
+  ClinicianList,
   DocumentJob,
+  DocumentJobList,
   DocumentSubmitted,
   Grant,
+  GrantList,
+  LoginOutcome,
   LoginResult,
   NewGrant,
   SearchHit,
+  SearchResults,
   TokenPair,
   TotpEnrolment,
   TotpVerified,
@@ -231,8 +237,8 @@ export class ApiClient {
 
   // ---- accounts -------------------------------------------------------------------------
 
-  async login(email: string, password: string, totpCode?: string): Promise<LoginResult> {
-    const body = await this.request<TokenPair | { mfa_required: true }>('POST', '/api/auth/login', {
+  async login(email: string, password: string, totpCode?: string): Promise<LoginOutcome> {
+    const body = await this.request<LoginResult>('POST', '/api/auth/login', {
       json: { email, password, totp_code: totpCode || undefined },
       auth: false,
     });
@@ -282,7 +288,7 @@ export class ApiClient {
   // ---- consents -------------------------------------------------------------------------
 
   async consents(): Promise<Grant[]> {
-    return (await this.request<{ consents: Grant[] }>('GET', '/api/consents')).consents;
+    return (await this.request<GrantList>('GET', '/api/consents')).consents;
   }
 
   createConsent(grant: NewGrant): Promise<Grant> {
@@ -302,18 +308,18 @@ export class ApiClient {
   }
 
   async accessLog(limit = 200): Promise<AccessLogEntry[]> {
-    return (await this.request<{ entries: AccessLogEntry[] }>('GET', '/api/consents/access-log', { query: { limit } }))
+    return (await this.request<AccessLog>('GET', '/api/consents/access-log', { query: { limit } }))
       .entries;
   }
 
   /** Active physicians whose name contains `q` (at least 2 characters), for sharing. */
   async clinicians(q: string, limit = 10): Promise<Clinician[]> {
-    return (await this.request<{ clinicians: Clinician[] }>('GET', '/api/directory/clinicians', { query: { q, limit } }))
+    return (await this.request<ClinicianList>('GET', '/api/directory/clinicians', { query: { q, limit } }))
       .clinicians;
   }
 
   async search(q: string, limit = 20): Promise<SearchHit[]> {
-    return (await this.request<{ results: SearchHit[] }>('GET', '/api/search', { query: { q, limit } })).results;
+    return (await this.request<SearchResults>('GET', '/api/search', { query: { q, limit } })).results;
   }
 
   // ---- documents ------------------------------------------------------------------------
@@ -331,7 +337,7 @@ export class ApiClient {
   }
 
   async documentJobs(status?: string): Promise<DocumentJob[]> {
-    return (await this.request<{ jobs: DocumentJob[] }>('GET', '/api/documents/jobs', { query: { status } })).jobs;
+    return (await this.request<DocumentJobList>('GET', '/api/documents/jobs', { query: { status } })).jobs;
   }
 
   /** Accepts the reviewed results of a `needs_review` job. */

@@ -5,21 +5,21 @@
 
 
 export interface paths {
-  "/api/openapi.json": {
-    /** This document (OpenAPI 3.1). */
-    get: operations["openapi"];
+  "/api/admin/audit": {
+    /** The audit log, newest first. */
+    get: operations["adminAudit"];
   };
-  "/api/auth/register": {
-    /** Create an account. */
-    post: operations["register"];
+  "/api/admin/users": {
+    /** List or search accounts. */
+    get: operations["adminUsers"];
+  };
+  "/api/admin/users/{id}/{action}": {
+    /** Approve, suspend or unlock an account (action: approve, suspend, unlock). */
+    post: operations["adminUserAction"];
   };
   "/api/auth/login": {
     /** Sign in with e-mail, password and (when enabled) a TOTP code. */
     post: operations["login"];
-  };
-  "/api/auth/refresh": {
-    /** Rotate a refresh token for a new session. */
-    post: operations["refresh"];
   };
   "/api/auth/logout": {
     /** End the session (and the refresh token's family when given). */
@@ -30,8 +30,20 @@ export interface paths {
     get: operations["me"];
   };
   "/api/auth/password": {
-    /** Change the password; ends every session of the user. Wrong current passwords lock the account like failed logins. */
+    /** Change the password; ends every session of the user. */
     post: operations["changePassword"];
+  };
+  "/api/auth/refresh": {
+    /** Rotate a refresh token for a new session. */
+    post: operations["refresh"];
+  };
+  "/api/auth/register": {
+    /** Create an account. */
+    post: operations["register"];
+  };
+  "/api/auth/totp/disable": {
+    /** Disable TOTP (a current or backup code is required). */
+    post: operations["totpDisable"];
   };
   "/api/auth/totp/setup": {
     /** Start TOTP enrolment. */
@@ -41,47 +53,27 @@ export interface paths {
     /** Confirm TOTP enrolment with a first code. */
     post: operations["totpVerify"];
   };
-  "/api/auth/totp/disable": {
-    /** Disable TOTP (a current or backup code is required). */
-    post: operations["totpDisable"];
-  };
-  "/api/admin/users": {
-    /** List or search accounts (admins). */
-    get: operations["adminUsers"];
-  };
-  "/api/admin/users/{id}/{action}": {
-    /** Approve, suspend or unlock an account (admins). */
-    post: operations["adminUserAction"];
-  };
-  "/api/admin/audit": {
-    /** The audit log, newest first (admins). */
-    get: operations["adminAudit"];
-  };
   "/api/consents": {
     /** A patient's grants, or a physician's grants and pending requests. */
     get: operations["listConsents"];
     /** A patient grants, a physician requests. */
     post: operations["createConsent"];
   };
+  "/api/consents/access-log": {
+    /** Who else accessed the calling patient's data, which of their resources, when and under which grant (patients). */
+    get: operations["accessLog"];
+  };
   "/api/consents/break-glass": {
     /** Emergency access to a patient for 24 hours (physicians; audited). */
     post: operations["breakGlass"];
-  };
-  "/api/consents/access-log": {
-    /** Who else accessed the calling patient's data, which of their resources, when, and under which grant (their own accesses are left out). */
-    get: operations["accessLog"];
   };
   "/api/consents/{id}": {
     /** Revoke a consent (harmless when already revoked). */
     delete: operations["revokeConsent"];
   };
   "/api/consents/{id}/{action}": {
-    /** The patient accepts or declines a physician's request. */
+    /** The patient accepts or declines a physician's request (action: accept, decline). */
     post: operations["answerConsent"];
-  };
-  "/api/search": {
-    /** Cross-resource full text, restricted by consent. */
-    get: operations["search"];
   };
   "/api/directory/clinicians": {
     /** Active physicians found by name (any signed-in user). */
@@ -105,19 +97,27 @@ export interface paths {
     /** Publish a reviewed job's results, with the reviewer's corrections. */
     post: operations["acceptDocumentJob"];
   };
+  "/api/openapi.json": {
+    /** This document (OpenAPI 3.1). */
+    get: operations["openapi"];
+  };
   "/api/research/exports": {
-    /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export of every patient's data of the given types. Researchers only (everyone else 403, admins too). */
+    /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers). */
     post: operations["createResearchExport"];
   };
   "/api/research/exports/{id}": {
-    /** The status of an export (the requesting researcher's only), with its files when completed. */
+    /** The status of an export (the requesting researcher's only), with its files. */
     get: operations["researchExport"];
     /** Cancel an export and delete its files. */
     delete: operations["cancelResearchExport"];
   };
   "/api/research/exports/{id}/files/{file}": {
-    /** One file of a completed export: de-identified resources of one type, one per line. */
+    /** One file of a completed export ({Type}.ndjson): de-identified resources of one type. */
     get: operations["researchExportFile"];
+  };
+  "/api/search": {
+    /** Cross-resource full text, restricted by consent. */
+    get: operations["search"];
   };
 }
 
@@ -125,297 +125,442 @@ export type webhooks = Record<string, never>;
 
 export interface components {
   schemas: {
-    /** @description A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API. */
-    OperationOutcome: {
-      /** @enum {string} */
-      resourceType: "OperationOutcome";
-      issue: ({
-          /** @enum {string} */
-          severity: "fatal" | "error" | "warning" | "information";
-          code: string;
-          diagnostics?: string;
-          expression?: string[];
-        })[];
+    /** @description Body of `POST /api/documents/jobs/{id}/accept` (optional). */
+    AcceptBody: {
+      corrections?: components["schemas"]["Correction"][];
     };
-    /** @enum {string} */
-    Role: "patient" | "physician" | "admin" | "researcher";
-    /** @enum {string} */
+    /** @description A page of a patient's access log, newest first. */
+    AccessLog: {
+      entries: components["schemas"]["AccessLogEntry"][];
+    };
+    /** @description One access to the calling patient's data. */
+    AccessLogEntry: {
+      action: string;
+      actor: string | null;
+      /** @description The display name of the `actor` account (null when unknown or it has none). */
+      actor_name: string | null;
+      /** Format: date-time */
+      at: string;
+      break_glass: boolean;
+      grant: string | null;
+      /** Format: int32 */
+      outcome: number;
+      /** @description This patient's resources the access returned or changed, as `Type/id`. */
+      resource_ids: string[];
+      resource_type: string | null;
+      /** @description Their types. */
+      resource_types: string[];
+      role: null | components["schemas"]["Role"];
+      /** Format: int64 */
+      seq: number;
+    };
+    /**
+     * @description An account's status.
+     * @enum {string}
+     */
     AccountStatus: "active" | "pending" | "suspended";
-    /** @enum {string} */
-    JobStatus: "pending" | "processing" | "completed" | "needs_review" | "failed" | "cancelled";
-    /** @enum {string} */
-    ConsentStatus: "proposed" | "active" | "rejected" | "revoked" | "expired";
-    /** @description Patients are active at once (with their Patient); physicians and researchers wait for an admin's approval. A physician needs a name. */
-    Register: {
-      /** @description An e-mail address, normalised before use: trimmed, Unicode NFKC (full-width forms become ASCII), lowercased. Refused (400) when it contains control, format (zero-width, soft hyphen, BOM, bidi) or other invisible characters, or is not one local@domain address with a plausible domain. */
-      email: string;
-      /** @description At least 12 characters, not a common password (also with digits or symbols added or letters substituted), not containing the e-mail's local part or the name, and a zxcvbn strength score of 4 (of 4); a 400 says why. */
-      password: string;
-      /** @enum {string} */
-      role: "patient" | "physician" | "researcher";
-      /** @description The display name; required (non-blank) for physicians. */
-      name?: string | null;
+    /**
+     * @description `"*"`: every resource type.
+     * @enum {string}
+     */
+    AllTypes: "*";
+    /** @description A page of the audit log, newest first. */
+    AuditPage: {
+      records: components["schemas"]["AuditRecord"][];
     };
-    Login: {
-      /** @description Normalised like Register.email; invisible, control or formatting characters are a 400 (the local-part and domain rules apply to new accounts only). */
-      email: string;
-      password: string;
-      totp_code?: string | null;
+    /** @description An audit record as the admin API shows it. */
+    AuditRecord: {
+      action: string;
+      actor: string | null;
+      /** Format: date-time */
+      at: string;
+      client_ip: string | null;
+      /** @description The record's chain hash. */
+      hash: string;
+      /**
+       * Format: int32
+       * @description The HTTP-style status of the outcome.
+       */
+      outcome: number;
+      /**
+       * @description The patients whose data the request returned or changed, each with the `Type/id`s of
+       * theirs (empty lists when not kept: bulk exports, records before issue #11).
+       */
+      patients: {
+        [key: string]: string[];
+      };
+      request_id: string;
+      /**
+       * @description The resources returned or changed, as `Type/id` (records before issue #11: the id the
+       * URL named).
+       */
+      resource_ids: string[];
+      /** @description The resource type the request's URL named. */
+      resource_type: string | null;
+      /** @description The types of the resources returned or changed. */
+      resource_types: string[];
+      role: string | null;
+      /**
+       * Format: int64
+       * @description Its position in the chain.
+       */
+      seq: number;
     };
-    Refresh: {
-      refresh_token: string;
+    /** @description Body of `POST /api/consents/break-glass`. */
+    BreakGlass: {
+      patient: string;
+      reason: string;
     };
-    /** @description Optional: also revokes this refresh token's family. */
-    Logout: {
-      refresh_token?: string | null;
+    /** @description A clinician as the directory shows them to any signed-in user. */
+    Clinician: {
+      /** @description The account id (what a consent names as grantee). */
+      id: string;
+      /** @description The display name (`None` when the account has none). */
+      name: string | null;
+      /** @description Always `physician` today. */
+      role: components["schemas"]["Role"];
+    };
+    /** @description Active physicians whose name matches. */
+    ClinicianList: {
+      clinicians: components["schemas"]["Clinician"][];
     };
     /** @description A six-digit TOTP code or a backup code. */
     Code: {
       code: string;
     };
-    PasswordChange: {
-      /** @description A wrong one is a 403 and counts towards the account's login lockout; while locked, the answer is login's 429 whatever the password. */
-      current_password: string;
-      /** @description The strength rule of Register.password. */
-      new_password: string;
+    /**
+     * @description Who started a consent.
+     * @enum {string}
+     */
+    ConsentInitiator: "patient" | "physician";
+    /**
+     * @description The status of a consent at the time of the answer.
+     * @enum {string}
+     */
+    ConsentStatus: "proposed" | "active" | "rejected" | "revoked" | "expired";
+    /** @description A reviewer's correction of one result (by its position in `review.results`). */
+    Correction: {
+      /** @description Its display. */
+      display?: string | null;
+      /** @description Position of the result in the analysis. */
+      index: number;
+      /** @description The right LOINC code. */
+      loinc?: string | null;
+      /** @description Drop the result (misread line, not a lab result). */
+      remove?: boolean;
+      /** @description The right UCUM unit. */
+      unit?: string | null;
+      /**
+       * Format: double
+       * @description The right numeric value.
+       */
+      value?: number | null;
     };
-    TokenPair: {
-      access_token: string;
-      refresh_token: string;
-      /** @enum {string} */
-      token_type: "Bearer";
-      /** @description Access token lifetime in seconds. */
-      expires_in: number;
-    };
-    /** @description TOTP is enabled and no valid code was given: log in again with totp_code. */
-    MfaRequired: {
-      /** @enum {boolean} */
-      mfa_required: true;
-      partial_token: string;
-    };
-    LoginResult: components["schemas"]["TokenPair"] | components["schemas"]["MfaRequired"];
-    /** @description A full session plus the one-time backup codes. */
-    TotpVerified: {
-      access_token: string;
-      refresh_token: string;
-      /** @enum {string} */
-      token_type: "Bearer";
-      expires_in: number;
-      backup_codes: string[];
-    };
-    TotpEnrolment: {
-      otpauth_uri: string;
-      /** @description data:image/svg+xml;base64,… */
-      qr_svg: string;
-    };
-    UserView: {
+    /**
+     * @description A document-ingest job: status, file, patient, times, attempts, counts, a readable error,
+     * and for `needs_review` the results to review (with their positions for corrections).
+     */
+    DocumentJob: {
+      /** Format: int32 */
+      attempts: number;
+      content_type: string | null;
+      counts: null | components["schemas"]["IngestCounts"];
+      /** Format: date-time */
+      created: string;
+      /** @description `DocumentReference/{id}`. */
+      document_reference: string | null;
+      error: string | null;
+      file_name: string | null;
       id: string;
-      email: string;
-      name: string | null;
-      role: components["schemas"]["Role"];
-      status: components["schemas"]["AccountStatus"];
-      patient_id: string | null;
-      totp_enabled: boolean;
-    };
-    UserList: {
-      users: components["schemas"]["UserView"][];
-    };
-    AuditRecord: {
-      seq: number;
+      /** Format: int32 */
+      max_attempts: number;
+      /** @description `Patient/{id}`. */
+      patient: string | null;
+      /** @description The published resources (`Observation/…`, `DiagnosticReport/…`). */
+      resources?: string[] | null;
+      review?: null | components["schemas"]["Review"];
+      /** @description Who accepted the reviewed results. */
+      reviewed_by?: string | null;
+      /** Format: int64 */
+      size: number | null;
+      status: components["schemas"]["JobStatus"];
       /** Format: date-time */
-      at: string;
-      actor: string | null;
-      role: string | null;
-      action: string;
-      /** @description The resource type the request's URL named. */
-      resource_type: string | null;
-      /** @description The resources returned or changed, as `Type/id` (records before issue #11: the id the URL named). */
-      resource_ids: string[];
-      /** @description The patients whose data the request returned or changed, each with the `Type/id`s of theirs (empty lists when not kept: bulk exports, records before issue #11). */
-      patients: {
-        [key: string]: string[];
-      };
-      /** @description The types of the resources returned or changed. */
-      resource_types: string[];
-      outcome: number;
-      client_ip: string | null;
-      request_id: string;
-      hash: string;
+      updated: string;
     };
-    AuditPage: {
-      records: components["schemas"]["AuditRecord"][];
+    /** @description A page of jobs, newest first. */
+    DocumentJobList: {
+      jobs: components["schemas"]["DocumentJob"][];
     };
+    /** @description The answer to an upload. */
+    DocumentSubmitted: {
+      /** @description `DocumentReference/{id}`. */
+      document_reference: string;
+      job_id: string;
+      status: components["schemas"]["JobStatus"];
+    };
+    /** @description A file of a completed export. */
+    ExportFile: {
+      /**
+       * Format: int64
+       * @description Its lines (resources).
+       */
+      count: number;
+      /** @description The resource type. */
+      type: string;
+      /** @description Where to download it. */
+      url: string;
+    };
+    /**
+     * @description Where a research export is.
+     * @enum {string}
+     */
+    ExportStatus: "pending" | "processing" | "completed" | "failed";
+    /** @description A consent as `/api/consents` shows it. */
     Grant: {
-      id: string | null;
-      patient: string;
-      grantee: string;
-      /** @description "*" (everything) or resource type names. */
-      scope: "*" | string[];
-      purpose: string;
-      /** Format: date-time */
-      start: string;
+      break_glass: boolean;
       /** Format: date-time */
       end: string | null;
-      status: components["schemas"]["ConsentStatus"];
-      /** @enum {string} */
-      initiator: "patient" | "physician";
-      break_glass: boolean;
+      grantee: string;
+      /** @description The consent's id (every grant the API returns is stored). */
+      id: string;
+      initiator: components["schemas"]["ConsentInitiator"];
+      patient: string;
+      purpose: string;
       reason: string | null;
+      scope: components["schemas"]["GrantScope"];
+      /** Format: date-time */
+      start: string;
+      status: components["schemas"]["ConsentStatus"];
     };
+    /** @description A patient's grants, or a physician's grants and pending requests. */
     GrantList: {
       consents: components["schemas"]["Grant"][];
     };
+    /** @description `"*"` (everything) or resource type names. */
+    GrantScope: components["schemas"]["AllTypes"] | string[];
+    /** @description Result counts of a job. */
+    IngestCounts: {
+      /** @description Results a person must look at before anything is published. */
+      needs_review: number;
+      /** @description Results found (each becomes an Observation once published). */
+      observations: number;
+      /** @description Results without a LOINC code. */
+      unmapped: number;
+    };
+    /** @description One issue of an OperationOutcome. */
+    Issue: {
+      /** @description The FHIR issue type (`not-found`, `forbidden`, `invalid`, …). */
+      code: string;
+      diagnostics?: string | null;
+      expression?: string[] | null;
+      severity: components["schemas"]["Severity"];
+    };
+    /**
+     * @description Where a job is in its life.
+     * @enum {string}
+     */
+    JobStatus: "pending" | "processing" | "completed" | "needs_review" | "failed" | "cancelled";
+    Login: {
+      /** @description Normalised like `Register.email`. */
+      email: string;
+      password: string;
+      totp_code?: string | null;
+    };
+    /** @description The answer to a login: a session, or a request for the TOTP code. */
+    LoginResult: components["schemas"]["TokenPair"] | components["schemas"]["MfaRequired"];
+    /** @description Optional: also revokes this refresh token's family. */
+    Logout: {
+      refresh_token?: string | null;
+    };
+    /** @description TOTP is enabled and no valid code was given: log in again with `totp_code`. */
+    MfaRequired: {
+      /** @description Always `true`. */
+      mfa_required: boolean;
+      /** @description A token every protected endpoint rejects. */
+      partial_token: string;
+    };
+    /** @description Body of `POST /api/consents`: what a patient grants (or a physician requests). */
     NewGrant: {
-      /** @description The physician's user id (a patient granting). */
-      grantee?: string | null;
-      /** @description The patient id (a physician requesting). */
-      patient?: string | null;
-      scope?: string[];
-      purpose?: string | null;
-      /** Format: date-time */
+      /**
+       * Format: date-time
+       * @description RFC 3339 instant.
+       */
       end?: string | null;
+      /** @description The physician's user id (patients granting). */
+      grantee?: string | null;
+      /** @description The patient id (physicians requesting). */
+      patient?: string | null;
+      purpose?: string | null;
+      scope?: string[];
     };
-    BreakGlass: {
-      patient: string;
-      reason: string;
+    /** @description Body of `POST /api/research/exports`. */
+    NewResearchExport: {
+      /** @description Keep the first three digits of US ZIP codes. */
+      keep_zip3?: boolean;
+      /**
+       * Format: date-time
+       * @description Only resources changed after this instant.
+       */
+      since?: string | null;
+      /**
+       * @description Resource types the de-identifier exports (default: all of them); others are refused
+       * with 400.
+       */
+      types?: string[] | null;
     };
-    AccessLogEntry: {
-      seq: number;
-      /** Format: date-time */
-      at: string;
-      actor: string | null;
-      actor_name: string | null;
-      role: string | null;
-      action: string;
-      resource_type: string | null;
-      /** @description This patient's resources the access returned or changed, as `Type/id`. */
-      resource_ids: string[];
-      /** @description Their types. */
-      resource_types: string[];
-      outcome: number;
-      grant: string | null;
-      break_glass: boolean;
+    /** @description A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API (written by `crate::error`). */
+    OperationOutcome: {
+      issue: components["schemas"]["Issue"][];
+      resourceType: components["schemas"]["OutcomeType"];
     };
-    AccessLog: {
-      entries: components["schemas"]["AccessLogEntry"][];
+    /**
+     * @description The resource type of an OperationOutcome.
+     * @enum {string}
+     */
+    OutcomeType: "OperationOutcome";
+    PasswordChange: {
+      /** @description A wrong one is a 403 and counts towards the account's login lockout. */
+      current_password: string;
+      /** @description The strength rule of `Register.password`. */
+      new_password: string;
     };
-    Clinician: {
+    Refresh: {
+      refresh_token: string;
+    };
+    /**
+     * @description Patients are active at once (with their `Patient`); physicians and researchers wait for
+     * an admin's approval.
+     */
+    Register: {
+      /**
+       * @description An e-mail address, normalised before use: trimmed, Unicode NFKC, lowercased; refused
+       * (400) when it holds invisible or control characters or is not one plausible address.
+       */
+      email: string;
+      /** @description The display name; required (non-blank) for physicians. */
+      name?: string | null;
+      /**
+       * @description At least 12 characters, not a common password, not containing the e-mail's local part
+       * or the name, and a zxcvbn score of 4; a 400 says why.
+       */
+      password: string;
+      /** @description `patient`, `physician` or `researcher`. */
+      role: string;
+    };
+    /** @description The status of a research export, with its files when completed. */
+    ResearchExport: {
+      /** @description The export instant (the run's start): ages are computed at it. */
+      as_of?: string | null;
+      error?: string | null;
       id: string;
-      name: string | null;
-      /** @enum {string} */
-      role: "physician";
+      output: components["schemas"]["ExportFile"][];
+      skipped: components["schemas"]["SkippedResources"][];
+      status: components["schemas"]["ExportStatus"];
+      types: string[];
     };
-    ClinicianList: {
-      clinicians: components["schemas"]["Clinician"][];
+    /** @description The answer to a kick-off. */
+    ResearchExportAccepted: {
+      id: string;
+      /** @description Always `pending`. */
+      status: components["schemas"]["ExportStatus"];
     };
+    /** @description `needs_review` jobs: the results to review. */
+    Review: {
+      report_date: string | null;
+      /**
+       * @description Each an extracted result (name, value, unit, LOINC, review reason…) with its `index`
+       * for corrections.
+       */
+      results: {
+          [key: string]: unknown;
+        }[];
+    };
+    /**
+     * @description A user's role.
+     * @enum {string}
+     */
+    Role: "patient" | "physician" | "admin" | "researcher";
+    /** @description One resource found. */
     SearchHit: {
-      resourceType: string;
+      /** @description A short label: a name, a code's text or a title, when the resource has one. */
+      display?: string | null;
       id: string;
-      display?: string;
+      resourceType: string;
     };
+    /** @description The permitted matches, best first. */
     SearchResults: {
       results: components["schemas"]["SearchHit"][];
       /** @description Permitted matches among the best 10 000 candidates. */
       total: number;
     };
+    /**
+     * @description The severity of an issue.
+     * @enum {string}
+     */
+    Severity: "fatal" | "error" | "warning" | "information";
+    /** @description Resources of one type the de-identifier refused (never written) for one reason. */
+    SkippedResources: {
+      /** Format: int64 */
+      count: number;
+      /**
+       * @description `not-a-resource`, `unsupported-type`, `modifier-extension`, `implicit-rules` or
+       * `invalid-output`.
+       */
+      reason: string;
+      type: string;
+    };
+    /** @description Tokens handed to a client after a successful login or refresh. */
+    TokenPair: {
+      /** @description The JWT access token. */
+      access_token: string;
+      /**
+       * Format: int64
+       * @description Access token lifetime in seconds.
+       */
+      expires_in: number;
+      /** @description The opaque refresh token. */
+      refresh_token: string;
+      /** @description Always `Bearer`. */
+      token_type: string;
+    };
+    /** @description What TOTP setup returns. */
+    TotpEnrolment: {
+      /** @description The `otpauth://` URI. */
+      otpauth_uri: string;
+      /** @description The URI as a QR code (`data:image/svg+xml;base64,…`). */
+      qr_svg: string;
+    };
+    /** @description A full session plus the one-time backup codes. */
+    TotpVerified: components["schemas"]["TokenPair"] & {
+      backup_codes: string[];
+    };
+    /** @description The documented form of an upload (read by [`UploadForm`]). */
     Upload: {
       /** @description The document (PDF or image; the type is detected from the content). */
       file: string;
-      /** @description Patient/{id} or the id. */
+      /** @description `Patient/{id}` or the id. */
       patient: string;
     };
-    DocumentSubmitted: {
-      /** Format: uuid */
-      job_id: string;
-      status: components["schemas"]["JobStatus"];
-      document_reference: string;
+    /** @description A page of users. */
+    UserList: {
+      users: components["schemas"]["UserView"][];
     };
-    IngestCounts: {
-      observations: number;
-      unmapped: number;
-      needs_review: number;
-    };
-    DocumentJob: {
-      /** Format: uuid */
+    /** @description A user as shown to its owner and to admins (PII decrypted). */
+    UserView: {
+      /** @description The e-mail. */
+      email: string;
+      /** @description The id. */
       id: string;
-      status: components["schemas"]["JobStatus"];
-      file_name: string | null;
-      content_type: string | null;
-      size: number | null;
-      /** @description Patient/{id} */
-      patient: string | null;
-      document_reference: string | null;
-      /** Format: date-time */
-      created: string;
-      /** Format: date-time */
-      updated: string;
-      attempts: number;
-      max_attempts: number;
-      counts: components["schemas"]["IngestCounts"] | null;
-      error: string | null;
-      /** @description The published resources (Observation/…, DiagnosticReport/…). */
-      resources?: string[];
-      reviewed_by?: string;
-      /** @description needs_review jobs: the results to review. */
-      review?: {
-        report_date?: string | null;
-        results: {
-            index: number;
-          }[];
-      };
-    };
-    DocumentJobList: {
-      jobs: components["schemas"]["DocumentJob"][];
-    };
-    Correction: {
-      index: number;
-      remove?: boolean;
-      loinc?: string | null;
-      display?: string | null;
-      value?: number | null;
-      unit?: string | null;
-    };
-    AcceptBody: {
-      corrections?: components["schemas"]["Correction"][];
-    };
-    NewResearchExport: {
-      /** @description Resource types the de-identifier exports (default: all of them); others are refused with 400. */
-      types?: string[];
-      /**
-       * Format: date-time
-       * @description Only resources changed after this instant.
-       */
-      since?: string;
-      /** @description Keep the first three digits of US ZIP codes (000 for restricted prefixes). */
-      keep_zip3?: boolean;
-    };
-    ResearchExportAccepted: {
-      /** Format: uuid */
-      id: string;
-      /** @enum {string} */
-      status: "pending";
-    };
-    ResearchExport: {
-      /** Format: uuid */
-      id: string;
-      /** @enum {string} */
-      status: "pending" | "processing" | "completed" | "failed";
-      types: string[];
-      /** @description The export instant (the run's start): ages are computed at it. */
-      as_of?: string;
-      output: {
-          type: string;
-          url: string;
-          count: number;
-        }[];
-      /** @description Resources the de-identifier refused (never written), per type and reason. */
-      skipped: ({
-          type: string;
-          /** @enum {string} */
-          reason: "not-a-resource" | "unsupported-type" | "modifier-extension" | "implicit-rules" | "invalid-output";
-          count: number;
-        })[];
-      error?: string;
+      /** @description The display name. */
+      name: string | null;
+      /** @description The linked Patient id. */
+      patient_id: string | null;
+      /** @description The role. */
+      role: components["schemas"]["Role"];
+      /** @description The status. */
+      status: components["schemas"]["AccountStatus"];
+      /** @description Whether TOTP is enabled. */
+      totp_enabled: boolean;
     };
   };
   responses: {
@@ -438,36 +583,91 @@ export type external = Record<string, never>;
 
 export interface operations {
 
-  /** This document (OpenAPI 3.1). */
-  openapi: {
+  /** The audit log, newest first. */
+  adminAudit: {
+    parameters: {
+      query?: {
+        /** @description Only this account's records. */
+        actor?: string;
+        /** @description Only records naming this patient id. */
+        patient?: string;
+        /** @description Only this action (`read`, `search`, `consent-grant`, …). */
+        action?: string;
+        /** @description Only records whose URL named this type. */
+        resource_type?: string;
+        /** @description Only records at or after this instant (RFC 3339). */
+        since?: string;
+        /** @description Only records before this instant (RFC 3339). */
+        until?: string;
+        /** @description Only records before this sequence number (the next page). */
+        before?: number;
+        /** @description At most this many (0: the default page). */
+        limit?: number;
+      };
+    };
     responses: {
-      /** @description The OpenAPI document. */
+      /** @description The records. */
       200: {
         content: {
-          "application/json": Record<string, never>;
+          "application/json": components["schemas"]["AuditPage"];
         };
       };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
   };
-  /** Create an account. */
-  register: {
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["Register"];
+  /** List or search accounts. */
+  adminUsers: {
+    parameters: {
+      query?: {
+        /** @description Only this role. */
+        role?: components["schemas"]["Role"];
+        /** @description Only this status. */
+        status?: components["schemas"]["AccountStatus"];
+        /** @description Only e-mail addresses containing this text. */
+        email?: string;
+        /** @description At most this many (0: the default page). */
+        limit?: number;
+        /** @description Skip this many. */
+        offset?: number;
       };
     };
     responses: {
-      /** @description The new account. */
-      201: {
+      /** @description The accounts. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["UserList"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Approve, suspend or unlock an account (action: approve, suspend, unlock). */
+  adminUserAction: {
+    parameters: {
+      path: {
+        id: string;
+        action: string;
+      };
+    };
+    responses: {
+      /** @description The account. */
+      200: {
         content: {
           "application/json": components["schemas"]["UserView"];
         };
       };
       400: components["responses"]["Error"];
-      409: components["responses"]["Error"];
-      422: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -489,26 +689,6 @@ export interface operations {
       400: components["responses"]["Error"];
       401: components["responses"]["Error"];
       403: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
-  /** Rotate a refresh token for a new session. */
-  refresh: {
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["Refresh"];
-      };
-    };
-    responses: {
-      /** @description The new session. */
-      200: {
-        content: {
-          "application/json": components["schemas"]["TokenPair"];
-        };
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -545,7 +725,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Change the password; ends every session of the user. Wrong current passwords lock the account like failed logins. */
+  /** Change the password; ends every session of the user. */
   changePassword: {
     requestBody: {
       content: {
@@ -565,10 +745,71 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
+  /** Rotate a refresh token for a new session. */
+  refresh: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Refresh"];
+      };
+    };
+    responses: {
+      /** @description A new session. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["TokenPair"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Create an account. */
+  register: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Register"];
+      };
+    };
+    responses: {
+      /** @description The account. */
+      201: {
+        content: {
+          "application/json": components["schemas"]["UserView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      422: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Disable TOTP (a current or backup code is required). */
+  totpDisable: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Code"];
+      };
+    };
+    responses: {
+      /** @description Disabled. */
+      204: {
+        content: never;
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
   /** Start TOTP enrolment. */
   totpSetup: {
     responses: {
-      /** @description The secret as an otpauth URI and a QR code. */
+      /** @description The secret, as a URI and a QR code. */
       200: {
         content: {
           "application/json": components["schemas"]["TotpEnrolment"];
@@ -601,117 +842,6 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Disable TOTP (a current or backup code is required). */
-  totpDisable: {
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["Code"];
-      };
-    };
-    responses: {
-      /** @description Disabled. */
-      204: {
-        content: never;
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
-      403: components["responses"]["Error"];
-      409: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
-  /** List or search accounts (admins). */
-  adminUsers: {
-    parameters: {
-      query?: {
-        /** @description Only this role. */
-        role?: components["schemas"]["Role"];
-        /** @description Only this status. */
-        status?: components["schemas"]["AccountStatus"];
-        /** @description Only this e-mail. */
-        email?: string;
-        /** @description At most this many (0: the default). */
-        limit?: number;
-        /** @description Skip this many. */
-        offset?: number;
-      };
-    };
-    responses: {
-      /** @description The accounts. */
-      200: {
-        content: {
-          "application/json": components["schemas"]["UserList"];
-        };
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
-      403: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
-  /** Approve, suspend or unlock an account (admins). */
-  adminUserAction: {
-    parameters: {
-      path: {
-        /** @description The account id. */
-        id: string;
-        /** @description What to do. */
-        action: "approve" | "suspend" | "unlock";
-      };
-    };
-    responses: {
-      /** @description The account after the action. */
-      200: {
-        content: {
-          "application/json": components["schemas"]["UserView"];
-        };
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
-      403: components["responses"]["Error"];
-      404: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
-  /** The audit log, newest first (admins). */
-  adminAudit: {
-    parameters: {
-      query?: {
-        /** @description Only this account id. */
-        actor?: string;
-        /** @description Only records naming this patient (whose data they returned or changed). */
-        patient?: string;
-        /** @description Only this action. */
-        action?: string;
-        /** @description Only records whose URL named, or that returned or changed, this resource type. */
-        resource_type?: string;
-        /** @description From this instant (RFC 3339). */
-        since?: string;
-        /** @description Until this instant (RFC 3339). */
-        until?: string;
-        /** @description Only records before this sequence number (paging). */
-        before?: number;
-        /** @description At most this many (0: the default). */
-        limit?: number;
-      };
-    };
-    responses: {
-      /** @description Audit records. */
-      200: {
-        content: {
-          "application/json": components["schemas"]["AuditPage"];
-        };
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
-      403: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
   /** A patient's grants, or a physician's grants and pending requests. */
   listConsents: {
     responses: {
@@ -735,7 +865,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description The new consent. */
+      /** @description The consent. */
       201: {
         content: {
           "application/json": components["schemas"]["Grant"];
@@ -746,6 +876,30 @@ export interface operations {
       403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       422: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Who else accessed the calling patient's data, which of their resources, when and under which grant (patients). */
+  accessLog: {
+    parameters: {
+      query?: {
+        /** @description At most this many (0: the default page). */
+        limit?: number;
+        /** @description Only accesses before this sequence number (the next page). */
+        before?: number;
+      };
+    };
+    responses: {
+      /** @description The accesses, newest first. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AccessLog"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -773,40 +927,15 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Who else accessed the calling patient's data, which of their resources, when, and under which grant (their own accesses are left out). */
-  accessLog: {
-    parameters: {
-      query?: {
-        /** @description At most this many (0: the default). */
-        limit?: number;
-        /** @description Only entries before this sequence number (paging). */
-        before?: number;
-      };
-    };
-    responses: {
-      /** @description Access log entries, newest first. */
-      200: {
-        content: {
-          "application/json": components["schemas"]["AccessLog"];
-        };
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
-      403: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
   /** Revoke a consent (harmless when already revoked). */
   revokeConsent: {
     parameters: {
       path: {
-        /** @description The consent id. */
         id: string;
       };
     };
     responses: {
-      /** @description The consent. */
+      /** @description The revoked consent. */
       200: {
         content: {
           "application/json": components["schemas"]["Grant"];
@@ -820,18 +949,16 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** The patient accepts or declines a physician's request. */
+  /** The patient accepts or declines a physician's request (action: accept, decline). */
   answerConsent: {
     parameters: {
       path: {
-        /** @description The consent id. */
         id: string;
-        /** @description The answer. */
-        action: "accept" | "decline";
+        action: string;
       };
     };
     responses: {
-      /** @description The consent. */
+      /** @description The answered consent. */
       200: {
         content: {
           "application/json": components["schemas"]["Grant"];
@@ -841,29 +968,6 @@ export interface operations {
       403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       409: components["responses"]["Error"];
-      429: components["responses"]["Error"];
-      500: components["responses"]["Error"];
-    };
-  };
-  /** Cross-resource full text, restricted by consent. */
-  search: {
-    parameters: {
-      query: {
-        /** @description The text to find. */
-        q: string;
-        /** @description At most this many (1–100, default 20). */
-        limit?: number;
-      };
-    };
-    responses: {
-      /** @description The best matches, best first. */
-      200: {
-        content: {
-          "application/json": components["schemas"]["SearchResults"];
-        };
-      };
-      400: components["responses"]["Error"];
-      401: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -871,15 +975,15 @@ export interface operations {
   /** Active physicians found by name (any signed-in user). */
   clinicians: {
     parameters: {
-      query: {
-        /** @description At least two characters of the name. */
-        q: string;
+      query?: {
+        /** @description Part of the name (at least 2 characters). */
+        q?: string;
         /** @description At most this many (1–50, default 20). */
         limit?: number;
       };
     };
     responses: {
-      /** @description Clinicians, by name. */
+      /** @description The clinicians. */
       200: {
         content: {
           "application/json": components["schemas"]["ClinicianList"];
@@ -887,6 +991,7 @@ export interface operations {
       };
       400: components["responses"]["Error"];
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -899,12 +1004,8 @@ export interface operations {
       };
     };
     responses: {
-      /** @description The queued job. */
+      /** @description Queued; Location: the job. */
       202: {
-        headers: {
-          /** @description /api/documents/jobs/{id} */
-          Location?: string;
-        };
         content: {
           "application/json": components["schemas"]["DocumentSubmitted"];
         };
@@ -938,6 +1039,7 @@ export interface operations {
       };
       400: components["responses"]["Error"];
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -946,7 +1048,6 @@ export interface operations {
   documentJob: {
     parameters: {
       path: {
-        /** @description The job id. */
         id: string;
       };
     };
@@ -958,6 +1059,7 @@ export interface operations {
         };
       };
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
@@ -967,7 +1069,6 @@ export interface operations {
   cancelDocumentJob: {
     parameters: {
       path: {
-        /** @description The job id. */
         id: string;
       };
     };
@@ -979,6 +1080,7 @@ export interface operations {
         };
       };
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       409: components["responses"]["Error"];
       429: components["responses"]["Error"];
@@ -989,7 +1091,6 @@ export interface operations {
   acceptDocumentJob: {
     parameters: {
       path: {
-        /** @description The job id. */
         id: string;
       };
     };
@@ -1014,7 +1115,20 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export of every patient's data of the given types. Researchers only (everyone else 403, admins too). */
+  /** This document (OpenAPI 3.1). */
+  openapi: {
+    responses: {
+      /** @description The OpenAPI document. */
+      200: {
+        content: {
+          "application/json": Record<string, never>;
+        };
+      };
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers). */
   createResearchExport: {
     requestBody: {
       content: {
@@ -1022,12 +1136,8 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Queued; Location is the status URL. */
+      /** @description Queued; Location: its status. */
       202: {
-        headers: {
-          /** @description The status URL. */
-          Location?: string;
-        };
         content: {
           "application/json": components["schemas"]["ResearchExportAccepted"];
         };
@@ -1039,11 +1149,10 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** The status of an export (the requesting researcher's only), with its files when completed. */
+  /** The status of an export (the requesting researcher's only), with its files. */
   researchExport: {
     parameters: {
       path: {
-        /** @description The export id. */
         id: string;
       };
     };
@@ -1055,6 +1164,7 @@ export interface operations {
         };
       };
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
@@ -1064,7 +1174,6 @@ export interface operations {
   cancelResearchExport: {
     parameters: {
       path: {
-        /** @description The export id. */
         id: string;
       };
     };
@@ -1074,30 +1183,54 @@ export interface operations {
         content: never;
       };
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
   };
-  /** One file of a completed export: de-identified resources of one type, one per line. */
+  /** One file of a completed export ({Type}.ndjson): de-identified resources of one type. */
   researchExportFile: {
     parameters: {
       path: {
-        /** @description The export id. */
         id: string;
-        /** @description `{Type}.ndjson`, as listed in `output`. */
         file: string;
       };
     };
     responses: {
-      /** @description The NDJSON file. */
+      /** @description The file. */
       200: {
         content: {
           "application/fhir+ndjson": string;
         };
       };
       401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Cross-resource full text, restricted by consent. */
+  search: {
+    parameters: {
+      query?: {
+        /** @description The text to find (required). */
+        q?: string;
+        /** @description At most this many results (default 20, at most 100). */
+        limit?: number;
+      };
+    };
+    responses: {
+      /** @description The permitted matches, best first. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["SearchResults"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };

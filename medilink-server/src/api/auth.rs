@@ -5,19 +5,27 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use medilink_fhir::IssueCode;
 use medilink_platform::Role;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{Body, Signed};
-use crate::auth::service::LoginOutcome;
+use crate::auth::service::{LoginOutcome, TokenPair, TotpEnrolment, UserView};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// Patients are active at once (with their `Patient`); physicians and researchers wait for
+/// an admin's approval.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Register {
+    /// An e-mail address, normalised before use: trimmed, Unicode NFKC, lowercased; refused
+    /// (400) when it holds invisible or control characters or is not one plausible address.
     email: String,
+    /// At least 12 characters, not a common password, not containing the e-mail's local part
+    /// or the name, and a zxcvbn score of 4; a 400 says why.
     password: String,
+    /// `patient`, `physician` or `researcher`.
     role: String,
+    /// The display name; required (non-blank) for physicians.
     name: Option<String>,
 }
 
@@ -26,7 +34,7 @@ pub(crate) struct Register {
 pub(crate) async fn register(
     State(app): State<AppState>,
     Body(body): Body<Register>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let role = Role::parse(&body.role)
         .filter(|role| *role != Role::Admin)
         .ok_or_else(|| {
@@ -45,34 +53,56 @@ pub(crate) async fn register(
             None,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(app.auth.view(&user)))))
+    Ok((StatusCode::CREATED, Json(app.auth.view(&user))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Login {
+    /// Normalised like `Register.email`.
     email: String,
     password: String,
     totp_code: Option<String>,
+}
+
+/// TOTP is enabled and no valid code was given: log in again with `totp_code`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MfaRequired {
+    /// Always `true`.
+    mfa_required: bool,
+    /// A token every protected endpoint rejects.
+    partial_token: String,
+}
+
+/// The answer to a login: a session, or a request for the TOTP code.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum LoginResult {
+    /// Signed in.
+    Tokens(TokenPair),
+    /// The TOTP code is needed.
+    MfaRequired(MfaRequired),
 }
 
 /// `POST /api/auth/login`.
 pub(crate) async fn login(
     State(app): State<AppState>,
     Body(body): Body<Login>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LoginResult>, ApiError> {
     let outcome = app
         .auth
         .login(&body.email, &body.password, body.totp_code.as_deref())
         .await?;
     Ok(Json(match outcome {
-        LoginOutcome::Tokens(tokens) => json!(tokens),
-        LoginOutcome::MfaRequired { partial_token } => {
-            json!({"mfa_required": true, "partial_token": partial_token})
-        }
+        LoginOutcome::Tokens(tokens) => LoginResult::Tokens(tokens),
+        LoginOutcome::MfaRequired { partial_token } => LoginResult::MfaRequired(MfaRequired {
+            mfa_required: true,
+            partial_token,
+        }),
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Refresh {
     refresh_token: String,
 }
@@ -81,11 +111,12 @@ pub(crate) struct Refresh {
 pub(crate) async fn refresh(
     State(app): State<AppState>,
     Body(body): Body<Refresh>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(app.auth.refresh(&body.refresh_token).await?)))
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(app.auth.refresh(&body.refresh_token).await?))
 }
 
-#[derive(Debug, Deserialize, Default)]
+/// Optional: also revokes this refresh token's family.
+#[derive(Debug, Deserialize, Default, ToSchema)]
 pub(crate) struct Logout {
     refresh_token: Option<String>,
 }
@@ -107,11 +138,12 @@ pub(crate) async fn logout(
 pub(crate) async fn me(
     State(app): State<AppState>,
     Signed(principal): Signed,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(app.auth.me(&principal).await?)))
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(app.auth.me(&principal).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// A six-digit TOTP code or a backup code.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Code {
     code: String,
 }
@@ -120,8 +152,16 @@ pub(crate) struct Code {
 pub(crate) async fn totp_setup(
     State(app): State<AppState>,
     Signed(principal): Signed,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(app.auth.totp_setup(&principal).await?)))
+) -> Result<Json<TotpEnrolment>, ApiError> {
+    Ok(Json(app.auth.totp_setup(&principal).await?))
+}
+
+/// A full session plus the one-time backup codes.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TotpVerified {
+    #[serde(flatten)]
+    tokens: TokenPair,
+    backup_codes: Vec<String>,
 }
 
 /// `POST /api/auth/totp/verify`: enables TOTP; returns the backup codes and a full session.
@@ -129,11 +169,12 @@ pub(crate) async fn totp_verify(
     State(app): State<AppState>,
     Signed(principal): Signed,
     Body(body): Body<Code>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TotpVerified>, ApiError> {
     let (backup_codes, tokens) = app.auth.totp_verify(&principal, &body.code).await?;
-    let mut out = json!(tokens);
-    out["backup_codes"] = json!(backup_codes);
-    Ok(Json(out))
+    Ok(Json(TotpVerified {
+        tokens,
+        backup_codes,
+    }))
 }
 
 /// `POST /api/auth/totp/disable`.
@@ -146,9 +187,11 @@ pub(crate) async fn totp_disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct PasswordChange {
+    /// A wrong one is a 403 and counts towards the account's login lockout.
     current_password: String,
+    /// The strength rule of `Register.password`.
     new_password: String,
 }
 

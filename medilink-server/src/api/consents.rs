@@ -4,17 +4,18 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use medilink_consent::access_log::{AccessLog, LogPage};
+use medilink_consent::access_log::{AccessLog, AccessLogEntry, LogPage};
 use medilink_consent::{BreakGlass, Grant, GrantRequest, Scope};
 use medilink_fhir::clock::format_instant;
 use medilink_platform::CallerContext;
 use medilink_platform::UserId;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
 
 use super::Body;
+use super::schema::{ConsentInitiator, ConsentState};
 use crate::context::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -23,43 +24,88 @@ fn principal(caller: &Caller) -> medilink_platform::Caller {
     caller.context().caller().clone()
 }
 
-fn view(grant: &Grant, now: OffsetDateTime) -> Value {
+/// `"*"`: every resource type.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub(crate) enum AllTypes {
+    #[serde(rename = "*")]
+    All,
+}
+
+/// `"*"` (everything) or resource type names.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum GrantScope {
+    All(AllTypes),
+    Types(Vec<String>),
+}
+
+/// A consent as `/api/consents` shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Grant)]
+pub(crate) struct GrantView {
+    /// The consent's id (every grant the API returns is stored).
+    id: String,
+    patient: String,
+    grantee: String,
+    scope: GrantScope,
+    purpose: String,
+    #[schema(format = DateTime)]
+    start: String,
+    #[schema(format = DateTime)]
+    #[schema(required = true)]
+    end: Option<String>,
+    status: ConsentState,
+    initiator: ConsentInitiator,
+    break_glass: bool,
+    #[schema(required = true)]
+    reason: Option<String>,
+}
+
+fn view(grant: &Grant, now: OffsetDateTime) -> GrantView {
     let scope = match &grant.scope {
-        Scope::All => json!("*"),
-        Scope::Types(types) => json!(types.iter().map(|ty| ty.as_str()).collect::<Vec<_>>()),
+        Scope::All => GrantScope::All(AllTypes::All),
+        Scope::Types(types) => {
+            GrantScope::Types(types.iter().map(|ty| ty.as_str().into()).collect())
+        }
     };
-    json!({
-        "id": grant.id,
-        "patient": grant.patient,
-        "grantee": grant.grantee,
-        "scope": scope,
-        "purpose": grant.purpose,
-        "start": format_instant(grant.start),
-        "end": grant.end.map(format_instant),
-        "status": grant.status(now).as_str(),
-        "initiator": match grant.initiator {
-            medilink_consent::Initiator::Patient => "patient",
-            medilink_consent::Initiator::Physician => "physician",
-        },
-        "break_glass": grant.is_break_glass(),
-        "reason": grant.reason,
-    })
+    GrantView {
+        id: grant.id.clone().unwrap_or_default(),
+        patient: grant.patient.clone(),
+        grantee: grant.grantee.clone(),
+        scope,
+        purpose: grant.purpose.clone(),
+        start: format_instant(grant.start),
+        end: grant.end.map(format_instant),
+        status: grant.status(now).into(),
+        initiator: grant.initiator.into(),
+        break_glass: grant.is_break_glass(),
+        reason: grant.reason.clone(),
+    }
+}
+
+/// A patient's grants, or a physician's grants and pending requests.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrantList {
+    consents: Vec<GrantView>,
 }
 
 /// `GET /api/consents`: a patient's grants, or a physician's grants and pending requests.
 pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GrantList>, ApiError> {
     let consents = app.store.consents();
     let grants = consents.list(&principal(&caller)).await?;
     let now = consents.now();
-    let views: Vec<Value> = grants.iter().map(|grant| view(grant, now)).collect();
-    Ok(Json(json!({ "consents": views })))
+    let consents = grants.iter().map(|grant| view(grant, now)).collect();
+    Ok(Json(GrantList { consents }))
 }
 
-/// Body of `POST /api/consents`.
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/consents`: what a patient grants (or a physician requests).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewGrant)]
 pub(crate) struct NewConsent {
     /// The physician's user id (patients granting).
     grantee: Option<String>,
@@ -68,6 +114,8 @@ pub(crate) struct NewConsent {
     #[serde(default)]
     scope: Vec<String>,
     purpose: Option<String>,
+    /// RFC 3339 instant.
+    #[schema(format = DateTime)]
     end: Option<String>,
 }
 
@@ -105,7 +153,7 @@ pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
     Body(body): Body<NewConsent>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let request = body.into_request(&app).await?;
     let consents = app.store.consents();
     let grant = consents.create(&principal(&caller), request).await?;
@@ -117,7 +165,7 @@ pub(crate) async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GrantView>, ApiError> {
     let consents = app.store.consents();
     let grant = consents.revoke(&principal(&caller), &id).await?;
     Ok(Json(view(&grant, consents.now())))
@@ -128,7 +176,7 @@ pub(crate) async fn answer(
     State(app): State<AppState>,
     caller: Caller,
     Path((id, action)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GrantView>, ApiError> {
     let accept = match action.as_str() {
         "accept" => true,
         "decline" => false,
@@ -146,7 +194,8 @@ pub(crate) async fn answer(
 }
 
 /// Body of `POST /api/consents/break-glass`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = BreakGlass)]
 pub(crate) struct BreakGlassBody {
     patient: String,
     reason: String,
@@ -157,7 +206,7 @@ pub(crate) async fn break_glass(
     State(app): State<AppState>,
     caller: Caller,
     Body(body): Body<BreakGlassBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let consents = app.store.consents();
     let request = BreakGlass {
         patient: body.patient,
@@ -168,11 +217,92 @@ pub(crate) async fn break_glass(
 }
 
 /// Query of the access log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LogQuery {
+    /// At most this many (0: the default page).
     #[serde(default)]
     limit: usize,
+    /// Only accesses before this sequence number (the next page).
     before: Option<u64>,
+}
+
+/// One access to the calling patient's data.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AccessLogEntry)]
+pub(crate) struct AccessLogEntryView {
+    seq: u64,
+    #[schema(format = DateTime)]
+    at: String,
+    #[schema(required = true)]
+    actor: Option<String>,
+    /// The display name of the `actor` account (null when unknown or it has none).
+    #[schema(required = true)]
+    actor_name: Option<String>,
+    /// The role as audited.
+    #[schema(value_type = Option<super::RoleName>)]
+    #[schema(required = true)]
+    role: Option<String>,
+    action: String,
+    #[schema(required = true)]
+    resource_type: Option<String>,
+    /// This patient's resources the access returned or changed, as `Type/id`.
+    resource_ids: Vec<String>,
+    /// Their types.
+    resource_types: Vec<String>,
+    outcome: u16,
+    #[schema(required = true)]
+    grant: Option<String>,
+    break_glass: bool,
+}
+
+impl From<AccessLogEntry> for AccessLogEntryView {
+    fn from(entry: AccessLogEntry) -> Self {
+        let AccessLogEntry {
+            seq,
+            at,
+            actor,
+            actor_name,
+            role,
+            action,
+            resource_type,
+            resource_ids,
+            resource_types,
+            outcome,
+            grant,
+            break_glass,
+        } = entry;
+        AccessLogEntryView {
+            seq,
+            at,
+            actor,
+            actor_name,
+            role,
+            action,
+            resource_type,
+            resource_ids,
+            resource_types,
+            outcome,
+            grant,
+            break_glass,
+        }
+    }
+}
+
+/// A page of a patient's access log, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AccessLog)]
+pub(crate) struct AccessLogView {
+    entries: Vec<AccessLogEntryView>,
+}
+
+impl From<AccessLog> for AccessLogView {
+    fn from(log: AccessLog) -> Self {
+        let entries = log.entries.into_iter().map(Into::into).collect();
+        AccessLogView { entries }
+    }
 }
 
 /// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and,
@@ -182,7 +312,7 @@ pub(crate) async fn access_log(
     State(app): State<AppState>,
     caller: Caller,
     Query(query): Query<LogQuery>,
-) -> Result<Json<AccessLog>, ApiError> {
+) -> Result<Json<AccessLogView>, ApiError> {
     let page = LogPage {
         limit: query.limit,
         before: query.before,
@@ -192,5 +322,5 @@ pub(crate) async fn access_log(
         .access_log(caller.context(), app.audit_log.as_ref(), page)
         .await?;
     let names = app.auth.display_names(log.actors()).await?;
-    Ok(Json(log.name_actors(&names)))
+    Ok(Json(log.name_actors(&names).into()))
 }

@@ -5,9 +5,10 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use medilink_fhir::IssueCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::directory::ClinicianView;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -18,10 +19,21 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 50;
 
 /// Query of `/api/directory/clinicians` (raw: parsed into OperationOutcome errors).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DirectoryParams {
+    /// Part of the name (at least 2 characters).
     q: Option<String>,
+    /// At most this many (1–50, default 20).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+}
+
+/// Active physicians whose name matches.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClinicianList {
+    clinicians: Vec<ClinicianView>,
 }
 
 impl DirectoryParams {
@@ -49,10 +61,10 @@ impl DirectoryParams {
 pub(crate) async fn clinicians(
     State(app): State<AppState>,
     Query(params): Query<DirectoryParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClinicianList>, ApiError> {
     let (q, limit) = params.validate()?;
     let clinicians = app.auth.find_clinicians(q, limit).await?;
-    Ok(Json(json!({ "clinicians": clinicians })))
+    Ok(Json(ClinicianList { clinicians }))
 }
 
 #[cfg(test)]

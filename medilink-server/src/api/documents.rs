@@ -14,12 +14,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::jobs::{Job, JobFilter, JobStatus};
 use medilink_fhir::{IssueCode, ResourceId};
-use medilink_ingest::job::{Correction, DocumentIngest, KIND, Submitted, Upload};
+use medilink_ingest::job::{Correction, DocumentIngest, IngestCounts, KIND, Submitted, Upload};
 use medilink_platform::Role;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::ClassifyMessage;
+use super::schema::JobState;
 use crate::context::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,6 +59,21 @@ fn multipart_error(err: &MultipartError, max: usize) -> ApiError {
             format!("malformed multipart body: {}", err.body_text()),
         )
     }
+}
+
+/// The documented form of an upload (read by [`UploadForm`]).
+#[derive(Debug, ToSchema)]
+#[schema(as = Upload)]
+#[allow(
+    dead_code,
+    reason = "a schema only: the multipart body is read by UploadForm"
+)]
+pub(crate) struct UploadSchema {
+    /// The document (PDF or image; the type is detected from the content).
+    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+    /// `Patient/{id}` or the id.
+    patient: String,
 }
 
 /// The multipart form of an upload: `file` (the document) and `patient` (`Patient/{id}` or
@@ -136,7 +153,7 @@ pub(crate) async fn upload(
     State(app): State<AppState>,
     caller: Caller,
     form: UploadForm,
-) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<DocumentSubmitted>), ApiError> {
     let upload = Upload {
         patient: form.patient,
         file_name: form.file_name,
@@ -150,18 +167,29 @@ pub(crate) async fn upload(
     Ok(accepted(&submitted))
 }
 
+/// The answer to an upload.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DocumentSubmitted {
+    #[schema(value_type = String)]
+    job_id: uuid::Uuid,
+    status: JobState,
+    /// `DocumentReference/{id}`.
+    document_reference: String,
+}
+
 /// `202` with the job, its status and the `DocumentReference` written; `Location`: the job.
-fn accepted(submitted: &Submitted) -> (StatusCode, HeaderMap, Json<Value>) {
+fn accepted(submitted: &Submitted) -> (StatusCode, HeaderMap, Json<DocumentSubmitted>) {
     let mut headers = HeaderMap::new();
     let location = format!("/api/documents/jobs/{}", submitted.job.id);
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
     }
-    let body = json!({
-        "job_id": submitted.job.id,
-        "status": submitted.job.status,
-        "document_reference": format!("DocumentReference/{}", submitted.document_reference),
-    });
+    let body = DocumentSubmitted {
+        job_id: submitted.job.id,
+        status: submitted.job.status.into(),
+        document_reference: format!("DocumentReference/{}", submitted.document_reference),
+    };
     (StatusCode::ACCEPTED, headers, Json(body))
 }
 
@@ -170,53 +198,143 @@ async fn visible_job(app: &AppState, caller: &Caller, id: &str) -> Result<Job, A
     Ok(app.documents.job(caller.context(), id).await?)
 }
 
-/// The JSON view of a job: status, file, patient, times, attempts, counts, a readable error,
+/// Result counts of a job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = IngestCounts)]
+pub(crate) struct IngestCountsView {
+    /// Results found (each becomes an Observation once published).
+    observations: usize,
+    /// Results without a LOINC code.
+    unmapped: usize,
+    /// Results a person must look at before anything is published.
+    needs_review: usize,
+}
+
+impl From<IngestCounts> for IngestCountsView {
+    fn from(counts: IngestCounts) -> Self {
+        let IngestCounts {
+            observations,
+            unmapped,
+            needs_review,
+        } = counts;
+        IngestCountsView {
+            observations,
+            unmapped,
+            needs_review,
+        }
+    }
+}
+
+/// `needs_review` jobs: the results to review.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Review {
+    #[schema(required = true)]
+    report_date: Option<String>,
+    /// Each an extracted result (name, value, unit, LOINC, review reason…) with its `index`
+    /// for corrections.
+    #[schema(value_type = Vec<std::collections::HashMap<String, Value>>)]
+    results: Vec<Value>,
+}
+
+/// A document-ingest job: status, file, patient, times, attempts, counts, a readable error,
 /// and for `needs_review` the results to review (with their positions for corrections).
-fn view(job: &Job) -> Value {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DocumentJob {
+    #[schema(value_type = String)]
+    id: uuid::Uuid,
+    status: JobState,
+    #[schema(required = true)]
+    file_name: Option<String>,
+    #[schema(required = true)]
+    content_type: Option<String>,
+    #[schema(required = true)]
+    size: Option<u64>,
+    /// `Patient/{id}`.
+    #[schema(required = true)]
+    patient: Option<String>,
+    /// `DocumentReference/{id}`.
+    #[schema(required = true)]
+    document_reference: Option<String>,
+    #[schema(format = DateTime)]
+    created: String,
+    #[schema(format = DateTime)]
+    updated: String,
+    attempts: u32,
+    max_attempts: u32,
+    #[schema(required = true)]
+    counts: Option<IngestCountsView>,
+    #[schema(required = true)]
+    error: Option<String>,
+    /// The published resources (`Observation/…`, `DiagnosticReport/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resources: Option<Vec<String>>,
+    /// Who accepted the reviewed results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reviewed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    review: Option<Review>,
+}
+
+/// The results of an analysis to review, each with its position.
+fn review(analysis: medilink_ingest::pipeline::Analysis) -> Review {
+    let results = analysis
+        .results
+        .iter()
+        .enumerate()
+        .map(|(index, result)| {
+            let mut item = serde_json::to_value(result).unwrap_or(Value::Null);
+            item["index"] = index.into();
+            item
+        })
+        .collect();
+    Review {
+        report_date: analysis.report_date,
+        results,
+    }
+}
+
+/// The view of a job.
+fn view(job: &Job) -> DocumentJob {
     let payload = job.payload_of::<DocumentIngest>().ok();
     let report = job.result_of::<DocumentIngest>();
-    let mut view = json!({
-        "id": job.id,
-        "status": job.status,
-        "file_name": payload.as_ref().map(|p| p.file_name.clone()),
-        "content_type": payload.as_ref().map(|p| p.content_type.clone()),
-        "size": payload.as_ref().map(|p| p.size),
-        "patient": payload.as_ref().map(|p| format!("Patient/{}", p.patient)),
-        "document_reference": payload
+    let mut view = DocumentJob {
+        id: job.id,
+        status: job.status.into(),
+        file_name: payload.as_ref().map(|p| p.file_name.clone()),
+        content_type: payload.as_ref().map(|p| p.content_type.clone()),
+        size: payload.as_ref().map(|p| p.size),
+        patient: payload.as_ref().map(|p| format!("Patient/{}", p.patient)),
+        document_reference: payload
             .as_ref()
             .map(|p| format!("DocumentReference/{}", p.document_reference)),
-        "created": format_instant(job.created_at),
-        "updated": format_instant(job.updated_at),
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "counts": report.as_ref().map(|r| r.counts),
-        "error": job.last_error,
-    });
+        created: format_instant(job.created_at),
+        updated: format_instant(job.updated_at),
+        attempts: job.attempts,
+        max_attempts: job.max_attempts,
+        counts: report.as_ref().map(|r| r.counts.into()),
+        error: job.last_error.clone(),
+        resources: None,
+        reviewed_by: None,
+        review: None,
+    };
     if let Some(report) = report {
-        if !report.resources.is_empty() {
-            view["resources"] = json!(report.resources);
-        }
-        if let Some(reviewer) = report.reviewed_by {
-            view["reviewed_by"] = json!(reviewer);
-        }
+        view.resources = (!report.resources.is_empty()).then_some(report.resources);
+        view.reviewed_by = report.reviewed_by;
         if let (JobStatus::NeedsReview, Some(analysis)) = (job.status, report.analysis) {
-            let results: Vec<Value> = analysis
-                .results
-                .iter()
-                .enumerate()
-                .map(|(index, result)| {
-                    let mut item = serde_json::to_value(result).unwrap_or(Value::Null);
-                    item["index"] = json!(index);
-                    item
-                })
-                .collect();
-            view["review"] = json!({
-                "report_date": analysis.report_date,
-                "results": results,
-            });
+            view.review = Some(review(analysis));
         }
     }
     view
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DocumentJobList {
+    jobs: Vec<DocumentJob>,
 }
 
 /// `GET /api/documents/jobs/{id}`.
@@ -224,14 +342,16 @@ pub(crate) async fn job(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentJob>, ApiError> {
     Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
 }
 
 /// Query of `GET /api/documents/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only this status.
+    #[param(value_type = Option<JobState>)]
     status: Option<String>,
     /// At most this many (1–100, default 50).
     limit: Option<u32>,
@@ -242,11 +362,11 @@ pub(crate) async fn jobs(
     State(app): State<AppState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentJobList>, ApiError> {
     let statuses = match query.status.as_deref() {
         None => Vec::new(),
         Some(name) => vec![
-            serde_json::from_value::<JobStatus>(json!(name))
+            serde_json::from_value::<JobStatus>(name.into())
                 .map_err(|_| ApiError::bad_request(IssueCode::Value, "unknown status"))?,
         ],
     };
@@ -259,9 +379,8 @@ pub(crate) async fn jobs(
         limit: Some(query.limit.unwrap_or(50).clamp(1, 100)),
     };
     let jobs = app.jobs.list(&filter).await?;
-    Ok(Json(
-        json!({ "jobs": jobs.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    let jobs = jobs.iter().map(view).collect();
+    Ok(Json(DocumentJobList { jobs }))
 }
 
 /// `DELETE /api/documents/jobs/{id}`: cancels a pending, failed or to-be-reviewed job
@@ -270,18 +389,59 @@ pub(crate) async fn cancel(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentJob>, ApiError> {
     Ok(Json(view(
         &app.documents.cancel(caller.context(), &id).await?,
     )))
 }
 
 /// Body of `POST /api/documents/jobs/{id}/accept` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AcceptBody {
     #[serde(default)]
-    corrections: Vec<Correction>,
+    corrections: Vec<CorrectionBody>,
+}
+
+/// A reviewer's correction of one result (by its position in `review.results`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Correction)]
+pub(crate) struct CorrectionBody {
+    /// Position of the result in the analysis.
+    index: usize,
+    /// Drop the result (misread line, not a lab result).
+    #[serde(default)]
+    remove: bool,
+    /// The right LOINC code.
+    loinc: Option<String>,
+    /// Its display.
+    display: Option<String>,
+    /// The right numeric value.
+    value: Option<f64>,
+    /// The right UCUM unit.
+    unit: Option<String>,
+}
+
+impl From<CorrectionBody> for Correction {
+    fn from(body: CorrectionBody) -> Self {
+        let CorrectionBody {
+            index,
+            remove,
+            loinc,
+            display,
+            value,
+            unit,
+        } = body;
+        Correction {
+            index,
+            remove,
+            loinc,
+            display,
+            value,
+            unit,
+        }
+    }
 }
 
 impl AcceptBody {
@@ -306,8 +466,9 @@ pub(crate) async fn accept(
     caller: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentJob>, ApiError> {
     let body = AcceptBody::parse(&body)?;
+    let corrections: Vec<Correction> = body.corrections.into_iter().map(Into::into).collect();
     let job = visible_job(&app, &caller, &id).await?;
     let reviewer = user_id(&caller)?.to_owned();
     app.documents
@@ -316,7 +477,7 @@ pub(crate) async fn accept(
             caller.context(),
             job.id,
             &reviewer,
-            &body.corrections,
+            &corrections,
         )
         .await?;
     Ok(Json(view(&visible_job(&app, &caller, &id).await?)))

@@ -9,7 +9,10 @@ pub(crate) mod directory;
 pub(crate) mod documents;
 pub(crate) mod openapi;
 pub(crate) mod research;
+pub(crate) mod schema;
 pub(crate) mod search;
+
+pub(crate) use schema::{AccountState, RoleName};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -11,12 +11,12 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medilink_consent::export::manifest_files;
-use medilink_consent::research::{AuditRecorder, ResearchExport, ResearchRequest};
+use medilink_consent::export::{ManifestFile, manifest_files};
+use medilink_consent::research::{AuditRecorder, ResearchExport, ResearchRequest, Skipped};
 use medilink_fhir::jobs::{Job, JobStatus};
 use medilink_platform::AuditEntry;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ClassifyMessage;
 use crate::audit::AuditSink;
@@ -27,12 +27,15 @@ use crate::extract::Base;
 use crate::state::AppState;
 
 /// Body of `POST /api/research/exports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewResearchExport)]
 pub(crate) struct NewExport {
-    /// Resource types (default: every exportable type).
+    /// Resource types the de-identifier exports (default: all of them); others are refused
+    /// with 400.
     types: Option<Vec<String>>,
     /// Only resources changed after this instant.
+    #[schema(format = DateTime)]
     since: Option<String>,
     /// Keep the first three digits of US ZIP codes.
     #[serde(default)]
@@ -71,13 +74,104 @@ fn status_url(base: &str, id: &str) -> String {
     format!("{base}/api/research/exports/{id}")
 }
 
+/// Where a research export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ExportStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+/// The answer to a kick-off.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResearchExportAccepted {
+    id: String,
+    /// Always `pending`.
+    status: ExportStatus,
+}
+
+/// A file of a completed export.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportFile {
+    /// The resource type.
+    #[serde(rename = "type")]
+    resource_type: String,
+    /// Where to download it.
+    url: String,
+    /// Its lines (resources).
+    count: u64,
+}
+
+/// Resources of one type the de-identifier refused (never written) for one reason.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SkippedResources {
+    #[serde(rename = "type")]
+    resource_type: String,
+    /// `not-a-resource`, `unsupported-type`, `modifier-extension`, `implicit-rules` or
+    /// `invalid-output`.
+    reason: String,
+    count: u64,
+}
+
+/// The status of a research export, with its files when completed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ResearchExport)]
+pub(crate) struct ExportView {
+    id: String,
+    status: ExportStatus,
+    types: Vec<String>,
+    output: Vec<ExportFile>,
+    skipped: Vec<SkippedResources>,
+    /// The export instant (the run's start): ages are computed at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    as_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl From<ManifestFile> for ExportFile {
+    fn from(file: ManifestFile) -> Self {
+        let ManifestFile {
+            resource_type,
+            url,
+            count,
+        } = file;
+        ExportFile {
+            resource_type,
+            url,
+            count,
+        }
+    }
+}
+
+impl From<&Skipped> for SkippedResources {
+    fn from(skipped: &Skipped) -> Self {
+        let Skipped {
+            resource_type,
+            reason,
+            count,
+        } = skipped.clone();
+        SkippedResources {
+            resource_type,
+            reason,
+            count,
+        }
+    }
+}
+
 /// The status view of a research export job.
-fn view(base: &str, job: &Job) -> Value {
+fn view(base: &str, job: &Job) -> ExportView {
     let status = match job.status {
-        JobStatus::Pending => "pending",
-        JobStatus::Processing => "processing",
-        JobStatus::Completed => "completed",
-        _ => "failed",
+        JobStatus::Pending => ExportStatus::Pending,
+        JobStatus::Processing => ExportStatus::Processing,
+        JobStatus::Completed => ExportStatus::Completed,
+        _ => ExportStatus::Failed,
     };
     let result = job.result_of::<ResearchExport>();
     let types = ResearchExport::request(job)
@@ -90,22 +184,25 @@ fn view(base: &str, job: &Job) -> Value {
             status_url(base, &job.id.to_string())
         )
     };
-    let output = manifest_files(files, url);
+    let output = manifest_files(files, url)
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let skipped = result.as_ref().map_or(&[][..], |result| &result.skipped);
-    let mut view = json!({
-        "id": job.id.to_string(),
-        "status": status,
-        "types": types,
-        "output": output,
-        "skipped": skipped,
-    });
-    if let Some(result) = &result {
-        view["as_of"] = json!(result.as_of);
+    ExportView {
+        id: job.id.to_string(),
+        status,
+        types,
+        output,
+        skipped: skipped.iter().map(Into::into).collect(),
+        as_of: result.as_ref().map(|result| result.as_of.clone()),
+        error: (status == ExportStatus::Failed).then(|| {
+            job.last_error
+                .as_deref()
+                .unwrap_or("unknown error")
+                .to_owned()
+        }),
     }
-    if status == "failed" {
-        view["error"] = json!(job.last_error.as_deref().unwrap_or("unknown error"));
-    }
-    view
 }
 
 /// `POST /api/research/exports`: queues a de-identified export for the researcher
@@ -125,7 +222,8 @@ pub(crate) async fn create(
     let id = job.id.to_string();
     let location = HeaderValue::from_str(&status_url(&base, &id))
         .map_err(|_| ApiError::internal(&caller.context().request_id))?;
-    let body = Json(json!({"id": id, "status": "pending"}));
+    let status = ExportStatus::Pending;
+    let body = Json(ResearchExportAccepted { id, status });
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
 }
 
@@ -135,7 +233,7 @@ pub(crate) async fn status(
     caller: Caller,
     Base(base): Base,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExportView>, ApiError> {
     let job = app.research.job(caller.context(), &id).await?;
     Ok(Json(view(&base, &job)))
 }

@@ -18,13 +18,17 @@ use crate::error::ApiError;
 const SCAN_PAGE: usize = 1000;
 
 /// A clinician as the directory shows them to any signed-in user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Clinician)]
 pub struct ClinicianView {
     /// The account id (what a consent names as grantee).
     pub id: String,
     /// The display name (`None` when the account has none).
+    #[schema(required = true)]
     pub name: Option<String>,
     /// Always `physician` today.
+    #[schema(value_type = crate::api::RoleName)]
     pub role: &'static str,
 }
 

@@ -22,13 +22,14 @@ use super::token::{Claims, new_jti};
 use super::{Auth, totp};
 
 /// Tokens handed to a client after a successful login or refresh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// The JWT access token.
     pub access_token: String,
     /// The opaque refresh token.
     pub refresh_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
     pub expires_in: u64,
@@ -47,26 +48,31 @@ pub enum LoginOutcome {
 }
 
 /// A user as shown to its owner and to admins (PII decrypted).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserView {
     /// The id.
     pub id: String,
     /// The e-mail.
     pub email: String,
     /// The display name.
+    #[schema(required = true)]
     pub name: Option<String>,
     /// The role.
+    #[schema(value_type = crate::api::RoleName)]
     pub role: &'static str,
     /// The status.
+    #[schema(value_type = crate::api::AccountState)]
     pub status: &'static str,
     /// The linked Patient id.
+    #[schema(required = true)]
     pub patient_id: Option<String>,
     /// Whether TOTP is enabled.
     pub totp_enabled: bool,
 }
 
 /// What TOTP setup returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TotpEnrolment {
     /// The `otpauth://` URI.
     pub otpauth_uri: String,

@@ -10,8 +10,7 @@ use medilink_server::route_meta::Access;
 
 use crate::support::{TestApp, signed_in};
 
-/// Every protected route of the application: `(method, path, admin only)`. `openapi.rs` checks
-/// that the `/api` entries cover every `/api` route of `src/routes.rs`.
+/// Every protected route of the application: `(method, path, admin only)`.
 pub(crate) const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::POST, "/fhir/R4", false),
     (Method::GET, "/fhir/R4/_history", false),
