@@ -1,6 +1,8 @@
 //! The application API under `/api` (JSON): accounts and sessions ([`auth`]),
 //! administration ([`admin`]) and the clinician directory ([`directory`]), described by the
-//! OpenAPI document [`openapi`] serves. Errors are `OperationOutcome`s like the FHIR API's.
+//! OpenAPI document [`openapi`] generates from the route table and the request and response
+//! types each area declares next to its handlers ([`schema`]: the shared ones). Errors are
+//! `OperationOutcome`s like the FHIR API's.
 
 pub(crate) mod admin;
 pub(crate) mod auth;
