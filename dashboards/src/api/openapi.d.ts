@@ -408,7 +408,7 @@ export interface components {
        */
       types?: string[] | null;
     };
-    /** @description A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API (written by `crate::error`). */
+    /** @description A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API. */
     OperationOutcome: {
       issue: components["schemas"]["Issue"][];
       resourceType: components["schemas"]["OutcomeType"];
@@ -534,7 +534,7 @@ export interface components {
     TotpVerified: components["schemas"]["TokenPair"] & {
       backup_codes: string[];
     };
-    /** @description The documented form of an upload (read by [`UploadForm`]). */
+    /** @description The multipart form of an upload (the schema of what `UploadForm` reads). */
     Upload: {
       /** @description The document (PDF or image; the type is detected from the content). */
       file: string;

@@ -61,7 +61,7 @@ fn multipart_error(err: &MultipartError, max: usize) -> ApiError {
     }
 }
 
-/// The documented form of an upload (read by [`UploadForm`]).
+/// The multipart form of an upload (the schema of what `UploadForm` reads).
 #[derive(Debug, ToSchema)]
 #[schema(as = Upload)]
 #[allow(

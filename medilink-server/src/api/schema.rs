@@ -8,7 +8,7 @@ use medilink_platform::{AccountStatus, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API (written by `crate::error`).
+/// A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OperationOutcome {

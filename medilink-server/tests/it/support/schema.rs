@@ -29,7 +29,7 @@ pub(crate) fn resolve<'a>(document: &'a Value, target: &str) -> Option<&'a Value
 
 /// Validates `instance` against `schema` (the subset the document uses: `$ref`, `type` (one or
 /// several, `null` included), `enum`, `required`, `properties`, `additionalProperties: false`,
-/// `items`, `oneOf`, `minimum`); the problems, with their JSON paths.
+/// `items`, `oneOf`, `allOf`, `minimum`); the problems, with their JSON paths.
 pub(crate) fn validate(
     document: &Value,
     schema: &Value,
@@ -74,6 +74,9 @@ pub(crate) fn validate(
         && number < minimum
     {
         problems.push(format!("{at}: {number} < {minimum}"));
+    }
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        validate(document, part, instance, at, problems);
     }
     if let Some(variants) = schema["oneOf"].as_array() {
         let matching = variants
