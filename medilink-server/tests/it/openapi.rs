@@ -73,6 +73,15 @@ fn the_document_lists_exactly_the_api_routes_with_their_access() {
         })
         .collect();
     assert_eq!(operations(&document), routes);
+    let ids: Vec<&str> = document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .flat_map(|item| item.as_object().into_iter().flat_map(|item| item.values()))
+        .map(|operation| operation["operationId"].as_str().expect("an operationId"))
+        .collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "operationIds repeat: {ids:?}");
     let mut targets = Vec::new();
     refs(&document, &mut targets);
     let unresolved: Vec<_> = targets
