@@ -367,7 +367,7 @@ pub struct ServeConfig {
     /// SMTP delivery of patient notices (logged only when `None`).
     pub smtp: Option<crate::mail::SmtpSettings>,
     /// Where the web dashboards come from.
-    pub dashboards: crate::static_files::Dashboards,
+    pub dashboards: crate::layers::static_files::Dashboards,
     /// Document uploads and their blob store.
     pub documents: DocumentsConfig,
     /// The in-process job worker (`None`: `--no-worker`).
@@ -483,9 +483,9 @@ impl ServeArgs {
             .as_ref()
             .map(|url| crate::mail::SmtpSettings::new(url.clone(), self.smtp_from.clone()));
         let dashboards = match &self.dashboards_dir {
-            None => crate::static_files::Dashboards::Embedded,
+            None => crate::layers::static_files::Dashboards::Embedded,
             Some(dir) if dir.join("index.html").is_file() => {
-                crate::static_files::Dashboards::Dir(dir.clone())
+                crate::layers::static_files::Dashboards::Dir(dir.clone())
             }
             Some(dir) => bail!(
                 "--dashboards-dir / MEDILINK_DASHBOARDS_DIR: {} has no index.html (build the dashboards first)",

@@ -1,5 +1,5 @@
-//! Who is calling: the request id and the [`Caller`] extractor that turns a request into the
-//! library's [`RequestContext`].
+//! Who is calling: the request id and the [`RequestCaller`] extractor that turns a request
+//! into the library's [`RequestContext`].
 //!
 //! Authentication itself is the `authenticate` middleware of [`crate::auth::session`]; the
 //! audit middleware (`audit::record`) leaves the request's disclosure sink
@@ -61,17 +61,23 @@ pub(crate) async fn assign_request_id(mut request: Request, next: Next) -> Respo
     response
 }
 
-/// The extractor of a request's caller: the library's [`RequestContext`] holding the
+/// The extractor of who sent a request: the library's [`RequestContext`] holding the
 /// [`medilink_platform::Caller`] of the principal the `authenticate` middleware left in the
 /// request (see [`crate::auth::session`]), and that principal's verified token claims. Public
-/// routes without a token get an anonymous context.
+/// routes without a token get an anonymous context. (Named apart from the
+/// [`medilink_platform::Caller`] it carries and the [`medilink_fhir::Requester`] slot that
+/// holds it.)
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub struct RequestCaller {
     context: RequestContext,
     principal: Option<Principal>,
 }
 
-impl Caller {
+/// The old name of [`RequestCaller`], kept only for the `/api` handlers (`api/*.rs`), which are
+/// being rewritten on another branch; it goes when they are renamed after that merge.
+pub(crate) type Caller = RequestCaller;
+
+impl RequestCaller {
     /// The context to pass to every store call.
     pub fn context(&self) -> &RequestContext {
         &self.context
@@ -83,7 +89,7 @@ impl Caller {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for RequestCaller {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
@@ -103,6 +109,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             None => RequestContext::anonymous(request_id),
         };
         context.accessed = accessed;
-        Ok(Caller { context, principal })
+        Ok(RequestCaller { context, principal })
     }
 }

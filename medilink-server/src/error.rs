@@ -53,7 +53,7 @@ use medilink_fhir::{ErrorKind, Issue, IssueCode, ServiceError, Severity};
 use serde_json::{Map, Value, json};
 
 use crate::context::current_request_id;
-use crate::fhir_response::FHIR_JSON;
+use crate::fhir::response::FHIR_JSON;
 
 /// An error response: a status and the issues of its `OperationOutcome`.
 #[derive(Debug, Clone)]

@@ -13,13 +13,12 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{limits, session};
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
 use crate::context::assign_request_id;
-use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
+use crate::fhir::{bundle, everything, export, history, metadata, read, search, write};
+use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
+use crate::layers::{audit, metrics, security, static_files};
 use crate::route_meta::{self, Action, LimitClass, Meta, RouteTable, Routes};
 use crate::state::AppState;
-use crate::{
-    api, audit, bundle, everything, export, health, history, metadata, metrics, pipeline, read,
-    search, static_files, write,
-};
+use crate::{api, health};
 
 /// Every route with its metadata (`document_limit`: the largest document upload body).
 fn routes(document_limit: usize) -> Routes {
@@ -277,7 +276,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let (routes, table) = routes(document_limit).into_parts();
     // Outermost last: metrics, CORS, security headers, request id, logs, static files, route
     // metadata, rate limits, authentication, audit, panic catching, then the routes.
-    let cors = pipeline::cors(&state.cors_origins);
+    let cors = security::cors(&state.cors_origins);
     routes
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -299,7 +298,7 @@ pub(crate) fn router(state: AppState) -> Router {
             }),
         )
         .layer(from_fn(assign_request_id))
-        .layer(from_fn_with_state(state.clone(), pipeline::security_headers))
+        .layer(from_fn_with_state(state.clone(), security::security_headers))
         .layer(cors)
         // Outermost, so that durations and in-flight counts cover every layer.
         .layer(from_fn_with_state(state.clone(), metrics::measure))

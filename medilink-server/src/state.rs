@@ -19,9 +19,9 @@ use medilink_jobs::JobDeps;
 use medilink_platform::open_store_and_platform;
 use medilink_platform::{AuditLog, Platform};
 
-use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};
 use crate::config::{DEFAULT_MAX_DOCUMENT_BYTES, Limits, ServeConfig, StorageConfig};
+use crate::layers::audit::AuditSink;
 
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct AppState {
     /// directory when built from the configuration).
     pub search_index: Arc<dyn SearchIndex>,
     /// The web dashboards served at `/` and `/patient/` (none: not served).
-    pub dashboards: Option<crate::static_files::Dashboards>,
+    pub dashboards: Option<crate::layers::static_files::Dashboards>,
     /// The job queue (document ingest, periodic work).
     pub jobs: Arc<dyn JobQueue>,
     /// Uploaded documents (in memory by default; `--blob-url` when built from the
@@ -63,7 +63,7 @@ pub struct AppState {
     /// Largest accepted document upload, in bytes (larger ones get `413`).
     pub max_document_bytes: usize,
     /// The Prometheus metrics of `GET /metrics` (one registry per state).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::layers::metrics::Metrics>,
     /// Bulk Data `$export` and the `fhir.export` job, over the platform's store (guarded per
     /// job as its requester), `blobs` and `jobs`.
     pub exports: Arc<BulkExport>,
@@ -130,7 +130,7 @@ impl AppState {
             blobs,
             documents: Arc::new(job_deps.documents()),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics: Arc::new(crate::layers::metrics::Metrics::new()),
             exports: Arc::new(job_deps.exports()),
             research: Arc::new(job_deps.research()),
             job_deps,

@@ -19,11 +19,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ClassifyMessage;
-use crate::audit::AuditSink;
 use crate::auth::limits::client_ip;
 use crate::context::Caller;
 use crate::error::ApiError;
-use crate::extract::Base;
+use crate::fhir::extract::Base;
+use crate::layers::audit::AuditSink;
 use crate::state::AppState;
 
 /// Body of `POST /api/research/exports`.
@@ -162,5 +162,5 @@ pub(crate) async fn file(
     let ctx = caller.context();
     let download = app.research.download(ctx, &app.audit, ip, &id, type_name);
     let (key, size) = download.await?;
-    Ok(crate::export::stream_ndjson(&app, key, size))
+    Ok(crate::fhir::export::stream_ndjson(&app, key, size))
 }

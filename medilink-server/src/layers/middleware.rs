@@ -11,7 +11,7 @@ use medilink_fhir::{ErrorKind, IssueCode};
 
 use crate::context::current_request_id;
 use crate::error::ApiError;
-use crate::fhir_response::FHIR_JSON;
+use crate::fhir::response::FHIR_JSON;
 
 const JSON_TYPES: [&str; 3] = [
     "application/fhir+json",

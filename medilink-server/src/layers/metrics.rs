@@ -41,7 +41,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::audit::AuditSink;
+use crate::layers::audit::AuditSink;
 use crate::state::AppState;
 
 /// Upper bounds of the request duration buckets, in seconds: 1 ms to 10 s.
@@ -298,7 +298,12 @@ pub(crate) async fn measure(State(app): State<AppState>, request: Request, next:
     let method = method_label(request.method());
     let route = match request.extensions().get::<MatchedPath>() {
         Some(path) => RouteLabel::Matched(path.clone()),
-        None if crate::static_files::serves(&app, request.method(), request.uri().path()) => {
+        None if crate::layers::static_files::serves(
+            &app,
+            request.method(),
+            request.uri().path(),
+        ) =>
+        {
             RouteLabel::Dashboards
         }
         None => RouteLabel::Unmatched,
