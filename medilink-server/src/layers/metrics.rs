@@ -30,7 +30,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::jobs::{JobQueue, jobs_per_status};
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder, NoLabelSet,
     prometheus_text,
@@ -340,18 +340,11 @@ impl Metrics {
     /// Reads what is counted at scrape time into its gauges: the jobs per status (left out
     /// rather than stale when counting fails) and the audit queue.
     async fn gather(&self, jobs: &dyn JobQueue, audit: &AuditSink) {
-        match jobs.count_by_status().await {
+        match jobs_per_status(jobs).await {
             Ok(counts) => {
-                for status in medilink_fhir::jobs::JobStatus::ALL {
-                    let count = counts
-                        .iter()
-                        .find(|(counted, _)| *counted == status)
-                        .map_or(0, |(_, count)| *count);
-                    self.jobs
-                        .get_or_create(&StatusLabel {
-                            status: status.as_str(),
-                        })
-                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                for (status, count) in counts {
+                    let status = status.as_str();
+                    self.jobs.get_or_create(&StatusLabel { status }).set(count);
                 }
             }
             Err(err) => {
