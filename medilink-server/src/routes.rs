@@ -10,12 +10,12 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{limits, session};
+use crate::auth::session;
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
-use crate::context::assign_request_id;
 use crate::fhir::{bundle, everything, export, history, metadata, read, search, write};
 use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
-use crate::layers::{audit, metrics, security, static_files};
+use crate::layers::request_id::assign_request_id;
+use crate::layers::{audit, metrics, rate_limit, security, static_files};
 use crate::route_meta::{self, Action, LimitClass, Meta, RouteTable, Routes};
 use crate::state::AppState;
 use crate::{api, health};
@@ -283,7 +283,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn_with_state(state.clone(), session::authenticate))
-        .layer(from_fn_with_state(state.clone(), limits::rate_limit))
+        .layer(from_fn_with_state(state.clone(), rate_limit::rate_limit))
         .layer(from_fn_with_state(Arc::new(table), route_meta::classify))
         // The dashboards' pages are public: served before authentication and rate limits.
         .layer(from_fn_with_state(state.clone(), static_files::serve))
@@ -294,7 +294,7 @@ pub(crate) fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<axum::extract::MatchedPath>()
                     .map_or("unmatched", |path| path.as_str());
-                tracing::info_span!("request", method = %request.method(), route, request_id = %crate::context::current_request_id())
+                tracing::info_span!("request", method = %request.method(), route, request_id = %crate::layers::request_id::current_request_id())
             }),
         )
         .layer(from_fn(assign_request_id))

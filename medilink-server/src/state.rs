@@ -51,7 +51,7 @@ pub struct AppState {
     /// directory when built from the configuration).
     pub search_index: Arc<dyn SearchIndex>,
     /// The web dashboards served at `/` and `/patient/` (none: not served).
-    pub dashboards: Option<crate::layers::static_files::Dashboards>,
+    pub dashboards: Option<crate::config::Dashboards>,
     /// The job queue (document ingest, periodic work).
     pub jobs: Arc<dyn JobQueue>,
     /// Uploaded documents (in memory by default; `--blob-url` when built from the

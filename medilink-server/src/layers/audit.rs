@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
 use crate::auth::limits::client_ip;
-use crate::context::RequestId;
 use crate::error::ApiError;
+use crate::layers::request_id::RequestId;
 use crate::route_meta::Meta;
 use crate::state::AppState;
 
