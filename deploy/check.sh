@@ -130,9 +130,9 @@ else
 fi
 
 # --- 3. Metric names in alerts and dashboards exist in the code -------------------------------
-python3 - <<'EOF' && ok "every metric in alerts.yml and medilink.json is registered in src/metrics.rs" || fail "metric names"
+python3 - <<'EOF' && ok "every metric in alerts.yml and medilink.json is registered in the metrics.rs files" || fail "metric names"
 import json, re, sys
-code = open("../medilink-server/src/metrics.rs").read() + open("../medilink-worker/src/metrics.rs").read()
+code = open("../medilink-server/src/layers/metrics.rs").read() + open("../medilink-worker/src/metrics.rs").read()
 registered = set(re.findall(r'register\(\s*"([a-z_]+)"', code))
 used = set(re.findall(r"\b(medilink_[a-z_]+)", open("prometheus/alerts.yml").read()))
 used |= set(re.findall(r"\b(medilink_[a-z_]+)", open("prometheus/alerts.test.yml").read()))

@@ -455,45 +455,12 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use medilink_fhir::blob::BlobWriter;
-    use medilink_fhir::{FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions};
+    use medilink_fhir::blob::MemoryBlobStore;
+    use medilink_fhir::{FixedClock, IdGen, SeqIdGen, SqlOptions};
     use medilink_platform::{UserId, open_store_and_platform};
     use time::macros::datetime;
 
     use super::*;
-
-    /// Holds no blob (kick-offs and lookups of unknown exports never reach one).
-    #[derive(Debug)]
-    struct NoBlobs;
-
-    #[async_trait]
-    impl BlobStore for NoBlobs {
-        async fn put(&self, _key: &str, _bytes: Vec<u8>) -> FhirResult<()> {
-            Ok(())
-        }
-        async fn get(&self, _key: &str) -> FhirResult<Option<Vec<u8>>> {
-            Ok(None)
-        }
-        async fn delete(&self, _key: &str) -> FhirResult<()> {
-            Ok(())
-        }
-        async fn writer(&self, _key: &str) -> FhirResult<Box<dyn BlobWriter>> {
-            Err(FhirError::Unsupported {
-                feature: "blob writer".into(),
-            })
-        }
-        async fn size(&self, _key: &str) -> FhirResult<Option<u64>> {
-            Ok(None)
-        }
-        async fn read_range(
-            &self,
-            _key: &str,
-            _offset: u64,
-            _len: u64,
-        ) -> FhirResult<Option<Vec<u8>>> {
-            Ok(None)
-        }
-    }
 
     /// Keeps the records, or refuses them all.
     #[derive(Default)]
@@ -517,7 +484,13 @@ mod tests {
             open_store_and_platform(&SqlOptions::new("sqlite::memory:"), clock.clone(), ids)
                 .await
                 .expect("store");
-        ResearchExport::new(store, Arc::new(NoBlobs), platform.jobs, clock, [7; 32])
+        ResearchExport::new(
+            store,
+            Arc::new(MemoryBlobStore::default()),
+            platform.jobs,
+            clock,
+            [7; 32],
+        )
     }
 
     fn as_user(role: Role) -> RequestContext {

@@ -223,6 +223,20 @@ pub trait JobQueue: Send + Sync + Debug {
     ) -> FhirResult<bool>;
 }
 
+/// How many jobs `queue` holds in every status, in [`JobStatus::ALL`]'s order, zero where it
+/// holds none and saturated to `i64`: what both hosts' `medilink_jobs{status}` gauges show at
+/// scrape time, so a status that empties reads 0 instead of keeping its last count.
+pub async fn jobs_per_status(queue: &dyn JobQueue) -> FhirResult<[(JobStatus, i64); 6]> {
+    let counts = queue.count_by_status().await?;
+    Ok(JobStatus::ALL.map(|status| {
+        let count = counts
+            .iter()
+            .find(|(counted, _)| *counted == status)
+            .map_or(0, |(_, count)| *count);
+        (status, i64::try_from(count).unwrap_or(i64::MAX))
+    }))
+}
+
 // --- Job kinds -------------------------------------------------------------------------------
 //
 // [`JobKind`]: a job kind's name with the types of its payload and result, so jobs are

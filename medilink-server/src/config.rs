@@ -369,13 +369,22 @@ pub struct ServeConfig {
     /// SMTP delivery of patient notices (logged only when `None`).
     pub smtp: Option<crate::mail::SmtpSettings>,
     /// Where the web dashboards come from.
-    pub dashboards: crate::static_files::Dashboards,
+    pub dashboards: Dashboards,
     /// Document uploads and their blob store.
     pub documents: DocumentsConfig,
     /// The in-process job worker (`None`: `--no-worker`).
     pub worker: Option<WorkerSettings>,
     /// The structured extractor of uploaded documents.
     pub extractor: ExtractorConfig,
+}
+
+/// Where the web dashboards' files come from (`layers/static_files.rs` serves them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dashboards {
+    /// Embedded at build time (release builds); read from `dashboards/dist` in debug builds.
+    Embedded,
+    /// Read from this directory at request time (`--dashboards-dir`).
+    Dir(PathBuf),
 }
 
 impl StorageArgs {
@@ -485,10 +494,8 @@ impl ServeArgs {
             .as_ref()
             .map(|url| crate::mail::SmtpSettings::new(url.clone(), self.smtp_from.clone()));
         let dashboards = match &self.dashboards_dir {
-            None => crate::static_files::Dashboards::Embedded,
-            Some(dir) if dir.join("index.html").is_file() => {
-                crate::static_files::Dashboards::Dir(dir.clone())
-            }
+            None => Dashboards::Embedded,
+            Some(dir) if dir.join("index.html").is_file() => Dashboards::Dir(dir.clone()),
             Some(dir) => bail!(
                 "--dashboards-dir / MEDILINK_DASHBOARDS_DIR: {} has no index.html (build the dashboards first)",
                 dir.display()

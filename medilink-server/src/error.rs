@@ -52,8 +52,11 @@ use axum::response::{IntoResponse, Response};
 use medilink_fhir::{ErrorKind, Issue, IssueCode, ServiceError, Severity};
 use serde_json::{Map, Value, json};
 
-use crate::context::current_request_id;
-use crate::fhir_response::FHIR_JSON;
+use crate::layers::request_id::current_request_id;
+
+/// The content type of every FHIR response (here, below every handler: error responses are
+/// FHIR responses too).
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
 /// An error response: a status and the issues of its `OperationOutcome`.
 #[derive(Debug, Clone)]

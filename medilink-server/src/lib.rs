@@ -3,39 +3,26 @@
 //! It serves the FHIR R4 REST API at `/fhir/R4` (read, vread, create, update, patch, delete,
 //! history, search, conditional create/update/delete, batch/transaction, `metadata`, Bulk Data `$export`) and the health endpoints, on top of the
 //! [`medilink_fhir::ResourceStore`] seam. It is thin: extractors parse and negotiate, a handler
-//! makes one library call, [`fhir_response::FhirResponse`] and [`error::ApiError`] map the
+//! makes one library call, [`fhir::response::FhirResponse`] and [`error::ApiError`] map the
 //! result. Library errors become HTTP statuses and OperationOutcomes in [`error`] only.
 //!
 //! [`app`] builds the router, so tests and examples can drive it without a socket.
 
-pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod context;
 pub mod error;
-pub mod fhir_response;
+pub mod fhir;
 pub mod import;
+pub mod layers;
 pub mod mail;
-pub mod metrics;
 pub mod route_meta;
 pub mod serve;
 pub mod state;
-pub mod static_files;
 
 mod api;
-mod bundle;
-mod everything;
-mod export;
-mod extract;
 mod health;
-mod history;
-mod metadata;
-mod middleware;
-mod pipeline;
-mod read;
 mod routes;
-mod search;
-mod write;
 
 pub use config::Limits;
 pub use error::ApiError;

@@ -21,8 +21,30 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 pub use medilink_platform::Action;
 
-pub use crate::auth::limits::LimitClass;
 use crate::state::AppState;
+
+/// The route classes that are limited separately (declared per route; their rates are
+/// [`crate::auth::RateLimits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitClass {
+    /// Credential endpoints.
+    Login,
+    /// TOTP endpoints.
+    Totp,
+    /// Everything else.
+    Api,
+}
+
+impl LimitClass {
+    /// The metrics label of the class.
+    pub fn label(self) -> &'static str {
+        match self {
+            LimitClass::Login => "login",
+            LimitClass::Totp => "totp",
+            LimitClass::Api => "api",
+        }
+    }
+}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

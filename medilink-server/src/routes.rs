@@ -10,16 +10,15 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{limits, session};
+use crate::auth::session;
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
-use crate::context::assign_request_id;
-use crate::middleware::{negotiate, panic_response, unknown_route, wrong_method};
+use crate::fhir::{bundle, everything, export, history, metadata, read, search, write};
+use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
+use crate::layers::request_id::assign_request_id;
+use crate::layers::{audit, metrics, rate_limit, security, static_files};
 use crate::route_meta::{self, Action, LimitClass, Meta, RouteTable, Routes};
 use crate::state::AppState;
-use crate::{
-    api, audit, bundle, everything, export, health, history, metadata, metrics, pipeline, read,
-    search, static_files, write,
-};
+use crate::{api, health};
 
 /// Every route with its metadata (`document_limit`: the largest document upload body).
 fn routes(document_limit: usize) -> Routes {
@@ -277,14 +276,14 @@ pub(crate) fn router(state: AppState) -> Router {
     let (routes, table) = routes(document_limit).into_parts();
     // Outermost last: metrics, CORS, security headers, request id, logs, static files, route
     // metadata, rate limits, authentication, audit, panic catching, then the routes.
-    let cors = pipeline::cors(&state.cors_origins);
+    let cors = security::cors(&state.cors_origins);
     routes
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn_with_state(state.clone(), session::authenticate))
-        .layer(from_fn_with_state(state.clone(), limits::rate_limit))
+        .layer(from_fn_with_state(state.clone(), rate_limit::rate_limit))
         .layer(from_fn_with_state(Arc::new(table), route_meta::classify))
         // The dashboards' pages are public: served before authentication and rate limits.
         .layer(from_fn_with_state(state.clone(), static_files::serve))
@@ -295,11 +294,11 @@ pub(crate) fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<axum::extract::MatchedPath>()
                     .map_or("unmatched", |path| path.as_str());
-                tracing::info_span!("request", method = %request.method(), route, request_id = %crate::context::current_request_id())
+                tracing::info_span!("request", method = %request.method(), route, request_id = %crate::layers::request_id::current_request_id())
             }),
         )
         .layer(from_fn(assign_request_id))
-        .layer(from_fn_with_state(state.clone(), pipeline::security_headers))
+        .layer(from_fn_with_state(state.clone(), security::security_headers))
         .layer(cors)
         // Outermost, so that durations and in-flight counts cover every layer.
         .layer(from_fn_with_state(state.clone(), metrics::measure))

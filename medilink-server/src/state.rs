@@ -7,7 +7,7 @@ use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::research::ResearchExport;
 use medilink_consent::{ConsentGuard, ConsentService};
-use medilink_fhir::blob::{BlobStore, BlobWriter};
+use medilink_fhir::blob::{BlobStore, MemoryBlobStore};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::jobs::JobQueue;
 use medilink_fhir::kv::RedisKeyValue;
@@ -19,9 +19,9 @@ use medilink_jobs::JobDeps;
 use medilink_platform::open_store_and_platform;
 use medilink_platform::{AuditLog, Platform};
 
-use crate::audit::AuditSink;
 use crate::auth::{Auth, AuthSettings, Keys};
 use crate::config::{DEFAULT_MAX_DOCUMENT_BYTES, Limits, ServeConfig, StorageConfig};
+use crate::layers::audit::AuditSink;
 
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct AppState {
     /// directory when built from the configuration).
     pub search_index: Arc<dyn SearchIndex>,
     /// The web dashboards served at `/` and `/patient/` (none: not served).
-    pub dashboards: Option<crate::static_files::Dashboards>,
+    pub dashboards: Option<crate::config::Dashboards>,
     /// The job queue (document ingest, periodic work).
     pub jobs: Arc<dyn JobQueue>,
     /// Uploaded documents (in memory by default; `--blob-url` when built from the
@@ -63,7 +63,7 @@ pub struct AppState {
     /// Largest accepted document upload, in bytes (larger ones get `413`).
     pub max_document_bytes: usize,
     /// The Prometheus metrics of `GET /metrics` (one registry per state).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::layers::metrics::Metrics>,
     /// Bulk Data `$export` and the `fhir.export` job, over the platform's store (guarded per
     /// job as its requester), `blobs` and `jobs`.
     pub exports: Arc<BulkExport>,
@@ -130,7 +130,7 @@ impl AppState {
             blobs,
             documents: Arc::new(job_deps.documents()),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics: Arc::new(crate::layers::metrics::Metrics::new()),
             exports: Arc::new(job_deps.exports()),
             research: Arc::new(job_deps.research()),
             job_deps,
@@ -287,94 +287,6 @@ pub async fn open_search_index(storage: &StorageConfig) -> anyhow::Result<Tantiv
         .with_context(|| {
             format!("--data-dir / MEDILINK_DATA_DIR: cannot open the full-text index in {shown}")
         })
-}
-
-/// Blobs in process memory: the store of [`AppState::new`] (tests, examples); a server built
-/// from its configuration uses `--blob-url`.
-#[derive(Debug, Default)]
-pub struct MemoryBlobStore {
-    objects: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
-}
-
-type Objects = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>;
-
-fn lock(
-    objects: &Objects,
-) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
-    objects
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl MemoryBlobStore {
-    fn objects(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
-        lock(&self.objects)
-    }
-}
-
-/// An object written in parts into a [`MemoryBlobStore`] (stored on close).
-struct MemoryBlobWriter {
-    objects: Objects,
-    key: String,
-    bytes: Vec<u8>,
-}
-
-#[async_trait::async_trait]
-impl BlobWriter for MemoryBlobWriter {
-    async fn write(&mut self, bytes: Vec<u8>) -> medilink_fhir::FhirResult<()> {
-        self.bytes.extend_from_slice(&bytes);
-        Ok(())
-    }
-    async fn close(self: Box<Self>) -> medilink_fhir::FhirResult<()> {
-        let MemoryBlobWriter {
-            objects,
-            key,
-            bytes,
-        } = *self;
-        lock(&objects).insert(key, bytes);
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl BlobStore for MemoryBlobStore {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> medilink_fhir::FhirResult<()> {
-        self.objects().insert(key.to_owned(), bytes);
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> medilink_fhir::FhirResult<Option<Vec<u8>>> {
-        Ok(self.objects().get(key).cloned())
-    }
-    async fn delete(&self, key: &str) -> medilink_fhir::FhirResult<()> {
-        self.objects().remove(key);
-        Ok(())
-    }
-    async fn writer(&self, key: &str) -> medilink_fhir::FhirResult<Box<dyn BlobWriter>> {
-        Ok(Box::new(MemoryBlobWriter {
-            objects: self.objects.clone(),
-            key: key.to_owned(),
-            bytes: Vec::new(),
-        }))
-    }
-    async fn size(&self, key: &str) -> medilink_fhir::FhirResult<Option<u64>> {
-        Ok(self.objects().get(key).map(|bytes| bytes.len() as u64))
-    }
-    async fn read_range(
-        &self,
-        key: &str,
-        offset: u64,
-        len: u64,
-    ) -> medilink_fhir::FhirResult<Option<Vec<u8>>> {
-        Ok(self.objects().get(key).map(|bytes| {
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
-            let end = start
-                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-                .min(bytes.len());
-            bytes[start..end].to_vec()
-        }))
-    }
 }
 
 /// The ingest pipeline the server runs: the PDF text layer, else OCR by `tesseract`, then the

@@ -17,8 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use medilink_fhir::jobs::JobQueue;
-use medilink_fhir::jobs::{Job, JobStatus};
+use medilink_fhir::jobs::{Job, JobQueue, jobs_per_status};
 use medilink_platform::worker::{JobError, JobHandler, JobOutcome, Registry};
 use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
 use prometheus_client::metrics::counter::Counter;
@@ -136,18 +135,11 @@ impl WorkerMetrics {
 
     /// Reads the queue's counts, then renders the registry in the Prometheus text format.
     pub async fn scrape(&self, queue: &dyn JobQueue) -> Result<String, std::fmt::Error> {
-        match queue.count_by_status().await {
+        match jobs_per_status(queue).await {
             Ok(counts) => {
-                for status in JobStatus::ALL {
-                    let count = counts
-                        .iter()
-                        .find(|(counted, _)| *counted == status)
-                        .map_or(0, |(_, count)| *count);
-                    self.jobs
-                        .get_or_create(&StatusLabel {
-                            status: status.as_str(),
-                        })
-                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                for (status, count) in counts {
+                    let status = status.as_str();
+                    self.jobs.get_or_create(&StatusLabel { status }).set(count);
                 }
             }
             Err(err) => {

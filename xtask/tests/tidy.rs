@@ -185,7 +185,7 @@ const EXTRACTOR_MARKERS: &[&str] = &[
     "Json(",
     "Form(",
     "Extension(",
-    ": Caller",
+    ": RequestCaller",
     ": Multipart",
     ": HeaderMap",
 ];
@@ -198,7 +198,7 @@ const STALE_PHRASES: &[(&str, &str)] = &[
     ),
     (
         "no-op today",
-        "the `Caller` extractor carries the authenticated principal",
+        "the `RequestCaller` extractor carries the authenticated principal",
     ),
 ];
 
@@ -1128,9 +1128,9 @@ fn test_only_code_is_left_out() {
 
 #[test]
 fn handlers_are_recognised() {
-    let text = "pub(crate) async fn read(\n    State(app): State<AppState>,\n    caller: Caller,\n\
+    let text = "pub(crate) async fn read(\n    State(app): State<AppState>,\n    caller: RequestCaller,\n\
                 ) -> Result<(), ApiError> {\n    if x { y }\n    Ok(())\n}\n\
-                async fn helper(caller: &Caller) {}\n\
+                async fn helper(caller: &RequestCaller) {}\n\
                 pub(crate) async fn layer(request: Request, next: Next) -> Response { next }\n";
     let handlers = Source::new(String::from("s.rs"), text).handlers();
     assert_eq!(handlers.len(), 1);

@@ -71,44 +71,15 @@ impl DocumentIngest {
 mod tests {
     use std::sync::Arc;
 
-    use async_trait::async_trait;
-    use medilink_fhir::blob::{BlobStore, BlobWriter};
+    use medilink_fhir::blob::MemoryBlobStore;
     use medilink_fhir::jobs::{JobQueue, NewJob};
-    use medilink_fhir::{Clock, FhirError, FhirResult, FixedClock, IdGen, SeqIdGen, SqlOptions};
+    use medilink_fhir::{Clock, FixedClock, IdGen, SeqIdGen, SqlOptions};
     use medilink_platform::{UserId, open_store_and_platform};
     use serde_json::json;
     use time::macros::datetime;
 
     use super::*;
     use crate::pipeline::Pipeline;
-
-    /// Holds no blob: owners' views of a job never read one.
-    #[derive(Debug)]
-    struct NoBlobs;
-
-    #[async_trait]
-    impl BlobStore for NoBlobs {
-        async fn put(&self, _key: &str, _bytes: Vec<u8>) -> FhirResult<()> {
-            Ok(())
-        }
-        async fn get(&self, _key: &str) -> FhirResult<Option<Vec<u8>>> {
-            Ok(None)
-        }
-        async fn delete(&self, _key: &str) -> FhirResult<()> {
-            Ok(())
-        }
-        async fn writer(&self, _key: &str) -> FhirResult<Box<dyn BlobWriter>> {
-            Err(FhirError::Unsupported {
-                feature: "blob writer".into(),
-            })
-        }
-        async fn size(&self, _key: &str) -> FhirResult<Option<u64>> {
-            Ok(None)
-        }
-        async fn read_range(&self, _key: &str, _at: u64, _len: u64) -> FhirResult<Option<Vec<u8>>> {
-            Ok(None)
-        }
-    }
 
     async fn service() -> (DocumentIngest, Arc<dyn JobQueue>) {
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(datetime!(2024-01-01 0:00 UTC)));
@@ -121,7 +92,7 @@ mod tests {
         let pipeline = Pipeline::offline_default();
         let service = DocumentIngest::new(
             store,
-            Arc::new(NoBlobs),
+            Arc::new(MemoryBlobStore::default()),
             queue.clone(),
             ids,
             clock,

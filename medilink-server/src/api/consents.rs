@@ -16,11 +16,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Body;
 use super::schema::{ConsentInitiator, ConsentState};
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn principal(caller: &Caller) -> medilink_platform::Caller {
+fn principal(caller: &RequestCaller) -> medilink_platform::Caller {
     caller.context().caller().clone()
 }
 
@@ -94,7 +94,7 @@ pub(crate) struct GrantList {
 /// `GET /api/consents`: a patient's grants, or a physician's grants and pending requests.
 pub(crate) async fn list(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
 ) -> Result<Json<GrantList>, ApiError> {
     let consents = app.store.consents();
     let grants = consents.list(&principal(&caller)).await?;
@@ -151,7 +151,7 @@ impl NewConsent {
 /// `POST /api/consents`: a patient grants, a physician requests.
 pub(crate) async fn create(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Body(body): Body<NewConsent>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let request = body.into_request(&app).await?;
@@ -163,7 +163,7 @@ pub(crate) async fn create(
 /// `DELETE /api/consents/{id}`: revoke (harmless when already revoked).
 pub(crate) async fn revoke(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path(id): Path<String>,
 ) -> Result<Json<GrantView>, ApiError> {
     let consents = app.store.consents();
@@ -174,7 +174,7 @@ pub(crate) async fn revoke(
 /// `POST /api/consents/{id}/accept|decline`: the patient answers a request.
 pub(crate) async fn answer(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<GrantView>, ApiError> {
     let accept = match action.as_str() {
@@ -204,7 +204,7 @@ pub(crate) struct BreakGlassBody {
 /// `POST /api/consents/break-glass`: emergency access for 24 hours.
 pub(crate) async fn break_glass(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Body(body): Body<BreakGlassBody>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let consents = app.store.consents();
@@ -310,7 +310,7 @@ impl From<AccessLog> for AccessLogView {
 /// ([`ConsentService::access_log`](medilink_consent::ConsentService::access_log)).
 pub(crate) async fn access_log(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<AccessLogView>, ApiError> {
     let page = LogPage {

@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ClassifyMessage;
 use super::schema::JobState;
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -33,14 +33,14 @@ pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
 const MAX_PATIENT_FIELD: usize = 200;
 
 /// The caller's user id (every `/api/documents` route requires a signed-in user).
-fn user_id(caller: &Caller) -> Result<&str, ApiError> {
+fn user_id(caller: &RequestCaller) -> Result<&str, ApiError> {
     caller
         .principal()
         .map(|principal| principal.claims.sub.0.as_str())
         .ok_or_else(|| ApiError::unauthenticated("a bearer token is required"))
 }
 
-fn is_admin(caller: &Caller) -> bool {
+fn is_admin(caller: &RequestCaller) -> bool {
     caller
         .principal()
         .is_some_and(|principal| principal.role() == Role::Admin)
@@ -151,7 +151,7 @@ impl FromRequest<AppState> for UploadForm {
 /// `POST /api/documents`: stores the document and queues its ingest; `202` with the job.
 pub(crate) async fn upload(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     form: UploadForm,
 ) -> Result<(StatusCode, HeaderMap, Json<DocumentSubmitted>), ApiError> {
     let upload = Upload {
@@ -194,7 +194,7 @@ fn accepted(submitted: &Submitted) -> (StatusCode, HeaderMap, Json<DocumentSubmi
 }
 
 /// The job `id` when the caller may see it (owner or admin); `404` otherwise.
-async fn visible_job(app: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+async fn visible_job(app: &AppState, caller: &RequestCaller, id: &str) -> Result<Job, ApiError> {
     Ok(app.documents.job(caller.context(), id).await?)
 }
 
@@ -340,7 +340,7 @@ pub(crate) struct DocumentJobList {
 /// `GET /api/documents/jobs/{id}`.
 pub(crate) async fn job(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path(id): Path<String>,
 ) -> Result<Json<DocumentJob>, ApiError> {
     Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
@@ -360,7 +360,7 @@ pub(crate) struct ListQuery {
 /// `GET /api/documents/jobs`: the caller's jobs, newest first (admins: everyone's).
 pub(crate) async fn jobs(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<DocumentJobList>, ApiError> {
     let statuses = match query.status.as_deref() {
@@ -387,7 +387,7 @@ pub(crate) async fn jobs(
 /// (again: no change); a completed or running one is `409`.
 pub(crate) async fn cancel(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path(id): Path<String>,
 ) -> Result<Json<DocumentJob>, ApiError> {
     Ok(Json(view(
@@ -463,7 +463,7 @@ impl AcceptBody {
 /// reviewer's corrections); `409` unless the job is `needs_review`.
 pub(crate) async fn accept(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<DocumentJob>, ApiError> {

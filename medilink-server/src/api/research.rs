@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ClassifyMessage;
-use crate::audit::AuditSink;
 use crate::auth::limits::client_ip;
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
-use crate::extract::Base;
+use crate::fhir::extract::Base;
+use crate::layers::audit::AuditSink;
 use crate::state::AppState;
 
 /// Body of `POST /api/research/exports`.
@@ -209,7 +209,7 @@ fn view(base: &str, job: &Job) -> ExportView {
 /// ([`ResearchExport::create`]: the role first, audited).
 pub(crate) async fn create(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -230,7 +230,7 @@ pub(crate) async fn create(
 /// `GET /api/research/exports/{id}`: the status, with the files when completed.
 pub(crate) async fn status(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     Path(id): Path<String>,
 ) -> Result<Json<ExportView>, ApiError> {
@@ -241,7 +241,7 @@ pub(crate) async fn status(
 /// `DELETE /api/research/exports/{id}`: cancels the export and deletes its files.
 pub(crate) async fn cancel(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     app.research.cancel(caller.context(), &id).await?;
@@ -251,7 +251,7 @@ pub(crate) async fn cancel(
 /// `GET /api/research/exports/{id}/files/{Type}.ndjson`: the file, streamed.
 pub(crate) async fn file(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path((id, file_name)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -260,5 +260,5 @@ pub(crate) async fn file(
     let ctx = caller.context();
     let download = app.research.download(ctx, &app.audit, ip, &id, type_name);
     let (key, size) = download.await?;
-    Ok(crate::export::stream_ndjson(&app, key, size))
+    Ok(crate::fhir::export::stream_ndjson(&app, key, size))
 }

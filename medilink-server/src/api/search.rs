@@ -13,7 +13,7 @@ use medilink_fhir::IssueCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -72,7 +72,7 @@ impl From<TextMatches> for SearchResults {
 /// `GET /api/search?q=`.
 pub(crate) async fn search(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let q = params.q.as_deref().map(str::trim).unwrap_or_default();

@@ -1,6 +1,6 @@
 //! Request-time authentication: the `authenticate` middleware checks the bearer token of
 //! every route but the public ones and the role its [`Access`] requires, and leaves a
-//! [`Principal`] in the request for the [`crate::context::Caller`] extractor.
+//! [`Principal`] in the request for the [`crate::context::RequestCaller`] extractor.
 //!
 //! A route's access is declared where it is registered (`routes.rs`, [`crate::route_meta`]).
 

@@ -7,7 +7,7 @@ use medilink_fhir::SqlOptions;
 use medilink_fhir::jobs::NewJob;
 use medilink_server::Limits;
 use medilink_server::auth::{AuthSettings, RateLimits};
-use medilink_server::static_files::Dashboards;
+use medilink_server::config::Dashboards;
 use serde_json::json;
 
 use crate::support::{TestApp, patient, unlimited};

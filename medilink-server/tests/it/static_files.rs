@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use medilink_server::static_files::Dashboards;
+use medilink_server::config::Dashboards;
 
 use crate::support::TestApp;
 

@@ -12,17 +12,17 @@ use medilink_consent::fhir_access::Everything;
 use medilink_fhir::{ErrorKind, FhirResult, IssueCode, ResourceId, ResourceType};
 use serde_json::{Value, json};
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
-use crate::extract::{Base, InstancePath};
-use crate::fhir_response::FhirResponse;
-use crate::search::{entry, outcome_entry, parse_stored};
+use crate::fhir::extract::{Base, InstancePath};
+use crate::fhir::response::FhirResponse;
+use crate::fhir::search::{entry, outcome_entry, parse_stored};
 use crate::state::AppState;
 
 /// `GET [base]/Patient/{id}/$everything`.
 pub(crate) async fn everything(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     InstancePath(resource_type, id): InstancePath,
 ) -> Result<FhirResponse, ApiError> {

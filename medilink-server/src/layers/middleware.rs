@@ -9,9 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::{ErrorKind, IssueCode};
 
-use crate::context::current_request_id;
-use crate::error::ApiError;
-use crate::fhir_response::FHIR_JSON;
+use crate::error::{ApiError, FHIR_JSON};
+use crate::layers::request_id::current_request_id;
 
 const JSON_TYPES: [&str; 3] = [
     "application/fhir+json",

@@ -18,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use medilink_consent::export::{ExportLevel, ExportRequest, ExportStatus};
 use medilink_fhir::{ErrorKind, IssueCode};
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::{ApiError, information};
-use crate::extract::Base;
-use crate::fhir_response::FhirResponse;
+use crate::fhir::extract::Base;
+use crate::fhir::response::FhirResponse;
 use crate::state::AppState;
 
 /// Bytes read from the blob store per streamed chunk.
@@ -49,7 +49,7 @@ fn pairs(query: Option<&str>) -> Vec<(String, String)> {
 
 async fn kick_off(
     app: &AppState,
-    caller: &Caller,
+    caller: &RequestCaller,
     base: &str,
     headers: &HeaderMap,
     query: Option<String>,
@@ -73,7 +73,7 @@ async fn kick_off(
 /// `GET [base]/$export`.
 pub(crate) async fn system(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -103,7 +103,7 @@ fn patient_only(type_name: &str) -> Result<(), ApiError> {
 /// `GET [base]/Patient/$export`.
 pub(crate) async fn patients(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     Path(type_name): Path<String>,
     headers: HeaderMap,
@@ -126,7 +126,7 @@ pub(crate) async fn patients(
 /// `GET [base]/Patient/{id}/$export`.
 pub(crate) async fn patient(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     Path((type_name, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -153,7 +153,7 @@ fn in_progress(progress: &'static str) -> Response {
 /// `GET [base]/$export-poll-status/{id}`.
 pub(crate) async fn status(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -172,7 +172,7 @@ pub(crate) async fn status(
 /// `DELETE [base]/$export-poll-status/{id}`: cancels the export and deletes its files.
 pub(crate) async fn cancel(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path(id): Path<String>,
 ) -> Result<FhirResponse, ApiError> {
     app.exports.cancel(caller.context(), &id).await?;
@@ -185,7 +185,7 @@ pub(crate) async fn cancel(
 /// `GET [base]/$export-file/{id}/{Type}.ndjson`: the file, streamed.
 pub(crate) async fn file(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Path((id, file_name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let type_name = file_name.strip_suffix(".ndjson").unwrap_or_default();

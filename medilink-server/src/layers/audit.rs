@@ -7,7 +7,7 @@
 //! if the process is killed right after.
 //!
 //! What a record names comes from the access decision, not from the URL: the middleware puts
-//! a collecting [`Accessed`] sink into the request's extensions, the [`crate::context::Caller`]
+//! a collecting [`Accessed`] sink into the request's extensions, the [`crate::context::RequestCaller`]
 //! extractor carries it in the request's `RequestContext`, the consent guard records every
 //! resource it returned or changed with the patients it belongs to, and the record holds
 //! those resources (`Type/id`), patients and types. Only the action (and the type the URL
@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
 use crate::auth::limits::client_ip;
-use crate::context::RequestId;
 use crate::error::ApiError;
+use crate::layers::request_id::RequestId;
 use crate::route_meta::Meta;
 use crate::state::AppState;
 

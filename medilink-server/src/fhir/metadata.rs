@@ -13,8 +13,8 @@ use medilink_fhir::clock::format_instant;
 use medilink_fhir::search::{ParamType, SearchParam, registry};
 use serde_json::{Value, json};
 
-use crate::extract::Base;
-use crate::fhir_response::FhirResponse;
+use crate::fhir::extract::Base;
+use crate::fhir::response::FhirResponse;
 use crate::state::AppState;
 
 /// The interactions every resource type supports.

@@ -14,10 +14,7 @@ use medilink_fhir::{StoredResource, VersionId};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::error::information;
-
-/// The content type of every FHIR response.
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+use crate::error::{FHIR_JSON, information};
 
 /// What a write should return (`Prefer: return=…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! FHIR `update`, `patch` and `delete` (`create` is in [`crate::search`], with the
+//! FHIR `update`, `patch` and `delete` (`create` is in [`crate::fhir::search`], with the
 //! conditional interactions).
 
 use axum::extract::State;
@@ -9,16 +9,16 @@ use medilink_fhir::{
 };
 use serde_json::Value;
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::{ApiError, information};
-use crate::extract::{Base, FhirJson, IfMatch, InstancePath, JsonPatch};
-use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference};
+use crate::fhir::extract::{Base, FhirJson, IfMatch, InstancePath, JsonPatch};
+use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference};
 use crate::state::AppState;
 
 /// `PUT [base]/{type}/{id}`: `200` update or `201` update-as-create; honours `If-Match`.
 pub(crate) async fn update(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
     IfMatch(if_match): IfMatch,
@@ -41,7 +41,7 @@ pub(crate) async fn update(
 /// `PATCH [base]/{type}/{id}` with a JSON Patch document.
 pub(crate) async fn patch(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
     IfMatch(if_match): IfMatch,
@@ -87,7 +87,7 @@ async fn patch_resource(
 /// nothing live to delete.
 pub(crate) async fn delete(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     IfMatch(if_match): IfMatch,
     InstancePath(resource_type, id): InstancePath,
 ) -> Result<FhirResponse, ApiError> {

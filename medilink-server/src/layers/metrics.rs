@@ -30,7 +30,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::jobs::{JobQueue, jobs_per_status};
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder, NoLabelSet,
     prometheus_text,
@@ -41,7 +41,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::audit::AuditSink;
+use crate::layers::audit::AuditSink;
 use crate::state::AppState;
 
 /// Upper bounds of the request duration buckets, in seconds: 1 ms to 10 s.
@@ -298,7 +298,12 @@ pub(crate) async fn measure(State(app): State<AppState>, request: Request, next:
     let method = method_label(request.method());
     let route = match request.extensions().get::<MatchedPath>() {
         Some(path) => RouteLabel::Matched(path.clone()),
-        None if crate::static_files::serves(&app, request.method(), request.uri().path()) => {
+        None if crate::layers::static_files::serves(
+            &app,
+            request.method(),
+            request.uri().path(),
+        ) =>
+        {
             RouteLabel::Dashboards
         }
         None => RouteLabel::Unmatched,
@@ -335,18 +340,11 @@ impl Metrics {
     /// Reads what is counted at scrape time into its gauges: the jobs per status (left out
     /// rather than stale when counting fails) and the audit queue.
     async fn gather(&self, jobs: &dyn JobQueue, audit: &AuditSink) {
-        match jobs.count_by_status().await {
+        match jobs_per_status(jobs).await {
             Ok(counts) => {
-                for status in medilink_fhir::jobs::JobStatus::ALL {
-                    let count = counts
-                        .iter()
-                        .find(|(counted, _)| *counted == status)
-                        .map_or(0, |(_, count)| *count);
-                    self.jobs
-                        .get_or_create(&StatusLabel {
-                            status: status.as_str(),
-                        })
-                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                for (status, count) in counts {
+                    let status = status.as_str();
+                    self.jobs.get_or_create(&StatusLabel { status }).set(count);
                 }
             }
             Err(err) => {

@@ -10,7 +10,7 @@
 //! answer a short page saying how to build them.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -19,6 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::config::Dashboards;
 use crate::state::AppState;
 
 /// `dashboards/dist` as of the build (empty when it was not built).
@@ -37,22 +38,11 @@ const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'no
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// Where the dashboard files come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dashboards {
-    /// Embedded at build time (release builds); read from `dashboards/dist` in debug builds.
-    Embedded,
-    /// Read from this directory at request time (`--dashboards-dir`).
-    Dir(PathBuf),
-}
-
-impl Dashboards {
-    /// The bytes of `file` (a relative path already checked by [`file_path`]).
-    async fn read(&self, file: &str) -> Option<Cow<'static, [u8]>> {
-        match self {
-            Dashboards::Embedded => Embedded::get(file).map(|embedded| embedded.data),
-            Dashboards::Dir(dir) => read_regular_file(&dir.join(file)).await.map(Cow::Owned),
-        }
+/// The bytes of `file` of `dashboards` (a relative path already checked by [`file_path`]).
+async fn read(dashboards: &Dashboards, file: &str) -> Option<Cow<'static, [u8]>> {
+    match dashboards {
+        Dashboards::Embedded => Embedded::get(file).map(|embedded| embedded.data),
+        Dashboards::Dir(dir) => read_regular_file(&dir.join(file)).await.map(Cow::Owned),
     }
 }
 
@@ -221,7 +211,7 @@ pub(crate) async fn serve(State(app): State<AppState>, request: Request, next: N
     }
     let file = file_path(path);
     if let Some(file) = &file
-        && let Some(bytes) = dashboards.read(file).await
+        && let Some(bytes) = read(dashboards, file).await
     {
         return file_response(&request, file, bytes);
     }
@@ -229,7 +219,7 @@ pub(crate) async fn serve(State(app): State<AppState>, request: Request, next: N
         return plain(StatusCode::NOT_FOUND, "no-cache", NOT_FOUND);
     }
     let index = fallback_index(path);
-    match dashboards.read(index).await {
+    match read(dashboards, index).await {
         Some(bytes) => file_response(&request, index, bytes),
         None => plain(StatusCode::NOT_FOUND, "no-store", NOT_BUILT),
     }

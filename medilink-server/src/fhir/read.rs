@@ -2,16 +2,16 @@
 
 use axum::extract::State;
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
-use crate::extract::{InstancePath, VersionPath};
-use crate::fhir_response::FhirResponse;
+use crate::fhir::extract::{InstancePath, VersionPath};
+use crate::fhir::response::FhirResponse;
 use crate::state::AppState;
 
 /// `GET [base]/{type}/{id}`: the current version (`410` once deleted).
 pub(crate) async fn read(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     InstancePath(resource_type, id): InstancePath,
 ) -> Result<FhirResponse, ApiError> {
     let stored = app.store.read(caller.context(), resource_type, &id).await?;
@@ -21,7 +21,7 @@ pub(crate) async fn read(
 /// `GET [base]/{type}/{id}/_history/{vid}`: one version.
 pub(crate) async fn vread(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     VersionPath(resource_type, id, version): VersionPath,
 ) -> Result<FhirResponse, ApiError> {
     let stored = app

@@ -12,16 +12,16 @@ use medilink_fhir::clock::format_instant;
 use medilink_fhir::{FhirError, FhirResult, ResourceType};
 use serde_json::{Map, Value, json};
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::{ApiError, information};
-use crate::extract::{Base, FhirJson, expect_type};
-use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference, etag, version_url};
+use crate::fhir::extract::{Base, FhirJson, expect_type};
+use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference, etag, version_url};
 use crate::state::AppState;
 
 /// `POST [base]`: a batch or transaction Bundle.
 pub(crate) async fn bundle(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
     FhirJson(body): FhirJson,

@@ -13,10 +13,10 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::ApiError;
-use crate::extract::{Base, InstancePath, TypePath};
-use crate::fhir_response::{FhirResponse, etag};
+use crate::fhir::extract::{Base, InstancePath, TypePath};
+use crate::fhir::response::{FhirResponse, etag};
 use crate::state::AppState;
 
 /// Page size when `_count` is absent.
@@ -144,7 +144,7 @@ impl<S: Send + Sync> FromRequestParts<S> for HistoryParams {
 /// `GET [base]/{type}/{id}/_history`.
 pub(crate) async fn instance_history(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     base: Base,
     InstancePath(resource_type, id): InstancePath,
     params: HistoryParams,
@@ -162,7 +162,7 @@ pub(crate) async fn instance_history(
 /// `GET [base]/{type}/_history`.
 pub(crate) async fn type_history(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     base: Base,
     TypePath(resource_type): TypePath,
     params: HistoryParams,
@@ -173,7 +173,7 @@ pub(crate) async fn type_history(
 /// `GET [base]/_history`.
 pub(crate) async fn system_history(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     base: Base,
     params: HistoryParams,
 ) -> Result<FhirResponse, ApiError> {
@@ -182,7 +182,7 @@ pub(crate) async fn system_history(
 
 async fn history(
     app: AppState,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     scope: HistoryScope,
     params: HistoryParams,

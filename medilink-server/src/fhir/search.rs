@@ -19,10 +19,10 @@ use medilink_fhir::search::{SearchPage, SearchQuery, Summary};
 use medilink_fhir::{FhirError, FhirResult, Issue, IssueCode, ResourceType, StoredResource};
 use serde_json::{Map, Value, json};
 
-use crate::context::Caller;
+use crate::context::RequestCaller;
 use crate::error::{ApiError, information, operation_outcome};
-use crate::extract::{Base, FhirJson, IfMatch, TypePath};
-use crate::fhir_response::{FhirResponse, Prefer, ReturnPreference};
+use crate::fhir::extract::{Base, FhirJson, IfMatch, TypePath};
+use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference};
 use crate::state::AppState;
 
 /// The paging cursor parameter.
@@ -88,7 +88,7 @@ impl<S: Send + Sync> FromRequest<S> for SearchParams {
 /// `GET [base]/{type}` and `POST [base]/{type}/_search`: a `searchset` Bundle.
 pub(crate) async fn search(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     TypePath(resource_type): TypePath,
     params: SearchParams,
@@ -276,14 +276,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneExist {
 /// nothing written; several: `412`).
 pub(crate) async fn create(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
     TypePath(resource_type): TypePath,
     IfNoneExist(if_none_exist): IfNoneExist,
     FhirJson(body): FhirJson,
 ) -> Result<FhirResponse, ApiError> {
-    crate::extract::expect_type(&body, resource_type)?;
+    crate::fhir::extract::expect_type(&body, resource_type)?;
     let criteria = if_none_exist.map(|condition| criteria(Some(&condition)));
     let ctx = caller.context();
     let outcome = conditional::create_unless_exists(
@@ -302,14 +302,14 @@ pub(crate) async fn create(
 /// several are `412`.
 pub(crate) async fn conditional_update(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
     IfMatch(if_match): IfMatch,
     ConditionalTarget(resource_type, criteria): ConditionalTarget,
     FhirJson(body): FhirJson,
 ) -> Result<FhirResponse, ApiError> {
-    crate::extract::expect_type(&body, resource_type)?;
+    crate::fhir::extract::expect_type(&body, resource_type)?;
     let ctx = caller.context();
     let outcome = conditional::update(&app.store, ctx, resource_type, &criteria, body, if_match);
     let outcome = outcome.await?;
@@ -322,7 +322,7 @@ pub(crate) async fn conditional_update(
 /// are `412`.
 pub(crate) async fn conditional_delete(
     State(app): State<AppState>,
-    caller: Caller,
+    caller: RequestCaller,
     ConditionalTarget(resource_type, criteria): ConditionalTarget,
 ) -> Result<FhirResponse, ApiError> {
     let store = &app.store;

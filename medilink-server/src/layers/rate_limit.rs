@@ -1,0 +1,53 @@
+//! Rate limiting per role and route class (login, TOTP, API; [`crate::auth::RateLimits`])
+//! through the [`medilink_fhir::kv::KeyValue`] seam: fixed one-minute windows, shared between
+//! processes when the key-value store is Redis.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::limits::client_ip;
+use crate::auth::session::verify_bearer;
+use crate::error::ApiError;
+use crate::route_meta::{LimitClass, Meta};
+use crate::state::AppState;
+
+/// Middleware: counts the request in its window and answers `429` past the limit.
+pub(crate) async fn rate_limit(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user = verify_bearer(&app, &mut request).and_then(Result::ok);
+    let auth = &app.auth;
+    let limits = auth.settings.rate;
+    let class = Meta::of_request(&request).limit;
+    let ip = client_ip(&request, auth.settings.trust_forwarded_for)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let (key, limit) = match (class, &user) {
+        (LimitClass::Login, _) => (format!("rate:login:{ip}"), limits.login),
+        (LimitClass::Totp, Some(claims)) => (format!("rate:totp:{}", claims.sub), limits.totp),
+        (LimitClass::Totp, None) => (format!("rate:totp:{ip}"), limits.totp),
+        (LimitClass::Api, Some(claims)) => (
+            format!("rate:api:{}", claims.sub),
+            limits.for_role(claims.role),
+        ),
+        (LimitClass::Api, None) => (format!("rate:anon:{ip}"), limits.anonymous),
+    };
+    if limit == 0 {
+        // 0 means unlimited (operators may lift a role's limit, e.g. for load tests).
+        return next.run(request).await;
+    }
+    match auth.kv.incr(&key, Duration::from_secs(60)).await {
+        Ok(count) if count > limit => {
+            tracing::warn!(class = ?class, "rate limited");
+            app.metrics.rate_limited(class.label());
+            ApiError::throttled("rate limit exceeded").into_response()
+        }
+        Ok(_) => next.run(request).await,
+        // Fail closed: without counters the limits cannot be enforced.
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
