@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # HTTP benchmarks against a fresh server: transaction-bundle ingest and GET Patient/{id} reads
 # (wrk), as an authenticated admin (TOTP enrolled), on the database given as $1 (default: SQLite).
-# Usage: scripts/bench/http.sh [DATABASE_URL]   (run from the repository root after a release build)
+# Usage: scripts/bench/http.sh [DATABASE_URL]   (run from the repository root after a release build;
+# BIN=dir runs the binaries of another build, e.g. an earlier commit's for a before/after pair)
 set -euo pipefail
 DB="${1:-}"
 DATA=$(mktemp -d)
 PORT=18090
-BIN=target/release
+BIN="${BIN:-target/release}"
 ARGS=(--data-dir "$DATA")
 [ -n "$DB" ] && ARGS+=(--database-url "$DB")
 "$BIN/medilink-server" "${ARGS[@]}" user add --email loadtest@example.org --password 'Qx7-vortex-kiwi-9351' --role admin >/dev/null
