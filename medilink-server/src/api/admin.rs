@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use medilink_fhir::IssueCode;
 use medilink_platform::{AccountStatus, Action, AuditFilter, AuditRecord, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::Query;
 use crate::auth::service::{AdminAction, UserView};
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -2,7 +2,7 @@
 //! patient's access log. The lifecycle rules live in `medilink_consent::ConsentService`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use medilink_consent::access_log::{AccessLog, AccessLogEntry, LogPage};
 use medilink_consent::{BreakGlass, Grant, GrantRequest, Scope};
@@ -15,6 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
 use super::Body;
+use super::Query;
 use super::schema::{ConsentInitiator, ConsentState};
 use crate::context::RequestCaller;
 use crate::error::ApiError;

@@ -3,11 +3,12 @@
 //! an e-mail address, password data, or an account that is not an active physician.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use medilink_fhir::IssueCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::Query;
 use crate::auth::directory::ClinicianView;
 use crate::error::ApiError;
 use crate::state::AppState;

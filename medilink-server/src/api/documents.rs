@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::multipart::MultipartError;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::jobs::{Job, JobFilter, JobStatus};
@@ -21,6 +21,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ClassifyMessage;
+use super::Query;
 use super::schema::JobState;
 use crate::context::RequestCaller;
 use crate::error::ApiError;

@@ -39,6 +39,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
     }
 }
 
+/// Query parameters whose rejection (a value of the wrong type, an unknown enum name) is a `400`
+/// OperationOutcome naming the problem, as for the FHIR API, not axum's plain-text answer.
+#[derive(Debug)]
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(params)| Query(params))
+            .map_err(|rejection| {
+                ApiError::bad_request(medilink_fhir::IssueCode::Invalid, rejection.body_text())
+            })
+    }
+}
+
 /// A JSON body whose rejection is a `400` OperationOutcome.
 #[derive(Debug)]
 pub(crate) struct Body<T>(pub(crate) T);

@@ -6,13 +6,14 @@
 //! `limit` of them (default 20, at most 100), best first.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use medilink_consent::FhirAccess;
 use medilink_consent::fhir_access::{DEFAULT_TEXT_RESULTS, TextMatch, TextMatches};
 use medilink_fhir::IssueCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::Query;
 use crate::context::RequestCaller;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -283,3 +283,27 @@ async fn every_admin_route_refuses_non_admins_and_incomplete_admin_logins() {
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["users"][0]["status"], "pending", "{list}");
 }
+
+/// Malformed query parameters of the `/api` endpoints are `400` OperationOutcomes naming the
+/// problem (not a plain-text rejection); well-formed ones are the positive control.
+#[tokio::test]
+async fn malformed_api_query_parameters_are_operation_outcomes() {
+    let app = TestApp::new().await;
+    for path in [
+        "/api/admin/audit?action=no-such-action",
+        "/api/admin/audit?before=abc",
+        "/api/admin/users?limit=-1",
+    ] {
+        let (status, body) = admin(&app, Method::GET, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["resourceType"], "OperationOutcome", "{path}: {body}");
+        assert_eq!(body["issue"][0]["code"], "invalid", "{path}: {body}");
+    }
+    for path in [
+        "/api/admin/audit?action=read&before=100",
+        "/api/admin/users?limit=5",
+    ] {
+        let (status, body) = admin(&app, Method::GET, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+}
