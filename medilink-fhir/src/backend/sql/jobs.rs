@@ -14,6 +14,33 @@
 //! through the [`JobQueue`] seam; its SQLite and PostgreSQL backends are separate code paths
 //! and would not share the store's pool and migration runner. The queue here is a table,
 //! seven statements and their tests.
+//!
+//! ## Jobs and blobs (the whole design)
+//!
+//! Background work is a row in `jobs`, in the same database. A lease is one write transaction:
+//! pick the oldest due row of the worker's kinds (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's
+//! `BEGIN IMMEDIATE` makes it the only writer), then mark it `processing` with `leased_by`,
+//! `lease_until` and `attempts + 1`. `run_at` follows `lease_until` while a job runs, so one index
+//! on `(status, run_at)` finds due jobs and jobs whose worker died alike. Heartbeat, complete,
+//! fail and release are single `UPDATE … WHERE leased_by = ?`: only the holder changes a job. A
+//! failed attempt goes back to `pending` after the backoff while attempts remain, else `failed`
+//! with the reason (the dead letter); an expired lease on the last attempt is failed by the
+//! `maintenance.stale_jobs` job. Periodic jobs are ordinary jobs with a `unique_key` (a partial
+//! unique index allows one pending or processing row per key), so any number of schedulers agree.
+//! Every queue-wide kind is registered in one place, `medilink_jobs::register_jobs`, which the
+//! server's embedded worker and `medilink-worker` both call, so a kind cannot run in one host and
+//! stall under `serve --no-worker` (`medilink-server/tests/it/jobs.rs` and
+//! `medilink-worker/tests/it/every_kind.rs` hold both registries to its set, and a worker process
+//! alone on the queue completes a job of every kind). Only two registrations stay per host: the
+//! server's `maintenance.fulltext` (the catch-up of that process's own index) and the worker's
+//! hidden test kinds. Payloads and results are serde structs named by each kind's `JobKind`
+//! (the handler type: `DocumentIngest`, `BulkExport`, `ResearchExport`, `TokenCleanup`, …);
+//! queueing and reading go through the typed helpers, never through JSON keys, and the stored
+//! JSON is what the older `json!` literals wrote (`medilink-jobs/src/tests.rs` decodes such rows).
+//! Delivery is at least once: handlers are idempotent. The embedded default runs the loop inside
+//! the server; `medilink-worker` runs it in separate processes on the same queue. Blobs (uploaded
+//! documents, export files) go through `BlobStore` (whole objects, or written in parts through
+//! `BlobWriter` and read back in ranges, so an export never holds a whole file in memory) to `fs://{data-dir}/blobs` or `s3://bucket?endpoint=…`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,6 +8,23 @@
 //! On SQLite the writes also take the resource store's writer lock: writers then queue on it
 //! instead of sleeping in SQLite's busy handler. Expiry is by the store's [`Clock`]; expired
 //! rows are never returned and are deleted every [`SWEEP_EVERY`] writes of a process.
+//!
+//! ## Where security state lives
+//!
+//! Users, refresh tokens and the audit trail live in the same database as the resources, behind
+//! seams in `medilink-platform` (its SQL on the resource store's pool); counters, lockouts and the token denylist behind the
+//! `KeyValue` seam. Where that security state lives (the access-token denylist, the revocation
+//! cut-offs of a password change or suspension, login/TOTP/password lockouts, rate and
+//! break-glass counters): with `--redis-url`, in Redis (shared by every server); without it, in
+//! the `kv` table of the same database (`SqlKeyValue`, migration `0005_kv`: SQLite or
+//! PostgreSQL), so it survives a restart and is shared by servers on one PostgreSQL database.
+//! Never in process. Each operation is one statement (`incr` is an upsert whose `CASE` restarts
+//! an expired fixed window), expiry is by the `Clock`, and expired rows are swept every 1024
+//! writes of a process; on SQLite the writes queue on the resource store's writer lock. The
+//! consent grant cache (a pure cache of `Consent` resources, with its generation tokens) follows
+//! the same store, except on SQLite without Redis, where the one server keeps it in process
+//! (two `kv` reads per physician request saved; measured ~0.1–0.2 ms each through sqlx in a
+//! loaded debug build, vs ~3 µs in process). `medilink-worker` holds no security state.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
