@@ -151,6 +151,7 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
         now: to_micros(store.clock.now()),
         correlate_compartment: restrict.is_some() && query.criteria.len() > 1,
         restrict,
+        json_lists: store.backend == DbBackend::Sqlite,
         ..Plan::default()
     };
     let live = plan_filter(&mut plan, query)?;

@@ -28,6 +28,9 @@ pub(super) struct Plan {
     /// Plan patient membership conditions as correlated `EXISTS` (set when other criteria are
     /// present to drive the query).
     pub(super) correlate_compartment: bool,
+    /// Bind the consent restriction's patient lists as one JSON array (`json_each`, SQLite)
+    /// instead of one parameter per patient.
+    pub(super) json_lists: bool,
 }
 
 /// The index table of a parameter type.
@@ -54,6 +57,18 @@ fn escape_like(text: &str) -> String {
 }
 
 impl Plan {
+    /// `IN (…)` operand for the ids: one JSON array parameter on SQLite, else one parameter
+    /// per id.
+    fn id_list(&mut self, ids: &[String]) -> String {
+        if self.json_lists {
+            let array = serde_json::Value::from(ids.to_vec()).to_string();
+            format!("(SELECT value FROM json_each({}))", self.bind(array))
+        } else {
+            let marks: Vec<&str> = ids.iter().map(|id| self.bind(id.as_str())).collect();
+            format!("({})", marks.join(", "))
+        }
+    }
+
     fn bind(&mut self, value: impl Into<SqlValue>) -> &'static str {
         self.values.push(value.into());
         "?"
@@ -260,19 +275,15 @@ impl Plan {
         let sole = implied.unwrap_or(&permitted);
         let sole = match sole {
             [one] => format!("{alias}.patient = {}", self.bind(one.as_str())),
-            many => {
-                let marks: Vec<&str> = many.iter().map(|id| self.bind(id.as_str())).collect();
-                format!("{alias}.patient IN ({})", marks.join(", "))
-            }
+            many => format!("{alias}.patient IN {}", self.id_list(many)),
         };
         let x = self.alias();
-        let foreign: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
+        let foreign = self.id_list(&permitted);
         // The parameter is a literal (a constant of ours), so that the planner can use the
         // partial index `search_reference_patient` (migration 0007).
         let mut many = format!(
             "{alias}.patient = '{MANY_PATIENTS}' AND NOT EXISTS (SELECT 1 FROM search_reference {x} \
-             WHERE {x}.rid = {alias}.rid AND {x}.param = '{PATIENTS_PARAM}' AND {x}.target_id NOT IN ({}))",
-            foreign.join(", ")
+             WHERE {x}.rid = {alias}.rid AND {x}.param = '{PATIENTS_PARAM}' AND {x}.target_id NOT IN {foreign})"
         );
         if implied.is_some() {
             // Every match names an implied patient: neither "no patient" nor a member check.
@@ -280,11 +291,10 @@ impl Plan {
         }
         if member {
             let s = self.alias();
-            let marks: Vec<&str> = permitted.iter().map(|id| self.bind(id.as_str())).collect();
+            let members = self.id_list(&permitted);
             many.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM search_reference {s} WHERE {s}.rid = {alias}.rid \
-                 AND {s}.param = '{PATIENTS_PARAM}' AND {s}.target_id IN ({}))",
-                marks.join(", ")
+                 AND {s}.param = '{PATIENTS_PARAM}' AND {s}.target_id IN {members})"
             ));
             return format!("({sole} OR ({many}))");
         }
