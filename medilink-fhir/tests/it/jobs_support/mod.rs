@@ -52,23 +52,14 @@ pub(crate) async fn open_store_and_platform(
 /// What to do after a test.
 pub(crate) enum Cleanup {
     Dir(#[allow(dead_code, reason = "held until the test ends")] tempfile::TempDir),
-    Postgres {
-        admin: sea_orm::DatabaseConnection,
-        name: String,
-    },
+    /// Drops the test database ([`medilink_fhir::testsuite::postgres_database`]).
+    Postgres(Box<dyn FnOnce() -> medilink_fhir::testsuite::Cleanup + Send>),
 }
 
 impl Cleanup {
     pub(crate) async fn run(self) {
-        use sea_orm::ConnectionTrait;
-        if let Cleanup::Postgres { admin, name } = self {
-            let dropped = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-            if let Err(err) = dropped {
-                eprintln!("could not drop test database {name}: {err}");
-            }
-            let _ = admin.close().await;
+        if let Cleanup::Postgres(drop_database) = self {
+            drop_database().await;
         }
     }
 }
@@ -130,25 +121,10 @@ pub(crate) async fn sqlite_memory() -> Option<(TestDb, Cleanup)> {
 
 /// A new PostgreSQL database, or `None` (skip) when `MEDILINK_TEST_POSTGRES_URL` is unset.
 pub(crate) async fn postgres() -> Option<(TestDb, Cleanup)> {
-    use sea_orm::{ConnectionTrait, Database};
     let Ok(base_url) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
         eprintln!("MEDILINK_TEST_POSTGRES_URL is unset: skipping the PostgreSQL job-queue tests");
         return None;
     };
-    let admin = Database::connect(base_url.as_str())
-        .await
-        .expect("connect to postgres");
-    let name = format!("medilink_jobs_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    let (prefix, _) = base_url
-        .rsplit_once('/')
-        .expect("postgres url has a database path");
-    open(
-        format!("{prefix}/{name}"),
-        Cleanup::Postgres { admin, name },
-    )
-    .await
+    let (url, drop_database) = medilink_fhir::testsuite::postgres_database(base_url).await;
+    open(url, Cleanup::Postgres(drop_database)).await
 }
