@@ -1,13 +1,13 @@
 //! A document job as its owner sees it: [`DocumentIngest::job`] (visible to its owner and to
-//! admins; to anyone else it does not exist) and [`DocumentIngest::cancel`], the job's state
-//! machine from the owner's side.
+//! admins; to anyone else it does not exist), [`DocumentIngest::jobs`] (the list under the same
+//! rule) and [`DocumentIngest::cancel`], the job's state machine from the owner's side.
 
-use medilink_fhir::RequestContext;
-use medilink_fhir::jobs::{Job, JobStatus};
+use medilink_fhir::jobs::{Job, JobFilter, JobStatus};
+use medilink_fhir::{RequestContext, ResourceStore};
 use medilink_platform::{Caller, CallerContext, Role};
 use uuid::Uuid;
 
-use super::{DocumentError, DocumentIngest, KIND};
+use super::{Correction, DocumentError, DocumentIngest, KIND};
 
 /// The states a job can be cancelled from: it has not started, or it stopped (failed, or
 /// waiting for a review). A running or completed job cannot.
@@ -17,7 +17,40 @@ const CANCELLABLE: [JobStatus; 3] = [
     JobStatus::Failed,
 ];
 
+/// Jobs listed at most per [`DocumentIngest::jobs`] call, and by default.
+const MAX_LISTED_JOBS: u32 = 100;
+const DEFAULT_LISTED_JOBS: u32 = 50;
+
 impl DocumentIngest {
+    /// The document jobs the caller of `ctx` may see ([`Self::job`]'s rule: a user's own, every
+    /// job for an admin, none for a caller that is not a user), in `status` when
+    /// given, in the queue's listing order; `limit` defaults to 50 and is held to 1..=[`MAX_LISTED_JOBS`].
+    pub async fn jobs(
+        &self,
+        ctx: &RequestContext,
+        status: Option<JobStatus>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Job>, DocumentError> {
+        let owner = match ctx.caller() {
+            Caller::User {
+                role: Role::Admin, ..
+            } => None,
+            Caller::User { user_id, .. } => Some(user_id.0.clone()),
+            Caller::System | Caller::Anonymous => return Ok(Vec::new()),
+        };
+        let filter = JobFilter {
+            owner,
+            kind: Some(KIND.to_owned()),
+            statuses: status.into_iter().collect(),
+            limit: Some(
+                limit
+                    .unwrap_or(DEFAULT_LISTED_JOBS)
+                    .clamp(1, MAX_LISTED_JOBS),
+            ),
+        };
+        Ok(self.queue.list(&filter).await?)
+    }
+
     /// The document job `id` if the caller of `ctx` uploaded it or is an admin; otherwise
     /// [`DocumentError::JobNotFound`], as for an unknown id.
     pub async fn job(&self, ctx: &RequestContext, id: &str) -> Result<Job, DocumentError> {
@@ -35,6 +68,25 @@ impl DocumentIngest {
             return Err(DocumentError::JobNotFound);
         }
         Ok(job)
+    }
+
+    /// Accepts the reviewed results of the job `id` (visible as [`Self::job`]) with
+    /// `corrections`, as the caller of `ctx` ([`Self::accept`] does the work through the
+    /// consent-guarded store `guarded`); returns the job as it is afterwards.
+    pub async fn accept_review(
+        &self,
+        guarded: &dyn ResourceStore,
+        ctx: &RequestContext,
+        id: &str,
+        corrections: &[Correction],
+    ) -> Result<Job, DocumentError> {
+        let job = self.job(ctx, id).await?;
+        let Caller::User { user_id, .. } = ctx.caller() else {
+            return Err(DocumentError::JobNotFound);
+        };
+        self.accept(guarded, ctx, job.id, &user_id.0, corrections)
+            .await?;
+        self.job(ctx, id).await
     }
 
     /// Cancels the job `id` (visible as [`Self::job`]) when it is pending, failed or waiting
@@ -133,6 +185,44 @@ mod tests {
         }
         let other_kind = job_of(queue.as_ref(), "research.export", "owner").await;
         assert!(service.job(&owner, &other_kind).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_list_follows_the_same_rule() {
+        let (service, queue) = service().await;
+        let mine = job_of(queue.as_ref(), KIND, "owner").await;
+        let theirs = job_of(queue.as_ref(), KIND, "other").await;
+        job_of(queue.as_ref(), "research.export", "owner").await;
+        let ids = |jobs: Vec<Job>| {
+            let mut ids: Vec<String> = jobs.iter().map(|job| job.id.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        let listed = |ctx: RequestContext| {
+            let service = &service;
+            async move { ids(service.jobs(&ctx, None, None).await.expect("list")) }
+        };
+        assert_eq!(
+            listed(as_user("owner", Role::Patient)).await,
+            std::slice::from_ref(&mine)
+        );
+        let mut both = vec![mine.clone(), theirs];
+        both.sort();
+        assert_eq!(
+            listed(as_user("admin", Role::Admin)).await,
+            both,
+            "admins see all"
+        );
+        assert!(listed(RequestContext::system()).await.is_empty());
+        let pending = service
+            .jobs(
+                &as_user("owner", Role::Patient),
+                Some(JobStatus::Completed),
+                Some(0),
+            )
+            .await
+            .expect("filtered");
+        assert!(pending.is_empty(), "no completed job");
     }
 
     #[tokio::test]

@@ -12,10 +12,9 @@ use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::jobs::{Job, JobFilter, JobStatus};
+use medilink_fhir::jobs::{Job, JobStatus};
 use medilink_fhir::{IssueCode, ResourceId};
-use medilink_ingest::job::{Correction, DocumentIngest, IngestCounts, KIND, Submitted, Upload};
-use medilink_platform::Role;
+use medilink_ingest::job::{Correction, DocumentIngest, IngestCounts, Submitted, Upload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -39,12 +38,6 @@ fn user_id(caller: &RequestCaller) -> Result<&str, ApiError> {
         .principal()
         .map(|principal| principal.claims.sub.0.as_str())
         .ok_or_else(|| ApiError::unauthenticated("a bearer token is required"))
-}
-
-fn is_admin(caller: &RequestCaller) -> bool {
-    caller
-        .principal()
-        .is_some_and(|principal| principal.role() == Role::Admin)
 }
 
 fn too_large(max: usize) -> ApiError {
@@ -364,22 +357,17 @@ pub(crate) async fn jobs(
     caller: RequestCaller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<DocumentJobList>, ApiError> {
-    let statuses = match query.status.as_deref() {
-        None => Vec::new(),
-        Some(name) => vec![
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(name) => Some(
             serde_json::from_value::<JobStatus>(name.into())
                 .map_err(|_| ApiError::bad_request(IssueCode::Value, "unknown status"))?,
-        ],
+        ),
     };
-    let filter = JobFilter {
-        owner: (!is_admin(&caller))
-            .then(|| user_id(&caller).map(str::to_owned))
-            .transpose()?,
-        kind: Some(KIND.to_owned()),
-        statuses,
-        limit: Some(query.limit.unwrap_or(50).clamp(1, 100)),
-    };
-    let jobs = app.jobs.list(&filter).await?;
+    let jobs = app
+        .documents
+        .jobs(caller.context(), status, query.limit)
+        .await?;
     let jobs = jobs.iter().map(view).collect();
     Ok(Json(DocumentJobList { jobs }))
 }
@@ -470,16 +458,9 @@ pub(crate) async fn accept(
 ) -> Result<Json<DocumentJob>, ApiError> {
     let body = AcceptBody::parse(&body)?;
     let corrections: Vec<Correction> = body.corrections.into_iter().map(Into::into).collect();
-    let job = visible_job(&app, &caller, &id).await?;
-    let reviewer = user_id(&caller)?.to_owned();
-    app.documents
-        .accept(
-            &app.store,
-            caller.context(),
-            job.id,
-            &reviewer,
-            &corrections,
-        )
+    let job = app
+        .documents
+        .accept_review(&app.store, caller.context(), &id, &corrections)
         .await?;
-    Ok(Json(view(&visible_job(&app, &caller, &id).await?)))
+    Ok(Json(view(&job)))
 }
