@@ -23,6 +23,15 @@ import type {
   TotpVerified,
   UserView,
 } from './types';
+import type {
+  Acknowledgement,
+  ClinicalHistory,
+  Drug,
+  DrugList,
+  InteractionCheck,
+  InteractionCheckRequest,
+  NewAcknowledgement,
+} from './clinical';
 
 /** An error answer of the server (or a network failure, `status` 0). */
 export class ApiError extends Error {
@@ -343,6 +352,27 @@ export class ApiClient {
   /** Accepts the reviewed results of a `needs_review` job. */
   acceptDocumentJob(id: string): Promise<DocumentJob> {
     return this.request('POST', `/api/documents/jobs/${encodeURIComponent(id)}/accept`, { json: {} });
+  }
+
+  // ---- clinical decision support ---------------------------------------------------------
+
+  /** Drugs whose name (brand or generic) matches `q`, for choosing what to prescribe. */
+  async drugs(q: string, limit = 10): Promise<Drug[]> {
+    return (await this.request<DrugList>('GET', '/api/clinical/drugs', { query: { q, limit } })).drugs;
+  }
+
+  /** Checks medications against each other and, with a patient, their record. */
+  checkInteractions(check: InteractionCheckRequest): Promise<InteractionCheck> {
+    return this.request('POST', '/api/clinical/drug-interactions', { json: check });
+  }
+
+  acknowledge(acknowledgement: NewAcknowledgement): Promise<Acknowledgement> {
+    return this.request('POST', '/api/clinical/acknowledgements', { json: acknowledgement });
+  }
+
+  /** A patient's earlier checks and acknowledgements. */
+  clinicalHistory(patient: string): Promise<ClinicalHistory> {
+    return this.request('GET', '/api/clinical/history', { query: { patient } });
   }
 
   // ---- FHIR -----------------------------------------------------------------------------

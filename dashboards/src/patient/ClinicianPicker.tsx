@@ -2,9 +2,10 @@
 // clinician directory, searched as the patient types (debounced). Arrow keys move through
 // the results, Enter chooses, Escape closes; choosing one hands it to `onChoose`.
 
-import { useEffect, useId, useState, type KeyboardEvent } from 'react';
+import { useId, useState, type KeyboardEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
+import { useDebouncedValue } from '../ui/components';
 import type { Clinician } from '../api/types';
 
 /** Characters the directory needs before it searches. */
@@ -21,16 +22,6 @@ export function directoryTerm(text: string): string | null {
 /** How a clinician is named in the results (the directory never gives an e-mail). */
 export function clinicianLabel(clinician: Clinician): string {
   return clinician.name ?? 'Clinician without a name';
-}
-
-/** `value`, once it has stayed the same for `delay` ms. */
-export function useDebouncedValue<T>(value: T, delay: number): T {
-  const [settled, setSettled] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setSettled(value), delay);
-    return () => clearTimeout(timer);
-  }, [value, delay]);
-  return settled;
 }
 
 /** What the live region says about the search. */
