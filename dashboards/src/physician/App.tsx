@@ -10,10 +10,12 @@ import { useSession } from '../ui/session';
 import { DashboardPage } from './DashboardPage';
 import { PatientsPage } from './PatientsPage';
 import { PatientDetailPage } from './PatientDetailPage';
+import { InteractionsPage } from './InteractionsPage';
 
 const NAV: NavItem[] = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/patients', label: 'Patients' },
+  { to: '/interactions', label: 'Interaction checker' },
   { to: '/security', label: 'Security' },
   { to: '/settings', label: 'Settings' },
 ];
@@ -53,6 +55,7 @@ export function PhysicianApp() {
       <Route path="/" element={<Frame><DashboardPage /></Frame>} />
       <Route path="/patients" element={<Frame><PatientsPage /></Frame>} />
       <Route path="/patients/:id" element={<Frame><PatientDetailPage /></Frame>} />
+      <Route path="/interactions" element={<Frame><InteractionsPage /></Frame>} />
       <Route path="/security" element={<Frame totp={false}><SecurityPage mandatory continueTo="/" /></Frame>} />
       <Route path="/settings" element={<Frame totp={false}><SettingsPage /></Frame>} />
       <Route path="*" element={<Frame><NotFound /></Frame>} />

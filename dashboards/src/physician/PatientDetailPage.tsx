@@ -1,6 +1,7 @@
 // One patient: demographics and consent status, timeline, vitals and lab results with trends,
-// conditions, medications, allergies, immunizations and document upload; without access, the
-// request and break-glass panel.
+// conditions, medications, prescribing with drug-interaction checks and the history of those
+// checks, allergies, immunizations and document upload; without access, the request and
+// break-glass panel.
 
 import { useQuery } from '@tanstack/react-query';
 import { useParams } from 'react-router-dom';
@@ -19,6 +20,8 @@ import {
 import { ageInYears, formatDate, patientName, statusLabel, userLocale } from '../fhir/format';
 import { AccessPanel, ConsentStatus } from './AccessPanel';
 import { DocumentsPanel } from './DocumentsPanel';
+import { PrescribePanel } from './PrescribePanel';
+import { CheckHistorySection } from './CheckHistory';
 import { shares, useConsents } from './hooks';
 
 /** A section the patient did not share with this physician. */
@@ -36,6 +39,8 @@ const SECTIONS = [
   ['labs', 'Lab results'],
   ['conditions', 'Conditions'],
   ['medications', 'Medications'],
+  ['prescribe', 'Prescribe'],
+  ['interaction-history', 'Interaction checks'],
   ['allergies', 'Allergies'],
   ['immunizations', 'Immunizations'],
   ['documents', 'Documents'],
@@ -103,6 +108,8 @@ export function PatientDetailPage() {
       {shared('Observation') ? <LabsSection query={observations} /> : <NotShared title="Lab results" id="labs" />}
       {shared('Condition') ? <ConditionsSection query={conditions} /> : <NotShared title="Conditions" id="conditions" />}
       {shared('MedicationRequest') ? <MedicationsSection query={medications} /> : <NotShared title="Medications" id="medications" />}
+      <PrescribePanel patientId={id} />
+      <CheckHistorySection patientId={id} />
       {shared('AllergyIntolerance') ? <AllergiesSection query={allergies} /> : <NotShared title="Allergies" id="allergies" />}
       {shared('Immunization') ? <ImmunizationsSection query={immunizations} /> : <NotShared title="Immunizations" id="immunizations" />}
       <DocumentsPanel patientId={id} />

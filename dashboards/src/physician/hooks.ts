@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import type { Grant } from '../api/types';
+import type { MedicationInput } from '../api/clinical';
 
 export function useConsents() {
   const client = useClient();
@@ -30,4 +31,26 @@ export function usePatients(ids: string[]) {
 /** Whether the grants in force for `patient` cover records of `type`. */
 export function shares(grants: Grant[] | undefined, patient: string, type: string): boolean {
   return activeGrants(grants, patient).some((g) => g.scope === '*' || g.scope.includes(type));
+}
+
+/**
+ * The interaction check of `medications` (for `patient`, or none: "what if"), re-run whenever
+ * they change; nothing is asked while the list is shorter than `minimum`.
+ */
+export function useInteractionCheck(patient: string | undefined, medications: MedicationInput[], minimum = 1) {
+  const client = useClient();
+  return useQuery({
+    queryKey: ['clinical', 'check', patient ?? null, medications],
+    enabled: medications.length >= minimum,
+    // A check reflects the record at this moment: never serve an old one.
+    staleTime: 0,
+    gcTime: 0,
+    queryFn: () => client.checkInteractions({ ...(patient ? { patient } : {}), medications }),
+  });
+}
+
+/** A patient's earlier checks and acknowledgements. */
+export function useClinicalHistory(patient: string) {
+  const client = useClient();
+  return useQuery({ queryKey: ['clinical', 'history', patient], queryFn: () => client.clinicalHistory(patient) });
 }

@@ -1,0 +1,104 @@
+// A finding of a drug-interaction check as a card: the severity (colour and text, never colour
+// alone), what it is about and what it conflicts with, mechanism, recommendation, source and
+// evidence, and the acknowledgement in force, if any.
+
+import type { ReactNode } from 'react';
+import { formatDateTime, userLocale } from '../fhir/format';
+import { sortFindings, type Finding, type Severity } from '../api/clinical';
+import { usePersonLabel } from './people';
+
+const SEVERITY_LABEL: Record<Severity, string> = {
+  contraindicated: 'Contraindicated',
+  serious: 'Serious',
+  moderate: 'Moderate',
+  minor: 'Minor',
+};
+
+export function severityLabel(severity: Severity): string {
+  return SEVERITY_LABEL[severity] ?? severity;
+}
+
+/** The severity as a labelled badge (`severity severity-<level>`). */
+export function SeverityBadge({ severity }: { severity: Severity }) {
+  return (
+    <span className={`severity severity-${severity}`}>
+      <span className="visually-hidden">Severity: </span>
+      {severityLabel(severity)}
+    </span>
+  );
+}
+
+/** What a conflicting record is, by the type of its reference. */
+export function conflictOrigin(finding: Finding): string {
+  const type = finding.conflicting.reference?.split('/')[0];
+  if (type === 'AllergyIntolerance') return 'allergy on record';
+  if (type === 'MedicationRequest' || type === 'MedicationStatement') return 'active medication on record';
+  if (finding.kind === 'allergy') return 'allergy';
+  return 'in this check';
+}
+
+export function FindingCard({ finding, children }: { finding: Finding; children?: ReactNode }) {
+  const locale = userLocale();
+  const person = usePersonLabel();
+  const headingId = `finding-${finding.key.replace(/\W+/g, '-')}`;
+  const acknowledgement = finding.acknowledgement;
+  return (
+    <article className={`finding finding-${finding.severity}`} aria-labelledby={headingId} data-testid="finding" data-severity={finding.severity}>
+      <p className="finding-meta">
+        <SeverityBadge severity={finding.severity} />{' '}
+        <span className="finding-kind">{finding.kind === 'allergy' ? 'Allergy conflict' : 'Drug interaction'}</span>
+      </p>
+      <h3 id={headingId}>{finding.summary}</h3>
+      <dl className="facts">
+        <dt>Medication</dt>
+        <dd>{finding.medication}</dd>
+        <dt>Conflicts with</dt>
+        <dd>
+          {finding.conflicting.display} <span className="muted">({conflictOrigin(finding)})</span>
+        </dd>
+        {finding.mechanism ? (
+          <>
+            <dt>Mechanism</dt>
+            <dd>{finding.mechanism}</dd>
+          </>
+        ) : null}
+        {finding.recommendation ? (
+          <>
+            <dt>Recommendation</dt>
+            <dd>{finding.recommendation}</dd>
+          </>
+        ) : null}
+        <dt>Source</dt>
+        <dd>{finding.source}</dd>
+        {finding.evidence ? (
+          <>
+            <dt>Evidence</dt>
+            <dd>{finding.evidence}</dd>
+          </>
+        ) : null}
+      </dl>
+      {acknowledgement ? (
+        <p className={`finding-ack ${acknowledgement.active ? '' : 'finding-ack-expired'}`} data-testid="finding-acknowledgement">
+          <strong>{acknowledgement.active ? 'Acknowledged' : 'Acknowledgement expired'}</strong> by{' '}
+          {person(acknowledgement.acknowledged_by, acknowledgement.acknowledged_by_name)} on{' '}
+          {formatDateTime(acknowledgement.acknowledged_at, locale)}, {acknowledgement.active ? 'valid until' : 'ended'}{' '}
+          {formatDateTime(acknowledgement.expires_at, locale)}: “{acknowledgement.reason}”
+        </p>
+      ) : null}
+      {children}
+    </article>
+  );
+}
+
+/** Findings most severe first, each with `extra(finding)` below it (the acknowledge form). */
+export function FindingList({ findings, extra, label }: { findings: Finding[]; extra?: (finding: Finding) => ReactNode; label: string }) {
+  return (
+    <ul className="finding-list" aria-label={label}>
+      {sortFindings(findings).map((finding) => (
+        <li key={finding.key}>
+          <FindingCard finding={finding}>{extra?.(finding)}</FindingCard>
+        </li>
+      ))}
+    </ul>
+  );
+}
