@@ -6,7 +6,10 @@
 // Story: a physician enrols TOTP and signs in with it; a patient registers, sees their own
 // records and grants the physician access (found by name in the clinician directory); the
 // physician sees the patient, uploads a lab report and sees the resulting observations; the
-// patient revokes and the physician loses access; the physician breaks the glass; the
+// physician prescribes simvastatin next to an active clarithromycin, is blocked by the
+// contraindication, acknowledges it and signs, sees the checks and the acknowledgement, and
+// checks warfarin + aspirin without a patient; the patient revokes and the physician loses
+// access; the physician breaks the glass; the
 // patient's access log names the physician and highlights the break-glass access.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -332,6 +335,124 @@ await run('physician uploads a lab report and sees the resulting observations', 
   }
   await doc.locator('#labs').scrollIntoViewIfNeeded();
   await shot(doc, 'physician-upload-results');
+});
+
+const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+const ackReason = 'Short clarithromycin course; simvastatin paused until it ends';
+
+await run('physician prescribes simvastatin next to an active clarithromycin: a contraindicated finding blocks signing', async () => {
+  current = doc;
+  const token = await tokenOf(doc, 'medilink.physician.session');
+  const probe = await fetch(`${base}/api/clinical/drugs?q=simva&limit=5`, { headers: { authorization: `Bearer ${token}` } });
+  expect(probe.status !== 404, 'this server has no clinical API (/api/clinical/drugs is 404): merge main');
+  // Another prescriber's order, written through the FHIR API with the physician's token.
+  const seeded = await fetch(`${base}/fhir/R4/MedicationRequest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${patientId}` },
+      authoredOn: new Date().toISOString(),
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '21212', display: 'clarithromycin' }], text: 'Clarithromycin 500 mg oral tablet' },
+      dosageInstruction: [{ text: '500 mg twice a day for 7 days' }],
+    }),
+  });
+  expect(seeded.status === 201, `seeding clarithromycin: ${seeded.status} ${await seeded.text()}`);
+  await doc.goto(`${base}/patients/${patientId}`);
+  await doc.getByRole('heading', { name: patient.name, level: 1 }).waitFor();
+  await doc.getByRole('cell', { name: 'Clarithromycin 500 mg oral tablet' }).first().waitFor();
+  const picker = doc.getByRole('combobox', { name: 'Choose a drug' });
+  await picker.fill('simva');
+  await doc.getByRole('option', { name: /^simvastatin/i }).first().click();
+  const card = doc.locator('[data-testid="finding"][data-severity="contraindicated"]').first();
+  await card.waitFor();
+  expect(/clarithromycin/i.test(await card.textContent()), 'the contraindicated finding does not name clarithromycin');
+  expect((await card.locator('.severity').textContent()).includes('Contraindicated'), 'the severity is not written out');
+  const sign = doc.getByRole('button', { name: 'Sign prescription' });
+  expect(await sign.isDisabled(), 'Sign is enabled despite an unacknowledged contraindication');
+  await doc.getByText('Acknowledge the contraindicated finding before signing.').waitFor();
+  // The server refuses the same order (409) and names the blocking finding.
+  const refused = await fetch(`${base}/fhir/R4/MedicationRequest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${patientId}` },
+      authoredOn: new Date().toISOString(),
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '36567', display: 'simvastatin' }], text: 'simvastatin' },
+    }),
+  });
+  const diagnostics = (await refused.json().catch(() => ({}))).issue?.[0]?.diagnostics ?? '';
+  expect(refused.status === 409, `signing past the contraindication answered ${refused.status}, not 409`);
+  expect(/clarithromycin|simvastatin/i.test(diagnostics), `the 409 does not name the finding: ${diagnostics}`);
+  console.log(`       server refused signing (409): ${diagnostics}`);
+  await card.scrollIntoViewIfNeeded();
+  await shot(doc, 'physician-prescribe-blocked');
+});
+
+await run('physician acknowledges the contraindication with a reason and signs', async () => {
+  current = doc;
+  const card = doc.locator('[data-testid="finding"][data-severity="contraindicated"]').first();
+  const reason = card.getByLabel('Reason for prescribing anyway');
+  await reason.fill('too short');
+  await card.getByRole('button', { name: 'Acknowledge' }).click();
+  await card.getByRole('alert').filter({ hasText: 'at least 10 characters' }).waitFor();
+  await shot(doc, 'physician-acknowledge-invalid');
+  await reason.fill(ackReason);
+  await card.getByRole('button', { name: 'Acknowledge' }).click();
+  await doc.getByTestId('finding-acknowledgement').filter({ hasText: ackReason }).first().waitFor();
+  const sign = doc.getByRole('button', { name: 'Sign prescription' });
+  await doc.waitForFunction(() => {
+    const button = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Sign prescription');
+    return button && !button.disabled;
+  });
+  await shot(doc, 'physician-prescribe-acknowledged');
+  await doc.getByLabel('Dose and directions (optional)').fill('20 mg once daily at night');
+  await sign.click();
+  await doc.getByTestId('sign-success').waitFor();
+  await doc.locator('#medications').getByRole('cell', { name: /simvastatin/i }).first().waitFor();
+  const token = await tokenOf(doc, 'medilink.physician.session');
+  const search = await fetch(`${base}/fhir/R4/MedicationRequest?patient=Patient/${patientId}&_count=100`, { headers: { authorization: `Bearer ${token}` } });
+  const stored = ((await search.json()).entry ?? [])
+    .map((e) => e.resource)
+    .find((r) => (r.medicationCodeableConcept?.coding ?? []).some((c) => c.code === '36567'));
+  expect(stored, 'the signed simvastatin MedicationRequest is not stored');
+  expect((stored.detectedIssue ?? []).some((d) => /^DetectedIssue\//.test(d.reference ?? '')), 'the signed order does not carry the DetectedIssue of the acknowledgement');
+  await shot(doc, 'physician-prescribe-signed');
+});
+
+await run('the patient page lists the checks and the acknowledgement, naming the physician', async () => {
+  current = doc;
+  const history = doc.locator('#interaction-history');
+  await history.scrollIntoViewIfNeeded();
+  const check = history.getByTestId('check-history').getByRole('row').filter({ hasText: /simvastatin/i }).filter({ hasText: 'Contraindicated' });
+  await check.first().waitFor();
+  expect((await check.first().textContent()).includes(doctor.name), 'the check does not name the physician');
+  const ack = history.getByTestId('acknowledgement-history').getByRole('row').filter({ hasText: ackReason });
+  await ack.filter({ hasText: 'Active' }).waitFor();
+  expect((await ack.textContent()).includes(doctor.name), 'the acknowledgement does not name the physician');
+  await history.screenshot({ path: join(screenshots, 'physician-interaction-history.png') });
+});
+
+await run('the stand-alone interaction checker shows warfarin + aspirin', async () => {
+  current = doc;
+  await nav(doc, 'Interaction checker').click();
+  await doc.getByRole('heading', { name: 'Interaction checker', level: 1 }).waitFor();
+  const picker = doc.getByRole('combobox', { name: 'Add a drug' });
+  for (const name of ['warfarin', 'aspirin']) {
+    await picker.fill(name.slice(0, 5));
+    await doc.getByRole('option', { name: new RegExp(`^${name}`, 'i') }).first().click();
+    await doc.getByRole('list', { name: 'Drugs to check' }).getByText(new RegExp(`^${name}`, 'i')).first().waitFor();
+  }
+  const card = doc.getByTestId('finding').first();
+  await card.waitFor();
+  const text = (await card.textContent()).toLowerCase();
+  expect(text.includes('warfarin') && text.includes('aspirin'), `the finding does not name both drugs: ${text}`);
+  await shot(doc, 'physician-interaction-checker');
 });
 
 await run('patient revokes the consent and the physician loses access', async () => {
