@@ -15,7 +15,7 @@ export function CheckHistoryView({ history }: { history: ClinicalHistory }) {
   const acknowledgements = [...history.acknowledgements].sort((a, b) => b.acknowledged_at.localeCompare(a.acknowledged_at));
   return (
     <>
-      <h3>Checks</h3>
+      <h3 className="history-heading">Checks</h3>
       {checks.length ? (
         <div className="table-wrap">
           <table data-testid="check-history">
@@ -48,7 +48,7 @@ export function CheckHistoryView({ history }: { history: ClinicalHistory }) {
       ) : (
         <p className="state state-empty">No interaction checks for this patient yet.</p>
       )}
-      <h3>Acknowledgements</h3>
+      <h3 className="history-heading">Acknowledgements</h3>
       {acknowledgements.length ? (
         <div className="table-wrap">
           <table data-testid="acknowledgement-history">

@@ -1,6 +1,6 @@
 // Queries of the physician portal.
 
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import type { Grant } from '../api/types';
 import type { MedicationInput } from '../api/clinical';
@@ -39,13 +39,19 @@ export function shares(grants: Grant[] | undefined, patient: string, type: strin
  */
 export function useInteractionCheck(patient: string | undefined, medications: MedicationInput[], minimum = 1) {
   const client = useClient();
+  const queryClient = useQueryClient();
   return useQuery({
     queryKey: ['clinical', 'check', patient ?? null, medications],
     enabled: medications.length >= minimum,
     // A check reflects the record at this moment: never serve an old one.
     staleTime: 0,
     gcTime: 0,
-    queryFn: () => client.checkInteractions({ ...(patient ? { patient } : {}), medications }),
+    queryFn: async () => {
+      const check = await client.checkInteractions({ ...(patient ? { patient } : {}), medications });
+      // The server keeps every check of a patient: their history has one more row.
+      if (patient) void queryClient.invalidateQueries({ queryKey: ['clinical', 'history', patient] });
+      return check;
+    },
   });
 }
 
