@@ -4,4 +4,5 @@ mod cds;
 mod check;
 mod data;
 mod fhir;
+mod openfda;
 mod resolve;
