@@ -51,9 +51,12 @@ pub mod check;
 pub mod drug;
 pub mod error;
 pub mod fhir;
+pub mod gate;
 mod kb;
 pub mod openfda;
+pub mod record;
 pub mod rules;
+pub mod service;
 
 pub use check::{
     ActiveAllergy, ActiveMedication, CheckOutcome, Checker, Conflict, Finding, FindingKind,
