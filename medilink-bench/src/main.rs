@@ -6,6 +6,8 @@
 //!   plain multi-row INSERTs into one table (and `COPY` on PostgreSQL).
 //! - `http --url http://127.0.0.1:8080/fhir/R4 --patients N --concurrency C`: the same bundles
 //!   POSTed to a running server.
+//! - `clinical [--rounds N]`: one offline drug check (20 active medications, 5 allergies)
+//!   repeated N times; p50/p99/max in µs.
 //! - `seed-read --url … --count N`: creates N patients and prints their ids for a read load test.
 //!
 //! `postgres://…/test` URLs get a fresh database per run, dropped afterwards; `sqlite` runs use a
@@ -13,6 +15,7 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark driver reports on stdout")]
 
+mod clinical;
 mod consent;
 mod data;
 mod export;
@@ -81,6 +84,11 @@ enum Command {
         /// Patients whose grants the exporting physician holds.
         #[arg(long, default_value_t = 50)]
         patients: usize,
+    },
+    /// Offline drug interaction and allergy check latency (issue #13).
+    Clinical {
+        #[arg(long, default_value_t = 10_000)]
+        rounds: usize,
     },
     /// Consent-guard overhead on reads and searches (run `search` first to load the store).
     Consent {
@@ -180,6 +188,7 @@ async fn main() -> Result<()> {
             token,
         } => http(&url, patients, concurrency, &token).await,
         Command::SeedRead { url, count, token } => seed_read(&url, count, &token).await,
+        Command::Clinical { rounds } => clinical::run(rounds.max(1)).await,
         Command::Consent {
             database_url,
             patients,

@@ -340,13 +340,21 @@ pub enum FhirError {
         /// What is wrong (no resource content).
         message: String,
     },
-    /// A feature the store does not offer (yet).
     /// The caller may not perform this interaction (decided by a guard wrapping the store).
     #[error("access denied: {reason}")]
     Forbidden {
         /// Why (no resource content).
         reason: &'static str,
     },
+    /// A write that a rule of a layer wrapping the store refuses in the current state of the
+    /// record (e.g. clinical safety: a prescription with an unacknowledged contraindication);
+    /// HTTP 409 with issue code `business-rule`.
+    #[error("{message}")]
+    Refused {
+        /// The rule and what to do about it (names the finding, not other patients' data).
+        message: String,
+    },
+    /// A feature the store does not offer (yet).
     #[error("not supported: {feature}")]
     Unsupported {
         /// What was asked for.
@@ -415,7 +423,9 @@ impl FhirError {
             FhirError::VersionMismatch { .. } | FhirError::MultipleMatches { .. } => {
                 ErrorKind::PreconditionFailed
             }
-            FhirError::WriteConflict { .. } | FhirError::Duplicate { .. } => ErrorKind::Conflict,
+            FhirError::WriteConflict { .. }
+            | FhirError::Duplicate { .. }
+            | FhirError::Refused { .. } => ErrorKind::Conflict,
             FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
             FhirError::Forbidden { .. } => ErrorKind::Forbidden,
             FhirError::Unsupported { .. } => ErrorKind::Unsupported,
@@ -463,6 +473,7 @@ impl FhirError {
             FhirError::MultipleMatches { .. } => IssueCode::Processing,
             FhirError::Unprocessable { .. } => IssueCode::Processing,
             FhirError::Forbidden { .. } => IssueCode::Forbidden,
+            FhirError::Refused { .. } => IssueCode::BusinessRule,
             FhirError::Unsupported { .. } => IssueCode::NotSupported,
             FhirError::Unavailable { .. } => IssueCode::Transient,
             FhirError::TimedOut => IssueCode::TooCostly,

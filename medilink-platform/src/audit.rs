@@ -149,13 +149,21 @@ pub enum Action {
     BreakGlass,
     /// A research export: kick-off, status, cancel or file download.
     ResearchExport,
+    /// A drug-interaction and allergy check (`/api/clinical/drug-interactions`).
+    DrugCheck,
+    /// A physician's acknowledgement of a drug-safety finding.
+    DrugAcknowledge,
+    /// A look at a patient's drug checks and acknowledgements.
+    DrugHistory,
+    /// A CDS Hooks service call (`/cds-services/{id}`).
+    CdsHook,
     /// Any other request to an audited route (a method it does not have, an unknown path).
     Other,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 32] = [
         Action::Read,
         Action::Vread,
         Action::Search,
@@ -183,6 +191,10 @@ impl Action {
         Action::ConsentRevoke,
         Action::BreakGlass,
         Action::ResearchExport,
+        Action::DrugCheck,
+        Action::DrugAcknowledge,
+        Action::DrugHistory,
+        Action::CdsHook,
         Action::Other,
     ];
 
@@ -216,6 +228,10 @@ impl Action {
             Action::ConsentRevoke => "consent-revoke",
             Action::BreakGlass => "break-glass",
             Action::ResearchExport => "research-export",
+            Action::DrugCheck => "drug-check",
+            Action::DrugAcknowledge => "drug-acknowledge",
+            Action::DrugHistory => "drug-history",
+            Action::CdsHook => "cds-hook",
             Action::Other => "other",
         }
     }

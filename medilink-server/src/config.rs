@@ -267,6 +267,10 @@ pub struct ServeArgs {
     /// How uploaded documents are read.
     #[command(flatten)]
     pub extractor: ExtractorArgs,
+    /// Base URL of an openFDA API (`https://api.fda.gov`) to consult drug labels beside the
+    /// offline interaction base; off by default (no network needed).
+    #[arg(long, env = "MEDILINK_OPENFDA_URL")]
+    pub openfda_url: Option<String>,
 }
 
 /// Validated settings of the in-process worker.
@@ -376,6 +380,8 @@ pub struct ServeConfig {
     pub worker: Option<WorkerSettings>,
     /// The structured extractor of uploaded documents.
     pub extractor: ExtractorConfig,
+    /// The openFDA API consulted beside the offline drug base (`None`: offline only).
+    pub openfda: Option<url::Url>,
 }
 
 /// Where the web dashboards' files come from (`layers/static_files.rs` serves them).
@@ -501,7 +507,22 @@ impl ServeArgs {
                 dir.display()
             ),
         };
+        let openfda = self
+            .openfda_url
+            .as_deref()
+            .map(|text| {
+                url::Url::parse(text)
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https"))
+                    .with_context(|| {
+                        format!(
+                            "--openfda-url / MEDILINK_OPENFDA_URL: {text:?} is not an http(s) URL"
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(ServeConfig {
+            openfda,
             extractor,
             dashboards,
             smtp,

@@ -21,6 +21,7 @@ pub mod serve;
 pub mod state;
 
 mod api;
+mod cds;
 mod health;
 mod routes;
 

@@ -18,7 +18,7 @@ use crate::layers::request_id::assign_request_id;
 use crate::layers::{audit, metrics, rate_limit, security, static_files};
 use crate::route_meta::{self, Action, LimitClass, Meta, RouteTable, Routes};
 use crate::state::AppState;
-use crate::{api, health};
+use crate::{api, cds, health};
 
 /// Every route with its metadata (`document_limit`: the largest document upload body).
 fn routes(document_limit: usize) -> Routes {
@@ -145,6 +145,15 @@ fn routes(document_limit: usize) -> Routes {
         .get("/health/ready", health::ready, Meta::public())
         .get("/metrics", metrics::scrape, Meta::public())
         .method_not_allowed_fallback(wrong_method);
+    // CDS Hooks 2.0: discovery is public, calls read patient data.
+    let cds = Routes::new()
+        .get("/cds-services", cds::discovery, Meta::public())
+        .post(
+            "/cds-services/{id}",
+            cds::call,
+            Meta::clinical().audit(Action::CdsHook),
+        )
+        .method_not_allowed_fallback(wrong_method);
     let login = Meta::public().limit(LimitClass::Login);
     let totp = Meta::account().limit(LimitClass::Totp);
     let api = Routes::new()
@@ -213,6 +222,26 @@ fn routes(document_limit: usize) -> Routes {
             api::research::cancel,
             Meta::clinical(),
         )
+        .post(
+            "/api/clinical/drug-interactions",
+            api::clinical::check,
+            Meta::clinical().audit(Action::DrugCheck),
+        )
+        .post(
+            "/api/clinical/acknowledgements",
+            api::clinical::acknowledge,
+            Meta::clinical().audit(Action::DrugAcknowledge),
+        )
+        .get(
+            "/api/clinical/history",
+            api::clinical::history,
+            Meta::clinical().audit(Action::DrugHistory),
+        )
+        .get(
+            "/api/clinical/drugs",
+            api::clinical::drugs,
+            Meta::clinical(),
+        )
         .get(
             "/api/directory/clinicians",
             api::directory::clinicians,
@@ -254,9 +283,11 @@ fn routes(document_limit: usize) -> Routes {
         .merge(export_files)
         .merge(api)
         .merge(documents)
+        .merge(cds)
         // Paths no route matches: the strictest class but admin, unless in one of these.
         .unmatched("/fhir/", Meta::clinical().audit(Action::Other))
         .unmatched("/api/documents/", Meta::clinical().audit(Action::Other))
+        .unmatched("/cds-services/", Meta::clinical().audit(Action::Other))
         .unmatched("/api/auth/", Meta::account())
         .unmatched("/api/auth/totp/", totp)
         .unmatched("/api/admin", Meta::admin())

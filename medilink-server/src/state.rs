@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use medilink_clinical::gate::PrescriptionGate;
+use medilink_clinical::service::ClinicalService;
+use medilink_clinical::{Checker, OfflineSource, OpenFdaSource};
 use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::research::ResearchExport;
@@ -22,6 +25,10 @@ use medilink_platform::{AuditLog, Platform};
 use crate::auth::{Auth, AuthSettings, Keys};
 use crate::config::{DEFAULT_MAX_DOCUMENT_BYTES, Limits, ServeConfig, StorageConfig};
 use crate::layers::audit::AuditSink;
+
+/// How long one openFDA request may take (a slower answer is a warning of the check, whose
+/// offline findings stand).
+const OPENFDA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Shared state of the HTTP application.
 #[derive(Debug, Clone)]
@@ -70,6 +77,9 @@ pub struct AppState {
     /// Research exports and the `research.export` job, over the platform's unguarded store
     /// (every output de-identified with the research key), `blobs` and `jobs`.
     pub research: Arc<ResearchExport>,
+    /// Drug-interaction and allergy checks, acknowledgements, CDS Hooks; its checker also
+    /// gates prescriptions inside `store`.
+    pub clinical: ClinicalService,
     /// What the job handlers are built from: `documents`, `exports` and `research` above, and
     /// the embedded worker's handlers ([`medilink_jobs::register_jobs`]).
     pub job_deps: JobDeps,
@@ -113,8 +123,15 @@ impl AppState {
             keys,
             settings,
         )?;
+        let checker = Arc::new(Checker::offline());
+        let gated: Arc<dyn ResourceStore> = Arc::new(PrescriptionGate::new(
+            store.clone(),
+            checker.clone(),
+            clock.clone(),
+        ));
         Ok(AppState {
-            store: ConsentGuard::new(store, Arc::new(consents)),
+            store: ConsentGuard::new(gated, Arc::new(consents)),
+            clinical: ClinicalService::new(checker, clock.clone(), ids.clone()),
             ids,
             clock,
             base_url: None,
@@ -173,6 +190,13 @@ impl AppState {
         let (store, platform, ids) = open_platform(&config.storage, clock.clone()).await?;
         let kv = open_key_value(config.security.redis_url.as_deref(), &platform).await?;
         let grant_cache = grant_cache(config, clock.clone());
+        let openfda = config.openfda.clone().map(|url| {
+            let online = OpenFdaSource::new(url, kv.clone(), clock.clone(), OPENFDA_TIMEOUT);
+            Arc::new(Checker::with_sources(vec![
+                Arc::new(OfflineSource),
+                Arc::new(online),
+            ]))
+        });
         let mut state = AppState::new(
             store,
             platform,
@@ -198,6 +222,9 @@ impl AppState {
                 )
             })?;
         state = state.with_documents(blobs, pipeline(&config.extractor)?);
+        if let Some(checker) = openfda {
+            state = state.with_checker(checker);
+        }
         if let Some(cache) = grant_cache {
             state = state.with_grant_cache(cache);
         }
@@ -206,6 +233,18 @@ impl AppState {
             state = state.with_mailer(Arc::new(mailer));
         }
         Ok(state)
+    }
+
+    /// The same state with drug checks (and the prescription gate) over `checker`.
+    pub fn with_checker(mut self, checker: Arc<Checker>) -> Self {
+        let gated: Arc<dyn ResourceStore> = Arc::new(PrescriptionGate::new(
+            self.job_deps.store.clone(),
+            checker.clone(),
+            self.clock.clone(),
+        ));
+        self.store = self.store.rewrap(gated);
+        self.clinical = ClinicalService::new(checker, self.clock.clone(), self.ids.clone());
+        self
     }
 
     /// The same state with the consent grant cache in `cache` (break-glass counters stay in

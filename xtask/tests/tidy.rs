@@ -23,8 +23,6 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 
 /// Library crates: no binary, no HTTP server, no command line (DESIGN.md "Crate graph").
-/// `medilink-clinical` is planned there (issue #12) and not in the workspace yet; it is listed
-/// so that adding it is checked from the first commit.
 const LIBRARIES: &[&str] = &[
     "medilink-fhir",
     "medilink-consent",
@@ -47,7 +45,7 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
     ("medilink-platform", &["medilink-fhir"]),
     ("medilink-consent", &["medilink-fhir", "medilink-platform"]),
     ("medilink-ingest", &["medilink-fhir", "medilink-platform"]),
-    ("medilink-clinical", &["medilink-fhir"]),
+    ("medilink-clinical", &["medilink-fhir", "medilink-platform"]),
     // The job registry composes the libraries' handlers for both hosts (ARCHITECTURE.md,
     // "Departures": no library may know the others, and the hosts may not share code).
     (

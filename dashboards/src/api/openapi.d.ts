@@ -53,6 +53,22 @@ export interface paths {
     /** Confirm TOTP enrolment with a first code. */
     post: operations["totpVerify"];
   };
+  "/api/clinical/acknowledgements": {
+    /** A physician acknowledges a current finding of a patient's record with a reason and an expiry (a DetectedIssue); prescriptions it blocked are then accepted. */
+    post: operations["acknowledgeFinding"];
+  };
+  "/api/clinical/drug-interactions": {
+    /** Check medications against each other and, with a patient, against the patient's current medications and allergies (read under the patient's consent; the check is kept in the record as a GuidanceResponse). */
+    post: operations["checkDrugInteractions"];
+  };
+  "/api/clinical/drugs": {
+    /** Drugs whose generic or brand name matches, for choosing one. */
+    get: operations["findDrugs"];
+  };
+  "/api/clinical/history": {
+    /** A patient's drug checks and acknowledgements, newest first. */
+    get: operations["drugCheckHistory"];
+  };
   "/api/consents": {
     /** A patient's grants, or a physician's grants and pending requests. */
     get: operations["listConsents"];
@@ -159,6 +175,28 @@ export interface components {
      * @enum {string}
      */
     AccountStatus: "active" | "pending" | "suspended";
+    /** @description An acknowledgement of a finding (a `DetectedIssue` in the patient's record). */
+    Acknowledgement: {
+      /** Format: date-time */
+      acknowledged_at: string;
+      /** @description The account that acknowledged. */
+      acknowledged_by: string;
+      /** @description Whether it covers prescriptions now. */
+      active: boolean;
+      /** @description `DetectedIssue/{id}`. */
+      detected_issue: string;
+      /** Format: date-time */
+      expires_at: string;
+      /** @description The finding key. */
+      finding: string;
+      /** @description The DetectedIssue's id. */
+      id: string;
+      patient: string;
+      reason: string;
+      /** @description `high`, `moderate` or `low` (DetectedIssue.severity). */
+      severity: string;
+      summary: string;
+    };
     /**
      * @description `"*"`: every resource type.
      * @enum {string}
@@ -211,6 +249,22 @@ export interface components {
       patient: string;
       reason: string;
     };
+    /** @description A finding of a kept check. */
+    CheckFindingView: {
+      key: string;
+      severity: string;
+      summary: string;
+    };
+    /** @description A check as kept in the patient's record. */
+    CheckView: {
+      check_id: string;
+      /** Format: date-time */
+      checked_at: string;
+      /** @description The account that checked. */
+      checked_by: string;
+      findings: components["schemas"]["CheckFindingView"][];
+      medications: string[];
+    };
     /** @description A clinician as the directory shows them to any signed-in user. */
     Clinician: {
       /** @description The account id (what a consent names as grantee). */
@@ -227,6 +281,13 @@ export interface components {
     /** @description A six-digit TOTP code or a backup code. */
     Code: {
       code: string;
+    };
+    /** @description What a finding conflicts with. */
+    ConflictView: {
+      /** @description A medication or allergy, by name. */
+      display: string;
+      /** @description The resource (`MedicationRequest/…`, `AllergyIntolerance/…`) when it is in the record. */
+      reference: string | null;
     };
     /**
      * @description Who started a consent.
@@ -298,6 +359,54 @@ export interface components {
       job_id: string;
       status: components["schemas"]["JobStatus"];
     };
+    /** @description The answer of `POST /api/clinical/drug-interactions`. */
+    DrugCheckReport: {
+      /** @description The patient's current medications the check considered. */
+      active_medications: number;
+      /** @description The patient's allergies the check considered. */
+      allergies: number;
+      /** @description A finding that blocks a prescription has no active acknowledgement. */
+      blocking: boolean;
+      check_id: string;
+      /** Format: date-time */
+      checked_at: string;
+      /** @description Most severe first. */
+      findings: components["schemas"]["FindingView"][];
+      medications: components["schemas"]["ResolvedMedication"][];
+      patient: string | null;
+      /** @description What limited the check. */
+      warnings: string[];
+    };
+    /** @description Body of `POST /api/clinical/drug-interactions`. */
+    DrugCheckRequest: {
+      /** @description The medications proposed (1 to 20). */
+      medications: components["schemas"]["MedicationInput"][];
+      /**
+       * @description The patient whose current medications and allergies count (omit for a "what if" check
+       * of the medications against each other).
+       */
+      patient?: string | null;
+    };
+    /** @description A patient's checks and acknowledgements, newest first. */
+    DrugHistory: {
+      acknowledgements: components["schemas"]["Acknowledgement"][];
+      checks: components["schemas"]["CheckView"][];
+    };
+    /** @description Drugs matching a name. */
+    DrugList: {
+      drugs: components["schemas"]["DrugView"][];
+    };
+    /** @description A drug the knowledge base knows. */
+    DrugView: {
+      brand: boolean;
+      classes: string[];
+      /** @description The generic (ingredient) name. */
+      generic: string;
+      /** @description The name matched (a generic or a brand). */
+      name: string;
+      /** @description An RxNorm code, when known. */
+      rxnorm: string | null;
+    };
     /** @description A file of a completed export. */
     ExportFile: {
       /**
@@ -315,6 +424,31 @@ export interface components {
      * @enum {string}
      */
     ExportStatus: "pending" | "processing" | "completed" | "failed";
+    /**
+     * @description Kind of a finding.
+     * @enum {string}
+     */
+    FindingKindName: "interaction" | "allergy";
+    /** @description A finding of a check. */
+    FindingView: {
+      acknowledgement: null | components["schemas"]["Acknowledgement"];
+      /** @description Whether it stops a prescription until acknowledged. */
+      blocks: boolean;
+      conflicting: components["schemas"]["ConflictView"];
+      /** @description For allergies: the strength of the cross-reactivity evidence. */
+      evidence: string | null;
+      /** @description Stable key: the same finding on the same data has the same key. */
+      key: string;
+      kind: components["schemas"]["FindingKindName"];
+      mechanism: string | null;
+      /** @description The proposed medication. */
+      medication: string;
+      recommendation: string | null;
+      severity: components["schemas"]["SeverityName"];
+      /** @description Where the knowledge comes from. */
+      source: string;
+      summary: string;
+    };
     /** @description A consent as `/api/consents` shows it. */
     Grant: {
       break_glass: boolean;
@@ -372,12 +506,38 @@ export interface components {
     Logout: {
       refresh_token?: string | null;
     };
+    /**
+     * @description A medication to check: an RxNorm code, a text (a product, ingredient or brand name), or
+     * both (the code wins when known).
+     */
+    MedicationInput: {
+      /** @description The code. */
+      code?: string | null;
+      /** @description The code system (RxNorm: `http://www.nlm.nih.gov/research/umls/rxnorm`). */
+      system?: string | null;
+      /** @description The text. */
+      text?: string | null;
+    };
     /** @description TOTP is enabled and no valid code was given: log in again with `totp_code`. */
     MfaRequired: {
       /** @description Always `true`. */
       mfa_required: boolean;
       /** @description A token every protected endpoint rejects. */
       partial_token: string;
+    };
+    /** @description Body of `POST /api/clinical/acknowledgements`. */
+    NewAcknowledgement: {
+      /**
+       * Format: date-time
+       * @description Until when it counts (default 30 days, at most 366 days ahead).
+       */
+      expires_at?: string | null;
+      /** @description The key of a current finding of the patient's record. */
+      finding: string;
+      /** @description The patient's id. */
+      patient: string;
+      /** @description Why the therapy is appropriate nonetheless (10 to 500 characters). */
+      reason: string;
     };
     /** @description Body of `POST /api/consents`: what a patient grants (or a physician requests). */
     NewGrant: {
@@ -464,6 +624,19 @@ export interface components {
       /** @description Always `pending`. */
       status: components["schemas"]["ExportStatus"];
     };
+    /** @description A medication as the knowledge base understood it. */
+    ResolvedMedication: {
+      /** @description The drug classes of its ingredients. */
+      classes: string[];
+      /** @description Its ingredients. */
+      ingredients: string[];
+      /** @description What was asked. */
+      input: string;
+      /** @description The product or ingredient name found. */
+      name: string | null;
+      /** @description Whether the knowledge base knows it (an unknown drug has no findings). */
+      recognised: boolean;
+    };
     /** @description `needs_review` jobs: the results to review. */
     Review: {
       report_date: string | null;
@@ -498,6 +671,11 @@ export interface components {
      * @enum {string}
      */
     Severity: "fatal" | "error" | "warning" | "information";
+    /**
+     * @description Severity of a finding.
+     * @enum {string}
+     */
+    SeverityName: "contraindicated" | "serious" | "moderate" | "minor";
     /** @description Resources of one type the de-identifier refused (never written) for one reason. */
     SkippedResources: {
       /** Format: int64 */
@@ -838,6 +1016,97 @@ export interface operations {
       400: components["responses"]["Error"];
       401: components["responses"]["Error"];
       409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** A physician acknowledges a current finding of a patient's record with a reason and an expiry (a DetectedIssue); prescriptions it blocked are then accepted. */
+  acknowledgeFinding: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NewAcknowledgement"];
+      };
+    };
+    responses: {
+      /** @description The acknowledgement. */
+      201: {
+        content: {
+          "application/json": components["schemas"]["Acknowledgement"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Check medications against each other and, with a patient, against the patient's current medications and allergies (read under the patient's consent; the check is kept in the record as a GuidanceResponse). */
+  checkDrugInteractions: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["DrugCheckRequest"];
+      };
+    };
+    responses: {
+      /** @description The findings, most severe first. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["DrugCheckReport"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Drugs whose generic or brand name matches, for choosing one. */
+  findDrugs: {
+    parameters: {
+      query?: {
+        /** @description A drug or brand name, or its beginning (required). */
+        q?: string;
+        /** @description At most this many (default 20, at most 50). */
+        limit?: number;
+      };
+    };
+    responses: {
+      /** @description The drugs. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["DrugList"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** A patient's drug checks and acknowledgements, newest first. */
+  drugCheckHistory: {
+    parameters: {
+      query?: {
+        /** @description The patient's id (required). */
+        patient?: string;
+      };
+    };
+    responses: {
+      /** @description The history. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["DrugHistory"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };

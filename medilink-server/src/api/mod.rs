@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod auth;
+pub(crate) mod clinical;
 pub(crate) mod consents;
 pub(crate) mod directory;
 pub(crate) mod documents;

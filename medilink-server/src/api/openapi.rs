@@ -26,16 +26,17 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::schema::OperationOutcome;
-use super::{admin, auth, consents, directory, documents, research, search};
+use super::{admin, auth, clinical, consents, directory, documents, research, search};
 use crate::auth::service::{TokenPair, TotpEnrolment, UserView};
 use crate::route_meta::{Access, RouteTable};
 
 /// The tags, in the document's order.
-const TAGS: [&str; 8] = [
+const TAGS: [&str; 9] = [
     "meta",
     "auth",
     "admin",
     "consents",
+    "clinical",
     "search",
     "directory",
     "documents",
@@ -44,7 +45,7 @@ const TAGS: [&str; 8] = [
 
 /// The document's description.
 const DESCRIPTION: &str = "The JSON API under /api (accounts, administration, consents, \
-search, directory, documents, research exports). The FHIR R4 API under /fhir/R4 is described by \
+drug-safety checks, search, directory, documents, research exports). The FHIR R4 API under /fhir/R4 is described by \
 its CapabilityStatement (GET /fhir/R4/metadata). Errors are FHIR OperationOutcomes.";
 
 /// One operation being described, with the schemas its bodies name.
@@ -365,6 +366,41 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         )
         .raw(200, "The file.", "application/fhir+ndjson", text())
         .errors(&[404]),
+        ("POST", "/api/clinical/drug-interactions") => op(
+            "clinical",
+            "checkDrugInteractions",
+            "Check medications against each other and, with a patient, against the patient's \
+             current medications and allergies (read under the patient's consent; the check is \
+             kept in the record as a GuidanceResponse).",
+        )
+        .body::<clinical::DrugCheckRequest>(true)
+        .ok::<clinical::DrugCheckReport>(200, "The findings, most severe first.")
+        .errors(&[400, 404]),
+        ("POST", "/api/clinical/acknowledgements") => op(
+            "clinical",
+            "acknowledgeFinding",
+            "A physician acknowledges a current finding of a patient's record with a reason and \
+             an expiry (a DetectedIssue); prescriptions it blocked are then accepted.",
+        )
+        .body::<clinical::NewAcknowledgement>(true)
+        .ok::<clinical::AcknowledgementView>(201, "The acknowledgement.")
+        .errors(&[400, 403, 404]),
+        ("GET", "/api/clinical/history") => op(
+            "clinical",
+            "drugCheckHistory",
+            "A patient's drug checks and acknowledgements, newest first.",
+        )
+        .query::<clinical::HistoryParams>()
+        .ok::<clinical::DrugHistory>(200, "The history.")
+        .errors(&[400, 404]),
+        ("GET", "/api/clinical/drugs") => op(
+            "clinical",
+            "findDrugs",
+            "Drugs whose generic or brand name matches, for choosing one.",
+        )
+        .query::<clinical::DrugParams>()
+        .ok::<clinical::DrugList>(200, "The drugs.")
+        .errors(&[400]),
         _ => return None,
     };
     Some(op)

@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod bundle;
 mod cli;
+mod clinical;
 mod consent;
 mod consent_paths;
 mod directory;
