@@ -372,7 +372,7 @@ await run('physician prescribes simvastatin next to an active clarithromycin: a 
   expect((await card.locator('.severity').textContent()).includes('Contraindicated'), 'the severity is not written out');
   const sign = doc.getByRole('button', { name: 'Sign prescription' });
   expect(await sign.isDisabled(), 'Sign is enabled despite an unacknowledged contraindication');
-  await doc.getByText('Acknowledge the contraindicated finding before signing.').waitFor();
+  await doc.getByText('Acknowledge each blocking finding before signing.').waitFor();
   // The server refuses the same order (409) and names the blocking finding.
   const refused = await fetch(`${base}/fhir/R4/MedicationRequest`, {
     method: 'POST',

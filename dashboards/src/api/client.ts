@@ -22,16 +22,14 @@ import type {
   TotpEnrolment,
   TotpVerified,
   UserView,
-} from './types';
-import type {
   Acknowledgement,
-  ClinicalHistory,
-  Drug,
+  DrugCheckReport,
+  DrugCheckRequest,
+  DrugHistory,
   DrugList,
-  InteractionCheck,
-  InteractionCheckRequest,
+  DrugView,
   NewAcknowledgement,
-} from './clinical';
+} from './types';
 
 /** An error answer of the server (or a network failure, `status` 0). */
 export class ApiError extends Error {
@@ -357,12 +355,12 @@ export class ApiClient {
   // ---- clinical decision support ---------------------------------------------------------
 
   /** Drugs whose name (brand or generic) matches `q`, for choosing what to prescribe. */
-  async drugs(q: string, limit = 10): Promise<Drug[]> {
+  async drugs(q: string, limit = 10): Promise<DrugView[]> {
     return (await this.request<DrugList>('GET', '/api/clinical/drugs', { query: { q, limit } })).drugs;
   }
 
   /** Checks medications against each other and, with a patient, their record. */
-  checkInteractions(check: InteractionCheckRequest): Promise<InteractionCheck> {
+  checkInteractions(check: DrugCheckRequest): Promise<DrugCheckReport> {
     return this.request('POST', '/api/clinical/drug-interactions', { json: check });
   }
 
@@ -371,7 +369,7 @@ export class ApiClient {
   }
 
   /** A patient's earlier checks and acknowledgements. */
-  clinicalHistory(patient: string): Promise<ClinicalHistory> {
+  clinicalHistory(patient: string): Promise<DrugHistory> {
     return this.request('GET', '/api/clinical/history', { query: { patient } });
   }
 

@@ -1,142 +1,52 @@
-// Shapes of the clinical-decision API (`/api/clinical`, issue #13), written by hand from the
-// agreed contract until the server's OpenAPI document has them; then they become aliases of
-// the generated schemas like the rest of `types.ts`. Also the severity scale and the
-// MedicationRequest a prescription is signed as (the client's own rules, not payloads).
+// The client's own rules about the drug-safety API (`/api/clinical`, issue #13): the severity
+// scale, what blocks a prescription, and the check input and MedicationRequest a choice
+// becomes. The payload types are the generated ones (`types.ts`).
 
-export type Severity = 'contraindicated' | 'serious' | 'moderate' | 'minor';
+import type { DrugView, FindingView, MedicationInput, SeverityName } from './types';
 
-/** One drug of `GET /api/clinical/drugs`. */
-export interface Drug {
-  name: string;
-  generic: string;
-  brand: boolean;
-  rxnorm: string | null;
-  classes: string[];
-}
-
-/** `GET /api/clinical/drugs`. */
-export interface DrugList {
-  drugs: Drug[];
-}
-
-/** A medication to check: a code, a text, or both. */
-export interface MedicationInput {
-  system?: string;
-  code?: string;
-  text?: string;
-}
-
-/** The body of `POST /api/clinical/drug-interactions`. */
-export interface InteractionCheckRequest {
-  patient?: string;
-  medications: MedicationInput[];
-}
-
-/** How the server understood one checked medication. */
-export interface CheckedMedication {
-  input: string;
-  name: string | null;
-  ingredients: string[];
-  classes: string[];
-  recognised: boolean;
-}
-
-/** `POST /api/clinical/acknowledgements` (201), and the history's acknowledgements. */
-export interface Acknowledgement {
-  id: string;
-  patient: string;
-  finding: string;
-  severity: Severity;
-  summary: string;
-  reason: string;
-  acknowledged_by: string;
-  /** Not in the contract: the acknowledging user's display name, should the server add it. */
-  acknowledged_by_name?: string | null;
-  acknowledged_at: string;
-  expires_at: string;
-  active: boolean;
-  detected_issue: string;
-}
-
-/** One interaction or allergy conflict of a check. */
-export interface Finding {
-  key: string;
-  kind: 'interaction' | 'allergy';
-  severity: Severity;
-  summary: string;
-  mechanism: string | null;
-  recommendation: string | null;
-  source: string;
-  evidence: string | null;
-  medication: string;
-  conflicting: { display: string; reference: string | null };
-  acknowledgement: Acknowledgement | null;
-}
-
-/** `POST /api/clinical/drug-interactions` (200). */
-export interface InteractionCheck {
-  check_id: string;
-  checked_at: string;
-  patient: string | null;
-  medications: CheckedMedication[];
-  findings: Finding[];
-  active_medications: number;
-  allergies: number;
-  blocking: boolean;
-}
-
-/** The body of `POST /api/clinical/acknowledgements`. */
-export interface NewAcknowledgement {
-  patient: string;
-  finding: string;
-  reason: string;
-  expires_at?: string;
-}
-
-/** One earlier check of `GET /api/clinical/history`. */
-export interface CheckSummary {
-  check_id: string;
-  checked_at: string;
-  checked_by: string;
-  /** Not in the contract: the checking user's display name, should the server add it. */
-  checked_by_name?: string | null;
-  medications: string[];
-  findings: { key: string; severity: Severity; summary: string }[];
-}
-
-/** `GET /api/clinical/history?patient=`. */
-export interface ClinicalHistory {
-  checks: CheckSummary[];
-  acknowledgements: Acknowledgement[];
-}
+export type { DrugView, FindingView, MedicationInput, SeverityName } from './types';
 
 export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 
 /** Most severe first. */
-export const SEVERITIES: readonly Severity[] = ['contraindicated', 'serious', 'moderate', 'minor'];
+export const SEVERITIES: readonly SeverityName[] = ['contraindicated', 'serious', 'moderate', 'minor'];
 
-export function severityRank(severity: Severity): number {
+export function severityRank(severity: SeverityName): number {
   const rank = SEVERITIES.indexOf(severity);
   return rank < 0 ? SEVERITIES.length : rank;
 }
 
 /** The most severe of `severities`, or null when there are none. */
-export function highestSeverity(severities: Severity[]): Severity | null {
-  return severities.reduce<Severity | null>((worst, s) => (worst === null || severityRank(s) < severityRank(worst) ? s : worst), null);
+export function highestSeverity(severities: SeverityName[]): SeverityName | null {
+  return severities.reduce<SeverityName | null>((worst, s) => (worst === null || severityRank(s) < severityRank(worst) ? s : worst), null);
 }
 
 /** Findings most severe first (stable otherwise). */
-export function sortFindings<T extends { severity: Severity }>(findings: T[]): T[] {
+export function sortFindings<T extends { severity: SeverityName }>(findings: T[]): T[] {
   return [...findings].sort((a, b) => severityRank(a.severity) - severityRank(b.severity));
 }
 
-/** Whether a finding stops signing: contraindicated and not (validly) acknowledged. */
-export function isBlocking(finding: Finding): boolean {
-  return finding.severity === 'contraindicated' && !(finding.acknowledgement?.active ?? false);
+/**
+ * Whether a finding stops signing now: the server says it blocks (every contraindicated
+ * finding, and a serious or worse allergy conflict) and no acknowledgement is in force.
+ */
+export function isBlocking(finding: FindingView): boolean {
+  return finding.blocks && !(finding.acknowledgement?.active ?? false);
+}
+
+/** `DetectedIssue.severity` of an acknowledgement (`high`, `moderate`, `low`) for display. */
+export function issueSeverityLabel(severity: string): string {
+  const known: Record<string, string> = { high: 'High', moderate: 'Moderate', low: 'Low' };
+  return known[severity] ?? severity;
+}
+
+/** A kept check's severity (`contraindicated` … `minor`), or null when it is not one. */
+export function severityName(value: string): SeverityName | null {
+  return (SEVERITIES as readonly string[]).includes(value) ? (value as SeverityName) : null;
 }
 
 /** What a prescriber chose: a drug of the list, or a name typed as free text. */
-export type Prescribed = { kind: 'drug'; drug: Drug } | { kind: 'text'; text: string };
+export type Prescribed = { kind: 'drug'; drug: DrugView } | { kind: 'text'; text: string };
 
 export function prescribedName(chosen: Prescribed): string {
   return chosen.kind === 'drug' ? chosen.drug.name : chosen.text;

@@ -81,3 +81,41 @@ export type SearchResults = Schemas['SearchResults'];
 
 /** An error answer (`application/fhir+json`). */
 export type OperationOutcome = Schemas['OperationOutcome'];
+
+// ---- drug-safety checks (`/api/clinical`, issue #13) ----------------------------------------
+
+/** One drug of `GET /api/clinical/drugs` (a generic or a brand name). */
+export type DrugView = Schemas['DrugView'];
+
+/** `GET /api/clinical/drugs`. */
+export type DrugList = Schemas['DrugList'];
+
+/** A medication to check: a code, a text, or both. */
+export type MedicationInput = Schemas['MedicationInput'];
+
+/** The body of `POST /api/clinical/drug-interactions`. */
+export type DrugCheckRequest = Schemas['DrugCheckRequest'];
+
+/** How the server understood one checked medication. */
+export type ResolvedMedication = Schemas['ResolvedMedication'];
+
+/** `contraindicated`, `serious`, `moderate` or `minor`. */
+export type SeverityName = Schemas['SeverityName'];
+
+/** One interaction or allergy conflict of a check. */
+export type FindingView = Schemas['FindingView'];
+
+/** `POST /api/clinical/drug-interactions` (200). */
+export type DrugCheckReport = Schemas['DrugCheckReport'];
+
+/** `POST /api/clinical/acknowledgements` (201), the history's and a finding's acknowledgement. */
+export type Acknowledgement = Schemas['Acknowledgement'];
+
+/** The body of `POST /api/clinical/acknowledgements`. */
+export type NewAcknowledgement = Schemas['NewAcknowledgement'];
+
+/** One kept check of `GET /api/clinical/history`. */
+export type CheckView = Schemas['CheckView'];
+
+/** `GET /api/clinical/history?patient=`. */
+export type DrugHistory = Schemas['DrugHistory'];

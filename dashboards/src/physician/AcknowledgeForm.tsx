@@ -7,7 +7,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import { FormError } from '../ui/components';
 import { endOfDay } from '../patient/ConsentsPage';
-import type { Acknowledgement, Finding } from '../api/clinical';
+import type { Acknowledgement, FindingView } from '../api/types';
 
 export const REASON_MIN = 10;
 export const REASON_MAX = 500;
@@ -48,7 +48,7 @@ export function AcknowledgeForm({
   onAcknowledged,
 }: {
   patientId: string;
-  finding: Finding;
+  finding: FindingView;
   onAcknowledged: (acknowledgement: Acknowledgement) => void;
 }) {
   const client = useClient();

@@ -3,12 +3,23 @@
 
 import { Badge, QueryState, Section } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
-import { highestSeverity, type ClinicalHistory } from '../api/clinical';
+import { highestSeverity, issueSeverityLabel, severityName, type SeverityName } from '../api/clinical';
+import type { DrugHistory } from '../api/types';
 import { SeverityBadge } from './FindingCard';
+
+/** An acknowledgement's `DetectedIssue.severity` (`high`, `moderate`, `low`), written out. */
+export function IssueSeverityBadge({ severity }: { severity: string }) {
+  return (
+    <span className={`severity issue-severity-${severity}`}>
+      <span className="visually-hidden">Severity: </span>
+      {issueSeverityLabel(severity)}
+    </span>
+  );
+}
 import { useClinicalHistory } from './hooks';
 import { usePersonLabel } from './people';
 
-export function CheckHistoryView({ history }: { history: ClinicalHistory }) {
+export function CheckHistoryView({ history }: { history: DrugHistory }) {
   const locale = userLocale();
   const person = usePersonLabel();
   const checks = [...history.checks].sort((a, b) => b.checked_at.localeCompare(a.checked_at));
@@ -31,11 +42,11 @@ export function CheckHistoryView({ history }: { history: ClinicalHistory }) {
             </thead>
             <tbody>
               {checks.map((check) => {
-                const worst = highestSeverity(check.findings.map((f) => f.severity));
+                const worst = highestSeverity(check.findings.map((f) => severityName(f.severity)).filter((s): s is SeverityName => s !== null));
                 return (
                   <tr key={check.check_id}>
                     <td>{formatDateTime(check.checked_at, locale)}</td>
-                    <td>{person(check.checked_by, check.checked_by_name)}</td>
+                    <td>{person(check.checked_by)}</td>
                     <td>{check.medications.join(', ') || '—'}</td>
                     <td className="num">{check.findings.length}</td>
                     <td>{worst ? <SeverityBadge severity={worst} /> : <span className="muted">None</span>}</td>
@@ -55,7 +66,7 @@ export function CheckHistoryView({ history }: { history: ClinicalHistory }) {
             <caption className="visually-hidden">Acknowledged findings</caption>
             <thead>
               <tr>
-                <th scope="col">Finding</th>
+                <th scope="col">FindingView</th>
                 <th scope="col">Reason</th>
                 <th scope="col">By</th>
                 <th scope="col">Until</th>
@@ -66,11 +77,11 @@ export function CheckHistoryView({ history }: { history: ClinicalHistory }) {
               {acknowledgements.map((ack) => (
                 <tr key={ack.id}>
                   <td>
-                    <SeverityBadge severity={ack.severity} /> {ack.summary}
+                    <IssueSeverityBadge severity={ack.severity} /> {ack.summary}
                   </td>
                   <td>{ack.reason}</td>
                   <td>
-                    {person(ack.acknowledged_by, ack.acknowledged_by_name)}
+                    {person(ack.acknowledged_by)}
                     <br />
                     <span className="muted">{formatDateTime(ack.acknowledged_at, locale)}</span>
                   </td>

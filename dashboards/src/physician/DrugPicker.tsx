@@ -6,7 +6,7 @@ import { useId, useState, type KeyboardEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import { useDebouncedValue } from '../ui/components';
-import type { Drug, Prescribed } from '../api/clinical';
+import type { DrugView, Prescribed } from '../api/clinical';
 
 export const MIN_QUERY = 2;
 export const DEBOUNCE_MS = 250;
@@ -18,7 +18,7 @@ export function drugTerm(text: string): string | null {
 }
 
 /** The second line of an option: the generic name of a brand, and the classes. */
-export function drugDetail(drug: Drug): string {
+export function drugDetail(drug: DrugView): string {
   const parts: string[] = [];
   if (drug.brand && drug.generic && drug.generic.toLowerCase() !== drug.name.toLowerCase()) parts.push(`brand of ${drug.generic}`);
   if (drug.classes.length) parts.push(drug.classes.join(', '));
@@ -68,7 +68,7 @@ export function DrugPicker({
     setActive(-1);
     onChoose(choice);
   };
-  const chooseDrug = (drug: Drug) => done(drug.name, { kind: 'drug', drug });
+  const chooseDrug = (drug: DrugView) => done(drug.name, { kind: 'drug', drug });
   const chooseText = () => {
     const name = text.trim();
     if (name && name !== chosen) done(name, { kind: 'text', text: name });

@@ -4,22 +4,22 @@
 
 import type { ReactNode } from 'react';
 import { formatDateTime, userLocale } from '../fhir/format';
-import { sortFindings, type Finding, type Severity } from '../api/clinical';
+import { sortFindings, type FindingView, type SeverityName } from '../api/clinical';
 import { usePersonLabel } from './people';
 
-const SEVERITY_LABEL: Record<Severity, string> = {
+const SEVERITY_LABEL: Record<SeverityName, string> = {
   contraindicated: 'Contraindicated',
   serious: 'Serious',
   moderate: 'Moderate',
   minor: 'Minor',
 };
 
-export function severityLabel(severity: Severity): string {
+export function severityLabel(severity: SeverityName): string {
   return SEVERITY_LABEL[severity] ?? severity;
 }
 
 /** The severity as a labelled badge (`severity severity-<level>`). */
-export function SeverityBadge({ severity }: { severity: Severity }) {
+export function SeverityBadge({ severity }: { severity: SeverityName }) {
   return (
     <span className={`severity severity-${severity}`}>
       <span className="visually-hidden">Severity: </span>
@@ -29,7 +29,7 @@ export function SeverityBadge({ severity }: { severity: Severity }) {
 }
 
 /** What a conflicting record is, by the type of its reference. */
-export function conflictOrigin(finding: Finding): string {
+export function conflictOrigin(finding: FindingView): string {
   const type = finding.conflicting.reference?.split('/')[0];
   if (type === 'AllergyIntolerance') return 'allergy on record';
   if (type === 'MedicationRequest' || type === 'MedicationStatement') return 'active medication on record';
@@ -37,7 +37,7 @@ export function conflictOrigin(finding: Finding): string {
   return 'in this check';
 }
 
-export function FindingCard({ finding, children }: { finding: Finding; children?: ReactNode }) {
+export function FindingCard({ finding, children }: { finding: FindingView; children?: ReactNode }) {
   const locale = userLocale();
   const person = usePersonLabel();
   const headingId = `finding-${finding.key.replace(/\W+/g, '-')}`;
@@ -80,7 +80,7 @@ export function FindingCard({ finding, children }: { finding: Finding; children?
       {acknowledgement ? (
         <p className={`finding-ack ${acknowledgement.active ? '' : 'finding-ack-expired'}`} data-testid="finding-acknowledgement">
           <strong>{acknowledgement.active ? 'Acknowledged' : 'Acknowledgement expired'}</strong> by{' '}
-          {person(acknowledgement.acknowledged_by, acknowledgement.acknowledged_by_name)} on{' '}
+          {person(acknowledgement.acknowledged_by)} on{' '}
           {formatDateTime(acknowledgement.acknowledged_at, locale)}, {acknowledgement.active ? 'valid until' : 'ended'}{' '}
           {formatDateTime(acknowledgement.expires_at, locale)}: “{acknowledgement.reason}”
         </p>
@@ -91,7 +91,7 @@ export function FindingCard({ finding, children }: { finding: Finding; children?
 }
 
 /** Findings most severe first, each with `extra(finding)` below it (the acknowledge form). */
-export function FindingList({ findings, extra, label }: { findings: Finding[]; extra?: (finding: Finding) => ReactNode; label: string }) {
+export function FindingList({ findings, extra, label }: { findings: FindingView[]; extra?: (finding: FindingView) => ReactNode; label: string }) {
   return (
     <ul className="finding-list" aria-label={label}>
       {sortFindings(findings).map((finding) => (

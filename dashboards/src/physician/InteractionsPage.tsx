@@ -3,9 +3,11 @@
 
 import { useState } from 'react';
 import { ErrorMessage, Loading, PageTitle, Section } from '../ui/components';
-import { medicationInput, prescribedName, type InteractionCheck, type Prescribed } from '../api/clinical';
+import { medicationInput, prescribedName, type Prescribed } from '../api/clinical';
+import type { DrugCheckReport } from '../api/types';
 import { DrugPicker } from './DrugPicker';
 import { FindingList } from './FindingCard';
+import { CheckWarnings } from './PrescribePanel';
 import { useInteractionCheck } from './hooks';
 
 export const MAX_DRUGS = 20;
@@ -17,10 +19,11 @@ export function addDrug(list: Prescribed[], next: Prescribed): Prescribed[] {
   return [...list, next];
 }
 
-function Result({ check }: { check: InteractionCheck }) {
+function Result({ check }: { check: DrugCheckReport }) {
   const unknown = check.medications.filter((m) => !m.recognised);
   return (
     <>
+      <CheckWarnings warnings={check.warnings} />
       {unknown.length ? (
         <p className="notice" data-testid="unrecognised">
           Not in the drug knowledge base (only exact name matches were checked): {unknown.map((m) => m.input).join(', ')}.

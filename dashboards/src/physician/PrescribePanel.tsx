@@ -1,6 +1,7 @@
 // Prescribing for a patient: choose a drug (or type one), optional dose; the drug is checked
 // against the patient's active medications and allergies as soon as it is chosen, each finding
-// shown as a card; a blocking (contraindicated, unacknowledged) finding must be acknowledged
+// shown as a card; a blocking finding (contraindicated, or a serious allergy conflict, not yet
+// acknowledged) must be acknowledged
 // with a reason before Sign is enabled. Signing creates the MedicationRequest; the server
 // refuses it (409) on a blocking finding the check here did not know of.
 
@@ -9,14 +10,15 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import { ErrorMessage, Field, Loading, Section } from '../ui/components';
 import { ApiError } from '../api/client';
-import { isBlocking, medicationInput, medicationRequest, prescribedName, type InteractionCheck, type Prescribed } from '../api/clinical';
+import { isBlocking, medicationInput, medicationRequest, prescribedName, type Prescribed } from '../api/clinical';
+import type { DrugCheckReport } from '../api/types';
 import { AcknowledgeForm } from './AcknowledgeForm';
 import { DrugPicker } from './DrugPicker';
 import { FindingList } from './FindingCard';
 import { useInteractionCheck } from './hooks';
 
 /** One line on what the check covered. */
-export function checkSummary(check: InteractionCheck): string {
+export function checkSummary(check: DrugCheckReport): string {
   const n = check.findings.length;
   const found = n === 0 ? 'No interactions or allergy conflicts found' : `${n} finding${n === 1 ? '' : 's'}`;
   const meds = `${check.active_medications} active medication${check.active_medications === 1 ? '' : 's'}`;
@@ -26,12 +28,27 @@ export function checkSummary(check: InteractionCheck): string {
   return `${found} (checked against ${meds} and ${allergies}).${notice}`;
 }
 
+/** What limited a check (a degraded knowledge source, a truncated record), if anything. */
+export function CheckWarnings({ warnings }: { warnings: string[] }) {
+  if (!warnings.length) return null;
+  return (
+    <div className="notice check-warnings" data-testid="check-warnings">
+      <strong>This check was limited:</strong>
+      <ul>
+        {warnings.map((warning) => (
+          <li key={warning}>{warning}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 /** Why Sign is disabled, or null when it is not. */
-export function signBlocker(chosen: Prescribed | null, check: { isPending: boolean; isError: boolean; data?: InteractionCheck }): string | null {
+export function signBlocker(chosen: Prescribed | null, check: { isPending: boolean; isError: boolean; data?: DrugCheckReport }): string | null {
   if (!chosen) return 'Choose a drug first.';
   if (check.isPending) return 'Checking for interactions…';
   if (check.isError || !check.data) return 'The interaction check failed; it must succeed before signing.';
-  if (check.data.blocking) return 'Acknowledge the contraindicated finding before signing.';
+  if (check.data.blocking) return 'Acknowledge each blocking finding before signing.';
   return null;
 }
 
@@ -87,6 +104,7 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
               <strong>{prescribedName(chosen)}:</strong> {checkSummary(check.data)}
             </p>
           ) : null}
+          {chosen && check.data ? <CheckWarnings warnings={check.data.warnings} /> : null}
         </div>
         {chosen && check.data && check.data.findings.length ? (
           <FindingList

@@ -11,16 +11,8 @@ import { AcknowledgeForm, acknowledgementProblems } from './AcknowledgeForm';
 import { PrescribePanel, checkSummary, signBlocker } from './PrescribePanel';
 import { CheckHistoryView } from './CheckHistory';
 import { InteractionsPage, addDrug } from './InteractionsPage';
-import {
-  highestSeverity,
-  medicationInput,
-  medicationRequest,
-  type Acknowledgement,
-  type Drug,
-  type Finding,
-  type InteractionCheck,
-  type Severity,
-} from '../api/clinical';
+import { highestSeverity, isBlocking, medicationInput, medicationRequest, severityName } from '../api/clinical';
+import type { Acknowledgement, DrugCheckReport, DrugView, FindingView, SeverityName } from '../api/types';
 
 afterEach(() => {
   cleanup();
@@ -30,14 +22,14 @@ afterEach(() => {
 
 const ME = { id: 'u-doc', email: 'doc@example.org', name: 'Dr. Grace Hopper', role: 'physician', status: 'active', patient_id: null, totp_enabled: true };
 
-const simvastatin: Drug = { name: 'simvastatin', generic: 'simvastatin', brand: false, rxnorm: '36567', classes: ['statins'] };
-const zocor: Drug = { name: 'Zocor', generic: 'simvastatin', brand: true, rxnorm: null, classes: ['statins'] };
+const simvastatin: DrugView = { name: 'simvastatin', generic: 'simvastatin', brand: false, rxnorm: '36567', classes: ['statins'] };
+const zocor: DrugView = { name: 'Zocor', generic: 'simvastatin', brand: true, rxnorm: null, classes: ['statins'] };
 
 const acknowledgement = (patch: Partial<Acknowledgement> = {}): Acknowledgement => ({
   id: 'ack-1',
   patient: 'p1',
   finding: 'interaction:clarithromycin+simvastatin',
-  severity: 'contraindicated',
+  severity: 'high',
   summary: 'Clarithromycin greatly raises simvastatin levels',
   reason: 'Short course; statin paused for 7 days',
   acknowledged_by: 'u-doc',
@@ -48,7 +40,7 @@ const acknowledgement = (patch: Partial<Acknowledgement> = {}): Acknowledgement 
   ...patch,
 });
 
-const finding = (patch: Partial<Finding> = {}): Finding => ({
+const finding = (patch: Partial<FindingView> = {}): FindingView => ({
   key: 'interaction:clarithromycin+simvastatin',
   kind: 'interaction',
   severity: 'contraindicated',
@@ -59,11 +51,12 @@ const finding = (patch: Partial<Finding> = {}): Finding => ({
   evidence: 'established',
   medication: 'simvastatin',
   conflicting: { display: 'Clarithromycin 500 mg', reference: 'MedicationRequest/mr-1' },
+  blocks: (patch.severity ?? 'contraindicated') === 'contraindicated',
   acknowledgement: null,
   ...patch,
 });
 
-const check = (findings: Finding[], patch: Partial<InteractionCheck> = {}): InteractionCheck => ({
+const check = (findings: FindingView[], patch: Partial<DrugCheckReport> = {}): DrugCheckReport => ({
   check_id: 'c1',
   checked_at: '2024-05-01T10:00:00Z',
   patient: 'p1',
@@ -71,7 +64,8 @@ const check = (findings: Finding[], patch: Partial<InteractionCheck> = {}): Inte
   findings,
   active_medications: 2,
   allergies: 1,
-  blocking: findings.some((f) => f.severity === 'contraindicated' && !f.acknowledgement?.active),
+  blocking: findings.some((f) => f.blocks && !f.acknowledgement?.active),
+  warnings: [],
   ...patch,
 });
 
@@ -107,7 +101,7 @@ function renderSession(ui: ReactNode, handler: Handler) {
 const outcome = (diagnostics: string) => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'conflict', diagnostics }] });
 
 describe('FindingCard', () => {
-  it.each<[Severity, string]>([
+  it.each<[SeverityName, string]>([
     ['contraindicated', 'Contraindicated'],
     ['serious', 'Serious'],
     ['moderate', 'Moderate'],
@@ -203,13 +197,20 @@ describe('prescription helpers', () => {
     const chosen = { kind: 'text' as const, text: 'simvastatin' };
     expect(signBlocker(chosen, { isPending: true, isError: false })).toMatch(/Checking/);
     expect(signBlocker(chosen, { isPending: false, isError: true })).toMatch(/failed/);
-    expect(signBlocker(chosen, { isPending: false, isError: false, data: check([finding()]) })).toMatch(/Acknowledge/);
+    expect(signBlocker(chosen, { isPending: false, isError: false, data: check([finding()]) })).toBe('Acknowledge each blocking finding before signing.');
     expect(signBlocker(chosen, { isPending: false, isError: false, data: check([finding({ severity: 'serious' })]) })).toBeNull();
     expect(checkSummary(check([]))).toBe('No interactions or allergy conflicts found (checked against 2 active medications and 1 recorded allergy).');
     const unknown = check([finding()], { medications: [{ input: 'xyzzy', name: null, ingredients: [], classes: [], recognised: false }] });
     expect(checkSummary(unknown)).toMatch(/^1 finding .* xyzzy is not in the drug knowledge base/);
     expect(highestSeverity(['minor', 'serious', 'moderate'])).toBe('serious');
     expect(highestSeverity([])).toBeNull();
+    expect(severityName('serious')).toBe('serious');
+    expect(severityName('high')).toBeNull();
+    // The server decides what blocks (a serious allergy conflict too); an acknowledgement in force lifts it.
+    expect(isBlocking(finding({ kind: 'allergy', severity: 'serious', blocks: true }))).toBe(true);
+    expect(isBlocking(finding({ severity: 'serious' }))).toBe(false);
+    expect(isBlocking(finding({ acknowledgement: acknowledgement() }))).toBe(false);
+    expect(isBlocking(finding({ acknowledgement: acknowledgement({ active: false }) }))).toBe(true);
   });
 });
 
@@ -251,7 +252,7 @@ describe('PrescribePanel', () => {
     expect(cards.map((c) => c.dataset.severity)).toEqual(['contraindicated', 'minor']);
     expect(within(cards[1]).queryByRole('button', { name: 'Acknowledge' })).toBeNull();
     expect(sign.disabled).toBe(true);
-    expect(screen.getByText('Acknowledge the contraindicated finding before signing.')).toBeTruthy();
+    expect(screen.getByText('Acknowledge each blocking finding before signing.')).toBeTruthy();
     fireEvent.change(within(cards[0]).getByLabelText('Reason for prescribing anyway'), { target: { value: 'Short course; statin paused for 7 days' } });
     fireEvent.click(within(cards[0]).getByRole('button', { name: 'Acknowledge' }));
     // Re-checked after the acknowledgement: no longer blocking.
@@ -306,32 +307,36 @@ describe('CheckHistoryView', () => {
     const history = {
       checks: [
         { check_id: 'c1', checked_at: '2024-05-01T10:00:00Z', checked_by: 'u-doc', medications: ['simvastatin'], findings: [{ key: 'k1', severity: 'minor' as const, summary: 'm' }, { key: 'k2', severity: 'contraindicated' as const, summary: 'c' }] },
-        { check_id: 'c2', checked_at: '2024-05-02T10:00:00Z', checked_by: 'u-other', checked_by_name: 'Dr. Ada Byron', medications: ['aspirin'], findings: [] },
+        { check_id: 'c2', checked_at: '2024-05-02T10:00:00Z', checked_by: 'u-other', medications: ['aspirin'], findings: [] },
       ],
       acknowledgements: [acknowledgement(), acknowledgement({ id: 'ack-0', active: false, acknowledged_at: '2023-01-01T00:00:00Z', reason: 'An older reason here' })],
     };
     renderSession(<CheckHistoryView history={history} />, () => undefined);
     const checks = within(screen.getByTestId('check-history')).getAllByRole('row').slice(1);
-    expect(checks[0].textContent).toContain('Dr. Ada Byron');
+    // Another account: the API gives no name, so its id is all there is.
+    expect(checks[0].textContent).toContain('u-other');
     expect(checks[0].textContent).toContain('None');
     await waitFor(() => expect(checks[1].textContent).toContain('Dr. Grace Hopper'));
     expect(checks[1].textContent).toContain('Severity: Contraindicated');
     const acks = within(screen.getByTestId('acknowledgement-history')).getAllByRole('row').slice(1);
     expect(acks[0].textContent).toContain('Short course; statin paused for 7 days');
     expect(acks[0].textContent).toContain('Active');
+    expect(acks[0].textContent).toContain('Severity: High');
     expect(acks[1].textContent).toContain('Expired');
   });
 });
 
 describe('InteractionsPage', () => {
   it('checks two or more drugs against each other without a patient', async () => {
-    const warfarin: Drug = { name: 'warfarin', generic: 'warfarin', brand: false, rxnorm: '11289', classes: ['anticoagulants'] };
-    const aspirin: Drug = { name: 'aspirin', generic: 'aspirin', brand: false, rxnorm: '1191', classes: ['nsaids'] };
+    const warfarin: DrugView = { name: 'warfarin', generic: 'warfarin', brand: false, rxnorm: '11289', classes: ['anticoagulants'] };
+    const aspirin: DrugView = { name: 'aspirin', generic: 'aspirin', brand: false, rxnorm: '1191', classes: ['nsaids'] };
     const bleed = finding({ key: 'interaction:aspirin+warfarin', severity: 'serious', summary: 'Bleeding risk', medication: 'aspirin', conflicting: { display: 'warfarin', reference: null } });
     const { of } = renderSession(<InteractionsPage />, (call) => {
       if (call.url.startsWith('/api/clinical/drugs?q=warf')) return [200, { drugs: [warfarin] }];
       if (call.url.startsWith('/api/clinical/drugs?q=aspi')) return [200, { drugs: [aspirin] }];
-      if (call.url === '/api/clinical/drug-interactions') return [200, check([bleed], { patient: null, active_medications: 0, allergies: 0 })];
+      if (call.url === '/api/clinical/drug-interactions') {
+        return [200, check([bleed], { patient: null, active_medications: 0, allergies: 0, warnings: ['the online interaction source did not answer'] })];
+      }
       return undefined;
     });
     expect(screen.getByText('Add at least two drugs to check them against each other.')).toBeTruthy();
@@ -341,6 +346,7 @@ describe('InteractionsPage', () => {
     const card = await screen.findByTestId('finding');
     expect(card.dataset.severity).toBe('serious');
     expect(card.textContent).toContain('warfarin (in this check)');
+    expect(screen.getByTestId('check-warnings').textContent).toContain('the online interaction source did not answer');
     expect(of('POST', '/api/clinical/drug-interactions')[0].body).toEqual({
       medications: [
         { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '11289', text: 'warfarin' },
