@@ -66,7 +66,7 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
             <caption className="visually-hidden">Acknowledged findings</caption>
             <thead>
               <tr>
-                <th scope="col">FindingView</th>
+                <th scope="col">Finding</th>
                 <th scope="col">Reason</th>
                 <th scope="col">By</th>
                 <th scope="col">Until</th>

@@ -61,7 +61,9 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
   const [signed, setSigned] = useState<string | null>(null);
   const medications = chosen ? [medicationInput(chosen)] : [];
   const check = useInteractionCheck(patientId, medications);
-  const refreshClinical = () => queryClient.invalidateQueries({ queryKey: ['clinical'] });
+  // The server keeps every check: re-check only when the answer may have changed.
+  const recheck = () => queryClient.invalidateQueries({ queryKey: ['clinical'] });
+  const refreshHistory = () => queryClient.invalidateQueries({ queryKey: ['clinical', 'history', patientId] });
   const sign = useMutation({
     mutationFn: (prescribed: Prescribed) => client.create(medicationRequest(patientId, prescribed, dose)),
     onSuccess: (_created, prescribed) => {
@@ -70,11 +72,11 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
       setDose('');
       setRound((n) => n + 1);
       void queryClient.invalidateQueries({ queryKey: ['fhir', 'MedicationRequest', patientId] });
-      void refreshClinical();
+      void refreshHistory();
     },
     onError: (error) => {
       // The record changed since the check (or the check missed something): check again.
-      if (error instanceof ApiError && error.status === 409) void refreshClinical();
+      if (error instanceof ApiError && error.status === 409) void recheck();
     },
   });
   const choose = (next: Prescribed) => {
@@ -111,7 +113,7 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
             label={`Findings for ${prescribedName(chosen)}`}
             findings={check.data.findings}
             extra={(finding) =>
-              isBlocking(finding) ? <AcknowledgeForm patientId={patientId} finding={finding} onAcknowledged={() => void refreshClinical()} /> : null
+              isBlocking(finding) ? <AcknowledgeForm patientId={patientId} finding={finding} onAcknowledged={() => void recheck()} /> : null
             }
           />
         ) : null}

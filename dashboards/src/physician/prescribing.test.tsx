@@ -273,6 +273,8 @@ describe('PrescribePanel', () => {
       dosageInstruction: [{ text: '20 mg at night' }],
     });
     expect(screen.getByTestId('sign-success').textContent).toContain('simvastatin, 20 mg at night');
+    // Signing does not check again (every check is kept in the record).
+    expect(of('POST', '/api/clinical/drug-interactions')).toHaveLength(2);
     // The form starts over for the next prescription.
     expect((screen.getByRole('combobox', { name: 'Choose a drug' }) as HTMLInputElement).value).toBe('');
     expect(screen.queryAllByTestId('finding')).toHaveLength(0);
@@ -312,6 +314,7 @@ describe('CheckHistoryView', () => {
       acknowledgements: [acknowledgement(), acknowledgement({ id: 'ack-0', active: false, acknowledged_at: '2023-01-01T00:00:00Z', reason: 'An older reason here' })],
     };
     renderSession(<CheckHistoryView history={history} />, () => undefined);
+    expect(within(screen.getByTestId('acknowledgement-history')).getAllByRole('columnheader').map((th) => th.textContent)).toEqual(['Finding', 'Reason', 'By', 'Until', 'Status']);
     const checks = within(screen.getByTestId('check-history')).getAllByRole('row').slice(1);
     // Another account: the API gives no name, so its id is all there is.
     expect(checks[0].textContent).toContain('u-other');
