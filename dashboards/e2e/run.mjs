@@ -7,8 +7,9 @@
 // records and grants the physician access (found by name in the clinician directory); the
 // physician sees the patient, uploads a lab report and sees the resulting observations; the
 // physician prescribes simvastatin next to an active clarithromycin, is blocked by the
-// contraindication, acknowledges it and signs, sees the checks and the acknowledgement, and
-// checks warfarin + aspirin without a patient; the patient revokes and the physician loses
+// contraindication, acknowledges it and signs, sees the checks and the acknowledgement, is
+// refused (409) when the record changed since the check, and checks warfarin + aspirin
+// without a patient; the patient revokes and the physician loses
 // access; the physician breaks the glass; the
 // patient's access log names the physician and highlights the break-glass access.
 
@@ -81,6 +82,11 @@ async function run(name, body) {
 
 async function shot(page, name) {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+/** A screenshot of one part of a page (a section of a long page). */
+async function shotOf(locator, name) {
+  await locator.screenshot({ path: join(screenshots, `${name}.png`) });
 }
 
 async function shutdown() {
@@ -392,6 +398,7 @@ await run('physician prescribes simvastatin next to an active clarithromycin: a 
   console.log(`       server refused signing (409): ${diagnostics}`);
   await card.scrollIntoViewIfNeeded();
   await shot(doc, 'physician-prescribe-blocked');
+  await shotOf(doc.locator('#prescribe'), 'physician-prescribe-blocked-panel');
 });
 
 await run('physician acknowledges the contraindication with a reason and signs', async () => {
@@ -402,6 +409,7 @@ await run('physician acknowledges the contraindication with a reason and signs',
   await card.getByRole('button', { name: 'Acknowledge' }).click();
   await card.getByRole('alert').filter({ hasText: 'at least 10 characters' }).waitFor();
   await shot(doc, 'physician-acknowledge-invalid');
+  await shotOf(doc.locator('#prescribe'), 'physician-acknowledge-invalid-panel');
   await reason.fill(ackReason);
   await card.getByRole('button', { name: 'Acknowledge' }).click();
   await doc.getByTestId('finding-acknowledgement').filter({ hasText: ackReason }).first().waitFor();
@@ -411,6 +419,7 @@ await run('physician acknowledges the contraindication with a reason and signs',
     return button && !button.disabled;
   });
   await shot(doc, 'physician-prescribe-acknowledged');
+  await shotOf(doc.locator('#prescribe'), 'physician-prescribe-acknowledged-panel');
   await doc.getByLabel('Dose and directions (optional)').fill('20 mg once daily at night');
   await sign.click();
   await doc.getByTestId('sign-success').waitFor();
@@ -423,6 +432,7 @@ await run('physician acknowledges the contraindication with a reason and signs',
   expect(stored, 'the signed simvastatin MedicationRequest is not stored');
   expect((stored.detectedIssue ?? []).some((d) => /^DetectedIssue\//.test(d.reference ?? '')), 'the signed order does not carry the DetectedIssue of the acknowledgement');
   await shot(doc, 'physician-prescribe-signed');
+  await shotOf(doc.locator('#prescribe'), 'physician-prescribe-signed-panel');
 });
 
 await run('the patient page lists the checks and the acknowledgement, naming the physician', async () => {
@@ -435,7 +445,42 @@ await run('the patient page lists the checks and the acknowledgement, naming the
   const ack = history.getByTestId('acknowledgement-history').getByRole('row').filter({ hasText: ackReason });
   await ack.filter({ hasText: 'Active' }).waitFor();
   expect((await ack.textContent()).includes(doctor.name), 'the acknowledgement does not name the physician');
-  await history.screenshot({ path: join(screenshots, 'physician-interaction-history.png') });
+  await shotOf(history, 'physician-interaction-history');
+});
+
+await run('the record changes between check and signing: the server refuses (409 shown) and the panel checks again', async () => {
+  current = doc;
+  const picker = doc.getByRole('combobox', { name: 'Choose a drug' });
+  await picker.fill('warf');
+  await doc.getByRole('option', { name: /^warfarin/i }).first().click();
+  await doc.getByTestId('check-summary').filter({ hasText: 'No interactions or allergy conflicts found' }).waitFor();
+  const sign = doc.getByRole('button', { name: 'Sign prescription' });
+  expect(!(await sign.isDisabled()), 'Sign is disabled although the check found nothing');
+  // Meanwhile another prescriber starts naproxen (contraindicated with warfarin).
+  const token = await tokenOf(doc, 'medilink.physician.session');
+  const seeded = await fetch(`${base}/fhir/R4/MedicationRequest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${patientId}` },
+      authoredOn: new Date().toISOString(),
+      medicationCodeableConcept: { coding: [{ system: RXNORM, code: '198014', display: 'Naproxen 500 MG Oral Tablet' }], text: 'Naproxen 500 mg oral tablet' },
+    }),
+  });
+  expect(seeded.status === 201, `seeding naproxen: ${seeded.status} ${await seeded.text()}`);
+  await sign.click();
+  const refused = doc.getByTestId('sign-error');
+  await refused.filter({ hasText: 'Signing was refused.' }).waitFor();
+  expect(/naproxen/i.test(await refused.textContent()), 'the refusal does not show the server\'s diagnostics');
+  // Checked again: the new conflict is on screen and Sign waits for an acknowledgement.
+  await doc.locator('[data-testid="finding"][data-severity="contraindicated"]').filter({ hasText: /naproxen/i }).first().waitFor();
+  expect(await sign.isDisabled(), 'Sign is enabled after the refusal');
+  await refused.scrollIntoViewIfNeeded();
+  await shot(doc, 'physician-prescribe-refused');
+  await shotOf(doc.locator('#prescribe'), 'physician-prescribe-refused-panel');
 });
 
 await run('the stand-alone interaction checker shows warfarin + aspirin', async () => {
@@ -547,7 +592,8 @@ await run('small screens: the navigation folds into a menu button', async () => 
 });
 
 await run('no uncaught errors in the browser', async () => {
-  const unexpected = consoleErrors.filter((text) => !/status of (401|403|404)/.test(text));
+  // 409: the refused prescription of the prescribing story.
+  const unexpected = consoleErrors.filter((text) => !/status of (401|403|404|409)/.test(text));
   expect(unexpected.length === 0, `console errors: ${unexpected.join(' | ')}`);
 });
 
