@@ -1,6 +1,7 @@
 // A patient's earlier drug-interaction checks (when, by whom, how many findings, the worst)
 // and the acknowledgements of blocking findings (reason, by whom, until when, still in force).
 
+import { useState } from 'react';
 import { Badge, QueryState, Section } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { highestSeverity, issueSeverityLabel, severityName, type SeverityName } from '../api/clinical';
@@ -19,10 +20,15 @@ export function IssueSeverityBadge({ severity }: { severity: string }) {
 import { useClinicalHistory } from './hooks';
 import { usePersonLabel } from './people';
 
+/** Checks shown before "Show all" (every selection on the Prescribe panel is one). */
+export const RECENT_CHECKS = 10;
+
 export function CheckHistoryView({ history }: { history: DrugHistory }) {
   const locale = userLocale();
   const person = usePersonLabel();
-  const checks = [...history.checks].sort((a, b) => b.checked_at.localeCompare(a.checked_at));
+  const [all, setAll] = useState(false);
+  const sorted = [...history.checks].sort((a, b) => b.checked_at.localeCompare(a.checked_at));
+  const checks = all ? sorted : sorted.slice(0, RECENT_CHECKS);
   const acknowledgements = [...history.acknowledgements].sort((a, b) => b.acknowledged_at.localeCompare(a.acknowledged_at));
   return (
     <>
@@ -55,6 +61,11 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
               })}
             </tbody>
           </table>
+          {sorted.length > checks.length ? (
+            <button type="button" className="link-button" onClick={() => setAll(true)}>
+              Show all {sorted.length} checks
+            </button>
+          ) : null}
         </div>
       ) : (
         <p className="state state-empty">No interaction checks for this patient yet.</p>

@@ -329,6 +329,25 @@ describe('CheckHistoryView', () => {
   });
 });
 
+describe('CheckHistoryView, many checks', () => {
+  it('shows the newest ten, and all on request', () => {
+    const checks = Array.from({ length: 12 }, (_, i) => ({
+      check_id: `c${i}`,
+      checked_at: `2024-05-${String(i + 1).padStart(2, '0')}T10:00:00Z`,
+      checked_by: 'u-doc',
+      medications: [`drug ${i}`],
+      findings: [],
+    }));
+    renderSession(<CheckHistoryView history={{ checks, acknowledgements: [] }} />, () => undefined);
+    const rows = () => within(screen.getByTestId('check-history')).getAllByRole('row').slice(1);
+    expect(rows()).toHaveLength(10);
+    expect(rows()[0].textContent).toContain('drug 11');
+    fireEvent.click(screen.getByRole('button', { name: 'Show all 12 checks' }));
+    expect(rows()).toHaveLength(12);
+    expect(screen.getByText('No findings acknowledged for this patient.')).toBeTruthy();
+  });
+});
+
 describe('InteractionsPage', () => {
   it('checks two or more drugs against each other without a patient', async () => {
     const warfarin: DrugView = { name: 'warfarin', generic: 'warfarin', brand: false, rxnorm: '11289', classes: ['anticoagulants'] };
