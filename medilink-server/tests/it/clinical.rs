@@ -349,7 +349,50 @@ async fn prescribing_is_checked(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{accepted}");
     assert_eq!(accepted["detectedIssue"][0]["reference"], issue.as_str());
 
-    // History: the checks and the acknowledgement; the patient sees their own.
+    // An allergy finding blocks the same way and is acknowledged the same way.
+    let amoxicillin_key = finding(&amoxicillin, "allergy").expect("allergy")["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let amoxicillin_order = prescription(&a, "723", "Amoxicillin 250 MG Oral Capsule");
+    let (status, outcome) = fhir(
+        &app,
+        &doctor,
+        Method::POST,
+        "/fhir/R4/MedicationRequest",
+        &amoxicillin_order,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{outcome}");
+    assert!(
+        diagnostics(&outcome).contains(&amoxicillin_key),
+        "{outcome}"
+    );
+    let body = json!({"patient": a, "finding": amoxicillin_key, "reason": "Tolerated amoxicillin in 2023 under observation"});
+    let (status, allergy_ack) = api_call(
+        &app,
+        Method::POST,
+        "/api/clinical/acknowledgements",
+        &doctor,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{allergy_ack}");
+    let (status, accepted) = fhir(
+        &app,
+        &doctor,
+        Method::POST,
+        "/fhir/R4/MedicationRequest",
+        &amoxicillin_order,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{accepted}");
+    assert_eq!(
+        accepted["detectedIssue"][0]["reference"],
+        allergy_ack["detected_issue"]
+    );
+
+    // History: the checks and the acknowledgements; the patient sees their own.
     let (status, history) = api_call(
         &app,
         Method::GET,
@@ -364,7 +407,13 @@ async fn prescribing_is_checked(app: TestApp) {
         "{history}"
     );
     assert_eq!(history["checks"][0]["checked_by"], doctor_id.as_str());
-    assert_eq!(history["acknowledgements"][0]["finding"], key.as_str());
+    let acknowledged: Vec<&str> = history["acknowledgements"]
+        .as_array()
+        .expect("acknowledgements")
+        .iter()
+        .filter_map(|ack| ack["finding"].as_str())
+        .collect();
+    assert!(acknowledged.contains(&key.as_str()), "{history}");
 
     // CDS Hooks: discovery is public; a call with draftOrders answers a critical card.
     let (status, discovery) = api_call(&app, Method::GET, "/cds-services", "", None).await;
@@ -404,6 +453,25 @@ async fn prescribing_is_checked(app: TestApp) {
         status,
         StatusCode::NOT_FOUND,
         "no consent: B is unknown to this physician"
+    );
+    // With the record in the prefetch (an EHR's own data), the store is not read: a card
+    // for the EHR's patient, from what the EHR sent only.
+    let mut prefetched = hook(&b);
+    let clarithromycin = prescription("ehr-patient", "21212", "Clarithromycin 500 MG");
+    prefetched["prefetch"] = json!({
+        "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": clarithromycin}]},
+        "allergies": {"resourceType": "Bundle", "type": "searchset"}
+    });
+    let (status, cards) = api_call(&app, Method::POST, &uri, &doctor, Some(&prefetched)).await;
+    assert_eq!(status, StatusCode::OK, "{cards}");
+    assert_eq!(cards["cards"][0]["indicator"], "critical", "{cards}");
+    prefetched["prefetch"]["medications"]["entry"] = json!([]);
+    let (status, cards) = api_call(&app, Method::POST, &uri, &doctor, Some(&prefetched)).await;
+    assert_eq!(status, StatusCode::OK, "{cards}");
+    assert_eq!(
+        cards["cards"],
+        json!([]),
+        "nothing in the prefetch, nothing found"
     );
     let (status, _) = api_call(&app, Method::POST, &uri, "", Some(&hook(&a))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -454,7 +522,13 @@ async fn prescribing_is_checked(app: TestApp) {
         None,
     )
     .await;
-    assert_eq!(history["acknowledgements"][0]["active"], false, "{history}");
+    let simvastatin_ack = history["acknowledgements"]
+        .as_array()
+        .expect("acknowledgements")
+        .iter()
+        .find(|ack| ack["finding"] == key.as_str())
+        .expect("the acknowledgement is kept");
+    assert_eq!(simvastatin_ack["active"], false, "{history}");
 }
 
 #[tokio::test]
