@@ -103,18 +103,24 @@ pub async fn load(
         patient,
         Some("active,intended,on-hold"),
     )?;
-    for query in [requests, statements] {
-        for resource in matches(store, ctx, &query, &mut record.truncated).await? {
-            record
-                .medications
-                .extend(crate::fhir::active_medication(kb, &resource));
-        }
-    }
     let allergies = query(ResourceType::AllergyIntolerance, patient, None)?;
-    for resource in matches(store, ctx, &allergies, &mut record.truncated).await? {
+    // The three reads at once (the pool serves them on separate connections).
+    let (mut truncated_requests, mut truncated_statements) = (false, false);
+    let (requests, statements, allergies) = tokio::try_join!(
+        matches(store, ctx, &requests, &mut truncated_requests),
+        matches(store, ctx, &statements, &mut truncated_statements),
+        matches(store, ctx, &allergies, &mut record.truncated),
+    )?;
+    record.truncated |= truncated_requests || truncated_statements;
+    for resource in requests.iter().chain(&statements) {
+        record
+            .medications
+            .extend(crate::fhir::active_medication(kb, resource));
+    }
+    for resource in &allergies {
         record
             .allergies
-            .extend(crate::fhir::active_allergy(kb, &resource));
+            .extend(crate::fhir::active_allergy(kb, resource));
     }
     Ok(record)
 }

@@ -228,8 +228,11 @@ impl ClinicalService {
             .map(|input| kb.resolve(input))
             .collect();
         let mut current = record::MedicationRecord::default();
+        let mut acknowledged = Vec::new();
         if let Some(patient) = &patient {
-            current = self.record(store, ctx, patient).await?;
+            (current, acknowledged) = tokio::try_join!(self.record(store, ctx, patient), async {
+                Ok(record::acknowledgements(store, ctx, patient, None).await?)
+            },)?;
         }
         let outcome = self
             .checker
@@ -237,10 +240,6 @@ impl ClinicalService {
             .await;
         let findings = outcome.findings;
         let now = self.clock.now();
-        let acknowledged = match &patient {
-            Some(patient) => record::acknowledgements(store, ctx, patient, None).await?,
-            None => Vec::new(),
-        };
         let findings: Vec<ReportedFinding> = findings
             .into_iter()
             .map(|finding| ReportedFinding {
