@@ -63,6 +63,8 @@ pub use templates::{Rendered, TemplateError, render};
 pub const DELIVER: &str = "notification.deliver";
 /// Kind of the periodic outbox sweep.
 pub const SWEEP: &str = "notification.sweep";
+/// The portal URL notices link to when the host knows no public base URL.
+pub const DEFAULT_PORTAL_URL: &str = "http://localhost:8080";
 /// Parameter holding the portal path a notice links to.
 pub const LINK: &str = "link";
 
