@@ -36,6 +36,7 @@ use crate::grant::{
 use crate::mail::{Mail, Mailer};
 use decoded::DecodedGrants;
 use medilink_platform::Caller;
+use medilink_platform::notifications::{Event, NotificationKind, Notify, Recipient};
 
 mod decoded;
 
@@ -115,6 +116,8 @@ pub struct ConsentService {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     audit: Option<Arc<dyn AuditLog>>,
+    /// Where lifecycle events are told (none: only break-glass, by the legacy `mailer`).
+    notify: Option<Arc<dyn Notify>>,
     decoded: Arc<DecodedGrants>,
 }
 
@@ -142,6 +145,7 @@ impl ConsentService {
             clock,
             mailer,
             audit: None,
+            notify: None,
             decoded: Arc::default(),
         }
     }
@@ -159,6 +163,24 @@ impl ConsentService {
         self.cache = cache;
         self.decoded = Arc::default();
         self
+    }
+
+    /// Tells the lifecycle's events through `notify` (issue #14): a request to the patient,
+    /// a grant, a decline or a revocation to the physician, a break-glass access to the
+    /// patient (instead of the `mailer`'s notice). A `Consent` is a FHIR resource: its notices
+    /// are written right after the grant is saved, not in its transaction.
+    pub fn with_notify(mut self, notify: Arc<dyn Notify>) -> Self {
+        self.notify = Some(notify);
+        self
+    }
+
+    /// Tells `recipient` about `event`; a failure is logged (the change stands).
+    async fn tell(&self, recipient: Recipient, event: Event) {
+        if let Some(notify) = &self.notify
+            && let Err(err) = notify.notify(&[recipient], &event).await
+        {
+            tracing::error!(error = %err, kind = %event.kind, "notification not written");
+        }
     }
 
     /// Replaces the mailer.
@@ -430,6 +452,18 @@ impl ConsentService {
             Initiator::Physician => Action::ConsentRequest,
         };
         self.audit(principal, action, &grant).await;
+        match initiator {
+            Initiator::Patient => {
+                let physician = Recipient::User(UserId(grant.grantee.clone()));
+                self.tell(physician, Event::new(NotificationKind::ConsentGranted))
+                    .await;
+            }
+            Initiator::Physician => {
+                let patient = Recipient::Patient(grant.patient.clone());
+                self.tell(patient, Event::new(NotificationKind::ConsentRequested))
+                    .await;
+            }
+        }
         Ok(grant)
     }
 
@@ -485,6 +519,13 @@ impl ConsentService {
             Action::ConsentDecline
         };
         self.audit(principal, recorded, &grant).await;
+        let kind = if accept {
+            NotificationKind::ConsentGranted
+        } else {
+            NotificationKind::ConsentDeclined
+        };
+        let physician = Recipient::User(UserId(grant.grantee.clone()));
+        self.tell(physician, Event::new(kind)).await;
         Ok(grant)
     }
 
@@ -499,6 +540,14 @@ impl ConsentService {
         grant.revoke_at(self.now());
         let grant = self.save(grant).await?;
         self.audit(principal, Action::ConsentRevoke, &grant).await;
+        if principal
+            .user_id()
+            .is_none_or(|user| user.as_str() != grant.grantee)
+        {
+            let physician = Recipient::User(UserId(grant.grantee.clone()));
+            self.tell(physician, Event::new(NotificationKind::ConsentRevoked))
+                .await;
+        }
         Ok(grant)
     }
 
@@ -546,6 +595,12 @@ impl ConsentService {
             })
             .await?;
         self.audit(principal, Action::BreakGlass, &grant).await;
+        if self.notify.is_some() {
+            let at = medilink_fhir::clock::format_instant(now);
+            let event = Event::new(NotificationKind::BreakGlass).with("at", at);
+            self.tell(Recipient::Patient(request.patient), event).await;
+            return Ok(grant);
+        }
         let mail = Mail {
             to_patient: request.patient,
             subject: "Emergency access to your health record".to_owned(),

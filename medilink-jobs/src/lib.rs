@@ -1,6 +1,6 @@
 //! `medilink-jobs`: the one job registry both hosts call. [`register_jobs`] registers every
-//! queue-wide kind — `document.ingest`, `fhir.export`, `research.export` and the maintenance
-//! jobs — with handlers built from [`JobDeps`]; the server's embedded worker and
+//! queue-wide kind — `document.ingest`, `fhir.export`, `research.export`, the notification
+//! deliveries and the maintenance jobs — with handlers built from [`JobDeps`]; the server's embedded worker and
 //! `medilink-worker` both call it, so a kind added here runs wherever the queue is worked
 //! (a kind registered by one host only would stall under `serve --no-worker`).
 //!
@@ -24,6 +24,7 @@ use medilink_fhir::{Clock, IdGen, ResourceStore};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
 use medilink_platform::maintenance::register_maintenance;
+use medilink_platform::notifications::{Mailer, Notifications, register_notifications};
 use medilink_platform::worker::Registry;
 use medilink_platform::{AccountStore, AuditLog};
 
@@ -53,6 +54,12 @@ pub struct JobDeps {
     pub pipeline: Pipeline,
     /// The deployment's research key (pseudonyms of `research.export`).
     pub research_key: [u8; 32],
+    /// The notifications service (`notification.deliver`, `notification.sweep`).
+    pub notifications: Notifications,
+    /// The e-mail channel's mailer.
+    pub mailer: Arc<dyn Mailer>,
+    /// The portal's base URL that notices link to.
+    pub portal_url: String,
 }
 
 impl std::fmt::Debug for JobDeps {
@@ -105,9 +112,16 @@ impl JobDeps {
 }
 
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
-/// `fhir.export`, `research.export`, and the periodic `maintenance.tokens`,
-/// `maintenance.stale_jobs` and `maintenance.statistics`.
+/// `fhir.export`, `research.export`, `notification.deliver`, and the periodic
+/// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics` and
+/// `notification.sweep`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
+    register_notifications(
+        registry,
+        &deps.notifications,
+        deps.mailer.clone(),
+        &deps.portal_url,
+    );
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));

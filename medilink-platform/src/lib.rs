@@ -2,8 +2,10 @@
 //! and refresh tokens ([`accounts`]), the tamper-evident audit chain ([`audit`]), the one
 //! [`Caller`] type every crate above the store decides from ([`caller`]), the job loop and its
 //! registry ([`worker`]; typed results of a `JobKind` in [`job_kind`]) with the periodic
-//! maintenance jobs ([`maintenance`]), and secret key files ([`keys`]). With the `sql`
-//! feature, `sql` keeps the account and audit tables on the SQL resource store's database.
+//! maintenance jobs ([`maintenance`]), notifications — kinds, preferences, the outbox of
+//! deliveries, channels and templates ([`notifications`]) — and secret key files ([`keys`]).
+//! With the `sql` feature, `sql` keeps the account, audit and notification tables on the SQL
+//! resource store's database.
 //!
 //! This crate stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
 //! already encrypted and secrets already hashed: the server owns the cryptography. The job
@@ -16,6 +18,7 @@ pub mod caller;
 pub mod job_kind;
 pub mod keys;
 pub mod maintenance;
+pub mod notifications;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod worker;
@@ -47,4 +50,6 @@ pub struct Platform {
     /// The durable key-value store (the `kv` table): security state of a deployment without
     /// Redis.
     pub kv: Arc<dyn KeyValue>,
+    /// Notices, deliveries and notification preferences.
+    pub notifications: Arc<dyn notifications::NotificationStore>,
 }

@@ -1,5 +1,6 @@
 //! The platform stores on the resource store's database: [`SqlAccountStore`] (users and
-//! refresh tokens) and [`SqlAuditLog`] (the hash-chained audit trail), their migrations, and
+//! refresh tokens), [`SqlAuditLog`] (the hash-chained audit trail), [`SqlNotificationStore`]
+//! (notices, deliveries, preferences: `sql/notifications.rs`), their migrations, and
 //! [`platform_stores`], which builds them (with the store's job queue and key-value store) on
 //! an opened [`SqlResourceStore`] through its public seam (`connection`, `apply_migrations`).
 
@@ -12,6 +13,10 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
+
+mod notifications;
+
+pub use notifications::SqlNotificationStore;
 
 use crate::AuditFormat;
 use crate::accounts::duplicate;
@@ -42,6 +47,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_audit_patients.sql"),
         postgres: include_str!("../../migrations/postgres/0006_audit_patients.sql"),
     },
+    SqlMigration {
+        name: "0009_notifications",
+        sqlite: include_str!("../../migrations/sqlite/0009_notifications.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_notifications.sql"),
+    },
 ];
 
 /// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
@@ -66,10 +76,11 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
             clock: store.clock(),
         }),
         audit: Arc::new(SqlAuditLog {
-            db,
+            db: db.clone(),
             backend,
             append_lock: Mutex::new(()),
         }),
+        notifications: Arc::new(SqlNotificationStore { db, backend }),
         jobs: Arc::new(store.job_queue()),
         kv: Arc::new(store.key_value()),
     })
@@ -747,7 +758,7 @@ mod tests {
         }
         assert_eq!(
             migrate(&store).await.expect("upgrade"),
-            ["0006_audit_patients"]
+            ["0006_audit_patients", "0009_notifications"]
         );
         let log = SqlAuditLog {
             db,

@@ -233,3 +233,72 @@ impl Worker {
             .body(mail.body.clone())?)
     }
 }
+
+/// The notification e-mail channel's [`medilink_platform::notifications::Mailer`] over SMTP:
+/// one `send` is one SMTP attempt (the `notification.deliver` job retries), to the address of
+/// the account the notice is for, as a text and HTML alternative with the delivery's stable
+/// `Message-ID`.
+#[derive(Clone)]
+pub struct SmtpNotifier {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    auth: Arc<Auth>,
+}
+
+impl Debug for SmtpNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpNotifier").finish_non_exhaustive()
+    }
+}
+
+impl SmtpNotifier {
+    /// Checks `settings` and builds the transport.
+    pub fn new(settings: &SmtpSettings, auth: Arc<Auth>) -> anyhow::Result<Self> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .with_context(|| format!("--smtp-from / MEDILINK_SMTP_FROM: {:?}", settings.from))?;
+        Ok(SmtpNotifier {
+            transport: transport(settings)?,
+            from,
+            auth,
+        })
+    }
+}
+
+#[async_trait]
+impl medilink_platform::notifications::Mailer for SmtpNotifier {
+    async fn send(
+        &self,
+        email: &medilink_platform::notifications::Email,
+    ) -> Result<(), medilink_platform::notifications::SendError> {
+        use lettre::message::MultiPart;
+        use medilink_platform::notifications::SendError;
+        let user = self
+            .auth
+            .accounts
+            .user(&email.to_user)
+            .await
+            .map_err(|err| SendError::transient(err.to_string()))?
+            .ok_or_else(|| SendError::permanent("no such account"))?;
+        let address = self.auth.view(&user).email;
+        let to: Mailbox = address
+            .parse()
+            .map_err(|_| SendError::permanent("the account has no valid address"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(email.message_id.clone()))
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
+            .map_err(|err| SendError::permanent(err.to_string()))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_permanent() => Err(SendError::permanent(err.to_string())),
+            Err(err) => Err(SendError::transient(err.to_string())),
+        }
+    }
+}

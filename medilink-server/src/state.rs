@@ -19,6 +19,7 @@ use medilink_fhir::{Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_bl
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
 use medilink_jobs::JobDeps;
+use medilink_platform::notifications::{Mailer, NoMailer, Notifications};
 use medilink_platform::open_store_and_platform;
 use medilink_platform::{AuditLog, Platform};
 
@@ -83,6 +84,8 @@ pub struct AppState {
     /// What the job handlers are built from: `documents`, `exports` and `research` above, and
     /// the embedded worker's handlers ([`medilink_jobs::register_jobs`]).
     pub job_deps: JobDeps,
+    /// Notices, the inbox and notification preferences.
+    pub notifications: Notifications,
 }
 
 impl AppState {
@@ -104,6 +107,12 @@ impl AppState {
         )
         .with_audit(platform.audit.clone());
         let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::default());
+        let notifications = Notifications::new(
+            platform.notifications.clone(),
+            platform.jobs.clone(),
+            clock.clone(),
+            ids.clone(),
+        );
         let job_deps = JobDeps {
             store: store.clone(),
             accounts: platform.accounts.clone(),
@@ -114,6 +123,9 @@ impl AppState {
             ids: ids.clone(),
             pipeline: default_pipeline(),
             research_key: *keys.research(),
+            notifications: notifications.clone(),
+            mailer: Arc::new(NoMailer),
+            portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
         };
         let auth = Auth::new(
             platform.accounts.clone(),
@@ -151,6 +163,7 @@ impl AppState {
             exports: Arc::new(job_deps.exports()),
             research: Arc::new(job_deps.research()),
             job_deps,
+            notifications,
         })
     }
 
@@ -228,9 +241,16 @@ impl AppState {
         if let Some(cache) = grant_cache {
             state = state.with_grant_cache(cache);
         }
+        if let Some(base_url) = &config.base_url {
+            let mailer = state.job_deps.mailer.clone();
+            state = state.with_notification_mailer(mailer, base_url);
+        }
         if let Some(smtp) = &config.smtp {
             let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
             state = state.with_mailer(Arc::new(mailer));
+            let notifier = crate::mail::SmtpNotifier::new(smtp, state.auth.clone())?;
+            let portal_url = state.job_deps.portal_url.clone();
+            state = state.with_notification_mailer(Arc::new(notifier), &portal_url);
         }
         Ok(state)
     }
@@ -253,6 +273,17 @@ impl AppState {
         let consents = (**self.store.consents()).clone().with_cache(cache);
         self.store = ConsentGuard::new(self.store.inner().clone(), Arc::new(consents));
         self
+    }
+
+    /// The same state with notification e-mails sent through `mailer`, linking to
+    /// `portal_url`.
+    pub fn with_notification_mailer(self, mailer: Arc<dyn Mailer>, portal_url: &str) -> Self {
+        let deps = JobDeps {
+            mailer,
+            portal_url: portal_url.to_owned(),
+            ..self.job_deps.clone()
+        };
+        self.with_job_deps(deps)
     }
 
     /// The same state with break-glass notices sent through `mailer`.

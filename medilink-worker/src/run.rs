@@ -39,6 +39,13 @@ pub fn job_deps(
     clock: Arc<dyn Clock>,
     pipeline: Pipeline,
 ) -> JobDeps {
+    let ids: Arc<dyn medilink_fhir::IdGen> = Arc::new(UuidIdGen);
+    let notifications = medilink_platform::notifications::Notifications::new(
+        platform.notifications.clone(),
+        platform.jobs.clone(),
+        clock.clone(),
+        ids.clone(),
+    );
     JobDeps {
         store,
         accounts: platform.accounts.clone(),
@@ -46,9 +53,13 @@ pub fn job_deps(
         jobs: platform.jobs.clone(),
         blobs,
         clock,
-        ids: Arc::new(UuidIdGen),
+        ids,
         pipeline,
         research_key: config.research_key.0,
+        notifications,
+        // Issue #14: the worker has no SMTP settings yet; its notification e-mails are logged.
+        mailer: Arc::new(medilink_platform::notifications::NoMailer),
+        portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
     }
 }
 

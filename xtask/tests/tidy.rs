@@ -147,6 +147,7 @@ const AMBIENT_ALLOWED: &[(&str, &str, &str)] = &[
 const SQL_HOMES: &[&str] = &[
     "medilink-fhir/src/backend/sql/",
     "medilink-platform/src/sql.rs",
+    "medilink-platform/src/sql/",
 ];
 
 /// SQL in a string literal: (keyword, and a second keyword the same literal must contain).
@@ -370,7 +371,7 @@ fn no_sql_outside_the_backend() {
                 }
                 None => failures.push(format!(
                     "{}:{number}: SQL (`{}`) in a string literal: SQL lives in \
-                     medilink-fhir/src/backend/sql/ (or medilink-platform/src/sql.rs) behind a \
+                     medilink-fhir/src/backend/sql/ (or medilink-platform/src/sql.rs, sql/) behind a \
                      store trait",
                     source.path,
                     keyword.trim()

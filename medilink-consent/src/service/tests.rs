@@ -607,3 +607,90 @@ fn other_instance(f: &Fixture) -> Arc<ConsentService> {
         Arc::new(MemoryMailer::default()),
     ))
 }
+
+/// Records what the service tells (issue #14).
+#[derive(Debug, Default)]
+struct MemoryNotify(Mutex<Vec<(Vec<Recipient>, Event)>>);
+
+#[async_trait]
+impl Notify for MemoryNotify {
+    async fn notify(
+        &self,
+        recipients: &[Recipient],
+        event: &Event,
+    ) -> medilink_fhir::FhirResult<usize> {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((recipients.to_vec(), event.clone()));
+        Ok(recipients.len())
+    }
+}
+
+/// Issue #14: each lifecycle event is told to the right person and nobody else; break-glass
+/// goes to the patient as a notice instead of the legacy mail.
+#[tokio::test]
+async fn lifecycle_events_are_told_to_the_other_party() {
+    let f = fixture().await;
+    let notices = Arc::new(MemoryNotify::default());
+    let service = (*f.service).clone().with_notify(notices.clone());
+    let me = patient_principal(&f.patient);
+    let request = GrantRequest {
+        patient: Some(f.patient.clone()),
+        grantee: None,
+        grantee_role: None,
+        scope: vec!["Observation".into()],
+        purpose: Some("TREAT".into()),
+        end: None,
+    };
+    let asked = service
+        .create(&doctor(), request.clone())
+        .await
+        .expect("request");
+    let id = asked.id.clone().expect("id");
+    service.answer(&me, &id, false).await.expect("decline");
+    let asked = service.create(&doctor(), request).await.expect("request");
+    let id = asked.id.clone().expect("id");
+    service.answer(&me, &id, true).await.expect("accept");
+    service.revoke(&me, &id).await.expect("revoke");
+    service
+        .break_glass(
+            &doctor(),
+            BreakGlass {
+                patient: f.patient.clone(),
+                reason: "unconscious patient in the emergency room".into(),
+            },
+        )
+        .await
+        .expect("break-glass");
+    let patient = Recipient::Patient(f.patient.clone());
+    let physician = Recipient::User(UserId("doc".into()));
+    let told: Vec<(Vec<Recipient>, NotificationKind)> = notices
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(to, event)| (to.clone(), event.kind))
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            (vec![patient.clone()], NotificationKind::ConsentRequested),
+            (vec![physician.clone()], NotificationKind::ConsentDeclined),
+            (vec![patient.clone()], NotificationKind::ConsentRequested),
+            (vec![physician.clone()], NotificationKind::ConsentGranted),
+            (vec![physician], NotificationKind::ConsentRevoked),
+            (vec![patient], NotificationKind::BreakGlass),
+        ]
+    );
+    assert!(
+        notices.0.lock().expect("lock")[5]
+            .1
+            .parameters
+            .contains_key("at")
+    );
+    assert!(
+        f.mailer.0.lock().expect("lock").is_empty(),
+        "no legacy mail"
+    );
+}

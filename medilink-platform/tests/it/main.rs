@@ -6,5 +6,6 @@
 
 mod jobs_support;
 mod jobs_worker;
+mod notifications;
 mod shared_pool;
 mod upgrade;

@@ -58,10 +58,18 @@ async fn open(data_dir: &std::path::Path) -> (Arc<dyn ResourceStore>, Platform, 
         audit: platform.audit.clone(),
         jobs: platform.jobs.clone(),
         blobs,
-        clock,
-        ids,
+        clock: clock.clone(),
+        ids: ids.clone(),
         pipeline: Pipeline::offline_default(),
         research_key: [7; 32],
+        notifications: medilink_platform::notifications::Notifications::new(
+            platform.notifications.clone(),
+            platform.jobs.clone(),
+            clock.clone(),
+            ids.clone(),
+        ),
+        mailer: Arc::new(medilink_platform::notifications::NoMailer),
+        portal_url: "http://localhost:8080".to_owned(),
     };
     (store, platform, deps)
 }
@@ -161,6 +169,20 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
                     .start(&user(Role::Researcher), request)
                     .await
                     .expect("research export queued");
+            }
+            medilink_platform::notifications::DELIVER => {
+                use medilink_platform::notifications::{
+                    Event, NotificationKind, Notify, Recipient,
+                };
+                let told = deps
+                    .notifications
+                    .notify(
+                        &[Recipient::User(UserId("physician-1".to_owned()))],
+                        &Event::new(NotificationKind::DocumentProcessed),
+                    )
+                    .await
+                    .expect("notified");
+                assert_eq!(told, 1);
             }
             other => panic!("no test job for the kind {other}: queue one here"),
         }
