@@ -181,6 +181,8 @@ export interface components {
       acknowledged_at: string;
       /** @description The account that acknowledged. */
       acknowledged_by: string;
+      /** @description Its display name, when it has one. */
+      acknowledged_by_name: string | null;
       /** @description Whether it covers prescriptions now. */
       active: boolean;
       /** @description `DetectedIssue/{id}`. */
@@ -262,6 +264,8 @@ export interface components {
       checked_at: string;
       /** @description The account that checked. */
       checked_by: string;
+      /** @description Its display name, when it has one. */
+      checked_by_name: string | null;
       findings: components["schemas"]["CheckFindingView"][];
       medications: string[];
     };
