@@ -68,6 +68,30 @@ fn not_found(resource_type: ResourceType, id: &ResourceId) -> FhirError {
     }
 }
 
+/// The shortest time a read, version read or instance history answers "not found" in, for
+/// every caller but the platform: a hidden resource is fetched and decided on, a missing id is
+/// not, and without a floor the few microseconds between them would tell one from the other
+/// (BENCHMARKS.md, "the timing probe"). Legitimate traffic rarely reads ids that are not there,
+/// so the floor costs it nothing; a 404 waits (asleep, holding no connection) until the floor.
+pub const NOT_FOUND_FLOOR: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// `outcome`, answered no sooner than [`NOT_FOUND_FLOOR`] after `started` when it is a "not
+/// found" for a caller other than the platform.
+async fn floored<T>(
+    started: tokio::time::Instant,
+    principal: &Caller,
+    outcome: FhirResult<T>,
+) -> FhirResult<T> {
+    let not_found = matches!(
+        outcome,
+        Err(FhirError::NotFound { .. } | FhirError::VersionNotFound { .. })
+    );
+    if not_found && !matches!(principal, Caller::System) {
+        tokio::time::sleep_until(started + NOT_FOUND_FLOOR).await;
+    }
+    outcome
+}
+
 fn denied(decision: &Decision) -> FhirError {
     FhirError::Forbidden {
         reason: match decision.reason {
@@ -262,6 +286,70 @@ impl<S: ResourceStore> ConsentGuard<S> {
                 }
             }
             other => other,
+        }
+    }
+
+    /// [`ResourceStore::history`] as the caller may see it.
+    async fn guarded_history(
+        &self,
+        ctx: &RequestContext,
+        query: &HistoryQuery,
+    ) -> FhirResult<HistoryPage> {
+        let principal = ctx.caller().clone();
+        let grants = self.grants(&principal).await?;
+        let now = self.consents.now();
+        match &query.scope {
+            HistoryScope::Instance(resource_type, id) => {
+                if let Access::Denied(reason) = access(&principal, *resource_type, &grants, now) {
+                    return Err(FhirError::Forbidden {
+                        reason: match reason {
+                            crate::policy::Reason::Anonymous => "not signed in",
+                            _ => "this role may not access this data",
+                        },
+                    });
+                }
+                if !self
+                    .visible(ctx, &principal, &grants, *resource_type, id)
+                    .await?
+                {
+                    return Err(not_found(*resource_type, id));
+                }
+                let page = self.inner.history(ctx, query).await?;
+                let foreign = page
+                    .entries
+                    .iter()
+                    .any(|entry| !entry.is_deleted() && !self.readable(&principal, entry, &grants));
+                if foreign {
+                    return Err(not_found(*resource_type, id));
+                }
+                Ok(self.disclose_history(ctx, page))
+            }
+            HistoryScope::Type(resource_type) => {
+                match access(&principal, *resource_type, &grants, now) {
+                    Access::All => self.inner.history(ctx, query).await,
+                    Access::Denied(_) => Err(FhirError::Forbidden {
+                        reason: "this role may not access this data",
+                    }),
+                    Access::Patients { .. } => {
+                        self.filtered_history(ctx, &principal, &grants, query).await
+                    }
+                }
+                .map(|page| self.disclose_history(ctx, page))
+            }
+            HistoryScope::System => {
+                let admin = matches!(principal, Caller::System)
+                    || principal.role() == Some(medilink_platform::Role::Admin);
+                if admin {
+                    self.inner.history(ctx, query).await
+                } else if matches!(principal, Caller::Anonymous) {
+                    Err(FhirError::Forbidden {
+                        reason: "not signed in",
+                    })
+                } else {
+                    self.filtered_history(ctx, &principal, &grants, query).await
+                }
+                .map(|page| self.disclose_history(ctx, page))
+            }
         }
     }
 
@@ -490,14 +578,19 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         resource_type: ResourceType,
         id: &ResourceId,
     ) -> FhirResult<StoredResource> {
+        let started = tokio::time::Instant::now();
         let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let result = self.inner.read(ctx, resource_type, id).await;
-        let stored = self
-            .check_read(ctx, &principal, &grants, result, resource_type, id)
-            .await?;
-        self.disclose(ctx, Interaction::Read, &stored);
-        Ok(stored)
+        let outcome: FhirResult<StoredResource> = async {
+            let grants = self.grants(&principal).await?;
+            let result = self.inner.read(ctx, resource_type, id).await;
+            let stored = self
+                .check_read(ctx, &principal, &grants, result, resource_type, id)
+                .await?;
+            self.disclose(ctx, Interaction::Read, &stored);
+            Ok(stored)
+        }
+        .await;
+        floored(started, &principal, outcome).await
     }
 
     async fn vread(
@@ -507,14 +600,19 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         id: &ResourceId,
         version: VersionId,
     ) -> FhirResult<StoredResource> {
+        let started = tokio::time::Instant::now();
         let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let result = self.inner.vread(ctx, resource_type, id, version).await;
-        let stored = self
-            .check_read(ctx, &principal, &grants, result, resource_type, id)
-            .await?;
-        self.disclose(ctx, Interaction::Vread, &stored);
-        Ok(stored)
+        let outcome: FhirResult<StoredResource> = async {
+            let grants = self.grants(&principal).await?;
+            let result = self.inner.vread(ctx, resource_type, id, version).await;
+            let stored = self
+                .check_read(ctx, &principal, &grants, result, resource_type, id)
+                .await?;
+            self.disclose(ctx, Interaction::Vread, &stored);
+            Ok(stored)
+        }
+        .await;
+        floored(started, &principal, outcome).await
     }
 
     async fn update(
@@ -566,62 +664,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     }
 
     async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
-        let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let now = self.consents.now();
-        match &query.scope {
-            HistoryScope::Instance(resource_type, id) => {
-                if let Access::Denied(reason) = access(&principal, *resource_type, &grants, now) {
-                    return Err(FhirError::Forbidden {
-                        reason: match reason {
-                            crate::policy::Reason::Anonymous => "not signed in",
-                            _ => "this role may not access this data",
-                        },
-                    });
-                }
-                if !self
-                    .visible(ctx, &principal, &grants, *resource_type, id)
-                    .await?
-                {
-                    return Err(not_found(*resource_type, id));
-                }
-                let page = self.inner.history(ctx, query).await?;
-                let foreign = page
-                    .entries
-                    .iter()
-                    .any(|entry| !entry.is_deleted() && !self.readable(&principal, entry, &grants));
-                if foreign {
-                    return Err(not_found(*resource_type, id));
-                }
-                Ok(self.disclose_history(ctx, page))
-            }
-            HistoryScope::Type(resource_type) => {
-                match access(&principal, *resource_type, &grants, now) {
-                    Access::All => self.inner.history(ctx, query).await,
-                    Access::Denied(_) => Err(FhirError::Forbidden {
-                        reason: "this role may not access this data",
-                    }),
-                    Access::Patients { .. } => {
-                        self.filtered_history(ctx, &principal, &grants, query).await
-                    }
-                }
-                .map(|page| self.disclose_history(ctx, page))
-            }
-            HistoryScope::System => {
-                let admin = matches!(principal, Caller::System)
-                    || principal.role() == Some(medilink_platform::Role::Admin);
-                if admin {
-                    self.inner.history(ctx, query).await
-                } else if matches!(principal, Caller::Anonymous) {
-                    Err(FhirError::Forbidden {
-                        reason: "not signed in",
-                    })
-                } else {
-                    self.filtered_history(ctx, &principal, &grants, query).await
-                }
-                .map(|page| self.disclose_history(ctx, page))
-            }
-        }
+        let started = tokio::time::Instant::now();
+        let outcome = self.guarded_history(ctx, query).await;
+        floored(started, ctx.caller(), outcome).await
     }
 
     async fn transaction(
