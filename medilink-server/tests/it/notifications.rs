@@ -1,6 +1,7 @@
 //! Issue #14: the notifications API (`/api/notifications*`): the caller's own inbox only,
 //! another's notice is not found, the unread count, read and read-all, preferences round trip
-//! and their `400`s — on SQLite and PostgreSQL.
+//! and their `400`s; the account and consent events wired in the server reach their user
+//! and nobody else — on SQLite and PostgreSQL.
 
 use axum::http::{Method, StatusCode};
 use medilink_fhir::SqlOptions;
@@ -336,6 +337,158 @@ async fn titles_are_in_the_users_language_on_postgres() {
     PostgresDatabase::run("the language test", |url| async move {
         let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
         titles_follow_the_language(app).await;
+    })
+    .await;
+}
+
+/// The kinds in the inbox of `token`, newest first.
+async fn kinds(app: &TestApp, token: &str) -> Vec<String> {
+    inbox(app, token, "").await["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .map(|notice| notice["kind"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+async fn login(app: &TestApp, email: &str, password: &str, agent: &str) -> String {
+    let body = json!({"email": email, "password": password}).to_string();
+    let response = app
+        .request(
+            Method::POST,
+            "/api/auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", ""),
+                ("user-agent", agent),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+async fn account_events_reach_their_user_only(app: TestApp) {
+    let (_, other) = user(&app, "bystander@test.local", Role::Patient).await;
+    let (_, _) = user(&app, "me@test.local", Role::Patient).await;
+    // The first sign-in is remembered, a second from the same client is known: no notice.
+    let token = login(&app, "me@test.local", PASSWORD, "Browser/1").await;
+    let _ = login(&app, "me@test.local", PASSWORD, "Browser/1").await;
+    assert!(kinds(&app, &token).await.is_empty());
+    // A new device: told.
+    let token = login(&app, "me@test.local", PASSWORD, "Phone/2").await;
+    assert_eq!(kinds(&app, &token).await, ["security.new_sign_in"]);
+    let notice = &inbox(&app, &token, "").await["notifications"][0];
+    assert!(
+        notice["body"]
+            .as_str()
+            .is_some_and(|body| body.contains("Phone/2")),
+        "{notice}"
+    );
+    assert_eq!(notice["mandatory"], true);
+
+    // A password change.
+    let change = json!({"current_password": PASSWORD, "new_password": "amber-lighthouse-93"});
+    let (status, body) = api_call(
+        &app,
+        Method::POST,
+        "/api/auth/password",
+        &token,
+        Some(&change),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let token = login(&app, "me@test.local", "amber-lighthouse-93", "Phone/2").await;
+    assert_eq!(
+        kinds(&app, &token).await,
+        ["security.password_changed", "security.new_sign_in"]
+    );
+
+    // An admin approves a pending physician: that physician is told, nobody else.
+    let pending = app
+        .state
+        .auth
+        .create_account(
+            "newdoc@test.local",
+            PASSWORD,
+            Some("New Doctor"),
+            Role::Physician,
+            Some(AccountStatus::Pending),
+        )
+        .await
+        .expect("pending physician");
+    let approve = format!("/api/admin/users/{}/approve", pending.id);
+    let (status, body) = api_call(&app, Method::POST, &approve, &app.token, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doctor = app
+        .state
+        .auth
+        .issue_session(&pending, true)
+        .await
+        .expect("session")
+        .access_token;
+    assert_eq!(kinds(&app, &doctor).await, ["account.approved"]);
+    assert!(kinds(&app, &other).await.is_empty());
+    assert!(kinds(&app, &app.token).await.is_empty());
+}
+
+#[tokio::test]
+async fn account_events_are_told_to_their_user_only() {
+    account_events_reach_their_user_only(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn account_events_are_told_to_their_user_only_on_postgres() {
+    PostgresDatabase::run("the account events test", |url| async move {
+        let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
+        account_events_reach_their_user_only(app).await;
+    })
+    .await;
+}
+
+async fn consent_events_reach_the_other_party_only(app: TestApp) {
+    let (_, patient) = user(&app, "pat@test.local", Role::Patient).await;
+    let (_, bystander) = user(&app, "other-pat@test.local", Role::Patient).await;
+    let (doctor_id, doctor) = user(&app, "doc@test.local", Role::Physician).await;
+    let (_, other_doctor) = user(&app, "other-doc@test.local", Role::Physician).await;
+    let grant = json!({"grantee": doctor_id.as_str(), "scope": ["*"], "purpose": "TREAT"});
+    let (status, body) =
+        api_call(&app, Method::POST, "/api/consents", &patient, Some(&grant)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(kinds(&app, &doctor).await, ["consent.granted"]);
+    let id = body["id"].as_str().expect("id").to_owned();
+    let (status, body) = api_call(
+        &app,
+        Method::DELETE,
+        &format!("/api/consents/{id}"),
+        &patient,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        kinds(&app, &doctor).await,
+        ["consent.revoked", "consent.granted"]
+    );
+    assert!(kinds(&app, &patient).await.is_empty());
+    assert!(kinds(&app, &bystander).await.is_empty());
+    assert!(kinds(&app, &other_doctor).await.is_empty());
+}
+
+#[tokio::test]
+async fn consent_events_are_told_to_the_other_party_only() {
+    consent_events_reach_the_other_party_only(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn consent_events_are_told_to_the_other_party_only_on_postgres() {
+    PostgresDatabase::run("the consent events test", |url| async move {
+        let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
+        consent_events_reach_the_other_party_only(app).await;
     })
     .await;
 }
