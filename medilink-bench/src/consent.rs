@@ -168,7 +168,13 @@ async fn denied_versus_missing(
                 _ => denied_observations[k].clone(),
             };
             let absent = ResourceId::new(format!("absent-{round}"))?;
-            for (id, times) in [(&hidden, &mut denied), (&absent, &mut missing)] {
+            // Alternating which goes first, so that neither kind always starts right after
+            // the other ended (on a timer tick, with the not-found floor).
+            let mut pair = [(&hidden, &mut denied), (&absent, &mut missing)];
+            if round % 2 == 1 {
+                pair.reverse();
+            }
+            for (id, times) in pair {
                 let ctx = RequestContext {
                     accessed: Accessed::collecting(),
                     ..doctor.clone()
