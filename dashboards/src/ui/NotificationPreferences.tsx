@@ -6,7 +6,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useClient } from './session';
-import { ErrorMessage, Field, FormError, Loading, Section } from './components';
+import { Empty, ErrorMessage, Field, FormError, Loading, Section, isNotFound } from './components';
 import {
   LANGUAGES,
   UTC_OFFSETS,
@@ -33,7 +33,11 @@ export function NotificationPreferencesSection() {
       {preferences.isPending ? (
         <Loading label="Loading your notification preferences…" />
       ) : preferences.isError ? (
-        <ErrorMessage error={preferences.error} title="Your notification preferences cannot be shown" />
+        isNotFound(preferences.error) ? (
+          <Empty>Notifications are not available on this server.</Empty>
+        ) : (
+          <ErrorMessage error={preferences.error} title="Your notification preferences cannot be shown" />
+        )
       ) : (
         <PreferencesForm initial={preferences.data} />
       )}

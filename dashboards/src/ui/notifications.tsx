@@ -3,7 +3,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, NavLink } from 'react-router-dom';
 import { useClient } from './session';
-import { Badge, Empty, ErrorMessage, FormError, Loading, PageTitle } from './components';
+import { Badge, Empty, ErrorMessage, FormError, Loading, PageTitle, isNotFound } from './components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { portalPath, type NotificationPage, type NotificationView, type Portal } from '../api/notifications';
 
@@ -82,7 +82,11 @@ export function NotificationsPage({ portal }: { portal: Portal }) {
       {inbox.isPending ? (
         <Loading label="Loading notifications…" />
       ) : inbox.isError && !inbox.data ? (
-        <ErrorMessage error={inbox.error} title="The notifications cannot be shown" />
+        isNotFound(inbox.error) ? (
+          <Empty>Notifications are not available on this server.</Empty>
+        ) : (
+          <ErrorMessage error={inbox.error} title="The notifications cannot be shown" />
+        )
       ) : notices.length === 0 ? (
         <Empty>You have no notifications. Notices about your consents, documents and account appear here.</Empty>
       ) : (
