@@ -30,7 +30,7 @@ import type {
   DrugView,
   NewAcknowledgement,
 } from './types';
-import type { NotificationPage, NotificationPreferences } from './notifications';
+import type { NotificationPage, NotificationPreferences, PreferencesInput } from './notifications';
 
 /** An error answer of the server (or a network failure, `status` 0). */
 export class ApiError extends Error {
@@ -394,7 +394,7 @@ export class ApiClient {
   }
 
   /** Stores the preferences; the server answers with what it stored (400 naming a problem). */
-  saveNotificationPreferences(preferences: NotificationPreferences): Promise<NotificationPreferences> {
+  saveNotificationPreferences(preferences: PreferencesInput): Promise<NotificationPreferences> {
     return this.request('PUT', '/api/notifications/preferences', { json: preferences });
   }
 

@@ -36,7 +36,8 @@ export interface NotificationView {
   /** A portal path (`/consents`, `/patient/consents`). */
   link: string;
   created_at: string;
-  read_at: string | null;
+  /** `null` (or absent): unread. */
+  read_at?: string | null;
   /** A security notice (always delivered). */
   mandatory: boolean;
 }
@@ -45,7 +46,7 @@ export interface NotificationView {
 export interface NotificationPage {
   notifications: NotificationView[];
   unread: number;
-  next: string | null;
+  next?: string | null;
 }
 
 export type NotificationLanguage = 'en' | 'es' | 'hi';
@@ -64,11 +65,18 @@ export interface ChannelChoice {
   mandatory: boolean;
 }
 
-/** `GET`/`PUT /api/notifications/preferences`. */
+/** `GET /api/notifications/preferences`, and the answer of the `PUT`: every kind listed. */
 export interface NotificationPreferences {
   language: NotificationLanguage;
-  quiet_hours: QuietHours | null;
-  kinds: Partial<Record<string, ChannelChoice>>;
+  quiet_hours?: QuietHours | null;
+  kinds: Record<string, ChannelChoice>;
+}
+
+/** The body of `PUT /api/notifications/preferences` (`mandatory` is ignored). */
+export interface PreferencesInput {
+  language: string;
+  quiet_hours?: QuietHours | null;
+  kinds?: Record<string, { in_app: boolean; email: boolean; mandatory?: boolean | null }>;
 }
 
 // ---- display rules ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import {
   type ChannelChoice,
   type NotificationLanguage,
   type NotificationPreferences,
+  type PreferencesInput,
 } from '../api/notifications';
 
 const MANDATORY_NOTE = 'mandatory-note';
@@ -55,13 +56,11 @@ export function preferencesPayload(
   language: NotificationLanguage,
   quiet: { on: boolean; start: string; end: string; timezone: string },
   kinds: NotificationPreferences['kinds'],
-): NotificationPreferences {
+): PreferencesInput {
   return {
     language,
     quiet_hours: quiet.on ? { start: quiet.start, end: quiet.end, timezone: quiet.timezone } : null,
-    kinds: Object.fromEntries(
-      Object.entries(kinds).flatMap(([kind, choice]) => (choice ? [[kind, effective(choice)] as const] : [])),
-    ),
+    kinds: Object.fromEntries(Object.entries(kinds).map(([kind, choice]) => [kind, effective(choice)])),
   };
 }
 
@@ -69,14 +68,14 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
   const client = useClient();
   const queryClient = useQueryClient();
   const [language, setLanguage] = useState<NotificationLanguage>(initial.language);
-  const [quietOn, setQuietOn] = useState(initial.quiet_hours !== null);
+  const [quietOn, setQuietOn] = useState(initial.quiet_hours != null);
   const [start, setStart] = useState(initial.quiet_hours?.start ?? '22:00');
   const [end, setEnd] = useState(initial.quiet_hours?.end ?? '07:00');
   const [timezone, setTimezone] = useState(initial.quiet_hours?.timezone ?? browserOffset());
   const [kinds, setKinds] = useState(initial.kinds);
   const [saved, setSaved] = useState(false);
   const save = useMutation({
-    mutationFn: (body: NotificationPreferences) => client.saveNotificationPreferences(body),
+    mutationFn: (body: PreferencesInput) => client.saveNotificationPreferences(body),
     onSuccess: (stored) => {
       queryClient.setQueryData(['notifications', 'preferences'], stored);
       setKinds(stored.kinds);
@@ -179,7 +178,7 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
                 </th>
               </tr>
               {group.kinds.map((kind) => {
-                const choice = kinds[kind]!;
+                const choice = kinds[kind];
                 const label = kindLabel(kind);
                 const mandatory = choice.mandatory;
                 return (

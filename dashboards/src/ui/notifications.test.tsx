@@ -6,7 +6,7 @@ import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { SessionProvider } from './session';
 import { NotificationBell, NotificationsPage, bellLabel } from './notifications';
 import { NotificationPreferencesSection, preferencesPayload } from './NotificationPreferences';
-import { groupKinds, kindLabel, NOTIFICATION_KINDS, portalPath, type NotificationPreferences, type NotificationView } from '../api/notifications';
+import { groupKinds, kindLabel, NOTIFICATION_KINDS, portalPath, type NotificationPreferences, type NotificationView, type PreferencesInput } from '../api/notifications';
 
 afterEach(() => {
   cleanup();
@@ -103,7 +103,7 @@ describe('the inbox', () => {
         const from = before ? all.findIndex((n) => n.id === before) + 1 : 0;
         const page = all.slice(from, from + limit).map((n) => (read.has(n.id) ? { ...n, read_at: '2024-03-10T00:00:00Z' } : n));
         const next = from + limit < all.length ? page[page.length - 1].id : null;
-        const unread = all.filter((n) => n.read_at === null && !read.has(n.id)).length;
+        const unread = all.filter((n) => !n.read_at && !read.has(n.id)).length;
         return { status: 200, body: { notifications: page, unread, next } };
       }
       const one = url.pathname.match(/^\/api\/notifications\/([^/]+)\/read$/);
@@ -121,16 +121,17 @@ describe('the inbox', () => {
   }
 
   it('lists the notices newest first, marking the unread ones in words', async () => {
-    const { handler } = inboxServer([notice(3), notice(2, { read_at: '2024-03-02T11:00:00Z' })]);
+    const { read_at: _unread, ...absent } = notice(1);
+    const { handler } = inboxServer([notice(3), notice(2, { read_at: '2024-03-02T11:00:00Z' }), absent]);
     renderWith(<NotificationsPage portal="physician" />, handler, '/notifications');
     const items = await screen.findAllByTestId('notification');
-    expect(items.map((item) => item.getAttribute('data-read'))).toEqual(['false', 'true']);
+    expect(items.map((item) => item.getAttribute('data-read'))).toEqual(['false', 'true', 'false']);
     expect(within(items[0]).getByText('Unread')).toBeTruthy();
     expect(within(items[1]).queryByText('Unread')).toBeNull();
     expect(within(items[0]).getByText('A patient shared their records (3).')).toBeTruthy();
     expect(within(items[0]).getByRole('link', { name: 'Consent granted 3' }).getAttribute('href')).toBe('/');
     expect(items[0].querySelector('time')?.getAttribute('datetime')).toBe('2024-03-03T10:00:00Z');
-    expect(screen.getByTestId('unread-summary').textContent).toBe('1 unread');
+    expect(screen.getByTestId('unread-summary').textContent).toBe('2 unread');
   });
 
   it('marks one notice read, and all of them', async () => {
@@ -247,7 +248,7 @@ describe('notification preferences', () => {
     fireEvent.change(screen.getByLabelText('Time zone (offset from UTC)'), { target: { value: '+05:30' } });
     fireEvent.click(screen.getByRole('button', { name: 'Save notification preferences' }));
     await screen.findByText('Your notification preferences are saved.');
-    const body = saved as NotificationPreferences;
+    const body = saved as Required<PreferencesInput>;
     expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(1);
     expect(body.language).toBe('es');
     expect(body.quiet_hours).toEqual({ start: '21:30', end: '06:45', timezone: '+05:30' });

@@ -132,7 +132,7 @@ function NoticeItem({
   busy: boolean;
   onRead: () => void;
 }) {
-  const unread = notice.read_at === null;
+  const unread = !notice.read_at;
   const titleId = `notice-${notice.id}-title`;
   return (
     <li
