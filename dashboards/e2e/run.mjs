@@ -40,6 +40,7 @@ rmSync(screenshots, { recursive: true, force: true });
 mkdirSync(screenshots, { recursive: true });
 const timeout = 15_000;
 const requireIngest = process.env.E2E_REQUIRE_INGEST === '1';
+const requireNotices = process.env.E2E_REQUIRE_NOTICES === '1';
 
 const profile = mkdtempSync(join(tmpdir(), 'medilink-e2e-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
@@ -129,6 +130,23 @@ async function hasNotifications(page, key) {
   return true;
 }
 const noNotifications = { skipped: 'this server has no notifications API (/api/notifications is 404): merge the notifications API' };
+
+/**
+ * Whether the inbox of the portal's user gets a notice of `kind` within a few seconds. A
+ * server with the API that raises no such notice is a skip, unless E2E_REQUIRE_NOTICES=1
+ * (CI once the consent lifecycle raises its notices) makes it a failure.
+ */
+async function awaitNotice(page, key, kind) {
+  const token = await tokenOf(page, key);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const inbox = await (await fetch(`${base}/api/notifications?limit=100`, { headers: { authorization: `Bearer ${token}` } })).json();
+    if (inbox.notifications.some((notice) => notice.kind === kind)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  expect(!requireNotices, `no "${kind}" notice reached the inbox`);
+  return false;
+}
+const noNotice = (kind) => ({ skipped: `the server raised no "${kind}" notice (is ConsentService built with_notify?)` });
 
 /** The unread count the bell of the portal's header names (0 when it names none). */
 async function bellCount(page) {
@@ -275,6 +293,7 @@ await run('patient finds the physician by name and grants access to all records'
 await run('the physician is told: the bell counts the "access granted" notice, the inbox marks it read', async () => {
   current = doc;
   if (!(await hasNotifications(doc, 'medilink.physician.session'))) return noNotifications;
+  if (!(await awaitNotice(doc, 'medilink.physician.session', 'consent.granted'))) return noNotice('consent.granted');
   // The bell polls every 30 s and on focus; a reload asks at once.
   await doc.reload();
   await doc.getByRole('heading', { name: 'Dashboard' }).waitFor();
@@ -603,6 +622,7 @@ await run("the patient's access log names the physician and highlights break-gla
 await run('the patient finds the break-glass notice in their inbox; opening it marks it read', async () => {
   current = pat;
   if (!(await hasNotifications(pat, 'medilink.patient.session'))) return noNotifications;
+  if (!(await awaitNotice(pat, 'medilink.patient.session', 'security.break_glass'))) return noNotice('security.break_glass');
   await pat.reload();
   await pat.getByRole('heading', { name: 'Sharing', level: 1 }).waitFor();
   await pat.waitForFunction(() => /^Notifications, \d+ unread$/.test(document.querySelector('[data-testid="bell"]')?.getAttribute('aria-label') ?? ''));
