@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ReactNode } from 'react';
-import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { QueryClient, QueryClientProvider, focusManager } from '@tanstack/react-query';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { SessionProvider } from './session';
-import { NotificationBell, NotificationsPage, bellLabel } from './notifications';
+import { NotificationBell, NotificationsPage, POLL_MS, bellLabel } from './notifications';
 import { NotificationPreferencesSection, preferencesPayload } from './NotificationPreferences';
 import { groupKinds, kindLabel, NOTIFICATION_KINDS, portalPath, type NotificationPreferences, type NotificationView, type PreferencesInput } from '../api/notifications';
 
@@ -89,6 +89,33 @@ describe('the bell', () => {
     await waitFor(() => expect(calls.some((c) => c.url.startsWith('/api/notifications'))).toBe(true));
     expect(screen.getByRole('link', { name: 'Notifications' })).toBeTruthy();
     expect(screen.queryByTestId('bell-count')).toBeNull();
+  });
+
+  it('asks again every 30 seconds and when the window regains focus', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      let unread = 1;
+      const calls = renderWith(<NotificationBell />, (_m, url) =>
+        url.pathname === '/api/notifications' ? { status: 200, body: { notifications: [], unread, next: null } } : undefined,
+      );
+      await screen.findByRole('link', { name: 'Notifications, 1 unread' });
+      const asked = () => calls.filter((c) => c.url.startsWith('/api/notifications')).length;
+      expect(asked()).toBe(1);
+      unread = 2;
+      await act(() => vi.advanceTimersByTimeAsync(POLL_MS));
+      await screen.findByRole('link', { name: 'Notifications, 2 unread' });
+      expect(asked()).toBe(2);
+      unread = 5;
+      act(() => {
+        focusManager.setFocused(false);
+        focusManager.setFocused(true);
+      });
+      await screen.findByRole('link', { name: 'Notifications, 5 unread' });
+      expect(asked()).toBe(3);
+    } finally {
+      focusManager.setFocused(undefined);
+      vi.useRealTimers();
+    }
   });
 });
 
