@@ -68,6 +68,34 @@ fn not_found(resource_type: ResourceType, id: &ResourceId) -> FhirError {
     }
 }
 
+/// The shortest time a read, version read, history, update, delete or transaction (an entry)
+/// answers "not found" in, for every caller but the platform: a hidden resource is fetched and decided on, a missing id is
+/// not, and without a floor the few microseconds between them would tell one from the other
+/// (BENCHMARKS.md, "the timing probe"). Legitimate traffic rarely reads ids that are not there,
+/// so the floor costs it nothing; a 404 waits (asleep, holding no connection) until the floor.
+pub const NOT_FOUND_FLOOR: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// `outcome`, answered no sooner than [`NOT_FOUND_FLOOR`] after `started` when it is a "not
+/// found" for a caller other than the platform.
+async fn floored<T>(
+    started: tokio::time::Instant,
+    principal: &Caller,
+    outcome: FhirResult<T>,
+) -> FhirResult<T> {
+    fn is_not_found(err: &FhirError) -> bool {
+        match err {
+            FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => true,
+            FhirError::BundleEntry { source, .. } => is_not_found(source),
+            _ => false,
+        }
+    }
+    let not_found = outcome.as_ref().err().is_some_and(is_not_found);
+    if not_found && !matches!(principal, Caller::System) {
+        tokio::time::sleep_until(started + NOT_FOUND_FLOOR).await;
+    }
+    outcome
+}
+
 fn denied(decision: &Decision) -> FhirError {
     FhirError::Forbidden {
         reason: match decision.reason {
@@ -262,6 +290,130 @@ impl<S: ResourceStore> ConsentGuard<S> {
                 }
             }
             other => other,
+        }
+    }
+
+    /// [`ResourceStore::transaction`] with every entry decided for the caller.
+    async fn guarded_transaction(
+        &self,
+        ctx: &RequestContext,
+        ops: Vec<WriteOp>,
+    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        let principal = ctx.caller().clone();
+        let grants = self.grants(&principal).await?;
+        let mut changes = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            let checked = match op {
+                WriteOp::Create { resource, .. } => {
+                    self.check_write(ctx, &principal, &grants, None, Some(resource))
+                        .await
+                }
+                WriteOp::Update {
+                    resource_type,
+                    id,
+                    resource,
+                    ..
+                } => {
+                    self.check_write(
+                        ctx,
+                        &principal,
+                        &grants,
+                        Some((*resource_type, id)),
+                        Some(resource),
+                    )
+                    .await
+                }
+                WriteOp::Delete {
+                    resource_type, id, ..
+                } => {
+                    self.check_write(ctx, &principal, &grants, Some((*resource_type, id)), None)
+                        .await
+                }
+            };
+            // What each entry does, and the version it replaces (read by the check).
+            let interaction = match op {
+                WriteOp::Create { .. } => Interaction::Create,
+                WriteOp::Update { .. } => Interaction::Update,
+                WriteOp::Delete { .. } => Interaction::Delete,
+            };
+            let prior = checked.map_err(|err| FhirError::BundleEntry {
+                index,
+                source: Box::new(err),
+            })?;
+            changes.push((interaction, prior));
+        }
+        let outcomes = self.inner.transaction(ctx, ops).await?;
+        for ((interaction, prior), outcome) in changes.iter().zip(&outcomes) {
+            if let Some(outcome) = outcome {
+                for stored in prior.iter().chain([&outcome.stored]) {
+                    self.disclose(ctx, *interaction, stored);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// [`ResourceStore::history`] as the caller may see it.
+    async fn guarded_history(
+        &self,
+        ctx: &RequestContext,
+        query: &HistoryQuery,
+    ) -> FhirResult<HistoryPage> {
+        let principal = ctx.caller().clone();
+        let grants = self.grants(&principal).await?;
+        let now = self.consents.now();
+        match &query.scope {
+            HistoryScope::Instance(resource_type, id) => {
+                if let Access::Denied(reason) = access(&principal, *resource_type, &grants, now) {
+                    return Err(FhirError::Forbidden {
+                        reason: match reason {
+                            crate::policy::Reason::Anonymous => "not signed in",
+                            _ => "this role may not access this data",
+                        },
+                    });
+                }
+                if !self
+                    .visible(ctx, &principal, &grants, *resource_type, id)
+                    .await?
+                {
+                    return Err(not_found(*resource_type, id));
+                }
+                let page = self.inner.history(ctx, query).await?;
+                let foreign = page
+                    .entries
+                    .iter()
+                    .any(|entry| !entry.is_deleted() && !self.readable(&principal, entry, &grants));
+                if foreign {
+                    return Err(not_found(*resource_type, id));
+                }
+                Ok(self.disclose_history(ctx, page))
+            }
+            HistoryScope::Type(resource_type) => {
+                match access(&principal, *resource_type, &grants, now) {
+                    Access::All => self.inner.history(ctx, query).await,
+                    Access::Denied(_) => Err(FhirError::Forbidden {
+                        reason: "this role may not access this data",
+                    }),
+                    Access::Patients { .. } => {
+                        self.filtered_history(ctx, &principal, &grants, query).await
+                    }
+                }
+                .map(|page| self.disclose_history(ctx, page))
+            }
+            HistoryScope::System => {
+                let admin = matches!(principal, Caller::System)
+                    || principal.role() == Some(medilink_platform::Role::Admin);
+                if admin {
+                    self.inner.history(ctx, query).await
+                } else if matches!(principal, Caller::Anonymous) {
+                    Err(FhirError::Forbidden {
+                        reason: "not signed in",
+                    })
+                } else {
+                    self.filtered_history(ctx, &principal, &grants, query).await
+                }
+                .map(|page| self.disclose_history(ctx, page))
+            }
         }
     }
 
@@ -490,14 +642,19 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         resource_type: ResourceType,
         id: &ResourceId,
     ) -> FhirResult<StoredResource> {
+        let started = tokio::time::Instant::now();
         let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let result = self.inner.read(ctx, resource_type, id).await;
-        let stored = self
-            .check_read(ctx, &principal, &grants, result, resource_type, id)
-            .await?;
-        self.disclose(ctx, Interaction::Read, &stored);
-        Ok(stored)
+        let outcome: FhirResult<StoredResource> = async {
+            let grants = self.grants(&principal).await?;
+            let result = self.inner.read(ctx, resource_type, id).await;
+            let stored = self
+                .check_read(ctx, &principal, &grants, result, resource_type, id)
+                .await?;
+            self.disclose(ctx, Interaction::Read, &stored);
+            Ok(stored)
+        }
+        .await;
+        floored(started, &principal, outcome).await
     }
 
     async fn vread(
@@ -507,14 +664,19 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         id: &ResourceId,
         version: VersionId,
     ) -> FhirResult<StoredResource> {
+        let started = tokio::time::Instant::now();
         let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let result = self.inner.vread(ctx, resource_type, id, version).await;
-        let stored = self
-            .check_read(ctx, &principal, &grants, result, resource_type, id)
-            .await?;
-        self.disclose(ctx, Interaction::Vread, &stored);
-        Ok(stored)
+        let outcome: FhirResult<StoredResource> = async {
+            let grants = self.grants(&principal).await?;
+            let result = self.inner.vread(ctx, resource_type, id, version).await;
+            let stored = self
+                .check_read(ctx, &principal, &grants, result, resource_type, id)
+                .await?;
+            self.disclose(ctx, Interaction::Vread, &stored);
+            Ok(stored)
+        }
+        .await;
+        floored(started, &principal, outcome).await
     }
 
     async fn update(
@@ -525,25 +687,30 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         resource: Value,
         if_match: Option<VersionId>,
     ) -> FhirResult<WriteOutcome> {
+        let started = tokio::time::Instant::now();
         let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let prior = self
-            .check_write(
-                ctx,
-                &principal,
-                &grants,
-                Some((resource_type, id)),
-                Some(&resource),
-            )
-            .await?;
-        let outcome = self
-            .inner
-            .update(ctx, resource_type, id, resource, if_match)
-            .await?;
-        for stored in prior.iter().chain([&outcome.stored]) {
-            self.disclose(ctx, Interaction::Update, stored);
+        let outcome: FhirResult<WriteOutcome> = async {
+            let grants = self.grants(&principal).await?;
+            let prior = self
+                .check_write(
+                    ctx,
+                    &principal,
+                    &grants,
+                    Some((resource_type, id)),
+                    Some(&resource),
+                )
+                .await?;
+            let outcome = self
+                .inner
+                .update(ctx, resource_type, id, resource, if_match)
+                .await?;
+            for stored in prior.iter().chain([&outcome.stored]) {
+                self.disclose(ctx, Interaction::Update, stored);
+            }
+            Ok(outcome)
         }
-        Ok(outcome)
+        .await;
+        floored(started, &principal, outcome).await
     }
 
     async fn delete(
@@ -553,75 +720,27 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         id: &ResourceId,
         if_match: Option<VersionId>,
     ) -> FhirResult<Option<WriteOutcome>> {
+        let started = tokio::time::Instant::now();
         let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let prior = self
-            .check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
-            .await?;
-        let outcome = self.inner.delete(ctx, resource_type, id, if_match).await?;
-        if let (Some(_), Some(prior)) = (&outcome, &prior) {
-            self.disclose(ctx, Interaction::Delete, prior);
+        let outcome: FhirResult<Option<WriteOutcome>> = async {
+            let grants = self.grants(&principal).await?;
+            let prior = self
+                .check_write(ctx, &principal, &grants, Some((resource_type, id)), None)
+                .await?;
+            let outcome = self.inner.delete(ctx, resource_type, id, if_match).await?;
+            if let (Some(_), Some(prior)) = (&outcome, &prior) {
+                self.disclose(ctx, Interaction::Delete, prior);
+            }
+            Ok(outcome)
         }
-        Ok(outcome)
+        .await;
+        floored(started, &principal, outcome).await
     }
 
     async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
-        let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let now = self.consents.now();
-        match &query.scope {
-            HistoryScope::Instance(resource_type, id) => {
-                if let Access::Denied(reason) = access(&principal, *resource_type, &grants, now) {
-                    return Err(FhirError::Forbidden {
-                        reason: match reason {
-                            crate::policy::Reason::Anonymous => "not signed in",
-                            _ => "this role may not access this data",
-                        },
-                    });
-                }
-                if !self
-                    .visible(ctx, &principal, &grants, *resource_type, id)
-                    .await?
-                {
-                    return Err(not_found(*resource_type, id));
-                }
-                let page = self.inner.history(ctx, query).await?;
-                let foreign = page
-                    .entries
-                    .iter()
-                    .any(|entry| !entry.is_deleted() && !self.readable(&principal, entry, &grants));
-                if foreign {
-                    return Err(not_found(*resource_type, id));
-                }
-                Ok(self.disclose_history(ctx, page))
-            }
-            HistoryScope::Type(resource_type) => {
-                match access(&principal, *resource_type, &grants, now) {
-                    Access::All => self.inner.history(ctx, query).await,
-                    Access::Denied(_) => Err(FhirError::Forbidden {
-                        reason: "this role may not access this data",
-                    }),
-                    Access::Patients { .. } => {
-                        self.filtered_history(ctx, &principal, &grants, query).await
-                    }
-                }
-                .map(|page| self.disclose_history(ctx, page))
-            }
-            HistoryScope::System => {
-                let admin = matches!(principal, Caller::System)
-                    || principal.role() == Some(medilink_platform::Role::Admin);
-                if admin {
-                    self.inner.history(ctx, query).await
-                } else if matches!(principal, Caller::Anonymous) {
-                    Err(FhirError::Forbidden {
-                        reason: "not signed in",
-                    })
-                } else {
-                    self.filtered_history(ctx, &principal, &grants, query).await
-                }
-                .map(|page| self.disclose_history(ctx, page))
-            }
-        }
+        let started = tokio::time::Instant::now();
+        let outcome = self.guarded_history(ctx, query).await;
+        floored(started, ctx.caller(), outcome).await
     }
 
     async fn transaction(
@@ -629,58 +748,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
         ctx: &RequestContext,
         ops: Vec<WriteOp>,
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
-        let principal = ctx.caller().clone();
-        let grants = self.grants(&principal).await?;
-        let mut changes = Vec::with_capacity(ops.len());
-        for (index, op) in ops.iter().enumerate() {
-            let checked = match op {
-                WriteOp::Create { resource, .. } => {
-                    self.check_write(ctx, &principal, &grants, None, Some(resource))
-                        .await
-                }
-                WriteOp::Update {
-                    resource_type,
-                    id,
-                    resource,
-                    ..
-                } => {
-                    self.check_write(
-                        ctx,
-                        &principal,
-                        &grants,
-                        Some((*resource_type, id)),
-                        Some(resource),
-                    )
-                    .await
-                }
-                WriteOp::Delete {
-                    resource_type, id, ..
-                } => {
-                    self.check_write(ctx, &principal, &grants, Some((*resource_type, id)), None)
-                        .await
-                }
-            };
-            // What each entry does, and the version it replaces (read by the check).
-            let interaction = match op {
-                WriteOp::Create { .. } => Interaction::Create,
-                WriteOp::Update { .. } => Interaction::Update,
-                WriteOp::Delete { .. } => Interaction::Delete,
-            };
-            let prior = checked.map_err(|err| FhirError::BundleEntry {
-                index,
-                source: Box::new(err),
-            })?;
-            changes.push((interaction, prior));
-        }
-        let outcomes = self.inner.transaction(ctx, ops).await?;
-        for ((interaction, prior), outcome) in changes.iter().zip(&outcomes) {
-            if let Some(outcome) = outcome {
-                for stored in prior.iter().chain([&outcome.stored]) {
-                    self.disclose(ctx, *interaction, stored);
-                }
-            }
-        }
-        Ok(outcomes)
+        let started = tokio::time::Instant::now();
+        let outcome = self.guarded_transaction(ctx, ops).await;
+        floored(started, ctx.caller(), outcome).await
     }
 
     async fn find_by_identifier(

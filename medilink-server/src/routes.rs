@@ -247,6 +247,32 @@ fn routes(document_limit: usize) -> Routes {
             api::directory::clinicians,
             Meta::clinical(),
         )
+        // The caller's own notices and preferences: any signed-in user.
+        .get(
+            "/api/notifications",
+            api::notifications::inbox,
+            Meta::account(),
+        )
+        .post(
+            "/api/notifications/{id}/read",
+            api::notifications::read,
+            Meta::account(),
+        )
+        .post(
+            "/api/notifications/read-all",
+            api::notifications::read_all,
+            Meta::account(),
+        )
+        .get(
+            "/api/notifications/preferences",
+            api::notifications::preferences,
+            Meta::account(),
+        )
+        .put(
+            "/api/notifications/preferences",
+            api::notifications::set_preferences,
+            Meta::account(),
+        )
         .method_not_allowed_fallback(wrong_method);
     // Documents: the only route whose body may exceed --max-body-bytes (up to
     // --max-document-bytes plus the multipart framing).
@@ -289,6 +315,7 @@ fn routes(document_limit: usize) -> Routes {
         .unmatched("/api/documents/", Meta::clinical().audit(Action::Other))
         .unmatched("/cds-services/", Meta::clinical().audit(Action::Other))
         .unmatched("/api/auth/", Meta::account())
+        .unmatched("/api/notifications", Meta::account())
         .unmatched("/api/auth/totp/", totp)
         .unmatched("/api/admin", Meta::admin())
 }

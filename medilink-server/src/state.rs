@@ -99,13 +99,6 @@ impl AppState {
         keys: Keys,
         settings: AuthSettings,
     ) -> anyhow::Result<Self> {
-        let consents = ConsentService::new(
-            store.clone(),
-            kv.clone(),
-            clock.clone(),
-            Arc::new(LogMailer),
-        )
-        .with_audit(platform.audit.clone());
         let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::default());
         let notifications = Notifications::new(
             platform.notifications.clone(),
@@ -113,6 +106,16 @@ impl AppState {
             clock.clone(),
             ids.clone(),
         );
+        // The consent lifecycle's events (and break-glass) are told as notices: in-app, and
+        // by e-mail through the `notification.deliver` outbox.
+        let consents = ConsentService::new(
+            store.clone(),
+            kv.clone(),
+            clock.clone(),
+            Arc::new(LogMailer),
+        )
+        .with_audit(platform.audit.clone())
+        .with_notify(Arc::new(notifications.clone()));
         let job_deps = JobDeps {
             store: store.clone(),
             accounts: platform.accounts.clone(),
@@ -134,7 +137,8 @@ impl AppState {
             store.clone(),
             keys,
             settings,
-        )?;
+        )?
+        .with_notifications(notifications.clone());
         let checker = Arc::new(Checker::offline());
         let gated: Arc<dyn ResourceStore> = Arc::new(PrescriptionGate::new(
             store.clone(),
@@ -246,8 +250,8 @@ impl AppState {
             state = state.with_notification_mailer(mailer, base_url);
         }
         if let Some(smtp) = &config.smtp {
-            let mailer = crate::mail::SmtpMailer::start(smtp.clone(), state.auth.clone())?;
-            state = state.with_mailer(Arc::new(mailer));
+            // Break-glass is a notice now (its e-mail goes through the outbox), so the
+            // consent service's legacy mailer stays the logging one.
             let notifier = crate::mail::SmtpNotifier::new(smtp, state.auth.clone())?;
             let portal_url = state.job_deps.portal_url.clone();
             state = state.with_notification_mailer(Arc::new(notifier), &portal_url);

@@ -123,6 +123,11 @@ const AMBIENT_ALLOWED: &[(&str, &str, &str)] = &[
          never a timestamp",
     ),
     (
+        "medilink-consent/src/guard.rs",
+        "Instant::now",
+        "the not-found time floor: a monotonic start of the interaction, never a timestamp",
+    ),
+    (
         "medilink-fhir/src/backend/sql/mod.rs",
         "Uuid::new_v4",
         "the name of a store's private in-memory SQLite database: unique per store even when \

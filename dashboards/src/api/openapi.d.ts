@@ -113,6 +113,24 @@ export interface paths {
     /** Publish a reviewed job's results, with the reviewer's corrections. */
     post: operations["acceptDocumentJob"];
   };
+  "/api/notifications": {
+    /** The caller's own notices, newest first, with the unread count. */
+    get: operations["notifications"];
+  };
+  "/api/notifications/preferences": {
+    /** The caller's notification preferences, every kind listed (defaults when unset). */
+    get: operations["notificationPreferences"];
+    /** Save the caller's notification preferences (mandatory kinds stay on). */
+    put: operations["setNotificationPreferences"];
+  };
+  "/api/notifications/read-all": {
+    /** Mark every notice of the caller read. */
+    post: operations["readAllNotifications"];
+  };
+  "/api/notifications/{id}/read": {
+    /** Mark one of the caller's notices read (another user's is not found). */
+    post: operations["readNotification"];
+  };
   "/api/openapi.json": {
     /** This document (OpenAPI 3.1). */
     get: operations["openapi"];
@@ -181,6 +199,8 @@ export interface components {
       acknowledged_at: string;
       /** @description The account that acknowledged. */
       acknowledged_by: string;
+      /** @description Its display name, when it has one. */
+      acknowledged_by_name: string | null;
       /** @description Whether it covers prescriptions now. */
       active: boolean;
       /** @description `DetectedIssue/{id}`. */
@@ -262,6 +282,8 @@ export interface components {
       checked_at: string;
       /** @description The account that checked. */
       checked_by: string;
+      /** @description Its display name, when it has one. */
+      checked_by_name: string | null;
       findings: components["schemas"]["CheckFindingView"][];
       medications: string[];
     };
@@ -472,6 +494,17 @@ export interface components {
     };
     /** @description `"*"` (everything) or resource type names. */
     GrantScope: components["schemas"]["AllTypes"] | string[];
+    /** @description A page of the inbox, newest first. */
+    InboxView: {
+      /** @description The `before` of the next page; `null`: no more. */
+      next?: string | null;
+      notifications: components["schemas"]["NotificationView"][];
+      /**
+       * Format: int64
+       * @description Unread notices of the user (all pages).
+       */
+      unread: number;
+    };
     /** @description Result counts of a job. */
     IngestCounts: {
       /** @description Results a person must look at before anything is published. */
@@ -494,6 +527,24 @@ export interface components {
      * @enum {string}
      */
     JobStatus: "pending" | "processing" | "completed" | "needs_review" | "failed" | "cancelled";
+    /** @description The channels of one kind, to save. */
+    KindChoice: {
+      /** @description E-mail (cannot be turned off for mandatory kinds). */
+      email: boolean;
+      /** @description The inbox (cannot be turned off). */
+      in_app: boolean;
+      /** @description Ignored. */
+      mandatory?: boolean | null;
+    };
+    /** @description The channels of one kind. */
+    KindPreference: {
+      /** @description E-mail (cannot be turned off for mandatory kinds). */
+      email: boolean;
+      /** @description The inbox (cannot be turned off). */
+      in_app: boolean;
+      /** @description A security notice: always delivered on every channel, never held by quiet hours. */
+      mandatory: boolean;
+    };
     Login: {
       /** @description Normalised like `Register.email`. */
       email: string;
@@ -568,6 +619,33 @@ export interface components {
        */
       types?: string[] | null;
     };
+    /**
+     * @description A notification kind.
+     * @enum {string}
+     */
+    NotificationKind: "consent.requested" | "consent.granted" | "consent.declined" | "consent.revoked" | "consent.expiring" | "consent.expired" | "security.break_glass" | "document.processed" | "document.needs_review" | "document.failed" | "results.filed" | "account.approved" | "account.suspended" | "security.new_sign_in" | "security.password_changed" | "security.totp_enabled" | "security.totp_disabled" | "research.export_ready";
+    /**
+     * @description A catalogue language.
+     * @enum {string}
+     */
+    NotificationLanguage: "en" | "es" | "hi";
+    /** @description One notice of the inbox. */
+    NotificationView: {
+      /** @description The message, plain text, in the user's language. */
+      body: string;
+      /** @description RFC 3339. */
+      created_at: string;
+      id: string;
+      kind: components["schemas"]["NotificationKind"];
+      /** @description The portal page it links to (`/consents`). */
+      link: string;
+      /** @description A security notice (delivered whatever the preferences say). */
+      mandatory: boolean;
+      /** @description RFC 3339; `null`: unread. */
+      read_at?: string | null;
+      /** @description The subject, in the user's language. */
+      title: string;
+    };
     /** @description A FHIR R4 OperationOutcome: every 4xx/5xx answer of the API. */
     OperationOutcome: {
       issue: components["schemas"]["Issue"][];
@@ -583,6 +661,34 @@ export interface components {
       current_password: string;
       /** @description The strength rule of `Register.password`. */
       new_password: string;
+    };
+    /** @description Preferences to save (kinds left out keep the default: on). */
+    PreferencesInput: {
+      /** @description By kind name; `mandatory` is ignored. */
+      kinds?: {
+        [key: string]: components["schemas"]["KindChoice"];
+      };
+      /** @description `en`, `es` or `hi`. */
+      language: string;
+      quiet_hours?: null | components["schemas"]["QuietHoursView"];
+    };
+    /** @description A user's notification preferences, every kind listed. */
+    PreferencesView: {
+      /** @description By kind name (`consent.requested`, …). */
+      kinds: {
+        [key: string]: components["schemas"]["KindPreference"];
+      };
+      language: components["schemas"]["NotificationLanguage"];
+      quiet_hours?: null | components["schemas"]["QuietHoursView"];
+    };
+    /** @description A daily window in which e-mail of non-mandatory kinds waits (sent at its end). */
+    QuietHoursView: {
+      /** @description `HH:MM`; before `start`: the window spans midnight. */
+      end: string;
+      /** @description `HH:MM` (local to `timezone`). */
+      start: string;
+      /** @description `UTC` or a fixed offset `±HH:MM`. */
+      timezone: string;
     };
     Refresh: {
       refresh_token: string;
@@ -1380,6 +1486,93 @@ export interface operations {
       403: components["responses"]["Error"];
       404: components["responses"]["Error"];
       409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** The caller's own notices, newest first, with the unread count. */
+  notifications: {
+    parameters: {
+      query?: {
+        /** @description At most this many (1–100, default 20). */
+        limit?: number;
+        /** @description The `next` of the previous page. */
+        before?: string;
+      };
+    };
+    responses: {
+      /** @description A page of the inbox. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["InboxView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** The caller's notification preferences, every kind listed (defaults when unset). */
+  notificationPreferences: {
+    responses: {
+      /** @description The preferences. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["PreferencesView"];
+        };
+      };
+      401: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Save the caller's notification preferences (mandatory kinds stay on). */
+  setNotificationPreferences: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PreferencesInput"];
+      };
+    };
+    responses: {
+      /** @description The stored preferences. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["PreferencesView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Mark every notice of the caller read. */
+  readAllNotifications: {
+    responses: {
+      /** @description Read. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Mark one of the caller's notices read (another user's is not found). */
+  readNotification: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description Read. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };

@@ -52,7 +52,7 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
                 return (
                   <tr key={check.check_id}>
                     <td>{formatDateTime(check.checked_at, locale)}</td>
-                    <td>{person(check.checked_by)}</td>
+                    <td>{person(check.checked_by, check.checked_by_name)}</td>
                     <td>{check.medications.join(', ') || '—'}</td>
                     <td className="num">{check.findings.length}</td>
                     <td>{worst ? <SeverityBadge severity={worst} /> : <span className="muted">None</span>}</td>
@@ -92,7 +92,7 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
                   </td>
                   <td>{ack.reason}</td>
                   <td>
-                    {person(ack.acknowledged_by)}
+                    {person(ack.acknowledged_by, ack.acknowledged_by_name)}
                     <br />
                     <span className="muted">{formatDateTime(ack.acknowledged_at, locale)}</span>
                   </td>

@@ -80,7 +80,7 @@ export function FindingCard({ finding, children }: { finding: FindingView; child
       {acknowledgement ? (
         <p className={`finding-ack ${acknowledgement.active ? '' : 'finding-ack-expired'}`} data-testid="finding-acknowledgement">
           <strong>{acknowledgement.active ? 'Acknowledged' : 'Acknowledgement expired'}</strong> by{' '}
-          {person(acknowledgement.acknowledged_by)} on{' '}
+          {person(acknowledgement.acknowledged_by, acknowledgement.acknowledged_by_name)} on{' '}
           {formatDateTime(acknowledgement.acknowledged_at, locale)}, {acknowledgement.active ? 'valid until' : 'ended'}{' '}
           {formatDateTime(acknowledgement.expires_at, locale)}: “{acknowledgement.reason}”
         </p>

@@ -33,6 +33,7 @@ const acknowledgement = (patch: Partial<Acknowledgement> = {}): Acknowledgement 
   summary: 'Clarithromycin greatly raises simvastatin levels',
   reason: 'Short course; statin paused for 7 days',
   acknowledged_by: 'u-doc',
+  acknowledged_by_name: null,
   acknowledged_at: '2024-05-01T10:00:00Z',
   expires_at: '2024-05-31T10:00:00Z',
   active: true,
@@ -308,16 +309,19 @@ describe('CheckHistoryView', () => {
   it('lists checks with their worst finding and acknowledgements with their state, naming people', async () => {
     const history = {
       checks: [
-        { check_id: 'c1', checked_at: '2024-05-01T10:00:00Z', checked_by: 'u-doc', medications: ['simvastatin'], findings: [{ key: 'k1', severity: 'minor' as const, summary: 'm' }, { key: 'k2', severity: 'contraindicated' as const, summary: 'c' }] },
-        { check_id: 'c2', checked_at: '2024-05-02T10:00:00Z', checked_by: 'u-other', medications: ['aspirin'], findings: [] },
+        { check_id: 'c1', checked_at: '2024-05-01T10:00:00Z', checked_by: 'u-doc', checked_by_name: null, medications: ['simvastatin'], findings: [{ key: 'k1', severity: 'minor' as const, summary: 'm' }, { key: 'k2', severity: 'contraindicated' as const, summary: 'c' }] },
+        { check_id: 'c2', checked_at: '2024-05-02T10:00:00Z', checked_by: 'u-other', checked_by_name: null, medications: ['aspirin'], findings: [] },
+        { check_id: 'c3', checked_at: '2024-04-30T10:00:00Z', checked_by: 'u-third', checked_by_name: 'Dr. Ada Byron', medications: ['aspirin'], findings: [] },
       ],
       acknowledgements: [acknowledgement(), acknowledgement({ id: 'ack-0', active: false, acknowledged_at: '2023-01-01T00:00:00Z', reason: 'An older reason here' })],
     };
     renderSession(<CheckHistoryView history={history} />, () => undefined);
     expect(within(screen.getByTestId('acknowledgement-history')).getAllByRole('columnheader').map((th) => th.textContent)).toEqual(['Finding', 'Reason', 'By', 'Until', 'Status']);
     const checks = within(screen.getByTestId('check-history')).getAllByRole('row').slice(1);
-    // Another account: the API gives no name, so its id is all there is.
+    // Another account without a display name: its id is all there is; with one, its name.
     expect(checks[0].textContent).toContain('u-other');
+    expect(checks[2].textContent).toContain('Dr. Ada Byron');
+    expect(checks[2].textContent).not.toContain('u-third');
     expect(checks[0].textContent).toContain('None');
     await waitFor(() => expect(checks[1].textContent).toContain('Dr. Grace Hopper'));
     expect(checks[1].textContent).toContain('Severity: Contraindicated');
@@ -335,6 +339,7 @@ describe('CheckHistoryView, many checks', () => {
       check_id: `c${i}`,
       checked_at: `2024-05-${String(i + 1).padStart(2, '0')}T10:00:00Z`,
       checked_by: 'u-doc',
+      checked_by_name: null,
       medications: [`drug ${i}`],
       findings: [],
     }));

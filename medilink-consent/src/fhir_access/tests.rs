@@ -285,3 +285,66 @@ async fn everything_stops_at_the_limit_and_says_so() {
         "only the first 5000 resources of the compartment are returned"
     );
 }
+
+/// The timing probe: a hidden and a missing id both answer "not found", and neither sooner than
+/// the floor; the caller's own resource answers at once (positive control), and the platform's
+/// own missing reads are not slowed.
+#[tokio::test]
+async fn hidden_and_missing_reads_answer_not_found_no_sooner_than_the_floor() {
+    use crate::guard::NOT_FOUND_FLOOR;
+    let fixture = fixture().await;
+    let [own, _] = &fixture.patients;
+    let [own_obs, other_obs] = &fixture.observations;
+    let ctx = as_user(Role::Patient, Some(own));
+    for id in [other_obs.as_str(), "no-such-observation"] {
+        let id = ResourceId::new(id).expect("id");
+        let started = std::time::Instant::now();
+        let read = fixture
+            .guard
+            .read(&ctx, ResourceType::Observation, &id)
+            .await;
+        assert!(
+            matches!(read, Err(FhirError::NotFound { .. })),
+            "{id}: {read:?}"
+        );
+        assert!(
+            started.elapsed() >= NOT_FOUND_FLOOR,
+            "{id}: answered before the floor"
+        );
+        let started = std::time::Instant::now();
+        let version = medilink_fhir::VersionId(1);
+        let vread = fixture
+            .guard
+            .vread(&ctx, ResourceType::Observation, &id, version)
+            .await;
+        assert!(
+            matches!(vread, Err(FhirError::NotFound { .. })),
+            "{id}: {vread:?}"
+        );
+        assert!(
+            started.elapsed() >= NOT_FOUND_FLOOR,
+            "{id}: vread before the floor"
+        );
+    }
+    let own_obs = ResourceId::new(own_obs.as_str()).expect("id");
+    let read = fixture
+        .guard
+        .read(&ctx, ResourceType::Observation, &own_obs)
+        .await;
+    assert!(read.is_ok(), "{read:?}");
+    // The platform reads without the floor (100 missing reads well under 100 floors).
+    let started = std::time::Instant::now();
+    let missing = ResourceId::new("no-such-observation").expect("id");
+    for _ in 0..100 {
+        let read = fixture
+            .guard
+            .read(
+                &RequestContext::system(),
+                ResourceType::Observation,
+                &missing,
+            )
+            .await;
+        assert!(read.is_err());
+    }
+    assert!(started.elapsed() < NOT_FOUND_FLOOR * 50);
+}

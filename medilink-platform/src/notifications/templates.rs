@@ -17,9 +17,11 @@ use super::preferences::Language;
 /// A rendered notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// The e-mail subject (no PHI).
+    /// The e-mail subject (no PHI); the inbox's title.
     pub subject: String,
-    /// The plain-text body.
+    /// The message alone, plain text, without link or footer (the inbox's body).
+    pub body: String,
+    /// The plain-text e-mail body.
     pub text: String,
     /// The HTML body.
     pub html: String,
@@ -148,6 +150,7 @@ pub fn render(
     );
     Ok(Rendered {
         subject,
+        body,
         text,
         html,
     })

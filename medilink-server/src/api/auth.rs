@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Body, Signed};
-use crate::auth::service::{LoginOutcome, TokenPair, TotpEnrolment, UserView};
+use crate::auth::service::{LoginOutcome, SignInClient, TokenPair, TotpEnrolment, UserView};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -84,14 +84,40 @@ pub(crate) enum LoginResult {
     MfaRequired(MfaRequired),
 }
 
-/// `POST /api/auth/login`.
+/// Where a login comes from: the client address (the socket peer, or the first
+/// `X-Forwarded-For` hop when trusted) and the `User-Agent`.
+#[derive(Debug)]
+pub(crate) struct Client(SignInClient);
+
+impl axum::extract::FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let trust = app.auth.settings().trust_forwarded_for;
+        let request = axum::extract::Request::from_parts(parts.clone(), axum::body::Body::empty());
+        let address = crate::auth::limits::client_ip(&request, trust);
+        let device = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(Client(SignInClient { address, device }))
+    }
+}
+
+/// `POST /api/auth/login`: a sign-in from a new address or device is told to the user.
 pub(crate) async fn login(
     State(app): State<AppState>,
+    Client(client): Client,
     Body(body): Body<Login>,
 ) -> Result<Json<LoginResult>, ApiError> {
+    let (email, password) = (&body.email, &body.password);
     let outcome = app
         .auth
-        .login(&body.email, &body.password, body.totp_code.as_deref())
+        .login(email, password, body.totp_code.as_deref(), &client)
         .await?;
     Ok(Json(match outcome {
         LoginOutcome::Tokens(tokens) => LoginResult::Tokens(tokens),

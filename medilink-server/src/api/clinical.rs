@@ -5,6 +5,8 @@
 //! the consent guard with the request's context, and the routes are audited (`drug-check`,
 //! `drug-acknowledge`, `drug-history`) from what the guard disclosed.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -140,6 +142,9 @@ pub(crate) struct AcknowledgementView {
     reason: String,
     /// The account that acknowledged.
     acknowledged_by: String,
+    /// Its display name, when it has one.
+    #[schema(required = true)]
+    acknowledged_by_name: Option<String>,
     #[schema(format = DateTime)]
     acknowledged_at: String,
     #[schema(format = DateTime)]
@@ -150,8 +155,16 @@ pub(crate) struct AcknowledgementView {
     detected_issue: String,
 }
 
-fn acknowledgement(ack: &Acknowledgement, now: OffsetDateTime) -> AcknowledgementView {
+/// Account id → display name, for the people a view names.
+type Names = HashMap<String, String>;
+
+fn acknowledgement(
+    ack: &Acknowledgement,
+    names: &Names,
+    now: OffsetDateTime,
+) -> AcknowledgementView {
     AcknowledgementView {
+        acknowledged_by_name: names.get(&ack.acknowledged_by).cloned(),
         id: ack.id.clone(),
         patient: ack.patient.clone(),
         finding: ack.finding.clone(),
@@ -194,7 +207,7 @@ pub(crate) struct FindingView {
     acknowledgement: Option<AcknowledgementView>,
 }
 
-fn finding(reported: &ReportedFinding, now: OffsetDateTime) -> FindingView {
+fn finding(reported: &ReportedFinding, names: &Names, now: OffsetDateTime) -> FindingView {
     let finding = &reported.finding;
     FindingView {
         key: finding.key.clone(),
@@ -217,7 +230,7 @@ fn finding(reported: &ReportedFinding, now: OffsetDateTime) -> FindingView {
         acknowledgement: reported
             .acknowledgement
             .as_ref()
-            .map(|ack| acknowledgement(ack, now)),
+            .map(|ack| acknowledgement(ack, names, now)),
     }
 }
 
@@ -252,15 +265,19 @@ pub(crate) struct DrugCheckReport {
     warnings: Vec<String>,
 }
 
-impl From<CheckReport> for DrugCheckReport {
-    fn from(report: CheckReport) -> Self {
+impl DrugCheckReport {
+    fn new(report: CheckReport, names: &Names) -> Self {
         let now = report.checked_at;
         DrugCheckReport {
             check_id: report.check_id,
             checked_at: format_instant(now),
             patient: report.patient,
             medications: report.medications.iter().map(resolved).collect(),
-            findings: report.findings.iter().map(|f| finding(f, now)).collect(),
+            findings: report
+                .findings
+                .iter()
+                .map(|f| finding(f, names, now))
+                .collect(),
             active_medications: report.active_medications,
             allergies: report.allergies,
             blocking: report.blocking,
@@ -283,7 +300,15 @@ pub(crate) async fn check(
         .clinical
         .check(&app.store, caller.context(), request)
         .await?;
-    Ok(Json(report.into()))
+    let acknowledged = report
+        .findings
+        .iter()
+        .filter_map(|f| f.acknowledgement.as_ref());
+    let names = app
+        .auth
+        .display_names(acknowledged.map(|ack| ack.acknowledged_by.as_str()))
+        .await?;
+    Ok(Json(DrugCheckReport::new(report, &names)))
 }
 
 /// Body of `POST /api/clinical/acknowledgements`.
@@ -332,10 +357,12 @@ pub(crate) async fn acknowledge(
             expires_at,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(acknowledgement(&ack, app.clock.now())),
-    ))
+    let names = app
+        .auth
+        .display_names([ack.acknowledged_by.as_str()])
+        .await?;
+    let view = acknowledgement(&ack, &names, app.clock.now());
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Query of `GET /api/clinical/history`.
@@ -355,6 +382,9 @@ pub(crate) struct CheckView {
     checked_at: String,
     /// The account that checked.
     checked_by: String,
+    /// Its display name, when it has one.
+    #[schema(required = true)]
+    checked_by_name: Option<String>,
     medications: Vec<String>,
     findings: Vec<CheckFindingView>,
 }
@@ -368,8 +398,9 @@ pub(crate) struct CheckFindingView {
     summary: String,
 }
 
-fn check_view(check: &CheckRecord) -> CheckView {
+fn check_view(check: &CheckRecord, names: &Names) -> CheckView {
     CheckView {
+        checked_by_name: names.get(&check.checked_by).cloned(),
         check_id: check.check_id.clone(),
         checked_at: format_instant(check.checked_at),
         checked_by: check.checked_by.clone(),
@@ -394,15 +425,26 @@ pub(crate) struct DrugHistory {
     acknowledgements: Vec<AcknowledgementView>,
 }
 
-fn history_view(history: &History, now: OffsetDateTime) -> DrugHistory {
+fn history_view(history: &History, names: &Names, now: OffsetDateTime) -> DrugHistory {
     DrugHistory {
-        checks: history.checks.iter().map(check_view).collect(),
+        checks: history
+            .checks
+            .iter()
+            .map(|check| check_view(check, names))
+            .collect(),
         acknowledgements: history
             .acknowledgements
             .iter()
-            .map(|ack| acknowledgement(ack, now))
+            .map(|ack| acknowledgement(ack, names, now))
             .collect(),
     }
+}
+
+/// The accounts a history names.
+fn people(history: &History) -> impl Iterator<Item = &str> {
+    let checkers = history.checks.iter().map(|check| check.checked_by.as_str());
+    let acknowledgers = (history.acknowledgements.iter()).map(|ack| ack.acknowledged_by.as_str());
+    checkers.chain(acknowledgers)
 }
 
 /// `GET /api/clinical/history?patient=`.
@@ -421,7 +463,8 @@ pub(crate) async fn history(
         .clinical
         .history(&app.store, caller.context(), &patient)
         .await?;
-    Ok(Json(history_view(&history, app.clock.now())))
+    let names = app.auth.display_names(people(&history)).await?;
+    Ok(Json(history_view(&history, &names, app.clock.now())))
 }
 
 /// Query of `GET /api/clinical/drugs`.

@@ -10,6 +10,7 @@ pub(crate) mod clinical;
 pub(crate) mod consents;
 pub(crate) mod directory;
 pub(crate) mod documents;
+pub(crate) mod notifications;
 pub(crate) mod openapi;
 pub(crate) mod research;
 pub(crate) mod schema;

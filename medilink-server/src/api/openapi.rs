@@ -26,12 +26,14 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::schema::OperationOutcome;
-use super::{admin, auth, clinical, consents, directory, documents, research, search};
+use super::{
+    admin, auth, clinical, consents, directory, documents, notifications, research, search,
+};
 use crate::auth::service::{TokenPair, TotpEnrolment, UserView};
 use crate::route_meta::{Access, RouteTable};
 
 /// The tags, in the document's order.
-const TAGS: [&str; 9] = [
+const TAGS: [&str; 10] = [
     "meta",
     "auth",
     "admin",
@@ -41,11 +43,12 @@ const TAGS: [&str; 9] = [
     "directory",
     "documents",
     "research",
+    "notifications",
 ];
 
 /// The document's description.
 const DESCRIPTION: &str = "The JSON API under /api (accounts, administration, consents, \
-drug-safety checks, search, directory, documents, research exports). The FHIR R4 API under /fhir/R4 is described by \
+drug-safety checks, search, directory, documents, research exports, notifications). The FHIR R4 API under /fhir/R4 is described by \
 its CapabilityStatement (GET /fhir/R4/metadata). Errors are FHIR OperationOutcomes.";
 
 /// One operation being described, with the schemas its bodies name.
@@ -400,6 +403,41 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         )
         .query::<clinical::DrugParams>()
         .ok::<clinical::DrugList>(200, "The drugs.")
+        .errors(&[400]),
+        ("GET", "/api/notifications") => op(
+            "notifications",
+            "notifications",
+            "The caller's own notices, newest first, with the unread count.",
+        )
+        .query::<notifications::InboxQuery>()
+        .ok::<notifications::InboxView>(200, "A page of the inbox.")
+        .errors(&[400]),
+        ("POST", "/api/notifications/{id}/read") => op(
+            "notifications",
+            "readNotification",
+            "Mark one of the caller's notices read (another user's is not found).",
+        )
+        .no_content("Read.")
+        .errors(&[404]),
+        ("POST", "/api/notifications/read-all") => op(
+            "notifications",
+            "readAllNotifications",
+            "Mark every notice of the caller read.",
+        )
+        .no_content("Read."),
+        ("GET", "/api/notifications/preferences") => op(
+            "notifications",
+            "notificationPreferences",
+            "The caller's notification preferences, every kind listed (defaults when unset).",
+        )
+        .ok::<notifications::PreferencesView>(200, "The preferences."),
+        ("PUT", "/api/notifications/preferences") => op(
+            "notifications",
+            "setNotificationPreferences",
+            "Save the caller's notification preferences (mandatory kinds stay on).",
+        )
+        .body::<notifications::PreferencesInput>(true)
+        .ok::<notifications::PreferencesView>(200, "The stored preferences.")
         .errors(&[400]),
         _ => return None,
     };

@@ -86,6 +86,9 @@ pub struct Auth {
     pub(crate) hasher: password::PasswordHasher,
     pub(crate) codec: token::TokenCodec,
     pub(crate) settings: AuthSettings,
+    /// Where account events are told (issue #14: new sign-ins, password and TOTP changes,
+    /// approval and suspension); none: nobody is told.
+    pub(crate) notifications: Option<medilink_platform::notifications::Notifications>,
 }
 
 impl Auth {
@@ -107,6 +110,7 @@ impl Auth {
             keys,
             hasher: password::PasswordHasher::new(settings.hash)?,
             settings,
+            notifications: None,
         })
     }
 

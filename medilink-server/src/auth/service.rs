@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use medilink_fhir::{RequestContext, ResourceId};
+use medilink_platform::notifications::{Event, NotificationKind, Notifications, Notify, Recipient};
 use medilink_platform::{
     AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
     UserRecord,
@@ -97,9 +98,58 @@ pub fn mfa_mandatory(role: Role) -> bool {
     matches!(role, Role::Physician | Role::Admin)
 }
 
+/// Where a sign-in comes from (the new-sign-in notice compares it with the last ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInClient {
+    /// The client address (`None`: unknown).
+    pub address: Option<String>,
+    /// The `User-Agent` (`None`: none sent).
+    pub device: Option<String>,
+}
+
 impl Auth {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// The same service telling account events through `notifications`.
+    pub fn with_notifications(mut self, notifications: Notifications) -> Self {
+        self.notifications = Some(notifications);
+        self
+    }
+
+    /// Tells `user` about `kind` (a failure is logged: a notice never undoes the change).
+    async fn tell(&self, user: &UserId, kind: NotificationKind) {
+        let Some(notifications) = &self.notifications else {
+            return;
+        };
+        let recipients = [Recipient::User(user.clone())];
+        if let Err(err) = notifications.notify(&recipients, &Event::new(kind)).await {
+            tracing::error!(error = %err, kind = %kind, "account notice not written");
+        }
+    }
+
+    /// Remembers a successful sign-in of `user` from `client`; a new client is told.
+    async fn signed_in(&self, user: &UserId, client: &SignInClient) {
+        let Some(notifications) = &self.notifications else {
+            return;
+        };
+        let address = client.address.as_deref().unwrap_or("unknown");
+        let device: String = client
+            .device
+            .as_deref()
+            .unwrap_or("unknown")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let fingerprint = hex(&sha256(format!("{address}\n{device}").as_bytes()));
+        if let Err(err) = notifications
+            .signed_in(user, &fingerprint, address, &device)
+            .await
+        {
+            tracing::error!(error = %err, "sign-in not remembered");
+        }
     }
 
     /// The lookup hash of an address already normalised by [`normalize_email`].
@@ -320,6 +370,7 @@ impl Auth {
         email: &str,
         password: &str,
         totp_code: Option<&str>,
+        client: &SignInClient,
     ) -> AccountResult<LoginOutcome> {
         let email_hash = self.email_hash(&normalize_email(email)?);
         let key = Self::login_key(&email_hash);
@@ -353,14 +404,16 @@ impl Auth {
             }
         }
         if !user.totp_enabled {
-            return Ok(LoginOutcome::Tokens(
-                self.issue_session(&user, false).await?,
-            ));
+            let tokens = self.issue_session(&user, false).await?;
+            self.signed_in(&user.id, client).await;
+            return Ok(LoginOutcome::Tokens(tokens));
         }
         match totp_code.filter(|code| !code.trim().is_empty()) {
             Some(code) => {
                 self.check_second_factor(&user, code).await?;
-                Ok(LoginOutcome::Tokens(self.issue_session(&user, true).await?))
+                let tokens = self.issue_session(&user, true).await?;
+                self.signed_in(&user.id, client).await;
+                Ok(LoginOutcome::Tokens(tokens))
             }
             None => Ok(LoginOutcome::MfaRequired {
                 partial_token: self.access_token(&user, false, true, self.now()),
@@ -504,7 +557,9 @@ impl Auth {
         check_strength(new, &view.email, view.name.as_deref())?;
         user.password_hash = self.hasher.hash(new);
         self.accounts.update_user(&user).await?;
-        self.end_sessions(&user.id).await
+        self.end_sessions(&user.id).await?;
+        self.tell(&user.id, NotificationKind::PasswordChanged).await;
+        Ok(())
     }
 
     /// `POST /api/auth/totp/setup`: a fresh secret (not yet enabled).
@@ -539,6 +594,7 @@ impl Auth {
         user.backup_codes = codes.iter().map(|code| self.backup_hash(code)).collect();
         user.totp_enabled = true;
         let user = self.accounts.update_user(&user).await?;
+        self.tell(&user.id, NotificationKind::TotpEnabled).await;
         let tokens = self.issue_session(&user, true).await?;
         Ok((codes, tokens))
     }
@@ -557,6 +613,7 @@ impl Auth {
         user.totp_secret_enc = None;
         user.backup_codes.clear();
         self.accounts.update_user(&user).await?;
+        self.tell(&user.id, NotificationKind::TotpDisabled).await;
         Ok(())
     }
 
@@ -591,13 +648,23 @@ impl Auth {
             .ok_or(AccountError::UserNotFound)?;
         match action {
             AdminAction::Approve => {
+                let was = user.status;
                 user.status = AccountStatus::Active;
                 user = self.accounts.update_user(&user).await?;
+                if was != AccountStatus::Active && user.role == Role::Physician {
+                    self.tell(&user.id, NotificationKind::PhysicianApproved)
+                        .await;
+                }
             }
             AdminAction::Suspend => {
+                let was = user.status;
                 user.status = AccountStatus::Suspended;
                 user = self.accounts.update_user(&user).await?;
                 self.end_sessions(&user.id).await?;
+                if was != AccountStatus::Suspended && user.role == Role::Physician {
+                    self.tell(&user.id, NotificationKind::PhysicianSuspended)
+                        .await;
+                }
             }
             AdminAction::Unlock => {
                 for key in [

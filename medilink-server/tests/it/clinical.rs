@@ -407,6 +407,11 @@ async fn prescribing_is_checked(app: TestApp) {
         "{history}"
     );
     assert_eq!(history["checks"][0]["checked_by"], doctor_id.as_str());
+    assert_eq!(history["checks"][0]["checked_by_name"], "Test Physician");
+    assert_eq!(
+        history["acknowledgements"][0]["acknowledged_by_name"],
+        "Test Physician"
+    );
     let acknowledged: Vec<&str> = history["acknowledgements"]
         .as_array()
         .expect("acknowledgements")

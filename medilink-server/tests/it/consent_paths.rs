@@ -1,4 +1,5 @@
-//! Issue #5, the remaining paths: break-glass e-mail over SMTP (a sink in the test), Patient
+//! Issue #5, the remaining paths: break-glass e-mail over SMTP (a sink in the test; since
+//! issue #14 a notice whose e-mail the `notification.deliver` job sends), Patient
 //! `$everything`, `/api/search`, and revocation seen at once by a second instance sharing
 //! Redis.
 
@@ -13,7 +14,8 @@ use medilink_fhir::{Clock, IdGen, SeqIdGen, SqlOptions};
 use medilink_platform::Role;
 use medilink_platform::open_store_and_platform;
 use medilink_server::auth::{AuthSettings, Keys};
-use medilink_server::mail::{SmtpMailer, SmtpSettings};
+use medilink_server::config::WorkerSettings;
+use medilink_server::mail::{SmtpNotifier, SmtpSettings};
 use medilink_server::{AppState, Limits};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -217,11 +219,44 @@ async fn mailing_world(
 ) {
     let w = world().await;
     let (url, received, connections) = smtp_sink(refuse).await;
-    let mailer = SmtpMailer::start(smtp_settings(url), w.app.state.auth.clone()).expect("mailer");
-    let app = w
-        .app
-        .with_state(w.app.state.clone().with_mailer(Arc::new(mailer)));
+    let app = notifying(&w, url);
     (w, app, received, connections)
+}
+
+/// The world's application sending notification e-mails to the SMTP server at `url`.
+fn notifying(w: &World, url: String) -> TestApp {
+    let notifier =
+        SmtpNotifier::new(&smtp_settings(url), w.app.state.auth.clone()).expect("notifier");
+    let state = w
+        .app
+        .state
+        .clone()
+        .with_notification_mailer(Arc::new(notifier), "https://portal.test");
+    w.app.with_state(state)
+}
+
+/// Runs the application's jobs (moving the clock past each retry's backoff) until the sink
+/// has a message, or `None` after `rounds`.
+async fn deliver(
+    app: &TestApp,
+    received: &mut mpsc::UnboundedReceiver<Received>,
+    rounds: usize,
+) -> Option<Received> {
+    let settings = WorkerSettings {
+        concurrency: 1,
+        lease: Duration::from_secs(60),
+    };
+    let worker = medilink_server::serve::worker(&app.state, settings);
+    for _ in 0..rounds {
+        worker.run_once().await.expect("a job step");
+        if let Ok(Some(mail)) =
+            tokio::time::timeout(Duration::from_millis(300), received.recv()).await
+        {
+            return Some(mail);
+        }
+        app.clock.advance(Duration::from_secs(600));
+    }
+    None
 }
 
 #[tokio::test]
@@ -229,17 +264,29 @@ async fn break_glass_mails_the_patient_without_clinical_content() {
     let (w, app, mut received, _) = mailing_world(0).await;
     let response = break_glass(&w, &app).await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    let mail = tokio::time::timeout(Duration::from_secs(10), received.recv())
+    let mail = deliver(&app, &mut received, 5)
         .await
-        .expect("mail within 10 s")
-        .expect("mail");
+        .expect("the notice's e-mail, through the outbox");
     assert_eq!(mail.rcpt.len(), 1, "{mail:?}");
     assert!(mail.rcpt[0].contains("<a@test.local>"), "{mail:?}");
     assert!(mail.data.contains("Emergency access"), "{}", mail.data);
     assert!(mail.data.contains("To: a@test.local"), "{}", mail.data);
+    assert!(mail.data.contains("Message-ID: <"), "{}", mail.data);
     for clinical in ["zebrafinch", "8867-4", "unconscious", &w.obs_a, &w.a] {
         assert!(!mail.data.contains(clinical), "{clinical} in {}", mail.data);
     }
+    // The patient's inbox has it too; the doctor's has nothing of it.
+    let inbox = call(&app, &w.patient_a, Method::GET, "/api/notifications", None).await;
+    assert_eq!(
+        inbox.json()["notifications"][0]["kind"],
+        "security.break_glass"
+    );
+    let theirs = call(&app, &w.doctor, Method::GET, "/api/notifications", None).await;
+    assert!(
+        !theirs.text().contains("security.break_glass"),
+        "{}",
+        theirs.text()
+    );
 }
 
 #[tokio::test]
@@ -252,10 +299,9 @@ async fn break_glass_mail_is_retried_after_a_refusal() {
         "a refused mail never fails the request: {}",
         response.text()
     );
-    let mail = tokio::time::timeout(Duration::from_secs(10), received.recv())
+    let mail = deliver(&app, &mut received, 10)
         .await
-        .expect("retried mail within 10 s")
-        .expect("mail");
+        .expect("the retried e-mail");
     assert!(mail.rcpt[0].contains("<a@test.local>"), "{mail:?}");
     assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 }
@@ -267,12 +313,17 @@ async fn break_glass_succeeds_when_smtp_is_unreachable() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("smtp://{}", listener.local_addr().expect("addr"));
     drop(listener);
-    let mailer = SmtpMailer::start(smtp_settings(url), w.app.state.auth.clone()).expect("mailer");
-    let app = w
-        .app
-        .with_state(w.app.state.clone().with_mailer(Arc::new(mailer)));
+    let app = notifying(&w, url);
     let response = break_glass(&w, &app).await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    // The delivery fails and waits for its retry; the notice is in the inbox.
+    let (_, mut nothing) = mpsc::unbounded_channel();
+    assert!(deliver(&app, &mut nothing, 1).await.is_none());
+    let inbox = call(&app, &w.patient_a, Method::GET, "/api/notifications", None).await;
+    assert_eq!(
+        inbox.json()["notifications"][0]["kind"],
+        "security.break_glass"
+    );
 }
 
 // --- $everything ----------------------------------------------------------------------------

@@ -218,14 +218,18 @@ impl World {
     }
 
     /// Runs one pending job with the server's worker; `false` when none was pending.
+    /// Notices' e-mails (consent grants are told, issue #14) run first when queued first.
     async fn work_once(&self) -> bool {
-        match self.worker.run_once().await.expect("queue") {
-            Step::Idle => false,
-            Step::Ran { kind, .. } => {
-                assert_eq!(kind, KIND);
-                true
+        loop {
+            match self.worker.run_once().await.expect("queue") {
+                Step::Idle => return false,
+                Step::Ran { kind, .. } if kind == medilink_platform::notifications::DELIVER => {}
+                Step::Ran { kind, .. } => {
+                    assert_eq!(kind, KIND);
+                    return true;
+                }
+                Step::LostLease { .. } => panic!("the lease cannot be lost here"),
             }
-            Step::LostLease { .. } => panic!("the lease cannot be lost here"),
         }
     }
 

@@ -26,6 +26,7 @@ mod lockouts;
 mod metadata;
 mod metrics;
 mod mfa;
+mod notifications;
 mod openapi;
 mod rate_limits;
 mod read_write;

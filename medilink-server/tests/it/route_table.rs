@@ -65,6 +65,11 @@ pub(crate) const PROTECTED: &[(Method, &str, bool)] = &[
         "/api/research/exports/j1/files/Patient.ndjson",
         false,
     ),
+    (Method::GET, "/api/notifications", false),
+    (Method::POST, "/api/notifications/n1/read", false),
+    (Method::POST, "/api/notifications/read-all", false),
+    (Method::GET, "/api/notifications/preferences", false),
+    (Method::PUT, "/api/notifications/preferences", false),
     (Method::GET, "/some/new/route", false),
 ];
 
@@ -94,8 +99,8 @@ async fn every_protected_route_needs_a_token_and_the_right_role() {
         assert_eq!(garbage.status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
     for (method, path, admin_only) in PROTECTED {
-        if path.starts_with("/api/auth/") {
-            continue; // any signed-in user may manage their own account
+        if path.starts_with("/api/auth/") || path.starts_with("/api/notifications") {
+            continue; // any signed-in user may manage their own account and notices
         }
         if path.starts_with("/fhir/")
             || path.starts_with("/some/")
@@ -302,6 +307,10 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/clinical/drugs", "#13"),
     ("/cds-services", "#13"),
     ("/cds-services/{id}", "#13"),
+    ("/api/notifications", "#14"),
+    ("/api/notifications/{id}/read", "#14"),
+    ("/api/notifications/read-all", "#14"),
+    ("/api/notifications/preferences", "#14"),
 ];
 
 #[test]
