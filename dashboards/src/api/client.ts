@@ -29,8 +29,10 @@ import type {
   DrugList,
   DrugView,
   NewAcknowledgement,
+  NotificationPage,
+  NotificationPreferences,
+  PreferencesInput,
 } from './types';
-import type { NotificationPage, NotificationPreferences, PreferencesInput } from './notifications';
 
 /** An error answer of the server (or a network failure, `status` 0). */
 export class ApiError extends Error {

@@ -1,9 +1,20 @@
-// Notifications (`/api/notifications`, issue #14): the shapes of the inbox and the preferences,
-// and the portal's own display rules (labels, groups, links). The shapes are written by hand
-// from the agreed contract until the server's OpenAPI document has the routes; then they come
-// from `openapi.d.ts` like every other payload (see types.ts).
+// Notifications (`/api/notifications`, issue #14): the portal's own display rules of notices
+// (labels, groups, languages, quiet-hour offsets, links). The payloads are generated (types.ts).
 
-/** Every kind of notice, by its stable API name. */
+import type { NotificationKind, NotificationLanguage } from './types';
+
+export type {
+  ChannelChoice,
+  NotificationKind,
+  NotificationLanguage,
+  NotificationPage,
+  NotificationPreferences,
+  NotificationView,
+  PreferencesInput,
+  QuietHours,
+} from './types';
+
+/** Every kind of notice, in the server's order (checked against the generated type). */
 export const NOTIFICATION_KINDS = [
   'consent.requested',
   'consent.granted',
@@ -23,64 +34,11 @@ export const NOTIFICATION_KINDS = [
   'security.totp_enabled',
   'security.totp_disabled',
   'research.export_ready',
-] as const;
-
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
-
-/** One notice of the inbox. */
-export interface NotificationView {
-  id: string;
-  kind: NotificationKind;
-  title: string;
-  body: string;
-  /** A portal path (`/consents`, `/patient/consents`). */
-  link: string;
-  created_at: string;
-  /** `null` (or absent): unread. */
-  read_at?: string | null;
-  /** A security notice (always delivered). */
-  mandatory: boolean;
-}
-
-/** `GET /api/notifications`: newest first; `next` is the cursor of the following page. */
-export interface NotificationPage {
-  notifications: NotificationView[];
-  unread: number;
-  next?: string | null;
-}
-
-export type NotificationLanguage = 'en' | 'es' | 'hi';
-
-/** E-mail waits from `start` to `end` (`HH:MM`) in `timezone` (`UTC` or `±HH:MM`). */
-export interface QuietHours {
-  start: string;
-  end: string;
-  timezone: string;
-}
-
-/** Whether a kind goes out in the portal's inbox and by e-mail. */
-export interface ChannelChoice {
-  in_app: boolean;
-  email: boolean;
-  mandatory: boolean;
-}
-
-/** `GET /api/notifications/preferences`, and the answer of the `PUT`: every kind listed. */
-export interface NotificationPreferences {
-  language: NotificationLanguage;
-  quiet_hours?: QuietHours | null;
-  kinds: Record<string, ChannelChoice>;
-}
-
-/** The body of `PUT /api/notifications/preferences` (`mandatory` is ignored). */
-export interface PreferencesInput {
-  language: string;
-  quiet_hours?: QuietHours | null;
-  kinds?: Record<string, { in_app: boolean; email: boolean; mandatory?: boolean | null }>;
-}
+] as const satisfies readonly NotificationKind[];
 
 // ---- display rules ------------------------------------------------------------------------
 
+/** Labels of every kind (a kind new in the server's schema fails the type check here). */
 export const KIND_LABELS: Record<NotificationKind, string> = {
   'consent.requested': 'A clinician asks for access',
   'consent.granted': 'A patient grants you access',
