@@ -29,6 +29,9 @@ import type {
   DrugList,
   DrugView,
   NewAcknowledgement,
+  NotificationPage,
+  NotificationPreferences,
+  PreferencesInput,
 } from './types';
 
 /** An error answer of the server (or a network failure, `status` 0). */
@@ -371,6 +374,30 @@ export class ApiClient {
   /** A patient's earlier checks and acknowledgements. */
   clinicalHistory(patient: string): Promise<DrugHistory> {
     return this.request('GET', '/api/clinical/history', { query: { patient } });
+  }
+
+  // ---- notifications --------------------------------------------------------------------
+
+  /** The inbox, newest first: `limit` notices (1–100) older than the cursor `before`. */
+  notifications(limit = 20, before?: string | null): Promise<NotificationPage> {
+    return this.request('GET', '/api/notifications', { query: { limit, before } });
+  }
+
+  markNotificationRead(id: string): Promise<void> {
+    return this.request('POST', `/api/notifications/${encodeURIComponent(id)}/read`);
+  }
+
+  markAllNotificationsRead(): Promise<void> {
+    return this.request('POST', '/api/notifications/read-all');
+  }
+
+  notificationPreferences(): Promise<NotificationPreferences> {
+    return this.request('GET', '/api/notifications/preferences');
+  }
+
+  /** Stores the preferences; the server answers with what it stored (400 naming a problem). */
+  saveNotificationPreferences(preferences: PreferencesInput): Promise<NotificationPreferences> {
+    return this.request('PUT', '/api/notifications/preferences', { json: preferences });
   }
 
   // ---- FHIR -----------------------------------------------------------------------------

@@ -119,3 +119,29 @@ export type CheckView = Schemas['CheckView'];
 
 /** `GET /api/clinical/history?patient=`. */
 export type DrugHistory = Schemas['DrugHistory'];
+
+// ---- notifications (`/api/notifications`, issue #14) --------------------------------------
+
+/** What a notice is about (`consent.granted`, `security.break_glass`, …). */
+export type NotificationKind = Schemas['NotificationKind'];
+
+/** One notice of the inbox; `read_at` `null` (or absent): unread; `link` a portal path. */
+export type NotificationView = Schemas['NotificationView'];
+
+/** `GET /api/notifications`: a page, newest first, the unread count and the `next` cursor. */
+export type NotificationPage = Schemas['InboxView'];
+
+/** `en`, `es` or `hi`. */
+export type NotificationLanguage = Schemas['NotificationLanguage'];
+
+/** A daily window (`HH:MM`, in `UTC` or `±HH:MM`) in which e-mail waits. */
+export type QuietHours = Schemas['QuietHoursView'];
+
+/** Whether a kind goes out in the inbox and by e-mail, and whether it is mandatory. */
+export type ChannelChoice = Schemas['KindPreference'];
+
+/** `GET /api/notifications/preferences` and the answer of the `PUT`: every kind listed. */
+export type NotificationPreferences = Schemas['PreferencesView'];
+
+/** The body of `PUT /api/notifications/preferences` (`mandatory` is ignored). */
+export type PreferencesInput = Schemas['PreferencesInput'];

@@ -6,6 +6,7 @@ import { Layout, RequireUser, type NavItem } from '../ui/Layout';
 import { LoginPage } from '../ui/LoginPage';
 import { SecurityPage } from '../ui/SecurityPage';
 import { SettingsPage } from '../ui/SettingsPage';
+import { NotificationsPage } from '../ui/notifications';
 import { RegisterPage } from './RegisterPage';
 import { SummaryPage } from './SummaryPage';
 import { AllergiesPage, ImmunizationsPage, LabsPage, MedicationsPage, RecordsPage } from './RecordPages';
@@ -50,6 +51,7 @@ export function PatientApp() {
       <Route path="/access-log" element={<Frame><AccessLogPage /></Frame>} />
       <Route path="/security" element={<Frame><SecurityPage mandatory={false} continueTo="/" /></Frame>} />
       <Route path="/settings" element={<Frame><SettingsPage /></Frame>} />
+      <Route path="/notifications" element={<Frame><NotificationsPage portal="patient" /></Frame>} />
       <Route
         path="*"
         element={

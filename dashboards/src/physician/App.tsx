@@ -6,6 +6,7 @@ import { Layout, RequireUser, type NavItem } from '../ui/Layout';
 import { LoginPage } from '../ui/LoginPage';
 import { SecurityPage } from '../ui/SecurityPage';
 import { SettingsPage } from '../ui/SettingsPage';
+import { NotificationsPage } from '../ui/notifications';
 import { useSession } from '../ui/session';
 import { DashboardPage } from './DashboardPage';
 import { PatientsPage } from './PatientsPage';
@@ -58,6 +59,7 @@ export function PhysicianApp() {
       <Route path="/interactions" element={<Frame><InteractionsPage /></Frame>} />
       <Route path="/security" element={<Frame totp={false}><SecurityPage mandatory continueTo="/" /></Frame>} />
       <Route path="/settings" element={<Frame totp={false}><SettingsPage /></Frame>} />
+      <Route path="/notifications" element={<Frame totp={false}><NotificationsPage portal="physician" /></Frame>} />
       <Route path="*" element={<Frame><NotFound /></Frame>} />
     </Routes>
   );

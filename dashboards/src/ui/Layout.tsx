@@ -4,6 +4,7 @@ import { useState, type ReactNode } from 'react';
 import { NavLink, Navigate, useLocation } from 'react-router-dom';
 import { useSession } from './session';
 import { Loading } from './components';
+import { NotificationBell } from './notifications';
 
 export interface NavItem {
   to: string;
@@ -48,6 +49,7 @@ export function Layout({ portal, nav, children }: { portal: string; nav: NavItem
         </nav>
         {user ? (
           <div className="user">
+            <NotificationBell />
             <span className="user-name">{user.name || user.email}</span>
             <button type="button" className="link-button" onClick={() => void signOut()}>
               Sign out

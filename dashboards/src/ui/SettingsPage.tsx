@@ -1,9 +1,11 @@
-// Account settings: who is signed in, the ids to share, the display locale, password change.
+// Account settings: who is signed in, the ids to share, the display locale, notification
+// preferences, password change.
 
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { useSession } from './session';
 import { Badge, Field, FormError, PageTitle, Section } from './components';
+import { NotificationPreferencesSection } from './NotificationPreferences';
 import { formatDate, formatDateTime, formatQuantity, userLocale } from '../fhir/format';
 
 export function SettingsPage() {
@@ -54,6 +56,7 @@ export function SettingsPage() {
           {formatDateTime(now, locale)}, a weight reads {formatQuantity({ value: 72.5, unit: 'kg' }, locale)}.
         </p>
       </Section>
+      <NotificationPreferencesSection />
       <Section title="Change password">
         <form onSubmit={submit} noValidate>
           <Field label="Current password" id="current-password">
