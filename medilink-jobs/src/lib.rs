@@ -75,7 +75,8 @@ impl std::fmt::Debug for JobDeps {
 }
 
 impl JobDeps {
-    /// The `document.ingest` service (upload and job).
+    /// The `document.ingest` service (upload and job), telling the uploader and the patient
+    /// through `notifications`.
     pub fn documents(&self) -> DocumentIngest {
         DocumentIngest::new(
             self.store.clone(),
@@ -86,6 +87,7 @@ impl JobDeps {
             self.pipeline.clone(),
         )
         .with_audit(self.audit.clone())
+        .with_notify(Arc::new(self.notifications.clone()))
     }
 
     /// The `fhir.export` service (kick-off, status, files and job), auditing finished runs.
