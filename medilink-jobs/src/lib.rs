@@ -101,7 +101,8 @@ impl JobDeps {
         .with_audit(self.audit.clone())
     }
 
-    /// The `research.export` service (kick-off, status, files and job).
+    /// The `research.export` service (kick-off, status, files and job), telling the
+    /// researcher when an export is ready through `notifications`.
     pub fn research(&self) -> ResearchExport {
         ResearchExport::new(
             self.store.clone(),
@@ -110,6 +111,7 @@ impl JobDeps {
             self.clock.clone(),
             self.research_key,
         )
+        .with_notify(Arc::new(self.notifications.clone()))
     }
 }
 
