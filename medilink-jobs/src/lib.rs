@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use medilink_consent::expiry::{ConsentExpiry, register_expiry};
 use medilink_consent::export::BulkExport;
 use medilink_consent::research::ResearchExport;
 use medilink_fhir::blob::BlobStore;
@@ -117,8 +118,8 @@ impl JobDeps {
 
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
 /// `fhir.export`, `research.export`, `notification.deliver`, and the periodic
-/// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics` and
-/// `notification.sweep`.
+/// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
+/// `notification.sweep` and `consent.expiry`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     register_notifications(
         registry,
@@ -129,6 +130,14 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));
+    register_expiry(
+        registry,
+        ConsentExpiry {
+            store: deps.store.clone(),
+            notify: Arc::new(deps.notifications.clone()),
+            clock: deps.clock.clone(),
+        },
+    );
     register_maintenance(
         registry,
         deps.store.clone(),
