@@ -20,6 +20,7 @@ pub mod access_log;
 pub mod compartment;
 pub mod deid;
 pub mod error;
+pub mod expiry;
 pub mod export;
 pub mod fhir_access;
 pub mod grant;

@@ -14,6 +14,10 @@
 //! Only researchers may start one; a job is visible to the researcher who asked only (not to
 //! admins either: an admin reads identified data directly and has no use for a researcher's
 //! files); to anyone else it does not exist.
+//!
+//! A finished export is told to the researcher who asked (issue #14,
+//! [`NotificationKind::ResearchExportReady`] through the [`Notify`] seam given by
+//! [`ResearchExport::with_notify`]), at most once per job.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -24,8 +28,9 @@ use medilink_fhir::blob::BlobStore;
 use medilink_fhir::jobs::JobKind;
 use medilink_fhir::jobs::{Job, JobQueue, NewJob};
 use medilink_fhir::{Clock, FhirError, IssueCode, RequestContext, ResourceType};
+use medilink_platform::notifications::{Event, NoNotify, NotificationKind, Notify, Recipient};
 use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_platform::{Action, AuditEntry, AuditLog, Role};
+use medilink_platform::{Action, AuditEntry, AuditLog, Role, UserId};
 use medilink_platform::{Caller, CallerContext};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -189,6 +194,7 @@ pub struct ResearchExport {
     jobs: Arc<dyn JobQueue>,
     clock: Arc<dyn Clock>,
     key: [u8; 32],
+    notify: Arc<dyn Notify>,
 }
 
 impl std::fmt::Debug for ResearchExport {
@@ -217,7 +223,14 @@ impl ResearchExport {
             jobs,
             clock,
             key,
+            notify: Arc::new(NoNotify),
         }
+    }
+
+    /// Also tell the researcher who asked when an export is ready, through `notify`.
+    pub fn with_notify(mut self, notify: Arc<dyn Notify>) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// The kick-off use case: the role first — a caller who is not a researcher learns nothing
@@ -441,12 +454,21 @@ impl JobHandler for ResearchExport {
                 return Err(JobError::permanent("cancelled"));
             }
         }
-        JobOutcome::completed_as::<Self>(&ResearchResult {
+        let outcome = JobOutcome::completed_as::<Self>(&ResearchResult {
             as_of: medilink_fhir::clock::format_instant(as_of),
             types: request.types,
             output,
             skipped,
-        })
+        })?;
+        if let Some(owner) = &job.owner {
+            let kind = NotificationKind::ResearchExportReady;
+            let event = Event::new(kind).once(format!("{kind}:{}", job.id));
+            let researcher = [Recipient::User(UserId(owner.clone()))];
+            if let Err(err) = self.notify.notify(&researcher, &event).await {
+                tracing::warn!(error = %err, job = %job.id, "notice not stored");
+            }
+        }
+        Ok(outcome)
     }
 }
 
@@ -573,6 +595,46 @@ mod tests {
             .await
             .expect_err("withheld");
         assert_eq!(err.kind(), medilink_fhir::ErrorKind::Unavailable);
+    }
+
+    /// Remembers who was told what.
+    #[derive(Debug, Default)]
+    struct RecordingNotify(Mutex<Vec<(Vec<Recipient>, Event)>>);
+
+    #[async_trait]
+    impl Notify for RecordingNotify {
+        async fn notify(
+            &self,
+            recipients: &[Recipient],
+            event: &Event,
+        ) -> medilink_fhir::FhirResult<usize> {
+            let mut told = self.0.lock().expect("lock");
+            told.push((recipients.to_vec(), event.clone()));
+            Ok(recipients.len())
+        }
+    }
+
+    // Issue #14: a finished export is told to the researcher who asked, once per job.
+    #[tokio::test]
+    async fn a_finished_export_is_told_to_its_researcher() {
+        let notify = Arc::new(RecordingNotify::default());
+        let exports = exports().await.with_notify(notify.clone());
+        let request = ResearchRequest::parse(None, None, false).expect("request");
+        let job = exports
+            .start(&as_user(Role::Researcher), request)
+            .await
+            .expect("queued");
+        exports.run(&job).await.expect("export runs");
+        let told = notify.0.lock().expect("lock").clone();
+        assert_eq!(told.len(), 1);
+        let (recipients, event) = &told[0];
+        assert_eq!(recipients, &[Recipient::User(UserId("u1".into()))]);
+        assert_eq!(event.kind, NotificationKind::ResearchExportReady);
+        assert!(event.parameters.is_empty(), "no content in the notice");
+        assert_eq!(
+            event.dedup_key.as_deref(),
+            Some(format!("research.export_ready:{}", job.id).as_str())
+        );
     }
 
     #[test]

@@ -15,6 +15,13 @@
 //!
 //! - [`DocumentIngest::job`] and [`DocumentIngest::cancel`] (module `owner`) are the
 //!   uploader's view of a job and its cancellation.
+//! - Notices (issue #14, through the [`Notify`] seam given by [`DocumentIngest::with_notify`]):
+//!   the uploader (the job's owner) is told when the document was processed, needs a review,
+//!   or failed for good (a permanent error, or the last attempt); the patient whose record
+//!   received results is told they were filed (automatically or by an accepted review). Each
+//!   is told at most once per job (the notice's once-only key names the job), so a job run
+//!   twice tells nobody twice. Notices carry no parameters: nothing about the document or its
+//!   results leaves the record.
 //!
 //! Every resource the job writes has an id derived from the job id and is written with `PUT`,
 //! so running a job twice (a worker killed mid-job, a lease that ran out) writes new versions
@@ -33,6 +40,7 @@ use medilink_fhir::{
 };
 use medilink_platform::Action;
 use medilink_platform::job_kind::result_json;
+use medilink_platform::notifications::{Event, NoNotify, NotificationKind, Notify, Recipient};
 use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
 use medilink_platform::{AuditEntry, AuditLog};
 use serde::{Deserialize, Serialize};
@@ -267,6 +275,8 @@ pub struct DocumentIngest {
     pipeline: Pipeline,
     /// Where a publication is recorded (naming the patient and the resources filed).
     audit: Option<Arc<dyn AuditLog>>,
+    /// Where the uploader's and the patient's notices go.
+    notify: Arc<dyn Notify>,
 }
 
 /// The file name without directories, control characters or excess length.
@@ -304,7 +314,35 @@ impl DocumentIngest {
             clock,
             pipeline,
             audit: None,
+            notify: Arc::new(NoNotify),
         }
+    }
+
+    /// Also tell the uploader and the patient what became of a document through `notify`
+    /// (see the module documentation).
+    pub fn with_notify(mut self, notify: Arc<dyn Notify>) -> Self {
+        self.notify = notify;
+        self
+    }
+
+    /// Tells `recipients` about `kind` of the job `job_id`, at most once per job; a failure
+    /// is logged (a notice never undoes the work it reports).
+    async fn tell(&self, recipients: &[Recipient], kind: NotificationKind, job_id: Uuid) {
+        if recipients.is_empty() {
+            return;
+        }
+        let event = Event::new(kind).once(format!("{kind}:{job_id}"));
+        if let Err(err) = self.notify.notify(recipients, &event).await {
+            tracing::warn!(error = %err, %kind, job = %job_id, "notice not stored");
+        }
+    }
+
+    /// The uploader of `job` (its owner) as a recipient.
+    fn uploader(job: &Job) -> Vec<Recipient> {
+        job.owner
+            .iter()
+            .map(|owner| Recipient::User(medilink_platform::UserId(owner.clone())))
+            .collect()
     }
 
     /// Also append one audit record per publication to `audit` (action `document-publish`,
@@ -405,8 +443,26 @@ impl DocumentIngest {
         }
     }
 
-    /// Runs a `document.ingest` job (what [`JobHandler::run`] does).
+    /// Runs a `document.ingest` job (what [`JobHandler::run`] does), telling the uploader
+    /// when it fails for good (a permanent error, or its last attempt).
     pub async fn ingest(&self, job: &Job) -> Result<JobOutcome, JobError> {
+        let outcome = self.process(job).await;
+        if let Err(err) = &outcome
+            && (!err.retryable || job.attempts >= job.max_attempts)
+        {
+            self.tell(
+                &Self::uploader(job),
+                NotificationKind::DocumentFailed,
+                job.id,
+            )
+            .await;
+        }
+        outcome
+    }
+
+    /// One attempt at a job: analyse, then publish or hold for review, telling the uploader
+    /// (and the patient when results are filed).
+    async fn process(&self, job: &Job) -> Result<JobOutcome, JobError> {
         let payload = job
             .payload_of::<Self>()
             .map_err(|_| JobError::permanent("the job's input is damaged"))?;
@@ -431,12 +487,26 @@ impl DocumentIngest {
                 resources: Vec::new(),
                 reviewed_by: None,
             };
-            return Ok(JobOutcome::needs_review(result_json::<Self>(&report)?));
+            let outcome = JobOutcome::needs_review(result_json::<Self>(&report)?);
+            self.tell(
+                &Self::uploader(job),
+                NotificationKind::DocumentNeedsReview,
+                job.id,
+            )
+            .await;
+            return Ok(outcome);
         }
         let resources = self
             .publish(job.id, &payload, &analysis)
             .await
             .map_err(|err| storage_error("storing the results", &err))?;
+        self.tell(
+            &Self::uploader(job),
+            NotificationKind::DocumentProcessed,
+            job.id,
+        )
+        .await;
+        self.filed(&payload, job.id).await;
         let report = IngestReport {
             counts,
             analysis: None,
@@ -544,7 +614,15 @@ impl DocumentIngest {
         };
         self.move_job(&job, JobStatus::Completed, JobStatus::Completed, &report)
             .await?;
+        self.filed(&payload, job.id).await;
         Ok(report)
+    }
+
+    /// Tells the patient of `payload` that the job `job_id` filed results into their record.
+    async fn filed(&self, payload: &IngestPayload, job_id: Uuid) {
+        let patient = [Recipient::Patient(payload.patient.clone())];
+        self.tell(&patient, NotificationKind::ResultsFiled, job_id)
+            .await;
     }
 
     /// Moves `job` from `from` to `to` recording `report`; false if it was not in `from`.

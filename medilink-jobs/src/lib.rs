@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use medilink_consent::expiry::{ConsentExpiry, register_expiry};
 use medilink_consent::export::BulkExport;
 use medilink_consent::research::ResearchExport;
 use medilink_fhir::blob::BlobStore;
@@ -75,7 +76,8 @@ impl std::fmt::Debug for JobDeps {
 }
 
 impl JobDeps {
-    /// The `document.ingest` service (upload and job).
+    /// The `document.ingest` service (upload and job), telling the uploader and the patient
+    /// through `notifications`.
     pub fn documents(&self) -> DocumentIngest {
         DocumentIngest::new(
             self.store.clone(),
@@ -86,6 +88,7 @@ impl JobDeps {
             self.pipeline.clone(),
         )
         .with_audit(self.audit.clone())
+        .with_notify(Arc::new(self.notifications.clone()))
     }
 
     /// The `fhir.export` service (kick-off, status, files and job), auditing finished runs.
@@ -99,7 +102,8 @@ impl JobDeps {
         .with_audit(self.audit.clone())
     }
 
-    /// The `research.export` service (kick-off, status, files and job).
+    /// The `research.export` service (kick-off, status, files and job), telling the
+    /// researcher when an export is ready through `notifications`.
     pub fn research(&self) -> ResearchExport {
         ResearchExport::new(
             self.store.clone(),
@@ -108,13 +112,14 @@ impl JobDeps {
             self.clock.clone(),
             self.research_key,
         )
+        .with_notify(Arc::new(self.notifications.clone()))
     }
 }
 
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
 /// `fhir.export`, `research.export`, `notification.deliver`, and the periodic
-/// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics` and
-/// `notification.sweep`.
+/// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
+/// `notification.sweep` and `consent.expiry`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     register_notifications(
         registry,
@@ -125,6 +130,14 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));
+    register_expiry(
+        registry,
+        ConsentExpiry {
+            store: deps.store.clone(),
+            notify: Arc::new(deps.notifications.clone()),
+            clock: deps.clock.clone(),
+        },
+    );
     register_maintenance(
         registry,
         deps.store.clone(),

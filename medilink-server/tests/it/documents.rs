@@ -30,8 +30,8 @@ use crate::support::{self, multipart};
 
 /// Text stage double: the document's text is its bytes after the first line.
 #[derive(Debug)]
-struct FixtureText {
-    delay: Duration,
+pub(crate) struct FixtureText {
+    pub(crate) delay: Duration,
 }
 
 #[async_trait]
@@ -49,7 +49,7 @@ impl TextExtractor for FixtureText {
 
 /// Extraction double: one result per `name;value;unit;confidence` line.
 #[derive(Debug)]
-struct FixtureExtractor;
+pub(crate) struct FixtureExtractor;
 
 #[async_trait]
 impl Extractor for FixtureExtractor {
@@ -85,14 +85,14 @@ impl Extractor for FixtureExtractor {
 }
 
 /// A "PDF" the fixture stages read: `%PDF-1.4` then result lines.
-fn report(lines: &[&str]) -> Vec<u8> {
+pub(crate) fn report(lines: &[&str]) -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n".to_vec();
     bytes.extend_from_slice(lines.join("\n").as_bytes());
     bytes
 }
 
 /// Three results, the last one read with low confidence.
-fn uncertain_report() -> Vec<u8> {
+pub(crate) fn uncertain_report() -> Vec<u8> {
     report(&[
         "Hemoglobin;13.5;g/dL;0.99",
         "Glucose;95;mg/dL;0.99",
@@ -101,7 +101,7 @@ fn uncertain_report() -> Vec<u8> {
 }
 
 /// The application on a real socket (see [`SocketWorld`]).
-type World = SocketWorld;
+pub(crate) type World = SocketWorld;
 
 async fn world_with(max_document_bytes: usize, delay: Duration) -> World {
     let pipeline = Pipeline::new(Arc::new(FixtureText { delay }), Arc::new(FixtureExtractor));
@@ -117,7 +117,11 @@ async fn world_on(max_document_bytes: usize, pipeline: Pipeline) -> World {
     .await
 }
 
-async fn world_at(options: &SqlOptions, max_document_bytes: usize, pipeline: Pipeline) -> World {
+pub(crate) async fn world_at(
+    options: &SqlOptions,
+    max_document_bytes: usize,
+    pipeline: Pipeline,
+) -> World {
     SocketWorld::start(options, pipeline, Some(max_document_bytes)).await
 }
 
@@ -126,7 +130,7 @@ async fn world() -> World {
 }
 
 impl World {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         token: &str,
         method: reqwest::Method,
@@ -181,7 +185,7 @@ impl World {
     }
 
     /// Uploads and expects `202`; the job id.
-    async fn submit(&self, token: &str, patient: &str, bytes: &[u8]) -> String {
+    pub(crate) async fn submit(&self, token: &str, patient: &str, bytes: &[u8]) -> String {
         let (status, body, location) = self.upload(token, patient, "report.pdf", bytes).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(body["status"], "pending", "{body}");
@@ -204,7 +208,7 @@ impl World {
     }
 
     /// The patient grants the doctor access to everything.
-    async fn grant(&self, patient_token: &str) {
+    pub(crate) async fn grant(&self, patient_token: &str) {
         let body = json!({"grantee": self.doctor_id, "scope": ["*"], "purpose": "TREAT"});
         let (status, body) = self
             .call(
@@ -219,7 +223,7 @@ impl World {
 
     /// Runs one pending job with the server's worker; `false` when none was pending.
     /// Notices' e-mails (consent grants are told, issue #14) run first when queued first.
-    async fn work_once(&self) -> bool {
+    pub(crate) async fn work_once(&self) -> bool {
         loop {
             match self.worker.run_once().await.expect("queue") {
                 Step::Idle => return false,

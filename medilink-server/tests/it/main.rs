@@ -13,6 +13,7 @@ mod clinical;
 mod consent;
 mod consent_paths;
 mod directory;
+mod document_notices;
 mod documents;
 mod documents_llm;
 mod errors;
