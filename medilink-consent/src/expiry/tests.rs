@@ -21,16 +21,13 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Fixture {
+    async fn new(url: &str) -> Fixture {
         let clock = Arc::new(FixedClock::new(NOW));
         let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
-        let (store, platform) = open_store_and_platform(
-            &SqlOptions::new("sqlite::memory:"),
-            clock.clone(),
-            ids.clone(),
-        )
-        .await
-        .expect("store");
+        let (store, platform) =
+            open_store_and_platform(&SqlOptions::new(url.to_owned()), clock.clone(), ids.clone())
+                .await
+                .expect("store");
         for (user, patient) in [("pat-1", "p1"), ("pat-2", "p2")] {
             platform
                 .accounts
@@ -113,7 +110,25 @@ fn told(kind: &str, end: &str) -> (String, String) {
 
 #[tokio::test]
 async fn expiring_and_expired_grants_are_told_once_to_both_parties() {
-    let f = Fixture::new().await;
+    told_once(Fixture::new("sqlite::memory:").await).await;
+}
+
+#[tokio::test]
+async fn expiring_and_expired_grants_are_told_once_to_both_parties_on_postgres() {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "tests find the PostgreSQL server in the environment"
+    )]
+    let Ok(base) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
+        eprintln!("MEDILINK_TEST_POSTGRES_URL is unset: skipping");
+        return;
+    };
+    let (url, cleanup) = medilink_fhir::testsuite::postgres_database(base).await;
+    told_once(Fixture::new(&url).await).await;
+    cleanup().await;
+}
+
+async fn told_once(f: Fixture) {
     let day = time::Duration::days(1);
     f.grant("p1", "doc-1", Some(NOW + day * 2), GrantState::Active)
         .await; // expiring
