@@ -130,18 +130,17 @@ impl NotificationKind {
     /// The portal page a notice of the kind links to when its event names none.
     pub fn default_link(self) -> &'static str {
         match self {
-            NotificationKind::ConsentRequested | NotificationKind::BreakGlass => {
-                "/patient/consents"
-            }
+            NotificationKind::ConsentRequested
+            | NotificationKind::ConsentExpiring
+            | NotificationKind::ConsentExpired => "/patient/consents",
+            NotificationKind::BreakGlass => "/patient/access-log",
             NotificationKind::ConsentGranted
             | NotificationKind::ConsentDeclined
-            | NotificationKind::ConsentRevoked
-            | NotificationKind::ConsentExpiring
-            | NotificationKind::ConsentExpired => "/consents",
+            | NotificationKind::ConsentRevoked => "/patients",
             NotificationKind::DocumentProcessed
             | NotificationKind::DocumentNeedsReview
             | NotificationKind::DocumentFailed => "/documents",
-            NotificationKind::ResultsFiled => "/patient/results",
+            NotificationKind::ResultsFiled => "/patient/labs",
             NotificationKind::ResearchExportReady => "/research",
             NotificationKind::PhysicianApproved
             | NotificationKind::PhysicianSuspended

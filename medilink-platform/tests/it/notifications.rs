@@ -208,7 +208,7 @@ async fn preferences_and_mandatory_notices(db: TestDb) {
             .expect("inbox");
         assert_eq!(inbox.notifications.len(), 1, "{id}");
         assert_eq!(inbox.notifications[0].kind, NotificationKind::ResultsFiled);
-        assert_eq!(inbox.notifications[0].link(), "/patient/results");
+        assert_eq!(inbox.notifications[0].link(), "/patient/labs");
         assert_eq!(inbox.unread, 1);
     }
     assert!(
@@ -305,7 +305,7 @@ async fn delivery_is_idempotent_and_dead_letters(db: TestDb) {
     assert_eq!(sent[0].to_user, user("a"));
     assert_eq!(sent[0].subject, "Una autorización de acceso vence pronto");
     assert!(sent[0].text.contains("2024-02-01"));
-    assert!(sent[0].html.contains("https://portal.example/consents"));
+    assert!(sent[0].html.contains("https://portal.example/patient/consents"));
 
     // A failing mailer: retried, then dead.
     *mailer.failing.lock().expect("lock") = Some(false);
