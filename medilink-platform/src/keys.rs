@@ -60,6 +60,50 @@ pub fn parse_key(text: &str, name: &str) -> Result<[u8; KEY_LEN], KeyError> {
     })
 }
 
+/// Length of the nonce that starts a sealed value.
+const NONCE_LEN: usize = 12;
+
+/// Encrypts `plaintext` for column `field` (bound as associated data) under `key`
+/// (ChaCha20-Poly1305): nonce ‖ ciphertext. The PII columns of accounts are sealed this way.
+pub fn seal(key: &[u8; KEY_LEN], field: &str, plaintext: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).expect("invariant: the OS random source is available");
+    let sealed = ChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: field.as_bytes(),
+            },
+        )
+        .expect("invariant: encryption of a bounded buffer cannot fail");
+    let mut out = nonce.to_vec();
+    out.extend(sealed);
+    out
+}
+
+/// Decrypts what [`seal`] produced for `field` under `key`; `None` when it does not
+/// authenticate.
+pub fn open(key: &[u8; KEY_LEN], field: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    ChaCha20Poly1305::new(Key::from_slice(key))
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: field.as_bytes(),
+            },
+        )
+        .ok()
+}
+
 /// The key `given` in the configuration (named `name`), else the one in `dir/file`, else a
 /// new one generated into `dir/file` unless `production`.
 pub fn resolve_key(

@@ -17,7 +17,9 @@
 //!   A failed send is retried with the worker's backoff; after [`MAX_ATTEMPTS`] attempts (or a
 //!   permanent failure) the delivery is `dead`.
 //! - Channels ([`ChannelSender`]): in-app (a stored row) and e-mail through the [`Mailer`]
-//!   seam (the server's SMTP mailer; tests record). Web push or SMS would be another
+//!   seam ([`smtp::SmtpNotifier`] behind the `smtp` feature, in both hosts; tests record).
+//!   Without a mailer ([`NoMailer`]) an e-mail delivery is `dead` with "e-mail is not
+//!   configured": nothing claims a send that did not happen. Web push or SMS would be another
 //!   [`Channel`] variant and sender.
 //! - Templates (`templates`): Project Fluent catalogues in English, Spanish and Hindi;
 //!   subjects never carry names or results.
@@ -36,6 +38,8 @@
 mod deliver;
 mod kind;
 mod preferences;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 mod templates;
 
 use std::collections::BTreeMap;
@@ -52,8 +56,8 @@ use crate::UserId;
 
 pub use deliver::{
     ChannelSender, DeliverNotification, DeliverPayload, DeliverResult, Email, EmailChannel,
-    InAppChannel, MAX_ATTEMPTS, Mailer, NoMailer, SendError, SweepDeliveries, SweepResult,
-    register_notifications,
+    InAppChannel, MAX_ATTEMPTS, Mailer, NOT_CONFIGURED, NoMailer, SendError, SweepDeliveries,
+    SweepResult, register_notifications,
 };
 pub use kind::{Channel, DeliveryStatus, NotificationKind};
 pub use preferences::{ChannelChoice, Language, PreferenceProblem, Preferences, QuietHours};

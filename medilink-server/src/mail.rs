@@ -1,4 +1,6 @@
-//! [`SmtpMailer`]: the `medilink_consent::Mailer` seam over SMTP (lettre).
+//! [`SmtpMailer`]: the `medilink_consent::Mailer` seam over SMTP (lettre), and [`notifier`]:
+//! the notification e-mails' [`SmtpNotifier`] (`medilink-platform`, feature `smtp`) over
+//! this server's accounts.
 //!
 //! The consent service hands over a [`Mail`] naming a patient; the mailer resolves the
 //! patient's account address ([`Addresses`]) and delivers in the background: `send` only puts
@@ -9,17 +11,16 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use medilink_consent::error::ConsentError;
 use medilink_consent::{ConsentResult, Mail, Mailer};
 use medilink_fhir::FhirError;
+pub use medilink_platform::notifications::smtp::{SmtpNotifier, SmtpSettings};
 use medilink_platform::{Role, UserFilter};
 use tokio::sync::mpsc;
 
@@ -27,37 +28,6 @@ use crate::auth::Auth;
 
 /// Mails waiting for delivery at most.
 const QUEUE: usize = 256;
-
-/// Where and how to deliver.
-#[derive(Debug, Clone)]
-pub struct SmtpSettings {
-    /// `smtp://[user:password@]host[:port]` (plain SMTP; port 25 by default).
-    pub url: String,
-    /// The sender address (`MediLink <no-reply@example.org>`).
-    pub from: String,
-    /// Delivery attempts per mail (at least 1).
-    pub attempts: u32,
-    /// Wait after the first failed attempt; doubles after each further one.
-    pub first_backoff: Duration,
-    /// Longest wait between attempts.
-    pub max_backoff: Duration,
-    /// Timeout of one SMTP conversation.
-    pub timeout: Duration,
-}
-
-impl SmtpSettings {
-    /// Production defaults for `url` (6 attempts over about a minute).
-    pub fn new(url: impl Into<String>, from: impl Into<String>) -> Self {
-        SmtpSettings {
-            url: url.into(),
-            from: from.into(),
-            attempts: 6,
-            first_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(60),
-            timeout: Duration::from_secs(30),
-        }
-    }
-}
 
 /// Resolves the e-mail address of a patient's account.
 #[async_trait]
@@ -110,45 +80,11 @@ struct Worker {
     addresses: Arc<dyn Addresses>,
 }
 
-/// Builds the transport of `smtp://[user:password@]host[:port]`.
-fn transport(settings: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let url = url::Url::parse(&settings.url).with_context(|| {
-        format!(
-            "--smtp-url / MEDILINK_SMTP_URL: {:?} is not a URL",
-            settings.url
-        )
-    })?;
-    if url.scheme() != "smtp" {
-        bail!("--smtp-url / MEDILINK_SMTP_URL: only smtp:// is supported");
-    }
-    let Some(host) = url.host_str() else {
-        bail!("--smtp-url / MEDILINK_SMTP_URL: no host");
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(url.port().unwrap_or(25))
-        .timeout(Some(settings.timeout));
-    if !url.username().is_empty() {
-        let decode = |text: &str| {
-            percent_encoding::percent_decode_str(text)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        builder = builder.credentials(Credentials::new(
-            decode(url.username()),
-            decode(url.password().unwrap_or_default()),
-        ));
-    }
-    Ok(builder.build())
-}
-
 impl SmtpMailer {
     /// Checks `settings` and starts the delivery task (needs a Tokio runtime).
     pub fn start(settings: SmtpSettings, addresses: Arc<dyn Addresses>) -> anyhow::Result<Self> {
-        let transport = transport(&settings)?;
-        let from: Mailbox = settings
-            .from
-            .parse()
-            .with_context(|| format!("--smtp-from / MEDILINK_SMTP_FROM: {:?}", settings.from))?;
+        let transport = settings.transport()?;
+        let from = settings.sender()?;
         let (queue, receiver) = mpsc::channel(QUEUE);
         let worker = Worker {
             transport,
@@ -234,71 +170,12 @@ impl Worker {
     }
 }
 
-/// The notification e-mail channel's [`medilink_platform::notifications::Mailer`] over SMTP:
-/// one `send` is one SMTP attempt (the `notification.deliver` job retries), to the address of
-/// the account the notice is for, as a text and HTML alternative with the delivery's stable
-/// `Message-ID`.
-#[derive(Clone)]
-pub struct SmtpNotifier {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-    auth: Arc<Auth>,
-}
-
-impl Debug for SmtpNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpNotifier").finish_non_exhaustive()
-    }
-}
-
-impl SmtpNotifier {
-    /// Checks `settings` and builds the transport.
-    pub fn new(settings: &SmtpSettings, auth: Arc<Auth>) -> anyhow::Result<Self> {
-        let from: Mailbox = settings
-            .from
-            .parse()
-            .with_context(|| format!("--smtp-from / MEDILINK_SMTP_FROM: {:?}", settings.from))?;
-        Ok(SmtpNotifier {
-            transport: transport(settings)?,
-            from,
-            auth,
-        })
-    }
-}
-
-#[async_trait]
-impl medilink_platform::notifications::Mailer for SmtpNotifier {
-    async fn send(
-        &self,
-        email: &medilink_platform::notifications::Email,
-    ) -> Result<(), medilink_platform::notifications::SendError> {
-        use lettre::message::MultiPart;
-        use medilink_platform::notifications::SendError;
-        let user = self
-            .auth
-            .accounts
-            .user(&email.to_user)
-            .await
-            .map_err(|err| SendError::transient(err.to_string()))?
-            .ok_or_else(|| SendError::permanent("no such account"))?;
-        let address = self.auth.view(&user).email;
-        let to: Mailbox = address
-            .parse()
-            .map_err(|_| SendError::permanent("the account has no valid address"))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(email.subject.clone())
-            .message_id(Some(email.message_id.clone()))
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))
-            .map_err(|err| SendError::permanent(err.to_string()))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(err) if err.is_permanent() => Err(SendError::permanent(err.to_string())),
-            Err(err) => Err(SendError::transient(err.to_string())),
-        }
-    }
+/// The notification e-mail channel's mailer over SMTP ([`SmtpNotifier`], shared with
+/// `medilink-worker`), reading account addresses from `auth`'s accounts with its PII key.
+pub fn notifier(settings: &SmtpSettings, auth: &Auth) -> anyhow::Result<SmtpNotifier> {
+    Ok(SmtpNotifier::new(
+        settings,
+        auth.accounts.clone(),
+        auth.keys.encryption,
+    )?)
 }

@@ -252,9 +252,14 @@ impl AppState {
         if let Some(smtp) = &config.smtp {
             // Break-glass is a notice now (its e-mail goes through the outbox), so the
             // consent service's legacy mailer stays the logging one.
-            let notifier = crate::mail::SmtpNotifier::new(smtp, state.auth.clone())?;
+            let notifier = crate::mail::notifier(smtp, &state.auth)?;
             let portal_url = state.job_deps.portal_url.clone();
             state = state.with_notification_mailer(Arc::new(notifier), &portal_url);
+        } else {
+            tracing::warn!(
+                "notice e-mails are off (no --smtp-url / MEDILINK_SMTP_URL): their deliveries are dead with \"{}\"; in-app notices are unaffected",
+                medilink_platform::notifications::NOT_CONFIGURED
+            );
         }
         Ok(state)
     }

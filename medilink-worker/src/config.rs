@@ -9,6 +9,7 @@ use clap::Parser;
 use medilink_fhir::{BlobOptions, SqlOptions};
 pub use medilink_ingest::cli::{ExtractorArgs, ExtractorConfig};
 use medilink_platform::keys::resolve_key;
+use medilink_platform::notifications::smtp::SmtpSettings;
 
 /// `medilink-worker`: runs queued MediLink jobs (document ingest, maintenance). Start as many
 /// as needed on one database: no two ever run the same job at once.
@@ -85,6 +86,26 @@ pub struct Cli {
     /// Else `{data-dir}/keys/research.key`, generated when absent (refused in production).
     #[arg(long, env = "MEDILINK_RESEARCH_KEY", hide_env_values = true)]
     pub research_key: Option<String>,
+    /// `smtp://[user:password@]host[:port]` of notice e-mails (as the server's); without it
+    /// the e-mail deliveries this worker runs are `dead` ("e-mail is not configured").
+    #[arg(long, env = "MEDILINK_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of notice e-mails.
+    #[arg(
+        long,
+        env = "MEDILINK_SMTP_FROM",
+        default_value = "MediLink <no-reply@medilink.invalid>"
+    )]
+    pub smtp_from: String,
+    /// Public base URL of the portal that notice e-mails link to (the server's
+    /// `--base-url`).
+    #[arg(long, env = "MEDILINK_SERVER_BASE_URL")]
+    pub base_url: Option<String>,
+    /// AEAD key of the accounts' PII columns (the server's): notice e-mails read the
+    /// recipient's address with it. Else `{data-dir}/keys/encryption.key`. Read only with
+    /// `--smtp-url`.
+    #[arg(long, env = "MEDILINK_AUTH_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
     /// How documents are read.
     #[command(flatten)]
     pub extractor: ExtractorArgs,
@@ -111,6 +132,27 @@ pub struct WorkerConfig {
     pub extractor: ExtractorConfig,
     /// The pseudonym key of research exports.
     pub research_key: ResearchKey,
+    /// Notice e-mails over SMTP, if configured.
+    pub mail: Option<MailConfig>,
+    /// The portal's base URL that notices link to.
+    pub portal_url: String,
+}
+
+/// Notice e-mails: the SMTP settings and the key that opens account addresses.
+#[derive(Clone)]
+pub struct MailConfig {
+    /// Where and how to send.
+    pub smtp: SmtpSettings,
+    /// The accounts' PII key.
+    pub encryption_key: [u8; 32],
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("from", &self.smtp.from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The research export pseudonym key. Its `Debug` output never shows it.
@@ -215,7 +257,43 @@ impl Cli {
             "research.key",
             production,
         )?);
+        let portal_url = match &self.base_url {
+            None => medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
+            Some(text) => {
+                let scheme = text.split("://").next().unwrap_or_default();
+                if !matches!(scheme, "http" | "https")
+                    || text.contains('?')
+                    || !text.contains("://")
+                {
+                    bail!(
+                        "--base-url / MEDILINK_SERVER_BASE_URL must be an http(s) URL without a query"
+                    );
+                }
+                text.trim_end_matches('/').to_owned()
+            }
+        };
+        let mail = match &self.smtp_url {
+            None => None,
+            Some(url) => {
+                let smtp = SmtpSettings::new(url.clone(), self.smtp_from.clone());
+                smtp.transport()?;
+                smtp.sender()?;
+                let encryption_key = resolve_key(
+                    self.encryption_key.as_deref(),
+                    "--encryption-key / MEDILINK_AUTH_ENCRYPTION_KEY",
+                    &data_dir.join("keys"),
+                    "encryption.key",
+                    production,
+                )?;
+                Some(MailConfig {
+                    smtp,
+                    encryption_key,
+                })
+            }
+        };
         Ok(WorkerConfig {
+            mail,
+            portal_url,
             research_key,
             data_dir,
             sql,

@@ -8,6 +8,8 @@ use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
 use medilink_ingest::Pipeline;
 use medilink_jobs::{JobDeps, register_jobs};
 use medilink_platform::Platform;
+use medilink_platform::notifications::smtp::SmtpNotifier;
+use medilink_platform::notifications::{Mailer, NOT_CONFIGURED, NoMailer};
 use medilink_platform::worker::{Registry, Worker};
 
 use crate::config::WorkerConfig;
@@ -30,7 +32,8 @@ pub fn registry(config: &WorkerConfig, deps: &JobDeps) -> Registry {
 }
 
 /// What the handlers of this process are built from: the platform's `store`, `blobs`, the
-/// system clock, UUID ids, `pipeline` and the configured research key.
+/// system clock, UUID ids, `pipeline`, the configured research key, and the notice e-mails'
+/// mailer ([`SmtpNotifier`] with `--smtp-url`, else [`NoMailer`]) and portal URL.
 pub fn job_deps(
     config: &WorkerConfig,
     store: Arc<dyn ResourceStore>,
@@ -38,7 +41,7 @@ pub fn job_deps(
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     pipeline: Pipeline,
-) -> JobDeps {
+) -> anyhow::Result<JobDeps> {
     let ids: Arc<dyn medilink_fhir::IdGen> = Arc::new(UuidIdGen);
     let notifications = medilink_platform::notifications::Notifications::new(
         platform.notifications.clone(),
@@ -46,7 +49,15 @@ pub fn job_deps(
         clock.clone(),
         ids.clone(),
     );
-    JobDeps {
+    let mailer: Arc<dyn Mailer> = match &config.mail {
+        Some(mail) => Arc::new(SmtpNotifier::new(
+            &mail.smtp,
+            platform.accounts.clone(),
+            mail.encryption_key,
+        )?),
+        None => Arc::new(NoMailer),
+    };
+    Ok(JobDeps {
         store,
         accounts: platform.accounts.clone(),
         audit: platform.audit.clone(),
@@ -57,10 +68,9 @@ pub fn job_deps(
         pipeline,
         research_key: config.research_key.0,
         notifications,
-        // Issue #14: the worker has no SMTP settings yet; its notification e-mails are logged.
-        mailer: Arc::new(medilink_platform::notifications::NoMailer),
-        portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
-    }
+        mailer,
+        portal_url: config.portal_url.clone(),
+    })
 }
 
 /// Opens the database (applying migrations unless disabled), the blob store and the optional
@@ -91,7 +101,13 @@ pub async fn run(
         blobs,
         clock.clone(),
         pipeline,
-    );
+    )?;
+    if config.mail.is_none() {
+        tracing::warn!(
+            "notice e-mails are off (no --smtp-url / MEDILINK_SMTP_URL): their deliveries are dead with \"{}\"; in-app notices are unaffected",
+            NOT_CONFIGURED
+        );
+    }
     let mut registry = registry(&config, &deps);
     let metrics_listener = match config.metrics_listen {
         Some(listen) => {

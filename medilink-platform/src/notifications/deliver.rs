@@ -65,7 +65,7 @@ impl SendError {
     }
 }
 
-/// Sends e-mail (the server's SMTP mailer; a recording one in tests). One call is one
+/// Sends e-mail (`smtp::SmtpNotifier`; a recording one in tests). One call is one
 /// attempt: retries are the delivery job's.
 #[async_trait]
 pub trait Mailer: Send + Sync + Debug {
@@ -73,15 +73,20 @@ pub trait Mailer: Send + Sync + Debug {
     async fn send(&self, email: &Email) -> Result<(), SendError>;
 }
 
-/// A mailer that only logs (no SMTP configured): deliveries count as sent.
+/// The error of every e-mail when no mailer is configured.
+pub const NOT_CONFIGURED: &str = "e-mail is not configured";
+
+/// The mailer of a host without SMTP settings: every e-mail fails permanently with
+/// [`NOT_CONFIGURED`], so its delivery is `dead` at the first attempt (never retried, never
+/// claimed `sent`); the in-app notice is unaffected. Hosts log once at start-up that notice
+/// e-mails are off.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoMailer;
 
 #[async_trait]
 impl Mailer for NoMailer {
-    async fn send(&self, email: &Email) -> Result<(), SendError> {
-        tracing::info!(user = %email.to_user, message_id = %email.message_id, "e-mail not sent: no mailer configured");
-        Ok(())
+    async fn send(&self, _email: &Email) -> Result<(), SendError> {
+        Err(SendError::permanent(NOT_CONFIGURED))
     }
 }
 

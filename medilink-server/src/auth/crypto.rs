@@ -1,4 +1,5 @@
-//! The server's secrets and primitives: AEAD encryption of PII columns (ChaCha20-Poly1305),
+//! The server's secrets and primitives: AEAD encryption of PII columns (ChaCha20-Poly1305,
+//! [`medilink_platform::keys::seal`], shared with the worker's mailer),
 //! keyed hashes for e-mail lookup (HMAC-SHA256, of the
 //! [`super::email::normalize_email`] form), random tokens and their hashes.
 
@@ -6,14 +7,11 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Length of every key, in bytes.
 pub use medilink_platform::keys::KEY_LEN;
-const NONCE_LEN: usize = 12;
 
 /// The four keys: JWT signing (HS256), PII encryption, the e-mail lookup hash and the
 /// pseudonyms of research exports (HMAC-SHA256).
@@ -64,39 +62,15 @@ impl Keys {
         &self.research
     }
 
-    /// Encrypts `plaintext` for column `field` (bound as associated data): nonce ‖ ciphertext.
+    /// Encrypts `plaintext` for column `field` (bound as associated data): nonce ‖ ciphertext
+    /// ([`medilink_platform::keys::seal`]).
     pub fn seal(&self, field: &str, plaintext: &[u8]) -> Vec<u8> {
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.encryption));
-        let nonce = random_bytes::<NONCE_LEN>();
-        let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: field.as_bytes(),
-                },
-            )
-            .expect("invariant: encryption of a bounded buffer cannot fail");
-        let mut out = nonce.to_vec();
-        out.extend(sealed);
-        out
+        medilink_platform::keys::seal(&self.encryption, field, plaintext)
     }
 
     /// Decrypts what [`Keys::seal`] produced for `field`; `None` when it does not authenticate.
     pub fn open(&self, field: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        ChaCha20Poly1305::new(Key::from_slice(&self.encryption))
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: field.as_bytes(),
-                },
-            )
-            .ok()
+        medilink_platform::keys::open(&self.encryption, field, sealed)
     }
 
     /// The keyed lookup hash of `value` under `purpose`.

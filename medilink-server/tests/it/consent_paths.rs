@@ -15,7 +15,7 @@ use medilink_platform::Role;
 use medilink_platform::open_store_and_platform;
 use medilink_server::auth::{AuthSettings, Keys};
 use medilink_server::config::WorkerSettings;
-use medilink_server::mail::{SmtpNotifier, SmtpSettings};
+use medilink_server::mail::SmtpSettings;
 use medilink_server::{AppState, Limits};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -226,7 +226,7 @@ async fn mailing_world(
 /// The world's application sending notification e-mails to the SMTP server at `url`.
 fn notifying(w: &World, url: String) -> TestApp {
     let notifier =
-        SmtpNotifier::new(&smtp_settings(url), w.app.state.auth.clone()).expect("notifier");
+        medilink_server::mail::notifier(&smtp_settings(url), &w.app.state.auth).expect("notifier");
     let state = w
         .app
         .state

@@ -213,6 +213,18 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
                 })
                 .await
                 .expect("list");
+            // Without `--smtp-url` a notice e-mail's delivery is dead at its first run: its
+            // handler ran all the same (a kind without one fails otherwise).
+            let not_configured = |job: &&medilink_fhir::jobs::Job| {
+                kind == medilink_platform::notifications::DELIVER
+                    && job.last_error.as_deref().is_some_and(|error| {
+                        error.ends_with(medilink_platform::notifications::NOT_CONFIGURED)
+                    })
+            };
+            if jobs.iter().any(|job| not_configured(&job)) {
+                pending.remove(&kind);
+                continue;
+            }
             let failed = jobs.iter().find(|job| job.status == JobStatus::Failed);
             assert!(failed.is_none(), "{kind} failed: {failed:?}");
             // A document may end waiting for review: its job is done all the same.

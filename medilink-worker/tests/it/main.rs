@@ -3,5 +3,6 @@
 mod documents;
 mod every_kind;
 mod export;
+mod mail;
 mod metrics;
 mod two_workers;
