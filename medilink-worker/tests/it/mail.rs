@@ -19,8 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// The PII key given to the worker (base64 of 32 bytes of 5).
-const KEY: [u8; 32] = [5; 32];
-const KEY_TEXT: &str = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
+pub(crate) const KEY: [u8; 32] = [5; 32];
+pub(crate) const KEY_TEXT: &str = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
 
 struct Running(Child);
 
@@ -34,6 +34,14 @@ impl Drop for Running {
 /// A minimal SMTP server on 127.0.0.1 accepting every message: its URL and the messages'
 /// recipients and data.
 async fn smtp_sink() -> (String, mpsc::UnboundedReceiver<(Vec<String>, String)>) {
+    slow_smtp_sink(Duration::ZERO).await
+}
+
+/// [`smtp_sink`] answering each message's data only `reply_delay` after it arrived (the
+/// message is reported as soon as its final `.` is read, before the reply).
+pub(crate) async fn slow_smtp_sink(
+    reply_delay: Duration,
+) -> (String, mpsc::UnboundedReceiver<(Vec<String>, String)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("smtp://{}", listener.local_addr().expect("addr"));
     let (sender, receiver) = mpsc::unbounded_channel();
@@ -65,6 +73,7 @@ async fn smtp_sink() -> (String, mpsc::UnboundedReceiver<(Vec<String>, String)>)
                                 data.push('\n');
                             }
                             let _ = sender.send((std::mem::take(&mut rcpt), data));
+                            tokio::time::sleep(reply_delay).await;
                             b"250 queued\r\n"
                         }
                         "QUIT" => {

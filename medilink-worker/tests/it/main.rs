@@ -5,4 +5,5 @@ mod every_kind;
 mod export;
 mod mail;
 mod metrics;
+mod outbox_crash;
 mod two_workers;
