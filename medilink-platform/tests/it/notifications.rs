@@ -305,7 +305,11 @@ async fn delivery_is_idempotent_and_dead_letters(db: TestDb) {
     assert_eq!(sent[0].to_user, user("a"));
     assert_eq!(sent[0].subject, "Una autorización de acceso vence pronto");
     assert!(sent[0].text.contains("2024-02-01"));
-    assert!(sent[0].html.contains("https://portal.example/patient/consents"));
+    assert!(
+        sent[0]
+            .html
+            .contains("https://portal.example/patient/consents")
+    );
 
     // A failing mailer: retried, then dead.
     *mailer.failing.lock().expect("lock") = Some(false);
