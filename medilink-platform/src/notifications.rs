@@ -38,6 +38,7 @@
 mod deliver;
 mod kind;
 mod preferences;
+mod results;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 mod templates;
@@ -61,6 +62,7 @@ pub use deliver::{
 };
 pub use kind::{Channel, DeliveryStatus, NotificationKind};
 pub use preferences::{ChannelChoice, Language, PreferenceProblem, Preferences, QuietHours};
+pub use results::ResultNotices;
 pub use templates::{Rendered, TemplateError, render};
 
 /// Kind of the delivery job.

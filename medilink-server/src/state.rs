@@ -19,7 +19,7 @@ use medilink_fhir::{Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_bl
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
 use medilink_jobs::JobDeps;
-use medilink_platform::notifications::{Mailer, NoMailer, Notifications};
+use medilink_platform::notifications::{Mailer, NoMailer, Notifications, ResultNotices};
 use medilink_platform::open_store_and_platform;
 use medilink_platform::{AuditLog, Platform};
 
@@ -140,11 +140,7 @@ impl AppState {
         )?
         .with_notifications(notifications.clone());
         let checker = Arc::new(Checker::offline());
-        let gated: Arc<dyn ResourceStore> = Arc::new(PrescriptionGate::new(
-            store.clone(),
-            checker.clone(),
-            clock.clone(),
-        ));
+        let gated = guarded_writes(&store, &notifications, checker.clone(), clock.clone());
         Ok(AppState {
             store: ConsentGuard::new(gated, Arc::new(consents)),
             clinical: ClinicalService::new(checker, clock.clone(), ids.clone()),
@@ -266,11 +262,12 @@ impl AppState {
 
     /// The same state with drug checks (and the prescription gate) over `checker`.
     pub fn with_checker(mut self, checker: Arc<Checker>) -> Self {
-        let gated: Arc<dyn ResourceStore> = Arc::new(PrescriptionGate::new(
-            self.job_deps.store.clone(),
+        let gated = guarded_writes(
+            &self.job_deps.store,
+            &self.notifications,
             checker.clone(),
             self.clock.clone(),
-        ));
+        );
         self.store = self.store.rewrap(gated);
         self.clinical = ClinicalService::new(checker, self.clock.clone(), self.ids.clone());
         self
@@ -301,6 +298,19 @@ impl AppState {
         self.store = ConsentGuard::new(self.store.inner().clone(), Arc::new(consents));
         self
     }
+}
+
+/// What the consent guard wraps: the platform's store with the results notices around it and
+/// the prescription gate around those (a refused prescription tells nobody).
+fn guarded_writes(
+    store: &Arc<dyn ResourceStore>,
+    notifications: &Notifications,
+    checker: Arc<Checker>,
+    clock: Arc<dyn Clock>,
+) -> Arc<dyn ResourceStore> {
+    let told = ResultNotices::new(store.clone(), Arc::new(notifications.clone()));
+    let told: Arc<dyn ResourceStore> = Arc::new(told);
+    Arc::new(PrescriptionGate::new(told, checker, clock))
 }
 
 /// Opens the resource store and the platform stores of `storage`, with UUID ids.

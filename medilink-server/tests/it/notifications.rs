@@ -492,3 +492,115 @@ async fn consent_events_are_told_to_the_other_party_only_on_postgres() {
     })
     .await;
 }
+
+async fn fhir_post(app: &TestApp, token: &str, uri: &str, body: &Value) -> (StatusCode, Value) {
+    let bearer = format!("Bearer {token}");
+    let response = app
+        .send_json(
+            Method::POST,
+            uri,
+            body,
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+    (response.status, response.json())
+}
+
+fn result(patient: &str, status: &str) -> Value {
+    json!({
+        "resourceType": "Observation", "status": status,
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}], "text": "Glucose"},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "valueQuantity": {"value": 95, "unit": "mg/dL"}
+    })
+}
+
+/// A physician's write of final results tells the patient once per request; preliminary
+/// results, the patient's own writes and a physician without consent tell nobody.
+async fn results_a_physician_files_reach_the_patient(app: TestApp) {
+    let (_, patient) = user(&app, "pat@test.local", Role::Patient).await;
+    let (_, bystander) = user(&app, "other-pat@test.local", Role::Patient).await;
+    let (doctor_id, doctor) = user(&app, "doc@test.local", Role::Physician).await;
+    let (_, other_doctor) = user(&app, "other-doc@test.local", Role::Physician).await;
+    let (_, me) = api_call(&app, Method::GET, "/api/auth/me", &patient, None).await;
+    let pid = me["patient_id"].as_str().expect("patient id").to_owned();
+    let grant = json!({"grantee": doctor_id.as_str(), "scope": ["*"], "purpose": "TREAT"});
+    let (status, body) =
+        api_call(&app, Method::POST, "/api/consents", &patient, Some(&grant)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let results = |patient: &str| {
+        let app = app.clone();
+        let token = patient.to_owned();
+        async move {
+            kinds(&app, &token)
+                .await
+                .into_iter()
+                .filter(|kind| kind == "results.filed")
+                .count()
+        }
+    };
+    // A preliminary result and a physician without consent: nothing.
+    let (status, _) = fhir_post(
+        &app,
+        &doctor,
+        "/fhir/R4/Observation",
+        &result(&pid, "preliminary"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = fhir_post(
+        &app,
+        &other_doctor,
+        "/fhir/R4/Observation",
+        &result(&pid, "final"),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(results(&patient).await, 0);
+    // A final result by the consented physician: one notice.
+    let (status, _) = fhir_post(
+        &app,
+        &doctor,
+        "/fhir/R4/Observation",
+        &result(&pid, "final"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(results(&patient).await, 1);
+    // A transaction of two results: one more notice, not two.
+    let entry = |n: u32| {
+        json!({"fullUrl": format!("urn:uuid:6f3c1a52-0000-4000-8000-00000000000{n}"),
+        "resource": result(&pid, "final"), "request": {"method": "POST", "url": "Observation"}})
+    };
+    let bundle =
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [entry(1), entry(2)]});
+    let (status, body) = fhir_post(&app, &doctor, "/fhir/R4", &bundle).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(results(&patient).await, 2);
+    // The patient's own write tells nobody; nobody else heard anything.
+    let (status, _) = fhir_post(
+        &app,
+        &patient,
+        "/fhir/R4/Observation",
+        &result(&pid, "final"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(results(&patient).await, 2);
+    assert_eq!(results(&bystander).await, 0);
+    assert_eq!(results(&doctor).await, 0);
+}
+
+#[tokio::test]
+async fn results_a_physician_files_are_told_to_the_patient() {
+    results_a_physician_files_reach_the_patient(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn results_a_physician_files_are_told_to_the_patient_on_postgres() {
+    PostgresDatabase::run("the results notices test", |url| async move {
+        let app = TestApp::on(&SqlOptions::new(url), Limits::default()).await;
+        results_a_physician_files_reach_the_patient(app).await;
+    })
+    .await;
+}
