@@ -114,9 +114,10 @@ impl ConsentExpiry {
             } else {
                 continue;
             };
+            let shown = medilink_platform::notifications::readable_instant(end);
             let end = format_instant(end);
             let event = Event::new(kind)
-                .with("end", end.clone())
+                .with("end", shown)
                 .once(format!("{kind}:{id}:{end}"));
             let recipients = [
                 Recipient::Patient(grant.patient.clone()),

@@ -596,7 +596,7 @@ impl ConsentService {
             .await?;
         self.audit(principal, Action::BreakGlass, &grant).await;
         if self.notify.is_some() {
-            let at = medilink_fhir::clock::format_instant(now);
+            let at = medilink_platform::notifications::readable_instant(now);
             let event = Event::new(NotificationKind::BreakGlass).with("at", at);
             self.tell(Recipient::Patient(request.patient), event).await;
             return Ok(grant);

@@ -74,6 +74,20 @@ pub const DEFAULT_PORTAL_URL: &str = "http://localhost:8080";
 /// Parameter holding the portal path a notice links to.
 pub const LINK: &str = "link";
 
+/// An instant as notices show it: `2024-02-01 09:37 UTC` (minutes, UTC, the same in every
+/// language; the raw RFC 3339 form with milliseconds reads badly in a message).
+pub fn readable_instant(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
 /// Something that happened, to be told to its recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -493,7 +507,7 @@ impl Notifications {
             .await?;
         if seen == SeenClient::New {
             let event = Event::new(NotificationKind::NewSignIn)
-                .with("at", medilink_fhir::clock::format_instant(now))
+                .with("at", readable_instant(now))
                 .with("address", address)
                 .with("device", device);
             self.notify(&[Recipient::User(user.clone())], &event)
@@ -586,5 +600,16 @@ impl Notify for Notifications {
             }
         }
         Ok(stored.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    #[test]
+    fn instants_read_as_minutes_in_utc() {
+        let at = datetime!(2024-02-01 10:37:25.273 +01:00);
+        assert_eq!(super::readable_instant(at), "2024-02-01 09:37 UTC");
     }
 }

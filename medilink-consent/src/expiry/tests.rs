@@ -154,8 +154,8 @@ async fn told_once(f: Fixture) {
         }
     );
     let expected = [
-        told("consent.expired", "2024-01-09T00:00:00.000Z"),
-        told("consent.expiring", "2024-01-12T00:00:00.000Z"),
+        told("consent.expired", "2024-01-09 00:00 UTC"),
+        told("consent.expiring", "2024-01-12 00:00 UTC"),
     ];
     let mut patient = f.inbox("pat-1").await;
     patient.sort();
@@ -177,7 +177,7 @@ async fn told_once(f: Fixture) {
     assert_eq!(f.inbox("pat-1").await.len(), 3);
     assert_eq!(
         f.inbox("doc-1").await[0],
-        told("consent.expired", "2024-01-12T00:00:00.000Z")
+        told("consent.expired", "2024-01-12 00:00 UTC")
     );
     assert_eq!(f.job().sweep().await.expect("again").told, 0);
 
