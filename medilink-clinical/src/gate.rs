@@ -1,4 +1,4 @@
-//! [`PrescriptionGate`]: a [`ResourceStore`] that refuses a signed-in user's prescription with
+//! [`PrescriptionGate`]: a [`WriteHook`] that refuses a signed-in user's prescription with
 //! an unacknowledged blocking finding ([`crate::record::blocks`]), on every write path (create,
 //! update, conditional and JSON Patch writes, batch entries, transaction entries).
 //!
@@ -18,10 +18,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use medilink_fhir::search::{SearchPage, SearchQuery};
 use medilink_fhir::{
-    Clock, FhirError, FhirResult, HistoryPage, HistoryQuery, RequestContext, ResourceId,
-    ResourceStore, ResourceType, StoredResource, VersionId, WriteOp, WriteOutcome,
+    Clock, FhirError, FhirResult, RequestContext, ResourceId, ResourceStore, WriteHook, WriteOp,
 };
 use medilink_platform::{Caller, CallerContext};
 use serde_json::{Value, json};
@@ -29,10 +27,12 @@ use serde_json::{Value, json};
 use crate::record::{self, blocks};
 use crate::{ActiveMedication, Checker, Finding, KnowledgeBase};
 
-/// Wraps a store and refuses prescriptions with unacknowledged blocking findings.
+/// Refuses prescriptions with unacknowledged blocking findings (a [`WriteHook`] of the
+/// platform's store).
 #[derive(Debug, Clone)]
-pub struct PrescriptionGate<S> {
-    inner: S,
+pub struct PrescriptionGate {
+    /// The platform's store, to read the patient's record and acknowledgements from.
+    store: Arc<dyn ResourceStore>,
     checker: Arc<Checker>,
     clock: Arc<dyn Clock>,
 }
@@ -69,11 +69,15 @@ fn refused(finding: &Finding) -> FhirError {
     }
 }
 
-impl<S: ResourceStore> PrescriptionGate<S> {
-    /// Guards the prescriptions written to `inner` with `checker`'s findings.
-    pub fn new(inner: S, checker: Arc<Checker>, clock: Arc<dyn Clock>) -> Self {
+impl PrescriptionGate {
+    /// Guards the prescriptions written to `store` with `checker`'s findings.
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        checker: Arc<Checker>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         PrescriptionGate {
-            inner,
+            store,
             checker,
             clock,
         }
@@ -101,7 +105,7 @@ impl<S: ResourceStore> PrescriptionGate<S> {
         }
         let platform = RequestContext::system();
         let mut current = match &prescription.patient {
-            Some(patient) => record::load(kb, &self.inner, &platform, patient).await?,
+            Some(patient) => record::load(kb, &self.store, &platform, patient).await?,
             None => record::MedicationRecord::default(),
         };
         // The version being replaced is not a second drug.
@@ -129,7 +133,7 @@ impl<S: ResourceStore> PrescriptionGate<S> {
             return Err(refused(blocking[0]));
         };
         let now = self.clock.now();
-        let acknowledged = record::acknowledgements(&self.inner, &platform, patient, None).await?;
+        let acknowledged = record::acknowledgements(&self.store, &platform, patient, None).await?;
         let mut references = Vec::new();
         for finding in blocking {
             let Some(ack) = acknowledged
@@ -155,126 +159,32 @@ impl<S: ResourceStore> PrescriptionGate<S> {
 }
 
 #[async_trait]
-impl<S: ResourceStore> ResourceStore for PrescriptionGate<S> {
-    async fn create(&self, ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
-        let resource = self.admit(ctx, resource, None, &[]).await?;
-        self.inner.create(ctx, resource).await
-    }
-
-    async fn read(
+impl WriteHook for PrescriptionGate {
+    async fn before(
         &self,
         ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-    ) -> FhirResult<StoredResource> {
-        self.inner.read(ctx, resource_type, id).await
-    }
-
-    async fn vread(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-        version: VersionId,
-    ) -> FhirResult<StoredResource> {
-        self.inner.vread(ctx, resource_type, id, version).await
-    }
-
-    async fn update(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-        resource: Value,
-        if_match: Option<VersionId>,
-    ) -> FhirResult<WriteOutcome> {
-        let resource = self.admit(ctx, resource, Some(id), &[]).await?;
-        self.inner
-            .update(ctx, resource_type, id, resource, if_match)
-            .await
-    }
-
-    async fn delete(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-        if_match: Option<VersionId>,
-    ) -> FhirResult<Option<WriteOutcome>> {
-        self.inner.delete(ctx, resource_type, id, if_match).await
-    }
-
-    async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
-        self.inner.history(ctx, query).await
-    }
-
-    async fn transaction(
-        &self,
-        ctx: &RequestContext,
-        mut ops: Vec<WriteOp>,
-    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        op: &mut WriteOp,
+        earlier: &[WriteOp],
+    ) -> FhirResult<()> {
+        let (resource, replacing) = match op {
+            WriteOp::Create { resource, .. } => (resource, None),
+            WriteOp::Update { resource, id, .. } => (resource, Some(id.clone())),
+            WriteOp::Delete { .. } => return Ok(()),
+        };
+        // The prescriptions before it in the same transaction count as current ones.
         let kb = KnowledgeBase::offline();
-        // Every prescription of the bundle, for checking each against the others.
-        let drafted: Vec<(usize, ActiveMedication)> = ops
+        let siblings: Vec<ActiveMedication> = earlier
             .iter()
-            .enumerate()
-            .filter_map(|(index, op)| match op {
+            .filter_map(|other| match other {
                 WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => {
-                    prescription(kb, resource).map(|found| (index, found.active))
+                    prescription(kb, resource).map(|found| found.active)
                 }
                 WriteOp::Delete { .. } => None,
             })
             .collect();
-        for (index, _) in &drafted {
-            let siblings: Vec<ActiveMedication> = drafted
-                .iter()
-                .filter(|(other, _)| other < index)
-                .map(|(_, medication)| medication.clone())
-                .collect();
-            let op = &mut ops[*index];
-            let (resource, replacing) = match op {
-                WriteOp::Create { resource, .. } => (resource, None),
-                WriteOp::Update { resource, id, .. } => (resource, Some(id.clone())),
-                WriteOp::Delete { .. } => continue,
-            };
-            let admitted = self
-                .admit(ctx, resource.take(), replacing.as_ref(), &siblings)
-                .await
-                .map_err(|err| FhirError::BundleEntry {
-                    index: *index,
-                    source: Box::new(err),
-                })?;
-            *resource = admitted;
-        }
-        self.inner.transaction(ctx, ops).await
-    }
-
-    async fn find_by_identifier(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        system: Option<&str>,
-        value: &str,
-    ) -> FhirResult<Vec<ResourceId>> {
-        self.inner
-            .find_by_identifier(ctx, resource_type, system, value)
-            .await
-    }
-
-    async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
-        self.inner.search(ctx, query).await
-    }
-
-    async fn changes_since(
-        &self,
-        ctx: &RequestContext,
-        after_seq: u64,
-        limit: usize,
-    ) -> FhirResult<Vec<StoredResource>> {
-        self.inner.changes_since(ctx, after_seq, limit).await
-    }
-
-    async fn close(&self) -> FhirResult<()> {
-        self.inner.close().await
+        *resource = self
+            .admit(ctx, resource.take(), replacing.as_ref(), &siblings)
+            .await?;
+        Ok(())
     }
 }

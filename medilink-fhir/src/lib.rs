@@ -44,5 +44,6 @@ pub use context::{AccessSummary, Accessed, Interaction, RequestContext, Requeste
 pub use error::{ErrorKind, FhirError, FhirResult, Issue, IssueCode, ServiceError, Severity};
 pub use model::{ResourceId, ResourceType, VersionId};
 pub use store::{
-    HistoryPage, HistoryQuery, HistoryScope, ResourceStore, StoredResource, WriteOp, WriteOutcome,
+    HistoryPage, HistoryQuery, HistoryScope, Hooked, ResourceStore, StoredResource, WriteHook,
+    WriteOp, WriteOutcome,
 };

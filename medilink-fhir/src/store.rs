@@ -13,6 +13,10 @@ use crate::error::FhirResult;
 use crate::model::{ResourceId, ResourceType, VersionId};
 use crate::search::{SearchPage, SearchQuery};
 
+mod hooks;
+
+pub use hooks::{Hooked, WriteHook};
+
 /// One stored version of a resource.
 #[derive(Debug, Clone)]
 pub struct StoredResource {

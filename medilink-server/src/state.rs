@@ -15,7 +15,7 @@ use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::jobs::JobQueue;
 use medilink_fhir::kv::RedisKeyValue;
 use medilink_fhir::kv::{KeyValue, LocalKeyValue};
-use medilink_fhir::{Clock, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store};
+use medilink_fhir::{Clock, Hooked, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
 use medilink_jobs::JobDeps;
@@ -300,17 +300,20 @@ impl AppState {
     }
 }
 
-/// What the consent guard wraps: the platform's store with the results notices around it and
-/// the prescription gate around those (a refused prescription tells nobody).
+/// What the consent guard wraps: the platform's store with the prescription gate and the
+/// results notices around its writes (in that order: a refused prescription tells nobody).
 fn guarded_writes(
     store: &Arc<dyn ResourceStore>,
     notifications: &Notifications,
     checker: Arc<Checker>,
     clock: Arc<dyn Clock>,
 ) -> Arc<dyn ResourceStore> {
-    let told = ResultNotices::new(store.clone(), Arc::new(notifications.clone()));
-    let told: Arc<dyn ResourceStore> = Arc::new(told);
-    Arc::new(PrescriptionGate::new(told, checker, clock))
+    let gate = PrescriptionGate::new(store.clone(), checker, clock);
+    let told = ResultNotices::new(Arc::new(notifications.clone()));
+    Arc::new(Hooked::new(
+        store.clone(),
+        vec![Arc::new(gate), Arc::new(told)],
+    ))
 }
 
 /// Opens the resource store and the platform stores of `storage`, with UUID ids.

@@ -1,31 +1,27 @@
-//! [`ResultNotices`]: a [`ResourceStore`] that tells a patient when a physician files results
+//! [`ResultNotices`]: a [`WriteHook`] that tells a patient when a physician files results
 //! into their record — a final, amended or corrected `Observation` or `DiagnosticReport` whose
 //! subject is the patient, written by a signed-in physician (create, update, or an entry of a
 //! transaction; batch entries are single writes). One `results.filed` notice per patient and
-//! request, after the write succeeded. The platform's own writes are not told here: ingest
+//! request, after the write succeeded (read from the versions written). The platform's own writes are not told here: ingest
 //! tells its own (once per document job), and imports tell nobody.
 //!
-//! It wraps the store inside the consent guard (the guard decided the write first); a notice
+//! It hooks the store inside the consent guard (the guard decided the write first); a notice
 //! that cannot be stored is logged and never undoes the write.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use medilink_fhir::search::{SearchPage, SearchQuery};
-use medilink_fhir::{
-    FhirResult, HistoryPage, HistoryQuery, RequestContext, ResourceId, ResourceStore, ResourceType,
-    StoredResource, VersionId, WriteOp, WriteOutcome,
-};
+use medilink_fhir::{RequestContext, ResourceId, ResourceType, StoredResource, WriteHook};
 use serde_json::Value;
 
 use super::{Event, NotificationKind, Notify, Recipient};
 use crate::{Caller, CallerContext, Role};
 
-/// Wraps a store and tells patients about results physicians file into their record.
+/// Tells patients about results physicians file into their record (a [`WriteHook`] of the
+/// platform's store).
 #[derive(Debug, Clone)]
-pub struct ResultNotices<S> {
-    inner: S,
+pub struct ResultNotices {
     notify: Arc<dyn Notify>,
 }
 
@@ -60,13 +56,30 @@ fn by_physician(ctx: &RequestContext) -> bool {
     )
 }
 
-impl<S: ResourceStore> ResultNotices<S> {
-    /// Tells patients through `notify` about results written to `inner`.
-    pub fn new(inner: S, notify: Arc<dyn Notify>) -> Self {
-        ResultNotices { inner, notify }
+impl ResultNotices {
+    /// Tells patients through `notify` about results written to the store it hooks.
+    pub fn new(notify: Arc<dyn Notify>) -> Self {
+        ResultNotices { notify }
     }
+}
 
-    async fn tell(&self, ctx: &RequestContext, patients: BTreeSet<String>) {
+#[async_trait]
+impl WriteHook for ResultNotices {
+    async fn after(&self, ctx: &RequestContext, written: &[&StoredResource]) {
+        if !by_physician(ctx) {
+            return;
+        }
+        let patients: BTreeSet<String> = written
+            .iter()
+            .filter(|stored| {
+                matches!(
+                    stored.resource_type,
+                    ResourceType::Observation | ResourceType::DiagnosticReport
+                )
+            })
+            .filter_map(|stored| serde_json::from_str(stored.json.as_deref()?).ok())
+            .filter_map(|resource: Value| filed_for(&resource))
+            .collect();
         for patient in patients {
             let event = Event::new(NotificationKind::ResultsFiled).once(format!(
                 "{}:{}:{patient}",
@@ -81,120 +94,5 @@ impl<S: ResourceStore> ResultNotices<S> {
                 tracing::warn!(error = %err, "results notice not stored");
             }
         }
-    }
-
-    /// The patients `resources` file results for, when a physician writes them.
-    fn patients<'a>(
-        ctx: &RequestContext,
-        resources: impl IntoIterator<Item = &'a Value>,
-    ) -> BTreeSet<String> {
-        if !by_physician(ctx) {
-            return BTreeSet::new();
-        }
-        resources.into_iter().filter_map(filed_for).collect()
-    }
-}
-
-#[async_trait]
-impl<S: ResourceStore> ResourceStore for ResultNotices<S> {
-    async fn create(&self, ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
-        let patients = Self::patients(ctx, [&resource]);
-        let created = self.inner.create(ctx, resource).await?;
-        self.tell(ctx, patients).await;
-        Ok(created)
-    }
-
-    async fn read(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-    ) -> FhirResult<StoredResource> {
-        self.inner.read(ctx, resource_type, id).await
-    }
-
-    async fn vread(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-        version: VersionId,
-    ) -> FhirResult<StoredResource> {
-        self.inner.vread(ctx, resource_type, id, version).await
-    }
-
-    async fn update(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-        resource: Value,
-        if_match: Option<VersionId>,
-    ) -> FhirResult<WriteOutcome> {
-        let patients = Self::patients(ctx, [&resource]);
-        let outcome = self
-            .inner
-            .update(ctx, resource_type, id, resource, if_match)
-            .await?;
-        self.tell(ctx, patients).await;
-        Ok(outcome)
-    }
-
-    async fn delete(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        id: &ResourceId,
-        if_match: Option<VersionId>,
-    ) -> FhirResult<Option<WriteOutcome>> {
-        self.inner.delete(ctx, resource_type, id, if_match).await
-    }
-
-    async fn history(&self, ctx: &RequestContext, query: &HistoryQuery) -> FhirResult<HistoryPage> {
-        self.inner.history(ctx, query).await
-    }
-
-    async fn transaction(
-        &self,
-        ctx: &RequestContext,
-        ops: Vec<WriteOp>,
-    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
-        let written = ops.iter().filter_map(|op| match op {
-            WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => Some(resource),
-            WriteOp::Delete { .. } => None,
-        });
-        let patients = Self::patients(ctx, written);
-        let outcomes = self.inner.transaction(ctx, ops).await?;
-        self.tell(ctx, patients).await;
-        Ok(outcomes)
-    }
-
-    async fn find_by_identifier(
-        &self,
-        ctx: &RequestContext,
-        resource_type: ResourceType,
-        system: Option<&str>,
-        value: &str,
-    ) -> FhirResult<Vec<ResourceId>> {
-        self.inner
-            .find_by_identifier(ctx, resource_type, system, value)
-            .await
-    }
-
-    async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
-        self.inner.search(ctx, query).await
-    }
-
-    async fn changes_since(
-        &self,
-        ctx: &RequestContext,
-        after: u64,
-        limit: usize,
-    ) -> FhirResult<Vec<StoredResource>> {
-        self.inner.changes_since(ctx, after, limit).await
-    }
-
-    async fn close(&self) -> FhirResult<()> {
-        self.inner.close().await
     }
 }
