@@ -17,10 +17,12 @@ use std::sync::Arc;
 
 use medilink_consent::expiry::{ConsentExpiry, register_expiry};
 use medilink_consent::export::BulkExport;
+use medilink_consent::notices::{ConsentNotices, register_notices};
 use medilink_consent::research::ResearchExport;
 use medilink_fhir::blob::BlobStore;
 use medilink_fhir::jobs::JobKind;
 use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::kv::KeyValue;
 use medilink_fhir::{Clock, IdGen, ResourceStore};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
@@ -61,6 +63,9 @@ pub struct JobDeps {
     pub mailer: Arc<dyn Mailer>,
     /// The portal's base URL that notices link to.
     pub portal_url: String,
+    /// The security state's key-value store (Redis or the database's `kv` table: what the
+    /// server's consent service uses), holding the `consent.notices` cursor.
+    pub kv: Arc<dyn KeyValue>,
 }
 
 impl std::fmt::Debug for JobDeps {
@@ -119,7 +124,7 @@ impl JobDeps {
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
 /// `fhir.export`, `research.export`, `notification.deliver`, and the periodic
 /// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
-/// `notification.sweep` and `consent.expiry`.
+/// `notification.sweep`, `consent.notices` and `consent.expiry`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     register_notifications(
         registry,
@@ -130,6 +135,15 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));
+    register_notices(
+        registry,
+        ConsentNotices {
+            store: deps.store.clone(),
+            notify: Arc::new(deps.notifications.clone()),
+            kv: deps.kv.clone(),
+            clock: deps.clock.clone(),
+        },
+    );
     register_expiry(
         registry,
         ConsentExpiry {

@@ -243,6 +243,15 @@ pub trait AccountStore: Send + Sync + Debug {
     async fn list_users(&self, filter: &UserFilter) -> FhirResult<Vec<UserRecord>>;
     /// Writes the mutable fields of `user` (password, status, TOTP, backup codes, patient).
     async fn update_user(&self, user: &UserRecord) -> FhirResult<UserRecord>;
+    /// [`AccountStore::update_user`] and `notices` (prepared by
+    /// [`Notifications::prepare`](crate::notifications::Notifications::prepare)) in one
+    /// transaction: the account's change and the notices that report it land together or not
+    /// at all. Returns the user and the notices written (to dispatch).
+    async fn update_user_telling(
+        &self,
+        user: &UserRecord,
+        notices: &[crate::notifications::NewNotification],
+    ) -> FhirResult<(UserRecord, Vec<crate::notifications::NewNotification>)>;
     /// Stores a new refresh token.
     async fn insert_refresh(&self, token: &RefreshTokenRecord) -> FhirResult<()>;
     /// Atomically consumes the token with `token_hash` and, when it was live, stores

@@ -21,6 +21,7 @@ pub use notifications::SqlNotificationStore;
 use crate::AuditFormat;
 use crate::accounts::duplicate;
 use crate::audit::{GENESIS_HASH, chain_hash, verify_records};
+use crate::notifications::NewNotification;
 use crate::{
     AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification,
     NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
@@ -273,6 +274,14 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn update_user(&self, user: &UserRecord) -> FhirResult<UserRecord> {
+        Ok(self.update_user_telling(user, &[]).await?.0)
+    }
+
+    async fn update_user_telling(
+        &self,
+        user: &UserRecord,
+        notices: &[NewNotification],
+    ) -> FhirResult<(UserRecord, Vec<NewNotification>)> {
         let codes =
             serde_json::to_string(&user.backup_codes).map_err(|err| FhirError::Internal {
                 source: Box::new(err),
@@ -291,18 +300,27 @@ impl AccountStore for SqlAccountStore {
             to_micros(self.clock.now()).into(),
             user.id.as_str().into(),
         ];
-        self.db
-            .execute_raw(statement(
-                self.backend,
-                "UPDATE users SET name_enc = ?, password_hash = ?, status = ?, patient_id = ?, \
-                 totp_secret_enc = ?, totp_enabled = ?, backup_codes = ?, updated_at = ? WHERE id = ?",
-                values,
-            ))
-            .await
-            .map_err(classify)?;
-        self.user(&user.id)
+        let update = statement(
+            self.backend,
+            "UPDATE users SET name_enc = ?, password_hash = ?, status = ?, patient_id = ?, \
+             totp_secret_enc = ?, totp_enabled = ?, backup_codes = ?, updated_at = ? WHERE id = ?",
+            values,
+        );
+        let stored = if notices.is_empty() {
+            self.db.execute_raw(update).await.map_err(classify)?;
+            Vec::new()
+        } else {
+            let txn = begin_write(&self.db).await?;
+            txn.execute_raw(update).await.map_err(classify)?;
+            let stored = notifications::insert_notices(&txn, self.backend, notices).await?;
+            txn.commit().await.map_err(classify)?;
+            stored
+        };
+        let user = self
+            .user(&user.id)
             .await?
-            .ok_or_else(|| corrupt("user (not found on update)"))
+            .ok_or_else(|| corrupt("user (not found on update)"))?;
+        Ok((user, stored))
     }
 
     async fn insert_refresh(&self, token: &RefreshTokenRecord) -> FhirResult<()> {

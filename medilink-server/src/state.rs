@@ -129,6 +129,7 @@ impl AppState {
             notifications: notifications.clone(),
             mailer: Arc::new(NoMailer),
             portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
+            kv: kv.clone(),
         };
         let auth = Auth::new(
             platform.accounts.clone(),

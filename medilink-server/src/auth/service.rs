@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use medilink_fhir::{RequestContext, ResourceId};
-use medilink_platform::notifications::{Event, NotificationKind, Notifications, Notify, Recipient};
+use medilink_platform::notifications::{Event, NotificationKind, Notifications, Recipient};
 use medilink_platform::{
     AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
     UserRecord,
@@ -118,15 +118,23 @@ impl Auth {
         self
     }
 
-    /// Tells `user` about `kind` (a failure is logged: a notice never undoes the change).
-    async fn tell(&self, user: &UserId, kind: NotificationKind) {
+    /// Writes `user` and, in the same transaction, the notice of `kind` to them (the
+    /// account's outbox: the change and its notice land together or not at all).
+    async fn update_telling(
+        &self,
+        user: &UserRecord,
+        kind: NotificationKind,
+    ) -> AccountResult<UserRecord> {
         let Some(notifications) = &self.notifications else {
-            return;
+            return Ok(self.accounts.update_user(user).await?);
         };
-        let recipients = [Recipient::User(user.clone())];
-        if let Err(err) = notifications.notify(&recipients, &Event::new(kind)).await {
-            tracing::error!(error = %err, kind = %kind, "account notice not written");
-        }
+        let recipients = [Recipient::User(user.id.clone())];
+        let notices = notifications
+            .prepare(&recipients, &Event::new(kind))
+            .await?;
+        let (user, stored) = self.accounts.update_user_telling(user, &notices).await?;
+        notifications.dispatch(&stored).await;
+        Ok(user)
     }
 
     /// Remembers a successful sign-in of `user` from `client`; a new client is told.
@@ -556,9 +564,9 @@ impl Auth {
         let view = self.view(&user);
         check_strength(new, &view.email, view.name.as_deref())?;
         user.password_hash = self.hasher.hash(new);
-        self.accounts.update_user(&user).await?;
+        self.update_telling(&user, NotificationKind::PasswordChanged)
+            .await?;
         self.end_sessions(&user.id).await?;
-        self.tell(&user.id, NotificationKind::PasswordChanged).await;
         Ok(())
     }
 
@@ -593,8 +601,9 @@ impl Auth {
         let codes = totp::new_backup_codes();
         user.backup_codes = codes.iter().map(|code| self.backup_hash(code)).collect();
         user.totp_enabled = true;
-        let user = self.accounts.update_user(&user).await?;
-        self.tell(&user.id, NotificationKind::TotpEnabled).await;
+        let user = self
+            .update_telling(&user, NotificationKind::TotpEnabled)
+            .await?;
         let tokens = self.issue_session(&user, true).await?;
         Ok((codes, tokens))
     }
@@ -612,8 +621,8 @@ impl Auth {
         user.totp_enabled = false;
         user.totp_secret_enc = None;
         user.backup_codes.clear();
-        self.accounts.update_user(&user).await?;
-        self.tell(&user.id, NotificationKind::TotpDisabled).await;
+        self.update_telling(&user, NotificationKind::TotpDisabled)
+            .await?;
         Ok(())
     }
 
@@ -650,21 +659,23 @@ impl Auth {
             AdminAction::Approve => {
                 let was = user.status;
                 user.status = AccountStatus::Active;
-                user = self.accounts.update_user(&user).await?;
-                if was != AccountStatus::Active && user.role == Role::Physician {
-                    self.tell(&user.id, NotificationKind::PhysicianApproved)
-                        .await;
-                }
+                user = if was != AccountStatus::Active && user.role == Role::Physician {
+                    self.update_telling(&user, NotificationKind::PhysicianApproved)
+                        .await?
+                } else {
+                    self.accounts.update_user(&user).await?
+                };
             }
             AdminAction::Suspend => {
                 let was = user.status;
                 user.status = AccountStatus::Suspended;
-                user = self.accounts.update_user(&user).await?;
+                user = if was != AccountStatus::Suspended && user.role == Role::Physician {
+                    self.update_telling(&user, NotificationKind::PhysicianSuspended)
+                        .await?
+                } else {
+                    self.accounts.update_user(&user).await?
+                };
                 self.end_sessions(&user.id).await?;
-                if was != AccountStatus::Suspended && user.role == Role::Physician {
-                    self.tell(&user.id, NotificationKind::PhysicianSuspended)
-                        .await;
-                }
             }
             AdminAction::Unlock => {
                 for key in [

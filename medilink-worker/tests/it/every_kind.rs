@@ -70,6 +70,7 @@ async fn open(data_dir: &std::path::Path) -> (Arc<dyn ResourceStore>, Platform, 
         ),
         mailer: Arc::new(medilink_platform::notifications::NoMailer),
         portal_url: "http://localhost:8080".to_owned(),
+        kv: platform.kv.clone(),
     };
     (store, platform, deps)
 }
