@@ -1,14 +1,13 @@
-//! The account flows behind `/api/auth/*`, `/api/admin/users*` and `user add`: register,
-//! login (with lockout and TOTP), refresh rotation with reuse detection, logout, password
-//! change, TOTP enrolment and the admin actions.
+//! The account flows behind `/api/auth/*` and `user add`: register, login (with lockout and
+//! TOTP), refresh rotation with reuse detection, logout, password change and TOTP enrolment
+//! (the admin's flows: [`super::admin`], invitations: [`super::invitations`]).
 
 use std::time::Duration;
 
 use medilink_fhir::{RequestContext, ResourceId};
 use medilink_platform::notifications::{Event, NotificationKind, Notifications, Recipient};
 use medilink_platform::{
-    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
-    UserRecord,
+    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserId, UserRecord,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -108,7 +107,7 @@ pub struct SignInClient {
 }
 
 impl Auth {
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
@@ -137,8 +136,12 @@ impl Auth {
         Ok(user)
     }
 
-    /// Remembers a successful sign-in of `user` from `client`; a new client is told.
+    /// Remembers a successful sign-in of `user` from `client` (its instant for the admin's
+    /// view); a new client is told.
     async fn signed_in(&self, user: &UserId, client: &SignInClient) {
+        if let Err(err) = self.accounts.record_sign_in(user, self.now()).await {
+            tracing::error!(error = %err, "sign-in instant not stored");
+        }
         let Some(notifications) = &self.notifications else {
             return;
         };
@@ -161,12 +164,12 @@ impl Auth {
     }
 
     /// The lookup hash of an address already normalised by [`normalize_email`].
-    fn email_hash(&self, email: &str) -> Vec<u8> {
+    pub(super) fn email_hash(&self, email: &str) -> Vec<u8> {
         self.keys.lookup_hash("email", email)
     }
 
     /// The lockout key shared by login and password change (per account e-mail).
-    fn login_key(email_hash: &[u8]) -> String {
+    pub(super) fn login_key(email_hash: &[u8]) -> String {
         format!("login:{}", hex(email_hash))
     }
 
@@ -313,7 +316,7 @@ impl Auth {
         })
     }
 
-    async fn locked(&self, key: &str) -> AccountResult<bool> {
+    pub(super) async fn locked(&self, key: &str) -> AccountResult<bool> {
         Ok(self.kv.get(&format!("lock:{key}")).await?.is_some())
     }
 
@@ -483,7 +486,7 @@ impl Auth {
     }
 
     /// Rejects every access token of `user` issued before now (password change, suspension).
-    async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
+    pub(super) async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
         let now = self.now();
         self.accounts.revoke_user_refresh(user, now).await?;
         self.kv
@@ -625,80 +628,4 @@ impl Auth {
             .await?;
         Ok(())
     }
-
-    /// Admin: users by role, status or e-mail.
-    pub async fn list_users(
-        &self,
-        role: Option<Role>,
-        status: Option<AccountStatus>,
-        email: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> AccountResult<Vec<UserView>> {
-        let filter = UserFilter {
-            role,
-            status,
-            email_hash: email
-                .map(|email| normalize_email(email).map(|email| self.email_hash(&email)))
-                .transpose()?,
-            limit,
-            offset,
-        };
-        let users = self.accounts.list_users(&filter).await?;
-        Ok(users.iter().map(|user| self.view(user)).collect())
-    }
-
-    /// Admin: approve, suspend or unlock.
-    pub async fn admin_action(&self, id: &str, action: AdminAction) -> AccountResult<UserView> {
-        let mut user = self
-            .accounts
-            .user(&UserId(id.to_owned()))
-            .await?
-            .ok_or(AccountError::UserNotFound)?;
-        match action {
-            AdminAction::Approve => {
-                let was = user.status;
-                user.status = AccountStatus::Active;
-                user = if was != AccountStatus::Active && user.role == Role::Physician {
-                    self.update_telling(&user, NotificationKind::PhysicianApproved)
-                        .await?
-                } else {
-                    self.accounts.update_user(&user).await?
-                };
-            }
-            AdminAction::Suspend => {
-                let was = user.status;
-                user.status = AccountStatus::Suspended;
-                user = if was != AccountStatus::Suspended && user.role == Role::Physician {
-                    self.update_telling(&user, NotificationKind::PhysicianSuspended)
-                        .await?
-                } else {
-                    self.accounts.update_user(&user).await?
-                };
-                self.end_sessions(&user.id).await?;
-            }
-            AdminAction::Unlock => {
-                for key in [
-                    Self::login_key(&user.email_hash),
-                    format!("totp:{}", user.id),
-                ] {
-                    self.kv.delete(&format!("lock:{key}")).await?;
-                    self.kv.delete(&format!("fail:{key}")).await?;
-                }
-            }
-        }
-        tracing::info!(user_id = %user.id, ?action, "admin action");
-        Ok(self.view(&user))
-    }
-}
-
-/// What an admin does to an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminAction {
-    /// Pending → active.
-    Approve,
-    /// → suspended; ends its sessions.
-    Suspend,
-    /// Clears login and TOTP lockouts.
-    Unlock,
 }

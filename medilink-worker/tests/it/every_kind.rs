@@ -185,6 +185,17 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
                     .expect("notified");
                 assert_eq!(told, 1);
             }
+            medilink_platform::admin_jobs::AUDIT_VERIFY => {
+                let job = medilink_fhir::jobs::NewJob::of::<
+                    medilink_platform::admin_jobs::AuditVerify,
+                >(&medilink_fhir::jobs::NoPayload {})
+                .expect("job");
+                platform
+                    .jobs
+                    .enqueue(job)
+                    .await
+                    .expect("audit verification queued");
+            }
             other => panic!("no test job for the kind {other}: queue one here"),
         }
     }
