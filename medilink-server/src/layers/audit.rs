@@ -162,6 +162,7 @@ pub(crate) async fn record(
         outcome: response.status().as_u16(),
         client_ip: ip,
         request_id,
+        detail: None,
     }
     .disclosing(&accessed.summary());
     if app.audit.record(entry).await {
@@ -214,6 +215,7 @@ mod tests {
             outcome: n,
             client_ip: None,
             request_id: format!("r{n}"),
+            detail: None,
         }
     }
 

@@ -53,7 +53,7 @@ use uuid::Uuid;
 use super::{SqlResourceStore, classify};
 use crate::clock::{Clock, IdGen, from_micros, to_micros};
 use crate::error::{FhirError, FhirResult};
-use crate::jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
+use crate::jobs::{Job, JobFilter, JobProgress, JobQueue, JobStatus, LeaseRecovery, NewJob};
 
 const JOB_COLUMNS: &str = "id, kind, payload, owner, status, attempts, max_attempts, run_at, \
      lease_until, leased_by, last_error, result, created_at, updated_at";
@@ -429,6 +429,16 @@ impl JobQueue for SqlJobQueue {
         .await
     }
 
+    async fn delete(&self, id: Uuid) -> FhirResult<bool> {
+        let deleted = self
+            .update(
+                "DELETE FROM jobs WHERE id = ? AND status NOT IN ('pending', 'processing')",
+                vec![id.to_string().into()],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>> {
         let rows = self
             .db
@@ -446,6 +456,28 @@ impl JobQueue for SqlJobQueue {
                 Ok((status, u64::try_from(n).unwrap_or(0)))
             })
             .collect()
+    }
+
+    async fn report_progress(
+        &self,
+        id: Uuid,
+        worker: &str,
+        progress: JobProgress,
+    ) -> FhirResult<bool> {
+        let result = serde_json::json!({ "progress": progress });
+        let changed = self
+            .update(
+                "UPDATE jobs SET result = ?, updated_at = ? \
+                 WHERE id = ? AND status = 'processing' AND leased_by = ?",
+                vec![
+                    json_text(&result)?.into(),
+                    self.now().into(),
+                    id.to_string().into(),
+                    worker.into(),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn get(&self, id: Uuid) -> FhirResult<Option<Job>> {
@@ -477,6 +509,10 @@ impl JobQueue for SqlJobQueue {
                 marks(filter.statuses.len())
             ));
             values.extend(filter.statuses.iter().map(|s| SqlValue::from(s.as_str())));
+        }
+        if let Some(before) = filter.created_before {
+            sql.push_str(" AND created_at < ?");
+            values.push(to_micros(before).into());
         }
         let limit = filter.limit.unwrap_or(100).min(MAX_LIST);
         sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT {limit}"));
