@@ -489,15 +489,17 @@ async fn k_anonymity_generalises_and_suppresses_exactly() {
     assert_eq!(years, ["1950", "1980", "1982"]);
 }
 
-/// Blobs whose writer for the key ending in `at` first cancels the job the way
-/// `DELETE /api/research/exports/{id}` does (status, then files): a cancel arriving while the
-/// export writes.
+/// Blobs whose writer for the key ending in `at` first notes the job's progress and, with
+/// `cancel`, cancels the job the way `DELETE /api/research/exports/{id}` does (status, then
+/// files): a cancel arriving while the export writes.
 #[derive(Debug)]
 struct CancelWhileWriting {
     inner: Arc<MemoryBlobStore>,
     jobs: Arc<dyn JobQueue>,
     at: String,
+    cancel: bool,
     job: Mutex<Option<Job>>,
+    progress: Mutex<Option<medilink_fhir::jobs::JobProgress>>,
 }
 
 #[async_trait]
@@ -520,7 +522,11 @@ impl BlobStore for CancelWhileWriting {
         } else {
             None
         };
-        if let Some(job) = job {
+        if let Some(job) = &job {
+            let now = self.jobs.get(job.id).await.expect("get").expect("job");
+            *self.progress.lock().expect("lock") = now.progress();
+        }
+        if let Some(job) = job.filter(|_| self.cancel) {
             let types = ResearchExport::request(&job)
                 .expect("request")
                 .resource_types();
@@ -553,7 +559,9 @@ async fn a_cancel_while_writing_leaves_no_file() {
         inner: world.blobs.clone(),
         jobs: world.jobs.clone(),
         at: "/Observation.ndjson".to_owned(),
+        cancel: true,
         job: Mutex::new(None),
+        progress: Mutex::new(None),
     });
     let exports = world.exports_over(blobs.clone());
     let request = ResearchRequest::parse(asking(&["Patient", "Observation"], None)).expect("valid");
@@ -655,4 +663,39 @@ async fn expired_exports_are_gone_and_deleted_with_their_files() {
     world.clock.advance(std::time::Duration::from_secs(3600));
     assert_eq!(exports.delete_expired().await.expect("sweep"), 1);
     assert!(world.jobs.get(young.id).await.expect("get").is_none());
+}
+
+// Issue #15: a running export reports its progress: the k-anonymity plan, then each type.
+#[tokio::test]
+async fn a_running_export_reports_its_progress() {
+    let world = world().await;
+    world.patients(2, 1980, "female").await;
+    let blobs = Arc::new(CancelWhileWriting {
+        inner: world.blobs.clone(),
+        jobs: world.jobs.clone(),
+        at: "/Observation.ndjson".to_owned(),
+        cancel: false,
+        job: Mutex::new(None),
+        progress: Mutex::new(None),
+    });
+    let exports = world.exports_over(blobs.clone());
+    let request =
+        ResearchRequest::parse(asking(&["Patient", "Observation"], Some(2))).expect("valid");
+    exports
+        .start(&as_user(Role::Researcher), request)
+        .await
+        .expect("queued");
+    let job = world
+        .jobs
+        .lease("w1", &[KIND], std::time::Duration::from_secs(60))
+        .await
+        .expect("lease")
+        .expect("the export");
+    *blobs.job.lock().expect("lock") = Some(job.clone());
+    exports.run(&job).await.expect("runs");
+    // When the Observation file was opened: the plan and the Patient file were done.
+    assert_eq!(
+        *blobs.progress.lock().expect("lock"),
+        Some(medilink_fhir::jobs::JobProgress { done: 2, total: 3 })
+    );
 }
