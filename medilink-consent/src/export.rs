@@ -19,11 +19,10 @@
 //! more than one page in memory. A job is visible to its owner and to admins only; to anyone
 //! else it does not exist.
 //!
-//! The manifest's `transactionTime` is the instant the run began reading (issue #15), not the
-//! kick-off: a job waits in the queue, and a retried one reads again. A cancelled export
-//! leaves no file behind: the writer looks at the job after every page and, once it is
-//! cancelled, stops and deletes what it wrote; the run then deletes every file of the job
-//! (a `DELETE` racing a file being written would otherwise leave that file).
+//! The manifest's `transactionTime` is when the run began reading (issue #15), not the
+//! kick-off. A cancelled export leaves no file: the writer looks at the job after every page
+//! and, once it is cancelled, stops and deletes what it wrote; the run then deletes every
+//! file of the job (a `DELETE` racing a file being written would otherwise leave that file).
 
 use std::sync::Arc;
 
@@ -798,55 +797,4 @@ impl JobHandler for BulkExport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect()
-    }
-
-    fn parse(pairs: &[(&str, &str)]) -> Result<ExportRequest, FhirError> {
-        ExportRequest::parse(ExportLevel::System, &params(pairs), "u".to_owned())
-    }
-
-    #[test]
-    fn kick_off_parameters_are_validated() {
-        let request = parse(&[
-            ("_outputFormat", "ndjson"),
-            ("_type", "Patient, Observation"),
-            ("_since", "2024-01-01T00:00:00Z"),
-        ])
-        .expect("valid");
-        assert_eq!(request.types, ["Patient", "Observation"]);
-        assert_eq!(request.since.as_deref(), Some("2024-01-01T00:00:00Z"));
-        for bad in [
-            ("_outputFormat", "application/fhir+json"),
-            ("_type", "Patient,Nonsense"),
-            ("_since", "yesterday"),
-            ("_typeFilter", "Observation?code=x"),
-            ("_elements", "id"),
-            ("includeAssociatedData", "LatestProvenanceResources"),
-            ("unknown", "1"),
-        ] {
-            assert!(parse(&[bad]).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn patient_levels_read_compartment_types_only() {
-        let mut request = parse(&[("_type", "Observation,Organization")]).expect("valid");
-        assert_eq!(request.resource_types().len(), 2);
-        request.level = ExportLevel::Patients;
-        assert_eq!(request.resource_types(), [ResourceType::Observation]);
-        request.types.clear();
-        assert!(request.resource_types().contains(&ResourceType::Patient));
-        assert!(
-            !request
-                .resource_types()
-                .contains(&ResourceType::Organization)
-        );
-    }
-}
+mod tests;
