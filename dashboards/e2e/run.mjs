@@ -34,7 +34,7 @@ const doctor = {
   password: process.env.E2E_PHYSICIAN_PASSWORD ?? '',
   name: process.env.E2E_PHYSICIAN_NAME ?? 'Dr. Grace Hopper-E2E',
 };
-const patient = { name: 'Ada Lovelace-E2E', email: `ada.${Date.now()}@e2e.test`, password: 'correct horse battery staple 42' };
+const patient = { name: 'Ada Lovelace-E2E', given: 'Ada', family: 'Lovelace-E2E', email: `ada.${Date.now()}@e2e.test`, password: 'correct horse battery staple 42' };
 const screenshots = join(import.meta.dirname, 'screenshots');
 rmSync(screenshots, { recursive: true, force: true });
 mkdirSync(screenshots, { recursive: true });
@@ -219,7 +219,10 @@ await run('patient registers and sees their summary', async () => {
   await pat.goto(`${base}/patient/`);
   await pat.waitForURL('**/patient/login');
   await pat.getByRole('link', { name: 'Create an account' }).click();
-  await pat.getByLabel('Full name').fill(patient.name);
+  await pat.getByLabel('Given names').fill(patient.given);
+  await pat.getByLabel('Family name').fill(patient.family);
+  await pat.getByLabel('Date of birth').fill('1985-12-10');
+  await pat.getByLabel('Gender').selectOption('female');
   await pat.getByLabel('E-mail').fill(patient.email);
   await pat.getByLabel('Password', { exact: true }).fill(patient.password);
   await pat.getByLabel('Repeat the password').fill(patient.password);

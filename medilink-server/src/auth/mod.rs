@@ -7,6 +7,8 @@
 //! names in [`directory`], the request-time checks in [`session`] and [`limits`].
 
 pub mod crypto;
+pub mod demographics;
+pub mod details;
 pub mod directory;
 pub mod email;
 pub mod error;

@@ -311,6 +311,7 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/notifications/{id}/read", "#14"),
     ("/api/notifications/read-all", "#14"),
     ("/api/notifications/preferences", "#14"),
+    ("/api/account/demographics", "#16"),
 ];
 
 #[test]
