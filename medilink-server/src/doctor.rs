@@ -210,6 +210,14 @@ async fn database(storage: &StorageArgs) -> Check {
             format!("{shown} does not exist yet: created at the first start"),
         );
     }
+    if let Some(refused) = unreachable_host(&url).await {
+        return Check::bad(
+            "database",
+            Level::Fail,
+            format!("cannot reach {shown}: {refused}"),
+            FIX,
+        );
+    }
     let opened = tokio::time::timeout(
         DATABASE_TIMEOUT,
         crate::state::open_storage(&config, Arc::new(SystemClock)),
@@ -235,6 +243,23 @@ async fn database(storage: &StorageArgs) -> Check {
             ),
             FIX,
         ),
+    }
+}
+
+/// Why the host of a network database URL does not accept connections (`None`: it does, or
+/// the URL names no host), so that a refused connection is said at once.
+async fn unreachable_host(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?.to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(DATABASE_TIMEOUT, connect).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(err)) => Some(format!("{host}:{port}: {err}")),
+        Err(_) => Some(format!(
+            "{host}:{port} did not answer within {} s",
+            DATABASE_TIMEOUT.as_secs()
+        )),
     }
 }
 

@@ -116,6 +116,29 @@ async fn demo_accounts_and_consents(app: TestApp) {
         .filter(|grant| grant["status"] == "active")
         .collect();
     assert_eq!(active.len(), 3, "{consents}");
+    // Every consented patient is found by a search, the imported Synthea patient too (its
+    // bundle's own id is not a second patient: issue #16).
+    let (_, bundle) = api_call(
+        &app,
+        Method::GET,
+        "/fhir/R4/Patient?_count=50",
+        &doctor,
+        None,
+    )
+    .await;
+    let mut listed: Vec<String> = bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    listed.sort();
+    let mut expected = setup.patients.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "{bundle}");
     for patient in &setup.patients {
         let (status, body) = api_call(
             &app,
