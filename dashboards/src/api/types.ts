@@ -145,3 +145,194 @@ export type NotificationPreferences = Schemas['PreferencesView'];
 
 /** The body of `PUT /api/notifications/preferences` (`mandatory` is ignored). */
 export type PreferencesInput = Schemas['PreferencesInput'];
+
+// ---- administration and research (`/api/admin`, `/api/research`, issue #15) ----------------
+// PENDING GENERATION: written by hand after the agreed contract until the admin and research
+// APIs land in `openapi.json`; then each becomes an alias of its generated schema like the
+// rest of this file.
+
+/** `GET /api/admin/users`: a page of accounts and how many match in all. */
+export interface UserPage {
+  users: UserView[];
+  total: number;
+}
+
+/** One audit record (`GET /api/admin/audit`, a user's recent activity). */
+export type AuditRecord = Schemas['AuditRecord'];
+
+/** `GET /api/admin/audit`: a page, newest first. */
+export type AuditPage = Schemas['AuditPage'];
+
+/** `GET /api/admin/users/{id}`. */
+export interface AdminUserDetail {
+  user: UserView;
+  created_at: string;
+  last_sign_in_at: string | null;
+  active_sessions: number;
+  locked: boolean;
+  /** At most 20 records of this account's own requests, newest first. */
+  recent_activity: AuditRecord[];
+}
+
+/** What an admin can do to an account (`POST /api/admin/users/{id}/{action}`). */
+export type UserAction = 'approve' | 'suspend' | 'reinstate' | 'unlock';
+
+/** The roles `PUT /api/admin/users/{id}/role` accepts (never `patient`). */
+export type AssignableRole = 'admin' | 'physician' | 'researcher';
+
+/** A researcher invitation; `url` only in the answer of its creation. */
+export interface Invitation {
+  id: string;
+  email: string;
+  role: 'researcher';
+  url?: string | null;
+  created_at: string;
+  expires_at: string;
+  accepted_at: string | null;
+  created_by: string;
+}
+
+/** The body of `POST /api/admin/invitations`. */
+export interface NewInvitation {
+  email: string;
+  /** 1–720, default 72. */
+  expires_in_hours?: number;
+}
+
+/** `GET /api/admin/invitations`. */
+export interface InvitationList {
+  invitations: Invitation[];
+}
+
+/** The body of `POST /api/auth/invitations/{token}/accept`. */
+export interface InvitationAcceptance {
+  name: string;
+  password: string;
+}
+
+/** `GET /api/admin/stats`: counts by key (type, status, role). */
+export interface AdminStats {
+  computed_at: string;
+  resources: Record<string, number>;
+  patients: number;
+  active_consents: number;
+  break_glass: { last_24h: number; last_7d: number };
+  documents: Record<string, number>;
+  jobs: Record<string, number>;
+  exports: Record<string, number>;
+  users: Record<string, number>;
+  pending_physicians: number;
+}
+
+export type HealthStatus = 'ok' | 'degraded' | 'down' | 'not-configured';
+
+/** One dependency of `GET /api/admin/health`. */
+export interface HealthCheck {
+  name: string;
+  status: HealthStatus;
+  latency_ms: number;
+  detail: string | null;
+  /** Full text: changes not yet indexed. */
+  lag?: number | null;
+  /** Job queue: pending jobs. */
+  depth?: number | null;
+  oldest_pending_at?: string | null;
+}
+
+/** `GET /api/admin/health`. */
+export interface AdminHealth {
+  status: 'ok' | 'degraded' | 'down';
+  checked_at: string;
+  checks: HealthCheck[];
+}
+
+/** `POST /api/admin/reindex`, `POST /api/admin/audit/verify` (202). */
+export interface JobAccepted {
+  job_id: string;
+}
+
+/** How far a job got. */
+export interface JobProgress {
+  done: number;
+  total: number;
+}
+
+/** `GET /api/admin/jobs/{id}`. */
+export interface AdminJob {
+  id: string;
+  kind: string;
+  status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+  progress: JobProgress | null;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** The result of an audit-chain verification job. */
+export interface AuditVerifyResult {
+  records: number;
+  ok: boolean;
+  first_broken: { seq: number; reason: string } | null;
+}
+
+/** `GET /api/admin/audit/verify`: the latest verification (404 when none ran). */
+export interface AuditVerification {
+  job_id: string;
+  status: AdminJob['status'];
+  result: AuditVerifyResult | null;
+  finished_at: string | null;
+}
+
+/** The body of `POST /api/research/exports`. */
+export interface NewResearchExport {
+  types?: string[];
+  since?: string;
+  until?: string;
+  keep_zip3?: boolean;
+  /** 20–1000 characters (trimmed). */
+  purpose: string;
+  /** 2–100. */
+  k?: number;
+}
+
+/** `POST /api/research/exports` (202). */
+export type ResearchExportAccepted = Schemas['ResearchExportAccepted'];
+
+/** A file of a completed export. */
+export type ExportFile = Schemas['ExportFile'];
+
+/** Resources of one type the de-identifier refused. */
+export type SkippedResources = Schemas['SkippedResources'];
+
+/** What k-anonymity did to an export. */
+export interface Anonymity {
+  k: number;
+  quasi_identifiers: string[];
+  generalisation: string[];
+  suppressed: Record<string, number>;
+}
+
+/** `GET /api/research/exports/{id}`: an export, with its files once completed. */
+export interface ResearchExport {
+  id: string;
+  status: Schemas['ExportStatus'];
+  types: string[];
+  purpose: string;
+  k: number | null;
+  since: string | null;
+  until: string | null;
+  created_at: string;
+  expires_at: string | null;
+  progress: JobProgress | null;
+  output: ExportFile[];
+  skipped: SkippedResources[];
+  anonymity: Anonymity | null;
+  as_of?: string | null;
+  error?: string | null;
+}
+
+/** `GET /api/research/exports`: the caller's exports, newest first. */
+export interface ResearchExportList {
+  exports: ResearchExport[];
+}

@@ -64,13 +64,26 @@ export function Layout({ portal, nav, children }: { portal: string; nav: NavItem
   );
 }
 
-/** Children only for a signed-in user of `role`; else the login page. */
-export function RequireUser({ role, children }: { role: string; children: ReactNode }) {
+/**
+ * Children only for a signed-in user of `role` (or one of them); else the login page, or, with
+ * `homeOf`, the start page of a signed-in user's own role (a physician opening an admin link).
+ */
+export function RequireUser({
+  role,
+  homeOf,
+  children,
+}: {
+  role: string | readonly string[];
+  homeOf?: (role: string) => string;
+  children: ReactNode;
+}) {
   const { user } = useSession();
   const location = useLocation();
   if (user === undefined) return <Loading label="Checking your session…" />;
-  if (user === null || user.role !== role) {
-    return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+  const allowed = typeof role === 'string' ? user?.role === role : Boolean(user && role.includes(user.role));
+  if (user && !allowed && homeOf) return <Navigate to={homeOf(user.role)} replace />;
+  if (user === null || !allowed) {
+    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
   }
   return <>{children}</>;
 }
