@@ -22,7 +22,12 @@ export function statusBadge(status: UserView['status']) {
 export function PendingPhysicians() {
   const client = useClient();
   const [done, setDone] = useState('');
-  const pending = useQuery({ queryKey: ['admin', 'users', 'pending'], queryFn: () => client.adminUsers({ pending: true, limit: 100 }) });
+  const pending = useQuery({
+    queryKey: ['admin', 'users', 'pending'],
+    queryFn: () => client.adminUsers({ pending: true, limit: 100 }),
+    // The server filters; this only keeps a row that changed meanwhile out.
+    select: (page) => ({ ...page, users: page.users.filter((user) => user.role === 'physician' && user.status === 'pending') }),
+  });
   return (
     <Section title="Pending physicians" id="pending-physicians">
       {done ? (
@@ -108,11 +113,11 @@ export function UsersPage() {
           </div>
         </form>
         <QueryState query={users} isEmpty={(page) => page.users.length === 0} empty="No account matches.">
-          {(page) => (
+          {({ users: rows, total = rows.length }) => (
             <>
               <p className="muted" role="status" data-testid="user-count">
-                {page.total === 1 ? '1 account' : `${page.total.toLocaleString('en-US')} accounts`}
-                {page.total > PAGE ? `, showing ${offset + 1}–${offset + page.users.length}` : ''}
+                {total === 1 ? '1 account' : `${total.toLocaleString('en-US')} accounts`}
+                {total > PAGE ? `, showing ${offset + 1}–${offset + rows.length}` : ''}
               </p>
               <div className="table-wrap">
                 <table className="users-table">
@@ -128,7 +133,7 @@ export function UsersPage() {
                     </tr>
                   </thead>
                   <tbody>
-                    {page.users.map((user) => (
+                    {rows.map((user) => (
                       <tr key={user.id}>
                         <th scope="row">
                           <Link to={`/admin/users/${encodeURIComponent(user.id)}`}>{user.name?.trim() || '(no name)'}</Link>
@@ -145,12 +150,12 @@ export function UsersPage() {
                   </tbody>
                 </table>
               </div>
-              {page.total > PAGE ? (
+              {total > PAGE ? (
                 <div className="actions pager">
                   <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
                     Previous page
                   </button>
-                  <button type="button" disabled={offset + PAGE >= page.total} onClick={() => setOffset(offset + PAGE)}>
+                  <button type="button" disabled={offset + PAGE >= total} onClick={() => setOffset(offset + PAGE)}>
                     Next page
                   </button>
                 </div>

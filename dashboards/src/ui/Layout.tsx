@@ -3,7 +3,7 @@
 import { useState, type ReactNode } from 'react';
 import { NavLink, Navigate, useLocation } from 'react-router-dom';
 import { useSession } from './session';
-import { Loading } from './components';
+import { Loading, PageErrorBoundary } from './components';
 import { NotificationBell } from './notifications';
 
 export interface NavItem {
@@ -15,6 +15,7 @@ export interface NavItem {
 export function Layout({ portal, nav, children }: { portal: string; nav: NavItem[]; children: ReactNode }) {
   const { user, signOut } = useSession();
   const [menuOpen, setMenuOpen] = useState(false);
+  const location = useLocation();
   return (
     <div className="app">
       <a className="skip-link" href="#main">
@@ -58,7 +59,7 @@ export function Layout({ portal, nav, children }: { portal: string; nav: NavItem
         ) : null}
       </header>
       <main id="main" tabIndex={-1}>
-        {children}
+        <PageErrorBoundary resetKey={location.pathname}>{children}</PageErrorBoundary>
       </main>
     </div>
   );
