@@ -55,6 +55,9 @@ export function auditFilterProblems(filters: AuditFilters): string[] {
   if (filters.from && filters.to && dayStart(filters.from)! > dayStart(filters.to)!) {
     problems.push('The end date is before the start date.');
   }
+  if (filters.breakGlass && filters.action.trim() && filters.action.trim() !== 'break-glass') {
+    problems.push('Break-glass only shows the break-glass records: clear the action, or choose break-glass.');
+  }
   return problems;
 }
 
