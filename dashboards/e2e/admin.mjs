@@ -265,7 +265,7 @@ await run('admin invites a researcher: the link is shown once', async () => {
   invitationUrl = await adm.getByLabel('Invitation link').inputValue();
   expect(invitationUrl.includes('/invite/'), `the invitation link is ${invitationUrl}`);
   const row = adm.locator('tbody tr').filter({ hasText: researcher.email });
-  await row.getByText('open').waitFor();
+  await row.getByText('pending', { exact: true }).waitFor();
   await shot(adm, 'admin-invitation-created');
   await adm.getByRole('button', { name: 'Done' }).click();
   expect((await adm.getByLabel('Invitation link').count()) === 0, 'the link is still shown');

@@ -1,5 +1,5 @@
 // Researcher invitations: create one for an e-mail address (the link is shown once, to copy
-// and send), see which are open, accepted or expired, and revoke an open one.
+// and send), see which are pending, accepted, revoked or expired, and revoke a pending one.
 
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -8,11 +8,17 @@ import { Badge, Field, FormError, PageTitle, QueryState, Section } from '../ui/c
 import { formatDateTime } from '../fhir/format';
 import type { Invitation } from '../api/types';
 
-export type InvitationState = 'accepted' | 'expired' | 'open';
+export type InvitationState = 'pending' | 'accepted' | 'revoked' | 'expired';
 
-export function invitationState(invitation: Pick<Invitation, 'accepted_at' | 'expires_at'>, now = Date.now()): InvitationState {
+/** The state of an invitation: the server's, else from its instants (`now`: expiry). */
+export function invitationState(
+  invitation: Pick<Invitation, 'accepted_at' | 'expires_at' | 'revoked_at' | 'status'>,
+  now = Date.now(),
+): InvitationState {
   if (invitation.accepted_at) return 'accepted';
-  return Date.parse(invitation.expires_at) <= now ? 'expired' : 'open';
+  if (invitation.revoked_at || invitation.status === 'revoked') return 'revoked';
+  if (invitation.status === 'expired' || Date.parse(invitation.expires_at) <= now) return 'expired';
+  return 'pending';
 }
 
 /** What is wrong with the form (the server checks again). */
@@ -135,13 +141,13 @@ export function InvitationsPage() {
                       <tr key={invitation.id}>
                         <th scope="row">{invitation.email}</th>
                         <td>
-                          <Badge tone={state === 'accepted' ? 'good' : state === 'open' ? 'info' : 'neutral'}>{state}</Badge>
+                          <Badge tone={state === 'accepted' ? 'good' : state === 'pending' ? 'info' : 'neutral'}>{state}</Badge>
                           {invitation.accepted_at ? <span className="muted"> {formatDateTime(invitation.accepted_at)}</span> : null}
                         </td>
                         <td className="num">{formatDateTime(invitation.created_at)}</td>
                         <td className="num">{formatDateTime(invitation.expires_at)}</td>
                         <td>
-                          {state === 'open' ? (
+                          {state === 'pending' ? (
                             <button
                               type="button"
                               className="danger"

@@ -266,13 +266,15 @@ describe('invitations', () => {
     const now = Date.parse('2024-05-02T00:00:00Z');
     expect(invitationState({ accepted_at: '2024-05-01T00:00:00Z', expires_at: '2024-05-01T12:00:00Z' }, now)).toBe('accepted');
     expect(invitationState({ accepted_at: null, expires_at: '2024-05-01T12:00:00Z' }, now)).toBe('expired');
-    expect(invitationState({ accepted_at: null, expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('open');
+    expect(invitationState({ accepted_at: null, expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('pending');
+    expect(invitationState({ accepted_at: null, revoked_at: '2024-05-01T13:00:00Z', expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('revoked');
+    expect(invitationState({ accepted_at: null, status: 'revoked', expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('revoked');
     expect(invitationProblems('r@example.org', '72')).toEqual([]);
     expect(invitationProblems('nobody', '0')).toEqual(['Enter the e-mail address of the researcher.', 'The link must stay valid for 1 to 720 hours.']);
     expect(invitationProblems('r@example.org', '721')).toHaveLength(1);
   });
 
-  it('shows the created link once and revokes an open invitation', async () => {
+  it('shows the created link once and revokes a pending invitation', async () => {
     const open = { id: 'i1', email: 'r@example.org', role: 'researcher', url: null, created_at: '2024-05-01T00:00:00Z', expires_at: '2999-01-01T00:00:00Z', accepted_at: null, created_by: 'u-admin' };
     let revoked = false;
     const { of } = renderWithServer(<InvitationsPage />, (call) => {

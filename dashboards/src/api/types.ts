@@ -189,6 +189,9 @@ export interface Invitation {
   created_at: string;
   expires_at: string;
   accepted_at: string | null;
+  revoked_at?: string | null;
+  /** `pending`, `accepted`, `revoked` or `expired`. */
+  status?: string;
   created_by: string;
 }
 
