@@ -10,15 +10,18 @@ import type { Invitation } from '../api/types';
 
 export type InvitationState = 'pending' | 'accepted' | 'revoked' | 'expired';
 
-/** The state of an invitation: the server's, else from its instants (`now`: expiry). */
+const STATES: readonly InvitationState[] = ['pending', 'accepted', 'revoked', 'expired'];
+
+/** The state of an invitation: the server's, else (an older answer) from its instants at `now`. */
 export function invitationState(
-  invitation: Pick<Invitation, 'accepted_at' | 'expires_at' | 'revoked_at' | 'status'>,
+  invitation: Pick<Invitation, 'expires_at'> & Partial<Pick<Invitation, 'accepted_at' | 'revoked_at' | 'status'>>,
   now = Date.now(),
 ): InvitationState {
+  const stated = STATES.find((state) => state === invitation.status);
+  if (stated) return stated;
   if (invitation.accepted_at) return 'accepted';
-  if (invitation.revoked_at || invitation.status === 'revoked') return 'revoked';
-  if (invitation.status === 'expired' || Date.parse(invitation.expires_at) <= now) return 'expired';
-  return 'pending';
+  if (invitation.revoked_at) return 'revoked';
+  return Date.parse(invitation.expires_at) <= now ? 'expired' : 'pending';
 }
 
 /** What is wrong with the form (the server checks again). */

@@ -57,7 +57,7 @@ export function OverviewPage() {
                 <Tile label="Break-glass, last 7 days" value={s.break_glass.last_7d} to="/admin/break-glass" tone="bad" />
               </ul>
               <div className="chart-grid charts">
-                <BarChart title="Resources by type" counts={s.resources} />
+                <BarChart title="Resources by type" counts={s.resources} max={12} />
                 <BarChart title="Users by role" counts={s.users} />
                 <BarChart title="Documents by status" counts={s.documents} />
                 <BarChart title="Jobs by status" counts={s.jobs} />

@@ -40,8 +40,14 @@ export function addSamples(samples: Samples, health: AdminHealth, keep = 30): Sa
   return next;
 }
 
+/** A probe's latency for reading: a tenth of a millisecond below 10 ms, whole milliseconds above. */
+export function formatLatency(ms: number): string {
+  if (!Number.isFinite(ms)) return '—';
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms).toLocaleString('en-US')} ms`;
+}
+
 function latencySeries(name: string, points: { at: number; value: number }[]): ChartSeries {
-  return { label: `${name} latency`, unit: 'ms', points };
+  return { label: `${name} latency`, unit: 'ms', points: points.map((p) => ({ at: p.at, value: Math.round(p.value * 10) / 10 })) };
 }
 
 function HealthChecks() {
@@ -77,7 +83,7 @@ function HealthChecks() {
                       <td>
                         <Badge tone={healthTone(check.status)}>{check.status}</Badge>
                       </td>
-                      <td className="num">{check.status === 'not-configured' ? '—' : `${check.latency_ms} ms`}</td>
+                      <td className="num">{check.status === 'not-configured' ? '—' : formatLatency(check.latency_ms)}</td>
                       <td>
                         {[
                           check.lag !== undefined && check.lag !== null ? `${check.lag.toLocaleString('en-US')} changes not yet indexed` : null,

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { buildQuery } from '../api/client';
-import type { AuditRecord, UserView } from '../api/types';
+import type { AdminHealth, AuditRecord, UserView } from '../api/types';
 import { renderWithServer, outcome } from '../test-support';
 import { dayStart } from '../ui/dates';
 import {
@@ -24,6 +24,7 @@ import { AuditPage } from './AuditPage';
 import { ChainStatus, chainSummary, verifyResult } from './ChainStatus';
 import { breakGlassCases } from './BreakGlassPage';
 import { InvitationsPage, invitationProblems, invitationState } from './InvitationsPage';
+import { addSamples, formatLatency } from './SystemPage';
 
 afterEach(() => {
   cleanup();
@@ -269,13 +270,15 @@ describe('invitations', () => {
     expect(invitationState({ accepted_at: null, expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('pending');
     expect(invitationState({ accepted_at: null, revoked_at: '2024-05-01T13:00:00Z', expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('revoked');
     expect(invitationState({ accepted_at: null, status: 'revoked', expires_at: '2024-05-03T00:00:00Z' }, now)).toBe('revoked');
+    // The server's state wins over the clock of the browser.
+    expect(invitationState({ accepted_at: null, status: 'pending', expires_at: '2024-05-01T00:00:00Z' }, now)).toBe('pending');
     expect(invitationProblems('r@example.org', '72')).toEqual([]);
     expect(invitationProblems('nobody', '0')).toEqual(['Enter the e-mail address of the researcher.', 'The link must stay valid for 1 to 720 hours.']);
     expect(invitationProblems('r@example.org', '721')).toHaveLength(1);
   });
 
   it('shows the created link once and revokes a pending invitation', async () => {
-    const open = { id: 'i1', email: 'r@example.org', role: 'researcher', url: null, created_at: '2024-05-01T00:00:00Z', expires_at: '2999-01-01T00:00:00Z', accepted_at: null, created_by: 'u-admin' };
+    const open = { id: 'i1', email: 'r@example.org', role: 'researcher', url: null, status: 'pending', created_at: '2024-05-01T00:00:00Z', expires_at: '2999-01-01T00:00:00Z', accepted_at: null, revoked_at: null, created_by: 'u-admin' };
     let revoked = false;
     const { of } = renderWithServer(<InvitationsPage />, (call) => {
       if (call.method === 'GET' && call.url === '/api/admin/invitations') return [200, { invitations: revoked ? [] : [open] }];
@@ -294,5 +297,26 @@ describe('invitations', () => {
     expect(screen.queryByLabelText('Invitation link')).toBeNull();
     fireEvent.click(await screen.findByRole('button', { name: 'Revoke the invitation of r@example.org' }));
     await screen.findByText('No invitation yet.');
+  });
+});
+
+describe('system health', () => {
+  it('reads latencies and keeps one sample per check and instant, the newest few', () => {
+    expect(formatLatency(0.4321)).toBe('0.4 ms');
+    expect(formatLatency(1234.5)).toBe('1,235 ms');
+    const health = (at: string, ms: number): AdminHealth => ({
+      status: 'ok',
+      checked_at: at,
+      checks: [
+        { name: 'database', status: 'ok', latency_ms: ms, detail: null },
+        { name: 'mail', status: 'not-configured', latency_ms: 0, detail: null },
+      ],
+    });
+    let samples = addSamples({}, health('2024-05-01T10:00:00Z', 1.5));
+    samples = addSamples(samples, health('2024-05-01T10:00:00Z', 9));
+    samples = addSamples(samples, health('2024-05-01T10:00:10Z', 2.5), 2);
+    samples = addSamples(samples, health('2024-05-01T10:00:20Z', 3.5), 2);
+    expect(samples.database.map((p) => p.value)).toEqual([2.5, 3.5]);
+    expect(samples.mail).toBeUndefined();
   });
 });
