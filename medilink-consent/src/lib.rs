@@ -26,6 +26,7 @@ pub mod fhir_access;
 pub mod grant;
 pub mod guard;
 pub mod mail;
+pub mod notices;
 pub mod policy;
 pub mod research;
 pub mod service;

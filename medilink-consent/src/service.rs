@@ -34,9 +34,10 @@ use crate::grant::{
     Scope,
 };
 use crate::mail::{Mail, Mailer};
+use crate::notices::{ConsentNotices, RevokedBy};
 use decoded::DecodedGrants;
 use medilink_platform::Caller;
-use medilink_platform::notifications::{Event, NotificationKind, Notify, Recipient};
+use medilink_platform::notifications::Notify;
 
 mod decoded;
 
@@ -167,19 +168,31 @@ impl ConsentService {
 
     /// Tells the lifecycle's events through `notify` (issue #14): a request to the patient,
     /// a grant, a decline or a revocation to the physician, a break-glass access to the
-    /// patient (instead of the `mailer`'s notice). A `Consent` is a FHIR resource: its notices
-    /// are written right after the grant is saved, not in its transaction.
+    /// patient (instead of the `mailer`'s notice). The notices are derived from the `Consent`
+    /// versions written ([`crate::notices`]: the change feed is the outbox), right after each
+    /// change and by the periodic `consent.notices` job, so a crash in between loses none.
     pub fn with_notify(mut self, notify: Arc<dyn Notify>) -> Self {
         self.notify = Some(notify);
         self
     }
 
-    /// Tells `recipient` about `event`; a failure is logged (the change stands).
-    async fn tell(&self, recipient: Recipient, event: Event) {
-        if let Some(notify) = &self.notify
-            && let Err(err) = notify.notify(&[recipient], &event).await
+    /// The relay that tells the changes of the `Consent` feed (none without `notify`).
+    pub fn notices(&self) -> Option<ConsentNotices> {
+        Some(ConsentNotices {
+            store: self.store.clone(),
+            notify: self.notify.clone()?,
+            kv: self.kv.clone(),
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// Tells the changes written so far (this request's included); a failure is logged: the
+    /// change stands and the periodic job tells it later.
+    async fn tell_changes(&self) {
+        if let Some(notices) = self.notices()
+            && let Err(err) = notices.follow().await
         {
-            tracing::error!(error = %err, kind = %event.kind, "notification not written");
+            tracing::warn!(error = %err, "consent notices not written yet");
         }
     }
 
@@ -284,9 +297,18 @@ impl ConsentService {
         }
     }
 
-    async fn save(&self, mut grant: Grant) -> ConsentResult<Grant> {
+    async fn save(&self, grant: Grant) -> ConsentResult<Grant> {
+        self.save_as(grant, |resource| resource).await
+    }
+
+    /// Saves `grant` as the `Consent` `shape` makes of its FHIR form.
+    async fn save_as(
+        &self,
+        mut grant: Grant,
+        shape: impl FnOnce(Value) -> Value,
+    ) -> ConsentResult<Grant> {
         let ctx = RequestContext::system();
-        let resource = grant.to_fhir(self.now());
+        let resource = shape(grant.to_fhir(self.now()));
         let stored = match &grant.id {
             None => self.store.create(&ctx, resource).await?,
             Some(id) => {
@@ -452,18 +474,7 @@ impl ConsentService {
             Initiator::Physician => Action::ConsentRequest,
         };
         self.audit(principal, action, &grant).await;
-        match initiator {
-            Initiator::Patient => {
-                let physician = Recipient::User(UserId(grant.grantee.clone()));
-                self.tell(physician, Event::new(NotificationKind::ConsentGranted))
-                    .await;
-            }
-            Initiator::Physician => {
-                let patient = Recipient::Patient(grant.patient.clone());
-                self.tell(patient, Event::new(NotificationKind::ConsentRequested))
-                    .await;
-            }
-        }
+        self.tell_changes().await;
         Ok(grant)
     }
 
@@ -519,13 +530,7 @@ impl ConsentService {
             Action::ConsentDecline
         };
         self.audit(principal, recorded, &grant).await;
-        let kind = if accept {
-            NotificationKind::ConsentGranted
-        } else {
-            NotificationKind::ConsentDeclined
-        };
-        let physician = Recipient::User(UserId(grant.grantee.clone()));
-        self.tell(physician, Event::new(kind)).await;
+        self.tell_changes().await;
         Ok(grant)
     }
 
@@ -538,16 +543,22 @@ impl ConsentService {
             return Ok(grant);
         }
         grant.revoke_at(self.now());
-        let grant = self.save(grant).await?;
+        let by = match principal {
+            _ if principal
+                .user_id()
+                .is_some_and(|user| user.as_str() == grant.grantee) =>
+            {
+                RevokedBy::Grantee
+            }
+            Caller::User {
+                role: Role::Patient,
+                ..
+            } => RevokedBy::Patient,
+            _ => RevokedBy::Other,
+        };
+        let grant = self.save_as(grant, |resource| by.record(resource)).await?;
         self.audit(principal, Action::ConsentRevoke, &grant).await;
-        if principal
-            .user_id()
-            .is_none_or(|user| user.as_str() != grant.grantee)
-        {
-            let physician = Recipient::User(UserId(grant.grantee.clone()));
-            self.tell(physician, Event::new(NotificationKind::ConsentRevoked))
-                .await;
-        }
+        self.tell_changes().await;
         Ok(grant)
     }
 
@@ -596,9 +607,7 @@ impl ConsentService {
             .await?;
         self.audit(principal, Action::BreakGlass, &grant).await;
         if self.notify.is_some() {
-            let at = medilink_platform::notifications::readable_instant(now);
-            let event = Event::new(NotificationKind::BreakGlass).with("at", at);
-            self.tell(Recipient::Patient(request.patient), event).await;
+            self.tell_changes().await;
             return Ok(grant);
         }
         let mail = Mail {

@@ -218,6 +218,36 @@ pub trait ResourceStore: Send + Sync + Debug {
         limit: usize,
     ) -> FhirResult<Vec<StoredResource>>;
 
+    /// Versions of `resource_type` written after sequence number `after`, in sequence order:
+    /// the change feed of one type (a relay following one type reads only its rows). The
+    /// default filters [`ResourceStore::changes_since`].
+    async fn changes_of_type_since(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        after: u64,
+        limit: usize,
+    ) -> FhirResult<Vec<StoredResource>> {
+        let limit = limit.max(1);
+        let mut found = Vec::new();
+        let mut after = after;
+        loop {
+            let page = self.changes_since(ctx, after, 500).await?;
+            let Some(last) = page.last() else {
+                return Ok(found);
+            };
+            after = last.seq;
+            for stored in page {
+                if stored.resource_type == resource_type {
+                    found.push(stored);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+    }
+
     /// Closes the store cleanly (connection pools drained, SQLite checkpointed). Later calls
     /// fail with [`crate::FhirError::Unavailable`].
     async fn close(&self) -> FhirResult<()>;
@@ -297,6 +327,17 @@ impl<S: ResourceStore + ?Sized> ResourceStore for Arc<S> {
         limit: usize,
     ) -> FhirResult<Vec<StoredResource>> {
         (**self).changes_since(ctx, after, limit).await
+    }
+    async fn changes_of_type_since(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        after: u64,
+        limit: usize,
+    ) -> FhirResult<Vec<StoredResource>> {
+        (**self)
+            .changes_of_type_since(ctx, resource_type, after, limit)
+            .await
     }
     async fn close(&self) -> FhirResult<()> {
         (**self).close().await

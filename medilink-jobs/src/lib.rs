@@ -1,11 +1,12 @@
 //! `medilink-jobs`: the one job registry both hosts call. [`register_jobs`] registers every
 //! queue-wide kind — `document.ingest`, `fhir.export`, `research.export`, the notification
-//! deliveries and the maintenance jobs — with handlers built from [`JobDeps`]; the server's embedded worker and
+//! deliveries, the maintenance jobs and `audit.verify` — with handlers built from [`JobDeps`]; the server's embedded worker and
 //! `medilink-worker` both call it, so a kind added here runs wherever the queue is worked
 //! (a kind registered by one host only would stall under `serve --no-worker`).
 //!
-//! Not here: `maintenance.fulltext` (it catches up *this process's* full-text index, so only
-//! a process holding one — the server — registers it, next to its follower task) and the
+//! Not here: `maintenance.fulltext` and `maintenance.reindex` (they catch up and rebuild *this
+//! process's* full-text index, so only a process holding one — the server — registers them,
+//! next to its follower task) and the
 //! worker's hidden `--enable-test-handlers` kinds.
 //!
 //! Each kind's payload and result are serde structs named by its
@@ -17,13 +18,16 @@ use std::sync::Arc;
 
 use medilink_consent::expiry::{ConsentExpiry, register_expiry};
 use medilink_consent::export::BulkExport;
+use medilink_consent::notices::{ConsentNotices, register_notices};
 use medilink_consent::research::ResearchExport;
 use medilink_fhir::blob::BlobStore;
 use medilink_fhir::jobs::JobKind;
 use medilink_fhir::jobs::JobQueue;
+use medilink_fhir::kv::KeyValue;
 use medilink_fhir::{Clock, IdGen, ResourceStore};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
+use medilink_platform::admin_jobs::register_admin_jobs;
 use medilink_platform::maintenance::register_maintenance;
 use medilink_platform::notifications::{Mailer, Notifications, register_notifications};
 use medilink_platform::worker::Registry;
@@ -61,6 +65,9 @@ pub struct JobDeps {
     pub mailer: Arc<dyn Mailer>,
     /// The portal's base URL that notices link to.
     pub portal_url: String,
+    /// The security state's key-value store (Redis or the database's `kv` table: what the
+    /// server's consent service uses), holding the `consent.notices` cursor.
+    pub kv: Arc<dyn KeyValue>,
 }
 
 impl std::fmt::Debug for JobDeps {
@@ -117,9 +124,9 @@ impl JobDeps {
 }
 
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
-/// `fhir.export`, `research.export`, `notification.deliver`, and the periodic
+/// `fhir.export`, `research.export`, `notification.deliver`, `audit.verify`, and the periodic
 /// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
-/// `notification.sweep` and `consent.expiry`.
+/// `notification.sweep`, `consent.notices` and `consent.expiry`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     register_notifications(
         registry,
@@ -130,6 +137,15 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));
+    register_notices(
+        registry,
+        ConsentNotices {
+            store: deps.store.clone(),
+            notify: Arc::new(deps.notifications.clone()),
+            kv: deps.kv.clone(),
+            clock: deps.clock.clone(),
+        },
+    );
     register_expiry(
         registry,
         ConsentExpiry {
@@ -145,6 +161,7 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
         deps.jobs.clone(),
         deps.clock.clone(),
     );
+    register_admin_jobs(registry, deps.audit.clone(), deps.jobs.clone());
 }
 
 /// The kinds [`register_jobs`] registers, sorted (what every host's registry must contain).

@@ -157,13 +157,33 @@ pub enum Action {
     DrugHistory,
     /// A CDS Hooks service call (`/cds-services/{id}`).
     CdsHook,
+    /// An admin approved a pending account.
+    UserApprove,
+    /// An admin suspended an account.
+    UserSuspend,
+    /// An admin reinstated a suspended account.
+    UserReinstate,
+    /// An admin cleared an account's lockouts.
+    UserUnlock,
+    /// An admin changed an account's role.
+    UserRoleChange,
+    /// An admin invited a researcher.
+    InvitationCreate,
+    /// An admin revoked an invitation.
+    InvitationRevoke,
+    /// An invitation was accepted (the account it created).
+    InvitationAccept,
+    /// An admin started a full-text rebuild.
+    Reindex,
+    /// An admin started an audit chain verification.
+    AuditVerify,
     /// Any other request to an audited route (a method it does not have, an unknown path).
     Other,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 42] = [
         Action::Read,
         Action::Vread,
         Action::Search,
@@ -195,6 +215,16 @@ impl Action {
         Action::DrugAcknowledge,
         Action::DrugHistory,
         Action::CdsHook,
+        Action::UserApprove,
+        Action::UserSuspend,
+        Action::UserReinstate,
+        Action::UserUnlock,
+        Action::UserRoleChange,
+        Action::InvitationCreate,
+        Action::InvitationRevoke,
+        Action::InvitationAccept,
+        Action::Reindex,
+        Action::AuditVerify,
         Action::Other,
     ];
 
@@ -232,6 +262,17 @@ impl Action {
             Action::DrugAcknowledge => "drug-acknowledge",
             Action::DrugHistory => "drug-history",
             Action::CdsHook => "cds-hook",
+            Action::UserApprove => "user-approve",
+            Action::UserSuspend => "user-suspend",
+            Action::UserReinstate => "user-reinstate",
+            Action::UserUnlock => "user-unlock",
+            Action::UserRoleChange => "user-role-change",
+            Action::InvitationCreate => "invitation-create",
+            Action::InvitationRevoke => "invitation-revoke",
+            Action::InvitationAccept => "invitation-accept",
+            Action::Reindex => "reindex",
+            Action::AuditVerify => "audit-verify",
+
             Action::Other => "other",
         }
     }
@@ -360,6 +401,19 @@ pub trait AuditLog: Send + Sync + Debug {
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>>;
     /// Recomputes the chain from the first record.
     async fn verify(&self) -> FhirResult<AuditVerification>;
+    /// How many records match `filter` (its `before_seq` and `limit` ignored).
+    async fn count(&self, filter: &AuditFilter) -> FhirResult<u64>;
+    /// At most `limit` records from `first_seq` on, in `seq` order (verification in steps).
+    async fn records_from(&self, first_seq: u64, limit: usize) -> FhirResult<Vec<AuditRecord>>;
+}
+
+/// The first record of a chain that does not verify, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenRecord {
+    /// Its position.
+    pub seq: u64,
+    /// What does not match (no record content).
+    pub reason: &'static str,
 }
 
 /// The hash of record `seq` with `entry` in the current format, chained to `prev_hash`
@@ -429,14 +483,35 @@ pub fn verify_records(
     expected_seq: &mut u64,
     expected_prev: &mut String,
 ) -> Option<u64> {
+    check_records(records, expected_seq, expected_prev).map(|broken| broken.seq)
+}
+
+/// [`verify_records`], saying why the first broken record does not verify.
+pub fn check_records(
+    records: &[AuditRecord],
+    expected_seq: &mut u64,
+    expected_prev: &mut String,
+) -> Option<BrokenRecord> {
     for record in records {
-        let ok = record.seq == *expected_seq
-            && record.prev_hash == *expected_prev
-            && record.format.is_some_and(|format| {
-                chain_hash_in(format, &record.prev_hash, record.seq, &record.entry) == record.hash
+        let reason = if record.seq != *expected_seq {
+            Some("out of sequence: a record before it is missing or was inserted")
+        } else if record.prev_hash != *expected_prev {
+            Some("its link to the previous record does not match")
+        } else {
+            match record.format {
+                None => Some("its format is unknown"),
+                Some(format) => {
+                    (chain_hash_in(format, &record.prev_hash, record.seq, &record.entry)
+                        != record.hash)
+                        .then_some("its content does not match its hash")
+                }
+            }
+        };
+        if let Some(reason) = reason {
+            return Some(BrokenRecord {
+                seq: record.seq,
+                reason,
             });
-        if !ok {
-            return Some(record.seq);
         }
         *expected_seq += 1;
         expected_prev.clone_from(&record.hash);
@@ -500,7 +575,17 @@ mod tests {
         records[1].entry.action = "read".into();
         let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
         assert_eq!(verify_records(&records, &mut seq, &mut prev), Some(2));
+        let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
+        assert_eq!(
+            check_records(&records, &mut seq, &mut prev).map(|broken| broken.reason),
+            Some("its content does not match its hash")
+        );
         records.remove(1);
+        let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
+        assert_eq!(
+            check_records(&records, &mut seq, &mut prev).map(|broken| broken.reason),
+            Some("out of sequence: a record before it is missing or was inserted")
+        );
         let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
         assert_eq!(verify_records(&records, &mut seq, &mut prev), Some(3));
     }

@@ -281,13 +281,15 @@ pub trait NotificationStore: Send + Sync + Debug {
     /// The accounts linked to the `Patient` `patient`.
     async fn users_of_patient(&self, patient: &str) -> FhirResult<Vec<UserId>>;
     /// Remembers that `user` signed in from the client `fingerprint`, keeping the `keep` most
-    /// recent; says whether it was among them.
+    /// recent; says whether it was among them. When it is [`SeenClient::New`],
+    /// `notice_if_new` is stored in the same transaction.
     async fn remember_client(
         &self,
         user: &UserId,
         fingerprint: &str,
         at: OffsetDateTime,
         keep: u32,
+        notice_if_new: Option<&NewNotification>,
     ) -> FhirResult<SeenClient>;
 }
 
@@ -501,17 +503,19 @@ impl Notifications {
         device: &str,
     ) -> FhirResult<bool> {
         let now = self.clock.now();
+        let event = Event::new(NotificationKind::NewSignIn)
+            .with("at", readable_instant(now))
+            .with("address", address)
+            .with("device", device);
+        let notice = self
+            .prepare(&[Recipient::User(user.clone())], &event)
+            .await?;
         let seen = self
             .store
-            .remember_client(user, fingerprint, now, 10)
+            .remember_client(user, fingerprint, now, 10, notice.first())
             .await?;
         if seen == SeenClient::New {
-            let event = Event::new(NotificationKind::NewSignIn)
-                .with("at", readable_instant(now))
-                .with("address", address)
-                .with("device", device);
-            self.notify(&[Recipient::User(user.clone())], &event)
-                .await?;
+            self.dispatch(&notice).await;
         }
         Ok(seen == SeenClient::New)
     }
@@ -575,17 +579,29 @@ impl Notifications {
     }
 }
 
-#[async_trait]
-impl Notify for Notifications {
-    async fn notify(&self, recipients: &[Recipient], event: &Event) -> FhirResult<usize> {
+impl Notifications {
+    /// The notices `event` makes for `recipients` (their preferences applied), not yet
+    /// stored: the caller stores them in the transaction of the change they report
+    /// ([`AccountStore::update_user_telling`](crate::AccountStore::update_user_telling)) and
+    /// then [`Notifications::dispatch`]es what was stored.
+    pub async fn prepare(
+        &self,
+        recipients: &[Recipient],
+        event: &Event,
+    ) -> FhirResult<Vec<NewNotification>> {
         let users = self.users(recipients).await?;
         let mut notices = Vec::with_capacity(users.len());
         for user in users {
             let preferences = self.store.preferences(&user).await?.unwrap_or_default();
             notices.push(self.notice(user, event, &preferences));
         }
-        let stored = self.store.insert(&notices).await?;
-        for notice in &stored {
+        Ok(notices)
+    }
+
+    /// Enqueues the e-mail deliveries of stored notices; one that cannot be enqueued now is
+    /// left to `notification.sweep` (the delivery row is the outbox).
+    pub async fn dispatch(&self, stored: &[NewNotification]) {
+        for notice in stored {
             for delivery in &notice.deliveries {
                 if delivery.channel != Channel::Email {
                     continue;
@@ -599,6 +615,15 @@ impl Notify for Notifications {
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl Notify for Notifications {
+    async fn notify(&self, recipients: &[Recipient], event: &Event) -> FhirResult<usize> {
+        let notices = self.prepare(recipients, event).await?;
+        let stored = self.store.insert(&notices).await?;
+        self.dispatch(&stored).await;
         Ok(stored.len())
     }
 }

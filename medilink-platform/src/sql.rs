@@ -14,6 +14,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+mod accounts;
 mod notifications;
 
 pub use notifications::SqlNotificationStore;
@@ -21,9 +22,11 @@ pub use notifications::SqlNotificationStore;
 use crate::AuditFormat;
 use crate::accounts::duplicate;
 use crate::audit::{GENESIS_HASH, chain_hash, verify_records};
+use crate::notifications::NewNotification;
 use crate::{
-    AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification,
-    NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
+    AccountChange, AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord,
+    AuditVerification, Invitation, InvitationAcceptance, NewInvitation, NewUser, Platform,
+    RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
 };
 use medilink_fhir::backend::sql::{
     SqlMigration, SqlResourceStore, begin_write, classify, placeholders,
@@ -51,6 +54,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         name: "0009_notifications",
         sqlite: include_str!("../../migrations/sqlite/0009_notifications.sql"),
         postgres: include_str!("../../migrations/postgres/0009_notifications.sql"),
+    },
+    SqlMigration {
+        name: "0010_admin",
+        sqlite: include_str!("../../migrations/sqlite/0010_admin.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_admin.sql"),
     },
 ];
 
@@ -197,36 +205,24 @@ impl AccountStore for SqlAccountStore {
             return Err(duplicate("an account with this e-mail"));
         }
         let now = to_micros(self.clock.now());
-        let sql = format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        let values = vec![
-            user.id.as_str().into(),
-            user.email_hash.clone().into(),
-            user.email_enc.into(),
-            user.name_enc.into(),
-            user.password_hash.into(),
-            user.role.as_str().into(),
-            user.status.as_str().into(),
-            user.patient_id.map(|id| id.as_str().to_owned()).into(),
-            SqlValue::from(None::<Vec<u8>>),
-            false.into(),
-            "[]".into(),
-            now.into(),
-            now.into(),
-        ];
+        let (id, email_hash) = (user.id.clone(), user.email_hash.clone());
+        let values = accounts::new_user_values(user, now);
         let inserted = self
             .db
-            .execute_raw(statement(self.backend, &sql, values))
+            .execute_raw(statement(
+                self.backend,
+                &accounts::insert_user_sql(),
+                values,
+            ))
             .await;
         if let Err(err) = inserted {
             // A concurrent registration with the same e-mail loses on the unique index.
-            if self.user_by_email_hash(&user.email_hash).await?.is_some() {
+            if self.user_by_email_hash(&email_hash).await?.is_some() {
                 return Err(duplicate("an account with this e-mail"));
             }
             return Err(classify(err));
         }
-        self.user(&user.id)
+        self.user(&id)
             .await?
             .ok_or_else(|| corrupt("user (vanished after insert)"))
     }
@@ -242,20 +238,8 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn list_users(&self, filter: &UserFilter) -> FhirResult<Vec<UserRecord>> {
-        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1");
-        let mut values: Vec<SqlValue> = Vec::new();
-        if let Some(role) = filter.role {
-            sql.push_str(" AND role = ?");
-            values.push(role.as_str().into());
-        }
-        if let Some(status) = filter.status {
-            sql.push_str(" AND status = ?");
-            values.push(status.as_str().into());
-        }
-        if let Some(hash) = &filter.email_hash {
-            sql.push_str(" AND email_hash = ?");
-            values.push(hash.clone().into());
-        }
+        let (filter_sql, values) = accounts::user_where(filter);
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM users{filter_sql}");
         let limit = match filter.limit {
             0 => 100,
             n => n.min(1000),
@@ -273,6 +257,14 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn update_user(&self, user: &UserRecord) -> FhirResult<UserRecord> {
+        Ok(self.update_user_telling(user, &[]).await?.0)
+    }
+
+    async fn update_user_telling(
+        &self,
+        user: &UserRecord,
+        notices: &[NewNotification],
+    ) -> FhirResult<(UserRecord, Vec<NewNotification>)> {
         let codes =
             serde_json::to_string(&user.backup_codes).map_err(|err| FhirError::Internal {
                 source: Box::new(err),
@@ -291,18 +283,27 @@ impl AccountStore for SqlAccountStore {
             to_micros(self.clock.now()).into(),
             user.id.as_str().into(),
         ];
-        self.db
-            .execute_raw(statement(
-                self.backend,
-                "UPDATE users SET name_enc = ?, password_hash = ?, status = ?, patient_id = ?, \
-                 totp_secret_enc = ?, totp_enabled = ?, backup_codes = ?, updated_at = ? WHERE id = ?",
-                values,
-            ))
-            .await
-            .map_err(classify)?;
-        self.user(&user.id)
+        let update = statement(
+            self.backend,
+            "UPDATE users SET name_enc = ?, password_hash = ?, status = ?, patient_id = ?, \
+             totp_secret_enc = ?, totp_enabled = ?, backup_codes = ?, updated_at = ? WHERE id = ?",
+            values,
+        );
+        let stored = if notices.is_empty() {
+            self.db.execute_raw(update).await.map_err(classify)?;
+            Vec::new()
+        } else {
+            let txn = begin_write(&self.db).await?;
+            txn.execute_raw(update).await.map_err(classify)?;
+            let stored = notifications::insert_notices(&txn, self.backend, notices).await?;
+            txn.commit().await.map_err(classify)?;
+            stored
+        };
+        let user = self
+            .user(&user.id)
             .await?
-            .ok_or_else(|| corrupt("user (not found on update)"))
+            .ok_or_else(|| corrupt("user (not found on update)"))?;
+        Ok((user, stored))
     }
 
     async fn insert_refresh(&self, token: &RefreshTokenRecord) -> FhirResult<()> {
@@ -413,6 +414,66 @@ impl AccountStore for SqlAccountStore {
             .map_err(classify)?;
         Ok(deleted.rows_affected())
     }
+
+    async fn count_users(&self, filter: &UserFilter) -> FhirResult<u64> {
+        self.count_users_sql(filter).await
+    }
+
+    async fn set_role(&self, id: &UserId, role: Role) -> FhirResult<AccountChange> {
+        self.set_role_sql(id, role).await
+    }
+
+    async fn set_status(
+        &self,
+        id: &UserId,
+        from: &[AccountStatus],
+        to: AccountStatus,
+        notices: &[NewNotification],
+    ) -> FhirResult<AccountChange> {
+        self.set_status_sql(id, from, to, notices).await
+    }
+
+    async fn record_sign_in(&self, id: &UserId, at: OffsetDateTime) -> FhirResult<()> {
+        self.record_sign_in_sql(id, at).await
+    }
+
+    async fn last_sign_in(&self, id: &UserId) -> FhirResult<Option<OffsetDateTime>> {
+        self.last_sign_in_sql(id).await
+    }
+
+    async fn active_sessions(&self, id: &UserId, now: OffsetDateTime) -> FhirResult<u64> {
+        self.active_sessions_sql(id, now).await
+    }
+
+    async fn create_invitation(&self, invitation: &NewInvitation) -> FhirResult<Invitation> {
+        self.create_invitation_sql(invitation).await
+    }
+
+    async fn invitations(&self) -> FhirResult<Vec<Invitation>> {
+        self.invitations_sql().await
+    }
+
+    async fn invitation_by_token(&self, token_hash: &[u8]) -> FhirResult<Option<Invitation>> {
+        self.invitation_by("token_hash", token_hash.to_vec().into())
+            .await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> FhirResult<Option<Invitation>> {
+        self.revoke_invitation_sql(id, now).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        user: NewUser,
+    ) -> FhirResult<InvitationAcceptance> {
+        self.accept_invitation_sql(token_hash, now, user).await
+    }
 }
 
 /// The audit trail in SQL; appends are serialized (in process and, on PostgreSQL, by an
@@ -485,6 +546,51 @@ fn audit_from_row(row: &QueryResult) -> FhirResult<AuditRecord> {
         prev_hash: row.try_get_by_index(11).map_err(classify)?,
         hash: row.try_get_by_index(12).map_err(classify)?,
     })
+}
+
+/// `{select} FROM audit_log WHERE …` of `filter` (but its paging) and its values.
+fn audit_where(select: &str, filter: &AuditFilter) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("{select} FROM audit_log WHERE 1 = 1");
+    let mut values: Vec<SqlValue> = Vec::new();
+    let action = filter.action.map(|action| action.as_str());
+    for (column, value) in [("actor", filter.actor.as_deref()), ("action", action)] {
+        if let Some(value) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            values.push(value.into());
+        }
+    }
+    if let Some(actor) = &filter.not_actor {
+        sql.push_str(" AND (actor IS NULL OR actor <> ?)");
+        values.push(actor.as_str().into());
+    }
+    if let Some(patient) = &filter.patient_id {
+        sql.push_str(" AND seq IN (SELECT seq FROM audit_log_patients WHERE patient_id = ?)");
+        values.push(patient.as_str().into());
+    }
+    if let Some(resource_type) = &filter.resource_type {
+        // The type the URL named, or (a known type name, free of LIKE wildcards) one of
+        // the types returned or changed.
+        match medilink_fhir::model::ResourceType::from_name(resource_type) {
+            Some(known) => {
+                sql.push_str(" AND (resource_type = ? OR resource_types LIKE ?)");
+                values.push(resource_type.as_str().into());
+                values.push(format!("%\"{}\"%", known.as_str()).into());
+            }
+            None => {
+                sql.push_str(" AND resource_type = ?");
+                values.push(resource_type.as_str().into());
+            }
+        }
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(" AND recorded_at >= ?");
+        values.push(to_micros(since).into());
+    }
+    if let Some(until) = filter.until {
+        sql.push_str(" AND recorded_at < ?");
+        values.push(to_micros(until).into());
+    }
+    (sql, values)
 }
 
 #[async_trait]
@@ -579,46 +685,7 @@ impl AuditLog for SqlAuditLog {
     }
 
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
-        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
-        let mut values: Vec<SqlValue> = Vec::new();
-        let action = filter.action.map(|action| action.as_str());
-        for (column, value) in [("actor", filter.actor.as_deref()), ("action", action)] {
-            if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                values.push(value.into());
-            }
-        }
-        if let Some(actor) = &filter.not_actor {
-            sql.push_str(" AND (actor IS NULL OR actor <> ?)");
-            values.push(actor.as_str().into());
-        }
-        if let Some(patient) = &filter.patient_id {
-            sql.push_str(" AND seq IN (SELECT seq FROM audit_log_patients WHERE patient_id = ?)");
-            values.push(patient.as_str().into());
-        }
-        if let Some(resource_type) = &filter.resource_type {
-            // The type the URL named, or (a known type name, free of LIKE wildcards) one of
-            // the types returned or changed.
-            match medilink_fhir::model::ResourceType::from_name(resource_type) {
-                Some(known) => {
-                    sql.push_str(" AND (resource_type = ? OR resource_types LIKE ?)");
-                    values.push(resource_type.as_str().into());
-                    values.push(format!("%\"{}\"%", known.as_str()).into());
-                }
-                None => {
-                    sql.push_str(" AND resource_type = ?");
-                    values.push(resource_type.as_str().into());
-                }
-            }
-        }
-        if let Some(since) = filter.since {
-            sql.push_str(" AND recorded_at >= ?");
-            values.push(to_micros(since).into());
-        }
-        if let Some(until) = filter.until {
-            sql.push_str(" AND recorded_at < ?");
-            values.push(to_micros(until).into());
-        }
+        let (mut sql, mut values) = audit_where(&format!("SELECT {AUDIT_COLUMNS}"), filter);
         if let Some(before) = filter.before_seq {
             sql.push_str(" AND seq < ?");
             values.push(SqlValue::from(before as i64));
@@ -631,6 +698,37 @@ impl AuditLog for SqlAuditLog {
         let rows = self
             .db
             .query_all_raw(statement(self.backend, &sql, values))
+            .await
+            .map_err(classify)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn count(&self, filter: &AuditFilter) -> FhirResult<u64> {
+        let (sql, values) = audit_where("SELECT COUNT(*)", filter);
+        let row = self
+            .db
+            .query_one_raw(statement(self.backend, &sql, values))
+            .await
+            .map_err(classify)?;
+        let n: i64 = match row {
+            Some(row) => row.try_get_by_index(0).map_err(classify)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn records_from(&self, first_seq: u64, limit: usize) -> FhirResult<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT {}",
+            limit.clamp(1, 10_000)
+        );
+        let rows = self
+            .db
+            .query_all_raw(statement(
+                self.backend,
+                &sql,
+                vec![SqlValue::from(first_seq as i64)],
+            ))
             .await
             .map_err(classify)?;
         rows.iter().map(audit_from_row).collect()
@@ -758,7 +856,7 @@ mod tests {
         }
         assert_eq!(
             migrate(&store).await.expect("upgrade"),
-            ["0006_audit_patients", "0009_notifications"]
+            ["0006_audit_patients", "0009_notifications", "0010_admin"]
         );
         let log = SqlAuditLog {
             db,

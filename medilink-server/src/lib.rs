@@ -20,6 +20,7 @@ pub mod route_meta;
 pub mod serve;
 pub mod state;
 
+mod admin;
 mod api;
 mod cds;
 mod health;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use medilink_fhir::{Clock, SystemClock};
 use medilink_jobs::register_jobs;
+use medilink_platform::admin_jobs::register_reindex;
 use medilink_platform::maintenance::register_fulltext;
 use medilink_platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_platform::{AccountStatus, Role};
@@ -58,7 +59,11 @@ async fn reindex(cli: &Cli) -> anyhow::Result<()> {
         .await
         .context("is a server still running on this data directory?")?;
     let applied = index
-        .rebuild(store.as_ref(), &medilink_fhir::RequestContext::system())
+        .rebuild(
+            store.as_ref(),
+            &medilink_fhir::RequestContext::system(),
+            &|_| {},
+        )
         .await
         .context("rebuilding the full-text index")?;
     tracing::info!(applied, "full-text index rebuilt");
@@ -173,8 +178,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 /// The handlers of a server process's worker: every queue-wide kind
-/// ([`medilink_jobs::register_jobs`], the same call `medilink-worker` makes) and the
-/// full-text catch-up of this process's own index (`maintenance.fulltext`, node-local).
+/// ([`medilink_jobs::register_jobs`], the same call `medilink-worker` makes), and the
+/// full-text catch-up and rebuild of this process's own index (`maintenance.fulltext`,
+/// `maintenance.reindex`: node-local).
 pub fn registry(state: &AppState) -> Registry {
     let mut registry = Registry::new();
     register_jobs(&mut registry, &state.job_deps);
@@ -182,6 +188,12 @@ pub fn registry(state: &AppState) -> Registry {
         &mut registry,
         state.store.inner().clone(),
         state.search_index.clone(),
+    );
+    register_reindex(
+        &mut registry,
+        state.store.inner().clone(),
+        state.search_index.clone(),
+        state.jobs.clone(),
     );
     registry
 }

@@ -86,6 +86,9 @@ pub struct AppState {
     pub job_deps: JobDeps,
     /// Notices, the inbox and notification preferences.
     pub notifications: Notifications,
+    /// The SMTP settings of notice e-mails (`None`: e-mail is not configured); the admin
+    /// health check probes the server with them.
+    pub smtp: Option<medilink_platform::notifications::smtp::SmtpSettings>,
 }
 
 impl AppState {
@@ -129,6 +132,7 @@ impl AppState {
             notifications: notifications.clone(),
             mailer: Arc::new(NoMailer),
             portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
+            kv: kv.clone(),
         };
         let auth = Auth::new(
             platform.accounts.clone(),
@@ -164,6 +168,7 @@ impl AppState {
             research: Arc::new(job_deps.research()),
             job_deps,
             notifications,
+            smtp: None,
         })
     }
 
@@ -251,6 +256,7 @@ impl AppState {
             let notifier = crate::mail::notifier(smtp, &state.auth)?;
             let portal_url = state.job_deps.portal_url.clone();
             state = state.with_notification_mailer(Arc::new(notifier), &portal_url);
+            state.smtp = Some(smtp.clone());
         } else {
             tracing::warn!(
                 "notice e-mails are off (no --smtp-url / MEDILINK_SMTP_URL): their deliveries are dead with \"{}\"; in-app notices are unaffected",

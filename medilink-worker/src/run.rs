@@ -41,6 +41,7 @@ pub fn job_deps(
     blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     pipeline: Pipeline,
+    kv: Arc<dyn medilink_fhir::kv::KeyValue>,
 ) -> anyhow::Result<JobDeps> {
     let ids: Arc<dyn medilink_fhir::IdGen> = Arc::new(UuidIdGen);
     let notifications = medilink_platform::notifications::Notifications::new(
@@ -70,6 +71,7 @@ pub fn job_deps(
         notifications,
         mailer,
         portal_url: config.portal_url.clone(),
+        kv,
     })
 }
 
@@ -84,11 +86,14 @@ pub async fn run(
     let blobs = medilink_fhir::open_blob_store(&config.blob)
         .await
         .context("--blob-url / MEDILINK_BLOB_URL: cannot open the blob store")?;
-    if let Some(url) = &config.redis_url {
-        medilink_fhir::kv::RedisKeyValue::connect(url, "medilink:")
-            .await
-            .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?;
-    }
+    let redis = match &config.redis_url {
+        Some(url) => Some(
+            medilink_fhir::kv::RedisKeyValue::connect(url, "medilink:")
+                .await
+                .context("--redis-url / MEDILINK_REDIS_URL: cannot connect")?,
+        ),
+        None => None,
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, platform) =
         medilink_platform::open_store_and_platform(&config.sql, clock.clone(), Arc::new(UuidIdGen))
@@ -101,6 +106,10 @@ pub async fn run(
         blobs,
         clock.clone(),
         pipeline,
+        match redis {
+            Some(redis) => Arc::new(redis),
+            None => platform.kv.clone(),
+        },
     )?;
     if config.mail.is_none() {
         tracing::warn!(

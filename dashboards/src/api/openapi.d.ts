@@ -9,13 +9,57 @@ export interface paths {
     /** The audit log, newest first. */
     get: operations["adminAudit"];
   };
+  "/api/admin/audit/verify": {
+    /** The latest audit chain verification. */
+    get: operations["adminAuditVerification"];
+    /** Verify the audit hash chain as a job (audited). */
+    post: operations["adminAuditVerify"];
+  };
+  "/api/admin/health": {
+    /** Each backend's status and latency. */
+    get: operations["adminHealth"];
+  };
+  "/api/admin/invitations": {
+    /** Researcher invitations, newest first. */
+    get: operations["adminInvitations"];
+    /** Invite a researcher: a single-use, expiring link (audited). */
+    post: operations["adminInvite"];
+  };
+  "/api/admin/invitations/{id}": {
+    /** Revoke an invitation (audited). */
+    delete: operations["adminRevokeInvitation"];
+  };
+  "/api/admin/jobs/{id}": {
+    /** A job with its progress and result. */
+    get: operations["adminJob"];
+  };
+  "/api/admin/reindex": {
+    /** Rebuild the full-text index as a job (audited). */
+    post: operations["adminReindex"];
+  };
+  "/api/admin/stats": {
+    /** Counts of resources, patients, consents, break-glass grants, documents, jobs, exports and accounts. */
+    get: operations["adminStats"];
+  };
   "/api/admin/users": {
-    /** List or search accounts. */
+    /** List or search accounts, with the total. */
     get: operations["adminUsers"];
   };
+  "/api/admin/users/{id}": {
+    /** One account: sessions, lockout, last sign-in, latest activity. */
+    get: operations["adminUser"];
+  };
+  "/api/admin/users/{id}/role": {
+    /** Change an account's role (admin, physician, researcher); to or from patient, or demoting the last active admin, is 409 (audited). */
+    put: operations["adminUserRole"];
+  };
   "/api/admin/users/{id}/{action}": {
-    /** Approve, suspend or unlock an account (action: approve, suspend, unlock). */
+    /** Approve, suspend, reinstate or unlock an account (action: approve, suspend, reinstate, unlock); a status the action does not apply to, or suspending the last active admin, is 409 (audited). */
     post: operations["adminUserAction"];
+  };
+  "/api/auth/invitations/{token}/accept": {
+    /** Accept a researcher invitation: an active researcher account. */
+    post: operations["acceptInvitation"];
   };
   "/api/auth/login": {
     /** Sign in with e-mail, password and (when enabled) a TOTP code. */
@@ -163,6 +207,13 @@ export interface components {
     AcceptBody: {
       corrections?: components["schemas"]["Correction"][];
     };
+    /** @description Body of `POST /api/auth/invitations/{token}/accept`. */
+    AcceptInvitation: {
+      /** @description The researcher's display name (required). */
+      name: string;
+      /** @description Checked like a registration's password. */
+      password: string;
+    };
     /** @description A page of a patient's access log, newest first. */
     AccessLog: {
       entries: components["schemas"]["AccessLogEntry"][];
@@ -217,6 +268,104 @@ export interface components {
       severity: string;
       summary: string;
     };
+    /** @description The health of every backend. */
+    AdminHealth: {
+      /** Format: date-time */
+      checked_at: string;
+      checks: components["schemas"]["HealthCheck"][];
+      /** @description `ok`, `degraded` or `down`. */
+      status: string;
+    };
+    /** @description Any job as an admin sees it. */
+    AdminJob: {
+      /** Format: date-time */
+      created_at: string;
+      /** @description Why the last attempt failed, else null. */
+      error: string | null;
+      /**
+       * Format: date-time
+       * @description When it finished, else null.
+       */
+      finished_at: string | null;
+      id: string;
+      /** @description The handler kind (`maintenance.reindex`, `audit.verify`, `document.ingest`, …). */
+      kind: string;
+      progress: null | components["schemas"]["ProgressView"];
+      /** @description The finished job's result, else null. */
+      result: Record<string, never> | null;
+      /**
+       * @description `pending`, `processing`, `completed`, `needs_review` (documents only), `failed` or
+       * `cancelled`.
+       */
+      status: string;
+    };
+    /** @description The platform's numbers. */
+    AdminStats: {
+      /**
+       * Format: int64
+       * @description `Consent` resources with status `active` (grants and break-glass).
+       */
+      active_consents: number;
+      break_glass: components["schemas"]["BreakGlassCounts"];
+      /**
+       * Format: date-time
+       * @description When these numbers were gathered.
+       */
+      computed_at: string;
+      /** @description Document ingest jobs by status. */
+      documents: {
+        [key: string]: number;
+      };
+      /** @description Bulk Data and research export jobs by status. */
+      exports: {
+        [key: string]: number;
+      };
+      /** @description Every job by status. */
+      jobs: {
+        [key: string]: number;
+      };
+      /**
+       * Format: int64
+       * @description Current `Patient` resources.
+       */
+      patients: number;
+      /**
+       * Format: int64
+       * @description Physicians waiting for approval.
+       */
+      pending_physicians: number;
+      /**
+       * @description Current resources by type (types without any left out), as of the last statistics
+       * run.
+       */
+      resources: {
+        [key: string]: number;
+      };
+      /** @description Accounts by role. */
+      users: {
+        [key: string]: number;
+      };
+    };
+    /** @description One account with its sessions, lockout, last sign-in and latest activity. */
+    AdminUserDetail: {
+      /**
+       * Format: int64
+       * @description Signed-in devices (live refresh tokens).
+       */
+      active_sessions: number;
+      /** Format: date-time */
+      created_at: string;
+      /**
+       * Format: date-time
+       * @description The last successful sign-in (null: none since this was kept).
+       */
+      last_sign_in_at: string | null;
+      /** @description Whether a login or TOTP lockout holds (`POST …/unlock` clears it). */
+      locked: boolean;
+      /** @description The account's own latest audit records (at most 20), newest first. */
+      recent_activity: components["schemas"]["AuditRecord"][];
+      user: components["schemas"]["UserView"];
+    };
     /**
      * @description `"*"`: every resource type.
      * @enum {string}
@@ -264,10 +413,34 @@ export interface components {
        */
       seq: number;
     };
+    /** @description What an audit chain verification found. */
+    AuditVerifyResult: {
+      first_broken: null | components["schemas"]["BrokenRecordView"];
+      /** @description Whether the whole chain verified. */
+      ok: boolean;
+      /**
+       * Format: int64
+       * @description Records checked (up to the first broken one).
+       */
+      records: number;
+    };
     /** @description Body of `POST /api/consents/break-glass`. */
     BreakGlass: {
       patient: string;
       reason: string;
+    };
+    /** @description Break-glass grants in the last day and week. */
+    BreakGlassCounts: {
+      /** Format: int64 */
+      last_24h: number;
+      /** Format: int64 */
+      last_7d: number;
+    };
+    /** @description The first record of the audit chain that does not verify. */
+    BrokenRecordView: {
+      reason: string;
+      /** Format: int64 */
+      seq: number;
     };
     /** @description A finding of a kept check. */
     CheckFindingView: {
@@ -494,6 +667,35 @@ export interface components {
     };
     /** @description `"*"` (everything) or resource type names. */
     GrantScope: components["schemas"]["AllTypes"] | string[];
+    /** @description One backend's health. */
+    HealthCheck: {
+      /**
+       * Format: int64
+       * @description Job queue: pending jobs.
+       */
+      depth?: number | null;
+      /** @description What is wrong, else null. */
+      detail: string | null;
+      /**
+       * Format: int64
+       * @description Full text: changes not yet indexed (at most one feed batch is counted).
+       */
+      lag?: number | null;
+      /**
+       * Format: double
+       * @description How long the probe took, in milliseconds.
+       */
+      latency_ms: number;
+      /** @description `database`, `key-value`, `blob-store`, `full-text`, `job-queue` or `mail`. */
+      name: string;
+      /**
+       * Format: date-time
+       * @description Job queue: when the oldest pending job was queued (null: none).
+       */
+      oldest_pending_at?: string | null;
+      /** @description `ok`, `degraded`, `down` or `not-configured`. */
+      status: string;
+    };
     /** @description A page of the inbox, newest first. */
     InboxView: {
       /** @description The `before` of the next page; `null`: no more. */
@@ -514,6 +716,34 @@ export interface components {
       /** @description Results without a LOINC code. */
       unmapped: number;
     };
+    /** @description An invitation. */
+    Invitation: {
+      /** Format: date-time */
+      accepted_at: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** @description The admin who created it. */
+      created_by: string;
+      email: string;
+      /** Format: date-time */
+      expires_at: string;
+      id: string;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @description Always `researcher`. */
+      role: components["schemas"]["Role"];
+      /** @description `pending`, `accepted`, `revoked` or `expired`. */
+      status: string;
+      /**
+       * @description The single-use link `{base}/invite/{token}`: only in the answer to its creation (the
+       * token is not stored), else null.
+       */
+      url: string | null;
+    };
+    /** @description The invitations, newest first. */
+    InvitationList: {
+      invitations: components["schemas"]["Invitation"][];
+    };
     /** @description One issue of an OperationOutcome. */
     Issue: {
       /** @description The FHIR issue type (`not-found`, `forbidden`, `invalid`, …). */
@@ -521,6 +751,10 @@ export interface components {
       diagnostics?: string | null;
       expression?: string[] | null;
       severity: components["schemas"]["Severity"];
+    };
+    /** @description A job was queued: follow it at `GET /api/admin/jobs/{job_id}`. */
+    JobStarted: {
+      job_id: string;
     };
     /**
      * @description Where a job is in its life.
@@ -544,6 +778,15 @@ export interface components {
       in_app: boolean;
       /** @description A security notice: always delivered on every channel, never held by quiet hours. */
       mandatory: boolean;
+    };
+    /** @description The latest audit chain verification. */
+    LatestVerification: {
+      /** Format: date-time */
+      finished_at: string | null;
+      job_id: string;
+      result: null | components["schemas"]["AuditVerifyResult"];
+      /** @description The job's status. */
+      status: string;
     };
     Login: {
       /** @description Normalised like `Register.email`. */
@@ -603,6 +846,19 @@ export interface components {
       patient?: string | null;
       purpose?: string | null;
       scope?: string[];
+    };
+    /** @description Body of `POST /api/admin/invitations`. */
+    NewInvitationBody: {
+      /**
+       * @description The researcher's address (normalised like a registration's; one with an account
+       * already: 409).
+       */
+      email: string;
+      /**
+       * Format: int32
+       * @description How long the link works, in hours (1 to 720; default 72).
+       */
+      expires_in_hours?: number | null;
     };
     /** @description Body of `POST /api/research/exports`. */
     NewResearchExport: {
@@ -680,6 +936,13 @@ export interface components {
       };
       language: components["schemas"]["NotificationLanguage"];
       quiet_hours?: null | components["schemas"]["QuietHoursView"];
+    };
+    /** @description A job's progress: `done` units of `total`. */
+    ProgressView: {
+      /** Format: int64 */
+      done: number;
+      /** Format: int64 */
+      total: number;
     };
     /** @description A daily window in which e-mail of non-mandatory kinds waits (sent at its end). */
     QuietHoursView: {
@@ -759,6 +1022,14 @@ export interface components {
      * @enum {string}
      */
     Role: "patient" | "physician" | "admin" | "researcher";
+    /** @description Body of `PUT /api/admin/users/{id}/role`. */
+    RoleChange: {
+      /**
+       * @description `admin`, `physician` or `researcher` (a patient account keeps its role, and no
+       * account becomes a patient: 409).
+       */
+      role: components["schemas"]["Role"];
+    };
     /** @description One resource found. */
     SearchHit: {
       /** @description A short label: a name, a code's text or a title, when the resource has one. */
@@ -825,8 +1096,10 @@ export interface components {
       /** @description `Patient/{id}` or the id. */
       patient: string;
     };
-    /** @description A page of users. */
+    /** @description A page of users, oldest account first, and how many match in all. */
     UserList: {
+      /** Format: int64 */
+      total: number;
       users: components["schemas"]["UserView"][];
     };
     /** @description A user as shown to its owner and to admins (PII decrypted). */
@@ -887,6 +1160,8 @@ export interface operations {
         before?: number;
         /** @description At most this many (0: the default page). */
         limit?: number;
+        /** @description `true`: only break-glass grants (as `action=break-glass`). */
+        break_glass?: boolean;
       };
     };
     responses: {
@@ -903,7 +1178,161 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** List or search accounts. */
+  /** The latest audit chain verification. */
+  adminAuditVerification: {
+    responses: {
+      /** @description The latest verification. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["LatestVerification"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Verify the audit hash chain as a job (audited). */
+  adminAuditVerify: {
+    responses: {
+      /** @description Queued. */
+      202: {
+        content: {
+          "application/json": components["schemas"]["JobStarted"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Each backend's status and latency. */
+  adminHealth: {
+    responses: {
+      /** @description The checks. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminHealth"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Researcher invitations, newest first. */
+  adminInvitations: {
+    responses: {
+      /** @description The invitations. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["InvitationList"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Invite a researcher: a single-use, expiring link (audited). */
+  adminInvite: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NewInvitationBody"];
+      };
+    };
+    responses: {
+      /** @description The invitation, with its link (shown once). */
+      201: {
+        content: {
+          "application/json": components["schemas"]["Invitation"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Revoke an invitation (audited). */
+  adminRevokeInvitation: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description Revoked. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** A job with its progress and result. */
+  adminJob: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The job. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminJob"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Rebuild the full-text index as a job (audited). */
+  adminReindex: {
+    responses: {
+      /** @description Queued. */
+      202: {
+        content: {
+          "application/json": components["schemas"]["JobStarted"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Counts of resources, patients, consents, break-glass grants, documents, jobs, exports and accounts. */
+  adminStats: {
+    responses: {
+      /** @description The numbers. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminStats"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** List or search accounts, with the total. */
   adminUsers: {
     parameters: {
       query?: {
@@ -911,8 +1340,12 @@ export interface operations {
         role?: components["schemas"]["Role"];
         /** @description Only this status. */
         status?: components["schemas"]["AccountStatus"];
-        /** @description Only e-mail addresses containing this text. */
+        /** @description Only the account with this e-mail address (normalised first). */
         email?: string;
+        /** @description Only accounts whose e-mail or name contains this text (any case). */
+        q?: string;
+        /** @description `true`: physicians waiting for approval (as `role=physician&status=pending`). */
+        pending?: boolean;
         /** @description At most this many (0: the default page). */
         limit?: number;
         /** @description Skip this many. */
@@ -933,7 +1366,56 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Approve, suspend or unlock an account (action: approve, suspend, unlock). */
+  /** One account: sessions, lockout, last sign-in, latest activity. */
+  adminUser: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The account. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminUserDetail"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Change an account's role (admin, physician, researcher); to or from patient, or demoting the last active admin, is 409 (audited). */
+  adminUserRole: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["RoleChange"];
+      };
+    };
+    responses: {
+      /** @description The account (its sessions ended). */
+      200: {
+        content: {
+          "application/json": components["schemas"]["UserView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Approve, suspend, reinstate or unlock an account (action: approve, suspend, reinstate, unlock); a status the action does not apply to, or suspending the last active admin, is 409 (audited). */
   adminUserAction: {
     parameters: {
       path: {
@@ -952,6 +1434,34 @@ export interface operations {
       401: components["responses"]["Error"];
       403: components["responses"]["Error"];
       404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Accept a researcher invitation: an active researcher account. */
+  acceptInvitation: {
+    parameters: {
+      path: {
+        token: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["AcceptInvitation"];
+      };
+    };
+    responses: {
+      /** @description The account; sign in as usual. */
+      201: {
+        content: {
+          "application/json": components["schemas"]["UserView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      410: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };

@@ -9,6 +9,7 @@ use medilink_fhir::{
     SqlOptions, open_store,
 };
 use medilink_platform::Caller;
+use medilink_platform::notifications::{Event, NotificationKind, Notify, Recipient};
 use medilink_platform::{Role, UserId};
 use serde_json::json;
 use time::macros::datetime;
@@ -692,5 +693,105 @@ async fn lifecycle_events_are_told_to_the_other_party() {
     assert!(
         f.mailer.0.lock().expect("lock").is_empty(),
         "no legacy mail"
+    );
+}
+
+/// Fails every notice while `down` is set (a crash or an outage between a change and its
+/// notice), else records like [`MemoryNotify`].
+#[derive(Debug, Default)]
+struct FlakyNotify {
+    down: std::sync::atomic::AtomicBool,
+    told: MemoryNotify,
+}
+
+#[async_trait]
+impl Notify for FlakyNotify {
+    async fn notify(
+        &self,
+        recipients: &[Recipient],
+        event: &Event,
+    ) -> medilink_fhir::FhirResult<usize> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(medilink_fhir::FhirError::Unavailable {
+                source: "notices are down".into(),
+            });
+        }
+        self.told.notify(recipients, event).await
+    }
+}
+
+/// Issue #14: a change whose notice could not be written right after it (the process died,
+/// the notices table was unreachable) is told by the `consent.notices` job from the change
+/// feed, once: the next run tells nothing again, and the revoking grantee is not told.
+#[tokio::test]
+async fn notices_missed_after_a_change_are_told_from_the_feed_once() {
+    let f = fixture().await;
+    let flaky = Arc::new(FlakyNotify::default());
+    let service = (*f.service).clone().with_notify(flaky.clone());
+    let me = patient_principal(&f.patient);
+    flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let request = GrantRequest {
+        patient: Some(f.patient.clone()),
+        grantee: None,
+        grantee_role: None,
+        scope: vec!["Observation".into()],
+        purpose: Some("TREAT".into()),
+        end: None,
+    };
+    let asked = service
+        .create(&doctor(), request.clone())
+        .await
+        .expect("request");
+    let id = asked.id.clone().expect("id");
+    service.answer(&me, &id, true).await.expect("accept");
+    let withdrawn = service.create(&doctor(), request).await.expect("request");
+    let withdrawn = withdrawn.id.expect("id");
+    service
+        .revoke(&doctor(), &withdrawn)
+        .await
+        .expect("withdraw");
+    assert!(
+        flaky.told.0.lock().expect("lock").is_empty(),
+        "nothing told yet"
+    );
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let relay = service.notices().expect("relay");
+    let first = relay.follow().await.expect("follow");
+    assert_eq!(first.told, 3, "{first:?}");
+    let again = relay.follow().await.expect("follow again");
+    assert_eq!(again.told, 0, "{again:?}");
+    let patient = Recipient::Patient(f.patient.clone());
+    let physician = Recipient::User(UserId("doc".into()));
+    let told: Vec<(Vec<Recipient>, NotificationKind, Option<String>)> = flaky
+        .told
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(to, event)| (to.clone(), event.kind, event.dedup_key.clone()))
+        .collect();
+    let key = |kind: NotificationKind, id: &str, version: u64| {
+        Some(format!("{kind}:Consent/{id}/_history/{version}"))
+    };
+    assert_eq!(
+        told,
+        vec![
+            (
+                vec![patient.clone()],
+                NotificationKind::ConsentRequested,
+                key(NotificationKind::ConsentRequested, &id, 1)
+            ),
+            (
+                vec![physician],
+                NotificationKind::ConsentGranted,
+                key(NotificationKind::ConsentGranted, &id, 2)
+            ),
+            (
+                vec![patient],
+                NotificationKind::ConsentRequested,
+                key(NotificationKind::ConsentRequested, &withdrawn, 1)
+            ),
+        ],
+        "the withdrawn request is not told to the physician who withdrew it"
     );
 }

@@ -200,6 +200,18 @@ impl<S: ResourceStore> ResourceStore for Hooked<S> {
         self.inner.changes_since(ctx, after, limit).await
     }
 
+    async fn changes_of_type_since(
+        &self,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        after: u64,
+        limit: usize,
+    ) -> FhirResult<Vec<StoredResource>> {
+        self.inner
+            .changes_of_type_since(ctx, resource_type, after, limit)
+            .await
+    }
+
     async fn close(&self) -> FhirResult<()> {
         self.inner.close().await
     }

@@ -621,6 +621,28 @@ pub async fn change_feed_is_ordered(store: Arc<dyn ResourceStore>) {
             .expect("empty")
             .is_empty()
     );
+    // One type's feed: the store's query and the trait's default (over the whole feed) agree.
+    store
+        .create(&c, json!({"resourceType": "Basic", "code": {"text": "x"}}))
+        .await
+        .expect("basic");
+    store.create(&c, patient("C6")).await.expect("create");
+    let patients = store
+        .changes_of_type_since(&c, ResourceType::Patient, all[3].seq, 10)
+        .await
+        .expect("patients");
+    assert_eq!(patients.len(), 3, "C4, C5 and C6, not the Basic");
+    assert_eq!((patients[0].seq, patients[1].seq), (all[4].seq, all[5].seq));
+    assert!(
+        patients
+            .iter()
+            .all(|s| s.resource_type == ResourceType::Patient)
+    );
+    let first = store
+        .changes_of_type_since(&c, ResourceType::Patient, 0, 1)
+        .await
+        .expect("limited");
+    assert_eq!(first[0].seq, all[0].seq);
 }
 
 /// Identifier lookups see creates, updates and deletes.

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Value as SqlValue};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, QueryResult,
+    Value as SqlValue,
+};
 use time::OffsetDateTime;
 
 use super::{corrupt, statement};
@@ -88,6 +91,64 @@ impl SqlNotificationStore {
     }
 }
 
+/// Stores `notices` and their deliveries inside `txn` (the caller's change and its notices
+/// commit together: the outbox); a once-only notice whose recipient already has its
+/// `dedup_key` is skipped with its deliveries. Returns the notices written.
+pub(crate) async fn insert_notices(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    notices: &[NewNotification],
+) -> FhirResult<Vec<NewNotification>> {
+    let mut stored = Vec::with_capacity(notices.len());
+    for notice in notices {
+        let parameters = serde_json::to_string(&notice.parameters).map_err(json_error)?;
+        let inserted = txn
+            .execute_raw(statement(
+                backend,
+                "INSERT INTO notifications (id, user_id, kind, parameters, dedup_key, \
+                 created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, dedup_key) \
+                 WHERE dedup_key IS NOT NULL DO NOTHING",
+                vec![
+                    notice.id.as_str().into(),
+                    notice.user_id.as_str().into(),
+                    notice.kind.as_str().into(),
+                    parameters.into(),
+                    notice.dedup_key.clone().into(),
+                    to_micros(notice.created_at).into(),
+                ],
+            ))
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        if inserted == 0 {
+            continue;
+        }
+        for delivery in &notice.deliveries {
+            let sent_at =
+                (delivery.status == DeliveryStatus::Sent).then(|| to_micros(notice.created_at));
+            txn.execute_raw(statement(
+                backend,
+                "INSERT INTO notification_deliveries (id, notification_id, channel, status, \
+                 attempts, next_attempt_at, sent_at, created_at) \
+                 VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+                vec![
+                    delivery.id.as_str().into(),
+                    notice.id.as_str().into(),
+                    delivery.channel.as_str().into(),
+                    delivery.status.as_str().into(),
+                    delivery.next_attempt_at.map(to_micros).into(),
+                    sent_at.into(),
+                    to_micros(notice.created_at).into(),
+                ],
+            ))
+            .await
+            .map_err(classify)?;
+        }
+        stored.push(notice.clone());
+    }
+    Ok(stored)
+}
+
 #[async_trait]
 impl NotificationStore for SqlNotificationStore {
     async fn insert(&self, notices: &[NewNotification]) -> FhirResult<Vec<NewNotification>> {
@@ -95,53 +156,7 @@ impl NotificationStore for SqlNotificationStore {
             return Ok(Vec::new());
         }
         let txn = begin_write(&self.db).await?;
-        let mut stored = Vec::with_capacity(notices.len());
-        for notice in notices {
-            let parameters = serde_json::to_string(&notice.parameters).map_err(json_error)?;
-            let inserted = txn
-                .execute_raw(statement(
-                    self.backend,
-                    "INSERT INTO notifications (id, user_id, kind, parameters, dedup_key, \
-                     created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, dedup_key) \
-                     WHERE dedup_key IS NOT NULL DO NOTHING",
-                    vec![
-                        notice.id.as_str().into(),
-                        notice.user_id.as_str().into(),
-                        notice.kind.as_str().into(),
-                        parameters.into(),
-                        notice.dedup_key.clone().into(),
-                        to_micros(notice.created_at).into(),
-                    ],
-                ))
-                .await
-                .map_err(classify)?
-                .rows_affected();
-            if inserted == 0 {
-                continue;
-            }
-            for delivery in &notice.deliveries {
-                let sent_at =
-                    (delivery.status == DeliveryStatus::Sent).then(|| to_micros(notice.created_at));
-                txn.execute_raw(statement(
-                    self.backend,
-                    "INSERT INTO notification_deliveries (id, notification_id, channel, status, \
-                     attempts, next_attempt_at, sent_at, created_at) \
-                     VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-                    vec![
-                        delivery.id.as_str().into(),
-                        notice.id.as_str().into(),
-                        delivery.channel.as_str().into(),
-                        delivery.status.as_str().into(),
-                        delivery.next_attempt_at.map(to_micros).into(),
-                        sent_at.into(),
-                        to_micros(notice.created_at).into(),
-                    ],
-                ))
-                .await
-                .map_err(classify)?;
-            }
-            stored.push(notice.clone());
-        }
+        let stored = insert_notices(&txn, self.backend, notices).await?;
         txn.commit().await.map_err(classify)?;
         Ok(stored)
     }
@@ -339,6 +354,7 @@ impl NotificationStore for SqlNotificationStore {
         fingerprint: &str,
         at: OffsetDateTime,
         keep: u32,
+        notice_if_new: Option<&NewNotification>,
     ) -> FhirResult<SeenClient> {
         let txn = begin_write(&self.db).await?;
         let known = txn
@@ -384,6 +400,9 @@ impl NotificationStore for SqlNotificationStore {
         ))
         .await
         .map_err(classify)?;
+        if let (SeenClient::New, Some(notice)) = (seen, notice_if_new) {
+            insert_notices(&txn, self.backend, std::slice::from_ref(notice)).await?;
+        }
         txn.commit().await.map_err(classify)?;
         Ok(seen)
     }

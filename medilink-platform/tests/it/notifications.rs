@@ -542,6 +542,67 @@ async fn once_only_events_and_new_sign_ins(db: TestDb) {
     assert_eq!(DeliverNotification::KIND, DELIVER);
 }
 
+/// Issue #14: an account change and its notice are one transaction: both land, or, when the
+/// notice cannot be written, neither (the password stays as it was).
+async fn account_change_and_notice_are_one_transaction(db: TestDb) {
+    let notifications = service(&db);
+    add_patient_account(&db, "t", "p-t").await;
+    let accounts = &db.platform.accounts;
+    let mut changed = accounts
+        .user(&user("t"))
+        .await
+        .expect("read")
+        .expect("user");
+    changed.password_hash = "new-hash".to_owned();
+    let event = Event::new(NotificationKind::PasswordChanged);
+    let notices = notifications
+        .prepare(&[Recipient::User(user("t"))], &event)
+        .await
+        .expect("prepare");
+    let (stored_user, stored) = accounts
+        .update_user_telling(&changed, &notices)
+        .await
+        .expect("update");
+    assert_eq!(stored_user.password_hash, "new-hash");
+    assert_eq!(stored.len(), 1);
+    notifications.dispatch(&stored).await;
+    let inbox = notifications
+        .inbox(&user("t"), None, None)
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.notifications.len(), 1);
+    assert_eq!(
+        inbox.notifications[0].kind,
+        NotificationKind::PasswordChanged
+    );
+    assert_eq!(deliver_jobs(&db).await.len(), 1, "the e-mail is queued");
+
+    // The same notice ids again: the insert fails on its primary key, so the change rolls back.
+    changed.password_hash = "newer-hash".to_owned();
+    let mut clash = notices.clone();
+    clash[0].dedup_key = None;
+    let failed = accounts.update_user_telling(&changed, &clash).await;
+    assert!(failed.is_err(), "{failed:?}");
+    let kept = accounts
+        .user(&user("t"))
+        .await
+        .expect("read")
+        .expect("user");
+    assert_eq!(
+        kept.password_hash, "new-hash",
+        "the change rolled back with its notice"
+    );
+    assert_eq!(
+        notifications
+            .inbox(&user("t"), None, None)
+            .await
+            .expect("inbox")
+            .notifications
+            .len(),
+        1
+    );
+}
+
 macro_rules! notification_suite {
     ($open:path) => {
         async fn with_db<F, Fut>(case: F)
@@ -575,6 +636,10 @@ macro_rules! notification_suite {
         #[tokio::test]
         async fn once_only_events_and_new_sign_ins() {
             with_db(super::once_only_events_and_new_sign_ins).await
+        }
+        #[tokio::test]
+        async fn account_change_and_notice_are_one_transaction() {
+            with_db(super::account_change_and_notice_are_one_transaction).await
         }
     };
 }

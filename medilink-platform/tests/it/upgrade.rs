@@ -104,7 +104,7 @@ async fn an_old_database_opens_unchanged(url: String) {
         medilink_platform::sql::migrate(&store)
             .await
             .expect("platform migrations"),
-        ["0009_notifications"]
+        ["0009_notifications", "0010_admin"]
     );
     store.close().await.expect("close");
     drop(store);

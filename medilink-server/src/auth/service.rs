@@ -1,14 +1,13 @@
-//! The account flows behind `/api/auth/*`, `/api/admin/users*` and `user add`: register,
-//! login (with lockout and TOTP), refresh rotation with reuse detection, logout, password
-//! change, TOTP enrolment and the admin actions.
+//! The account flows behind `/api/auth/*` and `user add`: register, login (with lockout and
+//! TOTP), refresh rotation with reuse detection, logout, password change and TOTP enrolment
+//! (the admin's flows: [`super::admin`], invitations: [`super::invitations`]).
 
 use std::time::Duration;
 
 use medilink_fhir::{RequestContext, ResourceId};
-use medilink_platform::notifications::{Event, NotificationKind, Notifications, Notify, Recipient};
+use medilink_platform::notifications::{Event, NotificationKind, Notifications, Recipient};
 use medilink_platform::{
-    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
-    UserRecord,
+    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserId, UserRecord,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -108,7 +107,7 @@ pub struct SignInClient {
 }
 
 impl Auth {
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
@@ -118,19 +117,31 @@ impl Auth {
         self
     }
 
-    /// Tells `user` about `kind` (a failure is logged: a notice never undoes the change).
-    async fn tell(&self, user: &UserId, kind: NotificationKind) {
+    /// Writes `user` and, in the same transaction, the notice of `kind` to them (the
+    /// account's outbox: the change and its notice land together or not at all).
+    async fn update_telling(
+        &self,
+        user: &UserRecord,
+        kind: NotificationKind,
+    ) -> AccountResult<UserRecord> {
         let Some(notifications) = &self.notifications else {
-            return;
+            return Ok(self.accounts.update_user(user).await?);
         };
-        let recipients = [Recipient::User(user.clone())];
-        if let Err(err) = notifications.notify(&recipients, &Event::new(kind)).await {
-            tracing::error!(error = %err, kind = %kind, "account notice not written");
-        }
+        let recipients = [Recipient::User(user.id.clone())];
+        let notices = notifications
+            .prepare(&recipients, &Event::new(kind))
+            .await?;
+        let (user, stored) = self.accounts.update_user_telling(user, &notices).await?;
+        notifications.dispatch(&stored).await;
+        Ok(user)
     }
 
-    /// Remembers a successful sign-in of `user` from `client`; a new client is told.
+    /// Remembers a successful sign-in of `user` from `client` (its instant for the admin's
+    /// view); a new client is told.
     async fn signed_in(&self, user: &UserId, client: &SignInClient) {
+        if let Err(err) = self.accounts.record_sign_in(user, self.now()).await {
+            tracing::error!(error = %err, "sign-in instant not stored");
+        }
         let Some(notifications) = &self.notifications else {
             return;
         };
@@ -153,12 +164,12 @@ impl Auth {
     }
 
     /// The lookup hash of an address already normalised by [`normalize_email`].
-    fn email_hash(&self, email: &str) -> Vec<u8> {
+    pub(super) fn email_hash(&self, email: &str) -> Vec<u8> {
         self.keys.lookup_hash("email", email)
     }
 
     /// The lockout key shared by login and password change (per account e-mail).
-    fn login_key(email_hash: &[u8]) -> String {
+    pub(super) fn login_key(email_hash: &[u8]) -> String {
         format!("login:{}", hex(email_hash))
     }
 
@@ -305,7 +316,7 @@ impl Auth {
         })
     }
 
-    async fn locked(&self, key: &str) -> AccountResult<bool> {
+    pub(super) async fn locked(&self, key: &str) -> AccountResult<bool> {
         Ok(self.kv.get(&format!("lock:{key}")).await?.is_some())
     }
 
@@ -475,7 +486,7 @@ impl Auth {
     }
 
     /// Rejects every access token of `user` issued before now (password change, suspension).
-    async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
+    pub(super) async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
         let now = self.now();
         self.accounts.revoke_user_refresh(user, now).await?;
         self.kv
@@ -556,9 +567,9 @@ impl Auth {
         let view = self.view(&user);
         check_strength(new, &view.email, view.name.as_deref())?;
         user.password_hash = self.hasher.hash(new);
-        self.accounts.update_user(&user).await?;
+        self.update_telling(&user, NotificationKind::PasswordChanged)
+            .await?;
         self.end_sessions(&user.id).await?;
-        self.tell(&user.id, NotificationKind::PasswordChanged).await;
         Ok(())
     }
 
@@ -593,8 +604,9 @@ impl Auth {
         let codes = totp::new_backup_codes();
         user.backup_codes = codes.iter().map(|code| self.backup_hash(code)).collect();
         user.totp_enabled = true;
-        let user = self.accounts.update_user(&user).await?;
-        self.tell(&user.id, NotificationKind::TotpEnabled).await;
+        let user = self
+            .update_telling(&user, NotificationKind::TotpEnabled)
+            .await?;
         let tokens = self.issue_session(&user, true).await?;
         Ok((codes, tokens))
     }
@@ -612,82 +624,8 @@ impl Auth {
         user.totp_enabled = false;
         user.totp_secret_enc = None;
         user.backup_codes.clear();
-        self.accounts.update_user(&user).await?;
-        self.tell(&user.id, NotificationKind::TotpDisabled).await;
+        self.update_telling(&user, NotificationKind::TotpDisabled)
+            .await?;
         Ok(())
     }
-
-    /// Admin: users by role, status or e-mail.
-    pub async fn list_users(
-        &self,
-        role: Option<Role>,
-        status: Option<AccountStatus>,
-        email: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> AccountResult<Vec<UserView>> {
-        let filter = UserFilter {
-            role,
-            status,
-            email_hash: email
-                .map(|email| normalize_email(email).map(|email| self.email_hash(&email)))
-                .transpose()?,
-            limit,
-            offset,
-        };
-        let users = self.accounts.list_users(&filter).await?;
-        Ok(users.iter().map(|user| self.view(user)).collect())
-    }
-
-    /// Admin: approve, suspend or unlock.
-    pub async fn admin_action(&self, id: &str, action: AdminAction) -> AccountResult<UserView> {
-        let mut user = self
-            .accounts
-            .user(&UserId(id.to_owned()))
-            .await?
-            .ok_or(AccountError::UserNotFound)?;
-        match action {
-            AdminAction::Approve => {
-                let was = user.status;
-                user.status = AccountStatus::Active;
-                user = self.accounts.update_user(&user).await?;
-                if was != AccountStatus::Active && user.role == Role::Physician {
-                    self.tell(&user.id, NotificationKind::PhysicianApproved)
-                        .await;
-                }
-            }
-            AdminAction::Suspend => {
-                let was = user.status;
-                user.status = AccountStatus::Suspended;
-                user = self.accounts.update_user(&user).await?;
-                self.end_sessions(&user.id).await?;
-                if was != AccountStatus::Suspended && user.role == Role::Physician {
-                    self.tell(&user.id, NotificationKind::PhysicianSuspended)
-                        .await;
-                }
-            }
-            AdminAction::Unlock => {
-                for key in [
-                    Self::login_key(&user.email_hash),
-                    format!("totp:{}", user.id),
-                ] {
-                    self.kv.delete(&format!("lock:{key}")).await?;
-                    self.kv.delete(&format!("fail:{key}")).await?;
-                }
-            }
-        }
-        tracing::info!(user_id = %user.id, ?action, "admin action");
-        Ok(self.view(&user))
-    }
-}
-
-/// What an admin does to an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminAction {
-    /// Pending → active.
-    Approve,
-    /// → suspended; ends its sessions.
-    Suspend,
-    /// Clears login and TOTP lockouts.
-    Unlock,
 }

@@ -6,6 +6,7 @@ mod access_log;
 mod access_rule;
 mod accounts;
 mod admin;
+mod admin_api;
 mod audit;
 mod bundle;
 mod cli;

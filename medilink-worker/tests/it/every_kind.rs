@@ -70,6 +70,7 @@ async fn open(data_dir: &std::path::Path) -> (Arc<dyn ResourceStore>, Platform, 
         ),
         mailer: Arc::new(medilink_platform::notifications::NoMailer),
         portal_url: "http://localhost:8080".to_owned(),
+        kv: platform.kv.clone(),
     };
     (store, platform, deps)
 }
@@ -183,6 +184,17 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
                     .await
                     .expect("notified");
                 assert_eq!(told, 1);
+            }
+            medilink_platform::admin_jobs::AUDIT_VERIFY => {
+                let job = medilink_fhir::jobs::NewJob::of::<
+                    medilink_platform::admin_jobs::AuditVerify,
+                >(&medilink_fhir::jobs::NoPayload {})
+                .expect("job");
+                platform
+                    .jobs
+                    .enqueue(job)
+                    .await
+                    .expect("audit verification queued");
             }
             other => panic!("no test job for the kind {other}: queue one here"),
         }

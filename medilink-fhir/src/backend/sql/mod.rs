@@ -947,6 +947,30 @@ impl ResourceStore for SqlResourceStore {
         rows.iter().map(stored_from_row).collect()
     }
 
+    async fn changes_of_type_since(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: ResourceType,
+        after: u64,
+        limit: usize,
+    ) -> FhirResult<Vec<StoredResource>> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_versions WHERE seq > ? AND resource_type = ? \
+             ORDER BY seq LIMIT {}",
+            limit.max(1)
+        );
+        let values = vec![
+            SqlValue::from(after as i64),
+            SqlValue::from(resource_type.as_str()),
+        ];
+        let rows = self
+            .db
+            .query_all_raw(self.statement(&sql, values))
+            .await
+            .map_err(classify)?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
     async fn search(&self, _ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
         search::run(self, query).await
     }
