@@ -146,16 +146,10 @@ export type NotificationPreferences = Schemas['PreferencesView'];
 /** The body of `PUT /api/notifications/preferences` (`mandatory` is ignored). */
 export type PreferencesInput = Schemas['PreferencesInput'];
 
-// ---- administration and research (`/api/admin`, `/api/research`, issue #15) ----------------
-// PENDING GENERATION: written by hand after the agreed contract until the admin and research
-// APIs land in `openapi.json`; then each becomes an alias of its generated schema like the
-// rest of this file.
+// ---- administration (`/api/admin`, issue #15) ------------------------------------------
 
 /** `GET /api/admin/users`: a page of accounts and how many match in all. */
-export interface UserPage {
-  users: UserView[];
-  total: number;
-}
+export type UserPage = Schemas['UserList'];
 
 /** One audit record (`GET /api/admin/audit`, a user's recent activity). */
 export type AuditRecord = Schemas['AuditRecord'];
@@ -164,128 +158,56 @@ export type AuditRecord = Schemas['AuditRecord'];
 export type AuditPage = Schemas['AuditPage'];
 
 /** `GET /api/admin/users/{id}`. */
-export interface AdminUserDetail {
-  user: UserView;
-  created_at: string;
-  last_sign_in_at: string | null;
-  active_sessions: number;
-  locked: boolean;
-  /** At most 20 records of this account's own requests, newest first. */
-  recent_activity: AuditRecord[];
-}
+export type AdminUserDetail = Schemas['AdminUserDetail'];
 
-/** What an admin can do to an account (`POST /api/admin/users/{id}/{action}`). */
+/** What an admin can do to an account (`POST /api/admin/users/{id}/{action}`; a path segment, not a schema). */
 export type UserAction = 'approve' | 'suspend' | 'reinstate' | 'unlock';
 
-/** The roles `PUT /api/admin/users/{id}/role` accepts (never `patient`). */
-export type AssignableRole = 'admin' | 'physician' | 'researcher';
+/** The roles `PUT /api/admin/users/{id}/role` accepts (a patient account keeps its role: 409). */
+export type AssignableRole = Exclude<Schemas['RoleChange']['role'], 'patient'>;
 
 /** A researcher invitation; `url` only in the answer of its creation. */
-export interface Invitation {
-  id: string;
-  email: string;
-  role: 'researcher';
-  url?: string | null;
-  created_at: string;
-  expires_at: string;
-  accepted_at: string | null;
-  revoked_at?: string | null;
-  /** `pending`, `accepted`, `revoked` or `expired`. */
-  status?: string;
-  created_by: string;
-}
+export type Invitation = Schemas['Invitation'];
 
 /** The body of `POST /api/admin/invitations`. */
-export interface NewInvitation {
-  email: string;
-  /** 1–720, default 72. */
-  expires_in_hours?: number;
-}
+export type NewInvitation = Schemas['NewInvitationBody'];
 
 /** `GET /api/admin/invitations`. */
-export interface InvitationList {
-  invitations: Invitation[];
-}
+export type InvitationList = Schemas['InvitationList'];
 
 /** The body of `POST /api/auth/invitations/{token}/accept`. */
-export interface InvitationAcceptance {
-  name: string;
-  password: string;
-}
+export type InvitationAcceptance = Schemas['AcceptInvitation'];
 
 /** `GET /api/admin/stats`: counts by key (type, status, role). */
-export interface AdminStats {
-  computed_at: string;
-  resources: Record<string, number>;
-  patients: number;
-  active_consents: number;
-  break_glass: { last_24h: number; last_7d: number };
-  documents: Record<string, number>;
-  jobs: Record<string, number>;
-  exports: Record<string, number>;
-  users: Record<string, number>;
-  pending_physicians: number;
-}
-
-export type HealthStatus = 'ok' | 'degraded' | 'down' | 'not-configured';
+export type AdminStats = Schemas['AdminStats'];
 
 /** One dependency of `GET /api/admin/health`. */
-export interface HealthCheck {
-  name: string;
-  status: HealthStatus;
-  latency_ms: number;
-  detail: string | null;
-  /** Full text: changes not yet indexed. */
-  lag?: number | null;
-  /** Job queue: pending jobs. */
-  depth?: number | null;
-  oldest_pending_at?: string | null;
-}
+export type HealthCheck = Schemas['HealthCheck'];
+
+/** `ok`, `degraded`, `down` or (a check) `not-configured`. */
+export type HealthStatus = HealthCheck['status'];
 
 /** `GET /api/admin/health`. */
-export interface AdminHealth {
-  status: 'ok' | 'degraded' | 'down';
-  checked_at: string;
-  checks: HealthCheck[];
-}
+export type AdminHealth = Schemas['AdminHealth'];
 
 /** `POST /api/admin/reindex`, `POST /api/admin/audit/verify` (202). */
-export interface JobAccepted {
-  job_id: string;
-}
+export type JobAccepted = Schemas['JobStarted'];
 
 /** How far a job got. */
-export interface JobProgress {
-  done: number;
-  total: number;
-}
+export type JobProgress = Schemas['ProgressView'];
 
 /** `GET /api/admin/jobs/{id}`. */
-export interface AdminJob {
-  id: string;
-  kind: string;
-  status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
-  progress: JobProgress | null;
-  result: Record<string, unknown> | null;
-  error: string | null;
-  created_at: string;
-  finished_at: string | null;
-}
+export type AdminJob = Schemas['AdminJob'];
 
 /** The result of an audit-chain verification job. */
-export interface AuditVerifyResult {
-  records: number;
-  ok: boolean;
-  first_broken: { seq: number; reason: string } | null;
-}
+export type AuditVerifyResult = Schemas['AuditVerifyResult'];
 
 /** `GET /api/admin/audit/verify`: the latest verification (404 when none ran). */
-export interface AuditVerification {
-  job_id: string;
-  status: AdminJob['status'];
-  result: AuditVerifyResult | null;
-  finished_at: string | null;
-}
+export type AuditVerification = Schemas['LatestVerification'];
+
+// ---- research exports (`/api/research`, issue #15) ----------------------------------------
+// PENDING GENERATION: written by hand after the agreed contract until the research API lands
+// in `openapi.json`; then each becomes an alias of its generated schema like the rest.
 
 /** The body of `POST /api/research/exports`. */
 export interface NewResearchExport {
