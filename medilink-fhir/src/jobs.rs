@@ -155,6 +155,8 @@ pub struct JobFilter {
     pub kind: Option<String>,
     /// Only these statuses (empty: all).
     pub statuses: Vec<JobStatus>,
+    /// Only jobs created before this instant.
+    pub created_before: Option<OffsetDateTime>,
     /// At most this many, newest first (`None`: 100).
     pub limit: Option<u32>,
 }
@@ -206,6 +208,9 @@ pub trait JobQueue: Send + Sync + Debug {
     /// Deletes the finished jobs (completed, needs review, failed, cancelled) of `kind` last
     /// changed before `before`; returns how many (periodic jobs keep a bounded history).
     async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64>;
+    /// Deletes the finished job `id` (not pending or processing); `false` when there is no
+    /// such job or it is not finished (exports expired after their time to live).
+    async fn delete(&self, id: Uuid) -> FhirResult<bool>;
     /// How many jobs are in each status (statuses with none left out).
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>>;
     /// How many jobs of each kind are in each status, and when the oldest pending job was

@@ -6,7 +6,9 @@
 //!
 //! The canonical form has two versions ([`AuditFormat`]): records written before migration
 //! `0006_audit_patients` (one URL-derived `patient_id`) keep their original form, so they
-//! verify unchanged; newer records hash the patients and resource types as well.
+//! verify unchanged; newer records hash the patients and resource types as well. A record's
+//! optional `detail` (migration `0011_audit_detail`: a research export's purpose) is hashed
+//! only when present, so a record without one hashes exactly as before it existed.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -41,7 +43,8 @@ pub struct AuditEntry {
     /// [`AuditFormat::V1`]: the id the URL named).
     pub resource_ids: Vec<String>,
     /// The patients whose data was returned or changed, each with the `Type/id`s of theirs
-    /// (empty when not kept: records of format [`AuditFormat::V1`], bulk exports).
+    /// (empty when not kept: records of format [`AuditFormat::V1`]); a bulk export, which
+    /// keeps no resources, names each patient's types instead (bare `Type`s, no `/`).
     pub patients: BTreeMap<String, Vec<String>>,
     /// The types of the resources returned or changed (sorted, distinct; empty in
     /// [`AuditFormat::V1`] records).
@@ -52,6 +55,9 @@ pub struct AuditEntry {
     pub client_ip: Option<String>,
     /// The request id.
     pub request_id: String,
+    /// What the actor said the action was for, when the action takes one (a research
+    /// export's purpose); never patient data.
+    pub detail: Option<String>,
 }
 
 impl AuditEntry {
@@ -75,10 +81,16 @@ impl AuditEntry {
             .patients
             .iter()
             .map(|(patient, theirs)| {
-                let refs = theirs
+                let mut refs: Vec<String> = theirs
                     .iter()
                     .map(|(resource_type, id)| format!("{resource_type}/{id}"))
                     .collect();
+                // A summarizing sink (bulk work): the patient's types, bounded by types.
+                if let Some(types) = accessed.patient_types.get(patient)
+                    && refs.is_empty()
+                {
+                    refs = types.iter().map(|ty| ty.as_str().to_owned()).collect();
+                }
                 (patient.clone(), refs)
             })
             .collect();
@@ -466,6 +478,15 @@ pub fn chain_hash_in(format: AuditFormat, prev_hash: &str, seq: u64, entry: &Aud
             entry.request_id,
         ]),
     };
+    // Issue #15: the detail joins the canonical form only when present, so the records
+    // written before it existed (and every record without one) hash as they always did.
+    let canonical = match (&entry.detail, canonical) {
+        (Some(detail), serde_json::Value::Array(mut fields)) if format == AuditFormat::V2 => {
+            fields.push(serde_json::json!({ "detail": detail }));
+            serde_json::Value::Array(fields)
+        }
+        (_, canonical) => canonical,
+    };
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical.to_string().as_bytes());
@@ -536,6 +557,7 @@ mod tests {
             outcome: 200,
             client_ip: None,
             request_id: "r-1".into(),
+            detail: None,
         }
     }
 
@@ -588,6 +610,42 @@ mod tests {
         );
         let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
         assert_eq!(verify_records(&records, &mut seq, &mut prev), Some(3));
+    }
+
+    // Issue #15: a detail is hashed when present; a record without one hashes as before.
+    #[test]
+    fn a_detail_is_hashed_only_when_present() {
+        let plain = entry("research-export");
+        let canonical = serde_json::json!([
+            "v2",
+            3,
+            1_704_067_200_000_000_i64,
+            "u-1",
+            "physician",
+            "research-export",
+            "Patient",
+            ["Patient/p-1"],
+            {"p-1": ["Patient/p-1"]},
+            ["Patient"],
+            200,
+            null,
+            "r-1"
+        ]);
+        let mut hasher = Sha256::new();
+        hasher.update(GENESIS_HASH.as_bytes());
+        hasher.update(canonical.to_string().as_bytes());
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(chain_hash(GENESIS_HASH, 3, &plain), expected);
+        let mut with_detail = plain.clone();
+        with_detail.detail = Some("a study of resting heart rates".into());
+        let hashed = chain_hash(GENESIS_HASH, 3, &with_detail);
+        assert_ne!(hashed, expected);
+        with_detail.detail = Some("another purpose entirely, changed".into());
+        assert_ne!(chain_hash(GENESIS_HASH, 3, &with_detail), hashed);
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_admin.sql"),
         postgres: include_str!("../../migrations/postgres/0010_admin.sql"),
     },
+    SqlMigration {
+        name: "0011_audit_detail",
+        sqlite: include_str!("../../migrations/sqlite/0011_audit_detail.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_audit_detail.sql"),
+    },
 ];
 
 /// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
@@ -110,7 +115,7 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<SqlValue>) -> Statement 
     Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
 }
 
-/// Most audit rows per INSERT statement (16 values each, within every backend's limit).
+/// Most audit rows per INSERT statement (17 values each, within every backend's limit).
 const AUDIT_CHUNK: usize = 128;
 /// Most `audit_log_patients` rows per INSERT statement.
 const PATIENT_CHUNK: usize = 512;
@@ -487,7 +492,7 @@ pub struct SqlAuditLog {
 
 const AUDIT_COLUMNS: &str = "seq, recorded_at, actor, role, action, resource_type, resource_ids, \
      patient_id, outcome, client_ip, request_id, prev_hash, hash, format, patients, \
-     resource_types";
+     resource_types, detail";
 
 /// A JSON array column; an unparsable one is kept as its text, so that the record still
 /// reads (and fails to verify) instead of failing the read.
@@ -542,6 +547,7 @@ fn audit_from_row(row: &QueryResult) -> FhirResult<AuditRecord> {
             outcome: u16::try_from(outcome).unwrap_or(0),
             client_ip: row.try_get_by_index(9).map_err(classify)?,
             request_id: row.try_get_by_index(10).map_err(classify)?,
+            detail: row.try_get_by_index(16).map_err(classify)?,
         },
         prev_hash: row.try_get_by_index(11).map_err(classify)?,
         hash: row.try_get_by_index(12).map_err(classify)?,
@@ -655,6 +661,7 @@ impl AuditLog for SqlAuditLog {
                     })?
                     .into(),
                 to_json(&entry.resource_types)?.into(),
+                entry.detail.clone().into(),
             ]);
             prev = hash;
         }
@@ -664,7 +671,7 @@ impl AuditLog for SqlAuditLog {
             let (chunk, tail) = rest.split_at(size);
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
             );
             let values: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
             txn.execute_raw(statement(self.backend, &sql, values))
@@ -807,6 +814,7 @@ mod tests {
             outcome: 200,
             client_ip: None,
             request_id: format!("r-{n}"),
+            detail: None,
         }
     }
 
@@ -856,7 +864,12 @@ mod tests {
         }
         assert_eq!(
             migrate(&store).await.expect("upgrade"),
-            ["0006_audit_patients", "0009_notifications", "0010_admin"]
+            [
+                "0006_audit_patients",
+                "0009_notifications",
+                "0010_admin",
+                "0011_audit_detail"
+            ]
         );
         let log = SqlAuditLog {
             db,

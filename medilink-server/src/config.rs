@@ -200,6 +200,14 @@ pub struct ServeArgs {
     /// servers; in the database's `kv` table when absent (durable either way).
     #[arg(long, env = "MEDILINK_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Hours a research export and its files are kept after the kick-off; a periodic job
+    /// then deletes them (1 to 8760).
+    #[arg(
+        long,
+        env = "MEDILINK_RESEARCH_EXPORT_TTL_HOURS",
+        default_value_t = 168
+    )]
+    pub research_export_ttl_hours: u64,
     /// Origins allowed by CORS (comma-separated); none by default.
     #[arg(long, env = "MEDILINK_SERVER_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -382,6 +390,8 @@ pub struct ServeConfig {
     pub extractor: ExtractorConfig,
     /// The openFDA API consulted beside the offline drug base (`None`: offline only).
     pub openfda: Option<url::Url>,
+    /// How long research exports are kept (`--research-export-ttl-hours`).
+    pub research_ttl: std::time::Duration,
 }
 
 /// Where the web dashboards' files come from (`layers/static_files.rs` serves them).
@@ -442,6 +452,11 @@ impl ServeArgs {
         }
         if self.worker_lease_secs < 2 {
             bail!("--worker-lease-secs / MEDILINK_WORKER_LEASE_SECS must be at least 2");
+        }
+        if !(1..=8760).contains(&self.research_export_ttl_hours) {
+            bail!(
+                "--research-export-ttl-hours / MEDILINK_RESEARCH_EXPORT_TTL_HOURS must be 1 to 8760"
+            );
         }
         if self.max_document_bytes == 0 {
             bail!("--max-document-bytes / MEDILINK_MAX_DOCUMENT_BYTES must be at least 1");
@@ -522,6 +537,7 @@ impl ServeArgs {
             })
             .transpose()?;
         Ok(ServeConfig {
+            research_ttl: std::time::Duration::from_secs(self.research_export_ttl_hours * 3600),
             openfda,
             extractor,
             dashboards,

@@ -267,6 +267,11 @@ fn routes(document_limit: usize) -> Routes {
             Meta::clinical(),
         )
         .get(
+            "/api/research/exports",
+            api::research::list,
+            Meta::clinical(),
+        )
+        .get(
             "/api/research/exports/{id}",
             api::research::status,
             Meta::clinical(),

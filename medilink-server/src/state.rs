@@ -8,7 +8,7 @@ use medilink_clinical::service::ClinicalService;
 use medilink_clinical::{Checker, OfflineSource, OpenFdaSource};
 use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
-use medilink_consent::research::ResearchExport;
+use medilink_consent::research::{DEFAULT_TTL as RESEARCH_TTL, ResearchExport};
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::blob::{BlobStore, MemoryBlobStore};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
@@ -129,6 +129,8 @@ impl AppState {
             ids: ids.clone(),
             pipeline: default_pipeline(),
             research_key: *keys.research(),
+            research_ttl: std::time::Duration::try_from(RESEARCH_TTL)
+                .expect("invariant: a positive constant"),
             notifications: notifications.clone(),
             mailer: Arc::new(NoMailer),
             portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
@@ -193,6 +195,15 @@ impl AppState {
         self.with_job_deps(deps)
     }
 
+    /// The same state with research exports kept for `ttl` after their kick-off.
+    pub fn with_research_ttl(self, ttl: std::time::Duration) -> Self {
+        let deps = JobDeps {
+            research_ttl: ttl,
+            ..self.job_deps.clone()
+        };
+        self.with_job_deps(deps)
+    }
+
     /// The same state with research exports pseudonymised with `key` instead.
     pub fn with_research_key(self, key: [u8; 32]) -> Self {
         let deps = JobDeps {
@@ -225,6 +236,7 @@ impl AppState {
             config.security.auth.clone(),
         )?;
         state.base_url = config.base_url.clone();
+        state = state.with_research_ttl(config.research_ttl);
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;

@@ -180,13 +180,15 @@ export interface paths {
     get: operations["openapi"];
   };
   "/api/research/exports": {
-    /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers). */
+    /** The caller's own exports, newest first (not the cancelled or expired ones; researchers). */
+    get: operations["listResearchExports"];
+    /** Queue a de-identified (HIPAA Safe Harbor, optionally k-anonymous) NDJSON export for a stated purpose (researchers). */
     post: operations["createResearchExport"];
   };
   "/api/research/exports/{id}": {
     /** The status of an export (the requesting researcher's only), with its files. */
     get: operations["researchExport"];
-    /** Cancel an export and delete its files. */
+    /** Cancel an export and delete its files (also while it is being written). */
     delete: operations["cancelResearchExport"];
   };
   "/api/research/exports/{id}/files/{file}": {
@@ -862,8 +864,19 @@ export interface components {
     };
     /** @description Body of `POST /api/research/exports`. */
     NewResearchExport: {
+      /**
+       * Format: int64
+       * @description k-anonymity over birth year, gender and ZIP3: patients in groups smaller than k
+       * after generalisation are suppressed with all their resources (2 to 100).
+       */
+      k?: number | null;
       /** @description Keep the first three digits of US ZIP codes. */
       keep_zip3?: boolean;
+      /**
+       * @description What the data is for: 20 to 1000 characters once trimmed (required; kept with the
+       * export and in its audit record).
+       */
+      purpose: string;
       /**
        * Format: date-time
        * @description Only resources changed after this instant.
@@ -874,6 +887,11 @@ export interface components {
        * with 400.
        */
       types?: string[] | null;
+      /**
+       * Format: date-time
+       * @description Only resources changed at or before this instant (after `since`).
+       */
+      until?: string | null;
     };
     /**
      * @description A notification kind.
@@ -976,22 +994,78 @@ export interface components {
       /** @description `patient`, `physician` or `researcher`. */
       role: string;
     };
+    /** @description What k-anonymity did to an export. */
+    ResearchAnonymity: {
+      /**
+       * @description The generalisations applied, in order: `event-dates:year` (always),
+       * `birth-year:5-year-band`, `birth-year:10-year-band`, `zip3:removed`, `gender:removed`.
+       */
+      generalisation: string[];
+      /**
+       * Format: int32
+       * @description The k asked for.
+       */
+      k: number;
+      /**
+       * @description The quasi-identifiers patients were grouped by: `birth-year`, `gender`, `zip3` (with
+       * `keep_zip3`).
+       */
+      quasi_identifiers: string[];
+      /**
+       * @description Resources left out per requested type because their patient was suppressed
+       * (`Patient`: the patients suppressed).
+       */
+      suppressed: {
+        [key: string]: number;
+      };
+    };
     /** @description The status of a research export, with its files when completed. */
     ResearchExport: {
+      anonymity: null | components["schemas"]["ResearchAnonymity"];
       /** @description The export instant (the run's start): ages are computed at it. */
       as_of?: string | null;
+      /** Format: date-time */
+      created_at: string;
       error?: string | null;
+      /**
+       * Format: date-time
+       * @description When the export and its files are deleted.
+       */
+      expires_at: string | null;
       id: string;
+      /**
+       * Format: int32
+       * @description The k of k-anonymity asked for, if any.
+       */
+      k: number | null;
       output: components["schemas"]["ExportFile"][];
+      progress: null | components["schemas"]["ResearchExportProgress"];
+      /** @description What the data is for (empty for exports queued before purposes were required). */
+      purpose: string;
+      /** Format: date-time */
+      since: string | null;
       skipped: components["schemas"]["SkippedResources"][];
       status: components["schemas"]["ExportStatus"];
       types: string[];
+      /** Format: date-time */
+      until: string | null;
     };
     /** @description The answer to a kick-off. */
     ResearchExportAccepted: {
       id: string;
       /** @description Always `pending`. */
       status: components["schemas"]["ExportStatus"];
+    };
+    /** @description How far a running export is: steps done of all (the k-anonymity plan, then one per type). */
+    ResearchExportProgress: {
+      /** Format: int64 */
+      done: number;
+      /** Format: int64 */
+      total: number;
+    };
+    /** @description The caller's research exports, newest first. */
+    ResearchExports: {
+      exports: components["schemas"]["ResearchExport"][];
     };
     /** @description A medication as the knowledge base understood it. */
     ResolvedMedication: {
@@ -2100,7 +2174,22 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers). */
+  /** The caller's own exports, newest first (not the cancelled or expired ones; researchers). */
+  listResearchExports: {
+    responses: {
+      /** @description The exports. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ResearchExports"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Queue a de-identified (HIPAA Safe Harbor, optionally k-anonymous) NDJSON export for a stated purpose (researchers). */
   createResearchExport: {
     requestBody: {
       content: {
@@ -2142,7 +2231,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Cancel an export and delete its files. */
+  /** Cancel an export and delete its files (also while it is being written). */
   cancelResearchExport: {
     parameters: {
       path: {

@@ -430,11 +430,18 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         ("POST", "/api/research/exports") => op(
             "research",
             "createResearchExport",
-            "Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers).",
+            "Queue a de-identified (HIPAA Safe Harbor, optionally k-anonymous) NDJSON export \
+             for a stated purpose (researchers).",
         )
         .body::<research::NewExport>(true)
         .ok::<research::ResearchExportAccepted>(202, "Queued; Location: its status.")
         .errors(&[400]),
+        ("GET", "/api/research/exports") => op(
+            "research",
+            "listResearchExports",
+            "The caller's own exports, newest first (not the cancelled or expired ones; researchers).",
+        )
+        .ok::<research::ResearchExports>(200, "The exports."),
         ("GET", "/api/research/exports/{id}") => op(
             "research",
             "researchExport",
@@ -445,7 +452,7 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         ("DELETE", "/api/research/exports/{id}") => op(
             "research",
             "cancelResearchExport",
-            "Cancel an export and delete its files.",
+            "Cancel an export and delete its files (also while it is being written).",
         )
         .no_content("Cancelled.")
         .errors(&[404]),

@@ -223,6 +223,7 @@ pub(crate) async fn record(
         outcome: response.status().as_u16(),
         client_ip: ip,
         request_id,
+        detail: None,
     }
     .disclosing(&accessed.summary());
     entry.resource_ids.extend(subjects);
@@ -282,6 +283,7 @@ mod tests {
             outcome: n,
             client_ip: None,
             request_id: format!("r{n}"),
+            detail: None,
         }
     }
 

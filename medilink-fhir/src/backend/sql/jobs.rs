@@ -431,6 +431,16 @@ impl JobQueue for SqlJobQueue {
         .await
     }
 
+    async fn delete(&self, id: Uuid) -> FhirResult<bool> {
+        let deleted = self
+            .update(
+                "DELETE FROM jobs WHERE id = ? AND status NOT IN ('pending', 'processing')",
+                vec![id.to_string().into()],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>> {
         let rows = self
             .db
@@ -538,6 +548,10 @@ impl JobQueue for SqlJobQueue {
                 marks(filter.statuses.len())
             ));
             values.extend(filter.statuses.iter().map(|s| SqlValue::from(s.as_str())));
+        }
+        if let Some(before) = filter.created_before {
+            sql.push_str(" AND created_at < ?");
+            values.push(to_micros(before).into());
         }
         let limit = filter.limit.unwrap_or(100).min(MAX_LIST);
         sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT {limit}"));
