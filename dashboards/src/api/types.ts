@@ -206,20 +206,9 @@ export type AuditVerifyResult = Schemas['AuditVerifyResult'];
 export type AuditVerification = Schemas['LatestVerification'];
 
 // ---- research exports (`/api/research`, issue #15) ----------------------------------------
-// PENDING GENERATION: written by hand after the agreed contract until the research API lands
-// in `openapi.json`; then each becomes an alias of its generated schema like the rest.
 
-/** The body of `POST /api/research/exports`. */
-export interface NewResearchExport {
-  types?: string[];
-  since?: string;
-  until?: string;
-  keep_zip3?: boolean;
-  /** 20–1000 characters (trimmed). */
-  purpose: string;
-  /** 2–100. */
-  k?: number;
-}
+/** The body of `POST /api/research/exports` (purpose 20–1000 characters, k 2–100). */
+export type NewResearchExport = Schemas['NewResearchExport'];
 
 /** `POST /api/research/exports` (202). */
 export type ResearchExportAccepted = Schemas['ResearchExportAccepted'];
@@ -231,33 +220,10 @@ export type ExportFile = Schemas['ExportFile'];
 export type SkippedResources = Schemas['SkippedResources'];
 
 /** What k-anonymity did to an export. */
-export interface Anonymity {
-  k: number;
-  quasi_identifiers: string[];
-  generalisation: string[];
-  suppressed: Record<string, number>;
-}
+export type Anonymity = Schemas['ResearchAnonymity'];
 
 /** `GET /api/research/exports/{id}`: an export, with its files once completed. */
-export interface ResearchExport {
-  id: string;
-  status: Schemas['ExportStatus'];
-  types: string[];
-  purpose: string;
-  k: number | null;
-  since: string | null;
-  until: string | null;
-  created_at: string;
-  expires_at: string | null;
-  progress: JobProgress | null;
-  output: ExportFile[];
-  skipped: SkippedResources[];
-  anonymity: Anonymity | null;
-  as_of?: string | null;
-  error?: string | null;
-}
+export type ResearchExport = Schemas['ResearchExport'];
 
 /** `GET /api/research/exports`: the caller's exports, newest first. */
-export interface ResearchExportList {
-  exports: ResearchExport[];
-}
+export type ResearchExportList = Schemas['ResearchExports'];

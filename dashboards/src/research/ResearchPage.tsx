@@ -44,8 +44,9 @@ function ExportFormSection() {
   return (
     <Section title="New export" id="new-export">
       <p>
-        Exports are de-identified (HIPAA Safe Harbor) and k-anonymous: every combination of age band, sex and region is shared by at least k
-        patients, or left out. Files stay available for a week.
+        Exports are de-identified (HIPAA Safe Harbor) and k-anonymous: patients are grouped by birth year and gender (and ZIP3 when kept),
+        generalised where needed, and a patient in a group smaller than k is left out with all their resources. Files are deleted when
+        the export expires (the date is shown with each export).
       </p>
       <form onSubmit={submit} noValidate aria-label="New research export">
         <fieldset aria-describedby={describedBy('types')}>
@@ -111,7 +112,7 @@ function ExportFormSection() {
         {fieldError('purpose')}
         <label className="check">
           <input type="checkbox" checked={form.keepZip3} onChange={(e) => set({ keepZip3: e.target.checked })} /> Keep the first three digits of
-          ZIP codes (only where over 20,000 people share them)
+          ZIP codes (the sparsely populated prefixes become 000)
         </label>
         {tried && Object.keys(problems).length ? (
           <p className="form-error" role="alert">
