@@ -103,6 +103,10 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document of `/api` (regenerates `medilink-server/openapi.json`).
     Openapi,
+    /// Check this machine for the server: tesseract, the data directory and its free disk,
+    /// the database (`--database-url`) and the keys; one line per check with what to fix,
+    /// exit status 1 when any check fails.
+    Doctor,
 }
 
 /// `user …`.
@@ -279,6 +283,16 @@ pub struct ServeArgs {
     /// offline interaction base; off by default (no network needed).
     #[arg(long, env = "MEDILINK_OPENFDA_URL")]
     pub openfda_url: Option<String>,
+
+    /// First run with something to see: import the synthetic patients of `--demo-data` when
+    /// the store has none, create a demo admin, physician (consented to by three imported
+    /// patients) and patient, and print their sign-in details once. Refused with
+    /// `MEDILINK_ENV=production`.
+    #[arg(long, env = "MEDILINK_DEMO")]
+    pub demo: bool,
+    /// Where `--demo` finds its synthetic FHIR Bundles (the repository's `testdata/`).
+    #[arg(long, env = "MEDILINK_DEMO_DATA", default_value = "testdata")]
+    pub demo_data: PathBuf,
 }
 
 /// Validated settings of the in-process worker.
@@ -392,6 +406,9 @@ pub struct ServeConfig {
     pub openfda: Option<url::Url>,
     /// How long research exports are kept (`--research-export-ttl-hours`).
     pub research_ttl: std::time::Duration,
+
+    /// `--demo`: the directory of the demo data (`None`: no demo).
+    pub demo: Option<PathBuf>,
 }
 
 /// Where the web dashboards' files come from (`layers/static_files.rs` serves them).
@@ -444,6 +461,11 @@ impl StorageArgs {
 impl ServeArgs {
     /// Checks the values and merges them with the storage configuration.
     pub fn validate(&self, storage: &StorageArgs, keys: &KeyArgs) -> anyhow::Result<ServeConfig> {
+        if self.demo && keys.production()? {
+            bail!(
+                "--demo / MEDILINK_DEMO is refused with MEDILINK_ENV=production: demo accounts have printed passwords and synthetic patients"
+            );
+        }
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes / MEDILINK_SERVER_MAX_BODY_BYTES must be at least 1");
         }
@@ -538,6 +560,7 @@ impl ServeArgs {
             .transpose()?;
         Ok(ServeConfig {
             research_ttl: std::time::Duration::from_secs(self.research_export_ttl_hours * 3600),
+            demo: self.demo.then(|| self.demo_data.clone()),
             openfda,
             extractor,
             dashboards,

@@ -11,6 +11,8 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod fhir;
 pub mod import;

@@ -332,6 +332,17 @@ fn routes(document_limit: usize) -> Routes {
             api::notifications::set_preferences,
             Meta::account(),
         )
+        // The calling patient's own details: through the consent guard, audited as FHIR.
+        .get(
+            "/api/account/demographics",
+            api::account::demographics,
+            Meta::clinical().audit(Action::Read),
+        )
+        .put(
+            "/api/account/demographics",
+            api::account::set_demographics,
+            Meta::clinical().audit(Action::Update),
+        )
         .method_not_allowed_fallback(wrong_method);
     // Documents: the only route whose body may exceed --max-body-bytes (up to
     // --max-document-bytes plus the multipart framing).

@@ -1,4 +1,5 @@
-//! Running the commands: `serve` (with graceful shutdown), `migrate` and `import`.
+//! Running the commands: `serve` (with graceful shutdown, and `--demo`), `migrate`, `import`,
+//! `doctor` and the others.
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
         }) => user_add(&cli, email, password, role, name.as_deref()).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
+        Command::Doctor => crate::doctor::run(&cli.storage, &cli.keys).await,
         Command::Openapi => {
             use std::io::Write as _;
             let document = crate::openapi_document();
@@ -130,6 +132,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 config.listen
             )
         })?;
+    if let Some(testdata) = &config.demo {
+        let setup = crate::demo::prepare(&state, testdata).await?;
+        let base_url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen));
+        setup.print(&mut std::io::stdout().lock(), &base_url)?;
+    }
     tracing::info!(listen = %config.listen, "serving the FHIR API at /fhir/R4");
     // The index follower and shutdown are the platform's own work: the unguarded store.
     let store = state.store.inner().clone();

@@ -5,6 +5,12 @@
 
 
 export interface paths {
+  "/api/account/demographics": {
+    /** The calling patient's name, birth date, gender and phone (patients). */
+    get: operations["demographics"];
+    /** Correct the calling patient's demographics: a new version of their Patient (audited; other elements kept); the account's name follows (patients). */
+    put: operations["setDemographics"];
+  };
   "/api/admin/audit": {
     /** The audit log, newest first. */
     get: operations["adminAudit"];
@@ -224,7 +230,10 @@ export interface components {
     AccessLogEntry: {
       action: string;
       actor: string | null;
-      /** @description The display name of the `actor` account (null when unknown or it has none). */
+      /**
+       * @description Who the `actor` account is: its display name, else its e-mail address (null when
+       * the account is unknown).
+       */
       actor_name: string | null;
       /** Format: date-time */
       at: string;
@@ -514,6 +523,22 @@ export interface components {
        */
       value?: number | null;
     };
+    /** @description A patient's demographics as `/api/account/demographics` and registration exchange them. */
+    Demographics: {
+      /**
+       * Format: date
+       * @description `YYYY-MM-DD`, not in the future, not before 1900-01-01.
+       */
+      birth_date: string;
+      /** @description The family name. */
+      family: string;
+      /** @description `male`, `female`, `other` or `unknown`. */
+      gender: string;
+      /** @description Given names, in order (at least one non-blank). */
+      given: string[];
+      /** @description A phone number (digits, spaces, `+ - ( ) .`), or `null` for none. */
+      phone: string | null;
+    };
     /**
      * @description A document-ingest job: status, file, patient, times, attempts, counts, a readable error,
      * and for `needs_review` the results to review (with their positions for corrections).
@@ -652,6 +677,11 @@ export interface components {
       /** Format: date-time */
       end: string | null;
       grantee: string;
+      /**
+       * @description Who the grantee is, for people: their display name, else their e-mail address
+       * (`null` when the account is unknown).
+       */
+      grantee_name: string | null;
       /** @description The consent's id (every grant the API returns is stored). */
       id: string;
       initiator: components["schemas"]["ConsentInitiator"];
@@ -980,17 +1010,33 @@ export interface components {
      */
     Register: {
       /**
+       * Format: date
+       * @description `YYYY-MM-DD` (patients: required; not in the future, not before 1900-01-01).
+       */
+      birth_date?: string | null;
+      /**
        * @description An e-mail address, normalised before use: trimmed, Unicode NFKC, lowercased; refused
        * (400) when it holds invisible or control characters or is not one plausible address.
        */
       email: string;
-      /** @description The display name; required (non-blank) for physicians. */
+      /** @description Family name (patients: required). */
+      family?: string | null;
+      /** @description `male`, `female`, `other` or `unknown` (patients: required). */
+      gender?: string | null;
+      /** @description Given names (patients: at least one non-blank). */
+      given?: string[];
+      /**
+       * @description The display name; required (non-blank) for physicians; for patients it defaults to
+       * "given… family".
+       */
       name?: string | null;
       /**
        * @description At least 12 characters, not a common password, not containing the e-mail's local part
        * or the name, and a zxcvbn score of 4; a 400 says why.
        */
       password: string;
+      /** @description A phone number (optional). */
+      phone?: string | null;
       /** @description `patient`, `physician` or `researcher`. */
       role: string;
     };
@@ -1214,6 +1260,45 @@ export type external = Record<string, never>;
 
 export interface operations {
 
+  /** The calling patient's name, birth date, gender and phone (patients). */
+  demographics: {
+    responses: {
+      /** @description The demographics their Patient holds. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Demographics"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Correct the calling patient's demographics: a new version of their Patient (audited; other elements kept); the account's name follows (patients). */
+  setDemographics: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Demographics"];
+      };
+    };
+    responses: {
+      /** @description The stored demographics. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Demographics"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
   /** The audit log, newest first. */
   adminAudit: {
     parameters: {

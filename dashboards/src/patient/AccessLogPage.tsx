@@ -28,9 +28,11 @@ export function actionLabel(entry: AccessLogEntry): string {
   return ACTIONS[entry.action] ?? entry.action;
 }
 
-/** Who did it: the account's display name, else its id, else the platform itself. */
+/** Who did it: the account's display name, else its e-mail (both the server's `actor_name`),
+ * else the platform itself; never a bare account id. */
 export function actorLabel(entry: AccessLogEntry): string {
-  return entry.actor_name ?? entry.actor ?? 'system';
+  if (entry.actor_name) return entry.actor_name;
+  return entry.actor ? 'An account that was removed' : 'MediLink (system)';
 }
 
 export function AccessLogPage() {
@@ -69,14 +71,7 @@ export function AccessLogPage() {
                         <tr key={e.seq} className={e.break_glass ? 'row-alert' : undefined} data-testid={e.break_glass ? 'break-glass-entry' : 'access-entry'}>
                           <td>{formatDateTime(e.at, locale)}</td>
                           <td>
-                            {e.actor_name ? <span className="actor-name">{e.actor_name}</span> : <code>{actorLabel(e)}</code>}{' '}
-                            {e.role ? <span className="muted">({e.role})</span> : null}
-                            {e.actor_name && e.actor ? (
-                              <>
-                                <br />
-                                <code className="muted">{e.actor}</code>
-                              </>
-                            ) : null}
+                            <span className="actor-name">{actorLabel(e)}</span> {e.role ? <span className="muted">({e.role})</span> : null}
                             {e.break_glass ? (
                               <>
                                 {' '}

@@ -40,6 +40,12 @@ export function scopeText(scope: Grant['scope']): string {
   return scope.map((type) => SCOPE_TYPES.find((s) => s.type === type)?.label ?? type).join(', ');
 }
 
+/** Who a consent is with: the clinician's name, else their e-mail (the server's
+ * `grantee_name`), never the bare account id. */
+export function granteeLabel(grant: Grant): string {
+  return grant.grantee_name ?? 'A clinician whose account was removed';
+}
+
 export function ConsentsPage() {
   const client = useClient();
   const queryClient = useQueryClient();
@@ -149,7 +155,9 @@ export function ConsentsPage() {
                     .map((g) => (
                       <tr key={g.id} className={g.break_glass ? 'row-alert' : undefined} data-testid="consent-row">
                         <td>
-                          <code>{g.grantee}</code>
+                          <span className="actor-name" data-testid="consent-clinician">
+                            {granteeLabel(g)}
+                          </span>
                           {g.break_glass ? (
                             <>
                               <br />
@@ -180,7 +188,7 @@ export function ConsentsPage() {
                             </>
                           ) : null}
                           {g.status === 'active' ? (
-                            <button type="button" className="danger" onClick={() => revoke.mutate(g.id)} aria-label={`Revoke access of ${g.grantee}`}>
+                            <button type="button" className="danger" onClick={() => revoke.mutate(g.id)} aria-label={`Revoke access of ${granteeLabel(g)}`}>
                               Revoke
                             </button>
                           ) : null}

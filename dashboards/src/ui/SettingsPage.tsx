@@ -1,11 +1,12 @@
-// Account settings: who is signed in, the ids to share, the display locale, notification
-// preferences, password change.
+// Account settings: who is signed in, the ids to share, a patient's own details, the display
+// locale, notification preferences, password change.
 
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { useSession } from './session';
 import { Badge, Field, FormError, PageTitle, Section } from './components';
 import { NotificationPreferencesSection } from './NotificationPreferences';
+import { YourDetailsSection } from './YourDetails';
 import { formatDate, formatDateTime, formatQuantity, userLocale } from '../fhir/format';
 
 export function SettingsPage() {
@@ -50,6 +51,7 @@ export function SettingsPage() {
           <dd>{user.totp_enabled ? <Badge tone="good">On</Badge> : <Badge tone="warn">Off</Badge>}</dd>
         </dl>
       </Section>
+      {user.role === 'patient' ? <YourDetailsSection /> : null}
       <Section title="Display">
         <p>
           Dates and numbers follow your browser's language (<code>{locale}</code>): today is {formatDate(now.slice(0, 10), locale)}, now is{' '}

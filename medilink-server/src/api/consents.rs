@@ -1,6 +1,8 @@
 //! `/api/consents`: list, grant or request, revoke, accept/decline, break-glass, and a
 //! patient's access log. The lifecycle rules live in `medilink_consent::ConsentService`.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -49,6 +51,10 @@ pub(crate) struct GrantView {
     id: String,
     patient: String,
     grantee: String,
+    /// Who the grantee is, for people: their display name, else their e-mail address
+    /// (`null` when the account is unknown).
+    #[schema(required = true)]
+    grantee_name: Option<String>,
     scope: GrantScope,
     purpose: String,
     #[schema(format = DateTime)]
@@ -63,7 +69,7 @@ pub(crate) struct GrantView {
     reason: Option<String>,
 }
 
-fn view(grant: &Grant, now: OffsetDateTime) -> GrantView {
+fn view(grant: &Grant, now: OffsetDateTime, names: &HashMap<String, String>) -> GrantView {
     let scope = match &grant.scope {
         Scope::All => GrantScope::All(AllTypes::All),
         Scope::Types(types) => {
@@ -74,6 +80,7 @@ fn view(grant: &Grant, now: OffsetDateTime) -> GrantView {
         id: grant.id.clone().unwrap_or_default(),
         patient: grant.patient.clone(),
         grantee: grant.grantee.clone(),
+        grantee_name: names.get(&grant.grantee).cloned(),
         scope,
         purpose: grant.purpose.clone(),
         start: format_instant(grant.start),
@@ -83,6 +90,25 @@ fn view(grant: &Grant, now: OffsetDateTime) -> GrantView {
         break_glass: grant.is_break_glass(),
         reason: grant.reason.clone(),
     }
+}
+
+/// `grants` as the API shows them, each grantee named ([`crate::auth::Auth::names_or_emails`]).
+async fn views(app: &AppState, grants: &[Grant]) -> Result<Vec<GrantView>, ApiError> {
+    let names = app
+        .auth
+        .names_or_emails(grants.iter().map(|grant| grant.grantee.as_str()))
+        .await?;
+    let now = app.store.consents().now();
+    Ok(grants
+        .iter()
+        .map(|grant| view(grant, now, &names))
+        .collect())
+}
+
+/// One grant as the API shows it.
+async fn one(app: &AppState, grant: Grant) -> Result<GrantView, ApiError> {
+    let mut views = views(app, std::slice::from_ref(&grant)).await?;
+    Ok(views.remove(0))
 }
 
 /// A patient's grants, or a physician's grants and pending requests.
@@ -99,8 +125,7 @@ pub(crate) async fn list(
 ) -> Result<Json<GrantList>, ApiError> {
     let consents = app.store.consents();
     let grants = consents.list(&principal(&caller)).await?;
-    let now = consents.now();
-    let consents = grants.iter().map(|grant| view(grant, now)).collect();
+    let consents = views(&app, &grants).await?;
     Ok(Json(GrantList { consents }))
 }
 
@@ -158,7 +183,7 @@ pub(crate) async fn create(
     let request = body.into_request(&app).await?;
     let consents = app.store.consents();
     let grant = consents.create(&principal(&caller), request).await?;
-    Ok((StatusCode::CREATED, Json(view(&grant, consents.now()))))
+    Ok((StatusCode::CREATED, Json(one(&app, grant).await?)))
 }
 
 /// `DELETE /api/consents/{id}`: revoke (harmless when already revoked).
@@ -169,7 +194,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<GrantView>, ApiError> {
     let consents = app.store.consents();
     let grant = consents.revoke(&principal(&caller), &id).await?;
-    Ok(Json(view(&grant, consents.now())))
+    Ok(Json(one(&app, grant).await?))
 }
 
 /// `POST /api/consents/{id}/accept|decline`: the patient answers a request.
@@ -191,7 +216,7 @@ pub(crate) async fn answer(
     };
     let consents = app.store.consents();
     let grant = consents.answer(&principal(&caller), &id, accept).await?;
-    Ok(Json(view(&grant, consents.now())))
+    Ok(Json(one(&app, grant).await?))
 }
 
 /// Body of `POST /api/consents/break-glass`.
@@ -214,7 +239,7 @@ pub(crate) async fn break_glass(
         reason: body.reason,
     };
     let grant = consents.break_glass(&principal(&caller), request).await?;
-    Ok((StatusCode::CREATED, Json(view(&grant, consents.now()))))
+    Ok((StatusCode::CREATED, Json(one(&app, grant).await?)))
 }
 
 /// Query of the access log.
@@ -238,7 +263,8 @@ pub(crate) struct AccessLogEntryView {
     at: String,
     #[schema(required = true)]
     actor: Option<String>,
-    /// The display name of the `actor` account (null when unknown or it has none).
+    /// Who the `actor` account is: its display name, else its e-mail address (null when
+    /// the account is unknown).
     #[schema(required = true)]
     actor_name: Option<String>,
     /// The role as audited.
@@ -306,8 +332,8 @@ impl From<AccessLog> for AccessLogView {
     }
 }
 
-/// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and,
-/// when it has one, display name), when, which of their resources and under which grant
+/// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and
+/// display name, else e-mail), when, which of their resources and under which grant
 /// ([`ConsentService::access_log`](medilink_consent::ConsentService::access_log)).
 pub(crate) async fn access_log(
     State(app): State<AppState>,
@@ -322,6 +348,6 @@ pub(crate) async fn access_log(
     let log = consents
         .access_log(caller.context(), app.audit_log.as_ref(), page)
         .await?;
-    let names = app.auth.display_names(log.actors()).await?;
+    let names = app.auth.names_or_emails(log.actors()).await?;
     Ok(Json(log.name_actors(&names).into()))
 }

@@ -4,6 +4,7 @@
 //! types each area declares next to its handlers ([`schema`]: the shared ones). Errors are
 //! `OperationOutcome`s like the FHIR API's.
 
+pub(crate) mod account;
 pub(crate) mod admin;
 pub(crate) mod admin_system;
 pub(crate) mod auth;

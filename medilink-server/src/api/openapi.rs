@@ -30,6 +30,7 @@ use super::{
     admin, admin_system, auth, clinical, consents, directory, documents, invitations,
     notifications, research, search,
 };
+use crate::auth::demographics::Demographics;
 use crate::auth::service::{TokenPair, TotpEnrolment, UserView};
 use crate::route_meta::{Access, RouteTable};
 
@@ -173,6 +174,22 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
             .body::<auth::Register>(true)
             .ok::<UserView>(201, "The account.")
             .errors(&[400, 409, 422]),
+        ("GET", "/api/account/demographics") => op(
+            "auth",
+            "demographics",
+            "The calling patient's name, birth date, gender and phone (patients).",
+        )
+        .ok::<Demographics>(200, "The demographics their Patient holds.")
+        .errors(&[404]),
+        ("PUT", "/api/account/demographics") => op(
+            "auth",
+            "setDemographics",
+            "Correct the calling patient's demographics: a new version of their Patient \
+             (audited; other elements kept); the account's name follows (patients).",
+        )
+        .body::<Demographics>(true)
+        .ok::<Demographics>(200, "The stored demographics.")
+        .errors(&[400, 404, 409]),
         ("POST", "/api/auth/login") => op(
             "auth",
             "login",

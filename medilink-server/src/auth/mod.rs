@@ -9,6 +9,8 @@
 
 pub mod admin;
 pub mod crypto;
+pub mod demographics;
+pub mod details;
 pub mod directory;
 pub mod email;
 pub mod error;

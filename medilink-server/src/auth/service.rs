@@ -14,6 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::crypto::{random_token, sha256};
+use super::demographics::Demographics;
 use super::email::{new_account_email, normalize_email};
 use super::error::{AccountError, AccountResult};
 use super::password::check_strength;
@@ -33,6 +34,33 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
     pub expires_in: u64,
+}
+
+/// An account to create ([`Auth::create`]).
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    /// The e-mail address (normalised before use).
+    pub email: &'a str,
+    /// The password (the strength rule applies).
+    pub password: &'a str,
+    /// The display name (required for physicians; for patients it defaults to the name of
+    /// their demographics).
+    pub name: Option<&'a str>,
+    /// The role.
+    pub role: Role,
+    /// The status (`None`: active patients, pending others).
+    pub status: Option<AccountStatus>,
+    /// A patient's `Patient` (ignored for other roles).
+    pub patient: PatientRecord<'a>,
+}
+
+/// Where a patient account's `Patient` comes from.
+#[derive(Debug, Clone)]
+pub enum PatientRecord<'a> {
+    /// A new `Patient`: with these validated demographics, else holding only the name.
+    Create(Option<&'a Demographics>),
+    /// An existing `Patient` (imported demo data).
+    Link(ResourceId),
 }
 
 /// The answer to a login.
@@ -210,8 +238,41 @@ impl Auth {
         role: Role,
         status: Option<AccountStatus>,
     ) -> AccountResult<UserRecord> {
+        let account = NewAccount {
+            email,
+            password,
+            name,
+            role,
+            status,
+            patient: PatientRecord::Create(None),
+        };
+        self.create(account).await
+    }
+
+    /// Creates an account as [`Auth::create_account`] does, with a patient's record described
+    /// by `account.patient`: a new `Patient` (with the validated demographics of registration:
+    /// an official name, birth date, gender and phone; the display name defaults to "given…
+    /// family"), or an existing one linked (the demo patient).
+    pub async fn create(&self, account: NewAccount<'_>) -> AccountResult<UserRecord> {
+        let NewAccount {
+            email,
+            password,
+            name,
+            role,
+            status,
+            patient,
+        } = account;
         let email = new_account_email(email)?;
-        let name = name.map(str::trim).filter(|name| !name.is_empty());
+        let default_name = match &patient {
+            PatientRecord::Create(Some(demographics)) if role == Role::Patient => {
+                Some(demographics.display_name())
+            }
+            _ => None,
+        };
+        let name = name
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .or(default_name.as_deref());
         if role == Role::Physician && name.is_none() {
             return Err(AccountError::NameRequired);
         }
@@ -225,8 +286,11 @@ impl Auth {
         {
             return Err(AccountError::EmailTaken);
         }
-        let patient_id = match role {
-            Role::Patient => Some(self.create_patient(name).await?),
+        let patient_id = match (role, patient) {
+            (Role::Patient, PatientRecord::Link(id)) => Some(id),
+            (Role::Patient, PatientRecord::Create(demographics)) => {
+                Some(self.create_patient(name, demographics).await?)
+            }
             _ => None,
         };
         let status = status.unwrap_or(match role {
@@ -248,11 +312,21 @@ impl Auth {
         Ok(created)
     }
 
-    async fn create_patient(&self, name: Option<&str>) -> AccountResult<ResourceId> {
-        let mut patient = json!({"resourceType": "Patient", "active": true});
-        if let Some(name) = name.filter(|name| !name.trim().is_empty()) {
-            patient["name"] = json!([{"text": name.trim()}]);
-        }
+    async fn create_patient(
+        &self,
+        name: Option<&str>,
+        demographics: Option<&Demographics>,
+    ) -> AccountResult<ResourceId> {
+        let patient = match demographics {
+            Some(demographics) => demographics.new_patient(),
+            None => {
+                let mut patient = json!({"resourceType": "Patient", "active": true});
+                if let Some(name) = name.filter(|name| !name.trim().is_empty()) {
+                    patient["name"] = json!([{"text": name.trim()}]);
+                }
+                patient
+            }
+        };
         let stored = self
             .store
             .create(&RequestContext::system(), patient)

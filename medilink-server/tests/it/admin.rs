@@ -8,7 +8,7 @@ use medilink_fhir::Clock;
 use medilink_platform::{AccountStatus, Role};
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp, api_call, signed_in, totp_code};
+use crate::support::{PASSWORD, TestApp, api_call, signed_in, totp_code, with_demographics};
 
 async fn register(app: &TestApp, email: &str, role: &str) -> Value {
     let (status, body) = api_call(
@@ -16,7 +16,9 @@ async fn register(app: &TestApp, email: &str, role: &str) -> Value {
         Method::POST,
         "/api/auth/register",
         "",
-        Some(&json!({"email": email, "password": PASSWORD, "role": role, "name": "Test Person"})),
+        Some(&with_demographics(
+            &json!({"email": email, "password": PASSWORD, "role": role, "name": "Test Person"}),
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

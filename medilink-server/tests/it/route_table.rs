@@ -334,6 +334,7 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/admin/reindex", "#15"),
     ("/api/admin/jobs/{id}", "#15"),
     ("/api/admin/audit/verify", "#15"),
+    ("/api/account/demographics", "#16"),
 ];
 
 #[test]
