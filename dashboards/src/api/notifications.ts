@@ -135,7 +135,8 @@ export type Portal = 'physician' | 'patient';
 
 /** The pages of each portal (router paths, without the patient portal's `/patient` base). */
 const PORTAL_PAGES: Record<Portal, string[]> = {
-  physician: ['/', '/patients', '/interactions', '/security', '/settings', '/notifications'],
+  // The physician portal also holds the admin and research sections (shown by role).
+  physician: ['/', '/patients', '/interactions', '/security', '/settings', '/notifications', '/admin', '/research'],
   patient: [
     '/',
     '/records',
@@ -153,7 +154,7 @@ const PORTAL_PAGES: Record<Portal, string[]> = {
 
 /** Server paths that name a page of another shape (the portal's page for the same thing). */
 const ALIASES: Record<Portal, Record<string, string>> = {
-  physician: { '/consents': '/', '/documents': '/', '/settings/security': '/security', '/research': '/' },
+  physician: { '/consents': '/', '/documents': '/', '/settings/security': '/security' },
   patient: { '/results': '/labs', '/documents': '/records', '/settings/security': '/security' },
 };
 
