@@ -144,15 +144,33 @@ const SYSTEM_PARAMS: [&str; 9] = [
 ];
 
 /// `GET [base]?params`: a search across every type (or those `_type` lists) by the
-/// parameters common to all resources, through the consent guard type by type. One page of at
-/// most `_count` matches (no paging across types: a page that is full says so in an
-/// `outcome` entry).
+/// parameters common to all resources, through the consent guard type by type
+/// ([`FhirAccess::search_types`]). One page of at most `_count` matches (no paging across
+/// types: a page that is full says so in an `outcome` entry).
 pub(crate) async fn system_search(
     State(app): State<AppState>,
     caller: RequestCaller,
     Base(base): Base,
     params: SearchParams,
 ) -> Result<FhirResponse, ApiError> {
+    let (types, criteria, probe) = system_query(&params)?;
+    let count = probe.count.max(1);
+    let access = FhirAccess::new(&app.store, app.search_index.as_ref());
+    let found = access.search_types(caller.context(), &types, &criteria, count);
+    let (matches, full) = found.await?;
+    let page = system_page(matches, full, count);
+    let mut links = Links::new(&base, ResourceType::Patient, &params.pairs);
+    links.path.clone_from(&base);
+    let bundle = render(&base, &links, &probe, page, Vec::new(), app.ids.new_id())?;
+    Ok(FhirResponse::json(StatusCode::OK, bundle))
+}
+
+/// A system search's types, per-type criteria and parsed parameters (for `_count`).
+type SystemQuery = (Vec<ResourceType>, Vec<(String, String)>, SearchQuery);
+
+/// The [`SystemQuery`] of a system search's parameters; parameters other than
+/// [`SYSTEM_PARAMS`] are refused.
+fn system_query(params: &SearchParams) -> Result<SystemQuery, ApiError> {
     if let Some((name, _)) = params
         .pairs
         .iter()
@@ -186,31 +204,14 @@ pub(crate) async fn system_search(
         .cloned()
         .collect();
     let probe = SearchQuery::parse(ResourceType::Patient, &params.pairs_without_type(), true)?;
-    let count = probe.count.max(1);
-    let access = FhirAccess::new(&app.store, app.search_index.as_ref());
-    let mut page = SearchPage {
-        matches: Vec::new(),
-        includes: Vec::new(),
-        total: None,
-        next_cursor: None,
-        previous_cursor: None,
-        warnings: Vec::new(),
-    };
-    let mut full = false;
-    for resource_type in types {
-        let remaining = count - page.matches.len();
-        if remaining == 0 {
-            full = true;
-            break;
-        }
-        let mut query = SearchQuery::parse(resource_type, &criteria, true)?;
-        query.count = remaining;
-        let (found, _) = access.search(caller.context(), query).await?;
-        full |= found.next_cursor.is_some();
-        page.matches.extend(found.matches);
-    }
+    Ok((types, criteria, probe))
+}
+
+/// The page of a system search; a full one says so.
+fn system_page(matches: Vec<StoredResource>, full: bool, count: usize) -> SearchPage {
+    let mut warnings = Vec::new();
     if full {
-        page.warnings.push(Issue {
+        warnings.push(Issue {
             severity: medilink_fhir::Severity::Information,
             code: IssueCode::Informational,
             expression: None,
@@ -220,10 +221,11 @@ pub(crate) async fn system_search(
             ),
         });
     }
-    let mut links = Links::new(&base, ResourceType::Patient, &params.pairs);
-    links.path.clone_from(&base);
-    let bundle = render(&base, &links, &probe, page, Vec::new(), app.ids.new_id())?;
-    Ok(FhirResponse::json(StatusCode::OK, bundle))
+    SearchPage {
+        matches,
+        warnings,
+        ..SearchPage::default()
+    }
 }
 
 impl SearchParams {
