@@ -1,6 +1,7 @@
 //! [`FhirAccess`]: the read use cases that combine the consent-guarded store with the
 //! full-text index — a type search with `_text`/`_content` ([`FhirAccess::search`]), the
-//! cross-resource full text of `/api/search` ([`FhirAccess::search_everywhere`]) and a
+//! cross-resource full text of `/api/search` ([`FhirAccess::search_everywhere`]), a search
+//! across types by the common parameters ([`FhirAccess::search_types`]) and a
 //! patient's `$everything` ([`FhirAccess::everything`]).
 //!
 //! There is one full-text orchestration, [`FhirAccess::full_text`]: the index is caught up
@@ -182,6 +183,34 @@ impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
         }
         let page = self.store.search(ctx, &query).await?;
         Ok((page, notes))
+    }
+
+    /// A system-level search (`GET [base]?…`, issue #18): `criteria` (parameters every type
+    /// has) searched with [`Self::search`] in each of `types` in turn, until `count` matches.
+    /// Returns them and whether the page filled up (there may be more).
+    pub async fn search_types(
+        &self,
+        ctx: &RequestContext,
+        types: &[ResourceType],
+        criteria: &[(String, String)],
+        count: usize,
+    ) -> FhirResult<(Vec<StoredResource>, bool)> {
+        let mut matches = Vec::new();
+        for resource_type in types {
+            let remaining = count.saturating_sub(matches.len());
+            if remaining == 0 {
+                return Ok((matches, true));
+            }
+            let mut query = SearchQuery::parse(*resource_type, criteria, true)?;
+            query.count = remaining;
+            let (page, _) = self.search(ctx, query).await?;
+            let more = page.next_cursor.is_some();
+            matches.extend(page.matches);
+            if more {
+                return Ok((matches, true));
+            }
+        }
+        Ok((matches, false))
     }
 
     /// Cross-resource full text (`/api/search`): the candidates of `q` (every type), each

@@ -1,7 +1,8 @@
 //! Batch and transaction Bundles (`POST [base]` with a Bundle of type `batch`/`transaction`).
 //!
 //! A transaction assigns ids to created resources up front, rewrites `urn:uuid:` (and any other
-//! `fullUrl`) references and conditional references (`Type?criteria`, resolved through search by [`crate::conditional`]) to `Type/id`, and
+//! `fullUrl`, also when reached as a relative `Type/id` from an entry with an absolute
+//! `fullUrl` on the same base) references and conditional references (`Type?criteria`, resolved through search by [`crate::conditional`]) to `Type/id`, and
 //! hands every write to [`ResourceStore::transaction`] at once, so it commits entirely or not
 //! at all. Batch entries run one by one and fail independently. The outcome is structured
 //! ([`BundleOutcome`]); turning it into a response Bundle is the server's job.
@@ -45,6 +46,24 @@ pub enum EntryAction {
     Matched,
     /// A read (200).
     Read,
+    /// A read this library does not answer (a search or `metadata`): the caller answers it
+    /// from [`EntryResult::deferred`] (with a transaction, after the writes committed).
+    Deferred,
+}
+
+/// A read of a batch or transaction entry left to the caller, who renders its answer (a
+/// `searchset` Bundle, the CapabilityStatement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeferredRead {
+    /// `GET Type?query` (the query as sent, still URL-encoded; possibly empty).
+    Search {
+        /// The type searched.
+        resource_type: crate::ResourceType,
+        /// The query string.
+        query: String,
+    },
+    /// `GET metadata`.
+    Capabilities,
 }
 
 /// The successful result of one entry.
@@ -54,6 +73,18 @@ pub struct EntryResult {
     pub action: EntryAction,
     /// The version written, matched or read (`None` for deletes of nothing).
     pub stored: Option<StoredResource>,
+    /// With [`EntryAction::Deferred`]: the read the caller answers.
+    pub deferred: Option<DeferredRead>,
+}
+
+impl EntryResult {
+    fn new(action: EntryAction, stored: Option<StoredResource>) -> EntryResult {
+        EntryResult {
+            action,
+            stored,
+            deferred: None,
+        }
+    }
 }
 
 /// The result of processing a Bundle, one outcome per entry in the order of the request.
@@ -152,28 +183,20 @@ fn in_entry(index: usize, err: FhirError) -> FhirError {
 }
 
 fn written(outcome: WriteOutcome) -> EntryResult {
-    EntryResult {
-        action: if outcome.created {
-            EntryAction::Created
-        } else if outcome.stored.is_deleted() {
-            EntryAction::Deleted
-        } else {
-            EntryAction::Updated
-        },
-        stored: Some(outcome.stored),
-    }
+    let action = if outcome.created {
+        EntryAction::Created
+    } else if outcome.stored.is_deleted() {
+        EntryAction::Deleted
+    } else {
+        EntryAction::Updated
+    };
+    EntryResult::new(action, Some(outcome.stored))
 }
 
 fn deleted(outcome: Option<WriteOutcome>) -> EntryResult {
     match outcome {
-        Some(outcome) => EntryResult {
-            action: EntryAction::Deleted,
-            stored: Some(outcome.stored),
-        },
-        None => EntryResult {
-            action: EntryAction::NothingDeleted,
-            stored: None,
-        },
+        Some(outcome) => EntryResult::new(EntryAction::Deleted, Some(outcome.stored)),
+        None => EntryResult::new(EntryAction::NothingDeleted, None),
     }
 }
 
@@ -190,7 +213,8 @@ async fn resolve_one(
     conditional::resolve(store, ctx, resource_type, &params, operation).await
 }
 
-/// One batch entry (or one GET of a transaction).
+/// One batch entry (or one GET of a transaction; searches and `metadata` are deferred to the
+/// caller).
 async fn run_single(
     store: &dyn ResourceStore,
     ctx: &RequestContext,
@@ -199,6 +223,17 @@ async fn run_single(
     match (entry.method, entry.target.clone()) {
         (Method::Get, Target::Instance(ty, id)) => Ok(read(store.read(ctx, ty, &id).await?)),
         (Method::Get, Target::Version(ty, id, v)) => Ok(read(store.vread(ctx, ty, &id, v).await?)),
+        (Method::Get, Target::Type(resource_type)) => Ok(deferred(DeferredRead::Search {
+            resource_type,
+            query: String::new(),
+        })),
+        (Method::Get, Target::Conditional(resource_type, query)) => {
+            Ok(deferred(DeferredRead::Search {
+                resource_type,
+                query,
+            }))
+        }
+        (Method::Get, Target::Metadata) => Ok(deferred(DeferredRead::Capabilities)),
         (Method::Post, Target::Type(ty)) => {
             let resource = entry.resource.ok_or_else(missing_resource)?;
             let Some(query) = &entry.if_none_exist else {
@@ -208,10 +243,9 @@ async fn run_single(
             Ok(
                 match conditional::create(store, ctx, ty, &criteria, resource).await? {
                     conditional::CreateOutcome::Created(stored) => written_create(stored),
-                    conditional::CreateOutcome::Existing(stored) => EntryResult {
-                        action: EntryAction::Matched,
-                        stored: Some(stored),
-                    },
+                    conditional::CreateOutcome::Existing(stored) => {
+                        EntryResult::new(EntryAction::Matched, Some(stored))
+                    }
                 },
             )
         }
@@ -246,21 +280,23 @@ async fn run_single(
                 conditional::delete(store, ctx, ty, &criteria).await?,
             ))
         }
-        (method, target) => Err(entry::unsupported(method, &target)),
+        _ => Err(entry::unsupported()),
     }
 }
 
 fn written_create(stored: StoredResource) -> EntryResult {
-    EntryResult {
-        action: EntryAction::Created,
-        stored: Some(stored),
-    }
+    EntryResult::new(EntryAction::Created, Some(stored))
 }
 
 fn read(stored: StoredResource) -> EntryResult {
+    EntryResult::new(EntryAction::Read, Some(stored))
+}
+
+fn deferred(read: DeferredRead) -> EntryResult {
     EntryResult {
-        action: EntryAction::Read,
-        stored: Some(stored),
+        action: EntryAction::Deferred,
+        stored: None,
+        deferred: Some(read),
     }
 }
 
@@ -294,21 +330,22 @@ async fn run_transaction(
     let mut aliases: HashMap<String, String> = HashMap::new();
     let mut staged = Vec::with_capacity(entries.len());
     for (index, entry) in entries.into_iter().enumerate() {
+        let full_url = entry.full_url.clone();
         let staged_entry = entry::stage(store, ctx, ids, entry, &mut aliases)
             .await
             .map_err(|err| in_entry(index, err))?;
-        staged.push(staged_entry);
+        staged.push((staged_entry, full_url));
     }
     // 2. Rewrite references and build the writes.
     let mut resolver = entry::ReferenceResolver::new(store, ctx, aliases);
     let mut ops: Vec<WriteOp> = Vec::new();
     let mut op_entries: Vec<usize> = Vec::new();
     let mut plan = Vec::with_capacity(staged.len());
-    for (index, staged_entry) in staged.into_iter().enumerate() {
+    for (index, (staged_entry, full_url)) in staged.into_iter().enumerate() {
         let planned = match staged_entry {
             entry::Staged::Write(mut op) => {
                 resolver
-                    .rewrite_op(&mut op)
+                    .rewrite_op(&mut op, full_url.as_deref())
                     .await
                     .map_err(|err| in_entry(index, err))?;
                 ops.push(op);
@@ -345,10 +382,7 @@ async fn run_transaction(
                     None => deleted(None),
                 }
             }
-            Planned::Matched(stored) => EntryResult {
-                action: EntryAction::Matched,
-                stored: Some(stored),
-            },
+            Planned::Matched(stored) => EntryResult::new(EntryAction::Matched, Some(stored)),
             Planned::Nothing => deleted(None),
             // The writes are committed: a failed read is reported on its own entry.
             Planned::Read(entry) => {

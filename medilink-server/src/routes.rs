@@ -28,6 +28,24 @@ fn routes(document_limit: usize) -> Routes {
             bundle::bundle,
             Meta::clinical().audit(Action::Bundle),
         )
+        // Issue #18: the base with a trailing slash, where clients such as fhirpy post
+        // their Bundles.
+        .post(
+            "/fhir/R4/",
+            bundle::bundle,
+            Meta::clinical().audit(Action::Bundle),
+        )
+        // Issue #18: system-level search by the common parameters.
+        .get(
+            "/fhir/R4",
+            search::system_search,
+            Meta::clinical().audit(Action::Search),
+        )
+        .get(
+            "/fhir/R4/",
+            search::system_search,
+            Meta::clinical().audit(Action::Search),
+        )
         .get("/fhir/R4/metadata", metadata::capabilities, Meta::public())
         .get(
             "/fhir/R4/_history",
@@ -118,6 +136,12 @@ fn routes(document_limit: usize) -> Routes {
             "/fhir/R4/{type}/{id}/_history/{vid}",
             read::vread,
             Meta::clinical().audit(Action::Vread),
+        )
+        // Issue #18: compartment search (`Patient/{id}/Observation?…`).
+        .get(
+            "/fhir/R4/{type}/{id}/{target}",
+            search::compartment,
+            Meta::clinical().audit(Action::Search),
         )
         .get(
             "/fhir/R4/{type}/{id}/$everything",

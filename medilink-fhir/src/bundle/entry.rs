@@ -34,6 +34,8 @@ pub(super) enum Target {
     Version(ResourceType, ResourceId, VersionId),
     /// `Type?query` (conditional update/delete, search).
     Conditional(ResourceType, String),
+    /// `metadata` (the CapabilityStatement; GET only).
+    Metadata,
 }
 
 /// A parsed entry.
@@ -81,7 +83,10 @@ pub(super) fn parse_entry(entry: Value) -> FhirResult<Entry> {
         .get("url")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("Bundle.entry.request.url", "missing request url"))?;
-    let target = parse_target(url)?;
+    let target = match url.split('?').next().unwrap_or_default().trim_matches('/') {
+        "metadata" if method == Method::Get => Target::Metadata,
+        _ => parse_target(url)?,
+    };
     let if_match = request
         .get("ifMatch")
         .and_then(Value::as_str)
@@ -117,6 +122,7 @@ fn check_resource_matches_url(resource: &Value, target: &Target) -> FhirResult<(
     let url_type = match target {
         Target::Type(t) | Target::Instance(t, _) | Target::Conditional(t, _) => *t,
         Target::Version(t, _, _) => *t,
+        Target::Metadata => return Ok(()),
     };
     let body_type = resource.get("resourceType").and_then(Value::as_str);
     if body_type != Some(url_type.as_str()) {
@@ -170,15 +176,9 @@ pub(super) fn parse_target(url: &str) -> FhirResult<Target> {
     }
 }
 
-pub(super) fn unsupported(method: Method, target: &Target) -> FhirError {
-    let what = match target {
-        Target::Type(_) | Target::Conditional(..) if method == Method::Get => {
-            "search entries in bundles"
-        }
-        _ => "this combination of request method and url in a bundle",
-    };
+pub(super) fn unsupported() -> FhirError {
     FhirError::Unsupported {
-        feature: what.to_owned(),
+        feature: "this combination of request method and url in a bundle".to_owned(),
     }
 }
 
@@ -326,8 +326,10 @@ pub(super) async fn stage(
                 None => Staged::Nothing,
             }
         }
-        (Method::Get, Target::Instance(..) | Target::Version(..)) => Staged::Read(entry),
-        (method, target) => return Err(unsupported(method, &target)),
+        // Reads, searches and `metadata` run after the writes (R4 allows them in a
+        // transaction; they see its result).
+        (Method::Get, _) => Staged::Read(entry),
+        _ => return Err(unsupported()),
     };
     Ok(staged)
 }
@@ -352,15 +354,31 @@ impl<'a> ReferenceResolver<'a> {
         }
     }
 
-    pub(super) async fn rewrite_op(&mut self, op: &mut WriteOp) -> FhirResult<()> {
+    /// Rewrites the references of `op`, the write of the entry whose `fullUrl` is `full_url`.
+    pub(super) async fn rewrite_op(
+        &mut self,
+        op: &mut WriteOp,
+        full_url: Option<&str>,
+    ) -> FhirResult<()> {
         let resource = match op {
             WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => resource,
             WriteOp::Delete { .. } => return Ok(()),
         };
         let mut references = Vec::new();
         collect_references(resource, &mut references);
+        // Relative references of this entry that name another entry's `fullUrl` once resolved
+        // against this entry's base (R4 Bundle "Resolving references in Bundles").
+        let base = full_url.and_then(fhir_base);
+        let mut relative: HashMap<String, String> = HashMap::new();
         for reference in references {
             if self.aliases.contains_key(&reference) {
+                continue;
+            }
+            if let Some(base) = base
+                && is_relative_instance(&reference)
+                && let Some(target) = self.aliases.get(&format!("{base}/{reference}"))
+            {
+                relative.insert(reference, target.clone());
                 continue;
             }
             if let Some((type_name, query)) = reference.split_once('?') {
@@ -382,7 +400,31 @@ impl<'a> ReferenceResolver<'a> {
             }
         }
         replace_references(resource, &self.aliases);
+        replace_references(resource, &relative);
         Ok(())
+    }
+}
+
+/// The base of an absolute `fullUrl` of the form `{base}/{Type}/{id}` (`None` for `urn:`
+/// fullUrls and other forms).
+fn fhir_base(full_url: &str) -> Option<&str> {
+    if !(full_url.starts_with("http://") || full_url.starts_with("https://")) {
+        return None;
+    }
+    let path = full_url.split(['?', '#']).next().unwrap_or(full_url);
+    let (rest, id) = path.rsplit_once('/')?;
+    let (base, type_name) = rest.rsplit_once('/')?;
+    (ResourceType::from_name(type_name).is_some() && ResourceId::is_valid(id)).then_some(base)
+}
+
+/// `Type/id` (optionally `/_history/v`): a relative literal reference.
+fn is_relative_instance(reference: &str) -> bool {
+    let segments: Vec<&str> = reference.split('/').collect();
+    match segments.as_slice() {
+        [type_name, id] | [type_name, id, "_history", _] => {
+            ResourceType::from_name(type_name).is_some() && ResourceId::is_valid(id)
+        }
+        _ => false,
     }
 }
 
@@ -453,6 +495,19 @@ mod tests {
         assert_eq!(parse_etag("W/\"3\"").unwrap(), VersionId(3));
         assert_eq!(parse_etag("3").unwrap(), VersionId(3));
         assert!(parse_etag("W/\"x\"").is_err());
+    }
+
+    #[test]
+    fn absolute_full_urls_give_the_base_of_relative_references() {
+        assert_eq!(
+            fhir_base("http://example.com/fhir/Patient/0"),
+            Some("http://example.com/fhir")
+        );
+        assert_eq!(fhir_base("urn:uuid:1"), None);
+        assert_eq!(fhir_base("http://example.com/fhir/Nope/0"), None);
+        assert!(is_relative_instance("Patient/0"));
+        assert!(!is_relative_instance("http://x/Patient/0"));
+        assert!(!is_relative_instance("Patient?identifier=a"));
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! `transaction-response` Bundle.
 //!
 //! Entry bodies follow `Prefer: return=…`; without it an entry carries only its `response`
-//! (as HAPI does), except reads, which always carry the resource.
+//! (as HAPI does), except reads, which always carry the resource. Search entries (`GET
+//! Type?…`, also in a transaction, after its writes) carry their `searchset` Bundle, searched
+//! through the consent guard like `GET [base]/Type?…`, and `GET metadata` the
+//! CapabilityStatement.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use medilink_fhir::bundle::{BundleOutcome, BundleType, EntryAction, EntryResult};
+use medilink_fhir::bundle::{BundleType, DeferredRead, EntryAction, EntryResult};
 use medilink_fhir::clock::format_instant;
 use medilink_fhir::{FhirError, FhirResult, ResourceType};
 use serde_json::{Map, Value, json};
@@ -16,6 +19,7 @@ use crate::context::RequestCaller;
 use crate::error::{ApiError, information};
 use crate::fhir::extract::{Base, FhirJson, expect_type};
 use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference, etag, version_url};
+use crate::fhir::{metadata, search};
 use crate::state::AppState;
 
 /// `POST [base]`: a batch or transaction Bundle.
@@ -30,8 +34,44 @@ pub(crate) async fn bundle(
     let (store, ids) = (app.store.as_ref(), app.ids.as_ref());
     let outcome = medilink_fhir::bundle::process(store, caller.context(), ids, body).await?;
     let prefer = prefer.or(ReturnPreference::Minimal);
-    let response = render(&base, outcome, prefer, app.ids.new_id())?;
+    let bundle_type = outcome.bundle_type;
+    let mut answered = Vec::with_capacity(outcome.entries.len());
+    for result in outcome.entries {
+        answered.push(match result {
+            Ok(EntryResult {
+                deferred: Some(read),
+                ..
+            }) => Answered::Inline(answer(&app, &caller, &base, read).await),
+            other => Answered::Stored(other),
+        });
+    }
+    let response = render(&base, bundle_type, answered, prefer, app.ids.new_id())?;
     Ok(FhirResponse::json(StatusCode::OK, response))
+}
+
+/// An entry's result: as the library gave it, or a read answered here.
+enum Answered {
+    Stored(FhirResult<EntryResult>),
+    Inline(Result<Value, ApiError>),
+}
+
+/// A search entry (the `searchset` Bundle, consent-gated like `GET Type?…`) or `metadata`.
+async fn answer(
+    app: &AppState,
+    caller: &RequestCaller,
+    base: &str,
+    read: DeferredRead,
+) -> Result<Value, ApiError> {
+    match read {
+        DeferredRead::Search {
+            resource_type,
+            query,
+        } => {
+            let pairs = search::query_pairs(&query);
+            search::searchset(app, caller.context(), base, resource_type, &pairs, false).await
+        }
+        DeferredRead::Capabilities => Ok(metadata::statement(app, base)),
+    }
 }
 
 /// `"201 Created"`.
@@ -44,20 +84,33 @@ fn status_line(status: StatusCode) -> String {
 
 fn render(
     base: &str,
-    outcome: BundleOutcome,
+    bundle_type: BundleType,
+    entries: Vec<Answered>,
     prefer: ReturnPreference,
     id: String,
 ) -> FhirResult<Value> {
-    let bundle_type = match outcome.bundle_type {
+    let bundle_type = match bundle_type {
         BundleType::Batch => "batch-response",
         BundleType::Transaction => "transaction-response",
     };
-    let entries = outcome
-        .entries
+    let entries = entries
         .into_iter()
-        .map(|result| entry(base, result, prefer))
+        .map(|answered| match answered {
+            Answered::Stored(result) => entry(base, result, prefer),
+            Answered::Inline(Ok(resource)) => Ok(json!({
+                "resource": resource,
+                "response": {"status": status_line(StatusCode::OK)},
+            })),
+            Answered::Inline(Err(error)) => Ok(failed(&error)),
+        })
         .collect::<FhirResult<Vec<_>>>()?;
     Ok(json!({"resourceType": "Bundle", "id": id, "type": bundle_type, "entry": entries}))
+}
+
+/// The entry of a failed batch entry (or read of a transaction).
+fn failed(error: &ApiError) -> Value {
+    let response = json!({"status": status_line(error.status()), "outcome": error.outcome()});
+    json!({"response": response})
 }
 
 fn entry(
@@ -65,18 +118,15 @@ fn entry(
     result: FhirResult<EntryResult>,
     prefer: ReturnPreference,
 ) -> FhirResult<Value> {
-    let EntryResult { action, stored } = match result {
+    let EntryResult { action, stored, .. } = match result {
         Ok(result) => result,
-        Err(err) => {
-            let error = ApiError::from(err);
-            let response =
-                json!({"status": status_line(error.status()), "outcome": error.outcome()});
-            return Ok(json!({"response": response}));
-        }
+        Err(err) => return Ok(failed(&ApiError::from(err))),
     };
     let status = match action {
         EntryAction::Created => StatusCode::CREATED,
-        EntryAction::Updated | EntryAction::Matched | EntryAction::Read => StatusCode::OK,
+        EntryAction::Updated | EntryAction::Matched | EntryAction::Read | EntryAction::Deferred => {
+            StatusCode::OK
+        }
         EntryAction::Deleted | EntryAction::NothingDeleted => StatusCode::NO_CONTENT,
     };
     let mut entry = Map::new();

@@ -7,8 +7,11 @@ use std::convert::Infallible;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
 use bytes::Bytes;
-use medilink_fhir::{FhirError, IssueCode, ResourceId, ResourceType, VersionId};
+use medilink_fhir::{
+    FhirError, IssueCode, RequestContext, ResourceId, ResourceStore, ResourceType, VersionId,
+};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -148,37 +151,194 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
     }
 }
 
-/// The `If-Match` header as a version (`W/"3"` or `"3"`); `None` when absent.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IfMatch(pub(crate) Option<VersionId>);
+/// An entity-tag condition of `If-Match` or `If-None-Match` (RFC 9110 §13.1): `*` or a
+/// list of version ETags (`W/"3"` or `"3"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EtagCondition {
+    /// `*`: any current version.
+    Any,
+    /// One or more versions.
+    Versions(Vec<VersionId>),
+}
 
-fn parse_if_match(value: &str) -> Option<VersionId> {
+impl EtagCondition {
+    /// Whether `version` satisfies the condition.
+    pub(crate) fn matches(&self, version: VersionId) -> bool {
+        match self {
+            EtagCondition::Any => true,
+            EtagCondition::Versions(versions) => versions.contains(&version),
+        }
+    }
+}
+
+fn parse_version_etag(value: &str) -> Option<VersionId> {
     let value = value.trim();
     let value = value.strip_prefix("W/").unwrap_or(value);
     let quoted = value.strip_prefix('"')?.strip_suffix('"')?;
     quoted.parse().ok()
 }
 
+/// `*` or a comma-separated list of version ETags (over one or more header lines).
+fn parse_etag_condition<'v>(values: impl Iterator<Item = &'v str>) -> Option<EtagCondition> {
+    let mut versions = Vec::new();
+    let mut any = false;
+    for value in values {
+        for item in value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            if item == "*" {
+                any = true;
+            } else {
+                versions.push(parse_version_etag(item)?);
+            }
+        }
+    }
+    match (any, versions.is_empty()) {
+        (true, true) => Some(EtagCondition::Any),
+        (false, false) => Some(EtagCondition::Versions(versions)),
+        _ => None,
+    }
+}
+
+fn etag_condition(
+    parts: &Parts,
+    name: header::HeaderName,
+    what: &str,
+) -> Result<Option<EtagCondition>, ApiError> {
+    let values: Vec<_> = parts.headers.get_all(&name).iter().collect();
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let texts: Option<Vec<&str>> = values.iter().map(|value| value.to_str().ok()).collect();
+    texts
+        .and_then(|texts| parse_etag_condition(texts.into_iter()))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                IssueCode::Value,
+                format!("{what} must be * or a list of version ETags such as W/\"3\""),
+            )
+        })
+}
+
+/// The `If-Match` header; `None` when absent.
+#[derive(Debug, Clone)]
+pub(crate) struct IfMatch(pub(crate) Option<EtagCondition>);
+
+impl IfMatch {
+    /// The one version to hand to the store as it is, without reading the current version
+    /// first (`None` also for `*` and lists: see [`IfMatch::resolve`]).
+    fn single(&self) -> Option<VersionId> {
+        match &self.0 {
+            Some(EtagCondition::Versions(versions)) if versions.len() == 1 => {
+                versions.first().copied()
+            }
+            _ => None,
+        }
+    }
+
+    /// The version the write must find current: one ETag as sent; for `*` or a list, the
+    /// current version when it satisfies the condition (so the write still fails if another
+    /// lands in between), else `412`.
+    pub(crate) async fn resolve(
+        &self,
+        store: &dyn ResourceStore,
+        ctx: &RequestContext,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> Result<Option<VersionId>, ApiError> {
+        let Some(condition) = &self.0 else {
+            return Ok(None);
+        };
+        if let Some(version) = self.single() {
+            return Ok(Some(version));
+        }
+        let current = match store.read(ctx, resource_type, id).await {
+            Ok(current) => current,
+            Err(FhirError::NotFound { .. } | FhirError::Gone { .. }) => {
+                return Err(precondition_failed(format!(
+                    "If-Match: {resource_type}/{id} has no current version"
+                )));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if condition.matches(current.version_id) {
+            Ok(Some(current.version_id))
+        } else {
+            Err(precondition_failed(format!(
+                "If-Match: {resource_type}/{id} is at version {}, not one of the versions sent",
+                current.version_id
+            )))
+        }
+    }
+
+    /// The single version of a conditional update (`*` and lists need the target first).
+    pub(crate) fn one_version(&self) -> Result<Option<VersionId>, ApiError> {
+        match (&self.0, self.single()) {
+            (None, _) => Ok(None),
+            (Some(_), Some(version)) => Ok(Some(version)),
+            (Some(_), None) => Err(ApiError::bad_request(
+                IssueCode::NotSupported,
+                "a conditional update takes If-Match with one version ETag",
+            )),
+        }
+    }
+}
+
+/// `412 Precondition Failed`.
+pub(crate) fn precondition_failed(diagnostics: impl Into<String>) -> ApiError {
+    ApiError::with_kind(
+        medilink_fhir::ErrorKind::PreconditionFailed,
+        IssueCode::Conflict,
+        diagnostics,
+    )
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let mut values = parts.headers.get_all(header::IF_MATCH).iter();
-        let Some(value) = values.next() else {
-            return Ok(IfMatch(None));
-        };
-        let version = value
-            .to_str()
-            .ok()
-            .filter(|_| values.next().is_none())
-            .and_then(parse_if_match)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    IssueCode::Value,
-                    "If-Match must be one version ETag such as W/\"3\"",
-                )
-            })?;
-        Ok(IfMatch(Some(version)))
+        Ok(IfMatch(etag_condition(
+            parts,
+            header::IF_MATCH,
+            "If-Match",
+        )?))
+    }
+}
+
+/// The preconditions of an update: `If-Match` and `If-None-Match`.
+#[derive(Debug, Clone)]
+pub(crate) struct Preconditions {
+    pub(crate) if_match: IfMatch,
+    pub(crate) if_none_match: Option<EtagCondition>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Preconditions {
+            if_match: IfMatch::from_request_parts(parts, state).await?,
+            if_none_match: IfNoneMatch::from_request_parts(parts, state).await?.0,
+        })
+    }
+}
+
+/// The `If-None-Match` header; `None` when absent.
+#[derive(Debug, Clone)]
+pub(crate) struct IfNoneMatch(pub(crate) Option<EtagCondition>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(IfNoneMatch(etag_condition(
+            parts,
+            header::IF_NONE_MATCH,
+            "If-None-Match",
+        )?))
     }
 }
 
@@ -245,14 +405,69 @@ impl<S: Send + Sync> FromRequest<S> for FhirJson {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let accepted = [
-            "application/fhir+json",
-            "application/json",
-            "application/json+fhir",
-        ];
-        Ok(FhirJson(json_body(request, state, &accepted).await?))
+        Ok(FhirJson(json_body(request, state, &FHIR_JSON_TYPES).await?))
     }
 }
+
+/// A resource in a create or update body: FHIR JSON, or, for `Binary`, content of any other
+/// media type sent as it is (issue #18: the Binary's native form), which becomes a `Binary`
+/// with that `contentType` and the bytes as base64 `data` (and the URL's id, for a `PUT`).
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceBody(pub(crate) Value);
+
+impl<S: Send + Sync> FromRequest<S> for ResourceBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let media_type = media_type(request.headers()).unwrap_or_default();
+        if media_type.is_empty() || FHIR_JSON_TYPES.contains(&media_type.as_str()) {
+            return Ok(ResourceBody(
+                FhirJson::from_request(request, state).await?.0,
+            ));
+        }
+        let (mut parts, body) = request.into_parts();
+        let params = path_params(&mut parts, state).await?;
+        if param(&params, "type") != ResourceType::Binary.as_str() {
+            let request = Request::from_parts(parts, body);
+            return Ok(ResourceBody(
+                FhirJson::from_request(request, state).await?.0,
+            ));
+        }
+        let request = Request::from_parts(parts, body);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large("the request body is too large")
+                } else {
+                    ApiError::bad_request(
+                        IssueCode::Structure,
+                        "the request body could not be read",
+                    )
+                }
+            })?;
+        let mut binary = serde_json::json!({"resourceType": "Binary", "contentType": media_type});
+        if !bytes.is_empty() {
+            let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            binary["data"] = Value::String(data);
+        }
+        let id = param(&params, "id");
+        if !id.is_empty() {
+            binary["id"] = Value::String(id.to_owned());
+        }
+        Ok(ResourceBody(binary))
+    }
+}
+
+/// The media types of FHIR JSON bodies.
+const FHIR_JSON_TYPES: [&str; 3] = [
+    "application/fhir+json",
+    "application/json",
+    "application/json+fhir",
+];
+
+/// The media type of JSON Patch, the one patch format supported.
+const JSON_PATCH: &str = "application/json-patch+json";
 
 /// A JSON Patch document sent as `application/json-patch+json`.
 #[derive(Debug, Clone)]
@@ -262,9 +477,20 @@ impl<S: Send + Sync> FromRequest<S> for JsonPatch {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(JsonPatch(
-            json_body(request, state, &["application/json-patch+json"]).await?,
-        ))
+        let media_type = media_type(request.headers()).unwrap_or_default();
+        if media_type != JSON_PATCH {
+            // Issue #18: fhirpy's `patch()` sends a partial resource as `application/json`.
+            return Err(ApiError::unsupported_media_type(format!(
+                "PATCH takes a JSON Patch document (RFC 6902) sent as {JSON_PATCH}, \
+                 not {}; FHIRPath Patch and partial resources are not supported",
+                if media_type.is_empty() {
+                    "a body without Content-Type".to_owned()
+                } else {
+                    media_type.chars().take(64).collect()
+                }
+            )));
+        }
+        Ok(JsonPatch(json_body(request, state, &[JSON_PATCH]).await?))
     }
 }
 
@@ -285,11 +511,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn if_match_accepts_weak_and_strong_version_etags_only() {
-        assert_eq!(parse_if_match("W/\"3\""), Some(VersionId(3)));
-        assert_eq!(parse_if_match("\"12\""), Some(VersionId(12)));
-        assert_eq!(parse_if_match("3"), None);
-        assert_eq!(parse_if_match("W/\"x\""), None);
-        assert_eq!(parse_if_match("*"), None);
+    fn etag_conditions_are_star_or_version_lists() {
+        let parse = |text: &str| parse_etag_condition([text].into_iter());
+        let versions = |list: &[u64]| {
+            Some(EtagCondition::Versions(
+                list.iter().map(|v| VersionId(*v)).collect(),
+            ))
+        };
+        assert_eq!(parse("W/\"3\""), versions(&[3]));
+        assert_eq!(parse("\"12\""), versions(&[12]));
+        assert_eq!(parse("W/\"1\", \"2\""), versions(&[1, 2]));
+        assert_eq!(parse("*"), Some(EtagCondition::Any));
+        assert_eq!(parse("3"), None);
+        assert_eq!(parse("W/\"x\""), None);
+        assert_eq!(parse("*, W/\"1\""), None);
+        assert_eq!(parse(""), None);
+        assert!(EtagCondition::Any.matches(VersionId(7)));
+        assert!(!versions(&[1, 2]).expect("list").matches(VersionId(3)));
     }
 }

@@ -31,12 +31,17 @@ const TYPE_INTERACTIONS: [&str; 9] = [
 ];
 
 /// The system-level interactions.
-const SYSTEM_INTERACTIONS: [&str; 3] = ["transaction", "batch", "history-system"];
+const SYSTEM_INTERACTIONS: [&str; 4] = ["transaction", "batch", "history-system", "search-system"];
 
 /// `GET [base]/metadata`.
 pub(crate) async fn capabilities(State(app): State<AppState>, Base(base): Base) -> FhirResponse {
+    FhirResponse::json(StatusCode::OK, statement(&app, &base))
+}
+
+/// The CapabilityStatement (also of a `GET metadata` entry of a batch or transaction).
+pub(crate) fn statement(app: &AppState, base: &str) -> Value {
     let date = format_instant(app.clock.now());
-    FhirResponse::json(StatusCode::OK, capability_statement(&base, &date))
+    capability_statement(base, &date)
 }
 
 fn codes(codes: &[&str]) -> Vec<Value> {
@@ -94,6 +99,18 @@ static REV_INCLUDES: LazyLock<BTreeMap<ResourceType, Vec<String>>> = LazyLock::n
     by_target
 });
 
+/// The search parameters of a system-level search (`_type` and `_count` are not search
+/// parameters of the registry).
+const SYSTEM_SEARCH: [&str; 7] = [
+    "_text",
+    "_content",
+    "_id",
+    "_lastUpdated",
+    "_tag",
+    "_profile",
+    "_security",
+];
+
 /// The Bulk Data export operations (Bulk Data Access IG 2.0.0).
 const EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export";
 /// Patient-level export.
@@ -124,7 +141,7 @@ fn resource_entry(resource_type: ResourceType) -> Value {
         "updateCreate": true,
         "documentation": UPDATE_CREATE_NOTE,
         "conditionalCreate": true,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "not-match",
         "conditionalUpdate": true,
         "conditionalDelete": "single",
         "searchInclude": includes,
@@ -163,7 +180,9 @@ fn capability_statement(base: &str, date: &str) -> Value {
             "mode": "server",
             "resource": resources,
             "interaction": codes(&SYSTEM_INTERACTIONS),
-            "searchParam": [full_text("_text"), full_text("_content")],
+            // The parameters of `GET [base]?…` (issue #18), full text included.
+            "searchParam": SYSTEM_SEARCH.iter().map(|code| full_text(code)).collect::<Vec<_>>(),
+            "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "operation": [{"name": "export", "definition": EXPORT}],
         }],
     })

@@ -126,6 +126,15 @@ impl FhirResponse {
         }
     }
 
+    /// `304 Not Modified` for a conditional read of the current version: no body, its
+    /// `ETag` and `Last-Modified`.
+    pub fn not_modified(stored: &StoredResource) -> Self {
+        FhirResponse {
+            body: Body::Empty,
+            ..FhirResponse::json(StatusCode::NOT_MODIFIED, Value::Null).versioned(stored)
+        }
+    }
+
     /// `200` with a stored version, served as stored (no re-serialization).
     pub fn resource(stored: StoredResource) -> Self {
         let body = match &stored.json {
@@ -199,7 +208,10 @@ impl IntoResponse for FhirResponse {
             Body::Empty => self.status.into_response(),
         };
         let headers = response.headers_mut();
-        if self.status != StatusCode::NO_CONTENT {
+        if !matches!(
+            self.status,
+            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+        ) {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         }
         let mut set = |name, value: String| {

@@ -9,19 +9,23 @@
 //! sorting and paging. This module parses the request and renders the Bundle; [`entry`] and
 //! [`outcome_entry`] are the Bundle entries of every `searchset` (also `$everything`).
 
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use medilink_consent::FhirAccess;
 use medilink_fhir::conditional;
+use medilink_fhir::search::compartment::in_patient_compartment;
 use medilink_fhir::search::shape::shape;
-use medilink_fhir::search::{SearchPage, SearchQuery, Summary};
-use medilink_fhir::{FhirError, FhirResult, Issue, IssueCode, ResourceType, StoredResource};
+use medilink_fhir::search::{Criterion, SearchPage, SearchQuery, Summary};
+use medilink_fhir::{
+    ErrorKind, FhirError, FhirResult, Issue, IssueCode, RequestContext, ResourceId, ResourceType,
+    StoredResource,
+};
 use serde_json::{Map, Value, json};
 
 use crate::context::RequestCaller;
 use crate::error::{ApiError, information, operation_outcome};
-use crate::fhir::extract::{Base, FhirJson, IfMatch, TypePath};
+use crate::fhir::extract::{Base, FhirJson, IfMatch, InstancePath, ResourceBody, TypePath};
 use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference};
 use crate::state::AppState;
 
@@ -93,12 +97,209 @@ pub(crate) async fn search(
     TypePath(resource_type): TypePath,
     params: SearchParams,
 ) -> Result<FhirResponse, ApiError> {
-    let query = SearchQuery::parse(resource_type, &params.pairs, params.strict)?;
-    let access = FhirAccess::new(&app.store, app.search_index.as_ref());
-    let (page, notes) = access.search(caller.context(), query.clone()).await?;
-    let links = Links::new(&base, resource_type, &params.pairs);
-    let bundle = render(&base, &links, &query, page, notes, app.ids.new_id())?;
+    let (pairs, strict) = (&params.pairs, params.strict);
+    let bundle = searchset(&app, caller.context(), &base, resource_type, pairs, strict).await?;
     Ok(FhirResponse::json(StatusCode::OK, bundle))
+}
+
+/// The `searchset` Bundle of a search of `resource_type` (also of a search entry of a batch or
+/// transaction).
+pub(crate) async fn searchset(
+    app: &AppState,
+    ctx: &RequestContext,
+    base: &str,
+    resource_type: ResourceType,
+    pairs: &[(String, String)],
+    strict: bool,
+) -> Result<Value, ApiError> {
+    let query = SearchQuery::parse(resource_type, pairs, strict)?;
+    let links = Links::new(base, resource_type, pairs);
+    run(app, ctx, base, query, &links).await
+}
+
+async fn run(
+    app: &AppState,
+    ctx: &RequestContext,
+    base: &str,
+    query: SearchQuery,
+    links: &Links,
+) -> Result<Value, ApiError> {
+    let access = FhirAccess::new(&app.store, app.search_index.as_ref());
+    let (page, notes) = access.search(ctx, query.clone()).await?;
+    Ok(render(base, links, &query, page, notes, app.ids.new_id())?)
+}
+
+/// The parameters a system-level search takes: those every resource type has, the page size
+/// and `_type`.
+const SYSTEM_PARAMS: [&str; 9] = [
+    "_id",
+    "_lastUpdated",
+    "_tag",
+    "_profile",
+    "_security",
+    "_text",
+    "_content",
+    "_type",
+    "_count",
+];
+
+/// `GET [base]?params`: a search across every type (or those `_type` lists) by the
+/// parameters common to all resources, through the consent guard type by type
+/// ([`FhirAccess::search_types`]). One page of at most `_count` matches (no paging across
+/// types: a page that is full says so in an `outcome` entry).
+pub(crate) async fn system_search(
+    State(app): State<AppState>,
+    caller: RequestCaller,
+    Base(base): Base,
+    params: SearchParams,
+) -> Result<FhirResponse, ApiError> {
+    let (types, criteria, probe) = system_query(&params)?;
+    let count = probe.count.max(1);
+    let access = FhirAccess::new(&app.store, app.search_index.as_ref());
+    let found = access.search_types(caller.context(), &types, &criteria, count);
+    let (matches, full) = found.await?;
+    let page = system_page(matches, full, count);
+    let mut links = Links::new(&base, ResourceType::Patient, &params.pairs);
+    links.path.clone_from(&base);
+    let bundle = render(&base, &links, &probe, page, Vec::new(), app.ids.new_id())?;
+    Ok(FhirResponse::json(StatusCode::OK, bundle))
+}
+
+/// A system search's types, per-type criteria and parsed parameters (for `_count`).
+type SystemQuery = (Vec<ResourceType>, Vec<(String, String)>, SearchQuery);
+
+/// The [`SystemQuery`] of a system search's parameters; parameters other than
+/// [`SYSTEM_PARAMS`] are refused.
+fn system_query(params: &SearchParams) -> Result<SystemQuery, ApiError> {
+    if let Some((name, _)) = params
+        .pairs
+        .iter()
+        .find(|(name, _)| !SYSTEM_PARAMS.contains(&name.as_str()))
+    {
+        let name: String = name.chars().take(64).collect();
+        return Err(ApiError::bad_request(
+            IssueCode::NotSupported,
+            format!(
+                "a search across all types takes {} only, not {name}",
+                SYSTEM_PARAMS.join(", ")
+            ),
+        ));
+    }
+    let mut types = Vec::new();
+    for (_, value) in params.pairs.iter().filter(|(name, _)| name == "_type") {
+        for name in value.split(',').map(str::trim) {
+            types.push(
+                ResourceType::from_name(name)
+                    .ok_or_else(|| ApiError::unknown_resource_type(name))?,
+            );
+        }
+    }
+    if types.is_empty() {
+        types = ResourceType::ALL.to_vec();
+    }
+    let criteria: Vec<(String, String)> = params
+        .pairs
+        .iter()
+        .filter(|(name, _)| name != "_type" && name != "_count")
+        .cloned()
+        .collect();
+    let probe = SearchQuery::parse(ResourceType::Patient, &params.pairs_without_type(), true)?;
+    Ok((types, criteria, probe))
+}
+
+/// The page of a system search; a full one says so.
+fn system_page(matches: Vec<StoredResource>, full: bool, count: usize) -> SearchPage {
+    let mut warnings = Vec::new();
+    if full {
+        warnings.push(Issue {
+            severity: medilink_fhir::Severity::Information,
+            code: IssueCode::Informational,
+            expression: None,
+            diagnostics: format!(
+                "the page is full ({count} resources) and there may be more: narrow the \
+                 search with _type or _lastUpdated, or raise _count"
+            ),
+        });
+    }
+    SearchPage {
+        matches,
+        warnings,
+        ..SearchPage::default()
+    }
+}
+
+impl SearchParams {
+    /// The parameters without `_type` (which a per-type query does not take).
+    fn pairs_without_type(&self) -> Vec<(String, String)> {
+        self.pairs
+            .iter()
+            .filter(|(name, _)| name != "_type")
+            .cloned()
+            .collect()
+    }
+}
+
+/// `Patient/{id}/{type}` of a compartment search.
+pub(crate) struct CompartmentPath(ResourceId, ResourceType);
+
+impl<S: Send + Sync> FromRequestParts<S> for CompartmentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let InstancePath(compartment, id) = InstancePath::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::bad_request(IssueCode::Value, rejection.body_text()))?;
+        let name = params
+            .iter()
+            .find(|(name, _)| *name == "target")
+            .map(|(_, value)| value)
+            .unwrap_or_default();
+        let target =
+            ResourceType::from_name(name).ok_or_else(|| ApiError::unknown_resource_type(name))?;
+        if compartment != ResourceType::Patient {
+            return Err(ApiError::with_kind(
+                ErrorKind::NotFound,
+                IssueCode::NotSupported,
+                "compartment searches are supported in the Patient compartment only",
+            ));
+        }
+        if target == ResourceType::Patient || !in_patient_compartment(target) {
+            return Err(ApiError::bad_request(
+                IssueCode::NotSupported,
+                format!("{target} is not in the Patient compartment"),
+            ));
+        }
+        Ok(CompartmentPath(id, target))
+    }
+}
+
+/// `GET [base]/Patient/{id}/{type}?params`: the resources of `type` in that patient's
+/// compartment (the official R4 CompartmentDefinition's parameters) that match `params`,
+/// searched through the consent guard like `GET [base]/{type}?params`.
+pub(crate) async fn compartment(
+    State(app): State<AppState>,
+    caller: RequestCaller,
+    Base(base): Base,
+    CompartmentPath(patient, resource_type): CompartmentPath,
+    params: SearchParams,
+) -> Result<FhirResponse, ApiError> {
+    let mut query = SearchQuery::parse(resource_type, &params.pairs, params.strict)?;
+    query.criteria.push(Criterion::PatientCompartment(vec![
+        patient.as_str().to_owned(),
+    ]));
+    let mut links = Links::new(&base, resource_type, &params.pairs);
+    links.path = format!("{base}/Patient/{patient}/{resource_type}");
+    let bundle = run(&app, caller.context(), &base, query, &links).await?;
+    Ok(FhirResponse::json(StatusCode::OK, bundle))
+}
+
+/// The parameters of a query string, decoded, in order (`_format` and `_pretty` removed).
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    criteria(Some(query))
 }
 
 /// The Bundle links of one search: the request as received, and the same parameters with
@@ -249,42 +450,48 @@ impl<S: Send + Sync> FromRequestParts<S> for ConditionalTarget {
     }
 }
 
-/// `If-None-Exist`, when present.
-pub(crate) struct IfNoneExist(Option<String>);
+/// The criteria of a conditional create: `If-None-Exist`, or (issue #18) the URL's query
+/// string (`POST Patient?identifier=…`, as some clients send), never silently ignored; both
+/// with different criteria are refused. `None`: a plain create.
+pub(crate) struct CreateCriteria(Option<Vec<(String, String)>>);
 
-impl<S: Send + Sync> FromRequestParts<S> for IfNoneExist {
+impl<S: Send + Sync> FromRequestParts<S> for CreateCriteria {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        match parts.headers.get("if-none-exist") {
-            None => Ok(IfNoneExist(None)),
-            Some(value) => value
-                .to_str()
-                .map(|text| IfNoneExist(Some(text.to_owned())))
-                .map_err(|_| {
-                    ApiError::bad_request(IssueCode::Value, "If-None-Exist must be a query string")
-                }),
+        let header = match parts.headers.get("if-none-exist") {
+            None => None,
+            Some(value) => Some(criteria(Some(value.to_str().map_err(|_| {
+                ApiError::bad_request(IssueCode::Value, "If-None-Exist must be a query string")
+            })?))),
+        };
+        let url = Some(criteria(parts.uri.query())).filter(|pairs| !pairs.is_empty());
+        match (header, url) {
+            (Some(header), Some(url)) if header != url => Err(ApiError::bad_request(
+                IssueCode::Invalid,
+                "the query string and If-None-Exist name different conditions",
+            )),
+            (header, url) => Ok(CreateCriteria(header.or(url))),
         }
     }
 }
 
 /// `POST [base]/{type}`: creates with a server-assigned id (a body id is ignored; `201`), or,
-/// when `If-None-Exist` is sent, conditionally (no match: `201`; one match: `200` with it and
-/// nothing written; several: `412`).
+/// with criteria ([`CreateCriteria`]), conditionally (no match: `201`; one match: `200` with
+/// it and nothing written; several: `412`).
 pub(crate) async fn create(
     State(app): State<AppState>,
     caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
     TypePath(resource_type): TypePath,
-    IfNoneExist(if_none_exist): IfNoneExist,
-    FhirJson(body): FhirJson,
+    CreateCriteria(criteria): CreateCriteria,
+    ResourceBody(body): ResourceBody,
 ) -> Result<FhirResponse, ApiError> {
     crate::fhir::extract::expect_type(&body, resource_type)?;
-    let criteria = if_none_exist.map(|condition| criteria(Some(&condition)));
     let ctx = caller.context();
     let outcome = conditional::create_unless_exists(
         &app.store,
@@ -305,10 +512,11 @@ pub(crate) async fn conditional_update(
     caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     ConditionalTarget(resource_type, criteria): ConditionalTarget,
     FhirJson(body): FhirJson,
 ) -> Result<FhirResponse, ApiError> {
+    let if_match = if_match.one_version()?;
     crate::fhir::extract::expect_type(&body, resource_type)?;
     let ctx = caller.context();
     let outcome = conditional::update(&app.store, ctx, resource_type, &criteria, body, if_match);

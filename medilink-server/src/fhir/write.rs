@@ -5,29 +5,59 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use medilink_fhir::patch::apply_json_patch;
 use medilink_fhir::{
-    FhirError, FhirResult, RequestContext, ResourceId, ResourceType, VersionId, WriteOutcome,
+    FhirError, FhirResult, IssueCode, RequestContext, ResourceId, ResourceType, VersionId,
+    WriteOutcome,
 };
 use serde_json::Value;
 
 use crate::context::RequestCaller;
 use crate::error::{ApiError, information};
-use crate::fhir::extract::{Base, FhirJson, IfMatch, InstancePath, JsonPatch};
+use crate::fhir::extract::{
+    Base, EtagCondition, IfMatch, InstancePath, JsonPatch, Preconditions, ResourceBody,
+    precondition_failed,
+};
 use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference};
 use crate::state::AppState;
 
-/// `PUT [base]/{type}/{id}`: `200` update or `201` update-as-create; honours `If-Match`.
+/// `PUT [base]/{type}/{id}`: `200` update or `201` update-as-create; honours `If-Match` (one
+/// or more ETags, or `*`) and `If-None-Match: *` (create only: `412` when the resource exists).
 pub(crate) async fn update(
     State(app): State<AppState>,
     caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
-    IfMatch(if_match): IfMatch,
+    Preconditions {
+        if_match,
+        if_none_match,
+    }: Preconditions,
     InstancePath(resource_type, id): InstancePath,
-    FhirJson(body): FhirJson,
+    ResourceBody(body): ResourceBody,
 ) -> Result<FhirResponse, ApiError> {
+    let ctx = caller.context();
+    if let Some(condition) = if_none_match {
+        if condition != EtagCondition::Any {
+            return Err(ApiError::bad_request(
+                IssueCode::NotSupported,
+                "an update takes If-None-Match: * only (create if absent)",
+            ));
+        }
+        match app.store.read(ctx, resource_type, &id).await {
+            Ok(current) => {
+                return Err(precondition_failed(format!(
+                    "If-None-Match: *: {resource_type}/{id} exists (version {})",
+                    current.version_id
+                )));
+            }
+            Err(FhirError::NotFound { .. } | FhirError::Gone { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let if_match = if_match
+        .resolve(&app.store, ctx, resource_type, &id)
+        .await?;
     let outcome = app
         .store
-        .update(caller.context(), resource_type, &id, body, if_match)
+        .update(ctx, resource_type, &id, body, if_match)
         .await?;
     let prefer = prefer.or(ReturnPreference::Representation);
     Ok(FhirResponse::written(
@@ -44,10 +74,11 @@ pub(crate) async fn patch(
     caller: RequestCaller,
     Base(base): Base,
     prefer: Prefer,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     InstancePath(resource_type, id): InstancePath,
     JsonPatch(patch): JsonPatch,
 ) -> Result<FhirResponse, ApiError> {
+    let if_match = (if_match.resolve(&app.store, caller.context(), resource_type, &id)).await?;
     let target = (resource_type, &id);
     let outcome = patch_resource(&app, caller.context(), target, &patch, if_match).await?;
     let prefer = prefer.or(ReturnPreference::Representation);
@@ -88,9 +119,10 @@ async fn patch_resource(
 pub(crate) async fn delete(
     State(app): State<AppState>,
     caller: RequestCaller,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     InstancePath(resource_type, id): InstancePath,
 ) -> Result<FhirResponse, ApiError> {
+    let if_match = (if_match.resolve(&app.store, caller.context(), resource_type, &id)).await?;
     let deleted = app
         .store
         .delete(caller.context(), resource_type, &id, if_match)

@@ -26,7 +26,7 @@ fn format_is_json(format: &str) -> bool {
 }
 
 /// Whether an `Accept` header admits JSON.
-fn accept_admits_json(accept: &str) -> bool {
+pub(crate) fn accept_admits_json(accept: &str) -> bool {
     accept.split(',').any(|range| {
         let media_type = range
             .split(';')
@@ -77,7 +77,13 @@ pub(crate) async fn negotiate(request: Request, next: Next) -> Response {
         .headers()
         .get(header::ACCEPT)
         .map(|value| value.to_str().unwrap_or("?"));
-    if negotiation.format.is_none() && accept.is_some_and(|accept| !accept_admits_json(accept)) {
+    // A Binary's read or vread may ask for its native content type: its handler decides.
+    let binary_read =
+        request.method() == axum::http::Method::GET && is_binary_instance(request.uri().path());
+    if negotiation.format.is_none()
+        && !binary_read
+        && accept.is_some_and(|accept| !accept_admits_json(accept))
+    {
         return not_acceptable();
     }
     let response = next.run(request).await;
@@ -86,6 +92,31 @@ pub(crate) async fn negotiate(request: Request, next: Next) -> Response {
     } else {
         response
     }
+}
+
+/// `/fhir/R4/Binary/{id}` or `/fhir/R4/Binary/{id}/_history/{vid}`.
+fn is_binary_instance(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/fhir/R4/Binary/") else {
+        return false;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    matches!(segments.as_slice(), [id] if !id.is_empty())
+        || matches!(segments.as_slice(), [_, "_history", vid] if !vid.is_empty())
+}
+
+/// Whether an `Accept` header admits `media_type` (exactly, `type/*` or `*/*`).
+pub(crate) fn accept_admits(accept: &str, media_type: &str) -> bool {
+    let media_type = media_type.to_ascii_lowercase();
+    let main = media_type.split('/').next().unwrap_or_default();
+    accept.split(',').any(|range| {
+        let range = range
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        range == "*/*" || range == media_type || range == format!("{main}/*")
+    })
 }
 
 /// Re-formats a FHIR JSON response body with indentation.
@@ -138,6 +169,21 @@ pub(crate) async fn wrong_method() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_instances_and_media_ranges() {
+        assert!(is_binary_instance("/fhir/R4/Binary/b1"));
+        assert!(is_binary_instance("/fhir/R4/Binary/b1/_history/2"));
+        assert!(!is_binary_instance("/fhir/R4/Binary/b1/_history"));
+        assert!(!is_binary_instance("/fhir/R4/Binary"));
+        assert!(!is_binary_instance("/fhir/R4/Patient/b1"));
+        assert!(accept_admits("application/pdf", "application/pdf"));
+        assert!(accept_admits(
+            "text/html, application/*;q=0.5",
+            "application/pdf"
+        ));
+        assert!(!accept_admits("image/png", "application/pdf"));
+    }
     use axum::http::StatusCode;
 
     #[tokio::test]

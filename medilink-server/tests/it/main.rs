@@ -11,6 +11,7 @@ mod audit;
 mod bundle;
 mod cli;
 mod clinical;
+mod conformance;
 mod consent;
 mod consent_paths;
 mod demographics;

@@ -77,10 +77,26 @@ async fn capability_statement_lists_exactly_what_is_implemented() {
         .iter()
         .filter_map(|p| p["name"].as_str())
         .collect();
-    assert_eq!(system_params, ["_text", "_content"]);
+    assert_eq!(
+        system_params,
+        [
+            "_text",
+            "_content",
+            "_id",
+            "_lastUpdated",
+            "_tag",
+            "_profile",
+            "_security"
+        ]
+    );
     assert_eq!(
         rest["interaction"],
-        json!([{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}])
+        json!([{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"},
+            {"code": "search-system"}])
+    );
+    assert_eq!(
+        rest["compartment"],
+        json!(["http://hl7.org/fhir/CompartmentDefinition/patient"])
     );
 }
 

@@ -13,6 +13,9 @@ use crate::support::{TestApp, signed_in};
 /// Every protected route of the application: `(method, path, admin only)`.
 pub(crate) const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::POST, "/fhir/R4", false),
+    (Method::POST, "/fhir/R4/", false),
+    (Method::GET, "/fhir/R4", false),
+    (Method::GET, "/fhir/R4/", false),
     (Method::GET, "/fhir/R4/_history", false),
     (Method::GET, "/fhir/R4/Patient", false),
     (Method::POST, "/fhir/R4/Patient", false),
@@ -25,6 +28,7 @@ pub(crate) const PROTECTED: &[(Method, &str, bool)] = &[
     (Method::GET, "/fhir/R4/Patient/p1/_history/1", false),
     (Method::POST, "/fhir/R4/Patient/_search", false),
     (Method::GET, "/fhir/R4/Patient/p1/$everything", false),
+    (Method::GET, "/fhir/R4/Patient/p1/Observation", false),
     (Method::GET, "/fhir/R4/$export", false),
     (Method::GET, "/fhir/R4/Patient/$export", false),
     (Method::GET, "/fhir/R4/Patient/p1/$export", false),
@@ -335,6 +339,8 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/admin/jobs/{id}", "#15"),
     ("/api/admin/audit/verify", "#15"),
     ("/api/account/demographics", "#16"),
+    ("/fhir/R4/", "#18"),
+    ("/fhir/R4/{type}/{id}/{target}", "#18"),
 ];
 
 #[test]
