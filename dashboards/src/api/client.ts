@@ -350,6 +350,11 @@ export class ApiClient {
     return (await this.request<DocumentJobList>('GET', '/api/documents/jobs', { query: { status } })).jobs;
   }
 
+  /** Cancels a pending, failed or to-be-reviewed job (`409` once it runs or completed). */
+  cancelDocumentJob(id: string): Promise<DocumentJob> {
+    return this.request('DELETE', `/api/documents/jobs/${encodeURIComponent(id)}`);
+  }
+
   /** Accepts the reviewed results of a `needs_review` job. */
   acceptDocumentJob(id: string): Promise<DocumentJob> {
     return this.request('POST', `/api/documents/jobs/${encodeURIComponent(id)}/accept`, { json: {} });
@@ -411,6 +416,11 @@ export class ApiClient {
       json: resource,
       contentType: 'application/fhir+json',
     });
+  }
+
+  /** The patient and every resource of their compartment (`$everything`, one Bundle). */
+  everything(patient: string): Promise<fhir4.Bundle> {
+    return this.request('GET', `/fhir/R4/Patient/${encodeURIComponent(patient)}/$everything`);
   }
 
   /** A search; follows `next` links up to `maxPages` pages. */

@@ -477,6 +477,11 @@ export interface components {
       /** Format: date-time */
       end: string | null;
       grantee: string;
+      /**
+       * @description The display name of the `grantee` account (null when unknown or it has none), so that
+       * a portal names the clinician instead of showing an id.
+       */
+      grantee_name: string | null;
       /** @description The consent's id (every grant the API returns is stored). */
       id: string;
       initiator: components["schemas"]["ConsentInitiator"];

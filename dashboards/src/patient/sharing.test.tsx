@@ -55,10 +55,12 @@ describe('access log actor', () => {
     ...patch,
   });
 
-  it('shows the name, else the id, else the platform', () => {
+  // Issue #16: names, never ids.
+  it('shows the name, else the role of a nameless account, else the platform', () => {
     expect(actorLabel(entry({}))).toBe('Grace Hopper');
-    expect(actorLabel(entry({ actor_name: null }))).toBe('u-hopper');
-    expect(actorLabel(entry({ actor: null, actor_name: null }))).toBe('system');
+    expect(actorLabel(entry({ actor_name: null }))).toBe('An account without a name (physician)');
+    expect(actorLabel(entry({ actor_name: null, role: null }))).toBe('An account without a name');
+    expect(actorLabel(entry({ actor: null, actor_name: null }))).toBe('MediLink (automatic)');
   });
 });
 
@@ -92,7 +94,7 @@ describe('ClinicianPicker', () => {
     act(() => input.focus());
     for (const text of ['g', 'gr', 'gra', 'grac']) fireEvent.change(input, { target: { value: text } });
     const options = await screen.findAllByRole('option');
-    expect(options.map((o) => o.textContent)).toEqual(['Grace Hopper u-hopper', 'Clinician without a name u-quiet']);
+    expect(options.map((o) => o.textContent)).toEqual(['Grace Hopper', 'Clinician without a name']);
     const searches = urls.filter((url) => url.startsWith('/api/directory/clinicians'));
     expect(searches).toEqual(['/api/directory/clinicians?q=grac&limit=10']);
     expect(input.getAttribute('aria-expanded')).toBe('true');

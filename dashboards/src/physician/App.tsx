@@ -12,13 +12,19 @@ import { DashboardPage } from './DashboardPage';
 import { PatientsPage } from './PatientsPage';
 import { PatientDetailPage } from './PatientDetailPage';
 import { InteractionsPage } from './InteractionsPage';
+import { SearchPage } from './SearchPage';
+import { ConsentsPage } from './ConsentsPage';
+import { PhysicianTools } from './Shortcuts';
+import { useT } from '../i18n/I18nProvider';
 
 const NAV: NavItem[] = [
-  { to: '/', label: 'Dashboard', end: true },
-  { to: '/patients', label: 'Patients' },
-  { to: '/interactions', label: 'Interaction checker' },
-  { to: '/security', label: 'Security' },
-  { to: '/settings', label: 'Settings' },
+  { to: '/', label: 'nav.dashboard', end: true },
+  { to: '/patients', label: 'nav.patients' },
+  { to: '/search', label: 'nav.search' },
+  { to: '/consents', label: 'nav.consents' },
+  { to: '/interactions', label: 'nav.interactions' },
+  { to: '/security', label: 'nav.security' },
+  { to: '/settings', label: 'nav.settings' },
 ];
 
 /** Clinical pages need TOTP enrolled first (the server refuses patient data until then). */
@@ -31,7 +37,7 @@ function RequireTotp({ children }: { children: ReactNode }) {
 function Frame({ children, totp = true }: { children: ReactNode; totp?: boolean }) {
   return (
     <RequireUser role="physician">
-      <Layout portal="Physician" nav={NAV}>
+      <Layout portal="portal.physician" nav={NAV} tools={<PhysicianTools />}>
         {totp ? <RequireTotp>{children}</RequireTotp> : children}
       </Layout>
     </RequireUser>
@@ -41,13 +47,14 @@ function Frame({ children, totp = true }: { children: ReactNode; totp?: boolean 
 export function PhysicianApp() {
   const location = useLocation();
   const from = (location.state as { from?: string } | null)?.from;
+  const t = useT();
   return (
     <Routes>
       <Route
         path="/login"
         element={
           <LoginPage
-            title="Physician sign-in"
+            title={t('login.physician')}
             role="physician"
             afterLogin={(user) => (user.totp_enabled ? (from && from !== '/login' ? from : '/') : '/security')}
           />
@@ -56,6 +63,8 @@ export function PhysicianApp() {
       <Route path="/" element={<Frame><DashboardPage /></Frame>} />
       <Route path="/patients" element={<Frame><PatientsPage /></Frame>} />
       <Route path="/patients/:id" element={<Frame><PatientDetailPage /></Frame>} />
+      <Route path="/search" element={<Frame><SearchPage /></Frame>} />
+      <Route path="/consents" element={<Frame><ConsentsPage /></Frame>} />
       <Route path="/interactions" element={<Frame><InteractionsPage /></Frame>} />
       <Route path="/security" element={<Frame totp={false}><SecurityPage mandatory continueTo="/" /></Frame>} />
       <Route path="/settings" element={<Frame totp={false}><SettingsPage /></Frame>} />
@@ -66,11 +75,12 @@ export function PhysicianApp() {
 }
 
 function NotFound() {
+  const t = useT();
   return (
     <div className="card">
-      <h1>Page not found</h1>
+      <h1>{t('notFound.title')}</h1>
       <p>
-        This page does not exist. <a href="/">Back to the dashboard</a>.
+        {t('notFound.text')} <a href="/">{t('notFound.physicianBack')}</a>
       </p>
     </div>
   );

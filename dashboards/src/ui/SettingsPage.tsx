@@ -6,7 +6,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useSession } from './session';
 import { Badge, Field, FormError, PageTitle, Section } from './components';
 import { NotificationPreferencesSection } from './NotificationPreferences';
-import { formatDate, formatDateTime, formatQuantity, userLocale } from '../fhir/format';
+import { LanguageSection } from './LanguageSettings';
 
 export function SettingsPage() {
   const { client, user, signOut } = useSession();
@@ -29,8 +29,6 @@ export function SettingsPage() {
     setMismatch(false);
     change.mutate();
   };
-  const locale = userLocale();
-  const now = new Date().toISOString();
   return (
     <>
       <PageTitle>Settings</PageTitle>
@@ -50,12 +48,7 @@ export function SettingsPage() {
           <dd>{user.totp_enabled ? <Badge tone="good">On</Badge> : <Badge tone="warn">Off</Badge>}</dd>
         </dl>
       </Section>
-      <Section title="Display">
-        <p>
-          Dates and numbers follow your browser's language (<code>{locale}</code>): today is {formatDate(now.slice(0, 10), locale)}, now is{' '}
-          {formatDateTime(now, locale)}, a weight reads {formatQuantity({ value: 72.5, unit: 'kg' }, locale)}.
-        </p>
-      </Section>
+      <LanguageSection />
       <NotificationPreferencesSection />
       <Section title="Change password">
         <form onSubmit={submit} noValidate>

@@ -3,6 +3,7 @@
 
 import { useId } from 'react';
 import { formatDate, formatNumber, type Series } from '../fhir/format';
+import { translate as t } from '../i18n/core';
 
 const WIDTH = 320;
 const HEIGHT = 120;
@@ -57,9 +58,20 @@ export function TrendChart({ series, locale }: { series: Series; locale?: string
   const unit = series.unit ? ` ${series.unit}` : '';
   const rangeText =
     series.low !== undefined || series.high !== undefined
-      ? `, reference range ${series.low !== undefined ? formatNumber(series.low, locale) : '…'} to ${series.high !== undefined ? formatNumber(series.high, locale) : '…'}${unit}`
+      ? t('chart.range', {
+          low: series.low !== undefined ? formatNumber(series.low, locale) : '…',
+          high: series.high !== undefined ? formatNumber(series.high, locale) : '…',
+          unit,
+        })
       : '';
-  const summary = `${series.label}: ${series.points.length} values from ${formatDate(new Date(series.points[0].at).toISOString(), locale)} to ${formatDate(new Date(latest.at).toISOString(), locale)}, latest ${formatNumber(latest.value, locale)}${latest.value2 !== undefined ? `/${formatNumber(latest.value2, locale)}` : ''}${unit}${rangeText}`;
+  const summary =
+    t('chart.summary', {
+      label: series.label,
+      count: series.points.length,
+      from: formatDate(new Date(series.points[0].at).toISOString(), locale),
+      to: formatDate(new Date(latest.at).toISOString(), locale),
+      latest: `${formatNumber(latest.value, locale)}${latest.value2 !== undefined ? `/${formatNumber(latest.value2, locale)}` : ''}${unit}`,
+    }) + rangeText;
   return (
     <figure className="chart">
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={titleId} className="chart-svg">

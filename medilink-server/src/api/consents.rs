@@ -1,6 +1,8 @@
 //! `/api/consents`: list, grant or request, revoke, accept/decline, break-glass, and a
 //! patient's access log. The lifecycle rules live in `medilink_consent::ConsentService`.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -49,6 +51,10 @@ pub(crate) struct GrantView {
     id: String,
     patient: String,
     grantee: String,
+    /// The display name of the `grantee` account (null when unknown or it has none), so that
+    /// a portal names the clinician instead of showing an id.
+    #[schema(required = true)]
+    grantee_name: Option<String>,
     scope: GrantScope,
     purpose: String,
     #[schema(format = DateTime)]
@@ -63,7 +69,7 @@ pub(crate) struct GrantView {
     reason: Option<String>,
 }
 
-fn view(grant: &Grant, now: OffsetDateTime) -> GrantView {
+fn view(grant: &Grant, now: OffsetDateTime, names: &HashMap<String, String>) -> GrantView {
     let scope = match &grant.scope {
         Scope::All => GrantScope::All(AllTypes::All),
         Scope::Types(types) => {
@@ -74,6 +80,7 @@ fn view(grant: &Grant, now: OffsetDateTime) -> GrantView {
         id: grant.id.clone().unwrap_or_default(),
         patient: grant.patient.clone(),
         grantee: grant.grantee.clone(),
+        grantee_name: names.get(&grant.grantee).cloned(),
         scope,
         purpose: grant.purpose.clone(),
         start: format_instant(grant.start),
@@ -99,9 +106,34 @@ pub(crate) async fn list(
 ) -> Result<Json<GrantList>, ApiError> {
     let consents = app.store.consents();
     let grants = consents.list(&principal(&caller)).await?;
-    let now = consents.now();
-    let consents = grants.iter().map(|grant| view(grant, now)).collect();
+    let consents = named(&app, &grants, consents.now()).await?;
     Ok(Json(GrantList { consents }))
+}
+
+/// The views of `grants`, each grantee named by their account's display name.
+async fn named(
+    app: &AppState,
+    grants: &[Grant],
+    now: OffsetDateTime,
+) -> Result<Vec<GrantView>, ApiError> {
+    let names = app
+        .auth
+        .display_names(grants.iter().map(|grant| grant.grantee.as_str()))
+        .await?;
+    Ok(grants
+        .iter()
+        .map(|grant| view(grant, now, &names))
+        .collect())
+}
+
+/// The view of one grant, its grantee named.
+async fn named_one(
+    app: &AppState,
+    grant: Grant,
+    now: OffsetDateTime,
+) -> Result<GrantView, ApiError> {
+    let names = app.auth.display_names([grant.grantee.as_str()]).await?;
+    Ok(view(&grant, now, &names))
 }
 
 /// Body of `POST /api/consents`: what a patient grants (or a physician requests).
@@ -158,7 +190,10 @@ pub(crate) async fn create(
     let request = body.into_request(&app).await?;
     let consents = app.store.consents();
     let grant = consents.create(&principal(&caller), request).await?;
-    Ok((StatusCode::CREATED, Json(view(&grant, consents.now()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(named_one(&app, grant, consents.now()).await?),
+    ))
 }
 
 /// `DELETE /api/consents/{id}`: revoke (harmless when already revoked).
@@ -169,7 +204,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<GrantView>, ApiError> {
     let consents = app.store.consents();
     let grant = consents.revoke(&principal(&caller), &id).await?;
-    Ok(Json(view(&grant, consents.now())))
+    Ok(Json(named_one(&app, grant, consents.now()).await?))
 }
 
 /// `POST /api/consents/{id}/accept|decline`: the patient answers a request.
@@ -191,7 +226,7 @@ pub(crate) async fn answer(
     };
     let consents = app.store.consents();
     let grant = consents.answer(&principal(&caller), &id, accept).await?;
-    Ok(Json(view(&grant, consents.now())))
+    Ok(Json(named_one(&app, grant, consents.now()).await?))
 }
 
 /// Body of `POST /api/consents/break-glass`.
@@ -214,7 +249,10 @@ pub(crate) async fn break_glass(
         reason: body.reason,
     };
     let grant = consents.break_glass(&principal(&caller), request).await?;
-    Ok((StatusCode::CREATED, Json(view(&grant, consents.now()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(named_one(&app, grant, consents.now()).await?),
+    ))
 }
 
 /// Query of the access log.
