@@ -461,9 +461,9 @@ await run('sign-in pages pass axe; the check itself catches a planted violation'
     await fresh.getByRole('heading', { level: 1 }).first().waitFor();
     await expectAccessible(fresh, path);
   }
-  // A check that cannot fail proves nothing: an unlabelled button and white-on-white text fail it.
+  // A check that cannot fail proves nothing: an unlabelled button and faint grey text fail it.
   await fresh.evaluate(() => {
-    document.body.insertAdjacentHTML('beforeend', '<button type="button"></button><p style="color:#fff;background:#fff">hidden text</p>');
+    document.body.insertAdjacentHTML('beforeend', '<button type="button"></button><p style="color:#aaa;background:#fff">faint text</p>');
   });
   const planted = (await axeViolations(fresh)).map((v) => v.id);
   expect(planted.includes('button-name') && planted.includes('color-contrast'), `axe missed planted violations: ${planted.join(', ')}`);
