@@ -34,7 +34,7 @@ const doctor = {
   password: process.env.E2E_PHYSICIAN_PASSWORD ?? '',
   name: process.env.E2E_PHYSICIAN_NAME ?? 'Dr. Grace Hopper-E2E',
 };
-const patient = { name: 'Ada Lovelace-E2E', email: `ada.${Date.now()}@e2e.test`, password: 'correct horse battery staple 42' };
+const patient = { name: 'Ada Lovelace-E2E', given: 'Ada', family: 'Lovelace-E2E', email: `ada.${Date.now()}@e2e.test`, password: 'correct horse battery staple 42' };
 const screenshots = join(import.meta.dirname, 'screenshots');
 rmSync(screenshots, { recursive: true, force: true });
 mkdirSync(screenshots, { recursive: true });
@@ -219,7 +219,10 @@ await run('patient registers and sees their summary', async () => {
   await pat.goto(`${base}/patient/`);
   await pat.waitForURL('**/patient/login');
   await pat.getByRole('link', { name: 'Create an account' }).click();
-  await pat.getByLabel('Full name').fill(patient.name);
+  await pat.getByLabel('Given names').fill(patient.given);
+  await pat.getByLabel('Family name').fill(patient.family);
+  await pat.getByLabel('Date of birth').fill('1985-12-10');
+  await pat.getByLabel('Gender').selectOption('female');
   await pat.getByLabel('E-mail').fill(patient.email);
   await pat.getByLabel('Password', { exact: true }).fill(patient.password);
   await pat.getByLabel('Repeat the password').fill(patient.password);
@@ -282,10 +285,10 @@ await run('patient finds the physician by name and grants access to all records'
   const until = new Date(Date.now() + 30 * 86_400_000);
   await pat.getByLabel('Share until (optional)').fill(until.toISOString().slice(0, 10));
   await pat.getByRole('button', { name: 'Share', exact: true }).click();
-  // The clinician by name, never by id (issue #16).
+  // The clinician is named, never shown as an account id (issue #16).
   const row = pat.getByTestId('consent-row').filter({ hasText: doctor.name });
-  expect(!(await row.first().textContent()).includes(doctorId), "the consent row shows the clinician's id");
   await row.filter({ hasText: 'active' }).waitFor();
+  expect(!(await row.first().textContent()).includes(doctorId), 'the consent shows the clinician as an id');
   await row.filter({ hasText: 'All records' }).waitFor();
   const shownEnd = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium' }).format(new Date(until.getTime() + 86_400_000));
   await row.filter({ hasText: shownEnd }).waitFor();

@@ -6,7 +6,8 @@
 //! the consent guard returned or changed, so a physician's search or batch read of the
 //! patient's Observations is here. The patient's own accesses are left out (by the query, so
 //! paging stays exact); a record naming other patients too shows only this patient's
-//! resources.
+//! resources. A physician's Bulk `$export` is here too (action `export-job`, at the instant
+//! the run finished), with the types of this patient's data that went into its files.
 
 use std::collections::HashMap;
 
@@ -137,11 +138,17 @@ fn log_entry(record: &AuditRecord, patient: &str, grants: &[Grant]) -> AccessLog
         .clone()
         .find(|grant| grant.is_break_glass())
         .or_else(|| in_force.next());
-    // Only this patient's resources, and their types (a record may name others').
-    let theirs = entry.patients.get(patient).cloned().unwrap_or_default();
-    let mut types: Vec<&str> = theirs
+    // Only this patient's resources, and their types (a record may name others'); a bulk
+    // export names the patient's types only (bare `Type`s).
+    let named = entry.patients.get(patient).cloned().unwrap_or_default();
+    let mut types: Vec<&str> = named
         .iter()
-        .filter_map(|reference| reference.split_once('/').map(|(ty, _)| ty))
+        .map(|named| named.split_once('/').map_or(named.as_str(), |(ty, _)| ty))
+        .collect();
+    let theirs: Vec<String> = named
+        .iter()
+        .filter(|named| named.contains('/'))
+        .cloned()
         .collect();
     if types.is_empty() && entry.patients.len() == 1 {
         // Resources not kept (bulk export, older records): the record's types.
@@ -207,6 +214,7 @@ mod tests {
                 outcome: 200,
                 client_ip: None,
                 request_id: "r".into(),
+                detail: None,
             },
             prev_hash: String::new(),
             hash: String::new(),
@@ -251,6 +259,21 @@ mod tests {
         let both = BTreeMap::from([("p1".to_owned(), Vec::new()), ("p2".to_owned(), Vec::new())]);
         let entry = log_entry(&record(both, &["Patient"]), "p1", &[]);
         assert!(entry.resource_types.is_empty());
+        // Issue #15: a bulk export names each patient's types.
+        let bulk = BTreeMap::from([
+            (
+                "p1".to_owned(),
+                vec!["Observation".to_owned(), "Condition".to_owned()],
+            ),
+            ("p2".to_owned(), vec!["Patient".to_owned()]),
+        ]);
+        let bulk = log_entry(
+            &record(bulk, &["Condition", "Observation", "Patient"]),
+            "p1",
+            &[],
+        );
+        assert_eq!(bulk.resource_types, ["Condition", "Observation"]);
+        assert!(bulk.resource_ids.is_empty());
         let log = AccessLog {
             entries: vec![entry],
         };

@@ -18,6 +18,11 @@
 //! a [`medilink_fhir::blob::BlobWriter`]: current versions only, no tombstones, and never
 //! more than one page in memory. A job is visible to its owner and to admins only; to anyone
 //! else it does not exist.
+//!
+//! The manifest's `transactionTime` is when the run began reading (issue #15), not the
+//! kick-off. A cancelled export leaves no file: the writer looks at the job after every page
+//! and, once it is cancelled, stops and deletes what it wrote; the run then deletes every
+//! file of the job (a `DELETE` racing a file being written would otherwise leave that file).
 
 use std::sync::Arc;
 
@@ -188,7 +193,8 @@ pub struct ExportPayload {
     pub run_as: RunAs,
     /// The validated kick-off request.
     pub request: ExportRequest,
-    /// The kick-off instant (the manifest's `transactionTime`).
+    /// The kick-off instant (kept for the record; the manifest's `transactionTime` is the
+    /// run's start).
     pub transaction_time: String,
 }
 
@@ -205,7 +211,7 @@ pub struct ExportFile {
 /// The result of a finished `fhir.export` job (the manifest without URLs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportResult {
-    /// The kick-off instant.
+    /// The instant the run began reading the data.
     #[serde(rename = "transactionTime")]
     pub transaction_time: String,
     /// The kick-off URL.
@@ -245,7 +251,7 @@ pub fn manifest_files(
 /// The Bulk Data manifest of a completed export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
-    /// The kick-off instant.
+    /// The instant the data was read (the run's start).
     #[serde(rename = "transactionTime")]
     pub transaction_time: Option<String>,
     /// The kick-off URL.
@@ -348,6 +354,7 @@ impl BulkExport {
             outcome: 200,
             client_ip: None,
             request_id: ctx.request_id.clone(),
+            detail: None,
         }
         .disclosing(&ctx.accessed.summary());
         audit.append(&[entry]).await.map_err(|err| {
@@ -507,7 +514,7 @@ impl BulkExport {
         job: Uuid,
         payload: &ExportPayload,
         resource_type: ResourceType,
-    ) -> Result<u64, FhirError> {
+    ) -> Result<Option<u64>, FhirError> {
         let mut query = page_query(resource_type, payload.request.since.as_deref())?;
         if let ExportLevel::Patient(id) = &payload.request.level {
             query
@@ -515,9 +522,16 @@ impl BulkExport {
                 .push(Criterion::PatientCompartment(vec![id.clone()]));
         }
         let key = file_key(job, resource_type);
-        write_ndjson(self.blobs.as_ref(), store, ctx, query, &key, |json| {
-            Ok(Some(one_line(json)?))
-        })
+        let watch = Some((self.jobs.as_ref(), job));
+        write_ndjson(
+            self.blobs.as_ref(),
+            store,
+            ctx,
+            query,
+            &key,
+            watch,
+            |json| Ok(Some(one_line(json)?)),
+        )
         .await
     }
 }
@@ -552,15 +566,18 @@ fn one_line(json: &str) -> Result<String, FhirError> {
 /// Pages through `query` on `store` as `ctx` and writes the line `line` makes of each match
 /// (`None`: skip it) to the blob `key`, never more than one page in memory; the line count.
 /// No lines, no blob. A search the caller's role may never make (`Forbidden` on the first
-/// page) counts as no lines.
+/// page) counts as no lines. With `watch` (the queue and the job), the job is looked at after
+/// every page: once it is cancelled (or gone) the writing stops, what was written of `key` is
+/// deleted and the answer is `None`.
 pub(crate) async fn write_ndjson<S, F>(
     blobs: &dyn BlobStore,
     store: &S,
     ctx: &RequestContext,
     mut query: SearchQuery,
     key: &str,
+    watch: Option<(&dyn JobQueue, Uuid)>,
     mut line: F,
-) -> Result<u64, FhirError>
+) -> Result<Option<u64>, FhirError>
 where
     S: ResourceStore + ?Sized,
     F: FnMut(&str) -> Result<Option<String>, FhirError> + Send,
@@ -572,7 +589,7 @@ where
         let page = match store.search(ctx, &query).await {
             Ok(page) => page,
             // The caller's role never sees this type: no file.
-            Err(FhirError::Forbidden { .. }) if count == 0 => return Ok(0),
+            Err(FhirError::Forbidden { .. }) if count == 0 => return Ok(Some(0)),
             Err(err) => return Err(err),
         };
         for stored in &page.matches {
@@ -593,6 +610,14 @@ where
                 open.write(std::mem::take(&mut buffer)).await?;
             }
         }
+        if let Some((jobs, job)) = watch
+            && cancelled(jobs, job).await?
+        {
+            // Never closed: nothing complete was written; remove whatever part was.
+            drop(writer);
+            blobs.delete(key).await?;
+            return Ok(None);
+        }
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
             None => break,
@@ -608,7 +633,7 @@ where
         }
         open.close().await?;
     }
-    Ok(count)
+    Ok(Some(count))
 }
 
 /// The job `id` of `kind` if the caller of `ctx` requested it (or is an admin and `admins`
@@ -687,6 +712,16 @@ pub(crate) async fn listed_file(
     Ok((key, size))
 }
 
+/// A run that found its job cancelled: deletes every file of `types` it may have written and
+/// ends (permanently: the job is not run again).
+pub(crate) async fn discard(blobs: &dyn BlobStore, job: Uuid, types: &[ResourceType]) -> JobError {
+    if let Err(err) = delete_files(blobs, job, types).await {
+        tracing::error!(error = %err, %job, "files of a cancelled export not deleted");
+        return JobError::retryable("files of a cancelled export not deleted");
+    }
+    JobError::permanent("cancelled")
+}
+
 /// Whether `job` was cancelled (or removed) while it ran.
 pub(crate) async fn cancelled(jobs: &dyn JobQueue, job: Uuid) -> Result<bool, FhirError> {
     Ok(jobs
@@ -726,11 +761,22 @@ impl JobHandler for BulkExport {
             ));
         }
         let store = self.guard();
+        // Issue #15: `transactionTime` is when the data is read, i.e. now, before the first page.
+        let transaction_time = medilink_fhir::clock::format_instant(self.clock.now());
+        let types = payload.request.resource_types();
         let mut output = Vec::new();
-        for resource_type in payload.request.resource_types() {
-            let count = self
-                .export_type(&store, &ctx, job.id, &payload, resource_type)
-                .await?;
+        for resource_type in &types {
+            let written = self
+                .export_type(&store, &ctx, job.id, &payload, *resource_type)
+                .await;
+            let count = match written {
+                Ok(Some(count)) => count,
+                Ok(None) => return Err(discard(self.blobs.as_ref(), job.id, &types).await),
+                Err(err) => {
+                    let _ = delete_files(self.blobs.as_ref(), job.id, &types).await;
+                    return Err(err.into());
+                }
+            };
             if count > 0 {
                 output.push(ExportFile {
                     resource_type: resource_type.as_str().to_owned(),
@@ -738,14 +784,12 @@ impl JobHandler for BulkExport {
                 });
             }
             if cancelled(self.jobs.as_ref(), job.id).await? {
-                let types = payload.request.resource_types();
-                let _ = delete_files(self.blobs.as_ref(), job.id, &types).await;
-                return Err(JobError::permanent("cancelled"));
+                return Err(discard(self.blobs.as_ref(), job.id, &types).await);
             }
         }
         self.audit_run(&ctx, job).await?;
         JobOutcome::completed_as::<Self>(&ExportResult {
-            transaction_time: payload.transaction_time,
+            transaction_time,
             request: payload.request.request_url,
             output,
         })
@@ -753,55 +797,4 @@ impl JobHandler for BulkExport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect()
-    }
-
-    fn parse(pairs: &[(&str, &str)]) -> Result<ExportRequest, FhirError> {
-        ExportRequest::parse(ExportLevel::System, &params(pairs), "u".to_owned())
-    }
-
-    #[test]
-    fn kick_off_parameters_are_validated() {
-        let request = parse(&[
-            ("_outputFormat", "ndjson"),
-            ("_type", "Patient, Observation"),
-            ("_since", "2024-01-01T00:00:00Z"),
-        ])
-        .expect("valid");
-        assert_eq!(request.types, ["Patient", "Observation"]);
-        assert_eq!(request.since.as_deref(), Some("2024-01-01T00:00:00Z"));
-        for bad in [
-            ("_outputFormat", "application/fhir+json"),
-            ("_type", "Patient,Nonsense"),
-            ("_since", "yesterday"),
-            ("_typeFilter", "Observation?code=x"),
-            ("_elements", "id"),
-            ("includeAssociatedData", "LatestProvenanceResources"),
-            ("unknown", "1"),
-        ] {
-            assert!(parse(&[bad]).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn patient_levels_read_compartment_types_only() {
-        let mut request = parse(&[("_type", "Observation,Organization")]).expect("valid");
-        assert_eq!(request.resource_types().len(), 2);
-        request.level = ExportLevel::Patients;
-        assert_eq!(request.resource_types(), [ResourceType::Observation]);
-        request.types.clear();
-        assert!(request.resource_types().contains(&ResourceType::Patient));
-        assert!(
-            !request
-                .resource_types()
-                .contains(&ResourceType::Organization)
-        );
-    }
-}
+mod tests;

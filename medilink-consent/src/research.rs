@@ -16,37 +16,73 @@
 //! files); to anyone else it does not exist.
 //!
 //! A finished export is told to the researcher who asked (issue #14,
-//! [`NotificationKind::ResearchExportReady`] through the [`Notify`] seam given by
+//! `NotificationKind::ResearchExportReady` through the [`Notify`] seam given by
 //! [`ResearchExport::with_notify`]), at most once per job.
+//!
+//! Issue #15: every export states its **purpose** (20 to 1,000 characters), kept in the job's
+//! request and in the kick-off's audit record (`detail`); a researcher lists their own
+//! exports ([`ResearchExport::list`]); an export and its files **expire** a time to live after
+//! the kick-off ([`ResearchExport::with_ttl`], default [`DEFAULT_TTL`]): from then on it does
+//! not exist for anyone, and the periodic `research.expiry` job (`expiry.rs`) deletes its
+//! files and its job. With **k** (2 to 100) the export is k-anonymous over the patients'
+//! quasi-identifiers ([`crate::deid::kanon`]): patients are generalised, those still in
+//! groups smaller than k suppressed with all their resources, and the result's `anonymity`
+//! says what was done. The run reports its progress (types written of all) and a cancelled
+//! run leaves no file behind (see [`crate::export`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+mod expiry;
+mod job;
+#[cfg(test)]
+mod tests;
+
+pub use expiry::{EXPIRY_INTERVAL, EXPIRY_KIND, ExpiryResult, ResearchExpiry, register_expiry};
+
 use async_trait::async_trait;
 use medilink_fhir::blob::BlobStore;
 use medilink_fhir::jobs::JobKind;
-use medilink_fhir::jobs::{Job, JobQueue, NewJob};
+use medilink_fhir::jobs::{Job, JobFilter, JobQueue, JobStatus, NewJob};
 use medilink_fhir::{Clock, FhirError, IssueCode, RequestContext, ResourceType};
-use medilink_platform::notifications::{Event, NoNotify, NotificationKind, Notify, Recipient};
-use medilink_platform::worker::{JobError, JobHandler, JobOutcome};
-use medilink_platform::{Action, AuditEntry, AuditLog, Role, UserId};
+use medilink_platform::notifications::{NoNotify, Notify};
+use medilink_platform::{Action, AuditEntry, AuditLog, Role};
 use medilink_platform::{Caller, CallerContext};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
-use crate::deid::{DeidError, DeidOptions, Deidentifier};
+use crate::deid::kanon::K_RANGE;
+use crate::deid::{DeidError, Deidentifier};
 use crate::error::{ConsentError, ConsentResult};
-use crate::export::{
-    ExportFile, cancel_job, cancelled, delete_files, file_key, listed_file, page_query,
-    visible_job, write_ndjson,
-};
+use crate::export::{ExportFile, cancel_job, listed_file, visible_job};
 
 /// The job kind.
 pub const KIND: &str = "research.export";
+/// How long an export and its files are kept after the kick-off, unless the host says.
+pub const DEFAULT_TTL: time::Duration = time::Duration::hours(168);
+/// The shortest and longest purpose, in characters (trimmed).
+pub const PURPOSE_CHARS: std::ops::RangeInclusive<usize> = 20..=1000;
+/// Exports listed at most (newest first).
+const LISTED: u32 = 1000;
+
+/// A research export request as asked (the host's parsed body), before validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResearchParams {
+    /// The types (default: every exportable type).
+    pub types: Option<Vec<String>>,
+    /// Only resources changed after this instant.
+    pub since: Option<String>,
+    /// Only resources changed at or before this instant.
+    pub until: Option<String>,
+    /// Keep the first three digits of US ZIP codes.
+    pub keep_zip3: bool,
+    /// What the data is for (required).
+    pub purpose: Option<String>,
+    /// The k of k-anonymity, if asked.
+    pub k: Option<i64>,
+}
 
 /// A validated research export request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +91,17 @@ pub struct ResearchRequest {
     pub types: Vec<String>,
     /// Only resources changed after this instant.
     pub since: Option<String>,
+    /// Only resources changed at or before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// Keep the first three digits of US ZIP codes.
     pub keep_zip3: bool,
+    /// What the data is for, trimmed (empty only in exports queued before issue #15).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub purpose: String,
+    /// The k of k-anonymity (none: not asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
 }
 
 fn bad(element: &str, diagnostics: String) -> FhirError {
@@ -65,12 +110,37 @@ fn bad(element: &str, diagnostics: String) -> FhirError {
 
 impl ResearchRequest {
     /// Validates a request: `types` (default: every exportable type) must be types the
-    /// de-identifier exports, `since` an instant.
-    pub fn parse(
-        types: Option<Vec<String>>,
-        since: Option<String>,
-        keep_zip3: bool,
-    ) -> Result<ResearchRequest, FhirError> {
+    /// de-identifier exports, `since` and `until` instants (`since` before `until`), the
+    /// purpose 20 to 1,000 characters once trimmed (no control characters but line breaks and
+    /// tabs), `k` from 2 to 100.
+    pub fn parse(params: ResearchParams) -> Result<ResearchRequest, FhirError> {
+        let ResearchParams {
+            types,
+            since,
+            until,
+            keep_zip3,
+            purpose,
+            k,
+        } = params;
+        let purpose = parse_purpose(purpose)?;
+        let k = match k {
+            None => None,
+            Some(k) => Some(
+                u32::try_from(k)
+                    .ok()
+                    .filter(|k| K_RANGE.contains(k))
+                    .ok_or_else(|| {
+                        bad(
+                            "k",
+                            format!(
+                                "k {k} is out of range ({} to {})",
+                                K_RANGE.start(),
+                                K_RANGE.end()
+                            ),
+                        )
+                    })?,
+            ),
+        };
         let exportable: Vec<&str> = Deidentifier::exported_types()
             .filter(|name| ResourceType::from_name(name).is_some())
             .collect();
@@ -101,14 +171,24 @@ impl ResearchRequest {
                 unique
             }
         };
-        if let Some(since) = &since {
-            OffsetDateTime::parse(since, &Rfc3339)
-                .map_err(|_| bad("since", format!("since {since:?} is not an instant")))?;
+        let instant = |name: &str, value: &Option<String>| match value {
+            None => Ok(None),
+            Some(text) => OffsetDateTime::parse(text, &Rfc3339)
+                .map(Some)
+                .map_err(|_| bad(name, format!("{name} {text:?} is not an instant"))),
+        };
+        if let (Some(from), Some(to)) = (instant("since", &since)?, instant("until", &until)?)
+            && to <= from
+        {
+            return Err(bad("until", "until must be after since".to_owned()));
         }
         Ok(ResearchRequest {
             types,
             since,
+            until,
             keep_zip3,
+            purpose,
+            k,
         })
     }
 
@@ -119,6 +199,34 @@ impl ResearchRequest {
             .filter_map(|name| ResourceType::from_name(name))
             .collect()
     }
+}
+
+/// The purpose, trimmed and checked.
+fn parse_purpose(purpose: Option<String>) -> Result<String, FhirError> {
+    let Some(purpose) = purpose.map(|text| text.trim().to_owned()) else {
+        return Err(FhirError::invalid(
+            IssueCode::Required,
+            Some("purpose".to_owned()),
+            "purpose is required: what the data is for (20 to 1000 characters)",
+        ));
+    };
+    let chars = purpose.chars().count();
+    if !PURPOSE_CHARS.contains(&chars) {
+        return Err(bad(
+            "purpose",
+            format!("purpose has {chars} characters: give 20 to 1000"),
+        ));
+    }
+    if purpose
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(bad(
+            "purpose",
+            "purpose holds control characters".to_owned(),
+        ));
+    }
+    Ok(purpose)
 }
 
 /// The payload of a `research.export` job (no key, no identity beyond the owner on the job
@@ -141,6 +249,20 @@ pub struct Skipped {
     pub count: u64,
 }
 
+/// What k-anonymity did to an export (its manifest's `anonymity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anonymity {
+    /// The k asked for.
+    pub k: u32,
+    /// The quasi-identifiers the patients were grouped by.
+    pub quasi_identifiers: Vec<String>,
+    /// The generalisations applied, in order.
+    pub generalisation: Vec<String>,
+    /// Resources left out because they belong to a suppressed patient, per requested type
+    /// (`Patient`: the patients suppressed).
+    pub suppressed: BTreeMap<String, u64>,
+}
+
 /// The result of a finished `research.export` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResearchResult {
@@ -152,6 +274,9 @@ pub struct ResearchResult {
     pub output: Vec<ExportFile>,
     /// What was refused, per type and reason.
     pub skipped: Vec<Skipped>,
+    /// What k-anonymity did (none: not asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymity: Option<Anonymity>,
 }
 
 impl JobKind for ResearchExport {
@@ -186,7 +311,8 @@ impl AuditRecorder for Arc<dyn AuditLog> {
     }
 }
 
-/// Research exports: kick-off, status, cancel, files, and the `research.export` job handler.
+/// Research exports: kick-off, list, status, cancel, files, and the `research.export` job
+/// handler.
 #[derive(Clone)]
 pub struct ResearchExport {
     store: Arc<dyn medilink_fhir::ResourceStore>,
@@ -195,6 +321,7 @@ pub struct ResearchExport {
     clock: Arc<dyn Clock>,
     key: [u8; 32],
     notify: Arc<dyn Notify>,
+    ttl: time::Duration,
 }
 
 impl std::fmt::Debug for ResearchExport {
@@ -224,7 +351,24 @@ impl ResearchExport {
             clock,
             key,
             notify: Arc::new(NoNotify),
+            ttl: DEFAULT_TTL,
         }
+    }
+
+    /// Exports expire `ttl` after their kick-off (default [`DEFAULT_TTL`]).
+    pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.ttl = time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX);
+        self
+    }
+
+    /// When the export `job` expires (and is deleted with its files).
+    pub fn expires_at(&self, job: &Job) -> OffsetDateTime {
+        job.created_at + self.ttl
+    }
+
+    /// Whether the export `job` has expired.
+    fn expired(&self, job: &Job) -> bool {
+        self.expires_at(job) <= self.clock.now()
     }
 
     /// Also tell the researcher who asked when an export is ready, through `notify`.
@@ -237,7 +381,8 @@ impl ResearchExport {
     /// about the request or the exportable types: refused, and audited with outcome 403 —
     /// then `request` (the host's parsing of the body; its error is returned as is), then
     /// [`Self::start`], audited with outcome 202 (action `research-export`, the types, the
-    /// job). An answer whose audit record is not stored is withheld (unavailable).
+    /// job, the purpose as the record's `detail`). An answer whose audit record is not stored
+    /// is withheld (unavailable).
     pub async fn create<E: From<ConsentError>>(
         &self,
         ctx: &RequestContext,
@@ -252,7 +397,8 @@ impl ResearchExport {
                 ..
             }
         ) {
-            self.audit(ctx, audit, client_ip, &[], "", 403).await?;
+            self.audit(ctx, audit, client_ip, &[], "", 403, None)
+                .await?;
             return Err(ConsentError::RoleRequired {
                 reason: "research exports are for researchers only",
             }
@@ -260,8 +406,10 @@ impl ResearchExport {
         }
         let request = request.await?;
         let types = request.types.clone();
+        let purpose = request.purpose.clone();
         let job = self.start(ctx, request).await?;
-        self.audit(ctx, audit, client_ip, &types, &job.id.to_string(), 202)
+        let id = job.id.to_string();
+        self.audit(ctx, audit, client_ip, &types, &id, 202, Some(purpose))
             .await?;
         Ok(job)
     }
@@ -279,13 +427,33 @@ impl ResearchExport {
         let found = self.file(ctx, id, type_name).await;
         let outcome = if found.is_ok() { 200 } else { 404 };
         let types = [type_name.to_owned()];
-        self.audit(ctx, audit, client_ip, &types, id, outcome)
+        self.audit(ctx, audit, client_ip, &types, id, outcome, None)
             .await?;
         found
     }
 
-    /// Records a kick-off or download (`types`: the types concerned; de-identified data names
-    /// no patient).
+    /// The cancel use case: [`Self::cancel`], audited with outcome 204, or 404 when there is
+    /// no such export for the caller.
+    pub async fn withdraw(
+        &self,
+        ctx: &RequestContext,
+        audit: &dyn AuditRecorder,
+        client_ip: Option<String>,
+        id: &str,
+    ) -> ConsentResult<()> {
+        let cancelled = self.cancel(ctx, id).await;
+        let outcome = if cancelled.is_ok() { 204 } else { 404 };
+        self.audit(ctx, audit, client_ip, &[], id, outcome, None)
+            .await?;
+        cancelled
+    }
+
+    /// Records a kick-off, download or cancel (`types`: the types concerned; de-identified
+    /// data names no patient; `purpose`: the kick-off's).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one record's fields, each from another source"
+    )]
     async fn audit(
         &self,
         ctx: &RequestContext,
@@ -294,6 +462,7 @@ impl ResearchExport {
         types: &[String],
         id: &str,
         outcome: u16,
+        purpose: Option<String>,
     ) -> ConsentResult<()> {
         let (actor, role) = match ctx.caller() {
             Caller::User { user_id, role, .. } => {
@@ -317,6 +486,7 @@ impl ResearchExport {
             outcome,
             client_ip,
             request_id: ctx.request_id.clone(),
+            detail: purpose,
         };
         if audit.record(entry).await {
             return Ok(());
@@ -349,10 +519,44 @@ impl ResearchExport {
         Ok(self.jobs.enqueue(job).await?)
     }
 
-    /// The research export `id` if the caller of `ctx` asked for it and it was not cancelled;
-    /// otherwise it does not exist.
+    /// The research export `id` if the caller of `ctx` asked for it and it was neither
+    /// cancelled nor expired; otherwise it does not exist.
     pub async fn job(&self, ctx: &RequestContext, id: &str) -> ConsentResult<Job> {
-        visible_job(self.jobs.as_ref(), ctx, id, KIND, false).await
+        let job = visible_job(self.jobs.as_ref(), ctx, id, KIND, false).await?;
+        if self.expired(&job) {
+            return Err(not_found(id));
+        }
+        Ok(job)
+    }
+
+    /// The research exports of the researcher of `ctx`, newest first (at most 1,000), without
+    /// the cancelled and the expired ones; anyone else is refused.
+    pub async fn list(&self, ctx: &RequestContext) -> ConsentResult<Vec<Job>> {
+        let Caller::User {
+            user_id,
+            role: Role::Researcher,
+            ..
+        } = ctx.caller()
+        else {
+            return Err(ConsentError::RoleRequired {
+                reason: "research exports are for researchers only",
+            });
+        };
+        let filter = JobFilter {
+            owner: Some(user_id.0.clone()),
+            kind: Some(KIND.to_owned()),
+            statuses: vec![
+                JobStatus::Pending,
+                JobStatus::Processing,
+                JobStatus::Completed,
+                JobStatus::Failed,
+            ],
+            limit: Some(LISTED),
+            ..JobFilter::default()
+        };
+        let mut jobs = self.jobs.list(&filter).await?;
+        jobs.retain(|job| !self.expired(job));
+        Ok(jobs)
     }
 
     /// The request of a research export job.
@@ -380,286 +584,5 @@ impl ResearchExport {
         let job = self.job(ctx, id).await?;
         let output = job.result_of::<Self>().map(|result| result.output);
         listed_file(self.blobs.as_ref(), &job, output, type_name).await
-    }
-
-    /// Writes the de-identified file of one type; its line count, and the refusals counted
-    /// into `skipped` (reason → count).
-    async fn export_type(
-        &self,
-        deid: &Deidentifier,
-        job: Uuid,
-        request: &ResearchRequest,
-        resource_type: ResourceType,
-        skipped: &mut BTreeMap<&'static str, u64>,
-    ) -> Result<u64, FhirError> {
-        let query = page_query(resource_type, request.since.as_deref())?;
-        let ctx = RequestContext::system();
-        let key = file_key(job, resource_type);
-        write_ndjson(
-            self.blobs.as_ref(),
-            self.store.as_ref(),
-            &ctx,
-            query,
-            &key,
-            |json| {
-                let value: Value = serde_json::from_str(json)
-                    .map_err(|err| FhirError::Internal { source: err.into() })?;
-                match deid.deidentify(&value) {
-                    Ok(out) => Ok(Some(out.to_string())),
-                    Err(err) => {
-                        *skipped.entry(reason(&err)).or_default() += 1;
-                        Ok(None)
-                    }
-                }
-            },
-        )
-        .await
-    }
-}
-
-#[async_trait]
-impl JobHandler for ResearchExport {
-    async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
-        let request = Self::request(job)
-            .map_err(|_| JobError::permanent("invalid research export payload"))?;
-        let as_of = self.clock.now();
-        let options = DeidOptions {
-            as_of,
-            keep_zip3: request.keep_zip3,
-        };
-        let deid = Deidentifier::new(&self.key, options);
-        let types = request.resource_types();
-        let mut output = Vec::new();
-        let mut skipped = Vec::new();
-        for resource_type in &types {
-            let mut reasons = BTreeMap::new();
-            let count = self
-                .export_type(&deid, job.id, &request, *resource_type, &mut reasons)
-                .await?;
-            if count > 0 {
-                output.push(ExportFile {
-                    resource_type: resource_type.as_str().to_owned(),
-                    count,
-                });
-            }
-            for (reason, count) in reasons {
-                skipped.push(Skipped {
-                    resource_type: resource_type.as_str().to_owned(),
-                    reason: reason.to_owned(),
-                    count,
-                });
-            }
-            if cancelled(self.jobs.as_ref(), job.id).await? {
-                let _ = delete_files(self.blobs.as_ref(), job.id, &types).await;
-                return Err(JobError::permanent("cancelled"));
-            }
-        }
-        let outcome = JobOutcome::completed_as::<Self>(&ResearchResult {
-            as_of: medilink_fhir::clock::format_instant(as_of),
-            types: request.types,
-            output,
-            skipped,
-        })?;
-        if let Some(owner) = &job.owner {
-            let kind = NotificationKind::ResearchExportReady;
-            let event = Event::new(kind).once(format!("{kind}:{}", job.id));
-            let researcher = [Recipient::User(UserId(owner.clone()))];
-            if let Err(err) = self.notify.notify(&researcher, &event).await {
-                tracing::warn!(error = %err, job = %job.id, "notice not stored");
-            }
-        }
-        Ok(outcome)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use medilink_fhir::blob::MemoryBlobStore;
-    use medilink_fhir::{FixedClock, IdGen, SeqIdGen, SqlOptions};
-    use medilink_platform::{UserId, open_store_and_platform};
-    use time::macros::datetime;
-
-    use super::*;
-
-    /// Keeps the records, or refuses them all.
-    #[derive(Default)]
-    struct Recorder {
-        refuse: bool,
-        entries: Mutex<Vec<AuditEntry>>,
-    }
-
-    #[async_trait]
-    impl AuditRecorder for Recorder {
-        async fn record(&self, entry: AuditEntry) -> bool {
-            self.entries.lock().expect("lock").push(entry);
-            !self.refuse
-        }
-    }
-
-    async fn exports() -> ResearchExport {
-        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(datetime!(2024-01-01 0:00 UTC)));
-        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
-        let (store, platform) =
-            open_store_and_platform(&SqlOptions::new("sqlite::memory:"), clock.clone(), ids)
-                .await
-                .expect("store");
-        ResearchExport::new(
-            store,
-            Arc::new(MemoryBlobStore::default()),
-            platform.jobs,
-            clock,
-            [7; 32],
-        )
-    }
-
-    fn as_user(role: Role) -> RequestContext {
-        RequestContext::for_caller(Caller::user(UserId("u1".into()), role, true, None), "req")
-    }
-
-    #[tokio::test]
-    async fn only_researchers_start_and_a_refusal_is_audited_before_the_body_is_read() {
-        let exports = exports().await;
-        let recorder = Recorder::default();
-        let read = AtomicBool::new(false);
-        let body = async {
-            read.store(true, Ordering::SeqCst);
-            Ok::<_, ConsentError>(ResearchRequest::parse(None, None, false)?)
-        };
-        let ctx = as_user(Role::Physician);
-        let err = exports
-            .create(&ctx, &recorder, Some("10.0.0.1".into()), body)
-            .await
-            .expect_err("physicians are refused");
-        assert_eq!(err.to_string(), "research exports are for researchers only");
-        assert!(!read.load(Ordering::SeqCst));
-        let entries = recorder.entries.lock().expect("lock").clone();
-        assert_eq!(entries.len(), 1);
-        let entry = &entries[0];
-        assert_eq!(
-            (entry.outcome, entry.action()),
-            (403, Some(Action::ResearchExport))
-        );
-        assert_eq!(entry.actor.as_deref(), Some("u1"));
-        assert_eq!(entry.role.as_deref(), Some("physician"));
-        assert!(entry.resource_ids.is_empty() && entry.resource_type.is_none());
-        assert_eq!(entry.client_ip.as_deref(), Some("10.0.0.1"));
-    }
-
-    #[tokio::test]
-    async fn a_kick_off_is_queued_for_the_researcher_and_audited_with_its_types() {
-        let exports = exports().await;
-        let recorder = Recorder::default();
-        let types = Some(vec!["Patient".to_owned(), "Observation".to_owned()]);
-        let body = async { Ok::<_, ConsentError>(ResearchRequest::parse(types, None, false)?) };
-        let ctx = as_user(Role::Researcher);
-        let job = exports
-            .create(&ctx, &recorder, None, body)
-            .await
-            .expect("queued");
-        assert_eq!(job.owner.as_deref(), Some("u1"));
-        let entries = recorder.entries.lock().expect("lock").clone();
-        assert_eq!(entries[0].outcome, 202);
-        assert_eq!(
-            entries[0].resource_type.as_deref(),
-            Some("Patient,Observation")
-        );
-        assert_eq!(entries[0].resource_ids, [job.id.to_string()]);
-        assert_eq!(entries[0].request_id, "req");
-        assert!(entries[0].patients.is_empty());
-        // A download of a file that does not exist is audited as 404.
-        let err = exports
-            .download(&ctx, &recorder, None, "nonsense", "Patient")
-            .await
-            .expect_err("no such export");
-        assert_eq!(err.kind(), medilink_fhir::ErrorKind::NotFound);
-        let entries = recorder.entries.lock().expect("lock").clone();
-        assert_eq!(
-            (entries[1].outcome, entries[1].resource_types.clone()),
-            (404, vec!["Patient".to_owned()])
-        );
-    }
-
-    #[tokio::test]
-    async fn an_answer_whose_record_is_not_stored_is_withheld() {
-        let exports = exports().await;
-        let recorder = Recorder {
-            refuse: true,
-            ..Recorder::default()
-        };
-        let body = async { Ok::<_, ConsentError>(ResearchRequest::parse(None, None, false)?) };
-        let err = exports
-            .create(&as_user(Role::Researcher), &recorder, None, body)
-            .await
-            .expect_err("withheld");
-        assert_eq!(err.kind(), medilink_fhir::ErrorKind::Unavailable);
-    }
-
-    /// Remembers who was told what.
-    #[derive(Debug, Default)]
-    struct RecordingNotify(Mutex<Vec<(Vec<Recipient>, Event)>>);
-
-    #[async_trait]
-    impl Notify for RecordingNotify {
-        async fn notify(
-            &self,
-            recipients: &[Recipient],
-            event: &Event,
-        ) -> medilink_fhir::FhirResult<usize> {
-            let mut told = self.0.lock().expect("lock");
-            told.push((recipients.to_vec(), event.clone()));
-            Ok(recipients.len())
-        }
-    }
-
-    // Issue #14: a finished export is told to the researcher who asked, once per job.
-    #[tokio::test]
-    async fn a_finished_export_is_told_to_its_researcher() {
-        let notify = Arc::new(RecordingNotify::default());
-        let exports = exports().await.with_notify(notify.clone());
-        let request = ResearchRequest::parse(None, None, false).expect("request");
-        let job = exports
-            .start(&as_user(Role::Researcher), request)
-            .await
-            .expect("queued");
-        exports.run(&job).await.expect("export runs");
-        let told = notify.0.lock().expect("lock").clone();
-        assert_eq!(told.len(), 1);
-        let (recipients, event) = &told[0];
-        assert_eq!(recipients, &[Recipient::User(UserId("u1".into()))]);
-        assert_eq!(event.kind, NotificationKind::ResearchExportReady);
-        assert!(event.parameters.is_empty(), "no content in the notice");
-        assert_eq!(
-            event.dedup_key.as_deref(),
-            Some(format!("research.export_ready:{}", job.id).as_str())
-        );
-    }
-
-    #[test]
-    fn requests_are_validated() {
-        let all = ResearchRequest::parse(None, None, false).expect("default");
-        assert!(all.types.contains(&"Patient".to_owned()));
-        assert!(!all.types.contains(&"Practitioner".to_owned()));
-        let some = ResearchRequest::parse(
-            Some(vec![
-                "Observation".into(),
-                "Patient".into(),
-                "Observation".into(),
-            ]),
-            Some("2024-01-01T00:00:00Z".into()),
-            true,
-        )
-        .expect("valid");
-        assert_eq!(some.types, ["Observation", "Patient"]);
-        for (types, since) in [
-            (Some(vec!["Nonsense".to_owned()]), None),
-            (Some(vec!["Practitioner".to_owned()]), None),
-            (Some(vec![]), None),
-            (None, Some("yesterday".to_owned())),
-        ] {
-            assert!(ResearchRequest::parse(types, since, false).is_err());
-        }
     }
 }

@@ -360,6 +360,7 @@ impl ConsentService {
             outcome: 200,
             client_ip: None,
             request_id: String::from("consent"),
+            detail: None,
         };
         if let Err(err) = audit.append(&[entry]).await {
             tracing::error!(error = %err, action = action.as_str(), "consent audit record not stored");

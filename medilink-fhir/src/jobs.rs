@@ -155,6 +155,8 @@ pub struct JobFilter {
     pub kind: Option<String>,
     /// Only these statuses (empty: all).
     pub statuses: Vec<JobStatus>,
+    /// Only jobs created before this instant.
+    pub created_before: Option<OffsetDateTime>,
     /// At most this many, newest first (`None`: 100).
     pub limit: Option<u32>,
 }
@@ -206,8 +208,23 @@ pub trait JobQueue: Send + Sync + Debug {
     /// Deletes the finished jobs (completed, needs review, failed, cancelled) of `kind` last
     /// changed before `before`; returns how many (periodic jobs keep a bounded history).
     async fn delete_finished(&self, kind: &str, before: OffsetDateTime) -> FhirResult<u64>;
+    /// Deletes the finished job `id` (not pending or processing); `false` when there is no
+    /// such job or it is not finished (exports expired after their time to live).
+    async fn delete(&self, id: Uuid) -> FhirResult<bool>;
     /// How many jobs are in each status (statuses with none left out).
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>>;
+    /// How many jobs of each kind are in each status, and when the oldest pending job was
+    /// queued (the admin statistics and health: one grouped count).
+    async fn summary(&self) -> FhirResult<QueueSummary>;
+    /// Stores `progress` as the result of the job `worker` holds, until the outcome's result
+    /// replaces it (read back with [`Job::progress`]); `false` when `worker` no longer holds
+    /// the lease (nothing changes).
+    async fn report_progress(
+        &self,
+        id: Uuid,
+        worker: &str,
+        progress: JobProgress,
+    ) -> FhirResult<bool>;
     /// The job `id`.
     async fn get(&self, id: Uuid) -> FhirResult<Option<Job>>;
     /// Jobs matching `filter`, newest first.
@@ -221,6 +238,49 @@ pub trait JobQueue: Send + Sync + Debug {
         to: JobStatus,
         result: Option<serde_json::Value>,
     ) -> FhirResult<bool>;
+}
+
+/// How far a running job is (`done` of `total` units, the kind's own: feed entries, records).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// Units done.
+    pub done: u64,
+    /// Units in all (at least `done`).
+    pub total: u64,
+}
+
+/// What [`JobQueue::summary`] counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// `(kind, status, jobs)`, kinds and statuses without jobs left out.
+    pub counts: Vec<(String, JobStatus, u64)>,
+    /// When the oldest pending job was created (`None`: none pending).
+    pub oldest_pending: Option<OffsetDateTime>,
+}
+
+impl QueueSummary {
+    /// Jobs per status name, of the kinds `kinds` accepts.
+    pub fn by_status(
+        &self,
+        kinds: impl Fn(&str) -> bool,
+    ) -> std::collections::BTreeMap<String, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for (kind, status, n) in &self.counts {
+            if kinds(kind) {
+                *counts.entry(status.as_str().to_owned()).or_default() += n;
+            }
+        }
+        counts
+    }
+
+    /// Jobs waiting to run.
+    pub fn pending(&self) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(_, status, _)| *status == JobStatus::Pending)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
 }
 
 /// How many jobs `queue` holds in every status, in [`JobStatus::ALL`]'s order, zero where it
@@ -288,6 +348,15 @@ impl Job {
             });
         }
         K::Payload::deserialize(&self.payload).map_err(internal)
+    }
+
+    /// The progress its handler last reported ([`JobQueue::report_progress`]), or that its
+    /// final result keeps under `progress`; `None` when there is none.
+    pub fn progress(&self) -> Option<JobProgress> {
+        self.result
+            .as_ref()
+            .and_then(|result| result.get("progress"))
+            .and_then(|progress| JobProgress::deserialize(progress).ok())
     }
 
     /// The result as kind `K`'s: `None` while there is none (or it does not decode, or the

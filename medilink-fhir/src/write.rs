@@ -149,12 +149,16 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
     }
 }
 
-/// Extracts the search index rows of a body (briefly viewed as a JSON value, without copying).
+/// Extracts the search index rows of a body (briefly viewed as a JSON value, without copying),
+/// as the resource it is stored as: with its own `id` (a create's body may carry a client's id,
+/// which the store replaces; a Patient indexed under that id would belong to a second, phantom
+/// patient and be hidden from every search but the platform's — issue #16, Synthea bundles).
 fn index_of(
     resource_type: ResourceType,
     id: &ResourceId,
     body: &mut Map<String, Value>,
 ) -> IndexRows {
+    body.insert("id".to_owned(), Value::String(id.to_string()));
     let value = Value::Object(std::mem::take(body));
     let index = extract(resource_type, id.as_str(), &value);
     if let Value::Object(map) = value {
@@ -265,5 +269,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(created.id.as_str(), "x-1");
+        // Issue #16: the Patient belongs to itself as stored, not to the id its body carried.
+        assert_eq!(created.index.patient_marker().as_deref(), Some("x-1"));
     }
 }

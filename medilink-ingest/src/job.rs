@@ -700,6 +700,7 @@ impl DocumentIngest {
                 outcome: 200,
                 client_ip: None,
                 request_id: format!("document-{job_id}"),
+                detail: None,
             }
             .disclosing(&filed.summary());
             // Not stored: the job fails and runs again (the writes are idempotent `PUT`s).

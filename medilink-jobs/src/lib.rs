@@ -1,11 +1,12 @@
 //! `medilink-jobs`: the one job registry both hosts call. [`register_jobs`] registers every
 //! queue-wide kind — `document.ingest`, `fhir.export`, `research.export`, the notification
-//! deliveries and the maintenance jobs — with handlers built from [`JobDeps`]; the server's embedded worker and
+//! deliveries, the maintenance jobs, `audit.verify` and `research.expiry` — with handlers built from [`JobDeps`]; the server's embedded worker and
 //! `medilink-worker` both call it, so a kind added here runs wherever the queue is worked
 //! (a kind registered by one host only would stall under `serve --no-worker`).
 //!
-//! Not here: `maintenance.fulltext` (it catches up *this process's* full-text index, so only
-//! a process holding one — the server — registers it, next to its follower task) and the
+//! Not here: `maintenance.fulltext` and `maintenance.reindex` (they catch up and rebuild *this
+//! process's* full-text index, so only a process holding one — the server — registers them,
+//! next to its follower task) and the
 //! worker's hidden `--enable-test-handlers` kinds.
 //!
 //! Each kind's payload and result are serde structs named by its
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use medilink_consent::expiry::{ConsentExpiry, register_expiry};
 use medilink_consent::export::BulkExport;
 use medilink_consent::notices::{ConsentNotices, register_notices};
-use medilink_consent::research::ResearchExport;
+use medilink_consent::research::{self, ResearchExport};
 use medilink_fhir::blob::BlobStore;
 use medilink_fhir::jobs::JobKind;
 use medilink_fhir::jobs::JobQueue;
@@ -26,6 +27,7 @@ use medilink_fhir::kv::KeyValue;
 use medilink_fhir::{Clock, IdGen, ResourceStore};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
+use medilink_platform::admin_jobs::register_admin_jobs;
 use medilink_platform::maintenance::register_maintenance;
 use medilink_platform::notifications::{Mailer, Notifications, register_notifications};
 use medilink_platform::worker::Registry;
@@ -57,6 +59,8 @@ pub struct JobDeps {
     pub pipeline: Pipeline,
     /// The deployment's research key (pseudonyms of `research.export`).
     pub research_key: [u8; 32],
+    /// How long research exports and their files are kept (`research.expiry`).
+    pub research_ttl: std::time::Duration,
     /// The notifications service (`notification.deliver`, `notification.sweep`).
     pub notifications: Notifications,
     /// The e-mail channel's mailer.
@@ -107,8 +111,8 @@ impl JobDeps {
         .with_audit(self.audit.clone())
     }
 
-    /// The `research.export` service (kick-off, status, files and job), telling the
-    /// researcher when an export is ready through `notifications`.
+    /// The `research.export` service (kick-off, list, status, files, job and expiry), telling
+    /// the researcher when an export is ready through `notifications`.
     pub fn research(&self) -> ResearchExport {
         ResearchExport::new(
             self.store.clone(),
@@ -117,14 +121,15 @@ impl JobDeps {
             self.clock.clone(),
             self.research_key,
         )
+        .with_ttl(self.research_ttl)
         .with_notify(Arc::new(self.notifications.clone()))
     }
 }
 
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
-/// `fhir.export`, `research.export`, `notification.deliver`, and the periodic
+/// `fhir.export`, `research.export`, `notification.deliver`, `audit.verify`, and the periodic
 /// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
-/// `notification.sweep`, `consent.notices` and `consent.expiry`.
+/// `notification.sweep`, `consent.notices`, `consent.expiry` and `research.expiry`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     register_notifications(
         registry,
@@ -144,6 +149,7 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
             clock: deps.clock.clone(),
         },
     );
+    research::register_expiry(registry, deps.research());
     register_expiry(
         registry,
         ConsentExpiry {
@@ -159,6 +165,7 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
         deps.jobs.clone(),
         deps.clock.clone(),
     );
+    register_admin_jobs(registry, deps.audit.clone(), deps.jobs.clone());
 }
 
 /// The kinds [`register_jobs`] registers, sorted (what every host's registry must contain).

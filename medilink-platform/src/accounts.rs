@@ -1,5 +1,10 @@
-//! The [`AccountStore`] seam: user rows (opaque encrypted PII, hashes, role and status) and
-//! hashed refresh tokens grouped in rotation families.
+//! The [`AccountStore`] seam: user rows (opaque encrypted PII, hashes, role and status),
+//! hashed refresh tokens grouped in rotation families, and researcher invitations
+//! ([`crate::invitations`]).
+//!
+//! Role and status changes that could remove the last active admin go through
+//! [`AccountStore::set_role`] and [`AccountStore::set_status`], which check and change in one
+//! transaction, so two admins demoting each other at once cannot both succeed.
 
 use std::fmt::{self, Debug};
 
@@ -10,6 +15,8 @@ use time::OffsetDateTime;
 use medilink_fhir::error::FhirError;
 use medilink_fhir::error::FhirResult;
 use medilink_fhir::model::ResourceId;
+
+use crate::invitations::{Invitation, InvitationAcceptance, NewInvitation};
 
 /// A user's id (a UUID chosen by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -191,6 +198,19 @@ pub struct UserFilter {
     pub offset: usize,
 }
 
+/// What a guarded role or status change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Changed (or already so): the user as stored now.
+    Changed(Box<UserRecord>),
+    /// No such user.
+    NotFound,
+    /// The user's status is not one the change starts from.
+    WrongStatus(AccountStatus),
+    /// The user is the last active admin, and the change would leave none.
+    LastAdmin,
+}
+
 /// A refresh token row (the token itself is never stored, only its hash).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshTokenRecord {
@@ -269,6 +289,48 @@ pub trait AccountStore: Send + Sync + Debug {
     /// Deletes the refresh tokens that expired before `now` (used, revoked or not: an expired
     /// token is refused either way); returns how many.
     async fn delete_expired_refresh(&self, now: OffsetDateTime) -> FhirResult<u64>;
+    /// How many users match `filter` (its `limit` and `offset` ignored).
+    async fn count_users(&self, filter: &UserFilter) -> FhirResult<u64>;
+    /// Sets the user's role, unless that would leave no active admin.
+    async fn set_role(&self, id: &UserId, role: Role) -> FhirResult<AccountChange>;
+    /// Moves the user from one of `from` to `to`, unless that would leave no active admin;
+    /// `notices` (prepared for the change) are stored in the same transaction when it is made.
+    async fn set_status(
+        &self,
+        id: &UserId,
+        from: &[AccountStatus],
+        to: AccountStatus,
+        notices: &[crate::notifications::NewNotification],
+    ) -> FhirResult<AccountChange>;
+    /// Remembers that the user signed in at `at`.
+    async fn record_sign_in(&self, id: &UserId, at: OffsetDateTime) -> FhirResult<()>;
+    /// When the user last signed in (`None`: never, or before this was kept).
+    async fn last_sign_in(&self, id: &UserId) -> FhirResult<Option<OffsetDateTime>>;
+    /// The user's live sessions at `now`: refresh tokens neither used, revoked nor expired
+    /// (one per signed-in device).
+    async fn active_sessions(&self, id: &UserId, now: OffsetDateTime) -> FhirResult<u64>;
+    /// Stores a new invitation.
+    async fn create_invitation(&self, invitation: &NewInvitation) -> FhirResult<Invitation>;
+    /// Invitations, newest first (at most 1000).
+    async fn invitations(&self) -> FhirResult<Vec<Invitation>>;
+    /// The invitation whose link token has `token_hash`.
+    async fn invitation_by_token(&self, token_hash: &[u8]) -> FhirResult<Option<Invitation>>;
+    /// Revokes the invitation `id` at `now` unless it was accepted; the invitation as stored
+    /// (`None`: no such invitation).
+    async fn revoke_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> FhirResult<Option<Invitation>>;
+    /// In one transaction: marks the live invitation with `token_hash` accepted at `now` and
+    /// creates `user` with the invitation's e-mail and role (`user.email_*` and `role` are
+    /// replaced). Single use: of two concurrent accepts, one wins.
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        user: NewUser,
+    ) -> FhirResult<InvitationAcceptance>;
 }
 
 /// A duplicate-key error for `what`.

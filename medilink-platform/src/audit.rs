@@ -6,7 +6,9 @@
 //!
 //! The canonical form has two versions ([`AuditFormat`]): records written before migration
 //! `0006_audit_patients` (one URL-derived `patient_id`) keep their original form, so they
-//! verify unchanged; newer records hash the patients and resource types as well.
+//! verify unchanged; newer records hash the patients and resource types as well. A record's
+//! optional `detail` (migration `0011_audit_detail`: a research export's purpose) is hashed
+//! only when present, so a record without one hashes exactly as before it existed.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -41,7 +43,8 @@ pub struct AuditEntry {
     /// [`AuditFormat::V1`]: the id the URL named).
     pub resource_ids: Vec<String>,
     /// The patients whose data was returned or changed, each with the `Type/id`s of theirs
-    /// (empty when not kept: records of format [`AuditFormat::V1`], bulk exports).
+    /// (empty when not kept: records of format [`AuditFormat::V1`]); a bulk export, which
+    /// keeps no resources, names each patient's types instead (bare `Type`s, no `/`).
     pub patients: BTreeMap<String, Vec<String>>,
     /// The types of the resources returned or changed (sorted, distinct; empty in
     /// [`AuditFormat::V1`] records).
@@ -52,6 +55,9 @@ pub struct AuditEntry {
     pub client_ip: Option<String>,
     /// The request id.
     pub request_id: String,
+    /// What the actor said the action was for, when the action takes one (a research
+    /// export's purpose); never patient data.
+    pub detail: Option<String>,
 }
 
 impl AuditEntry {
@@ -75,10 +81,16 @@ impl AuditEntry {
             .patients
             .iter()
             .map(|(patient, theirs)| {
-                let refs = theirs
+                let mut refs: Vec<String> = theirs
                     .iter()
                     .map(|(resource_type, id)| format!("{resource_type}/{id}"))
                     .collect();
+                // A summarizing sink (bulk work): the patient's types, bounded by types.
+                if let Some(types) = accessed.patient_types.get(patient)
+                    && refs.is_empty()
+                {
+                    refs = types.iter().map(|ty| ty.as_str().to_owned()).collect();
+                }
                 (patient.clone(), refs)
             })
             .collect();
@@ -157,13 +169,33 @@ pub enum Action {
     DrugHistory,
     /// A CDS Hooks service call (`/cds-services/{id}`).
     CdsHook,
+    /// An admin approved a pending account.
+    UserApprove,
+    /// An admin suspended an account.
+    UserSuspend,
+    /// An admin reinstated a suspended account.
+    UserReinstate,
+    /// An admin cleared an account's lockouts.
+    UserUnlock,
+    /// An admin changed an account's role.
+    UserRoleChange,
+    /// An admin invited a researcher.
+    InvitationCreate,
+    /// An admin revoked an invitation.
+    InvitationRevoke,
+    /// An invitation was accepted (the account it created).
+    InvitationAccept,
+    /// An admin started a full-text rebuild.
+    Reindex,
+    /// An admin started an audit chain verification.
+    AuditVerify,
     /// Any other request to an audited route (a method it does not have, an unknown path).
     Other,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 42] = [
         Action::Read,
         Action::Vread,
         Action::Search,
@@ -195,6 +227,16 @@ impl Action {
         Action::DrugAcknowledge,
         Action::DrugHistory,
         Action::CdsHook,
+        Action::UserApprove,
+        Action::UserSuspend,
+        Action::UserReinstate,
+        Action::UserUnlock,
+        Action::UserRoleChange,
+        Action::InvitationCreate,
+        Action::InvitationRevoke,
+        Action::InvitationAccept,
+        Action::Reindex,
+        Action::AuditVerify,
         Action::Other,
     ];
 
@@ -232,6 +274,17 @@ impl Action {
             Action::DrugAcknowledge => "drug-acknowledge",
             Action::DrugHistory => "drug-history",
             Action::CdsHook => "cds-hook",
+            Action::UserApprove => "user-approve",
+            Action::UserSuspend => "user-suspend",
+            Action::UserReinstate => "user-reinstate",
+            Action::UserUnlock => "user-unlock",
+            Action::UserRoleChange => "user-role-change",
+            Action::InvitationCreate => "invitation-create",
+            Action::InvitationRevoke => "invitation-revoke",
+            Action::InvitationAccept => "invitation-accept",
+            Action::Reindex => "reindex",
+            Action::AuditVerify => "audit-verify",
+
             Action::Other => "other",
         }
     }
@@ -360,6 +413,19 @@ pub trait AuditLog: Send + Sync + Debug {
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>>;
     /// Recomputes the chain from the first record.
     async fn verify(&self) -> FhirResult<AuditVerification>;
+    /// How many records match `filter` (its `before_seq` and `limit` ignored).
+    async fn count(&self, filter: &AuditFilter) -> FhirResult<u64>;
+    /// At most `limit` records from `first_seq` on, in `seq` order (verification in steps).
+    async fn records_from(&self, first_seq: u64, limit: usize) -> FhirResult<Vec<AuditRecord>>;
+}
+
+/// The first record of a chain that does not verify, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenRecord {
+    /// Its position.
+    pub seq: u64,
+    /// What does not match (no record content).
+    pub reason: &'static str,
 }
 
 /// The hash of record `seq` with `entry` in the current format, chained to `prev_hash`
@@ -412,6 +478,15 @@ pub fn chain_hash_in(format: AuditFormat, prev_hash: &str, seq: u64, entry: &Aud
             entry.request_id,
         ]),
     };
+    // Issue #15: the detail joins the canonical form only when present, so the records
+    // written before it existed (and every record without one) hash as they always did.
+    let canonical = match (&entry.detail, canonical) {
+        (Some(detail), serde_json::Value::Array(mut fields)) if format == AuditFormat::V2 => {
+            fields.push(serde_json::json!({ "detail": detail }));
+            serde_json::Value::Array(fields)
+        }
+        (_, canonical) => canonical,
+    };
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical.to_string().as_bytes());
@@ -429,14 +504,35 @@ pub fn verify_records(
     expected_seq: &mut u64,
     expected_prev: &mut String,
 ) -> Option<u64> {
+    check_records(records, expected_seq, expected_prev).map(|broken| broken.seq)
+}
+
+/// [`verify_records`], saying why the first broken record does not verify.
+pub fn check_records(
+    records: &[AuditRecord],
+    expected_seq: &mut u64,
+    expected_prev: &mut String,
+) -> Option<BrokenRecord> {
     for record in records {
-        let ok = record.seq == *expected_seq
-            && record.prev_hash == *expected_prev
-            && record.format.is_some_and(|format| {
-                chain_hash_in(format, &record.prev_hash, record.seq, &record.entry) == record.hash
+        let reason = if record.seq != *expected_seq {
+            Some("out of sequence: a record before it is missing or was inserted")
+        } else if record.prev_hash != *expected_prev {
+            Some("its link to the previous record does not match")
+        } else {
+            match record.format {
+                None => Some("its format is unknown"),
+                Some(format) => {
+                    (chain_hash_in(format, &record.prev_hash, record.seq, &record.entry)
+                        != record.hash)
+                        .then_some("its content does not match its hash")
+                }
+            }
+        };
+        if let Some(reason) = reason {
+            return Some(BrokenRecord {
+                seq: record.seq,
+                reason,
             });
-        if !ok {
-            return Some(record.seq);
         }
         *expected_seq += 1;
         expected_prev.clone_from(&record.hash);
@@ -461,6 +557,7 @@ mod tests {
             outcome: 200,
             client_ip: None,
             request_id: "r-1".into(),
+            detail: None,
         }
     }
 
@@ -500,9 +597,55 @@ mod tests {
         records[1].entry.action = "read".into();
         let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
         assert_eq!(verify_records(&records, &mut seq, &mut prev), Some(2));
+        let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
+        assert_eq!(
+            check_records(&records, &mut seq, &mut prev).map(|broken| broken.reason),
+            Some("its content does not match its hash")
+        );
         records.remove(1);
         let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
+        assert_eq!(
+            check_records(&records, &mut seq, &mut prev).map(|broken| broken.reason),
+            Some("out of sequence: a record before it is missing or was inserted")
+        );
+        let (mut seq, mut prev) = (1, GENESIS_HASH.to_owned());
         assert_eq!(verify_records(&records, &mut seq, &mut prev), Some(3));
+    }
+
+    // Issue #15: a detail is hashed when present; a record without one hashes as before.
+    #[test]
+    fn a_detail_is_hashed_only_when_present() {
+        let plain = entry("research-export");
+        let canonical = serde_json::json!([
+            "v2",
+            3,
+            1_704_067_200_000_000_i64,
+            "u-1",
+            "physician",
+            "research-export",
+            "Patient",
+            ["Patient/p-1"],
+            {"p-1": ["Patient/p-1"]},
+            ["Patient"],
+            200,
+            null,
+            "r-1"
+        ]);
+        let mut hasher = Sha256::new();
+        hasher.update(GENESIS_HASH.as_bytes());
+        hasher.update(canonical.to_string().as_bytes());
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(chain_hash(GENESIS_HASH, 3, &plain), expected);
+        let mut with_detail = plain.clone();
+        with_detail.detail = Some("a study of resting heart rates".into());
+        let hashed = chain_hash(GENESIS_HASH, 3, &with_detail);
+        assert_ne!(hashed, expected);
+        with_detail.detail = Some("another purpose entirely, changed".into());
+        assert_ne!(chain_hash(GENESIS_HASH, 3, &with_detail), hashed);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! and refresh tokens ([`accounts`]), the tamper-evident audit chain ([`audit`]), the one
 //! [`Caller`] type every crate above the store decides from ([`caller`]), the job loop and its
 //! registry ([`worker`]; typed results of a `JobKind` in [`job_kind`]) with the periodic
-//! maintenance jobs ([`maintenance`]), notifications — kinds, preferences, the outbox of
+//! maintenance jobs ([`maintenance`]) and the admin-started ones ([`admin_jobs`]), researcher
+//! invitations ([`invitations`]), notifications — kinds, preferences, the outbox of
 //! deliveries, channels and templates ([`notifications`]) — and secret key files ([`keys`]).
 //! With the `sql` feature, `sql` keeps the account, audit and notification tables on the SQL
 //! resource store's database.
@@ -13,8 +14,10 @@
 //! (`medilink_fhir::{jobs, kv, blob}`), built by its backend builder.
 
 pub mod accounts;
+pub mod admin_jobs;
 pub mod audit;
 pub mod caller;
+pub mod invitations;
 pub mod job_kind;
 pub mod keys;
 pub mod maintenance;
@@ -26,13 +29,15 @@ pub mod worker;
 use std::sync::Arc;
 
 pub use accounts::{
-    AccountStatus, AccountStore, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter,
-    UserId, UserRecord,
+    AccountChange, AccountStatus, AccountStore, NewUser, RefreshConsumed, RefreshTokenRecord, Role,
+    UserFilter, UserId, UserRecord,
 };
 pub use audit::{
     Action, AuditEntry, AuditFilter, AuditFormat, AuditLog, AuditRecord, AuditVerification,
+    BrokenRecord,
 };
 pub use caller::{Caller, CallerContext};
+pub use invitations::{Invitation, InvitationAcceptance, NewInvitation};
 use medilink_fhir::jobs::JobQueue;
 use medilink_fhir::kv::KeyValue;
 #[cfg(feature = "sql")]

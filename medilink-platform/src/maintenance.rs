@@ -23,6 +23,7 @@ use crate::AccountStore;
 use crate::worker::{JobError, JobHandler, JobOutcome, Registry};
 use medilink_fhir::clock::{Clock, format_instant};
 use medilink_fhir::context::RequestContext;
+use medilink_fhir::error::FhirResult;
 use medilink_fhir::jobs::{Job, JobQueue, LeaseRecovery};
 use medilink_fhir::jobs::{JobKind, NoPayload};
 use medilink_fhir::model::ResourceType;
@@ -221,6 +222,14 @@ pub struct Statistics {
 #[async_trait]
 impl JobHandler for Statistics {
     async fn run(&self, _job: &Job) -> Result<JobOutcome, JobError> {
+        JobOutcome::completed_as::<Self>(&self.count().await?)
+    }
+}
+
+impl Statistics {
+    /// The counts now (what a run stores; the admin statistics take them from the last run,
+    /// or from here before the first).
+    pub async fn count(&self) -> FhirResult<StatisticsResult> {
         let ctx = RequestContext::system();
         let count = [("_summary".to_owned(), "count".to_owned())];
         let mut resources = BTreeMap::new();
@@ -240,7 +249,7 @@ impl JobHandler for Statistics {
             .into_iter()
             .map(|(status, n)| (status.as_str().to_owned(), n))
             .collect();
-        JobOutcome::completed_as::<Self>(&StatisticsResult {
+        Ok(StatisticsResult {
             at: format_instant(self.clock.now()),
             resources,
             resources_total: total,

@@ -14,6 +14,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+mod accounts;
 mod notifications;
 
 pub use notifications::SqlNotificationStore;
@@ -23,8 +24,9 @@ use crate::accounts::duplicate;
 use crate::audit::{GENESIS_HASH, chain_hash, verify_records};
 use crate::notifications::NewNotification;
 use crate::{
-    AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditVerification,
-    NewUser, Platform, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
+    AccountChange, AccountStatus, AccountStore, AuditEntry, AuditFilter, AuditLog, AuditRecord,
+    AuditVerification, Invitation, InvitationAcceptance, NewInvitation, NewUser, Platform,
+    RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId, UserRecord,
 };
 use medilink_fhir::backend::sql::{
     SqlMigration, SqlResourceStore, begin_write, classify, placeholders,
@@ -52,6 +54,16 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         name: "0009_notifications",
         sqlite: include_str!("../../migrations/sqlite/0009_notifications.sql"),
         postgres: include_str!("../../migrations/postgres/0009_notifications.sql"),
+    },
+    SqlMigration {
+        name: "0010_admin",
+        sqlite: include_str!("../../migrations/sqlite/0010_admin.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_admin.sql"),
+    },
+    SqlMigration {
+        name: "0011_audit_detail",
+        sqlite: include_str!("../../migrations/sqlite/0011_audit_detail.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_audit_detail.sql"),
     },
 ];
 
@@ -103,7 +115,7 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<SqlValue>) -> Statement 
     Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
 }
 
-/// Most audit rows per INSERT statement (16 values each, within every backend's limit).
+/// Most audit rows per INSERT statement (17 values each, within every backend's limit).
 const AUDIT_CHUNK: usize = 128;
 /// Most `audit_log_patients` rows per INSERT statement.
 const PATIENT_CHUNK: usize = 512;
@@ -198,36 +210,24 @@ impl AccountStore for SqlAccountStore {
             return Err(duplicate("an account with this e-mail"));
         }
         let now = to_micros(self.clock.now());
-        let sql = format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        let values = vec![
-            user.id.as_str().into(),
-            user.email_hash.clone().into(),
-            user.email_enc.into(),
-            user.name_enc.into(),
-            user.password_hash.into(),
-            user.role.as_str().into(),
-            user.status.as_str().into(),
-            user.patient_id.map(|id| id.as_str().to_owned()).into(),
-            SqlValue::from(None::<Vec<u8>>),
-            false.into(),
-            "[]".into(),
-            now.into(),
-            now.into(),
-        ];
+        let (id, email_hash) = (user.id.clone(), user.email_hash.clone());
+        let values = accounts::new_user_values(user, now);
         let inserted = self
             .db
-            .execute_raw(statement(self.backend, &sql, values))
+            .execute_raw(statement(
+                self.backend,
+                &accounts::insert_user_sql(),
+                values,
+            ))
             .await;
         if let Err(err) = inserted {
             // A concurrent registration with the same e-mail loses on the unique index.
-            if self.user_by_email_hash(&user.email_hash).await?.is_some() {
+            if self.user_by_email_hash(&email_hash).await?.is_some() {
                 return Err(duplicate("an account with this e-mail"));
             }
             return Err(classify(err));
         }
-        self.user(&user.id)
+        self.user(&id)
             .await?
             .ok_or_else(|| corrupt("user (vanished after insert)"))
     }
@@ -243,20 +243,8 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn list_users(&self, filter: &UserFilter) -> FhirResult<Vec<UserRecord>> {
-        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1");
-        let mut values: Vec<SqlValue> = Vec::new();
-        if let Some(role) = filter.role {
-            sql.push_str(" AND role = ?");
-            values.push(role.as_str().into());
-        }
-        if let Some(status) = filter.status {
-            sql.push_str(" AND status = ?");
-            values.push(status.as_str().into());
-        }
-        if let Some(hash) = &filter.email_hash {
-            sql.push_str(" AND email_hash = ?");
-            values.push(hash.clone().into());
-        }
+        let (filter_sql, values) = accounts::user_where(filter);
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM users{filter_sql}");
         let limit = match filter.limit {
             0 => 100,
             n => n.min(1000),
@@ -431,6 +419,66 @@ impl AccountStore for SqlAccountStore {
             .map_err(classify)?;
         Ok(deleted.rows_affected())
     }
+
+    async fn count_users(&self, filter: &UserFilter) -> FhirResult<u64> {
+        self.count_users_sql(filter).await
+    }
+
+    async fn set_role(&self, id: &UserId, role: Role) -> FhirResult<AccountChange> {
+        self.set_role_sql(id, role).await
+    }
+
+    async fn set_status(
+        &self,
+        id: &UserId,
+        from: &[AccountStatus],
+        to: AccountStatus,
+        notices: &[NewNotification],
+    ) -> FhirResult<AccountChange> {
+        self.set_status_sql(id, from, to, notices).await
+    }
+
+    async fn record_sign_in(&self, id: &UserId, at: OffsetDateTime) -> FhirResult<()> {
+        self.record_sign_in_sql(id, at).await
+    }
+
+    async fn last_sign_in(&self, id: &UserId) -> FhirResult<Option<OffsetDateTime>> {
+        self.last_sign_in_sql(id).await
+    }
+
+    async fn active_sessions(&self, id: &UserId, now: OffsetDateTime) -> FhirResult<u64> {
+        self.active_sessions_sql(id, now).await
+    }
+
+    async fn create_invitation(&self, invitation: &NewInvitation) -> FhirResult<Invitation> {
+        self.create_invitation_sql(invitation).await
+    }
+
+    async fn invitations(&self) -> FhirResult<Vec<Invitation>> {
+        self.invitations_sql().await
+    }
+
+    async fn invitation_by_token(&self, token_hash: &[u8]) -> FhirResult<Option<Invitation>> {
+        self.invitation_by("token_hash", token_hash.to_vec().into())
+            .await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> FhirResult<Option<Invitation>> {
+        self.revoke_invitation_sql(id, now).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        user: NewUser,
+    ) -> FhirResult<InvitationAcceptance> {
+        self.accept_invitation_sql(token_hash, now, user).await
+    }
 }
 
 /// The audit trail in SQL; appends are serialized (in process and, on PostgreSQL, by an
@@ -444,7 +492,7 @@ pub struct SqlAuditLog {
 
 const AUDIT_COLUMNS: &str = "seq, recorded_at, actor, role, action, resource_type, resource_ids, \
      patient_id, outcome, client_ip, request_id, prev_hash, hash, format, patients, \
-     resource_types";
+     resource_types, detail";
 
 /// A JSON array column; an unparsable one is kept as its text, so that the record still
 /// reads (and fails to verify) instead of failing the read.
@@ -499,10 +547,56 @@ fn audit_from_row(row: &QueryResult) -> FhirResult<AuditRecord> {
             outcome: u16::try_from(outcome).unwrap_or(0),
             client_ip: row.try_get_by_index(9).map_err(classify)?,
             request_id: row.try_get_by_index(10).map_err(classify)?,
+            detail: row.try_get_by_index(16).map_err(classify)?,
         },
         prev_hash: row.try_get_by_index(11).map_err(classify)?,
         hash: row.try_get_by_index(12).map_err(classify)?,
     })
+}
+
+/// `{select} FROM audit_log WHERE …` of `filter` (but its paging) and its values.
+fn audit_where(select: &str, filter: &AuditFilter) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("{select} FROM audit_log WHERE 1 = 1");
+    let mut values: Vec<SqlValue> = Vec::new();
+    let action = filter.action.map(|action| action.as_str());
+    for (column, value) in [("actor", filter.actor.as_deref()), ("action", action)] {
+        if let Some(value) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            values.push(value.into());
+        }
+    }
+    if let Some(actor) = &filter.not_actor {
+        sql.push_str(" AND (actor IS NULL OR actor <> ?)");
+        values.push(actor.as_str().into());
+    }
+    if let Some(patient) = &filter.patient_id {
+        sql.push_str(" AND seq IN (SELECT seq FROM audit_log_patients WHERE patient_id = ?)");
+        values.push(patient.as_str().into());
+    }
+    if let Some(resource_type) = &filter.resource_type {
+        // The type the URL named, or (a known type name, free of LIKE wildcards) one of
+        // the types returned or changed.
+        match medilink_fhir::model::ResourceType::from_name(resource_type) {
+            Some(known) => {
+                sql.push_str(" AND (resource_type = ? OR resource_types LIKE ?)");
+                values.push(resource_type.as_str().into());
+                values.push(format!("%\"{}\"%", known.as_str()).into());
+            }
+            None => {
+                sql.push_str(" AND resource_type = ?");
+                values.push(resource_type.as_str().into());
+            }
+        }
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(" AND recorded_at >= ?");
+        values.push(to_micros(since).into());
+    }
+    if let Some(until) = filter.until {
+        sql.push_str(" AND recorded_at < ?");
+        values.push(to_micros(until).into());
+    }
+    (sql, values)
 }
 
 #[async_trait]
@@ -567,6 +661,7 @@ impl AuditLog for SqlAuditLog {
                     })?
                     .into(),
                 to_json(&entry.resource_types)?.into(),
+                entry.detail.clone().into(),
             ]);
             prev = hash;
         }
@@ -576,7 +671,7 @@ impl AuditLog for SqlAuditLog {
             let (chunk, tail) = rest.split_at(size);
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
             );
             let values: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
             txn.execute_raw(statement(self.backend, &sql, values))
@@ -597,46 +692,7 @@ impl AuditLog for SqlAuditLog {
     }
 
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
-        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
-        let mut values: Vec<SqlValue> = Vec::new();
-        let action = filter.action.map(|action| action.as_str());
-        for (column, value) in [("actor", filter.actor.as_deref()), ("action", action)] {
-            if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                values.push(value.into());
-            }
-        }
-        if let Some(actor) = &filter.not_actor {
-            sql.push_str(" AND (actor IS NULL OR actor <> ?)");
-            values.push(actor.as_str().into());
-        }
-        if let Some(patient) = &filter.patient_id {
-            sql.push_str(" AND seq IN (SELECT seq FROM audit_log_patients WHERE patient_id = ?)");
-            values.push(patient.as_str().into());
-        }
-        if let Some(resource_type) = &filter.resource_type {
-            // The type the URL named, or (a known type name, free of LIKE wildcards) one of
-            // the types returned or changed.
-            match medilink_fhir::model::ResourceType::from_name(resource_type) {
-                Some(known) => {
-                    sql.push_str(" AND (resource_type = ? OR resource_types LIKE ?)");
-                    values.push(resource_type.as_str().into());
-                    values.push(format!("%\"{}\"%", known.as_str()).into());
-                }
-                None => {
-                    sql.push_str(" AND resource_type = ?");
-                    values.push(resource_type.as_str().into());
-                }
-            }
-        }
-        if let Some(since) = filter.since {
-            sql.push_str(" AND recorded_at >= ?");
-            values.push(to_micros(since).into());
-        }
-        if let Some(until) = filter.until {
-            sql.push_str(" AND recorded_at < ?");
-            values.push(to_micros(until).into());
-        }
+        let (mut sql, mut values) = audit_where(&format!("SELECT {AUDIT_COLUMNS}"), filter);
         if let Some(before) = filter.before_seq {
             sql.push_str(" AND seq < ?");
             values.push(SqlValue::from(before as i64));
@@ -649,6 +705,37 @@ impl AuditLog for SqlAuditLog {
         let rows = self
             .db
             .query_all_raw(statement(self.backend, &sql, values))
+            .await
+            .map_err(classify)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn count(&self, filter: &AuditFilter) -> FhirResult<u64> {
+        let (sql, values) = audit_where("SELECT COUNT(*)", filter);
+        let row = self
+            .db
+            .query_one_raw(statement(self.backend, &sql, values))
+            .await
+            .map_err(classify)?;
+        let n: i64 = match row {
+            Some(row) => row.try_get_by_index(0).map_err(classify)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn records_from(&self, first_seq: u64, limit: usize) -> FhirResult<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT {}",
+            limit.clamp(1, 10_000)
+        );
+        let rows = self
+            .db
+            .query_all_raw(statement(
+                self.backend,
+                &sql,
+                vec![SqlValue::from(first_seq as i64)],
+            ))
             .await
             .map_err(classify)?;
         rows.iter().map(audit_from_row).collect()
@@ -727,6 +814,7 @@ mod tests {
             outcome: 200,
             client_ip: None,
             request_id: format!("r-{n}"),
+            detail: None,
         }
     }
 
@@ -776,7 +864,12 @@ mod tests {
         }
         assert_eq!(
             migrate(&store).await.expect("upgrade"),
-            ["0006_audit_patients", "0009_notifications"]
+            [
+                "0006_audit_patients",
+                "0009_notifications",
+                "0010_admin",
+                "0011_audit_detail"
+            ]
         );
         let log = SqlAuditLog {
             db,

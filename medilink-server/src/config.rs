@@ -103,6 +103,10 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document of `/api` (regenerates `medilink-server/openapi.json`).
     Openapi,
+    /// Check this machine for the server: tesseract, the data directory and its free disk,
+    /// the database (`--database-url`) and the keys; one line per check with what to fix,
+    /// exit status 1 when any check fails.
+    Doctor,
 }
 
 /// `user …`.
@@ -200,6 +204,14 @@ pub struct ServeArgs {
     /// servers; in the database's `kv` table when absent (durable either way).
     #[arg(long, env = "MEDILINK_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Hours a research export and its files are kept after the kick-off; a periodic job
+    /// then deletes them (1 to 8760).
+    #[arg(
+        long,
+        env = "MEDILINK_RESEARCH_EXPORT_TTL_HOURS",
+        default_value_t = 168
+    )]
+    pub research_export_ttl_hours: u64,
     /// Origins allowed by CORS (comma-separated); none by default.
     #[arg(long, env = "MEDILINK_SERVER_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -271,6 +283,16 @@ pub struct ServeArgs {
     /// offline interaction base; off by default (no network needed).
     #[arg(long, env = "MEDILINK_OPENFDA_URL")]
     pub openfda_url: Option<String>,
+
+    /// First run with something to see: import the synthetic patients of `--demo-data` when
+    /// the store has none, create a demo admin, physician (consented to by three imported
+    /// patients) and patient, and print their sign-in details once. Refused with
+    /// `MEDILINK_ENV=production`.
+    #[arg(long, env = "MEDILINK_DEMO")]
+    pub demo: bool,
+    /// Where `--demo` finds its synthetic FHIR Bundles (the repository's `testdata/`).
+    #[arg(long, env = "MEDILINK_DEMO_DATA", default_value = "testdata")]
+    pub demo_data: PathBuf,
 }
 
 /// Validated settings of the in-process worker.
@@ -382,6 +404,11 @@ pub struct ServeConfig {
     pub extractor: ExtractorConfig,
     /// The openFDA API consulted beside the offline drug base (`None`: offline only).
     pub openfda: Option<url::Url>,
+    /// How long research exports are kept (`--research-export-ttl-hours`).
+    pub research_ttl: std::time::Duration,
+
+    /// `--demo`: the directory of the demo data (`None`: no demo).
+    pub demo: Option<PathBuf>,
 }
 
 /// Where the web dashboards' files come from (`layers/static_files.rs` serves them).
@@ -434,6 +461,11 @@ impl StorageArgs {
 impl ServeArgs {
     /// Checks the values and merges them with the storage configuration.
     pub fn validate(&self, storage: &StorageArgs, keys: &KeyArgs) -> anyhow::Result<ServeConfig> {
+        if self.demo && keys.production()? {
+            bail!(
+                "--demo / MEDILINK_DEMO is refused with MEDILINK_ENV=production: demo accounts have printed passwords and synthetic patients"
+            );
+        }
         if self.max_body_bytes == 0 {
             bail!("--max-body-bytes / MEDILINK_SERVER_MAX_BODY_BYTES must be at least 1");
         }
@@ -442,6 +474,11 @@ impl ServeArgs {
         }
         if self.worker_lease_secs < 2 {
             bail!("--worker-lease-secs / MEDILINK_WORKER_LEASE_SECS must be at least 2");
+        }
+        if !(1..=8760).contains(&self.research_export_ttl_hours) {
+            bail!(
+                "--research-export-ttl-hours / MEDILINK_RESEARCH_EXPORT_TTL_HOURS must be 1 to 8760"
+            );
         }
         if self.max_document_bytes == 0 {
             bail!("--max-document-bytes / MEDILINK_MAX_DOCUMENT_BYTES must be at least 1");
@@ -522,6 +559,8 @@ impl ServeArgs {
             })
             .transpose()?;
         Ok(ServeConfig {
+            research_ttl: std::time::Duration::from_secs(self.research_export_ttl_hours * 3600),
+            demo: self.demo.then(|| self.demo_data.clone()),
             openfda,
             extractor,
             dashboards,

@@ -11,6 +11,8 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod fhir;
 pub mod import;
@@ -20,6 +22,7 @@ pub mod route_meta;
 pub mod serve;
 pub mod state;
 
+mod admin;
 mod api;
 mod cds;
 mod health;

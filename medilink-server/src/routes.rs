@@ -171,13 +171,67 @@ fn routes(document_limit: usize) -> Routes {
         .post("/api/auth/totp/setup", api::auth::totp_setup, totp)
         .post("/api/auth/totp/verify", api::auth::totp_verify, totp)
         .post("/api/auth/totp/disable", api::auth::totp_disable, totp)
+        .post(
+            "/api/auth/invitations/{token}/accept",
+            api::invitations::accept,
+            login.audit(Action::InvitationAccept),
+        )
+        // Admin actions are audited; the handlers name what they acted on (`AuditNote`).
         .get("/api/admin/users", api::admin::users, Meta::admin())
+        .get("/api/admin/users/{id}", api::admin::user, Meta::admin())
         .post(
             "/api/admin/users/{id}/{action}",
             api::admin::user_action,
+            // The handler names the action (`user-approve`, …).
+            Meta::admin().audit(Action::Other),
+        )
+        .put(
+            "/api/admin/users/{id}/role",
+            api::admin::set_role,
+            Meta::admin().audit(Action::UserRoleChange),
+        )
+        .get(
+            "/api/admin/invitations",
+            api::invitations::list,
+            Meta::admin(),
+        )
+        .post(
+            "/api/admin/invitations",
+            api::invitations::create,
+            Meta::admin().audit(Action::InvitationCreate),
+        )
+        .delete(
+            "/api/admin/invitations/{id}",
+            api::invitations::revoke,
+            Meta::admin().audit(Action::InvitationRevoke),
+        )
+        .get("/api/admin/stats", api::admin_system::stats, Meta::admin())
+        .get(
+            "/api/admin/health",
+            api::admin_system::health,
+            Meta::admin(),
+        )
+        .post(
+            "/api/admin/reindex",
+            api::admin_system::reindex,
+            Meta::admin().audit(Action::Reindex),
+        )
+        .get(
+            "/api/admin/jobs/{id}",
+            api::admin_system::job,
             Meta::admin(),
         )
         .get("/api/admin/audit", api::admin::audit, Meta::admin())
+        .post(
+            "/api/admin/audit/verify",
+            api::admin_system::verify,
+            Meta::admin().audit(Action::AuditVerify),
+        )
+        .get(
+            "/api/admin/audit/verify",
+            api::admin_system::latest_verification,
+            Meta::admin(),
+        )
         // Consent lifecycle actions are audited by the consent service.
         .get("/api/consents", api::consents::list, Meta::clinical())
         .post("/api/consents", api::consents::create, Meta::clinical())
@@ -210,6 +264,11 @@ fn routes(document_limit: usize) -> Routes {
         .post(
             "/api/research/exports",
             api::research::create,
+            Meta::clinical(),
+        )
+        .get(
+            "/api/research/exports",
+            api::research::list,
             Meta::clinical(),
         )
         .get(
@@ -272,6 +331,17 @@ fn routes(document_limit: usize) -> Routes {
             "/api/notifications/preferences",
             api::notifications::set_preferences,
             Meta::account(),
+        )
+        // The calling patient's own details: through the consent guard, audited as FHIR.
+        .get(
+            "/api/account/demographics",
+            api::account::demographics,
+            Meta::clinical().audit(Action::Read),
+        )
+        .put(
+            "/api/account/demographics",
+            api::account::set_demographics,
+            Meta::clinical().audit(Action::Update),
         )
         .method_not_allowed_fallback(wrong_method);
     // Documents: the only route whose body may exceed --max-body-bytes (up to

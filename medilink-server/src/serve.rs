@@ -1,10 +1,12 @@
-//! Running the commands: `serve` (with graceful shutdown), `migrate` and `import`.
+//! Running the commands: `serve` (with graceful shutdown, and `--demo`), `migrate`, `import`,
+//! `doctor` and the others.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use medilink_fhir::{Clock, SystemClock};
 use medilink_jobs::register_jobs;
+use medilink_platform::admin_jobs::register_reindex;
 use medilink_platform::maintenance::register_fulltext;
 use medilink_platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_platform::{AccountStatus, Role};
@@ -40,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
         }) => user_add(&cli, email, password, role, name.as_deref()).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
+        Command::Doctor => crate::doctor::run(&cli.storage, &cli.keys).await,
         Command::Openapi => {
             use std::io::Write as _;
             let document = crate::openapi_document();
@@ -58,7 +61,11 @@ async fn reindex(cli: &Cli) -> anyhow::Result<()> {
         .await
         .context("is a server still running on this data directory?")?;
     let applied = index
-        .rebuild(store.as_ref(), &medilink_fhir::RequestContext::system())
+        .rebuild(
+            store.as_ref(),
+            &medilink_fhir::RequestContext::system(),
+            &|_| {},
+        )
         .await
         .context("rebuilding the full-text index")?;
     tracing::info!(applied, "full-text index rebuilt");
@@ -125,6 +132,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 config.listen
             )
         })?;
+    if let Some(testdata) = &config.demo {
+        let setup = crate::demo::prepare(&state, testdata).await?;
+        let base_url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen));
+        setup.print(&mut std::io::stdout().lock(), &base_url)?;
+    }
     tracing::info!(listen = %config.listen, "serving the FHIR API at /fhir/R4");
     // The index follower and shutdown are the platform's own work: the unguarded store.
     let store = state.store.inner().clone();
@@ -173,8 +188,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 /// The handlers of a server process's worker: every queue-wide kind
-/// ([`medilink_jobs::register_jobs`], the same call `medilink-worker` makes) and the
-/// full-text catch-up of this process's own index (`maintenance.fulltext`, node-local).
+/// ([`medilink_jobs::register_jobs`], the same call `medilink-worker` makes), and the
+/// full-text catch-up and rebuild of this process's own index (`maintenance.fulltext`,
+/// `maintenance.reindex`: node-local).
 pub fn registry(state: &AppState) -> Registry {
     let mut registry = Registry::new();
     register_jobs(&mut registry, &state.job_deps);
@@ -182,6 +198,12 @@ pub fn registry(state: &AppState) -> Registry {
         &mut registry,
         state.store.inner().clone(),
         state.search_index.clone(),
+    );
+    register_reindex(
+        &mut registry,
+        state.store.inner().clone(),
+        state.search_index.clone(),
+        state.jobs.clone(),
     );
     registry
 }

@@ -8,7 +8,7 @@ use medilink_clinical::service::ClinicalService;
 use medilink_clinical::{Checker, OfflineSource, OpenFdaSource};
 use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
-use medilink_consent::research::ResearchExport;
+use medilink_consent::research::{DEFAULT_TTL as RESEARCH_TTL, ResearchExport};
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::blob::{BlobStore, MemoryBlobStore};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
@@ -86,6 +86,9 @@ pub struct AppState {
     pub job_deps: JobDeps,
     /// Notices, the inbox and notification preferences.
     pub notifications: Notifications,
+    /// The SMTP settings of notice e-mails (`None`: e-mail is not configured); the admin
+    /// health check probes the server with them.
+    pub smtp: Option<medilink_platform::notifications::smtp::SmtpSettings>,
 }
 
 impl AppState {
@@ -126,6 +129,8 @@ impl AppState {
             ids: ids.clone(),
             pipeline: default_pipeline(),
             research_key: *keys.research(),
+            research_ttl: std::time::Duration::try_from(RESEARCH_TTL)
+                .expect("invariant: a positive constant"),
             notifications: notifications.clone(),
             mailer: Arc::new(NoMailer),
             portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
@@ -165,6 +170,7 @@ impl AppState {
             research: Arc::new(job_deps.research()),
             job_deps,
             notifications,
+            smtp: None,
         })
     }
 
@@ -184,6 +190,15 @@ impl AppState {
         let deps = JobDeps {
             blobs,
             pipeline,
+            ..self.job_deps.clone()
+        };
+        self.with_job_deps(deps)
+    }
+
+    /// The same state with research exports kept for `ttl` after their kick-off.
+    pub fn with_research_ttl(self, ttl: std::time::Duration) -> Self {
+        let deps = JobDeps {
+            research_ttl: ttl,
             ..self.job_deps.clone()
         };
         self.with_job_deps(deps)
@@ -221,6 +236,7 @@ impl AppState {
             config.security.auth.clone(),
         )?;
         state.base_url = config.base_url.clone();
+        state = state.with_research_ttl(config.research_ttl);
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
@@ -252,6 +268,7 @@ impl AppState {
             let notifier = crate::mail::notifier(smtp, &state.auth)?;
             let portal_url = state.job_deps.portal_url.clone();
             state = state.with_notification_mailer(Arc::new(notifier), &portal_url);
+            state.smtp = Some(smtp.clone());
         } else {
             tracing::warn!(
                 "notice e-mails are off (no --smtp-url / MEDILINK_SMTP_URL): their deliveries are dead with \"{}\"; in-app notices are unaffected",

@@ -86,6 +86,14 @@ pub struct Cli {
     /// Else `{data-dir}/keys/research.key`, generated when absent (refused in production).
     #[arg(long, env = "MEDILINK_RESEARCH_KEY", hide_env_values = true)]
     pub research_key: Option<String>,
+    /// Hours a research export and its files are kept after the kick-off; the periodic
+    /// `research.expiry` job then deletes them (the servers' value) (1 to 8760).
+    #[arg(
+        long,
+        env = "MEDILINK_RESEARCH_EXPORT_TTL_HOURS",
+        default_value_t = 168
+    )]
+    pub research_export_ttl_hours: u64,
     /// `smtp://[user:password@]host[:port]` of notice e-mails (as the server's); without it
     /// the e-mail deliveries this worker runs are `dead` ("e-mail is not configured").
     #[arg(long, env = "MEDILINK_SMTP_URL", hide_env_values = true)]
@@ -132,6 +140,8 @@ pub struct WorkerConfig {
     pub extractor: ExtractorConfig,
     /// The pseudonym key of research exports.
     pub research_key: ResearchKey,
+    /// How long research exports are kept.
+    pub research_ttl: std::time::Duration,
     /// Notice e-mails over SMTP, if configured.
     pub mail: Option<MailConfig>,
     /// The portal's base URL that notices link to.
@@ -250,6 +260,11 @@ impl Cli {
         if self.no_schedule {
             worker.schedule_every = None;
         }
+        if !(1..=8760).contains(&self.research_export_ttl_hours) {
+            bail!(
+                "--research-export-ttl-hours / MEDILINK_RESEARCH_EXPORT_TTL_HOURS must be 1 to 8760"
+            );
+        }
         let research_key = ResearchKey(resolve_key(
             self.research_key.as_deref(),
             "--research-key / MEDILINK_RESEARCH_KEY",
@@ -292,6 +307,7 @@ impl Cli {
             }
         };
         Ok(WorkerConfig {
+            research_ttl: Duration::from_secs(self.research_export_ttl_hours * 3600),
             mail,
             portal_url,
             research_key,

@@ -68,6 +68,7 @@ pub fn job_deps(
         ids,
         pipeline,
         research_key: config.research_key.0,
+        research_ttl: config.research_ttl,
         notifications,
         mailer,
         portal_url: config.portal_url.clone(),

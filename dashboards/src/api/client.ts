@@ -8,6 +8,7 @@ import type {
   AccessLogEntry,
   Clinician,
   ClinicianList,
+  Demographics,
   DocumentJob,
   DocumentJobList,
   DocumentSubmitted,
@@ -16,6 +17,7 @@ import type {
   LoginOutcome,
   LoginResult,
   NewGrant,
+  Register,
   SearchHit,
   SearchResults,
   TokenPair,
@@ -257,8 +259,19 @@ export class ApiClient {
     return { kind: 'signed-in', tokens: body };
   }
 
-  register(email: string, password: string, name: string, role: 'patient' | 'physician' = 'patient'): Promise<UserView> {
-    return this.request('POST', '/api/auth/register', { json: { email, password, name, role }, auth: false });
+  /** Creates an account; a patient's demographics are required (a 400 names a missing one). */
+  register(registration: Register): Promise<UserView> {
+    return this.request('POST', '/api/auth/register', { json: registration, auth: false });
+  }
+
+  /** The signed-in patient's demographics (`403` for other roles). */
+  demographics(): Promise<Demographics> {
+    return this.request('GET', '/api/account/demographics');
+  }
+
+  /** Corrects them: a new version of the patient's record; answers what was stored. */
+  saveDemographics(demographics: Demographics): Promise<Demographics> {
+    return this.request('PUT', '/api/account/demographics', { json: demographics });
   }
 
   async logout(): Promise<void> {

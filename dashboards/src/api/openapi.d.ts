@@ -5,17 +5,67 @@
 
 
 export interface paths {
+  "/api/account/demographics": {
+    /** The calling patient's name, birth date, gender and phone (patients). */
+    get: operations["demographics"];
+    /** Correct the calling patient's demographics: a new version of their Patient (audited; other elements kept); the account's name follows (patients). */
+    put: operations["setDemographics"];
+  };
   "/api/admin/audit": {
     /** The audit log, newest first. */
     get: operations["adminAudit"];
   };
+  "/api/admin/audit/verify": {
+    /** The latest audit chain verification. */
+    get: operations["adminAuditVerification"];
+    /** Verify the audit hash chain as a job (audited). */
+    post: operations["adminAuditVerify"];
+  };
+  "/api/admin/health": {
+    /** Each backend's status and latency. */
+    get: operations["adminHealth"];
+  };
+  "/api/admin/invitations": {
+    /** Researcher invitations, newest first. */
+    get: operations["adminInvitations"];
+    /** Invite a researcher: a single-use, expiring link (audited). */
+    post: operations["adminInvite"];
+  };
+  "/api/admin/invitations/{id}": {
+    /** Revoke an invitation (audited). */
+    delete: operations["adminRevokeInvitation"];
+  };
+  "/api/admin/jobs/{id}": {
+    /** A job with its progress and result. */
+    get: operations["adminJob"];
+  };
+  "/api/admin/reindex": {
+    /** Rebuild the full-text index as a job (audited). */
+    post: operations["adminReindex"];
+  };
+  "/api/admin/stats": {
+    /** Counts of resources, patients, consents, break-glass grants, documents, jobs, exports and accounts. */
+    get: operations["adminStats"];
+  };
   "/api/admin/users": {
-    /** List or search accounts. */
+    /** List or search accounts, with the total. */
     get: operations["adminUsers"];
   };
+  "/api/admin/users/{id}": {
+    /** One account: sessions, lockout, last sign-in, latest activity. */
+    get: operations["adminUser"];
+  };
+  "/api/admin/users/{id}/role": {
+    /** Change an account's role (admin, physician, researcher); to or from patient, or demoting the last active admin, is 409 (audited). */
+    put: operations["adminUserRole"];
+  };
   "/api/admin/users/{id}/{action}": {
-    /** Approve, suspend or unlock an account (action: approve, suspend, unlock). */
+    /** Approve, suspend, reinstate or unlock an account (action: approve, suspend, reinstate, unlock); a status the action does not apply to, or suspending the last active admin, is 409 (audited). */
     post: operations["adminUserAction"];
+  };
+  "/api/auth/invitations/{token}/accept": {
+    /** Accept a researcher invitation: an active researcher account. */
+    post: operations["acceptInvitation"];
   };
   "/api/auth/login": {
     /** Sign in with e-mail, password and (when enabled) a TOTP code. */
@@ -136,13 +186,15 @@ export interface paths {
     get: operations["openapi"];
   };
   "/api/research/exports": {
-    /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers). */
+    /** The caller's own exports, newest first (not the cancelled or expired ones; researchers). */
+    get: operations["listResearchExports"];
+    /** Queue a de-identified (HIPAA Safe Harbor, optionally k-anonymous) NDJSON export for a stated purpose (researchers). */
     post: operations["createResearchExport"];
   };
   "/api/research/exports/{id}": {
     /** The status of an export (the requesting researcher's only), with its files. */
     get: operations["researchExport"];
-    /** Cancel an export and delete its files. */
+    /** Cancel an export and delete its files (also while it is being written). */
     delete: operations["cancelResearchExport"];
   };
   "/api/research/exports/{id}/files/{file}": {
@@ -163,6 +215,13 @@ export interface components {
     AcceptBody: {
       corrections?: components["schemas"]["Correction"][];
     };
+    /** @description Body of `POST /api/auth/invitations/{token}/accept`. */
+    AcceptInvitation: {
+      /** @description The researcher's display name (required). */
+      name: string;
+      /** @description Checked like a registration's password. */
+      password: string;
+    };
     /** @description A page of a patient's access log, newest first. */
     AccessLog: {
       entries: components["schemas"]["AccessLogEntry"][];
@@ -171,7 +230,10 @@ export interface components {
     AccessLogEntry: {
       action: string;
       actor: string | null;
-      /** @description The display name of the `actor` account (null when unknown or it has none). */
+      /**
+       * @description Who the `actor` account is: its display name, else its e-mail address (null when
+       * the account is unknown).
+       */
       actor_name: string | null;
       /** Format: date-time */
       at: string;
@@ -216,6 +278,104 @@ export interface components {
       /** @description `high`, `moderate` or `low` (DetectedIssue.severity). */
       severity: string;
       summary: string;
+    };
+    /** @description The health of every backend. */
+    AdminHealth: {
+      /** Format: date-time */
+      checked_at: string;
+      checks: components["schemas"]["HealthCheck"][];
+      /** @description `ok`, `degraded` or `down`. */
+      status: string;
+    };
+    /** @description Any job as an admin sees it. */
+    AdminJob: {
+      /** Format: date-time */
+      created_at: string;
+      /** @description Why the last attempt failed, else null. */
+      error: string | null;
+      /**
+       * Format: date-time
+       * @description When it finished, else null.
+       */
+      finished_at: string | null;
+      id: string;
+      /** @description The handler kind (`maintenance.reindex`, `audit.verify`, `document.ingest`, …). */
+      kind: string;
+      progress: null | components["schemas"]["ProgressView"];
+      /** @description The finished job's result, else null. */
+      result: Record<string, never> | null;
+      /**
+       * @description `pending`, `processing`, `completed`, `needs_review` (documents only), `failed` or
+       * `cancelled`.
+       */
+      status: string;
+    };
+    /** @description The platform's numbers. */
+    AdminStats: {
+      /**
+       * Format: int64
+       * @description `Consent` resources with status `active` (grants and break-glass).
+       */
+      active_consents: number;
+      break_glass: components["schemas"]["BreakGlassCounts"];
+      /**
+       * Format: date-time
+       * @description When these numbers were gathered.
+       */
+      computed_at: string;
+      /** @description Document ingest jobs by status. */
+      documents: {
+        [key: string]: number;
+      };
+      /** @description Bulk Data and research export jobs by status. */
+      exports: {
+        [key: string]: number;
+      };
+      /** @description Every job by status. */
+      jobs: {
+        [key: string]: number;
+      };
+      /**
+       * Format: int64
+       * @description Current `Patient` resources.
+       */
+      patients: number;
+      /**
+       * Format: int64
+       * @description Physicians waiting for approval.
+       */
+      pending_physicians: number;
+      /**
+       * @description Current resources by type (types without any left out), as of the last statistics
+       * run.
+       */
+      resources: {
+        [key: string]: number;
+      };
+      /** @description Accounts by role. */
+      users: {
+        [key: string]: number;
+      };
+    };
+    /** @description One account with its sessions, lockout, last sign-in and latest activity. */
+    AdminUserDetail: {
+      /**
+       * Format: int64
+       * @description Signed-in devices (live refresh tokens).
+       */
+      active_sessions: number;
+      /** Format: date-time */
+      created_at: string;
+      /**
+       * Format: date-time
+       * @description The last successful sign-in (null: none since this was kept).
+       */
+      last_sign_in_at: string | null;
+      /** @description Whether a login or TOTP lockout holds (`POST …/unlock` clears it). */
+      locked: boolean;
+      /** @description The account's own latest audit records (at most 20), newest first. */
+      recent_activity: components["schemas"]["AuditRecord"][];
+      user: components["schemas"]["UserView"];
     };
     /**
      * @description `"*"`: every resource type.
@@ -264,10 +424,34 @@ export interface components {
        */
       seq: number;
     };
+    /** @description What an audit chain verification found. */
+    AuditVerifyResult: {
+      first_broken: null | components["schemas"]["BrokenRecordView"];
+      /** @description Whether the whole chain verified. */
+      ok: boolean;
+      /**
+       * Format: int64
+       * @description Records checked (up to the first broken one).
+       */
+      records: number;
+    };
     /** @description Body of `POST /api/consents/break-glass`. */
     BreakGlass: {
       patient: string;
       reason: string;
+    };
+    /** @description Break-glass grants in the last day and week. */
+    BreakGlassCounts: {
+      /** Format: int64 */
+      last_24h: number;
+      /** Format: int64 */
+      last_7d: number;
+    };
+    /** @description The first record of the audit chain that does not verify. */
+    BrokenRecordView: {
+      reason: string;
+      /** Format: int64 */
+      seq: number;
     };
     /** @description A finding of a kept check. */
     CheckFindingView: {
@@ -338,6 +522,22 @@ export interface components {
        * @description The right numeric value.
        */
       value?: number | null;
+    };
+    /** @description A patient's demographics as `/api/account/demographics` and registration exchange them. */
+    Demographics: {
+      /**
+       * Format: date
+       * @description `YYYY-MM-DD`, not in the future, not before 1900-01-01.
+       */
+      birth_date: string;
+      /** @description The family name. */
+      family: string;
+      /** @description `male`, `female`, `other` or `unknown`. */
+      gender: string;
+      /** @description Given names, in order (at least one non-blank). */
+      given: string[];
+      /** @description A phone number (digits, spaces, `+ - ( ) .`), or `null` for none. */
+      phone: string | null;
     };
     /**
      * @description A document-ingest job: status, file, patient, times, attempts, counts, a readable error,
@@ -478,8 +678,8 @@ export interface components {
       end: string | null;
       grantee: string;
       /**
-       * @description The display name of the `grantee` account (null when unknown or it has none), so that
-       * a portal names the clinician instead of showing an id.
+       * @description Who the grantee is, for people: their display name, else their e-mail address
+       * (`null` when the account is unknown).
        */
       grantee_name: string | null;
       /** @description The consent's id (every grant the API returns is stored). */
@@ -499,6 +699,35 @@ export interface components {
     };
     /** @description `"*"` (everything) or resource type names. */
     GrantScope: components["schemas"]["AllTypes"] | string[];
+    /** @description One backend's health. */
+    HealthCheck: {
+      /**
+       * Format: int64
+       * @description Job queue: pending jobs.
+       */
+      depth?: number | null;
+      /** @description What is wrong, else null. */
+      detail: string | null;
+      /**
+       * Format: int64
+       * @description Full text: changes not yet indexed (at most one feed batch is counted).
+       */
+      lag?: number | null;
+      /**
+       * Format: double
+       * @description How long the probe took, in milliseconds.
+       */
+      latency_ms: number;
+      /** @description `database`, `key-value`, `blob-store`, `full-text`, `job-queue` or `mail`. */
+      name: string;
+      /**
+       * Format: date-time
+       * @description Job queue: when the oldest pending job was queued (null: none).
+       */
+      oldest_pending_at?: string | null;
+      /** @description `ok`, `degraded`, `down` or `not-configured`. */
+      status: string;
+    };
     /** @description A page of the inbox, newest first. */
     InboxView: {
       /** @description The `before` of the next page; `null`: no more. */
@@ -519,6 +748,34 @@ export interface components {
       /** @description Results without a LOINC code. */
       unmapped: number;
     };
+    /** @description An invitation. */
+    Invitation: {
+      /** Format: date-time */
+      accepted_at: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** @description The admin who created it. */
+      created_by: string;
+      email: string;
+      /** Format: date-time */
+      expires_at: string;
+      id: string;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @description Always `researcher`. */
+      role: components["schemas"]["Role"];
+      /** @description `pending`, `accepted`, `revoked` or `expired`. */
+      status: string;
+      /**
+       * @description The single-use link `{base}/invite/{token}`: only in the answer to its creation (the
+       * token is not stored), else null.
+       */
+      url: string | null;
+    };
+    /** @description The invitations, newest first. */
+    InvitationList: {
+      invitations: components["schemas"]["Invitation"][];
+    };
     /** @description One issue of an OperationOutcome. */
     Issue: {
       /** @description The FHIR issue type (`not-found`, `forbidden`, `invalid`, …). */
@@ -526,6 +783,10 @@ export interface components {
       diagnostics?: string | null;
       expression?: string[] | null;
       severity: components["schemas"]["Severity"];
+    };
+    /** @description A job was queued: follow it at `GET /api/admin/jobs/{job_id}`. */
+    JobStarted: {
+      job_id: string;
     };
     /**
      * @description Where a job is in its life.
@@ -549,6 +810,15 @@ export interface components {
       in_app: boolean;
       /** @description A security notice: always delivered on every channel, never held by quiet hours. */
       mandatory: boolean;
+    };
+    /** @description The latest audit chain verification. */
+    LatestVerification: {
+      /** Format: date-time */
+      finished_at: string | null;
+      job_id: string;
+      result: null | components["schemas"]["AuditVerifyResult"];
+      /** @description The job's status. */
+      status: string;
     };
     Login: {
       /** @description Normalised like `Register.email`. */
@@ -609,10 +879,34 @@ export interface components {
       purpose?: string | null;
       scope?: string[];
     };
+    /** @description Body of `POST /api/admin/invitations`. */
+    NewInvitationBody: {
+      /**
+       * @description The researcher's address (normalised like a registration's; one with an account
+       * already: 409).
+       */
+      email: string;
+      /**
+       * Format: int32
+       * @description How long the link works, in hours (1 to 720; default 72).
+       */
+      expires_in_hours?: number | null;
+    };
     /** @description Body of `POST /api/research/exports`. */
     NewResearchExport: {
+      /**
+       * Format: int64
+       * @description k-anonymity over birth year, gender and ZIP3: patients in groups smaller than k
+       * after generalisation are suppressed with all their resources (2 to 100).
+       */
+      k?: number | null;
       /** @description Keep the first three digits of US ZIP codes. */
       keep_zip3?: boolean;
+      /**
+       * @description What the data is for: 20 to 1000 characters once trimmed (required; kept with the
+       * export and in its audit record).
+       */
+      purpose: string;
       /**
        * Format: date-time
        * @description Only resources changed after this instant.
@@ -623,6 +917,11 @@ export interface components {
        * with 400.
        */
       types?: string[] | null;
+      /**
+       * Format: date-time
+       * @description Only resources changed at or before this instant (after `since`).
+       */
+      until?: string | null;
     };
     /**
      * @description A notification kind.
@@ -686,6 +985,13 @@ export interface components {
       language: components["schemas"]["NotificationLanguage"];
       quiet_hours?: null | components["schemas"]["QuietHoursView"];
     };
+    /** @description A job's progress: `done` units of `total`. */
+    ProgressView: {
+      /** Format: int64 */
+      done: number;
+      /** Format: int64 */
+      total: number;
+    };
     /** @description A daily window in which e-mail of non-mandatory kinds waits (sent at its end). */
     QuietHoursView: {
       /** @description `HH:MM`; before `start`: the window spans midnight. */
@@ -704,36 +1010,108 @@ export interface components {
      */
     Register: {
       /**
+       * Format: date
+       * @description `YYYY-MM-DD` (patients: required; not in the future, not before 1900-01-01).
+       */
+      birth_date?: string | null;
+      /**
        * @description An e-mail address, normalised before use: trimmed, Unicode NFKC, lowercased; refused
        * (400) when it holds invisible or control characters or is not one plausible address.
        */
       email: string;
-      /** @description The display name; required (non-blank) for physicians. */
+      /** @description Family name (patients: required). */
+      family?: string | null;
+      /** @description `male`, `female`, `other` or `unknown` (patients: required). */
+      gender?: string | null;
+      /** @description Given names (patients: at least one non-blank). */
+      given?: string[];
+      /**
+       * @description The display name; required (non-blank) for physicians; for patients it defaults to
+       * "given… family".
+       */
       name?: string | null;
       /**
        * @description At least 12 characters, not a common password, not containing the e-mail's local part
        * or the name, and a zxcvbn score of 4; a 400 says why.
        */
       password: string;
+      /** @description A phone number (optional). */
+      phone?: string | null;
       /** @description `patient`, `physician` or `researcher`. */
       role: string;
     };
+    /** @description What k-anonymity did to an export. */
+    ResearchAnonymity: {
+      /**
+       * @description The generalisations applied, in order: `event-dates:year` (always),
+       * `birth-year:5-year-band`, `birth-year:10-year-band`, `zip3:removed`, `gender:removed`.
+       */
+      generalisation: string[];
+      /**
+       * Format: int32
+       * @description The k asked for.
+       */
+      k: number;
+      /**
+       * @description The quasi-identifiers patients were grouped by: `birth-year`, `gender`, `zip3` (with
+       * `keep_zip3`).
+       */
+      quasi_identifiers: string[];
+      /**
+       * @description Resources left out per requested type because their patient was suppressed
+       * (`Patient`: the patients suppressed).
+       */
+      suppressed: {
+        [key: string]: number;
+      };
+    };
     /** @description The status of a research export, with its files when completed. */
     ResearchExport: {
+      anonymity: null | components["schemas"]["ResearchAnonymity"];
       /** @description The export instant (the run's start): ages are computed at it. */
       as_of?: string | null;
+      /** Format: date-time */
+      created_at: string;
       error?: string | null;
+      /**
+       * Format: date-time
+       * @description When the export and its files are deleted.
+       */
+      expires_at: string | null;
       id: string;
+      /**
+       * Format: int32
+       * @description The k of k-anonymity asked for, if any.
+       */
+      k: number | null;
       output: components["schemas"]["ExportFile"][];
+      progress: null | components["schemas"]["ResearchExportProgress"];
+      /** @description What the data is for (empty for exports queued before purposes were required). */
+      purpose: string;
+      /** Format: date-time */
+      since: string | null;
       skipped: components["schemas"]["SkippedResources"][];
       status: components["schemas"]["ExportStatus"];
       types: string[];
+      /** Format: date-time */
+      until: string | null;
     };
     /** @description The answer to a kick-off. */
     ResearchExportAccepted: {
       id: string;
       /** @description Always `pending`. */
       status: components["schemas"]["ExportStatus"];
+    };
+    /** @description How far a running export is: steps done of all (the k-anonymity plan, then one per type). */
+    ResearchExportProgress: {
+      /** Format: int64 */
+      done: number;
+      /** Format: int64 */
+      total: number;
+    };
+    /** @description The caller's research exports, newest first. */
+    ResearchExports: {
+      exports: components["schemas"]["ResearchExport"][];
     };
     /** @description A medication as the knowledge base understood it. */
     ResolvedMedication: {
@@ -764,6 +1142,14 @@ export interface components {
      * @enum {string}
      */
     Role: "patient" | "physician" | "admin" | "researcher";
+    /** @description Body of `PUT /api/admin/users/{id}/role`. */
+    RoleChange: {
+      /**
+       * @description `admin`, `physician` or `researcher` (a patient account keeps its role, and no
+       * account becomes a patient: 409).
+       */
+      role: components["schemas"]["Role"];
+    };
     /** @description One resource found. */
     SearchHit: {
       /** @description A short label: a name, a code's text or a title, when the resource has one. */
@@ -830,8 +1216,10 @@ export interface components {
       /** @description `Patient/{id}` or the id. */
       patient: string;
     };
-    /** @description A page of users. */
+    /** @description A page of users, oldest account first, and how many match in all. */
     UserList: {
+      /** Format: int64 */
+      total: number;
       users: components["schemas"]["UserView"][];
     };
     /** @description A user as shown to its owner and to admins (PII decrypted). */
@@ -872,6 +1260,45 @@ export type external = Record<string, never>;
 
 export interface operations {
 
+  /** The calling patient's name, birth date, gender and phone (patients). */
+  demographics: {
+    responses: {
+      /** @description The demographics their Patient holds. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Demographics"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Correct the calling patient's demographics: a new version of their Patient (audited; other elements kept); the account's name follows (patients). */
+  setDemographics: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Demographics"];
+      };
+    };
+    responses: {
+      /** @description The stored demographics. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Demographics"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
   /** The audit log, newest first. */
   adminAudit: {
     parameters: {
@@ -892,6 +1319,8 @@ export interface operations {
         before?: number;
         /** @description At most this many (0: the default page). */
         limit?: number;
+        /** @description `true`: only break-glass grants (as `action=break-glass`). */
+        break_glass?: boolean;
       };
     };
     responses: {
@@ -908,7 +1337,161 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** List or search accounts. */
+  /** The latest audit chain verification. */
+  adminAuditVerification: {
+    responses: {
+      /** @description The latest verification. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["LatestVerification"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Verify the audit hash chain as a job (audited). */
+  adminAuditVerify: {
+    responses: {
+      /** @description Queued. */
+      202: {
+        content: {
+          "application/json": components["schemas"]["JobStarted"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Each backend's status and latency. */
+  adminHealth: {
+    responses: {
+      /** @description The checks. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminHealth"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Researcher invitations, newest first. */
+  adminInvitations: {
+    responses: {
+      /** @description The invitations. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["InvitationList"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Invite a researcher: a single-use, expiring link (audited). */
+  adminInvite: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NewInvitationBody"];
+      };
+    };
+    responses: {
+      /** @description The invitation, with its link (shown once). */
+      201: {
+        content: {
+          "application/json": components["schemas"]["Invitation"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Revoke an invitation (audited). */
+  adminRevokeInvitation: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description Revoked. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** A job with its progress and result. */
+  adminJob: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The job. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminJob"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Rebuild the full-text index as a job (audited). */
+  adminReindex: {
+    responses: {
+      /** @description Queued. */
+      202: {
+        content: {
+          "application/json": components["schemas"]["JobStarted"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Counts of resources, patients, consents, break-glass grants, documents, jobs, exports and accounts. */
+  adminStats: {
+    responses: {
+      /** @description The numbers. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminStats"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** List or search accounts, with the total. */
   adminUsers: {
     parameters: {
       query?: {
@@ -916,8 +1499,12 @@ export interface operations {
         role?: components["schemas"]["Role"];
         /** @description Only this status. */
         status?: components["schemas"]["AccountStatus"];
-        /** @description Only e-mail addresses containing this text. */
+        /** @description Only the account with this e-mail address (normalised first). */
         email?: string;
+        /** @description Only accounts whose e-mail or name contains this text (any case). */
+        q?: string;
+        /** @description `true`: physicians waiting for approval (as `role=physician&status=pending`). */
+        pending?: boolean;
         /** @description At most this many (0: the default page). */
         limit?: number;
         /** @description Skip this many. */
@@ -938,7 +1525,56 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Approve, suspend or unlock an account (action: approve, suspend, unlock). */
+  /** One account: sessions, lockout, last sign-in, latest activity. */
+  adminUser: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The account. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AdminUserDetail"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Change an account's role (admin, physician, researcher); to or from patient, or demoting the last active admin, is 409 (audited). */
+  adminUserRole: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["RoleChange"];
+      };
+    };
+    responses: {
+      /** @description The account (its sessions ended). */
+      200: {
+        content: {
+          "application/json": components["schemas"]["UserView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Approve, suspend, reinstate or unlock an account (action: approve, suspend, reinstate, unlock); a status the action does not apply to, or suspending the last active admin, is 409 (audited). */
   adminUserAction: {
     parameters: {
       path: {
@@ -957,6 +1593,34 @@ export interface operations {
       401: components["responses"]["Error"];
       403: components["responses"]["Error"];
       404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Accept a researcher invitation: an active researcher account. */
+  acceptInvitation: {
+    parameters: {
+      path: {
+        token: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["AcceptInvitation"];
+      };
+    };
+    responses: {
+      /** @description The account; sign in as usual. */
+      201: {
+        content: {
+          "application/json": components["schemas"]["UserView"];
+        };
+      };
+      400: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      409: components["responses"]["Error"];
+      410: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -1595,7 +2259,22 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers). */
+  /** The caller's own exports, newest first (not the cancelled or expired ones; researchers). */
+  listResearchExports: {
+    responses: {
+      /** @description The exports. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ResearchExports"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Queue a de-identified (HIPAA Safe Harbor, optionally k-anonymous) NDJSON export for a stated purpose (researchers). */
   createResearchExport: {
     requestBody: {
       content: {
@@ -1637,7 +2316,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Cancel an export and delete its files. */
+  /** Cancel an export and delete its files (also while it is being written). */
   cancelResearchExport: {
     parameters: {
       path: {

@@ -17,6 +17,12 @@ export type TokenPair = Schemas['TokenPair'];
 /** `GET /api/auth/me`, `POST /api/auth/register`, the admin's user list. */
 export type UserView = Schemas['UserView'];
 
+/** The body of `POST /api/auth/register` (patients: with their demographics). */
+export type Register = Schemas['Register'];
+
+/** A patient's name, birth date, gender and phone (`/api/account/demographics`). */
+export type Demographics = Schemas['Demographics'];
+
 /** The body of `POST /api/auth/login`. */
 export type Login = Schemas['Login'];
 

@@ -44,14 +44,11 @@ export function roleLabel(role: string | null | undefined): string {
   return key ? t(key) : role;
 }
 
-/**
- * Who did it: the account's display name; an account without one by its role (never its id,
- * issue #16); no account: the platform itself.
- */
+/** Who did it: the account's display name, else its e-mail (both the server's `actor_name`),
+ * else the platform itself; never a bare account id. */
 export function actorLabel(entry: AccessLogEntry): string {
   if (entry.actor_name) return entry.actor_name;
-  if (entry.actor) return entry.role ? t('log.unnamed', { role: roleLabel(entry.role) }) : t('log.account');
-  return t('log.system');
+  return entry.actor ? t('log.removed') : t('log.system');
 }
 
 export function AccessLogPage() {
@@ -89,8 +86,7 @@ export function AccessLogPage() {
                         <tr key={e.seq} className={e.break_glass ? 'row-alert' : undefined} data-testid={e.break_glass ? 'break-glass-entry' : 'access-entry'}>
                           <td>{formatDateTime(e.at, locale)}</td>
                           <td>
-                            <span className="actor-name">{actorLabel(e)}</span>{' '}
-                            {e.role && e.actor_name ? <span className="muted">({roleLabel(e.role)})</span> : null}
+                            <span className="actor-name">{actorLabel(e)}</span> {e.role ? <span className="muted">({roleLabel(e.role)})</span> : null}
                             {e.break_glass ? (
                               <>
                                 {' '}

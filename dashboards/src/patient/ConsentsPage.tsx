@@ -54,9 +54,10 @@ const STATUS_KEYS: Record<ConsentStatus, MessageKey> = {
   expired: 'consent.expired',
 };
 
-/** Who a grant is for: the clinician's name (never their id). */
+/** Who a consent is with: the clinician's name, else their e-mail (the server's
+ * `grantee_name`), never the bare account id. */
 export function granteeLabel(grant: Grant): string {
-  return grant.grantee_name || t('sharing.unnamed');
+  return grant.grantee_name ?? t('sharing.removed');
 }
 
 export function ConsentsPage() {
@@ -168,7 +169,9 @@ export function ConsentsPage() {
                     .map((g) => (
                       <tr key={g.id} className={g.break_glass ? 'row-alert' : undefined} data-testid="consent-row">
                         <td>
-                          <span className="grantee-name">{granteeLabel(g)}</span>
+                          <span className="actor-name" data-testid="consent-clinician">
+                            {granteeLabel(g)}
+                          </span>
                           {g.break_glass ? (
                             <>
                               <br />

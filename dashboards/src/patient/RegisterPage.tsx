@@ -1,22 +1,26 @@
-// Patient registration: name, e-mail and password; signs in right after.
+// Patient registration: given and family names, date of birth, gender, optional phone, e-mail
+// and password (the server makes a proper FHIR Patient of them); signs in right after.
 
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { Link, useNavigate } from 'react-router-dom';
 import { useSession } from '../ui/session';
 import { Field, FormError } from '../ui/components';
+import { DemographicsFields } from '../ui/DemographicsFields';
+import { EMPTY_DEMOGRAPHICS, FIELD_IDS, demographicsProblem, toDemographics, type Problem } from '../ui/demographics';
 
 export function RegisterPage() {
   const { client, signedIn } = useSession();
   const navigate = useNavigate();
-  const [name, setName] = useState('');
+  const [details, setDetails] = useState(EMPTY_DEMOGRAPHICS);
+  const [problem, setProblem] = useState<Problem | null>(null);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [mismatch, setMismatch] = useState(false);
   const register = useMutation({
     mutationFn: async () => {
-      await client.register(email, password, name.trim());
+      await client.register({ email, password, role: 'patient', ...toDemographics(details) });
       await client.login(email, password);
       return signedIn();
     },
@@ -24,6 +28,12 @@ export function RegisterPage() {
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
+    const found = demographicsProblem(details);
+    setProblem(found);
+    if (found) {
+      document.getElementById(FIELD_IDS[found.field])?.focus();
+      return;
+    }
     if (password !== confirm) {
       setMismatch(true);
       return;
@@ -35,9 +45,7 @@ export function RegisterPage() {
     <div className="auth-page">
       <form className="card auth-card" onSubmit={submit} aria-labelledby="register-title" noValidate>
         <h1 id="register-title">Create your account</h1>
-        <Field label="Full name" id="name">
-          <input id="name" autoComplete="name" required value={name} onChange={(e) => setName(e.target.value)} />
-        </Field>
+        <DemographicsFields value={details} onChange={setDetails} problem={problem} />
         <Field label="E-mail" id="email">
           <input id="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
         </Field>

@@ -4,7 +4,8 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { SessionProvider } from '../ui/session';
 import { ClinicianPicker, clinicianLabel, directoryTerm, resultsStatus } from './ClinicianPicker';
 import { actorLabel } from './AccessLogPage';
-import type { AccessLogEntry, Clinician } from '../api/types';
+import { granteeLabel } from './ConsentsPage';
+import type { AccessLogEntry, Clinician, Grant } from '../api/types';
 
 afterEach(() => {
   cleanup();
@@ -55,12 +56,35 @@ describe('access log actor', () => {
     ...patch,
   });
 
-  // Issue #16: names, never ids.
-  it('shows the name, else the role of a nameless account, else the platform', () => {
+  // Issue #16: never a bare account id; the server sends the e-mail of a nameless account.
+  it('shows the name or e-mail, never the id', () => {
     expect(actorLabel(entry({}))).toBe('Grace Hopper');
-    expect(actorLabel(entry({ actor_name: null }))).toBe('An account without a name (physician)');
-    expect(actorLabel(entry({ actor_name: null, role: null }))).toBe('An account without a name');
-    expect(actorLabel(entry({ actor: null, actor_name: null }))).toBe('MediLink (automatic)');
+    expect(actorLabel(entry({ actor_name: 'dr.quiet@clinic.test' }))).toBe('dr.quiet@clinic.test');
+    expect(actorLabel(entry({ actor_name: null }))).not.toContain('u-hopper');
+    expect(actorLabel(entry({ actor: null, actor_name: null }))).toBe('MediLink (system)');
+  });
+});
+
+describe('consent grantee', () => {
+  const grant = (grantee_name: string | null): Grant => ({
+    id: 'c1',
+    patient: 'p1',
+    grantee: 'u-0190aa4e-uuid',
+    grantee_name,
+    scope: '*',
+    purpose: 'TREAT',
+    start: '2024-01-01T00:00:00Z',
+    end: null,
+    status: 'active',
+    initiator: 'patient',
+    break_glass: false,
+    reason: null,
+  });
+
+  it('is named by name or e-mail, never by the account id', () => {
+    expect(granteeLabel(grant('Grace Hopper'))).toBe('Grace Hopper');
+    expect(granteeLabel(grant('dr.quiet@clinic.test'))).toBe('dr.quiet@clinic.test');
+    expect(granteeLabel(grant(null))).not.toContain('uuid');
   });
 });
 

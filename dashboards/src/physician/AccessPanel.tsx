@@ -8,6 +8,25 @@ import { Badge, Field, FormError, QueryState, Section } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { activeGrants, useConsents } from './hooks';
 
+/** The server's shortest break-glass reason, in characters (after trimming). */
+export const BREAK_GLASS_MIN_CHARS = 20;
+
+/** Characters as the server counts them (code points, not UTF-16 units). */
+function length(text: string): number {
+  return [...text.trim()].length;
+}
+
+export function reasonLongEnough(reason: string): boolean {
+  return length(reason) >= BREAK_GLASS_MIN_CHARS;
+}
+
+/** The hint under the reason: the rule, and how many characters are still missing. */
+export function reasonHint(reason: string): string {
+  const missing = BREAK_GLASS_MIN_CHARS - length(reason);
+  const rule = `Say why this is an emergency, in at least ${BREAK_GLASS_MIN_CHARS} characters.`;
+  return missing > 0 ? `${rule} ${missing} more to go.` : rule;
+}
+
 export function ConsentStatus({ patientId }: { patientId: string }) {
   const consents = useConsents();
   const locale = userLocale();
@@ -52,7 +71,7 @@ export function AccessPanel({ patientId }: { patientId: string }) {
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    breakGlass.mutate();
+    if (reasonLongEnough(reason)) breakGlass.mutate();
   };
   return (
     <Section title="No access to this patient" id="access">
@@ -74,11 +93,19 @@ export function AccessPanel({ patientId }: { patientId: string }) {
             For an emergency only: opens the records for 24 hours. The patient is told, and the access is highlighted in
             their access log.
           </p>
-          <Field label="Reason" id="break-glass-reason" hint="Say why this is an emergency.">
-            <textarea id="break-glass-reason" required minLength={5} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} aria-describedby="break-glass-reason-hint" />
+          <Field label="Reason" id="break-glass-reason" hint={reasonHint(reason)}>
+            <textarea
+              id="break-glass-reason"
+              required
+              minLength={BREAK_GLASS_MIN_CHARS}
+              rows={3}
+              value={reason}
+              onChange={(e) => setReason(e.target.value)}
+              aria-describedby="break-glass-reason-hint"
+            />
           </Field>
           <FormError error={breakGlass.error} />
-          <button type="submit" className="danger" disabled={breakGlass.isPending || reason.trim().length < 5}>
+          <button type="submit" className="danger" disabled={breakGlass.isPending || !reasonLongEnough(reason)}>
             Break the glass
           </button>
         </form>

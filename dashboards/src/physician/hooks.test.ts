@@ -7,7 +7,7 @@ const grant = (patch: Partial<Grant>): Grant => ({
   id: 'g',
   patient: 'p1',
   grantee: 'doc',
-  grantee_name: null,
+  grantee_name: 'Dr Doc',
   scope: '*',
   purpose: 'TREAT',
   start: '2024-01-01T00:00:00Z',

@@ -1,5 +1,5 @@
-// Account settings: who is signed in, the ids to share, the display locale, notification
-// preferences, password change.
+// Account settings: who is signed in, the ids to share, a patient's own details, the display
+// locale, notification preferences, password change.
 
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
@@ -7,6 +7,7 @@ import { useSession } from './session';
 import { Badge, Field, FormError, PageTitle, Section } from './components';
 import { NotificationPreferencesSection } from './NotificationPreferences';
 import { LanguageSection } from './LanguageSettings';
+import { YourDetailsSection } from './YourDetails';
 
 export function SettingsPage() {
   const { client, user, signOut } = useSession();
@@ -48,6 +49,7 @@ export function SettingsPage() {
           <dd>{user.totp_enabled ? <Badge tone="good">On</Badge> : <Badge tone="warn">Off</Badge>}</dd>
         </dl>
       </Section>
+      {user.role === 'patient' ? <YourDetailsSection /> : null}
       <LanguageSection />
       <NotificationPreferencesSection />
       <Section title="Change password">

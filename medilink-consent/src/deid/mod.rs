@@ -58,12 +58,18 @@
 //! references (`Patient?identifier=…`) and other forms are dropped. Without the key the
 //! pseudonyms cannot be reversed or recomputed; a new key unlinks every earlier export.
 //!
+//! **k-anonymity** (optional, per export): [`kanon`] groups the exported patients by their
+//! quasi-identifiers (birth year, gender, ZIP3 when kept), generalises them in steps and
+//! suppresses the patients still in groups smaller than k; the generalisation of event dates
+//! to the year above is the one applied to every element of type `date`/`dateTime`.
+//!
 //! Kept: codes, values, quantities, status, interpretation, reference ranges, categories and
 //! the pseudonymised subject/performer/encounter references. Not covered: dates of other
 //! events still let a reader compute intervals in years, and coded values are not checked for
 //! rare-disease re-identification (Safe Harbor's "actual knowledge" clause is the exporter's).
 
 mod error;
+pub mod kanon;
 mod pseudonym;
 mod rules;
 mod scrub;

@@ -50,7 +50,12 @@ impl SearchIndex for FixedIndex {
         Ok(self.hits.iter().take(query.limit).cloned().collect())
     }
 
-    async fn rebuild(&self, _store: &dyn ResourceStore, _ctx: &RequestContext) -> FhirResult<u64> {
+    async fn rebuild(
+        &self,
+        _store: &dyn ResourceStore,
+        _ctx: &RequestContext,
+        _progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> FhirResult<u64> {
         Ok(0)
     }
 }

@@ -57,6 +57,8 @@ struct Log {
     seen: HashSet<(ResourceType, ResourceId)>,
     patients: BTreeMap<String, Vec<(ResourceType, ResourceId)>>,
     seen_of_patient: HashSet<(String, ResourceType, ResourceId)>,
+    /// Summarizing only: each patient's types (bounded by patients × types).
+    patient_types: BTreeMap<String, BTreeSet<ResourceType>>,
     types: BTreeSet<ResourceType>,
     interactions: BTreeSet<Interaction>,
     count: u64,
@@ -75,6 +77,9 @@ pub struct AccessSummary {
     /// The patients those resources belong to, each with the resources of theirs (empty for a
     /// summarizing sink).
     pub patients: BTreeMap<String, Vec<(ResourceType, ResourceId)>>,
+    /// A summarizing sink's patients, each with the types of theirs, sorted (empty for a
+    /// collecting sink, whose `patients` name the resources themselves).
+    pub patient_types: BTreeMap<String, Vec<ResourceType>>,
     /// Their types, sorted.
     pub resource_types: Vec<ResourceType>,
     /// The interactions, sorted.
@@ -127,6 +132,12 @@ impl Accessed {
             if !log.patients.contains_key(patient) {
                 log.patients.insert(patient.clone(), Vec::new());
             }
+            if !detailed {
+                log.patient_types
+                    .entry(patient.clone())
+                    .or_default()
+                    .insert(resource_type);
+            }
             if detailed
                 && log
                     .seen_of_patient
@@ -149,6 +160,11 @@ impl Accessed {
         AccessSummary {
             resources: log.resources.clone(),
             patients: log.patients.clone(),
+            patient_types: log
+                .patient_types
+                .iter()
+                .map(|(patient, types)| (patient.clone(), types.iter().copied().collect()))
+                .collect(),
             resource_types: log.types.iter().copied().collect(),
             interactions: log.interactions.iter().copied().collect(),
             count: log.count,
@@ -226,10 +242,28 @@ mod tests {
             &id("o1"),
             &["p2".to_owned()],
         );
+        bulk.record(
+            Interaction::Search,
+            ResourceType::Condition,
+            &id("c1"),
+            &["p2".to_owned(), "p3".to_owned()],
+        );
         assert!(bulk.summary().resources.is_empty());
         assert_eq!(
             bulk.summary().patients,
-            BTreeMap::from([("p2".to_owned(), Vec::new())])
+            BTreeMap::from([("p2".to_owned(), Vec::new()), ("p3".to_owned(), Vec::new())])
         );
+        // Issue #15: a summarizing sink keeps each patient's types (not their resources).
+        assert_eq!(
+            bulk.summary().patient_types,
+            BTreeMap::from([
+                (
+                    "p2".to_owned(),
+                    vec![ResourceType::Condition, ResourceType::Observation]
+                ),
+                ("p3".to_owned(), vec![ResourceType::Condition]),
+            ])
+        );
+        assert!(sink.summary().patient_types.is_empty());
     }
 }

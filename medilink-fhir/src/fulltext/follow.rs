@@ -62,7 +62,7 @@ pub async fn realign(store: &dyn ResourceStore, index: &dyn SearchIndex) -> Fhir
         position,
         "full-text index is not from this store's change feed; rebuilding it"
     );
-    index.rebuild(store, &ctx).await?;
+    index.rebuild(store, &ctx, &|_| {}).await?;
     Ok(true)
 }
 

@@ -82,5 +82,12 @@ pub trait SearchIndex: Send + Sync + Debug {
 
     /// Empties the index (position 0) and re-applies the whole feed of `store`; returns how
     /// many feed entries were applied. Searches see a partial index until it returns.
-    async fn rebuild(&self, store: &dyn ResourceStore, ctx: &RequestContext) -> FhirResult<u64>;
+    /// `progress` is called after each committed batch with the feed position reached (the
+    /// `maintenance.reindex` job reports it).
+    async fn rebuild(
+        &self,
+        store: &dyn ResourceStore,
+        ctx: &RequestContext,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> FhirResult<u64>;
 }

@@ -387,7 +387,12 @@ impl SearchIndex for TantivySearchIndex {
         self.blocking(move |inner| inner.query(&query)).await
     }
 
-    async fn rebuild(&self, store: &dyn ResourceStore, ctx: &RequestContext) -> FhirResult<u64> {
+    async fn rebuild(
+        &self,
+        store: &dyn ResourceStore,
+        ctx: &RequestContext,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> FhirResult<u64> {
         let _gate = self.feed_gate.lock().await;
         self.blocking(Inner::clear).await?;
         let mut applied = 0;
@@ -401,6 +406,7 @@ impl SearchIndex for TantivySearchIndex {
             let full = batch.len() == FEED_BATCH;
             applied += batch.len() as u64;
             self.blocking(move |inner| inner.apply(&batch)).await?;
+            progress(self.position());
             if !full {
                 break;
             }

@@ -310,8 +310,19 @@ async fn rebuild_is_repeatable(store: Arc<dyn ResourceStore>) {
         "\"chest pain\"",
     ];
     for round in 0..2 {
-        let applied = rebuilt.rebuild(&*store, &ctx()).await.expect("rebuild");
+        let reported = std::sync::Mutex::new(Vec::new());
+        let record = |position: u64| reported.lock().expect("not poisoned").push(position);
+        let applied = rebuilt
+            .rebuild(&*store, &ctx(), &record)
+            .await
+            .expect("rebuild");
         assert_eq!(applied, 6, "round {round}");
+        // Issue #15: the progress is the feed position after each committed batch.
+        assert_eq!(
+            *reported.lock().expect("not poisoned"),
+            [rebuilt.position()],
+            "round {round}"
+        );
         assert_eq!(rebuilt.position(), followed.position());
         for words in queries {
             assert_eq!(

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs_support::TestDb;
-use medilink_fhir::jobs::{JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
+use medilink_fhir::jobs::{
+    JobFilter, JobProgress, JobQueue, JobStatus, LeaseRecovery, NewJob, QueueSummary,
+};
 use serde_json::json;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -66,6 +68,10 @@ macro_rules! queue_suite {
         #[tokio::test]
         async fn finished_jobs_of_a_kind_are_purged_before_an_instant() {
             with_db(|db| async move { super::purge(db).await }).await
+        }
+        #[tokio::test]
+        async fn progress_is_the_holders_and_the_summary_counts_by_kind() {
+            with_db(|db| async move { super::progress_and_summary(db).await }).await
         }
         #[tokio::test]
         async fn listing_and_bad_input() {
@@ -761,4 +767,76 @@ async fn purge(db: TestDb) {
     for kept in [old_pending.id, recent_done.id, other_kind.id] {
         assert!(queue.get(kept).await.expect("get").is_some(), "kept {kept}");
     }
+}
+
+/// Issue #15: a running job's progress is stored by its lease holder only, read back from the
+/// job, and replaced by the outcome; the summary counts jobs by kind and status and names the
+/// oldest pending one.
+async fn progress_and_summary(db: TestDb) {
+    let queue = &db.jobs;
+    assert_eq!(
+        queue.summary().await.expect("summary"),
+        QueueSummary::default()
+    );
+    let first = queue.enqueue(job("a", 1)).await.expect("enqueue");
+    db.clock.advance(Duration::from_secs(5));
+    queue.enqueue(job("a", 2)).await.expect("enqueue");
+    queue.enqueue(job("b", 3)).await.expect("enqueue");
+    let leased = queue
+        .lease("w", &["a"], LEASE)
+        .await
+        .expect("lease")
+        .expect("job");
+    assert_eq!(leased.id, first.id);
+    assert_eq!(leased.progress(), None);
+    let half = JobProgress { done: 5, total: 10 };
+    assert!(
+        !queue
+            .report_progress(leased.id, "other", half)
+            .await
+            .expect("progress")
+    );
+    assert!(
+        queue
+            .report_progress(leased.id, "w", half)
+            .await
+            .expect("progress")
+    );
+    let running = queue.get(leased.id).await.expect("get").expect("job");
+    assert_eq!(running.progress(), Some(half));
+    assert_eq!(running.status, JobStatus::Processing);
+    let summary = queue.summary().await.expect("summary");
+    assert_eq!(
+        summary.counts,
+        vec![
+            ("a".to_owned(), JobStatus::Pending, 1),
+            ("a".to_owned(), JobStatus::Processing, 1),
+            ("b".to_owned(), JobStatus::Pending, 1),
+        ]
+    );
+    assert_eq!(summary.pending(), 2);
+    assert_eq!(
+        summary.by_status(|kind| kind == "a").get("processing"),
+        Some(&1)
+    );
+    let second = queue.get(first.id).await.expect("get").expect("job");
+    assert!(
+        summary
+            .oldest_pending
+            .is_some_and(|at| at > second.created_at)
+    );
+    assert!(
+        queue
+            .complete(leased.id, "w", JobStatus::Completed, json!({"n": 1}))
+            .await
+            .expect("complete")
+    );
+    assert!(
+        !queue
+            .report_progress(leased.id, "w", half)
+            .await
+            .expect("progress")
+    );
+    let done = queue.get(leased.id).await.expect("get").expect("job");
+    assert_eq!(done.progress(), None, "the outcome replaced the progress");
 }

@@ -47,6 +47,7 @@ impl DocumentIngest {
                     .unwrap_or(DEFAULT_LISTED_JOBS)
                     .clamp(1, MAX_LISTED_JOBS),
             ),
+            ..JobFilter::default()
         };
         Ok(self.queue.list(&filter).await?)
     }

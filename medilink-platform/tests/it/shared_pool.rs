@@ -57,6 +57,7 @@ async fn resource_and_audit_writes_interleave_without_busy_errors() {
                     outcome: 200,
                     client_ip: None,
                     request_id: format!("r{n}"),
+                    detail: None,
                 };
                 audit.append(&[entry]).await.expect("audit append");
             }

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Body, Signed};
-use crate::auth::service::{LoginOutcome, SignInClient, TokenPair, TotpEnrolment, UserView};
+use crate::auth::demographics::{Demographics, DemographicsError};
+use crate::auth::service::{
+    LoginOutcome, NewAccount, PatientRecord, SignInClient, TokenPair, TotpEnrolment, UserView,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -25,12 +28,47 @@ pub(crate) struct Register {
     password: String,
     /// `patient`, `physician` or `researcher`.
     role: String,
-    /// The display name; required (non-blank) for physicians.
+    /// The display name; required (non-blank) for physicians; for patients it defaults to
+    /// "given… family".
     name: Option<String>,
+    /// Given names (patients: at least one non-blank).
+    #[serde(default)]
+    given: Vec<String>,
+    /// Family name (patients: required).
+    family: Option<String>,
+    /// `YYYY-MM-DD` (patients: required; not in the future, not before 1900-01-01).
+    #[schema(format = Date)]
+    birth_date: Option<String>,
+    /// `male`, `female`, `other` or `unknown` (patients: required).
+    gender: Option<String>,
+    /// A phone number (optional).
+    phone: Option<String>,
 }
 
-/// `POST /api/auth/register`: patients (active, with their `Patient`) and physicians or
-/// researchers (pending until an admin approves).
+impl Register {
+    /// A patient's demographics, validated against `today` (a `400` naming the field), for
+    /// the proper R4 `Patient` registration creates; `None` for other roles.
+    fn demographics(
+        &self,
+        role: Role,
+        today: time::Date,
+    ) -> Result<Option<Demographics>, DemographicsError> {
+        if role != Role::Patient {
+            return Ok(None);
+        }
+        let given = Demographics {
+            given: self.given.clone(),
+            family: self.family.clone().unwrap_or_default(),
+            birth_date: self.birth_date.clone().unwrap_or_default(),
+            gender: self.gender.clone().unwrap_or_default(),
+            phone: self.phone.clone(),
+        };
+        given.validate(today).map(Some)
+    }
+}
+
+/// `POST /api/auth/register`: patients (active, with their `Patient`: official name, birth
+/// date, gender, phone) and physicians or researchers (pending until an admin approves).
 pub(crate) async fn register(
     State(app): State<AppState>,
     Body(body): Body<Register>,
@@ -43,16 +81,16 @@ pub(crate) async fn register(
                 "role must be patient, physician or researcher",
             )
         })?;
-    let user = app
-        .auth
-        .create_account(
-            &body.email,
-            &body.password,
-            body.name.as_deref(),
-            role,
-            None,
-        )
-        .await?;
+    let demographics = body.demographics(role, app.clock.now().date())?;
+    let account = NewAccount {
+        email: &body.email,
+        password: &body.password,
+        name: body.name.as_deref(),
+        role,
+        status: None,
+        patient: PatientRecord::Create(demographics.as_ref()),
+    };
+    let user = app.auth.create(account).await?;
     Ok((StatusCode::CREATED, Json(app.auth.view(&user))))
 }
 

@@ -51,8 +51,8 @@ pub(crate) struct GrantView {
     id: String,
     patient: String,
     grantee: String,
-    /// The display name of the `grantee` account (null when unknown or it has none), so that
-    /// a portal names the clinician instead of showing an id.
+    /// Who the grantee is, for people: their display name, else their e-mail address
+    /// (`null` when the account is unknown).
     #[schema(required = true)]
     grantee_name: Option<String>,
     scope: GrantScope,
@@ -92,6 +92,25 @@ fn view(grant: &Grant, now: OffsetDateTime, names: &HashMap<String, String>) -> 
     }
 }
 
+/// `grants` as the API shows them, each grantee named ([`crate::auth::Auth::names_or_emails`]).
+async fn views(app: &AppState, grants: &[Grant]) -> Result<Vec<GrantView>, ApiError> {
+    let names = app
+        .auth
+        .names_or_emails(grants.iter().map(|grant| grant.grantee.as_str()))
+        .await?;
+    let now = app.store.consents().now();
+    Ok(grants
+        .iter()
+        .map(|grant| view(grant, now, &names))
+        .collect())
+}
+
+/// One grant as the API shows it.
+async fn one(app: &AppState, grant: Grant) -> Result<GrantView, ApiError> {
+    let mut views = views(app, std::slice::from_ref(&grant)).await?;
+    Ok(views.remove(0))
+}
+
 /// A patient's grants, or a physician's grants and pending requests.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,34 +125,8 @@ pub(crate) async fn list(
 ) -> Result<Json<GrantList>, ApiError> {
     let consents = app.store.consents();
     let grants = consents.list(&principal(&caller)).await?;
-    let consents = named(&app, &grants, consents.now()).await?;
+    let consents = views(&app, &grants).await?;
     Ok(Json(GrantList { consents }))
-}
-
-/// The views of `grants`, each grantee named by their account's display name.
-async fn named(
-    app: &AppState,
-    grants: &[Grant],
-    now: OffsetDateTime,
-) -> Result<Vec<GrantView>, ApiError> {
-    let names = app
-        .auth
-        .display_names(grants.iter().map(|grant| grant.grantee.as_str()))
-        .await?;
-    Ok(grants
-        .iter()
-        .map(|grant| view(grant, now, &names))
-        .collect())
-}
-
-/// The view of one grant, its grantee named.
-async fn named_one(
-    app: &AppState,
-    grant: Grant,
-    now: OffsetDateTime,
-) -> Result<GrantView, ApiError> {
-    let names = app.auth.display_names([grant.grantee.as_str()]).await?;
-    Ok(view(&grant, now, &names))
 }
 
 /// Body of `POST /api/consents`: what a patient grants (or a physician requests).
@@ -190,10 +183,7 @@ pub(crate) async fn create(
     let request = body.into_request(&app).await?;
     let consents = app.store.consents();
     let grant = consents.create(&principal(&caller), request).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(named_one(&app, grant, consents.now()).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(one(&app, grant).await?)))
 }
 
 /// `DELETE /api/consents/{id}`: revoke (harmless when already revoked).
@@ -204,7 +194,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<GrantView>, ApiError> {
     let consents = app.store.consents();
     let grant = consents.revoke(&principal(&caller), &id).await?;
-    Ok(Json(named_one(&app, grant, consents.now()).await?))
+    Ok(Json(one(&app, grant).await?))
 }
 
 /// `POST /api/consents/{id}/accept|decline`: the patient answers a request.
@@ -226,7 +216,7 @@ pub(crate) async fn answer(
     };
     let consents = app.store.consents();
     let grant = consents.answer(&principal(&caller), &id, accept).await?;
-    Ok(Json(named_one(&app, grant, consents.now()).await?))
+    Ok(Json(one(&app, grant).await?))
 }
 
 /// Body of `POST /api/consents/break-glass`.
@@ -249,10 +239,7 @@ pub(crate) async fn break_glass(
         reason: body.reason,
     };
     let grant = consents.break_glass(&principal(&caller), request).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(named_one(&app, grant, consents.now()).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(one(&app, grant).await?)))
 }
 
 /// Query of the access log.
@@ -276,7 +263,8 @@ pub(crate) struct AccessLogEntryView {
     at: String,
     #[schema(required = true)]
     actor: Option<String>,
-    /// The display name of the `actor` account (null when unknown or it has none).
+    /// Who the `actor` account is: its display name, else its e-mail address (null when
+    /// the account is unknown).
     #[schema(required = true)]
     actor_name: Option<String>,
     /// The role as audited.
@@ -344,8 +332,8 @@ impl From<AccessLog> for AccessLogView {
     }
 }
 
-/// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and,
-/// when it has one, display name), when, which of their resources and under which grant
+/// `GET /api/consents/access-log`: who accessed the calling patient's data (account id and
+/// display name, else e-mail), when, which of their resources and under which grant
 /// ([`ConsentService::access_log`](medilink_consent::ConsentService::access_log)).
 pub(crate) async fn access_log(
     State(app): State<AppState>,
@@ -360,6 +348,6 @@ pub(crate) async fn access_log(
     let log = consents
         .access_log(caller.context(), app.audit_log.as_ref(), page)
         .await?;
-    let names = app.auth.display_names(log.actors()).await?;
+    let names = app.auth.names_or_emails(log.actors()).await?;
     Ok(Json(log.name_actors(&names).into()))
 }

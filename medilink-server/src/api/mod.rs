@@ -4,12 +4,15 @@
 //! types each area declares next to its handlers ([`schema`]: the shared ones). Errors are
 //! `OperationOutcome`s like the FHIR API's.
 
+pub(crate) mod account;
 pub(crate) mod admin;
+pub(crate) mod admin_system;
 pub(crate) mod auth;
 pub(crate) mod clinical;
 pub(crate) mod consents;
 pub(crate) mod directory;
 pub(crate) mod documents;
+pub(crate) mod invitations;
 pub(crate) mod notifications;
 pub(crate) mod openapi;
 pub(crate) mod research;

@@ -27,8 +27,10 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::schema::OperationOutcome;
 use super::{
-    admin, auth, clinical, consents, directory, documents, notifications, research, search,
+    admin, admin_system, auth, clinical, consents, directory, documents, invitations,
+    notifications, research, search,
 };
+use crate::auth::demographics::Demographics;
 use crate::auth::service::{TokenPair, TotpEnrolment, UserView};
 use crate::route_meta::{Access, RouteTable};
 
@@ -172,6 +174,22 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
             .body::<auth::Register>(true)
             .ok::<UserView>(201, "The account.")
             .errors(&[400, 409, 422]),
+        ("GET", "/api/account/demographics") => op(
+            "auth",
+            "demographics",
+            "The calling patient's name, birth date, gender and phone (patients).",
+        )
+        .ok::<Demographics>(200, "The demographics their Patient holds.")
+        .errors(&[404]),
+        ("PUT", "/api/account/demographics") => op(
+            "auth",
+            "setDemographics",
+            "Correct the calling patient's demographics: a new version of their Patient \
+             (audited; other elements kept); the account's name follows (patients).",
+        )
+        .body::<Demographics>(true)
+        .ok::<Demographics>(200, "The stored demographics.")
+        .errors(&[400, 404, 409]),
         ("POST", "/api/auth/login") => op(
             "auth",
             "login",
@@ -226,21 +244,107 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         .body::<auth::Code>(true)
         .no_content("Disabled.")
         .errors(&[400, 403, 409]),
-        ("GET", "/api/admin/users") => op("admin", "adminUsers", "List or search accounts.")
-            .query::<admin::UserQuery>()
-            .ok::<admin::UserList>(200, "The accounts.")
-            .errors(&[400]),
+        ("GET", "/api/admin/users") => op(
+            "admin",
+            "adminUsers",
+            "List or search accounts, with the total.",
+        )
+        .query::<admin::UserQuery>()
+        .ok::<admin::UserList>(200, "The accounts.")
+        .errors(&[400]),
+        ("GET", "/api/admin/users/{id}") => op(
+            "admin",
+            "adminUser",
+            "One account: sessions, lockout, last sign-in, latest activity.",
+        )
+        .ok::<admin::AdminUserDetail>(200, "The account.")
+        .errors(&[404]),
         ("POST", "/api/admin/users/{id}/{action}") => op(
             "admin",
             "adminUserAction",
-            "Approve, suspend or unlock an account (action: approve, suspend, unlock).",
+            "Approve, suspend, reinstate or unlock an account (action: approve, suspend, \
+             reinstate, unlock); a status the action does not apply to, or suspending the last \
+             active admin, is 409 (audited).",
         )
         .ok::<UserView>(200, "The account.")
-        .errors(&[400, 404]),
+        .errors(&[400, 404, 409]),
+        ("PUT", "/api/admin/users/{id}/role") => op(
+            "admin",
+            "adminUserRole",
+            "Change an account's role (admin, physician, researcher); to or from patient, or \
+             demoting the last active admin, is 409 (audited).",
+        )
+        .body::<admin::RoleChange>(true)
+        .ok::<UserView>(200, "The account (its sessions ended).")
+        .errors(&[400, 404, 409]),
+        ("GET", "/api/admin/invitations") => op(
+            "admin",
+            "adminInvitations",
+            "Researcher invitations, newest first.",
+        )
+        .ok::<invitations::InvitationList>(200, "The invitations."),
+        ("POST", "/api/admin/invitations") => op(
+            "admin",
+            "adminInvite",
+            "Invite a researcher: a single-use, expiring link (audited).",
+        )
+        .body::<invitations::NewInvitationBody>(true)
+        .ok::<invitations::InvitationBody>(201, "The invitation, with its link (shown once).")
+        .errors(&[400, 409]),
+        ("DELETE", "/api/admin/invitations/{id}") => op(
+            "admin",
+            "adminRevokeInvitation",
+            "Revoke an invitation (audited).",
+        )
+        .no_content("Revoked.")
+        .errors(&[404, 409]),
+        ("POST", "/api/auth/invitations/{token}/accept") => op(
+            "auth",
+            "acceptInvitation",
+            "Accept a researcher invitation: an active researcher account.",
+        )
+        .body::<invitations::AcceptInvitation>(true)
+        .ok::<UserView>(201, "The account; sign in as usual.")
+        .errors(&[400, 404, 409, 410]),
+        ("GET", "/api/admin/stats") => op(
+            "admin",
+            "adminStats",
+            "Counts of resources, patients, consents, break-glass grants, documents, jobs, \
+             exports and accounts.",
+        )
+        .ok::<crate::admin::stats::AdminStats>(200, "The numbers."),
+        ("GET", "/api/admin/health") => {
+            op("admin", "adminHealth", "Each backend's status and latency.")
+                .ok::<crate::admin::checks::AdminHealth>(200, "The checks.")
+        }
+        ("POST", "/api/admin/reindex") => op(
+            "admin",
+            "adminReindex",
+            "Rebuild the full-text index as a job (audited).",
+        )
+        .ok::<admin_system::JobStarted>(202, "Queued."),
+        ("GET", "/api/admin/jobs/{id}") => {
+            op("admin", "adminJob", "A job with its progress and result.")
+                .ok::<crate::admin::JobView>(200, "The job.")
+                .errors(&[404])
+        }
         ("GET", "/api/admin/audit") => op("admin", "adminAudit", "The audit log, newest first.")
             .query::<admin::AuditQuery>()
             .ok::<admin::AuditPage>(200, "The records.")
             .errors(&[400]),
+        ("POST", "/api/admin/audit/verify") => op(
+            "admin",
+            "adminAuditVerify",
+            "Verify the audit hash chain as a job (audited).",
+        )
+        .ok::<admin_system::JobStarted>(202, "Queued."),
+        ("GET", "/api/admin/audit/verify") => op(
+            "admin",
+            "adminAuditVerification",
+            "The latest audit chain verification.",
+        )
+        .ok::<crate::admin::LatestVerification>(200, "The latest verification.")
+        .errors(&[404]),
         ("GET", "/api/consents") => op(
             "consents",
             "listConsents",
@@ -343,11 +447,18 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         ("POST", "/api/research/exports") => op(
             "research",
             "createResearchExport",
-            "Queue a de-identified (HIPAA Safe Harbor) NDJSON export (researchers).",
+            "Queue a de-identified (HIPAA Safe Harbor, optionally k-anonymous) NDJSON export \
+             for a stated purpose (researchers).",
         )
         .body::<research::NewExport>(true)
         .ok::<research::ResearchExportAccepted>(202, "Queued; Location: its status.")
         .errors(&[400]),
+        ("GET", "/api/research/exports") => op(
+            "research",
+            "listResearchExports",
+            "The caller's own exports, newest first (not the cancelled or expired ones; researchers).",
+        )
+        .ok::<research::ResearchExports>(200, "The exports."),
         ("GET", "/api/research/exports/{id}") => op(
             "research",
             "researchExport",
@@ -358,7 +469,7 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         ("DELETE", "/api/research/exports/{id}") => op(
             "research",
             "cancelResearchExport",
-            "Cancel an export and delete its files.",
+            "Cancel an export and delete its files (also while it is being written).",
         )
         .no_content("Cancelled.")
         .errors(&[404]),

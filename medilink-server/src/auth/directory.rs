@@ -2,9 +2,11 @@
 //! (active physicians found by name) and the names shown in a patient's access log.
 //!
 //! Names and e-mails are encrypted at rest, so the store cannot filter them: the directory
-//! lists active physicians page by page and matches the decrypted names in memory. Nothing
-//! here returns an e-mail address; an account without a name is matched by the local part
-//! of its e-mail but listed without a name.
+//! lists active physicians page by page and matches the decrypted names in memory. The
+//! directory never returns an e-mail address: an account without a name is matched by the
+//! local part of its e-mail but listed without a name. Only a patient's own consents and
+//! access log name a nameless account by its e-mail ([`Auth::names_or_emails`]): people the
+//! patient shares with or who read their records.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -127,6 +129,29 @@ impl Auth {
             }
         }
         Ok(names)
+    }
+
+    /// What a patient is shown for the accounts `ids` (those they share with or who read
+    /// their records): the display name, else the e-mail address, never a bare account id
+    /// (issue #16); unknown accounts are left out.
+    pub async fn names_or_emails<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, String>, ApiError> {
+        let distinct: BTreeSet<&str> = ids.into_iter().collect();
+        let mut labels = HashMap::with_capacity(distinct.len());
+        for id in distinct {
+            let Some(user) = self.accounts.user(&UserId(id.to_owned())).await? else {
+                continue;
+            };
+            let label = self
+                .display_name(&user)
+                .or_else(|| self.open_text("email", &user.email_enc));
+            if let Some(label) = label {
+                labels.insert(id.to_owned(), label);
+            }
+        }
+        Ok(labels)
     }
 }
 

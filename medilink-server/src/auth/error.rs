@@ -66,6 +66,38 @@ pub enum AccountError {
     /// An admin action on an unknown user.
     #[error("no such user")]
     UserNotFound,
+    /// An admin action the account's status does not allow.
+    #[error("cannot {action} an account that is {status}")]
+    InvalidTransition {
+        /// `approve`, `suspend` or `reinstate`.
+        action: &'static str,
+        /// The account's status.
+        status: &'static str,
+    },
+    /// The change would leave no active admin.
+    #[error("cannot remove the last admin")]
+    LastAdmin,
+    /// A role change to or from `patient`.
+    #[error(
+        "a patient account is bound to its Patient record: it cannot change role, and no other \
+         account can become a patient"
+    )]
+    PatientRole,
+    /// A name is required here (a researcher accepting an invitation).
+    #[error("name is required")]
+    NameMissing,
+    /// An invitation's lifetime out of range.
+    #[error("expires_in_hours must be 1 to 720")]
+    InvalidExpiry,
+    /// No invitation has this id or token.
+    #[error("no such invitation")]
+    InvitationNotFound,
+    /// The invitation was used, revoked or has expired.
+    #[error("the invitation was used, revoked or has expired")]
+    InvitationGone,
+    /// Revoking an invitation that was accepted.
+    #[error("the invitation was already accepted")]
+    InvitationAccepted,
     /// The account store, key-value store or resource store failed.
     #[error(transparent)]
     Store(#[from] FhirError),
@@ -88,10 +120,18 @@ impl ServiceError for AccountError {
         match self {
             AccountError::InvalidEmail(_)
             | AccountError::WeakPassword(_)
-            | AccountError::NameRequired => ErrorKind::Invalid,
+            | AccountError::NameRequired
+            | AccountError::NameMissing
+            | AccountError::InvalidExpiry => ErrorKind::Invalid,
             AccountError::EmailTaken
             | AccountError::TotpAlreadyEnabled
-            | AccountError::TotpNotSetUp => ErrorKind::Conflict,
+            | AccountError::TotpNotSetUp
+            | AccountError::InvalidTransition { .. }
+            | AccountError::LastAdmin
+            | AccountError::PatientRole
+            | AccountError::InvitationAccepted => ErrorKind::Conflict,
+            AccountError::InvitationNotFound => ErrorKind::NotFound,
+            AccountError::InvitationGone => ErrorKind::Gone,
             AccountError::InvalidLogin
             | AccountError::RefreshInvalid
             | AccountError::AccountGone => ErrorKind::Unauthenticated,
@@ -107,7 +147,10 @@ impl ServiceError for AccountError {
     fn issue_code(&self) -> IssueCode {
         match self {
             AccountError::InvalidEmail(_) | AccountError::WeakPassword(_) => IssueCode::Value,
-            AccountError::NameRequired => IssueCode::Required,
+            AccountError::NameRequired | AccountError::NameMissing => IssueCode::Required,
+            AccountError::InvalidTransition { .. }
+            | AccountError::LastAdmin
+            | AccountError::PatientRole => IssueCode::BusinessRule,
             AccountError::Store(err) => err.issue_code(),
             other => other.kind().issue_code(),
         }

@@ -3,13 +3,18 @@
 //!
 //! Everything cryptographic lives here ([`crypto`], [`password`], [`token`], [`totp`]); the
 //! library stores only ciphertext and hashes through [`medilink_platform`]. The flows
-//! (register, login, refresh, …) are in [`service`], the clinician directory and display
+//! (register, login, refresh, …) are in [`service`], the admin's over accounts in [`admin`]
+//! and researcher invitations in [`invitations`], the clinician directory and display
 //! names in [`directory`], the request-time checks in [`session`] and [`limits`].
 
+pub mod admin;
 pub mod crypto;
+pub mod demographics;
+pub mod details;
 pub mod directory;
 pub mod email;
 pub mod error;
+pub mod invitations;
 pub mod limits;
 pub mod password;
 pub mod service;

@@ -1,20 +1,20 @@
-//! The account flows behind `/api/auth/*`, `/api/admin/users*` and `user add`: register,
-//! login (with lockout and TOTP), refresh rotation with reuse detection, logout, password
-//! change, TOTP enrolment and the admin actions.
+//! The account flows behind `/api/auth/*` and `user add`: register, login (with lockout and
+//! TOTP), refresh rotation with reuse detection, logout, password change and TOTP enrolment
+//! (the admin's flows: [`super::admin`], invitations: [`super::invitations`]).
 
 use std::time::Duration;
 
 use medilink_fhir::{RequestContext, ResourceId};
 use medilink_platform::notifications::{Event, NotificationKind, Notifications, Recipient};
 use medilink_platform::{
-    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserFilter, UserId,
-    UserRecord,
+    AccountStatus, NewUser, RefreshConsumed, RefreshTokenRecord, Role, UserId, UserRecord,
 };
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::crypto::{random_token, sha256};
+use super::demographics::Demographics;
 use super::email::{new_account_email, normalize_email};
 use super::error::{AccountError, AccountResult};
 use super::password::check_strength;
@@ -34,6 +34,33 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
     pub expires_in: u64,
+}
+
+/// An account to create ([`Auth::create`]).
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    /// The e-mail address (normalised before use).
+    pub email: &'a str,
+    /// The password (the strength rule applies).
+    pub password: &'a str,
+    /// The display name (required for physicians; for patients it defaults to the name of
+    /// their demographics).
+    pub name: Option<&'a str>,
+    /// The role.
+    pub role: Role,
+    /// The status (`None`: active patients, pending others).
+    pub status: Option<AccountStatus>,
+    /// A patient's `Patient` (ignored for other roles).
+    pub patient: PatientRecord<'a>,
+}
+
+/// Where a patient account's `Patient` comes from.
+#[derive(Debug, Clone)]
+pub enum PatientRecord<'a> {
+    /// A new `Patient`: with these validated demographics, else holding only the name.
+    Create(Option<&'a Demographics>),
+    /// An existing `Patient` (imported demo data).
+    Link(ResourceId),
 }
 
 /// The answer to a login.
@@ -108,7 +135,7 @@ pub struct SignInClient {
 }
 
 impl Auth {
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
@@ -137,8 +164,12 @@ impl Auth {
         Ok(user)
     }
 
-    /// Remembers a successful sign-in of `user` from `client`; a new client is told.
+    /// Remembers a successful sign-in of `user` from `client` (its instant for the admin's
+    /// view); a new client is told.
     async fn signed_in(&self, user: &UserId, client: &SignInClient) {
+        if let Err(err) = self.accounts.record_sign_in(user, self.now()).await {
+            tracing::error!(error = %err, "sign-in instant not stored");
+        }
         let Some(notifications) = &self.notifications else {
             return;
         };
@@ -161,12 +192,12 @@ impl Auth {
     }
 
     /// The lookup hash of an address already normalised by [`normalize_email`].
-    fn email_hash(&self, email: &str) -> Vec<u8> {
+    pub(super) fn email_hash(&self, email: &str) -> Vec<u8> {
         self.keys.lookup_hash("email", email)
     }
 
     /// The lockout key shared by login and password change (per account e-mail).
-    fn login_key(email_hash: &[u8]) -> String {
+    pub(super) fn login_key(email_hash: &[u8]) -> String {
         format!("login:{}", hex(email_hash))
     }
 
@@ -207,8 +238,41 @@ impl Auth {
         role: Role,
         status: Option<AccountStatus>,
     ) -> AccountResult<UserRecord> {
+        let account = NewAccount {
+            email,
+            password,
+            name,
+            role,
+            status,
+            patient: PatientRecord::Create(None),
+        };
+        self.create(account).await
+    }
+
+    /// Creates an account as [`Auth::create_account`] does, with a patient's record described
+    /// by `account.patient`: a new `Patient` (with the validated demographics of registration:
+    /// an official name, birth date, gender and phone; the display name defaults to "given…
+    /// family"), or an existing one linked (the demo patient).
+    pub async fn create(&self, account: NewAccount<'_>) -> AccountResult<UserRecord> {
+        let NewAccount {
+            email,
+            password,
+            name,
+            role,
+            status,
+            patient,
+        } = account;
         let email = new_account_email(email)?;
-        let name = name.map(str::trim).filter(|name| !name.is_empty());
+        let default_name = match &patient {
+            PatientRecord::Create(Some(demographics)) if role == Role::Patient => {
+                Some(demographics.display_name())
+            }
+            _ => None,
+        };
+        let name = name
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .or(default_name.as_deref());
         if role == Role::Physician && name.is_none() {
             return Err(AccountError::NameRequired);
         }
@@ -222,8 +286,11 @@ impl Auth {
         {
             return Err(AccountError::EmailTaken);
         }
-        let patient_id = match role {
-            Role::Patient => Some(self.create_patient(name).await?),
+        let patient_id = match (role, patient) {
+            (Role::Patient, PatientRecord::Link(id)) => Some(id),
+            (Role::Patient, PatientRecord::Create(demographics)) => {
+                Some(self.create_patient(name, demographics).await?)
+            }
             _ => None,
         };
         let status = status.unwrap_or(match role {
@@ -245,11 +312,21 @@ impl Auth {
         Ok(created)
     }
 
-    async fn create_patient(&self, name: Option<&str>) -> AccountResult<ResourceId> {
-        let mut patient = json!({"resourceType": "Patient", "active": true});
-        if let Some(name) = name.filter(|name| !name.trim().is_empty()) {
-            patient["name"] = json!([{"text": name.trim()}]);
-        }
+    async fn create_patient(
+        &self,
+        name: Option<&str>,
+        demographics: Option<&Demographics>,
+    ) -> AccountResult<ResourceId> {
+        let patient = match demographics {
+            Some(demographics) => demographics.new_patient(),
+            None => {
+                let mut patient = json!({"resourceType": "Patient", "active": true});
+                if let Some(name) = name.filter(|name| !name.trim().is_empty()) {
+                    patient["name"] = json!([{"text": name.trim()}]);
+                }
+                patient
+            }
+        };
         let stored = self
             .store
             .create(&RequestContext::system(), patient)
@@ -313,7 +390,7 @@ impl Auth {
         })
     }
 
-    async fn locked(&self, key: &str) -> AccountResult<bool> {
+    pub(super) async fn locked(&self, key: &str) -> AccountResult<bool> {
         Ok(self.kv.get(&format!("lock:{key}")).await?.is_some())
     }
 
@@ -483,7 +560,7 @@ impl Auth {
     }
 
     /// Rejects every access token of `user` issued before now (password change, suspension).
-    async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
+    pub(super) async fn end_sessions(&self, user: &UserId) -> AccountResult<()> {
         let now = self.now();
         self.accounts.revoke_user_refresh(user, now).await?;
         self.kv
@@ -625,80 +702,4 @@ impl Auth {
             .await?;
         Ok(())
     }
-
-    /// Admin: users by role, status or e-mail.
-    pub async fn list_users(
-        &self,
-        role: Option<Role>,
-        status: Option<AccountStatus>,
-        email: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> AccountResult<Vec<UserView>> {
-        let filter = UserFilter {
-            role,
-            status,
-            email_hash: email
-                .map(|email| normalize_email(email).map(|email| self.email_hash(&email)))
-                .transpose()?,
-            limit,
-            offset,
-        };
-        let users = self.accounts.list_users(&filter).await?;
-        Ok(users.iter().map(|user| self.view(user)).collect())
-    }
-
-    /// Admin: approve, suspend or unlock.
-    pub async fn admin_action(&self, id: &str, action: AdminAction) -> AccountResult<UserView> {
-        let mut user = self
-            .accounts
-            .user(&UserId(id.to_owned()))
-            .await?
-            .ok_or(AccountError::UserNotFound)?;
-        match action {
-            AdminAction::Approve => {
-                let was = user.status;
-                user.status = AccountStatus::Active;
-                user = if was != AccountStatus::Active && user.role == Role::Physician {
-                    self.update_telling(&user, NotificationKind::PhysicianApproved)
-                        .await?
-                } else {
-                    self.accounts.update_user(&user).await?
-                };
-            }
-            AdminAction::Suspend => {
-                let was = user.status;
-                user.status = AccountStatus::Suspended;
-                user = if was != AccountStatus::Suspended && user.role == Role::Physician {
-                    self.update_telling(&user, NotificationKind::PhysicianSuspended)
-                        .await?
-                } else {
-                    self.accounts.update_user(&user).await?
-                };
-                self.end_sessions(&user.id).await?;
-            }
-            AdminAction::Unlock => {
-                for key in [
-                    Self::login_key(&user.email_hash),
-                    format!("totp:{}", user.id),
-                ] {
-                    self.kv.delete(&format!("lock:{key}")).await?;
-                    self.kv.delete(&format!("fail:{key}")).await?;
-                }
-            }
-        }
-        tracing::info!(user_id = %user.id, ?action, "admin action");
-        Ok(self.view(&user))
-    }
-}
-
-/// What an admin does to an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminAction {
-    /// Pending → active.
-    Approve,
-    /// → suspended; ends its sessions.
-    Suspend,
-    /// Clears login and TOTP lockouts.
-    Unlock,
 }

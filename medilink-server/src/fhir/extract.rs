@@ -1,5 +1,5 @@
-//! Request extractors of the FHIR API: typed path segments, the base URL, `If-Match`, and the
-//! JSON bodies. Every rejection is an [`ApiError`], so it reaches the client as an
+//! Request extractors of the FHIR API: typed path segments, the base URL and the origin,
+//! `If-Match`, and the JSON bodies. Every rejection is an [`ApiError`], so it reaches the client as an
 //! `OperationOutcome`.
 
 use std::convert::Infallible;
@@ -18,12 +18,34 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub(crate) struct Base(pub(crate) String);
 
+/// The public origin of this server as clients see it (`--base-url`, else `http://{Host}`),
+/// without a trailing slash, e.g. `http://host:8080`: the base of `/api` URLs (issue #15: a
+/// research export's file URLs were built on [`Base`] and named `/fhir/R4/api/…`).
+#[derive(Debug, Clone)]
+pub(crate) struct Origin(pub(crate) String);
+
 fn plausible_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+fn origin(parts: &Parts, state: &AppState) -> String {
+    match &state.base_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
+                .filter(|host| plausible_host(host))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Base {
@@ -33,20 +55,18 @@ impl FromRequestParts<AppState> for Base {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let origin = match &state.base_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let host = parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|value| value.to_str().ok())
-                    .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
-                    .filter(|host| plausible_host(host))
-                    .unwrap_or("localhost");
-                format!("http://{host}")
-            }
-        };
-        Ok(Base(format!("{origin}/fhir/R4")))
+        Ok(Base(format!("{}/fhir/R4", origin(parts, state))))
+    }
+}
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Origin(origin(parts, state)))
     }
 }
 

@@ -13,6 +13,12 @@
 //! those resources (`Type/id`), patients and types. Only the action (and the type the URL
 //! named) comes from the route. A Bundle is one record listing every entry's
 //! resources and patients.
+//!
+//! Admin actions are not about resources: their handlers say what they did through the
+//! request's [`AuditNote`] — a more precise action than the route's (the one route of
+//! `POST /api/admin/users/{id}/{action}`) and the subjects acted on (`User/{id}`,
+//! `Invitation/{id}`, `Job/{id}`), kept with the record's resources — even when the action
+//! then fails.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +34,7 @@ use crate::auth::Principal;
 use crate::auth::limits::client_ip;
 use crate::error::ApiError;
 use crate::layers::request_id::RequestId;
-use crate::route_meta::Meta;
+use crate::route_meta::{Action, Meta};
 use crate::state::AppState;
 
 /// Records per append transaction at most.
@@ -41,6 +47,52 @@ const CAPACITY: usize = 4096;
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Job = (AuditEntry, oneshot::Sender<()>);
+
+/// What a handler adds to its request's audit record (see the module docs). A handler of a
+/// route that is not audited gets a detached note that goes nowhere.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditNote(Arc<std::sync::Mutex<Note>>);
+
+#[derive(Debug, Default)]
+struct Note {
+    action: Option<Action>,
+    subjects: Vec<String>,
+}
+
+impl AuditNote {
+    fn note(&self) -> std::sync::MutexGuard<'_, Note> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The record names `action` instead of the route's.
+    pub(crate) fn action(&self, action: Action) -> &Self {
+        self.note().action = Some(action);
+        self
+    }
+
+    /// The record names `subject` (`Type/id`) among what the request acted on.
+    pub(crate) fn subject(&self, subject: impl Into<String>) -> &Self {
+        self.note().subjects.push(subject.into());
+        self
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditNote {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<AuditNote>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
 
 /// The sending side of the audit queue.
 #[derive(Debug, Clone)]
@@ -131,6 +183,8 @@ pub(crate) async fn record(
     let path = request.uri().path().to_owned();
     let accessed = Accessed::collecting();
     request.extensions_mut().insert(accessed.clone());
+    let note = AuditNote::default();
+    request.extensions_mut().insert(note.clone());
     let principal = request.extensions().get::<Principal>().cloned();
     let request_id = request
         .extensions()
@@ -150,7 +204,14 @@ pub(crate) async fn record(
         }
     });
     let response = next.run(request).await;
-    let entry = AuditEntry {
+    let (action, subjects) = {
+        let mut note = note.note();
+        (
+            note.action.unwrap_or(action),
+            std::mem::take(&mut note.subjects),
+        )
+    };
+    let mut entry = AuditEntry {
         at: app.clock.now(),
         actor: principal.as_ref().map(|p| p.claims.sub.to_string()),
         role: principal.as_ref().map(|p| p.role().as_str().to_owned()),
@@ -162,8 +223,10 @@ pub(crate) async fn record(
         outcome: response.status().as_u16(),
         client_ip: ip,
         request_id,
+        detail: None,
     }
     .disclosing(&accessed.summary());
+    entry.resource_ids.extend(subjects);
     if app.audit.record(entry).await {
         response
     } else {
@@ -199,6 +262,12 @@ mod tests {
                 first_broken: None,
             })
         }
+        async fn count(&self, _filter: &AuditFilter) -> FhirResult<u64> {
+            Ok(0)
+        }
+        async fn records_from(&self, _first: u64, _limit: usize) -> FhirResult<Vec<AuditRecord>> {
+            Ok(Vec::new())
+        }
     }
 
     fn entry(n: u16) -> AuditEntry {
@@ -214,6 +283,7 @@ mod tests {
             outcome: n,
             client_ip: None,
             request_id: format!("r{n}"),
+            detail: None,
         }
     }
 

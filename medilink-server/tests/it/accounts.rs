@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::support::PostgresDatabase;
 use crate::support::process::{describe, run};
-use crate::support::{PASSWORD, TestApp, api_call};
+use crate::support::{PASSWORD, TestApp, api_call, with_demographics};
 
 /// The four passwords a tester saw accepted (issue #11).
 const WEAK: [&str; 4] = [
@@ -27,7 +27,8 @@ const WEAK: [&str; 4] = [
 ];
 
 async fn register(app: &TestApp, body: &Value) -> (StatusCode, Value) {
-    api_call(app, Method::POST, "/api/auth/register", "", Some(body)).await
+    let body = with_demographics(body);
+    api_call(app, Method::POST, "/api/auth/register", "", Some(&body)).await
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Value) {

@@ -8,7 +8,7 @@ use medilink_fhir::Clock;
 use medilink_platform::{AccountStatus, Role};
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp, api_call, signed_in, totp_code};
+use crate::support::{PASSWORD, TestApp, api_call, signed_in, totp_code, with_demographics};
 
 async fn register(app: &TestApp, email: &str, role: &str) -> Value {
     let (status, body) = api_call(
@@ -16,7 +16,9 @@ async fn register(app: &TestApp, email: &str, role: &str) -> Value {
         Method::POST,
         "/api/auth/register",
         "",
-        Some(&json!({"email": email, "password": PASSWORD, "role": role, "name": "Test Person"})),
+        Some(&with_demographics(
+            &json!({"email": email, "password": PASSWORD, "role": role, "name": "Test Person"}),
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -225,6 +227,24 @@ async fn every_admin_route_refuses_non_admins_and_incomplete_admin_logins() {
         (Method::POST, format!("/api/admin/users/{id}/suspend")),
         (Method::POST, format!("/api/admin/users/{id}/unlock")),
         (Method::GET, "/api/admin/audit".to_owned()),
+        // Issue #15.
+        (
+            Method::GET,
+            "/api/admin/users?q=doc&pending=true".to_owned(),
+        ),
+        (Method::GET, format!("/api/admin/users/{id}")),
+        (Method::POST, format!("/api/admin/users/{id}/reinstate")),
+        (Method::PUT, format!("/api/admin/users/{id}/role")),
+        (Method::GET, "/api/admin/invitations".to_owned()),
+        (Method::POST, "/api/admin/invitations".to_owned()),
+        (Method::DELETE, "/api/admin/invitations/i1".to_owned()),
+        (Method::GET, "/api/admin/stats".to_owned()),
+        (Method::GET, "/api/admin/health".to_owned()),
+        (Method::POST, "/api/admin/reindex".to_owned()),
+        (Method::GET, "/api/admin/jobs/j1".to_owned()),
+        (Method::POST, "/api/admin/audit/verify".to_owned()),
+        (Method::GET, "/api/admin/audit/verify".to_owned()),
+        (Method::GET, "/api/admin/audit?break_glass=true".to_owned()),
     ];
     let patient = signed_in(&app.state, "p@test.local", Role::Patient).await;
     let physician = signed_in(&app.state, "d@test.local", Role::Physician).await;
@@ -282,6 +302,16 @@ async fn every_admin_route_refuses_non_admins_and_incomplete_admin_logins() {
     let (status, list) = admin(&app, Method::GET, "/api/admin/users?email=doc@test.local").await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["users"][0]["status"], "pending", "{list}");
+    assert_eq!(list["users"][0]["role"], "physician", "{list}");
+    let (_, invitations) = admin(&app, Method::GET, "/api/admin/invitations").await;
+    assert_eq!(invitations["invitations"], json!([]), "{invitations}");
+    let queued = app.state.jobs.summary().await.expect("counts").counts;
+    assert!(
+        queued
+            .iter()
+            .all(|(kind, _, _)| kind.starts_with("notification.")),
+        "no admin job was queued: {queued:?}"
+    );
 }
 
 /// Malformed query parameters of the `/api` endpoints are `400` OperationOutcomes naming the

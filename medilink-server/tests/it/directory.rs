@@ -1,6 +1,6 @@
 //! The clinician directory (`GET /api/directory/clinicians`): active physicians found by part
-//! of their name, nothing else and never an e-mail; and the display names of the patient's
-//! access log (`actor_name`).
+//! of their name, nothing else and never an e-mail; and the names of the patient's access
+//! log (`actor_name`) and consents (`grantee_name`): the display name, else the e-mail.
 
 use axum::http::{Method, StatusCode};
 use medilink_platform::{AccountStatus, Role, UserRecord};
@@ -336,20 +336,35 @@ async fn the_access_log_names_the_actor_once_per_account() {
             .all(|e| e["actor_name"] == "Grace Hopper"),
         "{log}"
     );
+    // Issue #16: a clinician without a display name is shown by e-mail, never by a bare id,
+    // in the access log and in the patient's consents.
     let nameless_reads = reads_by(nameless.id.as_str());
     assert_eq!(nameless_reads.len(), 2, "{log}");
     assert!(
         nameless_reads
             .iter()
-            .all(|e| e.get("actor_name") == Some(&Value::Null)),
+            .all(|e| e["actor_name"] == "dr.quietly@clinic.test"),
         "{log}"
     );
-    // Every entry has the field, and no e-mail appears in the log.
     assert!(
         entries.iter().all(|e| e.get("actor_name").is_some()),
         "{log}"
     );
-    assert!(!log.to_string().contains('@'), "{log}");
+    let (status, consents) = api_call(&app, Method::GET, "/api/consents", &patient, None).await;
+    assert_eq!(status, StatusCode::OK, "{consents}");
+    let name_of = |grantee: &str| -> Value {
+        consents["consents"]
+            .as_array()
+            .and_then(|all| all.iter().find(|g| g["grantee"] == grantee))
+            .map(|g| g["grantee_name"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(name_of(named.id.as_str()), "Grace Hopper", "{consents}");
+    assert_eq!(
+        name_of(nameless.id.as_str()),
+        "dr.quietly@clinic.test",
+        "{consents}"
+    );
 }
 
 #[tokio::test]

@@ -665,3 +665,85 @@ async fn a_failed_export_answers_500_with_an_outcome() {
         reply.text
     );
 }
+
+// Issue #15: `transactionTime` is the instant the data was read (the run), not the kick-off;
+// each patient's access log shows the physician's bulk export with the types of theirs.
+#[tokio::test]
+async fn a_physicians_export_is_in_each_patients_access_log() {
+    export_in_access_logs(&world().await).await;
+}
+
+#[tokio::test]
+async fn a_physicians_export_is_in_each_patients_access_log_on_postgres() {
+    PostgresDatabase::run("the export access-log test", |url| async move {
+        export_in_access_logs(&world_on(&SqlOptions::new(url)).await).await;
+    })
+    .await;
+}
+
+/// The access-log entries of `token` recording export runs.
+async fn export_entries(w: &World, token: &str) -> Vec<Value> {
+    let reply = w.get(token, "/api/consents/access-log").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json()["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry["action"] == "export-job")
+        .collect()
+}
+
+async fn export_in_access_logs(w: &World) {
+    use medilink_fhir::Clock;
+    w.observation(&w.a).await;
+    w.observation(&w.b).await;
+    w.create(json!({
+        "resourceType": "AllergyIntolerance",
+        "patient": {"reference": format!("Patient/{}", w.b)},
+    }))
+    .await;
+    w.grant(&w.patient_a, &["Observation"]).await;
+    w.grant(&w.patient_b, &["Observation", "AllergyIntolerance"])
+        .await;
+    let kicked_off = w.app.clock.now();
+    let status_url = w.start(&w.doctor, "/fhir/R4/$export").await;
+    // The job waits in the queue for 90 s: the data is read then.
+    w.app.clock.advance(Duration::from_secs(90));
+    w.work_once().await;
+    let manifest = w.get(&w.doctor, &status_url).await.json();
+    let transaction_time = time::OffsetDateTime::parse(
+        manifest["transactionTime"]
+            .as_str()
+            .expect("transactionTime"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("an instant");
+    // Read after the wait (not at the kick-off), before the manifest was asked for.
+    assert!(
+        transaction_time >= kicked_off + time::Duration::seconds(90),
+        "{manifest}"
+    );
+    assert!(transaction_time < w.app.clock.now(), "{manifest}");
+
+    // Each patient sees the export, at the run's instant, with the types of theirs.
+    let a = export_entries(w, &w.patient_a).await;
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a[0]["actor"], w.doctor_id.as_str());
+    assert_eq!(a[0]["resource_types"], json!(["Observation"]));
+    assert_eq!(a[0]["resource_ids"], json!([]));
+    assert!(a[0]["grant"].is_string(), "{}", a[0]);
+    let b = export_entries(w, &w.patient_b).await;
+    assert_eq!(b.len(), 1, "{b:#?}");
+    assert_eq!(
+        b[0]["resource_types"],
+        json!(["AllergyIntolerance", "Observation"])
+    );
+    assert_eq!(a[0]["seq"], b[0]["seq"], "one record names both");
+
+    // A one-patient export of A is in A's log only.
+    w.export(&w.doctor, &format!("/fhir/R4/Patient/{}/$export", w.a))
+        .await;
+    assert_eq!(export_entries(w, &w.patient_a).await.len(), 2);
+    assert_eq!(export_entries(w, &w.patient_b).await.len(), 1);
+}

@@ -4,6 +4,7 @@
 //! each in a worker process) — plus the node-local catch-up of its own full-text index. A kind
 //! registered here only would stall under `serve --no-worker`.
 
+use medilink_platform::admin_jobs::REINDEX;
 use medilink_platform::maintenance::FULLTEXT;
 
 use crate::support::TestApp;
@@ -14,9 +15,16 @@ async fn the_servers_worker_registers_the_shared_kinds_and_its_index_catch_up() 
     let registry = medilink_server::serve::registry(&app.state);
     let mut expected = medilink_jobs::kinds(&app.state.job_deps);
     expected.push(FULLTEXT.to_owned());
+    // Issue #15: the full-text rebuild is node-local too (it rebuilds this process's index).
+    expected.push(REINDEX.to_owned());
     expected.sort();
     assert_eq!(registry.kinds(), expected);
-    for kind in ["document.ingest", "fhir.export", "research.export"] {
+    for kind in [
+        "document.ingest",
+        "fhir.export",
+        "research.export",
+        "audit.verify",
+    ] {
         assert!(expected.iter().any(|k| k == kind), "{kind} is shared");
     }
 }

@@ -8,7 +8,9 @@ use medilink_fhir::Clock;
 use medilink_platform::Role;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp, api_call, signed_in, totp_code, wrong_code};
+use crate::support::{
+    PASSWORD, TestApp, api_call, signed_in, totp_code, with_demographics, wrong_code,
+};
 
 async fn register_patient(app: &TestApp, email: &str) -> String {
     let (status, body) = api_call(
@@ -16,7 +18,9 @@ async fn register_patient(app: &TestApp, email: &str) -> String {
         Method::POST,
         "/api/auth/register",
         "",
-        Some(&json!({"email": email, "password": PASSWORD, "role": "patient"})),
+        Some(&with_demographics(
+            &json!({"email": email, "password": PASSWORD, "role": "patient"}),
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

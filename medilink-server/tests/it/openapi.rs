@@ -118,7 +118,8 @@ async fn real_answers_validate_against_their_declared_types() {
     };
 
     let account = json!({"email": "pat@test.local", "password": "a long enough passphrase 42",
-        "role": "patient", "name": "Pat Example"});
+        "role": "patient", "given": ["Pat"], "family": "Example", "birth_date": "1970-01-01",
+        "gender": "other", "phone": null});
     let answer = api_call(&app, Method::POST, "/api/auth/register", "", Some(&account)).await;
     check("POST", "/api/auth/register", &answer);
     let answer = api_call(&app, Method::POST, "/api/auth/login", "", Some(&account)).await;
@@ -133,6 +134,24 @@ async fn real_answers_validate_against_their_declared_types() {
         .as_str()
         .expect("a patient")
         .to_owned();
+    let answer = api_call(
+        &app,
+        Method::GET,
+        "/api/account/demographics",
+        &patient,
+        None,
+    )
+    .await;
+    check("GET", "/api/account/demographics", &answer);
+    let answer = api_call(
+        &app,
+        Method::PUT,
+        "/api/account/demographics",
+        &patient,
+        Some(&answer.1),
+    )
+    .await;
+    check("PUT", "/api/account/demographics", &answer);
     let wrong = json!({"email": "pat@test.local", "password": "not the password"});
     let (status, body) = api_call(&app, Method::POST, "/api/auth/login", "", Some(&wrong)).await;
     assert_documented(&document, "POST", "/api/auth/login", status, &body);

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp};
+use crate::support::{PASSWORD, TestApp, with_demographics};
 
 async fn call(
     app: &TestApp,
@@ -37,7 +37,9 @@ async fn register_and_login(app: &TestApp, email: &str) -> Value {
         Method::POST,
         "/api/auth/register",
         "",
-        Some(&json!({"email": email, "password": PASSWORD, "role": "patient", "name": "Test Person"})),
+        Some(&with_demographics(
+            &json!({"email": email, "password": PASSWORD, "role": "patient", "name": "Test Person"}),
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use medilink_consent::export::{BulkExport, ExportLevel, ExportRequest};
-use medilink_consent::research::{ResearchExport, ResearchRequest};
+use medilink_consent::research::{ResearchExport, ResearchParams, ResearchRequest};
 use medilink_fhir::jobs::JobKind;
 use medilink_fhir::jobs::{JobFilter, JobStatus};
 use medilink_fhir::{
@@ -62,6 +62,7 @@ async fn open(data_dir: &std::path::Path) -> (Arc<dyn ResourceStore>, Platform, 
         ids: ids.clone(),
         pipeline: Pipeline::offline_default(),
         research_key: [7; 32],
+        research_ttl: std::time::Duration::from_secs(168 * 3600),
         notifications: medilink_platform::notifications::Notifications::new(
             platform.notifications.clone(),
             platform.jobs.clone(),
@@ -165,7 +166,11 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
                     .expect("export queued");
             }
             ResearchExport::KIND => {
-                let request = ResearchRequest::parse(None, None, false).expect("request");
+                let request = ResearchRequest::parse(ResearchParams {
+                    purpose: Some("every kind runs: a research export".to_owned()),
+                    ..ResearchParams::default()
+                })
+                .expect("request");
                 deps.research()
                     .start(&user(Role::Researcher), request)
                     .await
@@ -184,6 +189,17 @@ async fn a_worker_process_completes_a_job_of_every_registered_kind() {
                     .await
                     .expect("notified");
                 assert_eq!(told, 1);
+            }
+            medilink_platform::admin_jobs::AUDIT_VERIFY => {
+                let job = medilink_fhir::jobs::NewJob::of::<
+                    medilink_platform::admin_jobs::AuditVerify,
+                >(&medilink_fhir::jobs::NoPayload {})
+                .expect("job");
+                platform
+                    .jobs
+                    .enqueue(job)
+                    .await
+                    .expect("audit verification queued");
             }
             other => panic!("no test job for the kind {other}: queue one here"),
         }

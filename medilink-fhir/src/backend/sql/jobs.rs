@@ -53,7 +53,9 @@ use uuid::Uuid;
 use super::{SqlResourceStore, classify};
 use crate::clock::{Clock, IdGen, from_micros, to_micros};
 use crate::error::{FhirError, FhirResult};
-use crate::jobs::{Job, JobFilter, JobQueue, JobStatus, LeaseRecovery, NewJob};
+use crate::jobs::{
+    Job, JobFilter, JobProgress, JobQueue, JobStatus, LeaseRecovery, NewJob, QueueSummary,
+};
 
 const JOB_COLUMNS: &str = "id, kind, payload, owner, status, attempts, max_attempts, run_at, \
      lease_until, leased_by, last_error, result, created_at, updated_at";
@@ -429,6 +431,16 @@ impl JobQueue for SqlJobQueue {
         .await
     }
 
+    async fn delete(&self, id: Uuid) -> FhirResult<bool> {
+        let deleted = self
+            .update(
+                "DELETE FROM jobs WHERE id = ? AND status NOT IN ('pending', 'processing')",
+                vec![id.to_string().into()],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
     async fn count_by_status(&self) -> FhirResult<Vec<(JobStatus, u64)>> {
         let rows = self
             .db
@@ -446,6 +458,65 @@ impl JobQueue for SqlJobQueue {
                 Ok((status, u64::try_from(n).unwrap_or(0)))
             })
             .collect()
+    }
+
+    async fn summary(&self) -> FhirResult<QueueSummary> {
+        let rows = self
+            .db
+            .query_all_raw(self.statement(
+                "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
+                vec![],
+            ))
+            .await
+            .map_err(classify)?;
+        let counts = rows
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get_by_index(0).map_err(classify)?;
+                let status: String = row.try_get_by_index(1).map_err(classify)?;
+                let n: i64 = row.try_get_by_index(2).map_err(classify)?;
+                let status = JobStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+                Ok((kind, status, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect::<FhirResult<Vec<_>>>()?;
+        let oldest = self
+            .db
+            .query_one_raw(self.statement(
+                "SELECT MIN(created_at) FROM jobs WHERE status = 'pending'",
+                vec![],
+            ))
+            .await
+            .map_err(classify)?;
+        let oldest: Option<i64> = match oldest {
+            Some(row) => row.try_get_by_index(0).map_err(classify)?,
+            None => None,
+        };
+        Ok(QueueSummary {
+            counts,
+            oldest_pending: oldest.map(from_micros),
+        })
+    }
+
+    async fn report_progress(
+        &self,
+        id: Uuid,
+        worker: &str,
+        progress: JobProgress,
+    ) -> FhirResult<bool> {
+        let result = serde_json::json!({ "progress": progress });
+        let changed = self
+            .update(
+                "UPDATE jobs SET result = ?, updated_at = ? \
+                 WHERE id = ? AND status = 'processing' AND leased_by = ?",
+                vec![
+                    json_text(&result)?.into(),
+                    self.now().into(),
+                    id.to_string().into(),
+                    worker.into(),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn get(&self, id: Uuid) -> FhirResult<Option<Job>> {
@@ -477,6 +548,10 @@ impl JobQueue for SqlJobQueue {
                 marks(filter.statuses.len())
             ));
             values.extend(filter.statuses.iter().map(|s| SqlValue::from(s.as_str())));
+        }
+        if let Some(before) = filter.created_before {
+            sql.push_str(" AND created_at < ?");
+            values.push(to_micros(before).into());
         }
         let limit = filter.limit.unwrap_or(100).min(MAX_LIST);
         sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT {limit}"));

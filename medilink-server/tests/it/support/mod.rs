@@ -239,6 +239,27 @@ pub(crate) fn patient() -> Value {
     json!({"resourceType": "Patient", "active": true, "gender": "other", "birthDate": "1970-01-01"})
 }
 
+/// `body` of `POST /api/auth/register` with a patient's required demographics added where it
+/// lacks them (issue #16: given and family names, birth date, gender); other roles unchanged.
+#[allow(dead_code, reason = "shared by the registration tests")]
+pub(crate) fn with_demographics(body: &Value) -> Value {
+    let mut body = body.clone();
+    if body["role"] == "patient" {
+        let defaults = [
+            ("given", json!(["Test"])),
+            ("family", json!("Person")),
+            ("birth_date", json!("1970-01-01")),
+            ("gender", json!("other")),
+        ];
+        for (field, value) in defaults {
+            if body.get(field).is_none() {
+                body[field] = value;
+            }
+        }
+    }
+    body
+}
+
 /// A password that passes the strength rule.
 pub(crate) const PASSWORD: &str = "violet-tangerine-47";
 
