@@ -28,8 +28,10 @@ const doctor = {
   name: process.env.E2E_PHYSICIAN2_NAME ?? 'Dr. Rosalind Franklin-E2E',
 };
 const stamp = Date.now();
-const patient = { name: 'Marie Curie-E2E', email: `marie.${stamp}@e2e.test`, password: 'polonium radium glow 1898' };
-const other = { name: 'Pierre Curie-E2E', email: `pierre.${stamp}@e2e.test`, password: 'piezo crystal spark 1880' };
+const patient = { given: 'Marie', family: 'Curie-E2E', birth: '1967-11-07', gender: 'female', email: `marie.${stamp}@e2e.test`, password: 'polonium radium glow 1898' };
+const other = { given: 'Pierre', family: 'Curie-E2E', birth: '1959-05-15', gender: 'male', email: `pierre.${stamp}@e2e.test`, password: 'piezo crystal spark 1880' };
+patient.name = `${patient.given} ${patient.family}`;
+other.name = `${other.given} ${other.family}`;
 const screenshots = join(import.meta.dirname, 'screenshots');
 const readmeShots = join(import.meta.dirname, '../../docs/screenshots');
 mkdirSync(screenshots, { recursive: true });
@@ -129,7 +131,15 @@ async function api(method, path, token, body) {
 }
 
 async function registered(person) {
-  const created = await api('POST', '/api/auth/register', null, { email: person.email, password: person.password, name: person.name, role: 'patient' });
+  const created = await api('POST', '/api/auth/register', null, {
+    email: person.email,
+    password: person.password,
+    role: 'patient',
+    given: [person.given],
+    family: person.family,
+    birth_date: person.birth,
+    gender: person.gender,
+  });
   expect(created.status === 201 || created.status === 200, `register ${person.email}: ${created.status} ${JSON.stringify(created.json)}`);
   const login = await api('POST', '/api/auth/login', null, { email: person.email, password: person.password });
   expect(login.status === 200 && login.json.access_token, `login ${person.email}: ${login.status}`);

@@ -35,6 +35,7 @@ import type {
   NotificationPreferences,
   PreferencesInput,
 } from './types';
+import { translate } from '../i18n/core';
 
 /** An error answer of the server (or a network failure, `status` 0). */
 export class ApiError extends Error {
@@ -126,8 +127,8 @@ export function errorMessage(status: number, body: unknown, statusText = ''): { 
     const message = issue?.diagnostics ?? issue?.details?.text;
     if (message) return { message, code: issue?.code };
   }
-  if (status === 0) return { message: 'The server cannot be reached. Check your connection.' };
-  return { message: statusText ? `${status} ${statusText}` : `Request failed (${status})` };
+  if (status === 0) return { message: translate('error.offline') };
+  return { message: statusText ? `${status} ${statusText}` : translate('error.status', { status: String(status) }) };
 }
 
 export function buildQuery(query: Query | undefined): string {
