@@ -357,6 +357,50 @@ await run('patient: switches to Spanish and Hindi in Settings (stored, dates loc
   await nav(pat, 'Settings').waitFor();
 });
 
+await run('a Spanish browser: the sign-in and registration pages are in Spanish, and the new account keeps Spanish', async () => {
+  const spanishProfile = mkdtempSync(join(tmpdir(), 'medilink-e2e-es-'));
+  const spanish = await chromium.launchPersistentContext(spanishProfile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    viewport: { width: 1280, height: 900 },
+    locale: 'es-ES',
+    timezoneId: 'UTC',
+    bypassCSP: true,
+  });
+  spanish.setDefaultTimeout(timeout);
+  try {
+    const page = await spanish.newPage();
+    current = page;
+    await page.goto(`${base}/patient/`);
+    await page.getByRole('heading', { name: 'Acceso de pacientes', level: 1 }).waitFor();
+    expect((await page.evaluate(() => document.documentElement.lang)) === 'es', 'html lang is not es');
+    await page.getByRole('link', { name: 'Crear una cuenta' }).click();
+    await page.getByRole('heading', { name: 'Crea tu cuenta', level: 1 }).waitFor();
+    await expectAccessible(page, 'registration in Spanish');
+    const email = `irene.${stamp}@e2e.test`;
+    const password = 'artificial radioactivity prize 1935';
+    await page.getByLabel('Nombre', { exact: true }).fill('Irène');
+    await page.getByLabel('Apellidos', { exact: true }).fill('Joliot-Curie-E2E');
+    await page.getByLabel('Fecha de nacimiento').fill('1997-09-12');
+    await page.getByLabel('Sexo').selectOption('female');
+    await page.getByLabel('Correo electrónico').fill(email);
+    await page.getByLabel('Contraseña', { exact: true }).fill(password);
+    await page.getByLabel('Repite la contraseña').fill(password);
+    await page.getByRole('button', { name: 'Crear cuenta' }).click();
+    await page.getByRole('heading', { name: 'Resumen de salud', level: 1 }).waitFor();
+    // 1997-09-12 in Spanish.
+    await page.getByText(/12 sept?\.? 1997/).first().waitFor();
+    await shot(page, 'patient-summary-es');
+    const login = await api('POST', '/api/auth/login', null, { email, password });
+    const stored = await api('GET', '/api/notifications/preferences', login.json.access_token);
+    expect(stored.json.language === 'es', `the new account stored ${stored.json.language}, not es`);
+  } finally {
+    await spanish.close().catch(() => {});
+    rmSync(spanishProfile, { recursive: true, force: true });
+  }
+});
+
 await run('physician: Ctrl-K opens the command palette; a patient is found by name and opened', async () => {
   current = doc;
   await doc.goto(`${base}/`);

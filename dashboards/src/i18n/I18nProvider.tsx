@@ -19,6 +19,7 @@ import {
   type MessageKey,
   type Vars,
 } from './core';
+import { storeLanguage } from './store';
 
 const REMEMBERED = 'medilink.language';
 
@@ -76,10 +77,7 @@ export function I18nProvider({ children }: { children: ReactNode }) {
     if (stored) remember(stored);
   }, [lang, stored]);
   const save = useMutation({
-    mutationFn: async (next: Language) => {
-      const current = await queryClient.fetchQuery({ queryKey: PREFERENCES_KEY, queryFn: () => client.notificationPreferences() });
-      return client.saveNotificationPreferences({ language: next, quiet_hours: current.quiet_hours ?? null, kinds: current.kinds });
-    },
+    mutationFn: (next: Language) => storeLanguage(client, next),
     onSuccess: (saved: NotificationPreferences) => {
       remember(saved.language);
       setLast(saved.language);

@@ -14,6 +14,9 @@ import {
 import { en } from './en';
 import { chooseLanguage } from './I18nProvider';
 import { endsWithin, formatRelative } from './relative';
+import { storeLanguage } from './store';
+import type { ApiClient } from '../api/client';
+import type { NotificationPreferences, PreferencesInput } from '../api/types';
 
 describe('choosing the language', () => {
   it('reads the language of a BCP 47 tag', () => {
@@ -116,5 +119,36 @@ describe('relative times', () => {
     expect(endsWithin('2024-06-01T00:00:00Z', now, 7)).toBe(false);
     expect(endsWithin('2024-04-01T00:00:00Z', now, 7)).toBe(false);
     expect(endsWithin(null, now, 7)).toBe(false);
+  });
+});
+
+describe('storing the language', () => {
+  const stored: NotificationPreferences = {
+    language: 'en',
+    quiet_hours: { start: '22:00', end: '07:00', timezone: 'UTC' },
+    kinds: { 'results.filed': { in_app: true, email: false, mandatory: false } },
+  };
+  const fake = () => {
+    const puts: PreferencesInput[] = [];
+    const client = {
+      notificationPreferences: async () => stored,
+      saveNotificationPreferences: async (body: PreferencesInput) => {
+        puts.push(body);
+        return { ...stored, language: body.language } as NotificationPreferences;
+      },
+    } as unknown as ApiClient;
+    return { client, puts };
+  };
+
+  it('keeps every other preference as stored', async () => {
+    const { client, puts } = fake();
+    expect((await storeLanguage(client, 'hi')).language).toBe('hi');
+    expect(puts).toEqual([{ language: 'hi', quiet_hours: stored.quiet_hours, kinds: stored.kinds }]);
+  });
+
+  it('writes nothing when the language is stored already', async () => {
+    const { client, puts } = fake();
+    await storeLanguage(client, 'en');
+    expect(puts).toEqual([]);
   });
 });

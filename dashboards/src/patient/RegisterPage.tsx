@@ -8,7 +8,8 @@ import { useSession } from '../ui/session';
 import { Field, FormError } from '../ui/components';
 import { DemographicsFields } from '../ui/DemographicsFields';
 import { EMPTY_DEMOGRAPHICS, FIELD_IDS, demographicsProblem, toDemographics, type Problem } from '../ui/demographics';
-import { translate as t } from '../i18n/core';
+import { activeLanguage, translate as t } from '../i18n/core';
+import { storeLanguage } from '../i18n/store';
 
 export function RegisterPage() {
   const { client, signedIn } = useSession();
@@ -23,6 +24,9 @@ export function RegisterPage() {
     mutationFn: async () => {
       await client.register({ email, password, role: 'patient', ...toDemographics(details) });
       await client.login(email, password);
+      // The new account keeps the language the portal speaks now (the browser's, or the one
+      // chosen on this device): notices and e-mails use it too. Best effort.
+      await storeLanguage(client, activeLanguage()).catch(() => undefined);
       return signedIn();
     },
     onSuccess: () => navigate('/', { replace: true }),
