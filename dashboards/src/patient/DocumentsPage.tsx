@@ -77,7 +77,7 @@ export function DocumentsPage() {
           </form>
         )}
         <FormError error={upload.error} />
-        {uploaded && upload.isSuccess ? (
+        {uploaded && upload.isSuccess && jobs.data?.some((job) => job.id === uploaded && jobActive(job.status)) ? (
           <p className="form-success" role="status">
             {t('documents.uploaded')}
           </p>
