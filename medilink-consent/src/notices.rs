@@ -34,11 +34,11 @@ use medilink_fhir::{
     Clock, FhirResult, RequestContext, ResourceStore, ResourceType, StoredResource, VersionId,
 };
 use medilink_platform::UserId;
+use medilink_platform::notifications::feed::{FeedEvents, FeedRelay, FeedResult};
 use medilink_platform::notifications::{
     Event, NotificationKind, Notify, Recipient, readable_instant,
 };
 use medilink_platform::worker::{JobError, JobHandler, JobOutcome, Registry};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::grant::{Grant, GrantState};
@@ -55,10 +55,6 @@ pub const REVOKED_BY_URL: &str =
     "https://medilink.example/fhir/StructureDefinition/consent-revoked-by";
 /// The key-value key of the cursor (the last feed position told).
 const CURSOR_KEY: &str = "consent:notices:cursor";
-/// How long the cursor is kept without a run (it is rewritten by every run).
-const CURSOR_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
-/// Versions read per page.
-const PAGE: usize = 200;
 
 /// Who revoked a grant, as [`REVOKED_BY_URL`] records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,17 +131,6 @@ pub fn notice_of(
     }
 }
 
-/// The result of a `consent.notices` run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoticesResult {
-    /// `Consent` versions read.
-    pub versions: u64,
-    /// Notices written (0 when every change was told before).
-    pub told: u64,
-    /// The feed position reached.
-    pub position: u64,
-}
-
 /// Follows the `Consent` change feed and tells each change (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct ConsentNotices {
@@ -162,7 +147,7 @@ pub struct ConsentNotices {
 impl JobKind for ConsentNotices {
     const KIND: &'static str = KIND;
     type Payload = NoPayload;
-    type Result = NoticesResult;
+    type Result = FeedResult;
 }
 
 fn grant_of(stored: &StoredResource) -> Option<(Grant, Value)> {
@@ -172,15 +157,6 @@ fn grant_of(stored: &StoredResource) -> Option<(Grant, Value)> {
 }
 
 impl ConsentNotices {
-    async fn cursor(&self) -> FhirResult<Option<u64>> {
-        Ok(self
-            .kv
-            .get(CURSOR_KEY)
-            .await?
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| text.parse().ok()))
-    }
-
     /// The grant of the version before `stored`, if there is one and it was ours.
     async fn before(&self, stored: &StoredResource) -> FhirResult<Option<Grant>> {
         let Some(previous) = stored.version_id.get().checked_sub(1).filter(|v| *v > 0) else {
@@ -204,6 +180,22 @@ impl ConsentNotices {
         Ok(grant_of(&previous).map(|(grant, _)| grant))
     }
 
+    /// Tells every `Consent` change after the cursor and moves it.
+    pub async fn follow(&self) -> FhirResult<FeedResult> {
+        let relay = FeedRelay {
+            store: self.store.clone(),
+            kv: self.kv.clone(),
+            clock: self.clock.clone(),
+            resource_type: ResourceType::Consent,
+            cursor_key: CURSOR_KEY,
+            lookback: LOOKBACK,
+        };
+        relay.follow(self).await
+    }
+}
+
+#[async_trait]
+impl FeedEvents for ConsentNotices {
     /// Tells one version's change; the number of notices written.
     async fn tell(&self, stored: &StoredResource) -> FhirResult<u64> {
         let Some((after, resource)) = grant_of(stored) else {
@@ -221,40 +213,6 @@ impl ConsentNotices {
             event = event.with("at", readable_instant(after.start));
         }
         Ok(self.notify.notify(&[recipient], &event).await? as u64)
-    }
-
-    /// Tells every `Consent` change after the cursor and moves it.
-    pub async fn follow(&self) -> FhirResult<NoticesResult> {
-        let cursor = self.cursor().await?;
-        let oldest = cursor.is_none().then(|| self.clock.now() - LOOKBACK);
-        let mut result = NoticesResult {
-            position: cursor.unwrap_or(0),
-            ..NoticesResult::default()
-        };
-        let ctx = RequestContext::system();
-        loop {
-            let page = self
-                .store
-                .changes_of_type_since(&ctx, ResourceType::Consent, result.position, PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            let last = last.seq;
-            for stored in &page {
-                result.versions += 1;
-                if oldest.is_some_and(|oldest| stored.last_updated < oldest) {
-                    continue;
-                }
-                result.told += self.tell(stored).await?;
-            }
-            result.position = last;
-            self.kv
-                .set(CURSOR_KEY, last.to_string().as_bytes(), CURSOR_TTL)
-                .await?;
-            if page.len() < PAGE {
-                break;
-            }
-        }
-        Ok(result)
     }
 }
 

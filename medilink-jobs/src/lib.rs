@@ -129,7 +129,8 @@ impl JobDeps {
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
 /// `fhir.export`, `research.export`, `notification.deliver`, `audit.verify`, and the periodic
 /// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
-/// `notification.sweep`, `consent.notices`, `consent.expiry` and `research.expiry`.
+/// `notification.sweep`, `consent.notices`, `results.notices`, `consent.expiry` and
+/// `research.expiry`.
 pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     register_notifications(
         registry,
@@ -140,6 +141,15 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));
+    medilink_platform::notifications::results::register_result_notices(
+        registry,
+        medilink_platform::notifications::ResultNotices::new(
+            Arc::new(deps.notifications.clone()),
+            deps.store.clone(),
+            deps.kv.clone(),
+            deps.clock.clone(),
+        ),
+    );
     register_notices(
         registry,
         ConsentNotices {

@@ -36,9 +36,10 @@
 //! the notice, never the change).
 
 mod deliver;
+pub mod feed;
 mod kind;
 mod preferences;
-mod results;
+pub mod results;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 mod templates;

@@ -146,7 +146,13 @@ impl AppState {
         )?
         .with_notifications(notifications.clone());
         let checker = Arc::new(Checker::offline());
-        let gated = guarded_writes(&store, &notifications, checker.clone(), clock.clone());
+        let gated = guarded_writes(
+            &store,
+            &notifications,
+            job_deps.kv.clone(),
+            checker.clone(),
+            clock.clone(),
+        );
         Ok(AppState {
             store: ConsentGuard::new(gated, Arc::new(consents)),
             clinical: ClinicalService::new(checker, clock.clone(), ids.clone()),
@@ -283,6 +289,7 @@ impl AppState {
         let gated = guarded_writes(
             &self.job_deps.store,
             &self.notifications,
+            self.job_deps.kv.clone(),
             checker.clone(),
             self.clock.clone(),
         );
@@ -323,11 +330,12 @@ impl AppState {
 fn guarded_writes(
     store: &Arc<dyn ResourceStore>,
     notifications: &Notifications,
+    kv: Arc<dyn KeyValue>,
     checker: Arc<Checker>,
     clock: Arc<dyn Clock>,
 ) -> Arc<dyn ResourceStore> {
-    let gate = PrescriptionGate::new(store.clone(), checker, clock);
-    let told = ResultNotices::new(Arc::new(notifications.clone()));
+    let gate = PrescriptionGate::new(store.clone(), checker, clock.clone());
+    let told = ResultNotices::new(Arc::new(notifications.clone()), store.clone(), kv, clock);
     Arc::new(Hooked::new(
         store.clone(),
         vec![Arc::new(gate), Arc::new(told)],

@@ -34,8 +34,49 @@ import type {
   NotificationPage,
   NotificationPreferences,
   PreferencesInput,
+  AdminHealth,
+  AdminJob,
+  AdminStats,
+  AdminUserDetail,
+  AssignableRole,
+  AuditPage,
+  AuditVerification,
+  Invitation,
+  InvitationAcceptance,
+  InvitationList,
+  JobAccepted,
+  NewInvitation,
+  NewResearchExport,
+  ResearchExport,
+  ResearchExportAccepted,
+  ResearchExportList,
+  UserAction,
+  UserPage,
 } from './types';
 import { translate } from '../i18n/core';
+
+/** The query of `GET /api/admin/users` (`q`: part of an e-mail or name). */
+export interface UserFilter {
+  role?: string;
+  status?: string;
+  q?: string;
+  pending?: boolean;
+  limit?: number;
+  offset?: number;
+}
+
+/** The query of `GET /api/admin/audit` (instants in RFC 3339). */
+export interface AuditQuery {
+  actor?: string;
+  patient?: string;
+  action?: string;
+  resource_type?: string;
+  since?: string;
+  until?: string;
+  before?: number;
+  limit?: number;
+  break_glass?: boolean;
+}
 
 /** An error answer of the server (or a network failure, `status` 0). */
 export class ApiError extends Error {
@@ -109,7 +150,7 @@ export interface ClientOptions {
   onSignedOut?: () => void;
 }
 
-type Query = Record<string, string | number | undefined | null>;
+type Query = Record<string, string | number | boolean | undefined | null>;
 
 interface RequestOptions {
   query?: Query;
@@ -180,13 +221,7 @@ export class ApiClient {
 
   /** One request; on `401` with a session, refreshes once and retries. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const auth = options.auth ?? true;
-    let response = await this.send(method, path, options, auth);
-    if (response.status === 401 && auth && this.store.load()) {
-      if (await this.refresh()) {
-        response = await this.send(method, path, options, auth);
-      }
-    }
+    const response = await this.respond(method, path, options);
     const text = await response.text();
     let body: unknown = undefined;
     if (text) {
@@ -201,6 +236,35 @@ export class ApiClient {
       throw new ApiError(response.status, message, code);
     }
     return body as T;
+  }
+
+  /** A `GET` of a file (with the session's token) as a `Blob`; errors as in `request`. */
+  async download(path: string): Promise<Blob> {
+    const response = await this.respond('GET', path, {});
+    if (!response.ok) {
+      const text = await response.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Not JSON: the status says it.
+      }
+      const { message, code } = errorMessage(response.status, body, response.statusText);
+      throw new ApiError(response.status, message, code);
+    }
+    return response.blob();
+  }
+
+  /** The response of one request, after one refresh and retry on `401` with a session. */
+  private async respond(method: string, path: string, options: RequestOptions): Promise<Response> {
+    const auth = options.auth ?? true;
+    let response = await this.send(method, path, options, auth);
+    if (response.status === 401 && auth && this.store.load()) {
+      if (await this.refresh()) {
+        response = await this.send(method, path, options, auth);
+      }
+    }
+    return response;
   }
 
   private async send(method: string, path: string, options: RequestOptions, auth: boolean): Promise<Response> {
@@ -417,6 +481,101 @@ export class ApiClient {
   /** Stores the preferences; the server answers with what it stored (400 naming a problem). */
   saveNotificationPreferences(preferences: PreferencesInput): Promise<NotificationPreferences> {
     return this.request('PUT', '/api/notifications/preferences', { json: preferences });
+  }
+
+  // ---- administration (`/api/admin`, admins with TOTP) ----------------------------------
+
+  adminUsers(filter: UserFilter = {}): Promise<UserPage> {
+    return this.request('GET', '/api/admin/users', { query: { ...filter } });
+  }
+
+  adminUser(id: string): Promise<AdminUserDetail> {
+    return this.request('GET', `/api/admin/users/${encodeURIComponent(id)}`);
+  }
+
+  /** Approve, suspend, reinstate or unlock an account (409 naming an invalid transition). */
+  userAction(id: string, action: UserAction): Promise<UserView> {
+    return this.request('POST', `/api/admin/users/${encodeURIComponent(id)}/${action}`);
+  }
+
+  /** 409 for the last admin or a patient account; 400 for a physician without a name. */
+  setRole(id: string, role: AssignableRole): Promise<UserView> {
+    return this.request('PUT', `/api/admin/users/${encodeURIComponent(id)}/role`, { json: { role } });
+  }
+
+  /** A researcher invitation; its `url` is in this answer only. */
+  createInvitation(invitation: NewInvitation): Promise<Invitation> {
+    return this.request('POST', '/api/admin/invitations', { json: invitation });
+  }
+
+  async invitations(): Promise<Invitation[]> {
+    return (await this.request<InvitationList>('GET', '/api/admin/invitations')).invitations;
+  }
+
+  revokeInvitation(id: string): Promise<void> {
+    return this.request('DELETE', `/api/admin/invitations/${encodeURIComponent(id)}`);
+  }
+
+  /** Accepts an invitation (public: the token is the credential); 404 unknown, 410 used or expired. */
+  acceptInvitation(token: string, acceptance: InvitationAcceptance): Promise<UserView> {
+    return this.request('POST', `/api/auth/invitations/${encodeURIComponent(token)}/accept`, {
+      json: acceptance,
+      auth: false,
+    });
+  }
+
+  adminStats(): Promise<AdminStats> {
+    return this.request('GET', '/api/admin/stats');
+  }
+
+  adminHealth(): Promise<AdminHealth> {
+    return this.request('GET', '/api/admin/health');
+  }
+
+  /** Starts a full-text rebuild; follow it with `adminJob`. */
+  reindex(): Promise<JobAccepted> {
+    return this.request('POST', '/api/admin/reindex');
+  }
+
+  adminJob(id: string): Promise<AdminJob> {
+    return this.request('GET', `/api/admin/jobs/${encodeURIComponent(id)}`);
+  }
+
+  audit(filter: AuditQuery = {}): Promise<AuditPage> {
+    return this.request('GET', '/api/admin/audit', { query: { ...filter } });
+  }
+
+  /** Starts a verification of the audit hash chain; follow it with `adminJob`. */
+  verifyAudit(): Promise<JobAccepted> {
+    return this.request('POST', '/api/admin/audit/verify');
+  }
+
+  /** The latest verification of the audit chain, or `null` when none ran. */
+  async latestAuditVerification(): Promise<AuditVerification | null> {
+    try {
+      return await this.request<AuditVerification>('GET', '/api/admin/audit/verify');
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  // ---- research exports (`/api/research`, researchers) -----------------------------------
+
+  createResearchExport(request: NewResearchExport): Promise<ResearchExportAccepted> {
+    return this.request('POST', '/api/research/exports', { json: request });
+  }
+
+  async researchExports(): Promise<ResearchExport[]> {
+    return (await this.request<ResearchExportList>('GET', '/api/research/exports')).exports;
+  }
+
+  researchExport(id: string): Promise<ResearchExport> {
+    return this.request('GET', `/api/research/exports/${encodeURIComponent(id)}`);
+  }
+
+  cancelResearchExport(id: string): Promise<void> {
+    return this.request('DELETE', `/api/research/exports/${encodeURIComponent(id)}`);
   }
 
   // ---- FHIR -----------------------------------------------------------------------------

@@ -137,7 +137,8 @@ export type Portal = 'physician' | 'patient';
 
 /** The pages of each portal (router paths, without the patient portal's `/patient` base). */
 const PORTAL_PAGES: Record<Portal, string[]> = {
-  physician: ['/', '/patients', '/search', '/consents', '/interactions', '/security', '/settings', '/notifications'],
+  // The physician portal also holds the admin and research sections (shown by role).
+  physician: ['/', '/patients', '/search', '/consents', '/interactions', '/security', '/settings', '/notifications', '/admin', '/research'],
   patient: [
     '/',
     '/timeline',
@@ -157,7 +158,7 @@ const PORTAL_PAGES: Record<Portal, string[]> = {
 
 /** Server paths that name a page of another shape (the portal's page for the same thing). */
 const ALIASES: Record<Portal, Record<string, string>> = {
-  physician: { '/documents': '/', '/settings/security': '/security', '/research': '/' },
+  physician: { '/documents': '/', '/settings/security': '/security' },
   patient: { '/results': '/labs', '/settings/security': '/security' },
 };
 

@@ -151,3 +151,85 @@ export type NotificationPreferences = Schemas['PreferencesView'];
 
 /** The body of `PUT /api/notifications/preferences` (`mandatory` is ignored). */
 export type PreferencesInput = Schemas['PreferencesInput'];
+
+// ---- administration (`/api/admin`, issue #15) ------------------------------------------
+
+/** `GET /api/admin/users`: a page of accounts and how many match in all. */
+export type UserPage = Schemas['UserList'];
+
+/** One audit record (`GET /api/admin/audit`, a user's recent activity). */
+export type AuditRecord = Schemas['AuditRecord'];
+
+/** `GET /api/admin/audit`: a page, newest first. */
+export type AuditPage = Schemas['AuditPage'];
+
+/** `GET /api/admin/users/{id}`. */
+export type AdminUserDetail = Schemas['AdminUserDetail'];
+
+/** What an admin can do to an account (`POST /api/admin/users/{id}/{action}`; a path segment, not a schema). */
+export type UserAction = 'approve' | 'suspend' | 'reinstate' | 'unlock';
+
+/** The roles `PUT /api/admin/users/{id}/role` accepts (a patient account keeps its role: 409). */
+export type AssignableRole = Exclude<Schemas['RoleChange']['role'], 'patient'>;
+
+/** A researcher invitation; `url` only in the answer of its creation. */
+export type Invitation = Schemas['Invitation'];
+
+/** The body of `POST /api/admin/invitations`. */
+export type NewInvitation = Schemas['NewInvitationBody'];
+
+/** `GET /api/admin/invitations`. */
+export type InvitationList = Schemas['InvitationList'];
+
+/** The body of `POST /api/auth/invitations/{token}/accept`. */
+export type InvitationAcceptance = Schemas['AcceptInvitation'];
+
+/** `GET /api/admin/stats`: counts by key (type, status, role). */
+export type AdminStats = Schemas['AdminStats'];
+
+/** One dependency of `GET /api/admin/health`. */
+export type HealthCheck = Schemas['HealthCheck'];
+
+/** `ok`, `degraded`, `down` or (a check) `not-configured`. */
+export type HealthStatus = HealthCheck['status'];
+
+/** `GET /api/admin/health`. */
+export type AdminHealth = Schemas['AdminHealth'];
+
+/** `POST /api/admin/reindex`, `POST /api/admin/audit/verify` (202). */
+export type JobAccepted = Schemas['JobStarted'];
+
+/** How far a job got. */
+export type JobProgress = Schemas['ProgressView'];
+
+/** `GET /api/admin/jobs/{id}`. */
+export type AdminJob = Schemas['AdminJob'];
+
+/** The result of an audit-chain verification job. */
+export type AuditVerifyResult = Schemas['AuditVerifyResult'];
+
+/** `GET /api/admin/audit/verify`: the latest verification (404 when none ran). */
+export type AuditVerification = Schemas['LatestVerification'];
+
+// ---- research exports (`/api/research`, issue #15) ----------------------------------------
+
+/** The body of `POST /api/research/exports` (purpose 20–1000 characters, k 2–100). */
+export type NewResearchExport = Schemas['NewResearchExport'];
+
+/** `POST /api/research/exports` (202). */
+export type ResearchExportAccepted = Schemas['ResearchExportAccepted'];
+
+/** A file of a completed export. */
+export type ExportFile = Schemas['ExportFile'];
+
+/** Resources of one type the de-identifier refused. */
+export type SkippedResources = Schemas['SkippedResources'];
+
+/** What k-anonymity did to an export. */
+export type Anonymity = Schemas['ResearchAnonymity'];
+
+/** `GET /api/research/exports/{id}`: an export, with its files once completed. */
+export type ResearchExport = Schemas['ResearchExport'];
+
+/** `GET /api/research/exports`: the caller's exports, newest first. */
+export type ResearchExportList = Schemas['ResearchExports'];

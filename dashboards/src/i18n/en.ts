@@ -661,4 +661,19 @@ export const en = {
   // ---- errors ----------------------------------------------------------------------------------
   'error.offline': 'The server cannot be reached. Check your connection.',
   'error.status': 'Request failed ({status})',
+
+  // ---- staff portal: admin and research sections (issue #15) -----------------------------------
+  'portal.admin': 'Admin',
+  'portal.research': 'Research',
+  'portal.staff': 'Staff',
+  'login.staff': 'MediLink sign-in',
+  'notFound.staffBack': 'Back to the start page',
+  'common.pageFailed': 'This page cannot be shown',
+  'nav.admin.overview': 'Overview',
+  'nav.admin.users': 'Users',
+  'nav.admin.invitations': 'Invitations',
+  'nav.admin.audit': 'Audit log',
+  'nav.admin.breakGlass': 'Break-glass',
+  'nav.admin.system': 'System',
+  'nav.research': 'Research',
 } as const satisfies Record<string, string | { one?: string; other: string }>;

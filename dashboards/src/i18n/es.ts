@@ -651,4 +651,19 @@ export const es: Catalogue = {
   // ---- errors ----------------------------------------------------------------------------------
   'error.offline': 'No se puede contactar con el servidor. Comprueba tu conexión.',
   'error.status': 'La solicitud ha fallado ({status})',
+
+  // ---- staff portal: admin and research sections (issue #15) -----------------------------------
+  'portal.admin': 'Administración',
+  'portal.research': 'Investigación',
+  'portal.staff': 'Personal',
+  'login.staff': 'Acceso a MediLink',
+  'notFound.staffBack': 'Volver a la página de inicio',
+  'common.pageFailed': 'No se puede mostrar esta página',
+  'nav.admin.overview': 'Resumen',
+  'nav.admin.users': 'Usuarios',
+  'nav.admin.invitations': 'Invitaciones',
+  'nav.admin.audit': 'Registro de auditoría',
+  'nav.admin.breakGlass': 'Accesos de emergencia',
+  'nav.admin.system': 'Sistema',
+  'nav.research': 'Investigación',
 };

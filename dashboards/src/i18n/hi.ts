@@ -651,4 +651,19 @@ export const hi: Catalogue = {
   // ---- errors ----------------------------------------------------------------------------------
   'error.offline': 'सर्वर से संपर्क नहीं हो पा रहा। अपना कनेक्शन जाँचें।',
   'error.status': 'अनुरोध विफल रहा ({status})',
+
+  // ---- staff portal: admin and research sections (issue #15) -----------------------------------
+  'portal.admin': 'प्रशासन',
+  'portal.research': 'शोध',
+  'portal.staff': 'स्टाफ़',
+  'login.staff': 'MediLink साइन-इन',
+  'notFound.staffBack': 'प्रारंभ पेज पर लौटें',
+  'common.pageFailed': 'यह पेज दिखाया नहीं जा सकता',
+  'nav.admin.overview': 'अवलोकन',
+  'nav.admin.users': 'उपयोगकर्ता',
+  'nav.admin.invitations': 'आमंत्रण',
+  'nav.admin.audit': 'ऑडिट लॉग',
+  'nav.admin.breakGlass': 'आपातकालीन पहुँच',
+  'nav.admin.system': 'सिस्टम',
+  'nav.research': 'शोध',
 };

@@ -3,7 +3,7 @@
 import { useState, type ReactNode } from 'react';
 import { NavLink, Navigate, useLocation } from 'react-router-dom';
 import { useSession } from './session';
-import { Loading } from './components';
+import { Loading, PageErrorBoundary } from './components';
 import { NotificationBell } from './notifications';
 import { useT } from '../i18n/I18nProvider';
 import { isMessageKey } from '../i18n/core';
@@ -20,6 +20,7 @@ export function Layout({ portal, nav, tools, children }: { portal: string; nav: 
   const t = useT();
   const text = (label: string) => (isMessageKey(label) ? t(label) : label);
   const [menuOpen, setMenuOpen] = useState(false);
+  const location = useLocation();
   return (
     <div className="app">
       <a className="skip-link" href="#main">
@@ -64,20 +65,33 @@ export function Layout({ portal, nav, tools, children }: { portal: string; nav: 
         ) : null}
       </header>
       <main id="main" tabIndex={-1}>
-        {children}
+        <PageErrorBoundary resetKey={location.pathname}>{children}</PageErrorBoundary>
       </main>
     </div>
   );
 }
 
-/** Children only for a signed-in user of `role`; else the login page. */
-export function RequireUser({ role, children }: { role: string; children: ReactNode }) {
+/**
+ * Children only for a signed-in user of `role` (or one of them); else the login page, or, with
+ * `homeOf`, the start page of a signed-in user's own role (a physician opening an admin link).
+ */
+export function RequireUser({
+  role,
+  homeOf,
+  children,
+}: {
+  role: string | readonly string[];
+  homeOf?: (role: string) => string;
+  children: ReactNode;
+}) {
   const { user } = useSession();
   const location = useLocation();
   const t = useT();
   if (user === undefined) return <Loading label={t('layout.checkingSession')} />;
-  if (user === null || user.role !== role) {
-    return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+  const allowed = typeof role === 'string' ? user?.role === role : Boolean(user && role.includes(user.role));
+  if (user && !allowed && homeOf) return <Navigate to={homeOf(user.role)} replace />;
+  if (user === null || !allowed) {
+    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
   }
   return <>{children}</>;
 }

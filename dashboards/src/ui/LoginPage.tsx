@@ -2,11 +2,19 @@
 
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
-import { Link, useNavigate } from 'react-router-dom';
+import { Link, useLocation, useNavigate } from 'react-router-dom';
 import { useSession } from './session';
 import { Field, FormError } from './components';
-import type { UserView } from '../api/types';
+import type { Role, UserView } from '../api/types';
 import { translate as t } from '../i18n/core';
+import { roleLabel } from '../patient/AccessLogPage';
+
+/** What a page may hand the sign-in page (an accepted invitation: the e-mail and a notice). */
+export interface LoginState {
+  from?: string;
+  email?: string;
+  notice?: string;
+}
 
 export function LoginPage({
   title,
@@ -15,14 +23,17 @@ export function LoginPage({
   registerLink,
 }: {
   title: string;
-  role: 'patient' | 'physician';
+  /** The roles this portal serves (others are signed out again, told which portal is theirs). */
+  role: Role | readonly Role[];
   /** Where to go once signed in. */
   afterLogin: (user: UserView) => string;
   registerLink?: boolean;
 }) {
   const { client, signedIn, signOut } = useSession();
   const navigate = useNavigate();
-  const [email, setEmail] = useState('');
+  const state = (useLocation().state as LoginState | null) ?? {};
+  const roles: readonly Role[] = typeof role === 'string' ? [role] : role;
+  const [email, setEmail] = useState(state.email ?? '');
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
   const [step, setStep] = useState<'credentials' | 'totp'>('credentials');
@@ -31,9 +42,9 @@ export function LoginPage({
       const result = await client.login(email, password, step === 'totp' ? code : undefined);
       if (result.kind === 'totp-required') return null;
       const user = await signedIn();
-      if (user && user.role !== role) {
+      if (user && !roles.includes(user.role)) {
         await signOut();
-        throw new Error(t('login.wrongPortal', { portal: t(role === 'patient' ? 'portal.patient' : 'portal.physician'), role: user.role }));
+        throw new Error(t('login.wrongPortal', { portal: roleLabel(roles[0]), role: roleLabel(user.role) }));
       }
       return user;
     },
@@ -53,6 +64,11 @@ export function LoginPage({
     <div className="auth-page">
       <form className="card auth-card" onSubmit={submit} aria-labelledby="login-title" noValidate>
         <h1 id="login-title">{title}</h1>
+        {state.notice ? (
+          <p className="form-success" role="status">
+            {state.notice}
+          </p>
+        ) : null}
         {step === 'credentials' ? (
           <>
             <Field label={t('login.email')} id="email">

@@ -2,8 +2,11 @@
 // a band, the latest value labelled. The same data is in a table for screen readers.
 
 import { useId } from 'react';
-import { formatDate, formatNumber, type Series } from '../fhir/format';
+import { formatDate, formatDateTime, formatNumber, type Series } from '../fhir/format';
 import { translate as t } from '../i18n/core';
+
+/** What a chart draws of a series (observations, or any numbers over time such as latencies). */
+export type ChartSeries = Pick<Series, 'label' | 'unit' | 'points' | 'low' | 'high'>;
 
 const WIDTH = 320;
 const HEIGHT = 120;
@@ -17,7 +20,7 @@ export interface ChartScale {
 }
 
 /** Scales of `series` in chart coordinates (the reference range stays in view). */
-export function chartScale(series: Series): ChartScale {
+export function chartScale(series: ChartSeries): ChartScale {
   const values = series.points.flatMap((p) => (p.value2 === undefined ? [p.value] : [p.value, p.value2]));
   if (series.low !== undefined) values.push(series.low);
   if (series.high !== undefined) values.push(series.high);
@@ -47,7 +50,13 @@ function path(points: { x: number; y: number }[]): string {
   return points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
 }
 
-export function TrendChart({ series, locale }: { series: Series; locale?: string }) {
+/** An axis label of an instant: its date, or (`time`: samples over minutes) its time of day. */
+function axisLabel(at: number, axis: 'date' | 'time', locale?: string): string {
+  if (axis === 'time') return new Intl.DateTimeFormat(locale, { timeStyle: 'short' }).format(new Date(at));
+  return formatDate(new Date(at).toISOString().slice(0, 10), locale);
+}
+
+export function TrendChart({ series, locale, axis = 'date' }: { series: ChartSeries; locale?: string; axis?: 'date' | 'time' }) {
   const titleId = useId();
   const scale = chartScale(series);
   const main = series.points.map((p) => ({ x: scale.x(p.at), y: scale.y(p.value) }));
@@ -64,12 +73,13 @@ export function TrendChart({ series, locale }: { series: Series; locale?: string
           unit,
         })
       : '';
+  const when = (at: number) => (axis === 'time' ? formatDateTime : formatDate)(new Date(at).toISOString(), locale);
   const summary =
     t('chart.summary', {
       label: series.label,
       count: series.points.length,
-      from: formatDate(new Date(series.points[0].at).toISOString(), locale),
-      to: formatDate(new Date(latest.at).toISOString(), locale),
+      from: when(series.points[0].at),
+      to: when(latest.at),
       latest: `${formatNumber(latest.value, locale)}${latest.value2 !== undefined ? `/${formatNumber(latest.value2, locale)}` : ''}${unit}`,
     }) + rangeText;
   return (
@@ -94,10 +104,10 @@ export function TrendChart({ series, locale }: { series: Series; locale?: string
           {formatNumber(Number(scale.min.toPrecision(3)), locale)}
         </text>
         <text className="chart-label" x={PAD.left} y={HEIGHT - 6}>
-          {formatDate(new Date(series.points[0].at).toISOString().slice(0, 10), locale)}
+          {axisLabel(series.points[0].at, axis, locale)}
         </text>
         <text className="chart-label" x={WIDTH - PAD.right} y={HEIGHT - 6} textAnchor="end">
-          {formatDate(new Date(latest.at).toISOString().slice(0, 10), locale)}
+          {axisLabel(latest.at, axis, locale)}
         </text>
         {main.length > 1 ? <path className="chart-line" d={path(main)} /> : null}
         {second.length > 1 ? <path className="chart-line chart-line-2" d={path(second)} /> : null}

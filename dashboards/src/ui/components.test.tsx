@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, render, screen } from '@testing-library/react';
 import type { UseQueryResult } from '@tanstack/react-query';
-import { QueryState } from './components';
+import { PageErrorBoundary, QueryState } from './components';
 import { TrendChart, chartScale } from './TrendChart';
 import { observationSeries } from '../fhir/format';
 import { groupKey, otpauthSecret } from './SecurityPage';
@@ -70,5 +70,27 @@ describe('TOTP key display', () => {
     expect(otpauthSecret(uri)).toBe('JBSWY3DPEHPK3PXP');
     expect(groupKey('JBSWY3DPEHPK3PXP')).toBe('JBSW Y3DP EHPK 3PXP');
     expect(otpauthSecret('not a uri')).toBe('');
+  });
+});
+
+describe('PageErrorBoundary', () => {
+  it('says a page failed instead of a blank screen, and tries again on another page', () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const Broken = (): never => {
+      throw new Error('cannot read total');
+    };
+    const { rerender } = render(
+      <PageErrorBoundary resetKey="/a">
+        <Broken />
+      </PageErrorBoundary>,
+    );
+    expect(screen.getByRole('alert').textContent).toBe('This page cannot be shown. cannot read total');
+    rerender(
+      <PageErrorBoundary resetKey="/b">
+        <p>fine</p>
+      </PageErrorBoundary>,
+    );
+    expect(screen.getByText('fine')).toBeTruthy();
+    vi.restoreAllMocks();
   });
 });

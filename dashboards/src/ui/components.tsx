@@ -1,6 +1,6 @@
 // Small shared pieces: loading, error and empty states, page headings, fields and badges.
 
-import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { Component, useEffect, useId, useRef, useState, type ErrorInfo, type ReactNode } from 'react';
 import type { UseQueryResult } from '@tanstack/react-query';
 import { ApiError } from '../api/client';
 import { translate as t } from '../i18n/core';
@@ -137,4 +137,27 @@ export function useDebouncedValue<T>(value: T, delay: number): T {
     return () => clearTimeout(timer);
   }, [value, delay]);
   return settled;
+}
+
+/** A page that fails to render says so (instead of a blank screen); the rest of the portal stays usable. */
+export class PageErrorBoundary extends Component<{ children: ReactNode; resetKey?: string }, { error: Error | null; key?: string }> {
+  state: { error: Error | null; key?: string } = { error: null, key: this.props.resetKey };
+
+  static getDerivedStateFromProps(props: { resetKey?: string }, state: { error: Error | null; key?: string }) {
+    // Another page: try again.
+    return props.resetKey !== state.key ? { error: null, key: props.resetKey } : null;
+  }
+
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+
+  componentDidCatch(error: Error, info: ErrorInfo) {
+    console.error('page failed to render', error, info.componentStack);
+  }
+
+  render() {
+    if (this.state.error) return <ErrorMessage error={this.state.error} title={t('common.pageFailed')} />;
+    return this.props.children;
+  }
 }

@@ -214,6 +214,9 @@ describe('notice links', () => {
     expect(portalPath('/patient/consents', 'physician')).toBe('/');
     expect(portalPath('https://evil.example/security', 'physician')).toBe('/security');
     expect(portalPath('/nowhere', 'physician')).toBe('/');
+    // Issue #15: the research and admin sections live in the staff portal.
+    expect(portalPath('/research', 'physician')).toBe('/research');
+    expect(portalPath('/admin/users', 'physician')).toBe('/admin/users');
   });
 });
 

@@ -33,8 +33,20 @@ pub trait WriteHook: Send + Sync + Debug {
         Ok(())
     }
 
-    /// After the request's writes landed, with the versions written. Cannot fail the request
-    /// (what it does is the hook's to log).
+    /// Writes to add to the request, in its transaction (after every `before`): records the
+    /// hook derives from the request's writes that must land with them or not at all — an
+    /// outbox row that the change feed then carries. A single write with companions runs as a
+    /// transaction of the write and its companions (the caller still sees a single write).
+    async fn companions(
+        &self,
+        _ctx: &RequestContext,
+        _ops: &[WriteOp],
+    ) -> FhirResult<Vec<WriteOp>> {
+        Ok(Vec::new())
+    }
+
+    /// After the request's writes landed, with the versions written (companions included).
+    /// Cannot fail the request (what it does is the hook's to log).
     async fn after(&self, _ctx: &RequestContext, _written: &[&StoredResource]) {}
 }
 
@@ -63,6 +75,42 @@ impl<S: ResourceStore> Hooked<S> {
             hook.after(ctx, written).await;
         }
     }
+
+    async fn companions(&self, ctx: &RequestContext, ops: &[WriteOp]) -> FhirResult<Vec<WriteOp>> {
+        let mut companions = Vec::new();
+        for hook in &self.hooks {
+            companions.extend(hook.companions(ctx, ops).await?);
+        }
+        Ok(companions)
+    }
+
+    /// Runs the single write `op` with its companions, if it has any (`None`: it has none and
+    /// the caller writes it alone). The outcome is the write's; an error of the transaction's
+    /// first entry is the write's own error.
+    async fn with_companions(
+        &self,
+        ctx: &RequestContext,
+        op: &WriteOp,
+    ) -> FhirResult<Option<Option<WriteOutcome>>> {
+        let companions = self.companions(ctx, std::slice::from_ref(op)).await?;
+        if companions.is_empty() {
+            return Ok(None);
+        }
+        let mut ops = vec![op.clone()];
+        ops.extend(companions);
+        let outcomes = match self.inner.transaction(ctx, ops).await {
+            Ok(outcomes) => outcomes,
+            Err(FhirError::BundleEntry { index: 0, source }) => return Err(*source),
+            Err(err) => return Err(err),
+        };
+        let written: Vec<&StoredResource> = outcomes
+            .iter()
+            .flatten()
+            .map(|outcome| &outcome.stored)
+            .collect();
+        self.after(ctx, &written).await;
+        Ok(Some(outcomes.into_iter().next().flatten()))
+    }
 }
 
 /// The resource of a create or update op.
@@ -78,6 +126,13 @@ impl<S: ResourceStore> ResourceStore for Hooked<S> {
     async fn create(&self, ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
         let mut op = WriteOp::Create { resource, id: None };
         self.before(ctx, &mut op).await?;
+        if let Some(outcome) = self.with_companions(ctx, &op).await? {
+            return outcome
+                .map(|outcome| outcome.stored)
+                .ok_or_else(|| FhirError::Internal {
+                    source: "a create wrote nothing".into(),
+                });
+        }
         let created = self.inner.create(ctx, resource_of(op)).await?;
         self.after(ctx, &[&created]).await;
         Ok(created)
@@ -117,6 +172,11 @@ impl<S: ResourceStore> ResourceStore for Hooked<S> {
             if_match,
         };
         self.before(ctx, &mut op).await?;
+        if let Some(outcome) = self.with_companions(ctx, &op).await? {
+            return outcome.ok_or_else(|| FhirError::Internal {
+                source: "an update wrote nothing".into(),
+            });
+        }
         let outcome = self
             .inner
             .update(ctx, resource_type, id, resource_of(op), if_match)
@@ -138,6 +198,9 @@ impl<S: ResourceStore> ResourceStore for Hooked<S> {
             if_match,
         };
         self.before(ctx, &mut op).await?;
+        if let Some(outcome) = self.with_companions(ctx, &op).await? {
+            return Ok(outcome);
+        }
         let outcome = self.inner.delete(ctx, resource_type, id, if_match).await?;
         if let Some(outcome) = &outcome {
             self.after(ctx, &[&outcome.stored]).await;
@@ -165,13 +228,17 @@ impl<S: ResourceStore> ResourceStore for Hooked<S> {
                     })?;
             }
         }
-        let outcomes = self.inner.transaction(ctx, ops).await?;
+        let companions = self.companions(ctx, &ops).await?;
+        let requested = ops.len();
+        ops.extend(companions);
+        let mut outcomes = self.inner.transaction(ctx, ops).await?;
         let written: Vec<&StoredResource> = outcomes
             .iter()
             .flatten()
             .map(|outcome| &outcome.stored)
             .collect();
         self.after(ctx, &written).await;
+        outcomes.truncate(requested);
         Ok(outcomes)
     }
 

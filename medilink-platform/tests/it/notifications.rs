@@ -603,6 +603,111 @@ async fn account_change_and_notice_are_one_transaction(db: TestDb) {
     );
 }
 
+/// Fails every notice (the process died between a physician's write and its notice).
+#[derive(Debug)]
+struct DownNotify;
+
+#[async_trait::async_trait]
+impl medilink_platform::notifications::Notify for DownNotify {
+    async fn notify(
+        &self,
+        _recipients: &[Recipient],
+        _event: &Event,
+    ) -> medilink_fhir::FhirResult<usize> {
+        Err(medilink_fhir::FhirError::Unavailable {
+            source: "notices are down".into(),
+        })
+    }
+}
+
+/// Issue #14: results a physician files are announced by a `Communication` written in the
+/// same transaction; a notice missed after the write is told by the relay from the feed, once,
+/// however many relays read it; the request's answer does not show the announcement.
+async fn results_announcements_are_the_outbox(db: TestDb) {
+    use medilink_fhir::kv::LocalKeyValue;
+    use medilink_fhir::{Hooked, RequestContext, ResourceStore, WriteOp};
+    use medilink_platform::notifications::ResultNotices;
+    use medilink_platform::{Caller, CallerContext};
+
+    let notifications = service(&db);
+    add_patient_account(&db, "pat", "p1").await;
+    let kv = || Arc::new(LocalKeyValue::new(db.clock.clone()));
+    let down = ResultNotices::new(
+        Arc::new(DownNotify),
+        db.store.clone(),
+        kv(),
+        db.clock.clone(),
+    );
+    let hooked = Hooked::new(db.store.clone(), vec![Arc::new(down)]);
+    let doctor = Caller::user(user("doc"), Role::Physician, true, None);
+    let ctx = RequestContext::for_caller(doctor, "req-1");
+    let result = serde_json::json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"text": "Glucose"}, "subject": {"reference": "Patient/p1"},
+        "valueQuantity": {"value": 95, "unit": "mg/dL"}
+    });
+    let ops = vec![
+        WriteOp::Create {
+            resource: result.clone(),
+            id: None,
+        },
+        WriteOp::Create {
+            resource: result.clone(),
+            id: None,
+        },
+    ];
+    let outcomes = hooked.transaction(&ctx, ops).await.expect("transaction");
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "the answer holds the request's writes only"
+    );
+    let created = hooked.create(&ctx, result).await.expect("create");
+    assert_eq!(
+        created.resource_type,
+        medilink_fhir::ResourceType::Observation
+    );
+    let system = RequestContext::system();
+    let feed = db
+        .store
+        .changes_of_type_since(&system, medilink_fhir::ResourceType::Communication, 0, 10)
+        .await
+        .expect("feed");
+    assert_eq!(feed.len(), 2, "one announcement per request and patient");
+    assert!(
+        notifications
+            .inbox(&user("pat"), None, None)
+            .await
+            .expect("inbox")
+            .notifications
+            .is_empty(),
+        "nothing told while notices were down"
+    );
+    let relay = |kv| {
+        ResultNotices::new(
+            Arc::new(notifications.clone()),
+            db.store.clone(),
+            kv,
+            db.clock.clone(),
+        )
+    };
+    let (a, b) = (relay(kv()), relay(kv()));
+    let (ra, rb) = tokio::join!(a.follow(), b.follow());
+    assert_eq!(ra.expect("a").told + rb.expect("b").told, 2);
+    assert_eq!(a.follow().await.expect("again").versions, 0);
+    let inbox = notifications
+        .inbox(&user("pat"), None, None)
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.notifications.len(), 2);
+    assert!(
+        inbox
+            .notifications
+            .iter()
+            .all(|n| n.kind == NotificationKind::ResultsFiled)
+    );
+}
+
 macro_rules! notification_suite {
     ($open:path) => {
         async fn with_db<F, Fut>(case: F)
@@ -636,6 +741,10 @@ macro_rules! notification_suite {
         #[tokio::test]
         async fn once_only_events_and_new_sign_ins() {
             with_db(super::once_only_events_and_new_sign_ins).await
+        }
+        #[tokio::test]
+        async fn results_announcements_are_the_outbox() {
+            with_db(super::results_announcements_are_the_outbox).await
         }
         #[tokio::test]
         async fn account_change_and_notice_are_one_transaction() {

@@ -1,4 +1,5 @@
-//! The web dashboards: the built physician portal (`/`) and patient portal (`/patient/`) of
+//! The web dashboards: the built staff portal (`/`: physicians, and the admin and research
+//! sections, `/admin/…`, `/research/…`, `/invite/{token}`) and patient portal (`/patient/`) of
 //! `dashboards/dist`, embedded into the binary at build time (read from disk in debug builds)
 //! or read from a configured directory.
 //!
@@ -273,6 +274,18 @@ mod tests {
         assert!(!is_asset("/patient/records/index.html"));
         assert_eq!(fallback_index("/patient/records"), "patient/index.html");
         assert_eq!(fallback_index("/patients/p1"), "index.html");
+        // Issue #15: the admin and research sections and the invitation links are client
+        // routes of the staff portal (a hard reload of a deep link loads it).
+        for path in [
+            "/admin",
+            "/admin/users/u-1",
+            "/admin/audit",
+            "/research/exports/e1",
+            "/invite/Zm9vYmFy-_0123456789abcdefABCDEF",
+        ] {
+            assert!(!is_asset(path), "{path}");
+            assert_eq!(fallback_index(path), "index.html", "{path}");
+        }
         assert_eq!(
             content_type("assets/a.js"),
             "text/javascript; charset=utf-8"
