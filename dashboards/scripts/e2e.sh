@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The dashboards' tests: the unit tests (Vitest), then the browser end-to-end tests. Builds them and the server (debug) if needed,
 # starts medilink-server on a free port with a temporary data directory, seeds it (a named
-# physician and an admin with `user add`, the demo data of testdata/ with `import`), runs
-# e2e/run.mjs, then e2e/admin.mjs (the admin and research sections, issue #15), in headless
-# Chromium (playwright-core driving /usr/bin/chromium, or $CHROMIUM), and stops the server.
+# physician, a second physician and an admin with `user add`, the demo data of testdata/ with
+# `import`), runs e2e/run.mjs, then e2e/admin.mjs (the admin and research sections, issue #15),
+# then e2e/portals.mjs (issue #16: axe-core checks, languages, the README's screenshots in
+# docs/screenshots/) in headless Chromium (playwright-core driving /usr/bin/chromium, or
+# $CHROMIUM), and stops the server.
 # Screenshots: dashboards/e2e/screenshots/. Server log: printed when the tests fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +43,11 @@ export E2E_PHYSICIAN_PASSWORD="e2e physician password 7"
 export E2E_PHYSICIAN_NAME="Dr. Grace Hopper-E2E"
 "$server" user add --email "$E2E_PHYSICIAN_EMAIL" --password "$E2E_PHYSICIAN_PASSWORD" --role physician \
     --name "$E2E_PHYSICIAN_NAME" >>"$log" 2>&1
+export E2E_PHYSICIAN2_EMAIL="franklin@e2e.test"
+export E2E_PHYSICIAN2_PASSWORD="e2e second physician password 8"
+export E2E_PHYSICIAN2_NAME="Dr. Rosalind Franklin-E2E"
+"$server" user add --email "$E2E_PHYSICIAN2_EMAIL" --password "$E2E_PHYSICIAN2_PASSWORD" --role physician \
+    --name "$E2E_PHYSICIAN2_NAME" >>"$log" 2>&1
 export E2E_ADMIN_EMAIL="admin@e2e.test"
 export E2E_ADMIN_PASSWORD="quiet harbour lantern 42 e2e"
 export E2E_ADMIN_NAME="Alan Admin-E2E"
@@ -59,7 +66,7 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 
-if ! node e2e/run.mjs || ! node e2e/admin.mjs; then
+if ! node e2e/run.mjs || ! node e2e/admin.mjs || ! node e2e/portals.mjs; then
     echo "--- server log (last 60 lines) ---" >&2
     tail -n 60 "$log" >&2
     exit 1

@@ -53,6 +53,7 @@ import type {
   UserAction,
   UserPage,
 } from './types';
+import { translate } from '../i18n/core';
 
 /** The query of `GET /api/admin/users` (`q`: part of an e-mail or name). */
 export interface UserFilter {
@@ -167,8 +168,8 @@ export function errorMessage(status: number, body: unknown, statusText = ''): { 
     const message = issue?.diagnostics ?? issue?.details?.text;
     if (message) return { message, code: issue?.code };
   }
-  if (status === 0) return { message: 'The server cannot be reached. Check your connection.' };
-  return { message: statusText ? `${status} ${statusText}` : `Request failed (${status})` };
+  if (status === 0) return { message: translate('error.offline') };
+  return { message: statusText ? `${status} ${statusText}` : translate('error.status', { status: String(status) }) };
 }
 
 export function buildQuery(query: Query | undefined): string {
@@ -427,6 +428,11 @@ export class ApiClient {
     return (await this.request<DocumentJobList>('GET', '/api/documents/jobs', { query: { status } })).jobs;
   }
 
+  /** Cancels a pending, failed or to-be-reviewed job (`409` once it runs or completed). */
+  cancelDocumentJob(id: string): Promise<DocumentJob> {
+    return this.request('DELETE', `/api/documents/jobs/${encodeURIComponent(id)}`);
+  }
+
   /** Accepts the reviewed results of a `needs_review` job. */
   acceptDocumentJob(id: string): Promise<DocumentJob> {
     return this.request('POST', `/api/documents/jobs/${encodeURIComponent(id)}/accept`, { json: {} });
@@ -583,6 +589,11 @@ export class ApiClient {
       json: resource,
       contentType: 'application/fhir+json',
     });
+  }
+
+  /** The patient and every resource of their compartment (`$everything`, one Bundle). */
+  everything(patient: string): Promise<fhir4.Bundle> {
+    return this.request('GET', `/fhir/R4/Patient/${encodeURIComponent(patient)}/$everything`);
   }
 
   /** A search; follows `next` links up to `maxPages` pages. */

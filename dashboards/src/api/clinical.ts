@@ -3,6 +3,7 @@
 // becomes. The payload types are the generated ones (`types.ts`).
 
 import type { DrugView, FindingView, MedicationInput, SeverityName } from './types';
+import { translate, type MessageKey } from '../i18n/core';
 
 export type { DrugView, FindingView, MedicationInput, SeverityName } from './types';
 
@@ -36,8 +37,8 @@ export function isBlocking(finding: FindingView): boolean {
 
 /** `DetectedIssue.severity` of an acknowledgement (`high`, `moderate`, `low`) for display. */
 export function issueSeverityLabel(severity: string): string {
-  const known: Record<string, string> = { high: 'High', moderate: 'Moderate', low: 'Low' };
-  return known[severity] ?? severity;
+  const known: Record<string, MessageKey> = { high: 'flag.high', moderate: 'severity.moderate', low: 'flag.low' };
+  return known[severity] ? translate(known[severity]) : severity;
 }
 
 /** A kept check's severity (`contraindicated` … `minor`), or null when it is not one. */

@@ -2,6 +2,7 @@
 // (labels, groups, languages, quiet-hour offsets, links). The payloads are generated (types.ts).
 
 import type { NotificationKind, NotificationLanguage } from './types';
+import { translate, type MessageKey } from '../i18n/core';
 
 export type {
   ChannelChoice,
@@ -39,46 +40,47 @@ export const NOTIFICATION_KINDS = [
 // ---- display rules ------------------------------------------------------------------------
 
 /** Labels of every kind (a kind new in the server's schema fails the type check here). */
-export const KIND_LABELS: Record<NotificationKind, string> = {
-  'consent.requested': 'A clinician asks for access',
-  'consent.granted': 'A patient grants you access',
-  'consent.declined': 'A patient declines your request',
-  'consent.revoked': 'A patient revokes your access',
-  'consent.expiring': 'Access ends in a few days',
-  'consent.expired': 'Access has ended',
-  'security.break_glass': 'Emergency (break-glass) access to your record',
-  'document.processed': 'A document was processed',
-  'document.needs_review': 'A document needs review',
-  'document.failed': 'A document could not be processed',
-  'results.filed': 'New results in your record',
-  'account.approved': 'Your account was approved',
-  'account.suspended': 'Your account was suspended',
-  'security.new_sign_in': 'Sign-in from a new device or place',
-  'security.password_changed': 'Your password changed',
-  'security.totp_enabled': 'Two-factor sign-in turned on',
-  'security.totp_disabled': 'Two-factor sign-in turned off',
-  'research.export_ready': 'A research export is ready',
+export const KIND_LABELS: Record<NotificationKind, MessageKey> = {
+  'consent.requested': 'kind.consent.requested',
+  'consent.granted': 'kind.consent.granted',
+  'consent.declined': 'kind.consent.declined',
+  'consent.revoked': 'kind.consent.revoked',
+  'consent.expiring': 'kind.consent.expiring',
+  'consent.expired': 'kind.consent.expired',
+  'security.break_glass': 'kind.security.break_glass',
+  'document.processed': 'kind.document.processed',
+  'document.needs_review': 'kind.document.needs_review',
+  'document.failed': 'kind.document.failed',
+  'results.filed': 'kind.results.filed',
+  'account.approved': 'kind.account.approved',
+  'account.suspended': 'kind.account.suspended',
+  'security.new_sign_in': 'kind.security.new_sign_in',
+  'security.password_changed': 'kind.security.password_changed',
+  'security.totp_enabled': 'kind.security.totp_enabled',
+  'security.totp_disabled': 'kind.security.totp_disabled',
+  'research.export_ready': 'kind.research.export_ready',
 };
 
 /** The label of a kind (the API name itself for a kind this portal does not know yet). */
 export function kindLabel(kind: string): string {
-  return (KIND_LABELS as Record<string, string>)[kind] ?? kind;
+  const key = (KIND_LABELS as Record<string, MessageKey>)[kind];
+  return key ? translate(key) : kind;
 }
 
 export interface KindGroup {
-  title: string;
+  title: MessageKey;
   kinds: NotificationKind[];
 }
 
 /** The groups of the preferences table, in order. */
 export const KIND_GROUPS: KindGroup[] = [
   {
-    title: 'Consents',
+    title: 'group.consents',
     kinds: ['consent.requested', 'consent.granted', 'consent.declined', 'consent.revoked', 'consent.expiring', 'consent.expired'],
   },
-  { title: 'Documents and results', kinds: ['document.processed', 'document.needs_review', 'document.failed', 'results.filed'] },
+  { title: 'group.documents', kinds: ['document.processed', 'document.needs_review', 'document.failed', 'results.filed'] },
   {
-    title: 'Account and security',
+    title: 'group.account',
     kinds: [
       'account.approved',
       'account.suspended',
@@ -89,7 +91,7 @@ export const KIND_GROUPS: KindGroup[] = [
       'security.totp_disabled',
     ],
   },
-  { title: 'Research', kinds: ['research.export_ready'] },
+  { title: 'group.research', kinds: ['research.export_ready'] },
 ];
 
 /**
@@ -100,11 +102,11 @@ export function groupKinds(kinds: string[]): { title: string; kinds: string[] }[
   const known = new Set<string>(NOTIFICATION_KINDS);
   const listed = new Set(kinds);
   const groups: { title: string; kinds: string[] }[] = KIND_GROUPS.map((group) => ({
-    title: group.title,
+    title: translate(group.title),
     kinds: group.kinds.filter((kind) => listed.has(kind)),
   }));
   const other = kinds.filter((kind) => !known.has(kind)).sort();
-  if (other.length) groups.push({ title: 'Other', kinds: other });
+  if (other.length) groups.push({ title: translate('group.other'), kinds: other });
   return groups.filter((group) => group.kinds.length > 0);
 }
 
@@ -136,9 +138,11 @@ export type Portal = 'physician' | 'patient';
 /** The pages of each portal (router paths, without the patient portal's `/patient` base). */
 const PORTAL_PAGES: Record<Portal, string[]> = {
   // The physician portal also holds the admin and research sections (shown by role).
-  physician: ['/', '/patients', '/interactions', '/security', '/settings', '/notifications', '/admin', '/research'],
+  physician: ['/', '/patients', '/search', '/consents', '/interactions', '/security', '/settings', '/notifications', '/admin', '/research'],
   patient: [
     '/',
+    '/timeline',
+    '/documents',
     '/records',
     '/medications',
     '/labs',
@@ -154,8 +158,8 @@ const PORTAL_PAGES: Record<Portal, string[]> = {
 
 /** Server paths that name a page of another shape (the portal's page for the same thing). */
 const ALIASES: Record<Portal, Record<string, string>> = {
-  physician: { '/consents': '/', '/documents': '/', '/settings/security': '/security' },
-  patient: { '/results': '/labs', '/documents': '/records', '/settings/security': '/security' },
+  physician: { '/documents': '/', '/settings/security': '/security' },
+  patient: { '/results': '/labs', '/settings/security': '/security' },
 };
 
 /**

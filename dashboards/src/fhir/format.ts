@@ -1,11 +1,13 @@
 // Display of FHIR R4 data: dates in the user's locale (FHIR partial dates kept partial),
 // quantities with their units, reference ranges, observation values and flags, names and codes.
 
+import { activeLocale, isMessageKey, translate } from '../i18n/core';
+
 export type Locale = string | undefined;
 
-/** The browser's locale (tests pass one explicitly). */
+/** The locale of the portal's language (i18n: the browser's region kept; tests pass one). */
 export function userLocale(): string {
-  return typeof navigator !== 'undefined' && navigator.language ? navigator.language : 'en-US';
+  return activeLocale();
 }
 
 const DATE_ONLY = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/;
@@ -191,13 +193,13 @@ export function observationFlag(observation: fhir4.Observation): Flag | undefine
 export function flagLabel(flag: Flag | undefined): string {
   switch (flag) {
     case 'high':
-      return 'High';
+      return translate('flag.high');
     case 'low':
-      return 'Low';
+      return translate('flag.low');
     case 'abnormal':
-      return 'Abnormal';
+      return translate('flag.abnormal');
     case 'normal':
-      return 'Normal';
+      return translate('flag.normal');
     default:
       return '';
   }
@@ -289,6 +291,8 @@ export function referenceId(reference: fhir4.Reference | undefined): string | un
 /** A short label of a status code (`active`, `entered-in-error` → `Entered in error`). */
 export function statusLabel(status: string | undefined): string {
   if (!status) return '';
+  const key = `status.${status}`;
+  if (isMessageKey(key)) return translate(key);
   const text = status.replace(/[-_]/g, ' ');
   return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -1,6 +1,25 @@
 // A patient's records as one timeline, newest first.
 
 import { codeText, dateValue, formatQuantity, observationDate, observationValue, statusLabel, type Locale } from './format';
+import { isMessageKey, translate, type MessageKey } from '../i18n/core';
+
+const KIND_KEYS: Record<string, MessageKey> = {
+  Observation: 'timeline.kind.Observation',
+  Condition: 'timeline.kind.Condition',
+  Medication: 'timeline.kind.Medication',
+  Allergy: 'timeline.kind.Allergy',
+  Immunization: 'timeline.kind.Immunization',
+  Encounter: 'timeline.kind.Encounter',
+  Procedure: 'timeline.kind.Procedure',
+  Report: 'timeline.kind.Report',
+  Document: 'timeline.kind.Document',
+};
+
+/** The label of an entry's `kind` in the active language. */
+export function kindLabel(kind: string): string {
+  const key = KIND_KEYS[kind];
+  return key ? translate(key) : kind;
+}
 
 export interface TimelineEntry {
   key: string;
@@ -22,7 +41,7 @@ type Clinical =
   | fhir4.DocumentReference;
 
 export function medicationName(request: fhir4.MedicationRequest | fhir4.MedicationStatement): string {
-  return codeText(request.medicationCodeableConcept) || request.medicationReference?.display || 'Medication';
+  return codeText(request.medicationCodeableConcept) || request.medicationReference?.display || translate('type.MedicationRequest');
 }
 
 export function dosageText(request: fhir4.MedicationRequest | fhir4.MedicationStatement): string {
@@ -35,7 +54,13 @@ export function dosageText(request: fhir4.MedicationRequest | fhir4.MedicationSt
   const parts: string[] = [];
   if (dose) parts.push(formatQuantity(dose));
   if (repeat?.frequency && repeat.period && repeat.periodUnit) {
-    parts.push(`${repeat.frequency}× per ${repeat.period === 1 ? '' : `${repeat.period} `}${repeat.periodUnit}`);
+    const unitKey = `unit.${repeat.periodUnit}`;
+    const unit = isMessageKey(unitKey) ? translate(unitKey, { count: repeat.period }) : repeat.periodUnit;
+    parts.push(
+      repeat.period === 1
+        ? translate('dosage.perUnit', { frequency: repeat.frequency, unit })
+        : translate('dosage.perPeriod', { frequency: repeat.frequency, period: repeat.period, unit }),
+    );
   }
   return parts.join(', ');
 }
@@ -65,7 +90,7 @@ export function timelineEntry(resource: Clinical, locale?: Locale): TimelineEntr
         key,
         at: resource.period?.start,
         kind: 'Encounter',
-        title: codeText(resource.type?.[0]) || resource.class?.display || 'Encounter',
+        title: codeText(resource.type?.[0]) || resource.class?.display || translate('type.Encounter'),
         detail: statusLabel(resource.status),
       };
     case 'Procedure':

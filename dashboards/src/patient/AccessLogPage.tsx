@@ -5,34 +5,50 @@ import { useClient } from '../ui/session';
 import { Badge, PageTitle, QueryState, Section } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import type { AccessLogEntry } from '../api/types';
+import { translate as t, type MessageKey } from '../i18n/core';
+import { typeLabel } from '../physician/SearchPage';
 
-const ACTIONS: Record<string, string> = {
-  read: 'Viewed',
-  vread: 'Viewed a version',
-  search: 'Searched',
-  history: 'Viewed history',
-  create: 'Added',
-  update: 'Changed',
-  patch: 'Changed',
-  delete: 'Deleted',
-  bundle: 'Batch',
-  'break-glass': 'Emergency access opened',
-  'consent-grant': 'Sharing granted',
-  'consent-request': 'Access requested',
-  'consent-accept': 'Request accepted',
-  'consent-decline': 'Request declined',
-  'consent-revoke': 'Sharing revoked',
+const ACTIONS: Record<string, MessageKey> = {
+  read: 'log.action.read',
+  vread: 'log.action.vread',
+  search: 'log.action.search',
+  history: 'log.action.history',
+  create: 'log.action.create',
+  update: 'log.action.update',
+  patch: 'log.action.update',
+  delete: 'log.action.delete',
+  bundle: 'log.action.bundle',
+  'break-glass': 'log.action.breakGlass',
+  'consent-grant': 'log.action.grant',
+  'consent-request': 'log.action.request',
+  'consent-accept': 'log.action.accept',
+  'consent-decline': 'log.action.decline',
+  'consent-revoke': 'log.action.revoke',
 };
 
 export function actionLabel(entry: AccessLogEntry): string {
-  return ACTIONS[entry.action] ?? entry.action;
+  const key = ACTIONS[entry.action];
+  return key ? t(key) : entry.action;
+}
+
+const ROLES: Record<string, MessageKey> = {
+  patient: 'role.patient',
+  physician: 'role.physician',
+  admin: 'role.admin',
+  researcher: 'role.researcher',
+};
+
+export function roleLabel(role: string | null | undefined): string {
+  if (!role) return '';
+  const key = ROLES[role];
+  return key ? t(key) : role;
 }
 
 /** Who did it: the account's display name, else its e-mail (both the server's `actor_name`),
  * else the platform itself; never a bare account id. */
 export function actorLabel(entry: AccessLogEntry): string {
   if (entry.actor_name) return entry.actor_name;
-  return entry.actor ? 'An account that was removed' : 'MediLink (system)';
+  return entry.actor ? t('log.removed') : t('log.system');
 }
 
 export function AccessLogPage() {
@@ -41,29 +57,28 @@ export function AccessLogPage() {
   const log = useQuery({ queryKey: ['access-log'], queryFn: () => client.accessLog(), staleTime: 0 });
   return (
     <>
-      <PageTitle actions={<button type="button" onClick={() => void log.refetch()}>Refresh</button>}>Access log</PageTitle>
-      <Section title="Who accessed your records">
-        <QueryState query={log} empty="Nobody has accessed your records yet." loadingLabel="Loading the access log…">
+      <PageTitle actions={<button type="button" onClick={() => void log.refetch()}>{t('log.refresh')}</button>}>{t('log.title')}</PageTitle>
+      <Section title={t('log.who')}>
+        <QueryState query={log} empty={t('log.none')} loadingLabel={t('log.loading')}>
           {(entries) => {
             const emergencies = entries.filter((e) => e.break_glass).length;
             return (
               <>
                 {emergencies ? (
                   <p className="notice notice-alert" role="note">
-                    <Badge tone="bad">Emergency access</Badge> {emergencies} access{emergencies === 1 ? '' : 'es'} used break-glass: a clinician
-                    opened your records without your consent, stating a reason.
+                    <Badge tone="bad">{t('consent.emergency')}</Badge> {t('log.emergencies', { count: emergencies })}
                   </p>
                 ) : null}
                 <div className="table-wrap">
                   <table>
-                    <caption className="visually-hidden">Access log</caption>
+                    <caption className="visually-hidden">{t('log.title')}</caption>
                     <thead>
                       <tr>
-                        <th scope="col">When</th>
-                        <th scope="col">Who</th>
-                        <th scope="col">What</th>
-                        <th scope="col">Records</th>
-                        <th scope="col">Result</th>
+                        <th scope="col">{t('log.col.when')}</th>
+                        <th scope="col">{t('log.col.who')}</th>
+                        <th scope="col">{t('log.col.what')}</th>
+                        <th scope="col">{t('log.col.records')}</th>
+                        <th scope="col">{t('log.col.result')}</th>
                       </tr>
                     </thead>
                     <tbody>
@@ -71,22 +86,24 @@ export function AccessLogPage() {
                         <tr key={e.seq} className={e.break_glass ? 'row-alert' : undefined} data-testid={e.break_glass ? 'break-glass-entry' : 'access-entry'}>
                           <td>{formatDateTime(e.at, locale)}</td>
                           <td>
-                            <span className="actor-name">{actorLabel(e)}</span> {e.role ? <span className="muted">({e.role})</span> : null}
+                            <span className="actor-name">{actorLabel(e)}</span> {e.role ? <span className="muted">({roleLabel(e.role)})</span> : null}
                             {e.break_glass ? (
                               <>
                                 {' '}
-                                <Badge tone="bad">Emergency access</Badge>
+                                <Badge tone="bad">{t('consent.emergency')}</Badge>
                               </>
                             ) : null}
                           </td>
                           <td>{actionLabel(e)}</td>
                           <td>
                             {e.resource_types.length
-                              ? e.resource_types.join(', ')
-                              : (e.resource_type ?? '—')}
+                              ? e.resource_types.map((type) => typeLabel(type, t)).join(', ')
+                              : e.resource_type
+                                ? typeLabel(e.resource_type, t)
+                                : '—'}
                             {e.resource_ids.length ? ` (${e.resource_ids.length})` : ''}
                           </td>
-                          <td>{e.outcome < 400 ? 'Allowed' : e.outcome === 403 || e.outcome === 404 ? 'Refused' : `Error ${e.outcome}`}</td>
+                          <td>{e.outcome < 400 ? t('log.allowed') : e.outcome === 403 || e.outcome === 404 ? t('log.refused') : t('log.failed', { status: String(e.outcome) })}</td>
                         </tr>
                       ))}
                     </tbody>

@@ -12,24 +12,29 @@ import { SummaryPage } from './SummaryPage';
 import { AllergiesPage, ImmunizationsPage, LabsPage, MedicationsPage, RecordsPage } from './RecordPages';
 import { ConsentsPage } from './ConsentsPage';
 import { AccessLogPage } from './AccessLogPage';
+import { DocumentsPage } from './DocumentsPage';
+import { TimelinePage } from './TimelinePage';
+import { useT } from '../i18n/I18nProvider';
 
 const NAV: NavItem[] = [
-  { to: '/', label: 'Summary', end: true },
-  { to: '/records', label: 'Records' },
-  { to: '/medications', label: 'Medications' },
-  { to: '/labs', label: 'Lab results' },
-  { to: '/allergies', label: 'Allergies' },
-  { to: '/immunizations', label: 'Immunizations' },
-  { to: '/consents', label: 'Sharing' },
-  { to: '/access-log', label: 'Access log' },
-  { to: '/security', label: 'Security' },
-  { to: '/settings', label: 'Settings' },
+  { to: '/', label: 'nav.summary', end: true },
+  { to: '/timeline', label: 'nav.timeline' },
+  { to: '/records', label: 'nav.records' },
+  { to: '/medications', label: 'nav.medications' },
+  { to: '/labs', label: 'nav.labs' },
+  { to: '/allergies', label: 'nav.allergies' },
+  { to: '/immunizations', label: 'nav.immunizations' },
+  { to: '/documents', label: 'nav.documents' },
+  { to: '/consents', label: 'nav.sharing' },
+  { to: '/access-log', label: 'nav.accessLog' },
+  { to: '/security', label: 'nav.security' },
+  { to: '/settings', label: 'nav.settings' },
 ];
 
 function Frame({ children }: { children: ReactNode }) {
   return (
     <RequireUser role="patient">
-      <Layout portal="Patient" nav={NAV}>
+      <Layout portal="portal.patient" nav={NAV}>
         {children}
       </Layout>
     </RequireUser>
@@ -37,11 +42,14 @@ function Frame({ children }: { children: ReactNode }) {
 }
 
 export function PatientApp() {
+  const t = useT();
   return (
     <Routes>
-      <Route path="/login" element={<LoginPage title="Patient sign-in" role="patient" afterLogin={() => '/'} registerLink />} />
+      <Route path="/login" element={<LoginPage title={t('login.patient')} role="patient" afterLogin={() => '/'} registerLink />} />
       <Route path="/register" element={<RegisterPage />} />
       <Route path="/" element={<Frame><SummaryPage /></Frame>} />
+      <Route path="/timeline" element={<Frame><TimelinePage /></Frame>} />
+      <Route path="/documents" element={<Frame><DocumentsPage /></Frame>} />
       <Route path="/records" element={<Frame><RecordsPage /></Frame>} />
       <Route path="/medications" element={<Frame><MedicationsPage /></Frame>} />
       <Route path="/labs" element={<Frame><LabsPage /></Frame>} />
@@ -57,9 +65,9 @@ export function PatientApp() {
         element={
           <Frame>
             <div className="card">
-              <h1>Page not found</h1>
+              <h1>{t('notFound.title')}</h1>
               <p>
-                This page does not exist. <a href="/patient/">Back to your summary</a>.
+                {t('notFound.text')} <a href="/patient/">{t('notFound.patientBack')}</a>
               </p>
             </div>
           </Frame>

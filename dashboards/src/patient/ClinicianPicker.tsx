@@ -7,6 +7,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import { useDebouncedValue } from '../ui/components';
 import type { Clinician } from '../api/types';
+import { translate as t } from '../i18n/core';
 
 /** Characters the directory needs before it searches. */
 export const MIN_QUERY = 2;
@@ -21,16 +22,16 @@ export function directoryTerm(text: string): string | null {
 
 /** How a clinician is named in the results (the directory never gives an e-mail). */
 export function clinicianLabel(clinician: Clinician): string {
-  return clinician.name ?? 'Clinician without a name';
+  return clinician.name ?? t('sharing.unnamed');
 }
 
 /** What the live region says about the search. */
 export function resultsStatus(term: string | null, pending: boolean, count: number, failed: boolean): string {
-  if (term === null) return `Type at least ${MIN_QUERY} letters of the name.`;
-  if (failed) return 'The directory cannot be searched right now.';
-  if (pending) return 'Searching…';
-  if (count === 0) return 'No clinician found with this name.';
-  return `${count} clinician${count === 1 ? '' : 's'} found. Use the arrow keys to choose.`;
+  if (term === null) return t('picker.tooShort', { min: MIN_QUERY });
+  if (failed) return t('picker.failed');
+  if (pending) return t('search.searching');
+  if (count === 0) return t('picker.none');
+  return t('picker.found', { count });
 }
 
 export function ClinicianPicker({ onChoose }: { onChoose: (clinician: Clinician) => void }) {
@@ -76,7 +77,7 @@ export function ClinicianPicker({ onChoose }: { onChoose: (clinician: Clinician)
   };
   return (
     <div className="field combobox">
-      <label htmlFor={`${id}-input`}>Find a clinician by name</label>
+      <label htmlFor={`${id}-input`}>{t('picker.label')}</label>
       <input
         id={`${id}-input`}
         type="search"
@@ -97,7 +98,7 @@ export function ClinicianPicker({ onChoose }: { onChoose: (clinician: Clinician)
         onFocus={() => setOpen(true)}
         onBlur={() => setOpen(false)}
       />
-      <ul id={listId} role="listbox" aria-label="Clinicians" className="combobox-list" hidden={!expanded}>
+      <ul id={listId} role="listbox" aria-label={t('picker.list')} className="combobox-list" hidden={!expanded}>
         {options.map((clinician, index) => (
           <li
             key={clinician.id}
@@ -109,12 +110,19 @@ export function ClinicianPicker({ onChoose }: { onChoose: (clinician: Clinician)
             onMouseDown={(event) => event.preventDefault()}
             onClick={() => choose(clinician)}
           >
-            <span className="combobox-name">{clinicianLabel(clinician)}</span> <code className="muted">{clinician.id}</code>
+            <span className="combobox-name">{clinicianLabel(clinician)}</span>
+            {/* Names, not ids (issue #16): an id only tells apart two results of one name. */}
+            {options.filter((o) => clinicianLabel(o) === clinicianLabel(clinician)).length > 1 ? (
+              <>
+                {' '}
+                <code className="muted">{clinician.id}</code>
+              </>
+            ) : null}
           </li>
         ))}
       </ul>
       <p className="hint" id={`${id}-status`} role="status" aria-live="polite">
-        {text.trim() ? resultsStatus(typed, !settled || results.isFetching, options.length, results.isError) : 'Or paste their clinician ID below.'}
+        {text.trim() ? resultsStatus(typed, !settled || results.isFetching, options.length, results.isError) : t('picker.orPaste')}
       </p>
     </div>
   );

@@ -8,17 +8,18 @@ import { Badge, Field, FormError, PageTitle, QueryState, Section } from '../ui/c
 import { formatDateTime, userLocale } from '../fhir/format';
 import type { Clinician, ConsentStatus, Grant } from '../api/types';
 import { ClinicianPicker, clinicianLabel } from './ClinicianPicker';
+import { translate as t, type MessageKey } from '../i18n/core';
 
 /** Record types a patient can share one by one. */
-export const SCOPE_TYPES: { type: string; label: string }[] = [
-  { type: 'Observation', label: 'Vital signs and lab results' },
-  { type: 'Condition', label: 'Conditions' },
-  { type: 'MedicationRequest', label: 'Medications' },
-  { type: 'AllergyIntolerance', label: 'Allergies' },
-  { type: 'Immunization', label: 'Immunizations' },
-  { type: 'Encounter', label: 'Visits' },
-  { type: 'DocumentReference', label: 'Documents' },
-  { type: 'DiagnosticReport', label: 'Reports' },
+export const SCOPE_TYPES: { type: string; label: MessageKey }[] = [
+  { type: 'Observation', label: 'sharing.scope.Observation' },
+  { type: 'Condition', label: 'sharing.scope.Condition' },
+  { type: 'MedicationRequest', label: 'sharing.scope.MedicationRequest' },
+  { type: 'AllergyIntolerance', label: 'sharing.scope.AllergyIntolerance' },
+  { type: 'Immunization', label: 'sharing.scope.Immunization' },
+  { type: 'Encounter', label: 'sharing.scope.Encounter' },
+  { type: 'DocumentReference', label: 'sharing.scope.DocumentReference' },
+  { type: 'DiagnosticReport', label: 'sharing.scope.DiagnosticReport' },
 ];
 
 /** The RFC 3339 end of a `yyyy-mm-dd` day in the user's time zone (exclusive: next midnight). */
@@ -36,14 +37,27 @@ const TONE: Record<ConsentStatus, 'good' | 'warn' | 'bad' | 'neutral' | 'info'> 
 };
 
 export function scopeText(scope: Grant['scope']): string {
-  if (scope === '*') return 'All records';
-  return scope.map((type) => SCOPE_TYPES.find((s) => s.type === type)?.label ?? type).join(', ');
+  if (scope === '*') return t('consent.scope.all');
+  return scope
+    .map((type) => {
+      const known = SCOPE_TYPES.find((s) => s.type === type);
+      return known ? t(known.label) : type;
+    })
+    .join(', ');
 }
+
+const STATUS_KEYS: Record<ConsentStatus, MessageKey> = {
+  active: 'consent.active',
+  proposed: 'consent.proposed',
+  rejected: 'consent.rejected',
+  revoked: 'consent.revoked',
+  expired: 'consent.expired',
+};
 
 /** Who a consent is with: the clinician's name, else their e-mail (the server's
  * `grantee_name`), never the bare account id. */
 export function granteeLabel(grant: Grant): string {
-  return grant.grantee_name ?? 'A clinician whose account was removed';
+  return grant.grantee_name ?? t('sharing.removed');
 }
 
 export function ConsentsPage() {
@@ -80,8 +94,8 @@ export function ConsentsPage() {
   const toggle = (type: string) => setTypes((all) => (all.includes(type) ? all.filter((t) => t !== type) : [...all, type]));
   return (
     <>
-      <PageTitle>Sharing</PageTitle>
-      <Section title="Share your records with a clinician">
+      <PageTitle>{t('sharing.title')}</PageTitle>
+      <Section title={t('sharing.share')}>
         <form onSubmit={submit} noValidate>
           <ClinicianPicker
             onChoose={(clinician) => {
@@ -89,7 +103,7 @@ export function ConsentsPage() {
               setGrantee(clinician.id);
             }}
           />
-          <Field label="Clinician ID" id="grantee" hint="Filled in when you choose a clinician above; your clinician can also read it on their MediLink dashboard.">
+          <Field label={t('sharing.clinicianId')} id="grantee" hint={t('sharing.clinicianId.hint')}>
             <input
               id="grantee"
               required
@@ -103,50 +117,50 @@ export function ConsentsPage() {
           </Field>
           {chosen && chosen.id === grantee ? (
             <p className="notice" data-testid="chosen-clinician">
-              Sharing with <strong>{clinicianLabel(chosen)}</strong>
+              {t('sharing.with')} <strong>{clinicianLabel(chosen)}</strong>
             </p>
           ) : null}
           <fieldset>
-            <legend>What to share</legend>
+            <legend>{t('sharing.what')}</legend>
             <label className="check">
-              <input type="radio" name="scope" checked={everything} onChange={() => setEverything(true)} /> All my records
+              <input type="radio" name="scope" checked={everything} onChange={() => setEverything(true)} /> {t('sharing.all')}
             </label>
             <label className="check">
-              <input type="radio" name="scope" checked={!everything} onChange={() => setEverything(false)} /> Only these:
+              <input type="radio" name="scope" checked={!everything} onChange={() => setEverything(false)} /> {t('sharing.only')}
             </label>
             {!everything ? (
               <div className="check-grid">
                 {SCOPE_TYPES.map((s) => (
                   <label key={s.type} className="check">
-                    <input type="checkbox" checked={types.includes(s.type)} onChange={() => toggle(s.type)} /> {s.label}
+                    <input type="checkbox" checked={types.includes(s.type)} onChange={() => toggle(s.type)} /> {t(s.label)}
                   </label>
                 ))}
               </div>
             ) : null}
           </fieldset>
-          <Field label="Share until (optional)" id="until" hint="Leave empty to share until you revoke.">
+          <Field label={t('sharing.until')} id="until" hint={t('sharing.until.hint')}>
             <input id="until" type="date" value={until} onChange={(e) => setUntil(e.target.value)} aria-describedby="until-hint" />
           </Field>
           <FormError error={grant.error} />
           <button type="submit" className="primary" disabled={grant.isPending || !grantee.trim() || (!everything && types.length === 0)}>
-            Share
+            {t('sharing.button')}
           </button>
         </form>
       </Section>
-      <Section title="Your consents">
-        <QueryState query={consents} empty="You have not shared your records with anyone." loadingLabel="Loading consents…">
+      <Section title={t('sharing.yours')}>
+        <QueryState query={consents} empty={t('sharing.none')} loadingLabel={t('sharing.loading')}>
           {(grants) => (
             <div className="table-wrap">
               <table>
-                <caption className="visually-hidden">Consents</caption>
+                <caption className="visually-hidden">{t('sharing.yours')}</caption>
                 <thead>
                   <tr>
-                    <th scope="col">Clinician</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Shared</th>
-                    <th scope="col">From</th>
-                    <th scope="col">Until</th>
-                    <th scope="col">Actions</th>
+                    <th scope="col">{t('sharing.col.clinician')}</th>
+                    <th scope="col">{t('sharing.col.status')}</th>
+                    <th scope="col">{t('consent.scope')}</th>
+                    <th scope="col">{t('consent.since')}</th>
+                    <th scope="col">{t('consent.until')}</th>
+                    <th scope="col">{t('sharing.col.actions')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -161,35 +175,35 @@ export function ConsentsPage() {
                           {g.break_glass ? (
                             <>
                               <br />
-                              <Badge tone="bad">Emergency access</Badge> {g.reason ? <span>Reason: {g.reason}</span> : null}
+                              <Badge tone="bad">{t('consent.emergency')}</Badge> {g.reason ? <span>{t('consent.reason', { reason: g.reason })}</span> : null}
                             </>
                           ) : g.initiator === 'physician' && g.status === 'proposed' ? (
                             <>
                               <br />
-                              <span className="muted">Asked for access</span>
+                              <span className="muted">{t('sharing.asked')}</span>
                             </>
                           ) : null}
                         </td>
                         <td>
-                          <Badge tone={TONE[g.status]}>{g.status}</Badge>
+                          <Badge tone={TONE[g.status]}>{t(STATUS_KEYS[g.status])}</Badge>
                         </td>
                         <td>{scopeText(g.scope)}</td>
                         <td>{formatDateTime(g.start, locale)}</td>
-                        <td>{g.end ? formatDateTime(g.end, locale) : 'Until revoked'}</td>
+                        <td>{g.end ? formatDateTime(g.end, locale) : t('consent.untilRevoked')}</td>
                         <td className="actions">
                           {g.status === 'proposed' && g.initiator === 'physician' ? (
                             <>
                               <button type="button" className="primary" onClick={() => answer.mutate({ id: g.id, accept: true })}>
-                                Accept
+                                {t('sharing.accept')}
                               </button>
                               <button type="button" onClick={() => answer.mutate({ id: g.id, accept: false })}>
-                                Decline
+                                {t('sharing.decline')}
                               </button>
                             </>
                           ) : null}
                           {g.status === 'active' ? (
-                            <button type="button" className="danger" onClick={() => revoke.mutate(g.id)} aria-label={`Revoke access of ${granteeLabel(g)}`}>
-                              Revoke
+                            <button type="button" className="danger" onClick={() => revoke.mutate(g.id)} aria-label={t('sharing.revokeOf', { name: granteeLabel(g) })}>
+                              {t('sharing.revoke')}
                             </button>
                           ) : null}
                         </td>

@@ -12,6 +12,7 @@ import {
   VitalsSection,
   usePatientResources,
 } from '../ui/clinical';
+import { translate as t } from '../i18n/core';
 
 function usePatientId(): string | undefined {
   return useSession().user?.patient_id ?? undefined;
@@ -23,7 +24,7 @@ export function RecordsPage() {
   const conditions = usePatientResources<fhir4.Condition>(id, 'Condition');
   return (
     <>
-      <PageTitle>Health records</PageTitle>
+      <PageTitle>{t('records.title')}</PageTitle>
       {id ? <TimelineSection patientId={id} /> : null}
       <VitalsSection query={observations} />
       <ConditionsSection query={conditions} />
@@ -35,7 +36,7 @@ export function MedicationsPage() {
   const medications = usePatientResources<fhir4.MedicationRequest>(usePatientId(), 'MedicationRequest');
   return (
     <>
-      <PageTitle>Medications</PageTitle>
+      <PageTitle>{t('nav.medications')}</PageTitle>
       <MedicationsSection query={medications} />
     </>
   );
@@ -45,7 +46,7 @@ export function LabsPage() {
   const observations = usePatientResources<fhir4.Observation>(usePatientId(), 'Observation');
   return (
     <>
-      <PageTitle>Lab results</PageTitle>
+      <PageTitle>{t('nav.labs')}</PageTitle>
       <LabsSection query={observations} />
     </>
   );
@@ -55,7 +56,7 @@ export function AllergiesPage() {
   const allergies = usePatientResources<fhir4.AllergyIntolerance>(usePatientId(), 'AllergyIntolerance');
   return (
     <>
-      <PageTitle>Allergies</PageTitle>
+      <PageTitle>{t('nav.allergies')}</PageTitle>
       <AllergiesSection query={allergies} />
     </>
   );
@@ -65,7 +66,7 @@ export function ImmunizationsPage() {
   const immunizations = usePatientResources<fhir4.Immunization>(usePatientId(), 'Immunization');
   return (
     <>
-      <PageTitle>Immunizations</PageTitle>
+      <PageTitle>{t('nav.immunizations')}</PageTitle>
       <ImmunizationsSection query={immunizations} />
     </>
   );

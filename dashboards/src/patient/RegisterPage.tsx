@@ -8,6 +8,8 @@ import { useSession } from '../ui/session';
 import { Field, FormError } from '../ui/components';
 import { DemographicsFields } from '../ui/DemographicsFields';
 import { EMPTY_DEMOGRAPHICS, FIELD_IDS, demographicsProblem, toDemographics, type Problem } from '../ui/demographics';
+import { activeLanguage, translate as t } from '../i18n/core';
+import { storeLanguage } from '../i18n/store';
 
 export function RegisterPage() {
   const { client, signedIn } = useSession();
@@ -22,6 +24,9 @@ export function RegisterPage() {
     mutationFn: async () => {
       await client.register({ email, password, role: 'patient', ...toDemographics(details) });
       await client.login(email, password);
+      // The new account keeps the language the portal speaks now (the browser's, or the one
+      // chosen on this device): notices and e-mails use it too. Best effort.
+      await storeLanguage(client, activeLanguage()).catch(() => undefined);
       return signedIn();
     },
     onSuccess: () => navigate('/', { replace: true }),
@@ -44,12 +49,12 @@ export function RegisterPage() {
   return (
     <div className="auth-page">
       <form className="card auth-card" onSubmit={submit} aria-labelledby="register-title" noValidate>
-        <h1 id="register-title">Create your account</h1>
+        <h1 id="register-title">{t('register.title')}</h1>
         <DemographicsFields value={details} onChange={setDetails} problem={problem} />
-        <Field label="E-mail" id="email">
+        <Field label={t('login.email')} id="email">
           <input id="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
         </Field>
-        <Field label="Password" id="password" hint="At least 12 characters and hard to guess: a few uncommon words work best.">
+        <Field label={t('login.password')} id="password" hint={t('password.hint')}>
           <input
             id="password"
             type="password"
@@ -60,20 +65,20 @@ export function RegisterPage() {
             onChange={(e) => setPassword(e.target.value)}
           />
         </Field>
-        <Field label="Repeat the password" id="confirm">
+        <Field label={t('register.repeat')} id="confirm">
           <input id="confirm" type="password" autoComplete="new-password" required value={confirm} onChange={(e) => setConfirm(e.target.value)} />
         </Field>
         {mismatch ? (
           <p className="form-error" role="alert">
-            The passwords differ.
+            {t('register.differ')}
           </p>
         ) : null}
         <FormError error={register.error} />
         <button type="submit" className="primary" disabled={register.isPending}>
-          {register.isPending ? 'Creating…' : 'Create account'}
+          {register.isPending ? t('register.creating') : t('register.create')}
         </button>
         <p>
-          Already registered? <Link to="/login">Sign in</Link>
+          {t('register.already')} <Link to="/login">{t('login.signIn')}</Link>
         </p>
       </form>
     </div>

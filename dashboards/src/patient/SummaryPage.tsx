@@ -18,6 +18,8 @@ import {
   userLocale,
 } from '../fhir/format';
 import { medicationName } from '../fhir/timeline';
+import { granteeLabel } from './ConsentsPage';
+import { translate as t } from '../i18n/core';
 
 export function SummaryPage() {
   const { user, client } = useSession();
@@ -31,16 +33,16 @@ export function SummaryPage() {
   const consents = useQuery({ queryKey: ['consents'], queryFn: () => client.consents(), staleTime: 0 });
   return (
     <>
-      <PageTitle>Health summary</PageTitle>
-      <Section title="You">
-        <QueryState query={patient} loadingLabel="Loading your details…">
+      <PageTitle>{t('summary.title')}</PageTitle>
+      <Section title={t('summary.you')}>
+        <QueryState query={patient} loadingLabel={t('summary.loading')}>
           {(p) => (
             <dl className="facts facts-inline">
-              <dt>Name</dt>
+              <dt>{t('summary.name')}</dt>
               <dd data-testid="patient-name">{patientName(p)}</dd>
-              <dt>Born</dt>
+              <dt>{t('summary.born')}</dt>
               <dd>{formatDate(p.birthDate, locale)}</dd>
-              <dt>Patient ID</dt>
+              <dt>{t('summary.patientId')}</dt>
               <dd>
                 <code data-testid="patient-id">{p.id}</code>
               </dd>
@@ -49,7 +51,7 @@ export function SummaryPage() {
         </QueryState>
       </Section>
       <div className="grid-2">
-        <Section title="Latest vital signs">
+        <Section title={t('summary.vitals')}>
           <QueryState query={observations}>
             {(all) => {
               const latest = observationSeries(splitObservations(all).vitals).map((s) => s.latest);
@@ -63,12 +65,12 @@ export function SummaryPage() {
                   ))}
                 </ul>
               ) : (
-                <Empty>No vital signs recorded.</Empty>
+                <Empty>{t('clinical.noVitals')}</Empty>
               );
             }}
           </QueryState>
         </Section>
-        <Section title="Recent lab results">
+        <Section title={t('summary.labs')}>
           <QueryState query={observations}>
             {(all) => {
               const labs = splitObservations(all).labs.slice(0, 5);
@@ -85,17 +87,17 @@ export function SummaryPage() {
                     );
                   })}
                   <li>
-                    <Link to="/labs">All lab results</Link>
+                    <Link to="/labs">{t('summary.allLabs')}</Link>
                   </li>
                 </ul>
               ) : (
-                <Empty>No lab results yet.</Empty>
+                <Empty>{t('clinical.noLabs')}</Empty>
               );
             }}
           </QueryState>
         </Section>
-        <Section title="Active conditions">
-          <QueryState query={conditions} empty="No conditions recorded.">
+        <Section title={t('summary.conditions')}>
+          <QueryState query={conditions} empty={t('clinical.noConditions')}>
             {(list) => (
               <ul className="plain-list">
                 {list.map((c) => (
@@ -105,8 +107,8 @@ export function SummaryPage() {
             )}
           </QueryState>
         </Section>
-        <Section title="Medications">
-          <QueryState query={medications} empty="No medications recorded.">
+        <Section title={t('nav.medications')}>
+          <QueryState query={medications} empty={t('clinical.noMedications')}>
             {(list) => (
               <ul className="plain-list">
                 {list.map((m) => (
@@ -116,20 +118,20 @@ export function SummaryPage() {
             )}
           </QueryState>
         </Section>
-        <Section title="Allergies">
-          <QueryState query={allergies} empty="No known allergies recorded.">
+        <Section title={t('nav.allergies')}>
+          <QueryState query={allergies} empty={t('clinical.noAllergies')}>
             {(list) => (
               <ul className="plain-list">
                 {list.map((a) => (
                   <li key={a.id}>
-                    {codeText(a.code)} {a.criticality === 'high' ? <Badge tone="bad">High risk</Badge> : null}
+                    {codeText(a.code)} {a.criticality === 'high' ? <Badge tone="bad">{t('summary.highRisk')}</Badge> : null}
                   </li>
                 ))}
               </ul>
             )}
           </QueryState>
         </Section>
-        <Section title="Who can see your records">
+        <Section title={t('summary.access')}>
           <QueryState query={consents}>
             {(grants) => {
               const active = grants.filter((g) => g.status === 'active');
@@ -137,21 +139,25 @@ export function SummaryPage() {
               return (
                 <>
                   {active.length ? (
-                    <p>
-                      {active.length} clinician{active.length === 1 ? '' : 's'} with access
-                      {active.some((g) => g.break_glass) ? (
-                        <>
-                          {' '}
-                          <Badge tone="bad">including emergency access</Badge>
-                        </>
-                      ) : null}
-                      .
-                    </p>
+                    <>
+                      <p>{t('summary.withAccess', { count: active.length })}</p>
+                      <ul className="plain-list" data-testid="who-has-access">
+                        {active.map((g) => (
+                          <li key={g.id}>
+                            {granteeLabel(g)} {g.break_glass ? <Badge tone="bad">{t('consent.emergency')}</Badge> : null}
+                          </li>
+                        ))}
+                      </ul>
+                    </>
                   ) : (
-                    <Empty>Nobody has access to your records.</Empty>
+                    <Empty>{t('summary.nobody')}</Empty>
                   )}
-                  {requests.length ? <p><Badge tone="warn">{requests.length} request{requests.length === 1 ? '' : 's'}</Badge> waiting for your answer.</p> : null}
-                  <Link to="/consents">Manage sharing</Link>
+                  {requests.length ? (
+                    <p>
+                      <Badge tone="warn">{t('summary.requests', { count: requests.length })}</Badge> {t('summary.waiting')}
+                    </p>
+                  ) : null}
+                  <Link to="/consents">{t('summary.manage')}</Link>
                 </>
               );
             }}

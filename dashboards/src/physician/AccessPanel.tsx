@@ -7,6 +7,8 @@ import { useClient } from '../ui/session';
 import { Badge, Field, FormError, QueryState, Section } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { activeGrants, useConsents } from './hooks';
+import { translate as t } from '../i18n/core';
+import { typeLabel } from './SearchPage';
 
 /** The server's shortest break-glass reason, in characters (after trimming). */
 export const BREAK_GLASS_MIN_CHARS = 20;
@@ -23,32 +25,32 @@ export function reasonLongEnough(reason: string): boolean {
 /** The hint under the reason: the rule, and how many characters are still missing. */
 export function reasonHint(reason: string): string {
   const missing = BREAK_GLASS_MIN_CHARS - length(reason);
-  const rule = `Say why this is an emergency, in at least ${BREAK_GLASS_MIN_CHARS} characters.`;
-  return missing > 0 ? `${rule} ${missing} more to go.` : rule;
+  const rule = t('glass.rule', { min: BREAK_GLASS_MIN_CHARS });
+  return missing > 0 ? `${rule} ${t('glass.missing', { count: missing })}` : rule;
 }
 
 export function ConsentStatus({ patientId }: { patientId: string }) {
   const consents = useConsents();
   const locale = userLocale();
   return (
-    <QueryState query={consents} loadingLabel="Checking consent…">
+    <QueryState query={consents} loadingLabel={t('glass.checking')}>
       {(grants) => {
         const active = activeGrants(grants, patientId);
         const pending = grants.find((g) => g.patient === patientId && g.status === 'proposed');
         if (!active.length) {
           return (
             <p className="consent-status">
-              <Badge tone="warn">No consent</Badge> {pending ? 'Your access request is waiting for the patient.' : 'You have no access in force.'}
+              <Badge tone="warn">{t('glass.noConsent')}</Badge> {pending ? t('glass.waiting') : t('glass.noAccess')}
             </p>
           );
         }
         const grant = active[0];
         return (
           <p className="consent-status" data-testid="consent-status">
-            {grant.break_glass ? <Badge tone="bad">Emergency access</Badge> : <Badge tone="good">Consent active</Badge>}{' '}
-            {grant.scope === '*' ? 'All records' : `Records: ${grant.scope.join(', ')}`}
-            {grant.end ? ` · until ${formatDateTime(grant.end, locale)}` : ' · no end date'}
-            {grant.break_glass && grant.reason ? ` · reason: ${grant.reason}` : ''}
+            {grant.break_glass ? <Badge tone="bad">{t('consent.emergency')}</Badge> : <Badge tone="good">{t('glass.active')}</Badge>}{' '}
+            {grant.scope === '*' ? t('consent.scope.all') : t('glass.records', { types: grant.scope.map((type) => typeLabel(type, t)).join(', ') })}
+            {grant.end ? ` · ${t('glass.until', { when: formatDateTime(grant.end, locale) })}` : ` · ${t('glass.noEnd')}`}
+            {grant.break_glass && grant.reason ? ` · ${t('glass.reason', { reason: grant.reason })}` : ''}
           </p>
         );
       }}
@@ -74,26 +76,23 @@ export function AccessPanel({ patientId }: { patientId: string }) {
     if (reasonLongEnough(reason)) breakGlass.mutate();
   };
   return (
-    <Section title="No access to this patient" id="access">
+    <Section title={t('glass.title')} id="access">
       <ConsentStatus patientId={patientId} />
-      <p>The patient has not shared their records with you, or the consent was revoked or has expired.</p>
+      <p>{t('glass.intro')}</p>
       <div className="grid-2">
         <div>
-          <h3>Ask the patient</h3>
-          <p>The patient sees the request in their portal and can accept it.</p>
+          <h3>{t('glass.ask')}</h3>
+          <p>{t('glass.ask.text')}</p>
           <FormError error={request.error} />
-          {request.isSuccess ? <p role="status">Request sent.</p> : null}
+          {request.isSuccess ? <p role="status">{t('glass.sent')}</p> : null}
           <button type="button" onClick={() => request.mutate()} disabled={request.isPending || request.isSuccess}>
-            Request access
+            {t('glass.request')}
           </button>
         </div>
         <form onSubmit={submit} className="break-glass">
-          <h3>Emergency access (break-glass)</h3>
-          <p>
-            For an emergency only: opens the records for 24 hours. The patient is told, and the access is highlighted in
-            their access log.
-          </p>
-          <Field label="Reason" id="break-glass-reason" hint={reasonHint(reason)}>
+          <h3>{t('glass.emergency')}</h3>
+          <p>{t('glass.emergency.text')}</p>
+          <Field label={t('history.reason')} id="break-glass-reason" hint={reasonHint(reason)}>
             <textarea
               id="break-glass-reason"
               required
@@ -106,7 +105,7 @@ export function AccessPanel({ patientId }: { patientId: string }) {
           </Field>
           <FormError error={breakGlass.error} />
           <button type="submit" className="danger" disabled={breakGlass.isPending || !reasonLongEnough(reason)}>
-            Break the glass
+            {t('glass.break')}
           </button>
         </form>
       </div>

@@ -8,6 +8,7 @@ import { useClient } from '../ui/session';
 import { FormError } from '../ui/components';
 import { endOfDay } from '../patient/ConsentsPage';
 import type { Acknowledgement, FindingView } from '../api/types';
+import { translate as t } from '../i18n/core';
 
 export const REASON_MIN = 10;
 export const REASON_MAX = 500;
@@ -23,15 +24,15 @@ export function acknowledgementProblems(reason: string, expiry: string, now: Dat
   const problems: AcknowledgementProblems = {};
   const length = [...reason.trim()].length;
   if (length < REASON_MIN) {
-    problems.reason = `Give a reason of at least ${REASON_MIN} characters (${length} so far).`;
+    problems.reason = t('ack.tooShort', { min: REASON_MIN, length });
   } else if (length > REASON_MAX) {
-    problems.reason = `Keep the reason to ${REASON_MAX} characters at most (${length} now).`;
+    problems.reason = t('ack.tooLong', { max: REASON_MAX, length });
   }
   if (expiry) {
     const end = new Date(endOfDay(expiry)).getTime();
-    if (Number.isNaN(end)) problems.expiry = 'Enter the last day as a date.';
-    else if (end <= now.getTime()) problems.expiry = 'The last day must be today or later.';
-    else if (end > now.getTime() + YEAR_MS) problems.expiry = 'An acknowledgement lasts at most one year.';
+    if (Number.isNaN(end)) problems.expiry = t('ack.notDate');
+    else if (end <= now.getTime()) problems.expiry = t('ack.past');
+    else if (end > now.getTime() + YEAR_MS) problems.expiry = t('ack.tooFar');
   }
   return problems;
 }
@@ -77,12 +78,12 @@ export function AcknowledgeForm({
   const showReason = submitted && problems.reason;
   const showExpiry = submitted && problems.expiry;
   return (
-    <form className="acknowledge" onSubmit={submit} noValidate aria-label={`Acknowledge: ${finding.summary}`}>
+    <form className="acknowledge" onSubmit={submit} noValidate aria-label={t('ack.form', { summary: finding.summary })}>
       <p className="acknowledge-intro">
-        Signing is blocked until you acknowledge this finding with your clinical reason. The acknowledgement is recorded with your name.
+        {t('ack.intro')}
       </p>
       <div className="field">
-        <label htmlFor={`${id}-reason`}>Reason for prescribing anyway</label>
+        <label htmlFor={`${id}-reason`}>{t('ack.reason')}</label>
         <textarea
           id={`${id}-reason`}
           rows={3}
@@ -93,7 +94,7 @@ export function AcknowledgeForm({
           onChange={(event) => setReason(event.target.value)}
         />
         <p className="hint" id={`${id}-reason-hint`}>
-          At least {REASON_MIN} characters, at most {REASON_MAX}.
+          {t('ack.reason.hint', { min: REASON_MIN, max: REASON_MAX })}
         </p>
         {showReason ? (
           <p className="form-error" id={`${id}-reason-error`} role="alert">
@@ -102,7 +103,7 @@ export function AcknowledgeForm({
         ) : null}
       </div>
       <div className="field">
-        <label htmlFor={`${id}-expiry`}>Valid until (optional)</label>
+        <label htmlFor={`${id}-expiry`}>{t('ack.until')}</label>
         <input
           id={`${id}-expiry`}
           type="date"
@@ -114,7 +115,7 @@ export function AcknowledgeForm({
           onChange={(event) => setExpiry(event.target.value)}
         />
         <p className="hint" id={`${id}-expiry-hint`}>
-          Without a date it lasts 30 days; at most one year.
+          {t('ack.until.hint')}
         </p>
         {showExpiry ? (
           <p className="form-error" id={`${id}-expiry-error`} role="alert">
@@ -123,7 +124,7 @@ export function AcknowledgeForm({
         ) : null}
       </div>
       <button type="submit" className="danger" disabled={acknowledge.isPending}>
-        {acknowledge.isPending ? 'Acknowledging…' : 'Acknowledge'}
+        {acknowledge.isPending ? t('ack.acknowledging') : t('ack.acknowledge')}
       </button>
       <FormError error={acknowledge.error} />
     </form>

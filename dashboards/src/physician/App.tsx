@@ -24,6 +24,10 @@ import { AuditPage } from '../admin/AuditPage';
 import { BreakGlassPage } from '../admin/BreakGlassPage';
 import { SystemPage } from '../admin/SystemPage';
 import { ResearchPage } from '../research/ResearchPage';
+import { SearchPage } from './SearchPage';
+import { ConsentsPage } from './ConsentsPage';
+import { PhysicianTools } from './Shortcuts';
+import { useT } from '../i18n/I18nProvider';
 import { ExportPage } from '../research/ExportPage';
 import { InvitePage } from '../research/InvitePage';
 
@@ -32,30 +36,32 @@ export const STAFF_ROLES: readonly Role[] = ['physician', 'admin', 'researcher']
 
 const NAV: Record<string, NavItem[]> = {
   physician: [
-    { to: '/', label: 'Dashboard', end: true },
-    { to: '/patients', label: 'Patients' },
-    { to: '/interactions', label: 'Interaction checker' },
-    { to: '/security', label: 'Security' },
-    { to: '/settings', label: 'Settings' },
+    { to: '/', label: 'nav.dashboard', end: true },
+    { to: '/patients', label: 'nav.patients' },
+    { to: '/search', label: 'nav.search' },
+    { to: '/consents', label: 'nav.consents' },
+    { to: '/interactions', label: 'nav.interactions' },
+    { to: '/security', label: 'nav.security' },
+    { to: '/settings', label: 'nav.settings' },
   ],
   admin: [
-    { to: '/admin', label: 'Overview', end: true },
-    { to: '/admin/users', label: 'Users' },
-    { to: '/admin/invitations', label: 'Invitations' },
-    { to: '/admin/audit', label: 'Audit log' },
-    { to: '/admin/break-glass', label: 'Break-glass' },
-    { to: '/admin/system', label: 'System' },
-    { to: '/security', label: 'Security' },
-    { to: '/settings', label: 'Settings' },
+    { to: '/admin', label: 'nav.admin.overview', end: true },
+    { to: '/admin/users', label: 'nav.admin.users' },
+    { to: '/admin/invitations', label: 'nav.admin.invitations' },
+    { to: '/admin/audit', label: 'nav.admin.audit' },
+    { to: '/admin/break-glass', label: 'nav.admin.breakGlass' },
+    { to: '/admin/system', label: 'nav.admin.system' },
+    { to: '/security', label: 'nav.security' },
+    { to: '/settings', label: 'nav.settings' },
   ],
   researcher: [
-    { to: '/research', label: 'Research' },
-    { to: '/security', label: 'Security' },
-    { to: '/settings', label: 'Settings' },
+    { to: '/research', label: 'nav.research' },
+    { to: '/security', label: 'nav.security' },
+    { to: '/settings', label: 'nav.settings' },
   ],
 };
 
-const PORTAL_NAME: Record<string, string> = { physician: 'Physician', admin: 'Admin', researcher: 'Research' };
+const PORTAL_NAME: Record<string, string> = { physician: 'portal.physician', admin: 'portal.admin', researcher: 'portal.research' };
 
 /** The start page of a role. */
 export function homeOf(role: string): string {
@@ -100,7 +106,11 @@ function Frame({ children, roles, totp = true }: { children: ReactNode; roles: r
   const { user } = useSession();
   return (
     <RequireUser role={roles} homeOf={homeOf}>
-      <Layout portal={PORTAL_NAME[user?.role ?? ''] ?? 'Staff'} nav={navOf(user?.role)}>
+      <Layout
+        portal={PORTAL_NAME[user?.role ?? ''] ?? 'portal.staff'}
+        nav={navOf(user?.role)}
+        tools={user?.role === 'physician' ? <PhysicianTools /> : undefined}
+      >
         {totp ? <RequireTotp>{children}</RequireTotp> : children}
       </Layout>
     </RequireUser>
@@ -120,16 +130,19 @@ const RESEARCHER: readonly Role[] = ['researcher'];
 export function PhysicianApp() {
   const location = useLocation();
   const from = (location.state as LoginState | null)?.from;
+  const t = useT();
   return (
     <Routes>
       <Route
         path="/login"
-        element={<LoginPage title="MediLink sign-in" role={STAFF_ROLES} afterLogin={(user) => afterSignIn(user, from)} />}
+        element={<LoginPage title={t('login.staff')} role={STAFF_ROLES} afterLogin={(user) => afterSignIn(user, from)} />}
       />
       <Route path="/invite/:token" element={<InvitePage />} />
       <Route path="/" element={<Frame roles={PHYSICIAN}><DashboardPage /></Frame>} />
       <Route path="/patients" element={<Frame roles={PHYSICIAN}><PatientsPage /></Frame>} />
       <Route path="/patients/:id" element={<Frame roles={PHYSICIAN}><PatientDetailPage /></Frame>} />
+      <Route path="/search" element={<Frame roles={PHYSICIAN}><SearchPage /></Frame>} />
+      <Route path="/consents" element={<Frame roles={PHYSICIAN}><ConsentsPage /></Frame>} />
       <Route path="/interactions" element={<Frame roles={PHYSICIAN}><InteractionsPage /></Frame>} />
       <Route path="/admin" element={<Frame roles={ADMIN}><OverviewPage /></Frame>} />
       <Route path="/admin/users" element={<Frame roles={ADMIN}><UsersPage /></Frame>} />
@@ -150,11 +163,12 @@ export function PhysicianApp() {
 
 function NotFound() {
   const { user } = useSession();
+  const t = useT();
   return (
     <div className="card">
-      <h1>Page not found</h1>
+      <h1>{t('notFound.title')}</h1>
       <p>
-        This page does not exist. <a href={homeOf(user?.role ?? 'physician')}>Back to the start page</a>.
+        {t('notFound.text')} <a href={homeOf(user?.role ?? 'physician')}>{t('notFound.staffBack')}</a>
       </p>
     </div>
   );

@@ -7,12 +7,13 @@ import { formatDateTime, userLocale } from '../fhir/format';
 import { highestSeverity, issueSeverityLabel, severityName, type SeverityName } from '../api/clinical';
 import type { DrugHistory } from '../api/types';
 import { SeverityBadge } from './FindingCard';
+import { translate as t } from '../i18n/core';
 
 /** An acknowledgement's `DetectedIssue.severity` (`high`, `moderate`, `low`), written out. */
 export function IssueSeverityBadge({ severity }: { severity: string }) {
   return (
     <span className={`severity issue-severity-${severity}`}>
-      <span className="visually-hidden">Severity: </span>
+      <span className="visually-hidden">{t('severity.label')} </span>
       {issueSeverityLabel(severity)}
     </span>
   );
@@ -32,18 +33,18 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
   const acknowledgements = [...history.acknowledgements].sort((a, b) => b.acknowledged_at.localeCompare(a.acknowledged_at));
   return (
     <>
-      <h3 className="history-heading">Checks</h3>
+      <h3 className="history-heading">{t('history.checks')}</h3>
       {checks.length ? (
         <div className="table-wrap">
           <table data-testid="check-history">
-            <caption className="visually-hidden">Drug-interaction checks</caption>
+            <caption className="visually-hidden">{t('history.checksCaption')}</caption>
             <thead>
               <tr>
-                <th scope="col">When</th>
-                <th scope="col">By</th>
-                <th scope="col">Medications</th>
-                <th scope="col">Findings</th>
-                <th scope="col">Highest severity</th>
+                <th scope="col">{t('log.col.when')}</th>
+                <th scope="col">{t('history.by')}</th>
+                <th scope="col">{t('nav.medications')}</th>
+                <th scope="col">{t('history.findings')}</th>
+                <th scope="col">{t('history.highest')}</th>
               </tr>
             </thead>
             <tbody>
@@ -55,7 +56,7 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
                     <td>{person(check.checked_by, check.checked_by_name)}</td>
                     <td>{check.medications.join(', ') || '—'}</td>
                     <td className="num">{check.findings.length}</td>
-                    <td>{worst ? <SeverityBadge severity={worst} /> : <span className="muted">None</span>}</td>
+                    <td>{worst ? <SeverityBadge severity={worst} /> : <span className="muted">{t('history.none')}</span>}</td>
                   </tr>
                 );
               })}
@@ -63,25 +64,25 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
           </table>
           {sorted.length > checks.length ? (
             <button type="button" className="link-button" onClick={() => setAll(true)}>
-              Show all {sorted.length} checks
+              {t('history.showAll', { count: sorted.length })}
             </button>
           ) : null}
         </div>
       ) : (
-        <p className="state state-empty">No interaction checks for this patient yet.</p>
+        <p className="state state-empty">{t('history.noChecks')}</p>
       )}
-      <h3 className="history-heading">Acknowledgements</h3>
+      <h3 className="history-heading">{t('history.acks')}</h3>
       {acknowledgements.length ? (
         <div className="table-wrap">
           <table data-testid="acknowledgement-history">
-            <caption className="visually-hidden">Acknowledged findings</caption>
+            <caption className="visually-hidden">{t('history.acksCaption')}</caption>
             <thead>
               <tr>
-                <th scope="col">Finding</th>
-                <th scope="col">Reason</th>
-                <th scope="col">By</th>
-                <th scope="col">Until</th>
-                <th scope="col">Status</th>
+                <th scope="col">{t('history.finding')}</th>
+                <th scope="col">{t('history.reason')}</th>
+                <th scope="col">{t('history.by')}</th>
+                <th scope="col">{t('consent.until')}</th>
+                <th scope="col">{t('sharing.col.status')}</th>
               </tr>
             </thead>
             <tbody>
@@ -97,14 +98,14 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
                     <span className="muted">{formatDateTime(ack.acknowledged_at, locale)}</span>
                   </td>
                   <td>{formatDateTime(ack.expires_at, locale)}</td>
-                  <td>{ack.active ? <Badge tone="good">Active</Badge> : <Badge tone="neutral">Expired</Badge>}</td>
+                  <td>{ack.active ? <Badge tone="good">{t('consent.active')}</Badge> : <Badge tone="neutral">{t('consent.expired')}</Badge>}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       ) : (
-        <p className="state state-empty">No findings acknowledged for this patient.</p>
+        <p className="state state-empty">{t('history.noAcks')}</p>
       )}
     </>
   );
@@ -113,8 +114,8 @@ export function CheckHistoryView({ history }: { history: DrugHistory }) {
 export function CheckHistorySection({ patientId }: { patientId: string }) {
   const history = useClinicalHistory(patientId);
   return (
-    <Section title="Interaction checks and acknowledgements" id="interaction-history">
-      <QueryState query={history} loadingLabel="Loading the checks…" errorTitle="Cannot load the checks">
+    <Section title={t('history.title')} id="interaction-history">
+      <QueryState query={history} loadingLabel={t('history.loading')} errorTitle={t('history.failed')}>
         {(data) => <CheckHistoryView history={data} />}
       </QueryState>
     </Section>

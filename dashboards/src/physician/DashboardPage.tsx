@@ -9,6 +9,7 @@ import { formatDate, formatDateTime, patientName, userLocale } from '../fhir/for
 import { usePatients, useConsents } from './hooks';
 import { JobStatusBadge } from './DocumentsPanel';
 import type { Grant } from '../api/types';
+import { translate as t } from '../i18n/core';
 
 export function DashboardPage() {
   const { user, client } = useSession();
@@ -25,22 +26,22 @@ export function DashboardPage() {
   const grantOf = (id: string): Grant | undefined => active.find((g) => g.patient === id && !g.break_glass) ?? active.find((g) => g.patient === id);
   return (
     <>
-      <PageTitle>Dashboard</PageTitle>
+      <PageTitle>{t('nav.dashboard')}</PageTitle>
       <div className="grid-2">
-        <Section title="Your clinician ID">
-          <p>Patients grant you access to their records with this ID:</p>
+        <Section title={t('dash.id')}>
+          <p>{t('dash.id.text')}</p>
           <p>
             <code className="share-id" data-testid="clinician-id">
               {user?.id}
             </code>
           </p>
         </Section>
-        <Section title="Pending documents">
+        <Section title={t('dash.documents')}>
           {jobs.isPending ? (
-            <Loading label="Loading documents…" />
+            <Loading label={t('dash.loadingDocuments')} />
           ) : jobs.isError ? (
             isNotFound(jobs.error) ? (
-              <Empty>Document processing is not available on this server.</Empty>
+              <Empty>{t('documents.unavailable')}</Empty>
             ) : (
               <ErrorMessage error={jobs.error} />
             )
@@ -51,38 +52,38 @@ export function DashboardPage() {
                 <ul className="plain-list">
                   {pending.slice(0, 10).map((job) => (
                     <li key={job.id}>
-                      <JobStatusBadge status={job.status} /> {job.file_name ?? 'Document'}{' '}
-                      {job.patient ? <Link to={`/patients/${job.patient.replace(/^Patient\//, '')}#documents`}>open patient</Link> : null}{' '}
+                      <JobStatusBadge status={job.status} /> {job.file_name ?? t('documents.untitled')}{' '}
+                      {job.patient ? <Link to={`/patients/${job.patient.replace(/^Patient\//, '')}#documents`}>{t('dash.openPatient')}</Link> : null}{' '}
                       <span className="muted">{formatDateTime(job.created, locale)}</span>
                     </li>
                   ))}
                 </ul>
               ) : (
-                <Empty>No documents waiting.</Empty>
+                <Empty>{t('dash.noDocuments')}</Empty>
               );
             })()
           )}
         </Section>
       </div>
-      <Section title="Recent patients">
-        <QueryState query={consents} loadingLabel="Loading your patients…">
+      <Section title={t('dash.recent')}>
+        <QueryState query={consents} loadingLabel={t('dash.loadingPatients')}>
           {() =>
             patientIds.length === 0 ? (
               <Empty>
-                No patient has shared records with you yet. Share your clinician ID, or find a patient under <Link to="/patients">Patients</Link>.
+                {t('dash.noPatients')} <Link to="/patients">{t('nav.patients')}</Link>
               </Empty>
             ) : (
-              <QueryState query={patients} empty="No patients to show.">
+              <QueryState query={patients} empty={t('dash.noneToShow')}>
                 {(list) => (
                   <div className="table-wrap">
                     <table>
-                      <caption className="visually-hidden">Patients with access in force</caption>
+                      <caption className="visually-hidden">{t('dash.caption')}</caption>
                       <thead>
                         <tr>
-                          <th scope="col">Patient</th>
-                          <th scope="col">Born</th>
-                          <th scope="col">Access</th>
-                          <th scope="col">Until</th>
+                          <th scope="col">{t('consent.patient')}</th>
+                          <th scope="col">{t('summary.born')}</th>
+                          <th scope="col">{t('dash.access')}</th>
+                          <th scope="col">{t('consent.until')}</th>
                         </tr>
                       </thead>
                       <tbody>
@@ -94,8 +95,8 @@ export function DashboardPage() {
                                 <Link to={`/patients/${p.id}`}>{patientName(p)}</Link>
                               </td>
                               <td>{formatDate(p.birthDate, locale)}</td>
-                              <td>{grant?.break_glass ? <Badge tone="bad">Emergency access</Badge> : <Badge tone="good">Consent</Badge>}</td>
-                              <td>{grant?.end ? formatDateTime(grant.end, locale) : 'No end date'}</td>
+                              <td>{grant?.break_glass ? <Badge tone="bad">{t('consent.emergency')}</Badge> : <Badge tone="good">{t('dash.consent')}</Badge>}</td>
+                              <td>{grant?.end ? formatDateTime(grant.end, locale) : t('dash.noEnd')}</td>
                             </tr>
                           );
                         })}
@@ -108,7 +109,7 @@ export function DashboardPage() {
           }
         </QueryState>
       </Section>
-      <Section title="Access requests awaiting patients">
+      <Section title={t('dash.requests')}>
         <QueryState query={consents}>
           {(grants) => {
             const proposed = grants.filter((g) => g.status === 'proposed' && g.initiator === 'physician');
@@ -116,12 +117,12 @@ export function DashboardPage() {
               <ul className="plain-list">
                 {proposed.map((g) => (
                   <li key={g.id}>
-                    Patient <code>{g.patient}</code> — requested {formatDateTime(g.start, locale)}
+                    {t('consent.patientNotShared')} <code>{g.patient}</code> — {t('consent.requestedAt', { when: formatDateTime(g.start, locale) })}
                   </li>
                 ))}
               </ul>
             ) : (
-              <Empty>No open requests.</Empty>
+              <Empty>{t('consents.noPending')}</Empty>
             );
           }}
         </QueryState>

@@ -4,23 +4,13 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
-import { Badge, Empty, ErrorMessage, Field, FormError, Loading, Section, isNotFound } from '../ui/components';
+import { Empty, ErrorMessage, Field, FormError, Loading, Section, isNotFound } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
-import { jobActive, type DocumentJob, type JobStatus } from '../api/types';
+import { jobActive, type DocumentJob } from '../api/types';
+import { JobStatusBadge } from '../ui/jobs';
+import { translate as t } from '../i18n/core';
 
-const STATUS: Record<JobStatus, { label: string; tone: 'neutral' | 'good' | 'warn' | 'bad' | 'info' }> = {
-  pending: { label: 'Queued', tone: 'info' },
-  processing: { label: 'Processing', tone: 'info' },
-  completed: { label: 'Completed', tone: 'good' },
-  needs_review: { label: 'Needs review', tone: 'warn' },
-  failed: { label: 'Failed', tone: 'bad' },
-  cancelled: { label: 'Cancelled', tone: 'neutral' },
-};
-
-export function JobStatusBadge({ status }: { status: JobStatus }) {
-  const shown = STATUS[status] ?? { label: status, tone: 'neutral' as const };
-  return <Badge tone={shown.tone}>{shown.label}</Badge>;
-}
+export { JobStatusBadge };
 
 function resultCount(job: DocumentJob): number {
   return (job.resources ?? []).filter((r) => r.startsWith('Observation/')).length;
@@ -54,20 +44,20 @@ function JobRow({ jobId, fresh }: { jobId: string; fresh: boolean }) {
       void queryClient.invalidateQueries({ queryKey: ['documents'] });
     },
   });
-  if (job.isPending) return <li><Loading label="Checking the job…" /></li>;
-  if (job.isError) return <li><ErrorMessage error={job.error} title="Cannot read the job" /></li>;
+  if (job.isPending) return <li><Loading label={t('docs.checking')} /></li>;
+  if (job.isError) return <li><ErrorMessage error={job.error} title={t('docs.failed')} /></li>;
   const data = job.data;
   return (
     <li className="job" data-status={data.status} aria-live="polite">
-      <JobStatusBadge status={data.status} /> <strong>{data.file_name ?? 'Document'}</strong>{' '}
+      <JobStatusBadge status={data.status} /> <strong>{data.file_name ?? t('documents.untitled')}</strong>{' '}
       <span className="muted">{formatDateTime(data.created, locale)}</span>
-      {data.status === 'completed' ? <span> — {resultCount(data)} results added</span> : null}
+      {data.status === 'completed' ? <span> — {t('docs.added', { count: resultCount(data) })}</span> : null}
       {data.status === 'failed' && data.error ? <span className="form-error"> — {data.error}</span> : null}
       {data.status === 'needs_review' ? (
         <>
-          <span> — {data.review?.results.length ?? 0} results need a check before they are filed.</span>{' '}
+          <span> — {t('docs.needCheck', { count: data.review?.results.length ?? 0 })}</span>{' '}
           <button type="button" onClick={() => accept.mutate()} disabled={accept.isPending}>
-            Accept results
+            {t('docs.accept')}
           </button>
           <FormError error={accept.error} />
         </>
@@ -99,13 +89,13 @@ export function DocumentsPanel({ patientId }: { patientId: string }) {
   const earlier = (jobs.data ?? []).filter((j) => j.patient === `Patient/${patientId}` && !started.includes(j.id));
   const unavailable = jobs.isError && isNotFound(jobs.error);
   return (
-    <Section title="Documents" id="documents">
+    <Section title={t('nav.documents')} id="documents">
       {unavailable ? (
-        <Empty>Document processing is not available on this server.</Empty>
+        <Empty>{t('documents.unavailable')}</Empty>
       ) : (
         <>
           <form className="inline-form" onSubmit={submit}>
-            <Field label="Lab report (PDF, image or text)" id="document-file">
+            <Field label={t('documents.file')} id="document-file">
               <input
                 ref={inputRef}
                 id="document-file"
@@ -115,12 +105,12 @@ export function DocumentsPanel({ patientId }: { patientId: string }) {
               />
             </Field>
             <button type="submit" className="primary" disabled={!file || upload.isPending}>
-              {upload.isPending ? 'Uploading…' : 'Upload'}
+              {upload.isPending ? t('documents.uploading') : t('documents.upload.button')}
             </button>
           </form>
           <FormError error={upload.error} />
           {started.length || earlier.length ? (
-            <ul className="plain-list jobs" aria-label="Uploads">
+            <ul className="plain-list jobs" aria-label={t('docs.uploads')}>
               {started.map((id) => (
                 <JobRow key={id} jobId={id} fresh />
               ))}
@@ -129,11 +119,11 @@ export function DocumentsPanel({ patientId }: { patientId: string }) {
               ))}
             </ul>
           ) : jobs.isPending ? (
-            <Loading label="Loading uploads…" />
+            <Loading label={t('docs.loading')} />
           ) : jobs.isError ? (
             <ErrorMessage error={jobs.error} />
           ) : (
-            <Empty>No documents uploaded for this patient yet.</Empty>
+            <Empty>{t('docs.none')}</Empty>
           )}
         </>
       )}

@@ -7,6 +7,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import { useDebouncedValue } from '../ui/components';
 import type { DrugView, Prescribed } from '../api/clinical';
+import { translate as t } from '../i18n/core';
 
 export const MIN_QUERY = 2;
 export const DEBOUNCE_MS = 250;
@@ -20,21 +21,21 @@ export function drugTerm(text: string): string | null {
 /** The second line of an option: the generic name of a brand, and the classes. */
 export function drugDetail(drug: DrugView): string {
   const parts: string[] = [];
-  if (drug.brand && drug.generic && drug.generic.toLowerCase() !== drug.name.toLowerCase()) parts.push(`brand of ${drug.generic}`);
+  if (drug.brand && drug.generic && drug.generic.toLowerCase() !== drug.name.toLowerCase()) parts.push(t('rx.brandOf', { generic: drug.generic }));
   if (drug.classes.length) parts.push(drug.classes.join(', '));
   return parts.join(' · ');
 }
 
 export function drugsStatus(term: string | null, pending: boolean, count: number, failed: boolean): string {
-  if (term === null) return `Type at least ${MIN_QUERY} letters of a brand or generic name.`;
-  if (failed) return 'The drug list cannot be searched right now; Enter uses the name as typed.';
-  if (pending) return 'Searching…';
-  if (count === 0) return 'No drug found with this name; Enter uses it as typed.';
-  return `${count} drug${count === 1 ? '' : 's'} found. Use the arrow keys to choose.`;
+  if (term === null) return t('rx.picker.tooShort', { min: MIN_QUERY });
+  if (failed) return t('rx.picker.failed');
+  if (pending) return t('search.searching');
+  if (count === 0) return t('rx.picker.none');
+  return t('rx.picker.found', { count });
 }
 
 export function DrugPicker({
-  label = 'Choose a drug',
+  label = t('rx.choose'),
   onChoose,
   clearOnChoose = false,
 }: {
@@ -114,7 +115,7 @@ export function DrugPicker({
         onFocus={() => setOpen(true)}
         onBlur={() => setOpen(false)}
       />
-      <ul id={listId} role="listbox" aria-label="Drugs" className="combobox-list" hidden={!expanded}>
+      <ul id={listId} role="listbox" aria-label={t('rx.drugs')} className="combobox-list" hidden={!expanded}>
         {options.map((drug, index) => (
           <li
             key={`${drug.name}-${drug.rxnorm ?? index}`}
@@ -130,11 +131,11 @@ export function DrugPicker({
         ))}
       </ul>
       <p className="hint" id={`${id}-status`} role="status" aria-live="polite">
-        {unchosen ? drugsStatus(typed, !settled || results.isFetching, options.length, results.isError) : 'Search by brand or generic name.'}
+        {unchosen ? drugsStatus(typed, !settled || results.isFetching, options.length, results.isError) : t('rx.picker.hint')}
       </p>
       {unchosen && !expanded ? (
         <button type="button" className="link-button" onClick={chooseText}>
-          Use “{text.trim()}” as written
+          {t('rx.asWritten', { text: text.trim() })}
         </button>
       ) : null}
     </div>

@@ -6,23 +6,25 @@ import type { ReactNode } from 'react';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { sortFindings, type FindingView, type SeverityName } from '../api/clinical';
 import { usePersonLabel } from './people';
+import { translate as t, type MessageKey } from '../i18n/core';
 
-const SEVERITY_LABEL: Record<SeverityName, string> = {
-  contraindicated: 'Contraindicated',
-  serious: 'Serious',
-  moderate: 'Moderate',
-  minor: 'Minor',
+const SEVERITY_LABEL: Record<SeverityName, MessageKey> = {
+  contraindicated: 'severity.contraindicated',
+  serious: 'severity.serious',
+  moderate: 'severity.moderate',
+  minor: 'severity.minor',
 };
 
 export function severityLabel(severity: SeverityName): string {
-  return SEVERITY_LABEL[severity] ?? severity;
+  const key = SEVERITY_LABEL[severity];
+  return key ? t(key) : severity;
 }
 
 /** The severity as a labelled badge (`severity severity-<level>`). */
 export function SeverityBadge({ severity }: { severity: SeverityName }) {
   return (
     <span className={`severity severity-${severity}`}>
-      <span className="visually-hidden">Severity: </span>
+      <span className="visually-hidden">{t('severity.label')} </span>
       {severityLabel(severity)}
     </span>
   );
@@ -31,10 +33,10 @@ export function SeverityBadge({ severity }: { severity: SeverityName }) {
 /** What a conflicting record is, by the type of its reference. */
 export function conflictOrigin(finding: FindingView): string {
   const type = finding.conflicting.reference?.split('/')[0];
-  if (type === 'AllergyIntolerance') return 'allergy on record';
-  if (type === 'MedicationRequest' || type === 'MedicationStatement') return 'active medication on record';
-  if (finding.kind === 'allergy') return 'allergy';
-  return 'in this check';
+  if (type === 'AllergyIntolerance') return t('finding.allergyOnRecord');
+  if (type === 'MedicationRequest' || type === 'MedicationStatement') return t('finding.medicationOnRecord');
+  if (finding.kind === 'allergy') return t('finding.allergy');
+  return t('finding.inCheck');
 }
 
 export function FindingCard({ finding, children }: { finding: FindingView; children?: ReactNode }) {
@@ -46,43 +48,46 @@ export function FindingCard({ finding, children }: { finding: FindingView; child
     <article className={`finding finding-${finding.severity}`} aria-labelledby={headingId} data-testid="finding" data-severity={finding.severity}>
       <p className="finding-meta">
         <SeverityBadge severity={finding.severity} />{' '}
-        <span className="finding-kind">{finding.kind === 'allergy' ? 'Allergy conflict' : 'Drug interaction'}</span>
+        <span className="finding-kind">{finding.kind === 'allergy' ? t('finding.allergyConflict') : t('finding.interaction')}</span>
       </p>
       <h3 id={headingId}>{finding.summary}</h3>
       <dl className="facts">
-        <dt>Medication</dt>
+        <dt>{t('type.MedicationRequest')}</dt>
         <dd>{finding.medication}</dd>
-        <dt>Conflicts with</dt>
+        <dt>{t('finding.conflicts')}</dt>
         <dd>
           {finding.conflicting.display} <span className="muted">({conflictOrigin(finding)})</span>
         </dd>
         {finding.mechanism ? (
           <>
-            <dt>Mechanism</dt>
+            <dt>{t('finding.mechanism')}</dt>
             <dd>{finding.mechanism}</dd>
           </>
         ) : null}
         {finding.recommendation ? (
           <>
-            <dt>Recommendation</dt>
+            <dt>{t('finding.recommendation')}</dt>
             <dd>{finding.recommendation}</dd>
           </>
         ) : null}
-        <dt>Source</dt>
+        <dt>{t('finding.source')}</dt>
         <dd>{finding.source}</dd>
         {finding.evidence ? (
           <>
-            <dt>Evidence</dt>
+            <dt>{t('finding.evidence')}</dt>
             <dd>{finding.evidence}</dd>
           </>
         ) : null}
       </dl>
       {acknowledgement ? (
         <p className={`finding-ack ${acknowledgement.active ? '' : 'finding-ack-expired'}`} data-testid="finding-acknowledgement">
-          <strong>{acknowledgement.active ? 'Acknowledged' : 'Acknowledgement expired'}</strong> by{' '}
-          {person(acknowledgement.acknowledged_by, acknowledgement.acknowledged_by_name)} on{' '}
-          {formatDateTime(acknowledgement.acknowledged_at, locale)}, {acknowledgement.active ? 'valid until' : 'ended'}{' '}
-          {formatDateTime(acknowledgement.expires_at, locale)}: “{acknowledgement.reason}”
+          <strong>{acknowledgement.active ? t('finding.acknowledged') : t('finding.ackExpired')}</strong>{' '}
+          {t(acknowledgement.active ? 'finding.ackActive' : 'finding.ackEnded', {
+            who: person(acknowledgement.acknowledged_by, acknowledgement.acknowledged_by_name),
+            when: formatDateTime(acknowledgement.acknowledged_at, locale),
+            until: formatDateTime(acknowledgement.expires_at, locale),
+            reason: acknowledgement.reason,
+          })}
         </p>
       ) : null}
       {children}

@@ -9,6 +9,7 @@ import { DrugPicker } from './DrugPicker';
 import { FindingList } from './FindingCard';
 import { CheckWarnings } from './PrescribePanel';
 import { useInteractionCheck } from './hooks';
+import { translate as t } from '../i18n/core';
 
 export const MAX_DRUGS = 20;
 
@@ -26,14 +27,14 @@ function Result({ check }: { check: DrugCheckReport }) {
       <CheckWarnings warnings={check.warnings} />
       {unknown.length ? (
         <p className="notice" data-testid="unrecognised">
-          Not in the drug knowledge base (only exact name matches were checked): {unknown.map((m) => m.input).join(', ')}.
+          {t('rx.unknownDrugs', { names: unknown.map((m) => m.input).join(', ') })}
         </p>
       ) : null}
       {check.findings.length ? (
-        <FindingList findings={check.findings} label="Interactions found" />
+        <FindingList findings={check.findings} label={t('rx.found')} />
       ) : (
         <p className="state state-empty" data-testid="no-findings">
-          No interactions found between these drugs.
+          {t('rx.noneFound')}
         </p>
       )}
     </>
@@ -45,18 +46,18 @@ export function InteractionsPage() {
   const check = useInteractionCheck(undefined, drugs.map(medicationInput), 2);
   return (
     <>
-      <PageTitle>Interaction checker</PageTitle>
-      <Section title="Drugs" id="drugs">
-        <p className="muted">Check drugs against each other, without a patient. To check against a patient’s record, prescribe from their page.</p>
-        <DrugPicker label="Add a drug" onChoose={(next) => setDrugs((list) => addDrug(list, next))} clearOnChoose />
+      <PageTitle>{t('nav.interactions')}</PageTitle>
+      <Section title={t('rx.drugs')} id="drugs">
+        <p className="muted">{t('rx.intro')}</p>
+        <DrugPicker label={t('rx.add')} onChoose={(next) => setDrugs((list) => addDrug(list, next))} clearOnChoose />
         {drugs.length ? (
-          <ul className="chips" aria-label="Drugs to check">
+          <ul className="chips" aria-label={t('rx.toCheck')}>
             {drugs.map((drug) => {
               const name = prescribedName(drug);
               return (
                 <li key={name} className="chip">
                   {name}
-                  <button type="button" className="chip-remove" aria-label={`Remove ${name}`} onClick={() => setDrugs((list) => list.filter((d) => d !== drug))}>
+                  <button type="button" className="chip-remove" aria-label={t('rx.remove', { name })} onClick={() => setDrugs((list) => list.filter((d) => d !== drug))}>
                     ×
                   </button>
                 </li>
@@ -64,16 +65,16 @@ export function InteractionsPage() {
             })}
           </ul>
         ) : null}
-        {drugs.length >= MAX_DRUGS ? <p className="hint">At most {MAX_DRUGS} drugs at once.</p> : null}
+        {drugs.length >= MAX_DRUGS ? <p className="hint">{t('rx.max', { max: MAX_DRUGS })}</p> : null}
       </Section>
-      <Section title="Interactions" id="interactions">
+      <Section title={t('rx.interactions')} id="interactions">
         <div aria-live="polite">
           {drugs.length < 2 ? (
-            <p className="state state-empty">Add at least two drugs to check them against each other.</p>
+            <p className="state state-empty">{t('rx.addTwo')}</p>
           ) : check.isPending ? (
-            <Loading label="Checking…" />
+            <Loading label={t('rx.checking')} />
           ) : check.isError ? (
-            <ErrorMessage error={check.error} title="The check failed" />
+            <ErrorMessage error={check.error} title={t('rx.failed')} />
           ) : (
             <Result check={check.data} />
           )}

@@ -23,28 +23,29 @@ import { DocumentsPanel } from './DocumentsPanel';
 import { PrescribePanel } from './PrescribePanel';
 import { CheckHistorySection } from './CheckHistory';
 import { shares, useConsents } from './hooks';
+import { translate as t, type MessageKey } from '../i18n/core';
 
 /** A section the patient did not share with this physician. */
 function NotShared({ title, id }: { title: string; id: string }) {
   return (
     <Section title={title} id={id}>
-      <Empty>The patient has not shared these records with you.</Empty>
+      <Empty>{t('detail.notShared')}</Empty>
     </Section>
   );
 }
 
 const SECTIONS = [
-  ['timeline', 'Timeline'],
-  ['vitals', 'Vital signs'],
-  ['labs', 'Lab results'],
-  ['conditions', 'Conditions'],
-  ['medications', 'Medications'],
-  ['prescribe', 'Prescribe'],
-  ['interaction-history', 'Interaction checks'],
-  ['allergies', 'Allergies'],
-  ['immunizations', 'Immunizations'],
-  ['documents', 'Documents'],
-] as const;
+  ['timeline', 'timeline.title'],
+  ['vitals', 'clinical.vitals'],
+  ['labs', 'nav.labs'],
+  ['conditions', 'clinical.conditions'],
+  ['medications', 'nav.medications'],
+  ['prescribe', 'detail.prescribe'],
+  ['interaction-history', 'detail.checks'],
+  ['allergies', 'nav.allergies'],
+  ['immunizations', 'nav.immunizations'],
+  ['documents', 'nav.documents'],
+] as const satisfies readonly (readonly [string, MessageKey])[];
 
 export function PatientDetailPage() {
   const { id = '' } = useParams();
@@ -61,57 +62,59 @@ export function PatientDetailPage() {
   const medications = usePatientResources<fhir4.MedicationRequest>(id, 'MedicationRequest', allowed && shared('MedicationRequest'));
   const allergies = usePatientResources<fhir4.AllergyIntolerance>(id, 'AllergyIntolerance', allowed && shared('AllergyIntolerance'));
   const immunizations = usePatientResources<fhir4.Immunization>(id, 'Immunization', allowed && shared('Immunization'));
-  if (patient.isPending || consents.isPending) return <Loading label="Loading the patient…" />;
+  if (patient.isPending || consents.isPending) return <Loading label={t('detail.loading')} />;
   if (patient.isError) {
     if (isForbidden(patient.error) || isNotFound(patient.error)) {
       return (
         <>
-          <PageTitle>Patient {id}</PageTitle>
+          <PageTitle>
+            {t('consent.patient')} {id}
+          </PageTitle>
           <AccessPanel patientId={id} />
         </>
       );
     }
-    return <ErrorMessage error={patient.error} title="Cannot load the patient" />;
+    return <ErrorMessage error={patient.error} title={t('detail.failed')} />;
   }
   const p = patient.data;
   const age = ageInYears(p.birthDate);
   return (
     <>
       <PageTitle>{patientName(p)}</PageTitle>
-      <Section title="Patient">
+      <Section title={t('consent.patient')}>
         <dl className="facts facts-inline">
-          <dt>Born</dt>
+          <dt>{t('summary.born')}</dt>
           <dd>
             {formatDate(p.birthDate, locale)}
-            {age !== undefined ? ` (${age} years)` : ''}
+            {age !== undefined ? ` (${t('detail.age', { count: age })})` : ''}
           </dd>
-          <dt>Gender</dt>
+          <dt>{t('detail.gender')}</dt>
           <dd>{statusLabel(p.gender) || '—'}</dd>
-          <dt>Patient ID</dt>
+          <dt>{t('summary.patientId')}</dt>
           <dd>
             <code>{p.id}</code>
           </dd>
         </dl>
         <ConsentStatus patientId={id} />
-        <nav aria-label="Sections of the record" className="section-nav">
+        <nav aria-label={t('detail.sections')} className="section-nav">
           <ul>
             {SECTIONS.map(([anchor, label]) => (
               <li key={anchor}>
-                <a href={`#${anchor}`}>{label}</a>
+                <a href={`#${anchor}`}>{t(label)}</a>
               </li>
             ))}
           </ul>
         </nav>
       </Section>
       <TimelineSection patientId={id} />
-      {shared('Observation') ? <VitalsSection query={observations} /> : <NotShared title="Vital signs" id="vitals" />}
-      {shared('Observation') ? <LabsSection query={observations} /> : <NotShared title="Lab results" id="labs" />}
-      {shared('Condition') ? <ConditionsSection query={conditions} /> : <NotShared title="Conditions" id="conditions" />}
-      {shared('MedicationRequest') ? <MedicationsSection query={medications} /> : <NotShared title="Medications" id="medications" />}
+      {shared('Observation') ? <VitalsSection query={observations} /> : <NotShared title={t('clinical.vitals')} id="vitals" />}
+      {shared('Observation') ? <LabsSection query={observations} /> : <NotShared title={t('nav.labs')} id="labs" />}
+      {shared('Condition') ? <ConditionsSection query={conditions} /> : <NotShared title={t('clinical.conditions')} id="conditions" />}
+      {shared('MedicationRequest') ? <MedicationsSection query={medications} /> : <NotShared title={t('nav.medications')} id="medications" />}
       <PrescribePanel patientId={id} />
       <CheckHistorySection patientId={id} />
-      {shared('AllergyIntolerance') ? <AllergiesSection query={allergies} /> : <NotShared title="Allergies" id="allergies" />}
-      {shared('Immunization') ? <ImmunizationsSection query={immunizations} /> : <NotShared title="Immunizations" id="immunizations" />}
+      {shared('AllergyIntolerance') ? <AllergiesSection query={allergies} /> : <NotShared title={t('nav.allergies')} id="allergies" />}
+      {shared('Immunization') ? <ImmunizationsSection query={immunizations} /> : <NotShared title={t('nav.immunizations')} id="immunizations" />}
       <DocumentsPanel patientId={id} />
     </>
   );

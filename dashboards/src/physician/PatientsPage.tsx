@@ -6,6 +6,7 @@ import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useClient } from '../ui/session';
 import { Field, PageTitle, QueryState, Section } from '../ui/components';
 import { ageInYears, formatDate, patientName, statusLabel, userLocale } from '../fhir/format';
+import { translate as t } from '../i18n/core';
 
 export function PatientsPage() {
   const client = useClient();
@@ -25,31 +26,31 @@ export function PatientsPage() {
   };
   return (
     <>
-      <PageTitle>Patients</PageTitle>
-      <Section title="Search">
+      <PageTitle>{t('nav.patients')}</PageTitle>
+      <Section title={t('search.title')}>
         <form className="inline-form" role="search" onSubmit={submit}>
-          <Field label="Name" id="patient-search">
-            <input id="patient-search" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="Family or given name" />
+          <Field label={t('summary.name')} id="patient-search">
+            <input id="patient-search" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder={t('patients.placeholder')} />
           </Field>
           <button type="submit" className="primary">
-            Search
+            {t('search.button')}
           </button>
         </form>
-        <p className="muted">Only patients who shared their records with you (or whom you accessed in an emergency) are listed.</p>
+        <p className="muted">{t('patients.only')}</p>
       </Section>
-      <Section title={name ? `Results for “${name}”` : 'Your patients'}>
-        <QueryState query={patients} empty={name ? 'No patient matches this name.' : 'No patients yet.'} loadingLabel="Searching…">
+      <Section title={name ? t('patients.results', { name }) : t('patients.yours')}>
+        <QueryState query={patients} empty={name ? t('patients.noMatch') : t('patients.none')} loadingLabel={t('search.searching')}>
           {(list) => (
             <div className="table-wrap">
               <table>
-                <caption className="visually-hidden">Patients</caption>
+                <caption className="visually-hidden">{t('nav.patients')}</caption>
                 <thead>
                   <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Born</th>
-                    <th scope="col">Age</th>
-                    <th scope="col">Gender</th>
-                    <th scope="col">Patient ID</th>
+                    <th scope="col">{t('summary.name')}</th>
+                    <th scope="col">{t('summary.born')}</th>
+                    <th scope="col">{t('patients.age')}</th>
+                    <th scope="col">{t('detail.gender')}</th>
+                    <th scope="col">{t('summary.patientId')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -72,7 +73,7 @@ export function PatientsPage() {
           )}
         </QueryState>
       </Section>
-      <Section title="Open a patient by ID">
+      <Section title={t('patients.byId')}>
         <form
           className="inline-form"
           onSubmit={(e) => {
@@ -80,10 +81,10 @@ export function PatientsPage() {
             if (lookup.trim()) navigate(`/patients/${encodeURIComponent(lookup.trim())}`);
           }}
         >
-          <Field label="Patient ID" id="patient-id" hint="For a patient who has not shared records with you: request access or, in an emergency, break the glass.">
+          <Field label={t('summary.patientId')} id="patient-id" hint={t('patients.byId.hint')}>
             <input id="patient-id" value={lookup} onChange={(e) => setLookup(e.target.value)} aria-describedby="patient-id-hint" />
           </Field>
-          <button type="submit">Open</button>
+          <button type="submit">{t('patients.open')}</button>
         </form>
       </Section>
     </>

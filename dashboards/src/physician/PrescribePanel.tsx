@@ -16,16 +16,17 @@ import { AcknowledgeForm } from './AcknowledgeForm';
 import { DrugPicker } from './DrugPicker';
 import { FindingList } from './FindingCard';
 import { useInteractionCheck } from './hooks';
+import { translate as t } from '../i18n/core';
 
 /** One line on what the check covered. */
 export function checkSummary(check: DrugCheckReport): string {
   const n = check.findings.length;
-  const found = n === 0 ? 'No interactions or allergy conflicts found' : `${n} finding${n === 1 ? '' : 's'}`;
-  const meds = `${check.active_medications} active medication${check.active_medications === 1 ? '' : 's'}`;
-  const allergies = `${check.allergies} recorded allerg${check.allergies === 1 ? 'y' : 'ies'}`;
+  const found = n === 0 ? t('rx.summary.none') : t('rx.summary.findings', { count: n });
+  const meds = t('rx.summary.meds', { count: check.active_medications });
+  const allergies = t('rx.summary.allergies', { count: check.allergies });
   const unknown = check.medications.filter((m) => !m.recognised).map((m) => m.input);
-  const notice = unknown.length ? ` ${unknown.join(', ')} is not in the drug knowledge base: only exact name matches were checked.` : '';
-  return `${found} (checked against ${meds} and ${allergies}).${notice}`;
+  const notice = unknown.length ? ` ${t('rx.summary.unknown', { names: unknown.join(', ') })}` : '';
+  return `${t('rx.summary', { found, meds, allergies })}${notice}`;
 }
 
 /** What limited a check (a degraded knowledge source, a truncated record), if anything. */
@@ -33,7 +34,7 @@ export function CheckWarnings({ warnings }: { warnings: string[] }) {
   if (!warnings.length) return null;
   return (
     <div className="notice check-warnings" data-testid="check-warnings">
-      <strong>This check was limited:</strong>
+      <strong>{t('rx.limited')}</strong>
       <ul>
         {warnings.map((warning) => (
           <li key={warning}>{warning}</li>
@@ -45,10 +46,10 @@ export function CheckWarnings({ warnings }: { warnings: string[] }) {
 
 /** Why Sign is disabled, or null when it is not. */
 export function signBlocker(chosen: Prescribed | null, check: { isPending: boolean; isError: boolean; data?: DrugCheckReport }): string | null {
-  if (!chosen) return 'Choose a drug first.';
-  if (check.isPending) return 'Checking for interactions…';
-  if (check.isError || !check.data) return 'The interaction check failed; it must succeed before signing.';
-  if (check.data.blocking) return 'Acknowledge each blocking finding before signing.';
+  if (!chosen) return t('rx.block.choose');
+  if (check.isPending) return t('rx.block.checking');
+  if (check.isError || !check.data) return t('rx.block.failed');
+  if (check.data.blocking) return t('rx.block.acknowledge');
   return null;
 }
 
@@ -89,18 +90,18 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
     if (chosen && !blocker) sign.mutate(chosen);
   };
   return (
-    <Section title="Prescribe" id="prescribe">
+    <Section title={t('detail.prescribe')} id="prescribe">
       {/* Not a form: each blocking finding holds its own acknowledge form. */}
       <div className="prescribe">
         <div className="inline-form">
           <DrugPicker key={round} onChoose={choose} />
-          <Field label="Dose and directions (optional)" id="prescribe-dose">
-            <input id="prescribe-dose" value={dose} onChange={(event) => setDose(event.target.value)} placeholder="e.g. 20 mg once daily at night" />
+          <Field label={t('rx.dose')} id="prescribe-dose">
+            <input id="prescribe-dose" value={dose} onChange={(event) => setDose(event.target.value)} placeholder={t('rx.dose.placeholder')} />
           </Field>
         </div>
         <div aria-live="polite" className="prescribe-check">
-          {chosen && check.isPending ? <Loading label={`Checking ${prescribedName(chosen)}…`} /> : null}
-          {chosen && check.isError ? <ErrorMessage error={check.error} title="The interaction check failed" /> : null}
+          {chosen && check.isPending ? <Loading label={t('rx.checkingDrug', { name: prescribedName(chosen) })} /> : null}
+          {chosen && check.isError ? <ErrorMessage error={check.error} title={t('rx.checkFailed')} /> : null}
           {chosen && check.data ? (
             <p className="check-summary" data-testid="check-summary">
               <strong>{prescribedName(chosen)}:</strong> {checkSummary(check.data)}
@@ -110,7 +111,7 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
         </div>
         {chosen && check.data && check.data.findings.length ? (
           <FindingList
-            label={`Findings for ${prescribedName(chosen)}`}
+            label={t('rx.findingsFor', { name: prescribedName(chosen) })}
             findings={check.data.findings}
             extra={(finding) =>
               isBlocking(finding) ? <AcknowledgeForm patientId={patientId} finding={finding} onAcknowledged={() => void recheck()} /> : null
@@ -119,7 +120,7 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
         ) : null}
         <div className="sign-row">
           <button type="button" className="primary" onClick={submit} disabled={Boolean(blocker) || sign.isPending} aria-describedby="prescribe-blocker">
-            {sign.isPending ? 'Signing…' : 'Sign prescription'}
+            {sign.isPending ? t('rx.signing') : t('rx.sign')}
           </button>
           <span className="hint" id="prescribe-blocker">
             {chosen ? blocker : null}
@@ -127,13 +128,13 @@ export function PrescribePanel({ patientId }: { patientId: string }) {
         </div>
         {sign.isError ? (
           <div className="state state-error" role="alert" data-testid="sign-error">
-            <strong>{sign.error instanceof ApiError && sign.error.status === 409 ? 'Signing was refused' : 'Signing failed'}.</strong>{' '}
+            <strong>{sign.error instanceof ApiError && sign.error.status === 409 ? t('rx.refused') : t('rx.signFailed')}.</strong>{' '}
             {sign.error.message}
           </div>
         ) : null}
         {signed ? (
           <p className="notice notice-good" role="status" data-testid="sign-success">
-            Prescription signed: {signed}. It is now on the medication list.
+            {t('rx.signed', { name: signed ?? '' })}
           </p>
         ) : null}
       </div>

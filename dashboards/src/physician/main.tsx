@@ -5,6 +5,7 @@ import { createRoot } from 'react-dom/client';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { BrowserRouter } from 'react-router-dom';
 import { SessionProvider } from '../ui/session';
+import { I18nProvider } from '../i18n/I18nProvider';
 import { PhysicianApp } from './App';
 import '../ui/styles.css';
 
@@ -23,7 +24,9 @@ createRoot(document.getElementById('root')!).render(
     <QueryClientProvider client={queryClient}>
       <BrowserRouter>
         <SessionProvider storageKey="medilink.physician.session">
-          <PhysicianApp />
+          <I18nProvider>
+            <PhysicianApp />
+          </I18nProvider>
         </SessionProvider>
       </BrowserRouter>
     </QueryClientProvider>

@@ -4,10 +4,11 @@
 import { useCallback } from 'react';
 import { useSession } from '../ui/session';
 import type { UserView } from '../api/types';
+import { translate as t } from '../i18n/core';
 
 export function personLabel(id: string, name: string | null | undefined, me: UserView | null | undefined): string {
   if (name) return name;
-  if (me && me.id === id) return me.name || 'You';
+  if (me && me.id === id) return me.name || t('people.you');
   return id;
 }
 

@@ -3,6 +3,7 @@
 
 import { GENDERS, FIELD_IDS, localToday, type DemographicsForm, type Problem } from './demographics';
 import { Field } from './components';
+import { translate as t } from '../i18n/core';
 
 export function DemographicsFields({
   value,
@@ -25,15 +26,15 @@ export function DemographicsFields({
     ) : null;
   return (
     <>
-      <Field label="Given names" id="given" hint="As on your ID, e.g. Ada Maria.">
+      <Field label={t('demo.given')} id="given" hint={t('demo.given.hint')}>
         <input id="given" autoComplete="given-name" required value={value.given} onChange={set('given')} aria-invalid={invalid('given')} aria-describedby={described('given', 'given-hint')} />
       </Field>
       {message('given')}
-      <Field label="Family name" id="family">
+      <Field label={t('demo.family')} id="family">
         <input id="family" autoComplete="family-name" required value={value.family} onChange={set('family')} aria-invalid={invalid('family')} aria-describedby={described('family')} />
       </Field>
       {message('family')}
-      <Field label="Date of birth" id="birth-date">
+      <Field label={t('demo.birth')} id="birth-date">
         <input
           id="birth-date"
           type="date"
@@ -48,18 +49,18 @@ export function DemographicsFields({
         />
       </Field>
       {message('birth_date')}
-      <Field label="Gender" id="gender">
+      <Field label={t('detail.gender')} id="gender">
         <select id="gender" required value={value.gender} onChange={set('gender')} aria-invalid={invalid('gender')} aria-describedby={described('gender')}>
-          <option value="">Choose…</option>
+          <option value="">{t('demo.choose')}</option>
           {GENDERS.map((g) => (
             <option key={g.value} value={g.value}>
-              {g.label}
+              {t(g.label)}
             </option>
           ))}
         </select>
       </Field>
       {message('gender')}
-      <Field label="Phone (optional)" id="phone" hint="Your clinicians can see it.">
+      <Field label={t('demo.phone')} id="phone" hint={t('demo.phone.hint')}>
         <input id="phone" type="tel" autoComplete="tel" value={value.phone} onChange={set('phone')} aria-invalid={invalid('phone')} aria-describedby={described('phone', 'phone-hint')} />
       </Field>
       {message('phone')}

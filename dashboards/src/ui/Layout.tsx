@@ -5,28 +5,33 @@ import { NavLink, Navigate, useLocation } from 'react-router-dom';
 import { useSession } from './session';
 import { Loading, PageErrorBoundary } from './components';
 import { NotificationBell } from './notifications';
+import { useT } from '../i18n/I18nProvider';
+import { isMessageKey } from '../i18n/core';
 
 export interface NavItem {
   to: string;
+  /** A message key (translated), or a text shown as it is. */
   label: string;
   end?: boolean;
 }
 
-export function Layout({ portal, nav, children }: { portal: string; nav: NavItem[]; children: ReactNode }) {
+export function Layout({ portal, nav, tools, children }: { portal: string; nav: NavItem[]; tools?: ReactNode; children: ReactNode }) {
   const { user, signOut } = useSession();
+  const t = useT();
+  const text = (label: string) => (isMessageKey(label) ? t(label) : label);
   const [menuOpen, setMenuOpen] = useState(false);
   const location = useLocation();
   return (
     <div className="app">
       <a className="skip-link" href="#main">
-        Skip to content
+        {t('layout.skip')}
       </a>
       <header className="app-header">
         <div className="brand">
           <span aria-hidden="true" className="brand-mark">
             ✚
           </span>{' '}
-          MediLink <span className="brand-portal">{portal}</span>
+          MediLink <span className="brand-portal">{text(portal)}</span>
         </div>
         <button
           type="button"
@@ -35,14 +40,14 @@ export function Layout({ portal, nav, children }: { portal: string; nav: NavItem
           aria-controls="main-nav"
           onClick={() => setMenuOpen((open) => !open)}
         >
-          Menu
+          {t('layout.menu')}
         </button>
-        <nav id="main-nav" aria-label="Main" className={menuOpen ? 'open' : ''}>
+        <nav id="main-nav" aria-label={t('layout.mainNav')} className={menuOpen ? 'open' : ''}>
           <ul>
             {nav.map((item) => (
               <li key={item.to}>
                 <NavLink to={item.to} end={item.end} onClick={() => setMenuOpen(false)}>
-                  {item.label}
+                  {text(item.label)}
                 </NavLink>
               </li>
             ))}
@@ -50,10 +55,11 @@ export function Layout({ portal, nav, children }: { portal: string; nav: NavItem
         </nav>
         {user ? (
           <div className="user">
+            {tools}
             <NotificationBell />
             <span className="user-name">{user.name || user.email}</span>
             <button type="button" className="link-button" onClick={() => void signOut()}>
-              Sign out
+              {t('layout.signOut')}
             </button>
           </div>
         ) : null}
@@ -80,7 +86,8 @@ export function RequireUser({
 }) {
   const { user } = useSession();
   const location = useLocation();
-  if (user === undefined) return <Loading label="Checking your session…" />;
+  const t = useT();
+  if (user === undefined) return <Loading label={t('layout.checkingSession')} />;
   const allowed = typeof role === 'string' ? user?.role === role : Boolean(user && role.includes(user.role));
   if (user && !allowed && homeOf) return <Navigate to={homeOf(user.role)} replace />;
   if (user === null || !allowed) {

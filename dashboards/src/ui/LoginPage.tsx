@@ -6,6 +6,8 @@ import { Link, useLocation, useNavigate } from 'react-router-dom';
 import { useSession } from './session';
 import { Field, FormError } from './components';
 import type { Role, UserView } from '../api/types';
+import { translate as t } from '../i18n/core';
+import { roleLabel } from '../patient/AccessLogPage';
 
 /** What a page may hand the sign-in page (an accepted invitation: the e-mail and a notice). */
 export interface LoginState {
@@ -42,7 +44,7 @@ export function LoginPage({
       const user = await signedIn();
       if (user && !roles.includes(user.role)) {
         await signOut();
-        throw new Error(`This is the ${roles[0]} portal; your account is a ${user.role} account.`);
+        throw new Error(t('login.wrongPortal', { portal: roleLabel(roles[0]), role: roleLabel(user.role) }));
       }
       return user;
     },
@@ -69,10 +71,10 @@ export function LoginPage({
         ) : null}
         {step === 'credentials' ? (
           <>
-            <Field label="E-mail" id="email">
+            <Field label={t('login.email')} id="email">
               <input id="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
             </Field>
-            <Field label="Password" id="password">
+            <Field label={t('login.password')} id="password">
               <input
                 id="password"
                 type="password"
@@ -85,8 +87,8 @@ export function LoginPage({
           </>
         ) : (
           <>
-            <p>Enter the 6-digit code from your authenticator app, or one of your backup codes.</p>
-            <Field label="Authentication code" id="totp-code">
+            <p>{t('login.codeText')}</p>
+            <Field label={t('login.code')} id="totp-code">
               <input
                 id="totp-code"
                 inputMode="numeric"
@@ -101,7 +103,7 @@ export function LoginPage({
         )}
         <FormError error={login.error} />
         <button type="submit" className="primary" disabled={login.isPending}>
-          {login.isPending ? 'Signing in…' : step === 'totp' ? 'Verify' : 'Sign in'}
+          {login.isPending ? t('login.signingIn') : step === 'totp' ? t('login.verify') : t('login.signIn')}
         </button>
         {step === 'totp' ? (
           <button
@@ -113,12 +115,12 @@ export function LoginPage({
               login.reset();
             }}
           >
-            Use another account
+            {t('login.other')}
           </button>
         ) : null}
         {registerLink ? (
           <p>
-            New here? <Link to="/register">Create an account</Link>
+            {t('login.new')} <Link to="/register">{t('login.create')}</Link>
           </p>
         ) : null}
       </form>

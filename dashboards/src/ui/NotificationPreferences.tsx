@@ -1,14 +1,14 @@
-// The notification preferences of Settings: per kind in-app and e-mail, the language of the
-// notices, quiet hours for e-mail. Security notices are mandatory (always on, shown disabled),
-// and the inbox keeps every notice (in-app cannot be turned off): both are the server's rules,
-// a refused save shows its diagnostics.
+// The notification preferences of Settings: per kind in-app and e-mail, and quiet hours for
+// e-mail (the language of notices is the portal's: Settings' Language section stores it).
+// Security notices are mandatory (always on, shown disabled), and the inbox keeps every
+// notice (in-app cannot be turned off): both are the server's rules, a refused save shows
+// its diagnostics.
 
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useClient } from './session';
 import { Empty, ErrorMessage, Field, FormError, Loading, Section, isNotFound } from './components';
 import {
-  LANGUAGES,
   UTC_OFFSETS,
   browserOffset,
   groupKinds,
@@ -18,6 +18,7 @@ import {
   type NotificationPreferences,
   type PreferencesInput,
 } from '../api/notifications';
+import { translate as t } from '../i18n/core';
 
 const MANDATORY_NOTE = 'mandatory-note';
 
@@ -30,14 +31,14 @@ export function NotificationPreferencesSection() {
     retry: false,
   });
   return (
-    <Section title="Notifications" id="notification-preferences">
+    <Section title={t('nav.notifications')} id="notification-preferences">
       {preferences.isPending ? (
-        <Loading label="Loading your notification preferences…" />
+        <Loading label={t('prefs.loading')} />
       ) : preferences.isError ? (
         isNotFound(preferences.error) ? (
-          <Empty>Notifications are not available on this server.</Empty>
+          <Empty>{t('notices.unavailable')}</Empty>
         ) : (
-          <ErrorMessage error={preferences.error} title="Your notification preferences cannot be shown" />
+          <ErrorMessage error={preferences.error} title={t('prefs.failed')} />
         )
       ) : (
         <PreferencesForm initial={preferences.data} />
@@ -67,7 +68,6 @@ export function preferencesPayload(
 function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
   const client = useClient();
   const queryClient = useQueryClient();
-  const [language, setLanguage] = useState<NotificationLanguage>(initial.language);
   const [quietOn, setQuietOn] = useState(initial.quiet_hours != null);
   const [start, setStart] = useState(initial.quiet_hours?.start ?? '22:00');
   const [end, setEnd] = useState(initial.quiet_hours?.end ?? '07:00');
@@ -95,33 +95,18 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
+    // The language is switched on its own (Settings, Language); keep the stored one.
+    const language = queryClient.getQueryData<NotificationPreferences>(['notifications', 'preferences'])?.language ?? initial.language;
     save.mutate(preferencesPayload(language, { on: quietOn, start, end, timezone }, kinds));
   };
   const offsets = UTC_OFFSETS.includes(timezone) ? UTC_OFFSETS : [timezone, ...UTC_OFFSETS];
   const groups = groupKinds(Object.keys(kinds));
   return (
-    <form onSubmit={submit} noValidate aria-label="Notification preferences">
-      <Field label="Language of notifications" id="notification-language" hint="Notices in the portal and e-mails are written in this language.">
-        <select
-          id="notification-language"
-          aria-describedby="notification-language-hint"
-          value={language}
-          onChange={(e) => {
-            change();
-            setLanguage(e.target.value as NotificationLanguage);
-          }}
-        >
-          {LANGUAGES.map((option) => (
-            <option key={option.value} value={option.value} lang={option.lang}>
-              {option.label}
-            </option>
-          ))}
-        </select>
-      </Field>
+    <form onSubmit={submit} noValidate aria-label={t('prefs.form')}>
       <fieldset className="field">
-        <legend>Quiet hours for e-mail</legend>
+        <legend>{t('prefs.quiet')}</legend>
         <p className="hint" id="quiet-hours-hint">
-          E-mails due during quiet hours wait until they end. Security notices are never held back.
+          {t('prefs.quiet.hint')}
         </p>
         <label>
           <input
@@ -133,17 +118,17 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
               setQuietOn(e.target.checked);
             }}
           />{' '}
-          Hold e-mail during quiet hours
+          {t('prefs.quiet.hold')}
         </label>
         {quietOn ? (
           <div className="quiet-hours">
-            <Field label="From" id="quiet-start">
+            <Field label={t('prefs.from')} id="quiet-start">
               <input id="quiet-start" type="time" required value={start} onChange={(e) => (change(), setStart(e.target.value))} />
             </Field>
-            <Field label="Until" id="quiet-end">
+            <Field label={t('consent.until')} id="quiet-end">
               <input id="quiet-end" type="time" required value={end} onChange={(e) => (change(), setEnd(e.target.value))} />
             </Field>
-            <Field label="Time zone (offset from UTC)" id="quiet-zone">
+            <Field label={t('prefs.zone')} id="quiet-zone">
               <select id="quiet-zone" value={timezone} onChange={(e) => (change(), setTimezone(e.target.value))}>
                 {offsets.map((offset) => (
                   <option key={offset} value={offset}>
@@ -156,18 +141,16 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
         ) : null}
       </fieldset>
       <p className="hint" id={MANDATORY_NOTE}>
-        Security notices (marked “always on”) are always sent, in the portal and by e-mail, so that you learn at once when someone
-        else may be using your account or has opened your record in an emergency. They cannot be turned off. The portal's inbox
-        keeps every notice; you choose which ones also come by e-mail.
+        {t('prefs.mandatory')}
       </p>
       <div className="table-wrap">
         <table className="prefs-table" data-testid="notification-kinds">
-          <caption className="visually-hidden">Which notices you get, in the portal and by e-mail</caption>
+          <caption className="visually-hidden">{t('prefs.caption')}</caption>
           <thead>
             <tr>
-              <th scope="col">Notice</th>
-              <th scope="col">In the portal</th>
-              <th scope="col">By e-mail</th>
+              <th scope="col">{t('prefs.notice')}</th>
+              <th scope="col">{t('prefs.inPortal')}</th>
+              <th scope="col">{t('prefs.byEmail')}</th>
             </tr>
           </thead>
           {groups.map((group) => (
@@ -185,14 +168,14 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
                   <tr key={kind} data-testid="kind-row" data-kind={kind}>
                     <th scope="row">
                       {label}
-                      {mandatory ? <span className="muted"> (always on)</span> : null}
+                      {mandatory ? <span className="muted"> ({t('prefs.alwaysOn')})</span> : null}
                     </th>
                     <td>
                       <input
                         type="checkbox"
                         checked
                         disabled
-                        aria-label={`In the portal: ${label}`}
+                        aria-label={`${t('prefs.inPortal')}: ${label}`}
                         aria-describedby={MANDATORY_NOTE}
                       />
                     </td>
@@ -201,7 +184,7 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
                         type="checkbox"
                         checked={mandatory || choice.email}
                         disabled={mandatory}
-                        aria-label={`By e-mail: ${label}`}
+                        aria-label={`${t('prefs.byEmail')}: ${label}`}
                         aria-describedby={mandatory ? MANDATORY_NOTE : undefined}
                         onChange={(e) => setEmail(kind, e.target.checked)}
                       />
@@ -216,11 +199,11 @@ function PreferencesForm({ initial }: { initial: NotificationPreferences }) {
       <FormError error={save.error} />
       {saved ? (
         <p className="form-success" role="status">
-          Your notification preferences are saved.
+          {t('prefs.saved')}
         </p>
       ) : null}
       <button type="submit" disabled={save.isPending}>
-        {save.isPending ? 'Saving…' : 'Save notification preferences'}
+        {save.isPending ? t('prefs.saving') : t('prefs.save')}
       </button>
     </form>
   );

@@ -6,6 +6,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useNavigate } from 'react-router-dom';
 import { useSession } from './session';
 import { Badge, Field, FormError, PageTitle, Section } from './components';
+import { translate as t } from '../i18n/core';
 
 /** The base32 secret of an `otpauth://` URI (for typing into an app). */
 export function otpauthSecret(uri: string): string {
@@ -49,14 +50,11 @@ export function SecurityPage({ mandatory, continueTo }: { mandatory: boolean; co
   };
   return (
     <>
-      <PageTitle>Two-factor authentication</PageTitle>
+      <PageTitle>{t('security.title')}</PageTitle>
       {backupCodes ? (
-        <Section title="Save your backup codes">
-          <p>
-            Two-factor authentication is on. Each backup code signs you in once if you lose your authenticator. They are
-            shown only now: store them somewhere safe.
-          </p>
-          <ul className="backup-codes" aria-label="Backup codes">
+        <Section title={t('security.saveCodes')}>
+          <p>{t('security.saveCodes.text')}</p>
+          <ul className="backup-codes" aria-label={t('security.codes')}>
             {backupCodes.map((c) => (
               <li key={c}>
                 <code>{c}</code>
@@ -71,16 +69,16 @@ export function SecurityPage({ mandatory, continueTo }: { mandatory: boolean; co
               navigate(continueTo, { replace: true });
             }}
           >
-            I have saved them — continue
+            {t('security.saved')}
           </button>
         </Section>
       ) : user.totp_enabled ? (
-        <Section title="Status">
+        <Section title={t('security.status')}>
           <p>
-            <Badge tone="good">On</Badge> Your account asks for a code from your authenticator app at every sign-in.
+            <Badge tone="good">{t('security.on')}</Badge> {t('security.on.text')}
           </p>
           {mandatory ? (
-            <p className="muted">Two-factor authentication is required for your role and cannot be turned off.</p>
+            <p className="muted">{t('security.mandatory')}</p>
           ) : (
             <form
               onSubmit={(e) => {
@@ -88,42 +86,42 @@ export function SecurityPage({ mandatory, continueTo }: { mandatory: boolean; co
                 disable.mutate();
               }}
             >
-              <Field label="Code to turn it off" id="disable-code">
+              <Field label={t('security.disableCode')} id="disable-code">
                 <input id="disable-code" inputMode="numeric" autoComplete="one-time-code" value={code} onChange={(e) => setCode(e.target.value)} />
               </Field>
               <FormError error={disable.error} />
               <button type="submit" disabled={disable.isPending || !code.trim()}>
-                Turn off
+                {t('security.turnOff')}
               </button>
             </form>
           )}
         </Section>
       ) : (
-        <Section title="Set up an authenticator app">
+        <Section title={t('security.setup')}>
           {mandatory ? (
             <p className="notice" role="note">
-              Physicians must use two-factor authentication before they can see patient data.
+              {t('security.setup.physician')}
             </p>
           ) : (
-            <p>Protect your account with a code from an authenticator app at every sign-in.</p>
+            <p>{t('security.setup.text')}</p>
           )}
           {!enrolment ? (
             <>
               <FormError error={setup.error} />
               <button type="button" className="primary" onClick={() => setup.mutate()} disabled={setup.isPending}>
-                {setup.isPending ? 'Preparing…' : 'Start setup'}
+                {setup.isPending ? t('security.preparing') : t('security.start')}
               </button>
             </>
           ) : (
             <form onSubmit={submitVerify} className="totp-setup">
               <ol>
                 <li>
-                  Scan this QR code with your authenticator app:
-                  <img className="qr" src={enrolment.qr_svg} alt="QR code of your authenticator key" width={200} height={200} />
-                  or enter this key: <code data-testid="totp-secret">{groupKey(otpauthSecret(enrolment.otpauth_uri))}</code>
+                  {t('security.scan')}
+                  <img className="qr" src={enrolment.qr_svg} alt={t('security.qr')} width={200} height={200} />
+                  {t('security.orKey')} <code data-testid="totp-secret">{groupKey(otpauthSecret(enrolment.otpauth_uri))}</code>
                 </li>
                 <li>
-                  <Field label="Enter the 6-digit code it shows" id="verify-code">
+                  <Field label={t('security.enterCode')} id="verify-code">
                     <input
                       id="verify-code"
                       inputMode="numeric"
@@ -137,7 +135,7 @@ export function SecurityPage({ mandatory, continueTo }: { mandatory: boolean; co
               </ol>
               <FormError error={verify.error} />
               <button type="submit" className="primary" disabled={verify.isPending || !code.trim()}>
-                {verify.isPending ? 'Verifying…' : 'Turn on'}
+                {verify.isPending ? t('security.verifying') : t('security.turnOn')}
               </button>
             </form>
           )}

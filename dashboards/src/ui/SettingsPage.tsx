@@ -6,8 +6,10 @@ import { useMutation } from '@tanstack/react-query';
 import { useSession } from './session';
 import { Badge, Field, FormError, PageTitle, Section } from './components';
 import { NotificationPreferencesSection } from './NotificationPreferences';
+import { LanguageSection } from './LanguageSettings';
 import { YourDetailsSection } from './YourDetails';
-import { formatDate, formatDateTime, formatQuantity, userLocale } from '../fhir/format';
+import { translate as t } from '../i18n/core';
+import { roleLabel } from '../patient/AccessLogPage';
 
 export function SettingsPage() {
   const { client, user, signOut } = useSession();
@@ -30,41 +32,34 @@ export function SettingsPage() {
     setMismatch(false);
     change.mutate();
   };
-  const locale = userLocale();
-  const now = new Date().toISOString();
   return (
     <>
-      <PageTitle>Settings</PageTitle>
-      <Section title="Account">
+      <PageTitle>{t('nav.settings')}</PageTitle>
+      <Section title={t('settings.account')}>
         <dl className="facts">
-          <dt>Name</dt>
+          <dt>{t('summary.name')}</dt>
           <dd>{user.name || '—'}</dd>
-          <dt>E-mail</dt>
+          <dt>{t('login.email')}</dt>
           <dd>{user.email}</dd>
-          <dt>Role</dt>
-          <dd>{user.role}</dd>
-          <dt>{user.role === 'patient' ? 'Patient ID' : 'Clinician ID'}</dt>
+          <dt>{t('settings.role')}</dt>
+          <dd>{roleLabel(user.role)}</dd>
+          <dt>{user.role === 'patient' ? t('summary.patientId') : t('sharing.clinicianId')}</dt>
           <dd>
             <code data-testid="share-id">{user.role === 'patient' ? user.patient_id : user.id}</code>
           </dd>
-          <dt>Two-factor authentication</dt>
-          <dd>{user.totp_enabled ? <Badge tone="good">On</Badge> : <Badge tone="warn">Off</Badge>}</dd>
+          <dt>{t('security.title')}</dt>
+          <dd>{user.totp_enabled ? <Badge tone="good">{t('security.on')}</Badge> : <Badge tone="warn">{t('security.off')}</Badge>}</dd>
         </dl>
       </Section>
       {user.role === 'patient' ? <YourDetailsSection /> : null}
-      <Section title="Display">
-        <p>
-          Dates and numbers follow your browser's language (<code>{locale}</code>): today is {formatDate(now.slice(0, 10), locale)}, now is{' '}
-          {formatDateTime(now, locale)}, a weight reads {formatQuantity({ value: 72.5, unit: 'kg' }, locale)}.
-        </p>
-      </Section>
+      <LanguageSection />
       <NotificationPreferencesSection />
-      <Section title="Change password">
+      <Section title={t('password.change')}>
         <form onSubmit={submit} noValidate>
-          <Field label="Current password" id="current-password">
+          <Field label={t('password.current')} id="current-password">
             <input id="current-password" type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />
           </Field>
-          <Field label="New password" id="new-password" hint="At least 12 characters and hard to guess: a few uncommon words work best.">
+          <Field label={t('password.new')} id="new-password" hint={t('password.hint')}>
             <input
               id="new-password"
               type="password"
@@ -75,18 +70,18 @@ export function SettingsPage() {
               onChange={(e) => setNext(e.target.value)}
             />
           </Field>
-          <Field label="Repeat the new password" id="confirm-password">
+          <Field label={t('password.repeat')} id="confirm-password">
             <input id="confirm-password" type="password" autoComplete="new-password" required value={confirm} onChange={(e) => setConfirm(e.target.value)} />
           </Field>
           {mismatch ? (
             <p className="form-error" role="alert">
-              The new passwords differ.
+              {t('password.differ')}
             </p>
           ) : null}
           <FormError error={change.error} />
-          <p className="muted">Changing the password signs you out everywhere.</p>
+          <p className="muted">{t('password.signsOut')}</p>
           <button type="submit" disabled={change.isPending || !current || !next}>
-            Change password
+            {t('password.change')}
           </button>
         </form>
       </Section>

@@ -3,6 +3,7 @@
 
 import { useId } from 'react';
 import { formatDate, formatDateTime, formatNumber, type Series } from '../fhir/format';
+import { translate as t } from '../i18n/core';
 
 /** What a chart draws of a series (observations, or any numbers over time such as latencies). */
 export type ChartSeries = Pick<Series, 'label' | 'unit' | 'points' | 'low' | 'high'>;
@@ -66,10 +67,21 @@ export function TrendChart({ series, locale, axis = 'date' }: { series: ChartSer
   const unit = series.unit ? ` ${series.unit}` : '';
   const rangeText =
     series.low !== undefined || series.high !== undefined
-      ? `, reference range ${series.low !== undefined ? formatNumber(series.low, locale) : '…'} to ${series.high !== undefined ? formatNumber(series.high, locale) : '…'}${unit}`
+      ? t('chart.range', {
+          low: series.low !== undefined ? formatNumber(series.low, locale) : '…',
+          high: series.high !== undefined ? formatNumber(series.high, locale) : '…',
+          unit,
+        })
       : '';
   const when = (at: number) => (axis === 'time' ? formatDateTime : formatDate)(new Date(at).toISOString(), locale);
-  const summary = `${series.label}: ${series.points.length} values from ${when(series.points[0].at)} to ${when(latest.at)}, latest ${formatNumber(latest.value, locale)}${latest.value2 !== undefined ? `/${formatNumber(latest.value2, locale)}` : ''}${unit}${rangeText}`;
+  const summary =
+    t('chart.summary', {
+      label: series.label,
+      count: series.points.length,
+      from: when(series.points[0].at),
+      to: when(latest.at),
+      latest: `${formatNumber(latest.value, locale)}${latest.value2 !== undefined ? `/${formatNumber(latest.value2, locale)}` : ''}${unit}`,
+    }) + rangeText;
   return (
     <figure className="chart">
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={titleId} className="chart-svg">

@@ -8,6 +8,7 @@ import { useClient } from './session';
 import { FormError, QueryState, Section } from './components';
 import { DemographicsFields } from './DemographicsFields';
 import { EMPTY_DEMOGRAPHICS, FIELD_IDS, demographicsProblem, toDemographics, toForm, type Problem } from './demographics';
+import { translate as t } from '../i18n/core';
 
 export function YourDetailsSection() {
   const client = useClient();
@@ -37,11 +38,11 @@ export function YourDetailsSection() {
     save.mutate();
   };
   return (
-    <Section title="Your details">
-      <QueryState query={stored} loadingLabel="Loading your details…">
+    <Section title={t('demo.title')}>
+      <QueryState query={stored} loadingLabel={t('summary.loading')}>
         {() => (
           <form onSubmit={submit} noValidate data-testid="your-details">
-            <p className="muted">As in your health record: your clinicians see these details.</p>
+            <p className="muted">{t('demo.intro')}</p>
             <DemographicsFields
               value={form}
               onChange={(next) => {
@@ -51,9 +52,9 @@ export function YourDetailsSection() {
               problem={problem}
             />
             <FormError error={save.error} />
-            {save.isSuccess ? <p role="status">Your details are saved.</p> : null}
+            {save.isSuccess ? <p role="status">{t('demo.saved')}</p> : null}
             <button type="submit" className="primary" disabled={save.isPending}>
-              {save.isPending ? 'Saving…' : 'Save details'}
+              {save.isPending ? t('prefs.saving') : t('demo.save')}
             </button>
           </form>
         )}

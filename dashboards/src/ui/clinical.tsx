@@ -19,7 +19,8 @@ import {
   statusLabel,
   userLocale,
 } from '../fhir/format';
-import { dosageText, medicationName, timeline } from '../fhir/timeline';
+import { dosageText, kindLabel, medicationName, timeline } from '../fhir/timeline';
+import { translate as t } from '../i18n/core';
 
 export type ClinicalType =
   | 'Observation'
@@ -65,7 +66,7 @@ export function ObservationsView({ observations, kind }: { observations: fhir4.O
   return (
     <>
       {series.length ? (
-        <ul className="chart-grid" aria-label={kind === 'vitals' ? 'Vital sign trends' : 'Lab result trends'}>
+        <ul className="chart-grid" aria-label={kind === 'vitals' ? t('clinical.vitalTrends') : t('clinical.labTrends')}>
           {series.map((s) => (
             <li key={s.key} className="chart-card">
               <h3>{s.label}</h3>
@@ -76,7 +77,7 @@ export function ObservationsView({ observations, kind }: { observations: fhir4.O
                 <span className="muted">
                   {formatDate(observationDate(s.latest), locale)}
                   {formatReferenceRange(s.latest.referenceRange?.[0], locale)
-                    ? ` · Reference ${formatReferenceRange(s.latest.referenceRange?.[0], locale)}`
+                    ? ` · ${t('clinical.reference', { range: formatReferenceRange(s.latest.referenceRange?.[0], locale) })}`
                     : ''}
                 </span>
               </p>
@@ -87,14 +88,14 @@ export function ObservationsView({ observations, kind }: { observations: fhir4.O
       ) : null}
       <div className="table-wrap">
         <table>
-          <caption className="visually-hidden">{kind === 'vitals' ? 'Vital signs' : 'Lab results'}</caption>
+          <caption className="visually-hidden">{kind === 'vitals' ? t('clinical.vitals') : t('nav.labs')}</caption>
           <thead>
             <tr>
-              <th scope="col">Date</th>
-              <th scope="col">{kind === 'vitals' ? 'Measurement' : 'Test'}</th>
-              <th scope="col">Value</th>
-              <th scope="col">Reference range</th>
-              <th scope="col">Flag</th>
+              <th scope="col">{t('labs.date')}</th>
+              <th scope="col">{kind === 'vitals' ? t('clinical.measurement') : t('labs.test')}</th>
+              <th scope="col">{t('labs.value')}</th>
+              <th scope="col">{t('clinical.range')}</th>
+              <th scope="col">{t('labs.flag')}</th>
             </tr>
           </thead>
           <tbody>
@@ -129,11 +130,11 @@ export function splitObservations(observations: fhir4.Observation[]) {
 
 export function VitalsSection({ query }: { query: UseQueryResult<fhir4.Observation[]> }) {
   return (
-    <Section title="Vital signs" id="vitals">
-      <QueryState query={query} loadingLabel="Loading vital signs…">
+    <Section title={t('clinical.vitals')} id="vitals">
+      <QueryState query={query} loadingLabel={t('clinical.loadingVitals')}>
         {(all) => {
           const { vitals } = splitObservations(all);
-          return vitals.length ? <ObservationsView observations={vitals} kind="vitals" /> : <p className="state state-empty">No vital signs recorded.</p>;
+          return vitals.length ? <ObservationsView observations={vitals} kind="vitals" /> : <p className="state state-empty">{t('clinical.noVitals')}</p>;
         }}
       </QueryState>
     </Section>
@@ -142,11 +143,11 @@ export function VitalsSection({ query }: { query: UseQueryResult<fhir4.Observati
 
 export function LabsSection({ query }: { query: UseQueryResult<fhir4.Observation[]> }) {
   return (
-    <Section title="Lab results" id="labs">
-      <QueryState query={query} loadingLabel="Loading lab results…">
+    <Section title={t('nav.labs')} id="labs">
+      <QueryState query={query} loadingLabel={t('clinical.loadingLabs')}>
         {(all) => {
           const { labs } = splitObservations(all);
-          return labs.length ? <ObservationsView observations={labs} kind="labs" /> : <p className="state state-empty">No lab results yet.</p>;
+          return labs.length ? <ObservationsView observations={labs} kind="labs" /> : <p className="state state-empty">{t('clinical.noLabs')}</p>;
         }}
       </QueryState>
     </Section>
@@ -184,12 +185,12 @@ function SimpleTable({ caption, head, rows }: { caption: string; head: string[];
 export function ConditionsSection({ query }: { query: UseQueryResult<fhir4.Condition[]> }) {
   const locale = userLocale();
   return (
-    <Section title="Conditions" id="conditions">
-      <QueryState query={query} empty="No conditions recorded.">
+    <Section title={t('clinical.conditions')} id="conditions">
+      <QueryState query={query} empty={t('clinical.noConditions')}>
         {(conditions) => (
           <SimpleTable
-            caption="Conditions"
-            head={['Condition', 'Status', 'Onset', 'Recorded']}
+            caption={t('clinical.conditions')}
+            head={[t('type.Condition'), t('sharing.col.status'), t('clinical.onset'), t('clinical.recorded')]}
             rows={conditions.map((c) => ({
               key: c.id ?? codeText(c.code),
               cells: [
@@ -209,12 +210,12 @@ export function ConditionsSection({ query }: { query: UseQueryResult<fhir4.Condi
 export function MedicationsSection({ query }: { query: UseQueryResult<fhir4.MedicationRequest[]> }) {
   const locale = userLocale();
   return (
-    <Section title="Medications" id="medications">
-      <QueryState query={query} empty="No medications recorded.">
+    <Section title={t('nav.medications')} id="medications">
+      <QueryState query={query} empty={t('clinical.noMedications')}>
         {(requests) => (
           <SimpleTable
-            caption="Medications"
-            head={['Medication', 'Dosage', 'Status', 'Prescribed']}
+            caption={t('nav.medications')}
+            head={[t('type.MedicationRequest'), t('clinical.dosage'), t('sharing.col.status'), t('clinical.prescribed')]}
             rows={requests.map((m) => ({
               key: m.id ?? medicationName(m),
               cells: [medicationName(m), dosageText(m) || '—', statusLabel(m.status), formatDate(m.authoredOn, locale)],
@@ -229,18 +230,18 @@ export function MedicationsSection({ query }: { query: UseQueryResult<fhir4.Medi
 export function AllergiesSection({ query }: { query: UseQueryResult<fhir4.AllergyIntolerance[]> }) {
   const locale = userLocale();
   return (
-    <Section title="Allergies" id="allergies">
-      <QueryState query={query} empty="No known allergies recorded.">
+    <Section title={t('nav.allergies')} id="allergies">
+      <QueryState query={query} empty={t('clinical.noAllergies')}>
         {(allergies) => (
           <SimpleTable
-            caption="Allergies"
-            head={['Substance', 'Reaction', 'Criticality', 'Status', 'Recorded']}
+            caption={t('nav.allergies')}
+            head={[t('clinical.substance'), t('clinical.reaction'), t('clinical.criticality'), t('sharing.col.status'), t('clinical.recorded')]}
             rows={allergies.map((a) => ({
               key: a.id ?? codeText(a.code),
               cells: [
                 codeText(a.code),
                 a.reaction?.flatMap((r) => r.manifestation.map(codeText)).join(', ') || '—',
-                a.criticality === 'high' ? <Badge tone="bad">High</Badge> : statusLabel(a.criticality) || '—',
+                a.criticality === 'high' ? <Badge tone="bad">{t('flag.high')}</Badge> : statusLabel(a.criticality) || '—',
                 statusLabel(a.clinicalStatus?.coding?.[0]?.code),
                 formatDate(a.recordedDate, locale),
               ],
@@ -255,12 +256,12 @@ export function AllergiesSection({ query }: { query: UseQueryResult<fhir4.Allerg
 export function ImmunizationsSection({ query }: { query: UseQueryResult<fhir4.Immunization[]> }) {
   const locale = userLocale();
   return (
-    <Section title="Immunizations" id="immunizations">
-      <QueryState query={query} empty="No immunizations recorded.">
+    <Section title={t('nav.immunizations')} id="immunizations">
+      <QueryState query={query} empty={t('clinical.noImmunizations')}>
         {(immunizations) => (
           <SimpleTable
-            caption="Immunizations"
-            head={['Vaccine', 'Date', 'Status']}
+            caption={t('nav.immunizations')}
+            head={[t('clinical.vaccine'), t('labs.date'), t('sharing.col.status')]}
             rows={[...immunizations]
               .sort((a, b) => (b.occurrenceDateTime ?? '').localeCompare(a.occurrenceDateTime ?? ''))
               .map((i) => ({
@@ -295,16 +296,17 @@ export function TimelineSection({ patientId }: { patientId: string }) {
     data: pending ? undefined : queries.flatMap((q) => q.data ?? []),
   } as UseQueryResult<fhir4.Resource[]>;
   return (
-    <Section title="Timeline" id="timeline">
-      <QueryState query={combined} empty="No records yet." loadingLabel="Loading records…">
+    <Section title={t('timeline.title')} id="timeline">
+      <QueryState query={combined} empty={t('timeline.empty')} loadingLabel={t('timeline.loading')}>
         {(resources) => (
-          <ol className="timeline">
+          // A scrolling list: focusable, so that keyboard users can scroll it.
+          <ol className="timeline" tabIndex={0} aria-label={t('timeline.title')}>
             {timeline(resources as Parameters<typeof timeline>[0], locale)
               .slice(0, 200)
               .map((entry) => (
                 <li key={entry.key}>
                   <time dateTime={entry.at}>{formatDate(entry.at, locale)}</time>
-                  <span className="timeline-kind">{entry.kind}</span>
+                  <span className="timeline-kind">{kindLabel(entry.kind)}</span>
                   <span className="timeline-title">{entry.title || '—'}</span>
                   {entry.detail ? <span className="timeline-detail">{entry.detail}</span> : null}
                 </li>

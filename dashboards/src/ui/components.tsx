@@ -1,10 +1,11 @@
 // Small shared pieces: loading, error and empty states, page headings, fields and badges.
 
-import { Component, useEffect, useRef, useState, type ErrorInfo, type ReactNode } from 'react';
+import { Component, useEffect, useId, useRef, useState, type ErrorInfo, type ReactNode } from 'react';
 import type { UseQueryResult } from '@tanstack/react-query';
 import { ApiError } from '../api/client';
+import { translate as t } from '../i18n/core';
 
-export function Loading({ label = 'Loading…' }: { label?: string }) {
+export function Loading({ label = t('common.loading') }: { label?: string }) {
   return (
     <p className="state state-loading" role="status" aria-live="polite">
       <span className="spinner" aria-hidden="true" /> {label}
@@ -12,7 +13,7 @@ export function Loading({ label = 'Loading…' }: { label?: string }) {
   );
 }
 
-export function ErrorMessage({ error, title = 'Something went wrong' }: { error: unknown; title?: string }) {
+export function ErrorMessage({ error, title = t('common.error') }: { error: unknown; title?: string }) {
   const message = error instanceof Error ? error.message : String(error);
   return (
     <div className="state state-error" role="alert">
@@ -71,7 +72,9 @@ export function PageTitle({ children, actions }: { children: ReactNode; actions?
 }
 
 export function Section({ title, children, id }: { title: string; children: ReactNode; id?: string }) {
-  const headingId = `${id ?? title.toLowerCase().replace(/\W+/g, '-')}-heading`;
+  // An id of its own when none is given: titles are translated (and not always Latin).
+  const auto = useId();
+  const headingId = `${id ?? auto}-heading`;
   return (
     <section className="card" aria-labelledby={headingId} id={id}>
       <h2 id={headingId}>{title}</h2>
@@ -154,7 +157,7 @@ export class PageErrorBoundary extends Component<{ children: ReactNode; resetKey
   }
 
   render() {
-    if (this.state.error) return <ErrorMessage error={this.state.error} title="This page cannot be shown" />;
+    if (this.state.error) return <ErrorMessage error={this.state.error} title={t('common.pageFailed')} />;
     return this.props.children;
   }
 }

@@ -3,13 +3,14 @@
 // 1900 on, a known gender, a plausible phone) and the payload of `/api/account/demographics`.
 
 import type { Demographics } from '../api/types';
+import { translate as t, type MessageKey } from '../i18n/core';
 
 /** The administrative genders of FHIR R4, as the server accepts them. */
-export const GENDERS: { value: string; label: string }[] = [
-  { value: 'female', label: 'Female' },
-  { value: 'male', label: 'Male' },
-  { value: 'other', label: 'Other' },
-  { value: 'unknown', label: 'Prefer not to say' },
+export const GENDERS: { value: string; label: MessageKey }[] = [
+  { value: 'female', label: 'status.female' },
+  { value: 'male', label: 'status.male' },
+  { value: 'other', label: 'status.other' },
+  { value: 'unknown', label: 'demo.unknownGender' },
 ];
 
 /** What the form holds: given names as typed (space-separated), the rest as text. */
@@ -69,16 +70,16 @@ export function localToday(now: Date = new Date()): string {
 /** The first problem of a form, as the server would name it, or `null`. */
 export function demographicsProblem(form: DemographicsForm, today: string = localToday()): Problem | null {
   const d = toDemographics(form);
-  if (!d.given.length) return { field: 'given', message: 'Enter your given name.' };
-  if (!d.family) return { field: 'family', message: 'Enter your family name.' };
-  if (!d.birth_date) return { field: 'birth_date', message: 'Enter your date of birth.' };
+  if (!d.given.length) return { field: 'given', message: t('demo.noGiven') };
+  if (!d.family) return { field: 'family', message: t('demo.noFamily') };
+  if (!d.birth_date) return { field: 'birth_date', message: t('demo.noBirth') };
   const valid = /^\d{4}-\d{2}-\d{2}$/.test(d.birth_date) && !Number.isNaN(Date.parse(`${d.birth_date}T00:00:00Z`));
-  if (!valid) return { field: 'birth_date', message: 'Enter the date of birth as a date (YYYY-MM-DD).' };
-  if (d.birth_date > today) return { field: 'birth_date', message: 'The date of birth cannot be in the future.' };
-  if (d.birth_date < '1900-01-01') return { field: 'birth_date', message: 'The date of birth cannot be before 1900.' };
-  if (!GENDERS.some((g) => g.value === d.gender)) return { field: 'gender', message: 'Choose a gender.' };
+  if (!valid) return { field: 'birth_date', message: t('demo.badBirth') };
+  if (d.birth_date > today) return { field: 'birth_date', message: t('demo.futureBirth') };
+  if (d.birth_date < '1900-01-01') return { field: 'birth_date', message: t('demo.oldBirth') };
+  if (!GENDERS.some((g) => g.value === d.gender)) return { field: 'gender', message: t('demo.noGender') };
   if (d.phone && (!/^[\d +\-().]+$/.test(d.phone) || (d.phone.match(/\d/g) ?? []).length < 3 || d.phone.length > 32)) {
-    return { field: 'phone', message: 'Enter the phone number with digits (spaces and + - ( ) . allowed), or leave it empty.' };
+    return { field: 'phone', message: t('demo.badPhone') };
   }
   return null;
 }

@@ -156,7 +156,8 @@ describe('the inbox', () => {
     expect(within(items[0]).getByText('Unread')).toBeTruthy();
     expect(within(items[1]).queryByText('Unread')).toBeNull();
     expect(within(items[0]).getByText('A patient shared their records (3).')).toBeTruthy();
-    expect(within(items[0]).getByRole('link', { name: 'Consent granted 3' }).getAttribute('href')).toBe('/');
+    // A consent notice leads to the physician's consents page (issue #16).
+    expect(within(items[0]).getByRole('link', { name: 'Consent granted 3' }).getAttribute('href')).toBe('/consents');
     expect(items[0].querySelector('time')?.getAttribute('datetime')).toBe('2024-03-03T10:00:00Z');
     expect(screen.getByTestId('unread-summary').textContent).toBe('2 unread');
   });
@@ -208,7 +209,7 @@ describe('notice links', () => {
     expect(portalPath('/consents', 'patient')).toBe('/consents');
     expect(portalPath('/patient/results', 'patient')).toBe('/labs');
     expect(portalPath('/settings/security', 'patient')).toBe('/security');
-    expect(portalPath('/consents', 'physician')).toBe('/');
+    expect(portalPath('/consents', 'physician')).toBe('/consents');
     expect(portalPath('/patients/p1#documents', 'physician')).toBe('/patients/p1#documents');
     expect(portalPath('/patient/consents', 'physician')).toBe('/');
     expect(portalPath('https://evil.example/security', 'physician')).toBe('/security');
@@ -271,7 +272,6 @@ describe('notification preferences', () => {
     expect(results.disabled).toBe(false);
     fireEvent.click(results);
     expect(results.checked).toBe(false);
-    fireEvent.change(screen.getByLabelText('Language of notifications'), { target: { value: 'es' } });
     fireEvent.click(screen.getByRole('checkbox', { name: 'Hold e-mail during quiet hours' }));
     fireEvent.change(screen.getByLabelText('From'), { target: { value: '21:30' } });
     fireEvent.change(screen.getByLabelText('Until'), { target: { value: '06:45' } });
@@ -280,7 +280,8 @@ describe('notification preferences', () => {
     await screen.findByText('Your notification preferences are saved.');
     const body = saved as Required<PreferencesInput>;
     expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(1);
-    expect(body.language).toBe('es');
+    // The language is Settings' Language section's: the stored one is kept.
+    expect(body.language).toBe('en');
     expect(body.quiet_hours).toEqual({ start: '21:30', end: '06:45', timezone: '+05:30' });
     expect(body.kinds['results.filed']).toEqual({ in_app: true, email: false, mandatory: false });
     expect(body.kinds['security.new_sign_in']).toEqual({ in_app: true, email: true, mandatory: true });

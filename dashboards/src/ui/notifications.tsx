@@ -6,14 +6,15 @@ import { useClient } from './session';
 import { Badge, Empty, ErrorMessage, FormError, Loading, PageTitle, isNotFound } from './components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { portalPath, type NotificationPage, type NotificationView, type Portal } from '../api/notifications';
+import { translate as t } from '../i18n/core';
 
 /** How often the bell asks for the unread count. */
 export const POLL_MS = 30_000;
 
 /** The accessible name of the bell. */
 export function bellLabel(unread: number | undefined): string {
-  if (!unread) return 'Notifications';
-  return `Notifications, ${unread} unread`;
+  if (!unread) return t('nav.notifications');
+  return t('notices.bell', { count: unread });
 }
 
 /** The unread count, polled and refreshed when the window regains focus. */
@@ -73,29 +74,29 @@ export function NotificationsPage({ portal }: { portal: Portal }) {
       <PageTitle
         actions={
           <button type="button" onClick={() => markAll.mutate()} disabled={markAll.isPending || unread === 0}>
-            Mark all as read
+            {t('notices.markAll')}
           </button>
         }
       >
-        Notifications
+        {t('nav.notifications')}
       </PageTitle>
       {inbox.isPending ? (
-        <Loading label="Loading notifications…" />
+        <Loading label={t('notices.loading')} />
       ) : inbox.isError && !inbox.data ? (
         isNotFound(inbox.error) ? (
-          <Empty>Notifications are not available on this server.</Empty>
+          <Empty>{t('notices.unavailable')}</Empty>
         ) : (
-          <ErrorMessage error={inbox.error} title="The notifications cannot be shown" />
+          <ErrorMessage error={inbox.error} title={t('notices.failed')} />
         )
       ) : notices.length === 0 ? (
-        <Empty>You have no notifications. Notices about your consents, documents and account appear here.</Empty>
+        <Empty>{t('notices.none')}</Empty>
       ) : (
         <>
           <p className="muted" role="status" data-testid="unread-summary">
-            {unread === 0 ? 'All read.' : `${unread} unread`}
+            {unread === 0 ? t('notices.allRead') : t('notices.unread', { count: unread })}
           </p>
           <FormError error={markRead.error ?? markAll.error} />
-          <ul className="notice-list" aria-label="Notifications">
+          <ul className="notice-list" aria-label={t('nav.notifications')}>
             {notices.map((notice) => (
               <NoticeItem
                 key={notice.id}
@@ -109,10 +110,10 @@ export function NotificationsPage({ portal }: { portal: Portal }) {
           </ul>
           {inbox.hasNextPage ? (
             <button type="button" className="secondary" onClick={() => void inbox.fetchNextPage()} disabled={inbox.isFetchingNextPage}>
-              {inbox.isFetchingNextPage ? 'Loading…' : 'Load more'}
+              {inbox.isFetchingNextPage ? t('common.loading') : t('notices.more')}
             </button>
           ) : null}
-          {inbox.isFetchNextPageError ? <ErrorMessage error={inbox.error} title="More notifications cannot be shown" /> : null}
+          {inbox.isFetchNextPageError ? <ErrorMessage error={inbox.error} title={t('notices.moreFailed')} /> : null}
         </>
       )}
     </>
@@ -143,13 +144,13 @@ function NoticeItem({
       aria-labelledby={titleId}
     >
       <div className="notice-head">
-        {unread ? <Badge tone="info">Unread</Badge> : <span className="visually-hidden">Read.</span>}
+        {unread ? <Badge tone="info">{t('notices.unreadBadge')}</Badge> : <span className="visually-hidden">{t('notices.read')}</span>}
         <h2 className="notice-title" id={titleId}>
           <Link to={portalPath(notice.link, portal)} onClick={() => (unread ? onRead() : undefined)}>
             {notice.title}
           </Link>
         </h2>
-        {notice.mandatory ? <Badge tone="warn">Security</Badge> : null}
+        {notice.mandatory ? <Badge tone="warn">{t('notices.security')}</Badge> : null}
       </div>
       <p className="notice-body">{notice.body}</p>
       <div className="notice-foot">
@@ -158,7 +159,8 @@ function NoticeItem({
         </time>
         {unread ? (
           <button type="button" className="link-button" onClick={onRead} disabled={busy}>
-            Mark as read<span className="visually-hidden">: {notice.title}</span>
+            {t('notices.markRead')}
+            <span className="visually-hidden">: {notice.title}</span>
           </button>
         ) : null}
       </div>

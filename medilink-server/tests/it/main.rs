@@ -33,6 +33,7 @@ mod metrics;
 mod mfa;
 mod notifications;
 mod openapi;
+mod portal_contract;
 mod rate_limits;
 mod read_write;
 mod research;
