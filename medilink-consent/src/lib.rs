@@ -26,6 +26,8 @@ pub mod fhir_access;
 pub mod grant;
 pub mod guard;
 pub mod mail;
+#[cfg(test)]
+mod notice_tests;
 pub mod notices;
 pub mod policy;
 pub mod research;

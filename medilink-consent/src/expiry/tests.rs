@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use medilink_fhir::{FixedClock, IdGen, SeqIdGen, SqlOptions};
+use medilink_fhir::FixedClock;
+use medilink_platform::Role;
 use medilink_platform::notifications::Notifications;
-use medilink_platform::{AccountStatus, NewUser, Role, open_store_and_platform};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
 use crate::grant::{Initiator, Scope};
+use crate::notice_tests::{NoticeDb, on_postgres};
 
 const NOW: OffsetDateTime = datetime!(2024-01-10 0:00 UTC);
 
@@ -22,30 +23,15 @@ struct Fixture {
 
 impl Fixture {
     async fn new(url: &str) -> Fixture {
-        let clock = Arc::new(FixedClock::new(NOW));
-        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
-        let (store, platform) =
-            open_store_and_platform(&SqlOptions::new(url.to_owned()), clock.clone(), ids.clone())
-                .await
-                .expect("store");
-        for (user, patient) in [("pat-1", "p1"), ("pat-2", "p2")] {
-            platform
-                .accounts
-                .create_user(NewUser {
-                    id: UserId(user.into()),
-                    email_hash: user.as_bytes().to_vec(),
-                    email_enc: Vec::new(),
-                    name_enc: None,
-                    password_hash: "x".into(),
-                    role: Role::Patient,
-                    status: AccountStatus::Active,
-                    patient_id: Some(ResourceId::new(patient.to_owned()).expect("id")),
-                })
-                .await
-                .expect("patient account");
-        }
-        let notifications =
-            Notifications::new(platform.notifications, platform.jobs, clock.clone(), ids);
+        let accounts = [
+            ("pat-1", Role::Patient, Some("p1")),
+            ("pat-2", Role::Patient, Some("p2")),
+        ];
+        let NoticeDb {
+            clock,
+            store,
+            notifications,
+        } = NoticeDb::open(url, NOW, &accounts).await;
         Fixture {
             clock,
             store,
@@ -115,17 +101,7 @@ async fn expiring_and_expired_grants_are_told_once_to_both_parties() {
 
 #[tokio::test]
 async fn expiring_and_expired_grants_are_told_once_to_both_parties_on_postgres() {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "tests find the PostgreSQL server in the environment"
-    )]
-    let Ok(base) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("MEDILINK_TEST_POSTGRES_URL is unset: skipping");
-        return;
-    };
-    let (url, cleanup) = medilink_fhir::testsuite::postgres_database(base).await;
-    told_once(Fixture::new(&url).await).await;
-    cleanup().await;
+    on_postgres(|url| async move { told_once(Fixture::new(&url).await).await }).await;
 }
 
 async fn told_once(f: Fixture) {

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use medilink_fhir::kv::LocalKeyValue;
-use medilink_fhir::{FixedClock, IdGen, ResourceId, SeqIdGen, SqlOptions};
+use medilink_fhir::{FixedClock, ResourceId};
+use medilink_platform::Role;
 use medilink_platform::notifications::Notifications;
-use medilink_platform::{AccountStatus, NewUser, Role, open_store_and_platform};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
 use crate::grant::{Initiator, Scope};
+use crate::notice_tests::{NoticeDb, on_postgres};
 
 const NOW: OffsetDateTime = datetime!(2024-01-10 0:00 UTC);
 
@@ -23,34 +24,16 @@ struct Fixture {
 
 impl Fixture {
     async fn new(url: &str) -> Fixture {
-        let clock = Arc::new(FixedClock::new(NOW));
-        let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("id"));
-        let (store, platform) =
-            open_store_and_platform(&SqlOptions::new(url.to_owned()), clock.clone(), ids.clone())
-                .await
-                .expect("store");
-        for (user, role, patient) in [
+        let accounts = [
             ("pat-1", Role::Patient, Some("p1")),
             ("doc-1", Role::Physician, None),
             ("doc-2", Role::Physician, None),
-        ] {
-            platform
-                .accounts
-                .create_user(NewUser {
-                    id: UserId(user.into()),
-                    email_hash: user.as_bytes().to_vec(),
-                    email_enc: Vec::new(),
-                    name_enc: None,
-                    password_hash: "x".into(),
-                    role,
-                    status: AccountStatus::Active,
-                    patient_id: patient.map(|id| ResourceId::new(id.to_owned()).expect("id")),
-                })
-                .await
-                .expect("account");
-        }
-        let notifications =
-            Notifications::new(platform.notifications, platform.jobs, clock.clone(), ids);
+        ];
+        let NoticeDb {
+            clock,
+            store,
+            notifications,
+        } = NoticeDb::open(url, NOW, &accounts).await;
         Fixture {
             clock,
             store,
@@ -177,15 +160,5 @@ async fn each_change_is_told_once_on_sqlite() {
 
 #[tokio::test]
 async fn each_change_is_told_once_on_postgres() {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "tests find the PostgreSQL server in the environment"
-    )]
-    let Ok(base) = std::env::var("MEDILINK_TEST_POSTGRES_URL") else {
-        eprintln!("MEDILINK_TEST_POSTGRES_URL is unset: skipping");
-        return;
-    };
-    let (url, cleanup) = medilink_fhir::testsuite::postgres_database(base).await;
-    told_once(Fixture::new(&url).await).await;
-    cleanup().await;
+    on_postgres(|url| async move { told_once(Fixture::new(&url).await).await }).await;
 }
