@@ -15,10 +15,9 @@
 // and k, watches it complete, downloads a file (NDJSON, one resource a line) and the manifest.
 // The approved physician sees no admin link and the API refuses them the admin endpoints.
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { expect, startBrowser } from './harness.mjs';
 import { totp } from './totp.mjs';
 
 const base = process.env.MEDILINK_URL;
@@ -39,56 +38,13 @@ const screenshots = join(import.meta.dirname, 'screenshots');
 mkdirSync(screenshots, { recursive: true });
 const timeout = 20_000;
 
-const profile = mkdtempSync(join(tmpdir(), 'medilink-e2e-admin-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 900 },
-  locale: 'en-US',
-  timezoneId: 'UTC',
-  acceptDownloads: true,
+const { context, results, consoleErrors, run, newPage, shutdown, watch, shot } = await startBrowser({
+  name: 'admin',
+  screenshots,
+  failureShot: 'admin-failure',
+  timeout,
+  options: { acceptDownloads: true },
 });
-context.setDefaultTimeout(timeout);
-
-let current = null;
-let step = 0;
-const consoleErrors = [];
-
-async function run(name, body) {
-  step += 1;
-  const started = Date.now();
-  try {
-    await body();
-    console.log(`ok   ${String(step).padStart(2)} ${name} (${Date.now() - started} ms)`);
-  } catch (error) {
-    console.log(`FAIL ${String(step).padStart(2)} ${name}: ${error.message}`);
-    if (current) await current.screenshot({ path: join(screenshots, 'admin-failure.png'), fullPage: true }).catch(() => {});
-    if (consoleErrors.length) console.log(`browser console errors:\n  ${consoleErrors.join('\n  ')}`);
-    await shutdown();
-    process.exit(1);
-  }
-}
-
-const shot = (page, name) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-
-async function shutdown() {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function newPage() {
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
-  return page;
-}
 
 const nav = (page, name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
 const navTargets = (page) => page.getByRole('navigation', { name: 'Main' }).getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
@@ -123,7 +79,7 @@ await run('a physician registers and waits for approval', async () => {
 });
 
 await run('admin signs in, enrols TOTP and lands on the admin home', async () => {
-  current = adm;
+  watch(adm);
   await signIn(adm, admin.email, admin.password);
   await adm.waitForURL('**/security');
   await adm.getByRole('button', { name: 'Start setup' }).click();
@@ -141,7 +97,7 @@ await run('admin signs in, enrols TOTP and lands on the admin home', async () =>
 });
 
 await run('admin signs in again (TOTP) and lands on the admin home directly', async () => {
-  current = adm;
+  watch(adm);
   await adm.getByRole('button', { name: 'Sign out' }).click();
   await adm.waitForURL('**/login');
   await adm.getByLabel('E-mail').fill(admin.email);
@@ -154,7 +110,7 @@ await run('admin signs in again (TOTP) and lands on the admin home directly', as
 });
 
 await run('admin sees health, statistics with charts, and the pending physician; approves them', async () => {
-  current = adm;
+  watch(adm);
   await adm.getByTestId('health-summary').waitFor();
   const resources = adm.getByRole('img', { name: /^Resources by type: / });
   await resources.waitFor();
@@ -174,7 +130,7 @@ await run('admin sees health, statistics with charts, and the pending physician;
 });
 
 await run('admin searches the users table and opens an account', async () => {
-  current = adm;
+  watch(adm);
   await nav(adm, 'Users').click();
   await adm.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
   await adm.getByLabel('Name or e-mail').fill('liskov');
@@ -195,7 +151,7 @@ await run('admin searches the users table and opens an account', async () => {
 });
 
 await run('admin cannot demote the last admin: the server\'s 409 is shown', async () => {
-  current = adm;
+  watch(adm);
   await adm.goto(`${base}/admin/users?q=${encodeURIComponent(admin.email)}`);
   const row = adm.locator('table.users-table tbody tr').filter({ hasText: admin.email });
   await row.waitFor();
@@ -211,7 +167,7 @@ await run('admin cannot demote the last admin: the server\'s 409 is shown', asyn
 });
 
 await run('admin filters the audit log to break-glass records', async () => {
-  current = adm;
+  watch(adm);
   await nav(adm, 'Audit log').click();
   await adm.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
   await adm.getByTestId('audit-count').waitFor();
@@ -233,7 +189,7 @@ await run('admin filters the audit log to break-glass records', async () => {
 });
 
 await run('admin verifies the audit chain and sees its status', async () => {
-  current = adm;
+  watch(adm);
   await adm.getByRole('button', { name: 'Verify the chain now' }).click();
   await adm.getByTestId('chain-status').filter({ hasText: 'Chain intact' }).waitFor();
   const text = await adm.getByTestId('chain-status').textContent();
@@ -242,7 +198,7 @@ await run('admin verifies the audit chain and sees its status', async () => {
 });
 
 await run('admin reviews the break-glass accesses', async () => {
-  current = adm;
+  watch(adm);
   await nav(adm, 'Break-glass').click();
   await adm.getByRole('heading', { name: 'Break-glass review', level: 1 }).waitFor();
   await adm.getByRole('link', { name: 'Audit records' }).first().waitFor();
@@ -250,7 +206,7 @@ await run('admin reviews the break-glass accesses', async () => {
 });
 
 await run('admin sees the system health and rebuilds the search index (progress bar to done)', async () => {
-  current = adm;
+  watch(adm);
   await nav(adm, 'System').click();
   await adm.getByRole('heading', { name: 'System', level: 1 }).waitFor();
   await adm.getByTestId('health-status').waitFor();
@@ -266,7 +222,7 @@ await run('admin sees the system health and rebuilds the search index (progress 
 });
 
 await run('admin invites a researcher: the link is shown once', async () => {
-  current = adm;
+  watch(adm);
   await nav(adm, 'Invitations').click();
   await adm.getByRole('heading', { name: 'Researcher invitations', level: 1 }).waitFor();
   await adm.getByLabel('E-mail of the researcher').fill(researcher.email);
@@ -281,7 +237,7 @@ await run('admin invites a researcher: the link is shown once', async () => {
 });
 
 await run('the invitee sets a name and password, signs in and lands on the research page', async () => {
-  current = inv;
+  watch(inv);
   // The link names the server's configured base; the test server is this one.
   const path = new URL(invitationUrl).pathname;
   await inv.goto(`${base}${path}`);
@@ -303,9 +259,9 @@ await run('the invitee sets a name and password, signs in and lands on the resea
 });
 
 await run('a used invitation link (410) and an unknown one (404) say so', async () => {
-  current = inv;
+  watch(inv);
   const other = await newPage();
-  current = other;
+  watch(other);
   await other.goto(`${base}${new URL(invitationUrl).pathname}`);
   await other.getByLabel('Your name').fill('Someone Else');
   await other.getByLabel('Password', { exact: true }).fill(researcher.password);
@@ -320,12 +276,12 @@ await run('a used invitation link (410) and an unknown one (404) say so', async 
   await other.getByRole('button', { name: 'Create my account' }).click();
   await other.getByRole('alert').filter({ hasText: 'This invitation link is not valid' }).waitFor();
   await other.close();
-  current = inv;
+  watch(inv);
 });
 
 let exportId = '';
 await run('the researcher is told a purpose is too short, then starts an export with a purpose and k', async () => {
-  current = inv;
+  watch(inv);
   await inv.getByLabel('Purpose').fill('for a study');
   await inv.getByLabel('k (smallest group size)').fill('2');
   await inv.getByRole('button', { name: 'Start export' }).click();
@@ -340,7 +296,7 @@ await run('the researcher is told a purpose is too short, then starts an export 
 
 let firstFile = '';
 await run('the researcher watches the export complete and downloads a file (NDJSON) and the manifest', async () => {
-  current = inv;
+  watch(inv);
   await inv.getByTestId('export-status').filter({ hasText: 'completed' }).waitFor({ timeout: 120_000 });
   const bar = inv.getByRole('progressbar', { name: 'Export progress' });
   expect((await bar.getAttribute('aria-valuenow')) === '100', 'the export bar is not at 100%');
@@ -373,7 +329,7 @@ await run('the researcher watches the export complete and downloads a file (NDJS
 
 await run('the approved physician sees no admin link and the API refuses them', async () => {
   const doc = await newPage();
-  current = doc;
+  watch(doc);
   await signIn(doc, newcomer.email, newcomer.password);
   await doc.waitForURL('**/security');
   const targets = await navTargets(doc);
@@ -386,7 +342,7 @@ await run('the approved physician sees no admin link and the API refuses them', 
 });
 
 await run('deep links load the portal on a hard reload', async () => {
-  current = adm;
+  watch(adm);
   await adm.goto(`${base}/admin/audit?break_glass=true`);
   await adm.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
   expect(await adm.getByLabel('Break-glass only').isChecked(), 'the filter of the URL is not applied');
@@ -401,4 +357,4 @@ await run('no uncaught errors in the browser', async () => {
 });
 
 await shutdown();
-console.log(`e2e (admin and research): ${step} passed; screenshots in ${screenshots}`);
+console.log(`e2e (admin and research): ${results.length} passed; screenshots in ${screenshots}`);

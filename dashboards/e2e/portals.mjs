@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { expect, startBrowser } from './harness.mjs';
 import { totp } from './totp.mjs';
 import { seedPatient } from './seed.mjs';
 import { textPdf } from './pdf.mjs';
@@ -40,54 +41,17 @@ const MAX_README_SHOT = 150 * 1024;
 const timeout = 15_000;
 const requireIngest = process.env.E2E_REQUIRE_INGEST === '1';
 
-const profile = mkdtempSync(join(tmpdir(), 'medilink-e2e-portals-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 900 },
-  locale: 'en-US',
-  timezoneId: 'UTC',
-  acceptDownloads: true,
-  // axe-core is injected as a script tag: past the server's Content-Security-Policy.
-  bypassCSP: true,
+const { context, results, consoleErrors, run, newPage, shutdown, watch, shot } = await startBrowser({
+  name: 'portals',
+  screenshots,
+  failureShot: 'portals-failure',
+  timeout,
+  options: {
+    acceptDownloads: true,
+    // axe-core is injected as a script tag: past the server's Content-Security-Policy.
+    bypassCSP: true,
+  },
 });
-context.setDefaultTimeout(timeout);
-
-let current = null;
-let step = 0;
-const results = [];
-const consoleErrors = [];
-
-async function run(name, body) {
-  step += 1;
-  const started = Date.now();
-  try {
-    const outcome = await body();
-    const skipped = typeof outcome === 'object' && outcome?.skipped;
-    results.push({ name, status: skipped ? 'skipped' : 'ok' });
-    console.log(`${skipped ? 'SKIP' : 'ok  '} ${String(step).padStart(2)} ${name} (${Date.now() - started} ms)${skipped ? ` — ${outcome.skipped}` : ''}`);
-  } catch (error) {
-    console.log(`FAIL ${String(step).padStart(2)} ${name}: ${error.message}`);
-    if (current) await current.screenshot({ path: join(screenshots, 'portals-failure.png'), fullPage: true }).catch(() => {});
-    if (consoleErrors.length) console.log(`browser console errors:\n  ${consoleErrors.join('\n  ')}`);
-    await shutdown();
-    process.exit(1);
-  }
-}
-
-async function shutdown() {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-}
 
 /** A screenshot for the README: 1000×700, the top of the page, at most 150 KB. */
 async function readmeShot(page, name) {
@@ -99,15 +63,6 @@ async function readmeShot(page, name) {
   if (size) await page.setViewportSize(size);
   const bytes = statSync(path).size;
   expect(bytes <= MAX_README_SHOT, `${name}.png is ${Math.round(bytes / 1024)} KB (at most 150 KB)`);
-}
-
-async function newPage() {
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
-  return page;
 }
 
 function nav(page, name) {
@@ -176,7 +131,7 @@ await run('setup: two patients registered (one with records), the second physici
   pierre = await registered(other);
   const created = await seedPatient(base, patient.email, patient.password, marie.patientId);
   expect(created === 15, `seeded ${created} records`);
-  current = doc;
+  watch(doc);
   await doc.goto(`${base}/login`);
   await doc.getByLabel('E-mail').fill(doctor.email);
   await doc.getByLabel('Password').fill(doctor.password);
@@ -194,7 +149,7 @@ await run('setup: two patients registered (one with records), the second physici
   const grant = await api('POST', '/api/consents', marie.token, { grantee: doctorId, scope: ['*'] });
   expect(grant.status === 201, `grant: ${grant.status} ${JSON.stringify(grant.json)}`);
   expect(grant.json.grantee_name === doctor.name, `the grant names ${grant.json.grantee_name}, not ${doctor.name}`);
-  current = pat;
+  watch(pat);
   await pat.goto(`${base}/patient/login`);
   await pat.getByLabel('E-mail').fill(patient.email);
   await pat.getByLabel('Password').fill(patient.password);
@@ -205,7 +160,7 @@ await run('setup: two patients registered (one with records), the second physici
 });
 
 await run('patient: the timeline groups the whole record by year and filters it', async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Timeline').click();
   await pat.getByRole('heading', { name: 'Timeline', level: 1 }).waitFor();
   await pat.getByRole('heading', { name: '2024', level: 2 }).waitFor();
@@ -224,7 +179,7 @@ await run('patient: the timeline groups the whole record by year and filters it'
 });
 
 await run('patient: downloads their whole record as one FHIR JSON file', async () => {
-  current = pat;
+  watch(pat);
   const [download] = await Promise.all([pat.waitForEvent('download'), pat.getByRole('button', { name: 'Download my whole record' }).click()]);
   expect(/^medilink-record-\d{4}-\d{2}-\d{2}\.json$/.test(download.suggestedFilename()), `file name ${download.suggestedFilename()}`);
   const path = await download.path();
@@ -237,7 +192,7 @@ await run('patient: downloads their whole record as one FHIR JSON file', async (
 });
 
 await run('patient: uploads a lab report, follows its status and sees the results filed', async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Documents').click();
   await pat.getByRole('heading', { name: 'Documents', level: 1 }).waitFor();
   await pat.getByText('You have not uploaded any documents yet.').waitFor();
@@ -290,7 +245,7 @@ await run('patient: uploads a lab report, follows its status and sees the result
 });
 
 await run('patient: people are shown by name, never by id (sharing, access log)', async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Sharing').click();
   const row = pat.getByTestId('consent-row').first();
   await row.getByText(doctor.name).waitFor();
@@ -310,7 +265,7 @@ await run('patient: people are shown by name, never by id (sharing, access log)'
 });
 
 await run('patient: every main page passes axe (no serious or critical violation)', async () => {
-  current = pat;
+  watch(pat);
   for (const [path, heading] of [
     ['/', 'Health summary'],
     ['/records', 'Health records'],
@@ -329,7 +284,7 @@ await run('patient: every main page passes axe (no serious or critical violation
 });
 
 await run('patient: switches to Spanish and Hindi in Settings (stored, dates localised), back to English', async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Settings').click();
   await pat.getByLabel('Language of the portal and of your notices').selectOption('es');
   await nav(pat, 'Ajustes').waitFor();
@@ -371,7 +326,7 @@ await run('a Spanish browser: the sign-in and registration pages are in Spanish,
   spanish.setDefaultTimeout(timeout);
   try {
     const page = await spanish.newPage();
-    current = page;
+    watch(page);
     await page.goto(`${base}/patient/`);
     await page.getByRole('heading', { name: 'Acceso de pacientes', level: 1 }).waitFor();
     expect((await page.evaluate(() => document.documentElement.lang)) === 'es', 'html lang is not es');
@@ -402,7 +357,7 @@ await run('a Spanish browser: the sign-in and registration pages are in Spanish,
 });
 
 await run('physician: Ctrl-K opens the command palette; a patient is found by name and opened', async () => {
-  current = doc;
+  watch(doc);
   await doc.goto(`${base}/`);
   await doc.getByRole('heading', { name: 'Dashboard' }).waitFor();
   await doc.keyboard.press('Control+k');
@@ -430,7 +385,7 @@ await run('physician: Ctrl-K opens the command palette; a patient is found by na
 });
 
 await run('physician: the search page finds records consent-safely and opens their patient', async () => {
-  current = doc;
+  watch(doc);
   await nav(doc, 'Search').click();
   await doc.getByRole('heading', { name: 'Search', level: 1 }).waitFor();
   await accessible(doc, 'physician search (empty)');
@@ -447,7 +402,7 @@ await run('physician: the search page finds records consent-safely and opens the
 });
 
 await run('physician: consents page lists who shares, a pending request is withdrawn', async () => {
-  current = doc;
+  watch(doc);
   const token = await doc.evaluate(() => JSON.parse(sessionStorage.getItem('medilink.physician.session') ?? 'null')?.access_token);
   const request = await api('POST', '/api/consents', token, { patient: pierre.patientId, scope: ['Observation'] });
   expect(request.status === 201, `request: ${request.status} ${JSON.stringify(request.json)}`);
@@ -465,7 +420,7 @@ await run('physician: consents page lists who shares, a pending request is withd
 });
 
 await run('physician: keyboard shortcuts are listed (?) and work (g c, g p, /)', async () => {
-  current = doc;
+  watch(doc);
   await doc.goto(`${base}/`);
   await doc.getByRole('heading', { name: 'Dashboard' }).waitFor();
   await doc.locator('body').press('Shift+?');
@@ -491,7 +446,7 @@ await run('physician: keyboard shortcuts are listed (?) and work (g c, g p, /)',
 });
 
 await run('physician: every main page passes axe (no serious or critical violation)', async () => {
-  current = doc;
+  watch(doc);
   for (const [path, heading] of [
     ['/', 'Dashboard'],
     ['/patients', 'Patients'],
@@ -509,7 +464,7 @@ await run('physician: every main page passes axe (no serious or critical violati
 
 await run('sign-in pages pass axe; the check itself catches a planted violation', async () => {
   const fresh = await context.newPage();
-  current = fresh;
+  watch(fresh);
   for (const path of ['/login', '/patient/login', '/patient/register']) {
     await fresh.goto(`${base}${path}`);
     await fresh.getByRole('heading', { level: 1 }).first().waitFor();

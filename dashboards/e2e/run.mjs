@@ -16,10 +16,9 @@
 // finds the break-glass notice in their inbox and turns off e-mail for one kind of notice in
 // Settings (a security notice cannot be turned off).
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { expect, startBrowser } from './harness.mjs';
 import { totp } from './totp.mjs';
 import { seedPatient } from './seed.mjs';
 import { textPdf } from './pdf.mjs';
@@ -42,73 +41,17 @@ const timeout = 15_000;
 const requireIngest = process.env.E2E_REQUIRE_INGEST === '1';
 const requireNotices = process.env.E2E_REQUIRE_NOTICES === '1';
 
-const profile = mkdtempSync(join(tmpdir(), 'medilink-e2e-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  viewport: { width: 1280, height: 900 },
-  locale: 'en-US',
-  timezoneId: 'UTC',
+const { context, results, consoleErrors, run, newPage, shutdown, watch, shot } = await startBrowser({
+  name: 'chromium',
+  screenshots,
+  failureShot: 'failure',
+  timeout,
+  options: {},
 });
-context.setDefaultTimeout(timeout);
-
-let current = null;
-let step = 0;
-const results = [];
-const consoleErrors = [];
-
-async function run(name, body) {
-  step += 1;
-  const started = Date.now();
-  try {
-    const outcome = await body();
-    const skipped = typeof outcome === 'object' && outcome?.skipped;
-    results.push({ name, status: skipped ? 'skipped' : 'ok' });
-    console.log(`${skipped ? 'SKIP' : 'ok  '} ${String(step).padStart(2)} ${name} (${Date.now() - started} ms)${skipped ? ` — ${outcome.skipped}` : ''}`);
-  } catch (error) {
-    console.log(`FAIL ${String(step).padStart(2)} ${name}: ${error.message}`);
-    if (current) await current.screenshot({ path: join(screenshots, 'failure.png'), fullPage: true }).catch(() => {});
-    if (consoleErrors.length) console.log(`browser console errors:\n  ${consoleErrors.join('\n  ')}`);
-    await shutdown();
-    process.exit(1);
-  }
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-}
 
 /** A screenshot of one part of a page (a section of a long page). */
 async function shotOf(locator, name) {
   await locator.screenshot({ path: join(screenshots, `${name}.png`) });
-}
-
-async function shutdown() {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function newPage() {
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
-  return page;
 }
 
 /** A link of the portal's main navigation. */
@@ -172,7 +115,7 @@ const doc = await newPage();
 const pat = await newPage();
 
 await run('physician signs in and must enrol TOTP (QR code shown)', async () => {
-  current = doc;
+  watch(doc);
   await doc.goto(`${base}/login`);
   await doc.getByLabel('E-mail').fill(doctor.email);
   await doc.getByLabel('Password').fill(doctor.password);
@@ -197,7 +140,7 @@ await run('physician signs in and must enrol TOTP (QR code shown)', async () => 
 });
 
 await run('physician signs out and back in with the TOTP step', async () => {
-  current = doc;
+  watch(doc);
   await doc.getByRole('button', { name: 'Sign out' }).click();
   await doc.waitForURL('**/login');
   await doc.getByLabel('E-mail').fill(doctor.email);
@@ -215,7 +158,7 @@ await run('physician signs out and back in with the TOTP step', async () => {
 });
 
 await run('patient registers and sees their summary', async () => {
-  current = pat;
+  watch(pat);
   await pat.goto(`${base}/patient/`);
   await pat.waitForURL('**/patient/login');
   await pat.getByRole('link', { name: 'Create an account' }).click();
@@ -236,7 +179,7 @@ await run('patient registers and sees their summary', async () => {
 });
 
 await run('patient sees their own records (vitals, labs with trends, medications, allergies, immunizations)', async () => {
-  current = pat;
+  watch(pat);
   const created = await seedPatient(base, patient.email, patient.password, patientId);
   expect(created === 15, `seeded ${created} records`);
   await pat.reload();
@@ -267,7 +210,7 @@ await run('patient sees their own records (vitals, labs with trends, medications
 });
 
 await run('patient finds the physician by name and grants access to all records', async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Sharing').click();
   await pat.getByText('You have not shared your records with anyone.').first().waitFor();
   // Part of the surname, in lower case; chosen with the keyboard.
@@ -296,7 +239,7 @@ await run('patient finds the physician by name and grants access to all records'
 });
 
 await run('the physician is told: the bell counts the "access granted" notice, the inbox marks it read', async () => {
-  current = doc;
+  watch(doc);
   if (!(await hasNotifications(doc, 'medilink.physician.session'))) return noNotifications;
   if (!(await awaitNotice(doc, 'medilink.physician.session', 'consent.granted'))) return noNotice('consent.granted');
   // The bell polls every 30 s and on focus; a reload asks at once.
@@ -321,7 +264,7 @@ await run('the physician is told: the bell counts the "access granted" notice, t
 });
 
 await run('physician finds the patient and sees their record', async () => {
-  current = doc;
+  watch(doc);
   await nav(doc, 'Patients').click();
   await doc.getByLabel('Name').fill('Ada');
   await doc.getByRole('button', { name: 'Search' }).click();
@@ -341,7 +284,7 @@ await run('physician finds the patient and sees their record', async () => {
 });
 
 await run('physician uploads a lab report and sees the resulting observations', async () => {
-  current = doc;
+  watch(doc);
   const token = await tokenOf(doc, 'medilink.physician.session');
   const probe = await fetch(`${base}/api/documents/jobs`, { headers: { authorization: `Bearer ${token}` } });
   if (probe.status === 404) {
@@ -425,7 +368,7 @@ const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 const ackReason = 'Short clarithromycin course; simvastatin paused until it ends';
 
 await run('physician prescribes simvastatin next to an active clarithromycin: a contraindicated finding blocks signing', async () => {
-  current = doc;
+  watch(doc);
   const token = await tokenOf(doc, 'medilink.physician.session');
   const probe = await fetch(`${base}/api/clinical/drugs?q=simva&limit=5`, { headers: { authorization: `Bearer ${token}` } });
   expect(probe.status !== 404, 'this server has no clinical API (/api/clinical/drugs is 404): merge main');
@@ -480,7 +423,7 @@ await run('physician prescribes simvastatin next to an active clarithromycin: a 
 });
 
 await run('physician acknowledges the contraindication with a reason and signs', async () => {
-  current = doc;
+  watch(doc);
   const card = doc.locator('[data-testid="finding"][data-severity="contraindicated"]').first();
   const reason = card.getByLabel('Reason for prescribing anyway');
   await reason.fill('too short');
@@ -514,7 +457,7 @@ await run('physician acknowledges the contraindication with a reason and signs',
 });
 
 await run('the patient page lists the checks and the acknowledgement, naming the physician', async () => {
-  current = doc;
+  watch(doc);
   const history = doc.locator('#interaction-history');
   await history.scrollIntoViewIfNeeded();
   const check = history.getByTestId('check-history').getByRole('row').filter({ hasText: /simvastatin/i }).filter({ hasText: 'Contraindicated' });
@@ -527,7 +470,7 @@ await run('the patient page lists the checks and the acknowledgement, naming the
 });
 
 await run('the record changes between check and signing: the server refuses (409 shown) and the panel checks again', async () => {
-  current = doc;
+  watch(doc);
   const picker = doc.getByRole('combobox', { name: 'Choose a drug' });
   await picker.fill('warf');
   await doc.getByRole('option', { name: /^warfarin/i }).first().click();
@@ -562,7 +505,7 @@ await run('the record changes between check and signing: the server refuses (409
 });
 
 await run('the stand-alone interaction checker shows warfarin + aspirin', async () => {
-  current = doc;
+  watch(doc);
   await nav(doc, 'Interaction checker').click();
   await doc.getByRole('heading', { name: 'Interaction checker', level: 1 }).waitFor();
   const picker = doc.getByRole('combobox', { name: 'Add a drug' });
@@ -579,10 +522,10 @@ await run('the stand-alone interaction checker shows warfarin + aspirin', async 
 });
 
 await run('patient revokes the consent and the physician loses access', async () => {
-  current = pat;
+  watch(pat);
   await pat.getByRole('button', { name: `Revoke access of ${doctor.name}` }).click();
   await pat.getByTestId('consent-row').filter({ hasText: doctor.name }).filter({ hasText: 'revoked' }).waitFor();
-  current = doc;
+  watch(doc);
   await doc.goto(`${base}/patients/${patientId}`);
   await doc.getByRole('heading', { name: 'No access to this patient' }).waitFor();
   await doc.getByText('No consent').first().waitFor();
@@ -596,7 +539,7 @@ await run('patient revokes the consent and the physician loses access', async ()
 });
 
 await run('physician breaks the glass with a reason', async () => {
-  current = doc;
+  watch(doc);
   await doc.goto(`${base}/patients/${patientId}`);
   await doc.getByLabel('Reason').fill('Unresponsive in the emergency department; need medication and allergy history');
   await shot(doc, 'physician-break-glass');
@@ -608,7 +551,7 @@ await run('physician breaks the glass with a reason', async () => {
 });
 
 await run("the patient's access log names the physician and highlights break-glass", async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Access log').click();
   await pat.getByRole('heading', { name: 'Access log', level: 1 }).waitFor();
   await pat.getByTestId('break-glass-entry').first().waitFor();
@@ -625,7 +568,7 @@ await run("the patient's access log names the physician and highlights break-gla
 });
 
 await run('the patient finds the break-glass notice in their inbox; opening it marks it read', async () => {
-  current = pat;
+  watch(pat);
   if (!(await hasNotifications(pat, 'medilink.patient.session'))) return noNotifications;
   if (!(await awaitNotice(pat, 'medilink.patient.session', 'security.break_glass'))) return noNotice('security.break_glass');
   await pat.reload();
@@ -650,7 +593,7 @@ await run('the patient finds the break-glass notice in their inbox; opening it m
 });
 
 await run('the patient turns off e-mail for new results; a security notice cannot be turned off', async () => {
-  current = pat;
+  watch(pat);
   if (!(await hasNotifications(pat, 'medilink.patient.session'))) return noNotifications;
   await nav(pat, 'Settings').click();
   const section = pat.locator('#notification-preferences');
@@ -683,14 +626,14 @@ await run('the patient turns off e-mail for new results; a security notice canno
 });
 
 await run('settings and security pages of both portals', async () => {
-  current = pat;
+  watch(pat);
   await nav(pat, 'Settings').click();
   await pat.getByTestId('share-id').filter({ hasText: patientId }).waitFor();
   await shot(pat, 'patient-settings');
   await nav(pat, 'Security').click();
   await pat.getByRole('button', { name: 'Start setup' }).waitFor();
   await shot(pat, 'patient-security');
-  current = doc;
+  watch(doc);
   await nav(doc, 'Settings').click();
   await doc.getByTestId('share-id').filter({ hasText: doctorId }).waitFor();
   await shot(doc, 'physician-settings');
@@ -699,7 +642,7 @@ await run('settings and security pages of both portals', async () => {
 });
 
 await run('keyboard: the skip link and navigation are reachable by Tab', async () => {
-  current = pat;
+  watch(pat);
   await pat.goto(`${base}/patient/`);
   await pat.getByRole('heading', { name: 'Health summary' }).waitFor();
   await pat.keyboard.press('Tab');
@@ -710,7 +653,7 @@ await run('keyboard: the skip link and navigation are reachable by Tab', async (
 });
 
 await run('small screens: the navigation folds into a menu button', async () => {
-  current = pat;
+  watch(pat);
   await pat.setViewportSize({ width: 390, height: 844 });
   await pat.goto(`${base}/patient/labs`);
   await pat.getByRole('heading', { name: 'Lab results', level: 1 }).waitFor();
