@@ -10,6 +10,8 @@ import { AuditTable } from './AuditTable';
 import { ChainStatus } from './ChainStatus';
 import { AUDIT_ACTIONS, NO_AUDIT_FILTERS, auditFilterProblems, auditFiltersFromSearch, auditFiltersToSearch, auditQuery, type AuditFilters } from './filters';
 
+import { translate as t } from '../i18n/core';
+
 const LIMIT = 50;
 
 export function AuditPage() {
@@ -39,17 +41,17 @@ export function AuditPage() {
   };
   return (
     <>
-      <PageTitle>Audit log</PageTitle>
+      <PageTitle>{t('adm.audit.title')}</PageTitle>
       <ChainStatus />
-      <Section title="Records" id="audit-records">
-        <form className="inline-form filters" role="search" aria-label="Filter the audit log" onSubmit={submit} noValidate>
-          <Field label="Actor (account id)" id="audit-actor">
+      <Section title={t('adm.audit.records')} id="audit-records">
+        <form className="inline-form filters" role="search" aria-label={t('adm.audit.filter')} onSubmit={submit} noValidate>
+          <Field label={t('adm.audit.actor')} id="audit-actor">
             <input id="audit-actor" value={form.actor} onChange={(e) => set({ actor: e.target.value })} />
           </Field>
-          <Field label="Patient id" id="audit-patient">
+          <Field label={t('adm.audit.patient')} id="audit-patient">
             <input id="audit-patient" value={form.patient} onChange={(e) => set({ patient: e.target.value })} />
           </Field>
-          <Field label="Action" id="audit-action">
+          <Field label={t('adm.col.action')} id="audit-action">
             <input id="audit-action" list="audit-actions" value={form.action} onChange={(e) => set({ action: e.target.value })} />
             <datalist id="audit-actions">
               {AUDIT_ACTIONS.map((action) => (
@@ -57,24 +59,24 @@ export function AuditPage() {
               ))}
             </datalist>
           </Field>
-          <Field label="Resource type" id="audit-type">
+          <Field label={t('adm.audit.type')} id="audit-type">
             <input id="audit-type" value={form.resourceType} onChange={(e) => set({ resourceType: e.target.value })} />
           </Field>
-          <Field label="From (date)" id="audit-from">
+          <Field label={t('adm.audit.from')} id="audit-from">
             <input id="audit-from" type="date" value={form.from} onChange={(e) => set({ from: e.target.value })} />
           </Field>
-          <Field label="To (date, included)" id="audit-to">
+          <Field label={t('adm.audit.to')} id="audit-to">
             <input id="audit-to" type="date" value={form.to} onChange={(e) => set({ to: e.target.value })} />
           </Field>
           <label className="check">
-            <input type="checkbox" checked={form.breakGlass} onChange={(e) => set({ breakGlass: e.target.checked })} /> Break-glass only
+            <input type="checkbox" checked={form.breakGlass} onChange={(e) => set({ breakGlass: e.target.checked })} /> {t('adm.audit.glassOnly')}
           </label>
           <div className="actions">
             <button type="submit" className="primary">
-              Apply filters
+              {t('adm.audit.apply')}
             </button>
             <button type="button" onClick={clear}>
-              Clear
+              {t('adm.clear')}
             </button>
           </div>
         </form>
@@ -85,22 +87,23 @@ export function AuditPage() {
             ))}
           </ul>
         ) : null}
-        <QueryState query={records} isEmpty={(data) => data.pages.every((page) => page.records.length === 0)} empty="No record matches these filters.">
+        <QueryState query={records} isEmpty={(data) => data.pages.every((page) => page.records.length === 0)} empty={t('adm.audit.none')}>
           {(data) => {
             const all = data.pages.flatMap((page) => page.records);
             return (
               <>
                 <p className="muted" role="status" data-testid="audit-count">
-                  {all.length} record{all.length === 1 ? '' : 's'} shown{records.hasNextPage ? ' (more are older)' : ''}
+                  {t('adm.audit.count', { count: all.length })}
+                  {records.hasNextPage ? t('adm.audit.older') : ''}
                 </p>
                 <AuditTable
                   records={all}
-                  caption="Audit records, newest first"
+                  caption={t('adm.audit.caption')}
                   highlight={(record) => record.action === 'break-glass' || applied.breakGlass}
                 />
                 {records.hasNextPage ? (
                   <button type="button" onClick={() => void records.fetchNextPage()} disabled={records.isFetchingNextPage}>
-                    {records.isFetchingNextPage ? 'Loading…' : 'Show older records'}
+                    {records.isFetchingNextPage ? t('common.loading') : t('adm.audit.more')}
                   </button>
                 ) : null}
               </>

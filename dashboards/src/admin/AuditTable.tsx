@@ -4,6 +4,8 @@ import { Link } from 'react-router-dom';
 import type { AuditRecord } from '../api/types';
 import { formatDateTime } from '../fhir/format';
 import { Badge } from '../ui/components';
+import { translate as t } from '../i18n/core';
+import { roleName } from './UsersPage';
 
 /** The patient ids a record names. */
 export function recordPatients(record: Pick<AuditRecord, 'patients'>): string[] {
@@ -39,12 +41,12 @@ export function AuditTable({
         <thead>
           <tr>
             <th scope="col">#</th>
-            <th scope="col">When</th>
-            {showActor ? <th scope="col">Who</th> : null}
-            <th scope="col">Action</th>
-            <th scope="col">What</th>
-            <th scope="col">Patients</th>
-            <th scope="col">Outcome</th>
+            <th scope="col">{t('adm.col.when')}</th>
+            {showActor ? <th scope="col">{t('adm.col.who')}</th> : null}
+            <th scope="col">{t('adm.col.action')}</th>
+            <th scope="col">{t('adm.col.what')}</th>
+            <th scope="col">{t('adm.col.patients')}</th>
+            <th scope="col">{t('adm.col.outcome')}</th>
           </tr>
         </thead>
         <tbody>
@@ -56,8 +58,8 @@ export function AuditTable({
               </td>
               {showActor ? (
                 <td>
-                  {record.actor ? <Link to={`/admin/users/${encodeURIComponent(record.actor)}`}>{record.actor}</Link> : <span className="muted">anonymous</span>}
-                  {record.role ? <span className="muted"> ({record.role})</span> : null}
+                  {record.actor ? <Link to={`/admin/users/${encodeURIComponent(record.actor)}`}>{record.actor}</Link> : <span className="muted">{t('adm.anonymous')}</span>}
+                  {record.role ? <span className="muted"> ({roleName(record.role)})</span> : null}
                 </td>
               ) : null}
               <td>{record.action}</td>

@@ -9,6 +9,8 @@ import { Field, PageTitle, QueryState, Section } from '../ui/components';
 import { formatDateTime } from '../fhir/format';
 import type { AuditRecord } from '../api/types';
 import { recordPatients } from './AuditTable';
+import { roleName } from './UsersPage';
+import { translate as t } from '../i18n/core';
 
 /** One clinician's break-glass accesses to one patient. */
 export interface BreakGlassCase {
@@ -66,45 +68,42 @@ export function BreakGlassPage() {
   });
   return (
     <>
-      <PageTitle>Break-glass review</PageTitle>
-      <Section title="Emergency accesses" id="break-glass-cases">
-        <p>
-          A clinician may open a record without the patient's consent in an emergency. Each access below should have a clinical reason:
-          review it with the clinician, and follow the link to every request it made.
-        </p>
-        <Field label="Period" id="break-glass-days">
+      <PageTitle>{t('adm.glass.title')}</PageTitle>
+      <Section title={t('adm.glass.cases')} id="break-glass-cases">
+        <p>{t('adm.glass.intro')}</p>
+        <Field label={t('adm.glass.period')} id="break-glass-days">
           <select id="break-glass-days" value={days} onChange={(e) => setDays(Number(e.target.value))}>
             {DAYS.map((d) => (
               <option key={d} value={d}>
-                {d === 1 ? 'Last 24 hours' : `Last ${d} days`}
+                {d === 1 ? t('adm.glass.last24') : t('adm.glass.lastDays', { n: d })}
               </option>
             ))}
           </select>
         </Field>
-        <QueryState query={records} isEmpty={(page) => page.records.length === 0} empty="No break-glass access in this period.">
+        <QueryState query={records} isEmpty={(page) => page.records.length === 0} empty={t('adm.glass.none')}>
           {(page) => {
             const cases = breakGlassCases(page.records);
             return (
               <div className="table-wrap">
                 <table>
-                  <caption className="visually-hidden">Break-glass accesses, most recent first</caption>
+                  <caption className="visually-hidden">{t('adm.glass.caption')}</caption>
                   <thead>
                     <tr>
-                      <th scope="col">Clinician</th>
-                      <th scope="col">Patient</th>
-                      <th scope="col">From</th>
-                      <th scope="col">Last request</th>
-                      <th scope="col">Requests</th>
-                      <th scope="col">Opened</th>
-                      <th scope="col">Records</th>
+                      <th scope="col">{t('adm.glass.clinician')}</th>
+                      <th scope="col">{t('adm.glass.patient')}</th>
+                      <th scope="col">{t('adm.glass.from')}</th>
+                      <th scope="col">{t('adm.glass.last')}</th>
+                      <th scope="col">{t('adm.glass.requests')}</th>
+                      <th scope="col">{t('adm.glass.opened')}</th>
+                      <th scope="col">{t('adm.audit.records')}</th>
                     </tr>
                   </thead>
                   <tbody>
                     {cases.map((c) => (
                       <tr key={`${c.actor}-${c.patient}`} className="row-alert">
                         <td>
-                          {c.actor ? <Link to={`/admin/users/${encodeURIComponent(c.actor)}`}>{c.actor}</Link> : 'anonymous'}
-                          {c.role ? <span className="muted"> ({c.role})</span> : null}
+                          {c.actor ? <Link to={`/admin/users/${encodeURIComponent(c.actor)}`}>{c.actor}</Link> : t('adm.anonymous')}
+                          {c.role ? <span className="muted"> ({roleName(c.role)})</span> : null}
                         </td>
                         <td>
                           <code>{c.patient}</code>
@@ -113,14 +112,14 @@ export function BreakGlassPage() {
                         <td className="num">{formatDateTime(c.last)}</td>
                         <td className="num">
                           {c.requests}
-                          {c.failures ? <span className="muted"> ({c.failures} refused)</span> : null}
+                          {c.failures ? <span className="muted"> {t('adm.glass.refused', { n: c.failures })}</span> : null}
                         </td>
                         <td>{c.types.join(', ') || '—'}</td>
                         <td>
                           <Link
                             to={`/admin/audit?${new URLSearchParams({ ...(c.actor ? { actor: c.actor } : {}), ...(c.patient !== '(unknown)' ? { patient: c.patient } : {}), break_glass: 'true' })}`}
                           >
-                            Audit records
+                            {t('adm.glass.audit')}
                           </Link>
                         </td>
                       </tr>

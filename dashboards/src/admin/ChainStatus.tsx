@@ -9,6 +9,7 @@ import { ProgressBar } from '../ui/ProgressBar';
 import { formatDateTime } from '../fhir/format';
 import type { AuditVerifyResult } from '../api/types';
 import { jobRunning, useAdminJob } from './hooks';
+import { isMessageKey, translate as t } from '../i18n/core';
 
 /** A verification result read from a job's `result` (`null` when it is not one). */
 export function verifyResult(result: Record<string, unknown> | null | undefined): AuditVerifyResult | null {
@@ -16,12 +17,18 @@ export function verifyResult(result: Record<string, unknown> | null | undefined)
   return result as unknown as AuditVerifyResult;
 }
 
+/** A job status in words (an unknown one as it comes). */
+function jobStatus(status: string): string {
+  const key = `job.${status}`;
+  return isMessageKey(key) ? t(key) : status;
+}
+
 /** The sentence of a result. */
 export function chainSummary(result: AuditVerifyResult): string {
-  const records = `${result.records.toLocaleString('en-US')} record${result.records === 1 ? '' : 's'}`;
-  if (result.ok) return `Intact: ${records} verified, every hash matches.`;
+  const records = t('adm.chain.records', { count: result.records });
+  if (result.ok) return t('adm.chain.intact', { records });
   const broken = result.first_broken;
-  return broken ? `Broken at record #${broken.seq}: ${broken.reason}. ${records} checked.` : `Broken. ${records} checked.`;
+  return broken ? t('adm.chain.brokenAt', { seq: String(broken.seq), reason: broken.reason, records }) : t('adm.chain.broken', { records });
 }
 
 export function ChainStatus() {
@@ -42,37 +49,37 @@ export function ChainStatus() {
   const shown = finished ? verifyResult(job.data!.result) : (latest.data?.result ?? null);
   const shownAt = finished ? job.data!.finished_at : (latest.data?.finished_at ?? null);
   return (
-    <Section title="Chain status" id="chain-status">
+    <Section title={t('adm.chain.title')} id="chain-status">
       <div data-testid="chain-status" className="chain-status">
         {latest.isPending ? (
-          <Loading label="Reading the latest verification…" />
+          <Loading label={t('adm.chain.reading')} />
         ) : latest.isError ? (
-          <ErrorMessage error={latest.error} title="The chain status cannot be read" />
+          <ErrorMessage error={latest.error} title={t('adm.chain.unreadable')} />
         ) : shown ? (
           <p>
-            <Badge tone={shown.ok ? 'good' : 'bad'}>{shown.ok ? 'Chain intact' : 'Chain broken'}</Badge> {chainSummary(shown)}{' '}
-            {shownAt ? <span className="muted">Verified {formatDateTime(shownAt)}.</span> : null}
+            <Badge tone={shown.ok ? 'good' : 'bad'}>{shown.ok ? t('adm.chain.intactBadge') : t('adm.chain.brokenBadge')}</Badge> {chainSummary(shown)}{' '}
+            {shownAt ? <span className="muted">{t('adm.chain.verifiedAt', { when: formatDateTime(shownAt) })}</span> : null}
           </p>
         ) : finished && job.data!.status !== 'completed' ? (
           <p>
-            <Badge tone="bad">Verification {job.data!.status}</Badge> {job.data!.error ?? ''}
+            <Badge tone="bad">{t('adm.chain.verification', { status: jobStatus(job.data!.status) })}</Badge> {job.data!.error ?? ''}
           </p>
         ) : latest.data && jobRunning(latest.data) ? (
           <p>
-            <Badge tone="info">Verification running</Badge>
+            <Badge tone="info">{t('adm.chain.running')}</Badge>
           </p>
         ) : (
           <p>
-            <Badge tone="warn">Not verified yet</Badge> The chain has not been verified. Verify it to check that no record was changed or removed.
+            <Badge tone="warn">{t('adm.chain.never')}</Badge> {t('adm.chain.neverText')}
           </p>
         )}
       </div>
       {running ? (
-        <ProgressBar label="Verifying the audit chain" progress={job.data?.progress} waiting={job.data?.status === 'pending'} />
+        <ProgressBar label={t('adm.chain.progress')} progress={job.data?.progress} waiting={job.data?.status === 'pending'} />
       ) : null}
       <FormError error={start.error ?? job.error} />
       <button type="button" onClick={() => start.mutate()} disabled={start.isPending || running}>
-        {running ? 'Verifying…' : 'Verify the chain now'}
+        {running ? t('adm.chain.verifying') : t('adm.chain.verify')}
       </button>
     </Section>
   );

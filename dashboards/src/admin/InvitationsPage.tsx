@@ -7,6 +7,7 @@ import { useClient } from '../ui/session';
 import { Badge, Field, FormError, PageTitle, QueryState, Section } from '../ui/components';
 import { formatDateTime } from '../fhir/format';
 import type { Invitation } from '../api/types';
+import { translate as t } from '../i18n/core';
 
 export type InvitationState = 'pending' | 'accepted' | 'revoked' | 'expired';
 
@@ -27,9 +28,9 @@ export function invitationState(
 /** What is wrong with the form (the server checks again). */
 export function invitationProblems(email: string, hours: string): string[] {
   const problems: string[] = [];
-  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email.trim())) problems.push('Enter the e-mail address of the researcher.');
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email.trim())) problems.push(t('adm.inv.badEmail'));
   const n = Number(hours);
-  if (!Number.isInteger(n) || n < 1 || n > 720) problems.push('The link must stay valid for 1 to 720 hours.');
+  if (!Number.isInteger(n) || n < 1 || n > 720) problems.push(t('adm.inv.badHours'));
   return problems;
 }
 
@@ -40,27 +41,26 @@ function CreatedLink({ invitation, onDismiss }: { invitation: Invitation; onDism
     input.current?.select();
     try {
       await navigator.clipboard.writeText(invitation.url ?? '');
-      setCopied('Copied to the clipboard.');
+      setCopied(t('adm.inv.copied'));
     } catch {
-      setCopied('Select the link and copy it (Ctrl+C).');
+      setCopied(t('adm.inv.copyByHand'));
     }
   };
   return (
     <div className="notice notice-good created-link" role="status">
       <p>
-        <strong>Invitation created for {invitation.email}.</strong> Send this link to them. It is shown only now: the server keeps no copy. It
-        is valid until {formatDateTime(invitation.expires_at)} and works once.
+        <strong>{t('adm.inv.createdFor', { email: invitation.email })}</strong> {t('adm.inv.createdText', { when: formatDateTime(invitation.expires_at) })}
       </p>
       <div className="inline-form">
-        <Field label="Invitation link" id="invitation-link">
+        <Field label={t('adm.inv.link')} id="invitation-link">
           <input id="invitation-link" ref={input} readOnly value={invitation.url ?? ''} onFocus={(e) => e.target.select()} data-testid="invitation-link" />
         </Field>
         <div className="actions">
           <button type="button" className="primary" onClick={() => void copy()}>
-            Copy link
+            {t('adm.inv.copy')}
           </button>
           <button type="button" onClick={onDismiss}>
-            Done
+            {t('adm.inv.done')}
           </button>
         </div>
       </div>
@@ -97,19 +97,19 @@ export function InvitationsPage() {
   };
   return (
     <>
-      <PageTitle>Researcher invitations</PageTitle>
-      <Section title="Invite a researcher" id="invite">
-        <p>Researchers join by invitation only. They receive a link, choose their name and password, and then see the research page only.</p>
+      <PageTitle>{t('adm.inv.title')}</PageTitle>
+      <Section title={t('adm.inv.invite')} id="invite">
+        <p>{t('adm.inv.intro')}</p>
         {created ? <CreatedLink invitation={created} onDismiss={() => setCreated(null)} /> : null}
-        <form className="inline-form" onSubmit={submit} noValidate aria-label="Invite a researcher">
-          <Field label="E-mail of the researcher" id="invite-email">
+        <form className="inline-form" onSubmit={submit} noValidate aria-label={t('adm.inv.invite')}>
+          <Field label={t('adm.inv.email')} id="invite-email">
             <input id="invite-email" type="email" autoComplete="off" value={email} onChange={(e) => setEmail(e.target.value)} />
           </Field>
-          <Field label="Valid for (hours)" id="invite-hours" hint="1 to 720 (30 days)">
+          <Field label={t('adm.inv.hours')} id="invite-hours" hint={t('adm.inv.hours.hint')}>
             <input id="invite-hours" type="number" min={1} max={720} value={hours} onChange={(e) => setHours(e.target.value)} aria-describedby="invite-hours-hint" />
           </Field>
           <button type="submit" className="primary" disabled={create.isPending}>
-            {create.isPending ? 'Creating…' : 'Create invitation'}
+            {create.isPending ? t('adm.inv.creating') : t('adm.inv.create')}
           </button>
         </form>
         {problems.length ? (
@@ -121,20 +121,20 @@ export function InvitationsPage() {
         ) : null}
         <FormError error={create.error} />
       </Section>
-      <Section title="Invitations" id="invitations">
+      <Section title={t('adm.inv.list')} id="invitations">
         <FormError error={revoke.error} />
-        <QueryState query={list} empty="No invitation yet.">
+        <QueryState query={list} empty={t('adm.inv.none')}>
           {(invitations) => (
             <div className="table-wrap">
               <table>
-                <caption className="visually-hidden">Invitations</caption>
+                <caption className="visually-hidden">{t('adm.inv.list')}</caption>
                 <thead>
                   <tr>
-                    <th scope="col">E-mail</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Created</th>
-                    <th scope="col">Valid until</th>
-                    <th scope="col">Actions</th>
+                    <th scope="col">{t('adm.col.email')}</th>
+                    <th scope="col">{t('adm.col.state')}</th>
+                    <th scope="col">{t('adm.col.created')}</th>
+                    <th scope="col">{t('adm.col.validUntil')}</th>
+                    <th scope="col">{t('adm.col.actions')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -144,7 +144,7 @@ export function InvitationsPage() {
                       <tr key={invitation.id}>
                         <th scope="row">{invitation.email}</th>
                         <td>
-                          <Badge tone={state === 'accepted' ? 'good' : state === 'pending' ? 'info' : 'neutral'}>{state}</Badge>
+                          <Badge tone={state === 'accepted' ? 'good' : state === 'pending' ? 'info' : 'neutral'}>{t(`adm.inv.state.${state}`)}</Badge>
                           {invitation.accepted_at ? <span className="muted"> {formatDateTime(invitation.accepted_at)}</span> : null}
                         </td>
                         <td className="num">{formatDateTime(invitation.created_at)}</td>
@@ -154,11 +154,11 @@ export function InvitationsPage() {
                             <button
                               type="button"
                               className="danger"
-                              aria-label={`Revoke the invitation of ${invitation.email}`}
+                              aria-label={t('adm.inv.revokeOf', { email: invitation.email })}
                               disabled={revoke.isPending}
                               onClick={() => revoke.mutate(invitation)}
                             >
-                              Revoke
+                              {t('adm.inv.revoke')}
                             </button>
                           ) : null}
                         </td>

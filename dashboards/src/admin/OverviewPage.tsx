@@ -6,14 +6,15 @@ import { Link } from 'react-router-dom';
 import { useClient } from '../ui/session';
 import { Badge, PageTitle, QueryState, Section } from '../ui/components';
 import { BarChart } from '../ui/BarChart';
-import { formatDateTime } from '../fhir/format';
+import { formatDateTime, formatNumber } from '../fhir/format';
 import { PendingPhysicians } from './UsersPage';
-import { healthTone } from './SystemPage';
+import { healthStatus, healthTone } from './SystemPage';
+import { translate as t } from '../i18n/core';
 
 function Tile({ label, value, to, tone }: { label: string; value: number; to?: string; tone?: 'warn' | 'bad' }) {
   const body = (
     <>
-      <span className="tile-value">{value.toLocaleString('en-US')}</span>
+      <span className="tile-value">{formatNumber(value)}</span>
       <span className="tile-label">{label}</span>
     </>
   );
@@ -28,42 +29,42 @@ export function OverviewPage() {
   const health = useQuery({ queryKey: ['admin', 'health'], queryFn: () => client.adminHealth(), refetchInterval: 30_000 });
   return (
     <>
-      <PageTitle>Administration</PageTitle>
-      <Section title="System health" id="health-summary">
-        <QueryState query={health} loadingLabel="Checking the system…">
+      <PageTitle>{t('adm.overview.title')}</PageTitle>
+      <Section title={t('adm.health.summary')} id="health-summary">
+        <QueryState query={health} loadingLabel={t('adm.health.checking')}>
           {(h) => (
             <p data-testid="health-summary">
-              <Badge tone={healthTone(h.status)}>{h.status === 'ok' ? 'All systems working' : `System ${h.status}`}</Badge>{' '}
+              <Badge tone={healthTone(h.status)}>{h.status === 'ok' ? t('adm.health.allOk') : t('adm.health.system', { status: healthStatus(h.status) })}</Badge>{' '}
               {h.checks
                 .filter((check) => check.status !== 'ok')
-                .map((check) => `${check.name}: ${check.status}`)
+                .map((check) => `${check.name}: ${healthStatus(check.status)}`)
                 .join(', ')}{' '}
-              <Link to="/admin/system">Details and reindex</Link>
+              <Link to="/admin/system">{t('adm.health.details')}</Link>
             </p>
           )}
         </QueryState>
       </Section>
       <PendingPhysicians />
-      <Section title="Statistics" id="statistics">
-        <QueryState query={stats} loadingLabel="Counting…">
+      <Section title={t('adm.stats')} id="statistics">
+        <QueryState query={stats} loadingLabel={t('adm.stats.counting')}>
           {(s) => (
             <>
-              <ul className="tiles" aria-label="Key figures">
-                <Tile label="Patients" value={s.patients} />
-                <Tile label="Resources" value={sum(s.resources)} />
-                <Tile label="Active consents" value={s.active_consents} />
-                <Tile label="Pending physicians" value={s.pending_physicians} to="/admin/users?status=pending&role=physician" tone="warn" />
-                <Tile label="Break-glass, last 24 h" value={s.break_glass.last_24h} to="/admin/break-glass" tone="bad" />
-                <Tile label="Break-glass, last 7 days" value={s.break_glass.last_7d} to="/admin/break-glass" tone="bad" />
+              <ul className="tiles" aria-label={t('adm.stats.key')}>
+                <Tile label={t('adm.stats.patients')} value={s.patients} />
+                <Tile label={t('adm.stats.resources')} value={sum(s.resources)} />
+                <Tile label={t('adm.stats.consents')} value={s.active_consents} />
+                <Tile label={t('adm.pending.title')} value={s.pending_physicians} to="/admin/users?status=pending&role=physician" tone="warn" />
+                <Tile label={t('adm.stats.glass24')} value={s.break_glass.last_24h} to="/admin/break-glass" tone="bad" />
+                <Tile label={t('adm.stats.glass7')} value={s.break_glass.last_7d} to="/admin/break-glass" tone="bad" />
               </ul>
               <div className="chart-grid charts">
-                <BarChart title="Resources by type" counts={s.resources} max={12} />
-                <BarChart title="Users by role" counts={s.users} />
-                <BarChart title="Documents by status" counts={s.documents} />
-                <BarChart title="Jobs by status" counts={s.jobs} />
-                <BarChart title="Research exports by status" counts={s.exports} />
+                <BarChart title={t('adm.chart.resources')} counts={s.resources} max={12} />
+                <BarChart title={t('adm.chart.users')} counts={s.users} />
+                <BarChart title={t('adm.chart.documents')} counts={s.documents} />
+                <BarChart title={t('adm.chart.jobs')} counts={s.jobs} />
+                <BarChart title={t('adm.chart.exports')} counts={s.exports} />
               </div>
-              <p className="muted">Counted {formatDateTime(s.computed_at)}.</p>
+              <p className="muted">{t('adm.stats.counted', { when: formatDateTime(s.computed_at) })}</p>
             </>
           )}
         </QueryState>

@@ -8,9 +8,10 @@ import { useClient } from '../ui/session';
 import { Badge, FormError, PageTitle, QueryState, Section } from '../ui/components';
 import { ProgressBar } from '../ui/ProgressBar';
 import { TrendChart, type ChartSeries } from '../ui/TrendChart';
-import { formatDateTime } from '../fhir/format';
+import { formatDateTime, formatNumber, userLocale } from '../fhir/format';
 import type { AdminHealth, HealthStatus } from '../api/types';
 import { jobRunning, useAdminJob } from './hooks';
+import { isMessageKey, translate as t } from '../i18n/core';
 
 export function healthTone(status: HealthStatus): 'good' | 'warn' | 'bad' | 'neutral' {
   switch (status) {
@@ -23,6 +24,12 @@ export function healthTone(status: HealthStatus): 'good' | 'warn' | 'bad' | 'neu
     default:
       return 'neutral';
   }
+}
+
+/** A health status in words (an unknown one as it comes). */
+export function healthStatus(status: HealthStatus): string {
+  const key = `adm.health.${status}`;
+  return isMessageKey(key) ? t(key) : status;
 }
 
 /** Latency samples by check name, the newest `keep` of each. */
@@ -43,11 +50,11 @@ export function addSamples(samples: Samples, health: AdminHealth, keep = 30): Sa
 /** A probe's latency for reading: a tenth of a millisecond below 10 ms, whole milliseconds above. */
 export function formatLatency(ms: number): string {
   if (!Number.isFinite(ms)) return '—';
-  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms).toLocaleString('en-US')} ms`;
+  return ms < 10 ? `${new Intl.NumberFormat(userLocale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(ms)} ms` : `${formatNumber(Math.round(ms))} ms`;
 }
 
 function latencySeries(name: string, points: { at: number; value: number }[]): ChartSeries {
-  return { label: `${name} latency`, unit: 'ms', points: points.map((p) => ({ at: p.at, value: Math.round(p.value * 10) / 10 })) };
+  return { label: t('adm.health.latency', { name }), unit: 'ms', points: points.map((p) => ({ at: p.at, value: Math.round(p.value * 10) / 10 })) };
 }
 
 function HealthChecks() {
@@ -58,22 +65,23 @@ function HealthChecks() {
     if (health.data) setSamples((current) => addSamples(current, health.data));
   }, [health.data]);
   return (
-    <Section title="Health" id="health">
-      <QueryState query={health} loadingLabel="Checking the system…">
+    <Section title={t('adm.health.title')} id="health">
+      <QueryState query={health} loadingLabel={t('adm.health.checking')}>
         {(h) => (
           <>
             <p data-testid="health-status">
-              <Badge tone={healthTone(h.status)}>Overall: {h.status}</Badge> <span className="muted">Checked {formatDateTime(h.checked_at)}; checked again every 10 seconds.</span>
+              <Badge tone={healthTone(h.status)}>{t('adm.health.overall', { status: healthStatus(h.status) })}</Badge>{' '}
+              <span className="muted">{t('adm.health.checked', { when: formatDateTime(h.checked_at) })}</span>
             </p>
             <div className="table-wrap">
               <table className="health-table">
-                <caption className="visually-hidden">Dependencies and their state</caption>
+                <caption className="visually-hidden">{t('adm.health.caption')}</caption>
                 <thead>
                   <tr>
-                    <th scope="col">Dependency</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Latency</th>
-                    <th scope="col">Details</th>
+                    <th scope="col">{t('adm.health.dependency')}</th>
+                    <th scope="col">{t('adm.col.state')}</th>
+                    <th scope="col">{t('adm.health.latencyCol')}</th>
+                    <th scope="col">{t('adm.health.detailsCol')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -81,14 +89,14 @@ function HealthChecks() {
                     <tr key={check.name}>
                       <th scope="row">{check.name}</th>
                       <td>
-                        <Badge tone={healthTone(check.status)}>{check.status}</Badge>
+                        <Badge tone={healthTone(check.status)}>{healthStatus(check.status)}</Badge>
                       </td>
                       <td className="num">{check.status === 'not-configured' ? '—' : formatLatency(check.latency_ms)}</td>
                       <td>
                         {[
-                          check.lag !== undefined && check.lag !== null ? `${check.lag.toLocaleString('en-US')} changes not yet indexed` : null,
-                          check.depth !== undefined && check.depth !== null ? `${check.depth.toLocaleString('en-US')} jobs waiting` : null,
-                          check.oldest_pending_at ? `oldest since ${formatDateTime(check.oldest_pending_at)}` : null,
+                          check.lag !== undefined && check.lag !== null ? t('adm.health.lag', { n: check.lag }) : null,
+                          check.depth !== undefined && check.depth !== null ? t('adm.health.depth', { n: check.depth }) : null,
+                          check.oldest_pending_at ? t('adm.health.oldest', { when: formatDateTime(check.oldest_pending_at) }) : null,
                           check.detail,
                         ]
                           .filter(Boolean)
@@ -99,7 +107,7 @@ function HealthChecks() {
                 </tbody>
               </table>
             </div>
-            <h3 className="history-heading">Latency while this page is open</h3>
+            <h3 className="history-heading">{t('adm.health.history')}</h3>
             <ul className="chart-grid">
               {Object.entries(samples).map(([name, points]) => (
                 <li key={name} className="chart-card">
@@ -127,15 +135,12 @@ function Reindex() {
     if (status && status !== 'pending' && status !== 'processing') void queryClient.invalidateQueries({ queryKey: ['admin', 'health'] });
   }, [status, queryClient]);
   return (
-    <Section title="Search index" id="reindex">
-      <p>
-        Rebuilds the full-text index from the stored resources (the stored resources are the ground truth; searching keeps working while it
-        runs).
-      </p>
+    <Section title={t('adm.reindex.title')} id="reindex">
+      <p>{t('adm.reindex.intro')}</p>
       {jobId ? (
         <div data-testid="reindex-job">
           <ProgressBar
-            label="Reindexing"
+            label={t('adm.reindex.label')}
             progress={job.data?.progress}
             waiting={status === 'pending'}
             finished={status === 'completed'}
@@ -143,20 +148,21 @@ function Reindex() {
           />
           {status === 'completed' ? (
             <p className="form-success" role="status">
-              Reindex complete{job.data?.finished_at ? ` (${formatDateTime(job.data.finished_at)})` : ''}.
+              {job.data?.finished_at ? t('adm.reindex.completeAt', { when: formatDateTime(job.data.finished_at) }) : t('adm.reindex.complete')}
             </p>
           ) : null}
           {status === 'failed' || status === 'cancelled' ? (
             <p className="form-error" role="alert">
-              Reindex {status}
-              {job.data?.error ? `: ${job.data.error}` : '.'}
+              {job.data?.error
+                ? t('adm.reindex.failedWith', { status: t(`job.${status}`), error: job.data.error })
+                : t(status === 'failed' ? 'adm.reindex.failed' : 'adm.reindex.cancelled')}
             </p>
           ) : null}
         </div>
       ) : null}
       <FormError error={start.error ?? job.error} />
       <button type="button" className="primary" onClick={() => start.mutate()} disabled={start.isPending || running}>
-        {running ? 'Reindexing…' : 'Rebuild the search index'}
+        {running ? t('adm.reindex.running') : t('adm.reindex.start')}
       </button>
     </Section>
   );
@@ -165,7 +171,7 @@ function Reindex() {
 export function SystemPage() {
   return (
     <>
-      <PageTitle>System</PageTitle>
+      <PageTitle>{t('adm.system.title')}</PageTitle>
       <HealthChecks />
       <Reindex />
     </>

@@ -5,7 +5,9 @@
 import { useId, useState } from 'react';
 import type { AssignableRole, UserAction, UserView } from '../api/types';
 import { FormError } from '../ui/components';
-import { ACTION_DONE, ACTION_LABELS, statusActions, useUserChange, userLabel } from './hooks';
+import { actionDone, actionLabel, statusActions, useUserChange, userLabel } from './hooks';
+import { roleName } from './UsersPage';
+import { translate as t } from '../i18n/core';
 
 export const ASSIGNABLE_ROLES: AssignableRole[] = ['admin', 'physician', 'researcher'];
 
@@ -34,12 +36,12 @@ export function UserActions({
   const actions = [...statusActions(user), ...(unlock ? (['unlock'] as UserAction[]) : [])];
   const run = (action: UserAction) => {
     setDone('');
-    change.mutate({ user, action }, { onSuccess: (updated) => report(`${userLabel(updated)} ${ACTION_DONE[action]}.`) });
+    change.mutate({ user, action }, { onSuccess: (updated) => report(actionDone(action, userLabel(updated))) });
   };
   const changeRole = () => {
     if (!role || role === user.role) return;
     setDone('');
-    change.mutate({ user, role }, { onSuccess: (updated) => report(`${userLabel(updated)} is now ${updated.role}.`) });
+    change.mutate({ user, role }, { onSuccess: (updated) => report(t('adm.role.now', { name: userLabel(updated), role: roleName(updated.role) })) });
   };
   return (
     <div className={`user-actions${compact ? ' user-actions-compact' : ''}`}>
@@ -49,29 +51,29 @@ export function UserActions({
             key={action}
             type="button"
             className={action === 'approve' || action === 'reinstate' ? 'primary' : action === 'suspend' ? 'danger' : undefined}
-            aria-label={`${ACTION_LABELS[action]} ${name}`}
+            aria-label={t('adm.action.of', { action: actionLabel(action), name })}
             disabled={change.isPending}
             onClick={() => run(action)}
           >
-            {ACTION_LABELS[action]}
+            {actionLabel(action)}
           </button>
         ))}
       </div>
       {roles && user.role !== 'patient' ? (
         <div className="role-change">
           <label htmlFor={selectId} className="visually-hidden">
-            New role of {name}
+            {t('adm.role.new', { name })}
           </label>
           <select id={selectId} value={role} onChange={(e) => setRole(e.target.value as AssignableRole | '')}>
-            <option value="">Change role…</option>
+            <option value="">{t('adm.role.change')}</option>
             {ASSIGNABLE_ROLES.filter((r) => r !== user.role).map((r) => (
               <option key={r} value={r}>
-                {r}
+                {roleName(r)}
               </option>
             ))}
           </select>
-          <button type="button" disabled={!role || change.isPending} onClick={changeRole} aria-label={`Apply the new role of ${name}`}>
-            Apply
+          <button type="button" disabled={!role || change.isPending} onClick={changeRole} aria-label={t('adm.role.apply', { name })}>
+            {t('adm.apply')}
           </button>
         </div>
       ) : null}

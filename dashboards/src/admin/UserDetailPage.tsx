@@ -7,7 +7,8 @@ import { Badge, PageTitle, QueryState, Section, isNotFound } from '../ui/compone
 import { formatDateTime } from '../fhir/format';
 import { AuditTable } from './AuditTable';
 import { UserActions } from './UserActions';
-import { statusBadge } from './UsersPage';
+import { roleName, statusBadge } from './UsersPage';
+import { translate as t } from '../i18n/core';
 import { userLabel } from './hooks';
 
 export function UserDetailPage() {
@@ -17,61 +18,61 @@ export function UserDetailPage() {
   if (detail.isError && isNotFound(detail.error)) {
     return (
       <>
-        <PageTitle>Account not found</PageTitle>
+        <PageTitle>{t('adm.user.notFound')}</PageTitle>
         <p className="card">
-          There is no account with the id <code>{id}</code>. <Link to="/admin/users">Back to the users</Link>.
+          {t('adm.user.noSuch', { id })} <Link to="/admin/users">{t('adm.user.back')}</Link>
         </p>
       </>
     );
   }
   return (
-    <QueryState query={detail} loadingLabel="Loading the account…">
+    <QueryState query={detail} loadingLabel={t('adm.user.loading')}>
       {({ user, created_at, last_sign_in_at, active_sessions, locked, recent_activity }) => (
         <>
-          <PageTitle actions={<Link to="/admin/users">All users</Link>}>{userLabel(user)}</PageTitle>
-          <Section title="Account">
+          <PageTitle actions={<Link to="/admin/users">{t('adm.user.all')}</Link>}>{userLabel(user)}</PageTitle>
+          <Section title={t('adm.user.account')}>
             <dl className="facts">
-              <dt>E-mail</dt>
+              <dt>{t('adm.col.email')}</dt>
               <dd>{user.email}</dd>
-              <dt>Role</dt>
-              <dd>{user.role}</dd>
-              <dt>Status</dt>
+              <dt>{t('adm.col.role')}</dt>
+              <dd>{roleName(user.role)}</dd>
+              <dt>{t('adm.col.status')}</dt>
               <dd>{statusBadge(user.status)}</dd>
-              <dt>Signing in</dt>
-              <dd>{locked ? <Badge tone="bad">locked after failed attempts</Badge> : <Badge tone="good">not locked</Badge>}</dd>
-              <dt>Two-factor</dt>
-              <dd>{user.totp_enabled ? 'on' : 'off'}</dd>
-              <dt>Created</dt>
+              <dt>{t('adm.user.signingIn')}</dt>
+              <dd>{locked ? <Badge tone="bad">{t('adm.user.locked')}</Badge> : <Badge tone="good">{t('adm.user.notLocked')}</Badge>}</dd>
+              <dt>{t('adm.user.totp')}</dt>
+              <dd>{user.totp_enabled ? t('adm.on') : t('adm.off')}</dd>
+              <dt>{t('adm.col.created')}</dt>
               <dd>{formatDateTime(created_at)}</dd>
-              <dt>Last sign-in</dt>
-              <dd>{last_sign_in_at ? formatDateTime(last_sign_in_at) : 'never'}</dd>
-              <dt>Active sessions</dt>
+              <dt>{t('adm.user.lastSignIn')}</dt>
+              <dd>{last_sign_in_at ? formatDateTime(last_sign_in_at) : t('adm.user.never')}</dd>
+              <dt>{t('adm.user.sessions')}</dt>
               <dd>{active_sessions}</dd>
               {user.patient_id ? (
                 <>
-                  <dt>Patient record</dt>
+                  <dt>{t('adm.user.record')}</dt>
                   <dd>
                     <code>{user.patient_id}</code>
                   </dd>
                 </>
               ) : null}
-              <dt>Id</dt>
+              <dt>{t('adm.user.id')}</dt>
               <dd>
                 <code data-testid="user-id">{user.id}</code>
               </dd>
             </dl>
           </Section>
-          <Section title="Actions">
+          <Section title={t('adm.col.actions')}>
             <UserActions user={user} unlock={locked || user.status !== 'pending'} />
           </Section>
-          <Section title="Recent activity">
+          <Section title={t('adm.user.recent')}>
             {recent_activity.length ? (
-              <AuditTable records={recent_activity} caption={`Recent requests of ${userLabel(user)}`} showActor={false} />
+              <AuditTable records={recent_activity} caption={t('adm.user.recentOf', { name: userLabel(user) })} showActor={false} />
             ) : (
-              <p className="state state-empty">No recorded request yet.</p>
+              <p className="state state-empty">{t('adm.user.noRecent')}</p>
             )}
             <p>
-              <Link to={`/admin/audit?actor=${encodeURIComponent(user.id)}`}>All of this account's activity in the audit log</Link>
+              <Link to={`/admin/audit?actor=${encodeURIComponent(user.id)}`}>{t('adm.user.allActivity')}</Link>
             </p>
           </Section>
         </>

@@ -10,12 +10,25 @@ import type { UserView } from '../api/types';
 import { UserActions } from './UserActions';
 import { userFiltersFromSearch, userFiltersToSearch, userQuery, type UserFilters } from './filters';
 import { userLabel } from './hooks';
+import { isMessageKey, translate as t } from '../i18n/core';
 
 const PAGE = 25;
 
 export function statusBadge(status: UserView['status']) {
   const tone = status === 'active' ? 'good' : status === 'pending' ? 'warn' : 'bad';
-  return <Badge tone={tone}>{status}</Badge>;
+  return <Badge tone={tone}>{accountStatus(status)}</Badge>;
+}
+
+/** An account status in words (an unknown one as it comes). */
+export function accountStatus(status: string): string {
+  const key = `adm.status.${status}`;
+  return isMessageKey(key) ? t(key) : status;
+}
+
+/** A role in words (an unknown one as it comes). */
+export function roleName(role: string): string {
+  const key = `role.${role}`;
+  return isMessageKey(key) ? t(key) : role;
 }
 
 /** Physicians who registered and wait for an admin (approve or suspend). */
@@ -29,15 +42,15 @@ export function PendingPhysicians() {
     select: (page) => ({ ...page, users: page.users.filter((user) => user.role === 'physician' && user.status === 'pending') }),
   });
   return (
-    <Section title="Pending physicians" id="pending-physicians">
+    <Section title={t('adm.pending.title')} id="pending-physicians">
       {done ? (
         <p className="form-success" role="status">
           {done}
         </p>
       ) : null}
-      <QueryState query={pending} isEmpty={(page) => page.users.length === 0} empty="No physician is waiting for approval.">
+      <QueryState query={pending} isEmpty={(page) => page.users.length === 0} empty={t('adm.pending.none')}>
         {(page) => (
-          <ul className="plain-list pending-list" aria-label="Physicians waiting for approval">
+          <ul className="plain-list pending-list" aria-label={t('adm.pending.list')}>
             {page.users.map((user) => (
               <li key={user.id} className="pending-item">
                 <div>
@@ -79,69 +92,69 @@ export function UsersPage() {
   };
   return (
     <>
-      <PageTitle>Users</PageTitle>
+      <PageTitle>{t('adm.users.title')}</PageTitle>
       <PendingPhysicians />
-      <Section title="All accounts" id="accounts">
-        <form className="inline-form filters" role="search" aria-label="Search accounts" onSubmit={submit}>
-          <Field label="Name or e-mail" id="user-q">
+      <Section title={t('adm.users.all')} id="accounts">
+        <form className="inline-form filters" role="search" aria-label={t('adm.users.search')} onSubmit={submit}>
+          <Field label={t('adm.users.q')} id="user-q">
             <input id="user-q" type="search" value={form.q} onChange={(e) => setForm({ ...form, q: e.target.value })} />
           </Field>
-          <Field label="Role" id="user-role">
+          <Field label={t('adm.col.role')} id="user-role">
             <select id="user-role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
-              <option value="">Any role</option>
-              <option value="admin">admin</option>
-              <option value="physician">physician</option>
-              <option value="researcher">researcher</option>
-              <option value="patient">patient</option>
+              <option value="">{t('adm.users.anyRole')}</option>
+              <option value="admin">{roleName('admin')}</option>
+              <option value="physician">{roleName('physician')}</option>
+              <option value="researcher">{roleName('researcher')}</option>
+              <option value="patient">{roleName('patient')}</option>
             </select>
           </Field>
-          <Field label="Status" id="user-status">
+          <Field label={t('adm.col.status')} id="user-status">
             <select id="user-status" value={form.status} onChange={(e) => setForm({ ...form, status: e.target.value })}>
-              <option value="">Any status</option>
-              <option value="active">active</option>
-              <option value="pending">pending</option>
-              <option value="suspended">suspended</option>
+              <option value="">{t('adm.users.anyStatus')}</option>
+              <option value="active">{accountStatus('active')}</option>
+              <option value="pending">{accountStatus('pending')}</option>
+              <option value="suspended">{accountStatus('suspended')}</option>
             </select>
           </Field>
           <div className="actions">
             <button type="submit" className="primary">
-              Search
+              {t('adm.search')}
             </button>
             <button type="button" onClick={clear}>
-              Clear
+              {t('adm.clear')}
             </button>
           </div>
         </form>
-        <QueryState query={users} isEmpty={(page) => page.users.length === 0} empty="No account matches.">
+        <QueryState query={users} isEmpty={(page) => page.users.length === 0} empty={t('adm.users.none')}>
           {({ users: rows, total = rows.length }) => (
             <>
               <p className="muted" role="status" data-testid="user-count">
-                {total === 1 ? '1 account' : `${total.toLocaleString('en-US')} accounts`}
-                {total > PAGE ? `, showing ${offset + 1}–${offset + rows.length}` : ''}
+                {t('adm.users.count', { count: total })}
+                {total > PAGE ? t('adm.users.showing', { from: offset + 1, to: offset + rows.length }) : ''}
               </p>
               <div className="table-wrap">
                 <table className="users-table">
-                  <caption className="visually-hidden">Accounts</caption>
+                  <caption className="visually-hidden">{t('adm.users.caption')}</caption>
                   <thead>
                     <tr>
-                      <th scope="col">Name</th>
-                      <th scope="col">E-mail</th>
-                      <th scope="col">Role</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">2FA</th>
-                      <th scope="col">Actions</th>
+                      <th scope="col">{t('adm.col.name')}</th>
+                      <th scope="col">{t('adm.col.email')}</th>
+                      <th scope="col">{t('adm.col.role')}</th>
+                      <th scope="col">{t('adm.col.status')}</th>
+                      <th scope="col">{t('adm.col.totp')}</th>
+                      <th scope="col">{t('adm.col.actions')}</th>
                     </tr>
                   </thead>
                   <tbody>
                     {rows.map((user) => (
                       <tr key={user.id}>
                         <th scope="row">
-                          <Link to={`/admin/users/${encodeURIComponent(user.id)}`}>{user.name?.trim() || '(no name)'}</Link>
+                          <Link to={`/admin/users/${encodeURIComponent(user.id)}`}>{user.name?.trim() || t('adm.users.noName')}</Link>
                         </th>
                         <td>{user.email}</td>
-                        <td>{user.role}</td>
+                        <td>{roleName(user.role)}</td>
                         <td>{statusBadge(user.status)}</td>
-                        <td>{user.totp_enabled ? 'on' : 'off'}</td>
+                        <td>{user.totp_enabled ? t('adm.on') : t('adm.off')}</td>
                         <td>
                           <UserActions user={user} compact />
                         </td>
@@ -153,10 +166,10 @@ export function UsersPage() {
               {total > PAGE ? (
                 <div className="actions pager">
                   <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-                    Previous page
+                    {t('adm.previous')}
                   </button>
                   <button type="button" disabled={offset + PAGE >= total} onClick={() => setOffset(offset + PAGE)}>
-                    Next page
+                    {t('adm.next')}
                   </button>
                 </div>
               ) : null}

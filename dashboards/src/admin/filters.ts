@@ -3,6 +3,7 @@
 
 import type { AuditQuery, UserFilter } from '../api/client';
 import { dayStart } from '../ui/dates';
+import { translate as t } from '../i18n/core';
 
 /** The audit log's filters as the form holds them (dates `YYYY-MM-DD`, in the user's time zone). */
 export interface AuditFilters {
@@ -50,13 +51,13 @@ export function auditFiltersToSearch(filters: AuditFilters): URLSearchParams {
 /** What is wrong with `filters` (empty: nothing). */
 export function auditFilterProblems(filters: AuditFilters): string[] {
   const problems: string[] = [];
-  if (filters.from && !dayStart(filters.from)) problems.push('The start date is not a date.');
-  if (filters.to && !dayStart(filters.to)) problems.push('The end date is not a date.');
+  if (filters.from && !dayStart(filters.from)) problems.push(t('adm.filter.badFrom'));
+  if (filters.to && !dayStart(filters.to)) problems.push(t('adm.filter.badTo'));
   if (filters.from && filters.to && dayStart(filters.from)! > dayStart(filters.to)!) {
-    problems.push('The end date is before the start date.');
+    problems.push(t('adm.filter.reversed'));
   }
   if (filters.breakGlass && filters.action.trim() && filters.action.trim() !== 'break-glass') {
-    problems.push('Break-glass only shows the break-glass records: clear the action, or choose break-glass.');
+    problems.push(t('adm.filter.glassAction'));
   }
   return problems;
 }

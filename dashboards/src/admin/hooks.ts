@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useClient } from '../ui/session';
 import type { AdminJob, AssignableRole, UserAction, UserView } from '../api/types';
+import { translate as t } from '../i18n/core';
 
 /** Whether a job is still moving (poll it). */
 export function jobRunning(job: Pick<AdminJob, 'status'> | undefined): boolean {
@@ -37,20 +38,14 @@ export function useUserChange() {
 }
 
 /** What a user action is called on its button and in messages. */
-export const ACTION_LABELS: Record<UserAction, string> = {
-  approve: 'Approve',
-  suspend: 'Suspend',
-  reinstate: 'Reinstate',
-  unlock: 'Unlock',
-};
+export function actionLabel(action: UserAction): string {
+  return t(`adm.action.${action}`);
+}
 
-/** The past tense of an action, for the confirmation (`"approved"`). */
-export const ACTION_DONE: Record<UserAction, string> = {
-  approve: 'approved',
-  suspend: 'suspended',
-  reinstate: 'reinstated',
-  unlock: 'unlocked',
-};
+/** The confirmation of an action done to `name` (`"Ada approved."`). */
+export function actionDone(action: UserAction, name: string): string {
+  return t(`adm.done.${action}`, { name });
+}
 
 /** The status changes an account in `status` allows (unlock is offered separately). */
 export function statusActions(user: Pick<UserView, 'status'>): UserAction[] {

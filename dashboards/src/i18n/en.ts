@@ -2,6 +2,8 @@
 // and hi.ts translate them (a Vitest test lists any key they miss). `{name}` is a
 // placeholder; a plural message has Intl.PluralRules forms chosen by its `{count}`.
 
+import { enStaff } from './en-staff';
+
 export const en = {
   // ---- frame -------------------------------------------------------------------------------
   'portal.patient': 'Patient',
@@ -676,4 +678,6 @@ export const en = {
   'nav.admin.breakGlass': 'Break-glass',
   'nav.admin.system': 'System',
   'nav.research': 'Research',
+
+  ...enStaff,
 } as const satisfies Record<string, string | { one?: string; other: string }>;

@@ -2,6 +2,7 @@
 // (native review pending). `{nombre}` se conserva tal cual: es un marcador.
 
 import type { Catalogue } from './core';
+import { esStaff } from './es-staff';
 
 export const es: Catalogue = {
   'portal.patient': 'Paciente',
@@ -666,4 +667,6 @@ export const es: Catalogue = {
   'nav.admin.breakGlass': 'Accesos de emergencia',
   'nav.admin.system': 'Sistema',
   'nav.research': 'Investigación',
+
+  ...esStaff,
 };

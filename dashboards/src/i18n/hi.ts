@@ -2,6 +2,7 @@
 // `{नाम}` जैसे चिह्न ज्यों के त्यों रहते हैं।
 
 import type { Catalogue } from './core';
+import { hiStaff } from './hi-staff';
 
 export const hi: Catalogue = {
   'portal.patient': 'मरीज़',
@@ -666,4 +667,6 @@ export const hi: Catalogue = {
   'nav.admin.breakGlass': 'आपातकालीन पहुँच',
   'nav.admin.system': 'सिस्टम',
   'nav.research': 'शोध',
+
+  ...hiStaff,
 };

@@ -8,9 +8,10 @@ import { Link, useNavigate, useParams } from 'react-router-dom';
 import { useClient } from '../ui/session';
 import { Badge, FormError, PageTitle, QueryState, Section, isNotFound } from '../ui/components';
 import { ProgressBar } from '../ui/ProgressBar';
-import { formatDate, formatDateTime } from '../fhir/format';
+import { formatDate, formatDateTime, formatNumber } from '../fhir/format';
 import type { ResearchExport } from '../api/types';
 import { fileName, localPath } from './exportForm';
+import { translate as t } from '../i18n/core';
 
 export function exportRunning(item: Pick<ResearchExport, 'status'>): boolean {
   return item.status === 'pending' || item.status === 'processing';
@@ -18,7 +19,7 @@ export function exportRunning(item: Pick<ResearchExport, 'status'>): boolean {
 
 export function statusBadge(status: ResearchExport['status']) {
   const tone = status === 'completed' ? 'good' : status === 'failed' ? 'bad' : 'info';
-  return <Badge tone={tone}>{status}</Badge>;
+  return <Badge tone={tone}>{t(`res.status.${status}`)}</Badge>;
 }
 
 /** Offers `blob` to the browser as a download named `name`. */
@@ -48,30 +49,30 @@ function Downloads({ item }: { item: ResearchExport }) {
       saveBlob(blob, fileName(file));
       return fileName(file);
     },
-    onSuccess: (name) => setSaved(`${name} downloaded.`),
+    onSuccess: (name) => setSaved(t('res.downloaded', { name })),
   });
   return (
-    <Section title="Files" id="files">
+    <Section title={t('res.files')} id="files">
       {item.output.length === 0 ? (
-        <p className="state state-empty">No resource of the chosen types and period passed de-identification.</p>
+        <p className="state state-empty">{t('res.noFiles')}</p>
       ) : (
         <div className="table-wrap">
           <table>
-            <caption className="visually-hidden">Files of the export</caption>
+            <caption className="visually-hidden">{t('res.filesCaption')}</caption>
             <thead>
               <tr>
-                <th scope="col">Type</th>
-                <th scope="col">Resources</th>
-                <th scope="col">Download</th>
+                <th scope="col">{t('res.type')}</th>
+                <th scope="col">{t('res.resources')}</th>
+                <th scope="col">{t('res.download')}</th>
               </tr>
             </thead>
             <tbody>
               {item.output.map((file) => (
                 <tr key={file.url}>
                   <th scope="row">{file.type}</th>
-                  <td className="num">{file.count.toLocaleString('en-US')}</td>
+                  <td className="num">{formatNumber(file.count)}</td>
                   <td>
-                    <button type="button" onClick={() => download.mutate(file)} disabled={download.isPending} aria-label={`Download ${fileName(file)}`}>
+                    <button type="button" onClick={() => download.mutate(file)} disabled={download.isPending} aria-label={t('res.downloadOf', { name: fileName(file) })}>
                       {fileName(file)}
                     </button>
                   </td>
@@ -86,12 +87,12 @@ function Downloads({ item }: { item: ResearchExport }) {
           type="button"
           onClick={() => {
             saveBlob(manifestOf(item), `manifest-${item.id}.json`);
-            setSaved('The manifest was downloaded.');
+            setSaved(t('res.manifestSaved'));
           }}
         >
-          Download the manifest
+          {t('res.manifest')}
         </button>{' '}
-        <span className="hint">The request, the files with their counts, and what de-identification removed or coarsened.</span>
+        <span className="hint">{t('res.manifest.hint')}</span>
       </p>
       <FormError error={download.error} />
       {saved ? (
@@ -107,24 +108,24 @@ function Anonymity({ item }: { item: ResearchExport }) {
   const anonymity = item.anonymity;
   const suppressed = anonymity ? Object.entries(anonymity.suppressed).filter(([, n]) => n > 0) : [];
   return (
-    <Section title="De-identification" id="anonymity">
+    <Section title={t('res.deid')} id="anonymity">
       {anonymity ? (
         <dl className="facts">
           <dt>k</dt>
           <dd>{anonymity.k}</dd>
-          <dt>Quasi-identifiers</dt>
+          <dt>{t('res.quasi')}</dt>
           <dd>{anonymity.quasi_identifiers.join(', ') || '—'}</dd>
-          <dt>Generalisation</dt>
-          <dd>{anonymity.generalisation.join('; ') || 'none needed'}</dd>
-          <dt>Suppressed</dt>
-          <dd>{suppressed.length ? suppressed.map(([type, n]) => `${type}: ${n}`).join(', ') : 'nothing'}</dd>
+          <dt>{t('res.generalisation')}</dt>
+          <dd>{anonymity.generalisation.join('; ') || t('res.noneNeeded')}</dd>
+          <dt>{t('res.suppressed')}</dt>
+          <dd>{suppressed.length ? suppressed.map(([type, n]) => `${type}: ${n}`).join(', ') : t('res.nothing')}</dd>
         </dl>
       ) : (
-        <p className="muted">Safe Harbor de-identification only.</p>
+        <p className="muted">{t('res.safeHarbor')}</p>
       )}
       {item.skipped.length ? (
         <>
-          <h3>Refused by the de-identifier</h3>
+          <h3>{t('res.refused')}</h3>
           <ul>
             {item.skipped.map((s) => (
               <li key={`${s.type}-${s.reason}`}>
@@ -159,43 +160,45 @@ export function ExportPage() {
   if (item.isError && isNotFound(item.error)) {
     return (
       <>
-        <PageTitle>Export not found</PageTitle>
+        <PageTitle>{t('res.notFound')}</PageTitle>
         <p className="card">
-          This export does not exist or has expired. <Link to="/research">Back to your exports</Link>.
+          {t('res.gone')} <Link to="/research">{t('res.back')}</Link>
         </p>
       </>
     );
   }
   return (
-    <QueryState query={item} loadingLabel="Loading the export…">
+    <QueryState query={item} loadingLabel={t('res.loading')}>
       {(data) => (
         <>
-          <PageTitle actions={<Link to="/research">All exports</Link>}>Export of {formatDateTime(data.created_at)}</PageTitle>
-          <Section title="Request" id="request">
+          <PageTitle actions={<Link to="/research">{t('res.allExports')}</Link>}>{t('res.exportOf', { when: formatDateTime(data.created_at) })}</PageTitle>
+          <Section title={t('res.request')} id="request">
             <dl className="facts">
-              <dt>State</dt>
+              <dt>{t('adm.col.state')}</dt>
               <dd data-testid="export-status">{statusBadge(data.status)}</dd>
-              <dt>Types</dt>
+              <dt>{t('res.typesCol')}</dt>
               <dd>{data.types.join(', ')}</dd>
-              <dt>Period</dt>
+              <dt>{t('res.periodDt')}</dt>
               <dd>
-                {data.since || data.until ? `${data.since ? formatDate(data.since) : 'start'} – ${data.until ? formatDateTime(data.until) : 'now'}` : 'all time'}
+                {data.since || data.until
+                  ? t('res.range', { from: data.since ? formatDate(data.since) : t('res.periodStart'), to: data.until ? formatDateTime(data.until) : t('res.periodNow') })
+                  : t('res.allTime')}
               </dd>
               <dt>k</dt>
               <dd>{data.k ?? '—'}</dd>
-              <dt>Purpose</dt>
+              <dt>{t('res.purpose')}</dt>
               <dd className="purpose">{data.purpose}</dd>
               {data.as_of ? (
                 <>
-                  <dt>Data as of</dt>
+                  <dt>{t('res.asOf')}</dt>
                   <dd>{formatDateTime(data.as_of)}</dd>
                 </>
               ) : null}
-              <dt>Available until</dt>
+              <dt>{t('res.until')}</dt>
               <dd>{data.expires_at ? formatDateTime(data.expires_at) : '—'}</dd>
             </dl>
             <ProgressBar
-              label="Export progress"
+              label={t('res.progress')}
               progress={data.progress}
               waiting={data.status === 'pending'}
               finished={data.status === 'completed'}
@@ -203,12 +206,12 @@ export function ExportPage() {
             />
             {data.status === 'failed' ? (
               <p className="form-error" role="alert">
-                The export failed{data.error ? `: ${data.error}` : '.'}
+                {data.error ? t('res.failedWith', { error: data.error }) : t('res.failed')}
               </p>
             ) : null}
             <FormError error={remove.error} />
             <button type="button" className="danger" onClick={() => remove.mutate()} disabled={remove.isPending}>
-              {exportRunning(data) ? 'Cancel the export' : 'Delete the export and its files'}
+              {exportRunning(data) ? t('res.cancel') : t('res.delete')}
             </button>
           </Section>
           {data.status === 'completed' ? (

@@ -9,15 +9,16 @@ import { ApiError } from '../api/client';
 import { useSession } from '../ui/session';
 import { Field, FormError } from '../ui/components';
 import type { LoginState } from '../ui/LoginPage';
+import { translate as t } from '../i18n/core';
 
 /** What an invitee is told when the server refuses the link itself (`null`: another error). */
 export function invitationRefusal(error: unknown): string | null {
   if (!(error instanceof ApiError)) return null;
   if (error.status === 404) {
-    return 'This invitation link is not valid. Check that you opened the whole link from the message, or ask the administrator for a new invitation.';
+    return t('res.inv.invalid');
   }
   if (error.status === 410) {
-    return 'This invitation can no longer be used: it was already accepted, revoked or has expired. Ask the administrator for a new one.';
+    return t('res.inv.used');
   }
   return null;
 }
@@ -33,15 +34,15 @@ export function InvitePage() {
   const accept = useMutation({
     mutationFn: () => client.acceptInvitation(token, { name: name.trim(), password }),
     onSuccess: (user) => {
-      const state: LoginState = { email: user.email, notice: 'Your researcher account is ready. Sign in with your new password.', from: '/research' };
+      const state: LoginState = { email: user.email, notice: t('res.inv.ready'), from: '/research' };
       navigate('/login', { replace: true, state });
     },
   });
   const refusal = invitationRefusal(accept.error);
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (!name.trim()) return setProblem('Enter your name.');
-    if (password !== confirm) return setProblem('The passwords differ.');
+    if (!name.trim()) return setProblem(t('res.inv.noName'));
+    if (password !== confirm) return setProblem(t('register.differ'));
     setProblem('');
     accept.mutate();
   };
@@ -49,22 +50,22 @@ export function InvitePage() {
     <div className="auth-page">
       {refusal ? (
         <div className="card auth-card">
-          <h1>Invitation not usable</h1>
+          <h1>{t('res.inv.unusable')}</h1>
           <p className="form-error" role="alert">
             {refusal}
           </p>
           <p>
-            Already have an account? <Link to="/login">Sign in</Link>
+            {t('res.inv.haveAccount')} <Link to="/login">{t('res.inv.signIn')}</Link>
           </p>
         </div>
       ) : (
         <form className="card auth-card" onSubmit={submit} aria-labelledby="invite-title" noValidate>
-          <h1 id="invite-title">Join MediLink as a researcher</h1>
-          <p>You were invited to request de-identified research exports. Choose your name and a password.</p>
-          <Field label="Your name" id="invite-name">
+          <h1 id="invite-title">{t('res.inv.title')}</h1>
+          <p>{t('res.inv.intro')}</p>
+          <Field label={t('res.inv.name')} id="invite-name">
             <input id="invite-name" autoComplete="name" required value={name} onChange={(e) => setName(e.target.value)} />
           </Field>
-          <Field label="Password" id="invite-password" hint="At least 12 characters and hard to guess: a few uncommon words work best.">
+          <Field label={t('res.inv.password')} id="invite-password" hint={t('password.hint')}>
             <input
               id="invite-password"
               type="password"
@@ -75,7 +76,7 @@ export function InvitePage() {
               onChange={(e) => setPassword(e.target.value)}
             />
           </Field>
-          <Field label="Repeat the password" id="invite-confirm">
+          <Field label={t('register.repeat')} id="invite-confirm">
             <input id="invite-confirm" type="password" autoComplete="new-password" required value={confirm} onChange={(e) => setConfirm(e.target.value)} />
           </Field>
           {problem ? (
@@ -85,7 +86,7 @@ export function InvitePage() {
           ) : null}
           <FormError error={accept.error} />
           <button type="submit" className="primary" disabled={accept.isPending}>
-            {accept.isPending ? 'Creating your account…' : 'Create my account'}
+            {accept.isPending ? t('res.inv.creating') : t('res.inv.create')}
           </button>
         </form>
       )}

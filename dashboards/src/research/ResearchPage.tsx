@@ -11,6 +11,7 @@ import { ProgressBar } from '../ui/ProgressBar';
 import type { ResearchExport } from '../api/types';
 import { DEFAULT_EXPORT_FORM, EXPORT_TYPES, K_MAX, K_MIN, PURPOSE_MAX, PURPOSE_MIN, exportProblems, exportRequest, type ExportForm } from './exportForm';
 import { exportRunning, statusBadge } from './ExportPage';
+import { translate as t } from '../i18n/core';
 
 function ExportFormSection() {
   const client = useClient();
@@ -42,21 +43,17 @@ function ExportFormSection() {
       </p>
     ) : null;
   return (
-    <Section title="New export" id="new-export">
-      <p>
-        Exports are de-identified (HIPAA Safe Harbor) and k-anonymous: patients are grouped by birth year and gender (and ZIP3 when kept),
-        generalised where needed, and a patient in a group smaller than k is left out with all their resources. Files are deleted when
-        the export expires (the date is shown with each export).
-      </p>
-      <form onSubmit={submit} noValidate aria-label="New research export">
+    <Section title={t('res.new')} id="new-export">
+      <p>{t('res.intro')}</p>
+      <form onSubmit={submit} noValidate aria-label={t('res.form')}>
         <fieldset aria-describedby={describedBy('types')}>
-          <legend>Resource types</legend>
+          <legend>{t('res.types')}</legend>
           <div className="actions">
             <button type="button" className="link-button" onClick={() => set({ types: [...EXPORT_TYPES] })}>
-              Select all
+              {t('res.all')}
             </button>
             <button type="button" className="link-button" onClick={() => set({ types: [] })}>
-              Select none
+              {t('res.none')}
             </button>
           </div>
           <div className="check-grid">
@@ -69,19 +66,19 @@ function ExportFormSection() {
           {fieldError('types')}
         </fieldset>
         <fieldset>
-          <legend>Period (resources changed in it; both optional)</legend>
+          <legend>{t('res.period')}</legend>
           <div className="inline-form">
-            <Field label="From" id="export-since">
+            <Field label={t('res.from')} id="export-since">
               <input id="export-since" type="date" value={form.since} onChange={(e) => set({ since: e.target.value })} aria-invalid={Boolean(shown.since)} aria-describedby={describedBy('since')} />
             </Field>
-            <Field label="To (included)" id="export-until">
+            <Field label={t('res.to')} id="export-until">
               <input id="export-until" type="date" value={form.until} onChange={(e) => set({ until: e.target.value })} aria-invalid={Boolean(shown.until)} aria-describedby={describedBy('until')} />
             </Field>
           </div>
           {fieldError('since')}
           {fieldError('until')}
         </fieldset>
-        <Field label="k (smallest group size)" id="export-k" hint={`A whole number from ${K_MIN} to ${K_MAX}; larger is safer and coarser.`}>
+        <Field label={t('res.k')} id="export-k" hint={t('res.k.hint', { min: K_MIN, max: K_MAX })}>
           <input
             id="export-k"
             type="number"
@@ -95,7 +92,7 @@ function ExportFormSection() {
           />
         </Field>
         {fieldError('k')}
-        <Field label="Purpose" id="export-purpose" hint={`Why you need the data (${PURPOSE_MIN}–${PURPOSE_MAX} characters). It is kept with the export and in the audit log.`}>
+        <Field label={t('res.purpose')} id="export-purpose" hint={t('res.purpose.hint', { min: PURPOSE_MIN, max: PURPOSE_MAX })}>
           <textarea
             id="export-purpose"
             rows={3}
@@ -107,21 +104,20 @@ function ExportFormSection() {
           />
         </Field>
         <p className="hint purpose-count" aria-live="polite">
-          {form.purpose.trim().length} / {PURPOSE_MAX} characters
+          {t('res.purpose.count', { n: form.purpose.trim().length, max: PURPOSE_MAX })}
         </p>
         {fieldError('purpose')}
         <label className="check">
-          <input type="checkbox" checked={form.keepZip3} onChange={(e) => set({ keepZip3: e.target.checked })} /> Keep the first three digits of
-          ZIP codes (the sparsely populated prefixes become 000)
+          <input type="checkbox" checked={form.keepZip3} onChange={(e) => set({ keepZip3: e.target.checked })} /> {t('res.zip3')}
         </label>
         {tried && Object.keys(problems).length ? (
           <p className="form-error" role="alert">
-            Please correct the {Object.keys(problems).length === 1 ? 'field' : 'fields'} marked above.
+            {t('res.correct', { count: Object.keys(problems).length })}
           </p>
         ) : null}
         <FormError error={create.error} />
         <button type="submit" className="primary" disabled={create.isPending}>
-          {create.isPending ? 'Starting…' : 'Start export'}
+          {create.isPending ? t('res.starting') : t('res.start')}
         </button>
       </form>
     </Section>
@@ -136,19 +132,19 @@ function ExportList() {
     refetchInterval: (query) => (query.state.data?.some(exportRunning) ? 2000 : false),
   });
   return (
-    <Section title="Your exports" id="exports">
-      <QueryState query={exports} empty="No export yet.">
+    <Section title={t('res.yours')} id="exports">
+      <QueryState query={exports} empty={t('res.noExport')}>
         {(list: ResearchExport[]) => (
           <div className="table-wrap">
             <table>
-              <caption className="visually-hidden">Your exports, newest first</caption>
+              <caption className="visually-hidden">{t('res.caption')}</caption>
               <thead>
                 <tr>
-                  <th scope="col">Started</th>
-                  <th scope="col">Types</th>
+                  <th scope="col">{t('res.started')}</th>
+                  <th scope="col">{t('res.typesCol')}</th>
                   <th scope="col">k</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Available until</th>
+                  <th scope="col">{t('adm.col.state')}</th>
+                  <th scope="col">{t('res.until')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -161,7 +157,7 @@ function ExportList() {
                     <td className="num">{item.k ?? '—'}</td>
                     <td>
                       {statusBadge(item.status)}
-                      {exportRunning(item) ? <ProgressBar label={`Export of ${formatDateTime(item.created_at)}`} progress={item.progress} waiting={item.status === 'pending'} /> : null}
+                      {exportRunning(item) ? <ProgressBar label={t('res.exportOf', { when: formatDateTime(item.created_at) })} progress={item.progress} waiting={item.status === 'pending'} /> : null}
                     </td>
                     <td className="num">{item.expires_at ? formatDateTime(item.expires_at) : '—'}</td>
                   </tr>
@@ -178,7 +174,7 @@ function ExportList() {
 export function ResearchPage() {
   return (
     <>
-      <PageTitle>Research exports</PageTitle>
+      <PageTitle>{t('res.title')}</PageTitle>
       <ExportFormSection />
       <ExportList />
     </>

@@ -4,6 +4,7 @@
 
 import type { NewResearchExport } from '../api/types';
 import { dayStart } from '../ui/dates';
+import { translate as t } from '../i18n/core';
 
 /** The types the de-identifier exports (`medilink-consent`'s allowlist, `deid/rules.rs`). */
 export const EXPORT_TYPES = [
@@ -49,21 +50,21 @@ export type ExportField = 'types' | 'since' | 'until' | 'purpose' | 'k';
 /** The problems of the form by field (empty: it may be sent). */
 export function exportProblems(form: ExportForm): Partial<Record<ExportField, string>> {
   const problems: Partial<Record<ExportField, string>> = {};
-  if (form.types.length === 0) problems.types = 'Choose at least one resource type.';
+  if (form.types.length === 0) problems.types = t('res.p.types');
   const purpose = form.purpose.trim();
   if (purpose.length < PURPOSE_MIN) {
-    problems.purpose = `Describe the purpose in at least ${PURPOSE_MIN} characters (${purpose.length} so far).`;
+    problems.purpose = t('res.p.purposeShort', { min: PURPOSE_MIN, n: purpose.length });
   } else if (purpose.length > PURPOSE_MAX) {
-    problems.purpose = `The purpose may have at most ${PURPOSE_MAX} characters (${purpose.length} now).`;
+    problems.purpose = t('res.p.purposeLong', { max: PURPOSE_MAX, n: purpose.length });
   }
   const k = form.k.trim();
   if (!/^\d+$/.test(k) || Number(k) < K_MIN || Number(k) > K_MAX) {
-    problems.k = `k must be a whole number from ${K_MIN} to ${K_MAX}.`;
+    problems.k = t('res.p.k', { min: K_MIN, max: K_MAX });
   }
-  if (form.since && !dayStart(form.since)) problems.since = 'The start date is not a date.';
-  if (form.until && !dayStart(form.until)) problems.until = 'The end date is not a date.';
+  if (form.since && !dayStart(form.since)) problems.since = t('adm.filter.badFrom');
+  if (form.until && !dayStart(form.until)) problems.until = t('adm.filter.badTo');
   if (!problems.since && !problems.until && form.since && form.until && dayStart(form.since)! > dayStart(form.until)!) {
-    problems.until = 'The end date is before the start date.';
+    problems.until = t('adm.filter.reversed');
   }
   return problems;
 }

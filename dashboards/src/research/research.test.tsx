@@ -34,7 +34,7 @@ describe('export form rules', () => {
 
   it('refuse a short or long purpose (trimmed), k out of range or not whole, no type, a reversed period', () => {
     expect(exportProblems({ ...valid, purpose: `   ${'x'.repeat(19)}   ` }).purpose).toBe('Describe the purpose in at least 20 characters (19 so far).');
-    expect(exportProblems({ ...valid, purpose: 'y'.repeat(1001) }).purpose).toBe('The purpose may have at most 1000 characters (1001 now).');
+    expect(exportProblems({ ...valid, purpose: 'y'.repeat(1001) }).purpose).toBe('The purpose may have at most 1,000 characters (1,001 now).');
     for (const k of ['1', '101', '2.5', '', 'five', '-3']) {
       expect(exportProblems({ ...valid, k }).k, k).toBe('k must be a whole number from 2 to 100.');
     }

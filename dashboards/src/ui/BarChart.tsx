@@ -3,6 +3,8 @@
 // accessible name and in a hidden list for screen readers.
 
 import { useId } from 'react';
+import { translate as t } from '../i18n/core';
+import { formatNumber } from '../fhir/format';
 
 const WIDTH = 320;
 const ROW = 18;
@@ -22,7 +24,7 @@ export function bars(counts: Record<string, number>, max = 8): Bar[] {
     .sort((a, b) => b.value - a.value || a.key.localeCompare(b.key));
   if (all.length <= max) return all;
   const rest = all.slice(max - 1).reduce((sum, bar) => sum + bar.value, 0);
-  return [...all.slice(0, max - 1), { key: 'other', value: rest }];
+  return [...all.slice(0, max - 1), { key: t('chart.other'), value: rest }];
 }
 
 /** The width (chart units) of a bar of `value` when the largest is `largest`. */
@@ -36,13 +38,13 @@ export function BarChart({ title, counts, max }: { title: string; counts: Record
   const titleId = useId();
   const rows = bars(counts, max);
   const largest = rows.reduce((m, bar) => Math.max(m, bar.value), 0);
-  const summary = rows.length ? `${title}: ${rows.map((bar) => `${bar.key} ${bar.value.toLocaleString('en-US')}`).join(', ')}` : `${title}: none`;
+  const summary = rows.length ? `${title}: ${rows.map((bar) => `${bar.key} ${formatNumber(bar.value)}`).join(', ')}` : t('chart.none', { title });
   const height = Math.max(1, rows.length) * ROW + 4;
   return (
     <figure className="chart bar-chart">
       <figcaption className="bar-chart-title">{title}</figcaption>
       {rows.length === 0 ? (
-        <p className="state state-empty">None</p>
+        <p className="state state-empty">{t('chart.empty')}</p>
       ) : (
         <svg viewBox={`0 0 ${WIDTH} ${height}`} role="img" aria-labelledby={titleId} className="chart-svg">
           <title id={titleId}>{summary}</title>

@@ -1,6 +1,8 @@
 // A progress bar of a background job (reindex, audit verification, research export): the share
 // done as a bar and as text, announced politely; indeterminate while the total is unknown.
 
+import { translate as t } from '../i18n/core';
+
 export interface Progress {
   done: number;
   total: number;
@@ -15,11 +17,11 @@ export function percentDone(progress: Progress | null | undefined): number | nul
 
 /** What the bar says: `"120 of 480 (25%)"`, `"Done"`, `"Waiting to start"`, … */
 export function progressText(progress: Progress | null | undefined, finished: boolean, waiting = false): string {
-  if (finished) return progress && progress.total > 0 ? `Done: ${progress.total.toLocaleString('en-US')} of ${progress.total.toLocaleString('en-US')} (100%)` : 'Done';
-  if (waiting) return 'Waiting to start';
+  if (finished) return progress && progress.total > 0 ? t('progress.doneOf', { total: progress.total }) : t('progress.done');
+  if (waiting) return t('progress.waiting');
   const percent = percentDone(progress);
-  if (percent === null || !progress) return 'Working…';
-  return `${progress.done.toLocaleString('en-US')} of ${progress.total.toLocaleString('en-US')} (${percent}%)`;
+  if (percent === null || !progress) return t('progress.working');
+  return t('progress.of', { done: progress.done, total: progress.total, percent });
 }
 
 export function ProgressBar({
@@ -37,7 +39,7 @@ export function ProgressBar({
   failed?: boolean;
 }) {
   const percent = finished ? 100 : percentDone(progress);
-  const text = failed ? 'Failed' : progressText(progress, finished, waiting);
+  const text = failed ? t('progress.failed') : progressText(progress, finished, waiting);
   return (
     <div className="progress">
       <div
