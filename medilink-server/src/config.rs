@@ -128,7 +128,42 @@ pub enum UserCommand {
         /// patients' access logs).
         #[arg(long)]
         name: Option<String>,
+        /// A patient's demographics (refused for the other roles).
+        #[command(flatten)]
+        patient: PatientArgs,
     },
+}
+
+/// The demographics of a patient added with `user add --role patient`: its `Patient` is a
+/// proper R4 Patient as at registration (official name, birth date, gender, phone).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PatientArgs {
+    /// A patient's given name (repeat for several; default: all words of `--name` but the last).
+    #[arg(long = "given")]
+    pub given: Vec<String>,
+    /// A patient's family name (default: the last word of `--name`).
+    #[arg(long)]
+    pub family: Option<String>,
+    /// A patient's birth date, `YYYY-MM-DD` (required for a patient).
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    /// A patient's administrative gender: `male`, `female`, `other` or `unknown` (the default).
+    #[arg(long)]
+    pub gender: Option<String>,
+    /// A patient's phone number (optional).
+    #[arg(long)]
+    pub phone: Option<String>,
+}
+
+impl PatientArgs {
+    /// Whether any demographic flag was given.
+    pub fn any(&self) -> bool {
+        !self.given.is_empty()
+            || self.family.is_some()
+            || self.birth_date.is_some()
+            || self.gender.is_some()
+            || self.phone.is_some()
+    }
 }
 
 /// `audit …`.

@@ -11,8 +11,12 @@ use medilink_platform::maintenance::register_fulltext;
 use medilink_platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_platform::{AccountStatus, Role};
 
+use crate::auth::demographics::Demographics;
+use crate::auth::service::{NewAccount, PatientRecord};
 use crate::auth::{Auth, AuthSettings};
-use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand, WorkerSettings};
+use crate::config::{
+    AuditCommand, Cli, Command, PatientArgs, ServeConfig, UserCommand, WorkerSettings,
+};
 use crate::state::{AppState, open_platform, open_search_index, open_storage};
 
 /// How often the full-text follower polls the change feed when caught up.
@@ -40,7 +44,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password,
             role,
             name,
-        }) => user_add(&cli, email, password, role, name.as_deref()).await,
+            patient,
+        }) => user_add(&cli, email, password, role, name.as_deref(), patient).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
         Command::Doctor => crate::doctor::run(&cli.storage, &cli.keys).await,
         Command::Openapi => {
@@ -80,10 +85,12 @@ async fn user_add(
     password: &str,
     role: &str,
     name: Option<&str>,
+    patient: &PatientArgs,
 ) -> anyhow::Result<()> {
     let role = Role::parse(role).with_context(|| {
         format!("--role: {role:?} is not patient, physician, admin or researcher")
     })?;
+    let demographics = cli_demographics(role, name, patient)?;
     let storage = cli.storage.validate(true)?;
     let keys = cli.keys.keys(&storage.data_dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -97,11 +104,71 @@ async fn user_add(
         AuthSettings::default(),
     )?;
     let user = auth
-        .create_account(email, password, name, role, Some(AccountStatus::Active))
+        .create(NewAccount {
+            email,
+            password,
+            name,
+            role,
+            status: Some(AccountStatus::Active),
+            patient: PatientRecord::Create(demographics.as_ref()),
+        })
         .await?;
     tracing::info!(user_id = %user.id, %role, "user added");
     drop(auth);
     store.close().await.context("closing the store")
+}
+
+/// The demographics of `user add` for a patient (validated as at registration; names from
+/// `--name` when `--given`/`--family` are absent, gender `unknown` by default), `None` for
+/// the other roles, which refuse the patient flags.
+fn cli_demographics(
+    role: Role,
+    name: Option<&str>,
+    args: &PatientArgs,
+) -> anyhow::Result<Option<Demographics>> {
+    if role != Role::Patient {
+        if args.any() {
+            anyhow::bail!(
+                "--given, --family, --birth-date, --gender and --phone are for --role patient only"
+            );
+        }
+        return Ok(None);
+    }
+    let words: Vec<&str> = name.unwrap_or_default().split_whitespace().collect();
+    let given = if args.given.is_empty() {
+        words
+            .split_last()
+            .map(|(_, first)| first.iter().map(|w| w.to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        args.given.clone()
+    };
+    let family = args
+        .family
+        .clone()
+        .or_else(|| words.last().map(|w| w.to_string()))
+        .unwrap_or_default();
+    if given.is_empty() || family.trim().is_empty() {
+        anyhow::bail!(
+            "a patient needs --given and --family (or a --name of two words or more, \
+             e.g. --name \"Ada Lovelace\")"
+        );
+    }
+    let Some(birth_date) = args.birth_date.clone() else {
+        anyhow::bail!("a patient needs --birth-date YYYY-MM-DD");
+    };
+    let demographics = Demographics {
+        given,
+        family,
+        birth_date,
+        gender: args.gender.clone().unwrap_or_else(|| "unknown".to_owned()),
+        phone: args.phone.clone(),
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let valid = demographics.validate(today).map_err(|error| {
+        anyhow::anyhow!("--{}: {}", error.field.replace('_', "-"), error.reason)
+    })?;
+    Ok(Some(valid))
 }
 
 /// `audit verify`: fails naming the first broken record.
@@ -216,4 +283,87 @@ pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
     options.concurrency = settings.concurrency;
     options.lease = settings.lease;
     Worker::new(state.jobs.clone(), registry, state.clock.clone(), options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(given: &[&str], family: Option<&str>, birth: Option<&str>) -> PatientArgs {
+        PatientArgs {
+            given: given.iter().map(|g| g.to_string()).collect(),
+            family: family.map(str::to_owned),
+            birth_date: birth.map(str::to_owned),
+            ..PatientArgs::default()
+        }
+    }
+
+    #[test]
+    fn a_patient_gets_demographics_from_the_flags_or_the_name() {
+        let flags = cli_demographics(
+            Role::Patient,
+            None,
+            &args(&["Mary", "Jane"], Some("Seacole"), Some("1975-11-23")),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(flags.given, ["Mary", "Jane"]);
+        assert_eq!(flags.family, "Seacole");
+        assert_eq!(flags.gender, "unknown");
+        let named = cli_demographics(
+            Role::Patient,
+            Some(" Ada  King Lovelace "),
+            &args(&[], None, Some("1985-12-10")),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(named.given, ["Ada", "King"]);
+        assert_eq!(named.family, "Lovelace");
+        let patient = named.new_patient();
+        assert_eq!(patient["birthDate"], "1985-12-10");
+        assert_eq!(patient["name"][0]["family"], "Lovelace");
+    }
+
+    #[test]
+    fn bad_or_missing_demographics_are_refused_naming_the_flag() {
+        let refused = |role, name, args: PatientArgs| {
+            cli_demographics(role, name, &args).unwrap_err().to_string()
+        };
+        assert!(
+            refused(
+                Role::Patient,
+                Some("Ada"),
+                args(&[], None, Some("1985-12-10"))
+            )
+            .contains("--family")
+        );
+        assert!(
+            refused(Role::Patient, Some("Ada Lovelace"), args(&[], None, None))
+                .contains("--birth-date")
+        );
+        assert!(
+            refused(
+                Role::Patient,
+                Some("Ada Lovelace"),
+                args(&[], None, Some("2999-01-01"))
+            )
+            .starts_with("--birth-date:")
+        );
+        let mut robot = args(&[], None, Some("1985-12-10"));
+        robot.gender = Some("robot".into());
+        assert!(refused(Role::Patient, Some("Ada Lovelace"), robot).starts_with("--gender:"));
+        assert!(
+            refused(
+                Role::Physician,
+                Some("Dr A"),
+                args(&[], None, Some("1985-12-10"))
+            )
+            .contains("patient only")
+        );
+        assert!(
+            cli_demographics(Role::Physician, Some("Dr A"), &PatientArgs::default())
+                .unwrap()
+                .is_none()
+        );
+    }
 }
