@@ -2,6 +2,7 @@
 // and hi.ts translate them (a Vitest test lists any key they miss). `{name}` is a
 // placeholder; a plural message has Intl.PluralRules forms chosen by its `{count}`.
 
+import { enSmart } from './en-smart';
 import { enStaff } from './en-staff';
 
 export const en = {
@@ -680,4 +681,5 @@ export const en = {
   'nav.research': 'Research',
 
   ...enStaff,
+  ...enSmart,
 } as const satisfies Record<string, string | { one?: string; other: string }>;

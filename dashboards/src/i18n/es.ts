@@ -2,6 +2,7 @@
 // (native review pending). `{nombre}` se conserva tal cual: es un marcador.
 
 import type { Catalogue } from './core';
+import { esSmart } from './es-smart';
 import { esStaff } from './es-staff';
 
 export const es: Catalogue = {
@@ -669,4 +670,5 @@ export const es: Catalogue = {
   'nav.research': 'Investigación',
 
   ...esStaff,
+  ...esSmart,
 };

@@ -2,6 +2,7 @@
 // `{नाम}` जैसे चिह्न ज्यों के त्यों रहते हैं।
 
 import type { Catalogue } from './core';
+import { hiSmart } from './hi-smart';
 import { hiStaff } from './hi-staff';
 
 export const hi: Catalogue = {
@@ -669,4 +670,5 @@ export const hi: Catalogue = {
   'nav.research': 'शोध',
 
   ...hiStaff,
+  ...hiSmart,
 };

@@ -7,6 +7,7 @@ import { BrowserRouter } from 'react-router-dom';
 import { SessionProvider } from '../ui/session';
 import { I18nProvider } from '../i18n/I18nProvider';
 import { PatientApp } from './App';
+import { SmartRoot, isSmartPath } from '../smart/SmartApp';
 import '../ui/styles.css';
 
 const queryClient = new QueryClient({
@@ -19,7 +20,10 @@ const queryClient = new QueryClient({
   },
 });
 
-createRoot(document.getElementById('root')!).render(
+const root = createRoot(document.getElementById('root')!);
+// A SMART app's authorization (`/smart/authorize`) has its own pages.
+if (isSmartPath(window.location.pathname)) root.render(<SmartRoot />);
+else root.render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>
       <BrowserRouter basename="/patient">

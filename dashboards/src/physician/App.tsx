@@ -23,6 +23,7 @@ import { InvitationsPage } from '../admin/InvitationsPage';
 import { AuditPage } from '../admin/AuditPage';
 import { BreakGlassPage } from '../admin/BreakGlassPage';
 import { SystemPage } from '../admin/SystemPage';
+import { ClientsPage } from '../smart/ClientsPage';
 import { ResearchPage } from '../research/ResearchPage';
 import { SearchPage } from './SearchPage';
 import { ConsentsPage } from './ConsentsPage';
@@ -51,6 +52,7 @@ const NAV: Record<string, NavItem[]> = {
     { to: '/admin/audit', label: 'nav.admin.audit' },
     { to: '/admin/break-glass', label: 'nav.admin.breakGlass' },
     { to: '/admin/system', label: 'nav.admin.system' },
+    { to: '/admin/smart', label: 'nav.admin.smart' },
     { to: '/security', label: 'nav.security' },
     { to: '/settings', label: 'nav.settings' },
   ],
@@ -151,6 +153,7 @@ export function PhysicianApp() {
       <Route path="/admin/audit" element={<Frame roles={ADMIN}><AuditPage /></Frame>} />
       <Route path="/admin/break-glass" element={<Frame roles={ADMIN}><BreakGlassPage /></Frame>} />
       <Route path="/admin/system" element={<Frame roles={ADMIN}><SystemPage /></Frame>} />
+      <Route path="/admin/smart" element={<Frame roles={ADMIN}><ClientsPage /></Frame>} />
       <Route path="/research" element={<Frame roles={RESEARCHER}><ResearchPage /></Frame>} />
       <Route path="/research/exports/:id" element={<Frame roles={RESEARCHER}><ExportPage /></Frame>} />
       <Route path="/security" element={<Frame roles={STAFF_ROLES} totp={false}><Security /></Frame>} />

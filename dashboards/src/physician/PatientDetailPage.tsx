@@ -24,6 +24,7 @@ import { PrescribePanel } from './PrescribePanel';
 import { CheckHistorySection } from './CheckHistory';
 import { shares, useConsents } from './hooks';
 import { translate as t, type MessageKey } from '../i18n/core';
+import { LaunchMenu } from '../smart/LaunchMenu';
 
 /** A section the patient did not share with this physician. */
 function NotShared({ title, id }: { title: string; id: string }) {
@@ -80,7 +81,7 @@ export function PatientDetailPage() {
   const age = ageInYears(p.birthDate);
   return (
     <>
-      <PageTitle>{patientName(p)}</PageTitle>
+      <PageTitle actions={<LaunchMenu patientId={id} />}>{patientName(p)}</PageTitle>
       <Section title={t('consent.patient')}>
         <dl className="facts facts-inline">
           <dt>{t('summary.born')}</dt>

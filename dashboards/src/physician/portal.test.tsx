@@ -19,7 +19,7 @@ describe('sections by role', () => {
   it('give each role its own navigation: a physician never sees admin or research links', () => {
     const links = (role: string) => navOf(role).map((item) => item.to);
     expect(links('physician').some((to) => to.startsWith('/admin') || to.startsWith('/research'))).toBe(false);
-    expect(links('admin')).toEqual(['/admin', '/admin/users', '/admin/invitations', '/admin/audit', '/admin/break-glass', '/admin/system', '/security', '/settings']);
+    expect(links('admin')).toEqual(['/admin', '/admin/users', '/admin/invitations', '/admin/audit', '/admin/break-glass', '/admin/system', '/admin/smart', '/security', '/settings']);
     expect(links('researcher')).toEqual(['/research', '/security', '/settings']);
     expect(navOf('patient')).toEqual([]);
   });
@@ -50,7 +50,7 @@ describe('PhysicianApp', () => {
     renderWithServer(<PhysicianApp />, () => undefined, { me: account('admin', false), path: '/admin/users' });
     await waitFor(() => expect(screen.getByTestId('location').textContent).toBe('/security'));
     const nav = await screen.findByRole('navigation', { name: 'Main' });
-    expect([...nav.querySelectorAll('a')].map((a) => a.textContent)).toEqual(['Overview', 'Users', 'Invitations', 'Audit log', 'Break-glass', 'System', 'Security', 'Settings']);
+    expect([...nav.querySelectorAll('a')].map((a) => a.textContent)).toEqual(['Overview', 'Users', 'Invitations', 'Audit log', 'Break-glass', 'System', 'SMART apps', 'Security', 'Settings']);
   });
 
   it('shows the invitation page without a session', async () => {

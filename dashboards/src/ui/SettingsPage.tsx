@@ -10,6 +10,7 @@ import { LanguageSection } from './LanguageSettings';
 import { YourDetailsSection } from './YourDetails';
 import { translate as t } from '../i18n/core';
 import { roleLabel } from '../patient/AccessLogPage';
+import { ConnectedApps } from '../smart/ConnectedApps';
 
 export function SettingsPage() {
   const { client, user, signOut } = useSession();
@@ -52,6 +53,7 @@ export function SettingsPage() {
         </dl>
       </Section>
       {user.role === 'patient' ? <YourDetailsSection /> : null}
+      {user.role === 'patient' || user.role === 'physician' ? <ConnectedApps /> : null}
       <LanguageSection />
       <NotificationPreferencesSection />
       <Section title={t('password.change')}>
