@@ -350,6 +350,46 @@ await run('deep links load the portal on a hard reload', async () => {
   await adm.getByRole('heading', { name: admin.name, level: 1 }).waitFor();
 });
 
+await run('admin reads the admin pages in Hindi and Spanish (stored with the preferences), then English again', async () => {
+  watch(adm);
+  // The navigation's own name is translated too.
+  const anyNav = (page, name) => page.getByRole('navigation').first().getByRole('link', { name, exact: true });
+  await adm.goto(`${base}/settings`);
+  await adm.getByLabel('Language of the portal and of your notices').selectOption('hi');
+  await anyNav(adm, 'अवलोकन').click();
+  await adm.getByRole('heading', { name: 'प्रशासन', level: 1 }).waitFor();
+  await adm.getByRole('heading', { name: 'आँकड़े' }).waitFor();
+  await adm.getByRole('list', { name: 'मुख्य आँकड़े' }).waitFor();
+  const drawn = await adm.evaluate(() => {
+    const font = getComputedStyle(document.querySelector('h1')).font;
+    const pixels = (text) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 200;
+      canvas.height = 60;
+      const context = canvas.getContext('2d');
+      context.font = font;
+      context.fillText(text, 4, 40);
+      return Array.from(context.getImageData(0, 0, 200, 60).data).join(',');
+    };
+    // Different letters draw differently; with no Devanagari font both are the same boxes.
+    return pixels('कमल') !== pixels('खगघ');
+  });
+  expect(drawn, 'Chromium draws Devanagari as empty boxes: install a Devanagari font (scripts/setup: fonts-noto-core)');
+  await shot(adm, 'admin-overview-hi');
+  await anyNav(adm, 'ऑडिट लॉग').click();
+  await adm.getByRole('heading', { name: 'ऑडिट लॉग', level: 1 }).waitFor();
+  await adm.getByTestId('audit-count').filter({ hasText: 'दिखाए गए' }).waitFor();
+  await anyNav(adm, 'सेटिंग्स').click();
+  await adm.getByLabel('पोर्टल और आपकी सूचनाओं की भाषा').selectOption('es');
+  await anyNav(adm, 'Sistema').click();
+  await adm.getByRole('heading', { name: 'Sistema', level: 1 }).waitFor();
+  await adm.getByRole('button', { name: 'Reconstruir el índice de búsqueda' }).waitFor();
+  await shot(adm, 'admin-system-es');
+  await anyNav(adm, 'Ajustes').click();
+  await adm.getByLabel('Idioma del portal y de tus avisos').selectOption('en');
+  await anyNav(adm, 'Overview').waitFor();
+});
+
 await run('no uncaught errors in the browser', async () => {
   // 403/409/404/410: the refusals this story provokes on purpose.
   const unexpected = consoleErrors.filter((text) => !/status of (401|403|404|409|410)/.test(text));

@@ -4,7 +4,8 @@
 # physician, a second physician and an admin with `user add`, the demo data of testdata/ with
 # `import`), runs e2e/run.mjs, then e2e/admin.mjs (the admin and research sections, issue #15),
 # then e2e/portals.mjs (issue #16: axe-core checks, languages, the README's screenshots in
-# docs/screenshots/) in headless Chromium (playwright-core driving /usr/bin/chromium, or
+# docs/screenshots/), then e2e/smart.mjs and tools/smart/fhirclient_launch.py (issue #17: SMART
+# App Launch with a local test app and with SMART's Python client) in headless Chromium (playwright-core driving /usr/bin/chromium, or
 # $CHROMIUM), and stops the server.
 # Screenshots: dashboards/e2e/screenshots/. Server log: printed when the tests fail.
 set -euo pipefail
@@ -53,6 +54,15 @@ export E2E_ADMIN_PASSWORD="quiet harbour lantern 42 e2e"
 export E2E_ADMIN_NAME="Alan Admin-E2E"
 "$server" user add --email "$E2E_ADMIN_EMAIL" --password "$E2E_ADMIN_PASSWORD" --role admin \
     --name "$E2E_ADMIN_NAME" >>"$log" 2>&1
+export E2E_SMART_ADMIN_EMAIL="smart-admin@e2e.test"
+export E2E_SMART_ADMIN_PASSWORD="lighthouse quartz meadow 73 e2e"
+"$server" user add --email "$E2E_SMART_ADMIN_EMAIL" --password "$E2E_SMART_ADMIN_PASSWORD" --role admin \
+    --name "Sam Smart-Admin-E2E" >>"$log" 2>&1
+export E2E_SMART_PHYSICIAN_EMAIL="smart-doctor@e2e.test"
+export E2E_SMART_PHYSICIAN_PASSWORD="e2e smart launch physician 9"
+export E2E_SMART_PHYSICIAN_NAME="Dr. Smart Launch-E2E"
+"$server" user add --email "$E2E_SMART_PHYSICIAN_EMAIL" --password "$E2E_SMART_PHYSICIAN_PASSWORD" --role physician \
+    --name "$E2E_SMART_PHYSICIAN_NAME" >>"$log" 2>&1
 "$server" import "$root/testdata/synthea" "$root/testdata/us-core" >>"$log" 2>&1
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -66,7 +76,24 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 
-if ! node e2e/run.mjs || ! node e2e/admin.mjs || ! node e2e/portals.mjs; then
+# SMART App Launch (issue #17): the browser story, then SMART's Python client (`fhirclient`,
+# pinned in tools/smart/requirements.txt, in a virtualenv under the build target directory).
+smart() {
+    export E2E_SMART_HANDOFF="$data/smart-handoff.json"
+    # Until the SMART server (branch smart-17) is merged, a server without it skips, saying so.
+    if ! curl -fsS "$MEDILINK_URL/.well-known/smart-configuration" >/dev/null 2>&1; then
+        echo "SKIP e2e (smart): this server has no /.well-known/smart-configuration" >&2
+        return 0
+    fi
+    node e2e/smart.mjs || return 1
+    local venv="$target/smart-venv"
+    if [ ! -x "$venv/bin/python" ] || [ "$root/tools/smart/requirements.txt" -nt "$venv/.installed" ]; then
+        python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$root/tools/smart/requirements.txt" && touch "$venv/.installed" || return 1
+    fi
+    "$venv/bin/python" "$root/tools/smart/fhirclient_launch.py" "$E2E_SMART_HANDOFF"
+}
+
+if ! node e2e/run.mjs || ! node e2e/admin.mjs || ! node e2e/portals.mjs || ! smart; then
     echo "--- server log (last 60 lines) ---" >&2
     tail -n 60 "$log" >&2
     exit 1
