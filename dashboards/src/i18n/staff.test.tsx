@@ -9,6 +9,7 @@ import type { ReactNode } from 'react';
 import { renderWithServer, type Call } from '../test-support';
 import { setActiveLanguage, translate, type Language } from './core';
 import { en } from './en';
+import { enSmart } from './en-smart';
 import { enStaff } from './en-staff';
 import { esStaff } from './es-staff';
 import { hiStaff } from './hi-staff';
@@ -22,6 +23,7 @@ import { SystemPage } from '../admin/SystemPage';
 import { ResearchPage } from '../research/ResearchPage';
 import { ExportPage } from '../research/ExportPage';
 import { InvitePage } from '../research/InvitePage';
+import { ClientsPage } from '../smart/ClientsPage';
 
 afterEach(() => {
   cleanup();
@@ -65,6 +67,9 @@ function server(call: Call): [number, unknown] | undefined {
   }
   if (url === '/api/admin/audit/verify') return [200, { job_id: 'j', status: 'completed', finished_at: NOW, result: { ok: true, records: 40 } }];
   if (url.startsWith('/api/admin/audit')) return [200, { records: [{ ...record, action: 'break-glass' }] }];
+  if (url === '/api/admin/smart/clients') {
+    return [200, [{ client_id: 'c1', name: 'Gc', kind: 'public', status: 'pending', redirect_uris: ['https://g.io/cb'], launch_uri: null, scope: 'launch', created_at: NOW }]];
+  }
   if (url === '/api/research/exports') return [200, { exports: [exportItem] }];
   if (url === '/api/research/exports/e1') return [200, exportItem];
   return undefined;
@@ -81,10 +86,11 @@ const PAGES: [string, ReactNode, string, string][] = [
   ['research', <ResearchPage />, '/', 'res.title'],
   ['export', <ExportPage />, '/e1', 'res.deid'],
   ['invite', <InvitePage />, '/t1', 'res.inv.title'],
+  ['SMART apps', <ClientsPage />, '/', 'smart.clients.registered'],
 ];
 
 /** Words that stay Latin in every language (names, standards, the data of `server`). */
-const KEPT = /\b(MediLink|HIPAA Safe Harbor|Safe Harbor|break-glass|Ctrl\+C|ZIP3?|Observation|Patient|birthDate|ndjson|e-mail|Id|2FA|k|db|jobs|ms)\b/g;
+const KEPT = /\b(SMART|PKCE|MediLink|HIPAA Safe Harbor|Safe Harbor|break-glass|Ctrl\+C|ZIP3?|Observation|Patient|birthDate|ndjson|e-mail|Id|2FA|k|db|jobs|ms)\b/g;
 
 /** The texts of the page, one per text node (and the accessible names of its controls). */
 function texts(): string[] {
@@ -100,8 +106,8 @@ function latinRuns(found: string[]): string[] {
   return found.flatMap((text) => text.replace(KEPT, ' ').match(/[A-Za-z]{2,}(?:[\s,.:;()'’-]+[A-Za-z]{2,}){2,}/g) ?? []);
 }
 
-/** The English sentences of en-staff.ts (the parts between placeholders, of two words or more). */
-const ENGLISH = Object.values(enStaff)
+/** The English sentences of en-staff.ts and en-smart.ts (the parts between placeholders, of two words or more). */
+const ENGLISH = [...Object.values(enStaff), ...Object.values(enSmart)]
   .flatMap((message) => (typeof message === 'string' ? [message] : Object.values(message)))
   .flatMap((message) => message.split(/\{\w+\}/))
   .map((part) => part.trim().replace(/^[,.:;()]+|[,.:;()]+$/g, '').trim())
