@@ -240,6 +240,38 @@ await run('a patient who did not consent: no Launch app menu, and the launch API
   await doc.close();
 });
 
+await run("the patient revokes the app in Settings → Connected apps: its refresh token stops working", async () => {
+  const pat = await newPage();
+  watch(pat);
+  const standalone = app.results.find((r) => !r.launch && r.token?.refresh_token);
+  expect(standalone, 'no standalone launch with a refresh token to revoke');
+  await pat.goto(`${base}/patient/login`);
+  await pat.getByLabel('E-mail').fill(ada.email);
+  await pat.getByLabel('Password').fill(ada.password);
+  await pat.getByRole('button', { name: 'Sign in' }).click();
+  await pat.getByLabel('Authentication code').fill(await freshCode(adaSession.secret));
+  await pat.getByRole('button', { name: 'Verify' }).click();
+  await pat.getByRole('heading', { name: 'Health summary' }).waitFor();
+  await pat.goto(`${base}/patient/settings`);
+  const connected = pat.getByTestId('connected-apps');
+  await connected.getByText('E2E Growth Chart').waitFor();
+  await connected.getByText('Keep access after you sign out, until you revoke it').waitFor();
+  await expectAccessible(pat, 'patient settings with connected apps');
+  await shot(pat, 'smart-connected-apps');
+  await pat.getByRole('button', { name: 'Revoke the access of E2E Growth Chart' }).click();
+  await pat.getByText('No app is connected.').waitFor();
+  const config = (await api('GET', '/.well-known/smart-configuration')).json;
+  const refreshed = await fetch(config.token_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: standalone.token.refresh_token, client_id: clientId }),
+  });
+  expect(refreshed.status === 400 || refreshed.status === 401, `the revoked refresh token: ${refreshed.status}`);
+  const read = await fetch(`${fhirBase}/Patient/${adaPatient}`, { headers: { authorization: `Bearer ${standalone.token.access_token}` } });
+  expect(read.status === 401, `the revoked access token still reads: ${read.status}`);
+  await pat.close();
+});
+
 await run('hand-off to tools/smart/fhirclient_launch.py: a second approved client and a patient', async () => {
   const redirect = 'http://127.0.0.1:9/fhirclient-callback';
   const pythonClient = await registeredClient(adminSession.token, 'E2E fhirclient', redirect, null);
