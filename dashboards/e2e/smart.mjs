@@ -144,6 +144,8 @@ let adaSession;
 let adaPatient;
 let bobPatient;
 let clientId;
+/** The physician's portal tab (its session lives in this tab's sessionStorage). */
+let doc;
 
 await run('setup: the admin and the physician enrol TOTP; two patients (one with records, consenting, with TOTP); the app registers and is approved', async () => {
   adminSession = await enrolled(admin);
@@ -195,7 +197,7 @@ await run('standalone launch: authorize → sign-in with TOTP → consent (one s
 });
 
 await run("EHR launch: the physician's Launch app on a consented patient opens the app with that patient; the token reads nothing of another patient", async () => {
-  const doc = await newPage();
+  doc = await newPage();
   watch(doc);
   await doc.goto(`${base}/login`);
   await doc.getByLabel('E-mail').fill(doctor.email);
@@ -222,11 +224,9 @@ await run("EHR launch: the physician's Launch app on a consented patient opens t
   expect(result.patient.status === 200, `Patient read: ${result.patient.status}`);
   expect(result.other && result.other.status !== 200, `the app's token read a patient without consent: ${result.other?.status}`);
   await tab.close();
-  await doc.close();
 });
 
 await run('a patient who did not consent: no Launch app menu, and the launch API refuses (404)', async () => {
-  const doc = await newPage();
   watch(doc);
   await doc.goto(`${base}/patients/${bobPatient}`);
   await doc.getByRole('heading', { level: 1 }).first().waitFor();
