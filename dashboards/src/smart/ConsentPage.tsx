@@ -82,8 +82,10 @@ function ConsentForm({ requestId, request, leave }: { requestId: string; request
                   onChange={(e) => toggle(s.scope, e.target.checked)}
                   data-scope={s.scope}
                 />{' '}
-                {describeScope(s.scope, s.description)}
-                {s.required ? <span className="muted"> ({t('smart.required')})</span> : null}
+                <span>
+                  {describeScope(s.scope, s.description)}
+                  {s.required ? <span className="muted"> ({t('smart.required')})</span> : null}
+                </span>
               </label>{' '}
               <code className="muted">{s.scope}</code>
             </li>
