@@ -255,6 +255,7 @@ pub(crate) async fn physician_with_grants(
             mfa: true,
             patient_id: None,
             purpose_of_use: None,
+            app: None,
         })),
         request_id: "bench".to_owned(),
         accessed: Default::default(),

@@ -37,6 +37,7 @@ pub(crate) async fn run(database_url: &str, patients: usize) -> Result<()> {
             mfa: true,
             patient_id: None,
             purpose_of_use: None,
+            app: None,
         })),
         request_id: "bench".to_owned(),
         accessed: Default::default(),

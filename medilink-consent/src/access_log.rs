@@ -8,6 +8,8 @@
 //! paging stays exact); a record naming other patients too shows only this patient's
 //! resources. A physician's Bulk `$export` is here too (action `export-job`, at the instant
 //! the run finished), with the types of this patient's data that went into its files.
+//! Accesses through a SMART app (issue #17) name the app, and the patient's own accesses
+//! through an app are listed too: the patient sees which app read what.
 
 use std::collections::HashMap;
 
@@ -58,6 +60,9 @@ pub struct AccessLogEntry {
     pub grant: Option<String>,
     /// Whether the access was a break-glass or under a break-glass grant.
     pub break_glass: bool,
+    /// The SMART app the access came through (its `client_id`; issue #17), if any. The
+    /// patient's own accesses through an app are listed too.
+    pub app: Option<String>,
 }
 
 /// A page of a patient's access log, newest first.
@@ -170,6 +175,11 @@ fn log_entry(record: &AuditRecord, patient: &str, grants: &[Grant]) -> AccessLog
         grant: grant.and_then(|grant| grant.id.clone()),
         break_glass: entry.action() == Some(Action::BreakGlass)
             || grant.is_some_and(Grant::is_break_glass),
+        app: entry
+            .detail
+            .as_deref()
+            .and_then(medilink_platform::audit::app_of_detail)
+            .map(str::to_owned),
     }
 }
 

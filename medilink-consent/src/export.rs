@@ -184,6 +184,10 @@ pub struct RunAs {
     pub mfa: bool,
     /// A patient user's own `Patient` id.
     pub patient_id: Option<String>,
+    /// The SMART app the kick-off came through, with its scopes (issue #17): the run is
+    /// narrowed exactly as the kick-off's requests were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<medilink_platform::smart::scopes::AppAccess>,
 }
 
 /// The payload of a `fhir.export` job.
@@ -403,6 +407,7 @@ impl BulkExport {
                 role: role.as_str().to_owned(),
                 mfa: *mfa,
                 patient_id: patient_id.as_ref().map(|id| id.as_str().to_owned()),
+                app: ctx.caller().app().cloned(),
             },
             request,
             transaction_time: medilink_fhir::clock::format_instant(self.clock.now()),
@@ -742,6 +747,10 @@ fn context(job: &Job, run_as: &RunAs) -> Result<RequestContext, JobError> {
             .as_ref()
             .and_then(|id| ResourceId::new(id.clone()).ok()),
     );
+    let caller = match &run_as.app {
+        Some(app) => caller.through_app(app.clone()),
+        None => caller,
+    };
     let mut context = RequestContext::for_caller(caller, format!("export-{}", job.id));
     // Patients and types only: an export may hold millions of resources.
     context.accessed = Accessed::summarizing();
@@ -763,7 +772,17 @@ impl JobHandler for BulkExport {
         let store = self.guard();
         // Issue #15: `transactionTime` is when the data is read, i.e. now, before the first page.
         let transaction_time = medilink_fhir::clock::format_instant(self.clock.now());
-        let types = payload.request.resource_types();
+        // Through a SMART app: the types its scopes let it read (issue #17).
+        let types: Vec<ResourceType> = payload
+            .request
+            .resource_types()
+            .into_iter()
+            .filter(|resource_type| {
+                ctx.caller()
+                    .app()
+                    .is_none_or(|app| app.permits(*resource_type, false))
+            })
+            .collect();
         let mut output = Vec::new();
         for resource_type in &types {
             let written = self

@@ -102,6 +102,7 @@ fn denied(decision: &Decision) -> FhirError {
             crate::policy::Reason::ConsentResource => "consents change only through /api/consents",
             crate::policy::Reason::Anonymous => "not signed in",
             crate::policy::Reason::Role => "this role may not access this data",
+            crate::policy::Reason::Scope => "the app's scopes do not allow this",
             _ => "no active consent covers this write",
         },
     }

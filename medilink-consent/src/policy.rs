@@ -81,6 +81,8 @@ pub enum Reason {
     NoConsent,
     /// `Consent` resources change only through the consent API.
     ConsentResource,
+    /// The SMART app's scopes do not cover it (issue #17).
+    Scope,
 }
 
 impl Reason {
@@ -98,6 +100,7 @@ impl Reason {
             Reason::Role => "role",
             Reason::NoConsent => "no-consent",
             Reason::ConsentResource => "consent-resource",
+            Reason::Scope => "scope",
         }
     }
 }
@@ -206,6 +209,70 @@ pub fn access(
     grants: &[Grant],
     now: OffsetDateTime,
 ) -> Access {
+    narrowed(
+        principal,
+        resource_type,
+        user_access(principal, resource_type, grants, now),
+    )
+}
+
+/// [`access`] narrowed by the SMART app the caller acts through, if any: a type no scope
+/// covers is denied, and data a `patient/` scope alone covers is the token's patient's only
+/// (intersected with what the user may see: never more).
+fn narrowed(principal: &Caller, resource_type: ResourceType, user: Access) -> Access {
+    let Some(app) = principal.app() else {
+        return user;
+    };
+    if !app.permits(resource_type, false) {
+        return Access::Denied(Reason::Scope);
+    }
+    if !app.patient_only(resource_type, false) {
+        return user;
+    }
+    let Some(context) = &app.patient else {
+        return Access::Denied(Reason::Scope);
+    };
+    match user {
+        Access::All => Access::Patients {
+            permitted: vec![context.clone()],
+            member: false,
+        },
+        Access::Patients { permitted, member } => Access::Patients {
+            permitted: permitted
+                .into_iter()
+                .filter(|patient| patient == context)
+                .collect(),
+            member,
+        },
+        denied => denied,
+    }
+}
+
+/// Whether the SMART app the caller acts through (if any) lets it do `action` on `target`:
+/// a scope covers the type and action, and a `patient/`-only type is the token's patient's.
+fn app_allows(principal: &Caller, action: Action, target: &Target<'_>) -> bool {
+    let Some(app) = principal.app() else {
+        return true;
+    };
+    let write = action == Action::Write;
+    if !app.permits(target.resource_type, write) {
+        return false;
+    }
+    if !app.patient_only(target.resource_type, write) {
+        return true;
+    }
+    app.patient
+        .as_ref()
+        .is_some_and(|context| target.patients.iter().all(|patient| patient == context))
+}
+
+/// What the user may see of `resource_type`, before any app narrowing.
+fn user_access(
+    principal: &Caller,
+    resource_type: ResourceType,
+    grants: &[Grant],
+    now: OffsetDateTime,
+) -> Access {
     match rule(principal, resource_type) {
         Rule::All => Access::All,
         Rule::Denied(reason) => Access::Denied(reason),
@@ -307,6 +374,9 @@ pub fn decide(
         && role != Some(Role::Admin)
     {
         return Decision::deny(Reason::ConsentResource);
+    }
+    if !app_allows(principal, action, target) {
+        return Decision::deny(Reason::Scope);
     }
     let directory = is_directory(target.resource_type);
     let member = match rule(principal, target.resource_type) {

@@ -103,6 +103,19 @@ impl AuditEntry {
     }
 }
 
+/// The `detail` of a record of a request made through the SMART app `client_id` (issue #17).
+pub fn app_detail(client_id: &str) -> String {
+    format!("{APP_DETAIL_PREFIX}{client_id}")
+}
+
+/// The app a record's `detail` names ([`app_detail`]), if any.
+pub fn app_of_detail(detail: &str) -> Option<&str> {
+    detail.strip_prefix(APP_DETAIL_PREFIX)
+}
+
+/// What starts the `detail` of a record of a request made through a SMART app.
+pub const APP_DETAIL_PREFIX: &str = "smart-app ";
+
 /// Every audit action, by the name it is stored under. Request actions are declared with
 /// their routes (`medilink-server/src/routes.rs`); the others by the code that records them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,13 +202,31 @@ pub enum Action {
     Reindex,
     /// An admin started an audit chain verification.
     AuditVerify,
+    /// A SMART app registered (RFC 7591; pending until approved).
+    SmartClientRegister,
+    /// An admin approved a SMART app.
+    SmartClientApprove,
+    /// An admin suspended a SMART app.
+    SmartClientSuspend,
+    /// A user approved or denied a SMART app's authorization request.
+    SmartAuthorize,
+    /// A physician launched a SMART app for a patient (EHR launch).
+    SmartLaunch,
+    /// A SMART access token was issued (code exchange or client credentials).
+    SmartTokenIssue,
+    /// A SMART refresh token was rotated for a new access token.
+    SmartTokenRefresh,
+    /// A SMART token, or a user's remembered decision with its tokens, was revoked.
+    SmartTokenRevoke,
+    /// A used authorization code or rotated refresh token was presented again: its tokens are revoked.
+    SmartTokenReuse,
     /// Any other request to an audited route (a method it does not have, an unknown path).
     Other,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 51] = [
         Action::Read,
         Action::Vread,
         Action::Search,
@@ -237,6 +268,15 @@ impl Action {
         Action::InvitationAccept,
         Action::Reindex,
         Action::AuditVerify,
+        Action::SmartClientRegister,
+        Action::SmartClientApprove,
+        Action::SmartClientSuspend,
+        Action::SmartAuthorize,
+        Action::SmartLaunch,
+        Action::SmartTokenIssue,
+        Action::SmartTokenRefresh,
+        Action::SmartTokenRevoke,
+        Action::SmartTokenReuse,
         Action::Other,
     ];
 
@@ -284,6 +324,15 @@ impl Action {
             Action::InvitationAccept => "invitation-accept",
             Action::Reindex => "reindex",
             Action::AuditVerify => "audit-verify",
+            Action::SmartClientRegister => "smart-client-register",
+            Action::SmartClientApprove => "smart-client-approve",
+            Action::SmartClientSuspend => "smart-client-suspend",
+            Action::SmartAuthorize => "smart-authorize",
+            Action::SmartLaunch => "smart-launch",
+            Action::SmartTokenIssue => "smart-token-issue",
+            Action::SmartTokenRefresh => "smart-token-refresh",
+            Action::SmartTokenRevoke => "smart-token-revoke",
+            Action::SmartTokenReuse => "smart-token-reuse",
 
             Action::Other => "other",
         }
@@ -377,7 +426,7 @@ pub struct AuditRecord {
 pub struct AuditFilter {
     /// Only this actor.
     pub actor: Option<String>,
-    /// Not this actor (records without an actor are kept).
+    /// Not this actor (records without an actor, and requests through a SMART app, are kept).
     pub not_actor: Option<String>,
     /// Only records naming this patient (among all the patients they name).
     pub patient_id: Option<String>,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use medilink_fhir::{RequestContext, ResourceId};
 
 use crate::accounts::{Role, UserId};
+use crate::smart::scopes::AppAccess;
 
 /// Who is making a request. Exhaustive on purpose: a new kind of caller must be considered by
 /// every decision that matches on it.
@@ -30,6 +31,10 @@ pub enum Caller {
         /// The purpose of use the request declares (an HL7 v3 `PurposeOfUse` code such as
         /// `TREAT`), when it declares one.
         purpose_of_use: Option<String>,
+        /// The SMART app acting for the user (issue #17), with what its token's scopes allow:
+        /// the consent policy intersects it with the user's own rights. `None`: the user's
+        /// own session (the portals).
+        app: Option<Arc<AppAccess>>,
     },
 }
 
@@ -42,6 +47,37 @@ impl Caller {
             mfa,
             patient_id,
             purpose_of_use: None,
+            app: None,
+        }
+    }
+
+    /// The same caller acting through the SMART app `app` (a user's only).
+    pub fn through_app(self, app: AppAccess) -> Self {
+        match self {
+            Caller::User {
+                user_id,
+                role,
+                mfa,
+                patient_id,
+                purpose_of_use,
+                ..
+            } => Caller::User {
+                user_id,
+                role,
+                mfa,
+                patient_id,
+                purpose_of_use,
+                app: Some(Arc::new(app)),
+            },
+            other => other,
+        }
+    }
+
+    /// The SMART app the request comes through, if any.
+    pub fn app(&self) -> Option<&AppAccess> {
+        match self {
+            Caller::User { app, .. } => app.as_deref(),
+            _ => None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! registry ([`worker`]; typed results of a `JobKind` in [`job_kind`]) with the periodic
 //! maintenance jobs ([`maintenance`]) and the admin-started ones ([`admin_jobs`]), researcher
 //! invitations ([`invitations`]), notifications — kinds, preferences, the outbox of
-//! deliveries, channels and templates ([`notifications`]) — and secret key files ([`keys`]).
+//! deliveries, channels and templates ([`notifications`]) — secret key files ([`keys`]) and SMART App Launch state ([`smart`]).
 //! With the `sql` feature, `sql` keeps the account, audit and notification tables on the SQL
 //! resource store's database.
 //!
@@ -22,6 +22,7 @@ pub mod job_kind;
 pub mod keys;
 pub mod maintenance;
 pub mod notifications;
+pub mod smart;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod worker;
@@ -57,4 +58,6 @@ pub struct Platform {
     pub kv: Arc<dyn KeyValue>,
     /// Notices, deliveries and notification preferences.
     pub notifications: Arc<dyn notifications::NotificationStore>,
+    /// SMART App Launch clients, remembered decisions and app refresh tokens (issue #17).
+    pub smart: Arc<dyn smart::SmartStore>,
 }

@@ -16,8 +16,10 @@ use tokio::sync::Mutex;
 
 mod accounts;
 mod notifications;
+mod smart;
 
 pub use notifications::SqlNotificationStore;
+pub use smart::SqlSmartStore;
 
 use crate::AuditFormat;
 use crate::accounts::duplicate;
@@ -65,6 +67,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_audit_detail.sql"),
         postgres: include_str!("../../migrations/postgres/0011_audit_detail.sql"),
     },
+    SqlMigration {
+        name: "0012_smart",
+        sqlite: include_str!("../../migrations/sqlite/0012_smart.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_smart.sql"),
+    },
 ];
 
 /// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
@@ -93,7 +100,11 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
             backend,
             append_lock: Mutex::new(()),
         }),
-        notifications: Arc::new(SqlNotificationStore { db, backend }),
+        notifications: Arc::new(SqlNotificationStore {
+            db: db.clone(),
+            backend,
+        }),
+        smart: Arc::new(SqlSmartStore { db, backend }),
         jobs: Arc::new(store.job_queue()),
         kv: Arc::new(store.key_value()),
     })
@@ -566,8 +577,10 @@ fn audit_where(select: &str, filter: &AuditFilter) -> (String, Vec<SqlValue>) {
         }
     }
     if let Some(actor) = &filter.not_actor {
-        sql.push_str(" AND (actor IS NULL OR actor <> ?)");
+        // Requests through a SMART app are kept (issue #17): the patient sees their apps.
+        sql.push_str(" AND (actor IS NULL OR actor <> ? OR detail LIKE ?)");
         values.push(actor.as_str().into());
+        values.push(format!("{}%", crate::audit::APP_DETAIL_PREFIX).into());
     }
     if let Some(patient) = &filter.patient_id {
         sql.push_str(" AND seq IN (SELECT seq FROM audit_log_patients WHERE patient_id = ?)");
@@ -868,7 +881,8 @@ mod tests {
                 "0006_audit_patients",
                 "0009_notifications",
                 "0010_admin",
-                "0011_audit_detail"
+                "0011_audit_detail",
+                "0012_smart"
             ]
         );
         let log = SqlAuditLog {

@@ -217,6 +217,14 @@ pub struct KeyArgs {
         hide_env_values = true
     )]
     pub research_key: Option<String>,
+    /// PEM file of the RSA key that signs SMART access tokens and id_tokens (default:
+    /// `{data-dir}/keys/smart-signing.pem`, generated in development).
+    #[arg(long, global = true, env = "MEDILINK_SMART_SIGNING_KEY")]
+    pub smart_signing_key: Option<PathBuf>,
+    /// PEM file of the previous SMART signing key, still published at `/oauth/jwks` after a
+    /// rotation (default: `{data-dir}/keys/smart-signing.previous.pem` when present).
+    #[arg(long, global = true, env = "MEDILINK_SMART_SIGNING_KEY_PREVIOUS")]
+    pub smart_signing_key_previous: Option<PathBuf>,
 }
 
 /// Options of `serve`.
@@ -361,9 +369,24 @@ pub struct SecurityConfig {
     pub cors_origins: Vec<String>,
     /// Send HSTS.
     pub hsts: bool,
+    /// The signing keys of SMART tokens.
+    pub smart_keys: crate::smart::SigningKeys,
 }
 
 impl KeyArgs {
+    /// The SMART signing keys: configured, or read from / generated into `{data_dir}/keys/`.
+    pub fn smart_keys(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<crate::smart::SigningKeys> {
+        crate::smart::SigningKeys::resolve(
+            self.smart_signing_key.as_deref(),
+            self.smart_signing_key_previous.as_deref(),
+            &data_dir.join("keys"),
+            self.production()?,
+        )
+    }
+
     /// Whether `MEDILINK_ENV` is `production`.
     pub fn production(&self) -> anyhow::Result<bool> {
         match self.environment.as_str() {
@@ -566,6 +589,7 @@ impl ServeArgs {
             redis_url: self.redis_url.clone(),
             cors_origins: self.cors_origins.clone(),
             hsts: self.hsts,
+            smart_keys: keys.smart_keys(&storage.data_dir)?,
         };
         let smtp = self
             .smtp_url

@@ -6,6 +6,9 @@
 //! makes one library call, [`fhir::response::FhirResponse`] and [`error::ApiError`] map the
 //! result. Library errors become HTTP statuses and OperationOutcomes in [`error`] only.
 //!
+//! SMART App Launch 2.2 and Backend Services (discovery, `/oauth/*`, scoped app tokens on
+//! the FHIR API) are [`smart`].
+//!
 //! [`app`] builds the router, so tests and examples can drive it without a socket.
 
 pub mod auth;
@@ -20,6 +23,7 @@ pub mod layers;
 pub mod mail;
 pub mod route_meta;
 pub mod serve;
+pub mod smart;
 pub mod state;
 
 mod admin;

@@ -399,6 +399,8 @@ fn routes(document_limit: usize) -> Routes {
         .method_not_allowed_fallback(wrong_method);
     Routes::new()
         .merge(health)
+        .merge(smart_oauth())
+        .merge(smart_api())
         .merge(fhir)
         .merge(export_files)
         .merge(api)
@@ -412,6 +414,88 @@ fn routes(document_limit: usize) -> Routes {
         .unmatched("/api/notifications", Meta::account())
         .unmatched("/api/auth/totp/", totp)
         .unmatched("/api/admin", Meta::admin())
+}
+
+/// Issue #17: the SMART App Launch endpoints outside `/api` (discovery and OAuth; public,
+/// the token events audited by their handlers' notes).
+fn smart_oauth() -> Routes {
+    use crate::smart::oauth;
+    let credentials = Meta::public().limit(LimitClass::Login);
+    Routes::new()
+        .get(
+            "/.well-known/smart-configuration",
+            oauth::discovery,
+            Meta::public(),
+        )
+        .get(
+            "/fhir/R4/.well-known/smart-configuration",
+            oauth::discovery,
+            Meta::public(),
+        )
+        .get("/oauth/authorize", oauth::authorize, Meta::public())
+        .post(
+            "/oauth/token",
+            oauth::token,
+            credentials.audit(Action::SmartTokenIssue),
+        )
+        .post(
+            "/oauth/register",
+            oauth::register,
+            credentials.audit(Action::SmartClientRegister),
+        )
+        .post("/oauth/introspect", oauth::introspect, credentials)
+        .post(
+            "/oauth/revoke",
+            oauth::revoke,
+            credentials.audit(Action::SmartTokenRevoke),
+        )
+        .get("/oauth/jwks", oauth::jwks, Meta::public())
+        .method_not_allowed_fallback(wrong_method)
+}
+
+/// Issue #17: the `/api` routes of SMART App Launch (consent screen, remembered decisions,
+/// EHR launch, the admin's client list).
+fn smart_api() -> Routes {
+    use crate::api::smart;
+    Routes::new()
+        .get(
+            "/api/smart/requests/{request_id}",
+            smart::request,
+            Meta::clinical(),
+        )
+        .post(
+            "/api/smart/requests/{request_id}/decision",
+            smart::decide,
+            Meta::clinical().audit(Action::SmartAuthorize),
+        )
+        .get(
+            "/api/smart/authorizations",
+            smart::authorizations,
+            Meta::account(),
+        )
+        .delete(
+            "/api/smart/authorizations/{client_id}",
+            smart::forget,
+            Meta::account().audit(Action::SmartTokenRevoke),
+        )
+        .get("/api/smart/apps", smart::apps, Meta::clinical())
+        .post(
+            "/api/smart/launch",
+            smart::launch,
+            Meta::clinical().audit(Action::SmartLaunch),
+        )
+        .get("/api/admin/smart/clients", smart::clients, Meta::admin())
+        .post(
+            "/api/admin/smart/clients/{client_id}/approve",
+            smart::approve,
+            Meta::admin().audit(Action::SmartClientApprove),
+        )
+        .post(
+            "/api/admin/smart/clients/{client_id}/suspend",
+            smart::suspend,
+            Meta::admin().audit(Action::SmartClientSuspend),
+        )
+        .method_not_allowed_fallback(wrong_method)
 }
 
 /// The metadata of every route of the application.

@@ -26,6 +26,7 @@ use medilink_platform::{AuditLog, Platform};
 use crate::auth::{Auth, AuthSettings, Keys};
 use crate::config::{DEFAULT_MAX_DOCUMENT_BYTES, Limits, ServeConfig, StorageConfig};
 use crate::layers::audit::AuditSink;
+use crate::smart::{SigningKeys, SmartService};
 
 /// How long one openFDA request may take (a slower answer is a warning of the check, whose
 /// offline findings stand).
@@ -89,7 +90,14 @@ pub struct AppState {
     /// The SMTP settings of notice e-mails (`None`: e-mail is not configured); the admin
     /// health check probes the server with them.
     pub smtp: Option<medilink_platform::notifications::smtp::SmtpSettings>,
+    /// The SMART App Launch authorization server (issue #17).
+    pub smart: Arc<SmartService>,
 }
+
+/// The signing key of a state built without configuration (tests, embedders): one per
+/// process, generated on first use.
+static EPHEMERAL_SMART_KEYS: std::sync::LazyLock<Option<SigningKeys>> =
+    std::sync::LazyLock::new(|| SigningKeys::ephemeral().ok());
 
 impl AppState {
     /// State with default limits and a `Host`-derived base URL; starts the audit writer.
@@ -136,6 +144,16 @@ impl AppState {
             portal_url: medilink_platform::notifications::DEFAULT_PORTAL_URL.to_owned(),
             kv: kv.clone(),
         };
+        let smart_keys = EPHEMERAL_SMART_KEYS
+            .clone()
+            .context("generating the SMART signing key")?;
+        let smart = SmartService::new(
+            platform.smart.clone(),
+            platform.accounts.clone(),
+            kv.clone(),
+            clock.clone(),
+            smart_keys,
+        );
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -177,7 +195,14 @@ impl AppState {
             job_deps,
             notifications,
             smtp: None,
+            smart: Arc::new(smart),
         })
+    }
+
+    /// The same state signing SMART tokens with `keys`.
+    pub fn with_smart_keys(mut self, keys: SigningKeys) -> Self {
+        self.smart = Arc::new(self.smart.with_keys(keys));
+        self
     }
 
     /// The same state with the job services rebuilt from `deps`.
@@ -243,6 +268,7 @@ impl AppState {
         )?;
         state.base_url = config.base_url.clone();
         state = state.with_research_ttl(config.research_ttl);
+        state = state.with_smart_keys(config.security.smart_keys.clone());
         state.limits = config.limits;
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;

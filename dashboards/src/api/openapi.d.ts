@@ -43,6 +43,18 @@ export interface paths {
     /** Rebuild the full-text index as a job (audited). */
     post: operations["adminReindex"];
   };
+  "/api/admin/smart/clients": {
+    /** Registered SMART clients, newest first. */
+    get: operations["adminSmartClients"];
+  };
+  "/api/admin/smart/clients/{client_id}/approve": {
+    /** Approve a SMART client (audited). */
+    post: operations["adminSmartApprove"];
+  };
+  "/api/admin/smart/clients/{client_id}/suspend": {
+    /** Suspend a SMART client: it obtains no tokens and its access tokens stop working (audited). */
+    post: operations["adminSmartSuspend"];
+  };
   "/api/admin/stats": {
     /** Counts of resources, patients, consents, break-glass grants, documents, jobs, exports and accounts. */
     get: operations["adminStats"];
@@ -205,6 +217,30 @@ export interface paths {
     /** Cross-resource full text, restricted by consent. */
     get: operations["search"];
   };
+  "/api/smart/apps": {
+    /** Approved apps with a launch URL (the physician's Launch app menu). */
+    get: operations["smartApps"];
+  };
+  "/api/smart/authorizations": {
+    /** The caller's remembered app decisions (connected apps). */
+    get: operations["smartAuthorizations"];
+  };
+  "/api/smart/authorizations/{client_id}": {
+    /** Forget the decision for an app and revoke its tokens for the caller (audited). */
+    delete: operations["smartForget"];
+  };
+  "/api/smart/launch": {
+    /** EHR launch of an app for a patient the physician may read (else 404); open launch_url in a new tab (audited). */
+    post: operations["smartLaunch"];
+  };
+  "/api/smart/requests/{request_id}": {
+    /** A pending SMART authorization request, for the consent screen: the app, the scopes in plain words, the patient context (404 unknown or expired; 403 when its launch belongs to another user). */
+    get: operations["smartRequest"];
+  };
+  "/api/smart/requests/{request_id}/decision": {
+    /** Approve (with the scopes granted, a subset of those requested) or deny a SMART authorization request; the browser goes to redirect_to (audited). */
+    post: operations["smartDecision"];
+  };
 }
 
 export type webhooks = Record<string, never>;
@@ -235,6 +271,8 @@ export interface components {
        * the account is unknown).
        */
       actor_name: string | null;
+      /** @description The SMART app (`client_id`) the access came through, if any. */
+      app: string | null;
       /** Format: date-time */
       at: string;
       break_glass: boolean;
@@ -382,6 +420,12 @@ export interface components {
      * @enum {string}
      */
     AllTypes: "*";
+    /** @description An app a physician may launch. */
+    AppView: {
+      client_id: string;
+      launch_uri: string | null;
+      name: string;
+    };
     /** @description A page of the audit log, newest first. */
     AuditPage: {
       records: components["schemas"]["AuditRecord"][];
@@ -434,6 +478,16 @@ export interface components {
        * @description Records checked (up to the first broken one).
        */
       records: number;
+    };
+    /** @description A remembered decision. */
+    AuthorizationView: {
+      client_id: string;
+      client_name: string;
+      /** Format: date-time */
+      granted_at: string;
+      /** Format: date-time */
+      last_used_at: string | null;
+      scopes: string[];
     };
     /** @description Body of `POST /api/consents/break-glass`. */
     BreakGlass: {
@@ -522,6 +576,18 @@ export interface components {
        * @description The right numeric value.
        */
       value?: number | null;
+    };
+    /** @description The user's decision. */
+    Decision: {
+      /** @description Approve (true) or deny. */
+      approve: boolean;
+      /** @description The scopes granted: a subset of the requested ones. */
+      scopes?: string[];
+    };
+    /** @description Where the browser goes next. */
+    DecisionResult: {
+      /** @description The app's redirect URI with `code` and `state`, or `error=access_denied`. */
+      redirect_to: string;
     };
     /** @description A patient's demographics as `/api/account/demographics` and registration exchange them. */
     Demographics: {
@@ -820,6 +886,15 @@ export interface components {
       /** @description The job's status. */
       status: string;
     };
+    /** @description `POST /api/smart/launch`. */
+    LaunchRequest: {
+      client_id: string;
+      patient_id: string;
+    };
+    /** @description The URL that launches the app (open it in a new tab). */
+    LaunchResult: {
+      launch_url: string;
+    };
     Login: {
       /** @description Normalised like `Register.email`. */
       email: string;
@@ -965,6 +1040,12 @@ export interface components {
       current_password: string;
       /** @description The strength rule of `Register.password`. */
       new_password: string;
+    };
+    /** @description The patient an authorization is about. */
+    PatientView: {
+      id: string;
+      /** @description The patient's name (official, else the first). */
+      name: string;
     };
     /** @description Preferences to save (kinds left out keep the default: on). */
     PreferencesInput: {
@@ -1150,6 +1231,15 @@ export interface components {
        */
       role: components["schemas"]["Role"];
     };
+    /** @description One requested scope, in plain words. */
+    ScopeView: {
+      /** @description What it lets the app do, in plain English. */
+      description: string;
+      /** @description Whether the app cannot work without it (the launch context). */
+      required: boolean;
+      /** @description The scope as the app asked for it. */
+      scope: string;
+    };
     /** @description One resource found. */
     SearchHit: {
       /** @description A short label: a name, a code's text or a title, when the resource has one. */
@@ -1183,6 +1273,36 @@ export interface components {
        */
       reason: string;
       type: string;
+    };
+    /** @description A registered client, for the admin. */
+    SmartClient: {
+      client_id: string;
+      /** Format: date-time */
+      created_at: string;
+      /** @description `public` or `confidential-asymmetric`. */
+      kind: string;
+      launch_uri: string | null;
+      name: string;
+      redirect_uris: string[];
+      /** @description The scopes it may ask for (space-separated). */
+      scope: string;
+      /** @description `pending`, `approved` or `suspended`. */
+      status: string;
+    };
+    /** @description The app asking. */
+    SmartRequestClient: {
+      client_id: string;
+      logo_uri: string | null;
+      name: string;
+      uri: string | null;
+    };
+    /** @description A pending authorization request, for the consent screen. */
+    SmartRequestView: {
+      client: components["schemas"]["SmartRequestClient"];
+      /** @description Whether it is an EHR launch (a physician opened the app for a patient). */
+      launch: boolean;
+      patient: null | components["schemas"]["PatientView"];
+      scopes: components["schemas"]["ScopeView"][];
     };
     /** @description Tokens handed to a client after a successful login or refresh. */
     TokenPair: {
@@ -1472,6 +1592,59 @@ export interface operations {
       };
       401: components["responses"]["Error"];
       403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Registered SMART clients, newest first. */
+  adminSmartClients: {
+    responses: {
+      /** @description The clients. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["SmartClient"][];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Approve a SMART client (audited). */
+  adminSmartApprove: {
+    parameters: {
+      path: {
+        client_id: string;
+      };
+    };
+    responses: {
+      /** @description Approved. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Suspend a SMART client: it obtains no tokens and its access tokens stop working (audited). */
+  adminSmartSuspend: {
+    parameters: {
+      path: {
+        client_id: string;
+      };
+    };
+    responses: {
+      /** @description Suspended. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };
@@ -2377,6 +2550,123 @@ export interface operations {
       400: components["responses"]["Error"];
       401: components["responses"]["Error"];
       403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Approved apps with a launch URL (the physician's Launch app menu). */
+  smartApps: {
+    responses: {
+      /** @description The apps. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AppView"][];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** The caller's remembered app decisions (connected apps). */
+  smartAuthorizations: {
+    responses: {
+      /** @description The decisions, newest first. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["AuthorizationView"][];
+        };
+      };
+      401: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Forget the decision for an app and revoke its tokens for the caller (audited). */
+  smartForget: {
+    parameters: {
+      path: {
+        client_id: string;
+      };
+    };
+    responses: {
+      /** @description Forgotten and revoked. */
+      204: {
+        content: never;
+      };
+      401: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** EHR launch of an app for a patient the physician may read (else 404); open launch_url in a new tab (audited). */
+  smartLaunch: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["LaunchRequest"];
+      };
+    };
+    responses: {
+      /** @description The app's launch URL with iss and launch. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["LaunchResult"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** A pending SMART authorization request, for the consent screen: the app, the scopes in plain words, the patient context (404 unknown or expired; 403 when its launch belongs to another user). */
+  smartRequest: {
+    parameters: {
+      path: {
+        request_id: string;
+      };
+    };
+    responses: {
+      /** @description The request. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["SmartRequestView"];
+        };
+      };
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
+      429: components["responses"]["Error"];
+      500: components["responses"]["Error"];
+    };
+  };
+  /** Approve (with the scopes granted, a subset of those requested) or deny a SMART authorization request; the browser goes to redirect_to (audited). */
+  smartDecision: {
+    parameters: {
+      path: {
+        request_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Decision"];
+      };
+    };
+    responses: {
+      /** @description Where the browser goes next. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["DecisionResult"];
+        };
+      };
+      400: components["responses"]["Error"];
+      401: components["responses"]["Error"];
+      403: components["responses"]["Error"];
+      404: components["responses"]["Error"];
       429: components["responses"]["Error"];
       500: components["responses"]["Error"];
     };

@@ -282,6 +282,9 @@ pub(crate) struct AccessLogEntryView {
     #[schema(required = true)]
     grant: Option<String>,
     break_glass: bool,
+    /// The SMART app (`client_id`) the access came through, if any.
+    #[schema(required = true)]
+    app: Option<String>,
 }
 
 impl From<AccessLogEntry> for AccessLogEntryView {
@@ -299,6 +302,7 @@ impl From<AccessLogEntry> for AccessLogEntryView {
             outcome,
             grant,
             break_glass,
+            app,
         } = entry;
         AccessLogEntryView {
             seq,
@@ -313,6 +317,7 @@ impl From<AccessLogEntry> for AccessLogEntryView {
             outcome,
             grant,
             break_glass,
+            app,
         }
     }
 }

@@ -18,6 +18,7 @@ pub(crate) mod openapi;
 pub(crate) mod research;
 pub(crate) mod schema;
 pub(crate) mod search;
+pub(crate) mod smart;
 
 pub(crate) use schema::{AccountState, RoleName};
 

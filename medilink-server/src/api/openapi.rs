@@ -35,7 +35,7 @@ use crate::auth::service::{TokenPair, TotpEnrolment, UserView};
 use crate::route_meta::{Access, RouteTable};
 
 /// The tags, in the document's order.
-const TAGS: [&str; 10] = [
+const TAGS: [&str; 11] = [
     "meta",
     "auth",
     "admin",
@@ -46,20 +46,23 @@ const TAGS: [&str; 10] = [
     "documents",
     "research",
     "notifications",
+    "smart",
 ];
 
 /// The document's description.
 const DESCRIPTION: &str = "The JSON API under /api (accounts, administration, consents, \
-drug-safety checks, search, directory, documents, research exports, notifications). The FHIR R4 API under /fhir/R4 is described by \
+drug-safety checks, search, directory, documents, research exports, notifications, SMART \
+App Launch consent and apps). The OAuth endpoints of SMART App Launch (/oauth/…) are described by \
+GET /.well-known/smart-configuration. The FHIR R4 API under /fhir/R4 is described by \
 its CapabilityStatement (GET /fhir/R4/metadata). Errors are FHIR OperationOutcomes.";
 
 /// One operation being described, with the schemas its bodies name.
-struct Op {
+pub(super) struct Op {
     builder: OperationBuilder,
     schemas: Vec<(String, RefOr<Schema>)>,
 }
 
-fn op(tag: &str, id: &str, summary: &str) -> Op {
+pub(super) fn op(tag: &str, id: &str, summary: &str) -> Op {
     Op {
         builder: OperationBuilder::new()
             .tag(tag)
@@ -77,7 +80,7 @@ fn json_content<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) -> Cont
 
 impl Op {
     /// A JSON body of type `T`, required or not.
-    fn body<T: ToSchema>(mut self, required: bool) -> Op {
+    pub(super) fn body<T: ToSchema>(mut self, required: bool) -> Op {
         let content = json_content::<T>(&mut self.schemas);
         let required = if required {
             Required::True
@@ -110,11 +113,25 @@ impl Op {
     }
 
     /// A `status` answer with a JSON body of type `T`.
-    fn ok<T: ToSchema>(mut self, status: u16, description: &str) -> Op {
+    pub(super) fn ok<T: ToSchema>(mut self, status: u16, description: &str) -> Op {
         let content = json_content::<T>(&mut self.schemas);
         let response = ResponseBuilder::new()
             .description(description)
             .content("application/json", content);
+        self.builder = self.builder.response(status.to_string(), response.build());
+        self
+    }
+
+    /// A `status` answer with a JSON array of `T`.
+    pub(super) fn ok_array<T: ToSchema>(mut self, status: u16, description: &str) -> Op {
+        self.schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(&mut self.schemas);
+        let array = utoipa::openapi::schema::ArrayBuilder::new()
+            .items(Ref::from_schema_name(T::name()))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content("application/json", Content::new(Some(array)));
         self.builder = self.builder.response(status.to_string(), response.build());
         self
     }
@@ -129,14 +146,14 @@ impl Op {
     }
 
     /// `204`, no body.
-    fn no_content(mut self, description: &str) -> Op {
+    pub(super) fn no_content(mut self, description: &str) -> Op {
         let response = ResponseBuilder::new().description(description).build();
         self.builder = self.builder.response("204", response);
         self
     }
 
     /// The error statuses the operation answers besides those of its access class.
-    fn errors(mut self, statuses: &[u16]) -> Op {
+    pub(super) fn errors(mut self, statuses: &[u16]) -> Op {
         for status in statuses {
             self.builder = self
                 .builder
@@ -550,7 +567,7 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         .body::<notifications::PreferencesInput>(true)
         .ok::<notifications::PreferencesView>(200, "The stored preferences.")
         .errors(&[400]),
-        _ => return None,
+        _ => return super::smart::describe(method, template),
     };
     Some(op)
 }

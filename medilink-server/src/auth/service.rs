@@ -387,6 +387,7 @@ impl Auth {
             mfa,
             partial,
             pid: user.patient_id.clone(),
+            app: None,
         })
     }
 

@@ -29,14 +29,18 @@ impl Principal {
         self.claims.role
     }
 
-    /// The caller these claims authenticate.
+    /// The caller these claims authenticate (through the SMART app of an app's token).
     pub fn caller(&self) -> Caller {
-        Caller::user(
+        let caller = Caller::user(
             self.claims.sub.clone(),
             self.claims.role,
             self.claims.mfa,
             self.claims.pid.clone(),
-        )
+        );
+        match &self.claims.app {
+            Some(grant) => caller.through_app(grant.access.clone()),
+            None => caller,
+        }
     }
 }
 
@@ -70,7 +74,11 @@ pub(crate) fn verify_bearer(
     {
         return Some(verified.result.clone());
     }
-    let result = app.auth.codec.verify(token, app.auth.clock.now());
+    let result = match app.auth.codec.verify(token, app.auth.clock.now()) {
+        // Not a portal token: perhaps a SMART app's (issue #17).
+        Err(TokenError::Invalid) => app.smart.verify_access(token).ok_or(TokenError::Invalid),
+        other => other,
+    };
     let verified = VerifiedToken {
         token: token.to_owned(),
         result: result.clone(),
@@ -95,7 +103,7 @@ async fn principal_from(
             "the login is not complete: send the TOTP code",
         ));
     }
-    if auth.revoked(&claims).await? {
+    if auth.revoked(&claims).await? || app.smart.revoked(&claims).await? {
         return Err(ApiError::unauthenticated("the token was revoked"));
     }
     Ok(Principal { claims })
@@ -140,6 +148,14 @@ pub(crate) async fn authenticate(
     if let Some(principal) = principal {
         if let Err(err) = allowed(class, &principal) {
             return err.into_response();
+        }
+        // A SMART app's token is for the FHIR API only (the route template, not the path).
+        let fhir_route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|route| route.as_str().starts_with("/fhir/R4"));
+        if principal.claims.app.is_some() && class != Access::Public && !fhir_route {
+            return ApiError::forbidden("an app's token is for the FHIR API only").into_response();
         }
         request.extensions_mut().insert(principal);
     }

@@ -32,6 +32,9 @@ pub struct Claims {
     pub partial: bool,
     /// The patient of a patient account.
     pub pid: Option<ResourceId>,
+    /// A SMART app's token (issue #17): its scopes, patient context and family. `None`: a
+    /// portal session.
+    pub app: Option<std::sync::Arc<crate::smart::SmartGrant>>,
 }
 
 /// Why a token is refused (never told to the client in detail).
@@ -120,6 +123,7 @@ impl TokenCodec {
                 .map(ResourceId::new)
                 .transpose()
                 .map_err(|_| TokenError::Invalid)?,
+            app: None,
         };
         if now.unix_timestamp() >= claims.exp {
             return Err(TokenError::Expired);
@@ -150,6 +154,7 @@ mod tests {
             mfa: true,
             partial: false,
             pid: None,
+            app: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! FHIR `capabilities`: `GET [base]/metadata`, a CapabilityStatement that lists exactly the
 //! interactions this server implements, with each type's search parameters (every registry
 //! parameter the planner serves: all but `special` ones and `_query`), `_include` /
-//! `_revinclude` values, the conditional interactions and the Bulk Data `export` operations.
+//! `_revinclude` values, the conditional interactions, the Bulk Data `export` operations and
+//! the SMART App Launch security (`rest.security`, issue #17).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -154,6 +155,36 @@ fn resource_entry(resource_type: ResourceType) -> Value {
     entry
 }
 
+/// `rest.security`: SMART App Launch (issue #17) — the `oauth-uris` extension naming the
+/// authorization server's endpoints and the `SMART-on-FHIR` service code.
+fn security(base: &str) -> Value {
+    let origin = base.strip_suffix("/fhir/R4").unwrap_or(base);
+    let uri = |name: &str, path: &str| json!({"url": name, "valueUri": format!("{origin}{path}")});
+    json!({
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [
+                uri("authorize", "/oauth/authorize"),
+                uri("token", "/oauth/token"),
+                uri("register", "/oauth/register"),
+                uri("manage", "/patient/settings"),
+                uri("introspect", "/oauth/introspect"),
+                uri("revoke", "/oauth/revoke"),
+            ],
+        }],
+        "service": [{
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                "code": "SMART-on-FHIR",
+                "display": "SMART-on-FHIR",
+            }],
+            "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+        }],
+        "description": "SMART App Launch 2.2 and Backend Services: discovery at \
+            [base]/.well-known/smart-configuration. Portal sessions use /api/auth/login.",
+    })
+}
+
 fn capability_statement(base: &str, date: &str) -> Value {
     let resources: Vec<Value> = ResourceType::ALL
         .iter()
@@ -178,6 +209,7 @@ fn capability_statement(base: &str, date: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": security(base),
             "resource": resources,
             "interaction": codes(&SYSTEM_INTERACTIONS),
             // The parameters of `GET [base]?…` (issue #18), full text included.

@@ -18,7 +18,8 @@
 //! request's [`AuditNote`] — a more precise action than the route's (the one route of
 //! `POST /api/admin/users/{id}/{action}`) and the subjects acted on (`User/{id}`,
 //! `Invitation/{id}`, `Job/{id}`), kept with the record's resources — even when the action
-//! then fails.
+//! then fails. A request made with a SMART app's token names the app in the record's
+//! `detail` (`smart-app {client_id}`), as do the token events the OAuth handlers note.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,7 @@ pub(crate) struct AuditNote(Arc<std::sync::Mutex<Note>>);
 struct Note {
     action: Option<Action>,
     subjects: Vec<String>,
+    detail: Option<String>,
 }
 
 impl AuditNote {
@@ -75,6 +77,12 @@ impl AuditNote {
     /// The record names `subject` (`Type/id`) among what the request acted on.
     pub(crate) fn subject(&self, subject: impl Into<String>) -> &Self {
         self.note().subjects.push(subject.into());
+        self
+    }
+
+    /// The record's `detail` (the SMART app a token event concerns: issue #17).
+    pub(crate) fn detail(&self, detail: impl Into<String>) -> &Self {
+        self.note().detail = Some(detail.into());
         self
     }
 }
@@ -204,13 +212,20 @@ pub(crate) async fn record(
         }
     });
     let response = next.run(request).await;
-    let (action, subjects) = {
+    let (action, subjects, noted) = {
         let mut note = note.note();
         (
             note.action.unwrap_or(action),
             std::mem::take(&mut note.subjects),
+            note.detail.take(),
         )
     };
+    // A request through a SMART app names the app (issue #17: the patient's access log shows
+    // which app read what).
+    let through_app = principal
+        .as_ref()
+        .and_then(|p| p.claims.app.as_ref())
+        .map(|grant| medilink_platform::audit::app_detail(&grant.access.client_id));
     let mut entry = AuditEntry {
         at: app.clock.now(),
         actor: principal.as_ref().map(|p| p.claims.sub.to_string()),
@@ -223,7 +238,7 @@ pub(crate) async fn record(
         outcome: response.status().as_u16(),
         client_ip: ip,
         request_id,
-        detail: None,
+        detail: through_app.or(noted),
     }
     .disclosing(&accessed.summary());
     entry.resource_ids.extend(subjects);

@@ -3,11 +3,12 @@
 //! `dashboards/dist`, embedded into the binary at build time (read from disk in debug builds)
 //! or read from a configured directory.
 //!
-//! Rules: `GET`/`HEAD` only; `/api`, `/fhir`, `/health` and `/metrics` are never answered
+//! Rules: `GET`/`HEAD` only; `/api`, `/fhir`, `/health`, `/metrics`, `/oauth` and
+//! `/.well-known` are never answered
 //! here. Hashed assets (`/assets/…`) are `immutable` for a year, everything else (the HTML)
 //! `no-cache` with an `ETag`. An unknown path that is not an asset gets its portal's
-//! `index.html` (SPA fallback: `/patient/…` → the patient portal, anything else → the
-//! physician portal); a missing asset is a plain `404`. Without built dashboards the portals
+//! `index.html` (SPA fallback: `/patient/…` and the SMART consent screen `/smart/…` → the
+//! patient portal, anything else → the physician portal); a missing asset is a plain `404`. Without built dashboards the portals
 //! answer a short page saying how to build them.
 
 use std::borrow::Cow;
@@ -30,7 +31,14 @@ use crate::state::AppState;
 struct Embedded;
 
 /// Path prefixes that belong to the APIs, never to the dashboards.
-const RESERVED: [&str; 4] = ["/api", "/fhir", "/health", "/metrics"];
+const RESERVED: [&str; 6] = [
+    "/api",
+    "/fhir",
+    "/health",
+    "/metrics",
+    "/oauth",
+    "/.well-known",
+];
 
 /// Content security policy of the dashboard pages: the default one, plus `data:` images (the
 /// TOTP enrolment QR code is a `data:` URL).
@@ -99,7 +107,8 @@ fn is_asset(path: &str) -> bool {
 
 /// The index page a client route of `path` belongs to.
 fn fallback_index(path: &str) -> &'static str {
-    if path.starts_with("/patient/") {
+    // Issue #17: the SMART consent screen is a page of the patient portal's bundle.
+    if path.starts_with("/patient/") || path.starts_with("/smart/") {
         "patient/index.html"
     } else {
         "index.html"

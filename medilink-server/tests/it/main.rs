@@ -40,5 +40,6 @@ mod research;
 mod restart;
 mod route_table;
 mod search;
+mod smart;
 mod static_files;
 mod tokens;

@@ -341,6 +341,24 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/account/demographics", "#16"),
     ("/fhir/R4/", "#18"),
     ("/fhir/R4/{type}/{id}/{target}", "#18"),
+    // Issue #17: SMART App Launch (discovery, OAuth, consent screen, apps, admin).
+    ("/.well-known/smart-configuration", "#17"),
+    ("/fhir/R4/.well-known/smart-configuration", "#17"),
+    ("/oauth/authorize", "#17"),
+    ("/oauth/token", "#17"),
+    ("/oauth/register", "#17"),
+    ("/oauth/introspect", "#17"),
+    ("/oauth/revoke", "#17"),
+    ("/oauth/jwks", "#17"),
+    ("/api/smart/requests/{request_id}", "#17"),
+    ("/api/smart/requests/{request_id}/decision", "#17"),
+    ("/api/smart/authorizations", "#17"),
+    ("/api/smart/authorizations/{client_id}", "#17"),
+    ("/api/smart/apps", "#17"),
+    ("/api/smart/launch", "#17"),
+    ("/api/admin/smart/clients", "#17"),
+    ("/api/admin/smart/clients/{client_id}/approve", "#17"),
+    ("/api/admin/smart/clients/{client_id}/suspend", "#17"),
 ];
 
 #[test]

@@ -84,6 +84,7 @@ fn user(role: Role) -> RequestContext {
             mfa: true,
             patient_id: None,
             purpose_of_use: None,
+            app: None,
         })),
         request_id: "test".to_owned(),
         accessed: Default::default(),

@@ -74,6 +74,7 @@ async fn a_worker_process_exports_a_patients_own_compartment_only() {
             mfa: true,
             patient_id: Some(patients[0].clone()),
             purpose_of_use: None,
+            app: None,
         })),
         request_id: "test".to_owned(),
         accessed: Default::default(),

@@ -1,0 +1,1117 @@
+//! Issue #17: SMART App Launch 2.2 and Backend Services, driven as an app would — discovery,
+//! registration and approval, the authorization code flow with PKCE computed here, the
+//! consent screen's API, code exchange, scoped reads and searches, refresh rotation and reuse
+//! detection, introspection and revocation, EHR launch, client credentials with an ES384 or
+//! RS384 assertion and a Bulk Data kick-off; every negative the issue lists. On SQLite, and
+//! on PostgreSQL (with two servers sharing Redis) when the test URLs are set.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jws::{ES384, JwsHeader, RS384};
+use josekit::jwt::{self, JwtPayload};
+use medilink_fhir::kv::{KeyValue, RedisKeyValue};
+use medilink_fhir::{Clock, IdGen, SeqIdGen, SqlOptions};
+use medilink_platform::{Role, open_store_and_platform};
+use medilink_server::auth::{AuthSettings, Keys};
+use medilink_server::{AppState, Limits};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{PostgresDatabase, TestApp, TestResponse, api_call, signed_in, unlimited};
+
+const REDIRECT: &str = "https://app.example/callback";
+const VERIFIER: &str = "a-long-random-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+const BASE: &str = "http://test.local/fhir/R4";
+const TOKEN_URL: &str = "http://test.local/oauth/token";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// A form POST without a bearer token; status and JSON.
+async fn post_form(app: &TestApp, uri: &str, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", ""),
+    ];
+    let response = app
+        .request(Method::POST, uri, &headers, Body::from(form(pairs)))
+        .await;
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
+}
+
+async fn get_as(app: &TestApp, token: &str, uri: &str) -> TestResponse {
+    let bearer = format!("Bearer {token}");
+    app.request(
+        Method::GET,
+        uri,
+        &[("authorization", &bearer)],
+        Body::empty(),
+    )
+    .await
+}
+
+/// Registers a client (RFC 7591) and has the admin approve it; its `client_id`.
+async fn registered(app: &TestApp, metadata: Value) -> String {
+    let response = app
+        .request(
+            Method::POST,
+            "/oauth/register",
+            &[("content-type", "application/json"), ("authorization", "")],
+            Body::from(metadata.to_string()),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    let answer = response.json();
+    assert_eq!(answer["status"], "pending");
+    let client_id = answer["client_id"].as_str().expect("client_id").to_owned();
+    let approve = app
+        .post(
+            &format!("/api/admin/smart/clients/{client_id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(approve.status, StatusCode::NO_CONTENT, "{}", approve.text());
+    client_id
+}
+
+fn public_client(scope: &str) -> Value {
+    json!({
+        "client_name": "Growth charts",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "launch_uri": "https://app.example/launch",
+        "scope": scope,
+    })
+}
+
+fn authorize_query(client_id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "st-1"),
+        ("aud", BASE),
+        ("code_challenge_method", "S256"),
+    ];
+    let challenge = challenge(VERIFIER);
+    if !extra.iter().any(|(name, _)| *name == "code_challenge") {
+        pairs.push(("code_challenge", &challenge));
+    }
+    pairs.extend_from_slice(extra);
+    let pairs: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    format!("/oauth/authorize?{}", form(&pairs))
+}
+
+/// `GET /oauth/authorize`: the pending request's id.
+async fn request_id(app: &TestApp, query: &str) -> String {
+    let response = app
+        .request(Method::GET, query, &[("authorization", "")], Body::empty())
+        .await;
+    assert_eq!(response.status, StatusCode::FOUND, "{}", response.text());
+    let location = response.header("location");
+    location
+        .strip_prefix("/smart/authorize?request=")
+        .unwrap_or_else(|| panic!("to the consent screen: {location}"))
+        .to_owned()
+}
+
+/// The user approves `scopes` of the request: the code.
+async fn approved_code(app: &TestApp, user: &str, request: &str, scopes: &[&str]) -> String {
+    let (status, answer) = api_call(
+        app,
+        Method::POST,
+        &format!("/api/smart/requests/{request}/decision"),
+        user,
+        Some(&json!({"approve": true, "scopes": scopes})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let redirect =
+        url::Url::parse(answer["redirect_to"].as_str().expect("redirect_to")).expect("url");
+    assert!(redirect.as_str().starts_with(REDIRECT));
+    let param = |name: &str| {
+        redirect
+            .query_pairs()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some("st-1"));
+    param("code").expect("code")
+}
+
+/// A fresh code for `user` of `scopes` (authorize, then approve all).
+async fn code(app: &TestApp, client: &str, user: &str, scopes: &[&str]) -> String {
+    let request = request_id(app, &authorize_query(client, &scopes.join(" "), &[])).await;
+    approved_code(app, user, &request, scopes).await
+}
+
+async fn exchange(app: &TestApp, client: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
+    post_form(
+        app,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+}
+
+async fn create(app: &TestApp, body: Value) -> String {
+    let uri = format!("/fhir/R4/{}", body["resourceType"].as_str().expect("type"));
+    let response = app.post(&uri, &body).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.json()["id"].as_str().expect("id").to_owned()
+}
+
+fn observation(patient: &str, category: &str) -> Value {
+    json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": category}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": format!("Patient/{patient}")}
+    })
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["resource"]["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A patient account: its token and `Patient` id.
+async fn patient(app: &TestApp, email: &str) -> (String, String) {
+    let token = signed_in(&app.state, email, Role::Patient).await;
+    let (_, me) = api_call(app, Method::GET, "/api/auth/me", &token, None).await;
+    (token, me["patient_id"].as_str().expect("pid").to_owned())
+}
+
+#[tokio::test]
+async fn discovery_jwks_and_capability_statement_declare_smart() {
+    let app = TestApp::new().await;
+    for path in [
+        "/.well-known/smart-configuration",
+        "/fhir/R4/.well-known/smart-configuration",
+    ] {
+        let response = app
+            .request(Method::GET, path, &[("authorization", "")], Body::empty())
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{path}");
+        let config = response.json();
+        for field in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "registration_endpoint",
+            "jwks_uri",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ] {
+            assert!(
+                config[field]
+                    .as_str()
+                    .is_some_and(|url| url.starts_with("http://test.local/")),
+                "{field}"
+            );
+        }
+        assert_eq!(config["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(config["response_types_supported"], json!(["code"]));
+        for capability in [
+            "launch-ehr",
+            "launch-standalone",
+            "client-public",
+            "client-confidential-asymmetric",
+            "context-ehr-patient",
+            "context-standalone-patient",
+            "permission-v2",
+            "permission-patient",
+            "permission-user",
+            "permission-offline",
+            "sso-openid-connect",
+        ] {
+            assert!(
+                config["capabilities"]
+                    .as_array()
+                    .expect("capabilities")
+                    .contains(&json!(capability)),
+                "{capability}"
+            );
+        }
+        for grant in ["authorization_code", "refresh_token", "client_credentials"] {
+            assert!(
+                config["grant_types_supported"]
+                    .as_array()
+                    .expect("grants")
+                    .contains(&json!(grant))
+            );
+        }
+        assert!(
+            config["scopes_supported"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+        );
+        assert!(
+            config["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .expect("methods")
+                .contains(&json!("private_key_jwt"))
+        );
+    }
+    let jwks = app.get("/oauth/jwks").await.json();
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kty"], "RSA");
+    assert!(key["kid"].is_string() && key.get("d").is_none(), "{jwks}");
+    let statement = app.get("/fhir/R4/metadata").await.json();
+    let security = &statement["rest"][0]["security"];
+    assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    let oauth = &security["extension"][0];
+    assert_eq!(
+        oauth["url"],
+        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    );
+    let uris: Vec<&str> = oauth["extension"]
+        .as_array()
+        .expect("uris")
+        .iter()
+        .filter_map(|uri| uri["url"].as_str())
+        .collect();
+    assert!(
+        uris.contains(&"authorize") && uris.contains(&"token"),
+        "{uris:?}"
+    );
+}
+
+/// The standalone launch of a patient, every step and negative the issue lists.
+async fn standalone_launch(app: TestApp) {
+    let (alice, a) = patient(&app, "alice@test.local").await;
+    let (_bob, b) = patient(&app, "bob@test.local").await;
+    let lab = create(&app, observation(&a, "laboratory")).await;
+    let vitals = create(&app, observation(&a, "vital-signs")).await;
+    let bobs = create(&app, observation(&b, "laboratory")).await;
+    let condition = json!({"resourceType": "Condition",
+        "subject": {"reference": format!("Patient/{a}")}, "code": {"text": "x"}});
+    create(&app, condition).await;
+
+    // Registration: pending clients get nothing, and are told nothing but 400.
+    let scope = "launch/patient openid fhirUser offline_access patient/Patient.r \
+                 patient/Observation.rs patient/Condition.rs";
+    let response = app
+        .request(
+            Method::POST,
+            "/oauth/register",
+            &[("content-type", "application/json"), ("authorization", "")],
+            Body::from(public_client(scope).to_string()),
+        )
+        .await;
+    let pending = response.json()["client_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let refused = app
+        .request(
+            Method::GET,
+            &authorize_query(&pending, scope, &[]),
+            &[("authorization", "")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.headers.get("location").is_none());
+    let listed = app.get("/api/admin/smart/clients").await.json();
+    assert_eq!(listed[0]["status"], "pending", "{listed}");
+    let client = registered(&app, public_client(scope)).await;
+
+    // Redirect URI mismatch and unknown clients: 400, never redirected.
+    for query in [
+        authorize_query(
+            &client,
+            scope,
+            &[("redirect_uri", "https://evil.example/cb")],
+        ),
+        authorize_query("no-such-client", scope, &[]),
+    ] {
+        let response = app
+            .request(Method::GET, &query, &[("authorization", "")], Body::empty())
+            .await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(response.headers.get("location").is_none());
+    }
+    // Missing PKCE, a plain challenge, a wrong aud: back to the app with an error.
+    for extra in [
+        vec![("code_challenge", "")],
+        vec![("code_challenge_method", "plain")],
+        vec![("aud", "https://other.example/fhir")],
+    ] {
+        let query = authorize_query(&client, scope, &extra);
+        let response = app
+            .request(Method::GET, &query, &[("authorization", "")], Body::empty())
+            .await;
+        assert_eq!(response.status, StatusCode::FOUND, "{query}");
+        let location = response.header("location");
+        assert!(
+            location.starts_with(REDIRECT) && location.contains("error=invalid_request"),
+            "{location}"
+        );
+        assert!(location.contains("state=st-1"));
+    }
+
+    // The consent screen: the app, the scopes in words, the patient's own record.
+    let request = request_id(&app, &authorize_query(&client, scope, &[])).await;
+    let (status, view) = api_call(
+        &app,
+        Method::GET,
+        &format!("/api/smart/requests/{request}"),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["client"]["name"], "Growth charts");
+    assert_eq!(view["patient"]["id"], json!(a));
+    assert_eq!(view["launch"], false);
+    assert!(
+        view["scopes"]
+            .as_array()
+            .expect("scopes")
+            .iter()
+            .all(|s| s["description"].is_string())
+    );
+    // She narrows: no Condition.
+    let granted = [
+        "launch/patient",
+        "openid",
+        "fhirUser",
+        "offline_access",
+        "patient/Patient.r",
+        "patient/Observation.rs",
+    ];
+    let first = approved_code(&app, &alice, &request, &granted).await;
+    let (status, _) = api_call(
+        &app,
+        Method::GET,
+        &format!("/api/smart/requests/{request}"),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a decided request is gone");
+
+    // Wrong verifier, missing verifier, wrong redirect: invalid_grant.
+    let (status, answer) = exchange(
+        &app,
+        &client,
+        &first,
+        "x-wrong-verifier-0123456789-0123456789-0123456789",
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let second = code(&app, &client, &alice, &granted).await;
+    let (status, answer) = exchange(&app, &client, &second, "").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let third = code(&app, &client, &alice, &granted).await;
+    let (status, answer) = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &third),
+            ("redirect_uri", "https://app.example/other"),
+            ("client_id", &client),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // The exchange.
+    let fourth = code(&app, &client, &alice, &granted).await;
+    let (status, tokens) = exchange(&app, &client, &fourth, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["patient"], json!(a));
+    assert!(tokens["refresh_token"].is_string());
+    let id_token = claims_of(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id_token["fhirUser"], json!(format!("{BASE}/Patient/{a}")));
+    assert_eq!(id_token["aud"], json!(client));
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+
+    // Reads and searches limited by the scopes and the patient context.
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Patient/{b}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Observation/{bobs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let mut mine = vec![lab.clone(), vitals.clone()];
+    mine.sort();
+    let search = get_as(&app, &access, "/fhir/R4/Observation").await;
+    assert_eq!(search.status, StatusCode::OK, "{}", search.text());
+    assert_eq!(ids(&search.json()), mine);
+    let other = get_as(
+        &app,
+        &access,
+        &format!("/fhir/R4/Observation?subject=Patient/{b}"),
+    )
+    .await;
+    assert_eq!(ids(&other.json()), Vec::<String>::new());
+    // Condition was narrowed away; her own session still reads it (positive control).
+    assert_eq!(
+        get_as(&app, &access, "/fhir/R4/Condition").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let own = get_as(&app, &alice, "/fhir/R4/Condition").await;
+    assert_eq!(ids(&own.json()).len(), 1, "{}", own.text());
+    // An app's token is for the FHIR API only.
+    assert_eq!(
+        get_as(&app, &access, "/api/auth/me").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Her access log names the app and what it read.
+    let (_, log) = api_call(&app, Method::GET, "/api/consents/access-log", &alice, None).await;
+    let through_app: Vec<&Value> = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|entry| entry["app"] == json!(client))
+        .collect();
+    assert!(
+        through_app.iter().any(|entry| entry["resource_ids"]
+            .as_array()
+            .is_some_and(|ids| ids.contains(&json!(format!("Observation/{lab}"))))),
+        "{log}"
+    );
+
+    // Code reuse: refused, and the tokens it gave are revoked.
+    let (status, answer) = exchange(&app, &client, &fourth, VERIFIER).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let (status, _) = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the family's refresh token died too"
+    );
+
+    // Refresh: rotation, no escalation, reuse detection.
+    let fifth = code(&app, &client, &alice, &granted).await;
+    let (_, tokens) = exchange(&app, &client, &fifth, VERIFIER).await;
+    let old_refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let (status, answer) = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old_refresh),
+            ("client_id", &client),
+            ("scope", "patient/Observation.rs patient/Condition.rs"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    let (status, renewed) = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old_refresh),
+            ("client_id", &client),
+            ("scope", "patient/Observation.rs offline_access"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert_eq!(renewed["scope"], "patient/Observation.rs offline_access");
+    let renewed_access = renewed["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(
+        get_as(
+            &app,
+            &renewed_access,
+            &format!("/fhir/R4/Observation/{lab}")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    // Narrowed: the Patient scope is gone (a read answers as for a missing resource).
+    assert_eq!(
+        get_as(&app, &renewed_access, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get_as(&app, &renewed_access, "/fhir/R4/Patient")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let (status, answer) = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old_refresh),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        get_as(
+            &app,
+            &renewed_access,
+            &format!("/fhir/R4/Observation/{lab}")
+        )
+        .await
+        .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Introspection and revocation.
+    let sixth = code(&app, &client, &alice, &granted).await;
+    let (_, tokens) = exchange(&app, &client, &sixth, VERIFIER).await;
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let (status, info) = post_form(
+        &app,
+        "/oauth/introspect",
+        &[("token", &access), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (info["active"].as_bool(), info["patient"].as_str()),
+        (Some(true), Some(a.as_str())),
+        "{info}"
+    );
+    let (status, _) = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("token", &access), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, info) = post_form(
+        &app,
+        "/oauth/introspect",
+        &[("token", &access), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(info["active"], false);
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let (_, info) = post_form(
+        &app,
+        "/oauth/introspect",
+        &[("token", refresh), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(info["active"], true, "{info}");
+
+    // Settings: the remembered decision, forgotten with its tokens.
+    let (status, remembered) =
+        api_call(&app, Method::GET, "/api/smart/authorizations", &alice, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(remembered[0]["client_id"], json!(client), "{remembered}");
+    assert_eq!(remembered[0]["client_name"], "Growth charts");
+    let (status, _) = api_call(
+        &app,
+        Method::DELETE,
+        &format!("/api/smart/authorizations/{client}"),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, info) = post_form(
+        &app,
+        "/oauth/introspect",
+        &[("token", refresh), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(info["active"], false, "{info}");
+    let (_, remembered) =
+        api_call(&app, Method::GET, "/api/smart/authorizations", &alice, None).await;
+    assert_eq!(remembered, json!([]));
+
+    // Every token event is in the audit trail, naming the app.
+    let records = app
+        .get("/api/admin/audit?action=smart-token-reuse")
+        .await
+        .json();
+    assert_eq!(
+        records["records"].as_array().map(Vec::len),
+        Some(3),
+        "{records}"
+    );
+}
+
+#[tokio::test]
+async fn standalone_launch_on_sqlite() {
+    standalone_launch(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn standalone_launch_on_postgres() {
+    PostgresDatabase::run("the standalone launch", |url| async move {
+        standalone_launch(TestApp::on(&SqlOptions::new(&url), Limits::default()).await).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ehr_launch_reaches_a_consented_patient_only() {
+    let app = TestApp::new().await;
+    let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
+    let other_doctor = signed_in(&app.state, "doc2@test.local", Role::Physician).await;
+    let (_, me) = api_call(&app, Method::GET, "/api/auth/me", &doctor, None).await;
+    let doctor_id = me["id"].as_str().expect("id").to_owned();
+    let (alice, a) = patient(&app, "alice@test.local").await;
+    let (_bob, b) = patient(&app, "bob@test.local").await;
+    let alices = create(&app, observation(&a, "laboratory")).await;
+    let bobs = create(&app, observation(&b, "laboratory")).await;
+    let grant = json!({"grantee": doctor_id, "scope": ["*"], "purpose": "TREAT"});
+    let (status, _) = api_call(&app, Method::POST, "/api/consents", &alice, Some(&grant)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let client = registered(&app, public_client("launch openid fhirUser patient/*.rs")).await;
+
+    let (_, apps) = api_call(&app, Method::GET, "/api/smart/apps", &doctor, None).await;
+    assert_eq!(apps[0]["client_id"], json!(client), "{apps}");
+    // Not consented: as for any patient he may not read.
+    let (status, _) = api_call(
+        &app,
+        Method::POST,
+        "/api/smart/launch",
+        &doctor,
+        Some(&json!({"client_id": client, "patient_id": b})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, launched) = api_call(
+        &app,
+        Method::POST,
+        "/api/smart/launch",
+        &doctor,
+        Some(&json!({"client_id": client, "patient_id": a})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{launched}");
+    let launch_url = url::Url::parse(launched["launch_url"].as_str().expect("url")).expect("url");
+    assert!(
+        launch_url
+            .as_str()
+            .starts_with("https://app.example/launch?")
+    );
+    let param = |name: &str| {
+        launch_url
+            .query_pairs()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("iss").as_deref(), Some(BASE));
+    let launch = param("launch").expect("launch");
+
+    let scopes = ["launch", "openid", "patient/*.rs"];
+    let request = request_id(
+        &app,
+        &authorize_query(&client, &scopes.join(" "), &[("launch", &launch)]),
+    )
+    .await;
+    let (status, _) = api_call(
+        &app,
+        Method::GET,
+        &format!("/api/smart/requests/{request}"),
+        &other_doctor,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the launch is bound to the physician"
+    );
+    let (_, view) = api_call(
+        &app,
+        Method::GET,
+        &format!("/api/smart/requests/{request}"),
+        &doctor,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (view["launch"].as_bool(), &view["patient"]["id"]),
+        (Some(true), &json!(a)),
+        "{view}"
+    );
+    let code = approved_code(&app, &doctor, &request, &scopes).await;
+    let (status, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["patient"], json!(a));
+    assert_eq!(tokens["need_patient_banner"], true);
+    let access = tokens["access_token"].as_str().expect("access");
+    assert_eq!(
+        get_as(&app, access, &format!("/fhir/R4/Observation/{alices}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(&app, access, &format!("/fhir/R4/Observation/{bobs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ids(&get_as(&app, access, "/fhir/R4/Observation").await.json()),
+        vec![alices.clone()]
+    );
+    // An unknown launch is refused at authorization.
+    let query = authorize_query(&client, "launch openid", &[("launch", "forged")]);
+    let response = app
+        .request(Method::GET, &query, &[("authorization", "")], Body::empty())
+        .await;
+    assert!(
+        response
+            .header("location")
+            .contains("error=invalid_request")
+    );
+}
+
+/// A Backend Services client's key pair: its public JWK (with `kid`) and a signer of
+/// assertions.
+fn es384_assertion(private: &josekit::jwk::Jwk, kid: &str, claims: Value) -> String {
+    let mut header = JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id(kid);
+    let payload =
+        JwtPayload::from_map(claims.as_object().expect("object").clone()).expect("payload");
+    let signer = ES384.signer_from_jwk(private).expect("signer");
+    jwt::encode_with_signer(&payload, &header, &signer).expect("sign")
+}
+
+fn assertion_claims(client: &str, jti: &str, now: i64, exp: i64, aud: &str) -> Value {
+    json!({"iss": client, "sub": client, "aud": aud, "exp": now + exp, "jti": jti})
+}
+
+#[tokio::test]
+async fn backend_services_with_es384_and_rs384_assertions() {
+    let app = TestApp::new().await;
+    let (_, a) = patient(&app, "alice@test.local").await;
+    create(&app, observation(&a, "laboratory")).await;
+    let mut private = josekit::jwk::Jwk::generate_ec_key(EcCurve::P384).expect("key");
+    private.set_key_id("k1");
+    private.set_algorithm("ES384");
+    let mut public = private.to_public_key().expect("public");
+    public.set_key_id("k1");
+    let metadata = json!({
+        "client_name": "Nightly export",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [Value::Object(public.as_ref().clone())]},
+        "scope": "system/Patient.rs system/Observation.rs",
+    });
+    let client = registered(&app, metadata).await;
+    let now = app.clock.now().unix_timestamp();
+    let token = |assertion: String, scope: &'static str| {
+        let app = app.clone();
+        async move {
+            post_form(
+                &app,
+                "/oauth/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("scope", scope),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await
+        }
+    };
+    let good = es384_assertion(
+        &private,
+        "k1",
+        assertion_claims(&client, "j-1", now, 240, TOKEN_URL),
+    );
+    let (status, tokens) = token(good.clone(), "system/Patient.rs system/Observation.rs").await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(tokens.get("refresh_token").is_none());
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    // Replayed, expired, too long-lived, wrong audience, another key: refused.
+    let other = josekit::jwk::Jwk::generate_ec_key(EcCurve::P384).expect("key");
+    for (assertion, why) in [
+        (good, "replayed jti"),
+        (
+            es384_assertion(
+                &private,
+                "k1",
+                assertion_claims(&client, "j-2", now, -1, TOKEN_URL),
+            ),
+            "expired",
+        ),
+        (
+            es384_assertion(
+                &private,
+                "k1",
+                assertion_claims(&client, "j-3", now, 3600, TOKEN_URL),
+            ),
+            "exp too far",
+        ),
+        (
+            es384_assertion(
+                &private,
+                "k1",
+                assertion_claims(&client, "j-4", now, 240, "https://other.example/token"),
+            ),
+            "wrong aud",
+        ),
+        (
+            es384_assertion(
+                &other,
+                "k1",
+                assertion_claims(&client, "j-5", now, 240, TOKEN_URL),
+            ),
+            "wrong key",
+        ),
+    ] {
+        let (status, answer) = token(assertion, "system/Patient.rs").await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "{why}"
+        );
+    }
+    // Scopes: system/ ones it registered only.
+    let fresh = es384_assertion(
+        &private,
+        "k1",
+        assertion_claims(&client, "j-6", now, 240, TOKEN_URL),
+    );
+    let (status, answer) = token(fresh, "system/Condition.rs").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+
+    // Every patient's data of its types, nothing else; a bulk export kick-off.
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ids(&get_as(&app, &access, "/fhir/R4/Observation").await.json()).len(),
+        1
+    );
+    assert_eq!(
+        get_as(&app, &access, "/fhir/R4/Condition").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get_as(&app, &access, "/api/admin/users").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let bearer = format!("Bearer {access}");
+    let kick_off = app
+        .request(
+            Method::GET,
+            "/fhir/R4/$export?_type=Patient,Observation",
+            &[
+                ("authorization", &bearer),
+                ("prefer", "respond-async"),
+                ("accept", "application/fhir+json"),
+            ],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(kick_off.status, StatusCode::ACCEPTED, "{}", kick_off.text());
+
+    // RS384 works too.
+    let rsa = josekit::jwk::Jwk::generate_rsa_key(2048).expect("rsa");
+    let mut rsa_public = rsa.to_public_key().expect("public");
+    rsa_public.set_key_id("r1");
+    let rsa_client = registered(
+        &app,
+        json!({
+            "client_name": "Reports", "grant_types": ["client_credentials"],
+            "jwks": {"keys": [Value::Object(rsa_public.as_ref().clone())]},
+        }),
+    )
+    .await;
+    let mut header = JwsHeader::new();
+    header.set_key_id("r1");
+    let claims = assertion_claims(&rsa_client, "r-1", now, 240, TOKEN_URL);
+    let payload =
+        JwtPayload::from_map(claims.as_object().expect("object").clone()).expect("payload");
+    let signed = jwt::encode_with_signer(
+        &payload,
+        &header,
+        &RS384.signer_from_jwk(&rsa).expect("signer"),
+    )
+    .expect("sign");
+    let (status, tokens) = token(signed, "system/*.rs").await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+
+    // A suspended client's token stops working.
+    let suspend = app
+        .post(
+            &format!("/api/admin/smart/clients/{client}/suspend"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(suspend.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_as(&app, &access, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A second server on the same database (no admin of its own) sharing `kv`.
+async fn second_server(first: &TestApp, options: &SqlOptions, kv: Arc<dyn KeyValue>) -> TestApp {
+    let clock: Arc<dyn Clock> = first.clock.clone();
+    let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("second"));
+    let (store, platform) = open_store_and_platform(options, clock.clone(), ids.clone())
+        .await
+        .expect("store");
+    let mut settings = AuthSettings::for_tests();
+    settings.rate = unlimited();
+    let state =
+        AppState::new(store, platform, kv, ids, clock, Keys::for_tests(), settings).expect("state");
+    first.with_state(state)
+}
+
+#[tokio::test]
+async fn two_servers_sharing_redis_one_authorizes_the_other_exchanges() {
+    let Ok(redis_url) = std::env::var("MEDILINK_TEST_REDIS_URL") else {
+        return;
+    };
+    PostgresDatabase::run("two SMART servers", |url| async move {
+        let prefix = format!("medilink-test-{}:", uuid::Uuid::new_v4());
+        let redis = RedisKeyValue::connect(&redis_url, prefix)
+            .await
+            .expect("redis");
+        let kv: Arc<dyn KeyValue> = Arc::new(redis.clone());
+        let options = SqlOptions::new(&url);
+        let mut settings = AuthSettings::for_tests();
+        settings.rate = unlimited();
+        let first = TestApp::build(&options, Limits::default(), settings, Some(kv.clone())).await;
+        let second = second_server(&first, &options, kv).await;
+        let (alice, a) = patient(&first, "alice@test.local").await;
+        let client = registered(&first, public_client("launch/patient patient/Patient.r")).await;
+        let code = code(
+            &first,
+            &client,
+            &alice,
+            &["launch/patient", "patient/Patient.r"],
+        )
+        .await;
+        let (status, tokens) = exchange(&second, &client, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let access = tokens["access_token"].as_str().expect("access");
+        assert_eq!(
+            get_as(&first, access, &format!("/fhir/R4/Patient/{a}"))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        // The reuse is seen by the first server, and revokes the token on both.
+        let (status, _) = exchange(&first, &client, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            get_as(&second, access, &format!("/fhir/R4/Patient/{a}"))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        redis.clear().await.expect("clear");
+    })
+    .await;
+}
