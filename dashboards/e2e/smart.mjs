@@ -252,6 +252,10 @@ await run("the patient revokes the app in Settings → Connected apps: its refre
   await pat.getByLabel('Authentication code').fill(await freshCode(adaSession.secret));
   await pat.getByRole('button', { name: 'Verify' }).click();
   await pat.getByRole('heading', { name: 'Health summary' }).waitFor();
+  // The access log names the app the reads came through.
+  await pat.goto(`${base}/patient/access-log`);
+  await pat.getByTestId('via-app').filter({ hasText: 'through the app E2E Growth Chart' }).first().waitFor();
+  await expectAccessible(pat, 'patient access log with app reads');
   await pat.goto(`${base}/patient/settings`);
   const connected = pat.getByTestId('connected-apps');
   await connected.getByText('E2E Growth Chart').waitFor();

@@ -80,11 +80,6 @@ done
 # pinned in tools/smart/requirements.txt, in a virtualenv under the build target directory).
 smart() {
     export E2E_SMART_HANDOFF="$data/smart-handoff.json"
-    # Until the SMART server (branch smart-17) is merged, a server without it skips, saying so.
-    if ! curl -fsS "$MEDILINK_URL/.well-known/smart-configuration" >/dev/null 2>&1; then
-        echo "SKIP e2e (smart): this server has no /.well-known/smart-configuration" >&2
-        return 0
-    fi
     node e2e/smart.mjs || return 1
     local venv="$target/smart-venv"
     if [ ! -x "$venv/bin/python" ] || [ "$root/tools/smart/requirements.txt" -nt "$venv/.installed" ]; then

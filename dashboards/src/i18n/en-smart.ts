@@ -42,6 +42,7 @@ export const enSmart = {
   'smart.connected.unused': 'Not used yet.',
   'smart.revoke': 'Revoke',
   'smart.revokeOf': 'Revoke the access of {app}',
+  'log.viaApp': 'through the app {app}',
   'smart.launch': 'Launch app',
   'smart.launch.list': 'Apps to launch with this patient',
   'smart.launch.open': 'Open {app}',

@@ -43,6 +43,7 @@ export const esSmart: Record<keyof typeof enSmart, Message> = {
   'smart.connected.unused': 'Aún sin usar.',
   'smart.revoke': 'Revocar',
   'smart.revokeOf': 'Revocar el acceso de {app}',
+  'log.viaApp': 'a través de la aplicación {app}',
   'smart.launch': 'Abrir aplicación',
   'smart.launch.list': 'Aplicaciones que abrir con este paciente',
   'smart.launch.open': 'Abrir {app}',

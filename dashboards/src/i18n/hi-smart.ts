@@ -43,6 +43,7 @@ export const hiSmart: Record<keyof typeof enSmart, Message> = {
   'smart.connected.unused': 'अभी उपयोग नहीं हुआ।',
   'smart.revoke': 'रद्द करें',
   'smart.revokeOf': '{app} की पहुँच रद्द करें',
+  'log.viaApp': 'ऐप {app} के ज़रिए',
   'smart.launch': 'ऐप खोलें',
   'smart.launch.list': 'इस मरीज़ के साथ खोलने के ऐप',
   'smart.launch.open': '{app} खोलें',

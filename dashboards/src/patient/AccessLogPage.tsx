@@ -7,6 +7,7 @@ import { formatDateTime, userLocale } from '../fhir/format';
 import type { AccessLogEntry } from '../api/types';
 import { translate as t, type MessageKey } from '../i18n/core';
 import { typeLabel } from '../physician/SearchPage';
+import { smartApi } from '../smart/api';
 
 const ACTIONS: Record<string, MessageKey> = {
   read: 'log.action.read',
@@ -51,10 +52,18 @@ export function actorLabel(entry: AccessLogEntry): string {
   return entry.actor ? t('log.removed') : t('log.system');
 }
 
+/** The names of the SMART apps the patient connected, by client id (an app since revoked: its id). */
+function useAppNames(): (clientId: string) => string {
+  const client = useClient();
+  const apps = useQuery({ queryKey: ['smart', 'authorizations'], queryFn: () => smartApi.authorizations(client), retry: false });
+  return (clientId) => apps.data?.find((app) => app.client_id === clientId)?.client_name ?? clientId;
+}
+
 export function AccessLogPage() {
   const client = useClient();
   const locale = userLocale();
   const log = useQuery({ queryKey: ['access-log'], queryFn: () => client.accessLog(), staleTime: 0 });
+  const appName = useAppNames();
   return (
     <>
       <PageTitle actions={<button type="button" onClick={() => void log.refetch()}>{t('log.refresh')}</button>}>{t('log.title')}</PageTitle>
@@ -87,6 +96,12 @@ export function AccessLogPage() {
                           <td>{formatDateTime(e.at, locale)}</td>
                           <td>
                             <span className="actor-name">{actorLabel(e)}</span> {e.role ? <span className="muted">({roleLabel(e.role)})</span> : null}
+                            {e.app ? (
+                              <span className="muted" data-testid="via-app">
+                                {' '}
+                                {t('log.viaApp', { app: appName(e.app) })}
+                              </span>
+                            ) : null}
                             {e.break_glass ? (
                               <>
                                 {' '}

@@ -52,6 +52,7 @@ describe('access log actor', () => {
     resource_types: ['Patient'],
     outcome: 200,
     grant: null,
+    app: null,
     break_glass: false,
     ...patch,
   });

@@ -15,6 +15,7 @@ import { ConnectedApps } from './ConnectedApps';
 import { LaunchMenu } from './LaunchMenu';
 import { ClientsPage } from './ClientsPage';
 import type { AuthorizationRequest } from './api';
+import { AccessLogPage } from '../patient/AccessLogPage';
 
 afterEach(() => {
   cleanup();
@@ -256,5 +257,33 @@ describe('ClientsPage', () => {
     await waitFor(() => expect(of('POST', '/api/admin/smart/clients/c1/approve')).toHaveLength(1));
     fireEvent.click(screen.getByRole('button', { name: 'Suspend Backend' }));
     await waitFor(() => expect(of('POST', '/api/admin/smart/clients/c2/suspend')).toHaveLength(1));
+  });
+});
+
+describe('the access log', () => {
+  it('says which app an access came through (by name when the patient connected it, else its id)', async () => {
+    const entry = (seq: number, app: string | null) => ({
+      seq,
+      at: '2024-05-01T10:00:00Z',
+      actor: 'u-pat',
+      actor_name: 'Ada Example',
+      role: 'patient',
+      action: 'read',
+      resource_type: 'Patient',
+      resource_ids: ['Patient/p1'],
+      resource_types: ['Patient'],
+      outcome: 200,
+      grant: null,
+      app,
+      break_glass: false,
+    });
+    renderWithServer(<AccessLogPage />, (call) => {
+      if (call.url.startsWith('/api/consents/access-log')) return [200, { entries: [entry(3, 'c1'), entry(2, 'c-gone'), entry(1, null)] }];
+      if (call.url === '/api/smart/authorizations') return [200, [{ client_id: 'c1', client_name: 'Growth Chart', scopes: [], granted_at: '2024-05-01T10:00:00Z', last_used_at: null }]];
+      return undefined;
+    }, { me: PATIENT });
+    await screen.findByText('through the app Growth Chart');
+    const vias = screen.getAllByTestId('via-app').map((el) => el.textContent?.trim());
+    expect(vias).toEqual(['through the app Growth Chart', 'through the app c-gone']);
   });
 });
