@@ -12,7 +12,9 @@ use medilink_platform::worker::{Registry, Worker, WorkerOptions};
 use medilink_platform::{AccountStatus, Role};
 
 use crate::auth::{Auth, AuthSettings};
-use crate::config::{AuditCommand, Cli, Command, ServeConfig, UserCommand, WorkerSettings};
+use crate::config::{
+    AuditCommand, Cli, Command, ServeConfig, SmartCommand, UserCommand, WorkerSettings,
+};
 use crate::state::{AppState, open_platform, open_search_index, open_storage};
 
 /// How often the full-text follower polls the change feed when caught up.
@@ -43,6 +45,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => user_add(&cli, email, password, role, name.as_deref()).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
         Command::Doctor => crate::doctor::run(&cli.storage, &cli.keys).await,
+        Command::Smart(SmartCommand::RotateKey) => {
+            let storage = cli.storage.validate(false)?;
+            let kid = crate::smart::SigningKeys::rotate(&storage.data_dir.join("keys"))?;
+            tracing::info!(%kid, "SMART signing key rotated: restart the servers");
+            Ok(())
+        }
         Command::Openapi => {
             use std::io::Write as _;
             let document = crate::openapi_document();

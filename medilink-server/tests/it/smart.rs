@@ -532,6 +532,33 @@ async fn standalone_launch(app: TestApp) {
         "{log}"
     );
 
+    // A granular scope: laboratory Observations only, planned into the search (the
+    // unrestricted token above saw both: the positive control).
+    let lab_only = "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory";
+    let granular = code(&app, &client, &alice, &["launch/patient", lab_only]).await;
+    let (status, tokens_lab) = exchange(&app, &client, &granular, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens_lab}");
+    let lab_token = tokens_lab["access_token"].as_str().expect("access");
+    let search = get_as(&app, lab_token, "/fhir/R4/Observation?_total=accurate").await;
+    assert_eq!(ids(&search.json()), vec![lab.clone()], "{}", search.text());
+    assert_eq!(
+        search.json()["total"],
+        json!(1),
+        "counted in the query, not filtered after"
+    );
+    assert_eq!(
+        get_as(&app, lab_token, &format!("/fhir/R4/Observation/{lab}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(&app, lab_token, &format!("/fhir/R4/Observation/{vitals}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
     // Code reuse: refused, and the tokens it gave are revoked.
     let (status, answer) = exchange(&app, &client, &fourth, VERIFIER).await;
     assert_eq!(
