@@ -53,6 +53,7 @@ describe('access log actor', () => {
     outcome: 200,
     grant: null,
     break_glass: false,
+    app: null,
     ...patch,
   });
 
