@@ -852,8 +852,8 @@ async fn ehr_launch_reaches_a_consented_patient_only() {
         (Some(true), &json!(a)),
         "{view}"
     );
-    let code = approved_code(&app, &doctor, &request, &scopes).await;
-    let (status, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+    let launch_code = approved_code(&app, &doctor, &request, &scopes).await;
+    let (status, tokens) = exchange(&app, &client, &launch_code, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["patient"], json!(a));
     assert_eq!(tokens["need_patient_banner"], true);
@@ -873,6 +873,39 @@ async fn ehr_launch_reaches_a_consented_patient_only() {
     assert_eq!(
         ids(&get_as(&app, access, "/fhir/R4/Observation").await.json()),
         vec![alices.clone()]
+    );
+    // user/ scopes without a launch: the physician's own rights, i.e. his consented patients
+    // only (and no patient context at all).
+    let user_client = registered(&app, public_client("openid user/Observation.rs")).await;
+    let user_code = code(&app, &user_client, &doctor, &["user/Observation.rs"]).await;
+    let (status, tokens) = exchange(&app, &user_client, &user_code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(tokens.get("patient").is_none());
+    let user_token = tokens["access_token"].as_str().expect("access");
+    assert_eq!(
+        ids(&get_as(&app, user_token, "/fhir/R4/Observation")
+            .await
+            .json()),
+        vec![alices.clone()]
+    );
+    assert_eq!(
+        get_as(&app, user_token, &format!("/fhir/R4/Observation/{bobs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get_as(&app, user_token, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Positive control: his own session reads Alice's record.
+    assert_eq!(
+        get_as(&app, &doctor, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::OK
     );
     // An unknown launch is refused at authorization.
     let query = authorize_query(&client, "launch openid", &[("launch", "forged")]);
