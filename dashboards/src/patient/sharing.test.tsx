@@ -54,6 +54,7 @@ describe('access log actor', () => {
     grant: null,
     app: null,
     break_glass: false,
+    app: null,
     ...patch,
   });
 
