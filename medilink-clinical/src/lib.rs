@@ -45,6 +45,28 @@
 //!
 //! This is decision support over a small public data set, not a complete drug compendium: an
 //! empty result means "nothing known", never "safe".
+//!
+//! # Quick start
+//!
+//! ```
+//! use medilink_clinical::{Checker, KnowledgeBase, MedicationInput};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), medilink_clinical::ClinicalError> {
+//! let knowledge = KnowledgeBase::offline();
+//! let named = |text: &str| MedicationInput { text: Some(text.to_owned()), ..Default::default() };
+//! // A brand name and an ingredient, resolved to ingredients and classes.
+//! let warfarin = knowledge.resolve(&named("Coumadin 5mg"));
+//! let aspirin = knowledge.resolve(&named("aspirin"));
+//! let findings = Checker::offline().check(&[warfarin, aspirin], &[], &[]).await?;
+//! assert_eq!(findings[0].key, "interaction:aspirin+warfarin");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This crate has no feature flags; [`OpenFdaSource`] asks the openFDA API over HTTPS when a
+//! host adds it to a [`Checker`].
+#![warn(missing_docs)]
 
 pub mod cds;
 pub mod check;

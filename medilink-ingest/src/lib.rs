@@ -12,6 +12,42 @@
 //!
 //! [`pipeline::Pipeline`] strings the stages together. The crate knows nothing about HTTP,
 //! queues or users.
+//!
+//! # Quick start
+//!
+//! Analyse a report's text (a PDF or image goes through [`Pipeline::analyse`] instead, which
+//! reads the text layer or runs OCR first):
+//!
+//! ```
+//! use medilink_ingest::text::{DocumentText, TextOrigin};
+//! use medilink_ingest::{DocumentKind, Pipeline};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), medilink_ingest::IngestError> {
+//! let page = "Test        Result   Units   Reference Range\n\
+//!             Hemoglobin  13.5     g/dL    12.0-16.0\n\
+//!             Glucose     95       mg/dL   70-99\n";
+//! let text = DocumentText { pages: vec![page.to_owned()], origin: TextOrigin::TextLayer };
+//! let analysis = Pipeline::offline_default().analyse_text(DocumentKind::Pdf, &text).await?;
+//! let names: Vec<&str> = analysis.results.iter().map(|r| r.extracted.name.as_str()).collect();
+//! assert_eq!(names, ["Hemoglobin", "Glucose"]);
+//! // Each result mapped to LOINC, with a confidence score.
+//! assert!(analysis.results.iter().all(|result| result.loinc.is_some()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`fhir`] turns an [`Analysis`] into a transaction Bundle of Observations and a
+//! DiagnosticReport, and [`job`] runs the whole pipeline as the `document.ingest` job.
+//!
+//! # Feature flags
+//!
+//! | Feature | Enables |
+//! |---|---|
+//! | `cli` | `cli`: the extractor's command-line flags (clap) that both MediLink hosts flatten into theirs |
+//!
+//! OCR runs the `tesseract` command when it is installed; nothing else is needed at build time.
+#![warn(missing_docs)]
 
 #[cfg(feature = "cli")]
 pub mod cli;

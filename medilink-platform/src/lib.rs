@@ -12,6 +12,66 @@
 //! already encrypted and secrets already hashed: the server owns the cryptography. The job
 //! queue (with `JobKind`), key-value and blob seams it drives stay `medilink-fhir`'s
 //! (`medilink_fhir::{jobs, kv, blob}`), built by its backend builder.
+//!
+//! # Quick start
+//!
+//! Open the store and the platform tables on one database, and run a job of one's own kind:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use async_trait::async_trait;
+//! use medilink_fhir::jobs::{Job, NewJob};
+//! use medilink_fhir::{Clock, IdGen, SqlOptions, SystemClock, UuidIdGen};
+//! use medilink_platform::open_store_and_platform;
+//! use medilink_platform::worker::{JobError, JobHandler, JobOutcome, Registry, Step, Worker,
+//!     WorkerOptions};
+//!
+//! #[derive(Debug)]
+//! struct Hello;
+//!
+//! #[async_trait]
+//! impl JobHandler for Hello {
+//!     async fn run(&self, job: &Job) -> Result<JobOutcome, JobError> {
+//!         Ok(JobOutcome::completed(serde_json::json!({"greeted": job.payload["name"]})))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), medilink_fhir::FhirError> {
+//! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+//! let ids: Arc<dyn IdGen> = Arc::new(UuidIdGen);
+//! let options = SqlOptions::new("sqlite::memory:");
+//! let (_store, platform) = open_store_and_platform(&options, clock.clone(), ids).await?;
+//!
+//! let mut registry = Registry::new();
+//! registry.register("example.hello", Arc::new(Hello));
+//! let worker = Worker::new(platform.jobs.clone(), registry, clock, WorkerOptions::new("w1"));
+//! let job = platform
+//!     .jobs
+//!     .enqueue(NewJob::new("example.hello", serde_json::json!({"name": "world"})))
+//!     .await?;
+//! // One step of the loop (`Worker::run` loops until shutdown).
+//! assert!(matches!(worker.run_once().await?, Step::Ran { .. }));
+//! let done = platform.jobs.get(job.id).await?.expect("stored");
+//! assert_eq!(done.result, Some(serde_json::json!({"greeted": "world"})));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/custom_job.rs` shows a typed kind (`JobKind`) on a running worker, and
+//! `examples/change_feed.rs` a consumer keeping its cursor in [`Platform::kv`].
+//!
+//! # Feature flags
+//!
+//! | Feature | Enables |
+//! |---|---|
+//! | `sql-sqlite` | `sql` on SQLite (`open_store_and_platform` with `sqlite://…` URLs) |
+//! | `sql-postgres` | `sql` on PostgreSQL (`postgres://…`) |
+//! | `sql` | the account, audit, job, key-value and notification tables on the resource store's database; turned on by either of the above |
+//! | `tantivy` | the `maintenance.fulltext` job, the full-text index's catch-up |
+//! | `smtp` | `notifications::smtp`, the SMTP mailer of notification e-mails |
+#![warn(missing_docs)]
 
 pub mod accounts;
 pub mod admin_jobs;

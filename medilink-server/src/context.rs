@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use medilink_fhir::{Accessed, RequestContext};
-use medilink_platform::CallerContext;
+use medilink_platform::{Caller, CallerContext};
 
 use crate::auth::Principal;
 use crate::layers::request_id::{RequestId, current_request_id};
@@ -54,9 +54,13 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestCaller {
             .get::<Accessed>()
             .cloned()
             .unwrap_or_default();
-        let mut context = match &principal {
-            Some(principal) => RequestContext::for_caller(principal.caller(), request_id),
-            None => RequestContext::anonymous(request_id),
+        // A principal of the `authenticate` middleware, or (`crate::fhir_router`) the caller an
+        // embedder's own authentication left in the request.
+        let embedded = parts.extensions.get::<Caller>().cloned();
+        let mut context = match (&principal, embedded) {
+            (Some(principal), _) => RequestContext::for_caller(principal.caller(), request_id),
+            (None, Some(caller)) => RequestContext::for_caller(caller, request_id),
+            (None, None) => RequestContext::anonymous(request_id),
         };
         context.accessed = accessed;
         Ok(RequestCaller { context, principal })

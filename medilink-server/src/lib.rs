@@ -10,6 +10,36 @@
 //! the FHIR API) are [`smart`].
 //!
 //! [`app`] builds the router, so tests and examples can drive it without a socket.
+//!
+//! # Embedding the FHIR API
+//!
+//! A service with its own axum router and its own authentication mounts the FHIR routes alone
+//! with [`fhir_router`]; its authentication middleware supplies the caller:
+//!
+//! ```no_run
+//! use axum::extract::Request;
+//! use axum::middleware::{self, Next};
+//! use axum::response::Response;
+//! use medilink_platform::{Caller, Role, UserId};
+//! use medilink_server::AppState;
+//!
+//! async fn my_auth(mut request: Request, next: Next) -> Response {
+//!     // Check the service's own session here; this sketch trusts everybody as one physician.
+//!     let caller = Caller::user(UserId("dr".into()), Role::Physician, true, None);
+//!     request.extensions_mut().insert(caller);
+//!     next.run(request).await
+//! }
+//!
+//! fn my_app(state: AppState) -> axum::Router {
+//!     axum::Router::new()
+//!         .merge(medilink_server::fhir_router(state))
+//!         .layer(middleware::from_fn(my_auth))
+//! }
+//! ```
+//!
+//! `medilink-server/examples/fhir_router.rs` builds the [`AppState`] and makes requests
+//! through such a router (run by the test command).
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod config;
@@ -39,6 +69,21 @@ pub use state::AppState;
 /// The complete HTTP application: FHIR REST API, health endpoints and middleware.
 pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
+}
+
+/// The FHIR R4 REST API alone (`/fhir/R4/…`), to mount in an embedder's own axum router
+/// (`Router::merge`): every FHIR interaction of [`app`] over `state`'s consent-guarded store,
+/// with request ids, audit records and panic catching, but without [`app`]'s authentication,
+/// rate limits, CORS, dashboards or `/api` routes.
+///
+/// The embedder authenticates: its own middleware puts the signed-in user's
+/// [`medilink_platform::Caller`] into the request's extensions
+/// (`request.extensions_mut().insert(caller)`), and the consent guard decides from it. A
+/// request without one is anonymous and sees nothing; `Caller::System` sees everything, so
+/// never derive it from anything the client sends. See
+/// `medilink-server/examples/fhir_router.rs`.
+pub fn fhir_router(state: AppState) -> axum::Router {
+    routes::fhir_router(state)
 }
 
 /// The OpenAPI 3.1 document of [`app`]'s `/api` routes, generated from the route table and the

@@ -20,9 +20,10 @@ use crate::route_meta::{self, Action, LimitClass, Meta, RouteTable, Routes};
 use crate::state::AppState;
 use crate::{api, cds, health};
 
-/// Every route with its metadata (`document_limit`: the largest document upload body).
-fn routes(document_limit: usize) -> Routes {
-    let fhir = Routes::new()
+/// The FHIR REST API's routes (`/fhir/R4/…` but the NDJSON export files), with content
+/// negotiation: part of [`routes`], and what [`fhir_router`] mounts for an embedder.
+fn fhir_routes() -> Routes {
+    Routes::new()
         .post(
             "/fhir/R4",
             bundle::bundle,
@@ -149,7 +150,12 @@ fn routes(document_limit: usize) -> Routes {
             Meta::clinical().audit(Action::Search),
         )
         .method_not_allowed_fallback(wrong_method)
-        .layer(from_fn(negotiate));
+        .layer(from_fn(negotiate))
+}
+
+/// Every route with its metadata (`document_limit`: the largest document upload body).
+fn routes(document_limit: usize) -> Routes {
+    let fhir = fhir_routes();
     // Export files are NDJSON: outside the JSON-only negotiation.
     let export_files = Routes::new()
         .get(
@@ -538,5 +544,27 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(cors)
         // Outermost, so that durations and in-flight counts cover every layer.
         .layer(from_fn_with_state(state.clone(), metrics::measure))
+        .with_state(state)
+}
+
+/// The FHIR REST API alone, for an embedder's own router (`crate::fhir_router`): the
+/// `/fhir/R4` routes and the Bulk Data export files, with request ids, the audit record of
+/// every request and panic catching — but no authentication, rate limits, CORS or metrics,
+/// which are the embedder's. Its authentication layer supplies the caller as a
+/// [`medilink_platform::Caller`] request extension ([`crate::context::RequestCaller`]).
+pub(crate) fn fhir_router(state: AppState) -> Router {
+    let export_files = Routes::new()
+        .get(
+            "/fhir/R4/$export-file/{id}/{file}",
+            export::file,
+            Meta::clinical().audit(Action::ExportFile),
+        )
+        .method_not_allowed_fallback(wrong_method);
+    let (routes, table) = fhir_routes().merge(export_files).into_parts();
+    routes
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.clone(), audit::record))
+        .layer(from_fn_with_state(Arc::new(table), route_meta::classify))
+        .layer(from_fn(assign_request_id))
         .with_state(state)
 }

@@ -47,6 +47,24 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 impl Keys {
+    /// The four keys of a deployment: access-token signing, PII encryption, the e-mail lookup
+    /// hash and research pseudonyms (each [`KEY_LEN`] bytes, e.g. read with
+    /// [`medilink_platform::keys::resolve_key`], or fresh [`random_bytes`] for a process that
+    /// issues no tokens and keeps no encrypted rows).
+    pub fn new(
+        jwt: [u8; KEY_LEN],
+        encryption: [u8; KEY_LEN],
+        lookup: [u8; KEY_LEN],
+        research: [u8; KEY_LEN],
+    ) -> Keys {
+        Keys {
+            jwt,
+            encryption,
+            lookup,
+            research,
+        }
+    }
+
     /// Fixed keys for tests.
     pub fn for_tests() -> Keys {
         Keys {

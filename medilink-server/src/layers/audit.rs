@@ -28,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use medilink_fhir::Accessed;
-use medilink_platform::{AuditEntry, AuditLog};
+use medilink_platform::{AuditEntry, AuditLog, Caller};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
@@ -193,7 +193,12 @@ pub(crate) async fn record(
     request.extensions_mut().insert(accessed.clone());
     let note = AuditNote::default();
     request.extensions_mut().insert(note.clone());
-    let principal = request.extensions().get::<Principal>().cloned();
+    // The authenticated principal, or the caller an embedder's authentication supplied
+    // (`crate::fhir_router`).
+    let caller = match request.extensions().get::<Principal>() {
+        Some(principal) => Some(principal.caller()),
+        None => request.extensions().get::<Caller>().cloned(),
+    };
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -228,8 +233,14 @@ pub(crate) async fn record(
         .map(|grant| medilink_platform::audit::app_detail(&grant.access.client_id));
     let mut entry = AuditEntry {
         at: app.clock.now(),
-        actor: principal.as_ref().map(|p| p.claims.sub.to_string()),
-        role: principal.as_ref().map(|p| p.role().as_str().to_owned()),
+        actor: caller
+            .as_ref()
+            .and_then(Caller::user_id)
+            .map(ToString::to_string),
+        role: caller
+            .as_ref()
+            .and_then(Caller::role)
+            .map(|role| role.as_str().to_owned()),
         action: action.into(),
         resource_type,
         resource_ids: Vec::new(),
