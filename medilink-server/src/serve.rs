@@ -15,8 +15,7 @@ use crate::auth::demographics::Demographics;
 use crate::auth::service::{NewAccount, PatientRecord};
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{
-    AuditCommand, Cli, Command, PatientArgs, ServeConfig, SmartCommand, UserCommand,
-    WorkerSettings,
+    AuditCommand, Cli, Command, PatientArgs, ServeConfig, SmartCommand, UserCommand, WorkerSettings,
 };
 use crate::state::{AppState, open_platform, open_search_index, open_storage};
 
