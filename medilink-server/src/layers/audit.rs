@@ -227,10 +227,10 @@ pub(crate) async fn record(
     };
     // A request through a SMART app names the app (issue #17: the patient's access log shows
     // which app read what).
-    let through_app = principal
+    let through_app = caller
         .as_ref()
-        .and_then(|p| p.claims.app.as_ref())
-        .map(|grant| medilink_platform::audit::app_detail(&grant.access.client_id));
+        .and_then(Caller::app)
+        .map(|access| medilink_platform::audit::app_detail(&access.client_id));
     let mut entry = AuditEntry {
         at: app.clock.now(),
         actor: caller
