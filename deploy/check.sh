@@ -254,6 +254,14 @@ for key in list(env):
         del env[key]
     elif key in ("MEDILINK_SERVER_LISTEN", "MEDILINK_WORKER_METRICS_LISTEN"):
         env[key] = f"127.0.0.1:{port}"
+if "MEDILINK_SMART_SIGNING_KEY" in env:
+    # The container's mounted PEM (issue #17): one generated key for every local server.
+    pem = f"{os.environ['WORK']}/smart-signing.pem"
+    if not os.path.exists(pem):
+        import subprocess
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-out", pem], check=True, capture_output=True)
+    env["MEDILINK_SMART_SIGNING_KEY"] = pem
 env["MEDILINK_DATA_DIR"] = f"{os.environ['WORK']}/{service}"
 for key, value in env.items():
     print(f"export {key}={shlex.quote(value)}")

@@ -42,6 +42,7 @@ use medilink_platform::{Caller, CallerContext};
 use members::Members;
 
 mod members;
+mod scopes;
 
 /// Versions a restricted type/system history walks at most.
 const MAX_HISTORY_SCAN: usize = 100_000;
@@ -204,6 +205,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
                     grants,
                 )
                 .allow
+                    && scopes::category_allows(principal, stored)
             }
             None => false,
         }
@@ -787,6 +789,12 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
         let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
+        // A SMART app's granular scope (issue #17) is a criterion of the query.
+        let mut query = std::borrow::Cow::Borrowed(query);
+        if let Some(criterion) = scopes::category_criterion(&principal, query.resource_type)? {
+            query.to_mut().criteria.push(criterion);
+        }
+        let query = query.as_ref();
         let mut page = match access(
             &principal,
             query.resource_type,
@@ -794,9 +802,12 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
             self.consents.now(),
         ) {
             Access::All => self.inner.search(ctx, query).await?,
-            Access::Denied(_) => {
+            Access::Denied(reason) => {
                 return Err(FhirError::Forbidden {
-                    reason: "this role may not access this data",
+                    reason: match reason {
+                        crate::policy::Reason::Scope => "the app's scopes do not allow this",
+                        _ => "this role may not access this data",
+                    },
                 });
             }
             Access::Patients { .. } => {

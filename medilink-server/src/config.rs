@@ -107,6 +107,18 @@ pub enum Command {
     /// the database (`--database-url`) and the keys; one line per check with what to fix,
     /// exit status 1 when any check fails.
     Doctor,
+    /// SMART App Launch administration.
+    #[command(subcommand)]
+    Smart(SmartCommand),
+}
+
+/// `smart …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SmartCommand {
+    /// Rotate the signing key of SMART tokens in `{data-dir}/keys/`: the current key becomes
+    /// the previous one (still published at `/oauth/jwks`), a new key signs after the servers
+    /// restart. Run it twice no sooner than an access token's lifetime apart.
+    RotateKey,
 }
 
 /// `user …`.

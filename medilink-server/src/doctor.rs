@@ -294,7 +294,45 @@ fn key_checks(keys: &KeyArgs, data_dir: &Path) -> Vec<Check> {
     ]
     .into_iter()
     .map(|(given, env, file)| key(given.as_deref(), env, &dir.join(file), production))
+    .chain([smart_key(
+        keys.smart_signing_key.as_deref(),
+        &dir.join(crate::smart::keys::CURRENT_FILE),
+        production,
+    )])
     .collect()
+}
+
+/// The SMART signing key (issue #17): a readable RSA PEM, configured or in the key directory;
+/// production generates none.
+fn smart_key(given: Option<&Path>, default: &Path, production: bool) -> Check {
+    let path = given.unwrap_or(default);
+    let fix = "set MEDILINK_SMART_SIGNING_KEY to an RSA key in PEM \
+               (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out smart-signing.pem)";
+    match std::fs::read(path) {
+        Ok(pem) => match crate::smart::SigningKeys::from_pem(&pem, None) {
+            Ok(keys) => Check::ok(
+                "smart key",
+                format!("{} (kid {})", path.display(), keys.current_kid()),
+            ),
+            Err(err) => Check::bad("smart key", Level::Fail, format!("{err:#}"), fix),
+        },
+        Err(_) if production || given.is_some() => Check::bad(
+            "smart key",
+            Level::Fail,
+            format!(
+                "{} cannot be read (production generates no keys)",
+                path.display()
+            ),
+            fix,
+        ),
+        Err(_) => Check::ok(
+            "smart key",
+            format!(
+                "{} is generated at the first start (development)",
+                path.display()
+            ),
+        ),
+    }
 }
 
 fn key(given: Option<&str>, env: &str, path: &Path, production: bool) -> Check {
@@ -351,6 +389,22 @@ mod tests {
             "warn  disk        2.0 GiB free (fix: free some space)"
         );
         assert_eq!(Check::ok("key", "set").to_string(), "ok    key         set");
+    }
+
+    #[test]
+    fn production_needs_a_smart_signing_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("smart-signing.pem");
+        assert_eq!(smart_key(None, &path, true).level, Level::Fail);
+        assert_eq!(smart_key(None, &path, false).level, Level::Ok);
+        std::fs::write(&path, "not a key").expect("write");
+        assert_eq!(smart_key(None, &path, false).level, Level::Fail);
+        let pem = josekit::jws::RS256
+            .generate_key_pair(2048)
+            .expect("rsa")
+            .to_pem_private_key();
+        std::fs::write(&path, pem).expect("write");
+        assert_eq!(smart_key(Some(&path), &path, true).level, Level::Ok);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::auth::demographics::Demographics;
 use crate::auth::service::{NewAccount, PatientRecord};
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{
-    AuditCommand, Cli, Command, PatientArgs, ServeConfig, UserCommand, WorkerSettings,
+    AuditCommand, Cli, Command, PatientArgs, ServeConfig, SmartCommand, UserCommand, WorkerSettings,
 };
 use crate::state::{AppState, open_platform, open_search_index, open_storage};
 
@@ -48,6 +48,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => user_add(&cli, email, password, role, name.as_deref(), patient).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&cli).await,
         Command::Doctor => crate::doctor::run(&cli.storage, &cli.keys).await,
+        Command::Smart(SmartCommand::RotateKey) => {
+            let storage = cli.storage.validate(false)?;
+            let kid = crate::smart::SigningKeys::rotate(&storage.data_dir.join("keys"))?;
+            tracing::info!(%kid, "SMART signing key rotated: restart the servers");
+            Ok(())
+        }
         Command::Openapi => {
             use std::io::Write as _;
             let document = crate::openapi_document();

@@ -288,7 +288,30 @@ async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
         describe(&output)
     );
     assert!(!dir.path().join("keys/research.key").exists());
-    // With the four keys configured, production starts.
+    // Issue #17: without the SMART signing key, production refuses to generate one.
+    let output = command(dir.path())
+        .env("MEDILINK_ENV", "production")
+        .env("MEDILINK_AUTH_JWT_KEY", key(7))
+        .env("MEDILINK_AUTH_ENCRYPTION_KEY", key(8))
+        .env("MEDILINK_AUTH_LOOKUP_KEY", key(9))
+        .env("MEDILINK_RESEARCH_KEY", key(10))
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("MEDILINK_SMART_SIGNING_KEY"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!dir.path().join("keys/smart-signing.pem").exists());
+    let signing = temp_dir();
+    let pem = josekit::jws::RS256
+        .generate_key_pair(2048)
+        .expect("rsa")
+        .to_pem_private_key();
+    std::fs::write(signing.path().join("smart.pem"), pem).expect("pem");
+    // With the five keys configured, production starts.
     let port = free_port();
     let mut child = command(dir.path())
         .env("MEDILINK_ENV", "production")
@@ -296,6 +319,10 @@ async fn production_refuses_generated_keys_and_starts_with_configured_ones() {
         .env("MEDILINK_AUTH_ENCRYPTION_KEY", key(8))
         .env("MEDILINK_AUTH_LOOKUP_KEY", key(9))
         .env("MEDILINK_RESEARCH_KEY", key(10))
+        .env(
+            "MEDILINK_SMART_SIGNING_KEY",
+            signing.path().join("smart.pem"),
+        )
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -367,4 +394,25 @@ async fn import_loads_synthea_and_reports_bad_files() {
     .await
     .expect("count");
     assert_eq!(patients, 1, "the good files loaded");
+}
+
+/// Issue #17: `smart rotate-key` keeps the previous SMART signing key beside the new one.
+#[tokio::test]
+async fn smart_rotate_key_keeps_the_previous_key() {
+    let dir = temp_dir();
+    let keys = dir.path().join("keys");
+    let first = run(dir.path(), &["smart", "rotate-key"]);
+    assert!(first.status.success(), "{}", describe(&first));
+    let current = std::fs::read(keys.join("smart-signing.pem")).expect("current key");
+    assert!(!keys.join("smart-signing.previous.pem").exists());
+    let second = run(dir.path(), &["smart", "rotate-key"]);
+    assert!(second.status.success(), "{}", describe(&second));
+    assert_eq!(
+        std::fs::read(keys.join("smart-signing.previous.pem")).expect("previous key"),
+        current
+    );
+    assert_ne!(
+        std::fs::read(keys.join("smart-signing.pem")).expect("new key"),
+        current
+    );
 }

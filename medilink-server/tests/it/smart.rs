@@ -532,6 +532,33 @@ async fn standalone_launch(app: TestApp) {
         "{log}"
     );
 
+    // A granular scope: laboratory Observations only, planned into the search (the
+    // unrestricted token above saw both: the positive control).
+    let lab_only = "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory";
+    let granular = code(&app, &client, &alice, &["launch/patient", lab_only]).await;
+    let (status, tokens_lab) = exchange(&app, &client, &granular, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens_lab}");
+    let lab_token = tokens_lab["access_token"].as_str().expect("access");
+    let search = get_as(&app, lab_token, "/fhir/R4/Observation?_total=accurate").await;
+    assert_eq!(ids(&search.json()), vec![lab.clone()], "{}", search.text());
+    assert_eq!(
+        search.json()["total"],
+        json!(1),
+        "counted in the query, not filtered after"
+    );
+    assert_eq!(
+        get_as(&app, lab_token, &format!("/fhir/R4/Observation/{lab}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(&app, lab_token, &format!("/fhir/R4/Observation/{vitals}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
     // Code reuse: refused, and the tokens it gave are revoked.
     let (status, answer) = exchange(&app, &client, &fourth, VERIFIER).await;
     assert_eq!(
@@ -825,8 +852,8 @@ async fn ehr_launch_reaches_a_consented_patient_only() {
         (Some(true), &json!(a)),
         "{view}"
     );
-    let code = approved_code(&app, &doctor, &request, &scopes).await;
-    let (status, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+    let launch_code = approved_code(&app, &doctor, &request, &scopes).await;
+    let (status, tokens) = exchange(&app, &client, &launch_code, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["patient"], json!(a));
     assert_eq!(tokens["need_patient_banner"], true);
@@ -846,6 +873,39 @@ async fn ehr_launch_reaches_a_consented_patient_only() {
     assert_eq!(
         ids(&get_as(&app, access, "/fhir/R4/Observation").await.json()),
         vec![alices.clone()]
+    );
+    // user/ scopes without a launch: the physician's own rights, i.e. his consented patients
+    // only (and no patient context at all).
+    let user_client = registered(&app, public_client("openid user/Observation.rs")).await;
+    let user_code = code(&app, &user_client, &doctor, &["user/Observation.rs"]).await;
+    let (status, tokens) = exchange(&app, &user_client, &user_code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(tokens.get("patient").is_none());
+    let user_token = tokens["access_token"].as_str().expect("access");
+    assert_eq!(
+        ids(&get_as(&app, user_token, "/fhir/R4/Observation")
+            .await
+            .json()),
+        vec![alices.clone()]
+    );
+    assert_eq!(
+        get_as(&app, user_token, &format!("/fhir/R4/Observation/{bobs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get_as(&app, user_token, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Positive control: his own session reads Alice's record.
+    assert_eq!(
+        get_as(&app, &doctor, &format!("/fhir/R4/Patient/{a}"))
+            .await
+            .status,
+        StatusCode::OK
     );
     // An unknown launch is refused at authorization.
     let query = authorize_query(&client, "launch openid", &[("launch", "forged")]);
