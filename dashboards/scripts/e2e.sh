@@ -54,15 +54,6 @@ export E2E_ADMIN_PASSWORD="quiet harbour lantern 42 e2e"
 export E2E_ADMIN_NAME="Alan Admin-E2E"
 "$server" user add --email "$E2E_ADMIN_EMAIL" --password "$E2E_ADMIN_PASSWORD" --role admin \
     --name "$E2E_ADMIN_NAME" >>"$log" 2>&1
-export E2E_SMART_ADMIN_EMAIL="smart-admin@e2e.test"
-export E2E_SMART_ADMIN_PASSWORD="lighthouse quartz meadow 73 e2e"
-"$server" user add --email "$E2E_SMART_ADMIN_EMAIL" --password "$E2E_SMART_ADMIN_PASSWORD" --role admin \
-    --name "Sam Smart-Admin-E2E" >>"$log" 2>&1
-export E2E_SMART_PHYSICIAN_EMAIL="smart-doctor@e2e.test"
-export E2E_SMART_PHYSICIAN_PASSWORD="e2e smart launch physician 9"
-export E2E_SMART_PHYSICIAN_NAME="Dr. Smart Launch-E2E"
-"$server" user add --email "$E2E_SMART_PHYSICIAN_EMAIL" --password "$E2E_SMART_PHYSICIAN_PASSWORD" --role physician \
-    --name "$E2E_SMART_PHYSICIAN_NAME" >>"$log" 2>&1
 "$server" import "$root/testdata/synthea" "$root/testdata/us-core" >>"$log" 2>&1
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -80,6 +71,16 @@ done
 # pinned in tools/smart/requirements.txt, in a virtualenv under the build target directory).
 smart() {
     export E2E_SMART_HANDOFF="$data/smart-handoff.json"
+    # Its own admin and physician, added only now: admin.mjs checks that its admin is the last one.
+    export E2E_SMART_ADMIN_EMAIL="smart-admin@e2e.test"
+    export E2E_SMART_ADMIN_PASSWORD="lighthouse quartz meadow 73 e2e"
+    "$server" user add --email "$E2E_SMART_ADMIN_EMAIL" --password "$E2E_SMART_ADMIN_PASSWORD" --role admin \
+        --name "Sam Smart-Admin-E2E" >>"$log" 2>&1 || return 1
+    export E2E_SMART_PHYSICIAN_EMAIL="smart-doctor@e2e.test"
+    export E2E_SMART_PHYSICIAN_PASSWORD="e2e smart launch physician 9"
+    export E2E_SMART_PHYSICIAN_NAME="Dr. Smart Launch-E2E"
+    "$server" user add --email "$E2E_SMART_PHYSICIAN_EMAIL" --password "$E2E_SMART_PHYSICIAN_PASSWORD" --role physician \
+        --name "$E2E_SMART_PHYSICIAN_NAME" >>"$log" 2>&1 || return 1
     node e2e/smart.mjs || return 1
     local venv="$target/smart-venv"
     if [ ! -x "$venv/bin/python" ] || [ "$root/tools/smart/requirements.txt" -nt "$venv/.installed" ]; then

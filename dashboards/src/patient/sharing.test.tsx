@@ -54,7 +54,6 @@ describe('access log actor', () => {
     grant: null,
     app: null,
     break_glass: false,
-    app: null,
     ...patch,
   });
 

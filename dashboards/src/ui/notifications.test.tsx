@@ -76,7 +76,7 @@ describe('the bell', () => {
     const calls = renderWith(<NotificationBell />, (_m, url) =>
       url.pathname === '/api/notifications' ? { status: 200, body: { notifications: [notice(1)], unread: 3, next: null } } : undefined,
     );
-    const bell = await screen.findByRole('link', { name: 'Notifications, 3 unread' });
+    const bell = await screen.findByRole('link', { name: 'Notifications, 3 unread' }, { timeout: 5000 });
     expect(bell.getAttribute('href')).toBe('/notifications');
     expect(screen.getByTestId('bell-count').textContent).toBe('3');
     expect(calls.some((c) => c.url === '/api/notifications?limit=1')).toBe(true);
