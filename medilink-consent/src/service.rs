@@ -2,7 +2,7 @@
 //!
 //! Grants are `Consent` resources written through the unguarded store with the platform's
 //! context (the guard forbids patients and physicians to write `Consent` through FHIR). A
-//! physician's grants are cached in the `KeyValue` store under [`grantee_key`] and the key is
+//! physician's grants are cached in the `KeyValue` store under `grantee_key` and the key is
 //! deleted on every change, so a revocation is effective at once in every process sharing the
 //! store (Redis, or the database's `kv` table). Expiry needs no invalidation: cached grants
 //! keep their period and the policy compares it with the clock at each decision. The grant cache
@@ -11,10 +11,10 @@
 //!
 //! A fill races with a change: a process may read the grants before a revocation and write
 //! them after the revocation deleted the key. So every change also sets the grantee's
-//! generation key ([`generation_key`]) to a fresh token, a fill tags the value with the token
+//! generation key (`generation_key`) to a fresh token, a fill tags the value with the token
 //! it read before its store lookup, and a cached value is used only while its tag equals the
 //! current token: a late stale fill carries the old token and is ignored (and overwritten). Decoding the cached value is memoized in
-//! process ([`decoded`]), keyed by the exact bytes the key-value store returns, so the
+//! process (`decoded`), keyed by the exact bytes the key-value store returns, so the
 //! key-value entry is still read, and obeyed, on every request.
 
 use std::sync::Arc;
@@ -54,13 +54,13 @@ pub const BREAK_GLASS_WINDOW: Duration = Duration::from_secs(24 * 3600);
 pub const MIN_REASON_CHARS: usize = 20;
 
 /// The cache key of a grantee's grants.
-pub fn grantee_key(user_id: &str) -> String {
+pub(crate) fn grantee_key(user_id: &str) -> String {
     format!("consent:grantee:{user_id}")
 }
 
 /// The key-value key of a grantee's generation token (changed on every change of the
 /// grantee's grants).
-pub fn generation_key(user_id: &str) -> String {
+pub(crate) fn generation_key(user_id: &str) -> String {
     format!("consent:generation:{user_id}")
 }
 

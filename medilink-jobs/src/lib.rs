@@ -10,14 +10,14 @@
 //! worker's hidden `--enable-test-handlers` kinds.
 //!
 //! Each kind's payload and result are serde structs named by its
-//! [`JobKind`](medilink_fhir::jobs::JobKind) implementation (the handler type); this crate
+//! [`JobKind`] implementation (the handler type); this crate
 //! sits between the hosts and the handler crates only because it must know them all
 //! (ARCHITECTURE.md, "Jobs and blobs").
 //!
 //! # Embedding
 //!
 //! A service that works MediLink's queue in its own process builds a
-//! [`Registry`](medilink_platform::worker::Registry), calls [`register_jobs`] with its
+//! [`Registry`], calls [`register_jobs`] with its
 //! [`JobDeps`], registers kinds of its own beside them, and runs a
 //! [`Worker`](medilink_platform::worker::Worker) over it (`medilink_platform`'s quick start
 //! shows the worker; `examples/custom_job.rs` a kind of one's own). [`kinds`] lists what a

@@ -252,7 +252,7 @@ pub enum RefreshConsumed {
 /// Storage of user accounts and refresh tokens.
 #[async_trait]
 pub trait AccountStore: Send + Sync + Debug {
-    /// Creates a user; [`FhirError::Duplicate`](medilink_fhir::FhirError::Duplicate) when the
+    /// Creates a user; [`FhirError::Duplicate`] when the
     /// e-mail hash is taken.
     async fn create_user(&self, user: NewUser) -> FhirResult<UserRecord>;
     /// The user with this id.

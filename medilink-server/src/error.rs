@@ -44,8 +44,8 @@
 //!
 //! Those with a kind (400, 404, 413, 415, 500) are built through it ([`ApiError::with_kind`]
 //! and the named constructors); 405 and 406 have no kind, because no library can cause them:
-//! [`ApiError::method_not_allowed`] and [`ApiError::not_acceptable`] are the only statuses
-//! named outside [`status_of`].
+//! `ApiError::method_not_allowed` and `ApiError::not_acceptable` are the only statuses
+//! named outside `status_of`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

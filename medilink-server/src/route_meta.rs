@@ -3,9 +3,9 @@
 //! ([`Action`], or not at all).
 //!
 //! [`Routes`] registers a handler with the axum router and its [`Meta`] in a [`RouteTable`] in
-//! one call, so no route can lack metadata. The [`classify`] middleware looks the request's
+//! one call, so no route can lack metadata. The `classify` middleware looks the request's
 //! metadata up once, by its route template (`MatchedPath`) and method, and leaves it in the
-//! request for the rate-limit, authentication and audit middleware ([`Meta::of`]). Nothing
+//! request for the rate-limit, authentication and audit middleware (`Meta::of`). Nothing
 //! classifies a request by its path string, except that a path no route matches takes the
 //! metadata of the area it falls in ([`Routes::unmatched`]).
 
@@ -113,7 +113,7 @@ impl Meta {
         Meta { limit, ..self }
     }
 
-    /// The metadata [`classify`] left in `request`. Without it (a router built without the
+    /// The metadata `classify` left in `request`. Without it (a router built without the
     /// middleware) the strictest class but admin, audited.
     pub fn of_request(request: &Request) -> Meta {
         request

@@ -24,7 +24,7 @@ const DEFAULT_LISTED_JOBS: u32 = 50;
 impl DocumentIngest {
     /// The document jobs the caller of `ctx` may see ([`Self::job`]'s rule: a user's own, every
     /// job for an admin, none for a caller that is not a user), in `status` when
-    /// given, in the queue's listing order; `limit` defaults to 50 and is held to 1..=[`MAX_LISTED_JOBS`].
+    /// given, in the queue's listing order; `limit` defaults to 50 and is held to 1..=`MAX_LISTED_JOBS`.
     pub async fn jobs(
         &self,
         ctx: &RequestContext,

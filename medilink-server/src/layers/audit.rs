@@ -15,7 +15,7 @@
 //! resources and patients.
 //!
 //! Admin actions are not about resources: their handlers say what they did through the
-//! request's [`AuditNote`] — a more precise action than the route's (the one route of
+//! request's `AuditNote` — a more precise action than the route's (the one route of
 //! `POST /api/admin/users/{id}/{action}`) and the subjects acted on (`User/{id}`,
 //! `Invitation/{id}`, `Job/{id}`), kept with the record's resources — even when the action
 //! then fails. A request made with a SMART app's token names the app in the record's

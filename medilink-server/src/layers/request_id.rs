@@ -22,7 +22,7 @@ pub fn current_request_id() -> String {
         .unwrap_or_else(|_| String::from("unknown"))
 }
 
-/// The request id, stored in the request's extensions by [`assign_request_id`].
+/// The request id, stored in the request's extensions by `assign_request_id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
