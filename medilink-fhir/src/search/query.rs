@@ -368,6 +368,18 @@ impl SearchQuery {
                         query.revincludes.push(include);
                     }
                 }
+                _ if canonical_version(resource_type, name, value).is_some() => {
+                    // `url=u|1.2.3` (a versioned canonical): `url=u` and `version=1.2.3`.
+                    let (url, version) = canonical_version(resource_type, name, value)
+                        .expect("invariant: checked by the guard");
+                    for (name, value) in [(name.as_str(), url), ("version", version)] {
+                        match parse_criterion(resource_type, name, value, Depth::default()) {
+                            Ok(criterion) => query.criteria.push(criterion),
+                            Err(Unknown(reason)) => return Err(bad(name, value, &reason)),
+                            Err(Malformed(err)) => return Err(err),
+                        }
+                    }
+                }
                 _ => match parse_criterion(resource_type, name, value, Depth::default()) {
                     Ok(criterion) => {
                         if query.criteria.len() == MAX_CRITERIA {
@@ -406,6 +418,22 @@ impl SearchQuery {
         }
         Ok(query)
     }
+}
+
+/// A versioned canonical `url|version` given to a uri parameter (no modifier, one value) of a
+/// type with a `version` parameter (the canonical resources): the url and the version.
+fn canonical_version<'v>(
+    resource_type: ResourceType,
+    name: &str,
+    value: &'v str,
+) -> Option<(&'v str, &'v str)> {
+    let param = registry().param(resource_type, name)?;
+    let version = registry().param(resource_type, "version")?;
+    if param.kind != ParamType::Uri || version.kind != ParamType::Token || value.contains(',') {
+        return None;
+    }
+    let (url, version) = value.rsplit_once('|')?;
+    (!url.is_empty() && !version.is_empty()).then_some((url, version))
 }
 
 /// Why a criterion did not parse.

@@ -341,6 +341,8 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/account/demographics", "#16"),
     ("/fhir/R4/", "#18"),
     ("/fhir/R4/{type}/{id}/{target}", "#18"),
+    ("/fhir/R4/{type}/$lastn", "#18"),
+    ("/fhir/R4/{type}/$stats", "#18"),
 ];
 
 #[test]
