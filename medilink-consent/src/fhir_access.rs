@@ -208,6 +208,19 @@ impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
                 query.total = TotalMode::Accurate;
             }
         }
+        if let Some(list) = query.list.take() {
+            match self.list_members(ctx, &list, query.resource_type).await? {
+                Some(ids) if !ids.is_empty() => query.criteria.push(Criterion::Ids(ids)),
+                _ => {
+                    let total = (query.total != TotalMode::None).then_some(0);
+                    let page = SearchPage {
+                        total,
+                        ..SearchPage::default()
+                    };
+                    return Ok((page, notes));
+                }
+            }
+        }
         if query.text.is_some() || query.content.is_some() {
             let (text, content) = (query.text.take(), query.content.take());
             let found = self
@@ -240,6 +253,42 @@ impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
         }
         let page = self.store.search(ctx, &query).await?;
         Ok((page, notes))
+    }
+
+    /// `_list` (issue #18): the ids of the entries of `List/{list}` of `resource_type`, the
+    /// List read through the guard; `None` when the caller may not see it (or it does not
+    /// exist), so a hidden List and a missing one both match nothing. The members are then
+    /// searched through the guard too: a List never reveals an entry the caller may not see.
+    async fn list_members(
+        &self,
+        ctx: &RequestContext,
+        list: &str,
+        resource_type: ResourceType,
+    ) -> FhirResult<Option<Vec<String>>> {
+        let id = ResourceId::new(list.to_owned())?;
+        let stored = match self.store.read(ctx, ResourceType::List, &id).await {
+            Ok(stored) => stored,
+            Err(
+                FhirError::NotFound { .. } | FhirError::Gone { .. } | FhirError::Forbidden { .. },
+            ) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let resource: Value = match stored.json.as_deref().map(serde_json::from_str) {
+            Some(Ok(resource)) => resource,
+            _ => return Ok(None),
+        };
+        let prefix = format!("{resource_type}/");
+        let ids = resource["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["deleted"] != Value::Bool(true))
+            .filter_map(|entry| entry["item"]["reference"].as_str())
+            .filter_map(|reference| reference.strip_prefix(&prefix))
+            .filter(|id| ResourceId::is_valid(id))
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(ids))
     }
 
     /// A system-level search (`GET [base]?…`, issue #18): `criteria` (parameters every type

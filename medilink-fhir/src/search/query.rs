@@ -188,7 +188,8 @@ pub struct SortKey {
 pub enum TotalMode {
     /// No total.
     None,
-    /// An estimate (we give the exact count).
+    /// An estimate: the SQL backends count at most 10,000 matches (a bounded scan on a large
+    /// table); beyond that the total is that lower bound, with an informational note.
     Estimate,
     /// The exact count (the default).
     #[default]
@@ -249,6 +250,9 @@ pub struct SearchQuery {
     pub revincludes: Vec<Include>,
     /// Parameters ignored under lenient handling, reported back as warnings.
     pub ignored: Vec<Issue>,
+    /// `_list`: only resources that are entries of this `List` (the caller resolves it,
+    /// through its own access rules, into an `_id` criterion).
+    pub list: Option<String>,
 }
 
 /// Default and maximum `_count`.
@@ -287,6 +291,7 @@ impl SearchQuery {
             includes: Vec::new(),
             revincludes: Vec::new(),
             ignored: Vec::new(),
+            list: None,
         };
         let mut bound_values = 0usize;
         for (name, value) in params {
@@ -352,6 +357,12 @@ impl SearchQuery {
                     }
                 }
                 "_text" => query.text = Some(value.clone()),
+                "_list" => {
+                    if !ResourceId::is_valid(value) {
+                        return Err(bad(name, value, "not the id of a List"));
+                    }
+                    query.list = Some(value.clone());
+                }
                 "_content" => query.content = Some(value.clone()),
                 _ if name.starts_with("_include") || name.starts_with("_revinclude") => {
                     if query.includes.len() + query.revincludes.len() == MAX_INCLUDES {

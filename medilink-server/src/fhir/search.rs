@@ -132,8 +132,9 @@ async fn run(
 
 /// The parameters a system-level search takes: those every resource type has, the page size,
 /// the paging cursor and `_type`.
-const SYSTEM_PARAMS: [&str; 10] = [
+const SYSTEM_PARAMS: [&str; 11] = [
     "_id",
+    "_list",
     "_lastUpdated",
     "_tag",
     "_profile",
@@ -413,7 +414,9 @@ fn render(
             }
         }
         for stored in &page.includes {
-            if let Some(resource) = parse_stored(stored)? {
+            if let Some(mut resource) = parse_stored(stored)? {
+                // Issue #18: _summary and _elements shape included resources too.
+                shape(&mut resource, query.summary, &query.elements);
                 entries.push(entry(base, stored, resource, "include"));
             }
         }

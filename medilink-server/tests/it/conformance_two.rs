@@ -41,6 +41,7 @@ on_both_backends!(versioned_canonicals_find_that_version);
 on_both_backends!(everything_pages_and_filters);
 on_both_backends!(system_search_pages_across_types);
 on_both_backends!(fhirpath_patch_beside_json_patch);
+on_both_backends!(includes_are_shaped_and_totals_estimated);
 
 pub(crate) async fn app_on(url: &str) -> TestApp {
     TestApp::on(&SqlOptions::new(url), Limits::default()).await
@@ -369,4 +370,121 @@ async fn fhirpath_patch_beside_json_patch(app: &TestApp) {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     assert_eq!(app.get(&path).await.json()["gender"], "other");
     assert_eq!(app.versions_written().await, 3);
+}
+
+async fn includes_are_shaped_and_totals_estimated(app: &TestApp) {
+    let mut body = patient();
+    body["gender"] = json!("female");
+    body["birthDate"] = json!("1970-01-01");
+    let patient_ref = created(app, &body).await;
+    let observation = json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": patient_ref}});
+    created(app, &observation).await;
+    created(app, &observation).await;
+    let included = |query: &'static str| async move {
+        let response = app
+            .get(&format!(
+                "/fhir/R4/Observation?_include=Observation:subject&{query}"
+            ))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        let bundle = response.json();
+        let entry = bundle["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .find(|entry| entry["search"]["mode"] == "include")
+            .expect("the included patient")
+            .clone();
+        (bundle, entry["resource"].clone())
+    };
+    // _elements keeps only the named elements (and the mandatory ones) of included resources.
+    let (_, patient_resource) = included("_elements=status").await;
+    assert!(
+        patient_resource.get("birthDate").is_none(),
+        "{patient_resource}"
+    );
+    assert!(
+        patient_resource.get("gender").is_none(),
+        "{patient_resource}"
+    );
+    assert_eq!(
+        patient_resource["meta"]["tag"][0]["code"], "SUBSETTED",
+        "{patient_resource}"
+    );
+    // _summary=true keeps summary elements (gender, birthDate) and tags them as subsetted.
+    let (_, patient_resource) = included("_summary=true").await;
+    assert_eq!(patient_resource["gender"], "female");
+    assert_eq!(
+        patient_resource["meta"]["tag"][0]["code"], "SUBSETTED",
+        "{patient_resource}"
+    );
+    // Without either, the include is whole.
+    let (_, whole) = included("_count=10").await;
+    assert!(whole["meta"].get("tag").is_none(), "{whole}");
+    // _total=estimate on a small table is the count.
+    let (bundle, _) = included("_total=estimate").await;
+    assert_eq!(bundle["total"], 2);
+    let response = app
+        .get("/fhir/R4/Observation?_total=estimate&_count=1")
+        .await;
+    assert_eq!(response.json()["total"], 2, "{}", response.text());
+    // The CapabilityStatement says what is implemented.
+    let metadata = app.get("/fhir/R4/metadata").await.json();
+    assert_eq!(
+        metadata["patchFormat"],
+        json!(["application/json-patch+json", "application/fhir+json"])
+    );
+    let rest = &metadata["rest"][0];
+    assert!(rest["security"]["description"].is_string());
+    let resource = |name: &str| {
+        rest["resource"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|resource| resource["type"] == name)
+            .expect("type")
+            .clone()
+    };
+    let operations = |name: &str| {
+        let mut found: Vec<(String, String)> = resource(name)["operation"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|op| {
+                (
+                    op["name"].as_str().unwrap_or("").to_owned(),
+                    op["definition"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(
+        operations("Observation"),
+        vec![
+            (
+                "lastn".to_owned(),
+                "http://hl7.org/fhir/OperationDefinition/Observation-lastn".to_owned()
+            ),
+            (
+                "stats".to_owned(),
+                "http://hl7.org/fhir/OperationDefinition/Observation-stats".to_owned()
+            ),
+        ]
+    );
+    assert!(operations("Patient").contains(&(
+        "everything".to_owned(),
+        "http://hl7.org/fhir/OperationDefinition/Patient-everything".to_owned()
+    )));
+    let has_list = |params: &Value| {
+        params
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|param| param["name"] == "_list")
+    };
+    assert!(has_list(&resource("Observation")["searchParam"]));
+    assert!(has_list(&rest["searchParam"]));
 }

@@ -1,4 +1,4 @@
-//! Issue #18: `Observation/$lastn` and `Observation/$stats`, consent-gated like every read (a
+//! Issue #18: `Observation/$lastn`, `Observation/$stats` and `_list`, consent-gated like every read (a
 //! physician without the patient's consent gets nothing; with it, what the admin gets). Each
 //! scenario runs on SQLite and, when `MEDILINK_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(lastn_and_stats_follow_consent);
+on_both_backends!(list_searches_follow_consent);
 
 async fn as_user(
     app: &TestApp,
@@ -248,5 +249,147 @@ async fn lastn_and_stats_follow_consent(app: &TestApp) {
     assert_eq!(
         lastn(patient_a.clone(), format!("patient={a}&max=2")).await,
         all
+    );
+}
+
+async fn list_searches_follow_consent(app: &TestApp) {
+    let doctor = signed_in(&app.state, "doc18list@test.local", Role::Physician).await;
+    let patient_a = signed_in(&app.state, "a18list@test.local", Role::Patient).await;
+    let me = |token: String| async move {
+        as_user(app, &token, Method::GET, "/api/auth/me", None)
+            .await
+            .json()
+    };
+    let doctor_id = me(doctor.clone()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let a = me(patient_a.clone()).await["patient_id"]
+        .as_str()
+        .expect("pid")
+        .to_owned();
+    let observation = json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": format!("Patient/{a}")}});
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(created(app, &observation).await);
+    }
+    let entries = |references: &[String]| -> Vec<Value> {
+        references
+            .iter()
+            .map(|r| json!({"item": {"reference": r}}))
+            .collect()
+    };
+    let mut listed = members[..2].to_vec();
+    listed.push(format!("Patient/{a}"));
+    let of_a = created(
+        app,
+        &json!({"resourceType": "List", "status": "current", "mode": "working",
+        "subject": {"reference": format!("Patient/{a}")}, "entry": entries(&listed)}),
+    )
+    .await;
+    // A List about no patient, naming A's observations.
+    let general = created(
+        app,
+        &json!({"resourceType": "List", "status": "current",
+        "mode": "working", "entry": entries(&members[..2])}),
+    )
+    .await;
+    let id = |reference: &str| reference.rsplit('/').next().expect("id").to_owned();
+    let (of_a, general) = (id(&of_a), id(&general));
+    let mut expected: Vec<String> = members[..2].iter().map(|r| id(r)).collect();
+    expected.sort();
+    let search = |token: String, uri: String| async move {
+        let response = as_user(app, &token, Method::GET, &uri, None).await;
+        let mut ids = matched(&response);
+        ids.sort();
+        ids
+    };
+    let admin = app.token.clone();
+    assert_eq!(
+        search(admin.clone(), format!("/fhir/R4/Observation?_list={of_a}")).await,
+        expected
+    );
+    assert_eq!(
+        search(
+            admin.clone(),
+            format!("/fhir/R4/Observation?_list={general}")
+        )
+        .await,
+        expected
+    );
+    // At the system level, every type of the List's entries.
+    let mut everything = expected.clone();
+    everything.push(a.clone());
+    everything.sort();
+    assert_eq!(
+        search(admin.clone(), format!("/fhir/R4?_list={of_a}")).await,
+        everything
+    );
+    // Combined with other criteria, and an unknown List: nothing.
+    assert!(
+        search(
+            admin.clone(),
+            format!("/fhir/R4/Observation?_list={of_a}&status=amended")
+        )
+        .await
+        .is_empty()
+    );
+    assert!(
+        search(
+            admin.clone(),
+            "/fhir/R4/Observation?_list=no-such-list".to_owned()
+        )
+        .await
+        .is_empty()
+    );
+    app.get("/fhir/R4/Observation?_list=$current-allergies")
+        .await
+        .assert_outcome(StatusCode::BAD_REQUEST, "invalid");
+    // A physician without consent: neither List gives anything of A.
+    assert!(
+        search(doctor.clone(), format!("/fhir/R4/Observation?_list={of_a}"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        search(
+            doctor.clone(),
+            format!("/fhir/R4/Observation?_list={general}")
+        )
+        .await
+        .is_empty()
+    );
+    assert!(
+        search(doctor.clone(), format!("/fhir/R4?_list={of_a}"))
+            .await
+            .is_empty()
+    );
+    // With A's consent: what the admin sees.
+    let grant = json!({"grantee": doctor_id, "scope": ["*"], "purpose": "TREAT"});
+    let response = as_user(app, &patient_a, Method::POST, "/api/consents", Some(&grant)).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    assert_eq!(
+        search(doctor.clone(), format!("/fhir/R4/Observation?_list={of_a}")).await,
+        expected
+    );
+    // A List about no patient is not a physician's to read (the role sees patients' data
+    // only), so it lists nothing for them, consent or not.
+    assert!(
+        search(
+            doctor.clone(),
+            format!("/fhir/R4/Observation?_list={general}")
+        )
+        .await
+        .is_empty()
+    );
+    // The patient reads their own List's entries.
+    assert_eq!(
+        search(
+            patient_a.clone(),
+            format!("/fhir/R4/Observation?_list={of_a}")
+        )
+        .await,
+        expected
     );
 }
