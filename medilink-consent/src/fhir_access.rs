@@ -13,8 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use medilink_fhir::clock::to_micros;
 use medilink_fhir::fulltext::{FullTextHit, FullTextQuery, SearchIndex, catch_up};
 use medilink_fhir::search::compartment::patient_compartment_params;
+use medilink_fhir::search::normalize::date_range;
 use medilink_fhir::search::query::MAX_COUNT;
 use medilink_fhir::search::{Criterion, SearchPage, SearchQuery, Summary, TotalMode};
 use medilink_fhir::{
@@ -105,6 +107,61 @@ impl Everything {
     }
 }
 
+/// Where a page of [`FhirAccess::search_types`] starts: the index of a type in the searched
+/// list and that type's own paging cursor. Its text form is `{index}.{cursor}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypesCursor {
+    /// The index of the type in the list searched.
+    pub type_index: usize,
+    /// The type's own cursor (`None`: its first page).
+    pub cursor: Option<String>,
+}
+
+impl TypesCursor {
+    /// The cursor's text form.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            self.type_index,
+            self.cursor.as_deref().unwrap_or("")
+        )
+    }
+
+    /// Parses [`Self::encode`]'s form; `None` when it is not one.
+    pub fn decode(text: &str) -> Option<TypesCursor> {
+        let (index, cursor) = text.split_once('.')?;
+        Some(TypesCursor {
+            type_index: index.parse().ok()?,
+            cursor: Some(cursor.to_owned()).filter(|cursor| !cursor.is_empty()),
+        })
+    }
+}
+
+/// The R4 `$everything` parameters that narrow the result (issue #18).
+#[derive(Debug, Clone, Default)]
+pub struct EverythingFilter {
+    /// `_since`: only resources last updated at or after this FHIR instant.
+    pub since: Option<String>,
+    /// `_type`: only resources of these types (empty: every type).
+    pub types: Vec<ResourceType>,
+}
+
+impl EverythingFilter {
+    /// Whether `stored` was last updated at or after `_since` (or there is none).
+    fn admits(&self, stored: &StoredResource) -> bool {
+        let since = self.since.as_deref().and_then(date_range);
+        since.is_none_or(|range| to_micros(stored.last_updated) >= range.low)
+    }
+
+    /// The search criteria of `_since` (as `_lastUpdated=ge…`).
+    fn criteria(&self) -> Vec<(String, String)> {
+        self.since
+            .iter()
+            .map(|since| ("_lastUpdated".to_owned(), format!("ge{since}")))
+            .collect()
+    }
+}
+
 impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
     /// Reads through `store`, with `index` following its change feed.
     pub fn new(store: &'a ConsentGuard<S>, index: &'a dyn SearchIndex) -> Self {
@@ -151,6 +208,19 @@ impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
                 query.total = TotalMode::Accurate;
             }
         }
+        if let Some(list) = query.list.take() {
+            match self.list_members(ctx, &list, query.resource_type).await? {
+                Some(ids) if !ids.is_empty() => query.criteria.push(Criterion::Ids(ids)),
+                _ => {
+                    let total = (query.total != TotalMode::None).then_some(0);
+                    let page = SearchPage {
+                        total,
+                        ..SearchPage::default()
+                    };
+                    return Ok((page, notes));
+                }
+            }
+        }
         if query.text.is_some() || query.content.is_some() {
             let (text, content) = (query.text.take(), query.content.take());
             let found = self
@@ -185,32 +255,79 @@ impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
         Ok((page, notes))
     }
 
+    /// `_list` (issue #18): the ids of the entries of `List/{list}` of `resource_type`, the
+    /// List read through the guard; `None` when the caller may not see it (or it does not
+    /// exist), so a hidden List and a missing one both match nothing. The members are then
+    /// searched through the guard too: a List never reveals an entry the caller may not see.
+    async fn list_members(
+        &self,
+        ctx: &RequestContext,
+        list: &str,
+        resource_type: ResourceType,
+    ) -> FhirResult<Option<Vec<String>>> {
+        let id = ResourceId::new(list.to_owned())?;
+        let stored = match self.store.read(ctx, ResourceType::List, &id).await {
+            Ok(stored) => stored,
+            Err(
+                FhirError::NotFound { .. } | FhirError::Gone { .. } | FhirError::Forbidden { .. },
+            ) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let resource: Value = match stored.json.as_deref().map(serde_json::from_str) {
+            Some(Ok(resource)) => resource,
+            _ => return Ok(None),
+        };
+        let prefix = format!("{resource_type}/");
+        let ids = resource["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["deleted"] != Value::Bool(true))
+            .filter_map(|entry| entry["item"]["reference"].as_str())
+            .filter_map(|reference| reference.strip_prefix(&prefix))
+            .filter(|id| ResourceId::is_valid(id))
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(ids))
+    }
+
     /// A system-level search (`GET [base]?…`, issue #18): `criteria` (parameters every type
-    /// has) searched with [`Self::search`] in each of `types` in turn, until `count` matches.
-    /// Returns them and whether the page filled up (there may be more).
+    /// has) searched with [`Self::search`] in each of `types` in turn, from `from` on, until
+    /// `count` matches. Returns them and where the next page starts (`None`: no more).
     pub async fn search_types(
         &self,
         ctx: &RequestContext,
         types: &[ResourceType],
         criteria: &[(String, String)],
         count: usize,
-    ) -> FhirResult<(Vec<StoredResource>, bool)> {
+        from: TypesCursor,
+    ) -> FhirResult<(Vec<StoredResource>, Option<TypesCursor>)> {
         let mut matches = Vec::new();
-        for resource_type in types {
+        let mut cursor = from.cursor;
+        for (index, resource_type) in types.iter().enumerate().skip(from.type_index) {
             let remaining = count.saturating_sub(matches.len());
             if remaining == 0 {
-                return Ok((matches, true));
+                let next = TypesCursor {
+                    type_index: index,
+                    cursor: None,
+                };
+                return Ok((matches, Some(next)));
             }
             let mut query = SearchQuery::parse(*resource_type, criteria, true)?;
             query.count = remaining;
+            query.cursor = cursor.take();
+            query.total = TotalMode::None;
             let (page, _) = self.search(ctx, query).await?;
-            let more = page.next_cursor.is_some();
             matches.extend(page.matches);
-            if more {
-                return Ok((matches, true));
+            if let Some(next) = page.next_cursor {
+                let next = TypesCursor {
+                    type_index: index,
+                    cursor: Some(next),
+                };
+                return Ok((matches, Some(next)));
             }
         }
-        Ok((matches, false))
+        Ok((matches, None))
     }
 
     /// Cross-resource full text (`/api/search`): the candidates of `q` (every type), each
@@ -279,29 +396,48 @@ impl<'a, S: ResourceStore + 'static> FhirAccess<'a, S> {
         ctx: &RequestContext,
         id: &ResourceId,
     ) -> FhirResult<Everything> {
-        self.everything_up_to(ctx, id, EVERYTHING_LIMIT).await
+        let all = EverythingFilter::default();
+        self.everything_up_to(ctx, id, &all, EVERYTHING_LIMIT).await
     }
 
-    /// [`Self::everything`] with at most `limit` resources.
+    /// [`Self::everything`] narrowed by `filter` (`_since`, `_type`).
+    pub async fn everything_filtered(
+        &self,
+        ctx: &RequestContext,
+        id: &ResourceId,
+        filter: &EverythingFilter,
+    ) -> FhirResult<Everything> {
+        self.everything_up_to(ctx, id, filter, EVERYTHING_LIMIT)
+            .await
+    }
+
+    /// [`Self::everything_filtered`] with at most `limit` resources.
     async fn everything_up_to(
         &self,
         ctx: &RequestContext,
         id: &ResourceId,
+        filter: &EverythingFilter,
         limit: usize,
     ) -> FhirResult<Everything> {
         let patient = self.store.read(ctx, ResourceType::Patient, id).await?;
+        let since = filter.criteria();
         let mut everything = Everything {
             resources: Vec::new(),
             capped: false,
         };
-        everything.resources.extend(live(patient));
+        let wanted =
+            |resource_type| filter.types.is_empty() || filter.types.contains(&resource_type);
+        if wanted(ResourceType::Patient) && filter.admits(&patient) {
+            everything.resources.extend(live(patient));
+        }
         for resource_type in ResourceType::ALL {
             if resource_type == ResourceType::Patient
                 || patient_compartment_params(resource_type).is_empty()
+                || !wanted(resource_type)
             {
                 continue;
             }
-            let mut query = SearchQuery::parse(resource_type, &[], false)?;
+            let mut query = SearchQuery::parse(resource_type, &since, true)?;
             query
                 .criteria
                 .push(Criterion::PatientCompartment(vec![id.as_str().to_owned()]));

@@ -86,6 +86,7 @@ pub mod mail;
 #[cfg(test)]
 mod notice_tests;
 pub mod notices;
+pub mod observations;
 pub mod policy;
 pub mod research;
 pub mod service;

@@ -1,4 +1,10 @@
-//! JSON Patch (RFC 6902, `application/json-patch+json`) applied to stored resources.
+//! The PATCH formats applied to stored resources: JSON Patch (RFC 6902,
+//! `application/json-patch+json`) here, FHIRPath Patch (a `Parameters` resource sent as
+//! `application/fhir+json`) in [`fhirpath`].
+
+mod fhirpath;
+
+pub use fhirpath::apply_fhirpath_patch;
 
 use serde_json::Value;
 

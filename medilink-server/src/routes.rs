@@ -12,7 +12,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::session;
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
-use crate::fhir::{bundle, everything, export, history, metadata, read, search, write};
+use crate::fhir::{
+    bundle, everything, export, history, metadata, observations, read, search, write,
+};
 use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::layers::request_id::assign_request_id;
 use crate::layers::{audit, metrics, rate_limit, security, static_files};
@@ -107,6 +109,17 @@ fn fhir_routes() -> Routes {
             "/fhir/R4/{type}/_history",
             history::type_history,
             Meta::clinical().audit(Action::History),
+        )
+        // Issue #18: the Observation operations (the handlers refuse other types).
+        .get(
+            "/fhir/R4/{type}/$lastn",
+            observations::lastn,
+            Meta::clinical().audit(Action::Search),
+        )
+        .get(
+            "/fhir/R4/{type}/$stats",
+            observations::stats,
+            Meta::clinical().audit(Action::Search),
         )
         .get(
             "/fhir/R4/{type}/{id}",

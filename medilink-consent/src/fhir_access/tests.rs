@@ -274,12 +274,12 @@ async fn everything_stops_at_the_limit_and_says_so() {
     let index = FixedIndex::default();
     let access = FhirAccess::new(&fixture.guard, &index);
     let whole = access
-        .everything_up_to(&system, &own, 3)
+        .everything_up_to(&system, &own, &EverythingFilter::default(), 3)
         .await
         .expect("all");
     assert_eq!((whole.resources.len(), whole.capped), (3, false));
     let capped = access
-        .everything_up_to(&system, &own, 2)
+        .everything_up_to(&system, &own, &EverythingFilter::default(), 2)
         .await
         .expect("capped");
     assert_eq!((capped.resources.len(), capped.capped), (2, true));

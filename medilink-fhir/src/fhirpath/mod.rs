@@ -98,6 +98,14 @@ pub struct NodeMeta<'a> {
     companion: Option<&'a Value>,
 }
 
+impl NodeMeta<'_> {
+    /// Where the model defines this node's children (a type name or a backbone element
+    /// path), when known.
+    pub(crate) fn model_path(&self) -> Option<&'static str> {
+        self.model_path
+    }
+}
+
 /// Why parsing or evaluating failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -188,7 +188,8 @@ pub struct SortKey {
 pub enum TotalMode {
     /// No total.
     None,
-    /// An estimate (we give the exact count).
+    /// An estimate: the SQL backends count at most 10,000 matches (a bounded scan on a large
+    /// table); beyond that the total is that lower bound, with an informational note.
     Estimate,
     /// The exact count (the default).
     #[default]
@@ -249,6 +250,9 @@ pub struct SearchQuery {
     pub revincludes: Vec<Include>,
     /// Parameters ignored under lenient handling, reported back as warnings.
     pub ignored: Vec<Issue>,
+    /// `_list`: only resources that are entries of this `List` (the caller resolves it,
+    /// through its own access rules, into an `_id` criterion).
+    pub list: Option<String>,
 }
 
 /// Default and maximum `_count`.
@@ -287,6 +291,7 @@ impl SearchQuery {
             includes: Vec::new(),
             revincludes: Vec::new(),
             ignored: Vec::new(),
+            list: None,
         };
         let mut bound_values = 0usize;
         for (name, value) in params {
@@ -352,6 +357,12 @@ impl SearchQuery {
                     }
                 }
                 "_text" => query.text = Some(value.clone()),
+                "_list" => {
+                    if !ResourceId::is_valid(value) {
+                        return Err(bad(name, value, "not the id of a List"));
+                    }
+                    query.list = Some(value.clone());
+                }
                 "_content" => query.content = Some(value.clone()),
                 _ if name.starts_with("_include") || name.starts_with("_revinclude") => {
                     if query.includes.len() + query.revincludes.len() == MAX_INCLUDES {
@@ -366,6 +377,18 @@ impl SearchQuery {
                         query.includes.push(include);
                     } else {
                         query.revincludes.push(include);
+                    }
+                }
+                _ if canonical_version(resource_type, name, value).is_some() => {
+                    // `url=u|1.2.3` (a versioned canonical): `url=u` and `version=1.2.3`.
+                    let (url, version) = canonical_version(resource_type, name, value)
+                        .expect("invariant: checked by the guard");
+                    for (name, value) in [(name.as_str(), url), ("version", version)] {
+                        match parse_criterion(resource_type, name, value, Depth::default()) {
+                            Ok(criterion) => query.criteria.push(criterion),
+                            Err(Unknown(reason)) => return Err(bad(name, value, &reason)),
+                            Err(Malformed(err)) => return Err(err),
+                        }
                     }
                 }
                 _ => match parse_criterion(resource_type, name, value, Depth::default()) {
@@ -406,6 +429,22 @@ impl SearchQuery {
         }
         Ok(query)
     }
+}
+
+/// A versioned canonical `url|version` given to a uri parameter (no modifier, one value) of a
+/// type with a `version` parameter (the canonical resources): the url and the version.
+fn canonical_version<'v>(
+    resource_type: ResourceType,
+    name: &str,
+    value: &'v str,
+) -> Option<(&'v str, &'v str)> {
+    let param = registry().param(resource_type, name)?;
+    let version = registry().param(resource_type, "version")?;
+    if param.kind != ParamType::Uri || version.kind != ParamType::Token || value.contains(',') {
+        return None;
+    }
+    let (url, version) = value.rsplit_once('|')?;
+    (!url.is_empty() && !version.is_empty()).then_some((url, version))
 }
 
 /// Why a criterion did not parse.

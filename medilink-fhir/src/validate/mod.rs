@@ -36,6 +36,21 @@ pub fn check(resource: &Value) -> Vec<Issue> {
     walker.issues
 }
 
+/// What the R4 model says of the JSON property `property` of a value whose children are
+/// defined at `model_path` (a type name or a backbone element path): whether it repeats (an
+/// array) and where its own children are defined. `None` when the model has no such property.
+pub(crate) fn child_shape(model_path: &str, property: &str) -> Option<(bool, Option<String>)> {
+    let prop = model::MODEL.node(model_path)?.props.get(property)?;
+    let element = model::MODEL.element(prop.element);
+    let repeats = !matches!(element.max, model::Max::Bounded(0 | 1));
+    let children = match (&element.content_ref, element.has_children) {
+        (Some(target), _) => Some(target.trim_start_matches('#').to_owned()),
+        (None, true) => Some(element.path.clone()),
+        (None, false) => element.types.get(prop.type_index).cloned(),
+    };
+    Some((repeats, children))
+}
+
 /// Validates `resource`, returning [`FhirError::Invalid`] with every error found.
 pub fn validate(resource: &Value) -> FhirResult<()> {
     let issues: Vec<Issue> = check(resource);

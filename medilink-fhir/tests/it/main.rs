@@ -8,6 +8,7 @@
 mod blob;
 mod cancel_safety;
 mod fhirpath_conformance;
+mod fhirpath_patch;
 #[cfg(all(feature = "tantivy", feature = "testsuite", feature = "sql-sqlite"))]
 mod fulltext;
 mod import;

@@ -466,31 +466,50 @@ const FHIR_JSON_TYPES: [&str; 3] = [
     "application/json+fhir",
 ];
 
-/// The media type of JSON Patch, the one patch format supported.
+/// The media type of JSON Patch.
 const JSON_PATCH: &str = "application/json-patch+json";
 
-/// A JSON Patch document sent as `application/json-patch+json`.
+/// A PATCH body: a JSON Patch document sent as `application/json-patch+json`, or (issue #18)
+/// a FHIRPath Patch `Parameters` resource sent as `application/fhir+json`.
 #[derive(Debug, Clone)]
-pub(crate) struct JsonPatch(pub(crate) Value);
+pub(crate) enum PatchDocument {
+    /// RFC 6902.
+    Json(Value),
+    /// FHIRPath Patch.
+    FhirPath(Value),
+}
 
-impl<S: Send + Sync> FromRequest<S> for JsonPatch {
+impl<S: Send + Sync> FromRequest<S> for PatchDocument {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let media_type = media_type(request.headers()).unwrap_or_default();
-        if media_type != JSON_PATCH {
-            // Issue #18: fhirpy's `patch()` sends a partial resource as `application/json`.
-            return Err(ApiError::unsupported_media_type(format!(
-                "PATCH takes a JSON Patch document (RFC 6902) sent as {JSON_PATCH}, \
-                 not {}; FHIRPath Patch and partial resources are not supported",
-                if media_type.is_empty() {
-                    "a body without Content-Type".to_owned()
-                } else {
-                    media_type.chars().take(64).collect()
-                }
-            )));
+        if media_type == JSON_PATCH {
+            return Ok(PatchDocument::Json(
+                json_body(request, state, &[JSON_PATCH]).await?,
+            ));
         }
-        Ok(JsonPatch(json_body(request, state, &[JSON_PATCH]).await?))
+        if media_type == "application/fhir+json" {
+            let body = json_body(request, state, &["application/fhir+json"]).await?;
+            if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+                return Err(ApiError::unsupported_media_type(
+                    "PATCH with application/fhir+json takes a FHIRPath Patch Parameters \
+                     resource, not a partial resource",
+                ));
+            }
+            return Ok(PatchDocument::FhirPath(body));
+        }
+        // Issue #18: fhirpy's `patch()` sends a partial resource as `application/json`.
+        Err(ApiError::unsupported_media_type(format!(
+            "PATCH takes a JSON Patch document (RFC 6902) sent as {JSON_PATCH} or a FHIRPath \
+             Patch Parameters resource sent as application/fhir+json, not {}; partial \
+             resources are not supported",
+            if media_type.is_empty() {
+                "a body without Content-Type".to_owned()
+            } else {
+                media_type.chars().take(64).collect()
+            }
+        )))
     }
 }
 

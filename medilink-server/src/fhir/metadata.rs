@@ -1,8 +1,10 @@
 //! FHIR `capabilities`: `GET [base]/metadata`, a CapabilityStatement that lists exactly the
 //! interactions this server implements, with each type's search parameters (every registry
 //! parameter the planner serves: all but `special` ones and `_query`), `_include` /
-//! `_revinclude` values, the conditional interactions, the Bulk Data `export` operations and
-//! the SMART App Launch security (`rest.security`, issue #17).
+//! `_revinclude` values and `_list`, the conditional interactions, the patch formats, the
+//! SMART App Launch security (`rest.security`, issue #17) and the operations with their
+//! OperationDefinition canonicals (Bulk Data `export`, `Patient/$everything`,
+//! `Observation/$lastn` and `$stats`).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -117,6 +119,20 @@ const EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export
 /// Patient-level export.
 const PATIENT_EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
 
+/// `Patient/{id}/$everything` (R4), with `_since`, `_type` and `_count`.
+const PATIENT_EVERYTHING: &str = "http://hl7.org/fhir/OperationDefinition/Patient-everything";
+/// `Observation/$lastn` (R4).
+const OBSERVATION_LASTN: &str = "http://hl7.org/fhir/OperationDefinition/Observation-lastn";
+/// `Observation/$stats` (R4).
+const OBSERVATION_STATS: &str = "http://hl7.org/fhir/OperationDefinition/Observation-stats";
+
+/// The `_list` parameter (issue #18), on every type and at the system level.
+fn list_param() -> Value {
+    json!({"name": "_list", "type": "special",
+        "documentation": "Only resources that are entries of the List with this id (the List \
+        and its entries as the caller may see them)."})
+}
+
 /// Why `updateCreate` is not for everyone (issue #11: no write outcome may tell a hidden
 /// resource from a missing one).
 const UPDATE_CREATE_NOTE: &str = "Update as create (PUT to an id that does not exist) is for \
@@ -149,8 +165,23 @@ fn resource_entry(resource_type: ResourceType) -> Value {
         "searchRevInclude": rev_includes,
         "searchParam": search_params(resource_type),
     });
-    if resource_type == ResourceType::Patient {
-        entry["operation"] = json!([{"name": "export", "definition": PATIENT_EXPORT}]);
+    if let Some(params) = entry["searchParam"].as_array_mut() {
+        params.push(list_param());
+    }
+    match resource_type {
+        ResourceType::Patient => {
+            entry["operation"] = json!([
+                {"name": "export", "definition": PATIENT_EXPORT},
+                {"name": "everything", "definition": PATIENT_EVERYTHING},
+            ]);
+        }
+        ResourceType::Observation => {
+            entry["operation"] = json!([
+                {"name": "lastn", "definition": OBSERVATION_LASTN},
+                {"name": "stats", "definition": OBSERVATION_STATS},
+            ]);
+        }
+        _ => {}
     }
     entry
 }
@@ -206,14 +237,19 @@ fn capability_statement(base: &str, date: &str) -> Value {
         "implementation": {"description": "MediLink FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        // JSON Patch and FHIRPath Patch (a Parameters resource, issue #18).
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
         "rest": [{
             "mode": "server",
             "security": security(base),
             "resource": resources,
             "interaction": codes(&SYSTEM_INTERACTIONS),
             // The parameters of `GET [base]?…` (issue #18), full text included.
-            "searchParam": SYSTEM_SEARCH.iter().map(|code| full_text(code)).collect::<Vec<_>>(),
+            "searchParam": SYSTEM_SEARCH
+                .iter()
+                .map(|code| full_text(code).unwrap_or(Value::Null))
+                .chain([list_param()])
+                .collect::<Vec<_>>(),
             "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "operation": [{"name": "export", "definition": EXPORT}],
         }],

@@ -13,6 +13,7 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request, State
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use medilink_consent::FhirAccess;
+use medilink_consent::fhir_access::TypesCursor;
 use medilink_fhir::conditional;
 use medilink_fhir::search::compartment::in_patient_compartment;
 use medilink_fhir::search::shape::shape;
@@ -113,7 +114,7 @@ pub(crate) async fn searchset(
     strict: bool,
 ) -> Result<Value, ApiError> {
     let query = SearchQuery::parse(resource_type, pairs, strict)?;
-    let links = Links::new(base, resource_type, pairs);
+    let links = Links::new(base, resource_type, pairs).used_by(&query);
     run(app, ctx, base, query, &links).await
 }
 
@@ -129,10 +130,11 @@ async fn run(
     Ok(render(base, links, &query, page, notes, app.ids.new_id())?)
 }
 
-/// The parameters a system-level search takes: those every resource type has, the page size
-/// and `_type`.
-const SYSTEM_PARAMS: [&str; 9] = [
+/// The parameters a system-level search takes: those every resource type has, the page size,
+/// the paging cursor and `_type`.
+const SYSTEM_PARAMS: [&str; 11] = [
     "_id",
+    "_list",
     "_lastUpdated",
     "_tag",
     "_profile",
@@ -141,12 +143,12 @@ const SYSTEM_PARAMS: [&str; 9] = [
     "_content",
     "_type",
     "_count",
+    CURSOR,
 ];
 
 /// `GET [base]?params`: a search across every type (or those `_type` lists) by the
 /// parameters common to all resources, through the consent guard type by type
-/// ([`FhirAccess::search_types`]). One page of at most `_count` matches (no paging across
-/// types: a page that is full says so in an `outcome` entry).
+/// ([`FhirAccess::search_types`]), in pages of at most `_count` matches linked by `next`.
 pub(crate) async fn system_search(
     State(app): State<AppState>,
     caller: RequestCaller,
@@ -155,14 +157,29 @@ pub(crate) async fn system_search(
 ) -> Result<FhirResponse, ApiError> {
     let (types, criteria, probe) = system_query(&params)?;
     let count = probe.count.max(1);
+    let from = system_cursor(probe.cursor.as_deref())?;
     let access = FhirAccess::new(&app.store, app.search_index.as_ref());
-    let found = access.search_types(caller.context(), &types, &criteria, count);
-    let (matches, full) = found.await?;
-    let page = system_page(matches, full, count);
+    let found = access.search_types(caller.context(), &types, &criteria, count, from);
+    let (matches, next) = found.await?;
+    let page = SearchPage {
+        matches,
+        next_cursor: next.map(|next| next.encode()),
+        ..SearchPage::default()
+    };
     let mut links = Links::new(&base, ResourceType::Patient, &params.pairs);
     links.path.clone_from(&base);
     let bundle = render(&base, &links, &probe, page, Vec::new(), app.ids.new_id())?;
     Ok(FhirResponse::json(StatusCode::OK, bundle))
+}
+
+/// The start of a system search page: its `_cursor` (none: the first page).
+fn system_cursor(cursor: Option<&str>) -> Result<TypesCursor, ApiError> {
+    match cursor {
+        None => Ok(TypesCursor::default()),
+        Some(text) => TypesCursor::decode(text).ok_or_else(|| {
+            ApiError::bad_request(IssueCode::Invalid, "_cursor is not a cursor of this search")
+        }),
+    }
 }
 
 /// A system search's types, per-type criteria and parsed parameters (for `_count`).
@@ -200,32 +217,11 @@ fn system_query(params: &SearchParams) -> Result<SystemQuery, ApiError> {
     let criteria: Vec<(String, String)> = params
         .pairs
         .iter()
-        .filter(|(name, _)| name != "_type" && name != "_count")
+        .filter(|(name, _)| !["_type", "_count", CURSOR].contains(&name.as_str()))
         .cloned()
         .collect();
     let probe = SearchQuery::parse(ResourceType::Patient, &params.pairs_without_type(), true)?;
     Ok((types, criteria, probe))
-}
-
-/// The page of a system search; a full one says so.
-fn system_page(matches: Vec<StoredResource>, full: bool, count: usize) -> SearchPage {
-    let mut warnings = Vec::new();
-    if full {
-        warnings.push(Issue {
-            severity: medilink_fhir::Severity::Information,
-            code: IssueCode::Informational,
-            expression: None,
-            diagnostics: format!(
-                "the page is full ({count} resources) and there may be more: narrow the \
-                 search with _type or _lastUpdated, or raise _count"
-            ),
-        });
-    }
-    SearchPage {
-        matches,
-        warnings,
-        ..SearchPage::default()
-    }
 }
 
 impl SearchParams {
@@ -291,7 +287,7 @@ pub(crate) async fn compartment(
     query.criteria.push(Criterion::PatientCompartment(vec![
         patient.as_str().to_owned(),
     ]));
-    let mut links = Links::new(&base, resource_type, &params.pairs);
+    let mut links = Links::new(&base, resource_type, &params.pairs).used_by(&query);
     links.path = format!("{base}/Patient/{patient}/{resource_type}");
     let bundle = run(&app, caller.context(), &base, query, &links).await?;
     Ok(FhirResponse::json(StatusCode::OK, bundle))
@@ -327,6 +323,17 @@ impl Links {
                 .find(|(name, _)| name == CURSOR)
                 .map(|(_, value)| value.clone()),
         }
+    }
+
+    /// The links without the parameters `query` ignored (lenient handling, issue #18): the
+    /// `self` link shows the search actually run, so a client sees a filter was dropped.
+    fn used_by(mut self, query: &SearchQuery) -> Links {
+        let ignored: Vec<&str> = (query.ignored.iter())
+            .filter_map(|issue| issue.expression.as_deref())
+            .collect();
+        self.pairs
+            .retain(|(name, _)| !ignored.contains(&name.as_str()));
+        self
     }
 
     fn url(&self, cursor: Option<&str>) -> String {
@@ -407,7 +414,9 @@ fn render(
             }
         }
         for stored in &page.includes {
-            if let Some(resource) = parse_stored(stored)? {
+            if let Some(mut resource) = parse_stored(stored)? {
+                // Issue #18: _summary and _elements shape included resources too.
+                shape(&mut resource, query.summary, &query.elements);
                 entries.push(entry(base, stored, resource, "include"));
             }
         }

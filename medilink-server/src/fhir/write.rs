@@ -3,17 +3,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use medilink_fhir::patch::apply_json_patch;
+use medilink_fhir::patch::{apply_fhirpath_patch, apply_json_patch};
 use medilink_fhir::{
-    FhirError, FhirResult, IssueCode, RequestContext, ResourceId, ResourceType, VersionId,
-    WriteOutcome,
+    FhirError, FhirResult, IssueCode, RequestContext, ResourceId, ResourceType, StoredResource,
+    VersionId, WriteOp, WriteOutcome,
 };
 use serde_json::Value;
 
 use crate::context::RequestCaller;
 use crate::error::{ApiError, information};
 use crate::fhir::extract::{
-    Base, EtagCondition, IfMatch, InstancePath, JsonPatch, Preconditions, ResourceBody,
+    Base, EtagCondition, IfMatch, InstancePath, PatchDocument, Preconditions, ResourceBody,
     precondition_failed,
 };
 use crate::fhir::response::{FhirResponse, Prefer, ReturnPreference};
@@ -41,15 +41,9 @@ pub(crate) async fn update(
                 "an update takes If-None-Match: * only (create if absent)",
             ));
         }
-        match app.store.read(ctx, resource_type, &id).await {
-            Ok(current) => {
-                return Err(precondition_failed(format!(
-                    "If-None-Match: *: {resource_type}/{id} exists (version {})",
-                    current.version_id
-                )));
-            }
-            Err(FhirError::NotFound { .. } | FhirError::Gone { .. }) => {}
-            Err(err) => return Err(err.into()),
+        if let Some(created) = create_if_absent(&app, ctx, resource_type, &id, &body).await? {
+            let prefer = prefer.or(ReturnPreference::Representation);
+            return Ok(FhirResponse::written(created, true, prefer, &base));
         }
     }
     let if_match = if_match
@@ -68,7 +62,43 @@ pub(crate) async fn update(
     ))
 }
 
-/// `PATCH [base]/{type}/{id}` with a JSON Patch document.
+/// `If-None-Match: *` on a `PUT`: creates `{type}/{id}` in one store write that fails when
+/// the id exists (the store serializes writers, so a concurrent create of the same id cannot
+/// slip in between a check and the write). A deleted resource has no current representation:
+/// `None`, and the caller updates it as usual. A live one is `412`.
+async fn create_if_absent(
+    app: &AppState,
+    ctx: &RequestContext,
+    resource_type: ResourceType,
+    id: &ResourceId,
+    body: &Value,
+) -> Result<Option<StoredResource>, ApiError> {
+    crate::fhir::extract::expect_type(body, resource_type)?;
+    if body.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        // The update path reports the mismatch as it does without the header.
+        return Ok(None);
+    }
+    let create = WriteOp::Create {
+        resource: body.clone(),
+        id: Some(id.clone()),
+    };
+    match app.store.transaction(ctx, vec![create]).await {
+        Ok(mut outcomes) => Ok(outcomes.pop().flatten().map(|outcome| outcome.stored)),
+        Err(FhirError::WriteConflict { .. }) => {
+            match app.store.read(ctx, resource_type, id).await {
+                Ok(current) => Err(precondition_failed(format!(
+                    "If-None-Match: *: {resource_type}/{id} exists (version {})",
+                    current.version_id
+                ))),
+                Err(FhirError::Gone { .. }) => Ok(None),
+                Err(err) => Err(err.into()),
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `PATCH [base]/{type}/{id}` with a JSON Patch or a FHIRPath Patch document.
 pub(crate) async fn patch(
     State(app): State<AppState>,
     caller: RequestCaller,
@@ -76,7 +106,7 @@ pub(crate) async fn patch(
     prefer: Prefer,
     if_match: IfMatch,
     InstancePath(resource_type, id): InstancePath,
-    JsonPatch(patch): JsonPatch,
+    patch: PatchDocument,
 ) -> Result<FhirResponse, ApiError> {
     let if_match = (if_match.resolve(&app.store, caller.context(), resource_type, &id)).await?;
     let target = (resource_type, &id);
@@ -91,7 +121,7 @@ async fn patch_resource(
     app: &AppState,
     ctx: &RequestContext,
     (resource_type, id): (ResourceType, &ResourceId),
-    patch: &Value,
+    patch: &PatchDocument,
     if_match: Option<VersionId>,
 ) -> FhirResult<WriteOutcome> {
     let current = app.store.read(ctx, resource_type, id).await?;
@@ -107,7 +137,10 @@ async fn patch_resource(
     let resource: Value = serde_json::from_str(text).map_err(|err| FhirError::Internal {
         source: Box::new(err),
     })?;
-    let patched = apply_json_patch(&resource, patch)?;
+    let patched = match patch {
+        PatchDocument::Json(patch) => apply_json_patch(&resource, patch)?,
+        PatchDocument::FhirPath(patch) => apply_fhirpath_patch(&resource, patch)?,
+    };
     let version = Some(current.version_id);
     app.store
         .update(ctx, resource_type, id, patched, version)

@@ -359,6 +359,8 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/admin/smart/clients", "#17"),
     ("/api/admin/smart/clients/{client_id}/approve", "#17"),
     ("/api/admin/smart/clients/{client_id}/suspend", "#17"),
+    ("/fhir/R4/{type}/$lastn", "#18"),
+    ("/fhir/R4/{type}/$stats", "#18"),
 ];
 
 #[test]

@@ -16,7 +16,7 @@ use super::rows::{VERSION_COLUMNS, stored_from_row};
 use super::search_plan::{Plan, table_of};
 use super::{SqlResourceStore, classify};
 use crate::clock::to_micros;
-use crate::error::{FhirError, FhirResult};
+use crate::error::{FhirError, FhirResult, Issue, IssueCode, Severity};
 use crate::model::ResourceType;
 use crate::search::limits::{MAX_BIND_PARAMETERS, exceeded};
 use crate::search::registry::registry;
@@ -135,6 +135,9 @@ fn key_value(class: KeyClass, value: &Value) -> FhirResult<SqlValue> {
     })
 }
 
+/// The most matches `_total=estimate` counts (a larger total is reported as this, with a note).
+pub(crate) const ESTIMATE_CAP: u64 = 10_000;
+
 /// Runs one page of `query`.
 pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirResult<SearchPage> {
     if query.text.is_some() || query.content.is_some() {
@@ -174,13 +177,35 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
     };
 
     if query.total != TotalMode::None || query.summary == Summary::Count {
-        let sql = format!("SELECT COUNT(*) FROM resources r WHERE {live}");
+        // `_total=estimate` (issue #18): a count that stops at ESTIMATE_CAP matches, so a
+        // large table costs a bounded scan; a capped count says it is a lower bound.
+        let estimate = query.total == TotalMode::Estimate && query.summary != Summary::Count;
+        let sql = match estimate {
+            true => format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM resources r WHERE {live} LIMIT {}) capped",
+                ESTIMATE_CAP + 1
+            ),
+            false => format!("SELECT COUNT(*) FROM resources r WHERE {live}"),
+        };
         let row = reader.one(&sql, filter_values.clone()).await?;
         let total: i64 = match row {
             Some(row) => row.try_get_by_index(0).map_err(classify)?,
             None => 0,
         };
-        page.total = Some(total as u64);
+        let mut total = total.max(0) as u64;
+        if estimate && total > ESTIMATE_CAP {
+            total = ESTIMATE_CAP;
+            page.warnings.push(Issue {
+                severity: Severity::Information,
+                code: IssueCode::Informational,
+                expression: Some("_total".to_owned()),
+                diagnostics: format!(
+                    "_total=estimate: more than {ESTIMATE_CAP} matches (the total given is a \
+                     lower bound; ask _total=accurate for the exact count)"
+                ),
+            });
+        }
+        page.total = Some(total);
     }
     if query.summary == Summary::Count || query.count == 0 {
         return Ok(page);
