@@ -1,5 +1,5 @@
 //! [`Ocr`] by the `tesseract` program (Debian `tesseract-ocr`), run as a subprocess: the
-//! image goes in on stdin, the text comes out on stdout.
+//! image goes in on stdin, TSV (words, boxes, lines) comes out on stdout.
 
 use std::path::PathBuf;
 use std::process::Stdio;

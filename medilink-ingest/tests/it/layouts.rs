@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use medilink_ingest::DocumentKind;
 use medilink_ingest::pipeline::{Analysis, Pipeline};
+use medilink_ingest::text::{DocumentText, TextOrigin};
 
 use crate::designs::{Design, Report, generate, render};
 use crate::support::score::{Tally, Truth, score};
@@ -152,13 +153,15 @@ async fn held_out_designs_meet_the_goals_on_text_pdfs_scans_and_photos() {
                     report.pdf(),
                 );
             }
-            let analysis = pipeline
-                .analyse(&report.pdf())
-                .await
-                .unwrap_or_else(|e| panic!("{} #{index}: {e}", design.name()));
             let row = rows.entry((design.name().into(), "text")).or_default();
             let label = format!("{} #{index} text", design.name());
-            record(row, &report, &report.truth, &analysis, &mut misses, &label);
+            match pipeline.analyse(&report.pdf()).await {
+                Ok(analysis) => record(row, &report, &report.truth, &analysis, &mut misses, &label),
+                Err(error) => {
+                    misses.push(format!("{label}: failed: {error}"));
+                    row.tally.add_failure(report.truth.results.len(), 0.0);
+                }
+            }
         }
     }
     assert!(
@@ -285,4 +288,43 @@ async fn held_out_designs_meet_the_goals_on_text_pdfs_scans_and_photos() {
     for (label, row) in [("text", &text), ("scans", &scans), ("photos", &photos)] {
         assert_eq!(row.completed_wrong, 0, "{label}: {context}");
     }
+}
+
+/// The issue's `.bin` upload: a PDF sent as `application/octet-stream` under a `.bin` name.
+/// The job takes the type from the bytes (`DocumentKind::detect`, never the name or the
+/// declared type) and completes without review when no result needs it (`needs_review`), so a
+/// clean report of a design the extractor was not tuned on completes.
+#[tokio::test]
+async fn a_pdf_uploaded_as_octet_stream_is_sniffed_and_completes() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("lab-results.bin");
+    std::fs::write(&path, generate(Design::GluedFlag, 7).pdf()).expect("written");
+    let bytes = std::fs::read(&path).expect("read back");
+    assert_eq!(
+        DocumentKind::detect(&bytes).expect("sniffed"),
+        DocumentKind::Pdf
+    );
+    let analysis = Pipeline::offline_default()
+        .analyse(&bytes)
+        .await
+        .expect("analysed");
+    let reasons: Vec<_> = analysis
+        .results
+        .iter()
+        .filter_map(|r| r.review_reason.clone())
+        .collect();
+    assert!(!analysis.results.is_empty());
+    assert!(!analysis.needs_review(), "{reasons:?}");
+    // Positive control: a report with an unknown test does need review.
+    let unknown = Pipeline::offline_default()
+        .analyse_text(
+            DocumentKind::Pdf,
+            &DocumentText::plain(
+                vec!["Zonulin factor   42   ng/mL   10 - 50".into()],
+                TextOrigin::TextLayer,
+            ),
+        )
+        .await
+        .expect("analysed");
+    assert!(unknown.needs_review());
 }
