@@ -194,7 +194,20 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
             }
         },
         (_, Some(unit), None) => Some(unit.clone()),
-        (Some(_), None, _) => {
+        (Some(printed), None, Some(entry)) => match close_unit(printed, entry) {
+            // An OCR misreading of one of the test's units (`ugidL`, `g/d`).
+            Some(unit) => {
+                reasons.push(format!("the unit was read as {printed}, taken as {unit}"));
+                evidence *= 0.7;
+                Some(entry.preferred_unit(&unit))
+            }
+            None => {
+                reasons.push("the unit is not recognised".into());
+                evidence *= 0.6;
+                None
+            }
+        },
+        (Some(_), None, None) => {
             reasons.push("the unit is not recognised".into());
             evidence *= 0.6;
             None
@@ -236,6 +249,32 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
         review_reason,
         confidence,
     }
+}
+
+/// The UCUM form of the one unit the test is printed in that `printed` (not a unit) is at most
+/// two edits away from; `None` when there is none or two different ones.
+fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String> {
+    let printed = printed.to_lowercase();
+    let mut best: Option<(usize, String)> = None;
+    let mut tied = false;
+    for candidate in &entry.printed_units {
+        let distance = strsim::levenshtein(&printed, &candidate.to_lowercase());
+        if distance > 2 || distance * 2 >= candidate.chars().count() {
+            continue;
+        }
+        let Some(unit) = ucum::normalize(candidate) else {
+            continue;
+        };
+        match &best {
+            Some((d, u)) if distance == *d && *u != unit => tied = true,
+            Some((d, _)) if distance >= *d => {}
+            _ => {
+                best = Some((distance, unit));
+                tied = false;
+            }
+        }
+    }
+    best.filter(|_| !tied).map(|(_, unit)| unit)
 }
 
 /// Whether `value` is plausible for the printed reference range: at most ten times its upper
@@ -369,6 +408,14 @@ mod tests {
             0.75,
         );
         assert_eq!(homocysteine.ucum_unit.as_deref(), Some("umol/L"));
+        // An OCR'd unit that is no unit at all, close to one of the test's: repaired, reviewed.
+        let iron = map_result(extracted("Iron", Some(90.0), Some("ugidL"), 0.97), 0.75);
+        assert_eq!(iron.ucum_unit.as_deref(), Some("ug/dL"));
+        assert!(
+            iron.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as ugidL"))
+        );
         // A listed unit is never changed.
         let b12 = map_result(
             extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),

@@ -9,10 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
 
 use medilink_ingest::DocumentKind;
 use medilink_ingest::pipeline::{Analysis, Pipeline};
-use medilink_ingest::text::{DocumentText, TextOrigin};
+use medilink_ingest::text::{DocumentText, TesseractOcr, TesseractOptions, TextOrigin};
 
 use crate::designs::{Design, Report, generate, render};
 use crate::support::score::{Tally, Truth, score};
@@ -126,7 +128,12 @@ fn total<'a>(rows: impl Iterator<Item = &'a Row>) -> Row {
 async fn held_out_designs_meet_the_goals_on_text_pdfs_scans_and_photos() {
     let text_docs = env_count("MEDILINK_LAYOUT_DOCS", 5) as u64;
     let ocr_docs = env_count("MEDILINK_LAYOUT_OCR_DOCS", 2) as u64;
-    let pipeline = Pipeline::offline_default();
+    // OCR runs two pages at a time (two cores), with room for a loaded machine.
+    let pipeline = Pipeline::offline(Arc::new(TesseractOcr::new(TesseractOptions {
+        timeout: Duration::from_secs(300),
+        ..TesseractOptions::default()
+    })));
+    let permits = Arc::new(tokio::sync::Semaphore::new(2));
     let mut rows: BTreeMap<(String, &'static str), Row> = BTreeMap::new();
     let mut misses = Vec::new();
     // Debugging aids: only some designs, and the documents written to a directory.
@@ -179,7 +186,9 @@ async fn held_out_designs_meet_the_goals_on_text_pdfs_scans_and_photos() {
     for (design, index) in jobs {
         let pipeline = pipeline.clone();
         let dump = dump.clone();
+        let permits = permits.clone();
         handles.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("semaphore");
             let report = generate(design, index);
             let scan = render::scan(&report, index, 1);
             let photo = render::photo(&report, index);
