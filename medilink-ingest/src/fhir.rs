@@ -3,9 +3,11 @@
 //! Every result becomes an Observation (status `final`, category `laboratory`, the LOINC coding
 //! with the name as printed in `code.text` — only the text when the test is unknown — the value
 //! as a UCUM `valueQuantity` or a `valueString`, the reference range, an interpretation
-//! H/L/N computed from the range (the printed flag when there is no range), the report date as
-//! `effectiveDateTime`, the patient as subject). One DiagnosticReport (status `final`, category
-//! `LAB`, code LOINC 11502-2 "Laboratory report") lists them in `result`.
+//! H/L/N computed from the range (the printed flag when there is no range), the collection date
+//! as `effectiveDateTime`, the report's printed release date as `issued` (else the time of
+//! publication here), `method` "Calculated" for a derived value, the patient as subject). One
+//! DiagnosticReport (status `final`, category `LAB`, code LOINC 11502-2 "Laboratory report")
+//! lists them in `result`.
 //!
 //! The source document: each Observation names the DocumentReference in `derivedFrom` (the R4
 //! element for "the document this was read from"), and the DiagnosticReport carries it in the
@@ -66,10 +68,19 @@ pub fn transaction_bundle(analysis: &Analysis, context: &FhirContext) -> IngestR
     if analysis.results.is_empty() {
         return Err(IngestError::NothingFound);
     }
-    let issued = context
+    // The report's printed release instant when it has one, else when the results are
+    // released here.
+    let issued = match analysis
         .issued
-        .format(&Rfc3339)
-        .map_err(|_| IngestError::Unreadable("the issued instant cannot be written".into()))?;
+        .as_deref()
+        .filter(|instant| valid_instant(instant))
+    {
+        Some(printed) => printed.to_owned(),
+        None => context
+            .issued
+            .format(&Rfc3339)
+            .map_err(|_| IngestError::Unreadable("the issued instant cannot be written".into()))?,
+    };
     let subject = json!({"reference": format!("Patient/{}", context.patient.as_str())});
     let document = json!({"reference": format!("DocumentReference/{}", context.document.as_str())});
     let effective = analysis
@@ -99,6 +110,10 @@ pub fn transaction_bundle(analysis: &Analysis, context: &FhirContext) -> IngestR
         }
         observation.insert("issued".into(), json!(issued));
         value(result, &mut observation);
+        if result.extracted.calculated {
+            // A derived value (eAG from HbA1c, an estimated GFR): computed by the lab, not measured.
+            observation.insert("method".into(), json!({"text": "Calculated"}));
+        }
         if let Some(interpretation) = interpretation(result) {
             observation.insert("interpretation".into(), interpretation);
         }
@@ -295,9 +310,15 @@ fn interpretation(result: &MappedResult) -> Option<Value> {
     Some(json!([{"coding": [{"system": INTERPRETATION, "code": code, "display": display}]}]))
 }
 
+/// A FHIR date (`YYYY-MM-DD`) or a dateTime with a zone.
 fn valid_date(date: &str) -> bool {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(date, format).is_ok()
+    time::Date::parse(date, format).is_ok() || valid_instant(date)
+}
+
+/// A FHIR instant (RFC 3339 with a zone).
+fn valid_instant(instant: &str) -> bool {
+    time::OffsetDateTime::parse(instant, &Rfc3339).is_ok()
 }
 
 #[cfg(test)]

@@ -825,6 +825,7 @@ mod tests {
                 range_text: None,
                 flag: None,
                 confidence: 0.5,
+                calculated: false,
             },
             loinc: None,
             ucum_unit: Some("g/dL".into()),
@@ -838,6 +839,7 @@ mod tests {
             kind: DocumentKind::Pdf,
             origin: TextOrigin::TextLayer,
             report_date: Some("2026-03-14".into()),
+            issued: None,
             results: vec![
                 result("Hemoglobin", Some(13.5), Some("low confidence")),
                 result("Culture", None, None),

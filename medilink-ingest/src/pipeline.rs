@@ -1,11 +1,21 @@
 //! The pipeline: text → extraction → LOINC mapping, and what came out.
 //!
 //! Mapping gives every extracted result a LOINC code (when the table knows the name) and its
-//! unit in UCUM. A result needs review — and holds the whole analysis back from publication —
-//! when its combined confidence (extraction × name match) is below the pipeline's threshold,
-//! when its test is unknown (it is kept, coded by its printed name only), when its value is not
-//! a number although the test is quantitative, or when its unit is unknown or does not fit the
-//! test.
+//! unit in UCUM. Every result gets a confidence from the evidence: how well the extractor read
+//! it (column fit, a clean tail), how well its name matched, whether its unit is known and fits
+//! the test, whether its value is a number where the test is quantitative and plausible for
+//! the printed reference range (not ten times beyond it), and whether the test is known at all.
+//! A result needs review — and holds the whole analysis back from publication — only when that
+//! confidence is below the pipeline's threshold; its review reason lists the evidence against
+//! it.
+//!
+//! Dates and time zones: the extractor gives the collection date (→ `effectiveDateTime`) and
+//! the report's release date (→ `issued`) as printed, with a time when one is printed, in the
+//! lab's local time without a zone. [`Pipeline::report_offset`] (UTC unless configured) is the
+//! zone the lab prints in: a printed time gets that offset (`2026-03-14T08:15:00+00:00`), a
+//! date without a time stays a date for `effectiveDateTime` (FHIR allows it) and becomes
+//! midnight at that offset for `issued` (an instant, which needs a time). A date that already
+//! carries a zone (from an LLM) is kept as it is.
 
 use std::sync::Arc;
 
@@ -42,8 +52,11 @@ pub struct Analysis {
     pub kind: DocumentKind,
     /// Where the text came from.
     pub origin: TextOrigin,
-    /// The report date, when found.
+    /// The collection date (`effectiveDateTime`): a date, or a dateTime with zone.
     pub report_date: Option<String>,
+    /// When the report was released (reported; else received), as a FHIR instant.
+    #[serde(default)]
+    pub issued: Option<String>,
     /// The results.
     pub results: Vec<MappedResult>,
 }
@@ -65,8 +78,10 @@ pub struct Pipeline {
     pub text: Arc<dyn TextExtractor>,
     /// Stage 2.
     pub extractor: Arc<dyn Extractor>,
-    /// Results whose combined confidence is below this need review (0–1).
+    /// Results whose confidence is below this need review (0–1).
     pub review_threshold: f64,
+    /// The UTC offset of the times printed on reports (see the module documentation).
+    pub report_offset: time::UtcOffset,
 }
 
 impl Pipeline {
@@ -76,6 +91,7 @@ impl Pipeline {
             text,
             extractor,
             review_threshold: DEFAULT_REVIEW_THRESHOLD,
+            report_offset: time::UtcOffset::UTC,
         }
     }
 
@@ -111,6 +127,7 @@ impl Pipeline {
     ) -> IngestResult<Analysis> {
         let ExtractedReport {
             report_date,
+            issued,
             results,
         } = self.extractor.extract(text).await?;
         if results.is_empty() {
@@ -119,7 +136,8 @@ impl Pipeline {
         Ok(Analysis {
             kind,
             origin: text.origin,
-            report_date,
+            report_date: report_date.map(|date| zoned(&date, self.report_offset, false)),
+            issued: issued.map(|date| zoned(&date, self.report_offset, true)),
             results: results
                 .into_iter()
                 .map(|extracted| map_result(extracted, self.review_threshold))
@@ -128,37 +146,77 @@ impl Pipeline {
     }
 }
 
-/// Stage 3 for one result: LOINC code, UCUM unit, and whether a person must look at it.
+/// `date` (`YYYY-MM-DD` or a local `YYYY-MM-DDThh:mm:ss`) with `offset` added to a time; with
+/// `instant`, a date alone becomes midnight. A value that has a zone already is kept.
+pub fn zoned(date: &str, offset: time::UtcOffset, instant: bool) -> String {
+    let (hours, minutes, _) = offset.as_hms();
+    let zone = if offset.is_utc() {
+        "Z".to_owned()
+    } else {
+        format!(
+            "{}{:02}:{:02}",
+            if offset.is_negative() { '-' } else { '+' },
+            hours.unsigned_abs(),
+            minutes.unsigned_abs()
+        )
+    };
+    match date.split_once('T') {
+        Some((_, time)) if time.ends_with('Z') || time.contains(['+', '-']) => date.to_owned(),
+        Some(_) => format!("{date}{zone}"),
+        None if instant => format!("{date}T00:00:00{zone}"),
+        None => date.to_owned(),
+    }
+}
+
+/// Stage 3 for one result: LOINC code, UCUM unit, its confidence from the evidence, and
+/// whether a person must look at it (confidence below `review_threshold`).
 pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedResult {
     let table = LoincTable::builtin();
     let printed_ucum = extracted.unit.as_deref().and_then(ucum::normalize);
     let loinc = table.lookup(&extracted.name, printed_ucum.as_deref());
     let entry = loinc.as_ref().and_then(|m| table.entry(&m.code));
     let mut reasons: Vec<String> = Vec::new();
-    let mut unit_factor = 1.0;
+    // The product of the evidence against the result (1 when there is none).
+    let mut evidence = 1.0;
     let ucum_unit = match (&extracted.unit, &printed_ucum, entry) {
         (_, Some(unit), Some(entry)) => match entry.repaired_unit(unit) {
             Some(repaired) if !entry.fits(unit) || unit_misread(unit, &repaired) => {
                 reasons.push(format!("the unit was read as {unit}, taken as {repaired}"));
-                unit_factor = 0.9;
+                evidence *= 0.7;
                 Some(entry.preferred_unit(&repaired))
             }
             _ => {
                 if !entry.fits(unit) {
                     reasons.push("the unit does not fit the test".into());
+                    evidence *= 0.6;
                 }
                 Some(entry.preferred_unit(unit))
             }
         },
         (_, Some(unit), None) => Some(unit.clone()),
-        (Some(_), None, _) => {
+        (Some(printed), None, Some(entry)) => match close_unit(printed, entry) {
+            // An OCR misreading of one of the test's units (`ugidL`, `g/d`).
+            Some(unit) => {
+                reasons.push(format!("the unit was read as {printed}, taken as {unit}"));
+                evidence *= 0.7;
+                Some(entry.preferred_unit(&unit))
+            }
+            None => {
+                reasons.push("the unit is not recognised".into());
+                evidence *= 0.6;
+                None
+            }
+        },
+        (Some(_), None, None) => {
             reasons.push("the unit is not recognised".into());
+            evidence *= 0.6;
             None
         }
         (None, None, Some(entry)) if entry.is_dimensionless() => entry.unit.clone(),
         (None, None, Some(entry)) => {
             if entry.unit.is_some() && extracted.value.is_some() {
                 reasons.push("the unit is missing".into());
+                evidence *= 0.85;
             }
             None
         }
@@ -166,23 +224,66 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
     };
     if loinc.is_none() {
         reasons.push("unknown test: kept as printed, without a LOINC code".into());
+        evidence *= 0.5;
     }
     let quantitative = entry.is_some_and(|entry| entry.unit.is_some());
     if extracted.value.is_none() && quantitative {
         reasons.push("the value is not a number".into());
+        evidence *= 0.5;
     }
-    let confidence =
-        extracted.confidence * loinc.as_ref().map_or(1.0, |m| m.confidence) * unit_factor;
-    if confidence < review_threshold {
+    if let Some(value) = extracted.value
+        && !plausible(value, extracted.range_low, extracted.range_high)
+    {
+        reasons.push("the value is far outside its reference range".into());
+        evidence *= 0.6;
+    }
+    let confidence = extracted.confidence * loinc.as_ref().map_or(1.0, |m| m.confidence) * evidence;
+    let review_reason = (confidence < review_threshold).then(|| {
         reasons.insert(0, format!("low confidence ({confidence:.2})"));
-    }
+        reasons.join("; ")
+    });
     MappedResult {
         extracted,
         loinc,
         ucum_unit,
-        review_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        review_reason,
         confidence,
     }
+}
+
+/// The UCUM form of the one unit the test is printed in that `printed` (not a unit) is at most
+/// two edits away from; `None` when there is none or two different ones.
+fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String> {
+    let printed = printed.to_lowercase();
+    let mut best: Option<(usize, String)> = None;
+    let mut tied = false;
+    for candidate in &entry.printed_units {
+        let distance = strsim::levenshtein(&printed, &candidate.to_lowercase());
+        if distance > 2 || distance * 2 >= candidate.chars().count() {
+            continue;
+        }
+        let Some(unit) = ucum::normalize(candidate) else {
+            continue;
+        };
+        match &best {
+            Some((d, u)) if distance == *d && *u != unit => tied = true,
+            Some((d, _)) if distance >= *d => {}
+            _ => {
+                best = Some((distance, unit));
+                tied = false;
+            }
+        }
+    }
+    best.filter(|_| !tied).map(|(_, unit)| unit)
+}
+
+/// Whether `value` is plausible for the printed reference range: at most ten times its upper
+/// bound, and (when positive) at least a twentieth of its lower one — a misplaced decimal point
+/// or a digit run into the next column fails this. Without a range nothing is known against it.
+fn plausible(value: f64, low: Option<f64>, high: Option<f64>) -> bool {
+    let above = high.is_some_and(|high| high > 0.0 && value > 10.0 * high);
+    let below = low.is_some_and(|low| low > 0.0 && value > 0.0 && value < low / 20.0);
+    !(above || below)
 }
 
 /// Whether `printed` is a typical OCR misreading of `repaired` even though both are valid
@@ -221,6 +322,7 @@ mod tests {
             range_text: None,
             flag: None,
             confidence,
+            calculated: false,
         }
     }
 
@@ -306,6 +408,14 @@ mod tests {
             0.75,
         );
         assert_eq!(homocysteine.ucum_unit.as_deref(), Some("umol/L"));
+        // An OCR'd unit that is no unit at all, close to one of the test's: repaired, reviewed.
+        let iron = map_result(extracted("Iron", Some(90.0), Some("ugidL"), 0.97), 0.75);
+        assert_eq!(iron.ucum_unit.as_deref(), Some("ug/dL"));
+        assert!(
+            iron.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as ugidL"))
+        );
         // A listed unit is never changed.
         let b12 = map_result(
             extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),

@@ -67,10 +67,7 @@ async fn main() -> Result<(), String> {
             Some(text_dir) => {
                 let text = std::fs::read_to_string(text_dir.join(format!("{stem}.txt")))
                     .map_err(|e| format!("{stem}.txt: {e}"))?;
-                let document = DocumentText {
-                    pages: vec![text],
-                    origin: TextOrigin::Ocr,
-                };
+                let document = DocumentText::plain(vec![text], TextOrigin::Ocr);
                 pipeline.analyse_text(DocumentKind::Pdf, &document).await
             }
             None => {

@@ -40,14 +40,22 @@ pub struct ExtractedResult {
     pub flag: Option<String>,
     /// How sure the extractor is that this line was read correctly, 0–1.
     pub confidence: f64,
+    /// A derived (calculated) value, such as `eAG` from HbA1c or an estimated GFR: kept only
+    /// with its own LOINC code, and marked as calculated in the Observation.
+    #[serde(default)]
+    pub calculated: bool,
 }
 
 /// Everything extracted from one report.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ExtractedReport {
-    /// The date the specimen was collected or the report issued (`YYYY-MM-DD`, or a FHIR
-    /// dateTime), when the report gives one.
+    /// The date the specimen was collected (`YYYY-MM-DD`, or `YYYY-MM-DDThh:mm:ss` local time
+    /// without a zone when the report prints a time; a FHIR dateTime with zone from an LLM);
+    /// without a collection date, the best other date of the report.
     pub report_date: Option<String>,
+    /// The date the report was released (reported, final; else received), same forms.
+    #[serde(default)]
+    pub issued: Option<String>,
     /// The results in document order.
     pub results: Vec<ExtractedResult>,
 }

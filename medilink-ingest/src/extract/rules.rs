@@ -19,6 +19,11 @@ use crate::error::IngestResult;
 use crate::loinc::{LoincMatch, LoincTable, MatchKind, normalize_name, ucum};
 use crate::text::{DocumentText, TextOrigin};
 
+mod dates;
+mod layout;
+
+use dates::Dates;
+
 /// The default extractor: rules over the text's lines, no network.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleExtractor {
@@ -36,7 +41,7 @@ impl Default for RuleExtractor {
 #[async_trait]
 impl Extractor for RuleExtractor {
     async fn extract(&self, text: &DocumentText) -> IngestResult<ExtractedReport> {
-        Ok(self.extract_lines(&text.pages.join("\n"), text.origin))
+        Ok(self.extract_document(text))
     }
 }
 
@@ -113,31 +118,56 @@ const NOT_RESULTS: &[&str] = &[
     "ms",
 ];
 
-/// Date labels, most specific (the specimen's collection) first.
-const DATE_LABELS: &[(&str, u8)] = &[
-    ("collected", 0),
-    ("collection", 0),
-    ("drawn", 0),
-    ("specimen date", 0),
-    ("date of service", 1),
-    ("service date", 1),
-    ("date", 2),
-    ("received", 3),
-    ("reported", 3),
-    ("report", 3),
-    ("issued", 3),
-    ("printed", 4),
-];
-
 impl RuleExtractor {
     /// Extracts from plain text (pages joined by newlines) of a PDF text layer.
     pub fn extract_text(&self, text: &str) -> ExtractedReport {
         self.extract_lines(text, TextOrigin::TextLayer)
     }
 
+    /// Extracts from a document: a page with word positions and a table header is read as
+    /// a table (columns from the header's x-positions, [`layout`]); any other page line by
+    /// line.
+    pub fn extract_document(&self, text: &DocumentText) -> ExtractedReport {
+        let mut dates = Dates::default();
+        let mut results = Vec::new();
+        let mut tables = layout::Tables::default();
+        for (index, page) in text.pages.iter().enumerate() {
+            let words = text.words.get(index).filter(|words| !words.is_empty());
+            if let Some(words) = words
+                && let Some(found) =
+                    layout::read_page(self, words, text.origin, &mut tables, &mut dates)
+            {
+                results.extend(found);
+                continue;
+            }
+            results.extend(self.read_lines(page, text.origin, &mut dates));
+        }
+        let (report_date, issued) = dates.finish();
+        ExtractedReport {
+            report_date,
+            issued,
+            results,
+        }
+    }
+
     /// Extracts from text that came from `origin`: OCR text gets lost decimal points back.
     pub fn extract_lines(&self, text: &str, origin: TextOrigin) -> ExtractedReport {
-        let mut report_date: Option<(u8, String)> = None;
+        let mut dates = Dates::default();
+        let results = self.read_lines(text, origin, &mut dates);
+        let (report_date, issued) = dates.finish();
+        ExtractedReport {
+            report_date,
+            issued,
+            results,
+        }
+    }
+
+    fn read_lines(
+        &self,
+        text: &str,
+        origin: TextOrigin,
+        dates: &mut Dates,
+    ) -> Vec<ExtractedResult> {
         let mut results = Vec::new();
         for raw in text.lines() {
             let line = clean_line(raw);
@@ -145,13 +175,7 @@ impl RuleExtractor {
                 continue;
             }
             if !values::dates(&line).is_empty() {
-                if let Some((priority, date)) = labelled_date(&line)
-                    && report_date
-                        .as_ref()
-                        .is_none_or(|(best, _)| priority < *best)
-                {
-                    report_date = Some((priority, date));
-                }
+                dates.offer_line(&line);
                 continue;
             }
             if let Some((mut result, decimals)) = self.result_line(&line) {
@@ -161,10 +185,7 @@ impl RuleExtractor {
                 results.push(result);
             }
         }
-        ExtractedReport {
-            report_date: report_date.map(|(_, date)| date),
-            results,
-        }
+        results
     }
 
     /// One result from one cleaned line, if it is a result line.
@@ -201,7 +222,35 @@ impl RuleExtractor {
                 let score = |c: &(String, Tail, f64)| (u8::from(c.1.clean), c.2 >= 1.0);
                 score(a).cmp(&score(b)).then(std::cmp::Ordering::Greater)
             })?;
-        let mut name = tidy_name(&name);
+        self.finish(&name, tail, factor, false)
+    }
+
+    /// The result of a name and the tail read after it; `factor` scales the confidence
+    /// (how well the line fit its reading). With `strict`, an unknown test needs both a unit
+    /// and a range. A derived value (`(calc)`, a ratio, `estimated`) is kept only when its
+    /// name is a known test, and then flagged calculated.
+    fn finish(
+        &self,
+        name: &str,
+        mut tail: Tail,
+        factor: f64,
+        strict: bool,
+    ) -> Option<(ExtractedResult, usize)> {
+        let mut name = tidy_name(name);
+        // A unit printed with the name (`eAG (mg/dL)`, `Glucose (mg/dL)`).
+        if tail.unit.is_none()
+            && let Some((bare, unit, ucum_unit)) = unit_in_name(&name)
+        {
+            name = bare;
+            tail.unit = Some(unit);
+            tail.ucum = Some(ucum_unit);
+        }
+        let derived = derived_name(&name);
+        if derived {
+            // `(calc)` marks the value, it is not part of the test's name (`CALC` would
+            // otherwise read as calcitonin).
+            name = strip_derived_marker(&name);
+        }
         let mut known = self
             .table
             .lookup(&name, tail.ucum.as_deref())
@@ -218,10 +267,19 @@ impl RuleExtractor {
         }
         if known.is_none() {
             let letters = name.chars().filter(|c| c.is_alphabetic()).count();
-            if letters < 2 || (tail.unit.is_none() && tail.range.is_none()) {
+            if derived
+                || letters < 2
+                || (tail.unit.is_none() && tail.range.is_none())
+                || (strict && (tail.unit.is_none() || tail.range.is_none()))
+            {
                 return None;
             }
         }
+        let calculated = derived
+            || known
+                .as_ref()
+                .and_then(|m| self.table.entry(&m.code))
+                .is_some_and(|entry| calculated_display(&entry.display));
         let mut confidence = 0.97 * factor;
         if !tail.clean {
             confidence -= 0.25;
@@ -260,6 +318,7 @@ impl RuleExtractor {
             range_text: range.and_then(|r| r.text).or(tail.range_words),
             flag: tail.flag,
             confidence: confidence.clamp(0.0, 1.0),
+            calculated,
         };
         Some((result, decimals))
     }
@@ -646,29 +705,52 @@ fn tidy_name(name: &str) -> String {
         .join(" ")
 }
 
-/// The best-labelled date of a line with dates (`Collected: 2026-03-14`): the label's
-/// priority (lower is better) and the date. Birth dates are never report dates.
-fn labelled_date(line: &str) -> Option<(u8, String)> {
-    let dates = values::dates(line);
-    let mut best: Option<(u8, String)> = None;
-    let mut label_start = 0;
-    for (date, start, end) in dates {
-        let label = line[label_start..start].to_ascii_lowercase();
-        label_start = end;
-        if label.contains("birth") || label.contains("dob") || label.contains("d.o.b") {
-            continue;
-        }
-        let priority = DATE_LABELS
-            .iter()
-            .filter(|(word, _)| label.contains(word))
-            .map(|(_, priority)| *priority)
-            .min()
-            .unwrap_or(5);
-        if best.as_ref().is_none_or(|(best, _)| priority < *best) {
-            best = Some((priority, date));
+/// `Name (unit)` → (`Name`, `unit`, its UCUM form), when the parentheses hold a unit.
+fn unit_in_name(name: &str) -> Option<(String, String, String)> {
+    let open = name.rfind('(')?;
+    let inner = name[open + 1..].strip_suffix(')')?.trim();
+    let ucum_unit = ucum::normalize(inner)?;
+    let bare = name[..open].trim();
+    (!bare.is_empty()).then(|| (bare.to_owned(), inner.to_owned(), ucum_unit))
+}
+
+/// Whether a printed name marks a derived value: `(calc)`, `calculated`, `estimated`, a
+/// ratio.
+fn derived_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    lower.split(|c: char| !c.is_alphanumeric()).any(|word| {
+        matches!(
+            word,
+            "calc" | "calculated" | "estimated" | "ratio" | "derived"
+        )
+    })
+}
+
+/// `Name (calc)` → `Name`.
+fn strip_derived_marker(name: &str) -> String {
+    let lower = name.to_lowercase();
+    for marker in [
+        "(calculated)",
+        "(calc.)",
+        "(calc)",
+        ", calculated",
+        " calculated",
+        " calc",
+    ] {
+        if let Some(at) = lower.rfind(marker) {
+            let mut bare = name.to_owned();
+            bare.replace_range(at..at + marker.len(), "");
+            return tidy_name(&bare);
         }
     }
-    best
+    name.to_owned()
+}
+
+/// Whether a LOINC display names a calculated quantity (`Estimated from`, `predicted`,
+/// `calculated`).
+fn calculated_display(display: &str) -> bool {
+    let lower = display.to_lowercase();
+    lower.contains("estimated") || lower.contains("predicted") || lower.contains("calculated")
 }
 
 #[cfg(test)]

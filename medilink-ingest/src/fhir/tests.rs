@@ -28,6 +28,7 @@ fn result(
             range_text: None,
             flag: None,
             confidence: 0.97,
+            calculated: false,
         },
         0.75,
     )
@@ -38,6 +39,7 @@ fn analysis() -> Analysis {
         kind: DocumentKind::Pdf,
         origin: TextOrigin::TextLayer,
         report_date: Some("2026-03-14".into()),
+        issued: None,
         results: vec![
             result(
                 "Hemoglobin",

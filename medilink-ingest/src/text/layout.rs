@@ -61,6 +61,56 @@ pub(crate) fn lines(mut glyphs: Vec<Glyph>) -> String {
     out
 }
 
+/// The glyphs as words with their boxes (y grows downwards): glyphs on one baseline closer
+/// than a letter gap join into a word; blank glyphs separate words.
+pub(crate) fn words(glyphs: &[Glyph]) -> Vec<super::Word> {
+    let mut sorted: Vec<&Glyph> = glyphs
+        .iter()
+        .filter(|g| g.x.is_finite() && g.y.is_finite() && g.size > 0.0 && g.width.is_finite())
+        .collect();
+    sorted.sort_by(|a, b| b.y.total_cmp(&a.y).then(a.x.total_cmp(&b.x)));
+    let mut out: Vec<super::Word> = Vec::new();
+    let mut current: Option<(super::Word, f64)> = None;
+    for glyph in sorted {
+        let blank = glyph.text.trim().is_empty();
+        if let Some((word, baseline)) = &mut current {
+            let same_line = (*baseline - glyph.y).abs() <= 0.4 * glyph.size.max(word.size);
+            let gap = glyph.x - word.x1;
+            let em = glyph.size.max(word.size);
+            if same_line && !blank && gap <= LETTER_GAP * em && gap > -0.5 * em {
+                word.text.push_str(&glyph.text);
+                word.x1 = word.x1.max(glyph.x + glyph.width);
+                continue;
+            }
+            // A repeat of the word's last glyph at (almost) its place: fake bold.
+            if same_line && !blank && word.text.ends_with(glyph.text.as_str()) && gap < 0.0 {
+                continue;
+            }
+            if let Some((word, _)) = current.take() {
+                out.push(word);
+            }
+        }
+        if blank {
+            continue;
+        }
+        current = Some((
+            super::Word {
+                text: glyph.text.clone(),
+                x0: glyph.x,
+                x1: glyph.x + glyph.width,
+                top: -(glyph.y + 0.75 * glyph.size),
+                bottom: -(glyph.y - 0.25 * glyph.size),
+                size: glyph.size,
+            },
+            glyph.y,
+        ));
+    }
+    if let Some((word, _)) = current {
+        out.push(word);
+    }
+    out
+}
+
 fn join_row(row: &[Glyph]) -> String {
     let mut line = String::new();
     let mut previous: Option<&Glyph> = None;
@@ -126,6 +176,26 @@ mod tests {
             lines(glyphs),
             format!("first{}right\nsecond\n", " ".repeat(15))
         );
+    }
+
+    #[test]
+    fn words_have_boxes_and_split_at_gaps_and_blanks() {
+        let mut glyphs = word(0.0, 700.0, "Glucose");
+        glyphs.push(Glyph {
+            x: 35.0,
+            y: 700.0,
+            width: 3.0,
+            size: 10.0,
+            text: " ".into(),
+        });
+        glyphs.extend(word(38.0, 700.0, "fasting"));
+        glyphs.extend(word(200.0, 700.0, "105"));
+        glyphs.extend(word(0.0, 680.0, "HGB"));
+        let words = words(&glyphs);
+        let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["Glucose", "fasting", "105", "HGB"]);
+        assert_eq!((words[2].x0, words[2].x1), (200.0, 215.0));
+        assert!(words[0].top < words[0].bottom && words[0].bottom < words[3].top);
     }
 
     #[test]

@@ -45,6 +45,50 @@ pub struct DocumentText {
     pub pages: Vec<String>,
     /// Where the text came from.
     pub origin: TextOrigin,
+    /// The words of each page with their boxes, when the text stage knows them (the PDF text
+    /// layer and tesseract do; an OCR engine that gives text only leaves a page's list empty).
+    /// Either empty or one list per page.
+    #[serde(default)]
+    pub words: Vec<Vec<Word>>,
+}
+
+impl DocumentText {
+    /// Text without word positions (the extractor then reads lines only).
+    pub fn plain(pages: Vec<String>, origin: TextOrigin) -> Self {
+        DocumentText {
+            pages,
+            origin,
+            words: Vec::new(),
+        }
+    }
+}
+
+/// One word on a page and its box. Units are the page's (points for the text layer, pixels
+/// for OCR); `x` grows to the right and `y` downwards, so `top < bottom`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    /// The characters.
+    pub text: String,
+    /// Left edge.
+    pub x0: f64,
+    /// Right edge.
+    pub x1: f64,
+    /// Top edge.
+    pub top: f64,
+    /// Bottom edge.
+    pub bottom: f64,
+    /// The font size (em) in the same units: the text layer's size, or an estimate from the
+    /// height of the OCR'd line.
+    pub size: f64,
+}
+
+/// What OCR read on one page image.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OcrPage {
+    /// The lines, separated by `\n`, table cells at least two spaces apart.
+    pub text: String,
+    /// The words and their boxes (empty when the engine gives none).
+    pub words: Vec<Word>,
 }
 
 /// Recognises the text in one page image.
@@ -52,6 +96,15 @@ pub struct DocumentText {
 pub trait Ocr: Send + Sync + std::fmt::Debug {
     /// The text of `image` (PNG or JPEG bytes), lines separated by `\n`.
     async fn recognize(&self, image: &[u8]) -> IngestResult<String>;
+
+    /// The text and, when the engine gives them, the word boxes of `image`. By default the
+    /// text of [`Ocr::recognize`] without boxes.
+    async fn recognize_page(&self, image: &[u8]) -> IngestResult<OcrPage> {
+        Ok(OcrPage {
+            text: self.recognize(image).await?,
+            words: Vec::new(),
+        })
+    }
 }
 
 /// Turns a document into text.
@@ -140,9 +193,11 @@ impl TextExtractor for DefaultTextExtractor {
                     image_prep::to_png(&image_prep::prepare(page, &options.prep))
                 })
                 .await?;
+                let page = self.ocr.recognize_page(&png).await?;
                 Ok(DocumentText {
-                    pages: vec![self.ocr.recognize(&png).await?],
+                    pages: vec![page.text],
                     origin: TextOrigin::Ocr,
+                    words: vec![page.words],
                 })
             }
             DocumentKind::Pdf => {
@@ -150,7 +205,7 @@ impl TextExtractor for DefaultTextExtractor {
                     pdf::read(&owned, &options)?
                         .into_iter()
                         .map(|page| match page {
-                            pdf::PdfPage::Text(text) => Ok(Page::Text(text)),
+                            pdf::PdfPage::Text(text, words) => Ok(Page::Text(text, words)),
                             pdf::PdfPage::Image(image) => {
                                 image_prep::to_png(&image_prep::prepare(image, &options.prep))
                                     .map(Page::Png)
@@ -161,15 +216,19 @@ impl TextExtractor for DefaultTextExtractor {
                 .await?;
                 let (mut from_layer, mut from_ocr) = (0, 0);
                 let mut texts = Vec::with_capacity(pages.len());
+                let mut words = Vec::with_capacity(pages.len());
                 for page in pages {
                     match page {
-                        Page::Text(text) => {
+                        Page::Text(text, page_words) => {
                             from_layer += 1;
                             texts.push(text);
+                            words.push(page_words);
                         }
                         Page::Png(png) => {
                             from_ocr += 1;
-                            texts.push(self.ocr.recognize(&png).await?);
+                            let page = self.ocr.recognize_page(&png).await?;
+                            texts.push(page.text);
+                            words.push(page.words);
                         }
                     }
                 }
@@ -181,6 +240,7 @@ impl TextExtractor for DefaultTextExtractor {
                 Ok(DocumentText {
                     pages: texts,
                     origin,
+                    words,
                 })
             }
         }
@@ -189,6 +249,6 @@ impl TextExtractor for DefaultTextExtractor {
 
 /// A PDF page after the blocking work: text, or an image for the OCR engine.
 enum Page {
-    Text(String),
+    Text(String, Vec<Word>),
     Png(Vec<u8>),
 }

@@ -29,8 +29,8 @@ const EOF_WINDOW: usize = 2048;
 /// One page of a PDF, as the text stage needs it.
 #[derive(Debug)]
 pub(crate) enum PdfPage {
-    /// The page's text layer, lines in reading order.
-    Text(String),
+    /// The page's text layer, lines in reading order, and its words.
+    Text(String, Vec<super::Word>),
     /// No usable text layer: the page's (largest) image, ready for OCR.
     Image(image::GrayImage),
 }
@@ -68,15 +68,17 @@ pub(crate) fn read(bytes: &[u8], options: &TextOptions) -> IngestResult<Vec<PdfP
     }
     let mut out = Vec::with_capacity(pages.len());
     for (number, page_id) in pages {
-        let text = page_text(&document, page_id)
+        let glyphs = page_glyphs(&document, page_id)
             .map_err(|e| IngestError::Unreadable(format!("page {number} cannot be read: {e}")))?;
+        let words = layout::words(&glyphs);
+        let text = layout::lines(glyphs);
         if has_text_layer(&text, options.min_text_chars) {
-            out.push(PdfPage::Text(text));
+            out.push(PdfPage::Text(text, words));
             continue;
         }
         match pdf_image::largest_page_image(&document, page_id, &options.limits)? {
             Some(image) => out.push(PdfPage::Image(image)),
-            None => out.push(PdfPage::Text(text)),
+            None => out.push(PdfPage::Text(text, words)),
         }
     }
     Ok(out)
@@ -97,8 +99,8 @@ pub(crate) fn has_text_layer(text: &str, min_chars: usize) -> bool {
     readable * 10 >= visible.len() * 8
 }
 
-/// The text layer of one page.
-fn page_text(document: &Document, page_id: ObjectId) -> lopdf::Result<String> {
+/// The glyphs of one page's text layer.
+fn page_glyphs(document: &Document, page_id: ObjectId) -> lopdf::Result<Vec<layout::Glyph>> {
     let fonts = document.get_page_fonts(page_id)?;
     let mut loaded = HashMap::new();
     for (name, dict) in fonts {
@@ -122,7 +124,7 @@ fn page_text(document: &Document, page_id: ObjectId) -> lopdf::Result<String> {
             )));
         }
     }
-    Ok(layout::lines(interpreter.glyphs))
+    Ok(interpreter.glyphs)
 }
 
 /// A font's character decoding and glyph widths.

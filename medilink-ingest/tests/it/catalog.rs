@@ -55,6 +55,7 @@ fn every_catalog_test_is_in_the_table_and_maps_back() {
                             range_text: None,
                             flag: None,
                             confidence: 0.97,
+                            calculated: false,
                         },
                         0.75,
                     );

@@ -30,6 +30,7 @@ fn analysis() -> Analysis {
         kind: DocumentKind::Pdf,
         origin: TextOrigin::TextLayer,
         report_date: report.report_date,
+        issued: None,
         results: report
             .results
             .into_iter()

@@ -13,6 +13,7 @@ fn document() -> DocumentText {
     DocumentText {
         pages: vec!["Collected: 2026-03-14\nHemoglobin  13.5  g/dL  13.0-17.0".into()],
         origin: TextOrigin::TextLayer,
+        words: Vec::new(),
     }
 }
 

@@ -6,7 +6,9 @@
 
 mod accuracy;
 mod catalog;
+mod designs;
 mod fhir;
+mod layouts;
 mod llm;
 mod support;
 mod text;

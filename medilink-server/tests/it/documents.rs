@@ -43,6 +43,7 @@ impl TextExtractor for FixtureText {
         Ok(DocumentText {
             pages: vec![body.to_owned()],
             origin: TextOrigin::TextLayer,
+            words: Vec::new(),
         })
     }
 }
@@ -74,11 +75,13 @@ impl Extractor for FixtureExtractor {
                     range_text: None,
                     flag: None,
                     confidence: confidence.parse().unwrap_or(0.0),
+                    calculated: false,
                 })
             })
             .collect();
         Ok(ExtractedReport {
             report_date: Some("2026-03-14".to_owned()),
+            issued: None,
             results,
         })
     }

@@ -116,6 +116,7 @@ pub fn validate(answer: &Value) -> Result<ExtractedReport, String> {
     }
     Ok(ExtractedReport {
         report_date,
+        issued: None,
         results: out,
     })
 }
@@ -159,6 +160,7 @@ fn result_of(result: &Value) -> Result<ExtractedResult, String> {
         range_text: text(object, "range_text")?.filter(|range| !range.trim().is_empty()),
         flag: text(object, "flag")?.filter(|flag| !flag.trim().is_empty()),
         confidence: confidence.clamp(0.0, 1.0),
+        calculated: false,
     })
 }
 

@@ -66,7 +66,9 @@ Creatinine                <0.01      mg/dL        0.70-1.30          L
 HDL Cholesterol           38         mg/dL        >40                L
 ";
     let report = extract(text);
-    assert_eq!(report.report_date.as_deref(), Some("2026-03-14"));
+    // The printed time is kept (local, no zone: the pipeline adds it); the report date is issued.
+    assert_eq!(report.report_date.as_deref(), Some("2026-03-14T08:30:00"));
+    assert_eq!(report.issued.as_deref(), Some("2026-03-15T14:02:00"));
     assert_eq!(
         rows(&report),
         vec![
