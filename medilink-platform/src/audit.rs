@@ -189,13 +189,16 @@ pub enum Action {
     Reindex,
     /// An admin started an audit chain verification.
     AuditVerify,
+    /// A FHIR Subscription notification sent to its subscriber (issue #21): recorded like a
+    /// read of what it disclosed.
+    SubscriptionNotification,
     /// Any other request to an audited route (a method it does not have, an unknown path).
     Other,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 43] = [
         Action::Read,
         Action::Vread,
         Action::Search,
@@ -237,6 +240,7 @@ impl Action {
         Action::InvitationAccept,
         Action::Reindex,
         Action::AuditVerify,
+        Action::SubscriptionNotification,
         Action::Other,
     ];
 
@@ -284,6 +288,7 @@ impl Action {
             Action::InvitationAccept => "invitation-accept",
             Action::Reindex => "reindex",
             Action::AuditVerify => "audit-verify",
+            Action::SubscriptionNotification => "subscription-notification",
 
             Action::Other => "other",
         }

@@ -24,6 +24,7 @@ pub mod maintenance;
 pub mod notifications;
 #[cfg(feature = "sql")]
 pub mod sql;
+pub mod subscriptions;
 pub mod worker;
 
 use std::sync::Arc;
@@ -57,4 +58,6 @@ pub struct Platform {
     pub kv: Arc<dyn KeyValue>,
     /// Notices, deliveries and notification preferences.
     pub notifications: Arc<dyn notifications::NotificationStore>,
+    /// The delivery state of FHIR Subscriptions (issue #21).
+    pub subscriptions: Arc<dyn subscriptions::SubscriptionStore>,
 }

@@ -16,8 +16,10 @@ use tokio::sync::Mutex;
 
 mod accounts;
 mod notifications;
+mod subscriptions;
 
 pub use notifications::SqlNotificationStore;
+pub use subscriptions::SqlSubscriptionStore;
 
 use crate::AuditFormat;
 use crate::accounts::duplicate;
@@ -65,6 +67,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_audit_detail.sql"),
         postgres: include_str!("../../migrations/postgres/0011_audit_detail.sql"),
     },
+    SqlMigration {
+        name: "0013_subscriptions",
+        sqlite: include_str!("../../migrations/sqlite/0013_subscriptions.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_subscriptions.sql"),
+    },
 ];
 
 /// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
@@ -93,7 +100,11 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
             backend,
             append_lock: Mutex::new(()),
         }),
-        notifications: Arc::new(SqlNotificationStore { db, backend }),
+        notifications: Arc::new(SqlNotificationStore {
+            db: db.clone(),
+            backend,
+        }),
+        subscriptions: Arc::new(SqlSubscriptionStore { db, backend }),
         jobs: Arc::new(store.job_queue()),
         kv: Arc::new(store.key_value()),
     })
@@ -868,7 +879,8 @@ mod tests {
                 "0006_audit_patients",
                 "0009_notifications",
                 "0010_admin",
-                "0011_audit_detail"
+                "0011_audit_detail",
+                "0013_subscriptions"
             ]
         );
         let log = SqlAuditLog {

@@ -9,6 +9,8 @@ use medilink_clinical::{Checker, OfflineSource, OpenFdaSource};
 use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::research::{DEFAULT_TTL as RESEARCH_TTL, ResearchExport};
+use medilink_consent::subscriptions::Subscriptions;
+use medilink_consent::subscriptions::hook::HttpHookSender;
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::blob::{BlobStore, MemoryBlobStore};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
@@ -89,6 +91,9 @@ pub struct AppState {
     /// The SMTP settings of notice e-mails (`None`: e-mail is not configured); the admin
     /// health check probes the server with them.
     pub smtp: Option<medilink_platform::notifications::smtp::SmtpSettings>,
+    /// FHIR Subscriptions (issue #21): the `/fhir/R4/Subscription` use cases and the
+    /// dispatcher `serve` runs.
+    pub subscriptions: Arc<Subscriptions>,
 }
 
 impl AppState {
@@ -119,6 +124,16 @@ impl AppState {
         )
         .with_audit(platform.audit.clone())
         .with_notify(Arc::new(notifications.clone()));
+        let subscriptions = Subscriptions::new(
+            store.clone(),
+            platform.subscriptions.clone(),
+            platform.accounts.clone(),
+            kv.clone(),
+            clock.clone(),
+            ids.clone(),
+            Arc::new(HttpHookSender::new().map_err(anyhow::Error::msg)?),
+        )
+        .with_audit(platform.audit.clone());
         let job_deps = JobDeps {
             store: store.clone(),
             accounts: platform.accounts.clone(),
@@ -177,6 +192,7 @@ impl AppState {
             job_deps,
             notifications,
             smtp: None,
+            subscriptions: Arc::new(subscriptions),
         })
     }
 

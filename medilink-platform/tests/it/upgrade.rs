@@ -151,7 +151,12 @@ async fn an_old_database_opens_unchanged(url: String) {
         medilink_platform::sql::migrate(&store)
             .await
             .expect("platform migrations"),
-        ["0009_notifications", "0010_admin", "0011_audit_detail"]
+        [
+            "0009_notifications",
+            "0010_admin",
+            "0011_audit_detail",
+            "0013_subscriptions"
+        ]
     );
     store.close().await.expect("close");
     drop(store);

@@ -13,4 +13,5 @@ pub(crate) mod metadata;
 pub(crate) mod read;
 pub mod response;
 pub(crate) mod search;
+pub(crate) mod subscriptions;
 pub(crate) mod write;

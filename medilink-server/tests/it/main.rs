@@ -41,4 +41,5 @@ mod restart;
 mod route_table;
 mod search;
 mod static_files;
+mod subscriptions;
 mod tokens;
