@@ -341,6 +341,13 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/account/demographics", "#16"),
     ("/fhir/R4/", "#18"),
     ("/fhir/R4/{type}/{id}/{target}", "#18"),
+    // Issue #21: the subscription websocket, public (its binding token is the credential).
+    ("/fhir/R4/$subscription-ws", "#21"),
+    ("/fhir/R4/Subscription", "#21"),
+    ("/fhir/R4/Subscription/{id}", "#21"),
+    ("/fhir/R4/Subscription/{id}/$status", "#21"),
+    ("/fhir/R4/Subscription/{id}/$events", "#21"),
+    ("/fhir/R4/Subscription/{id}/$get-ws-binding-token", "#21"),
 ];
 
 #[test]
