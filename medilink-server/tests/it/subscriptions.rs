@@ -814,3 +814,45 @@ async fn subscriptions_on_postgres() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_capability_statement_declares_subscriptions() {
+    let app = TestApp::new().await;
+    let statement = app.get("/fhir/R4/metadata").await.json();
+    assert_eq!(
+        statement["implementationGuide"][0],
+        "http://hl7.org/fhir/uv/subscriptions-backport|1.1.0"
+    );
+    let entry = statement["rest"][0]["resource"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|entry| entry["type"] == "Subscription")
+        .expect("Subscription")
+        .clone();
+    let topics: Vec<&str> = entry["extension"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .map(|extension| extension["valueCanonical"].as_str().expect("canonical"))
+        .collect();
+    for topic in [
+        "observation",
+        "diagnostic-report",
+        "medication-request",
+        "encounter",
+        "consent",
+    ] {
+        assert!(
+            topics.contains(&format!("{TOPIC}{topic}").as_str()),
+            "{topic}"
+        );
+    }
+    let operations: Vec<&str> = entry["operation"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .map(|operation| operation["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(operations, ["status", "events", "get-ws-binding-token"]);
+}
