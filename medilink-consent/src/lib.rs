@@ -11,6 +11,8 @@
 //! - [`export`]: FHIR Bulk Data `$export`, a job that runs as its requester through the guard;
 //! - [`guard`]: [`ConsentGuard`], a [`medilink_fhir::ResourceStore`] that enforces the policy
 //!   on every interaction of any store it wraps;
+//! - [`subscriptions`]: FHIR Subscriptions (R5 Backport IG on R4), every notification
+//!   decided for its subscriber when sent;
 //! - [`deid`]: [`Deidentifier`], HIPAA Safe Harbor de-identification of resources for research
 //!   export (pure, no I/O).
 //!
@@ -90,6 +92,7 @@ pub mod observations;
 pub mod policy;
 pub mod research;
 pub mod service;
+pub mod subscriptions;
 
 pub use deid::{DeidError, DeidOptions, Deidentifier};
 pub use error::{ConsentError, ConsentResult};

@@ -28,7 +28,9 @@
 //!   by every signed-in user, subject to the rule above (a directory resource naming a patient
 //!   is that patient's data), and written by admins only;
 //! - `Consent` resources are written only through the consent API (the platform), never
-//!   through FHIR by a patient or physician.
+//!   through FHIR by a patient or physician;
+//! - `Subscription` resources are their owners', served by the subscriptions service alone:
+//!   on the generic paths only admins (and the platform) see them.
 
 use medilink_fhir::{ResourceId, ResourceType};
 use medilink_platform::Caller;
@@ -320,6 +322,9 @@ fn rule(principal: &Caller, resource_type: ResourceType) -> Rule {
     let directory = is_directory(resource_type);
     match role {
         Role::Admin => Rule::All,
+        // A subscription is its owner's, served by `subscriptions::Subscriptions` only (its
+        // endpoint and headers may hold the owner's secrets): no generic path shows one.
+        _ if resource_type == ResourceType::Subscription => Rule::Denied(Reason::Role),
         Role::Researcher if !directory => Rule::Denied(Reason::Role),
         // A patient sees only what is about them (beyond the directory); a physician sees
         // compartment data only of a patient, and other data unless it names someone else.

@@ -220,13 +220,16 @@ pub enum Action {
     SmartTokenRevoke,
     /// A used authorization code or rotated refresh token was presented again: its tokens are revoked.
     SmartTokenReuse,
+    /// A FHIR Subscription notification sent to its subscriber (issue #21): recorded like a
+    /// read of what it disclosed.
+    SubscriptionNotification,
     /// Any other request to an audited route (a method it does not have, an unknown path).
     Other,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 52] = [
         Action::Read,
         Action::Vread,
         Action::Search,
@@ -277,6 +280,7 @@ impl Action {
         Action::SmartTokenRefresh,
         Action::SmartTokenRevoke,
         Action::SmartTokenReuse,
+        Action::SubscriptionNotification,
         Action::Other,
     ];
 
@@ -333,6 +337,7 @@ impl Action {
             Action::SmartTokenRefresh => "smart-token-refresh",
             Action::SmartTokenRevoke => "smart-token-revoke",
             Action::SmartTokenReuse => "smart-token-reuse",
+            Action::SubscriptionNotification => "subscription-notification",
 
             Action::Other => "other",
         }

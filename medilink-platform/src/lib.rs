@@ -85,6 +85,7 @@ pub mod notifications;
 pub mod smart;
 #[cfg(feature = "sql")]
 pub mod sql;
+pub mod subscriptions;
 pub mod worker;
 
 use std::sync::Arc;
@@ -120,4 +121,6 @@ pub struct Platform {
     pub notifications: Arc<dyn notifications::NotificationStore>,
     /// SMART App Launch clients, remembered decisions and app refresh tokens (issue #17).
     pub smart: Arc<dyn smart::SmartStore>,
+    /// The delivery state of FHIR Subscriptions (issue #21).
+    pub subscriptions: Arc<dyn subscriptions::SubscriptionStore>,
 }

@@ -17,9 +17,11 @@ use tokio::sync::Mutex;
 mod accounts;
 mod notifications;
 mod smart;
+mod subscriptions;
 
 pub use notifications::SqlNotificationStore;
 pub use smart::SqlSmartStore;
+pub use subscriptions::SqlSubscriptionStore;
 
 use crate::AuditFormat;
 use crate::accounts::duplicate;
@@ -72,6 +74,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../migrations/sqlite/0012_smart.sql"),
         postgres: include_str!("../../migrations/postgres/0012_smart.sql"),
     },
+    SqlMigration {
+        name: "0013_subscriptions",
+        sqlite: include_str!("../../migrations/sqlite/0013_subscriptions.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_subscriptions.sql"),
+    },
 ];
 
 /// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
@@ -105,6 +112,7 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
             backend,
         }),
         smart: Arc::new(SqlSmartStore { db, backend }),
+        subscriptions: Arc::new(SqlSubscriptionStore { db, backend }),
         jobs: Arc::new(store.job_queue()),
         kv: Arc::new(store.key_value()),
     })
@@ -882,7 +890,8 @@ mod tests {
                 "0009_notifications",
                 "0010_admin",
                 "0011_audit_detail",
-                "0012_smart"
+                "0012_smart",
+                "0013_subscriptions"
             ]
         );
         let log = SqlAuditLog {

@@ -13,7 +13,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::session;
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
 use crate::fhir::{
-    bundle, everything, export, history, metadata, observations, read, search, write,
+    bundle, everything, export, history, metadata, observations, read, search, subscriptions,
+    write,
 };
 use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::layers::request_id::assign_request_id;
@@ -151,6 +152,48 @@ fn fhir_routes() -> Routes {
             read::vread,
             Meta::clinical().audit(Action::Vread),
         )
+        // Issue #21: FHIR Subscriptions, the caller's own (before the generic routes: a
+        // static segment wins).
+        .post(
+            "/fhir/R4/Subscription",
+            subscriptions::create,
+            Meta::clinical().audit(Action::Create),
+        )
+        .get(
+            "/fhir/R4/Subscription",
+            subscriptions::list,
+            Meta::clinical().audit(Action::Search),
+        )
+        .get(
+            "/fhir/R4/Subscription/{id}",
+            subscriptions::read,
+            Meta::clinical().audit(Action::Read),
+        )
+        .put(
+            "/fhir/R4/Subscription/{id}",
+            subscriptions::update,
+            Meta::clinical().audit(Action::Update),
+        )
+        .delete(
+            "/fhir/R4/Subscription/{id}",
+            subscriptions::delete,
+            Meta::clinical().audit(Action::Delete),
+        )
+        .get(
+            "/fhir/R4/Subscription/{id}/$status",
+            subscriptions::status,
+            Meta::clinical().audit(Action::Read),
+        )
+        .get(
+            "/fhir/R4/Subscription/{id}/$events",
+            subscriptions::events,
+            Meta::clinical().audit(Action::Read),
+        )
+        .get(
+            "/fhir/R4/Subscription/{id}/$get-ws-binding-token",
+            subscriptions::ws_token,
+            Meta::clinical().audit(Action::Read),
+        )
         // Issue #18: compartment search (`Patient/{id}/Observation?…`).
         .get(
             "/fhir/R4/{type}/{id}/{target}",
@@ -181,6 +224,15 @@ fn routes(document_limit: usize) -> Routes {
             "/api/research/exports/{id}/files/{file}",
             api::research::file,
             Meta::clinical(),
+        )
+        .method_not_allowed_fallback(wrong_method);
+    // Issue #21: the subscription websocket (the binding token is the credential; each
+    // notification is audited by the subscriptions service).
+    let subscription_socket = Routes::new()
+        .get(
+            "/fhir/R4/$subscription-ws",
+            subscriptions::websocket,
+            Meta::public(),
         )
         .method_not_allowed_fallback(wrong_method);
     let health = Routes::new()
@@ -425,6 +477,7 @@ fn routes(document_limit: usize) -> Routes {
         .merge(api)
         .merge(documents)
         .merge(cds)
+        .merge(subscription_socket)
         // Paths no route matches: the strictest class but admin, unless in one of these.
         .unmatched("/fhir/", Meta::clinical().audit(Action::Other))
         .unmatched("/api/documents/", Meta::clinical().audit(Action::Other))

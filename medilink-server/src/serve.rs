@@ -21,6 +21,8 @@ use crate::state::{AppState, open_platform, open_search_index, open_storage};
 
 /// How often the full-text follower polls the change feed when caught up.
 const FULLTEXT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the subscription dispatcher looks for new events and due rest-hooks.
+const SUBSCRIPTION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs the command the command line names.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -225,6 +227,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|stop| *stop).await;
         },
     ));
+    // FHIR Subscriptions: every server numbers and sends (issue #21).
+    let mut dispatch_stopped = stop_follower.subscribe();
+    let dispatcher = tokio::spawn(state.subscriptions.as_ref().clone().run(
+        SUBSCRIPTION_POLL,
+        async move {
+            let _ = dispatch_stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = config.worker.map(|settings| {
         let mut stopped = worker_stopped;
@@ -243,6 +253,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let _ = stop_follower.send(true);
     let _ = stop_worker.send(true);
     let _ = follower.await;
+    let _ = dispatcher.await;
     if let Some(worker) = worker {
         match worker.await {
             Ok(report) => tracing::info!(

@@ -9,6 +9,8 @@ use medilink_clinical::{Checker, OfflineSource, OpenFdaSource};
 use medilink_consent::export::BulkExport;
 use medilink_consent::mail::LogMailer;
 use medilink_consent::research::{DEFAULT_TTL as RESEARCH_TTL, ResearchExport};
+use medilink_consent::subscriptions::Subscriptions;
+use medilink_consent::subscriptions::hook::HttpHookSender;
 use medilink_consent::{ConsentGuard, ConsentService};
 use medilink_fhir::blob::{BlobStore, MemoryBlobStore};
 use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
@@ -92,6 +94,9 @@ pub struct AppState {
     pub smtp: Option<medilink_platform::notifications::smtp::SmtpSettings>,
     /// The SMART App Launch authorization server (issue #17).
     pub smart: Arc<SmartService>,
+    /// FHIR Subscriptions (issue #21): the `/fhir/R4/Subscription` use cases and the
+    /// dispatcher `serve` runs.
+    pub subscriptions: Arc<Subscriptions>,
 }
 
 /// The signing key of a state built without configuration (tests, embedders): one per
@@ -127,6 +132,16 @@ impl AppState {
         )
         .with_audit(platform.audit.clone())
         .with_notify(Arc::new(notifications.clone()));
+        let subscriptions = Subscriptions::new(
+            store.clone(),
+            platform.subscriptions.clone(),
+            platform.accounts.clone(),
+            kv.clone(),
+            clock.clone(),
+            ids.clone(),
+            Arc::new(HttpHookSender::new().map_err(anyhow::Error::msg)?),
+        )
+        .with_audit(platform.audit.clone());
         let job_deps = JobDeps {
             store: store.clone(),
             accounts: platform.accounts.clone(),
@@ -196,6 +211,7 @@ impl AppState {
             notifications,
             smtp: None,
             smart: Arc::new(smart),
+            subscriptions: Arc::new(subscriptions),
         })
     }
 

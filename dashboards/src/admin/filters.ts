@@ -153,5 +153,6 @@ export const AUDIT_ACTIONS = [
   'invitation-accept',
   'reindex',
   'audit-verify',
+  'subscription-notification',
   'other',
 ] as const;

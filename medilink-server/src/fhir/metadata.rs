@@ -216,11 +216,47 @@ fn security(base: &str) -> Value {
     })
 }
 
+/// The Backport IG's operations and topic extension (issue #21).
+const BACKPORT_OPERATIONS: &str =
+    "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/";
+const TOPIC_CANONICAL: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical";
+
+/// `Subscription`: the caller's own, in the Backport IG's profile, with the topics served
+/// (issue #21).
+fn subscription_entry() -> Value {
+    use medilink_consent::subscriptions::{spec::SUBSCRIPTION_PROFILE, topics::TOPICS};
+    let topics: Vec<Value> = TOPICS
+        .iter()
+        .map(|topic| json!({"url": TOPIC_CANONICAL, "valueCanonical": topic.url}))
+        .collect();
+    let operation = |name: &str, definition: &str| json!({"name": name, "definition": format!("{BACKPORT_OPERATIONS}{definition}")});
+    json!({
+        "extension": topics,
+        "type": "Subscription",
+        "supportedProfile": [SUBSCRIPTION_PROFILE],
+        "documentation": "Topic-based subscriptions (Subscriptions R5 Backport IG 1.1.0): \
+    criteria is a topic's canonical URL, filters are backport-filter-criteria extensions; channels \
+    rest-hook and websocket (/fhir/R4/$subscription-ws, bind-with-token); payload empty, id-only or \
+    full-resource. A subscription is its owner's; each notification is decided for the owner by \
+    consent when it is sent.",
+        "interaction": codes(&["create", "read", "update", "delete", "search-type"]),
+        "versioning": "versioned",
+        "operation": [
+            operation("status", "backport-subscription-status"),
+            operation("events", "backport-subscription-events"),
+            operation("get-ws-binding-token", "backport-subscription-get-ws-binding-token"),
+        ],
+    })
+}
+
 fn capability_statement(base: &str, date: &str) -> Value {
     let resources: Vec<Value> = ResourceType::ALL
         .iter()
         .copied()
-        .map(resource_entry)
+        .map(|resource_type| match resource_type {
+            ResourceType::Subscription => subscription_entry(),
+            other => resource_entry(other),
+        })
         .collect();
     let full_text = |code: &str| {
         registry()
@@ -236,6 +272,7 @@ fn capability_statement(base: &str, date: &str) -> Value {
         "software": {"name": "MediLink", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "MediLink FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
+        "implementationGuide": ["http://hl7.org/fhir/uv/subscriptions-backport|1.1.0"],
         "format": ["application/fhir+json", "json"],
         // JSON Patch and FHIRPath Patch (a Parameters resource, issue #18).
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],

@@ -15,4 +15,5 @@ pub(crate) mod observations;
 pub(crate) mod read;
 pub mod response;
 pub(crate) mod search;
+pub(crate) mod subscriptions;
 pub(crate) mod write;

@@ -44,4 +44,5 @@ mod route_table;
 mod search;
 mod smart;
 mod static_files;
+mod subscriptions;
 mod tokens;
