@@ -111,7 +111,10 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
             db: db.clone(),
             backend,
         }),
-        smart: Arc::new(SqlSmartStore { db, backend }),
+        smart: Arc::new(SqlSmartStore {
+            db: db.clone(),
+            backend,
+        }),
         subscriptions: Arc::new(SqlSubscriptionStore { db, backend }),
         jobs: Arc::new(store.job_queue()),
         kv: Arc::new(store.key_value()),

@@ -13,8 +13,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::session;
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
 use crate::fhir::{
-    bundle, everything, export, history, metadata, observations, read, search, subscriptions,
-    write,
+    bundle, everything, export, history, metadata, observations, read, search, subscriptions, write,
 };
 use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::layers::request_id::assign_request_id;
