@@ -9,6 +9,7 @@
 //! [`app`] builds the router, so tests and examples can drive it without a socket.
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod context;
 pub mod demo;

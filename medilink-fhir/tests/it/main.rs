@@ -10,6 +10,8 @@ mod cancel_safety;
 mod fhirpath_conformance;
 #[cfg(all(feature = "tantivy", feature = "testsuite", feature = "sql-sqlite"))]
 mod fulltext;
+#[cfg(feature = "sql-sqlite")]
+mod fuzz;
 mod import;
 mod jobs;
 mod jobs_support;
