@@ -25,6 +25,7 @@ mod errors;
 mod export;
 mod failures;
 mod first_run;
+mod fuzz_http;
 mod history;
 mod jobs;
 mod limits;
