@@ -16,6 +16,7 @@ mod clinical;
 mod conformance;
 mod consent;
 mod consent_paths;
+mod crash;
 mod demographics;
 mod directory;
 mod document_notices;
