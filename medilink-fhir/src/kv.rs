@@ -32,6 +32,9 @@ pub trait KeyValue: Send + Sync + Debug {
     async fn incr(&self, key: &str, ttl: Duration) -> FhirResult<u64>;
     /// Removes `key`.
     async fn delete(&self, key: &str) -> FhirResult<()>;
+    /// Where the values live: `memory` (this process), `database` (the store's own
+    /// database) or `redis`; the readiness probe names a failing backend by it.
+    fn backend(&self) -> &'static str;
 }
 
 #[derive(Debug)]
@@ -131,6 +134,10 @@ impl KeyValue for LocalKeyValue {
         self.with_entries(|entries, _| {
             entries.remove(key);
         })
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
     }
 }
 

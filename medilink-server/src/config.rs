@@ -110,6 +110,25 @@ pub enum Command {
     /// SMART App Launch administration.
     #[command(subcommand)]
     Smart(SmartCommand),
+    /// Back up the embedded default's data directory, also while a server runs: each SQLite
+    /// database (`VACUUM INTO`), the blobs, keys only with `--include-keys`, and a
+    /// `manifest.json` of SHA-256 checksums (PostgreSQL: `pg_dump`, see the README).
+    Backup {
+        /// The backup directory (created; must be empty if it exists).
+        #[arg(long)]
+        to: PathBuf,
+        /// Also copy the secret keys of `{data-dir}/keys` (the backup then decrypts the
+        /// accounts' PII: keep it encrypted; it is written 0700, keys 0600).
+        #[arg(long)]
+        include_keys: bool,
+    },
+    /// Restore a backup into a new, empty `--data-dir`: checks every checksum first, then
+    /// copies and rebuilds the full-text index.
+    Restore {
+        /// The backup directory (with its `manifest.json`).
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 /// `smart …`.

@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod context;
 pub mod demo;

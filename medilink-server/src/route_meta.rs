@@ -33,6 +33,9 @@ pub enum LimitClass {
     Totp,
     /// Everything else.
     Api,
+    /// The probes (`/health`, `/health/ready`, `/metrics`): never limited, so that a load
+    /// balancer or an orchestrator probing from one address never sees a `429` (issue #24).
+    Probe,
 }
 
 impl LimitClass {
@@ -42,6 +45,7 @@ impl LimitClass {
             LimitClass::Login => "login",
             LimitClass::Totp => "totp",
             LimitClass::Api => "api",
+            LimitClass::Probe => "probe",
         }
     }
 }
@@ -83,6 +87,16 @@ impl Meta {
     /// No token needed; API rate limit; not audited.
     pub const fn public() -> Meta {
         Meta::of(Access::Public)
+    }
+
+    /// A probe: no token needed and none read (a token sent along is ignored, so no
+    /// key-value lookup), never rate limited, not audited.
+    pub const fn probe() -> Meta {
+        Meta {
+            access: Access::Public,
+            limit: LimitClass::Probe,
+            audit: None,
+        }
     }
 
     /// Any signed-in user; API rate limit; not audited.

@@ -235,9 +235,9 @@ fn routes(document_limit: usize) -> Routes {
         )
         .method_not_allowed_fallback(wrong_method);
     let health = Routes::new()
-        .get("/health", health::live, Meta::public())
-        .get("/health/ready", health::ready, Meta::public())
-        .get("/metrics", metrics::scrape, Meta::public())
+        .get("/health", health::live, Meta::probe())
+        .get("/health/ready", health::ready, Meta::probe())
+        .get("/metrics", metrics::scrape, Meta::probe())
         .method_not_allowed_fallback(wrong_method);
     // CDS Hooks 2.0: discovery is public, calls read patient data.
     let cds = Routes::new()

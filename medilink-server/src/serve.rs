@@ -1,6 +1,7 @@
 //! Running the commands: `serve` (with graceful shutdown, and `--demo`), `migrate`, `import`,
 //! `doctor` and the others.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -18,6 +19,12 @@ use crate::config::{
     AuditCommand, Cli, Command, PatientArgs, ServeConfig, SmartCommand, UserCommand, WorkerSettings,
 };
 use crate::state::{AppState, open_platform, open_search_index, open_storage};
+
+/// How long requests in flight may run after SIGTERM before the server closes them. With the
+/// worker's grace period (20 s, running alongside) and the final audit flush, a server exits
+/// within 30 s of SIGTERM: the `terminationGracePeriodSeconds` default of Kubernetes and the
+/// `stop_grace_period` to give compose (ARCHITECTURE, "Reliability").
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// How often the full-text follower polls the change feed when caught up.
 const FULLTEXT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -56,6 +63,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(%kid, "SMART signing key rotated: restart the servers");
             Ok(())
         }
+        Command::Backup { to, include_keys } => crate::backup::backup(&cli, to, *include_keys)
+            .await
+            .map(drop),
+        Command::Restore { from } => crate::backup::restore(&cli, from).await.map(drop),
         Command::Openapi => {
             use std::io::Write as _;
             let document = crate::openapi_document();
@@ -196,7 +207,13 @@ async fn audit_verify(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Serves the HTTP API until SIGTERM or Ctrl-C, then drains in-flight requests.
+/// Resolves once `signalled` turns true (or its sender is gone).
+async fn stopped(mut signalled: tokio::sync::watch::Receiver<bool>) {
+    let _ = signalled.wait_for(|stop| *stop).await;
+}
+
+/// Serves the HTTP API until SIGTERM or Ctrl-C, then drains in-flight requests (at most
+/// [`SHUTDOWN_DRAIN`]) and releases the jobs its worker still holds.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::from_config(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -216,42 +233,54 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         setup.print(&mut std::io::stdout().lock(), &base_url)?;
     }
     tracing::info!(listen = %config.listen, "serving the FHIR API at /fhir/R4");
+    // One shutdown signal for everything: at SIGTERM (or Ctrl-C) the listener closes, requests
+    // in flight finish (for at most `SHUTDOWN_DRAIN`), and the worker stops leasing at once,
+    // lets its running jobs finish for its grace period and releases the rest.
+    let (signal, signalled) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        medilink_platform::worker::shutdown_signal().await;
+        let _ = signal.send(true);
+    });
     // The index follower and shutdown are the platform's own work: the unguarded store.
     let store = state.store.inner().clone();
-    let (stop_follower, mut stopped) = tokio::sync::watch::channel(false);
     let follower = tokio::spawn(medilink_fhir::fulltext::follow(
         store.clone(),
         state.search_index.clone(),
         FULLTEXT_POLL,
-        async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        },
+        stopped(signalled.clone()),
     ));
     // FHIR Subscriptions: every server numbers and sends (issue #21).
-    let mut dispatch_stopped = stop_follower.subscribe();
-    let dispatcher = tokio::spawn(state.subscriptions.as_ref().clone().run(
-        SUBSCRIPTION_POLL,
-        async move {
-            let _ = dispatch_stopped.wait_for(|stop| *stop).await;
-        },
-    ));
-    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-    let worker = config.worker.map(|settings| {
-        let mut stopped = worker_stopped;
-        tokio::spawn(worker(&state, settings).run(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }))
-    });
+    let dispatcher = tokio::spawn(
+        state
+            .subscriptions
+            .as_ref()
+            .clone()
+            .run(SUBSCRIPTION_POLL, stopped(signalled.clone())),
+    );
+    let worker = config
+        .worker
+        .map(|settings| tokio::spawn(worker(&state, settings).run(stopped(signalled.clone()))));
     let app = crate::app(state.clone());
-    let served = axum::serve(
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(medilink_platform::worker::shutdown_signal())
-    .await
-    .context("server error");
-    let _ = stop_follower.send(true);
-    let _ = stop_worker.send(true);
+    .with_graceful_shutdown(stopped(signalled.clone()))
+    .into_future();
+    let drain_deadline = async {
+        stopped(signalled.clone()).await;
+        tokio::time::sleep(SHUTDOWN_DRAIN).await;
+    };
+    let served = tokio::select! {
+        served = server => served.context("server error"),
+        () = drain_deadline => {
+            tracing::warn!(
+                drain_secs = SHUTDOWN_DRAIN.as_secs(),
+                "requests still running at the end of the drain: closing them"
+            );
+            Ok(())
+        }
+    };
     let _ = follower.await;
     let _ = dispatcher.await;
     if let Some(worker) = worker {

@@ -1,19 +1,28 @@
 //! [`RedisKeyValue`]: the [`KeyValue`] seam on Redis, so that several server processes share
 //! one set of rate-limit counters, lockouts and denylist entries.
+//!
+//! The connection reconnects by itself (redis' `ConnectionManager`): while Redis is down each
+//! command fails within [`RESPONSE_TIMEOUT`] as `Unavailable`, and the first command after it
+//! returns opens a new connection, so a Redis blip costs no restart.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::KeyValue;
 use crate::error::{FhirError, FhirResult};
 
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one command may wait for its answer.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Key-value store on Redis; every key is prefixed with the configured namespace.
 #[derive(Clone)]
 pub struct RedisKeyValue {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     prefix: String,
 }
 
@@ -37,14 +46,31 @@ fn millis(ttl: Duration) -> u64 {
 
 impl RedisKeyValue {
     /// Connects to `url` (`redis://host:port[/db]`); keys are stored as `{prefix}{key}`.
+    /// Fails when Redis does not answer now.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> FhirResult<Self> {
+        let store = RedisKeyValue::lazy(url, prefix)?;
+        let mut connection = store.connection.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(store)
+    }
+
+    /// A store on `url` that connects on its first command (and again after every lost
+    /// connection); only the URL is checked now.
+    pub fn lazy(url: &str, prefix: impl Into<String>) -> FhirResult<Self> {
         let client = redis::Client::open(url).map_err(|err| FhirError::BadRequest {
             message: format!("invalid redis url: {err}"),
         })?;
-        let connection = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(250));
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
         Ok(RedisKeyValue {
             connection,
             prefix: prefix.into(),
@@ -122,5 +148,9 @@ impl KeyValue for RedisKeyValue {
         let mut connection = self.connection.clone();
         let _: u64 = connection.del(self.key(key)).await.map_err(unavailable)?;
         Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
     }
 }

@@ -1,4 +1,5 @@
-//! The R4 resource model helpers: resource types, ids and version ids.
+//! The R4 resource model helpers: resource types, ids and version ids, and the strict JSON
+//! parse of request bodies ([`parse_json`]: no duplicate keys, bounded nesting).
 //!
 //! Resources themselves are kept as JSON (`serde_json::Value` with preserved key order and
 //! arbitrary-precision decimals) so that every element, extension and primitive `_element`
@@ -6,9 +7,11 @@
 //! StructureDefinitions.
 
 mod ids;
+mod json;
 mod resource_type;
 
 pub use ids::{ResourceId, VersionId};
+pub use json::{JsonError, parse_json};
 pub use resource_type::ResourceType;
 
 use std::fmt;

@@ -11,6 +11,8 @@ mod fhirpath_conformance;
 mod fhirpath_patch;
 #[cfg(all(feature = "tantivy", feature = "testsuite", feature = "sql-sqlite"))]
 mod fulltext;
+#[cfg(feature = "sql-sqlite")]
+mod fuzz;
 mod import;
 mod jobs;
 mod jobs_support;

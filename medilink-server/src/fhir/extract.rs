@@ -375,26 +375,13 @@ async fn json_body<S: Send + Sync>(
                 ApiError::bad_request(IssueCode::Structure, "the request body could not be read")
             }
         })?;
-    serde_json::from_slice(&bytes).map_err(|err| {
+    // Issue #24: strict, so that a duplicated key is refused rather than silently dropped.
+    medilink_fhir::model::parse_json(&bytes).map_err(|err| {
         ApiError::bad_request(
             IssueCode::Structure,
-            format!(
-                "the request body is not valid JSON: {} at line {} column {}",
-                classify(&err),
-                err.line(),
-                err.column()
-            ),
+            format!("the request body is not valid JSON: {err}"),
         )
     })
-}
-
-fn classify(err: &serde_json::Error) -> &'static str {
-    match err.classify() {
-        serde_json::error::Category::Eof => "unexpected end of input",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "unexpected value",
-        serde_json::error::Category::Io => "read error",
-    }
 }
 
 /// A JSON body sent as `application/fhir+json` or `application/json`.

@@ -340,7 +340,12 @@ impl Metrics {
     /// Reads what is counted at scrape time into its gauges: the jobs per status (left out
     /// rather than stale when counting fails) and the audit queue.
     async fn gather(&self, jobs: &dyn JobQueue, audit: &AuditSink) {
-        match jobs_per_status(jobs).await {
+        // Bounded: a scrape answers within a second even while the database is unreachable
+        // (the job counts are then left out).
+        let counted = tokio::time::timeout(SCRAPE_COUNT_TIMEOUT, jobs_per_status(jobs))
+            .await
+            .unwrap_or(Err(medilink_fhir::FhirError::TimedOut));
+        match counted {
             Ok(counts) => {
                 for (status, count) in counts {
                     let status = status.as_str();
@@ -356,6 +361,9 @@ impl Metrics {
             .set(i64::try_from(audit.queued()).unwrap_or(i64::MAX));
     }
 }
+
+/// How long a scrape waits for the job counts.
+const SCRAPE_COUNT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `GET /metrics`: the server's metrics in the Prometheus text format (version 0.0.4); job
 /// counts and the audit queue are read at scrape time.

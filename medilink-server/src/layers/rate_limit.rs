@@ -20,21 +20,27 @@ pub(crate) async fn rate_limit(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let class = Meta::of_request(&request).limit;
+    if class == LimitClass::Probe {
+        // Probes are never counted: they touch no backend and cannot be throttled.
+        return next.run(request).await;
+    }
     let user = verify_bearer(&app, &mut request).and_then(Result::ok);
     let auth = &app.auth;
     let limits = auth.settings.rate;
-    let class = Meta::of_request(&request).limit;
     let ip = client_ip(&request, auth.settings.trust_forwarded_for)
         .unwrap_or_else(|| "unknown".to_owned());
     let (key, limit) = match (class, &user) {
         (LimitClass::Login, _) => (format!("rate:login:{ip}"), limits.login),
         (LimitClass::Totp, Some(claims)) => (format!("rate:totp:{}", claims.sub), limits.totp),
         (LimitClass::Totp, None) => (format!("rate:totp:{ip}"), limits.totp),
-        (LimitClass::Api, Some(claims)) => (
+        (LimitClass::Api | LimitClass::Probe, Some(claims)) => (
             format!("rate:api:{}", claims.sub),
             limits.for_role(claims.role),
         ),
-        (LimitClass::Api, None) => (format!("rate:anon:{ip}"), limits.anonymous),
+        (LimitClass::Api | LimitClass::Probe, None) => {
+            (format!("rate:anon:{ip}"), limits.anonymous)
+        }
     };
     if limit == 0 {
         // 0 means unlimited (operators may lift a role's limit, e.g. for load tests).

@@ -191,4 +191,8 @@ impl KeyValue for SqlKeyValue {
         self.after_write().await;
         Ok(())
     }
+
+    fn backend(&self) -> &'static str {
+        "database"
+    }
 }

@@ -37,6 +37,8 @@
 //!   feed is gapless and in commit order; readers never wait. Every write — single or bundle — is
 //!   one multi-row-INSERT transaction.
 
+#[cfg(feature = "sql-sqlite")]
+pub mod backup;
 mod index_rows;
 mod jobs;
 mod kv;

@@ -155,6 +155,38 @@ impl Server {
             .to_owned()
     }
 
+    /// Sends SIGTERM (the orchestrator's stop) and returns at once.
+    #[allow(dead_code, reason = "shared by the shutdown and crash tests")]
+    pub(crate) fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM sent");
+    }
+
+    /// Whether the process is still running.
+    #[allow(dead_code, reason = "shared by the shutdown and crash tests")]
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit (at most `limit`); its exit status and how long it took.
+    #[allow(dead_code, reason = "shared by the shutdown and crash tests")]
+    pub(crate) async fn wait_exit(
+        &mut self,
+        limit: Duration,
+    ) -> Option<(std::process::ExitStatus, Duration)> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status, started.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// SIGKILL (`Child::kill` on Unix): no shutdown hook runs, leases stay held.
     pub(crate) fn kill(&mut self) {
         self.child.kill().expect("kill");

@@ -1,0 +1,361 @@
+//! Issue #24: the probes (`/health`, `/health/ready`, `/metrics`) never fail a healthy server.
+//! They are never rate limited (a public API route from the same address is: the positive
+//! control), never audited, read no token; liveness touches no backend (Redis down → `200`);
+//! readiness answers `503` naming the backend that is down (database, Redis, blob store)
+//! and `200` again when it returns.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use medilink_fhir::kv::{KeyValue, RedisKeyValue};
+use medilink_fhir::{BlobOptions, SqlOptions, open_blob_store};
+use medilink_platform::AuditFilter;
+use medilink_server::Limits;
+use medilink_server::auth::{AuthSettings, RateLimits};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::AbortHandle;
+
+use crate::support::{TestApp, unlimited};
+
+const PROBES: [&str; 3] = ["/health", "/health/ready", "/metrics"];
+
+async fn app_on(url: &str, kv: Option<Arc<dyn KeyValue>>) -> TestApp {
+    let mut settings = AuthSettings::for_tests();
+    settings.rate = RateLimits {
+        anonymous: 5,
+        admin: 5,
+        ..unlimited()
+    };
+    TestApp::build(&SqlOptions::new(url), Limits::default(), settings, kv).await
+}
+
+async fn audit_records(app: &TestApp) -> u64 {
+    app.state.audit.flush().await;
+    app.state
+        .audit_log
+        .count(&AuditFilter::default())
+        .await
+        .expect("count")
+}
+
+macro_rules! on_both_backends {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let dir = tempfile::tempdir().expect("dir");
+                let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
+                super::$scenario(&url).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                crate::support::PostgresDatabase::run(stringify!($scenario), |url| async move {
+                    super::$scenario(&url).await;
+                })
+                .await;
+            }
+        }
+    };
+}
+
+on_both_backends!(probes_are_never_rate_limited_nor_audited);
+
+async fn probes_are_never_rate_limited_nor_audited(url: &str) {
+    let app = app_on(url, None).await;
+    // Positive control: a public API route from the same address is limited at 5 a minute,
+    // and an audited route leaves records.
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = app
+            .request(
+                Method::GET,
+                "/fhir/R4/metadata",
+                &[("authorization", "")],
+                Body::empty(),
+            )
+            .await;
+        statuses.push(response.status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let before_control = audit_records(&app).await;
+    app.get("/fhir/R4/Patient").await;
+    let before = audit_records(&app).await;
+    assert!(before > before_control, "the control is audited");
+    // The probes, anonymous and with the admin's token (whose limit is spent too), 200 times.
+    let bearer = format!("Bearer {}", app.token);
+    for round in 0..200 {
+        for probe in PROBES {
+            let auth = if round % 2 == 0 { "" } else { bearer.as_str() };
+            let response = app
+                .request(
+                    Method::GET,
+                    probe,
+                    &[("authorization", auth)],
+                    Body::empty(),
+                )
+                .await;
+            assert_eq!(response.status, StatusCode::OK, "{probe} #{round}");
+        }
+    }
+    assert_eq!(audit_records(&app).await, before, "probes are not audited");
+    // Control: the admin's own limit (5 a minute) is counted on an API route.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = app
+            .request(
+                Method::GET,
+                "/fhir/R4/Patient",
+                &[("authorization", &bearer)],
+                Body::empty(),
+            )
+            .await;
+        statuses.push(response.status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "control: {statuses:?}"
+    );
+    // A token that does not verify does not matter to a probe either.
+    let forged = app
+        .request(
+            Method::GET,
+            "/health/ready",
+            &[("authorization", "Bearer not.a.token")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::OK);
+}
+
+on_both_backends!(a_closed_store_is_named_by_readiness);
+
+async fn a_closed_store_is_named_by_readiness(url: &str) {
+    let app = app_on(url, None).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text());
+    assert_eq!(ready.json()["status"], "ready");
+    // Closing the store's pool makes every database call fail: a database that is gone.
+    app.state
+        .job_deps
+        .store
+        .close()
+        .await
+        .expect("close the store");
+    let down = app.get("/health/ready").await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.text()
+    );
+    assert_eq!(down.json()["failing"], serde_json::json!(["database"]));
+    assert_eq!(app.get("/health").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_postgres_outage_fails_readiness_until_it_returns() {
+    crate::support::PostgresDatabase::run("postgres outage", |url| async move {
+        let mut parsed = url::Url::parse(&url).expect("url");
+        let target = format!(
+            "{}:{}",
+            parsed.host_str().expect("host"),
+            parsed.port().unwrap_or(5432)
+        );
+        let mut proxy = Proxy::start(&target).await;
+        parsed.set_port(Some(proxy.port)).expect("port");
+        let app = app_on(parsed.as_str(), None).await;
+        assert_eq!(ready_becomes(&app, StatusCode::OK).await["status"], "ready");
+        proxy.down();
+        let down = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(down["failing"], serde_json::json!(["database"]), "{down}");
+        assert_eq!(app.get("/health").await.status, StatusCode::OK);
+        assert_eq!(app.get("/metrics").await.status, StatusCode::OK);
+        proxy.up().await;
+        ready_becomes(&app, StatusCode::OK).await;
+        assert_eq!(app.get("/fhir/R4/Patient").await.status, StatusCode::OK);
+    })
+    .await;
+}
+
+/// A TCP proxy to a real server that can be taken down (its port closed, its connections
+/// cut) and brought back on the same port.
+struct Proxy {
+    port: u16,
+    target: String,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(target: &str) -> Proxy {
+        let mut proxy = Proxy {
+            port: 0,
+            target: target.to_owned(),
+            tasks: Arc::default(),
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    async fn up(&mut self) {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind(format!("127.0.0.1:{}", self.port).parse().expect("addr"))
+            .expect("bind the proxy port");
+        let listener: TcpListener = socket.listen(64).expect("listen");
+        self.port = listener.local_addr().expect("addr").port();
+        let target = self.target.clone();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tasks.lock().expect("tasks").push(connection.abort_handle());
+            }
+        });
+        self.tasks
+            .lock()
+            .expect("tasks")
+            .push(accept.abort_handle());
+    }
+
+    /// Closes the port and cuts every connection.
+    fn down(&self) {
+        for task in self.tasks.lock().expect("tasks").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Polls readiness until it answers `want` (at most 20 s).
+async fn ready_becomes(app: &TestApp, want: StatusCode) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = app.get("/health/ready").await;
+        if response.status == want {
+            return response.json();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness stayed {}: {}",
+            response.status,
+            response.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_fails_readiness_not_liveness() {
+    let Ok(url) = std::env::var("MEDILINK_TEST_REDIS_URL") else {
+        eprintln!("skipping: MEDILINK_TEST_REDIS_URL is not set");
+        return;
+    };
+    let target = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .to_owned();
+    let mut proxy = Proxy::start(&target).await;
+    let prefix = format!("medilink-test-{}:", uuid::Uuid::new_v4());
+    let proxied = format!("redis://127.0.0.1:{}", proxy.port);
+    let redis = RedisKeyValue::connect(&proxied, prefix)
+        .await
+        .expect("redis");
+    let app = app_on("sqlite::memory:", Some(Arc::new(redis.clone()))).await;
+    let ready = ready_becomes(&app, StatusCode::OK).await;
+    assert!(ready["checks"].to_string().contains("redis"), "{ready}");
+    // Redis goes away: the port is closed and the connection cut.
+    proxy.down();
+    let down = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(down["failing"], serde_json::json!(["redis"]), "{down}");
+    // Liveness and metrics touch no backend; a rate-limited route fails closed (control).
+    for probe in ["/health", "/metrics"] {
+        assert_eq!(app.get(probe).await.status, StatusCode::OK, "{probe}");
+    }
+    let anonymous = app
+        .request(
+            Method::GET,
+            "/health",
+            &[("authorization", "")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    let control = app.get("/fhir/R4/Patient").await;
+    assert_eq!(control.status, StatusCode::SERVICE_UNAVAILABLE, "control");
+    // Redis is back on the same port: ready again without a restart.
+    proxy.up().await;
+    ready_becomes(&app, StatusCode::OK).await;
+    assert_eq!(app.get("/fhir/R4/Patient").await.status, StatusCode::OK);
+    redis.clear().await.expect("clear");
+}
+
+#[tokio::test]
+async fn a_closed_redis_port_is_named_by_readiness() {
+    // A port nobody listens on: bound, then closed.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let redis = RedisKeyValue::lazy(&format!("redis://127.0.0.1:{port}"), "medilink-test:")
+        .expect("a valid url");
+    let app = app_on("sqlite::memory:", Some(Arc::new(redis))).await;
+    let down = app.get("/health/ready").await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.text()
+    );
+    assert_eq!(down.json()["failing"], serde_json::json!(["redis"]));
+    assert_eq!(app.get("/health").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unwritable_blob_directory_is_named_by_readiness() {
+    let dir = tempfile::tempdir().expect("dir");
+    let blobs_dir = dir.path().join("blobs");
+    std::fs::create_dir(&blobs_dir).expect("blobs dir");
+    let options = BlobOptions::new(format!("fs://{}", blobs_dir.display()));
+    let blobs = open_blob_store(&options).await.expect("fs blobs");
+    let app = TestApp::new().await;
+    let mut state = app.state.clone();
+    state.blobs = blobs;
+    let app = app.with_state(state);
+    assert_eq!(ready_becomes(&app, StatusCode::OK).await["status"], "ready");
+    // The directory replaced by a file: nothing can be written under it (as root too, which
+    // file modes would not stop).
+    let moved = dir.path().join("blobs-away");
+    std::fs::rename(&blobs_dir, &moved).expect("move away");
+    std::fs::write(&blobs_dir, b"not a directory").expect("file");
+    let down = app.get("/health/ready").await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.text()
+    );
+    assert_eq!(down.json()["failing"], serde_json::json!(["blob-store"]));
+    assert_eq!(app.get("/health").await.status, StatusCode::OK);
+    std::fs::remove_file(&blobs_dir).expect("remove the file");
+    std::fs::rename(&moved, &blobs_dir).expect("move back");
+    ready_becomes(&app, StatusCode::OK).await;
+}
