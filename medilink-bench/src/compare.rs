@@ -51,6 +51,8 @@ struct WrkResult {
     p50: String,
     p99: String,
     non_2xx: u64,
+    /// Requests wrk gave up on (its 2 s timeout): their latencies are not in p50/p99.
+    timeouts: u64,
 }
 
 pub(crate) async fn run(options: &Options) -> Result<()> {
@@ -64,7 +66,7 @@ pub(crate) async fn run(options: &Options) -> Result<()> {
             .map(|token| format!("Bearer {token}")),
     };
     let mut table = String::from(
-        "| workload | req/s (or resources/s) | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n",
+        "| workload | req/s (or resources/s) | p50 | p99 | non-2xx | timeouts |\n|---|---|---|---|---|---|\n",
     );
     if !options.skip_load {
         let (shared, patients) = load_bundles(options)?;
@@ -76,7 +78,7 @@ pub(crate) async fn run(options: &Options) -> Result<()> {
         println!("load: {resources} resources in {secs:.1}s = {rate:.0} resources/s");
         let _ = writeln!(
             table,
-            "| transaction bundles, {} clients | {rate:.0} resources/s | | | |",
+            "| transaction bundles, {} clients | {rate:.0} resources/s | | | | |",
             options.clients
         );
     }
@@ -84,13 +86,23 @@ pub(crate) async fn run(options: &Options) -> Result<()> {
     for workload in &workloads {
         let result = wrk(options, &base, workload)?;
         println!(
-            "{}: {:.0} req/s, p50 {}, p99 {}, non-2xx {}",
-            workload.name, result.requests_per_sec, result.p50, result.p99, result.non_2xx
+            "{}: {:.0} req/s, p50 {}, p99 {}, non-2xx {}, timeouts {}",
+            workload.name,
+            result.requests_per_sec,
+            result.p50,
+            result.p99,
+            result.non_2xx,
+            result.timeouts
         );
         let _ = writeln!(
             table,
-            "| `{}` | {:.0} | {} | {} | {} |",
-            workload.name, result.requests_per_sec, result.p50, result.p99, result.non_2xx
+            "| `{}` | {:.0} | {} | {} | {} | {} |",
+            workload.name,
+            result.requests_per_sec,
+            result.p50,
+            result.p99,
+            result.non_2xx,
+            result.timeouts
         );
     }
     if let Some(pid) = options.server_pid {
@@ -382,6 +394,13 @@ fn parse_wrk(report: &str) -> WrkResult {
             }
             (Some("50%"), Some(value)) => result.p50 = value.to_owned(),
             (Some("99%"), Some(value)) => result.p99 = value.to_owned(),
+            (Some("Socket"), Some("errors:")) => {
+                result.timeouts = line
+                    .rsplit("timeout ")
+                    .next()
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0);
+            }
             (Some("Non-2xx"), _) => {
                 result.non_2xx = line
                     .rsplit(' ')
@@ -401,12 +420,13 @@ mod tests {
 
     #[test]
     fn reads_the_figures_of_a_wrk_report() {
-        let report = "Running 10s test @ http://127.0.0.1:8080\n  Latency Distribution\n     50%    1.20ms\n     75%    1.50ms\n     90%    2.00ms\n     99%    5.10ms\n  33330 requests in 10.00s, 50.00MB read\n  Non-2xx or 3xx responses: 12\nRequests/sec:   3333.00\n";
+        let report = "Running 10s test @ http://127.0.0.1:8080\n  Latency Distribution\n     50%    1.20ms\n     75%    1.50ms\n     90%    2.00ms\n     99%    5.10ms\n  33330 requests in 10.00s, 50.00MB read\n  Socket errors: connect 0, read 0, write 0, timeout 7\n  Non-2xx or 3xx responses: 12\nRequests/sec:   3333.00\n";
         let result = parse_wrk(report);
         assert!((result.requests_per_sec - 3333.0).abs() < 0.01);
         assert_eq!(result.p50, "1.20ms");
         assert_eq!(result.p99, "5.10ms");
         assert_eq!(result.non_2xx, 12);
+        assert_eq!(result.timeouts, 7);
     }
 
     #[test]
