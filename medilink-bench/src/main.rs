@@ -9,6 +9,8 @@
 //! - `clinical [--rounds N]`: one offline drug check (20 active medications, 5 allergies)
 //!   repeated N times; p50/p99/max in µs.
 //! - `seed-read --url … --count N`: creates N patients and prints their ids for a read load test.
+//! - `compare --url BASE [--token T] [--bundles DIR | --patients N]`: loads the bundles over
+//!   HTTP into any FHIR base URL and runs the issue #19 wrk workloads against it (`compare.rs`).
 //!
 //! `postgres://…/test` URLs get a fresh database per run, dropped afterwards; `sqlite` runs use a
 //! file in a temporary directory unless a path is given.
@@ -16,6 +18,7 @@
 #![allow(clippy::print_stdout, reason = "a benchmark driver reports on stdout")]
 
 mod clinical;
+mod compare;
 mod consent;
 mod data;
 mod export;
@@ -98,6 +101,36 @@ enum Command {
         patients: usize,
         #[arg(long, default_value_t = 400)]
         rounds: usize,
+    },
+    /// Load bundles over HTTP into any FHIR base URL and run the issue #19 wrk workloads.
+    Compare {
+        /// The FHIR base URL (`http://127.0.0.1:8080/fhir/R4`, another server's base).
+        #[arg(long)]
+        url: String,
+        /// Bearer token, if the server wants one (see scripts/bench/admin_token.py).
+        #[arg(long, env = "MEDILINK_BENCH_TOKEN")]
+        token: Option<String>,
+        /// A directory of transaction bundles (Synthea's `output/fhir`); else generated ones.
+        #[arg(long)]
+        bundles: Option<std::path::PathBuf>,
+        /// Generated patients when no `--bundles` directory is given.
+        #[arg(long, default_value_t = 120)]
+        patients: usize,
+        /// Concurrent clients of the load phase.
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// wrk connections.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Seconds per wrk workload.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Skip the load phase (the server already holds the data).
+        #[arg(long)]
+        skip_load: bool,
+        /// The server's process id on this machine: its resident memory is reported.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Create patients for a read load test; prints one id per line.
     SeedRead {
@@ -188,6 +221,30 @@ async fn main() -> Result<()> {
             token,
         } => http(&url, patients, concurrency, &token).await,
         Command::SeedRead { url, count, token } => seed_read(&url, count, &token).await,
+        Command::Compare {
+            url,
+            token,
+            bundles,
+            patients,
+            clients,
+            connections,
+            duration,
+            skip_load,
+            server_pid,
+        } => {
+            compare::run(&compare::Options {
+                url,
+                token,
+                bundles,
+                patients,
+                clients,
+                connections,
+                duration_secs: duration,
+                skip_load,
+                server_pid,
+            })
+            .await
+        }
         Command::Clinical { rounds } => clinical::run(rounds.max(1)).await,
         Command::Consent {
             database_url,

@@ -144,6 +144,28 @@ pub struct Job {
     pub created_at: OffsetDateTime,
     /// Last changed.
     pub updated_at: OffsetDateTime,
+    /// The W3C `traceparent` of the trace that enqueued the job (see
+    /// [`set_trace_context_source`]), so that its run continues that trace; `None` when
+    /// tracing was off.
+    pub trace_context: Option<String>,
+}
+
+/// Where [`trace_context_now`] reads the current trace context from: set once by a host that
+/// exports traces (`medilink_platform::telemetry`), never otherwise.
+static TRACE_CONTEXT_SOURCE: std::sync::OnceLock<fn() -> Option<String>> =
+    std::sync::OnceLock::new();
+
+/// Makes every job enqueued from now on carry the trace context `source` returns at the time
+/// (a W3C `traceparent`). A host calls it once when it turns tracing on; `false` when a source
+/// was already set. This crate knows nothing of the tracing system: the source is opaque.
+pub fn set_trace_context_source(source: fn() -> Option<String>) -> bool {
+    TRACE_CONTEXT_SOURCE.set(source).is_ok()
+}
+
+/// The trace context to store with a job enqueued now: `None` (at the cost of one atomic load)
+/// unless a host set a source.
+pub fn trace_context_now() -> Option<String> {
+    TRACE_CONTEXT_SOURCE.get().and_then(|source| source())
 }
 
 /// Which jobs to list.

@@ -35,6 +35,17 @@ pub trait KeyValue: Send + Sync + Debug {
     /// Where the values live: `memory` (this process), `database` (the store's own
     /// database) or `redis`; the readiness probe names a failing backend by it.
     fn backend(&self) -> &'static str;
+
+    /// The live values of `first` and `second`, in one round trip where the store allows
+    /// (issue #19: a request's token checks read two keys; the SQL and Redis stores override
+    /// this with one statement / `MGET`). The default asks twice.
+    async fn get_two(
+        &self,
+        first: &str,
+        second: &str,
+    ) -> FhirResult<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        Ok((self.get(first).await?, self.get(second).await?))
+    }
 }
 
 #[derive(Debug)]
@@ -166,6 +177,26 @@ pub async fn key_value_cases_with(
         .await
         .expect("binary value");
     assert_eq!(kv.get("kvt:b").await.ok(), Some(Some(vec![0, 255, 10])));
+    assert_eq!(
+        kv.get_two("kvt:a", "kvt:b").await.ok(),
+        Some((Some(b"two".to_vec()), Some(vec![0, 255, 10]))),
+        "two keys at once, in order"
+    );
+    assert_eq!(
+        kv.get_two("kvt:b", "kvt:none").await.ok(),
+        Some((Some(vec![0, 255, 10]), None)),
+        "a missing second key"
+    );
+    assert_eq!(
+        kv.get_two("kvt:none", "kvt:a").await.ok(),
+        Some((None, Some(b"two".to_vec()))),
+        "a missing first key"
+    );
+    assert_eq!(
+        kv.get_two("kvt:a", "kvt:a").await.ok(),
+        Some((Some(b"two".to_vec()), Some(b"two".to_vec()))),
+        "the same key twice"
+    );
     assert_eq!(kv.incr("kvt:n", window).await.ok(), Some(1));
     assert_eq!(kv.incr("kvt:n", window).await.ok(), Some(2));
     assert_eq!(

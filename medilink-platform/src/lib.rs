@@ -6,7 +6,8 @@
 //! invitations ([`invitations`]), notifications — kinds, preferences, the outbox of
 //! deliveries, channels and templates ([`notifications`]) — secret key files ([`keys`]) and SMART App Launch state ([`smart`]).
 //! With the `sql` feature, `sql` keeps the account, audit and notification tables on the SQL
-//! resource store's database.
+//! resource store's database. With the `otel` feature, `telemetry` exports the hosts' spans
+//! over OTLP and carries a request's trace into the jobs it enqueues.
 //!
 //! This crate stores rows; it knows nothing about passwords, tokens or HTTP. PII arrives
 //! already encrypted and secrets already hashed: the server owns the cryptography. The job
@@ -86,6 +87,8 @@ pub mod smart;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod subscriptions;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod worker;
 
 use std::sync::Arc;

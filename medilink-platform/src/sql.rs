@@ -104,6 +104,7 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
         }),
         audit: Arc::new(SqlAuditLog {
             db: db.clone(),
+            appends: store.writer_connection().clone(),
             backend,
             append_lock: Mutex::new(()),
         }),
@@ -508,6 +509,9 @@ impl AccountStore for SqlAccountStore {
 #[derive(Debug)]
 pub struct SqlAuditLog {
     db: DatabaseConnection,
+    /// The connection appends commit on: the store's dedicated writer connection, so the
+    /// audit writer's group commits never wait for the shared pool (issue #19).
+    appends: DatabaseConnection,
     backend: DbBackend,
     append_lock: Mutex<()>,
 }
@@ -625,12 +629,19 @@ fn audit_where(select: &str, filter: &AuditFilter) -> (String, Vec<SqlValue>) {
 
 #[async_trait]
 impl AuditLog for SqlAuditLog {
+    #[tracing::instrument(
+        target = "medilink_otel::db",
+        level = "debug",
+        name = "db.audit_append",
+        skip_all,
+        fields(db.operation = "audit_append", records = entries.len())
+    )]
     async fn append(&self, entries: &[AuditEntry]) -> FhirResult<()> {
         if entries.is_empty() {
             return Ok(());
         }
         let _appender = self.append_lock.lock().await;
-        let txn = begin_write(&self.db).await?;
+        let txn = begin_write(&self.appends).await?;
         if self.backend == DbBackend::Postgres {
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461628)")
                 .await
@@ -898,6 +909,7 @@ mod tests {
             ]
         );
         let log = SqlAuditLog {
+            appends: db.clone(),
             db,
             backend,
             append_lock: Mutex::new(()),

@@ -330,10 +330,26 @@ impl Worker {
             return Ok(Step::Idle);
         };
         tracing::debug!(job = %job.id, kind = %job.kind, attempt = job.attempts, "job started");
+        // The job's span (exported with `--otlp-endpoint`; free otherwise) continues the trace
+        // of the request that enqueued it. Kind, id and attempt only: no payload.
+        let span = tracing::debug_span!(
+            target: "medilink_otel::job",
+            "job",
+            otel.name = %job.kind,
+            otel.kind = "consumer",
+            job.kind = %job.kind,
+            job.id = %job.id,
+            job.attempt = job.attempts,
+        );
+        #[cfg(feature = "otel")]
+        crate::telemetry::continue_trace(&span, job.trace_context.as_deref());
         let shared = Arc::new(job);
         let running = {
             let job = shared.clone();
-            tokio::spawn(async move { handler.run(&job).await })
+            tokio::spawn(tracing::Instrument::instrument(
+                async move { handler.run(&job).await },
+                span,
+            ))
         };
         // Dropping this future (shutdown after the grace period) stops the handler too.
         let _abort = AbortOnDrop(running.abort_handle());

@@ -41,9 +41,22 @@ pub struct Cli {
     /// Keys and environment shared by every command.
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// Trace export shared by every command.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// OpenTelemetry trace export (issue #19): off unless an endpoint is given.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// OTLP/HTTP collector to send traces to (`http://collector:4318`; `/v1/traces` is added):
+    /// spans of requests (route templates), store calls and jobs, never query strings, tokens
+    /// or patient data. Unset: no tracing, at no cost.
+    #[arg(long, global = true, env = "MEDILINK_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Where data lives.

@@ -595,17 +595,38 @@ pub(crate) fn router(state: AppState) -> Router {
         // The dashboards' pages are public: served before authentication and rate limits.
         .layer(from_fn_with_state(state.clone(), static_files::serve))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-                // Method and route template only: no query strings, ids or tokens in logs.
-                let route = request
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map_or("unmatched", |path| path.as_str());
-                tracing::info_span!("request", method = %request.method(), route, request_id = %crate::layers::request_id::current_request_id())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::extract::Request| {
+                    // Method and route template only: no query strings, ids or tokens in logs.
+                    let route = request
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("unmatched", |path| path.as_str());
+                    // The target is exported as the request's span with `--otlp-endpoint`.
+                    tracing::info_span!(
+                        target: "medilink_otel::http",
+                        "request",
+                        method = %request.method(),
+                        route,
+                        request_id = %crate::layers::request_id::current_request_id(),
+                        otel.name = route,
+                        otel.kind = "server",
+                        http.response.status_code = tracing::field::Empty,
+                    )
+                })
+                .on_response(
+                    |response: &axum::response::Response,
+                     _: std::time::Duration,
+                     span: &tracing::Span| {
+                        span.record("http.response.status_code", response.status().as_u16());
+                    },
+                ),
         )
         .layer(from_fn(assign_request_id))
-        .layer(from_fn_with_state(state.clone(), security::security_headers))
+        .layer(from_fn_with_state(
+            state.clone(),
+            security::security_headers,
+        ))
         .layer(cors)
         // Outermost, so that durations and in-flight counts cover every layer.
         .layer(from_fn_with_state(state.clone(), metrics::measure))

@@ -76,6 +76,11 @@ pub struct Cli {
     /// none by default.
     #[arg(long, env = "MEDILINK_WORKER_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// OTLP/HTTP collector to send traces to (`http://collector:4318`; `/v1/traces` is
+    /// added): one span per job, continuing the trace of the request that enqueued it, and
+    /// its store calls. Unset: no tracing, at no cost.
+    #[arg(long, env = "MEDILINK_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Register the test-only `test.record` job kind (integration tests).
     #[arg(long, env = "MEDILINK_WORKER_TEST_HANDLERS", hide = true)]
     pub enable_test_handlers: bool,

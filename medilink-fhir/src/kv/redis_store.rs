@@ -116,6 +116,21 @@ impl KeyValue for RedisKeyValue {
         connection.get(self.key(key)).await.map_err(unavailable)
     }
 
+    async fn get_two(
+        &self,
+        first: &str,
+        second: &str,
+    ) -> FhirResult<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let mut connection = self.connection.clone();
+        let (a, b): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("MGET")
+            .arg(self.key(first))
+            .arg(self.key(second))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok((a, b))
+    }
+
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> FhirResult<()> {
         let mut connection = self.connection.clone();
         connection

@@ -473,6 +473,36 @@ pub async fn search_totals_and_includes(store: Arc<dyn ResourceStore>) {
         SearchQuery::parse(ResourceType::Patient, &params("_summary=count"), true).expect("parse");
     let page = store.search(&ctx(), &count_only).await.expect("search");
     assert_eq!((page.total, page.matches.len()), (Some(4), 0));
+    // Issue #19: the same count again (kept while nothing is written), then after a create
+    // and a delete: a kept total never outlives a write.
+    let again = store.search(&ctx(), &count_only).await.expect("search");
+    assert_eq!(again.total, Some(4));
+    let created = store
+        .create(&ctx(), json!({"resourceType": "Patient"}))
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .search(&ctx(), &count_only)
+            .await
+            .expect("search")
+            .total,
+        Some(5),
+        "counted again after a create"
+    );
+    store
+        .delete(&ctx(), ResourceType::Patient, &created.id, None)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .search(&ctx(), &count_only)
+            .await
+            .expect("search")
+            .total,
+        Some(4),
+        "counted again after a delete"
+    );
     let no_total =
         SearchQuery::parse(ResourceType::Patient, &params("_total=none"), true).expect("parse");
     assert_eq!(

@@ -145,7 +145,7 @@ async fn an_old_database_opens_unchanged(url: String) {
         .expect("reopen");
     assert_eq!(
         store.migrate().await.expect("store migrations"),
-        ["0008_resource_patient"]
+        ["0008_resource_patient", "0015_job_trace"]
     );
     assert_eq!(
         medilink_platform::sql::migrate(&store)

@@ -576,15 +576,17 @@ impl Auth {
 
     /// Whether claims were revoked (denylisted `jti`, or issued before the user's epoch).
     pub async fn revoked(&self, claims: &Claims) -> AccountResult<bool> {
-        if self
+        // Both keys in one round trip (issue #19).
+        let (denied, epoch) = self
             .kv
-            .get(&format!("deny:{}", claims.jti))
-            .await?
-            .is_some()
-        {
+            .get_two(
+                &format!("deny:{}", claims.jti),
+                &format!("epoch:{}", claims.sub),
+            )
+            .await?;
+        if denied.is_some() {
             return Ok(true);
         }
-        let epoch = self.kv.get(&format!("epoch:{}", claims.sub)).await?;
         let epoch = epoch
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|text| text.parse::<i64>().ok());

@@ -6,6 +6,14 @@
 //! back-pressure when the queue is full — so a completed request always has its record, even
 //! if the process is killed right after.
 //!
+//! The writer is the amortisation (issue #19): every request that finishes while a batch
+//! commits queues behind it, and the next append takes them all in one transaction (one WAL
+//! sync on SQLite, one round trip per chunk of rows on PostgreSQL), on the log's own
+//! connection (`medilink_platform::sql`), so it never waits for the store's pool. A batch whose
+//! commit fails is answered as failed, at once: each of its requests gets `503` instead of its
+//! answer (fail closed; nothing is retried behind a waiting client's back, and a record that
+//! might not be stored never lets data out).
+//!
 //! What a record names comes from the access decision, not from the URL: the middleware puts
 //! a collecting [`Accessed`] sink into the request's extensions, the [`crate::context::RequestCaller`]
 //! extractor carries it in the request's `RequestContext`, the consent guard records every
@@ -47,7 +55,8 @@ const CAPACITY: usize = 4096;
 /// How long a response waits for its record before failing closed with `503`.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Job = (AuditEntry, oneshot::Sender<()>);
+/// A record and where to say whether it was stored.
+type Job = (AuditEntry, oneshot::Sender<bool>);
 
 /// What a handler adds to its request's audit record (see the module docs). A handler of a
 /// route that is not audited gets a detached note that goes nowhere.
@@ -116,13 +125,17 @@ impl AuditSink {
         AuditSink { sender }
     }
 
-    /// Queues `entry` and waits until it is stored; `false` when that failed or timed out.
+    /// Queues `entry` and waits until its batch is committed; `false` when the commit failed
+    /// or timed out.
     pub async fn record(&self, entry: AuditEntry) -> bool {
         let (done, stored) = oneshot::channel();
         if self.sender.send((entry, done)).await.is_err() {
             return false;
         }
-        matches!(tokio::time::timeout(ACK_TIMEOUT, stored).await, Ok(Ok(())))
+        matches!(
+            tokio::time::timeout(ACK_TIMEOUT, stored).await,
+            Ok(Ok(true))
+        )
     }
 
     /// Records waiting in the queue for the writer (those of the batch being written are not
@@ -160,20 +173,17 @@ async fn write_loop(log: Arc<dyn AuditLog>, mut receiver: mpsc::Receiver<Job>) {
                 }
             }
         }
-        let entries: Vec<AuditEntry> = jobs.iter().map(|(entry, _)| entry.clone()).collect();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            match log.append(&entries).await {
-                Ok(()) => break,
-                Err(err) => {
-                    tracing::error!(error = %err, records = entries.len(), "audit append failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+        let (entries, waiting): (Vec<AuditEntry>, Vec<oneshot::Sender<bool>>) =
+            jobs.drain(..).unzip();
+        let stored = match log.append(&entries).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(error = %err, records = entries.len(), "audit append failed: the batch's requests fail");
+                false
             }
-        }
-        for (_, done) in jobs.drain(..) {
-            let _ = done.send(());
+        };
+        for done in waiting {
+            let _ = done.send(stored);
         }
     }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod admin_api;
 mod audit;
+mod audit_writer;
 mod backup;
 mod bad_input;
 mod bundle;

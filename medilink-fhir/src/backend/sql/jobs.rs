@@ -58,7 +58,7 @@ use crate::jobs::{
 };
 
 const JOB_COLUMNS: &str = "id, kind, payload, owner, status, attempts, max_attempts, run_at, \
-     lease_until, leased_by, last_error, result, created_at, updated_at";
+     lease_until, leased_by, last_error, result, created_at, updated_at, trace_context";
 
 /// Longest error message kept on a job (longer ones are cut).
 const MAX_ERROR_CHARS: usize = 2000;
@@ -126,6 +126,7 @@ fn job_from_row(row: &QueryResult) -> FhirResult<Job> {
             .map_err(|_| corrupt("result"))?,
         created_at: from_micros(row.try_get_by_index(12).map_err(classify)?),
         updated_at: from_micros(row.try_get_by_index(13).map_err(classify)?),
+        trace_context: row.try_get_by_index(14).map_err(classify)?,
     })
 }
 
@@ -195,6 +196,7 @@ impl SqlJobQueue {
             unique_key.map(str::to_owned).into(),
             now.into(),
             now.into(),
+            crate::jobs::trace_context_now().into(),
         ];
         Ok((id, values))
     }
@@ -216,7 +218,8 @@ impl SqlJobQueue {
 }
 
 const INSERT: &str = "INSERT INTO jobs (id, kind, payload, owner, status, attempts, max_attempts, \
-     run_at, unique_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     run_at, unique_key, created_at, updated_at, trace_context) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 #[async_trait]
 impl JobQueue for SqlJobQueue {

@@ -47,6 +47,7 @@ impl SqlResourceStore {
     pub fn key_value(&self) -> SqlKeyValue {
         SqlKeyValue {
             db: self.db.clone(),
+            reads: self.reads.clone(),
             backend: self.backend,
             clock: self.clock.clone(),
             write_lock: (self.backend == DbBackend::Sqlite).then(|| self.write_lock.clone()),
@@ -59,6 +60,8 @@ impl SqlResourceStore {
 #[derive(Debug, Clone)]
 pub struct SqlKeyValue {
     db: DatabaseConnection,
+    /// Reads (the store's read-only pool on a SQLite file).
+    reads: DatabaseConnection,
     backend: DbBackend,
     clock: Arc<dyn Clock>,
     /// The resource store's writer lock (SQLite only).
@@ -128,7 +131,7 @@ impl SqlKeyValue {
 impl KeyValue for SqlKeyValue {
     async fn get(&self, key: &str) -> FhirResult<Option<Vec<u8>>> {
         let row = self
-            .db
+            .reads
             .query_one_raw(self.statement(
                 "SELECT value, count FROM kv WHERE key = ? AND expires_at > ?",
                 vec![key.into(), self.now().into()],
@@ -141,6 +144,35 @@ impl KeyValue for SqlKeyValue {
         let value: Option<Vec<u8>> = row.try_get_by_index(0).map_err(classify)?;
         let count: Option<i64> = row.try_get_by_index(1).map_err(classify)?;
         Ok(value.or_else(|| count.map(|count| count.to_string().into_bytes())))
+    }
+
+    async fn get_two(
+        &self,
+        first: &str,
+        second: &str,
+    ) -> FhirResult<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let rows = self
+            .reads
+            .query_all_raw(self.statement(
+                "SELECT key, value, count FROM kv WHERE key IN (?, ?) AND expires_at > ?",
+                vec![first.into(), second.into(), self.now().into()],
+            ))
+            .await
+            .map_err(classify)?;
+        let (mut a, mut b) = (None, None);
+        for row in rows {
+            let key: String = row.try_get_by_index(0).map_err(classify)?;
+            let value: Option<Vec<u8>> = row.try_get_by_index(1).map_err(classify)?;
+            let count: Option<i64> = row.try_get_by_index(2).map_err(classify)?;
+            let value = value.or_else(|| count.map(|count| count.to_string().into_bytes()));
+            if key == first {
+                a.clone_from(&value);
+            }
+            if key == second {
+                b = value;
+            }
+        }
+        Ok((a, b))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> FhirResult<()> {

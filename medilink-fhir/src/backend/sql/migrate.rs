@@ -61,6 +61,11 @@ const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0008_resource_patient.sql"),
         postgres: include_str!("../../../../migrations/postgres/0008_resource_patient.sql"),
     },
+    SqlMigration {
+        name: "0015_job_trace",
+        sqlite: include_str!("../../../../migrations/sqlite/0015_job_trace.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0015_job_trace.sql"),
+    },
 ];
 
 /// The migration after whose SQL the `_patient` rows of stored resources are written.

@@ -47,6 +47,7 @@ mod reader;
 mod rows;
 mod search;
 mod search_plan;
+mod totals;
 
 pub use jobs::SqlJobQueue;
 pub use kv::SqlKeyValue;
@@ -90,11 +91,18 @@ const LOOKUP_CHUNK: usize = 400;
 #[derive(Debug)]
 pub struct SqlResourceStore {
     db: DatabaseConnection,
+    /// Reads by id and the statements of a [`reader::Reader`]: read-only connections on a
+    /// SQLite file, else `db`.
+    reads: DatabaseConnection,
+    /// The connection of one dedicated, serialized writer ([`Self::writer_connection`]).
+    appends: DatabaseConnection,
     backend: DbBackend,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     /// The writer lock (shared with the key-value store's writes on SQLite).
     write_lock: Arc<Mutex<()>>,
+    /// Counted search totals per statement and watermark (issue #19).
+    totals: totals::TotalCache,
     /// Versions written since open; planner statistics are refreshed as it doubles.
     written: std::sync::atomic::AtomicU64,
     /// The background WAL checkpointer of a SQLite file (stopped on close and drop).
@@ -120,16 +128,9 @@ pub struct SqlResourceStore {
 /// clock (`Instant`), not the wall clock. A statement of a [`reader::Reader`] is interrupted as
 /// well once its future was dropped (the handler also reads the reader's interrupt flag).
 #[cfg(feature = "sql-sqlite")]
-fn sqlite_time_limit(
-    connect: &mut ConnectOptions,
-    limit: Option<Duration>,
-) -> Arc<std::sync::atomic::AtomicU64> {
+fn sqlite_time_limit(connect: &mut ConnectOptions, shared: &Arc<std::sync::atomic::AtomicU64>) {
     use std::sync::atomic::Ordering;
 
-    let millis = limit.map_or(0, |l| {
-        u64::try_from(l.as_millis()).unwrap_or(u64::MAX).max(1)
-    });
-    let shared = Arc::new(std::sync::atomic::AtomicU64::new(millis));
     // Both hooks run inside the future that takes the connection (sea-orm's, within the
     // caller's), so they see the caller's interrupt flag (`reader::interrupt_flag`).
     async fn arm(
@@ -168,7 +169,63 @@ fn sqlite_time_limit(
         let interrupt = reader::interrupt_flag();
         Box::pin(async move { arm(conn, millis, interrupt).await.map(|()| true) })
     });
-    shared
+}
+
+/// The statement time limit in milliseconds as [`sqlite_time_limit`] reads it (0: none).
+#[cfg(feature = "sql-sqlite")]
+fn limit_millis(limit: Option<Duration>) -> u64 {
+    limit.map_or(0, |l| {
+        u64::try_from(l.as_millis()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
+/// The connection options of a pool of at most `max_connections` on `url`: SQLite's pragmas
+/// (a `read_only` pool opens the file read-only: it never takes a write lock, so it never
+/// waits behind a writer) and PostgreSQL's statement cache and time limit.
+fn connect_options(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Option<Duration>,
+    read_only: bool,
+) -> ConnectOptions {
+    let mut connect = ConnectOptions::new(url.to_owned());
+    connect
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    #[cfg(feature = "sql-sqlite")]
+    connect.map_sqlx_sqlite_opts(move |opts| {
+        // page_size takes effect only on a new database (set before the schema).
+        let opts = if read_only {
+            opts.read_only(true)
+        } else {
+            opts.create_if_missing(true)
+                .page_size(8192)
+                .pragma("journal_mode", "WAL")
+        };
+        opts.statement_cache_capacity(STATEMENT_CACHE)
+            .pragma("synchronous", "NORMAL")
+            .pragma("foreign_keys", "ON")
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "MEMORY")
+            // No memory map: reads through SQLite's own page cache measured faster
+            // under concurrent HTTP reads (WAL mode re-maps as the file grows).
+            .pragma("mmap_size", "0")
+            .pragma("wal_autocheckpoint", "8000")
+            .busy_timeout(Duration::from_secs(10))
+    });
+    #[cfg(not(feature = "sql-sqlite"))]
+    let _ = read_only;
+    #[cfg(feature = "sql-postgres")]
+    connect.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
+    // PostgreSQL: `statement_timeout` set on every connection at start-up (no extra round
+    // trip); SQLite: a progress handler, see `sqlite_time_limit`.
+    if let Some(limit) = statement_timeout {
+        connect.statement_timeout(limit);
+    }
+    connect
 }
 
 /// Virtual-machine steps between two calls of the SQLite progress handler (a call costs one
@@ -310,45 +367,44 @@ impl SqlResourceStore {
         } else {
             options.url.clone()
         };
-        let mut connect = ConnectOptions::new(url.clone());
-        connect
-            .max_connections(if in_memory {
-                1
-            } else {
-                options.max_connections
-            })
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false);
+        let max_connections = if in_memory {
+            1
+        } else {
+            options.max_connections
+        };
+        let mut connect = connect_options(&url, max_connections, options.statement_timeout, false);
         #[cfg(feature = "sql-sqlite")]
-        connect.map_sqlx_sqlite_opts(|opts| {
-            // page_size takes effect only on a new database (set before the schema).
-            opts.create_if_missing(true)
-                .page_size(8192)
-                .statement_cache_capacity(STATEMENT_CACHE)
-                .pragma("journal_mode", "WAL")
-                .pragma("synchronous", "NORMAL")
-                .pragma("foreign_keys", "ON")
-                .pragma("cache_size", "-65536")
-                .pragma("temp_store", "MEMORY")
-                // No memory map: reads through SQLite's own page cache measured faster
-                // under concurrent HTTP reads (WAL mode re-maps as the file grows).
-                .pragma("mmap_size", "0")
-                .pragma("wal_autocheckpoint", "8000")
-                .busy_timeout(Duration::from_secs(10))
-        });
-        #[cfg(feature = "sql-postgres")]
-        connect.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
-        // PostgreSQL: `statement_timeout` set on every connection at start-up (no extra round
-        // trip); SQLite: a progress handler, see `sqlite_time_limit`.
-        if let Some(limit) = options.statement_timeout {
-            connect.statement_timeout(limit);
-        }
+        let sqlite_limit = Arc::new(std::sync::atomic::AtomicU64::new(limit_millis(
+            options.statement_timeout,
+        )));
         #[cfg(feature = "sql-sqlite")]
-        let sqlite_limit = sqlite_time_limit(&mut connect, options.statement_timeout);
+        sqlite_time_limit(&mut connect, &sqlite_limit);
         let db = Database::connect(connect).await.map_err(classify)?;
         let backend = db.get_database_backend();
+        // Issue #19: a SQLite file's reads go through a pool of read-only connections (a read
+        // never queues for a connection behind writers, nor takes a lock), and one serialized
+        // writer (the audit trail's appends) gets a connection of its own. In memory, one
+        // connection serves all; on PostgreSQL the reads share the pool (a `Reader` takes a
+        // connection per operation) and the dedicated writer gets its own one-connection pool.
+        let (reads, appends) = if in_memory {
+            (db.clone(), db.clone())
+        } else {
+            let appends =
+                Database::connect(connect_options(&url, 1, options.statement_timeout, false))
+                    .await
+                    .map_err(classify)?;
+            let reads = if backend == DbBackend::Sqlite {
+                #[allow(unused_mut, reason = "armed only with the sql-sqlite feature")]
+                let mut read_only =
+                    connect_options(&url, max_connections, options.statement_timeout, true);
+                #[cfg(feature = "sql-sqlite")]
+                sqlite_time_limit(&mut read_only, &sqlite_limit);
+                Database::connect(read_only).await.map_err(classify)?
+            } else {
+                db.clone()
+            };
+            (reads, appends)
+        };
         let checkpointer =
             (backend == DbBackend::Sqlite && !in_memory).then(|| start_checkpointer(&db));
         #[cfg(feature = "sql-sqlite")]
@@ -365,10 +421,13 @@ impl SqlResourceStore {
         };
         let store = SqlResourceStore {
             db,
+            reads,
+            appends,
             backend,
             clock,
             ids,
             write_lock: Arc::new(Mutex::new(())),
+            totals: totals::TotalCache::default(),
             written: std::sync::atomic::AtomicU64::new(0),
             checkpointer,
             #[cfg(feature = "sql-sqlite")]
@@ -427,6 +486,14 @@ impl SqlResourceStore {
     /// SQL, with [`classify`], [`placeholders`] and [`begin_write`].
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// A connection of its own (a one-connection pool on the same database; in memory, the
+    /// store's) for one serialized writer that must never wait for the store's pool behind
+    /// readers and other writers: the audit trail's group commits (issue #19). Use it with
+    /// [`begin_write`] like [`Self::connection`].
+    pub fn writer_connection(&self) -> &DatabaseConnection {
+        &self.appends
     }
 
     /// The store's clock.
@@ -716,7 +783,7 @@ impl SqlResourceStore {
         values: Vec<SqlValue>,
     ) -> FhirResult<Option<StoredResource>> {
         let row = self
-            .db
+            .reads
             .query_one_raw(self.statement(sql, values))
             .await
             .map_err(classify)?;
@@ -732,6 +799,7 @@ impl SqlResourceStore {
 
 #[async_trait]
 impl ResourceStore for SqlResourceStore {
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.create", fields(db.operation = "create"))]
     async fn create(&self, _ctx: &RequestContext, resource: Value) -> FhirResult<StoredResource> {
         let outcome = self
             .write_one(WriteOp::Create { resource, id: None })
@@ -741,6 +809,7 @@ impl ResourceStore for SqlResourceStore {
             .stored)
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.read", fields(db.operation = "read", resource_type = %resource_type))]
     async fn read(
         &self,
         _ctx: &RequestContext,
@@ -771,6 +840,7 @@ impl ResourceStore for SqlResourceStore {
         Ok(stored)
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.vread", fields(db.operation = "vread", resource_type = %resource_type))]
     async fn vread(
         &self,
         _ctx: &RequestContext,
@@ -805,6 +875,7 @@ impl ResourceStore for SqlResourceStore {
         Ok(stored)
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.update", fields(db.operation = "update", resource_type = %resource_type))]
     async fn update(
         &self,
         _ctx: &RequestContext,
@@ -823,6 +894,7 @@ impl ResourceStore for SqlResourceStore {
         Ok(outcome.expect("invariant: an update always writes a version"))
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.delete", fields(db.operation = "delete", resource_type = %resource_type))]
     async fn delete(
         &self,
         _ctx: &RequestContext,
@@ -838,6 +910,7 @@ impl ResourceStore for SqlResourceStore {
         .await
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.history", fields(db.operation = "history"))]
     async fn history(
         &self,
         _ctx: &RequestContext,
@@ -880,6 +953,7 @@ impl ResourceStore for SqlResourceStore {
         })
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.transaction", fields(db.operation = "transaction", entries = ops.len()))]
     async fn transaction(
         &self,
         _ctx: &RequestContext,
@@ -973,6 +1047,7 @@ impl ResourceStore for SqlResourceStore {
         rows.iter().map(stored_from_row).collect()
     }
 
+    #[tracing::instrument(target = "medilink_otel::db", level = "debug", skip_all, name = "db.search", fields(db.operation = "search", resource_type = %query.resource_type))]
     async fn search(&self, _ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
         search::run(self, query).await
     }
@@ -982,6 +1057,8 @@ impl ResourceStore for SqlResourceStore {
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.abort();
         }
+        self.reads.close_by_ref().await.map_err(classify)?;
+        self.appends.close_by_ref().await.map_err(classify)?;
         self.db.close_by_ref().await.map_err(classify)
     }
 }

@@ -65,7 +65,7 @@ impl<'s> Reader<'s> {
         if self.store.backend == DbBackend::Postgres {
             return self.session().await?.all(statement).await.map_err(classify);
         }
-        interruptible(self.store.db.query_all_raw(statement))
+        interruptible(self.store.reads.query_all_raw(statement))
             .await
             .map_err(classify)
     }
@@ -81,7 +81,7 @@ impl<'s> Reader<'s> {
         if self.store.backend == DbBackend::Postgres {
             return self.session().await?.one(statement).await.map_err(classify);
         }
-        interruptible(self.store.db.query_one_raw(statement))
+        interruptible(self.store.reads.query_one_raw(statement))
             .await
             .map_err(classify)
     }

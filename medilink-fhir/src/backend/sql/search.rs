@@ -187,12 +187,29 @@ pub(super) async fn run(store: &SqlResourceStore, query: &SearchQuery) -> FhirRe
             ),
             false => format!("SELECT COUNT(*) FROM resources r WHERE {live}"),
         };
-        let row = reader.one(&sql, filter_values.clone()).await?;
-        let total: i64 = match row {
+        // Counted once per statement while nothing is written (`totals.rs`, issue #19).
+        let watermark: Option<i64> = match reader
+            .one("SELECT MAX(seq) FROM resource_versions", vec![])
+            .await?
+        {
             Some(row) => row.try_get_by_index(0).map_err(classify)?,
-            None => 0,
+            None => None,
         };
-        let mut total = total.max(0) as u64;
+        let watermark = watermark.unwrap_or(0);
+        let key = super::totals::key(&sql, &filter_values);
+        let mut total = match store.totals.get(&key, watermark) {
+            Some(total) => total,
+            None => {
+                let row = reader.one(&sql, filter_values.clone()).await?;
+                let total: i64 = match row {
+                    Some(row) => row.try_get_by_index(0).map_err(classify)?,
+                    None => 0,
+                };
+                let total = total.max(0) as u64;
+                store.totals.put(key, watermark, total);
+                total
+            }
+        };
         if estimate && total > ESTIMATE_CAP {
             total = ESTIMATE_CAP;
             page.warnings.push(Issue {
