@@ -372,6 +372,7 @@ impl SqlResourceStore {
         } else {
             options.max_connections
         };
+        #[allow(unused_mut, reason = "armed only with the sql-sqlite feature")]
         let mut connect = connect_options(&url, max_connections, options.statement_timeout, false);
         #[cfg(feature = "sql-sqlite")]
         let sqlite_limit = Arc::new(std::sync::atomic::AtomicU64::new(limit_millis(
