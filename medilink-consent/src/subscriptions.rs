@@ -136,7 +136,9 @@ impl Subscriptions {
         ids: Arc<dyn IdGen>,
         sender: Arc<dyn HookSender>,
     ) -> Subscriptions {
-        let holder = ids.new_id();
+        // The lease holder is this process's own name: not drawn from `ids`, which number
+        // resources (tests rely on their sequence).
+        let holder = uuid::Uuid::new_v4().to_string();
         Subscriptions {
             store,
             states,

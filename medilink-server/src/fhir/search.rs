@@ -212,7 +212,13 @@ fn system_query(params: &SearchParams) -> Result<SystemQuery, ApiError> {
         }
     }
     if types.is_empty() {
-        types = ResourceType::ALL.to_vec();
+        // Every type but `Subscription`, which its owner reads at its own endpoint only
+        // (issue #21: its endpoint and headers may hold secrets; generic paths never show it).
+        types = ResourceType::ALL
+            .iter()
+            .copied()
+            .filter(|resource_type| *resource_type != ResourceType::Subscription)
+            .collect();
     }
     let criteria: Vec<(String, String)> = params
         .pairs

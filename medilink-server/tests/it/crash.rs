@@ -141,7 +141,14 @@ async fn crash_rounds(data_dir: &std::path::Path, url: &str) {
             "--password",
             PASSWORD,
         ])
-        .args(["--role", "patient"])
+        .args([
+            "--role",
+            "patient",
+            "--name",
+            "Pat Test",
+            "--birth-date",
+            "1980-01-01",
+        ])
         .output()
         .expect("user add");
     assert!(output.status.success(), "{}", describe(&output));

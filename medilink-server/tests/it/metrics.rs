@@ -81,7 +81,7 @@ async fn metrics_answer_without_a_token_in_the_prometheus_text_format() {
     );
     assert_eq!(sample(&text, &build), 1.0, "{text}");
     assert_eq!(sample(&text, "medilink_audit_queue_depth"), 0.0, "{text}");
-    // Only `GET /metrics` is public.
+    // Only `GET /metrics` is served (a probe route: no other method, no token read).
     let post = app
         .request(
             Method::POST,
@@ -90,7 +90,7 @@ async fn metrics_answer_without_a_token_in_the_prometheus_text_format() {
             Body::empty(),
         )
         .await;
-    assert_eq!(post.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

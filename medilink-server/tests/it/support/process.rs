@@ -61,6 +61,10 @@ pub(crate) fn user_add(data_dir: &Path, email: &str, password: &str, role: &str)
     if role == "physician" {
         args.extend(["--name", "Dr Test"]);
     }
+    // A patient account needs the demographics of its Patient (issue #16).
+    if role == "patient" {
+        args.extend(["--name", "Pat Test", "--birth-date", "1980-01-01"]);
+    }
     run(data_dir, &args)
 }
 
