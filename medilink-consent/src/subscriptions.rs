@@ -70,8 +70,10 @@ pub struct Subscriptions {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGen>,
     pub(crate) sender: Arc<dyn HookSender>,
-    /// This instance's name as a delivery lease holder.
-    pub(crate) holder: String,
+    /// This instance's name as a delivery lease holder, drawn from `ids` at its first use
+    /// (shared by the clones of this instance), so a service that never dispatches takes no
+    /// id from the sequence that numbers resources.
+    holder: Arc<std::sync::OnceLock<String>>,
 }
 
 /// A subscription as its owner's current version, with its delivery state.
@@ -120,6 +122,11 @@ fn parse_json(stored: &StoredResource) -> FhirResult<Value> {
 }
 
 impl Subscriptions {
+    /// This instance's name as a delivery lease holder.
+    pub(crate) fn holder(&self) -> &str {
+        self.holder.get_or_init(|| self.ids.new_id())
+    }
+
     /// The service over the platform's (unguarded) `store`, the delivery `states`, the
     /// `accounts` that say who an owner is now, the `kv` store of websocket tokens and the
     /// rest-hook `sender`.
@@ -136,9 +143,7 @@ impl Subscriptions {
         ids: Arc<dyn IdGen>,
         sender: Arc<dyn HookSender>,
     ) -> Subscriptions {
-        // The lease holder is this process's own name: not drawn from `ids`, which number
-        // resources (tests rely on their sequence).
-        let holder = uuid::Uuid::new_v4().to_string();
+        let holder = Arc::default();
         Subscriptions {
             store,
             states,

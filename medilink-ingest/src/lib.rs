@@ -27,7 +27,7 @@
 //! let page = "Test        Result   Units   Reference Range\n\
 //!             Hemoglobin  13.5     g/dL    12.0-16.0\n\
 //!             Glucose     95       mg/dL   70-99\n";
-//! let text = DocumentText { pages: vec![page.to_owned()], origin: TextOrigin::TextLayer };
+//! let text = DocumentText::plain(vec![page.to_owned()], TextOrigin::TextLayer);
 //! let analysis = Pipeline::offline_default().analyse_text(DocumentKind::Pdf, &text).await?;
 //! let names: Vec<&str> = analysis.results.iter().map(|r| r.extracted.name.as_str()).collect();
 //! assert_eq!(names, ["Hemoglobin", "Glucose"]);

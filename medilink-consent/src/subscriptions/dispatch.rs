@@ -224,16 +224,27 @@ impl Subscriptions {
             let now = self.clock.now();
             if !self
                 .states
-                .lease(&state.id, &self.holder, now, now + lease)
+                .lease(&state.id, self.holder(), now, now + lease)
                 .await?
             {
                 return Ok(());
+            }
+            // Read again under the lease: another server may have sent this event, or failed
+            // and scheduled a retry, between this pass's read and the lease.
+            let Some(fresh) = self.states.get(&state.id).await? else {
+                break;
+            };
+            if fresh.next_attempt_at.is_some_and(|at| at > now) {
+                break;
+            }
+            if fresh.delivered >= event.number {
+                continue;
             }
             let ctx = Self::owner_context(caller.clone(), &state.id, event.number);
             let Some(part) = self.decide(guard, &ctx, event, spec.content).await? else {
                 // Not the owner's to know now: skipped, never sent.
                 self.states
-                    .delivered(&state.id, &self.holder, event.number)
+                    .delivered(&state.id, self.holder(), event.number)
                     .await?;
                 continue;
             };
@@ -260,7 +271,7 @@ impl Subscriptions {
             {
                 Ok(()) => {
                     self.states
-                        .delivered(&state.id, &self.holder, event.number)
+                        .delivered(&state.id, self.holder(), event.number)
                         .await?;
                     self.audit_sent(&ctx).await?;
                     report.sent += 1;
@@ -271,7 +282,7 @@ impl Subscriptions {
                     self.states
                         .failed(
                             &state.id,
-                            &self.holder,
+                            self.holder(),
                             attempts,
                             self.clock.now() + wait,
                             &reason,
@@ -283,7 +294,7 @@ impl Subscriptions {
                 }
             }
         }
-        self.states.release(&state.id, &self.holder).await
+        self.states.release(&state.id, self.holder()).await
     }
 }
 
