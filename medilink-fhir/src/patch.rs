@@ -1,6 +1,6 @@
 //! The PATCH formats applied to stored resources: JSON Patch (RFC 6902,
 //! `application/json-patch+json`) here, FHIRPath Patch (a `Parameters` resource sent as
-//! `application/fhir+json`) in [`fhirpath`].
+//! `application/fhir+json`) in the `fhirpath` module.
 
 mod fhirpath;
 

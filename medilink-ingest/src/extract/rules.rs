@@ -125,8 +125,8 @@ impl RuleExtractor {
     }
 
     /// Extracts from a document: a page with word positions and a table header is read as
-    /// a table (columns from the header's x-positions, [`layout`]); any other page line by
-    /// line.
+    /// a table (columns from the header's x-positions, the `layout` module); any other page
+    /// line by line.
     pub fn extract_document(&self, text: &DocumentText) -> ExtractedReport {
         let mut dates = Dates::default();
         let mut results = Vec::new();
