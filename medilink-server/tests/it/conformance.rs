@@ -9,29 +9,6 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, TestResponse, patient, signed_in};
 
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let dir = tempfile::tempdir().expect("dir");
-                let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
-                let app = super::app_on(&url).await;
-                super::$scenario(&app).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                crate::support::PostgresDatabase::run(stringify!($scenario), |url| async move {
-                    let app = super::app_on(&url).await;
-                    super::$scenario(&app).await;
-                })
-                .await;
-            }
-        }
-    };
-}
-
 on_both_backends!(the_base_with_a_trailing_slash_takes_bundles);
 on_both_backends!(relative_references_resolve_against_absolute_full_urls);
 on_both_backends!(etag_preconditions_follow_rfc_9110);

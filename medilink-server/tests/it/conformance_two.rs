@@ -12,29 +12,6 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, TestResponse, patient};
 
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let dir = tempfile::tempdir().expect("dir");
-                let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
-                let app = super::app_on(&url).await;
-                super::$scenario(&app).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                crate::support::PostgresDatabase::run(stringify!($scenario), |url| async move {
-                    let app = super::app_on(&url).await;
-                    super::$scenario(&app).await;
-                })
-                .await;
-            }
-        }
-    };
-}
-
 on_both_backends!(if_none_match_star_creates_at_most_once);
 on_both_backends!(the_self_link_shows_the_parameters_used);
 on_both_backends!(versioned_canonicals_find_that_version);

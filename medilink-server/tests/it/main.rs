@@ -1,5 +1,30 @@
 //! HTTP integration tests of `medilink-server` (one test binary).
 
+/// A scenario `async fn name(app: &TestApp)` of the calling module (which defines
+/// `app_on(url)`) as two tests, `name::on_sqlite` and `name::on_postgres`.
+macro_rules! on_both_backends {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let dir = tempfile::tempdir().expect("dir");
+                let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
+                let app = super::app_on(&url).await;
+                super::$scenario(&app).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                crate::support::PostgresDatabase::run(stringify!($scenario), |url| async move {
+                    let app = super::app_on(&url).await;
+                    super::$scenario(&app).await;
+                })
+                .await;
+            }
+        }
+    };
+}
+
 mod support;
 
 mod access_log;

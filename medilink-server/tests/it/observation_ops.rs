@@ -9,29 +9,6 @@ use serde_json::{Value, json};
 use crate::conformance_two::{app_on, created};
 use crate::support::{TestApp, TestResponse, signed_in};
 
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let dir = tempfile::tempdir().expect("dir");
-                let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
-                let app = super::app_on(&url).await;
-                super::$scenario(&app).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                crate::support::PostgresDatabase::run(stringify!($scenario), |url| async move {
-                    let app = super::app_on(&url).await;
-                    super::$scenario(&app).await;
-                })
-                .await;
-            }
-        }
-    };
-}
-
 on_both_backends!(lastn_and_stats_follow_consent);
 on_both_backends!(list_searches_follow_consent);
 
