@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_http::{HttpClient, HttpError};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -97,8 +98,19 @@ pub fn otlp_layer<S>(
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
+    // Built on a thread of its own: a blocking client starts (and, on error, drops) a runtime,
+    // which may not happen on an async runtime's thread.
+    let client = std::thread::spawn(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .build()
+    })
+    .join()
+    .map_err(|_| TelemetryError("the HTTP client's thread panicked".to_owned()))?
+    .map_err(|err| TelemetryError(err.to_string()))?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_http_client(OtlpClient(client))
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(traces_url(endpoint))
         .with_timeout(EXPORT_TIMEOUT)
@@ -119,6 +131,35 @@ where
         .with_filter(exported());
     medilink_fhir::jobs::set_trace_context_source(current_traceparent);
     Ok((layer, Telemetry { provider }))
+}
+
+/// The exporter's HTTP client: the workspace's own `reqwest` (blocking: the batch exporter runs
+/// on its own thread, outside any async runtime), so the OTLP stack brings no second `reqwest`.
+#[derive(Debug)]
+struct OtlpClient(reqwest::blocking::Client);
+
+/// The largest collector answer read (the OTLP answer is a small status message).
+const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+
+#[async_trait::async_trait]
+impl HttpClient for OtlpClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, HttpError> {
+        use std::io::Read as _;
+        let request = reqwest::blocking::Request::try_from(request.map(|body| body.to_vec()))?;
+        let mut answer = self.0.execute(request)?;
+        let status = answer.status();
+        let headers = std::mem::take(answer.headers_mut());
+        let mut body = Vec::new();
+        answer.take(MAX_ANSWER_BYTES).read_to_end(&mut body)?;
+        let mut response = http::Response::builder()
+            .status(status)
+            .body(bytes::Bytes::from(body))?;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
 }
 
 /// The W3C `traceparent` of the current span, when it belongs to an exported trace.
