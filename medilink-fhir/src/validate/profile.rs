@@ -337,7 +337,7 @@ impl<'v> Checker<'_, 'v> {
         };
         let mut nodes = Vec::new();
         for (location, _, parent) in &parents {
-            let mut children = children(*parent, location, property);
+            let mut children = children(parent, location, property);
             if let Some(members) = &members {
                 children.retain(|node| members(node));
             }
@@ -455,7 +455,7 @@ impl<'v> Checker<'_, 'v> {
             };
             let mut next = Vec::new();
             for (location, _, value) in &nodes {
-                next.extend(children(*value, location, property));
+                next.extend(children(value, location, property));
             }
             if let Some(slice) = slice {
                 match self.membership(&prefix, property, slice) {
