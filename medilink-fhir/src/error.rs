@@ -239,6 +239,12 @@ pub enum FhirError {
         /// What is wrong, element by element.
         issues: Vec<Issue>,
     },
+    /// The resource does not conform to a profile its `meta.profile` names (422).
+    #[error("the resource does not conform to its profile: {}", summarize(.issues))]
+    NotConformant {
+        /// What is wrong, element by element.
+        issues: Vec<Issue>,
+    },
     /// The body's `resourceType` differs from the type in the URL.
     #[error("resource type {body} in the body does not match {url} in the url")]
     TypeMismatch {
@@ -426,7 +432,9 @@ impl FhirError {
             FhirError::WriteConflict { .. }
             | FhirError::Duplicate { .. }
             | FhirError::Refused { .. } => ErrorKind::Conflict,
-            FhirError::Unprocessable { .. } => ErrorKind::Unprocessable,
+            FhirError::Unprocessable { .. } | FhirError::NotConformant { .. } => {
+                ErrorKind::Unprocessable
+            }
             FhirError::Forbidden { .. } => ErrorKind::Forbidden,
             FhirError::Unsupported { .. } => ErrorKind::Unsupported,
             FhirError::Unavailable { .. } | FhirError::TimedOut => ErrorKind::Unavailable,
@@ -437,7 +445,7 @@ impl FhirError {
     /// The issues to report in an `OperationOutcome`.
     pub fn issues(&self) -> Vec<Issue> {
         match self {
-            FhirError::Invalid { issues } => issues.clone(),
+            FhirError::Invalid { issues } | FhirError::NotConformant { issues } => issues.clone(),
             FhirError::BundleEntry { index, source } => source
                 .issues()
                 .into_iter()
@@ -457,7 +465,7 @@ impl FhirError {
     /// The R4 issue code of this error (of its first issue when it has several).
     pub fn issue_code(&self) -> IssueCode {
         match self {
-            FhirError::Invalid { issues } => issues
+            FhirError::Invalid { issues } | FhirError::NotConformant { issues } => issues
                 .first()
                 .map_or(IssueCode::Invalid, |issue| issue.code),
             FhirError::BundleEntry { source, .. } => source.issue_code(),

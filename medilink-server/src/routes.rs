@@ -13,7 +13,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::session;
 use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
 use crate::fhir::{
-    bundle, everything, export, history, metadata, observations, read, search, subscriptions, write,
+    bundle, everything, export, history, metadata, observations, read, search, subscriptions,
+    validate, write,
 };
 use crate::layers::middleware::{negotiate, panic_response, unknown_route, wrong_method};
 use crate::layers::request_id::assign_request_id;
@@ -120,6 +121,17 @@ fn fhir_routes() -> Routes {
             "/fhir/R4/{type}/$stats",
             observations::stats,
             Meta::clinical().audit(Action::Search),
+        )
+        // Issue #18: `$validate` (the instance is read through the consent guard).
+        .post(
+            "/fhir/R4/{type}/$validate",
+            validate::type_level,
+            Meta::clinical().audit(Action::Read),
+        )
+        .post(
+            "/fhir/R4/{type}/{id}/$validate",
+            validate::instance_level,
+            Meta::clinical().audit(Action::Read),
         )
         .get(
             "/fhir/R4/{type}/{id}",

@@ -17,6 +17,7 @@ use medilink_fhir::fulltext::{SearchIndex, TantivySearchIndex};
 use medilink_fhir::jobs::JobQueue;
 use medilink_fhir::kv::RedisKeyValue;
 use medilink_fhir::kv::{KeyValue, LocalKeyValue};
+use medilink_fhir::validate::profile::ProfileCheck;
 use medilink_fhir::{Clock, Hooked, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
@@ -367,8 +368,9 @@ impl AppState {
     }
 }
 
-/// What the consent guard wraps: the platform's store with the prescription gate and the
-/// results notices around its writes (in that order: a refused prescription tells nobody).
+/// What the consent guard wraps: the platform's store with the profile check, the
+/// prescription gate and the results notices around its writes (in that order: a refused
+/// prescription tells nobody).
 fn guarded_writes(
     store: &Arc<dyn ResourceStore>,
     notifications: &Notifications,
@@ -378,9 +380,12 @@ fn guarded_writes(
 ) -> Arc<dyn ResourceStore> {
     let gate = PrescriptionGate::new(store.clone(), checker, clock.clone());
     let told = ResultNotices::new(Arc::new(notifications.clone()), store.clone(), kv, clock);
+    // Issue #18: `meta.profile` naming a stored profile is validated first (422 when the
+    // resource does not conform), so a refused write reaches neither the gate nor the notices.
+    let profiles = ProfileCheck::new(store.clone());
     Arc::new(Hooked::new(
         store.clone(),
-        vec![Arc::new(gate), Arc::new(told)],
+        vec![Arc::new(profiles), Arc::new(gate), Arc::new(told)],
     ))
 }
 

@@ -1,6 +1,7 @@
-//! The Patient compartment (official R4 CompartmentDefinition, vendored in
-//! `data/compartment-patient.json`): which resource types belong to a patient, and through
-//! which reference parameters.
+//! The R4 compartments (official R4 CompartmentDefinitions, vendored in
+//! `data/compartment-*.json`, HL7 FHIR specification content, CC0): which resource types
+//! belong to a patient's (an encounter's, a practitioner's, a related person's, a device's)
+//! compartment, and through which reference parameters.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -24,6 +25,72 @@ static PATIENT: LazyLock<HashMap<ResourceType, Vec<String>>> = LazyLock::new(|| 
         .filter_map(|(name, params)| Some((ResourceType::from_name(&name)?, params)))
         .collect()
 });
+
+/// The compartments other than `Patient`, each by its resource type (`{def}`, the
+/// compartment's own resource, left out: a compartment search does not return it).
+static OTHERS: LazyLock<HashMap<ResourceType, HashMap<ResourceType, Vec<String>>>> =
+    LazyLock::new(|| {
+        [
+            (
+                ResourceType::Encounter,
+                include_str!("../../data/compartment-encounter.json"),
+            ),
+            (
+                ResourceType::Practitioner,
+                include_str!("../../data/compartment-practitioner.json"),
+            ),
+            (
+                ResourceType::RelatedPerson,
+                include_str!("../../data/compartment-relatedperson.json"),
+            ),
+            (
+                ResourceType::Device,
+                include_str!("../../data/compartment-device.json"),
+            ),
+        ]
+        .into_iter()
+        .map(|(compartment, text)| {
+            let raw: RawCompartment = serde_json::from_str(text)
+                .expect("invariant: the vendored compartment definitions parse");
+            let members = raw
+                .resource
+                .into_iter()
+                .filter_map(|(name, params)| {
+                    let params: Vec<String> = params.into_iter().filter(|p| p != "{def}").collect();
+                    let resource_type = ResourceType::from_name(&name)?;
+                    (!params.is_empty()).then_some((resource_type, params))
+                })
+                .collect();
+            (compartment, members)
+        })
+        .collect()
+    });
+
+/// The resource types that name an R4 compartment (`Patient/{id}/…`, `Encounter/{id}/…`).
+pub const COMPARTMENTS: [ResourceType; 5] = [
+    ResourceType::Patient,
+    ResourceType::Encounter,
+    ResourceType::RelatedPerson,
+    ResourceType::Practitioner,
+    ResourceType::Device,
+];
+
+/// The reference parameters through which a resource of `resource_type` belongs to the
+/// compartment of a `compartment` resource (the official R4 CompartmentDefinition; empty: the
+/// type is not in it, or `compartment` is not a compartment). A compartment's own resource
+/// type is listed only through references to other resources of its type (`Patient.link`).
+pub fn compartment_params(
+    compartment: ResourceType,
+    resource_type: ResourceType,
+) -> &'static [String] {
+    if compartment == ResourceType::Patient {
+        return patient_compartment_params(resource_type);
+    }
+    OTHERS
+        .get(&compartment)
+        .and_then(|members| members.get(&resource_type))
+        .map_or(&[], Vec::as_slice)
+}
 
 /// The reference parameters through which a resource of `resource_type` belongs to a
 /// patient's compartment (empty: the type is not in the compartment). `Patient` itself is in
@@ -147,6 +214,27 @@ mod tests {
         );
         assert!(patient_compartment_params(ResourceType::Practitioner).is_empty());
         assert!(in_patient_compartment(ResourceType::Patient));
+        let encounter = compartment_params(ResourceType::Encounter, ResourceType::Observation);
+        assert_eq!(encounter, ["encounter"]);
+        assert!(compartment_params(ResourceType::Encounter, ResourceType::Encounter).is_empty());
+        assert!(
+            compartment_params(ResourceType::Practitioner, ResourceType::Observation)
+                .iter()
+                .any(|p| p == "performer")
+        );
+        assert!(
+            compartment_params(ResourceType::RelatedPerson, ResourceType::Observation)
+                .iter()
+                .any(|p| p == "performer")
+        );
+        assert!(
+            compartment_params(ResourceType::Device, ResourceType::Observation)
+                .iter()
+                .any(|p| p == "device")
+        );
+        assert!(
+            compartment_params(ResourceType::Organization, ResourceType::Observation).is_empty()
+        );
         assert!(!in_patient_compartment(ResourceType::Organization));
     }
 }

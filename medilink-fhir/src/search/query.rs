@@ -117,6 +117,16 @@ pub enum Criterion {
     /// `Patient/$export`; a Patient matches by its id). Types outside the compartment match
     /// nothing.
     PatientCompartment(Vec<String>),
+    /// Resources in the compartment of `compartment/id` (`Encounter/{id}/Observation`), by the
+    /// official R4 CompartmentDefinition of that compartment
+    /// ([`compartment_params`](crate::search::compartment::compartment_params)). Types outside
+    /// it match nothing.
+    Compartment {
+        /// The compartment's resource type.
+        compartment: ResourceType,
+        /// The compartment resource's id.
+        id: String,
+    },
     /// A caller's restriction (the consent guard's): applied to the searched type and again
     /// at every chain and `_has` hop, each hop by its own type's [`Visibility`].
     Restricted(Restriction),
@@ -527,6 +537,7 @@ fn cost(criterion: &Criterion) -> usize {
         Criterion::LastUpdated(values) => values.len(),
         Criterion::Missing { .. } => 1,
         Criterion::PatientCompartment(patients) => patients.len(),
+        Criterion::Compartment { .. } => 1,
         // Added by a guard after parsing; the planner's bound check covers it.
         Criterion::Restricted(_) => 0,
         Criterion::Chain { targets, .. } => targets.iter().map(|(_, inner)| 1 + cost(inner)).sum(),

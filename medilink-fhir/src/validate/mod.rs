@@ -12,13 +12,16 @@
 //! - primitive JSON types and formats (`primitive`, `temporal`);
 //! - required bindings of codes and codings whose value set could be expanded offline.
 //!
-//! Invariants (FHIRPath constraints), profiles and reference target types are not checked
-//! (several official R4 examples reference types outside the declared targets).
+//! Invariants (FHIRPath constraints) and reference target types are not checked (several
+//! official R4 examples reference types outside the declared targets). Profiles stored in the
+//! server are checked by [`profile`].
 
 mod binding;
 mod companion;
 mod model;
+pub mod operation;
 mod primitive;
+pub mod profile;
 mod temporal;
 mod walk;
 

@@ -4,7 +4,7 @@
 //! `_revinclude` values and `_list`, the conditional interactions, the patch formats, the
 //! SMART App Launch security (`rest.security`, issue #17) and the operations with their
 //! OperationDefinition canonicals (Bulk Data `export`, `Patient/$everything`,
-//! `Observation/$lastn` and `$stats`).
+//! `Observation/$lastn` and `$stats`, `$validate` on every type).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -126,6 +126,18 @@ const OBSERVATION_LASTN: &str = "http://hl7.org/fhir/OperationDefinition/Observa
 /// `Observation/$stats` (R4).
 const OBSERVATION_STATS: &str = "http://hl7.org/fhir/OperationDefinition/Observation-stats";
 
+/// `[type]/$validate` and `[type]/{id}/$validate` (R4), on every type but `Subscription`.
+const RESOURCE_VALIDATE: &str = "http://hl7.org/fhir/OperationDefinition/Resource-validate";
+
+/// The compartments served (`[compartment]/{id}/[type]` searches).
+const COMPARTMENTS: [&str; 5] = [
+    "http://hl7.org/fhir/CompartmentDefinition/patient",
+    "http://hl7.org/fhir/CompartmentDefinition/encounter",
+    "http://hl7.org/fhir/CompartmentDefinition/relatedPerson",
+    "http://hl7.org/fhir/CompartmentDefinition/practitioner",
+    "http://hl7.org/fhir/CompartmentDefinition/device",
+];
+
 /// The `_list` parameter (issue #18), on every type and at the system level.
 fn list_param() -> Value {
     json!({"name": "_list", "type": "special",
@@ -181,7 +193,10 @@ fn resource_entry(resource_type: ResourceType) -> Value {
                 {"name": "stats", "definition": OBSERVATION_STATS},
             ]);
         }
-        _ => {}
+        _ => entry["operation"] = json!([]),
+    }
+    if let Some(operations) = entry["operation"].as_array_mut() {
+        operations.push(json!({"name": "validate", "definition": RESOURCE_VALIDATE}));
     }
     entry
 }
@@ -287,7 +302,7 @@ fn capability_statement(base: &str, date: &str) -> Value {
                 .map(|code| full_text(code).unwrap_or(Value::Null))
                 .chain([list_param()])
                 .collect::<Vec<_>>(),
-            "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
+            "compartment": COMPARTMENTS,
             "operation": [{"name": "export", "definition": EXPORT}],
         }],
     })

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use medilink_consent::FhirAccess;
 use medilink_consent::fhir_access::TypesCursor;
 use medilink_fhir::conditional;
-use medilink_fhir::search::compartment::in_patient_compartment;
+use medilink_fhir::search::compartment::{COMPARTMENTS, compartment_params};
 use medilink_fhir::search::shape::shape;
 use medilink_fhir::search::{Criterion, SearchPage, SearchQuery, Summary};
 use medilink_fhir::{
@@ -241,8 +241,9 @@ impl SearchParams {
     }
 }
 
-/// `Patient/{id}/{type}` of a compartment search.
-pub(crate) struct CompartmentPath(ResourceId, ResourceType);
+/// `{compartment}/{id}/{type}` of a compartment search: the compartment's type, its id and the
+/// searched type.
+pub(crate) struct CompartmentPath(ResourceType, ResourceId, ResourceType);
 
 impl<S: Send + Sync> FromRequestParts<S> for CompartmentPath {
     type Rejection = ApiError;
@@ -262,39 +263,48 @@ impl<S: Send + Sync> FromRequestParts<S> for CompartmentPath {
             .unwrap_or_default();
         let target =
             ResourceType::from_name(name).ok_or_else(|| ApiError::unknown_resource_type(name))?;
-        if compartment != ResourceType::Patient {
+        if !COMPARTMENTS.contains(&compartment) {
             return Err(ApiError::with_kind(
                 ErrorKind::NotFound,
                 IssueCode::NotSupported,
-                "compartment searches are supported in the Patient compartment only",
+                "compartment searches are supported in the Patient, Encounter, RelatedPerson, \
+                 Practitioner and Device compartments only",
             ));
         }
-        if target == ResourceType::Patient || !in_patient_compartment(target) {
+        if target == compartment || compartment_params(compartment, target).is_empty() {
             return Err(ApiError::bad_request(
                 IssueCode::NotSupported,
-                format!("{target} is not in the Patient compartment"),
+                format!("{target} is not in the {compartment} compartment"),
             ));
         }
-        Ok(CompartmentPath(id, target))
+        Ok(CompartmentPath(compartment, id, target))
     }
 }
 
-/// `GET [base]/Patient/{id}/{type}?params`: the resources of `type` in that patient's
-/// compartment (the official R4 CompartmentDefinition's parameters) that match `params`,
-/// searched through the consent guard like `GET [base]/{type}?params`.
+/// `GET [base]/{compartment}/{id}/{type}?params` (`Patient/{id}/Observation`,
+/// `Encounter/{id}/Observation`, …): the resources of `type` in that resource's compartment
+/// (the official R4 CompartmentDefinition's parameters) that match `params`, searched through
+/// the consent guard like `GET [base]/{type}?params`.
 pub(crate) async fn compartment(
     State(app): State<AppState>,
     caller: RequestCaller,
     Base(base): Base,
-    CompartmentPath(patient, resource_type): CompartmentPath,
+    CompartmentPath(compartment, id, resource_type): CompartmentPath,
     params: SearchParams,
 ) -> Result<FhirResponse, ApiError> {
     let mut query = SearchQuery::parse(resource_type, &params.pairs, params.strict)?;
-    query.criteria.push(Criterion::PatientCompartment(vec![
-        patient.as_str().to_owned(),
-    ]));
+    query
+        .criteria
+        .push(if compartment == ResourceType::Patient {
+            Criterion::PatientCompartment(vec![id.as_str().to_owned()])
+        } else {
+            Criterion::Compartment {
+                compartment,
+                id: id.as_str().to_owned(),
+            }
+        });
     let mut links = Links::new(&base, resource_type, &params.pairs).used_by(&query);
-    links.path = format!("{base}/Patient/{patient}/{resource_type}");
+    links.path = format!("{base}/{compartment}/{id}/{resource_type}");
     let bundle = run(&app, caller.context(), &base, query, &links).await?;
     Ok(FhirResponse::json(StatusCode::OK, bundle))
 }

@@ -478,11 +478,11 @@ async fn compartment_searches_answer_like_the_type_search(app: &TestApp) {
     assert!(compare(doctor.clone(), "", b.clone()).await.is_empty());
     // The patient sees their own compartment.
     assert_eq!(compare(patient_a.clone(), "", a.clone()).await, of_a);
-    // Only the Patient compartment, only types in it.
+    // Only the R4 compartments (the others are in `conformance_three`), only types in them.
     let response = app.get(&format!("/fhir/R4/Patient/{a}/Organization")).await;
     response.assert_outcome(StatusCode::BAD_REQUEST, "not-supported");
     let response = app
-        .get(&format!("/fhir/R4/Encounter/{a}/Observation"))
+        .get(&format!("/fhir/R4/Organization/{a}/Observation"))
         .await;
     assert_eq!(
         response.status,

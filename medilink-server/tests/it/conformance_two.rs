@@ -449,6 +449,10 @@ async fn includes_are_shaped_and_totals_estimated(app: &TestApp) {
                 "stats".to_owned(),
                 "http://hl7.org/fhir/OperationDefinition/Observation-stats".to_owned()
             ),
+            (
+                "validate".to_owned(),
+                "http://hl7.org/fhir/OperationDefinition/Resource-validate".to_owned()
+            ),
         ]
     );
     assert!(operations("Patient").contains(&(

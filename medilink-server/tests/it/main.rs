@@ -40,6 +40,7 @@ mod bundle;
 mod cli;
 mod clinical;
 mod conformance;
+mod conformance_three;
 mod conformance_two;
 mod consent;
 mod consent_paths;

@@ -98,8 +98,26 @@ async fn capability_statement_lists_exactly_what_is_implemented() {
     );
     assert_eq!(
         rest["compartment"],
-        json!(["http://hl7.org/fhir/CompartmentDefinition/patient"])
+        json!([
+            "http://hl7.org/fhir/CompartmentDefinition/patient",
+            "http://hl7.org/fhir/CompartmentDefinition/encounter",
+            "http://hl7.org/fhir/CompartmentDefinition/relatedPerson",
+            "http://hl7.org/fhir/CompartmentDefinition/practitioner",
+            "http://hl7.org/fhir/CompartmentDefinition/device"
+        ])
     );
+    // `$validate` (issue #18) on every type but Subscription.
+    let validate = json!({"name": "validate",
+        "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"});
+    for entry in rest["resource"].as_array().expect("resources") {
+        let operations = entry["operation"].as_array().expect("operations");
+        assert_eq!(
+            operations.contains(&validate),
+            entry["type"] != "Subscription",
+            "{}",
+            entry["type"]
+        );
+    }
 }
 
 #[tokio::test]

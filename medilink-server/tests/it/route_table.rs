@@ -371,6 +371,8 @@ const ADDED_SINCE: &[(&str, &str)] = &[
     ("/api/admin/smart/clients/{client_id}/suspend", "#17"),
     ("/fhir/R4/{type}/$lastn", "#18"),
     ("/fhir/R4/{type}/$stats", "#18"),
+    ("/fhir/R4/{type}/$validate", "#18"),
+    ("/fhir/R4/{type}/{id}/$validate", "#18"),
     // Issue #21: the subscription websocket, public (its binding token is the credential).
     ("/fhir/R4/$subscription-ws", "#21"),
     ("/fhir/R4/Subscription", "#21"),

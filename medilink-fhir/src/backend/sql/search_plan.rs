@@ -7,7 +7,9 @@ use sea_orm::Value as SqlValue;
 
 use crate::error::{FhirError, FhirResult};
 use crate::model::ResourceType;
-use crate::search::compartment::{MANY_PATIENTS, PATIENTS_PARAM, patient_compartment_params};
+use crate::search::compartment::{
+    MANY_PATIENTS, PATIENTS_PARAM, compartment_params, patient_compartment_params,
+};
 use crate::search::limits::index_key;
 use crate::search::normalize::{Number, Range, normalize_string};
 use crate::search::{
@@ -199,6 +201,21 @@ impl Plan {
             Criterion::Restricted(restriction) => {
                 let visibility = restriction.of(ty);
                 self.visible(&visibility, alias, None)
+            }
+            Criterion::Compartment { compartment, id } => {
+                let params = compartment_params(*compartment, ty);
+                if params.is_empty() {
+                    return Ok("1 = 0".to_owned());
+                }
+                let s = self.alias();
+                let param_marks: Vec<&str> = params.iter().map(|p| self.bind(p.as_str())).collect();
+                let target_type = self.bind(compartment.as_str());
+                let target_id = self.bind(id.as_str());
+                format!(
+                    "{alias}.rid IN (SELECT {s}.rid FROM search_reference {s} WHERE {s}.param IN ({}) \
+                     AND {s}.target_type = {target_type} AND {s}.target_id = {target_id})",
+                    param_marks.join(", ")
+                )
             }
             Criterion::PatientCompartment(patients) => {
                 if patients.is_empty() {
