@@ -15,6 +15,7 @@ pub mod directory;
 pub mod email;
 pub mod error;
 pub mod invitations;
+pub(crate) mod kv_key;
 pub mod limits;
 pub mod password;
 pub mod service;

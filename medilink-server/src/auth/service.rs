@@ -17,6 +17,7 @@ use super::crypto::{random_token, sha256};
 use super::demographics::Demographics;
 use super::email::{new_account_email, normalize_email};
 use super::error::{AccountError, AccountResult};
+use super::kv_key::KvKey;
 use super::password::check_strength;
 use super::session::Principal;
 use super::token::{Claims, new_jti};
@@ -580,8 +581,8 @@ impl Auth {
         let (denied, epoch) = self
             .kv
             .get_two(
-                &format!("deny:{}", claims.jti),
-                &format!("epoch:{}", claims.sub),
+                &KvKey::new("deny:", &claims.jti),
+                &KvKey::new("epoch:", &claims.sub),
             )
             .await?;
         if denied.is_some() {

@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::kv_key::KvKey;
 use crate::auth::limits::client_ip;
 use crate::auth::session::verify_bearer;
 use crate::error::ApiError;
@@ -28,18 +29,26 @@ pub(crate) async fn rate_limit(
     let user = verify_bearer(&app, &mut request).and_then(Result::ok);
     let auth = &app.auth;
     let limits = auth.settings.rate;
-    let ip = client_ip(&request, auth.settings.trust_forwarded_for)
-        .unwrap_or_else(|| "unknown".to_owned());
-    let (key, limit) = match (class, &user) {
-        (LimitClass::Login, _) => (format!("rate:login:{ip}"), limits.login),
-        (LimitClass::Totp, Some(claims)) => (format!("rate:totp:{}", claims.sub), limits.totp),
-        (LimitClass::Totp, None) => (format!("rate:totp:{ip}"), limits.totp),
-        (LimitClass::Api | LimitClass::Probe, Some(claims)) => (
-            format!("rate:api:{}", claims.sub),
-            limits.for_role(claims.role),
-        ),
-        (LimitClass::Api | LimitClass::Probe, None) => {
-            (format!("rate:anon:{ip}"), limits.anonymous)
+    // The client's address only where the counter is per address; keys on the stack. (In a
+    // block: the closure borrows the request, which must not be held across the await.)
+    let (key, limit) = {
+        let ip = || {
+            client_ip(&request, auth.settings.trust_forwarded_for)
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        match (class, &user) {
+            (LimitClass::Login, _) => (KvKey::new("rate:login:", ip()), limits.login),
+            (LimitClass::Totp, Some(claims)) => {
+                (KvKey::new("rate:totp:", &claims.sub), limits.totp)
+            }
+            (LimitClass::Totp, None) => (KvKey::new("rate:totp:", ip()), limits.totp),
+            (LimitClass::Api | LimitClass::Probe, Some(claims)) => (
+                KvKey::new("rate:api:", &claims.sub),
+                limits.for_role(claims.role),
+            ),
+            (LimitClass::Api | LimitClass::Probe, None) => {
+                (KvKey::new("rate:anon:", ip()), limits.anonymous)
+            }
         }
     };
     if limit == 0 {
