@@ -252,17 +252,27 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
 }
 
 /// The UCUM form of the one unit the test is printed in that `printed` (not a unit) is at most
-/// two edits away from; `None` when there is none or two different ones.
+/// two edits away from, once the letters OCR confuses are folded together (`meg/dt` for
+/// `mcg/dL`, `mmoV/L` for `mmol/L`); else, when the test is printed in one unit only (`pg`,
+/// `%`), that unit. `None` when there is none or two different ones.
 fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String> {
-    let printed = printed.to_lowercase();
+    let printed = ocr_fold(printed);
     let mut best: Option<(usize, String)> = None;
     let mut tied = false;
-    for candidate in &entry.printed_units {
-        let distance = strsim::levenshtein(&printed, &candidate.to_lowercase());
+    // The listed spellings, and `mcg` for `u` (as labs print micrograms).
+    let spellings = entry.printed_units.iter().flat_map(|unit| {
+        let micro = unit
+            .strip_prefix('u')
+            .filter(|rest| rest.starts_with('g'))
+            .map(|rest| format!("mc{rest}"));
+        std::iter::once(unit.clone()).chain(micro)
+    });
+    for candidate in spellings {
+        let distance = strsim::levenshtein(&printed, &ocr_fold(&candidate));
         if distance > 2 || distance * 2 >= candidate.chars().count() {
             continue;
         }
-        let Some(unit) = ucum::normalize(candidate) else {
+        let Some(unit) = ucum::normalize(&candidate) else {
             continue;
         };
         match &best {
@@ -274,7 +284,32 @@ fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String>
             }
         }
     }
-    best.filter(|_| !tied).map(|(_, unit)| unit)
+    if let Some((_, unit)) = best.filter(|_| !tied) {
+        return Some(unit);
+    }
+    let mut units: Vec<&String> = entry.units.iter().chain(&entry.unit).collect();
+    units.sort();
+    units.dedup();
+    match units[..] {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
+/// `printed` in lower case with the characters OCR mistakes for each other made one
+/// (`e`/`c`, `t`/`l`/`i`/`1`/`|`, `0`/`o`, `9`/`g`, `v`/`l`).
+fn ocr_fold(printed: &str) -> String {
+    printed
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'e' => 'c',
+            't' | 'i' | '1' | '|' | '!' | 'v' => 'l',
+            '0' => 'o',
+            '9' | 'q' => 'g',
+            other => other,
+        })
+        .collect()
 }
 
 /// Whether `value` is plausible for the printed reference range: at most ten times its upper
@@ -416,6 +451,30 @@ mod tests {
                 .as_deref()
                 .is_some_and(|r| r.contains("read as ugidL"))
         );
+        // OCR's confusions folded (`e`/`c`, `t`/`l`), `mcg` for `ug`: repaired, reviewed.
+        let tibc = map_result(
+            extracted(
+                "Total Iron Binding Capacity",
+                Some(432.0),
+                Some("meg/dt"),
+                0.97,
+            ),
+            0.75,
+        );
+        assert_eq!(tibc.ucum_unit.as_deref(), Some("ug/dL"));
+        assert!(tibc.review_reason.is_some());
+        // A test printed in one unit only takes it for an unreadable one, reviewed.
+        let mch = map_result(extracted("MCH", Some(27.3), Some("po"), 0.97), 0.75);
+        assert_eq!(mch.ucum_unit.as_deref(), Some("pg"));
+        assert!(
+            mch.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as po"))
+        );
+        // Not a test printed in several units of different size.
+        let glucose = map_result(extracted("Glucose", Some(5.4), Some("xq"), 0.97), 0.75);
+        assert_eq!(glucose.ucum_unit, None);
+        assert!(glucose.review_reason.is_some());
         // A listed unit is never changed.
         let b12 = map_result(
             extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),
