@@ -140,7 +140,12 @@ impl Pipeline {
             issued: issued.map(|date| zoned(&date, self.report_offset, true)),
             results: results
                 .into_iter()
-                .map(|extracted| map_result(extracted, self.review_threshold))
+                .map(|mut extracted| {
+                    if text.origin == TextOrigin::Ocr {
+                        restore_by_limits(&mut extracted);
+                    }
+                    map_result(extracted, self.review_threshold)
+                })
                 .collect(),
         })
     }
@@ -287,10 +292,15 @@ fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String>
     if let Some((_, unit)) = best.filter(|_| !tied) {
         return Some(unit);
     }
-    let mut units: Vec<&String> = entry.units.iter().chain(&entry.unit).collect();
+    let mut units: Vec<String> = entry
+        .units
+        .iter()
+        .chain(&entry.unit)
+        .map(|unit| entry.preferred_unit(unit))
+        .collect();
     units.sort();
     units.dedup();
-    match units[..] {
+    match &units[..] {
         [only] => Some(only.clone()),
         _ => None,
     }
@@ -310,6 +320,79 @@ fn ocr_fold(printed: &str) -> String {
             other => other,
         })
         .collect()
+}
+
+/// Values no living patient has, for tests usually printed with one decimal: (LOINC code,
+/// UCUM unit, lowest, highest). Deliberately wide (compatible with life, not normal ranges):
+/// they only catch a value ten times too large.
+const PHYSIOLOGIC_LIMITS: &[(&str, &str, f64, f64)] = &[
+    ("718-7", "g/dL", 2.0, 25.0),    // hemoglobin
+    ("4544-3", "%", 8.0, 75.0),      // hematocrit
+    ("787-2", "fL", 45.0, 150.0),    // MCV
+    ("785-6", "pg", 10.0, 50.0),     // MCH
+    ("786-4", "g/dL", 20.0, 45.0),   // MCHC
+    ("788-0", "%", 8.0, 35.0),       // RDW
+    ("32623-1", "fL", 5.0, 20.0),    // mean platelet volume
+    ("2823-3", "mmol/L", 1.0, 10.0), // potassium, serum
+    ("6298-4", "mmol/L", 1.0, 10.0), // potassium, blood
+    ("17861-6", "mg/dL", 3.0, 20.0), // calcium
+    ("2777-1", "mg/dL", 0.5, 15.0),  // phosphate
+    ("19123-9", "mg/dL", 0.5, 10.0), // magnesium
+    ("2885-2", "g/dL", 2.0, 15.0),   // total protein
+    ("1751-7", "g/dL", 0.5, 7.0),    // albumin
+    ("10834-0", "g/dL", 0.5, 10.0),  // globulin
+    ("3084-1", "mg/dL", 0.5, 25.0),  // urate
+    ("4548-4", "%", 3.0, 20.0),      // hemoglobin A1c
+    ("3024-7", "ng/dL", 0.1, 10.0),  // free T4
+    ("6301-6", "{INR}", 0.5, 10.0),  // INR
+];
+
+/// OCR only: a whole number ten times beyond what any patient has for the test (potassium
+/// `48` mmol/L, HbA1c `44` %), which a decimal point makes possible, lost its point — and so
+/// did its range when that is out of bounds too (`35-51`). The value is read with the point,
+/// at a confidence that needs review. Tests printed in another unit are left alone.
+fn restore_by_limits(extracted: &mut ExtractedResult) {
+    let Some(value) = extracted.value else {
+        return;
+    };
+    if extracted.comparator.is_some()
+        || extracted.value_text.contains(['.', ','])
+        || !extracted.value_text.chars().all(|c| c.is_ascii_digit())
+    {
+        return;
+    }
+    let table = LoincTable::builtin();
+    let printed = extracted.unit.as_deref().and_then(ucum::normalize);
+    let Some(entry) = table.lookup_entry(&extracted.name, printed.as_deref()) else {
+        return;
+    };
+    let Some(&(_, unit, low, high)) = PHYSIOLOGIC_LIMITS
+        .iter()
+        .find(|(code, _, _, _)| *code == entry.code)
+    else {
+        return;
+    };
+    if printed
+        .as_deref()
+        .is_some_and(|printed| entry.preferred_unit(printed) != unit)
+    {
+        return;
+    }
+    let restored = value / 10.0;
+    if value <= high || restored < low || restored > high {
+        return;
+    }
+    let text = &extracted.value_text;
+    extracted.value_text = format!("{}.{}", &text[..text.len() - 1], &text[text.len() - 1..]);
+    extracted.value = Some(restored);
+    for bound in [&mut extracted.range_low, &mut extracted.range_high] {
+        if let Some(b) = bound.as_mut()
+            && *b > high
+        {
+            *b /= 10.0;
+        }
+    }
+    extracted.confidence = extracted.confidence.min(0.6);
 }
 
 /// Whether `value` is plausible for the printed reference range: at most ten times its upper
@@ -358,6 +441,36 @@ mod tests {
             flag: None,
             confidence,
             calculated: false,
+        }
+    }
+
+    #[test]
+    fn a_value_ten_times_beyond_any_patients_lost_its_point() {
+        let mut potassium = extracted("Potassium", Some(48.0), Some("mmol/L"), 0.97);
+        potassium.value_text = "48".into();
+        potassium.range_low = Some(35.0);
+        potassium.range_high = Some(51.0);
+        restore_by_limits(&mut potassium);
+        assert_eq!(potassium.value, Some(4.8));
+        assert_eq!(potassium.value_text, "4.8");
+        assert_eq!(
+            (potassium.range_low, potassium.range_high),
+            (Some(3.5), Some(5.1))
+        );
+        assert!(map_result(potassium, 0.75).review_reason.is_some());
+        // Possible values, other units, printed points and unknown tests are left alone.
+        for (name, value, text, unit) in [
+            ("Potassium", 6.5, "6.5", "mmol/L"),
+            ("Potassium", 9.0, "9", "mmol/L"),
+            ("Hemoglobin", 142.0, "142", "g/L"),
+            ("Hemoglobin", 142.0, "142.", "g/dL"),
+            ("Glucose", 480.0, "480", "mg/dL"),
+            ("Potassium", 480.0, "480", "mmol/L"),
+        ] {
+            let mut result = extracted(name, Some(value), Some(unit), 0.97);
+            result.value_text = text.into();
+            restore_by_limits(&mut result);
+            assert_eq!(result.value, Some(value), "{name} {text} {unit}");
         }
     }
 
@@ -475,6 +588,12 @@ mod tests {
         let glucose = map_result(extracted("Glucose", Some(5.4), Some("xq"), 0.97), 0.75);
         assert_eq!(glucose.ucum_unit, None);
         assert!(glucose.review_reason.is_some());
+        // An enzyme's `[IU]/L` is its `U/L`: one unit, taken for an unreadable one.
+        let alp = map_result(
+            extracted("Alkaline Phosphatase", Some(82.0), Some("xyz"), 0.97),
+            0.75,
+        );
+        assert_eq!(alp.ucum_unit.as_deref(), Some("U/L"));
         // A listed unit is never changed.
         let b12 = map_result(
             extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),

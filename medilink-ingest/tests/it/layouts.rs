@@ -16,8 +16,7 @@ use medilink_ingest::DocumentKind;
 use medilink_ingest::extract::RuleExtractor;
 use medilink_ingest::pipeline::{Analysis, Pipeline};
 use medilink_ingest::text::{
-    DefaultTextExtractor, DocumentText, PrepOptions, TesseractOcr, TesseractOptions, TextOptions,
-    TextOrigin,
+    DefaultTextExtractor, DocumentText, TesseractOcr, TesseractOptions, TextOptions, TextOrigin,
 };
 
 use crate::designs::{Design, Report, generate, render};
@@ -125,10 +124,11 @@ fn total<'a>(rows: impl Iterator<Item = &'a Row>) -> Row {
 }
 
 /// The offline pipeline with a 300 s page timeout. For experiments, `MEDILINK_LAYOUT_PREP`
-/// (`width=3000,bicubic=1,sharpen=1,deskew=0,light=0,despeckle=0`) changes the page clean-up
-/// and `MEDILINK_LAYOUT_TESSERACT` (`dpi=300,psm=4,name=value`) tesseract's options.
+/// (`width=3000,bicubic=1,sharpen=1,deskew=0,light=0,despeckle=0`) changes the clean-up of
+/// scanned pages, `MEDILINK_LAYOUT_PHOTO_PREP` that of photos, and `MEDILINK_LAYOUT_TESSERACT` (`dpi=300,psm=4,name=value`) tesseract's options.
 fn pipeline_from_env() -> Pipeline {
-    let mut prep = PrepOptions::default();
+    let defaults = TextOptions::default();
+    let (mut prep, mut photo_prep) = (defaults.prep, defaults.photo_prep);
     let mut tesseract = TesseractOptions {
         timeout: Duration::from_secs(300),
         ..TesseractOptions::default()
@@ -141,17 +141,22 @@ fn pipeline_from_env() -> Pipeline {
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
             .collect()
     };
-    for (key, value) in pairs("MEDILINK_LAYOUT_PREP") {
-        let on = value == "1";
-        match key.as_str() {
-            "width" => prep.target_width = value.parse().expect("width"),
-            "bicubic" => prep.bicubic = on,
-            "sharpen" => prep.sharpen = value.parse().expect("sharpen"),
-            "deskew" => prep.deskew = on,
-            "light" => prep.normalise_light = on,
-            "despeckle" => prep.despeckle = on,
-            "leaders" => prep.erase_leaders = on,
-            other => panic!("unknown MEDILINK_LAYOUT_PREP key {other}"),
+    for (variable, prep) in [
+        ("MEDILINK_LAYOUT_PREP", &mut prep),
+        ("MEDILINK_LAYOUT_PHOTO_PREP", &mut photo_prep),
+    ] {
+        for (key, value) in pairs(variable) {
+            let on = value == "1";
+            match key.as_str() {
+                "width" => prep.target_width = value.parse().expect("width"),
+                "bicubic" => prep.bicubic = on,
+                "sharpen" => prep.sharpen = value.parse().expect("sharpen"),
+                "deskew" => prep.deskew = on,
+                "light" => prep.normalise_light = on,
+                "despeckle" => prep.despeckle = on,
+                "leaders" => prep.erase_leaders = on,
+                other => panic!("unknown {variable} key {other}"),
+            }
         }
     }
     for (key, value) in pairs("MEDILINK_LAYOUT_TESSERACT") {
@@ -166,7 +171,8 @@ fn pipeline_from_env() -> Pipeline {
             Arc::new(TesseractOcr::new(tesseract)),
             TextOptions {
                 prep,
-                ..TextOptions::default()
+                photo_prep,
+                ..defaults
             },
         )),
         Arc::new(RuleExtractor::default()),
