@@ -140,7 +140,12 @@ impl Pipeline {
             issued: issued.map(|date| zoned(&date, self.report_offset, true)),
             results: results
                 .into_iter()
-                .map(|extracted| map_result(extracted, self.review_threshold))
+                .map(|mut extracted| {
+                    if text.origin == TextOrigin::Ocr {
+                        restore_by_limits(&mut extracted);
+                    }
+                    map_result(extracted, self.review_threshold)
+                })
                 .collect(),
         })
     }
@@ -252,17 +257,27 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
 }
 
 /// The UCUM form of the one unit the test is printed in that `printed` (not a unit) is at most
-/// two edits away from; `None` when there is none or two different ones.
+/// two edits away from, once the letters OCR confuses are folded together (`meg/dt` for
+/// `mcg/dL`, `mmoV/L` for `mmol/L`); else, when the test is printed in one unit only (`pg`,
+/// `%`), that unit. `None` when there is none or two different ones.
 fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String> {
-    let printed = printed.to_lowercase();
+    let printed = ocr_fold(printed);
     let mut best: Option<(usize, String)> = None;
     let mut tied = false;
-    for candidate in &entry.printed_units {
-        let distance = strsim::levenshtein(&printed, &candidate.to_lowercase());
+    // The listed spellings, and `mcg` for `u` (as labs print micrograms).
+    let spellings = entry.printed_units.iter().flat_map(|unit| {
+        let micro = unit
+            .strip_prefix('u')
+            .filter(|rest| rest.starts_with('g'))
+            .map(|rest| format!("mc{rest}"));
+        std::iter::once(unit.clone()).chain(micro)
+    });
+    for candidate in spellings {
+        let distance = strsim::levenshtein(&printed, &ocr_fold(&candidate));
         if distance > 2 || distance * 2 >= candidate.chars().count() {
             continue;
         }
-        let Some(unit) = ucum::normalize(candidate) else {
+        let Some(unit) = ucum::normalize(&candidate) else {
             continue;
         };
         match &best {
@@ -274,7 +289,110 @@ fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String>
             }
         }
     }
-    best.filter(|_| !tied).map(|(_, unit)| unit)
+    if let Some((_, unit)) = best.filter(|_| !tied) {
+        return Some(unit);
+    }
+    let mut units: Vec<String> = entry
+        .units
+        .iter()
+        .chain(&entry.unit)
+        .map(|unit| entry.preferred_unit(unit))
+        .collect();
+    units.sort();
+    units.dedup();
+    match &units[..] {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
+/// `printed` in lower case with the characters OCR mistakes for each other made one
+/// (`e`/`c`, `t`/`l`/`i`/`1`/`|`, `0`/`o`, `9`/`g`, `v`/`l`).
+fn ocr_fold(printed: &str) -> String {
+    printed
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'e' => 'c',
+            't' | 'i' | '1' | '|' | '!' | 'v' => 'l',
+            '0' => 'o',
+            '9' | 'q' => 'g',
+            other => other,
+        })
+        .collect()
+}
+
+/// Values no living patient has, for tests usually printed with one decimal: (LOINC code,
+/// UCUM unit, lowest, highest). Deliberately wide (compatible with life, not normal ranges):
+/// they only catch a value ten times too large.
+const PHYSIOLOGIC_LIMITS: &[(&str, &str, f64, f64)] = &[
+    ("718-7", "g/dL", 2.0, 25.0),    // hemoglobin
+    ("4544-3", "%", 8.0, 75.0),      // hematocrit
+    ("787-2", "fL", 45.0, 150.0),    // MCV
+    ("785-6", "pg", 10.0, 50.0),     // MCH
+    ("786-4", "g/dL", 20.0, 45.0),   // MCHC
+    ("788-0", "%", 8.0, 35.0),       // RDW
+    ("32623-1", "fL", 5.0, 20.0),    // mean platelet volume
+    ("2823-3", "mmol/L", 1.0, 10.0), // potassium, serum
+    ("6298-4", "mmol/L", 1.0, 10.0), // potassium, blood
+    ("17861-6", "mg/dL", 3.0, 20.0), // calcium
+    ("2777-1", "mg/dL", 0.5, 15.0),  // phosphate
+    ("19123-9", "mg/dL", 0.5, 10.0), // magnesium
+    ("2885-2", "g/dL", 2.0, 15.0),   // total protein
+    ("1751-7", "g/dL", 0.5, 7.0),    // albumin
+    ("10834-0", "g/dL", 0.5, 10.0),  // globulin
+    ("3084-1", "mg/dL", 0.5, 25.0),  // urate
+    ("4548-4", "%", 3.0, 20.0),      // hemoglobin A1c
+    ("3024-7", "ng/dL", 0.1, 10.0),  // free T4
+    ("6301-6", "{INR}", 0.5, 10.0),  // INR
+];
+
+/// OCR only: a whole number ten times beyond what any patient has for the test (potassium
+/// `48` mmol/L, HbA1c `44` %), which a decimal point makes possible, lost its point — and so
+/// did its range when that is out of bounds too (`35-51`). The value is read with the point,
+/// at a confidence that needs review. Tests printed in another unit are left alone.
+fn restore_by_limits(extracted: &mut ExtractedResult) {
+    let Some(value) = extracted.value else {
+        return;
+    };
+    if extracted.comparator.is_some()
+        || extracted.value_text.contains(['.', ','])
+        || !extracted.value_text.chars().all(|c| c.is_ascii_digit())
+    {
+        return;
+    }
+    let table = LoincTable::builtin();
+    let printed = extracted.unit.as_deref().and_then(ucum::normalize);
+    let Some(entry) = table.lookup_entry(&extracted.name, printed.as_deref()) else {
+        return;
+    };
+    let Some(&(_, unit, low, high)) = PHYSIOLOGIC_LIMITS
+        .iter()
+        .find(|(code, _, _, _)| *code == entry.code)
+    else {
+        return;
+    };
+    if printed
+        .as_deref()
+        .is_some_and(|printed| entry.preferred_unit(printed) != unit)
+    {
+        return;
+    }
+    let restored = value / 10.0;
+    if value <= high || restored < low || restored > high {
+        return;
+    }
+    let text = &extracted.value_text;
+    extracted.value_text = format!("{}.{}", &text[..text.len() - 1], &text[text.len() - 1..]);
+    extracted.value = Some(restored);
+    for bound in [&mut extracted.range_low, &mut extracted.range_high] {
+        if let Some(b) = bound.as_mut()
+            && *b > high
+        {
+            *b /= 10.0;
+        }
+    }
+    extracted.confidence = extracted.confidence.min(0.6);
 }
 
 /// Whether `value` is plausible for the printed reference range: at most ten times its upper
@@ -323,6 +441,36 @@ mod tests {
             flag: None,
             confidence,
             calculated: false,
+        }
+    }
+
+    #[test]
+    fn a_value_ten_times_beyond_any_patients_lost_its_point() {
+        let mut potassium = extracted("Potassium", Some(48.0), Some("mmol/L"), 0.97);
+        potassium.value_text = "48".into();
+        potassium.range_low = Some(35.0);
+        potassium.range_high = Some(51.0);
+        restore_by_limits(&mut potassium);
+        assert_eq!(potassium.value, Some(4.8));
+        assert_eq!(potassium.value_text, "4.8");
+        assert_eq!(
+            (potassium.range_low, potassium.range_high),
+            (Some(3.5), Some(5.1))
+        );
+        assert!(map_result(potassium, 0.75).review_reason.is_some());
+        // Possible values, other units, printed points and unknown tests are left alone.
+        for (name, value, text, unit) in [
+            ("Potassium", 6.5, "6.5", "mmol/L"),
+            ("Potassium", 9.0, "9", "mmol/L"),
+            ("Hemoglobin", 142.0, "142", "g/L"),
+            ("Hemoglobin", 142.0, "142.", "g/dL"),
+            ("Glucose", 480.0, "480", "mg/dL"),
+            ("Potassium", 480.0, "480", "mmol/L"),
+        ] {
+            let mut result = extracted(name, Some(value), Some(unit), 0.97);
+            result.value_text = text.into();
+            restore_by_limits(&mut result);
+            assert_eq!(result.value, Some(value), "{name} {text} {unit}");
         }
     }
 
@@ -416,6 +564,36 @@ mod tests {
                 .as_deref()
                 .is_some_and(|r| r.contains("read as ugidL"))
         );
+        // OCR's confusions folded (`e`/`c`, `t`/`l`), `mcg` for `ug`: repaired, reviewed.
+        let tibc = map_result(
+            extracted(
+                "Total Iron Binding Capacity",
+                Some(432.0),
+                Some("meg/dt"),
+                0.97,
+            ),
+            0.75,
+        );
+        assert_eq!(tibc.ucum_unit.as_deref(), Some("ug/dL"));
+        assert!(tibc.review_reason.is_some());
+        // A test printed in one unit only takes it for an unreadable one, reviewed.
+        let mch = map_result(extracted("MCH", Some(27.3), Some("po"), 0.97), 0.75);
+        assert_eq!(mch.ucum_unit.as_deref(), Some("pg"));
+        assert!(
+            mch.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as po"))
+        );
+        // Not a test printed in several units of different size.
+        let glucose = map_result(extracted("Glucose", Some(5.4), Some("xq"), 0.97), 0.75);
+        assert_eq!(glucose.ucum_unit, None);
+        assert!(glucose.review_reason.is_some());
+        // An enzyme's `[IU]/L` is its `U/L`: one unit, taken for an unreadable one.
+        let alp = map_result(
+            extracted("Alkaline Phosphatase", Some(82.0), Some("xyz"), 0.97),
+            0.75,
+        );
+        assert_eq!(alp.ucum_unit.as_deref(), Some("U/L"));
         // A listed unit is never changed.
         let b12 = map_result(
             extracted("Vitamin B12", Some(300.0), Some("pmol/L"), 0.97),

@@ -181,6 +181,7 @@ impl RuleExtractor {
             if let Some((mut result, decimals)) = self.result_line(&line) {
                 if origin == TextOrigin::Ocr {
                     restore_decimal_point(&mut result, decimals);
+                    garbled_unit_in_name(&mut result);
                 }
                 results.push(result);
             }
@@ -360,29 +361,43 @@ impl RuleExtractor {
     }
 }
 
-/// OCR often loses a decimal point (`61.5` read as `615`). Labs print a value with the
-/// decimals of its reference range, so a whole number far outside a range printed with
-/// decimals (more than six times its bounds), which becomes plausible with the range's decimals
-/// restored, is read that way — at a confidence low enough that a person confirms it.
+/// OCR often loses a decimal point (`61.5` read as `615`, `5.6` as `56`, `0.4` as `04`).
+/// Labs print a value with the decimals of its reference range, so a whole number beside a
+/// range printed with decimals, which is plausible for that range with the range's decimals
+/// restored, is read that way (a number with a leading zero has lost the point after it) — at
+/// a confidence low enough that a person confirms it.
 fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
-    let (Some(value), Some(low), Some(high)) = (result.value, result.range_low, result.range_high)
-    else {
+    let Some(value) = result.value else {
         return;
     };
-    if decimals == 0 || result.comparator.is_some() || result.value_text.contains(['.', ',']) {
+    if result.comparator.is_some() || result.value_text.contains(['.', ',']) {
         return;
     }
-    // Six times the upper limit: a real, very abnormal value (a white count of 45 against
-    // 4.0–10.0) is left alone.
-    let plausible = |v: f64| v >= low / 6.0 && v <= high * 6.0;
     let digits = result.value_text.trim_start_matches('-');
-    if plausible(value) || digits.len() <= decimals || !digits.chars().all(|c| c.is_ascii_digit()) {
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return;
     }
+    let decimals = if digits.len() >= 2 && digits.starts_with('0') {
+        // No lab prints a leading zero before a whole number: `04` is `0.4`, whatever the
+        // range (often read the same way, `05-25`).
+        digits.len() - 1
+    } else {
+        let (Some(low), Some(high)) = (result.range_low, result.range_high) else {
+            return;
+        };
+        // A value is printed with its range's decimals: a whole number beside a range
+        // printed with decimals has lost its point when the point makes it plausible (at
+        // least a sixth of the lower bound, at most six times the upper one).
+        let plausible = |v: f64| v >= low / 6.0 && v <= high * 6.0;
+        if decimals == 0
+            || digits.len() <= decimals
+            || !plausible(value / 10f64.powi(decimals as i32))
+        {
+            return;
+        }
+        decimals
+    };
     let restored = value / 10f64.powi(decimals as i32);
-    if !plausible(restored) {
-        return;
-    }
     let split = result.value_text.len() - decimals;
     result.value_text = format!(
         "{}.{}",
@@ -391,6 +406,36 @@ fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
     );
     result.value = Some(restored);
     result.confidence = result.confidence.min(0.6);
+}
+
+/// OCR only: a unit printed with the name that OCR garbled (`TIBC (meg/dt)`, `MCH (P9)`) is
+/// the unit as read, not part of the name; the mapping repairs it or questions it.
+fn garbled_unit_in_name(result: &mut ExtractedResult) {
+    if result.unit.is_some() {
+        return;
+    }
+    let Some(open) = result.name.rfind('(') else {
+        return;
+    };
+    let Some(inner) = result.name[open + 1..].strip_suffix(')') else {
+        return;
+    };
+    let (inner, bare) = (inner.trim(), result.name[..open].trim());
+    if bare.is_empty()
+        || inner.is_empty()
+        || inner.len() > 10
+        || inner.contains(char::is_whitespace)
+        || !inner
+            .chars()
+            .any(|c| c == '/' || c == '%' || c.is_ascii_digit())
+        || LoincTable::builtin()
+            .lookup(inner, None)
+            .is_some_and(|m| m.kind != MatchKind::Fuzzy)
+    {
+        return;
+    }
+    result.unit = Some(inner.to_owned());
+    result.name = bare.to_owned();
 }
 
 /// Whether a test is reported without a unit (pH, specific gravity, INR, ratios).

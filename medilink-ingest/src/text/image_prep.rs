@@ -98,6 +98,11 @@ pub struct PrepOptions {
     pub despeckle: bool,
     /// Whether to erase dot leaders (`Glucose ........ 105`), which make OCR drop whole lines.
     pub erase_leaders: bool,
+    /// Upscaling by Catmull–Rom (sharper edges than bilinear for blurred photos).
+    pub bicubic: bool,
+    /// σ of an unsharp mask applied after scaling, in pixels of the scaled page (0: none);
+    /// undoes some of a photo's blur.
+    pub sharpen: f32,
 }
 
 impl Default for PrepOptions {
@@ -108,6 +113,8 @@ impl Default for PrepOptions {
             normalise_light: true,
             despeckle: true,
             erase_leaders: true,
+            bicubic: false,
+            sharpen: 0.0,
         }
     }
 }
@@ -122,8 +129,20 @@ pub(crate) fn prepare(image: GrayImage, options: &PrepOptions) -> GrayImage {
             let scale = scale.clamp(0.25, 3.0);
             let width = (f64::from(image.width()) * scale).round().max(1.0) as u32;
             let height = (f64::from(image.height()) * scale).round().max(1.0) as u32;
-            image = resize(&image, width, height);
+            image = if options.bicubic && scale > 1.0 {
+                image::imageops::resize(
+                    &image,
+                    width,
+                    height,
+                    image::imageops::FilterType::CatmullRom,
+                )
+            } else {
+                resize(&image, width, height)
+            };
         }
+    }
+    if options.sharpen > 0.0 {
+        image = image::imageops::unsharpen(&image, options.sharpen, 2);
     }
     if options.normalise_light {
         image = even_out_light(&image);

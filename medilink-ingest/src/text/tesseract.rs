@@ -27,6 +27,11 @@ pub struct TesseractOptions {
     pub timeout: Duration,
     /// Threads tesseract may use (`OMP_THREAD_LIMIT`); 1 lets pages run side by side.
     pub threads: u8,
+    /// The resolution to assume (`--dpi`); 0 lets tesseract estimate it from the text size
+    /// (the page images it is given carry none).
+    pub dpi: u32,
+    /// Further tesseract variables (`-c name=value`), e.g. `thresholding_method=2` (Sauvola).
+    pub variables: Vec<(String, String)>,
 }
 
 impl Default for TesseractOptions {
@@ -37,6 +42,8 @@ impl Default for TesseractOptions {
             page_segmentation: 6,
             timeout: Duration::from_secs(60),
             threads: 1,
+            dpi: 0,
+            variables: Vec::new(),
         }
     }
 }
@@ -74,7 +81,8 @@ impl Ocr for TesseractOcr {
     /// `preserve_interword_spaces`.
     async fn recognize_page(&self, image: &[u8]) -> IngestResult<OcrPage> {
         let options = &self.options;
-        let mut child = Command::new(&options.program)
+        let mut command = Command::new(&options.program);
+        command
             .arg("stdin")
             .arg("stdout")
             .arg("-l")
@@ -83,7 +91,14 @@ impl Ocr for TesseractOcr {
             .arg(options.page_segmentation.to_string())
             // Keep runs of spaces between columns, so cells stay apart.
             .arg("-c")
-            .arg("preserve_interword_spaces=1")
+            .arg("preserve_interword_spaces=1");
+        if options.dpi > 0 {
+            command.arg("--dpi").arg(options.dpi.to_string());
+        }
+        for (name, value) in &options.variables {
+            command.arg("-c").arg(format!("{name}={value}"));
+        }
+        let mut child = command
             .arg("tsv")
             .env("OMP_THREAD_LIMIT", options.threads.max(1).to_string())
             .stdin(Stdio::piped())

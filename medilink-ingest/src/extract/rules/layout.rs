@@ -17,7 +17,7 @@
 //! else by the title above them (a row of labels over a row of dates).
 
 use super::dates::{Dates, with_time};
-use super::{RuleExtractor, clean_line, restore_decimal_point, tail};
+use super::{RuleExtractor, clean_line, garbled_unit_in_name, restore_decimal_point, tail};
 use crate::extract::{ExtractedResult, values};
 use crate::loinc::ucum;
 use crate::text::{TextOrigin, Word};
@@ -345,6 +345,7 @@ pub(crate) fn read_page(
             if let Some((mut result, decimals)) = extractor.finish(&name, tail, fit, true) {
                 if origin == TextOrigin::Ocr {
                     restore_decimal_point(&mut result, decimals);
+                    garbled_unit_in_name(&mut result);
                 }
                 results.push(result);
             }

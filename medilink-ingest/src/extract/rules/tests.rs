@@ -334,17 +334,46 @@ fn an_unknown_test_with_a_unit_is_kept() {
 
 #[test]
 fn ocr_text_gets_a_lost_decimal_point_back() {
-    let text =
-        "Neut%   615   %   40.0-75.0\nWBC   45   x10^9/L   4.0-10.0\nPLT   250   K/uL   150-400\n";
+    let text = "Neut%   615   %   40.0-75.0\nWBC   45   x10^9/L   4.0-10.0\nPLT   250   K/uL   150-400\n\
+        Retic   04   %   05-25\nWBC   12   x10^9/L   4-10\nFerritin   12   ng/mL   30.0-400.0\n";
     let ocr = RuleExtractor::default().extract_lines(text, TextOrigin::Ocr);
     assert_eq!(ocr.results[0].value, Some(61.5));
     assert_eq!(ocr.results[0].value_text, "61.5");
     assert!(ocr.results[0].confidence <= 0.6);
-    // Plausible as printed: left alone.
-    assert_eq!(ocr.results[1].value, Some(45.0));
+    // A whole number beside a range printed with decimals: the range's decimals.
+    assert_eq!(ocr.results[1].value, Some(4.5));
+    assert!(ocr.results[1].confidence <= 0.6);
     // A range without decimals says nothing about the value's.
     assert_eq!(ocr.results[2].value, Some(250.0));
+    assert_eq!(ocr.results[4].value, Some(12.0));
+    // A leading zero is a lost point, whatever the range.
+    assert_eq!(ocr.results[3].value, Some(0.4));
+    assert!(ocr.results[3].confidence <= 0.6);
+    // Not when the point would make it implausible (1.2 against 30.0–400.0).
+    assert_eq!(ocr.results[5].value, Some(12.0));
     // A text layer is never second-guessed.
     let layer = RuleExtractor::default().extract_text(text);
     assert_eq!(layer.results[0].value, Some(615.0));
+}
+
+#[test]
+fn ocr_text_keeps_a_garbled_unit_printed_with_the_name_as_the_unit() {
+    let text = "TOTAL IRON BINDING CAPACITY (meg/dt)   224   250 - 450\nHemoglobin (HGB)   13.5   13.0 - 17.0\nVitamin D (fasting)   31   30 - 100\n";
+    let ocr = RuleExtractor::default().extract_lines(text, TextOrigin::Ocr);
+    let got: Vec<(&str, Option<&str>)> = ocr
+        .results
+        .iter()
+        .map(|r| (r.name.as_str(), r.unit.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("TOTAL IRON BINDING CAPACITY", Some("meg/dt")),
+            ("Hemoglobin (HGB)", None),
+            ("Vitamin D (fasting)", None),
+        ]
+    );
+    // A text layer's name is left as printed.
+    let layer = RuleExtractor::default().extract_text(text);
+    assert_eq!(layer.results[0].unit, None);
 }
