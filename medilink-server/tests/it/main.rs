@@ -77,4 +77,5 @@ mod shutdown;
 mod smart;
 mod static_files;
 mod subscriptions;
+mod subscriptions_cluster;
 mod tokens;
