@@ -158,9 +158,12 @@ pub async fn run(
     let dispatcher = if config.subscription_dispatch {
         let subscriptions = subscriptions(store.clone(), &platform, &deps)?;
         let mut stopped = stopped.clone();
-        Some(tokio::spawn(subscriptions.run(SUBSCRIPTION_POLL, async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })))
+        Some(tokio::spawn(subscriptions.run(
+            SUBSCRIPTION_POLL,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )))
     } else {
         None
     };

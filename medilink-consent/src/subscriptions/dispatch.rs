@@ -267,7 +267,11 @@ impl Subscriptions {
         }
         let now = self.clock.now();
         let lease = time::Duration::try_from(LEASE).unwrap_or_default();
-        if !self.states.lease(id, self.holder(), now, now + lease).await? {
+        if !self
+            .states
+            .lease(id, self.holder(), now, now + lease)
+            .await?
+        {
             return Ok(());
         }
         let sent = async {

@@ -246,7 +246,11 @@ impl SubscriptionSpec {
                     })?,
             ),
         };
-        let max_count = match whole(channel_json, MAX_COUNT_URL, "Subscription.channel.extension")? {
+        let max_count = match whole(
+            channel_json,
+            MAX_COUNT_URL,
+            "Subscription.channel.extension",
+        )? {
             None => 1,
             Some(0) => {
                 return Err(invalid(

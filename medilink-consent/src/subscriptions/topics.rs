@@ -78,7 +78,8 @@ pub fn topic(url: &str) -> Option<&'static Topic> {
 
 /// The canonical base of the FHIR R4B cross-version extensions the Backport IG represents an
 /// R4 `SubscriptionTopic` with (on a `Basic`).
-pub const TOPIC_EXTENSION: &str = "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic";
+pub const TOPIC_EXTENSION: &str =
+    "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic";
 /// Where the id of a topic's `Basic` starts.
 const BASIC_ID_PREFIX: &str = "subscription-topic-";
 

@@ -27,8 +27,7 @@ pub(crate) async fn read(
 ) -> Result<Response, ApiError> {
     // Issue #21: a shipped subscription topic, as the Backport IG serves it in R4.
     if resource_type == ResourceType::Basic
-        && let Some(topic) =
-            medilink_consent::subscriptions::topics::topic_by_basic_id(id.as_str())
+        && let Some(topic) = medilink_consent::subscriptions::topics::topic_by_basic_id(id.as_str())
     {
         return Ok(FhirResponse::json(StatusCode::OK, topic.as_basic()).into_response());
     }

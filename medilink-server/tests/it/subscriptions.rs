@@ -873,7 +873,11 @@ async fn handshake_and_heartbeat(options: SqlOptions) {
     // Two failed handshakes: `error`, retried after 1 s then 2 s; no event is sent before.
     dispatch(&app, &second, 2).await;
     assert_eq!(shown_status(&app, &patient, &id).await, "error");
-    assert_eq!(inbox.lock().expect("inbox").fail, 1, "one attempt, no retry yet");
+    assert_eq!(
+        inbox.lock().expect("inbox").fail,
+        1,
+        "one attempt, no retry yet"
+    );
     app.clock.advance(Duration::from_secs(1));
     dispatch(&app, &second, 2).await;
     assert_eq!(inbox.lock().expect("inbox").fail, 0);
@@ -962,7 +966,13 @@ async fn handshake_and_heartbeat(options: SqlOptions) {
         None,
     )
     .await;
-    assert!(status.text().contains("handshake: the endpoint answered 500"), "{}", status.text());
+    assert!(
+        status
+            .text()
+            .contains("handshake: the endpoint answered 500"),
+        "{}",
+        status.text()
+    );
     // Turned back on by its owner: a new handshake, accepted.
     inbox.lock().expect("inbox").fail = 0;
     let again = call(
@@ -970,7 +980,11 @@ async fn handshake_and_heartbeat(options: SqlOptions) {
         &patient,
         Method::PUT,
         &format!("/fhir/R4/Subscription/{never}"),
-        Some(&subscription("observation", None, rest_hook(&endpoint, "id-only"))),
+        Some(&subscription(
+            "observation",
+            None,
+            rest_hook(&endpoint, "id-only"),
+        )),
     )
     .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
@@ -1006,7 +1020,14 @@ async fn end_and_max_count(options: SqlOptions) {
             "end not a string" => bad["end"] = json!(5),
             _ => {}
         }
-        let refused = call(&app, &patient, Method::POST, "/fhir/R4/Subscription", Some(&bad)).await;
+        let refused = call(
+            &app,
+            &patient,
+            Method::POST,
+            "/fhir/R4/Subscription",
+            Some(&bad),
+        )
+        .await;
         refused.assert_outcome(StatusCode::BAD_REQUEST, "value");
     }
     let mut body = max_count(2);
@@ -1157,7 +1178,8 @@ async fn the_capability_statement_declares_subscriptions() {
 /// `Basic` search is the ordinary one (a stored `Basic` is found, no topic).
 #[tokio::test]
 async fn topics_are_served_as_basic_resources() {
-    const EXTENSION: &str = "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic";
+    const EXTENSION: &str =
+        "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic";
     let app = TestApp::new().await;
     let patient = signed_in(&app.state, "topics@test.local", Role::Patient).await;
     for query in [
@@ -1177,7 +1199,10 @@ async fn topics_are_served_as_basic_resources() {
         assert_eq!(bundle["type"], "searchset");
         assert_eq!(bundle["total"], 5, "{bundle}");
     }
-    let bundle = app.get("/fhir/R4/Basic?code=SubscriptionTopic").await.json();
+    let bundle = app
+        .get("/fhir/R4/Basic?code=SubscriptionTopic")
+        .await
+        .json();
     let mut urls = Vec::new();
     for entry in bundle["entry"].as_array().expect("entries") {
         let basic = &entry["resource"];
@@ -1247,7 +1272,10 @@ async fn topics_are_served_as_basic_resources() {
         .collect();
     declared.sort();
     urls.sort();
-    assert_eq!(declared, urls, "the CapabilityStatement names the same topics");
+    assert_eq!(
+        declared, urls,
+        "the CapabilityStatement names the same topics"
+    );
     // Any other Basic search is the store's: a stored Basic, no topic.
     let stored = admin_create(
         &app,

@@ -42,9 +42,7 @@ async fn receiver() -> (String, Arc<Mutex<Inbox>>) {
                     inbox.fail -= 1;
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
-                inbox
-                    .posts
-                    .push(serde_json::from_str(&body).expect("JSON"));
+                inbox.posts.push(serde_json::from_str(&body).expect("JSON"));
                 StatusCode::OK
             }
         }),
@@ -300,7 +298,10 @@ async fn scenario(dir: &Path, env: Vec<(&'static str, String)>) {
             on_socket.append(&mut events);
         }
     }
-    assert_eq!(on_socket, expected, "the websocket: each event once, in order");
+    assert_eq!(
+        on_socket, expected,
+        "the websocket: each event once, in order"
+    );
 
     // Quiet: heartbeats, from one server at a time (period 1 s; 4 s of quiet).
     let before = received(&inbox).0.len();
@@ -361,7 +362,11 @@ async fn scenario(dir: &Path, env: Vec<(&'static str, String)>) {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(received(&inbox).1, expected, "at least once, here exactly once");
+    assert_eq!(
+        received(&inbox).1,
+        expected,
+        "at least once, here exactly once"
+    );
     let (_, bundle) = send(&a, &token, reqwest::Method::GET, &status_path, None).await;
     assert_eq!(
         parameter(&bundle["entry"][0]["resource"], "status")["valueCode"],
@@ -426,7 +431,10 @@ async fn two_servers_on_postgres_and_redis() {
         let dir = tempfile::tempdir().expect("dir");
         scenario(
             dir.path(),
-            vec![("MEDILINK_DATABASE_URL", url), ("MEDILINK_REDIS_URL", redis)],
+            vec![
+                ("MEDILINK_DATABASE_URL", url),
+                ("MEDILINK_REDIS_URL", redis),
+            ],
         )
         .await;
     })

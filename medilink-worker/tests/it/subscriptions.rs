@@ -26,7 +26,13 @@ impl Drop for Running {
 fn spawn_worker(database_url: &str, data_dir: &std::path::Path, dispatch: bool) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_medilink-worker"));
     command
-        .args(["--database-url", database_url, "--poll-ms", "50", "--no-schedule"])
+        .args([
+            "--database-url",
+            database_url,
+            "--poll-ms",
+            "50",
+            "--no-schedule",
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("MEDILINK_WORKER_NO_SUBSCRIPTION_DISPATCH")
@@ -95,10 +101,13 @@ async fn a_worker_process_delivers_rest_hooks_without_any_server() {
     let url = format!("sqlite://{}/medilink.db", dir.path().display());
     let clock = Arc::new(SystemClock);
     let ids = Arc::new(SeqIdGen::new("t"));
-    let (store, platform) =
-        medilink_platform::open_store_and_platform(&SqlOptions::new(&url), clock.clone(), ids.clone())
-            .await
-            .expect("open");
+    let (store, platform) = medilink_platform::open_store_and_platform(
+        &SqlOptions::new(&url),
+        clock.clone(),
+        ids.clone(),
+    )
+    .await
+    .expect("open");
     let system = RequestContext::system();
     let patient = store
         .create(
@@ -188,7 +197,9 @@ async fn a_worker_process_delivers_rest_hooks_without_any_server() {
             ("handshake".to_owned(), vec![]),
             (
                 "event-notification".to_owned(),
-                vec![format!("http://test.local/fhir/R4/Observation/{observation}")]
+                vec![format!(
+                    "http://test.local/fhir/R4/Observation/{observation}"
+                )]
             ),
         ]
     );
