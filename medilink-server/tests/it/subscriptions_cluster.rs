@@ -328,8 +328,8 @@ async fn scenario(dir: &Path, env: Vec<(&'static str, String)>) {
     loop {
         let (_, bundle) = send(&b, &token, reqwest::Method::GET, &status_path, None).await;
         let status = &bundle["entry"][0]["resource"];
-        if parameter(&status, "status")["valueCode"] == "error"
-            && parameter(&status, "events-since-subscription-start")["valueString"] == "9"
+        if parameter(status, "status")["valueCode"] == "error"
+            && parameter(status, "events-since-subscription-start")["valueString"] == "9"
         {
             break;
         }
