@@ -209,10 +209,11 @@ impl Subscriptions {
     ) -> FhirResult<Owned> {
         let owner = Self::owner(ctx)?.clone();
         let spec = SubscriptionSpec::parse(&resource)?;
-        let status = if spec.off {
-            SubscriptionStatus::Off
-        } else {
-            SubscriptionStatus::Active
+        // A rest-hook is `requested` until its endpoint accepts the handshake (IG 1.1.0).
+        let status = match (&spec.channel, spec.off) {
+            (_, true) => SubscriptionStatus::Off,
+            (Channel::RestHook { .. }, false) => SubscriptionStatus::Requested,
+            (Channel::Websocket, false) => SubscriptionStatus::Active,
         };
         resource["status"] = json!(status.as_str());
         if let Some(object) = resource.as_object_mut() {
@@ -260,8 +261,9 @@ impl Subscriptions {
             .await?;
         let mut resource = parse_json(&stored)?;
         let spec = SubscriptionSpec::parse(&resource)?;
-        if resource["status"].as_str() != Some(state.status.as_str()) {
-            resource["status"] = json!(state.status.as_str());
+        let status = shown_status(&state);
+        if resource["status"].as_str() != Some(status) {
+            resource["status"] = json!(status);
             stored.json = Some(Arc::from(resource.to_string()));
         }
         Ok(Owned {
@@ -295,8 +297,17 @@ impl Subscriptions {
     ) -> FhirResult<Owned> {
         let current = self.read(ctx, id).await?;
         let spec = SubscriptionSpec::parse(&resource)?;
+        // A rest-hook turned back on, or sent elsewhere, shakes hands again.
+        let handshake = matches!(spec.channel, Channel::RestHook { .. })
+            && (spec.channel != current.spec.channel
+                || matches!(
+                    current.state.status,
+                    SubscriptionStatus::Requested | SubscriptionStatus::Off
+                ));
         let status = if spec.off {
             SubscriptionStatus::Off
+        } else if handshake {
+            SubscriptionStatus::Requested
         } else {
             SubscriptionStatus::Active
         };
@@ -337,7 +348,7 @@ impl Subscriptions {
             id: &state.id,
             base: &state.base,
             topic: &state.topic,
-            status: state.status.as_str(),
+            status: shown_status(state),
             events: state.events,
             error: state.last_error.as_deref(),
         }
@@ -614,6 +625,15 @@ impl Subscriptions {
             }
         }
         Ok(Some(sent))
+    }
+}
+
+/// The IG's status of a subscription: a rest-hook whose handshake failed is `error` while
+/// the handshake is retried.
+pub(crate) fn shown_status(state: &SubscriptionState) -> &'static str {
+    match state.status {
+        SubscriptionStatus::Requested if state.attempts > 0 => SubscriptionStatus::Error.as_str(),
+        status => status.as_str(),
     }
 }
 

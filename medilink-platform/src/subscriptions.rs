@@ -13,10 +13,12 @@ use time::OffsetDateTime;
 
 use crate::UserId;
 
-/// The delivery status of a subscription (the Backport IG's `status`, less `requested`,
-/// which a subscription leaves when it is stored).
+/// The delivery status of a subscription (the Backport IG's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscriptionStatus {
+    /// A rest-hook whose handshake has not succeeded yet: its events are numbered, none is
+    /// sent before the handshake (failed attempts are retried with backoff).
+    Requested,
     /// Matching and delivering.
     Active,
     /// Delivery is failing; retried with backoff.
@@ -29,6 +31,7 @@ impl SubscriptionStatus {
     /// The stored and FHIR code.
     pub fn as_str(self) -> &'static str {
         match self {
+            SubscriptionStatus::Requested => "requested",
             SubscriptionStatus::Active => "active",
             SubscriptionStatus::Error => "error",
             SubscriptionStatus::Off => "off",
@@ -38,6 +41,7 @@ impl SubscriptionStatus {
     /// The status a code names.
     pub fn parse(code: &str) -> Option<Self> {
         match code {
+            "requested" => Some(SubscriptionStatus::Requested),
             "active" => Some(SubscriptionStatus::Active),
             "error" => Some(SubscriptionStatus::Error),
             "off" => Some(SubscriptionStatus::Off),
@@ -179,6 +183,11 @@ pub trait SubscriptionStore: Send + Sync + std::fmt::Debug {
     /// Records event `number` delivered by `holder` (clears the retry state; an `error`
     /// subscription is `active` again).
     async fn delivered(&self, id: &str, holder: &str, number: u64) -> FhirResult<()>;
+
+    /// Records the handshake of a `requested` subscription accepted by its endpoint, sent by
+    /// `holder`: it is `active` (the retry state cleared); `false` when it was not
+    /// `requested` or `holder` does not hold its lease.
+    async fn activated(&self, id: &str, holder: &str) -> FhirResult<bool>;
 
     /// Records a failed attempt by `holder`: the attempts so far, when to retry, the error and
     /// the status.

@@ -357,6 +357,11 @@ pub struct ServeArgs {
     /// Do not run the job worker in this process (run `medilink-worker` processes instead).
     #[arg(long, env = "MEDILINK_NO_WORKER")]
     pub no_worker: bool,
+    /// Do not run the FHIR Subscriptions dispatcher in this process (`medilink-worker`
+    /// processes, or other servers, number and send the notifications instead; websockets
+    /// bound here are still served).
+    #[arg(long, env = "MEDILINK_NO_SUBSCRIPTION_DISPATCH")]
+    pub no_subscription_dispatch: bool,
     /// Jobs the in-process worker runs at once.
     #[arg(long, env = "MEDILINK_WORKER_CONCURRENCY", default_value_t = 2)]
     pub worker_concurrency: usize,
@@ -502,6 +507,9 @@ pub struct ServeConfig {
     pub documents: DocumentsConfig,
     /// The in-process job worker (`None`: `--no-worker`).
     pub worker: Option<WorkerSettings>,
+    /// Whether this process runs the FHIR Subscriptions dispatcher (not with
+    /// `--no-subscription-dispatch`).
+    pub subscription_dispatch: bool,
     /// The structured extractor of uploaded documents.
     pub extractor: ExtractorConfig,
     /// The openFDA API consulted beside the offline drug base (`None`: offline only).
@@ -669,6 +677,7 @@ impl ServeArgs {
             dashboards,
             smtp,
             documents,
+            subscription_dispatch: !self.no_subscription_dispatch,
             worker: (!self.no_worker).then_some(WorkerSettings {
                 concurrency: self.worker_concurrency,
                 lease: std::time::Duration::from_secs(self.worker_lease_secs),

@@ -249,14 +249,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         FULLTEXT_POLL,
         stopped(signalled.clone()),
     ));
-    // FHIR Subscriptions: every server numbers and sends (issue #21).
-    let dispatcher = tokio::spawn(
-        state
-            .subscriptions
-            .as_ref()
-            .clone()
-            .run(SUBSCRIPTION_POLL, stopped(signalled.clone())),
-    );
+    // FHIR Subscriptions: every server numbers and sends (issue #21), unless
+    // `--no-subscription-dispatch` leaves it to workers.
+    let dispatcher = config.subscription_dispatch.then(|| {
+        tokio::spawn(
+            state
+                .subscriptions
+                .as_ref()
+                .clone()
+                .run(SUBSCRIPTION_POLL, stopped(signalled.clone())),
+        )
+    });
     let worker = config
         .worker
         .map(|settings| tokio::spawn(worker(&state, settings).run(stopped(signalled.clone()))));
@@ -282,7 +285,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     let _ = follower.await;
-    let _ = dispatcher.await;
+    if let Some(dispatcher) = dispatcher {
+        let _ = dispatcher.await;
+    }
     if let Some(worker) = worker {
         match worker.await {
             Ok(report) => tracing::info!(

@@ -72,6 +72,10 @@ pub struct Cli {
     /// Do not schedule the periodic maintenance jobs from this process.
     #[arg(long, env = "MEDILINK_WORKER_NO_SCHEDULE")]
     pub no_schedule: bool,
+    /// Do not run the FHIR Subscriptions dispatcher (numbering events and sending rest-hook
+    /// notifications) in this process.
+    #[arg(long, env = "MEDILINK_WORKER_NO_SUBSCRIPTION_DISPATCH")]
+    pub no_subscription_dispatch: bool,
     /// Serve Prometheus metrics at `GET /metrics` on this address (e.g. `127.0.0.1:9185`);
     /// none by default.
     #[arg(long, env = "MEDILINK_WORKER_METRICS_LISTEN")]
@@ -139,6 +143,8 @@ pub struct WorkerConfig {
     pub worker: medilink_platform::worker::WorkerOptions,
     /// Whether `test.record` is registered.
     pub test_handlers: bool,
+    /// Whether this process runs the FHIR Subscriptions dispatcher.
+    pub subscription_dispatch: bool,
     /// Where `GET /metrics` is served, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The structured extractor of document ingest.
@@ -322,6 +328,7 @@ impl Cli {
             blob,
             worker,
             test_handlers: self.enable_test_handlers,
+            subscription_dispatch: !self.no_subscription_dispatch,
             metrics_listen: self.metrics_listen,
             extractor,
         })

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use medilink_consent::subscriptions::Subscriptions;
+use medilink_consent::subscriptions::hook::HttpHookSender;
 use medilink_fhir::blob::BlobStore;
 use medilink_fhir::{Clock, ResourceStore, SystemClock, UuidIdGen};
 use medilink_ingest::Pipeline;
@@ -76,6 +78,29 @@ pub fn job_deps(
     })
 }
 
+/// How often the subscription dispatcher looks for new events and due rest-hooks (the
+/// server's period).
+const SUBSCRIPTION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The subscriptions service of this process, as the server builds it: the platform's
+/// unguarded `store`, the delivery state, the accounts, the shared key-value store, audited.
+pub fn subscriptions(
+    store: Arc<dyn ResourceStore>,
+    platform: &Platform,
+    deps: &JobDeps,
+) -> anyhow::Result<Subscriptions> {
+    Ok(Subscriptions::new(
+        store,
+        platform.subscriptions.clone(),
+        platform.accounts.clone(),
+        deps.kv.clone(),
+        deps.clock.clone(),
+        deps.ids.clone(),
+        Arc::new(HttpHookSender::new().map_err(anyhow::Error::msg)?),
+    )
+    .with_audit(platform.audit.clone()))
+}
+
 /// Opens the database (applying migrations unless disabled), the blob store and the optional
 /// Redis connection, then runs the worker until `shutdown` completes.
 pub async fn run(
@@ -127,13 +152,37 @@ pub async fn run(
         }
         None => None,
     };
+    // FHIR Subscriptions: this process numbers events and sends rest-hooks like a server
+    // does (issue #21), as many processes at once as there are.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = if config.subscription_dispatch {
+        let subscriptions = subscriptions(store.clone(), &platform, &deps)?;
+        let mut stopped = stopped.clone();
+        Some(tokio::spawn(subscriptions.run(
+            SUBSCRIPTION_POLL,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )))
+    } else {
+        None
+    };
     let worker = Worker::new(
         platform.jobs.clone(),
         registry,
         clock,
         config.worker.clone(),
     );
-    let report = worker.run(shutdown).await;
+    let report = worker
+        .run(async {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+    let _ = stop.send(true);
+    if let Some(dispatcher) = dispatcher {
+        let _ = dispatcher.await;
+    }
     if let Some(listener) = metrics_listener {
         listener.abort();
     }

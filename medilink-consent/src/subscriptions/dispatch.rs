@@ -6,6 +6,21 @@
 //! only under the subscription's lease. Failures are retried with an exponential backoff
 //! (1 s doubling to [`MAX_BACKOFF`]); the subscription's status is `error` until a delivery
 //! succeeds again.
+//!
+//! A rest-hook starts `requested`: its first POST is a `handshake` notification (no event),
+//! and its events (numbered meanwhile) are sent only once the endpoint accepted it, when it
+//! is `active`. A failed handshake shows the status `error` and is retried with the same
+//! backoff; after [`MAX_HANDSHAKES`] failures the subscription is `off` (its owner turns it
+//! back on with an update, which shakes hands again). With `heartbeatPeriod`, a `heartbeat`
+//! notification goes out when nothing else was sent for that long: the time of the last
+//! POST is a key of the shared key-value store that expires after the period, and a
+//! heartbeat is sent under the delivery lease after reading that key again, so two servers
+//! do not both send it. A failed heartbeat is logged; it changes no state (the next events
+//! are the test of the endpoint).
+//!
+//! A rest-hook notification carries up to the subscription's `maxCount` events
+//! (`backport-max-count`, 1 without it; one audit record per notification). A subscription
+//! whose `end` has come is turned `off` by the next pass.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::notification::{self, NotificationType, StatusPart};
-use super::spec::{Channel, SubscriptionSpec};
+use super::spec::{Channel, Content, SubscriptionSpec};
 use super::topics::matches;
 use super::{Subscriptions, parse_json};
 use crate::ConsentGuard;
@@ -29,13 +44,15 @@ use crate::ConsentGuard;
 const PAGE: usize = 200;
 /// Most pages one subscription matches in one pass.
 const PAGES_PER_PASS: usize = 10;
-/// Most rest-hook notifications one subscription sends in one pass.
+/// Most events one subscription's rest-hook notifications carry in one pass.
 const SENDS_PER_PASS: usize = 50;
 /// How long a delivery lease lasts (renewed before each notification; above the longest
 /// rest-hook timeout).
 const LEASE: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Failed handshakes after which a rest-hook subscription is `off`.
+pub const MAX_HANDSHAKES: u32 = 8;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +63,14 @@ pub struct DispatchReport {
     pub events: u64,
     /// Rest-hook notifications sent.
     pub sent: u64,
-    /// Rest-hook attempts that failed.
+    /// Rest-hook attempts that failed (handshakes and heartbeats included).
     pub failed: u64,
+    /// Handshakes accepted.
+    #[serde(default)]
+    pub handshakes: u64,
+    /// Heartbeats sent.
+    #[serde(default)]
+    pub heartbeats: u64,
 }
 
 /// The wait after `attempts` consecutive failures.
@@ -92,16 +115,209 @@ impl Subscriptions {
             Err(err) => return Err(err),
         };
         let spec = SubscriptionSpec::parse(&parse_json(&stored)?)?;
+        if spec.end.is_some_and(|end| end <= self.clock.now()) {
+            // Its end came: off (nothing more is numbered or sent).
+            self.states
+                .change(
+                    &state.id,
+                    &state.topic,
+                    &state.channel,
+                    SubscriptionStatus::Off,
+                )
+                .await?;
+            return Ok(());
+        }
         let Some(caller) = self.caller_of(&state.owner).await? else {
             return Ok(());
         };
         report.events += self.number(guard, state, &spec, &caller).await?;
-        if let Channel::RestHook { .. } = spec.channel
-            && let Some(state) = self.states.get(&state.id).await?
-        {
-            self.send(guard, &state, &spec, &caller, report).await?;
+        if !matches!(spec.channel, Channel::RestHook { .. }) {
+            return Ok(());
         }
-        Ok(())
+        let Some(mut state) = self.states.get(&state.id).await? else {
+            return Ok(());
+        };
+        if state.status == SubscriptionStatus::Requested {
+            if !self.handshake(&state, &spec, report).await? {
+                return Ok(());
+            }
+            let Some(fresh) = self.states.get(&state.id).await? else {
+                return Ok(());
+            };
+            state = fresh;
+        }
+        self.send(guard, &state, &spec, &caller, report).await?;
+        self.heartbeat(&state.id, &spec, report).await
+    }
+
+    /// Sends `state`'s handshake under its lease (see the module documentation); whether
+    /// the subscription is past its handshake now.
+    async fn handshake(
+        &self,
+        state: &SubscriptionState,
+        spec: &SubscriptionSpec,
+        report: &mut DispatchReport,
+    ) -> FhirResult<bool> {
+        let Channel::RestHook {
+            endpoint,
+            headers,
+            timeout,
+        } = &spec.channel
+        else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        if state.next_attempt_at.is_some_and(|at| at > now) {
+            return Ok(false);
+        }
+        let lease = time::Duration::try_from(LEASE).unwrap_or_default();
+        if !self
+            .states
+            .lease(&state.id, self.holder(), now, now + lease)
+            .await?
+        {
+            return Ok(false);
+        }
+        let Some(fresh) = self.states.get(&state.id).await? else {
+            return Ok(false);
+        };
+        let shaken = if fresh.status != SubscriptionStatus::Requested {
+            // Another server shook hands since this pass's read (or the owner turned it off).
+            matches!(
+                fresh.status,
+                SubscriptionStatus::Active | SubscriptionStatus::Error
+            )
+        } else if fresh.next_attempt_at.is_some_and(|at| at > now) {
+            false
+        } else {
+            let status = StatusPart {
+                status: SubscriptionStatus::Requested.as_str(),
+                error: None,
+                ..Self::status_part(&fresh)
+            };
+            let bundle = notification::notification(
+                &self.ids.new_id(),
+                now,
+                &status,
+                NotificationType::Handshake,
+                &[],
+                Content::Empty,
+            );
+            match self
+                .sender
+                .post(endpoint, headers, bundle.to_string(), *timeout)
+                .await
+            {
+                Ok(()) => {
+                    let activated = self.states.activated(&fresh.id, self.holder()).await?;
+                    if activated {
+                        report.handshakes += 1;
+                        self.sent_now(&fresh.id, spec).await?;
+                    }
+                    activated
+                }
+                Err(reason) => {
+                    let attempts = fresh.attempts.saturating_add(1);
+                    let wait = time::Duration::try_from(backoff(attempts)).unwrap_or_default();
+                    let status = if attempts >= MAX_HANDSHAKES {
+                        SubscriptionStatus::Off
+                    } else {
+                        SubscriptionStatus::Requested
+                    };
+                    self.states
+                        .failed(
+                            &fresh.id,
+                            self.holder(),
+                            attempts,
+                            self.clock.now() + wait,
+                            &format!("handshake: {reason}"),
+                            status,
+                        )
+                        .await?;
+                    report.failed += 1;
+                    false
+                }
+            }
+        };
+        self.states.release(&state.id, self.holder()).await?;
+        Ok(shaken)
+    }
+
+    /// Sends subscription `id`'s heartbeat when one is due (see the module documentation).
+    async fn heartbeat(
+        &self,
+        id: &str,
+        spec: &SubscriptionSpec,
+        report: &mut DispatchReport,
+    ) -> FhirResult<()> {
+        let (
+            Some(period),
+            Channel::RestHook {
+                endpoint,
+                headers,
+                timeout,
+            },
+        ) = (spec.heartbeat, &spec.channel)
+        else {
+            return Ok(());
+        };
+        let key = heartbeat_key(id);
+        if self.kv.get(&key).await?.is_some() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let lease = time::Duration::try_from(LEASE).unwrap_or_default();
+        if !self
+            .states
+            .lease(id, self.holder(), now, now + lease)
+            .await?
+        {
+            return Ok(());
+        }
+        let sent = async {
+            if self.kv.get(&key).await?.is_some() {
+                return Ok(());
+            }
+            let Some(state) = self.states.get(id).await? else {
+                return Ok(());
+            };
+            // Only an active subscription with nothing waiting beats.
+            if state.status != SubscriptionStatus::Active || state.delivered < state.events {
+                return Ok(());
+            }
+            let bundle = notification::notification(
+                &self.ids.new_id(),
+                now,
+                &Self::status_part(&state),
+                NotificationType::Heartbeat,
+                &[],
+                Content::Empty,
+            );
+            match self
+                .sender
+                .post(endpoint, headers, bundle.to_string(), *timeout)
+                .await
+            {
+                Ok(()) => report.heartbeats += 1,
+                Err(reason) => {
+                    tracing::warn!(subscription = %id, error = %reason, "subscription heartbeat failed");
+                    report.failed += 1;
+                }
+            }
+            self.kv.set(&key, b"1", period).await
+        }
+        .await;
+        self.states.release(id, self.holder()).await?;
+        sent
+    }
+
+    /// Records that subscription `id` sent something now: its next heartbeat is one period
+    /// away.
+    async fn sent_now(&self, id: &str, spec: &SubscriptionSpec) -> FhirResult<()> {
+        match spec.heartbeat {
+            Some(period) => self.kv.set(&heartbeat_key(id), b"1", period).await,
+            None => Ok(()),
+        }
     }
 
     /// The JSON of the version `stored` records, or of the one before a deletion.
@@ -220,7 +436,8 @@ impl Subscriptions {
             .states
             .events(&state.id, state.delivered + 1, state.events, SENDS_PER_PASS)
             .await?;
-        for event in &events {
+        let mut index = 0;
+        while index < events.len() {
             let now = self.clock.now();
             if !self
                 .states
@@ -229,31 +446,45 @@ impl Subscriptions {
             {
                 return Ok(());
             }
-            // Read again under the lease: another server may have sent this event, or failed
-            // and scheduled a retry, between this pass's read and the lease.
+            // Read again under the lease: another server may have sent these events, or
+            // failed and scheduled a retry, between this pass's read and the lease.
             let Some(fresh) = self.states.get(&state.id).await? else {
                 break;
             };
             if fresh.next_attempt_at.is_some_and(|at| at > now) {
                 break;
             }
-            if fresh.delivered >= event.number {
+            // One notification: the next events not delivered, at most `maxCount` of them
+            // that the owner may know now (the others are skipped, never sent).
+            let ctx = Self::owner_context(caller.clone(), &state.id, fresh.delivered + 1);
+            let mut parts = Vec::new();
+            let mut last = fresh.delivered;
+            while index < events.len() && parts.len() < spec.max_count {
+                let event = &events[index];
+                index += 1;
+                if event.number <= fresh.delivered {
+                    continue;
+                }
+                last = event.number;
+                if let Some(part) = self.decide(guard, &ctx, event, spec.content).await? {
+                    parts.push(part);
+                }
+            }
+            if last <= fresh.delivered {
                 continue;
             }
-            let ctx = Self::owner_context(caller.clone(), &state.id, event.number);
-            let Some(part) = self.decide(guard, &ctx, event, spec.content).await? else {
-                // Not the owner's to know now: skipped, never sent.
+            if parts.is_empty() {
                 self.states
-                    .delivered(&state.id, self.holder(), event.number)
+                    .delivered(&state.id, self.holder(), last)
                     .await?;
                 continue;
-            };
+            }
             let status = StatusPart {
                 id: &state.id,
                 base: &state.base,
                 topic: &state.topic,
                 status: SubscriptionStatus::Active.as_str(),
-                events: event.number,
+                events: last,
                 error: None,
             };
             let bundle = notification::notification(
@@ -261,7 +492,7 @@ impl Subscriptions {
                 now,
                 &status,
                 NotificationType::EventNotification,
-                &[part],
+                &parts,
                 spec.content,
             );
             match self
@@ -271,13 +502,14 @@ impl Subscriptions {
             {
                 Ok(()) => {
                     self.states
-                        .delivered(&state.id, self.holder(), event.number)
+                        .delivered(&state.id, self.holder(), last)
                         .await?;
                     self.audit_sent(&ctx).await?;
+                    self.sent_now(&state.id, spec).await?;
                     report.sent += 1;
                 }
                 Err(reason) => {
-                    let attempts = state.attempts.saturating_add(1);
+                    let attempts = fresh.attempts.saturating_add(1);
                     let wait = time::Duration::try_from(backoff(attempts)).unwrap_or_default();
                     self.states
                         .failed(
@@ -296,6 +528,12 @@ impl Subscriptions {
         }
         self.states.release(&state.id, self.holder()).await
     }
+}
+
+/// The key-value key that lives for a heartbeat period after subscription `id` sent
+/// something.
+fn heartbeat_key(id: &str) -> String {
+    format!("subscription:sent:{id}")
 }
 
 impl Subscriptions {

@@ -3,7 +3,8 @@
 //! (`backport-filter-criteria`); `channel.type` is `rest-hook` (with an `http(s)` `endpoint`
 //! and optional `header`s `Name: value`) or `websocket`; the payload's content is the
 //! `backport-payload-content` extension on `channel._payload` (`empty` when absent);
-//! `backport-heartbeat-period` and `backport-timeout` on `channel`. Errors: a `422` for what
+//! `backport-heartbeat-period`, `backport-timeout` and `backport-max-count` on `channel`;
+//! `end`, after which the subscription is `off`. Errors: a `422` for what
 //! the server cannot serve (an unknown topic, a filter the topic lacks, another channel or
 //! MIME type), a `400` for a malformed value (an endpoint that is not an http(s) URL, a bad
 //! header, a bad number).
@@ -28,6 +29,10 @@ const HEARTBEAT_URL: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period";
 const TIMEOUT_URL: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-timeout";
+const MAX_COUNT_URL: &str =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-max-count";
+/// Most events one notification carries, whatever `maxCount` asks.
+const MAX_COUNT: usize = 100;
 /// Longest rest-hook timeout honoured.
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// The rest-hook timeout without `backport-timeout`.
@@ -108,6 +113,10 @@ pub struct SubscriptionSpec {
     pub heartbeat: Option<Duration>,
     /// Whether its owner turned it off.
     pub off: bool,
+    /// When it ends (`Subscription.end`): from then on it is `off`.
+    pub end: Option<time::OffsetDateTime>,
+    /// Most events one notification carries (`backport-max-count`; 1 without it).
+    pub max_count: usize,
 }
 
 fn invalid(expression: &str, diagnostics: impl Into<String>) -> FhirError {
@@ -135,16 +144,21 @@ fn extensions<'a>(element: &'a Value, url: &'a str) -> impl Iterator<Item = &'a 
         .filter(move |extension| extension["url"].as_str() == Some(url))
 }
 
-fn seconds(element: &Value, url: &str, expression: &str) -> FhirResult<Option<Duration>> {
+/// The whole number of the extension with `url` on `element`.
+fn whole(element: &Value, url: &str, expression: &str) -> FhirResult<Option<u64>> {
     let Some(extension) = extensions(element, url).next() else {
         return Ok(None);
     };
-    let value = extension
+    extension
         .get("valueUnsignedInt")
         .or_else(|| extension.get("valuePositiveInt"))
         .and_then(Value::as_u64)
-        .ok_or_else(|| invalid(expression, "expected a whole number of seconds"))?;
-    Ok(Some(Duration::from_secs(value)))
+        .map(Some)
+        .ok_or_else(|| invalid(expression, "expected a whole number"))
+}
+
+fn seconds(element: &Value, url: &str, expression: &str) -> FhirResult<Option<Duration>> {
+    Ok(whole(element, url, expression)?.map(Duration::from_secs))
 }
 
 impl SubscriptionSpec {
@@ -215,6 +229,37 @@ impl SubscriptionSpec {
             "Subscription.channel.extension",
         )?
         .filter(|period| !period.is_zero());
+        let end = match &resource["end"] {
+            Value::Null => None,
+            value => Some(
+                value
+                    .as_str()
+                    .and_then(|text| {
+                        time::OffsetDateTime::parse(
+                            text,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    })
+                    .ok_or_else(|| {
+                        invalid("Subscription.end", "end is an instant with a time zone")
+                    })?,
+            ),
+        };
+        let max_count = match whole(
+            channel_json,
+            MAX_COUNT_URL,
+            "Subscription.channel.extension",
+        )? {
+            None => 1,
+            Some(0) => {
+                return Err(invalid(
+                    "Subscription.channel.extension",
+                    "maxCount is at least 1",
+                ));
+            }
+            Some(count) => usize::try_from(count).unwrap_or(MAX_COUNT).min(MAX_COUNT),
+        };
         let off = match resource["status"].as_str() {
             Some("requested" | "active" | "error") => false,
             Some("off") => true,
@@ -232,6 +277,8 @@ impl SubscriptionSpec {
             content,
             heartbeat,
             off,
+            end,
+            max_count,
         })
     }
 }

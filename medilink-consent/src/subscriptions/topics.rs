@@ -9,12 +9,16 @@
 //! `Patient`, `referenced_patients`), every other filter is the official R4 search
 //! parameter of that name evaluated on the resource (token values: `code`, `system|code`,
 //! `|code`, `system|`).
+//!
+//! The topics are also served as resources, as the Backport IG does in R4: each is a
+//! `Basic` ([`Topic::as_basic`], id [`Topic::basic_id`]) read at `Basic/{id}` and found by
+//! `GET [base]/Basic?code=SubscriptionTopic`.
 
 use medilink_fhir::fhirpath::{Item, evaluate};
 use medilink_fhir::search::compartment::referenced_patients;
 use medilink_fhir::search::registry;
 use medilink_fhir::{FhirError, FhirResult, ResourceType};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Where the shipped topics' canonical URLs start.
 pub const TOPIC_BASE: &str = "https://medilink.example/fhir/SubscriptionTopic/";
@@ -70,6 +74,92 @@ pub const TOPICS: [Topic; 5] = [
 pub fn topic(url: &str) -> Option<&'static Topic> {
     let url = url.split('|').next().unwrap_or(url);
     TOPICS.iter().find(|topic| topic.url == url)
+}
+
+/// The canonical base of the FHIR R4B cross-version extensions the Backport IG represents an
+/// R4 `SubscriptionTopic` with (on a `Basic`).
+pub const TOPIC_EXTENSION: &str =
+    "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic";
+/// Where the id of a topic's `Basic` starts.
+const BASIC_ID_PREFIX: &str = "subscription-topic-";
+
+impl Topic {
+    /// The id of the `Basic` that represents it (`subscription-topic-observation`).
+    pub fn basic_id(&self) -> String {
+        let name = self.url.rsplit('/').next().unwrap_or(self.url);
+        format!("{BASIC_ID_PREFIX}{name}")
+    }
+
+    /// The topic as the Backport IG represents a `SubscriptionTopic` in R4: a `Basic` whose
+    /// `code` is `SubscriptionTopic` (`http://hl7.org/fhir/fhir-types`), with the R4B
+    /// cross-version extensions `url`, `title`, `status` (a modifier extension),
+    /// `resourceTrigger` (the resource and its create, update and delete interactions) and one
+    /// `canFilterBy` per filter parameter.
+    pub fn as_basic(&self) -> Value {
+        let extension = |name: &str| format!("{TOPIC_EXTENSION}.{name}");
+        let resource = self.resource_type.as_str();
+        let mut extensions = vec![
+            json!({"url": extension("url"), "valueUri": self.url}),
+            json!({"url": extension("title"), "valueString": self.title}),
+            json!({"url": extension("resourceTrigger"), "extension": [
+                {"url": "description", "valueMarkdown": self.title},
+                {"url": "resource", "valueUri": resource},
+                {"url": "supportedInteraction", "valueCode": "create"},
+                {"url": "supportedInteraction", "valueCode": "update"},
+                {"url": "supportedInteraction", "valueCode": "delete"},
+            ]}),
+        ];
+        for filter in self.filters {
+            let description = if *filter == "patient" {
+                "The patient the resource belongs to (Patient/id or id)".to_owned()
+            } else {
+                format!("The R4 search parameter {resource}.{filter} (token)")
+            };
+            extensions.push(json!({"url": extension("canFilterBy"), "extension": [
+                {"url": "description", "valueMarkdown": description},
+                {"url": "resource", "valueUri": resource},
+                {"url": "filterParameter", "valueString": filter},
+            ]}));
+        }
+        json!({
+            "resourceType": "Basic",
+            "id": self.basic_id(),
+            "extension": extensions,
+            "modifierExtension": [{"url": extension("status"), "valueCode": "active"}],
+            "code": {"coding": [{"system": "http://hl7.org/fhir/fhir-types",
+                                 "code": "SubscriptionTopic"}]},
+        })
+    }
+}
+
+/// The shipped topic whose `Basic` has this id.
+pub fn topic_by_basic_id(id: &str) -> Option<&'static Topic> {
+    TOPICS.iter().find(|topic| topic.basic_id() == id)
+}
+
+/// Whether a search of `Basic` with `pairs` asks for the topics: its only parameter is
+/// `code` (any of its values `SubscriptionTopic` or `http://hl7.org/fhir/fhir-types|SubscriptionTopic`),
+/// with perhaps `_count`.
+pub fn asks_for_topics(pairs: &[(String, String)]) -> bool {
+    let mut code = false;
+    for (name, value) in pairs {
+        match name.as_str() {
+            "code" => {
+                code = value.split(',').any(|value| {
+                    matches!(
+                        value,
+                        "SubscriptionTopic" | "http://hl7.org/fhir/fhir-types|SubscriptionTopic"
+                    )
+                });
+                if !code {
+                    return false;
+                }
+            }
+            "_count" => {}
+            _ => return false,
+        }
+    }
+    code
 }
 
 /// One filter of a subscription: a parameter and the values it accepts (any of them).
@@ -222,7 +312,6 @@ fn token_matches(value: &Value, wanted: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn every_filter_is_a_search_parameter_of_its_topic() {

@@ -290,6 +290,17 @@ impl SubscriptionStore for SqlSubscriptionStore {
         Ok(())
     }
 
+    async fn activated(&self, id: &str, holder: &str) -> FhirResult<bool> {
+        let changed = self
+            .execute(
+                "UPDATE subscriptions SET status = 'active', attempts = 0, next_attempt_at = NULL, \
+                 last_error = NULL WHERE id = ? AND lease_owner = ? AND status = 'requested'",
+                vec![id.into(), holder.into()],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn failed(
         &self,
         id: &str,

@@ -25,6 +25,12 @@ pub(crate) async fn read(
     IfNoneMatch(if_none_match): IfNoneMatch,
     InstancePath(resource_type, id): InstancePath,
 ) -> Result<Response, ApiError> {
+    // Issue #21: a shipped subscription topic, as the Backport IG serves it in R4.
+    if resource_type == ResourceType::Basic
+        && let Some(topic) = medilink_consent::subscriptions::topics::topic_by_basic_id(id.as_str())
+    {
+        return Ok(FhirResponse::json(StatusCode::OK, topic.as_basic()).into_response());
+    }
     let stored = app.store.read(caller.context(), resource_type, &id).await?;
     if if_none_match.is_some_and(|condition| condition.matches(stored.version_id)) {
         return Ok(FhirResponse::not_modified(&stored).into_response());

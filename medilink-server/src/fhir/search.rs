@@ -99,6 +99,13 @@ pub(crate) async fn search(
     params: SearchParams,
 ) -> Result<FhirResponse, ApiError> {
     let (pairs, strict) = (&params.pairs, params.strict);
+    // Issue #21: the shipped subscription topics, as the Backport IG serves them in R4.
+    if resource_type == ResourceType::Basic
+        && medilink_consent::subscriptions::topics::asks_for_topics(pairs)
+    {
+        let bundle = super::subscriptions::topics_searchset(&app, &base);
+        return Ok(FhirResponse::json(StatusCode::OK, bundle));
+    }
     let bundle = searchset(&app, caller.context(), &base, resource_type, pairs, strict).await?;
     Ok(FhirResponse::json(StatusCode::OK, bundle))
 }

@@ -197,6 +197,30 @@ pub(crate) async fn websocket(
         .into_response())
 }
 
+/// The shipped subscription topics as a `searchset` of `Basic` resources (the answer of
+/// `GET [base]/Basic?code=SubscriptionTopic`).
+pub(crate) fn topics_searchset(app: &AppState, base: &str) -> Value {
+    use medilink_consent::subscriptions::topics::TOPICS;
+    let entry: Vec<Value> = TOPICS
+        .iter()
+        .map(|topic| {
+            json!({
+                "fullUrl": format!("{base}/Basic/{}", topic.basic_id()),
+                "resource": topic.as_basic(),
+                "search": {"mode": "match"},
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "id": app.ids.new_id(),
+        "type": "searchset",
+        "timestamp": format_instant(app.clock.now()),
+        "total": entry.len(),
+        "entry": entry,
+    })
+}
+
 /// A text frame.
 fn text(body: String) -> Message {
     Message::Text(body.into())

@@ -78,4 +78,5 @@ mod shutdown;
 mod smart;
 mod static_files;
 mod subscriptions;
+mod subscriptions_cluster;
 mod tokens;

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use futures::{SinkExt, StreamExt};
 use medilink_consent::subscriptions::Subscriptions;
 use medilink_consent::subscriptions::hook::HttpHookSender;
-use medilink_fhir::kv::LocalKeyValue;
 use medilink_fhir::{Clock, IdGen, SeqIdGen, SqlOptions};
 use medilink_platform::{Action, AuditFilter, Role, open_store_and_platform};
 use medilink_server::Limits;
@@ -27,6 +26,10 @@ use crate::support::{PostgresDatabase, TestApp, TestResponse, signed_in};
 const TOPIC: &str = "https://medilink.example/fhir/SubscriptionTopic/";
 const CONTENT: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content";
+const HEARTBEAT: &str =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period";
+const MAX_COUNT: &str =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-max-count";
 const FILTER: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria";
 
@@ -124,7 +127,12 @@ async fn subscribe(app: &TestApp, token: &str, body: &Value) -> String {
     .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
     let created = response.json();
-    assert_eq!(created["status"], "active");
+    // A rest-hook waits for its handshake; a websocket is active at once.
+    let expected = match body["channel"]["type"].as_str() {
+        Some("rest-hook") => "requested",
+        _ => "active",
+    };
+    assert_eq!(created["status"], expected);
     created["id"].as_str().expect("id").to_owned()
 }
 
@@ -201,8 +209,10 @@ fn received_for(inbox: &Inbox, id: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// A second server's subscriptions service on the same database.
-async fn second_server(options: &SqlOptions, clock: Arc<dyn Clock>) -> Subscriptions {
+/// A second server's subscriptions service on the same database and key-value store (a
+/// cluster shares its Redis).
+async fn second_server(app: &TestApp, options: &SqlOptions) -> Subscriptions {
+    let clock: Arc<dyn Clock> = app.clock.clone();
     let ids: Arc<dyn IdGen> = Arc::new(SeqIdGen::new("second"));
     let (store, platform) = open_store_and_platform(options, clock.clone(), ids.clone())
         .await
@@ -211,7 +221,7 @@ async fn second_server(options: &SqlOptions, clock: Arc<dyn Clock>) -> Subscript
         store,
         platform.subscriptions.clone(),
         platform.accounts.clone(),
-        Arc::new(LocalKeyValue::new(clock.clone())),
+        app.state.job_deps.kv.clone(),
         clock,
         ids,
         Arc::new(HttpHookSender::new().expect("client")),
@@ -306,7 +316,7 @@ async fn bad_subscriptions_are_refused(app: &TestApp, doctor: &str, endpoint: &s
 /// The whole story on one database (`options` must be shareable by two stores).
 async fn scenario(options: SqlOptions) {
     let app = TestApp::on(&options, Limits::default()).await;
-    let second = second_server(&options, app.clock.clone()).await;
+    let second = second_server(&app, &options).await;
     let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
     let patient_a = signed_in(&app.state, "a@test.local", Role::Patient).await;
     let patient_b = signed_in(&app.state, "b@test.local", Role::Patient).await;
@@ -476,7 +486,12 @@ async fn scenario(options: SqlOptions) {
         for (headers, body) in &received.posts {
             assert_eq!(headers["authorization"], "Bearer receiver-secret");
             assert_eq!(body["type"], "history");
-            assert_eq!(status_of(body)["type"]["valueCode"], "event-notification");
+            // Each rest-hook's handshake (first), then its events.
+            assert!(
+                ["handshake", "event-notification"]
+                    .contains(&status_of(body)["type"]["valueCode"].as_str().unwrap_or("")),
+                "{body}"
+            );
             assert!(!body.to_string().contains(&obs_b), "B's observation leaked");
             assert!(
                 !body.to_string().contains(&format!("Patient/{b}")),
@@ -800,6 +815,306 @@ where
     }
 }
 
+/// The kinds of the notifications received for subscription `id`.
+fn kinds_for(inbox: &Inbox, id: &str) -> Vec<String> {
+    let received = inbox.lock().expect("inbox");
+    received
+        .posts
+        .iter()
+        .map(|(_, body)| status_of(body))
+        .filter(|status| {
+            status["subscription"]["valueReference"]["reference"]
+                .as_str()
+                .is_some_and(|reference| reference.ends_with(&format!("/Subscription/{id}")))
+        })
+        .map(|status| {
+            status["type"]["valueCode"]
+                .as_str()
+                .expect("type")
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn shown_status(app: &TestApp, token: &str, id: &str) -> String {
+    let read = call(
+        app,
+        token,
+        Method::GET,
+        &format!("/fhir/R4/Subscription/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    read.json()["status"].as_str().expect("status").to_owned()
+}
+
+/// Backport IG 1.1.0 rest-hook handshake and heartbeat, with two dispatchers on one
+/// database and one key-value store: `requested` until the endpoint accepts the handshake
+/// (its events wait, numbered), `error` while it is retried with backoff, `off` after
+/// `MAX_HANDSHAKES` failures, a new handshake when the owner turns it back on; a heartbeat
+/// once per period when nothing else was sent, from one of the two servers.
+async fn handshake_and_heartbeat(options: SqlOptions) {
+    use medilink_consent::subscriptions::dispatch::MAX_HANDSHAKES;
+    let app = TestApp::on(&options, Limits::default()).await;
+    let second = second_server(&app, &options).await;
+    let patient = signed_in(&app.state, "hs@test.local", Role::Patient).await;
+    let me = call(&app, &patient, Method::GET, "/api/auth/me", None)
+        .await
+        .json();
+    let a = me["patient_id"].as_str().expect("patient").to_owned();
+    let (endpoint, inbox) = receiver().await;
+    inbox.lock().expect("inbox").fail = 2;
+    let mut channel = rest_hook(&endpoint, "id-only");
+    channel["extension"] = json!([{"url": HEARTBEAT, "valueUnsignedInt": 60}]);
+    let id = subscribe(&app, &patient, &subscription("observation", None, channel)).await;
+    let observation_id = admin_create(&app, observation(&a)).await;
+
+    // Two failed handshakes: `error`, retried after 1 s then 2 s; no event is sent before.
+    dispatch(&app, &second, 2).await;
+    assert_eq!(shown_status(&app, &patient, &id).await, "error");
+    assert_eq!(
+        inbox.lock().expect("inbox").fail,
+        1,
+        "one attempt, no retry yet"
+    );
+    app.clock.advance(Duration::from_secs(1));
+    dispatch(&app, &second, 2).await;
+    assert_eq!(inbox.lock().expect("inbox").fail, 0);
+    assert!(kinds_for(&inbox, &id).is_empty());
+    app.clock.advance(Duration::from_secs(1));
+    dispatch(&app, &second, 1).await;
+    assert!(kinds_for(&inbox, &id).is_empty(), "the backoff is 2 s now");
+    app.clock.advance(Duration::from_secs(1));
+    dispatch(&app, &second, 2).await;
+    assert_eq!(kinds_for(&inbox, &id), ["handshake", "event-notification"]);
+    assert_eq!(
+        received_for(&inbox, &id),
+        [(
+            1,
+            format!("http://test.local/fhir/R4/Observation/{observation_id}")
+        )]
+    );
+    assert_eq!(shown_status(&app, &patient, &id).await, "active");
+    {
+        let received = inbox.lock().expect("inbox");
+        let handshake = &received.posts[0].1;
+        assert_eq!(handshake["type"], "history");
+        assert_eq!(status_of(handshake)["status"]["valueCode"], "requested");
+        assert_eq!(
+            received.posts[0].0["authorization"], "Bearer receiver-secret",
+            "the handshake carries the subscriber's headers"
+        );
+    }
+
+    // Heartbeat: none within the period after the last notification, then one per period.
+    app.clock.advance(Duration::from_secs(59));
+    dispatch(&app, &second, 2).await;
+    assert_eq!(kinds_for(&inbox, &id).len(), 2);
+    app.clock.advance(Duration::from_secs(2));
+    dispatch(&app, &second, 3).await;
+    assert_eq!(
+        kinds_for(&inbox, &id),
+        ["handshake", "event-notification", "heartbeat"],
+        "one heartbeat, not one per server"
+    );
+    {
+        let received = inbox.lock().expect("inbox");
+        let heartbeat = &received.posts.last().expect("heartbeat").1;
+        assert_eq!(
+            status_of(heartbeat)["events-since-subscription-start"]["valueString"],
+            "1"
+        );
+        assert!(events_of(heartbeat).is_empty());
+        assert_eq!(heartbeat["entry"].as_array().expect("entries").len(), 1);
+    }
+    app.clock.advance(Duration::from_secs(61));
+    dispatch(&app, &second, 2).await;
+    assert_eq!(kinds_for(&inbox, &id).len(), 4, "the next period's");
+
+    // An endpoint that never accepts: `off` after MAX_HANDSHAKES failures, then silence.
+    let removed = call(
+        &app,
+        &patient,
+        Method::DELETE,
+        &format!("/fhir/R4/Subscription/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    inbox.lock().expect("inbox").fail = 100;
+    let never = subscribe(
+        &app,
+        &patient,
+        &subscription("observation", None, rest_hook(&endpoint, "id-only")),
+    )
+    .await;
+    for attempt in 0..MAX_HANDSHAKES {
+        dispatch(&app, &second, 1).await;
+        // The wait after failure `attempt + 1`.
+        app.clock.advance(Duration::from_secs(1 << attempt));
+    }
+    dispatch(&app, &second, 2).await;
+    let refused = 100 - inbox.lock().expect("inbox").fail;
+    assert_eq!(refused, MAX_HANDSHAKES as usize, "one attempt per backoff");
+    assert_eq!(shown_status(&app, &patient, &never).await, "off");
+    let status = call(
+        &app,
+        &patient,
+        Method::GET,
+        &format!("/fhir/R4/Subscription/{never}/$status"),
+        None,
+    )
+    .await;
+    assert!(
+        status
+            .text()
+            .contains("handshake: the endpoint answered 500"),
+        "{}",
+        status.text()
+    );
+    // Turned back on by its owner: a new handshake, accepted.
+    inbox.lock().expect("inbox").fail = 0;
+    let again = call(
+        &app,
+        &patient,
+        Method::PUT,
+        &format!("/fhir/R4/Subscription/{never}"),
+        Some(&subscription(
+            "observation",
+            None,
+            rest_hook(&endpoint, "id-only"),
+        )),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(again.json()["status"], "requested");
+    dispatch(&app, &second, 1).await;
+    assert_eq!(kinds_for(&inbox, &never), ["handshake"]);
+    assert_eq!(shown_status(&app, &patient, &never).await, "active");
+}
+
+/// `backport-max-count` batches a rest-hook's events (one audit record per notification);
+/// `Subscription.end` turns it off when it comes; malformed values are `400`s.
+async fn end_and_max_count(options: SqlOptions) {
+    let app = TestApp::on(&options, Limits::default()).await;
+    let second = second_server(&app, &options).await;
+    let patient = signed_in(&app.state, "batch@test.local", Role::Patient).await;
+    let me = call(&app, &patient, Method::GET, "/api/auth/me", None)
+        .await
+        .json();
+    let a = me["patient_id"].as_str().expect("patient").to_owned();
+    let (endpoint, inbox) = receiver().await;
+    let max_count = |count: u64| {
+        let mut channel = rest_hook(&endpoint, "id-only");
+        channel["extension"] = json!([{"url": MAX_COUNT, "valuePositiveInt": count}]);
+        subscription("observation", None, channel)
+    };
+    for (mut bad, what) in [
+        (max_count(0), "maxCount 0"),
+        (max_count(2), "end without a time zone"),
+        (max_count(2), "end not a string"),
+    ] {
+        match what {
+            "end without a time zone" => bad["end"] = json!("2026-01-01T00:00:00"),
+            "end not a string" => bad["end"] = json!(5),
+            _ => {}
+        }
+        let refused = call(
+            &app,
+            &patient,
+            Method::POST,
+            "/fhir/R4/Subscription",
+            Some(&bad),
+        )
+        .await;
+        refused.assert_outcome(StatusCode::BAD_REQUEST, "value");
+    }
+    let mut body = max_count(2);
+    let end = app.clock.now() + Duration::from_secs(600);
+    body["end"] = json!(medilink_fhir::clock::format_instant(end));
+    let id = subscribe(&app, &patient, &body).await;
+    dispatch(&app, &second, 1).await;
+    assert_eq!(kinds_for(&inbox, &id), ["handshake"]);
+    let mut written = Vec::new();
+    for _ in 0..5 {
+        written.push(admin_create(&app, observation(&a)).await);
+    }
+    dispatch(&app, &second, 2).await;
+    let batches: Vec<Vec<u64>> = {
+        let received = inbox.lock().expect("inbox");
+        received.posts[1..]
+            .iter()
+            .map(|(_, body)| events_of(body).iter().map(|e| e.0).collect())
+            .collect()
+    };
+    assert_eq!(batches, [vec![1, 2], vec![3, 4], vec![5]]);
+    assert_eq!(
+        received_for(&inbox, &id)
+            .iter()
+            .map(|(_, focus)| focus.rsplit('/').next().expect("id").to_owned())
+            .collect::<Vec<_>>(),
+        written
+    );
+    app.state.audit.flush().await;
+    let audited = app
+        .state
+        .audit_log
+        .list(&AuditFilter {
+            action: Some(Action::SubscriptionNotification),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audited.len(), 3, "one record per notification");
+    assert_eq!(
+        audited
+            .iter()
+            .map(|record| record.entry.patients.get(&a).map_or(0, Vec::len))
+            .sum::<usize>(),
+        5,
+        "naming every resource disclosed"
+    );
+    // Its end comes: off, and nothing more is sent.
+    app.clock.advance(Duration::from_secs(601));
+    dispatch(&app, &second, 1).await;
+    assert_eq!(shown_status(&app, &patient, &id).await, "off");
+    admin_create(&app, observation(&a)).await;
+    dispatch(&app, &second, 2).await;
+    assert_eq!(received_for(&inbox, &id).len(), 5);
+}
+
+#[tokio::test]
+async fn end_and_max_count_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
+    end_and_max_count(SqlOptions::new(url)).await;
+}
+
+#[tokio::test]
+async fn end_and_max_count_on_postgres() {
+    PostgresDatabase::run("the max-count test", |url| async move {
+        end_and_max_count(SqlOptions::new(url)).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn handshake_and_heartbeat_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/medilink.db?mode=rwc", dir.path().display());
+    handshake_and_heartbeat(SqlOptions::new(url)).await;
+}
+
+#[tokio::test]
+async fn handshake_and_heartbeat_on_postgres() {
+    PostgresDatabase::run("the handshake test", |url| async move {
+        handshake_and_heartbeat(SqlOptions::new(url)).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn subscriptions_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -855,4 +1170,126 @@ async fn the_capability_statement_declares_subscriptions() {
         .map(|operation| operation["name"].as_str().expect("name"))
         .collect();
     assert_eq!(operations, ["status", "events", "get-ws-binding-token"]);
+}
+
+/// The shipped topics as the Backport IG serves them in R4: `Basic` resources with the
+/// cross-version SubscriptionTopic extensions, found by `code=SubscriptionTopic`, each read
+/// at its id; the CapabilityStatement's topic canonicals are exactly their URLs. Another
+/// `Basic` search is the ordinary one (a stored `Basic` is found, no topic).
+#[tokio::test]
+async fn topics_are_served_as_basic_resources() {
+    const EXTENSION: &str =
+        "http://hl7.org/fhir/4.3/StructureDefinition/extension-SubscriptionTopic";
+    let app = TestApp::new().await;
+    let patient = signed_in(&app.state, "topics@test.local", Role::Patient).await;
+    for query in [
+        "code=SubscriptionTopic",
+        "code=http://hl7.org/fhir/fhir-types%7CSubscriptionTopic",
+    ] {
+        let found = call(
+            &app,
+            &patient,
+            Method::GET,
+            &format!("/fhir/R4/Basic?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+        let bundle = found.json();
+        assert_eq!(bundle["type"], "searchset");
+        assert_eq!(bundle["total"], 5, "{bundle}");
+    }
+    let bundle = app
+        .get("/fhir/R4/Basic?code=SubscriptionTopic")
+        .await
+        .json();
+    let mut urls = Vec::new();
+    for entry in bundle["entry"].as_array().expect("entries") {
+        let basic = &entry["resource"];
+        assert_eq!(basic["resourceType"], "Basic");
+        assert_eq!(basic["code"]["coding"][0]["code"], "SubscriptionTopic");
+        assert_eq!(
+            basic["code"]["coding"][0]["system"],
+            "http://hl7.org/fhir/fhir-types"
+        );
+        let extensions = basic["extension"].as_array().expect("extensions");
+        let url = extensions
+            .iter()
+            .find(|e| e["url"] == format!("{EXTENSION}.url"))
+            .expect("url")["valueUri"]
+            .as_str()
+            .expect("uri")
+            .to_owned();
+        let filters: Vec<&str> = extensions
+            .iter()
+            .filter(|e| e["url"] == format!("{EXTENSION}.canFilterBy"))
+            .map(|e| {
+                e["extension"]
+                    .as_array()
+                    .expect("parts")
+                    .iter()
+                    .find(|part| part["url"] == "filterParameter")
+                    .expect("parameter")["valueString"]
+                    .as_str()
+                    .expect("name")
+            })
+            .collect();
+        assert!(filters.contains(&"patient"), "{basic}");
+        assert!(
+            extensions
+                .iter()
+                .any(|e| e["url"] == format!("{EXTENSION}.resourceTrigger")),
+            "{basic}"
+        );
+        assert_eq!(
+            basic["modifierExtension"][0]["url"],
+            format!("{EXTENSION}.status")
+        );
+        // Each is read at its id, as its fullUrl says.
+        let id = basic["id"].as_str().expect("id");
+        assert_eq!(
+            entry["fullUrl"],
+            format!("http://test.local/fhir/R4/Basic/{id}")
+        );
+        let read = app.get(&format!("/fhir/R4/Basic/{id}")).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+        assert_eq!(&read.json(), basic);
+        urls.push(url);
+    }
+    // The observation topic filters as documented.
+    assert!(urls.contains(&format!("{TOPIC}observation")));
+    let statement = app.get("/fhir/R4/metadata").await.json();
+    let mut declared: Vec<String> = statement["rest"][0]["resource"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|entry| entry["type"] == "Subscription")
+        .expect("Subscription")["extension"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .map(|e| e["valueCanonical"].as_str().expect("canonical").to_owned())
+        .collect();
+    declared.sort();
+    urls.sort();
+    assert_eq!(
+        declared, urls,
+        "the CapabilityStatement names the same topics"
+    );
+    // Any other Basic search is the store's: a stored Basic, no topic.
+    let stored = admin_create(
+        &app,
+        json!({"resourceType": "Basic", "code": {"text": "note"}}),
+    )
+    .await;
+    let other = app.get("/fhir/R4/Basic").await.json();
+    let ids: Vec<&str> = other["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|entry| entry["resource"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [stored.as_str()]);
+    let missing = app.get("/fhir/R4/Basic/subscription-topic-nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

@@ -6,4 +6,5 @@ mod export;
 mod mail;
 mod metrics;
 mod outbox_crash;
+mod subscriptions;
 mod two_workers;
