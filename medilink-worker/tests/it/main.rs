@@ -6,4 +6,5 @@ mod export;
 mod mail;
 mod metrics;
 mod outbox_crash;
+mod release;
 mod two_workers;
