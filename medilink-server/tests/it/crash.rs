@@ -234,14 +234,34 @@ async fn crash_rounds(data_dir: &std::path::Path, url: &str) {
                 seen.clone(),
             ))])
             .collect();
-        // A pseudo-random moment between 0.7 and 2.2 s.
+        // Once this round has answered a create, a transaction and an upload (however loaded
+        // the machine is; at most 60 s), a pseudo-random moment 0.2 to 1.7 s later.
+        let before = {
+            let seen = seen.lock().expect("seen");
+            let answered = seen.transactions.iter().filter(|t| t.2).count();
+            (seen.created.len(), answered, seen.uploads.len())
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = {
+                let seen = seen.lock().expect("seen");
+                let answered = seen.transactions.iter().filter(|t| t.2).count();
+                (seen.created.len(), answered, seen.uploads.len())
+            };
+            if (now.0 > before.0 && now.1 > before.1 && now.2 > before.2)
+                || std::time::Instant::now() > deadline
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let nanos = u64::from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .expect("time")
                 .subsec_nanos(),
         );
-        tokio::time::sleep(Duration::from_millis(700 + (nanos + round * 397) % 1500)).await;
+        tokio::time::sleep(Duration::from_millis(200 + (nanos + round * 397) % 1500)).await;
         server.kill();
         for writer in writers {
             let _ = tokio::time::timeout(Duration::from_secs(30), writer).await;
