@@ -376,7 +376,11 @@ async fn check_uploads(
         )
         .await;
     let entries = documents["entry"].as_array().cloned().unwrap_or_default();
-    assert!(entries.len() >= uploads.len(), "{} documents", entries.len());
+    assert!(
+        entries.len() >= uploads.len(),
+        "{} documents",
+        entries.len()
+    );
     for entry in entries {
         let attachment = &entry["resource"]["content"][0]["attachment"];
         let key = attachment["url"].as_str().expect("blob key");

@@ -430,7 +430,12 @@ async fn an_s3_outage_fails_readiness_and_uploads_not_liveness() {
         proxy.port
     );
     let dir = tempfile::tempdir().expect("dir");
-    let added = user_add(dir.path(), "p@test.local", crate::support::PASSWORD, "patient");
+    let added = user_add(
+        dir.path(),
+        "p@test.local",
+        crate::support::PASSWORD,
+        "patient",
+    );
     assert!(added.status.success(), "{}", describe(&added));
     let server = Server::start_with(dir.path(), free_port(), |command| {
         command.args(["--blob-url", &blob_url]);
