@@ -7,7 +7,7 @@
 //! and its job runs to exactly one set of Observations (no lost job, no duplicate), no
 //! `DocumentReference` lacks its blob, the full-text index finds every answered transaction,
 //! the change feed has no gap, and `audit verify` passes; on SQLite and on PostgreSQL when
-//! `MEDILINK_TEST_POSTGRES_URL` is set. About 25 s per backend.
+//! `MEDILINK_TEST_POSTGRES_URL` is set. About 65 s per backend on the loaded 2-core machine.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
