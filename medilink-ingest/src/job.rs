@@ -400,7 +400,17 @@ impl DocumentIngest {
                 "title": file_name,
             }}],
         });
-        let stored = guarded.create(ctx, document).await?;
+        // The bytes first: a crash at any point leaves either nothing visible or a
+        // `DocumentReference` whose blob is whole (an unreferenced blob is invisible).
+        self.blobs.put(&blob_key, upload.bytes).await?;
+        let stored = match guarded.create(ctx, document).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                // Refused (or the store failed): the bytes do not stay.
+                let _ = self.blobs.delete(&blob_key).await;
+                return Err(err.into());
+            }
+        };
         let document_reference = stored.id.clone();
         let payload = IngestPayload {
             blob_key: blob_key.clone(),
@@ -411,9 +421,8 @@ impl DocumentIngest {
             content_type: kind.mime().to_owned(),
             size,
         };
-        let enqueued = match self.blobs.put(&blob_key, upload.bytes).await {
-            Ok(()) => {
-                let mut job = NewJob::of::<Self>(&payload)?;
+        let enqueued = match NewJob::of::<Self>(&payload) {
+            Ok(mut job) => {
                 job.owner = Some(upload.uploader);
                 job.max_attempts = MAX_ATTEMPTS;
                 self.queue.enqueue(job).await
@@ -427,7 +436,6 @@ impl DocumentIngest {
             }),
             Err(err) => {
                 // Undo: the document is not accepted, so neither its record nor its bytes stay.
-                let _ = self.blobs.delete(&blob_key).await;
                 let system = RequestContext::system();
                 let _ = self
                     .store
@@ -438,6 +446,7 @@ impl DocumentIngest {
                         None,
                     )
                     .await;
+                let _ = self.blobs.delete(&blob_key).await;
                 Err(err.into())
             }
         }

@@ -207,10 +207,11 @@ fn check_key(key: &str) -> FhirResult<()> {
     }
 }
 
-/// Converts an OpenDAL error (the one place that does): temporary failures are `Unavailable`.
+/// Converts an OpenDAL error (the one place that does): temporary failures, and those still
+/// failing after the retries (`persistent`: an S3 endpoint that is down), are `Unavailable`.
 #[cfg(any(feature = "blob-fs", feature = "blob-s3"))]
 fn convert(err: opendal::Error) -> FhirError {
-    if err.is_temporary() {
+    if err.is_temporary() || err.is_persistent() {
         FhirError::Unavailable {
             source: Box::new(err),
         }

@@ -359,3 +359,124 @@ async fn an_unwritable_blob_directory_is_named_by_readiness() {
     std::fs::rename(&moved, &blobs_dir).expect("move back");
     ready_becomes(&app, StatusCode::OK).await;
 }
+
+/// `GET path` of a server process: status and JSON body (`Null` when not JSON).
+async fn http_get(base: &str, path: &str) -> (StatusCode, serde_json::Value) {
+    let response = reqwest::get(format!("{base}{path}")).await.expect("answer");
+    let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// Polls a server process's readiness until it answers `want` (at most 30 s).
+async fn process_ready_becomes(base: &str, want: StatusCode) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = http_get(base, "/health/ready").await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness stayed {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Uploads a text PDF into `patient`'s record: status and JSON body.
+async fn upload(base: &str, token: &str, patient: &str) -> (StatusCode, serde_json::Value) {
+    let (content_type, body) = crate::support::multipart(patient, "report.pdf", b"%PDF-1.4 x");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/documents"))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("the upload gets an answer");
+    let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// The blob store on S3 (moto at `MEDILINK_TEST_S3_ENDPOINT`) behind a proxy that is cut: the
+/// server binary's readiness answers `503` naming the blob store and `200` when it returns;
+/// an upload during the outage answers `503` with an OperationOutcome and writes nothing (no
+/// `DocumentReference`); liveness and metrics stay `200`.
+#[tokio::test]
+async fn an_s3_outage_fails_readiness_and_uploads_not_liveness() {
+    use crate::support::process::{Server, describe, free_port, user_add};
+    let Ok(endpoint) = std::env::var("MEDILINK_TEST_S3_ENDPOINT") else {
+        eprintln!("skipping: MEDILINK_TEST_S3_ENDPOINT is not set");
+        return;
+    };
+    let bucket = format!("medilink-outage-{}", uuid::Uuid::new_v4().simple());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("create bucket");
+    assert!(created.status().is_success(), "{}", created.status());
+    let target = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut proxy = Proxy::start(&target).await;
+    let blob_url = format!(
+        "s3://{bucket}?endpoint=http://127.0.0.1:{}&region=us-east-1\
+         &access_key_id=testing&secret_access_key=testing",
+        proxy.port
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let added = user_add(
+        dir.path(),
+        "p@test.local",
+        crate::support::PASSWORD,
+        "patient",
+    );
+    assert!(added.status.success(), "{}", describe(&added));
+    let server = Server::start_with(dir.path(), free_port(), |command| {
+        command.args(["--blob-url", &blob_url]);
+    })
+    .await;
+    let base = server.base.clone();
+    let token = server.token("p@test.local", crate::support::PASSWORD).await;
+    let patient = server.get(&token, "/api/auth/me").await["patient_id"]
+        .as_str()
+        .expect("patient id")
+        .to_owned();
+    let documents = format!("/fhir/R4/DocumentReference?patient={patient}&_summary=count");
+    process_ready_becomes(&base, StatusCode::OK).await;
+    let (status, body) = upload(&base, &token, &patient).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "control: {body}");
+    assert_eq!(server.get(&token, &documents).await["total"], 1);
+    // S3 goes away: the port is closed and its connections cut.
+    proxy.down();
+    let down = process_ready_becomes(&base, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(down["failing"], serde_json::json!(["blob-store"]), "{down}");
+    for probe in ["/health", "/metrics"] {
+        assert_eq!(http_get(&base, probe).await.0, StatusCode::OK, "{probe}");
+    }
+    let started = std::time::Instant::now();
+    let (status, body) = upload(&base, &token, &patient).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.get(&token, &documents).await["total"],
+        1,
+        "nothing written"
+    );
+    // S3 is back on the same port: ready again, uploads accepted, without a restart.
+    proxy.up().await;
+    process_ready_becomes(&base, StatusCode::OK).await;
+    let (status, body) = upload(&base, &token, &patient).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(server.get(&token, &documents).await["total"], 2);
+}

@@ -6,5 +6,6 @@ mod export;
 mod mail;
 mod metrics;
 mod outbox_crash;
+mod release;
 mod subscriptions;
 mod two_workers;
