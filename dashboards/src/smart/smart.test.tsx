@@ -38,6 +38,8 @@ const REQUEST: AuthorizationRequest = {
   ],
   patient: { id: 'p1', name: 'Ada Example' },
   launch: false,
+  remembered: false,
+  patients: null,
 };
 
 describe('scopes in words', () => {

@@ -92,7 +92,7 @@ impl Subscriptions {
             Err(err) => return Err(err),
         };
         let spec = SubscriptionSpec::parse(&parse_json(&stored)?)?;
-        let Some(caller) = self.caller_of(&state.owner).await? else {
+        let Some(caller) = self.caller_of(state).await? else {
             return Ok(());
         };
         report.events += self.number(guard, state, &spec, &caller).await?;
