@@ -1145,15 +1145,19 @@ async fn two_servers_sharing_redis_one_authorizes_the_other_exchanges() {
         let first = TestApp::build(&options, Limits::default(), settings, Some(kv.clone())).await;
         let second = second_server(&first, &options, kv).await;
         let (alice, a) = patient(&first, "alice@test.local").await;
-        let client = registered(&first, public_client("launch/patient patient/Patient.r")).await;
-        let code = code(
+        let client = registered(
+            &first,
+            public_client("launch/patient patient/Patient.r offline_access"),
+        )
+        .await;
+        let first_code = code(
             &first,
             &client,
             &alice,
             &["launch/patient", "patient/Patient.r"],
         )
         .await;
-        let (status, tokens) = exchange(&second, &client, &code, VERIFIER).await;
+        let (status, tokens) = exchange(&second, &client, &first_code, VERIFIER).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
         let access = tokens["access_token"].as_str().expect("access");
         assert_eq!(
@@ -1163,12 +1167,84 @@ async fn two_servers_sharing_redis_one_authorizes_the_other_exchanges() {
             StatusCode::OK
         );
         // The reuse is seen by the first server, and revokes the token on both.
-        let (status, _) = exchange(&first, &client, &code, VERIFIER).await;
+        let (status, _) = exchange(&first, &client, &first_code, VERIFIER).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
             get_as(&second, access, &format!("/fhir/R4/Patient/{a}"))
                 .await
                 .status,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // A refresh token rotated at the first server and reused at the second: the family
+        // dies on both (its newest access and refresh tokens included).
+        let patient_read = format!("/fhir/R4/Patient/{a}");
+        let offline = ["launch/patient", "patient/Patient.r", "offline_access"];
+        let fresh = code(&first, &client, &alice, &offline).await;
+        let (status, tokens) = exchange(&first, &client, &fresh, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let refresh = tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        let refresh_with = |app: &TestApp, token: &str| {
+            let app = app.clone();
+            let token = token.to_owned();
+            let client = client.clone();
+            async move {
+                post_form(
+                    &app,
+                    "/oauth/token",
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", &token),
+                        ("client_id", &client),
+                    ],
+                )
+                .await
+            }
+        };
+        let (status, rotated) = refresh_with(&first, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        let rotated_access = rotated["access_token"].as_str().expect("access").to_owned();
+        let rotated_refresh = rotated["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        assert_eq!(
+            get_as(&second, &rotated_access, &patient_read).await.status,
+            StatusCode::OK
+        );
+        let (status, answer) = refresh_with(&second, &refresh).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        assert_eq!(
+            get_as(&first, &rotated_access, &patient_read).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _) = refresh_with(&first, &rotated_refresh).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // An access token revoked (RFC 7009) at the first server is refused at the second
+        // (which accepted it before: the control).
+        let another = code(&first, &client, &alice, &offline).await;
+        let (_, tokens) = exchange(&second, &client, &another, VERIFIER).await;
+        let access = tokens["access_token"].as_str().expect("access").to_owned();
+        assert_eq!(
+            get_as(&second, &access, &patient_read).await.status,
+            StatusCode::OK
+        );
+        let (status, _) = post_form(
+            &first,
+            "/oauth/revoke",
+            &[("token", &access), ("client_id", &client)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            get_as(&second, &access, &patient_read).await.status,
             StatusCode::UNAUTHORIZED
         );
         redis.clear().await.expect("clear");
