@@ -4,6 +4,8 @@
 // - standalone launch: the app sends the browser to authorize → the SMART sign-in with TOTP
 //   → the consent screen (axe-checked; one scope unticked) → the app's callback with a code →
 //   the app exchanges it with PKCE and reads the patient, whose narrowed scope is enforced;
+// - remembered decision: launching again with the scopes she approved skips the screen;
+// - physician standalone launch: a picker of the consented patients; the token is the chosen's;
 // - EHR launch: the physician's "Launch app" on a consented patient opens the app, which gets
 //   that patient; the app's token reads nothing of a patient who did not consent, and a
 //   launch for them is refused (no menu, and 404 from the API).
@@ -193,6 +195,44 @@ await run('standalone launch: authorize → sign-in with TOTP → consent (one s
   expect(result.conditions.status === 403, `Condition search with the narrowed scope: ${result.conditions.status}`);
   const apps = await api('GET', '/api/smart/authorizations', adaSession.token);
   expect(apps.status === 200 && apps.json.some((a) => a.client_id === clientId && !a.scopes.includes('patient/Condition.rs')), `Connected apps: ${JSON.stringify(apps.json)}`);
+  await page.close();
+});
+
+await run('remembered decision: launching again with the scopes she approved skips the consent screen (still signing in)', async () => {
+  const page = await newPage();
+  watch(page);
+  const approved = SCOPE.replace(' patient/Condition.rs', '');
+  await page.goto(`${app.origin}/standalone?scope=${encodeURIComponent(approved)}`);
+  await page.waitForURL(/\/smart\/login/);
+  await smartSignIn(page, ada, adaSession.secret);
+  await page.waitForURL(`${app.origin}/callback**`);
+  await page.locator('#result').filter({ hasText: `patient: ${ada.given} ${ada.family}` }).waitFor();
+  const result = app.results.at(-1);
+  expect(result.tokenStatus === 200 && result.token.patient === adaPatient, `token: ${result.tokenStatus} ${JSON.stringify(result.token)}`);
+  expect(result.token.scope.split(' ').sort().join(' ') === approved.split(' ').sort().join(' '), `scopes granted without the screen: ${result.token.scope}`);
+  await page.close();
+});
+
+await run('physician standalone launch: a patient picker lists the consented patients only; the token is for the one chosen', async () => {
+  const page = await newPage();
+  watch(page);
+  await page.goto(`${app.origin}/standalone`);
+  await page.waitForURL(/\/smart\/login/);
+  await smartSignIn(page, doctor, doctorSession.secret);
+  await page.getByRole('heading', { name: 'Allow E2E Growth Chart to use your data?', level: 1 }).waitFor();
+  const picker = page.getByTestId('smart-patient-picker');
+  await picker.waitFor();
+  const options = await picker.locator('option').evaluateAll((nodes) => nodes.map((node) => node.value).filter(Boolean));
+  expect(options.length === 1 && options[0] === adaPatient, `the picker lists ${JSON.stringify(options)}, not only ${adaPatient}`);
+  await expectAccessible(page, 'SMART consent screen with a patient picker');
+  await picker.selectOption(adaPatient);
+  await page.getByRole('button', { name: 'Allow', exact: true }).click();
+  await page.waitForURL(`${app.origin}/callback**`);
+  await page.locator('#result').filter({ hasText: `patient: ${ada.given} ${ada.family}` }).waitFor();
+  const result = app.results.at(-1);
+  expect(result.token.patient === adaPatient, `picked patient context ${result.token.patient}, not ${adaPatient}`);
+  expect(result.token.fhirUser === `${fhirBase}/Practitioner/${doctorSession.id}`, `fhirUser ${result.token.fhirUser}`);
+  expect(result.other && result.other.status !== 200, `the picked launch read a patient without consent: ${result.other?.status}`);
   await page.close();
 });
 

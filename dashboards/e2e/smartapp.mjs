@@ -1,5 +1,6 @@
 // A tiny SMART app for the browser tests (issue #17): a node HTTP server on a free port that
-// does what a real app does, with nothing from the EHR but its URLs. `/standalone` and
+// does what a real app does, with nothing from the EHR but its URLs. `/standalone` (its scopes
+// overridden by `?scope=`) and
 // `/launch?iss&launch` (EHR launch) find the endpoints in `{iss}/.well-known/smart-configuration`,
 // make a PKCE S256 verifier and a state, and send the browser to `authorization_endpoint`;
 // `/callback` checks the state, exchanges the code at `token_endpoint` (public client:
@@ -35,7 +36,7 @@ export async function startSmartApp({ fhirBase, scope }) {
           response_type: 'code',
           client_id: clientId,
           redirect_uri: app.redirectUri,
-          scope: launch ? scope.replace('launch/patient', 'launch') : scope,
+          scope: launch ? scope.replace('launch/patient', 'launch') : (url.searchParams.get('scope') ?? scope),
           state,
           aud: iss,
           code_challenge: b64url(createHash('sha256').update(verifier).digest()),

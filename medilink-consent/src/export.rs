@@ -641,8 +641,11 @@ where
     Ok(Some(count))
 }
 
-/// The job `id` of `kind` if the caller of `ctx` requested it (or is an admin and `admins`
-/// may see such jobs) and it was not cancelled; otherwise it does not exist.
+/// The job `id` of `kind` if the caller of `ctx` requested it (or is an admin in their own
+/// session and `admins` may see such jobs) and it was not cancelled; otherwise it does not
+/// exist. A job is seen through the SMART app it was kicked off through only (issue #17),
+/// and a job of the requester's own session through no app; a Backend Services client (an
+/// admin through its app) sees its own jobs only.
 pub(crate) async fn visible_job(
     jobs: &dyn JobQueue,
     ctx: &RequestContext,
@@ -655,8 +658,10 @@ pub(crate) async fn visible_job(
     };
     let uuid = Uuid::parse_str(id).map_err(|_| not_found(id))?;
     let job = jobs.get(uuid).await?.ok_or_else(|| not_found(id))?;
-    let owner = job.owner.as_deref() == Some(user_id.0.as_str());
-    let admin = admins && *role == Role::Admin;
+    let job_app = job.payload["run_as"]["app"]["client_id"].as_str();
+    let caller_app = ctx.caller().app().map(|app| app.client_id.as_str());
+    let owner = job.owner.as_deref() == Some(user_id.0.as_str()) && job_app == caller_app;
+    let admin = admins && *role == Role::Admin && caller_app.is_none();
     if job.kind != kind || job.status == JobStatus::Cancelled || !(owner || admin) {
         return Err(not_found(id));
     }

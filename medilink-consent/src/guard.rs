@@ -221,6 +221,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
     fn restriction(&self, principal: &Caller, grants: Arc<[Grant]>) -> Restriction {
         let principal = principal.clone();
         let now = self.consents.now();
+        let app = principal.clone();
         Restriction::new(move |resource_type| {
             match access(&principal, resource_type, &grants, now) {
                 Access::All => Visibility::All,
@@ -231,6 +232,7 @@ impl<S: ResourceStore> ConsentGuard<S> {
                 },
             }
         })
+        .with_criteria(move |resource_type| scopes::hop_criteria(&app, resource_type))
     }
 
     /// Whether the caller may see the resource at all (judged by its newest live version).
@@ -242,7 +244,9 @@ impl<S: ResourceStore> ConsentGuard<S> {
         resource_type: ResourceType,
         id: &ResourceId,
     ) -> FhirResult<bool> {
-        if access(principal, resource_type, grants, self.consents.now()) == Access::All {
+        if access(principal, resource_type, grants, self.consents.now()) == Access::All
+            && principal.app().is_none()
+        {
             return Ok(true);
         }
         let mut before_seq = None;
@@ -393,19 +397,24 @@ impl<S: ResourceStore> ConsentGuard<S> {
             }
             HistoryScope::Type(resource_type) => {
                 match access(&principal, *resource_type, &grants, now) {
-                    Access::All => self.inner.history(ctx, query).await,
+                    // An app's granular scope still decides each version.
+                    Access::All if principal.app().is_none() => {
+                        self.inner.history(ctx, query).await
+                    }
                     Access::Denied(_) => Err(FhirError::Forbidden {
                         reason: "this role may not access this data",
                     }),
-                    Access::Patients { .. } => {
+                    Access::All | Access::Patients { .. } => {
                         self.filtered_history(ctx, &principal, &grants, query).await
                     }
                 }
                 .map(|page| self.disclose_history(ctx, page))
             }
             HistoryScope::System => {
+                // An admin's app (a Backend Services client) sees what its scopes allow.
                 let admin = matches!(principal, Caller::System)
-                    || principal.role() == Some(medilink_platform::Role::Admin);
+                    || (principal.role() == Some(medilink_platform::Role::Admin)
+                        && principal.app().is_none());
                 if admin {
                     self.inner.history(ctx, query).await
                 } else if matches!(principal, Caller::Anonymous) {
@@ -770,9 +779,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
             .find_by_identifier(ctx, resource_type, system, value)
             .await?;
         match access(&principal, resource_type, &grants, self.consents.now()) {
-            Access::All => Ok(ids),
+            Access::All if principal.app().is_none() => Ok(ids),
             Access::Denied(_) => Ok(Vec::new()),
-            Access::Patients { .. } => {
+            Access::All | Access::Patients { .. } => {
                 let mut visible = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Ok(stored) = self.inner.read(ctx, resource_type, &id).await
@@ -789,19 +798,18 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     async fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchPage> {
         let principal = ctx.caller().clone();
         let grants = self.grants(&principal).await?;
-        // A SMART app's granular scope (issue #17) is a criterion of the query.
-        let mut query = std::borrow::Cow::Borrowed(query);
-        if let Some(criterion) = scopes::category_criterion(&principal, query.resource_type)? {
-            query.to_mut().criteria.push(criterion);
-        }
-        let query = query.as_ref();
+        // A SMART app's granular scope (issue #17) is a criterion of the restriction, which
+        // the planner applies to the searched type and at every chain and `_has` hop: a type
+        // it limits that has no `category` cannot be searched at all.
+        scopes::category_criterion(&principal, query.resource_type)?;
+        let through_app = principal.app().is_some();
         let mut page = match access(
             &principal,
             query.resource_type,
             &grants,
             self.consents.now(),
         ) {
-            Access::All => self.inner.search(ctx, query).await?,
+            Access::All if !through_app => self.inner.search(ctx, query).await?,
             Access::Denied(reason) => {
                 return Err(FhirError::Forbidden {
                     reason: match reason {
@@ -810,7 +818,9 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
                     },
                 });
             }
-            Access::Patients { .. } => {
+            // An app's scopes restrict the hops (types it may not read, categories) even
+            // where the user sees every resource of the searched type.
+            Access::All | Access::Patients { .. } => {
                 let mut restricted = query.clone();
                 restricted.criteria.push(Criterion::Restricted(
                     self.restriction(&principal, grants.clone()),
@@ -836,7 +846,8 @@ impl<S: ResourceStore> ResourceStore for ConsentGuard<S> {
     ) -> FhirResult<Vec<StoredResource>> {
         let principal = ctx.caller().clone();
         let platform = matches!(principal, Caller::System)
-            || principal.role() == Some(medilink_platform::Role::Admin);
+            || (principal.role() == Some(medilink_platform::Role::Admin)
+                && principal.app().is_none());
         if !platform {
             return Err(FhirError::Forbidden {
                 reason: "the change feed is for the platform",

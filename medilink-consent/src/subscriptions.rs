@@ -190,14 +190,22 @@ impl Subscriptions {
         })
     }
 
-    /// The owner's caller now: `None` when the account is gone or not active.
-    pub(crate) async fn caller_of(&self, owner: &UserId) -> FhirResult<Option<Caller>> {
+    /// The caller `state`'s notifications are decided for now: its owner, through the SMART
+    /// app it was created with (issue #17: the app's scopes, granular categories included,
+    /// never the owner's full rights); `None` when the account is gone or not active.
+    pub(crate) async fn caller_of(&self, state: &SubscriptionState) -> FhirResult<Option<Caller>> {
         Ok(self
             .accounts
-            .user(owner)
+            .user(&state.owner)
             .await?
             .filter(|user| user.status == AccountStatus::Active)
-            .map(|user| Caller::user(user.id, user.role, true, user.patient_id)))
+            .map(|user| {
+                let caller = Caller::user(user.id, user.role, true, user.patient_id);
+                match &state.app {
+                    Some(app) => caller.through_app(app.clone()),
+                    None => caller,
+                }
+            }))
     }
 
     /// Creates a subscription owned by `ctx`'s caller at FHIR base `base`.
@@ -230,6 +238,7 @@ impl Subscriptions {
                 status,
                 position: stored.seq,
                 created_at: self.clock.now(),
+                app: ctx.caller().app().cloned(),
             })
             .await?;
         self.read(ctx, stored.id.as_str()).await
@@ -586,7 +595,7 @@ impl Subscriptions {
         if state.events <= binding.cursor {
             return Ok(Some(Vec::new()));
         }
-        let Some(caller) = self.caller_of(&state.owner).await? else {
+        let Some(caller) = self.caller_of(&state).await? else {
             return Ok(None);
         };
         let stored = self

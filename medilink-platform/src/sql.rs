@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[SqlMigration] = &[
         sqlite: include_str!("../../migrations/sqlite/0013_subscriptions.sql"),
         postgres: include_str!("../../migrations/postgres/0013_subscriptions.sql"),
     },
+    SqlMigration {
+        name: "0016_smart_subscriptions",
+        sqlite: include_str!("../../migrations/sqlite/0016_smart_subscriptions.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_smart_subscriptions.sql"),
+    },
 ];
 
 /// Applies the platform's pending [`MIGRATIONS`] on the store's database (after the store's
@@ -905,7 +910,8 @@ mod tests {
                 "0010_admin",
                 "0011_audit_detail",
                 "0012_smart",
-                "0013_subscriptions"
+                "0013_subscriptions",
+                "0016_smart_subscriptions"
             ]
         );
         let log = SqlAuditLog {

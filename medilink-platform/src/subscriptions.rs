@@ -12,6 +12,7 @@ use medilink_fhir::FhirResult;
 use time::OffsetDateTime;
 
 use crate::UserId;
+use crate::smart::scopes::AppAccess;
 
 /// The delivery status of a subscription (the Backport IG's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,9 @@ pub struct NewSubscription {
     pub position: u64,
     /// When it was created.
     pub created_at: OffsetDateTime,
+    /// The SMART app it was created through (issue #17): its notifications are decided with
+    /// the app's scopes. `None`: the owner's own session.
+    pub app: Option<AppAccess>,
 }
 
 /// A subscription's delivery state.
@@ -99,6 +103,8 @@ pub struct SubscriptionState {
     pub next_attempt_at: Option<OffsetDateTime>,
     /// The last delivery error (no patient data: a status code or a transport error kind).
     pub last_error: Option<String>,
+    /// The SMART app it was created through, if any (see [`NewSubscription::app`]).
+    pub app: Option<AppAccess>,
 }
 
 /// An event to number: one version of a resource that matched the subscription's topic.

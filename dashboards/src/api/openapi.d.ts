@@ -238,7 +238,7 @@ export interface paths {
     get: operations["smartRequest"];
   };
   "/api/smart/requests/{request_id}/decision": {
-    /** Approve (with the scopes granted, a subset of those requested) or deny a SMART authorization request; the browser goes to redirect_to (audited). */
+    /** Approve (with the scopes granted, a subset of those requested, and the patient picked when the request lists patients) or deny a SMART authorization request; the browser goes to redirect_to (audited). A patient who did not consent to the user: 403. */
     post: operations["smartDecision"];
   };
 }
@@ -581,6 +581,8 @@ export interface components {
     Decision: {
       /** @description Approve (true) or deny. */
       approve: boolean;
+      /** @description The patient picked (one of the request's `patients`; required when it has them). */
+      patient_id?: string | null;
       /** @description The scopes granted: a subset of the requested ones. */
       scopes?: string[];
     };
@@ -1302,6 +1304,16 @@ export interface components {
       /** @description Whether it is an EHR launch (a physician opened the app for a patient). */
       launch: boolean;
       patient: null | components["schemas"]["PatientView"];
+      /**
+       * @description The patients to pick from (a physician's standalone launch asking for
+       * `launch/patient`: the patients who consented to them; null: nothing to pick).
+       */
+      patients: components["schemas"]["PatientView"][] | null;
+      /**
+       * @description Whether the user already approved the app for every scope asked (and did not revoke
+       * it): the screen decides at once, approving the scopes asked.
+       */
+      remembered: boolean;
       scopes: components["schemas"]["ScopeView"][];
     };
     /** @description Tokens handed to a client after a successful login or refresh. */
@@ -2644,7 +2656,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** Approve (with the scopes granted, a subset of those requested) or deny a SMART authorization request; the browser goes to redirect_to (audited). */
+  /** Approve (with the scopes granted, a subset of those requested, and the patient picked when the request lists patients) or deny a SMART authorization request; the browser goes to redirect_to (audited). A patient who did not consent to the user: 403. */
   smartDecision: {
     parameters: {
       path: {

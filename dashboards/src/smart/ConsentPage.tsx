@@ -2,9 +2,11 @@
 // server's `/oauth/authorize` sends the browser): which app asks, for which patient, the scopes
 // it asks for in plain words (a required one cannot be unticked), then Approve or Deny. The
 // server answers where the browser goes next (the app's redirect URI, with a code or
-// `error=access_denied`).
+// `error=access_denied`). A request the user approved before (a remembered decision covering
+// every scope asked) is decided at once without the screen; a physician's standalone launch
+// picks one of the patients who consented to them.
 
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router-dom';
 import { ApiError } from '../api/client';
@@ -30,9 +32,14 @@ export function requestRefusal(error: unknown): string | null {
 function ConsentForm({ requestId, request, leave }: { requestId: string; request: AuthorizationRequest; leave: (url: string) => void }) {
   const client = useClient();
   const [chosen, setChosen] = useState<Set<string>>(() => new Set(request.scopes.map((s) => s.scope)));
+  const [picked, setPicked] = useState('');
   const decide = useMutation({
     mutationFn: (approve: boolean) =>
-      smartApi.decide(client, requestId, { approve, scopes: approve ? request.scopes.filter((s) => s.required || chosen.has(s.scope)).map((s) => s.scope) : [] }),
+      smartApi.decide(client, requestId, {
+        approve,
+        scopes: approve ? request.scopes.filter((s) => s.required || chosen.has(s.scope)).map((s) => s.scope) : [],
+        ...(approve && request.patients ? { patient_id: picked } : {}),
+      }),
     onSuccess: (answer) => leave(answer.redirect_to),
   });
   const toggle = (scope: string, on: boolean) => {
@@ -69,6 +76,19 @@ function ConsentForm({ requestId, request, leave }: { requestId: string; request
           </>
         ) : null}
       </dl>
+      {request.patients ? (
+        <label className="field">
+          <span>{t('smart.pick')}</span>
+          <select data-testid="smart-patient-picker" required value={picked} onChange={(e) => setPicked(e.target.value)} disabled={decide.isPending}>
+            <option value="">{t('smart.pick.none')}</option>
+            {request.patients.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name || p.id}
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
       <fieldset>
         <legend>{t('smart.asks')}</legend>
         <ul className="plain-list smart-scopes">
@@ -106,6 +126,27 @@ function ConsentForm({ requestId, request, leave }: { requestId: string; request
   );
 }
 
+/** A remembered decision: approved again at once with the scopes asked (no screen). */
+function Remembered({ requestId, request, leave }: { requestId: string; request: AuthorizationRequest; leave: (url: string) => void }) {
+  const client = useClient();
+  const started = useRef(false);
+  const decide = useMutation({
+    mutationFn: () => smartApi.decide(client, requestId, { approve: true, scopes: request.scopes.map((s) => s.scope) }),
+    onSuccess: (answer) => leave(answer.redirect_to),
+  });
+  useEffect(() => {
+    if (started.current) return;
+    started.current = true;
+    decide.mutate();
+  }, [decide]);
+  return (
+    <div className="card auth-card" data-testid="smart-remembered">
+      <p>{t('smart.remembered', { app: request.client.name })}</p>
+      <FormError error={decide.error} />
+    </div>
+  );
+}
+
 export function ConsentPage({ leave = leavePage }: { leave?: (url: string) => void }) {
   const client = useClient();
   const [search] = useSearchParams();
@@ -130,7 +171,13 @@ export function ConsentPage({ leave = leavePage }: { leave?: (url: string) => vo
   }
   return (
     <div className="auth-page">
-      {request.isPending ? <Loading label={t('smart.loading')} /> : <ConsentForm requestId={requestId} request={request.data} leave={leave} />}
+      {request.isPending ? (
+        <Loading label={t('smart.loading')} />
+      ) : request.data.remembered ? (
+        <Remembered requestId={requestId} request={request.data} leave={leave} />
+      ) : (
+        <ConsentForm requestId={requestId} request={request.data} leave={leave} />
+      )}
     </div>
   );
 }

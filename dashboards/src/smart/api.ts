@@ -25,12 +25,18 @@ export interface AuthorizationRequest {
   scopes: RequestedScope[];
   patient: { id: string; name: string } | null;
   launch: boolean;
+  /** The user approved this app for every scope asked before: decided at once, no screen. */
+  remembered: boolean;
+  /** A physician's standalone launch: the consented patients to pick from (else null). */
+  patients: { id: string; name: string }[] | null;
 }
 
 /** `POST /api/smart/requests/{request_id}/decision`. */
 export interface Decision {
   approve: boolean;
   scopes: string[];
+  /** The patient picked, when the request lists `patients`. */
+  patient_id?: string;
 }
 
 /** One remembered decision of the signed-in user (`GET /api/smart/authorizations`). */

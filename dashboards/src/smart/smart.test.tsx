@@ -38,6 +38,8 @@ const REQUEST: AuthorizationRequest = {
   ],
   patient: { id: 'p1', name: 'Ada Example' },
   launch: false,
+  remembered: false,
+  patients: null,
 };
 
 describe('scopes in words', () => {
@@ -136,6 +138,29 @@ describe('ConsentPage', () => {
     cleanup();
     renderWithServer(<ConsentPage leave={vi.fn()} />, consentServer([], [403, outcome('forbidden', 'another user')]), { me: PATIENT, path: '/smart/authorize?request=r1' });
     expect((await screen.findByRole('alert')).textContent).toContain('another user');
+  });
+
+  it('decides a remembered request at once, with the scopes asked and no screen', async () => {
+    const decisions: Call[] = [];
+    const leave = vi.fn();
+    renderWithServer(<ConsentPage leave={leave} />, consentServer(decisions, [200, { ...REQUEST, remembered: true }]), { me: PATIENT, path: '/smart/authorize?request=r1' });
+    await waitFor(() => expect(leave).toHaveBeenCalledWith('https://growth.example/cb?code=abc&state=s'));
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0].body).toEqual({ approve: true, scopes: REQUEST.scopes.map((s) => s.scope) });
+    expect(screen.queryByRole('button', { name: 'Allow' })).toBeNull();
+  });
+
+  it("sends the patient a physician picks (the picker lists the request's patients)", async () => {
+    const decisions: Call[] = [];
+    const leave = vi.fn();
+    const picking = { ...REQUEST, patient: null, patients: [{ id: 'p1', name: 'Ada Example' }, { id: 'p2', name: 'Ben Example' }] };
+    renderWithServer(<ConsentPage leave={leave} />, consentServer(decisions, [200, picking]), { me: PATIENT, path: '/smart/authorize?request=r1' });
+    const picker = (await screen.findByTestId('smart-patient-picker')) as HTMLSelectElement;
+    expect(Array.from(picker.options).map((o) => o.value)).toEqual(['', 'p1', 'p2']);
+    fireEvent.change(picker, { target: { value: 'p2' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Allow' }));
+    await waitFor(() => expect(leave).toHaveBeenCalled());
+    expect(decisions[0].body).toEqual({ approve: true, scopes: REQUEST.scopes.map((s) => s.scope), patient_id: 'p2' });
   });
 
   it('is in Hindi when the user reads Hindi', async () => {

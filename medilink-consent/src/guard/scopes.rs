@@ -1,7 +1,9 @@
 //! A SMART app's granular scopes in the guard (issue #17): `patient/Observation.rs?category=…`
 //! limits the app to resources of those categories — planned into a search as a `category`
-//! criterion of the searched type (so totals and paging count only those), and checked on
-//! every single resource the guard decides on (reads, includes, history).
+//! criterion of the search restriction, which the planner applies to the searched type and
+//! at every chain and `_has` hop into it (so totals and paging count only those, and no
+//! criterion can test an excluded resource), and checked on every single resource the guard
+//! decides on (reads, includes, history, subscription notifications).
 
 use medilink_fhir::search::{Criterion, Modifier, SearchValue, TokenValue, registry};
 use medilink_fhir::{FhirError, FhirResult, ResourceType, StoredResource};
@@ -41,6 +43,18 @@ pub(super) fn category_criterion(
         modifier: Modifier::None,
         values,
     }))
+}
+
+/// The criteria a search restriction applies to every resource of `resource_type` the query
+/// reaches — the searched type and every chain and `_has` hop into it: the caller's app's
+/// category criterion; a type its granular scopes limit that has no `category` parameter
+/// matches nothing.
+pub(super) fn hop_criteria(principal: &Caller, resource_type: ResourceType) -> Vec<Criterion> {
+    match category_criterion(principal, resource_type) {
+        Ok(None) => Vec::new(),
+        Ok(Some(criterion)) => vec![criterion],
+        Err(_) => vec![Criterion::Ids(Vec::new())],
+    }
 }
 
 /// Whether the caller's app may see `stored` by its categories (always, without a granular

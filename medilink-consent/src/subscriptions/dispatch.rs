@@ -127,7 +127,7 @@ impl Subscriptions {
                 .await?;
             return Ok(());
         }
-        let Some(caller) = self.caller_of(&state.owner).await? else {
+        let Some(caller) = self.caller_of(state).await? else {
             return Ok(());
         };
         report.events += self.number(guard, state, &spec, &caller).await?;

@@ -160,19 +160,45 @@ pub enum Visibility {
 }
 
 /// A [`Visibility`] per resource type, decided by the caller's policy (a function, so that
-/// only the types a query reaches are decided).
+/// only the types a query reaches are decided), and criteria every resource of a type must
+/// meet besides (a SMART app's granular `?category=` scope): the planner applies both to the
+/// searched type and again at every chain and `_has` hop into a type.
 #[derive(Clone)]
-pub struct Restriction(Arc<dyn Fn(ResourceType) -> Visibility + Send + Sync>);
+pub struct Restriction {
+    decide: Arc<dyn Fn(ResourceType) -> Visibility + Send + Sync>,
+    criteria: Option<Arc<dyn Fn(ResourceType) -> Vec<Criterion> + Send + Sync>>,
+}
 
 impl Restriction {
     /// The restriction deciding each type with `decide`.
     pub fn new(decide: impl Fn(ResourceType) -> Visibility + Send + Sync + 'static) -> Self {
-        Restriction(Arc::new(decide))
+        Restriction {
+            decide: Arc::new(decide),
+            criteria: None,
+        }
+    }
+
+    /// The same restriction, where every resource of a type must also meet the criteria
+    /// `criteria` gives that type (ANDed; none: no more than its [`Visibility`]).
+    pub fn with_criteria(
+        mut self,
+        criteria: impl Fn(ResourceType) -> Vec<Criterion> + Send + Sync + 'static,
+    ) -> Self {
+        self.criteria = Some(Arc::new(criteria));
+        self
     }
 
     /// What may be seen of `resource_type`.
     pub fn of(&self, resource_type: ResourceType) -> Visibility {
-        (self.0)(resource_type)
+        (self.decide)(resource_type)
+    }
+
+    /// The criteria every visible resource of `resource_type` meets besides.
+    pub fn criteria(&self, resource_type: ResourceType) -> Vec<Criterion> {
+        self.criteria
+            .as_ref()
+            .map(|criteria| criteria(resource_type))
+            .unwrap_or_default()
     }
 }
 

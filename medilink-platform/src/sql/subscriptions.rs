@@ -25,7 +25,7 @@ pub struct SqlSubscriptionStore {
 }
 
 const COLUMNS: &str = "id, owner, topic, channel, status, position, events, delivered, \
-     attempts, next_attempt_at, last_error, base";
+     attempts, next_attempt_at, last_error, base, app";
 
 fn int(value: u64) -> SqlValue {
     i64::try_from(value).unwrap_or(i64::MAX).into()
@@ -52,6 +52,12 @@ fn state_from_row(row: &QueryResult) -> FhirResult<SubscriptionState> {
         next_attempt_at: next.map(from_micros),
         last_error: row.try_get_by_index(10).map_err(classify)?,
         base: row.try_get_by_index(11).map_err(classify)?,
+        app: {
+            let app: Option<String> = row.try_get_by_index(12).map_err(classify)?;
+            app.map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(|_| corrupt("subscription app"))?
+        },
     })
 }
 
@@ -78,7 +84,7 @@ impl SubscriptionStore for SqlSubscriptionStore {
     async fn create(&self, subscription: &NewSubscription) -> FhirResult<()> {
         self.execute(
             "INSERT INTO subscriptions (id, owner, topic, channel, base, status, position, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, app) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 subscription.id.as_str().into(),
                 subscription.owner.as_str().into(),
@@ -88,6 +94,11 @@ impl SubscriptionStore for SqlSubscriptionStore {
                 subscription.status.as_str().into(),
                 int(subscription.position),
                 to_micros(subscription.created_at).into(),
+                subscription
+                    .app
+                    .as_ref()
+                    .map(|app| serde_json::to_string(app).unwrap_or_default())
+                    .into(),
             ],
         )
         .await?;

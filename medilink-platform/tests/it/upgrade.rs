@@ -156,7 +156,8 @@ async fn an_old_database_opens_unchanged(url: String) {
             "0010_admin",
             "0011_audit_detail",
             "0012_smart",
-            "0013_subscriptions"
+            "0013_subscriptions",
+            "0016_smart_subscriptions"
         ]
     );
     store.close().await.expect("close");

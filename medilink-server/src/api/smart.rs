@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use medilink_fhir::clock::format_instant;
-use medilink_fhir::{ResourceId, ResourceType};
+use medilink_fhir::search::SearchQuery;
+use medilink_fhir::{FhirError, RequestContext, ResourceId, ResourceType};
 use medilink_platform::Role;
 use medilink_platform::smart::scopes::Scope;
 use medilink_platform::smart::{ClientStatus, SmartClient};
@@ -22,6 +23,7 @@ use crate::fhir::extract::Base;
 use crate::layers::audit::AuditNote;
 use crate::smart::SmartService;
 use crate::smart::authorize::{describe as describe_scope, not_found};
+use crate::smart::token::practitioner_id;
 use crate::state::AppState;
 
 /// The app asking.
@@ -69,6 +71,13 @@ pub(crate) struct SmartRequestView {
     patient: Option<PatientView>,
     /// Whether it is an EHR launch (a physician opened the app for a patient).
     launch: bool,
+    /// Whether the user already approved the app for every scope asked (and did not revoke
+    /// it): the screen decides at once, approving the scopes asked.
+    remembered: bool,
+    /// The patients to pick from (a physician's standalone launch asking for
+    /// `launch/patient`: the patients who consented to them; null: nothing to pick).
+    #[schema(required = true)]
+    patients: Option<Vec<PatientView>>,
 }
 
 /// The user's decision.
@@ -80,6 +89,9 @@ pub(crate) struct Decision {
     /// The scopes granted: a subset of the requested ones.
     #[serde(default)]
     scopes: Vec<String>,
+    /// The patient picked (one of the request's `patients`; required when it has them).
+    #[serde(default)]
+    patient_id: Option<String>,
 }
 
 /// Where the browser goes next.
@@ -201,22 +213,19 @@ impl AppState {
             .await?
             .ok_or_else(|| not_found("the app is no longer approved"))?;
         let mut patient = None;
-        if let Some(id) = SmartService::patient_context(principal, &pending) {
+        if let Some(id) = SmartService::patient_context(principal, &pending, None) {
             let id = ResourceId::new(id).map_err(ApiError::from)?;
             let stored = self
                 .store
                 .read(caller.context(), ResourceType::Patient, &id)
                 .await?;
-            let resource: Value = stored
-                .json
-                .as_deref()
-                .and_then(|json| serde_json::from_str(json).ok())
-                .unwrap_or_default();
-            patient = Some(PatientView {
-                id: id.as_str().to_owned(),
-                name: patient_name(&resource),
-            });
+            patient = Some(patient_view(&stored));
         }
+        let patients = match SmartService::picks_patient(principal, &pending) {
+            true => Some(self.pickable_patients(caller).await?),
+            false => None,
+        };
+        let remembered = self.smart.remembered(principal, &pending).await?;
         let scopes = pending
             .scopes
             .iter()
@@ -237,7 +246,115 @@ impl AppState {
             scopes,
             patient,
             launch: pending.launch.is_some(),
+            remembered,
+            patients,
         })
+    }
+
+    /// The patients the caller may pick for an app: those they may read (through the consent
+    /// guard: a physician's consented patients), the first [`MAX_PICKABLE`].
+    async fn pickable_patients(
+        &self,
+        caller: &RequestCaller,
+    ) -> Result<Vec<PatientView>, ApiError> {
+        let params = [("_count".to_owned(), MAX_PICKABLE.to_string())];
+        let query = SearchQuery::parse(ResourceType::Patient, &params, true)?;
+        let page = self.store.search(caller.context(), &query).await?;
+        Ok(page
+            .matches
+            .iter()
+            .filter(|stored| !stored.is_deleted())
+            .map(patient_view)
+            .collect())
+    }
+}
+
+impl AppState {
+    /// Before `decision` is made: a patient picked on the consent screen must be one
+    /// `principal` picks from and may read (a physician's: consented), else `403`; an approval
+    /// by a physician or admin makes sure their `Practitioner` exists.
+    async fn before_decision(
+        &self,
+        caller: &RequestCaller,
+        principal: &crate::auth::Principal,
+        request_id: &str,
+        decision: &Decision,
+    ) -> Result<(), ApiError> {
+        if decision.approve {
+            self.ensure_practitioner(principal).await?;
+        }
+        let Some(picked) = &decision.patient_id else {
+            return Ok(());
+        };
+        let pending = self.smart.pending(principal, request_id).await?;
+        let readable = match ResourceId::new(picked.to_owned()) {
+            Ok(id) if SmartService::picks_patient(principal, &pending) => self
+                .store
+                .read(caller.context(), ResourceType::Patient, &id)
+                .await
+                .is_ok(),
+            _ => false,
+        };
+        match readable {
+            true => Ok(()),
+            false => Err(ApiError::forbidden(
+                "the app may only work with a patient who consented to you",
+            )),
+        }
+    }
+
+    /// A physician's or admin's `Practitioner` (issue #17: the resource their `fhirUser`
+    /// names, id [`practitioner_id`]), created as the platform the first time they approve
+    /// an app (accounts created before it included); a deleted one is left deleted.
+    pub(crate) async fn ensure_practitioner(
+        &self,
+        principal: &crate::auth::Principal,
+    ) -> Result<(), ApiError> {
+        if !matches!(principal.role(), Role::Physician | Role::Admin) {
+            return Ok(());
+        }
+        let Some(id) = practitioner_id(principal.claims.sub.as_str()) else {
+            return Ok(());
+        };
+        let system = RequestContext::system();
+        match self
+            .store
+            .read(&system, ResourceType::Practitioner, &id)
+            .await
+        {
+            Err(FhirError::NotFound { .. }) => {
+                let practitioner = serde_json::json!({
+                    "resourceType": "Practitioner",
+                    "id": id.as_str(),
+                    "active": true,
+                    "identifier": [{"system": PRACTITIONER_SYSTEM, "value": id.as_str()}],
+                });
+                self.store
+                    .update(&system, ResourceType::Practitioner, &id, practitioner, None)
+                    .await?;
+                Ok(())
+            }
+            Ok(_) | Err(FhirError::Gone { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// The identifier system of a user's `Practitioner` (the value is the user id).
+pub(crate) const PRACTITIONER_SYSTEM: &str = "urn:medilink:user";
+
+/// The most patients the consent screen's picker lists.
+const MAX_PICKABLE: usize = 200;
+
+fn patient_view(stored: &medilink_fhir::StoredResource) -> PatientView {
+    let resource: Value = stored
+        .json
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    PatientView {
+        id: stored.id.as_str().to_owned(),
+        name: patient_name(&resource),
     }
 }
 
@@ -253,17 +370,27 @@ pub(crate) async fn request(
     ))
 }
 
-/// `POST /api/smart/requests/{request_id}/decision` (audited, naming the app).
+/// `POST /api/smart/requests/{request_id}/decision` (audited, naming the app). A patient
+/// picked must be one the user may read (a physician's: consented), else `403`.
 pub(crate) async fn decide(
     State(app): State<AppState>,
+    caller: RequestCaller,
     Signed(principal): Signed,
     note: AuditNote,
     Path(request_id): Path<String>,
     Body(decision): Body<Decision>,
 ) -> Result<Json<DecisionResult>, ApiError> {
+    app.before_decision(&caller, &principal, &request_id, &decision)
+        .await?;
     let (redirect_to, client_id) = app
         .smart
-        .decide(&principal, &request_id, decision.approve, &decision.scopes)
+        .decide(
+            &principal,
+            &request_id,
+            decision.approve,
+            &decision.scopes,
+            decision.patient_id.as_deref(),
+        )
         .await?;
     note.subject(format!("Client/{client_id}"))
         .detail(medilink_platform::audit::app_detail(&client_id));
@@ -419,12 +546,14 @@ pub(super) fn describe(method: &axum::http::Method, template: &str) -> Option<su
         ("POST", "/api/smart/requests/{request_id}/decision") => op(
             "smart",
             "smartDecision",
-            "Approve (with the scopes granted, a subset of those requested) or deny a SMART \
-             authorization request; the browser goes to redirect_to (audited).",
+            "Approve (with the scopes granted, a subset of those requested, and the patient \
+             picked when the request lists patients) or deny a SMART authorization request; \
+             the browser goes to redirect_to (audited). A patient who did not consent to the \
+             user: 403.",
         )
         .body::<Decision>(true)
         .ok::<DecisionResult>(200, "Where the browser goes next.")
-        .errors(&[400, 404]),
+        .errors(&[400, 403, 404]),
         ("GET", "/api/smart/authorizations") => op(
             "smart",
             "smartAuthorizations",

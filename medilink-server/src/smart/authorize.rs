@@ -10,12 +10,19 @@
 //!
 //! Patient context: an EHR launch's patient (the launch token is bound to the physician who
 //! started it, the patient and the app, and is only issued when the physician may read that
-//! patient); in a standalone launch, a patient's own record. Nothing is picked.
+//! patient); in a standalone launch, a patient's own record; a physician's (or admin's)
+//! standalone launch asking for `launch/patient` picks one of the patients they may read on
+//! the consent screen ([`SmartService::picks_patient`]; the choice is checked again when
+//! decided).
+//!
+//! Remembered decisions: a user who approved an app for a superset of what it asks now (and
+//! did not revoke it in Settings) is not asked again ([`SmartService::remembered`]): the
+//! consent screen decides at once, with the scopes asked (never more than remembered).
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use medilink_fhir::ResourceId;
+use medilink_fhir::{FhirError, ResourceId};
 use medilink_platform::smart::SmartAuthorization;
 use medilink_platform::smart::scopes::{Scope, parse_scopes, scope_text};
 use medilink_platform::{Role, UserId};
@@ -306,11 +313,50 @@ impl SmartService {
         Ok(pending)
     }
 
-    /// The patient context of `pending` decided by `principal`: the launch's patient, else a
-    /// patient user's own record when a patient context was asked for.
-    pub fn patient_context(principal: &Principal, pending: &PendingRequest) -> Option<String> {
+    /// Whether `principal` picks the patient of `pending`: a physician's or admin's
+    /// standalone launch (no EHR launch) asking for `launch/patient`.
+    pub fn picks_patient(principal: &Principal, pending: &PendingRequest) -> bool {
+        pending.launch.is_none()
+            && matches!(principal.role(), Role::Physician | Role::Admin)
+            && pending.scopes.iter().any(|scope| scope == "launch/patient")
+    }
+
+    /// Whether `principal` already approved `pending`'s app for every scope it asks now (a
+    /// decision remembered and not revoked); never when a patient is to be picked.
+    pub async fn remembered(
+        &self,
+        principal: &Principal,
+        pending: &PendingRequest,
+    ) -> Result<bool, FhirError> {
+        if Self::picks_patient(principal, pending) {
+            return Ok(false);
+        }
+        let Some(remembered) = self
+            .store
+            .authorization(&principal.claims.sub, &pending.client_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        Ok(within(
+            &parse_scopes(&pending.scopes.join(" ")),
+            &parse_scopes(&remembered.scopes),
+        ))
+    }
+
+    /// The patient context of `pending` decided by `principal`: the launch's patient, else
+    /// the patient `picked` (see [`Self::picks_patient`]; the caller checked that `principal`
+    /// may read them), else a patient user's own record when a patient context was asked for.
+    pub fn patient_context(
+        principal: &Principal,
+        pending: &PendingRequest,
+        picked: Option<&str>,
+    ) -> Option<String> {
         if let Some(launch) = &pending.launch {
             return Some(launch.patient_id.clone());
+        }
+        if Self::picks_patient(principal, pending) {
+            return picked.map(str::to_owned);
         }
         let wants = pending
             .scopes
@@ -328,15 +374,33 @@ impl SmartService {
     }
 
     /// The user's decision on a pending request: the URL the browser goes back to the app
-    /// with (a code, or `access_denied`). `scopes` narrows the request (never widens it).
+    /// with (a code, or `access_denied`). `scopes` narrows the request (never widens it);
+    /// `picked` is the patient chosen when [`Self::picks_patient`] (required then, refused
+    /// otherwise; the caller checked that the user may read them).
     pub async fn decide(
         &self,
         principal: &Principal,
         request_id: &str,
         approve: bool,
         scopes: &[String],
+        picked: Option<&str>,
     ) -> Result<(String, String), ApiError> {
         let pending = self.pending(principal, request_id).await?;
+        match (Self::picks_patient(principal, &pending), picked) {
+            (true, None) if approve => {
+                return Err(ApiError::bad_request(
+                    medilink_fhir::IssueCode::Required,
+                    "choose the patient the app works with",
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    medilink_fhir::IssueCode::Value,
+                    "this request has no patient to choose",
+                ));
+            }
+            _ => {}
+        }
         let request_key = super::secret_key("request", request_id);
         if !self
             .first_use(&format!("{request_key}:decided"), REQUEST_TTL)
@@ -376,7 +440,7 @@ impl SmartService {
                 .pid
                 .as_ref()
                 .map(|pid| pid.as_str().to_owned()),
-            patient: Self::patient_context(principal, &pending),
+            patient: Self::patient_context(principal, &pending, picked),
             scopes: granted.iter().map(ToString::to_string).collect(),
             family: random_token::<16>(),
             nonce: pending.nonce.clone(),
@@ -385,15 +449,24 @@ impl SmartService {
         };
         self.put(&super::secret_key("code", &code), &grant, CODE_MEMORY)
             .await?;
-        self.store
-            .remember(&SmartAuthorization {
-                user_id: principal.claims.sub.clone(),
-                client_id: pending.client_id.clone(),
-                scopes: scope_text(&granted),
-                granted_at: now,
-                last_used_at: None,
-            })
-            .await?;
+        // The decision is remembered as granted (narrowed as the user narrowed it); one a
+        // remembered decision covers keeps that one (asking less does not forget more).
+        let covered = self
+            .store
+            .authorization(&principal.claims.sub, &pending.client_id)
+            .await?
+            .is_some_and(|remembered| within(&granted, &parse_scopes(&remembered.scopes)));
+        if !covered {
+            self.store
+                .remember(&SmartAuthorization {
+                    user_id: principal.claims.sub.clone(),
+                    client_id: pending.client_id.clone(),
+                    scopes: scope_text(&granted),
+                    granted_at: now,
+                    last_used_at: None,
+                })
+                .await?;
+        }
         params.push(("code", code));
         params.push(("state", pending.state.clone()));
         Ok((redirect(&pending.redirect_uri, &params), pending.client_id))

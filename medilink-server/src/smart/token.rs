@@ -54,6 +54,16 @@ pub struct TokenResponse {
     /// Whether the app should show which patient it works on (an EHR launch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub need_patient_banner: Option<bool>,
+    /// The user's FHIR resource (`fhirUser` scope), as in the id_token.
+    #[serde(rename = "fhirUser", skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
+}
+
+/// The `Practitioner` id of a physician's or admin's account: their user id (the resource
+/// is created when they first approve an app, `AppState::ensure_practitioner`). `None`: the
+/// user id is not a FHIR id.
+pub fn practitioner_id(user_id: &str) -> Option<ResourceId> {
+    ResourceId::new(user_id.to_owned()).ok()
 }
 
 /// Who a token is for.
@@ -74,6 +84,23 @@ pub enum TokenEvent {
     Refreshed,
     /// A reused code or refresh token: its family revoked.
     Reuse,
+}
+
+/// The user's FHIR resource when `scopes` ask for `fhirUser`: a patient's own Patient, a
+/// physician's or admin's Practitioner ([`practitioner_id`]).
+fn fhir_user(base: &str, subject: &Subject, scopes: &[Scope]) -> Option<String> {
+    if !scopes.contains(&Scope::FhirUser) {
+        return None;
+    }
+    match subject.role {
+        Role::Patient => subject
+            .pid
+            .as_ref()
+            .map(|pid| format!("{base}/Patient/{pid}")),
+        Role::Physician | Role::Admin => practitioner_id(&subject.user_id)
+            .map(|id| format!("{base}/Practitioner/{}", id.as_str())),
+        _ => None,
+    }
 }
 
 /// The account a SMART token of a Backend Services client acts as.
@@ -147,11 +174,8 @@ impl SmartService {
         if let Some(nonce) = nonce {
             claims.insert("nonce".into(), json!(nonce));
         }
-        // The user's FHIR resource: a patient's own Patient (other roles have none).
-        if scopes.contains(&Scope::FhirUser)
-            && let Some(pid) = &subject.pid
-        {
-            claims.insert("fhirUser".into(), json!(format!("{base}/Patient/{pid}")));
+        if let Some(fhir_user) = fhir_user(base, subject, scopes) {
+            claims.insert("fhirUser".into(), json!(fhir_user));
         }
         Some(self.keys.sign(claims, "JWT"))
     }
@@ -216,6 +240,7 @@ impl SmartService {
             patient,
             refresh_token,
             need_patient_banner: Some(ehr),
+            fhir_user: fhir_user(base, subject, scopes),
         })
     }
 
@@ -429,6 +454,7 @@ impl SmartService {
             refresh_token: Some(successor),
             id_token: self.id_token(base, &subject, &client.client_id, &scopes, None),
             need_patient_banner: None,
+            fhir_user: fhir_user(base, &subject, &scopes),
         };
         Ok((response, subject.user_id, TokenEvent::Refreshed))
     }
@@ -476,6 +502,7 @@ impl SmartService {
             refresh_token: None,
             id_token: None,
             need_patient_banner: None,
+            fhir_user: None,
         };
         Ok((response, subject.user_id, TokenEvent::Issued))
     }

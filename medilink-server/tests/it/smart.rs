@@ -1145,15 +1145,19 @@ async fn two_servers_sharing_redis_one_authorizes_the_other_exchanges() {
         let first = TestApp::build(&options, Limits::default(), settings, Some(kv.clone())).await;
         let second = second_server(&first, &options, kv).await;
         let (alice, a) = patient(&first, "alice@test.local").await;
-        let client = registered(&first, public_client("launch/patient patient/Patient.r")).await;
-        let code = code(
+        let client = registered(
+            &first,
+            public_client("launch/patient patient/Patient.r offline_access"),
+        )
+        .await;
+        let first_code = code(
             &first,
             &client,
             &alice,
             &["launch/patient", "patient/Patient.r"],
         )
         .await;
-        let (status, tokens) = exchange(&second, &client, &code, VERIFIER).await;
+        let (status, tokens) = exchange(&second, &client, &first_code, VERIFIER).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
         let access = tokens["access_token"].as_str().expect("access");
         assert_eq!(
@@ -1163,7 +1167,7 @@ async fn two_servers_sharing_redis_one_authorizes_the_other_exchanges() {
             StatusCode::OK
         );
         // The reuse is seen by the first server, and revokes the token on both.
-        let (status, _) = exchange(&first, &client, &code, VERIFIER).await;
+        let (status, _) = exchange(&first, &client, &first_code, VERIFIER).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
             get_as(&second, access, &format!("/fhir/R4/Patient/{a}"))
@@ -1171,7 +1175,777 @@ async fn two_servers_sharing_redis_one_authorizes_the_other_exchanges() {
                 .status,
             StatusCode::UNAUTHORIZED
         );
+
+        // A refresh token rotated at the first server and reused at the second: the family
+        // dies on both (its newest access and refresh tokens included).
+        let patient_read = format!("/fhir/R4/Patient/{a}");
+        let offline = ["launch/patient", "patient/Patient.r", "offline_access"];
+        let fresh = code(&first, &client, &alice, &offline).await;
+        let (status, tokens) = exchange(&first, &client, &fresh, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let refresh = tokens["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        let refresh_with = |app: &TestApp, token: &str| {
+            let app = app.clone();
+            let token = token.to_owned();
+            let client = client.clone();
+            async move {
+                post_form(
+                    &app,
+                    "/oauth/token",
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", &token),
+                        ("client_id", &client),
+                    ],
+                )
+                .await
+            }
+        };
+        let (status, rotated) = refresh_with(&first, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        let rotated_access = rotated["access_token"].as_str().expect("access").to_owned();
+        let rotated_refresh = rotated["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        assert_eq!(
+            get_as(&second, &rotated_access, &patient_read).await.status,
+            StatusCode::OK
+        );
+        let (status, answer) = refresh_with(&second, &refresh).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        assert_eq!(
+            get_as(&first, &rotated_access, &patient_read).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _) = refresh_with(&first, &rotated_refresh).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // An access token revoked (RFC 7009) at the first server is refused at the second
+        // (which accepted it before: the control).
+        let another = code(&first, &client, &alice, &offline).await;
+        let (_, tokens) = exchange(&second, &client, &another, VERIFIER).await;
+        let access = tokens["access_token"].as_str().expect("access").to_owned();
+        assert_eq!(
+            get_as(&second, &access, &patient_read).await.status,
+            StatusCode::OK
+        );
+        let (status, _) = post_form(
+            &first,
+            "/oauth/revoke",
+            &[("token", &access), ("client_id", &client)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            get_as(&second, &access, &patient_read).await.status,
+            StatusCode::UNAUTHORIZED
+        );
         redis.clear().await.expect("clear");
+    })
+    .await;
+}
+
+const LAB: &str = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory";
+
+/// An Observation of `category` with the LOINC `code` and a numeric value.
+fn coded_observation(patient: &str, category: &str, code: &str) -> Value {
+    let mut observation = observation(patient, category);
+    observation["code"] = json!({"coding": [{"system": "http://loinc.org", "code": code}]});
+    observation["valueQuantity"] = json!({"value": 5, "unit": "mmol/L"});
+    observation["effectiveDateTime"] = json!("2024-01-01T00:00:00Z");
+    observation
+}
+
+/// The ids of a Bundle's entries of `resource_type` (sorted).
+fn ids_of(bundle: &Value, resource_type: &str) -> Vec<String> {
+    let mut ids: Vec<String> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["resource"]["resourceType"] == json!(resource_type))
+        .filter_map(|entry| entry["resource"]["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Issue #17: a granular scope (`patient/Observation.rs?category=laboratory`) is applied
+/// wherever an Observation is reached — a chain's target, a `_has` source, includes, `_list`,
+/// the compartment, system search, `$everything`, `$lastn`, `$stats`, history — so the app
+/// never learns that a vital-signs Observation exists. Each query is also asked with a token
+/// whose Observation scope has no category: it finds the vital signs (the positive control).
+async fn granular_scope_at_every_hop(app: TestApp) {
+    let (alice, a) = patient(&app, "alice@test.local").await;
+    let lab = create(&app, coded_observation(&a, "laboratory", "2345-7")).await;
+    let vitals = create(&app, coded_observation(&a, "vital-signs", "8867-4")).await;
+    let report = |result: &str| {
+        json!({"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "panel"},
+            "subject": {"reference": format!("Patient/{a}")},
+            "result": [{"reference": format!("Observation/{result}")}]})
+    };
+    let lab_report = create(&app, report(&lab)).await;
+    let vitals_report = create(&app, report(&vitals)).await;
+    let list = create(
+        &app,
+        json!({"resourceType": "List", "status": "current", "mode": "working",
+            "subject": {"reference": format!("Patient/{a}")},
+            "entry": [{"item": {"reference": format!("Observation/{lab}")}},
+                      {"item": {"reference": format!("Observation/{vitals}")}}]}),
+    )
+    .await;
+
+    let common = [
+        "launch/patient",
+        "patient/Patient.rs",
+        "patient/DiagnosticReport.rs",
+        "patient/List.rs",
+    ];
+    let client = registered(
+        &app,
+        public_client(&format!("{} patient/Observation.rs", common.join(" "))),
+    )
+    .await;
+    let token = |observation_scope: &'static str| {
+        let app = &app;
+        let client = client.clone();
+        let alice = alice.clone();
+        async move {
+            let mut scopes = common.to_vec();
+            scopes.push(observation_scope);
+            let code = code(app, &client, &alice, &scopes).await;
+            let (status, tokens) = exchange(app, &client, &code, VERIFIER).await;
+            assert_eq!(status, StatusCode::OK, "{tokens}");
+            tokens["access_token"].as_str().expect("access").to_owned()
+        }
+    };
+    let granular_scope = format!("patient/Observation.rs?category={LAB}");
+    let granular_scope: &'static str = Box::leak(granular_scope.into_boxed_str());
+    let narrow = token(granular_scope).await;
+    let wide = token("patient/Observation.rs").await;
+
+    // (query, type of the ids compared, what the narrow token finds, what the wide one does)
+    let both = {
+        let mut both = vec![lab.clone(), vitals.clone()];
+        both.sort();
+        both
+    };
+    let cases: Vec<(String, &str, Vec<String>, Vec<String>)> = vec![
+        (
+            "/fhir/R4/DiagnosticReport?result.code=http://loinc.org|8867-4".into(),
+            "DiagnosticReport",
+            vec![],
+            vec![vitals_report.clone()],
+        ),
+        (
+            "/fhir/R4/DiagnosticReport?result:Observation.code=2345-7".into(),
+            "DiagnosticReport",
+            vec![lab_report.clone()],
+            vec![lab_report.clone()],
+        ),
+        (
+            "/fhir/R4/Patient?_has:Observation:patient:code=8867-4".into(),
+            "Patient",
+            vec![],
+            vec![a.clone()],
+        ),
+        (
+            format!(
+                "/fhir/R4/DiagnosticReport?_id={vitals_report}&_include=DiagnosticReport:result"
+            ),
+            "Observation",
+            vec![],
+            vec![vitals.clone()],
+        ),
+        (
+            format!("/fhir/R4/Observation?_list={list}"),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+        (
+            format!("/fhir/R4/Patient/{a}/Observation"),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+        (
+            "/fhir/R4?_type=Observation".into(),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+        (
+            format!("/fhir/R4/Observation/$lastn?patient={a}"),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+        (
+            format!("/fhir/R4/Patient/{a}/$everything"),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+        (
+            "/fhir/R4/Observation/_history".into(),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+        (
+            "/fhir/R4/_history".into(),
+            "Observation",
+            vec![lab.clone()],
+            both.clone(),
+        ),
+    ];
+    for (query, resource_type, narrowed, control) in cases {
+        for (token, expected, which) in
+            [(&narrow, narrowed, "granular"), (&wide, control, "control")]
+        {
+            let response = get_as(&app, token, &query).await;
+            assert_eq!(
+                response.status,
+                StatusCode::OK,
+                "{which} {query}: {}",
+                response.text()
+            );
+            assert_eq!(
+                ids_of(&response.json(), resource_type),
+                expected,
+                "{which} {query}"
+            );
+        }
+    }
+    // Totals count in the query: the chain's total is 0, not a filtered 1.
+    let counted = get_as(
+        &app,
+        &narrow,
+        "/fhir/R4/DiagnosticReport?result.code=8867-4&_total=accurate",
+    )
+    .await;
+    assert_eq!(counted.json()["total"], json!(0), "{}", counted.text());
+    // `$stats` groups name no vital sign; the control's do.
+    let stats = format!(
+        "/fhir/R4/Observation/$stats?subject=Patient/{a}&code=8867-4&statistic=count&include=true"
+    );
+    let narrow_stats = get_as(&app, &narrow, &stats).await;
+    let wide_stats = get_as(&app, &wide, &stats).await;
+    assert_eq!(
+        narrow_stats.status,
+        StatusCode::OK,
+        "{}",
+        narrow_stats.text()
+    );
+    assert!(
+        !narrow_stats.text().contains(&vitals),
+        "{}",
+        narrow_stats.text()
+    );
+    assert!(wide_stats.text().contains(&vitals), "{}", wide_stats.text());
+    // The version history of the vital sign is hidden like a missing resource.
+    let history = format!("/fhir/R4/Observation/{vitals}/_history");
+    assert_eq!(
+        get_as(&app, &narrow, &history).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get_as(&app, &wide, &history).await.status, StatusCode::OK);
+
+    // Subscriptions the app creates notify with the app's scopes: full-resource and id-only
+    // notifications of the granular app's subscriptions never name the new vital sign.
+    let (endpoint, inbox) = receiver().await;
+    let mut subscriptions = Vec::new();
+    for (token, content) in [
+        (&narrow, "full-resource"),
+        (&narrow, "id-only"),
+        (&wide, "full-resource"),
+    ] {
+        let body = json!({
+            "resourceType": "Subscription",
+            "meta": {"profile": ["http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"]},
+            "status": "requested",
+            "reason": "test",
+            "criteria": "https://medilink.example/fhir/SubscriptionTopic/observation",
+            "channel": {
+                "type": "rest-hook",
+                "endpoint": endpoint,
+                "payload": "application/fhir+json",
+                "_payload": {"extension": [{
+                    "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",
+                    "valueCode": content}]},
+            },
+        });
+        let bearer = format!("Bearer {token}");
+        let response = app
+            .request(
+                Method::POST,
+                "/fhir/R4/Subscription",
+                &[
+                    ("authorization", &bearer),
+                    ("content-type", "application/fhir+json"),
+                ],
+                Body::from(body.to_string()),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        subscriptions.push(response.json()["id"].as_str().expect("id").to_owned());
+    }
+    let new_lab = create(&app, coded_observation(&a, "laboratory", "2345-7")).await;
+    let new_vitals = create(&app, coded_observation(&a, "vital-signs", "8867-4")).await;
+    app.state.subscriptions.dispatch().await.expect("dispatch");
+    let posts = inbox.lock().expect("inbox").clone();
+    let sent_to = |id: &str| -> String {
+        posts
+            .iter()
+            .filter(|post| post.contains(&format!("Subscription/{id}\"")))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for narrow_subscription in &subscriptions[..2] {
+        let sent = sent_to(narrow_subscription);
+        assert!(
+            sent.contains(&new_lab),
+            "the granular app's own category: {sent}"
+        );
+        assert!(!sent.contains(&new_vitals), "{sent}");
+        assert!(!sent.contains("8867-4"), "{sent}");
+    }
+    let sent = sent_to(&subscriptions[2]);
+    assert!(
+        sent.contains(&new_lab) && sent.contains(&new_vitals),
+        "{sent}"
+    );
+}
+
+/// A rest-hook receiver on 127.0.0.1: its URL and the bodies it got.
+async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let inbox: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let state = inbox.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let state = state.clone();
+            async move {
+                state.lock().expect("inbox").push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    (format!("http://{address}/hook"), inbox)
+}
+
+#[tokio::test]
+async fn granular_scope_at_every_hop_on_sqlite() {
+    granular_scope_at_every_hop(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn granular_scope_at_every_hop_on_postgres() {
+    PostgresDatabase::run("granular scopes at every hop", |url| async move {
+        granular_scope_at_every_hop(TestApp::on(&SqlOptions::new(&url), Limits::default()).await)
+            .await;
+    })
+    .await;
+}
+
+/// A Backend Services client registered with an ES384 key and approved: its id and key.
+async fn backend_client(app: &TestApp, scope: &str) -> (String, josekit::jwk::Jwk) {
+    let mut private = josekit::jwk::Jwk::generate_ec_key(EcCurve::P384).expect("key");
+    private.set_key_id("k1");
+    let mut public = private.to_public_key().expect("public");
+    public.set_key_id("k1");
+    let metadata = json!({
+        "client_name": "Nightly export",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [Value::Object(public.as_ref().clone())]},
+        "scope": scope,
+    });
+    (registered(app, metadata).await, private)
+}
+
+/// A client credentials token of `client` for `scope` (assertion `jti`).
+async fn backend_token(
+    app: &TestApp,
+    client: &str,
+    private: &josekit::jwk::Jwk,
+    jti: &str,
+    scope: &str,
+) -> String {
+    let now = app.clock.now().unix_timestamp();
+    let assertion = es384_assertion(
+        private,
+        "k1",
+        assertion_claims(client, jti, now, 240, TOKEN_URL),
+    );
+    let (status, tokens) = post_form(
+        app,
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens["access_token"].as_str().expect("access").to_owned()
+}
+
+/// Issue #17: Backend Services bulk export end to end, on a real socket with the server's
+/// worker: a `system/*.rs` client's export runs to its manifest, whose files it downloads
+/// with its token; a `system/Observation.rs` client's export holds Observation files only
+/// (and with a granular laboratory scope, laboratory Observations only); neither client can
+/// poll or download the other's export (the owner can: the positive control).
+async fn backend_export(options: SqlOptions) {
+    use crate::support::socket::SocketWorld;
+    use medilink_platform::worker::Step;
+
+    let world =
+        SocketWorld::start(&options, medilink_server::state::default_pipeline(), None).await;
+    let app = &world.app;
+    let lab = create(app, observation(&world.a, "laboratory")).await;
+    let vitals = create(app, observation(&world.b, "vital-signs")).await;
+
+    let (everything, everything_key) = backend_client(app, "system/*.rs").await;
+    let (observations, observations_key) = backend_client(app, "system/Observation.rs").await;
+    let all = backend_token(app, &everything, &everything_key, "e-1", "system/*.rs").await;
+    let obs = backend_token(
+        app,
+        &observations,
+        &observations_key,
+        "o-1",
+        "system/Observation.rs",
+    )
+    .await;
+    let lab_scope = format!("system/Observation.rs?category={LAB}");
+    let lab_only = backend_token(app, &observations, &observations_key, "o-2", &lab_scope).await;
+
+    let get = |token: String, url: String| {
+        let client = world.client.clone();
+        let base = world.base.clone();
+        async move {
+            let url = if url.starts_with("http") {
+                url
+            } else {
+                format!("{base}{url}")
+            };
+            let response = client
+                .get(url)
+                .bearer_auth(token)
+                .header("prefer", "respond-async")
+                .header("accept", "application/fhir+json")
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("content-location")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            (status, location, response.text().await.expect("body"))
+        }
+    };
+    // Kick-off, one run of the worker, the manifest.
+    let export = |token: String| {
+        let world = &world;
+        async move {
+            let (status, location, text) = get(token.clone(), "/fhir/R4/$export".into()).await;
+            assert_eq!(status, 202, "{text}");
+            let status_url = location.expect("content-location");
+            loop {
+                match world.worker.run_once().await.expect("queue") {
+                    Step::Ran { kind, .. } if kind == medilink_consent::export::KIND => break,
+                    Step::Ran { .. } => {}
+                    other => panic!("expected an export to run, got {other:?}"),
+                }
+            }
+            let (status, _, manifest) = get(token, status_url.clone()).await;
+            assert_eq!(status, 200, "{manifest}");
+            let manifest: Value = serde_json::from_str(&manifest).expect("manifest");
+            (status_url, manifest)
+        }
+    };
+    // Every file of a manifest, downloaded with `token`: type → ids.
+    let files = |token: String, manifest: Value| async move {
+        let mut by_type = std::collections::BTreeMap::new();
+        for file in manifest["output"].as_array().expect("output") {
+            let url = file["url"].as_str().expect("url").to_owned();
+            let (status, _, text) = get(token.clone(), url.clone()).await;
+            assert_eq!(status, 200, "{url}: {text}");
+            let mut ids: Vec<String> = text
+                .lines()
+                .map(|line| {
+                    let resource: Value = serde_json::from_str(line).expect("a JSON line");
+                    resource["id"].as_str().expect("id").to_owned()
+                })
+                .collect();
+            ids.sort();
+            by_type.insert(file["type"].as_str().expect("type").to_owned(), ids);
+        }
+        by_type
+    };
+
+    let (all_status, all_manifest) = export(all.clone()).await;
+    let all_files = files(all.clone(), all_manifest.clone()).await;
+    let mut both = vec![lab.clone(), vitals.clone()];
+    both.sort();
+    assert_eq!(all_files.get("Observation"), Some(&both), "{all_files:?}");
+    let mut patients = vec![world.a.clone(), world.b.clone()];
+    patients.sort();
+    assert_eq!(all_files.get("Patient"), Some(&patients), "{all_files:?}");
+
+    let (obs_status, obs_manifest) = export(obs.clone()).await;
+    let obs_files = files(obs.clone(), obs_manifest.clone()).await;
+    assert_eq!(
+        obs_files.keys().collect::<Vec<_>>(),
+        vec!["Observation"],
+        "{obs_manifest}"
+    );
+    assert_eq!(obs_files.get("Observation"), Some(&both));
+
+    let (_, lab_manifest) = export(lab_only.clone()).await;
+    let lab_files = files(lab_only.clone(), lab_manifest).await;
+    assert_eq!(lab_files.get("Observation"), Some(&vec![lab.clone()]));
+
+    // Another client's token: the status and every file are not found.
+    for (token, status_url, manifest) in [
+        (&obs, &all_status, &all_manifest),
+        (&all, &obs_status, &obs_manifest),
+    ] {
+        let (status, _, _) = get(token.clone(), status_url.clone()).await;
+        assert_eq!(status, 404, "{status_url}");
+        for file in manifest["output"].as_array().expect("output") {
+            let url = file["url"].as_str().expect("url").to_owned();
+            let (status, _, _) = get(token.clone(), url.clone()).await;
+            assert_eq!(status, 404, "{url}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn backend_services_bulk_export_on_sqlite() {
+    backend_export(SqlOptions::new("sqlite::memory:")).await;
+}
+
+#[tokio::test]
+async fn backend_services_bulk_export_on_postgres() {
+    PostgresDatabase::run("Backend Services bulk export", |url| async move {
+        backend_export(SqlOptions::new(&url)).await;
+    })
+    .await;
+}
+
+/// The consent screen's view of a request for `user`.
+async fn view_of(app: &TestApp, user: &str, request: &str) -> Value {
+    let (status, view) = api_call(
+        app,
+        Method::GET,
+        &format!("/api/smart/requests/{request}"),
+        user,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    view
+}
+
+/// Issue #17: remembered decisions (a superset approved before skips the screen; a narrowed
+/// decision is remembered narrowed; revoking it brings the screen back), a physician's
+/// standalone launch with a patient picker (consented patients only; a forged choice is
+/// refused; the token's patient is the one chosen), and `fhirUser` naming the physician's
+/// `Practitioner` in the token response and id_token.
+async fn remembered_picker_and_fhir_user(app: TestApp) {
+    let (alice, a) = patient(&app, "alice@test.local").await;
+    let (_bob, b) = patient(&app, "bob@test.local").await;
+    let lab = create(&app, observation(&a, "laboratory")).await;
+    let scope = "launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs \
+                 patient/Condition.rs";
+    let client = registered(&app, public_client(scope)).await;
+
+    // Remembered decisions. First time: the screen, and she narrows (no Condition).
+    let asked = [
+        "launch/patient",
+        "patient/Observation.rs",
+        "patient/Condition.rs",
+    ];
+    let request = request_id(&app, &authorize_query(&client, &asked.join(" "), &[])).await;
+    assert_eq!(view_of(&app, &alice, &request).await["remembered"], false);
+    approved_code(
+        &app,
+        &alice,
+        &request,
+        &["launch/patient", "patient/Observation.rs"],
+    )
+    .await;
+    // Asking for what she approved (or less): remembered, the screen decides at once.
+    for scopes in [
+        vec!["launch/patient", "patient/Observation.rs"],
+        vec!["patient/Observation.rs"],
+    ] {
+        let request = request_id(&app, &authorize_query(&client, &scopes.join(" "), &[])).await;
+        let view = view_of(&app, &alice, &request).await;
+        assert_eq!(view["remembered"], true, "{scopes:?}: {view}");
+        let code = approved_code(&app, &alice, &request, &scopes).await;
+        let (status, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+    }
+    // Narrowed stays narrowed: the scope she took away asks again (and asking less did not
+    // shrink what is remembered).
+    let request = request_id(&app, &authorize_query(&client, &asked.join(" "), &[])).await;
+    assert_eq!(view_of(&app, &alice, &request).await["remembered"], false);
+    let (_, remembered) =
+        api_call(&app, Method::GET, "/api/smart/authorizations", &alice, None).await;
+    assert_eq!(
+        remembered[0]["scopes"],
+        json!(["launch/patient", "patient/Observation.rs"]),
+        "{remembered}"
+    );
+    // Another user never inherits her decision.
+    let (carol, _) = patient(&app, "carol@test.local").await;
+    let request = request_id(
+        &app,
+        &authorize_query(&client, "patient/Observation.rs", &[]),
+    )
+    .await;
+    assert_eq!(view_of(&app, &carol, &request).await["remembered"], false);
+    // Revoked in Settings → Connected apps: the screen is back.
+    let (status, _) = api_call(
+        &app,
+        Method::DELETE,
+        &format!("/api/smart/authorizations/{client}"),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let request = request_id(
+        &app,
+        &authorize_query(&client, "patient/Observation.rs", &[]),
+    )
+    .await;
+    assert_eq!(view_of(&app, &alice, &request).await["remembered"], false);
+
+    // A physician's standalone launch: he picks among the patients who consented to him.
+    let doctor = signed_in(&app.state, "doc@test.local", Role::Physician).await;
+    let (_, me) = api_call(&app, Method::GET, "/api/auth/me", &doctor, None).await;
+    let doctor_id = me["id"].as_str().expect("id").to_owned();
+    let grant = json!({"grantee": doctor_id, "scope": ["*"], "purpose": "TREAT"});
+    let (status, _) = api_call(&app, Method::POST, "/api/consents", &alice, Some(&grant)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let scopes = [
+        "launch/patient",
+        "openid",
+        "fhirUser",
+        "patient/Patient.rs",
+        "patient/Observation.rs",
+    ];
+    let request = request_id(&app, &authorize_query(&client, &scopes.join(" "), &[])).await;
+    let view = view_of(&app, &doctor, &request).await;
+    let listed: Vec<&str> = view["patients"]
+        .as_array()
+        .expect("a picker")
+        .iter()
+        .filter_map(|patient| patient["id"].as_str())
+        .collect();
+    assert_eq!(listed, vec![a.as_str()], "{view}");
+    assert_eq!(view["remembered"], false);
+    let decision = |patient: Option<&str>| {
+        let mut body = json!({"approve": true, "scopes": scopes});
+        if let Some(patient) = patient {
+            body["patient_id"] = json!(patient);
+        }
+        body
+    };
+    let uri = format!("/api/smart/requests/{request}/decision");
+    // A forged choice (bob did not consent), none at all: refused, and the request lives on.
+    let (status, answer) =
+        api_call(&app, Method::POST, &uri, &doctor, Some(&decision(Some(&b)))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, answer) = api_call(&app, Method::POST, &uri, &doctor, Some(&decision(None))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    // Alice's own screen has no picker, and may not pick.
+    let own = request_id(&app, &authorize_query(&client, &scopes.join(" "), &[])).await;
+    assert_eq!(view_of(&app, &alice, &own).await["patients"], Value::Null);
+    let (status, _) = api_call(
+        &app,
+        Method::POST,
+        &format!("/api/smart/requests/{own}/decision"),
+        &alice,
+        Some(&decision(Some(&a))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) =
+        api_call(&app, Method::POST, &uri, &doctor, Some(&decision(Some(&a)))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let redirect = url::Url::parse(answer["redirect_to"].as_str().expect("to")).expect("url");
+    let picked_code = redirect
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, value)| value.into_owned())
+        .expect("code");
+    let (status, tokens) = exchange(&app, &client, &picked_code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["patient"], json!(a));
+    let access = tokens["access_token"].as_str().expect("access");
+    assert_eq!(
+        ids(&get_as(&app, access, "/fhir/R4/Observation").await.json()),
+        vec![lab.clone()]
+    );
+
+    // fhirUser: the physician's Practitioner, in the token response and the id_token, and
+    // the resource exists.
+    let practitioner = format!("{BASE}/Practitioner/{doctor_id}");
+    assert_eq!(tokens["fhirUser"], json!(practitioner), "{tokens}");
+    let id_token = claims_of(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id_token["fhirUser"], json!(practitioner), "{id_token}");
+    let read = app.get(&format!("/fhir/R4/Practitioner/{doctor_id}")).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    assert_eq!(read.json()["identifier"][0]["value"], json!(doctor_id));
+    // A patient's fhirUser is her Patient.
+    let mine = code(
+        &app,
+        &client,
+        &alice,
+        &["openid", "fhirUser", "patient/Patient.rs"],
+    )
+    .await;
+    let (_, tokens) = exchange(&app, &client, &mine, VERIFIER).await;
+    assert_eq!(tokens["fhirUser"], json!(format!("{BASE}/Patient/{a}")));
+}
+
+#[tokio::test]
+async fn remembered_decisions_patient_picker_and_fhir_user_on_sqlite() {
+    remembered_picker_and_fhir_user(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn remembered_decisions_patient_picker_and_fhir_user_on_postgres() {
+    PostgresDatabase::run("remembered decisions and the picker", |url| async move {
+        remembered_picker_and_fhir_user(
+            TestApp::on(&SqlOptions::new(&url), Limits::default()).await,
+        )
+        .await;
     })
     .await;
 }

@@ -102,6 +102,9 @@ impl Plan {
                     _ => None,
                 };
                 parts.push(self.visible(&visibility, alias, implied.as_deref()));
+                for extra in restriction.criteria(resource_type) {
+                    parts.push(self.criterion(&extra, resource_type, alias)?);
+                }
                 continue;
             }
             parts.push(self.criterion(criterion, resource_type, alias)?);
@@ -200,7 +203,12 @@ impl Plan {
             }
             Criterion::Restricted(restriction) => {
                 let visibility = restriction.of(ty);
-                self.visible(&visibility, alias, None)
+                let mut condition = self.visible(&visibility, alias, None);
+                for extra in restriction.criteria(ty) {
+                    condition.push_str(" AND ");
+                    condition.push_str(&self.criterion(&extra, ty, alias)?);
+                }
+                condition
             }
             Criterion::Compartment { compartment, id } => {
                 let params = compartment_params(*compartment, ty);
@@ -255,12 +263,22 @@ impl Plan {
         })
     }
 
-    /// ` AND <visibility condition>` for a hop to `ty` when the query is restricted.
+    /// ` AND <visibility condition>` for a hop to `ty` when the query is restricted, with
+    /// the restriction's own criteria of `ty` (a granular scope's category) ANDed: every hop
+    /// into a type meets what a search of that type would.
     fn restriction(&mut self, ty: ResourceType, alias: &str) -> FhirResult<String> {
-        match self.restrict.as_ref().map(|restriction| restriction.of(ty)) {
-            None | Some(Visibility::All) => Ok(String::new()),
-            Some(visibility) => Ok(format!(" AND {}", self.visible(&visibility, alias, None))),
+        let Some(restriction) = self.restrict.clone() else {
+            return Ok(String::new());
+        };
+        let mut condition = match restriction.of(ty) {
+            Visibility::All => String::new(),
+            visibility => format!(" AND {}", self.visible(&visibility, alias, None)),
+        };
+        for extra in restriction.criteria(ty) {
+            condition.push_str(" AND ");
+            condition.push_str(&self.criterion(&extra, ty, alias)?);
         }
+        Ok(condition)
     }
 
     /// The condition of `visibility` over `alias`: no patient outside the permitted ones and,
