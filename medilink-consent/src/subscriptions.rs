@@ -40,6 +40,7 @@ use medilink_fhir::{
     Accessed, Clock, FhirError, FhirResult, IdGen, RequestContext, ResourceId, ResourceStore,
     ResourceType, StoredResource, VersionId,
 };
+use medilink_platform::smart::{ClientStatus, SmartStore};
 use medilink_platform::subscriptions::{
     NewSubscription, SubscriptionEvent, SubscriptionState, SubscriptionStatus, SubscriptionStore,
 };
@@ -70,6 +71,9 @@ pub struct Subscriptions {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGen>,
     pub(crate) sender: Arc<dyn HookSender>,
+    /// The SMART clients and the users' remembered decisions: a subscription made through an
+    /// app is decided for nobody once the app is suspended or its decision forgotten.
+    pub(crate) apps: Option<Arc<dyn SmartStore>>,
     /// This instance's name as a delivery lease holder, drawn from `ids` at its first use
     /// (shared by the clones of this instance), so a service that never dispatches takes no
     /// id from the sequence that numbers resources.
@@ -153,8 +157,17 @@ impl Subscriptions {
             clock,
             ids,
             sender,
+            apps: None,
             holder,
         }
+    }
+
+    /// Also stop deciding a subscription made through a SMART app for its owner once the app
+    /// is suspended or the owner revoked it (Settings → Connected apps): its notifications stop
+    /// with the app's access, as its tokens do.
+    pub fn with_apps(mut self, apps: Arc<dyn SmartStore>) -> Self {
+        self.apps = Some(apps);
+        self
     }
 
     /// Also append one audit record per notification sent.
@@ -192,8 +205,24 @@ impl Subscriptions {
 
     /// The caller `state`'s notifications are decided for now: its owner, through the SMART
     /// app it was created with (issue #17: the app's scopes, granular categories included,
-    /// never the owner's full rights); `None` when the account is gone or not active.
+    /// never the owner's full rights); `None` when the account is gone or not active, or (with
+    /// [`Subscriptions::with_apps`]) the app is no longer approved or no longer authorized by
+    /// the owner.
     pub(crate) async fn caller_of(&self, state: &SubscriptionState) -> FhirResult<Option<Caller>> {
+        if let (Some(app), Some(apps)) = (&state.app, &self.apps) {
+            let approved = apps
+                .client(&app.client_id)
+                .await?
+                .is_some_and(|client| client.status == ClientStatus::Approved);
+            if !approved
+                || apps
+                    .authorization(&state.owner, &app.client_id)
+                    .await?
+                    .is_none()
+            {
+                return Ok(None);
+            }
+        }
         Ok(self
             .accounts
             .user(&state.owner)

@@ -165,7 +165,8 @@ impl AppState {
             ids.clone(),
             Arc::new(HttpHookSender::new().map_err(anyhow::Error::msg)?),
         )
-        .with_audit(platform.audit.clone());
+        .with_audit(platform.audit.clone())
+        .with_apps(platform.smart.clone());
         let job_deps = JobDeps {
             store: store.clone(),
             accounts: platform.accounts.clone(),

@@ -98,7 +98,8 @@ pub fn subscriptions(
         deps.ids.clone(),
         Arc::new(HttpHookSender::new().map_err(anyhow::Error::msg)?),
     )
-    .with_audit(platform.audit.clone()))
+    .with_audit(platform.audit.clone())
+    .with_apps(platform.smart.clone()))
 }
 
 /// Opens the database (applying migrations unless disabled), the blob store and the optional

@@ -1524,6 +1524,26 @@ async fn granular_scope_at_every_hop(app: TestApp) {
         sent.contains(&new_lab) && sent.contains(&new_vitals),
         "{sent}"
     );
+
+    // Revoking the app in Settings stops its subscriptions with its tokens: a later result is
+    // notified to none of them (the deliveries above are the positive control).
+    let (status, _) = api_call(
+        &app,
+        Method::DELETE,
+        &format!("/api/smart/authorizations/{client}"),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after_revocation = create(&app, coded_observation(&a, "laboratory", "2345-7")).await;
+    app.state.subscriptions.dispatch().await.expect("dispatch");
+    let posts = inbox.lock().expect("inbox").clone();
+    let leaked = posts
+        .iter()
+        .filter(|post| post.contains(&after_revocation))
+        .count();
+    assert_eq!(leaked, 0, "notifications of a revoked app's subscriptions");
 }
 
 /// A rest-hook receiver on 127.0.0.1: its URL and the bodies it got.
