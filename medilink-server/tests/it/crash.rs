@@ -262,6 +262,12 @@ async fn crash_rounds(data_dir: &std::path::Path, url: &str) {
                 .subsec_nanos(),
         );
         tokio::time::sleep(Duration::from_millis(200 + (nanos + round * 397) % 1500)).await;
+        // Then the moment a document job is leased (`processing`; at most 20 s of looking), so
+        // that every round kills a running job however fast the machine works through them.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline && !job_leased(&server, &token, &seen).await {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         server.kill();
         for writer in writers {
             let _ = tokio::time::timeout(Duration::from_secs(30), writer).await;
@@ -328,6 +334,34 @@ async fn crash_rounds(data_dir: &std::path::Path, url: &str) {
         .output()
         .expect("audit verify");
     assert!(verified.status.success(), "{}", describe(&verified));
+}
+
+/// Whether one of the latest answered uploads' jobs is leased by the server's worker now.
+async fn job_leased(server: &Server, token: &str, seen: &Mutex<Seen>) -> bool {
+    let jobs: Vec<String> = {
+        let seen = seen.lock().expect("seen");
+        seen.uploads
+            .iter()
+            .rev()
+            .take(4)
+            .map(|(job, _)| job.clone())
+            .collect()
+    };
+    let client = reqwest::Client::new();
+    for job in jobs {
+        let answer = client
+            .get(format!("{}/api/documents/jobs/{job}", server.base))
+            .bearer_auth(token)
+            .send()
+            .await;
+        let Ok(answer) = answer else { return false };
+        if let Ok(job) = answer.json::<Value>().await
+            && job["status"] == "processing"
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Every answered upload's job runs to exactly one set of Observations (a job leased at a kill
