@@ -79,3 +79,4 @@ mod smart;
 mod static_files;
 mod subscriptions;
 mod tokens;
+mod us_core;
