@@ -14,7 +14,9 @@
 //!   each slice's cardinality and its elements' constraints on the items that belong to it.
 //!   Other slices (`type`, `profile`, `exists` discriminators) are reported as not checked.
 //!
-//! `mustSupport` needs nothing; invariants (FHIRPath `constraint`s) are not evaluated.
+//! `mustSupport` needs nothing; invariants (FHIRPath `constraint`s) are not evaluated; a
+//! profile on an element's type (`type.profile`, e.g. US Core's race extension) is not checked
+//! (an information issue says so when the resource has such an element).
 
 use std::collections::{HashMap, HashSet};
 
@@ -364,6 +366,19 @@ impl<'v> Checker<'_, 'v> {
                 self.error(IssueCode::Structure, Some(at), text);
             }
             nodes.extend(children);
+        }
+        // A profile on the element's type (an extension slice's `us-core-race`, a complex
+        // type's profile): the slice is told by url, the profile's own elements are not checked.
+        if let Some(type_profile) = &element.type_profile
+            && !nodes.is_empty()
+            && self.unchecked.insert(element.id.clone())
+        {
+            self.note(
+                Severity::Information,
+                IssueCode::NotSupported,
+                element.id.clone(),
+                format!("the type's profile {type_profile} is not checked"),
+            );
         }
         for (location, _, value) in nodes {
             if let Some(fixed) = &element.fixed
@@ -835,7 +850,10 @@ mod tests {
             "extension": [{"url": "urn:other", "valueString": "x"},
                 {"url": "urn:race", "valueString": "y"}],
             "identifier": [{"system": "urn:other"}, {"system": "urn:mrn", "value": "1"}]});
-        assert!(profile.check(&good, &lookup).is_empty());
+        assert_eq!(
+            expressions(&profile.check(&good, &lookup)),
+            vec![(Severity::Information, "Patient.extension:race".to_owned())]
+        );
         let bad = json!({"resourceType": "Patient",
             "extension": [{"url": "urn:other", "valueString": "x"}],
             "identifier": [{"system": "urn:mrn"}, {"system": "urn:mrn", "value": "2"}],

@@ -80,3 +80,4 @@ mod static_files;
 mod subscriptions;
 mod subscriptions_cluster;
 mod tokens;
+mod us_core;
