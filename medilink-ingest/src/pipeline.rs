@@ -143,6 +143,7 @@ impl Pipeline {
                 .map(|mut extracted| {
                     if text.origin == TextOrigin::Ocr {
                         restore_by_limits(&mut extracted);
+                        lost_unit_from_table(&mut extracted);
                     }
                     map_result(extracted, self.review_threshold)
                 })
@@ -190,13 +191,25 @@ pub fn map_result(extracted: ExtractedResult, review_threshold: f64) -> MappedRe
                 evidence *= 0.7;
                 Some(entry.preferred_unit(&repaired))
             }
-            _ => {
-                if !entry.fits(unit) {
+            // A real unit the test is never printed in (`Pa` for MCH's `pg`) is OCR's
+            // misreading of one it is, like a garbled one.
+            _ if !entry.fits(unit) => match extracted
+                .unit
+                .as_deref()
+                .and_then(|printed| close_unit(printed, entry))
+            {
+                Some(repaired) => {
+                    reasons.push(format!("the unit was read as {unit}, taken as {repaired}"));
+                    evidence *= 0.7;
+                    Some(entry.preferred_unit(&repaired))
+                }
+                None => {
                     reasons.push("the unit does not fit the test".into());
                     evidence *= 0.6;
+                    Some(entry.preferred_unit(unit))
                 }
-                Some(entry.preferred_unit(unit))
-            }
+            },
+            _ => Some(entry.preferred_unit(unit)),
         },
         (_, Some(unit), None) => Some(unit.clone()),
         (Some(printed), None, Some(entry)) => match close_unit(printed, entry) {
@@ -292,6 +305,12 @@ fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String>
     if let Some((_, unit)) = best.filter(|_| !tied) {
         return Some(unit);
     }
+    only_unit(entry)
+}
+
+/// The UCUM form of the one unit the test is printed in (`pg` for MCH, `U/L` for an enzyme
+/// listed with `IU/L` too); `None` when it has several of different size.
+fn only_unit(entry: &crate::loinc::LoincEntry) -> Option<String> {
     let mut units: Vec<String> = entry
         .units
         .iter()
@@ -346,6 +365,31 @@ const PHYSIOLOGIC_LIMITS: &[(&str, &str, f64, f64)] = &[
     ("3024-7", "ng/dL", 0.1, 10.0),  // free T4
     ("6301-6", "{INR}", 0.5, 10.0),  // INR
 ];
+
+/// OCR only: a number whose unit OCR lost (an empty cell, a unit merged into the range), for
+/// a test printed in one unit only, is in that unit — at a confidence that needs review.
+fn lost_unit_from_table(extracted: &mut ExtractedResult) {
+    if extracted.unit.is_some() || extracted.value.is_none() {
+        return;
+    }
+    let table = LoincTable::builtin();
+    let Some(entry) = table.lookup_entry(&extracted.name, None) else {
+        return;
+    };
+    if entry.unit.is_none() || entry.is_dimensionless() {
+        return;
+    }
+    let Some(only) = only_unit(entry) else {
+        return;
+    };
+    let printed = entry.printed_units.iter().find(|printed| {
+        ucum::normalize(printed).is_some_and(|unit| entry.preferred_unit(&unit) == only)
+    });
+    if let Some(printed) = printed {
+        extracted.unit = Some(printed.clone());
+        extracted.confidence = extracted.confidence.min(0.6);
+    }
+}
 
 /// OCR only: a whole number ten times beyond what any patient has for the test (potassium
 /// `48` mmol/L, HbA1c `44` %), which a decimal point makes possible, lost its point — and so
@@ -475,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_unit_is_the_tests_only_one_and_reviewed() {
+        let mut mch = extracted("MCH", Some(29.1), None, 0.97);
+        lost_unit_from_table(&mut mch);
+        assert_eq!(mch.unit.as_deref(), Some("pg"));
+        let mapped = map_result(mch, 0.75);
+        assert_eq!(mapped.ucum_unit.as_deref(), Some("pg"));
+        assert!(mapped.review_reason.is_some());
+        // Not for a test printed in units of different size, nor a dimensionless one.
+        for name in ["Glucose", "INR"] {
+            let mut result = extracted(name, Some(5.4), None, 0.97);
+            lost_unit_from_table(&mut result);
+            assert_eq!(result.unit, None, "{name}");
+            assert_eq!(result.confidence, 0.97, "{name}");
+        }
+    }
+
+    #[test]
     fn a_clean_result_is_coded_and_needs_no_review() {
         let mapped = map_result(
             extracted("Hemoglobin", Some(13.5), Some("g/dl"), 0.97),
@@ -535,7 +596,7 @@ mod tests {
                 .as_deref()
                 .is_some_and(|r| r.contains("not recognised"))
         );
-        let wrong_unit = map_result(extracted("Hemoglobin", Some(13.5), Some("U/L"), 0.97), 0.75);
+        let wrong_unit = map_result(extracted("Hemoglobin", Some(13.5), Some("min"), 0.97), 0.75);
         assert!(
             wrong_unit
                 .review_reason
@@ -583,6 +644,14 @@ mod tests {
             mch.review_reason
                 .as_deref()
                 .is_some_and(|r| r.contains("read as po"))
+        );
+        // A real unit the test is never printed in is a misreading too (MCH's `pg` as `Pa`).
+        let mch = map_result(extracted("MCH", Some(27.3), Some("Pa"), 0.97), 0.75);
+        assert_eq!(mch.ucum_unit.as_deref(), Some("pg"));
+        assert!(
+            mch.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("read as Pa"))
         );
         // Not a test printed in several units of different size.
         let glucose = map_result(extracted("Glucose", Some(5.4), Some("xq"), 0.97), 0.75);

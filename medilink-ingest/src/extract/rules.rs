@@ -237,7 +237,7 @@ impl RuleExtractor {
         factor: f64,
         strict: bool,
     ) -> Option<(ExtractedResult, usize)> {
-        let mut name = tidy_name(name);
+        let mut name = self.roman_one(name).unwrap_or_else(|| tidy_name(name));
         // A unit printed with the name (`eAG (mg/dL)`, `Glucose (mg/dL)`).
         if tail.unit.is_none()
             && let Some((bare, unit, ucum_unit)) = unit_in_name(&name)
@@ -346,6 +346,21 @@ impl RuleExtractor {
                 .rev()
                 .find_map(|length| self.known_name(&words[..length], ucum_unit))
         })
+    }
+
+    /// A name ending in a lone `|`, `l`, `1` or `!` that OCR made of a Roman one, when the
+    /// name with `I` is a known test by name (`Troponin |` → `Troponin I`, not the shorter
+    /// `Troponin`, which would take another code). A table border stays trimmed otherwise.
+    fn roman_one(&self, name: &str) -> Option<String> {
+        let (stem, last) = name.trim().rsplit_once(char::is_whitespace)?;
+        if !matches!(last, "|" | "l" | "1" | "!") {
+            return None;
+        }
+        let candidate = format!("{} I", tidy_name(stem));
+        self.table
+            .lookup(&candidate, None)
+            .filter(|m| m.kind != MatchKind::Fuzzy)
+            .map(|_| candidate)
     }
 
     fn known_name(&self, words: &[&str], ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {

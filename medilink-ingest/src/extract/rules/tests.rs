@@ -377,3 +377,14 @@ fn ocr_text_keeps_a_garbled_unit_printed_with_the_name_as_the_unit() {
     let layer = RuleExtractor::default().extract_text(text);
     assert_eq!(layer.results[0].unit, None);
 }
+
+#[test]
+fn a_roman_one_read_as_a_pipe_keeps_the_longer_name() {
+    // A name cell as the layout reader passes it (the line reader makes a lone `|` a gap).
+    let rules = RuleExtractor::default();
+    assert_eq!(rules.roman_one("Troponin |").as_deref(), Some("Troponin I"));
+    assert_eq!(rules.roman_one("Troponin l").as_deref(), Some("Troponin I"));
+    // A table rule after a name that has no `I` form stays a rule.
+    assert_eq!(rules.roman_one("Glucose |"), None);
+    assert_eq!(rules.roman_one("Troponin"), None);
+}
