@@ -196,6 +196,19 @@ impl Subscriptions {
         system
     }
 
+    /// A `403` when `ctx`'s request comes through a SMART app whose scopes do not allow
+    /// reading (`write`: writing) `Subscription`.
+    fn app_may(ctx: &RequestContext, write: bool) -> FhirResult<()> {
+        match ctx.caller().app() {
+            Some(app) if !app.permits(ResourceType::Subscription, write) => {
+                Err(FhirError::Forbidden {
+                    reason: "the app's scopes do not cover Subscription",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The owner of `ctx`'s request, or a `403` for a caller that is not a signed-in user.
     fn owner(ctx: &RequestContext) -> FhirResult<&UserId> {
         ctx.caller().user_id().ok_or(FhirError::Forbidden {
@@ -244,6 +257,7 @@ impl Subscriptions {
         base: &str,
         mut resource: Value,
     ) -> FhirResult<Owned> {
+        Self::app_may(ctx, true)?;
         let owner = Self::owner(ctx)?.clone();
         let spec = SubscriptionSpec::parse(&resource)?;
         // A rest-hook is `requested` until its endpoint accepts the handshake (IG 1.1.0).
@@ -275,6 +289,7 @@ impl Subscriptions {
 
     /// The caller's own subscription `id` (anyone else's is not found).
     pub async fn read(&self, ctx: &RequestContext, id: &str) -> FhirResult<Owned> {
+        Self::app_may(ctx, false)?;
         self.owned_by(Self::owner(ctx)?, &Self::system(ctx), id)
             .await
     }
@@ -313,6 +328,7 @@ impl Subscriptions {
 
     /// The caller's own subscriptions.
     pub async fn list(&self, ctx: &RequestContext) -> FhirResult<Vec<Owned>> {
+        Self::app_may(ctx, false)?;
         let owner = Self::owner(ctx)?;
         let mut owned = Vec::new();
         for state in self.states.owned(owner).await? {
@@ -333,6 +349,7 @@ impl Subscriptions {
         mut resource: Value,
         if_match: Option<VersionId>,
     ) -> FhirResult<Owned> {
+        Self::app_may(ctx, true)?;
         let current = self.read(ctx, id).await?;
         let spec = SubscriptionSpec::parse(&resource)?;
         // A rest-hook turned back on, or sent elsewhere, shakes hands again.
@@ -368,6 +385,7 @@ impl Subscriptions {
 
     /// Deletes the caller's own subscription `id` and its events.
     pub async fn delete(&self, ctx: &RequestContext, id: &str) -> FhirResult<()> {
+        Self::app_may(ctx, true)?;
         let current = self.read(ctx, id).await?;
         self.store
             .delete(

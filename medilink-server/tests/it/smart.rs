@@ -1307,6 +1307,7 @@ async fn granular_scope_at_every_hop(app: TestApp) {
         "patient/Patient.rs",
         "patient/DiagnosticReport.rs",
         "patient/List.rs",
+        "user/Subscription.cruds",
     ];
     let client = registered(
         &app,
@@ -1462,6 +1463,49 @@ async fn granular_scope_at_every_hop(app: TestApp) {
     // Subscriptions the app creates notify with the app's scopes: full-resource and id-only
     // notifications of the granular app's subscriptions never name the new vital sign.
     let (endpoint, inbox) = receiver().await;
+    // An app without a Subscription scope may neither create nor list subscriptions.
+    let unscoped = {
+        let code = code(
+            &app,
+            &client,
+            &alice,
+            &["launch/patient", "patient/Observation.rs"],
+        )
+        .await;
+        let (status, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        format!(
+            "Bearer {}",
+            tokens["access_token"].as_str().expect("access")
+        )
+    };
+    let refused = app
+        .request(
+            Method::POST,
+            "/fhir/R4/Subscription",
+            &[
+                ("authorization", &unscoped),
+                ("content-type", "application/fhir+json"),
+            ],
+            Body::from(
+                json!({"resourceType": "Subscription", "status": "requested", "reason": "test",
+                    "criteria": "https://medilink.example/fhir/SubscriptionTopic/observation",
+                    "channel": {"type": "rest-hook", "endpoint": endpoint,
+                        "payload": "application/fhir+json"}})
+                .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    let listed = app
+        .request(
+            Method::GET,
+            "/fhir/R4/Subscription",
+            &[("authorization", &unscoped)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::FORBIDDEN, "{}", listed.text());
     let mut subscriptions = Vec::new();
     for (token, content) in [
         (&narrow, "full-resource"),
