@@ -7,7 +7,7 @@ use medilink_platform::Role;
 use medilink_server::Limits;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestResponse, patient, signed_in};
+use crate::support::{TestApp, TestResponse, as_user, patient, signed_in};
 
 on_both_backends!(the_base_with_a_trailing_slash_takes_bundles);
 on_both_backends!(relative_references_resolve_against_absolute_full_urls);
@@ -366,26 +366,6 @@ async fn binaries_are_served_and_taken_in_their_native_form(app: &TestApp) {
     )
     .await
     .assert_outcome(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported");
-}
-
-/// A request with `token` as the bearer.
-async fn as_user(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    uri: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let bearer = format!("Bearer {token}");
-    let mut headers = vec![("authorization", bearer.as_str())];
-    let body = match body {
-        Some(body) => {
-            headers.push(("content-type", "application/fhir+json"));
-            axum::body::Body::from(body.to_string())
-        }
-        None => axum::body::Body::empty(),
-    };
-    app.request(method, uri, &headers, body).await
 }
 
 /// The ids of a searchset's `match` entries, sorted.

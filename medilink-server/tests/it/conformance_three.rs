@@ -3,40 +3,17 @@
 //! scenario runs on SQLite and, when `MEDILINK_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
 use axum::http::{Method, StatusCode};
-use medilink_fhir::SqlOptions;
 use medilink_platform::Role;
-use medilink_server::Limits;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestResponse, signed_in};
+use crate::support::{TestApp, TestResponse, as_user, signed_in};
 
 on_both_backends!(other_compartments_search_through_the_consent_guard);
 on_both_backends!(validate_checks_base_definitions_and_stored_profiles);
 on_both_backends!(meta_profile_is_enforced_on_write);
 on_both_backends!(instance_validate_reads_through_the_consent_guard);
 
-pub(crate) async fn app_on(url: &str) -> TestApp {
-    TestApp::on(&SqlOptions::new(url), Limits::default()).await
-}
-
-async fn as_user(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    uri: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let bearer = format!("Bearer {token}");
-    let mut headers = vec![("authorization", bearer.as_str())];
-    let body = match body {
-        Some(body) => {
-            headers.push(("content-type", "application/fhir+json"));
-            axum::body::Body::from(body.to_string())
-        }
-        None => axum::body::Body::empty(),
-    };
-    app.request(method, uri, &headers, body).await
-}
+pub(crate) use crate::conformance_two::app_on;
 
 /// The `Type/id` of a searchset's `match` entries, sorted.
 fn matched(response: &TestResponse) -> Vec<String> {

@@ -7,29 +7,10 @@ use medilink_platform::Role;
 use serde_json::{Value, json};
 
 use crate::conformance_two::{app_on, created};
-use crate::support::{TestApp, TestResponse, signed_in};
+use crate::support::{TestApp, TestResponse, as_user, signed_in};
 
 on_both_backends!(lastn_and_stats_follow_consent);
 on_both_backends!(list_searches_follow_consent);
-
-async fn as_user(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    uri: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let bearer = format!("Bearer {token}");
-    let mut headers = vec![("authorization", bearer.as_str())];
-    let body = match body {
-        Some(body) => {
-            headers.push(("content-type", "application/fhir+json"));
-            axum::body::Body::from(body.to_string())
-        }
-        None => axum::body::Body::empty(),
-    };
-    app.request(method, uri, &headers, body).await
-}
 
 /// The ids of a searchset's `match` entries, in order.
 fn matched(response: &TestResponse) -> Vec<String> {

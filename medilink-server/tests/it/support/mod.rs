@@ -284,6 +284,26 @@ async fn admin_token(state: &AppState) -> String {
     signed_in(state, "admin@test.local", Role::Admin).await
 }
 
+/// A FHIR request with `token` as the bearer (and `body`, if any, as `application/fhir+json`).
+pub(crate) async fn as_user(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    uri: &str,
+    body: Option<&Value>,
+) -> TestResponse {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("authorization", bearer.as_str())];
+    let body = match body {
+        Some(body) => {
+            headers.push(("content-type", "application/fhir+json"));
+            axum::body::Body::from(body.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    app.request(method, uri, &headers, body).await
+}
+
 /// Sends `body` (JSON) with `token` as bearer (none when empty); the status and JSON body
 /// (`null` when the body is not JSON).
 #[allow(dead_code, reason = "shared by the security tests")]
