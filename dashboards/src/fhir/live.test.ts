@@ -152,10 +152,10 @@ describe('LiveUpdates', () => {
     // A handshake and a heartbeat change nothing; events and notices do.
     sockets[0].receive({ ...eventNotification('document-reference'), entry: [{ resource: { resourceType: 'Parameters', parameter: [{ name: 'type', valueCode: 'handshake' }] } }] });
     sockets[0].receive(eventNotification('document-reference'));
-    sockets[0].receive(eventNotification('observation'));
+    sockets[0].receive(eventNotification('diagnostic-report'));
     sockets[0].receive({ resourceType: 'Parameters', parameter: [{ name: 'event', valueCode: 'notifications-changed' }, { name: 'unread', valueUnsignedInt: 2 }] });
     expect(changes).toEqual(['documents', 'results', 'notifications']);
-    expect(calls.filter((c) => c.startsWith('POST'))).toHaveLength(4);
+    expect(calls.filter((c) => c.startsWith('POST'))).toHaveLength(3);
   });
 
   it('reuses the user’s own subscriptions from an earlier visit', async () => {
@@ -225,13 +225,14 @@ describe('LiveUpdates', () => {
     await live.stop();
     expect(sockets[0].closed).toBe(true);
     expect(subscriptions).toEqual([]);
-    expect(calls.filter((c) => c.startsWith('DELETE'))).toHaveLength(4);
+    expect(calls.filter((c) => c.startsWith('DELETE'))).toHaveLength(3);
     expect(timers.pending).toEqual([]);
   });
 
   it('reads frames: unknown or malformed ones mean nothing', () => {
     expect(readFrame('not json')).toBeUndefined();
     expect(readFrame(JSON.stringify(eventNotification('medication-request')))).toBeUndefined();
+    expect(readFrame(JSON.stringify(eventNotification('observation')))).toBeUndefined();
     expect(readFrame(JSON.stringify(eventNotification('diagnostic-report')))).toBe('results');
     expect(readFrame(JSON.stringify(eventNotification('consent')))).toBe('consents');
     expect(readFrame(JSON.stringify({ resourceType: 'Parameters', parameter: [] }))).toBeUndefined();
