@@ -21,7 +21,8 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: { '/api': server, '/fhir': server, '/health': server },
+    // `ws`: the FHIR subscription websocket (`/fhir/R4/$subscription-ws`, live updates).
+    proxy: { '/api': server, '/fhir': { target: server, ws: true }, '/health': server },
   },
   test: {
     environment: 'jsdom',

@@ -6,7 +6,9 @@
 // Story: a physician enrols TOTP and signs in with it; a patient registers, sees their own
 // records and grants the physician access (found by name in the clinician directory); the
 // physician is told (the bell counts the "access granted" notice; the inbox marks it read); the
-// physician sees the patient, uploads a lab report and sees the resulting observations; the
+// physician sees the patient, uploads a lab report and sees its status and the resulting
+// observations arrive on the open page without a reload, told over the FHIR subscription
+// websocket (issue #21: frames counted, a window marker survives); the
 // physician prescribes simvastatin next to an active clarithromycin, is blocked by the
 // contraindication, acknowledges it and signs, sees the checks and the acknowledgement, is
 // refused (409) when the record changed since the check, and checks warfarin + aspirin
@@ -113,6 +115,31 @@ let doctorId = '';
 let patientId = '';
 const doc = await newPage();
 const pat = await newPage();
+
+/**
+ * The FHIR subscription websocket frames each page received (issue #21: the portals' live
+ * updates): every frame's text, counted from before the page opens any socket.
+ */
+function countFrames(page) {
+  const frames = [];
+  page.on('websocket', (socket) => {
+    if (!socket.url().includes('/fhir/R4/$subscription-ws')) return;
+    socket.on('framereceived', (frame) => frames.push(String(frame.payload)));
+  });
+  return frames;
+}
+const docFrames = countFrames(doc);
+
+/** Whether `frame` is an event notification of the shipped topic `topic`. */
+function isEventOf(frame, topic) {
+  try {
+    const status = JSON.parse(frame).entry?.[0]?.resource;
+    const value = (name) => status?.parameter?.find((p) => p.name === name);
+    return value('type')?.valueCode === 'event-notification' && value('topic')?.valueCanonical?.endsWith(`/SubscriptionTopic/${topic}`);
+  } catch {
+    return false;
+  }
+}
 
 await run('physician signs in and must enrol TOTP (QR code shown)', async () => {
   watch(doc);
@@ -318,6 +345,12 @@ await run('physician uploads a lab report and sees the resulting observations', 
   await doc.getByRole('heading', { name: patient.name, level: 1 }).waitFor();
   await doc.getByRole('cell', { name: 'Hemoglobin A1c' }).first().waitFor();
   const before = await doc.locator('#labs tbody tr').count();
+  // Live updates (issue #21): the page must not reload, and what changes must come over the
+  // socket (with the socket up, the page does not poll).
+  await doc.evaluate(() => {
+    window.__e2eNoReload = 'live-21';
+  });
+  const framesBefore = docFrames.length;
   await doc.getByLabel('Lab report (PDF, image or text)').setInputFiles(upload);
   await doc.getByRole('button', { name: 'Upload' }).click();
   const job = doc.locator('.job').first();
@@ -362,6 +395,10 @@ await run('physician uploads a lab report and sees the resulting observations', 
   }
   await doc.locator('#labs').scrollIntoViewIfNeeded();
   await shot(doc, 'physician-upload-results');
+  expect((await doc.evaluate(() => window.__e2eNoReload)) === 'live-21', 'the page reloaded during the upload');
+  const heard = docFrames.slice(framesBefore);
+  expect(heard.some((frame) => isEventOf(frame, 'document-reference')), `no document-reference event over the websocket (${heard.length} frames after the upload)`);
+  expect(heard.some((frame) => isEventOf(frame, 'diagnostic-report')), 'no results event over the websocket');
 });
 
 const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';

@@ -102,6 +102,9 @@ pub struct WsBinding {
     pub cursor: u64,
     /// The heartbeat period, when asked for.
     pub heartbeat: Option<Duration>,
+    /// Whether the subscription was made through a SMART app (it then carries FHIR
+    /// notifications only: the server's other events on the socket are the owner's own).
+    pub through_app: bool,
 }
 
 fn not_found(id: &str) -> FhirError {
@@ -603,6 +606,7 @@ impl Subscriptions {
             owner: owned.state.owner,
             cursor: owned.state.events,
             heartbeat: owned.spec.heartbeat,
+            through_app: owned.state.app.is_some(),
         }))
     }
 

@@ -250,6 +250,14 @@ impl ServiceError for DocumentError {
 
 /// A failed storage step as a job error: transient kinds are retried, the rest fail the job
 /// with a message that names the step (never resource content).
+/// `DiagnosticReport/{id}` of the job `job_id`.
+fn report_of(job_id: Uuid) -> String {
+    format!(
+        "DiagnosticReport/{}",
+        crate::fhir::diagnostic_report_id(job_id)
+    )
+}
+
 fn storage_error(what: &str, err: &FhirError) -> JobError {
     let retryable = matches!(
         err.kind(),
@@ -392,6 +400,7 @@ impl DocumentIngest {
             }]},
             "subject": {"reference": format!("Patient/{}", upload.patient)},
             "date": format_instant(self.clock.now()),
+            "extension": [Progress::Pending.extension()],
             "content": [{"attachment": {
                 "contentType": kind.mime(),
                 "url": blob_key,
@@ -459,6 +468,12 @@ impl DocumentIngest {
         if let Err(err) = &outcome
             && (!err.retryable || job.attempts >= job.max_attempts)
         {
+            if let Ok(payload) = job.payload_of::<Self>()
+                && let Err(err) = self.mark(&payload, Progress::Failed, None).await
+            {
+                // The job's own state says failed; the document keeps its last mark.
+                tracing::warn!(error = %err, "the document's failure not recorded");
+            }
             self.tell(
                 &Self::uploader(job),
                 NotificationKind::DocumentFailed,
@@ -497,6 +512,9 @@ impl DocumentIngest {
                 reviewed_by: None,
             };
             let outcome = JobOutcome::needs_review(result_json::<Self>(&report)?);
+            self.mark(&payload, Progress::NeedsReview, None)
+                .await
+                .map_err(|err| storage_error("recording the document's review", &err))?;
             self.tell(
                 &Self::uploader(job),
                 NotificationKind::DocumentNeedsReview,
@@ -509,6 +527,9 @@ impl DocumentIngest {
             .publish(job.id, &payload, &analysis)
             .await
             .map_err(|err| storage_error("storing the results", &err))?;
+        self.mark(&payload, Progress::Completed, Some(&report_of(job.id)))
+            .await
+            .map_err(|err| storage_error("recording the document's results", &err))?;
         self.tell(
             &Self::uploader(job),
             NotificationKind::DocumentProcessed,
@@ -623,6 +644,13 @@ impl DocumentIngest {
         };
         self.move_job(&job, JobStatus::Completed, JobStatus::Completed, &report)
             .await?;
+        if let Err(err) = self
+            .mark(&payload, Progress::Completed, Some(&report_of(job.id)))
+            .await
+        {
+            // The results are filed and the job completed: the reviewer is not told otherwise.
+            tracing::warn!(error = %err, "the document's results not recorded on it");
+        }
         self.filed(&payload, job.id).await;
         Ok(report)
     }
@@ -813,6 +841,9 @@ fn corrected(
 }
 
 mod owner;
+mod progress;
+
+pub use progress::{INGEST_EXTENSION, Progress};
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,12 @@
 // The patient's documents: upload their own lab reports (`POST /api/documents` for their own
-// Patient), follow each upload's status (polled while it is queued or processing), see the
+// Patient), follow each upload's status (told over the websocket; polled while it is queued or
+// processing only when the socket is down), see the
 // results that were filed from it, and check and file results that need a look first.
 
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useSession } from '../ui/session';
+import { useLive, useSession } from '../ui/session';
+import { FALLBACK_POLL_MS } from '../fhir/live';
 import { Empty, ErrorMessage, Field, FormError, PageTitle, QueryState, Section, isNotFound } from '../ui/components';
 import { JobStatusBadge, filedObservations, jobStatusHelp, reviewRows } from '../ui/jobs';
 import { useI18n } from '../i18n/I18nProvider';
@@ -22,6 +24,7 @@ export function DocumentsPage() {
   const [uploaded, setUploaded] = useState<string | null>(null);
   const inputRef = useRef<HTMLInputElement>(null);
   const active = useRef(new Set<string>());
+  const live = useLive();
   const jobs = useQuery({
     queryKey: ['documents', 'jobs'],
     queryFn: async () => {
@@ -33,7 +36,8 @@ export function DocumentsPage() {
       active.current = new Set(list.filter((job) => jobActive(job.status)).map((job) => job.id));
       return list;
     },
-    refetchInterval: (query) => (query.state.data?.some((job) => jobActive(job.status)) ? 1500 : false),
+    // Live updates say when a job changes; polled only while the socket is down.
+    refetchInterval: (query) => (!live && query.state.data?.some((job) => jobActive(job.status)) ? FALLBACK_POLL_MS : false),
     staleTime: 0,
   });
   const upload = useMutation({

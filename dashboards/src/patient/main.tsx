@@ -27,7 +27,7 @@ else root.render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>
       <BrowserRouter basename="/patient">
-        <SessionProvider storageKey="medilink.patient.session">
+        <SessionProvider storageKey="medilink.patient.session" liveUpdates>
           <I18nProvider>
             <PatientApp />
           </I18nProvider>

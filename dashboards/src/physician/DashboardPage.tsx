@@ -4,6 +4,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router-dom';
 import { useSession } from '../ui/session';
+import { FALLBACK_POLL_MS } from '../fhir/live';
 import { Badge, Empty, ErrorMessage, Loading, PageTitle, QueryState, Section, isNotFound } from '../ui/components';
 import { formatDate, formatDateTime, patientName, userLocale } from '../fhir/format';
 import { usePatients, useConsents } from './hooks';
@@ -12,7 +13,7 @@ import type { Grant } from '../api/types';
 import { translate as t } from '../i18n/core';
 
 export function DashboardPage() {
-  const { user, client } = useSession();
+  const { user, client, live } = useSession();
   const consents = useConsents();
   const locale = userLocale();
   const active = (consents.data ?? []).filter((g) => g.status === 'active');
@@ -21,7 +22,9 @@ export function DashboardPage() {
   const jobs = useQuery({
     queryKey: ['documents', 'jobs'],
     queryFn: () => client.documentJobs(),
-    refetchInterval: (query) => (query.state.data?.some((j) => j.status === 'pending' || j.status === 'processing') ? 2000 : false),
+    // Live updates say when a job changes; polled only while the socket is down.
+    refetchInterval: (query) =>
+      !live && query.state.data?.some((j) => j.status === 'pending' || j.status === 'processing') ? FALLBACK_POLL_MS : false,
   });
   const grantOf = (id: string): Grant | undefined => active.find((g) => g.patient === id && !g.break_glass) ?? active.find((g) => g.patient === id);
   return (

@@ -1,9 +1,11 @@
-// Lab-report upload for a patient, with the job's live status (polled until it settles) and
+// Lab-report upload for a patient, with the job's live status (told over the websocket, or
+// polled until it settles while the socket is down) and
 // the patient's earlier uploads.
 
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useClient } from '../ui/session';
+import { useClient, useLive } from '../ui/session';
+import { FALLBACK_POLL_MS } from '../fhir/live';
 import { Empty, ErrorMessage, Field, FormError, Loading, Section, isNotFound } from '../ui/components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { jobActive, type DocumentJob } from '../api/types';
@@ -22,6 +24,7 @@ function JobRow({ jobId, fresh }: { jobId: string; fresh: boolean }) {
   const queryClient = useQueryClient();
   const locale = userLocale();
   const settled = useRef(!fresh);
+  const live = useLive();
   const job = useQuery({
     queryKey: ['documents', 'job', jobId],
     queryFn: async () => {
@@ -34,7 +37,8 @@ function JobRow({ jobId, fresh }: { jobId: string; fresh: boolean }) {
       }
       return next;
     },
-    refetchInterval: (query) => (query.state.data && !jobActive(query.state.data.status) ? false : 1000),
+    // Live updates say when it changes; polled only while the socket is down.
+    refetchInterval: (query) => (live || (query.state.data && !jobActive(query.state.data.status)) ? false : FALLBACK_POLL_MS),
   });
   const accept = useMutation({
     mutationFn: () => client.acceptDocumentJob(jobId),

@@ -27,7 +27,7 @@ else root.render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>
       <BrowserRouter>
-        <SessionProvider storageKey="medilink.physician.session">
+        <SessionProvider storageKey="medilink.physician.session" liveUpdates>
           <I18nProvider>
             <PhysicianApp />
           </I18nProvider>

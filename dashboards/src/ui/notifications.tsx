@@ -2,13 +2,13 @@
 
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, NavLink } from 'react-router-dom';
-import { useClient } from './session';
+import { useClient, useLive } from './session';
 import { Badge, Empty, ErrorMessage, FormError, Loading, PageTitle, isNotFound } from './components';
 import { formatDateTime, userLocale } from '../fhir/format';
 import { portalPath, type NotificationPage, type NotificationView, type Portal } from '../api/notifications';
 import { translate as t } from '../i18n/core';
 
-/** How often the bell asks for the unread count. */
+/** How often the bell asks for the unread count while live updates are down. */
 export const POLL_MS = 30_000;
 
 /** The accessible name of the bell. */
@@ -17,13 +17,17 @@ export function bellLabel(unread: number | undefined): string {
   return t('notices.bell', { count: unread });
 }
 
-/** The unread count, polled and refreshed when the window regains focus. */
+/**
+ * The unread count: refreshed when the socket tells of a notice (live updates), when the window
+ * regains focus, and polled only while the socket is down.
+ */
 export function useUnreadCount() {
   const client = useClient();
+  const live = useLive();
   return useQuery({
     queryKey: ['notifications', 'unread'],
     queryFn: async () => (await client.notifications(1)).unread,
-    refetchInterval: POLL_MS,
+    refetchInterval: live ? false : POLL_MS,
     refetchOnWindowFocus: 'always',
     retry: false,
   });

@@ -37,7 +37,7 @@ pub struct Topic {
 }
 
 /// Every topic the server ships.
-pub const TOPICS: [Topic; 5] = [
+pub const TOPICS: [Topic; 6] = [
     Topic {
         url: "https://medilink.example/fhir/SubscriptionTopic/observation",
         title: "A patient's Observation created, changed or deleted",
@@ -68,6 +68,14 @@ pub const TOPICS: [Topic; 5] = [
         resource_type: ResourceType::Consent,
         filters: &["patient", "status"],
     },
+    // The portals' live view of document jobs (issue #21): the ingest job records its progress
+    // on the uploaded document's `DocumentReference` (`medilink_ingest::job::INGEST_EXTENSION`).
+    Topic {
+        url: "https://medilink.example/fhir/SubscriptionTopic/document-reference",
+        title: "A patient's DocumentReference created or changed (an upload and its processing)",
+        resource_type: ResourceType::DocumentReference,
+        filters: &["patient", "status", "type"],
+    },
 ];
 
 /// The shipped topic with this canonical URL (a `|version` suffix is ignored).
@@ -90,6 +98,12 @@ impl Topic {
         format!("{BASIC_ID_PREFIX}{name}")
     }
 
+    /// The Backport IG 1.1.0 leaves topic definitions out of scope in R4 (its
+    /// `components.md`, "Subscription Topics in R4": discovery is the CapabilityStatement's
+    /// `capabilitystatement-subscriptiontopic-canonical` extension, which the server sends);
+    /// this `Basic` is a MediLink addition following the IG's later CI build (1.2.0-ballot,
+    /// `input/fsh/BackportTopics.fsh`).
+    ///
     /// The topic as the Backport IG represents a `SubscriptionTopic` in R4: a `Basic` whose
     /// `code` is `SubscriptionTopic` (`http://hl7.org/fhir/fhir-types`), with the R4B
     /// cross-version extensions `url`, `title`, `status` (a modifier extension),

@@ -7,7 +7,7 @@ use medilink_fhir::{RequestContext, ResourceStore};
 use medilink_platform::{Caller, CallerContext, Role};
 use uuid::Uuid;
 
-use super::{Correction, DocumentError, DocumentIngest, KIND};
+use super::{Correction, DocumentError, DocumentIngest, KIND, Progress};
 
 /// The states a job can be cancelled from: it has not started, or it stopped (failed, or
 /// waiting for a review). A running or completed job cannot.
@@ -114,6 +114,11 @@ impl DocumentIngest {
                 return Err(DocumentError::NotCancellable {
                     status: now.as_str(),
                 });
+            }
+            if let Ok(payload) = job.payload_of::<Self>()
+                && let Err(err) = self.mark(&payload, Progress::Cancelled, None).await
+            {
+                tracing::warn!(error = %err, "the document's cancellation not recorded on it");
             }
         }
         self.job(ctx, id).await

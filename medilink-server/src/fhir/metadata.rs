@@ -234,6 +234,10 @@ fn security(base: &str) -> Value {
 /// The Backport IG's operations and topic extension (issue #21).
 const BACKPORT_OPERATIONS: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/";
+/// The Subscriptions Backport IG's canonical URL, at the version served (1.1.0).
+const BACKPORT_IG: &str = "http://hl7.org/fhir/uv/subscriptions-backport/ImplementationGuide/hl7.fhir.uv.subscriptions-backport|1.1.0";
+/// The IG's "R4 Topic-Based Subscription Server" CapabilityStatement.
+const BACKPORT_SERVER_R4: &str = "http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4|1.1.0";
 const TOPIC_CANONICAL: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical";
 
 /// `Subscription`: the caller's own, in the Backport IG's profile, with the topics served
@@ -287,7 +291,9 @@ fn capability_statement(base: &str, date: &str) -> Value {
         "software": {"name": "MediLink", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "MediLink FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
-        "implementationGuide": ["http://hl7.org/fhir/uv/subscriptions-backport|1.1.0"],
+        // The Backport IG 1.1.0's canonical and its R4 server CapabilityStatement (issue #21).
+        "instantiates": [BACKPORT_SERVER_R4],
+        "implementationGuide": [BACKPORT_IG],
         "format": ["application/fhir+json", "json"],
         // JSON Patch and FHIRPath Patch (a Parameters resource, issue #18).
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],

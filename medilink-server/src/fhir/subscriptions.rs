@@ -192,8 +192,9 @@ pub(crate) async fn websocket(
         ApiError::bad_request(IssueCode::NotSupported, "this is a websocket endpoint")
     })?;
     let subscriptions = app.subscriptions.clone();
+    let notices = app.notifications.store().clone();
     Ok(upgrade
-        .on_upgrade(move |socket: WebSocket| socket::serve(subscriptions, socket))
+        .on_upgrade(move |socket: WebSocket| socket::serve(subscriptions, notices, socket))
         .into_response())
 }
 

@@ -59,6 +59,7 @@ mod history;
 mod jobs;
 mod limits;
 mod live;
+mod live_documents;
 mod lockouts;
 mod metadata;
 mod metrics;

@@ -150,7 +150,7 @@ fn observation(patient: &str) -> Value {
 }
 
 /// The status `Parameters` of a notification and its parameters by name (the last wins).
-fn status_of(bundle: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn status_of(bundle: &Value) -> BTreeMap<String, Value> {
     assert_eq!(bundle["resourceType"], "Bundle");
     let parameters = &bundle["entry"][0]["resource"];
     assert_eq!(parameters["resourceType"], "Parameters", "{bundle}");
@@ -163,7 +163,7 @@ fn status_of(bundle: &Value) -> BTreeMap<String, Value> {
 }
 
 /// The event numbers and focus references of a notification.
-fn events_of(bundle: &Value) -> Vec<(u64, String)> {
+pub(crate) fn events_of(bundle: &Value) -> Vec<(u64, String)> {
     bundle["entry"][0]["resource"]["parameter"]
         .as_array()
         .expect("parameters")
@@ -1134,9 +1134,15 @@ async fn subscriptions_on_postgres() {
 async fn the_capability_statement_declares_subscriptions() {
     let app = TestApp::new().await;
     let statement = app.get("/fhir/R4/metadata").await.json();
+    // The IG's canonical and its R4 server CapabilityStatement, as published in 1.1.0
+    // (`input/fsh/Capabilities.fsh` at tag v1.1.0 of HL7/fhir-subscription-backport-ig).
     assert_eq!(
         statement["implementationGuide"][0],
-        "http://hl7.org/fhir/uv/subscriptions-backport|1.1.0"
+        "http://hl7.org/fhir/uv/subscriptions-backport/ImplementationGuide/hl7.fhir.uv.subscriptions-backport|1.1.0"
+    );
+    assert_eq!(
+        statement["instantiates"][0],
+        "http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4|1.1.0"
     );
     let entry = statement["rest"][0]["resource"]
         .as_array()
@@ -1157,6 +1163,7 @@ async fn the_capability_statement_declares_subscriptions() {
         "medication-request",
         "encounter",
         "consent",
+        "document-reference",
     ] {
         assert!(
             topics.contains(&format!("{TOPIC}{topic}").as_str()),
@@ -1197,7 +1204,7 @@ async fn topics_are_served_as_basic_resources() {
         assert_eq!(found.status, StatusCode::OK, "{}", found.text());
         let bundle = found.json();
         assert_eq!(bundle["type"], "searchset");
-        assert_eq!(bundle["total"], 5, "{bundle}");
+        assert_eq!(bundle["total"], 6, "{bundle}");
     }
     let bundle = app
         .get("/fhir/R4/Basic?code=SubscriptionTopic")

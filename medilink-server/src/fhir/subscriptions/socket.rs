@@ -4,6 +4,13 @@
 //! sent, by `Subscriptions::ws_next`), and a `heartbeat` when the subscription asks for one
 //! and nothing else went out for that long. An unknown or spent token gets an
 //! OperationOutcome and the socket closes; so does a subscription deleted or turned off.
+//!
+//! MediLink's one addition (issue #21, for the portals): after a binding, the client may send
+//! `watch-notifications`. The socket then sends, at once and whenever the bound subscription's
+//! owner gets a new in-app notice or reads one, a `Parameters` with `event` =
+//! `notifications-changed` and `unread` (a count; no notice content). Only the owner's own
+//! inbox is watched, and never for a subscription made through a SMART app (OperationOutcome,
+//! the socket stays open). In-app notices are not FHIR resources, so no topic can carry them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +18,8 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket};
 use medilink_consent::subscriptions::notification::NotificationType;
 use medilink_consent::subscriptions::{Subscriptions, WsBinding};
+use medilink_platform::UserId;
+use medilink_platform::notifications::NotificationStore;
 use serde_json::json;
 
 use super::text;
@@ -19,6 +28,17 @@ use super::text;
 const POLL: Duration = Duration::from_millis(200);
 /// How long a socket may stay unbound.
 const BIND_WITHIN: Duration = Duration::from_secs(60);
+/// How often a socket that watches its owner's notices looks at the inbox.
+const NOTICES_EVERY: Duration = Duration::from_secs(1);
+/// The command that asks for the owner's notice events.
+const WATCH_NOTIFICATIONS: &str = "watch-notifications";
+
+/// The inbox a socket watches: whose, and what it last told (newest notice, unread count).
+struct Watch {
+    owner: UserId,
+    told: Option<(Option<u64>, u64)>,
+    looked: Instant,
+}
 
 struct Bound {
     binding: WsBinding,
@@ -54,15 +74,73 @@ async fn bind(subscriptions: &Subscriptions, socket: &mut WebSocket, token: &str
     })
 }
 
+/// The `notifications-changed` event (see the module docs).
+fn notices_event(unread: u64) -> Message {
+    text(
+        json!({"resourceType": "Parameters", "parameter": [
+            {"name": "event", "valueCode": "notifications-changed"},
+            {"name": "unread", "valueUnsignedInt": unread}]})
+        .to_string(),
+    )
+}
+
+/// Tells the watched inbox's change, if any; `false`: close the socket.
+async fn send_notices(
+    notices: &dyn NotificationStore,
+    socket: &mut WebSocket,
+    watch: &mut Watch,
+) -> bool {
+    watch.looked = Instant::now();
+    let newest = notices.list(&watch.owner, 1, None).await;
+    let unread = notices.unread(&watch.owner).await;
+    let (Ok(newest), Ok(unread)) = (newest, unread) else {
+        tracing::warn!("websocket: the owner's notices not read");
+        return true;
+    };
+    let now = (newest.first().map(|notice| notice.seq), unread);
+    if watch.told == Some(now) {
+        return true;
+    }
+    watch.told = Some(now);
+    socket.send(notices_event(unread)).await.is_ok()
+}
+
 /// Serves one socket until the client leaves or a binding ends.
-pub(super) async fn serve(subscriptions: Arc<Subscriptions>, mut socket: WebSocket) {
+pub(super) async fn serve(
+    subscriptions: Arc<Subscriptions>,
+    notices: Arc<dyn NotificationStore>,
+    mut socket: WebSocket,
+) {
     let mut bound: Vec<Bound> = Vec::new();
+    let mut watch: Option<Watch> = None;
     let opened = Instant::now();
     let mut tick = tokio::time::interval(POLL);
     loop {
         tokio::select! {
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(body))) => {
+                    if body.as_str().trim() == WATCH_NOTIFICATIONS {
+                        match bound.last() {
+                            Some(last) if !last.binding.through_app => {
+                                let mut watching = Watch {
+                                    owner: last.binding.owner.clone(),
+                                    told: None,
+                                    looked: Instant::now(),
+                                };
+                                if !send_notices(notices.as_ref(), &mut socket, &mut watching).await {
+                                    return;
+                                }
+                                watch = Some(watching);
+                            }
+                            _ => {
+                                let refused = outcome("bind a subscription of your own first");
+                                if socket.send(refused).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     let Some(token) = body.as_str().trim().strip_prefix("bind-with-token ") else {
                         continue;
                     };
@@ -82,6 +160,12 @@ pub(super) async fn serve(subscriptions: Arc<Subscriptions>, mut socket: WebSock
                     if !send_due(&subscriptions, &mut socket, entry).await {
                         return;
                     }
+                }
+                if let Some(watching) = &mut watch
+                    && watching.looked.elapsed() >= NOTICES_EVERY
+                    && !send_notices(notices.as_ref(), &mut socket, watching).await
+                {
+                    return;
                 }
             }
         }
