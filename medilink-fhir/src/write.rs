@@ -29,8 +29,8 @@ pub(crate) struct PreparedWrite {
     pub(crate) resource_type: ResourceType,
     pub(crate) id: ResourceId,
     pub(crate) if_match: Option<VersionId>,
-    /// The resource without meta stamping (`None` for deletes).
-    pub(crate) body: Option<Map<String, Value>>,
+    /// The resource's text without meta stamping (`None` for deletes).
+    pub(crate) body: Option<Rendered>,
     /// Its search index rows (empty for deletes).
     pub(crate) index: IndexRows,
 }
@@ -42,8 +42,7 @@ impl PreparedWrite {
         version: VersionId,
         last_updated: OffsetDateTime,
     ) -> Option<String> {
-        let body = self.body.as_ref()?;
-        Some(render(body, &self.id, version, last_updated))
+        Some(self.body.as_ref()?.finish(version, last_updated))
     }
 }
 
@@ -96,13 +95,14 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
                 None => ResourceId::new(ids.new_id())?,
             };
             let index = index_of(resource_type, &id, &mut body);
+            let body = prerender(&body, &id);
             Ok(PreparedWrite {
                 kind: WriteKind::Create,
                 resource_type,
                 id,
                 if_match: None,
-                index,
                 body: Some(body),
+                index,
             })
         }
         WriteOp::Update {
@@ -125,13 +125,14 @@ pub(crate) fn prepare(op: WriteOp, ids: &dyn IdGen) -> FhirResult<PreparedWrite>
                 }
             }
             let index = index_of(resource_type, &id, &mut body);
+            let body = prerender(&body, &id);
             Ok(PreparedWrite {
                 kind: WriteKind::Update,
                 resource_type,
                 id,
                 if_match,
-                index,
                 body: Some(body),
+                index,
             })
         }
         WriteOp::Delete {
@@ -167,38 +168,93 @@ fn index_of(
     index
 }
 
+/// A resource's JSON text without its two store-assigned meta values: serialized once, before
+/// the write transaction (issue #19: the writers are serialized, so the work inside the writer
+/// lock is what limits ingest; JSON serialization of the body is not part of it).
+#[derive(Debug, Clone)]
+pub(crate) struct Rendered {
+    /// Everything up to the value of `meta.versionId`: `{"resourceType":…,"id":…,"meta":{"versionId":"`.
+    head: String,
+    /// Everything after the value of `meta.lastUpdated`, starting with its closing quote.
+    tail: String,
+}
+
+impl Rendered {
+    /// The resource text with `version` and `last_updated` stamped.
+    pub(crate) fn finish(&self, version: VersionId, last_updated: OffsetDateTime) -> String {
+        let version = version.to_string();
+        let instant = format_instant(last_updated);
+        let mut out = String::with_capacity(
+            self.head.len() + self.tail.len() + version.len() + instant.len() + 20,
+        );
+        out.push_str(&self.head);
+        // Both are ASCII digits and separators: nothing to escape.
+        out.push_str(&version);
+        out.push_str("\",\"lastUpdated\":\"");
+        out.push_str(&instant);
+        out.push_str(&self.tail);
+        out
+    }
+}
+
+fn push_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    serde_json::to_writer(out, value).expect("invariant: a JSON value always serializes");
+}
+
+/// Serializes `body` with `resourceType`, `id` and `meta` first, the store's two meta values
+/// left to [`Rendered::finish`]; the text is byte for byte what serializing the stamped object
+/// would give.
+fn prerender(body: &Map<String, Value>, id: &ResourceId) -> Rendered {
+    let mut head = Vec::with_capacity(64);
+    head.push(b'{');
+    if let Some(resource_type) = body.get("resourceType") {
+        head.extend_from_slice(b"\"resourceType\":");
+        push_json(&mut head, resource_type);
+        head.push(b',');
+    }
+    head.extend_from_slice(b"\"id\":");
+    push_json(&mut head, &id.as_str());
+    head.extend_from_slice(b",\"meta\":{\"versionId\":\"");
+    let mut tail = Vec::with_capacity(1024);
+    tail.push(b'"');
+    if let Some(Value::Object(meta)) = body.get("meta") {
+        // The same removals as on the map (with `preserve_order`, `remove` moves the last
+        // entry into the hole), so that the other meta values keep their order.
+        let mut meta = meta.clone();
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        for (key, value) in &meta {
+            tail.push(b',');
+            push_json(&mut tail, key);
+            tail.push(b':');
+            push_json(&mut tail, value);
+        }
+    }
+    tail.push(b'}');
+    for (key, value) in body {
+        if !matches!(key.as_str(), "resourceType" | "id" | "meta") {
+            tail.push(b',');
+            push_json(&mut tail, key);
+            tail.push(b':');
+            push_json(&mut tail, value);
+        }
+    }
+    tail.push(b'}');
+    Rendered {
+        head: String::from_utf8(head).expect("invariant: serde_json writes UTF-8"),
+        tail: String::from_utf8(tail).expect("invariant: serde_json writes UTF-8"),
+    }
+}
+
 /// Serializes `body` with `resourceType`, `id` and `meta` first and the store's meta values set.
+#[cfg(test)]
 fn render(
     body: &Map<String, Value>,
     id: &ResourceId,
     version: VersionId,
     last_updated: OffsetDateTime,
 ) -> String {
-    let mut out = Map::with_capacity(body.len() + 2);
-    if let Some(resource_type) = body.get("resourceType") {
-        out.insert("resourceType".to_owned(), resource_type.clone());
-    }
-    out.insert("id".to_owned(), Value::String(id.to_string()));
-    let mut meta = match body.get("meta") {
-        Some(Value::Object(meta)) => meta.clone(),
-        _ => Map::new(),
-    };
-    let mut stamped = Map::with_capacity(meta.len() + 2);
-    stamped.insert("versionId".to_owned(), Value::String(version.to_string()));
-    stamped.insert(
-        "lastUpdated".to_owned(),
-        Value::String(format_instant(last_updated)),
-    );
-    meta.remove("versionId");
-    meta.remove("lastUpdated");
-    stamped.extend(meta);
-    out.insert("meta".to_owned(), Value::Object(stamped));
-    for (key, value) in body {
-        if !matches!(key.as_str(), "resourceType" | "id" | "meta") {
-            out.insert(key.clone(), value.clone());
-        }
-    }
-    serde_json::to_string(&Value::Object(out)).expect("invariant: a JSON value always serializes")
+    prerender(body, id).finish(version, last_updated)
 }
 
 #[cfg(test)]
@@ -224,6 +280,67 @@ mod tests {
             text,
             r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"2","lastUpdated":"2024-01-02T03:04:05.000Z","profile":["http://example.org/p"]},"name":[{"family":"Doe"}]}"#
         );
+    }
+
+    /// The stamped object serialized as a whole: what [`prerender`] + [`Rendered::finish`]
+    /// must give byte for byte.
+    fn render_by_map(
+        body: &Map<String, Value>,
+        id: &ResourceId,
+        version: VersionId,
+        last_updated: OffsetDateTime,
+    ) -> String {
+        let mut out = Map::with_capacity(body.len() + 2);
+        if let Some(resource_type) = body.get("resourceType") {
+            out.insert("resourceType".to_owned(), resource_type.clone());
+        }
+        out.insert("id".to_owned(), Value::String(id.to_string()));
+        let mut meta = match body.get("meta") {
+            Some(Value::Object(meta)) => meta.clone(),
+            _ => Map::new(),
+        };
+        let mut stamped = Map::with_capacity(meta.len() + 2);
+        stamped.insert("versionId".to_owned(), Value::String(version.to_string()));
+        stamped.insert(
+            "lastUpdated".to_owned(),
+            Value::String(format_instant(last_updated)),
+        );
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        stamped.extend(meta);
+        out.insert("meta".to_owned(), Value::Object(stamped));
+        for (key, value) in body {
+            if !matches!(key.as_str(), "resourceType" | "id" | "meta") {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+        serde_json::to_string(&Value::Object(out)).unwrap()
+    }
+
+    #[test]
+    fn prerendered_text_is_the_stamped_object_serialized() {
+        let bodies = [
+            json!({"resourceType": "Patient"}),
+            json!({"id": "x", "meta": "not an object", "active": true}),
+            json!({"meta": {"lastUpdated": "x", "source": "s", "versionId": "3", "tag": [{"code": "t"}],
+                "security": []}, "resourceType": "Observation", "valueQuantity": {"value": 1.50},
+                "note": [{"text": "quote \" backslash \\ tab \t é 𝄞"}], "id": "old"}),
+            json!({"resourceType": "Patient", "meta": {}, "name": [{"family": "Doe"}]}),
+        ];
+        for (n, body) in bodies.into_iter().enumerate() {
+            let Value::Object(body) = body else {
+                panic!("object")
+            };
+            let id = ResourceId::new(format!("id-{n}")).unwrap();
+            let at = time::macros::datetime!(2024-01-02 03:04:05.678 UTC);
+            let text = prerender(&body, &id).finish(VersionId(12), at);
+            assert_eq!(
+                text,
+                render_by_map(&body, &id, VersionId(12), at),
+                "body {n}"
+            );
+            serde_json::from_str::<Value>(&text).unwrap();
+        }
     }
 
     #[test]

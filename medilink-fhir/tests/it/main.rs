@@ -17,6 +17,8 @@ mod import;
 mod jobs;
 mod jobs_support;
 mod kv;
+#[cfg(feature = "sql-postgres")]
+mod pg_statistics;
 mod r4_examples;
 mod store_suite;
 mod time_limits;

@@ -31,11 +31,16 @@
 //!   patients already implies it), sort keys as correlated `MIN`/`MAX` aggregates, and keyset paging on
 //!   `(sort keys…, id)` so links stay correct while others write. Ids are UUIDv7 (time-ordered)
 //!   for index locality. SQLite planner statistics are seeded by the migration and refreshed
-//!   (`PRAGMA optimize`) as the data doubles.
+//!   (`PRAGMA optimize`) as the data doubles; on PostgreSQL the resource and index tables are
+//!   `ANALYZE`d in a background task as the data doubles (autovacuum's analyze comes too late
+//!   right after a bulk load, or never where autovacuum is off; issue #19).
 //! - Writers are serialized: an in-process async mutex and, on PostgreSQL, a transaction-scoped
 //!   advisory lock. Sequence numbers are assigned inside the lock as `MAX(seq)+1…`, so the change
 //!   feed is gapless and in commit order; readers never wait. Every write — single or bundle — is
-//!   one multi-row-INSERT transaction.
+//!   one transaction: multi-row INSERTs on SQLite; on PostgreSQL one `INSERT … SELECT … FROM
+//!   UNNEST($1::text[], …)` per table, whatever the number of rows (`unnest.rs`). Validation,
+//!   index extraction and the JSON text are done before the writer lock is taken (`write.rs`),
+//!   so one bundle's preparation overlaps another's commit.
 
 #[cfg(feature = "sql-sqlite")]
 pub mod backup;
@@ -48,6 +53,8 @@ mod rows;
 mod search;
 mod search_plan;
 mod totals;
+#[cfg(feature = "sql-postgres")]
+mod unnest;
 
 pub use jobs::SqlJobQueue;
 pub use kv::SqlKeyValue;
@@ -84,6 +91,10 @@ use rows::{VERSION_COLUMNS, stored_from_row};
 const INSERT_CHUNK: usize = 256;
 /// Prepared statements kept per connection (the INSERT shapes above, plus queries).
 const STATEMENT_CACHE: usize = 512;
+/// The tables whose planner statistics the store refreshes on PostgreSQL: the current-version
+/// pointers and the index tables that searches join (the version table is reached by key only).
+const ANALYZE_TABLES: &str = "ANALYZE resources, search_string, search_token, search_reference, \
+     search_date, search_number, search_quantity, search_uri, search_composite";
 /// Keys per current-version lookup.
 const LOOKUP_CHUNK: usize = 400;
 
@@ -105,6 +116,8 @@ pub struct SqlResourceStore {
     totals: totals::TotalCache,
     /// Versions written since open; planner statistics are refreshed as it doubles.
     written: std::sync::atomic::AtomicU64,
+    /// Whether a background `ANALYZE` runs (PostgreSQL, [`Self::analyze_in_background`]).
+    analyzing: Arc<std::sync::atomic::AtomicBool>,
     /// The background WAL checkpointer of a SQLite file (stopped on close and drop).
     checkpointer: Option<tokio::task::AbortHandle>,
     /// An in-memory SQLite database lives only while a connection to it is open, and the pool
@@ -430,6 +443,7 @@ impl SqlResourceStore {
             write_lock: Arc::new(Mutex::new(())),
             totals: totals::TotalCache::default(),
             written: std::sync::atomic::AtomicU64::new(0),
+            analyzing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             checkpointer,
             #[cfg(feature = "sql-sqlite")]
             memory_keeper,
@@ -518,8 +532,18 @@ impl SqlResourceStore {
         Statement::from_sql_and_values(self.backend, placeholders(self.backend, sql), values)
     }
 
-    /// Runs `writes` in one transaction under the writer lock.
-    async fn write_all(&self, writes: Vec<PreparedWrite>) -> FhirResult<Vec<Option<WriteOutcome>>> {
+    /// Runs `writes` in one transaction under the writer lock. Everything that does not need
+    /// the lock (validation, index extraction, JSON text: [`prepare`]) was done before, and the
+    /// writes are dropped after it is released.
+    async fn write_all(
+        &self,
+        mut writes: Vec<PreparedWrite>,
+    ) -> FhirResult<Vec<Option<WriteOutcome>>> {
+        // The index rows move into the statements' parameters (no copies inside the lock).
+        let indexes: Vec<_> = writes
+            .iter_mut()
+            .map(|write| std::mem::take(&mut write.index))
+            .collect();
         let writer = self.write_lock.lock().await;
         let txn = begin_write(&self.db).await?;
         if self.backend == DbBackend::Postgres {
@@ -527,44 +551,66 @@ impl SqlResourceStore {
                 .await
                 .map_err(classify)?;
         }
-        let outcomes = self.apply(&txn, writes).await?;
+        let outcomes = self.apply(&txn, &writes, indexes).await?;
         txn.commit().await.map_err(classify)?;
         drop(writer);
+        drop(writes);
         let count = outcomes.iter().flatten().count() as u64;
         let before = self
             .written
             .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         let after = before + count;
-        // Refresh planner statistics at 1k, 2k, 4k, … written versions (SQLite has no
-        // autovacuum/autoanalyze; without statistics it drives searches from the wrong side).
+        // Refresh planner statistics at 1k, 2k, 4k, … written versions: SQLite has no
+        // autovacuum/autoanalyze, and without statistics it drives searches from the wrong
+        // side; PostgreSQL's autoanalyze runs only when autovacuum gets to a table, which
+        // right after a bulk load into fresh tables is too late (issue #19).
         if after >= 1024 && (before < 1024 || before.leading_zeros() != after.leading_zeros()) {
-            self.refresh_statistics().await;
+            if self.backend == DbBackend::Postgres {
+                self.analyze_in_background();
+            } else {
+                self.refresh_statistics().await;
+            }
         }
         Ok(outcomes)
     }
 
-    /// Updates the query planner's statistics (`PRAGMA optimize` on SQLite; PostgreSQL's
-    /// autovacuum analyzes on its own). Failures are logged, never fatal.
+    /// Updates the query planner's statistics (`PRAGMA optimize` on SQLite; `ANALYZE` of the
+    /// resource and index tables on PostgreSQL). Failures are logged, never fatal.
     pub async fn refresh_statistics(&self) {
-        if self.backend != DbBackend::Sqlite {
-            return;
-        }
-        if let Err(err) = self
-            .db
-            .execute_unprepared("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002")
-            .await
-        {
+        let sql = if self.backend == DbBackend::Sqlite {
+            "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002"
+        } else {
+            ANALYZE_TABLES
+        };
+        if let Err(err) = self.db.execute_unprepared(sql).await {
             tracing::warn!(error = %err, "refreshing planner statistics failed");
         }
+    }
+
+    /// PostgreSQL: `ANALYZE` in a task of its own, off the writer's path (at most one at a
+    /// time: a doubling reached while one runs is covered by the next doubling).
+    fn analyze_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.analyzing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (db, analyzing) = (self.db.clone(), self.analyzing.clone());
+        tokio::spawn(async move {
+            if let Err(err) = db.execute_unprepared(ANALYZE_TABLES).await {
+                tracing::warn!(error = %err, "refreshing planner statistics failed");
+            }
+            analyzing.store(false, Ordering::Release);
+        });
     }
 
     async fn apply(
         &self,
         txn: &DatabaseTransaction,
-        writes: Vec<PreparedWrite>,
+        writes: &[PreparedWrite],
+        indexes: Vec<crate::search::extract::IndexRows>,
     ) -> FhirResult<Vec<Option<WriteOutcome>>> {
         let mut seen = HashMap::with_capacity(writes.len());
-        for write in &writes {
+        for write in writes {
             if seen
                 .insert((write.resource_type, write.id.as_str()), ())
                 .is_some()
@@ -575,7 +621,7 @@ impl SqlResourceStore {
                 )));
             }
         }
-        let current = self.current_versions(txn, &writes).await?;
+        let current = self.current_versions(txn, writes).await?;
         let now = from_micros(to_micros(self.clock.now()));
         let now_micros = to_micros(now);
         let (mut seq, mut next_rid) = self.max_seq_and_rid(txn).await?;
@@ -583,7 +629,7 @@ impl SqlResourceStore {
         let mut version_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 6);
         let mut pointer_rows: Vec<SqlValue> = Vec::with_capacity(writes.len() * 8);
         let mut index = index_rows::IndexBatch::default();
-        for write in &writes {
+        for (write, rows) in writes.iter().zip(indexes) {
             let before = current
                 .get(&(write.resource_type, write.id.as_str()))
                 .copied();
@@ -623,12 +669,9 @@ impl SqlResourceStore {
                     next_rid
                 }
             };
-            let patient = write
-                .body
-                .as_ref()
-                .and_then(|_| write.index.patient_marker());
+            let patient = write.body.as_ref().and_then(|_| rows.patient_marker());
             if write.body.is_some() {
-                index.add(rid, &write.index);
+                index.add(rid, rows);
             }
             let version = VersionId(before.map_or(1, |c| c.version + 1));
             let json = write.render(version, now);
@@ -662,6 +705,47 @@ impl SqlResourceStore {
                 },
             }));
         }
+        let upsert = " ON CONFLICT (rid) DO UPDATE SET version_id = excluded.version_id, \
+             seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated, \
+             patient = excluded.patient";
+        #[cfg(feature = "sql-postgres")]
+        if self.backend == DbBackend::Postgres {
+            use unnest::Kind::{BigInt, Bool, Text};
+            self.insert_unnest(
+                txn,
+                "resource_versions",
+                &[
+                    ("seq", BigInt, false),
+                    ("resource_type", Text, false),
+                    ("id", Text, false),
+                    ("version_id", BigInt, false),
+                    ("last_updated", BigInt, false),
+                    ("content", Text, true),
+                ],
+                "",
+                version_rows,
+            )
+            .await?;
+            self.insert_unnest(
+                txn,
+                "resources",
+                &[
+                    ("rid", BigInt, false),
+                    ("resource_type", Text, false),
+                    ("id", Text, false),
+                    ("version_id", BigInt, false),
+                    ("seq", BigInt, false),
+                    ("deleted", Bool, false),
+                    ("last_updated", BigInt, false),
+                    ("patient", Text, true),
+                ],
+                upsert,
+                pointer_rows,
+            )
+            .await?;
+            index.write(self, txn).await?;
+            return Ok(outcomes);
+        }
         self.insert_rows(
             txn,
             "INSERT INTO resource_versions (seq, resource_type, id, version_id, last_updated, content) VALUES ",
@@ -674,9 +758,7 @@ impl SqlResourceStore {
             txn,
             "INSERT INTO resources (rid, resource_type, id, version_id, seq, deleted, last_updated, patient) VALUES ",
             8,
-            " ON CONFLICT (rid) DO UPDATE SET version_id = excluded.version_id, \
-             seq = excluded.seq, deleted = excluded.deleted, last_updated = excluded.last_updated, \
-             patient = excluded.patient",
+            upsert,
             pointer_rows,
         )
         .await?;
