@@ -2,7 +2,7 @@
 //! hospitals still print it: Courier, every line one fixed-width run of text padded with spaces
 //! (no table in the PDF, only columns of characters), capitals, a patient block repeated on
 //! every page with two-digit years and military times (`COLLECTED: 12/07/26 0815`), sections
-//! (`CHEMISTRY`, `HEMATOLOGY`, ...), on half the documents dotted leaders after the name
+//! (`CHEMISTRY`, `HEMATOLOGY`, ...), on every other document dotted leaders after the name
 //! (`GLUCOSE.............. 112`), flags `H`/`L` and critical `HH`/`LL` with a call-back note
 //! under the result, hemolysis comments, `<x` values, ranges as `70-99` (sometimes in brackets),
 //! a flag legend, and the anion gap calculated from the electrolytes (`ANION GAP (CALC)`).
@@ -154,7 +154,8 @@ pub(crate) fn generate(rng: &mut Rng, index: u64) -> Report {
         footer: format!("{name}   MRN: {mrn}   PRINTED: {}", short_date(printed)),
     };
     layout.page_header();
-    let leaders = rng.chance(0.5);
+    // Every other document has dotted leaders, so that any run of consecutive documents has both.
+    let leaders = index % 2 == 1;
     let brackets = rng.chance(0.3);
 
     // Chemistry: the basic metabolic panel, the anion gap from it, and some liver and mineral
