@@ -4,13 +4,17 @@
 //! values, portrait or landscape, one or two table columns per page — and every document
 //! comes with its ground truth.
 //!
-//! **Held-out designs** ([`Design::held_out`]) were written before the layout-aware extractor
-//! and are never used to tune it: the extractor was developed against the tuning designs only,
-//! and the held-out ones are measured, not looked at.
+//! **Held-out designs** ([`Design::held_out`]) are the four of [`fresh`] (`euro`, `lis`,
+//! `cumulative`, `friendly`): written in round 3 by an author who did not read the extractor and
+//! did not see how it was changed, while another developer improved it; they are measured only,
+//! never used to choose a rule. The first eight designs are **tuning designs**: `landscape`,
+//! `multi-table` and `caps` were held out in rounds 1 and 2, but in round 2 the extractor's rules
+//! were chosen from their misses, so they are no longer honest held-out designs.
 //!
 //! Text PDFs are written with `lopdf` (Helvetica, WinAnsi); scans and photos are rendered from
 //! them by `pdftoppm` and degraded in [`render`].
 
+mod fresh;
 pub(crate) mod pdf;
 pub(crate) mod render;
 
@@ -33,21 +37,39 @@ pub(crate) enum Design {
     TwoLine,
     /// Two tables side by side on each page, glued flags.
     TwoColumn,
-    /// Held out. Landscape, column order `Test | Units | Reference Range | Result | Flag`,
-    /// `Specimen Collected` with a time, footer noise.
+    /// Tuning since round 2 (held out before). Landscape, column order
+    /// `Test | Units | Reference Range | Result | Flag`, `Specimen Collected` with a time,
+    /// footer noise.
     Landscape,
-    /// Held out. Several tables per page, each with its own column header
-    /// `Component | Your Value | Standard Range | Units | Flag`, comment lines, `HIGH`/`LOW`.
+    /// Tuning since round 2 (held out before). Several tables per page, each with its own column
+    /// header `Component | Your Value | Standard Range | Units | Flag`, comment lines,
+    /// `HIGH`/`LOW`.
     MultiTable,
-    /// Held out. `TEST NAME | RESULT | ABN | UNITS | REF. INTERVAL` in capitals, multi-page with
-    /// page headers and footers, `<`/`>` values, derived values (`eAG`, a ratio without its own
-    /// code), received date printed before the collection date.
+    /// Tuning since round 2 (held out before). `TEST NAME | RESULT | ABN | UNITS | REF. INTERVAL`
+    /// in capitals, multi-page with page headers and footers, `<`/`>` values, derived values
+    /// (`eAG`, a ratio without its own code), received date printed before the collection date.
     Caps,
+    /// Held out ([`fresh::euro`]). A European laboratory on A4: SI units (`mmol/L`, often
+    /// written `mmol/l`), decimal commas, `Test | Ref. range | Result | flag | Unit` with `+`/`-`
+    /// flags, `DD.MM.YYYY HH:MM` dates, material sub-headings, `¹` footnotes, a calculated LDL.
+    Euro,
+    /// Held out ([`fresh::lis`]). A hospital LIS printout in Courier, one fixed-width line per
+    /// row (sometimes dotted leaders), sections `CHEMISTRY`/`HEMATOLOGY`, `H`/`L`/`HH`/`LL`
+    /// flags, critical-value call notes, a flag legend, two-digit years, `ANION GAP (CALC)`.
+    Lis,
+    /// Held out ([`fresh::cumulative`]). A cumulative report: `Tests | Current Result and Flag |
+    /// Previous Result and Date | Units | Reference Interval`, `High`/`Low` after the value,
+    /// lab site codes after the name, wrapped long names, long interpretive comments.
+    Cumulative,
+    /// Held out ([`fresh::friendly`]). A patient-friendly portal print: one card per result
+    /// (value and unit in one run, a status word, `Normal range: 70 - 99 mg/dL` or
+    /// `less than 3.0`, a sentence of explanation), month-name dates, a calculated non-HDL.
+    Friendly,
 }
 
 impl Design {
     /// Every design.
-    pub(crate) const ALL: [Design; 8] = [
+    pub(crate) const ALL: [Design; 12] = [
         Design::ColumnsFlag,
         Design::GluedFlag,
         Design::UnitsInName,
@@ -56,6 +78,10 @@ impl Design {
         Design::Landscape,
         Design::MultiTable,
         Design::Caps,
+        Design::Euro,
+        Design::Lis,
+        Design::Cumulative,
+        Design::Friendly,
     ];
 
     /// Short name, used in reports.
@@ -66,15 +92,22 @@ impl Design {
             Design::UnitsInName => "units-in-name",
             Design::TwoLine => "two-line",
             Design::TwoColumn => "two-column",
-            Design::Landscape => "landscape*",
-            Design::MultiTable => "multi-table*",
-            Design::Caps => "caps*",
+            Design::Landscape => "landscape",
+            Design::MultiTable => "multi-table",
+            Design::Caps => "caps",
+            Design::Euro => "euro*",
+            Design::Lis => "lis*",
+            Design::Cumulative => "cumulative*",
+            Design::Friendly => "friendly*",
         }
     }
 
-    /// Never used for tuning the extractor: measured only.
+    /// Never used for tuning the extractor: measured only (the names of these end in `*`).
     pub(crate) fn held_out(self) -> bool {
-        matches!(self, Design::Landscape | Design::MultiTable | Design::Caps)
+        matches!(
+            self,
+            Design::Euro | Design::Lis | Design::Cumulative | Design::Friendly
+        )
     }
 }
 
@@ -86,6 +119,8 @@ pub(crate) struct Item {
     pub(crate) y: f64,
     pub(crate) size: f64,
     pub(crate) bold: bool,
+    /// Courier instead of Helvetica.
+    pub(crate) mono: bool,
     pub(crate) text: String,
 }
 
@@ -377,6 +412,7 @@ impl Sheet {
                 y: self.y,
                 size,
                 bold,
+                mono: false,
                 text,
             });
         }
@@ -389,6 +425,7 @@ impl Sheet {
             y,
             size,
             bold,
+            mono: false,
             text,
         });
     }
@@ -515,6 +552,9 @@ fn table_of(design: Design) -> Table {
             false,
             false,
         ),
+        Design::Euro | Design::Lis | Design::Cumulative | Design::Friendly => {
+            unreachable!("the fresh designs have their own generator (fresh.rs)")
+        }
     };
     Table {
         columns,
@@ -527,6 +567,9 @@ fn table_of(design: Design) -> Table {
 
 /// Generates report `index` of `design` (same inputs, same report).
 pub(crate) fn generate(design: Design, index: u64) -> Report {
+    if design.held_out() {
+        return fresh::generate(design, index);
+    }
     let mut rng = Rng::new(index * 1000 + design as u64 * 7919 + 17);
     let landscape = design == Design::Landscape;
     let (width, height) = if landscape {
@@ -620,6 +663,9 @@ pub(crate) fn generate(design: Design, index: u64) -> Report {
                 sheet.put(400.0, 9.0, false, format!("REPORTED: {i}"));
                 sheet.y += 13.0;
             }
+            Design::Euro | Design::Lis | Design::Cumulative | Design::Friendly => {
+                unreachable!("the fresh designs have their own generator (fresh.rs)")
+            }
         }
         let _ = rng;
     };
@@ -632,6 +678,9 @@ pub(crate) fn generate(design: Design, index: u64) -> Report {
             Design::Landscape => "Crescent Reference Labs",
             Design::MultiTable => "Harbor Health Lab Services",
             Design::Caps => "SUMMIT MEDICAL LABORATORIES",
+            Design::Euro | Design::Lis | Design::Cumulative | Design::Friendly => {
+                unreachable!("the fresh designs have their own generator (fresh.rs)")
+            }
         };
         sheet.put(40.0, 14.0, true, lab);
         if matches!(design, Design::GluedFlag | Design::Caps | Design::Landscape) {

@@ -1,5 +1,5 @@
-//! A generated report as a text PDF (Helvetica and Helvetica-Bold, WinAnsi encoding), and
-//! JPEG page images wrapped in a PDF (a scan without a text layer).
+//! A generated report as a text PDF (Helvetica, Helvetica-Bold, Courier and Courier-Bold,
+//! WinAnsi encoding), and JPEG page images wrapped in a PDF (a scan without a text layer).
 
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
@@ -28,8 +28,10 @@ pub(crate) fn write(report: &Report) -> Vec<u8> {
     };
     let regular = doc.add_object(font("Helvetica"));
     let bold = doc.add_object(font("Helvetica-Bold"));
+    let mono = doc.add_object(font("Courier"));
+    let mono_bold = doc.add_object(font("Courier-Bold"));
     let resources = doc.add_object(dictionary! {
-        "Font" => dictionary! { "F1" => regular, "F2" => bold },
+        "Font" => dictionary! { "F1" => regular, "F2" => bold, "F3" => mono, "F4" => mono_bold },
     });
     let mut kids = Vec::new();
     for page in 0..report.pages {
@@ -39,11 +41,15 @@ pub(crate) fn write(report: &Report) -> Vec<u8> {
             operations.push(Operation::new(
                 "Tf",
                 vec![
-                    Object::Name(if item.bold {
-                        b"F2".to_vec()
-                    } else {
-                        b"F1".to_vec()
-                    }),
+                    Object::Name(
+                        match (item.mono, item.bold) {
+                            (false, false) => b"F1",
+                            (false, true) => b"F2",
+                            (true, false) => b"F3",
+                            (true, true) => b"F4",
+                        }
+                        .to_vec(),
+                    ),
                     item.size.into(),
                 ],
             ));
