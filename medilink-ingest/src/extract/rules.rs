@@ -178,9 +178,9 @@ impl RuleExtractor {
                 dates.offer_line(&line);
                 continue;
             }
-            if let Some((mut result, decimals)) = self.result_line(&line) {
+            if let Some((mut result, range)) = self.result_line(&line) {
                 if origin == TextOrigin::Ocr {
-                    restore_decimal_point(&mut result, decimals);
+                    restore_decimal_point(&mut result, range.as_ref());
                     garbled_unit_in_name(&mut result);
                 }
                 results.push(result);
@@ -190,8 +190,8 @@ impl RuleExtractor {
     }
 
     /// One result from one cleaned line, if it is a result line.
-    /// The result and the decimals its range is printed with.
-    fn result_line(&self, line: &str) -> Option<(ExtractedResult, usize)> {
+    /// The result and its range as printed.
+    fn result_line(&self, line: &str) -> Option<(ExtractedResult, Option<values::Range>)> {
         let mut candidates: Vec<(String, Tail, f64)> = Vec::new();
         if let Some((name, rest)) = colon_split(line)
             && let Some(tail) = tail(&rest)
@@ -236,7 +236,7 @@ impl RuleExtractor {
         mut tail: Tail,
         factor: f64,
         strict: bool,
-    ) -> Option<(ExtractedResult, usize)> {
+    ) -> Option<(ExtractedResult, Option<values::Range>)> {
         let mut name = self.roman_one(name).unwrap_or_else(|| tidy_name(name));
         // A unit printed with the name (`eAG (mg/dL)`, `Glucose (mg/dL)`).
         if tail.unit.is_none()
@@ -304,7 +304,6 @@ impl RuleExtractor {
             confidence -= 0.1;
         }
         let range = tail.range;
-        let decimals = range.as_ref().map_or(0, |range| range.decimals);
         let result = ExtractedResult {
             name,
             value_text: tail.value_text,
@@ -316,12 +315,15 @@ impl RuleExtractor {
             unit: tail.unit,
             range_low: range.as_ref().and_then(|r| r.low),
             range_high: range.as_ref().and_then(|r| r.high),
-            range_text: range.and_then(|r| r.text).or(tail.range_words),
+            range_text: range
+                .as_ref()
+                .and_then(|r| r.text.clone())
+                .or(tail.range_words),
             flag: tail.flag,
             confidence: confidence.clamp(0.0, 1.0),
             calculated,
         };
-        Some((result, decimals))
+        Some((result, range))
     }
 }
 
@@ -363,6 +365,19 @@ impl RuleExtractor {
             .map(|_| candidate)
     }
 
+    /// `first second` when that is a test's name and `second` alone is not (the rest of a
+    /// long name wrapped onto the next line, `Thyroid Stimulating` + `Hormone`), and `first`
+    /// alone is not one either or only by a fuzzy match.
+    fn continued(&self, first: &str, second: &str) -> Option<String> {
+        let exact = |name: &str| {
+            self.table
+                .lookup(&tidy_name(name), None)
+                .is_some_and(|m| m.kind != MatchKind::Fuzzy)
+        };
+        let whole = tidy_name(&format!("{first} {second}"));
+        (exact(&whole) && !exact(first) && !exact(second)).then_some(whole)
+    }
+
     fn known_name(&self, words: &[&str], ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
         let name = tidy_name(&words.join(" "));
         let letters = name.chars().filter(|c| c.is_alphanumeric()).count();
@@ -380,8 +395,16 @@ impl RuleExtractor {
 /// Labs print a value with the decimals of its reference range, so a whole number beside a
 /// range printed with decimals, which is plausible for that range with the range's decimals
 /// restored, is read that way (a number with a leading zero has lost the point after it) — at
-/// a confidence low enough that a person confirms it.
-fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
+/// a confidence low enough that a person confirms it. A range whose lower bound has a leading
+/// zero (`05-25`) lost its points first: both bounds are read with the lower one's decimals
+/// (`0.5-2.5`), when that keeps the range in order.
+fn restore_decimal_point(result: &mut ExtractedResult, range: Option<&values::Range>) {
+    let mut decimals = range.map_or(0, |range| range.decimals);
+    if let Some(restored) = range.and_then(range_without_points) {
+        (result.range_low, result.range_high) = (Some(restored.0), Some(restored.1));
+        decimals = restored.2;
+        result.confidence = result.confidence.min(0.6);
+    }
     let Some(value) = result.value else {
         return;
     };
@@ -421,6 +444,29 @@ fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
     );
     result.value = Some(restored);
     result.confidence = result.confidence.min(0.6);
+}
+
+/// `05-25` → (0.5, 2.5, 1 decimal): the bounds of a two-sided range whose lower bound is printed
+/// with a leading zero and no point (no lab prints `05`), both read with that bound's decimals,
+/// when the upper bound is a whole number with more digits and the range stays in order.
+fn range_without_points(range: &values::Range) -> Option<(f64, f64, usize)> {
+    let (Some(low), Some(high)) = (&range.printed.0, &range.printed.1) else {
+        return None;
+    };
+    let whole = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_digit());
+    if !whole(low) || !whole(high) || low.len() < 2 || !low.starts_with('0') {
+        return None;
+    }
+    let decimals = low.len() - 1;
+    if high.len() <= decimals {
+        return None;
+    }
+    let scale = 10f64.powi(decimals as i32);
+    let (low, high) = (
+        low.parse::<f64>().ok()? / scale,
+        high.parse::<f64>().ok()? / scale,
+    );
+    (low < high).then_some((low, high, decimals))
 }
 
 /// OCR only: a unit printed with the name that OCR garbled (`TIBC (meg/dt)`, `MCH (P9)`) is
@@ -662,7 +708,30 @@ fn clean_line(raw: &str) -> String {
         }
     }
     let line = leaders.replace_all(&line, "  ");
-    drop_noise(&line)
+    strip_footnotes(&drop_noise(&line))
+}
+
+/// Footnote markers glued to a name or a value (`Glucose¹`, `112²`, `Ferritin*1`, `5.4†`) off
+/// the word; a unit's own superscript (`m²`, `x10⁹/L`) stays: only a number or a word of three
+/// letters or more loses one.
+fn strip_footnotes(text: &str) -> String {
+    static TOKEN: OnceLock<Regex> = OnceLock::new();
+    let token = TOKEN.get_or_init(|| {
+        Regex::new(r"(\S+?)(?:[¹²³⁴⁵⁶⁷⁸⁹⁰†‡§]+|\*[0-9])(\s|$)").expect("invariant: valid regex")
+    });
+    token
+        .replace_all(text, |captures: &regex::Captures<'_>| {
+            let word = &captures[1];
+            let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+            let number = values::number(word).is_some_and(|n| !n.repaired);
+            let keep = if number || (letters >= 3 && word.chars().all(char::is_alphabetic)) {
+                word.to_owned()
+            } else {
+                captures[0].trim_end().to_owned()
+            };
+            format!("{keep}{}", &captures[2])
+        })
+        .into_owned()
 }
 
 /// Characters OCR makes of dotted leaders (`ccecsceeeneerenae…`) and of specks.
@@ -755,9 +824,10 @@ fn plausible_name(name: &str) -> bool {
     !NOT_RESULTS.contains(&first) && !NOT_RESULTS.contains(&key.as_str())
 }
 
-/// Trailing punctuation and a leading bullet or asterisk off the name.
+/// Trailing punctuation, a footnote marker and a leading bullet or asterisk off the name.
 fn tidy_name(name: &str) -> String {
-    name.trim()
+    strip_footnotes(name.trim())
+        .trim()
         .trim_start_matches(['*', '-', '•', '>', '#'])
         .trim_end_matches([':', '.', ',', '-', '*', '|', ';', '_'])
         .split_whitespace()
@@ -815,3 +885,5 @@ fn calculated_display(display: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variety;
