@@ -309,16 +309,17 @@ fn close_unit(printed: &str, entry: &crate::loinc::LoincEntry) -> Option<String>
 }
 
 /// The UCUM form of the one unit the test is printed in (`pg` for MCH, `U/L` for an enzyme
-/// listed with `IU/L` too); `None` when it has several of different size.
+/// listed with `IU/L` too, `µIU/mL` for insulin listed with `mIU/L`, the same quantity); `None`
+/// when it has several of different size.
 fn only_unit(entry: &crate::loinc::LoincEntry) -> Option<String> {
-    let mut units: Vec<String> = entry
-        .units
-        .iter()
-        .chain(&entry.unit)
-        .map(|unit| entry.preferred_unit(unit))
-        .collect();
-    units.sort();
-    units.dedup();
+    // The usual unit first, so that of units of one size the usual spelling is kept.
+    let mut units: Vec<String> = Vec::new();
+    for unit in entry.unit.iter().chain(&entry.units) {
+        let unit = entry.preferred_unit(unit);
+        if !units.iter().any(|kept| ucum::same_magnitude(kept, &unit)) {
+            units.push(unit);
+        }
+    }
     match &units[..] {
         [only] => Some(only.clone()),
         _ => None,
@@ -379,7 +380,7 @@ fn lost_unit_from_table(extracted: &mut ExtractedResult) {
     if entry.unit.is_none() || entry.is_dimensionless() {
         return;
     }
-    let Some(only) = only_unit(entry) else {
+    let Some(only) = only_unit(entry).or_else(|| unit_by_limits(entry, extracted)) else {
         return;
     };
     let printed = entry.printed_units.iter().find(|printed| {
@@ -388,6 +389,55 @@ fn lost_unit_from_table(extracted: &mut ExtractedResult) {
     if let Some(printed) = printed {
         extracted.unit = Some(printed.clone());
         extracted.confidence = extracted.confidence.min(0.6);
+    }
+}
+
+/// Limits no living patient's value passes, for tests printed in units of different size
+/// (glucose in mg/dL or mg/L, albumin in g/dL or g/L), in the test's usual unit: with
+/// [`PHYSIOLOGIC_LIMITS`], they tell which unit a number and its range were printed in.
+const UNIT_LIMITS: &[(&str, &str, f64, f64)] = &[
+    ("2345-7", "mg/dL", 10.0, 2000.0), // glucose, serum
+];
+
+/// The one unit of `entry` (of units of different size) in which the number and its range
+/// are possible for any patient, when the limits are known and exactly one unit fits.
+fn unit_by_limits(entry: &crate::loinc::LoincEntry, extracted: &ExtractedResult) -> Option<String> {
+    let usual = entry.unit.as_deref()?;
+    let &(_, unit, low, high) = PHYSIOLOGIC_LIMITS
+        .iter()
+        .chain(UNIT_LIMITS)
+        .find(|(code, _, _, _)| *code == entry.code)?;
+    let (base, usual_factor) = ucum::magnitude(unit)?;
+    if unit != usual {
+        return None;
+    }
+    let mut numbers = vec![extracted.value?];
+    numbers.extend(
+        [extracted.range_low, extracted.range_high]
+            .into_iter()
+            .flatten()
+            .filter(|bound| *bound > 0.0),
+    );
+    let mut fitting: Vec<String> = Vec::new();
+    for candidate in entry.units.iter().chain(&entry.unit) {
+        let (candidate_base, factor) = ucum::magnitude(candidate)?;
+        if candidate_base != base {
+            return None;
+        }
+        // A number in the candidate unit, in the usual one.
+        let scale = factor / usual_factor;
+        let fits = numbers.iter().all(|n| (low..=high).contains(&(n * scale)));
+        if fits
+            && !fitting
+                .iter()
+                .any(|kept| ucum::same_magnitude(kept, candidate))
+        {
+            fitting.push(candidate.clone());
+        }
+    }
+    match &fitting[..] {
+        [only] => Some(entry.preferred_unit(only)),
+        _ => None,
     }
 }
 
@@ -526,7 +576,28 @@ mod tests {
         let mapped = map_result(mch, 0.75);
         assert_eq!(mapped.ucum_unit.as_deref(), Some("pg"));
         assert!(mapped.review_reason.is_some());
-        // Not for a test printed in units of different size, nor a dimensionless one.
+        // Issue #20: insulin's µIU/mL and mIU/L are one quantity: the usual spelling.
+        let mut insulin = extracted("Insulin", Some(8.4), None, 0.97);
+        lost_unit_from_table(&mut insulin);
+        let mapped = map_result(insulin, 0.75);
+        assert_eq!(mapped.ucum_unit.as_deref(), Some("u[IU]/mL"));
+        assert!(mapped.review_reason.is_some());
+        // Units of different size: the one where the value and its range are possible.
+        let mut glucose = extracted("Glucose", Some(112.0), None, 0.97);
+        (glucose.range_low, glucose.range_high) = (Some(70.0), Some(99.0));
+        lost_unit_from_table(&mut glucose);
+        assert_eq!(glucose.unit.as_deref(), Some("mg/dL"));
+        assert!(glucose.confidence < 0.75);
+        assert!(map_result(glucose, 0.75).review_reason.is_some());
+        let mut albumin = extracted("Albumin", Some(42.0), None, 0.97);
+        (albumin.range_low, albumin.range_high) = (Some(35.0), Some(50.0));
+        lost_unit_from_table(&mut albumin);
+        assert_eq!(albumin.unit.as_deref(), Some("g/L"));
+        let mut albumin = extracted("Albumin", Some(4.2), None, 0.97);
+        (albumin.range_low, albumin.range_high) = (Some(3.5), Some(5.0));
+        lost_unit_from_table(&mut albumin);
+        assert_eq!(albumin.unit.as_deref(), Some("g/dL"));
+        // Not when both sizes are possible (no range), nor for a dimensionless test.
         for name in ["Glucose", "INR"] {
             let mut result = extracted(name, Some(5.4), None, 0.97);
             lost_unit_from_table(&mut result);

@@ -19,9 +19,11 @@ use crate::error::IngestResult;
 use crate::loinc::{LoincMatch, LoincTable, MatchKind, normalize_name, ucum};
 use crate::text::{DocumentText, TextOrigin};
 
+mod clean;
 mod dates;
 mod layout;
 
+use clean::{clean_line, strip_footnotes};
 use dates::Dates;
 
 /// The default extractor: rules over the text's lines, no network.
@@ -178,9 +180,9 @@ impl RuleExtractor {
                 dates.offer_line(&line);
                 continue;
             }
-            if let Some((mut result, decimals)) = self.result_line(&line) {
+            if let Some((mut result, range)) = self.result_line(&line) {
                 if origin == TextOrigin::Ocr {
-                    restore_decimal_point(&mut result, decimals);
+                    restore_decimal_point(&mut result, range.as_ref());
                     garbled_unit_in_name(&mut result);
                 }
                 results.push(result);
@@ -190,8 +192,8 @@ impl RuleExtractor {
     }
 
     /// One result from one cleaned line, if it is a result line.
-    /// The result and the decimals its range is printed with.
-    fn result_line(&self, line: &str) -> Option<(ExtractedResult, usize)> {
+    /// The result and its range as printed.
+    fn result_line(&self, line: &str) -> Option<(ExtractedResult, Option<values::Range>)> {
         let mut candidates: Vec<(String, Tail, f64)> = Vec::new();
         if let Some((name, rest)) = colon_split(line)
             && let Some(tail) = tail(&rest)
@@ -236,7 +238,7 @@ impl RuleExtractor {
         mut tail: Tail,
         factor: f64,
         strict: bool,
-    ) -> Option<(ExtractedResult, usize)> {
+    ) -> Option<(ExtractedResult, Option<values::Range>)> {
         let mut name = self.roman_one(name).unwrap_or_else(|| tidy_name(name));
         // A unit printed with the name (`eAG (mg/dL)`, `Glucose (mg/dL)`).
         if tail.unit.is_none()
@@ -304,7 +306,6 @@ impl RuleExtractor {
             confidence -= 0.1;
         }
         let range = tail.range;
-        let decimals = range.as_ref().map_or(0, |range| range.decimals);
         let result = ExtractedResult {
             name,
             value_text: tail.value_text,
@@ -316,12 +317,15 @@ impl RuleExtractor {
             unit: tail.unit,
             range_low: range.as_ref().and_then(|r| r.low),
             range_high: range.as_ref().and_then(|r| r.high),
-            range_text: range.and_then(|r| r.text).or(tail.range_words),
+            range_text: range
+                .as_ref()
+                .and_then(|r| r.text.clone())
+                .or(tail.range_words),
             flag: tail.flag,
             confidence: confidence.clamp(0.0, 1.0),
             calculated,
         };
-        Some((result, decimals))
+        Some((result, range))
     }
 }
 
@@ -363,6 +367,19 @@ impl RuleExtractor {
             .map(|_| candidate)
     }
 
+    /// `first second` when that is a test's name and `second` alone is not (the rest of a
+    /// long name wrapped onto the next line, `Thyroid Stimulating` + `Hormone`), and `first`
+    /// alone is not one either or only by a fuzzy match.
+    fn continued(&self, first: &str, second: &str) -> Option<String> {
+        let exact = |name: &str| {
+            self.table
+                .lookup(&tidy_name(name), None)
+                .is_some_and(|m| m.kind != MatchKind::Fuzzy)
+        };
+        let whole = tidy_name(&format!("{first} {second}"));
+        (exact(&whole) && !exact(first) && !exact(second)).then_some(whole)
+    }
+
     fn known_name(&self, words: &[&str], ucum_unit: Option<&str>) -> Option<(String, LoincMatch)> {
         let name = tidy_name(&words.join(" "));
         let letters = name.chars().filter(|c| c.is_alphanumeric()).count();
@@ -380,8 +397,16 @@ impl RuleExtractor {
 /// Labs print a value with the decimals of its reference range, so a whole number beside a
 /// range printed with decimals, which is plausible for that range with the range's decimals
 /// restored, is read that way (a number with a leading zero has lost the point after it) — at
-/// a confidence low enough that a person confirms it.
-fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
+/// a confidence low enough that a person confirms it. A range whose lower bound has a leading
+/// zero (`05-25`) lost its points first: both bounds are read with the lower one's decimals
+/// (`0.5-2.5`), when that keeps the range in order.
+fn restore_decimal_point(result: &mut ExtractedResult, range: Option<&values::Range>) {
+    let mut decimals = range.map_or(0, |range| range.decimals);
+    if let Some(restored) = range.and_then(range_without_points) {
+        (result.range_low, result.range_high) = (Some(restored.0), Some(restored.1));
+        decimals = restored.2;
+        result.confidence = result.confidence.min(0.6);
+    }
     let Some(value) = result.value else {
         return;
     };
@@ -421,6 +446,29 @@ fn restore_decimal_point(result: &mut ExtractedResult, decimals: usize) {
     );
     result.value = Some(restored);
     result.confidence = result.confidence.min(0.6);
+}
+
+/// `05-25` → (0.5, 2.5, 1 decimal): the bounds of a two-sided range whose lower bound is printed
+/// with a leading zero and no point (no lab prints `05`), both read with that bound's decimals,
+/// when the upper bound is a whole number with more digits and the range stays in order.
+fn range_without_points(range: &values::Range) -> Option<(f64, f64, usize)> {
+    let (Some(low), Some(high)) = (&range.printed.0, &range.printed.1) else {
+        return None;
+    };
+    let whole = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_digit());
+    if !whole(low) || !whole(high) || low.len() < 2 || !low.starts_with('0') {
+        return None;
+    }
+    let decimals = low.len() - 1;
+    if high.len() <= decimals {
+        return None;
+    }
+    let scale = 10f64.powi(decimals as i32);
+    let (low, high) = (
+        low.parse::<f64>().ok()? / scale,
+        high.parse::<f64>().ok()? / scale,
+    );
+    (low < high).then_some((low, high, decimals))
 }
 
 /// OCR only: a unit printed with the name that OCR garbled (`TIBC (meg/dt)`, `MCH (P9)`) is
@@ -634,117 +682,6 @@ fn cell_separator() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"\s{2,}").expect("invariant: valid regex"))
 }
 
-/// Tabs and stray `|` become column gaps; dotted leaders too; dashes are unified.
-fn clean_line(raw: &str) -> String {
-    static LEADERS: OnceLock<Regex> = OnceLock::new();
-    let leaders = LEADERS.get_or_init(|| {
-        Regex::new(r"(?:\s*[._·]){3,}\s*|\s+-{2,}\s+").expect("invariant: valid regex")
-    });
-    let mut line = String::with_capacity(raw.len());
-    let characters: Vec<char> = raw.chars().collect();
-    for (index, &character) in characters.iter().enumerate() {
-        match character {
-            '\t' => line.push_str("  "),
-            '|' | '¦' => {
-                // A pipe between digits is an OCR'd `1`; elsewhere it is a table rule.
-                let before = index.checked_sub(1).and_then(|i| characters.get(i));
-                let after = characters.get(index + 1);
-                let digit = |c: Option<&char>| c.is_some_and(|c| c.is_ascii_digit() || *c == '.');
-                if digit(before) || digit(after) {
-                    line.push('|');
-                } else {
-                    line.push_str("  ");
-                }
-            }
-            '–' | '—' | '−' => line.push('-'),
-            '\u{a0}' => line.push(' '),
-            other => line.push(other),
-        }
-    }
-    let line = leaders.replace_all(&line, "  ");
-    drop_noise(&line)
-}
-
-/// Characters OCR makes of dotted leaders (`ccecsceeeneerenae…`) and of specks.
-const LEADER_CHARACTERS: &str = "ceoasnrtuigqvdl.,:;'`·";
-
-/// Whether `token` is OCR'd leader dots: long, from a handful of round letters, mostly c and e.
-fn is_leader(token: &str) -> bool {
-    let length = token.chars().count();
-    length >= 6
-        && token.chars().all(|c| LEADER_CHARACTERS.contains(c))
-        && token.chars().filter(|c| matches!(c, 'c' | 'e')).count() * 2 >= length
-}
-
-/// Whether `token` is a speck: lone punctuation (`‘`, `;`, `_`), never a value or a flag.
-fn is_speck(token: &str) -> bool {
-    token.chars().all(|c| {
-        matches!(
-            c,
-            '‘' | '’'
-                | '\''
-                | '`'
-                | '"'
-                | '“'
-                | '”'
-                | ';'
-                | ':'
-                | '_'
-                | ','
-                | '~'
-                | '.'
-                | '»'
-                | '«'
-        )
-    })
-}
-
-/// Removes OCR leaders (with the short fragments stuck to them) and specks, keeping the column
-/// gaps they leave.
-fn drop_noise(line: &str) -> String {
-    static TOKEN: OnceLock<Regex> = OnceLock::new();
-    let token = TOKEN.get_or_init(|| Regex::new(r"\S+").expect("invariant: valid regex"));
-    let tokens: Vec<(usize, usize, &str)> = token
-        .find_iter(line)
-        .map(|m| (m.start(), m.end(), m.as_str()))
-        .collect();
-    let mut drop: Vec<bool> = tokens
-        .iter()
-        .map(|(_, _, text)| is_leader(text) || is_speck(text))
-        .collect();
-    // Short lower-case fragments next to a leader belong to it (`ou. cceecs… eens`).
-    for index in 0..tokens.len() {
-        if !is_leader(tokens[index].2) {
-            continue;
-        }
-        for neighbour in [index.checked_sub(1), Some(index + 1)]
-            .into_iter()
-            .flatten()
-        {
-            if let Some((_, _, text)) = tokens.get(neighbour)
-                && text.chars().count() <= 5
-                && text.chars().all(|c| LEADER_CHARACTERS.contains(c))
-            {
-                drop[neighbour] = true;
-            }
-        }
-    }
-    if !drop.iter().any(|d| *d) {
-        return line.to_owned();
-    }
-    let mut out = String::with_capacity(line.len());
-    let mut last = 0;
-    for ((start, end, _), dropped) in tokens.iter().zip(&drop) {
-        if *dropped {
-            out.push_str(&line[last..*start]);
-            out.push_str("  ");
-            last = *end;
-        }
-    }
-    out.push_str(&line[last..]);
-    out
-}
-
 fn plausible_name(name: &str) -> bool {
     let letters = name.chars().filter(|c| c.is_alphabetic()).count();
     if letters < 1 || name.len() > 70 {
@@ -755,9 +692,10 @@ fn plausible_name(name: &str) -> bool {
     !NOT_RESULTS.contains(&first) && !NOT_RESULTS.contains(&key.as_str())
 }
 
-/// Trailing punctuation and a leading bullet or asterisk off the name.
+/// Trailing punctuation, a footnote marker and a leading bullet or asterisk off the name.
 fn tidy_name(name: &str) -> String {
-    name.trim()
+    strip_footnotes(name.trim())
+        .trim()
         .trim_start_matches(['*', '-', '•', '>', '#'])
         .trim_end_matches([':', '.', ',', '-', '*', '|', ';', '_'])
         .split_whitespace()
@@ -815,3 +753,5 @@ fn calculated_display(display: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variety;

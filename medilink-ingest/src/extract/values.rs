@@ -139,6 +139,8 @@ pub(crate) struct Range {
     pub(crate) span: (usize, usize),
     /// The most decimals either bound is printed with.
     pub(crate) decimals: usize,
+    /// The bounds as read (`05`, `25`), to see a point OCR lost.
+    pub(crate) printed: (Option<String>, Option<String>),
 }
 
 /// Digits after the decimal point of a number as printed (`40.0` → 1).
@@ -164,7 +166,9 @@ pub(crate) fn range(text: &str) -> Option<Range> {
     );
     let one_sided = regex(
         &ONE_SIDED,
-        &format!(r"(?:^|[\s(\[:])[(\[]?\s*{label}[.,]?(<=|>=|=<|=>|<|>|≤|≥)\s*({NUMBER})\s*[)\]]?"),
+        &format!(
+            r"(?:^|[\s(\[:])[(\[]?\s*{label}[.,]?(<=|>=|=<|=>|<|>|≤|≥|(?i:up\s+to))\s*({NUMBER})\s*[)\]]?"
+        ),
     );
     let two = two_sided.captures(text).and_then(|captures| {
         let whole = captures.get(0)?;
@@ -176,11 +180,18 @@ pub(crate) fn range(text: &str) -> Option<Range> {
             text: None,
             span: (whole.start(), whole.end()),
             decimals: decimals(&low.text).max(decimals(&high.text)),
+            printed: (Some(low.text.clone()), Some(high.text.clone())),
         })
     });
     let one = one_sided.captures(text).and_then(|captures| {
         let whole = captures.get(0)?;
-        let (comparator, _) = split_comparator(captures.get(1)?.as_str());
+        let printed = captures.get(1)?.as_str();
+        let (comparator, _) = if printed.to_ascii_lowercase().starts_with("up") {
+            // `up to 5`: at most 5.
+            (Some("<="), "")
+        } else {
+            split_comparator(printed)
+        };
         let bound = number(captures.get(2)?.as_str())?;
         let comparator = comparator?;
         let (low, high) = if comparator.starts_with('<') {
@@ -194,6 +205,7 @@ pub(crate) fn range(text: &str) -> Option<Range> {
             text: Some(format!("{comparator}{}", bound.text)),
             span: (whole.start(), whole.end()),
             decimals: decimals(&bound.text),
+            printed: (None, None),
         })
     });
     match (two, one) {
@@ -207,7 +219,7 @@ pub(crate) fn flag(text: &str) -> Option<(String, (usize, usize))> {
     static FLAG: OnceLock<Regex> = OnceLock::new();
     let flag = regex(
         &FLAG,
-        r"(?:^|\s)[(\[]?(HH|LL|H|L|A|AA|N|C|(?i:high|low|abnormal|critical|crit|abn)|\*+|↑|↓)[)\]]?(?:\s|$)",
+        r"(?:^|\s)[(\[]?(HH|LL|H|L|A|AA|N|C|(?i:high|low|abnormal|critical|crit|abn)|\*+|!{1,2}|↑|↓)[)\]]?(?:\s|$)",
     );
     let captures = flag.captures(text)?;
     let word = captures.get(1)?.as_str();
@@ -279,7 +291,8 @@ pub(crate) fn dates(text: &str) -> Vec<(String, usize, usize)> {
     let patterns = PATTERNS.get_or_init(|| {
         let months = r"(?<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?";
         [
-            r"\b(?<y>\d{4})-(?<m>\d{1,2})-(?<d>\d{1,2})\b".to_owned(),
+            // `2026-12-07T08:15`: the time's `T` ends the date too.
+            r"\b(?<y>\d{4})-(?<m>\d{1,2})-(?<d>\d{1,2})(?:\b|T)".to_owned(),
             r"\b(?<a>\d{1,2})(?<sep>[/.])(?<b>\d{1,2})[/.](?<y>\d{4})\b".to_owned(),
             format!(r"(?i:\b(?<d>\d{{1,2}})[\s-]+{months}[\s,-]+(?<y>\d{{4}})\b)"),
             format!(r"(?i:\b{months}\s+(?<d>\d{{1,2}}),?\s+(?<y>\d{{4}})\b)"),
@@ -421,6 +434,21 @@ mod tests {
             Some((Some(0.0), Some(125.0), None))
         );
         assert_eq!(low_high("0.0.- 30.0"), Some((Some(0.0), Some(30.0), None)));
+        // Issue #20: the spellings of other labs.
+        assert_eq!(low_high("70 – 99"), Some((Some(70.0), Some(99.0), None)));
+        assert_eq!(
+            low_high("<= 5.6"),
+            Some((None, Some(5.6), Some("<=5.6".into())))
+        );
+        assert_eq!(
+            low_high("up to 5"),
+            Some((None, Some(5.0), Some("<=5".into())))
+        );
+        assert_eq!(
+            low_high("Up to 0,5"),
+            Some((None, Some(0.5), Some("<=0.5".into())))
+        );
+        assert_eq!(low_high("3,9 - 5,5"), Some((Some(3.9), Some(5.5), None)));
         assert_eq!(low_high("mg/dL"), None);
         assert_eq!(low_high("x10^9/L"), None);
         assert_eq!(low_high("mL/min/1.73m2"), None);
@@ -431,6 +459,15 @@ mod tests {
         assert_eq!(flag("H").map(|f| f.0), Some("H".into()));
         assert_eq!(flag("g/dL (L)").map(|f| f.0), Some("L".into()));
         assert_eq!(flag("High").map(|f| f.0), Some("High".into()));
+        // Issue #20: other labs' flags.
+        for printed in ["*", "!", "!!", "HH", "LL", "CRIT", "A", "Abnormal", "(H)"] {
+            let word = printed.trim_matches(['(', ')']);
+            assert_eq!(
+                flag(&format!(" {printed} ")).map(|f| f.0),
+                Some(word.into()),
+                "{printed}"
+            );
+        }
         assert_eq!(flag("mmol/L"), None);
         assert_eq!(flag("Negative"), None);
         assert_eq!(trailing_flag("13.5H"), Some(("13.5", "H")));

@@ -60,6 +60,67 @@ pub fn dimension(ucum: &str) -> String {
     }
 }
 
+/// The size of a simple UCUM unit relative to its unprefixed form (`u[IU]/mL` → the base
+/// `[IU]/L` times 10⁻³, `g/dL` → `g/L` times 10): two units are the same quantity in another
+/// spelling when base and factor agree (`u[IU]/mL` and `m[IU]/L`). `None` for anything but
+/// prefixed base units separated by `/` (powers of ten, annotations, special units).
+pub(crate) fn magnitude(ucum: &str) -> Option<(String, f64)> {
+    let mut base = String::new();
+    let mut factor = 1.0;
+    for (index, part) in ucum.split('/').enumerate() {
+        if index > 0 {
+            base.push('/');
+        }
+        if part.is_empty() && index == 0 {
+            continue;
+        }
+        let (scale, unit) = prefix_scale(part)?;
+        base.push_str(unit);
+        factor = if index == 0 {
+            factor * scale
+        } else {
+            factor / scale
+        };
+    }
+    Some((base, factor))
+}
+
+/// A prefixed base unit's prefix as a factor and its base (`mmol` → 10⁻³, `mol`).
+fn prefix_scale(part: &str) -> Option<(f64, &str)> {
+    const BASES: [&str; 8] = ["mol", "eq", "g", "L", "[IU]", "U", "Pa", "m"];
+    if BASES.contains(&part) {
+        return Some((1.0, part));
+    }
+    let mut characters = part.chars();
+    let scale = match characters.next()? {
+        'k' => 1e3,
+        'd' => 1e-1,
+        'c' => 1e-2,
+        'm' => 1e-3,
+        'u' => 1e-6,
+        'n' => 1e-9,
+        'p' => 1e-12,
+        'f' => 1e-15,
+        _ => return None,
+    };
+    let rest = characters.as_str();
+    BASES.contains(&rest).then_some((scale, rest))
+}
+
+/// Whether two UCUM units are the same quantity in different spellings (`u[IU]/mL` and
+/// `m[IU]/L`, `ug/L` and `ng/mL`).
+pub(crate) fn same_magnitude(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (magnitude(a), magnitude(b)) {
+        (Some((base_a, factor_a)), Some((base_b, factor_b))) => {
+            base_a == base_b && ((factor_a / factor_b) - 1.0).abs() < 1e-9
+        }
+        _ => false,
+    }
+}
+
 fn strip_braces(ucum: &str) -> String {
     let mut out = String::with_capacity(ucum.len());
     let mut depth = 0usize;
@@ -390,6 +451,21 @@ mod tests {
         for printed in ["", "Negative", "H", "13.5", "13.0-17.0", "see note", "mg/"] {
             assert_eq!(normalize(printed), None, "{printed}");
         }
+    }
+
+    #[test]
+    fn same_magnitude_in_other_spellings() {
+        // Issue #20: insulin is printed in µIU/mL and mIU/L, one quantity.
+        assert!(same_magnitude("u[IU]/mL", "m[IU]/L"));
+        assert!(same_magnitude("ug/L", "ng/mL"));
+        assert!(same_magnitude("mmol/L", "umol/mL"));
+        assert!(!same_magnitude("g/dL", "g/L"));
+        assert!(!same_magnitude("mg/dL", "mmol/L"));
+        assert!(
+            !same_magnitude("10*3/uL", "10*9/L"),
+            "powers of ten are not read"
+        );
+        assert_eq!(magnitude("g/dL").map(|m| m.0), Some("g/L".to_owned()));
     }
 
     #[test]

@@ -159,6 +159,23 @@ mod tests {
     }
 
     #[test]
+    fn other_labs_date_formats_keep_their_times() {
+        // Issue #20: European, ISO, US month-name and day-month-year dates, with times.
+        for (line, want) in [
+            ("Collected: 07.12.2026 08:15", "2026-12-07T08:15:00"),
+            ("Collected: 2026-12-07 08:15", "2026-12-07T08:15:00"),
+            ("Collected: 2026-12-07T08:15:30", "2026-12-07T08:15:30"),
+            ("Collected: Dec 7, 2026 8:15 AM", "2026-12-07T08:15:00"),
+            ("Collected: 7-Dec-2026 20:15", "2026-12-07T20:15:00"),
+            ("Collected: 7 December 2026, 8:15 pm", "2026-12-07T20:15:00"),
+            ("Collected: 12/07/2026 @ 08:15", "2026-12-07T08:15:00"),
+        ] {
+            let (effective, _) = read(&[line]);
+            assert_eq!(effective.as_deref(), Some(want), "{line}");
+        }
+    }
+
+    #[test]
     fn without_a_collection_date_the_best_other_date_is_effective() {
         let (effective, issued) = read(&["Received: 2026-03-15", "Printed: 2026-03-17"]);
         assert_eq!(effective.as_deref(), Some("2026-03-15"));

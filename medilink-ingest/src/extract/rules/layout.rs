@@ -7,14 +7,22 @@
 //! pages). Every later line — on this page and the next ones, until another header — has its
 //! cells put in the column whose title starts at or before them, so the column order, a flag
 //! in its own column or glued to the value (`112 H`), and units in their own column, in the
-//! header (`Result (mg/dL)`) or beside the name (`eAG (mg/dL)`) are all read the same way.
+//! header (`Result (mg/dL)`) or beside the name (`eAG (mg/dL)`) are all read the same way. A
+//! column titled as an earlier result (`Previous`, `Prior`, `Last`) is never read; a word with
+//! dotted leaders inside (`Glucose.......112`) is two cells.
 //!
 //! Sections: a line with only a name is held for the next line (a result printed on two
-//! lines, name above values); a name with a colon (`Deficiency: < 20 ng/mL`, `Comment: …`)
+//! lines, name above values) unless it is a section heading (`CHEMISTRY`); a long name wrapped
+//! onto the next line, above or below the values, is joined when only the whole is a known
+//! test's name; a name with a colon (`Deficiency: < 20 ng/mL`, `Comment: …`)
 //! is a note, never a result; an unknown name needs both a unit and a range; a derived value
 //! (`(calc)`, a ratio, `estimated`) is kept only with its own LOINC code, flagged calculated.
 //! Dates are labelled by the text before them in their cell, else by the cell to their left,
 //! else by the title above them (a row of labels over a row of dates).
+
+use std::sync::OnceLock;
+
+use regex::Regex;
 
 use super::dates::{Dates, with_time};
 use super::{RuleExtractor, clean_line, garbled_unit_in_name, restore_decimal_point, tail};
@@ -30,14 +38,18 @@ enum Role {
     Flag,
     Unit,
     Range,
+    /// An earlier result printed beside the current one (`Previous`, `Prior`, `Last`): read
+    /// never, so it cannot be taken for the current value.
+    Previous,
 }
 
-const ROLES: [Role; 5] = [
+const ROLES: [Role; 6] = [
     Role::Test,
     Role::Result,
     Role::Flag,
     Role::Unit,
     Role::Range,
+    Role::Previous,
 ];
 
 /// Words on one line that belong together (gaps narrower than about an em).
@@ -124,7 +136,7 @@ fn lines(words: &[Word]) -> Vec<Line> {
                 }
             }
             Line {
-                cells,
+                cells: cells.into_iter().flat_map(split_leaders).collect(),
                 top: words.iter().map(|w| w.top).fold(f64::INFINITY, f64::min),
                 bottom: words
                     .iter()
@@ -132,6 +144,38 @@ fn lines(words: &[Word]) -> Vec<Line> {
                     .fold(f64::NEG_INFINITY, f64::max),
                 em,
             }
+        })
+        .collect()
+}
+
+/// A cell with dotted leaders inside (`Glucose.......112`, one word in a text layer) as the
+/// cells on either side of them, placed by their share of the characters.
+fn split_leaders(cell: Cell) -> Vec<Cell> {
+    static LEADERS: OnceLock<Regex> = OnceLock::new();
+    let leaders = LEADERS.get_or_init(|| {
+        Regex::new(r"(?:\s*[._·…]){3,}\s*|\s*…+\s*").expect("invariant: valid regex")
+    });
+    let characters = cell.text.chars().count().max(1) as f64;
+    let width = cell.x1 - cell.x0;
+    let x_at =
+        |byte: usize| cell.x0 + width * cell.text[..byte].chars().count() as f64 / characters;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for found in leaders.find_iter(&cell.text) {
+        parts.push((start, found.start()));
+        start = found.end();
+    }
+    if parts.is_empty() {
+        return vec![cell];
+    }
+    parts.push((start, cell.text.len()));
+    parts
+        .into_iter()
+        .filter(|(from, to)| !cell.text[*from..*to].trim().is_empty())
+        .map(|(from, to)| Cell {
+            text: cell.text[from..to].trim().to_owned(),
+            x0: x_at(from),
+            x1: x_at(to),
         })
         .collect()
 }
@@ -160,12 +204,18 @@ fn role_of(title: &str) -> Option<(Role, Option<String>)> {
         })
         .collect();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // `Previous Result`, `Prior (11/02/2026)`, `Last Value`: an earlier result.
+    let first = text.split(' ').next().unwrap_or_default();
+    if matches!(first, "previous" | "prior" | "last" | "earlier" | "old") {
+        return Some((Role::Previous, None));
+    }
     let role = match text.as_str() {
         "test" | "tests" | "test name" | "analyte" | "analytes" | "component" | "components"
         | "description" | "test description" | "examination" | "parameter" | "investigation"
         | "procedure" | "determination" => Role::Test,
         "result" | "results" | "value" | "your value" | "result value" | "observed value"
-        | "measured value" | "finding" | "current result" => Role::Result,
+        | "measured value" | "finding" | "current result" | "current" | "current value"
+        | "this result" | "today" => Role::Result,
         "flag" | "flags" | "abn" | "abnormal" | "abnormal flag" | "status" | "ind"
         | "indicator" | "h/l" | "alert" => Role::Flag,
         "unit" | "units" | "uom" | "unit of measure" => Role::Unit,
@@ -264,6 +314,61 @@ fn offer_dates(line: &Line, above: &[Line], dates: &mut Dates) {
     }
 }
 
+/// A result as read from its line, to read it again when its name goes on below.
+#[derive(Debug, Clone)]
+struct Read {
+    /// Where the result is in the page's results.
+    index: usize,
+    name: String,
+    tail_text: String,
+    fit: f64,
+    bottom: f64,
+}
+
+impl Read {
+    /// The result of this line under `name`.
+    fn again(
+        &self,
+        extractor: &RuleExtractor,
+        name: &str,
+        origin: TextOrigin,
+    ) -> Option<ExtractedResult> {
+        let tail = tail(&self.tail_text)?;
+        let (mut result, range) = extractor.finish(name, tail, self.fit, true)?;
+        if origin == TextOrigin::Ocr {
+            restore_decimal_point(&mut result, range.as_ref());
+            garbled_unit_in_name(&mut result);
+        }
+        Some(result)
+    }
+}
+
+/// Section headings of lab reports (`CHEMISTRY`, `Hematology`): never a test's name, nor the
+/// first line of one.
+fn section(name: &str) -> bool {
+    const SECTIONS: &[&str] = &[
+        "chemistry",
+        "clinical chemistry",
+        "general chemistry",
+        "hematology",
+        "haematology",
+        "immunology",
+        "serology",
+        "endocrinology",
+        "urinalysis",
+        "microbiology",
+        "coagulation",
+        "special chemistry",
+        "biochemistry",
+        "immunochemistry",
+        "toxicology",
+        "lipids",
+        "electrolytes",
+    ];
+    let key = crate::loinc::normalize_name(name);
+    SECTIONS.contains(&key.as_str())
+}
+
 /// The results of a page read as tables, or `None` when the page has no table (no header on
 /// it and none in force from an earlier page): then it is read line by line.
 pub(crate) fn read_page(
@@ -280,10 +385,13 @@ pub(crate) fn read_page(
     let mut results = Vec::new();
     // Per table: a name printed alone on the line before, with the bottom of that line.
     let mut pending: Vec<Option<(String, f64)>> = vec![None; tables.active.len()];
+    // Per table: the last result read, which a name wrapped onto the next line may continue.
+    let mut last: Vec<Option<Read>> = vec![None; tables.active.len()];
     for (index, line) in lines.iter().enumerate() {
         if let Some(found) = header(line) {
             tables.active = found;
             pending = vec![None; tables.active.len()];
+            last = vec![None; tables.active.len()];
             continue;
         }
         let joined: Vec<&str> = line.cells.iter().map(|c| c.text.as_str()).collect();
@@ -300,7 +408,7 @@ pub(crate) fn read_page(
             if cells.is_empty() {
                 continue;
             }
-            let mut texts: [Vec<&str>; 5] = Default::default();
+            let mut texts: [Vec<&str>; 6] = Default::default();
             let mut fit = 1.0;
             for cell in &cells {
                 let column = column_of(table, cell.x0, line.em);
@@ -314,21 +422,34 @@ pub(crate) fn read_page(
                 let slot = ROLES.iter().position(|r| *r == role).unwrap_or(0);
                 texts[slot].push(cell.text.as_str());
             }
-            let [name, value, flag, unit, range] = texts.map(|t| t.join(" "));
+            let [name, value, flag, unit, range, _previous] = texts.map(|t| t.join(" "));
+            let close = |bottom: f64| line.top - bottom < 1.5 * line.em;
             if value.is_empty() && flag.is_empty() && unit.is_empty() && range.is_empty() {
+                // The rest of a long name wrapped under its result (`Thyroid Stimulating` /
+                // `Hormone`): the result is read again with the whole name.
+                if let Some(previous) = last[number].as_mut()
+                    && close(previous.bottom)
+                    && let Some(whole) = extractor.continued(&previous.name, &name)
+                    && let Some(result) = previous.again(extractor, &whole, origin)
+                {
+                    results[previous.index] = result;
+                    previous.name = whole;
+                    previous.bottom = line.bottom;
+                    continue;
+                }
                 // A name alone: the first line of a two-line result, a heading or a note.
-                pending[number] =
-                    (!name.contains(':') && !name.is_empty()).then(|| (name.clone(), line.bottom));
+                pending[number] = (!name.contains(':') && !name.is_empty() && !section(&name))
+                    .then(|| (name.clone(), line.bottom));
+                last[number] = None;
                 continue;
             }
-            let held = pending[number].take();
-            let name = if name.is_empty() {
-                match held {
-                    Some((held, bottom)) if line.top - bottom < 1.5 * line.em => held,
-                    _ => continue,
-                }
-            } else {
-                name
+            let held = pending[number].take().filter(|(_, bottom)| close(*bottom));
+            let name = match held {
+                Some((held, _)) if name.is_empty() => held,
+                // A long name wrapped before its values (`Thyroid Stimulating` / `Hormone 2.10`).
+                Some((held, _)) => extractor.continued(&held, &name).unwrap_or(name),
+                None if name.is_empty() => continue,
+                None => name,
             };
             if name.contains(':') || value.is_empty() {
                 continue;
@@ -338,16 +459,16 @@ pub(crate) fn read_page(
             } else {
                 unit
             };
-            let tail_text = clean_line(&format!("{value} {flag} {unit}  {range}"));
-            let Some(tail) = tail(&tail_text) else {
-                continue;
+            let read = Read {
+                index: results.len(),
+                name,
+                tail_text: clean_line(&format!("{value} {flag} {unit}  {range}")),
+                fit,
+                bottom: line.bottom,
             };
-            if let Some((mut result, decimals)) = extractor.finish(&name, tail, fit, true) {
-                if origin == TextOrigin::Ocr {
-                    restore_decimal_point(&mut result, decimals);
-                    garbled_unit_in_name(&mut result);
-                }
+            if let Some(result) = read.again(extractor, &read.name, origin) {
                 results.push(result);
+                last[number] = Some(read);
             }
         }
     }

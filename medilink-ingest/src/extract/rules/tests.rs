@@ -354,6 +354,21 @@ fn ocr_text_gets_a_lost_decimal_point_back() {
     // A text layer is never second-guessed.
     let layer = RuleExtractor::default().extract_text(text);
     assert_eq!(layer.results[0].value, Some(615.0));
+    // Issue #20: a range whose points were lost too (`05-25`, the lower bound's leading zero
+    // tells) gets them back, and then the value its range's decimals.
+    let retic = RuleExtractor::default().extract_lines("Retic   15   %   05-25\n", TextOrigin::Ocr);
+    let retic = &retic.results[0];
+    assert_eq!(
+        (retic.value, retic.range_low, retic.range_high),
+        (Some(1.5), Some(0.5), Some(2.5))
+    );
+    assert!(retic.confidence <= 0.6);
+    // A range printed without a leading zero is left alone (`5-25` may be meant).
+    let plain = RuleExtractor::default().extract_lines("Retic   15   %   5-25\n", TextOrigin::Ocr);
+    assert_eq!(
+        (plain.results[0].value, plain.results[0].range_low),
+        (Some(15.0), Some(5.0))
+    );
 }
 
 #[test]
