@@ -16,7 +16,7 @@
 //! with it, fails naming what is missing when `MEDILINK_TEST_REDIS_URL`,
 //! `MEDILINK_TEST_S3_ENDPOINT` or nginx (`apt-get install nginx-light`; `scripts/setup`
 //! installs it) are not there: blobs on a shared directory are not what is deployed.
-//! About 75–140 s on the 2-core machine at load 15–22 (debug build); `--nocapture` prints the
+//! About 130–190 s on the 2-core machine at load 12–22 (debug build); `--nocapture` prints the
 //! figures.
 
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use medilink_fhir::jobs::{JobFilter, JobStatus};
 use serde_json::{Value, json};
 
@@ -830,58 +831,61 @@ async fn scenario(url: String, redis: String, s3: String, nginx_binary: PathBuf)
     // Every answered write is there with its version (read from server-2, not through nginx).
     let token = server_2.token("pat@test.local", PASSWORD).await;
     assert!(!ledger.versions.is_empty(), "some writes were answered");
-    for (id, version) in &ledger.versions {
-        let stored = server_2
-            .get(
-                &token,
-                &format!("/fhir/R4/Observation/{id}/_history/{version}"),
-            )
-            .await;
-        assert_eq!(stored["meta"]["versionId"], version.as_str(), "{id}");
-    }
+    // (Checked 8 at a time: hundreds of reads one by one are most of the test's time.)
+    futures::stream::iter(&ledger.versions)
+        .for_each_concurrent(8, |(id, version)| {
+            let (server_2, token) = (&server_2, &token);
+            async move {
+                let path = format!("/fhir/R4/Observation/{id}/_history/{version}");
+                let stored = server_2.get(token, &path).await;
+                assert_eq!(stored["meta"]["versionId"], version.as_str(), "{id}");
+            }
+        })
+        .await;
     assert!(
         ledger.transactions.iter().any(|t| t.2),
         "some transactions were answered"
     );
-    for (tag, size, answered) in &ledger.transactions {
-        let found = server_2
-            .get(
-                &token,
-                &format!("/fhir/R4/Observation?code:text={tag}&_summary=count"),
-            )
-            .await["total"]
-            .as_u64()
-            .expect("total");
-        if *answered {
-            assert_eq!(found, *size as u64, "{tag}: answered, so whole");
-        } else {
-            assert!(
-                found == 0 || found == *size as u64,
-                "{tag}: {found} of {size}"
-            );
-        }
-    }
+    futures::stream::iter(&ledger.transactions)
+        .for_each_concurrent(8, |(tag, size, answered)| {
+            let (server_2, token) = (&server_2, &token);
+            async move {
+                let path = format!("/fhir/R4/Observation?code:text={tag}&_summary=count");
+                let found = server_2.get(token, &path).await["total"]
+                    .as_u64()
+                    .expect("total");
+                if *answered {
+                    assert_eq!(found, *size as u64, "{tag}: answered, so whole");
+                } else {
+                    assert!(
+                        found == 0 || found == *size as u64,
+                        "{tag}: {found} of {size}"
+                    );
+                }
+            }
+        })
+        .await;
 
     // Every upload's job completes once, to one set of Observations; the killed worker's
     // leased job ran again.
     assert!(!ledger.uploads.is_empty(), "some uploads were answered");
     let (_, results) = report();
-    for (job, document) in &ledger.uploads {
-        let done = server_2
-            .wait_for(&token, job, &["completed", "needs_review", "failed"])
-            .await;
-        assert_eq!(done["status"], "completed", "{done}");
-        assert_eq!(done["document_reference"], document.as_str(), "{done}");
-        assert_eq!(done["counts"]["observations"], results, "{done}");
-        let filed = server_2
-            .get(
-                &token,
-                &format!("/fhir/R4/Observation?derived-from={document}&_summary=count"),
-            )
-            .await["total"]
-            .as_u64();
-        assert_eq!(filed, Some(results), "{document}: filed once");
-    }
+    futures::stream::iter(&ledger.uploads)
+        .for_each_concurrent(8, |(job, document)| {
+            let (server_2, token) = (&server_2, &token);
+            async move {
+                let done = server_2
+                    .wait_for(token, job, &["completed", "needs_review", "failed"])
+                    .await;
+                assert_eq!(done["status"], "completed", "{done}");
+                assert_eq!(done["document_reference"], document.as_str(), "{done}");
+                assert_eq!(done["counts"]["observations"], results, "{done}");
+                let path = format!("/fhir/R4/Observation?derived-from={document}&_summary=count");
+                let filed = server_2.get(token, &path).await["total"].as_u64();
+                assert_eq!(filed, Some(results), "{document}: filed once");
+            }
+        })
+        .await;
     for id in &orphaned {
         let job = platform.jobs.get(*id).await.expect("job").expect("there");
         assert_eq!(job.status, JobStatus::Completed, "{job:?}");
