@@ -74,6 +74,7 @@ mod read_write;
 mod research;
 mod restart;
 mod route_table;
+mod scale_out;
 mod search;
 mod shutdown;
 mod smart;

@@ -141,7 +141,7 @@ async fn a_login_lockout_stays_in_force_after_a_restart() {
 }
 
 /// A physician's full session: TOTP enrolled with `setup`/`verify`; the backup codes.
-async fn enrolled_physician(server: &Server, email: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrolled_physician(server: &Server, email: &str) -> (String, Vec<String>) {
     let first = server.token(email, PASSWORD).await;
     let (status, setup) = call(
         server,
