@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medilink_fhir::clock::{from_micros, to_micros};
-use medilink_fhir::kv::KeyValue;
+use medilink_fhir::kv::{KeyValue, KvKey};
 use medilink_fhir::{Clock, FhirError, RequestContext, ResourceId, ResourceStore, ResourceType};
 use medilink_platform::Action;
 use medilink_platform::{AuditEntry, AuditLog, Role, UserId};
@@ -53,15 +53,16 @@ pub const BREAK_GLASS_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Shortest accepted break-glass reason, in characters.
 pub const MIN_REASON_CHARS: usize = 20;
 
-/// The cache key of a grantee's grants.
-pub(crate) fn grantee_key(user_id: &str) -> String {
-    format!("consent:grantee:{user_id}")
+/// The cache key of a grantee's grants (on the stack: issue #19, read on every physician
+/// request).
+pub(crate) fn grantee_key(user_id: &str) -> KvKey {
+    KvKey::new("consent:grantee:", user_id)
 }
 
 /// The key-value key of a grantee's generation token (changed on every change of the
 /// grantee's grants).
-pub(crate) fn generation_key(user_id: &str) -> String {
-    format!("consent:generation:{user_id}")
+pub(crate) fn generation_key(user_id: &str) -> KvKey {
+    KvKey::new("consent:generation:", user_id)
 }
 
 /// A fresh generation token: the instant in microseconds and 64 bits unique to this process

@@ -15,8 +15,10 @@ use time::OffsetDateTime;
 use crate::clock::Clock;
 use crate::error::{FhirError, FhirResult};
 
+mod key;
 #[cfg(feature = "kv-redis")]
 mod redis_store;
+pub use self::key::KvKey;
 #[cfg(feature = "kv-redis")]
 pub use self::redis_store::RedisKeyValue;
 

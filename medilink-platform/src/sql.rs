@@ -111,7 +111,7 @@ pub async fn platform_stores(store: &SqlResourceStore, migrate: bool) -> FhirRes
             db: db.clone(),
             appends: store.writer_connection().clone(),
             backend,
-            append_lock: Mutex::new(()),
+            append_lock: Mutex::new(None),
         }),
         notifications: Arc::new(SqlNotificationStore {
             db: db.clone(),
@@ -518,7 +518,9 @@ pub struct SqlAuditLog {
     /// audit writer's group commits never wait for the shared pool (issue #19).
     appends: DatabaseConnection,
     backend: DbBackend,
-    append_lock: Mutex<()>,
+    /// Serializes appends; holds the chain's tip (`seq`, hash) as this process's last
+    /// append left it, if it did.
+    append_lock: Mutex<Option<(u64, String)>>,
 }
 
 const AUDIT_COLUMNS: &str = "seq, recorded_at, actor, role, action, resource_type, resource_ids, \
@@ -632,41 +634,43 @@ fn audit_where(select: &str, filter: &AuditFilter) -> (String, Vec<SqlValue>) {
     (sql, values)
 }
 
-#[async_trait]
-impl AuditLog for SqlAuditLog {
-    #[tracing::instrument(
-        target = "medilink_otel::db",
-        level = "debug",
-        name = "db.audit_append",
-        skip_all,
-        fields(db.operation = "audit_append", records = entries.len())
-    )]
-    async fn append(&self, entries: &[AuditEntry]) -> FhirResult<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let _appender = self.append_lock.lock().await;
+impl SqlAuditLog {
+    /// Appends `entries` after `known` (the chain's last `seq` and hash as this process left
+    /// them), or after the tip read from the table when `known` is `None`; the new tip once
+    /// committed. `Ok(None)` when the first INSERT after a `known` tip failed (another process
+    /// appended since: that `seq` exists), nothing committed.
+    async fn append_from(
+        &self,
+        entries: &[AuditEntry],
+        known: Option<(u64, String)>,
+    ) -> FhirResult<Option<(u64, String)>> {
         let txn = begin_write(&self.appends).await?;
         if self.backend == DbBackend::Postgres {
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7461628)")
                 .await
                 .map_err(classify)?;
         }
-        let last = txn
-            .query_one_raw(statement(
-                self.backend,
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                vec![],
-            ))
-            .await
-            .map_err(classify)?;
-        let (mut seq, mut prev) = match last {
-            Some(row) => {
-                let seq: i64 = row.try_get_by_index(0).map_err(classify)?;
-                let hash: String = row.try_get_by_index(1).map_err(classify)?;
-                (seq as u64, hash)
+        let optimistic = known.is_some();
+        let (mut seq, mut prev) = match known {
+            Some(known) => known,
+            None => {
+                let last = txn
+                    .query_one_raw(statement(
+                        self.backend,
+                        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                        vec![],
+                    ))
+                    .await
+                    .map_err(classify)?;
+                match last {
+                    Some(row) => {
+                        let seq: i64 = row.try_get_by_index(0).map_err(classify)?;
+                        let hash: String = row.try_get_by_index(1).map_err(classify)?;
+                        (seq as u64, hash)
+                    }
+                    None => (0, GENESIS_HASH.to_owned()),
+                }
             }
-            None => (0, GENESIS_HASH.to_owned()),
         };
         // One multi-row INSERT per chunk; chunk sizes are powers of two (at most
         // AUDIT_CHUNK rows) so the statement shapes stay few and cached.
@@ -706,6 +710,7 @@ impl AuditLog for SqlAuditLog {
             prev = hash;
         }
         let mut rest = rows.as_slice();
+        let mut first = true;
         while !rest.is_empty() {
             let size = chunk_size(rest.len());
             let (chunk, tail) = rest.split_at(size);
@@ -714,9 +719,15 @@ impl AuditLog for SqlAuditLog {
                 vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ")
             );
             let values: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
-            txn.execute_raw(statement(self.backend, &sql, values))
-                .await
-                .map_err(classify)?;
+            match txn.execute_raw(statement(self.backend, &sql, values)).await {
+                Ok(_) => {}
+                Err(_) if first && optimistic => {
+                    txn.rollback().await.map_err(classify)?;
+                    return Ok(None);
+                }
+                Err(err) => return Err(classify(err)),
+            }
+            first = false;
             rest = tail;
         }
         for chunk in patient_rows.chunks(2 * PATIENT_CHUNK) {
@@ -728,7 +739,36 @@ impl AuditLog for SqlAuditLog {
                 .await
                 .map_err(classify)?;
         }
-        txn.commit().await.map_err(classify)
+        txn.commit().await.map_err(classify)?;
+        Ok(Some((seq, prev)))
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqlAuditLog {
+    #[tracing::instrument(
+        target = "medilink_otel::db",
+        level = "debug",
+        name = "db.audit_append",
+        skip_all,
+        fields(db.operation = "audit_append", records = entries.len())
+    )]
+    async fn append(&self, entries: &[AuditEntry]) -> FhirResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tip = self.append_lock.lock().await;
+        // The tip this process left: no statement to read it (issue #19). If another process
+        // appended since, the first INSERT meets an existing `seq` and fails before anything
+        // is committed; the append is then made again from the tip read from the table.
+        if let Some(known) = tip.take()
+            && let Some(next) = self.append_from(entries, Some(known)).await?
+        {
+            *tip = Some(next);
+            return Ok(());
+        }
+        *tip = self.append_from(entries, None).await?;
+        Ok(())
     }
 
     async fn list(&self, filter: &AuditFilter) -> FhirResult<Vec<AuditRecord>> {
@@ -918,7 +958,7 @@ mod tests {
             appends: db.clone(),
             db,
             backend,
-            append_lock: Mutex::new(()),
+            append_lock: Mutex::new(None),
         };
         let new = AuditEntry {
             action: "search".into(),

@@ -26,6 +26,7 @@ use medilink_platform::notifications::{Mailer, NoMailer, Notifications, ResultNo
 use medilink_platform::open_store_and_platform;
 use medilink_platform::{AuditLog, Platform};
 
+use crate::auth::token_state::TokenStateCache;
 use crate::auth::{Auth, AuthSettings, Keys};
 use crate::config::{DEFAULT_MAX_DOCUMENT_BYTES, Limits, ServeConfig, StorageConfig};
 use crate::layers::audit::AuditSink;
@@ -74,6 +75,10 @@ pub struct Services {
     pub limits: Limits,
     /// Accounts, tokens, lockouts and rate limits.
     pub auth: Arc<Auth>,
+    /// The rate limiter's per-minute counters: the security state's key-value store, except
+    /// on SQLite without Redis, where the one server counts in process (issue #19: no write
+    /// statement per request; a restart starts the current minute's windows again).
+    pub rate_counters: Arc<dyn KeyValue>,
     /// The audit queue.
     pub audit: AuditSink,
     /// The audit trail (for reading it).
@@ -194,6 +199,7 @@ impl AppState {
             clock.clone(),
             smart_keys,
         );
+        let rate_counters = kv.clone();
         let auth = Auth::new(
             platform.accounts.clone(),
             kv,
@@ -219,6 +225,7 @@ impl AppState {
             base_url: None,
             limits: Limits::default(),
             auth: Arc::new(auth),
+            rate_counters,
             audit: AuditSink::start(platform.audit.clone()),
             audit_log: platform.audit,
             cors_origins: Vec::new(),
@@ -289,7 +296,11 @@ impl AppState {
     pub async fn from_config(config: &ServeConfig) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (store, platform, ids) = open_platform(&config.storage, clock.clone()).await?;
-        let kv = open_key_value(config.security.redis_url.as_deref(), &platform).await?;
+        let mut kv = open_key_value(config.security.redis_url.as_deref(), &platform).await?;
+        let single = single_server(config);
+        if single {
+            kv = Arc::new(TokenStateCache::new(kv));
+        }
         let grant_cache = grant_cache(config, clock.clone());
         let openfda = config.openfda.clone().map(|url| {
             let online = OpenFdaSource::new(url, kv.clone(), clock.clone(), OPENFDA_TIMEOUT);
@@ -311,6 +322,9 @@ impl AppState {
         state = state.with_research_ttl(config.research_ttl);
         state = state.with_smart_keys(config.security.smart_keys.clone());
         state.limits = config.limits;
+        if single {
+            state.rate_counters = Arc::new(LocalKeyValue::new(state.clock.clone()));
+        }
         state.cors_origins = config.security.cors_origins.clone();
         state.hsts = config.security.hsts;
         state.dashboards = Some(config.dashboards.clone());
@@ -442,14 +456,20 @@ pub async fn open_key_value(
     })
 }
 
-/// The consent grant cache when it need not be `kv`: without Redis on SQLite this process is
-/// the only server on the database, so the cache (a pure cache of `Consent` resources) stays
-/// in process and a physician's request reads no `kv` rows for it. On PostgreSQL without Redis
-/// several servers may share the database, so they share the cache through its `kv` table.
+/// Whether this process is the only server on its security state: SQLite without Redis (a
+/// SQLite database has one server; `medilink-worker` and the CLI write no token state, rate
+/// counters or grant cache). On PostgreSQL without Redis several servers may share the
+/// database, and with Redis several servers share Redis.
+fn single_server(config: &ServeConfig) -> bool {
+    config.security.redis_url.is_none() && config.storage.sql.url.starts_with("sqlite:")
+}
+
+/// The consent grant cache when it need not be `kv`: for a single server
+/// ([`single_server`]) the cache (a pure cache of `Consent` resources) stays in process and a
+/// physician's request reads no `kv` rows for it. Otherwise the servers share the cache
+/// through `kv` (the `kv` table of PostgreSQL, or Redis).
 fn grant_cache(config: &ServeConfig, clock: Arc<dyn Clock>) -> Option<Arc<dyn KeyValue>> {
-    let sqlite = config.storage.sql.url.starts_with("sqlite:");
-    (config.security.redis_url.is_none() && sqlite)
-        .then(|| Arc::new(LocalKeyValue::new(clock)) as Arc<dyn KeyValue>)
+    single_server(config).then(|| Arc::new(LocalKeyValue::new(clock)) as Arc<dyn KeyValue>)
 }
 
 /// Opens the resource store of `storage`, with UUID ids. Its database is the platform's too:

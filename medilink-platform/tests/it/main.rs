@@ -4,6 +4,7 @@
     reason = "tests read their database urls from the environment and name throwaway databases (clippy.toml bans these in library code)"
 )]
 
+mod audit_tip;
 mod jobs_support;
 mod jobs_worker;
 mod notifications;

@@ -15,12 +15,12 @@ pub mod directory;
 pub mod email;
 pub mod error;
 pub mod invitations;
-pub(crate) mod kv_key;
 pub mod limits;
 pub mod password;
 pub mod service;
 pub mod session;
 pub mod token;
+pub mod token_state;
 pub mod totp;
 
 use std::sync::Arc;

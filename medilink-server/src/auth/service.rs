@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use medilink_fhir::kv::KvKey;
 use medilink_fhir::{RequestContext, ResourceId};
 use medilink_platform::notifications::{Event, NotificationKind, Notifications, Recipient};
 use medilink_platform::{
@@ -17,7 +18,6 @@ use super::crypto::{random_token, sha256};
 use super::demographics::Demographics;
 use super::email::{new_account_email, normalize_email};
 use super::error::{AccountError, AccountResult};
-use super::kv_key::KvKey;
 use super::password::check_strength;
 use super::session::Principal;
 use super::token::{Claims, new_jti};

@@ -1,14 +1,15 @@
 //! Rate limiting per role and route class (login, TOTP, API; [`crate::auth::RateLimits`])
-//! through the [`medilink_fhir::kv::KeyValue`] seam: fixed one-minute windows, shared between
-//! processes when the key-value store is Redis.
+//! through the [`medilink_fhir::kv::KeyValue`] seam (`AppState::rate_counters`): fixed
+//! one-minute windows, shared between processes when the key-value store is Redis or
+//! PostgreSQL's `kv` table, in process for the single server on SQLite (issue #19).
 
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use medilink_fhir::kv::KvKey;
 
-use crate::auth::kv_key::KvKey;
 use crate::auth::limits::client_ip;
 use crate::auth::session::verify_bearer;
 use crate::error::ApiError;
@@ -55,7 +56,7 @@ pub(crate) async fn rate_limit(
         // 0 means unlimited (operators may lift a role's limit, e.g. for load tests).
         return next.run(request).await;
     }
-    match auth.kv.incr(&key, Duration::from_secs(60)).await {
+    match app.rate_counters.incr(&key, Duration::from_secs(60)).await {
         Ok(count) if count > limit => {
             tracing::warn!(class = ?class, "rate limited");
             app.metrics.rate_limited(class.label());

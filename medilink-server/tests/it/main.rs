@@ -81,5 +81,6 @@ mod smart;
 mod static_files;
 mod subscriptions;
 mod subscriptions_cluster;
+mod token_state;
 mod tokens;
 mod us_core;

@@ -61,6 +61,10 @@ async fn a_token_revoked_by_logout_stays_refused_after_a_restart() {
     let server = Server::start(dir.path()).await;
     let revoked = server.token("pat@test.local", PASSWORD).await;
     let kept = server.token("pat@test.local", PASSWORD).await;
+    // Used before its logout: the server has seen its token state absent (issue #19 caches
+    // that absence in process on SQLite), and must still refuse it at once after the logout.
+    assert_eq!(me(&server, &revoked).await, StatusCode::OK, "before logout");
+    assert_eq!(me(&server, &revoked).await, StatusCode::OK, "before logout");
     let (status, body) = call(
         &server,
         &revoked,
@@ -90,6 +94,7 @@ async fn a_token_issued_before_a_password_change_stays_refused_after_a_restart()
     let server = Server::start(dir.path()).await;
     let old = server.token("pat@test.local", PASSWORD).await;
     let other = server.token("other@test.local", PASSWORD).await;
+    assert_eq!(me(&server, &old).await, StatusCode::OK, "before the change");
     let (status, body) = call(
         &server,
         &old,

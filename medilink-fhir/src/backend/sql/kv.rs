@@ -18,7 +18,9 @@
 //! break-glass counters): with `--redis-url`, in Redis (shared by every server); without it, in
 //! the `kv` table of the same database (`SqlKeyValue`, migration `0005_kv`: SQLite or
 //! PostgreSQL), so it survives a restart and is shared by servers on one PostgreSQL database.
-//! Never in process. Each operation is one statement (`incr` is an upsert whose `CASE` restarts
+//! (The server keeps two things of it in process when it is the single server of a SQLite
+//! database, issue #19: the rate-limit counters, and the known absence of the token checks'
+//! keys.) Each operation is one statement (`incr` is an upsert whose `CASE` restarts
 //! an expired fixed window), expiry is by the `Clock`, and expired rows are swept every 1024
 //! writes of a process; on SQLite the writes queue on the resource store's writer lock. The
 //! consent grant cache (a pure cache of `Consent` resources, with its generation tokens) follows

@@ -10,6 +10,7 @@ use medilink_fhir::kv::{KeyValue, LocalKeyValue};
 use medilink_fhir::{Clock, FixedClock, IdGen, SeqIdGen, SqlOptions};
 use medilink_platform::open_store_and_platform;
 use medilink_platform::{AccountStatus, Role};
+use medilink_server::auth::token_state::TokenStateCache;
 use medilink_server::auth::{AuthSettings, Keys, RateLimits};
 use medilink_server::{AppState, Limits};
 use serde_json::{Value, json};
@@ -85,7 +86,14 @@ impl TestApp {
         let (store, platform) = open_store_and_platform(options, dyn_clock.clone(), ids.clone())
             .await
             .expect("store opens");
-        let kv = kv.unwrap_or_else(|| Arc::new(LocalKeyValue::new(dyn_clock.clone())));
+        // Unshared: this app is the only writer, so its token checks go through the in-process
+        // cache of absent keys as `serve`'s do on SQLite without Redis (issue #19): every
+        // security test runs through it.
+        let kv = kv.unwrap_or_else(|| {
+            Arc::new(TokenStateCache::new(Arc::new(LocalKeyValue::new(
+                dyn_clock.clone(),
+            ))))
+        });
         let mut state = AppState::new(
             store,
             platform,

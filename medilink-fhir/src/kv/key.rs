@@ -1,7 +1,7 @@
 //! [`KvKey`]: a key-value key formatted on the stack, so the per-request lookups of the
-//! pipeline (token denylist and revocation cut-off, rate-limit counters) allocate nothing for
-//! their keys (issue #19). Keys longer than the buffer (none of ours: a prefix and a UUID or an
-//! IP address) fall back to a `String`.
+//! pipeline (token denylist and revocation cut-off, rate-limit counters, the consent grant
+//! cache) allocate nothing for their keys (issue #19). Keys longer than the buffer (none of
+//! the pipeline's: a prefix and a UUID, a user id or an IP address) fall back to a `String`.
 
 use std::fmt::{self, Write as _};
 
@@ -10,7 +10,7 @@ const INLINE: usize = 120;
 
 /// A formatted key (see the module docs).
 #[derive(Clone)]
-pub(crate) struct KvKey {
+pub struct KvKey {
     len: usize,
     inline: [u8; INLINE],
     heap: Option<String>,
@@ -18,7 +18,7 @@ pub(crate) struct KvKey {
 
 impl KvKey {
     /// `prefix` followed by `rest`'s `Display`.
-    pub(crate) fn new(prefix: &str, rest: impl fmt::Display) -> KvKey {
+    pub fn new(prefix: &str, rest: impl fmt::Display) -> KvKey {
         let mut key = KvKey {
             len: 0,
             inline: [0; INLINE],
@@ -29,7 +29,7 @@ impl KvKey {
     }
 
     /// The key.
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         match &self.heap {
             Some(heap) => heap,
             // Only whole `&str`s are copied in, so the prefix is UTF-8.
