@@ -362,6 +362,13 @@ pub struct ServeArgs {
     /// bound here are still served).
     #[arg(long, env = "MEDILINK_NO_SUBSCRIPTION_DISPATCH")]
     pub no_subscription_dispatch: bool,
+    /// Let several servers serve one SQLite database. Without it, `serve` on SQLite without
+    /// Redis holds an exclusive lock on `<database file>.serve-lock` (a second server on the
+    /// same file refuses to start) and keeps token state, rate-limit counters and the consent
+    /// grant cache in process; with it, they live in the database's key-value table, shared by
+    /// every server on the file (each request then reads them there).
+    #[arg(long, env = "MEDILINK_SHARED_SQLITE")]
+    pub shared_sqlite: bool,
     /// Jobs the in-process worker runs at once.
     #[arg(long, env = "MEDILINK_WORKER_CONCURRENCY", default_value_t = 2)]
     pub worker_concurrency: usize,
@@ -510,6 +517,8 @@ pub struct ServeConfig {
     /// Whether this process runs the FHIR Subscriptions dispatcher (not with
     /// `--no-subscription-dispatch`).
     pub subscription_dispatch: bool,
+    /// `--shared-sqlite`: several servers may serve this SQLite database.
+    pub shared_sqlite: bool,
     /// The structured extractor of uploaded documents.
     pub extractor: ExtractorConfig,
     /// The openFDA API consulted beside the offline drug base (`None`: offline only).
@@ -678,6 +687,7 @@ impl ServeArgs {
             smtp,
             documents,
             subscription_dispatch: !self.no_subscription_dispatch,
+            shared_sqlite: self.shared_sqlite,
             worker: (!self.no_worker).then_some(WorkerSettings {
                 concurrency: self.worker_concurrency,
                 lease: std::time::Duration::from_secs(self.worker_lease_secs),

@@ -456,12 +456,15 @@ pub async fn open_key_value(
     })
 }
 
-/// Whether this process is the only server on its security state: SQLite without Redis (a
-/// SQLite database has one server; `medilink-worker` and the CLI write no token state, rate
-/// counters or grant cache). On PostgreSQL without Redis several servers may share the
-/// database, and with Redis several servers share Redis.
+/// Whether this process is the only server on its security state: SQLite without Redis and
+/// without `--shared-sqlite` (`serve` then holds the database's exclusive serve lock, so a
+/// second server on the file refuses to start; `medilink-worker` and the CLI write no token
+/// state, rate counters or grant cache). On PostgreSQL without Redis several servers may share
+/// the database, and with Redis several servers share Redis.
 fn single_server(config: &ServeConfig) -> bool {
-    config.security.redis_url.is_none() && config.storage.sql.url.starts_with("sqlite:")
+    config.security.redis_url.is_none()
+        && config.storage.sql.url.starts_with("sqlite:")
+        && !config.shared_sqlite
 }
 
 /// The consent grant cache when it need not be `kv`: for a single server

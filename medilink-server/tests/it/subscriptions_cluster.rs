@@ -418,7 +418,16 @@ where
 async fn two_servers_on_one_sqlite_file() {
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("sqlite://{}/shared.db?mode=rwc", dir.path().display());
-    scenario(dir.path(), vec![("MEDILINK_DATABASE_URL", url)]).await;
+    // Two servers on one SQLite file must say so (`serve` refuses a second server otherwise:
+    // `a_second_server_on_one_sqlite_file_is_refused`).
+    scenario(
+        dir.path(),
+        vec![
+            ("MEDILINK_DATABASE_URL", url),
+            ("MEDILINK_SHARED_SQLITE", "true".to_owned()),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,4 +448,53 @@ async fn two_servers_on_postgres_and_redis() {
         .await;
     })
     .await;
+}
+
+/// A second server on a SQLite file another server serves is refused (it would keep its own
+/// token state and consent cache in process, blind to the first's revocations) unless both
+/// say `--shared-sqlite`; once the first is gone (even killed), a server starts on the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/shared.db?mode=rwc", dir.path().display());
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).expect("a");
+    std::fs::create_dir_all(&b_dir).expect("b");
+    let a = Server::start_with(&a_dir, free_port(), |command| {
+        command.env("MEDILINK_DATABASE_URL", &url);
+    })
+    .await;
+    let mut second = command(&b_dir)
+        .env("MEDILINK_DATABASE_URL", &url)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve runs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server on the same SQLite file kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr read");
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("--shared-sqlite"), "{stderr}");
+    // The first server still answers, and once it is killed the file is free again.
+    let health = reqwest::get(format!("{}/health", a.base)).await.expect("A");
+    assert_eq!(health.status(), 200);
+    drop(a);
+    let b = Server::start_with(&b_dir, free_port(), |command| {
+        command.env("MEDILINK_DATABASE_URL", &url);
+    })
+    .await;
+    let health = reqwest::get(format!("{}/health", b.base)).await.expect("B");
+    assert_eq!(health.status(), 200);
 }
