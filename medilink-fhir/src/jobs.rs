@@ -192,6 +192,11 @@ pub trait JobQueue: Send + Sync + Debug {
     /// (then `None`): at most one live instance per key, across every process sharing the
     /// queue (periodic jobs).
     async fn enqueue_unique(&self, job: NewJob, unique_key: &str) -> FhirResult<Option<Job>>;
+    /// Stores a pending job with the id `id` unless a job with that id exists, whatever its
+    /// status; returns the stored job either way, and whether this call stored it. A job whose
+    /// id is derived from what it works on (the `DocumentReference` of a `document.ingest`)
+    /// is then queued at most once, however many callers race to queue it (issue #24).
+    async fn enqueue_with_id(&self, job: NewJob, id: Uuid) -> FhirResult<(Job, bool)>;
     /// Leases the oldest runnable job of one of `kinds` (pending with `run_at` due, or
     /// processing with an expired lease and attempts left) to `worker` for `lease`, counting
     /// an attempt. Two callers never get the same job while a lease holds. An empty `kinds`

@@ -35,8 +35,8 @@ use medilink_fhir::clock::format_instant;
 use medilink_fhir::jobs::JobKind;
 use medilink_fhir::jobs::{Job, JobQueue, JobStatus, NewJob};
 use medilink_fhir::{
-    Accessed, Clock, ErrorKind, FhirError, IdGen, Interaction, Issue, IssueCode, RequestContext,
-    ResourceId, ResourceStore, ResourceType, ServiceError,
+    Accessed, Clock, ErrorKind, FhirError, FhirResult, IdGen, Interaction, Issue, IssueCode,
+    RequestContext, ResourceId, ResourceStore, ResourceType, ServiceError,
 };
 use medilink_platform::Action;
 use medilink_platform::job_kind::result_json;
@@ -55,6 +55,13 @@ use crate::pipeline::{Analysis, Pipeline};
 
 /// The job kind.
 pub const KIND: &str = "document.ingest";
+
+/// The extension of an uploaded `DocumentReference` naming its uploader (a user id, the job's
+/// owner): what the relay needs, besides the document, to queue its job again.
+pub const UPLOADER_EXTENSION: &str = "https://medilink.dev/fhir/StructureDefinition/uploaded-by";
+
+/// The namespace of document job ids ([`DocumentIngest::job_id`]).
+const JOB_NAMESPACE: Uuid = Uuid::from_u128(0x6d65_6469_6c69_6e6b_2400_646f_6320_6a6f);
 
 /// Attempts before a job whose errors are all retryable is given up.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -408,6 +415,7 @@ impl DocumentIngest {
                 "hash": hash,
                 "title": file_name,
             }}],
+            "extension": [{"url": UPLOADER_EXTENSION, "valueString": upload.uploader}],
         });
         // The bytes first: a crash at any point leaves either nothing visible or a
         // `DocumentReference` whose blob is whole (an unreferenced blob is invisible).
@@ -425,21 +433,16 @@ impl DocumentIngest {
             blob_key: blob_key.clone(),
             patient: upload.patient.to_string(),
             document_reference: document_reference.to_string(),
-            uploader: upload.uploader.clone(),
+            uploader: upload.uploader,
             file_name,
             content_type: kind.mime().to_owned(),
             size,
         };
-        let enqueued = match NewJob::of::<Self>(&payload) {
-            Ok(mut job) => {
-                job.owner = Some(upload.uploader);
-                job.max_attempts = MAX_ATTEMPTS;
-                self.queue.enqueue(job).await
-            }
-            Err(err) => Err(err),
-        };
-        match enqueued {
-            Ok(job) => Ok(Submitted {
+        // A crash here leaves the document without its job until the relay (module `relay`)
+        // reads it in the change feed and queues the same job: one id per document, so
+        // whichever comes first queues it and the other finds it (issue #24).
+        match self.enqueue_for(&payload).await {
+            Ok((job, _)) => Ok(Submitted {
                 job,
                 document_reference,
             }),
@@ -459,6 +462,22 @@ impl DocumentIngest {
                 Err(err.into())
             }
         }
+    }
+
+    /// The id of the job of the `DocumentReference` `document_reference`: derived from it, so
+    /// that a document has at most one job however often it is queued.
+    pub fn job_id(document_reference: &str) -> Uuid {
+        Uuid::new_v5(&JOB_NAMESPACE, document_reference.as_bytes())
+    }
+
+    /// Queues the job of `payload` under its document's job id ([`Self::job_id`]); the job
+    /// already queued when there is one.
+    async fn enqueue_for(&self, payload: &IngestPayload) -> FhirResult<(Job, bool)> {
+        let mut job = NewJob::of::<Self>(payload)?;
+        job.owner = Some(payload.uploader.clone());
+        job.max_attempts = MAX_ATTEMPTS;
+        let id = Self::job_id(&payload.document_reference);
+        self.queue.enqueue_with_id(job, id).await
     }
 
     /// Runs a `document.ingest` job (what [`JobHandler::run`] does), telling the uploader
@@ -844,6 +863,7 @@ mod owner;
 mod progress;
 
 pub use progress::{INGEST_EXTENSION, Progress};
+pub mod relay;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! `medilink-jobs`: the one job registry both hosts call. [`register_jobs`] registers every
-//! queue-wide kind — `document.ingest`, `fhir.export`, `research.export`, the notification
+//! queue-wide kind — `document.ingest` (and its `document.relay`), `fhir.export`, `research.export`, the notification
 //! deliveries, the maintenance jobs, `audit.verify` and `research.expiry` — with handlers built from [`JobDeps`]; the server's embedded worker and
 //! `medilink-worker` both call it, so a kind added here runs wherever the queue is worked
 //! (a kind registered by one host only would stall under `serve --no-worker`).
@@ -39,6 +39,7 @@ use medilink_fhir::kv::KeyValue;
 use medilink_fhir::{Clock, IdGen, ResourceStore};
 use medilink_ingest::Pipeline;
 use medilink_ingest::job::DocumentIngest;
+use medilink_ingest::job::relay::{DocumentRelay, register_relay};
 use medilink_platform::admin_jobs::register_admin_jobs;
 use medilink_platform::maintenance::register_maintenance;
 use medilink_platform::notifications::{Mailer, Notifications, register_notifications};
@@ -112,6 +113,12 @@ impl JobDeps {
         .with_notify(Arc::new(self.notifications.clone()))
     }
 
+    /// The `document.relay` job: queues the job of an uploaded document that has none (a
+    /// crash between the upload's two writes), its cursor in `kv`.
+    pub fn document_relay(&self) -> DocumentRelay {
+        DocumentRelay::new(self.documents(), self.kv.clone())
+    }
+
     /// The `fhir.export` service (kick-off, status, files and job), auditing finished runs.
     pub fn exports(&self) -> BulkExport {
         BulkExport::new(
@@ -139,7 +146,7 @@ impl JobDeps {
 }
 
 /// Registers every queue-wide job kind with handlers built from `deps`: `document.ingest`,
-/// `fhir.export`, `research.export`, `notification.deliver`, `audit.verify`, and the periodic
+/// the periodic `document.relay`, `fhir.export`, `research.export`, `notification.deliver`, `audit.verify`, and the periodic
 /// `maintenance.tokens`, `maintenance.stale_jobs`, `maintenance.statistics`,
 /// `notification.sweep`, `consent.notices`, `results.notices`, `consent.expiry` and
 /// `research.expiry`.
@@ -151,6 +158,7 @@ pub fn register_jobs(registry: &mut Registry, deps: &JobDeps) {
         &deps.portal_url,
     );
     registry.register(DocumentIngest::KIND, Arc::new(deps.documents()));
+    register_relay(registry, deps.document_relay());
     registry.register(BulkExport::KIND, Arc::new(deps.exports()));
     registry.register(ResearchExport::KIND, Arc::new(deps.research()));
     medilink_platform::notifications::results::register_result_notices(

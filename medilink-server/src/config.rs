@@ -369,6 +369,15 @@ pub struct ServeArgs {
     /// every server on the file (each request then reads them there).
     #[arg(long, env = "MEDILINK_SHARED_SQLITE")]
     pub shared_sqlite: bool,
+    /// How often the readiness checker checks every backend (database, Redis, blob store), in
+    /// milliseconds: `/health/ready` answers from its last round, so a backend that goes down
+    /// or comes back shows at most this plus the 3 s check timeout later.
+    #[arg(long, env = "MEDILINK_READY_CHECK_INTERVAL_MS", default_value_t = 1000)]
+    pub ready_check_interval_ms: u64,
+    /// Test only (issue #24): abort the process when an upload's job is about to be queued,
+    /// after its `DocumentReference` was written.
+    #[arg(long, env = "MEDILINK_TEST_CRASH_BEFORE_DOCUMENT_JOB", hide = true)]
+    pub test_crash_before_document_job: bool,
     /// Jobs the in-process worker runs at once.
     #[arg(long, env = "MEDILINK_WORKER_CONCURRENCY", default_value_t = 2)]
     pub worker_concurrency: usize,
@@ -528,6 +537,10 @@ pub struct ServeConfig {
 
     /// `--demo`: the directory of the demo data (`None`: no demo).
     pub demo: Option<PathBuf>,
+    /// How often the readiness checker runs (`--ready-check-interval-ms`).
+    pub ready_check_interval: std::time::Duration,
+    /// The hidden test crash point (`--test-crash-before-document-job`, issue #24).
+    pub crash_before_document_job: bool,
 }
 
 /// Where the web dashboards' files come from (`layers/static_files.rs` serves them).
@@ -590,6 +603,11 @@ impl ServeArgs {
         }
         if self.worker_concurrency == 0 || self.worker_concurrency > 64 {
             bail!("--worker-concurrency / MEDILINK_WORKER_CONCURRENCY must be 1 to 64");
+        }
+        if !(10..=60_000).contains(&self.ready_check_interval_ms) {
+            bail!(
+                "--ready-check-interval-ms / MEDILINK_READY_CHECK_INTERVAL_MS must be 10 to 60000"
+            );
         }
         if self.worker_lease_secs < 2 {
             bail!("--worker-lease-secs / MEDILINK_WORKER_LEASE_SECS must be at least 2");
@@ -688,6 +706,8 @@ impl ServeArgs {
             documents,
             subscription_dispatch: !self.no_subscription_dispatch,
             shared_sqlite: self.shared_sqlite,
+            crash_before_document_job: self.test_crash_before_document_job,
+            ready_check_interval: std::time::Duration::from_millis(self.ready_check_interval_ms),
             worker: (!self.no_worker).then_some(WorkerSettings {
                 concurrency: self.worker_concurrency,
                 lease: std::time::Duration::from_secs(self.worker_lease_secs),

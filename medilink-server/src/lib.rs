@@ -60,6 +60,7 @@ pub mod state;
 mod admin;
 mod api;
 mod cds;
+mod failpoint;
 mod health;
 mod routes;
 

@@ -264,6 +264,21 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let worker = config
         .worker
         .map(|settings| tokio::spawn(worker(&state, settings).run(stopped(signalled.clone()))));
+    // An upload cut between its document and its job (a crash) gets its job now rather than
+    // at the next periodic `document.relay` (issue #24).
+    let relay = state.job_deps.document_relay();
+    tokio::spawn(async move {
+        match relay.follow().await {
+            Ok(result) if result.told > 0 => {
+                tracing::warn!(
+                    queued = result.told,
+                    "documents without a job queued at start-up"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "document relay at start-up failed"),
+        }
+    });
     let app = crate::app(state.clone());
     let server = axum::serve(
         listener,

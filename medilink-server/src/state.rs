@@ -53,6 +53,18 @@ impl std::ops::Deref for AppState {
     }
 }
 
+impl AppState {
+    /// A reference that does not keep the services alive (the readiness checker's).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Services> {
+        Arc::downgrade(&self.0)
+    }
+
+    /// The state `services` points to, while any state still holds it.
+    pub(crate) fn upgrade(services: &std::sync::Weak<Services>) -> Option<AppState> {
+        services.upgrade().map(AppState)
+    }
+}
+
 impl std::ops::DerefMut for AppState {
     fn deref_mut(&mut self) -> &mut Services {
         Arc::make_mut(&mut self.0)
@@ -123,6 +135,8 @@ pub struct Services {
     pub smtp: Option<medilink_platform::notifications::smtp::SmtpSettings>,
     /// The SMART App Launch authorization server (issue #17).
     pub smart: Arc<SmartService>,
+    /// The readiness checker of `/health/ready` (its last round of backend checks).
+    pub(crate) readiness: crate::health::Readiness,
     /// FHIR Subscriptions (issue #21): the `/fhir/R4/Subscription` use cases and the
     /// dispatcher `serve` runs.
     pub subscriptions: Arc<Subscriptions>,
@@ -244,6 +258,7 @@ impl AppState {
             smtp: None,
             smart: Arc::new(smart),
             subscriptions: Arc::new(subscriptions),
+            readiness: crate::health::Readiness::default(),
         })))
     }
 
@@ -295,7 +310,10 @@ impl AppState {
     /// Opens the stores the configuration names (system clock, UUID ids) and builds the state.
     pub async fn from_config(config: &ServeConfig) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (store, platform, ids) = open_platform(&config.storage, clock.clone()).await?;
+        let (store, mut platform, ids) = open_platform(&config.storage, clock.clone()).await?;
+        if config.crash_before_document_job {
+            platform.jobs = Arc::new(crate::failpoint::CrashBeforeDocumentJob(platform.jobs));
+        }
         let mut kv = open_key_value(config.security.redis_url.as_deref(), &platform).await?;
         let single = single_server(config);
         if single {
@@ -330,6 +348,7 @@ impl AppState {
         state.dashboards = Some(config.dashboards.clone());
         state.search_index = Arc::new(open_search_index(&config.storage).await?);
         state.max_document_bytes = config.documents.max_bytes;
+        state.readiness = crate::health::Readiness::new(config.ready_check_interval);
         let blobs = open_blob_store(&config.documents.blobs)
             .await
             .with_context(|| {

@@ -62,6 +62,10 @@ macro_rules! queue_suite {
             with_db(|db| async move { super::unique(db).await }).await
         }
         #[tokio::test]
+        async fn a_job_with_a_given_id_is_stored_once_whatever_its_status() {
+            with_db(|db| async move { super::with_id(db).await }).await
+        }
+        #[tokio::test]
         async fn stale_leases_are_recovered_and_counted() {
             with_db(|db| async move { super::recovery(db).await }).await
         }
@@ -606,6 +610,58 @@ async fn unique(db: TestDb) {
         .expect("enqueue")
         .expect("the next instance after completion");
     assert_ne!(next.id, first.id);
+}
+
+/// Issue #24: `enqueue_with_id` stores a job once per id, pending, leased or finished; the
+/// first call's job stays (payload and all), and another id is another job (the control).
+async fn with_id(db: TestDb) {
+    let queue = &db.jobs;
+    let id = uuid::Uuid::from_u128(0x2400_0000_0000_0000_0000_0000_0000_0001);
+    let (first, stored) = queue
+        .enqueue_with_id(job("document.x", 1), id)
+        .await
+        .expect("enqueue");
+    assert!(stored, "the first call stores it");
+    assert_eq!((first.id, &first.payload), (id, &json!({"n": 1})));
+    let (again, stored) = queue
+        .enqueue_with_id(job("document.x", 2), id)
+        .await
+        .expect("enqueue");
+    assert!(!stored, "a second call while pending stores nothing");
+    assert_eq!(again, first);
+    let leased = queue
+        .lease("w", &["document.x"], LEASE)
+        .await
+        .expect("lease")
+        .expect("job");
+    assert_eq!(leased.id, id);
+    queue
+        .complete(id, "w", JobStatus::Completed, json!({}))
+        .await
+        .expect("complete");
+    let (done, stored) = queue
+        .enqueue_with_id(job("document.x", 3), id)
+        .await
+        .expect("enqueue");
+    assert!(!stored, "nor once it is finished");
+    assert_eq!(
+        (done.status, done.payload),
+        (JobStatus::Completed, json!({"n": 1}))
+    );
+    let other = uuid::Uuid::from_u128(0x2400_0000_0000_0000_0000_0000_0000_0002);
+    let (second, stored) = queue
+        .enqueue_with_id(job("document.x", 4), other)
+        .await
+        .expect("enqueue");
+    assert!(stored && second.id == other, "another id is another job");
+    assert!(
+        queue
+            .lease("w", &["document.x"], LEASE)
+            .await
+            .expect("lease")
+            .is_some_and(|job| job.id == other),
+        "and it runs"
+    );
 }
 
 async fn recovery(db: TestDb) {

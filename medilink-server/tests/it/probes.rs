@@ -147,14 +147,9 @@ async fn a_closed_store_is_named_by_readiness(url: &str) {
         .close()
         .await
         .expect("close the store");
-    let down = app.get("/health/ready").await;
-    assert_eq!(
-        down.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        down.text()
-    );
-    assert_eq!(down.json()["failing"], serde_json::json!(["database"]));
+    // The next round of the readiness checker sees it (within its interval and timeout).
+    let down = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(down["failing"], serde_json::json!(["database"]));
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
 }
 
@@ -346,14 +341,8 @@ async fn an_unwritable_blob_directory_is_named_by_readiness() {
     let moved = dir.path().join("blobs-away");
     std::fs::rename(&blobs_dir, &moved).expect("move away");
     std::fs::write(&blobs_dir, b"not a directory").expect("file");
-    let down = app.get("/health/ready").await;
-    assert_eq!(
-        down.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        down.text()
-    );
-    assert_eq!(down.json()["failing"], serde_json::json!(["blob-store"]));
+    let down = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(down["failing"], serde_json::json!(["blob-store"]));
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
     std::fs::remove_file(&blobs_dir).expect("remove the file");
     std::fs::rename(&moved, &blobs_dir).expect("move back");
@@ -479,4 +468,37 @@ async fn an_s3_outage_fails_readiness_and_uploads_not_liveness() {
     let (status, body) = upload(&base, &token, &patient).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(server.get(&token, &documents).await["total"], 2);
+}
+
+/// Issue #24: `/health/ready` answers from the background checker's last round, not by
+/// calling the backends per probe. With a 60 s interval, a blob directory broken after the
+/// first round is not seen by the probes that follow (each names the same round, older at
+/// every probe); with the default interval it is within seconds (the test above, the control).
+#[tokio::test]
+async fn readiness_answers_from_the_checkers_last_round() {
+    use crate::support::process::{Server, free_port};
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start_with(dir.path(), free_port(), |command| {
+        command.args(["--ready-check-interval-ms", "60000"]);
+    })
+    .await;
+    let first = process_ready_becomes(&server.base, StatusCode::OK).await;
+    let blobs_dir = dir.path().join("blobs");
+    let moved = dir.path().join("blobs-away");
+    std::fs::rename(&blobs_dir, &moved).expect("move away");
+    std::fs::write(&blobs_dir, b"not a directory").expect("file");
+    let mut last_age = first["checks"][0]["age_ms"].as_u64().expect("age");
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (status, body) = http_get(&server.base, "/health/ready").await;
+        assert_eq!(status, StatusCode::OK, "the last round: {body}");
+        let age = body["checks"][0]["age_ms"].as_u64().expect("age");
+        assert!(
+            age > last_age,
+            "the same round, older: {age} after {last_age}"
+        );
+        last_age = age;
+    }
+    std::fs::remove_file(&blobs_dir).expect("remove the file");
+    std::fs::rename(&moved, &blobs_dir).expect("move back");
 }

@@ -171,8 +171,18 @@ impl SqlJobQueue {
         })
     }
 
-    /// The INSERT of `job` (and its values), `unique_key` set or not.
+    /// The INSERT of `job` (and its values), `unique_key` set or not, with a new id.
     fn insert(&self, job: &NewJob, unique_key: Option<&str>) -> FhirResult<(Uuid, Vec<SqlValue>)> {
+        self.insert_as(job, unique_key, self.new_job_id())
+    }
+
+    /// The INSERT of `job` (and its values) with the id `id`.
+    fn insert_as(
+        &self,
+        job: &NewJob,
+        unique_key: Option<&str>,
+        id: Uuid,
+    ) -> FhirResult<(Uuid, Vec<SqlValue>)> {
         if job.kind.trim().is_empty() {
             return Err(FhirError::bad_request("a job needs a kind"));
         }
@@ -181,7 +191,6 @@ impl SqlJobQueue {
         }
         let max_attempts = i32::try_from(job.max_attempts)
             .map_err(|_| FhirError::bad_request("max_attempts is too large"))?;
-        let id = self.new_job_id();
         let now = self.now();
         let run_at = job.run_at.map_or(now, to_micros);
         let values = vec![
@@ -239,6 +248,13 @@ impl JobQueue for SqlJobQueue {
             return Ok(None);
         }
         self.stored(id).await.map(Some)
+    }
+
+    async fn enqueue_with_id(&self, job: NewJob, id: Uuid) -> FhirResult<(Job, bool)> {
+        let (id, values) = self.insert_as(&job, None, id)?;
+        let sql = format!("{INSERT} ON CONFLICT (id) DO NOTHING");
+        let stored = self.update(&sql, values).await? == 1;
+        Ok((self.stored(id).await?, stored))
     }
 
     async fn lease(
