@@ -352,6 +352,50 @@ pub fn worker(state: &AppState, settings: WorkerSettings) -> Worker {
     Worker::new(state.jobs.clone(), registry, state.clock.clone(), options)
 }
 
+/// The SQLite file `url` names (`None`: not SQLite, or an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!memory).then(|| std::path::PathBuf::from(path))
+}
+
+/// On SQLite without Redis, unless `--shared-sqlite`: an exclusive lock on
+/// `<database file>.serve-lock`, held while the server runs (the system drops it when the
+/// process ends, even killed), so this process is the only server on the database and may
+/// keep its security state in process (`state::single_server`). A second server on the same
+/// file is refused with an error that names the option.
+fn sqlite_serve_lock(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> {
+    if config.shared_sqlite || config.security.redis_url.is_some() {
+        return Ok(None);
+    }
+    let Some(database) = sqlite_file(&config.storage.sql.url) else {
+        return Ok(None);
+    };
+    let mut name = database.clone().into_os_string();
+    name.push(".serve-lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the serve lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another server already serves the SQLite database {}: run one server per SQLite \
+             file, or pass --shared-sqlite (MEDILINK_SHARED_SQLITE) to every server on it \
+             (security state is then kept in the database, not in process)",
+            database.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,55 +477,6 @@ mod tests {
                 .is_none()
         );
     }
-}
-
-/// The SQLite file `url` names (`None`: not SQLite, or an in-memory database).
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
-    (!memory).then(|| std::path::PathBuf::from(path))
-}
-
-/// On SQLite without Redis, unless `--shared-sqlite`: an exclusive lock on
-/// `<database file>.serve-lock`, held while the server runs (the system drops it when the
-/// process ends, even killed), so this process is the only server on the database and may
-/// keep its security state in process (`state::single_server`). A second server on the same
-/// file is refused with an error that names the option.
-fn sqlite_serve_lock(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> {
-    if config.shared_sqlite || config.security.redis_url.is_some() {
-        return Ok(None);
-    }
-    let Some(database) = sqlite_file(&config.storage.sql.url) else {
-        return Ok(None);
-    };
-    let mut name = database.clone().into_os_string();
-    name.push(".serve-lock");
-    let path = std::path::PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the serve lock {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another server already serves the SQLite database {}: run one server per SQLite \
-             file, or pass --shared-sqlite (MEDILINK_SHARED_SQLITE) to every server on it \
-             (security state is then kept in the database, not in process)",
-            database.display()
-        ),
-        Err(std::fs::TryLockError::Error(err)) => {
-            Err(err).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sqlite_file;
 
     #[test]
     fn the_sqlite_file_of_a_url() {

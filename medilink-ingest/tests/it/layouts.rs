@@ -405,16 +405,17 @@ async fn held_out_designs_measured_on_text_pdfs_scans_and_photos() {
 }
 
 /// Floors for the held-out designs at the default counts (5 text PDFs, 2 scans and 2 photos
-/// per design), from the measurement in BENCHMARKS.md: (precision, recall).
-const TEXT_FLOOR: (f64, f64) = (0.69, 0.57);
+/// per design), from the measurement after the merge of the round-3 extractor in BENCHMARKS.md
+/// ("Held-out figures after the merge"): (precision, recall).
+const TEXT_FLOOR: (f64, f64) = (0.73, 0.72);
 /// Right collection dates (→ effective) and report dates (→ issued) of the 20 text PDFs.
 const TEXT_DATES: (usize, usize) = (11, 11);
 /// Derived values with their own code flagged calculated (of 8 on the text PDFs).
 const TEXT_CALCULATED: usize = 5;
-const SCAN_FLOOR: (f64, f64) = (0.62, 0.50);
-const PHOTO_FLOOR: (f64, f64) = (0.52, 0.38);
+const SCAN_FLOOR: (f64, f64) = (0.64, 0.52);
+const PHOTO_FLOOR: (f64, f64) = (0.56, 0.41);
 /// Completed documents with an error, at most: (text, scans, photos).
-const COMPLETED_WRONG: (usize, usize, usize) = (3, 2, 2);
+const COMPLETED_WRONG: (usize, usize, usize) = (5, 2, 2);
 
 /// The issue's `.bin` upload: a PDF sent as `application/octet-stream` under a `.bin` name.
 /// The job takes the type from the bytes (`DocumentKind::detect`, never the name or the
