@@ -407,7 +407,10 @@ impl DocumentIngest {
             }]},
             "subject": {"reference": format!("Patient/{}", upload.patient)},
             "date": format_instant(self.clock.now()),
-            "extension": [Progress::Pending.extension()],
+            "extension": [
+                Progress::Pending.extension(),
+                {"url": UPLOADER_EXTENSION, "valueString": upload.uploader},
+            ],
             "content": [{"attachment": {
                 "contentType": kind.mime(),
                 "url": blob_key,
@@ -415,7 +418,6 @@ impl DocumentIngest {
                 "hash": hash,
                 "title": file_name,
             }}],
-            "extension": [{"url": UPLOADER_EXTENSION, "valueString": upload.uploader}],
         });
         // The bytes first: a crash at any point leaves either nothing visible or a
         // `DocumentReference` whose blob is whole (an unreferenced blob is invisible).
