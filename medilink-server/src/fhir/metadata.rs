@@ -260,6 +260,12 @@ fn subscription_entry() -> Value {
     consent when it is sent.",
         "interaction": codes(&["create", "read", "update", "delete", "search-type"]),
         "versioning": "versioned",
+        "searchParam": [
+            {"name": "url", "type": "uri", "definition": "http://hl7.org/fhir/SearchParameter/Subscription-url",
+             "documentation": "The channel's endpoint, compared whole."},
+            {"name": "status", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Subscription-status"},
+            {"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
+        ],
         "operation": [
             operation("status", "backport-subscription-status"),
             operation("events", "backport-subscription-events"),

@@ -36,14 +36,23 @@ pub(crate) async fn create(
     Ok(FhirResponse::written(owned.stored, true, prefer, &base))
 }
 
-/// `GET [base]/Subscription`: the caller's own subscriptions, a `searchset`.
+/// `GET [base]/Subscription`: the caller's own subscriptions, a `searchset`, narrowed by the
+/// search parameters the Backport IG's R4 server statement asks for: `url` (the channel's
+/// endpoint, exact), `status` and `_id` (each a comma-separated list of alternatives, repeated
+/// parameters all apply). Other parameters are ignored, as FHIR's lenient handling allows.
 pub(crate) async fn list(
     State(app): State<AppState>,
     caller: RequestCaller,
     Base(base): Base,
+    RawQuery(query): RawQuery,
 ) -> Result<FhirResponse, ApiError> {
+    let filters = ListFilters::parse(query.as_deref());
     let owned = app.subscriptions.list(caller.context()).await?;
-    let entry: Vec<Value> = owned.iter().map(|owned| entry(&base, owned)).collect();
+    let entry: Vec<Value> = owned
+        .iter()
+        .map(|owned| entry(&base, owned))
+        .filter(|entry| filters.matches(&entry["resource"]))
+        .collect();
     let bundle = json!({
         "resourceType": "Bundle",
         "id": app.ids.new_id(),
@@ -53,6 +62,49 @@ pub(crate) async fn list(
         "entry": entry,
     });
     Ok(FhirResponse::json(axum::http::StatusCode::OK, bundle))
+}
+
+/// The search parameters of `GET [base]/Subscription`: per parameter, the alternatives of
+/// each occurrence (all occurrences must match, one alternative of each).
+#[derive(Debug, Default)]
+struct ListFilters {
+    url: Vec<Vec<String>>,
+    status: Vec<Vec<String>>,
+    id: Vec<Vec<String>>,
+}
+
+impl ListFilters {
+    fn parse(query: Option<&str>) -> Self {
+        let mut filters = ListFilters::default();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let target = match name.as_ref() {
+                "url" => &mut filters.url,
+                "status" => &mut filters.status,
+                "_id" => &mut filters.id,
+                _ => continue,
+            };
+            // A uri is compared whole (it may hold commas); tokens are comma-separated.
+            let alternatives = if name == "url" {
+                vec![value.into_owned()]
+            } else {
+                value.split(',').map(str::to_owned).collect()
+            };
+            target.push(alternatives);
+        }
+        filters
+    }
+
+    fn matches(&self, resource: &Value) -> bool {
+        let field = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+        let all = |occurrences: &[Vec<String>], actual: String| {
+            occurrences
+                .iter()
+                .all(|alternatives| alternatives.contains(&actual))
+        };
+        all(&self.url, field(&resource["channel"]["endpoint"]))
+            && all(&self.status, field(&resource["status"]))
+            && all(&self.id, field(&resource["id"]))
+    }
 }
 
 fn entry(base: &str, owned: &Owned) -> Value {

@@ -406,6 +406,48 @@ async fn scenario(options: SqlOptions) {
     assert_eq!(listed.json()["total"], 0);
     let listed = call(&app, &doctor, Method::GET, "/fhir/R4/Subscription", None).await;
     assert_eq!(listed.json()["total"], 4);
+    // The search parameters of the IG's R4 server statement narrow the owner's list only.
+    let total = |query: String| {
+        let (app, doctor) = (&app, &doctor);
+        async move {
+            let found = call(
+                app,
+                doctor,
+                Method::GET,
+                &format!("/fhir/R4/Subscription?{query}"),
+                None,
+            )
+            .await;
+            assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+            found.json()["total"].clone()
+        }
+    };
+    let encoded =
+        |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    assert_eq!(total(format!("url={}", encoded(&endpoint))).await, 4);
+    assert_eq!(
+        total(format!("url={}", encoded(&format!("{endpoint}/other")))).await,
+        0
+    );
+    assert_eq!(total(format!("_id={observations}")).await, 1);
+    assert_eq!(total(format!("_id={observations},{encounters}")).await, 2);
+    assert_eq!(
+        total("status=requested,active,error,off".to_owned()).await,
+        4
+    );
+    assert_eq!(
+        total(format!("_id={observations}&status=entered-in-error")).await,
+        0
+    );
+    let theirs = call(
+        &app,
+        &patient_a,
+        Method::GET,
+        &format!("/fhir/R4/Subscription?url={}", encoded(&endpoint)),
+        None,
+    )
+    .await;
+    assert_eq!(theirs.json()["total"], 0);
     let searched = call(
         &app,
         &patient_a,
