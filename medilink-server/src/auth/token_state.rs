@@ -12,7 +12,7 @@
 //! (`set`, `incr`, `delete`) of such a key forgets it after the store has it, and bumps a
 //! generation: a read that missed before the write and returns after it does not record the
 //! absence it saw (its generation is stale), so a revoked token is refused by the next request
-//! once the revocation has answered. The set of absent keys is bounded ([`MOST`]); past it,
+//! once the revocation has answered. The set of absent keys is bounded (`MOST` entries); past it,
 //! it starts again empty (dropping entries of a cache is always safe).
 
 use std::collections::HashSet;
