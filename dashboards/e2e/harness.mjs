@@ -78,3 +78,27 @@ export async function startBrowser({ name, screenshots, failureShot, timeout, op
     shot: (page, shotName) => page.screenshot({ path: join(screenshots, `${shotName}.png`), fullPage: true }),
   };
 }
+
+/**
+ * The FHIR subscription websocket frames each page received (issue #21: the portals' live
+ * updates): every frame's text, counted from before the page opens any socket.
+ */
+export function countFrames(page) {
+  const frames = [];
+  page.on('websocket', (socket) => {
+    if (!socket.url().includes('/fhir/R4/$subscription-ws')) return;
+    socket.on('framereceived', (frame) => frames.push(String(frame.payload)));
+  });
+  return frames;
+}
+
+/** Whether `frame` is an event notification of the shipped topic `topic`. */
+export function isEventOf(frame, topic) {
+  try {
+    const status = JSON.parse(frame).entry?.[0]?.resource;
+    const value = (name) => status?.parameter?.find((p) => p.name === name);
+    return value('type')?.valueCode === 'event-notification' && value('topic')?.valueCanonical?.endsWith(`/SubscriptionTopic/${topic}`);
+  } catch {
+    return false;
+  }
+}

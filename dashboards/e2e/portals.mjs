@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { expect, startBrowser } from './harness.mjs';
+import { countFrames, expect, isEventOf, startBrowser } from './harness.mjs';
 import { totp } from './totp.mjs';
 import { seedPatient } from './seed.mjs';
 import { textPdf } from './pdf.mjs';
@@ -141,6 +141,7 @@ async function accessible(page, where) {
 }
 
 const pat = await newPage();
+const patFrames = countFrames(pat);
 const doc = await newPage();
 let marie;
 let pierre;
@@ -218,6 +219,12 @@ await run('patient: uploads a lab report, follows its status and sees the result
   await pat.getByRole('heading', { name: 'Documents', level: 1 }).waitFor();
   await pat.getByText('You have not uploaded any documents yet.').waitFor();
   await accessible(pat, 'patient documents (empty)');
+  // Live updates (issue #21): the page must not reload, and the job's progress and the filed
+  // results must come over the subscription websocket.
+  await pat.evaluate(() => {
+    window.__e2eNoReload = 'live-21';
+  });
+  const framesBefore = patFrames.length;
   await pat.getByLabel('Lab report (PDF, image or text)').setInputFiles({
     name: 'my-lab-report.pdf',
     mimeType: 'application/pdf',
@@ -261,6 +268,10 @@ await run('patient: uploads a lab report, follows its status and sees the result
   await filed.waitFor();
   await filed.getByText(/results? filed in your record/).waitFor();
   await filed.getByRole('rowheader').first().waitFor();
+  expect((await pat.evaluate(() => window.__e2eNoReload)) === 'live-21', 'the page reloaded during the upload');
+  const heard = patFrames.slice(framesBefore);
+  expect(heard.some((frame) => isEventOf(frame, 'document-reference')), `no document-reference event over the websocket (${heard.length} frames after the upload)`);
+  expect(heard.some((frame) => isEventOf(frame, 'diagnostic-report')), 'no results event over the websocket');
   await shot(pat, 'patient-documents');
   await accessible(pat, 'patient documents');
 });

@@ -20,7 +20,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, startBrowser } from './harness.mjs';
+import { countFrames, expect, isEventOf, startBrowser } from './harness.mjs';
 import { totp } from './totp.mjs';
 import { seedPatient } from './seed.mjs';
 import { textPdf } from './pdf.mjs';
@@ -116,30 +116,7 @@ let patientId = '';
 const doc = await newPage();
 const pat = await newPage();
 
-/**
- * The FHIR subscription websocket frames each page received (issue #21: the portals' live
- * updates): every frame's text, counted from before the page opens any socket.
- */
-function countFrames(page) {
-  const frames = [];
-  page.on('websocket', (socket) => {
-    if (!socket.url().includes('/fhir/R4/$subscription-ws')) return;
-    socket.on('framereceived', (frame) => frames.push(String(frame.payload)));
-  });
-  return frames;
-}
 const docFrames = countFrames(doc);
-
-/** Whether `frame` is an event notification of the shipped topic `topic`. */
-function isEventOf(frame, topic) {
-  try {
-    const status = JSON.parse(frame).entry?.[0]?.resource;
-    const value = (name) => status?.parameter?.find((p) => p.name === name);
-    return value('type')?.valueCode === 'event-notification' && value('topic')?.valueCanonical?.endsWith(`/SubscriptionTopic/${topic}`);
-  } catch {
-    return false;
-  }
-}
 
 await run('physician signs in and must enrol TOTP (QR code shown)', async () => {
   watch(doc);
