@@ -153,6 +153,7 @@ async fn service(rounds: usize) -> Result<()> {
     for _ in 0..rounds {
         let audited = RequestContext {
             accessed: Accessed::collecting(),
+            mark: None,
             ..doctor.clone()
         };
         let started = Instant::now();

@@ -67,6 +67,7 @@ pub(crate) async fn run(database_url: &str, patients: usize, rounds: usize) -> R
             // makes it do (a fresh sink per request, summarized for the audit record).
             let audited = RequestContext {
                 accessed: Accessed::collecting(),
+                mark: None,
                 ..doctor.clone()
             };
             for (ctx, target, times) in [
@@ -177,6 +178,7 @@ async fn denied_versus_missing(
             for (id, times) in pair {
                 let ctx = RequestContext {
                     accessed: Accessed::collecting(),
+                    mark: None,
                     ..doctor.clone()
                 };
                 let started = Instant::now();
@@ -259,6 +261,7 @@ pub(crate) async fn physician_with_grants(
         })),
         request_id: "bench".to_owned(),
         accessed: Default::default(),
+        mark: None,
     };
     Ok((service, doctor))
 }

@@ -41,6 +41,7 @@ pub(crate) async fn run(database_url: &str, patients: usize) -> Result<()> {
         })),
         request_id: "bench".to_owned(),
         accessed: Default::default(),
+        mark: None,
     };
     let (_, physician) = crate::consent::physician_with_grants(&store, patients).await?;
     println!("| export | resources | files | NDJSON bytes | seconds | resources/s |");

@@ -29,6 +29,12 @@ pub struct RequestContext {
     pub request_id: String,
     /// What the request returned or changed (off unless the request is audited).
     pub accessed: Accessed,
+    /// A mark the platform's own code puts on a write it makes for the caller (a value of a
+    /// type private to the crate that makes it, so no other code can forge it; read with
+    /// [`RequestContext::mark_as`]); `None` on every request a client makes. Example:
+    /// `medilink_ingest`'s upload writes its `DocumentReference`, with the extensions only the
+    /// platform may write, through the consent guard as the uploader, marked as the upload.
+    pub mark: Option<Arc<dyn Requester>>,
 }
 
 impl RequestContext {
@@ -38,7 +44,20 @@ impl RequestContext {
             caller: None,
             request_id: String::from("system"),
             accessed: Accessed::default(),
+            mark: None,
         }
+    }
+
+    /// The same context with `mark` ([`RequestContext::mark`]).
+    pub fn with_mark(mut self, mark: impl Requester) -> Self {
+        self.mark = Some(Arc::new(mark));
+        self
+    }
+
+    /// The mark's value as `T`, when the context carries one of that type.
+    pub fn mark_as<T: Any>(&self) -> Option<&T> {
+        let mark: &dyn Any = self.mark.as_deref()?;
+        mark.downcast_ref()
     }
 
     /// The caller slot's value as `T`, when it holds one.

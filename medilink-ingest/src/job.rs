@@ -14,7 +14,12 @@
 //!   the job.
 //!
 //! - [`DocumentIngest::job`] and [`DocumentIngest::cancel`] (module `owner`) are the
-//!   uploader's view of a job and its cancellation.
+//!   uploader's view of a job and its cancellation, while the uploader may still read the
+//!   document through the guarded store.
+//! - The uploader ([`UPLOADER_EXTENSION`]) and ingest status ([`INGEST_EXTENSION`]) of a
+//!   document are the server's: [`ServerOwnedExtensions`] (module `owned`), a write hook inside
+//!   the server's consent guard, refuses them from clients on every write path; `submit` marks
+//!   its own write so that the upload passes.
 //! - Notices (issue #14, through the [`Notify`] seam given by [`DocumentIngest::with_notify`]):
 //!   the uploader (the job's owner) is told when the document was processed, needs a review,
 //!   or failed for good (a permanent error, or the last attempt); the patient whose record
@@ -422,7 +427,10 @@ impl DocumentIngest {
         // The bytes first: a crash at any point leaves either nothing visible or a
         // `DocumentReference` whose blob is whole (an unreferenced blob is invisible).
         self.blobs.put(&blob_key, upload.bytes).await?;
-        let stored = match guarded.create(ctx, document).await {
+        // Marked as the upload's own write: the extensions above are the server's
+        // (`owned::ServerOwnedExtensions` refuses them from anyone else).
+        let marked = ctx.clone().with_mark(owned::UploadWrite::of(&document));
+        let stored = match guarded.create(&marked, document).await {
             Ok(stored) => stored,
             Err(err) => {
                 // Refused (or the store failed): the bytes do not stay.
@@ -861,9 +869,11 @@ fn corrected(
     Ok(analysis)
 }
 
+mod owned;
 mod owner;
 mod progress;
 
+pub use owned::{SERVER_OWNED_EXTENSIONS, ServerOwnedExtensions};
 pub use progress::{INGEST_EXTENSION, Progress};
 pub mod relay;
 

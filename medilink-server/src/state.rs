@@ -20,7 +20,7 @@ use medilink_fhir::kv::{KeyValue, LocalKeyValue};
 use medilink_fhir::validate::profile::ProfileCheck;
 use medilink_fhir::{Clock, Hooked, IdGen, ResourceStore, SystemClock, UuidIdGen, open_blob_store};
 use medilink_ingest::Pipeline;
-use medilink_ingest::job::DocumentIngest;
+use medilink_ingest::job::{DocumentIngest, ServerOwnedExtensions};
 use medilink_jobs::JobDeps;
 use medilink_platform::notifications::{Mailer, NoMailer, Notifications, ResultNotices};
 use medilink_platform::open_store_and_platform;
@@ -425,9 +425,10 @@ impl AppState {
     }
 }
 
-/// What the consent guard wraps: the platform's store with the profile check, the
-/// prescription gate and the results notices around its writes (in that order: a refused
-/// prescription tells nobody).
+/// What the consent guard wraps: the platform's store with the server-owned extensions
+/// check, the profile check, the prescription gate and the results notices around its writes
+/// (in that order: a refused write tells nobody). Every client write passes the guard and then
+/// these hooks, whatever its path (`medilink_ingest::job::ServerOwnedExtensions` relies on it).
 fn guarded_writes(
     store: &Arc<dyn ResourceStore>,
     notifications: &Notifications,
@@ -440,9 +441,17 @@ fn guarded_writes(
     // Issue #18: `meta.profile` naming a stored profile is validated first (422 when the
     // resource does not conform), so a refused write reaches neither the gate nor the notices.
     let profiles = ProfileCheck::new(store.clone());
+    // A client cannot write the uploader or ingest status of a document (only the upload and
+    // the ingest job do): the relay queues jobs for the uploader it names.
+    let owned = ServerOwnedExtensions::new(store.clone());
     Arc::new(Hooked::new(
         store.clone(),
-        vec![Arc::new(profiles), Arc::new(gate), Arc::new(told)],
+        vec![
+            Arc::new(owned),
+            Arc::new(profiles),
+            Arc::new(gate),
+            Arc::new(told),
+        ],
     ))
 }
 

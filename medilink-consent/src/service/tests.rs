@@ -103,6 +103,7 @@ fn doctor_ctx() -> RequestContext {
         })),
         request_id: "r".into(),
         accessed: Default::default(),
+        mark: None,
     }
 }
 
@@ -318,6 +319,7 @@ async fn admins_write_through_the_guard() {
         })),
         request_id: "r".into(),
         accessed: Default::default(),
+        mark: None,
     };
     let created = guard
         .create(&admin, json!({"resourceType": "Patient", "active": true}))
@@ -344,6 +346,7 @@ async fn writes_disclose_the_patients_before_and_after() {
         })),
         request_id: "r".into(),
         accessed: Accessed::collecting(),
+        mark: None,
     };
     let observation = |patient: &str| {
         json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},

@@ -17,10 +17,16 @@
 //! one reading the feed twice after a crash before its cursor moved) queue the same id: the
 //! first stores the job, the others find it, pending, running or finished.
 //!
-//! What it trusts: a `DocumentReference` written through the FHIR API with the extension and a
-//! `documents/…` URL is queued too. Whoever writes one already may write into that patient's
-//! record (the consent decision), and needs the blob key of a document they could read, whose
-//! file they could as well upload again: it gives no access they do not have.
+//! What it trusts: the first version of a `DocumentReference` with both server-owned
+//! extensions — the uploader ([`UPLOADER_EXTENSION`]) and the ingest status `pending`
+//! ([`INGEST_EXTENSION`]) — and a `documents/…` URL is the upload's own write. A client cannot
+//! write one: [`ServerOwnedExtensions`](super::ServerOwnedExtensions), a write hook inside the
+//! server's consent guard, refuses either extension on every FHIR write path but the upload's
+//! (issue: a client naming another user as uploader made the relay queue a job that user
+//! owned, telling them of and showing them a document they had no consent for). As a second
+//! line, the relay queues nothing for a document whose blob is missing or of another size than
+//! the document says, and the job's owner sees the job only while they may read the document
+//! (module `owner`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +41,7 @@ use medilink_platform::notifications::feed::{FeedEvents, FeedRelay, FeedResult};
 use medilink_platform::worker::{JobError, JobHandler, JobOutcome, Registry};
 use serde_json::Value;
 
-use super::{DocumentIngest, IngestPayload, UPLOADER_EXTENSION};
+use super::{DocumentIngest, INGEST_EXTENSION, IngestPayload, Progress, UPLOADER_EXTENSION};
 
 /// Kind of the periodic relay job.
 pub const KIND: &str = "document.relay";
@@ -55,14 +61,17 @@ pub struct DocumentRelay {
     relay: FeedRelay,
 }
 
-/// The job input an uploaded `DocumentReference` (`id`) names; `None` when it is not an
-/// upload.
+/// The job input an uploaded `DocumentReference` (`id`, its first version) names; `None` when
+/// it is not an upload (the upload writes its uploader and the status `pending`).
 fn payload_of(resource: &Value, id: &str) -> Option<IngestPayload> {
-    let uploader = resource["extension"]
-        .as_array()?
+    let extensions = resource["extension"].as_array()?;
+    let uploader = extensions
         .iter()
         .find(|extension| extension["url"] == UPLOADER_EXTENSION)?["valueString"]
         .as_str()?;
+    extensions.iter().find(|extension| {
+        extension["url"] == INGEST_EXTENSION && extension["valueCode"] == Progress::Pending.code()
+    })?;
     let attachment = &resource["content"][0]["attachment"];
     let blob_key = attachment["url"].as_str()?;
     if !blob_key.starts_with("documents/") {
@@ -133,6 +142,11 @@ impl FeedEvents for DocumentRelay {
             Err(FhirError::Gone { .. } | FhirError::NotFound { .. }) => return Ok(0),
             Err(err) => return Err(err),
         }
+        // The upload stored the whole blob before its document: anything else is no upload.
+        if self.ingest.blobs.size(&payload.blob_key).await? != Some(payload.size) {
+            tracing::warn!(document = %stored.id, "document not queued: its blob is not the one it names");
+            return Ok(0);
+        }
         let (job, queued) = self.ingest.enqueue_for(&payload).await?;
         if queued {
             tracing::info!(job = %job.id, document = %stored.id, "document job queued by the relay");
@@ -175,7 +189,10 @@ mod tests {
                 "contentType": "application/pdf", "url": "documents/b1", "size": 12,
                 "title": "report.pdf"
             }}],
-            "extension": [{"url": super::UPLOADER_EXTENSION, "valueString": "u1"}],
+            "extension": [
+                {"url": super::UPLOADER_EXTENSION, "valueString": "u1"},
+                super::Progress::Pending.extension(),
+            ],
         });
         let payload = payload_of(&upload, "d1").expect("an upload");
         assert_eq!(
@@ -192,6 +209,12 @@ mod tests {
         assert!(
             payload_of(&plain, "d1").is_none(),
             "no uploader: not an upload"
+        );
+        let mut no_status = upload.clone();
+        no_status["extension"] = json!([upload["extension"][0]]);
+        assert!(
+            payload_of(&no_status, "d1").is_none(),
+            "no pending status: not an upload's first version"
         );
         let mut elsewhere = upload;
         elsewhere["content"][0]["attachment"]["url"] = json!("exports/x");

@@ -4,8 +4,9 @@
 //! The rules live in `medilink_ingest::job::DocumentIngest`: the type is detected from the
 //! content, the `DocumentReference` is written through the consent-guarded store (a patient
 //! the uploader may not see is `404` like an unknown one, one they may see but not write to
-//! is `403`), and the job publishes its results later. A job is visible to its owner and to
-//! admins; to anyone else it does not exist (`404`).
+//! is `403`), and the job publishes its results later. A job is visible to admins, and to its
+//! owner while they may still read its `DocumentReference` through the consent guard (revoked
+//! consent hides it); to anyone else it does not exist (`404`).
 
 use axum::Json;
 use axum::extract::multipart::MultipartError;
@@ -187,9 +188,10 @@ fn accepted(submitted: &Submitted) -> (StatusCode, HeaderMap, Json<DocumentSubmi
     (StatusCode::ACCEPTED, headers, Json(body))
 }
 
-/// The job `id` when the caller may see it (owner or admin); `404` otherwise.
+/// The job `id` when the caller may see it (an admin, or its owner while they may read its
+/// document); `404` otherwise.
 async fn visible_job(app: &AppState, caller: &RequestCaller, id: &str) -> Result<Job, ApiError> {
-    Ok(app.documents.job(caller.context(), id).await?)
+    Ok(app.documents.job(&app.store, caller.context(), id).await?)
 }
 
 /// Result counts of a job.
@@ -366,7 +368,7 @@ pub(crate) async fn jobs(
     };
     let jobs = app
         .documents
-        .jobs(caller.context(), status, query.limit)
+        .jobs(&app.store, caller.context(), status, query.limit)
         .await?;
     let jobs = jobs.iter().map(view).collect();
     Ok(Json(DocumentJobList { jobs }))
@@ -380,7 +382,9 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<DocumentJob>, ApiError> {
     Ok(Json(view(
-        &app.documents.cancel(caller.context(), &id).await?,
+        &app.documents
+            .cancel(&app.store, caller.context(), &id)
+            .await?,
     )))
 }
 

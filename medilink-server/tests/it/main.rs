@@ -48,6 +48,7 @@ mod crash;
 mod demographics;
 mod directory;
 mod document_notices;
+mod document_ownership;
 mod document_relay;
 mod documents;
 mod documents_llm;

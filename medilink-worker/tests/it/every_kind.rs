@@ -88,6 +88,7 @@ fn user(role: Role) -> RequestContext {
         })),
         request_id: "test".to_owned(),
         accessed: Default::default(),
+        mark: None,
     }
 }
 

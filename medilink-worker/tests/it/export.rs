@@ -78,6 +78,7 @@ async fn a_worker_process_exports_a_patients_own_compartment_only() {
         })),
         request_id: "test".to_owned(),
         accessed: Default::default(),
+        mark: None,
     };
     let request =
         ExportRequest::parse(ExportLevel::System, &[], "http://x/$export".to_owned()).expect("ok");
