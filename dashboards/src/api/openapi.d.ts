@@ -162,11 +162,11 @@ export interface paths {
     post: operations["uploadDocument"];
   };
   "/api/documents/jobs": {
-    /** The caller's ingest jobs, newest first (admins: everyone's). */
+    /** The caller's ingest jobs whose document they may still read, newest first (admins: everyone's). */
     get: operations["documentJobs"];
   };
   "/api/documents/jobs/{id}": {
-    /** One ingest job (its owner's or, for admins, anyone's). */
+    /** One ingest job (its owner's while they may read its document or, for admins, anyone's). */
     get: operations["documentJob"];
     /** Cancel a pending, failed or to-be-reviewed job. */
     delete: operations["cancelDocumentJob"];
@@ -2249,7 +2249,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** The caller's ingest jobs, newest first (admins: everyone's). */
+  /** The caller's ingest jobs whose document they may still read, newest first (admins: everyone's). */
   documentJobs: {
     parameters: {
       query?: {
@@ -2273,7 +2273,7 @@ export interface operations {
       500: components["responses"]["Error"];
     };
   };
-  /** One ingest job (its owner's or, for admins, anyone's). */
+  /** One ingest job (its owner's while they may read its document or, for admins, anyone's). */
   documentJob: {
     parameters: {
       path: {

@@ -434,7 +434,7 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         ("GET", "/api/documents/jobs") => op(
             "documents",
             "documentJobs",
-            "The caller's ingest jobs, newest first (admins: everyone's).",
+            "The caller's ingest jobs whose document they may still read, newest first (admins: everyone's).",
         )
         .query::<documents::ListQuery>()
         .ok::<documents::DocumentJobList>(200, "The jobs.")
@@ -442,7 +442,7 @@ fn describe(method: &Method, template: &str) -> Option<Op> {
         ("GET", "/api/documents/jobs/{id}") => op(
             "documents",
             "documentJob",
-            "One ingest job (its owner's or, for admins, anyone's).",
+            "One ingest job (its owner's while they may read its document or, for admins, anyone's).",
         )
         .ok::<documents::DocumentJob>(200, "The job.")
         .errors(&[404]),
