@@ -637,7 +637,35 @@ impl Subscriptions {
     /// each decided for the owner now (and audited); moves the cursor. `None`: the
     /// subscription is gone or off, close the socket.
     pub async fn ws_next(&self, binding: &mut WsBinding) -> FhirResult<Option<Vec<String>>> {
-        let Some(state) = self.states.get(&binding.id).await? else {
+        let state = self.states.get(&binding.id).await?;
+        self.ws_due(state, binding).await
+    }
+
+    /// [`Self::ws_next`] for every binding of one socket, in order, their states read in one
+    /// round trip (a portal binds several subscriptions to one socket and polls them together).
+    /// Each binding has its own answer: one that fails leaves the others' notifications (their
+    /// cursors have moved) to be sent.
+    pub async fn ws_next_each(
+        &self,
+        bindings: &mut [&mut WsBinding],
+    ) -> FhirResult<Vec<FhirResult<Option<Vec<String>>>>> {
+        let ids: Vec<&str> = bindings.iter().map(|binding| binding.id.as_str()).collect();
+        let states = self.states.get_many(&ids).await?;
+        let mut due = Vec::with_capacity(bindings.len());
+        for binding in bindings.iter_mut() {
+            let state = states.iter().find(|state| state.id == binding.id).cloned();
+            due.push(self.ws_due(state, binding).await);
+        }
+        Ok(due)
+    }
+
+    /// What [`Self::ws_next`] sends for `binding` given its subscription's `state`.
+    async fn ws_due(
+        &self,
+        state: Option<SubscriptionState>,
+        binding: &mut WsBinding,
+    ) -> FhirResult<Option<Vec<String>>> {
+        let Some(state) = state else {
             return Ok(None);
         };
         if state.status == SubscriptionStatus::Off {

@@ -153,6 +153,19 @@ pub trait SubscriptionStore: Send + Sync + std::fmt::Debug {
     /// One subscription's state.
     async fn get(&self, id: &str) -> FhirResult<Option<SubscriptionState>>;
 
+    /// The states of those of the subscriptions `ids` that exist, in any order: what a
+    /// websocket bound to several subscriptions reads on each poll. The default reads them one
+    /// by one; a store that can answers in one round trip.
+    async fn get_many(&self, ids: &[&str]) -> FhirResult<Vec<SubscriptionState>> {
+        let mut states = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(state) = self.get(id).await? {
+                states.push(state);
+            }
+        }
+        Ok(states)
+    }
+
     /// `owner`'s subscriptions.
     async fn owned(&self, owner: &UserId) -> FhirResult<Vec<SubscriptionState>>;
 

@@ -151,6 +151,20 @@ impl SubscriptionStore for SqlSubscriptionStore {
         rows.first().map(state_from_row).transpose()
     }
 
+    async fn get_many(&self, ids: &[&str]) -> FhirResult<Vec<SubscriptionState>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let rows = self
+            .all(
+                &format!("SELECT {COLUMNS} FROM subscriptions WHERE id IN ({marks})"),
+                ids.iter().map(|id| (*id).into()).collect(),
+            )
+            .await?;
+        rows.iter().map(state_from_row).collect()
+    }
+
     async fn owned(&self, owner: &UserId) -> FhirResult<Vec<SubscriptionState>> {
         let rows = self
             .all(

@@ -9,4 +9,5 @@ mod jobs_support;
 mod jobs_worker;
 mod notifications;
 mod shared_pool;
+mod subscription_states;
 mod upgrade;

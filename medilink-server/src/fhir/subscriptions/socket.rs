@@ -156,10 +156,8 @@ pub(super) async fn serve(
                 if bound.is_empty() && opened.elapsed() > BIND_WITHIN {
                     return;
                 }
-                for entry in &mut bound {
-                    if !send_due(&subscriptions, &mut socket, entry).await {
-                        return;
-                    }
+                if !bound.is_empty() && !send_due(&subscriptions, &mut socket, &mut bound).await {
+                    return;
                 }
                 if let Some(watching) = &mut watch
                     && watching.looked.elapsed() >= NOTICES_EVERY
@@ -172,20 +170,48 @@ pub(super) async fn serve(
     }
 }
 
-/// Sends one binding's due notifications (and heartbeat); `false`: close the socket.
+/// Sends every binding's due notifications (and heartbeats), their states read in one round
+/// trip; `false`: close the socket.
 async fn send_due(
     subscriptions: &Subscriptions,
     socket: &mut WebSocket,
-    entry: &mut Bound,
+    bound: &mut [Bound],
 ) -> bool {
-    let due = match subscriptions.ws_next(&mut entry.binding).await {
-        Ok(Some(due)) => due,
-        Ok(None) => return false,
+    let due = {
+        let mut bindings: Vec<&mut WsBinding> =
+            bound.iter_mut().map(|entry| &mut entry.binding).collect();
+        subscriptions.ws_next_each(&mut bindings).await
+    };
+    let due = match due {
+        Ok(due) => due,
         Err(err) => {
-            tracing::warn!(subscription = %entry.binding.id, error = %err, "websocket notifications not read");
+            tracing::warn!(error = %err, "websocket notifications not read");
             return true;
         }
     };
+    for (entry, due) in bound.iter_mut().zip(due) {
+        let due = match due {
+            Ok(Some(due)) => due,
+            Ok(None) => return false,
+            Err(err) => {
+                tracing::warn!(subscription = %entry.binding.id, error = %err, "websocket notifications not read");
+                continue;
+            }
+        };
+        if !send_one(subscriptions, socket, entry, due).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Sends one binding's `due` notifications (and heartbeat); `false`: close the socket.
+async fn send_one(
+    subscriptions: &Subscriptions,
+    socket: &mut WebSocket,
+    entry: &mut Bound,
+    due: Vec<String>,
+) -> bool {
     for notification in due {
         if socket.send(text(notification)).await.is_err() {
             return false;
