@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::PASSWORD;
-use crate::support::process::{Server, describe};
+use crate::support::process::{Server, describe, text_report};
 
 #[derive(Default)]
 struct Seen {
@@ -27,25 +27,10 @@ struct Seen {
     uploads: Vec<(String, String)>,
 }
 
-/// The text PDF every upload sends, and how many results its ingest files.
-fn report() -> (Vec<u8>, u64) {
-    let fixtures = format!(
-        "{}/../medilink-ingest/tests/fixtures",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let pdf = std::fs::read(format!("{fixtures}/report-text-a-001.pdf")).expect("fixture");
-    let truth: Value = serde_json::from_slice(
-        &std::fs::read(format!("{fixtures}/report-text-a-001.json")).expect("truth"),
-    )
-    .expect("json");
-    let results = truth["results"].as_array().expect("results").len() as u64;
-    (pdf, results)
-}
-
 /// Uploads the report into `patient`'s record again and again, noting each `202`.
 async fn uploader(base: String, token: String, patient: String, seen: Arc<Mutex<Seen>>) {
     let client = reqwest::Client::new();
-    let (pdf, _) = report();
+    let (pdf, _) = text_report();
     loop {
         let (content_type, body) = crate::support::multipart(&patient, "report.pdf", &pdf);
         let response = client
@@ -378,7 +363,7 @@ async fn check_uploads(
     uploads: &[(String, String)],
 ) {
     assert!(!uploads.is_empty(), "some uploads were answered");
-    let (pdf, results) = report();
+    let (pdf, results) = text_report();
     let mut rerun = 0;
     for (job, document) in uploads {
         let done = server

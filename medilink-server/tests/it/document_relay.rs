@@ -13,24 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::PASSWORD;
-use crate::support::process::{Server, command, describe, free_port};
-
-/// The text PDF the upload sends, and how many results its ingest files.
-fn report() -> (Vec<u8>, u64) {
-    let fixtures = format!(
-        "{}/../medilink-ingest/tests/fixtures",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let pdf = std::fs::read(format!("{fixtures}/report-text-a-001.pdf")).expect("fixture");
-    let truth: Value = serde_json::from_slice(
-        &std::fs::read(format!("{fixtures}/report-text-a-001.json")).expect("truth"),
-    )
-    .expect("json");
-    (
-        pdf,
-        truth["results"].as_array().expect("results").len() as u64,
-    )
-}
+use crate::support::process::{Server, command, describe, free_port, text_report};
 
 /// `serve` on `dir` with `env`, crashing before the first document job when `crash`.
 async fn start(dir: &Path, env: &[(&'static str, String)], crash: bool) -> Server {
@@ -78,7 +61,7 @@ async fn crash_between_document_and_job(dir: &Path, env: &[(&'static str, String
         .output()
         .expect("user add");
     assert!(output.status.success(), "{}", describe(&output));
-    let (pdf, results) = report();
+    let (pdf, results) = text_report();
 
     let mut server = start(dir, env, true).await;
     let token = server.token("pat@test.local", PASSWORD).await;

@@ -30,7 +30,7 @@ use medilink_fhir::jobs::{JobFilter, JobStatus};
 use serde_json::{Value, json};
 
 use crate::support::PASSWORD;
-use crate::support::process::{BIN, Server, command, describe, free_port};
+use crate::support::process::{BIN, Server, command, describe, free_port, text_report};
 
 /// The same keys for every process (as `.env` gives them to every compose service).
 const KEYS: [(&str, &str); 4] = [
@@ -470,25 +470,10 @@ async fn writer(load: Arc<Load>, worker: usize) {
     }
 }
 
-/// The text PDF every upload sends, and how many results its ingest files.
-fn report() -> (Vec<u8>, u64) {
-    let fixtures = format!(
-        "{}/../medilink-ingest/tests/fixtures",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let pdf = std::fs::read(format!("{fixtures}/report-text-a-001.pdf")).expect("fixture");
-    let truth: Value = serde_json::from_slice(
-        &std::fs::read(format!("{fixtures}/report-text-a-001.json")).expect("truth"),
-    )
-    .expect("json");
-    let results = truth["results"].as_array().expect("results").len() as u64;
-    (pdf, results)
-}
-
 /// Document uploads (each a `document.ingest` job for the workers).
 async fn uploader(load: Arc<Load>) {
     let client = reqwest::Client::new();
-    let (pdf, _) = report();
+    let (pdf, _) = text_report();
     let url = format!("{}/api/documents", load.base);
     while !load.stop.load(Ordering::Relaxed) {
         let (content_type, body) = crate::support::multipart(&load.patient, "report.pdf", &pdf);
@@ -869,7 +854,7 @@ async fn scenario(url: String, redis: String, s3: String, nginx_binary: PathBuf)
     // Every upload's job completes once, to one set of Observations; the killed worker's
     // leased job ran again.
     assert!(!ledger.uploads.is_empty(), "some uploads were answered");
-    let (_, results) = report();
+    let (_, results) = text_report();
     futures::stream::iter(&ledger.uploads)
         .for_each_concurrent(8, |(job, document)| {
             let (server_2, token) = (&server_2, &token);

@@ -239,3 +239,19 @@ impl Server {
         panic!("job {id} never reached {statuses:?}");
     }
 }
+
+/// The committed text PDF the process tests upload (`report-text-a-001.pdf` of the ingest
+/// fixtures), and how many results its ingest files.
+pub(crate) fn text_report() -> (Vec<u8>, u64) {
+    let fixtures = format!(
+        "{}/../medilink-ingest/tests/fixtures",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let pdf = std::fs::read(format!("{fixtures}/report-text-a-001.pdf")).expect("fixture");
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(format!("{fixtures}/report-text-a-001.json")).expect("truth"),
+    )
+    .expect("json");
+    let results = truth["results"].as_array().expect("results").len() as u64;
+    (pdf, results)
+}
