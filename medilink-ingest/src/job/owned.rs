@@ -193,6 +193,11 @@ impl WriteHook for ServerOwnedExtensions {
                 resource,
                 ..
             } => {
+                // Only a `DocumentReference` can hold them (the platform writes them on no
+                // other type): an update of another type that claims none needs no read.
+                if *resource_type != ResourceType::DocumentReference && owned(resource).is_empty() {
+                    return Ok(());
+                }
                 let current = self.current(*resource_type, id, earlier).await?;
                 (resource, current)
             }
